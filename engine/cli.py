@@ -1,0 +1,149 @@
+"""The ``trellis`` command.
+
+Every command that needs them takes the config as its first argument and the
+database as ``--db URL``, defaulting to ``TRELLIS_CONFIG`` and
+``TRELLIS_DATABASE_URL`` (database default ``sqlite:///trellis.db``). Exit
+status 0 on success, 1 on a user error with a message, never a traceback for a
+user error.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from engine.metadata import ConfigError, load_config
+from engine.runtime import migrate
+from engine.runtime.database import create_engine, database_url
+from engine.runtime.errors import TrellisError
+
+CONFIG_ARG = click.argument("config", envvar="TRELLIS_CONFIG", type=click.Path(dir_okay=False))
+DB_OPTION = click.option("--db", "db_url", envvar="TRELLIS_DATABASE_URL", default=None,
+                         help="Database URL (default: $TRELLIS_DATABASE_URL or sqlite:///trellis.db).")
+LOSS_OPTION = click.option("--allow-data-loss", is_flag=True, help="Allow changes that drop stored values.")
+
+
+def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors users cause into a message and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                click.echo(str(issue), err=True)
+            count = len(exc.issues)
+            click.secho(f"{count} error{'s' if count != 1 else ''} in the config.", fg="red", err=True)
+        except migrate.MigrationRefused as exc:
+            click.secho("Refused: this change would lose or break data.", fg="red", err=True)
+            for refusal in exc.refusals:
+                click.echo(f"  - {refusal.message}", err=True)
+        except migrate.UnknownVersion as exc:
+            click.secho(str(exc), fg="red", err=True)
+        except TrellisError as exc:
+            click.secho(str(exc), fg="red", err=True)
+        except sa.exc.OperationalError as exc:
+            click.secho(f"Cannot use the database: {exc.orig}", fg="red", err=True)
+            click.echo("Check --db / TRELLIS_DATABASE_URL and that the database server is running.", err=True)
+        sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="trellis-crm")
+def main() -> None:
+    """Trellis: a CRM engine configured in YAML."""
+
+
+@main.command()
+@CONFIG_ARG
+@user_errors
+def validate(config: str) -> None:
+    """Check CONFIG and report every error with file:line:column, code and hint."""
+    compiled = load_config(config)
+    fields = sum(len(o.fields) for o in compiled.objects.values())
+    click.secho(
+        f"{config} is valid: {len(compiled.objects)} objects, {fields} fields, {len(compiled.picklists)} picklists.",
+        fg="green",
+    )
+
+
+@main.command()
+@CONFIG_ARG
+@DB_OPTION
+@LOSS_OPTION
+@user_errors
+def plan(config: str, db_url: str | None, allow_data_loss: bool) -> None:
+    """Show what `apply` would change in the database (exit 1 if it would refuse)."""
+    compiled = load_config(config)
+    result = migrate.plan(create_engine(db_url), compiled, allow_data_loss=allow_data_loss)
+    click.echo(f"Plan for {database_url(db_url)}:")
+    click.echo(str(result))
+    if result.refusals:
+        sys.exit(1)
+
+
+@main.command()
+@CONFIG_ARG
+@DB_OPTION
+@LOSS_OPTION
+@user_errors
+def apply(config: str, db_url: str | None, allow_data_loss: bool) -> None:
+    """Change the database to match CONFIG, all or nothing, and record the version."""
+    compiled = load_config(config)
+    result = migrate.apply(create_engine(db_url), compiled, allow_data_loss=allow_data_loss, applied_by="cli")
+    click.echo(str(result))
+    click.secho("Applied." if not result.empty else "Nothing to change.", fg="green")
+
+
+@main.command()
+@DB_OPTION
+@user_errors
+def history(db_url: str | None) -> None:
+    """List the config versions applied to the database, newest first."""
+    versions = migrate.history(create_engine(db_url))
+    if not versions:
+        click.echo("No config has been applied to this database yet.")
+    for version in versions:
+        when = version.applied_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        click.echo(f"{version.id:>4}  {when}  {version.content_hash[:12]}  {version.source_path}  {version.summary or ''}")
+
+
+@main.command()
+@click.argument("version_id", type=int)
+@DB_OPTION
+@LOSS_OPTION
+@user_errors
+def rollback(version_id: int, db_url: str | None, allow_data_loss: bool) -> None:
+    """Re-apply config version VERSION_ID (see `trellis history`) under the same data checks."""
+    result = migrate.rollback(create_engine(db_url), version_id, allow_data_loss=allow_data_loss, applied_by="cli")
+    click.echo(str(result))
+    click.secho(f"Restored version {version_id}.", fg="green")
+
+
+@main.command()
+@CONFIG_ARG
+@DB_OPTION
+@click.option("--records", default=20, show_default=True, help="Records per object.")
+@click.option("--seed", default=7, show_default=True, help="Random seed of the sample data.")
+@user_errors
+def demo(config: str, db_url: str | None, records: int, seed: int) -> None:
+    """Validate CONFIG, apply it and load realistic sample data."""
+    from engine import Trellis
+    from engine.runtime.demo import load_demo_data
+
+    crm = Trellis.open(config, db_url)
+    click.echo(f"Config {config} is valid ({len(crm.config.objects)} objects).")
+    result = crm.apply(applied_by="demo")
+    click.echo(f"Database {database_url(db_url)}: {'schema up to date' if result.empty else 'schema applied'}.")
+    counts = load_demo_data(crm, per_object=records, seed=seed)
+    for name, count in counts.items():
+        click.echo(f"  {crm.config.objects[name].label.get('en'):<20} {count:>5} sample records")
+    click.secho("Demo data loaded. (The web UI arrives in a later release; query the data with the Python API.)", fg="green")

@@ -1,0 +1,552 @@
+"""Check a merged config tree and compile it into the frozen model.
+
+JSON Schema first (shape, types, unknown keys), then semantics: references
+resolve, expressions parse and name only known fields and functions, names are
+valid and not reserved, defaults fit their types. Every problem is collected;
+``ConfigError`` carries them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from functools import cache
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema
+
+from engine.metadata import fieldtypes
+from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
+from engine.metadata.expressions import (
+    FUNCTIONS,
+    Expression,
+    ExpressionSyntaxError,
+    parse_expression,
+)
+from engine.metadata.loader import LDict, RawConfig, locate
+from engine.metadata.model import (
+    SYSTEM_COLUMNS,
+    Config,
+    FieldDef,
+    Label,
+    ObjectDef,
+    Picklist,
+    PicklistValue,
+    Pipeline,
+    Settings,
+    Stage,
+    ValidationRule,
+    frozen_map,
+)
+
+#: Object names Trellis keeps for itself (system tables, URLs).
+RESERVED_OBJECTS = frozenset({"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static"})
+#: Field names that would clash with system columns, expression names or keywords.
+RESERVED_FIELDS = frozenset(SYSTEM_COLUMNS) | FUNCTIONS | frozenset(
+    {"current_user", "old", "owner", "none", "true", "false", "and", "or", "not", "in", "is", "if", "else"}
+)
+#: Extra names expressions in defaults may use.
+DEFAULT_NAMES = frozenset({"current_user"})
+
+#: Which properties apply to which field types (properties not listed apply to all).
+TYPE_PROPERTIES: dict[str, frozenset[str]] = {
+    "max_length": frozenset({"text", "textarea", "email", "phone", "url", "json"}),
+    "pattern": frozenset({"text", "textarea", "email", "phone", "url"}),
+    "pattern_message": frozenset({"text", "textarea", "email", "phone", "url"}),
+    "min": frozenset({"integer", "decimal", "currency", "percent"}),
+    "max": frozenset({"integer", "decimal", "currency", "percent"}),
+    "scale": frozenset({"decimal", "currency", "percent", "formula"}),
+    "picklist": frozenset({"picklist", "multipicklist", "tags"}),
+    "values": frozenset({"picklist", "multipicklist", "tags"}),
+    "depends_on": frozenset({"picklist"}),
+    "object": frozenset({"lookup"}),
+    "expression": frozenset({"formula"}),
+    "result": frozenset({"formula"}),
+    "format": frozenset({"autonumber"}),
+    "start": frozenset({"autonumber"}),
+    "migrate_values": frozenset({"picklist", "multipicklist"}),
+    "unique": frozenset(fieldtypes.REGISTRY) - {"multipicklist", "tags", "json", "file", "formula", "boolean", "textarea"},
+    "default": frozenset(fieldtypes.REGISTRY) - {"formula", "autonumber"},
+}
+
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+MAX_IDENTIFIER = 50
+
+
+@cache
+def json_schema() -> dict:
+    """The config language's JSON Schema (engine/metadata/schema.json)."""
+    text = resources.files("engine.metadata").joinpath("schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def compile_config(raw: RawConfig) -> Config:
+    """Check ``raw`` and return the model; raises ConfigError listing every problem."""
+    issues = list(raw.issues)
+    if raw.tree is None:
+        raise ConfigError(issues)
+    if not isinstance(raw.tree, dict):
+        issues.append(ConfigIssue("T-E011", "a config must be a mapping of keys (trellis, settings, objects…)", locate(raw.tree, ())))
+        raise ConfigError(issues)
+    issues += schema_issues(raw.tree)
+    if issues:
+        raise ConfigError(issues)
+    compiler = _Compiler(raw)
+    config = compiler.compile()
+    if compiler.issues:
+        raise ConfigError(compiler.issues)
+    return config
+
+
+def schema_issues(tree: Any) -> list[ConfigIssue]:
+    """JSON Schema violations of ``tree``, as located issues with codes."""
+    validator = jsonschema.Draft202012Validator(json_schema())
+    issues: list[ConfigIssue] = []
+    for error in validator.iter_errors(tree):
+        issues.extend(_schema_issue(tree, error))
+    return issues
+
+
+def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIssue]:
+    path = tuple(error.absolute_path)
+    if error.validator == "oneOf" and error.context:
+        deepest = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
+        return _schema_issue(tree, deepest)
+    if error.validator == "additionalProperties":
+        known = list(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in known]
+        return [
+            ConfigIssue("T-E010", f"unknown key `{key}`", locate(tree, (*path, key), key=True), format_path((*path, key)),
+                        did_you_mean(key, known) or f"allowed here: {', '.join(known)}")
+            for key in extra
+        ]
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return [ConfigIssue("T-E012", f"missing required key `{missing}`", locate(tree, path), format_path(path),
+                            f"add `{missing}:` here")]
+    if "propertyNames" in error.schema_path:
+        return [ConfigIssue("T-E020", f"`{error.instance}` is not a valid name", locate(tree, (*path, error.instance), key=True),
+                            format_path((*path, error.instance)), "use lower_snake_case: a letter, then letters, digits or _")]
+    if error.validator == "pattern" and error.schema.get("pattern") == _IDENTIFIER.pattern:
+        return [ConfigIssue("T-E020", f"{error.instance!r} is not a valid name", locate(tree, path), format_path(path),
+                            "use lower_snake_case: a letter, then letters, digits or _")]
+    hint = None
+    if error.validator == "enum":
+        hint = did_you_mean(error.instance, error.validator_value) or "allowed: " + ", ".join(map(str, error.validator_value))
+    return [ConfigIssue("T-E011", _short(error.message), locate(tree, path), format_path(path), hint)]
+
+
+def _short(message: str) -> str:
+    return message if len(message) < 200 else message[:197] + "..."
+
+
+def canonical_json(tree: Any) -> str:
+    """The merged config as canonical JSON (self-contained: no extends)."""
+    return json.dumps(tree, sort_keys=True, ensure_ascii=False, default=str)
+
+
+class _Compiler:
+    """Walks the merged tree once, building the model and collecting issues."""
+
+    def __init__(self, raw: RawConfig) -> None:
+        self.raw = raw
+        self.tree: LDict = raw.tree
+        self.issues: list[ConfigIssue] = []
+        self.settings = Settings()
+
+    # --- reporting ---------------------------------------------------------
+    def issue(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
+        self.issues.append(ConfigIssue(code, message, locate(self.tree, path, key=key), format_path(path), hint))
+
+    # --- top level ---------------------------------------------------------
+    def compile(self) -> Config:
+        self.settings = self.compile_settings(self.tree.get("settings") or {})
+        picklists = {
+            name: self.compile_picklist(name, spec.get("values") or [], spec.get("label"), ("picklists", name))
+            for name, spec in (self.tree.get("picklists") or {}).items()
+        }
+        objects_spec = self.tree.get("objects") or {}
+        objects = {}
+        for name, spec in objects_spec.items():
+            path = ("objects", name)
+            if name in RESERVED_OBJECTS:
+                self.issue("T-E021", path, f"`{name}` is reserved by Trellis and cannot name an object", "choose another name", key=True)
+            self.check_length(name, path)
+            objects[name] = self.compile_object(name, spec, picklists, objects_spec)
+        canonical = canonical_json(self.tree)
+        return Config(
+            settings=self.settings,
+            picklists=frozen_map(picklists),
+            objects=frozen_map(objects),
+            source_path=self.raw.path,
+            source_text=canonical,
+            content_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        )
+
+    def check_length(self, name: str, path: tuple) -> None:
+        if len(name) > MAX_IDENTIFIER:
+            self.issue("T-E020", path, f"`{name}` is longer than {MAX_IDENTIFIER} characters", "use a shorter name", key=True)
+
+    def compile_settings(self, spec: dict) -> Settings:
+        timezone = spec.get("timezone", "UTC")
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.issue("T-E071", ("settings", "timezone"), f"unknown time zone `{timezone}`",
+                       "use an IANA name such as Asia/Shanghai, Europe/Berlin or UTC")
+            timezone = "UTC"
+        languages = tuple(spec.get("languages") or [spec.get("locale", "en_US").split("_")[0]])
+        return Settings(
+            company=spec.get("company", "Trellis"),
+            logo=spec.get("logo"),
+            timezone=timezone,
+            currency=spec.get("currency", "USD"),
+            locale=spec.get("locale", "en_US"),
+            languages=languages,
+            date_format=spec.get("date_format", "YYYY-MM-DD"),
+            retention_years=spec.get("retention_years"),
+            phone_region=spec.get("phone_region"),
+        )
+
+    # --- picklists ---------------------------------------------------------
+    def compile_picklist(self, name: str, values: list, label: Any, path: tuple) -> Picklist:
+        seen: dict[str, tuple] = {}
+        compiled = tuple(self.compile_value(v, (*path, "values", i), seen) for i, v in enumerate(values))
+        return Picklist(name=name, label=Label.of(label, name), values=compiled)
+
+    def compile_value(self, spec: Any, path: tuple, seen: dict[str, tuple]) -> PicklistValue:
+        if isinstance(spec, str):
+            spec = {"key": spec}
+        key = spec["key"]
+        if key in seen:
+            self.issue("T-E060", path, f"picklist value `{key}` is declared twice (also at {format_path(seen[key])})", "keep one of them")
+        seen[key] = path
+        children = tuple(self.compile_value(c, (*path, "children", i), seen) for i, c in enumerate(spec.get("children") or []))
+        return PicklistValue(
+            key=key,
+            label=Label.of(spec.get("label"), key.replace("_", " ").capitalize()),
+            children=children,
+            parents=tuple(spec.get("parents") or ()),
+            color=spec.get("color"),
+            inactive=bool(spec.get("inactive", False)),
+        )
+
+    # --- objects -----------------------------------------------------------
+    def compile_object(self, name: str, spec: dict, picklists: dict[str, Picklist], objects_spec: dict) -> ObjectDef:
+        path = ("objects", name)
+        fields_spec = dict(spec.get("fields") or {})
+        pipeline_spec = spec.get("pipeline")
+        stage_field = (pipeline_spec or {}).get("field", "stage") if pipeline_spec is not None else None
+        known_fields = set(fields_spec) | ({stage_field} if stage_field else set())
+        fields: dict[str, FieldDef] = {}
+        for fname, fspec in fields_spec.items():
+            fpath = (*path, "fields", fname)
+            if fname in RESERVED_FIELDS:
+                self.issue("T-E021", fpath, f"`{fname}` is reserved by Trellis and cannot name a field",
+                           "system columns, function names and keywords are reserved; choose another name", key=True)
+            self.check_length(fname, fpath)
+            if fname == stage_field:
+                continue
+            if "type" not in fspec:
+                self.issue("T-E012", fpath, "missing required key `type`",
+                           f"add `type:` — one of {', '.join(fieldtypes.REGISTRY)}")
+                continue
+            fields[fname] = self.compile_field(fname, fspec, fpath, picklists, objects_spec, known_fields)
+        pipeline = None
+        if pipeline_spec is not None:
+            pipeline, stage_def = self.compile_pipeline(pipeline_spec, fields_spec.get(stage_field), (*path, "pipeline"), path, known_fields)
+            fields = {stage_def.name: stage_def, **fields}
+        self.check_dependents(fields, path)
+        formula_order = self.formula_order(fields, path)
+        rules = tuple(self.compile_rules(spec.get("rules") or [], (*path, "rules"), known_fields))
+        self.check_title(spec.get("title"), (*path, "title"), known_fields)
+        return ObjectDef(
+            name=name,
+            label=Label.of(spec.get("label"), name.replace("_", " ").capitalize()),
+            plural_label=Label.of(spec.get("plural_label") or spec.get("label"), name.replace("_", " ").capitalize()),
+            fields=frozen_map(fields),
+            title=spec.get("title"),
+            description=spec.get("description"),
+            pipeline=pipeline,
+            rules=rules,
+            renamed_from=spec.get("renamed_from"),
+            formula_order=formula_order,
+        )
+
+    def compile_field(self, name: str, spec: dict, path: tuple, picklists: dict[str, Picklist],
+                      objects_spec: dict, known_fields: set[str]) -> FieldDef:
+        ftype = spec["type"]
+        for prop, types in TYPE_PROPERTIES.items():
+            if prop in spec and ftype not in types:
+                self.issue("T-E034", (*path, prop), f"`{prop}` does not apply to {_article(ftype)} {ftype} field",
+                           f"`{prop}` applies to: {', '.join(sorted(types))}", key=True)
+        picklist = self.field_picklist(name, spec, path, picklists)
+        target = spec.get("object")
+        if ftype == "lookup":
+            if target is None:
+                self.issue("T-E035", path, "a lookup field needs `object:` (the object it points to)", "add e.g. `object: account`")
+            elif target not in objects_spec:
+                self.issue("T-E030", (*path, "object"), f"unknown object `{target}`",
+                           did_you_mean(target, objects_spec) or f"known objects: {', '.join(objects_spec)}")
+        expression = None
+        if ftype == "formula":
+            if "expression" not in spec:
+                self.issue("T-E035", path, "a formula field needs `expression:`", "add e.g. `expression: unit_price * quantity`")
+            else:
+                expression = self.expression(spec["expression"], (*path, "expression"), known_fields - {name})
+        if ftype in ("picklist", "multipicklist") and "picklist" not in spec and "values" not in spec:
+            self.issue("T-E035", path, f"a {ftype} field needs `picklist:` (a shared picklist) or `values:`",
+                       "add e.g. `values: [price, competitor, other]`")
+        if spec.get("pattern"):
+            try:
+                re.compile(spec["pattern"])
+            except re.error as exc:
+                self.issue("T-E070", (*path, "pattern"), f"invalid regular expression: {exc}", "check brackets and escapes")
+        if spec.get("min") is not None and spec.get("max") is not None and spec["min"] > spec["max"]:
+            self.issue("T-E072", (*path, "min"), f"min ({spec['min']}) is greater than max ({spec['max']})", "swap them")
+        field = FieldDef(
+            name=name,
+            type=ftype,
+            label=Label.of(spec.get("label"), name.replace("_", " ").capitalize()),
+            help=Label.of(spec["help"]) if spec.get("help") else None,
+            required=bool(spec.get("required", False)),
+            unique=bool(spec.get("unique", False)),
+            indexed=bool(spec.get("indexed", False)),
+            max_length=spec.get("max_length"),
+            min=spec.get("min"),
+            max=spec.get("max"),
+            scale=spec.get("scale", 2 if ftype in ("currency",) else None),
+            pattern=spec.get("pattern"),
+            pattern_message=Label.of(spec["pattern_message"]) if spec.get("pattern_message") else None,
+            picklist=picklist,
+            depends_on=spec.get("depends_on"),
+            target=target,
+            expression=expression,
+            result=spec.get("result", "decimal") if ftype == "formula" else None,
+            format=spec.get("format", "{000000}") if ftype == "autonumber" else None,
+            start=spec.get("start", 1),
+            renamed_from=spec.get("renamed_from"),
+            migrate_values=frozen_map(spec.get("migrate_values")),
+        )
+        self.check_migrate_values(field, spec, path)
+        return self.with_default(field, spec, path, known_fields)
+
+    def field_picklist(self, name: str, spec: dict, path: tuple, picklists: dict[str, Picklist]) -> Picklist | None:
+        if "picklist" in spec and "values" in spec:
+            self.issue("T-E034", (*path, "values"), "give either `picklist:` or `values:`, not both", "keep one", key=True)
+        if "values" in spec:
+            return self.compile_picklist(f"{path[1]}.{name}", spec["values"], None, path)
+        if "picklist" in spec:
+            found = picklists.get(spec["picklist"])
+            if found is None:
+                self.issue("T-E031", (*path, "picklist"), f"unknown picklist `{spec['picklist']}`",
+                           did_you_mean(spec["picklist"], picklists) or f"known picklists: {', '.join(picklists) or 'none'}")
+            return found
+        return None
+
+    def check_migrate_values(self, field: FieldDef, spec: dict, path: tuple) -> None:
+        if not field.migrate_values or field.picklist is None:
+            return
+        keys = field.picklist.keys()
+        for old, new in field.migrate_values.items():
+            if new not in keys:
+                self.issue("T-E073", (*path, "migrate_values", old), f"`{new}` is not a value of this field's picklist",
+                           did_you_mean(new, keys) or "map old values to values that exist")
+
+    def with_default(self, field: FieldDef, spec: dict, path: tuple, known_fields: set[str]) -> FieldDef:
+        if "default" not in spec or spec["default"] is None or field.is_computed:
+            return field  # a computed field's default is reported once, as T-E034
+        default = spec["default"]
+        dpath = (*path, "default")
+        if isinstance(default, str) and default.startswith("="):
+            expr = self.expression(default[1:], dpath, (known_fields | DEFAULT_NAMES) - {field.name})
+            return _replace(field, default_expression=expr)
+        settings = self.settings
+        try:
+            value = fieldtypes.coerce_value(field, default, settings)
+        except fieldtypes.FieldValueError as exc:
+            self.issue("T-E050", dpath, f"default {default!r} does not fit a {field.type} field: {exc.message}",
+                       "give a value of the field's type, or an expression starting with '='")
+            return field
+        return _replace(field, default=value)
+
+    def check_dependents(self, fields: dict[str, FieldDef], path: tuple) -> None:
+        for field in fields.values():
+            if not field.depends_on:
+                continue
+            dpath = (*path, "fields", field.name, "depends_on")
+            parent = fields.get(field.depends_on)
+            if parent is None:
+                self.issue("T-E032", dpath, f"unknown field `{field.depends_on}`", did_you_mean(field.depends_on, fields))
+            elif parent.type != "picklist" or parent.picklist is None:
+                self.issue("T-E033", dpath, f"`{field.depends_on}` is a {parent.type} field; a dependent picklist needs a picklist parent",
+                           "point depends_on at a picklist field")
+            elif parent.name == field.name:
+                self.issue("T-E033", dpath, "a field cannot depend on itself", "point depends_on at another picklist field")
+            elif field.picklist is not None and field.picklist.name != parent.picklist.name:
+                self.check_parents(field, parent, path)
+
+    def check_parents(self, field: FieldDef, parent: FieldDef, object_path: tuple) -> None:
+        """Each value's ``parents`` must name values of the parent field's picklist."""
+        parent_keys = parent.picklist.keys()
+        shared = "." not in field.picklist.name
+        base = ("picklists", field.picklist.name) if shared else (*object_path, "fields", field.name)
+
+        def visit(values: tuple[PicklistValue, ...], path: tuple) -> None:
+            for index, value in enumerate(values):
+                vpath = (*path, "values" if path == base else "children", index)
+                for p, key in enumerate(value.parents):
+                    if key not in parent_keys:
+                        self.issue("T-E033", (*vpath, "parents", p),
+                                   f"`{key}` is not a value of `{parent.name}`, the field `{field.name}` depends on",
+                                   did_you_mean(key, parent_keys) or f"values of {parent.name}: {', '.join(sorted(parent_keys))}")
+                visit(value.children, vpath)
+
+        visit(field.picklist.values, base)
+
+    # --- pipelines ---------------------------------------------------------
+    def compile_pipeline(self, spec: dict, field_spec: dict | None, path: tuple, object_path: tuple,
+                         known_fields: set[str]) -> tuple[Pipeline, FieldDef]:
+        field_name = spec.get("field", "stage")
+        seen: dict[str, int] = {}
+        stages = []
+        for index, stage_spec in enumerate(spec.get("stages") or []):
+            if isinstance(stage_spec, str):
+                stage_spec = {"key": stage_spec}
+            spath = (*path, "stages", index)
+            key = stage_spec["key"]
+            if key in seen:
+                self.issue("T-E060", spath, f"stage `{key}` is declared twice (also stages[{seen[key]}])", "keep one of them")
+            seen[key] = index
+            for r, required in enumerate(stage_spec.get("requires") or []):
+                if required not in known_fields:
+                    self.issue("T-E032", (*spath, "requires", r), f"unknown field `{required}`",
+                               did_you_mean(required, known_fields) or "list fields of this object")
+            stages.append(Stage(
+                key=key,
+                label=Label.of(stage_spec.get("label"), key.replace("_", " ").capitalize()),
+                probability=stage_spec.get("probability"),
+                outcome=stage_spec.get("outcome", "open"),
+                requires=tuple(stage_spec.get("requires") or ()),
+                color=stage_spec.get("color"),
+            ))
+        if not stages:
+            self.issue("T-E012", (*path, "stages"), "a pipeline needs at least one stage", "add `stages: [...]`")
+        picklist = Picklist(name=f"{object_path[1]}.{field_name}", label=Label.of(spec.get("label"), "Stage"),
+                            values=tuple(PicklistValue(s.key, s.label, color=s.color) for s in stages))
+        field_spec = field_spec or {}
+        fpath = (*object_path, "fields", field_name)
+        if field_spec.get("type", "picklist") != "picklist":
+            self.issue("T-E034", (*fpath, "type"), f"the pipeline field `{field_name}` must be a picklist",
+                       "remove `type:` or set it to picklist; its values are the stages")
+        if "values" in field_spec or "picklist" in field_spec:
+            self.issue("T-E034", fpath, f"the values of `{field_name}` are the pipeline's stages",
+                       "remove `values:`/`picklist:` from the field")
+        stage_field = FieldDef(
+            name=field_name,
+            type="picklist",
+            label=Label.of(field_spec.get("label") or spec.get("label"), "Stage"),
+            required=True,
+            indexed=True,
+            default=field_spec.get("default", stages[0].key if stages else None),
+            picklist=picklist,
+        )
+        if stage_field.default is not None and stage_field.default not in seen:
+            self.issue("T-E050", (*fpath, "default"), f"default stage `{stage_field.default}` is not a stage",
+                       did_you_mean(stage_field.default, seen))
+        return Pipeline(field=field_name, label=Label.of(spec.get("label"), "Pipeline"), stages=tuple(stages)), stage_field
+
+    # --- rules, titles and expressions --------------------------------------
+    def compile_rules(self, specs: list, path: tuple, known_fields: set[str]):
+        seen: dict[str, int] = {}
+        for index, spec in enumerate(specs):
+            rpath = (*path, index)
+            name = spec["name"]
+            if name in seen:
+                self.issue("T-E060", rpath, f"rule `{name}` is declared twice (also rules[{seen[name]}])", "rename one of them")
+            seen[name] = index
+            if "assert" not in spec:
+                self.issue("T-E012", rpath, "a rule needs `assert:` (the condition that must hold)", "add e.g. `assert: amount > 0`")
+                continue
+            if spec.get("field") and spec["field"] not in known_fields:
+                self.issue("T-E032", (*rpath, "field"), f"unknown field `{spec['field']}`", did_you_mean(spec["field"], known_fields))
+            assertion = self.expression(spec["assert"], (*rpath, "assert"), known_fields)
+            when = self.expression(spec["when"], (*rpath, "when"), known_fields) if spec.get("when") else None
+            if assertion is None:
+                continue
+            yield ValidationRule(
+                name=name,
+                assertion=assertion,
+                message=Label.of(spec.get("message"), f"The rule {name} is not met."),
+                when=when,
+                field=spec.get("field"),
+            )
+
+    def check_title(self, title: str | None, path: tuple, known_fields: set[str]) -> None:
+        if not title:
+            return
+        try:
+            names = [f for _, f, _, _ in string.Formatter().parse(title) if f is not None]
+        except ValueError as exc:
+            self.issue("T-E011", path, f"invalid title template: {exc}", "write field names in braces, e.g. \"{name} ({city})\"")
+            return
+        for name in names:
+            if name not in known_fields and name not in SYSTEM_COLUMNS:
+                self.issue("T-E032", path, f"the title names unknown field `{name}`", did_you_mean(name, known_fields))
+
+    def expression(self, source: Any, path: tuple, names: set[str] | frozenset[str]) -> Expression | None:
+        if not isinstance(source, str):
+            self.issue("T-E040", path, "an expression must be text", "quote it")
+            return None
+        try:
+            expr = parse_expression(source)
+        except ExpressionSyntaxError as exc:
+            self.issue("T-E040", path, f"expression does not parse: {exc} (at character {exc.offset + 1} of {source!r})",
+                       "write a Python-like expression, e.g. unit_price * quantity")
+            return None
+        allowed = set(names) | set(SYSTEM_COLUMNS)
+        for name in sorted(expr.names - allowed):
+            self.issue("T-E041", path, f"unknown field `{name}` in expression {source!r}",
+                       did_you_mean(name, allowed) or "expressions may name this object's fields and system columns")
+        for call in sorted(expr.calls - FUNCTIONS):
+            self.issue("T-E042", path, f"unknown function `{call}()` in expression {source!r}",
+                       did_you_mean(call, FUNCTIONS) or f"available: {', '.join(sorted(FUNCTIONS))}")
+        return expr
+
+    def formula_order(self, fields: dict[str, FieldDef], path: tuple) -> tuple[str, ...]:
+        """Formulas sorted so each comes after the formulas it reads; cycles are reported."""
+        formulas = {n: f for n, f in fields.items() if f.type == "formula" and f.expression}
+        order: list[str] = []
+        state: dict[str, str] = {}
+
+        def visit(name: str, trail: list[str]) -> None:
+            if state.get(name) == "done":
+                return
+            if state.get(name) == "visiting":
+                cycle = " → ".join([*trail[trail.index(name):], name])
+                self.issue("T-E043", (*path, "fields", name, "expression"), f"formulas depend on each other in a cycle: {cycle}",
+                           "break the cycle: a formula cannot (indirectly) use itself")
+                return
+            state[name] = "visiting"
+            for dep in sorted(formulas[name].expression.names & set(formulas)):
+                visit(dep, [*trail, name])
+            state[name] = "done"
+            order.append(name)
+
+        for name in formulas:
+            visit(name, [])
+        return tuple(order)
+
+
+def _replace(field: FieldDef, **changes: Any) -> FieldDef:
+    from dataclasses import replace
+
+    return replace(field, **changes)
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"

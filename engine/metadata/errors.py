@@ -1,0 +1,100 @@
+"""Config errors: every problem found, each with a stable code and a location.
+
+Codes (documented in docs/config-reference.md#error-codes, each with a test):
+
+========  =============================================================
+T-E001    the file cannot be read or parsed (YAML/JSON syntax)
+T-E002    a file named by ``extends`` does not exist
+T-E003    ``extends`` forms a cycle
+T-E004    a key appears twice in the same mapping
+T-E010    unknown key (not in the schema)
+T-E011    a value has the wrong type or is not an allowed value
+T-E012    a required key is missing
+T-E020    a name is not a valid identifier
+T-E021    a name is reserved by Trellis
+T-E030    a lookup names an unknown object
+T-E031    a field names an unknown picklist
+T-E032    a reference names an unknown field
+T-E033    a dependent picklist's parent is not a picklist field / not related
+T-E034    a property does not apply to the field's type
+T-E035    a required property of the field's type is missing
+T-E040    an expression does not parse
+T-E041    an expression names an unknown field
+T-E042    an expression calls an unknown function
+T-E043    formulas depend on each other in a cycle
+T-E050    a default does not fit the field's type
+T-E060    a key is declared twice in a list
+T-E061    an overlay removes something the template does not declare
+T-E070    an invalid regular expression
+T-E071    an unknown time zone
+T-E072    min is greater than max
+T-E073    a migrate_values mapping names a value not in the picklist
+========  =============================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a config file; line and column are 1-based."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a config: code, where, what, and how to fix it."""
+
+    code: str
+    message: str
+    location: Location | None = None
+    path: str = ""
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        path = f" {self.path}:" if self.path else ""
+        hint = f"\n    hint: {self.hint}" if self.hint else ""
+        return f"{where}{self.code}{path} {self.message}{hint}"
+
+
+class ConfigError(Exception):
+    """A config has one or more problems; ``issues`` lists them all."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = sorted(
+            issues,
+            key=lambda i: (i.location.file, i.location.line, i.location.column) if i.location else ("", 0, 0),
+        )
+        count = len(self.issues)
+        super().__init__(
+            f"{count} error{'s' if count != 1 else ''} in the config:\n"
+            + "\n".join(str(issue) for issue in self.issues)
+        )
+
+
+def format_path(path: tuple) -> str:
+    """``('objects', 'lead', 'rules', 0, 'when')`` → ``objects.lead.rules[0].when``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def did_you_mean(word: str, candidates: object) -> str | None:
+    """A hint naming the closest candidate, if one is close enough."""
+    import difflib
+
+    matches = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
+    return f"did you mean `{matches[0]}`?" if matches else None

@@ -1,0 +1,514 @@
+"""The field type registry: one entry per type, knowing storage, coercion,
+validation, formatting and the form widget.
+
+Adding a type means adding one ``FieldType`` to ``REGISTRY``. The storage kind
+is an abstract name (``string``, ``decimal``…); ``engine.runtime.tables`` maps
+each kind to a SQLAlchemy type, so this module stays free of SQLAlchemy.
+
+``coerce`` turns input (JSON, form text, CSV cells, Python values) into the
+stored Python value and normalises it (trimmed text, E.164 phones, lower-case
+e-mail domains). It raises ``FieldValueError`` with a stable code for input it
+cannot accept. ``check`` validates an already coerced value against the
+field's constraints and returns the errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from engine.metadata.model import FieldDef, Settings
+
+#: Largest absolute integer the database stores (64-bit).
+MAX_INTEGER = 2**63 - 1
+#: Total significant digits of decimal columns.
+DECIMAL_PRECISION = 18
+#: Default max_length of short text columns.
+DEFAULT_TEXT_LENGTH = 255
+#: Integers with more bits than this are refused outright: far beyond any column,
+#: and str() of them fails (Python's int max str digits limit).
+MAX_INPUT_INT_BITS = 4096
+
+
+class FieldValueError(ValueError):
+    """A value a field cannot accept; ``code`` is stable, ``message`` is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+Coercer = Callable[[Any, FieldDef, Settings], Any]
+Checker = Callable[[Any, FieldDef], list[FieldValueError]]
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """Everything Trellis knows about one field type."""
+
+    name: str
+    storage: str
+    widget: str
+    coerce: Coercer
+    check: Checker
+    format: Callable[[Any, FieldDef], str]
+    computed: bool = False
+    numeric: bool = False
+    textual: bool = False
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _reject_container(value: Any, what: str) -> None:
+    if isinstance(value, (list, tuple, dict, set, bytes)):
+        raise FieldValueError("invalid", f"Expected {what}, got a {type(value).__name__}.")
+    _reject_huge_int(value)
+
+
+def _shown(value: Any) -> str:
+    """A short quote of an input for error messages; never fails, whatever the input."""
+    if isinstance(value, (list, tuple, dict, set, bytes)):
+        return f"A {type(value).__name__}"
+    return repr(str(value)[:40])
+
+
+def _reject_huge_int(value: Any) -> None:
+    if isinstance(value, int) and value.bit_length() > MAX_INPUT_INT_BITS:
+        raise FieldValueError("too_large", "The number is too large.")
+
+
+def _text(value: Any, field: FieldDef, settings: Settings) -> str | None:
+    if value is None:
+        return None
+    _reject_container(value, "text")
+    if isinstance(value, bool):
+        raise FieldValueError("invalid", "Expected text, got true/false.")
+    text = str(value).replace("\x00", "").strip()
+    return text or None
+
+
+def _check_text(value: Any, field: FieldDef) -> list[FieldValueError]:
+    errors = []
+    limit = field.max_length or (DEFAULT_TEXT_LENGTH if field.type == "text" else None)
+    if limit and len(value) > limit:
+        errors.append(FieldValueError("too_long", f"At most {limit} characters ({len(value)} given)."))
+    if field.pattern and not re.fullmatch(field.pattern, value):
+        message = field.pattern_message.get() if field.pattern_message else f"Must match the pattern {field.pattern}."
+        errors.append(FieldValueError("pattern", message))
+    return errors
+
+
+def _no_check(value: Any, field: FieldDef) -> list[FieldValueError]:
+    return []
+
+
+def _integer(value: Any, field: FieldDef, settings: Settings) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    _reject_container(value, "a whole number")
+    if isinstance(value, bool):
+        raise FieldValueError("invalid", "Expected a whole number, got true/false.")
+    try:
+        number = Decimal(str(value).strip().replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        raise FieldValueError("invalid", f"{_shown(value)} is not a whole number.") from None
+    if not number.is_finite() or number != number.to_integral_value():
+        raise FieldValueError("invalid", f"{_shown(value)} is not a whole number.")
+    if number.adjusted() >= len(str(MAX_INTEGER)):
+        raise FieldValueError("too_large", "The number is too large to store.")
+    result = int(number)
+    if abs(result) > MAX_INTEGER:
+        raise FieldValueError("too_large", "The number is too large to store.")
+    return result
+
+
+def _decimal(value: Any, field: FieldDef, settings: Settings) -> Decimal | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    _reject_container(value, "a number")
+    if isinstance(value, bool):
+        raise FieldValueError("invalid", "Expected a number, got true/false.")
+    text = str(value).strip().replace(",", "").replace("_", "")
+    if field.value_type == "percent":
+        text = text.removesuffix("%").strip()
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise FieldValueError("invalid", f"{_shown(value)} is not a number.") from None
+    if not number.is_finite():
+        raise FieldValueError("invalid", "The number must be finite.")
+    scale = decimal_scale(field)
+    if number and number.adjusted() >= DECIMAL_PRECISION - scale:
+        raise FieldValueError("too_large", f"At most {DECIMAL_PRECISION - scale} digits before the decimal point.")
+    return number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+
+
+def decimal_scale(field: FieldDef) -> int:
+    """Digits kept after the decimal point for a decimal-stored field."""
+    if field.scale is not None:
+        return field.scale
+    return 2
+
+
+def _check_range(value: Any, field: FieldDef) -> list[FieldValueError]:
+    errors = []
+    if field.min is not None and value < Decimal(str(field.min)):
+        errors.append(FieldValueError("too_small", f"Must be at least {_plain(field.min)}."))
+    if field.max is not None and value > Decimal(str(field.max)):
+        errors.append(FieldValueError("too_large", f"Must be at most {_plain(field.max)}."))
+    return errors
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+_TRUE = {"true", "yes", "y", "1", "on", "是", "对"}
+_FALSE = {"false", "no", "n", "0", "off", "否", "不"}
+
+
+def _boolean(value: Any, field: FieldDef, settings: Settings) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if not text:
+            return None
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise FieldValueError("invalid", f"{_shown(value)} is not yes/no (use true or false).")
+
+
+_DATE_FORMATS = {
+    "YYYY-MM-DD": "%Y-%m-%d",
+    "DD/MM/YYYY": "%d/%m/%Y",
+    "MM/DD/YYYY": "%m/%d/%Y",
+    "DD.MM.YYYY": "%d.%m.%Y",
+}
+
+
+def _date(value: Any, field: FieldDef, settings: Settings) -> dt.date | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, dt.datetime):
+        raise FieldValueError("invalid", "Expected a date without a time.")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        for fmt in ("%Y-%m-%d", _DATE_FORMATS.get(settings.date_format, "%Y-%m-%d"), "%Y/%m/%d"):
+            try:
+                return dt.datetime.strptime(text, fmt).date()
+            except ValueError:
+                continue
+    raise FieldValueError("invalid", f"{_shown(value)} is not a date (use {settings.date_format}).")
+
+
+def _datetime(value: Any, field: FieldDef, settings: Settings) -> dt.datetime | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    moment: dt.datetime | None = None
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime.combine(value, dt.time())
+    elif isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    if moment is None:
+        raise FieldValueError("invalid", f"{_shown(value)} is not a date and time (use ISO 8601, e.g. 2026-05-01T09:30).")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(settings.timezone))
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise FieldValueError("invalid", f"{moment.isoformat()} is out of the supported range of dates.") from None
+
+
+def _email(value: Any, field: FieldDef, settings: Settings) -> str | None:
+    text = _text(value, field, settings)
+    if text is None:
+        return None
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise FieldValueError("invalid_email", f"Not a valid e-mail address: {exc}") from None
+    return f"{result.local_part}@{result.domain.lower()}"
+
+
+def _phone(value: Any, field: FieldDef, settings: Settings) -> str | None:
+    text = _text(value, field, settings)
+    if text is None:
+        return None
+    try:
+        number = phonenumbers.parse(text, settings.phone_region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        hint = "" if settings.phone_region else " with its country code (e.g. +86 138 0013 8000)"
+        raise FieldValueError("invalid_phone", f"{text[:40]!r} is not a phone number; write it{hint or ' in full'}.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _url(value: Any, field: FieldDef, settings: Settings) -> str | None:
+    text = _text(value, field, settings)
+    if text is None:
+        return None
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or "." not in parts.netloc or " " in text:
+        raise FieldValueError("invalid_url", f"{text[:60]!r} is not a web address (http or https).")
+    return text
+
+
+def _check_url(value: Any, field: FieldDef) -> list[FieldValueError]:
+    return _check_text(value, field if field.max_length else replace(field, max_length=2048))
+
+
+def _picklist_key(value: Any, field: FieldDef, settings: Settings) -> str | None:
+    text = _text(value, field, settings)
+    if text is None or field.picklist is None:
+        return text
+    keys = field.picklist.keys()
+    if text in keys:
+        return text
+    folded = text.casefold()
+    for option in field.picklist.walk():
+        if option.key.casefold() == folded or any(t.casefold() == folded for t in option.label.texts.values()):
+            return option.key
+    raise FieldValueError("not_in_picklist", f"{text[:40]!r} is not one of the allowed values: {', '.join(sorted(keys))}.")
+
+
+def _list_input(value: Any) -> list[Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [part for part in re.split(r"[,;，；]", value) if part.strip()]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    raise FieldValueError("invalid", "Expected a list of values.")
+
+
+def _multipicklist(value: Any, field: FieldDef, settings: Settings) -> list[str] | None:
+    items = _list_input(value)
+    if items is None:
+        return None
+    keys = [_picklist_key(item, field, settings) for item in items]
+    unique = list(dict.fromkeys(k for k in keys if k))
+    return unique or None
+
+
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 50
+
+
+def _tags(value: Any, field: FieldDef, settings: Settings) -> list[str] | None:
+    items = _list_input(value)
+    if items is None:
+        return None
+    tags = []
+    for item in items:
+        tag = _picklist_key(item, field, settings) if field.picklist else _text(item, field, settings)
+        if tag and tag not in tags:
+            tags.append(tag)
+    return tags or None
+
+
+def _check_tags(value: Any, field: FieldDef) -> list[FieldValueError]:
+    errors = []
+    if len(value) > MAX_TAGS:
+        errors.append(FieldValueError("too_long", f"At most {MAX_TAGS} tags ({len(value)} given)."))
+    long = [t for t in value if len(t) > MAX_TAG_LENGTH]
+    if long:
+        errors.append(FieldValueError("too_long", f"Tags are at most {MAX_TAG_LENGTH} characters: {long[0][:60]!r}."))
+    return errors
+
+
+def _reference(value: Any, field: FieldDef, settings: Settings) -> int | None:
+    if isinstance(value, dict) and "id" in value:
+        value = value["id"]
+    number = _integer(value, field, settings)
+    if number is not None and number <= 0:
+        raise FieldValueError("invalid", "A record id is a positive whole number.")
+    return number
+
+
+def _computed(value: Any, field: FieldDef, settings: Settings) -> Any:
+    raise FieldValueError("computed", "This field is computed by Trellis and cannot be set.")
+
+
+def _file(value: Any, field: FieldDef, settings: Settings) -> dict | None:
+    if isinstance(value, str):
+        key = value.strip()
+        value = {"key": key, "name": key.rsplit("/", 1)[-1]} if key else None
+    if value is None:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("key"), str) and value["key"].strip():
+        allowed = {"key", "name", "size", "content_type"}
+        extra = set(value) - allowed
+        if extra:
+            raise FieldValueError("invalid", f"Unknown file attributes: {', '.join(sorted(map(str, extra)))}.")
+        size = value.get("size")
+        texts_ok = all(isinstance(value.get(k, ""), str) for k in ("name", "content_type"))
+        size_ok = size is None or (isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= MAX_INTEGER)
+        if not (texts_ok and size_ok) or _has_nul(value):
+            raise FieldValueError("invalid", "A file's key, name and content_type are text (without NUL characters) "
+                                             "and its size a whole number of bytes.")
+        return dict(value)
+    raise FieldValueError("invalid", "Expected a stored file reference (a key, or {key, name}).")
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a JSON-like value holds the NUL character, which PostgreSQL's JSONB cannot store."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _json(value: Any, field: FieldDef, settings: Settings) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+        has_nul = _has_nul(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise FieldValueError("invalid", f"Not a JSON value: {exc}.") from None
+    if has_nul:
+        raise FieldValueError("invalid", "JSON text cannot contain the NUL character (\\u0000).")
+    return value
+
+
+def _check_json(value: Any, field: FieldDef) -> list[FieldValueError]:
+    size = len(json.dumps(value))
+    limit = field.max_length or 1_000_000
+    if size > limit:
+        return [FieldValueError("too_long", f"At most {limit} characters of JSON ({size} given).")]
+    return []
+
+
+# --- formatting ----------------------------------------------------------------
+
+
+def _fmt_str(value: Any, field: FieldDef) -> str:
+    return "" if value is None else str(value)
+
+
+def _fmt_bool(value: Any, field: FieldDef) -> str:
+    return "" if value is None else ("Yes" if value else "No")
+
+
+def _fmt_decimal(value: Any, field: FieldDef) -> str:
+    if value is None:
+        return ""
+    text = f"{value:,.{decimal_scale(field)}f}"
+    return text + "%" if field.value_type == "percent" else text
+
+
+def _fmt_list(value: Any, field: FieldDef) -> str:
+    return ", ".join(value or [])
+
+
+def _fmt_picklist(value: Any, field: FieldDef) -> str:
+    if value is None:
+        return ""
+    option = field.picklist.find(value) if field.picklist else None
+    return option.label.get() if option else str(value)
+
+
+def _fmt_phone(value: Any, field: FieldDef) -> str:
+    if not value:
+        return ""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(value), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return value
+
+
+def _fmt_file(value: Any, field: FieldDef) -> str:
+    return "" if not value else value.get("name") or value["key"]
+
+
+def _fmt_json(value: Any, field: FieldDef) -> str:
+    return "" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _fmt_date(value: Any, field: FieldDef) -> str:
+    return "" if value is None else value.isoformat()
+
+
+def _type(name: str, storage: str, widget: str, coerce: Coercer, check: Checker = _no_check,
+          fmt: Callable[[Any, FieldDef], str] = _fmt_str, **flags: bool) -> FieldType:
+    return FieldType(name, storage, widget, coerce, check, fmt, **flags)
+
+
+REGISTRY: dict[str, FieldType] = {
+    t.name: t
+    for t in (
+        _type("text", "string", "text", _text, _check_text, textual=True),
+        _type("textarea", "text", "textarea", _text, _check_text, textual=True),
+        _type("integer", "integer", "number", _integer, _check_range, numeric=True),
+        _type("decimal", "decimal", "number", _decimal, _check_range, _fmt_decimal, numeric=True),
+        _type("currency", "decimal", "money", _decimal, _check_range, _fmt_decimal, numeric=True),
+        _type("percent", "decimal", "percent", _decimal, _check_range, _fmt_decimal, numeric=True),
+        _type("boolean", "boolean", "checkbox", _boolean, fmt=_fmt_bool),
+        _type("date", "date", "date", _date, fmt=_fmt_date),
+        _type("datetime", "datetime", "datetime", _datetime, fmt=_fmt_date),
+        _type("email", "string", "email", _email, _check_text, textual=True),
+        _type("phone", "string", "tel", _phone, _check_text, _fmt_phone, textual=True),
+        _type("url", "string", "url", _url, _check_url, textual=True),
+        _type("picklist", "string", "select", _picklist_key, fmt=_fmt_picklist),
+        _type("multipicklist", "json", "multiselect", _multipicklist, fmt=_fmt_list),
+        _type("tags", "json", "tags", _tags, _check_tags, _fmt_list),
+        _type("lookup", "reference", "lookup", _reference),
+        _type("user", "user", "user", _reference),
+        _type("formula", "computed", "readonly", _computed, computed=True),
+        _type("autonumber", "string", "readonly", _computed, computed=True),
+        _type("file", "json", "file", _file, fmt=_fmt_file),
+        _type("json", "json", "json", _json, _check_json, _fmt_json),
+    )
+}
+
+#: Storage length of short string types when no max_length is set.
+STRING_LENGTHS = {"text": DEFAULT_TEXT_LENGTH, "email": 254, "phone": 32, "url": 2048, "picklist": 100, "autonumber": 64}
+
+
+def field_type(field: FieldDef) -> FieldType:
+    """The registry entry whose coercion and storage apply to ``field`` (formula → result type)."""
+    return REGISTRY[field.value_type]
+
+
+def coerce_value(field: FieldDef, value: Any, settings: Settings) -> Any:
+    """Coerce and normalise one input value, then check it; raises FieldValueError."""
+    ftype = REGISTRY[field.type]
+    _reject_huge_int(value)
+    result = ftype.coerce(value, field, settings)
+    if result is None:
+        return None
+    errors = ftype.check(result, field)
+    if errors:
+        raise errors[0]
+    return result

@@ -1,0 +1,273 @@
+"""Read YAML or JSON config files, keep where every node came from, and layer
+``extends`` templates (S8).
+
+The result is a tree of ``LDict``/``LList`` (dict and list subclasses that
+remember the ``Location`` of each key and value) plus scalars. It stays inside
+``engine.metadata``: the compiler turns it into the frozen model.
+
+Overlay rules: mappings merge key by key; the lists of picklist values,
+children, stages and rules merge by their key (``key``, or ``name`` for
+rules); other lists are replaced. Anything the template declares is removed
+only by an explicit ``remove: true``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from engine.metadata.errors import ConfigIssue, Location, did_you_mean, format_path
+
+#: Lists merged item by item in an overlay, and the key identifying an item.
+KEYED_LISTS = {"values": "key", "children": "key", "stages": "key", "rules": "name"}
+
+
+class LDict(dict):
+    """A mapping that remembers where it, its keys and its values were written."""
+
+    def __init__(self, *args: Any, loc: Location | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loc = loc
+        self.key_locs: dict[Any, Location] = {}
+        self.value_locs: dict[Any, Location] = {}
+
+    def copy(self) -> LDict:  # type: ignore[override]
+        clone = LDict(self, loc=self.loc)
+        clone.key_locs = dict(self.key_locs)
+        clone.value_locs = dict(self.value_locs)
+        return clone
+
+
+class LList(list):
+    """A list that remembers where it and each item were written."""
+
+    def __init__(self, *args: Any, loc: Location | None = None) -> None:
+        super().__init__(*args)
+        self.loc = loc
+        self.item_locs: list[Location | None] = []
+
+
+@dataclass
+class RawConfig:
+    """The merged tree of a config and its templates, with the issues met on the way."""
+
+    tree: Any
+    path: str
+    text: str
+    files: list[str] = field(default_factory=list)
+    issues: list[ConfigIssue] = field(default_factory=list)
+
+
+class _JsonLoader(yaml.SafeLoader):
+    """Reads .json files: YAML 1.1 would take JSON numbers such as 1e3 for text."""
+
+
+_JsonLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?[eE][-+]?[0-9]+$"), list("-0123456789"))
+
+
+def _loc(file: str, mark: yaml.Mark) -> Location:
+    return Location(file, mark.line + 1, mark.column + 1)
+
+
+def _convert(node: yaml.Node, file: str, issues: list[ConfigIssue], path: tuple = ()) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out = LDict(loc=_loc(file, node.start_mark))
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) else _scalar(key_node)
+            if isinstance(key, (dict, list)):
+                issues.append(ConfigIssue("T-E011", "a mapping key must be a plain name", _loc(file, key_node.start_mark), format_path(path)))
+                continue
+            if key in out:
+                issues.append(ConfigIssue(
+                    "T-E004", f"key `{key}` appears twice in this mapping (first at line {out.key_locs[key].line})",
+                    _loc(file, key_node.start_mark), format_path((*path, key)), "remove or rename one of them"))
+            out[key] = _convert(value_node, file, issues, (*path, key))
+            out.key_locs[key] = _loc(file, key_node.start_mark)
+            out.value_locs[key] = _loc(file, value_node.start_mark)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = LList(loc=_loc(file, node.start_mark))
+        for index, item in enumerate(node.value):
+            items.append(_convert(item, file, issues, (*path, index)))
+            items.item_locs.append(_loc(file, item.start_mark))
+        return items
+    return _scalar(node)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    return yaml.SafeLoader("").construct_object(node, deep=True) if node.tag else node.value
+
+
+def read_document(path: str, issues: list[ConfigIssue]) -> tuple[Any, str] | None:
+    """Parse one YAML/JSON file into a located tree; None (with an issue) when unreadable."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        issues.append(ConfigIssue("T-E002", f"file not found: {path}", Location(path, 1, 1), hint="check the path (relative paths start at the current directory)"))
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        issues.append(ConfigIssue("T-E001", f"cannot read the file: {exc}", Location(path, 1, 1)))
+        return None
+    source, loader = text, yaml.SafeLoader
+    if path.lower().endswith(".json"):
+        # JSON allows tabs as whitespace, YAML does not; valid JSON has no raw tab inside a string.
+        source, loader = text.replace("\t", " "), _JsonLoader
+    try:
+        node = yaml.compose(source, Loader=loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = _loc(path, mark) if mark else Location(path, 1, 1)
+        issues.append(ConfigIssue("T-E001", f"YAML syntax error: {exc.problem or exc.context}", where,
+                                  hint="check indentation and quoting around this place"))
+        return None
+    except yaml.YAMLError as exc:
+        issues.append(ConfigIssue("T-E001", f"YAML syntax error: {exc}", Location(path, 1, 1)))
+        return None
+    if node is None:
+        return LDict(loc=Location(path, 1, 1)), text
+    return _convert(node, path, issues), text
+
+
+def load_raw(path: str) -> RawConfig:
+    """Read ``path`` and every template it extends, merged into one located tree."""
+    issues: list[ConfigIssue] = []
+    files: list[str] = []
+    tree, text = _load_layers(os.path.abspath(path), path, [], issues, files)
+    _unapplied_removals(tree, (), issues)
+    return RawConfig(tree=tree, path=path, text=text, files=files, issues=issues)
+
+
+def _load_layers(abspath: str, shown: str, stack: list[str], issues: list[ConfigIssue], files: list[str]) -> tuple[Any, str]:
+    doc = read_document(shown, issues)
+    if doc is None:
+        return None, ""
+    tree, text = doc
+    files.append(shown)
+    if not isinstance(tree, LDict) or "extends" not in tree:
+        return tree, text
+    target = tree["extends"]
+    where = tree.value_locs["extends"]
+    if not isinstance(target, str):
+        return tree, text  # the schema check reports the wrong type
+    base_abs = os.path.normpath(os.path.join(os.path.dirname(abspath), target))
+    base_shown = os.path.relpath(base_abs) if not os.path.isabs(target) else target
+    if base_abs in stack or base_abs == abspath:
+        chain = " → ".join(os.path.basename(p) for p in [*stack, abspath, base_abs])
+        issues.append(ConfigIssue("T-E003", f"`extends` forms a cycle: {chain}", where, "extends", "a template must not extend the config that uses it"))
+        return tree, text
+    if not os.path.exists(base_abs):
+        issues.append(ConfigIssue("T-E002", f"template not found: {target} (looked at {base_shown})", where, "extends",
+                                  "paths in `extends` are relative to the file that names them"))
+        return tree, text
+    base, _ = _load_layers(base_abs, base_shown, [*stack, abspath], issues, files)
+    if not isinstance(base, LDict):
+        return tree, text
+    overlay = tree.copy()
+    del overlay["extends"]
+    return merge(base, overlay, (), issues), text
+
+
+def _is_removal(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("remove") is True
+
+
+def merge(base: LDict, overlay: LDict, path: tuple, issues: list[ConfigIssue]) -> LDict:
+    """Layer ``overlay`` over ``base`` (see the module docstring for the rules)."""
+    out = base.copy()
+    for key, value in overlay.items():
+        key_path = (*path, key)
+        if _is_removal(value):
+            if key in out:
+                del out[key]
+                out.key_locs.pop(key, None)
+                out.value_locs.pop(key, None)
+            else:
+                issues.append(_unknown_removal(key, key_path, overlay.value_locs.get(key), list(out)))
+            continue
+        current = out.get(key)
+        if isinstance(current, LDict) and isinstance(value, LDict):
+            out[key] = merge(current, value, key_path, issues)
+        elif isinstance(current, LList) and isinstance(value, LList) and key in KEYED_LISTS:
+            out[key] = merge_keyed(current, value, KEYED_LISTS[key], key_path, issues)
+        else:
+            out[key] = value
+            out.value_locs[key] = overlay.value_locs[key]
+        out.key_locs[key] = overlay.key_locs[key]
+    return out
+
+
+def _item_key(item: Any, key_name: str) -> Any:
+    if isinstance(item, dict):
+        return item.get(key_name)
+    return item
+
+
+def merge_keyed(base: LList, overlay: LList, key_name: str, path: tuple, issues: list[ConfigIssue]) -> LList:
+    """Merge two lists of keyed items: replace or update by key, append new, remove explicitly."""
+    out = LList(base, loc=base.loc)
+    out.item_locs = list(base.item_locs)
+    for item, loc in zip(overlay, overlay.item_locs, strict=False):
+        key = _item_key(item, key_name)
+        index = next((i for i, existing in enumerate(out) if _item_key(existing, key_name) == key), None)
+        if _is_removal(item):
+            if index is None:
+                issues.append(_unknown_removal(key, (*path, key), loc, [_item_key(i, key_name) for i in out]))
+            else:
+                del out[index]
+                del out.item_locs[index]
+            continue
+        if index is None:
+            out.append(item)
+            out.item_locs.append(loc)
+        elif isinstance(out[index], LDict) and isinstance(item, LDict):
+            out[index] = merge(out[index], item, (*path, index), issues)
+        elif isinstance(out[index], LDict) and not isinstance(item, dict):
+            pass  # a bare key re-stating an existing value changes nothing
+        else:
+            out[index] = item
+            out.item_locs[index] = loc
+    return out
+
+
+def _unapplied_removals(node: Any, path: tuple, issues: list[ConfigIssue]) -> None:
+    """Report each ``remove: true`` left after merging: it removed nothing (no template declares it)."""
+    if isinstance(node, LDict):
+        for key, value in node.items():
+            if _is_removal(value):
+                issues.append(_unknown_removal(key, (*path, key), node.value_locs.get(key), []))
+            else:
+                _unapplied_removals(value, (*path, key), issues)
+    elif isinstance(node, LList):
+        key_name = KEYED_LISTS.get(path[-1], "key") if path else "key"
+        for index, (item, loc) in enumerate(zip(node, node.item_locs, strict=False)):
+            if _is_removal(item):
+                issues.append(_unknown_removal(_item_key(item, key_name), (*path, _item_key(item, key_name)), loc, []))
+            else:
+                _unapplied_removals(item, (*path, index), issues)
+
+
+def _unknown_removal(key: Any, path: tuple, loc: Location | None, known: list) -> ConfigIssue:
+    return ConfigIssue("T-E061", f"cannot remove `{key}`: the template does not declare it", loc, format_path(path),
+                       did_you_mean(key, known) or "only what a template declares can be removed")
+
+
+def locate(tree: Any, path: tuple | list, key: bool = False) -> Location | None:
+    """The location of the node at ``path`` (of its key when ``key``), or the nearest parent's."""
+    node, found = tree, getattr(tree, "loc", None)
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        if isinstance(node, LDict) and part in node:
+            found = (node.key_locs if key and last else node.value_locs).get(part, found)
+            node = node[part]
+        elif isinstance(node, LList) and isinstance(part, int) and 0 <= part < len(node):
+            found = node.item_locs[part] or found
+            node = node[part]
+        else:
+            break
+    return found

@@ -1,0 +1,79 @@
+"""Database engines for Trellis: SQLite (embedded default) and PostgreSQL.
+
+SQLite is set up so that Trellis can rely on it the way it relies on
+PostgreSQL: WAL journal, foreign keys enforced, a busy timeout, and real
+transactions around DDL (pysqlite's own transaction handling is turned off and
+SQLAlchemy emits BEGIN itself), so that a failed migration rolls back whole.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+DEFAULT_URL = "sqlite:///trellis.db"
+
+
+def database_url(url: str | None = None) -> str:
+    """``url``, else ``TRELLIS_DATABASE_URL``, else the SQLite file ``trellis.db``."""
+    url = url or os.environ.get("TRELLIS_DATABASE_URL") or DEFAULT_URL
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def create_engine(url: str | None = None) -> sa.Engine:
+    """An engine for ``url`` (see ``database_url``) with Trellis's connection set-up."""
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, connection_record):  # noqa: ANN001
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN (below)
+        cursor = dbapi_connection.cursor()
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def on_begin(connection):  # noqa: ANN001
+        connection.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def foreign_keys_deferred(connection: sa.Connection) -> Iterator[None]:
+    """On SQLite, turn foreign-key enforcement off around a table rebuild.
+
+    SQLite rebuilds a table to change it (create, copy, drop, rename); with
+    enforcement on, dropping the old table would break rows that refer to it.
+    This is the procedure SQLite documents: enforcement off outside the
+    transaction, ``PRAGMA foreign_key_check`` before commit, enforcement back
+    on. Must be entered before the connection begins its transaction. On other
+    databases it does nothing.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+def foreign_key_violations(connection: sa.Connection) -> list[tuple]:
+    """Rows that break a foreign key (SQLite's ``PRAGMA foreign_key_check``)."""
+    if connection.dialect.name != "sqlite":
+        return []
+    return list(connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall())

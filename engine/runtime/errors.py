@@ -1,0 +1,77 @@
+"""Errors the runtime raises for users' mistakes; each carries what a UI or API needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Key under which record-level errors (rules without a field) are reported.
+RECORD_ERRORS = "_record"
+
+
+class TrellisError(Exception):
+    """Base class of errors caused by input or state, not by a bug."""
+
+    code = "error"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one field: a stable ``code`` and a ``message`` for people."""
+
+    code: str
+    message: str
+
+
+class ValidationFailed(TrellisError):
+    """A write was refused; ``errors`` maps each field (or ``_record``) to its problems.
+
+    Nothing was written when this is raised.
+    """
+
+    code = "validation_failed"
+
+    def __init__(self, errors: dict[str, list[FieldError]], object_name: str = "") -> None:
+        self.errors = errors
+        self.object_name = object_name
+        lines = [f"{field}: {e.message} ({e.code})" for field, errs in errors.items() for e in errs]
+        super().__init__(f"{object_name or 'record'} is not valid: " + "; ".join(lines))
+
+
+class Conflict(TrellisError):
+    """The record changed since the caller read it (stale ``version``)."""
+
+    code = "conflict"
+
+    def __init__(self, object_name: str, record_id: int, expected: int, actual: int | None) -> None:
+        self.object_name, self.record_id = object_name, record_id
+        self.expected, self.actual = expected, actual
+        super().__init__(
+            f"{object_name} {record_id} was changed meanwhile (you had version {expected}, "
+            f"it is now version {actual}); reload it and apply your change again"
+        )
+
+
+class NotFound(TrellisError):
+    """No such record (or, later, none the caller may see)."""
+
+    code = "not_found"
+
+    def __init__(self, object_name: str, record_id: object) -> None:
+        self.object_name, self.record_id = object_name, record_id
+        super().__init__(f"{object_name} {record_id} not found")
+
+
+class UnknownObject(TrellisError):
+    """The config declares no object of that name."""
+
+    code = "unknown_object"
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        super().__init__(f"unknown object {name!r}; known objects: {', '.join(sorted(known))}")
+
+
+class QueryError(TrellisError):
+    """A filter or sort names an unknown field or operator, or a value that does not fit."""
+
+    code = "bad_query"

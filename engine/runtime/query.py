@@ -1,0 +1,208 @@
+"""The one read path: a small, immutable query builder over one object.
+
+Lists, record pages, the API, exports, reports and search all build their
+SELECTs here, so that the permission scope and hidden fields (next issue) are
+added in exactly one place. Filters are keyword arguments ``field__op=value``
+whose values are coerced by the field's type, so ``amount__gte="1000"`` and
+``close_date__lt="2026-01-01"`` mean what they say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from engine.metadata.fieldtypes import FieldValueError, coerce_value
+from engine.metadata.model import FieldDef, Label, ObjectDef
+from engine.runtime.errors import QueryError
+from engine.runtime.record import Record
+
+if TYPE_CHECKING:
+    from engine.runtime.records import Session
+
+#: Filter operators and what they mean.
+OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "startswith", "isnull")
+#: Largest page a caller may ask for.
+MAX_PER_PAGE = 500
+_SYSTEM_FILTERABLE = ("id", "created_at", "updated_at", "created_by", "owner_id", "version", "archived_at", "stage_entered_at")
+#: How filter values on system columns are coerced (as a field of this type).
+_SYSTEM_TYPES = {"id": "integer", "created_by": "user", "owner_id": "user", "version": "integer",
+                 "created_at": "datetime", "updated_at": "datetime", "archived_at": "datetime",
+                 "stage_entered_at": "datetime"}
+#: Types whose stored value is text, so that ``contains`` and ``startswith`` apply.
+_TEXT_MATCH_TYPES = frozenset({"text", "textarea", "email", "phone", "url", "picklist", "autonumber"})
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of results with what a pager needs."""
+
+    items: list[Record]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are (at least 1)."""
+        return max(1, -(-self.total // self.per_page))
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def row_to_record(object_name: str, row: Mapping[str, Any]) -> Record:
+    """Turn a result row into a Record."""
+    return Record(object_name, dict(row))
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query over one object; each method returns a new, refined query."""
+
+    session: Session
+    obj: ObjectDef
+    table: sa.Table
+    conditions: tuple[sa.ColumnElement[bool], ...] = ()
+    ordering: tuple[sa.ColumnElement[Any], ...] = ()
+    archived: bool = False
+
+    def filter(self, **conditions: Any) -> Query:
+        """Keep records matching every ``field__op=value`` (op defaults to ``eq``)."""
+        clauses = tuple(self._condition(key, value) for key, value in conditions.items())
+        return replace(self, conditions=self.conditions + clauses)
+
+    def search(self, text: str) -> Query:
+        """Keep records where any text-like field contains ``text`` (case-insensitive)."""
+        text = (text or "").strip()
+        if not text:
+            return self
+        columns = [self.table.c[f.name] for f in self.obj.fields.values()
+                   if f.type in ("text", "textarea", "email", "phone", "url", "autonumber")]
+        if not columns:
+            return self
+        pattern = f"%{_escape_like(text)}%"
+        return replace(self, conditions=(*self.conditions, sa.or_(*(c.ilike(pattern, escape="\\") for c in columns))))
+
+    def order_by(self, *fields: str) -> Query:
+        """Sort by fields; ``-name`` sorts descending. The id breaks ties."""
+        ordering = []
+        for spec in fields:
+            name = spec.lstrip("-+")
+            column = self._column(name)
+            ordering.append(column.desc() if spec.startswith("-") else column.asc())
+        return replace(self, ordering=tuple(ordering))
+
+    def include_archived(self) -> Query:
+        """Also return archived records (hidden by default)."""
+        return replace(self, archived=True)
+
+    # --- execution -------------------------------------------------------------
+    def statement(self) -> sa.Select:
+        """The SELECT this query runs (without paging)."""
+        statement = sa.select(self.table)
+        if not self.archived:
+            statement = statement.where(self.table.c.archived_at.is_(None))
+        if self.conditions:
+            statement = statement.where(*self.conditions)
+        return statement.order_by(*self.ordering, self.table.c.id.asc())
+
+    def all(self) -> list[Record]:
+        """Every matching record."""
+        rows = self.session.connection.execute(self.statement()).mappings()
+        return [row_to_record(self.obj.name, row) for row in rows]
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.all())
+
+    def first(self) -> Record | None:
+        """The first matching record, or None."""
+        row = self.session.connection.execute(self.statement().limit(1)).mappings().first()
+        return None if row is None else row_to_record(self.obj.name, row)
+
+    def count(self) -> int:
+        """How many records match."""
+        inner = self.statement().order_by(None).with_only_columns(self.table.c.id).subquery()
+        return self.session.connection.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one()
+
+    def page(self, number: int = 1, per_page: int = 50) -> Page:
+        """Page ``number`` (1-based) of ``per_page`` records (at most MAX_PER_PAGE)."""
+        if number < 1:
+            raise QueryError("page numbers start at 1")
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}")
+        rows = self.session.connection.execute(
+            self.statement().limit(per_page).offset((number - 1) * per_page)
+        ).mappings()
+        items = [row_to_record(self.obj.name, row) for row in rows]
+        return Page(items=items, total=self.count(), page=number, per_page=per_page)
+
+    # --- building conditions -----------------------------------------------------
+    def _column(self, name: str) -> sa.Column:
+        if name in self.obj.fields or name in _SYSTEM_FILTERABLE and name in self.table.c:
+            return self.table.c[name]
+        raise QueryError(f"{self.obj.name} has no field {name!r}")
+
+    def _condition(self, key: str, value: Any) -> sa.ColumnElement[bool]:
+        name, _, op = key.partition("__")
+        op = op or "eq"
+        if op not in OPERATORS:
+            raise QueryError(f"unknown operator {op!r} in {key!r}; use one of {', '.join(OPERATORS)}")
+        column = self._column(name)
+        field = self.obj.fields.get(name)
+        if op == "isnull":
+            return column.is_(None) if value in (True, "true", "1", 1) else column.is_not(None)
+        if op in ("in", "not_in"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            coerced = [self._value(field, name, item) for item in items]
+            return column.in_(coerced) if op == "in" else column.not_in(coerced)
+        if op in ("contains", "startswith"):
+            return self._text_match(field, column, op, value)
+        coerced = self._value(field, name, value)
+        if coerced is None:
+            return column.is_(None) if op == "eq" else column.is_not(None)
+        return {
+            "eq": column == coerced, "ne": column != coerced, "lt": column < coerced,
+            "lte": column <= coerced, "gt": column > coerced, "gte": column >= coerced,
+        }[op]
+
+    def _value(self, field: FieldDef | None, name: str, value: Any) -> Any:
+        if field is None:
+            field = FieldDef(name=name, type=_SYSTEM_TYPES[name], label=Label.of(None, name))
+        if field.is_computed:
+            field = replace(field, type=field.value_type if field.type == "formula" else "text")
+        if field.type in ("multipicklist", "tags"):
+            field = replace(field, type="picklist" if field.picklist else "text")
+        try:
+            return coerce_value(field, value, self.session.config.settings)
+        except FieldValueError as exc:
+            raise QueryError(f"filter on {name}: {exc.message}") from None
+
+    def _text_match(self, field: FieldDef | None, column: sa.Column, op: str, value: Any) -> sa.ColumnElement[bool]:
+        if field is not None and field.type in ("multipicklist", "tags"):
+            return _json_list_contains(self.session.connection.dialect.name, column, self._value(field, field.name, value))
+        if field is None or field.value_type not in _TEXT_MATCH_TYPES:
+            kind = field.value_type if field else "system"
+            raise QueryError(f"{op} applies to text fields; {column.name} is a {kind} field")
+        pattern = _escape_like(str(value))
+        pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
+        return column.ilike(pattern, escape="\\")
+
+
+def _json_list_contains(dialect: str, column: sa.Column, item: Any) -> sa.ColumnElement[bool]:
+    if dialect == "postgresql":
+        # The column's type is JSON with a JSONB variant; its comparator is JSON's (LIKE), so coerce to JSONB for @>.
+        return sa.type_coerce(column, JSONB()).contains([item])
+    each = sa.func.json_each(column).table_valued("value").alias("each_item")
+    return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == item))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,237 @@
+"""The one write path, and the session that carries it.
+
+Every write — form, API, import, automation — calls ``Session.create``,
+``update`` or ``delete``: coerce → defaults → formulas → normalise (inside
+coercion) → validate (fields, dependent picklists, lookups, uniqueness, rules)
+→ persist with an optimistic version. Problems are collected and raised
+together as ``ValidationFailed``; nothing is written then.
+
+A ``Session`` is one transaction: ``Trellis.session()`` commits it on success
+and rolls it back on any exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine.metadata.expressions import Clock
+from engine.metadata.fieldtypes import MAX_INTEGER
+from engine.metadata.model import Config, ObjectDef
+from engine.runtime.errors import RECORD_ERRORS, Conflict, NotFound, UnknownObject, ValidationFailed
+from engine.runtime.query import Query, row_to_record
+from engine.runtime.record import Record
+from engine.runtime.tables import Schema
+from engine.runtime.validation import Errors, apply_defaults, check_values, coerce_input, compute_formulas
+
+if TYPE_CHECKING:
+    from engine.trellis import Trellis
+
+_COUNTER = re.compile(r"\{(0+)\}")
+
+
+class Session:
+    """A unit of work as one user (``None`` = the system) in one transaction."""
+
+    def __init__(self, crm: Trellis, connection: sa.Connection, user: int | None = None) -> None:
+        self.crm = crm
+        self.connection = connection
+        self.user = user
+
+    # --- helpers -----------------------------------------------------------
+    @property
+    def config(self) -> Config:
+        """The compiled config this session works with."""
+        return self.crm.config
+
+    @property
+    def schema(self) -> Schema:
+        """The compiled tables."""
+        return self.crm.schema
+
+    def clock(self) -> Clock:
+        """The current time (injectable through ``Trellis.open(clock=…)``) and company zone."""
+        return self.crm.clock_now()
+
+    def object(self, name: str) -> ObjectDef:
+        """The object ``name``; raises UnknownObject."""
+        obj = self.config.objects.get(name)
+        if obj is None:
+            raise UnknownObject(name, list(self.config.objects))
+        return obj
+
+    # --- reads ---------------------------------------------------------------
+    def query(self, object_name: str) -> Query:
+        """Start a query over ``object_name`` (the one read path)."""
+        obj = self.object(object_name)
+        return Query(self, obj, self.schema.table(object_name))
+
+    def get(self, object_name: str, record_id: Any) -> Record:
+        """The record with ``record_id``; raises NotFound."""
+        record = self.query(object_name).include_archived().filter(id=_record_id(object_name, record_id)).first()
+        if record is None:
+            raise NotFound(object_name, record_id)
+        return record
+
+    # --- writes --------------------------------------------------------------
+    def create(self, object_name: str, values: Mapping[str, Any]) -> Record:
+        """Validate and insert a record; raises ValidationFailed with every problem."""
+        obj = self.object(object_name)
+        clock = self.clock()
+        errors = Errors()
+        data = coerce_input(obj, values, self.config.settings, errors)
+        apply_defaults(obj, data, {"current_user": self.user}, clock, self.config.settings, errors)
+        compute_formulas(obj, data, clock, self.config.settings)
+        check_values(obj, data, None, clock, errors)
+        self._check_database(obj, data, None, errors)
+        if errors:
+            raise ValidationFailed(dict(errors), object_name)
+        now = clock.now_utc
+        row = {name: data.get(name) for name in obj.fields}
+        row.update(self._autonumbers(obj))
+        row.update(created_at=now, updated_at=now, created_by=self.user, version=1,
+                   owner_id=data.get("owner_id", self.user))
+        if obj.pipeline:
+            row["stage_entered_at"] = now
+        table = self.schema.table(object_name)
+        new_id = self.connection.execute(sa.insert(table).values(row).returning(table.c.id)).scalar_one()
+        return Record(object_name, {"id": new_id, "archived_at": None, **row})
+
+    def update(self, object_name: str, record_id: Any, values: Mapping[str, Any], version: int | None = None) -> Record:
+        """Validate and apply changes; ``version`` guards against concurrent edits (Conflict)."""
+        obj = self.object(object_name)
+        current = self._current(obj, record_id)
+        if version is not None and version != current["version"]:
+            raise Conflict(object_name, current.id, version, current["version"])
+        clock = self.clock()
+        errors = Errors()
+        changes = coerce_input(obj, values, self.config.settings, errors)
+        data = {name: current.get(name) for name in obj.fields} | changes
+        compute_formulas(obj, data, clock, self.config.settings)
+        check_values(obj, data, current, clock, errors)
+        changed = {k: v for k, v in data.items() if k in obj.fields and current.get(k) != v}
+        if "owner_id" in changes and changes["owner_id"] != current["owner_id"]:
+            changed["owner_id"] = changes["owner_id"]
+        self._check_database(obj, changed, current.id, errors)
+        if errors:
+            raise ValidationFailed(dict(errors), object_name)
+        if not changed:
+            return current
+        now = clock.now_utc
+        if obj.pipeline and obj.pipeline.field in changed:
+            changed["stage_entered_at"] = now
+        table = self.schema.table(object_name)
+        result = self.connection.execute(
+            sa.update(table)
+            .where(table.c.id == current.id, table.c.version == current["version"])
+            .values(**changed, updated_at=now, version=current["version"] + 1)
+        )
+        if result.rowcount != 1:
+            latest = self.connection.execute(sa.select(table.c.version).where(table.c.id == current.id)).scalar()
+            raise Conflict(object_name, current.id, current["version"], latest)
+        return Record(object_name, {**current, **changed, "updated_at": now, "version": current["version"] + 1})
+
+    def delete(self, object_name: str, record_id: Any, version: int | None = None) -> None:
+        """Delete a record; refused while other records' lookups point at it."""
+        obj = self.object(object_name)
+        current = self._current(obj, record_id)
+        if version is not None and version != current["version"]:
+            raise Conflict(object_name, current.id, version, current["version"])
+        references = self._references_to(obj.name, current.id)
+        if references:
+            listing = ", ".join(f"{count} {name}" for name, count in references)
+            raise ValidationFailed(
+                {RECORD_ERRORS: [_error("in_use", f"Still referred to by {listing}; change or delete those first.")]},
+                object_name,
+            )
+        table = self.schema.table(object_name)
+        self.connection.execute(sa.delete(table).where(table.c.id == current.id))
+
+    # --- database checks -------------------------------------------------------
+    def _current(self, obj: ObjectDef, record_id: Any) -> Record:
+        table = self.schema.table(obj.name)
+        statement = sa.select(table).where(table.c.id == _record_id(obj.name, record_id))
+        if self.connection.dialect.name == "postgresql":
+            statement = statement.with_for_update()
+        row = self.connection.execute(statement).mappings().first()
+        if row is None:
+            raise NotFound(obj.name, record_id)
+        return row_to_record(obj.name, row)
+
+    def _check_database(self, obj: ObjectDef, data: Mapping[str, Any], record_id: int | None, errors: Errors) -> None:
+        table = self.schema.table(obj.name)
+        for name, value in data.items():
+            field = obj.fields.get(name)
+            if field is None or value is None or name in errors:
+                continue
+            if field.type == "lookup" and not self._exists(field.target, value):
+                errors.add(name, "not_found", f"There is no {field.target} with id {value}.")
+            if field.unique:
+                statement = sa.select(table.c.id).where(table.c[name] == value).limit(1)
+                if record_id is not None:
+                    statement = statement.where(table.c.id != record_id)
+                if self.connection.execute(statement).first() is not None:
+                    errors.add(name, "unique", f"Another {obj.label.get()} already has {field.label.get()} = {value}.")
+
+    def _exists(self, object_name: str, record_id: int) -> bool:
+        table = self.schema.table(object_name)
+        return self.connection.execute(sa.select(table.c.id).where(table.c.id == record_id)).first() is not None
+
+    def _references_to(self, object_name: str, record_id: int) -> list[tuple[str, int]]:
+        found = []
+        for other in self.config.objects.values():
+            for field in other.fields.values():
+                if field.type == "lookup" and field.target == object_name:
+                    table = self.schema.table(other.name)
+                    count = self.connection.execute(
+                        sa.select(sa.func.count()).select_from(table).where(table.c[field.name] == record_id)
+                    ).scalar_one()
+                    if count:
+                        found.append((f"{other.label.get()}.{field.label.get()}", count))
+        return found
+
+    def _autonumbers(self, obj: ObjectDef) -> dict[str, str]:
+        out = {}
+        for field in obj.fields.values():
+            if field.type == "autonumber":
+                number = self.next_sequence(f"{obj.name}.{field.name}", field.start)
+                out[field.name] = _COUNTER.sub(lambda m, n=number: str(n).zfill(len(m.group(1))), field.format, count=1)
+        return out
+
+    def next_sequence(self, name: str, start: int = 1) -> int:
+        """Atomically take the next value of a named counter (safe under concurrent inserts)."""
+        table = self.schema.system["sys_sequences"]
+        if self.connection.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        statement = insert(table).values(name=name, value=start)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.name], set_={"value": table.c.value + 1}
+        ).returning(table.c.value)
+        return self.connection.execute(statement).scalar_one()
+
+
+def _record_id(object_name: str, record_id: Any) -> int:
+    try:
+        number = int(record_id)
+    except (TypeError, ValueError, OverflowError):
+        raise NotFound(object_name, record_id) from None
+    if number <= 0 or number > MAX_INTEGER or isinstance(record_id, bool):
+        raise NotFound(object_name, record_id)
+    return number
+
+
+def _error(code: str, message: str):
+    from engine.runtime.errors import FieldError
+
+    return FieldError(code, message)
+
+
+def utc_now() -> dt.datetime:
+    """The real current time in UTC (the default clock)."""
+    return dt.datetime.now(dt.UTC)

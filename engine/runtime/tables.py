@@ -1,0 +1,159 @@
+"""Compile a config into SQLAlchemy tables: one ``obj_<object>`` table per
+object plus the ``sys_*`` system tables.
+
+The result is built once per config version and cached by the caller
+(``engine.Trellis``); it is what migrations compare against the live database
+and what the record service and query layer read and write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from engine.metadata.fieldtypes import STRING_LENGTHS, decimal_scale, field_type
+from engine.metadata.model import Config, FieldDef, ObjectDef
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+#: Prefixes of the tables Trellis owns; anything else in the database is left alone.
+OWNED_PREFIXES = ("obj_", "sys_")
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Timestamps stored in UTC and always returned timezone-aware (UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def json_type() -> sa.types.TypeEngine:
+    """JSON everywhere, JSONB on PostgreSQL (indexable, compact)."""
+    return sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def id_type() -> sa.types.TypeEngine:
+    """64-bit ids; plain INTEGER on SQLite so that ids auto-increment there."""
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def column_type(field: FieldDef) -> sa.types.TypeEngine:
+    """The SQL type storing ``field`` (a formula stores its result type)."""
+    storage = field_type(field).storage
+    if storage == "string":
+        kind = "autonumber" if field.type == "autonumber" else field.value_type
+        return sa.String(field.max_length or STRING_LENGTHS.get(kind, 255))
+    if storage == "text":
+        return sa.Text()
+    if storage == "integer":
+        return sa.BigInteger()
+    if storage == "decimal":
+        return sa.Numeric(18, decimal_scale(field), asdecimal=True)
+    if storage == "boolean":
+        return sa.Boolean(create_constraint=False)
+    if storage == "date":
+        return sa.Date()
+    if storage == "datetime":
+        return UTCDateTime()
+    if storage == "json":
+        return json_type()
+    if storage in ("reference", "user"):
+        return id_type()
+    raise ValueError(f"no SQL type for storage {storage!r} of field {field.name!r}")
+
+
+def field_column(obj: ObjectDef, field: FieldDef) -> sa.Column:
+    """The column of one config field, with its foreign key when it is a lookup."""
+    args: list[Any] = []
+    if field.type == "lookup" and field.target:
+        args.append(sa.ForeignKey(f"obj_{field.target}.id"))
+    not_null = field.required and not field.is_computed
+    return sa.Column(field.name, column_type(field), *args, nullable=not not_null, unique=field.unique or None,
+                     index=(field.indexed or field.type == "lookup") and not field.unique or None,
+                     comment=field.label.get("en"))
+
+
+def object_table(obj: ObjectDef, metadata: sa.MetaData) -> sa.Table:
+    """Build ``obj_<name>`` with the system columns and one column per field."""
+    columns = [
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", id_type(), nullable=True),
+        sa.Column("owner_id", id_type(), nullable=True, index=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("archived_at", UTCDateTime(), nullable=True),
+    ]
+    if obj.pipeline:
+        columns.append(sa.Column("stage_entered_at", UTCDateTime(), nullable=True))
+    columns += [field_column(obj, f) for f in obj.fields.values()]
+    return sa.Table(obj.table_name, metadata, *columns, comment=obj.label.get("en"))
+
+
+def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
+    """The ``sys_*`` tables this version of Trellis needs."""
+    versions = sa.Table(
+        "sys_config_versions",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("content_hash", sa.String(64), nullable=False, index=True),
+        sa.Column("source_path", sa.String(500), nullable=False),
+        sa.Column("config_text", sa.Text(), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=True),
+        sa.Column("applied_at", UTCDateTime(), nullable=False),
+        sa.Column("applied_by", sa.String(200), nullable=True),
+    )
+    sequences = sa.Table(
+        "sys_sequences",
+        metadata,
+        sa.Column("name", sa.String(200), primary_key=True),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+    )
+    return {t.name: t for t in (versions, sequences)}
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The compiled tables of one config version."""
+
+    metadata: sa.MetaData
+    objects: Mapping[str, sa.Table]
+    system: Mapping[str, sa.Table]
+
+    def table(self, object_name: str) -> sa.Table:
+        """The table of ``object_name``."""
+        return self.objects[object_name]
+
+
+def build_schema(config: Config) -> Schema:
+    """Compile ``config`` into SQLAlchemy tables (objects first, then system tables)."""
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    objects = {name: object_table(obj, metadata) for name, obj in config.objects.items()}
+    system = system_tables(metadata)
+    return Schema(metadata=metadata, objects=objects, system=system)

@@ -1,0 +1,168 @@
+"""The database-free steps of the write path: coerce → defaults → formulas →
+validate (required, dependent picklists, inactive values, rules).
+
+Each step works on a plain ``dict`` of field values and records problems in an
+``Errors`` collector, so that every problem of a write is reported at once.
+Checks that need the database (lookup targets, uniqueness, autonumbers) live in
+``engine.runtime.records``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.metadata.expressions import Clock, ExpressionEvalError
+from engine.metadata.fieldtypes import FieldValueError, coerce_value
+from engine.metadata.model import FieldDef, ObjectDef, Settings
+from engine.runtime.errors import RECORD_ERRORS, FieldError
+
+#: System columns a caller may set through the write path.
+WRITABLE_SYSTEM_FIELDS = frozenset({"owner_id"})
+
+
+class Errors(dict[str, list[FieldError]]):
+    """Field name → problems, collected across all steps of one write."""
+
+    def add(self, field: str, code: str, message: str) -> None:
+        """Record one problem with ``field``."""
+        self.setdefault(field, []).append(FieldError(code, message))
+
+
+def coerce_input(obj: ObjectDef, values: Mapping[str, Any], settings: Settings, errors: Errors) -> dict[str, Any]:
+    """Coerce and normalise each given value; unknown and computed fields are errors."""
+    out: dict[str, Any] = {}
+    for name, raw in values.items():
+        field = obj.fields.get(name)
+        if field is None:
+            if name in WRITABLE_SYSTEM_FIELDS:
+                out[name] = _owner(raw, errors)
+                continue
+            errors.add(name, "unknown_field", f"{obj.name} has no field {name!r}.")
+            continue
+        try:
+            out[name] = coerce_value(field, raw, settings)
+        except FieldValueError as exc:
+            errors.add(name, exc.code, exc.message)
+    return out
+
+
+def _owner(raw: Any, errors: Errors) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        return raw
+    errors.add("owner_id", "invalid", "The owner is a user id (a positive whole number).")
+    return None
+
+
+def apply_defaults(obj: ObjectDef, values: dict[str, Any], context: Mapping[str, Any], clock: Clock,
+                   settings: Settings, errors: Errors) -> None:
+    """Fill fields the caller did not give with their defaults (create only)."""
+    for field in obj.fields.values():
+        if field.name in values:
+            continue
+        if field.default_expression is not None:
+            names = {**{n: None for n in obj.fields}, **values, **context}
+            try:
+                raw = field.default_expression.evaluate(names, clock)
+                values[field.name] = coerce_value(field, raw, settings)
+            except (ExpressionEvalError, FieldValueError) as exc:
+                errors.add(field.name, "default_failed", f"The default could not be computed: {exc}")
+        elif field.default is not None:
+            values[field.name] = field.default
+
+
+def compute_formulas(obj: ObjectDef, values: dict[str, Any], clock: Clock, settings: Settings) -> None:
+    """Recompute every formula in dependency order; an empty input gives an empty result."""
+    for name in obj.formula_order:
+        field = obj.fields[name]
+        try:
+            raw = field.expression.evaluate(_expression_names(obj, values), clock)
+            values[name] = coerce_value(_result_field(field), raw, settings) if raw is not None else None
+        except (ExpressionEvalError, FieldValueError):
+            values[name] = None
+
+
+def _result_field(field: FieldDef) -> FieldDef:
+    from dataclasses import replace
+
+    return replace(field, type=field.result or "decimal", expression=None)
+
+
+def _expression_names(obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
+    names = {n: None for n in obj.fields}
+    names.update(values)
+    return names
+
+
+def check_values(obj: ObjectDef, values: Mapping[str, Any], previous: Mapping[str, Any] | None,
+                 clock: Clock, errors: Errors) -> None:
+    """Required fields, dependent picklists, retired values and the object's rules."""
+    for field in obj.fields.values():
+        value = values.get(field.name)
+        if field.name in errors:
+            continue
+        if field.required and not field.is_computed and _empty(value):
+            errors.add(field.name, "required", f"{field.label.get()} is required.")
+            continue
+        if value is None:
+            continue
+        _check_dependent(obj, field, value, values, errors)
+        _check_inactive(field, value, previous, errors)
+    if not errors:
+        check_rules(obj, values, clock, errors)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def _check_dependent(obj: ObjectDef, field: FieldDef, value: Any, values: Mapping[str, Any], errors: Errors) -> None:
+    if not field.depends_on or field.picklist is None:
+        return
+    parent_field = obj.fields[field.depends_on]
+    parent_value = values.get(field.depends_on)
+    if parent_value is None:
+        errors.add(field.name, "parent_required",
+                   f"Choose {parent_field.label.get()} before {field.label.get()}.")
+        return
+    if parent_field.picklist is field.picklist or (
+        parent_field.picklist and parent_field.picklist.name == field.picklist.name
+    ):
+        parent = field.picklist.find(parent_value)
+        allowed = {c.key for c in parent.children} if parent else set()
+    else:
+        allowed = {v.key for v in field.picklist.walk() if not v.parents or parent_value in v.parents}
+    if value not in allowed:
+        parent_label = parent_field.picklist.find(parent_value)
+        shown = parent_label.label.get() if parent_label else parent_value
+        errors.add(field.name, "not_allowed_for_parent",
+                   f"{value!r} is not a choice under {parent_field.label.get()} = {shown}; "
+                   f"choose one of: {', '.join(sorted(allowed)) or 'none'}.")
+
+
+def _check_inactive(field: FieldDef, value: Any, previous: Mapping[str, Any] | None, errors: Errors) -> None:
+    if field.picklist is None or field.type not in ("picklist", "multipicklist"):
+        return
+    before = (previous or {}).get(field.name)
+    chosen = value if isinstance(value, list) else [value]
+    kept = set(before if isinstance(before, list) else [before]) if before is not None else set()
+    for key in chosen:
+        option = field.picklist.find(key)
+        if option is not None and option.inactive and key not in kept:
+            errors.add(field.name, "inactive_value", f"{option.label.get()} is no longer offered; choose another value.")
+
+
+def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors: Errors) -> None:
+    """Evaluate each rule; a rule that cannot be evaluated (an input is empty) passes."""
+    names = _expression_names(obj, values)
+    for rule in obj.rules:
+        try:
+            if rule.when is not None and not rule.when.evaluate(names, clock):
+                continue
+            holds = rule.assertion.evaluate(names, clock)
+        except ExpressionEvalError:
+            continue
+        if not holds:
+            errors.add(rule.field or RECORD_ERRORS, f"rule:{rule.name}", rule.message.get())

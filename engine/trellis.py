@@ -1,0 +1,58 @@
+"""The ``Trellis`` facade: a compiled config bound to a database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from engine.metadata import Config, load_config
+from engine.metadata.expressions import Clock
+from engine.runtime import migrate
+from engine.runtime.database import create_engine
+from engine.runtime.records import Session, utc_now
+from engine.runtime.tables import Schema, build_schema
+
+
+
+class Trellis:
+    """A compiled config bound to a database: plan, apply, and open sessions."""
+
+    def __init__(self, config: Config, engine: sa.Engine, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.schema: Schema = build_schema(config)
+        self._clock = clock or utc_now
+        self._zone = ZoneInfo(config.settings.timezone)
+
+    @classmethod
+    def open(cls, config_path: str | os.PathLike[str], db_url: str | None = None,
+             clock: Callable[[], dt.datetime] | None = None) -> Trellis:
+        """Load and check the config (raises ConfigError listing every error) and connect."""
+        return cls(load_config(config_path), create_engine(db_url), clock)
+
+    def clock_now(self) -> Clock:
+        """The current moment (UTC) and the company time zone."""
+        return Clock(self._clock().astimezone(dt.UTC), self._zone)
+
+    def plan(self, allow_data_loss: bool = False) -> migrate.Plan:
+        """What ``apply`` would change in the database, and what it would refuse."""
+        return migrate.plan(self.engine, self.config, allow_data_loss=allow_data_loss)
+
+    def apply(self, allow_data_loss: bool = False, applied_by: str | None = None) -> migrate.Plan:
+        """Bring the database to this config; raises MigrationRefused with reasons."""
+        return migrate.apply(self.engine, self.config, allow_data_loss=allow_data_loss, applied_by=applied_by)
+
+    @contextmanager
+    def session(self, user: int | None = None) -> Iterator[Session]:
+        """One transaction as ``user`` (None = the system): commit on success, roll back on error."""
+        with self.engine.connect() as connection, connection.begin():
+            yield Session(self, connection, user)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()

@@ -1,0 +1,49 @@
+"""Shared fixtures: a clean database per test, on SQLite or PostgreSQL.
+
+Database tests take their URL from ``TRELLIS_TEST_DATABASE_URL`` (PostgreSQL in
+CI); without it they run on a fresh SQLite file. On PostgreSQL each test gets
+its own schema (dropped afterwards), selected through ``search_path``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """A URL of an empty database for this test."""
+    base = os.environ.get("TRELLIS_TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    admin.dispose()
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """Write YAML text to a file in the test's folder and return its path."""
+
+    def write(text: str, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
