@@ -18,7 +18,6 @@ from engine.runtime.records import Session, utc_now
 from engine.runtime.tables import Schema, build_schema
 
 
-
 class Trellis:
     """A compiled config bound to a database: plan, apply, and open sessions."""
 

@@ -1,8 +1,8 @@
 """Database engines for Trellis: SQLite (embedded default) and PostgreSQL.
 
 SQLite is set up so that Trellis can rely on it the way it relies on
-PostgreSQL: WAL journal, foreign keys enforced, a busy timeout, and real
-transactions around DDL (pysqlite's own transaction handling is turned off and
+PostgreSQL: WAL journal, foreign keys enforced, a busy timeout, writers that queue
+instead of failing (BEGIN IMMEDIATE), and real transactions around DDL (pysqlite's own transaction handling is turned off and
 SQLAlchemy emits BEGIN itself), so that a failed migration rolls back whole.
 """
 
@@ -47,7 +47,10 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def on_begin(connection):  # noqa: ANN001
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock up front: a transaction that reads (lookup and
+        # unique checks) and then writes can otherwise fail at once with "database is
+        # locked" when another writer got there first, instead of waiting its turn.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager

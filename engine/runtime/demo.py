@@ -19,8 +19,8 @@ from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.errors import ValidationFailed
 
 if TYPE_CHECKING:
-    from engine.trellis import Trellis
     from engine.runtime.records import Session
+    from engine.trellis import Trellis
 
 COMPANIES = [
     "华东精密机械有限公司", "Northwind Analytics", "云帆软件科技", "Blue Harbor Retail", "深圳启明电子",

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 #: Filter operators and what they mean.
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "startswith", "isnull")
+#: Field types stored as JSON lists: filters match any element.
+LIST_TYPES = ("multipicklist", "tags")
 #: Largest page a caller may ask for.
 MAX_PER_PAGE = 500
 _SYSTEM_FILTERABLE = ("id", "created_at", "updated_at", "created_by", "owner_id", "version", "archived_at", "stage_entered_at")
@@ -92,12 +94,13 @@ class Query:
         return replace(self, conditions=(*self.conditions, sa.or_(*(c.ilike(pattern, escape="\\") for c in columns))))
 
     def order_by(self, *fields: str) -> Query:
-        """Sort by fields; ``-name`` sorts descending. The id breaks ties."""
+        """Sort by fields; ``-name`` sorts descending; empty values come last. The id breaks ties."""
         ordering = []
         for spec in fields:
             name = spec.lstrip("-+")
             column = self._column(name)
-            ordering.append(column.desc() if spec.startswith("-") else column.asc())
+            # Empty values sort last in both directions, on every database.
+            ordering.append(column.desc().nulls_last() if spec.startswith("-") else column.asc().nulls_last())
         return replace(self, ordering=tuple(ordering))
 
     def include_archived(self) -> Query:
@@ -159,6 +162,8 @@ class Query:
         field = self.obj.fields.get(name)
         if op == "isnull":
             return column.is_(None) if value in (True, "true", "1", 1) else column.is_not(None)
+        if field is not None and field.type in LIST_TYPES and op in ("eq", "ne", "in", "not_in"):
+            return self._list_condition(field, column, op, value)
         if op in ("in", "not_in"):
             items = value.split(",") if isinstance(value, str) else list(value)
             coerced = [self._value(field, name, item) for item in items]
@@ -172,6 +177,13 @@ class Query:
             "eq": column == coerced, "ne": column != coerced, "lt": column < coerced,
             "lte": column <= coerced, "gt": column > coerced, "gte": column >= coerced,
         }[op]
+
+    def _list_condition(self, field: FieldDef, column: sa.Column, op: str, value: Any) -> sa.ColumnElement[bool]:
+        """On tags and multipicklists, ``eq``/``in`` mean "holds the value / any of the values"."""
+        items = value.split(",") if isinstance(value, str) else [value] if not isinstance(value, (list, tuple)) else value
+        dialect = self.session.connection.dialect.name
+        holds = sa.or_(*(_json_list_contains(dialect, column, self._value(field, field.name, item)) for item in items))
+        return holds if op in ("eq", "in") else sa.or_(column.is_(None), sa.not_(holds))
 
     def _value(self, field: FieldDef | None, name: str, value: Any) -> Any:
         if field is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -26,7 +26,13 @@ from engine.runtime.errors import RECORD_ERRORS, Conflict, NotFound, UnknownObje
 from engine.runtime.query import Query, row_to_record
 from engine.runtime.record import Record
 from engine.runtime.tables import Schema
-from engine.runtime.validation import Errors, apply_defaults, check_values, coerce_input, compute_formulas
+from engine.runtime.validation import (
+    Errors,
+    apply_defaults,
+    check_values,
+    coerce_input,
+    compute_formulas,
+)
 
 if TYPE_CHECKING:
     from engine.trellis import Trellis
@@ -82,24 +88,25 @@ class Session:
         """Validate and insert a record; raises ValidationFailed with every problem."""
         obj = self.object(object_name)
         clock = self.clock()
+        now = clock.now_utc
         errors = Errors()
         data = coerce_input(obj, values, self.config.settings, errors)
+        system = {"id": None, "created_at": now, "updated_at": now, "created_by": self.user,
+                  "owner_id": data.pop("owner_id", self.user), "version": 1, "archived_at": None}
+        if obj.pipeline:
+            system["stage_entered_at"] = now
         apply_defaults(obj, data, {"current_user": self.user}, clock, self.config.settings, errors)
+        data = {**system, **data}
         compute_formulas(obj, data, clock, self.config.settings)
         check_values(obj, data, None, clock, errors)
         self._check_database(obj, data, None, errors)
         if errors:
             raise ValidationFailed(dict(errors), object_name)
-        now = clock.now_utc
-        row = {name: data.get(name) for name in obj.fields}
-        row.update(self._autonumbers(obj))
-        row.update(created_at=now, updated_at=now, created_by=self.user, version=1,
-                   owner_id=data.get("owner_id", self.user))
-        if obj.pipeline:
-            row["stage_entered_at"] = now
+        row = {name: data.get(name) for name in obj.fields} | system | self._autonumbers(obj)
+        del row["id"]
         table = self.schema.table(object_name)
-        new_id = self.connection.execute(sa.insert(table).values(row).returning(table.c.id)).scalar_one()
-        return Record(object_name, {"id": new_id, "archived_at": None, **row})
+        new_id = self._write(obj, row, sa.insert(table).values(row).returning(table.c.id), lambda r: r.scalar_one())
+        return Record(object_name, {**row, "id": new_id})
 
     def update(self, object_name: str, record_id: Any, values: Mapping[str, Any], version: int | None = None) -> Record:
         """Validate and apply changes; ``version`` guards against concurrent edits (Conflict)."""
@@ -110,12 +117,10 @@ class Session:
         clock = self.clock()
         errors = Errors()
         changes = coerce_input(obj, values, self.config.settings, errors)
-        data = {name: current.get(name) for name in obj.fields} | changes
+        data = {**current, **changes}
         compute_formulas(obj, data, clock, self.config.settings)
         check_values(obj, data, current, clock, errors)
-        changed = {k: v for k, v in data.items() if k in obj.fields and current.get(k) != v}
-        if "owner_id" in changes and changes["owner_id"] != current["owner_id"]:
-            changed["owner_id"] = changes["owner_id"]
+        changed = {k: v for k, v in data.items() if (k in obj.fields or k == "owner_id") and current.get(k) != v}
         self._check_database(obj, changed, current.id, errors)
         if errors:
             raise ValidationFailed(dict(errors), object_name)
@@ -124,16 +129,31 @@ class Session:
         now = clock.now_utc
         if obj.pipeline and obj.pipeline.field in changed:
             changed["stage_entered_at"] = now
+        changed.update(updated_at=now, version=current["version"] + 1)
         table = self.schema.table(object_name)
-        result = self.connection.execute(
-            sa.update(table)
-            .where(table.c.id == current.id, table.c.version == current["version"])
-            .values(**changed, updated_at=now, version=current["version"] + 1)
-        )
-        if result.rowcount != 1:
+        statement = (sa.update(table).where(table.c.id == current.id, table.c.version == current["version"])
+                     .values(**changed))
+        if self._write(obj, changed, statement, lambda r: r.rowcount) != 1:
             latest = self.connection.execute(sa.select(table.c.version).where(table.c.id == current.id)).scalar()
             raise Conflict(object_name, current.id, current["version"], latest)
-        return Record(object_name, {**current, **changed, "updated_at": now, "version": current["version"] + 1})
+        return Record(object_name, {**current, **changed})
+
+    def _write(self, obj: ObjectDef, row: Mapping[str, Any], statement: sa.Executable,
+               fetch: Callable[[sa.CursorResult], Any]) -> Any:
+        """Run an INSERT/UPDATE and ``fetch`` its result; a unique value taken by a
+        concurrent writer meanwhile becomes a field error, not a database error."""
+        unique = [f.name for f in obj.fields.values() if f.unique and row.get(f.name) is not None]
+        if not unique:
+            return fetch(self.connection.execute(statement))
+        try:
+            with self.connection.begin_nested():
+                return fetch(self.connection.execute(statement))
+        except sa.exc.IntegrityError:
+            errors = Errors()
+            self._check_database(obj, {name: row[name] for name in unique}, row.get("id"), errors)
+            if not errors:
+                raise
+            raise ValidationFailed(dict(errors), obj.name) from None
 
     def delete(self, object_name: str, record_id: Any, version: int | None = None) -> None:
         """Delete a record; refused while other records' lookups point at it."""
@@ -187,8 +207,11 @@ class Session:
             for field in other.fields.values():
                 if field.type == "lookup" and field.target == object_name:
                     table = self.schema.table(other.name)
+                    condition = table.c[field.name] == record_id
+                    if other.name == object_name:
+                        condition = sa.and_(condition, table.c.id != record_id)  # a record may point at itself
                     count = self.connection.execute(
-                        sa.select(sa.func.count()).select_from(table).where(table.c[field.name] == record_id)
+                        sa.select(sa.func.count()).select_from(table).where(condition)
                     ).scalar_one()
                     if count:
                         found.append((f"{other.label.get()}.{field.label.get()}", count))

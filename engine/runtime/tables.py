@@ -54,8 +54,8 @@ class UTCDateTime(sa.types.TypeDecorator):
 
 
 def json_type() -> sa.types.TypeEngine:
-    """JSON everywhere, JSONB on PostgreSQL (indexable, compact)."""
-    return sa.JSON().with_variant(JSONB(), "postgresql")
+    """JSON everywhere, JSONB on PostgreSQL; an empty value is SQL NULL, not JSON null."""
+    return sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 def id_type() -> sa.types.TypeEngine:

@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.metadata.expressions import Clock, ExpressionEvalError
 from engine.metadata.fieldtypes import FieldValueError, coerce_value
-from engine.metadata.model import FieldDef, ObjectDef, Settings
+from engine.metadata.model import SYSTEM_COLUMNS, FieldDef, ObjectDef, Settings
 from engine.runtime.errors import RECORD_ERRORS, FieldError
 
 #: System columns a caller may set through the write path.
@@ -91,7 +91,7 @@ def _result_field(field: FieldDef) -> FieldDef:
 
 
 def _expression_names(obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
-    names = {n: None for n in obj.fields}
+    names = dict.fromkeys(SYSTEM_COLUMNS) | dict.fromkeys(obj.fields)
     names.update(values)
     return names
 

@@ -1,0 +1,81 @@
+"""Concurrent writers: autonumbers stay unique and gap-free, unique values stay unique.
+
+Several threads, each with its own connection and transaction, write at once —
+as several web workers or ``trellis`` processes would.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from engine import Trellis, ValidationFailed
+
+CONFIG = """
+trellis: 1
+objects:
+  ticket:
+    fields:
+      number: {type: autonumber, format: "TK-{000000}"}
+      subject: {type: text, required: true}
+      code: {type: text, unique: true}
+"""
+THREADS = 4
+PER_THREAD = 15
+
+
+@pytest.fixture
+def crm(db_url, write_config):
+    crm = Trellis.open(write_config(CONFIG), db_url)
+    crm.apply()
+    yield crm
+    crm.close()
+
+
+def run_in_threads(work) -> list[BaseException]:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(THREADS)
+
+    def runner(index: int) -> None:
+        barrier.wait()
+        try:
+            work(index)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=runner, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_concurrent_creates_get_distinct_consecutive_autonumbers(crm):
+    def work(index: int) -> None:
+        for n in range(PER_THREAD):
+            with crm.session() as s:
+                s.create("ticket", {"subject": f"thread {index} ticket {n}"})
+
+    assert run_in_threads(work) == []
+    with crm.session() as s:
+        numbers = sorted(r["number"] for r in s.query("ticket").all())
+    assert numbers == [f"TK-{n:06d}" for n in range(1, THREADS * PER_THREAD + 1)]
+
+
+def test_concurrent_writers_of_one_unique_value_leave_one_record_and_field_errors(crm):
+    outcomes: list[str] = []
+
+    def work(index: int) -> None:
+        try:
+            with crm.session() as s:
+                s.create("ticket", {"subject": f"thread {index}", "code": "SAME"})
+            outcomes.append("created")
+        except ValidationFailed as exc:
+            outcomes.append(exc.errors["code"][0].code)
+
+    assert run_in_threads(work) == []
+    assert sorted(outcomes) == ["created"] + ["unique"] * (THREADS - 1)
+    with crm.session() as s:
+        assert s.query("ticket").filter(code="SAME").count() == 1
