@@ -72,13 +72,14 @@ def bench_write_path(crm: Trellis, rows: int, account_id: int) -> float:
 def bench_raw_insert(crm: Trellis, rows: int, account_id: int) -> float:
     table = crm.schema.table("opportunity")
     now = dt.datetime.now(dt.UTC)
+    statement = sa.insert(table)  # one statement, compiled once, one row per execute
     start = time.perf_counter()
     done = 0
     while done < rows:
         with crm.engine.begin() as conn:
             for i in range(min(BATCH, rows - done)):
                 quantity = (i % 9) + 1
-                conn.execute(sa.insert(table).values(
+                conn.execute(statement, dict(
                     name=f"Raw {done + i}", account=account_id, unit_price=Decimal("1999.90"), quantity=quantity,
                     amount=Decimal("1999.90") * quantity, close_date=now.date(), contact_phone="+8613800138000",
                     stage="quote", number=f"RAW-{done + i}", created_at=now, updated_at=now, version=1,

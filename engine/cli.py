@@ -113,7 +113,9 @@ def history(db_url: str | None) -> None:
         click.echo("No config has been applied to this database yet.")
     for version in versions:
         when = version.applied_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-        click.echo(f"{version.id:>4}  {when}  {version.content_hash[:12]}  {version.source_path}  {version.summary or ''}")
+        changes = (version.summary or "").splitlines()
+        shown = changes[0] + (f" (+{len(changes) - 1} more changes)" if len(changes) > 1 else "") if changes else ""
+        click.echo(f"{version.id:>4}  {when}  {version.content_hash[:12]}  {version.source_path}  {shown}")
 
 
 @main.command()

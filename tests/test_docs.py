@@ -329,7 +329,7 @@ def test_architecture_doc_exists_and_is_concise():
     for module in (
         "engine/metadata",
         "engine/runtime/tables.py",
-        "engine/runtime/migrate.py",
+        "engine/runtime/migrate/",
         "engine/runtime/records.py",
         "engine/runtime/query.py",
     ):

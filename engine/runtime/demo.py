@@ -78,29 +78,32 @@ def _dependency_order(objects: Any) -> list[ObjectDef]:
 
 def _create_one(session: Session, obj: ObjectDef, index: int, rng: random.Random,
                 created: dict[str, list[int]]) -> int | None:
-    values = {}
-    for field in obj.fields.values():
-        value = sample_value(obj, field, index, rng, values, created, session)
-        if value is not None:
-            values[field.name] = value
-    for _attempt in range(4):
-        try:
-            return session.create(obj.name, values).id
-        except ValidationFailed as exc:
-            droppable = [f for f in exc.errors if f in values and not obj.fields[f].required]
-            if not droppable:
-                return None
-            for name in droppable:
-                values.pop(name)
+    """Create one sample record; a value a rule refuses is dropped, then the record is
+    retried with every field filled (rules such as "phone or e-mail" need that)."""
+    for fill_all in (False, True):
+        values: dict[str, Any] = {}
+        for field in obj.fields.values():
+            value = sample_value(obj, field, index, rng, values, created, session, fill_all)
+            if value is not None:
+                values[field.name] = value
+        for _attempt in range(4):
+            try:
+                return session.create(obj.name, values).id
+            except ValidationFailed as exc:
+                droppable = [f for f in exc.errors if f in values and not obj.fields[f].required]
+                if not droppable:
+                    break
+                for name in droppable:
+                    values.pop(name)
     return None
 
 
 def sample_value(obj: ObjectDef, field: FieldDef, index: int, rng: random.Random, values: dict[str, Any],
-                 created: dict[str, list[int]], session: Session) -> Any:
+                 created: dict[str, list[int]], session: Session, fill_all: bool = False) -> Any:
     """A plausible value for ``field`` (None to leave it empty)."""
     if field.is_computed or field.type == "user":
         return None
-    if not field.required and rng.random() < 0.1:
+    if not field.required and not fill_all and rng.random() < 0.1:
         return None
     generator = _BY_TYPE.get(field.type)
     if generator is None:

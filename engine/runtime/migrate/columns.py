@@ -1,0 +1,181 @@
+"""Column changes on existing tables: the data checks and actions behind each Alembic column op.
+
+Added columns start nullable and become NOT NULL only once every row holds a
+value (a static default is backfilled, or the change is refused with a count).
+Dropped columns and incompatible type changes that would lose values are
+refused unless ``allow_data_loss``; a shorter string column is refused while
+longer values exist.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from alembic.operations import ops as alembic_ops
+
+from engine.metadata.model import FieldDef
+from engine.runtime.migrate.compare import _compatible, _kind, _resolve, _sql_type
+from engine.runtime.migrate.counting import _count, _empty, _filled, _plural, _table
+from engine.runtime.migrate.execute import ADD, ALTER, BACKFILL, RETYPE, REWRITE, UNCONSTRAIN
+from engine.runtime.migrate.model import Step
+
+if TYPE_CHECKING:
+    from engine.runtime.migrate.planner import _Planner
+
+# --- added and dropped columns -----------------------------------------------------------
+
+
+def _add_column(planner: _Planner, table: str, column: sa.Column) -> None:
+    """Add ``column`` as nullable; a required column is then filled or refused (``_require``)."""
+    name, sql_type = column.name, _sql_type(column.type, planner.dialect)
+    plain = sa.Column(name, column.type, nullable=True, comment=column.comment)
+    note = planner.notes.get((table, name))
+    text = f"add column {table}.{name} ({sql_type})" + (f"; {note}" if note else "")
+    planner.add(ADD, table, Step("add_column", table, name, text), batch=lambda b: b.add_column(plain))
+    if not column.nullable:
+        _require(planner, table, column, _count(planner.conn, table), "would be empty")
+
+
+def _require(planner: _Planner, table: str, column: sa.Column, empty: int, how: str = "is empty") -> None:
+    """Make ``column`` NOT NULL: backfill ``empty`` rows with the static default, or refuse."""
+    name = column.name
+    fdef = planner.field(table, name)
+    if empty:
+        default = fdef.default if fdef is not None and fdef.default_expression is None else None
+        if default is None:
+            who = f"{table[4:]}.{name}" if fdef else f"{table}.{name}"
+            planner.refuse("nulls_in_required", table[4:] if fdef else table, name, empty,
+                           f"`{who}` {how} in {_plural(empty, 'record')}; give the field a default or fill them first")
+            return
+        _backfill(planner, table, column, default, empty)
+    planner.add(ALTER, table, Step("alter_column", table, name, f"make {table}.{name} required (NOT NULL)"),
+                batch=lambda b: b.alter_column(name, nullable=False, existing_type=column.type), order=2)
+
+
+def _backfill(planner: _Planner, table: str, column: sa.Column, default: Any, empty: int) -> None:
+    name, kind = column.name, _kind(column.type, planner.dialect)
+    target = planner.schema.metadata.tables[table]
+    planner.fills[(table, name)] = empty
+
+    def run(conn: sa.Connection) -> None:
+        conn.execute(sa.update(target).where(_empty(target.c[name], kind)).values({name: default}))
+
+    text = f"set {table}.{name} to {default!r} where empty ({_plural(empty, 'record')})"
+    planner.add(BACKFILL, table, Step("fill_default", table, name, text), sql=run, fix=True)
+
+
+def _drop_column(planner: _Planner, table: str, name: str) -> None:
+    """Drop ``table.name``; refused while it holds values, unless ``allow_data_loss``."""
+    kind = _kind(planner.live_columns(table)[name]["type"], planner.dialect)
+    values = _count(planner.conn, table, lambda c: _filled(c, kind), name)
+    if values and not planner.allow_data_loss:
+        planner.refuse("drops_values", table[4:], name, values,
+                       f"`{table[4:]}.{name}` holds {_plural(values, 'value')}; pass --allow-data-loss to drop it",
+                       overridable=True)
+        return
+    lost = f" ({_plural(values, 'value')} lost)" if values else ""
+    planner.add(ALTER, table, Step("drop_column", table, name, f"drop column {table}.{name}{lost}"),
+                batch=lambda b: b.drop_column(name), order=9)
+
+
+# --- altered columns ---------------------------------------------------------------------
+
+
+def _alter_column(planner: _Planner, table: str, op: alembic_ops.AlterColumnOp) -> None:
+    """Plan one altered column: its type, whether it may be empty, and its comment."""
+    name = op.column_name
+    column = planner.schema.metadata.tables[table].c[name]
+    replaced = op.modify_type is not None and _change_type(planner, table, column, op)
+    if replaced and not column.nullable:
+        _require(planner, table, column, _count(planner.conn, table))
+    elif op.modify_nullable is False:
+        live = planner.live_columns(table)[name]
+        empty = _count(planner.conn, table, lambda c: _empty(c, _kind(live["type"], planner.dialect)), name)
+        _require(planner, table, column, empty)
+    elif op.modify_nullable is True and not replaced:
+        planner.add(ALTER, table, Step("alter_column", table, name, f"make {table}.{name} optional (NULL allowed)"),
+                    batch=lambda b: b.alter_column(name, nullable=True, existing_type=column.type), order=2)
+    if op.modify_comment is not False:
+        comment = op.modify_comment
+        planner.add(ALTER, table, Step("comment", table, name, f"set the comment of {table}.{name} to {comment!r}"),
+                    batch=lambda b: b.alter_column(name, comment=comment, existing_type=column.type,
+                                                   existing_nullable=column.nullable), order=3)
+
+
+def _change_type(planner: _Planner, table: str, column: sa.Column, op: alembic_ops.AlterColumnOp) -> bool:
+    """Check and plan a column type change: convert in place, or refuse / drop the values.
+
+    Returns True when its values are dropped (allow_data_loss on an incompatible change).
+    """
+    name, dialect = column.name, planner.dialect
+    old_kind, new_kind = _kind(op.existing_type, dialect), _kind(column.type, dialect)
+    values = _count(planner.conn, table, lambda c: _filled(c, old_kind), name)
+    compatible = _compatible(old_kind, new_kind)
+    if values and not compatible:
+        return _incompatible(planner, table, column, op, values)
+    if new_kind == "string" and not _fits(planner, table, column, op, old_kind):
+        return False
+    _retype(planner, table, column, op, compatible, nullable=bool(op.existing_nullable))
+    return False
+
+
+def _fits(planner: _Planner, table: str, column: sa.Column, op: alembic_ops.AlterColumnOp, old_kind: str) -> bool:
+    """Refuse a shorter string column while longer values exist (not overridable)."""
+    limit = column.type.length
+    old_length = getattr(_resolve(op.existing_type, planner.dialect), "length", None)
+    if limit is None or (old_kind == "string" and old_length is not None and old_length <= limit):
+        return True
+    too_long = _count(planner.conn, table, lambda c: sa.func.length(sa.cast(c, sa.Text)) > limit, column.name)
+    if too_long:
+        who = f"{table[4:]}.{column.name}"
+        planner.refuse("values_too_long", table[4:], column.name, too_long,
+                       f"{_plural(too_long, 'value')} of `{who}` {'is' if too_long == 1 else 'are'} longer than "
+                       f"{limit} characters; shorten them or keep max_length at least as long")
+    return not too_long
+
+
+def _incompatible(planner: _Planner, table: str, column: sa.Column, op: alembic_ops.AlterColumnOp, values: int) -> bool:
+    """Refuse an incompatible type change, or (allow_data_loss) empty the column and change its type.
+
+    Emptying in place (rather than dropping and re-adding the column) keeps the
+    column's indexes and constraints in step with Alembic's plan. Returns True
+    when the values are dropped.
+    """
+    name, obj = column.name, table[4:]
+    fdef = planner.field(table, name)
+    old = _old_type_name(planner, table, fdef) or _sql_type(op.existing_type, planner.dialect)
+    new = fdef.type if fdef else _sql_type(column.type, planner.dialect)
+    if not planner.allow_data_loss:
+        planner.refuse("incompatible_type", obj, name, values,
+                       f"`{obj}.{name}` changes from {old} to {new} and holds {_plural(values, 'value')}; "
+                       f"pass --allow-data-loss to drop them", overridable=True)
+        return False
+    if not op.existing_nullable:
+        planner.add(UNCONSTRAIN, table, Step("alter_column", table, name, f"let {table}.{name} be empty for the type change"),
+                    batch=lambda b: b.alter_column(name, nullable=True, existing_type=op.existing_type))
+    clause = _table(table, name)
+    planner.add(REWRITE, table, Step("clear_values", table, name, f"empty {table}.{name} for the type change "
+                                     f"({_plural(values, 'value')} lost)"), fix=True,
+                sql=lambda conn: conn.execute(sa.update(clause).values({name: None})))
+    _retype(planner, table, column, op, compatible=False, nullable=True)
+    return True
+
+
+def _retype(planner: _Planner, table: str, column: sa.Column, op: alembic_ops.AlterColumnOp, compatible: bool,
+            nullable: bool) -> None:
+    """Change the column's type in place (converting values when ``compatible``, else from NULLs)."""
+    name, dialect = column.name, planner.dialect
+    old_sql, new_sql = _sql_type(op.existing_type, dialect), _sql_type(column.type, dialect)
+    quoted = dialect.identifier_preparer.quote(name)
+    options = {"postgresql_using": f"{quoted if compatible else 'NULL'}::{new_sql}"} if dialect.name == "postgresql" else {}
+    planner.add(RETYPE, table, Step("alter_type", table, name, f"change the type of {table}.{name} from {old_sql} to {new_sql}"),
+                batch=lambda b: b.alter_column(name, type_=column.type, existing_type=op.existing_type,
+                                               existing_nullable=nullable, **options),
+                reflect=[sa.Column(name, column.type, nullable=nullable)])
+
+
+def _old_type_name(planner: _Planner, table: str, fdef: FieldDef | None) -> str | None:
+    obj = planner.object(table)
+    old = planner.old_field(obj, fdef) if obj and fdef else None
+    return old.type if old else None

@@ -1,0 +1,103 @@
+"""The public types of a migration: steps, refusals, plans, versions and errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engine.runtime.errors import TrellisError
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change to the database, printable as one line of a plan."""
+
+    kind: str
+    table: str
+    column: str | None
+    description: str
+
+    def __str__(self) -> str:
+        return self.description
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A change that would lose or break data; ``count`` rows or values are concerned.
+
+    ``overridable`` refusals are lifted by ``allow_data_loss`` (the data is then
+    dropped); the others need the data or the config to change first.
+    """
+
+    code: str
+    object: str
+    field: str | None
+    count: int
+    message: str
+    overridable: bool = False
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an apply changes (``steps``), rewrites (``data_fixes``) and refuses."""
+
+    steps: tuple[Step, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+    data_fixes: tuple[Step, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """True when the database already matches the config and nothing is refused."""
+        return not (self.steps or self.refusals or self.data_fixes)
+
+    def __str__(self) -> str:
+        if self.empty:
+            return "No changes: the database matches the config."
+        lines: list[str] = []
+        for title, items in (("Changes", self.steps), ("Data fixes", self.data_fixes), ("Refused", self.refusals)):
+            if items:
+                lines.append(f"{title}:")
+                lines += [f"  - {item}" for item in items]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One applied config version (a row of ``sys_config_versions``)."""
+
+    id: int
+    content_hash: str
+    source_path: str
+    applied_at: dt.datetime
+    applied_by: str | None
+    summary: str | None
+
+
+class MigrationRefused(TrellisError):
+    """An apply was refused; ``refusals`` says why, with counts, and ``plan`` holds the rest."""
+
+    def __init__(self, refusals: Sequence[Refusal], plan: Plan | None = None) -> None:
+        self.refusals = list(refusals)
+        self.plan = plan
+        lines = "\n".join(f"  - {r.message}" for r in self.refusals)
+        super().__init__(f"the config was not applied; nothing was changed:\n{lines}")
+
+
+class MigrationFailed(TrellisError):
+    """The database rejected a step of an apply; everything was rolled back."""
+
+
+class UnknownVersion(KeyError):
+    """No stored config version has this id."""
+
+    def __init__(self, version_id: int, known: Sequence[int]) -> None:
+        listed = ", ".join(str(i) for i in known) or "none yet"
+        self.message = f"there is no config version {version_id}; known versions: {listed}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message

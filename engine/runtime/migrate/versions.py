@@ -1,0 +1,81 @@
+"""The applied config versions in ``sys_config_versions``: record, list and load them.
+
+An apply stores the config text it applied, so that ``history`` can list the
+versions and ``load_version`` (and so ``rollback``) can load one again. The
+planner reads the latest one to know the previous config of each field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from engine.metadata import Config, ConfigError, load_config_text
+from engine.runtime.migrate.model import Plan, UnknownVersion, VersionInfo
+from engine.runtime.tables import NAMING_CONVENTION, system_tables
+
+VERSIONS_TABLE = "sys_config_versions"
+
+
+def history(engine: sa.Engine) -> list[VersionInfo]:
+    """The applied config versions, newest first (empty before the first apply)."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(VERSIONS_TABLE):
+            return []
+        table = _versions_table()
+        rows = conn.execute(sa.select(table).order_by(table.c.id.desc())).mappings().all()
+    return [VersionInfo(id=r["id"], content_hash=r["content_hash"], source_path=r["source_path"],
+                        applied_at=r["applied_at"], applied_by=r["applied_by"], summary=r["summary"])
+            for r in rows]
+
+
+def load_version(engine: sa.Engine, version_id: int) -> Config:
+    """The config stored as version ``version_id``; raises ``UnknownVersion``."""
+    with engine.connect() as conn:
+        text, path = _version_text(conn, version_id)
+    return load_config_text(text, name=path)
+
+
+def _record_version(conn: sa.Connection, config: Config, result: Plan, applied_by: str | None,
+                    note: str | None, latest_hash: str | None) -> None:
+    """Store the applied config, unless nothing changed and the hash is the latest one."""
+    if result.empty and latest_hash == config.content_hash:
+        return
+    lines = [note] if note else []
+    lines += [s.description for s in result.steps + result.data_fixes] or ["no schema change"]
+    conn.execute(sa.insert(_versions_table()).values(
+        content_hash=config.content_hash, source_path=config.source_path, config_text=config.source_text,
+        summary="\n".join(lines), applied_at=dt.datetime.now(dt.UTC), applied_by=applied_by))
+
+
+def _versions_table() -> sa.Table:
+    """``sys_config_versions`` as this version of Trellis defines it (no config needed)."""
+    return system_tables(sa.MetaData(naming_convention=NAMING_CONVENTION))[VERSIONS_TABLE]
+
+
+def _latest_version(conn: sa.Connection) -> tuple[str | None, Config | None]:
+    """Hash and config of the latest applied version (config None when it no longer loads)."""
+    if not sa.inspect(conn).has_table(VERSIONS_TABLE):
+        return None, None
+    table = _versions_table()
+    row = conn.execute(sa.select(table.c.content_hash, table.c.config_text, table.c.source_path)
+                       .order_by(table.c.id.desc()).limit(1)).first()
+    if row is None:
+        return None, None
+    try:
+        return row.content_hash, load_config_text(row.config_text, name=row.source_path)
+    except ConfigError:
+        return row.content_hash, None
+
+
+def _version_text(conn: sa.Connection, version_id: int) -> tuple[str, str]:
+    """Config text and source path of one stored version; raises UnknownVersion."""
+    if not sa.inspect(conn).has_table(VERSIONS_TABLE):
+        raise UnknownVersion(version_id, [])
+    table = _versions_table()
+    row = conn.execute(sa.select(table.c.config_text, table.c.source_path).where(table.c.id == version_id)).first()
+    if row is None:
+        known = conn.execute(sa.select(table.c.id).order_by(table.c.id.desc())).scalars().all()
+        raise UnknownVersion(version_id, known)
+    return row.config_text, row.source_path
