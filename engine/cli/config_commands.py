@@ -1,65 +1,16 @@
-"""The ``trellis`` command.
-
-Every command that needs them takes the config as its first argument and the
-database as ``--db URL``, defaulting to ``TRELLIS_CONFIG`` and
-``TRELLIS_DATABASE_URL`` (database default ``sqlite:///trellis.db``). Exit
-status 0 on success, 1 on a user error with a message, never a traceback for a
-user error.
-"""
+"""Commands about the config and the schema: validate, plan, apply, history, rollback, demo."""
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import click
-import sqlalchemy as sa
 
-from engine.metadata import ConfigError, load_config
+from engine.cli import main
+from engine.cli.common import CONFIG_ARG, DB_OPTION, LOSS_OPTION, user_errors
+from engine.metadata import load_config
 from engine.runtime import migrate
 from engine.runtime.database import create_engine, database_url
-from engine.runtime.errors import TrellisError
-
-CONFIG_ARG = click.argument("config", envvar="TRELLIS_CONFIG", type=click.Path(dir_okay=False))
-DB_OPTION = click.option("--db", "db_url", envvar="TRELLIS_DATABASE_URL", default=None,
-                         help="Database URL (default: $TRELLIS_DATABASE_URL or sqlite:///trellis.db).")
-LOSS_OPTION = click.option("--allow-data-loss", is_flag=True, help="Allow changes that drop stored values.")
-
-
-def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the errors users cause into a message and exit status 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ConfigError as exc:
-            for issue in exc.issues:
-                click.echo(str(issue), err=True)
-            count = len(exc.issues)
-            click.secho(f"{count} error{'s' if count != 1 else ''} in the config.", fg="red", err=True)
-        except migrate.MigrationRefused as exc:
-            click.secho("Refused: this change would lose or break data.", fg="red", err=True)
-            for refusal in exc.refusals:
-                click.echo(f"  - {refusal.message}", err=True)
-        except migrate.UnknownVersion as exc:
-            click.secho(str(exc), fg="red", err=True)
-        except TrellisError as exc:
-            click.secho(str(exc), fg="red", err=True)
-        except sa.exc.OperationalError as exc:
-            click.secho(f"Cannot use the database: {exc.orig}", fg="red", err=True)
-            click.echo("Check --db / TRELLIS_DATABASE_URL and that the database server is running.", err=True)
-        sys.exit(1)
-
-    return wrapper
-
-
-@click.group()
-@click.version_option(package_name="trellis-crm")
-def main() -> None:
-    """Trellis: a CRM engine configured in YAML."""
 
 
 @main.command()

@@ -1,0 +1,48 @@
+"""Shared pieces of the ``trellis`` commands: arguments, options, error handling."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from engine.metadata import ConfigError
+from engine.runtime import migrate
+from engine.runtime.errors import TrellisError
+
+CONFIG_ARG = click.argument("config", envvar="TRELLIS_CONFIG", type=click.Path(dir_okay=False))
+DB_OPTION = click.option("--db", "db_url", envvar="TRELLIS_DATABASE_URL", default=None,
+                         help="Database URL (default: $TRELLIS_DATABASE_URL or sqlite:///trellis.db).")
+LOSS_OPTION = click.option("--allow-data-loss", is_flag=True, help="Allow changes that drop stored values.")
+
+
+def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors users cause into a message and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                click.echo(str(issue), err=True)
+            count = len(exc.issues)
+            click.secho(f"{count} error{'s' if count != 1 else ''} in the config.", fg="red", err=True)
+        except migrate.MigrationRefused as exc:
+            click.secho("Refused: this change would lose or break data.", fg="red", err=True)
+            for refusal in exc.refusals:
+                click.echo(f"  - {refusal.message}", err=True)
+        except migrate.UnknownVersion as exc:
+            click.secho(str(exc), fg="red", err=True)
+        except TrellisError as exc:
+            click.secho(str(exc), fg="red", err=True)
+        except sa.exc.OperationalError as exc:
+            click.secho(f"Cannot use the database: {exc.orig}", fg="red", err=True)
+            click.echo("Check --db / TRELLIS_DATABASE_URL and that the database server is running.", err=True)
+        sys.exit(1)
+
+    return wrapper
