@@ -12,9 +12,11 @@ import sqlalchemy as sa
 
 from engine.metadata import Config, load_config
 from engine.metadata.expressions import Clock
-from engine.runtime import migrate
+from engine.runtime import crypto, migrate
 from engine.runtime.database import create_engine
+from engine.runtime.permissions import SYSTEM, Principal, load_principal
 from engine.runtime.records import Session, utc_now
+from engine.runtime.users import Directory
 from engine.runtime.tables import Schema, build_schema
 
 
@@ -27,6 +29,8 @@ class Trellis:
         self.schema: Schema = build_schema(config)
         self._clock = clock or utc_now
         self._zone = ZoneInfo(config.settings.timezone)
+        if any(f.encrypted for o in config.objects.values() for f in o.fields.values()):
+            crypto.cipher()  # fail now, with a clear message, when the key is missing
 
     @classmethod
     def open(cls, config_path: str | os.PathLike[str], db_url: str | None = None,
@@ -47,10 +51,23 @@ class Trellis:
         return migrate.apply(self.engine, self.config, allow_data_loss=allow_data_loss, applied_by=applied_by)
 
     @contextmanager
-    def session(self, user: int | None = None) -> Iterator[Session]:
-        """One transaction as ``user`` (None = the system): commit on success, roll back on error."""
+    def session(self, user: str | int | None = None, channel: str = "python") -> Iterator[Session]:
+        """One transaction as ``user`` (a username or id; None = the system context):
+        commit on success, roll back on any exception. ``channel`` (web, api, import,
+        automation, cli, python) is recorded in the audit trail."""
         with self.engine.connect() as connection, connection.begin():
-            yield Session(self, connection, user)
+            yield Session(self, connection, self._principal(connection, user), channel)
+
+    @contextmanager
+    def directory(self, user: str | int | None = None, channel: str = "cli") -> Iterator[Directory]:
+        """Manage users and teams in one transaction, as ``user`` (None = the system)."""
+        with self.engine.connect() as connection, connection.begin():
+            yield Directory(self, connection, self._principal(connection, user), channel)
+
+    def _principal(self, connection: sa.Connection, user: str | int | None) -> Principal:
+        if user is None:
+            return SYSTEM
+        return load_principal(connection, self.config, user, self.clock_now().now_utc, self.schema.system["sys_users"])
 
     def close(self) -> None:
         """Release the database connections."""

@@ -9,6 +9,7 @@ valid and not reserved, defaults fit their types. Every problem is collected;
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 import string
@@ -29,14 +30,18 @@ from engine.metadata.expressions import (
 )
 from engine.metadata.loader import LDict, RawConfig, locate
 from engine.metadata.model import (
+    NO_GRANT,
     SYSTEM_COLUMNS,
     Config,
     FieldDef,
     Label,
     ObjectDef,
+    ObjectGrant,
     Picklist,
     PicklistValue,
     Pipeline,
+    Role,
+    SecuritySettings,
     Settings,
     Stage,
     ValidationRule,
@@ -71,6 +76,7 @@ TYPE_PROPERTIES: dict[str, frozenset[str]] = {
     "migrate_values": frozenset({"picklist", "multipicklist"}),
     "unique": frozenset(fieldtypes.REGISTRY) - {"multipicklist", "tags", "json", "file", "formula", "boolean", "textarea"},
     "default": frozenset(fieldtypes.REGISTRY) - {"formula", "autonumber"},
+    "encrypted": frozenset({"text", "textarea", "email", "phone", "url", "json"}),
 }
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -177,11 +183,13 @@ class _Compiler:
                 self.issue("T-E021", path, f"`{name}` is reserved by Trellis and cannot name an object", "choose another name", key=True)
             self.check_length(name, path)
             objects[name] = self.compile_object(name, spec, picklists, objects_spec)
+        roles = self.compile_roles(self.tree.get("roles") or {}, objects)
         canonical = canonical_json(self.tree)
         return Config(
             settings=self.settings,
             picklists=frozen_map(picklists),
             objects=frozen_map(objects),
+            roles=frozen_map(roles),
             source_path=self.raw.path,
             source_text=canonical,
             content_hash=hashlib.sha256(canonical.encode()).hexdigest(),
@@ -210,7 +218,32 @@ class _Compiler:
             date_format=spec.get("date_format", "YYYY-MM-DD"),
             retention_years=spec.get("retention_years"),
             phone_region=spec.get("phone_region"),
+            security=self.compile_security(spec.get("security") or {}),
         )
+
+    def compile_security(self, spec: dict) -> SecuritySettings:
+        self.check_networks(spec.get("ip_allowlist") or [], ("settings", "security", "ip_allowlist"))
+        defaults = SecuritySettings()
+        return SecuritySettings(
+            lockout_attempts=spec.get("lockout_attempts", defaults.lockout_attempts),
+            lockout_minutes=spec.get("lockout_minutes", defaults.lockout_minutes),
+            password_min_length=spec.get("password_min_length", defaults.password_min_length),
+            password_classes=spec.get("password_classes", defaults.password_classes),
+            ip_allowlist=tuple(spec.get("ip_allowlist") or ()),
+            require_totp=bool(spec.get("require_totp", False)),
+            reconfirm_minutes=spec.get("reconfirm_minutes", defaults.reconfirm_minutes),
+        )
+
+    def check_networks(self, networks: list, path: tuple) -> None:
+        for index, network in enumerate(networks):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                self.issue("T-E082", (*path, index), f"`{network}` is not an IP network",
+                           "write an address or a CIDR block, e.g. 10.0.0.0/8 or 203.0.113.7")
+
+    def compile_roles(self, specs: dict, objects: dict[str, ObjectDef]) -> dict[str, Role]:
+        return _RoleCompiler(self, specs, objects).compile()
 
     # --- picklists ---------------------------------------------------------
     def compile_picklist(self, name: str, values: list, label: Any, path: tuple) -> Picklist:
@@ -275,6 +308,7 @@ class _Compiler:
             rules=rules,
             renamed_from=spec.get("renamed_from"),
             formula_order=formula_order,
+            audit_reads=bool((spec.get("audit") or {}).get("reads", False)),
         )
 
     def compile_field(self, name: str, spec: dict, path: tuple, picklists: dict[str, Picklist],
@@ -331,7 +365,13 @@ class _Compiler:
             start=spec.get("start", 1),
             renamed_from=spec.get("renamed_from"),
             migrate_values=frozen_map(spec.get("migrate_values")),
+            encrypted=bool(spec.get("encrypted", False)),
         )
+        if field.encrypted:
+            for prop in ("unique", "indexed"):
+                if spec.get(prop):
+                    self.issue("T-E083", (*path, prop), f"an encrypted field cannot be `{prop}`",
+                               "encrypted values differ each time they are stored, so the database cannot compare them")
         self.check_migrate_values(field, spec, path)
         return self.with_default(field, spec, path, known_fields)
 
@@ -550,3 +590,109 @@ def _replace(field: FieldDef, **changes: Any) -> FieldDef:
 
 def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
+
+
+class _RoleCompiler:
+    """Resolves ``inherits`` and ``*`` so that each Role holds a grant per object."""
+
+    def __init__(self, compiler: _Compiler, specs: dict, objects: dict[str, ObjectDef]) -> None:
+        self.compiler, self.specs, self.objects = compiler, specs, objects
+        self.resolved: dict[str, Role | None] = {}
+
+    def compile(self) -> dict[str, Role]:
+        for name in self.specs:
+            self.resolve(name, ())
+        return {name: role for name, role in self.resolved.items() if role is not None}
+
+    def resolve(self, name: str, trail: tuple[str, ...]) -> Role | None:
+        if name in self.resolved:
+            return self.resolved[name]
+        if name in trail:
+            cycle = " → ".join([*trail[trail.index(name):], name])
+            self.compiler.issue("T-E081", ("roles", name, "inherits"), f"roles inherit from each other in a cycle: {cycle}",
+                                "a role cannot (indirectly) inherit from itself")
+            return None
+        spec = self.specs[name]
+        path = ("roles", name)
+        parents = self.parents(spec, path, (*trail, name))
+        grants = self.grants(spec.get("objects") or {}, parents, path)
+        hidden = self.fields(spec, "hidden", path) if "hidden" in spec else _common(p.hidden for p in parents)
+        read_only = self.fields(spec, "read_only", path) if "read_only" in spec else _common(p.read_only for p in parents)
+        self.compiler.check_networks(spec.get("ip_allowlist") or [], (*path, "ip_allowlist"))
+        role = Role(
+            name=name,
+            label=Label.of(spec.get("label"), name.replace("_", " ").capitalize()),
+            grants=frozen_map(grants),
+            permissions=frozenset(spec.get("permissions") or ()).union(*(p.permissions for p in parents)),
+            hidden=hidden,
+            read_only=read_only,
+            lookup_titles=spec.get("lookup_titles", any(p.lookup_titles for p in parents)),
+            require_totp=spec.get("require_totp", any(p.require_totp for p in parents)),
+            ip_allowlist=tuple(spec["ip_allowlist"]) if "ip_allowlist" in spec else _first_allowlist(parents),
+            description=spec.get("description"),
+        )
+        self.resolved[name] = role
+        return role
+
+    def parents(self, spec: dict, path: tuple, trail: tuple[str, ...]) -> list[Role]:
+        inherits = spec.get("inherits") or []
+        names = [inherits] if isinstance(inherits, str) else list(inherits)
+        parents = []
+        for index, parent in enumerate(names):
+            ppath = (*path, "inherits") if isinstance(inherits, str) else (*path, "inherits", index)
+            if parent not in self.specs:
+                self.compiler.issue("T-E080", ppath, f"unknown role `{parent}`",
+                                    did_you_mean(parent, self.specs) or f"known roles: {', '.join(self.specs)}")
+                continue
+            resolved = self.resolve(parent, trail)
+            if resolved is not None:
+                parents.append(resolved)
+        return parents
+
+    def grants(self, spec: dict, parents: list[Role], path: tuple) -> dict[str, ObjectGrant]:
+        for object_name in spec:
+            if object_name != "*" and object_name not in self.objects:
+                self.compiler.issue("T-E030", (*path, "objects", object_name), f"unknown object `{object_name}`",
+                                    did_you_mean(object_name, self.objects) or f"known objects: {', '.join(self.objects)}",
+                                    key=True)
+        grants = {}
+        for object_name in self.objects:
+            inherited = NO_GRANT
+            for parent in parents:
+                inherited = inherited.merge(parent.grant(object_name))
+            own = spec.get(object_name, spec.get("*"))
+            grants[object_name] = _override(inherited, own) if own else inherited
+        return grants
+
+    def fields(self, spec: dict, key: str, path: tuple) -> frozenset[tuple[str, str]]:
+        out = set()
+        for index, dotted in enumerate(spec.get(key) or []):
+            object_name, field_name = dotted.split(".", 1)
+            obj = self.objects.get(object_name)
+            if obj is None:
+                self.compiler.issue("T-E030", (*path, key, index), f"unknown object `{object_name}` in `{dotted}`",
+                                    did_you_mean(object_name, self.objects))
+            elif field_name not in obj.fields:
+                self.compiler.issue("T-E032", (*path, key, index), f"unknown field `{field_name}` in `{dotted}`",
+                                    did_you_mean(field_name, obj.fields))
+            else:
+                out.add((object_name, field_name))
+        return frozenset(out)
+
+
+def _override(base: ObjectGrant, spec: dict) -> ObjectGrant:
+    """``base`` with the keys ``spec`` gives replaced (``import`` is ``import_`` in Python)."""
+    changes = {("import_" if key == "import" else key): value for key, value in spec.items()}
+    return _replace(base, **changes)
+
+
+def _common(sets) -> frozenset:
+    """Fields hidden by every parent (a field one parent shows stays visible)."""
+    sets = list(sets)
+    return frozenset.intersection(*sets) if sets else frozenset()
+
+
+def _first_allowlist(parents: list[Role]) -> tuple[str, ...]:
+    if parents and all(p.ip_allowlist for p in parents):
+        return tuple(dict.fromkeys(n for p in parents for n in p.ip_allowlist))
+    return ()

@@ -59,6 +59,19 @@ class Label:
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    """Account security settings (S36–S38)."""
+
+    lockout_attempts: int = 5
+    lockout_minutes: int = 15
+    password_min_length: int = 10
+    password_classes: int = 2
+    ip_allowlist: tuple[str, ...] = ()
+    require_totp: bool = False
+    reconfirm_minutes: int = 5
+
+
+@dataclass(frozen=True)
 class Settings:
     """Company settings (S1)."""
 
@@ -71,6 +84,7 @@ class Settings:
     date_format: str = "YYYY-MM-DD"
     retention_years: int | None = None
     phone_region: str | None = None
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
 
 @dataclass(frozen=True)
@@ -142,6 +156,7 @@ class FieldDef:
     start: int = 1
     renamed_from: str | None = None
     migrate_values: Mapping[str, str] = field(default_factory=frozen_map)
+    encrypted: bool = False
 
     @property
     def value_type(self) -> str:
@@ -206,6 +221,7 @@ class ObjectDef:
     rules: tuple[ValidationRule, ...] = ()
     renamed_from: str | None = None
     formula_order: tuple[str, ...] = ()
+    audit_reads: bool = False
 
     @property
     def table_name(self) -> str:
@@ -221,6 +237,67 @@ class ObjectDef:
         return tuple(f for _, f, _, _ in string.Formatter().parse(self.title) if f)
 
 
+#: Record scopes from narrowest to widest.
+ACCESS_LEVELS: tuple[str, ...] = ("none", "own", "team", "subtree", "all")
+#: Named permissions a role may hold.
+PERMISSIONS: tuple[str, ...] = (
+    "skip_stage", "approve", "manage_users", "view_audit", "manage_config", "assign", "bulk_edit",
+)
+
+
+def widest(*levels: str) -> str:
+    """The most permissive of ``levels`` (``none`` when there are none)."""
+    return max(levels, key=ACCESS_LEVELS.index, default="none")
+
+
+@dataclass(frozen=True)
+class ObjectGrant:
+    """What a role may do with one object's records."""
+
+    read: str = "none"
+    edit: str = "none"
+    delete: str = "none"
+    create: bool = False
+    export: bool = False
+    import_: bool = False
+    reassign: bool = False
+
+    def merge(self, other: ObjectGrant) -> ObjectGrant:
+        """The most permissive combination of two grants (a user with several roles)."""
+        return ObjectGrant(
+            read=widest(self.read, other.read),
+            edit=widest(self.edit, other.edit),
+            delete=widest(self.delete, other.delete),
+            create=self.create or other.create,
+            export=self.export or other.export,
+            import_=self.import_ or other.import_,
+            reassign=self.reassign or other.reassign,
+        )
+
+
+NO_GRANT = ObjectGrant()
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role with inheritance already resolved: a grant for every object."""
+
+    name: str
+    label: Label
+    grants: Mapping[str, ObjectGrant]
+    permissions: frozenset[str] = frozenset()
+    hidden: frozenset[tuple[str, str]] = frozenset()
+    read_only: frozenset[tuple[str, str]] = frozenset()
+    lookup_titles: bool = False
+    require_totp: bool = False
+    ip_allowlist: tuple[str, ...] = ()
+    description: str | None = None
+
+    def grant(self, object_name: str) -> ObjectGrant:
+        """The grant for ``object_name`` (no access when none is declared)."""
+        return self.grants.get(object_name, NO_GRANT)
+
+
 @dataclass(frozen=True)
 class Config:
     """A whole, checked Trellis config: the result of ``load_config``."""
@@ -228,6 +305,7 @@ class Config:
     settings: Settings
     picklists: Mapping[str, Picklist]
     objects: Mapping[str, ObjectDef]
+    roles: Mapping[str, Role]
     source_path: str
     source_text: str
     content_hash: str

@@ -1,8 +1,9 @@
 """The one read path: a small, immutable query builder over one object.
 
 Lists, record pages, the API, exports, reports and search all build their
-SELECTs here, so that the permission scope and hidden fields (next issue) are
-added in exactly one place. Filters are keyword arguments ``field__op=value``
+SELECTs here, so that the caller's record scope (as SQL) and hidden fields
+are applied in exactly one place: a query never selects a hidden column, and
+a filter or sort on one is refused as if the field did not exist. Filters are keyword arguments ``field__op=value``
 whose values are coerced by the field's type, so ``amount__gte="1000"`` and
 ``close_date__lt="2026-01-01"`` mean what they say.
 """
@@ -18,6 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from engine.metadata.fieldtypes import FieldValueError, coerce_value
 from engine.metadata.model import FieldDef, Label, ObjectDef
+from engine.runtime import crypto
 from engine.runtime.errors import QueryError
 from engine.runtime.record import Record
 
@@ -60,9 +62,18 @@ class Page:
         return len(self.items)
 
 
-def row_to_record(object_name: str, row: Mapping[str, Any]) -> Record:
-    """Turn a result row into a Record."""
-    return Record(object_name, dict(row))
+def row_to_record(obj: ObjectDef, row: Mapping[str, Any]) -> Record:
+    """Turn a result row into a Record, decrypting encrypted fields."""
+    values = dict(row)
+    for name in encrypted_fields(obj):
+        if name in values:
+            values[name] = crypto.decrypt(values[name])
+    return Record(obj.name, values)
+
+
+def encrypted_fields(obj: ObjectDef) -> list[str]:
+    """Names of the object's fields stored encrypted."""
+    return [f.name for f in obj.fields.values() if f.encrypted]
 
 
 @dataclass(frozen=True)
@@ -86,8 +97,10 @@ class Query:
         text = (text or "").strip()
         if not text:
             return self
+        principal = self.session.principal
         columns = [self.table.c[f.name] for f in self.obj.fields.values()
-                   if f.type in ("text", "textarea", "email", "phone", "url", "autonumber")]
+                   if f.type in ("text", "textarea", "email", "phone", "url", "autonumber")
+                   and not f.encrypted and principal.can_see(self.obj.name, f.name)]
         if not columns:
             return self
         pattern = f"%{_escape_like(text)}%"
@@ -110,17 +123,25 @@ class Query:
     # --- execution -------------------------------------------------------------
     def statement(self) -> sa.Select:
         """The SELECT this query runs (without paging)."""
-        statement = sa.select(self.table)
+        statement = sa.select(*self.visible_columns())
+        scope = self.session.principal.scope(self.obj.name, "read", self.table.c.owner_id)
+        if scope is not None:
+            statement = statement.where(scope)
         if not self.archived:
             statement = statement.where(self.table.c.archived_at.is_(None))
         if self.conditions:
             statement = statement.where(*self.conditions)
         return statement.order_by(*self.ordering, self.table.c.id.asc())
 
+    def visible_columns(self) -> list[sa.Column]:
+        """The system columns and the fields the caller may see."""
+        principal = self.session.principal
+        return [c for c in self.table.c if c.name not in self.obj.fields or principal.can_see(self.obj.name, c.name)]
+
     def all(self) -> list[Record]:
         """Every matching record."""
         rows = self.session.connection.execute(self.statement()).mappings()
-        return [row_to_record(self.obj.name, row) for row in rows]
+        return [row_to_record(self.obj, row) for row in rows]
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.all())
@@ -128,7 +149,7 @@ class Query:
     def first(self) -> Record | None:
         """The first matching record, or None."""
         row = self.session.connection.execute(self.statement().limit(1)).mappings().first()
-        return None if row is None else row_to_record(self.obj.name, row)
+        return None if row is None else row_to_record(self.obj, row)
 
     def count(self) -> int:
         """How many records match."""
@@ -144,12 +165,17 @@ class Query:
         rows = self.session.connection.execute(
             self.statement().limit(per_page).offset((number - 1) * per_page)
         ).mappings()
-        items = [row_to_record(self.obj.name, row) for row in rows]
+        items = [row_to_record(self.obj, row) for row in rows]
         return Page(items=items, total=self.count(), page=number, per_page=per_page)
 
     # --- building conditions -----------------------------------------------------
     def _column(self, name: str) -> sa.Column:
-        if name in self.obj.fields or name in _SYSTEM_FILTERABLE and name in self.table.c:
+        field = self.obj.fields.get(name)
+        if field is not None and self.session.principal.can_see(self.obj.name, name):
+            if field.encrypted:
+                raise QueryError(f"{name} is stored encrypted; it cannot be filtered or sorted on")
+            return self.table.c[name]
+        if field is None and name in _SYSTEM_FILTERABLE and name in self.table.c:
             return self.table.c[name]
         raise QueryError(f"{self.obj.name} has no field {name!r}")
 

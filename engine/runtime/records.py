@@ -3,8 +3,11 @@
 Every write — form, API, import, automation — calls ``Session.create``,
 ``update`` or ``delete``: coerce → defaults → formulas → normalise (inside
 coercion) → validate (fields, dependent picklists, lookups, uniqueness, rules)
-→ persist with an optimistic version. Problems are collected and raised
-together as ``ValidationFailed``; nothing is written then.
+→ permission checks (create/edit/delete scope, hidden and read-only fields,
+reassignment) → persist with an optimistic version → audit row, all in the
+caller's transaction. Problems are collected and raised together as
+``ValidationFailed``; nothing is written then. Records outside the caller's read
+scope are ``NotFound``; inside it but not editable, ``PermissionDenied``.
 
 A ``Session`` is one transaction: ``Trellis.session()`` commits it on success
 and rolls it back on any exception.
@@ -23,8 +26,10 @@ import sqlalchemy as sa
 from engine.metadata.expressions import Clock
 from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import Config, ObjectDef
+from engine.runtime import audit, crypto
 from engine.runtime.errors import RECORD_ERRORS, Conflict, NotFound, UnknownObject, ValidationFailed
-from engine.runtime.query import Query, row_to_record
+from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal
+from engine.runtime.query import Query, encrypted_fields, row_to_record
 from engine.runtime.record import Record
 from engine.runtime.tables import Schema
 from engine.runtime.validation import (
@@ -42,14 +47,21 @@ _COUNTER = re.compile(r"\{(0+)\}")
 
 
 class Session:
-    """A unit of work as one user (``None`` = the system) in one transaction."""
+    """A unit of work as one principal (a user, or the system) in one transaction."""
 
-    def __init__(self, crm: Trellis, connection: sa.Connection, user: int | None = None) -> None:
+    def __init__(self, crm: Trellis, connection: sa.Connection, principal: Principal = SYSTEM,
+                 channel: str = "python") -> None:
         self.crm = crm
         self.connection = connection
-        self.user = user
+        self.principal = principal
+        self.channel = channel
 
     # --- helpers -----------------------------------------------------------
+    @property
+    def user(self) -> int | None:
+        """The acting user's id (None for the system)."""
+        return self.principal.user_id
+
     @property
     def config(self) -> Config:
         """The compiled config this session works with."""
@@ -73,29 +85,38 @@ class Session:
 
     # --- reads ---------------------------------------------------------------
     def query(self, object_name: str) -> Query:
-        """Start a query over ``object_name`` (the one read path)."""
+        """Start a query over ``object_name`` (the one read path), inside the caller's read scope."""
         obj = self.object(object_name)
         return Query(self, obj, self.schema.table(object_name))
 
     def get(self, object_name: str, record_id: Any) -> Record:
-        """The record with ``record_id``; raises NotFound."""
+        """The record with ``record_id``; NotFound also when it is outside the caller's scope."""
+        obj = self.object(object_name)
         record = self.query(object_name).include_archived().filter(id=_record_id(object_name, record_id)).first()
         if record is None:
             raise NotFound(object_name, record_id)
+        if obj.audit_reads and not self.principal.is_system:
+            audit.log_access(self.connection, self.schema, self.principal, self.channel, "read",
+                             object_name, record.id, self.clock().now_utc)
         return record
 
     # --- writes --------------------------------------------------------------
     def create(self, object_name: str, values: Mapping[str, Any]) -> Record:
         """Validate and insert a record; raises ValidationFailed with every problem."""
         obj = self.object(object_name)
+        grant = self.principal.grant(object_name)
+        if not grant.create:
+            raise PermissionDenied(f"you may not create {obj.plural_label.get()} records")
         clock = self.clock()
         now = clock.now_utc
         errors = Errors()
+        self._check_writable(obj, values, errors)
         data = coerce_input(obj, values, self.config.settings, errors)
         system = {"id": None, "created_at": now, "updated_at": now, "created_by": self.user,
                   "owner_id": data.pop("owner_id", self.user), "version": 1, "archived_at": None}
         if obj.pipeline:
             system["stage_entered_at"] = now
+        self._check_owner(obj, None, system["owner_id"], errors)
         apply_defaults(obj, data, {"current_user": self.user}, clock, self.config.settings, errors)
         data = {**system, **data}
         compute_formulas(obj, data, clock, self.config.settings)
@@ -106,18 +127,23 @@ class Session:
         row = {name: data.get(name) for name in obj.fields} | system | self._autonumbers(obj)
         del row["id"]
         table = self.schema.table(object_name)
-        new_id = self._write(obj, row, _insert_returning_id(table), lambda r: r.scalar_one(), row)
-        return Record(object_name, {**row, "id": new_id})
+        new_id = self._write(obj, row, _insert_returning_id(table), lambda r: r.scalar_one(), _stored(obj, row))
+        record = {**row, "id": new_id}
+        self._audit(obj, "create", new_id, None, record)
+        return self._visible(obj, record)
 
     def update(self, object_name: str, record_id: Any, values: Mapping[str, Any], version: int | None = None) -> Record:
         """Validate and apply changes; ``version`` guards against concurrent edits (Conflict)."""
         obj = self.object(object_name)
-        current = self._current(obj, record_id)
+        current = self._current(obj, record_id, "edit")
         if version is not None and version != current["version"]:
             raise Conflict(object_name, current.id, version, current["version"])
         clock = self.clock()
         errors = Errors()
+        self._check_writable(obj, values, errors)
         changes = coerce_input(obj, values, self.config.settings, errors)
+        if "owner_id" in changes:
+            self._check_owner(obj, current["owner_id"], changes["owner_id"], errors)
         data = {**current, **changes}
         compute_formulas(obj, data, clock, self.config.settings)
         check_values(obj, data, current, clock, errors)
@@ -126,18 +152,20 @@ class Session:
         if errors:
             raise ValidationFailed(dict(errors), object_name)
         if not changed:
-            return current
+            return self._visible(obj, current)
         now = clock.now_utc
         if obj.pipeline and obj.pipeline.field in changed:
             changed["stage_entered_at"] = now
         changed.update(updated_at=now, version=current["version"] + 1)
         table = self.schema.table(object_name)
         statement = (sa.update(table).where(table.c.id == current.id, table.c.version == current["version"])
-                     .values(**changed))
+                     .values(**_stored(obj, changed)))
         if self._write(obj, changed, statement, lambda r: r.rowcount) != 1:
             latest = self.connection.execute(sa.select(table.c.version).where(table.c.id == current.id)).scalar()
             raise Conflict(object_name, current.id, current["version"], latest)
-        return Record(object_name, {**current, **changed})
+        record = {**current, **changed}
+        self._audit(obj, "update", current.id, current, record)
+        return self._visible(obj, record)
 
     def _write(self, obj: ObjectDef, row: Mapping[str, Any], statement: sa.Executable,
                fetch: Callable[[sa.CursorResult], Any], parameters: Mapping[str, Any] | None = None) -> Any:
@@ -159,7 +187,7 @@ class Session:
     def delete(self, object_name: str, record_id: Any, version: int | None = None) -> None:
         """Delete a record; refused while other records' lookups point at it."""
         obj = self.object(object_name)
-        current = self._current(obj, record_id)
+        current = self._current(obj, record_id, "delete")
         if version is not None and version != current["version"]:
             raise Conflict(object_name, current.id, version, current["version"])
         references = self._references_to(obj.name, current.id)
@@ -171,17 +199,60 @@ class Session:
             )
         table = self.schema.table(object_name)
         self.connection.execute(sa.delete(table).where(table.c.id == current.id))
+        self._audit(obj, "delete", current.id, current, None)
+
+    # --- permissions and audit ------------------------------------------------
+    def _check_writable(self, obj: ObjectDef, values: Mapping[str, Any], errors: Errors) -> None:
+        """Hidden and read-only fields cannot be written by this principal."""
+        for name in values:
+            if name in obj.fields and not self.principal.can_change(obj.name, name):
+                errors.add(name, "read_only", f"You may not change {obj.fields[name].label.get()}.")
+
+    def _check_owner(self, obj: ObjectDef, old_owner: int | None, new_owner: int | None, errors: Errors) -> None:
+        """A record may not be given away outside the giver's edit scope without ``reassign``."""
+        grant = self.principal.grant(obj.name)
+        if new_owner == old_owner or grant.reassign:
+            return
+        if not self.principal.in_scope(obj.name, "edit", new_owner):
+            errors.add("owner_id", "reassign_not_allowed",
+                       "You may not give this record to that owner; ask someone who may reassign records.")
+        elif new_owner is not None and not self._user_exists(new_owner):
+            errors.add("owner_id", "not_found", f"There is no user with id {new_owner}.")
+
+    def _user_exists(self, user_id: int) -> bool:
+        users = self.schema.system["sys_users"]
+        return self.connection.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is not None
+
+    def _audit(self, obj: ObjectDef, action: str, record_id: int, before: Mapping[str, Any] | None,
+               after: Mapping[str, Any] | None) -> None:
+        fields = [*obj.fields, "owner_id"]
+        changes = audit.field_changes(before, after, fields, set(encrypted_fields(obj)))
+        audit.log_change(self.connection, self.schema, self.principal, self.channel, action, obj.name,
+                         record_id, changes, self.clock().now_utc)
+
+    def _visible(self, obj: ObjectDef, values: Mapping[str, Any]) -> Record:
+        """A Record without the fields the principal may not see."""
+        principal = self.principal
+        return Record(obj.name, {k: v for k, v in values.items() if k not in obj.fields or principal.can_see(obj.name, k)})
 
     # --- database checks -------------------------------------------------------
-    def _current(self, obj: ObjectDef, record_id: Any) -> Record:
+    def _current(self, obj: ObjectDef, record_id: Any, action: str) -> Record:
+        """The stored record, locked for the change; NotFound outside the read scope,
+        PermissionDenied inside it but outside the scope of ``action``."""
         table = self.schema.table(obj.name)
         statement = sa.select(table).where(table.c.id == _record_id(obj.name, record_id))
+        scope = self.principal.scope(obj.name, "read", table.c.owner_id)
+        if scope is not None:
+            statement = statement.where(scope)
         if self.connection.dialect.name == "postgresql":
             statement = statement.with_for_update()
         row = self.connection.execute(statement).mappings().first()
         if row is None:
             raise NotFound(obj.name, record_id)
-        return row_to_record(obj.name, row)
+        if not self.principal.in_scope(obj.name, action, row["owner_id"]):
+            verb = {"edit": "change", "delete": "delete"}[action]
+            raise PermissionDenied(f"you may not {verb} {obj.label.get()} {row['id']}")
+        return row_to_record(obj, row)
 
     def _check_database(self, obj: ObjectDef, data: Mapping[str, Any], record_id: int | None, errors: Errors) -> None:
         table = self.schema.table(obj.name)
@@ -199,7 +270,13 @@ class Session:
                     errors.add(name, "unique", f"Another {obj.label.get()} already has {field.label.get()} = {value}.")
 
     def _exists(self, object_name: str, record_id: int) -> bool:
-        statement = _select_id(self.schema.table(object_name))
+        """Whether the record exists inside the caller's read scope (a lookup may only
+        point at a record its writer can see)."""
+        table = self.schema.table(object_name)
+        statement = _select_id(table)
+        scope = self.principal.scope(object_name, "read", table.c.owner_id)
+        if scope is not None:
+            statement = statement.where(scope)
         return self.connection.execute(statement, {"record_id": record_id}).first() is not None
 
     def _references_to(self, object_name: str, record_id: int) -> list[tuple[str, int]]:
@@ -250,6 +327,15 @@ _SEQUENCE_UPSERT = sa.text(
     "INSERT INTO sys_sequences (name, value) VALUES (:name, :start) "
     "ON CONFLICT (name) DO UPDATE SET value = sys_sequences.value + 1 RETURNING value"
 )
+
+
+def _stored(obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row as stored: encrypted fields replaced by their ciphertext."""
+    stored = dict(row)
+    for name in encrypted_fields(obj):
+        if name in stored:
+            stored[name] = crypto.encrypt(stored[name])
+    return stored
 
 
 def _record_id(object_name: str, record_id: Any) -> int:

@@ -66,6 +66,8 @@ def id_type() -> sa.types.TypeEngine:
 def column_type(field: FieldDef) -> sa.types.TypeEngine:
     """The SQL type storing ``field`` (a formula stores its result type)."""
     storage = field_type(field).storage
+    if field.encrypted:
+        return sa.Text()  # the ciphertext (Fernet token) of the value
     if storage == "string":
         kind = "autonumber" if field.type == "autonumber" else field.value_type
         return sa.String(field.max_length or STRING_LENGTHS.get(kind, 255))
@@ -135,7 +137,98 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("name", sa.String(200), primary_key=True),
         sa.Column("value", sa.BigInteger(), nullable=False),
     )
-    return {t.name: t for t in (versions, sequences)}
+    return {t.name: t for t in (versions, sequences, *identity_tables(metadata), *audit_tables(metadata))}
+
+
+def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """Users and teams: data, managed with ``trellis user`` / ``trellis team``."""
+    teams = sa.Table(
+        "sys_teams",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(100), nullable=False, unique=True),
+        sa.Column("label", sa.String(200), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+    users = sa.Table(
+        "sys_users",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("username", sa.String(100), nullable=False, unique=True),
+        sa.Column("display_name", sa.String(200), nullable=True),
+        sa.Column("email", sa.String(254), nullable=True),
+        sa.Column("password_hash", sa.String(255), nullable=True),
+        sa.Column("roles", json_type(), nullable=False),
+        sa.Column("team_id", id_type(), sa.ForeignKey("sys_teams.id"), nullable=True, index=True),
+        sa.Column("manager_id", id_type(), sa.ForeignKey("sys_users.id"), nullable=True, index=True),
+        sa.Column("active", sa.Boolean(create_constraint=False), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=True),
+        sa.Column("locale", sa.String(10), nullable=True),
+        sa.Column("timezone", sa.String(64), nullable=True),
+        sa.Column("totp_secret", sa.Text(), nullable=True),
+        sa.Column("recovery_codes", json_type(), nullable=True),
+        sa.Column("failed_logins", sa.Integer(), nullable=False),
+        sa.Column("locked_until", UTCDateTime(), nullable=True),
+        sa.Column("last_login_at", UTCDateTime(), nullable=True),
+        sa.Column("reconfirmed_at", UTCDateTime(), nullable=True),
+        sa.Column("password_changed_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    )
+    return teams, users
+
+
+def audit_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """The audit trail (hash-chained), the read access log and the login log (S35)."""
+    audit = sa.Table(
+        "sys_audit",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("user_id", id_type(), nullable=True),
+        sa.Column("username", sa.String(100), nullable=False),
+        sa.Column("channel", sa.String(20), nullable=False),
+        sa.Column("action", sa.String(40), nullable=False),
+        sa.Column("object", sa.String(100), nullable=False),
+        sa.Column("record_id", sa.BigInteger(), nullable=True),
+        sa.Column("changes", sa.Text(), nullable=False),
+        sa.Column("prev_hash", sa.String(64), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Index("ix_sys_audit_object_record", "object", "record_id"),
+    )
+    head = sa.Table(
+        "sys_audit_head",
+        metadata,
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("last_id", sa.BigInteger(), nullable=True),
+        sa.Column("last_hash", sa.String(64), nullable=False),
+    )
+    access = sa.Table(
+        "sys_access_log",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("at", UTCDateTime(), nullable=False, index=True),
+        sa.Column("user_id", id_type(), nullable=True, index=True),
+        sa.Column("username", sa.String(100), nullable=False),
+        sa.Column("channel", sa.String(20), nullable=False),
+        sa.Column("action", sa.String(20), nullable=False),
+        sa.Column("object", sa.String(100), nullable=False),
+        sa.Column("record_id", sa.BigInteger(), nullable=True),
+        sa.Column("detail", json_type(), nullable=True),
+    )
+    logins = sa.Table(
+        "sys_login_log",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("at", UTCDateTime(), nullable=False, index=True),
+        sa.Column("username", sa.String(100), nullable=False),
+        sa.Column("user_id", id_type(), nullable=True, index=True),
+        sa.Column("outcome", sa.String(30), nullable=False),
+        sa.Column("ip", sa.String(64), nullable=True),
+        sa.Column("user_agent", sa.String(500), nullable=True),
+        sa.Column("detail", sa.String(500), nullable=True),
+    )
+    return audit, head, access, logins
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,15 @@ objects:
         when: "stage == 'won'"
         assert: "account is not None"
         message: A won deal needs an account.
+roles:
+  admin:
+    objects: {"*": {read: all, edit: all, delete: all, create: true}}
+"""
+
+ROLES = """
+roles:
+  admin:
+    objects: {"*": {read: all, edit: all, delete: all, create: true}}
 """
 
 #: 18:00 UTC on 30 April is already 02:00 on 1 May in Shanghai, the company's zone.
@@ -307,10 +316,17 @@ def test_today_default_is_the_date_in_the_company_time_zone(crm):
     assert get(crm, "deal", record.id)["opened_on"] == dt.date(2026, 5, 1)
 
 
-def test_current_user_default_is_the_session_user(crm):
-    record = create(crm, "deal", deal(), user=7)
+def add_admin(crm, username="alice") -> int:
+    """A user holding the test config's admin role; returns the user id."""
+    with crm.directory() as directory:
+        return directory.add(username, roles=["admin"]).id
 
-    assert (record["assignee"], record["created_by"], record["owner_id"]) == (7, 7, 7)
+
+def test_current_user_default_is_the_session_user(crm):
+    alice = add_admin(crm)
+    record = create(crm, "deal", deal(), user="alice")
+
+    assert (record["assignee"], record["created_by"], record["owner_id"]) == (alice, alice, alice)
 
 
 def test_current_user_default_is_empty_for_the_system(crm):
@@ -571,12 +587,13 @@ objects:
       age_days: {type: formula, expression: "days_since(created_at)", result: integer}
     rules:
       - {name: needs_owner, assert: "owner_id is not None", message: Every lead needs an owner.}
-"""), db_url)
+""" + ROLES), db_url)
     with pytest.raises(ValidationFailed) as refused:
         create(crm, "lead", {"name": "Anonymous"})
     assert codes(refused.value) == {"_record": ["rule:needs_owner"]}
-    lead = create(crm, "lead", {"name": "Owned"}, user=7)
-    assert (lead["owner_id"], lead["age_days"]) == (7, 0)
+    alice = add_admin(crm)
+    lead = create(crm, "lead", {"name": "Owned"}, user="alice")
+    assert (lead["owner_id"], lead["age_days"]) == (alice, 0)
 
 
 def test_delete_removes_an_unreferenced_record(crm):

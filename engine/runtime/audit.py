@@ -1,0 +1,183 @@
+"""The audit trail (S35): every change, who made it, through which channel.
+
+Each ``sys_audit`` row holds the field-level changes (old → new) of one write
+and a SHA-256 hash over its content and the previous row's hash, so that
+editing, inserting or deleting a row breaks the chain where it happened;
+``verify`` finds the first broken link. The head of the chain is one row in
+``sys_audit_head``, locked while a row is appended, so concurrent writers
+extend one chain instead of forking it.
+
+Values of encrypted fields never enter the log (only the fact that they
+changed); hidden fields are stored and masked when shown to someone who may
+not see them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.runtime.permissions import Principal
+from engine.runtime.tables import Schema
+
+GENESIS = "0" * 64
+#: What the log shows instead of a value the reader may not see.
+MASK = "•••"
+#: What the log stores instead of an encrypted field's values.
+ENCRYPTED = "«encrypted»"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, default=_plain, separators=(",", ":"))
+
+
+def _digest(prev_hash: str, row: Mapping[str, Any]) -> str:
+    content = {
+        "at": row["at"].astimezone(dt.UTC).isoformat(),
+        "user_id": row["user_id"],
+        "username": row["username"],
+        "channel": row["channel"],
+        "action": row["action"],
+        "object": row["object"],
+        "record_id": row["record_id"],
+        "changes": row["changes"],
+    }
+    return hashlib.sha256((prev_hash + _canonical(content)).encode()).hexdigest()
+
+
+def log_change(connection: sa.Connection, schema: Schema, principal: Principal, channel: str, action: str,
+               object_name: str, record_id: int | None, changes: Mapping[str, Any], now: dt.datetime) -> None:
+    """Append one audit row (in the caller's transaction) and move the chain's head."""
+    audit, head = schema.system["sys_audit"], schema.system["sys_audit_head"]
+    prev_hash = _lock_head(connection, head)
+    row = {
+        "at": now.replace(microsecond=now.microsecond // 1000 * 1000),
+        "user_id": principal.user_id,
+        "username": principal.username,
+        "channel": channel,
+        "action": action,
+        "object": object_name,
+        "record_id": record_id,
+        "changes": _canonical(changes),
+    }
+    row["prev_hash"] = prev_hash
+    row["hash"] = _digest(prev_hash, row)
+    new_id = connection.execute(sa.insert(audit).values(row).returning(audit.c.id)).scalar_one()
+    connection.execute(sa.update(head).where(head.c.id == 1).values(last_id=new_id, last_hash=row["hash"]))
+
+
+def _lock_head(connection: sa.Connection, head: sa.Table) -> str:
+    statement = sa.select(head.c.last_hash).where(head.c.id == 1)
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        connection.execute(insert(head).values(id=1, last_id=None, last_hash=GENESIS).on_conflict_do_nothing())
+        statement = statement.with_for_update()
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+
+        connection.execute(insert(head).values(id=1, last_id=None, last_hash=GENESIS).on_conflict_do_nothing())
+    return connection.execute(statement).scalar_one()
+
+
+def field_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, fields: Mapping[str, Any],
+                  encrypted: set[str]) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` for every field whose value differs (encrypted values masked)."""
+    changes = {}
+    for name in fields:
+        old = (before or {}).get(name)
+        new = (after or {}).get(name)
+        if old != new:
+            changes[name] = [ENCRYPTED, ENCRYPTED] if name in encrypted else [_plain(old), _plain(new)]
+    return changes
+
+
+def log_access(connection: sa.Connection, schema: Schema, principal: Principal, channel: str, action: str,
+               object_name: str, record_id: int | None, now: dt.datetime, detail: Mapping[str, Any] | None = None) -> None:
+    """Record that a user opened a record or exported data."""
+    connection.execute(sa.insert(schema.system["sys_access_log"]).values(
+        at=now, user_id=principal.user_id, username=principal.username, channel=channel, action=action,
+        object=object_name, record_id=record_id, detail=dict(detail) if detail else None,
+    ))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit row as shown to a reader."""
+
+    id: int
+    at: dt.datetime
+    username: str
+    channel: str
+    action: str
+    object: str
+    record_id: int | None
+    changes: dict[str, list[Any]]
+
+
+def history(connection: sa.Connection, schema: Schema, object_name: str, record_id: int,
+            viewer: Principal) -> list[AuditEntry]:
+    """A record's audit rows, oldest first, with fields the viewer may not see masked."""
+    audit = schema.system["sys_audit"]
+    rows = connection.execute(
+        sa.select(audit).where(audit.c.object == object_name, audit.c.record_id == record_id).order_by(audit.c.id)
+    ).mappings()
+    entries = []
+    for row in rows:
+        changes = json.loads(row["changes"])
+        shown = {name: (pair if viewer.can_see(object_name, name) else [MASK, MASK]) for name, pair in changes.items()}
+        entries.append(AuditEntry(row["id"], row["at"], row["username"], row["channel"], row["action"],
+                                  row["object"], row["record_id"], shown))
+    return entries
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The outcome of ``verify``: rows checked and the first broken link, if any."""
+
+    checked: int
+    broken_at: int | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every link holds."""
+        return self.broken_at is None
+
+
+def verify(connection: sa.Connection, schema: Schema) -> ChainReport:
+    """Recompute the chain from the first row; report the first row whose link is broken."""
+    audit, head = schema.system["sys_audit"], schema.system["sys_audit_head"]
+    previous_hash, previous_id, checked = GENESIS, None, 0
+    for row in _rows(connection, audit):
+        if row["prev_hash"] != previous_hash:
+            return ChainReport(checked, row["id"], f"row {row['id']} does not follow row {previous_id or 'the start'} "
+                                                   "(a row before it was changed, inserted or deleted)")
+        if _digest(row["prev_hash"], row) != row["hash"]:
+            return ChainReport(checked, row["id"], f"row {row['id']} was changed after it was written")
+        previous_hash, previous_id, checked = row["hash"], row["id"], checked + 1
+    last = connection.execute(sa.select(head.c.last_id, head.c.last_hash).where(head.c.id == 1)).first()
+    if last is not None and (last.last_id != previous_id or last.last_hash != previous_hash):
+        return ChainReport(checked, previous_id, f"the chain ends at row {previous_id}, but row {last.last_id} "
+                                                 "was the last one written (rows at the end were deleted)")
+    return ChainReport(checked)
+
+
+def _rows(connection: sa.Connection, audit: sa.Table) -> Iterator[Mapping[str, Any]]:
+    result = connection.execution_options(yield_per=1000).execute(sa.select(audit).order_by(audit.c.id))
+    yield from result.mappings()

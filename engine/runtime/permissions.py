@@ -1,0 +1,181 @@
+"""Who is acting, and what they may see and change (S31–S34).
+
+A ``Principal`` is resolved once per session from ``sys_users`` and the
+config's roles: the most permissive combination of the user's roles, the ids
+of the owners in their team and in their manager subtree. The query layer asks
+it for the SQL condition of a scope; the write path asks whether an owner is
+inside a scope and which fields are hidden or read-only.
+
+Scopes (one small rule each, cf. EspoCRM's access-level filters):
+
+- ``own``: the record's owner is the user;
+- ``team``: the owner is in the user's team;
+- ``subtree``: the owner is the user or anyone below them in the manager hierarchy;
+- ``all``: every record; ``none``: no record.
+
+Records without an owner are in scope for ``all`` only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from engine.metadata.model import NO_GRANT, Config, ObjectGrant, Role
+from engine.runtime.errors import TrellisError
+
+#: The grant of the system context (automation, migrations, demo data).
+SYSTEM_GRANT = ObjectGrant(read="all", edit="all", delete="all", create=True, export=True, import_=True, reassign=True)
+
+
+class UnknownUser(TrellisError):
+    """No user of that name or id."""
+
+    code = "unknown_user"
+
+
+class AccountUnavailable(TrellisError):
+    """The user exists but may not act now (disabled or expired)."""
+
+    code = "account_unavailable"
+
+
+class PermissionDenied(TrellisError):
+    """The caller may see the record (or object) but not do this to it."""
+
+    code = "forbidden"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The acting user with their effective grants, or the system."""
+
+    user_id: int | None
+    username: str
+    roles: tuple[str, ...] = ()
+    team_id: int | None = None
+    team_member_ids: frozenset[int] = frozenset()
+    subtree_ids: frozenset[int] = frozenset()
+    grants: Mapping[str, ObjectGrant] = field(default_factory=dict)
+    permissions: frozenset[str] = frozenset()
+    hidden: frozenset[tuple[str, str]] = frozenset()
+    read_only: frozenset[tuple[str, str]] = frozenset()
+    lookup_titles: bool = False
+
+    @property
+    def is_system(self) -> bool:
+        """True for the system context (``session(user=None)``)."""
+        return self.user_id is None
+
+    def grant(self, object_name: str) -> ObjectGrant:
+        """The effective grant on ``object_name``."""
+        return SYSTEM_GRANT if self.is_system else self.grants.get(object_name, NO_GRANT)
+
+    def has(self, permission: str) -> bool:
+        """Whether the principal holds a named permission (the system holds all)."""
+        return self.is_system or permission in self.permissions
+
+    def can_see(self, object_name: str, field_name: str) -> bool:
+        """Whether ``object.field`` is visible (not hidden) to the principal."""
+        return (object_name, field_name) not in self.hidden
+
+    def can_change(self, object_name: str, field_name: str) -> bool:
+        """Whether ``object.field`` may be written (neither hidden nor read-only)."""
+        return self.can_see(object_name, field_name) and (object_name, field_name) not in self.read_only
+
+    def owners(self, level: str) -> frozenset[int] | None:
+        """Owner ids inside ``level``; None means every record (``all``)."""
+        if level == "all":
+            return None
+        if level == "own":
+            return frozenset({self.user_id}) if self.user_id else frozenset()
+        if level == "team":
+            return self.team_member_ids
+        if level == "subtree":
+            return self.subtree_ids
+        return frozenset()
+
+    def scope(self, object_name: str, action: str, owner_column: sa.ColumnElement) -> sa.ColumnElement[bool] | None:
+        """The SQL condition for ``action`` (read/edit/delete) on the object; None = no restriction."""
+        owners = self.owners(getattr(self.grant(object_name), action))
+        if owners is None:
+            return None
+        if not owners:
+            return sa.false()
+        return owner_column.in_(sorted(owners))
+
+    def in_scope(self, object_name: str, action: str, owner_id: int | None) -> bool:
+        """Whether a record owned by ``owner_id`` is inside the scope of ``action``."""
+        owners = self.owners(getattr(self.grant(object_name), action))
+        return owners is None or (owner_id is not None and owner_id in owners)
+
+
+SYSTEM = Principal(user_id=None, username="system")
+
+
+def load_principal(connection: sa.Connection, config: Config, user: str | int, now: dt.datetime,
+                   users: sa.Table) -> Principal:
+    """Resolve ``user`` (username or id) into a Principal; refuses unknown, disabled and expired users."""
+    column = users.c.id if isinstance(user, int) and not isinstance(user, bool) else users.c.username
+    row = connection.execute(sa.select(users).where(column == user)).mappings().first()
+    if row is None:
+        raise UnknownUser(f"there is no user {user!r}")
+    if not row["active"]:
+        raise AccountUnavailable(f"the account {row['username']!r} is disabled")
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        raise AccountUnavailable(f"the account {row['username']!r} expired on {row['expires_at']:%Y-%m-%d %H:%M} UTC")
+    roles = [config.roles[name] for name in row["roles"] or [] if name in config.roles]
+    return Principal(
+        user_id=row["id"],
+        username=row["username"],
+        roles=tuple(r.name for r in roles),
+        team_id=row["team_id"],
+        team_member_ids=_team_members(connection, users, row["team_id"]),
+        subtree_ids=_subtree(connection, users, row["id"]),
+        grants=_merged_grants(config, roles),
+        permissions=frozenset().union(*(r.permissions for r in roles)),
+        hidden=_everywhere(r.hidden for r in roles),
+        read_only=_everywhere(r.read_only for r in roles),
+        lookup_titles=any(r.lookup_titles for r in roles),
+    )
+
+
+def _merged_grants(config: Config, roles: list[Role]) -> dict[str, ObjectGrant]:
+    grants = {}
+    for name in config.objects:
+        grant = NO_GRANT
+        for role in roles:
+            grant = grant.merge(role.grant(name))
+        grants[name] = grant
+    return grants
+
+
+def _everywhere(sets) -> frozenset:
+    """A field stays hidden (read-only) only if every role of the user hides it."""
+    sets = list(sets)
+    return frozenset.intersection(*sets) if sets else frozenset()
+
+
+def _team_members(connection: sa.Connection, users: sa.Table, team_id: int | None) -> frozenset[int]:
+    if team_id is None:
+        return frozenset()
+    rows = connection.execute(sa.select(users.c.id).where(users.c.team_id == team_id))
+    return frozenset(r[0] for r in rows)
+
+
+def _subtree(connection: sa.Connection, users: sa.Table, user_id: int) -> frozenset[int]:
+    """The user and everyone below them in the manager hierarchy (cycles are harmless)."""
+    reports: dict[int, list[int]] = {}
+    for uid, manager in connection.execute(sa.select(users.c.id, users.c.manager_id)):
+        if manager is not None:
+            reports.setdefault(manager, []).append(uid)
+    found, pending = {user_id}, [user_id]
+    while pending:
+        for child in reports.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return frozenset(found)

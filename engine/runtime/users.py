@@ -1,0 +1,264 @@
+"""Users and teams: data in ``sys_users`` / ``sys_teams``, managed by admins.
+
+Every change is checked (unknown roles, teams and managers, taken user names,
+the password policy), reported field by field as ``ValidationFailed``, needs
+the ``manage_users`` permission unless the system makes it, and is written to
+the audit trail in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine.runtime import audit
+from engine.runtime.errors import NotFound, ValidationFailed
+from engine.runtime.passwords import hash_password, password_problems
+from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal
+from engine.runtime.validation import Errors
+
+if TYPE_CHECKING:
+    from engine.trellis import Trellis
+
+#: User attributes an admin may set (besides the password).
+EDITABLE = ("display_name", "email", "roles", "team", "manager", "active", "expires_at", "locale", "timezone")
+
+
+@dataclass(frozen=True)
+class User:
+    """A user as shown to admins (never the password hash or TOTP secret)."""
+
+    id: int
+    username: str
+    display_name: str | None
+    email: str | None
+    roles: tuple[str, ...]
+    team: str | None
+    manager: str | None
+    active: bool
+    expires_at: dt.datetime | None
+    locale: str | None
+    timezone: str | None
+    totp_enabled: bool
+    locked_until: dt.datetime | None
+    last_login_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Team:
+    """A team of users (the ``team`` record scope)."""
+
+    id: int
+    name: str
+    label: str | None
+    members: int
+
+
+class Directory:
+    """User and team management on one connection, as one principal."""
+
+    def __init__(self, crm: Trellis, connection: sa.Connection, actor: Principal = SYSTEM,
+                 channel: str = "cli") -> None:
+        self.crm, self.connection, self.actor, self.channel = crm, connection, actor, channel
+        self.users = crm.schema.system["sys_users"]
+        self.teams = crm.schema.system["sys_teams"]
+
+    # --- reading -------------------------------------------------------------
+    def get(self, username: str) -> User:
+        """The user called ``username``; raises NotFound."""
+        row = self._row(username)
+        return self._user(row)
+
+    def list(self) -> list[User]:
+        """Every user, by user name."""
+        rows = self.connection.execute(sa.select(self.users).order_by(self.users.c.username)).mappings()
+        return [self._user(row) for row in rows]
+
+    def list_teams(self) -> list[Team]:
+        """Every team with its member count, by name."""
+        members = (sa.select(sa.func.count()).where(self.users.c.team_id == self.teams.c.id)
+                   .correlate(self.teams).scalar_subquery())
+        rows = self.connection.execute(sa.select(self.teams, members.label("members")).order_by(self.teams.c.name))
+        return [Team(r.id, r.name, r.label, r.members) for r in rows]
+
+    # --- changing --------------------------------------------------------------
+    def add_team(self, name: str, label: str | None = None) -> Team:
+        """Create a team; the name must be new."""
+        self._require_manage()
+        name = (name or "").strip()
+        errors = Errors()
+        if not name:
+            errors.add("name", "required", "A team needs a name.")
+        elif self._team_id(name) is not None:
+            errors.add("name", "unique", f"There is already a team {name!r}.")
+        if errors:
+            raise ValidationFailed(dict(errors), "team")
+        team_id = self.connection.execute(
+            sa.insert(self.teams).values(name=name, label=label, created_at=self._now()).returning(self.teams.c.id)
+        ).scalar_one()
+        self._audit("team.add", team_id, {"name": [None, name], "label": [None, label]})
+        return Team(team_id, name, label, 0)
+
+    def add(self, username: str, *, roles: list[str] | tuple[str, ...], password: str | None = None,
+            **attributes: Any) -> User:
+        """Create a user; every problem is reported at once, field by field."""
+        self._require_manage()
+        username = (username or "").strip()
+        errors = Errors()
+        if not username:
+            errors.add("username", "required", "A user needs a user name.")
+        elif self._find(username) is not None:
+            errors.add("username", "unique", f"The user name {username!r} is taken.")
+        values = self._values({"roles": list(roles), **attributes}, errors, username)
+        if password is not None:
+            self._password(username, password, values, errors)
+        if errors:
+            raise ValidationFailed(dict(errors), "user")
+        now = self._now()
+        row = {"username": username, "active": True, "failed_logins": 0, "created_at": now, "updated_at": now,
+               "display_name": None, "email": None, "team_id": None, "manager_id": None, "expires_at": None,
+               "locale": None, "timezone": None, **values}
+        user_id = self.connection.execute(sa.insert(self.users).values(row).returning(self.users.c.id)).scalar_one()
+        self._audit("user.add", user_id, {k: [None, _shown(k, v)] for k, v in row.items() if k in _AUDITED})
+        return self.get(username)
+
+    def edit(self, username: str, password: str | None = None, **attributes: Any) -> User:
+        """Change a user's attributes (see EDITABLE) and/or password."""
+        self._require_manage()
+        current = self._row(username)
+        errors = Errors()
+        values = self._values(attributes, errors, username, current["id"])
+        if password is not None:
+            self._password(username, password, values, errors)
+        if errors:
+            raise ValidationFailed(dict(errors), "user")
+        changes = {k: [_shown(k, current[k]), _shown(k, v)] for k, v in values.items()
+                   if k in _AUDITED and current[k] != v}
+        if values:
+            values["updated_at"] = self._now()
+            self.connection.execute(sa.update(self.users).where(self.users.c.id == current["id"]).values(values))
+        if changes or password is not None:
+            self._audit("user.edit", current["id"], changes | ({"password": ["•••", "•••"]} if password else {}))
+        return self.get(username)
+
+    def disable(self, username: str) -> User:
+        """Stop a user from logging in or acting; their records stay theirs."""
+        return self.edit(username, active=False)
+
+    # --- helpers -----------------------------------------------------------------
+    def _values(self, attributes: dict[str, Any], errors: Errors, username: str, user_id: int | None = None) -> dict:
+        unknown = set(attributes) - set(EDITABLE)
+        for name in sorted(unknown):
+            errors.add(name, "unknown_field", f"Users have no attribute {name!r}.")
+        values: dict[str, Any] = {}
+        if "roles" in attributes:
+            roles = list(dict.fromkeys(attributes["roles"] or []))
+            missing = [r for r in roles if r not in self.crm.config.roles]
+            if missing:
+                known = ", ".join(self.crm.config.roles) or "none (declare `roles:` in the config)"
+                errors.add("roles", "unknown_role", f"Unknown role {', '.join(missing)}; roles: {known}.")
+            values["roles"] = roles
+        if "team" in attributes:
+            team = attributes["team"]
+            values["team_id"] = None if team in (None, "") else self._team_id(team)
+            if team not in (None, "") and values["team_id"] is None:
+                errors.add("team", "not_found", f"There is no team {team!r}; create it with `trellis team add`.")
+        if "manager" in attributes:
+            self._manager(attributes["manager"], username, user_id, values, errors)
+        for name in ("display_name", "email", "locale", "timezone"):
+            if name in attributes:
+                values[name] = (str(attributes[name]).strip() or None) if attributes[name] is not None else None
+        if "active" in attributes:
+            values["active"] = bool(attributes["active"])
+            if values["active"]:
+                values.update(failed_logins=0, locked_until=None)
+        if "expires_at" in attributes:
+            values["expires_at"] = _moment(attributes["expires_at"], errors)
+        return values
+
+    def _manager(self, manager: str | None, username: str, user_id: int | None, values: dict, errors: Errors) -> None:
+        if manager in (None, ""):
+            values["manager_id"] = None
+            return
+        row = self._find(manager)
+        if row is None:
+            errors.add("manager", "not_found", f"There is no user {manager!r}.")
+        elif manager == username or (user_id is not None and self._reports_to(row["id"], user_id)):
+            errors.add("manager", "cycle", f"{manager!r} cannot manage {username!r}: that would make a cycle.")
+        else:
+            values["manager_id"] = row["id"]
+
+    def _reports_to(self, user_id: int, boss_id: int) -> bool:
+        """Whether ``user_id`` is ``boss_id`` or below them."""
+        seen = set()
+        while user_id is not None and user_id not in seen:
+            if user_id == boss_id:
+                return True
+            seen.add(user_id)
+            user_id = self.connection.execute(
+                sa.select(self.users.c.manager_id).where(self.users.c.id == user_id)).scalar()
+        return False
+
+    def _password(self, username: str, password: str, values: dict, errors: Errors) -> None:
+        problems = password_problems(password, username, self.crm.config.settings.security)
+        if problems:
+            errors.add("password", "weak_password", "The password is too weak: " + "; ".join(problems) + ".")
+        else:
+            values.update(password_hash=hash_password(password), password_changed_at=self._now())
+
+    def _require_manage(self) -> None:
+        if not self.actor.has("manage_users"):
+            raise PermissionDenied("managing users needs the manage_users permission")
+
+    def _find(self, username: str) -> Any:
+        return self.connection.execute(sa.select(self.users).where(self.users.c.username == username)).mappings().first()
+
+    def _row(self, username: str) -> Any:
+        row = self._find(username)
+        if row is None:
+            raise NotFound("user", username)
+        return row
+
+    def _team_id(self, name: str) -> int | None:
+        return self.connection.execute(sa.select(self.teams.c.id).where(self.teams.c.name == name)).scalar()
+
+    def _user(self, row: Any) -> User:
+        team = self.connection.execute(sa.select(self.teams.c.name).where(self.teams.c.id == row["team_id"])).scalar()
+        manager = self.connection.execute(
+            sa.select(self.users.c.username).where(self.users.c.id == row["manager_id"])).scalar()
+        return User(row["id"], row["username"], row["display_name"], row["email"], tuple(row["roles"] or ()),
+                    team, manager, bool(row["active"]), row["expires_at"], row["locale"], row["timezone"],
+                    row["totp_secret"] is not None, row["locked_until"], row["last_login_at"])
+
+    def _now(self) -> dt.datetime:
+        return self.crm.clock_now().now_utc
+
+    def _audit(self, action: str, record_id: int, changes: dict) -> None:
+        audit.log_change(self.connection, self.crm.schema, self.actor, self.channel, action, "sys_user",
+                         record_id, changes, self._now())
+
+
+_AUDITED = ("username", "display_name", "email", "roles", "team_id", "manager_id", "active", "expires_at",
+            "locale", "timezone")
+
+
+def _shown(name: str, value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
+def _moment(value: Any, errors: Errors) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        errors.add("expires_at", "invalid", f"{value!r} is not a date (use YYYY-MM-DD or an ISO date and time).")
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
