@@ -16,8 +16,8 @@ from engine.runtime import crypto, migrate
 from engine.runtime.database import create_engine
 from engine.runtime.permissions import SYSTEM, Principal, load_principal
 from engine.runtime.records import Session, utc_now
-from engine.runtime.users import Directory
 from engine.runtime.tables import Schema, build_schema
+from engine.runtime.users import Directory
 
 
 class Trellis:
