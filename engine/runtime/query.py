@@ -244,3 +244,35 @@ def _json_list_contains(dialect: str, column: sa.Column, item: Any) -> sa.Column
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def format_title(obj: ObjectDef, values: Mapping[str, Any]) -> str:
+    """A record's title from the object's ``title`` template (empty parts stay empty)."""
+    if obj.title:
+        shown = {name: "" if values.get(name) is None else values.get(name) for name in obj.title_fields()}
+        text = obj.title.format_map(shown).strip()
+        if text:
+            return text
+    return f"{obj.label.get()} {values.get('id')}"
+
+
+def lookup_titles(session: Session, obj: ObjectDef, table: sa.Table, ids: list[int]) -> dict[int, str]:
+    """Titles of the records ``ids`` of ``obj`` that the caller may see a title of.
+
+    A title is shown when the caller may read the record, or when one of their roles
+    has ``lookup_titles: true``; then only the title's fields are read, never more,
+    and hidden title fields stay empty.
+    """
+    principal = session.principal
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    readable = {r.id: format_title(obj, r) for r in Query(session, obj, table).include_archived().filter(id__in=wanted).all()}
+    missing = [i for i in wanted if i not in readable]
+    if missing and principal.lookup_titles:
+        names = [n for n in obj.title_fields() if n in obj.fields and principal.can_see(obj.name, n)
+                 and not obj.fields[n].encrypted]
+        rows = session.connection.execute(
+            sa.select(table.c.id, *(table.c[n] for n in names)).where(table.c.id.in_(missing))).mappings()
+        readable.update({row["id"]: format_title(obj, row) for row in rows})
+    return readable

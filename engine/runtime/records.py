@@ -29,7 +29,7 @@ from engine.metadata.model import Config, ObjectDef
 from engine.runtime import audit, crypto
 from engine.runtime.errors import RECORD_ERRORS, Conflict, NotFound, UnknownObject, ValidationFailed
 from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal
-from engine.runtime.query import Query, encrypted_fields, row_to_record
+from engine.runtime.query import Query, encrypted_fields, lookup_titles, row_to_record
 from engine.runtime.record import Record
 from engine.runtime.tables import Schema
 from engine.runtime.validation import (
@@ -99,6 +99,22 @@ class Session:
             audit.log_access(self.connection, self.schema, self.principal, self.channel, "read",
                              object_name, record.id, self.clock().now_utc)
         return record
+
+    def titles(self, object_name: str, ids: list[int]) -> dict[int, str]:
+        """Titles of records (e.g. lookup targets) the caller may see a title of; see ``lookup_titles``."""
+        obj = self.object(object_name)
+        return lookup_titles(self, obj, self.schema.table(object_name), ids)
+
+    def export(self, object_name: str, query: Query | None = None) -> list[Record]:
+        """The records of ``query`` (default: all in scope) for an export; needs the ``export``
+        grant and is written to the access log (S34)."""
+        obj = self.object(object_name)
+        if not self.principal.grant(object_name).export:
+            raise PermissionDenied(f"you may not export {obj.plural_label.get()}")
+        records = (query or self.query(object_name)).all()
+        audit.log_access(self.connection, self.schema, self.principal, self.channel, "export", object_name, None,
+                         self.clock().now_utc, {"records": len(records)})
+        return records
 
     # --- writes --------------------------------------------------------------
     def create(self, object_name: str, values: Mapping[str, Any]) -> Record:
