@@ -8,10 +8,14 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
+from engine.runtime.crypto import generate_key
+from engine.runtime.demo import DEMO_PASSWORD, DEMO_USERS
+from engine.runtime.passwords import verify_password
 from tests.conftest import CONFIGS
 
 BASE = """
@@ -138,8 +142,23 @@ def test_unreachable_database_is_a_message_not_a_traceback(write_config):
     assert "Cannot use the database" in result.output
 
 
+@pytest.fixture
+def secret_key(monkeypatch):
+    """A TRELLIS_SECRET_KEY for the sample configs (they encrypt contact.id_number)."""
+    monkeypatch.delenv("TRELLIS_SECRET_KEY_FILE", raising=False)
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", generate_key())
+
+
+@pytest.fixture
+def no_secret_key(monkeypatch):
+    """No key in the environment; whatever the command sets there is removed afterwards."""
+    for name in ("TRELLIS_SECRET_KEY", "TRELLIS_SECRET_KEY_FILE"):
+        monkeypatch.setenv(name, "placeholder")  # so that monkeypatch restores "unset" afterwards
+        monkeypatch.delenv(name)
+
+
 @pytest.mark.parametrize("config", ["sample_saas.yaml", "sample_retail.yaml"])
-def test_demo_applies_and_loads_sample_data_through_the_write_path(config, db_url):
+def test_demo_applies_and_loads_sample_data_through_the_write_path(config, db_url, secret_key):
     result = run("demo", CONFIGS / config, "--db", db_url, "--records", "5")
     assert result.exit_code == 0, result.output
     assert "Demo data loaded" in result.output
@@ -151,3 +170,76 @@ def test_demo_applies_and_loads_sample_data_through_the_write_path(config, db_ur
 
     again = run("demo", CONFIGS / config, "--db", db_url, "--records", "5")
     assert again.exit_code == 0 and "schema up to date" in again.output
+    assert f"Demo users (0 created, {len(DEMO_USERS)} kept from an earlier run)" in again.output
+
+
+@pytest.mark.parametrize("config", ["sample_saas.yaml", "sample_retail.yaml"])
+def test_demo_creates_a_user_per_role_in_teams_and_a_hierarchy(config, db_url, secret_key):
+    result = run("demo", CONFIGS / config, "--db", db_url, "--records", "8")
+    assert result.exit_code == 0, result.output
+    assert f"Demo users ({len(DEMO_USERS)} created, 0 kept from an earlier run)" in result.output
+    assert DEMO_PASSWORD in result.output and "FOR LOCAL USE ONLY" in result.output
+    assert re.search(r"^\s+alice\s+sales_rep\s+east\s+mike$", result.output, flags=re.M), result.output
+
+    crm = Trellis.open(CONFIGS / config, db_url)
+    with crm.directory() as d:
+        users = {u.username: u for u in d.list()}
+        teams = {t.name for t in d.list_teams()}
+    assert {(u.username, u.roles, u.team, u.manager) for u in users.values()} == {
+        (u.username, u.roles, u.team, u.manager) for u in DEMO_USERS}
+    assert set(crm.config.roles) <= {r for u in users.values() for r in u.roles}
+    assert teams == {"hq", "east", "south", "service"}
+    sys_users = crm.schema.system["sys_users"]
+    with crm.engine.connect() as conn:
+        hashes = dict(conn.execute(sa.select(sys_users.c.username, sys_users.c.password_hash)).all())
+    assert verify_password(hashes["alice"], DEMO_PASSWORD)
+
+    # The sample records are owned by the people working them, so the scopes show.
+    with crm.session() as s:
+        total = s.query("opportunity").count()
+        owners = {r["owner_id"] for r in s.query("opportunity").all()}
+    with crm.session("alice") as s:
+        own = s.query("opportunity").all()
+    with crm.session("mike") as s:
+        team = s.query("opportunity").count()
+    with crm.session("emma") as s:
+        everything = s.query("opportunity").count()
+    crm.close()
+    assert len(owners) > 2 and None not in owners
+    assert own and {r["owner_id"] for r in own} == {users["alice"].id}
+    assert len(own) < team < total == everything
+
+
+def test_demo_without_a_key_generates_one_next_to_the_database_and_reuses_it(tmp_path, monkeypatch, no_secret_key):
+    monkeypatch.chdir(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'data' / 'demo.db'}"
+    (tmp_path / "data").mkdir()
+    key_file = tmp_path / "data" / ".trellis-secret-key"
+
+    first = run("demo", CONFIGS / "sample_saas.yaml", "--db", db_url, "--records", "3")
+    assert first.exit_code == 0, first.output
+    assert f"generated a new key for the encrypted fields into {key_file}" in first.output
+    assert f"export TRELLIS_SECRET_KEY_FILE={key_file}" in first.output
+    assert key_file.stat().st_mode & 0o077 == 0, "the key file is readable by its owner only"
+    key = key_file.read_text().strip()
+
+    monkeypatch.delenv("TRELLIS_SECRET_KEY_FILE")  # a new shell: the key file is found again
+    second = run("demo", CONFIGS / "sample_saas.yaml", "--db", db_url, "--records", "4")
+    assert second.exit_code == 0, second.output
+    assert f"using the key in {key_file}" in second.output
+    assert key_file.read_text().strip() == key
+    assert not (tmp_path / ".trellis-secret-key").exists()
+
+    crm = Trellis.open(CONFIGS / "sample_saas.yaml", db_url)  # TRELLIS_SECRET_KEY_FILE is set again
+    with crm.session("sam") as s:
+        numbers = [c["id_number"] for c in s.query("contact").all()]
+    crm.close()
+    assert len(numbers) == 4 and any(numbers)
+
+
+def test_demo_with_a_key_set_writes_no_key_file(tmp_path, monkeypatch, secret_key):
+    monkeypatch.chdir(tmp_path)
+    result = run("demo", CONFIGS / "sample_retail.yaml", "--db", f"sqlite:///{tmp_path / 'demo.db'}", "--records", "2")
+    assert result.exit_code == 0, result.output
+    assert "TRELLIS_SECRET_KEY is not set" not in result.output
+    assert not (tmp_path / ".trellis-secret-key").exists()

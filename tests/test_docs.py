@@ -36,6 +36,9 @@ SECTIONS = {
     "pipeline": "Pipelines",
     "stage": "Stages",
     "rule": "Rules",
+    "security": "Account security",
+    "role": "Roles",
+    "grant": "Grants",
 }
 
 
@@ -66,10 +69,14 @@ def schema_property_names() -> set[str]:
 
 
 def block_properties(node: dict) -> set[str]:
-    """Property names of one block, including those of its oneOf alternatives."""
+    """Property names of one block, including those of its oneOf alternatives and of
+    mappings declared inline in it (``object.audit.reads``), which its section documents too."""
     names = set(node.get("properties", {}))
     for alternative in node.get("oneOf", []) + node.get("anyOf", []):
         names |= set(alternative.get("properties", {}))
+    for prop in node.get("properties", {}).values():
+        if isinstance(prop, dict) and "$ref" not in prop and isinstance(prop.get("properties"), dict):
+            names |= set(prop["properties"])
     return names
 
 

@@ -1,0 +1,52 @@
+"""The web layer of Trellis: HTTP only, no business rules.
+
+``create_app`` is the application factory (there is no module-level app). It
+binds one ``Trellis`` instance to the app (``app.extensions["trellis"]``) and
+lets each piece register itself through its ``init_app(app)``: routes, error
+handlers, hooks and the defaults of its own settings (``app.config.setdefault``),
+so that ``test_config`` and the environment win over them.
+
+Every handler parses HTTP, calls the engine (``engine.runtime``: the one read
+path and the one write path) and renders the answer; validation, permissions
+and audit happen in the engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, current_app
+
+from engine.trellis import Trellis
+
+#: App settings read from the environment when set there (test_config wins over both).
+ENVIRONMENT_SETTINGS = ("TRELLIS_API_RATE_LIMIT", "TRELLIS_API_IP_RATE_LIMIT", "TRELLIS_RATELIMIT_STORAGE")
+
+
+def create_app(config_path_or_crm: str | os.PathLike[str] | Trellis, db_url: str | None = None,
+               test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app for a config file (opened on ``db_url``) or an open ``Trellis``.
+
+    The database must have been brought to the config with ``trellis apply``.
+    """
+    app = Flask(__name__)
+    app.config.update({name: os.environ[name] for name in ENVIRONMENT_SETTINGS if os.environ.get(name)})
+    if test_config:
+        app.config.update(test_config)
+    if isinstance(config_path_or_crm, Trellis):
+        crm = config_path_or_crm
+    else:
+        crm = Trellis.open(config_path_or_crm, db_url)
+    app.extensions["trellis"] = crm
+
+    from webui import api
+
+    api.init_app(app)
+    return app
+
+
+def get_trellis() -> Trellis:
+    """The ``Trellis`` instance of the current app."""
+    return current_app.extensions["trellis"]

@@ -19,4 +19,7 @@ def main() -> None:
     """Trellis: a CRM engine configured in YAML."""
 
 
+from engine.cli import audit_commands  # noqa  (registers its commands)
 from engine.cli import config_commands  # noqa: E402,F401  (registers its commands)
+from engine.cli import token_commands  # noqa: E402,F401  (registers its commands)
+from engine.cli import user_commands  # noqa: E402,F401  (registers its commands)

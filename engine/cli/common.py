@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from engine.metadata import ConfigError
 from engine.runtime import migrate
-from engine.runtime.errors import TrellisError
+from engine.runtime.errors import TrellisError, ValidationFailed
 
 CONFIG_ARG = click.argument("config", envvar="TRELLIS_CONFIG", type=click.Path(dir_okay=False))
 DB_OPTION = click.option("--db", "db_url", envvar="TRELLIS_DATABASE_URL", default=None,
@@ -38,6 +38,10 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 click.echo(f"  - {refusal.message}", err=True)
         except migrate.UnknownVersion as exc:
             click.secho(str(exc), fg="red", err=True)
+        except ValidationFailed as exc:
+            for name, problems in exc.errors.items():
+                for problem in problems:
+                    click.echo(f"{name}: {problem.message}", err=True)
         except TrellisError as exc:
             click.secho(str(exc), fg="red", err=True)
         except sa.exc.OperationalError as exc:

@@ -88,15 +88,50 @@ def rollback(version_id: int, db_url: str | None, allow_data_loss: bool) -> None
 @click.option("--seed", default=7, show_default=True, help="Random seed of the sample data.")
 @user_errors
 def demo(config: str, db_url: str | None, records: int, seed: int) -> None:
-    """Validate CONFIG, apply it and load realistic sample data."""
-    from engine import Trellis
-    from engine.runtime.demo import load_demo_data
+    """Validate CONFIG, apply it, create demo users (one per role, in teams and a
+    manager hierarchy) and load realistic sample data owned by them.
 
-    crm = Trellis.open(config, db_url)
+    The demo users share a published password: for local use only (docs/demo.md).
+    When the config encrypts fields and no TRELLIS_SECRET_KEY is set, a key is
+    generated into .trellis-secret-key next to the SQLite database (or in the
+    current directory) and reused on the next run.
+    """
+    from engine import Trellis
+    from engine.runtime.demo import (
+        DEMO_PASSWORD,
+        ensure_secret_key,
+        load_demo_data,
+        load_demo_users,
+    )
+
+    compiled = load_config(config)
+    url = database_url(db_url)
+    notice = ensure_secret_key(compiled, url)
+    if notice is not None and notice.generated:
+        click.secho(f"TRELLIS_SECRET_KEY is not set: generated a new key for the encrypted fields into {notice.path}",
+                    fg="yellow")
+        click.echo("  Keep that file: without it the encrypted values in this database cannot be read.")
+    elif notice is not None:
+        click.echo(f"TRELLIS_SECRET_KEY is not set: using the key in {notice.path}")
+    if notice is not None:
+        click.echo(f"  To use this database later (trellis, Python): export TRELLIS_SECRET_KEY_FILE={notice.path}")
+    crm = Trellis(compiled, create_engine(url))
     click.echo(f"Config {config} is valid ({len(crm.config.objects)} objects).")
     result = crm.apply(applied_by="demo")
-    click.echo(f"Database {database_url(db_url)}: {'schema up to date' if result.empty else 'schema applied'}.")
+    click.echo(f"Database {url}: {'schema up to date' if result.empty else 'schema applied'}.")
+    logins = load_demo_users(crm)
     counts = load_demo_data(crm, per_object=records, seed=seed)
     for name, count in counts.items():
         click.echo(f"  {crm.config.objects[name].label.get('en'):<20} {count:>5} sample records")
+    if logins:
+        made = sum(1 for login in logins if login.created)
+        click.echo(f"Demo users ({made} created, {len(logins) - made} kept from an earlier run):")
+        click.echo(f"  {'user':<8} {'role':<16} {'team':<9} reports to")
+        for login in logins:
+            click.echo(f"  {login.username:<8} {', '.join(login.roles):<16} {login.team or '-':<9} {login.manager or '-'}")
+        click.secho(f"  Password of every demo user: {DEMO_PASSWORD} — FOR LOCAL USE ONLY: it is published, "
+                    "never use these accounts on a shared or public server (docs/demo.md).", fg="yellow")
+    else:
+        click.echo("No demo users: the config declares none of the demo roles (see docs/demo.md).")
+    crm.close()
     click.secho("Demo data loaded. (The web UI arrives in a later release; query the data with the Python API.)", fg="green")

@@ -641,8 +641,9 @@ class _RoleCompiler:
         for index, parent in enumerate(names):
             ppath = (*path, "inherits") if isinstance(inherits, str) else (*path, "inherits", index)
             if parent not in self.specs:
+                others = [r for r in self.specs if r != trail[-1]]
                 self.compiler.issue("T-E080", ppath, f"unknown role `{parent}`",
-                                    did_you_mean(parent, self.specs) or f"known roles: {', '.join(self.specs)}")
+                                    did_you_mean(parent, others) or f"known roles: {', '.join(others)}")
                 continue
             resolved = self.resolve(parent, trail)
             if resolved is not None:

@@ -116,6 +116,73 @@ def log_access(connection: sa.Connection, schema: Schema, principal: Principal, 
     ))
 
 
+def log_login(connection: sa.Connection, schema: Schema, username: str, user_id: int | None, outcome: str,
+              now: dt.datetime, ip: str | None = None, user_agent: str | None = None,
+              detail: str | None = None) -> None:
+    """Record a login attempt: ``outcome`` is e.g. ok, failed, locked, disabled, expired, ip_denied."""
+    connection.execute(sa.insert(schema.system["sys_login_log"]).values(
+        at=now, username=username[:100], user_id=user_id, outcome=outcome, ip=_clip(ip, 64),
+        user_agent=_clip(user_agent), detail=_clip(detail),
+    ))
+
+
+def _clip(text: str | None, length: int = 500) -> str | None:
+    """``text`` cut to the column's length; empty stays None."""
+    return text[:length] if text else None
+
+
+@dataclass(frozen=True)
+class LoginEntry:
+    """One row of the login log."""
+
+    id: int
+    at: dt.datetime
+    username: str
+    user_id: int | None
+    outcome: str
+    ip: str | None
+    user_agent: str | None
+    detail: str | None
+
+
+def login_log(connection: sa.Connection, schema: Schema, username: str | None = None,
+              limit: int = 50) -> list[LoginEntry]:
+    """The most recent login attempts (of ``username``, if given), newest first."""
+    logins = schema.system["sys_login_log"]
+    statement = sa.select(logins).order_by(logins.c.at.desc(), logins.c.id.desc()).limit(limit)
+    if username is not None:
+        statement = statement.where(logins.c.username == username)
+    return [LoginEntry(r.id, r.at, r.username, r.user_id, r.outcome, r.ip, r.user_agent, r.detail)
+            for r in connection.execute(statement)]
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    """One row of the read access log: a record opened, or data exported."""
+
+    id: int
+    at: dt.datetime
+    username: str
+    channel: str
+    action: str
+    object: str
+    record_id: int | None
+    detail: dict[str, Any] | None
+
+
+def access_log(connection: sa.Connection, schema: Schema, object_name: str | None = None,
+               username: str | None = None, limit: int = 50) -> list[AccessEntry]:
+    """The most recent reads and exports (of ``object_name`` / by ``username``, if given), newest first."""
+    access = schema.system["sys_access_log"]
+    statement = sa.select(access).order_by(access.c.at.desc(), access.c.id.desc()).limit(limit)
+    if object_name is not None:
+        statement = statement.where(access.c.object == object_name)
+    if username is not None:
+        statement = statement.where(access.c.username == username)
+    return [AccessEntry(r.id, r.at, r.username, r.channel, r.action, r.object, r.record_id, r.detail)
+            for r in connection.execute(statement)]
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One audit row as shown to a reader."""
@@ -161,8 +228,17 @@ class ChainReport:
 
 
 def verify(connection: sa.Connection, schema: Schema) -> ChainReport:
-    """Recompute the chain from the first row; report the first row whose link is broken."""
+    """Recompute the chain from the first row; report the first row whose link is broken.
+
+    Besides each row's own hash and its link to the row before, the chain's end
+    must be the row ``sys_audit_head`` last recorded: that catches rows deleted
+    from the end, and rows appended with a recomputed hash outside Trellis.
+    Run it inside one snapshot (REPEATABLE READ on PostgreSQL; SQLite
+    transactions are snapshots already), or rows committed meanwhile by other
+    writers look like rows added outside Trellis.
+    """
     audit, head = schema.system["sys_audit"], schema.system["sys_audit_head"]
+    last = connection.execute(sa.select(head.c.last_id, head.c.last_hash).where(head.c.id == 1)).first()
     previous_hash, previous_id, checked = GENESIS, None, 0
     for row in _rows(connection, audit):
         if row["prev_hash"] != previous_hash:
@@ -170,12 +246,23 @@ def verify(connection: sa.Connection, schema: Schema) -> ChainReport:
                                                    "(a row before it was changed, inserted or deleted)")
         if _digest(row["prev_hash"], row) != row["hash"]:
             return ChainReport(checked, row["id"], f"row {row['id']} was changed after it was written")
+        if last is None or last.last_id is None:
+            return ChainReport(checked, row["id"], f"row {row['id']} exists, but sys_audit_head records no row "
+                                                   "written (the head was deleted or reset)")
+        if row["id"] > last.last_id:
+            return ChainReport(checked, row["id"], f"row {row['id']} was added outside Trellis "
+                                                   f"(row {last.last_id} was the last one Trellis wrote)")
         previous_hash, previous_id, checked = row["hash"], row["id"], checked + 1
-    last = connection.execute(sa.select(head.c.last_id, head.c.last_hash).where(head.c.id == 1)).first()
-    if last is not None and (last.last_id != previous_id or last.last_hash != previous_hash):
-        return ChainReport(checked, previous_id, f"the chain ends at row {previous_id}, but row {last.last_id} "
-                                                 "was the last one written (rows at the end were deleted)")
-    return ChainReport(checked)
+    if last is None or (last.last_id == previous_id and last.last_hash == previous_hash):
+        return ChainReport(checked)
+    if previous_id is None:
+        return ChainReport(0, last.last_id, f"the audit trail is empty, but row {last.last_id} "
+                                            "was the last one written (its rows were deleted)")
+    if last.last_id == previous_id:
+        return ChainReport(checked - 1, previous_id, f"row {previous_id} is not the row Trellis wrote last "
+                                                     "(it was replaced)")
+    return ChainReport(checked, previous_id, f"the chain ends at row {previous_id}, but row {last.last_id} "
+                                             "was the last one written (rows at the end were deleted)")
 
 
 def _rows(connection: sa.Connection, audit: sa.Table) -> Iterator[Mapping[str, Any]]:

@@ -1,26 +1,108 @@
-"""Realistic sample data for any config, written through the one write path.
+"""Demo users and realistic sample data for any config, written through the one write path.
 
-The generator reads the config: it fills every field by its type (and, for
+``load_demo_users`` creates teams and one or more users per role of the sample
+configs (S31) in a manager hierarchy, all with the documented password
+``DEMO_PASSWORD`` — for local use only (docs/demo.md). Users whose roles the
+config does not declare are skipped; existing users are kept as they are.
+
+``load_demo_data`` reads the config: it fills every field by its type (and, for
 well-known field names such as ``name``, ``email`` or ``birthday``, with
 plausible Chinese and English values), picks valid picklist values (children
 that belong to their parent in dependent picklists), points lookups at records
-it created before, and lets the write path validate everything. A value a rule
-refuses is dropped and the record retried, so the data respects every rule.
+it created before (preferably records of the same owner), and lets the write
+path validate everything. A value a rule refuses is dropped and the record
+retried, so the data respects every rule. Records are owned in turn by the demo
+users who work with that object (reps, managers, service agents), so that the
+record scopes of the roles show.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.metadata.model import FieldDef, ObjectDef
+import sqlalchemy as sa
+
+from engine.metadata.model import NO_GRANT, Config, FieldDef, ObjectDef, ObjectGrant
+from engine.runtime import crypto
 from engine.runtime.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from engine.runtime.records import Session
     from engine.trellis import Trellis
+
+#: The password of every demo user. FOR LOCAL USE ONLY: it is published in docs/demo.md.
+DEMO_PASSWORD = "demo-Passw0rd!"
+#: Name of the file ``trellis demo`` keeps a generated secret key in (see ``ensure_secret_key``).
+KEY_FILE_NAME = ".trellis-secret-key"
+
+
+@dataclass(frozen=True)
+class DemoTeam:
+    """A team of the demo company."""
+
+    name: str
+    label: str
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    """A demo user: roles of the sample configs, team and manager (by user name)."""
+
+    username: str
+    display_name: str
+    roles: tuple[str, ...]
+    team: str | None
+    manager: str | None
+
+
+DEMO_TEAMS: tuple[DemoTeam, ...] = (
+    DemoTeam("hq", "Head office 总部"),
+    DemoTeam("east", "Sales East China 华东销售"),
+    DemoTeam("south", "Sales South China 华南销售"),
+    DemoTeam("service", "Customer service 客服中心"),
+)
+
+#: The demo users, managers before the people who report to them.
+DEMO_USERS: tuple[DemoUser, ...] = (
+    DemoUser("emma", "Emma Liu 刘艾玛", ("executive",), "hq", None),
+    DemoUser("mike", "Mike Wang 王明", ("sales_manager",), "east", "emma"),
+    DemoUser("alice", "Alice Zhang 张爱丽", ("sales_rep",), "east", "mike"),
+    DemoUser("bob", "Bob Li 李波", ("sales_rep",), "east", "mike"),
+    DemoUser("sara", "Sara Chen 陈莎", ("sales_manager",), "south", "emma"),
+    DemoUser("carol", "Carol Huang 黄卡罗", ("sales_rep",), "south", "sara"),
+    DemoUser("dave", "Dave Zhou 周大卫", ("sales_rep",), "south", "sara"),
+    DemoUser("sam", "Sam Wu 吴山", ("service_agent",), "service", "emma"),
+    DemoUser("tina", "Tina Xu 徐婷", ("service_agent",), "service", "sam"),
+    DemoUser("fiona", "Fiona Sun 孙菲", ("finance",), "hq", "emma"),
+    DemoUser("adam", "Adam Zhao 赵亚当", ("admin",), "hq", None),
+)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """A demo user as reported by ``trellis demo``: created now, or kept from an earlier run."""
+
+    username: str
+    display_name: str | None
+    roles: tuple[str, ...]
+    team: str | None
+    manager: str | None
+    created: bool
+
+
+@dataclass(frozen=True)
+class SecretKeyNotice:
+    """What ``ensure_secret_key`` did: generated a key file, or reused one."""
+
+    path: Path
+    generated: bool
 
 COMPANIES = [
     "华东精密机械有限公司", "Northwind Analytics", "云帆软件科技", "Blue Harbor Retail", "深圳启明电子",
@@ -45,23 +127,115 @@ STREETS = ["浦东新区张江路 88 号", "海淀区中关村大街 1 号", "1 
 TAGS = ["high value", "potential", "churn risk", "VIP", "重点客户"]
 
 
+def ensure_secret_key(config: Config, db_url: str, directory: str | os.PathLike[str] | None = None) -> SecretKeyNotice | None:
+    """Make the demo work out of the box when the config encrypts fields but no key is set.
+
+    Nothing happens when ``TRELLIS_SECRET_KEY`` or ``TRELLIS_SECRET_KEY_FILE`` is set or no
+    field is encrypted. Otherwise the key file ``.trellis-secret-key`` next to the SQLite
+    database (else in ``directory`` or the current directory) is reused, or created with a
+    new key (readable by its owner only), and ``TRELLIS_SECRET_KEY_FILE`` is set for this
+    process. The caller tells the user how to reuse it.
+    """
+    if os.environ.get("TRELLIS_SECRET_KEY") or os.environ.get("TRELLIS_SECRET_KEY_FILE"):
+        return None
+    if not any(f.encrypted for o in config.objects.values() for f in o.fields.values()):
+        return None
+    path = (_database_folder(db_url) or Path(directory or os.getcwd())).resolve() / KEY_FILE_NAME
+    generated = not path.exists()
+    if generated:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(crypto.generate_key() + "\n")
+    os.environ["TRELLIS_SECRET_KEY_FILE"] = str(path)
+    return SecretKeyNotice(path, generated)
+
+
+def _database_folder(db_url: str) -> Path | None:
+    url = sa.engine.make_url(db_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).expanduser().resolve().parent
+
+
+def load_demo_users(crm: Trellis, password: str = DEMO_PASSWORD) -> list[DemoLogin]:
+    """Create the demo teams and users whose roles the config declares (idempotent:
+    existing teams and users are kept unchanged); returns every demo user present."""
+    wanted = [u for u in DEMO_USERS if all(r in crm.config.roles for r in u.roles)]
+    logins: list[DemoLogin] = []
+    with crm.directory() as directory:
+        teams = {t.name for t in directory.list_teams()}
+        existing = {u.username: u for u in directory.list()}
+        for team in DEMO_TEAMS:
+            if team.name not in teams and any(u.team == team.name for u in wanted):
+                directory.add_team(team.name, team.label)
+        for demo in wanted:
+            user = existing.get(demo.username)
+            created = user is None
+            if created:
+                user = directory.add(demo.username, roles=list(demo.roles), password=password,
+                                     display_name=demo.display_name, team=demo.team,
+                                     manager=demo.manager if demo.manager in existing else None,
+                                     email=f"{demo.username}@example.com")
+                existing[demo.username] = user
+            logins.append(DemoLogin(user.username, user.display_name, user.roles, user.team, user.manager, created))
+    return logins
+
+
 def load_demo_data(crm: Trellis, per_object: int = 20, seed: int = 7) -> dict[str, int]:
-    """Create up to ``per_object`` records per object (fewer if some exist); returns counts."""
+    """Create up to ``per_object`` records per object (fewer if some exist); returns counts.
+
+    Records are owned in turn by the demo users who work with each object (see
+    ``demo_owners``); without demo users they have no owner.
+    """
     rng = random.Random(seed)
     counts: dict[str, int] = {}
-    created: dict[str, list[int]] = {}
+    created: dict[str, dict[int, int | None]] = {}
+    owners = demo_owners(crm)
     with crm.session(user=None) as session:
         for obj in _dependency_order(crm.config.objects):
-            existing = [r.id for r in session.query(obj.name).all()]
+            existing = {r.id: r["owner_id"] for r in session.query(obj.name).all()}
             created[obj.name] = existing
             made = 0
+            candidates = owners.get(obj.name) or [None]
             for index in range(len(existing), per_object):
-                record_id = _create_one(session, obj, index, rng, created)
+                owner = candidates[index % len(candidates)]
+                record_id = create_sample_record(session, obj, index, rng, created, {"owner_id": owner})
                 if record_id is not None:
-                    created[obj.name].append(record_id)
+                    created[obj.name][record_id] = owner
                     made += 1
             counts[obj.name] = made
     return counts
+
+
+def demo_owners(crm: Trellis) -> dict[str, list[int]]:
+    """Per object, the ids of the demo users who own its sample records: those whose
+    roles may create it and read a narrower scope than ``all`` (the people working
+    the records, not those overseeing them), in the order of ``DEMO_USERS``."""
+    users = crm.schema.system["sys_users"]
+    names = [u.username for u in DEMO_USERS]
+    with crm.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(users.c.id, users.c.username, users.c.roles).where(users.c.username.in_(names))
+        ).all()
+    by_name = {row.username: row for row in rows}
+    owners: dict[str, list[int]] = {}
+    for obj in crm.config.objects:
+        for name in names:
+            row = by_name.get(name)
+            if row is None:
+                continue
+            grant = _grant(crm.config, row.roles or [], obj)
+            if grant.create and grant.read in ("own", "team", "subtree"):
+                owners.setdefault(obj, []).append(row.id)
+    return owners
+
+
+def _grant(config: Config, roles: list[str], object_name: str) -> ObjectGrant:
+    grant = NO_GRANT
+    for name in roles:
+        if name in config.roles:
+            grant = grant.merge(config.roles[name].grant(object_name))
+    return grant
 
 
 def _dependency_order(objects: Any) -> list[ObjectDef]:
@@ -76,21 +250,35 @@ def _dependency_order(objects: Any) -> list[ObjectDef]:
     return ordered
 
 
-def _create_one(session: Session, obj: ObjectDef, index: int, rng: random.Random,
-                created: dict[str, list[int]]) -> int | None:
-    """Create one sample record; a value a rule refuses is dropped, then the record is
-    retried with every field filled (rules such as "phone or e-mail" need that)."""
+def create_sample_record(session: Session, obj: ObjectDef, index: int, rng: random.Random,
+                         created: Mapping[str, Mapping[int, int | None]],
+                         fixed: Mapping[str, Any] | None = None) -> int | None:
+    """Create one sample record and return its id (None if no valid record could be made).
+
+    ``created`` maps each object to its records' ids and owners (lookups point at
+    them, preferably at records of the same owner); ``fixed`` values (e.g.
+    ``owner_id``, a lookup) are always used and never dropped. A generated value a
+    rule refuses is dropped, then the record is retried with every field filled
+    (rules such as "phone or e-mail" need that)."""
+    fixed = dict(fixed or {})
     for fill_all in (False, True):
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {"owner_id": fixed.get("owner_id")}
         for field in obj.fields.values():
+            if field.name in fixed:
+                values[field.name] = fixed[field.name]
+                continue
             value = sample_value(obj, field, index, rng, values, created, session, fill_all)
             if value is not None:
                 values[field.name] = value
+        values.update(fixed)
+        if values["owner_id"] is None:
+            del values["owner_id"]
         for _attempt in range(4):
             try:
                 return session.create(obj.name, values).id
             except ValidationFailed as exc:
-                droppable = [f for f in exc.errors if f in values and not obj.fields[f].required]
+                droppable = [f for f in exc.errors if f in values and f in obj.fields
+                             and not obj.fields[f].required and f not in fixed]
                 if not droppable:
                     break
                 for name in droppable:
@@ -99,7 +287,7 @@ def _create_one(session: Session, obj: ObjectDef, index: int, rng: random.Random
 
 
 def sample_value(obj: ObjectDef, field: FieldDef, index: int, rng: random.Random, values: dict[str, Any],
-                 created: dict[str, list[int]], session: Session, fill_all: bool = False) -> Any:
+                 created: Mapping[str, Mapping[int, int | None]], session: Session, fill_all: bool = False) -> Any:
     """A plausible value for ``field`` (None to leave it empty)."""
     if field.is_computed or field.type == "user":
         return None
@@ -210,8 +398,11 @@ def _multi(obj, field, index, rng, values, created, session) -> list[str] | None
 
 
 def _lookup(obj, field, index, rng, values, created, session) -> int | None:
-    targets = created.get(field.target) or []
-    return rng.choice(targets) if targets else None
+    targets = created.get(field.target) or {}
+    owner = values.get("owner_id")
+    same_owner = [i for i, o in targets.items() if owner is not None and o == owner]
+    choices = same_owner or list(targets)
+    return rng.choice(choices) if choices else None
 
 
 def _file(obj, field, index, rng, values, created, session) -> dict:

@@ -83,8 +83,8 @@ class Principal:
         return (object_name, field_name) not in self.hidden
 
     def can_change(self, object_name: str, field_name: str) -> bool:
-        """Whether ``object.field`` may be written (neither hidden nor read-only)."""
-        return self.can_see(object_name, field_name) and (object_name, field_name) not in self.read_only
+        """Whether ``object.field`` may be written (``read_only`` holds hidden ∪ read-only fields)."""
+        return (object_name, field_name) not in self.read_only
 
     def owners(self, level: str) -> frozenset[int] | None:
         """Owner ids inside ``level``; None means every record (``all``)."""
@@ -93,7 +93,7 @@ class Principal:
         if level == "own":
             return frozenset({self.user_id}) if self.user_id else frozenset()
         if level == "team":
-            return self.team_member_ids
+            return self.team_member_ids | {self.user_id}  # a user without a team still has their own
         if level == "subtree":
             return self.subtree_ids
         return frozenset()
@@ -137,8 +137,8 @@ def load_principal(connection: sa.Connection, config: Config, user: str | int, n
         subtree_ids=_subtree(connection, users, row["id"]),
         grants=_merged_grants(config, roles),
         permissions=frozenset().union(*(r.permissions for r in roles)),
-        hidden=_everywhere(r.hidden for r in roles),
-        read_only=_everywhere(r.read_only for r in roles),
+        hidden=_restricted(config, roles, lambda r: r.hidden),
+        read_only=_restricted(config, roles, lambda r: r.hidden | r.read_only),
         lookup_titles=any(r.lookup_titles for r in roles),
     )
 
@@ -153,10 +153,19 @@ def _merged_grants(config: Config, roles: list[Role]) -> dict[str, ObjectGrant]:
     return grants
 
 
-def _everywhere(sets) -> frozenset:
-    """A field stays hidden (read-only) only if every role of the user hides it."""
-    sets = list(sets)
-    return frozenset.intersection(*sets) if sets else frozenset()
+def _restricted(config: Config, roles: list[Role], fields_of) -> frozenset[tuple[str, str]]:
+    """Fields restricted for the user: a field stays hidden (or unchangeable) only if every
+    role that can read its object restricts it; roles without read access to an object do
+    not count, so they cannot lift another role's restriction. Read-only is computed over
+    hidden ∪ read_only, so that one role's hidden field is not writable through another's."""
+    restricted: set[tuple[str, str]] = set()
+    for object_name in config.objects:
+        readers = [r for r in roles if r.grant(object_name).read != "none"]
+        if not readers:
+            continue
+        per_role = [{f for f in fields_of(r) if f[0] == object_name} for r in readers]
+        restricted |= set.intersection(*per_role)
+    return frozenset(restricted)
 
 
 def _team_members(connection: sa.Connection, users: sa.Table, team_id: int | None) -> frozenset[int]:

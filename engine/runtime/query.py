@@ -94,7 +94,7 @@ class Query:
 
     def search(self, text: str) -> Query:
         """Keep records where any text-like field contains ``text`` (case-insensitive)."""
-        text = (text or "").strip()
+        text = (text or "").replace("\x00", "").strip()
         if not text:
             return self
         principal = self.session.principal
@@ -229,7 +229,7 @@ class Query:
         if field is None or field.value_type not in _TEXT_MATCH_TYPES:
             kind = field.value_type if field else "system"
             raise QueryError(f"{op} applies to text fields; {column.name} is a {kind} field")
-        pattern = _escape_like(str(value))
+        pattern = _escape_like(str(value).replace("\x00", ""))
         pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
         return column.ilike(pattern, escape="\\")
 

@@ -132,7 +132,8 @@ class Session:
                   "owner_id": data.pop("owner_id", self.user), "version": 1, "archived_at": None}
         if obj.pipeline:
             system["stage_entered_at"] = now
-        self._check_owner(obj, None, system["owner_id"], errors)
+        # The creator is the default owner: any other owner (also none) is a give-away.
+        self._check_owner(obj, self.user, system["owner_id"], errors)
         apply_defaults(obj, data, {"current_user": self.user}, clock, self.config.settings, errors)
         data = {**system, **data}
         compute_formulas(obj, data, clock, self.config.settings)
@@ -225,15 +226,18 @@ class Session:
                 errors.add(name, "read_only", f"You may not change {obj.fields[name].label.get()}.")
 
     def _check_owner(self, obj: ObjectDef, old_owner: int | None, new_owner: int | None, errors: Errors) -> None:
-        """A record may not be given away outside the giver's edit scope without ``reassign``."""
-        grant = self.principal.grant(obj.name)
-        if new_owner == old_owner or grant.reassign:
+        """A record may not be given away outside the giver's edit scope without ``reassign``,
+        and never to a user who does not exist."""
+        if new_owner == old_owner:
             return
-        if not self.principal.in_scope(obj.name, "edit", new_owner):
+        if new_owner is not None and not self._user_exists(new_owner):
+            errors.add("owner_id", "not_found", f"There is no user with id {new_owner}.")
+            return
+        keeps_it = new_owner is not None and new_owner == self.user  # one may always own what one makes
+        if not (keeps_it or self.principal.grant(obj.name).reassign
+                or self.principal.in_scope(obj.name, "edit", new_owner)):
             errors.add("owner_id", "reassign_not_allowed",
                        "You may not give this record to that owner; ask someone who may reassign records.")
-        elif new_owner is not None and not self._user_exists(new_owner):
-            errors.add("owner_id", "not_found", f"There is no user with id {new_owner}.")
 
     def _user_exists(self, user_id: int) -> bool:
         users = self.schema.system["sys_users"]

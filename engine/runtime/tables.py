@@ -141,7 +141,8 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
 
 
 def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
-    """Users and teams: data, managed with ``trellis user`` / ``trellis team``."""
+    """Users, teams and API tokens: data, managed with ``trellis user`` / ``trellis team`` /
+    ``trellis token``."""
     teams = sa.Table(
         "sys_teams",
         metadata,
@@ -175,7 +176,20 @@ def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )
-    return teams, users
+    tokens = sa.Table(
+        "sys_tokens",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("user_id", id_type(), sa.ForeignKey("sys_users.id"), nullable=False, index=True),
+        sa.Column("name", sa.String(200), nullable=True),
+        # SHA-256 (hex) of the secret; the secret itself is shown once and never stored.
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=True),
+        sa.Column("revoked_at", UTCDateTime(), nullable=True),
+        sa.Column("last_used_at", UTCDateTime(), nullable=True),
+    )
+    return teams, users, tokens
 
 
 def audit_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

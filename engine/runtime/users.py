@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from engine.runtime import audit
+from engine.runtime.auth import totp_active
 from engine.runtime.errors import NotFound, ValidationFailed
 from engine.runtime.passwords import hash_password, password_problems
 from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal
@@ -99,7 +101,7 @@ class Directory:
         team_id = self.connection.execute(
             sa.insert(self.teams).values(name=name, label=label, created_at=self._now()).returning(self.teams.c.id)
         ).scalar_one()
-        self._audit("team.add", team_id, {"name": [None, name], "label": [None, label]})
+        self._audit("team.add", team_id, {"name": [None, name], "label": [None, label]}, "sys_team")
         return Team(team_id, name, label, 0)
 
     def add(self, username: str, *, roles: list[str] | tuple[str, ...], password: str | None = None,
@@ -176,7 +178,7 @@ class Directory:
             if values["active"]:
                 values.update(failed_logins=0, locked_until=None)
         if "expires_at" in attributes:
-            values["expires_at"] = _moment(attributes["expires_at"], errors)
+            values["expires_at"] = _moment(attributes["expires_at"], errors, ZoneInfo(self.crm.config.settings.timezone))
         return values
 
     def _manager(self, manager: str | None, username: str, user_id: int | None, values: dict, errors: Errors) -> None:
@@ -231,13 +233,13 @@ class Directory:
             sa.select(self.users.c.username).where(self.users.c.id == row["manager_id"])).scalar()
         return User(row["id"], row["username"], row["display_name"], row["email"], tuple(row["roles"] or ()),
                     team, manager, bool(row["active"]), row["expires_at"], row["locale"], row["timezone"],
-                    row["totp_secret"] is not None, row["locked_until"], row["last_login_at"])
+                    totp_active(row["totp_secret"]), row["locked_until"], row["last_login_at"])
 
     def _now(self) -> dt.datetime:
         return self.crm.clock_now().now_utc
 
-    def _audit(self, action: str, record_id: int, changes: dict) -> None:
-        audit.log_change(self.connection, self.crm.schema, self.actor, self.channel, action, "sys_user",
+    def _audit(self, action: str, record_id: int, changes: dict, object_name: str = "sys_user") -> None:
+        audit.log_change(self.connection, self.crm.schema, self.actor, self.channel, action, object_name,
                          record_id, changes, self._now())
 
 
@@ -249,16 +251,17 @@ def _shown(name: str, value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
-def _moment(value: Any, errors: Errors) -> dt.datetime | None:
+def _moment(value: Any, errors: Errors, zone: dt.tzinfo = dt.UTC) -> dt.datetime | None:
+    """An expiry moment; a date or a time without zone is read in the company time zone."""
     if value in (None, ""):
         return None
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+        return dt.datetime.combine(value, dt.time(), tzinfo=zone)
     try:
         moment = dt.datetime.fromisoformat(str(value).strip())
     except ValueError:
         errors.add("expires_at", "invalid", f"{value!r} is not a date (use YYYY-MM-DD or an ISO date and time).")
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.metadata.expressions import Clock, ExpressionEvalError
-from engine.metadata.fieldtypes import FieldValueError, coerce_value
+from engine.metadata.fieldtypes import MAX_INTEGER, FieldValueError, coerce_value
 from engine.metadata.model import SYSTEM_COLUMNS, FieldDef, ObjectDef, Settings
 from engine.runtime.errors import RECORD_ERRORS, FieldError
 
@@ -50,7 +50,7 @@ def coerce_input(obj: ObjectDef, values: Mapping[str, Any], settings: Settings, 
 def _owner(raw: Any, errors: Errors) -> int | None:
     if raw is None:
         return None
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 < raw <= MAX_INTEGER:
         return raw
     errors.add("owner_id", "invalid", "The owner is a user id (a positive whole number).")
     return None

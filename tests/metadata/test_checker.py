@@ -833,6 +833,221 @@ def test_E073_migrate_values_to_a_value_not_in_the_picklist(config_file):
                  "did you mean `closed`?")
 
 
+# --- T-E080..T-E083: roles, account security, encrypted fields ------------------------------
+
+
+def test_E080_role_inherits_from_an_unknown_role_suggests_the_closest(config_file):
+    path = config_file("""
+        trellis: 1
+        roles:
+          sales_rep: {}
+          sales_manager:
+            inherits: sales_rpe
+        """)
+    issue = only_issue(path)
+    assert_issue(issue, "T-E080", f"{path}:5:15", "roles.sales_manager.inherits", "did you mean `sales_rep`?")
+    assert "unknown role `sales_rpe`" in issue.message
+
+
+def test_E080_unknown_role_in_an_inherits_list_lists_the_known_roles(config_file):
+    path = config_file("""
+        trellis: 1
+        roles:
+          sales_rep: {}
+          executive:
+            inherits: [sales_rep, board]
+        """)
+    assert_issue(only_issue(path), "T-E080", f"{path}:5:27", "roles.executive.inherits[1]",
+                 "known roles: sales_rep")
+
+
+def test_E081_roles_inheriting_from_each_other_in_a_cycle(config_file):
+    path = config_file("""
+        trellis: 1
+        roles:
+          rep:
+            inherits: [manager]
+          manager:
+            inherits: director
+          director:
+            inherits: rep
+        """)
+    issue = only_issue(path)
+    assert_issue(issue, "T-E081", f"{path}:4:15", "roles.rep.inherits", "cannot (indirectly) inherit from itself")
+    assert "rep → manager → director → rep" in issue.message
+
+
+def test_E081_role_inheriting_from_itself(config_file):
+    path = config_file("""
+        trellis: 1
+        roles:
+          admin:
+            inherits: admin
+        """)
+    issue = only_issue(path)
+    assert_issue(issue, "T-E081", f"{path}:4:15", "roles.admin.inherits")
+    assert "admin → admin" in issue.message
+
+
+def test_E082_bad_network_in_the_global_ip_allowlist(config_file):
+    path = config_file("""
+        trellis: 1
+        settings:
+          security:
+            ip_allowlist: [10.0.0.0/8, 10.0.0.300/24]
+        """)
+    issue = only_issue(path)
+    assert_issue(issue, "T-E082", f"{path}:4:32", "settings.security.ip_allowlist[1]", "e.g. 10.0.0.0/8")
+    assert "`10.0.0.300/24` is not an IP network" in issue.message
+
+
+def test_E082_bad_network_in_a_role_ip_allowlist(config_file):
+    path = config_file("""
+        trellis: 1
+        roles:
+          finance:
+            ip_allowlist:
+              - 2001:db8::/32
+              - 192.168.1.0/33
+        """)
+    assert_issue(only_issue(path), "T-E082", f"{path}:6:9", "roles.finance.ip_allowlist[1]",
+                 "write an address or a CIDR block")
+
+
+def test_E083_encrypted_field_cannot_be_unique(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          contact:
+            fields:
+              id_number:
+                type: text
+                encrypted: true
+                unique: true
+        """)
+    issue = only_issue(path)
+    assert_issue(issue, "T-E083", f"{path}:8:17", "objects.contact.fields.id_number.unique",
+                 "the database cannot compare them")
+    assert "an encrypted field cannot be `unique`" in issue.message
+
+
+def test_E083_encrypted_field_cannot_be_indexed(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          contact:
+            fields:
+              passport: {type: text, encrypted: true, indexed: true}
+        """)
+    issue = only_issue(path)
+    assert_issue(issue, "T-E083", f"{path}:5:56", "objects.contact.fields.passport.indexed",
+                 "encrypted values differ each time they are stored")
+    assert "cannot be `indexed`" in issue.message
+
+
+def test_E030_role_grants_on_an_unknown_object(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          contact:
+            fields:
+              name: {type: text}
+        roles:
+          sales_rep:
+            objects:
+              contcat: {read: own}
+        """)
+    issue = only_issue(path)
+    assert_issue(issue, "T-E030", f"{path}:9:7", "roles.sales_rep.objects.contcat", "did you mean `contact`?")
+    assert "unknown object `contcat`" in issue.message
+
+
+def test_E030_hidden_field_of_an_unknown_object(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          contact:
+            fields:
+              name: {type: text}
+        roles:
+          sales_rep:
+            hidden: [contract.name]
+        """)
+    issue = only_issue(path)
+    assert_issue(issue, "T-E030", f"{path}:8:14", "roles.sales_rep.hidden[0]", "did you mean `contact`?")
+    assert "unknown object `contract` in `contract.name`" in issue.message
+
+
+def test_E032_hidden_names_an_unknown_field(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          contact:
+            fields:
+              phone: {type: phone}
+              id_number: {type: text}
+        roles:
+          sales_rep:
+            hidden:
+              - contact.phone
+              - contact.id_numbr
+        """)
+    issue = only_issue(path)
+    assert_issue(issue, "T-E032", f"{path}:11:9", "roles.sales_rep.hidden[1]", "did you mean `id_number`?")
+    assert "unknown field `id_numbr` in `contact.id_numbr`" in issue.message
+
+
+def test_E032_read_only_names_an_unknown_field(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          opportunity:
+            fields:
+              amount: {type: currency}
+        roles:
+          sales_rep:
+            read_only: [opportunity.amout]
+        """)
+    assert_issue(only_issue(path), "T-E032", f"{path}:8:17", "roles.sales_rep.read_only[0]",
+                 "did you mean `amount`?")
+
+
+def test_E034_encrypted_on_a_type_that_cannot_be_encrypted(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          contact:
+            fields:
+              salary:
+                type: currency
+                encrypted: true
+        """)
+    issue = only_issue(path)
+    assert_issue(issue, "T-E034", f"{path}:7:9", "objects.contact.fields.salary.encrypted",
+                 "`encrypted` applies to: email, json, phone, text, textarea, url")
+    assert "does not apply to a currency field" in issue.message
+
+
+def test_E011_unknown_permission_and_access_level_in_a_role(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          lead:
+            fields:
+              name: {type: text}
+        roles:
+          sales_rep:
+            objects:
+              lead: {read: mine}
+            permissions: [approve, fly]
+        """)
+    found = [(i.code, i.path) for i in issues_of(path)]
+    assert found == [
+        ("T-E011", "roles.sales_rep.objects.lead.read"),
+        ("T-E011", "roles.sales_rep.permissions[1]"),
+    ]
+
+
 # --- all problems at once -----------------------------------------------------------------
 
 
@@ -1331,6 +1546,205 @@ def test_model_content_hash_is_stable(config_file):
     first = load_config(config_file(MODEL, "a.yaml"))
     second = load_config(config_file(MODEL, "b.yaml"))
     assert first.content_hash == second.content_hash
+
+
+# --- the compiled model: roles and security ----------------------------------------------------
+
+ROLES_MODEL = """
+    trellis: 1
+    settings:
+      security:
+        lockout_attempts: 3
+        lockout_minutes: 30
+        password_min_length: 12
+        password_classes: 3
+        ip_allowlist: [10.0.0.0/8, 203.0.113.7]
+        require_totp: true
+        reconfirm_minutes: 10
+    objects:
+      account:
+        fields:
+          name: {type: text}
+          credit_limit: {type: currency}
+      contact:
+        audit: {reads: true}
+        fields:
+          name: {type: text}
+          phone: {type: phone}
+          id_number: {type: text, encrypted: true}
+      opportunity:
+        fields:
+          name: {type: text}
+          amount: {type: currency}
+          discount: {type: percent}
+    roles:
+      sales_rep:
+        label: {en: Sales rep, zh: 销售代表}
+        description: Sells to their own accounts.
+        objects:
+          "*": {read: own, edit: own, create: true, export: true}
+          opportunity: {read: own, edit: own, delete: own, create: true}
+        permissions: [skip_stage]
+        hidden: [contact.id_number, account.credit_limit]
+        read_only: [opportunity.discount]
+        ip_allowlist: [10.1.0.0/16]
+      sales_manager:
+        inherits: sales_rep
+        objects:
+          opportunity: {read: team, edit: team}
+          account: {import: true, reassign: true}
+        permissions: [approve, skip_stage]
+        hidden: [account.credit_limit]
+      service_agent:
+        objects:
+          contact: {read: all}
+        hidden: [contact.id_number]
+        lookup_titles: true
+        ip_allowlist: [192.168.0.0/24]
+      executive:
+        inherits: [sales_manager, service_agent]
+        objects:
+          "*": {read: all}
+        permissions: [view_audit]
+        require_totp: true
+      branch_lead:
+        inherits: [sales_rep, service_agent]
+      auditor:
+        permissions: [view_audit]
+      compliance:
+        inherits: [sales_rep, auditor]
+    """
+
+
+@pytest.fixture
+def roles_model(config_file):
+    return load_config(config_file(ROLES_MODEL))
+
+
+def grant_tuple(grant) -> tuple:
+    return (grant.read, grant.edit, grant.delete, grant.create, grant.export, grant.import_, grant.reassign)
+
+
+def test_model_role_label_description_and_defaults(roles_model):
+    rep = roles_model.roles["sales_rep"]
+    assert rep.label.get("zh") == "销售代表"
+    assert rep.description == "Sells to their own accounts."
+    assert roles_model.roles["sales_manager"].label.get() == "Sales manager"  # generated from the name
+    assert (rep.lookup_titles, rep.require_totp) == (False, False)
+    assert set(roles_model.roles) == {
+        "sales_rep", "sales_manager", "service_agent", "executive", "branch_lead", "auditor", "compliance",
+    }
+
+
+def test_model_star_grant_applies_to_every_object_not_listed(roles_model):
+    rep = roles_model.roles["sales_rep"]
+    for name in ("account", "contact"):
+        assert grant_tuple(rep.grant(name)) == ("own", "own", "none", True, True, False, False)
+    # a listed object takes its own entry only: `*` adds nothing to it (no export here)
+    assert grant_tuple(rep.grant("opportunity")) == ("own", "own", "own", True, False, False, False)
+
+
+def test_model_objects_a_role_does_not_mention_get_no_access(roles_model):
+    agent = roles_model.roles["service_agent"]
+    assert grant_tuple(agent.grant("contact")) == ("all", "none", "none", False, False, False, False)
+    assert grant_tuple(agent.grant("opportunity")) == ("none", "none", "none", False, False, False, False)
+    assert grant_tuple(agent.grant("no_such_object")) == ("none",) * 3 + (False,) * 4
+
+
+def test_model_inherits_merges_grants_and_the_child_overrides_the_keys_it_gives(roles_model):
+    manager = roles_model.roles["sales_manager"]
+    # read and edit replaced; delete, create kept from sales_rep's opportunity entry
+    assert grant_tuple(manager.grant("opportunity")) == ("team", "team", "own", True, False, False, False)
+    # import and reassign added to what sales_rep's `*` gives
+    assert grant_tuple(manager.grant("account")) == ("own", "own", "none", True, True, True, True)
+    # not mentioned: inherited as is
+    assert manager.grant("contact") == roles_model.roles["sales_rep"].grant("contact")
+
+
+def test_model_several_parents_give_the_most_permissive_grant_then_star_applies(roles_model):
+    executive = roles_model.roles["executive"]
+    # sales_manager (own, own, none, create, export) + service_agent (read all), then `*: {read: all}`
+    assert grant_tuple(executive.grant("contact")) == ("all", "own", "none", True, True, False, False)
+    assert grant_tuple(executive.grant("opportunity")) == ("all", "team", "own", True, False, False, False)
+    branch_lead = roles_model.roles["branch_lead"]
+    assert grant_tuple(branch_lead.grant("contact")) == ("all", "own", "none", True, True, False, False)
+
+
+def test_model_permissions_are_the_union_of_the_role_and_its_parents(roles_model):
+    assert roles_model.roles["sales_rep"].permissions == {"skip_stage"}
+    assert roles_model.roles["sales_manager"].permissions == {"skip_stage", "approve"}
+    assert roles_model.roles["executive"].permissions == {"skip_stage", "approve", "view_audit"}
+    assert roles_model.roles["service_agent"].permissions == frozenset()
+
+
+def test_model_hidden_given_by_a_role_replaces_what_it_inherits(roles_model):
+    assert roles_model.roles["sales_rep"].hidden == {("contact", "id_number"), ("account", "credit_limit")}
+    # sales_manager lists hidden itself: id_number becomes visible, credit_limit stays hidden
+    assert roles_model.roles["sales_manager"].hidden == {("account", "credit_limit")}
+
+
+def test_model_hidden_not_given_keeps_only_fields_every_parent_hides(roles_model):
+    # one parent: inherited whole
+    assert roles_model.roles["sales_manager"].read_only == {("opportunity", "discount")}
+    # two parents: a field stays hidden only if both hide it
+    assert roles_model.roles["branch_lead"].hidden == {("contact", "id_number")}
+    assert roles_model.roles["executive"].hidden == frozenset()
+    assert roles_model.roles["executive"].read_only == frozenset()
+
+
+def test_model_lookup_titles_totp_and_allowlist_are_inherited(roles_model):
+    roles = roles_model.roles
+    assert roles["service_agent"].lookup_titles is True
+    assert roles["executive"].lookup_titles is True  # a parent has it
+    assert roles["executive"].require_totp is True
+    assert roles["sales_manager"].require_totp is False
+    assert roles["sales_manager"].ip_allowlist == ("10.1.0.0/16",)
+    # every parent restricts: the union of their networks
+    assert roles["branch_lead"].ip_allowlist == ("10.1.0.0/16", "192.168.0.0/24")
+    assert roles["executive"].ip_allowlist == ("10.1.0.0/16", "192.168.0.0/24")
+    # a parent without a list allows anywhere, so the child does too
+    assert roles["compliance"].ip_allowlist == ()
+    assert roles["compliance"].permissions == {"skip_stage", "view_audit"}
+
+
+def test_model_security_settings_values(roles_model):
+    security = roles_model.settings.security
+    assert security.lockout_attempts == 3
+    assert security.lockout_minutes == 30
+    assert security.password_min_length == 12
+    assert security.password_classes == 3
+    assert security.ip_allowlist == ("10.0.0.0/8", "203.0.113.7")
+    assert security.require_totp is True
+    assert security.reconfirm_minutes == 10
+
+
+def test_model_security_settings_defaults(model):
+    security = model.settings.security
+    assert (security.lockout_attempts, security.lockout_minutes) == (5, 15)
+    assert (security.password_min_length, security.password_classes) == (10, 2)
+    assert security.ip_allowlist == ()
+    assert security.require_totp is False
+    assert security.reconfirm_minutes == 5
+    assert dict(model.roles) == {}
+
+
+def test_model_audit_reads_and_encrypted_fields(roles_model, model):
+    contact = roles_model.objects["contact"]
+    assert contact.audit_reads is True
+    assert roles_model.objects["account"].audit_reads is False
+    assert contact.fields["id_number"].encrypted is True
+    assert contact.fields["phone"].encrypted is False
+    assert model.objects["opportunity"].audit_reads is False
+
+
+def test_model_roles_are_frozen(roles_model):
+    rep = roles_model.roles["sales_rep"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rep.lookup_titles = True
+    with pytest.raises(TypeError):
+        roles_model.roles["intruder"] = rep
+    with pytest.raises(TypeError):
+        rep.grants["contact"] = rep.grant("opportunity")
 
 
 # --- engine.metadata needs neither SQLAlchemy nor Flask -----------------------------------

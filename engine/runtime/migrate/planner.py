@@ -21,6 +21,7 @@ from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.migrate.columns import _add_column, _alter_column, _drop_column
 from engine.runtime.migrate.compare import _compare, _cycles_allowed, _kind
 from engine.runtime.migrate.counting import _count, _filled, _plural, _table
+from engine.runtime.migrate.encryption import _check_encryption
 from engine.runtime.migrate.execute import (
     ALTER,
     CREATE,
@@ -70,6 +71,7 @@ class _Planner:
             if isinstance(op, alembic_ops.ModifyTableOps) and op.table_name not in new_tables:
                 self.modify_table(op)
         _check_picklists(self, set(new_tables))
+        _check_encryption(self, set(new_tables))
         return self.plan()
 
     def plan(self) -> Plan:

@@ -1,0 +1,194 @@
+"""``trellis audit``: check the tamper-evident audit trail and read the logs (S35).
+
+- ``verify`` recomputes the hash chain and names the first broken row;
+- ``show`` prints one record's history, as the system or as a given user sees it;
+- ``logins`` and ``reads`` list the login log and the read/export access log.
+
+These commands read system tables only, so they work without
+TRELLIS_SECRET_KEY: encrypted values never enter the audit trail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from engine.cli import main
+from engine.cli.common import CONFIG_ARG, DB_OPTION, user_errors
+from engine.metadata import Config, load_config
+from engine.runtime import audit as trail
+from engine.runtime.database import create_engine, database_url
+from engine.runtime.errors import TrellisError, UnknownObject
+from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal, load_principal
+from engine.runtime.tables import Schema, build_schema
+
+#: Objects of the audit trail besides the config's own: users (and teams) changed through the directory.
+SYSTEM_OBJECTS = ("sys_user", "sys_team")
+LIMIT_OPTION = click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1),
+                            help="How many rows to show, newest first.")
+
+
+class NoAuditTrail(TrellisError):
+    """The database has not been set up by ``trellis apply`` yet."""
+
+    code = "no_audit_trail"
+
+
+@dataclass(frozen=True)
+class AuditDatabase:
+    """The compiled config and the database the audit commands read."""
+
+    config: Config
+    schema: Schema
+    engine: sa.Engine
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sa.Connection]:
+        """One read-only transaction that sees a single moment of the database, so that
+        rows other writers commit meanwhile do not look like tampering."""
+        with self.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
+
+
+@contextmanager
+def _database(config: str, db_url: str | None) -> Iterator[AuditDatabase]:
+    compiled = load_config(config)
+    engine = create_engine(db_url)
+    try:
+        if not sa.inspect(engine).has_table("sys_audit"):
+            raise NoAuditTrail(f"{database_url(db_url)} has no audit trail yet: "
+                               f"run `trellis apply {config}` to set up the database first")
+        yield AuditDatabase(compiled, build_schema(compiled), engine)
+    finally:
+        engine.dispose()
+
+
+@main.group()
+def audit() -> None:
+    """Check the audit trail and read the audit, login and access logs."""
+
+
+@audit.command()
+@CONFIG_ARG
+@DB_OPTION
+@user_errors
+def verify(config: str, db_url: str | None) -> None:
+    """Recompute the audit trail's hash chain; exit 1 at the first broken row."""
+    with _database(config, db_url) as db, db.snapshot() as connection:
+        report = trail.verify(connection, db.schema)
+    if report.ok:
+        click.secho(f"Audit trail intact: {_count(report.checked, 'row')} checked.", fg="green")
+        return
+    click.secho(f"Audit trail BROKEN at row {report.broken_at}: {report.reason}", fg="red")
+    intact = f"{_count(report.checked, 'row')} before it {'is' if report.checked == 1 else 'are'} intact"
+    click.echo(f"{intact}. Restore the audit tables from a backup and find out who changed the database directly.")
+    sys.exit(1)
+
+
+@audit.command()
+@CONFIG_ARG
+@click.argument("object_name", metavar="OBJECT")
+@click.argument("record_id", metavar="ID", type=int)
+@DB_OPTION
+@click.option("--as", "viewer", metavar="USER",
+              help="Show the history as USER sees it (hidden fields masked); USER needs view_audit.")
+@user_errors
+def show(config: str, object_name: str, record_id: int, db_url: str | None, viewer: str | None) -> None:
+    """Print the history of record ID of OBJECT, oldest first (default: the system view)."""
+    with _database(config, db_url) as db, db.snapshot() as connection:
+        if object_name not in db.config.objects and object_name not in SYSTEM_OBJECTS:
+            raise UnknownObject(object_name, [*db.config.objects, *SYSTEM_OBJECTS])
+        principal = _viewer(connection, db, viewer)
+        entries = trail.history(connection, db.schema, object_name, record_id, principal)
+    if not entries:
+        click.echo(f"No audit rows for {object_name} {record_id}.")
+        return
+    seen_as = "" if viewer is None else f", as {principal.username} sees it"
+    click.echo(f"History of {object_name} {record_id} ({_count(len(entries), 'change')}, oldest first{seen_as}):")
+    for entry in entries:
+        click.echo(f"{_when(entry.at)}  {entry.username} via {entry.channel}  {entry.action}  (row {entry.id})")
+        for name, (old, new) in entry.changes.items():
+            click.echo(f"    {name}: {_value(old)} → {_value(new)}")
+
+
+def _viewer(connection: sa.Connection, db: AuditDatabase, username: str | None) -> Principal:
+    """The principal whose view ``show`` prints; they need the ``view_audit`` permission."""
+    if username is None:
+        return SYSTEM
+    principal = load_principal(connection, db.config, username, dt.datetime.now(dt.UTC),
+                               db.schema.system["sys_users"])
+    if not principal.has("view_audit"):
+        raise PermissionDenied(f"{principal.username} may not read the audit trail: that needs the "
+                               "view_audit permission (grant it to one of their roles under `roles:`)")
+    return principal
+
+
+@audit.command()
+@CONFIG_ARG
+@DB_OPTION
+@click.option("--user", "username", metavar="NAME", help="Only attempts to log in as NAME.")
+@LIMIT_OPTION
+@user_errors
+def logins(config: str, db_url: str | None, username: str | None, limit: int) -> None:
+    """List recent login attempts (success, failure, lockout…), newest first."""
+    with _database(config, db_url) as db, db.snapshot() as connection:
+        entries = trail.login_log(connection, db.schema, username=username, limit=limit)
+    if not entries:
+        click.echo("No login attempts recorded" + (f" for {username}." if username else "."))
+        return
+    for entry in entries:
+        parts = [_when(entry.at), entry.username, entry.outcome, f"ip {entry.ip or '?'}"]
+        parts += [p for p in (entry.user_agent, entry.detail) if p]
+        click.echo("  ".join(parts))
+
+
+@audit.command()
+@CONFIG_ARG
+@DB_OPTION
+@click.option("--object", "object_name", metavar="OBJECT", help="Only reads of OBJECT.")
+@click.option("--user", "username", metavar="NAME", help="Only reads by NAME.")
+@LIMIT_OPTION
+@user_errors
+def reads(config: str, db_url: str | None, object_name: str | None, username: str | None, limit: int) -> None:
+    """List recent record reads and exports (objects with `audit: {reads: true}`), newest first."""
+    with _database(config, db_url) as db, db.snapshot() as connection:
+        if object_name is not None and object_name not in db.config.objects:
+            raise UnknownObject(object_name, list(db.config.objects))
+        entries = trail.access_log(connection, db.schema, object_name=object_name, username=username, limit=limit)
+    if not entries:
+        click.echo("No reads recorded.")
+        return
+    for entry in entries:
+        target = entry.object if entry.record_id is None else f"{entry.object} {entry.record_id}"
+        line = f"{_when(entry.at)}  {entry.username} via {entry.channel}  {entry.action}  {target}"
+        click.echo(line + (f"  {_value(entry.detail)}" if entry.detail else ""))
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _value(value: Any) -> str:
+    """An old or new value as the history prints it."""
+    if value is None:
+        return "(empty)"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

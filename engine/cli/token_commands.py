@@ -1,0 +1,112 @@
+"""Commands about API tokens: ``trellis token create | list | revoke``.
+
+They act as the system (an admin at the server's shell). The secret of a new
+token is printed once; Trellis stores only its hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+import sqlalchemy as sa
+
+from engine.cli import main
+from engine.cli.common import CONFIG_ARG, DB_OPTION, user_errors
+from engine.runtime import tokens
+from engine.runtime.errors import TrellisError
+from engine.trellis import Trellis
+
+
+class TokensNotApplied(TrellisError):
+    """The database has no token table yet."""
+
+    code = "not_applied"
+
+
+class BadExpiry(TrellisError):
+    """``--expires`` is not a date."""
+
+    code = "invalid"
+
+
+@contextmanager
+def _crm(config: str, db_url: str | None) -> Iterator[Trellis]:
+    """The CRM of an applied database (its token table exists)."""
+    crm = Trellis.open(config, db_url)
+    try:
+        if not sa.inspect(crm.engine).has_table("sys_tokens"):
+            raise TokensNotApplied(f"this database has no API tokens table yet: run `trellis apply {config}` first")
+        yield crm
+    finally:
+        crm.close()
+
+
+def _expiry(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadExpiry(f"--expires {value!r} is not a date: use YYYY-MM-DD or an ISO date-time") from None
+
+
+def _when(moment: dt.datetime | None, empty: str = "-") -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else empty
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens: create, list, revoke."""
+
+
+@token.command("create")
+@CONFIG_ARG
+@click.argument("username")
+@click.option("--name", help="What the token is for, e.g. the integration's name.")
+@click.option("--expires", help="Date (YYYY-MM-DD, 00:00 UTC) or ISO date-time when the token stops working.")
+@DB_OPTION
+@user_errors
+def create(config: str, username: str, name: str | None, expires: str | None, db_url: str | None) -> None:
+    """Create an API token acting as USERNAME and print its secret (shown only this once)."""
+    expires_at = _expiry(expires)
+    with _crm(config, db_url) as crm:
+        secret, info = tokens.create_token(crm, username, name=name, expires_at=expires_at)
+    until = f", expires {_when(info.expires_at)} UTC" if info.expires_at else ""
+    click.secho(f"Created token {info.id} for {info.username}{until}.", fg="green")
+    click.echo("Its secret is shown only now; store it safely (e.g. in your integration's secret store):")
+    click.echo(secret)
+    click.echo("Use it as the header:  Authorization: Bearer <secret>")
+
+
+@token.command("list")
+@CONFIG_ARG
+@click.option("--user", "username", help="Only this user's tokens.")
+@DB_OPTION
+@user_errors
+def list_(config: str, username: str | None, db_url: str | None) -> None:
+    """List API tokens (never their secrets)."""
+    with _crm(config, db_url) as crm:
+        found = tokens.list_tokens(crm, username)
+        now = crm.clock_now().now_utc
+    if not found:
+        click.echo("No API tokens." if username is None else f"{username} has no API tokens.")
+        return
+    click.echo(f"{'ID':>4}  {'USER':<16} {'STATUS':<8} {'CREATED':<16}  {'EXPIRES':<16}  {'LAST USED':<16}  NAME")
+    for info in found:
+        click.echo(f"{info.id:>4}  {info.username:<16} {info.status(now):<8} {_when(info.created_at):<16}  "
+                   f"{_when(info.expires_at, 'never'):<16}  {_when(info.last_used_at, 'never'):<16}  {info.name or ''}")
+
+
+@token.command("revoke")
+@CONFIG_ARG
+@click.argument("token_id", type=int)
+@DB_OPTION
+@user_errors
+def revoke(config: str, token_id: int, db_url: str | None) -> None:
+    """Revoke API token TOKEN_ID (see `trellis token list`); it stops working at once."""
+    with _crm(config, db_url) as crm:
+        info = tokens.revoke_token(crm, token_id)
+    click.secho(f"Revoked token {info.id} of {info.username}.", fg="green")

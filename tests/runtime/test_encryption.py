@@ -1,0 +1,265 @@
+"""Sensitive fields encrypted at rest (S38).
+
+A field declared ``encrypted: true`` is stored as a Fernet token: the raw
+table and the audit trail never hold the plaintext, while ``get`` and
+``query`` return it to whoever may see the field. The key comes from
+TRELLIS_SECRET_KEY (or a key file); without it a config with encrypted fields
+does not open, and a wrong key is reported as such.
+Runs on SQLite, and on PostgreSQL when TRELLIS_TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from engine import QueryError, Trellis
+from engine.cli import main
+from engine.runtime import audit, crypto
+from engine.runtime.crypto import DecryptionFailed, SecretKeyMissing
+
+CONFIG = """
+trellis: 1
+objects:
+  contact:
+    fields:
+      name: {type: text, required: true}
+      id_number: {type: text, encrypted: true}
+      notes: {type: textarea}
+roles:
+  rep:
+    objects: {contact: {read: all, edit: all, create: true}}
+    hidden: [contact.id_number]
+  compliance:
+    objects: {contact: {read: all, edit: all, create: true}}
+"""
+ID_NUMBER = "110101199003071234"
+NEW_ID_NUMBER = "220202199104082345"
+
+
+@pytest.fixture(autouse=True)
+def secret_key(monkeypatch) -> str:
+    key = crypto.generate_key()
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", key)
+    monkeypatch.delenv("TRELLIS_SECRET_KEY_FILE", raising=False)
+    return key
+
+
+@pytest.fixture
+def config_path(write_config):
+    return write_config(CONFIG)
+
+
+@pytest.fixture
+def crm(config_path, db_url):
+    crm = Trellis.open(config_path, db_url)
+    crm.apply()
+    yield crm
+    crm.close()
+
+
+def create(crm, values, user=None):
+    with crm.session(user) as s:
+        return s.create("contact", values)
+
+
+def raw_texts(crm, table_name: str) -> list[str]:
+    """Every value of every row of a table, as text, read with plain SQL."""
+    with crm.engine.connect() as connection:
+        rows = connection.execute(sa.text(f"SELECT * FROM {table_name}")).all()
+    return [str(value) for row in rows for value in row]
+
+
+def stored_id_numbers(crm) -> list[str | None]:
+    with crm.engine.connect() as connection:
+        return list(connection.execute(sa.text("SELECT id_number FROM obj_contact ORDER BY id")).scalars())
+
+
+# --- at rest -------------------------------------------------------------------------------
+
+
+def test_the_raw_table_holds_no_plaintext(crm):
+    create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
+
+    texts = raw_texts(crm, "obj_contact")
+    assert "Li Lei" in texts  # the raw read works: plain fields are there
+    assert not any(ID_NUMBER in text for text in texts)
+    assert stored_id_numbers(crm)[0].startswith("gAAAAA")  # a Fernet token
+
+
+def test_the_audit_trail_holds_no_plaintext(crm):
+    record = create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
+    with crm.session() as s:
+        s.update("contact", record.id, {"id_number": NEW_ID_NUMBER})
+
+    texts = raw_texts(crm, "sys_audit")
+    assert not any(ID_NUMBER in text or NEW_ID_NUMBER in text for text in texts)
+    with crm.session() as s:
+        history = audit.history(s.connection, crm.schema, "contact", record.id, s.principal)
+    assert history[1].changes == {"id_number": [audit.ENCRYPTED, audit.ENCRYPTED]}
+
+
+def test_the_same_value_is_stored_differently_each_time(crm):
+    create(crm, {"name": "A", "id_number": ID_NUMBER})
+    create(crm, {"name": "B", "id_number": ID_NUMBER})
+
+    first, second = stored_id_numbers(crm)
+    assert first != second
+
+
+def test_an_empty_value_stays_empty(crm):
+    record = create(crm, {"name": "No number"})
+
+    assert stored_id_numbers(crm) == [None]
+    with crm.session() as s:
+        assert s.get("contact", record.id)["id_number"] is None
+
+
+# --- in use ---------------------------------------------------------------------------------
+
+
+def test_get_and_query_return_the_plaintext(crm):
+    record = create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
+
+    assert record["id_number"] == ID_NUMBER
+    with crm.session() as s:
+        assert s.get("contact", record.id)["id_number"] == ID_NUMBER
+        assert [r["id_number"] for r in s.query("contact").all()] == [ID_NUMBER]
+        assert [r["id_number"] for r in s.query("contact").page(1)] == [ID_NUMBER]
+
+
+def test_update_replaces_the_encrypted_value(crm):
+    record = create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
+    before = stored_id_numbers(crm)
+
+    with crm.session() as s:
+        updated = s.update("contact", record.id, {"id_number": NEW_ID_NUMBER})
+        assert updated["id_number"] == NEW_ID_NUMBER
+    with crm.session() as s:
+        assert s.get("contact", record.id)["id_number"] == NEW_ID_NUMBER
+    assert stored_id_numbers(crm) != before
+    assert not any(NEW_ID_NUMBER in text for text in raw_texts(crm, "obj_contact"))
+
+
+def test_updating_other_fields_keeps_the_encrypted_value(crm):
+    record = create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
+    stored = stored_id_numbers(crm)
+
+    with crm.session() as s:
+        s.update("contact", record.id, {"notes": "called"})
+        assert s.get("contact", record.id)["id_number"] == ID_NUMBER
+    assert stored_id_numbers(crm) == stored
+
+
+def test_a_role_that_hides_the_field_never_receives_it(crm):
+    with crm.directory() as d:
+        d.add("rita", roles=["rep"])
+        d.add("carl", roles=["compliance"])
+    record = create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
+
+    with crm.session("rita") as s:
+        assert "id_number" not in s.get("contact", record.id)
+        assert "id_number" not in s.query("contact").all()[0]
+    with crm.session("carl") as s:
+        assert s.get("contact", record.id)["id_number"] == ID_NUMBER
+
+
+@pytest.mark.parametrize("build", [
+    lambda q: q.filter(id_number=ID_NUMBER),
+    lambda q: q.filter(id_number__startswith="1101"),
+    lambda q: q.filter(id_number__isnull=True),
+    lambda q: q.order_by("id_number"),
+    lambda q: q.order_by("-id_number"),
+], ids=["eq", "startswith", "isnull", "sort", "sort-desc"])
+def test_filter_and_sort_on_an_encrypted_field_are_refused(crm, build):
+    create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
+
+    with crm.session() as s, pytest.raises(QueryError, match="id_number is stored encrypted"):
+        build(s.query("contact")).all()
+
+
+def test_search_never_matches_an_encrypted_value(crm):
+    create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
+
+    with crm.session() as s:
+        assert s.query("contact").search("1101011990").all() == []
+        assert len(s.query("contact").search("Li Lei").all()) == 1
+
+
+# --- the key ----------------------------------------------------------------------------------
+
+
+def test_opening_without_a_key_is_refused_with_a_clear_message(config_path, db_url, monkeypatch):
+    monkeypatch.delenv("TRELLIS_SECRET_KEY")
+
+    with pytest.raises(SecretKeyMissing) as missing:
+        Trellis.open(config_path, db_url)
+
+    message = str(missing.value)
+    assert "this config has encrypted fields" in message
+    assert "TRELLIS_SECRET_KEY" in message and "trellis secret generate" in message
+
+
+def test_a_config_without_encrypted_fields_needs_no_key(write_config, db_url, monkeypatch):
+    monkeypatch.delenv("TRELLIS_SECRET_KEY")
+    path = write_config("trellis: 1\nobjects:\n  note:\n    fields:\n      text: {type: text}\n", "plain.yaml")
+
+    Trellis.open(path, db_url).close()
+
+
+def test_validate_works_without_the_key(config_path, monkeypatch):
+    monkeypatch.delenv("TRELLIS_SECRET_KEY")
+
+    result = CliRunner().invoke(main, ["validate", str(config_path)])
+
+    assert result.exit_code == 0, result.output
+    assert "is valid" in result.output
+
+
+def test_a_wrong_key_is_reported_as_such(crm, monkeypatch):
+    record = create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", crypto.generate_key())
+
+    with crm.session() as s, pytest.raises(DecryptionFailed) as failed:
+        s.get("contact", record.id)
+
+    assert "cannot be decrypted with the configured TRELLIS_SECRET_KEY" in str(failed.value)
+    assert "was the key changed?" in str(failed.value)
+
+
+def test_the_key_can_come_from_a_file(config_path, db_url, monkeypatch, tmp_path, secret_key):
+    monkeypatch.delenv("TRELLIS_SECRET_KEY")
+    key_file = tmp_path / "secret.key"
+    key_file.write_text(secret_key + "\n", encoding="utf-8")
+    monkeypatch.setenv("TRELLIS_SECRET_KEY_FILE", str(key_file))
+
+    crm = Trellis.open(config_path, db_url)
+    crm.apply()
+    try:
+        record = create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
+        monkeypatch.delenv("TRELLIS_SECRET_KEY_FILE")
+        monkeypatch.setenv("TRELLIS_SECRET_KEY", secret_key)  # the same key, given directly
+        with crm.session() as s:
+            assert s.get("contact", record.id)["id_number"] == ID_NUMBER
+    finally:
+        crm.close()
+
+
+def test_an_unreadable_key_file_is_named_in_the_error(config_path, db_url, monkeypatch, tmp_path):
+    monkeypatch.delenv("TRELLIS_SECRET_KEY")
+    monkeypatch.setenv("TRELLIS_SECRET_KEY_FILE", str(tmp_path / "missing.key"))
+
+    with pytest.raises(SecretKeyMissing, match="cannot read TRELLIS_SECRET_KEY_FILE .*missing.key"):
+        Trellis.open(config_path, db_url)
+
+
+def test_a_passphrase_works_as_a_key_but_a_short_one_is_refused(crm, monkeypatch):
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", "correct horse battery staple")
+    record = create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
+    with crm.session() as s:
+        assert s.get("contact", record.id)["id_number"] == ID_NUMBER
+
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", "too short")
+    with pytest.raises(SecretKeyMissing, match="too short"), crm.session() as s:
+        s.get("contact", record.id)

@@ -1,0 +1,28 @@
+"""The REST API (``/api/v1``), generated from the config.
+
+- ``GET|POST /api/v1/<object>``, ``GET|PATCH|DELETE /api/v1/<object>/<id>``;
+- ``GET /api/v1/meta/objects``, ``GET /api/v1/openapi.json``;
+- bearer tokens (``engine.runtime.tokens``), JSON errors (``errors``), rate
+  limits per token and per IP (``ratelimit``).
+
+The guide for API users is docs/api.md.
+
+Modules: ``routes`` (the handlers), ``params`` (reading requests),
+``serialize`` (records as JSON), ``auth``, ``errors``, ``ratelimit``, ``meta``
+and ``openapi`` (describing the config to the caller).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from webui.api import errors, ratelimit
+from webui.api.routes import create_blueprint
+
+
+def init_app(app: Flask) -> None:
+    """Register the API on ``app``: blueprint, error handlers, rate limits."""
+    blueprint = create_blueprint()
+    errors.register(app, blueprint)
+    ratelimit.init_app(app, blueprint)
+    app.register_blueprint(blueprint)

@@ -1,0 +1,162 @@
+"""JSON errors of the REST API, as DESIGN.md fixes them:
+``{"error": {"code", "message", "fields": {name: [{code, message}]}}}``.
+
+Each engine error class maps to one HTTP status (``STATUS``, a registry: a new
+error class is one entry); HTTP errors (404 for an unknown URL, 405, 413, 429…)
+get the same body. Under ``/api/`` nothing answers with HTML or a stack trace:
+an unexpected exception is logged and answered with 500 ``internal``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask_limiter.errors import RateLimitExceeded
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from engine.runtime.errors import (
+    Conflict,
+    NotFound,
+    QueryError,
+    TrellisError,
+    UnknownObject,
+    ValidationFailed,
+)
+from engine.runtime.permissions import AccountUnavailable, PermissionDenied, UnknownUser
+from engine.runtime.tokens import TokenRefused
+
+#: HTTP status of each engine error (the most specific class wins).
+STATUS: Mapping[type[TrellisError], int] = {
+    QueryError: 400,
+    TokenRefused: 401,
+    AccountUnavailable: 401,
+    UnknownUser: 401,
+    PermissionDenied: 403,
+    NotFound: 404,
+    UnknownObject: 404,
+    Conflict: 409,
+    ValidationFailed: 422,
+}
+
+#: Error codes of HTTP errors that do not come from the engine.
+HTTP_CODES: Mapping[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    428: "precondition_required",
+    429: "rate_limited",
+}
+
+#: Where the API lives; errors under this path are answered in JSON.
+API_PREFIX = "/api/"
+#: Where ``app.extensions`` keeps the API's rate limiter.
+LIMITER_KEY = "trellis_api_limiter"
+#: The challenge sent with every 401 (RFC 6750).
+REALM = 'Bearer realm="trellis"'
+
+
+class ApiError(Exception):
+    """An error the HTTP layer itself finds (bad JSON, missing version…), answered as JSON."""
+
+    def __init__(self, status: int, code: str, message: str, fields: Mapping[str, list[dict[str, str]]] | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.fields = dict(fields or {})
+        self.headers = dict(headers or {})
+
+
+def error_response(status: int, code: str, message: str, fields: Mapping[str, Any] | None = None,
+                   headers: Mapping[str, str] | None = None) -> Response:
+    """The JSON error body with ``status``; a 401 also carries ``WWW-Authenticate``."""
+    response = jsonify({"error": {"code": code, "message": message, "fields": dict(fields or {})}})
+    response.status_code = status
+    if status == 401 and "WWW-Authenticate" not in (headers or {}):
+        response.headers["WWW-Authenticate"] = REALM
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _api_error(error: ApiError) -> Response:
+    return error_response(error.status, error.code, error.message, error.fields, error.headers)
+
+
+def _engine_error(error: TrellisError) -> Response:
+    status = next((STATUS[cls] for cls in type(error).__mro__ if cls in STATUS), 400)
+    fields: dict[str, list[dict[str, str]]] = {}
+    message = str(error)
+    if isinstance(error, ValidationFailed):
+        fields = {name: [{"code": e.code, "message": e.message} for e in problems]
+                  for name, problems in error.errors.items()}
+        count = sum(len(problems) for problems in error.errors.values())
+        message = f"The {error.object_name or 'record'} was not saved: {count} problem{'s' if count != 1 else ''}."
+    headers = {"WWW-Authenticate": f'{REALM}, error="invalid_token"'} if status == 401 else None
+    return error_response(status, error.code, _sentence(message), fields, headers)
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    code = HTTP_CODES.get(status, (error.name or "error").lower().replace(" ", "_"))
+    headers: dict[str, str] = {}
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    message = error.description or error.name
+    if status == 404:
+        message = f"There is no API route {request.path}; see GET /api/v1/openapi.json."
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.path}; allowed: {headers.get('Allow', 'none')}."
+    return error_response(status, code, message, None, headers)
+
+
+def _rate_limited(error: RateLimitExceeded) -> Response:
+    retry = 1
+    limiter = current_app.extensions.get(LIMITER_KEY)
+    current = limiter.current_limit if limiter is not None else None
+    if current is not None:
+        retry = max(1, int(current.reset_at - time.time()))
+    message = f"Too many requests (limit: {error.description}); retry in {retry} second{'s' if retry != 1 else ''}."
+    return error_response(429, "rate_limited", message, None, {"Retry-After": str(retry)})
+
+
+def _unexpected(error: Exception) -> Response:
+    current_app.logger.exception("Unexpected error in %s %s", request.method, request.path)
+    return error_response(500, "internal", "An unexpected error occurred; it has been logged. "
+                                           "Try again later, or tell your administrator the time it happened.")
+
+
+def _routing_error(error: HTTPException) -> Response | HTTPException:
+    """Unknown URLs and methods under the API prefix (no blueprint matched) get JSON too."""
+    if request.path.startswith(API_PREFIX):
+        return _http_error(error)
+    return error
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def register(app: Flask, blueprint: Blueprint) -> None:
+    """Install the handlers: on the blueprint for its routes, on the app for unmatched API URLs.
+
+    The app-level handlers answer only under ``/api/`` and pass every other
+    error on unchanged; a more specific app-wide 404/405 handler added later
+    must do the same for ``/api/`` paths (see ``_routing_error``).
+    """
+    blueprint.register_error_handler(ApiError, _api_error)
+    blueprint.register_error_handler(TrellisError, _engine_error)
+    blueprint.register_error_handler(RateLimitExceeded, _rate_limited)
+    blueprint.register_error_handler(HTTPException, _http_error)
+    blueprint.register_error_handler(Exception, _unexpected)
+    app.register_error_handler(HTTPException, _routing_error)

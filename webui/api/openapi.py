@@ -1,0 +1,358 @@
+"""``GET /api/v1/openapi.json``: an OpenAPI 3.1 description generated from the config.
+
+It describes the API *as the caller sees it*: the objects they may read, the
+fields not hidden from them, and as writable only what they may change. So
+the document needs a token like every other route; it never shows a hidden
+field or an object the caller cannot read (a field's name can be a secret too).
+
+Each field type maps to a JSON Schema through ``TYPE_SCHEMAS`` (one entry per
+type, like the engine's field type registry). Per object there are four
+schemas: ``<object>`` (a record as returned), ``<object>_create`` (the body of
+a POST, with the required fields), ``<object>_update`` (a PATCH: any writable
+field plus ``version``) and ``<object>_list`` (a page of records).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engine.metadata.fieldtypes import STRING_LENGTHS
+from engine.metadata.model import Config, FieldDef, ObjectDef
+from engine.runtime.permissions import Principal
+from engine.runtime.query import MAX_PER_PAGE, OPERATORS
+from webui.api.meta import readable_objects, visible_fields, writable
+from webui.api.params import DEFAULT_PER_PAGE, RESERVED
+
+OPENAPI_VERSION = "3.1.0"
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
+Schema = dict[str, Any]
+
+
+# --- field types → JSON Schema ---------------------------------------------------------
+def _text(field: FieldDef) -> Schema:
+    length = field.max_length or STRING_LENGTHS.get(field.value_type)
+    return {"type": "string", **({"maxLength": length} if length else {})}
+
+
+def _email(field: FieldDef) -> Schema:
+    return {**_text(field), "format": "email"}
+
+
+def _url(field: FieldDef) -> Schema:
+    return {**_text(field), "format": "uri"}
+
+
+def _integer(field: FieldDef) -> Schema:
+    bounds = {"minimum": field.min, "maximum": field.max}
+    return {"type": "integer", **{k: v for k, v in bounds.items() if v is not None}}
+
+
+def _decimal(field: FieldDef) -> Schema:
+    return {"type": "string", "pattern": DECIMAL_PATTERN,
+            "description": "A decimal number as a string, exact (e.g. \"1234.50\")."}
+
+
+def _picklist(field: FieldDef) -> Schema:
+    keys = [v.key for v in field.picklist.walk()] if field.picklist else []
+    return {"type": "string", "enum": keys} if keys else {"type": "string"}
+
+
+def _multi(field: FieldDef) -> Schema:
+    return {"type": "array", "items": _picklist(field) if field.picklist else {"type": "string"}, "uniqueItems": True}
+
+
+def _reference(field: FieldDef) -> Schema:
+    target = f"a {field.target}" if field.type == "lookup" and field.target else "a user"
+    return {"type": "integer", "minimum": 1, "description": f"The id of {target}."}
+
+
+def _file(field: FieldDef) -> Schema:
+    return {"type": "object", "required": ["key"], "additionalProperties": False,
+            "properties": {"key": {"type": "string"}, "name": {"type": "string"},
+                           "size": {"type": "integer", "minimum": 0}, "content_type": {"type": "string"}}}
+
+
+#: JSON Schema of each field type's value, as the API returns it.
+TYPE_SCHEMAS: dict[str, Callable[[FieldDef], Schema]] = {
+    "text": _text,
+    "textarea": _text,
+    "email": _email,
+    "phone": _text,
+    "url": _url,
+    "integer": _integer,
+    "decimal": _decimal,
+    "currency": _decimal,
+    "percent": _decimal,
+    "boolean": lambda f: {"type": "boolean"},
+    "date": lambda f: {"type": "string", "format": "date"},
+    "datetime": lambda f: {"type": "string", "format": "date-time"},
+    "picklist": _picklist,
+    "multipicklist": _multi,
+    "tags": _multi,
+    "lookup": _reference,
+    "user": _reference,
+    "autonumber": lambda f: {"type": "string"},
+    "file": _file,
+    "json": lambda f: {},
+}
+
+
+def field_schema(field: FieldDef, for_input: bool = False) -> Schema:
+    """The JSON Schema of a field's value (nullable); decimals also accept numbers on input."""
+    schema = dict(TYPE_SCHEMAS[field.value_type](field))
+    if for_input and field.value_type in ("decimal", "currency", "percent"):
+        schema = {"type": ["string", "number"], "description": "A decimal number; send a string to keep it exact."}
+    if field.label.get():
+        schema["title"] = field.label.get()
+    if field.is_computed:
+        schema["readOnly"] = True
+    return _nullable(schema)
+
+
+def _nullable(schema: Schema) -> Schema:
+    kind = schema.get("type")
+    if kind is None:
+        return schema
+    kinds = kind if isinstance(kind, list) else [kind]
+    result = {**schema, "type": [*kinds, "null"]}
+    if "enum" in schema:
+        result["enum"] = [*schema["enum"], None]
+    return result
+
+
+_TIMESTAMP = {"type": "string", "format": "date-time"}
+_ID = {"type": "integer", "minimum": 1}
+
+
+def _system_properties(obj: ObjectDef) -> dict[str, Schema]:
+    properties = {
+        "id": {**_ID, "readOnly": True},
+        "version": {"type": "integer", "minimum": 1, "readOnly": True,
+                    "description": "Send it back with PATCH (or as If-Match) to detect concurrent edits."},
+        "created_at": {**_TIMESTAMP, "readOnly": True},
+        "updated_at": {**_TIMESTAMP, "readOnly": True},
+        "created_by": {"type": ["integer", "null"], "readOnly": True},
+        "owner_id": {"type": ["integer", "null"], "description": "The user who owns the record."},
+        "archived_at": {"type": ["string", "null"], "format": "date-time", "readOnly": True},
+    }
+    if obj.pipeline:
+        properties["stage_entered_at"] = {"type": ["string", "null"], "format": "date-time", "readOnly": True}
+    return properties
+
+
+# --- schemas per object ------------------------------------------------------------------
+def object_schemas(obj: ObjectDef, principal: Principal) -> dict[str, Schema]:
+    """The four schemas of one object, as the caller sees it."""
+    fields = visible_fields(obj, principal)
+    inputs = [f for f in fields if writable(obj, f, principal)]
+    input_properties = {f.name: field_schema(f, for_input=True) for f in inputs}
+    input_properties["owner_id"] = {"type": ["integer", "null"], "minimum": 1,
+                                    "description": "Give the record to this user (default: you)."}
+    required = [f.name for f in inputs if f.required and f.default is None and f.default_expression is None]
+    label = obj.label.get()
+    return {
+        obj.name: {
+            "type": "object", "title": label, "description": obj.description or f"A {label} record.",
+            "required": ["id", "version", "created_at", "updated_at"],
+            "properties": {**_system_properties(obj), **{f.name: field_schema(f) for f in fields}},
+        },
+        f"{obj.name}_create": {
+            "type": "object", "title": f"New {label}", "additionalProperties": False,
+            "properties": input_properties, **({"required": required} if required else {}),
+        },
+        f"{obj.name}_update": {
+            "type": "object", "title": f"Changes to a {label}", "additionalProperties": False,
+            "properties": {"version": {"type": "integer", "minimum": 1,
+                                       "description": "The version you last read (or send If-Match)."},
+                           **input_properties},
+        },
+        f"{obj.name}_list": {
+            "type": "object", "required": ["data", "meta"],
+            "properties": {"data": {"type": "array", "items": _ref(obj.name)}, "meta": _ref("PageMeta")},
+        },
+    }
+
+
+def _ref(name: str, kind: str = "schemas") -> Schema:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+# --- operations ---------------------------------------------------------------------------
+def _responses(*statuses: str, **success: Schema) -> dict[str, Any]:
+    return {**success, **{status: _ref(ERROR_RESPONSES[status][0], "responses") for status in statuses}}
+
+
+def _json(schema: Schema, description: str, headers: dict[str, Any] | None = None) -> Schema:
+    response: Schema = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_ETAG_HEADER = {"ETag": {"description": "The record's version in quotes, for If-Match.", "schema": {"type": "string"}}}
+_IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+             "description": "The version you last read, e.g. \"3\" (or * to overwrite any version)."}
+_ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": _ID, "description": "The record's id."}
+
+
+def _list_parameters(obj: ObjectDef, principal: Principal) -> list[Schema]:
+    operators = ", ".join(OPERATORS)
+    parameters: list[Schema] = [
+        {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Search the text fields."},
+        {"name": "sort", "in": "query", "schema": {"type": "string"},
+         "description": "Comma-separated fields; a leading - sorts descending, e.g. -created_at,name."},
+        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+        {"name": "per_page", "in": "query",
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE}},
+        {"name": "owner", "in": "query", "schema": {"type": "string"},
+         "description": "me, team, or a user id."},
+    ]
+    for field in visible_fields(obj, principal):
+        if field.name in RESERVED or field.encrypted or field.value_type in ("json", "file"):
+            continue
+        parameters.append({"name": field.name, "in": "query", "schema": {"type": "string"},
+                           "description": f"Equal to this value; other operators as {field.name}__<op> "
+                                          f"({operators})."})
+    return parameters
+
+
+def object_paths(obj: ObjectDef, principal: Principal) -> dict[str, Any]:
+    """The two paths of one object and their operations."""
+    label, plural, name = obj.label.get(), obj.plural_label.get(), obj.name
+    body = {"required": True, "content": {"application/json": {"schema": _ref(f"{name}_create")}}}
+    patch = {"required": True, "content": {"application/json": {"schema": _ref(f"{name}_update")}}}
+    return {
+        f"/api/v1/{name}": {
+            "get": {"operationId": f"list_{name}", "tags": [name], "summary": f"List {plural}",
+                    "parameters": _list_parameters(obj, principal),
+                    "responses": _responses("400", "401", "404", "429", "500",
+                                            **{"200": _json(_ref(f"{name}_list"), f"A page of {plural}.")})},
+            "post": {"operationId": f"create_{name}", "tags": [name], "summary": f"Create a {label}",
+                     "requestBody": body,
+                     "responses": _responses("400", "401", "403", "404", "413", "415", "422", "429", "500", **{
+                         "201": _json(_ref(name), f"The new {label}.", {
+                             **_ETAG_HEADER,
+                             "Location": {"description": "The new record's URL.", "schema": {"type": "string"}}})})},
+        },
+        f"/api/v1/{name}/{{id}}": {
+            "parameters": [_ID_PARAM],
+            "get": {"operationId": f"get_{name}", "tags": [name], "summary": f"Read a {label}",
+                    "responses": _responses("401", "404", "429", "500",
+                                            **{"200": _json(_ref(name), f"The {label}.", _ETAG_HEADER)})},
+            "patch": {"operationId": f"update_{name}", "tags": [name], "summary": f"Change a {label}",
+                      "parameters": [_IF_MATCH], "requestBody": patch,
+                      "responses": _responses("400", "401", "403", "404", "409", "413", "415", "422", "428", "429",
+                                              "500", **{"200": _json(_ref(name), f"The changed {label}.",
+                                                                     _ETAG_HEADER)})},
+            "delete": {"operationId": f"delete_{name}", "tags": [name], "summary": f"Delete a {label}",
+                       "parameters": [_IF_MATCH],
+                       "responses": _responses("400", "401", "403", "404", "409", "422", "429", "500",
+                                               **{"204": {"description": "Deleted."}})},
+        },
+    }
+
+
+# --- shared components ----------------------------------------------------------------------
+#: Error responses: status → (component name, description).
+ERROR_RESPONSES: dict[str, tuple[str, str]] = {
+    "400": ("BadRequest", "Malformed JSON, a body that is not an object, or a bad query parameter."),
+    "401": ("Unauthorized", "No token, or an unknown, revoked or expired one, or its account is disabled."),
+    "403": ("Forbidden", "The caller may see the record or object but not do this."),
+    "404": ("NotFound", "No such object or record, or the record is outside the caller's scope."),
+    "409": ("Conflict", "The record changed since the version the caller sent."),
+    "413": ("TooLarge", "The body is too large."),
+    "415": ("UnsupportedMediaType", "The body is not JSON."),
+    "422": ("ValidationFailed", "The record is not valid; `fields` says why, field by field."),
+    "428": ("PreconditionRequired", "A PATCH without `version` or If-Match."),
+    "429": ("TooManyRequests", "Rate limited; retry after Retry-After seconds."),
+    "500": ("Internal", "An unexpected error (logged on the server)."),
+}
+
+_ERROR_SCHEMA: Schema = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message", "fields"],
+        "properties": {
+            "code": {"type": "string", "description": "Stable, e.g. validation_failed, conflict, not_found."},
+            "message": {"type": "string", "description": "For people."},
+            "fields": {"type": "object", "additionalProperties": {"type": "array", "items": _ref("FieldError")},
+                       "description": "Problems per field (`_record` for the record as a whole)."},
+        }}},
+}
+
+_META_SCHEMAS: dict[str, Schema] = {
+    "Error": _ERROR_SCHEMA,
+    "FieldError": {"type": "object", "required": ["code", "message"],
+                   "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
+    "PageMeta": {"type": "object", "required": ["page", "per_page", "total", "pages"],
+                 "properties": {name: {"type": "integer", "minimum": 0} for name in ("page", "per_page", "total", "pages")}},
+    "ObjectMeta": {"type": "object", "required": ["name", "label", "fields"],
+                   "properties": {"name": {"type": "string"}, "label": {"type": "object"},
+                                  "plural_label": {"type": "object"}, "permissions": {"type": "object"},
+                                  "fields": {"type": "array", "items": _ref("FieldMeta")},
+                                  "pipeline": {"type": "object"}}},
+    "FieldMeta": {"type": "object", "required": ["name", "type", "label", "required", "read_only"],
+                  "properties": {"name": {"type": "string"}, "type": {"type": "string"},
+                                 "label": {"type": "object", "additionalProperties": {"type": "string"}},
+                                 "required": {"type": "boolean"}, "read_only": {"type": "boolean"},
+                                 "object": {"type": "string", "description": "A lookup's target object."},
+                                 "values": {"type": "array", "items": {"type": "object"}}}},
+}
+
+
+def _error_responses() -> dict[str, Any]:
+    responses = {}
+    for status, (name, description) in ERROR_RESPONSES.items():
+        response = _json(_ref("Error"), description)
+        if status == "401":
+            response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        if status == "429":
+            response["headers"] = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+        responses[name] = response
+    return responses
+
+
+def _fixed_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/meta/objects": {"get": {
+            "operationId": "meta_objects", "tags": ["meta"], "summary": "Objects and fields you may see",
+            "responses": _responses("401", "429", "500", **{"200": _json(
+                {"type": "object", "required": ["data"],
+                 "properties": {"data": {"type": "array", "items": _ref("ObjectMeta")}}}, "The objects.")})}},
+        "/api/v1/openapi.json": {"get": {
+            "operationId": "openapi", "tags": ["meta"], "summary": "This document, for you",
+            "responses": _responses("401", "429", "500", **{"200": _json({"type": "object"}, "OpenAPI 3.1.")})}},
+    }
+
+
+def build_document(config: Config, principal: Principal, server_url: str = "/") -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the API as ``principal`` may use it."""
+    objects = readable_objects(config, principal)
+    schemas: dict[str, Schema] = dict(_META_SCHEMAS)
+    paths: dict[str, Any] = _fixed_paths()
+    for obj in objects:
+        schemas.update(object_schemas(obj, principal))
+        paths.update(object_paths(obj, principal))
+    company = config.settings.company
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": f"{company} CRM API",
+            "version": f"1+{config.content_hash[:12]}",
+            "description": ("The Trellis REST API, generated from the CRM's config for the calling user: "
+                            "only the objects and fields you may see are described. Errors are "
+                            "`{\"error\": {\"code\", \"message\", \"fields\"}}`."),
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"bearerAuth": []}],
+        "tags": [{"name": "meta"}, *({"name": obj.name, "description": obj.plural_label.get()} for obj in objects)],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                               "description": "An API token from `trellis token create` (trl_…)."}},
+            "schemas": schemas,
+            "responses": _error_responses(),
+        },
+    }

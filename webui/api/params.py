@@ -1,0 +1,170 @@
+"""Reading API requests: JSON bodies, list parameters and record versions.
+
+Only HTTP is decided here (is the body JSON, is a parameter a number, which
+version did the client send); what the values mean — filters, fields, scopes —
+is for the engine's query layer and record service to judge.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request
+from werkzeug.datastructures import MultiDict
+
+from engine.runtime.permissions import Principal
+from engine.runtime.query import MAX_PER_PAGE
+from webui.api.errors import ApiError
+from webui.api.serialize import parse_json
+
+#: Query parameters with a meaning of their own; every other parameter is a filter.
+RESERVED = ("q", "sort", "page", "per_page", "owner")
+DEFAULT_PER_PAGE = 50
+#: Largest request body the API reads (1 MiB).
+MAX_BODY_BYTES = 1024 * 1024
+_ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """What ``GET /api/v1/<object>`` asks for."""
+
+    filters: dict[str, Any]
+    search: str | None
+    sort: tuple[str, ...]
+    page: int
+    per_page: int
+
+
+def list_request(args: MultiDict[str, str], principal: Principal) -> ListRequest:
+    """Split the query string into filters, search, sort and paging; raises ApiError (400)."""
+    for name, value in args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            raise _bad_query(name.replace("\x00", ""), "Query parameters cannot contain the NUL character (%00).")
+    for name in args:
+        if len(args.getlist(name)) > 1:
+            raise _bad_query(name, f"Give {name} once; for several values use {name.split('__')[0]}__in=a,b.")
+    filters = {name: value for name, value in args.items() if name not in RESERVED}
+    owner = args.get("owner")
+    if owner is not None:
+        shortcut = _owner_filter(owner, principal)
+        if set(shortcut) & set(filters):
+            raise _bad_query("owner", "Filter on the owner either with owner or with owner_id, not both.")
+        filters.update(shortcut)
+    sort = tuple(part.strip() for part in args.get("sort", "").split(",") if part.strip())
+    return ListRequest(filters=filters, search=args.get("q") or None, sort=sort,
+                       page=_positive(args, "page", 1), per_page=_positive(args, "per_page", DEFAULT_PER_PAGE))
+
+
+def _owner_filter(value: str, principal: Principal) -> dict[str, Any]:
+    """``owner=me`` → the caller; ``owner=team`` → the caller's team (just the caller without
+    one); ``owner=<id>`` → that user."""
+    value = value.strip()
+    if value == "me":
+        return {"owner_id": principal.user_id}
+    if value == "team":
+        members = principal.team_member_ids or frozenset({principal.user_id})
+        return {"owner_id__in": sorted(members)}
+    if value.isdigit():
+        return {"owner_id": value}
+    raise _bad_query("owner", f"owner is me, team or a user id, not {value[:40]!r}.")
+
+
+def _positive(args: MultiDict[str, str], name: str, default: int) -> int:
+    raw = args.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if not raw.strip().isdigit() or int(raw) < 1 or len(raw.strip()) > 9:
+        limit = f" (at most {MAX_PER_PAGE})" if name == "per_page" else ""
+        raise _bad_query(name, f"{name} must be a whole number from 1{limit}, not {raw[:40]!r}.")
+    return int(raw)
+
+
+def _bad_query(name: str, message: str) -> ApiError:
+    return ApiError(400, "bad_query", message, {name: [{"code": "invalid", "message": message}]})
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object; 415 when it is not JSON, 400 when it is malformed or not an object."""
+    if not request.is_json:
+        given = request.mimetype or "no Content-Type"
+        raise ApiError(415, "unsupported_media_type",
+                       f"Send the body as JSON with the header Content-Type: application/json (got {given}).")
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    data = request.get_data(cache=False)
+    if len(data) > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    try:
+        body = parse_json(data)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request",
+                       f"The body must be a JSON object of field values, not a JSON {_json_kind(body)}.")
+    return body
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return "number"
+
+
+#: Returned by ``expected_version`` for ``If-Match: *``: change whatever version is stored.
+ANY_VERSION = None
+
+
+def expected_version(body: dict[str, Any] | None, required: bool) -> int | None:
+    """The version the client last saw, from ``version`` in the body or ``If-Match``.
+
+    Removes ``version`` from ``body``. ``If-Match: *`` means "whatever version"
+    (``ANY_VERSION``). When ``required`` and neither is given: 428.
+    """
+    from_body = _body_version(body.pop("version")) if body is not None and "version" in body else None
+    from_header = _header_version(request.headers.get("If-Match"))
+    if from_body is not None and from_header not in (None, "*") and from_body != from_header:
+        raise ApiError(400, "bad_request", f"The body says version {from_body} but If-Match says {from_header}; "
+                                           "send one of them.")
+    if from_body is not None:
+        return from_body
+    if from_header == "*":
+        return ANY_VERSION
+    if from_header is not None:
+        return from_header
+    if required:
+        raise ApiError(428, "precondition_required",
+                       "Say which version of the record you are changing: put \"version\" (from your last GET) "
+                       "in the body or send If-Match: \"<version>\"; If-Match: * overwrites whatever is stored.",
+                       {"version": [{"code": "required", "message": "The record's current version is required."}]})
+    return ANY_VERSION
+
+
+def _body_version(raw: Any) -> int:
+    if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) <= 18:
+        raw = int(raw)
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
+        message = "version is the record's version number from your last GET (a whole number from 1)."
+        raise ApiError(400, "bad_request", message, {"version": [{"code": "invalid", "message": message}]})
+    return raw
+
+
+def _header_version(raw: str | None) -> int | str | None:
+    if raw is None or not raw.strip():
+        return None
+    raw = raw.strip()
+    if raw == "*":
+        return "*"
+    match = _ETAG.match(raw)
+    if match is None or int(match.group(1)) < 1:
+        raise ApiError(400, "bad_request", f"If-Match must be one version in quotes, e.g. If-Match: \"3\" "
+                                           f"(the ETag of your last GET), or *; got {raw[:40]!r}.")
+    return int(match.group(1))

@@ -1,0 +1,124 @@
+"""The REST API's routes under ``/api/v1``: parse HTTP → call the engine → serialise.
+
+Each request is one engine session (one transaction) acting as the token's
+user on the ``api`` channel: committed when the handler returns, rolled back
+when it raises. Validation, scopes, hidden and read-only fields, versions and
+audit are the engine's; nothing here decides them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from engine.runtime.record import Record
+from engine.runtime.records import Session
+from webui import get_trellis
+from webui.api import meta, openapi
+from webui.api.auth import authenticate, current_username
+from webui.api.params import expected_version, json_body, list_request
+from webui.api.serialize import record_json
+
+PREFIX = "/api/v1"
+
+
+@contextmanager
+def api_session() -> Iterator[Session]:
+    """An engine session as the caller, on the ``api`` channel."""
+    with get_trellis().session(user=current_username(), channel="api") as session:
+        yield session
+
+
+def _record_response(record: Record, status: int = 200) -> Response:
+    response = jsonify(record_json(record))
+    response.status_code = status
+    response.headers["ETag"] = f'"{record.version}"'
+    return response
+
+
+def list_records(object_name: str) -> Response:
+    """``GET /api/v1/<object>``: filters, search, sort and a page of records."""
+    with api_session() as session:
+        params = list_request(request.args, session.principal)
+        query = session.query(object_name)
+        if params.filters:
+            query = query.filter(**params.filters)
+        if params.search:
+            query = query.search(params.search)
+        if params.sort:
+            query = query.order_by(*params.sort)
+        page = query.page(params.page, params.per_page)
+    return jsonify({
+        "data": [record_json(record) for record in page.items],
+        "meta": {"page": page.page, "per_page": page.per_page, "total": page.total, "pages": page.pages},
+    })
+
+
+def create_record(object_name: str) -> Response:
+    """``POST /api/v1/<object>``: 201 with the new record and its URL in ``Location``."""
+    with api_session() as session:
+        session.object(object_name)  # an unknown object is 404 before the body is judged
+        record = session.create(object_name, json_body())
+    response = _record_response(record, 201)
+    response.headers["Location"] = url_for("api.record", object_name=object_name, record_id=record.id)
+    return response
+
+
+def get_record(object_name: str, record_id: str) -> Response:
+    """``GET /api/v1/<object>/<id>``; 404 also for a record outside the caller's scope."""
+    with api_session() as session:
+        record = session.get(object_name, record_id)
+    return _record_response(record)
+
+
+def update_record(object_name: str, record_id: str) -> Response:
+    """``PATCH /api/v1/<object>/<id>``: needs ``version`` (body) or ``If-Match``; 409 when stale."""
+    with api_session() as session:
+        session.object(object_name)
+        body = json_body()
+        version = expected_version(body, required=True)
+        record = session.update(object_name, record_id, body, version=version)
+    return _record_response(record)
+
+
+def delete_record(object_name: str, record_id: str) -> Response:
+    """``DELETE /api/v1/<object>/<id>``: 204; ``If-Match`` (optional) guards against a stale delete."""
+    with api_session() as session:
+        session.delete(object_name, record_id, version=expected_version(None, required=False))
+    return Response(status=204)
+
+
+def record(object_name: str, record_id: str) -> Response:
+    """One URL, three methods: read, change, delete a record."""
+    handlers = {"GET": get_record, "PATCH": update_record, "DELETE": delete_record}
+    return handlers[request.method](object_name, record_id)
+
+
+def meta_objects() -> Response:
+    """``GET /api/v1/meta/objects``: the objects and fields the caller may see."""
+    with api_session() as session:
+        return jsonify({"data": meta.describe_objects(session.config, session.principal)})
+
+
+def openapi_document() -> Response:
+    """``GET /api/v1/openapi.json``: OpenAPI 3.1 of the API as the caller may use it."""
+    with api_session() as session:
+        document = openapi.build_document(session.config, session.principal, request.script_root or "/")
+    return jsonify(document)
+
+
+def create_blueprint() -> Blueprint:
+    """A fresh API blueprint (one per app, so that each app's limiter and handlers stay its own)."""
+    blueprint = Blueprint("api", __name__, url_prefix=PREFIX)
+    blueprint.before_request(authenticate)
+    blueprint.add_url_rule("/meta/objects", "meta_objects", meta_objects, methods=["GET"])
+    blueprint.add_url_rule("/openapi.json", "openapi", openapi_document, methods=["GET"])
+    blueprint.add_url_rule("/<object_name>", "records", _collection, methods=["GET", "POST"])
+    blueprint.add_url_rule("/<object_name>/<record_id>", "record", record, methods=["GET", "PATCH", "DELETE"])
+    return blueprint
+
+
+def _collection(object_name: str) -> Response:
+    return list_records(object_name) if request.method == "GET" else create_record(object_name)
