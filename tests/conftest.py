@@ -8,7 +8,9 @@ its own schema (dropped afterwards), selected through ``search_path``.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,12 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A URL of an empty database for this test."""
+def fresh_database(folder: Path) -> Iterator[str]:
+    """Yield the URL of an empty database, dropped afterwards (a SQLite file in ``folder``,
+    or a new PostgreSQL schema when TRELLIS_TEST_DATABASE_URL is set)."""
     base = os.environ.get("TRELLIS_TEST_DATABASE_URL")
     if not base:
-        yield f"sqlite:///{tmp_path / 'test.db'}"
+        yield f"sqlite:///{folder / 'test.db'}"
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base)
@@ -35,6 +37,32 @@ def db_url(tmp_path: Path) -> str:
     with admin.begin() as conn:
         conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
     admin.dispose()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database for this test."""
+    yield from fresh_database(tmp_path)
+
+
+def run_in_threads(work: Callable[[int], None], threads: int) -> list[BaseException]:
+    """Run ``work(index)`` in ``threads`` threads released at once; returns what they raised."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(threads)
+
+    def runner(index: int) -> None:
+        barrier.wait()
+        try:
+            work(index)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+
+    workers = [threading.Thread(target=runner, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return errors
 
 
 @pytest.fixture

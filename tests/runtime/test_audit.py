@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import threading
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 from engine import Trellis, ValidationFailed
 from engine.runtime import audit
 from engine.runtime.permissions import SYSTEM
+from tests.conftest import run_in_threads
 
 CONFIG = """
 trellis: 1
@@ -437,25 +437,6 @@ def test_the_hash_covers_the_previous_rows_hash(crm):
 # --- concurrent writers ---------------------------------------------------------------------------
 
 
-def run_in_threads(work) -> list[BaseException]:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(THREADS)
-
-    def runner(index: int) -> None:
-        barrier.wait()
-        try:
-            work(index)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 def test_concurrent_writers_extend_one_unbroken_chain(crm):
     def work(index: int) -> None:
         for n in range(PER_THREAD):
@@ -464,7 +445,7 @@ def test_concurrent_writers_extend_one_unbroken_chain(crm):
             with crm.session(channel=f"thread{index}") as s:
                 s.update("lead", lead.id, {"budget": str(n)})
 
-    assert run_in_threads(work) == []
+    assert run_in_threads(work, THREADS) == []
 
     report = verify(crm)
     assert report == audit.ChainReport(checked=THREADS * PER_THREAD * 2)

@@ -6,11 +6,10 @@ as several web workers or ``trellis`` processes would.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from engine import Trellis, ValidationFailed
+from tests.conftest import run_in_threads
 
 CONFIG = """
 trellis: 1
@@ -33,32 +32,13 @@ def crm(db_url, write_config):
     crm.close()
 
 
-def run_in_threads(work) -> list[BaseException]:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(THREADS)
-
-    def runner(index: int) -> None:
-        barrier.wait()
-        try:
-            work(index)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 def test_concurrent_creates_get_distinct_consecutive_autonumbers(crm):
     def work(index: int) -> None:
         for n in range(PER_THREAD):
             with crm.session() as s:
                 s.create("ticket", {"subject": f"thread {index} ticket {n}"})
 
-    assert run_in_threads(work) == []
+    assert run_in_threads(work, THREADS) == []
     with crm.session() as s:
         numbers = sorted(r["number"] for r in s.query("ticket").all())
     assert numbers == [f"TK-{n:06d}" for n in range(1, THREADS * PER_THREAD + 1)]
@@ -75,7 +55,7 @@ def test_concurrent_writers_of_one_unique_value_leave_one_record_and_field_error
         except ValidationFailed as exc:
             outcomes.append(exc.errors["code"][0].code)
 
-    assert run_in_threads(work) == []
+    assert run_in_threads(work, THREADS) == []
     assert sorted(outcomes) == ["created"] + ["unique"] * (THREADS - 1)
     with crm.session() as s:
         assert s.query("ticket").filter(code="SAME").count() == 1

@@ -35,14 +35,11 @@ same for every test. Cases are named ``<config>-<role>-<object>``.
 
 from __future__ import annotations
 
-import os
 import random
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -52,7 +49,7 @@ from engine.metadata import Config, load_config
 from engine.metadata.model import SYSTEM_COLUMNS, ObjectDef
 from engine.runtime import audit, crypto, demo
 from engine.runtime.database import create_engine
-from tests.conftest import CONFIGS
+from tests.conftest import CONFIGS, fresh_database
 
 CONFIG_NAMES = ("sample_saas", "sample_retail")
 LEVELS = ("none", "own", "team", "subtree", "all")
@@ -285,19 +282,7 @@ class Rollback(Exception):
 
 
 def _database(tmp_path_factory, name: str) -> Iterator[str]:
-    base = os.environ.get("TRELLIS_TEST_DATABASE_URL")
-    if not base:
-        yield f"sqlite:///{tmp_path_factory.mktemp(name) / 'matrix.db'}"
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    admin.dispose()
+    yield from fresh_database(tmp_path_factory.mktemp(name))
 
 
 def build_world(name: str, url: str, folder: Path) -> World:

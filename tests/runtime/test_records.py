@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 from decimal import Decimal
-from urllib.parse import quote
 
 import pytest
-import sqlalchemy as sa
 
 from engine import Conflict, NotFound, QueryError, Trellis, ValidationFailed
 from engine.runtime import migrate
+from tests.conftest import fresh_database
 
 CONFIG = """
 trellis: 1
@@ -111,19 +109,7 @@ def crm(db_url, write_config):
 @pytest.fixture(scope="module")
 def shared_db_url(tmp_path_factory):
     """Like conftest's ``db_url``, but one database for the whole module (read-only tests: faster)."""
-    base = os.environ.get("TRELLIS_TEST_DATABASE_URL")
-    if not base:
-        yield f"sqlite:///{tmp_path_factory.mktemp('shared') / 'test.db'}"
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    admin.dispose()
+    yield from fresh_database(tmp_path_factory.mktemp("shared"))
 
 
 # --- helpers ---------------------------------------------------------------------
