@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -86,7 +87,8 @@ def _attributes(**given: Any) -> dict[str, Any]:
 
 
 def _at_terminal() -> bool:
-    return click.get_text_stream("stdin").isatty()
+    stdin = sys.stdin
+    return stdin is not None and stdin.isatty()
 
 
 def _ask_password(username: str) -> str | None:
