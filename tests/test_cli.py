@@ -159,7 +159,7 @@ def no_secret_key(monkeypatch):
 
 @pytest.mark.parametrize("config", ["sample_saas.yaml", "sample_retail.yaml"])
 def test_demo_applies_and_loads_sample_data_through_the_write_path(config, db_url, secret_key):
-    result = run("demo", CONFIGS / config, "--db", db_url, "--records", "5")
+    result = run("demo", CONFIGS / config, "--db", db_url, "--records", "5", "--no-serve")
     assert result.exit_code == 0, result.output
     assert "Demo data loaded" in result.output
     crm = Trellis.open(CONFIGS / config, db_url)
@@ -168,14 +168,14 @@ def test_demo_applies_and_loads_sample_data_through_the_write_path(config, db_ur
     crm.close()
     assert all(count == 5 for count in counts.values()), counts
 
-    again = run("demo", CONFIGS / config, "--db", db_url, "--records", "5")
+    again = run("demo", CONFIGS / config, "--db", db_url, "--records", "5", "--no-serve")
     assert again.exit_code == 0 and "schema up to date" in again.output
     assert f"Demo users (0 created, {len(DEMO_USERS)} kept from an earlier run)" in again.output
 
 
 @pytest.mark.parametrize("config", ["sample_saas.yaml", "sample_retail.yaml"])
 def test_demo_creates_a_user_per_role_in_teams_and_a_hierarchy(config, db_url, secret_key):
-    result = run("demo", CONFIGS / config, "--db", db_url, "--records", "8")
+    result = run("demo", CONFIGS / config, "--db", db_url, "--records", "8", "--no-serve")
     assert result.exit_code == 0, result.output
     assert f"Demo users ({len(DEMO_USERS)} created, 0 kept from an earlier run)" in result.output
     assert DEMO_PASSWORD in result.output and "FOR LOCAL USE ONLY" in result.output
@@ -216,7 +216,7 @@ def test_demo_without_a_key_generates_one_next_to_the_database_and_reuses_it(tmp
     (tmp_path / "data").mkdir()
     key_file = tmp_path / "data" / ".trellis-secret-key"
 
-    first = run("demo", CONFIGS / "sample_saas.yaml", "--db", db_url, "--records", "3")
+    first = run("demo", CONFIGS / "sample_saas.yaml", "--db", db_url, "--records", "3", "--no-serve")
     assert first.exit_code == 0, first.output
     assert f"generated a new key for the encrypted fields into {key_file}" in first.output
     assert f"export TRELLIS_SECRET_KEY_FILE={key_file}" in first.output
@@ -224,7 +224,7 @@ def test_demo_without_a_key_generates_one_next_to_the_database_and_reuses_it(tmp
     key = key_file.read_text().strip()
 
     monkeypatch.delenv("TRELLIS_SECRET_KEY_FILE")  # a new shell: the key file is found again
-    second = run("demo", CONFIGS / "sample_saas.yaml", "--db", db_url, "--records", "4")
+    second = run("demo", CONFIGS / "sample_saas.yaml", "--db", db_url, "--records", "4", "--no-serve")
     assert second.exit_code == 0, second.output
     assert f"using the key in {key_file}" in second.output
     assert key_file.read_text().strip() == key
@@ -239,7 +239,7 @@ def test_demo_without_a_key_generates_one_next_to_the_database_and_reuses_it(tmp
 
 def test_demo_with_a_key_set_writes_no_key_file(tmp_path, monkeypatch, secret_key):
     monkeypatch.chdir(tmp_path)
-    result = run("demo", CONFIGS / "sample_retail.yaml", "--db", f"sqlite:///{tmp_path / 'demo.db'}", "--records", "2")
+    result = run("demo", CONFIGS / "sample_retail.yaml", "--db", f"sqlite:///{tmp_path / 'demo.db'}", "--records", "2", "--no-serve")
     assert result.exit_code == 0, result.output
     assert "TRELLIS_SECRET_KEY is not set" not in result.output
     assert not (tmp_path / ".trellis-secret-key").exists()

@@ -22,7 +22,8 @@ from flask import Flask, current_app
 from engine.trellis import Trellis
 
 #: App settings read from the environment when set there (test_config wins over both).
-ENVIRONMENT_SETTINGS = ("TRELLIS_API_RATE_LIMIT", "TRELLIS_API_IP_RATE_LIMIT", "TRELLIS_RATELIMIT_STORAGE")
+ENVIRONMENT_SETTINGS = ("TRELLIS_API_RATE_LIMIT", "TRELLIS_API_IP_RATE_LIMIT", "TRELLIS_RATELIMIT_STORAGE",
+                        "TRELLIS_SECURE_COOKIES", "TRELLIS_UPLOAD_DIR")
 
 
 def create_app(config_path_or_crm: str | os.PathLike[str] | Trellis, db_url: str | None = None,
@@ -41,9 +42,10 @@ def create_app(config_path_or_crm: str | os.PathLike[str] | Trellis, db_url: str
         crm = Trellis.open(config_path_or_crm, db_url)
     app.extensions["trellis"] = crm
 
-    from webui import api
+    from webui import api, ui
 
     api.init_app(app)
+    ui.init_app(app)  # after the API: CSRF protection exempts the API's blueprint
     return app
 
 

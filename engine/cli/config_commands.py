@@ -86,10 +86,14 @@ def rollback(version_id: int, db_url: str | None, allow_data_loss: bool) -> None
 @DB_OPTION
 @click.option("--records", default=20, show_default=True, help="Records per object.")
 @click.option("--seed", default=7, show_default=True, help="Random seed of the sample data.")
+@click.option("--serve/--no-serve", default=True, show_default=True, help="Serve the web UI afterwards.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to serve on.")
 @user_errors
-def demo(config: str, db_url: str | None, records: int, seed: int) -> None:
+def demo(config: str, db_url: str | None, records: int, seed: int, serve: bool, host: str, port: int) -> None:
     """Validate CONFIG, apply it, create demo users (one per role, in teams and a
-    manager hierarchy) and load realistic sample data owned by them.
+    manager hierarchy), load realistic sample data owned by them, and serve the
+    web UI (unless --no-serve), printing its address and the demo logins.
 
     The demo users share a published password: for local use only (docs/demo.md).
     When the config encrypts fields and no TRELLIS_SECRET_KEY is set, a key is
@@ -133,5 +137,11 @@ def demo(config: str, db_url: str | None, records: int, seed: int) -> None:
                     "never use these accounts on a shared or public server (docs/demo.md).", fg="yellow")
     else:
         click.echo("No demo users: the config declares none of the demo roles (see docs/demo.md).")
-    crm.close()
-    click.secho("Demo data loaded. (The web UI arrives in a later release; query the data with the Python API.)", fg="green")
+    click.secho("Demo data loaded.", fg="green")
+    if not serve:
+        crm.close()
+        click.echo(f"Serve it with: trellis serve {config} --db {url}")
+        return
+    from engine.cli.serve_commands import run_server
+
+    run_server(crm, host, port, threads=8)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from engine.cli import main
 from engine.cli.common import CONFIG_ARG, DB_OPTION, user_errors
 from engine.runtime.database import database_url
+
+if TYPE_CHECKING:
+    from engine.trellis import Trellis
 
 
 @main.command()
@@ -17,13 +22,23 @@ from engine.runtime.database import database_url
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
 @user_errors
 def serve(config: str, db_url: str | None, host: str, port: int, threads: int) -> None:
-    """Serve CONFIG's REST API (/api/v1) with waitress. For several processes, run
+    """Serve CONFIG's web UI and REST API (/api/v1) with waitress. For several processes, run
     `gunicorn 'webui:create_app("CONFIG")'` behind a proxy (see docs/operations.md)."""
+    from engine.trellis import Trellis
+
+    crm = Trellis.open(config, db_url)
+    click.echo(f"Trellis serving {config} on {database_url(db_url)}")
+    run_server(crm, host, port, threads)
+
+
+def run_server(crm: Trellis, host: str, port: int, threads: int) -> None:
+    """Serve the web UI and REST API of ``crm`` until interrupted."""
     from waitress import serve as waitress_serve
 
     from webui import create_app
 
-    app = create_app(config, db_url)
-    click.echo(f"Trellis serving {config} on {database_url(db_url)}")
+    app = create_app(crm)
+    click.secho(f"  Web UI:   http://{host}:{port}/", fg="green")
     click.echo(f"  REST API: http://{host}:{port}/api/v1  (OpenAPI: /api/v1/openapi.json; tokens: trellis token create)")
+    click.echo("  Stop with Ctrl+C.")
     waitress_serve(app, host=host, port=port, threads=threads, ident="trellis")

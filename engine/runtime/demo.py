@@ -329,6 +329,8 @@ def _text(obj, field, index, rng, values, created, session) -> str:
 
 
 def _textarea(obj, field, index, rng, values, created, session) -> str:
+    if "address" in field.name or "street" in field.name:
+        return rng.choice(STREETS)
     return rng.choice(SENTENCES)
 
 

@@ -1,0 +1,556 @@
+"""The web UI through Flask's test client, on SQLite and PostgreSQL.
+
+Logging in and out (with lockout, disabled accounts and the two-factor step),
+navigation and lists scoped to the user's role, hidden fields absent from
+every page, forms with field errors and version conflicts, CSV export, the
+type-ahead, files, the language switch, CSRF and the security headers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+
+import pyotp
+import pytest
+from cryptography.fernet import Fernet
+
+from engine import Trellis
+from engine.runtime import audit, auth
+from webui import create_app
+from webui.i18n import LANGUAGES, TEXTS
+
+CONFIG = """
+trellis: 1
+settings:
+  languages: [en, zh]
+  timezone: Asia/Shanghai
+  currency: CNY
+  security: {lockout_attempts: 3, lockout_minutes: 15}
+picklists:
+  industry:
+    values:
+      - {key: finance, children: [{key: banking}, {key: insurance}]}
+      - {key: retail, children: [{key: grocery}]}
+objects:
+  account:
+    label: {en: Account, zh: 客户}
+    plural_label: {en: Accounts, zh: 客户}
+    title: "{name}"
+    fields:
+      name: {type: text, required: true, label: {en: Name, zh: 名称}}
+      industry: {type: picklist, picklist: industry, default: finance}
+      sub_industry: {type: picklist, picklist: industry, depends_on: industry}
+      since: {type: date, default: "=today()"}
+  lead:
+    label: {en: Lead, zh: 线索}
+    plural_label: {en: Leads, zh: 线索}
+    title: "{name}"
+    fields:
+      name: {type: text, required: true, label: {en: Name, zh: 名称}}
+      amount: {type: currency, min: 0, label: {en: Amount, zh: 金额}}
+      stage:
+        type: picklist
+        label: {en: Stage, zh: 阶段}
+        values:
+          - {key: new, label: {en: New, zh: 新}}
+          - {key: quote, label: {en: Quote, zh: 报价}}
+      region:
+        type: picklist
+        values: [{key: east, label: East}, {key: west, label: West}]
+      city:
+        type: picklist
+        depends_on: region
+        values:
+          - {key: shanghai, label: Shanghai, parents: [east]}
+          - {key: chengdu, label: Chengdu, parents: [west]}
+      close_date: {type: date}
+      hot: {type: boolean}
+      tags: {type: tags}
+      score: {type: integer}
+      account: {type: lookup, object: account}
+      secret_note: {type: textarea, label: {en: Secret note, zh: 机密备注}}
+      attachment: {type: file}
+roles:
+  rep:
+    objects:
+      lead: {read: own, edit: own, delete: own, create: true}
+      account: {read: all}
+    hidden: [lead.secret_note]
+    read_only: [lead.score]
+  manager:
+    objects:
+      "*": {read: all, edit: all, delete: all, create: true, export: true}
+    permissions: [view_audit]
+  viewer:
+    objects:
+      account: {read: all}
+"""
+
+PASSWORD = "Secret-pass-123"
+START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def crm(db_url, write_config, clock, monkeypatch):
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
+    crm = Trellis.open(write_config(CONFIG), db_url, clock=clock)
+    crm.apply()
+    with crm.directory() as d:
+        d.add_team("east")
+        d.add("alice", roles=["rep"], team="east", password=PASSWORD)
+        d.add("bob", roles=["rep"], team="east", password=PASSWORD)
+        d.add("mia", roles=["manager"], password=PASSWORD)
+        d.add("carol", roles=["viewer"], password=PASSWORD)
+    yield crm
+    crm.close()
+
+
+@pytest.fixture
+def app(crm, tmp_path):
+    return create_app(crm, test_config={"TESTING": True, "SECRET_KEY": "test secret",
+                                        "TRELLIS_UPLOAD_DIR": str(tmp_path / "uploads")})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def token(response) -> str:
+    """The CSRF token of the first form on a page."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
+    assert match, "the page has no form with a csrf_token"
+    return match.group(1)
+
+
+def post(client, url: str, data: dict | None = None, form_url: str | None = None, **kwargs):
+    """POST like a browser: first GET the page with the form for its CSRF token."""
+    data = dict(data or {})
+    data["csrf_token"] = token(client.get(form_url or url))
+    return client.post(url, data=data, **kwargs)
+
+
+def log_in(client, username: str, password: str = PASSWORD):
+    return post(client, "/login", {"username": username, "password": password})
+
+
+@pytest.fixture
+def login(client):
+    def do(username: str):
+        response = log_in(client, username)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    return do
+
+
+@pytest.fixture
+def leads(crm):
+    """Alice has two leads, Bob one."""
+    made = {}
+    for user, name, stage, amount in (("alice", "Acme deal", "quote", "1200.50"), ("alice", "Beta deal", "new", "80"),
+                                      ("bob", "Bobs deal", "quote", "500")):
+        with crm.session(user=user) as s:
+            made[name] = s.create("lead", {"name": name, "stage": stage, "amount": amount})
+    with crm.session() as s:
+        made["acct"] = s.create("account", {"name": "Acme Corp"})
+    return made
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+# --- logging in and out ----------------------------------------------------------------------
+def test_login_page_has_the_form_the_browser_tests_use(client):
+    page = text(client.get("/login"))
+    assert 'name="username"' in page and 'name="password"' in page and ">Log in</button>" in page
+    assert '<label for="f-username">' in page and 'name="csrf_token"' in page
+
+
+def test_wrong_password_shows_the_engines_message_and_the_right_one_logs_in(client):
+    response = log_in(client, "alice", "wrong password!")
+    assert response.status_code == 401
+    assert "Wrong user name or password." in text(response)
+    response = log_in(client, "alice")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert client.get("/").headers["Location"] == "/o/account"  # the first object in the config
+
+
+def test_pages_need_a_login_and_come_back_after_it(client):
+    response = client.get("/o/lead?stage=quote")
+    assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
+    login_page = client.get(response.headers["Location"])
+    response = client.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token(login_page),
+                                           "next": "/o/lead?stage=quote"})
+    assert response.headers["Location"] == "/o/lead?stage=quote"
+
+
+def test_login_never_redirects_to_another_site(client):
+    response = post(client, "/login", {"username": "alice", "password": PASSWORD, "next": "//evil.example/x"})
+    assert response.headers["Location"] == "/"
+
+
+def test_lockout_message_after_too_many_failures(client):
+    for _ in range(2):
+        assert "Wrong user name" in text(log_in(client, "alice", "nope-nope-nope"))
+    page = text(log_in(client, "alice", "nope-nope-nope"))
+    assert "locked for 15 more minutes" in page
+    assert "locked" in text(log_in(client, "alice"))  # even with the right password
+
+
+def test_logout_ends_the_session(login, client):
+    login("alice")
+    assert client.get("/o/lead").status_code == 200
+    response = post(client, "/logout", form_url="/o/lead")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert client.get("/o/lead").status_code == 302
+
+
+def test_a_disabled_user_is_logged_out_on_the_next_request(login, client, crm):
+    login("alice")
+    with crm.directory() as d:
+        d.disable("alice")
+    assert client.get("/o/lead").status_code == 302
+
+
+def test_two_factor_step(client, crm, clock):
+    enrollment = auth.enroll_totp(crm, "alice")
+    assert auth.confirm_totp(crm, "alice", pyotp.TOTP(enrollment.secret).at(clock.now))
+    clock.now += dt.timedelta(minutes=1)
+    response = log_in(client, "alice")
+    assert response.headers["Location"] == "/login/totp"
+    page = client.get("/login/totp")
+    assert 'name="code"' in text(page) and 'name="recovery_code"' in text(page)
+    wrong = client.post("/login/totp", data={"code": "000000" if pyotp.TOTP(enrollment.secret).at(clock.now) != "000000"
+                                             else "111111", "csrf_token": token(page)})
+    assert "Wrong two-factor code." in text(wrong)
+    response = client.post("/login/totp", data={"recovery_code": enrollment.recovery_codes[0],
+                                                "csrf_token": token(wrong)})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert client.get("/o/lead").status_code == 200
+
+
+# --- navigation, lists and scopes ----------------------------------------------------------------
+def test_navigation_lists_only_readable_objects(login, client):
+    login("carol")
+    page = text(client.get("/o/account"))
+    assert 'href="/o/account"' in page and 'href="/o/lead"' not in page
+    assert client.get("/o/lead").status_code == 404
+    assert client.get("/o/nothing").status_code == 404
+
+
+def test_a_rep_sees_only_their_own_records(login, client, leads):
+    login("alice")
+    page = text(client.get("/o/lead"))
+    assert "Acme deal" in page and "Beta deal" in page and "Bobs deal" not in page
+    assert client.get(f"/o/lead/{leads['Bobs deal'].id}").status_code == 404
+    assert client.get(f"/o/lead/{leads['Bobs deal'].id}/edit").status_code == 404
+    assert post(client, f"/o/lead/{leads['Bobs deal'].id}/delete", form_url="/o/lead").status_code == 404
+    assert client.get(f"/o/lead/{leads['Acme deal'].id}").status_code == 200
+
+
+def test_list_filters_search_sort_and_the_sentence(login, client, leads):
+    login("alice")
+    page = text(client.get("/o/lead?stage=quote&owner=me"))
+    assert "Acme deal" in page and "Beta deal" not in page
+    assert "Stage is Quote and owner is me" in page
+    page = text(client.get("/o/lead?amount__gte=100"))
+    assert "Acme deal" in page and "Beta deal" not in page
+    page = text(client.get("/o/lead?q=beta"))
+    assert "Beta deal" in page and "Acme deal" not in page
+    page = text(client.get("/o/lead?sort=name"))
+    assert page.index("Acme deal") < page.index("Beta deal") and 'aria-sort="ascending"' in page
+    page = text(client.get("/o/lead?sort=-name"))
+    assert page.index("Beta deal") < page.index("Acme deal")
+    page = text(client.get("/o/lead?nosuchfield=1"))
+    assert "The filter was not applied" in page
+
+
+def test_money_and_dates_are_formatted_for_the_locale(login, client, leads):
+    login("alice")
+    page = text(client.get(f"/o/lead/{leads['Acme deal'].id}"))
+    assert "1,200.50" in page and "CN¥" in page
+    assert "Mar 2, 2026" in page  # created_at, in the company time zone
+
+
+def test_hidden_fields_are_absent_from_list_record_and_form(login, client, crm, leads):
+    with crm.session() as s:
+        s.update("lead", leads["Acme deal"].id, {"secret_note": "TOPSECRET"})
+    login("alice")
+    record_id = leads["Acme deal"].id
+    for url in ("/o/lead", f"/o/lead/{record_id}", f"/o/lead/{record_id}/edit", "/o/lead/new"):
+        page = text(client.get(url))
+        assert "secret_note" not in page and "Secret note" not in page and "TOPSECRET" not in page, url
+
+
+def test_read_only_fields_are_shown_but_not_submitted(login, client, crm, leads):
+    with crm.session() as s:
+        s.update("lead", leads["Acme deal"].id, {"score": 42})
+    login("alice")
+    record_id = leads["Acme deal"].id
+    page = text(client.get(f"/o/lead/{record_id}/edit"))
+    assert '<output id="f-score"' in page and 'name="score"' not in page
+    response = post(client, f"/o/lead/{record_id}/edit", {"name": "Acme deal", "score": "99", "version": "2"},
+                    form_url=f"/o/lead/{record_id}/edit")
+    assert response.status_code == 302
+    with crm.session() as s:
+        assert s.get("lead", record_id)["score"] == 42
+
+
+# --- forms ----------------------------------------------------------------------------------------------
+def test_create_shows_field_errors_keeps_input_then_succeeds(login, client, crm, leads):
+    login("alice")
+    page = text(client.get("/o/lead/new"))
+    assert '<label for="f-name">' in page and 'aria-required="true"' in page
+    assert 'data-parent="f-region"' in page and 'data-parents="east"' in page
+    response = post(client, "/o/lead/new", {"name": "", "amount": "-5", "stage": "quote", "tags": "a, b",
+                                            "hot": "1", "close_date": "2026-04-01"})
+    assert response.status_code == 422
+    page = text(response)
+    assert re.search(r'<div class="field-error" role="alert" id="err-name">[^<]*required', page)
+    assert re.search(r'id="err-amount">[^<]*at least 0', page)
+    assert 'value="-5"' in page and 'value="a, b"' in page and 'value="2026-04-01"' in page
+    assert '<option value="quote" selected>' in page
+    response = post(client, "/o/lead/new", {"name": "New deal", "amount": "10", "stage": "quote", "tags": "a, b",
+                                            "hot": "1", "account": str(leads["acct"].id), "region": "east",
+                                            "city": "shanghai"})
+    assert response.status_code == 302
+    record_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    with crm.session() as s:
+        record = s.get("lead", record_id)
+    assert record["tags"] == ["a", "b"] and record["hot"] is True and record["account"] == leads["acct"].id
+    assert record["close_date"] is None and record["region"] == "east"
+    page = text(client.get(response.headers["Location"]))
+    assert "Acme Corp" in page and "Quote" in page
+
+
+def test_dependent_picklists_are_checked_by_the_server(login, client):
+    login("alice")
+    response = post(client, "/o/lead/new", {"name": "X", "region": "east", "city": "chengdu"})
+    assert response.status_code == 422 and 'id="err-city"' in text(response)
+
+
+def test_new_forms_show_fixed_defaults_and_the_engine_applies_the_others(login, client, crm):
+    login("mia")
+    page = text(client.get("/o/account/new"))
+    industry = page[page.index('id="f-industry"'):page.index('id="f-sub_industry"')]
+    assert '<option value="finance" selected>' in industry and "banking" not in industry  # top level only
+    assert '<option value="banking" data-parents="finance">' in page  # children, tagged with their parent
+    response = post(client, "/o/account/new", {"name": "Defaults Co"})
+    assert response.status_code == 302
+    with crm.session() as s:
+        record = s.get("account", int(response.headers["Location"].rsplit("/", 1)[1]))
+    assert record["industry"] == "finance" and record["since"] == dt.date(2026, 3, 2)
+
+
+def test_a_dependent_picklist_on_the_same_tree_accepts_children_of_the_parent(login, client):
+    login("mia")
+    assert post(client, "/o/account/new", {"name": "A", "industry": "finance", "sub_industry": "banking"},
+                ).status_code == 302
+    response = post(client, "/o/account/new", {"name": "B", "industry": "retail", "sub_industry": "banking"})
+    assert response.status_code == 422 and 'id="err-sub_industry"' in text(response)
+
+
+def test_a_config_can_override_the_template_of_one_object(login, client, leads, tmp_path):
+    folder = tmp_path / "templates" / "account"
+    folder.mkdir(parents=True)
+    (folder / "record.html").write_text('{% extends "record.html" %}{% block record_fields %}'
+                                        "<p>Custom page of {{ view.title }}</p>{% endblock %}", encoding="utf-8")
+    login("alice")
+    assert "<p>Custom page of Acme Corp</p>" in text(client.get(f"/o/account/{leads['acct'].id}"))
+    assert "Custom page" not in text(client.get(f"/o/lead/{leads['Acme deal'].id}"))
+
+
+def test_a_reps_create_button_shows_and_a_viewers_does_not(login, client):
+    login("carol")
+    assert "/o/account/new" not in text(client.get("/o/account"))
+    assert client.get("/o/account/new").status_code == 403
+
+
+def test_edit_with_a_stale_version_shows_who_changed_it(login, client, crm, leads):
+    login("alice")
+    record_id = leads["Acme deal"].id
+    form = client.get(f"/o/lead/{record_id}/edit")
+    assert 'name="version" value="1"' in text(form)
+    with crm.session(user="mia") as s:
+        s.update("lead", record_id, {"amount": "999"})
+    response = client.post(f"/o/lead/{record_id}/edit", data={"csrf_token": token(form), "version": "1",
+                                                               "name": "My new name", "stage": "new"})
+    assert response.status_code == 409
+    page = text(response)
+    assert "This record was changed by mia meanwhile (version 2). Reload to see their change." in page
+    assert 'value="My new name"' in page
+    with crm.session() as s:
+        assert s.get("lead", record_id)["name"] == "Acme deal"
+
+
+def test_edit_and_delete(login, client, crm, leads):
+    login("alice")
+    record_id = leads["Beta deal"].id
+    response = post(client, f"/o/lead/{record_id}/edit", {"name": "Beta renamed", "version": "1", "stage": "new"},
+                    form_url=f"/o/lead/{record_id}/edit")
+    assert response.status_code == 302
+    assert "Beta renamed" in text(client.get(f"/o/lead/{record_id}"))
+    response = post(client, f"/o/lead/{record_id}/delete", {"version": "2"}, form_url=f"/o/lead/{record_id}")
+    assert response.status_code == 302 and response.headers["Location"] == "/o/lead"
+    assert client.get(f"/o/lead/{record_id}").status_code == 404
+
+
+def test_values_are_escaped(login, client):
+    login("alice")
+    payload = '<script>alert("x")</script>'
+    response = post(client, "/o/lead/new", {"name": payload})
+    assert response.status_code == 302
+    for url in ("/o/lead", response.headers["Location"]):
+        page = text(client.get(url))
+        assert payload not in page and "&lt;script&gt;" in page
+
+
+# --- record page -----------------------------------------------------------------------------------------
+def test_related_lists_and_history_for_those_allowed(login, client, crm, leads):
+    with crm.session(user="alice") as s:
+        s.update("lead", leads["Acme deal"].id, {"account": leads["acct"].id})
+    with crm.session(user="bob") as s:
+        s.update("lead", leads["Bobs deal"].id, {"account": leads["acct"].id})
+    login("alice")
+    page = text(client.get(f"/o/account/{leads['acct'].id}"))
+    assert "Acme deal" in page and "Bobs deal" not in page  # the related list is scoped
+    assert "History" not in page
+    post(client, "/logout", form_url="/o/lead")
+    login("mia")
+    page = text(client.get(f"/o/lead/{leads['Acme deal'].id}"))
+    assert "History" in page and "created" in page
+
+
+# --- export, lookup, files ----------------------------------------------------------------------------------
+def test_csv_export_needs_the_grant_and_is_logged(login, client, crm, leads):
+    login("alice")
+    assert "export.csv" not in text(client.get("/o/lead"))
+    assert client.get("/o/lead/export.csv").status_code == 403
+    post(client, "/logout", form_url="/o/lead")
+    login("mia")
+    assert "Export CSV" in text(client.get("/o/lead"))
+    response = client.get("/o/lead/export.csv?stage=quote")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    body = text(response)
+    assert "Acme deal" in body and "Bobs deal" in body and "Beta deal" not in body
+    with crm.engine.connect() as connection:
+        entries = audit.access_log(connection, crm.schema, object_name="lead")
+    assert [(e.username, e.action, e.channel) for e in entries] == [("mia", "export", "web")]
+
+
+def test_lookup_returns_only_readable_records(login, client, leads):
+    login("alice")
+    found = client.get("/o/lead/lookup?q=deal").get_json()
+    assert sorted(item["title"] for item in found) == ["Acme deal", "Beta deal"]
+    assert client.get("/o/account/lookup?q=acme").get_json() == [{"id": leads["acct"].id, "title": "Acme Corp"}]
+    post(client, "/logout", form_url="/o/lead")
+    login("carol")
+    assert client.get("/o/lead/lookup?q=deal").status_code == 404
+
+
+def test_file_upload_and_download_follow_the_record_scope(login, client, crm, leads, app):
+    login("alice")
+    record_id = leads["Acme deal"].id
+    form_url = f"/o/lead/{record_id}/edit"
+    response = post(client, form_url, {"name": "Acme deal", "version": "1",
+                                       "attachment": (io.BytesIO(b"hello file"), "notes.txt", "text/plain")},
+                    form_url=form_url, content_type="multipart/form-data")
+    assert response.status_code == 302
+    with crm.session() as s:
+        stored = s.get("lead", record_id)["attachment"]
+    assert stored["name"] == "notes.txt" and stored["size"] == 10 and stored["content_type"] == "text/plain"
+    assert "notes.txt" not in stored["key"]
+    url = f"/o/lead/{record_id}/file/attachment"
+    assert url in text(client.get(f"/o/lead/{record_id}"))
+    download = client.get(url)
+    assert download.status_code == 200 and download.data == b"hello file"
+    assert "attachment" in download.headers["Content-Disposition"]
+    post(client, "/logout", form_url="/o/lead")
+    login("bob")
+    assert client.get(url).status_code == 404
+
+
+# --- language, CSRF, headers --------------------------------------------------------------------------------
+def test_language_switch_to_chinese(login, client, leads):
+    login("alice")
+    assert "新建" not in text(client.get("/o/lead"))
+    response = post(client, "/lang", {"lang": "zh", "next": "/o/lead"}, form_url="/o/lead")
+    assert response.headers["Location"] == "/o/lead"
+    page = text(client.get("/o/lead"))
+    assert "线索" in page and "新建" in page and "名称" in page and "报价" in page
+    assert 'lang="zh-CN"' in page
+
+
+def test_the_login_page_switches_language_too(client):
+    post(client, "/lang", {"lang": "zh"}, form_url="/login")
+    assert ">登录</button>" in text(client.get("/login"))
+
+
+def test_every_ui_text_has_every_language():
+    missing = [key for key, texts in TEXTS.items() if set(texts) != set(LANGUAGES)]
+    assert missing == []
+
+
+def test_a_post_without_csrf_token_is_refused(client, app):
+    app.config["WTF_CSRF_ENABLED"] = True
+    response = client.post("/login", data={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/o/lead").status_code == 302  # not logged in
+
+
+def test_the_api_needs_no_csrf_token(client, crm):
+    from engine.runtime.tokens import create_token
+
+    secret = create_token(crm, "alice", "t")[0]
+    response = client.post("/api/v1/lead", json={"name": "Via API"}, headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 201
+    assert client.get("/api/v1/nothing/here/at/all", headers={"Authorization": f"Bearer {secret}"}).is_json
+
+
+def test_security_headers_and_cookie_flags(client):
+    response = log_in(client, "alice")
+    for headers in (client.get("/login").headers, response.headers, client.get("/api/v1/lead").headers):
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"]
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_secure_cookies_outside_testing_and_configurable(crm):
+    assert create_app(crm, test_config={"SECRET_KEY": "x"}).config["SESSION_COOKIE_SECURE"] is True
+    app = create_app(crm, test_config={"SECRET_KEY": "x", "TRELLIS_SECURE_COOKIES": "0"})
+    assert app.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_no_inline_scripts_in_pages(login, client, leads):
+    login("alice")
+    for url in ("/o/lead", f"/o/lead/{leads['Acme deal'].id}", "/o/lead/new"):
+        page = text(client.get(url))
+        assert re.findall(r"<script(?![^>]*\bsrc=)", page) == [] and " style=" not in page and "onclick" not in page
+
+
+def test_unknown_pages_are_html_404s(login, client):
+    login("alice")
+    response = client.get("/o/lead/999999")
+    assert response.status_code == 404 and "<html" in text(response)

@@ -1,0 +1,34 @@
+"""The generic web UI, generated from the config: server-rendered Jinja pages.
+
+Modules, one concern each:
+
+- ``security``: secret key, cookie settings, CSRF protection, security headers;
+- ``auth``: log in (with the two-factor step), log out, the language switch;
+- ``context``: what every page needs (user, language, navigation);
+- ``display``: values formatted for people (Babel), record pages;
+- ``listing``: list pages — parameters → query → page, filters as sentences;
+- ``forms``: widgets per field type and form input → engine values, uploads;
+- ``views``: the record routes (thin: parse, call the engine, render).
+
+Like the rest of ``webui`` it holds no business rules: validation, scopes,
+hidden and read-only fields, versions and audit are the engine's. Templates
+live in ``webui/templates``; a config may ship its own in a ``templates``
+folder beside it (``<object>/list.html`` before ``list.html``, see
+``views.render_page``). Static files (own CSS/JS, no CDN) are in ``webui/static``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from webui.ui import auth, context, errors, security, views
+
+
+def init_app(app: Flask) -> None:
+    """Register the web UI on ``app`` (after the API, whose blueprint CSRF must exempt)."""
+    security.init_app(app)
+    context.init_app(app)
+    for blueprint in (auth.create_blueprint(app), views.create_blueprint(app)):
+        errors.register(blueprint)
+        app.register_blueprint(blueprint)
+    errors.init_app(app)

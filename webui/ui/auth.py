@@ -1,0 +1,214 @@
+"""Logging in and out (Flask-Login), the two-factor step, and the language switch.
+
+The engine decides every login (``engine.runtime.auth.authenticate``: lockout,
+expiry, networks, two-factor); this module only carries its answer to the
+browser and shows ``LoginResult.message``. The session cookie holds the user's
+id; each request reloads the user from ``sys_users``, so a user disabled or
+expired meanwhile is logged out on their next request.
+
+Between the password and the two-factor code the engine needs both again, so
+the credentials wait in the session cookie encrypted (Fernet, a key derived
+from the app's secret) for at most ``PENDING_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from engine.runtime.auth import LoginResult, authenticate
+from webui import get_trellis
+from webui.i18n import LANGUAGES
+from webui.ui.context import t
+
+#: How long the two-factor step may take after the password was right.
+PENDING_SECONDS = 300
+
+@dataclass(frozen=True)
+class WebUser(UserMixin):
+    """The logged-in user as Flask-Login sees them."""
+
+    user_id: int
+    username: str
+    locale: str | None = None
+
+    def get_id(self) -> str:
+        return str(self.user_id)
+
+
+def load_user(user_id: str) -> WebUser | None:
+    """The user with ``user_id`` if they may act now (active and not expired), else None."""
+    if not user_id.isdigit():
+        return None
+    crm = get_trellis()
+    users = crm.schema.system["sys_users"]
+    with crm.engine.connect() as connection:
+        row = connection.execute(
+            sa.select(users.c.id, users.c.username, users.c.locale, users.c.active, users.c.expires_at)
+            .where(users.c.id == int(user_id))).first()
+    if row is None or not row.active:
+        return None
+    if row.expires_at is not None and row.expires_at <= crm.clock_now().now_utc:
+        return None
+    return WebUser(row.id, row.username, row.locale)
+
+
+# --- pending two-factor logins ------------------------------------------------------
+def _fernet() -> Fernet:
+    digest = hashlib.sha256(f"trellis pending login:{current_app.config['SECRET_KEY']}".encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def _remember_pending(username: str, password: str, next_url: str) -> None:
+    payload = json.dumps({"u": username, "p": password, "n": next_url}).encode()
+    session["pending_login"] = _fernet().encrypt(payload).decode()
+
+
+def _pending() -> dict[str, str] | None:
+    token = session.get("pending_login")
+    if not token:
+        return None
+    try:
+        return json.loads(_fernet().decrypt(token.encode(), ttl=PENDING_SECONDS))
+    except (InvalidToken, ValueError):
+        session.pop("pending_login", None)
+        return None
+
+
+# --- routes ----------------------------------------------------------------------------
+def safe_next(target: str | None) -> str:
+    """``target`` when it is a path on this site, else the start page (no open redirects)."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
+                and "\\" not in target:
+            return target
+    return url_for("records.home")
+
+
+def _attempt(username: str, password: str, **codes: str | None) -> LoginResult:
+    return authenticate(get_trellis(), username, password, ip=request.remote_addr,
+                        user_agent=request.headers.get("User-Agent"), **codes)
+
+
+def _finish(result: LoginResult, username: str, next_url: str) -> Response:
+    """Start a fresh session for the user (no session fixation) and go on."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    login_user(WebUser(result.user_id, username))
+    return redirect(safe_next(next_url))
+
+
+def login() -> Response | str:
+    """The login form; on success the start page (or ``next``)."""
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(request.args.get("next")))
+    message, username = None, ""
+    next_url = request.values.get("next", "")
+    if request.method == "POST":
+        username = request.form.get("username", "").strip()
+        password = request.form.get("password", "")
+        if not username or not password:
+            message = t("login.required")
+        else:
+            result = _attempt(username, password)
+            if result.outcome == "totp_required":
+                _remember_pending(username, password, next_url)
+                return redirect(url_for("auth.totp"))
+            if result.ok and result.must_enroll_totp:
+                message = t("login.enroll")
+            elif result.ok:
+                return _finish(result, username, next_url)
+            else:
+                message = result.message
+    status = 200 if message is None else 401
+    return render_template("login.html", message=message, username=username, next_url=next_url), status
+
+
+def totp() -> Response | str:
+    """The second step: a code from the authenticator app, or a recovery code."""
+    pending = _pending()
+    if pending is None:
+        flash(t("totp.expired"), "error")
+        return redirect(url_for("auth.login"))
+    message = None
+    if request.method == "POST":
+        code = request.form.get("code", "").strip() or None
+        recovery = request.form.get("recovery_code", "").strip() or None
+        result = _attempt(pending["u"], pending["p"], totp_code=code, recovery_code=recovery)
+        if result.ok:
+            return _finish(result, pending["u"], pending["n"])
+        if result.outcome not in ("failed", "totp_required"):
+            session.pop("pending_login", None)
+            flash(result.message, "error")
+            return redirect(url_for("auth.login"))
+        message = result.message
+    return render_template("totp.html", message=message), 200 if message is None else 401
+
+
+def logout() -> Response:
+    """End the session."""
+    lang = session.get("lang")
+    logout_user()
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    flash(t("logged_out"), "info")
+    return redirect(url_for("auth.login"))
+
+
+def switch_language() -> Response:
+    """Remember the chosen language (en or zh) in the session and go back."""
+    lang = request.form.get("lang", "")
+    if lang in LANGUAGES:
+        session["lang"] = lang
+    return redirect(safe_next(request.form.get("next")))
+
+
+def _unauthorized() -> Response:
+    if request.method == "GET":
+        flash(t("login.needed"), "info")
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return redirect(url_for("auth.login"))
+
+
+#: The routes: URL rule, view, methods (the endpoint is the view's name).
+ROUTES = (
+    ("/login", login, ["GET", "POST"]),
+    ("/login/totp", totp, ["GET", "POST"]),
+    ("/logout", logout, ["POST"]),
+    ("/lang", switch_language, ["POST"]),
+)
+
+
+def create_blueprint(app: Flask) -> Blueprint:
+    """Register the login manager on ``app``; a fresh blueprint of the login routes."""
+    manager = LoginManager()
+    manager.user_loader(load_user)
+    manager.unauthorized_handler(_unauthorized)
+    manager.init_app(app)
+    blueprint = Blueprint("auth", __name__)
+    for rule, view, methods in ROUTES:
+        blueprint.add_url_rule(rule, view.__name__, view, methods=methods)
+    return blueprint

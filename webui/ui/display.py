@@ -1,0 +1,248 @@
+"""Values formatted for people, and the view model of a record page.
+
+``format_value`` is a registry by field type (``FORMATTERS``): one entry per
+type, with Babel doing numbers, money and dates for the page's language.
+Lookup titles (``Session.titles``) and user names are fetched once per page
+into ``References``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sqlalchemy as sa
+from flask import url_for
+
+from engine.metadata.fieldtypes import REGISTRY, decimal_scale
+from engine.metadata.model import FieldDef, ObjectDef
+from engine.runtime import audit
+from engine.runtime.query import format_title
+from engine.runtime.record import Record
+from engine.runtime.records import Session
+from webui.api.meta import visible_fields
+from webui.i18n import Formatter
+
+
+@dataclass(frozen=True)
+class References:
+    """Titles of the records lookups point at, and the names of users, for one page."""
+
+    titles: Mapping[tuple[str, int], str] = field(default_factory=dict)
+    users: Mapping[int, str] = field(default_factory=dict)
+
+
+def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Display names (else user names) of users; a name is no secret inside the company."""
+    wanted = sorted({i for i in ids if isinstance(i, int)})
+    if not wanted:
+        return {}
+    users = session.schema.system["sys_users"]
+    rows = session.connection.execute(
+        sa.select(users.c.id, users.c.username, users.c.display_name).where(users.c.id.in_(wanted)))
+    return {row.id: row.display_name or row.username for row in rows}
+
+
+def collect_references(session: Session, obj: ObjectDef, records: Iterable[Mapping[str, Any]],
+                       fields: Iterable[FieldDef]) -> References:
+    """Fetch, once, the titles and user names ``records`` refer to through ``fields`` and owners."""
+    records = list(records)
+    titles: dict[tuple[str, int], str] = {}
+    user_ids: set[int] = {r.get("owner_id") for r in records if r.get("owner_id")}
+    for f in fields:
+        values = [r.get(f.name) for r in records if r.get(f.name) is not None]
+        if f.type == "lookup" and f.target and values:
+            titles.update({(f.target, i): text for i, text in session.titles(f.target, values).items()})
+        elif f.type == "user":
+            user_ids.update(values)
+    return References(titles, user_names(session, user_ids))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A formatted value, with a link when it points somewhere."""
+
+    text: str
+    url: str | None = None
+
+
+Format = Callable[[Any, FieldDef, Formatter, References], str]
+
+
+def _plain(value: Any, f: FieldDef, fmt: Formatter, refs: References) -> str:
+    return str(value)
+
+
+def _decimal(value: Any, f: FieldDef, fmt: Formatter, refs: References) -> str:
+    return fmt.number(value, decimal_scale(f))
+
+
+def _picklist(value: Any, f: FieldDef, fmt: Formatter, refs: References) -> str:
+    option = f.picklist.find(value) if f.picklist else None
+    return option.label.get(fmt.lang) if option else str(value)
+
+
+FORMATTERS: dict[str, Format] = {
+    "integer": lambda v, f, fmt, r: fmt.number(v),
+    "decimal": _decimal,
+    "currency": lambda v, f, fmt, r: fmt.money(v),
+    "percent": lambda v, f, fmt, r: _decimal(v, f, fmt, r) + "%",
+    "boolean": lambda v, f, fmt, r: fmt.t("yes") if v else fmt.t("no"),
+    "date": lambda v, f, fmt, r: fmt.date(v),
+    "datetime": lambda v, f, fmt, r: fmt.moment(v),
+    "phone": lambda v, f, fmt, r: REGISTRY["phone"].format(v, f),
+    "picklist": _picklist,
+    "multipicklist": lambda v, f, fmt, r: ", ".join(_picklist(item, f, fmt, r) for item in v),
+    "tags": lambda v, f, fmt, r: ", ".join(str(item) for item in v),
+    "lookup": lambda v, f, fmt, r: r.titles.get((f.target or "", v), f"#{v}"),
+    "user": lambda v, f, fmt, r: r.users.get(v, f"#{v}"),
+    "file": lambda v, f, fmt, r: str(v.get("name") or v.get("key")) if isinstance(v, dict) else str(v),
+    "json": lambda v, f, fmt, r: json.dumps(v, ensure_ascii=False),
+}
+
+
+def format_value(value: Any, f: FieldDef, fmt: Formatter, refs: References) -> str:
+    """``value`` of field ``f`` as text for people (empty for no value)."""
+    if value is None or value == []:
+        return ""
+    if f.type == "formula":
+        f = replace(f, type=f.value_type)
+    return FORMATTERS.get(f.type, _plain)(value, f, fmt, refs)
+
+
+def cell(record: Mapping[str, Any], f: FieldDef, obj: ObjectDef, fmt: Formatter, refs: References) -> Cell:
+    """One field of a record for display, linked when it is a lookup or a file."""
+    value = record.get(f.name)
+    text = format_value(value, f, fmt, refs)
+    url = None
+    if value is not None and f.type == "lookup" and f.target and (f.target, value) in refs.titles:
+        url = url_for("records.show", object_name=f.target, record_id=value)
+    elif value and f.type == "file":
+        url = url_for("records.download", object_name=obj.name, record_id=record["id"], field_name=f.name)
+    return Cell(text, url)
+
+
+# --- the record page ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class DisplayItem:
+    """One row of the record's definition list."""
+
+    name: str
+    label: str
+    cell: Cell
+    help: str | None = None
+
+
+@dataclass(frozen=True)
+class RelatedList:
+    """Records of another object whose lookup points at this record."""
+
+    label: str
+    items: list[Cell]
+    total: int
+    list_url: str
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One audit entry with its changes formatted."""
+
+    when: str
+    who: str
+    action: str
+    changes: list[tuple[str, str, str]]
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """Everything ``record.html`` shows (see the template for where)."""
+
+    obj: ObjectDef
+    record: Record
+    title: str
+    object_label: str
+    items: list[DisplayItem]
+    system: list[DisplayItem]
+    related: list[RelatedList]
+    history: list[HistoryRow] | None
+    can_edit: bool
+    can_delete: bool
+
+
+RELATED_LIMIT = 10
+
+
+def may(session: Session, obj: ObjectDef, action: str, record: Mapping[str, Any]) -> bool:
+    """Whether the user's grant puts ``record`` inside the scope of ``action`` (edit/delete);
+    the engine decides again on the write."""
+    principal = session.principal
+    return (getattr(principal.grant(obj.name), action) != "none"
+            and principal.in_scope(obj.name, action, record.get("owner_id")))
+
+
+def record_view(session: Session, obj: ObjectDef, record: Record, fmt: Formatter) -> RecordView:
+    """The view model of a record page."""
+    fields = visible_fields(obj, session.principal)
+    refs = collect_references(session, obj, [record], fields)
+    lang = fmt.lang
+    items = [DisplayItem(f.name, f.label.get(lang), cell(record, f, obj, fmt, refs),
+                         f.help.get(lang) if f.help else None) for f in fields]
+    system = [
+        DisplayItem("owner_id", fmt.t("record.owner"), Cell(refs.users.get(record.get("owner_id"), ""))),
+        DisplayItem("created_at", fmt.t("record.created"), Cell(fmt.moment(record["created_at"]))),
+        DisplayItem("updated_at", fmt.t("record.updated"), Cell(fmt.moment(record["updated_at"]))),
+    ]
+    history = audit_rows(session, obj, record.id, fmt) if session.principal.has("view_audit") else None
+    return RecordView(obj, record, format_title(obj, record), obj.label.get(lang), items, system,
+                      related_lists(session, obj, record.id, fmt), history,
+                      may(session, obj, "edit", record), may(session, obj, "delete", record))
+
+
+def related_lists(session: Session, obj: ObjectDef, record_id: int, fmt: Formatter) -> list[RelatedList]:
+    """For each lookup elsewhere that points at ``obj``: the first records (in the user's scope)."""
+    principal, lists = session.principal, []
+    for other in session.config.objects.values():
+        if principal.grant(other.name).read == "none":
+            continue
+        for f in other.fields.values():
+            if f.type != "lookup" or f.target != obj.name or not principal.can_see(other.name, f.name):
+                continue
+            page = session.query(other.name).filter(**{f.name: record_id}).page(1, RELATED_LIMIT)
+            items = [Cell(format_title(other, r), url_for("records.show", object_name=other.name, record_id=r.id))
+                     for r in page.items]
+            label = f"{other.plural_label.get(fmt.lang)} ({f.label.get(fmt.lang)})"
+            list_url = url_for("records.list_records", object_name=other.name, **{f.name: record_id})
+            lists.append(RelatedList(label, items, page.total, list_url))
+    return lists
+
+
+def audit_rows(session: Session, obj: ObjectDef, record_id: int, fmt: Formatter) -> list[HistoryRow]:
+    """The record's audit trail, newest first, masked for the viewer by the engine."""
+    entries = audit.history(session.connection, session.schema, obj.name, record_id, session.principal)
+    rows = []
+    for entry in reversed(entries):
+        changes = []
+        for name, pair in entry.changes.items():
+            f = obj.fields.get(name)
+            label = f.label.get(fmt.lang) if f else name
+            old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
+            changes.append((label, _audit_text(old), _audit_text(new)))
+        action = fmt.t(f"history.{entry.action}") if entry.action in ("create", "update", "delete") else entry.action
+        rows.append(HistoryRow(fmt.moment(entry.at), entry.username, action, changes))
+    return rows
+
+
+def _audit_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def latest_editor(session: Session, object_name: str, record_id: int) -> str | None:
+    """Who wrote the record last, from its audit trail (None when unknown)."""
+    entries = audit.history(session.connection, session.schema, object_name, record_id, session.principal)
+    return entries[-1].username if entries else None

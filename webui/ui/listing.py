@@ -1,0 +1,284 @@
+"""List pages: request parameters → query → page → view model, and CSV export.
+
+The pipeline (cf. Django's ``ChangeList``): ``list_params`` reads the query
+string; ``build_query`` goes filters → owner → search → ordering on the
+engine's one read path (which adds the user's scope and never selects a hidden
+field); ``list_view`` turns a page of records into rows of formatted cells.
+Filters are data (``ListParams.filters``) that give both the query and the
+sentence shown above the list ("Stage is Quote and owner is me").
+
+Query parameters: ``q`` (search), ``sort`` (``-created_at``), ``page``,
+``owner`` (``me`` | ``team``) and any ``field`` / ``field__op`` filter.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from flask import url_for
+from werkzeug.datastructures import MultiDict
+
+from engine.metadata.fieldtypes import FieldValueError, coerce_value
+from engine.metadata.model import FieldDef, ObjectDef, Settings
+from engine.runtime.permissions import Principal
+from engine.runtime.query import Page, Query
+from engine.runtime.records import Session
+from webui.api.meta import visible_fields
+from webui.api.serialize import json_value
+from webui.i18n import Formatter
+from webui.ui.display import Cell, References, cell, collect_references, format_value
+
+#: Parameters with a meaning of their own; every other one is a field filter.
+RESERVED = ("q", "sort", "page", "owner")
+PER_PAGE = 25
+#: How many fields a list shows.
+LIST_COLUMNS = 6
+#: Types stored as JSON: not sortable.
+_UNSORTABLE = frozenset({"multipicklist", "tags", "file", "json"})
+#: Filter widget per field type (a registry: a new kind is one entry here and one in list.html).
+FILTER_KINDS: Mapping[str, str] = {
+    "picklist": "select", "multipicklist": "select", "boolean": "boolean",
+    "date": "date_range", "datetime": "date_range",
+    "integer": "number_range", "decimal": "number_range", "currency": "number_range", "percent": "number_range",
+}
+
+
+@dataclass(frozen=True)
+class ListParams:
+    """What a list page asks for."""
+
+    search: str = ""
+    sort: str = ""
+    page: int = 1
+    owner: str = ""
+    filters: Mapping[str, str] = field(default_factory=dict)
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """The query string of this list with ``changes`` (None drops a parameter)."""
+        args: dict[str, Any] = {"q": self.search, "sort": self.sort, "owner": self.owner, **self.filters}
+        if self.page > 1:
+            args["page"] = self.page
+        args.update(changes)
+        return {key: value for key, value in args.items() if value not in (None, "")}
+
+
+def list_params(args: MultiDict[str, str]) -> ListParams:
+    """Read a list's query string (empty values mean "no filter")."""
+    page = args.get("page", "1").strip()
+    filters = {name: value.strip() for name, value in args.items()
+               if name not in RESERVED and value.strip() and "\x00" not in name + value}
+    return ListParams(
+        search=args.get("q", "").strip(), sort=args.get("sort", "").strip(),
+        page=int(page) if page.isdigit() and 0 < int(page) < 10**9 else 1,
+        owner=args.get("owner", "") if args.get("owner") in ("me", "team") else "",
+        filters=filters,
+    )
+
+
+def owner_filter(owner: str, principal: Principal) -> dict[str, Any]:
+    """``me`` → the user's records; ``team`` → their team's (just theirs without a team)."""
+    if owner == "me":
+        return {"owner_id": principal.user_id}
+    if owner == "team":
+        return {"owner_id__in": sorted(principal.team_member_ids | {principal.user_id})}
+    return {}
+
+
+def build_query(session: Session, obj: ObjectDef, params: ListParams) -> Query:
+    """The list's query: filters → owner → search → ordering (raises QueryError for a bad one)."""
+    query = session.query(obj.name)
+    if params.filters:
+        query = query.filter(**params.filters)
+    owner = owner_filter(params.owner, session.principal)
+    if owner:
+        query = query.filter(**owner)
+    if params.search:
+        query = query.search(params.search)
+    return query.order_by(params.sort or "-created_at")
+
+
+# --- columns, filters and the sentence --------------------------------------------------------
+def list_fields(obj: ObjectDef, principal: Principal) -> list[FieldDef]:
+    """The list's columns: the first visible fields, title fields first."""
+    fields = visible_fields(obj, principal)
+    titles = [f for name in obj.title_fields() for f in fields if f.name == name]
+    rest = [f for f in fields if f not in titles]
+    return (titles + rest)[:LIST_COLUMNS]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column header; ``sort_url`` is None when the column cannot be sorted."""
+
+    name: str
+    label: str
+    sort_url: str | None
+    sorted: str | None  # "ascending" / "descending" / None, for aria-sort
+
+
+@dataclass(frozen=True)
+class FilterWidget:
+    """One filter control: ``kind`` is a value of ``FILTER_KINDS``."""
+
+    name: str
+    label: str
+    kind: str
+    options: list[tuple[str, str]] = field(default_factory=list)
+    value: str = ""
+    low: str = ""
+    high: str = ""
+
+
+def filter_widgets(obj: ObjectDef, principal: Principal, params: ListParams, lang: str) -> list[FilterWidget]:
+    """A filter per visible field whose type has a filter kind."""
+    widgets = []
+    for f in visible_fields(obj, principal):
+        kind = FILTER_KINDS.get(f.value_type if f.type == "formula" else f.type)
+        if kind is None or f.encrypted:
+            continue
+        options = [(v.key, v.label.get(lang)) for v in f.picklist.walk()] if f.picklist else []
+        widgets.append(FilterWidget(f.name, f.label.get(lang), kind, options, params.filters.get(f.name, ""),
+                                    params.filters.get(f"{f.name}__gte", ""), params.filters.get(f"{f.name}__lte", "")))
+    return widgets
+
+
+def filter_sentence(obj: ObjectDef, params: ListParams, fmt: Formatter, refs: References,
+                    settings: Settings) -> str:
+    """The active filter in words: "Stage is Quote and owner is me" (empty without one)."""
+    parts = []
+    for key, raw in params.filters.items():
+        name, _, op = key.partition("__")
+        f = obj.fields.get(name)
+        label = f.label.get(fmt.lang) if f else name
+        value = _filter_value(f, raw, fmt, refs, settings)
+        template = f"filter.{op or 'eq'}"
+        if op in ("", "eq", "ne", "gte", "lte", "gt", "lt", "contains"):
+            parts.append(fmt.t(template, field=label, value=value))
+        else:
+            parts.append(fmt.t("filter.other", field=label, op=op, value=value))
+    if params.owner:
+        parts.append(fmt.t(f"filter.owner.{params.owner}"))
+    if params.search:
+        parts.append(fmt.t("filter.search", value=params.search))
+    sentence = fmt.t("filter.and").join(parts)
+    return sentence[:1].upper() + sentence[1:]
+
+
+def _filter_value(f: FieldDef | None, raw: str, fmt: Formatter, refs: References, settings: Settings) -> str:
+    """A filter value as shown in the sentence (picklist labels, formatted numbers and dates)."""
+    if f is None or f.type in ("formula", "autonumber", "tags", "json", "file"):
+        return raw
+    probe = replace(f, type="picklist") if f.type == "multipicklist" else f
+    try:
+        value = coerce_value(probe, raw, settings)
+    except FieldValueError:
+        return raw
+    return format_value(value, probe, fmt, refs) or raw
+
+
+# --- the page ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    """One record of the list."""
+
+    id: int
+    url: str
+    cells: list[tuple[Column, Cell]]
+
+
+@dataclass(frozen=True)
+class ListView:
+    """Everything ``list.html`` shows."""
+
+    obj: ObjectDef
+    label: str
+    params: ListParams
+    columns: list[Column]
+    rows: list[Row]
+    page: Page | None
+    filters: list[FilterWidget]
+    sentence: str
+    error: str | None
+    can_create: bool
+    can_export: bool
+    previous_url: str | None
+    next_url: str | None
+    export_url: str
+    clear_url: str
+
+
+def _list_url(obj: ObjectDef, **args: Any) -> str:
+    return url_for("records.list_records", object_name=obj.name, **args)
+
+
+def columns_for(obj: ObjectDef, fields: list[FieldDef], params: ListParams, lang: str) -> list[Column]:
+    """Headers with their sort links (a second click sorts the other way)."""
+    columns = []
+    for f in fields:
+        sortable = f.type not in _UNSORTABLE and not f.encrypted
+        state = "ascending" if params.sort == f.name else "descending" if params.sort == f"-{f.name}" else None
+        target = f"-{f.name}" if state == "ascending" else f.name
+        url = _list_url(obj, **params.args(sort=target, page=None)) if sortable else None
+        columns.append(Column(f.name, f.label.get(lang), url, state))
+    return columns
+
+
+def list_view(session: Session, obj: ObjectDef, params: ListParams, page: Page | None, error: str | None,
+              fmt: Formatter) -> ListView:
+    """The view model of a list page (``page`` is None when the filter was refused)."""
+    principal = session.principal
+    fields = list_fields(obj, principal)
+    records = page.items if page else []
+    refs = collect_references(session, obj, records, visible_fields(obj, principal))
+    columns = columns_for(obj, fields, params, fmt.lang)
+    rows = [Row(r.id, url_for("records.show", object_name=obj.name, record_id=r.id),
+                [(column, cell(r, f, obj, fmt, refs)) for column, f in zip(columns, fields, strict=True)])
+            for r in records]
+    grant = principal.grant(obj.name)
+    previous_url = next_url = None
+    if page and page.page > 1:
+        previous_url = _list_url(obj, **params.args(page=page.page - 1))
+    if page and page.page < page.pages:
+        next_url = _list_url(obj, **params.args(page=page.page + 1))
+    return ListView(
+        obj=obj, label=obj.plural_label.get(fmt.lang), params=params, columns=columns, rows=rows, page=page,
+        filters=filter_widgets(obj, principal, params, fmt.lang),
+        sentence=filter_sentence(obj, params, fmt, refs, session.config.settings), error=error,
+        can_create=grant.create, can_export=grant.export,
+        previous_url=previous_url, next_url=next_url,
+        export_url=url_for("records.export_csv", object_name=obj.name, **params.args(page=None)),
+        clear_url=_list_url(obj),
+    )
+
+
+# --- CSV export ---------------------------------------------------------------------------------------
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(json_value(v)) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(json_value(value), ensure_ascii=False)
+    text = str(json_value(value))
+    # A text cell that a spreadsheet would run as a formula is quoted (CSV injection).
+    return "'" + text if isinstance(value, str) and text.startswith(_FORMULA_START) else text
+
+
+def export_csv(session: Session, obj: ObjectDef, params: ListParams) -> str:
+    """The list's records (all pages) as CSV, through ``Session.export`` (grant checked, logged)."""
+    records = session.export(obj.name, build_query(session, obj, params))
+    names = ["id", *(f.name for f in visible_fields(obj, session.principal)), "owner_id", "created_at", "updated_at"]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(names)
+    for record in records:
+        writer.writerow([_csv_cell(record.get(name)) for name in names])
+    return out.getvalue()

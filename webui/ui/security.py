@@ -1,0 +1,72 @@
+"""Session secret, cookie settings, CSRF protection and security headers.
+
+- ``SECRET_KEY``: ``TRELLIS_WEB_SECRET``, else derived (HMAC) from
+  ``TRELLIS_SECRET_KEY``, else random per process — sessions then end when the
+  process restarts, and a warning says so.
+- Cookies are HttpOnly and SameSite=Lax; Secure unless the app runs in debug or
+  testing mode; ``TRELLIS_SECURE_COOKIES`` (1/0, true/false) overrides that.
+- Every POST form carries a ``csrf_token`` (Flask-WTF's CSRFProtect). The REST
+  API is exempt: it authenticates with bearer tokens, never with cookies.
+- Every response carries a Content-Security-Policy without inline scripts,
+  X-Content-Type-Options, X-Frame-Options and Referrer-Policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+
+from flask import Flask, Response
+from flask_wtf.csrf import CSRFProtect
+
+#: Sent with every response (UI and API).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+#: Largest upload the UI accepts (bytes); larger requests get 413.
+DEFAULT_MAX_UPLOAD = 20 * 1024 * 1024
+
+def secret_key(app: Flask) -> str:
+    """The key that signs session cookies (see the module docstring)."""
+    configured = app.config.get("SECRET_KEY") or os.environ.get("TRELLIS_WEB_SECRET")
+    if configured:
+        return configured
+    master = os.environ.get("TRELLIS_SECRET_KEY")
+    if master:
+        return hmac.new(master.encode(), b"trellis web session v1", hashlib.sha256).hexdigest()
+    app.logger.warning("Neither TRELLIS_WEB_SECRET nor TRELLIS_SECRET_KEY is set: sessions are signed with a "
+                       "random key and end when this process stops. Set TRELLIS_WEB_SECRET to keep them.")
+    return secrets.token_hex(32)
+
+
+def _flag(value: object) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def init_app(app: Flask) -> None:
+    """Configure secret, cookies, upload limits and CSRF; add the security headers."""
+    app.config["SECRET_KEY"] = secret_key(app)
+    secure_setting = app.config.get("TRELLIS_SECURE_COOKIES", os.environ.get("TRELLIS_SECURE_COOKIES"))
+    secure = _flag(secure_setting) if secure_setting not in (None, "") else not (app.debug or app.testing)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure,
+                      REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=secure)
+    app.config.setdefault("TRELLIS_UPLOAD_DIR", os.environ.get("TRELLIS_UPLOAD_DIR") or "uploads")
+    app.config.setdefault("MAX_CONTENT_LENGTH", DEFAULT_MAX_UPLOAD)
+    app.config.setdefault("WTF_CSRF_ENABLED", True)
+    csrf = CSRFProtect(app)  # one per app: its exemptions stay the app's own
+    api = app.blueprints.get("api")
+    if api is not None:
+        csrf.exempt(api)
+    app.after_request(add_security_headers)
+
+
+def add_security_headers(response: Response) -> Response:
+    """Add the headers of ``SECURITY_HEADERS`` that the response does not set itself."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

@@ -1,0 +1,262 @@
+"""The record routes of the web UI: parse HTTP → call the engine → render.
+
+Each request is one engine session as the logged-in user on the ``web``
+channel (``context.ui_session``). Engine errors become pages in ``errors``:
+NotFound (also outside the user's scope) → 404, PermissionDenied → 403,
+QueryError → 400. Templates are looked up most specific first
+(``<object>/<page>.html`` before ``<page>.html``), in the config's own
+``templates`` folder before ``webui/templates``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user
+from jinja2 import ChoiceLoader, FileSystemLoader
+
+from engine.metadata.model import ObjectDef
+from engine.runtime.errors import Conflict, FieldError, QueryError, ValidationFailed
+from engine.runtime.query import format_title
+from engine.runtime.records import Session
+from webui.api.meta import readable_objects
+from webui.ui import display, forms, listing
+from webui.ui.context import formatter, t, ui_session
+
+LOOKUP_LIMIT = 20
+
+
+def _require_login() -> Any:
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    return None
+
+
+def render_page(page: str, obj: ObjectDef | None, **context: Any) -> str:
+    """Render ``<object>/<page>`` if the config ships one, else ``<page>``."""
+    names = [f"{obj.name}/{page}", page] if obj is not None else [page]
+    return render_template(names, obj=obj, **context)
+
+
+def readable(session: Session, object_name: str) -> ObjectDef:
+    """The object, when the user may read some of its records; else 404."""
+    obj = session.object(object_name)
+    if session.principal.grant(obj.name).read == "none":
+        abort(404)
+    return obj
+
+
+# --- lists --------------------------------------------------------------------------------
+def home() -> Response | str:
+    """The first object the user may read."""
+    with ui_session() as session:
+        objects = readable_objects(session.config, session.principal)
+    if not objects:
+        return render_page("error.html", None, status=403, message=t("error.no_objects")), 403
+    return redirect(url_for("records.list_records", object_name=objects[0].name))
+
+
+def list_records(object_name: str) -> str:
+    """A page of records with search, filters, sorting and paging."""
+    params = listing.list_params(request.args)
+    fmt = formatter()
+    with ui_session() as session:
+        obj = readable(session, object_name)
+        page, error = None, None
+        try:
+            page = listing.build_query(session, obj, params).page(params.page, listing.PER_PAGE)
+        except QueryError as exc:
+            error = t("list.bad_filter", message=str(exc))
+        view = listing.list_view(session, obj, params, page, error, fmt)
+    return render_page("list.html", obj, view=view)
+
+
+def export_csv(object_name: str) -> Response:
+    """The list (with its filters) as CSV; needs the export grant (403 otherwise); logged."""
+    params = listing.list_params(request.args)
+    with ui_session() as session:
+        obj = readable(session, object_name)
+        text = listing.export_csv(session, obj, params)
+    response = Response("\ufeff" + text, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{obj.name}.csv"'
+    return response
+
+
+def lookup(object_name: str) -> Response:
+    """Type-ahead: ``[{id, title}]`` of records the user may read that match ``q``."""
+    with ui_session() as session:
+        obj = readable(session, object_name)
+        query = session.query(obj.name).search(request.args.get("q", ""))
+        records = query.page(1, LOOKUP_LIMIT).items
+        return jsonify([{"id": r.id, "title": format_title(obj, r)} for r in records])
+
+
+# --- records ------------------------------------------------------------------------------------
+def show(object_name: str, record_id: int) -> str:
+    """The record page: fields, related lists, history (for those allowed)."""
+    with ui_session() as session:
+        obj = readable(session, object_name)
+        view = display.record_view(session, obj, session.get(obj.name, record_id), formatter())
+    return render_page("record.html", obj, view=view)
+
+
+def download(object_name: str, record_id: int, field_name: str) -> Response:
+    """A stored file, to those who can read the record and see the field."""
+    with ui_session() as session:
+        obj = readable(session, object_name)
+        record = session.get(obj.name, record_id)
+        f = obj.fields.get(field_name)
+        if f is None or f.type != "file" or field_name not in record:
+            abort(404)
+        value = record[field_name]
+    path = forms.stored_file(value)
+    if path is None:
+        abort(404)
+    return send_file(path, as_attachment=True, download_name=value.get("name") or path.name,
+                     mimetype=value.get("content_type") or "application/octet-stream")
+
+
+def _form_page(obj_name: str, state: forms.FormState, errors: dict[str, list[FieldError]],
+               record_id: int | None = None, version: int | None = None, status: int = 200) -> tuple[str, int]:
+    with ui_session() as session:
+        obj = readable(session, obj_name)
+        record = session.get(obj.name, record_id) if record_id is not None else None
+        view = forms.form_view(session, obj, state, errors, formatter(), record, version)
+    return render_page("form.html", obj, view=view), status
+
+
+def create(object_name: str) -> Response | tuple[str, int]:
+    """The create form; a record that does not validate comes back with its errors and input."""
+    fmt = formatter()
+    with ui_session() as session:
+        obj = readable(session, object_name)
+        if not session.principal.grant(obj.name).create:
+            abort(403)
+    if request.method == "GET":
+        with ui_session() as session:
+            state = forms.default_state(session, obj, fmt)
+        return _form_page(object_name, state, {})
+    parsed = None
+    try:
+        with ui_session() as session:
+            parsed = forms.parse_form(session, obj, request.form, request.files, fmt)
+            record = _save(parsed, lambda values: session.create(obj.name, forms.without_empty(values)))
+    except ValidationFailed as exc:
+        return _form_page(object_name, parsed.state if parsed else {}, exc.errors, status=422)
+    flash(t("record.saved"), "info")
+    return redirect(url_for("records.show", object_name=obj.name, record_id=record.id))
+
+
+def _save(parsed: forms.ParsedForm, write: Any) -> Any:
+    """Write through the engine; input errors found here join the engine's, and then
+    nothing is kept (raising rolls the session back)."""
+    try:
+        result = write(parsed.values)
+    except ValidationFailed as exc:
+        if parsed.errors:
+            raise ValidationFailed({**exc.errors, **parsed.errors}, exc.object_name) from None
+        raise
+    if parsed.errors:
+        raise ValidationFailed(dict(parsed.errors))
+    return result
+
+
+def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
+    """The edit form; carries the version, so a concurrent change is reported, not overwritten."""
+    fmt = formatter()
+    with ui_session() as session:
+        obj = readable(session, object_name)
+        record = session.get(obj.name, record_id)
+        if not display.may(session, obj, "edit", record):
+            abort(403)
+        state = forms.record_state(session, obj, record, fmt)
+    if request.method == "GET":
+        return _form_page(object_name, state, {}, record_id, record.version)
+    version = _version(request.form.get("version"))
+    parsed = None
+    try:
+        with ui_session() as session:
+            parsed = forms.parse_form(session, obj, request.form, request.files, fmt, record)
+            _save(parsed, lambda values: session.update(obj.name, record_id, values, version=version))
+    except ValidationFailed as exc:
+        return _form_page(object_name, parsed.state if parsed else state, exc.errors, record_id, version, 422)
+    except Conflict as exc:
+        message = _conflict_message(obj.name, record_id, exc)
+        return _form_page(object_name, parsed.state if parsed else state,
+                          {"_record": [FieldError("conflict", message)]}, record_id, version, 409)
+    flash(t("record.saved"), "info")
+    return redirect(url_for("records.show", object_name=obj.name, record_id=record_id))
+
+
+def _version(raw: str | None) -> int | None:
+    raw = (raw or "").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 18 else None
+
+
+def _conflict_message(object_name: str, record_id: int, conflict: Conflict) -> str:
+    with ui_session() as session:
+        who = display.latest_editor(session, object_name, record_id)
+    if who:
+        return t("form.conflict", user=who, version=conflict.actual)
+    return t("form.conflict_anonymous", version=conflict.actual)
+
+
+def delete(object_name: str, record_id: int) -> Response:
+    """Delete the record; refused (with the reason) while other records point at it."""
+    try:
+        with ui_session() as session:
+            obj = readable(session, object_name)
+            session.delete(obj.name, record_id, version=_version(request.form.get("version")))
+    except ValidationFailed as exc:
+        for problems in exc.errors.values():
+            for problem in problems:
+                flash(problem.message, "error")
+        return redirect(url_for("records.show", object_name=object_name, record_id=record_id))
+    except Conflict as exc:
+        flash(_conflict_message(object_name, record_id, exc), "error")
+        return redirect(url_for("records.show", object_name=object_name, record_id=record_id))
+    flash(t("record.deleted"), "info")
+    return redirect(url_for("records.list_records", object_name=object_name))
+
+
+#: The routes: URL rule, view, methods (the endpoint is the view's name).
+ROUTES = (
+    ("/", home, ["GET"]),
+    ("/o/<object_name>", list_records, ["GET"]),
+    ("/o/<object_name>/export.csv", export_csv, ["GET"]),
+    ("/o/<object_name>/lookup", lookup, ["GET"]),
+    ("/o/<object_name>/<int:record_id>", show, ["GET"]),
+    ("/o/<object_name>/<int:record_id>/file/<field_name>", download, ["GET"]),
+    ("/o/<object_name>/new", create, ["GET", "POST"]),
+    ("/o/<object_name>/<int:record_id>/edit", edit, ["GET", "POST"]),
+    ("/o/<object_name>/<int:record_id>/delete", delete, ["POST"]),
+)
+
+
+def create_blueprint(app: Flask) -> Blueprint:
+    """A fresh blueprint of the record routes (one per app); the config's ``templates``
+    folder overrides ours."""
+    source = app.extensions["trellis"].config.source_path
+    if source:
+        own = Path(source).resolve().parent / "templates"
+        app.jinja_loader = ChoiceLoader([FileSystemLoader(str(own)), app.jinja_loader])
+    blueprint = Blueprint("records", __name__)
+    blueprint.before_request(_require_login)
+    for rule, view, methods in ROUTES:
+        blueprint.add_url_rule(rule, view.__name__, view, methods=methods)
+    return blueprint
