@@ -297,6 +297,8 @@ class _Compiler:
         formula_order = self.formula_order(fields, path)
         rules = tuple(self.compile_rules(spec.get("rules") or [], (*path, "rules"), known_fields))
         self.check_title(spec.get("title"), (*path, "title"), known_fields)
+        list_columns = self.check_list_columns((spec.get("list") or {}).get("columns") or [],
+                                               (*path, "list", "columns"), known_fields)
         return ObjectDef(
             name=name,
             label=Label.of(spec.get("label"), name.replace("_", " ").capitalize()),
@@ -309,6 +311,7 @@ class _Compiler:
             renamed_from=spec.get("renamed_from"),
             formula_order=formula_order,
             audit_reads=bool((spec.get("audit") or {}).get("reads", False)),
+            list_columns=list_columns,
         )
 
     def compile_field(self, name: str, spec: dict, path: tuple, picklists: dict[str, Picklist],
@@ -537,6 +540,15 @@ class _Compiler:
         for name in names:
             if name not in known_fields and name not in SYSTEM_COLUMNS:
                 self.issue("T-E032", path, f"the title names unknown field `{name}`", did_you_mean(name, known_fields))
+
+    def check_list_columns(self, columns: list, path: tuple, known_fields: set[str]) -> tuple[str, ...]:
+        """The list page's columns: each a field of the object or a system column (T-E032)."""
+        for index, name in enumerate(columns):
+            if name not in known_fields and name not in SYSTEM_COLUMNS:
+                self.issue("T-E032", (*path, index), f"the list names unknown field `{name}`",
+                           did_you_mean(name, sorted(known_fields | set(SYSTEM_COLUMNS)))
+                           or "list fields of this object or system columns")
+        return tuple(columns)
 
     def expression(self, source: Any, path: tuple, names: set[str] | frozenset[str]) -> Expression | None:
         if not isinstance(source, str):

@@ -222,6 +222,8 @@ class ObjectDef:
     renamed_from: str | None = None
     formula_order: tuple[str, ...] = ()
     audit_reads: bool = False
+    #: The list page's columns (fields or system columns); empty: the first visible fields.
+    list_columns: tuple[str, ...] = ()
 
     @property
     def table_name(self) -> str:

@@ -8,8 +8,8 @@ editing, inserting or deleting a row breaks the chain where it happened;
 extend one chain instead of forking it.
 
 Values of encrypted fields never enter the log (only the fact that they
-changed); hidden fields are stored and masked when shown to someone who may
-not see them.
+changed); hidden fields are stored and left out (name and values) when the
+history is shown to someone who may not see them.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from engine.runtime.permissions import Principal
 from engine.runtime.tables import Schema
 
 GENESIS = "0" * 64
-#: What the log shows instead of a value the reader may not see.
-MASK = "•••"
 #: What the log stores instead of an encrypted field's values.
 ENCRYPTED = "«encrypted»"
 
@@ -199,7 +197,8 @@ class AuditEntry:
 
 def history(connection: sa.Connection, schema: Schema, object_name: str, record_id: int,
             viewer: Principal) -> list[AuditEntry]:
-    """A record's audit rows, oldest first, with fields the viewer may not see masked."""
+    """A record's audit rows, oldest first, without the fields the viewer may not see
+    (and without updates that touched only such fields)."""
     audit = schema.system["sys_audit"]
     rows = connection.execute(
         sa.select(audit).where(audit.c.object == object_name, audit.c.record_id == record_id).order_by(audit.c.id)
@@ -207,7 +206,9 @@ def history(connection: sa.Connection, schema: Schema, object_name: str, record_
     entries = []
     for row in rows:
         changes = json.loads(row["changes"])
-        shown = {name: (pair if viewer.can_see(object_name, name) else [MASK, MASK]) for name, pair in changes.items()}
+        shown = {name: pair for name, pair in changes.items() if viewer.can_see(object_name, name)}
+        if not shown and row["action"] == "update":
+            continue  # a change only to fields the viewer may not see is not theirs to know of
         entries.append(AuditEntry(row["id"], row["at"], row["username"], row["channel"], row["action"],
                                   row["object"], row["record_id"], shown))
     return entries

@@ -137,7 +137,8 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("name", sa.String(200), primary_key=True),
         sa.Column("value", sa.BigInteger(), nullable=False),
     )
-    return {t.name: t for t in (versions, sequences, *identity_tables(metadata), *audit_tables(metadata))}
+    return {t.name: t for t in (versions, sequences, *identity_tables(metadata), *audit_tables(metadata),
+                                *view_tables(metadata))}
 
 
 def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
@@ -190,6 +191,22 @@ def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("last_used_at", UTCDateTime(), nullable=True),
     )
     return teams, users, tokens
+
+
+def view_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """Saved list views per user (``engine.runtime.views``): a name and the list's query string."""
+    views = sa.Table(
+        "sys_saved_views",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("user_id", id_type(), sa.ForeignKey("sys_users.id"), nullable=False, index=True),
+        sa.Column("object", sa.String(100), nullable=False),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("query", sa.Text(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.UniqueConstraint("user_id", "object", "name"),
+    )
+    return (views,)
 
 
 def audit_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

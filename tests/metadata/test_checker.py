@@ -1893,3 +1893,39 @@ def test_unknown_name_at_evaluation_is_an_expression_error():
 def test_wrong_types_are_an_expression_error():
     with pytest.raises(ExpressionEvalError):
         evaluate("amount + 'x'", amount=Decimal("1"))
+
+
+# --- list: {columns} ------------------------------------------------------------------
+
+
+def test_E032_list_names_unknown_field(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          account:
+            fields:
+              name: {type: text}
+              city: {type: text}
+            list:
+              columns: [name, ctiy, owner_id]
+        """)
+    assert_issue(only_issue(path), "T-E032", f"{path}:8:23", "objects.account.list.columns[1]", "did you mean `city`?")
+
+
+def test_list_columns_may_name_fields_and_system_columns(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          account:
+            fields:
+              name: {type: text}
+              city: {type: text}
+            list:
+              columns: [city, name, created_at, owner_id]
+          contact:
+            fields:
+              name: {type: text}
+        """)
+    config = load_config(path)
+    assert config.objects["account"].list_columns == ("city", "name", "created_at", "owner_id")
+    assert config.objects["contact"].list_columns == ()

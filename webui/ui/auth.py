@@ -35,13 +35,15 @@ from flask import (
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from engine.runtime.auth import LoginResult, authenticate
+from engine.runtime.auth import LoginResult, TotpError, authenticate, confirm_totp, enroll_totp
 from webui import get_trellis
 from webui.i18n import LANGUAGES
 from webui.ui.context import t
 
 #: How long the two-factor step may take after the password was right.
 PENDING_SECONDS = 300
+#: How long setting up two-factor login may take after the password was right.
+ENROL_SECONDS = 900
 
 @dataclass(frozen=True)
 class WebUser(UserMixin):
@@ -94,6 +96,23 @@ def _pending() -> dict[str, str] | None:
         return None
 
 
+def _remember_enrolment(username: str, user_id: int | None, next_url: str) -> None:
+    """A user whose role requires two-factor login enrols before they are logged in."""
+    payload = json.dumps({"u": username, "i": user_id, "n": next_url}).encode()
+    session["pending_enrolment"] = _fernet().encrypt(payload).decode()
+
+
+def _pending_enrolment() -> dict | None:
+    token = session.get("pending_enrolment")
+    if not token:
+        return None
+    try:
+        return json.loads(_fernet().decrypt(token.encode(), ttl=ENROL_SECONDS))
+    except (InvalidToken, ValueError):
+        session.pop("pending_enrolment", None)
+        return None
+
+
 # --- routes ----------------------------------------------------------------------------
 def safe_next(target: str | None) -> str:
     """``target`` when it is a path on this site, else the start page (no open redirects)."""
@@ -137,7 +156,9 @@ def login() -> Response | str:
                 _remember_pending(username, password, next_url)
                 return redirect(url_for("auth.totp"))
             if result.ok and result.must_enroll_totp:
-                message = t("login.enroll")
+                _remember_enrolment(username, result.user_id, next_url)
+                flash(t("twofactor.required"), "info")
+                return redirect(url_for("auth.account_totp"))
             elif result.ok:
                 return _finish(result, username, next_url)
             else:
@@ -165,6 +186,46 @@ def totp() -> Response | str:
             return redirect(url_for("auth.login"))
         message = result.message
     return render_template("totp.html", message=message), 200 if message is None else 401
+
+
+def account_totp() -> Response | str | tuple[str, int]:
+    """Set up two-factor login: the secret and provisioning URI as text and the recovery
+    codes (shown once, on GET), then a code from the app to confirm (``auth.confirm_totp``).
+
+    For a logged-in user (the "Two-factor" link), or for one whose role requires it
+    right after their password (they are logged in once the code is confirmed).
+    """
+    pending = None if current_user.is_authenticated else _pending_enrolment()
+    if not current_user.is_authenticated and pending is None:
+        if session.pop("pending_enrolment", None):
+            flash(t("twofactor.expired"), "error")
+            return redirect(url_for("auth.login"))
+        return current_app.login_manager.unauthorized()
+    username = current_user.username if pending is None else pending["u"]
+    crm = get_trellis()
+    enrolment, message, status = None, None, 200
+    if request.method == "POST":
+        try:
+            confirmed = confirm_totp(crm, username, request.form.get("code", "").strip())
+        except TotpError:
+            flash(t("twofactor.expired"), "error")
+            return redirect(url_for("auth.account_totp"))
+        if confirmed:
+            response = redirect(url_for("records.home"))
+            if pending is not None:  # a fresh session: the flash goes after it
+                response = _finish(LoginResult("ok", "", pending["i"]), username, pending["n"])
+            flash(t("twofactor.done"), "info")
+            return response
+        message, status = t("twofactor.bad_code"), 422
+    else:
+        try:
+            enrolment = enroll_totp(crm, username)
+        except TotpError:
+            return render_template("totp_enrol.html", active=True, enrolment=None, message=None)
+    response = current_app.make_response(
+        (render_template("totp_enrol.html", active=False, enrolment=enrolment, message=message), status))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def logout() -> Response:
@@ -197,6 +258,7 @@ def _unauthorized() -> Response:
 ROUTES = (
     ("/login", login, ["GET", "POST"]),
     ("/login/totp", totp, ["GET", "POST"]),
+    ("/account/totp", account_totp, ["GET", "POST"]),
     ("/logout", logout, ["POST"]),
     ("/lang", switch_language, ["POST"]),
 )

@@ -19,18 +19,19 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from flask import url_for
 from werkzeug.datastructures import MultiDict
 
 from engine.metadata.fieldtypes import FieldValueError, coerce_value
-from engine.metadata.model import FieldDef, ObjectDef, Settings
+from engine.metadata.model import FieldDef, Label, ObjectDef, Settings, frozen_map
 from engine.runtime.permissions import Principal
 from engine.runtime.query import Page, Query
 from engine.runtime.records import Session
 from webui.api.meta import visible_fields
 from webui.api.serialize import json_value
-from webui.i18n import Formatter
+from webui.i18n import LANGUAGES, TEXTS, Formatter
 from webui.ui.display import Cell, References, cell, collect_references, format_value
 
 #: Parameters with a meaning of their own; every other one is a field filter.
@@ -103,9 +104,33 @@ def build_query(session: Session, obj: ObjectDef, params: ListParams) -> Query:
 
 
 # --- columns, filters and the sentence --------------------------------------------------------
+#: Types of the system columns a list may show (``list: {columns}`` in the config).
+SYSTEM_COLUMN_TYPES: Mapping[str, str] = {
+    "id": "integer", "version": "integer", "created_by": "user", "owner_id": "user",
+    "created_at": "datetime", "updated_at": "datetime", "archived_at": "datetime", "stage_entered_at": "datetime",
+}
+
+
+def system_column(name: str) -> FieldDef:
+    """A system column as a field, labelled in every UI language."""
+    texts = TEXTS.get(f"column.{name}", {})
+    label = Label(frozen_map({lang: texts.get(lang, name) for lang in LANGUAGES}))
+    return FieldDef(name=name, type=SYSTEM_COLUMN_TYPES.get(name, "text"), label=label)
+
+
 def list_fields(obj: ObjectDef, principal: Principal) -> list[FieldDef]:
-    """The list's columns: the first visible fields, title fields first."""
+    """The list's columns: the config's ``list: {columns}`` (without those the user may
+    not see), else the first visible fields, title fields first."""
     fields = visible_fields(obj, principal)
+    if obj.list_columns:
+        by_name = {f.name: f for f in fields}
+        columns = []
+        for name in obj.list_columns:
+            if name in by_name:
+                columns.append(by_name[name])
+            elif name in SYSTEM_COLUMN_TYPES and name not in obj.fields:
+                columns.append(system_column(name))
+        return columns
     titles = [f for name in obj.title_fields() for f in fields if f.name == name]
     rest = [f for f in fields if f not in titles]
     return (titles + rest)[:LIST_COLUMNS]
@@ -192,6 +217,45 @@ class Row:
 
 
 @dataclass(frozen=True)
+class SavedViewLink:
+    """One of the user's saved views: a link to the list with its filters, and its delete form."""
+
+    id: int
+    name: str
+    url: str
+    delete_url: str
+    current: bool
+
+
+@dataclass(frozen=True)
+class SaveViewForm:
+    """The "Save view" form: the list's query string, the name typed and its error."""
+
+    query: str
+    name: str = ""
+    error: str | None = None
+
+
+def query_string(params: ListParams) -> str:
+    """The list's query string as a saved view stores it (without the page)."""
+    return urlencode(params.args(page=None))
+
+
+def normalize_query(raw: str) -> str:
+    """A query string read and written again like a list's (unknown bits dropped)."""
+    return query_string(list_params(MultiDict(parse_qsl(raw.lstrip("?"), keep_blank_values=False))))
+
+
+def saved_view_links(obj: ObjectDef, views: list[Any], params: ListParams) -> list[SavedViewLink]:
+    """Links to the user's saved views (``engine.runtime.views.SavedView``)."""
+    current = query_string(params)
+    return [SavedViewLink(v.id, v.name, _list_url(obj) + (f"?{v.query}" if v.query else ""),
+                          url_for("records.delete_view", object_name=obj.name, view_id=v.id),
+                          v.query == current)
+            for v in views]
+
+
+@dataclass(frozen=True)
 class ListView:
     """Everything ``list.html`` shows."""
 
@@ -210,6 +274,9 @@ class ListView:
     next_url: str | None
     export_url: str
     clear_url: str
+    saved_views: list[SavedViewLink] = field(default_factory=list)
+    save_form: SaveViewForm | None = None
+    save_url: str = ""
 
 
 def _list_url(obj: ObjectDef, **args: Any) -> str:
@@ -229,12 +296,14 @@ def columns_for(obj: ObjectDef, fields: list[FieldDef], params: ListParams, lang
 
 
 def list_view(session: Session, obj: ObjectDef, params: ListParams, page: Page | None, error: str | None,
-              fmt: Formatter) -> ListView:
+              fmt: Formatter, saved_views: list[SavedViewLink] | None = None,
+              save_form: SaveViewForm | None = None) -> ListView:
     """The view model of a list page (``page`` is None when the filter was refused)."""
     principal = session.principal
     fields = list_fields(obj, principal)
     records = page.items if page else []
-    refs = collect_references(session, obj, records, visible_fields(obj, principal))
+    refs = collect_references(session, obj, records, [*visible_fields(obj, principal),
+                                                      *(f for f in fields if f.name in SYSTEM_COLUMN_TYPES)])
     columns = columns_for(obj, fields, params, fmt.lang)
     rows = [Row(r.id, url_for("records.show", object_name=obj.name, record_id=r.id),
                 [(column, cell(r, f, obj, fmt, refs)) for column, f in zip(columns, fields, strict=True)])
@@ -253,6 +322,8 @@ def list_view(session: Session, obj: ObjectDef, params: ListParams, page: Page |
         previous_url=previous_url, next_url=next_url,
         export_url=url_for("records.export_csv", object_name=obj.name, **params.args(page=None)),
         clear_url=_list_url(obj),
+        saved_views=saved_views or [], save_form=save_form or SaveViewForm(query_string(params)),
+        save_url=url_for("records.save_view", object_name=obj.name),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import (
     Blueprint,
@@ -29,8 +30,10 @@ from flask import (
 )
 from flask_login import current_user
 from jinja2 import ChoiceLoader, FileSystemLoader
+from werkzeug.datastructures import MultiDict
 
 from engine.metadata.model import ObjectDef
+from engine.runtime import views as saved_views
 from engine.runtime.errors import Conflict, FieldError, QueryError, ValidationFailed
 from engine.runtime.query import format_title
 from engine.runtime.records import Session
@@ -73,7 +76,10 @@ def home() -> Response | str:
 
 def list_records(object_name: str) -> str:
     """A page of records with search, filters, sorting and paging."""
-    params = listing.list_params(request.args)
+    return _list_page(object_name, listing.list_params(request.args))
+
+
+def _list_page(object_name: str, params: listing.ListParams, save_form: listing.SaveViewForm | None = None) -> str:
     fmt = formatter()
     with ui_session() as session:
         obj = readable(session, object_name)
@@ -82,8 +88,35 @@ def list_records(object_name: str) -> str:
             page = listing.build_query(session, obj, params).page(params.page, listing.PER_PAGE)
         except QueryError as exc:
             error = t("list.bad_filter", message=str(exc))
-        view = listing.list_view(session, obj, params, page, error, fmt)
+        links = listing.saved_view_links(obj, saved_views.list_views(session, obj.name), params)
+        view = listing.list_view(session, obj, params, page, error, fmt, links, save_form)
     return render_page("list.html", obj, view=view)
+
+
+def save_view(object_name: str) -> Response | tuple[str, int]:
+    """Save the list's current filters (the form's ``query``) under ``name`` for this user."""
+    query = listing.normalize_query(request.form.get("query", ""))
+    name = request.form.get("name", "")
+    try:
+        with ui_session() as session:
+            obj = readable(session, object_name)
+            saved_views.save_view(session, obj.name, name, query)
+    except ValidationFailed as exc:
+        message = "; ".join(e.message for problems in exc.errors.values() for e in problems)
+        params = listing.list_params(MultiDict(parse_qsl(query)))
+        form = listing.SaveViewForm(query, name, t("views.not_saved", message=message))
+        return _list_page(object_name, params, form), 422
+    flash(t("views.saved"), "info")
+    return redirect(url_for("records.list_records", object_name=obj.name) + (f"?{query}" if query else ""))
+
+
+def delete_view(object_name: str, view_id: int) -> Response:
+    """Delete one of the user's saved views (another user's is 404)."""
+    with ui_session() as session:
+        obj = readable(session, object_name)
+        saved_views.delete_view(session, obj.name, view_id)
+    flash(t("views.deleted"), "info")
+    return redirect(url_for("records.list_records", object_name=obj.name))
 
 
 def export_csv(object_name: str) -> Response:
@@ -240,6 +273,8 @@ ROUTES = (
     ("/o/<object_name>", list_records, ["GET"]),
     ("/o/<object_name>/export.csv", export_csv, ["GET"]),
     ("/o/<object_name>/lookup", lookup, ["GET"]),
+    ("/o/<object_name>/views", save_view, ["POST"]),
+    ("/o/<object_name>/views/<int:view_id>/delete", delete_view, ["POST"]),
     ("/o/<object_name>/<int:record_id>", show, ["GET"]),
     ("/o/<object_name>/<int:record_id>/file/<field_name>", download, ["GET"]),
     ("/o/<object_name>/new", create, ["GET", "POST"]),

@@ -1,0 +1,156 @@
+"""Setting up two-factor login in the web UI (``/account/totp``), on SQLite and
+PostgreSQL: required by a role right after the password, or from the user menu."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+
+import pyotp
+import pytest
+from cryptography.fernet import Fernet
+
+from engine import Trellis
+from webui import create_app
+
+CONFIG = """
+trellis: 1
+settings:
+  languages: [en, zh]
+objects:
+  lead:
+    fields:
+      name: {type: text}
+roles:
+  admin:
+    require_totp: true
+    objects:
+      "*": {read: all}
+  rep:
+    objects:
+      lead: {read: all}
+"""
+
+PASSWORD = "Secret-pass-123"
+START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def crm(db_url, write_config, clock, monkeypatch):
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
+    crm = Trellis.open(write_config(CONFIG), db_url, clock=clock)
+    crm.apply()
+    with crm.directory() as d:
+        d.add("ada", roles=["admin"], password=PASSWORD)
+        d.add("alice", roles=["rep"], password=PASSWORD)
+    yield crm
+    crm.close()
+
+
+@pytest.fixture
+def client(crm):
+    return create_app(crm, test_config={"TESTING": True, "SECRET_KEY": "test secret"}).test_client()
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def token(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the page has no form with a csrf_token"
+    return match.group(1)
+
+
+def log_in(client, username: str):
+    page = text(client.get("/login"))
+    return client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token(page)})
+
+
+def enrolment(page: str) -> tuple[str, str, list[str]]:
+    secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', page).group(1)
+    uri = html.unescape(re.search(r'<code id="totp-uri">([^<]+)</code>', page).group(1))
+    codes = re.findall(r"<li><code>([^<]+)</code></li>", page)
+    return secret, uri, codes
+
+
+def test_a_required_enrolment_comes_right_after_the_password_and_then_logs_in(client, clock):
+    response = log_in(client, "ada")
+    assert response.status_code == 302 and response.headers["Location"] == "/account/totp"
+    assert client.get("/o/lead").status_code == 302  # not logged in yet
+    page = text(client.get("/account/totp"))
+    assert "Your role requires two-factor login: set it up now." in page
+    secret, uri, codes = enrolment(page)
+    assert uri.startswith("otpauth://totp/") and f"secret={secret}" in uri and "ada" in uri
+    assert len(codes) == 10 and "only once" in page
+    assert '<label for="f-code">' in page and "https://" not in page.split("<main", 1)[1].split("</main>")[0]
+    response = client.post("/account/totp", data={"code": pyotp.TOTP(secret).at(clock.now),
+                                                  "csrf_token": token(page)})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    page = text(client.get("/o/lead"))
+    assert "Two-factor login is now on." in page and ">ada<" in page
+    # Next time the code (or a recovery code) is asked for at login.
+    client.post("/logout", data={"csrf_token": token(page)})
+    response = log_in(client, "ada")
+    assert response.headers["Location"] == "/login/totp"
+    page = text(client.get("/login/totp"))
+    response = client.post("/login/totp", data={"recovery_code": codes[0], "csrf_token": token(page)})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_a_wrong_code_keeps_the_enrolment_pending(client, clock, crm):
+    log_in(client, "ada")
+    page = text(client.get("/account/totp"))
+    secret, _, _ = enrolment(page)
+    right = pyotp.TOTP(secret).at(clock.now)
+    response = client.post("/account/totp", data={"code": "000000" if right != "000000" else "111111",
+                                                  "csrf_token": token(page)})
+    assert response.status_code == 422
+    page = text(response)
+    assert 'role="alert">The code is not right' in page and 'id="totp-secret"' not in page
+    assert client.get("/o/lead").status_code == 302
+    response = client.post("/account/totp", data={"code": right, "csrf_token": token(page)})
+    assert response.status_code == 302
+
+
+def test_the_user_menu_link_enrols_a_logged_in_user(client, clock):
+    assert log_in(client, "alice").status_code == 302
+    page = text(client.get("/o/lead"))
+    assert 'href="/account/totp">Two-factor</a>' in page
+    page = text(client.get("/account/totp"))
+    secret, _, _ = enrolment(page)
+    response = client.post("/account/totp", data={"code": pyotp.TOTP(secret).at(clock.now),
+                                                  "csrf_token": token(page)})
+    assert response.status_code == 302
+    page = text(client.get("/account/totp"))
+    assert "Two-factor login is already on for your account." in page and 'id="totp-secret"' not in page
+
+
+def test_the_page_needs_a_login_or_a_pending_enrolment_and_a_csrf_token(client):
+    response = client.get("/account/totp")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    log_in(client, "ada")
+    client.get("/account/totp")
+    assert client.post("/account/totp", data={"code": "123456"}).status_code == 400
+
+
+def test_the_page_speaks_chinese(client):
+    page = text(client.get("/login"))
+    client.post("/lang", data={"csrf_token": token(page), "lang": "zh", "next": "/login"})
+    log_in(client, "ada")
+    page = text(client.get("/account/totp"))
+    assert "设置两步验证登录" in page and "恢复码" in page
