@@ -62,6 +62,9 @@ from engine.runtime.passwords import hash_password, needs_rehash, password_probl
 from engine.runtime.permissions import AccountUnavailable, Principal, UnknownUser
 from engine.runtime.validation import Errors
 
+#: What the audit trail records instead of a password or secret.
+SECRET_CHANGED = "•••"
+
 if TYPE_CHECKING:
     from engine.trellis import Trellis
 
@@ -439,7 +442,7 @@ def _set_password(account: _Account, old: str, new: str, errors: Errors, channel
         return
     account.updates.update(password_hash=hash_password(new), password_changed_at=account.now)
     account.save("password_changed", None)
-    account.audit("user.password", {"password": [audit.MASK, audit.MASK]}, channel)
+    account.audit("user.password", {"password": [SECRET_CHANGED, SECRET_CHANGED]}, channel)
 
 
 # --- helpers -------------------------------------------------------------------------------
