@@ -137,6 +137,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "record.related_more": {"en": "Showing {shown} of {total}.", "zh": "显示 {shown} 条，共 {total} 条。"},
     "record.history": {"en": "History", "zh": "修改历史"},
     "record.details": {"en": "Details", "zh": "详细信息"},
+    "record.other": {"en": "Other", "zh": "其他"},
     "record.owner": {"en": "Owner", "zh": "负责人"},
     "record.created": {"en": "Created", "zh": "创建时间"},
     "record.updated": {"en": "Updated", "zh": "更新时间"},

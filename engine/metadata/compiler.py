@@ -41,6 +41,7 @@ from engine.metadata.model import (
     PicklistValue,
     Pipeline,
     Role,
+    Section,
     SecuritySettings,
     Settings,
     Stage,
@@ -299,6 +300,8 @@ class _Compiler:
         self.check_title(spec.get("title"), (*path, "title"), known_fields)
         list_columns = self.check_list_columns((spec.get("list") or {}).get("columns") or [],
                                                (*path, "list", "columns"), known_fields)
+        sections = self.compile_sections((spec.get("layout") or {}).get("sections") or [],
+                                         (*path, "layout", "sections"), known_fields)
         return ObjectDef(
             name=name,
             label=Label.of(spec.get("label"), name.replace("_", " ").capitalize()),
@@ -312,6 +315,7 @@ class _Compiler:
             formula_order=formula_order,
             audit_reads=bool((spec.get("audit") or {}).get("reads", False)),
             list_columns=list_columns,
+            sections=sections,
         )
 
     def compile_field(self, name: str, spec: dict, path: tuple, picklists: dict[str, Picklist],
@@ -549,6 +553,31 @@ class _Compiler:
                            did_you_mean(name, sorted(known_fields | set(SYSTEM_COLUMNS)))
                            or "list fields of this object or system columns")
         return tuple(columns)
+
+    def compile_sections(self, specs: list, path: tuple, known_fields: set[str]) -> tuple[Section, ...]:
+        """The record page's sections: each names fields of the object (T-E032), each field once (T-E060)."""
+        sections: list[Section] = []
+        seen: dict[str, tuple] = {}
+        for index, spec in enumerate(specs):
+            if not isinstance(spec, dict):
+                continue
+            spath = (*path, index)
+            names: list[str] = []
+            for f_index, fname in enumerate(spec.get("fields") or []):
+                fpath = (*spath, "fields", f_index)
+                if fname not in known_fields:
+                    self.issue("T-E032", fpath, f"the layout names unknown field `{fname}`",
+                               did_you_mean(fname, sorted(known_fields)) or "list fields of this object")
+                    continue
+                if fname in seen:
+                    self.issue("T-E060", fpath, f"field `{fname}` is placed twice in the layout (also at {format_path(seen[fname])})",
+                               "keep it in one section")
+                    continue
+                seen[fname] = fpath
+                names.append(fname)
+            sections.append(Section(label=Label.of(spec.get("label"), f"Section {index + 1}"), fields=tuple(names),
+                                    columns=spec.get("columns", 1) if spec.get("columns") in (1, 2) else 1))
+        return tuple(sections)
 
     def expression(self, source: Any, path: tuple, names: set[str] | frozenset[str]) -> Expression | None:
         if not isinstance(source, str):

@@ -208,6 +208,15 @@ class ValidationRule:
 
 
 @dataclass(frozen=True)
+class Section:
+    """A group of fields on the record page and the edit form (``layout.sections``)."""
+
+    label: Label
+    fields: tuple[str, ...]
+    columns: int = 1
+
+
+@dataclass(frozen=True)
 class ObjectDef:
     """An object (record type) and everything declared about it."""
 
@@ -224,6 +233,8 @@ class ObjectDef:
     audit_reads: bool = False
     #: The list page's columns (fields or system columns); empty: the first visible fields.
     list_columns: tuple[str, ...] = ()
+    #: The record page's sections (``layout.sections``); empty: one section with every field.
+    sections: tuple[Section, ...] = ()
 
     @property
     def table_name(self) -> str:

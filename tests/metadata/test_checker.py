@@ -1929,3 +1929,64 @@ def test_list_columns_may_name_fields_and_system_columns(config_file):
     config = load_config(path)
     assert config.objects["account"].list_columns == ("city", "name", "created_at", "owner_id")
     assert config.objects["contact"].list_columns == ()
+
+
+# --- layout: {sections} ---------------------------------------------------------------
+
+
+def test_E032_layout_names_unknown_field(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          account:
+            fields:
+              name: {type: text}
+              city: {type: text}
+            layout:
+              sections:
+                - {label: Main, fields: [name, ctiy]}
+        """)
+    assert_issue(only_issue(path), "T-E032", f"{path}:9:40", "objects.account.layout.sections[0].fields[1]",
+                 "did you mean `city`?")
+
+
+def test_E060_layout_names_a_field_twice(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          account:
+            fields:
+              name: {type: text}
+              city: {type: text}
+            layout:
+              sections:
+                - {label: Main, fields: [name, city]}
+                - label: {en: Address, zh: 地址}
+                  fields: [city]
+        """)
+    assert_issue(only_issue(path), "T-E060", f"{path}:11:20", "objects.account.layout.sections[1].fields[0]",
+                 "keep it in one section")
+
+
+def test_layout_sections_in_the_model(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          account:
+            fields:
+              name: {type: text}
+              city: {type: text}
+              notes: {type: textarea}
+            layout:
+              sections:
+                - {label: {en: Main, zh: 基本信息}, fields: [name], columns: 2}
+                - {label: Address, fields: [city]}
+          contact:
+            fields:
+              name: {type: text}
+        """)
+    config = load_config(path)
+    main, address = config.objects["account"].sections
+    assert (main.label.get("zh"), main.fields, main.columns) == ("基本信息", ("name",), 2)
+    assert (str(address.label), address.fields, address.columns) == ("Address", ("city",), 1)
+    assert config.objects["contact"].sections == ()

@@ -156,8 +156,39 @@ class HistoryRow:
 
 
 @dataclass(frozen=True)
+class SectionView:
+    """One group of fields on the record page or the form (``layout.sections``);
+    ``items`` are DisplayItems or FormFields. ``key`` makes the heading's id."""
+
+    key: str
+    label: str
+    columns: int
+    items: list[Any]
+
+
+def sections(obj: ObjectDef, items: list[Any], fmt: Formatter) -> list[SectionView]:
+    """``items`` (anything with a ``name``) grouped by the object's layout, in its order;
+    items named in no section go into a last "Other" section. Without a layout: one
+    "Details" section. Sections left empty (every field hidden) are dropped."""
+    if not obj.sections:
+        return [SectionView("details", fmt.t("record.details"), 0, list(items))]
+    by_name = {item.name: item for item in items}
+    out: list[SectionView] = []
+    placed: set[str] = set()
+    for index, section in enumerate(obj.sections, start=1):
+        placed.update(section.fields)
+        chosen = [by_name[name] for name in section.fields if name in by_name]
+        if chosen:
+            out.append(SectionView(f"section-{index}", section.label.get(fmt.lang), section.columns, chosen))
+    rest = [item for item in items if item.name not in placed]
+    if rest:
+        out.append(SectionView("section-other", fmt.t("record.other"), 1, rest))
+    return out
+
+
+@dataclass(frozen=True)
 class RecordView:
-    """Everything ``record.html`` shows (see the template for where)."""
+    """Everything ``record.html`` shows (see the template for where); ``sections`` group ``items``."""
 
     obj: ObjectDef
     record: Record
@@ -169,6 +200,7 @@ class RecordView:
     history: list[HistoryRow] | None
     can_edit: bool
     can_delete: bool
+    sections: list[SectionView] = field(default_factory=list)
 
 
 RELATED_LIMIT = 10
@@ -197,7 +229,8 @@ def record_view(session: Session, obj: ObjectDef, record: Record, fmt: Formatter
     history = audit_rows(session, obj, record.id, fmt) if session.principal.has("view_audit") else None
     return RecordView(obj, record, format_title(obj, record), obj.label.get(lang), items, system,
                       related_lists(session, obj, record.id, fmt), history,
-                      may(session, obj, "edit", record), may(session, obj, "delete", record))
+                      may(session, obj, "edit", record), may(session, obj, "delete", record),
+                      sections(obj, items, fmt))
 
 
 def related_lists(session: Session, obj: ObjectDef, record_id: int, fmt: Formatter) -> list[RelatedList]:

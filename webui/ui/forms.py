@@ -36,7 +36,7 @@ from engine.runtime.errors import RECORD_ERRORS, FieldError
 from engine.runtime.records import Session
 from webui.api.meta import visible_fields
 from webui.i18n import Formatter
-from webui.ui.display import collect_references, format_value
+from webui.ui.display import SectionView, collect_references, format_value, sections
 
 #: The HTML input type of widgets rendered as a plain ``<input>``.
 INPUT_TYPES: Mapping[str, str] = {
@@ -97,6 +97,8 @@ class FormView:
     version: int | None
     multipart: bool
     record_id: int | None = None
+    #: ``fields`` grouped by the object's layout; empty without one (a flat form).
+    sections: list[SectionView] = field(default_factory=list)
 
 
 def editable(session: Session, obj: ObjectDef, f: FieldDef) -> bool:
@@ -318,4 +320,5 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
         cancel = url_for("records.show", object_name=obj.name, record_id=record["id"])
         heading = fmt.t("form.edit", object=label)
     return FormView(obj, heading, shown, record_errors, action, cancel, version,
-                    any(x.widget == "file" for x in shown), record["id"] if record is not None else None)
+                    any(x.widget == "file" for x in shown), record["id"] if record is not None else None,
+                    sections(obj, shown, fmt) if obj.sections else [])
