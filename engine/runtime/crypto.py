@@ -45,7 +45,8 @@ def generate_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def _key_text() -> str | None:
+def configured_key() -> str | None:
+    """The configured key text (TRELLIS_SECRET_KEY, else the file TRELLIS_SECRET_KEY_FILE), or None."""
     key = os.environ.get("TRELLIS_SECRET_KEY")
     if key:
         return key.strip()
@@ -71,7 +72,7 @@ def _fernet(key: str) -> Fernet:
 
 def cipher(reason: str = "this config has encrypted fields") -> Fernet:
     """The configured cipher; raises SecretKeyMissing with ``reason`` when no key is set."""
-    key = _key_text()
+    key = configured_key()
     if not key:
         raise SecretKeyMissing(reason)
     return _fernet(key)

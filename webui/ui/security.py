@@ -21,6 +21,8 @@ import secrets
 from flask import Flask, Response
 from flask_wtf.csrf import CSRFProtect
 
+from engine.runtime import crypto
+
 #: Sent with every response (UI and API).
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
@@ -36,10 +38,10 @@ def secret_key(app: Flask) -> str:
     configured = app.config.get("SECRET_KEY") or os.environ.get("TRELLIS_WEB_SECRET")
     if configured:
         return configured
-    master = os.environ.get("TRELLIS_SECRET_KEY")
+    master = crypto.configured_key()
     if master:
         return hmac.new(master.encode(), b"trellis web session v1", hashlib.sha256).hexdigest()
-    app.logger.warning("Neither TRELLIS_WEB_SECRET nor TRELLIS_SECRET_KEY is set: sessions are signed with a "
+    app.logger.warning("Neither TRELLIS_WEB_SECRET nor TRELLIS_SECRET_KEY(_FILE) is set: sessions are signed with a "
                        "random key and end when this process stops. Set TRELLIS_WEB_SECRET to keep them.")
     return secrets.token_hex(32)
 
