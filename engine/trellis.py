@@ -64,6 +64,11 @@ class Trellis:
         with self.engine.connect() as connection, connection.begin():
             yield Directory(self, connection, self._principal(connection, user), channel)
 
+    def principal(self, user: str | int | None) -> Principal:
+        """Who ``user`` is and what they may do (refuses unknown, disabled and expired users)."""
+        with self.engine.connect() as connection:
+            return self._principal(connection, user)
+
     def _principal(self, connection: sa.Connection, user: str | int | None) -> Principal:
         if user is None:
             return SYSTEM

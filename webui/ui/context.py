@@ -69,8 +69,7 @@ def _principal() -> Principal | None:
     if not current_user.is_authenticated:
         return None
     if "principal" not in g:
-        with ui_session():
-            pass
+        g.principal = get_trellis().principal(current_user.username)
     return g.principal
 
 
