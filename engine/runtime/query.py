@@ -6,6 +6,13 @@ are applied in exactly one place: a query never selects a hidden column, and
 a filter or sort on one is refused as if the field did not exist. Filters are keyword arguments ``field__op=value``
 whose values are coerced by the field's type, so ``amount__gte="1000"`` and
 ``close_date__lt="2026-01-01"`` mean what they say.
+
+Large tables (docs/benchmarks.md): a page counts its total only up to
+``COUNT_LIMIT`` records (``Page.total_exact``); a deep page selects the ids of
+its rows first and then the rows (a "deferred join"), so that skipping the
+earlier rows reads the list index ``ix_obj_<name>_recent`` only; and on
+PostgreSQL ``search`` is served by the object's trigram index
+(``tables.search_document``).
 """
 
 from __future__ import annotations
@@ -16,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.util import ClauseAdapter
 
 from engine.metadata.fieldtypes import FieldValueError, coerce_value
 from engine.metadata.model import FieldDef, Label, ObjectDef
 from engine.runtime import crypto
 from engine.runtime.errors import QueryError
 from engine.runtime.record import Record
+from engine.runtime.tables import SEARCH_SEPARATOR, search_document, search_fields
 
 if TYPE_CHECKING:
     from engine.runtime.records import Session
@@ -32,28 +41,47 @@ OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "
 LIST_TYPES = ("multipicklist", "tags")
 #: Largest page a caller may ask for.
 MAX_PER_PAGE = 500
-_SYSTEM_FILTERABLE = ("id", "created_at", "updated_at", "created_by", "owner_id", "version", "archived_at", "stage_entered_at")
+#: A page counts its total up to this many records; beyond, ``Page.total`` says "more than".
+COUNT_LIMIT = 10_000
+#: From this offset on, a page selects its ids first, then their rows (a deferred join).
+DEFERRED_JOIN_OFFSET = 10_000
+_SYSTEM_FILTERABLE = ("id", "created_at", "updated_at", "created_by", "owner_id", "version", "archived_at", "stage_entered_at",
+                      "last_activity_at")
 #: How filter values on system columns are coerced (as a field of this type).
 _SYSTEM_TYPES = {"id": "integer", "created_by": "user", "owner_id": "user", "version": "integer",
                  "created_at": "datetime", "updated_at": "datetime", "archived_at": "datetime",
-                 "stage_entered_at": "datetime"}
+                 "stage_entered_at": "datetime", "last_activity_at": "datetime"}
 #: Types whose stored value is text, so that ``contains`` and ``startswith`` apply.
 _TEXT_MATCH_TYPES = frozenset({"text", "textarea", "email", "phone", "url", "picklist", "autonumber"})
 
 
 @dataclass(frozen=True)
 class Page:
-    """One page of results with what a pager needs."""
+    """One page of results with what a pager needs.
+
+    ``total`` is exact when ``total_exact``; otherwise the count stopped at the
+    query's count limit and more than ``total`` records match (``pages`` is then
+    a lower bound too). ``more`` says whether a record follows this page.
+    """
 
     items: list[Record]
     total: int
     page: int
     per_page: int
+    total_exact: bool = True
+    more: bool | None = None
 
     @property
     def pages(self) -> int:
-        """How many pages there are (at least 1)."""
-        return max(1, -(-self.total // self.per_page))
+        """How many pages there are (at least 1); when the total is not exact, at least that many."""
+        if self.total_exact:
+            return max(1, -(-self.total // self.per_page))
+        return max(-(-(self.total + 1) // self.per_page), self.page + 1 if self.more else 1)
+
+    @property
+    def has_next(self) -> bool:
+        """Whether a page follows this one."""
+        return self.more if self.more is not None else self.page < self.pages
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.items)
@@ -93,18 +121,35 @@ class Query:
         return replace(self, conditions=self.conditions + clauses)
 
     def search(self, text: str) -> Query:
-        """Keep records where any text-like field contains ``text`` (case-insensitive)."""
+        """Keep records where any text-like field the caller may see contains ``text`` (case-insensitive).
+
+        On SQLite: ``field LIKE '%text%'`` OR-ed over those fields (no index can
+        serve it; like ILIKE there, it ignores the case of ASCII letters only). On PostgreSQL:
+        ``search_document LIKE lower('%text%')`` — every searchable field,
+        lower-cased, in one string — which the object's trigram index serves and
+        which means the same as ILIKE on each field (PostgreSQL's ILIKE compares
+        lower-cased text too). When some searchable field is hidden from the
+        caller, or ``text`` holds the document's separator, the OR-ed fields
+        decide among the document's matches.
+        """
         text = (text or "").replace("\x00", "").strip()
         if not text:
             return self
         principal = self.session.principal
-        columns = [self.table.c[f.name] for f in self.obj.fields.values()
-                   if f.type in ("text", "textarea", "email", "phone", "url", "autonumber")
-                   and not f.encrypted and principal.can_see(self.obj.name, f.name)]
+        searchable = [f.name for f in search_fields(self.obj)]
+        columns = [self.table.c[name] for name in searchable if principal.can_see(self.obj.name, name)]
         if not columns:
             return self
         pattern = f"%{_escape_like(text)}%"
-        return replace(self, conditions=(*self.conditions, sa.or_(*(c.ilike(pattern, escape="\\") for c in columns))))
+        if self.session.connection.dialect.name != "postgresql":
+            # SQLite's LIKE ignores the case of ASCII letters, as its lower() does (both know no
+            # other letters): the same matches as lower(field) LIKE lower(pattern), at half the cost.
+            return replace(self, conditions=(*self.conditions,
+                                             sa.or_(*(c.like(pattern, escape="\\") for c in columns))))
+        document = search_document(self.table, searchable).like(sa.func.lower(pattern), escape="\\")
+        if len(columns) < len(searchable) or SEARCH_SEPARATOR in text:
+            document = sa.and_(document, sa.or_(*(c.ilike(pattern, escape="\\") for c in columns)))
+        return replace(self, conditions=(*self.conditions, document))
 
     def order_by(self, *fields: str) -> Query:
         """Sort by fields; ``-name`` sorts descending; empty values come last. The id breaks ties."""
@@ -112,8 +157,10 @@ class Query:
         for spec in fields:
             name = spec.lstrip("-+")
             column = self._column(name)
-            # Empty values sort last in both directions, on every database.
-            ordering.append(column.desc().nulls_last() if spec.startswith("-") else column.asc().nulls_last())
+            ordered = column.desc() if spec.startswith("-") else column.asc()
+            # Empty values sort last in both directions, on every database. A column that
+            # cannot be empty needs no NULLS LAST, and without it an index can serve the order.
+            ordering.append(ordered.nulls_last() if column.nullable else ordered)
         return replace(self, ordering=tuple(ordering))
 
     def include_archived(self) -> Query:
@@ -151,22 +198,49 @@ class Query:
         row = self.session.connection.execute(self.statement().limit(1)).mappings().first()
         return None if row is None else row_to_record(self.obj, row)
 
-    def count(self) -> int:
-        """How many records match."""
-        inner = self.statement().order_by(None).with_only_columns(self.table.c.id).subquery()
-        return self.session.connection.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one()
+    def count(self, limit: int | None = None) -> int:
+        """How many records match; with ``limit``, counting stops after ``limit + 1`` records."""
+        inner = self.statement().order_by(None).with_only_columns(self.table.c.id)
+        if limit is not None:
+            inner = inner.limit(limit + 1)
+        query = sa.select(sa.func.count()).select_from(inner.subquery())
+        return self.session.connection.execute(query).scalar_one()
 
-    def page(self, number: int = 1, per_page: int = 50) -> Page:
-        """Page ``number`` (1-based) of ``per_page`` records (at most MAX_PER_PAGE)."""
+    def page(self, number: int = 1, per_page: int = 50, count_limit: int | None = None) -> Page:
+        """Page ``number`` (1-based) of ``per_page`` records (at most MAX_PER_PAGE).
+
+        The total is counted up to ``count_limit`` (default ``COUNT_LIMIT``)
+        records; past it, ``Page.total_exact`` is False and ``total`` is the limit.
+        No count is made when this page shows where the records end (it is then exact).
+        """
         if number < 1:
             raise QueryError("page numbers start at 1")
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}")
-        rows = self.session.connection.execute(
-            self.statement().limit(per_page).offset((number - 1) * per_page)
-        ).mappings()
-        items = [row_to_record(self.obj, row) for row in rows]
-        return Page(items=items, total=self.count(), page=number, per_page=per_page)
+        limit = COUNT_LIMIT if count_limit is None else count_limit
+        offset = (number - 1) * per_page
+        rows = self.session.connection.execute(self._page_statement(per_page + 1, offset)).mappings().all()
+        items = [row_to_record(self.obj, row) for row in rows[:per_page]]
+        more = len(rows) > per_page
+        if not more and (items or offset == 0):  # the last page: the total is known
+            total, exact = offset + len(items), True
+        else:
+            counted = self.count(limit)
+            total, exact = min(counted, limit), counted <= limit
+        return Page(items=items, total=total, page=number, per_page=per_page, total_exact=exact, more=more)
+
+    def _page_statement(self, limit: int, offset: int) -> sa.Select:
+        """``limit`` rows from ``offset``; from DEFERRED_JOIN_OFFSET on, the ids are chosen first
+        (on the list index alone when it serves the order), then only their rows are read."""
+        statement = self.statement()
+        if offset < DEFERRED_JOIN_OFFSET:
+            return statement.limit(limit).offset(offset)
+        ids = statement.with_only_columns(self.table.c.id).limit(limit).offset(offset).subquery("page_ids")
+        rows = self.table.alias("paged")
+        adapt = ClauseAdapter(rows).traverse
+        return (sa.select(*(rows.c[c.name] for c in self.visible_columns()))
+                .join_from(rows, ids, rows.c.id == ids.c.id)
+                .order_by(*(adapt(o) for o in self.ordering), rows.c.id.asc()))
 
     # --- building conditions -----------------------------------------------------
     def _column(self, name: str) -> sa.Column:

@@ -10,6 +10,10 @@ Chromium comes from Debian (``apt-get install chromium``, ``/usr/bin/chromium``)
 package the tests are skipped — unless ``TRELLIS_REQUIRE_BROWSER=1`` (CI), where
 they fail instead.
 
+A test module may set ``CONFIG_OVERLAY`` (YAML layered over the sample with
+``extends``, e.g. a role that requires two-factor login) and ``APP_SETTINGS``
+(added to the app's test config) for its server.
+
 Screenshots are taken on every run (so the pages are rendered for real) and
 written to a temporary folder; with ``TRELLIS_UPDATE_SCREENSHOTS=1`` they
 replace the user guide's pictures in docs/images/ (stable names).
@@ -105,8 +109,18 @@ class LiveServer:
                        if all(r[k] == v for k, v in equal.items()))
 
 
+def module_config(module: Any, folder: Path) -> Path:
+    """The sample config, or the module's ``CONFIG_OVERLAY`` over it (written to ``folder``)."""
+    overlay = getattr(module, "CONFIG_OVERLAY", None)
+    if not overlay:
+        return CONFIG
+    path = folder / "config.yaml"
+    path.write_text(f"trellis: 1\nextends: {CONFIG.as_posix()}\n{overlay}", encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
-def live_server(browser, tmp_path_factory) -> Iterator[LiveServer]:
+def live_server(browser, tmp_path_factory, request) -> Iterator[LiveServer]:
     """The web app on a fresh database, served in a daemon thread; stopped afterwards."""
     from werkzeug.serving import make_server
 
@@ -115,13 +129,14 @@ def live_server(browser, tmp_path_factory) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("browser")
     files = folder / "files"
     files.mkdir()
+    config = module_config(request.module, folder)
     with pytest.MonkeyPatch.context() as env:
         # contact.id_number is encrypted: the app needs a key.
         env.setenv("TRELLIS_SECRET_KEY", crypto.generate_key())
         env.delenv("TRELLIS_SECRET_KEY_FILE", raising=False)
         database = fresh_database(folder)
         url = next(database)
-        crm = Trellis.open(CONFIG, url)
+        crm = Trellis.open(config, url)
         server = None
         thread = None
         try:
@@ -133,6 +148,7 @@ def live_server(browser, tmp_path_factory) -> Iterator[LiveServer]:
                 # Plain http on 127.0.0.1: the session cookie must not require HTTPS here.
                 "TRELLIS_SECURE_COOKIES": False,
                 "TRELLIS_UPLOAD_DIR": str(files),
+                **getattr(request.module, "APP_SETTINGS", {}),
             })
             server = make_server("127.0.0.1", 0, app, threaded=True)
             thread = threading.Thread(target=server.serve_forever, name="trellis-live-server", daemon=True)

@@ -16,6 +16,7 @@ from openapi_spec_validator import validate
 from engine import Trellis
 from engine.runtime.query import MAX_PER_PAGE
 from engine.runtime.tokens import create_token, revoke_token
+from tests.webui.conftest import START
 from webui import create_app
 
 CONFIG = """
@@ -65,55 +66,25 @@ roles:
     ip_allowlist: [10.0.0.0/8]
 """
 
-START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-
-
-class Clock:
-    """A clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
+USERS = {
+    "alice": {"roles": ["rep"], "team": "east"},
+    "bob": {"roles": ["rep"], "team": "east"},
+    "dave": {"roles": ["rep"], "team": "west"},
+    "carol": {"roles": ["viewer"]},
+    "mia": {"roles": ["manager"], "team": "east"},
+    "otto": {"roles": ["office_rep"]},
+}
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def crm(db_url, write_config, clock):
-    crm = Trellis.open(write_config(CONFIG), db_url, clock=clock)
-    crm.apply()
-    with crm.directory() as d:
-        d.add_team("east")
-        d.add_team("west")
-        d.add("alice", roles=["rep"], team="east")
-        d.add("bob", roles=["rep"], team="east")
-        d.add("dave", roles=["rep"], team="west")
-        d.add("carol", roles=["viewer"])
-        d.add("mia", roles=["manager"], team="east")
-        d.add("otto", roles=["office_rep"])
-    yield crm
-    crm.close()
+def crm(open_crm):
+    return open_crm(CONFIG, USERS, teams=["east", "west"], passwords=False)
 
 
 @pytest.fixture
 def tokens(crm) -> dict[str, str]:
     return {name: create_token(crm, name, f"{name}'s token")[0]
             for name in ("alice", "bob", "dave", "carol", "mia", "otto")}
-
-
-@pytest.fixture
-def app(crm):
-    return create_app(crm, test_config={"TESTING": True})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture

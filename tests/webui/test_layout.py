@@ -6,10 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from cryptography.fernet import Fernet
 
-from engine import Trellis
-from webui import create_app
+from tests.webui.conftest import client_for, make_app, token
 
 CONFIG = """
 trellis: 1
@@ -43,35 +41,18 @@ roles:
     hidden: [deal.secret_note]
 """
 
-PASSWORD = "Secret-pass-123"
-
-
 @pytest.fixture
-def crm(db_url, write_config, monkeypatch):
-    monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
-    crm = Trellis.open(write_config(CONFIG), db_url)
-    crm.apply()
-    with crm.directory() as d:
-        d.add("alice", roles=["rep"], password=PASSWORD)
+def crm(open_crm):
+    crm = open_crm(CONFIG, {"alice": {"roles": ["rep"]}})
     with crm.session(user="alice") as s:
         deal = s.create("deal", {"name": "Acme deal", "city": "Hangzhou", "amount": 1200, "notes": "call back"})
         memo = s.create("memo", {"name": "Plain memo"})
-    yield crm, deal.id, memo.id
-    crm.close()
+    return crm, deal.id, memo.id
 
 
 @pytest.fixture
 def client(crm):
-    app = create_app(crm[0], test_config={"TESTING": True, "SECRET_KEY": "test secret"})
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    response = client.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token(page)})
-    assert response.status_code == 302
-    return client
-
-
-def token(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return client_for(make_app(crm[0]), "alice")
 
 
 def headings(page: str) -> list[str]:

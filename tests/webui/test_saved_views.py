@@ -7,12 +7,10 @@ import html
 import re
 
 import pytest
-from cryptography.fernet import Fernet
 
-from engine import Trellis
 from engine.runtime import views
 from engine.runtime.errors import NotFound, ValidationFailed
-from webui import create_app
+from tests.webui.conftest import client_for, text, token
 
 CONFIG = """
 trellis: 1
@@ -45,46 +43,16 @@ roles:
       "*": {read: all, edit: all, create: true}
 """
 
-PASSWORD = "Secret-pass-123"
+USERS = {"alice": {"roles": ["rep"]}, "bob": {"roles": ["rep"]}, "mia": {"roles": ["manager"]}}
 
 
 @pytest.fixture
-def crm(db_url, write_config, monkeypatch):
-    monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
-    crm = Trellis.open(write_config(CONFIG), db_url)
-    crm.apply()
-    with crm.directory() as d:
-        d.add("alice", roles=["rep"], password=PASSWORD)
-        d.add("bob", roles=["rep"], password=PASSWORD)
-        d.add("mia", roles=["manager"], password=PASSWORD)
+def crm(open_crm):
+    crm = open_crm(CONFIG, USERS)
     with crm.session(user="mia") as s:
         s.create("lead", {"name": "Acme deal", "stage": "quote", "secret_note": "top secret"})
         s.create("lead", {"name": "Beta deal", "stage": "new"})
-    yield crm
-    crm.close()
-
-
-@pytest.fixture
-def app(crm):
-    return create_app(crm, test_config={"TESTING": True, "SECRET_KEY": "test secret"})
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def token(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, "the page has no form with a csrf_token"
-    return match.group(1)
-
-
-def client_for(app, username: str):
-    client = app.test_client()
-    page = text(client.get("/login"))
-    response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token(page)})
-    assert response.status_code == 302, text(response)
-    return client
+    return crm
 
 
 def save(client, list_url: str, name: str):

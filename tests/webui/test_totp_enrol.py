@@ -3,16 +3,14 @@ PostgreSQL: required by a role right after the password, or from the user menu."
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import re
 
 import pyotp
 import pytest
-from cryptography.fernet import Fernet
+import segno
 
-from engine import Trellis
-from webui import create_app
+from tests.webui.conftest import log_in, text, token
 
 CONFIG = """
 trellis: 1
@@ -32,53 +30,12 @@ roles:
       lead: {read: all}
 """
 
-PASSWORD = "Secret-pass-123"
-START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
+USERS = {"ada": {"roles": ["admin"]}, "alice": {"roles": ["rep"]}}
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def crm(db_url, write_config, clock, monkeypatch):
-    monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
-    crm = Trellis.open(write_config(CONFIG), db_url, clock=clock)
-    crm.apply()
-    with crm.directory() as d:
-        d.add("ada", roles=["admin"], password=PASSWORD)
-        d.add("alice", roles=["rep"], password=PASSWORD)
-    yield crm
-    crm.close()
-
-
-@pytest.fixture
-def client(crm):
-    return create_app(crm, test_config={"TESTING": True, "SECRET_KEY": "test secret"}).test_client()
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def token(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, "the page has no form with a csrf_token"
-    return match.group(1)
-
-
-def log_in(client, username: str):
-    page = text(client.get("/login"))
-    return client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token(page)})
+def crm(open_crm):
+    return open_crm(CONFIG, USERS)
 
 
 def enrolment(page: str) -> tuple[str, str, list[str]]:
@@ -86,6 +43,11 @@ def enrolment(page: str) -> tuple[str, str, list[str]]:
     uri = html.unescape(re.search(r'<code id="totp-uri">([^<]+)</code>', page).group(1))
     codes = re.findall(r"<li><code>([^<]+)</code></li>", page)
     return secret, uri, codes
+
+
+def qr_path(svg: str) -> str:
+    """The modules of the (first) QR code in ``svg``: its path, whatever the size and attributes."""
+    return re.search(r'<svg[^>]*>.*?<path[^>]* d="([^"]+)"', svg, re.S).group(1)
 
 
 def test_a_required_enrolment_comes_right_after_the_password_and_then_logs_in(client, clock):
@@ -98,6 +60,8 @@ def test_a_required_enrolment_comes_right_after_the_password_and_then_logs_in(cl
     assert uri.startswith("otpauth://totp/") and f"secret={secret}" in uri and "ada" in uri
     assert len(codes) == 10 and "only once" in page
     assert '<label for="f-code">' in page and "https://" not in page.split("<main", 1)[1].split("</main>")[0]
+    assert qr_path(page) == qr_path(segno.make(uri, error="m").svg_inline())  # the QR code holds the URI
+    assert '<svg role="img" viewBox=' in page and "<title>QR code for your authenticator app</title>" in page
     response = client.post("/account/totp", data={"code": pyotp.TOTP(secret).at(clock.now),
                                                   "csrf_token": token(page)})
     assert response.status_code == 302 and response.headers["Location"] == "/"

@@ -14,10 +14,9 @@ import re
 
 import pyotp
 import pytest
-from cryptography.fernet import Fernet
 
-from engine import Trellis
 from engine.runtime import audit, auth
+from tests.webui.conftest import PASSWORD, log_in, make_app, post, text, token
 from webui import create_app
 from webui.i18n import LANGUAGES, TEXTS
 
@@ -88,77 +87,22 @@ roles:
       account: {read: all}
 """
 
-PASSWORD = "Secret-pass-123"
-START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-
-
-class Clock:
-    """A clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
+USERS = {
+    "alice": {"roles": ["rep"], "team": "east"},
+    "bob": {"roles": ["rep"], "team": "east"},
+    "mia": {"roles": ["manager"]},
+    "carol": {"roles": ["viewer"]},
+}
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def crm(db_url, write_config, clock, monkeypatch):
-    monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
-    crm = Trellis.open(write_config(CONFIG), db_url, clock=clock)
-    crm.apply()
-    with crm.directory() as d:
-        d.add_team("east")
-        d.add("alice", roles=["rep"], team="east", password=PASSWORD)
-        d.add("bob", roles=["rep"], team="east", password=PASSWORD)
-        d.add("mia", roles=["manager"], password=PASSWORD)
-        d.add("carol", roles=["viewer"], password=PASSWORD)
-    yield crm
-    crm.close()
+def crm(open_crm):
+    return open_crm(CONFIG, USERS, teams=["east"])
 
 
 @pytest.fixture
 def app(crm, tmp_path):
-    return create_app(crm, test_config={"TESTING": True, "SECRET_KEY": "test secret",
-                                        "TRELLIS_UPLOAD_DIR": str(tmp_path / "uploads")})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-def token(response) -> str:
-    """The CSRF token of the first form on a page."""
-    match = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
-    assert match, "the page has no form with a csrf_token"
-    return match.group(1)
-
-
-def post(client, url: str, data: dict | None = None, form_url: str | None = None, **kwargs):
-    """POST like a browser: first GET the page with the form for its CSRF token."""
-    data = dict(data or {})
-    data["csrf_token"] = token(client.get(form_url or url))
-    return client.post(url, data=data, **kwargs)
-
-
-def log_in(client, username: str, password: str = PASSWORD):
-    return post(client, "/login", {"username": username, "password": password})
-
-
-@pytest.fixture
-def login(client):
-    def do(username: str):
-        response = log_in(client, username)
-        assert response.status_code == 302, response.get_data(as_text=True)
-        return client
-
-    return do
+    return make_app(crm, TRELLIS_UPLOAD_DIR=str(tmp_path / "uploads"))
 
 
 @pytest.fixture
@@ -172,10 +116,6 @@ def leads(crm):
     with crm.session() as s:
         made["acct"] = s.create("account", {"name": "Acme Corp"})
     return made
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
 
 
 # --- logging in and out ----------------------------------------------------------------------

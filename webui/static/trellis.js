@@ -2,8 +2,10 @@
    - dependent picklists: a select with data-parent="<id>" shows only the options whose
      data-parents list the parent's value (none while the parent is empty; options
      without data-parents always); the server validates anyway;
-   - lookups: an input with data-lookup-url searches as you type and fills the hidden
-     input named like the field with the chosen record's id;
+   - lookups and the user picker: an input with data-lookup-url searches as you type
+     (answers [{id, title}] for records, [{id, name}] for users) and fills the hidden
+     input named like the field with the chosen id; typing clears that id (the server
+     then resolves the typed name, as it does without JavaScript);
    - forms with data-confirm ask before they submit. */
 (function () {
   "use strict";
@@ -55,7 +57,7 @@
         item.setAttribute("role", "option");
         item.id = list.id + "-" + index;
         item.setAttribute("data-id", String(result.id));
-        item.textContent = result.title; /* text, never HTML */
+        item.textContent = result.title !== undefined ? result.title : result.name; /* text, never HTML */
         item.addEventListener("mousedown", function (event) { event.preventDefault(); choose(item); });
         list.appendChild(item);
       });
@@ -65,7 +67,8 @@
     }
 
     function search() {
-      var url = input.getAttribute("data-lookup-url") + "?q=" + encodeURIComponent(input.value);
+      var base = input.getAttribute("data-lookup-url");
+      var url = base + (base.indexOf("?") === -1 ? "?" : "&") + "q=" + encodeURIComponent(input.value);
       fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (response) { return response.ok ? response.json() : []; })
         .then(show)

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import segno
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 from flask import (
@@ -33,11 +34,13 @@ from flask import (
     url_for,
 )
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from engine.runtime.auth import LoginResult, TotpError, authenticate, confirm_totp, enroll_totp
 from webui import get_trellis
 from webui.i18n import LANGUAGES
+from webui.ui import userpicker
 from webui.ui.context import t
 
 #: How long the two-factor step may take after the password was right.
@@ -188,9 +191,17 @@ def totp() -> Response | str:
     return render_template("totp.html", message=message), 200 if message is None else 401
 
 
+def qr_svg(data: str, title: str) -> Markup:
+    """``data`` as a QR code in inline SVG (segno, drawn on the server: no script, no
+    image request), named ``title`` for screen readers."""
+    svg = segno.make(data, error="m").svg_inline(scale=4, title=title, svgclass="qr", lineclass=None, omitsize=True)
+    return Markup(svg.replace("<svg ", '<svg role="img" ', 1))
+
+
 def account_totp() -> Response | str | tuple[str, int]:
-    """Set up two-factor login: the secret and provisioning URI as text and the recovery
-    codes (shown once, on GET), then a code from the app to confirm (``auth.confirm_totp``).
+    """Set up two-factor login: a QR code of the provisioning URI, the secret and URI as
+    text and the recovery codes (shown once, on GET), then a code from the app to confirm
+    (``auth.confirm_totp``).
 
     For a logged-in user (the "Two-factor" link), or for one whose role requires it
     right after their password (they are logged in once the code is confirmed).
@@ -222,8 +233,9 @@ def account_totp() -> Response | str | tuple[str, int]:
             enrolment = enroll_totp(crm, username)
         except TotpError:
             return render_template("totp_enrol.html", active=True, enrolment=None, message=None)
+    qr = qr_svg(enrolment.provisioning_uri, t("twofactor.qr")) if enrolment else None
     response = current_app.make_response(
-        (render_template("totp_enrol.html", active=False, enrolment=enrolment, message=message), status))
+        (render_template("totp_enrol.html", active=False, enrolment=enrolment, qr=qr, message=message), status))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -254,13 +266,15 @@ def _unauthorized() -> Response:
     return redirect(url_for("auth.login"))
 
 
-#: The routes: URL rule, view, methods (the endpoint is the view's name).
+#: The routes: URL rule, view, methods (the endpoint is the view's name); with them the
+#: user picker's type-ahead (``userpicker.ROUTES``), which checks the login itself.
 ROUTES = (
     ("/login", login, ["GET", "POST"]),
     ("/login/totp", totp, ["GET", "POST"]),
     ("/account/totp", account_totp, ["GET", "POST"]),
     ("/logout", logout, ["POST"]),
     ("/lang", switch_language, ["POST"]),
+    *userpicker.ROUTES,
 )
 
 

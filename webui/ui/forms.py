@@ -10,9 +10,17 @@ are shown as text and never submitted, hidden ones are absent.
 Conversions: an empty input is None; an absent checkbox is False; a multiple
 select is a list; tags are comma-separated text (the engine splits them); JSON
 is parsed here (a syntax error is a field error); a lookup is the id in the
-hidden input named like the field; an uploaded file is stored under
-``TRELLIS_UPLOAD_DIR`` with a random key and becomes ``{key, name, size,
-content_type}``. Everything else is judged by the engine.
+hidden input named like the field; a user (``type: user`` fields and the Owner
+control) is the id chosen in a select or, with the type-ahead, the id in the hidden
+input or else the name typed in ``<field>__name`` (see ``webui.ui.userpicker``); an
+uploaded file is stored under ``TRELLIS_UPLOAD_DIR`` with a random key and becomes
+``{key, name, size, content_type}``. Everything else is judged by the engine.
+
+The Owner control (``owner_id``) is shown to users who may give records to someone
+else (``userpicker.may_choose_owner``); an empty one leaves the owner as it is (the
+creator, for a new record). An ``owner_id`` in a POST is always handed to the engine,
+which refuses an owner the user may not choose; that error is shown beside the control
+(or, for a user without one, beside the owner's name).
 """
 
 from __future__ import annotations
@@ -26,23 +34,26 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app, url_for
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.metadata.fieldtypes import REGISTRY, decimal_scale
 from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.errors import RECORD_ERRORS, FieldError
+from engine.runtime.pipeline import REASON_KEY
 from engine.runtime.records import Session
 from webui.api.meta import visible_fields
 from webui.i18n import Formatter
-from webui.ui.display import SectionView, collect_references, format_value, sections
+from webui.ui import userpicker
+from webui.ui.display import SectionView, collect_references, format_value, sections, user_names
 
 #: The HTML input type of widgets rendered as a plain ``<input>``.
 INPUT_TYPES: Mapping[str, str] = {
     "text": "text", "email": "email", "tel": "tel", "url": "url", "number": "number", "money": "number",
     "percent": "number", "date": "date", "datetime": "datetime-local", "tags": "text",
 }
+#: The form name of the Owner control (the record's system column).
+OWNER = "owner_id"
 #: Stored file keys: random, URL-safe, so they can never name a path outside the upload folder.
 FILE_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -82,6 +93,8 @@ class FormField:
     file_name: str | None = None
     file_url: str | None = None
     display: str = ""
+    #: A select offers "(none)" (not the Owner control: a record keeps an owner).
+    none_option: bool = True
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,10 @@ class FormView:
     record_id: int | None = None
     #: ``fields`` grouped by the object's layout; empty without one (a flat form).
     sections: list[SectionView] = field(default_factory=list)
+    #: The Owner control (or, after a refused owner, the owner's name with the error).
+    owner: FormField | None = None
+    #: The optional "Reason for the stage change" (``stage_reason``) of a pipeline object.
+    stage_reason: FormField | None = None
 
 
 def editable(session: Session, obj: ObjectDef, f: FieldDef) -> bool:
@@ -137,16 +154,18 @@ def form_text(f: FieldDef, value: Any, fmt: Formatter) -> Any:
 
 
 def record_state(session: Session, obj: ObjectDef, record: Mapping[str, Any], fmt: Formatter) -> FormState:
-    """The form state of a stored record (editable fields only)."""
-    return {f.name: form_text(f, record.get(f.name), fmt) for f in visible_fields(obj, session.principal)
-            if editable(session, obj, f)}
+    """The form state of a stored record (editable fields only, and the owner)."""
+    state = {f.name: form_text(f, record.get(f.name), fmt) for f in visible_fields(obj, session.principal)
+             if editable(session, obj, f)}
+    return {**state, OWNER: str(record.get(OWNER) or "")}
 
 
 def default_state(session: Session, obj: ObjectDef, fmt: Formatter) -> FormState:
     """The state of a new form: the config's fixed defaults (expression defaults, such as
     ``=today()``, are computed by the engine when the record is saved without a value)."""
-    return {f.name: form_text(f, f.default, fmt) for f in visible_fields(obj, session.principal)
-            if editable(session, obj, f) and f.default is not None}
+    state = {f.name: form_text(f, f.default, fmt) for f in visible_fields(obj, session.principal)
+             if editable(session, obj, f) and f.default is not None}
+    return {**state, OWNER: str(session.user or "")}
 
 
 def without_empty(values: dict[str, Any]) -> dict[str, Any]:
@@ -185,6 +204,11 @@ def parse_form(session: Session, obj: ObjectDef, form: MultiDict[str, str], file
                 state[f.name] = values[f.name] = store_upload(upload)
             elif form.get(f"{f.name}__clear"):
                 state[f.name], values[f.name] = None, None
+        elif widget == "user":
+            shown, values[f.name], problems = read_user(session, f.name, form, fmt)
+            state.update(shown)
+            if problems:
+                errors[f.name] = problems
         elif widget == "json":
             text = form.get(f.name, "")
             state[f.name] = text
@@ -196,7 +220,41 @@ def parse_form(session: Session, obj: ObjectDef, form: MultiDict[str, str], file
             text = form.get(f.name, "")
             state[f.name] = text
             values[f.name] = text if text.strip() else None
+    if OWNER in form or f"{OWNER}__name" in form:
+        shown, owner, problems = read_user(session, OWNER, form, fmt)
+        state.update(shown)
+        if problems:
+            errors[OWNER] = problems
+        elif owner is not None:  # empty: the owner stays (the creator, for a new record)
+            values[OWNER] = int(owner) if owner.isdigit() and len(owner) < 18 else owner
+    if obj.pipeline is not None and REASON_KEY in form:  # write-only: explains a skip or reopening
+        state[REASON_KEY] = form.get(REASON_KEY, "")
+        values[REASON_KEY] = state[REASON_KEY] if state[REASON_KEY].strip() else None
     return ParsedForm(values, state, errors)
+
+
+def read_user(session: Session, name: str, form: MultiDict[str, str],
+              fmt: Formatter) -> tuple[FormState, str | None, list[FieldError]]:
+    """A user input: the state to show again, the id (text) for the engine, input errors.
+
+    A select (or a bare ``name`` in the POST) gives the id. The type-ahead gives the
+    hidden id and the typed name: the id while the name is still its user's, else the
+    user the name resolves to (``userpicker.resolve``: typed without JavaScript, or
+    not picked from the suggestions)."""
+    chosen = form.get(name, "").strip()
+    typed = form.get(f"{name}__name")
+    if typed is None:
+        return {name: chosen}, chosen or None, []
+    typed = typed.strip()
+    if not typed:
+        return {name: "", f"{name}__name": ""}, None, []
+    if chosen.isdigit() and len(chosen) < 18 and user_names(session, [int(chosen)]).get(int(chosen)) == typed:
+        return {name: chosen, f"{name}__name": typed}, chosen, []
+    found = userpicker.resolve(session, typed)
+    if found is None:
+        return ({name: "", f"{name}__name": typed}, None,
+                [FieldError("unknown_user", fmt.t("form.unknown_user", name=typed))])
+    return {name: str(found), f"{name}__name": typed}, str(found), []
 
 
 # --- uploads ------------------------------------------------------------------------------------------------
@@ -245,12 +303,42 @@ def _options(obj: ObjectDef, f: FieldDef, chosen: set[str], lang: str) -> list[O
             for v, parents in pairs if not v.inactive or v.key in chosen]
 
 
-def _user_options(session: Session, chosen: set[str], fmt: Formatter) -> list[Option]:
-    users = session.schema.system["sys_users"]
-    rows = session.connection.execute(
-        sa.select(users.c.id, users.c.username, users.c.display_name).where(users.c.active.is_(True))
-        .order_by(users.c.username))
-    return [Option(str(r.id), r.display_name or r.username, str(r.id) in chosen) for r in rows]
+def user_field(session: Session, common: dict[str, Any], state: FormState,
+               among: frozenset[int] | None = None, lookup_url: str | None = None) -> FormField:
+    """A user widget holding ``state``'s user: a select of the active users in ``among``
+    when they are few (the chosen one kept even if disabled since), else the type-ahead
+    on ``lookup_url`` (see ``webui.ui.userpicker``)."""
+    name = common["name"]
+    raw = str(state.get(name) or "")
+    chosen = int(raw) if raw.isdigit() and len(raw) < 18 else None
+    if userpicker.count(session, among) <= userpicker.select_max():
+        options = [Option(str(u.id), u.name, u.id == chosen) for u in userpicker.choices(session, among)]
+        if chosen is not None and not any(o.selected for o in options):
+            options.append(Option(raw, user_names(session, [chosen]).get(chosen, f"#{raw}"), True))
+        return FormField(**common, options=options)
+    typed = state.get(f"{name}__name")
+    if typed is None:
+        typed = user_names(session, [chosen]).get(chosen, f"#{raw}") if chosen is not None else ""
+    return FormField(**common, value=raw if chosen is not None else "", lookup_title=typed,
+                     lookup_url=lookup_url or url_for("auth.users_lookup"))
+
+
+def owner_field(session: Session, obj: ObjectDef, state: FormState, errors: list[str], fmt: Formatter,
+                record: Mapping[str, Any] | None) -> FormField | None:
+    """The Owner control for users who may give the record to someone else; for others
+    nothing, unless the engine refused an owner (a forged POST): then the owner's name
+    with the error."""
+    label = fmt.t("record.owner")
+    if userpicker.may_choose_owner(session.principal, obj.name):
+        common = {"name": OWNER, "label": label, "widget": "user", "errors": errors,
+                  "help": fmt.t("form.owner_help"), "none_option": False}
+        return user_field(session, common, state, userpicker.owner_candidates(session.principal, obj.name),
+                          url_for("auth.users_lookup", owner_of=obj.name))
+    if not errors:
+        return None
+    owner = record.get(OWNER) if record is not None else session.user
+    return FormField(OWNER, label, "readonly", errors=errors,
+                     display=user_names(session, [owner]).get(owner, "") if owner else "")
 
 
 def _number_attributes(f: FieldDef) -> dict[str, str | None]:
@@ -275,7 +363,7 @@ def build_field(session: Session, obj: ObjectDef, f: FieldDef, state: FormState,
         chosen = set(raw) if isinstance(raw, list) else {raw} if raw else set()
         return FormField(**common, options=_options(obj, f, chosen, lang), parent=f.depends_on)
     if widget == "user":
-        return FormField(**common, options=_user_options(session, {raw} if raw else set(), fmt))
+        return user_field(session, common, state)
     if widget in ("number", "money", "percent"):
         return FormField(**common, value=raw or "", **_number_attributes(f))
     if widget == "lookup":
@@ -307,6 +395,13 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
             text = format_value(record.get(f.name), f, fmt, refs) if refs else ""
             shown.append(FormField(f.name, f.label.get(lang), "readonly", display=text, errors=messages))
             placed.add(f.name)
+    owner = owner_field(session, obj, state, [e.message for e in errors.get(OWNER, [])], fmt, record)
+    stage, reason = obj.fields.get(obj.pipeline.field) if obj.pipeline is not None else None, None
+    if stage is not None and stage.name in placed and editable(session, obj, stage):
+        reason = stage_reason_field(state, [e.message for e in errors.get(REASON_KEY, [])], fmt)
+        placed.add(REASON_KEY)
+    if owner is not None:
+        placed.add(OWNER)
     record_errors = [e.message for e in errors.get(RECORD_ERRORS, [])]
     record_errors += [f"{name}: {e.message}" for name, problems in errors.items()
                       if name not in placed and name != RECORD_ERRORS for e in problems]
@@ -321,4 +416,11 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
         heading = fmt.t("form.edit", object=label)
     return FormView(obj, heading, shown, record_errors, action, cancel, version,
                     any(x.widget == "file" for x in shown), record["id"] if record is not None else None,
-                    sections(obj, shown, fmt) if obj.sections else [])
+                    sections(obj, shown, fmt) if obj.sections else [], owner, reason)
+
+
+def stage_reason_field(state: FormState, errors: list[str], fmt: Formatter) -> FormField:
+    """The "Reason for the stage change" textarea (``stage_reason``): the engine asks for it
+    when a move skips stages, and keeps it in the stage history."""
+    return FormField(REASON_KEY, fmt.t("stage.reason"), "textarea", value=str(state.get(REASON_KEY) or ""),
+                     errors=errors, help=fmt.t("stage.reason_help"))

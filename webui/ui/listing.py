@@ -9,6 +9,10 @@ sentence shown above the list ("Stage is Quote and owner is me").
 
 Query parameters: ``q`` (search), ``sort`` (``-created_at``), ``page``,
 ``owner`` (``me`` | ``team``) and any ``field`` / ``field__op`` filter.
+
+On a large table the page counts its records only up to
+``engine.runtime.query.COUNT_LIMIT``: the pager then says "10,000+ records" and
+offers no link to the last page, whose number is not known.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ from webui.api.meta import visible_fields
 from webui.api.serialize import json_value
 from webui.i18n import LANGUAGES, TEXTS, Formatter
 from webui.ui.display import Cell, References, cell, collect_references, format_value
+
+#: Filter operators whose value is a comma-separated list.
+_LIST_OPERATORS = ("in", "not_in")
 
 #: Parameters with a meaning of their own; every other one is a field filter.
 RESERVED = ("q", "sort", "page", "owner")
@@ -108,6 +115,7 @@ def build_query(session: Session, obj: ObjectDef, params: ListParams) -> Query:
 SYSTEM_COLUMN_TYPES: Mapping[str, str] = {
     "id": "integer", "version": "integer", "created_by": "user", "owner_id": "user",
     "created_at": "datetime", "updated_at": "datetime", "archived_at": "datetime", "stage_entered_at": "datetime",
+    "last_activity_at": "datetime",
 }
 
 
@@ -174,13 +182,19 @@ def filter_widgets(obj: ObjectDef, principal: Principal, params: ListParams, lan
 
 def filter_sentence(obj: ObjectDef, params: ListParams, fmt: Formatter, refs: References,
                     settings: Settings) -> str:
-    """The active filter in words: "Stage is Quote and owner is me" (empty without one)."""
+    """The active filter in words: "Stage is Quote and owner is me" (empty without one).
+
+    A lookup filter names the record by its title when ``refs`` holds it
+    (``filter_references``), else by ``#id``."""
     parts = []
     for key, raw in params.filters.items():
         name, _, op = key.partition("__")
         f = obj.fields.get(name)
         label = f.label.get(fmt.lang) if f else name
-        value = _filter_value(f, raw, fmt, refs, settings)
+        if op in _LIST_OPERATORS:
+            value = ", ".join(_filter_value(f, item.strip(), fmt, refs, settings) for item in raw.split(","))
+        else:
+            value = _filter_value(f, raw, fmt, refs, settings)
         template = f"filter.{op or 'eq'}"
         if op in ("", "eq", "ne", "gte", "lte", "gt", "lt", "contains"):
             parts.append(fmt.t(template, field=label, value=value))
@@ -192,6 +206,34 @@ def filter_sentence(obj: ObjectDef, params: ListParams, fmt: Formatter, refs: Re
         parts.append(fmt.t("filter.search", value=params.search))
     sentence = fmt.t("filter.and").join(parts)
     return sentence[:1].upper() + sentence[1:]
+
+
+def filter_references(session: Session, obj: ObjectDef, params: ListParams, refs: References) -> References:
+    """``refs`` with the titles of the records the list's lookup filters point at.
+
+    Titles come from ``Session.titles``, so a record the user may not see keeps
+    its ``#id``; a filter on a field hidden from the user fetches nothing.
+    """
+    wanted: dict[str, set[int]] = {}
+    settings = session.config.settings
+    for key, raw in params.filters.items():
+        name, _, op = key.partition("__")
+        f = obj.fields.get(name)
+        if f is None or f.type != "lookup" or not f.target or not session.principal.can_see(obj.name, name):
+            continue
+        for item in raw.split(",") if op in _LIST_OPERATORS else [raw]:
+            try:
+                record_id = coerce_value(f, item.strip(), settings)
+            except FieldValueError:
+                continue
+            if record_id is not None and (f.target, record_id) not in refs.titles:
+                wanted.setdefault(f.target, set()).add(record_id)
+    if not wanted:
+        return refs
+    titles = dict(refs.titles)
+    for target, ids in wanted.items():
+        titles.update({(target, i): text for i, text in session.titles(target, sorted(ids)).items()})
+    return replace(refs, titles=titles)
 
 
 def _filter_value(f: FieldDef | None, raw: str, fmt: Formatter, refs: References, settings: Settings) -> str:
@@ -277,6 +319,11 @@ class ListView:
     saved_views: list[SavedViewLink] = field(default_factory=list)
     save_form: SaveViewForm | None = None
     save_url: str = ""
+    #: The last page, when the total is exact and this is not it.
+    last_url: str | None = None
+    #: "1,234 records" / "10,000+ records" and "Page 2 of 50" / "Page 2" (empty without a page).
+    count_text: str = ""
+    page_text: str = ""
 
 
 def _list_url(obj: ObjectDef, **args: Any) -> str:
@@ -309,11 +356,15 @@ def list_view(session: Session, obj: ObjectDef, params: ListParams, page: Page |
                 [(column, cell(r, f, obj, fmt, refs)) for column, f in zip(columns, fields, strict=True)])
             for r in records]
     grant = principal.grant(obj.name)
-    previous_url = next_url = None
+    previous_url = next_url = last_url = None
     if page and page.page > 1:
         previous_url = _list_url(obj, **params.args(page=page.page - 1))
-    if page and page.page < page.pages:
+    if page and page.has_next:
         next_url = _list_url(obj, **params.args(page=page.page + 1))
+    if page and page.total_exact and page.page < page.pages:
+        last_url = _list_url(obj, **params.args(page=page.pages))
+    refs = filter_references(session, obj, params, refs)
+    count_text, page_text = pager_texts(page, fmt) if page else ("", "")
     return ListView(
         obj=obj, label=obj.plural_label.get(fmt.lang), params=params, columns=columns, rows=rows, page=page,
         filters=filter_widgets(obj, principal, params, fmt.lang),
@@ -324,7 +375,17 @@ def list_view(session: Session, obj: ObjectDef, params: ListParams, page: Page |
         clear_url=_list_url(obj),
         saved_views=saved_views or [], save_form=save_form or SaveViewForm(query_string(params)),
         save_url=url_for("records.save_view", object_name=obj.name),
+        last_url=last_url, count_text=count_text, page_text=page_text,
     )
+
+
+def pager_texts(page: Page, fmt: Formatter) -> tuple[str, str]:
+    """The pager's "1,234 records" and "Page 2 of 50"; past the count limit "10,000+ records" and
+    "Page 2", since the number of pages is not known."""
+    if page.total_exact:
+        return (fmt.t("list.count", total=fmt.number(page.total)),
+                fmt.t("list.page", page=fmt.number(page.page), pages=fmt.number(page.pages)))
+    return fmt.t("list.count_more", total=fmt.number(page.total)), fmt.t("list.page_open", page=fmt.number(page.page))
 
 
 # --- CSV export ---------------------------------------------------------------------------------------

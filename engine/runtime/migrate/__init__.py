@@ -37,7 +37,8 @@ config versions; a rollback passes through the same data checks.
 The package, one job per module: ``model`` holds the public types, ``compare``
 asks Alembic for the differences (step 2), ``planner`` turns them into checked,
 ordered actions (steps 1 to 4, with ``renames``, ``columns`` and ``picklists``,
-and ``counting`` for the row counts), ``execute`` runs the actions and
+and ``counting`` for the row counts, and ``search`` for the PostgreSQL search
+indexes, which Alembic does not compare), ``execute`` runs the actions and
 ``versions`` keeps ``sys_config_versions``. ``_run`` below ties them together
 in one transaction (step 5).
 """

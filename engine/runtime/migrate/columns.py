@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from alembic.operations import ops as alembic_ops
 
 from engine.metadata.model import FieldDef
+from engine.runtime import timeline
 from engine.runtime.migrate.compare import _compatible, _kind, _resolve, _sql_type
 from engine.runtime.migrate.counting import _count, _empty, _filled, _plural, _table
 from engine.runtime.migrate.execute import ADD, ALTER, BACKFILL, RETYPE, REWRITE, UNCONSTRAIN
@@ -33,8 +34,21 @@ def _add_column(planner: _Planner, table: str, column: sa.Column) -> None:
     note = planner.notes.get((table, name))
     text = f"add column {table}.{name} ({sql_type})" + (f"; {note}" if note else "")
     planner.add(ADD, table, Step("add_column", table, name, text), batch=lambda b: b.add_column(plain))
+    if name == timeline.COLUMN and table.startswith("obj_"):
+        _fill_last_activity(planner, table)
     if not column.nullable:
         _require(planner, table, column, _count(planner.conn, table), "would be empty")
+
+
+def _fill_last_activity(planner: _Planner, table: str) -> None:
+    """``timeline: true`` added to an object: set ``last_activity_at`` from the activities it already has."""
+    config, schema, target = planner.config, planner.schema, table[4:]
+
+    def run(conn: sa.Connection) -> None:
+        timeline.backfill(conn, config, schema, target)
+
+    text = f"set {table}.{timeline.COLUMN} from the latest activity of each record"
+    planner.add(BACKFILL, table, Step("fill_last_activity", table, timeline.COLUMN, text), sql=run, fix=True)
 
 
 def _require(planner: _Planner, table: str, column: sa.Column, empty: int, how: str = "is empty") -> None:
@@ -69,7 +83,7 @@ def _drop_column(planner: _Planner, table: str, name: str) -> None:
     """Drop ``table.name``; refused while it holds values, unless ``allow_data_loss``."""
     kind = _kind(planner.live_columns(table)[name]["type"], planner.dialect)
     values = _count(planner.conn, table, lambda c: _filled(c, kind), name)
-    if values and not planner.allow_data_loss:
+    if values and not planner.allow_data_loss and name != timeline.COLUMN:  # derived: nothing is lost
         planner.refuse("drops_values", table[4:], name, values,
                        f"`{table[4:]}.{name}` holds {_plural(values, 'value')}; pass --allow-data-loss to drop it",
                        overridable=True)

@@ -1,12 +1,15 @@
 """Ask Alembic how the live database differs from a schema, and classify column types.
 
-Only the tables Trellis owns (``obj_*``, ``sys_*``) are compared. Types are
+Only the tables Trellis owns (``obj_*``, ``sys_*``) are compared, without the
+PostgreSQL search indexes: Alembic cannot compare their expression reliably,
+so ``search`` keeps them by name instead. Types are
 reduced to coarse storage kinds so that the planner can tell a lossless
 conversion (a widening, or anything to text) from one that loses values.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +20,7 @@ from alembic.autogenerate import produce_migrations
 from alembic.migration import MigrationContext
 from alembic.operations import ops as alembic_ops
 
-from engine.runtime.tables import OWNED_PREFIXES
+from engine.runtime.tables import OWNED_PREFIXES, SEARCH_INDEX_PATTERN
 
 # --- comparison --------------------------------------------------------------------------
 
@@ -26,13 +29,21 @@ def _owned(name: str | None) -> bool:
     return bool(name) and name.startswith(OWNED_PREFIXES)
 
 
+def _search_index(name: str | None) -> bool:
+    return bool(name) and re.match(SEARCH_INDEX_PATTERN, name) is not None
+
+
 def _include_name(name: str | None, type_: str, parent_names: dict) -> bool:
-    """Alembic hook: look only at the tables Trellis owns."""
+    """Alembic hook: look only at the tables Trellis owns, and not at search indexes."""
+    if type_ == "index":
+        return not _search_index(name)
     return type_ != "table" or _owned(name)
 
 
 def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Alembic hook: look only at the tables Trellis owns."""
+    """Alembic hook: look only at the tables Trellis owns, and not at search indexes."""
+    if type_ == "index":
+        return not _search_index(name)
     return type_ != "table" or _owned(name)
 
 

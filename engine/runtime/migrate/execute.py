@@ -41,6 +41,7 @@ class _Action:
     order: int = 0
     reflect: tuple[sa.Column, ...] = ()
     fix: bool = False
+    search: bool = False
 
 
 def _execute(conn: sa.Connection, actions: list[_Action]) -> None:

@@ -43,22 +43,25 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Plan:
-    """What an apply changes (``steps``), rewrites (``data_fixes``) and refuses."""
+    """What an apply changes (``steps``), rewrites (``data_fixes``) and refuses, and the search
+    indexes it builds or drops to follow the config (``search_indexes``, PostgreSQL)."""
 
     steps: tuple[Step, ...] = ()
     refusals: tuple[Refusal, ...] = ()
     data_fixes: tuple[Step, ...] = ()
+    search_indexes: tuple[Step, ...] = ()
 
     @property
     def empty(self) -> bool:
         """True when the database already matches the config and nothing is refused."""
-        return not (self.steps or self.refusals or self.data_fixes)
+        return not (self.steps or self.refusals or self.data_fixes or self.search_indexes)
 
     def __str__(self) -> str:
         if self.empty:
             return "No changes: the database matches the config."
         lines: list[str] = []
-        for title, items in (("Changes", self.steps), ("Data fixes", self.data_fixes), ("Refused", self.refusals)):
+        for title, items in (("Changes", self.steps), ("Data fixes", self.data_fixes),
+                             ("Search indexes", self.search_indexes), ("Refused", self.refusals)):
             if items:
                 lines.append(f"{title}:")
                 lines += [f"  - {item}" for item in items]

@@ -34,6 +34,7 @@ from engine.runtime.migrate.execute import (
 from engine.runtime.migrate.model import Plan, Refusal, Step
 from engine.runtime.migrate.picklists import _check_picklists
 from engine.runtime.migrate.renames import _rename_columns, _rename_tables
+from engine.runtime.migrate.search import _plan_search_indexes
 from engine.runtime.migrate.versions import _latest_version
 from engine.runtime.tables import Schema
 
@@ -72,20 +73,22 @@ class _Planner:
                 self.modify_table(op)
         _check_picklists(self, set(new_tables))
         _check_encryption(self, set(new_tables))
+        _plan_search_indexes(self)
         return self.plan()
 
     def plan(self) -> Plan:
         ordered = sorted(self.actions, key=lambda a: (a.phase, a.table if a.phase else "", a.order))
-        steps = tuple(s for a in ordered if not a.fix for s in a.steps)
+        steps = tuple(s for a in ordered if not (a.fix or a.search) for s in a.steps)
         fixes = tuple(s for a in ordered if a.fix for s in a.steps)
-        return Plan(steps=steps, refusals=tuple(self.refusals), data_fixes=fixes)
+        search = tuple(s for a in ordered if a.search for s in a.steps)
+        return Plan(steps=steps, refusals=tuple(self.refusals), data_fixes=fixes, search_indexes=search)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
     def add(self, phase: int, table: str, step: Step, *, sql: SqlRun | None = None,
             batch: BatchRun | None = None, order: int = 0, reflect: Iterable[sa.Column] = (),
-            fix: bool = False) -> None:
-        self.actions.append(_Action(phase, table, (step,), sql, batch, order, tuple(reflect), fix))
+            fix: bool = False, search: bool = False) -> None:
+        self.actions.append(_Action(phase, table, (step,), sql, batch, order, tuple(reflect), fix, search))
 
     def refuse(self, code: str, obj: str, field_name: str | None, count: int, message: str,
                overridable: bool = False) -> None:

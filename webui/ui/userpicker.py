@@ -1,0 +1,151 @@
+"""Choosing a user: the Owner control of a form and ``type: user`` fields.
+
+One widget, two renderings, decided per form field by how many users it may
+offer (``among``, below):
+
+- up to ``TRELLIS_USER_SELECT_MAX`` (app setting, default ``SELECT_MAX_USERS``)
+  active users: a plain ``<select>`` — works without JavaScript;
+- more: a type-ahead. A text input named ``<field>__name`` holds the user's
+  display name and a hidden input named ``<field>`` their id; ``trellis.js``
+  fills both from ``GET /users/lookup?q=…`` (``lookup``: login required, active
+  users whose display name or user name contains ``q``, at most
+  ``SEARCH_LIMIT``, only ``{id, name}``). Without JavaScript the user types a
+  user name (or a display name only one user has) and the server resolves it
+  (``resolve``).
+
+Who may be offered as a record's owner mirrors the write path's rule
+(``Session._check_owner``): anyone for a role with ``reassign`` on the object or
+``edit: all``; otherwise the owners inside the user's edit scope (their team,
+their subtree) and themselves. The engine still judges every write: a forged
+owner is refused there, and that error is shown beside the control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import Response, current_app, jsonify, request
+from flask_login import current_user
+
+from engine.runtime.permissions import Principal
+from engine.runtime.records import Session
+from webui.ui.context import ui_session
+
+#: Most users a type-ahead answer lists.
+SEARCH_LIMIT = 20
+#: Most users offered in a plain <select>; with more the type-ahead is used.
+SELECT_MAX_USERS = 30
+#: Longest search text taken (longer is cut).
+MAX_QUERY = 100
+
+
+@dataclass(frozen=True)
+class UserChoice:
+    """A user as a picker shows them: the id and the display name (else the user name)."""
+
+    id: int
+    name: str
+
+
+# --- who may be chosen --------------------------------------------------------------------------
+def owner_candidates(principal: Principal, object_name: str) -> frozenset[int] | None:
+    """Ids of the users ``principal`` may give a record of ``object_name`` to; None = anyone.
+    The same rule as ``Session._check_owner``: reassign, or inside the edit scope, or oneself."""
+    grant = principal.grant(object_name)
+    if grant.reassign:
+        return None
+    owners = principal.owners(grant.edit)
+    if owners is None:
+        return None
+    return owners | ({principal.user_id} if principal.user_id else frozenset())
+
+
+def may_choose_owner(principal: Principal, object_name: str) -> bool:
+    """Whether the form shows an Owner control: the user may give records to someone else."""
+    among = owner_candidates(principal, object_name)
+    return among is None or bool(among - {principal.user_id})
+
+
+def select_max() -> int:
+    """Up to how many users a plain <select> is used (``TRELLIS_USER_SELECT_MAX``)."""
+    return int(current_app.config.get("TRELLIS_USER_SELECT_MAX", SELECT_MAX_USERS))
+
+
+# --- queries -------------------------------------------------------------------------------------------------
+def _name(users: sa.Table) -> sa.ColumnElement[str]:
+    """The name a user is shown by: the display name, else the user name (as ``display.user_names``)."""
+    return sa.func.coalesce(sa.func.nullif(users.c.display_name, ""), users.c.username)
+
+
+def _active(session: Session, among: Iterable[int] | None) -> tuple[sa.Table, sa.Select]:
+    users = session.schema.system["sys_users"]
+    statement = sa.select(users.c.id, _name(users).label("name")).where(users.c.active.is_(True))
+    if among is not None:
+        statement = statement.where(users.c.id.in_(sorted(among)))
+    return users, statement
+
+
+def count(session: Session, among: Iterable[int] | None = None) -> int:
+    """How many active users may be chosen."""
+    _, statement = _active(session, among)
+    return session.connection.execute(sa.select(sa.func.count()).select_from(statement.subquery())).scalar_one()
+
+
+def choices(session: Session, among: Iterable[int] | None = None, limit: int | None = None,
+            text: str = "") -> list[UserChoice]:
+    """Active users (in ``among``), by name; with ``text``, those whose display name or
+    user name contains it (case-insensitive)."""
+    users, statement = _active(session, among)
+    text = text.strip()[:MAX_QUERY]
+    if text:
+        pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(sa.or_(sa.func.lower(users.c.username).like(pattern, escape="\\"),
+                                           sa.func.lower(users.c.display_name).like(pattern, escape="\\")))
+    statement = statement.order_by(sa.func.lower(_name(users)), users.c.id)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [UserChoice(row.id, row.name) for row in session.connection.execute(statement)]
+
+
+def resolve(session: Session, text: str, among: Iterable[int] | None = None) -> int | None:
+    """The active user (in ``among``) typed as ``text``: their user name, or a display name
+    no other such user has; None when there is no such user or the name is ambiguous."""
+    users, statement = _active(session, among)
+    wanted = text.strip().lower()
+    if not wanted:
+        return None
+    by_username = session.connection.execute(
+        statement.where(sa.func.lower(users.c.username) == wanted)).first()
+    if by_username is not None:
+        return by_username.id
+    rows = session.connection.execute(
+        statement.where(sa.func.lower(users.c.display_name) == wanted).limit(2)).all()
+    return rows[0].id if len(rows) == 1 else None
+
+
+# --- the JSON endpoint ----------------------------------------------------------------------------------------
+def users_lookup() -> Response | tuple[Response, int]:
+    """Type-ahead: ``[{id, name}]`` of up to ``SEARCH_LIMIT`` active users matching ``q``.
+
+    With ``owner_of=<object>`` only the users the caller may give its records to (404
+    for an object they may not read). Login required (401 otherwise, as JSON)."""
+    if not current_user.is_authenticated:
+        return jsonify({"error": "login required"}), 401
+    with ui_session() as session:
+        among = None
+        object_name = request.args.get("owner_of")
+        if object_name:
+            if object_name not in session.config.objects \
+                    or session.principal.grant(object_name).read == "none":
+                return jsonify({"error": "not found"}), 404
+            among = owner_candidates(session.principal, object_name)
+        found = choices(session, among, SEARCH_LIMIT, request.args.get("q", ""))
+    response = jsonify([{"id": user.id, "name": user.name} for user in found])
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+#: The routes (registered on the ``auth`` blueprint, which serves the account pages).
+ROUTES = (("/users/lookup", users_lookup, ["GET"]),)
