@@ -13,11 +13,13 @@ class Record(Mapping[str, Any]):
     a record through ``Session.update``.
     """
 
-    __slots__ = ("object", "_values")
+    __slots__ = ("object", "_values", "pending_approval")
 
-    def __init__(self, object_name: str, values: Mapping[str, Any]) -> None:
+    def __init__(self, object_name: str, values: Mapping[str, Any], pending_approval: Any = None) -> None:
         self.object = object_name
         self._values = dict(values)
+        #: The approval request a write created instead of changing the record (``engine.runtime.approvals``).
+        self.pending_approval = pending_approval
 
     @property
     def id(self) -> int:

@@ -1,0 +1,134 @@
+"""Compiling ``approvals:`` (S18, S21, S33) into ``ApprovalRule`` values.
+
+Checks, each with its code: the object exists (T-E030), the trigger's fields
+exist (T-E032), ``stage_skip`` is only used on objects with a pipeline (T-E090),
+a rule names its approver in exactly one way (T-E091), a role or user approver
+names a declared role (T-E080-style, T-E092), and rule names are unique (T-E060).
+A pipeline's ``skip.approval`` shorthand becomes a ``stage_skip`` rule named
+``<object>_stage_skip``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.metadata.model import ApprovalRule, ApprovalStep, Approver, Label, ObjectDef
+
+if TYPE_CHECKING:
+    from engine.metadata.compiler import Compiler
+
+TRIGGERS = ("stage_skip", "delete")
+
+
+def compile_approvals(compiler: Compiler, specs: list, objects: dict[str, ObjectDef], role_names: set[str],
+                      objects_spec: dict) -> tuple[ApprovalRule, ...]:
+    """Every approval rule: those declared under ``approvals`` and the pipelines' ``skip.approval``."""
+    rules: list[ApprovalRule] = []
+    seen: dict[str, int] = {}
+    for index, spec in enumerate(specs):
+        path = ("approvals", index)
+        name = spec.get("name")
+        if name in seen:
+            compiler.issue("T-E060", path, f"approval `{name}` is declared twice (also approvals[{seen[name]}])",
+                           "rename one of them")
+        seen[name] = index
+        rule = _compile_rule(compiler, spec, path, objects, role_names)
+        if rule is not None:
+            rules.append(rule)
+    for object_name, obj in objects.items():
+        skip_spec = ((objects_spec.get(object_name) or {}).get("pipeline") or {}).get("skip") or {}
+        if obj.pipeline is None or "approval" not in skip_spec:
+            continue
+        path = ("objects", object_name, "pipeline", "skip", "approval")
+        name = f"{object_name}_stage_skip"
+        if name in seen:
+            compiler.issue("T-E060", path, f"approval `{name}` is declared under `approvals` too", "keep one of them")
+            continue
+        approver = _approver(compiler, skip_spec["approval"], path, role_names)
+        if approver is not None:
+            rules.append(ApprovalRule(
+                name=name, object=object_name, trigger="stage_skip",
+                label=Label.of(None, f"Skipping {obj.pipeline.label.get('en').lower()} stages"),
+                steps=(ApprovalStep(approver=approver, label=Label.of(None, "Approval")),),
+            ))
+    return tuple(rules)
+
+
+def _compile_rule(compiler: Compiler, spec: dict, path: tuple, objects: dict[str, ObjectDef],
+                  role_names: set[str]) -> ApprovalRule | None:
+    from engine.metadata.compiler import did_you_mean
+
+    object_name = spec.get("object")
+    obj = objects.get(object_name)
+    if obj is None:
+        compiler.issue("T-E030", (*path, "object"), f"unknown object `{object_name}`",
+                       did_you_mean(object_name, objects) or "name an object declared under `objects`")
+        return None
+    trigger_spec = spec.get("on")
+    fields: tuple[str, ...] = ()
+    if isinstance(trigger_spec, dict):
+        trigger = "change"
+        fields = tuple(trigger_spec.get("change") or ())
+        for f_index, name in enumerate(fields):
+            if name not in obj.fields:
+                compiler.issue("T-E032", (*path, "on", "change", f_index), f"unknown field `{name}` of {object_name}",
+                               did_you_mean(name, obj.fields) or "list fields of the object")
+    else:
+        trigger = trigger_spec
+        if trigger == "stage_skip" and obj.pipeline is None:
+            compiler.issue("T-E090", (*path, "on"), f"`stage_skip` needs a pipeline, and {object_name} has none",
+                           "add a `pipeline:` to the object or use `on: {change: [fields]}`")
+    names = set(obj.fields)
+    when = compiler.expression(spec["when"], (*path, "when"), names) if spec.get("when") else None
+    steps = _steps(compiler, spec, path, role_names)
+    if steps is None:
+        return None
+    return ApprovalRule(
+        name=spec["name"],
+        object=object_name,
+        label=Label.of(spec.get("label"), spec["name"].replace("_", " ").capitalize()),
+        trigger=trigger,
+        steps=steps,
+        fields=fields,
+        when=when,
+        self_approval=bool(spec.get("self_approval", False)),
+    )
+
+
+def _steps(compiler: Compiler, spec: dict, path: tuple, role_names: set[str]) -> tuple[ApprovalStep, ...] | None:
+    if ("approver" in spec) == ("steps" in spec):
+        compiler.issue("T-E091", path, "an approval names its approver either with `approver:` (one step) "
+                       "or with `steps:` (several), not both and not neither",
+                       "e.g. `approver: manager` or `steps: [{approver: manager}, {approver: {role: executive}}]`")
+        return None
+    if "approver" in spec:
+        approver = _approver(compiler, spec["approver"], (*path, "approver"), role_names)
+        return (ApprovalStep(approver, Label.of(None, "Approval")),) if approver else None
+    steps = []
+    for index, step in enumerate(spec.get("steps") or []):
+        approver = _approver(compiler, step.get("approver"), (*path, "steps", index, "approver"), role_names)
+        if approver is not None:
+            steps.append(ApprovalStep(approver, Label.of(step.get("label"), f"Step {index + 1}")))
+    return tuple(steps) or None
+
+
+def _approver(compiler: Compiler, spec, path: tuple, role_names: set[str]) -> Approver | None:
+    from engine.metadata.compiler import did_you_mean
+
+    if spec == "manager":
+        return Approver("manager")
+    if isinstance(spec, dict) and len(spec) == 1:
+        ((kind, value),) = spec.items()
+        if kind == "manager":
+            return Approver("manager", levels=int(value))
+        if kind == "role":
+            if value not in role_names:
+                compiler.issue("T-E092", (*path, "role"), f"unknown role `{value}`",
+                               did_you_mean(value, role_names) or "name a role declared under `roles`")
+                return None
+            return Approver("role", name=value)
+        if kind == "user":
+            return Approver("user", name=str(value))
+    compiler.issue("T-E091", path, "an approver is `manager`, `{manager: N}`, `{role: NAME}` or `{user: USERNAME}`",
+                   "e.g. `approver: {role: sales_manager}`")
+    return None

@@ -1,0 +1,339 @@
+"""Compiling ``conversions:`` (S12) into ``Conversion`` values.
+
+A conversion turns one record (``from``, e.g. a lead) into others (``targets``,
+created in order: account, contact, opportunity), each with a field mapping,
+optionally linking to an existing record instead (``match``); it then sets
+``mark`` values and ``links`` lookups on the source. The runtime side is
+``engine.runtime.conversion``.
+
+A mapping value is a source field name (``company``), an expression after ``=``
+(``"=company + ' – first deal'"``), the id of an earlier target (``"@account"``)
+or a constant (a number or boolean; text constants are expressions: ``"='vip'"``).
+
+Checks, each with its code:
+
+- T-E100: ``from`` or a target's ``object`` names an unknown object;
+- T-E101: an unknown field — a target field (or one Trellis computes), a source
+  field, a name in an expression, a ``match``, ``mark`` or ``links`` field;
+- T-E102: ``"@x"`` or a ``links`` key names a target that is not declared
+  (or, for ``"@x"``, not declared *before* the target using it);
+- T-E103: a ``links`` field or a field given ``"@x"`` is not a lookup to that
+  target's object;
+- T-E104: a value cannot fit its field, where that is known from the config: a
+  source field of an incompatible type (text into a number, a picklist whose
+  values the target's picklist lacks, a lookup to another object), a constant or
+  ``mark`` value the field refuses, a ``match`` on a field that cannot be compared;
+- T-E105: an expression (``when`` or ``=…``) does not parse or calls an unknown function.
+
+A target may not be named like the source object (T-E021): its errors are
+reported under that name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.metadata import fieldtypes
+from engine.metadata.errors import did_you_mean
+from engine.metadata.expressions import (
+    FUNCTIONS,
+    Expression,
+    ExpressionSyntaxError,
+    parse_expression,
+)
+from engine.metadata.model import (
+    SYSTEM_COLUMNS,
+    Conversion,
+    ConversionTarget,
+    FieldDef,
+    FieldMapping,
+    Label,
+    ObjectDef,
+    frozen_map,
+)
+
+if TYPE_CHECKING:
+    from engine.metadata.compiler import _Compiler
+
+#: Extra names conversion expressions may use.
+EXPRESSION_NAMES = frozenset({"current_user"})
+#: The system column a conversion may write on a target (whom the new record belongs to).
+OWNER = "owner_id"
+#: Value families: a source value may go into a target field of the same family.
+FAMILIES: dict[str, str] = {
+    "text": "text", "textarea": "text", "email": "text", "phone": "text", "url": "text", "autonumber": "text",
+    "picklist": "text", "integer": "integer", "decimal": "decimal", "currency": "decimal", "percent": "decimal",
+    "boolean": "boolean", "date": "date", "datetime": "datetime", "multipicklist": "list", "tags": "list",
+    "lookup": "lookup", "user": "user", "file": "file", "json": "json",
+}
+#: Families a target field of each family also accepts (whole numbers are decimals too).
+WIDENING: dict[str, frozenset[str]] = {"decimal": frozenset({"integer"})}
+#: Types whose values cannot be compared for ``match``.
+UNMATCHABLE = frozenset({"multipicklist", "tags", "json", "file", "textarea"})
+#: The type of each system column, as a source of a mapping.
+SYSTEM_TYPES: dict[str, str] = {
+    "id": "lookup", "owner_id": "user", "created_by": "user", "version": "integer", "created_at": "datetime",
+    "updated_at": "datetime", "archived_at": "datetime", "stage_entered_at": "datetime",
+}
+
+
+def compile_conversions(compiler: _Compiler, specs: dict, objects: dict[str, ObjectDef]) -> dict[str, Conversion]:
+    """Every declared conversion, by name; problems are reported on ``compiler``."""
+    out = {}
+    for name, spec in specs.items():
+        conversion = _ConversionCompiler(compiler, name, spec, objects).compile()
+        if conversion is not None:
+            out[name] = conversion
+    return out
+
+
+class _ConversionCompiler:
+    """Checks and builds one conversion."""
+
+    def __init__(self, compiler: _Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) -> None:
+        self.compiler, self.name, self.spec, self.objects = compiler, name, spec, objects
+        self.path = ("conversions", name)
+        self.source: ObjectDef | None = None
+
+    def issue(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
+        self.compiler.issue(code, (*self.path, *path), message, hint, key)
+
+    def compile(self) -> Conversion | None:
+        self.source = self.object(self.spec.get("from"), ("from",))
+        when = self.expression(self.spec["when"], ("when",)) if self.spec.get("when") else None
+        targets: list[ConversionTarget] = []
+        for tname, tspec in (self.spec.get("targets") or {}).items():
+            target = self.target(tname, tspec or {}, targets)
+            if target is not None:
+                targets.append(target)
+        mark = self.mark(self.spec.get("mark") or {})
+        links = self.links(self.spec.get("links") or {}, targets)
+        if self.source is None:
+            return None
+        return Conversion(
+            name=self.name,
+            label=Label.of(self.spec.get("label"), self.name.replace("_", " ").capitalize()),
+            source=self.source.name,
+            targets=tuple(targets),
+            when=when,
+            message=Label.of(self.spec["message"]) if self.spec.get("message") else None,
+            mark=frozen_map(mark),
+            links=frozen_map(links),
+            description=self.spec.get("description"),
+        )
+
+    # --- names -------------------------------------------------------------------------------
+    def object(self, name: Any, path: tuple) -> ObjectDef | None:
+        if not isinstance(name, str):
+            return None
+        obj = self.objects.get(name)
+        if obj is None:
+            self.issue("T-E100", path, f"unknown object `{name}`",
+                       did_you_mean(name, self.objects) or f"known objects: {', '.join(self.objects)}")
+        return obj
+
+    def source_field(self, name: str, path: tuple, key: bool = False) -> FieldDef | str | None:
+        """A field of the source (its FieldDef) or a system column (its name); None when unknown."""
+        if self.source is None:
+            return None
+        if name in self.source.fields:
+            return self.source.fields[name]
+        if name in SYSTEM_COLUMNS:
+            return name
+        self.issue("T-E101", path, f"`{self.source.name}` has no field `{name}`",
+                   did_you_mean(name, [*self.source.fields, *SYSTEM_COLUMNS])
+                   or f"name a field of {self.source.name}, or write an expression starting with '='", key=key)
+        return None
+
+    def expression(self, source: Any, path: tuple) -> Expression | None:
+        """Parse an expression over the source record (T-E105 / T-E101)."""
+        try:
+            expr = parse_expression(str(source))
+        except ExpressionSyntaxError as exc:
+            self.issue("T-E105", path, f"expression does not parse: {exc} (at character {exc.offset + 1} of {source!r})",
+                       "write a Python-like expression over the source's fields, e.g. status == 'qualified'")
+            return None
+        for call in sorted(expr.calls - FUNCTIONS):
+            self.issue("T-E105", path, f"unknown function `{call}()` in expression {source!r}",
+                       did_you_mean(call, FUNCTIONS) or f"available: {', '.join(sorted(FUNCTIONS))}")
+        if self.source is not None:
+            allowed = {*self.source.fields, *SYSTEM_COLUMNS, *EXPRESSION_NAMES}
+            for name in sorted(expr.names - allowed):
+                self.issue("T-E101", path, f"unknown field `{name}` in expression {source!r}",
+                           did_you_mean(name, allowed) or f"expressions may name the fields of {self.source.name}")
+        return expr
+
+    # --- targets -------------------------------------------------------------------------------
+    def target(self, name: str, spec: dict, earlier: list[ConversionTarget]) -> ConversionTarget | None:
+        path = ("targets", name)
+        if self.source is not None and name == self.source.name:
+            self.issue("T-E021", path, f"a target cannot be named `{name}` like the source object",
+                       "its errors are reported under that name; choose another name", key=True)
+        obj = self.object(spec.get("object", name), (*path, "object") if "object" in spec else path)
+        if obj is None:
+            return None
+        mappings = []
+        for field_name, value in (spec.get("fields") or {}).items():
+            mapping = self.mapping(obj, field_name, value, (*path, "fields", field_name), earlier)
+            if mapping is not None:
+                mappings.append(mapping)
+        match = tuple(spec.get("match") or ())
+        for index, field_name in enumerate(match):
+            self.match_field(obj, field_name, (*path, "match", index))
+        return ConversionTarget(
+            name=name,
+            object=obj.name,
+            label=Label.of(spec["label"]) if spec.get("label") else obj.label,
+            fields=tuple(mappings),
+            match=match,
+            optional=bool(spec.get("optional", False)),
+        )
+
+    def mapping(self, obj: ObjectDef, field_name: str, value: Any, path: tuple,
+                earlier: list[ConversionTarget]) -> FieldMapping | None:
+        target_field = self.target_field(obj, field_name, path)
+        if isinstance(value, str) and value.startswith("="):
+            expr = self.expression(value[1:], path)
+            return FieldMapping(field_name, "expression", expression=expr) if expr is not None else None
+        if isinstance(value, str) and value.startswith("@"):
+            return self.reference(obj, target_field, field_name, value[1:], path, earlier)
+        if isinstance(value, str):
+            source = self.source_field(value, path)
+            if source is not None and target_field is not None:
+                self.check_fits(source, target_field, path)
+            return FieldMapping(field_name, "field", source=value) if source is not None else None
+        return self.constant(target_field, field_name, value, path)
+
+    def target_field(self, obj: ObjectDef, name: str, path: tuple) -> FieldDef | str | None:
+        """A writable field of the target (or ``owner_id``); None (reported) otherwise."""
+        if name == OWNER:
+            return OWNER
+        field = obj.fields.get(name)
+        if field is None:
+            self.issue("T-E101", path, f"`{obj.name}` has no field `{name}`",
+                       did_you_mean(name, [*obj.fields, OWNER]) or f"map fields of {obj.name} (or owner_id)", key=True)
+            return None
+        if field.is_computed:
+            self.issue("T-E101", path, f"`{obj.name}.{name}` is a {field.type} field: Trellis computes it",
+                       "remove it from the mapping", key=True)
+            return None
+        return field
+
+    def reference(self, obj: ObjectDef, target_field: FieldDef | str | None, field_name: str, name: str,
+                  path: tuple, earlier: list[ConversionTarget]) -> FieldMapping | None:
+        referred = next((t for t in earlier if t.name == name), None)
+        declared = list(self.spec.get("targets") or {})
+        if referred is None:
+            where = "is declared after this one" if name in declared else "is not declared"
+            self.issue("T-E102", path, f"`@{name}`: the target `{name}` {where}",
+                       f"refer to a target declared before this one: {', '.join(t.name for t in earlier) or 'none'}"
+                       if name in declared else did_you_mean(name, declared) or f"targets: {', '.join(declared)}")
+            return None
+        if target_field is not None and not _is_lookup_to(target_field, referred.object):
+            self.issue("T-E103", path, f"`{obj.name}.{field_name}` is not a lookup to {referred.object}, "
+                                       f"so it cannot hold the id of `{name}`",
+                       f"give `@{name}` to a field with `type: lookup, object: {referred.object}`")
+            return None
+        return FieldMapping(field_name, "target", source=name)
+
+    def constant(self, target_field: FieldDef | str | None, field_name: str, value: Any,
+                 path: tuple) -> FieldMapping | None:
+        if target_field is None:
+            return None
+        if target_field == OWNER:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                self.issue("T-E104", path, f"{value!r} is not a user id", "map owner_id from a source field, e.g. owner_id")
+                return None
+            return FieldMapping(field_name, "constant", value=value)
+        try:
+            coerced = fieldtypes.coerce_value(target_field, value, self.compiler.settings)
+        except fieldtypes.FieldValueError as exc:
+            self.issue("T-E104", path, f"{value!r} does not fit the {target_field.type} field `{field_name}`: {exc.message}",
+                       "give a value of the field's type, or an expression starting with '='")
+            return None
+        return FieldMapping(field_name, "constant", value=coerced)
+
+    def check_fits(self, source: FieldDef | str, target: FieldDef | str, path: tuple) -> None:
+        """T-E104 when a source field's values can never (or not always) fit the target field."""
+        problem = _misfit(source, target, self.source.name if self.source else "")
+        if problem:
+            source_name = source if isinstance(source, str) else source.name
+            self.issue("T-E104", path, f"`{source_name}` {problem}",
+                       "map a field of a compatible type, or convert the value with an expression starting with '='")
+
+    def match_field(self, obj: ObjectDef, name: Any, path: tuple) -> None:
+        field = obj.fields.get(name)
+        if field is None:
+            self.issue("T-E101", path, f"`{obj.name}` has no field `{name}` to match on",
+                       did_you_mean(name, obj.fields) or f"match on fields of {obj.name}")
+        elif field.encrypted or field.value_type in UNMATCHABLE:
+            why = "encrypted" if field.encrypted else f"a {field.value_type} field"
+            self.issue("T-E104", path, f"`{obj.name}.{name}` is {why}; its values cannot be compared to find a match",
+                       "match on a text, number, date, picklist or lookup field")
+
+    # --- the source's mark and links ----------------------------------------------------------
+    def mark(self, spec: dict) -> dict[str, Any]:
+        out = {}
+        for name, value in spec.items():
+            path = ("mark", name)
+            field = self.source_field(name, path, key=True)
+            if field is None:
+                continue
+            if isinstance(field, str) or field.is_computed:
+                self.issue("T-E101", path, f"`{name}` cannot be set: Trellis maintains it", "mark a field of the source",
+                           key=True)
+                continue
+            try:
+                out[name] = fieldtypes.coerce_value(field, value, self.compiler.settings)
+            except fieldtypes.FieldValueError as exc:
+                self.issue("T-E104", path, f"{value!r} does not fit the {field.type} field `{name}`: {exc.message}",
+                           did_you_mean(value, field.picklist.keys()) if field.picklist else None)
+        return out
+
+    def links(self, spec: dict, targets: list[ConversionTarget]) -> dict[str, str]:
+        out = {}
+        by_name = {t.name: t for t in targets}
+        declared = list(self.spec.get("targets") or {})
+        for target_name, field_name in spec.items():
+            path = ("links", target_name)
+            if target_name not in declared:
+                self.issue("T-E102", path, f"`{target_name}` is not a target of this conversion",
+                           did_you_mean(target_name, declared) or f"targets: {', '.join(declared)}", key=True)
+                continue
+            field = self.source_field(field_name, path)
+            target = by_name.get(target_name)
+            if field is None or target is None:
+                continue
+            if not _is_lookup_to(field, target.object):
+                self.issue("T-E103", path, f"`{self.source.name}.{field_name}` is not a lookup to {target.object}",
+                           f"add a field `{field_name}: {{type: lookup, object: {target.object}}}` to {self.source.name}")
+                continue
+            out[target_name] = field_name
+        return out
+
+
+def _is_lookup_to(field: FieldDef | str, object_name: str) -> bool:
+    return isinstance(field, FieldDef) and field.type == "lookup" and field.target == object_name
+
+
+def _misfit(source: FieldDef | str, target: FieldDef | str, source_object: str) -> str | None:
+    """Why values of ``source`` cannot go into ``target``, or None when they can."""
+    source_type = SYSTEM_TYPES[source] if isinstance(source, str) else source.value_type
+    target_type = "user" if target == OWNER else target.value_type
+    source_family, target_family = FAMILIES[source_type], FAMILIES[target_type]
+    if source_family != target_family and source_family not in WIDENING.get(target_family, ()):
+        return f"is {_a(source_type)} {source_type} field; it cannot fill {_a(target_type)} {target_type} field"
+    if target_family == "lookup":
+        source_target = source_object if source == "id" else source.target
+        if source_target != target.target:
+            return f"points to {source_target}, the target field to {target.target}"
+    if isinstance(target, FieldDef) and isinstance(source, FieldDef) and target.picklist and source.picklist:
+        missing = sorted(source.picklist.keys() - target.picklist.keys())
+        if missing:
+            return (f"has values the picklist of `{target.name}` lacks: {', '.join(missing[:5])}"
+                    + (" …" if len(missing) > 5 else ""))
+    return None
+
+
+def _a(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"

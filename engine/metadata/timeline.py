@@ -1,0 +1,178 @@
+"""The timeline keys of an object (S25): ``timeline``, ``activity`` and ``task``.
+
+``compile_activity`` and ``compile_task`` read one object's block against its
+compiled fields (unknown fields T-E111, wrong types T-E112, ``done`` values
+T-E114). ``link_timelines`` runs once every object is compiled: it resolves
+each ``on`` list (default: every lookup to an object with ``timeline: true``,
+else T-E113), reports ``timeline: true`` objects no activity points at (T-E110)
+and objects that are both activities and tasks (T-E115).
+
+Pure Python like the rest of ``engine.metadata``; the runtime side is
+``engine/runtime/timeline.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from engine.metadata.errors import did_you_mean
+from engine.metadata.model import ActivityDef, FieldDef, ObjectDef, TaskDef
+
+if TYPE_CHECKING:
+    from engine.metadata.compiler import _Compiler
+
+#: Field types whose values read as a line of text (a summary or a subject).
+TEXT_TYPES = frozenset({"text", "textarea", "email", "phone", "url", "autonumber", "picklist"})
+DATE_TYPES = frozenset({"datetime", "date"})
+
+#: What each key accepts: (types, what to say in the message).
+ACTIVITY_KEYS: Mapping[str, tuple[frozenset[str], str]] = {
+    "at": (DATE_TYPES, "a datetime or date field"),
+    "kind": (frozenset({"picklist"}), "a picklist field"),
+    "summary": (TEXT_TYPES, "a text or textarea field"),
+}
+TASK_KEYS: Mapping[str, tuple[frozenset[str], str]] = {
+    "due": (DATE_TYPES, "a date or datetime field"),
+    "assignee": (frozenset({"user"}), "owner_id or a user field"),
+    "status": (frozenset({"picklist", "boolean"}), "a picklist or boolean field"),
+    "remind": (frozenset({"datetime"}), "a datetime field"),
+    "subject": (TEXT_TYPES, "a text or textarea field"),
+}
+
+
+def compile_activity(compiler: _Compiler, spec: Mapping[str, Any] | None, fields: Mapping[str, FieldDef],
+                     path: tuple) -> ActivityDef | None:
+    """The ``activity`` block of one object (its ``on`` is resolved by ``link_timelines``)."""
+    if spec is None:
+        return None
+    path = (*path, "activity")
+    ok = all([_check_key(compiler, spec, key, kinds, fields, path) for key, kinds in ACTIVITY_KEYS.items()])
+    _check_on(compiler, spec, fields, path)
+    if not ok:
+        return None
+    return ActivityDef(at=spec["at"], on=tuple(spec.get("on") or ()), kind=spec.get("kind"),
+                       summary=spec.get("summary"))
+
+
+def compile_task(compiler: _Compiler, spec: Mapping[str, Any] | None, fields: Mapping[str, FieldDef],
+                 path: tuple) -> TaskDef | None:
+    """The ``task`` block of one object (its ``on`` is resolved by ``link_timelines``)."""
+    if spec is None:
+        return None
+    path = (*path, "task")
+    ok = all([_check_key(compiler, spec, key, kinds, fields, path) for key, kinds in TASK_KEYS.items()])
+    _check_on(compiler, spec, fields, path)
+    if not ok:
+        return None
+    done = tuple(spec.get("done") or ())
+    if not _check_done(compiler, fields[spec["status"]], done, path):
+        return None
+    return TaskDef(due=spec["due"], assignee=spec["assignee"], status=spec["status"], done=done,
+                   on=tuple(spec.get("on") or ()), remind=spec.get("remind"), subject=spec.get("subject"))
+
+
+def _check_key(compiler: _Compiler, spec: Mapping[str, Any], key: str, kinds: tuple[frozenset[str], str],
+               fields: Mapping[str, FieldDef], path: tuple) -> bool:
+    name = spec.get(key)
+    if name is None or (key == "assignee" and name == "owner_id"):
+        return True
+    types, wanted = kinds
+    field = fields.get(name)
+    if field is None:
+        compiler.issue("T-E111", (*path, key), f"unknown field `{name}`",
+                       did_you_mean(name, fields) or f"name {wanted} of this object")
+        return False
+    if field.value_type not in types:
+        compiler.issue("T-E112", (*path, key), f"`{name}` is {_a(field.value_type)} {field.value_type} field; "
+                                               f"`{key}` needs {wanted}", f"name {wanted} of this object")
+        return False
+    return True
+
+
+def _check_on(compiler: _Compiler, spec: Mapping[str, Any], fields: Mapping[str, FieldDef], path: tuple) -> None:
+    lookups = [f.name for f in fields.values() if f.type == "lookup"]
+    for index, name in enumerate(spec.get("on") or ()):
+        field = fields.get(name)
+        if field is None:
+            compiler.issue("T-E111", (*path, "on", index), f"unknown field `{name}`",
+                           did_you_mean(name, lookups) or "name lookup fields of this object")
+        elif field.type != "lookup":
+            compiler.issue("T-E112", (*path, "on", index), f"`{name}` is {_a(field.type)} {field.type} field; "
+                                                           "`on` lists lookup fields", "name lookup fields of this object")
+
+
+def _check_done(compiler: _Compiler, status: FieldDef, done: tuple[str, ...], path: tuple) -> bool:
+    if status.value_type == "boolean":
+        if done:
+            compiler.issue("T-E114", (*path, "done"), f"`{status.name}` is a boolean field: a task is done when it is true",
+                           "remove `done:`", key=True)
+            return False
+        return True
+    if not done:
+        compiler.issue("T-E114", path, f"say which values of `{status.name}` close a task",
+                       "add e.g. `done: [done, cancelled]`")
+        return False
+    keys = status.picklist.keys() if status.picklist else frozenset()
+    for index, value in enumerate(done):
+        if value not in keys:
+            compiler.issue("T-E114", (*path, "done", index), f"`{value}` is not a value of `{status.name}`",
+                           did_you_mean(value, keys) or f"values: {', '.join(sorted(keys))}")
+            return False
+    return True
+
+
+def link_timelines(compiler: _Compiler, objects: dict[str, ObjectDef],
+                   specs: Mapping[str, Any]) -> dict[str, ObjectDef]:
+    """Resolve each activity's and task's ``on`` and check the objects against each other."""
+    timelines = {name for name, obj in objects.items() if obj.timeline}
+    linked = dict(objects)
+    # An activity block with a mistake (already reported) still attaches through its lookups.
+    attached = {f.target for name, obj in objects.items() if "activity" in (specs.get(name) or {})
+                and obj.activity is None for f in obj.fields.values() if f.type == "lookup"}
+    for name, obj in objects.items():
+        path = ("objects", name)
+        if obj.activity is not None and obj.task is not None:
+            compiler.issue("T-E115", (*path, "task"), f"`{name}` is already an activity; an object is an activity "
+                                                      "or a task, not both", "keep `activity:` or `task:`", key=True)
+        if obj.activity is not None:
+            on = _resolve_on(compiler, obj, obj.activity.on, timelines, (*path, "activity"))
+            valid = len(on) == len(obj.activity.on) or not obj.activity.on  # else reported already
+            attached |= {f.target for f in obj.fields.values() if f.type == "lookup" and (f.name in on or not valid)}
+            linked[name] = replace(linked[name], activity=replace(obj.activity, on=on))
+        if obj.task is not None:
+            on = _resolve_on(compiler, obj, obj.task.on, timelines, (*path, "task"))
+            linked[name] = replace(linked[name], task=replace(obj.task, on=on))
+    for name in sorted(timelines - attached):
+        compiler.issue("T-E110", ("objects", name, "timeline"),
+                       f"`{name}` has `timeline: true` but no activity object points at it",
+                       "give an object with `activity:` a lookup to it (e.g. interaction.account), or remove `timeline:`")
+    return linked
+
+
+def _resolve_on(compiler: _Compiler, obj: ObjectDef, declared: tuple[str, ...], timelines: set[str],
+                path: tuple) -> tuple[str, ...]:
+    lookups = [f for f in obj.fields.values() if f.type == "lookup"]
+    if not declared:
+        on = tuple(f.name for f in lookups if f.target in timelines)
+        if not on:
+            compiler.issue("T-E113", path, f"`{obj.name}` has no lookup to an object with `timeline: true`",
+                           "add a lookup to such an object, or `timeline: true` to the object a lookup points at",
+                           key=True)
+        return on
+    on = []
+    for index, name in enumerate(declared):
+        field = obj.fields.get(name)
+        if field is None or field.type != "lookup":
+            continue  # reported by _check_on
+        if field.target not in timelines:
+            compiler.issue("T-E113", (*path, "on", index), f"`{name}` points at `{field.target}`, which has no "
+                                                           "`timeline: true`", f"add `timeline: true` to `{field.target}`")
+            continue
+        on.append(name)
+    return tuple(on)
+
+
+def _a(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"

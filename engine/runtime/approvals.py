@@ -1,0 +1,449 @@
+"""Approvals (S18, S21, S33): changes held until the right people agree.
+
+The write path asks ``rules_for_update`` / ``rules_for_delete`` which approval
+rules a valid change triggers. When some do, nothing is changed: ``request``
+stores the pending change (the values as given, and the stage reason) with one
+step per approver, resolved now — the requester's manager (N levels up), a
+role, a named user — and the record is *locked* against other changes of the
+kind under approval (``check_locks``) until the request is decided.
+
+``decide`` records an approver's decision. When the last step approves, the
+pending change is applied through the one write path as the requester,
+re-validated (gates, rules, permissions); if it no longer fits, the request
+ends ``failed`` with the reason and nothing is changed. A rejection ends the
+request with the approver's comment. Deciding needs the ``approve``
+permission, read scope over the record and to be the step's approver;
+approving one's own request is refused unless the rule allows it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine.metadata.expressions import ExpressionEvalError
+from engine.metadata.fieldtypes import MAX_INTEGER
+from engine.metadata.model import SYSTEM_COLUMNS, ApprovalRule, ObjectDef
+from engine.runtime.errors import RECORD_ERRORS, Conflict, NotFound, ValidationFailed
+from engine.runtime.permissions import (
+    AccountUnavailable,
+    PermissionDenied,
+    UnknownUser,
+    load_principal,
+)
+from engine.runtime.validation import Errors
+
+if TYPE_CHECKING:
+    from engine.runtime.pipeline import StageMove
+    from engine.runtime.records import Session
+
+PENDING, APPROVED, REJECTED, FAILED, CANCELLED = "pending", "approved", "rejected", "failed", "cancelled"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One approval step: who decides it and, once decided, how."""
+
+    index: int
+    label: str
+    approver_user_id: int | None
+    approver_role: str | None
+    approver_name: str
+    decision: str | None = None
+    decided_by: int | None = None
+    decided_at: dt.datetime | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """A pending (or decided) change of one record."""
+
+    id: int
+    rules: tuple[str, ...]
+    object: str
+    record_id: int
+    action: str
+    changes: Mapping[str, Any]
+    reason: str | None
+    status: str
+    step: int
+    requested_by: int | None
+    requested_by_name: str
+    requested_at: dt.datetime
+    decided_at: dt.datetime | None
+    comment: str | None
+    result: str | None
+    steps: tuple[Step, ...] = field(default=())
+
+    @property
+    def current_step(self) -> Step | None:
+        """The step waiting for a decision, or None once the request is decided."""
+        return self.steps[self.step] if self.status == PENDING and self.step < len(self.steps) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (for the REST API)."""
+        return {
+            "id": self.id, "rules": list(self.rules), "object": self.object, "record_id": self.record_id,
+            "action": self.action, "changes": dict(self.changes), "reason": self.reason, "status": self.status,
+            "step": self.step, "requested_by": self.requested_by_name, "requested_at": _iso(self.requested_at),
+            "decided_at": _iso(self.decided_at), "comment": self.comment, "result": self.result,
+            "steps": [{"label": s.label, "approver": s.approver_name, "decision": s.decision,
+                       "decided_at": _iso(s.decided_at), "comment": s.comment} for s in self.steps],
+        }
+
+
+# --- which rules a change triggers -------------------------------------------------
+def rules_for_update(session: Session, obj: ObjectDef, after: Mapping[str, Any], changed: set[str],
+                     move: StageMove | None) -> list[ApprovalRule]:
+    """The approval rules a valid update triggers (not those already approved for it).
+    The system context (imports, automation) is trusted and needs no approval."""
+    if session.principal.is_system:
+        return []
+    found = []
+    for rule in session.config.approval_rules(obj.name):
+        if rule.name in session.approved_rules:
+            continue
+        if rule.trigger == "stage_skip":
+            hit = move is not None and move.skipped > 0
+        elif rule.trigger == "change":
+            hit = bool(changed & set(rule.fields))
+        else:
+            hit = False
+        if hit and _holds(session, obj, rule, after):
+            found.append(rule)
+    return found
+
+
+def rules_for_delete(session: Session, obj: ObjectDef, current: Mapping[str, Any]) -> list[ApprovalRule]:
+    """The approval rules deleting ``current`` triggers (none for the system context)."""
+    if session.principal.is_system:
+        return []
+    return [rule for rule in session.config.approval_rules(obj.name, "delete")
+            if rule.name not in session.approved_rules and _holds(session, obj, rule, current)]
+
+
+def _holds(session: Session, obj: ObjectDef, rule: ApprovalRule, values: Mapping[str, Any]) -> bool:
+    if rule.when is None:
+        return True
+    names = dict.fromkeys(SYSTEM_COLUMNS) | dict.fromkeys(obj.fields) | dict(values)
+    try:
+        return bool(rule.when.evaluate(names, session.clock()))
+    except ExpressionEvalError:
+        return False
+
+
+# --- locks -----------------------------------------------------------------------------
+def check_locks(session: Session, obj: ObjectDef, record_id: int, changed: set[str], action: str,
+                errors: Errors) -> None:
+    """Refuse a change of the kind a pending request on this record is waiting for."""
+    for request in pending_for_record(session, obj.name, record_id):
+        locked: set[str] = set()
+        for name in request.rules:
+            rule = session.config.approval_rule(name)
+            if rule is None:
+                continue
+            if rule.trigger == "change":
+                locked |= set(rule.fields)
+            elif rule.trigger == "stage_skip" and obj.pipeline is not None:
+                locked.add(obj.pipeline.field)
+        locked |= {k for k in request.changes if k in obj.fields}
+        who = request.requested_by_name
+        if action == "delete" and request.action == "delete":
+            errors.add(RECORD_ERRORS, "approval_pending",
+                       f"Deleting this record already waits for approval (request {request.id} by {who}).")
+        for name in sorted(changed & locked):
+            errors.add(name, "approval_pending",
+                       f"{obj.fields[name].label.get()} cannot change while request {request.id} by {who} "
+                       f"waits for approval.")
+
+
+# --- requesting -------------------------------------------------------------------------
+def request(session: Session, obj: ObjectDef, record_id: int, rules: list[ApprovalRule], action: str,
+            changes: Mapping[str, Any], reason: str | None) -> ApprovalRequest:
+    """Store a pending change with its approval steps; refuses when no approver can be found."""
+    approvals, steps_table = _tables(session)
+    errors = Errors()
+    steps: list[dict[str, Any]] = []
+    for rule in rules:
+        for step in rule.steps:
+            resolved = _resolve(session, step.approver, errors)
+            if resolved is not None:
+                user_id, role, name = resolved
+                steps.append({"label": f"{rule.label.get()}: {step.label.get()}", "approver_user_id": user_id,
+                              "approver_role": role, "approver_name": name})
+    if errors:
+        raise ValidationFailed(dict(errors), obj.name)
+    now = session.clock().now_utc
+    approval_id = session.connection.execute(sa.insert(approvals).values(
+        rules=",".join(r.name for r in rules), object=obj.name, record_id=record_id, action=action,
+        changes=json.dumps(_jsonable(changes), sort_keys=True), reason=reason, status=PENDING, step=0,
+        requested_by=session.user, requested_by_name=session.principal.username, requested_at=now,
+    ).returning(approvals.c.id)).scalar_one()
+    session.connection.execute(sa.insert(steps_table), [
+        {"approval_id": approval_id, "step": index, **step} for index, step in enumerate(steps)
+    ])
+    _audit(session, obj.name, record_id, "approval.request", {"approval": [None, approval_id],
+                                                              "rules": [None, ",".join(r.name for r in rules)]})
+    return get(session, approval_id)
+
+
+def _resolve(session: Session, approver, errors: Errors) -> tuple[int | None, str | None, str] | None:
+    users = session.schema.system["sys_users"]
+    connection = session.connection
+    if approver.kind == "manager":
+        user_id = session.user
+        for _ in range(approver.levels):
+            user_id = connection.execute(sa.select(users.c.manager_id).where(users.c.id == user_id)).scalar() \
+                if user_id is not None else None
+        if user_id is None:
+            errors.add(RECORD_ERRORS, "no_approver",
+                       f"This change needs approval by {approver.describe()}, but you have no manager "
+                       f"{'that far up ' if approver.levels > 1 else ''}in Trellis; ask an administrator to set one.")
+            return None
+        name = connection.execute(sa.select(users.c.username).where(users.c.id == user_id)).scalar_one()
+        return user_id, None, name
+    if approver.kind == "role":
+        return None, approver.name, f"role {approver.name}"
+    row = connection.execute(sa.select(users.c.id, users.c.active).where(users.c.username == approver.name)).first()
+    if row is None or not row.active:
+        errors.add(RECORD_ERRORS, "no_approver",
+                   f"This change needs approval by user {approver.name}, who does not exist or is disabled.")
+        return None
+    return row.id, None, approver.name
+
+
+# --- deciding -----------------------------------------------------------------------------
+def decide(session: Session, approval_id: Any, decision: str, comment: str | None = None) -> ApprovalRequest:
+    """Approve or reject the current step of a request as the session's principal."""
+    if decision not in ("approve", "reject"):
+        raise ValidationFailed({"decision": [_field_error("invalid", "Decide with approve or reject.")]}, "approval")
+    current = get(session, approval_id, lock=True)
+    step = current.current_step
+    if step is None:
+        raise ValidationFailed({RECORD_ERRORS: [_field_error(
+            "already_decided", f"Request {current.id} is already {current.status}.")]}, "approval")
+    rule_objects = [session.config.approval_rule(n) for n in current.rules]
+    principal = session.principal
+    if not principal.is_system:
+        if not principal.has("approve"):
+            raise PermissionDenied("deciding approvals needs the approve permission")
+        _require_record_scope(session, current)
+        if not _is_approver(principal, step):
+            raise PermissionDenied(f"step {step.index + 1} of request {current.id} is for {step.approver_name}")
+        if current.requested_by == principal.user_id and not all(r is not None and r.self_approval for r in rule_objects):
+            raise PermissionDenied("you cannot decide your own request; another approver must")
+    comment = (comment or "").strip() or None
+    if decision == "reject" and comment is None:
+        raise ValidationFailed({"comment": [_field_error("required", "Say why you reject the request.")]}, "approval")
+    approvals, steps_table = _tables(session)
+    now = session.clock().now_utc
+    session.connection.execute(sa.update(steps_table).where(
+        steps_table.c.approval_id == current.id, steps_table.c.step == step.index
+    ).values(decision="approved" if decision == "approve" else "rejected", decided_by=principal.user_id,
+             decided_at=now, comment=comment))
+    if decision == "reject":
+        _finish(session, current, REJECTED, now, comment, None)
+    elif step.index + 1 < len(current.steps):
+        session.connection.execute(sa.update(approvals).where(approvals.c.id == current.id).values(step=step.index + 1))
+        _audit(session, current.object, current.record_id, "approval.step", {"approval": [None, current.id]})
+    else:
+        failure = _apply(session, current)
+        _finish(session, current, FAILED if failure else APPROVED, now, comment, failure)
+    return get(session, current.id)
+
+
+def cancel(session: Session, approval_id: Any) -> ApprovalRequest:
+    """Withdraw one's own pending request."""
+    current = get(session, approval_id, lock=True)
+    if current.status != PENDING:
+        raise ValidationFailed({RECORD_ERRORS: [_field_error(
+            "already_decided", f"Request {current.id} is already {current.status}.")]}, "approval")
+    if not session.principal.is_system and current.requested_by != session.user:
+        raise PermissionDenied("only the requester may withdraw a request")
+    _finish(session, current, CANCELLED, session.clock().now_utc, None, None)
+    return get(session, current.id)
+
+
+def _apply(session: Session, request_: ApprovalRequest) -> str | None:
+    """Apply the approved change as the requester; the reason it failed, or None."""
+    from engine.runtime.records import Session as RecordSession
+
+    try:
+        requester = load_principal(session.connection, session.config, request_.requested_by,
+                                   session.clock().now_utc, session.schema.system["sys_users"])
+    except (UnknownUser, AccountUnavailable) as exc:
+        return f"The requester can no longer act: {exc}."
+    applying = RecordSession(session.crm, session.connection, requester, "approval",
+                             approved_rules=frozenset(request_.rules))
+    try:
+        with session.connection.begin_nested():
+            if request_.action == "delete":
+                applying.delete(request_.object, request_.record_id)
+            else:
+                applying.update(request_.object, request_.record_id, dict(request_.changes), reason=request_.reason)
+    except ValidationFailed as exc:
+        problems = "; ".join(f"{e.message}" for errs in exc.errors.values() for e in errs)
+        return f"The change no longer fits and was not applied: {problems}"
+    except (Conflict, NotFound, PermissionDenied) as exc:
+        return f"The change was not applied: {exc}."
+    return None
+
+
+def _finish(session: Session, request_: ApprovalRequest, status: str, now: dt.datetime, comment: str | None,
+            result: str | None) -> None:
+    approvals, _ = _tables(session)
+    session.connection.execute(sa.update(approvals).where(approvals.c.id == request_.id).values(
+        status=status, decided_at=now, comment=comment, result=result))
+    _audit(session, request_.object, request_.record_id, f"approval.{status}",
+           {"approval": [None, request_.id], **({"comment": [None, comment]} if comment else {})})
+    if status in (APPROVED, REJECTED):
+        from engine.runtime import automation
+
+        automation.after_decision(session, request_.object, request_.record_id, status)
+
+
+def _is_approver(principal, step: Step) -> bool:
+    if step.approver_user_id is not None:
+        return step.approver_user_id == principal.user_id
+    return step.approver_role in principal.roles
+
+
+def _require_record_scope(session: Session, request_: ApprovalRequest) -> None:
+    table = session.schema.table(request_.object)
+    owner = session.connection.execute(sa.select(table.c.owner_id).where(table.c.id == request_.record_id)).first()
+    if owner is not None and not session.principal.in_scope(request_.object, "read", owner.owner_id):
+        raise NotFound("approval", request_.id)
+
+
+# --- reading ----------------------------------------------------------------------------
+def get(session: Session, approval_id: Any, lock: bool = False) -> ApprovalRequest:
+    """One request; NotFound when it does not exist or its record is outside the caller's read scope."""
+    approvals, _ = _tables(session)
+    try:
+        number = int(approval_id)
+    except (TypeError, ValueError, OverflowError):
+        raise NotFound("approval", approval_id) from None
+    if not 0 < number <= MAX_INTEGER:
+        raise NotFound("approval", approval_id)
+    statement = sa.select(approvals).where(approvals.c.id == number)
+    if lock and session.connection.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    row = session.connection.execute(statement).mappings().first()
+    if row is None:
+        raise NotFound("approval", approval_id)
+    found = _load(session, [row])[0]
+    if not session.principal.is_system and found.requested_by != session.user:
+        _require_record_scope(session, found)
+    return found
+
+
+def pending_for_record(session: Session, object_name: str, record_id: int) -> list[ApprovalRequest]:
+    """Pending requests on one record (shown on the record page; they lock it)."""
+    approvals, _ = _tables(session)
+    rows = session.connection.execute(sa.select(approvals).where(
+        approvals.c.object == object_name, approvals.c.record_id == record_id, approvals.c.status == PENDING,
+    ).order_by(approvals.c.id)).mappings().all()
+    return _load(session, rows)
+
+
+def for_record(session: Session, object_name: str, record_id: int) -> list[ApprovalRequest]:
+    """Every request on one record, newest first."""
+    approvals, _ = _tables(session)
+    rows = session.connection.execute(sa.select(approvals).where(
+        approvals.c.object == object_name, approvals.c.record_id == record_id,
+    ).order_by(approvals.c.id.desc())).mappings().all()
+    return _load(session, rows)
+
+
+def inbox(session: Session, limit: int = 200) -> list[ApprovalRequest]:
+    """Pending requests whose current step the caller may decide, on records the caller may read."""
+    approvals, steps_table = _tables(session)
+    principal = session.principal
+    mine = steps_table.c.approver_user_id == principal.user_id
+    if principal.roles:
+        mine = sa.or_(mine, steps_table.c.approver_role.in_(principal.roles))
+    statement = (sa.select(approvals).join(steps_table, sa.and_(
+        steps_table.c.approval_id == approvals.c.id, steps_table.c.step == approvals.c.step))
+        .where(approvals.c.status == PENDING).order_by(approvals.c.id).limit(limit))
+    if not principal.is_system:
+        statement = statement.where(mine)
+    found = _load(session, session.connection.execute(statement).mappings().all())
+    return [r for r in found if _readable(session, r) and (principal.is_system or principal.has("approve"))]
+
+
+def requested_by_me(session: Session, limit: int = 200) -> list[ApprovalRequest]:
+    """The caller's own requests, newest first."""
+    approvals, _ = _tables(session)
+    rows = session.connection.execute(sa.select(approvals).where(approvals.c.requested_by == session.user)
+                                      .order_by(approvals.c.id.desc()).limit(limit)).mappings().all()
+    return _load(session, rows)
+
+
+def _readable(session: Session, request_: ApprovalRequest) -> bool:
+    try:
+        _require_record_scope(session, request_)
+    except NotFound:
+        return False
+    return True
+
+
+def _load(session: Session, rows) -> list[ApprovalRequest]:
+    if not rows:
+        return []
+    _, steps_table = _tables(session)
+    ids = [row["id"] for row in rows]
+    steps: dict[int, list[Step]] = {}
+    for s in session.connection.execute(sa.select(steps_table).where(steps_table.c.approval_id.in_(ids))
+                                        .order_by(steps_table.c.approval_id, steps_table.c.step)).mappings():
+        steps.setdefault(s["approval_id"], []).append(Step(
+            index=s["step"], label=s["label"], approver_user_id=s["approver_user_id"], approver_role=s["approver_role"],
+            approver_name=s["approver_name"], decision=s["decision"], decided_by=s["decided_by"],
+            decided_at=s["decided_at"], comment=s["comment"]))
+    return [ApprovalRequest(
+        id=row["id"], rules=tuple(row["rules"].split(",")), object=row["object"], record_id=row["record_id"],
+        action=row["action"], changes=json.loads(row["changes"]), reason=row["reason"], status=row["status"],
+        step=row["step"], requested_by=row["requested_by"], requested_by_name=row["requested_by_name"],
+        requested_at=row["requested_at"], decided_at=row["decided_at"], comment=row["comment"], result=row["result"],
+        steps=tuple(steps.get(row["id"], ())),
+    ) for row in rows]
+
+
+def _tables(session: Session) -> tuple[sa.Table, sa.Table]:
+    system = session.schema.system
+    return system["sys_approvals"], system["sys_approval_steps"]
+
+
+def _audit(session: Session, object_name: str, record_id: int, action: str, changes: dict) -> None:
+    from engine.runtime import audit
+
+    audit.log_change(session.connection, session.schema, session.principal, session.channel, action, object_name,
+                     record_id, changes, session.clock().now_utc)
+
+
+def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dt.datetime | dt.date):
+            out[key] = value.isoformat()
+        elif isinstance(value, int | float | str | bool | list | dict) or value is None:
+            out[key] = value
+        else:
+            out[key] = str(value)  # Decimal and friends: coerced again when applied
+    return out
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _field_error(code: str, message: str):
+    from engine.runtime.errors import FieldError
+
+    return FieldError(code, message)
+

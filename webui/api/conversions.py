@@ -1,0 +1,160 @@
+"""``POST /api/v1/<object>/<id>/convert/<conversion>``: convert a record (S12).
+
+The body is optional: ``{"skip": ["opportunity"], "overrides": {"contact":
+{"decision_role": "decision_maker"}}, "version": 3}`` — targets not to create
+(optional ones only), values that replace or add to the mapping per target, and
+the source's version (or ``If-Match``) to guard against a concurrent change.
+The answer is 201 with the source as it is now and what became of each target
+(``created``, ``linked`` or ``skipped``, with the record). Refusals and
+validation problems are 422 with ``fields`` keyed ``_record`` (not convertible:
+``already_converted``, ``condition_not_met``), ``skip``/``overrides`` or
+``<target>.<field>`` (``account.name``); 403, 404 and 409 as on other routes.
+Everything else is ``engine.runtime.conversion``'s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from engine.metadata.model import Config
+from engine.runtime import conversion as conversions
+from engine.runtime.errors import ValidationFailed
+from engine.runtime.permissions import Principal
+from webui import get_trellis
+from webui.api.auth import current_username
+from webui.api.errors import ApiError, error_response
+from webui.api.params import expected_version, json_body
+from webui.api.serialize import record_json
+
+#: Keys a conversion request body may have.
+BODY_KEYS = ("skip", "overrides", "version")
+
+
+def result_json(result: conversions.ConversionResult) -> dict[str, Any]:
+    """A conversion's outcome as JSON: the source and each target, in order."""
+    return {
+        "conversion": result.conversion.name,
+        "source": record_json(result.source),
+        "targets": {t.name: {"object": t.object, "outcome": t.outcome,
+                             "id": t.record.id if t.record is not None else None,
+                             "record": record_json(t.record) if t.record is not None else None}
+                    for t in result.targets},
+    }
+
+
+def convert_record(object_name: str, record_id: str, conversion: str) -> Response:
+    """Convert the record; 201 with the outcome, 422 with the problems per target and field."""
+    body = json_body() if request.content_length else {}  # no body: convert as declared
+    unknown = sorted(set(body) - set(BODY_KEYS))
+    if unknown:
+        raise _bad_body(unknown[0], f"Unknown key {unknown[0]!r}; a conversion takes {', '.join(BODY_KEYS)}.")
+    skip, overrides = _skip(body.get("skip")), _overrides(body.get("overrides"))
+    version = expected_version(body, required=False)
+    with get_trellis().session(user=current_username(), channel="api") as session:
+        session.object(object_name)  # an unknown object is 404 before the conversion is looked up
+        declared = conversions.conversion_of(session.config, conversion, object_name)
+        try:
+            result = session.convert(declared.name, record_id, skip=skip, overrides=overrides, version=version)
+        except ValidationFailed as exc:
+            count = sum(len(problems) for problems in exc.errors.values())
+            fields = {name: [{"code": e.code, "message": e.message} for e in problems]
+                      for name, problems in exc.errors.items()}
+            label = session.object(object_name).label.get()
+            return error_response(422, exc.code, f"The {label} was not converted: {count} problem"
+                                                 f"{'s' if count != 1 else ''}.", fields)
+    response = jsonify(result_json(result))
+    response.status_code = 201
+    response.headers["ETag"] = f'"{result.source.version}"'
+    return response
+
+
+def _skip(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise _bad_body("skip", "skip is a list of target names, e.g. [\"opportunity\"].")
+    return raw
+
+
+def _overrides(raw: Any) -> dict[str, dict[str, Any]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(values, dict) for values in raw.values()):
+        raise _bad_body("overrides", "overrides maps each target name to an object of field values, "
+                                     "e.g. {\"contact\": {\"decision_role\": \"decision_maker\"}}.")
+    return raw
+
+
+def _bad_body(name: str, message: str) -> ApiError:
+    return ApiError(400, "bad_request", message, {name: [{"code": "invalid", "message": message}]})
+
+
+def register(blueprint: Blueprint) -> None:
+    """Add the conversion route to the API blueprint."""
+    blueprint.add_url_rule("/<object_name>/<record_id>/convert/<conversion>", "convert", convert_record,
+                           methods=["POST"])
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------------------
+def _ref(name: str, kind: str = "schemas") -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def schemas() -> dict[str, Any]:
+    """The shared schemas of conversion requests and answers."""
+    return {
+        "ConversionRequest": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "skip": {"type": "array", "items": {"type": "string"}, "uniqueItems": True,
+                         "description": "Optional targets not to create."},
+                "overrides": {"type": "object", "additionalProperties": {"type": "object"},
+                              "description": "Per target, field values that replace or add to the mapping."},
+                "version": {"type": "integer", "minimum": 1,
+                            "description": "The source's version you last read (or send If-Match)."},
+            }},
+        "ConvertedTarget": {
+            "type": "object", "required": ["object", "outcome", "id", "record"],
+            "properties": {
+                "object": {"type": "string"},
+                "outcome": {"type": "string", "enum": [conversions.CREATED, conversions.LINKED, conversions.SKIPPED]},
+                "id": {"type": ["integer", "null"]},
+                "record": {"type": ["object", "null"], "description": "The record created or linked."},
+            }},
+        "ConversionResult": {
+            "type": "object", "required": ["conversion", "source", "targets"],
+            "properties": {
+                "conversion": {"type": "string"},
+                "source": {"type": "object", "description": "The converted record, marked and linked."},
+                "targets": {"type": "object", "additionalProperties": _ref("ConvertedTarget"),
+                            "description": "What became of each target, in order."},
+            }},
+    }
+
+
+def paths(config: Config, principal: Principal) -> dict[str, Any]:
+    """``/api/v1/<object>/{id}/convert/<conversion>`` for each conversion of an object the caller may edit."""
+    from webui.api.openapi import ERROR_RESPONSES
+
+    out = {}
+    for declared in config.conversions.values():
+        if principal.grant(declared.source).edit == "none":
+            continue
+        targets = ", ".join(f"{t.name}{' (optional)' if t.optional else ''}" for t in declared.targets)
+        out[f"/api/v1/{declared.source}/{{id}}/convert/{declared.name}"] = {"post": {
+            "operationId": f"convert_{declared.source}_{declared.name}", "tags": [declared.source],
+            "summary": declared.label.get(),
+            "description": (f"Converts the {declared.source} into: {targets}"
+                            + (f", when {declared.when.source}" if declared.when else "") + "."),
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "integer", "minimum": 1}},
+                           {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("ConversionRequest")}}},
+            "responses": {
+                "201": {"description": "Converted.",
+                        "content": {"application/json": {"schema": _ref("ConversionResult")}}},
+                **{status: _ref(ERROR_RESPONSES[status][0], "responses")
+                   for status in ("400", "401", "403", "404", "409", "415", "422", "429", "500")}}}}
+    return out

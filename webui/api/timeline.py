@@ -1,0 +1,106 @@
+"""``GET /api/v1/<object>/<id>/timeline``: the activities and tasks attached to a record (S25).
+
+Creating, changing and deleting activities and tasks needs nothing new: they are
+records of ordinary objects (``/api/v1/interaction``, ``/api/v1/task``). This
+route reads ``engine.runtime.timeline.timeline`` — the caller's scope, hidden
+fields removed — and describes itself in the OpenAPI document (``paths``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from engine.metadata.model import Config, ObjectDef
+from engine.runtime import timeline
+from engine.runtime.permissions import Principal
+from webui import get_trellis
+from webui.api.auth import current_username
+from webui.api.errors import ApiError
+from webui.api.serialize import json_value, record_json
+
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
+
+
+def entry_json(entry: timeline.TimelineEntry) -> dict[str, Any]:
+    """One timeline entry as JSON: what it is, when, and the record itself."""
+    return {"object": entry.object, "type": entry.type, "at": json_value(entry.at), "kind": json_value(entry.kind),
+            "summary": json_value(entry.summary), "done": entry.done, "record": record_json(entry.record)}
+
+
+def get_timeline(object_name: str, record_id: str) -> Response:
+    """A page of the record's timeline, newest first; 404 outside the caller's scope."""
+    page, per_page = _number("page", 1, 10_000), _number("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    with get_trellis().session(user=current_username(), channel="api") as session:
+        obj = session.object(object_name)
+        if not obj.timeline:
+            raise ApiError(404, "not_found", f"{object_name} has no timeline (it needs `timeline: true`).")
+        found = timeline.timeline(session, object_name, record_id, page, per_page)
+    return jsonify({"data": [entry_json(e) for e in found.entries],
+                    "meta": {"page": found.page, "per_page": found.per_page, "total": found.total,
+                             "pages": found.pages}})
+
+
+def _number(name: str, default: int, highest: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= highest:
+        raise ApiError(400, "bad_request", f"{name} must be a whole number from 1 to {highest}.",
+                       {name: [{"code": "invalid", "message": f"a whole number from 1 to {highest}"}]})
+    return int(raw)
+
+
+def register(blueprint: Blueprint) -> None:
+    """Add the timeline route to the API blueprint."""
+    blueprint.add_url_rule("/<object_name>/<record_id>/timeline", "timeline", get_timeline, methods=["GET"])
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------------------
+def _responses(*statuses: str) -> dict[str, Any]:
+    from webui.api.openapi import ERROR_RESPONSES
+
+    return {status: {"$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"} for status in statuses}
+
+
+def schemas() -> dict[str, Any]:
+    """The shared schemas of timeline answers."""
+    return {
+        "TimelineEntry": {
+            "type": "object", "required": ["object", "type", "at", "record"],
+            "properties": {
+                "object": {"type": "string", "description": "The activity or task object, e.g. interaction."},
+                "type": {"type": "string", "enum": ["activity", "task"]},
+                "at": {"type": ["string", "null"], "description": "When it happened, or when the task is due."},
+                "kind": {"description": "The activity's kind (its `activity.kind` field), e.g. call."},
+                "summary": {"description": "The activity's summary or the task's subject."},
+                "done": {"type": ["boolean", "null"], "description": "Whether a task is closed (null for activities)."},
+                "record": {"type": "object", "description": "The record, as GET /api/v1/<object>/<id> returns it."},
+            }},
+        "Timeline": {"type": "object", "required": ["data", "meta"],
+                     "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEntry"}},
+                                    "meta": {"$ref": "#/components/schemas/PageMeta"}}},
+    }
+
+
+def paths(config: Config, principal: Principal, objects: list[ObjectDef]) -> dict[str, Any]:
+    """``/api/v1/<object>/{id}/timeline`` for each readable object with a timeline."""
+    out = {}
+    for obj in objects:
+        if not obj.timeline:
+            continue
+        out[f"/api/v1/{obj.name}/{{id}}/timeline"] = {"get": {
+            "operationId": f"timeline_{obj.name}", "tags": [obj.name],
+            "summary": f"Activities and tasks of a {obj.label.get()}, newest first",
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}},
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+                {"name": "per_page", "in": "query",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE}},
+            ],
+            "responses": {"200": {"description": "A page of the timeline.", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Timeline"}}}},
+                **_responses("400", "401", "404", "429", "500")}}}
+    return out
