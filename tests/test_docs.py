@@ -39,6 +39,15 @@ SECTIONS = {
     "security": "Account security",
     "role": "Roles",
     "grant": "Grants",
+    "approval": "Approvals",
+    "approver": "Approvers",
+    "automation": "Automations",
+    "message_template": "Templates",
+    "conversion": "Conversions",
+    "conversion_target": "Conversion targets",
+    "assignment": "Assignment",
+    "assignment_pool": "Assignment pools",
+    "scoring": "Scoring",
 }
 
 

@@ -20,7 +20,9 @@ def main() -> None:
 
 
 from engine.cli import audit_commands  # noqa  (registers its commands)
+from engine.cli import automation_commands  # noqa: E402,F401  (registers its commands)
 from engine.cli import config_commands  # noqa: E402,F401  (registers its commands)
 from engine.cli import serve_commands  # noqa: E402,F401  (registers its commands)
 from engine.cli import token_commands  # noqa: E402,F401  (registers its commands)
 from engine.cli import user_commands  # noqa: E402,F401  (registers its commands)
+from engine.cli import worker_commands  # noqa: E402,F401  (registers its commands)

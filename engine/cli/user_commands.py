@@ -126,6 +126,8 @@ def user_add(config: str, name: str, roles: Sequence[str], password: str | None,
 @click.option("--role", "roles", multiple=True, help="Replace the user's roles (repeat for several).")
 @_attribute_options
 @click.option("--active/--inactive", default=None, help="Let the user log in again (also unlocks) or stop them.")
+@click.option("--away-until", help="Away (leave, holiday) until this date or ISO date-time: assignment rules skip "
+              "the user meanwhile ('' clears).")
 @DB_OPTION
 @user_errors
 def user_edit(config: str, name: str, roles: Sequence[str], password: str | None, active: bool | None,
@@ -178,6 +180,8 @@ def _status(user: User, now: dt.datetime) -> str:
         return f"expired {user.expires_at:%Y-%m-%d}"
     if user.locked_until is not None and user.locked_until > now:
         return f"locked until {user.locked_until:%H:%M} UTC"
+    if user.away_until is not None and user.away_until > now:
+        return f"away until {user.away_until:%Y-%m-%d %H:%M} UTC"
     return f"active until {user.expires_at:%Y-%m-%d}" if user.expires_at else "active"
 
 

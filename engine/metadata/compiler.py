@@ -20,7 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 
-from engine.metadata import fieldtypes
+from engine.metadata import automation, fieldtypes
+from engine.metadata import timeline as timeline_keys
+from engine.metadata.approvals import compile_approvals
+from engine.metadata.conversions import compile_conversions
 from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
 from engine.metadata.expressions import (
     FUNCTIONS,
@@ -32,6 +35,7 @@ from engine.metadata.loader import LDict, RawConfig, locate
 from engine.metadata.model import (
     NO_GRANT,
     SYSTEM_COLUMNS,
+    ConditionalRequirement,
     Config,
     FieldDef,
     Label,
@@ -40,20 +44,22 @@ from engine.metadata.model import (
     Picklist,
     PicklistValue,
     Pipeline,
+    PipelineVariant,
     Role,
     Section,
     SecuritySettings,
     Settings,
+    SkipRule,
     Stage,
     ValidationRule,
     frozen_map,
 )
 
 #: Object names Trellis keeps for itself (system tables, URLs).
-RESERVED_OBJECTS = frozenset({"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static"})
+RESERVED_OBJECTS = frozenset({"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static", "approvals"})
 #: Field names that would clash with system columns, expression names or keywords.
 RESERVED_FIELDS = frozenset(SYSTEM_COLUMNS) | FUNCTIONS | frozenset(
-    {"current_user", "old", "owner", "none", "true", "false", "and", "or", "not", "in", "is", "if", "else"}
+    {"current_user", "old", "owner", "stage_reason", "none", "true", "false", "and", "or", "not", "in", "is", "if", "else"}
 )
 #: Extra names expressions in defaults may use.
 DEFAULT_NAMES = frozenset({"current_user"})
@@ -184,7 +190,12 @@ class _Compiler:
                 self.issue("T-E021", path, f"`{name}` is reserved by Trellis and cannot name an object", "choose another name", key=True)
             self.check_length(name, path)
             objects[name] = self.compile_object(name, spec, picklists, objects_spec)
+        objects = timeline_keys.link_timelines(self, objects, objects_spec)
         roles = self.compile_roles(self.tree.get("roles") or {}, objects)
+        approvals = compile_approvals(self, self.tree.get("approvals") or [], objects, set(roles), objects_spec)
+        conversions = compile_conversions(self, self.tree.get("conversions") or {}, objects)
+        templates = automation.compile_templates(self, self.tree.get("templates") or {})
+        assignment, scoring = self.compile_assignment_and_scoring(objects, set(roles))
         canonical = canonical_json(self.tree)
         return Config(
             settings=self.settings,
@@ -194,7 +205,24 @@ class _Compiler:
             source_path=self.raw.path,
             source_text=canonical,
             content_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+            approvals=approvals,
+            conversions=frozen_map(conversions),
+            automations=automation.compile_automations(
+                self, self.tree.get("automations") or [], objects, templates,
+                set(assignment), set(conversions), set(roles)),
+            templates=frozen_map(templates),
+            automation_depth=(self.tree.get("settings") or {}).get("automation_depth", 5),
+            assignment=frozen_map(assignment),
+            scoring=frozen_map(scoring),
         )
+
+    def compile_assignment_and_scoring(self, objects: dict[str, ObjectDef], roles: set[str]) -> tuple[dict, dict]:
+        """``assignment:`` (engine/metadata/assignment.py) and ``scoring:`` (engine/metadata/scoring.py)."""
+        from engine.metadata.assignment import compile_assignment
+        from engine.metadata.scoring import compile_scoring
+
+        return (compile_assignment(self, self.tree.get("assignment") or {}, objects, roles),
+                compile_scoring(self, self.tree.get("scoring") or {}, objects))
 
     def check_length(self, name: str, path: tuple) -> None:
         if len(name) > MAX_IDENTIFIER:
@@ -292,7 +320,8 @@ class _Compiler:
             fields[fname] = self.compile_field(fname, fspec, fpath, picklists, objects_spec, known_fields)
         pipeline = None
         if pipeline_spec is not None:
-            pipeline, stage_def = self.compile_pipeline(pipeline_spec, fields_spec.get(stage_field), (*path, "pipeline"), path, known_fields)
+            pipeline, stage_def = self.compile_pipeline(pipeline_spec, fields_spec.get(stage_field), (*path, "pipeline"), path,
+                                                        known_fields, fields)
             fields = {stage_def.name: stage_def, **fields}
         self.check_dependents(fields, path)
         formula_order = self.formula_order(fields, path)
@@ -316,6 +345,9 @@ class _Compiler:
             audit_reads=bool((spec.get("audit") or {}).get("reads", False)),
             list_columns=list_columns,
             sections=sections,
+            timeline=bool(spec.get("timeline", False)),
+            activity=timeline_keys.compile_activity(self, spec.get("activity"), fields, path),
+            task=timeline_keys.compile_task(self, spec.get("task"), fields, path),
         )
 
     def compile_field(self, name: str, spec: dict, path: tuple, picklists: dict[str, Picklist],
@@ -456,12 +488,11 @@ class _Compiler:
         visit(field.picklist.values, base)
 
     # --- pipelines ---------------------------------------------------------
-    def compile_pipeline(self, spec: dict, field_spec: dict | None, path: tuple, object_path: tuple,
-                         known_fields: set[str]) -> tuple[Pipeline, FieldDef]:
-        field_name = spec.get("field", "stage")
+    def compile_stages(self, specs: list, path: tuple, known_fields: set[str]) -> tuple[list[Stage], dict[str, int]]:
+        """One pipeline's stages (``path`` is the pipeline's); keys unique (T-E060), fields known (T-E032)."""
         seen: dict[str, int] = {}
         stages = []
-        for index, stage_spec in enumerate(spec.get("stages") or []):
+        for index, stage_spec in enumerate(specs or []):
             if isinstance(stage_spec, str):
                 stage_spec = {"key": stage_spec}
             spath = (*path, "stages", index)
@@ -480,11 +511,66 @@ class _Compiler:
                 outcome=stage_spec.get("outcome", "open"),
                 requires=tuple(stage_spec.get("requires") or ()),
                 color=stage_spec.get("color"),
+                requires_when=tuple(self.compile_conditional_requirements(
+                    stage_spec.get("requires_when") or [], (*spath, "requires_when"), known_fields)),
+                next=tuple(stage_spec.get("next") or ()),
             ))
         if not stages:
             self.issue("T-E012", (*path, "stages"), "a pipeline needs at least one stage", "add `stages: [...]`")
+        for index, stage in enumerate(stages):
+            for n, target in enumerate(stage.next):
+                if target not in seen:
+                    self.issue("T-E032", (*path, "stages", index, "next", n), f"unknown stage `{target}`",
+                               did_you_mean(target, seen) or "list stage keys of this pipeline")
+        return stages, seen
+
+    def compile_variants(self, spec: dict, path: tuple, known_fields: set[str],
+                         fields: dict[str, FieldDef]) -> tuple[PipelineVariant, ...]:
+        """``pipelines`` (chosen by the field ``by``): each variant's values of ``by`` (T-E093) and stages."""
+        by, variants_spec = spec.get("by"), spec.get("pipelines") or {}
+        if by is None:
+            if variants_spec:
+                self.issue("T-E012", (*path, "pipelines"), "`pipelines` needs `by:` (the field that chooses one)",
+                           "add e.g. `by: product_line`")
+            return ()
+        by_field = fields.get(by)
+        if by_field is None:
+            self.issue("T-E032", (*path, "by"), f"unknown field `{by}`", did_you_mean(by, known_fields)
+                       or "name a picklist field of this object")
+            return ()
+        if by_field.picklist is None or by_field.type != "picklist":
+            self.issue("T-E034", (*path, "by"), f"`by` must name a picklist field, and `{by}` is {by_field.type}",
+                       "choose pipelines by a picklist such as a product line")
+            return ()
+        claimed: dict[str, str] = {}
+        variants = []
+        for key, vspec in variants_spec.items():
+            vpath = (*path, "pipelines", key)
+            for w_index, value in enumerate(vspec.get("when") or []):
+                if by_field.picklist.find(value) is None:
+                    self.issue("T-E093", (*vpath, "when", w_index), f"`{value}` is not a value of `{by}`",
+                               did_you_mean(value, [v.key for v in by_field.picklist.walk()]) or "list values of the picklist")
+                elif value in claimed:
+                    self.issue("T-E093", (*vpath, "when", w_index),
+                               f"`{value}` already chooses the pipeline `{claimed[value]}`", "keep it in one pipeline")
+                claimed.setdefault(value, key)
+            stages, _ = self.compile_stages(vspec.get("stages"), vpath, known_fields)
+            variants.append(PipelineVariant(key=key, label=Label.of(vspec.get("label"), key.replace("_", " ").capitalize()),
+                                            when=tuple(vspec.get("when") or ()), stages=tuple(stages)))
+        return tuple(variants)
+
+    def compile_pipeline(self, spec: dict, field_spec: dict | None, path: tuple, object_path: tuple,
+                         known_fields: set[str], fields: dict[str, FieldDef] | None = None) -> tuple[Pipeline, FieldDef]:
+        field_name = spec.get("field", "stage")
+        stages, seen = self.compile_stages(spec.get("stages"), path, known_fields)
+        variants = self.compile_variants(spec, path, known_fields, fields or {})
+        all_stages: dict[str, Stage] = {s.key: s for s in stages}
+        for variant in variants:
+            for stage in variant.stages:
+                all_stages.setdefault(stage.key, stage)
+                seen.setdefault(stage.key, -1)
         picklist = Picklist(name=f"{object_path[1]}.{field_name}", label=Label.of(spec.get("label"), "Stage"),
-                            values=tuple(PicklistValue(s.key, s.label, color=s.color) for s in stages))
+                            values=tuple(PicklistValue(s.key, s.label, color=s.color) for s in all_stages.values()))
         field_spec = field_spec or {}
         fpath = (*object_path, "fields", field_name)
         if field_spec.get("type", "picklist") != "picklist":
@@ -505,7 +591,26 @@ class _Compiler:
         if stage_field.default is not None and stage_field.default not in seen:
             self.issue("T-E050", (*fpath, "default"), f"default stage `{stage_field.default}` is not a stage",
                        did_you_mean(stage_field.default, seen))
-        return Pipeline(field=field_name, label=Label.of(spec.get("label"), "Pipeline"), stages=tuple(stages)), stage_field
+        skip_spec = spec.get("skip") or {}
+        skip = SkipRule(allowed=skip_spec.get("allowed", True), permission=skip_spec.get("permission", "skip_stage"),
+                        reason_required=skip_spec.get("reason", "required") == "required")
+        pipeline = Pipeline(field=field_name, label=Label.of(spec.get("label"), "Pipeline"), stages=tuple(stages),
+                            back=spec.get("back", True), reopen=spec.get("reopen", "anyone"), skip=skip,
+                            by=spec.get("by") if variants else None, variants=variants)
+        return pipeline, stage_field
+
+    def compile_conditional_requirements(self, specs: list, path: tuple, known_fields: set[str]):
+        """``requires_when`` entries: a condition (T-E040/T-E041) and the fields it requires (T-E032)."""
+        for index, spec in enumerate(specs):
+            rpath = (*path, index)
+            for f_index, name in enumerate(spec.get("fields") or []):
+                if name not in known_fields:
+                    self.issue("T-E032", (*rpath, "fields", f_index), f"unknown field `{name}`",
+                               did_you_mean(name, known_fields) or "list fields of this object")
+            when = self.expression(spec.get("when"), (*rpath, "when"), known_fields)
+            if when is not None:
+                message = Label.of(spec["message"], "") if spec.get("message") else None
+                yield ConditionalRequirement(when=when, fields=tuple(spec.get("fields") or ()), message=message)
 
     # --- rules, titles and expressions --------------------------------------
     def compile_rules(self, specs: list, path: tuple, known_fields: set[str]):

@@ -33,6 +33,41 @@ T-E080    a role inherits from an unknown role
 T-E081    roles inherit from each other in a cycle
 T-E082    an IP allow-list entry is not an IP network
 T-E083    an encrypted field cannot be unique or indexed
+T-E090    an approval on stage skips names an object without a pipeline
+T-E091    an approval names no approver, or several ways at once
+T-E092    an approver names an unknown role
+T-E093    a pipeline's ``when`` names a value its ``by`` field lacks, or one another pipeline claims
+T-E120    an automation trigger is unknown or malformed
+T-E121    a schedule counts from a field that is not a date or datetime
+T-E122    a duration does not parse
+T-E123    a notify action names an unknown template
+T-E124    an automation action is unknown or malformed
+T-E125    an automation action works on a field of the wrong type
+T-E126    a cron expression does not parse
+T-E127    an assign/convert action names an unknown rule or conversion
+T-E128    a template does not parse
+T-E130    an assignment or scoring rule names an unknown object
+T-E131    an assignment's ``field`` is neither ``owner_id`` nor a user field
+T-E132    an assignment pool is malformed or names an unknown role
+T-E133    an assignment rule has no pool (neither ``pool`` nor territory ``rules``)
+T-E134    an ``urgent_tag`` names a field that is not tags/multipicklist, or an unknown tag
+T-E135    two automatic (``on: created``) assignment rules write the same field of one object
+T-E136    a scoring ``field`` is not an integer field
+T-E137    a scoring rule reads the score it computes
+T-E138    two scorings compute the same field
+T-E139    an ``open_when`` condition cannot be counted in the database
+T-E100    a conversion names an unknown object
+T-E101    a conversion names an unknown field (or one Trellis computes)
+T-E102    a conversion's ``@target`` or ``links`` names an undeclared or later target
+T-E103    a conversion's link or ``@target`` field is not a lookup to that target's object
+T-E104    a conversion's value cannot fit its field (type, picklist values, match)
+T-E105    a conversion's expression does not parse or calls an unknown function
+T-E110    ``timeline: true`` on an object no activity object points to
+T-E111    an ``activity``/``task`` key names an unknown field
+T-E112    an ``activity``/``task`` key names a field of the wrong type
+T-E113    an ``on`` lookup does not point at a ``timeline: true`` object
+T-E114    a task's ``done`` values do not fit its status field
+T-E115    one object declares both ``activity`` and ``task``
 ========  =============================================================
 """
 

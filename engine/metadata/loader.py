@@ -6,8 +6,8 @@ remember the ``Location`` of each key and value) plus scalars. It stays inside
 ``engine.metadata``: the compiler turns it into the frozen model.
 
 Overlay rules: mappings merge key by key; the lists of picklist values,
-children, stages and rules merge by their key (``key``, or ``name`` for
-rules); other lists are replaced. Anything the template declares is removed
+children, stages, rules and approvals merge by their key (``key``, or ``name`` for
+rules and approvals); other lists are replaced. Anything the template declares is removed
 only by an explicit ``remove: true``.
 """
 
@@ -23,7 +23,7 @@ import yaml
 from engine.metadata.errors import ConfigIssue, Location, did_you_mean, format_path
 
 #: Lists merged item by item in an overlay, and the key identifying an item.
-KEYED_LISTS = {"values": "key", "children": "key", "stages": "key", "rules": "name"}
+KEYED_LISTS = {"values": "key", "children": "key", "stages": "key", "rules": "name", "approvals": "name", "automations": "name"}
 
 
 class LDict(dict):
@@ -62,7 +62,21 @@ class RawConfig:
     issues: list[ConfigIssue] = field(default_factory=list)
 
 
-class _JsonLoader(yaml.SafeLoader):
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML with the booleans of YAML 1.2: only ``true`` and ``false``. YAML 1.1 also
+    reads ``on``, ``off``, ``yes``, ``no`` as booleans, which would turn the key
+    ``on:`` of an approval into ``True`` and the country code ``NO`` into ``False``."""
+
+
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+class _JsonLoader(_ConfigLoader):
     """Reads .json files: YAML 1.1 would take JSON numbers such as 1e3 for text."""
 
 
@@ -114,7 +128,7 @@ def read_document(path: str, issues: list[ConfigIssue]) -> tuple[Any, str] | Non
     except (OSError, UnicodeDecodeError) as exc:
         issues.append(ConfigIssue("T-E001", f"cannot read the file: {exc}", Location(path, 1, 1)))
         return None
-    source, loader = text, yaml.SafeLoader
+    source, loader = text, _ConfigLoader
     if path.lower().endswith(".json"):
         # JSON allows tabs as whitespace, YAML does not; valid JSON has no raw tab inside a string.
         source, loader = text.replace("\t", " "), _JsonLoader
@@ -214,7 +228,8 @@ def merge_keyed(base: LList, overlay: LList, key_name: str, path: tuple, issues:
     out.item_locs = list(base.item_locs)
     for item, loc in zip(overlay, overlay.item_locs, strict=False):
         key = _item_key(item, key_name)
-        index = next((i for i, existing in enumerate(out) if _item_key(existing, key_name) == key), None)
+        index = next((i for i, existing in enumerate(out) if _item_key(existing, key_name) == key), None) \
+            if key is not None else None  # an item without a name (a territory, a score rule) is added
         if _is_removal(item):
             if index is None:
                 issues.append(_unknown_removal(key, (*path, key), loc, [_item_key(i, key_name) for i in out]))

@@ -24,6 +24,7 @@ SYSTEM_COLUMNS: tuple[str, ...] = (
     "version",
     "archived_at",
     "stage_entered_at",
+    "last_activity_at",
 )
 
 
@@ -172,8 +173,17 @@ class FieldDef:
 
 
 @dataclass(frozen=True)
+class ConditionalRequirement:
+    """Fields a stage requires only while ``when`` holds (``requires_when``)."""
+
+    when: Expression
+    fields: tuple[str, ...]
+    message: Label | None = None
+
+
+@dataclass(frozen=True)
 class Stage:
-    """A pipeline stage with its win probability and outcome."""
+    """A pipeline stage with its win probability, outcome and gate."""
 
     key: str
     label: Label
@@ -181,19 +191,152 @@ class Stage:
     outcome: str = "open"
     requires: tuple[str, ...] = ()
     color: str | None = None
+    requires_when: tuple[ConditionalRequirement, ...] = ()
+    #: Stages a record may move forward to from here; empty: the next stage of the main line.
+    next: tuple[str, ...] = ()
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the stage closes the record (won or lost)."""
+        return self.outcome in ("won", "lost")
+
+
+@dataclass(frozen=True)
+class PipelineVariant:
+    """Another pipeline of the same object, used when the ``by`` field holds one of ``when``."""
+
+    key: str
+    label: Label
+    when: tuple[str, ...]
+    stages: tuple[Stage, ...]
+
+
+@dataclass(frozen=True)
+class SkipRule:
+    """How a record may move more than one stage forward (S18)."""
+
+    allowed: bool = True
+    permission: str = "skip_stage"
+    reason_required: bool = True
 
 
 @dataclass(frozen=True)
 class Pipeline:
-    """Ordered stages stored in ``field`` (a picklist of the stage keys)."""
+    """Ordered stages stored in ``field`` (a picklist of the stage keys).
+
+    The *main line* is every stage whose outcome is not ``lost``, in order: a
+    record normally moves along it one stage at a time. Lost stages sit beside
+    it and may be entered from anywhere.
+    """
 
     field: str
     label: Label
     stages: tuple[Stage, ...]
+    back: bool = True
+    reopen: str = "anyone"
+    skip: SkipRule = SkipRule()
+    #: The field whose value chooses among ``variants`` (``by``); None: one pipeline.
+    by: str | None = None
+    #: Other pipelines of the same object (``pipelines``), each used for some values of ``by``.
+    variants: tuple[PipelineVariant, ...] = ()
+    #: This pipeline's name: ``default`` for the object's own stages, else the variant's key.
+    key: str = "default"
 
     def stage(self, key: str) -> Stage | None:
         """The stage with ``key``, or None."""
         return next((s for s in self.stages if s.key == key), None)
+
+    def for_values(self, values: Mapping[str, Any]) -> Pipeline:
+        """The pipeline a record with ``values`` moves through: the variant whose ``when``
+        holds the value of ``by``, else this (default) one."""
+        if self.by is None:
+            return self
+        chosen = values.get(self.by)
+        for variant in self.variants:
+            if chosen in variant.when:
+                return self.variant(variant.key)
+        return self
+
+    def variant(self, key: str) -> Pipeline:
+        """The pipeline called ``key`` (``default`` or a variant's key) as a ``Pipeline``."""
+        if key == self.key or not self.variants:
+            return self
+        found = next(v for v in self.variants if v.key == key)
+        return Pipeline(field=self.field, label=found.label, stages=found.stages, back=self.back,
+                        reopen=self.reopen, skip=self.skip, by=self.by, key=found.key)
+
+    def all_pipelines(self) -> tuple[Pipeline, ...]:
+        """The default pipeline and every variant (for boards and reports)."""
+        return (self, *(self.variant(v.key) for v in self.variants))
+
+    def all_stages(self) -> tuple[Stage, ...]:
+        """Every stage of every pipeline, each key once (the values of the stage field)."""
+        seen: dict[str, Stage] = {}
+        for stage in (*self.stages, *(s for v in self.variants for s in v.stages)):
+            seen.setdefault(stage.key, stage)
+        return tuple(seen.values())
+
+    @property
+    def main_line(self) -> tuple[Stage, ...]:
+        """The stages a record moves through in order (all but the lost ones)."""
+        return tuple(s for s in self.stages if s.outcome != "lost")
+
+    def position(self, key: str | None) -> int | None:
+        """Index of ``key`` on the main line; None for lost stages and unknown keys."""
+        return next((i for i, s in enumerate(self.main_line) if s.key == key), None)
+
+    def gate(self, key: str) -> tuple[Stage, ...]:
+        """The stages whose ``requires`` hold while a record is in stage ``key``: on the
+        main line every stage up to and including it (gates are cumulative), for a
+        lost stage only itself."""
+        position = self.position(key)
+        if position is None:
+            stage = self.stage(key)
+            return (stage,) if stage else ()
+        return self.main_line[: position + 1]
+
+
+@dataclass(frozen=True)
+class Approver:
+    """Who decides one approval step: the requester's ``manager`` (``levels`` up),
+    anyone with a ``role``, or one named ``user``."""
+
+    kind: str
+    levels: int = 1
+    name: str | None = None
+
+    def describe(self) -> str:
+        """A short English description (``manager``, ``2 levels up``, ``role sales_manager``)."""
+        if self.kind == "manager":
+            return "the requester's manager" if self.levels == 1 else f"the requester's manager {self.levels} levels up"
+        return f"{self.kind} {self.name}"
+
+
+@dataclass(frozen=True)
+class ApprovalStep:
+    """One step of an approval: who decides it."""
+
+    approver: Approver
+    label: Label
+
+
+@dataclass(frozen=True)
+class ApprovalRule:
+    """A change that needs approval before it is applied (S18, S21, S33).
+
+    ``trigger`` is ``stage_skip`` (a move past pipeline stages), ``delete`` or
+    ``change`` (of one of ``fields``); ``when`` narrows it to changes whose
+    result meets a condition.
+    """
+
+    name: str
+    object: str
+    label: Label
+    trigger: str
+    steps: tuple[ApprovalStep, ...]
+    fields: tuple[str, ...] = ()
+    when: Expression | None = None
+    self_approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,6 +360,31 @@ class Section:
 
 
 @dataclass(frozen=True)
+class ActivityDef:
+    """The records of this object are timeline entries (``activity:``, S25): calls, visits,
+    meetings… attached through ``on`` (lookups to ``timeline: true`` objects)."""
+
+    at: str
+    on: tuple[str, ...] = ()
+    kind: str | None = None
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskDef:
+    """The records of this object are tasks (``task:``, S25): due, assigned, open or done,
+    attached through ``on`` (lookups to ``timeline: true`` objects)."""
+
+    due: str
+    assignee: str
+    status: str
+    done: tuple[str, ...] = ()
+    on: tuple[str, ...] = ()
+    remind: str | None = None
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
 class ObjectDef:
     """An object (record type) and everything declared about it."""
 
@@ -235,6 +403,12 @@ class ObjectDef:
     list_columns: tuple[str, ...] = ()
     #: The record page's sections (``layout.sections``); empty: one section with every field.
     sections: tuple[Section, ...] = ()
+    #: Activities and tasks attach to its records; it has ``last_activity_at`` (S25).
+    timeline: bool = False
+    #: Its records are timeline entries of the records they point at (``activity:``).
+    activity: ActivityDef | None = None
+    #: Its records are tasks (``task:``).
+    task: TaskDef | None = None
 
     @property
     def table_name(self) -> str:
@@ -254,7 +428,7 @@ class ObjectDef:
 ACCESS_LEVELS: tuple[str, ...] = ("none", "own", "team", "subtree", "all")
 #: Named permissions a role may hold.
 PERMISSIONS: tuple[str, ...] = (
-    "skip_stage", "approve", "manage_users", "view_audit", "manage_config", "assign", "bulk_edit",
+    "skip_stage", "approve", "manage_users", "view_audit", "manage_config", "assign", "bulk_edit", "reopen",
 )
 
 
@@ -312,6 +486,224 @@ class Role:
 
 
 @dataclass(frozen=True)
+class FieldMapping:
+    """How a conversion gives one field of a target its value (``targets.<t>.fields``).
+
+    ``kind`` is ``field`` (copy the source field ``source``), ``expression`` (evaluate
+    ``expression`` over the source record), ``target`` (the id of the earlier target
+    ``source``, written ``"@account"``) or ``constant`` (``value``, already coerced)."""
+
+    field: str
+    kind: str
+    source: str | None = None
+    expression: Expression | None = None
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class ConversionTarget:
+    """One record a conversion creates (or links to, when ``match`` finds one)."""
+
+    name: str
+    object: str
+    label: Label
+    fields: tuple[FieldMapping, ...] = ()
+    match: tuple[str, ...] = ()
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A declared conversion of a record into others (S12: lead → account, contact, opportunity)."""
+
+    name: str
+    label: Label
+    source: str
+    targets: tuple[ConversionTarget, ...]
+    when: Expression | None = None
+    message: Label | None = None
+    mark: Mapping[str, Any] = field(default_factory=frozen_map)
+    links: Mapping[str, str] = field(default_factory=frozen_map)
+    description: str | None = None
+
+    def target(self, name: str) -> ConversionTarget | None:
+        """The target called ``name``, or None."""
+        return next((t for t in self.targets if t.name == name), None)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """When an automation rule fires (``on:``).
+
+    ``kind`` is one of ``created``, ``updated``, ``deleted``, ``changed`` (one of
+    ``fields``, optionally ``to`` a value), ``stage_entered`` / ``stage_left`` (one of
+    ``stages``, or any), ``approval`` (``decision`` approved/rejected), ``schedule``
+    (``offset`` after — or, negative, before — the date in ``from_field``, once per
+    value of that field; ``yearly`` for anniversaries) and ``cron`` (``cron``).
+    """
+
+    kind: str
+    fields: tuple[str, ...] = ()
+    to: Any = None
+    has_to: bool = False
+    stages: tuple[str, ...] = ()
+    decision: str | None = None
+    offset_seconds: int = 0
+    from_field: str | None = None
+    yearly: bool = False
+    window_seconds: int | None = None
+    cron: str | None = None
+
+    @property
+    def timed(self) -> bool:
+        """Whether the worker fires it (``schedule``, ``cron``) rather than a write."""
+        return self.kind in ("schedule", "cron")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a notification goes to: ``owner``, ``manager`` (of the owner), a ``role``, a
+    ``user`` or the e-mail address in a ``field`` of the record."""
+
+    kind: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of an automation rule (``do:``); ``kind`` says which keys apply.
+
+    - ``set``: ``values`` field → Expression or literal;
+    - ``add_tags`` / ``remove_tags``: ``tags`` on the tags/multipicklist ``field``;
+    - ``add``: ``amount`` to the number ``field`` (a score);
+    - ``create``: a record of ``object`` with ``values`` (expressions see the triggering record);
+    - ``notify``: ``template`` to ``recipients`` over ``channels`` (in_app, email);
+    - ``webhook``: POST to ``url`` signed with the secret in the environment variable ``secret_env``;
+    - ``assign``: the assignment rule ``rule``; ``convert``: the conversion ``rule``; ``archive``.
+    """
+
+    kind: str
+    values: Mapping[str, Any] = field(default_factory=frozen_map)
+    field: str | None = None
+    tags: tuple[str, ...] = ()
+    amount: Any = None
+    object: str | None = None
+    recipients: tuple[Recipient, ...] = ()
+    template: str | None = None
+    channels: tuple[str, ...] = ("in_app",)
+    url: str | None = None
+    secret_env: str | None = None
+    rule: str | None = None
+
+
+@dataclass(frozen=True)
+class Automation:
+    """A rule: on ``trigger``, for records of ``object`` meeting ``when``, run ``actions``."""
+
+    name: str
+    object: str | None
+    label: Label
+    trigger: Trigger
+    actions: tuple[Action, ...]
+    when: Expression | None = None
+    blocking: bool = False
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    """A notification template (``templates:``): Jinja source, rendered sandboxed with autoescape."""
+
+    name: str
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A condition the database can evaluate (an assignment's ``capacity.open_when``):
+    ``and``/``or``/``not`` over ``parts``, or ``field`` compared by ``op`` (eq, ne, lt, le,
+    gt, ge, in, not_in, is_none, not_none, true) with ``values``."""
+
+    op: str
+    parts: tuple[Condition, ...] = ()
+    field: str | None = None
+    values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class AssignmentPool:
+    """Who an assignment deals records to: users holding ``role`` (within ``team`` when both
+    are given), the members of ``team``, or the named ``users`` in order."""
+
+    role: str | None = None
+    team: str | None = None
+    users: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """A stable name of the pool (the round-robin state is kept per rule and pool)."""
+        if self.users:
+            return "users:" + ",".join(self.users)
+        return ";".join(f"{k}:{v}" for k, v in (("role", self.role), ("team", self.team)) if v)
+
+
+@dataclass(frozen=True)
+class Territory:
+    """A territory of an assignment (``rules``): records meeting ``when`` go to ``pool``."""
+
+    when: Expression
+    pool: AssignmentPool
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class AssignmentRule:
+    """An assignment rule (``assignment:``, S11/S29): who gets a record, written to ``field``.
+
+    The first territory whose ``when`` holds picks the pool (else ``pool``); members who
+    are inactive, away or hold ``max_open`` open records are skipped; ``strategy`` is
+    ``round_robin`` or ``least_loaded``; ``fallback`` (a user name) takes what nobody can.
+    """
+
+    name: str
+    object: str
+    label: Label
+    field: str = "owner_id"
+    strategy: str = "round_robin"
+    pool: AssignmentPool | None = None
+    territories: tuple[Territory, ...] = ()
+    max_open: int | None = None
+    open_when: Expression | None = None
+    open_filter: Condition | None = None
+    fallback: str | None = None
+    on: str | None = None
+    when: Expression | None = None
+    urgent_field: str | None = None
+    urgent_tag: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoreRule:
+    """Points a record earns while ``when`` holds (``scoring.<name>.rules``)."""
+
+    when: Expression
+    points: int
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """A score kept by rules (``scoring:``, S10/S15): the integer ``field`` holds the points of
+    the rules that hold plus any points given or added (``recompute``: on_change, on_create)."""
+
+    name: str
+    object: str
+    field: str
+    rules: tuple[ScoreRule, ...]
+    recompute: str = "on_change"
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole, checked Trellis config: the result of ``load_config``."""
 
@@ -322,6 +714,20 @@ class Config:
     source_path: str
     source_text: str
     content_hash: str
+    #: Approval rules (``approvals:``), in declaration order.
+    approvals: tuple[ApprovalRule, ...] = ()
+    #: Declared conversions (``conversions:``, S12), by name.
+    conversions: Mapping[str, Conversion] = field(default_factory=frozen_map)
+    #: Automation rules (``automations:``), in declaration order.
+    automations: tuple[Automation, ...] = ()
+    #: Notification templates (``templates:``), by name.
+    templates: Mapping[str, MessageTemplate] = field(default_factory=frozen_map)
+    #: Settings of the automation engine (``automation_settings``): the loop guard depth.
+    automation_depth: int = 5
+    #: Assignment rules (``assignment:``, S11/S29), by name.
+    assignment: Mapping[str, AssignmentRule] = field(default_factory=frozen_map)
+    #: Scores kept by rules (``scoring:``, S10/S15), by name.
+    scoring: Mapping[str, Scoring] = field(default_factory=frozen_map)
 
     def object(self, name: str) -> ObjectDef:
         """The object called ``name``; raises KeyError with the known names."""
@@ -329,3 +735,15 @@ class Config:
             return self.objects[name]
         except KeyError:
             raise KeyError(f"unknown object {name!r}; known: {', '.join(sorted(self.objects))}") from None
+
+    def approval_rules(self, object_name: str, trigger: str | None = None) -> tuple[ApprovalRule, ...]:
+        """The approval rules of ``object_name`` (of one ``trigger`` kind when given)."""
+        return tuple(r for r in self.approvals if r.object == object_name and (trigger is None or r.trigger == trigger))
+
+    def automations_for(self, object_name: str, *kinds: str) -> tuple[Automation, ...]:
+        """The automation rules of ``object_name`` whose trigger is one of ``kinds``."""
+        return tuple(a for a in self.automations if a.object == object_name and a.trigger.kind in kinds)
+
+    def approval_rule(self, name: str) -> ApprovalRule | None:
+        """The approval rule called ``name``, or None (e.g. removed from the config since)."""
+        return next((r for r in self.approvals if r.name == name), None)

@@ -125,6 +125,8 @@ SENTENCES = [
 ]
 STREETS = ["浦东新区张江路 88 号", "海淀区中关村大街 1 号", "1 Harbour Road", "天河区珠江新城华夏路 10 号", "221B Baker Street"]
 TAGS = ["high value", "potential", "churn risk", "VIP", "重点客户"]
+TASK_SUBJECTS = ["回访客户确认需求", "Send the quote", "准备方案演示", "Call back about the contract terms",
+                 "发送产品资料", "Schedule an on-site visit", "跟进付款进度", "Confirm the delivery date"]
 
 
 def ensure_secret_key(config: Config, db_url: str, directory: str | os.PathLike[str] | None = None) -> SecretKeyNotice | None:
@@ -271,7 +273,10 @@ def create_sample_record(session: Session, obj: ObjectDef, index: int, rng: rand
             if value is not None:
                 values[field.name] = value
         values.update(fixed)
-        if values["owner_id"] is None:
+        if obj.pipeline and obj.pipeline.variants and obj.pipeline.field not in fixed:
+            # a stage of the pipeline the record's values choose (e.g. by product line)
+            values[obj.pipeline.field] = rng.choice([s.key for s in obj.pipeline.for_values(values).stages])
+        if values["owner_id"] is None and "owner_id" not in fixed:  # a fixed "no owner" stays: no assignment
             del values["owner_id"]
         for _attempt in range(4):
             try:
@@ -291,6 +296,8 @@ def sample_value(obj: ObjectDef, field: FieldDef, index: int, rng: random.Random
     """A plausible value for ``field`` (None to leave it empty)."""
     if field.is_computed or field.type == "user":
         return None
+    if any(c.source == obj.name and field.name in c.links.values() for c in session.config.conversions.values()):
+        return None  # what a record was converted into is set by converting it (S12), not made up
     if not field.required and not fill_all and rng.random() < 0.1:
         return None
     generator = _BY_TYPE.get(field.type)
@@ -320,6 +327,8 @@ def _text(obj, field, index, rng, values, created, session) -> str:
         return rng.choice(TITLES)
     if "address" in name or "street" in name:
         return rng.choice(STREETS)
+    if obj.task is not None and name == obj.task.subject:
+        return TASK_SUBJECTS[index % len(TASK_SUBJECTS)]
     if name == "id_number":
         return f"3101{rng.randint(10, 99)}19{rng.randint(70, 99)}0{rng.randint(1, 9)}1{rng.randint(0, 9)}{rng.randint(100, 999)}{rng.choice('0123456789X')}"
     text = f"{field.label.get('en')} {index + 1}"
@@ -351,12 +360,16 @@ def _date(obj, field, index, rng, values, created, session) -> dt.date:
     today = session.clock().today()
     if "birth" in field.name:
         return dt.date(rng.randint(1965, 2000), rng.randint(1, 12), rng.randint(1, 28))
+    if obj.task is not None and field.name == obj.task.due:  # some overdue, some today, most ahead (S25)
+        return today + dt.timedelta(days=rng.choice((-5, -2, -1, 0, 0, 1, 3, 7, 14, 30)))
     if "close" in field.name or "end" in field.name or "due" in field.name or "expir" in field.name:
         return today + dt.timedelta(days=rng.randint(7, 180))
     return today - dt.timedelta(days=rng.randint(0, 365))
 
 
 def _datetime(obj, field, index, rng, values, created, session) -> dt.datetime:
+    if obj.task is not None and field.name == obj.task.remind:  # reminders around now (S25)
+        return session.clock().now_utc + dt.timedelta(hours=rng.randint(-48, 120))
     return session.clock().now_utc - dt.timedelta(hours=rng.randint(1, 24 * 90))
 
 
@@ -376,6 +389,8 @@ def _picklist(obj, field, index, rng, values, created, session) -> str | None:
     if field.picklist is None:
         return None
     if obj.pipeline and field.name == obj.pipeline.field:
+        if obj.pipeline.variants:
+            return None  # chosen once the other values are known (create_sample_record)
         return rng.choice([s.key for s in obj.pipeline.stages])
     if field.depends_on:
         parent_value = values.get(field.depends_on)

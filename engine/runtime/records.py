@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -26,11 +26,13 @@ import sqlalchemy as sa
 from engine.metadata.expressions import Clock
 from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import Config, ObjectDef
-from engine.runtime import audit, crypto
+from engine.runtime import approvals, audit, automation, crypto, pipeline, timeline
+from engine.runtime.assignment import on_create as assign_on_create
 from engine.runtime.errors import RECORD_ERRORS, Conflict, NotFound, UnknownObject, ValidationFailed
 from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal
 from engine.runtime.query import Query, encrypted_fields, lookup_titles, row_to_record
 from engine.runtime.record import Record
+from engine.runtime.scoring import apply_scores
 from engine.runtime.tables import Schema
 from engine.runtime.validation import (
     Errors,
@@ -41,6 +43,8 @@ from engine.runtime.validation import (
 )
 
 if TYPE_CHECKING:
+    from engine.runtime.approvals import ApprovalRequest
+    from engine.runtime.conversion import ConversionResult
     from engine.trellis import Trellis
 
 _COUNTER = re.compile(r"\{(0+)\}")
@@ -50,11 +54,15 @@ class Session:
     """A unit of work as one principal (a user, or the system) in one transaction."""
 
     def __init__(self, crm: Trellis, connection: sa.Connection, principal: Principal = SYSTEM,
-                 channel: str = "python") -> None:
+                 channel: str = "python", approved_rules: frozenset[str] = frozenset(), depth: int = 0) -> None:
         self.crm = crm
         self.connection = connection
         self.principal = principal
         self.channel = channel
+        #: Approval rules already approved for the change this session applies (``engine.runtime.approvals``).
+        self.approved_rules = approved_rules
+        #: How many automation rules deep this session's writes are (``engine.runtime.automation``).
+        self.depth = depth
 
     # --- helpers -----------------------------------------------------------
     @property
@@ -117,9 +125,13 @@ class Session:
         return records
 
     # --- writes --------------------------------------------------------------
-    def create(self, object_name: str, values: Mapping[str, Any]) -> Record:
-        """Validate and insert a record; raises ValidationFailed with every problem."""
+    def create(self, object_name: str, values: Mapping[str, Any], reason: str | None = None) -> Record:
+        """Validate and insert a record; raises ValidationFailed with every problem.
+
+        ``reason`` (or a ``stage_reason`` value) explains a record created past its
+        pipeline's first stage (a skip, S18)."""
         obj = self.object(object_name)
+        values, reason = _split_reason(obj, values, reason)
         grant = self.principal.grant(object_name)
         if not grant.create:
             raise PermissionDenied(f"you may not create {obj.plural_label.get()} records")
@@ -132,26 +144,50 @@ class Session:
                   "owner_id": data.pop("owner_id", self.user), "version": 1, "archived_at": None}
         if obj.pipeline:
             system["stage_entered_at"] = now
+        if obj.timeline:
+            system["last_activity_at"] = None  # kept by engine.runtime.timeline
         # The creator is the default owner: any other owner (also none) is a give-away.
         self._check_owner(obj, self.user, system["owner_id"], errors)
         apply_defaults(obj, data, {"current_user": self.user}, clock, self.config.settings, errors)
+        first_stage = pipeline.initial_stage(obj, data, set(values))
+        if first_stage is not None:
+            data[obj.pipeline.field] = first_stage
         data = {**system, **data}
         compute_formulas(obj, data, clock, self.config.settings)
+        apply_scores(self.config, obj, data, None, clock)
         check_values(obj, data, None, clock, errors)
+        move = pipeline.check_move(obj, None, data, set(values), self.principal, reason, clock, errors)
+        if move is not None and move.skipped and not self.principal.is_system \
+                and self.config.approval_rules(object_name, "stage_skip"):
+            errors.add(obj.pipeline.field, "approval_required",
+                       "Skipping stages needs approval: create the record at its first stage, then move it.")
         self._check_database(obj, data, None, errors)
         if errors:
-            raise ValidationFailed(dict(errors), object_name)
+            raise _refusal(obj, data, errors)
         row = {name: data.get(name) for name in obj.fields} | system | self._autonumbers(obj)
         del row["id"]
         table = self.schema.table(object_name)
         new_id = self._write(obj, row, _insert_returning_id(table), lambda r: r.scalar_one(), _stored(obj, row))
         record = {**row, "id": new_id}
         self._audit(obj, "create", new_id, None, record)
+        timeline.touch(self, obj, None, record)
+        if move is not None:
+            pipeline.record_move(self.connection, self.schema.system["sys_stage_history"], obj, new_id, move,
+                                 self.principal, self.channel, now, None)
+        record = assign_on_create(self, obj, record, values)
+        if automation.after_write(self, obj, "create", None, record, move):
+            record = self._stored_row(obj, new_id)
         return self._visible(obj, record)
 
-    def update(self, object_name: str, record_id: Any, values: Mapping[str, Any], version: int | None = None) -> Record:
-        """Validate and apply changes; ``version`` guards against concurrent edits (Conflict)."""
+    def update(self, object_name: str, record_id: Any, values: Mapping[str, Any], version: int | None = None,
+               reason: str | None = None) -> Record:
+        """Validate and apply changes; ``version`` guards against concurrent edits (Conflict).
+
+        A change of the pipeline stage passes its gate and transition rules
+        (``engine.runtime.pipeline``); ``reason`` (or a ``stage_reason`` value)
+        explains a skip or a reopening."""
         obj = self.object(object_name)
+        values, reason = _split_reason(obj, values, reason)
         current = self._current(obj, record_id, "edit")
         if version is not None and version != current["version"]:
             raise Conflict(object_name, current.id, version, current["version"])
@@ -163,13 +199,21 @@ class Session:
             self._check_owner(obj, current["owner_id"], changes["owner_id"], errors)
         data = {**current, **changes}
         compute_formulas(obj, data, clock, self.config.settings)
+        apply_scores(self.config, obj, data, current, clock)
         check_values(obj, data, current, clock, errors)
+        move = pipeline.check_move(obj, current, data, set(changes), self.principal, reason, clock, errors)
         changed = {k: v for k, v in data.items() if (k in obj.fields or k == "owner_id") and current.get(k) != v}
+        if not self.approved_rules:
+            approvals.check_locks(self, obj, current.id, set(changed), "update", errors)
         self._check_database(obj, changed, current.id, errors)
         if errors:
-            raise ValidationFailed(dict(errors), object_name)
+            raise _refusal(obj, data, errors)
         if not changed:
             return self._visible(obj, current)
+        rules = approvals.rules_for_update(self, obj, data, set(changed), move)
+        if rules:  # held until approved: nothing changes now
+            pending = approvals.request(self, obj, current.id, rules, "update", values, reason)
+            return self._visible(obj, current, pending)
         now = clock.now_utc
         if obj.pipeline and obj.pipeline.field in changed:
             changed["stage_entered_at"] = now
@@ -182,6 +226,12 @@ class Session:
             raise Conflict(object_name, current.id, current["version"], latest)
         record = {**current, **changed}
         self._audit(obj, "update", current.id, current, record)
+        timeline.touch(self, obj, current, record)
+        if move is not None:
+            pipeline.record_move(self.connection, self.schema.system["sys_stage_history"], obj, current.id, move,
+                                 self.principal, self.channel, now, current.get("stage_entered_at"))
+        if automation.after_write(self, obj, "update", current, record, move):
+            record = self._stored_row(obj, current.id)
         return self._visible(obj, record)
 
     def _write(self, obj: ObjectDef, row: Mapping[str, Any], statement: sa.Executable,
@@ -201,8 +251,10 @@ class Session:
                 raise
             raise ValidationFailed(dict(errors), obj.name) from None
 
-    def delete(self, object_name: str, record_id: Any, version: int | None = None) -> None:
-        """Delete a record; refused while other records' lookups point at it."""
+    def delete(self, object_name: str, record_id: Any, version: int | None = None) -> ApprovalRequest | None:
+        """Delete a record; refused while other records' lookups point at it. When an
+        approval rule guards the delete, nothing is deleted and the pending request is
+        returned instead."""
         obj = self.object(object_name)
         current = self._current(obj, record_id, "delete")
         if version is not None and version != current["version"]:
@@ -214,9 +266,51 @@ class Session:
                 {RECORD_ERRORS: [_error("in_use", f"Still referred to by {listing}; change or delete those first.")]},
                 object_name,
             )
+        if not self.approved_rules:
+            errors = Errors()
+            approvals.check_locks(self, obj, current.id, set(), "delete", errors)
+            if errors:
+                raise ValidationFailed(dict(errors), object_name)
+        rules = approvals.rules_for_delete(self, obj, current)
+        if rules:
+            return approvals.request(self, obj, current.id, rules, "delete", {}, None)
         table = self.schema.table(object_name)
         self.connection.execute(sa.delete(table).where(table.c.id == current.id))
         self._audit(obj, "delete", current.id, current, None)
+        timeline.touch(self, obj, current, None)
+        automation.after_write(self, obj, "delete", current, None)
+        return None
+
+    def archive(self, object_name: str, record_id: Any, archived: bool = True) -> Record:
+        """Archive a record (or bring it back with ``archived=False``): hidden from lists and
+        queries by default, kept with its history (S40). Needs edit scope over it."""
+        obj = self.object(object_name)
+        current = self._current(obj, record_id, "edit")
+        now = self.clock().now_utc
+        if (current["archived_at"] is not None) == archived:
+            return self._visible(obj, current)
+        changed = {"archived_at": now if archived else None, "updated_at": now, "version": current["version"] + 1}
+        table = self.schema.table(object_name)
+        self.connection.execute(sa.update(table).where(table.c.id == current.id).values(**changed))
+        audit.log_change(self.connection, self.schema, self.principal, self.channel,
+                         "archive" if archived else "unarchive", obj.name, current.id,
+                         {"archived_at": [_iso(current["archived_at"]), _iso(changed["archived_at"])]}, now)
+        return self._visible(obj, {**current, **changed})
+
+    def _stored_row(self, obj: ObjectDef, record_id: int) -> dict[str, Any]:
+        """The record as stored now (after automation changed it in this transaction)."""
+        table = self.schema.table(obj.name)
+        row = self.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
+        return dict(row_to_record(obj, row)) if row is not None else {}
+
+    def convert(self, conversion: str, record_id: Any, *, skip: Collection[str] = (),
+                overrides: Mapping[str, Mapping[str, Any]] | None = None, version: int | None = None) -> ConversionResult:
+        """Convert a record as ``conversions.<conversion>`` declares (S12: lead → account, contact,
+        opportunity): every target through ``create`` and the source through ``update``, all or
+        nothing. See ``engine.runtime.conversion``."""
+        from engine.runtime.conversion import convert
+
+        return convert(self, conversion, record_id, skip=skip, overrides=overrides, version=version)
 
     # --- permissions and audit ------------------------------------------------
     def _check_writable(self, obj: ObjectDef, values: Mapping[str, Any], errors: Errors) -> None:
@@ -250,10 +344,11 @@ class Session:
         audit.log_change(self.connection, self.schema, self.principal, self.channel, action, obj.name,
                          record_id, changes, self.clock().now_utc)
 
-    def _visible(self, obj: ObjectDef, values: Mapping[str, Any]) -> Record:
+    def _visible(self, obj: ObjectDef, values: Mapping[str, Any], pending: ApprovalRequest | None = None) -> Record:
         """A Record without the fields the principal may not see."""
         principal = self.principal
-        return Record(obj.name, {k: v for k, v in values.items() if k not in obj.fields or principal.can_see(obj.name, k)})
+        return Record(obj.name, {k: v for k, v in values.items() if k not in obj.fields or principal.can_see(obj.name, k)},
+                      pending)
 
     # --- database checks -------------------------------------------------------
     def _current(self, obj: ObjectDef, record_id: Any, action: str) -> Record:
@@ -349,6 +444,24 @@ _SEQUENCE_UPSERT = sa.text(
 )
 
 
+def _split_reason(obj: ObjectDef, values: Mapping[str, Any], reason: str | None) -> tuple[Mapping[str, Any], str | None]:
+    """Take the write-only ``stage_reason`` out of the values of a pipeline object."""
+    if obj.pipeline is None or pipeline.REASON_KEY not in values:
+        return values, reason
+    rest = dict(values)
+    given = rest.pop(pipeline.REASON_KEY)
+    return rest, reason if reason is not None else (str(given) if given is not None else None)
+
+
+def _refusal(obj: ObjectDef, data: Mapping[str, Any], errors: Errors) -> ValidationFailed:
+    """The error for a refused write: ``GateBlocked`` when only stage gates stand in the way."""
+    if obj.pipeline is not None and all(p.code == "required_for_stage" for ps in errors.values() for p in ps):
+        stage = obj.pipeline.for_values(data).stage(data.get(obj.pipeline.field))
+        if stage is not None:
+            return pipeline.GateBlocked(dict(errors), obj.name, stage)
+    return ValidationFailed(dict(errors), obj.name)
+
+
 def _stored(obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
     """The row as stored: encrypted fields replaced by their ciphertext."""
     stored = dict(row)
@@ -356,6 +469,10 @@ def _stored(obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
         if name in stored:
             stored[name] = crypto.encrypt(stored[name])
     return stored
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _record_id(object_name: str, record_id: Any) -> int:

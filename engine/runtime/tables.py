@@ -9,7 +9,8 @@ and what the record service and query layer read and write.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,20 +103,87 @@ def field_column(obj: ObjectDef, field: FieldDef) -> sa.Column:
 
 
 def object_table(obj: ObjectDef, metadata: sa.MetaData) -> sa.Table:
-    """Build ``obj_<name>`` with the system columns and one column per field."""
+    """Build ``obj_<name>`` with the system columns, one column per field and the list indexes.
+
+    The list index ``ix_obj_<name>_recent`` (``created_at DESC, id, archived_at``)
+    serves the web list's default order (``Query.order_by("-created_at")``, which
+    leaves out ``NULLS LAST`` on NOT NULL columns so that the index matches) and
+    lets a deep page select its ids from the index alone (``Query.page``);
+    ``ix_obj_<name>_owner_recent`` does the same for one owner's records (the
+    ``own`` scope, ``owner=me``) and serves every lookup by owner. The
+    PostgreSQL search index is not part of the table: see ``search_document``.
+    """
     columns = [
         sa.Column("id", id_type(), primary_key=True, autoincrement=True),
-        sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("created_by", id_type(), nullable=True),
-        sa.Column("owner_id", id_type(), nullable=True, index=True),
+        sa.Column("owner_id", id_type(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("archived_at", UTCDateTime(), nullable=True),
     ]
     if obj.pipeline:
         columns.append(sa.Column("stage_entered_at", UTCDateTime(), nullable=True))
+    if obj.timeline:  # kept by engine/runtime/timeline.py: the latest activity's time
+        columns.append(sa.Column("last_activity_at", UTCDateTime(), nullable=True, index=True))
     columns += [field_column(obj, f) for f in obj.fields.values()]
-    return sa.Table(obj.table_name, metadata, *columns, comment=obj.label.get("en"))
+    table = sa.Table(obj.table_name, metadata, *columns, comment=obj.label.get("en"))
+    c = table.c
+    sa.Index(index_name(obj.table_name, "recent"), c.created_at.desc(), c.id, c.archived_at)
+    sa.Index(index_name(obj.table_name, "owner_recent"), c.owner_id, c.created_at.desc(), c.id, c.archived_at)
+    return table
+
+
+# --- index helpers --------------------------------------------------------------------------
+#: PostgreSQL's longest identifier; longer index names are shortened with a hash.
+MAX_NAME_LENGTH = 63
+#: Field types whose text ``Query.search`` looks in (unless the field is encrypted).
+SEARCH_TYPES = ("text", "textarea", "email", "phone", "url", "autonumber")
+#: Names of the PostgreSQL search indexes (``search_index_name``); Alembic's comparison skips them.
+SEARCH_INDEX_PATTERN = r"^ix_.*_search_[0-9a-f]{8}$"
+
+
+def index_name(table_name: str, suffix: str) -> str:
+    """``ix_<table>_<suffix>``, shortened (keeping ``suffix``) to fit ``MAX_NAME_LENGTH``."""
+    name = f"ix_{table_name}_{suffix}"
+    if len(name) <= MAX_NAME_LENGTH:
+        return name
+    digest = hashlib.sha256(table_name.encode()).hexdigest()[:6]
+    keep = MAX_NAME_LENGTH - len(suffix) - len(digest) - 5
+    return f"ix_{table_name[:keep]}_{digest}_{suffix}"
+
+
+def search_fields(obj: ObjectDef) -> list[FieldDef]:
+    """The fields ``Query.search`` looks in, in config order."""
+    return [f for f in obj.fields.values() if f.type in SEARCH_TYPES and not f.encrypted]
+
+
+#: Separates the fields in ``search_document``: a control character (US, 0x1f) that search text
+#: does not hold, so that a pattern without it matches inside one field, never across two.
+SEARCH_SEPARATOR = "\x1f"
+
+
+def search_document(table: sa.Table, names: Sequence[str]) -> sa.ColumnElement[str]:
+    """``lower(coalesce(a, '') || chr(31) || coalesce(b, '') …)``: a record's searchable text as one string.
+
+    On PostgreSQL each object has a trigram index (``pg_trgm``, GIN) on exactly
+    this expression over ``search_fields``, created by the migrations
+    (``engine.runtime.migrate.search``), and ``Query.search`` matches ``LIKE``
+    patterns against it. The literals are written into the SQL, not bound,
+    so that the query's expression is the index's even in a prepared statement.
+    """
+    parts = [sa.func.coalesce(table.c[name], sa.literal_column("''")) for name in names]
+    document = parts[0]
+    for part in parts[1:]:
+        document = document.concat(sa.literal_column(f"chr({ord(SEARCH_SEPARATOR)})")).concat(part)
+    return sa.func.lower(document, type_=sa.Text())
+
+
+def search_index_name(table: sa.Table, names: Sequence[str], dialect: sa.Dialect) -> str:
+    """The search index's name: the table and a hash of the indexed columns and their SQL types,
+    so that any change to the expression (a field added, renamed, retyped) is a new name."""
+    signature = ",".join(f"{name}:{table.c[name].type.compile(dialect=dialect)}" for name in names)
+    return index_name(table.name, "search_" + hashlib.sha256(signature.encode()).hexdigest()[:8])
 
 
 def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
@@ -138,7 +206,8 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("value", sa.BigInteger(), nullable=False),
     )
     return {t.name: t for t in (versions, sequences, *identity_tables(metadata), *audit_tables(metadata),
-                                *view_tables(metadata))}
+                                *view_tables(metadata), *pipeline_tables(metadata), *automation_tables(metadata),
+                                *assignment_tables(metadata))}
 
 
 def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
@@ -165,6 +234,8 @@ def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("manager_id", id_type(), sa.ForeignKey("sys_users.id"), nullable=True, index=True),
         sa.Column("active", sa.Boolean(create_constraint=False), nullable=False),
         sa.Column("expires_at", UTCDateTime(), nullable=True),
+        # Away (holiday, leave) until then: assignment rules skip the user (engine/runtime/assignment.py).
+        sa.Column("away_until", UTCDateTime(), nullable=True),
         sa.Column("locale", sa.String(10), nullable=True),
         sa.Column("timezone", sa.String(64), nullable=True),
         sa.Column("totp_secret", sa.Text(), nullable=True),
@@ -207,6 +278,136 @@ def view_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.UniqueConstraint("user_id", "object", "name"),
     )
     return (views,)
+
+
+def pipeline_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """The stage history of pipeline records (``engine.runtime.pipeline``): one row per move;
+    approval requests and their steps (``engine.runtime.approvals``)."""
+    history = sa.Table(
+        "sys_stage_history",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("object", sa.String(100), nullable=False),
+        sa.Column("record_id", sa.BigInteger(), nullable=False),
+        sa.Column("from_stage", sa.String(100), nullable=True),
+        sa.Column("to_stage", sa.String(100), nullable=False),
+        sa.Column("user_id", id_type(), nullable=True),
+        sa.Column("channel", sa.String(20), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("seconds_in_previous", sa.BigInteger(), nullable=True),
+        sa.Column("skipped", sa.Integer(), nullable=False, server_default="0"),
+        sa.Index("ix_sys_stage_history_object_record", "object", "record_id"),
+    )
+    approvals = sa.Table(
+        "sys_approvals",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("rules", sa.String(500), nullable=False),
+        sa.Column("object", sa.String(100), nullable=False),
+        sa.Column("record_id", sa.BigInteger(), nullable=False),
+        sa.Column("action", sa.String(20), nullable=False),
+        sa.Column("changes", sa.Text(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("requested_by", id_type(), nullable=True, index=True),
+        sa.Column("requested_by_name", sa.String(100), nullable=False),
+        sa.Column("requested_at", UTCDateTime(), nullable=False),
+        sa.Column("decided_at", UTCDateTime(), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("result", sa.Text(), nullable=True),
+        sa.Index("ix_sys_approvals_object_record", "object", "record_id", "status"),
+        sa.Index("ix_sys_approvals_status", "status"),
+    )
+    steps = sa.Table(
+        "sys_approval_steps",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("approval_id", id_type(), sa.ForeignKey("sys_approvals.id"), nullable=False, index=True),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("label", sa.String(300), nullable=False),
+        sa.Column("approver_user_id", id_type(), nullable=True, index=True),
+        sa.Column("approver_role", sa.String(100), nullable=True),
+        sa.Column("approver_name", sa.String(200), nullable=False),
+        sa.Column("decision", sa.String(20), nullable=True),
+        sa.Column("decided_by", id_type(), nullable=True),
+        sa.Column("decided_at", UTCDateTime(), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.UniqueConstraint("approval_id", "step"),
+    )
+    return history, approvals, steps
+
+
+def automation_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """Automation rule runs (a unique run key makes a scheduled occurrence fire once), the
+    outbox of e-mails and webhooks the worker delivers, and in-app notifications."""
+    runs = sa.Table(
+        "sys_automation_runs",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("rule", sa.String(100), nullable=False),
+        sa.Column("object", sa.String(100), nullable=True),
+        sa.Column("record_id", sa.BigInteger(), nullable=True),
+        sa.Column("trigger", sa.String(40), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("run_key", sa.String(300), nullable=True, unique=True),
+        sa.Column("depth", sa.Integer(), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False, index=True),
+        sa.Index("ix_sys_automation_runs_rule_record", "rule", "record_id"),
+    )
+    outbox = sa.Table(
+        "sys_outbox",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("rule", sa.String(100), nullable=True),
+        sa.Column("target", sa.String(2000), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("secret_env", sa.String(100), nullable=True),
+        sa.Column("idempotency_key", sa.String(64), nullable=False, unique=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("sent_at", UTCDateTime(), nullable=True),
+        # The worker's claim (engine/runtime/delivery.py): who is sending it, until when.
+        sa.Column("claimed_by", sa.String(64), nullable=True),
+        sa.Column("lease_until", UTCDateTime(), nullable=True),
+        sa.Index("ix_sys_outbox_status_next", "status", "next_attempt_at"),
+    )
+    notifications = sa.Table(
+        "sys_notifications",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("user_id", id_type(), nullable=False),
+        sa.Column("title", sa.String(300), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("object", sa.String(100), nullable=True),
+        sa.Column("record_id", sa.BigInteger(), nullable=True),
+        sa.Column("rule", sa.String(100), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("read_at", UTCDateTime(), nullable=True),
+        sa.Index("ix_sys_notifications_user_read", "user_id", "read_at"),
+    )
+    return runs, outbox, notifications
+
+
+def assignment_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """The round-robin position of each assignment rule and pool (``engine.runtime.assignment``),
+    taken under a row lock so that concurrent creates deal records out exactly in turn."""
+    state = sa.Table(
+        "sys_assignment_state",
+        metadata,
+        sa.Column("rule", sa.String(100), primary_key=True),
+        sa.Column("pool", sa.String(300), primary_key=True),
+        sa.Column("last_user_id", id_type(), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    )
+    return (state,)
 
 
 def audit_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
@@ -275,9 +476,25 @@ class Schema:
         return self.objects[object_name]
 
 
+def schedule_indexes(config: Config, objects: Mapping[str, sa.Table]) -> None:
+    """Index each date field a ``schedule`` rule counts from (unless an index already starts with
+    it), so that the worker's sweep reads a range of an index, not the table. The index is the
+    one ``indexed: true`` would make; yearly rules match by month and day, which it cannot serve."""
+    for rule in config.automations:
+        trigger = rule.trigger
+        if trigger.kind != "schedule" or trigger.yearly or rule.object not in objects:
+            continue
+        table = objects[rule.object]
+        column = table.c.get(trigger.from_field)
+        leading = [getattr(ix.expressions[0], "element", ix.expressions[0]) for ix in table.indexes]
+        if column is not None and not (column.unique or any(column is first for first in leading)):
+            sa.Index(None, column)
+
+
 def build_schema(config: Config) -> Schema:
     """Compile ``config`` into SQLAlchemy tables (objects first, then system tables)."""
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     objects = {name: object_table(obj, metadata) for name, obj in config.objects.items()}
+    schedule_indexes(config, objects)
     system = system_tables(metadata)
     return Schema(metadata=metadata, objects=objects, system=system)

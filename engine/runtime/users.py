@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from engine.trellis import Trellis
 
 #: User attributes an admin may set (besides the password).
-EDITABLE = ("display_name", "email", "roles", "team", "manager", "active", "expires_at", "locale", "timezone")
+EDITABLE = ("display_name", "email", "roles", "team", "manager", "active", "expires_at", "locale", "timezone",
+            "away_until")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class User:
     totp_enabled: bool
     locked_until: dt.datetime | None
     last_login_at: dt.datetime | None
+    #: Away until then (assignment rules skip the user); None: not away.
+    away_until: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,9 @@ class Directory:
                 values.update(failed_logins=0, locked_until=None)
         if "expires_at" in attributes:
             values["expires_at"] = _moment(attributes["expires_at"], errors, ZoneInfo(self.crm.config.settings.timezone))
+        if "away_until" in attributes:
+            values["away_until"] = _moment(attributes["away_until"], errors, ZoneInfo(self.crm.config.settings.timezone),
+                                           "away_until")
         return values
 
     def _manager(self, manager: str | None, username: str, user_id: int | None, values: dict, errors: Errors) -> None:
@@ -233,7 +239,7 @@ class Directory:
             sa.select(self.users.c.username).where(self.users.c.id == row["manager_id"])).scalar()
         return User(row["id"], row["username"], row["display_name"], row["email"], tuple(row["roles"] or ()),
                     team, manager, bool(row["active"]), row["expires_at"], row["locale"], row["timezone"],
-                    totp_active(row["totp_secret"]), row["locked_until"], row["last_login_at"])
+                    totp_active(row["totp_secret"]), row["locked_until"], row["last_login_at"], row["away_until"])
 
     def _now(self) -> dt.datetime:
         return self.crm.clock_now().now_utc
@@ -244,15 +250,15 @@ class Directory:
 
 
 _AUDITED = ("username", "display_name", "email", "roles", "team_id", "manager_id", "active", "expires_at",
-            "locale", "timezone")
+            "locale", "timezone", "away_until")
 
 
 def _shown(name: str, value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
-def _moment(value: Any, errors: Errors, zone: dt.tzinfo = dt.UTC) -> dt.datetime | None:
-    """An expiry moment; a date or a time without zone is read in the company time zone."""
+def _moment(value: Any, errors: Errors, zone: dt.tzinfo = dt.UTC, name: str = "expires_at") -> dt.datetime | None:
+    """A moment (expiry, away until); a date or a time without zone is read in the company time zone."""
     if value in (None, ""):
         return None
     if isinstance(value, dt.datetime):
@@ -262,6 +268,6 @@ def _moment(value: Any, errors: Errors, zone: dt.tzinfo = dt.UTC) -> dt.datetime
     try:
         moment = dt.datetime.fromisoformat(str(value).strip())
     except ValueError:
-        errors.add("expires_at", "invalid", f"{value!r} is not a date (use YYYY-MM-DD or an ISO date and time).")
+        errors.add(name, "invalid", f"{value!r} is not a date (use YYYY-MM-DD or an ISO date and time).")
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)

@@ -78,6 +78,10 @@ OPERATIONS = sorted(
     [(method, f"/api/v1/{name}") for name in OBJECTS for method in ("GET", "POST")]
     + [(method, f"/api/v1/{name}/{{id}}") for name in OBJECTS for method in ("GET", "PATCH", "DELETE")]
     + [("GET", "/api/v1/meta/objects"), ("GET", "/api/v1/openapi.json")]
+    + [("GET", "/api/v1/approvals"), ("GET", "/api/v1/approvals/{id}")]
+    + [("POST", f"/api/v1/approvals/{{id}}/{decision}") for decision in ("approve", "reject", "cancel")]
+    + [("GET", "/api/v1/notifications"), ("POST", "/api/v1/notifications/read"),
+       ("POST", "/api/v1/notifications/{id}/read")]
 )
 
 #: The ids of the records the ``app`` fixture makes (two of each object).
@@ -139,7 +143,7 @@ def test_the_document_holds_exactly_the_fuzzed_operations(schema):
 
 
 #: Operations without any input: nothing to break in a schema-violating way.
-NO_INPUT = {("GET", "/api/v1/meta/objects"), ("GET", "/api/v1/openapi.json")}
+NO_INPUT = {("GET", "/api/v1/meta/objects"), ("GET", "/api/v1/openapi.json"), ("POST", "/api/v1/notifications/read")}
 CASES = [(method, path, mode) for method, path in OPERATIONS for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
          if mode is GenerationMode.POSITIVE or (method, path) not in NO_INPUT]
 

@@ -315,3 +315,37 @@ def test_csv_export_is_exactly_the_scope_without_hidden_columns(worlds, channels
     exported = [int(row[header.index("id")]) for row in rows[1:]]
     assert sorted(exported) == sorted(case.live), f"exported {sorted(exported)}, expected {sorted(case.live)}"
     no_secrets(case, text, f"/o/{obj}/export.csv")
+
+
+# --- 4. the board and the approvals page ---------------------------------------------------------
+
+#: Cases of objects with a pipeline: their board (webui/ui/board.py) is one more read channel.
+BOARD_CASES = [case for case in CASES if matrix.SAMPLES[case.values[0]].objects[case.values[2]].pipeline]
+
+
+@pytest.mark.parametrize(("name", "subject", "obj"), BOARD_CASES)
+def test_board_and_approvals_show_exactly_the_scope_and_never_a_hidden_field(worlds, channels, name, subject, obj):
+    case = make_case(worlds, channels, name, subject, obj)
+    web = case.ch.web
+    stage_field = case.world.config.objects[obj].pipeline.field
+    history: list[str] = []
+    url = f"/o/{obj}/board"
+    response = web.get(url)
+    if case.eff.grants[obj].read == "none" or stage_field in case.hidden:
+        assert response.status_code == 404, f"{url}: {response.status_code}"
+    else:
+        assert response.status_code == 200, f"{url}: {response.status_code}"
+        page = body(response)
+        shown = [int(i) for i in re.findall(r'<li class="card" id="card-(\d+)"', page)]
+        assert set(shown) <= set(case.live) and len(shown) == len(set(shown)), (
+            f"{url} shows cards {sorted(set(shown) - set(case.live))} outside the scope")
+        counted = sum(int(n) for n in re.findall(r'data-count="(\d+)"', page))  # columns and "in no stage"
+        other = re.search(r'class="hint board-other"', page)
+        assert counted == len(case.live), f"{url} counts {counted} records, expected {len(case.live)}"
+        if not re.search(r'class="more"', page) and not other:
+            assert sorted(shown) == sorted(case.live), f"{url} shows {sorted(shown)}, expected {sorted(case.live)}"
+        no_hidden_fields_in_html(case, page, url, history)
+    response = web.get("/approvals")
+    assert response.status_code == 200, f"/approvals: {response.status_code}"
+    no_hidden_fields_in_html(case, body(response), "/approvals", history)
+    assert not history, "; ".join(history)

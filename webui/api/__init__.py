@@ -2,6 +2,8 @@
 
 - ``GET|POST /api/v1/<object>``, ``GET|PATCH|DELETE /api/v1/<object>/<id>``;
 - ``GET /api/v1/meta/objects``, ``GET /api/v1/openapi.json``;
+- ``POST /api/v1/<object>/<id>/convert/<conversion>`` (``conversions``, S12);
+- ``GET /api/v1/notifications``, ``POST …/notifications[/<id>]/read`` (``notifications``);
 - bearer tokens (``engine.runtime.tokens``), JSON errors (``errors``), rate
   limits per token and per IP (``ratelimit``).
 
@@ -16,13 +18,17 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webui.api import errors, ratelimit
+from webui.api import approvals, conversions, errors, notifications, ratelimit, timeline
 from webui.api.routes import create_blueprint
 
 
 def init_app(app: Flask) -> None:
     """Register the API on ``app``: blueprint, error handlers, rate limits."""
     blueprint = create_blueprint()
+    timeline.register(blueprint)
+    approvals.register(blueprint)
+    conversions.register(blueprint)
+    notifications.register(blueprint)
     errors.register(app, blueprint)
     ratelimit.init_app(app, blueprint)
     app.register_blueprint(blueprint)

@@ -58,11 +58,20 @@ def describe_object(config: Config, obj: ObjectDef, principal: Principal) -> dic
     if obj.pipeline is not None and principal.can_see(obj.name, obj.pipeline.field):
         described["pipeline"] = {
             "field": obj.pipeline.field,
-            "stages": [_drop_none({"key": s.key, "label": label_json(s.label, languages),
-                                   "probability": s.probability, "outcome": s.outcome, "requires": list(s.requires)})
-                       for s in obj.pipeline.stages],
+            "stages": _stages(obj.pipeline.stages, languages),
         }
+        if obj.pipeline.variants:
+            described["pipeline"]["by"] = obj.pipeline.by
+            described["pipeline"]["pipelines"] = [
+                {"key": v.key, "label": label_json(v.label, languages), "when": list(v.when),
+                 "stages": _stages(v.stages, languages)} for v in obj.pipeline.variants]
     return described
+
+
+def _stages(stages, languages: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [_drop_none({"key": s.key, "label": label_json(s.label, languages), "probability": s.probability,
+                        "outcome": s.outcome, "requires": list(s.requires), "next": list(s.next) or None})
+            for s in stages]
 
 
 def describe_field(obj: ObjectDef, field: FieldDef, principal: Principal, languages: tuple[str, ...]) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from typing import Any
 from engine.metadata.fieldtypes import STRING_LENGTHS
 from engine.metadata.model import Config, FieldDef, ObjectDef
 from engine.runtime.permissions import Principal
-from engine.runtime.query import MAX_PER_PAGE, OPERATORS
+from engine.runtime.query import COUNT_LIMIT, MAX_PER_PAGE, OPERATORS
+from webui.api import approvals, conversions, notifications, timeline
 from webui.api.meta import readable_objects, visible_fields, writable
 from webui.api.params import DEFAULT_PER_PAGE, RESERVED
 
@@ -123,6 +124,11 @@ def _nullable(schema: Schema) -> Schema:
 
 
 _TIMESTAMP = {"type": "string", "format": "date-time"}
+#: A write held for approval (``webui.api.approvals``).
+_PENDING = {"description": "The change needs approval and waits for it; nothing changed yet.",
+            "content": {"application/json": {"schema": {"type": "object", "required": ["approval"], "properties": {
+                "approval": {"$ref": "#/components/schemas/Approval"}, "data": {"type": "object"}}}}},
+            "headers": {"Location": {"description": "The approval request's URL.", "schema": {"type": "string"}}}}
 _ID = {"type": "integer", "minimum": 1}
 
 
@@ -139,6 +145,9 @@ def _system_properties(obj: ObjectDef) -> dict[str, Schema]:
     }
     if obj.pipeline:
         properties["stage_entered_at"] = {"type": ["string", "null"], "format": "date-time", "readOnly": True}
+    if obj.timeline:
+        properties["last_activity_at"] = {"type": ["string", "null"], "format": "date-time", "readOnly": True,
+                                          "description": "When the latest activity attached to the record happened."}
     return properties
 
 
@@ -150,6 +159,9 @@ def object_schemas(obj: ObjectDef, principal: Principal) -> dict[str, Schema]:
     input_properties = {f.name: field_schema(f, for_input=True) for f in inputs}
     input_properties["owner_id"] = {"type": ["integer", "null"], "minimum": 1,
                                     "description": "Give the record to this user (default: you)."}
+    if obj.pipeline:
+        input_properties["stage_reason"] = {"type": ["string", "null"], "writeOnly": True, "maxLength": 2000,
+                                            "description": "Why the stage moves past others (a skip) or reopens."}
     required = [f.name for f in inputs if f.required and f.default is None and f.default_expression is None]
     label = obj.label.get()
     return {
@@ -245,11 +257,12 @@ def object_paths(obj: ObjectDef, principal: Principal) -> dict[str, Any]:
                       "parameters": [_IF_MATCH], "requestBody": patch,
                       "responses": _responses("400", "401", "403", "404", "409", "413", "415", "422", "428", "429",
                                               "500", **{"200": _json(_ref(name), f"The changed {label}.",
-                                                                     _ETAG_HEADER)})},
+                                                                     _ETAG_HEADER),
+                                                        "202": _PENDING})},
             "delete": {"operationId": f"delete_{name}", "tags": [name], "summary": f"Delete a {label}",
                        "parameters": [_IF_MATCH],
                        "responses": _responses("400", "401", "403", "404", "409", "422", "429", "500",
-                                               **{"204": {"description": "Deleted."}})},
+                                               **{"204": {"description": "Deleted."}, "202": _PENDING})},
         },
     }
 
@@ -287,7 +300,14 @@ _META_SCHEMAS: dict[str, Schema] = {
     "FieldError": {"type": "object", "required": ["code", "message"],
                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
     "PageMeta": {"type": "object", "required": ["page", "per_page", "total", "pages"],
-                 "properties": {name: {"type": "integer", "minimum": 0} for name in ("page", "per_page", "total", "pages")}},
+                 "properties": {
+                     **{name: {"type": "integer", "minimum": 0} for name in ("page", "per_page", "total", "pages")},
+                     "total_exact": {"type": "boolean", "const": False,
+                                     "description": f"Present (false) when more than {COUNT_LIMIT:,} records match: "
+                                                    "the count stopped there, so total and pages are lower bounds "
+                                                    "(more than total records match)."},
+                     "has_next": {"type": "boolean",
+                                  "description": "With total_exact: whether a page follows this one."}}},
     "ObjectMeta": {"type": "object", "required": ["name", "label", "fields"],
                    "properties": {"name": {"type": "string"}, "label": {"type": "object"},
                                   "plural_label": {"type": "object"}, "permissions": {"type": "object"},
@@ -335,6 +355,14 @@ def build_document(config: Config, principal: Principal, server_url: str = "/") 
     for obj in objects:
         schemas.update(object_schemas(obj, principal))
         paths.update(object_paths(obj, principal))
+    schemas.update(timeline.schemas())
+    paths.update(timeline.paths(config, principal, objects))
+    schemas.update(approvals.schemas())
+    paths.update(approvals.paths())
+    schemas.update(conversions.schemas())
+    paths.update(conversions.paths(config, principal))
+    schemas.update(notifications.schemas())
+    paths.update(notifications.paths())
     company = config.settings.company
     return {
         "openapi": OPENAPI_VERSION,

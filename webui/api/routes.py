@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
+from engine.runtime.query import Page
 from engine.runtime.record import Record
 from engine.runtime.records import Session
 from webui import get_trellis
@@ -50,10 +52,16 @@ def list_records(object_name: str) -> Response:
         if params.sort:
             query = query.order_by(*params.sort)
         page = query.page(params.page, params.per_page)
-    return jsonify({
-        "data": [record_json(record) for record in page.items],
-        "meta": {"page": page.page, "per_page": page.per_page, "total": page.total, "pages": page.pages},
-    })
+    return jsonify({"data": [record_json(record) for record in page.items], "meta": page_meta(page)})
+
+
+def page_meta(page: Page) -> dict[str, Any]:
+    """``meta`` of a list: past the count limit, ``total`` and ``pages`` are lower bounds, said by
+    ``total_exact: false`` (absent while the total is exact) and ``has_next``."""
+    meta: dict[str, Any] = {"page": page.page, "per_page": page.per_page, "total": page.total, "pages": page.pages}
+    if not page.total_exact:
+        meta.update(total_exact=False, has_next=page.has_next)
+    return meta
 
 
 def create_record(object_name: str) -> Response:
@@ -74,20 +82,37 @@ def get_record(object_name: str, record_id: str) -> Response:
 
 
 def update_record(object_name: str, record_id: str) -> Response:
-    """``PATCH /api/v1/<object>/<id>``: needs ``version`` (body) or ``If-Match``; 409 when stale."""
+    """``PATCH /api/v1/<object>/<id>``: needs ``version`` (body) or ``If-Match``; 409 when stale;
+    202 with the pending request when the change needs approval (the record is unchanged)."""
     with api_session() as session:
         session.object(object_name)
         body = json_body()
         version = expected_version(body, required=True)
         record = session.update(object_name, record_id, body, version=version)
+    if record.pending_approval is not None:
+        return _pending_response(record.pending_approval, record)
     return _record_response(record)
 
 
 def delete_record(object_name: str, record_id: str) -> Response:
-    """``DELETE /api/v1/<object>/<id>``: 204; ``If-Match`` (optional) guards against a stale delete."""
+    """``DELETE /api/v1/<object>/<id>``: 204; ``If-Match`` (optional) guards against a stale delete;
+    202 with the request when the delete needs approval."""
     with api_session() as session:
-        session.delete(object_name, record_id, version=expected_version(None, required=False))
+        pending = session.delete(object_name, record_id, version=expected_version(None, required=False))
+    if pending is not None:
+        return _pending_response(pending)
     return Response(status=204)
+
+
+def _pending_response(pending, record: Record | None = None) -> Response:
+    """202: the change waits for approval; nothing changed yet (``engine.runtime.approvals``)."""
+    body = {"approval": pending.to_dict()}
+    if record is not None:
+        body["data"] = record_json(record)
+    response = jsonify(body)
+    response.status_code = 202
+    response.headers["Location"] = url_for("api.approval", approval_id=pending.id)
+    return response
 
 
 def record(object_name: str, record_id: str) -> Response:

@@ -9,6 +9,10 @@ Modules, one concern each:
 - ``listing``: list pages — parameters → query → page, filters as sentences;
 - ``forms``: widgets per field type and form input → engine values, uploads;
 - ``views``: the record routes (thin: parse, call the engine, render).
+- ``conversion``: the Convert button and its confirmation page (S12).
+- ``notifications``: the bell in the header and the notifications page;
+  ``automation_admin``: rule runs and the outbox, for ``manage_config``.
+- ``pipeline``, ``board``, ``approvals``: the stage path and moves, the board, the approvals page.
 
 Like the rest of ``webui`` it holds no business rules: validation, scopes,
 hidden and read-only fields, versions and audit are the engine's. Templates
@@ -21,14 +25,27 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webui.ui import auth, context, errors, security, views
+from webui.ui import (
+    auth,
+    automation_admin,
+    context,
+    conversion,
+    errors,
+    notifications,
+    pipeline,
+    security,
+    timeline,
+    views,
+)
 
 
 def init_app(app: Flask) -> None:
     """Register the web UI on ``app`` (after the API, whose blueprint CSRF must exempt)."""
     security.init_app(app)
     context.init_app(app)
-    for blueprint in (auth.create_blueprint(app), views.create_blueprint(app)):
+    for blueprint in (auth.create_blueprint(app), views.create_blueprint(app), timeline.create_blueprint(app),
+                      conversion.create_blueprint(app), pipeline.create_blueprint(app),
+                      notifications.create_blueprint(app), automation_admin.create_blueprint(app)):
         errors.register(blueprint)
         app.register_blueprint(blueprint)
     errors.init_app(app)

@@ -38,7 +38,7 @@ from engine.runtime.errors import Conflict, FieldError, QueryError, ValidationFa
 from engine.runtime.query import format_title
 from engine.runtime.records import Session
 from webui.api.meta import readable_objects
-from webui.ui import display, forms, listing
+from webui.ui import approvals, display, forms, listing
 from webui.ui.context import formatter, t, ui_session
 
 LOOKUP_LIMIT = 20
@@ -225,14 +225,15 @@ def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
     try:
         with ui_session() as session:
             parsed = forms.parse_form(session, obj, request.form, request.files, fmt, record)
-            _save(parsed, lambda values: session.update(obj.name, record_id, values, version=version))
+            saved = _save(parsed, lambda values: session.update(obj.name, record_id, values, version=version))
+            message = approvals.saved_message(session, saved, fmt)  # "Sent for approval…" when it waits
     except ValidationFailed as exc:
         return _form_page(object_name, parsed.state if parsed else state, exc.errors, record_id, version, 422)
     except Conflict as exc:
         message = _conflict_message(obj.name, record_id, exc)
         return _form_page(object_name, parsed.state if parsed else state,
                           {"_record": [FieldError("conflict", message)]}, record_id, version, 409)
-    flash(t("record.saved"), "info")
+    flash(message, "info")
     return redirect(url_for("records.show", object_name=obj.name, record_id=record_id))
 
 
@@ -254,7 +255,8 @@ def delete(object_name: str, record_id: int) -> Response:
     try:
         with ui_session() as session:
             obj = readable(session, object_name)
-            session.delete(obj.name, record_id, version=_version(request.form.get("version")))
+            pending = session.delete(obj.name, record_id, version=_version(request.form.get("version")))
+            waiting = approvals.pending_text(session, pending, formatter()) if pending is not None else None
     except ValidationFailed as exc:
         for problems in exc.errors.values():
             for problem in problems:
@@ -262,6 +264,9 @@ def delete(object_name: str, record_id: int) -> Response:
         return redirect(url_for("records.show", object_name=object_name, record_id=record_id))
     except Conflict as exc:
         flash(_conflict_message(object_name, record_id, exc), "error")
+        return redirect(url_for("records.show", object_name=object_name, record_id=record_id))
+    if waiting:  # the delete needs approval: nothing was deleted
+        flash(waiting, "info")
         return redirect(url_for("records.show", object_name=object_name, record_id=record_id))
     flash(t("record.deleted"), "info")
     return redirect(url_for("records.list_records", object_name=object_name))

@@ -1,0 +1,130 @@
+"""``trellis worker``: fire time-based automation rules and deliver the outbox.
+
+Runs a pass (``engine.runtime.worker.run_once``) every ``--interval`` seconds
+until stopped (Ctrl+C or SIGTERM), or once with ``--once``. ``--at`` runs as
+if it were another time (a date-time without an offset is read in the
+company's time zone), for testing rules and catching up. Prints what each
+pass did. E-mail settings come from ``TRELLIS_SMTP_URL`` / ``TRELLIS_MAIL_FROM``
+(see docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import click
+import sqlalchemy as sa
+
+from engine.cli import main
+from engine.cli.common import CONFIG_ARG, DB_OPTION, user_errors
+from engine.runtime.delivery import MAX_ATTEMPTS, SmtpSettings, requeue_dead
+from engine.runtime.errors import TrellisError
+
+if TYPE_CHECKING:
+    from engine.runtime.worker import PassReport
+
+
+class WorkerUsageError(TrellisError):
+    """A bad option of ``trellis worker``, or a database it cannot work on yet."""
+
+    code = "worker_usage"
+
+
+@main.command()
+@CONFIG_ARG
+@DB_OPTION
+@click.option("--once", is_flag=True, help="Run one pass and exit.")
+@click.option("--at", "at_text", metavar="ISO-TIME",
+              help="Run as if it were this time, e.g. 2026-06-01T09:00 (company time zone) or …+00:00.")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between passes.")
+@click.option("--batch", default=100, show_default=True, type=click.IntRange(1, 10_000),
+              help="Outbox messages claimed at a time.")
+@click.option("--max-attempts", default=MAX_ATTEMPTS, show_default=True, type=click.IntRange(1, 100),
+              envvar="TRELLIS_WORKER_MAX_ATTEMPTS", help="Attempts before a message becomes a dead letter.")
+@click.option("--requeue-dead", "requeue", is_flag=True, help="First give every dead letter a fresh set of attempts.")
+@user_errors
+def worker(config: str, db_url: str | None, once: bool, at_text: str | None, interval: float, batch: int,
+           max_attempts: int, requeue: bool) -> None:
+    """Fire CONFIG's scheduled and cron automation rules and send queued e-mails and webhooks."""
+    from engine.metadata import load_config
+    from engine.runtime import worker as runtime
+    from engine.runtime.database import create_engine, database_url
+    from engine.trellis import Trellis
+
+    compiled = load_config(config)
+    zone = ZoneInfo(compiled.settings.timezone)
+    at = parse_time(at_text, zone) if at_text else None
+    smtp = SmtpSettings.from_environment()
+    crm = Trellis(compiled, create_engine(db_url), clock=_clock(at, once))
+    try:
+        _check_database(crm.engine, config)
+        if requeue:
+            count = requeue_dead(crm, crm.clock_now().now_utc)
+            click.echo(f"Requeued {count} dead letter{'s' if count != 1 else ''}.")
+        options = {"batch": batch, "max_attempts": max_attempts, "smtp": smtp}
+        if once:
+            _print_pass(runtime.run_once(crm, **options), zone, quiet=False)
+            return
+        click.echo(f"Trellis worker on {database_url(db_url)}: a pass every {interval:g} s"
+                   f"{'' if smtp else ' (no SMTP configured: e-mails wait)'}; Ctrl+C stops.")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            runtime.run_forever(crm, interval, stop, lambda r: _print_pass(r, zone, quiet=True), **options)
+        except KeyboardInterrupt:
+            click.echo("Stopped.")
+    finally:
+        crm.close()
+
+
+def parse_time(text: str, zone: ZoneInfo) -> dt.datetime:
+    """An ISO date or date-time; without an offset it is read in ``zone``."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise WorkerUsageError(f"--at {text!r} is not an ISO date-time: write e.g. 2026-06-01T09:00 "
+                               "(company time zone) or 2026-06-01T01:00:00+00:00") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(dt.UTC)
+
+
+def _clock(at: dt.datetime | None, fixed: bool) -> Callable[[], dt.datetime] | None:
+    if at is None:
+        return None
+    if fixed:
+        return lambda: at
+    start = dt.datetime.now(dt.UTC)
+    return lambda: at + (dt.datetime.now(dt.UTC) - start)  # time runs on from --at
+
+
+def _check_database(engine: sa.Engine, config: str) -> None:
+    inspector = sa.inspect(engine)
+    if not inspector.has_table("sys_outbox") or "lease_until" not in {
+            c["name"] for c in inspector.get_columns("sys_outbox")}:
+        raise WorkerUsageError(f"the database is not set up for this version of Trellis: "
+                               f"run `trellis apply {config}` first")
+
+
+def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
+    delivery = report.delivery
+    busy = report.sweep.rules or delivery.sent or delivery.retried or delivery.dead
+    if quiet and not busy:
+        return
+    click.echo(f"Pass at {report.at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z} ({report.at:%H:%M:%S} UTC):")
+    if not report.sweep.rules:
+        click.echo("  rules: none due")
+    for name, counts in report.sweep.rules.items():
+        click.echo(f"  rule {name}: fired {counts.fired}, skipped {counts.skipped}, failed {counts.failed}"
+                   + (f"; stopped: {counts.error}" if counts.error else ""))
+    click.echo(f"  outbox: sent {delivery.sent}, retried {delivery.retried}, dead {delivery.dead}")
+    if delivery.waiting:
+        click.echo(f"  e-mails waiting: {delivery.waiting} (no SMTP configured: set TRELLIS_SMTP_URL)")
+    for error in delivery.errors[:20]:
+        click.echo(f"  ! {error}")
+    if len(delivery.errors) > 20:
+        click.echo(f"  ! … and {len(delivery.errors) - 20} more")

@@ -1,0 +1,70 @@
+"""Compiling ``scoring:`` (S10, S15) into ``Scoring`` values.
+
+A scoring keeps an integer field of an object in step with rules: each rule
+gives its ``points`` while its ``when`` holds (website leads 60, paid ads 40).
+The write path (``engine.runtime.scoring``) adds the points of the rules that
+start to hold and takes away those of the rules that stop holding, so points
+given by hand or added by the ``add`` automation action (engagement, S15) stay.
+
+Checks, each with its code: T-E130 an unknown object, T-E136 a ``field`` that
+is not an integer field, T-E137 a rule that reads the score it computes,
+T-E138 two scorings of the same field; expressions as everywhere
+(T-E040…T-E042).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.metadata.errors import did_you_mean
+from engine.metadata.model import ObjectDef, ScoreRule, Scoring
+
+if TYPE_CHECKING:
+    from engine.metadata.compiler import _Compiler
+
+
+def compile_scoring(compiler: _Compiler, specs: dict, objects: dict[str, ObjectDef]) -> dict[str, Scoring]:
+    """Every entry of ``scoring:``, by name; each field is kept by one scoring (T-E138)."""
+    out: dict[str, Scoring] = {}
+    owners: dict[tuple[str, str], str] = {}
+    for name, spec in specs.items():
+        scoring = _compile(compiler, name, spec, objects)
+        if scoring is None:
+            continue
+        other = owners.setdefault((scoring.object, scoring.field), name)
+        if other != name:
+            compiler.issue("T-E138", ("scoring", name, "field"),
+                           f"`{other}` already computes {scoring.object}.{scoring.field}",
+                           "put the rules of both into one scoring")
+            continue
+        out[name] = scoring
+    return out
+
+
+def _compile(c: _Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) -> Scoring | None:
+    path = ("scoring", name)
+    obj = objects.get(spec["object"])
+    if obj is None:
+        c.issue("T-E130", (*path, "object"), f"unknown object `{spec['object']}`",
+                did_you_mean(spec["object"], objects) or "name an object declared under `objects`")
+        return None
+    field = obj.fields.get(spec["field"])
+    if field is None or field.type != "integer":
+        kind = f"a {field.type} field" if field is not None else "not a field of the object"
+        c.issue("T-E136", (*path, "field"), f"`{spec['field']}` is {kind}: a score is an integer field",
+                did_you_mean(spec["field"], [f for f, d in obj.fields.items() if d.type == "integer"])
+                or "add e.g. `score: {type: integer, default: 0}` to the object")
+        return None
+    rules = []
+    for index, entry in enumerate(spec["rules"]):
+        where = (*path, "rules", index, "when")
+        when = c.expression(entry["when"], where, set(obj.fields))
+        if when is None:
+            continue
+        if field.name in when.names:
+            c.issue("T-E137", where, f"the rule reads `{field.name}`, the score it computes",
+                    "score from other fields; to add points on events use an `add` automation action")
+            continue
+        rules.append(ScoreRule(when=when, points=entry["points"], name=entry.get("name")))
+    return Scoring(name=name, object=obj.name, field=field.name, rules=tuple(rules),
+                   recompute=spec.get("recompute", "on_change"))
