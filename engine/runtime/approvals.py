@@ -28,15 +28,15 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.fieldtypes import MAX_INTEGER
-from engine.metadata.model import SYSTEM_COLUMNS, ApprovalRule, ObjectDef
-from engine.runtime.errors import RECORD_ERRORS, Conflict, NotFound, ValidationFailed
+from engine.metadata.model import ApprovalRule, ObjectDef
+from engine.runtime.errors import RECORD_ERRORS, Conflict, FieldError, NotFound, ValidationFailed
 from engine.runtime.permissions import (
     AccountUnavailable,
     PermissionDenied,
     UnknownUser,
     load_principal,
 )
-from engine.runtime.validation import Errors
+from engine.runtime.validation import Errors, expression_names
 
 if TYPE_CHECKING:
     from engine.runtime.pipeline import StageMove
@@ -131,9 +131,8 @@ def rules_for_delete(session: Session, obj: ObjectDef, current: Mapping[str, Any
 def _holds(session: Session, obj: ObjectDef, rule: ApprovalRule, values: Mapping[str, Any]) -> bool:
     if rule.when is None:
         return True
-    names = dict.fromkeys(SYSTEM_COLUMNS) | dict.fromkeys(obj.fields) | dict(values)
     try:
-        return bool(rule.when.evaluate(names, session.clock()))
+        return bool(rule.when.evaluate(expression_names(obj, values), session.clock()))
     except ExpressionEvalError:
         return False
 
@@ -222,11 +221,11 @@ def _resolve(session: Session, approver, errors: Errors) -> tuple[int | None, st
 def decide(session: Session, approval_id: Any, decision: str, comment: str | None = None) -> ApprovalRequest:
     """Approve or reject the current step of a request as the session's principal."""
     if decision not in ("approve", "reject"):
-        raise ValidationFailed({"decision": [_field_error("invalid", "Decide with approve or reject.")]}, "approval")
+        raise ValidationFailed({"decision": [FieldError("invalid", "Decide with approve or reject.")]}, "approval")
     current = get(session, approval_id, lock=True)
     step = current.current_step
     if step is None:
-        raise ValidationFailed({RECORD_ERRORS: [_field_error(
+        raise ValidationFailed({RECORD_ERRORS: [FieldError(
             "already_decided", f"Request {current.id} is already {current.status}.")]}, "approval")
     rule_objects = [session.config.approval_rule(n) for n in current.rules]
     principal = session.principal
@@ -240,7 +239,7 @@ def decide(session: Session, approval_id: Any, decision: str, comment: str | Non
             raise PermissionDenied("you cannot decide your own request; another approver must")
     comment = (comment or "").strip() or None
     if decision == "reject" and comment is None:
-        raise ValidationFailed({"comment": [_field_error("required", "Say why you reject the request.")]}, "approval")
+        raise ValidationFailed({"comment": [FieldError("required", "Say why you reject the request.")]}, "approval")
     approvals, steps_table = _tables(session)
     now = session.clock().now_utc
     session.connection.execute(sa.update(steps_table).where(
@@ -262,7 +261,7 @@ def cancel(session: Session, approval_id: Any) -> ApprovalRequest:
     """Withdraw one's own pending request."""
     current = get(session, approval_id, lock=True)
     if current.status != PENDING:
-        raise ValidationFailed({RECORD_ERRORS: [_field_error(
+        raise ValidationFailed({RECORD_ERRORS: [FieldError(
             "already_decided", f"Request {current.id} is already {current.status}.")]}, "approval")
     if not session.principal.is_system and current.requested_by != session.user:
         raise PermissionDenied("only the requester may withdraw a request")
@@ -440,10 +439,4 @@ def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _field_error(code: str, message: str):
-    from engine.runtime.errors import FieldError
-
-    return FieldError(code, message)
 

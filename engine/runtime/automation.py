@@ -17,9 +17,7 @@ a hang. Time-based triggers (``schedule``, ``cron``) are the worker's.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -30,6 +28,7 @@ from engine.metadata.expressions import Expression, ExpressionEvalError
 from engine.metadata.model import SYSTEM_COLUMNS, Action, Automation, ObjectDef
 from engine.runtime.errors import TrellisError
 from engine.runtime.permissions import Principal
+from engine.runtime.validation import expression_names
 
 if TYPE_CHECKING:
     from engine.runtime.pipeline import StageMove
@@ -157,10 +156,7 @@ def run_rule(session: Session, rule: Automation, obj: ObjectDef | None, values: 
 
 def names(obj: ObjectDef | None, values: Mapping[str, Any], old: Mapping[str, Any] | None) -> dict[str, Any]:
     """What a rule's expressions see: the record's fields and system columns, and ``old``."""
-    out: dict[str, Any] = dict.fromkeys(SYSTEM_COLUMNS)
-    if obj is not None:
-        out |= dict.fromkeys(obj.fields)
-    out.update(values)
+    out = expression_names(obj, values) if obj is not None else {**dict.fromkeys(SYSTEM_COLUMNS), **values}
     out["old"] = dict(old) if old is not None else {}
     return out
 
@@ -225,7 +221,7 @@ def _webhook(session: Session, rule: Automation, obj: ObjectDef | None, values: 
 
     payload = {
         "event": rule.trigger.kind, "rule": rule.name, "object": obj.name if obj else None,
-        "record": {k: _json(v) for k, v in values.items() if obj is None or k in obj.fields or k in SYSTEM_COLUMNS},
+        "record": {k: v for k, v in values.items() if obj is None or k in obj.fields or k in SYSTEM_COLUMNS},
         "at": session.clock().now_utc.isoformat(),
     }
     notify.enqueue(session, "webhook", rule.name, action.url, payload, secret_env=action.secret_env)
@@ -291,15 +287,4 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-def new_key() -> str:
-    """A fresh idempotency key."""
-    return uuid.uuid4().hex
 

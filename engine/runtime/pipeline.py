@@ -31,10 +31,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.metadata.expressions import Clock, ExpressionEvalError
-from engine.metadata.model import SYSTEM_COLUMNS, ObjectDef, Pipeline, Stage
+from engine.metadata.model import ObjectDef, Pipeline, Stage
 from engine.runtime.errors import FieldError, ValidationFailed
 from engine.runtime.permissions import PermissionDenied, Principal
-from engine.runtime.validation import Errors
+from engine.runtime.validation import Errors, expression_names, is_empty
 
 #: The write-only value that carries the reason for a stage move (a skip, a reopening).
 REASON_KEY = "stage_reason"
@@ -113,7 +113,7 @@ def required_fields(obj: ObjectDef, stage_key: str, values: Mapping[str, Any], c
     if obj.pipeline is None:
         return []
     pipeline = obj.pipeline.for_values(values)
-    names = _expression_names(obj, values)
+    names = expression_names(obj, values)
     required: list[str] = []
     for stage in pipeline.gate(stage_key):
         for name in stage.requires:
@@ -131,7 +131,7 @@ def required_fields(obj: ObjectDef, stage_key: str, values: Mapping[str, Any], c
 
 def missing_fields(obj: ObjectDef, stage_key: str, values: Mapping[str, Any], clock: Clock) -> list[str]:
     """The fields ``stage_key`` needs that are empty in ``values`` (for a path bar or a move dialog)."""
-    return [name for name in required_fields(obj, stage_key, values, clock) if _empty(values.get(name))]
+    return [name for name in required_fields(obj, stage_key, values, clock) if is_empty(values.get(name))]
 
 
 def _check_gate(obj: ObjectDef, pipeline: Pipeline, stage: Stage, values: Mapping[str, Any],
@@ -250,14 +250,6 @@ def _labels(pipeline: Pipeline, keys: tuple[str, ...]) -> str:
     return " or ".join(labels) or "another stage"
 
 
-def _expression_names(obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
-    names = dict.fromkeys(SYSTEM_COLUMNS) | dict.fromkeys(obj.fields)
-    names.update(values)
-    return names
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == []
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

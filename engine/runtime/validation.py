@@ -78,7 +78,7 @@ def compute_formulas(obj: ObjectDef, values: dict[str, Any], clock: Clock, setti
     for name in obj.formula_order:
         field = obj.fields[name]
         try:
-            raw = field.expression.evaluate(_expression_names(obj, values), clock)
+            raw = field.expression.evaluate(expression_names(obj, values), clock)
             values[name] = coerce_value(_result_field(field), raw, settings) if raw is not None else None
         except (ExpressionEvalError, FieldValueError):
             values[name] = None
@@ -90,7 +90,8 @@ def _result_field(field: FieldDef) -> FieldDef:
     return replace(field, type=field.result or "decimal", expression=None)
 
 
-def _expression_names(obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
+def expression_names(obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
+    """What an expression over ``obj`` sees: every field and system column, set from ``values``."""
     names = dict.fromkeys(SYSTEM_COLUMNS) | dict.fromkeys(obj.fields)
     names.update(values)
     return names
@@ -103,7 +104,7 @@ def check_values(obj: ObjectDef, values: Mapping[str, Any], previous: Mapping[st
         value = values.get(field.name)
         if field.name in errors:
             continue
-        if field.required and not field.is_computed and _empty(value):
+        if field.required and not field.is_computed and is_empty(value):
             errors.add(field.name, "required", f"{field.label.get()} is required.")
             continue
         if value is None:
@@ -114,7 +115,8 @@ def check_values(obj: ObjectDef, values: Mapping[str, Any], previous: Mapping[st
         check_rules(obj, values, clock, errors)
 
 
-def _empty(value: Any) -> bool:
+def is_empty(value: Any) -> bool:
+    """Whether a value counts as not filled in (None, empty text, empty list)."""
     return value is None or value == "" or value == []
 
 
@@ -156,7 +158,7 @@ def _check_inactive(field: FieldDef, value: Any, previous: Mapping[str, Any] | N
 
 def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors: Errors) -> None:
     """Evaluate each rule; a rule that cannot be evaluated (an input is empty) passes."""
-    names = _expression_names(obj, values)
+    names = expression_names(obj, values)
     for rule in obj.rules:
         try:
             if rule.when is not None and not rule.when.evaluate(names, clock):
