@@ -7,6 +7,7 @@ its own schema (dropped afterwards), selected through ``search_path``.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import uuid
@@ -19,6 +20,22 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
+
+
+class Clock:
+    """A clock the test moves: ``clock.now += …`` or ``clock.at(moment)``; pass it as
+    ``Trellis.open(…, clock=clock)``."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def at(self, moment: dt.datetime) -> dt.datetime:
+        """Move to ``moment`` (any time zone) and return it in UTC."""
+        self.now = moment.astimezone(dt.UTC)
+        return self.now
 
 
 def fresh_database(folder: Path) -> Iterator[str]:

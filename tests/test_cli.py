@@ -188,7 +188,7 @@ def test_demo_creates_a_user_per_role_in_teams_and_a_hierarchy(config, db_url, s
     assert {(u.username, u.roles, u.team, u.manager) for u in users.values()} == {
         (u.username, u.roles, u.team, u.manager) for u in DEMO_USERS}
     assert set(crm.config.roles) <= {r for u in users.values() for r in u.roles}
-    assert teams == {"hq", "east", "south", "service"}
+    assert teams == {"hq", "east", "south", "service", "after_sales"}
     sys_users = crm.schema.system["sys_users"]
     with crm.engine.connect() as conn:
         hashes = dict(conn.execute(sa.select(sys_users.c.username, sys_users.c.password_hash)).all())

@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 
 SIMPLE_TRIGGERS = ("created", "updated", "deleted")
 MAPPED_TRIGGERS = ("changed", "stage_entered", "stage_left", "approval", "schedule", "cron")
-ACTIONS = ("set", "add_tags", "remove_tags", "add", "create", "notify", "webhook", "assign", "convert", "archive")
+ACTIONS = ("set", "add_tags", "remove_tags", "add", "update", "create", "notify", "webhook", "assign", "convert",
+           "archive")
 CHANNELS = ("in_app", "email")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$")
 _UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -247,14 +249,12 @@ class _RuleCompiler:
             return Action("add", field=name, amount=amount)
         if kind == "create":
             return self.create(value, where, names)
+        if kind == "update":
+            return self.update(value, where, names)
         if kind == "notify":
             return self.notify(value, where)
         if kind == "webhook":
-            if not isinstance(value, dict) or not str(value.get("url", "")).startswith(("http://", "https://")):
-                self.issue("T-E124", where, "`webhook` needs an http(s) `url`",
-                           "e.g. `{webhook: {url: https://erp.example.com/hooks/crm, secret_env: ERP_HOOK_SECRET}}`")
-                return None
-            return Action("webhook", url=value["url"], secret_env=value.get("secret_env"))
+            return self.webhook(value, where)
         if kind in ("assign", "convert"):
             known = self.assignment_rules if kind == "assign" else self.conversions
             if value not in known:
@@ -277,6 +277,41 @@ class _RuleCompiler:
             return None
         return Action("create", object=target.name,
                       values=frozen_map(self.values(target, value.get("fields") or {}, (*where, "fields"), names)))
+
+    def update(self, value: Any, where: tuple, names: set[str]) -> Action | None:
+        """``{update: {record: LOOKUP, set: {field: value}}}``: change the record a lookup of the
+        rule's record points at; expressions also see that record's values as ``target['f']``."""
+        example = "e.g. `{update: {record: account, set: {last_purchase_at: \"=ordered_at\"}}}`"
+        if not isinstance(value, dict) or not isinstance(value.get("record"), str) \
+                or not isinstance(value.get("set"), dict) or not value["set"]:
+            self.issue("T-E124", where, "`update` needs `record` (a lookup field) and `set`", example)
+            return None
+        field = self.obj.fields.get(value["record"])
+        if field is None or field.type != "lookup" or field.target not in self.objects:
+            self.issue("T-E125", (*where, "record"), f"`{value['record']}` is not a lookup field of {self.obj.name}",
+                       "name the lookup that points at the record to change")
+            return None
+        target = self.objects[field.target]
+        values = self.values(target, value["set"], (*where, "set"), {*names, "target"}, target)
+        return Action("update", field=field.name, object=target.name, values=frozen_map(values))
+
+    def webhook(self, value: Any, where: tuple) -> Action | None:
+        """``{webhook: {url: URL | url_env: VAR, secret_env: VAR}}``: exactly one of ``url`` and ``url_env``."""
+        example = ("e.g. `{webhook: {url: https://erp.example.com/hooks/crm, secret_env: ERP_HOOK_SECRET}}`, or "
+                   "`url_env: ERP_HOOK_URL` to read the URL from the worker's environment")
+        if not isinstance(value, dict) or ("url" in value) == ("url_env" in value):
+            self.issue("T-E124", where, "`webhook` needs an http(s) `url` or a `url_env`, not both", example)
+            return None
+        url, url_env, secret_env = value.get("url"), value.get("url_env"), value.get("secret_env")
+        if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            self.issue("T-E124", (*where, "url"), f"{url!r} is not an http(s) URL", example)
+            return None
+        for key, name in (("url_env", url_env), ("secret_env", secret_env)):
+            if name is not None and not (isinstance(name, str) and _ENV_NAME.match(name)):
+                self.issue("T-E124", (*where, key), f"{name!r} is not the name of an environment variable",
+                           "letters, digits and _, e.g. ERP_HOOK_URL")
+                return None
+        return Action("webhook", url=url, url_env=url_env, secret_env=secret_env)
 
     def notify(self, value: Any, where: tuple) -> Action | None:
         if not isinstance(value, dict) or "template" not in value or not value.get("to"):
@@ -321,7 +356,8 @@ class _RuleCompiler:
         names = set(self.obj.fields) | set(SYSTEM_COLUMNS) if self.obj else set()
         return names | {"old"} if with_old else names
 
-    def values(self, target: ObjectDef, spec: dict, where: tuple, names: set[str]) -> dict[str, Any]:
+    def values(self, target: ObjectDef, spec: dict, where: tuple, names: set[str],
+               updated: ObjectDef | None = None) -> dict[str, Any]:
         from engine.metadata.errors import did_you_mean
 
         out: dict[str, Any] = {}
@@ -331,21 +367,28 @@ class _RuleCompiler:
                            did_you_mean(name, target.fields) or "name a field of the object")
                 continue
             if isinstance(raw, str) and raw.startswith("="):
-                expression = self.expression(raw[1:], (*where, name), names)
+                expression = self.expression(raw[1:], (*where, name), names, updated)
                 if expression is not None:
                     out[name] = expression
             else:
                 out[name] = raw
         return out
 
-    def expression(self, source: str, where: tuple, names: set[str]):
+    def expression(self, source: str, where: tuple, names: set[str], updated: ObjectDef | None = None):
+        """Compile an expression; ``old['f']`` must name a field of the rule's object and
+        ``target['f']`` one of the record an ``update`` changes (``updated``)."""
         expression = self.c.expression(source, (*self.path, *where), names)
-        if expression is not None and "old" in expression.names:
+        if expression is None:
+            return None
+        for mapping, obj in (("old", self.obj), ("target", updated)):
+            if mapping not in expression.names or obj is None:
+                continue
             for node in ast.walk(expression.tree):
-                if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "old"
-                        and isinstance(node.slice, ast.Constant) and self.obj is not None
-                        and node.slice.value not in self.obj.fields and node.slice.value not in SYSTEM_COLUMNS):
-                    self.issue("T-E041", where, f"unknown field `{node.slice.value}` in old[…]", "old['field'] names a field")
+                if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == mapping
+                        and isinstance(node.slice, ast.Constant) and node.slice.value not in obj.fields
+                        and node.slice.value not in SYSTEM_COLUMNS):
+                    self.issue("T-E041", where, f"unknown field `{node.slice.value}` in {mapping}[…]",
+                               f"{mapping}['field'] names a field of {obj.name}")
         return expression
 
     def check_fields(self, fields: list, where: tuple) -> None:

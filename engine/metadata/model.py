@@ -578,7 +578,8 @@ class Action:
     - ``add``: ``amount`` to the number ``field`` (a score);
     - ``create``: a record of ``object`` with ``values`` (expressions see the triggering record);
     - ``notify``: ``template`` to ``recipients`` over ``channels`` (in_app, email);
-    - ``webhook``: POST to ``url`` signed with the secret in the environment variable ``secret_env``;
+    - ``webhook``: POST to ``url`` (or the URL in the environment variable ``url_env``), signed
+      with the secret in the environment variable ``secret_env``;
     - ``assign``: the assignment rule ``rule``; ``convert``: the conversion ``rule``; ``archive``.
     """
 
@@ -592,8 +593,15 @@ class Action:
     template: str | None = None
     channels: tuple[str, ...] = ("in_app",)
     url: str | None = None
+    url_env: str | None = None
     secret_env: str | None = None
     rule: str | None = None
+
+    @property
+    def webhook_target(self) -> str:
+        """Where a webhook goes, as the outbox keeps it: the URL, or ``${VAR}`` when the worker
+        reads it from the environment variable ``VAR`` at delivery (kept out of config and database)."""
+        return self.url if self.url else f"${{{self.url_env}}}"
 
 
 @dataclass(frozen=True)

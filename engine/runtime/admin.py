@@ -28,13 +28,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
+from engine.runtime.delivery import masked_url
 from engine.runtime.errors import NotFound, TrellisError
 from engine.runtime.permissions import PermissionDenied
 
@@ -176,7 +176,7 @@ def retry_message(session: Session, message_id: int) -> Message:
     if not changed:
         raise NotRetryable(f"outbox message {message_id} is {row['status']}: only dead messages and those "
                            "waiting for a retry can be sent again")
-    log.info("outbox message %s (%s to %s) requeued by %s", message_id, row["kind"], masked_target(row["target"]),
+    log.info("outbox message %s (%s to %s) requeued by %s", message_id, row["kind"], masked_url(row["target"]),
              session.principal.username)
     return _message(row)
 
@@ -197,8 +197,8 @@ def _message(row: Mapping[str, Any]) -> Message:
     target = row["target"]
     error = row["last_error"]
     if error and target in error:  # a delivery error may quote the URL with its password
-        error = error.replace(target, masked_target(target))
-    return Message(row["id"], row["kind"], row["rule"], masked_target(target), _summary(row["kind"], row["payload"]),
+        error = error.replace(target, masked_url(target))
+    return Message(row["id"], row["kind"], row["rule"], masked_url(target), _summary(row["kind"], row["payload"]),
                    row["status"], row["attempts"], row["next_attempt_at"], error, row["created_at"], row["sent_at"])
 
 
@@ -214,15 +214,3 @@ def _summary(kind: str, payload: str) -> str:
     record = data.get("record") if isinstance(data.get("record"), dict) else {}
     parts = [str(data.get("event") or ""), str(data.get("object") or ""), str(record.get("id") or "")]
     return " ".join(p for p in parts if p)
-
-
-def masked_target(target: str) -> str:
-    """A URL without its password (``https://user:***@host/…``); other targets as they are."""
-    try:
-        parts = urllib.parse.urlsplit(target)
-        password = parts.password
-    except ValueError:
-        return target
-    if not password:
-        return target
-    return target.replace(f":{password}@", ":***@", 1)

@@ -177,7 +177,7 @@ def _set(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[str
 
 def _tags(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[str, Any],
           old: Mapping[str, Any] | None, action: Action) -> None:
-    current = _fresh(session, obj, values["id"]).get(action.field) or []
+    current = fresh_row(session, obj, values["id"]).get(action.field) or []
     if action.kind == "add_tags":
         changed = [*current, *(t for t in action.tags if t not in current)]
     else:
@@ -188,24 +188,51 @@ def _tags(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[st
 
 def _add(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[str, Any],
          old: Mapping[str, Any] | None, action: Action) -> None:
-    current = _fresh(session, obj, values["id"]).get(action.field) or 0
+    current = fresh_row(session, obj, values["id"]).get(action.field) or 0
     amount = Decimal(str(action.amount)) if isinstance(current, Decimal) else action.amount
     session.update(obj.name, values["id"], {action.field: _plain(current + amount)})
+
+
+def _update(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[str, Any],
+            old: Mapping[str, Any] | None, action: Action) -> None:
+    """Change the record the lookup ``action.field`` points at (locked while it is read, so
+    concurrent updates such as two orders of one member add up); nothing linked, nothing done."""
+    target_id = values.get(action.field)
+    if target_id is None:
+        return
+    target = session.config.objects[action.object]
+    current = fresh_row(session, target, target_id, lock=True)
+    if not current:
+        return
+    context = names(obj, values, old)
+    context["target"] = expression_names(target, current)
+    data = {k: _plain(evaluate(v, context, session)) for k, v in action.values.items()}
+    changed = {k: v for k, v in data.items() if current.get(k) != v}
+    if changed:
+        session.update(target.name, target_id, changed)
 
 
 def _create(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any],
             old: Mapping[str, Any] | None, action: Action) -> None:
     target = session.config.objects[action.object]
     context = names(obj, values, old)
-    data = {k: _plain(evaluate(v, context, session)) for k, v in action.values.items()}
-    if obj is not None and values.get("id") is not None:
-        for field in target.fields.values():  # link the new record to the one that triggered it
-            if field.type == "lookup" and field.target == obj.name and field.name not in data:
-                data[field.name] = values["id"]
-                break
-        if "owner_id" not in data and values.get("owner_id") is not None:
-            data["owner_id"] = values["owner_id"]
+    data = linked_values(target, obj, values, {k: _plain(evaluate(v, context, session)) for k, v in action.values.items()})
     session.create(target.name, data)
+
+
+def linked_values(target: ObjectDef, obj: ObjectDef | None, values: Mapping[str, Any],
+                  data: dict[str, Any]) -> dict[str, Any]:
+    """What a ``create`` action writes: ``data``, plus a link to the triggering record (the new
+    record's first lookup to its object not given) and the same owner (unless given)."""
+    if obj is None or values.get("id") is None:
+        return data
+    link = next((f.name for f in target.fields.values()
+                 if f.type == "lookup" and f.target == obj.name and f.name not in data), None)
+    if link is not None:
+        data[link] = values["id"]
+    if "owner_id" not in data and values.get("owner_id") is not None:
+        data["owner_id"] = values["owner_id"]
+    return data
 
 
 def _notify(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any],
@@ -224,7 +251,7 @@ def _webhook(session: Session, rule: Automation, obj: ObjectDef | None, values: 
         "record": {k: v for k, v in values.items() if obj is None or k in obj.fields or k in SYSTEM_COLUMNS},
         "at": session.clock().now_utc.isoformat(),
     }
-    notify.enqueue(session, "webhook", rule.name, action.url, payload, secret_env=action.secret_env)
+    notify.enqueue(session, "webhook", rule.name, action.webhook_target, payload, secret_env=action.secret_env)
 
 
 def _assign(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[str, Any],
@@ -246,7 +273,7 @@ def _archive(session: Session, rule: Automation, obj: ObjectDef, values: Mapping
 
 _ACTIONS = {
     "set": _set, "add_tags": _tags, "remove_tags": _tags, "add": _add, "create": _create, "notify": _notify,
-    "webhook": _webhook, "assign": _assign, "convert": _convert, "archive": _archive,
+    "webhook": _webhook, "assign": _assign, "convert": _convert, "archive": _archive, "update": _update,
 }
 
 
@@ -275,9 +302,15 @@ def _finish_run(session: Session, run_id: int, status: str, error: str | None) -
     session.connection.execute(sa.update(runs).where(runs.c.id == run_id).values(status=status, error=error))
 
 
-def _fresh(session: Session, obj: ObjectDef, record_id: int) -> dict[str, Any]:
+def fresh_row(session: Session, obj: ObjectDef, record_id: int, lock: bool = False) -> dict[str, Any]:
+    """The stored row of a record as it is now; empty when it is gone. ``lock`` takes FOR NO KEY
+    UPDATE on PostgreSQL: it does not wait for the KEY SHARE lock that inserting a row which
+    refers to this one takes (two orders of one member would deadlock otherwise)."""
     table = session.schema.table(obj.name)
-    return dict(session.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first() or {})
+    statement = sa.select(table).where(table.c.id == record_id)
+    if lock:
+        statement = statement.with_for_update(key_share=True)
+    return dict(session.connection.execute(statement).mappings().first() or {})
 
 
 def _plain(value: Any) -> Any:

@@ -33,6 +33,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import smtplib
 import ssl
 import time
@@ -88,7 +89,7 @@ class SmtpSettings:
         """Settings from an SMTP URL; raises DeliverySetupError saying what is wrong."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise DeliverySetupError(f"TRELLIS_SMTP_URL {_without_password(url)!r} is not an SMTP URL: write "
+            raise DeliverySetupError(f"TRELLIS_SMTP_URL {masked_url(url)!r} is not an SMTP URL: write "
                                      "smtp://user:password@host:587?starttls=1 or smtps://user:password@host:465")
         query = urllib.parse.parse_qs(parts.query)
         starttls = query.get("starttls", ["0"])[-1].lower() in ("1", "true", "yes", "on")
@@ -96,7 +97,7 @@ class SmtpSettings:
         try:
             port = parts.port or (465 if tls else 587 if starttls else 25)
         except ValueError:
-            raise DeliverySetupError(f"TRELLIS_SMTP_URL {_without_password(url)!r} has a bad port") from None
+            raise DeliverySetupError(f"TRELLIS_SMTP_URL {masked_url(url)!r} has a bad port") from None
         username = urllib.parse.unquote(parts.username) if parts.username else None
         password = urllib.parse.unquote(parts.password) if parts.password else None
         default_sender = username if username and "@" in username else f"trellis@{parts.hostname}"
@@ -109,11 +110,36 @@ class SmtpSettings:
         return cls.parse(url, environ.get("TRELLIS_MAIL_FROM") or None) if url else None
 
 
-def _without_password(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
+def masked_url(url: str) -> str:
+    """A URL fit to show and to store in an error: its password and query values replaced
+    by ``***`` (a token is often passed either way); anything else as it is."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:
         return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
+    if password is None and not parts.query:
+        return url
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1) if password else parts.netloc
+    query = "&".join(f"{pair.split('=', 1)[0]}=***" if "=" in pair else pair for pair in parts.query.split("&"))
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_ENV_TARGET = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def webhook_url(target: str, environ: Mapping[str, str] = os.environ) -> tuple[str | None, str | None]:
+    """The URL of a webhook's outbox ``target`` and None, or None and why it has none: a target
+    ``${VAR}`` (``url_env`` in the config) is read from the worker's environment."""
+    match = _ENV_TARGET.match(target)
+    if not match:
+        return target, None
+    url = environ.get(match.group(1), "").strip()
+    if not url:
+        return None, f"the environment variable {match.group(1)} (the webhook's URL) is not set for the worker"
+    if not url.startswith(("http://", "https://")):
+        return None, f"the environment variable {match.group(1)} holds {masked_url(url)!r}, not an http(s) URL"
+    return url, None
 
 
 # --- outcomes and reports ------------------------------------------------------------------------------
@@ -148,7 +174,7 @@ class DeliveryReport:
             self.dead += 1
         else:
             self.retried += 1
-        self.errors.append(f"{row['kind']} {row['id']} to {_without_password(row['target'])}: {error}")
+        self.errors.append(f"{row['kind']} {row['id']} to {masked_url(row['target'])}: {error}")
 
 
 # --- transports ---------------------------------------------------------------------------------------
@@ -197,7 +223,10 @@ class Transports:
                 return Outcome("retry", f"the environment variable {row['secret_env']} (the webhook's secret) "
                                         "is not set for the worker")
             headers["X-Trellis-Signature"] = sign(secret, timestamp, body)
-        request = urllib.request.Request(row["target"], data=body, headers=headers, method="POST")
+        url, missing = webhook_url(row["target"])
+        if url is None:
+            return Outcome("retry", missing)
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 status, detail, retry_after = response.status, "", None
@@ -206,7 +235,7 @@ class Transports:
             retry_after = _seconds(exc.headers.get("Retry-After")) if exc.headers else None
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            return Outcome("retry", f"cannot reach {row['target']}: {reason or type(exc).__name__}")
+            return Outcome("retry", f"cannot reach {masked_url(url)}: {reason or type(exc).__name__}")
         if 200 <= status < 300:
             return Outcome("sent")
         error = f"HTTP {status}{': ' + detail if detail else ''}"

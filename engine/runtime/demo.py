@@ -67,6 +67,7 @@ DEMO_TEAMS: tuple[DemoTeam, ...] = (
     DemoTeam("east", "Sales East China 华东销售"),
     DemoTeam("south", "Sales South China 华南销售"),
     DemoTeam("service", "Customer service 客服中心"),
+    DemoTeam("after_sales", "After-sales engineers 售后工程师"),
 )
 
 #: The demo users, managers before the people who report to them.
@@ -80,6 +81,7 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("dave", "Dave Zhou 周大卫", ("sales_rep",), "south", "sara"),
     DemoUser("sam", "Sam Wu 吴山", ("service_agent",), "service", "emma"),
     DemoUser("tina", "Tina Xu 徐婷", ("service_agent",), "service", "sam"),
+    DemoUser("kevin", "Kevin Ma 马凯文", ("service_agent",), "after_sales", "sam"),
     DemoUser("fiona", "Fiona Sun 孙菲", ("finance",), "hq", "emma"),
     DemoUser("adam", "Adam Zhao 赵亚当", ("admin",), "hq", None),
 )

@@ -360,7 +360,10 @@ class Session:
         if scope is not None:
             statement = statement.where(scope)
         if self.connection.dialect.name == "postgresql":
-            statement = statement.with_for_update()
+            # An update locks FOR NO KEY UPDATE (what its UPDATE takes anyway): it does not wait
+            # for, nor block, inserts of rows that refer to this one (their KEY SHARE lock), so
+            # an automation updating an order's member cannot deadlock with the next order.
+            statement = statement.with_for_update(key_share=action != "delete")
         row = self.connection.execute(statement).mappings().first()
         if row is None:
             raise NotFound(obj.name, record_id)

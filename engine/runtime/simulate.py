@@ -38,11 +38,12 @@ import sqlalchemy as sa
 from engine.metadata.expressions import Clock, Expression, ExpressionEvalError
 from engine.metadata.model import Action, Automation, ObjectDef
 from engine.runtime import automation, notify, worker
-from engine.runtime.admin import masked_target
+from engine.runtime.delivery import masked_url
 from engine.runtime.errors import NotFound, TrellisError
 from engine.runtime.permissions import SYSTEM
 from engine.runtime.query import format_title, row_to_record
 from engine.runtime.records import Session
+from engine.runtime.validation import expression_names
 
 if TYPE_CHECKING:
     from engine.trellis import Trellis
@@ -355,17 +356,26 @@ def _add(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, A
 def _create(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
             context: Mapping[str, Any], action: Action, clock: Clock) -> str:
     target = session.config.objects[action.object]
-    data = {name: _value(raw, context, clock) for name, raw in action.values.items()}
-    if values.get("id") is not None:  # linked to the triggering record, owned by its owner (automation._create)
-        link = next((f.name for f in target.fields.values()
-                     if f.type == "lookup" and f.target == obj.name and f.name not in data), None)
-        if link is not None:
-            data[link] = values["id"]
-        if "owner_id" not in data and values.get("owner_id") is not None:
-            data["owner_id"] = values["owner_id"]
+    data = automation.linked_values(target, obj, values,
+                                    {name: _value(raw, context, clock) for name, raw in action.values.items()})
     owner = _usernames(session, [data["owner_id"]]).get(data["owner_id"]) if data.get("owner_id") else None
     shown = ", ".join(f"{k}: {_show(v)}{f' ({owner})' if k == 'owner_id' and owner else ''}" for k, v in data.items())
     return f"create {target.name} {{{shown}}}"
+
+
+def _update(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
+            context: Mapping[str, Any], action: Action, clock: Clock) -> str:
+    target_id = values.get(action.field)
+    if target_id is None:
+        return f"update nothing: {action.field} is empty"
+    target = session.config.objects[action.object]
+    row = automation.fresh_row(session, target, target_id)
+    if not row:
+        return f"update nothing: {target.name} #{target_id} does not exist"
+    seen = {**context, "target": expression_names(target, row)}
+    data = {name: _value(raw, seen, clock) for name, raw in action.values.items()}
+    shown = ", ".join(f"{k}: {_show(row.get(k))} → {_show(v)}" for k, v in data.items())
+    return f"update {target.name} #{target_id} ({action.field}): {shown}"
 
 
 def _notify(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
@@ -387,7 +397,7 @@ def _notify(session: Session, rule: Automation, obj: ObjectDef, values: dict[str
 def _webhook(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
              context: Mapping[str, Any], action: Action, clock: Clock) -> str:
     signed = f", signed with ${action.secret_env}" if action.secret_env else ""
-    return f"webhook POST {masked_target(action.url)}{signed}"
+    return f"webhook POST {masked_url(action.webhook_target)}{signed}"
 
 
 def _assign(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
@@ -409,7 +419,7 @@ def _archive(session: Session, rule: Automation, obj: ObjectDef, values: dict[st
 
 _ACTION_TEXTS = {
     "set": _set, "add_tags": _tags, "remove_tags": _tags, "add": _add, "create": _create, "notify": _notify,
-    "webhook": _webhook, "assign": _assign, "convert": _convert, "archive": _archive,
+    "webhook": _webhook, "assign": _assign, "convert": _convert, "archive": _archive, "update": _update,
 }
 
 

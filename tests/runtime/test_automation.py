@@ -212,6 +212,7 @@ objects:
     fields:
       name: {type: text}
       when_born: {type: text}
+      parent: {type: lookup, object: lead}
 templates:
   hello: {subject: "{{ oops", body: "x"}
 automations:
@@ -223,6 +224,10 @@ automations:
   - {name: g, on: {cron: "every monday"}, do: [{archive: true}]}
   - {name: h, object: lead, on: created, do: [{convert: nothing}]}
   - {name: i, object: leads, on: created, do: [{archive: true}]}
+  - {name: j, object: lead, on: created, do: [{update: {record: name, set: {name: x}}}]}
+  - {name: k, object: lead, on: created, do: [{update: {record: parent, set: {name: "=target['nope']"}}}]}
+  - {name: l, object: lead, on: created, do: [{webhook: {url: "https://a.example", url_env: HOOK_URL}}]}
+  - {name: m, object: lead, on: created, do: [{webhook: {url_env: "not a variable"}}]}
 roles:
   admin: {objects: {"*": {read: all}}}
 """
@@ -234,11 +239,15 @@ def test_config_errors_for_automations(write_config):
     found = sorted((issue.code, issue.path) for issue in error.value.issues)
     assert found == [
         ("T-E030", "automations[7].object"),
+        ("T-E041", "automations[9].do[0].update.set.name"),
         ("T-E121", "automations[1].on.schedule.from"),
         ("T-E122", "automations[0].on.schedule.after"),
         ("T-E123", "automations[2].do[0].notify.template"),
+        ("T-E124", "automations[10].do[0].webhook"),
+        ("T-E124", "automations[11].do[0].webhook.url_env"),
         ("T-E124", "automations[3].do[0].set"),
         ("T-E125", "automations[4].do[0].add.name"),
+        ("T-E125", "automations[8].do[0].update.record"),
         ("T-E126", "automations[5].on.cron"),
         ("T-E127", "automations[6].do[0].convert"),
         ("T-E128", "templates.hello.subject"),
@@ -247,3 +256,65 @@ def test_config_errors_for_automations(write_config):
     with pytest.raises(ConfigError) as error:
         load_config(write_config(schema_level, "b.yaml"))
     assert {issue.code for issue in error.value.issues} == {"T-E011", "T-E020"}
+
+
+ORDERS = """
+trellis: 1
+objects:
+  member:
+    title: "{name}"
+    fields:
+      name: {type: text, required: true}
+      total: {type: currency, default: 0}
+      last_order: {type: date}
+  order:
+    title: "{number}"
+    fields:
+      number: {type: text, required: true}
+      member: {type: lookup, object: member}
+      amount: {type: currency, required: true}
+      day: {type: date, required: true}
+automations:
+  - name: order_updates_member
+    object: order
+    on: created
+    do:
+      - update:
+          record: member
+          set:
+            total: "=coalesce(target['total'], 0) + amount"
+            last_order: "=max(day, coalesce(target['last_order'], day))"
+roles:
+  clerk: {objects: {"*": {read: all, edit: all, create: true}}}
+"""
+
+
+def test_update_changes_the_linked_record_and_concurrent_orders_all_count(write_config, db_url):
+    from tests.conftest import run_in_threads
+
+    crm = Trellis.open(write_config(ORDERS), db_url)
+    try:
+        crm.apply()
+        with crm.directory() as d:
+            d.add("clerk", roles=["clerk"])
+        with crm.session("clerk") as s:
+            member = s.create("member", {"name": "Wang"})
+            s.create("order", {"number": "A-0", "amount": 100, "day": dt.date(2026, 5, 2)})  # no member: nothing to do
+            s.create("order", {"number": "A-1", "member": member.id, "amount": 100, "day": dt.date(2026, 5, 2)})
+            s.create("order", {"number": "A-2", "member": member.id, "amount": 50, "day": dt.date(2026, 4, 1)})
+            assert (s.get("member", member.id)["total"], s.get("member", member.id)["last_order"]) == (
+                150, dt.date(2026, 5, 2))  # an older order does not move the date back
+
+        def work(index: int) -> None:
+            with crm.session("clerk") as s:
+                s.create("order", {"number": f"B-{index}", "member": member.id, "amount": 10, "day": dt.date(2026, 6, 1)})
+
+        assert run_in_threads(work, 6) == []
+        with crm.session() as s:
+            assert s.get("member", member.id)["total"] == 150 + 60  # every concurrent order counted once
+        audit = crm.schema.system["sys_audit"]
+        with crm.engine.connect() as c:
+            who = c.execute(sa.select(audit.c.username).where(audit.c.object == "member", audit.c.action == "update")).scalars()
+            assert set(who) == {"automation:order_updates_member"}
+    finally:
+        crm.close()

@@ -14,6 +14,7 @@ import pytest
 from engine import Trellis, ValidationFailed
 from engine.runtime.permissions import PermissionDenied
 from engine.runtime.pipeline import GateBlocked, missing_fields, stage_history
+from tests.conftest import Clock
 
 CONFIG = """
 trellis: 1
@@ -53,19 +54,9 @@ roles:
 START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(START)
 
 
 def open_crm(write_config, db_url, clock, reopen: str = "") -> Trellis:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from engine import NotFound, QueryError, Trellis, ValidationFailed
 from engine.runtime import timeline
-from tests.conftest import run_in_threads
+from tests.conftest import Clock, run_in_threads
 
 CONFIG = """
 trellis: 1
@@ -75,17 +75,9 @@ roles:
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

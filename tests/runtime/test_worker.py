@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from engine import Trellis
 from engine.runtime import delivery, notify, worker
 from engine.runtime.delivery import SmtpSettings, backoff
+from tests.conftest import Clock
 from tests.receivers import smtp_server, webhook_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,20 +100,6 @@ roles:
 
 #: Monday 1 June 2026, 09:00 in Shanghai.
 MONDAY_9 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=ZONE).astimezone(dt.UTC)
-
-
-class Clock:
-    """A clock the test moves."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def at(self, moment: dt.datetime) -> dt.datetime:
-        self.now = moment.astimezone(dt.UTC)
-        return self.now
 
 
 def local(*args: int) -> dt.datetime:
@@ -524,6 +511,34 @@ def test_an_unreachable_receiver_and_a_timeout_are_retried(crm, clock):
     assert report.retried == 2
     errors = [m["last_error"] for m in rows(crm, "sys_outbox")]
     assert errors[0].startswith("cannot reach http://127.0.0.1") and "timed out" in errors[1]
+
+
+def test_an_address_from_the_environment_is_read_at_delivery_and_never_stored(crm, clock, monkeypatch):
+    monkeypatch.delenv("TRELLIS_TEST_HOOK_URL", raising=False)
+    queue_webhooks(crm, "${TRELLIS_TEST_HOOK_URL}", 1)  # what `url_env: TRELLIS_TEST_HOOK_URL` queues
+    assert delivery.deliver(crm, clock.now, smtp=None).retried == 1
+    [waiting] = rows(crm, "sys_outbox")
+    assert waiting["last_error"] == ("the environment variable TRELLIS_TEST_HOOK_URL (the webhook's URL) "
+                                     "is not set for the worker")
+    monkeypatch.setenv("TRELLIS_TEST_HOOK_URL", "ftp://files.example.com/x?token=t0p")
+    assert delivery.deliver(crm, clock.at(waiting["next_attempt_at"]), smtp=None).retried == 1
+    [bad] = rows(crm, "sys_outbox")
+    assert "not an http(s) URL" in bad["last_error"] and "t0p" not in bad["last_error"]
+    with webhook_receiver(SECRET) as (url, receiver):
+        monkeypatch.setenv("TRELLIS_TEST_HOOK_URL", url + "?token=t0p")
+        assert delivery.deliver(crm, clock.at(bad["next_attempt_at"]), smtp=None).sent == 1
+    [sent] = rows(crm, "sys_outbox")
+    assert sent["target"] == "${TRELLIS_TEST_HOOK_URL}" and len(receiver.processed) == 1
+
+
+def test_delivery_errors_do_not_keep_a_urls_password_or_token(crm, clock):
+    port = _closed_port()
+    queue_webhooks(crm, f"http://erp:s3cr3t@127.0.0.1:{port}/hook?token=abc123&mode=full", 1)
+    report = delivery.deliver(crm, clock.now, smtp=None)
+    [message] = rows(crm, "sys_outbox")
+    assert message["last_error"].startswith(f"cannot reach http://erp:***@127.0.0.1:{port}/hook?token=***&mode=***")
+    assert "s3cr3t" not in message["last_error"] + " ".join(report.errors)
+    assert "abc123" not in message["last_error"] + " ".join(report.errors)
 
 
 def test_a_crashed_workers_messages_come_back_after_the_lease(crm, clock):

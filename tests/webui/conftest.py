@@ -23,6 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from engine import Trellis
+from tests.conftest import Clock
 from webui import create_app
 
 #: The password of every test user (it passes the default password policy).
@@ -34,19 +35,9 @@ START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 OpenCrm = Callable[..., Trellis]
 
 
-class Clock:
-    """A clock the test moves (``clock.now += …``)."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture
