@@ -25,12 +25,12 @@ import platform
 import statistics
 import tempfile
 import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
+from scratch import scratch_database  # benchmarks/scratch.py
 
 from engine import Trellis
 from engine.runtime.tokens import create_token
@@ -151,46 +151,31 @@ def main() -> None:
     os.environ.setdefault("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
     from webui import create_app  # after the secret key is set
 
-    schema = None
-    url = args.db
-    if url and url.startswith("postgresql"):
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(url)
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
     lines = []
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            config_path = Path(folder) / "bench.yaml"
-            config_path.write_text(CONFIG, encoding="utf-8")
-            url = url or f"sqlite:///{Path(folder) / 'bench.db'}"
-            crm = Trellis.open(config_path, url)
-            crm.apply()
-            with crm.directory() as d:
-                owner_ids = [d.add(name, roles=["rep"], password=PASSWORD).id for name in REPS]
-                d.add("boss", roles=["manager"], password=PASSWORD)
-            seconds = fill(crm, args.rows, owner_ids)
-            if schema:
-                # What autovacuum does soon after a bulk insert: statistics and the visibility map
-                # (without which no index-only scan skips the table).
-                vacuum(crm.engine)
-            print(f"filled {args.rows:,} rows in {seconds:.1f} s")
-            app = create_app(crm, test_config={"TESTING": True, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
-                                               "TRELLIS_UPLOAD_DIR": str(Path(folder) / "uploads")})
-            dialect = url.split(":", 1)[0].split("+")[0]
-            own_rows = -(-args.rows // len(REPS))
-            for user, label, visible in (("boss", "manager (all)", args.rows), ("rep1", "rep (own)", own_rows)):
-                for kind, numbers in bench_user(crm, app, user, visible, args.requests).items():
-                    cells = " | ".join(f"{n:,.0f}" for n in numbers)
-                    lines.append(f"| {dialect} | {args.rows:,} | {kind} | {label} | {cells} | "
-                                 f"{dt.date.today().isoformat()} | {platform.python_version()} |")
-            crm.close()
-    finally:
-        if schema:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+    with tempfile.TemporaryDirectory() as folder, scratch_database(args.db, Path(folder)) as url:
+        config_path = Path(folder) / "bench.yaml"
+        config_path.write_text(CONFIG, encoding="utf-8")
+        crm = Trellis.open(config_path, url)
+        crm.apply()
+        with crm.directory() as d:
+            owner_ids = [d.add(name, roles=["rep"], password=PASSWORD).id for name in REPS]
+            d.add("boss", roles=["manager"], password=PASSWORD)
+        seconds = fill(crm, args.rows, owner_ids)
+        if url.startswith("postgresql"):
+            # What autovacuum does soon after a bulk insert: statistics and the visibility map
+            # (without which no index-only scan skips the table).
+            vacuum(crm.engine)
+        print(f"filled {args.rows:,} rows in {seconds:.1f} s")
+        app = create_app(crm, test_config={"TESTING": True, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
+                                           "TRELLIS_UPLOAD_DIR": str(Path(folder) / "uploads")})
+        dialect = url.split(":", 1)[0].split("+")[0]
+        own_rows = -(-args.rows // len(REPS))
+        for user, label, visible in (("boss", "manager (all)", args.rows), ("rep1", "rep (own)", own_rows)):
+            for kind, numbers in bench_user(crm, app, user, visible, args.requests).items():
+                cells = " | ".join(f"{n:,.0f}" for n in numbers)
+                lines.append(f"| {dialect} | {args.rows:,} | {kind} | {label} | {cells} | "
+                             f"{dt.date.today().isoformat()} | {platform.python_version()} |")
+        crm.close()
     print("| database | rows | list | user | page 1 | page 100 | last page | filter + sort | search | date | python |")
     for line in lines:
         print(line)

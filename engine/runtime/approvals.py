@@ -30,6 +30,7 @@ from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import ApprovalRule, ObjectDef
 from engine.runtime.errors import RECORD_ERRORS, Conflict, FieldError, NotFound, ValidationFailed
+from engine.runtime.inbox import readable_records
 from engine.runtime.permissions import (
     AccountUnavailable,
     PermissionDenied,
@@ -362,18 +363,39 @@ def for_record(session: Session, object_name: str, record_id: int) -> list[Appro
 
 def inbox(session: Session, limit: int = 200) -> list[ApprovalRequest]:
     """Pending requests whose current step the caller may decide, on records the caller may read."""
-    approvals, steps_table = _tables(session)
+    if not (session.principal.is_system or session.principal.has("approve")):
+        return []
+    approvals, _ = _tables(session)
+    found = _load(session, session.connection.execute(_waiting(session, approvals).limit(limit)).mappings().all())
+    readable = readable_records(session, [(r.object, r.record_id) for r in found])
+    return [r for r in found if (r.object, r.record_id) in readable]
+
+
+def waiting_count(session: Session, limit: int = 200) -> int:
+    """How many requests ``inbox`` would list (the navigation badge), in one query for the
+    requests and one per object for the read scope."""
+    if not (session.principal.is_system or session.principal.has("approve")):
+        return 0
+    approvals, _ = _tables(session)
+    pairs = [(row.object, row.record_id) for row in session.connection.execute(
+        _waiting(session, approvals).with_only_columns(approvals.c.object, approvals.c.record_id).limit(limit))]
+    readable = readable_records(session, pairs)
+    return sum(1 for pair in pairs if pair in readable)
+
+
+def _waiting(session: Session, approvals: sa.Table) -> sa.Select:
+    """Pending requests whose current step is the caller's (as user, or through a role), oldest first."""
+    _, steps_table = _tables(session)
     principal = session.principal
-    mine = steps_table.c.approver_user_id == principal.user_id
-    if principal.roles:
-        mine = sa.or_(mine, steps_table.c.approver_role.in_(principal.roles))
     statement = (sa.select(approvals).join(steps_table, sa.and_(
         steps_table.c.approval_id == approvals.c.id, steps_table.c.step == approvals.c.step))
-        .where(approvals.c.status == PENDING).order_by(approvals.c.id).limit(limit))
+        .where(approvals.c.status == PENDING).order_by(approvals.c.id))
     if not principal.is_system:
+        mine = steps_table.c.approver_user_id == principal.user_id
+        if principal.roles:
+            mine = sa.or_(mine, steps_table.c.approver_role.in_(principal.roles))
         statement = statement.where(mine)
-    found = _load(session, session.connection.execute(statement).mappings().all())
-    return [r for r in found if _readable(session, r) and (principal.is_system or principal.has("approve"))]
+    return statement
 
 
 def requested_by_me(session: Session, limit: int = 200) -> list[ApprovalRequest]:
@@ -382,14 +404,6 @@ def requested_by_me(session: Session, limit: int = 200) -> list[ApprovalRequest]
     rows = session.connection.execute(sa.select(approvals).where(approvals.c.requested_by == session.user)
                                       .order_by(approvals.c.id.desc()).limit(limit)).mappings().all()
     return _load(session, rows)
-
-
-def _readable(session: Session, request_: ApprovalRequest) -> bool:
-    try:
-        _require_record_scope(session, request_)
-    except NotFound:
-        return False
-    return True
 
 
 def _load(session: Session, rows) -> list[ApprovalRequest]:

@@ -1,11 +1,11 @@
 """The caller's in-app notifications, a page at a time, and which records they may still open.
 
-``engine.runtime.notify`` writes notifications (``send``) and answers the bell
-(``unread_count``) and ``mark_read``; this module reads them for the
-notifications page and ``GET /api/v1/notifications``: a page, newest first,
-optionally only the unread ones (``page``), one notification (``get``), and
-``readable`` — the records the notifications point at that the caller may
-still read, asked through the one read path (``Session.query``), so that a
+``engine.runtime.notify`` writes notifications (``send``); this module reads
+them: the bell's ``unread_count``, ``mark_read``, and for the notifications page
+and ``GET /api/v1/notifications`` a page, newest first, optionally only the
+unread ones (``page``), one notification (``get``), and ``readable`` — the
+records the notifications point at that the caller may still read (approvals'
+inbox asks ``readable_records`` the same), asked through the one read path (``Session.query``), so that a
 record outside their scope (reassigned, or hidden from them since) is never
 linked. Every query is bounded (``MAX_PER_PAGE``) and filters on the caller's
 id, served by the index ``ix_sys_notifications_user_read``.
@@ -13,14 +13,13 @@ id, served by the index ``ix_sys_notifications_user_read``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-
-from engine.runtime.notify import Notification
 
 if TYPE_CHECKING:
     from engine.runtime.records import Session
@@ -32,6 +31,20 @@ MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)
+class Notification:
+    """One in-app notification of one user."""
+
+    id: int
+    title: str
+    body: str
+    object: str | None
+    record_id: int | None
+    rule: str | None
+    created_at: dt.datetime
+    read_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class InboxPage:
     """One page of the caller's notifications; ``has_next`` says whether older ones follow."""
 
@@ -39,6 +52,22 @@ class InboxPage:
     page: int
     per_page: int
     has_next: bool
+
+
+def unread_count(session: Session) -> int:
+    """How many unread notifications the caller has."""
+    table = session.schema.system["sys_notifications"]
+    return session.connection.execute(sa.select(sa.func.count()).select_from(table).where(
+        table.c.user_id == session.user, table.c.read_at.is_(None))).scalar_one()
+
+
+def mark_read(session: Session, notification_id: int | None = None) -> int:
+    """Mark one (or, with None, every) notification of the caller read; returns how many changed."""
+    table = session.schema.system["sys_notifications"]
+    statement = sa.update(table).where(table.c.user_id == session.user, table.c.read_at.is_(None))
+    if notification_id is not None:
+        statement = statement.where(table.c.id == notification_id)
+    return session.connection.execute(statement.values(read_at=session.clock().now_utc)).rowcount
 
 
 def page(session: Session, unread: bool = False, number: int = 1, per_page: int = 20) -> InboxPage:

@@ -8,8 +8,7 @@ outbox (``sys_outbox``), in the caller's transaction. ``enqueue`` writes any
 outside effect (e-mail, webhook) to the outbox with an idempotency key; the
 worker delivers it after the commit, so a rolled-back change sends nothing.
 
-Users read their in-app notifications with ``unread_count``, ``inbox`` and
-``mark_read``.
+Users read their in-app notifications through ``engine.runtime.inbox``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import functools
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -29,20 +27,6 @@ from engine.metadata.model import Action, Automation, ObjectDef
 
 if TYPE_CHECKING:
     from engine.runtime.records import Session
-
-
-@dataclass(frozen=True)
-class Notification:
-    """One in-app notification of one user."""
-
-    id: int
-    title: str
-    body: str
-    object: str | None
-    record_id: int | None
-    rule: str | None
-    created_at: dt.datetime
-    read_at: dt.datetime | None
 
 
 @functools.lru_cache(maxsize=1)
@@ -145,32 +129,6 @@ def enqueue(session: Session, kind: str, rule: str | None, target: str, payload:
         secret_env=secret_env, idempotency_key=key, status="pending", attempts=0, next_attempt_at=now,
         last_error=None, created_at=now, sent_at=None))
     return key
-
-
-# --- in-app inbox ---------------------------------------------------------------------------------
-def unread_count(session: Session) -> int:
-    """How many unread notifications the caller has."""
-    table = session.schema.system["sys_notifications"]
-    return session.connection.execute(sa.select(sa.func.count()).select_from(table).where(
-        table.c.user_id == session.user, table.c.read_at.is_(None))).scalar_one()
-
-
-def inbox(session: Session, limit: int = 50) -> list[Notification]:
-    """The caller's latest notifications, newest first."""
-    table = session.schema.system["sys_notifications"]
-    rows = session.connection.execute(sa.select(table).where(table.c.user_id == session.user)
-                                      .order_by(table.c.id.desc()).limit(limit)).mappings()
-    return [Notification(r["id"], r["title"], r["body"], r["object"], r["record_id"], r["rule"], r["created_at"],
-                         r["read_at"]) for r in rows]
-
-
-def mark_read(session: Session, notification_id: int | None = None) -> int:
-    """Mark one (or, with None, every) notification of the caller read; returns how many changed."""
-    table = session.schema.system["sys_notifications"]
-    statement = sa.update(table).where(table.c.user_id == session.user, table.c.read_at.is_(None))
-    if notification_id is not None:
-        statement = statement.where(table.c.id == notification_id)
-    return session.connection.execute(statement.values(read_at=session.clock().now_utc)).rowcount
 
 
 def _json(value: Any) -> Any:

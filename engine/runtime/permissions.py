@@ -107,6 +107,18 @@ class Principal:
             return sa.false()
         return owner_column.in_(sorted(owners))
 
+    def may_give_to(self, object_name: str) -> frozenset[int] | None:
+        """Ids of the users who may be made owner of a record of ``object_name`` by this principal;
+        None = anyone (``reassign``, or edit scope ``all``), else the owners inside the edit scope
+        and oneself. The write path judges every owner change by it; forms offer only these."""
+        grant = self.grant(object_name)
+        if grant.reassign:
+            return None
+        owners = self.owners(grant.edit)
+        if owners is None:
+            return None
+        return owners | ({self.user_id} if self.user_id else frozenset())
+
     def in_scope(self, object_name: str, action: str, owner_id: int | None) -> bool:
         """Whether a record owned by ``owner_id`` is inside the scope of ``action``."""
         owners = self.owners(getattr(self.grant(object_name), action))

@@ -327,9 +327,9 @@ class Session:
         if new_owner is not None and not self._user_exists(new_owner):
             errors.add("owner_id", "not_found", f"There is no user with id {new_owner}.")
             return
+        allowed = self.principal.may_give_to(obj.name)
         keeps_it = new_owner is not None and new_owner == self.user  # one may always own what one makes
-        if not (keeps_it or self.principal.grant(obj.name).reassign
-                or self.principal.in_scope(obj.name, "edit", new_owner)):
+        if not (keeps_it or allowed is None or new_owner in allowed):
             errors.add("owner_id", "reassign_not_allowed",
                        "You may not give this record to that owner; ask someone who may reassign records.")
 

@@ -340,8 +340,8 @@ def pipeline_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
 
 
 def automation_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
-    """Automation rule runs (a unique run key makes a scheduled occurrence fire once), the
-    outbox of e-mails and webhooks the worker delivers, and in-app notifications."""
+    """Automation rule runs (a unique run key makes a scheduled occurrence fire once), sweep
+    checkpoints, the outbox of e-mails and webhooks the worker delivers, and in-app notifications."""
     runs = sa.Table(
         "sys_automation_runs",
         metadata,
@@ -356,6 +356,15 @@ def automation_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("depth", sa.Integer(), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False, index=True),
         sa.Index("ix_sys_automation_runs_rule_record", "rule", "record_id"),
+    )
+    sweeps = sa.Table(  # engine.runtime.checkpoints: how far the last sweep of a schedule rule got
+        "sys_automation_sweeps",
+        metadata,
+        sa.Column("rule", sa.String(100), primary_key=True),
+        sa.Column("signature", sa.String(400), nullable=False),
+        sa.Column("due", UTCDateTime(), nullable=False),
+        sa.Column("swept_at", UTCDateTime(), nullable=False),
+        sa.Column("full_at", UTCDateTime(), nullable=False),
     )
     outbox = sa.Table(
         "sys_outbox",
@@ -392,7 +401,7 @@ def automation_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("read_at", UTCDateTime(), nullable=True),
         sa.Index("ix_sys_notifications_user_read", "user_id", "read_at"),
     )
-    return runs, outbox, notifications
+    return runs, sweeps, outbox, notifications
 
 
 def assignment_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
@@ -477,18 +486,23 @@ class Schema:
 
 
 def schedule_indexes(config: Config, objects: Mapping[str, sa.Table]) -> None:
-    """Index each date field a ``schedule`` rule counts from (unless an index already starts with
-    it), so that the worker's sweep reads a range of an index, not the table. The index is the
+    """Index each date field a ``schedule`` rule counts from, and ``updated_at`` for a rule without
+    ``window`` (unless an index already starts with it), so that the worker's sweep reads ranges
+    of indexes, not the table. The index is the
     one ``indexed: true`` would make; yearly rules match by month and day, which it cannot serve."""
     for rule in config.automations:
         trigger = rule.trigger
         if trigger.kind != "schedule" or trigger.yearly or rule.object not in objects:
             continue
         table = objects[rule.object]
-        column = table.c.get(trigger.from_field)
-        leading = [getattr(ix.expressions[0], "element", ix.expressions[0]) for ix in table.indexes]
-        if column is not None and not (column.unique or any(column is first for first in leading)):
-            sa.Index(None, column)
+        # Without a window, the sweep also reads the records written since the last one
+        # (engine.runtime.checkpoints), by updated_at.
+        wanted = [trigger.from_field] + (["updated_at"] if trigger.window_seconds is None else [])
+        for name in wanted:
+            column = table.c.get(name)
+            leading = [getattr(ix.expressions[0], "element", ix.expressions[0]) for ix in table.indexes]
+            if column is not None and not (column.unique or any(column is first for first in leading)):
+                sa.Index(None, column)
 
 
 def build_schema(config: Config) -> Schema:

@@ -12,7 +12,8 @@ empty and at most ``at - offset`` (not older than ``window`` when given: a
 range of the field's index, ``tables.schedule_indexes``), not archived, and
 without a run of this occurrence (``NOT EXISTS`` on the unique run key
 ``rule|record|occurrence``); the records are then read and run ``PAGE`` at a
-time. A date field's value counts from the start of that day in the company
+time. Without ``window``, a checkpoint narrows the search to what is new since
+the last sweep, with a full sweep once a day (``engine.runtime.checkpoints``). A date field's value counts from the start of that day in the company
 time zone. ``yearly`` rules fire on the anniversaries of the date (a
 29 February on 28 February in other years): the query matches the month and
 day of every anniversary whose due moment lies in ``[at - window, at]``;
@@ -46,7 +47,7 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
-from engine.runtime import automation
+from engine.runtime import automation, checkpoints
 from engine.runtime.delivery import DeliveryReport, deliver
 from engine.runtime.errors import TrellisError
 from engine.runtime.query import row_to_record
@@ -59,6 +60,8 @@ log = logging.getLogger("trellis.worker")
 
 #: Records read and run per transaction.
 PAGE = 200
+#: Most candidate ids of a checkpointed sweep passed as a list (more: as a subquery).
+CANDIDATE_LIST = 5000
 #: How far back a cron time may lie and still fire.
 CRON_LOOKBACK = dt.timedelta(days=1)
 #: A yearly rule's default ``window``.
@@ -150,14 +153,26 @@ def _sweep_schedule(crm: Trellis, rule: Automation, at: dt.datetime, report: Swe
     zone = crm.clock_now().timezone
     due = at - dt.timedelta(seconds=trigger.offset_seconds)  # the latest value that is due
     conditions = [column.is_not(None), column <= _bound(column, due, zone, upper=True)]
+    since = None
     if trigger.window_seconds is not None:
         conditions.append(column >= _bound(column, due - dt.timedelta(seconds=trigger.window_seconds), zone, upper=False))
+    else:
+        since = checkpoints.load(crm, rule, at, zone)
+        if since is not None:  # past the last sweep's bound, or written since it: two index ranges
+            candidates = sa.union(
+                sa.select(table.c.id).where(column > _bound(column, since.due, zone, upper=True), *conditions),
+                sa.select(table.c.id).where(table.c.updated_at >= since.swept_at - checkpoints.GRACE, *conditions))
+            with crm.engine.connect() as connection:  # first, so that no planner scans the table for them
+                ids = connection.execute(candidates.limit(CANDIDATE_LIST + 1)).scalars().all()
+            conditions = [table.c.id.in_(ids if len(ids) <= CANDIDATE_LIST else candidates)]
     not_run = _not_run(crm, _record_key(rule.name, table) + _occurrence_sql(column, crm.engine.dialect.name))
 
     def keys(values: Mapping[str, Any]) -> str | None:
         return f"{rule.name}|{values['id']}|{occurrence(values[trigger.from_field])}"
 
     _run_due(crm, rule, conditions, not_run, keys, report, record_skips=True)
+    if trigger.window_seconds is None:
+        checkpoints.save(crm, rule, due, at, full=since is None)
 
 
 def _sweep_yearly(crm: Trellis, rule: Automation, at: dt.datetime, report: SweepReport) -> None:

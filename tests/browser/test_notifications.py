@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.runtime import notify
+from engine.runtime import inbox
 
 try:
     from playwright.sync_api import expect
@@ -25,7 +25,7 @@ except ImportError:  # the `browser` fixture skips (or, in CI, fails) with the r
 
 def unread(live_server: Any, username: str) -> int:
     with live_server.crm.session(user=username) as session:
-        return notify.unread_count(session)
+        return inbox.unread_count(session)
 
 
 def submit(page: Any, button: Any) -> None:

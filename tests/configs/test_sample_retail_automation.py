@@ -125,3 +125,24 @@ def test_s29_a_resolved_ticket_needs_a_resolution_and_sends_the_customer_a_surve
     assert "快递丢件" in survey.get_content()
     retail.worker(START + 2 * HOUR)
     assert len(retail.mails("请为我们的服务打分")) == 1
+
+
+def test_simulate_shows_what_an_order_would_do_to_its_member_and_changes_nothing(retail_member):
+    from click.testing import CliRunner
+
+    from engine.cli import main
+    from tests.conftest import CONFIGS
+
+    retail, member = retail_member
+    with retail.crm.session() as s:
+        placed = order(s, member, START, 300)
+        before = s.get("account", member.id)
+    result = CliRunner().invoke(main, ["automation", "simulate", str(CONFIGS / "sample_retail.yaml"), "--db",
+                                       retail.db_url, "--object", "sales_order", "--record", str(placed.id),
+                                       "--event", "created"])
+    assert result.exit_code == 0, result.output
+    assert "order_updates_member — FIRES" in result.output, result.output
+    assert (f'update account #{member.id} (account): last_purchase_at: "2026-06-01T01:00:00+00:00" → '
+            f'"2026-06-01T01:00:00+00:00", total_spent: "300.00" → "600.00", points: 300 → 600') in result.output
+    with retail.crm.session() as s:
+        assert s.get("account", member.id)["total_spent"] == before["total_spent"]

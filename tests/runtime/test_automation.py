@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from engine import Trellis, ValidationFailed
 from engine.metadata import load_config
 from engine.metadata.errors import ConfigError
-from engine.runtime import notify
+from engine.runtime import inbox
 
 CONFIG = """
 trellis: 1
@@ -141,10 +141,10 @@ def test_a_change_to_a_value_notifies_owner_and_manager_in_app_and_by_email(crm)
     assert json.loads(emails[0]["payload"])["subject"] == "Lead Acme <script> is qualified"
     assert all(e["status"] == "pending" and len(e["idempotency_key"]) == 32 for e in emails)
     with crm.session("rita") as s:
-        assert notify.unread_count(s) == 1
-        assert notify.inbox(s)[0].title.startswith("Lead Acme")
-        assert notify.mark_read(s) == 1
-        assert notify.unread_count(s) == 0
+        assert inbox.unread_count(s) == 1
+        assert inbox.page(s).items[0].title.startswith("Lead Acme")
+        assert inbox.mark_read(s) == 1
+        assert inbox.unread_count(s) == 0
 
 
 def test_entering_a_stage_creates_a_linked_task_and_queues_a_webhook(crm):

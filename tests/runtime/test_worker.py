@@ -180,6 +180,68 @@ def test_a_24_hour_rule_fires_once_per_lead(crm, clock):
     assert (audit[-1]["username"], audit[-1]["channel"]) == ("automation:lead_overdue", "automation")
 
 
+DORMANT = """
+trellis: 1
+settings: {timezone: Asia/Shanghai}
+objects:
+  member:
+    title: "{name}"
+    fields:
+      name: {type: text, required: true}
+      last_purchase: {type: datetime}
+      tags: {type: tags}
+automations:
+  - name: dormant
+    object: member
+    on: {schedule: {after: OFFSET, from: last_purchase}}
+    do: [{add_tags: {field: tags, tags: [dormant]}}]
+roles:
+  clerk: {objects: {"*": {read: all, edit: all, create: true}}}
+"""
+
+
+def test_a_rule_without_window_sweeps_what_is_new_and_everything_once_a_day(write_config, db_url, clock):
+    crm = Trellis.open(write_config(DORMANT.replace("OFFSET", "90d")), db_url, clock=clock)
+    try:
+        crm.apply()
+        with crm.session() as s:
+            s.create("member", {"name": "old", "last_purchase": MONDAY_9 - dt.timedelta(days=100)})
+        assert fired(sweep(crm, clock, MONDAY_9), "dormant") == (1, 0, 0)  # the first sweep is full
+        clock.at(MONDAY_9 + dt.timedelta(hours=1))
+        with crm.session() as s:  # an import brings a member whose last purchase is long past
+            s.create("member", {"name": "imported", "last_purchase": MONDAY_9 - dt.timedelta(days=300)})
+        assert fired(sweep(crm, clock, MONDAY_9 + dt.timedelta(hours=2)), "dormant") == (1, 0, 0)  # written since
+        members = crm.schema.table("member")
+        with crm.engine.begin() as c:  # a value no write announces (as a backdated activity moves last_activity_at)
+            c.execute(sa.insert(members).values(
+                name="quiet", last_purchase=MONDAY_9 - dt.timedelta(days=200), owner_id=None, version=1,
+                created_at=MONDAY_9 - dt.timedelta(days=200), updated_at=MONDAY_9 - dt.timedelta(days=200)))
+        assert fired(sweep(crm, clock, MONDAY_9 + dt.timedelta(hours=3)), "dormant") == (0, 0, 0)  # narrowed
+        assert fired(sweep(crm, clock, local(2026, 6, 2, 0, 1)), "dormant") == (1, 0, 0)  # the day's full sweep
+        assert fired(sweep(crm, clock, local(2026, 6, 2, 0, 2)), "dormant") == (0, 0, 0)
+        with crm.engine.begin() as c:
+            c.execute(sa.insert(members).values(
+                name="earlier", last_purchase=MONDAY_9 - dt.timedelta(days=95), owner_id=None, version=1,
+                created_at=MONDAY_9 - dt.timedelta(days=95), updated_at=MONDAY_9 - dt.timedelta(days=95)))
+        assert fired(sweep(crm, clock, MONDAY_9 + dt.timedelta(hours=5)), "dormant") == (1, 0, 0)  # run for an earlier time: full
+        sweeps = crm.schema.system["sys_automation_sweeps"]
+        with crm.engine.connect() as c:
+            assert c.execute(sa.select(sweeps.c.rule, sweeps.c.signature)).all() == [
+                ("dormant", "member|last_purchase|7776000")]
+    finally:
+        crm.close()
+    changed = Trellis.open(write_config(DORMANT.replace("OFFSET", "60d"), "changed.yaml"), db_url, clock=clock)
+    try:
+        changed.apply()
+        with changed.engine.begin() as c:
+            c.execute(sa.insert(changed.schema.table("member")).values(
+                name="sixty", last_purchase=MONDAY_9 - dt.timedelta(days=70), owner_id=None, version=1,
+                created_at=MONDAY_9 - dt.timedelta(days=70), updated_at=MONDAY_9 - dt.timedelta(days=70)))
+        assert fired(sweep(changed, clock, local(2026, 6, 2, 0, 3)), "dormant") == (1, 0, 0)  # a changed rule: full
+    finally:
+        changed.close()
+
+
 def test_archived_records_do_not_fire(crm, clock):
     with crm.session("rita") as s:
         lead = s.create("lead", {"name": "Gone"})

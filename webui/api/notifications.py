@@ -18,8 +18,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from engine.runtime import inbox, notify
-from engine.runtime.notify import Notification
+from engine.runtime import inbox
+from engine.runtime.inbox import Notification
 from webui import get_trellis
 from webui.api.auth import current_username
 from webui.api.errors import ApiError
@@ -49,7 +49,7 @@ def list_notifications() -> Response:
     with _session() as session:
         found = inbox.page(session, unread in ("1", "true"), page, per_page)
         readable = inbox.readable(session, found.items)
-        count = notify.unread_count(session)
+        count = inbox.unread_count(session)
     return jsonify({"data": [notification_json(n, readable) for n in found.items],
                     "meta": {"page": found.page, "per_page": found.per_page, "has_next": found.has_next,
                              "unread": count}})
@@ -62,7 +62,7 @@ def read_notification(notification_id: str) -> Response:
     with _session() as session:
         if inbox.get(session, int(notification_id)) is None:
             raise ApiError(404, "not_found", f"notification {notification_id} not found")
-        notify.mark_read(session, int(notification_id))
+        inbox.mark_read(session, int(notification_id))
         item = inbox.get(session, int(notification_id))
         readable = inbox.readable(session, [item])
     return jsonify(notification_json(item, readable))
@@ -71,7 +71,7 @@ def read_notification(notification_id: str) -> Response:
 def read_all() -> Response:
     """Mark every notification of the caller read."""
     with _session() as session:
-        marked = notify.mark_read(session)
+        marked = inbox.mark_read(session)
     return jsonify({"marked": marked, "unread": 0})
 
 

@@ -322,7 +322,7 @@ def approvals_nav() -> dict[str, Any]:
         link = None
         if principal is not None:
             with ui_session() as session:
-                count = len(approvals.inbox(session, PAGE_LIMIT)) if principal.has("approve") else 0
+                count = approvals.waiting_count(session, PAGE_LIMIT)
                 if count or principal.has("approve") or approvals.requested_by_me(session, 1):
                     link = ApprovalsLink(url_for("pipeline.inbox"), count, request.endpoint == "pipeline.inbox",
                                          t("approvals.badge", count=count))

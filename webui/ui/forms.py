@@ -332,7 +332,7 @@ def owner_field(session: Session, obj: ObjectDef, state: FormState, errors: list
     if userpicker.may_choose_owner(session.principal, obj.name):
         common = {"name": OWNER, "label": label, "widget": "user", "errors": errors,
                   "help": fmt.t("form.owner_help"), "none_option": False}
-        return user_field(session, common, state, userpicker.owner_candidates(session.principal, obj.name),
+        return user_field(session, common, state, session.principal.may_give_to(obj.name),
                           url_for("auth.users_lookup", owner_of=obj.name))
     if not errors:
         return None

@@ -24,7 +24,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 
-from engine.runtime import inbox, notify
+from engine.runtime import inbox
 from engine.runtime.permissions import Principal
 from engine.runtime.records import Session
 from webui import get_trellis
@@ -52,7 +52,7 @@ def unread(principal: Principal) -> int:
     """The user's unread notifications: one COUNT, on a connection of its own (no principal reload)."""
     crm = get_trellis()
     with crm.engine.connect() as connection:
-        return notify.unread_count(Session(crm, connection, principal, "web"))
+        return inbox.unread_count(Session(crm, connection, principal, "web"))
 
 
 def bell() -> dict[str, Any]:
@@ -96,7 +96,7 @@ def show() -> str:
     with ui_session() as session:
         found = inbox.page(session, only_unread, number, PER_PAGE)
         links = inbox.readable(session, found.items)
-        count = notify.unread_count(session)
+        count = inbox.unread_count(session)
     items = [NotificationView(
         n.id, n.title, n.body, fmt.moment(n.created_at), n.created_at.isoformat(),
         url_for("records.show", object_name=n.object, record_id=n.record_id)
@@ -132,7 +132,7 @@ def read_one(notification_id: int) -> Response:
     with ui_session() as session:
         if inbox.get(session, notification_id) is None:
             abort(404)
-        notify.mark_read(session, notification_id)
+        inbox.mark_read(session, notification_id)
     flash(t("notifications.marked"), "info")
     return redirect(safe_next(request.form.get("next")) or url_for("notifications.show"))
 
@@ -140,7 +140,7 @@ def read_one(notification_id: int) -> Response:
 def read_all() -> Response:
     """Mark every notification of the user read."""
     with ui_session() as session:
-        count = notify.mark_read(session)
+        count = inbox.mark_read(session)
     flash(t("notifications.marked_all", count=count), "info")
     return redirect(safe_next(request.form.get("next")) or url_for("notifications.show"))
 

@@ -13,8 +13,8 @@ offer (``among``, below):
   user name (or a display name only one user has) and the server resolves it
   (``resolve``).
 
-Who may be offered as a record's owner mirrors the write path's rule
-(``Session._check_owner``): anyone for a role with ``reassign`` on the object or
+Who may be offered as a record's owner is the write path's own rule
+(``Principal.may_give_to``): anyone for a role with ``reassign`` on the object or
 ``edit: all``; otherwise the owners inside the user's edit scope (their team,
 their subtree) and themselves. The engine still judges every write: a forged
 owner is refused there, and that error is shown beside the control.
@@ -50,21 +50,9 @@ class UserChoice:
 
 
 # --- who may be chosen --------------------------------------------------------------------------
-def owner_candidates(principal: Principal, object_name: str) -> frozenset[int] | None:
-    """Ids of the users ``principal`` may give a record of ``object_name`` to; None = anyone.
-    The same rule as ``Session._check_owner``: reassign, or inside the edit scope, or oneself."""
-    grant = principal.grant(object_name)
-    if grant.reassign:
-        return None
-    owners = principal.owners(grant.edit)
-    if owners is None:
-        return None
-    return owners | ({principal.user_id} if principal.user_id else frozenset())
-
-
 def may_choose_owner(principal: Principal, object_name: str) -> bool:
     """Whether the form shows an Owner control: the user may give records to someone else."""
-    among = owner_candidates(principal, object_name)
+    among = principal.may_give_to(object_name)
     return among is None or bool(among - {principal.user_id})
 
 
@@ -140,7 +128,7 @@ def users_lookup() -> Response | tuple[Response, int]:
             if object_name not in session.config.objects \
                     or session.principal.grant(object_name).read == "none":
                 return jsonify({"error": "not found"}), 404
-            among = owner_candidates(session.principal, object_name)
+            among = session.principal.may_give_to(object_name)
         found = choices(session, among, SEARCH_LIMIT, request.args.get("q", ""))
     response = jsonify([{"id": user.id, "name": user.name} for user in found])
     response.headers["Cache-Control"] = "no-store"
