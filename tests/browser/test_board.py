@@ -4,6 +4,8 @@ Chromium), on configs/sample_saas.yaml with its demo users:
 - alice (sales rep) drags a deal into *Demo / trial* (solution_demo), whose gate needs the needs
   analysis: the dialog asks for exactly that field, she fills it, the card lands in the
   column and the record page shows the new stage and its history;
+- a deal moved to *Contract signed* from its stage path needs its signatory: the move dialog's
+  type-ahead finds the contact;
 - she moves another deal with the keyboard only (the card's "Move to…" control);
 - and one by touch, dragging it from the card's handle (pointer events);
 - the board at 375 px: the columns scroll sideways inside the board, the page does not;
@@ -67,6 +69,35 @@ def test_drag_a_card_into_a_gated_stage_and_fill_in_what_it_needs(page, login, s
     expect(page.locator("#stage-history")).to_contain_text("Needs confirmed → Demo / trial")
     page.locator("#stages").scroll_into_view_if_needed()
     screenshot(page, "stage-path")
+
+
+def test_a_gate_that_needs_a_lookup_is_answered_with_the_type_ahead_in_the_move_dialog(page, login, live_server):
+    with live_server.crm.directory() as directory:
+        alice = next(u.id for u in directory.list() if u.username == "alice")
+    with live_server.crm.session(user=None) as session:  # an import: the deal arrives at the quote stage
+        account = session.create("account", {"name": "Signature Salt Co", "owner_id": alice}).id
+        signer = session.create("contact", {"last_name": "Qian", "first_name": "Signer", "account": account,
+                                            "decision_role": "decision_maker", "owner_id": alice}).id
+        deal = session.create("opportunity", {
+            "name": "Signature Salt renewal", "account": account, "stage": "quote", "deal_type": "new_business",
+            "product_line": "crm_suite", "needs_analysis": "SSO", "budget": 90000, "owner_id": alice,
+            "quote_file": {"key": "quotes/salt.pdf", "name": "salt.pdf"}}).id
+    login(page, "alice")
+    page.goto(f"/o/opportunity/{deal}")
+    page.locator(".stage-path form").filter(has_text="Contract signed").get_by_role("button").click()
+    dialog = page.locator("#move-dialog")
+    expect(dialog).to_be_visible()  # not the move page: the dialog sets the type-ahead up
+    assert page.url.endswith(f"/o/opportunity/{deal}")
+    contact = dialog.get_by_label("Primary contact")
+    contact.fill("Qian")
+    option = dialog.get_by_role("option", name="QianSigner")
+    expect(option).to_be_visible()
+    option.click()
+    expect(dialog.locator("input[type=hidden][name=contact]")).to_have_value(str(signer))
+    dialog.get_by_role("button", name="Move").click()
+    expect(page.locator(".stage-path [aria-current=step]")).to_contain_text("Contract signed")
+    moved = live_server.get("opportunity", deal, "alice")
+    assert (moved["stage"], moved["contact"]) == ("contract_signed", signer)
 
 
 def test_move_a_card_with_the_keyboard(page, login, live_server):

@@ -104,8 +104,10 @@ def deal(saas, name: str, stage: str, **values):
     ids = saas.user_ids()
     with saas.crm.session() as s:
         account = s.create("account", {"name": f"{name}公司", "owner_id": ids["alice"]})
+        signatory = s.create("contact", {"last_name": "王", "first_name": "总", "account": account.id,
+                                         "decision_role": "decision_maker", "owner_id": ids["alice"]})
         return s.create("opportunity", {
-            "name": name, "account": account.id, "stage": stage, "deal_type": "new_business",
+            "name": name, "account": account.id, "contact": signatory.id, "stage": stage, "deal_type": "new_business",
             "product_line": "crm_suite", "needs_analysis": "需要销售自动化", "budget": 200000,
             "quote_file": {"key": f"quotes/{name}.pdf", "name": f"{name}.pdf"}, "owner_id": ids["alice"], **values})
 

@@ -6,7 +6,8 @@
      (data-flash: the server shows the message there), the board reloads its columns and says
      the message in its status line. 422: the move dialog asks for the fields in the answer
      (form_html: the edit form's widgets, errors beside them) and sends them with the same
-     hidden fields; a widget that needs set-up (a type-ahead) opens the move page instead.
+     hidden fields; type-aheads and dependent picklists in it are set up by trellis.js
+     (TrellisUI.setUp); without trellis.js such a form opens the move page instead.
      403, 404, 409: the message.
    - Board cards: drag and drop with a mouse (HTML5), with touch or a pen from the card's
      handle (pointer events). Dropping on a column puts the card there and sends the card's
@@ -125,20 +126,40 @@
     return input;
   }
 
+  /* The dialog's fields get ids of their own ("mv-…"), and every reference to them follows,
+     so that they never clash with a field of the page behind the dialog. */
+  function prefixIds(root, prefix) {
+    var renamed = {};
+    root.querySelectorAll("[id]").forEach(function (node) {
+      renamed[node.id] = prefix + node.id;
+      node.id = renamed[node.id];
+    });
+    ["for", "aria-controls", "aria-describedby", "data-target", "data-parent"].forEach(function (name) {
+      root.querySelectorAll("[" + name + "]").forEach(function (node) {
+        node.setAttribute(name, node.getAttribute(name).split(" ").map(function (id) {
+          return renamed[id] || id;
+        }).join(" "));
+      });
+    });
+  }
+
   function openDialog(form, body, origin) {
     var d = dialog();
     var holder = document.createElement("div");
     holder.innerHTML = body.form_html; /* rendered and escaped by the server */
-    if (!d || typeof d.showModal !== "function" || holder.querySelector("[data-lookup-url]")) {
+    var needsSetUp = holder.querySelector("[data-lookup-url], select[data-parent]");
+    if (!d || typeof d.showModal !== "function" || (needsSetUp && !window.TrellisUI)) {
       window.location.assign(body.move_url);
       return;
     }
+    prefixIds(holder, "mv-");
     var dialogForm = d.querySelector("form");
     var fields = d.querySelector(".move-dialog-body");
     var hidden = d.querySelector(".move-dialog-hidden");
     d.querySelector("#move-dialog-title").textContent = body.title || "";
     fields.innerHTML = "";
     while (holder.firstChild) { fields.appendChild(holder.firstChild); }
+    if (needsSetUp) { window.TrellisUI.setUp(fields); } /* type-aheads and dependent picklists */
     hidden.innerHTML = "";
     ["csrf_token", "version", "next"].forEach(function (name) {
       var input = form.querySelector("[name='" + name + "']");

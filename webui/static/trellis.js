@@ -6,7 +6,9 @@
      (answers [{id, title}] for records, [{id, name}] for users) and fills the hidden
      input named like the field with the chosen id; typing clears that id (the server
      then resolves the typed name, as it does without JavaScript);
-   - forms with data-confirm ask before they submit. */
+   - forms with data-confirm ask before they submit.
+   TrellisUI.setUp(root) sets up the dependent picklists and type-aheads inside ``root``: the
+   page on load, and fields that arrive later (board.js's move dialog). */
 (function () {
   "use strict";
 
@@ -22,8 +24,8 @@
     });
   }
 
-  function setUpDependents() {
-    document.querySelectorAll("select[data-parent]").forEach(function (child) {
+  function setUpDependents(root) {
+    root.querySelectorAll("select[data-parent]").forEach(function (child) {
       var parent = document.getElementById(child.getAttribute("data-parent"));
       if (!parent) { return; }
       parent.addEventListener("change", function () { narrow(child, parent); });
@@ -108,9 +110,15 @@
     });
   }
 
+  function setUp(root) {
+    setUpDependents(root);
+    root.querySelectorAll("input[data-lookup-url]").forEach(setUpLookup);
+  }
+
+  window.TrellisUI = { setUp: setUp };
+
   document.addEventListener("DOMContentLoaded", function () {
-    setUpDependents();
-    document.querySelectorAll("input[data-lookup-url]").forEach(setUpLookup);
+    setUp(document);
     setUpConfirm();
   });
 }());
