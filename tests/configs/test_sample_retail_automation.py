@@ -1,5 +1,7 @@
 """The retail sample's automation, end to end: orders keep a member's purchase history,
-three months without a purchase flag churn risk (S28), complaint tickets are routed by type
+paid memberships are renewed 30 days ahead (S24), birthdays bring a greeting and points
+(S26), three months without a purchase flag
+churn risk (S28), complaint tickets are routed by type
 with a 4-hour first-response SLA (S29), and a resolved ticket sends the customer a
 satisfaction survey — records entered at a moving clock, ``trellis worker --once --at``
 run as an operator runs it, e-mail received by a real SMTP server.
@@ -15,7 +17,7 @@ from decimal import Decimal
 import pytest
 
 from engine import ValidationFailed
-from tests.configs.conftest import START
+from tests.configs.conftest import START, ZONE
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -75,6 +77,38 @@ def test_s28_a_member_without_a_purchase_for_three_months_is_flagged_once(retail
     assert retail.notifications("member_no_purchase") == [("alice", "会员 王芳 已3个月未购买")]
     assert retail.worker(START + 100 * DAY).fired("member_no_purchase") == 0
     assert retail.worker(START + 150 * DAY).fired("member_no_purchase") == 1  # 李强, 90 days after his last order
+
+
+def test_s24_a_paid_membership_ending_in_30_days_brings_a_call_back_and_an_invitation(retail_member):
+    retail, member = retail_member
+    today = START.astimezone(ZONE).date()
+    with retail.crm.session() as s:
+        s.update("account", member.id, {"membership_level": "gold", "email": "wangfang@example.com",
+                                        "member_card_no": "88880001", "membership_expires": today + dt.timedelta(days=30)})
+        s.create("account", {"name": "赵敏", "mobile": "13700137000", "membership_expires": today + dt.timedelta(days=200)})
+    first = retail.worker(START)
+    assert first.fired("membership_renewal") == 1
+    ends = today + dt.timedelta(days=30)
+    assert retail.notifications("membership_renewal") == [("alice", f"会员 王芳 的付费会员将于 {ends} 到期")]
+    assert retail.mails("会员资格") == [("wangfang@example.com", f"您的会员资格将于 {ends} 到期")]
+    tasks = retail.records("task", account=member.id)
+    assert [(t["subject"], retail.username(t["owner_id"])) for t in tasks] == [("会员续费回访：王芳", "alice")]
+    assert retail.worker(START + DAY).fired("membership_renewal") == 0
+
+
+def test_s26_a_members_birthday_brings_a_reminder_a_greeting_and_bonus_points_every_year(retail_member):
+    retail, member = retail_member
+    with retail.crm.session() as s:
+        s.update("account", member.id, {"birthday": dt.date(1990, 6, 8), "email": "wangfang@example.com"})
+    assert retail.worker(START).fired("member_birthday_reminder") == 1  # 1 June: a week before
+    assert retail.notifications("member_birthday_reminder") == [("alice", "会员 王芳 的生日还有7天")]
+    day = retail.worker(START + 7 * DAY)
+    assert day.fired("member_birthday_greeting") == 1
+    assert retail.mails("生日快乐") == [("wangfang@example.com", "生日快乐，王芳！")]
+    assert retail.records("account", id=member.id)[0]["points"] == 100
+    assert retail.worker(START + 7 * DAY + HOUR).fired("member_birthday_greeting") == 0
+    assert retail.worker(START + 372 * DAY).fired("member_birthday_greeting") == 1  # next year
+    assert retail.records("account", id=member.id)[0]["points"] == 200
 
 
 def test_s29_complaints_are_routed_by_type_and_escalated_after_4_hours_without_response(sample):
