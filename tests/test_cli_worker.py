@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
-from engine.cli.worker_commands import parse_time
+from engine.cli.common import parse_time
 from engine.runtime.errors import TrellisError
 from tests.receivers import smtp_server, webhook_receiver
 
@@ -150,8 +150,8 @@ def test_times_without_an_offset_are_in_the_company_time_zone():
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo("Asia/Shanghai")
-    assert parse_time("2026-06-01T09:00", zone) == dt.datetime(2026, 6, 1, 1, 0, tzinfo=dt.UTC)
-    assert parse_time("2026-06-01", zone) == dt.datetime(2026, 5, 31, 16, 0, tzinfo=dt.UTC)
-    assert parse_time("2026-06-01T09:00Z", zone) == dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
+    assert parse_time("--at", "2026-06-01T09:00", zone) == dt.datetime(2026, 6, 1, 1, 0, tzinfo=dt.UTC)
+    assert parse_time("--at", "2026-06-01", zone) == dt.datetime(2026, 5, 31, 16, 0, tzinfo=dt.UTC)
+    assert parse_time("--at", "2026-06-01T09:00Z", zone) == dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
     with pytest.raises(TrellisError):
-        parse_time("1 June", zone)
+        parse_time("--at", "1 June", zone)

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, parse_time, user_errors
 from engine.runtime.errors import TrellisError
 
 if TYPE_CHECKING:
@@ -88,16 +88,6 @@ def simulate(config: str, db_url: str | None, object_name: str | None, record_id
             _print_record(runtime.simulate_record(crm, object_name, record_id, event, at), zone)
     finally:
         crm.close()
-
-
-def parse_time(option: str, text: str, zone: ZoneInfo) -> dt.datetime:
-    """An ISO date or date-time (read in ``zone`` without an offset), in UTC."""
-    try:
-        moment = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise SimulateUsageError(f"{option} {text!r} is not an ISO date-time: write e.g. 2026-06-01T09:00 "
-                                 "(company time zone) or 2026-06-01T01:00:00+00:00") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(dt.UTC)
 
 
 def _local(moment: dt.datetime, zone: ZoneInfo) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import sys
 from collections.abc import Callable
@@ -50,3 +51,20 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         sys.exit(1)
 
     return wrapper
+
+
+class TimeOptionError(TrellisError):
+    """A time option (``--at``, ``--from``, ``--to``) that is not an ISO date or date-time."""
+
+    code = "bad_time"
+
+
+def parse_time(option: str, text: str, zone: dt.tzinfo) -> dt.datetime:
+    """The value of the time ``option``: an ISO date or date-time (read in ``zone``, the company's
+    time zone, when it has no offset), in UTC."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise TimeOptionError(f"{option} {text!r} is not an ISO date-time: write e.g. 2026-06-01T09:00 "
+                              "(company time zone) or 2026-06-01T01:00:00+00:00") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(dt.UTC)

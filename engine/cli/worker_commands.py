@@ -21,7 +21,7 @@ import click
 import sqlalchemy as sa
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, parse_time, user_errors
 from engine.runtime.delivery import MAX_ATTEMPTS, SmtpSettings, requeue_dead
 from engine.runtime.errors import TrellisError
 
@@ -59,7 +59,7 @@ def worker(config: str, db_url: str | None, once: bool, at_text: str | None, int
 
     compiled = load_config(config)
     zone = ZoneInfo(compiled.settings.timezone)
-    at = parse_time(at_text, zone) if at_text else None
+    at = parse_time("--at", at_text, zone) if at_text else None
     smtp = SmtpSettings.from_environment()
     crm = Trellis(compiled, create_engine(db_url), clock=_clock(at, once))
     try:
@@ -81,16 +81,6 @@ def worker(config: str, db_url: str | None, once: bool, at_text: str | None, int
             click.echo("Stopped.")
     finally:
         crm.close()
-
-
-def parse_time(text: str, zone: ZoneInfo) -> dt.datetime:
-    """An ISO date or date-time; without an offset it is read in ``zone``."""
-    try:
-        moment = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise WorkerUsageError(f"--at {text!r} is not an ISO date-time: write e.g. 2026-06-01T09:00 "
-                               "(company time zone) or 2026-06-01T01:00:00+00:00") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(dt.UTC)
 
 
 def _clock(at: dt.datetime | None, fixed: bool) -> Callable[[], dt.datetime] | None:

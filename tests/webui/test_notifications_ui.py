@@ -220,8 +220,10 @@ def test_the_api_hides_other_users_notifications_and_unreadable_records(api, crm
     assert api("bob", "/api/v1/notifications").get_json()["data"] == []
     assert api("bob", f"/api/v1/notifications/{notification['id']}/read", "POST").status_code == 404
     assert api("bob", "/api/v1/notifications/abc/read", "POST").status_code == 404
-    assert api("alice", "/api/v1/notifications?unread=maybe").status_code == 400
-    assert api("alice", "/api/v1/notifications?per_page=1000").status_code == 400
+    for query, field in (("unread=maybe", "unread"), ("per_page=1000", "per_page"), ("page=0", "page")):
+        refused = api("alice", f"/api/v1/notifications?{query}")
+        assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "bad_query"
+        assert list(refused.get_json()["error"]["fields"]) == [field]
     with crm.session() as s:
         users = crm.schema.system["sys_users"]
         bob_id = s.connection.execute(sa.select(users.c.id).where(users.c.username == "bob")).scalar_one()

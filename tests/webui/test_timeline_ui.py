@@ -293,7 +293,9 @@ def test_the_timeline_endpoint_errors(api, data):
     assert api("alice", "/api/v1/nothing/1/timeline").status_code == 404
     assert api("carol", f"/api/v1/contact/{data['zhang'].id}/timeline").status_code == 404
     response = api("alice", f"/api/v1/account/{data['acme'].id}/timeline?per_page=1000")
-    assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_request"
+    error = response.get_json()["error"]
+    assert response.status_code == 400 and error["code"] == "bad_query"
+    assert error["fields"]["per_page"][0]["message"] == "per_page must be a whole number from 1 to 100, not '1000'."
 
 
 def test_the_openapi_document_describes_the_timeline(api):

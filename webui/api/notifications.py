@@ -23,6 +23,7 @@ from engine.runtime.inbox import Notification
 from webui import get_trellis
 from webui.api.auth import current_username
 from webui.api.errors import ApiError
+from webui.api.params import whole_number
 from webui.api.serialize import json_value
 
 DEFAULT_PER_PAGE = 20
@@ -42,10 +43,10 @@ def list_notifications() -> Response:
     """A page of the caller's notifications, newest first."""
     unread = request.args.get("unread", "0")
     if unread not in ("0", "1", "true", "false"):
-        raise ApiError(400, "bad_request", "unread must be 1 or 0.",
-                       {"unread": [{"code": "invalid", "message": "1 or 0"}]})
-    page = _number("page", 1, inbox.MAX_PAGE)
-    per_page = _number("per_page", DEFAULT_PER_PAGE, inbox.MAX_PER_PAGE)
+        raise ApiError(400, "bad_query", "unread must be 1 or 0.",
+                       {"unread": [{"code": "invalid", "message": "unread must be 1 or 0."}]})
+    page = whole_number(request.args, "page", 1, inbox.MAX_PAGE)
+    per_page = whole_number(request.args, "per_page", DEFAULT_PER_PAGE, inbox.MAX_PER_PAGE)
     with _session() as session:
         found = inbox.page(session, unread in ("1", "true"), page, per_page)
         readable = inbox.readable(session, found.items)
@@ -73,16 +74,6 @@ def read_all() -> Response:
     with _session() as session:
         marked = inbox.mark_read(session)
     return jsonify({"marked": marked, "unread": 0})
-
-
-def _number(name: str, default: int, highest: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= highest:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number from 1 to {highest}.",
-                       {name: [{"code": "invalid", "message": f"a whole number from 1 to {highest}"}]})
-    return int(raw)
 
 
 def _session():

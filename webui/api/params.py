@@ -15,7 +15,6 @@ from flask import request
 from werkzeug.datastructures import MultiDict
 
 from engine.runtime.permissions import Principal
-from engine.runtime.query import MAX_PER_PAGE
 from webui.api.errors import ApiError
 from webui.api.serialize import parse_json
 
@@ -55,7 +54,7 @@ def list_request(args: MultiDict[str, str], principal: Principal) -> ListRequest
         filters.update(shortcut)
     sort = tuple(part.strip() for part in args.get("sort", "").split(",") if part.strip())
     return ListRequest(filters=filters, search=args.get("q") or None, sort=sort,
-                       page=_positive(args, "page", 1), per_page=_positive(args, "per_page", DEFAULT_PER_PAGE))
+                       page=whole_number(args, "page", 1), per_page=whole_number(args, "per_page", DEFAULT_PER_PAGE))
 
 
 def _owner_filter(value: str, principal: Principal) -> dict[str, Any]:
@@ -72,14 +71,17 @@ def _owner_filter(value: str, principal: Principal) -> dict[str, Any]:
     raise _bad_query("owner", f"owner is me, team or a user id, not {value[:40]!r}.")
 
 
-def _positive(args: MultiDict[str, str], name: str, default: int) -> int:
+def whole_number(args: MultiDict[str, str], name: str, default: int, highest: int | None = None) -> int:
+    """The query parameter ``name`` as a whole number from 1 (to ``highest``); ``default`` when
+    absent or empty; 400 ``bad_query`` naming the parameter otherwise."""
     raw = args.get(name)
     if raw is None or raw.strip() == "":
         return default
-    if not raw.strip().isdigit() or int(raw) < 1 or len(raw.strip()) > 9:
-        limit = f" (at most {MAX_PER_PAGE})" if name == "per_page" else ""
+    text = raw.strip()
+    if not text.isdigit() or len(text) > 9 or int(text) < 1 or (highest is not None and int(text) > highest):
+        limit = f" to {highest}" if highest is not None else ""
         raise _bad_query(name, f"{name} must be a whole number from 1{limit}, not {raw[:40]!r}.")
-    return int(raw)
+    return int(text)
 
 
 def _bad_query(name: str, message: str) -> ApiError:

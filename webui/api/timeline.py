@@ -18,6 +18,7 @@ from engine.runtime.permissions import Principal
 from webui import get_trellis
 from webui.api.auth import current_username
 from webui.api.errors import ApiError
+from webui.api.params import whole_number
 from webui.api.serialize import json_value, record_json
 
 DEFAULT_PER_PAGE = 20
@@ -32,7 +33,8 @@ def entry_json(entry: timeline.TimelineEntry) -> dict[str, Any]:
 
 def get_timeline(object_name: str, record_id: str) -> Response:
     """A page of the record's timeline, newest first; 404 outside the caller's scope."""
-    page, per_page = _number("page", 1, 10_000), _number("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    page, per_page = (whole_number(request.args, "page", 1, 10_000),
+                      whole_number(request.args, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE))
     with get_trellis().session(user=current_username(), channel="api") as session:
         obj = session.object(object_name)
         if not obj.timeline:
@@ -41,16 +43,6 @@ def get_timeline(object_name: str, record_id: str) -> Response:
     return jsonify({"data": [entry_json(e) for e in found.entries],
                     "meta": {"page": found.page, "per_page": found.per_page, "total": found.total,
                              "pages": found.pages}})
-
-
-def _number(name: str, default: int, highest: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= highest:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number from 1 to {highest}.",
-                       {name: [{"code": "invalid", "message": f"a whole number from 1 to {highest}"}]})
-    return int(raw)
 
 
 def register(blueprint: Blueprint) -> None:

@@ -43,7 +43,7 @@ from engine.runtime.records import Session
 from webui import get_trellis
 from webui.i18n import Formatter
 from webui.ui import context
-from webui.ui.context import formatter, t, ui_session
+from webui.ui.context import formatter, local_path, t, ui_session
 from webui.ui.display import collect_references, format_value, user_names
 from webui.ui.listing import system_column
 
@@ -253,7 +253,7 @@ def decide(approval_id: int) -> Response | tuple[str, int]:
     """Approve or reject the current step; a rejection without a comment comes back with the error."""
     decision = request.form.get("decision", "")
     comment = request.form.get("comment", "")
-    back = safe_next(request.form.get("next"))
+    back = local_path(request.form.get("next"))
     if decision not in ("approve", "reject"):
         abort(400)
     try:
@@ -279,7 +279,7 @@ def decide(approval_id: int) -> Response | tuple[str, int]:
 
 def withdraw(approval_id: int) -> Response:
     """The requester withdraws a pending request."""
-    back = safe_next(request.form.get("next"))
+    back = local_path(request.form.get("next"))
     try:
         with ui_session() as session:
             approvals.cancel(session, approval_id)
@@ -292,13 +292,6 @@ def withdraw(approval_id: int) -> Response:
         return redirect(back or url_for("pipeline.inbox"))
     flash(t("approvals.withdrawn"), "info")
     return redirect(back or url_for("pipeline.inbox"))
-
-
-def safe_next(target: str | None) -> str | None:
-    """A local path to go back to (never another site)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
 
 
 # --- the navigation link --------------------------------------------------------------------------------

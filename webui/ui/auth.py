@@ -17,7 +17,6 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import segno
 import sqlalchemy as sa
@@ -41,7 +40,7 @@ from engine.runtime.auth import LoginResult, TotpError, authenticate, confirm_to
 from webui import get_trellis
 from webui.i18n import LANGUAGES
 from webui.ui import userpicker
-from webui.ui.context import t
+from webui.ui.context import local_path, t
 
 #: How long the two-factor step may take after the password was right.
 PENDING_SECONDS = 300
@@ -119,12 +118,7 @@ def _pending_enrolment() -> dict | None:
 # --- routes ----------------------------------------------------------------------------
 def safe_next(target: str | None) -> str:
     """``target`` when it is a path on this site, else the start page (no open redirects)."""
-    if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
-                and "\\" not in target:
-            return target
-    return url_for("records.home")
+    return local_path(target) or url_for("records.home")
 
 
 def _attempt(username: str, password: str, **codes: str | None) -> LoginResult:

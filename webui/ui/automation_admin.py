@@ -25,8 +25,8 @@ from flask import Blueprint, Flask, Response, flash, redirect, request, url_for
 from engine.runtime import admin, inbox
 from engine.runtime.admin import AdminPage, Message, Run
 from webui.i18n import Formatter
-from webui.ui.context import formatter, t, ui_session
-from webui.ui.notifications import page_number, safe_next
+from webui.ui.context import formatter, local_path, t, ui_session
+from webui.ui.notifications import page_number
 from webui.ui.views import _require_login, render_page
 
 PER_PAGE = 50
@@ -147,7 +147,7 @@ def retry(message_id: int) -> Response:
         flash(t("automation_admin.retried", id=message_id), "info")
     except admin.NotRetryable:
         flash(t("automation_admin.not_retryable", id=message_id), "error")
-    return redirect(safe_next(request.form.get("next")) or url_for("automation_admin.show"))
+    return redirect(local_path(request.form.get("next")) or url_for("automation_admin.show"))
 
 
 ROUTES = (

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, g, request, session
 from flask_login import current_user
@@ -90,3 +91,14 @@ def _page_context() -> dict[str, Any]:
 def init_app(app: Flask) -> None:
     """Give every template ``t``, ``lang``, ``nav``, ``company`` and ``user``."""
     app.context_processor(_page_context)
+
+
+def local_path(target: str | None) -> str | None:
+    """``target`` when it is a path on this site (a ``next`` to go back to), else None:
+    never another site, a scheme-relative ``//host`` or a backslash path (no open redirects)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target

@@ -29,7 +29,7 @@ from engine.runtime.permissions import Principal
 from engine.runtime.records import Session
 from webui import get_trellis
 from webui.ui import context
-from webui.ui.context import formatter, t, ui_session
+from webui.ui.context import formatter, local_path, t, ui_session
 from webui.ui.views import _require_login, render_page
 
 PER_PAGE = 20
@@ -115,13 +115,6 @@ def page_number(raw: str | None) -> int:
     return int(raw) if raw and raw.isdigit() and len(raw) < 6 and int(raw) > 0 else 1
 
 
-def safe_next(target: str | None) -> str | None:
-    """A local path to go back to (never another site)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
-
-
 def _url(only_unread: bool, page: int) -> str:
     args = {k: v for k, v in (("unread", "1" if only_unread else None), ("page", page if page > 1 else None)) if v}
     return url_for("notifications.show", **args)
@@ -134,7 +127,7 @@ def read_one(notification_id: int) -> Response:
             abort(404)
         inbox.mark_read(session, notification_id)
     flash(t("notifications.marked"), "info")
-    return redirect(safe_next(request.form.get("next")) or url_for("notifications.show"))
+    return redirect(local_path(request.form.get("next")) or url_for("notifications.show"))
 
 
 def read_all() -> Response:
@@ -142,7 +135,7 @@ def read_all() -> Response:
     with ui_session() as session:
         count = inbox.mark_read(session)
     flash(t("notifications.marked_all", count=count), "info")
-    return redirect(safe_next(request.form.get("next")) or url_for("notifications.show"))
+    return redirect(local_path(request.form.get("next")) or url_for("notifications.show"))
 
 
 ROUTES = (

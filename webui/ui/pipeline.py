@@ -60,7 +60,7 @@ from webui.i18n import Formatter
 from webui.ui import approvals as approval_pages
 from webui.ui import board, context, display, forms
 from webui.ui.board import COLOR, percent, stage_classes
-from webui.ui.context import formatter, t, ui_session
+from webui.ui.context import formatter, local_path, t, ui_session
 from webui.ui.views import _require_login, _save, _version, readable, render_page
 
 REASON = pipeline.REASON_KEY
@@ -385,7 +385,7 @@ def move(object_name: str, record_id: int) -> Any:
         if wants_json():
             return jsonify({"error": {"code": "not_found", "message": t("error.404")}}), 404
         raise
-    back = approval_pages.safe_next(data.get("next"))
+    back = local_path(data.get("next"))
     target_url = back or url_for("records.show", object_name=object_name, record_id=record_id)
     if not wants_json() or data.get("flash"):
         flash(message, "info")
@@ -415,7 +415,7 @@ def _refused(object_name: str, record_id: int, data: MultiDict[str, str], status
     if wants_json():
         return jsonify({"error": {"code": code, "message": message}}), status
     flash(message, "error")
-    back = approval_pages.safe_next(data.get("next"))
+    back = local_path(data.get("next"))
     return redirect(back or url_for("records.show", object_name=object_name, record_id=record_id))
 
 
@@ -450,7 +450,7 @@ def move_form(session: Session, obj: ObjectDef, record: Record, stage_key: str, 
     others = any(name not in placed and name not in (RECORD_ERRORS, pipe.field) for name in problems)
     label = target.label.get(fmt.lang) if target is not None else stage_key
     title = format_title(obj, record)
-    next_url = approval_pages.safe_next(data.get("next")) or ""
+    next_url = local_path(data.get("next")) or ""
     move_url = url_for("pipeline.move", object_name=obj.name, record_id=record.id)
     return MoveForm(
         title=fmt.t("move.title", title=title, stage=label), dialog_title=fmt.t("move.dialog_title", stage=label),

@@ -39,7 +39,7 @@ from engine.runtime.records import Session
 from webui import get_trellis
 from webui.i18n import Formatter
 from webui.ui import context, display, forms
-from webui.ui.context import formatter, t, ui_session
+from webui.ui.context import formatter, local_path, t, ui_session
 from webui.ui.views import _require_login, readable, render_page
 
 PER_PAGE = 20
@@ -334,14 +334,7 @@ def complete(object_name: str, record_id: int) -> Response:
                 flash(problem.message, "error")
     except Conflict:
         flash(t("form.conflict_anonymous", version=""), "error")
-    return redirect(_safe_next(request.form.get("next")) or url_for("timeline.my_tasks"))
-
-
-def _safe_next(target: str | None) -> str | None:
-    """A local path to go back to (never another site)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    return redirect(local_path(request.form.get("next")) or url_for("timeline.my_tasks"))
 
 
 # --- registration --------------------------------------------------------------------------------------------------
