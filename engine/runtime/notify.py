@@ -29,22 +29,23 @@ if TYPE_CHECKING:
     from engine.runtime.records import Session
 
 
-@functools.lru_cache(maxsize=1)
-def _environment():
+@functools.lru_cache(maxsize=2)
+def _environment(autoescape: bool):
     import jinja2.sandbox
 
-    return jinja2.sandbox.SandboxedEnvironment(autoescape=True, undefined=jinja2.ChainableUndefined)
+    return jinja2.sandbox.SandboxedEnvironment(autoescape=autoescape, undefined=jinja2.ChainableUndefined)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str, autoescape: bool):
+    """A template compiled once per source (the config's templates are few and fixed)."""
+    return _environment(autoescape).from_string(source)
 
 
 def render(source: str, context: Mapping[str, Any], autoescape: bool = True) -> str:
     """Render a template source in the sandbox (HTML-escaped unless ``autoescape`` is False,
     for plain-text e-mail bodies and subjects)."""
-    import jinja2.sandbox
-
-    if autoescape:
-        return _environment().from_string(source).render(context)
-    plain = jinja2.sandbox.SandboxedEnvironment(autoescape=False, undefined=jinja2.ChainableUndefined)
-    return plain.from_string(source).render(context)
+    return _compiled(source, autoescape).render(context)
 
 
 def send(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any], action: Action) -> int:
