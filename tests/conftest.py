@@ -18,8 +18,17 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
+from argon2 import PasswordHasher
+
+from engine.runtime import passwords
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
+
+# Argon2id with production parameters costs ~0.2 s of CPU per login or password set; the
+# tests log in thousands of times. They hash with the same algorithm at its cheapest
+# parameters; tests/runtime/test_passwords.py proves production keeps argon2-cffi's defaults.
+PRODUCTION_HASHER = passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 class Clock:

@@ -18,6 +18,16 @@ _CLASSES = (
 )
 
 
+def use_hasher(hasher: PasswordHasher) -> PasswordHasher:
+    """Replace the Argon2 hasher (tests use cheap parameters); returns the previous one.
+
+    Production never calls this: every process hashes with argon2-cffi's defaults.
+    """
+    global _HASHER
+    previous, _HASHER = _HASHER, hasher
+    return previous
+
+
 def hash_password(password: str) -> str:
     """An Argon2id hash of ``password`` (salted; safe to store)."""
     return _HASHER.hash(password)
