@@ -228,7 +228,6 @@ def decide(session: Session, approval_id: Any, decision: str, comment: str | Non
     if step is None:
         raise ValidationFailed({RECORD_ERRORS: [FieldError(
             "already_decided", f"Request {current.id} is already {current.status}.")]}, "approval")
-    rule_objects = [session.config.approval_rule(n) for n in current.rules]
     principal = session.principal
     if not principal.is_system:
         if not principal.has("approve"):
@@ -236,8 +235,9 @@ def decide(session: Session, approval_id: Any, decision: str, comment: str | Non
         _require_record_scope(session, current)
         if not _is_approver(principal, step):
             raise PermissionDenied(f"step {step.index + 1} of request {current.id} is for {step.approver_name}")
-        if current.requested_by == principal.user_id and not all(r is not None and r.self_approval for r in rule_objects):
-            raise PermissionDenied("you cannot decide your own request; another approver must")
+        conflict = duty_conflict(session, current)
+        if conflict is not None:
+            raise PermissionDenied(conflict)
     comment = (comment or "").strip() or None
     if decision == "reject" and comment is None:
         raise ValidationFailed({"comment": [FieldError("required", "Say why you reject the request.")]}, "approval")
@@ -308,6 +308,23 @@ def _finish(session: Session, request_: ApprovalRequest, status: str, now: dt.da
         automation.after_decision(session, request_.object, request_.record_id, status)
 
 
+def duty_conflict(session: Session, request_: ApprovalRequest) -> str | None:
+    """Separation of duties: why the caller may not decide the current step of ``request_``
+    although it is theirs — they made the request (unless every rule allows
+    ``self_approval``), or they decided an earlier step of it — or None."""
+    user_id = session.principal.user_id
+    if session.principal.is_system or user_id is None:
+        return None
+    rules = [session.config.approval_rule(name) for name in request_.rules]
+    if request_.requested_by == user_id and not all(r is not None and r.self_approval for r in rules):
+        return "you cannot decide your own request; another approver must"
+    step = request_.current_step
+    if step is not None and any(s.decided_by == user_id for s in request_.steps[:step.index]):
+        return (f"you decided an earlier step of request {request_.id}; "
+                "another approver must decide this one")
+    return None
+
+
 def _is_approver(principal, step: Step) -> bool:
     if step.approver_user_id is not None:
         return step.approver_user_id == principal.user_id
@@ -367,20 +384,14 @@ def inbox(session: Session, limit: int = 200) -> list[ApprovalRequest]:
         return []
     approvals, _ = _tables(session)
     found = _load(session, session.connection.execute(_waiting(session, approvals).limit(limit)).mappings().all())
+    found = [r for r in found if duty_conflict(session, r) is None]
     readable = readable_records(session, [(r.object, r.record_id) for r in found])
     return [r for r in found if (r.object, r.record_id) in readable]
 
 
 def waiting_count(session: Session, limit: int = 200) -> int:
-    """How many requests ``inbox`` would list (the navigation badge), in one query for the
-    requests and one per object for the read scope."""
-    if not (session.principal.is_system or session.principal.has("approve")):
-        return 0
-    approvals, _ = _tables(session)
-    pairs = [(row.object, row.record_id) for row in session.connection.execute(
-        _waiting(session, approvals).with_only_columns(approvals.c.object, approvals.c.record_id).limit(limit))]
-    readable = readable_records(session, pairs)
-    return sum(1 for pair in pairs if pair in readable)
+    """How many requests ``inbox`` would list (the navigation badge)."""
+    return len(inbox(session, limit))
 
 
 def _waiting(session: Session, approvals: sa.Table) -> sa.Select:

@@ -120,10 +120,7 @@ def may_decide(session: Session, pending: ApprovalRequest) -> bool:
         return False
     mine = (step.approver_user_id == principal.user_id if step.approver_user_id is not None
             else step.approver_role in principal.roles)
-    if not mine:
-        return False
-    rules = [session.config.approval_rule(name) for name in pending.rules]
-    return pending.requested_by != principal.user_id or all(r is not None and r.self_approval for r in rules)
+    return mine and approvals.duty_conflict(session, pending) is None
 
 
 def request_views(session: Session, requests: list[ApprovalRequest], fmt: Formatter,
