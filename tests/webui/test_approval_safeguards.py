@@ -90,7 +90,8 @@ USERS = {
     "dina": {"roles": ["director"]},
     "rita": {"roles": ["rep"], "manager": "max"},
     "ron": {"roles": ["rep"], "manager": "max"},
-    "pia": {"roles": ["pricing"]},
+    "mona": {"roles": ["manager"], "display_name": "Mona Mu"},
+    "pia": {"roles": ["pricing"], "manager": "mona"},
 }
 
 
@@ -146,3 +147,31 @@ def test_nobody_decides_two_steps_of_one_request(api, app):
     assert [r["id"] for r in api("dina", "GET", "/api/v1/approvals").get_json()["data"]] == [approval["id"]]
     done = api("dina", "POST", f"/api/v1/approvals/{approval['id']}/approve", json={})
     assert done.get_json()["status"] == "approved"
+
+
+def test_approvers_never_see_pending_values_of_fields_hidden_from_them(api, app, crm):
+    deal = new_deal(api)
+    asked = patch(api, "pia", deal, discount=30, floor_price="77777.00")
+    assert asked.status_code == 202, asked.get_json()
+    approval_id = asked.get_json()["approval"]["id"]
+    for box in (api("mona", "GET", "/api/v1/approvals").get_json()["data"][0],
+                api("mona", "GET", f"/api/v1/approvals/{approval_id}").get_json(),
+                api("rita", "GET", f"/api/v1/approvals/{approval_id}").get_json()):
+        assert box["changes"] == {"discount": 30} and box["hidden_changes"] == 1, box
+    assert api("pia", "GET", f"/api/v1/approvals/{approval_id}").get_json()["changes"]["floor_price"] == "77777.00"
+    assert "77,777" in text(client_for(app, "pia").get("/approvals"))
+    mona = client_for(app, "mona")
+    for page in (text(mona.get("/approvals")), text(mona.get(f"/o/deal/{deal['id']}"))):
+        assert "77777" not in page and "77,777" not in page and "values of 1 fields you cannot see" in page
+
+
+def test_requests_of_a_deleted_record_stay_inside_its_scope(api, crm):
+    deal = new_deal(api)
+    approval_id = patch(api, "rita", deal, discount=30).get_json()["approval"]["id"]
+    assert api("ron", "GET", f"/api/v1/approvals/{approval_id}").status_code == 404
+    with crm.session() as system:
+        system.delete("deal", deal["id"])
+    assert api("ron", "GET", f"/api/v1/approvals/{approval_id}").status_code == 404
+    assert api("ron", "POST", f"/api/v1/approvals/{approval_id}/approve").status_code == 404
+    assert api("rita", "GET", f"/api/v1/approvals/{approval_id}").status_code == 200  # her own request
+    assert api("dina", "GET", f"/api/v1/approvals/{approval_id}").status_code == 200  # reads all deals

@@ -186,7 +186,7 @@ def _changes(session: Session, obj: ObjectDef, record: Record | None, pending: A
     principal, settings = session.principal, session.config.settings
     shown: list[FieldDef] = []
     new_values: dict[str, Any] = {}
-    hidden = 0
+    hidden = pending.hidden_changes  # left out by the engine already
     for name, raw in pending.changes.items():
         f = obj.fields.get(name) or (system_column("owner_id") if name == "owner_id" else None)
         if f is None:
