@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -81,6 +81,8 @@ class ApprovalRequest:
     comment: str | None
     result: str | None
     steps: tuple[Step, ...] = field(default=())
+    #: How many pending values were left out of ``changes`` because the viewer may not read them.
+    hidden_changes: int = 0
 
     @property
     def current_step(self) -> Step | None:
@@ -91,7 +93,8 @@ class ApprovalRequest:
         """A JSON-ready view (for the REST API)."""
         return {
             "id": self.id, "rules": list(self.rules), "object": self.object, "record_id": self.record_id,
-            "action": self.action, "changes": dict(self.changes), "reason": self.reason, "status": self.status,
+            "action": self.action, "changes": dict(self.changes), "hidden_changes": self.hidden_changes,
+            "reason": self.reason, "status": self.status,
             "step": self.step, "requested_by": self.requested_by_name, "requested_at": _iso(self.requested_at),
             "decided_at": _iso(self.decided_at), "comment": self.comment, "result": self.result,
             "steps": [{"label": s.label, "approver": s.approver_name, "decision": s.decision,
@@ -142,7 +145,7 @@ def _holds(session: Session, obj: ObjectDef, rule: ApprovalRule, values: Mapping
 def check_locks(session: Session, obj: ObjectDef, record_id: int, changed: set[str], action: str,
                 errors: Errors) -> None:
     """Refuse a change of the kind a pending request on this record is waiting for."""
-    for request in pending_for_record(session, obj.name, record_id):
+    for request in _pending(session, obj.name, record_id):
         locked: set[str] = set()
         for name in request.rules:
             rule = session.config.approval_rule(name)
@@ -223,12 +226,11 @@ def decide(session: Session, approval_id: Any, decision: str, comment: str | Non
     """Approve or reject the current step of a request as the session's principal."""
     if decision not in ("approve", "reject"):
         raise ValidationFailed({"decision": [FieldError("invalid", "Decide with approve or reject.")]}, "approval")
-    current = get(session, approval_id, lock=True)
+    current = _fetch(session, approval_id, lock=True)
     step = current.current_step
     if step is None:
         raise ValidationFailed({RECORD_ERRORS: [FieldError(
             "already_decided", f"Request {current.id} is already {current.status}.")]}, "approval")
-    rule_objects = [session.config.approval_rule(n) for n in current.rules]
     principal = session.principal
     if not principal.is_system:
         if not principal.has("approve"):
@@ -236,8 +238,9 @@ def decide(session: Session, approval_id: Any, decision: str, comment: str | Non
         _require_record_scope(session, current)
         if not _is_approver(principal, step):
             raise PermissionDenied(f"step {step.index + 1} of request {current.id} is for {step.approver_name}")
-        if current.requested_by == principal.user_id and not all(r is not None and r.self_approval for r in rule_objects):
-            raise PermissionDenied("you cannot decide your own request; another approver must")
+        conflict = duty_conflict(session, current)
+        if conflict is not None:
+            raise PermissionDenied(conflict)
     comment = (comment or "").strip() or None
     if decision == "reject" and comment is None:
         raise ValidationFailed({"comment": [FieldError("required", "Say why you reject the request.")]}, "approval")
@@ -260,7 +263,7 @@ def decide(session: Session, approval_id: Any, decision: str, comment: str | Non
 
 def cancel(session: Session, approval_id: Any) -> ApprovalRequest:
     """Withdraw one's own pending request."""
-    current = get(session, approval_id, lock=True)
+    current = _fetch(session, approval_id, lock=True)
     if current.status != PENDING:
         raise ValidationFailed({RECORD_ERRORS: [FieldError(
             "already_decided", f"Request {current.id} is already {current.status}.")]}, "approval")
@@ -308,6 +311,23 @@ def _finish(session: Session, request_: ApprovalRequest, status: str, now: dt.da
         automation.after_decision(session, request_.object, request_.record_id, status)
 
 
+def duty_conflict(session: Session, request_: ApprovalRequest) -> str | None:
+    """Separation of duties: why the caller may not decide the current step of ``request_``
+    although it is theirs — they made the request (unless every rule allows
+    ``self_approval``), or they decided an earlier step of it — or None."""
+    user_id = session.principal.user_id
+    if session.principal.is_system or user_id is None:
+        return None
+    rules = [session.config.approval_rule(name) for name in request_.rules]
+    if request_.requested_by == user_id and not all(r is not None and r.self_approval for r in rules):
+        return "you cannot decide your own request; another approver must"
+    step = request_.current_step
+    if step is not None and any(s.decided_by == user_id for s in request_.steps[:step.index]):
+        return (f"you decided an earlier step of request {request_.id}; "
+                "another approver must decide this one")
+    return None
+
+
 def _is_approver(principal, step: Step) -> bool:
     if step.approver_user_id is not None:
         return step.approver_user_id == principal.user_id
@@ -315,15 +335,51 @@ def _is_approver(principal, step: Step) -> bool:
 
 
 def _require_record_scope(session: Session, request_: ApprovalRequest) -> None:
-    table = session.schema.table(request_.object)
-    owner = session.connection.execute(sa.select(table.c.owner_id).where(table.c.id == request_.record_id)).first()
-    if owner is not None and not session.principal.in_scope(request_.object, "read", owner.owner_id):
+    """NotFound unless the caller's read scope covers the request's record — as it is, or,
+    once deleted, as it was: its owner when it was deleted (from the audit trail)."""
+    if not session.principal.in_scope(request_.object, "read", _owner_of(session, request_)):
         raise NotFound("approval", request_.id)
 
 
+def _owner_of(session: Session, request_: ApprovalRequest) -> int | None:
+    """The owner of the request's record now, or when it was deleted (None when unknown:
+    then only an ``all`` read scope covers it)."""
+    table = session.schema.table(request_.object)
+    row = session.connection.execute(sa.select(table.c.owner_id).where(table.c.id == request_.record_id)).first()
+    if row is not None:
+        return row.owner_id
+    trail = session.schema.system["sys_audit"]
+    logged = session.connection.execute(sa.select(trail.c.changes).where(
+        trail.c.object == request_.object, trail.c.record_id == request_.record_id, trail.c.action == "delete",
+    ).order_by(trail.c.id.desc()).limit(1)).scalar()
+    try:
+        owner = json.loads(logged).get("owner_id", [None])[0] if logged else None
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return None
+    return owner if isinstance(owner, int) else None
+
+
 # --- reading ----------------------------------------------------------------------------
-def get(session: Session, approval_id: Any, lock: bool = False) -> ApprovalRequest:
-    """One request; NotFound when it does not exist or its record is outside the caller's read scope."""
+def get(session: Session, approval_id: Any) -> ApprovalRequest:
+    """One request as the caller may see it (``visible``); NotFound when it does not exist or
+    its record — or, once deleted, the record as it was — is outside the caller's read scope."""
+    return visible(session, _fetch(session, approval_id))
+
+
+def visible(session: Session, request_: ApprovalRequest) -> ApprovalRequest:
+    """``request_`` without the pending values of fields the caller may not read (counted in
+    ``hidden_changes``): what a user may not read never reaches them, in any channel."""
+    principal = session.principal
+    obj = session.config.objects.get(request_.object)
+    if principal.is_system:
+        return request_
+    shown = {k: v for k, v in request_.changes.items()
+             if obj is not None and (k == "owner_id" or (k in obj.fields and principal.can_see(obj.name, k)))}
+    return replace(request_, changes=shown, hidden_changes=len(request_.changes) - len(shown))
+
+
+def _fetch(session: Session, approval_id: Any, lock: bool = False) -> ApprovalRequest:
+    """One request with every pending value (for deciding and applying), scope checked."""
     approvals, _ = _tables(session)
     try:
         number = int(approval_id)
@@ -344,7 +400,12 @@ def get(session: Session, approval_id: Any, lock: bool = False) -> ApprovalReque
 
 
 def pending_for_record(session: Session, object_name: str, record_id: int) -> list[ApprovalRequest]:
-    """Pending requests on one record (shown on the record page; they lock it)."""
+    """Pending requests on one record as the caller may see them (shown on the record page)."""
+    return [visible(session, r) for r in _pending(session, object_name, record_id)]
+
+
+def _pending(session: Session, object_name: str, record_id: int) -> list[ApprovalRequest]:
+    """Pending requests on one record with every value (they lock it)."""
     approvals, _ = _tables(session)
     rows = session.connection.execute(sa.select(approvals).where(
         approvals.c.object == object_name, approvals.c.record_id == record_id, approvals.c.status == PENDING,
@@ -358,7 +419,7 @@ def for_record(session: Session, object_name: str, record_id: int) -> list[Appro
     rows = session.connection.execute(sa.select(approvals).where(
         approvals.c.object == object_name, approvals.c.record_id == record_id,
     ).order_by(approvals.c.id.desc())).mappings().all()
-    return _load(session, rows)
+    return [visible(session, r) for r in _load(session, rows)]
 
 
 def inbox(session: Session, limit: int = 200) -> list[ApprovalRequest]:
@@ -367,20 +428,14 @@ def inbox(session: Session, limit: int = 200) -> list[ApprovalRequest]:
         return []
     approvals, _ = _tables(session)
     found = _load(session, session.connection.execute(_waiting(session, approvals).limit(limit)).mappings().all())
+    found = [r for r in found if duty_conflict(session, r) is None]
     readable = readable_records(session, [(r.object, r.record_id) for r in found])
-    return [r for r in found if (r.object, r.record_id) in readable]
+    return [visible(session, r) for r in found if (r.object, r.record_id) in readable]
 
 
 def waiting_count(session: Session, limit: int = 200) -> int:
-    """How many requests ``inbox`` would list (the navigation badge), in one query for the
-    requests and one per object for the read scope."""
-    if not (session.principal.is_system or session.principal.has("approve")):
-        return 0
-    approvals, _ = _tables(session)
-    pairs = [(row.object, row.record_id) for row in session.connection.execute(
-        _waiting(session, approvals).with_only_columns(approvals.c.object, approvals.c.record_id).limit(limit))]
-    readable = readable_records(session, pairs)
-    return sum(1 for pair in pairs if pair in readable)
+    """How many requests ``inbox`` would list (the navigation badge)."""
+    return len(inbox(session, limit))
 
 
 def _waiting(session: Session, approvals: sa.Table) -> sa.Select:
@@ -403,7 +458,7 @@ def requested_by_me(session: Session, limit: int = 200) -> list[ApprovalRequest]
     approvals, _ = _tables(session)
     rows = session.connection.execute(sa.select(approvals).where(approvals.c.requested_by == session.user)
                                       .order_by(approvals.c.id.desc()).limit(limit)).mappings().all()
-    return _load(session, rows)
+    return [visible(session, r) for r in _load(session, rows)]
 
 
 def _load(session: Session, rows) -> list[ApprovalRequest]:

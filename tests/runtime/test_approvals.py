@@ -184,9 +184,13 @@ def test_self_approval_is_refused(crm):
     deal = new_deal(crm, user="max")
     request = update(crm, deal, user="max", discount="30").pending_approval
     assert request.steps[0].approver_name == "eve"  # max's manager
-    # eve approves step 1; step 2 (role executive) is also eve: allowed, she did not ask.
+    # eve approves step 1; step 2 (role executive) is also hers, but one person never
+    # decides two steps of a request (separation of duties).
     decide(crm, request, "eve")
-    assert decide(crm, request, "eve").status == "approved"
+    with pytest.raises(PermissionDenied, match="you decided an earlier step of request"):
+        decide(crm, request, "eve")
+    with crm.session("eve") as s:
+        assert approvals.inbox(s) == [] and approvals.waiting_count(s) == 0
     tier_request = update(crm, deal, user="eve", tier="key").pending_approval
     with pytest.raises(PermissionDenied, match="your own request"):
         decide(crm, tier_request, "eve")

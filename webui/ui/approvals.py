@@ -120,10 +120,7 @@ def may_decide(session: Session, pending: ApprovalRequest) -> bool:
         return False
     mine = (step.approver_user_id == principal.user_id if step.approver_user_id is not None
             else step.approver_role in principal.roles)
-    if not mine:
-        return False
-    rules = [session.config.approval_rule(name) for name in pending.rules]
-    return pending.requested_by != principal.user_id or all(r is not None and r.self_approval for r in rules)
+    return mine and approvals.duty_conflict(session, pending) is None
 
 
 def request_views(session: Session, requests: list[ApprovalRequest], fmt: Formatter,
@@ -189,7 +186,7 @@ def _changes(session: Session, obj: ObjectDef, record: Record | None, pending: A
     principal, settings = session.principal, session.config.settings
     shown: list[FieldDef] = []
     new_values: dict[str, Any] = {}
-    hidden = 0
+    hidden = pending.hidden_changes  # left out by the engine already
     for name, raw in pending.changes.items():
         f = obj.fields.get(name) or (system_column("owner_id") if name == "owner_id" else None)
         if f is None:

@@ -1,0 +1,177 @@
+"""What approvals, pipelines and rule messages must not let through (issue 11), seen
+through the REST API and the web UI: approvals on creates, a pipeline switch that
+skips stages, separation of duties between steps, hidden fields in requests and in
+rule messages, requests of deleted records.
+
+Runs on SQLite, and on PostgreSQL when TRELLIS_TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.runtime.tokens import create_token
+from tests.webui.conftest import client_for, make_app, post, text
+
+CONFIG = """
+trellis: 1
+settings: {timezone: Asia/Shanghai, currency: CNY, locale: en_US}
+objects:
+  deal:
+    title: "{name}"
+    fields:
+      name: {type: text, required: true}
+      needs_analysis: {type: textarea}
+      discount: {type: percent}
+      price: {type: currency}
+      floor_price: {type: currency}
+      tier: {type: picklist, values: [normal, key]}
+      signatory: {type: text}
+      deal_type: {type: picklist, values: [new_business, renewal], default: new_business}
+    rules:
+      - name: price_above_floor
+        assert: "price >= floor_price"
+        field: price
+        message: "The price must not be below the floor price."
+    pipeline:
+      by: deal_type
+      stages:
+        - initial_contact
+        - needs_confirmed
+        - {key: solution_demo, requires: [needs_analysis]}
+        - {key: won, outcome: won}
+        - {key: lost, outcome: lost}
+      pipelines:
+        renewal:
+          when: [renewal]
+          stages:
+            - renewal_due
+            - renewal_quote
+            - {key: contract_signed, outcome: won, requires: [signatory]}
+            - {key: churned, outcome: lost}
+      skip: {approval: manager}
+approvals:
+  - name: big_discount
+    label: Big discount
+    object: deal
+    on: {change: [discount, floor_price]}
+    when: "discount > 20"
+    steps:
+      - {approver: manager, label: Sales manager}
+      - {approver: {role: director}, label: Director}
+  - name: key_tier
+    object: deal
+    on: {change: [tier]}
+    when: "tier == 'key'"
+    approver: manager
+  - name: delete_deal
+    object: deal
+    on: delete
+    approver: {role: director}
+roles:
+  rep:
+    objects: {deal: {read: own, edit: own, create: true, delete: own}}
+    hidden: [deal.floor_price]
+  manager:
+    label: Sales manager
+    objects: {deal: {read: all, edit: all, create: true, delete: all}}
+    permissions: [skip_stage, approve]
+    hidden: [deal.floor_price]
+  director:
+    label: Director
+    objects: {deal: {read: all}}
+    permissions: [approve]
+  pricing:
+    objects: {deal: {read: all, edit: all}}
+"""
+
+USERS = {
+    "max": {"roles": ["manager", "director"], "display_name": "Max Ma"},
+    "dina": {"roles": ["director"]},
+    "rita": {"roles": ["rep"], "manager": "max"},
+    "ron": {"roles": ["rep"], "manager": "max"},
+    "mona": {"roles": ["manager"], "display_name": "Mona Mu"},
+    "pia": {"roles": ["pricing"], "manager": "mona"},
+}
+
+
+@pytest.fixture
+def crm(open_crm):
+    return open_crm(CONFIG, USERS)
+
+
+@pytest.fixture
+def app(crm):
+    return make_app(crm)
+
+
+@pytest.fixture
+def api(app, crm):
+    client = app.test_client()
+    tokens = {name: create_token(crm, name, "test")[0] for name in USERS}
+
+    def call(user, method, url, **kwargs):
+        return client.open(url, method=method, headers={"Authorization": f"Bearer {tokens[user]}"}, **kwargs)
+
+    return call
+
+
+def new_deal(api, user="rita", **values):
+    response = api(user, "POST", "/api/v1/deal", json={"name": "Acme", **values})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def patch(api, user, deal, **values):
+    current = api(user, "GET", f"/api/v1/deal/{deal['id']}").get_json()
+    return api(user, "PATCH", f"/api/v1/deal/{deal['id']}", json={"version": current["version"], **values})
+
+
+def test_nobody_decides_two_steps_of_one_request(api, app):
+    deal = new_deal(api)
+    asked = patch(api, "rita", deal, discount=30)
+    assert asked.status_code == 202, asked.get_json()
+    approval = asked.get_json()["approval"]
+    first = api("max", "POST", f"/api/v1/approvals/{approval['id']}/approve", json={"comment": "ok"})
+    assert first.status_code == 200 and first.get_json()["step"] == 1
+    # max also holds the director role of step 2, but decided step 1: not offered, refused.
+    assert api("max", "GET", "/api/v1/approvals").get_json()["data"] == []
+    max_page = text(client_for(app, "max").get("/approvals"))
+    assert f'action="/approvals/{approval["id"]}/decide"' not in max_page
+    second = api("max", "POST", f"/api/v1/approvals/{approval['id']}/approve", json={})
+    assert second.status_code == 403
+    assert second.get_json()["error"]["message"] == (
+        f"You decided an earlier step of request {approval['id']}; another approver must decide this one.")
+    assert api("rita", "GET", f"/api/v1/deal/{deal['id']}").get_json()["discount"] is None
+    # another director decides it
+    assert [r["id"] for r in api("dina", "GET", "/api/v1/approvals").get_json()["data"]] == [approval["id"]]
+    done = api("dina", "POST", f"/api/v1/approvals/{approval['id']}/approve", json={})
+    assert done.get_json()["status"] == "approved"
+
+
+def test_approvers_never_see_pending_values_of_fields_hidden_from_them(api, app, crm):
+    deal = new_deal(api)
+    asked = patch(api, "pia", deal, discount=30, floor_price="77777.00")
+    assert asked.status_code == 202, asked.get_json()
+    approval_id = asked.get_json()["approval"]["id"]
+    for box in (api("mona", "GET", "/api/v1/approvals").get_json()["data"][0],
+                api("mona", "GET", f"/api/v1/approvals/{approval_id}").get_json(),
+                api("rita", "GET", f"/api/v1/approvals/{approval_id}").get_json()):
+        assert box["changes"] == {"discount": 30} and box["hidden_changes"] == 1, box
+    assert api("pia", "GET", f"/api/v1/approvals/{approval_id}").get_json()["changes"]["floor_price"] == "77777.00"
+    assert "77,777" in text(client_for(app, "pia").get("/approvals"))
+    mona = client_for(app, "mona")
+    for page in (text(mona.get("/approvals")), text(mona.get(f"/o/deal/{deal['id']}"))):
+        assert "77777" not in page and "77,777" not in page and "values of 1 fields you cannot see" in page
+
+
+def test_requests_of_a_deleted_record_stay_inside_its_scope(api, crm):
+    deal = new_deal(api)
+    approval_id = patch(api, "rita", deal, discount=30).get_json()["approval"]["id"]
+    assert api("ron", "GET", f"/api/v1/approvals/{approval_id}").status_code == 404
+    with crm.session() as system:
+        system.delete("deal", deal["id"])
+    assert api("ron", "GET", f"/api/v1/approvals/{approval_id}").status_code == 404
+    assert api("ron", "POST", f"/api/v1/approvals/{approval_id}/approve").status_code == 404
+    assert api("rita", "GET", f"/api/v1/approvals/{approval_id}").status_code == 200  # her own request
+    assert api("dina", "GET", f"/api/v1/approvals/{approval_id}").status_code == 200  # reads all deals
