@@ -272,3 +272,39 @@ def test_limit_must_be_positive(crm, config_path, db_url):
 
     assert result.exit_code == 2
     assert "--limit" in result.output
+
+
+def test_user_controlled_text_cannot_drive_the_admins_terminal(crm, config_path, db_url):
+    """Escape sequences in a failed login's user name and user agent and in a field value
+    (OSC 52 clipboard write, clear screen, a one-byte CSI, a right-to-left override) are
+    shown as visible escapes: the output holds no ESC, BEL or other control byte."""
+    from engine.runtime import auth
+
+    hostile = "\x1b]52;c;ZWNobyBoaQ==\x07\x1b[2J\x9b1m\u202eevil"
+    auth.authenticate(crm, hostile, "wrong-password", ip="10.0.0.9", user_agent="curl\x1b[1A")
+    with crm.session("rita", channel="web") as s:
+        record = s.create("contact", {"name": hostile})
+
+    logins = run("audit", "logins", config_path, "--db", db_url)
+    shown = run("audit", "show", config_path, "--db", db_url, "contact", record.id)
+
+    for result in (logins, shown):
+        assert result.exit_code == 0, result.output
+        assert not any(ord(c) < 0x20 and c != "\n" or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in result.output)
+        assert "\\x1b]52;c;ZWNobyBoaQ==\\x07\\x1b[2J\\x9b1m\\u202eevil" in result.output
+    assert "curl\\x1b[1A" in logins.output
+
+
+def test_every_cli_command_writes_through_the_escaping_helpers():
+    """``engine.cli.common.echo``/``secho`` are the only way commands write: no direct click.echo or print."""
+    from pathlib import Path
+
+    import engine.cli
+
+    folder = Path(engine.cli.__file__).parent
+    for path in folder.glob("*.py"):
+        source = path.read_text()
+        if path.name == "common.py":
+            source = source.split("def user_errors", 1)[1]
+        for raw in ("click.echo(", "click.secho(", "print(", "sys.stdout.write", "sys.stderr.write"):
+            assert raw not in source, f"{path.name} writes with {raw} instead of common.echo/secho"

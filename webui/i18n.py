@@ -137,6 +137,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "twofactor.uri": {"en": "Provisioning URI", "zh": "配置链接"},
     "twofactor.recovery": {"en": "Recovery codes: write them down now, they are shown only once.",
                            "zh": "恢复码：请立即记下，它们只显示这一次。"},
+    "twofactor.start_intro": {"en": "After your password, two-factor login asks for a code from an authenticator "
+                              "app on your phone.", "zh": "两步验证登录在输入密码后还需要手机上身份验证器应用中的验证码。"},
+    "twofactor.start": {"en": "Start setup", "zh": "开始设置"},
+    "twofactor.pending": {"en": "A setup was started: enter the code your app shows, or start again for a new key.",
+                          "zh": "设置已开始：请输入应用显示的验证码，或重新开始以获取新密钥。"},
+    "twofactor.restart": {"en": "Start again", "zh": "重新开始"},
     "twofactor.code": {"en": "Code from your authenticator app", "zh": "身份验证器应用中的验证码"},
     "twofactor.confirm": {"en": "Confirm", "zh": "确认"},
     "twofactor.done": {"en": "Two-factor login is now on.", "zh": "两步验证登录已开启。"},

@@ -22,7 +22,7 @@ import click
 import sqlalchemy as sa
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, secho, user_errors
 from engine.metadata import Config, load_config
 from engine.runtime import audit as trail
 from engine.runtime.database import create_engine, database_url
@@ -88,11 +88,11 @@ def verify(config: str, db_url: str | None) -> None:
     with _database(config, db_url) as db, db.snapshot() as connection:
         report = trail.verify(connection, db.schema)
     if report.ok:
-        click.secho(f"Audit trail intact: {_count(report.checked, 'row')} checked.", fg="green")
+        secho(f"Audit trail intact: {_count(report.checked, 'row')} checked.", fg="green")
         return
-    click.secho(f"Audit trail BROKEN at row {report.broken_at}: {report.reason}", fg="red")
+    secho(f"Audit trail BROKEN at row {report.broken_at}: {report.reason}", fg="red")
     intact = f"{_count(report.checked, 'row')} before it {'is' if report.checked == 1 else 'are'} intact"
-    click.echo(f"{intact}. Restore the audit tables from a backup and find out who changed the database directly.")
+    echo(f"{intact}. Restore the audit tables from a backup and find out who changed the database directly.")
     sys.exit(1)
 
 
@@ -112,14 +112,14 @@ def show(config: str, object_name: str, record_id: int, db_url: str | None, view
         principal = _viewer(connection, db, viewer)
         entries = trail.history(connection, db.schema, object_name, record_id, principal)
     if not entries:
-        click.echo(f"No audit rows for {object_name} {record_id}.")
+        echo(f"No audit rows for {object_name} {record_id}.")
         return
     seen_as = "" if viewer is None else f", as {principal.username} sees it"
-    click.echo(f"History of {object_name} {record_id} ({_count(len(entries), 'change')}, oldest first{seen_as}):")
+    echo(f"History of {object_name} {record_id} ({_count(len(entries), 'change')}, oldest first{seen_as}):")
     for entry in entries:
-        click.echo(f"{_when(entry.at)}  {entry.username} via {entry.channel}  {entry.action}  (row {entry.id})")
+        echo(f"{_when(entry.at)}  {entry.username} via {entry.channel}  {entry.action}  (row {entry.id})")
         for name, (old, new) in entry.changes.items():
-            click.echo(f"    {name}: {_value(old)} → {_value(new)}")
+            echo(f"    {name}: {_value(old)} → {_value(new)}")
 
 
 def _viewer(connection: sa.Connection, db: AuditDatabase, username: str | None) -> Principal:
@@ -145,12 +145,12 @@ def logins(config: str, db_url: str | None, username: str | None, limit: int) ->
     with _database(config, db_url) as db, db.snapshot() as connection:
         entries = trail.login_log(connection, db.schema, username=username, limit=limit)
     if not entries:
-        click.echo("No login attempts recorded" + (f" for {username}." if username else "."))
+        echo("No login attempts recorded" + (f" for {username}." if username else "."))
         return
     for entry in entries:
         parts = [_when(entry.at), entry.username, entry.outcome, f"ip {entry.ip or '?'}"]
         parts += [p for p in (entry.user_agent, entry.detail) if p]
-        click.echo("  ".join(parts))
+        echo("  ".join(parts))
 
 
 @audit.command()
@@ -167,12 +167,12 @@ def reads(config: str, db_url: str | None, object_name: str | None, username: st
             raise UnknownObject(object_name, list(db.config.objects))
         entries = trail.access_log(connection, db.schema, object_name=object_name, username=username, limit=limit)
     if not entries:
-        click.echo("No reads recorded.")
+        echo("No reads recorded.")
         return
     for entry in entries:
         target = entry.object if entry.record_id is None else f"{entry.object} {entry.record_id}"
         line = f"{_when(entry.at)}  {entry.username} via {entry.channel}  {entry.action}  {target}"
-        click.echo(line + (f"  {_value(entry.detail)}" if entry.detail else ""))
+        echo(line + (f"  {_value(entry.detail)}" if entry.detail else ""))
 
 
 def _when(moment: dt.datetime) -> str:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, parse_time, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, parse_time, secho, user_errors
 from engine.runtime.errors import TrellisError
 
 if TYPE_CHECKING:
@@ -95,13 +95,13 @@ def _local(moment: dt.datetime, zone: ZoneInfo) -> str:
 
 
 def _print_record(result: RecordSimulation, zone: ZoneInfo) -> None:
-    click.echo(f"Dry run: {result.object} {result.record_id} “{result.title}” just {result.event}, "
+    echo(f"Dry run: {result.object} {result.record_id} “{result.title}” just {result.event}, "
                f"at {_local(result.at, zone)}. Nothing is written.")
     if not result.rules:
-        click.echo(f"No automation rule is declared for {result.object}.")
+        echo(f"No automation rule is declared for {result.object}.")
         return
     firing = sum(1 for r in result.rules if r.fires)
-    click.echo(f"{len(result.rules)} rule{'s' if len(result.rules) != 1 else ''} of {result.object}, "
+    echo(f"{len(result.rules)} rule{'s' if len(result.rules) != 1 else ''} of {result.object}, "
                f"{firing} would fire:")
     for rule in result.rules:
         _print_rule(rule)
@@ -110,45 +110,45 @@ def _print_record(result: RecordSimulation, zone: ZoneInfo) -> None:
 def _print_rule(preview: RulePreview) -> None:
     rule = preview.rule
     verdict = VERDICTS[preview.fires]
-    click.echo("")
-    click.secho(f"{rule.name} — {verdict}", bold=True, fg="green" if preview.fires else None)
+    echo("")
+    secho(f"{rule.name} — {verdict}", bold=True, fg="green" if preview.fires else None)
     if rule.label.get() not in (rule.name, rule.name.replace("_", " ").capitalize()):
-        click.echo(f"  label:   {rule.label.get()}")
-    click.echo(f"  trigger: {preview.trigger}: {preview.triggered} ({preview.reason})")
+        echo(f"  label:   {rule.label.get()}")
+    echo(f"  trigger: {preview.trigger}: {preview.triggered} ({preview.reason})")
     if rule.when is not None:
         outcome = "holds" if preview.holds else "does not hold"
-        click.echo(f"  when:    {rule.when.source} → {outcome}"
+        echo(f"  when:    {rule.when.source} → {outcome}"
                    f"{f' ({preview.when_error})' if preview.when_error else ''}")
     label = "would" if preview.fires is not False else "would have"
-    click.echo(f"  actions ({label}):")
+    echo(f"  actions ({label}):")
     for action in preview.actions:
         if action.error:
-            click.echo(f"    - {action.kind}: cannot tell: {action.error}")
+            echo(f"    - {action.kind}: cannot tell: {action.error}")
         else:
-            click.echo(f"    - {action.text}")
+            echo(f"    - {action.text}")
 
 
 def _print_window(results: list[WindowPreview], start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> None:
-    click.echo(f"Dry run from {_local(start, zone)} to {_local(end, zone)}. Nothing is written.")
+    echo(f"Dry run from {_local(start, zone)} to {_local(end, zone)}. Nothing is written.")
     if not results:
-        click.echo("No scheduled or cron rule applies.")
+        echo("No scheduled or cron rule applies.")
         return
     for preview in results:
-        click.echo("")
+        echo("")
         rule = preview.rule
-        click.secho(f"{rule.name} ({rule.object or 'no object'}) — {preview.trigger}", bold=True)
+        secho(f"{rule.name} ({rule.object or 'no object'}) — {preview.trigger}", bold=True)
         if rule.when is not None:
-            click.echo(f"  when: {rule.when.source}")
+            echo(f"  when: {rule.when.source}")
         if rule.trigger.kind == "cron":
             _print_cron(preview, zone)
             continue
         if not preview.hits:
-            click.echo("  no record is due in this window")
+            echo("  no record is due in this window")
             continue
         fire = sum(1 for h in preview.hits if not h.ran and h.holds is not False)
         ran = sum(1 for h in preview.hits if h.ran)
         more = "at least " if preview.more else ""
-        click.echo(f"  {more}{len(preview.hits)} due: {fire} would fire, {ran} ran already, "
+        echo(f"  {more}{len(preview.hits)} due: {fire} would fire, {ran} ran already, "
                    f"{len(preview.hits) - fire - ran} skipped (`when` does not hold)")
         for hit in preview.hits:
             if hit.ran:
@@ -157,9 +157,9 @@ def _print_window(results: list[WindowPreview], start: dt.datetime, end: dt.date
                 state = "skipped: `when` does not hold"
             else:
                 state = "would fire"
-            click.echo(f"  {_local(hit.due, zone)}  {rule.object} {hit.record_id} “{hit.title}”: {state}")
+            echo(f"  {_local(hit.due, zone)}  {rule.object} {hit.record_id} “{hit.title}”: {state}")
         if preview.more:
-            click.echo(f"  … and more (only the first {len(preview.hits)} are listed)")
+            echo(f"  … and more (only the first {len(preview.hits)} are listed)")
 
 
 def _print_cron(preview: WindowPreview, zone: ZoneInfo) -> None:
@@ -167,6 +167,6 @@ def _print_cron(preview: WindowPreview, zone: ZoneInfo) -> None:
     whom = f"for every {rule.object} meeting `when`" if rule.object and rule.when else (
         f"for every {rule.object}" if rule.object else "once")
     if not preview.times:
-        click.echo("  no cron time in this window")
+        echo("  no cron time in this window")
     for moment in preview.times:
-        click.echo(f"  {_local(moment, zone)}  fires {whom}")
+        echo(f"  {_local(moment, zone)}  fires {whom}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,33 @@ DB_OPTION = click.option("--db", "db_url", envvar="TRELLIS_DATABASE_URL", defaul
                          help="Database URL (default: $TRELLIS_DATABASE_URL or sqlite:///trellis.db).")
 LOSS_OPTION = click.option("--allow-data-loss", is_flag=True, help="Allow changes that drop stored values.")
 
+#: Characters a terminal acts on instead of showing: C0 controls but newline and tab, DEL, C1 controls
+#: (ESC starts cursor moves, screen clears and OSC 52 clipboard writes; 0x9b is a one-byte CSI) and the
+#: bidirectional overrides that reorder what an admin reads.
+TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: object) -> str:
+    """``text`` with every character of ``TERMINAL_CONTROLS`` written as a visible escape
+    (``\\x1b``, ``\\u202e``), so that values users control (user names of failed logins,
+    field values in the audit trail) cannot drive the admin's terminal."""
+    return TERMINAL_CONTROLS.sub(_escape, str(text))
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def echo(message: object = "", **kwargs: Any) -> None:
+    """``click.echo`` of ``visible(message)``: every command writes through this (or ``secho``)."""
+    click.echo(visible(message), **kwargs)
+
+
+def secho(message: object = "", **kwargs: Any) -> None:
+    """``click.secho`` of ``visible(message)``; the colours are added after escaping."""
+    click.secho(visible(message), **kwargs)
+
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the errors users cause into a message and exit status 1."""
@@ -30,24 +58,24 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except ConfigError as exc:
             for issue in exc.issues:
-                click.echo(str(issue), err=True)
+                echo(str(issue), err=True)
             count = len(exc.issues)
-            click.secho(f"{count} error{'s' if count != 1 else ''} in the config.", fg="red", err=True)
+            secho(f"{count} error{'s' if count != 1 else ''} in the config.", fg="red", err=True)
         except migrate.MigrationRefused as exc:
-            click.secho("Refused: this change would lose or break data.", fg="red", err=True)
+            secho("Refused: this change would lose or break data.", fg="red", err=True)
             for refusal in exc.refusals:
-                click.echo(f"  - {refusal.message}", err=True)
+                echo(f"  - {refusal.message}", err=True)
         except migrate.UnknownVersion as exc:
-            click.secho(str(exc), fg="red", err=True)
+            secho(str(exc), fg="red", err=True)
         except ValidationFailed as exc:
             for name, problems in exc.errors.items():
                 for problem in problems:
-                    click.echo(f"{name}: {problem.message}", err=True)
+                    echo(f"{name}: {problem.message}", err=True)
         except TrellisError as exc:
-            click.secho(str(exc), fg="red", err=True)
+            secho(str(exc), fg="red", err=True)
         except sa.exc.OperationalError as exc:
-            click.secho(f"Cannot use the database: {exc.orig}", fg="red", err=True)
-            click.echo("Check --db / TRELLIS_DATABASE_URL and that the database server is running.", err=True)
+            secho(f"Cannot use the database: {exc.orig}", fg="red", err=True)
+            echo("Check --db / TRELLIS_DATABASE_URL and that the database server is running.", err=True)
         sys.exit(1)
 
     return wrapper

@@ -7,7 +7,7 @@ import sys
 import click
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, LOSS_OPTION, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, LOSS_OPTION, echo, secho, user_errors
 from engine.metadata import load_config
 from engine.runtime import migrate
 from engine.runtime.database import create_engine, database_url
@@ -20,7 +20,7 @@ def validate(config: str) -> None:
     """Check CONFIG and report every error with file:line:column, code and hint."""
     compiled = load_config(config)
     fields = sum(len(o.fields) for o in compiled.objects.values())
-    click.secho(
+    secho(
         f"{config} is valid: {len(compiled.objects)} objects, {fields} fields, {len(compiled.picklists)} picklists.",
         fg="green",
     )
@@ -35,8 +35,8 @@ def plan(config: str, db_url: str | None, allow_data_loss: bool) -> None:
     """Show what `apply` would change in the database (exit 1 if it would refuse)."""
     compiled = load_config(config)
     result = migrate.plan(create_engine(db_url), compiled, allow_data_loss=allow_data_loss)
-    click.echo(f"Plan for {database_url(db_url)}:")
-    click.echo(str(result))
+    echo(f"Plan for {database_url(db_url)}:")
+    echo(str(result))
     if result.refusals:
         sys.exit(1)
 
@@ -50,8 +50,8 @@ def apply(config: str, db_url: str | None, allow_data_loss: bool) -> None:
     """Change the database to match CONFIG, all or nothing, and record the version."""
     compiled = load_config(config)
     result = migrate.apply(create_engine(db_url), compiled, allow_data_loss=allow_data_loss, applied_by="cli")
-    click.echo(str(result))
-    click.secho("Applied." if not result.empty else "Nothing to change.", fg="green")
+    echo(str(result))
+    secho("Applied." if not result.empty else "Nothing to change.", fg="green")
 
 
 @main.command()
@@ -61,12 +61,12 @@ def history(db_url: str | None) -> None:
     """List the config versions applied to the database, newest first."""
     versions = migrate.history(create_engine(db_url))
     if not versions:
-        click.echo("No config has been applied to this database yet.")
+        echo("No config has been applied to this database yet.")
     for version in versions:
         when = version.applied_at.strftime("%Y-%m-%d %H:%M:%S UTC")
         changes = (version.summary or "").splitlines()
         shown = changes[0] + (f" (+{len(changes) - 1} more changes)" if len(changes) > 1 else "") if changes else ""
-        click.echo(f"{version.id:>4}  {when}  {version.content_hash[:12]}  {version.source_path}  {shown}")
+        echo(f"{version.id:>4}  {when}  {version.content_hash[:12]}  {version.source_path}  {shown}")
 
 
 @main.command()
@@ -77,8 +77,8 @@ def history(db_url: str | None) -> None:
 def rollback(version_id: int, db_url: str | None, allow_data_loss: bool) -> None:
     """Re-apply config version VERSION_ID (see `trellis history`) under the same data checks."""
     result = migrate.rollback(create_engine(db_url), version_id, allow_data_loss=allow_data_loss, applied_by="cli")
-    click.echo(str(result))
-    click.secho(f"Restored version {version_id}.", fg="green")
+    echo(str(result))
+    secho(f"Restored version {version_id}.", fg="green")
 
 
 @main.command()
@@ -112,35 +112,35 @@ def demo(config: str, db_url: str | None, records: int, seed: int, serve: bool, 
     url = database_url(db_url)
     notice = ensure_secret_key(compiled, url)
     if notice is not None and notice.generated:
-        click.secho(f"TRELLIS_SECRET_KEY is not set: generated a new key for the encrypted fields into {notice.path}",
+        secho(f"TRELLIS_SECRET_KEY is not set: generated a new key for the encrypted fields into {notice.path}",
                     fg="yellow")
-        click.echo("  Keep that file: without it the encrypted values in this database cannot be read.")
+        echo("  Keep that file: without it the encrypted values in this database cannot be read.")
     elif notice is not None:
-        click.echo(f"TRELLIS_SECRET_KEY is not set: using the key in {notice.path}")
+        echo(f"TRELLIS_SECRET_KEY is not set: using the key in {notice.path}")
     if notice is not None:
-        click.echo(f"  To use this database later (trellis, Python): export TRELLIS_SECRET_KEY_FILE={notice.path}")
+        echo(f"  To use this database later (trellis, Python): export TRELLIS_SECRET_KEY_FILE={notice.path}")
     crm = Trellis(compiled, create_engine(url))
-    click.echo(f"Config {config} is valid ({len(crm.config.objects)} objects).")
+    echo(f"Config {config} is valid ({len(crm.config.objects)} objects).")
     result = crm.apply(applied_by="demo")
-    click.echo(f"Database {url}: {'schema up to date' if result.empty else 'schema applied'}.")
+    echo(f"Database {url}: {'schema up to date' if result.empty else 'schema applied'}.")
     logins = load_demo_users(crm)
     counts = load_demo_data(crm, per_object=records, seed=seed)
     for name, count in counts.items():
-        click.echo(f"  {crm.config.objects[name].label.get('en'):<20} {count:>5} sample records")
+        echo(f"  {crm.config.objects[name].label.get('en'):<20} {count:>5} sample records")
     if logins:
         made = sum(1 for login in logins if login.created)
-        click.echo(f"Demo users ({made} created, {len(logins) - made} kept from an earlier run):")
-        click.echo(f"  {'user':<8} {'role':<16} {'team':<9} reports to")
+        echo(f"Demo users ({made} created, {len(logins) - made} kept from an earlier run):")
+        echo(f"  {'user':<8} {'role':<16} {'team':<9} reports to")
         for login in logins:
-            click.echo(f"  {login.username:<8} {', '.join(login.roles):<16} {login.team or '-':<9} {login.manager or '-'}")
-        click.secho(f"  Password of every demo user: {DEMO_PASSWORD} — FOR LOCAL USE ONLY: it is published, "
+            echo(f"  {login.username:<8} {', '.join(login.roles):<16} {login.team or '-':<9} {login.manager or '-'}")
+        secho(f"  Password of every demo user: {DEMO_PASSWORD} — FOR LOCAL USE ONLY: it is published, "
                     "never use these accounts on a shared or public server (docs/demo.md).", fg="yellow")
     else:
-        click.echo("No demo users: the config declares none of the demo roles (see docs/demo.md).")
-    click.secho("Demo data loaded.", fg="green")
+        echo("No demo users: the config declares none of the demo roles (see docs/demo.md).")
+    secho("Demo data loaded.", fg="green")
     if not serve:
         crm.close()
-        click.echo(f"Serve it with: trellis serve {config} --db {url}")
+        echo(f"Serve it with: trellis serve {config} --db {url}")
         return
     from engine.cli.serve_commands import run_server
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, secho, user_errors
 from engine.runtime.database import database_url
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def serve(config: str, db_url: str | None, host: str, port: int, threads: int) -
     from engine.trellis import Trellis
 
     crm = Trellis.open(config, db_url)
-    click.echo(f"Trellis serving {config} on {database_url(db_url)}")
+    echo(f"Trellis serving {config} on {database_url(db_url)}")
     run_server(crm, host, port, threads)
 
 
@@ -38,7 +38,7 @@ def run_server(crm: Trellis, host: str, port: int, threads: int) -> None:
     from webui import create_app
 
     app = create_app(crm)
-    click.secho(f"  Web UI:   http://{host}:{port}/", fg="green")
-    click.echo(f"  REST API: http://{host}:{port}/api/v1  (OpenAPI: /api/v1/openapi.json; tokens: trellis token create)")
-    click.echo("  Stop with Ctrl+C.")
+    secho(f"  Web UI:   http://{host}:{port}/", fg="green")
+    echo(f"  REST API: http://{host}:{port}/api/v1  (OpenAPI: /api/v1/openapi.json; tokens: trellis token create)")
+    echo("  Stop with Ctrl+C.")
     waitress_serve(app, host=host, port=port, threads=threads, ident="trellis")

@@ -14,7 +14,7 @@ import click
 import sqlalchemy as sa
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, secho, user_errors
 from engine.runtime import tokens
 from engine.runtime.errors import TrellisError
 from engine.trellis import Trellis
@@ -75,10 +75,10 @@ def create(config: str, username: str, name: str | None, expires: str | None, db
     with _crm(config, db_url) as crm:
         secret, info = tokens.create_token(crm, username, name=name, expires_at=expires_at)
     until = f", expires {_when(info.expires_at)} UTC" if info.expires_at else ""
-    click.secho(f"Created token {info.id} for {info.username}{until}.", fg="green")
-    click.echo("Its secret is shown only now; store it safely (e.g. in your integration's secret store):")
-    click.echo(secret)
-    click.echo("Use it as the header:  Authorization: Bearer <secret>")
+    secho(f"Created token {info.id} for {info.username}{until}.", fg="green")
+    echo("Its secret is shown only now; store it safely (e.g. in your integration's secret store):")
+    echo(secret)
+    echo("Use it as the header:  Authorization: Bearer <secret>")
 
 
 @token.command("list")
@@ -92,11 +92,11 @@ def list_(config: str, username: str | None, db_url: str | None) -> None:
         found = tokens.list_tokens(crm, username)
         now = crm.clock_now().now_utc
     if not found:
-        click.echo("No API tokens." if username is None else f"{username} has no API tokens.")
+        echo("No API tokens." if username is None else f"{username} has no API tokens.")
         return
-    click.echo(f"{'ID':>4}  {'USER':<16} {'STATUS':<8} {'CREATED':<16}  {'EXPIRES':<16}  {'LAST USED':<16}  NAME")
+    echo(f"{'ID':>4}  {'USER':<16} {'STATUS':<8} {'CREATED':<16}  {'EXPIRES':<16}  {'LAST USED':<16}  NAME")
     for info in found:
-        click.echo(f"{info.id:>4}  {info.username:<16} {info.status(now):<8} {_when(info.created_at):<16}  "
+        echo(f"{info.id:>4}  {info.username:<16} {info.status(now):<8} {_when(info.created_at):<16}  "
                    f"{_when(info.expires_at, 'never'):<16}  {_when(info.last_used_at, 'never'):<16}  {info.name or ''}")
 
 
@@ -109,4 +109,4 @@ def revoke(config: str, token_id: int, db_url: str | None) -> None:
     """Revoke API token TOKEN_ID (see `trellis token list`); it stops working at once."""
     with _crm(config, db_url) as crm:
         info = tokens.revoke_token(crm, token_id)
-    click.secho(f"Revoked token {info.id} of {info.username}.", fg="green")
+    secho(f"Revoked token {info.id} of {info.username}.", fg="green")

@@ -18,7 +18,7 @@ import click
 import sqlalchemy as sa
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, secho, user_errors
 from engine.runtime import crypto
 from engine.runtime.auth import totp_required
 from engine.runtime.errors import TrellisError
@@ -115,9 +115,9 @@ def user_add(config: str, name: str, roles: Sequence[str], password: str | None,
     password = password if password is not None else _ask_password(name)
     with _directory(config, db_url) as directory:
         created = directory.add(name, roles=list(roles), password=password, **_attributes(**attributes))
-    click.secho(f"Created user {created.username} ({', '.join(created.roles)}).", fg="green")
+    secho(f"Created user {created.username} ({', '.join(created.roles)}).", fg="green")
     if password is None:
-        click.echo(f"{created.username} has no password and cannot log in until one is set: "
+        echo(f"{created.username} has no password and cannot log in until one is set: "
                    f"trellis user edit {config} {created.username} --password …")
 
 
@@ -142,7 +142,7 @@ def user_edit(config: str, name: str, roles: Sequence[str], password: str | None
         raise click.UsageError("give at least one change, e.g. --role, --team or --password")
     with _directory(config, db_url) as directory:
         directory.edit(name, password=password, **changes)
-    click.secho(f"Updated user {name}.", fg="green")
+    secho(f"Updated user {name}.", fg="green")
 
 
 @user.command("disable")
@@ -153,7 +153,7 @@ def user_disable(config: str, name: str, db_url: str | None) -> None:
     """Stop user NAME from logging in; their records stay theirs."""
     with _directory(config, db_url) as directory:
         directory.disable(name)
-    click.secho(f"Disabled user {name}.", fg="green")
+    secho(f"Disabled user {name}.", fg="green")
 
 
 @user.command("list")
@@ -166,7 +166,7 @@ def user_list(config: str, db_url: str | None) -> None:
         users = directory.list()
         now, crm = directory.crm.clock_now().now_utc, directory.crm
     if not users:
-        click.echo(f"No users yet; add one with `trellis user add {config} NAME --role ROLE`.")
+        echo(f"No users yet; add one with `trellis user add {config} NAME --role ROLE`.")
         return
     rows = [[u.username, u.display_name or "", ", ".join(u.roles), u.team or "", u.manager or "",
              _status(u, now), _two_factor(u, crm)] for u in users]
@@ -195,7 +195,7 @@ def _two_factor(user: User, crm: Trellis) -> str:
 def _table(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
     for line in [headers, *rows]:
-        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+        echo("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
 @main.group()
@@ -212,7 +212,7 @@ def team_add(config: str, name: str, label: str | None, db_url: str | None) -> N
     """Create team NAME."""
     with _directory(config, db_url) as directory:
         created = directory.add_team(name, label)
-    click.secho(f"Created team {created.name}.", fg="green")
+    secho(f"Created team {created.name}.", fg="green")
 
 
 @team.command("list")
@@ -224,7 +224,7 @@ def team_list(config: str, db_url: str | None) -> None:
     with _directory(config, db_url) as directory:
         teams = directory.list_teams()
     if not teams:
-        click.echo(f"No teams yet; add one with `trellis team add {config} NAME`.")
+        echo(f"No teams yet; add one with `trellis team add {config} NAME`.")
         return
     _table(["TEAM", "LABEL", "MEMBERS"], [[t.name, t.label or "", str(t.members)] for t in teams])
 
@@ -237,6 +237,6 @@ def secret() -> None:
 @secret.command("generate")
 def secret_generate() -> None:
     """Print a new key for TRELLIS_SECRET_KEY (stdout: the key alone)."""
-    click.echo(crypto.generate_key())
-    click.echo("Set it as TRELLIS_SECRET_KEY and keep it safe: data encrypted with a lost key cannot be read.",
+    echo(crypto.generate_key())
+    echo("Set it as TRELLIS_SECRET_KEY and keep it safe: data encrypted with a lost key cannot be read.",
                err=True)

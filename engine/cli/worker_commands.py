@@ -21,7 +21,7 @@ import click
 import sqlalchemy as sa
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, parse_time, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, parse_time, user_errors
 from engine.runtime.delivery import MAX_ATTEMPTS, SmtpSettings, requeue_dead
 from engine.runtime.errors import TrellisError
 
@@ -66,19 +66,19 @@ def worker(config: str, db_url: str | None, once: bool, at_text: str | None, int
         _check_database(crm.engine, config)
         if requeue:
             count = requeue_dead(crm, crm.clock_now().now_utc)
-            click.echo(f"Requeued {count} dead letter{'s' if count != 1 else ''}.")
+            echo(f"Requeued {count} dead letter{'s' if count != 1 else ''}.")
         options = {"batch": batch, "max_attempts": max_attempts, "smtp": smtp}
         if once:
             _print_pass(runtime.run_once(crm, **options), zone, quiet=False)
             return
-        click.echo(f"Trellis worker on {database_url(db_url)}: a pass every {interval:g} s"
+        echo(f"Trellis worker on {database_url(db_url)}: a pass every {interval:g} s"
                    f"{'' if smtp else ' (no SMTP configured: e-mails wait)'}; Ctrl+C stops.")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             runtime.run_forever(crm, interval, stop, lambda r: _print_pass(r, zone, quiet=True), **options)
         except KeyboardInterrupt:
-            click.echo("Stopped.")
+            echo("Stopped.")
     finally:
         crm.close()
 
@@ -105,16 +105,16 @@ def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
     busy = report.sweep.rules or delivery.sent or delivery.retried or delivery.dead
     if quiet and not busy:
         return
-    click.echo(f"Pass at {report.at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z} ({report.at:%H:%M:%S} UTC):")
+    echo(f"Pass at {report.at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z} ({report.at:%H:%M:%S} UTC):")
     if not report.sweep.rules:
-        click.echo("  rules: none due")
+        echo("  rules: none due")
     for name, counts in report.sweep.rules.items():
-        click.echo(f"  rule {name}: fired {counts.fired}, skipped {counts.skipped}, failed {counts.failed}"
+        echo(f"  rule {name}: fired {counts.fired}, skipped {counts.skipped}, failed {counts.failed}"
                    + (f"; stopped: {counts.error}" if counts.error else ""))
-    click.echo(f"  outbox: sent {delivery.sent}, retried {delivery.retried}, dead {delivery.dead}")
+    echo(f"  outbox: sent {delivery.sent}, retried {delivery.retried}, dead {delivery.dead}")
     if delivery.waiting:
-        click.echo(f"  e-mails waiting: {delivery.waiting} (no SMTP configured: set TRELLIS_SMTP_URL)")
+        echo(f"  e-mails waiting: {delivery.waiting} (no SMTP configured: set TRELLIS_SMTP_URL)")
     for error in delivery.errors[:20]:
-        click.echo(f"  ! {error}")
+        echo(f"  ! {error}")
     if len(delivery.errors) > 20:
-        click.echo(f"  ! … and {len(delivery.errors) - 20} more")
+        echo(f"  ! … and {len(delivery.errors) - 20} more")

@@ -334,6 +334,16 @@ def totp_active(stored: str | None) -> bool:
     return stored is not None and not stored.startswith(PENDING)
 
 
+def totp_state(crm: Trellis, username: str) -> str:
+    """``on``, ``pending`` (an enrolment waits for its first code) or ``off``; raises UnknownUser."""
+    users = crm.schema.system["sys_users"]
+    with crm.engine.connect() as connection:
+        row = connection.execute(sa.select(users.c.totp_secret).where(users.c.username == username)).first()
+    if row is None:
+        raise UnknownUser(f"there is no user {username!r}")
+    return "on" if totp_active(row.totp_secret) else "pending" if row.totp_secret else "off"
+
+
 # --- two-factor enrolment ---------------------------------------------------------------
 def enroll_totp(crm: Trellis, username: str, *, channel: str = "web") -> TotpEnrollment:
     """Start two-factor enrolment: a new secret and recovery codes, active after ``confirm_totp``."""

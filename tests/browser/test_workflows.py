@@ -93,6 +93,8 @@ def test_two_factor_enrolment_with_the_qr_code(page, screenshot, switch_language
     submit(page, page.get_by_role("button", name="Log in"))
     assert page.url.endswith("/account/totp")
     expect(page.get_by_text("Your role requires two-factor login")).to_be_visible()
+    assert page.locator("#totp-secret").count() == 0  # opening the page starts nothing
+    submit(page, page.get_by_role("button", name="Start setup"))
 
     qr = page.locator("#totp-qr svg[role=img]")
     expect(qr).to_be_visible()

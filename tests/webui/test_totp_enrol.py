@@ -10,6 +10,7 @@ import pyotp
 import pytest
 import segno
 
+from engine.runtime import auth
 from tests.webui.conftest import log_in, text, token
 
 CONFIG = """
@@ -45,6 +46,15 @@ def enrolment(page: str) -> tuple[str, str, list[str]]:
     return secret, uri, codes
 
 
+def start(client) -> str:
+    """Open the page (a GET, which changes nothing) and press "Start setup" (a POST): the enrolment page."""
+    page = text(client.get("/account/totp"))
+    assert 'id="totp-secret"' not in page and 'name="action" value="start"' in page
+    response = client.post("/account/totp", data={"action": "start", "csrf_token": token(page)})
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    return text(response)
+
+
 def qr_path(svg: str) -> str:
     """The modules of the (first) QR code in ``svg``: its path, whatever the size and attributes."""
     return re.search(r'<svg[^>]*>.*?<path[^>]* d="([^"]+)"', svg, re.S).group(1)
@@ -56,6 +66,7 @@ def test_a_required_enrolment_comes_right_after_the_password_and_then_logs_in(cl
     assert client.get("/o/lead").status_code == 302  # not logged in yet
     page = text(client.get("/account/totp"))
     assert "Your role requires two-factor login: set it up now." in page
+    page = start(client)
     secret, uri, codes = enrolment(page)
     assert uri.startswith("otpauth://totp/") and f"secret={secret}" in uri and "ada" in uri
     assert len(codes) == 10 and "only once" in page
@@ -78,7 +89,7 @@ def test_a_required_enrolment_comes_right_after_the_password_and_then_logs_in(cl
 
 def test_a_wrong_code_keeps_the_enrolment_pending(client, clock, crm):
     log_in(client, "ada")
-    page = text(client.get("/account/totp"))
+    page = start(client)
     secret, _, _ = enrolment(page)
     right = pyotp.TOTP(secret).at(clock.now)
     response = client.post("/account/totp", data={"code": "000000" if right != "000000" else "111111",
@@ -95,7 +106,7 @@ def test_the_user_menu_link_enrols_a_logged_in_user(client, clock):
     assert log_in(client, "alice").status_code == 302
     page = text(client.get("/o/lead"))
     assert 'href="/account/totp">Two-factor</a>' in page
-    page = text(client.get("/account/totp"))
+    page = start(client)
     secret, _, _ = enrolment(page)
     response = client.post("/account/totp", data={"code": pyotp.TOTP(secret).at(clock.now),
                                                   "csrf_token": token(page)})
@@ -110,6 +121,21 @@ def test_the_page_needs_a_login_or_a_pending_enrolment_and_a_csrf_token(client):
     log_in(client, "ada")
     client.get("/account/totp")
     assert client.post("/account/totp", data={"code": "123456"}).status_code == 400
+    assert client.post("/account/totp", data={"action": "start"}).status_code == 400
+
+
+def test_a_get_never_starts_an_enrolment(client, crm):
+    """Opening the page (a link, a prefetch, an image tag on another site) changes nothing;
+    a started setup shows the code form and "Start again", never the secret a second time."""
+    assert log_in(client, "alice").status_code == 302
+    for _ in range(2):
+        page = text(client.get("/account/totp"))
+        assert auth.totp_state(crm, "alice") == "off"
+        assert 'id="totp-secret"' not in page and 'name="code"' not in page and "Start setup" in page
+    start(client)
+    assert auth.totp_state(crm, "alice") == "pending"
+    page = text(client.get("/account/totp"))
+    assert 'id="totp-secret"' not in page and 'name="code"' in page and "Start again" in page
 
 
 def test_the_page_speaks_chinese(client):
@@ -117,4 +143,6 @@ def test_the_page_speaks_chinese(client):
     client.post("/lang", data={"csrf_token": token(page), "lang": "zh", "next": "/login"})
     log_in(client, "ada")
     page = text(client.get("/account/totp"))
-    assert "设置两步验证登录" in page and "恢复码" in page
+    assert "设置两步验证登录" in page and "开始设置" in page
+    page = start(client)
+    assert "恢复码" in page

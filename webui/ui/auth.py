@@ -36,7 +36,14 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from engine.runtime.auth import LoginResult, TotpError, authenticate, confirm_totp, enroll_totp
+from engine.runtime.auth import (
+    LoginResult,
+    TotpError,
+    authenticate,
+    confirm_totp,
+    enroll_totp,
+    totp_state,
+)
 from webui import get_trellis
 from webui.i18n import LANGUAGES
 from webui.ui import userpicker
@@ -193,9 +200,10 @@ def qr_svg(data: str, title: str) -> Markup:
 
 
 def account_totp() -> Response | str | tuple[str, int]:
-    """Set up two-factor login: a QR code of the provisioning URI, the secret and URI as
-    text and the recovery codes (shown once, on GET), then a code from the app to confirm
-    (``auth.confirm_totp``).
+    """Set up two-factor login. GET only shows the state and the buttons; a POST (with its
+    CSRF token) either starts an enrolment (``action=start``: a QR code of the provisioning
+    URI, the secret and URI as text and the recovery codes, shown once) or confirms it with
+    a code from the app (``auth.confirm_totp``).
 
     For a logged-in user (the "Two-factor" link), or for one whose role requires it
     right after their password (they are logged in once the code is confirmed).
@@ -209,7 +217,12 @@ def account_totp() -> Response | str | tuple[str, int]:
     username = current_user.username if pending is None else pending["u"]
     crm = get_trellis()
     enrolment, message, status = None, None, 200
-    if request.method == "POST":
+    if request.method == "POST" and request.form.get("action") == "start":
+        try:
+            enrolment = enroll_totp(crm, username)
+        except TotpError:
+            return render_template("totp_enrol.html", state="on", enrolment=None, message=None)
+    elif request.method == "POST":
         try:
             confirmed = confirm_totp(crm, username, request.form.get("code", "").strip())
         except TotpError:
@@ -222,14 +235,10 @@ def account_totp() -> Response | str | tuple[str, int]:
             flash(t("twofactor.done"), "info")
             return response
         message, status = t("twofactor.bad_code"), 422
-    else:
-        try:
-            enrolment = enroll_totp(crm, username)
-        except TotpError:
-            return render_template("totp_enrol.html", active=True, enrolment=None, message=None)
+    state = "pending" if enrolment else totp_state(crm, username)
     qr = qr_svg(enrolment.provisioning_uri, t("twofactor.qr")) if enrolment else None
     response = current_app.make_response(
-        (render_template("totp_enrol.html", active=False, enrolment=enrolment, qr=qr, message=message), status))
+        (render_template("totp_enrol.html", state=state, enrolment=enrolment, qr=qr, message=message), status))
     response.headers["Cache-Control"] = "no-store"
     return response
 

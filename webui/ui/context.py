@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask, g, request, session
 from flask_login import current_user
@@ -94,11 +94,34 @@ def init_app(app: Flask) -> None:
 
 
 def local_path(target: str | None) -> str | None:
-    """``target`` when it is a path on this site (a ``next`` to go back to), else None:
-    never another site, a scheme-relative ``//host`` or a backslash path (no open redirects)."""
-    if not target:
+    """``target`` when it is a path on this site (a ``next`` to go back to), else None.
+
+    Refused (no open redirects, no header injection): another site, a
+    scheme-relative ``//host``, any backslash, any control character (a browser
+    drops tab, CR and LF, so ``/\\r//evil`` would become ``///evil``) and the same
+    tricks percent-encoded once or more (``/%2F%2Fevil``, ``/%5Cevil``, ``%0d``).
+    """
+    if not target or not isinstance(target, str) or len(target) > MAX_NEXT_LENGTH:
         return None
+    decoded, previous = target, None
+    for _ in range(4):  # every layer of percent-encoding a browser or proxy might undo
+        if decoded == previous:
+            break
+        if not _looks_local(decoded):
+            return None
+        previous, decoded = decoded, unquote(decoded)
+    return target if _looks_local(decoded) else None
+
+
+#: Longest ``next`` accepted; a longer one is not a page of this site.
+MAX_NEXT_LENGTH = 2000
+
+
+def _looks_local(target: str) -> bool:
+    """One layer of ``local_path``'s check, on text that may have been decoded."""
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in target) or "\\" in target:
+        return False
+    if not target.startswith("/") or target.startswith("//"):
+        return False
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    return target
+    return not (parts.scheme or parts.netloc)
