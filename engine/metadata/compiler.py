@@ -54,6 +54,7 @@ from engine.metadata.model import (
     ValidationRule,
     frozen_map,
 )
+from engine.metadata.patterns import PatternError, check_pattern
 
 #: Object names Trellis keeps for itself (system tables, URLs).
 RESERVED_OBJECTS = frozenset({"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static", "approvals"})
@@ -376,9 +377,11 @@ class _Compiler:
                        "add e.g. `values: [price, competitor, other]`")
         if spec.get("pattern"):
             try:
-                re.compile(spec["pattern"])
+                check_pattern(spec["pattern"])
             except re.error as exc:
                 self.issue("T-E070", (*path, "pattern"), f"invalid regular expression: {exc}", "check brackets and escapes")
+            except PatternError as exc:
+                self.issue("T-E074", (*path, "pattern"), f"pattern uses a feature the linear-time regex engine lacks: {exc}", exc.hint)
         if spec.get("min") is not None and spec.get("max") is not None and spec["min"] > spec["max"]:
             self.issue("T-E072", (*path, "min"), f"min ({spec['min']}) is greater than max ({spec['max']})", "swap them")
         field = FieldDef(

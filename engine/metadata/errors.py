@@ -29,6 +29,7 @@ T-E070    an invalid regular expression
 T-E071    an unknown time zone
 T-E072    min is greater than max
 T-E073    a migrate_values mapping names a value not in the picklist
+T-E074    a pattern uses a feature RE2 (linear time) lacks: backreferences, lookaround
 T-E080    a role inherits from an unknown role
 T-E081    roles inherit from each other in a cycle
 T-E082    an IP allow-list entry is not an IP network

@@ -791,6 +791,20 @@ def test_E070_invalid_regular_expression(config_file):
     assert "unterminated character set" in issue.message
 
 
+def test_E074_pattern_the_linear_time_engine_cannot_run(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          lead:
+            fields:
+              code: {type: text, pattern: '(a+)\\1'}
+              word: {type: text, pattern: '(?!test)[a-z]+'}
+        """)
+    backreference, lookahead = issues_of(path)
+    assert_issue(backreference, "T-E074", f"{path}:5:35", "objects.lead.fields.code.pattern", "backreferences")
+    assert_issue(lookahead, "T-E074", f"{path}:6:35", "objects.lead.fields.word.pattern", "negative lookahead")
+
+
 def test_E071_unknown_time_zone(config_file):
     path = config_file("""
         trellis: 1
