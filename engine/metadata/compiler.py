@@ -106,7 +106,8 @@ def compile_config(raw: RawConfig) -> Config:
     if not isinstance(raw.tree, dict):
         issues.append(ConfigIssue("T-E011", "a config must be a mapping of keys (trellis, settings, objects…)", locate(raw.tree, ())))
         raise ConfigError(issues)
-    issues += schema_issues(raw.tree)
+    reported = {issue.location for issue in raw.issues}  # e.g. a refused YAML tag: no second error on its value
+    issues += [issue for issue in schema_issues(raw.tree) if issue.location not in reported]
     if issues:
         raise ConfigError(issues)
     compiler = _Compiler(raw)
