@@ -54,6 +54,7 @@ from engine.metadata.model import (
     ValidationRule,
     frozen_map,
 )
+from engine.metadata.patterns import PatternError, check_pattern
 
 #: Object names Trellis keeps for itself (system tables, URLs).
 RESERVED_OBJECTS = frozenset({"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static", "approvals"})
@@ -105,7 +106,8 @@ def compile_config(raw: RawConfig) -> Config:
     if not isinstance(raw.tree, dict):
         issues.append(ConfigIssue("T-E011", "a config must be a mapping of keys (trellis, settings, objects…)", locate(raw.tree, ())))
         raise ConfigError(issues)
-    issues += schema_issues(raw.tree)
+    reported = {issue.location for issue in raw.issues}  # e.g. a refused YAML tag: no second error on its value
+    issues += [issue for issue in schema_issues(raw.tree) if issue.location not in reported]
     if issues:
         raise ConfigError(issues)
     compiler = _Compiler(raw)
@@ -376,9 +378,11 @@ class _Compiler:
                        "add e.g. `values: [price, competitor, other]`")
         if spec.get("pattern"):
             try:
-                re.compile(spec["pattern"])
+                check_pattern(spec["pattern"])
             except re.error as exc:
                 self.issue("T-E070", (*path, "pattern"), f"invalid regular expression: {exc}", "check brackets and escapes")
+            except PatternError as exc:
+                self.issue("T-E074", (*path, "pattern"), f"pattern uses a feature the linear-time regex engine lacks: {exc}", exc.hint)
         if spec.get("min") is not None and spec.get("max") is not None and spec["min"] > spec["max"]:
             self.issue("T-E072", (*path, "min"), f"min ({spec['min']}) is greater than max ({spec['max']})", "swap them")
         field = FieldDef(

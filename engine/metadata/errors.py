@@ -7,9 +7,16 @@ T-E001    the file cannot be read or parsed (YAML/JSON syntax)
 T-E002    a file named by ``extends`` does not exist
 T-E003    ``extends`` forms a cycle
 T-E004    a key appears twice in the same mapping
+T-E005    a config or template file is larger than 1 MiB
+T-E006    a config or template path is not a regular file (a device, a folder, a pipe)
+T-E007    a YAML tag that is not plain data (``!!python/name:…``, ``!!binary``, ``!!set``…)
+T-E008    mappings and lists are nested more than 50 levels deep
+T-E009    a file holds more than 200,000 values once YAML aliases are expanded
 T-E010    unknown key (not in the schema)
 T-E011    a value has the wrong type or is not an allowed value
 T-E012    a required key is missing
+T-E013    a file named by ``extends`` is not a Trellis config (not a mapping)
+T-E014    ``extends`` goes more than 20 templates deep
 T-E020    a name is not a valid identifier
 T-E021    a name is reserved by Trellis
 T-E030    a lookup names an unknown object
@@ -29,6 +36,7 @@ T-E070    an invalid regular expression
 T-E071    an unknown time zone
 T-E072    min is greater than max
 T-E073    a migrate_values mapping names a value not in the picklist
+T-E074    a pattern uses a feature RE2 (linear time) lacks: backreferences, lookaround
 T-E080    a role inherits from an unknown role
 T-E081    roles inherit from each other in a cycle
 T-E082    an IP allow-list entry is not an IP network

@@ -28,6 +28,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from engine.metadata.model import FieldDef, Settings
+from engine.metadata.patterns import full_match
 
 #: Largest absolute integer the database stores (64-bit).
 MAX_INTEGER = 2**63 - 1
@@ -104,7 +105,7 @@ def _check_text(value: Any, field: FieldDef) -> list[FieldValueError]:
     limit = field.max_length or (DEFAULT_TEXT_LENGTH if field.type == "text" else None)
     if limit and len(value) > limit:
         errors.append(FieldValueError("too_long", f"At most {limit} characters ({len(value)} given)."))
-    if field.pattern and not re.fullmatch(field.pattern, value):
+    if field.pattern and not full_match(field.pattern, value):
         message = field.pattern_message.get() if field.pattern_message else f"Must match the pattern {field.pattern}."
         errors.append(FieldValueError("pattern", message))
     return errors

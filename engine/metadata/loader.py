@@ -15,12 +15,26 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from engine.metadata.errors import ConfigIssue, Location, did_you_mean, format_path
+
+#: Largest config or template file read (bytes); the samples are about 20 KB.
+MAX_FILE_BYTES = 1024 * 1024
+#: Most values one file may hold once YAML aliases are expanded ("billion laughs" stop here).
+MAX_NODES = 100_000
+#: Deepest nesting of mappings and lists in one file.
+MAX_DEPTH = 50
+#: Longest chain of ``extends`` (a config, its template, that template's template…).
+MAX_EXTENDS_DEPTH = 20
+#: The YAML tags a config may use, explicitly or implicitly (``!!python/…`` and the like are refused).
+_YAML = "tag:yaml.org,2002:"
+SCALAR_TAGS = frozenset(_YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
+_MERGE_TAG = _YAML + "merge"
 
 #: Lists merged item by item in an overlay, and the key identifying an item.
 KEYED_LISTS = {"values": "key", "children": "key", "stages": "key", "rules": "name", "approvals": "name", "automations": "name"}
@@ -62,7 +76,12 @@ class RawConfig:
     issues: list[ConfigIssue] = field(default_factory=list)
 
 
-class _ConfigLoader(yaml.SafeLoader):
+#: libyaml's parser when PyYAML was built with it: about ten times faster, and it refuses
+#: nesting deeper than 1,000 levels itself; the marks (line, column) are the same.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _ConfigLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     """YAML with the booleans of YAML 1.2: only ``true`` and ``false``. YAML 1.1 also
     reads ``on``, ``off``, ``yes``, ``no`` as booleans, which would turn the key
     ``on:`` of an approval into ``True`` and the country code ``NO`` into ``False``."""
@@ -88,45 +107,187 @@ def _loc(file: str, mark: yaml.Mark) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
-def _convert(node: yaml.Node, file: str, issues: list[ConfigIssue], path: tuple = ()) -> Any:
+class _Abort(Exception):
+    """Stops converting a file that is too big or too deep; carries the issue to report."""
+
+    def __init__(self, issue: ConfigIssue) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
+
+
+@dataclass
+class _Budget:
+    """What converting one file needs to know: its name and where issues go."""
+
+    file: str
+    issues: list[ConfigIssue]
+
+
+def _check_size(root: yaml.Node, file: str) -> None:
+    """Refuse a tree too deep (T-E008) or too big once aliases are expanded (T-E009).
+
+    Aliases make the composed tree a graph; each node's expanded size and height are
+    computed once (iteratively, so no recursion limit is met), so a "billion laughs"
+    file is refused in time proportional to its length, before anything is expanded.
+    """
+    measured: dict[int, tuple[int, int]] = {}  # id(node) → (expanded size, height)
+    stack: list[tuple[yaml.Node, tuple, bool]] = [(root, (), False)]
+    while stack:
+        node, path, done = stack.pop()
+        if id(node) in measured:
+            continue
+        children = _children(node)
+        if len(path) > MAX_DEPTH:  # also an anchor that contains itself
+            raise _Abort(_too_deep(node, path, file))
+        if not done:
+            stack.append((node, path, True))
+            # reversed: children are measured in document order, so an anchor is met where it is written
+            stack.extend((child, (*path, step), False) for step, child in reversed(children) if id(child) not in measured)
+            continue
+        size = 1 + sum(measured[id(child)][0] for _, child in children if id(child) in measured)
+        height = 1 + max((measured[id(child)][1] for _, child in children if id(child) in measured), default=0)
+        if size > MAX_NODES:
+            raise _Abort(ConfigIssue(
+                "T-E009", f"the file holds more than {MAX_NODES:,} values once its YAML aliases (*name) are expanded",
+                _loc(file, node.start_mark), format_path(path),
+                "an alias that repeats another alias multiplies; write the values out or split the config"))
+        if len(path) + height - 1 > MAX_DEPTH:  # an anchor used deeper than where it was written
+            raise _Abort(_too_deep(node, path, file))
+        measured[id(node)] = (size, height)
+
+
+def _too_deep(node: yaml.Node, path: tuple, file: str) -> ConfigIssue:
+    return ConfigIssue("T-E008", f"mappings and lists are nested more than {MAX_DEPTH} levels deep",
+                       _loc(file, node.start_mark), format_path(path[:3]) + ("…" if len(path) > 3 else ""),
+                       "a config is a few levels deep; check for a runaway bracket or an anchor that contains itself")
+
+
+def _children(node: yaml.Node) -> list[tuple[Any, yaml.Node]]:
     if isinstance(node, yaml.MappingNode):
-        out = LDict(loc=_loc(file, node.start_mark))
-        for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) else _scalar(key_node)
-            if isinstance(key, (dict, list)):
-                issues.append(ConfigIssue("T-E011", "a mapping key must be a plain name", _loc(file, key_node.start_mark), format_path(path)))
-                continue
-            if key in out:
-                issues.append(ConfigIssue(
-                    "T-E004", f"key `{key}` appears twice in this mapping (first at line {out.key_locs[key].line})",
-                    _loc(file, key_node.start_mark), format_path((*path, key)), "remove or rename one of them"))
-            out[key] = _convert(value_node, file, issues, (*path, key))
-            out.key_locs[key] = _loc(file, key_node.start_mark)
-            out.value_locs[key] = _loc(file, value_node.start_mark)
-        return out
+        return [(k.value if isinstance(k, yaml.ScalarNode) else i, v) for i, (k, v) in enumerate(node.value)] + \
+            [(i, k) for i, (k, _) in enumerate(node.value) if not isinstance(k, yaml.ScalarNode)]
     if isinstance(node, yaml.SequenceNode):
-        items = LList(loc=_loc(file, node.start_mark))
+        return list(enumerate(node.value))
+    return []
+
+
+def _convert(node: yaml.Node, budget: _Budget, path: tuple = ()) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        if node.tag != _YAML + "map":
+            return _bad_tag(node, budget, path)
+        return _convert_mapping(node, budget, path)
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != _YAML + "seq":
+            return _bad_tag(node, budget, path)
+        items = LList(loc=_loc(budget.file, node.start_mark))
         for index, item in enumerate(node.value):
-            items.append(_convert(item, file, issues, (*path, index)))
-            items.item_locs.append(_loc(file, item.start_mark))
+            items.append(_convert(item, budget, (*path, index)))
+            items.item_locs.append(_loc(budget.file, item.start_mark))
         return items
+    if node.tag not in SCALAR_TAGS:
+        return _bad_tag(node, budget, path)
     return _scalar(node)
 
 
+def _convert_mapping(node: yaml.MappingNode, budget: _Budget, path: tuple) -> LDict:
+    """A mapping; ``<<: *anchor`` (the YAML merge key) adds the anchor's keys that the mapping
+    does not write itself, earlier merged mappings winning over later ones."""
+    file, issues = budget.file, budget.issues
+    out = LDict(loc=_loc(file, node.start_mark))
+    explicit = {_scalar(k) for k, _ in node.value if isinstance(k, yaml.ScalarNode) and k.tag in SCALAR_TAGS}
+    written: set = set()
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _MERGE_TAG:
+            _merge_key(out, value_node, explicit, budget, path)
+            continue
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in SCALAR_TAGS:
+            issues.append(ConfigIssue("T-E011", "a mapping key must be a plain name", _loc(file, key_node.start_mark), format_path(path)))
+            continue
+        key = _scalar(key_node)
+        if key in written:
+            issues.append(ConfigIssue(
+                "T-E004", f"key `{key}` appears twice in this mapping (first at line {out.key_locs[key].line})",
+                _loc(file, key_node.start_mark), format_path((*path, key)), "remove or rename one of them"))
+        written.add(key)
+        out[key] = _convert(value_node, budget, (*path, key))
+        out.key_locs[key] = _loc(file, key_node.start_mark)
+        out.value_locs[key] = _loc(file, value_node.start_mark)
+    return out
+
+
+def _merge_key(out: LDict, value_node: yaml.Node, explicit: set, budget: _Budget, path: tuple) -> None:
+    sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+    for source in sources:
+        if not isinstance(source, yaml.MappingNode):
+            budget.issues.append(ConfigIssue("T-E011", "`<<` merges mappings only", _loc(budget.file, source.start_mark),
+                                             format_path((*path, "<<")), "write `<<: *anchor` where the anchor names a mapping"))
+            continue
+        merged = _convert(source, budget, path)
+        for key, value in merged.items():
+            if key not in explicit and key not in out:
+                out[key] = value
+                out.key_locs[key] = merged.key_locs[key]
+                out.value_locs[key] = merged.value_locs[key]
+
+
+def _bad_tag(node: yaml.Node, budget: _Budget, path: tuple) -> None:
+    shown = node.tag.replace(_YAML, "!!") if node.tag else "?"
+    budget.issues.append(ConfigIssue(
+        "T-E007", f"the YAML tag `{shown}` is not allowed in a config", _loc(budget.file, node.start_mark), format_path(path),
+        "write plain values: text, numbers, true/false, dates, lists and mappings, without `!!` tags"))
+    return None
+
+
+#: Builds plain scalars (str, int, float, bool, null, timestamp); it keeps no state for them.
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
 def _scalar(node: yaml.ScalarNode) -> Any:
-    return yaml.SafeLoader("").construct_object(node, deep=True) if node.tag else node.value
+    return _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
 
 
-def read_document(path: str, issues: list[ConfigIssue]) -> tuple[Any, str] | None:
-    """Parse one YAML/JSON file into a located tree; None (with an issue) when unreadable."""
+def _file_problem(path: str) -> tuple[str, str, str] | None:
+    """Why ``path`` cannot be read as a config (code, message, hint), checked before opening it."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None  # reported as T-E002 by the caller
+    except OSError as exc:
+        return "T-E001", f"cannot read the file: {exc}", "check the path and its permissions"
+    if not stat.S_ISREG(info.st_mode):
+        return "T-E006", f"{path} is not a regular file", "name a YAML or JSON file (not a device, a folder or a pipe)"
+    if info.st_size > MAX_FILE_BYTES:
+        return ("T-E005", f"{path} is {info.st_size:,} bytes; a config file may have at most {MAX_FILE_BYTES:,}",
+                "split it with `extends`, or check that the path names the config")
+    return None
+
+
+def _read_text(path: str, issues: list[ConfigIssue]) -> str | None:
+    problem = _file_problem(path)
+    if problem:
+        issues.append(ConfigIssue(problem[0], problem[1], Location(path, 1, 1), hint=problem[2]))
+        return None
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
+        text = data.decode("utf-8")
     except FileNotFoundError:
         issues.append(ConfigIssue("T-E002", f"file not found: {path}", Location(path, 1, 1), hint="check the path (relative paths start at the current directory)"))
         return None
     except (OSError, UnicodeDecodeError) as exc:
         issues.append(ConfigIssue("T-E001", f"cannot read the file: {exc}", Location(path, 1, 1)))
+        return None
+    if len(data) > MAX_FILE_BYTES:
+        issues.append(ConfigIssue("T-E005", f"{path} is larger than {MAX_FILE_BYTES:,} bytes", Location(path, 1, 1),
+                                  hint="split it with `extends`, or check that the path names the config"))
+        return None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_document(path: str, issues: list[ConfigIssue]) -> tuple[Any, str] | None:
+    """Parse one YAML/JSON file into a located tree; None (with an issue) when unreadable."""
+    text = _read_text(path, issues)
+    if text is None:
         return None
     source, loader = text, _ConfigLoader
     if path.lower().endswith(".json"):
@@ -145,7 +306,12 @@ def read_document(path: str, issues: list[ConfigIssue]) -> tuple[Any, str] | Non
         return None
     if node is None:
         return LDict(loc=Location(path, 1, 1)), text
-    return _convert(node, path, issues), text
+    try:
+        _check_size(node, path)
+        return _convert(node, _Budget(path, issues)), text
+    except _Abort as stop:
+        issues.append(stop.issue)
+        return None
 
 
 def load_raw(path: str) -> RawConfig:
@@ -179,12 +345,29 @@ def _load_layers(abspath: str, shown: str, stack: list[str], issues: list[Config
         issues.append(ConfigIssue("T-E002", f"template not found: {target} (looked at {base_shown})", where, "extends",
                                   "paths in `extends` are relative to the file that names them"))
         return tree, text
+    problem = _file_problem(base_abs)
+    if problem:
+        issues.append(ConfigIssue(problem[0], problem[1].replace(base_abs, target), where, "extends", problem[2]))
+        return tree, text
+    if len(stack) + 1 >= MAX_EXTENDS_DEPTH:
+        issues.append(ConfigIssue("T-E014", f"`extends` goes more than {MAX_EXTENDS_DEPTH} templates deep", where, "extends",
+                                  "let a config extend a template that extends at most a few others"))
+        return tree, text
     base, _ = _load_layers(base_abs, base_shown, [*stack, abspath], issues, files)
+    if base is not None and not isinstance(base, LDict):
+        issues.append(ConfigIssue("T-E013", f"`{target}` is not a Trellis config: it holds {_kind(base)}, not a mapping of keys",
+                                  where, "extends", "`extends` names a YAML or JSON template such as templates/crm_base.yaml"))
     if not isinstance(base, LDict):
         return tree, text
     overlay = tree.copy()
     del overlay["extends"]
     return merge(base, overlay, (), issues), text
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    return "text" if isinstance(value, str) else f"a single {type(value).__name__} value"
 
 
 def _is_removal(value: Any) -> bool:

@@ -79,7 +79,7 @@ def test_E001_yaml_syntax_error_points_at_the_bad_character(config_file):
         """)
     issue = only_issue(path)
     assert_issue(issue, "T-E001", f"{path}:4:16", "", "check indentation and quoting")
-    assert "mapping values are not allowed here" in issue.message
+    assert "mapping values are not allowed" in issue.message  # libyaml: "… in this context"
 
 
 def test_E002_missing_config_file(tmp_path):
@@ -789,6 +789,20 @@ def test_E070_invalid_regular_expression(config_file):
     issue = only_issue(path)
     assert_issue(issue, "T-E070", f"{path}:7:18", "objects.lead.fields.code.pattern", "check brackets and escapes")
     assert "unterminated character set" in issue.message
+
+
+def test_E074_pattern_the_linear_time_engine_cannot_run(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          lead:
+            fields:
+              code: {type: text, pattern: '(a+)\\1'}
+              word: {type: text, pattern: '(?!test)[a-z]+'}
+        """)
+    backreference, lookahead = issues_of(path)
+    assert_issue(backreference, "T-E074", f"{path}:5:35", "objects.lead.fields.code.pattern", "backreferences")
+    assert_issue(lookahead, "T-E074", f"{path}:6:35", "objects.lead.fields.word.pattern", "negative lookahead")
 
 
 def test_E071_unknown_time_zone(config_file):
