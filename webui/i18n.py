@@ -18,10 +18,10 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 
 from engine.metadata.model import Settings
+from engine.runtime.present import date_text, moment_text
 
 #: Languages the UI text is written in.
 LANGUAGES = ("en", "zh")
@@ -451,6 +451,7 @@ class Formatter:
     locale: Locale
     currency: str
     zone: ZoneInfo
+    settings: Settings = Settings()
 
     @classmethod
     def for_language(cls, lang: str, settings: Settings) -> Formatter:
@@ -460,7 +461,7 @@ class Formatter:
             locale = Locale.parse(name)
         except (ValueError, UnknownLocaleError):
             locale = Locale.parse(DEFAULT_LOCALES.get(lang, "en_US"))
-        return cls(lang, locale, settings.currency, ZoneInfo(settings.timezone))
+        return cls(lang, locale, settings.currency, ZoneInfo(settings.timezone), settings)
 
     def t(self, key: str, **values: object) -> str:
         """UI text in this formatter's language."""
@@ -476,14 +477,12 @@ class Formatter:
         return format_currency(value, self.currency, locale=self.locale)
 
     def date(self, value: dt.date) -> str:
-        """A calendar date."""
-        return format_date(value, format="medium", locale=self.locale)
+        """A calendar date in ``settings.date_format`` (as in notifications and as typed)."""
+        return date_text(value, self.settings)
 
     def moment(self, value: dt.datetime) -> str:
-        """A moment, shown in the company time zone."""
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return format_datetime(value, format="medium", tzinfo=self.zone, locale=self.locale)
+        """A moment in the company time zone: the date in ``settings.date_format`` and ``HH:MM``."""
+        return moment_text(value, self.settings)
 
     def local_input(self, value: dt.datetime) -> str:
         """A moment as a ``datetime-local`` input value in the company time zone."""

@@ -51,8 +51,9 @@ def parse_duration(text: Any) -> int | None:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def compile_templates(compiler: Compiler, specs: dict) -> dict[str, MessageTemplate]:
-    """``templates:``: name → subject and body (Jinja, checked for syntax, T-E128)."""
+def compile_templates(compiler: Compiler, specs: dict, languages: tuple[str, ...]) -> dict[str, MessageTemplate]:
+    """``templates:``: name → subject and body, and per-language variants of them (Jinja,
+    checked for syntax; a variant's language must be one of ``settings.languages``; T-E128)."""
     import jinja2
     import jinja2.sandbox
 
@@ -60,13 +61,23 @@ def compile_templates(compiler: Compiler, specs: dict) -> dict[str, MessageTempl
     out = {}
     for name, spec in specs.items():
         path = ("templates", name)
-        for key in ("subject", "body"):
-            try:
-                environment.parse(spec.get(key) or "")
-            except jinja2.TemplateSyntaxError as exc:
-                compiler.issue("T-E128", (*path, key), f"the template does not parse: {exc.message} (line {exc.lineno})",
-                               "write Jinja, e.g. {{ record.name }}")
-        out[name] = MessageTemplate(name=name, subject=spec.get("subject") or "", body=spec.get("body") or "")
+        variants = {lang: (variant or {}) for lang, variant in (spec.get("languages") or {}).items()}
+        for where, texts in ((path, spec), *(((*path, "languages", lang), v) for lang, v in variants.items())):
+            for key in ("subject", "body"):
+                try:
+                    environment.parse(texts.get(key) or "")
+                except jinja2.TemplateSyntaxError as exc:
+                    compiler.issue("T-E128", (*where, key),
+                                   f"the template does not parse: {exc.message} (line {exc.lineno})",
+                                   "write Jinja, e.g. {{ record.name }}")
+        for lang in variants:
+            if lang not in languages:
+                compiler.issue("T-E128", (*path, "languages", lang),
+                               f"`{lang}` is not one of the languages in settings.languages",
+                               f"write one of: {', '.join(sorted(languages))}")
+        out[name] = MessageTemplate(name=name, subject=spec.get("subject") or "", body=spec.get("body") or "",
+                                    languages=frozen_map({lang: (v.get("subject") or "", v.get("body") or "")
+                                                          for lang, v in variants.items()}))
     return out
 
 

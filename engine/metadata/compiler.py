@@ -196,7 +196,9 @@ class _Compiler:
         roles = self.compile_roles(self.tree.get("roles") or {}, objects)
         approvals = compile_approvals(self, self.tree.get("approvals") or [], objects, set(roles), objects_spec)
         conversions = compile_conversions(self, self.tree.get("conversions") or {}, objects)
-        templates = automation.compile_templates(self, self.tree.get("templates") or {})
+        settings_spec = self.tree.get("settings") or {}
+        languages = tuple(settings_spec.get("languages") or [str(settings_spec.get("locale", "en_US")).split("_")[0]])
+        templates = automation.compile_templates(self, self.tree.get("templates") or {}, languages)
         assignment, scoring = self.compile_assignment_and_scoring(objects, set(roles))
         canonical = canonical_json(self.tree)
         return Config(

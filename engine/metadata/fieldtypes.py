@@ -266,6 +266,10 @@ def _phone(value: Any, field: FieldDef, settings: Settings) -> str | None:
     if number is None or not phonenumbers.is_possible_number(number):
         hint = "" if settings.phone_region else " with its country code (e.g. +86 138 0013 8000)"
         raise FieldValueError("invalid_phone", f"{text[:40]!r} is not a phone number; write it{hint or ' in full'}.")
+    if not phonenumbers.is_valid_number(number):  # possible by length, but no such number in its region
+        region = phonenumbers.region_code_for_country_code(number.country_code)
+        raise FieldValueError("invalid_phone", f"{text[:40]!r} is not a valid phone number in {region} "
+                                               f"(+{number.country_code}); check the digits and the area code.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -619,11 +619,19 @@ class Automation:
 
 @dataclass(frozen=True)
 class MessageTemplate:
-    """A notification template (``templates:``): Jinja source, rendered sandboxed with autoescape."""
+    """A notification template (``templates:``): Jinja source, rendered sandboxed.
+
+    ``subject`` and ``body`` are the default texts; ``languages`` holds the variants
+    written for one language (``{zh: {subject: …, body: …}}``)."""
 
     name: str
     subject: str
     body: str
+    languages: Mapping[str, tuple[str, str]] = field(default_factory=frozen_map)
+
+    def text(self, language: str) -> tuple[str, str]:
+        """Subject and body for a reader of ``language``: its variant, else the default."""
+        return self.languages.get(language.split("_")[0], (self.subject, self.body))
 
 
 @dataclass(frozen=True)

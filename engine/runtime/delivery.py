@@ -252,6 +252,8 @@ class Transports:
             message["Subject"] = " ".join(str(payload.get("subject", "")).split())
             message["From"] = self.smtp.sender
             message["To"] = row["target"]
+            if payload.get("cc"):  # the manager in copy: one message, delivered to both
+                message["Cc"] = ", ".join(str(address) for address in payload["cc"])
             message["Date"] = formatdate(localtime=False)
             message["Message-ID"] = f"<{row['idempotency_key']}@trellis>"
             message.set_content(str(payload.get("body", "")))

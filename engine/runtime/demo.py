@@ -380,7 +380,9 @@ def _email(obj, field, index, rng, values, created, session) -> str:
 
 
 def _phone(obj, field, index, rng, values, created, session) -> str:
-    return f"+86 1{rng.choice('3589')}{rng.randint(0, 9)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+    prefix = f"1{rng.choice('3589')}{rng.randint(0, 9)}"
+    prefix = {"154": "155", "194": "195"}.get(prefix, prefix)  # no mobile numbers start with these
+    return f"+86 {prefix} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
 
 
 def _url(obj, field, index, rng, values, created, session) -> str:

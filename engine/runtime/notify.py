@@ -1,12 +1,19 @@
-"""Notifications and the outbox.
+"""Notifications and the outbox, each rendered for the people who read it.
 
-``send`` renders a ``notify`` action's template (Jinja in a sandbox, with
-autoescape) for each recipient — the record's owner, the owner's manager,
-everyone holding a role, a named user, or the address in an e-mail field — and
-writes an in-app notification (``sys_notifications``) and/or an e-mail to the
-outbox (``sys_outbox``), in the caller's transaction. ``enqueue`` writes any
-outside effect (e-mail, webhook) to the outbox with an idempotency key; the
-worker delivers it after the commit, so a rolled-back change sends nothing.
+``send`` renders a ``notify`` action's template (Jinja in a sandbox) for each
+recipient — the record's owner, the owner's manager, everyone holding a role, a
+named user, or the address in an e-mail field — and writes an in-app notification
+(``sys_notifications``) and/or an e-mail to the outbox (``sys_outbox``), in the
+caller's transaction. ``enqueue`` writes any outside effect (e-mail, webhook) to
+the outbox with an idempotency key; the worker delivers it after the commit, so a
+rolled-back change sends nothing.
+
+Every message is rendered for its readers (``engine.runtime.reader``): the record is
+read through the read path as each reader, so a field a reader may not read renders
+as ``—``; values are formatted as people read them, in the reader's language, with
+the raw values under ``record.raw``. When the rule tells both the owner and their
+manager by e-mail, the manager is copied (``Cc``) on the owner's message, which then
+shows only what both may read.
 
 Users read their in-app notifications through ``engine.runtime.inbox``.
 """
@@ -18,12 +25,16 @@ import functools
 import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from engine.metadata.model import Action, Automation, ObjectDef
+from engine.runtime.errors import TrellisError
+from engine.runtime.permissions import Principal, load_principal
+from engine.runtime.reader import Reader, language_of, template_context
 
 if TYPE_CHECKING:
     from engine.runtime.records import Session
@@ -49,29 +60,103 @@ def render(source: str, context: Mapping[str, Any], autoescape: bool = True) -> 
 
 
 def send(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any], action: Action) -> int:
-    """Notify the action's recipients; returns how many notifications and e-mails were written."""
-    template = session.config.templates[action.template]
+    """Notify the action's recipients, each message rendered for its readers; returns how many
+    notifications and e-mails were written."""
     users, addresses = resolve_recipients(session, obj, values, action)
-    record = dict(values)
-    context = {"record": record, "object": obj.label.get() if obj else "", "rule": rule.name,
-               "company": session.config.settings.company}
-    title = render(template.subject, context, autoescape=False).strip()
-    body = render(template.body, context, autoescape=False).strip()
+    people = _people(session, users | _copied(session, values, action, users))
     now = session.clock().now_utc
     written = 0
     if "in_app" in action.channels and users:
-        table = session.schema.system["sys_notifications"]
-        session.connection.execute(sa.insert(table), [
-            {"user_id": user_id, "title": title[:300], "body": body, "object": obj.name if obj else None,
-             "record_id": values.get("id"), "rule": rule.name, "created_at": now, "read_at": None}
-            for user_id in sorted(users)])
-        written += len(users)
+        rows = []
+        for user_id in sorted(users):
+            title, body = _render(session, rule, obj, values, action, [people[user_id]])
+            rows.append({"user_id": user_id, "title": title[:300], "body": body, "object": obj.name if obj else None,
+                         "record_id": values.get("id"), "rule": rule.name, "created_at": now, "read_at": None})
+        session.connection.execute(sa.insert(session.schema.system["sys_notifications"]), rows)
+        written += len(rows)
     if "email" in action.channels:
-        emails = set(addresses) | _emails_of(session, users)
-        for address in sorted(emails):
-            enqueue(session, "email", rule.name, address, {"subject": title, "body": body})
+        for to, copied in _emails(session, values, action, users, addresses, people):
+            title, body = _render(session, rule, obj, values, action, [to, *copied])
+            payload: dict[str, Any] = {"subject": title, "body": body}
+            if copied:
+                payload["cc"] = [person.email for person in copied]
+            enqueue(session, "email", rule.name, to.email, payload)
             written += 1
     return written
+
+
+@dataclass(frozen=True)
+class _Person:
+    """A recipient: a user (with their principal) or an outside address (``principal`` None)."""
+
+    email: str | None
+    language: str
+    principal: Principal | None = None
+
+
+def _people(session: Session, user_ids: set[int]) -> dict[int, _Person]:
+    """Each user's address, language and principal (what they may read)."""
+    if not user_ids:
+        return {}
+    users = session.schema.system["sys_users"]
+    rows = session.connection.execute(sa.select(users.c.id, users.c.email, users.c.locale)
+                                      .where(users.c.id.in_(sorted(user_ids)))).all()
+    now = session.clock().now_utc
+
+    def principal(user_id: int) -> Principal:
+        try:
+            return load_principal(session.connection, session.config, user_id, now, users)
+        except TrellisError:  # expired meanwhile: may read nothing
+            return Principal(user_id=user_id, username="")
+
+    return {row.id: _Person(row.email or None, language_of(session.config, row.locale), principal(row.id))
+            for row in rows}
+
+
+def _copied(session: Session, values: Mapping[str, Any], action: Action, users: set[int]) -> set[int]:
+    """The owner's manager when the action tells both the owner and the manager by e-mail:
+    the manager is copied on the owner's e-mail instead of getting one of their own."""
+    kinds = {r.kind for r in action.recipients}
+    owner = values.get("owner_id")
+    if "email" not in action.channels or not {"owner", "manager"} <= kinds or owner not in users:
+        return set()
+    table = session.schema.system["sys_users"]
+    manager = session.connection.execute(sa.select(table.c.manager_id).where(table.c.id == owner)).scalar()
+    return {manager} if manager in users and manager != owner else set()
+
+
+def _emails(session: Session, values: Mapping[str, Any], action: Action, users: set[int], addresses: set[str],
+            people: Mapping[int, _Person]) -> list[tuple[_Person, list[_Person]]]:
+    """The e-mails to write: each addressee with whom it copies, one message per address."""
+    copied = _copied(session, values, action, users)
+    owner = people.get(values.get("owner_id"))  # type: ignore[arg-type]
+    cc = [people[m] for m in copied if people[m].email] if owner is not None and owner.email else []
+    out: list[tuple[_Person, list[_Person]]] = []
+    taken: set[str] = set()
+    for user_id in sorted(users):
+        person = people[user_id]
+        if not person.email or person.email in taken or (cc and user_id in copied):
+            continue
+        mine = [c for c in cc if c.email not in taken | {person.email}] if person is owner else []
+        taken |= {person.email, *(c.email or "" for c in mine)}
+        out.append((person, mine))
+    language = language_of(session.config, None)
+    out.extend((_Person(address, language), []) for address in sorted(addresses) if address not in taken)
+    return out
+
+
+def _render(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any], action: Action,
+            readers: list[_Person]) -> tuple[str, str]:
+    """Subject and body of the action's template for ``readers`` (in the first one's language)."""
+    template = session.config.templates[action.template]
+    language = readers[0].language
+    principals = tuple(p.principal for p in readers if p.principal is not None)
+    if len(principals) < len(readers):
+        principals = ()  # an outside address among the readers: what anyone may read
+    context = template_context(session, obj, values, Reader(principals, language),
+                               {"rule": rule.name, "company": session.config.settings.company})
+    subject, body = template.text(language)
+    return render(subject, context, autoescape=False).strip(), render(body, context, autoescape=False).strip()
 
 
 def resolve_recipients(session: Session, obj: ObjectDef | None, values: Mapping[str, Any],
@@ -109,14 +194,6 @@ def resolve_recipients(session: Session, obj: ObjectDef | None, values: Mapping[
             users_table.c.id.in_(sorted(user_ids)), users_table.c.active.is_(True))).scalars()
         user_ids = set(active)
     return user_ids, addresses
-
-
-def _emails_of(session: Session, user_ids: set[int]) -> set[str]:
-    if not user_ids:
-        return set()
-    users = session.schema.system["sys_users"]
-    rows = session.connection.execute(sa.select(users.c.email).where(users.c.id.in_(sorted(user_ids)))).scalars()
-    return {email for email in rows if email}
 
 
 def enqueue(session: Session, kind: str, rule: str | None, target: str, payload: Mapping[str, Any],

@@ -382,7 +382,7 @@ def _notify(session: Session, rule: Automation, obj: ObjectDef, values: dict[str
             context: Mapping[str, Any], action: Action, clock: Clock) -> str:
     template = session.config.templates[action.template]
     users, addresses = notify.resolve_recipients(session, obj, values, action)
-    subject = notify.render(template.subject, {"record": dict(values), "object": obj.label.get(), "rule": rule.name,
+    subject = notify.render(template.text(session.config.settings.languages[0])[0], {"record": dict(values), "object": obj.label.get(), "rule": rule.name,
                                                "company": session.config.settings.company}, autoescape=False).strip()
     people = _users(session, users)
     parts = []

@@ -88,6 +88,9 @@ roles:
       lead: {read: own, edit: own, create: true}
       deal: {read: own, edit: own, create: true}
       task: {read: own, edit: own, create: true}
+  lead_manager:
+    objects:
+      lead: {read: subtree}
 """
 
 NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
@@ -98,7 +101,7 @@ def crm(write_config, db_url):
     crm = Trellis.open(write_config(CONFIG), db_url, clock=lambda: NOW)
     crm.apply()
     with crm.directory() as d:
-        d.add("boss", roles=["rep"], email="boss@example.com")
+        d.add("boss", roles=["rep", "lead_manager"], email="boss@example.com")
         d.add("rita", roles=["rep"], manager="boss", email="rita@example.com")
     yield crm
     crm.close()
@@ -135,9 +138,10 @@ def test_a_change_to_a_value_notifies_owner_and_manager_in_app_and_by_email(crm)
     assert updated["tags"] == ["hot"]
     notes = rows(crm, "sys_notifications")
     assert sorted(n["user_id"] for n in notes) == [1, 2]
-    assert notes[0]["title"] == "Lead Acme <script> is qualified"
-    emails = rows(crm, "sys_outbox", kind="email")
-    assert sorted(e["target"] for e in emails) == ["boss@example.com", "rita@example.com"]
+    assert notes[0]["title"] == notes[1]["title"] == "Lead Acme <script> is qualified"
+    emails = rows(crm, "sys_outbox", kind="email")  # one e-mail to the owner, the manager in copy
+    assert [(e["target"], json.loads(e["payload"]).get("cc")) for e in emails] == [
+        ("rita@example.com", ["boss@example.com"])]
     assert json.loads(emails[0]["payload"])["subject"] == "Lead Acme <script> is qualified"
     assert all(e["status"] == "pending" and len(e["idempotency_key"]) == 32 for e in emails)
     with crm.session("rita") as s:

@@ -207,6 +207,7 @@ REFUSED = [
     pytest.param("due_at", "next friday", "invalid", id="datetime-words"),
     pytest.param("contact_email", "alice@", "invalid_email", id="email-no-domain"),
     pytest.param("contact_phone", "12", "invalid_phone", id="phone-too-short"),
+    pytest.param("contact_phone", "12345", "invalid_phone", id="phone-possible-length-but-no-such-number"),
     pytest.param("website", "ftp://example.com", "invalid_url", id="url-not-http"),
     pytest.param("priority", "urgent", "not_in_picklist", id="picklist-unknown-value"),
     pytest.param("channels", ["email", "fax"], "not_in_picklist", id="multipicklist-unknown-value"),

@@ -261,7 +261,7 @@ def test_a_new_stage_re_arms_the_days_in_stage_rule(crm, clock):
     assert fired(sweep(crm, clock, MONDAY_9 + dt.timedelta(days=10)), "stalled_deal") == (0, 0, 0)
     assert fired(sweep(crm, clock, MONDAY_9 + dt.timedelta(days=11)), "stalled_deal") == (1, 0, 0)
     assert [n["title"] for n in rows(crm, "sys_notifications", rule="stalled_deal")] == [
-        "Big deal: 5 days in open", "Big deal: 5 days in demo"]
+        "Big deal: 5 days in Open", "Big deal: 5 days in Demo"]  # picklist labels, as people read them
 
 
 def test_thirty_days_before_a_contract_ends(crm, clock):

@@ -20,6 +20,9 @@ and manager data — never from the engine's scope code:
    no ``<label for="f-<field>">``, no ``<dt>`` with its label, no marker value).
 3. CSV export: exactly the readable live ids and no hidden column for roles with the
    export grant; 403 for roles without it (404 when the role cannot read the object).
+4. Notifications and e-mails: a template naming a hidden and an encrypted field shows
+   their values to a recipient who may read them, "—" to one who may not (in the app,
+   the API and the e-mail the manager is copied on).
 
 Worlds, apps, tokens and logged-in clients are built once per module. Cases are
 named ``<config>-<role>-<object>``.
@@ -30,11 +33,13 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from engine.runtime import demo
@@ -349,3 +354,67 @@ def test_board_and_approvals_show_exactly_the_scope_and_never_a_hidden_field(wor
     assert response.status_code == 200, f"/approvals: {response.status_code}"
     no_hidden_fields_in_html(case, body(response), "/approvals", history)
     assert not history, "; ".join(history)
+
+
+# --- 4. notifications and e-mails -----------------------------------------------------------------
+
+NOTIFY_CONFIG = """
+trellis: 1
+settings: {languages: [en, zh], timezone: Asia/Shanghai}
+objects:
+  contact:
+    title: "{name}"
+    fields:
+      name: {type: text, required: true}
+      income: {type: text}
+      id_number: {type: text, encrypted: true}
+templates:
+  new_contact:
+    subject: "New contact {{ record.name }} {{ record.id_number }}"
+    body: "Income {{ record.income }}; ID {{ record.id_number }}; raw {{ record.raw.id_number }}"
+automations:
+  - name: new_contact
+    object: contact
+    on: created
+    do: [{notify: {to: [owner, manager], template: new_contact, channels: [in_app, email]}}]
+roles:
+  rep:
+    objects:
+      contact: {read: own, edit: own, create: true}
+  lead:
+    objects:
+      contact: {read: team}
+    hidden: [contact.income, contact.id_number]
+"""
+
+
+def test_notifications_and_emails_never_show_a_value_the_recipient_may_not_read(open_crm):
+    """A template naming a hidden field and an encrypted field: the owner (who may read both)
+    reads their values on /notifications and in the API; the manager (both hidden) reads
+    "—" — in the app, in the API and in the e-mail they are copied on."""
+    from tests.webui.conftest import client_for, make_app
+
+    crm = open_crm(NOTIFY_CONFIG, {"mei": {"roles": ["lead"], "team": "east", "email": "mei@example.com"},
+                                   "rita": {"roles": ["rep"], "team": "east", "manager": "mei",
+                                            "email": "rita@example.com"}}, teams=["east"])
+    income, id_number = "secret-income-71", "secret-id-3101"
+    with crm.session("rita") as s:
+        s.create("contact", {"name": "Wei", "income": income, "id_number": id_number})
+    app = make_app(crm)
+    for username, readable in (("rita", True), ("mei", False)):
+        secret, _ = create_token(crm, username, name="notify matrix")
+        listed = app.test_client().get("/api/v1/notifications", headers={"Authorization": f"Bearer {secret}"})
+        assert listed.status_code == 200, body(listed)
+        [note] = listed.get_json()["data"]
+        page = body(client_for(app, username).get("/notifications"))
+        for where, text in (("API", json.dumps(note, ensure_ascii=False)), ("/notifications", page)):
+            shown = income in text and id_number in text
+            assert shown == readable, f"{username} via {where}: secrets shown={shown}, expected {readable}"
+        if not readable:
+            assert note["title"] == "New contact Wei —" and note["body"] == "Income —; ID —; raw None"
+    with crm.engine.connect() as connection:
+        outbox = crm.schema.system["sys_outbox"]
+        [mail] = connection.execute(sa.select(outbox.c.target, outbox.c.payload)).all()
+    payload = json.loads(mail.payload)  # the owner's e-mail, the manager in copy: what both may read
+    assert (mail.target, payload["cc"]) == ("rita@example.com", ["mei@example.com"])
+    assert income not in mail.payload and id_number not in mail.payload

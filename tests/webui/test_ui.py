@@ -16,7 +16,7 @@ import pyotp
 import pytest
 
 from engine.runtime import audit, auth
-from tests.webui.conftest import PASSWORD, log_in, make_app, post, text, token
+from tests.webui.conftest import PASSWORD, client_for, log_in, make_app, post, text, token
 from webui import create_app
 from webui.i18n import LANGUAGES, TEXTS
 
@@ -228,7 +228,17 @@ def test_money_and_dates_are_formatted_for_the_locale(login, client, leads):
     login("alice")
     page = text(client.get(f"/o/lead/{leads['Acme deal'].id}"))
     assert "1,200.50" in page and "CN¥" in page
-    assert "Mar 2, 2026" in page  # created_at, in the company time zone
+    assert "2026-03-02 17:00" in page  # created_at, in the company time zone and settings.date_format
+
+
+def test_settings_date_format_decides_how_dates_and_moments_are_shown(open_crm):
+    crm = open_crm(CONFIG.replace("  currency: CNY\n", "  currency: CNY\n  date_format: DD/MM/YYYY\n"),
+                   {"alice": {"roles": ["rep"], "team": "east"}}, teams=["east"])
+    with crm.session("alice") as s:
+        lead = s.create("lead", {"name": "Acme deal", "close_date": "2026-04-01"})
+    page = text(client_for(make_app(crm), "alice").get(f"/o/lead/{lead.id}"))
+    assert "01/04/2026" in page and "2026-04-01" not in page.split("<main", 1)[-1].replace('value="2026-04-01"', "")
+    assert "02/03/2026 17:00" in page  # created_at: the date format, Shanghai time
 
 
 def test_hidden_fields_are_absent_from_list_record_and_form(login, client, crm, leads):
