@@ -129,9 +129,12 @@ def test_phone_menu_folded_filters_and_board(new_page, login, switch_language, s
     button = page.locator(".menu-toggle")
     expect(button).to_have_text(words["menu"])
     expect(nav).to_be_hidden()
+    assert button.bounding_box()["y"] < 30, "the menu button should share the first row with the logo"
     button.click()
     expect(nav).to_be_visible()
     expect(button).to_have_attribute("aria-expanded", "true")
+    screenshot(page, f"layout-375-{lang}-menu")
+    no_page_scroll(page, 375)
     button.click()
     expect(nav).to_be_hidden()
 
