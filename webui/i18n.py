@@ -52,15 +52,20 @@ TEXTS: dict[str, dict[str, str]] = {
     "language.switch": {"en": "Switch", "zh": "切换"},
     "skip": {"en": "Skip to content", "zh": "跳到正文"},
     "menu": {"en": "Objects", "zh": "对象"},
+    "nav.menu": {"en": "Menu", "zh": "菜单"},
+    "nav.account": {"en": "Account", "zh": "账户"},
+    "home": {"en": "Home", "zh": "首页"},
     # --- lists ---
     "list.search": {"en": "Search", "zh": "搜索"},
     "list.filter": {"en": "Filter", "zh": "筛选"},
     "list.more_filters": {"en": "More filters", "zh": "更多筛选"},
+    "list.filters": {"en": "Filters", "zh": "筛选条件"},
     "list.clear": {"en": "Clear filters", "zh": "清除筛选"},
     "list.new": {"en": "New", "zh": "新建"},
     "list.export": {"en": "Export CSV", "zh": "导出 CSV"},
     "list.empty": {"en": "No records.", "zh": "没有记录。"},
-    "list.count": {"en": "{total} records", "zh": "共 {total} 条记录"},
+    "list.count": {"en": "{count} records", "zh": "共 {count} 条记录"},
+    "list.count_one": {"en": "{count} record", "zh": "共 {count} 条记录"},
     "list.count_more": {"en": "{total}+ records", "zh": "超过 {total} 条记录"},
     "list.page": {"en": "Page {page} of {pages}", "zh": "第 {page} 页，共 {pages} 页"},
     "list.page_open": {"en": "Page {page}", "zh": "第 {page} 页"},
@@ -242,8 +247,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "stage.path": {"en": "Stages", "zh": "阶段"},
     "stage.current": {"en": "Current stage: {stage}", "zh": "当前阶段：{stage}"},
     "stage.probability": {"en": "{value}% probability", "zh": "赢率 {value}%"},
-    "stage.days": {"en": "In this stage for {days} days", "zh": "已在此阶段 {days} 天"},
-    "stage.one_day": {"en": "In this stage for 1 day", "zh": "已在此阶段 1 天"},
+    "stage.days": {"en": "In this stage for {count} days", "zh": "已在此阶段 {count} 天"},
+    "stage.days_one": {"en": "In this stage for {count} day", "zh": "已在此阶段 {count} 天"},
     "stage.today": {"en": "Entered this stage today", "zh": "今天进入此阶段"},
     "stage.won": {"en": "Won", "zh": "赢单"},
     "stage.lost": {"en": "Lost", "zh": "输单"},
@@ -266,7 +271,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "stage.history_reason": {"en": "Reason", "zh": "原因"},
     "stage.history_time": {"en": "Time in previous stage", "zh": "在上一阶段停留"},
     "stage.history_created": {"en": "created in {stage}", "zh": "创建于“{stage}”"},
-    "stage.history_skipped": {"en": "skipped {count}", "zh": "跳过 {count} 个阶段"},
+    "stage.history_skipped": {"en": "skipped {count} stages", "zh": "跳过 {count} 个阶段"},
+    "stage.history_skipped_one": {"en": "skipped {count} stage", "zh": "跳过 {count} 个阶段"},
     "move.title": {"en": "Move “{title}” to {stage}", "zh": "将“{title}”移至“{stage}”"},
     "move.dialog_title": {"en": "Move to {stage}", "zh": "移至“{stage}”"},
     "move.intro": {"en": "This move needs the fields below.", "zh": "此次移动需要填写以下字段。"},
@@ -286,18 +292,24 @@ TEXTS: dict[str, dict[str, str]] = {
                     "zh": "移动请求未能发送，请检查网络后重试。"},
     "board.link": {"en": "Board", "zh": "看板"},
     "board.title": {"en": "{objects}: board", "zh": "{objects}看板"},
+    "board.pipelines": {"en": "Pipelines", "zh": "管道"},
+    "board.unknown_pipeline": {"en": "There is no pipeline “{pipeline}” here; choose one of {known}.",
+                               "zh": "此处没有名为“{pipeline}”的管道，请从以下选择：{known}。"},
     "board.list": {"en": "List", "zh": "列表"},
-    "board.intro": {"en": "Drag a card to another column, or use the Move to… control on the card.",
-                    "zh": "将卡片拖到其他列，或使用卡片上的“移至…”控件。"},
-    "board.count": {"en": "{count} records", "zh": "{count} 条"},
-    "board.count_one": {"en": "1 record", "zh": "1 条"},
+    "board.intro": {"en": "Drag a card to another column, press ← or → on a selected card, or use Move to… on the card.",
+                    "zh": "将卡片拖到其他列，选中卡片后按 ← 或 →，或使用卡片上的“移至…”菜单。"},
+    "board.count": {"en": "{count} records", "zh": "{count} 条记录"},
+    "board.count_one": {"en": "{count} record", "zh": "{count} 条记录"},
     "board.sum": {"en": "Total {amount}", "zh": "合计 {amount}"},
     "board.more": {"en": "{count} more in the list", "zh": "列表中还有 {count} 条"},
     "board.empty": {"en": "No records", "zh": "暂无记录"},
     "board.move_to": {"en": "Move to…", "zh": "移至…"},
+    "board.move_card": {"en": "Move {title} to…", "zh": "将“{title}”移至…"},
     "board.drag": {"en": "Drag {title}", "zh": "拖动“{title}”"},
     "board.other": {"en": "{count} records in no stage of this pipeline are not shown.",
                     "zh": "有 {count} 条记录不在此流程的任何阶段，未显示。"},
+    "board.other_one": {"en": "{count} record in no stage of this pipeline is not shown.",
+                        "zh": "有 {count} 条记录不在此流程的任何阶段，未显示。"},
     "board.moved": {"en": "“{title}” moved to {stage}.", "zh": "“{title}”已移至“{stage}”。"},
     # --- approvals (webui.ui.approvals) ---
     "approvals.nav": {"en": "Approvals", "zh": "审批"},
@@ -313,6 +325,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "approvals.empty_value": {"en": "(empty)", "zh": "（空）"},
     "approvals.hidden_changes": {"en": "and values of {count} fields you cannot see",
                                  "zh": "以及 {count} 个您无权查看的字段的值"},
+    "approvals.hidden_changes_one": {"en": "and the value of {count} field you cannot see",
+                                     "zh": "以及 {count} 个您无权查看的字段的值"},
     "approvals.reason": {"en": "Reason", "zh": "原因"},
     "approvals.step": {"en": "Step {index} of {total}: {label} — {approver}", "zh": "第 {index}/{total} 步：{label} — {approver}"},
     "approvals.rule": {"en": "Rule", "zh": "审批规则"},
@@ -356,6 +370,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "notifications.mark_all": {"en": "Mark all read", "zh": "全部标为已读"},
     "notifications.marked": {"en": "Marked as read.", "zh": "已标为已读。"},
     "notifications.marked_all": {"en": "{count} notifications marked as read.", "zh": "已将 {count} 条通知标为已读。"},
+    "notifications.marked_all_one": {"en": "{count} notification marked as read.", "zh": "已将 {count} 条通知标为已读。"},
     "notifications.pages": {"en": "Pages of notifications", "zh": "通知分页"},
     "notifications.page": {"en": "Page {page}", "zh": "第 {page} 页"},
     "notifications.newer": {"en": "Newer", "zh": "较新"},
@@ -466,6 +481,14 @@ class Formatter:
     def t(self, key: str, **values: object) -> str:
         """UI text in this formatter's language."""
         return translate(key, self.lang, **values)
+
+    def plural(self, key: str, count: int, **values: object) -> str:
+        """UI text ``key`` for ``count`` things, in the plural form the language uses for
+        that number (CLDR rules via Babel): ``key_one`` for English 1, else ``key``
+        (Chinese has one form). ``{count}`` is the number in the locale's format."""
+        form = self.locale.plural_form(abs(count))
+        chosen = f"{key}_{form}" if form != "other" and f"{key}_{form}" in TEXTS else key
+        return self.t(chosen, count=self.number(count), **values)
 
     def number(self, value: int | Decimal, scale: int | None = None) -> str:
         """A number with the locale's separators; ``scale`` fixes the digits after the point."""

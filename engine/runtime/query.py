@@ -120,6 +120,13 @@ class Query:
         clauses = tuple(self._condition(key, value) for key, value in conditions.items())
         return replace(self, conditions=self.conditions + clauses)
 
+    def any_of(self, **conditions: Any) -> Query:
+        """Keep records matching at least one ``field__op=value`` (same operators as ``filter``)."""
+        if not conditions:
+            return self
+        clauses = [self._condition(key, value) for key, value in conditions.items()]
+        return replace(self, conditions=(*self.conditions, sa.or_(*clauses)))
+
     def search(self, text: str) -> Query:
         """Keep records where any text-like field the caller may see contains ``text`` (case-insensitive).
 

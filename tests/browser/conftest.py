@@ -197,7 +197,11 @@ def new_page(browser, live_server) -> Iterator[Any]:
 
 
 def set_language(page: Any, lang: str) -> None:
-    """Switch the UI language with the language form every page has."""
+    """Switch the UI language with the language form every page has (behind the header's
+    menu button on a narrow screen)."""
+    toggle = page.locator(".menu-toggle")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
     form = page.locator("form:has(select[name=lang])").first
     form.locator("select[name=lang]").select_option(lang)
     with page.expect_navigation():

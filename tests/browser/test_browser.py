@@ -478,6 +478,7 @@ def test_language_switch(page, login, switch_language):
 def test_logout(page, login):
     login(page, "alice")
     page.goto("/o/account")
+    page.locator(".user-menu summary").click()  # Log out waits in the account menu
     with page.expect_navigation():
         page.locator("form[action$='/logout'] button, form[action$='/logout'] input[type=submit]").first.click()
     page.goto("/o/account")

@@ -112,6 +112,7 @@ def test_two_factor_enrolment_with_the_qr_code(page, screenshot, switch_language
     expect(page.get_by_role("status").filter(has_text="Two-factor login is now on.")).to_be_visible()
     assert "/login" not in page.url and "/account/totp" not in page.url
 
+    page.locator(".user-menu summary").click()  # Log out waits in the account menu
     submit(page, page.get_by_role("button", name="Log out"))
     page.locator("input[name=username]").fill("tess")
     page.locator("input[name=password]").fill(PASSWORD)

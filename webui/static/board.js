@@ -12,7 +12,8 @@
    - Board cards: drag and drop with a mouse (HTML5), with touch or a pen from the card's
      handle (pointer events). Dropping on a column puts the card there and sends the card's
      form with that stage; if the move does not happen, the board reloads and the card is back.
-     Keyboard: each card is focusable and has a "Move to…" select and button. */
+     Keyboard: each card is focusable; ← and → move a focused card to the column beside it,
+     and its compact "Move to…" menu (a details element) lists the other stages as buttons. */
 (function () {
   "use strict";
 
@@ -322,13 +323,35 @@
     document.addEventListener("pointercancel", endTouch);
   }
 
+  /* ← / → on a focused card: to the column before / after its own. */
+  function setUpKeys() {
+    document.addEventListener("keydown", function (event) {
+      var card = event.target;
+      if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") { return; }
+      if (!card.matches || !card.matches(".card[draggable='true']") || event.altKey || event.ctrlKey || event.metaKey) {
+        return;
+      }
+      var column = card.closest(".board-column");
+      var beside = event.key === "ArrowRight" ? column.nextElementSibling : column.previousElementSibling;
+      if (!beside || !beside.matches(".board-column[data-drop]")) { return; }
+      event.preventDefault();
+      dropOn(card, beside);
+      card.focus();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.addEventListener("submit", function (event) {
       var form = event.target;
       if (!form.matches || !form.matches("form[data-move]")) { return; }
       event.preventDefault();
-      send(form, null, event.submitter || form);
+      var submitter = event.submitter;
+      var stage = submitter && submitter.name === "stage" ? submitter.value : null;
+      var menu = form.closest("details");
+      if (menu) { menu.open = false; }
+      send(form, stage, submitter || form);
     });
+    setUpKeys();
     setUpDialog();
     setUpDragAndDrop();
     setUpTouch();

@@ -10,6 +10,11 @@ and never selects a hidden field. Per column:
 - the first ``CARDS_PER_COLUMN`` cards (title, owner, amount), and a link to the list
   filtered to the stage for the rest.
 
+An object with several pipelines (``pipeline.by`` + ``pipelines``) has one board per
+pipeline, chosen with ``?pipeline=<key>`` (``default`` for the object's own stages) and a
+switcher above the columns; each board shows the records whose ``by`` value chooses that
+pipeline (``Pipeline.for_values``), with that pipeline's stages and labels.
+
 Each card is focusable and has a "Move to…" select in a small POST form (works without
 JavaScript; ``webui.ui.pipeline.move`` answers); ``static/board.js`` adds drag and drop
 (HTML5 with a mouse, pointer events from the card's handle with touch or a pen) and the
@@ -26,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, request, url_for
 
-from engine.metadata.model import FieldDef, ObjectDef, Stage
+from engine.metadata.model import FieldDef, ObjectDef, Pipeline, Stage
 from engine.runtime.errors import QueryError
 from engine.runtime.query import Query, format_title
 from engine.runtime.record import Record
@@ -43,12 +48,47 @@ CARDS_PER_COLUMN = 50
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-def stage_classes(obj: ObjectDef, stage: Stage) -> str:
+def stage_class(obj: ObjectDef, stage: Stage, pipe: Pipeline | None = None) -> str:
+    """The CSS class carrying a stage's config colour (``/stages.css``); a variant
+    pipeline's stages have their own (a key may be in two pipelines, coloured apart)."""
+    if pipe is None or pipe.key == "default":
+        return f"stage-{obj.name}-{stage.key}"
+    return f"stage-{obj.name}-{pipe.key}-{stage.key}"
+
+
+def stage_classes(obj: ObjectDef, stage: Stage, pipe: Pipeline | None = None) -> str:
     """CSS classes of a stage: its outcome, and its config colour (``/stages.css``)."""
     classes = f"outcome-{stage.outcome}"
     if stage.color and COLOR.match(stage.color):
-        classes += f" stage-colored stage-{obj.name}-{stage.key}"
+        classes += f" stage-colored {stage_class(obj, stage, pipe)}"
     return classes
+
+
+def pipeline_arg(obj: ObjectDef, pipe: Pipeline) -> dict[str, str]:
+    """The board URL's ``pipeline`` argument for ``pipe`` (none for the object's own pipeline)."""
+    return {} if obj.pipeline is None or pipe.key == obj.pipeline.key else {"pipeline": pipe.key}
+
+
+def chosen_pipeline(obj: ObjectDef, key: str | None) -> Pipeline | None:
+    """The pipeline ``?pipeline=key`` names (the object's own without a key); None if unknown."""
+    assert obj.pipeline is not None
+    if not key:
+        return obj.pipeline
+    return next((p for p in obj.pipeline.all_pipelines() if p.key == key), None)
+
+
+def in_pipeline(query: Query, obj: ObjectDef, pipe: Pipeline) -> Query:
+    """Narrow ``query`` to the records that move through ``pipe``: those whose ``by`` value
+    it is chosen for — for the object's own pipeline, any other value or none."""
+    root = obj.pipeline
+    assert root is not None
+    if root.by is None or not root.variants:
+        return query
+    if pipe.key != root.key:
+        when = next(v.when for v in root.variants if v.key == pipe.key)
+        return query.filter(**{f"{root.by}__in": list(when)})
+    others = [value for v in root.variants for value in v.when]
+    return query.any_of(**{f"{root.by}__not_in": others, f"{root.by}__isnull": True})
 
 
 def percent(stage: Stage | None, fmt: Formatter) -> str:
@@ -130,6 +170,16 @@ class Column:
 
 
 @dataclass(frozen=True)
+class PipelineTab:
+    """One entry of the pipeline switcher."""
+
+    key: str
+    label: str
+    url: str
+    current: bool
+
+
+@dataclass(frozen=True)
 class BoardView:
     """Everything ``board.html`` shows."""
 
@@ -150,24 +200,48 @@ class BoardView:
     can_move: bool
     next_url: str
     stylesheet: str
+    pipelines: list[PipelineTab]
+    pipeline_label: str
 
 
-def show_board(object_name: str) -> str:
-    """``GET /o/<object>/board``: the board with the list's filters."""
-    params = listing.list_params(request.args)
+def show_board(object_name: str) -> Any:
+    """``GET /o/<object>/board``: the board with the list's filters (``?pipeline=`` picks
+    one of several pipelines; an unknown one is a 404 naming those there are)."""
+    args = request.args.copy()
+    key = args.pop("pipeline", "").strip()
+    params = listing.list_params(args)
     fmt = formatter()
     with ui_session() as session:
         obj = readable(session, object_name)
         if obj.pipeline is None or not session.principal.can_see(obj.name, obj.pipeline.field):
             abort(404)
-        view = board_view(session, obj, params, fmt)
+        pipes = board_pipelines(session, obj)
+        pipe = next((p for p in pipes if p.key == key), None) if key else pipes[0]
+        view = board_view(session, obj, params, fmt, pipe) if pipe is not None else None
+    if view is None:
+        message = fmt.t("board.unknown_pipeline", pipeline=key,
+                        known=", ".join(f"{p.key} ({p.label.get(fmt.lang)})" for p in pipes))
+        return render_page("error.html", obj, message=message, status=404), 404
     return render_page("board.html", obj, view=view)
 
 
-def board_view(session: Session, obj: ObjectDef, params: listing.ListParams, fmt: Formatter) -> BoardView:
-    """The view model of a board: columns with their totals and first cards."""
-    pipe = obj.pipeline
+def board_pipelines(session: Session, obj: ObjectDef) -> tuple[Pipeline, ...]:
+    """The pipelines the viewer gets a board of: every one when they may see the field that
+    chooses among them, else the object's own only."""
+    root = obj.pipeline
+    assert root is not None
+    if root.by is None or not session.principal.can_see(obj.name, root.by):
+        return (root,)
+    return root.all_pipelines()
+
+
+def board_view(session: Session, obj: ObjectDef, params: listing.ListParams, fmt: Formatter,
+               pipe: Pipeline | None = None) -> BoardView:
+    """The view model of a board of ``pipe`` (the object's own by default): columns with
+    their totals and first cards."""
+    pipe = pipe or obj.pipeline
     assert pipe is not None
+    pipes = board_pipelines(session, obj)
     principal = session.principal
     amount = amount_field(obj, principal)
     stage_field = obj.fields[pipe.field]
@@ -175,6 +249,8 @@ def board_view(session: Session, obj: ObjectDef, params: listing.ListParams, fmt
     error, totals, per_stage = None, {}, {}
     try:
         query = listing.build_query(session, obj, params)
+        if len(pipes) > 1:
+            query = in_pipeline(query, obj, pipe)
         totals = column_totals(session, obj, query, amount)
         for stage in pipe.stages:
             if totals.get(stage.key, (0, None))[0]:
@@ -185,7 +261,7 @@ def board_view(session: Session, obj: ObjectDef, params: listing.ListParams, fmt
     records = [r for items in per_stage.values() for r in items]
     refs = display.collect_references(session, obj, records, [amount] if amount is not None else [])
     next_url = request.full_path.rstrip("?")
-    columns = [_column(session, obj, stage, totals.get(stage.key, (0, None)), per_stage.get(stage.key, []),
+    columns = [_column(session, obj, pipe, stage, totals.get(stage.key, (0, None)), per_stage.get(stage.key, []),
                        amount, refs, params, may_change_stage, fmt) for stage in pipe.stages]
     known = {s.key for s in pipe.stages}
     other = sum(count for key, (count, _) in totals.items() if key not in known)
@@ -200,14 +276,19 @@ def board_view(session: Session, obj: ObjectDef, params: listing.ListParams, fmt
         stages=[(s.key, s.label.get(fmt.lang)) for s in pipe.stages], filters=widgets, kept=kept,
         sentence=listing.filter_sentence(obj, params, fmt, refs, session.config.settings), error=error,
         list_url=url_for("records.list_records", object_name=obj.name, **params.args(page=None)),
-        clear_url=url_for("pipeline.board", object_name=obj.name),
+        clear_url=url_for("pipeline.board", object_name=obj.name, **pipeline_arg(obj, pipe)),
         amount_label=amount.label.get(fmt.lang) if amount is not None else "",
-        other_text=fmt.t("board.other", count=fmt.number(other)) if other else "", other_count=other,
+        other_text=fmt.plural("board.other", other) if other else "", other_count=other,
         can_move=may_change_stage, next_url=next_url, stylesheet=url_for("pipeline.stage_colors"),
+        pipelines=[PipelineTab(p.key, p.label.get(fmt.lang),
+                               url_for("pipeline.board", object_name=obj.name, **pipeline_arg(obj, p),
+                                       **params.args(page=None)), p.key == pipe.key)
+                   for p in pipes] if len(pipes) > 1 else [],
+        pipeline_label=pipe.label.get(fmt.lang),
     )
 
 
-def _column(session: Session, obj: ObjectDef, stage: Stage, total: tuple[int, Decimal | None], records: list[Record],
+def _column(session: Session, obj: ObjectDef, pipe: Pipeline, stage: Stage, total: tuple[int, Decimal | None], records: list[Record],
             amount: FieldDef | None, refs: display.References, params: listing.ListParams, may_change: bool,
             fmt: Formatter) -> Column:
     count, summed = total
@@ -220,9 +301,9 @@ def _column(session: Session, obj: ObjectDef, stage: Stage, total: tuple[int, De
     more = count - len(cards)
     pipe_field = obj.pipeline.field
     return Column(
-        key=stage.key, label=stage.label.get(fmt.lang), outcome=stage.outcome, css=stage_classes(obj, stage),
+        key=stage.key, label=stage.label.get(fmt.lang), outcome=stage.outcome, css=stage_classes(obj, stage, pipe),
         probability=percent(stage, fmt), count=count,
-        count_text=fmt.t("board.count_one") if count == 1 else fmt.t("board.count", count=fmt.number(count)),
+        count_text=fmt.plural("board.count", count),
         sum_text=fmt.t("board.sum", amount=fmt.money(summed or Decimal(0))) if amount is not None else "",
         cards=cards, more_text=fmt.t("board.more", count=fmt.number(more)) if more > 0 else "",
         more_url=url_for("records.list_records", object_name=obj.name,

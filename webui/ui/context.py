@@ -39,6 +39,11 @@ def t(key: str, **values: object) -> str:
     return translate(key, language(), **values)
 
 
+def plural(key: str, count: int, **values: object) -> str:
+    """UI text for ``count`` things in this request's language (``Formatter.plural``)."""
+    return formatter().plural(key, count, **values)
+
+
 @contextmanager
 def ui_session() -> Iterator[Session]:
     """One engine session (one transaction) as the logged-in user, on the ``web`` channel."""
@@ -80,6 +85,7 @@ def _page_context() -> dict[str, Any]:
     settings = get_trellis().config.settings
     return {
         "t": t,
+        "plural": plural,
         "lang": language(),
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         "company": settings.company,
@@ -89,7 +95,7 @@ def _page_context() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    """Give every template ``t``, ``lang``, ``nav``, ``company`` and ``user``."""
+    """Give every template ``t``, ``plural``, ``lang``, ``nav``, ``company`` and ``user``."""
     app.context_processor(_page_context)
 
 

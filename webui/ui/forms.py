@@ -303,6 +303,19 @@ def _options(obj: ObjectDef, f: FieldDef, chosen: set[str], lang: str) -> list[O
             for v, parents in pairs if not v.inactive or v.key in chosen]
 
 
+def _stage_options(obj: ObjectDef, state: FormState, chosen: set[str], lang: str) -> list[Option]:
+    """The stage select: the stages of the pipeline the record's values choose (a renewal's
+    stages for a renewal), with that pipeline's labels; a chosen stage of another pipeline
+    stays selectable so that the form shows what is stored (the engine refuses a save in it)."""
+    assert obj.pipeline is not None
+    pipe = obj.pipeline.for_values(state)
+    options = [Option(s.key, s.label.get(lang), s.key in chosen) for s in pipe.stages]
+    known = {s.key for s in pipe.stages}
+    others = {s.key: s for s in obj.pipeline.all_stages()}
+    options += [Option(key, others[key].label.get(lang), True) for key in sorted(chosen - known) if key in others]
+    return options
+
+
 def user_field(session: Session, common: dict[str, Any], state: FormState,
                among: frozenset[int] | None = None, lookup_url: str | None = None) -> FormField:
     """A user widget holding ``state``'s user: a select of the active users in ``among``
@@ -361,6 +374,8 @@ def build_field(session: Session, obj: ObjectDef, f: FieldDef, state: FormState,
         return FormField(**common, checked=bool(raw))
     if widget in ("select", "multiselect"):
         chosen = set(raw) if isinstance(raw, list) else {raw} if raw else set()
+        if obj.pipeline is not None and f.name == obj.pipeline.field and obj.pipeline.variants:
+            return FormField(**common, options=_stage_options(obj, state, chosen, lang))
         return FormField(**common, options=_options(obj, f, chosen, lang), parent=f.depends_on)
     if widget == "user":
         return user_field(session, common, state)

@@ -383,7 +383,7 @@ def pager_texts(page: Page, fmt: Formatter) -> tuple[str, str]:
     """The pager's "1,234 records" and "Page 2 of 50"; past the count limit "10,000+ records" and
     "Page 2", since the number of pages is not known."""
     if page.total_exact:
-        return (fmt.t("list.count", total=fmt.number(page.total)),
+        return (fmt.plural("list.count", page.total),
                 fmt.t("list.page", page=fmt.number(page.page), pages=fmt.number(page.pages)))
     return fmt.t("list.count_more", total=fmt.number(page.total)), fmt.t("list.page_open", page=fmt.number(page.page))
 

@@ -29,7 +29,7 @@ from engine.runtime.permissions import Principal
 from engine.runtime.records import Session
 from webui import get_trellis
 from webui.ui import context
-from webui.ui.context import formatter, local_path, t, ui_session
+from webui.ui.context import formatter, local_path, plural, t, ui_session
 from webui.ui.views import _require_login, render_page
 
 PER_PAGE = 20
@@ -134,7 +134,7 @@ def read_all() -> Response:
     """Mark every notification of the user read."""
     with ui_session() as session:
         count = inbox.mark_read(session)
-    flash(t("notifications.marked_all", count=count), "info")
+    flash(plural("notifications.marked_all", count), "info")
     return redirect(local_path(request.form.get("next")) or url_for("notifications.show"))
 
 

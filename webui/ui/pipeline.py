@@ -144,10 +144,11 @@ class StagePath:
 
 
 def stage_path(obj: ObjectDef, record: Record) -> StagePath | None:
-    """The path bar of ``record`` (None for objects without a pipeline or a hidden stage field)."""
-    pipe = obj.pipeline
-    if pipe is None or pipe.field not in record:
+    """The path bar of ``record`` (None for objects without a pipeline or a hidden stage field):
+    the stages of the record's own pipeline (``Pipeline.for_values``: a renewal's, say)."""
+    if obj.pipeline is None or obj.pipeline.field not in record:
         return None
+    pipe = obj.pipeline.for_values(record)
     fmt = formatter()
     with ui_session() as session:
         current_key = record.get(pipe.field)
@@ -170,7 +171,7 @@ def stage_path(obj: ObjectDef, record: Record) -> StagePath | None:
             description = fmt.t("stage.is_current" if state == "current" else "stage.move_to", stage=label)
             if needs and state != "current":
                 description += " — " + fmt.t("stage.needs", fields=needs)
-            chips.append(StageChip(stage.key, label, state, stage.outcome, stage_classes(obj, stage),
+            chips.append(StageChip(stage.key, label, state, stage.outcome, stage_classes(obj, stage, pipe),
                                    percent(stage, fmt), kind, needs if state != "current" else "", description))
         next_stage = _next_stage(pipe, current)
         next_text, ready = "", False
@@ -192,7 +193,8 @@ def stage_path(obj: ObjectDef, record: Record) -> StagePath | None:
         next_text=next_text, next_ready=ready, can_move=can_move and not locked, locked=locked,
         move_url=url_for("pipeline.move", object_name=obj.name, record_id=record.id),
         record_url=url_for("records.show", object_name=obj.name, record_id=record.id),
-        board_url=url_for("pipeline.board", object_name=obj.name), version=record.version,
+        board_url=url_for("pipeline.board", object_name=obj.name, **board.pipeline_arg(obj, pipe)),
+        version=record.version,
         stylesheet=url_for("pipeline.stage_colors"),
     )
 
@@ -231,7 +233,7 @@ def _days(entered: dt.datetime | None, now: dt.datetime, fmt: Formatter) -> str:
     days = max((now - entered).days, 0)
     if days == 0:
         return fmt.t("stage.today")
-    return fmt.t("stage.one_day") if days == 1 else fmt.t("stage.days", days=fmt.number(days))
+    return fmt.plural("stage.days", days)
 
 
 # --- the stage history ------------------------------------------------------------------------------------
@@ -249,10 +251,12 @@ class HistoryEntry:
 
 
 def stage_history(obj: ObjectDef, record: Record) -> list[HistoryEntry] | None:
-    """The stage changes of ``record``, newest first (None without a visible pipeline)."""
-    pipe = obj.pipeline
-    if pipe is None or pipe.field not in record:
+    """The stage changes of ``record``, newest first (None without a visible pipeline), with
+    the stage labels of the record's pipeline (other pipelines' labels for stages it left)."""
+    if obj.pipeline is None or obj.pipeline.field not in record:
         return None
+    pipe = obj.pipeline.for_values(record)
+    others = {s.key: s for s in obj.pipeline.all_stages()}
     fmt = formatter()
     with ui_session() as session:
         rows = pipeline.stage_history(session.connection, session.schema.system["sys_stage_history"], obj.name,
@@ -260,7 +264,7 @@ def stage_history(obj: ObjectDef, record: Record) -> list[HistoryEntry] | None:
         names = display.user_names(session, [row["user_id"] for row in rows])
 
     def label(key: str | None) -> str:
-        stage = pipe.stage(key) if key is not None else None
+        stage = (pipe.stage(key) or others.get(key)) if key is not None else None
         return stage.label.get(fmt.lang) if stage is not None else (key or "")
 
     entries = []
@@ -272,7 +276,7 @@ def stage_history(obj: ObjectDef, record: Record) -> list[HistoryEntry] | None:
         entries.append(HistoryEntry(
             change, names.get(row["user_id"], "") if row["user_id"] is not None else "", fmt.moment(row["at"]),
             row["at"].isoformat(), row["reason"] or "", duration,
-            fmt.t("stage.history_skipped", count=row["skipped"]) if row["skipped"] else ""))
+            fmt.plural("stage.history_skipped", row["skipped"]) if row["skipped"] else ""))
     return entries
 
 
@@ -342,8 +346,8 @@ def move(object_name: str, record_id: int) -> Any:
     """Move a record to another stage (see the module docstring for the answers)."""
     if request.method == "GET":
         with ui_session() as session:
-            obj, _ = movable(session, object_name, record_id)
-            if obj.pipeline.stage(request.args.get("stage", "")) is None:
+            obj, record = movable(session, object_name, record_id)
+            if obj.pipeline.for_values(record).stage(request.args.get("stage", "")) is None:
                 abort(404)
         return _move_page(object_name, record_id, request.args.get("stage", ""), request.args, None, {}, False)
     data, files = move_input()
@@ -354,11 +358,12 @@ def move(object_name: str, record_id: int) -> Any:
     try:
         with ui_session() as session:
             obj, record = movable(session, object_name, record_id)
-            target = obj.pipeline.stage(stage_key)
+            pipe = obj.pipeline.for_values(record)
+            target = pipe.stage(stage_key)
             if target is None:
-                raise ValidationFailed({obj.pipeline.field: [FieldError("invalid", fmt.t(
+                raise ValidationFailed({pipe.field: [FieldError("invalid", fmt.t(
                     "move.unknown_stage", stage=stage_key))]}, obj.name)
-            if move_kind(obj.pipeline, record.get(obj.pipeline.field), target) == "reopen" and REASON not in data:
+            if move_kind(pipe, record.get(pipe.field), target) == "reopen" and REASON not in data:
                 raise _ReasonWanted()
             parsed = forms.parse_form(session, obj, data, files, fmt, record)
             given = _given(session, obj, record, target, data, files, parsed)
@@ -424,7 +429,7 @@ def move_form(session: Session, obj: ObjectDef, record: Record, stage_key: str, 
               fmt: Formatter) -> MoveForm:
     """The fields a move to ``stage_key`` asks for: the empty ones it needs, those with an
     error, and the reason for a skip or reopening; other problems as messages."""
-    pipe = obj.pipeline
+    pipe = obj.pipeline.for_values(record)
     target = pipe.stage(stage_key)
     state = forms.record_state(session, obj, record, fmt)
     if parsed is not None:
@@ -496,9 +501,10 @@ def stage_colors() -> Response:
     """``/stages.css``: the config's stage colours as CSS classes (no inline styles: the CSP forbids them)."""
     rules = []
     for obj in get_trellis().config.objects.values():
-        for stage in obj.pipeline.stages if obj.pipeline else ():
-            if stage.color and COLOR.match(stage.color):
-                rules.append(f".stage-{obj.name}-{stage.key} {{ --stage-color: {stage.color}; }}")
+        for pipe in obj.pipeline.all_pipelines() if obj.pipeline else ():
+            for stage in pipe.stages:
+                if stage.color and COLOR.match(stage.color):
+                    rules.append(f".{board.stage_class(obj, stage, pipe)} {{ --stage-color: {stage.color}; }}")
     response = Response("\n".join(rules) + "\n", mimetype="text/css")
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
