@@ -16,7 +16,8 @@ unknown role, T-E133 no pool at all, T-E134 an ``urgent_tag`` on a field that
 is not tags/multipicklist or with a tag its picklist lacks, T-E135 two
 automatic rules writing the same field, T-E139 an ``open_when`` the database
 cannot count, T-E140 a ``team: {from: PATH}`` that is not a text or picklist field
-of the record or of a record one of its lookups points at (it is translated to SQL: comparisons of a field with constants,
+of the record or of a record one of its lookups points at, T-E141 a ``skip_when`` on a rule without
+``on: created`` (it only concerns new records) (it is translated to SQL: comparisons of a field with constants,
 ``in``/``not in``, ``is None``, ``and``/``or``/``not``); expressions as
 everywhere (T-E040…T-E042).
 """
@@ -100,6 +101,10 @@ def _compile_rule(c: _Compiler, name: str, spec: dict, objects: dict[str, Object
         open_when = c.expression(capacity["open_when"], (*path, "capacity", "open_when"), names)
         if open_when is not None:
             open_filter = _countable(c, open_when, obj, (*path, "capacity", "open_when"))
+    if spec.get("skip_when") and spec.get("on") != "created":
+        c.issue("T-E141", (*path, "skip_when"), f"`skip_when: {spec['skip_when']}` only concerns new records, "
+                f"but the assignment `{name}` does not run on create",
+                "add `on: created`, or remove `skip_when`")
     urgent = spec.get("urgent_tag") or {}
     if urgent:
         _check_urgent(c, obj, urgent, (*path, "urgent_tag"))
@@ -117,6 +122,7 @@ def _compile_rule(c: _Compiler, name: str, spec: dict, objects: dict[str, Object
         fallback=(spec.get("fallback") or {}).get("user"),
         on=spec.get("on"),
         when=c.expression(spec["when"], (*path, "when"), names) if spec.get("when") else None,
+        skip_when=spec.get("skip_when"),
         urgent_field=urgent.get("field"),
         urgent_tag=urgent.get("tag"),
     )

@@ -693,6 +693,7 @@ class AssignmentRule:
     fallback: str | None = None
     on: str | None = None
     when: Expression | None = None
+    skip_when: str | None = None
     urgent_field: str | None = None
     urgent_tag: str | None = None
 

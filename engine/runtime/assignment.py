@@ -33,7 +33,10 @@ Choosing, in the caller's transaction:
 
 On create the rule does not run when someone holding the ``assign`` permission
 gave the field explicitly (a manager's assignment by hand jumps the queue and
-does not move the rotation), nor for records its ``when`` excludes.
+does not move the rotation), nor for records its ``when`` excludes, nor — with
+``skip_when: created_by_owner`` — for a record whose field holds the user who
+created it when they are a member of the record's pool (a consultant's own
+walk-in stays theirs; a receptionist's entry still goes round).
 """
 
 from __future__ import annotations
@@ -100,8 +103,25 @@ def on_create(session: Session, obj: ObjectDef, record: dict[str, Any], values: 
             continue  # assigned by hand by someone who may: jumps the queue
         if rule.when is not None and not _holds(rule.when, session, obj, record):
             continue
+        if rule.skip_when == "created_by_owner" and _created_by_member(session, rule, obj, record):
+            continue  # a pool member's own record (a walk-in) stays theirs
         assigned |= choose_and_write(session, rule, obj, record, "created") is not None
     return _stored(session, obj, record["id"]) if assigned else record
+
+
+def _created_by_member(session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapping[str, Any]) -> bool:
+    """Whether a user (not the system) created ``record`` with themselves in the rule's field and
+    is a member of the pool the record would go to (a receptionist's entry still goes round)."""
+    creator = session.principal.user_id
+    if creator is None or record.get(rule.field) != creator:
+        return False
+    pool, _ = _pool_for(session, rule, obj, record)
+    if pool is not None and pool.team_from:
+        pool, _ = _resolve_team(session, rule, obj, record, pool)
+    if pool is None:
+        return False
+    members, _ = _members(session, pool)
+    return any(member.id == creator for member in members)
 
 
 def assign(session: Session, rule_name: str, object_name: str, record_id: int) -> int | None:

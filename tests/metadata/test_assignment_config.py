@@ -118,6 +118,8 @@ BAD_CASES = {
                " t: {object: lead, field: score, rules: [{when: 'True', points: 2}]}}", "scoring.t.field"),
     "T-E140": ("assignment: {a: {object: lead, pool: {role: sales_rep, team: {from: campus.teem}}}}",
                "assignment.a.pool.team.from"),
+    "T-E141": ("assignment: {a: {object: lead, pool: {role: sales_rep}, skip_when: created_by_owner}}",
+               "assignment.a.skip_when"),
     "T-E139": ("assignment: {a: {object: lead, pool: {role: sales_rep},"
                " capacity: {max_open: 3, open_when: \"contains(tags, 'vip')\"}}}", "assignment.a.capacity.open_when"),
 }
@@ -149,6 +151,8 @@ def test_each_error_code_with_its_path(write_config, code):
     ("assignment: {a: {object: lead, pool: {team: {from: campus.name.team}}}}", "assignment.a.pool.team.from"),
     ("assignment: {a: {object: lead, rules: [{when: 'True', pool: {team: {from: campus}}}]}}",
      "assignment.a.rules[0].pool.team.from"),
+    ("assignment: {a: {object: lead, pool: {role: sales_rep}, on: created, skip_when: created_by_me}}",
+     "assignment.a.skip_when"),
 ])
 def test_more_shapes_of_the_same_errors(write_config, snippet, path):
     with pytest.raises(ConfigError) as error:

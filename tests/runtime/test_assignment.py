@@ -365,3 +365,27 @@ def test_round_robin_per_campus_takes_the_team_from_the_looked_up_campus(write_c
         assert pools == ["role:consultant;team:north", "role:consultant;team:south"]
     finally:
         crm.close()
+
+
+def test_skip_when_created_by_owner_keeps_a_members_own_walk_in(write_config, db_url):
+    config = CONFIG.replace("MAX_OPEN", "10").replace('    when: "name != \'manual only\'"\n',
+                                                      "    skip_when: created_by_owner\n")
+    crm = Trellis.open(write_config(config), db_url, clock=lambda: NOW)
+    crm.apply()
+    try:
+        with crm.directory() as d:
+            for name in ("alice", "bob", "carol"):
+                d.add(name, roles=["rep"])
+            d.add("erin", roles=["specialist"])
+            d.add("mgr", roles=["manager"])
+            d.add("queue", roles=["manager"])
+        # A rep's own walk-in stays theirs and does not move the rotation.
+        assert owners_of(crm, create(crm, 2, user="bob")) == ["bob", "bob"]
+        # Records without a creating pool member go round: the system's, and those of
+        # someone outside the pool (a specialist entering a lead for the reps).
+        assert owners_of(crm, create(crm, 2)) == ["alice", "bob"]
+        assert owners_of(crm, create(crm, 1, user="erin")) == ["carol"]
+        assert owners_of(crm, create(crm, 1, user="mgr", owner_id=ids(crm)["carol"])) == ["carol"]  # by hand
+        assert owners_of(crm, create(crm, 1)) == ["alice"]
+    finally:
+        crm.close()
