@@ -15,7 +15,9 @@ is neither ``owner_id`` nor a ``user`` field, T-E132 a malformed pool or an
 unknown role, T-E133 no pool at all, T-E134 an ``urgent_tag`` on a field that
 is not tags/multipicklist or with a tag its picklist lacks, T-E135 two
 automatic rules writing the same field, T-E139 an ``open_when`` the database
-cannot count (it is translated to SQL: comparisons of a field with constants,
+cannot count, T-E140 a ``team: {from: PATH}`` that is not a text or picklist field
+of the record or of a record one of its lookups points at, T-E141 a ``skip_when`` on a rule without
+``on: created`` (it only concerns new records) (it is translated to SQL: comparisons of a field with constants,
 ``in``/``not in``, ``is None``, ``and``/``or``/``not``); expressions as
 everywhere (T-E040…T-E042).
 """
@@ -82,12 +84,12 @@ def _compile_rule(c: _Compiler, name: str, spec: dict, objects: dict[str, Object
                 or "use owner_id (the default) or a field of type user")
         return None
     names = set(obj.fields)
-    pool = _pool(c, spec["pool"], (*path, "pool"), roles) if "pool" in spec else None
+    pool = _pool(c, spec["pool"], (*path, "pool"), roles, obj, objects) if "pool" in spec else None
     territories = []
     for index, entry in enumerate(spec.get("rules") or []):
         where = (*path, "rules", index)
         when = c.expression(entry["when"], (*where, "when"), names)
-        entry_pool = _pool(c, entry["pool"], (*where, "pool"), roles)
+        entry_pool = _pool(c, entry["pool"], (*where, "pool"), roles, obj, objects)
         if when is not None and entry_pool is not None:
             territories.append(Territory(when=when, pool=entry_pool, name=entry.get("name")))
     if "pool" not in spec and not spec.get("rules"):
@@ -99,6 +101,10 @@ def _compile_rule(c: _Compiler, name: str, spec: dict, objects: dict[str, Object
         open_when = c.expression(capacity["open_when"], (*path, "capacity", "open_when"), names)
         if open_when is not None:
             open_filter = _countable(c, open_when, obj, (*path, "capacity", "open_when"))
+    if spec.get("skip_when") and spec.get("on") != "created":
+        c.issue("T-E141", (*path, "skip_when"), f"`skip_when: {spec['skip_when']}` only concerns new records, "
+                f"but the assignment `{name}` does not run on create",
+                "add `on: created`, or remove `skip_when`")
     urgent = spec.get("urgent_tag") or {}
     if urgent:
         _check_urgent(c, obj, urgent, (*path, "urgent_tag"))
@@ -116,13 +122,16 @@ def _compile_rule(c: _Compiler, name: str, spec: dict, objects: dict[str, Object
         fallback=(spec.get("fallback") or {}).get("user"),
         on=spec.get("on"),
         when=c.expression(spec["when"], (*path, "when"), names) if spec.get("when") else None,
+        skip_when=spec.get("skip_when"),
         urgent_field=urgent.get("field"),
         urgent_tag=urgent.get("tag"),
     )
 
 
-def _pool(c: _Compiler, spec: dict, path: tuple, roles: set[str]) -> AssignmentPool | None:
-    """``{role}``, ``{team}``, ``{role, team}`` (the role's holders in the team) or ``{users}`` (T-E132)."""
+def _pool(c: _Compiler, spec: dict, path: tuple, roles: set[str], obj: ObjectDef,
+          objects: dict[str, ObjectDef]) -> AssignmentPool | None:
+    """``{role}``, ``{team}``, ``{role, team}`` (the role's holders in the team) or ``{users}`` (T-E132);
+    ``team`` may be ``{from: PATH}`` (T-E140)."""
     if spec.get("users") and ("role" in spec or "team" in spec):
         c.issue("T-E132", path, "a pool names users, or a role and/or a team — not both",
                 "e.g. `{role: sales_rep}`, `{team: east_it}`, `{role: sales_rep, team: east}` or `{users: [alice, bob]}`")
@@ -135,7 +144,50 @@ def _pool(c: _Compiler, spec: dict, path: tuple, roles: set[str]) -> AssignmentP
         c.issue("T-E132", (*path, "role"), f"unknown role `{role}`",
                 did_you_mean(role, roles) or f"known roles: {', '.join(sorted(roles)) or 'none declared'}")
         return None
-    return AssignmentPool(role=role, team=spec.get("team"), users=tuple(dict.fromkeys(spec.get("users") or ())))
+    team = spec.get("team")
+    team_from: tuple[str, ...] = ()
+    if isinstance(team, dict):
+        team_from = _team_path(c, team["from"], (*path, "team", "from"), obj, objects)
+        if not team_from:
+            return None
+        team = None
+    return AssignmentPool(role=role, team=team, users=tuple(dict.fromkeys(spec.get("users") or ())),
+                          team_from=team_from)
+
+
+#: Field types whose value can name a team (``team: {from: …}``).
+TEAM_NAME_TYPES = frozenset({"text", "picklist"})
+
+
+def _team_path(c: _Compiler, source: str, path: tuple, obj: ObjectDef,
+               objects: dict[str, ObjectDef]) -> tuple[str, ...]:
+    """``FIELD`` or ``LOOKUP.FIELD`` naming a text/picklist field that holds a team name; () after T-E140."""
+    parts = tuple(source.split("."))
+    hint = "e.g. `team: {from: campus.team}` (a lookup, then a text or picklist field of its object) or `{from: team}`"
+    if len(parts) > 2:
+        c.issue("T-E140", path, f"`{source}` goes through more than one lookup", hint)
+        return ()
+    first = obj.fields.get(parts[0])
+    if first is None:
+        c.issue("T-E140", path, f"`{parts[0]}` is not a field of {obj.name}", did_you_mean(parts[0], obj.fields) or hint)
+        return ()
+    holder, name = obj, parts[0]
+    if len(parts) == 2:
+        if first.type != "lookup" or first.target not in objects:
+            c.issue("T-E140", path, f"`{parts[0]}` is of type {first.type}, not a lookup: `{source}` cannot follow it",
+                    did_you_mean(parts[0], [f for f, d in obj.fields.items() if d.type == "lookup"]) or hint)
+            return ()
+        holder, name = objects[first.target], parts[1]
+    field = holder.fields.get(name)
+    if field is None:
+        c.issue("T-E140", path, f"`{name}` is not a field of {holder.name}", did_you_mean(name, holder.fields) or hint)
+        return ()
+    if field.value_type not in TEAM_NAME_TYPES or field.encrypted:
+        kind = "encrypted" if field.encrypted else f"of type {field.value_type}"
+        c.issue("T-E140", path, f"`{holder.name}.{name}` is {kind}: a team is named by a text or picklist field",
+                hint)
+        return ()
+    return parts
 
 
 def _check_urgent(c: _Compiler, obj: ObjectDef, spec: dict, path: tuple) -> None:

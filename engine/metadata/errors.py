@@ -64,6 +64,8 @@ T-E136    a scoring ``field`` is not an integer field
 T-E137    a scoring rule reads the score it computes
 T-E138    two scorings compute the same field
 T-E139    an ``open_when`` condition cannot be counted in the database
+T-E140    an assignment pool's ``team: {from: PATH}`` is not a text/picklist field of the record or of a looked-up record
+T-E141    an assignment's ``skip_when`` on a rule that does not run on create (no ``on: created``)
 T-E100    a conversion names an unknown object
 T-E101    a conversion names an unknown field (or one Trellis computes)
 T-E102    a conversion's ``@target`` or ``links`` names an undeclared or later target

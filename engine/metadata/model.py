@@ -649,18 +649,25 @@ class Condition:
 @dataclass(frozen=True)
 class AssignmentPool:
     """Who an assignment deals records to: users holding ``role`` (within ``team`` when both
-    are given), the members of ``team``, or the named ``users`` in order."""
+    are given), the members of ``team``, or the named ``users`` in order.
+
+    ``team_from`` (``team: {from: campus.team}``) names the team per record instead: the
+    path of a field of the record, or of a looked-up record, holding the team's name; the
+    runtime resolves it into a pool with ``team`` set, which keeps its own rotation.
+    """
 
     role: str | None = None
     team: str | None = None
     users: tuple[str, ...] = ()
+    team_from: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         """A stable name of the pool (the round-robin state is kept per rule and pool)."""
         if self.users:
             return "users:" + ",".join(self.users)
-        return ";".join(f"{k}:{v}" for k, v in (("role", self.role), ("team", self.team)) if v)
+        team = self.team or (f"from {'.'.join(self.team_from)}" if self.team_from else None)
+        return ";".join(f"{k}:{v}" for k, v in (("role", self.role), ("team", team)) if v)
 
 
 @dataclass(frozen=True)
@@ -694,6 +701,7 @@ class AssignmentRule:
     fallback: str | None = None
     on: str | None = None
     when: Expression | None = None
+    skip_when: str | None = None
     urgent_field: str | None = None
     urgent_tag: str | None = None
 

@@ -10,6 +10,9 @@ write. No SQL touches the object's table here except the count of open records.
 Choosing, in the caller's transaction:
 
 1. the pool: the first territory (``rules``) whose ``when`` holds, else ``pool``;
+   a pool with ``team: {from: PATH}`` takes its team from the record, or from the
+   record a lookup points at (read through the read path as the rule), and keeps a
+   rotation per team;
 2. the pool's row of ``sys_assignment_state`` is taken under a row lock
    (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already
    serialises writers), so concurrent creates deal records out exactly in turn
@@ -30,7 +33,10 @@ Choosing, in the caller's transaction:
 
 On create the rule does not run when someone holding the ``assign`` permission
 gave the field explicitly (a manager's assignment by hand jumps the queue and
-does not move the rotation), nor for records its ``when`` excludes.
+does not move the rotation), nor for records its ``when`` excludes, nor — with
+``skip_when: created_by_owner`` — for a record whose field holds the user who
+created it when they are a member of the record's pool (a consultant's own
+walk-in stays theirs; a receptionist's entry still goes round).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -97,8 +103,25 @@ def on_create(session: Session, obj: ObjectDef, record: dict[str, Any], values: 
             continue  # assigned by hand by someone who may: jumps the queue
         if rule.when is not None and not _holds(rule.when, session, obj, record):
             continue
+        if rule.skip_when == "created_by_owner" and _created_by_member(session, rule, obj, record):
+            continue  # a pool member's own record (a walk-in) stays theirs
         assigned |= choose_and_write(session, rule, obj, record, "created") is not None
     return _stored(session, obj, record["id"]) if assigned else record
+
+
+def _created_by_member(session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapping[str, Any]) -> bool:
+    """Whether a user (not the system) created ``record`` with themselves in the rule's field and
+    is a member of the pool the record would go to (a receptionist's entry still goes round)."""
+    creator = session.principal.user_id
+    if creator is None or record.get(rule.field) != creator:
+        return False
+    pool, _ = _pool_for(session, rule, obj, record)
+    if pool is not None and pool.team_from:
+        pool, _ = _resolve_team(session, rule, obj, record, pool)
+    if pool is None:
+        return False
+    members, _ = _members(session, pool)
+    return any(member.id == creator for member in members)
 
 
 def assign(session: Session, rule_name: str, object_name: str, record_id: int) -> int | None:
@@ -145,6 +168,11 @@ def _choose(session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapp
     pool, where = _pool_for(session, rule, obj, record)
     if pool is None:
         return None, "no territory rule matched and the rule has no default pool"
+    if pool.team_from:
+        pool, problem = _resolve_team(session, rule, obj, record, pool)
+        if pool is None:
+            return None, f"{where}: {problem}"
+        where = _describe(pool)
     last = _take_turn(session, rule, pool)
     members, problem = _members(session, pool)
     if problem:
@@ -184,7 +212,29 @@ def _pool_for(session: Session, rule: AssignmentRule, obj: ObjectDef,
 def _describe(pool: AssignmentPool) -> str:
     if pool.users:
         return "users " + ", ".join(pool.users)
-    return " in ".join(f"{kind} {name}" for kind, name in (("role", pool.role), ("team", pool.team)) if name)
+    team = pool.team or (f"from {'.'.join(pool.team_from)}" if pool.team_from else None)
+    return " in ".join(f"{kind} {name}" for kind, name in (("role", pool.role), ("team", team)) if name)
+
+
+def _resolve_team(session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapping[str, Any],
+                  pool: AssignmentPool) -> tuple[AssignmentPool | None, str]:
+    """``team: {from: PATH}``: the pool with the team the record (or its looked-up record) names.
+
+    The looked-up record is read through the read path, as the rule (the system); each
+    team so named keeps its own rotation (the pool's key names the team).
+    """
+    path = pool.team_from
+    value: Any = record.get(path[0])
+    if len(path) == 2 and value is not None:
+        from engine.runtime.records import Session as RecordSession
+
+        target = obj.fields[path[0]].target
+        reader = RecordSession(session.crm, session.connection, principal(rule), CHANNEL, depth=session.depth)
+        found = reader.query(target).include_archived().filter(id=value).first()
+        value = found.get(path[1]) if found is not None else None
+    if value is None or value == "":
+        return None, f"the record names no team in {'.'.join(path)}"
+    return replace(pool, team=str(value), team_from=()), ""
 
 
 def _rotation(members: Sequence[Member], last: int | None) -> list[Member]:

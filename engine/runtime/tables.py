@@ -505,10 +505,25 @@ def schedule_indexes(config: Config, objects: Mapping[str, sa.Table]) -> None:
                 sa.Index(None, column)
 
 
+def never_reuse_ids(metadata: sa.MetaData) -> None:
+    """Mark every table with an auto-incremented ``id`` ``AUTOINCREMENT`` on SQLite.
+
+    Without it SQLite hands the id of the newest record out again once that record is
+    deleted, and a system keyed on ids (a webhook receiver, an export) would mix two
+    records. PostgreSQL's sequences never go back; the flag only affects SQLite. Existing
+    SQLite tables without it are rebuilt by ``plan``/``apply`` (``migrate.autoincrement``).
+    """
+    for table in metadata.tables.values():
+        key = list(table.primary_key.columns)
+        if len(key) == 1 and key[0].name == "id" and key[0].autoincrement is True:
+            table.dialect_kwargs["sqlite_autoincrement"] = True
+
+
 def build_schema(config: Config) -> Schema:
     """Compile ``config`` into SQLAlchemy tables (objects first, then system tables)."""
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     objects = {name: object_table(obj, metadata) for name, obj in config.objects.items()}
     schedule_indexes(config, objects)
     system = system_tables(metadata)
+    never_reuse_ids(metadata)
     return Schema(metadata=metadata, objects=objects, system=system)

@@ -23,6 +23,12 @@ objects:
       rating: {type: decimal}
       engineer: {type: user}
       secret: {type: text, encrypted: true}
+      campus: {type: lookup, object: campus}
+  campus:
+    fields:
+      name: {type: text, required: true}
+      team: {type: text}
+      code: {type: integer}
 roles:
   sales_rep: {objects: {lead: {read: own}}}
 """
@@ -110,6 +116,10 @@ BAD_CASES = {
                "scoring.s.rules[0].when"),
     "T-E138": ("scoring: {s: {object: lead, field: score, rules: [{when: 'True', points: 1}]},"
                " t: {object: lead, field: score, rules: [{when: 'True', points: 2}]}}", "scoring.t.field"),
+    "T-E140": ("assignment: {a: {object: lead, pool: {role: sales_rep, team: {from: campus.teem}}}}",
+               "assignment.a.pool.team.from"),
+    "T-E141": ("assignment: {a: {object: lead, pool: {role: sales_rep}, skip_when: created_by_owner}}",
+               "assignment.a.skip_when"),
     "T-E139": ("assignment: {a: {object: lead, pool: {role: sales_rep},"
                " capacity: {max_open: 3, open_when: \"contains(tags, 'vip')\"}}}", "assignment.a.capacity.open_when"),
 }
@@ -134,6 +144,15 @@ def test_each_error_code_with_its_path(write_config, code):
      "assignment.a.capacity.open_when"),
     ("assignment: {a: {object: lead, pool: {role: sales_rep}, capacity: {max_open: 3, open_when: 'score < rating'}}}",
      "assignment.a.capacity.open_when"),
+    ("assignment: {a: {object: lead, pool: {team: {from: campuz.team}}}}", "assignment.a.pool.team.from"),
+    ("assignment: {a: {object: lead, pool: {team: {from: region.team}}}}", "assignment.a.pool.team.from"),
+    ("assignment: {a: {object: lead, pool: {team: {from: campus.code}}}}", "assignment.a.pool.team.from"),
+    ("assignment: {a: {object: lead, pool: {team: {from: secret}}}}", "assignment.a.pool.team.from"),
+    ("assignment: {a: {object: lead, pool: {team: {from: campus.name.team}}}}", "assignment.a.pool.team.from"),
+    ("assignment: {a: {object: lead, rules: [{when: 'True', pool: {team: {from: campus}}}]}}",
+     "assignment.a.rules[0].pool.team.from"),
+    ("assignment: {a: {object: lead, pool: {role: sales_rep}, on: created, skip_when: created_by_me}}",
+     "assignment.a.skip_when"),
 ])
 def test_more_shapes_of_the_same_errors(write_config, snippet, path):
     with pytest.raises(ConfigError) as error:
@@ -158,3 +177,17 @@ automations:
         ("T-E042", "scoring.s.rules[0].when"),
         ("T-E127", "automations[0].do[0].assign"),
     ]
+
+
+def test_a_pool_takes_its_team_from_the_record_or_a_looked_up_record(write_config):
+    config = load_config(write_config(BASE + """
+assignment:
+  by_campus: {object: lead, pool: {role: sales_rep, team: {from: campus.team}}}
+  by_region: {object: lead, rules: [{when: "True", pool: {team: {from: region}}}]}
+"""))
+    pool = config.assignment["by_campus"].pool
+    assert (pool.role, pool.team, pool.team_from) == ("sales_rep", None, ("campus", "team"))
+    assert config.assignment["by_region"].territories[0].pool.team_from == ("region",)
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(BASE + "assignment: {a: {object: lead, pool: {team: {from: campus.code}}}}\n"))
+    assert error.value.issues[0].message == "`campus.code` is of type integer: a team is named by a text or picklist field"

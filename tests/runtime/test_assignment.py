@@ -307,3 +307,85 @@ def test_user_edit_away_until_on_the_command_line(write_config, db_url, clock):
 
 
 # --- the sample configs (S10, S11, S29) ------------------------------------------------------------
+
+
+CAMPUS = """
+trellis: 1
+objects:
+  campus:
+    title: "{name}"
+    fields:
+      name: {type: text, required: true}
+      team: {type: text}
+  student:
+    title: "{name}"
+    fields:
+      name: {type: text, required: true}
+      preferred_campus: {type: lookup, object: campus}
+assignment:
+  per_campus:
+    object: student
+    on: created
+    pool: {role: consultant, team: {from: preferred_campus.team}}
+    fallback: {user: desk}
+roles:
+  consultant:
+    objects: {student: {read: own, edit: own, create: true}, campus: {read: all}}
+"""
+
+
+def test_round_robin_per_campus_takes_the_team_from_the_looked_up_campus(write_config, db_url):
+    crm = Trellis.open(write_config(CAMPUS), db_url, clock=lambda: NOW)
+    crm.apply()
+    try:
+        with crm.directory() as d:
+            for team in ("north", "south"):
+                d.add_team(team)
+            for name, team in (("ann", "north"), ("ben", "north"), ("cat", "south"), ("dan", "south")):
+                d.add(name, roles=["consultant"], team=team)
+            d.add("desk", roles=["consultant"])
+        with crm.session() as s:
+            north = s.create("campus", {"name": "North", "team": "north"}).id
+            south = s.create("campus", {"name": "South", "team": "south"}).id
+            nowhere = s.create("campus", {"name": "Closed"}).id
+            students = [s.create("student", {"name": f"s{i}", "preferred_campus": campus})
+                        for i, campus in enumerate([north, south, north, south, north])]
+            lost = [s.create("student", {"name": "no campus"}), s.create("student", {"name": "x",
+                                                                                     "preferred_campus": nowhere})]
+        by_id = names(crm)
+        # Each campus's team in its own rotation; no team named: the fallback, with the reason recorded.
+        assert [by_id[r["owner_id"]] for r in students] == ["ann", "cat", "ben", "dan", "ann"]
+        assert [by_id[r["owner_id"]] for r in lost] == ["desk", "desk"]
+        notes = [r["error"] for r in runs(crm, rule="assignment:per_campus")]
+        assert "given to the fallback desk: role consultant in team from preferred_campus.team: the record names " \
+               "no team in preferred_campus.team" in notes
+        state = crm.schema.system["sys_assignment_state"]
+        with crm.engine.connect() as c:
+            pools = sorted(c.execute(sa.select(state.c.pool)).scalars())
+        assert pools == ["role:consultant;team:north", "role:consultant;team:south"]
+    finally:
+        crm.close()
+
+
+def test_skip_when_created_by_owner_keeps_a_members_own_walk_in(write_config, db_url):
+    config = CONFIG.replace("MAX_OPEN", "10").replace('    when: "name != \'manual only\'"\n',
+                                                      "    skip_when: created_by_owner\n")
+    crm = Trellis.open(write_config(config), db_url, clock=lambda: NOW)
+    crm.apply()
+    try:
+        with crm.directory() as d:
+            for name in ("alice", "bob", "carol"):
+                d.add(name, roles=["rep"])
+            d.add("erin", roles=["specialist"])
+            d.add("mgr", roles=["manager"])
+            d.add("queue", roles=["manager"])
+        # A rep's own walk-in stays theirs and does not move the rotation.
+        assert owners_of(crm, create(crm, 2, user="bob")) == ["bob", "bob"]
+        # Records without a creating pool member go round: the system's, and those of
+        # someone outside the pool (a specialist entering a lead for the reps).
+        assert owners_of(crm, create(crm, 2)) == ["alice", "bob"]
+        assert owners_of(crm, create(crm, 1, user="erin")) == ["carol"]
+        assert owners_of(crm, create(crm, 1, user="mgr", owner_id=ids(crm)["carol"])) == ["carol"]  # by hand
+        assert owners_of(crm, create(crm, 1)) == ["alice"]
+    finally:
+        crm.close()

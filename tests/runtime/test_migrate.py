@@ -695,3 +695,64 @@ def test_a_step_the_database_rejects_rolls_everything_back(engine, config):
         migrate.apply(engine, broken, allow_data_loss=True)
     assert snapshot(engine) == before
     assert len(migrate.history(engine)) == 1
+
+
+AUTO = """
+trellis: 1
+objects:
+  account:
+    fields:
+      name: {type: text, required: true, unique: true}
+  lead:
+    fields:
+      name: {type: text, required: true}
+      account: {type: lookup, object: account}
+"""
+
+
+def test_ids_of_deleted_records_are_never_reused_and_old_sqlite_tables_are_rebuilt(engine, db_url, write_config,
+                                                                                    monkeypatch):
+    from engine import Trellis
+    from engine.runtime import tables
+
+    def create_delete_create(crm) -> tuple[int, int]:
+        with crm.session() as s:
+            first = s.create("lead", {"name": "webhook one"}).id
+            s.delete("lead", first)
+            return first, s.create("lead", {"name": "webhook two"}).id
+
+    path = write_config(AUTO)
+    crm = Trellis.open(path, db_url)
+    crm.apply()
+    first, second = create_delete_create(crm)
+    assert second > first
+    crm.close()
+    if engine.dialect.name != "sqlite":
+        return
+    # A database made before AUTOINCREMENT: SQLite hands the deleted id out again.
+    old = tmp = db_url.replace(".db", "-old.db")
+    monkeypatch.setattr(tables, "never_reuse_ids", lambda metadata: None)
+    crm = Trellis.open(path, tmp)
+    crm.apply()
+    with crm.session() as s:
+        acme = s.create("account", {"name": "Acme"}).id
+        kept = s.create("lead", {"name": "kept", "account": acme}).id
+        gone = s.create("lead", {"name": "gone"}).id
+        s.delete("lead", gone)
+    crm.close()
+    monkeypatch.undo()
+    crm = Trellis.open(path, old)
+    plan = crm.plan()
+    assert "rebuild table obj_lead with AUTOINCREMENT ids (SQLite)" in str(plan)
+    assert "continue the ids of obj_lead after the highest one ever used (the audit trail's included)" in str(plan)
+    crm.apply()
+    assert crm.plan().empty  # nothing lost in the rebuild: indexes, unique and foreign keys are back
+    with crm.engine.connect() as conn:
+        assert "AUTOINCREMENT" in conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'obj_lead'").scalar()
+    with crm.session() as s:
+        assert s.get("lead", kept)["account"] == acme
+        assert s.create("lead", {"name": "new"}).id == gone + 1  # the deleted one's id stays retired
+    first, second = create_delete_create(crm)
+    assert second > first
+    crm.close()

@@ -42,6 +42,7 @@ class _Action:
     reflect: tuple[sa.Column, ...] = ()
     fix: bool = False
     search: bool = False
+    rebuild: bool = False
 
 
 def _execute(conn: sa.Connection, actions: list[_Action]) -> None:
@@ -66,12 +67,27 @@ def _run_batch(operations: Operations, conn: sa.Connection, group: list[_Action]
     reflect = [column for action in group for column in action.reflect] if conn.dialect.name == "sqlite" else []
     steps = tuple(step for action in group for step in action.steps)
 
+    options: dict = {"recreate": "auto"}
+    if conn.dialect.name == "sqlite":
+        # A rebuild (migrate.autoincrement) recreates the table even when nothing else
+        # changes; any rebuild keeps a table's AUTOINCREMENT ids.
+        if any(action.rebuild for action in group):
+            options = {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
+        elif _autoincrement(conn, group[0].table):
+            options["table_kwargs"] = {"sqlite_autoincrement": True}
+
     def run() -> None:
-        with operations.batch_alter_table(group[0].table, recreate="auto", reflect_args=reflect) as batch:
+        with operations.batch_alter_table(group[0].table, reflect_args=reflect, **options) as batch:
             for action in group:
                 action.batch(batch)
 
     _guarded(steps, run)
+
+
+def _autoincrement(conn: sa.Connection, table: str) -> bool:
+    """Whether the live SQLite table ``table`` hands out AUTOINCREMENT ids."""
+    sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).scalar()
+    return "AUTOINCREMENT" in (sql or "").upper()
 
 
 def _guarded(steps: Sequence[Step], run: Callable[[], None]) -> None:

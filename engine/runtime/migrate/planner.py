@@ -18,6 +18,7 @@ from alembic.operations import ops as alembic_ops
 
 from engine.metadata import Config
 from engine.metadata.model import FieldDef, ObjectDef
+from engine.runtime.migrate.autoincrement import _plan_autoincrement
 from engine.runtime.migrate.columns import _add_column, _alter_column, _drop_column
 from engine.runtime.migrate.compare import _compare, _cycles_allowed, _kind
 from engine.runtime.migrate.counting import _count, _filled, _plural, _table
@@ -73,6 +74,7 @@ class _Planner:
                 self.modify_table(op)
         _check_picklists(self, set(new_tables))
         _check_encryption(self, set(new_tables))
+        _plan_autoincrement(self, set(new_tables))
         _plan_search_indexes(self)
         return self.plan()
 
@@ -87,8 +89,8 @@ class _Planner:
 
     def add(self, phase: int, table: str, step: Step, *, sql: SqlRun | None = None,
             batch: BatchRun | None = None, order: int = 0, reflect: Iterable[sa.Column] = (),
-            fix: bool = False, search: bool = False) -> None:
-        self.actions.append(_Action(phase, table, (step,), sql, batch, order, tuple(reflect), fix, search))
+            fix: bool = False, search: bool = False, rebuild: bool = False) -> None:
+        self.actions.append(_Action(phase, table, (step,), sql, batch, order, tuple(reflect), fix, search, rebuild))
 
     def refuse(self, code: str, obj: str, field_name: str | None, count: int, message: str,
                overridable: bool = False) -> None:
