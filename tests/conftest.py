@@ -17,7 +17,6 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
-
 from argon2 import PasswordHasher
 
 from engine.runtime import passwords
