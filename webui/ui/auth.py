@@ -92,7 +92,7 @@ def load_user(user_id: str) -> WebUser | None:
     if row is None or not row.active or session.get(GENERATION_KEY) != (row[-1] or 0):
         return None
     now = crm.clock_now().now_utc
-    if row.expires_at is not None and row.expires_at <= now or not _session_fresh(now.timestamp()):
+    if (row.expires_at is not None and row.expires_at <= now) or not _session_fresh(now.timestamp()):
         return None
     return WebUser(row.id, row.username, row.locale)
 
