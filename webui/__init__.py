@@ -22,8 +22,8 @@ from flask import Flask, current_app
 from engine.trellis import Trellis
 
 #: App settings read from the environment when set there (test_config wins over both).
-ENVIRONMENT_SETTINGS = ("TRELLIS_API_RATE_LIMIT", "TRELLIS_API_IP_RATE_LIMIT", "TRELLIS_RATELIMIT_STORAGE",
-                        "TRELLIS_SECURE_COOKIES", "TRELLIS_UPLOAD_DIR")
+ENVIRONMENT_SETTINGS = ("TRELLIS_API_RATE_LIMIT", "TRELLIS_API_IP_RATE_LIMIT", "TRELLIS_LOGIN_RATE_LIMIT",
+                        "TRELLIS_RATELIMIT_STORAGE", "TRELLIS_SECURE_COOKIES", "TRELLIS_UPLOAD_DIR")
 
 
 def create_app(config_path_or_crm: str | os.PathLike[str] | Trellis, db_url: str | None = None,

@@ -156,6 +156,17 @@ def user_disable(config: str, name: str, db_url: str | None) -> None:
     secho(f"Disabled user {name}.", fg="green")
 
 
+@user.command("signout")
+@_config_and_name
+@DB_OPTION
+@user_errors
+def user_signout(config: str, name: str, db_url: str | None) -> None:
+    """End every web session of user NAME, on every device (their API tokens stay valid)."""
+    with _directory(config, db_url) as directory:
+        directory.sign_out(name)
+    secho(f"Signed out user {name} everywhere.", fg="green")
+
+
 @user.command("list")
 @CONFIG_ARG
 @DB_OPTION

@@ -117,6 +117,10 @@ def compile_config(raw: RawConfig) -> Config:
     return config
 
 
+#: The schema's pattern of a duration setting (``session_lifetime``…), read by ``automation.parse_duration``.
+DURATION_PATTERN = "^\\s*[1-9][0-9]*\\s*(m|min|h|d|w)\\s*$"
+
+
 def schema_issues(tree: Any) -> list[ConfigIssue]:
     """JSON Schema violations of ``tree``, as located issues with codes."""
     validator = jsonschema.Draft202012Validator(json_schema())
@@ -149,6 +153,9 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
     if error.validator == "pattern" and error.schema.get("pattern") == _IDENTIFIER.pattern:
         return [ConfigIssue("T-E020", f"{error.instance!r} is not a valid name", locate(tree, path), format_path(path),
                             "use lower_snake_case: a letter, then letters, digits or _")]
+    if error.validator == "pattern" and error.schema.get("pattern") == DURATION_PATTERN:
+        return [ConfigIssue("T-E011", f"{error.instance!r} is not a duration", locate(tree, path), format_path(path),
+                            "write a whole number above 0 and a unit (m, h, d or w), e.g. 30m, 12h, 1d")]
     hint = None
     if error.validator == "enum":
         hint = did_you_mean(error.instance, error.validator_value) or "allowed: " + ", ".join(map(str, error.validator_value))
@@ -265,6 +272,9 @@ class _Compiler:
             ip_allowlist=tuple(spec.get("ip_allowlist") or ()),
             require_totp=bool(spec.get("require_totp", False)),
             reconfirm_minutes=spec.get("reconfirm_minutes", defaults.reconfirm_minutes),
+            session_lifetime=automation.parse_duration(spec.get("session_lifetime")) or defaults.session_lifetime,
+            session_idle_timeout=(automation.parse_duration(spec.get("session_idle_timeout"))
+                                  or defaults.session_idle_timeout),
         )
 
     def check_networks(self, networks: list, path: tuple) -> None:

@@ -70,6 +70,10 @@ class SecuritySettings:
     ip_allowlist: tuple[str, ...] = ()
     require_totp: bool = False
     reconfirm_minutes: int = 5
+    #: Seconds a web session lasts after its login (``session_lifetime``, default 12h).
+    session_lifetime: int = 12 * 3600
+    #: Seconds without a request after which a web session ends (``session_idle_timeout``, default 30m).
+    session_idle_timeout: int = 30 * 60
 
 
 @dataclass(frozen=True)

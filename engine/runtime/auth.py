@@ -8,8 +8,11 @@ The login decision, in order; each step decides only if the ones before it passe
    contain the IP → ``ip_denied``. Same answer for every user name.
 2. **Unknown user** → ``failed``, with the message (and about the time: a dummy
    hash is checked) of a wrong password, so user names cannot be probed.
-3. **Locked** (``locked_until`` is in the future) → ``locked`` with the minutes
-   left. The password is not checked, so guessing during a lockout learns nothing.
+3. **Locked** (``locked_until`` is in the future) → ``locked`` (for the login log;
+   ``minutes_locked`` tells the minutes left), with the message of a wrong password
+   and a dummy hash checked, like an unknown name: the answer does not tell that
+   the name exists. The password is not checked, so guessing during a lockout
+   learns nothing. The failure that locks the account answers the same way.
 4. **Role networks**: when *every* role of the user declares an allow-list, the
    IP must be in their union → ``ip_denied``; checked before the password so that
    passwords cannot be tried from outside. One unrestricted role lifts the limit.
@@ -56,7 +59,7 @@ import pyotp
 import sqlalchemy as sa
 
 from engine.metadata.model import Role
-from engine.runtime import audit, crypto
+from engine.runtime import audit, crypto, sessions
 from engine.runtime.errors import TrellisError, ValidationFailed
 from engine.runtime.passwords import hash_password, needs_rehash, password_problems, verify_password
 from engine.runtime.permissions import AccountUnavailable, Principal, UnknownUser
@@ -169,7 +172,7 @@ class _Account:
         failures = self.row["failed_logins"] + 1
         if failures >= self.security.lockout_attempts:
             until = self.now + dt.timedelta(minutes=self.security.lockout_minutes)
-            self.updates.update(failed_logins=0, locked_until=until)
+            self.updates.update({"failed_logins": 0, "locked_until": until, sessions.COLUMN: sessions.bump(self.users)})
             return True
         self.updates["failed_logins"] = failures
         return False
@@ -254,7 +257,8 @@ class _Login:
         minutes = self.account.minutes_locked()
         if minutes is None:
             return None
-        return self.result("locked", _locked_message(minutes), "attempt while locked", minutes_locked=minutes)
+        verify_password(_dummy_hash(), self.password)  # as long and as worded as an unknown name
+        return self.result("locked", FAILED, "attempt while locked", minutes_locked=minutes)
 
     def role_network(self) -> _Decision | None:
         roles = self.account.roles()
@@ -295,7 +299,7 @@ class _Login:
         attempts = self.account.row["failed_logins"] + 1
         if self.account.count_failure():
             minutes = self.account.security.lockout_minutes
-            return self.result("locked", _locked_message(minutes), f"{detail}; locked after {attempts} failures",
+            return self.result("locked", message, f"{detail}; locked after {attempts} failures",
                                minutes_locked=minutes)
         return self.result("failed", message, f"{detail} ({attempts} of {self.account.security.lockout_attempts})")
 
@@ -450,7 +454,8 @@ def _set_password(account: _Account, old: str, new: str, errors: Errors, channel
     if problems:
         errors.add("password", "weak_password", "The password is too weak: " + "; ".join(problems) + ".")
         return
-    account.updates.update(password_hash=hash_password(new), password_changed_at=account.now)
+    account.updates.update({"password_hash": hash_password(new), "password_changed_at": account.now,
+                            sessions.COLUMN: sessions.bump(account.users)})  # sessions elsewhere end
     account.save("password_changed", None)
     account.audit("user.password", {"password": [SECRET_CHANGED, SECRET_CHANGED]}, channel)
 

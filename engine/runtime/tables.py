@@ -245,6 +245,9 @@ def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("last_login_at", UTCDateTime(), nullable=True),
         sa.Column("reconfirmed_at", UTCDateTime(), nullable=True),
         sa.Column("password_changed_at", UTCDateTime(), nullable=True),
+        # Web sessions carry the generation they started in; raising it ends them all
+        # (engine/runtime/sessions.py). NULL, in databases from before it, counts as 0.
+        sa.Column("session_generation", sa.Integer(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )

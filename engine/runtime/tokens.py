@@ -13,7 +13,8 @@ message a person can act on:
   token → ``TokenRefused``;
 - a disabled or expired account, or an unknown user → the same refusal the
   rest of Trellis gives (``AccountUnavailable`` / ``UnknownUser``, from
-  ``load_principal``);
+  ``load_principal``); an account locked after failed logins
+  (``locked_until``) → ``AccountUnavailable`` until the lock ends;
 - a request from outside the account's networks (``settings.security.ip_allowlist``
   and the roles' ``ip_allowlist``, the rules of login steps 1 and 4 in
   ``engine.runtime.auth``) → ``PermissionDenied``.
@@ -39,6 +40,7 @@ from engine.runtime.auth import ip_allowed
 from engine.runtime.errors import NotFound, TrellisError, ValidationFailed
 from engine.runtime.permissions import (
     SYSTEM,
+    AccountUnavailable,
     PermissionDenied,
     Principal,
     UnknownUser,
@@ -173,6 +175,10 @@ def resolve_token(crm: Trellis, secret: str, ip: str | None = None) -> str:
         if row["expires_at"] is not None and row["expires_at"] <= now:
             raise TokenRefused(f"this API token expired on {row['expires_at']:%Y-%m-%d %H:%M} UTC; create a new one")
         principal = load_principal(connection, crm.config, row["user_id"], now, users)
+        locked = connection.execute(sa.select(users.c.locked_until).where(users.c.id == row["user_id"])).scalar()
+        if locked is not None and locked > now:
+            raise AccountUnavailable(f"the account {principal.username!r} is locked until {locked:%Y-%m-%d %H:%M} UTC "
+                                     "after failed logins; its API tokens work again then")
         if ip is not None:
             _check_network(crm, principal, ip)
         if row["last_used_at"] is None or now - row["last_used_at"] >= LAST_USED_RESOLUTION:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from engine.runtime import audit
+from engine.runtime import audit, sessions
 from engine.runtime.auth import totp_active
 from engine.runtime.errors import NotFound, ValidationFailed
 from engine.runtime.passwords import hash_password, password_problems
@@ -131,7 +131,10 @@ class Directory:
         return self.get(username)
 
     def edit(self, username: str, password: str | None = None, **attributes: Any) -> User:
-        """Change a user's attributes (see EDITABLE) and/or password."""
+        """Change a user's attributes (see EDITABLE) and/or password.
+
+        A new password, new roles or disabling the account end the user's web sessions
+        (``engine.runtime.sessions``)."""
         self._require_manage()
         current = self._row(username)
         errors = Errors()
@@ -142,6 +145,8 @@ class Directory:
             raise ValidationFailed(dict(errors), "user")
         changes = {k: [_shown(k, current[k]), _shown(k, v)] for k, v in values.items()
                    if k in _AUDITED and current[k] != v}
+        if password is not None or "roles" in changes or changes.get("active") == [True, False]:
+            values[sessions.COLUMN] = sessions.bump(self.users)  # end their web sessions everywhere
         if values:
             values["updated_at"] = self._now()
             self.connection.execute(sa.update(self.users).where(self.users.c.id == current["id"]).values(values))
@@ -150,8 +155,14 @@ class Directory:
         return self.get(username)
 
     def disable(self, username: str) -> User:
-        """Stop a user from logging in or acting; their records stay theirs."""
+        """Stop a user from logging in or acting (their web sessions end); their records stay theirs."""
         return self.edit(username, active=False)
+
+    def sign_out(self, username: str) -> None:
+        """End every web session of ``username`` on every device (``engine.runtime.sessions``)."""
+        self._require_manage()
+        self._row(username)
+        sessions.end_sessions(self.crm, self.connection, username, actor=self.actor, channel=self.channel)
 
     # --- helpers -----------------------------------------------------------------
     def _values(self, attributes: dict[str, Any], errors: Errors, username: str, user_id: int | None = None) -> dict:

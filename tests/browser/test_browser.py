@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from engine.runtime.errors import ValidationFailed
+from tests.browser.conftest import PASSWORD
 
 try:
     from playwright.sync_api import expect
@@ -455,7 +456,13 @@ def test_csv_export_only_with_export_right(page, login, new_page):
     manager.goto("/o/account")
     link = manager.locator("a[href*='export.csv']").first
     expect(link).to_be_visible()
-    answer = manager.request.get(link.get_attribute("href"))
+    href = link.get_attribute("href")
+    link.click()  # S37: the export asks for the password again
+    expect(manager.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+    manager.locator("input[name=password]").fill(PASSWORD)
+    with manager.expect_download():
+        manager.get_by_role("button", name="Confirm").click()
+    answer = manager.request.get(href)
     assert answer.status == 200
     assert "text/csv" in answer.headers.get("content-type", "")
 

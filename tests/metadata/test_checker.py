@@ -915,6 +915,27 @@ def test_E082_bad_network_in_the_global_ip_allowlist(config_file):
     assert "`10.0.0.300/24` is not an IP network" in issue.message
 
 
+def test_E011_session_lifetime_and_idle_timeout_must_be_durations(config_file):
+    path = config_file("""
+        trellis: 1
+        settings:
+          security:
+            session_lifetime: 12 hours
+            session_idle_timeout: 0m
+        """)
+    lifetime, idle = issues_of(path)
+    assert_issue(lifetime, "T-E011", f"{path}:4:23", "settings.security.session_lifetime", "e.g. 30m, 12h, 1d")
+    assert lifetime.message == "'12 hours' is not a duration"
+    assert_issue(idle, "T-E011", f"{path}:5:27", "settings.security.session_idle_timeout", "a whole number above 0")
+    path = config_file("""
+        trellis: 1
+        settings:
+          security: {session_lifetime: 1d, session_idle_timeout: 45m}
+        """)
+    security = load_config(path).settings.security
+    assert (security.session_lifetime, security.session_idle_timeout) == (86400, 2700)
+
+
 def test_E082_bad_network_in_a_role_ip_allowlist(config_file):
     path = config_file("""
         trellis: 1
@@ -1739,6 +1760,7 @@ def test_model_security_settings_defaults(model):
     assert security.ip_allowlist == ()
     assert security.require_totp is False
     assert security.reconfirm_minutes == 5
+    assert (security.session_lifetime, security.session_idle_timeout) == (12 * 3600, 30 * 60)
     assert dict(model.roles) == {}
 
 

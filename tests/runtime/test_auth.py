@@ -147,13 +147,14 @@ def test_lockout_after_n_failures_in_a_row_and_release_after_the_lockout_minutes
     assert login(crm, "alice", "Wrong-2").outcome == "failed"
     third = login(crm, "alice", "Wrong-3")
     assert third.outcome == "locked"
-    assert third.message == "Too many failed attempts: the account is locked for 15 more minutes."
+    assert third.message == "Wrong user name or password."  # as for a name that does not exist
     assert user_row(crm, "alice")["locked_until"] == START + dt.timedelta(minutes=15)
 
     clock.advance(minutes=5)
     right_but_locked = login(crm, "alice")
     assert right_but_locked.outcome == "locked"
     assert right_but_locked.minutes_locked == 10
+    assert right_but_locked.message == login(crm, "nobody-here", PASSWORD).message == "Wrong user name or password."
 
     clock.advance(minutes=10)
     assert login(crm, "alice").ok

@@ -150,10 +150,10 @@ def test_the_outbox_shows_waiting_emails_and_dead_webhooks(app, activity):
 
 
 def test_retry_puts_a_dead_message_back_to_pending(app, crm, clock, activity):
-    adam = client_for(app, "adam")
     dead = outbox(crm, kind="webhook")[0]
     assert dead["status"] == "dead" and dead["attempts"] == 1
     clock.now = clock.now.replace(hour=12)
+    adam = client_for(app, "adam")  # after the clock moved: an idle session would have ended
     response = post(adam, f"/admin/automation/outbox/{dead['id']}/retry", {"next": "/admin/automation?kind=webhook"},
                     form_url="/admin/automation")
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/automation?kind=webhook")

@@ -344,9 +344,9 @@ def test_a_refused_move_without_javascript_says_why(login, deals):
 
 
 def test_the_stage_path_days_in_stage_and_history(login, deals, clock):
-    client = login("rita")
     gamma = deals["Gamma"]
     clock.now += dt.timedelta(days=3, hours=2)
+    client = login("rita")  # after the clock moved: an idle session would have ended
     page = text(client.get(f"/o/deal/{gamma.id}"))
     assert "In this stage for 3 days" in page and "30% probability" in page
     assert re.search(r'class="stage outcome-won stage-colored stage-deal-won state-todo kind-skip"', page)

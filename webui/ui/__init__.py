@@ -3,7 +3,8 @@
 Modules, one concern each:
 
 - ``security``: secret key, cookie settings, CSRF protection, security headers;
-- ``auth``: log in (with the two-factor step), log out, the language switch;
+- ``auth``: log in (with the two-factor step), log out, the account page, the language switch;
+  ``throttle``: failed logins per IP address; ``reconfirm``: re-confirmation of sensitive operations (S37);
 - ``context``: what every page needs (user, language, navigation);
 - ``display``: values formatted for people (Babel), record pages;
 - ``listing``: list pages — parameters → query → page, filters as sentences;

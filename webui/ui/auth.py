@@ -3,8 +3,10 @@
 The engine decides every login (``engine.runtime.auth.authenticate``: lockout,
 expiry, networks, two-factor); this module only carries its answer to the
 browser and shows ``LoginResult.message``. The session cookie holds the user's
-id; each request reloads the user from ``sys_users``, so a user disabled or
-expired meanwhile is logged out on their next request.
+id and session generation; each request reloads the user from ``sys_users``, so
+a user disabled or expired meanwhile, or whose sessions were ended on the server
+(logout, sign out everywhere, a new password or roles: ``engine.runtime.sessions``),
+is logged out on their next request.
 
 Between the password and the two-factor code the engine needs both again, so
 the credentials wait in the session cookie encrypted (Fernet, a key derived
@@ -14,6 +16,7 @@ from the app's secret) for at most ``PENDING_SECONDS``.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ from flask import (
     Flask,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -36,6 +40,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from engine.runtime import sessions
 from engine.runtime.auth import (
     LoginResult,
     TotpError,
@@ -46,13 +51,20 @@ from engine.runtime.auth import (
 )
 from webui import get_trellis
 from webui.i18n import LANGUAGES
-from webui.ui import userpicker
+from webui.ui import reconfirm, throttle, userpicker
 from webui.ui.context import local_path, t
 
 #: How long the two-factor step may take after the password was right.
 PENDING_SECONDS = 300
 #: How long setting up two-factor login may take after the password was right.
 ENROL_SECONDS = 900
+#: The session key holding the user's session generation at login (``engine.runtime.sessions``).
+GENERATION_KEY = "gen"
+#: Session keys: when the session's login was and when its last request (seconds since the epoch,
+#: on the engine's clock).
+STARTED_KEY, SEEN_KEY = "started", "seen"
+#: The last request's time is written back at most this often (seconds), not on every request.
+SEEN_RESOLUTION = 60
 
 @dataclass(frozen=True)
 class WebUser(UserMixin):
@@ -67,20 +79,36 @@ class WebUser(UserMixin):
 
 
 def load_user(user_id: str) -> WebUser | None:
-    """The user with ``user_id`` if they may act now (active and not expired), else None."""
+    """The user with ``user_id`` if they may act now (active, not expired) and this session was
+    not ended on the server (its generation is still the user's: ``engine.runtime.sessions``), else None."""
     if not user_id.isdigit():
         return None
     crm = get_trellis()
     users = crm.schema.system["sys_users"]
     with crm.engine.connect() as connection:
         row = connection.execute(
-            sa.select(users.c.id, users.c.username, users.c.locale, users.c.active, users.c.expires_at)
-            .where(users.c.id == int(user_id))).first()
-    if row is None or not row.active:
+            sa.select(users.c.id, users.c.username, users.c.locale, users.c.active, users.c.expires_at,
+                      users.c[sessions.COLUMN]).where(users.c.id == int(user_id))).first()
+    if row is None or not row.active or session.get(GENERATION_KEY) != (row[-1] or 0):
         return None
-    if row.expires_at is not None and row.expires_at <= crm.clock_now().now_utc:
+    now = crm.clock_now().now_utc
+    if (row.expires_at is not None and row.expires_at <= now) or not _session_fresh(now.timestamp()):
         return None
     return WebUser(row.id, row.username, row.locale)
+
+
+def _session_fresh(now: float) -> bool:
+    """Whether this session is within ``settings.security.session_lifetime`` of its login and
+    ``session_idle_timeout`` of its last request (then the last request moves to ``now``)."""
+    security = get_trellis().config.settings.security
+    started, seen = session.get(STARTED_KEY), session.get(SEEN_KEY)
+    if (not isinstance(started, (int, float)) or not isinstance(seen, (int, float))
+            or now - started >= security.session_lifetime or now - seen >= security.session_idle_timeout):
+        g.session_expired = True
+        return False
+    if now - seen >= SEEN_RESOLUTION:
+        session[SEEN_KEY] = now
+    return True
 
 
 # --- pending two-factor logins ------------------------------------------------------
@@ -139,6 +167,9 @@ def _finish(result: LoginResult, username: str, next_url: str) -> Response:
     session.clear()
     if lang:
         session["lang"] = lang
+    crm = get_trellis()
+    session[GENERATION_KEY] = sessions.current(crm, result.user_id)
+    session[STARTED_KEY] = session[SEEN_KEY] = crm.clock_now().now_utc.timestamp()
     login_user(WebUser(result.user_id, username))
     return redirect(safe_next(next_url))
 
@@ -150,6 +181,9 @@ def login() -> Response | str:
     message, username = None, ""
     next_url = request.values.get("next", "")
     if request.method == "POST":
+        wait = throttle.seconds_blocked()
+        if wait:
+            return throttle.refused(wait)
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
         if not username or not password:
@@ -166,6 +200,7 @@ def login() -> Response | str:
             elif result.ok:
                 return _finish(result, username, next_url)
             else:
+                throttle.count_failure()
                 message = result.message
     status = 200 if message is None else 401
     return render_template("login.html", message=message, username=username, next_url=next_url), status
@@ -179,11 +214,15 @@ def totp() -> Response | str:
         return redirect(url_for("auth.login"))
     message = None
     if request.method == "POST":
+        wait = throttle.seconds_blocked()
+        if wait:
+            return throttle.refused(wait)
         code = request.form.get("code", "").strip() or None
         recovery = request.form.get("recovery_code", "").strip() or None
         result = _attempt(pending["u"], pending["p"], totp_code=code, recovery_code=recovery)
         if result.ok:
             return _finish(result, pending["u"], pending["n"])
+        throttle.count_failure()
         if result.outcome not in ("failed", "totp_required"):
             session.pop("pending_login", None)
             flash(result.message, "error")
@@ -244,13 +283,38 @@ def account_totp() -> Response | str | tuple[str, int]:
 
 
 def logout() -> Response:
-    """End the session."""
+    """End the session: on the server too (every session of the user ends, so a copy of the
+    cookie is worthless), then in the browser."""
+    if current_user.is_authenticated:
+        sessions.end_all(get_trellis(), current_user.username, channel="web", reason="logout",
+                         ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+    return _signed_out(t("logged_out"))
+
+
+def account() -> Response | str:
+    """The account page: who is logged in, two-factor login, and "sign out everywhere"."""
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    return render_template("account.html")
+
+
+def sign_out_everywhere() -> Response:
+    """End every session of the user, on every device, this one included."""
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    sessions.end_all(get_trellis(), current_user.username, channel="web",
+                     ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+    return _signed_out(t("account.signed_out_everywhere"))
+
+
+def _signed_out(message: str) -> Response:
+    """Clear this browser's session (keeping the language) and go to the login page."""
     lang = session.get("lang")
     logout_user()
     session.clear()
     if lang:
         session["lang"] = lang
-    flash(t("logged_out"), "info")
+    flash(message, "info")
     return redirect(url_for("auth.login"))
 
 
@@ -264,19 +328,23 @@ def switch_language() -> Response:
 
 def _unauthorized() -> Response:
     if request.method == "GET":
-        flash(t("login.needed"), "info")
+        flash(t("session.expired" if g.get("session_expired") else "login.needed"), "info")
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     return redirect(url_for("auth.login"))
 
 
 #: The routes: URL rule, view, methods (the endpoint is the view's name); with them the
-#: user picker's type-ahead (``userpicker.ROUTES``), which checks the login itself.
+#: re-confirmation page (``reconfirm.ROUTES``) and the user picker's type-ahead
+#: (``userpicker.ROUTES``), which check the login themselves.
 ROUTES = (
     ("/login", login, ["GET", "POST"]),
     ("/login/totp", totp, ["GET", "POST"]),
+    ("/account", account, ["GET"]),
+    ("/account/signout", sign_out_everywhere, ["POST"]),
     ("/account/totp", account_totp, ["GET", "POST"]),
     ("/logout", logout, ["POST"]),
     ("/lang", switch_language, ["POST"]),
+    *reconfirm.ROUTES,
     *userpicker.ROUTES,
 )
 
@@ -287,6 +355,10 @@ def create_blueprint(app: Flask) -> Blueprint:
     manager.user_loader(load_user)
     manager.unauthorized_handler(_unauthorized)
     manager.init_app(app)
+    throttle.init_app(app)
+    # The signed cookie itself is refused after the session lifetime too (besides _session_fresh).
+    lifetime = dt.timedelta(seconds=app.extensions["trellis"].config.settings.security.session_lifetime)
+    app.config["PERMANENT_SESSION_LIFETIME"] = min(app.permanent_session_lifetime, lifetime)
     blueprint = Blueprint("auth", __name__)
     for rule, view, methods in ROUTES:
         blueprint.add_url_rule(rule, view.__name__, view, methods=methods)

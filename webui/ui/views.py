@@ -37,8 +37,9 @@ from engine.runtime import views as saved_views
 from engine.runtime.errors import Conflict, FieldError, QueryError, ValidationFailed
 from engine.runtime.query import format_title
 from engine.runtime.records import Session
+from webui import get_trellis
 from webui.api.meta import readable_objects
-from webui.ui import approvals, display, forms, listing
+from webui.ui import approvals, display, forms, listing, reconfirm
 from webui.ui.context import formatter, t, ui_session
 
 LOOKUP_LIMIT = 20
@@ -120,8 +121,12 @@ def delete_view(object_name: str, view_id: int) -> Response:
 
 
 def export_csv(object_name: str) -> Response:
-    """The list (with its filters) as CSV; needs the export grant (403 otherwise); logged."""
+    """The list (with its filters) as CSV; needs the export grant (403 otherwise) and a recent
+    re-confirmation (S37: else the confirmation page, which comes back here); logged."""
     params = listing.list_params(request.args)
+    back = reconfirm.needed() if get_trellis().principal(current_user.username).grant(object_name).export else None
+    if back is not None:  # asked before the engine session: the check reads the database on its own
+        return back
     with ui_session() as session:
         obj = readable(session, object_name)
         text = listing.export_csv(session, obj, params)
