@@ -350,3 +350,37 @@ def test_architecture_doc_exists_and_is_concise():
         "engine/runtime/query.py",
     ):
         assert module in text, f"docs/architecture.md does not mention {module}"
+
+
+# --- what the reference promises exists ----------------------------------------------------------
+
+CODE = "\n".join(path.read_text(encoding="utf-8") for folder in ("engine/runtime", "engine/cli", "webui")
+                 for path in sorted((ROOT / folder).rglob("*.py")))
+
+
+def _entry(text: str, name: str) -> str:
+    """The bullet ``- `name` — …`` of ``text`` up to the next bullet at its indentation or less."""
+    match = re.search(rf"^(\s*)- `{re.escape(name)}` —(.*?)(?=^\1?- `|\Z)", text, flags=re.MULTILINE | re.DOTALL)
+    assert match, f"no entry for `{name}`"
+    return match.group(2)
+
+
+def test_every_permission_does_something_and_only_those_are_documented():
+    from engine.metadata.model import PERMISSIONS, SkipRule
+
+    listed = _entry(section("Roles"), "permissions")
+    documented = set(re.findall(r"^\s+- `([a-z_]+)` —", listed, flags=re.MULTILINE))
+    assert documented == set(PERMISSIONS)
+    # A pipeline's skips are checked against its `skip.permission`, skip_stage by default.
+    checked = {SkipRule.__dataclass_fields__["permission"].default}
+    unused = [p for p in PERMISSIONS if f'"{p}"' not in CODE and p not in checked]
+    assert unused == [], f"documented permissions no code checks: {unused}"
+
+
+def test_every_grant_is_used_in_code_or_documented_as_planned():
+    grants = section("Grants")
+    for key in SCHEMA["$defs"]["grant"]["properties"]:
+        attribute = "import_" if key == "import" else key
+        used = re.search(rf"\.{attribute}\b(?!\()", CODE) is not None
+        planned = "lanned" in _entry(grants, key)
+        assert used != planned, f"grant `{key}`: used in code {used}, documented as planned {planned}"
