@@ -384,3 +384,23 @@ def test_every_grant_is_used_in_code_or_documented_as_planned():
         used = re.search(rf"\.{attribute}\b(?!\()", CODE) is not None
         planned = "lanned" in _entry(grants, key)
         assert used != planned, f"grant `{key}`: used in code {used}, documented as planned {planned}"
+
+
+def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The README's shell line (the key) and Python block, run as a reader would, in a fresh folder."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    part = readme.split("## From Python", 1)[1].split("\n## ", 1)[0]
+    shell = re.findall(r"```sh\n(.*?)```", part, flags=re.DOTALL)
+    code = re.findall(r"```python\n(.*?)```", part, flags=re.DOTALL)
+    assert shell == ['export TRELLIS_SECRET_KEY="$(trellis secret generate)"\n'] and len(code) == 1
+    from click.testing import CliRunner
+
+    from engine.cli import main
+
+    key = CliRunner().invoke(main, ["secret", "generate"]).stdout.strip()  # what $(…) captures: stdout
+    monkeypatch.delenv("TRELLIS_SECRET_KEY_FILE", raising=False)
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", key)
+    (tmp_path / "configs").symlink_to(ROOT / "configs")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code[0], "README.md", "exec"), {})  # noqa: S102 - the documented example itself
+    assert capsys.readouterr().out == "1 ['云帆软件科技']\n"
