@@ -32,13 +32,15 @@ ever created or extended here, never dropped or narrowed, since other parts of
 Trellis may add to them.
 
 ``history``, ``load_version`` and ``rollback`` read and re-apply the stored
-config versions; a rollback passes through the same data checks.
+config versions; a rollback passes through the same data checks and lists what
+it cannot bring back (``Plan.not_restored``).
 
 The package, one job per module: ``model`` holds the public types, ``compare``
 asks Alembic for the differences (step 2), ``planner`` turns them into checked,
 ordered actions (steps 1 to 4, with ``renames``, ``columns`` and ``picklists``,
 and ``counting`` for the row counts, and ``search`` for the PostgreSQL search
-indexes, which Alembic does not compare), ``execute`` runs the actions and
+indexes, which Alembic does not compare, and ``autoincrement`` for SQLite tables
+made before ids were never reused), ``execute`` runs the actions and
 ``versions`` keeps ``sys_config_versions``. ``_run`` below ties them together
 in one transaction (step 5).
 """
