@@ -107,24 +107,42 @@ def test_apply_refuses_to_drop_values_and_names_the_override(write_config, db_ur
     assert allowed.exit_code == 0, allowed.output
 
 
-def test_history_and_rollback(write_config, db_url):
-    assert run("history", "--db", db_url).output.startswith("No config has been applied")
-    run("apply", write_config(BASE), "--db", db_url)
-    run("apply", write_config(WITHOUT_FAX, "v2.yaml"), "--db", db_url)
+def test_history_and_rollback(write_config, db_url, tmp_path, monkeypatch):
+    base = write_config(BASE)
+    if db_url.startswith("sqlite"):  # reading the history of no database creates none
+        missing = f"sqlite:///{tmp_path / 'nothing-here.db'}"
+        for args in (("history", base), ("rollback", base, "1")):
+            result = run(*args, "--db", missing)
+            assert result.exit_code == 1
+            assert f"There is no database at {tmp_path / 'nothing-here.db'}: nothing has been applied yet. " \
+                   f"Create it with `trellis apply {base}`" in result.output
+        assert not (tmp_path / "nothing-here.db").exists()
+    run("apply", base, "--db", db_url)
+    crm = Trellis.open(base, db_url)
+    with crm.session() as s:
+        for phone in ("+86 138 0013 8001", "+86 138 0013 8002", "+86 138 0013 8003"):
+            s.create("lead", {"name": "x", "fax": phone})
+    crm.close()
+    run("apply", write_config(WITHOUT_FAX, "v2.yaml"), "--db", db_url, "--allow-data-loss")
 
-    listing = run("history", "--db", db_url)
+    listing = run("history", base, "--db", db_url)
     ids = re.findall(r"^\s+(\d+)\s", listing.output, flags=re.M)
     assert ids == ["2", "1"]
 
+    assert run("rollback", base, "one", "--db", db_url).exit_code == 2  # a usage error, not a traceback
+    monkeypatch.setenv("TRELLIS_CONFIG", str(base))  # CONFIG from the environment, as for every command
     restored = run("rollback", "1", "--db", db_url)
     assert restored.exit_code == 0, restored.output
     assert "Restored version 1." in restored.output
     assert "add column obj_lead.fax" in restored.output
+    # The column comes back, its values do not: the rollback says which.
+    assert "Not restored (dropped data cannot come back):\n  - lead.fax comes back empty\n" \
+           "  - version 2: drop column obj_lead.fax (3 values lost)" in restored.output
 
 
 def test_rollback_to_an_unknown_version_is_a_clear_error(db_url, write_config):
     run("apply", write_config(BASE), "--db", db_url)
-    result = run("rollback", "99", "--db", db_url)
+    result = run("rollback", write_config(BASE), "99", "--db", db_url)
     assert result.exit_code == 1
     assert "there is no config version 99" in result.output
 
@@ -133,7 +151,8 @@ def test_apply_with_a_broken_config_changes_nothing(write_config, db_url):
     result = run("apply", write_config("trellis: 1\nobjects: {lead: {fields: {x: {type: txt}}}}\n"), "--db", db_url)
     assert result.exit_code == 1
     assert "T-E011" in result.output
-    assert run("history", "--db", db_url).output.startswith("No config has been applied")
+    history = run("history", write_config(BASE), "--db", db_url).output
+    assert history.startswith("No config has been applied") or history.startswith("There is no database at")
 
 
 def test_unreachable_database_is_a_message_not_a_traceback(write_config):

@@ -207,3 +207,27 @@ def test_creating_and_revoking_is_audited(crm):
 def test_list_tokens_of_an_unknown_user(crm):
     with pytest.raises(UnknownUser):
         list_tokens(crm, "nobody")
+
+
+def test_config_comes_first_or_from_the_environment_in_every_command(setup, monkeypatch):
+    """CONFIG is the first positional of every command and defaults to $TRELLIS_CONFIG alike:
+    token create and revoke, audit show, user add, team add, rollback."""
+    path, db_url = setup
+    assert run("token", "create", "alice", "--db", db_url).exit_code == 2  # no config anywhere: a usage error
+    assert "give the config and USERNAME: CONFIG USERNAME (or set TRELLIS_CONFIG and give USERNAME)" in \
+        run("token", "create", "alice", "--db", db_url).output
+    created = run("token", "create", path, "alice", "--db", db_url)
+    assert created.exit_code == 0, created.output
+    monkeypatch.setenv("TRELLIS_CONFIG", str(path))
+    again = run("token", "create", "bob", "--db", db_url)
+    assert again.exit_code == 0 and "Created token 2 for bob." in again.output, again.output
+    assert run("token", "revoke", "2", "--db", db_url).output.startswith("Revoked token 2 of bob.")
+    bad = run("token", "revoke", "two", "--db", db_url)
+    assert bad.exit_code == 2 and "'two' is not a valid TOKEN_ID" in bad.output
+    assert run("user", "add", "carol", "--role", "rep", "--db", db_url).exit_code == 0
+    assert run("team", "add", "east", "--db", db_url).exit_code == 0
+    shown = run("audit", "show", "sys_user", "1", "--db", db_url)
+    assert shown.exit_code == 0 and "History of sys_user 1" in shown.output, shown.output
+    for command in (["token", "create"], ["token", "revoke"], ["audit", "show"], ["user", "add"], ["rollback"]):
+        usage = run(*command, "--help").output
+        assert "Usage: main " + " ".join(command) + " [OPTIONS] [CONFIG] " in usage, usage

@@ -22,7 +22,7 @@ import click
 import sqlalchemy as sa
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, secho, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, config_first, echo, secho, user_errors
 from engine.metadata import Config, load_config
 from engine.runtime import audit as trail
 from engine.runtime.database import create_engine, database_url
@@ -97,9 +97,7 @@ def verify(config: str, db_url: str | None) -> None:
 
 
 @audit.command()
-@CONFIG_ARG
-@click.argument("object_name", metavar="OBJECT")
-@click.argument("record_id", metavar="ID", type=int)
+@config_first(("object_name", "OBJECT", str), ("record_id", "ID", int))
 @DB_OPTION
 @click.option("--as", "viewer", metavar="USER",
               help="Show the history as USER sees it (hidden fields masked); USER needs view_audit.")

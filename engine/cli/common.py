@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -47,6 +48,37 @@ def echo(message: object = "", **kwargs: Any) -> None:
 def secho(message: object = "", **kwargs: Any) -> None:
     """``click.secho`` of ``visible(message)``; the colours are added after escaping."""
     click.secho(visible(message), **kwargs)
+
+
+def config_first(*names: tuple[str, str, Callable[[str], Any]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``CONFIG ARG…`` for a command with more positional arguments, CONFIG optional when
+    ``TRELLIS_CONFIG`` names it, as for every other command (Click fills positional arguments
+    left to right, so CONFIG's envvar alone cannot make ``trellis token revoke 3`` work).
+
+    Each of ``names`` is ``(parameter, METAVAR, converter)``; the command gets ``config`` and
+    the converted values; a value the converter refuses is a usage error naming it.
+    """
+    metavars = " ".join(metavar for _, metavar, _ in names)
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def wrapper(arguments: tuple[str, ...], **kwargs: Any) -> Any:
+            if len(arguments) == len(names) and os.environ.get("TRELLIS_CONFIG"):
+                arguments = (os.environ["TRELLIS_CONFIG"], *arguments)
+            if len(arguments) != len(names) + 1:
+                raise click.UsageError(f"give the config and {metavars}: CONFIG {metavars} "
+                                       f"(or set TRELLIS_CONFIG and give {metavars})")
+            values: dict[str, Any] = {}
+            for (parameter, metavar, convert), text in zip(names, arguments[1:], strict=True):
+                try:
+                    values[parameter] = convert(text)
+                except ValueError:
+                    raise click.BadParameter(f"{text!r} is not a valid {metavar}", param_hint=metavar) from None
+            return command(arguments[0], **values, **kwargs)
+
+        return click.argument("arguments", nargs=-1, required=True, metavar=f"[CONFIG] {metavars}")(wrapper)
+
+    return decorate
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:

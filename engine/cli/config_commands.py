@@ -5,12 +5,22 @@ from __future__ import annotations
 import sys
 
 import click
+import sqlalchemy as sa
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, LOSS_OPTION, echo, secho, user_errors
+from engine.cli.common import (
+    CONFIG_ARG,
+    DB_OPTION,
+    LOSS_OPTION,
+    config_first,
+    echo,
+    secho,
+    user_errors,
+)
 from engine.metadata import load_config
 from engine.runtime import migrate
-from engine.runtime.database import create_engine, database_url
+from engine.runtime.database import create_engine, database_url, missing_database
+from engine.runtime.errors import TrellisError
 
 
 @main.command()
@@ -55,13 +65,14 @@ def apply(config: str, db_url: str | None, allow_data_loss: bool) -> None:
 
 
 @main.command()
+@CONFIG_ARG
 @DB_OPTION
 @user_errors
-def history(db_url: str | None) -> None:
-    """List the config versions applied to the database, newest first."""
-    versions = migrate.history(create_engine(db_url))
+def history(config: str, db_url: str | None) -> None:
+    """List the config versions applied to CONFIG's database, newest first."""
+    versions = migrate.history(_existing_database(config, db_url))
     if not versions:
-        echo("No config has been applied to this database yet.")
+        echo(f"No config has been applied to this database yet; apply one with `trellis apply {config}`.")
     for version in versions:
         when = version.applied_at.strftime("%Y-%m-%d %H:%M:%S UTC")
         changes = (version.summary or "").splitlines()
@@ -70,13 +81,15 @@ def history(db_url: str | None) -> None:
 
 
 @main.command()
-@click.argument("version_id", type=int)
+@config_first(("version_id", "VERSION_ID", int))
 @DB_OPTION
 @LOSS_OPTION
 @user_errors
-def rollback(version_id: int, db_url: str | None, allow_data_loss: bool) -> None:
-    """Re-apply config version VERSION_ID (see `trellis history`) under the same data checks."""
-    result = migrate.rollback(create_engine(db_url), version_id, allow_data_loss=allow_data_loss, applied_by="cli")
+def rollback(config: str, version_id: int, db_url: str | None, allow_data_loss: bool) -> None:
+    """Re-apply config version VERSION_ID (see `trellis history CONFIG`) under the same data checks;
+    lists the stored values that do not come back."""
+    engine = _existing_database(config, db_url)
+    result = migrate.rollback(engine, version_id, allow_data_loss=allow_data_loss, applied_by="cli")
     echo(str(result))
     secho(f"Restored version {version_id}.", fg="green")
 
@@ -145,3 +158,18 @@ def demo(config: str, db_url: str | None, records: int, seed: int, serve: bool, 
     from engine.cli.serve_commands import run_server
 
     run_server(crm, host, port, threads=8)
+
+
+class NoDatabase(TrellisError):
+    """``history``/``rollback`` on a SQLite file that does not exist (it is not created)."""
+
+    code = "no_database"
+
+
+def _existing_database(config: str, db_url: str | None) -> sa.Engine:
+    """An engine on the database, which must exist: reading history never creates a SQLite file."""
+    path = missing_database(db_url)
+    if path is not None:
+        raise NoDatabase(f"There is no database at {path}: nothing has been applied yet. Create it with "
+                         f"`trellis apply {config}`, or point --db / TRELLIS_DATABASE_URL at the database.")
+    return create_engine(db_url)

@@ -14,7 +14,7 @@ import click
 import sqlalchemy as sa
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, secho, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, config_first, echo, secho, user_errors
 from engine.runtime import tokens
 from engine.runtime.errors import TrellisError
 from engine.trellis import Trellis
@@ -63,8 +63,7 @@ def token() -> None:
 
 
 @token.command("create")
-@CONFIG_ARG
-@click.argument("username")
+@config_first(("username", "USERNAME", str))
 @click.option("--name", help="What the token is for, e.g. the integration's name.")
 @click.option("--expires", help="Date (YYYY-MM-DD, 00:00 UTC) or ISO date-time when the token stops working.")
 @DB_OPTION
@@ -101,8 +100,7 @@ def list_(config: str, username: str | None, db_url: str | None) -> None:
 
 
 @token.command("revoke")
-@CONFIG_ARG
-@click.argument("token_id", type=int)
+@config_first(("token_id", "TOKEN_ID", int))
 @DB_OPTION
 @user_errors
 def revoke(config: str, token_id: int, db_url: str | None) -> None:

@@ -7,8 +7,6 @@ They act as the system (an admin at the server's shell), through the same
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,7 +16,7 @@ import click
 import sqlalchemy as sa
 
 from engine.cli import main
-from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, secho, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, config_first, echo, secho, user_errors
 from engine.runtime import crypto
 from engine.runtime.auth import totp_required
 from engine.runtime.errors import TrellisError
@@ -45,22 +43,8 @@ def _directory(config: str, db_url: str | None) -> Iterator[Directory]:
         crm.close()
 
 
-def _config_and_name(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``CONFIG NAME``, or only ``NAME`` when TRELLIS_CONFIG names the config.
-
-    (Click fills positional arguments left to right, so CONFIG's envvar alone
-    cannot make ``trellis user add alice`` work.)
-    """
-
-    @functools.wraps(command)
-    def wrapper(arguments: tuple[str, ...], **kwargs: Any) -> Any:
-        if len(arguments) == 1 and os.environ.get("TRELLIS_CONFIG"):
-            arguments = (os.environ["TRELLIS_CONFIG"], *arguments)
-        if len(arguments) != 2:
-            raise click.UsageError("give the config and the name: CONFIG NAME (or set TRELLIS_CONFIG and give NAME)")
-        return command(*arguments, **kwargs)
-
-    return click.argument("arguments", nargs=-1, required=True, metavar="[CONFIG] NAME")(wrapper)
+#: ``[CONFIG] NAME``: see ``config_first``.
+_config_and_name = config_first(("name", "NAME", str))
 
 
 def _attribute_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -432,7 +432,7 @@ class ObjectDef:
 ACCESS_LEVELS: tuple[str, ...] = ("none", "own", "team", "subtree", "all")
 #: Named permissions a role may hold.
 PERMISSIONS: tuple[str, ...] = (
-    "skip_stage", "approve", "manage_users", "view_audit", "manage_config", "assign", "bulk_edit", "reopen",
+    "skip_stage", "approve", "manage_users", "view_audit", "manage_config", "assign", "reopen",
 )
 
 

@@ -25,6 +25,15 @@ def database_url(url: str | None = None) -> str:
     return url
 
 
+def missing_database(url: str | None = None) -> str | None:
+    """The path of the SQLite file ``url`` names when it does not exist (connecting would create
+    it); None for an existing file, an in-memory database or a server database."""
+    parsed = sa.engine.make_url(database_url(url))
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return None if os.path.exists(parsed.database) else parsed.database
+
+
 def create_engine(url: str | None = None) -> sa.Engine:
     """An engine for ``url`` (see ``database_url``) with Trellis's connection set-up."""
     url = database_url(url)

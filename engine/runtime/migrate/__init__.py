@@ -32,18 +32,22 @@ ever created or extended here, never dropped or narrowed, since other parts of
 Trellis may add to them.
 
 ``history``, ``load_version`` and ``rollback`` read and re-apply the stored
-config versions; a rollback passes through the same data checks.
+config versions; a rollback passes through the same data checks and lists what
+it cannot bring back (``Plan.not_restored``).
 
 The package, one job per module: ``model`` holds the public types, ``compare``
 asks Alembic for the differences (step 2), ``planner`` turns them into checked,
 ordered actions (steps 1 to 4, with ``renames``, ``columns`` and ``picklists``,
 and ``counting`` for the row counts, and ``search`` for the PostgreSQL search
-indexes, which Alembic does not compare), ``execute`` runs the actions and
+indexes, which Alembic does not compare, and ``autoincrement`` for SQLite tables
+made before ids were never reused), ``execute`` runs the actions and
 ``versions`` keeps ``sys_config_versions``. ``_run`` below ties them together
 in one transaction (step 5).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import sqlalchemy as sa
 
@@ -60,7 +64,7 @@ from engine.runtime.migrate.model import (
     VersionInfo,
 )
 from engine.runtime.migrate.planner import _Planner
-from engine.runtime.migrate.versions import _record_version, history, load_version
+from engine.runtime.migrate.versions import _losses_since, _record_version, history, load_version
 from engine.runtime.tables import build_schema
 
 __all__ = [
@@ -102,10 +106,20 @@ def apply(engine: sa.Engine, config: Config, allow_data_loss: bool = False,
 
 def rollback(engine: sa.Engine, version_id: int, allow_data_loss: bool = False,
              applied_by: str | None = None) -> Plan:
-    """Re-apply version ``version_id``'s config, under the same data checks, as a new version."""
+    """Re-apply version ``version_id``'s config, under the same data checks, as a new version.
+
+    The schema comes back, stored values dropped since do not: the plan's ``not_restored``
+    names the fields and objects re-created empty and the later versions' lossy steps.
+    """
     config = load_version(engine, version_id)
-    return _run(engine, config, allow_data_loss, execute=True, applied_by=applied_by,
-                note=f"rollback to version {version_id}")
+    with engine.connect() as conn:
+        losses = _losses_since(conn, version_id)
+    result = _run(engine, config, allow_data_loss, execute=True, applied_by=applied_by,
+                  note=f"rollback to version {version_id}")
+    empty = [f"{s.table[4:]}.{s.column} comes back empty" if s.kind == "add_column"
+             else f"{s.table[4:]} comes back without records"
+             for s in result.steps if s.kind in ("add_column", "create_table") and s.table.startswith("obj_")]
+    return replace(result, not_restored=(*empty, *losses))
 
 
 # --- the pipeline -----------------------------------------------------------------------

@@ -43,13 +43,17 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Plan:
-    """What an apply changes (``steps``), rewrites (``data_fixes``) and refuses, and the search
-    indexes it builds or drops to follow the config (``search_indexes``, PostgreSQL)."""
+    """What an apply changes (``steps``), rewrites (``data_fixes``) and refuses, the search
+    indexes it builds or drops to follow the config (``search_indexes``, PostgreSQL), and for a
+    rollback what it cannot bring back (``not_restored``)."""
 
     steps: tuple[Step, ...] = ()
     refusals: tuple[Refusal, ...] = ()
     data_fixes: tuple[Step, ...] = ()
     search_indexes: tuple[Step, ...] = ()
+    #: A rollback's data that does not come back: fields and objects re-created empty, and the
+    #: values later versions dropped or rewrote (``migrate.rollback``).
+    not_restored: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -61,7 +65,8 @@ class Plan:
             return "No changes: the database matches the config."
         lines: list[str] = []
         for title, items in (("Changes", self.steps), ("Data fixes", self.data_fixes),
-                             ("Search indexes", self.search_indexes), ("Refused", self.refusals)):
+                             ("Search indexes", self.search_indexes), ("Refused", self.refusals),
+                             ("Not restored (dropped data cannot come back)", self.not_restored)):
             if items:
                 lines.append(f"{title}:")
                 lines += [f"  - {item}" for item in items]

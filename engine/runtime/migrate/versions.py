@@ -79,3 +79,13 @@ def _version_text(conn: sa.Connection, version_id: int) -> tuple[str, str]:
         known = conn.execute(sa.select(table.c.id).order_by(table.c.id.desc())).scalars().all()
         raise UnknownVersion(version_id, known)
     return row.config_text, row.source_path
+
+
+def _losses_since(conn: sa.Connection, version_id: int) -> list[str]:
+    """The lines of later versions' summaries that dropped or rewrote stored values."""
+    if not sa.inspect(conn).has_table(VERSIONS_TABLE):
+        return []
+    table = _versions_table()
+    rows = conn.execute(sa.select(table.c.id, table.c.summary).where(table.c.id > version_id).order_by(table.c.id))
+    return [f"version {row.id}: {line}" for row in rows for line in (row.summary or "").splitlines()
+            if "lost)" in line or "data loss)" in line or line.startswith("rewrite ")]
