@@ -198,6 +198,9 @@ class Session:
         if "owner_id" in changes:
             self._check_owner(obj, current["owner_id"], changes["owner_id"], errors)
         data = {**current, **changes}
+        entry = pipeline.entry_stage(obj, current, data, set(changes))
+        if entry is not None:  # another pipeline: its first stage
+            data[obj.pipeline.field] = entry
         compute_formulas(obj, data, clock, self.config.settings)
         apply_scores(self.config, obj, data, current, clock)
         check_values(obj, data, current, clock, errors)

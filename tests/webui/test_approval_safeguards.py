@@ -86,11 +86,11 @@ roles:
 """
 
 USERS = {
-    "max": {"roles": ["manager", "director"], "display_name": "Max Ma"},
+    "mona": {"roles": ["manager"], "display_name": "Mona Mu"},
+    "max": {"roles": ["manager", "director"], "display_name": "Max Ma", "manager": "mona"},
     "dina": {"roles": ["director"]},
     "rita": {"roles": ["rep"], "manager": "max"},
     "ron": {"roles": ["rep"], "manager": "max"},
-    "mona": {"roles": ["manager"], "display_name": "Mona Mu"},
     "pia": {"roles": ["pricing"], "manager": "mona"},
 }
 
@@ -175,3 +175,26 @@ def test_requests_of_a_deleted_record_stay_inside_its_scope(api, crm):
     assert api("ron", "POST", f"/api/v1/approvals/{approval_id}/approve").status_code == 404
     assert api("rita", "GET", f"/api/v1/approvals/{approval_id}").status_code == 200  # her own request
     assert api("dina", "GET", f"/api/v1/approvals/{approval_id}").status_code == 200  # reads all deals
+
+
+def test_a_pipeline_switch_enters_the_new_pipeline_at_its_first_stage(api):
+    deal = new_deal(api)
+    jump = patch(api, "rita", deal, deal_type="renewal", stage="contract_signed", signatory="Li Lei")
+    assert jump.status_code == 403, jump.get_json()  # a skip, and rita may not skip
+    assert jump.get_json()["error"]["message"].startswith("Moving from Renewal due to Contract signed skips 1 stage")
+    approved_jump = patch(api, "max", deal, deal_type="renewal", stage="contract_signed", signatory="Li Lei",
+                          stage_reason="Signed at the fair")
+    assert approved_jump.status_code == 202, approved_jump.get_json()  # the skip waits for approval
+    assert approved_jump.get_json()["approval"]["rules"] == ["deal_stage_skip"]
+    locked = patch(api, "rita", deal, deal_type="renewal")
+    assert locked.status_code == 422 and locked.get_json()["error"]["fields"]["deal_type"][0]["code"] == \
+        "approval_pending"  # the switch waits with the skip request
+    other = new_deal(api, user="ron")
+    entered = patch(api, "ron", other, deal_type="renewal")
+    assert entered.status_code == 200 and entered.get_json()["stage"] == "renewal_due", entered.get_json()
+    assert patch(api, "ron", other, stage="renewal_quote").status_code == 200
+    gated = patch(api, "ron", other, stage="contract_signed")
+    assert gated.status_code == 422 and gated.get_json()["error"]["fields"]["signatory"][0]["code"] == \
+        "required_for_stage"
+    back = patch(api, "ron", other, deal_type="new_business", stage="won")
+    assert back.status_code == 403, back.get_json()  # back to the main pipeline: at its first stage again
