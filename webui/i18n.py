@@ -209,6 +209,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "form.file_current": {"en": "Current file: {name}", "zh": "当前文件：{name}"},
     "form.file_clear": {"en": "Remove the file", "zh": "删除文件"},
     "form.invalid_json": {"en": "Not valid JSON: {message}", "zh": "不是有效的 JSON：{message}"},
+    "form.rule_withheld": {"en": "This change is not allowed by a company rule ({rule}).",
+                           "zh": "此更改不符合公司规则（{rule}），无法保存。"},
     "form.conflict": {"en": "This record was changed by {user} meanwhile (version {version}). "
                             "Reload to see their change.",
                       "zh": "这条记录在此期间已被 {user} 修改（版本 {version}）。请重新加载查看其修改。"},

@@ -155,7 +155,7 @@ class Session:
         data = {**system, **data}
         compute_formulas(obj, data, clock, self.config.settings)
         apply_scores(self.config, obj, data, None, clock)
-        check_values(obj, data, None, clock, errors)
+        check_values(obj, data, None, clock, errors, self._unreadable(obj))
         move = pipeline.check_move(obj, None, data, set(values), self.principal, reason, clock, errors)
         if move is not None and move.skipped and not self.principal.is_system \
                 and self.config.approval_rules(object_name, "stage_skip"):
@@ -203,7 +203,7 @@ class Session:
             data[obj.pipeline.field] = entry
         compute_formulas(obj, data, clock, self.config.settings)
         apply_scores(self.config, obj, data, current, clock)
-        check_values(obj, data, current, clock, errors)
+        check_values(obj, data, current, clock, errors, self._unreadable(obj))
         move = pipeline.check_move(obj, current, data, set(changes), self.principal, reason, clock, errors)
         changed = {k: v for k, v in data.items() if (k in obj.fields or k == "owner_id") and current.get(k) != v}
         if not self.approved_rules:
@@ -321,6 +321,12 @@ class Session:
         for name in values:
             if name in obj.fields and not self.principal.can_change(obj.name, name):
                 errors.add(name, "read_only", f"You may not change {obj.fields[name].label.get()}.")
+
+    def _unreadable(self, obj: ObjectDef) -> frozenset[str]:
+        """The fields of ``obj`` this principal may not read (their values stay out of messages)."""
+        if self.principal.is_system:
+            return frozenset()
+        return frozenset(name for name in obj.fields if not self.principal.can_see(obj.name, name))
 
     def _check_owner(self, obj: ObjectDef, old_owner: int | None, new_owner: int | None, errors: Errors) -> None:
         """A record may not be given away outside the giver's edit scope without ``reassign``,

@@ -198,3 +198,26 @@ def test_a_pipeline_switch_enters_the_new_pipeline_at_its_first_stage(api):
         "required_for_stage"
     back = patch(api, "ron", other, deal_type="new_business", stage="won")
     assert back.status_code == 403, back.get_json()  # back to the main pipeline: at its first stage again
+
+
+def test_a_rule_over_a_hidden_field_answers_without_revealing_it(api, app):
+    deal = new_deal(api, price="9000.00")
+    assert patch(api, "pia", deal, floor_price="5123.00").status_code == 200
+    for price in ("5122.99", "100.00"):
+        refused = patch(api, "rita", deal, price=price)
+        assert refused.status_code == 422
+        assert refused.get_json()["error"]["fields"] == {"price": [{
+            "code": "rule:price_above_floor",
+            "message": "This change is not allowed by a company rule (price_above_floor)."}]}
+    assert patch(api, "rita", deal, price="5123.00").status_code == 200
+    # Whoever may read the floor price gets the rule's own message.
+    told = patch(api, "pia", deal, price="100.00").get_json()["error"]["fields"]["price"][0]["message"]
+    assert told == "The price must not be below the floor price."
+    rita = client_for(app, "rita")
+    post(rita, "/lang", {"lang": "zh"}, form_url="/o/deal")
+    current = api("rita", "GET", f"/api/v1/deal/{deal['id']}").get_json()
+    page = post(rita, f"/o/deal/{deal['id']}/edit", {"name": "Acme", "stage": current["stage"], "price": "100",
+                                                     "deal_type": "new_business", "version": current["version"]})
+    assert page.status_code == 422
+    assert "此更改不符合公司规则（price_above_floor），无法保存。" in text(page)
+    assert [w for w in ("5123", "5,123", "Floor price", "below the floor") if w in text(page)] == []
