@@ -126,7 +126,9 @@ class Session:
 
     # --- writes --------------------------------------------------------------
     def create(self, object_name: str, values: Mapping[str, Any], reason: str | None = None) -> Record:
-        """Validate and insert a record; raises ValidationFailed with every problem.
+        """Validate and insert a record; raises ValidationFailed with every problem. When an
+        approval rule guards the new values, nothing is inserted: the returned Record has no
+        id and carries the pending request (``pending_approval``); approving it creates the record.
 
         ``reason`` (or a ``stage_reason`` value) explains a record created past its
         pipeline's first stage (a skip, S18)."""
@@ -164,6 +166,10 @@ class Session:
         self._check_database(obj, data, None, errors)
         if errors:
             raise _refusal(obj, data, errors)
+        rules = approvals.rules_for_create(self, obj, data)
+        if rules:  # held until approved: nothing is inserted now
+            pending = approvals.request(self, obj, approvals.NEW_RECORD, rules, "create", values, reason)
+            return self._visible(obj, data, pending)
         row = {name: data.get(name) for name in obj.fields} | system | self._autonumbers(obj)
         del row["id"]
         table = self.schema.table(object_name)

@@ -63,6 +63,7 @@ approvals:
     object: deal
     on: {change: [tier]}
     when: "tier == 'key'"
+    applies_to: update
     approver: manager
   - name: delete_deal
     object: deal
@@ -221,3 +222,29 @@ def test_a_rule_over_a_hidden_field_answers_without_revealing_it(api, app):
     assert page.status_code == 422
     assert "此更改不符合公司规则（price_above_floor），无法保存。" in text(page)
     assert [w for w in ("5123", "5,123", "Floor price", "below the floor") if w in text(page)] == []
+
+
+def test_a_create_with_guarded_values_waits_for_approval(api, app, crm):
+    asked = api("rita", "POST", "/api/v1/deal", json={"name": "Big one", "discount": 45})
+    assert asked.status_code == 202, asked.get_json()
+    approval = asked.get_json()["approval"]
+    assert approval["action"] == "create" and approval["changes"] == {"name": "Big one", "discount": 45}
+    assert api("rita", "GET", "/api/v1/deal").get_json()["data"] == []  # nothing created yet
+    assert api("ron", "GET", f"/api/v1/approvals/{approval['id']}").status_code == 404  # not ron's to see
+    assert [r["id"] for r in api("max", "GET", "/api/v1/approvals").get_json()["data"]] == [approval["id"]]
+    api("max", "POST", f"/api/v1/approvals/{approval['id']}/approve", json={})
+    done = api("dina", "POST", f"/api/v1/approvals/{approval['id']}/approve", json={}).get_json()
+    assert done["status"] == "approved" and done["record_id"] > 0, done
+    created = api("rita", "GET", f"/api/v1/deal/{done['record_id']}").get_json()
+    assert created["discount"] == "45.00" and created["name"] == "Big one" and created["stage"] == "initial_contact"
+    # `applies_to: update`: a key tier is free at creation, not later.
+    keyed = new_deal(api, tier="key")
+    assert patch(api, "rita", keyed, tier="normal").status_code == 200
+    assert patch(api, "rita", keyed, tier="key").status_code == 202
+    # The web form tells the user the record awaits approval.
+    rita = client_for(app, "rita")
+    sent = post(rita, "/o/deal/new", {"name": "Form deal", "discount": "30", "deal_type": "new_business"})
+    assert sent.status_code == 302 and sent.headers["Location"].endswith("/approvals"), text(sent)
+    page = text(rita.get("/approvals"))
+    assert "The new record awaits approval by Max Ma; it is created once approved." in page
+    assert "Create this record" in page and "Form deal" in page
