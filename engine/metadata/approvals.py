@@ -3,7 +3,8 @@
 Checks, each with its code: the object exists (T-E030), the trigger's fields
 exist (T-E032), ``stage_skip`` is only used on objects with a pipeline (T-E090),
 a rule names its approver in exactly one way (T-E091), a role or user approver
-names a declared role (T-E080-style, T-E092), and rule names are unique (T-E060).
+names a declared role (T-E080-style, T-E092), ``applies_to`` is only given to
+``change`` rules (T-E094), and rule names are unique (T-E060).
 A pipeline's ``skip.approval`` shorthand becomes a ``stage_skip`` rule named
 ``<object>_stage_skip``.
 """
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from engine.metadata.compiler import Compiler
 
 TRIGGERS = ("stage_skip", "delete")
+#: The writes a ``change`` rule may guard (``applies_to``).
+WRITES = ("create", "update")
 
 
 def compile_approvals(compiler: Compiler, specs: list, objects: dict[str, ObjectDef], role_names: set[str],
@@ -78,6 +81,7 @@ def _compile_rule(compiler: Compiler, spec: dict, path: tuple, objects: dict[str
         if trigger == "stage_skip" and obj.pipeline is None:
             compiler.issue("T-E090", (*path, "on"), f"`stage_skip` needs a pipeline, and {object_name} has none",
                            "add a `pipeline:` to the object or use `on: {change: [fields]}`")
+    applies_to = _applies_to(compiler, spec, path, trigger)
     names = set(obj.fields)
     when = compiler.expression(spec["when"], (*path, "when"), names) if spec.get("when") else None
     steps = _steps(compiler, spec, path, role_names)
@@ -92,7 +96,21 @@ def _compile_rule(compiler: Compiler, spec: dict, path: tuple, objects: dict[str
         fields=fields,
         when=when,
         self_approval=bool(spec.get("self_approval", False)),
+        applies_to=applies_to,
     )
+
+
+def _applies_to(compiler: Compiler, spec: dict, path: tuple, trigger: str | None) -> tuple[str, ...]:
+    """The writes a ``change`` rule guards (default both); other triggers name their write already."""
+    given = spec.get("applies_to")
+    if given is None:
+        return WRITES
+    if trigger != "change":
+        compiler.issue("T-E094", (*path, "applies_to"), f"`applies_to` is for `on: {{change: [fields]}}` rules, "
+                       f"and this rule is on `{trigger}`", "remove `applies_to`, or guard field changes")
+        return WRITES
+    chosen = (given,) if isinstance(given, str) else tuple(given)
+    return tuple(w for w in WRITES if w in chosen)
 
 
 def _steps(compiler: Compiler, spec: dict, path: tuple, role_names: set[str]) -> tuple[ApprovalStep, ...] | None:

@@ -45,6 +45,7 @@ T-E090    an approval on stage skips names an object without a pipeline
 T-E091    an approval names no approver, or several ways at once
 T-E092    an approver names an unknown role
 T-E093    a pipeline's ``when`` names a value its ``by`` field lacks, or one another pipeline claims
+T-E094    an approval's ``applies_to`` is given to a rule that is not on ``change``
 T-E120    an automation trigger is unknown or malformed
 T-E121    a schedule counts from a field that is not a date or datetime
 T-E122    a duration does not parse

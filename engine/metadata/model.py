@@ -329,8 +329,9 @@ class ApprovalRule:
     """A change that needs approval before it is applied (S18, S21, S33).
 
     ``trigger`` is ``stage_skip`` (a move past pipeline stages), ``delete`` or
-    ``change`` (of one of ``fields``); ``when`` narrows it to changes whose
-    result meets a condition.
+    ``change`` (of one of ``fields``, on the writes ``applies_to`` names: a create
+    that fills one of them, an update that changes one); ``when`` narrows it to
+    changes whose result meets a condition.
     """
 
     name: str
@@ -341,6 +342,8 @@ class ApprovalRule:
     fields: tuple[str, ...] = ()
     when: Expression | None = None
     self_approval: bool = False
+    #: For ``change`` rules: the writes it guards (``create``, ``update``).
+    applies_to: tuple[str, ...] = ("create", "update")
 
 
 @dataclass(frozen=True)

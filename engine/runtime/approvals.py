@@ -1,7 +1,8 @@
 """Approvals (S18, S21, S33): changes held until the right people agree.
 
-The write path asks ``rules_for_update`` / ``rules_for_delete`` which approval
-rules a valid change triggers. When some do, nothing is changed: ``request``
+The write path asks ``rules_for_create`` / ``rules_for_update`` / ``rules_for_delete``
+which approval rules a valid change triggers (a create waits whole: nothing is
+inserted until it is approved, and the request has no record until then). When some do, nothing is changed: ``request``
 stores the pending change (the values as given, and the stage reason) with one
 step per approver, resolved now — the requester's manager (N levels up), a
 role, a named user — and the record is *locked* against other changes of the
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from engine.runtime.records import Session
 
 PENDING, APPROVED, REJECTED, FAILED, CANCELLED = "pending", "approved", "rejected", "failed", "cancelled"
+#: The ``record_id`` of a create waiting for approval (the record does not exist yet).
+NEW_RECORD = 0
 
 
 @dataclass(frozen=True)
@@ -116,12 +119,23 @@ def rules_for_update(session: Session, obj: ObjectDef, after: Mapping[str, Any],
         if rule.trigger == "stage_skip":
             hit = move is not None and move.skipped > 0
         elif rule.trigger == "change":
-            hit = bool(changed & set(rule.fields))
+            hit = "update" in rule.applies_to and bool(changed & set(rule.fields))
         else:
             hit = False
         if hit and _holds(session, obj, rule, after):
             found.append(rule)
     return found
+
+
+def rules_for_create(session: Session, obj: ObjectDef, values: Mapping[str, Any]) -> list[ApprovalRule]:
+    """The ``change`` rules (with ``create`` in ``applies_to``) a valid create triggers: those
+    whose fields the new record fills — given, defaulted or computed — and whose ``when`` holds."""
+    if session.principal.is_system:
+        return []
+    return [rule for rule in session.config.approval_rules(obj.name)
+            if rule.trigger == "change" and "create" in rule.applies_to and rule.name not in session.approved_rules
+            and any(values.get(name) not in (None, "", []) for name in rule.fields)
+            and _holds(session, obj, rule, values)]
 
 
 def rules_for_delete(session: Session, obj: ObjectDef, current: Mapping[str, Any]) -> list[ApprovalRule]:
@@ -169,7 +183,8 @@ def check_locks(session: Session, obj: ObjectDef, record_id: int, changed: set[s
 # --- requesting -------------------------------------------------------------------------
 def request(session: Session, obj: ObjectDef, record_id: int, rules: list[ApprovalRule], action: str,
             changes: Mapping[str, Any], reason: str | None) -> ApprovalRequest:
-    """Store a pending change with its approval steps; refuses when no approver can be found."""
+    """Store a pending change with its approval steps; refuses when no approver can be found.
+    A ``create`` has no record yet: ``record_id`` is ``NEW_RECORD`` until it is approved."""
     approvals, steps_table = _tables(session)
     errors = Errors()
     steps: list[dict[str, Any]] = []
@@ -191,8 +206,8 @@ def request(session: Session, obj: ObjectDef, record_id: int, rules: list[Approv
     session.connection.execute(sa.insert(steps_table), [
         {"approval_id": approval_id, "step": index, **step} for index, step in enumerate(steps)
     ])
-    _audit(session, obj.name, record_id, "approval.request", {"approval": [None, approval_id],
-                                                              "rules": [None, ",".join(r.name for r in rules)]})
+    _audit(session, obj.name, record_id, "approval.request",
+           {"approval": [None, approval_id], "rules": [None, ",".join(r.name for r in rules)]})
     return get(session, approval_id)
 
 
@@ -257,7 +272,7 @@ def decide(session: Session, approval_id: Any, decision: str, comment: str | Non
         _audit(session, current.object, current.record_id, "approval.step", {"approval": [None, current.id]})
     else:
         failure = _apply(session, current)
-        _finish(session, current, FAILED if failure else APPROVED, now, comment, failure)
+        _finish(session, _fetch(session, current.id), FAILED if failure else APPROVED, now, comment, failure)
     return get(session, current.id)
 
 
@@ -288,6 +303,11 @@ def _apply(session: Session, request_: ApprovalRequest) -> str | None:
         with session.connection.begin_nested():
             if request_.action == "delete":
                 applying.delete(request_.object, request_.record_id)
+            elif request_.action == "create":
+                created = applying.create(request_.object, dict(request_.changes), reason=request_.reason)
+                approvals, _ = _tables(session)
+                session.connection.execute(sa.update(approvals).where(approvals.c.id == request_.id)
+                                           .values(record_id=created.id))
             else:
                 applying.update(request_.object, request_.record_id, dict(request_.changes), reason=request_.reason)
     except ValidationFailed as exc:
@@ -344,6 +364,9 @@ def _require_record_scope(session: Session, request_: ApprovalRequest) -> None:
 def _owner_of(session: Session, request_: ApprovalRequest) -> int | None:
     """The owner of the request's record now, or when it was deleted (None when unknown:
     then only an ``all`` read scope covers it)."""
+    if request_.action == "create" and request_.record_id == NEW_RECORD:  # its owner-to-be
+        owner = request_.changes.get("owner_id", request_.requested_by)
+        return owner if isinstance(owner, int) else None
     table = session.schema.table(request_.object)
     row = session.connection.execute(sa.select(table.c.owner_id).where(table.c.id == request_.record_id)).first()
     if row is not None:
@@ -429,8 +452,17 @@ def inbox(session: Session, limit: int = 200) -> list[ApprovalRequest]:
     approvals, _ = _tables(session)
     found = _load(session, session.connection.execute(_waiting(session, approvals).limit(limit)).mappings().all())
     found = [r for r in found if duty_conflict(session, r) is None]
-    readable = readable_records(session, [(r.object, r.record_id) for r in found])
-    return [visible(session, r) for r in found if (r.object, r.record_id) in readable]
+    readable = readable_records(session, [(r.object, r.record_id) for r in found if r.record_id != NEW_RECORD])
+    return [visible(session, r) for r in found if (r.object, r.record_id) in readable
+            or (r.record_id == NEW_RECORD and _in_scope(session, r))]
+
+
+def _in_scope(session: Session, request_: ApprovalRequest) -> bool:
+    try:
+        _require_record_scope(session, request_)
+    except NotFound:
+        return False
+    return True
 
 
 def waiting_count(session: Session, limit: int = 200) -> int:
@@ -491,7 +523,7 @@ def _audit(session: Session, object_name: str, record_id: int, action: str, chan
     from engine.runtime import audit
 
     audit.log_change(session.connection, session.schema, session.principal, session.channel, action, object_name,
-                     record_id, changes, session.clock().now_utc)
+                     record_id or None, changes, session.clock().now_utc)
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:

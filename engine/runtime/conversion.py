@@ -291,6 +291,14 @@ def _convert_targets(session: Session, conversion: Conversion, source: Record, s
             blamed = {k: v for k, v in exc.errors.items() if references.get(k) not in failed}
             errors.update(_prefixed(target.name, blamed))
             continue
+        if record.pending_approval is not None:  # a create waiting for approval cannot be linked now
+            failed.add(target.name)
+            ids[target.name] = None
+            rules = ", ".join(record.pending_approval.rules)
+            errors.update(_prefixed(target.name, {RECORD_ERRORS: [FieldError(
+                "approval_required", f"Creating this record needs approval ({rules}); convert without "
+                f"the values the approval guards, then change them on the new record.")]}))
+            continue
         ids[target.name] = record.id
         outcomes.append(ConvertedTarget(target.name, target.object, CREATED, record))
     if errors:

@@ -16,6 +16,10 @@ form, board, REST API, import, automation — with the same error:
   stage from anywhere, from one closed (won/lost) stage to another; reopening —
   from a closed stage back to an open one — follows ``reopen``.
 - **Skips** (S18): further forward needs the skip permission and a reason.
+- **Pipeline switches**: a change of the field that chooses the pipeline (``by``)
+  enters the new pipeline at its first stage (``entry_stage`` when no stage is
+  given); a stage further on in the same write is a skip, out of a won or lost
+  stage a reopening, and the new stage's gate applies.
 
 A refused move raises ``GateBlocked`` (missing fields only) or
 ``ValidationFailed``; a missing permission raises ``PermissionDenied``.
@@ -88,13 +92,20 @@ def check_move(obj: ObjectDef, before: Mapping[str, Any] | None, after: Mapping[
                    f"{_stage_label(obj, new)} is not a stage of the {pipeline.label.get()} pipeline; choose one of "
                    f"{', '.join(s.label.get() for s in pipeline.stages)}.")
         return None
-    if before is not None and obj.pipeline.for_values(before).key != pipeline.key:
-        old = old if pipeline.stage(old) is not None else None  # a new pipeline: its stages start afresh
+    switched = before is not None and obj.pipeline.for_values(before).key != pipeline.key
     reason = (reason or "").strip() or None
     if reason is not None and len(reason) > MAX_REASON:
         errors.add(REASON_KEY, "too_long", f"Keep the reason under {MAX_REASON} characters.")
-    moves = before is None or old != new
-    if moves:
+    moves = before is None or switched or old != new
+    if switched:
+        # Another pipeline: the record enters it at its first stage, as a new record would;
+        # going further in the same write is a skip (permission, reason, approval), and
+        # leaving a won or lost stage this way is a reopening.
+        left = obj.pipeline.for_values(before).stage(old) if old is not None else None
+        if left is not None and left.is_closed and not stage.is_closed:
+            _check_reopen(obj, pipeline, left, principal, reason, errors)
+        skipped = _check_transition(obj, pipeline, None, stage, True, principal, reason, errors)
+    elif moves:
         skipped = _check_transition(obj, pipeline, old, stage, before is None, principal, reason, errors)
     if moves:
         _check_gate(obj, pipeline, stage, after, None, clock, errors)
@@ -227,6 +238,19 @@ def stage_history(connection: sa.Connection, history: sa.Table, object_name: str
     statement = (sa.select(history).where(history.c.object == object_name, history.c.record_id == record_id)
                  .order_by(history.c.id))
     return [dict(row) for row in connection.execute(statement).mappings()]
+
+
+def entry_stage(obj: ObjectDef, before: Mapping[str, Any], after: Mapping[str, Any], given: set[str]) -> str | None:
+    """The stage an update moves a record to when it switches pipelines (its ``by`` field
+    changes) without naming a stage: the first stage of the new pipeline (the stage field's
+    default for the object's own pipeline). None when no pipeline switch happens or a stage is given."""
+    if obj.pipeline is None or obj.pipeline.field in given:
+        return None
+    chosen = obj.pipeline.for_values(after)
+    if chosen.key == obj.pipeline.for_values(before).key or not chosen.stages:
+        return None
+    default = obj.fields[obj.pipeline.field].default if chosen.key == obj.pipeline.key else None
+    return default if isinstance(default, str) and chosen.stage(default) is not None else chosen.stages[0].key
 
 
 def initial_stage(obj: ObjectDef, values: Mapping[str, Any], given: set[str]) -> str | None:

@@ -126,7 +126,9 @@ class Session:
 
     # --- writes --------------------------------------------------------------
     def create(self, object_name: str, values: Mapping[str, Any], reason: str | None = None) -> Record:
-        """Validate and insert a record; raises ValidationFailed with every problem.
+        """Validate and insert a record; raises ValidationFailed with every problem. When an
+        approval rule guards the new values, nothing is inserted: the returned Record has no
+        id and carries the pending request (``pending_approval``); approving it creates the record.
 
         ``reason`` (or a ``stage_reason`` value) explains a record created past its
         pipeline's first stage (a skip, S18)."""
@@ -155,7 +157,7 @@ class Session:
         data = {**system, **data}
         compute_formulas(obj, data, clock, self.config.settings)
         apply_scores(self.config, obj, data, None, clock)
-        check_values(obj, data, None, clock, errors)
+        check_values(obj, data, None, clock, errors, self._unreadable(obj))
         move = pipeline.check_move(obj, None, data, set(values), self.principal, reason, clock, errors)
         if move is not None and move.skipped and not self.principal.is_system \
                 and self.config.approval_rules(object_name, "stage_skip"):
@@ -164,6 +166,10 @@ class Session:
         self._check_database(obj, data, None, errors)
         if errors:
             raise _refusal(obj, data, errors)
+        rules = approvals.rules_for_create(self, obj, data)
+        if rules:  # held until approved: nothing is inserted now
+            pending = approvals.request(self, obj, approvals.NEW_RECORD, rules, "create", values, reason)
+            return self._visible(obj, data, pending)
         row = {name: data.get(name) for name in obj.fields} | system | self._autonumbers(obj)
         del row["id"]
         table = self.schema.table(object_name)
@@ -198,9 +204,12 @@ class Session:
         if "owner_id" in changes:
             self._check_owner(obj, current["owner_id"], changes["owner_id"], errors)
         data = {**current, **changes}
+        entry = pipeline.entry_stage(obj, current, data, set(changes))
+        if entry is not None:  # another pipeline: its first stage
+            data[obj.pipeline.field] = entry
         compute_formulas(obj, data, clock, self.config.settings)
         apply_scores(self.config, obj, data, current, clock)
-        check_values(obj, data, current, clock, errors)
+        check_values(obj, data, current, clock, errors, self._unreadable(obj))
         move = pipeline.check_move(obj, current, data, set(changes), self.principal, reason, clock, errors)
         changed = {k: v for k, v in data.items() if (k in obj.fields or k == "owner_id") and current.get(k) != v}
         if not self.approved_rules:
@@ -318,6 +327,12 @@ class Session:
         for name in values:
             if name in obj.fields and not self.principal.can_change(obj.name, name):
                 errors.add(name, "read_only", f"You may not change {obj.fields[name].label.get()}.")
+
+    def _unreadable(self, obj: ObjectDef) -> frozenset[str]:
+        """The fields of ``obj`` this principal may not read (their values stay out of messages)."""
+        if self.principal.is_system:
+            return frozenset()
+        return frozenset(name for name in obj.fields if not self.principal.can_see(obj.name, name))
 
     def _check_owner(self, obj: ObjectDef, old_owner: int | None, new_owner: int | None, errors: Errors) -> None:
         """A record may not be given away outside the giver's edit scope without ``reassign``,

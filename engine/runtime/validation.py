@@ -9,7 +9,7 @@ Checks that need the database (lookup targets, uniqueness, autonumbers) live in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from engine.metadata.expressions import Clock, ExpressionEvalError
@@ -97,9 +97,16 @@ def expression_names(obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any
     return names
 
 
+#: What a writer is told when a rule that reads fields they may not read refuses their change:
+#: the rule's own message could reveal those fields' values (e.g. by bisecting a threshold).
+WITHHELD_RULE_MESSAGE = "This change is not allowed by a company rule ({rule})."
+
+
 def check_values(obj: ObjectDef, values: Mapping[str, Any], previous: Mapping[str, Any] | None,
-                 clock: Clock, errors: Errors) -> None:
-    """Required fields, dependent picklists, retired values and the object's rules."""
+                 clock: Clock, errors: Errors, unreadable: Collection[str] = ()) -> None:
+    """Required fields, dependent picklists, retired values and the object's rules.
+
+    ``unreadable`` names the fields the writer may not read: messages never show their values."""
     for field in obj.fields.values():
         value = values.get(field.name)
         if field.name in errors:
@@ -109,10 +116,10 @@ def check_values(obj: ObjectDef, values: Mapping[str, Any], previous: Mapping[st
             continue
         if value is None:
             continue
-        _check_dependent(obj, field, value, values, errors)
+        _check_dependent(obj, field, value, values, errors, unreadable)
         _check_inactive(field, value, previous, errors)
     if not errors:
-        check_rules(obj, values, clock, errors)
+        check_rules(obj, values, clock, errors, unreadable)
 
 
 def is_empty(value: Any) -> bool:
@@ -120,7 +127,8 @@ def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
-def _check_dependent(obj: ObjectDef, field: FieldDef, value: Any, values: Mapping[str, Any], errors: Errors) -> None:
+def _check_dependent(obj: ObjectDef, field: FieldDef, value: Any, values: Mapping[str, Any], errors: Errors,
+                     unreadable: Collection[str] = ()) -> None:
     if not field.depends_on or field.picklist is None:
         return
     parent_field = obj.fields[field.depends_on]
@@ -137,6 +145,10 @@ def _check_dependent(obj: ObjectDef, field: FieldDef, value: Any, values: Mappin
     else:
         allowed = {v.key for v in field.picklist.walk() if not v.parents or parent_value in v.parents}
     if value not in allowed:
+        if field.depends_on in unreadable:  # neither the parent's value nor what it allows
+            errors.add(field.name, "not_allowed_for_parent",
+                       f"{value!r} is not a choice for this record's {parent_field.label.get()}.")
+            return
         parent_label = parent_field.picklist.find(parent_value)
         shown = parent_label.label.get() if parent_label else parent_value
         errors.add(field.name, "not_allowed_for_parent",
@@ -156,9 +168,13 @@ def _check_inactive(field: FieldDef, value: Any, previous: Mapping[str, Any] | N
             errors.add(field.name, "inactive_value", f"{option.label.get()} is no longer offered; choose another value.")
 
 
-def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors: Errors) -> None:
-    """Evaluate each rule; a rule that cannot be evaluated (an input is empty) passes."""
+def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors: Errors,
+                unreadable: Collection[str] = ()) -> None:
+    """Evaluate each rule; a rule that cannot be evaluated (an input is empty) passes. A rule
+    that reads a field in ``unreadable`` refuses with ``WITHHELD_RULE_MESSAGE`` instead of its
+    own message, on the record rather than on an unreadable field."""
     names = expression_names(obj, values)
+    hidden = set(unreadable)
     for rule in obj.rules:
         try:
             if rule.when is not None and not rule.when.evaluate(names, clock):
@@ -167,4 +183,9 @@ def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors:
         except ExpressionEvalError:
             continue
         if not holds:
-            errors.add(rule.field or RECORD_ERRORS, f"rule:{rule.name}", rule.message.get())
+            reads = rule.assertion.names | (rule.when.names if rule.when is not None else frozenset())
+            if reads & hidden:
+                key = rule.field if rule.field and rule.field not in hidden else RECORD_ERRORS
+                errors.add(key, f"rule:{rule.name}", WITHHELD_RULE_MESSAGE.format(rule=rule.name))
+            else:
+                errors.add(rule.field or RECORD_ERRORS, f"rule:{rule.name}", rule.message.get())

@@ -278,3 +278,17 @@ def test_config_errors_for_approvals(write_config):
         ("T-E091", "approvals[2]"),
         ("T-E092", "approvals[3].approver.role"),
     ]
+
+
+def test_applies_to_is_checked_in_the_config(write_config):
+    head = BAD_APPROVALS.split("approvals:")[0] + "approvals:\n"
+    wrong_rule = head + "  - {name: on_delete, object: note, on: delete, approver: manager, applies_to: [create]}\n"
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(wrong_rule))
+    (issue,) = error.value.issues
+    assert (issue.code, issue.path) == ("T-E094", "approvals[0].applies_to")
+    assert "`applies_to` is for `on: {change: [fields]}` rules, and this rule is on `delete`" in issue.message
+    wrong_value = head + "  - {name: x, object: note, on: {change: [text]}, approver: manager, applies_to: sometimes}\n"
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(wrong_value, "b.yaml"))
+    assert [(i.code, i.path) for i in error.value.issues] == [("T-E011", "approvals[0].applies_to")]

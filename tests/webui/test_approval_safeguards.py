@@ -63,6 +63,7 @@ approvals:
     object: deal
     on: {change: [tier]}
     when: "tier == 'key'"
+    applies_to: update
     approver: manager
   - name: delete_deal
     object: deal
@@ -86,11 +87,11 @@ roles:
 """
 
 USERS = {
-    "max": {"roles": ["manager", "director"], "display_name": "Max Ma"},
+    "mona": {"roles": ["manager"], "display_name": "Mona Mu"},
+    "max": {"roles": ["manager", "director"], "display_name": "Max Ma", "manager": "mona"},
     "dina": {"roles": ["director"]},
     "rita": {"roles": ["rep"], "manager": "max"},
     "ron": {"roles": ["rep"], "manager": "max"},
-    "mona": {"roles": ["manager"], "display_name": "Mona Mu"},
     "pia": {"roles": ["pricing"], "manager": "mona"},
 }
 
@@ -175,3 +176,75 @@ def test_requests_of_a_deleted_record_stay_inside_its_scope(api, crm):
     assert api("ron", "POST", f"/api/v1/approvals/{approval_id}/approve").status_code == 404
     assert api("rita", "GET", f"/api/v1/approvals/{approval_id}").status_code == 200  # her own request
     assert api("dina", "GET", f"/api/v1/approvals/{approval_id}").status_code == 200  # reads all deals
+
+
+def test_a_pipeline_switch_enters_the_new_pipeline_at_its_first_stage(api):
+    deal = new_deal(api)
+    jump = patch(api, "rita", deal, deal_type="renewal", stage="contract_signed", signatory="Li Lei")
+    assert jump.status_code == 403, jump.get_json()  # a skip, and rita may not skip
+    assert jump.get_json()["error"]["message"].startswith("Moving from Renewal due to Contract signed skips 1 stage")
+    approved_jump = patch(api, "max", deal, deal_type="renewal", stage="contract_signed", signatory="Li Lei",
+                          stage_reason="Signed at the fair")
+    assert approved_jump.status_code == 202, approved_jump.get_json()  # the skip waits for approval
+    assert approved_jump.get_json()["approval"]["rules"] == ["deal_stage_skip"]
+    locked = patch(api, "rita", deal, deal_type="renewal")
+    assert locked.status_code == 422 and locked.get_json()["error"]["fields"]["deal_type"][0]["code"] == \
+        "approval_pending"  # the switch waits with the skip request
+    other = new_deal(api, user="ron")
+    entered = patch(api, "ron", other, deal_type="renewal")
+    assert entered.status_code == 200 and entered.get_json()["stage"] == "renewal_due", entered.get_json()
+    assert patch(api, "ron", other, stage="renewal_quote").status_code == 200
+    gated = patch(api, "ron", other, stage="contract_signed")
+    assert gated.status_code == 422 and gated.get_json()["error"]["fields"]["signatory"][0]["code"] == \
+        "required_for_stage"
+    back = patch(api, "ron", other, deal_type="new_business", stage="won")
+    assert back.status_code == 403, back.get_json()  # back to the main pipeline: at its first stage again
+
+
+def test_a_rule_over_a_hidden_field_answers_without_revealing_it(api, app):
+    deal = new_deal(api, price="9000.00")
+    assert patch(api, "pia", deal, floor_price="5123.00").status_code == 200
+    for price in ("5122.99", "100.00"):
+        refused = patch(api, "rita", deal, price=price)
+        assert refused.status_code == 422
+        assert refused.get_json()["error"]["fields"] == {"price": [{
+            "code": "rule:price_above_floor",
+            "message": "This change is not allowed by a company rule (price_above_floor)."}]}
+    assert patch(api, "rita", deal, price="5123.00").status_code == 200
+    # Whoever may read the floor price gets the rule's own message.
+    told = patch(api, "pia", deal, price="100.00").get_json()["error"]["fields"]["price"][0]["message"]
+    assert told == "The price must not be below the floor price."
+    rita = client_for(app, "rita")
+    post(rita, "/lang", {"lang": "zh"}, form_url="/o/deal")
+    current = api("rita", "GET", f"/api/v1/deal/{deal['id']}").get_json()
+    page = post(rita, f"/o/deal/{deal['id']}/edit", {"name": "Acme", "stage": current["stage"], "price": "100",
+                                                     "deal_type": "new_business", "version": current["version"]})
+    assert page.status_code == 422
+    assert "此更改不符合公司规则（price_above_floor），无法保存。" in text(page)
+    assert [w for w in ("5123", "5,123", "Floor price", "below the floor") if w in text(page)] == []
+
+
+def test_a_create_with_guarded_values_waits_for_approval(api, app, crm):
+    asked = api("rita", "POST", "/api/v1/deal", json={"name": "Big one", "discount": 45})
+    assert asked.status_code == 202, asked.get_json()
+    approval = asked.get_json()["approval"]
+    assert approval["action"] == "create" and approval["changes"] == {"name": "Big one", "discount": 45}
+    assert api("rita", "GET", "/api/v1/deal").get_json()["data"] == []  # nothing created yet
+    assert api("ron", "GET", f"/api/v1/approvals/{approval['id']}").status_code == 404  # not ron's to see
+    assert [r["id"] for r in api("max", "GET", "/api/v1/approvals").get_json()["data"]] == [approval["id"]]
+    api("max", "POST", f"/api/v1/approvals/{approval['id']}/approve", json={})
+    done = api("dina", "POST", f"/api/v1/approvals/{approval['id']}/approve", json={}).get_json()
+    assert done["status"] == "approved" and done["record_id"] > 0, done
+    created = api("rita", "GET", f"/api/v1/deal/{done['record_id']}").get_json()
+    assert created["discount"] == "45.00" and created["name"] == "Big one" and created["stage"] == "initial_contact"
+    # `applies_to: update`: a key tier is free at creation, not later.
+    keyed = new_deal(api, tier="key")
+    assert patch(api, "rita", keyed, tier="normal").status_code == 200
+    assert patch(api, "rita", keyed, tier="key").status_code == 202
+    # The web form tells the user the record awaits approval.
+    rita = client_for(app, "rita")
+    sent = post(rita, "/o/deal/new", {"name": "Form deal", "discount": "30", "deal_type": "new_business"})
+    assert sent.status_code == 302 and sent.headers["Location"].endswith("/approvals"), text(sent)
+    page = text(rita.get("/approvals"))
+    assert "The new record awaits approval by Max Ma; it is created once approved." in page
+    assert "Create this record" in page and "Form deal" in page

@@ -65,10 +65,13 @@ def page_meta(page: Page) -> dict[str, Any]:
 
 
 def create_record(object_name: str) -> Response:
-    """``POST /api/v1/<object>``: 201 with the new record and its URL in ``Location``."""
+    """``POST /api/v1/<object>``: 201 with the new record and its URL in ``Location``; 202 with
+    the pending request when the create needs approval (nothing is created yet)."""
     with api_session() as session:
         session.object(object_name)  # an unknown object is 404 before the body is judged
         record = session.create(object_name, json_body())
+    if record.pending_approval is not None:
+        return _pending_response(record.pending_approval)
     response = _record_response(record, 201)
     response.headers["Location"] = url_for("api.record", object_name=object_name, record_id=record.id)
     return response

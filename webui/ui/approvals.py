@@ -111,6 +111,8 @@ class RequestView:
     withdraw_url: str
     comment: str = ""
     comment_error: str | None = None
+    #: A new record waiting for approval (it does not exist yet).
+    creating: bool = False
 
 
 def may_decide(session: Session, pending: ApprovalRequest) -> bool:
@@ -134,7 +136,11 @@ def request_views(session: Session, requests: list[ApprovalRequest], fmt: Format
         obj = session.config.objects.get(pending.object)
         record = current.get((pending.object, pending.record_id))
         changes, hidden = _changes(session, obj, record, pending, fmt) if obj is not None else ([], 0)
-        title = format_title(obj, record) if obj is not None and record is not None else f"#{pending.record_id}"
+        creating = pending.action == "create" and pending.record_id == approvals.NEW_RECORD
+        if obj is not None and (record is not None or creating):
+            title = format_title(obj, record if record is not None else pending.changes)
+        else:
+            title = f"#{pending.record_id}"
         url = (url_for("records.show", object_name=pending.object, record_id=pending.record_id)
                if record is not None else None)
         step = pending.current_step
@@ -160,7 +166,7 @@ def request_views(session: Session, requests: list[ApprovalRequest], fmt: Format
             can_withdraw=pending.status == approvals.PENDING and pending.requested_by == session.user,
             decide_url=url_for("pipeline.decide", approval_id=pending.id),
             withdraw_url=url_for("pipeline.withdraw", approval_id=pending.id),
-            comment=typed, comment_error=error,
+            comment=typed, comment_error=error, creating=creating,
         ))
     return out
 

@@ -42,6 +42,7 @@ from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.errors import RECORD_ERRORS, FieldError
 from engine.runtime.pipeline import REASON_KEY
 from engine.runtime.records import Session
+from engine.runtime.validation import WITHHELD_RULE_MESSAGE
 from webui.api.meta import visible_fields
 from webui.i18n import Formatter
 from webui.ui import userpicker
@@ -393,10 +394,19 @@ def build_field(session: Session, obj: ObjectDef, f: FieldDef, state: FormState,
     return FormField(**common, value=raw if isinstance(raw, str) else "" if raw is None else str(raw))
 
 
+def error_text(error: FieldError, fmt: Formatter) -> str:
+    """An engine error as the form shows it: a rule's withheld message in the user's language."""
+    rule = error.code.removeprefix("rule:")
+    if rule != error.code and error.message == WITHHELD_RULE_MESSAGE.format(rule=rule):
+        return fmt.t("form.rule_withheld", rule=rule)
+    return error.message
+
+
 def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mapping[str, list[FieldError]],
               fmt: Formatter, record: Mapping[str, Any] | None = None, version: int | None = None) -> FormView:
     """The view model of a create form (``record`` None) or an edit form."""
     lang = fmt.lang
+    errors = {name: [FieldError(e.code, error_text(e, fmt)) for e in problems] for name, problems in errors.items()}
     shown: list[FormField] = []
     placed: set[str] = set()
     fields = visible_fields(obj, session.principal)

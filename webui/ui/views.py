@@ -194,6 +194,10 @@ def create(object_name: str) -> Response | tuple[str, int]:
         with ui_session() as session:
             parsed = forms.parse_form(session, obj, request.form, request.files, fmt)
             record = _save(parsed, lambda values: session.create(obj.name, forms.without_empty(values)))
+            if record.pending_approval is not None:  # nothing created yet: the request waits
+                flash(t("approvals.create_sent", approver=approvals.approver_text(
+                    session, record.pending_approval.current_step, fmt)), "info")
+                return redirect(url_for("pipeline.inbox"))
     except ValidationFailed as exc:
         return _form_page(object_name, parsed.state if parsed else {}, exc.errors, status=422)
     flash(t("record.saved"), "info")
