@@ -29,6 +29,7 @@ T-E040    an expression does not parse
 T-E041    an expression names an unknown field
 T-E042    an expression calls an unknown function
 T-E043    formulas depend on each other in a cycle
+T-E044    an expression exceeds a limit whatever the record (``9**9**9``, ``'x' * 10**9``)
 T-E050    a default does not fit the field's type
 T-E060    a key is declared twice in a list
 T-E061    an overlay removes something the template does not declare

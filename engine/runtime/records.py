@@ -153,7 +153,7 @@ class Session:
         if first_stage is not None:
             data[obj.pipeline.field] = first_stage
         data = {**system, **data}
-        compute_formulas(obj, data, clock, self.config.settings)
+        compute_formulas(obj, data, clock, self.config.settings, errors)
         apply_scores(self.config, obj, data, None, clock)
         check_values(obj, data, None, clock, errors)
         move = pipeline.check_move(obj, None, data, set(values), self.principal, reason, clock, errors)
@@ -198,7 +198,7 @@ class Session:
         if "owner_id" in changes:
             self._check_owner(obj, current["owner_id"], changes["owner_id"], errors)
         data = {**current, **changes}
-        compute_formulas(obj, data, clock, self.config.settings)
+        compute_formulas(obj, data, clock, self.config.settings, errors)
         apply_scores(self.config, obj, data, current, clock)
         check_values(obj, data, current, clock, errors)
         move = pipeline.check_move(obj, current, data, set(changes), self.principal, reason, clock, errors)

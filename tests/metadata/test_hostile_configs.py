@@ -143,3 +143,25 @@ def test_validate_answers_hostile_files_with_exit_1_and_no_traceback(config_file
         assert code in result.output and "Traceback" not in result.output, (name, result.output)
     with pytest.raises(ConfigError):
         load_config(tmp_path / "bomb.yaml")
+
+
+def test_E044_an_expression_bomb_is_refused_when_the_config_loads(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          lead:
+            fields:
+              amount: {type: decimal}
+              big: {type: decimal, default: "=9**9**9"}
+              huge: {type: formula, expression: "amount + 9**3999999 * 9**3999999"}
+              long: {type: textarea, default: "='x' * 10**9"}
+              fine: {type: formula, expression: "amount * (1 + 0.05) ** 30"}
+        """)
+    started = time.perf_counter()
+    big, huge, long = issues_of(path)
+    assert time.perf_counter() - started < 2
+    assert_issue(big, "T-E044", f"{path}:6:37", "objects.lead.fields.big.default", "at most 100 digits")
+    assert "9 ** 387420489 would have more than 100 digits" in big.message
+    assert_issue(huge, "T-E044", f"{path}:7:41", "objects.lead.fields.huge.expression")
+    assert_issue(long, "T-E044", f"{path}:8:39", "objects.lead.fields.long.default")
+    assert "longer than 100,000" in long.message

@@ -22,6 +22,19 @@ objects:
       code: {type: text, pattern: '^(a+)+$'}
       letters: {type: text, pattern: '\\p{L}+'}
       notes: {type: textarea}
+  bomb:
+    fields:
+      base: {type: integer}
+      grown: {type: decimal, default: "=base ** 3999999 * base ** 3999999"}
+      power: {type: formula, expression: "base ** 3999999 * base ** 3999999"}
+  checked:
+    fields:
+      n: {type: integer}
+    rules:
+      - name: sane
+        assert: "n ** n > 0"
+        field: n
+        message: never shown
 roles:
   admin:
     objects: {"*": {read: all, edit: all, delete: all, create: true}}
@@ -36,10 +49,10 @@ def crm(db_url, write_config):
     crm.close()
 
 
-def refused(crm: Trellis, values: dict) -> dict[str, list[str]]:
+def refused(crm: Trellis, values: dict, object_name: str = "item") -> dict[str, list[str]]:
     """The error codes per field of a create that must be refused."""
     with pytest.raises(ValidationFailed) as info, crm.session() as session:
-        session.create("item", values)
+        session.create(object_name, values)
     return {name: [e.code for e in errors] for name, errors in info.value.errors.items()}
 
 
@@ -50,3 +63,15 @@ def test_a_catastrophic_pattern_answers_in_linear_time(crm):
     with crm.session() as session:
         assert session.create("item", {"code": "a" * 50, "letters": "Grüße"})["letters"] == "Grüße"
     assert refused(crm, {"letters": "abc1"}) == {"letters": ["pattern"]}
+
+
+def test_an_expression_bomb_is_a_quick_field_error_not_minutes_of_cpu(crm):
+    started = time.perf_counter()
+    assert refused(crm, {"base": 9}, "bomb") == {"grown": ["default_failed"], "power": ["expression_limit"]}
+    assert refused(crm, {"n": 3_999_999}, "checked") == {"n": ["expression_limit"]}
+    assert time.perf_counter() - started < 1  # 9 ** 3999999 * 9 ** 3999999 alone took 10 s before
+    with pytest.raises(ValidationFailed) as info, crm.session() as session:
+        session.create("bomb", {"base": 9})
+    assert "more than 100 digits" in info.value.errors["power"][0].message
+    with crm.session() as session:  # small values still compute
+        assert session.create("bomb", {"base": 1})["power"] == 1
