@@ -43,7 +43,7 @@ from engine.runtime.errors import RECORD_ERRORS, FieldError
 from engine.runtime.pipeline import REASON_KEY
 from engine.runtime.records import Session
 from webui.api.meta import visible_fields
-from webui.i18n import Formatter
+from webui.i18n import Formatter, has_text
 from webui.ui import userpicker
 from webui.ui.display import SectionView, collect_references, format_value, sections, user_names
 
@@ -378,6 +378,13 @@ def build_field(session: Session, obj: ObjectDef, f: FieldDef, state: FormState,
     return FormField(**common, value=raw if isinstance(raw, str) else "" if raw is None else str(raw))
 
 
+def error_text(error: FieldError, fmt: Formatter) -> str:
+    """A field error in the page's language: the UI text ``form.error.<code>`` where one exists,
+    else the engine's (English) message."""
+    key = f"form.error.{error.code}"
+    return fmt.t(key) if has_text(key) else error.message
+
+
 def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mapping[str, list[FieldError]],
               fmt: Formatter, record: Mapping[str, Any] | None = None, version: int | None = None) -> FormView:
     """The view model of a create form (``record`` None) or an edit form."""
@@ -387,7 +394,7 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
     fields = visible_fields(obj, session.principal)
     refs = collect_references(session, obj, [record], fields) if record is not None else None
     for f in fields:
-        messages = [e.message for e in errors.get(f.name, [])]
+        messages = [error_text(e, fmt) for e in errors.get(f.name, [])]
         if editable(session, obj, f):
             shown.append(build_field(session, obj, f, state, messages, fmt))
             placed.add(f.name)
