@@ -52,20 +52,25 @@ def parse_duration(text: Any) -> int | None:
 
 
 def compile_templates(compiler: Compiler, specs: dict) -> dict[str, MessageTemplate]:
-    """``templates:``: name → subject and body (Jinja, checked for syntax, T-E128)."""
+    """``templates:``: name → subject and body (Jinja, checked for syntax, T-E128, and for limits
+    any rendering exceeds, T-E129)."""
     import jinja2
-    import jinja2.sandbox
 
-    environment = jinja2.sandbox.SandboxedEnvironment(autoescape=True)
+    from engine.metadata import templating
+
     out = {}
     for name, spec in specs.items():
         path = ("templates", name)
         for key in ("subject", "body"):
             try:
-                environment.parse(spec.get(key) or "")
+                problem = templating.limit_problem(spec.get(key) or "")
             except jinja2.TemplateSyntaxError as exc:
                 compiler.issue("T-E128", (*path, key), f"the template does not parse: {exc.message} (line {exc.lineno})",
                                "write Jinja, e.g. {{ record.name }}")
+                continue
+            if problem:
+                compiler.issue("T-E129", (*path, key), f"the template exceeds a limit: {problem}",
+                               f"loops may run {templating.MAX_RANGE:,} times, text may have {templating.MAX_OUTPUT:,} characters")
         out[name] = MessageTemplate(name=name, subject=spec.get("subject") or "", body=spec.get("body") or "")
     return out
 

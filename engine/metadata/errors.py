@@ -55,6 +55,7 @@ T-E125    an automation action works on a field of the wrong type
 T-E126    a cron expression does not parse
 T-E127    an assign/convert action names an unknown rule or conversion
 T-E128    a template does not parse
+T-E129    a template exceeds a rendering limit whatever the record (``range(10**7)``, a macro)
 T-E130    an assignment or scoring rule names an unknown object
 T-E131    an assignment's ``field`` is neither ``owner_id`` nor a user field
 T-E132    an assignment pool is malformed or names an unknown role

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from engine import Trellis, ValidationFailed
 
@@ -35,6 +36,16 @@ objects:
         assert: "n ** n > 0"
         field: n
         message: never shown
+  ticket:
+    fields:
+      name: {type: text}
+      count: {type: integer}
+templates:
+  spam:
+    subject: "Ticket {{ record.name }}"
+    body: "{% for i in range(record.count) %}{% for j in range(record.count) %}{{ record.name }}{% endfor %}{% endfor %}"
+automations:
+  - {name: shout, object: ticket, on: created, do: [{notify: {to: [owner], template: spam}}]}
 roles:
   admin:
     objects: {"*": {read: all, edit: all, delete: all, create: true}}
@@ -91,3 +102,19 @@ def test_control_characters_and_lone_surrogates_are_field_errors(crm):
     with crm.session() as session:  # a textarea keeps tabs and line breaks; edges are trimmed as before
         record = session.create("item", {"name": " Grüße 😀\n", "notes": "line 1\r\n\tline 2"})
     assert (record["name"], record["notes"]) == ("Grüße 😀", "line 1\r\n\tline 2")
+
+
+def test_a_template_that_would_render_megabytes_fails_its_run_quickly(crm):
+    started = time.perf_counter()
+    with crm.session() as session:  # 999 x 999 copies of a 200-character name: 200 MB before the cap
+        record = session.create("ticket", {"name": "x" * 200, "count": 999})
+        small = session.create("ticket", {"name": "ok", "count": 2})
+    assert time.perf_counter() - started < 2
+    runs = crm.schema.system["sys_automation_runs"]
+    with crm.engine.connect() as conn:
+        found = {row.record_id: (row.status, row.error) for row in conn.execute(sa.select(runs))}
+    status, error = found[record.id]
+    assert status == "failed" and "longer than 100,000 characters" in error
+    assert found[small.id] == ("done", None)
+    with crm.session() as session:  # the user's change is kept
+        assert session.get("ticket", record.id)["count"] == 999
