@@ -246,6 +246,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "form.invalid_json": {"en": "Not valid JSON: {message}", "zh": "不是有效的 JSON：{message}"},
     "form.rule_withheld": {"en": "This change is not allowed by a company rule ({rule}).",
                            "zh": "此更改不符合公司规则（{rule}），无法保存。"},
+    # Field errors shown by their engine code (webui.ui.forms.error_text); other codes show the engine's message.
+    "form.error.control_character": {"en": "Control characters are not allowed here (in a single-line field: no tabs or line breaks).",
+                                     "zh": "此处不允许使用控制字符（单行字段中也不能有制表符或换行）。"},
+    "form.error.invalid_character": {"en": "The text holds an invalid character (a lone UTF-16 surrogate); paste it again as plain text.",
+                                     "zh": "文本包含无效字符（孤立的 UTF-16 代理项），请以纯文本重新粘贴。"},
+    "form.error.expression_limit": {"en": "This value could not be computed: a number or a text would be too large.",
+                                    "zh": "无法计算此值：数字或文本过大。"},
     "form.conflict": {"en": "This record was changed by {user} meanwhile (version {version}). "
                             "Reload to see their change.",
                       "zh": "这条记录在此期间已被 {user} 修改（版本 {version}）。请重新加载查看其修改。"},
@@ -466,6 +473,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "error.no_objects": {"en": "Your roles give you access to no object; ask an administrator.",
                          "zh": "您的角色无权访问任何对象，请联系管理员。"},
 }
+
+
+def has_text(key: str) -> bool:
+    """Whether ``key`` is a UI text."""
+    return key in TEXTS
 
 
 def translate(key: str, lang: str, **values: object) -> str:

@@ -53,11 +53,12 @@ def parse_duration(text: Any) -> int | None:
 
 def compile_templates(compiler: Compiler, specs: dict, languages: tuple[str, ...]) -> dict[str, MessageTemplate]:
     """``templates:``: name → subject and body, and per-language variants of them (Jinja,
-    checked for syntax; a variant's language must be one of ``settings.languages``; T-E128)."""
+    checked for syntax, T-E128; for limits any rendering exceeds, T-E129; a variant's language
+    must be one of ``settings.languages``, T-E128)."""
     import jinja2
-    import jinja2.sandbox
 
-    environment = jinja2.sandbox.SandboxedEnvironment(autoescape=True)
+    from engine.metadata import templating
+
     out = {}
     for name, spec in specs.items():
         path = ("templates", name)
@@ -65,11 +66,16 @@ def compile_templates(compiler: Compiler, specs: dict, languages: tuple[str, ...
         for where, texts in ((path, spec), *(((*path, "languages", lang), v) for lang, v in variants.items())):
             for key in ("subject", "body"):
                 try:
-                    environment.parse(texts.get(key) or "")
+                    problem = templating.limit_problem(texts.get(key) or "")
                 except jinja2.TemplateSyntaxError as exc:
                     compiler.issue("T-E128", (*where, key),
                                    f"the template does not parse: {exc.message} (line {exc.lineno})",
                                    "write Jinja, e.g. {{ record.name }}")
+                    continue
+                if problem:
+                    compiler.issue("T-E129", (*where, key), f"the template exceeds a limit: {problem}",
+                                   f"loops may run {templating.MAX_RANGE:,} times, "
+                                   f"text may have {templating.MAX_OUTPUT:,} characters")
         for lang in variants:
             if lang not in languages:
                 compiler.issue("T-E128", (*path, "languages", lang),

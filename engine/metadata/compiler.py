@@ -27,8 +27,11 @@ from engine.metadata.conversions import compile_conversions
 from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
 from engine.metadata.expressions import (
     FUNCTIONS,
+    MAX_POWER_DIGITS,
+    MAX_STRING_LENGTH,
     Expression,
     ExpressionSyntaxError,
+    constant_limit_error,
     parse_expression,
 )
 from engine.metadata.loader import LDict, RawConfig, locate
@@ -717,6 +720,10 @@ class _Compiler:
         for call in sorted(expr.calls - FUNCTIONS):
             self.issue("T-E042", path, f"unknown function `{call}()` in expression {source!r}",
                        did_you_mean(call, FUNCTIONS) or f"available: {', '.join(sorted(FUNCTIONS))}")
+        limit = constant_limit_error(expr)
+        if limit:
+            self.issue("T-E044", path, f"expression {source!r} exceeds a limit: {limit}",
+                       f"powers may have at most {MAX_POWER_DIGITS} digits, text and lists {MAX_STRING_LENGTH:,} items")
         return expr
 
     def formula_order(self, fields: dict[str, FieldDef], path: tuple) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ T-E040    an expression does not parse
 T-E041    an expression names an unknown field
 T-E042    an expression calls an unknown function
 T-E043    formulas depend on each other in a cycle
+T-E044    an expression exceeds a limit whatever the record (``9**9**9``, ``'x' * 10**9``)
 T-E050    a default does not fit the field's type
 T-E060    a key is declared twice in a list
 T-E061    an overlay removes something the template does not declare
@@ -55,6 +56,7 @@ T-E125    an automation action works on a field of the wrong type
 T-E126    a cron expression does not parse
 T-E127    an assign/convert action names an unknown rule or conversion
 T-E128    a template does not parse, or a template variant is of a language not in settings.languages
+T-E129    a template exceeds a rendering limit whatever the record (``range(10**7)``, a macro)
 T-E130    an assignment or scoring rule names an unknown object
 T-E131    an assignment's ``field`` is neither ``owner_id`` nor a user field
 T-E132    an assignment pool is malformed or names an unknown role

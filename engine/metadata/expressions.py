@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -35,6 +36,39 @@ class ExpressionSyntaxError(ValueError):
 
 class ExpressionEvalError(ValueError):
     """Evaluating an expression failed (wrong types, missing values, limits)."""
+
+
+class ExpressionLimitError(ExpressionEvalError):
+    """Evaluating would exceed a limit: a number too large, text or a list too long."""
+
+
+#: Longest text or list an expression may build (simpleeval's limit, for ``"ab" * n``).
+MAX_STRING_LENGTH: int = simpleeval.MAX_STRING_LENGTH
+#: Most decimal digits a power may produce: CRM numbers are far smaller, and
+#: ``9 ** 3999999`` (3.8 million digits) would cost seconds of CPU on every write.
+MAX_POWER_DIGITS = 100
+
+
+def _power(base: Any, exponent: Any) -> Any:
+    """``base ** exponent``, refused before computing when the result would be huge."""
+    numbers = (int, float, Decimal)
+    if isinstance(base, numbers) and isinstance(exponent, numbers) and base and exponent:
+        try:
+            digits = abs(float(exponent)) * abs(math.log10(abs(base)))
+        except (OverflowError, ValueError):
+            digits = math.inf
+        if digits > MAX_POWER_DIGITS:
+            raise ExpressionLimitError(f"{_short(base)} ** {_short(exponent)} would have more than {MAX_POWER_DIGITS} digits")
+    return base**exponent
+
+
+def _short(value: Any) -> str:
+    text = str(value) if not isinstance(value, int) or value.bit_length() < 256 else "a huge number"
+    return text if len(text) <= 20 else text[:17] + "…"
+
+
+#: simpleeval's operators with powers bounded by digits (simpleeval bounds only the operands).
+OPERATORS = {**simpleeval.DEFAULT_OPERATORS, ast.Pow: _power}
 
 
 @dataclass(frozen=True)
@@ -109,6 +143,8 @@ def _functions(clock: Clock) -> dict[str, Callable[..., Any]]:
     }
 
 
+_EPOCH = Clock(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), ZoneInfo("UTC"))
+
 #: Names of the documented functions.
 FUNCTIONS: frozenset[str] = frozenset(_functions(Clock(dt.datetime.now(dt.UTC), ZoneInfo("UTC"))))
 
@@ -126,23 +162,48 @@ class Expression:
 
     def evaluate(self, values: Mapping[str, Any], clock: Clock) -> Any:
         """Evaluate against ``values`` (field name → value); raises ExpressionEvalError."""
-        evaluator = simpleeval.EvalWithCompoundTypes(
-            names=dict(values), functions=_functions(clock)
-        )
-        evaluator.names.update({"None": None, "True": True, "False": False})
-        try:
-            return evaluator.eval(self.source, previously_parsed=self.tree)
-        except simpleeval.NameNotDefined as exc:
-            raise ExpressionEvalError(f"unknown name in {self.source!r}: {exc}") from exc
-        except (
-            TypeError,
-            ValueError,
-            ArithmeticError,
-            KeyError,
-            IndexError,
-            simpleeval.InvalidExpression,
-        ) as exc:
-            raise ExpressionEvalError(f"cannot evaluate {self.source!r}: {exc}") from exc
+        return _run(self.source, self.tree, values, clock)
+
+
+def _run(source: str, tree: ast.AST, values: Mapping[str, Any], clock: Clock) -> Any:
+    evaluator = simpleeval.EvalWithCompoundTypes(names=dict(values), functions=_functions(clock), operators=OPERATORS)
+    evaluator.names.update({"None": None, "True": True, "False": False})
+    try:
+        return evaluator.eval(source, previously_parsed=tree)
+    except simpleeval.NameNotDefined as exc:
+        raise ExpressionEvalError(f"unknown name in {source!r}: {exc}") from exc
+    except simpleeval.IterableTooLong as exc:
+        raise ExpressionLimitError(f"text or a list would be longer than {MAX_STRING_LENGTH:,} items") from exc
+    except simpleeval.NumberTooHigh as exc:
+        raise ExpressionLimitError(f"a number would be too large ({exc})") from exc
+    except ExpressionLimitError:
+        raise
+    except (TypeError, ValueError, ArithmeticError, KeyError, IndexError, simpleeval.InvalidExpression) as exc:
+        raise ExpressionEvalError(f"cannot evaluate {source!r}: {exc}") from exc
+
+
+def constant_limit_error(expr: Expression) -> str | None:
+    """Why a part of ``expr`` that uses no field (``9**9**9``) exceeds a limit, or None.
+
+    Such a part has the same value on every write, so the config checker refuses it
+    instead of letting each create pay for it."""
+    pending = [expr.tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare)) and _is_constant(node):
+            try:
+                _run(expr.source, ast.Expr(value=node), {}, _EPOCH)
+            except ExpressionLimitError as exc:
+                return str(exc)
+            except ExpressionEvalError:
+                pass  # wrong types and the like: the runtime reports them on the field
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+    return None
+
+
+def _is_constant(node: ast.AST) -> bool:
+    return not any(isinstance(n, (ast.Name, ast.Call, ast.comprehension)) for n in ast.walk(node))
 
 
 def parse_expression(source: str) -> Expression:

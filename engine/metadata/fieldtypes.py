@@ -90,14 +90,34 @@ def _reject_huge_int(value: Any) -> None:
         raise FieldValueError("too_large", "The number is too large.")
 
 
+#: Types whose text may span lines: they keep tab, line feed and carriage return.
+MULTILINE_TYPES = frozenset({"textarea"})
+#: C0 control characters and DEL, refused in text (a single line refuses tab and line breaks too).
+_CONTROL = {False: re.compile("[\x00-\x1f\x7f]"), True: re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")}
+#: Lone UTF-16 surrogates: not characters; no database encoding can store them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _text(value: Any, field: FieldDef, settings: Settings) -> str | None:
     if value is None:
         return None
     _reject_container(value, "text")
     if isinstance(value, bool):
         raise FieldValueError("invalid", "Expected text, got true/false.")
-    text = str(value).replace("\x00", "").strip()
+    text = str(value).strip()
+    check_characters(text, field.type in MULTILINE_TYPES)
     return text or None
+
+
+def check_characters(text: str, multiline: bool = False) -> None:
+    """Refuse lone surrogates and control characters (``multiline`` text keeps tab and line breaks)."""
+    if _SURROGATE.search(text):
+        raise FieldValueError("invalid_character", "The text holds a lone UTF-16 surrogate (U+D800 to U+DFFF), "
+                                                   "which is not a character; send the text as valid UTF-8.")
+    found = _CONTROL[multiline].search(text)
+    if found:
+        where = "" if multiline else " (this field holds a single line: no tabs or line breaks)"
+        raise FieldValueError("control_character", f"Control character U+{ord(found.group()):04X} is not allowed{where}.")
 
 
 def _check_text(value: Any, field: FieldDef) -> list[FieldValueError]:
@@ -379,16 +399,16 @@ def _file(value: Any, field: FieldDef, settings: Settings) -> dict | None:
         texts_ok = all(isinstance(value.get(k, ""), str) for k in ("name", "content_type"))
         size_ok = size is None or (isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= MAX_INTEGER)
         if not (texts_ok and size_ok) or _has_nul(value):
-            raise FieldValueError("invalid", "A file's key, name and content_type are text (without NUL characters) "
+            raise FieldValueError("invalid", "A file's key, name and content_type are text (without NUL characters or lone surrogates) "
                                              "and its size a whole number of bytes.")
         return dict(value)
     raise FieldValueError("invalid", "Expected a stored file reference (a key, or {key, name}).")
 
 
 def _has_nul(value: Any) -> bool:
-    """Whether a JSON-like value holds the NUL character, which PostgreSQL's JSONB cannot store."""
+    """Whether a JSON-like value holds the NUL character or a lone surrogate, which PostgreSQL's JSONB cannot store."""
     if isinstance(value, str):
-        return "\x00" in value
+        return "\x00" in value or _SURROGATE.search(value) is not None
     if isinstance(value, dict):
         return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
@@ -403,7 +423,7 @@ def _json(value: Any, field: FieldDef, settings: Settings) -> Any:
     except (TypeError, ValueError, RecursionError) as exc:
         raise FieldValueError("invalid", f"Not a JSON value: {exc}.") from None
     if has_nul:
-        raise FieldValueError("invalid", "JSON text cannot contain the NUL character (\\u0000).")
+        raise FieldValueError("invalid", "JSON text cannot contain the NUL character (\\u0000) or a lone surrogate (\\ud800).")
     return value
 
 

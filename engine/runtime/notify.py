@@ -1,6 +1,7 @@
 """Notifications and the outbox, each rendered for the people who read it.
 
-``send`` renders a ``notify`` action's template (Jinja in a sandbox) for each
+``send`` renders a ``notify`` action's template (Jinja in a sandbox with bounded
+work and output, ``engine.metadata.templating``) for each
 recipient — the record's owner, the owner's manager, everyone holding a role, a
 named user, or the address in an e-mail field — and writes an in-app notification
 (``sys_notifications``) and/or an e-mail to the outbox (``sys_outbox``), in the
@@ -21,7 +22,6 @@ Users read their in-app notifications through ``engine.runtime.inbox``.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import uuid
 from collections.abc import Mapping
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from engine.metadata import templating
 from engine.metadata.model import Action, Automation, ObjectDef
 from engine.runtime.errors import TrellisError
 from engine.runtime.permissions import Principal, load_principal
@@ -40,23 +41,11 @@ if TYPE_CHECKING:
     from engine.runtime.records import Session
 
 
-@functools.lru_cache(maxsize=2)
-def _environment(autoescape: bool):
-    import jinja2.sandbox
-
-    return jinja2.sandbox.SandboxedEnvironment(autoescape=autoescape, undefined=jinja2.ChainableUndefined)
-
-
-@functools.lru_cache(maxsize=512)
-def _compiled(source: str, autoescape: bool):
-    """A template compiled once per source (the config's templates are few and fixed)."""
-    return _environment(autoescape).from_string(source)
-
-
 def render(source: str, context: Mapping[str, Any], autoescape: bool = True) -> str:
-    """Render a template source in the sandbox (HTML-escaped unless ``autoescape`` is False,
-    for plain-text e-mail bodies and subjects)."""
-    return _compiled(source, autoescape).render(context)
+    """Render a template source in the bounded sandbox (HTML-escaped unless ``autoescape`` is False,
+    for plain-text e-mail bodies and subjects); TemplateLimitError past a limit of
+    ``engine.metadata.templating`` (the automation run records it as its error)."""
+    return templating.render(source, context, autoescape)
 
 
 def send(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any], action: Action) -> int:

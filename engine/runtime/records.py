@@ -155,7 +155,7 @@ class Session:
         if first_stage is not None:
             data[obj.pipeline.field] = first_stage
         data = {**system, **data}
-        compute_formulas(obj, data, clock, self.config.settings)
+        compute_formulas(obj, data, clock, self.config.settings, errors)
         apply_scores(self.config, obj, data, None, clock)
         check_values(obj, data, None, clock, errors, self._unreadable(obj))
         move = pipeline.check_move(obj, None, data, set(values), self.principal, reason, clock, errors)
@@ -207,7 +207,7 @@ class Session:
         entry = pipeline.entry_stage(obj, current, data, set(changes))
         if entry is not None:  # another pipeline: its first stage
             data[obj.pipeline.field] = entry
-        compute_formulas(obj, data, clock, self.config.settings)
+        compute_formulas(obj, data, clock, self.config.settings, errors)
         apply_scores(self.config, obj, data, current, clock)
         check_values(obj, data, current, clock, errors, self._unreadable(obj))
         move = pipeline.check_move(obj, current, data, set(changes), self.principal, reason, clock, errors)

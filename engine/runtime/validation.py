@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from engine.metadata.expressions import Clock, ExpressionEvalError
+from engine.metadata.expressions import Clock, ExpressionEvalError, ExpressionLimitError
 from engine.metadata.fieldtypes import MAX_INTEGER, FieldValueError, coerce_value
 from engine.metadata.model import SYSTEM_COLUMNS, FieldDef, ObjectDef, Settings
 from engine.runtime.errors import RECORD_ERRORS, FieldError
@@ -73,13 +73,21 @@ def apply_defaults(obj: ObjectDef, values: dict[str, Any], context: Mapping[str,
             values[field.name] = field.default
 
 
-def compute_formulas(obj: ObjectDef, values: dict[str, Any], clock: Clock, settings: Settings) -> None:
-    """Recompute every formula in dependency order; an empty input gives an empty result."""
+def compute_formulas(obj: ObjectDef, values: dict[str, Any], clock: Clock, settings: Settings,
+                     errors: Errors | None = None) -> None:
+    """Recompute every formula in dependency order; an empty input gives an empty result.
+
+    A formula that would exceed a limit (``quantity ** quantity``) is an error on its
+    field when ``errors`` is given: the write is refused rather than stored empty."""
     for name in obj.formula_order:
         field = obj.fields[name]
         try:
             raw = field.expression.evaluate(expression_names(obj, values), clock)
             values[name] = coerce_value(_result_field(field), raw, settings) if raw is not None else None
+        except ExpressionLimitError as exc:
+            values[name] = None
+            if errors is not None:
+                errors.add(name, "expression_limit", f"The formula could not be computed: {exc}.")
         except (ExpressionEvalError, FieldValueError):
             values[name] = None
 
@@ -180,6 +188,9 @@ def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors:
             if rule.when is not None and not rule.when.evaluate(names, clock):
                 continue
             holds = rule.assertion.evaluate(names, clock)
+        except ExpressionLimitError as exc:
+            errors.add(rule.field or RECORD_ERRORS, "expression_limit", f"The rule {rule.name} could not be checked: {exc}.")
+            continue
         except ExpressionEvalError:
             continue
         if not holds:

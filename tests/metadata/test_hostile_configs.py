@@ -143,3 +143,43 @@ def test_validate_answers_hostile_files_with_exit_1_and_no_traceback(config_file
         assert code in result.output and "Traceback" not in result.output, (name, result.output)
     with pytest.raises(ConfigError):
         load_config(tmp_path / "bomb.yaml")
+
+
+def test_E044_an_expression_bomb_is_refused_when_the_config_loads(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          lead:
+            fields:
+              amount: {type: decimal}
+              big: {type: decimal, default: "=9**9**9"}
+              huge: {type: formula, expression: "amount + 9**3999999 * 9**3999999"}
+              long: {type: textarea, default: "='x' * 10**9"}
+              fine: {type: formula, expression: "amount * (1 + 0.05) ** 30"}
+        """)
+    started = time.perf_counter()
+    big, huge, long = issues_of(path)
+    assert time.perf_counter() - started < 2
+    assert_issue(big, "T-E044", f"{path}:6:37", "objects.lead.fields.big.default", "at most 100 digits")
+    assert "9 ** 387420489 would have more than 100 digits" in big.message
+    assert_issue(huge, "T-E044", f"{path}:7:41", "objects.lead.fields.huge.expression")
+    assert_issue(long, "T-E044", f"{path}:8:39", "objects.lead.fields.long.default")
+    assert "longer than 100,000" in long.message
+
+
+def test_E129_a_template_over_a_rendering_limit_whatever_the_record(config_file):
+    path = config_file("""
+        trellis: 1
+        templates:
+          loop: {subject: Hi, body: "{% for i in range(10**7) %}x{% endfor %}"}
+          macro: {subject: "{% macro f(x) %}{{ f(x ~ x) }}{% endmacro %}{{ f('a') }}", body: ok}
+          wide: {subject: Hi, body: "{{ '%999999999d'|format(1) }} {{ 'x' * 10**9 }}"}
+          fine: {subject: "{{ record.name }}", body: "{% for i in range(3) %}{{ i }}{% endfor %} {{ '%5d'|format(2) }}"}
+        """)
+    loop, macro, wide = issues_of(path)
+    assert_issue(loop, "T-E129", f"{path}:3:29", "templates.loop.body", "loops may run 1,000 times")
+    assert "range() may give at most 1,000 items (10,000,000 asked)" in loop.message
+    assert_issue(macro, "T-E129", f"{path}:4:20", "templates.macro.subject")
+    assert "macros" in macro.message
+    assert_issue(wide, "T-E129", f"{path}:5:29", "templates.wide.body")
+    assert "a width of 999,999,999" in wide.message

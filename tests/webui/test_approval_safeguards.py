@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from engine.runtime.tokens import create_token
-from tests.webui.conftest import client_for, make_app, text
+from tests.webui.conftest import client_for, make_app, post, text
 
 CONFIG = """
 trellis: 1

@@ -44,7 +44,7 @@ from engine.runtime.pipeline import REASON_KEY
 from engine.runtime.records import Session
 from engine.runtime.validation import WITHHELD_RULE_MESSAGE
 from webui.api.meta import visible_fields
-from webui.i18n import Formatter
+from webui.i18n import Formatter, has_text
 from webui.ui import userpicker
 from webui.ui.display import SectionView, collect_references, format_value, sections, user_names
 
@@ -395,11 +395,13 @@ def build_field(session: Session, obj: ObjectDef, f: FieldDef, state: FormState,
 
 
 def error_text(error: FieldError, fmt: Formatter) -> str:
-    """An engine error as the form shows it: a rule's withheld message in the user's language."""
+    """An engine error as the form shows it, in the page's language: a rule's withheld message,
+    the UI text ``form.error.<code>`` where one exists, else the engine's (English) message."""
     rule = error.code.removeprefix("rule:")
     if rule != error.code and error.message == WITHHELD_RULE_MESSAGE.format(rule=rule):
         return fmt.t("form.rule_withheld", rule=rule)
-    return error.message
+    key = f"form.error.{error.code}"
+    return fmt.t(key) if has_text(key) else error.message
 
 
 def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mapping[str, list[FieldError]],
@@ -412,7 +414,7 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
     fields = visible_fields(obj, session.principal)
     refs = collect_references(session, obj, [record], fields) if record is not None else None
     for f in fields:
-        messages = [e.message for e in errors.get(f.name, [])]
+        messages = [error_text(e, fmt) for e in errors.get(f.name, [])]
         if editable(session, obj, f):
             shown.append(build_field(session, obj, f, state, messages, fmt))
             placed.add(f.name)

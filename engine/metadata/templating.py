@@ -1,0 +1,202 @@
+"""Notification templates: Jinja in a sandbox whose work and output are bounded.
+
+A template is written by a config author and rendered on every write that
+triggers its rule, so it must not be able to run for minutes or build
+gigabytes (``{% for i in range(10**7) %}``, ``{{ 'x' * 10**9 }}``). On top of
+Jinja's sandbox (no attribute access to internals, no unsafe calls):
+
+- ``range()`` gives at most ``MAX_RANGE`` items; all ``range()`` calls and
+  repetitions (``'ab' * n``) of one rendering together at most ``MAX_WORK``;
+- ``**`` may not produce numbers over 100 digits, ``*`` and ``+`` no text or
+  list over ``MAX_OUTPUT`` characters;
+- widths in ``format``, ``center``, ``indent``, ``tojson`` and ``str.format``
+  are at most ``MAX_WIDTH``;
+- no ``macro``/``call`` blocks (recursion) and no ``namespace``, ``lipsum``,
+  ``cycler`` or ``joiner`` globals;
+- the rendered text stops at ``MAX_OUTPUT`` characters.
+
+Exceeding a limit raises ``TemplateLimitError``. ``limit_problem`` finds what
+can be found before any record exists (T-E129 when the config is checked).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import string
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+import jinja2
+from jinja2 import nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+#: Characters one rendered subject or body may have.
+MAX_OUTPUT = 100_000
+#: Items one ``range()`` may give.
+MAX_RANGE = 1_000
+#: Items all ``range()`` calls and repetitions of one rendering may make together.
+MAX_WORK = 100_000
+#: Largest width or padding in a format or filter.
+MAX_WIDTH = 1_000
+#: Most digits a power may have.
+MAX_POWER_DIGITS = 100
+
+_work: ContextVar[list[int] | None] = ContextVar("template_work", default=None)
+
+
+class TemplateLimitError(RuntimeError):
+    """Rendering a template would exceed a limit; the message says which."""
+
+
+def _charge(items: int) -> None:
+    budget = _work.get()
+    if budget is not None:
+        budget[0] += items
+        if budget[0] > MAX_WORK:
+            raise TemplateLimitError(f"the template makes more than {MAX_WORK:,} loop items and repetitions")
+
+
+def _range(*args: int) -> range:
+    items = range(*args)
+    if len(items) > MAX_RANGE:
+        raise TemplateLimitError(f"range() may give at most {MAX_RANGE:,} items ({len(items):,} asked)")
+    _charge(len(items))
+    return items
+
+
+def _sized(value: Any) -> int | None:
+    return len(value) if isinstance(value, (str, list, tuple)) else None
+
+
+def _check_width(*numbers: Any) -> None:
+    for number in numbers:
+        if isinstance(number, int) and abs(number) > MAX_WIDTH:
+            raise TemplateLimitError(f"a width of {number:,} is over the limit of {MAX_WIDTH:,}")
+
+
+_PERCENT_SPEC = re.compile(r"%[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _check_percent_format(text: str) -> None:
+    for width, precision in _PERCENT_SPEC.findall(text):
+        if "*" in (width, precision):
+            raise TemplateLimitError("a `*` width in a format is not allowed")
+        _check_width(*(int(n) for n in (width, precision) if n))
+
+
+def _check_brace_format(text: str) -> None:
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError:
+        return  # str.format reports it
+    for _, _, spec, _ in parts:
+        if spec and "{" in spec:
+            raise TemplateLimitError("a nested `{}` width in a format is not allowed")
+        _check_width(*(int(n) for n in re.findall(r"\d+", spec or "")))
+
+
+def _bounded_filter(original: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        check(*args, **kwargs)
+        return original(*args, **kwargs)
+
+    return run
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """Jinja's sandbox with the limits of this module."""
+
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def __init__(self, autoescape: bool = True) -> None:
+        super().__init__(autoescape=autoescape, undefined=jinja2.ChainableUndefined)
+        self.globals["range"] = _range
+        for name in ("lipsum", "namespace", "cycler", "joiner"):
+            self.globals.pop(name, None)
+        self.filters["format"] = _bounded_filter(self.filters["format"], lambda value, *a, **k: _check_percent_format(str(value)))
+        for name in ("center", "indent"):
+            self.filters[name] = _bounded_filter(self.filters[name], lambda value, width=80, *a, **k: _check_width(width))
+        self.filters["tojson"] = _bounded_filter(self.filters["tojson"], lambda *a, indent=None, **k: _check_width(indent))
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        """``*``, ``**`` and ``+`` with their sizes checked before computing."""
+        if operator == "**":
+            _check_power(left, right)
+        elif operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if _sized(seq) is not None and isinstance(times, int):
+                    _check_size(_sized(seq) * times)
+                    _charge(max(times, 0))
+        elif operator == "+" and _sized(left) is not None and _sized(right) is not None:
+            _check_size(_sized(left) + _sized(right))
+        return super().call_binop(context, operator, left, right)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """``'{:>10}'.format(…)`` with its widths checked."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        _check_brace_format(str(value.__self__))
+        return wrapped
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_OUTPUT:
+        raise TemplateLimitError(f"text or a list of {size:,} items is over the limit of {MAX_OUTPUT:,}")
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    if isinstance(base, (int, float)) and isinstance(exponent, (int, float)) and base and exponent:
+        try:
+            digits = abs(float(exponent)) * abs(math.log10(abs(base)))
+        except (OverflowError, ValueError):
+            digits = math.inf
+        if digits > MAX_POWER_DIGITS:
+            raise TemplateLimitError(f"a power with more than {MAX_POWER_DIGITS} digits")
+
+
+@functools.lru_cache(maxsize=2)
+def environment(autoescape: bool = True) -> BoundedSandbox:
+    """The shared bounded sandbox (HTML-escaping unless ``autoescape`` is False)."""
+    return BoundedSandbox(autoescape=autoescape)
+
+
+@functools.lru_cache(maxsize=512)
+def compiled(source: str, autoescape: bool = True) -> jinja2.Template:
+    """A template compiled once per source (the config's templates are few and fixed)."""
+    return environment(autoescape).from_string(source)
+
+
+def render(source: str, context: Mapping[str, Any], autoescape: bool = True) -> str:
+    """Render ``source``; raises TemplateLimitError past a limit, at most ``MAX_OUTPUT`` characters."""
+    token = _work.set([0])
+    chunks = compiled(source, autoescape).generate(context)
+    try:
+        out, size = [], 0
+        for chunk in chunks:
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise TemplateLimitError(f"the rendered text is longer than {MAX_OUTPUT:,} characters")
+            out.append(chunk)
+        return "".join(out)
+    finally:
+        chunks.close()
+        _work.reset(token)
+
+
+def limit_problem(source: str) -> str | None:
+    """What makes ``source`` exceed a limit whatever the record (a macro, ``range(10**7)``), or None."""
+    tree = environment().parse(source)
+    if any(True for _ in tree.find_all((nodes.Macro, nodes.CallBlock))):
+        return "macros and call blocks are not allowed in notification templates"
+    try:
+        render(source, {"record": {}, "object": "", "rule": "", "company": ""}, autoescape=False)
+    except TemplateLimitError as exc:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - other errors depend on the record; the run records them
+        return None
+    return None
