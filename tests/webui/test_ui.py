@@ -8,6 +8,7 @@ type-ahead, files, the language switch, CSRF and the security headers.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
@@ -395,6 +396,20 @@ def test_csv_export_needs_the_grant_and_is_logged(login, client, crm, leads):
     with crm.engine.connect() as connection:
         entries = audit.access_log(connection, crm.schema, object_name="lead")
     assert [(e.username, e.action, e.channel) for e in entries] == [("mia", "export", "web")]
+
+
+def test_csv_export_neutralises_formulas_in_text_and_list_cells(login, client, crm):
+    hostile = {"=HYPERLINK(\"http://x\")": ["=cmd|' /C calc'!A0", "ok"], "+1+1": ["ok", "@SUM(A1)"],
+               "-2+3": ["-x"], "@user": [], "safe name": ["plain"]}
+    with crm.session(user="mia") as s:
+        for name, tags in hostile.items():
+            s.create("lead", {"name": name, "tags": tags, "score": -5})
+    login("mia")
+    rows = list(csv.DictReader(io.StringIO(text(client.get("/o/lead/export.csv")).lstrip("\ufeff"))))
+    assert {row["name"]: row["tags"] for row in rows} == {
+        "'=HYPERLINK(\"http://x\")": "'=cmd|' /C calc'!A0, ok", "'+1+1": "ok, '@SUM(A1)",
+        "'-2+3": "'-x", "'@user": "", "safe name": "plain"}
+    assert {row["score"] for row in rows} == {"-5"}  # numbers are data, never quoted
 
 
 def test_lookup_returns_only_readable_records(login, client, leads):
