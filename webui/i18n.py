@@ -215,6 +215,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "form.conflict_anonymous": {"en": "This record was changed meanwhile (version {version}). "
                                       "Reload to see the change.",
                                 "zh": "这条记录在此期间已被修改（版本 {version}）。请重新加载查看修改。"},
+    "form.version_missing": {"en": "Not saved: the change did not say which version of the record it started "
+                                   "from, and someone else may have changed it. Reload and apply your change again.",
+                             "zh": "未保存：此次修改未注明基于记录的哪个版本，记录可能已被他人修改。请重新加载后再修改。"},
     "form.reload": {"en": "Reload", "zh": "重新加载"},
     # --- conversions (webui.ui.conversion, S12) ---
     "convert.heading": {"en": "{conversion}: {title}", "zh": "{conversion}：{title}"},

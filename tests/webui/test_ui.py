@@ -343,6 +343,29 @@ def test_edit_with_a_stale_version_shows_who_changed_it(login, client, crm, lead
         assert s.get("lead", record_id)["name"] == "Acme deal"
 
 
+def test_an_edit_or_delete_without_a_version_is_a_conflict_never_an_overwrite(login, client, crm, leads):
+    login("alice")
+    record_id = leads["Acme deal"].id
+    form = client.get(f"/o/lead/{record_id}/edit")
+    with crm.session(user="mia") as s:
+        s.update("lead", record_id, {"amount": "999"})
+    for version in (None, "", "abc", "0"):
+        data = {"csrf_token": token(form), "name": "Overwritten", "stage": "new"}
+        if version is not None:
+            data["version"] = version
+        response = client.post(f"/o/lead/{record_id}/edit", data=data)
+        assert response.status_code == 409, version
+        assert "did not say which version of the record it started from" in text(response)
+    response = client.post(f"/o/lead/{record_id}/delete", data={"csrf_token": token(form)})
+    assert response.status_code == 302 and response.headers["Location"] == f"/o/lead/{record_id}"
+    assert "Reload and apply your change again." in text(client.get(f"/o/lead/{record_id}"))
+    with crm.session() as s:
+        stored = s.get("lead", record_id)
+    assert (stored["name"], stored.version) == ("Acme deal", 2)
+    # outside the user's scope it stays 404, version or not
+    assert client.post(f"/o/lead/{leads['Bobs deal'].id}/edit", data={"csrf_token": token(form)}).status_code == 404
+
+
 def test_edit_and_delete(login, client, crm, leads):
     login("alice")
     record_id = leads["Beta deal"].id

@@ -1,9 +1,10 @@
 """``POST /api/v1/<object>/<id>/convert/<conversion>``: convert a record (S12).
 
-The body is optional: ``{"skip": ["opportunity"], "overrides": {"contact":
+The body: ``{"skip": ["opportunity"], "overrides": {"contact":
 {"decision_role": "decision_maker"}}, "version": 3}`` — targets not to create
 (optional ones only), values that replace or add to the mapping per target, and
-the source's version (or ``If-Match``) to guard against a concurrent change.
+the source's version (or ``If-Match``; required, 428 without) to guard against a
+concurrent change.
 The answer is 201 with the source as it is now and what became of each target
 (``created``, ``linked`` or ``skipped``, with the record). Refusals and
 validation problems are 422 with ``fields`` keyed ``_record`` (not convertible:
@@ -51,7 +52,7 @@ def convert_record(object_name: str, record_id: str, conversion: str) -> Respons
     if unknown:
         raise _bad_body(unknown[0], f"Unknown key {unknown[0]!r}; a conversion takes {', '.join(BODY_KEYS)}.")
     skip, overrides = _skip(body.get("skip")), _overrides(body.get("overrides"))
-    version = expected_version(body, required=False)
+    version = expected_version(body, required=True)
     with get_trellis().session(user=current_username(), channel="api") as session:
         session.object(object_name)  # an unknown object is 404 before the conversion is looked up
         declared = conversions.conversion_of(session.config, conversion, object_name)

@@ -61,7 +61,14 @@ from webui.ui import approvals as approval_pages
 from webui.ui import board, context, display, forms
 from webui.ui.board import COLOR, percent, stage_classes
 from webui.ui.context import formatter, local_path, t, ui_session
-from webui.ui.views import _require_login, _save, _version, readable, render_page
+from webui.ui.views import (
+    VersionMissing,
+    _require_login,
+    _save,
+    readable,
+    render_page,
+    required_version,
+)
 
 REASON = pipeline.REASON_KEY
 
@@ -348,12 +355,12 @@ def move(object_name: str, record_id: int) -> Any:
         return _move_page(object_name, record_id, request.args.get("stage", ""), request.args, None, {}, False)
     data, files = move_input()
     stage_key = data.get("stage", "").strip()
-    version = _version(data.get("version"))
     fmt = formatter()
     parsed = None
     try:
         with ui_session() as session:
             obj, record = movable(session, object_name, record_id)
+            version = required_version(session, obj.name, record.id, data.get("version"))
             target = obj.pipeline.stage(stage_key)
             if target is None:
                 raise ValidationFailed({obj.pipeline.field: [FieldError("invalid", fmt.t(
@@ -379,6 +386,8 @@ def move(object_name: str, record_id: int) -> Any:
         return _move_page(object_name, record_id, stage_key, data, parsed, {}, True, status=422)
     except PermissionDenied as exc:
         return _refused(object_name, record_id, data, 403, "forbidden", t("move.denied", message=str(exc)))
+    except VersionMissing:
+        return _refused(object_name, record_id, data, 409, "conflict", t("form.version_missing"))
     except Conflict:
         return _refused(object_name, record_id, data, 409, "conflict", t("move.conflict"))
     except NotFound:

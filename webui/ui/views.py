@@ -34,7 +34,7 @@ from werkzeug.datastructures import MultiDict
 
 from engine.metadata.model import ObjectDef
 from engine.runtime import views as saved_views
-from engine.runtime.errors import Conflict, FieldError, QueryError, ValidationFailed
+from engine.runtime.errors import Conflict, FieldError, QueryError, TrellisError, ValidationFailed
 from engine.runtime.query import format_title
 from engine.runtime.records import Session
 from webui.api.meta import readable_objects
@@ -210,7 +210,8 @@ def _save(parsed: forms.ParsedForm, write: Any) -> Any:
 
 
 def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
-    """The edit form; carries the version, so a concurrent change is reported, not overwritten."""
+    """The edit form; carries the version, so a concurrent change is reported, not overwritten
+    (a POST without one is refused the same way: 409, "reload")."""
     fmt = formatter()
     with ui_session() as session:
         obj = readable(session, object_name)
@@ -224,6 +225,7 @@ def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
     parsed = None
     try:
         with ui_session() as session:
+            required_version(session, obj.name, record_id, request.form.get("version"))
             parsed = forms.parse_form(session, obj, request.form, request.files, fmt, record)
             saved = _save(parsed, lambda values: session.update(obj.name, record_id, values, version=version))
             message = approvals.saved_message(session, saved, fmt)  # "Sent for approval…" when it waits
@@ -242,7 +244,38 @@ def _version(raw: str | None) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) < 18 else None
 
 
+class VersionMissing(Conflict):
+    """A web write that does not say which version of the record it started from: refused
+    like a stale one (409, "reload"), never applied over whatever is stored."""
+
+    def __init__(self, object_name: str, record_id: int) -> None:
+        self.object_name, self.record_id = object_name, record_id
+        self.expected, self.actual = None, None
+        TrellisError.__init__(self, f"{object_name} {record_id}: the change does not say which version it "
+                                    "started from; reload it and apply your change again")
+
+
+def required_version(session: Session, object_name: str, record_id: int, raw: str | None) -> int:
+    """The ``version`` a web form or move carried (a whole number from 1); ``VersionMissing``
+    when it is absent or not a version, so that no channel overwrites silently. A record
+    outside the user's scope stays ``NotFound`` (404), whatever the version."""
+    version = _version(raw)
+    if version is None or version < 1:
+        session.get(object_name, record_id)
+        raise VersionMissing(object_name, record_id)
+    return version
+
+
+def conflict_text(conflict: Conflict) -> str:
+    """The generic text of a refused stale or version-less write."""
+    if isinstance(conflict, VersionMissing):
+        return t("form.version_missing")
+    return t("form.conflict_anonymous", version=conflict.actual)
+
+
 def _conflict_message(object_name: str, record_id: int, conflict: Conflict) -> str:
+    if isinstance(conflict, VersionMissing):
+        return conflict_text(conflict)
     with ui_session() as session:
         who = display.latest_editor(session, object_name, record_id)
     if who:
@@ -255,7 +288,8 @@ def delete(object_name: str, record_id: int) -> Response:
     try:
         with ui_session() as session:
             obj = readable(session, object_name)
-            pending = session.delete(obj.name, record_id, version=_version(request.form.get("version")))
+            version = required_version(session, obj.name, record_id, request.form.get("version"))
+            pending = session.delete(obj.name, record_id, version=version)
             waiting = approvals.pending_text(session, pending, formatter()) if pending is not None else None
     except ValidationFailed as exc:
         for problems in exc.errors.values():
