@@ -208,6 +208,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "form.owner_help": {"en": "The user responsible for this record.", "zh": "负责此记录的用户。"},
     "form.file_current": {"en": "Current file: {name}", "zh": "当前文件：{name}"},
     "form.file_clear": {"en": "Remove the file", "zh": "删除文件"},
+    "form.file_bad_name": {"en": "The file's name or type contains control characters (such as line breaks); "
+                                 "rename the file and upload it again.",
+                           "zh": "文件名或文件类型包含控制字符（如换行符），请重命名文件后重新上传。"},
     "form.invalid_json": {"en": "Not valid JSON: {message}", "zh": "不是有效的 JSON：{message}"},
     "form.conflict": {"en": "This record was changed by {user} meanwhile (version {version}). "
                             "Reload to see their change.",

@@ -33,6 +33,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.datastructures import MultiDict
 
 from engine.metadata.model import ObjectDef
+from engine.runtime import files
 from engine.runtime import views as saved_views
 from engine.runtime.errors import Conflict, FieldError, QueryError, TrellisError, ValidationFailed
 from engine.runtime.query import format_title
@@ -149,19 +150,16 @@ def show(object_name: str, record_id: int) -> str:
 
 
 def download(object_name: str, record_id: int, field_name: str) -> Response:
-    """A stored file, to those who can read the record and see the field."""
+    """A stored file, to those who can read the record and see the field, and only the file
+    uploaded to that record and field (``engine.runtime.files.owned_file``); 404 otherwise."""
     with ui_session() as session:
         obj = readable(session, object_name)
-        record = session.get(obj.name, record_id)
-        f = obj.fields.get(field_name)
-        if f is None or f.type != "file" or field_name not in record:
-            abort(404)
-        value = record[field_name]
+        value = files.owned_file(session, obj.name, record_id, field_name)
     path = forms.stored_file(value)
     if path is None:
         abort(404)
-    return send_file(path, as_attachment=True, download_name=value.get("name") or path.name,
-                     mimetype=value.get("content_type") or "application/octet-stream")
+    name, content_type = forms.download_headers(value, path.name)
+    return send_file(path, as_attachment=True, download_name=name, mimetype=content_type)
 
 
 def _form_page(obj_name: str, state: forms.FormState, errors: dict[str, list[FieldError]],
