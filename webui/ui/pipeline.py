@@ -55,7 +55,7 @@ from engine.runtime.query import format_title
 from engine.runtime.record import Record
 from engine.runtime.records import Session
 from webui import get_trellis
-from webui.api.serialize import record_json
+from webui.api.serialize import has_surrogate, record_json
 from webui.i18n import Formatter
 from webui.ui import approvals as approval_pages
 from webui.ui import board, context, display, forms
@@ -328,7 +328,7 @@ def move_input() -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
     if not request.is_json:
         return request.form, request.files
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("values", {}), dict):
+    if not isinstance(body, dict) or not isinstance(body.get("values", {}), dict) or has_surrogate(body):
         abort(400)
     data: MultiDict[str, str] = MultiDict()
     for key in ("stage", "version", "next", REASON, "flash"):

@@ -75,12 +75,14 @@ def home() -> Response | str:
     return redirect(url_for("records.list_records", object_name=objects[0].name))
 
 
-def list_records(object_name: str) -> str:
-    """A page of records with search, filters, sorting and paging."""
+def list_records(object_name: str) -> tuple[str, int]:
+    """A page of records with search, filters, sorting and paging; a bad filter, sort or search
+    (``QueryError``) is the page with the message, status 400."""
     return _list_page(object_name, listing.list_params(request.args))
 
 
-def _list_page(object_name: str, params: listing.ListParams, save_form: listing.SaveViewForm | None = None) -> str:
+def _list_page(object_name: str, params: listing.ListParams,
+               save_form: listing.SaveViewForm | None = None) -> tuple[str, int]:
     fmt = formatter()
     with ui_session() as session:
         obj = readable(session, object_name)
@@ -91,7 +93,7 @@ def _list_page(object_name: str, params: listing.ListParams, save_form: listing.
             error = t("list.bad_filter", message=str(exc))
         links = listing.saved_view_links(obj, saved_views.list_views(session, obj.name), params)
         view = listing.list_view(session, obj, params, page, error, fmt, links, save_form)
-    return render_page("list.html", obj, view=view)
+    return render_page("list.html", obj, view=view), 400 if error else 200
 
 
 def save_view(object_name: str) -> Response | tuple[str, int]:
@@ -106,7 +108,7 @@ def save_view(object_name: str) -> Response | tuple[str, int]:
         message = "; ".join(e.message for problems in exc.errors.values() for e in problems)
         params = listing.list_params(MultiDict(parse_qsl(query)))
         form = listing.SaveViewForm(query, name, t("views.not_saved", message=message))
-        return _list_page(object_name, params, form), 422
+        return _list_page(object_name, params, form)[0], 422
     flash(t("views.saved"), "info")
     return redirect(url_for("records.list_records", object_name=obj.name) + (f"?{query}" if query else ""))
 
