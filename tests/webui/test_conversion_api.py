@@ -176,7 +176,7 @@ def test_the_openapi_document_describes_the_conversion_to_those_who_may_use_it(a
     operation = document["paths"]["/api/v1/lead/{id}/convert/lead_to_customer"]["post"]
     assert operation["summary"] == "Convert lead"
     assert "opportunity (optional)" in operation["description"]
-    assert set(operation["responses"]) >= {"201", "403", "404", "409", "422"}
+    assert set(operation["responses"]) >= {"201", "403", "404", "409", "422", "428"}
     assert "ConversionResult" in document["components"]["schemas"]
     viewer = api("vera", "GET", "/api/v1/openapi.json").get_json()
     assert not any("/convert/" in path for path in viewer["paths"])

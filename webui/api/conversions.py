@@ -114,7 +114,8 @@ def schemas() -> dict[str, Any]:
                 "overrides": {"type": "object", "additionalProperties": {"type": "object"},
                               "description": "Per target, field values that replace or add to the mapping."},
                 "version": {"type": "integer", "minimum": 1,
-                            "description": "The source's version you last read (or send If-Match)."},
+                            "description": "The source's version you last read (or send If-Match); "
+                                           "without either the answer is 428."},
             }},
         "ConvertedTarget": {
             "type": "object", "required": ["object", "outcome", "id", "record"],
@@ -157,5 +158,5 @@ def paths(config: Config, principal: Principal) -> dict[str, Any]:
                 "201": {"description": "Converted.",
                         "content": {"application/json": {"schema": _ref("ConversionResult")}}},
                 **{status: _ref(ERROR_RESPONSES[status][0], "responses")
-                   for status in ("400", "401", "403", "404", "409", "415", "422", "429", "500")}}}}
+                   for status in ("400", "401", "403", "404", "409", "415", "422", "428", "429", "500")}}}}
     return out
