@@ -91,7 +91,45 @@ def test_verify_reports_an_intact_trail(crm, contact, config_path, db_url):
     result = run("audit", "verify", config_path, "--db", db_url)
 
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "Audit trail intact: 4 rows checked."
+    lines = result.output.strip().splitlines()
+    assert lines[0] == "Audit trail intact: 4 rows checked."
+    head = audit_head(crm)
+    assert lines[1] == f"Head: {head} (row {audit_ids(crm)[-1]}). Keep this line; next time check that no rows were removed:"
+    assert lines[2] == f"  trellis audit verify {config_path} --expect-head {head} --expect-count 4"
+
+
+def audit_head(crm) -> str:
+    table = crm.schema.system["sys_audit"]
+    with crm.engine.connect() as connection:
+        return connection.execute(sa.select(table.c.hash).order_by(table.c.id.desc()).limit(1)).scalar_one()
+
+
+def test_verify_detects_truncation_against_the_head_and_count_of_an_earlier_run(crm, contact, config_path, db_url):
+    expect = ["--expect-head", audit_head(crm), "--expect-count", "4"]
+    with crm.session("rita") as s:  # the chain grows: what was seen earlier is still in it
+        s.create("note", {"text": "later"})
+    assert run("audit", "verify", config_path, "--db", db_url, *expect).exit_code == 0
+    ids = audit_ids(crm)
+    with crm.engine.begin() as connection:  # cut the end and move the head back: the chain alone looks intact
+        connection.execute(sa.text("DELETE FROM sys_audit WHERE id >= :id"), {"id": ids[2]})
+        last_hash = connection.execute(sa.text("SELECT hash FROM sys_audit WHERE id = :id"), {"id": ids[1]}).scalar()
+        connection.execute(sa.text("UPDATE sys_audit_head SET last_id = :id, last_hash = :hash"),
+                           {"id": ids[1], "hash": last_hash})
+    assert run("audit", "verify", config_path, "--db", db_url).exit_code == 0
+    for args in (expect, expect[:2], expect[2:]):
+        result = run("audit", "verify", config_path, "--db", db_url, *args)
+        assert result.exit_code == 1, args
+        assert result.output.startswith("Audit trail TRUNCATED: rows were removed")
+    assert "the chain has 2 rows, but 4 were seen earlier" in result.output
+    with crm.engine.begin() as connection:  # everything, head included
+        connection.execute(sa.text("DELETE FROM sys_audit"))
+        connection.execute(sa.text("DELETE FROM sys_audit_head"))
+    assert "intact: 0 rows" in run("audit", "verify", config_path, "--db", db_url).output
+    result = run("audit", "verify", config_path, "--db", db_url, *expect)
+    assert result.exit_code == 1
+    assert f"the head {expect[1][:16]}… seen earlier is no longer in the chain" in result.output
+    bad = run("audit", "verify", config_path, "--db", db_url, "--expect-head", "abc")
+    assert bad.exit_code == 2 and "64 hexadecimal digits" in bad.output
 
 
 def test_verify_names_the_first_tampered_row_and_exits_1(crm, contact, config_path, db_url):
@@ -127,7 +165,7 @@ def test_verify_does_not_need_the_secret_key(write_config, db_url, monkeypatch):
     result = run("audit", "verify", path, "--db", db_url)
 
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "Audit trail intact: 1 row checked."
+    assert result.output.startswith("Audit trail intact: 1 row checked.\nHead: ")
 
 
 @pytest.mark.skipif(not WRITERS_RUN_DURING_VERIFY, reason="writers wait for the verifying transaction")

@@ -243,6 +243,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "form.owner_help": {"en": "The user responsible for this record.", "zh": "负责此记录的用户。"},
     "form.file_current": {"en": "Current file: {name}", "zh": "当前文件：{name}"},
     "form.file_clear": {"en": "Remove the file", "zh": "删除文件"},
+    "form.file_bad_name": {"en": "The file's name or type contains control characters (such as line breaks); "
+                                 "rename the file and upload it again.",
+                           "zh": "文件名或文件类型包含控制字符（如换行符），请重命名文件后重新上传。"},
     "form.invalid_json": {"en": "Not valid JSON: {message}", "zh": "不是有效的 JSON：{message}"},
     "form.rule_withheld": {"en": "This change is not allowed by a company rule ({rule}).",
                            "zh": "此更改不符合公司规则（{rule}），无法保存。"},
@@ -259,6 +262,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "form.conflict_anonymous": {"en": "This record was changed meanwhile (version {version}). "
                                       "Reload to see the change.",
                                 "zh": "这条记录在此期间已被修改（版本 {version}）。请重新加载查看修改。"},
+    "form.version_missing": {"en": "Not saved: the change did not say which version of the record it started "
+                                   "from, and someone else may have changed it. Reload and apply your change again.",
+                             "zh": "未保存：此次修改未注明基于记录的哪个版本，记录可能已被他人修改。请重新加载后再修改。"},
     "form.reload": {"en": "Reload", "zh": "重新加载"},
     # --- conversions (webui.ui.conversion, S12) ---
     "convert.heading": {"en": "{conversion}: {title}", "zh": "{conversion}：{title}"},

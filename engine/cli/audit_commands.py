@@ -1,6 +1,8 @@
 """``trellis audit``: check the tamper-evident audit trail and read the logs (S35).
 
-- ``verify`` recomputes the hash chain and names the first broken row;
+- ``verify`` recomputes the hash chain and names the first broken row; it prints the chain's
+  head and row count, which ``--expect-head`` / ``--expect-count`` of a later run compare with
+  (rows removed up to there, even the whole trail with its head, are then detected);
 - ``show`` prints one record's history, as the system or as a given user sees it;
 - ``logins`` and ``reads`` list the login log and the read/export access log.
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +33,8 @@ from engine.runtime.errors import TrellisError, UnknownObject
 from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal, load_principal
 from engine.runtime.tables import Schema, build_schema
 
+#: A head hash as ``verify`` prints it.
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
 #: Objects of the audit trail besides the config's own: users (and teams) changed through the directory.
 SYSTEM_OBJECTS = ("sys_user", "sys_team")
 LIMIT_OPTION = click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1),
@@ -79,17 +84,43 @@ def audit() -> None:
     """Check the audit trail and read the audit, login and access logs."""
 
 
+def _hash(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--expect-head``: a head hash as ``verify`` printed it (64 hexadecimal digits)."""
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if not HEX64.match(value):
+        raise click.BadParameter("give the 64 hexadecimal digits `trellis audit verify` printed after \"head\".")
+    return value
+
+
 @audit.command()
 @CONFIG_ARG
 @DB_OPTION
+@click.option("--expect-head", metavar="HASH", callback=_hash,
+              help="The head hash an earlier run printed: it must still be in the chain (else rows were removed).")
+@click.option("--expect-count", metavar="N", type=click.IntRange(min=0),
+              help="The row count an earlier run printed: the chain must still have at least N rows.")
 @user_errors
-def verify(config: str, db_url: str | None) -> None:
-    """Recompute the audit trail's hash chain; exit 1 at the first broken row."""
+def verify(config: str, db_url: str | None, expect_head: str | None, expect_count: int | None) -> None:
+    """Recompute the audit trail's hash chain; exit 1 at the first broken row, or when rows
+    an earlier run saw (--expect-head / --expect-count) are gone."""
+    reference = None
+    if expect_head is not None or expect_count is not None:
+        reference = trail.Reference(head_hash=expect_head, count=expect_count)
     with _database(config, db_url) as db, db.snapshot() as connection:
-        report = trail.verify(connection, db.schema)
+        report = trail.verify(connection, db.schema, reference)
     if report.ok:
         secho(f"Audit trail intact: {_count(report.checked, 'row')} checked.", fg="green")
+        head = f"row {report.head_id}" if report.head_id is not None else "empty trail"
+        echo(f"Head: {report.head_hash} ({head}). Keep this line; next time check that no rows were removed:")
+        echo(f"  trellis audit verify {config} --expect-head {report.head_hash} --expect-count {report.checked}")
         return
+    if report.broken_at is None:
+        secho(f"Audit trail TRUNCATED: {report.reason}", fg="red")
+        echo(f"The chain itself is intact ({_count(report.checked, 'row')}). Restore the audit tables from a "
+                   "backup and find out who deleted rows directly in the database.")
+        sys.exit(1)
     secho(f"Audit trail BROKEN at row {report.broken_at}: {report.reason}", fg="red")
     intact = f"{_count(report.checked, 'row')} before it {'is' if report.checked == 1 else 'are'} intact"
     echo(f"{intact}. Restore the audit tables from a backup and find out who changed the database directly.")

@@ -384,6 +384,10 @@ def _computed(value: Any, field: FieldDef, settings: Settings) -> Any:
     raise FieldValueError("computed", "This field is computed by Trellis and cannot be set.")
 
 
+#: Control characters, never part of a file's key, name or content type (they end up in HTTP headers).
+_FILE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _file(value: Any, field: FieldDef, settings: Settings) -> dict | None:
     if isinstance(value, str):
         key = value.strip()
@@ -398,9 +402,10 @@ def _file(value: Any, field: FieldDef, settings: Settings) -> dict | None:
         size = value.get("size")
         texts_ok = all(isinstance(value.get(k, ""), str) for k in ("name", "content_type"))
         size_ok = size is None or (isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= MAX_INTEGER)
-        if not (texts_ok and size_ok) or _has_nul(value):
-            raise FieldValueError("invalid", "A file's key, name and content_type are text (without NUL characters or lone surrogates) "
-                                             "and its size a whole number of bytes.")
+        if not (texts_ok and size_ok) or _has_nul(value) or any(
+                _FILE_CONTROL.search(value.get(k) or "") for k in ("key", "name", "content_type")):
+            raise FieldValueError("invalid", "A file's key, name and content_type are text without control "
+                                             "characters (NUL, CR, LF…) or lone surrogates, and its size a whole number of bytes.")
         return dict(value)
     raise FieldValueError("invalid", "Expected a stored file reference (a key, or {key, name}).")
 

@@ -18,7 +18,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -216,24 +216,40 @@ def history(connection: sa.Connection, schema: Schema, object_name: str, record_
 
 @dataclass(frozen=True)
 class ChainReport:
-    """The outcome of ``verify``: rows checked and the first broken link, if any."""
+    """The outcome of ``verify``: rows checked and the first broken link, if any; for an
+    intact chain, its head (the last row's id and hash) to keep as a ``Reference``."""
 
     checked: int
     broken_at: int | None = None
     reason: str | None = None
+    head_id: int | None = field(default=None, compare=False)
+    head_hash: str = field(default=GENESIS, compare=False)
 
     @property
     def ok(self) -> bool:
-        """True when every link holds."""
-        return self.broken_at is None
+        """True when every link holds (and the chain still holds what the reference saw)."""
+        return self.broken_at is None and self.reason is None
 
 
-def verify(connection: sa.Connection, schema: Schema) -> ChainReport:
+@dataclass(frozen=True)
+class Reference:
+    """What an earlier ``verify`` printed and the admin kept: the chain's head hash and/or
+    its row count then. The chain only grows, so today's chain must still contain that
+    row and at least that many rows; otherwise rows were removed (truncation)."""
+
+    head_hash: str | None = None
+    count: int | None = None
+
+
+def verify(connection: sa.Connection, schema: Schema, reference: Reference | None = None) -> ChainReport:
     """Recompute the chain from the first row; report the first row whose link is broken.
 
     Besides each row's own hash and its link to the row before, the chain's end
     must be the row ``sys_audit_head`` last recorded: that catches rows deleted
     from the end, and rows appended with a recomputed hash outside Trellis.
+    Deleting every row *and* the head leaves an empty, self-consistent chain:
+    only a ``reference`` kept from an earlier run catches that (and any other
+    removal of rows up to the reference's row).
     Run it inside one snapshot (REPEATABLE READ on PostgreSQL; SQLite
     transactions are snapshots already), or rows committed meanwhile by other
     writers look like rows added outside Trellis.
@@ -241,6 +257,7 @@ def verify(connection: sa.Connection, schema: Schema) -> ChainReport:
     audit, head = schema.system["sys_audit"], schema.system["sys_audit_head"]
     last = connection.execute(sa.select(head.c.last_id, head.c.last_hash).where(head.c.id == 1)).first()
     previous_hash, previous_id, checked = GENESIS, None, 0
+    reference_at: int | None = None  # how many rows the chain had at the reference's head
     for row in _rows(connection, audit):
         if row["prev_hash"] != previous_hash:
             return ChainReport(checked, row["id"], f"row {row['id']} does not follow row {previous_id or 'the start'} "
@@ -254,8 +271,10 @@ def verify(connection: sa.Connection, schema: Schema) -> ChainReport:
             return ChainReport(checked, row["id"], f"row {row['id']} was added outside Trellis "
                                                    f"(row {last.last_id} was the last one Trellis wrote)")
         previous_hash, previous_id, checked = row["hash"], row["id"], checked + 1
+        if reference is not None and row["hash"] == reference.head_hash:
+            reference_at = checked
     if last is None or (last.last_id == previous_id and last.last_hash == previous_hash):
-        return ChainReport(checked)
+        return _against(ChainReport(checked, head_id=previous_id, head_hash=previous_hash), reference, reference_at)
     if previous_id is None:
         return ChainReport(0, last.last_id, f"the audit trail is empty, but row {last.last_id} "
                                             "was the last one written (its rows were deleted)")
@@ -264,6 +283,24 @@ def verify(connection: sa.Connection, schema: Schema) -> ChainReport:
                                                      "(it was replaced)")
     return ChainReport(checked, previous_id, f"the chain ends at row {previous_id}, but row {last.last_id} "
                                              "was the last one written (rows at the end were deleted)")
+
+
+def _against(report: ChainReport, reference: Reference | None, reference_at: int | None) -> ChainReport:
+    """An intact chain compared with what an earlier run saw: the reference's head row must
+    still be in it (at the reference's position, when both were kept), and it must have at
+    least as many rows as then."""
+    if reference is None:
+        return report
+    problems = []
+    if reference.head_hash is not None and reference.head_hash != GENESIS and reference_at is None:
+        problems.append(f"the head {reference.head_hash[:16]}… seen earlier is no longer in the chain")
+    elif reference.count is not None and reference_at is not None and reference_at != reference.count:
+        problems.append(f"the head seen earlier is now row {reference_at} of the chain, not row {reference.count}")
+    if reference.count is not None and report.checked < reference.count:
+        problems.append(f"the chain has {report.checked} rows, but {reference.count} were seen earlier")
+    if not problems:
+        return report
+    return replace(report, reason="rows were removed (truncated): " + "; ".join(problems))
 
 
 def _rows(connection: sa.Connection, audit: sa.Table) -> Iterator[Mapping[str, Any]]:

@@ -41,6 +41,10 @@ OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "
 LIST_TYPES = ("multipicklist", "tags")
 #: Largest page a caller may ask for.
 MAX_PER_PAGE = 500
+#: Longest search text (``q``), in characters: longer is a QueryError, not a huge LIKE pattern.
+MAX_SEARCH_LENGTH = 200
+#: Most sort keys one query takes.
+MAX_SORT_KEYS = 10
 #: A page counts its total up to this many records; beyond, ``Page.total`` says "more than".
 COUNT_LIMIT = 10_000
 #: From this offset on, a page selects its ids first, then their rows (a deferred join).
@@ -142,6 +146,8 @@ class Query:
         text = (text or "").replace("\x00", "").strip()
         if not text:
             return self
+        if len(text) > MAX_SEARCH_LENGTH:
+            raise QueryError(f"the search text is at most {MAX_SEARCH_LENGTH} characters, not {len(text)}")
         principal = self.session.principal
         searchable = [f.name for f in search_fields(self.obj)]
         columns = [self.table.c[name] for name in searchable if principal.can_see(self.obj.name, name)]
@@ -159,7 +165,10 @@ class Query:
         return replace(self, conditions=(*self.conditions, document))
 
     def order_by(self, *fields: str) -> Query:
-        """Sort by fields; ``-name`` sorts descending; empty values come last. The id breaks ties."""
+        """Sort by fields (at most ``MAX_SORT_KEYS``); ``-name`` sorts descending; empty values come
+        last. The id breaks ties."""
+        if len(fields) > MAX_SORT_KEYS:
+            raise QueryError(f"sort by at most {MAX_SORT_KEYS} fields, not {len(fields)}")
         ordering = []
         for spec in fields:
             name = spec.lstrip("-+")

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from engine.metadata.expressions import Clock
 from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import Config, ObjectDef
-from engine.runtime import approvals, audit, automation, crypto, pipeline, timeline
+from engine.runtime import approvals, audit, automation, crypto, files, pipeline, timeline
 from engine.runtime.assignment import on_create as assign_on_create
 from engine.runtime.errors import RECORD_ERRORS, Conflict, NotFound, UnknownObject, ValidationFailed
 from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal
@@ -164,6 +164,7 @@ class Session:
             errors.add(obj.pipeline.field, "approval_required",
                        "Skipping stages needs approval: create the record at its first stage, then move it.")
         self._check_database(obj, data, None, errors)
+        files.check(self, obj, data, None, errors)
         if errors:
             raise _refusal(obj, data, errors)
         rules = approvals.rules_for_create(self, obj, data)
@@ -175,6 +176,7 @@ class Session:
         table = self.schema.table(object_name)
         new_id = self._write(obj, row, _insert_returning_id(table), lambda r: r.scalar_one(), _stored(obj, row))
         record = {**row, "id": new_id}
+        files.bind(self, obj, new_id, record)
         self._audit(obj, "create", new_id, None, record)
         timeline.touch(self, obj, None, record)
         if move is not None:
@@ -215,6 +217,7 @@ class Session:
         if not self.approved_rules:
             approvals.check_locks(self, obj, current.id, set(changed), "update", errors)
         self._check_database(obj, changed, current.id, errors)
+        files.check(self, obj, changed, current.id, errors)
         if errors:
             raise _refusal(obj, data, errors)
         if not changed:
@@ -234,6 +237,7 @@ class Session:
             latest = self.connection.execute(sa.select(table.c.version).where(table.c.id == current.id)).scalar()
             raise Conflict(object_name, current.id, current["version"], latest)
         record = {**current, **changed}
+        files.bind(self, obj, current.id, changed)
         self._audit(obj, "update", current.id, current, record)
         timeline.touch(self, obj, current, record)
         if move is not None:

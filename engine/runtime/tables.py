@@ -207,7 +207,7 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
     )
     return {t.name: t for t in (versions, sequences, *identity_tables(metadata), *audit_tables(metadata),
                                 *view_tables(metadata), *pipeline_tables(metadata), *automation_tables(metadata),
-                                *assignment_tables(metadata))}
+                                *assignment_tables(metadata), *file_tables(metadata))}
 
 
 def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
@@ -420,6 +420,22 @@ def assignment_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )
     return (state,)
+
+
+def file_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """Which record and field each stored file belongs to (``engine.runtime.files``)."""
+    files = sa.Table(
+        "sys_files",
+        metadata,
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("object", sa.String(100), nullable=False),
+        sa.Column("field", sa.String(100), nullable=False),
+        sa.Column("record_id", sa.BigInteger(), nullable=True),
+        sa.Column("uploaded_by", id_type(), nullable=True),
+        sa.Column("uploaded_at", UTCDateTime(), nullable=False),
+        sa.Index("ix_sys_files_object_record", "object", "record_id"),
+    )
+    return (files,)
 
 
 def audit_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

@@ -7,11 +7,18 @@ the ``not_a_server_error`` check fails on any 5xx, and an exception escaping a v
 (``TESTING`` propagates it) fails the test too. A second fuzzer covers what the
 document only describes in prose: the ``field__op`` filters of every list.
 
+Schemathesis never generates lone UTF-16 surrogates (they cannot be encoded for the
+wire), so a third fuzzer sends JSON bodies of its own — ``ensure_ascii`` escapes turn
+surrogates into ``"\\ud800"`` — with strings full of surrogates and control characters,
+to every body-taking route (create, change, approval decisions).
+
 Bounded and derandomised: the same examples on every run, well under a minute per
 database (SQLite, or PostgreSQL with TRELLIS_TEST_DATABASE_URL).
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import schemathesis
@@ -57,6 +64,7 @@ objects:
       tags: {type: tags}
       account: {type: lookup, object: account}
       notes: {type: textarea}
+      attachment: {type: file}
 roles:
   boss:
     objects:
@@ -191,3 +199,57 @@ def test_no_filter_sort_or_paging_input_gets_a_5xx(app, headers, name):
         assert response.status_code < 500, (query, response.get_data(as_text=True))
 
     fuzz()
+
+
+#: Text a client may send that no database or header should see: lone surrogates, control
+#: characters (CR/LF, NUL, bidi overrides), formula starts and long runs.
+HOSTILE_TEXT = st.one_of(
+    st.sampled_from(["\ud800", "a\udfffb", "\udbff\udc00", "\r\nSet-Cookie: x=1", "\x00", "\u202e", "=1+1",
+                     "x" * 5000]),
+    st.text(alphabet=st.characters(codec=None, categories=("Cs", "Cc", "Cf", "Lo", "Nd")), max_size=12),
+)
+HOSTILE_VALUE = st.one_of(HOSTILE_TEXT, st.lists(HOSTILE_TEXT, max_size=3),
+                          st.fixed_dictionaries({"key": HOSTILE_TEXT, "name": HOSTILE_TEXT}),
+                          st.dictionaries(HOSTILE_TEXT, HOSTILE_TEXT, max_size=2))
+BODY_FIELDS = {name: fields + (("attachment",) if name == "deal" else ()) for name, fields in FIELDS.items()}
+
+
+@pytest.mark.parametrize("name", OBJECTS)
+def test_no_hostile_json_body_gets_a_5xx(app, headers, name):
+    client = app.test_client()
+    routes = st.sampled_from([("POST", f"/api/v1/{name}"), ("PATCH", f"/api/v1/{name}/1"),
+                              ("POST", "/api/v1/approvals/1/approve"), ("POST", "/api/v1/approvals/1/reject")])
+    # Mostly the object's own fields (a required one always), so that values reach validation and storage.
+    bodies = st.fixed_dictionaries({"name": HOSTILE_TEXT},
+                                   optional={key: HOSTILE_VALUE for key in BODY_FIELDS[name][1:] + ("comment",)})
+    bodies = st.one_of(bodies, st.dictionaries(HOSTILE_TEXT, HOSTILE_VALUE, max_size=2))
+
+    @FUZZ_SETTINGS
+    @given(route=routes, body=bodies)
+    def fuzz(route, body) -> None:
+        method, url = route
+        data = json.dumps(body)  # ensure_ascii: a lone surrogate travels as its \\u escape
+        response = client.open(url, method=method, data=data, content_type="application/json",
+                               headers={**headers, "If-Match": "*"})
+        assert response.status_code < 500, (route, data[:300], response.get_data(as_text=True)[:300])
+        assert response.mimetype == "application/json"
+
+    fuzz()
+
+
+def test_surrogates_long_searches_and_many_sort_keys_are_4xx_with_the_documented_error(app, headers):
+    client = app.test_client()
+    cases = [("POST", "/api/v1/deal", '{"name": "\\ud800"}', "malformed_json"),
+             ("PATCH", "/api/v1/deal/1", '{"name": "ok", "tags": ["a\\udfff"], "version": 1}', "malformed_json"),
+             ("POST", "/api/v1/approvals/1/approve", '{"comment": "\\ud800"}', "malformed_json")]
+    for method, url, data, code in cases:
+        response = client.open(url, method=method, data=data, content_type="application/json", headers=headers)
+        assert response.status_code == 400, (url, response.get_json())
+        assert response.get_json()["error"]["code"] == code
+        assert "surrogate" in response.get_json()["error"]["message"]
+    response = client.get("/api/v1/deal", query_string={"q": "x" * 100_000}, headers=headers)
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_query"
+    assert "at most 200 characters" in response.get_json()["error"]["message"]
+    response = client.get("/api/v1/deal", query_string={"sort": ",".join(["name"] * 5000)}, headers=headers)
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_query"
+    assert "at most 10 fields" in response.get_json()["error"]["message"]

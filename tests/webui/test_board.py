@@ -262,6 +262,21 @@ def test_a_stale_version_is_409_and_an_unknown_stage_422(login, deals):
     assert response.status_code == 422 and "There is no stage" in response.get_json()["error"]["message"]
 
 
+def test_a_move_without_a_version_is_409_on_the_board_and_without_javascript(login, deals, crm):
+    client = login("rita")
+    acme = deals["Acme"]
+    response = client.post(f"/o/deal/{acme.id}/move", json={"stage": "needs_confirmed"},
+                           headers={"X-CSRFToken": csrf(client)})
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "conflict"
+    assert "did not say which version" in response.get_json()["error"]["message"]
+    url = f"/o/deal/{acme.id}"
+    response = post(client, f"{url}/move", {"stage": "needs_confirmed", "version": ""}, form_url=url)
+    assert response.status_code == 302
+    assert "did not say which version" in text(client.get(url))
+    with crm.session(user="rita") as session:
+        assert session.get("deal", acme.id)["stage"] == "initial_contact"
+
+
 def test_out_of_scope_records_are_404_for_the_move(login, deals):
     client = login("rita")
     response = move(client, deals["Rondo"], "needs_confirmed", csrf(client))

@@ -44,6 +44,10 @@ def api(client, crm):
     return call
 
 
+#: A new lead is at version 1; every conversion says which version it converts.
+V1 = {"If-Match": '"1"'}
+
+
 def new_lead(api, user="alice", **values):
     values = {"name": "张伟", "company": "Acme", "phone": "+86 21 5555 0100", "mobile": "+86 138 0013 8000",
               "status": "qualified", **values}
@@ -66,7 +70,7 @@ def total(api, object_name: str) -> int:
 
 def test_converting_answers_201_with_what_each_target_became(api):
     lead = new_lead(api)
-    response = api("alice", "POST", URL.format(id=lead["id"]), json={"skip": ["opportunity"]})
+    response = api("alice", "POST", URL.format(id=lead["id"]), json={"skip": ["opportunity"]}, headers=V1)
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert body["conversion"] == "lead_to_customer"
@@ -84,7 +88,7 @@ def test_converting_answers_201_with_what_each_target_became(api):
 def test_a_post_without_a_body_converts_every_target_and_links_a_matching_account(api):
     existing = api("alice", "POST", "/api/v1/account", json={"name": "Acme"}).get_json()
     lead = new_lead(api)
-    response = api("alice", "POST", URL.format(id=lead["id"]))
+    response = api("alice", "POST", URL.format(id=lead["id"]), headers=V1)
     assert response.status_code == 201, response.get_json()
     targets = response.get_json()["targets"]
     assert (targets["account"]["outcome"], targets["account"]["id"]) == ("linked", existing["id"])
@@ -94,14 +98,14 @@ def test_a_post_without_a_body_converts_every_target_and_links_a_matching_accoun
 def test_overrides_fill_what_the_mapping_leaves_empty(api):
     lead = new_lead(api, mobile=None)
     response = api("alice", "POST", URL.format(id=lead["id"]),
-                   json={"overrides": {"contact": {"mobile": "+86 139 0000 0000"}}})
+                   json={"overrides": {"contact": {"mobile": "+86 139 0000 0000"}}}, headers=V1)
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["targets"]["contact"]["record"]["mobile"] == "+8613900000000"
 
 
 def test_validation_problems_are_422_per_target_and_field_and_nothing_is_kept(api):
     lead = new_lead(api, mobile=None)
-    err = error(api("alice", "POST", URL.format(id=lead["id"]), json={}), 422, "validation_failed")
+    err = error(api("alice", "POST", URL.format(id=lead["id"]), json={}, headers=V1), 422, "validation_failed")
     assert err["fields"] == {"contact.mobile": [{"code": "rule:reachable",
                                                  "message": "Give the contact's mobile number."}]}
     assert err["message"] == "The Lead was not converted: 1 problem."
@@ -112,48 +116,55 @@ def test_validation_problems_are_422_per_target_and_field_and_nothing_is_kept(ap
 
 def test_an_unqualified_or_converted_lead_is_refused(api):
     lead = new_lead(api, status="new")
-    err = error(api("alice", "POST", URL.format(id=lead["id"])), 422, "conversion_refused")
+    err = error(api("alice", "POST", URL.format(id=lead["id"]), headers=V1), 422, "conversion_refused")
     assert err["fields"]["_record"][0]["code"] == "condition_not_met"
     lead = new_lead(api)
-    assert api("alice", "POST", URL.format(id=lead["id"])).status_code == 201
-    err = error(api("alice", "POST", URL.format(id=lead["id"])), 422, "conversion_refused")
+    assert api("alice", "POST", URL.format(id=lead["id"]), headers=V1).status_code == 201
+    err = error(api("alice", "POST", URL.format(id=lead["id"]), headers={"If-Match": '"2"'}), 422,
+                "conversion_refused")
     assert err["fields"]["_record"][0]["code"] == "already_converted"
     assert total(api, "account") == 1
 
 
 def test_bad_choices_are_422_and_bad_bodies_400(api):
     lead = new_lead(api)
-    err = error(api("alice", "POST", URL.format(id=lead["id"]), json={"skip": ["account"]}), 422,
+    err = error(api("alice", "POST", URL.format(id=lead["id"]), json={"skip": ["account"]}, headers=V1), 422,
                 "conversion_refused")
     assert err["fields"]["skip"][0]["code"] == "not_optional"
-    error(api("alice", "POST", URL.format(id=lead["id"]), json={"skip": "opportunity"}), 400, "bad_request")
-    error(api("alice", "POST", URL.format(id=lead["id"]), json={"overrides": {"contact": 5}}), 400, "bad_request")
-    err = error(api("alice", "POST", URL.format(id=lead["id"]), json={"skipp": []}), 400, "bad_request")
+    url = URL.format(id=lead["id"])
+    error(api("alice", "POST", url, json={"skip": "opportunity"}, headers=V1), 400, "bad_request")
+    error(api("alice", "POST", url, json={"overrides": {"contact": 5}}, headers=V1), 400, "bad_request")
+    err = error(api("alice", "POST", url, json={"skipp": []}, headers=V1), 400, "bad_request")
     assert "skipp" in err["fields"]
-    error(api("alice", "POST", URL.format(id=lead["id"]), data="skip", content_type="text/plain"), 415,
+    error(api("alice", "POST", URL.format(id=lead["id"]), data="skip", content_type="text/plain", headers=V1), 415,
           "unsupported_media_type")
 
 
 def test_permissions_answer_403_and_404_as_elsewhere(api):
     lead = new_lead(api)
-    error(api("bob", "POST", URL.format(id=lead["id"])), 404, "not_found")  # outside bob's scope
-    error(api("vera", "POST", URL.format(id=lead["id"])), 403, "forbidden")  # may read, not change
+    error(api("bob", "POST", URL.format(id=lead["id"]), headers=V1), 404, "not_found")  # outside bob's scope
+    error(api("vera", "POST", URL.format(id=lead["id"]), headers=V1), 403, "forbidden")  # may read, not change
     own = new_lead(api, user="asta")
-    err = error(api("asta", "POST", URL.format(id=own["id"])), 403, "forbidden")
+    err = error(api("asta", "POST", URL.format(id=own["id"]), headers=V1), 403, "forbidden")
     assert "may not create Account" in err["message"]
     assert total(api, "account") == 0 and total(api, "contact") == 0
 
 
 def test_unknown_conversions_objects_and_records_are_404(api):
     lead = new_lead(api)
-    error(api("alice", "POST", f"/api/v1/lead/{lead['id']}/convert/lead_to_cash"), 404, "unknown_conversion")
-    error(api("alice", "POST", f"/api/v1/account/{lead['id']}/convert/lead_to_customer"), 404, "unknown_conversion")
-    error(api("alice", "POST", f"/api/v1/leed/{lead['id']}/convert/lead_to_customer"), 404, "unknown_object")
-    error(api("alice", "POST", URL.format(id=99999)), 404, "not_found")
+    for url, code in ((f"/api/v1/lead/{lead['id']}/convert/lead_to_cash", "unknown_conversion"),
+                      (f"/api/v1/account/{lead['id']}/convert/lead_to_customer", "unknown_conversion"),
+                      (f"/api/v1/leed/{lead['id']}/convert/lead_to_customer", "unknown_object")):
+        error(api("alice", "POST", url, headers=V1), 404, code)
+    error(api("alice", "POST", URL.format(id=99999), headers=V1), 404, "not_found")
 
 
-def test_a_stale_version_is_409(api):
+def test_a_stale_version_is_409_and_a_missing_one_428(api):
     lead = new_lead(api)
+    err = error(api("alice", "POST", URL.format(id=lead["id"]), json={"skip": ["opportunity"]}), 428,
+                "precondition_required")
+    assert list(err["fields"]) == ["version"]
+    assert total(api, "account") == 0 and api("alice", "GET", f"/api/v1/lead/{lead['id']}").get_json()["version"] == 1
     error(api("alice", "POST", URL.format(id=lead["id"]), headers={"If-Match": '"7"'}), 409, "conflict")
     response = api("alice", "POST", URL.format(id=lead["id"]), json={"version": lead["version"]})
     assert response.status_code == 201, response.get_json()
@@ -165,7 +176,7 @@ def test_the_openapi_document_describes_the_conversion_to_those_who_may_use_it(a
     operation = document["paths"]["/api/v1/lead/{id}/convert/lead_to_customer"]["post"]
     assert operation["summary"] == "Convert lead"
     assert "opportunity (optional)" in operation["description"]
-    assert set(operation["responses"]) >= {"201", "403", "404", "409", "422"}
+    assert set(operation["responses"]) >= {"201", "403", "404", "409", "422", "428"}
     assert "ConversionResult" in document["components"]["schemas"]
     viewer = api("vera", "GET", "/api/v1/openapi.json").get_json()
     assert not any("/convert/" in path for path in viewer["paths"])

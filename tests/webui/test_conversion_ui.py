@@ -131,6 +131,17 @@ def test_the_form_needs_its_csrf_token(crm, login):
     assert count(crm, "account") == 0
 
 
+def test_the_form_needs_the_leads_version(crm, login):
+    lead = new_lead(crm)
+    client = login("alice")
+    data = {"shown.account": "1", "account.name": "Acme Ltd", "shown.contact": "1", "contact.name": "张 伟",
+            "contact.mobile": "+86 138 0013 8000"}
+    response = post(client, convert_url(lead), data)
+    assert response.status_code == 302 and response.headers["Location"].endswith(convert_url(lead))
+    assert "did not say which version" in text(client.get(convert_url(lead)))
+    assert (count(crm, "account"), count(crm, "contact")) == (0, 0)
+
+
 def test_the_page_speaks_chinese(crm, login):
     lead = new_lead(crm)
     client = login("alice")

@@ -248,6 +248,17 @@ def test_marking_someone_elses_task_done_is_refused(login, crm, data):
         assert s.get("todo", theirs.id)["status"] == "open"
 
 
+def test_marking_a_task_done_without_its_version_is_refused(login, crm, data):
+    with crm.session("alice") as s:
+        mine = s.create("todo", {"subject": "Mine"})
+    client = login("alice")
+    response = post(client, f"/tasks/todo/{mine.id}/done", {"next": "/tasks"}, form_url="/tasks")
+    assert response.status_code == 302
+    assert "did not say which version" in text(client.get("/tasks"))
+    with crm.session() as s:
+        assert s.get("todo", mine.id)["status"] == "open"
+
+
 def test_the_tasks_link_is_for_users_who_may_read_tasks(login, data):
     assert ">My tasks</a>" not in text(login("carol").get("/o/account"))
 

@@ -8,14 +8,17 @@ type-ahead, files, the language switch, CSRF and the security headers.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
 
 import pyotp
 import pytest
+import sqlalchemy as sa
 
 from engine.runtime import audit, auth
+from engine.runtime.tokens import create_token
 from tests.webui.conftest import PASSWORD, client_for, log_in, make_app, post, text, token
 from webui import create_app
 from webui.i18n import LANGUAGES, TEXTS
@@ -71,6 +74,7 @@ objects:
       account: {type: lookup, object: account}
       secret_note: {type: textarea, label: {en: Secret note, zh: 机密备注}}
       attachment: {type: file}
+      contract: {type: file}
 roles:
   rep:
     objects:
@@ -357,6 +361,29 @@ def test_edit_with_a_stale_version_shows_who_changed_it(login, client, crm, lead
         assert s.get("lead", record_id)["name"] == "Acme deal"
 
 
+def test_an_edit_or_delete_without_a_version_is_a_conflict_never_an_overwrite(login, client, crm, leads):
+    login("alice")
+    record_id = leads["Acme deal"].id
+    form = client.get(f"/o/lead/{record_id}/edit")
+    with crm.session(user="mia") as s:
+        s.update("lead", record_id, {"amount": "999"})
+    for version in (None, "", "abc", "0"):
+        data = {"csrf_token": token(form), "name": "Overwritten", "stage": "new"}
+        if version is not None:
+            data["version"] = version
+        response = client.post(f"/o/lead/{record_id}/edit", data=data)
+        assert response.status_code == 409, version
+        assert "did not say which version of the record it started from" in text(response)
+    response = client.post(f"/o/lead/{record_id}/delete", data={"csrf_token": token(form)})
+    assert response.status_code == 302 and response.headers["Location"] == f"/o/lead/{record_id}"
+    assert "Reload and apply your change again." in text(client.get(f"/o/lead/{record_id}"))
+    with crm.session() as s:
+        stored = s.get("lead", record_id)
+    assert (stored["name"], stored.version) == ("Acme deal", 2)
+    # outside the user's scope it stays 404, version or not
+    assert client.post(f"/o/lead/{leads['Bobs deal'].id}/edit", data={"csrf_token": token(form)}).status_code == 404
+
+
 def test_edit_and_delete(login, client, crm, leads):
     login("alice")
     record_id = leads["Beta deal"].id
@@ -416,6 +443,20 @@ def test_csv_export_needs_the_grant_and_is_logged(login, client, crm, leads):
     assert [(e.username, e.action, e.channel) for e in entries] == [("mia", "export", "web")]
 
 
+def test_csv_export_neutralises_formulas_in_text_and_list_cells(login, client, crm):
+    hostile = {"=HYPERLINK(\"http://x\")": ["=cmd|' /C calc'!A0", "ok"], "+1+1": ["ok", "@SUM(A1)"],
+               "-2+3": ["-x"], "@user": [], "safe name": ["plain"]}
+    with crm.session(user="mia") as s:
+        for name, tags in hostile.items():
+            s.create("lead", {"name": name, "tags": tags, "score": -5})
+    login("mia")
+    rows = list(csv.DictReader(io.StringIO(text(client.get("/o/lead/export.csv")).lstrip("\ufeff"))))
+    assert {row["name"]: row["tags"] for row in rows} == {
+        "'=HYPERLINK(\"http://x\")": "'=cmd|' /C calc'!A0, ok", "'+1+1": "ok, '@SUM(A1)",
+        "'-2+3": "'-x", "'@user": "", "safe name": "plain"}
+    assert {row["score"] for row in rows} == {"-5"}  # numbers are data, never quoted
+
+
 def test_lookup_returns_only_readable_records(login, client, leads):
     login("alice")
     found = client.get("/o/lead/lookup?q=deal").get_json()
@@ -446,6 +487,86 @@ def test_file_upload_and_download_follow_the_record_scope(login, client, crm, le
     post(client, "/logout", form_url="/o/lead")
     login("bob")
     assert client.get(url).status_code == 404
+
+
+def upload(client, record_id, name="notes.txt", content_type="text/plain", field="attachment", version="1"):
+    form_url = f"/o/lead/{record_id}/edit"
+    return post(client, form_url, {"name": "Acme deal", "version": version,
+                                   field: (io.BytesIO(b"hello file"), name, content_type)},
+                form_url=form_url, content_type="multipart/form-data")
+
+
+def test_a_file_stays_with_the_record_and_field_it_was_uploaded_to(login, client, crm, leads):
+    login("alice")
+    acme, beta, bobs = (leads[name].id for name in ("Acme deal", "Beta deal", "Bobs deal"))
+    assert upload(client, acme).status_code == 302
+    with crm.session() as s:
+        stolen = s.get("lead", acme)["attachment"]
+    tokens = {name: create_token(crm, name, "test")[0] for name in ("alice", "bob")}
+
+    def api(user, method, url, body):
+        return client.open(url, method=method, json=body, headers={"Authorization": f"Bearer {tokens[user]}"})
+
+    attempts = [("bob", "PATCH", f"/api/v1/lead/{bobs}", {"attachment": stolen["key"], "version": 1}),
+                ("bob", "POST", "/api/v1/lead", {"name": "Thief", "attachment": stolen}),
+                ("alice", "PATCH", f"/api/v1/lead/{beta}", {"attachment": stolen, "version": 1}),  # another record
+                ("alice", "PATCH", f"/api/v1/lead/{acme}", {"contract": stolen, "version": 2})]  # another field
+    for user, method, url, body in attempts:
+        response = api(user, method, url, body)
+        assert response.status_code == 422, (user, url, response.get_json())
+        problem = next(iter(response.get_json()["error"]["fields"].values()))[0]
+        assert problem["code"] == "file_not_yours" and "belongs to another record" in problem["message"]
+    assert api("alice", "PATCH", f"/api/v1/lead/{acme}", {"attachment": stolen, "version": 2}).status_code == 200
+    # a value written behind Trellis's back (or before files were registered) is not served
+    table = crm.schema.table("lead")
+    with crm.engine.begin() as connection:
+        connection.execute(sa.update(table).where(table.c.id == bobs).values(attachment=stolen))
+    post(client, "/logout", form_url="/o/lead")
+    login("bob")
+    assert client.get(f"/o/lead/{bobs}/file/attachment").status_code == 404
+    # a new record's upload is bound to it on its first save
+    created = post(client, "/o/lead/new", {"name": "With file", "stage": "new",
+                                          "attachment": (io.BytesIO(b"mine"), "mine.txt", "text/plain")},
+                   content_type="multipart/form-data")
+    assert created.status_code == 302
+    assert client.get(created.headers["Location"] + "/file/attachment").data == b"mine"
+    post(client, "/logout", form_url="/o/lead")
+    login("alice")
+    assert client.get(f"/o/lead/{acme}/file/attachment").data == b"hello file"
+
+
+def test_control_characters_in_file_names_are_refused_and_never_reach_a_header(login, client, crm, leads):
+    login("alice")
+    acme = leads["Acme deal"].id
+    form_url = f"/o/lead/{acme}/edit"
+    # RFC 2231 lets a multipart filename carry CR/LF percent-encoded; werkzeug decodes it
+    disposition = "filename*=UTF-8''evil%0D%0ASet-Cookie%3A%20x%3D1.txt"
+    parts = [f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}'
+             for name, value in (("csrf_token", token(client.get(form_url))), ("version", "1"), ("name", "Acme deal"))]
+    parts.append(f'Content-Disposition: form-data; name="attachment"; {disposition}\r\n'
+                 "Content-Type: text/plain\r\n\r\nhello")
+    body = "".join(f"--B\r\n{part}\r\n" for part in parts) + "--B--\r\n"
+    response = client.post(form_url, data=body.encode(), content_type="multipart/form-data; boundary=B")
+    assert response.status_code == 422 and "contains control characters" in text(response)
+    assert upload(client, acme, "ok.txt", "text/plain\tx").status_code == 422
+    with crm.session() as s:
+        assert s.get("lead", acme)["attachment"] is None
+    secret = create_token(crm, "alice", "test")[0]
+    response = client.patch(f"/api/v1/lead/{acme}", headers={"Authorization": f"Bearer {secret}"},
+                            json={"attachment": {"key": "k" * 20, "name": "a\r\nb.txt"}, "version": 1})
+    assert response.status_code == 422 and "control characters" in text(response)
+    # a value stored with CR/LF (written behind Trellis's back) downloads with clean headers
+    assert upload(client, acme).status_code == 302
+    with crm.session() as s:
+        value = s.get("lead", acme)["attachment"]
+    table = crm.schema.table("lead")
+    with crm.engine.begin() as connection:
+        connection.execute(sa.update(table).where(table.c.id == acme).values(
+            attachment={**value, "name": "a\r\nSet-Cookie: x=1.txt", "content_type": "text/html\r\nX-Evil: 1"}))
+    download = client.get(f"/o/lead/{acme}/file/attachment")
+    assert download.status_code == 200 and download.data == b"hello file"
+    assert "X-Evil" not in download.headers and "Set-Cookie" not in download.headers
+    assert download.mimetype == "application/octet-stream" and "\n" not in download.headers["Content-Disposition"]
 
 
 # --- language, CSRF, headers --------------------------------------------------------------------------------

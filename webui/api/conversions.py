@@ -1,9 +1,10 @@
 """``POST /api/v1/<object>/<id>/convert/<conversion>``: convert a record (S12).
 
-The body is optional: ``{"skip": ["opportunity"], "overrides": {"contact":
+The body: ``{"skip": ["opportunity"], "overrides": {"contact":
 {"decision_role": "decision_maker"}}, "version": 3}`` — targets not to create
 (optional ones only), values that replace or add to the mapping per target, and
-the source's version (or ``If-Match``) to guard against a concurrent change.
+the source's version (or ``If-Match``; required, 428 without) to guard against a
+concurrent change.
 The answer is 201 with the source as it is now and what became of each target
 (``created``, ``linked`` or ``skipped``, with the record). Refusals and
 validation problems are 422 with ``fields`` keyed ``_record`` (not convertible:
@@ -51,7 +52,7 @@ def convert_record(object_name: str, record_id: str, conversion: str) -> Respons
     if unknown:
         raise _bad_body(unknown[0], f"Unknown key {unknown[0]!r}; a conversion takes {', '.join(BODY_KEYS)}.")
     skip, overrides = _skip(body.get("skip")), _overrides(body.get("overrides"))
-    version = expected_version(body, required=False)
+    version = expected_version(body, required=True)
     with get_trellis().session(user=current_username(), channel="api") as session:
         session.object(object_name)  # an unknown object is 404 before the conversion is looked up
         declared = conversions.conversion_of(session.config, conversion, object_name)
@@ -113,7 +114,8 @@ def schemas() -> dict[str, Any]:
                 "overrides": {"type": "object", "additionalProperties": {"type": "object"},
                               "description": "Per target, field values that replace or add to the mapping."},
                 "version": {"type": "integer", "minimum": 1,
-                            "description": "The source's version you last read (or send If-Match)."},
+                            "description": "The source's version you last read (or send If-Match); "
+                                           "without either the answer is 428."},
             }},
         "ConvertedTarget": {
             "type": "object", "required": ["object", "outcome", "id", "record"],
@@ -156,5 +158,5 @@ def paths(config: Config, principal: Principal) -> dict[str, Any]:
                 "201": {"description": "Converted.",
                         "content": {"application/json": {"schema": _ref("ConversionResult")}}},
                 **{status: _ref(ERROR_RESPONSES[status][0], "responses")
-                   for status in ("400", "401", "403", "404", "409", "415", "422", "429", "500")}}}}
+                   for status in ("400", "401", "403", "404", "409", "415", "422", "428", "429", "500")}}}}
     return out

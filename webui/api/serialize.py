@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -66,5 +67,29 @@ def _refuse_constant(name: str) -> Any:
 
 
 def parse_json(data: bytes) -> Any:
-    """Parse a request body; raises ValueError (or RecursionError) for anything that is not JSON."""
-    return json.loads(data.decode("utf-8"), parse_float=JsonNumber, parse_constant=_refuse_constant)
+    """Parse a request body; raises ValueError (or RecursionError) for anything that is not JSON,
+    and for text holding a lone UTF-16 surrogate (``"\\ud800"``: valid JSON, but no character)."""
+    body = json.loads(data.decode("utf-8"), parse_float=JsonNumber, parse_constant=_refuse_constant)
+    if has_surrogate(body):
+        raise ValueError("it holds a lone UTF-16 surrogate escape (such as \\ud800), which is not a character")
+    return body
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_surrogate(value: Any) -> bool:
+    """Whether a parsed JSON value holds, in any key or string, a lone surrogate (which no
+    database nor UTF-8 answer can carry)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

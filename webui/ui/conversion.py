@@ -37,7 +37,7 @@ from webui import get_trellis
 from webui.i18n import Formatter
 from webui.ui import display, forms
 from webui.ui.context import formatter, t, ui_session
-from webui.ui.views import _require_login, readable, render_page
+from webui.ui.views import VersionMissing, _require_login, readable, render_page, required_version
 
 #: Form names: the checkbox of an optional target, and the marker of a target whose inputs are shown.
 CREATE, SHOWN = "create.", "shown."
@@ -227,15 +227,15 @@ def convert(object_name: str, record_id: int, conversion: str) -> Response | str
             if choices.errors:
                 raise conversions.ConversionFailed(choices.errors, obj.name)
             result = session.convert(declared.name, record_id, skip=choices.skip, overrides=choices.overrides,
-                                     version=_version(request.form.get("version")))
+                                     version=required_version(session, obj.name, record_id, request.form.get("version")))
     except conversions.ConversionRefused as exc:
         if set(exc.errors) == {RECORD_ERRORS}:
             return _back(object_name, record_id, exc)
         return _page(object_name, record_id, conversion, choices, exc.errors, 422)
     except ValidationFailed as exc:
         return _page(object_name, record_id, conversion, choices, exc.errors, 422)
-    except Conflict:
-        flash(t("convert.conflict"), "error")
+    except Conflict as exc:
+        flash(t("form.version_missing") if isinstance(exc, VersionMissing) else t("convert.conflict"), "error")
         return redirect(url_for("conversion.convert", object_name=object_name, record_id=record_id,
                                 conversion=conversion))
     flash(_summary(result), "info")
@@ -274,10 +274,6 @@ def _summary(result: conversions.ConversionResult) -> str:
         parts.append(t(f"convert.{outcome.outcome}", target=label, title=title))
     return t("convert.done", details=t("convert.separator").join(parts))
 
-
-def _version(raw: str | None) -> int | None:
-    raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() and len(raw) < 18 else None
 
 
 def create_blueprint(app: Flask) -> Blueprint:

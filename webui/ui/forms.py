@@ -13,8 +13,10 @@ is parsed here (a syntax error is a field error); a lookup is the id in the
 hidden input named like the field; a user (``type: user`` fields and the Owner
 control) is the id chosen in a select or, with the type-ahead, the id in the hidden
 input or else the name typed in ``<field>__name`` (see ``webui.ui.userpicker``); an
-uploaded file is stored under ``TRELLIS_UPLOAD_DIR`` with a random key and becomes
-``{key, name, size, content_type}``. Everything else is judged by the engine.
+uploaded file is stored under ``TRELLIS_UPLOAD_DIR`` with a random key, becomes
+``{key, name, size, content_type}`` and is registered as the user's upload for that
+field (``engine.runtime.files``: the first save binds it to the record); a name or
+content type with control characters is refused. Everything else is judged by the engine.
 
 The Owner control (``owner_id``) is shown to users who may give records to someone
 else (``userpicker.may_choose_owner``); an empty one leaves the owner as it is (the
@@ -39,6 +41,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.metadata.fieldtypes import REGISTRY, decimal_scale
 from engine.metadata.model import FieldDef, ObjectDef
+from engine.runtime import files as stored_files
 from engine.runtime.errors import RECORD_ERRORS, FieldError
 from engine.runtime.pipeline import REASON_KEY
 from engine.runtime.records import Session
@@ -202,7 +205,11 @@ def parse_form(session: Session, obj: ObjectDef, form: MultiDict[str, str], file
             upload = files.get(f.name)
             state[f.name] = (current or {}).get(f.name)
             if upload is not None and upload.filename:
+                if not clean_text(upload.filename) or not clean_text(upload.mimetype or ""):
+                    errors[f.name] = [FieldError("invalid_file_name", fmt.t("form.file_bad_name"))]
+                    continue
                 state[f.name] = values[f.name] = store_upload(upload)
+                stored_files.register(session, obj.name, f.name, values[f.name]["key"])
             elif form.get(f"{f.name}__clear"):
                 state[f.name], values[f.name] = None, None
         elif widget == "user":
@@ -264,6 +271,26 @@ def upload_dir() -> Path:
     folder = Path(current_app.config["TRELLIS_UPLOAD_DIR"]).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+#: Control characters (CR, LF, NUL, …): never part of a file's name or content type, which go into headers.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: A content type as a download may send it (``type/subtype`` and parameters, printable ASCII).
+CONTENT_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}(;[\x20-\x7e]*)?$")
+
+
+def clean_text(text: str) -> bool:
+    """Whether ``text`` (an uploaded file's name or content type) has no control characters."""
+    return _CONTROL.search(text) is None
+
+
+def download_headers(value: Mapping[str, Any], fallback: str) -> tuple[str, str]:
+    """The name and content type a download sends for a stored file value: control characters
+    (a value stored before they were refused, or through the API) are dropped, and a content
+    type that is not ``type/subtype`` becomes ``application/octet-stream``."""
+    name = _CONTROL.sub("", str(value.get("name") or "")).strip() or fallback
+    content_type = _CONTROL.sub("", str(value.get("content_type") or ""))
+    return name, content_type if CONTENT_TYPE.match(content_type) else "application/octet-stream"
 
 
 def store_upload(upload: FileStorage) -> dict[str, Any]:

@@ -389,19 +389,27 @@ def pager_texts(page: Page, fmt: Formatter) -> tuple[str, str]:
 
 
 # --- CSV export ---------------------------------------------------------------------------------------
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: What a spreadsheet reads as the start of a formula (OWASP "CSV injection"); LF too, for safety.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def neutralise(text: str) -> str:
+    """``text`` with a single quote in front when a spreadsheet would run it as a formula."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _csv_cell(value: Any) -> str:
+    """One exported cell. Text — a plain value or each item of a list (tags, multipicklists) —
+    that a spreadsheet would run as a formula is quoted; numbers and dates are data."""
     if value is None:
         return ""
     if isinstance(value, list):
-        return ", ".join(str(json_value(v)) for v in value)
+        items = [neutralise(v) if isinstance(v, str) else str(json_value(v)) for v in value]
+        return neutralise(", ".join(items))
     if isinstance(value, dict):
-        return json.dumps(json_value(value), ensure_ascii=False)
+        return neutralise(json.dumps(json_value(value), ensure_ascii=False))
     text = str(json_value(value))
-    # A text cell that a spreadsheet would run as a formula is quoted (CSV injection).
-    return "'" + text if isinstance(value, str) and text.startswith(_FORMULA_START) else text
+    return neutralise(text) if isinstance(value, str) else text
 
 
 def export_csv(session: Session, obj: ObjectDef, params: ListParams) -> str:

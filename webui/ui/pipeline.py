@@ -55,13 +55,20 @@ from engine.runtime.query import format_title
 from engine.runtime.record import Record
 from engine.runtime.records import Session
 from webui import get_trellis
-from webui.api.serialize import record_json
+from webui.api.serialize import has_surrogate, record_json
 from webui.i18n import Formatter
 from webui.ui import approvals as approval_pages
 from webui.ui import board, context, display, forms
 from webui.ui.board import COLOR, percent, stage_classes
 from webui.ui.context import formatter, local_path, t, ui_session
-from webui.ui.views import _require_login, _save, _version, readable, render_page
+from webui.ui.views import (
+    VersionMissing,
+    _require_login,
+    _save,
+    readable,
+    render_page,
+    required_version,
+)
 
 REASON = pipeline.REASON_KEY
 
@@ -325,7 +332,7 @@ def move_input() -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
     if not request.is_json:
         return request.form, request.files
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("values", {}), dict):
+    if not isinstance(body, dict) or not isinstance(body.get("values", {}), dict) or has_surrogate(body):
         abort(400)
     data: MultiDict[str, str] = MultiDict()
     for key in ("stage", "version", "next", REASON, "flash"):
@@ -352,12 +359,12 @@ def move(object_name: str, record_id: int) -> Any:
         return _move_page(object_name, record_id, request.args.get("stage", ""), request.args, None, {}, False)
     data, files = move_input()
     stage_key = data.get("stage", "").strip()
-    version = _version(data.get("version"))
     fmt = formatter()
     parsed = None
     try:
         with ui_session() as session:
             obj, record = movable(session, object_name, record_id)
+            version = required_version(session, obj.name, record.id, data.get("version"))
             pipe = obj.pipeline.for_values(record)
             target = pipe.stage(stage_key)
             if target is None:
@@ -384,6 +391,8 @@ def move(object_name: str, record_id: int) -> Any:
         return _move_page(object_name, record_id, stage_key, data, parsed, {}, True, status=422)
     except PermissionDenied as exc:
         return _refused(object_name, record_id, data, 403, "forbidden", t("move.denied", message=str(exc)))
+    except VersionMissing:
+        return _refused(object_name, record_id, data, 409, "conflict", t("form.version_missing"))
     except Conflict:
         return _refused(object_name, record_id, data, 409, "conflict", t("move.conflict"))
     except NotFound:

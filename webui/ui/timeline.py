@@ -40,7 +40,7 @@ from webui import get_trellis
 from webui.i18n import Formatter
 from webui.ui import context, display, forms
 from webui.ui.context import formatter, local_path, t, ui_session
-from webui.ui.views import _require_login, readable, render_page
+from webui.ui.views import _require_login, conflict_text, readable, render_page, required_version
 
 PER_PAGE = 20
 
@@ -321,19 +321,18 @@ def task_row(session: Session, item: timeline.TaskItem, fmt: Formatter) -> TaskR
 
 def complete(object_name: str, record_id: int) -> Response:
     """Mark a task done (its status becomes the first ``done`` value); back to where the user was."""
-    raw = (request.form.get("version") or "").strip()
-    version = int(raw) if raw.isdigit() and len(raw) < 18 else None
     try:
         with ui_session() as session:
             readable(session, object_name)
+            version = required_version(session, object_name, record_id, request.form.get("version"))
             timeline.complete_task(session, object_name, record_id, version)
         flash(t("tasks.marked_done"), "info")
     except ValidationFailed as exc:
         for problems in exc.errors.values():
             for problem in problems:
                 flash(problem.message, "error")
-    except Conflict:
-        flash(t("form.conflict_anonymous", version=""), "error")
+    except Conflict as exc:
+        flash(conflict_text(exc), "error")
     return redirect(local_path(request.form.get("next")) or url_for("timeline.my_tasks"))
 
 

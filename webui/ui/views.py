@@ -33,8 +33,9 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.datastructures import MultiDict
 
 from engine.metadata.model import ObjectDef
+from engine.runtime import files
 from engine.runtime import views as saved_views
-from engine.runtime.errors import Conflict, FieldError, QueryError, ValidationFailed
+from engine.runtime.errors import Conflict, FieldError, QueryError, TrellisError, ValidationFailed
 from engine.runtime.query import format_title
 from engine.runtime.records import Session
 from webui import get_trellis
@@ -75,12 +76,14 @@ def home() -> Response | str:
     return redirect(url_for("records.list_records", object_name=objects[0].name))
 
 
-def list_records(object_name: str) -> str:
-    """A page of records with search, filters, sorting and paging."""
+def list_records(object_name: str) -> tuple[str, int]:
+    """A page of records with search, filters, sorting and paging; a bad filter, sort or search
+    (``QueryError``) is the page with the message, status 400."""
     return _list_page(object_name, listing.list_params(request.args))
 
 
-def _list_page(object_name: str, params: listing.ListParams, save_form: listing.SaveViewForm | None = None) -> str:
+def _list_page(object_name: str, params: listing.ListParams,
+               save_form: listing.SaveViewForm | None = None) -> tuple[str, int]:
     fmt = formatter()
     with ui_session() as session:
         obj = readable(session, object_name)
@@ -91,7 +94,7 @@ def _list_page(object_name: str, params: listing.ListParams, save_form: listing.
             error = t("list.bad_filter", message=str(exc))
         links = listing.saved_view_links(obj, saved_views.list_views(session, obj.name), params)
         view = listing.list_view(session, obj, params, page, error, fmt, links, save_form)
-    return render_page("list.html", obj, view=view)
+    return render_page("list.html", obj, view=view), 400 if error else 200
 
 
 def save_view(object_name: str) -> Response | tuple[str, int]:
@@ -106,7 +109,7 @@ def save_view(object_name: str) -> Response | tuple[str, int]:
         message = "; ".join(e.message for problems in exc.errors.values() for e in problems)
         params = listing.list_params(MultiDict(parse_qsl(query)))
         form = listing.SaveViewForm(query, name, t("views.not_saved", message=message))
-        return _list_page(object_name, params, form), 422
+        return _list_page(object_name, params, form)[0], 422
     flash(t("views.saved"), "info")
     return redirect(url_for("records.list_records", object_name=obj.name) + (f"?{query}" if query else ""))
 
@@ -154,19 +157,16 @@ def show(object_name: str, record_id: int) -> str:
 
 
 def download(object_name: str, record_id: int, field_name: str) -> Response:
-    """A stored file, to those who can read the record and see the field."""
+    """A stored file, to those who can read the record and see the field, and only the file
+    uploaded to that record and field (``engine.runtime.files.owned_file``); 404 otherwise."""
     with ui_session() as session:
         obj = readable(session, object_name)
-        record = session.get(obj.name, record_id)
-        f = obj.fields.get(field_name)
-        if f is None or f.type != "file" or field_name not in record:
-            abort(404)
-        value = record[field_name]
+        value = files.owned_file(session, obj.name, record_id, field_name)
     path = forms.stored_file(value)
     if path is None:
         abort(404)
-    return send_file(path, as_attachment=True, download_name=value.get("name") or path.name,
-                     mimetype=value.get("content_type") or "application/octet-stream")
+    name, content_type = forms.download_headers(value, path.name)
+    return send_file(path, as_attachment=True, download_name=name, mimetype=content_type)
 
 
 def _form_page(obj_name: str, state: forms.FormState, errors: dict[str, list[FieldError]],
@@ -219,7 +219,8 @@ def _save(parsed: forms.ParsedForm, write: Any) -> Any:
 
 
 def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
-    """The edit form; carries the version, so a concurrent change is reported, not overwritten."""
+    """The edit form; carries the version, so a concurrent change is reported, not overwritten
+    (a POST without one is refused the same way: 409, "reload")."""
     fmt = formatter()
     with ui_session() as session:
         obj = readable(session, object_name)
@@ -233,6 +234,7 @@ def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
     parsed = None
     try:
         with ui_session() as session:
+            required_version(session, obj.name, record_id, request.form.get("version"))
             parsed = forms.parse_form(session, obj, request.form, request.files, fmt, record)
             saved = _save(parsed, lambda values: session.update(obj.name, record_id, values, version=version))
             message = approvals.saved_message(session, saved, fmt)  # "Sent for approval…" when it waits
@@ -251,7 +253,38 @@ def _version(raw: str | None) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) < 18 else None
 
 
+class VersionMissing(Conflict):
+    """A web write that does not say which version of the record it started from: refused
+    like a stale one (409, "reload"), never applied over whatever is stored."""
+
+    def __init__(self, object_name: str, record_id: int) -> None:
+        self.object_name, self.record_id = object_name, record_id
+        self.expected, self.actual = None, None
+        TrellisError.__init__(self, f"{object_name} {record_id}: the change does not say which version it "
+                                    "started from; reload it and apply your change again")
+
+
+def required_version(session: Session, object_name: str, record_id: int, raw: str | None) -> int:
+    """The ``version`` a web form or move carried (a whole number from 1); ``VersionMissing``
+    when it is absent or not a version, so that no channel overwrites silently. A record
+    outside the user's scope stays ``NotFound`` (404), whatever the version."""
+    version = _version(raw)
+    if version is None or version < 1:
+        session.get(object_name, record_id)
+        raise VersionMissing(object_name, record_id)
+    return version
+
+
+def conflict_text(conflict: Conflict) -> str:
+    """The generic text of a refused stale or version-less write."""
+    if isinstance(conflict, VersionMissing):
+        return t("form.version_missing")
+    return t("form.conflict_anonymous", version=conflict.actual)
+
+
 def _conflict_message(object_name: str, record_id: int, conflict: Conflict) -> str:
+    if isinstance(conflict, VersionMissing):
+        return conflict_text(conflict)
     with ui_session() as session:
         who = display.latest_editor(session, object_name, record_id)
     if who:
@@ -264,7 +297,8 @@ def delete(object_name: str, record_id: int) -> Response:
     try:
         with ui_session() as session:
             obj = readable(session, object_name)
-            pending = session.delete(obj.name, record_id, version=_version(request.form.get("version")))
+            version = required_version(session, obj.name, record_id, request.form.get("version"))
+            pending = session.delete(obj.name, record_id, version=version)
             waiting = approvals.pending_text(session, pending, formatter()) if pending is not None else None
     except ValidationFailed as exc:
         for problems in exc.errors.values():
