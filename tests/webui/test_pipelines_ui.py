@@ -88,6 +88,8 @@ def test_a_renewal_shows_its_own_pipeline_on_the_record_page_and_moves_through_i
     assert moved.status_code == 200 and moved.get_json()["message"] == "Moved to Renewed."
     page = text(client.get(f"/o/deal/{renewal.id}"))
     assert "Renewal due → Renewed" in page and "created in Renewal due" in page
+    listed = text(client.get("/o/deal?q=again"))
+    assert re.search(r'<td data-label="Stage">\s*Renewed\s*</td>', listed)  # not the default pipeline's "Won"
     assert "renewal_due" not in page.split('id="stage-history"')[1].split("</section>")[0]
     fresh = text(client.get(f"/o/deal/{deals['fresh'].id}"))
     assert "Current stage: Prospect" in fresh and "Renewal due" not in fresh
