@@ -109,16 +109,22 @@ def test_move_a_card_with_the_keyboard(page, login, live_server):
     card.focus()
     expect(card).to_be_focused()
     page.keyboard.press("Tab")  # the card's title link
-    page.keyboard.press("Tab")  # its Move to… select
-    select = page.locator(f"#move-{deal}")
-    expect(select).to_be_focused()
-    expect(page.locator(f"label[for=move-{deal}]")).to_have_text("Move to…")
-    select.select_option("needs_confirmed")
+    page.keyboard.press("Tab")  # its compact Move to… menu
+    menu = page.locator(f"#move-{deal} summary")
+    expect(menu).to_be_focused()
+    expect(menu).to_have_text("Move to…")
+    page.keyboard.press("Enter")  # opens the menu: one button per other stage
     page.keyboard.press("Tab")
+    expect(page.locator(f"#move-{deal} button[value=needs_confirmed]")).to_be_focused()
     page.keyboard.press("Enter")
+    expect(page.locator("#board-status")).to_have_text("Moved to Needs confirmed.")
     expect(page.locator(f"#column-needs_confirmed #card-{deal}")).to_be_visible()
     expect(page.locator(f"#card-{deal}")).to_be_focused()
     assert live_server.get("opportunity", deal, "alice")["stage"] == "needs_confirmed"
+    page.keyboard.press("ArrowLeft")  # and back, with the arrow key on the focused card
+    expect(page.locator("#board-status")).to_have_text("Moved to Initial contact.")
+    expect(page.locator(f"#column-initial_contact #card-{deal}")).to_be_visible()
+    assert live_server.get("opportunity", deal, "alice")["stage"] == "initial_contact"
 
 
 def test_move_a_card_by_touch_from_its_handle(page, login, live_server):

@@ -479,6 +479,7 @@ def test_language_switch(page, login, switch_language):
     assert page.url.endswith("/o/account?q=a")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     expect(page.locator("nav").first).to_contain_text("客户")
+    page.locator(".user-menu summary").click()  # Log out waits in the account menu
     expect(page.get_by_role("button", name="退出")).to_be_visible()
 
 

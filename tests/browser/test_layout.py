@@ -51,6 +51,21 @@ def no_page_scroll(page: Any, width: int) -> None:
     assert scroll_width <= width + 1, f"{page.url} scrolls sideways at {width} px: {scroll_width} ({wide})"
 
 
+def header_overlaps(page: Any) -> list[str]:
+    """Pairs of visible header items (logo, navigation links, tools, bell) that overlap."""
+    return page.evaluate("""() => {
+        const items = [...document.querySelectorAll(
+            'header .brand, header nav a, header .tools > *, header .topbar-bell > *, header .menu-toggle')]
+            .filter(e => e.offsetParent !== null).map(e => [e, e.getBoundingClientRect()]);
+        const out = [];
+        items.forEach(([a, r], i) => items.slice(i + 1).forEach(([b, q]) => {
+            if (!a.contains(b) && !b.contains(a) && r.left < q.right - 1 && q.left < r.right - 1
+                && r.top < q.bottom - 1 && q.top < r.bottom - 1) { out.push(a.textContent.trim() + ' / ' + b.textContent.trim()); }
+        }));
+        return out;
+    }""")
+
+
 def open_as(new_page, login, switch_language, lang: str, width: int) -> Any:
     phone = width < 600
     page = new_page(viewport={"width": width, "height": 812 if phone else 900}, is_mobile=phone, has_touch=phone)
@@ -69,6 +84,7 @@ def test_desktop_header_lists_board_and_renewal(new_page, login, switch_language
     page.goto("/o/opportunity")
     header = page.locator("header.topbar")
     assert header.bounding_box()["height"] <= 60, "the header should fit one row at 1280 px"
+    assert header_overlaps(page) == []
     expect(page.locator(".menu-toggle")).to_be_hidden()
     expect(header.locator("nav")).to_be_visible()
     expect(page.locator(".filter-toggle")).to_be_hidden()  # the filters are simply shown
@@ -134,6 +150,7 @@ def test_phone_menu_folded_filters_and_board(new_page, login, switch_language, s
     expect(nav).to_be_visible()
     expect(button).to_have_attribute("aria-expanded", "true")
     screenshot(page, f"layout-375-{lang}-menu")
+    assert header_overlaps(page) == []
     no_page_scroll(page, 375)
     button.click()
     expect(nav).to_be_hidden()

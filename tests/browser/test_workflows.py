@@ -63,6 +63,7 @@ def test_save_reopen_and_delete_a_view(page, login, screenshot, live_server):
     assert "q=Viewtest" in filtered_url and "industry=finance" in filtered_url
     assert finance in record_ids(page, "account") and retail not in record_ids(page, "account")
 
+    page.locator("details.saved-views-menu summary").click()  # the saved views wait in a menu
     page.get_by_label("View name").fill("Finance prospects")
     submit(page, page.get_by_role("button", name="Save view"))
     expect(page.get_by_role("status").filter(has_text="The view was saved.")).to_be_visible()
@@ -70,6 +71,7 @@ def test_save_reopen_and_delete_a_view(page, login, screenshot, live_server):
     page.goto("/o/opportunity")  # away, then back to the plain list
     page.goto("/o/account")
     assert retail in record_ids(page, "account")
+    page.locator("details.saved-views-menu summary").click()
     submit(page, page.locator(".saved-views").get_by_role("link", name="Finance prospects"))
     expect(page.get_by_label("Search")).to_have_value("Viewtest")
     expect(page.locator("#filter-industry")).to_have_value("finance")
@@ -77,6 +79,7 @@ def test_save_reopen_and_delete_a_view(page, login, screenshot, live_server):
     expect(page.locator(".saved-views a[aria-current]")).to_have_text("Finance prospects")
     screenshot(page, "saved-views", full_page=True)
 
+    page.locator("details.saved-views-menu summary").click()
     submit(page, page.get_by_role("button", name="Delete view Finance prospects"))
     expect(page.get_by_role("status").filter(has_text="The view was deleted.")).to_be_visible()
     expect(page.locator(".saved-views").get_by_role("link", name="Finance prospects")).to_have_count(0)

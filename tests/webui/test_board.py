@@ -188,8 +188,11 @@ def test_without_the_amount_field_there_is_no_sum_and_a_hidden_stage_has_no_boar
 def test_each_card_has_a_labelled_move_control_and_the_page_no_inline_script(login, deals):
     page = text(login("rita").get("/o/deal/board"))
     acme = deals["Acme"].id
-    assert f'<label for="move-{acme}">Move to…</label>' in page
-    assert f'<select id="move-{acme}" name="stage">' in page
+    menu = page.split(f'<details class="card-menu" id="move-{acme}">', 1)[1].split("</details>", 1)[0]
+    assert '<summary aria-label="Move Acme to…">Move to…</summary>' in menu
+    stages = re.findall(r'<button type="submit" name="stage" value="([^"]+)">([^<]+)</button>', menu)
+    assert stages == [("needs_confirmed", "Needs confirmed"), ("solution_demo", "Solution demo"), ("won", "Won"),
+                      ("lost", "Lost")]  # every stage but the card's own
     assert f'id="card-{acme}" tabindex="0"' in page
     assert re.findall(r"<script(?![^>]*\bsrc=)", page) == [] and " style=" not in page
 

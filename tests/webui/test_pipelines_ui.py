@@ -88,6 +88,8 @@ def test_a_renewal_shows_its_own_pipeline_on_the_record_page_and_moves_through_i
     assert moved.status_code == 200 and moved.get_json()["message"] == "Moved to Renewed."
     page = text(client.get(f"/o/deal/{renewal.id}"))
     assert "Renewal due → Renewed" in page and "created in Renewal due" in page
+    listed = text(client.get("/o/deal?q=again"))
+    assert re.search(r'<td data-label="Stage">\s*Renewed\s*</td>', listed)  # not the default pipeline's "Won"
     assert "renewal_due" not in page.split('id="stage-history"')[1].split("</section>")[0]
     fresh = text(client.get(f"/o/deal/{deals['fresh'].id}"))
     assert "Current stage: Prospect" in fresh and "Renewal due" not in fresh
@@ -108,8 +110,8 @@ def test_the_board_switches_between_pipelines(login, deals):
     assert 'id="column-renewal_due"' in renewals and 'id="column-quote"' not in renewals
     heads = re.findall(r'<h2 id="column-[^"]+-h">([^<]+)<', renewals)
     assert heads == ["Renewal due", "Renewed", "Churned"]
-    move_menu = re.search(rf'<select id="move-{deals["renewal"].id}" name="stage">(.*?)</select>', renewals, re.S)
-    assert re.findall(r">([^<]+)</option>", move_menu.group(1)) == ["Renewal due", "Renewed", "Churned"]
+    move_menu = re.search(rf'<details class="card-menu" id="move-{deals["renewal"].id}">(.*?)</details>', renewals, re.S)
+    assert re.findall(r'name="stage" value="[^"]+">([^<]+)</button>', move_menu.group(1)) == ["Renewed", "Churned"]
     assert '<input type="hidden" name="pipeline" value="renewal">' in renewals  # the filters keep the board
 
     unknown = client.get("/o/deal/board?pipeline=upsell")

@@ -1,8 +1,9 @@
 /* The page frame on small and large screens (base.html, list.html, board.html); no inline
    scripts (the Content-Security-Policy forbids them). Without this script the navigation,
    the tools and the filters are simply always shown.
-   - The header's menu button (narrow screens): shown by this script, it folds the
-     navigation and the tools away and opens them (aria-expanded); Escape closes.
+   - The header's menu button: on narrow screens, or wherever the header's one row would
+     not fit, the header is compact (class "compact"): the navigation and the tools fold
+     behind the button, which opens them (aria-expanded); Escape closes.
    - Filters (details[data-fold]): open as rendered; on a phone folded behind their
      "Filters" button unless a filter is in use (data-active), so the records come first.
    - Menus (details.menu, the board cards' "Move to…"): one open at a time; a click
@@ -12,12 +13,29 @@
 
   var PHONE = window.matchMedia("(max-width: 37.5rem)");
 
+  var NARROW = window.matchMedia("(max-width: 60rem)");
+
+  /* The header is compact on narrow screens, and on wider ones whose one row would not fit
+     (many objects, long names): never overlapping. */
+  function fitHeader(bar, menu) {
+    bar.classList.remove("compact");
+    var overflows = bar.scrollWidth > bar.clientWidth + 1 || menu.scrollWidth > menu.clientWidth + 1;
+    bar.classList.toggle("compact", NARROW.matches || overflows);
+  }
+
   function setUpHeader() {
     var button = document.querySelector(".menu-toggle");
     var menu = document.getElementById("topbar-menu");
     if (!button || !menu) { return; }
+    var bar = button.closest(".topbar");
     button.hidden = false;
-    button.closest(".topbar").classList.add("js-menu");
+    bar.classList.add("js-menu");
+    fitHeader(bar, menu);
+    var waiting = null;
+    window.addEventListener("resize", function () {
+      if (waiting) { window.cancelAnimationFrame(waiting); }
+      waiting = window.requestAnimationFrame(function () { fitHeader(bar, menu); });
+    });
     function show(open) {
       menu.classList.toggle("open", open);
       button.setAttribute("aria-expanded", open ? "true" : "false");

@@ -113,9 +113,13 @@ def format_value(value: Any, f: FieldDef, fmt: Formatter, refs: References) -> s
 
 
 def cell(record: Mapping[str, Any], f: FieldDef, obj: ObjectDef, fmt: Formatter, refs: References) -> Cell:
-    """One field of a record for display, linked when it is a lookup or a file."""
+    """One field of a record for display, linked when it is a lookup or a file; the stage
+    with the label of the record's own pipeline (a renewal's ``contract_signed`` is "Renewed")."""
     value = record.get(f.name)
     text = format_value(value, f, fmt, refs)
+    if obj.pipeline is not None and f.name == obj.pipeline.field and obj.pipeline.variants and value is not None:
+        stage = obj.pipeline.for_values(record).stage(value)
+        text = stage.label.get(fmt.lang) if stage is not None else text
     url = None
     if value is not None and f.type == "lookup" and f.target and (f.target, value) in refs.titles:
         url = url_for("records.show", object_name=f.target, record_id=value)
