@@ -111,8 +111,7 @@ def check_values(obj: ObjectDef, values: Mapping[str, Any], previous: Mapping[st
             continue
         _check_dependent(obj, field, value, values, errors)
         _check_inactive(field, value, previous, errors)
-    if not errors:
-        check_rules(obj, values, clock, errors)
+    check_rules(obj, values, clock, errors)
 
 
 def is_empty(value: Any) -> bool:
@@ -157,9 +156,16 @@ def _check_inactive(field: FieldDef, value: Any, previous: Mapping[str, Any] | N
 
 
 def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors: Errors) -> None:
-    """Evaluate each rule; a rule that cannot be evaluated (an input is empty) passes."""
+    """Evaluate each rule; a rule that cannot be evaluated (an input is empty) passes.
+
+    Rules run together with the field checks, so that one round reports every problem;
+    a rule that reads a field which already has an error (its value unknown or refused)
+    is left out, so that it cannot report a consequence of that error."""
     names = expression_names(obj, values)
     for rule in obj.rules:
+        reads = rule.assertion.names | (rule.when.names if rule.when is not None else frozenset())
+        if any(name in errors for name in reads):
+            continue
         try:
             if rule.when is not None and not rule.when.evaluate(names, clock):
                 continue

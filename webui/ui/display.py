@@ -18,7 +18,7 @@ from flask import url_for
 
 from engine.metadata.fieldtypes import REGISTRY, decimal_scale
 from engine.metadata.model import FieldDef, ObjectDef
-from engine.runtime import audit
+from engine.runtime import audit, converted
 from engine.runtime.query import format_title
 from engine.runtime.record import Record
 from engine.runtime.records import Session
@@ -210,6 +210,8 @@ def may(session: Session, obj: ObjectDef, action: str, record: Mapping[str, Any]
     """Whether the user's grant puts ``record`` inside the scope of ``action`` (edit/delete);
     the engine decides again on the write."""
     principal = session.principal
+    if action == "edit" and converted.converted_by(session.config, obj.name, record) is not None:
+        return False  # a converted record is read-only (engine.runtime.converted)
     return (getattr(principal.grant(obj.name), action) != "none"
             and principal.in_scope(obj.name, action, record.get("owner_id")))
 
