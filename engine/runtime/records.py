@@ -65,6 +65,9 @@ class Session:
         self.depth = depth
         #: True while ``convert`` writes its source's mark and links (``engine.runtime.converted``).
         self.converting = False
+        #: When set, the time this session's writes happen at instead of now: the demo loader
+        #: (``engine.runtime.demo``) creates sample records at moments in the past.
+        self.backdate: dt.datetime | None = None
 
     # --- helpers -----------------------------------------------------------
     @property
@@ -83,8 +86,9 @@ class Session:
         return self.crm.schema
 
     def clock(self) -> Clock:
-        """The current time (injectable through ``Trellis.open(clock=…)``) and company zone."""
-        return self.crm.clock_now()
+        """The current time (injectable through ``Trellis.open(clock=…)``, or ``backdate``) and company zone."""
+        clock = self.crm.clock_now()
+        return clock if self.backdate is None else Clock(self.backdate, clock.timezone)
 
     def object(self, name: str) -> ObjectDef:
         """The object ``name``; raises UnknownObject."""
