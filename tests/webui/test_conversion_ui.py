@@ -156,7 +156,9 @@ def test_the_forms_leave_the_conversion_fields_alone_and_a_converted_lead_is_rea
             "contact.name": "张伟", "contact.mobile": "+86 138 0013 8000"}
     assert post(client, convert_url(lead), data).status_code == 302
     page = text(client.get(f"/o/lead/{lead.id}"))
-    assert f'href="/o/lead/{lead.id}/edit"' not in page  # no Edit button
+    assert f'href="/o/lead/{lead.id}/edit"' not in page  # no Edit button, but why
+    assert ('<p class="hint read-only-note" role="note">This Lead was converted (Convert lead); '
+            'it can no longer be changed.</p>') in page
     for language, message in (("en", "This Lead was converted (Convert lead); it can no longer be changed."),
                               ("zh", "该Lead已转化（Convert lead），不能再修改。")):
         post(client, "/lang", {"lang": language}, form_url=f"/o/lead/{lead.id}")

@@ -89,8 +89,9 @@ def test_field_errors_and_rules_come_back_together_with_a_summary_linking_each_f
     with crm.session() as s:
         assert s.query("deal").count() == 0
     post(client, "/lang", {"lang": "zh"}, form_url="/o/deal/new")
-    page = text(post(client, "/o/deal/new", {"name": "", "stage": "talk"}))
+    page = text(post(client, "/o/deal/new", {"name": "", "stage": "talk", "starts": "2026-05-10", "ends": "2026-05-01"}))
     assert "记录未保存，请修正以下问题：" in page and summary(page)[0][0] == "f-name"
+    assert summary(page)[1] == ("f-ends", "结束: 结束日期必须晚于开始日期。")  # the rule in the UI language
 
 
 def test_the_layout_gives_two_columns_and_the_actions_stay_in_view(crm, login):

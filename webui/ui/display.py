@@ -201,6 +201,8 @@ class RecordView:
     can_edit: bool
     can_delete: bool
     sections: list[SectionView] = field(default_factory=list)
+    #: Why the record cannot be edited although the user may edit others (it was converted).
+    read_only_note: str = ""
 
 
 RELATED_LIMIT = 10
@@ -232,7 +234,14 @@ def record_view(session: Session, obj: ObjectDef, record: Record, fmt: Formatter
     return RecordView(obj, record, format_title(obj, record), obj.label.get(lang), items, system,
                       related_lists(session, obj, record.id, fmt), history,
                       may(session, obj, "edit", record), may(session, obj, "delete", record),
-                      sections(obj, items, fmt))
+                      sections(obj, items, fmt), _read_only_note(session, obj, record, fmt))
+
+
+def _read_only_note(session: Session, obj: ObjectDef, record: Record, fmt: Formatter) -> str:
+    conversion = converted.converted_by(session.config, obj.name, record)
+    if conversion is None:
+        return ""
+    return fmt.t("record.converted_read_only", object=obj.label.get(fmt.lang), conversion=conversion.label.get(fmt.lang))
 
 
 def related_lists(session: Session, obj: ObjectDef, record_id: int, fmt: Formatter) -> list[RelatedList]:
