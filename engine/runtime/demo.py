@@ -289,7 +289,8 @@ def create_sample_record(session: Session, obj: ObjectDef, index: int, rng: rand
             values.update(fixed)
             moment = creation_moment(story, obj, values)
             place_in_time(story, obj, values, moment)
-        values = {name: value for name, value in values.items() if value is not None or name == "owner_id"}
+        values = {name: value for name, value in values.items()
+                  if value is not None or name == "owner_id" or name in fixed}  # emptied by a refiner: left out
         if values["owner_id"] is None and "owner_id" not in fixed:  # a fixed "no owner" stays: no assignment
             del values["owner_id"]
         for _attempt in range(4):
