@@ -429,7 +429,9 @@ def _picklist(obj, field, index, rng, values, created, session) -> str | None:
         else:
             options = [v.key for v in field.picklist.walk() if not v.inactive and (not v.parents or parent_value in v.parents)]
         return rng.choice(options) if options else None
-    options = [v.key for v in field.picklist.values if not v.inactive]
+    marked = {v for c in session.config.conversions.values() if c.source == obj.name
+              for name, v in c.mark.items() if name == field.name}  # "converted" comes from converting
+    options = [v.key for v in field.picklist.values if not v.inactive and v.key not in marked]
     return rng.choice(options) if options else None
 
 

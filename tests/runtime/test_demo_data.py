@@ -16,7 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from engine import Trellis
-from engine.runtime import demo
+from engine.runtime import converted, demo
 from tests.conftest import CONFIGS
 
 NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
@@ -91,6 +91,8 @@ def test_the_demo_data_tells_one_consistent_story(open_demo, sample):
         assert resolved or (ticket["resolution"], ticket["resolved_at"], ticket["satisfaction"]) == (None,) * 3
         if ticket["first_response_at"] is not None:
             assert ticket["first_response_at"] >= ticket["created_at"]
+    for lead in leads.values():  # what conversion sets is never made up
+        assert converted.converted_by(config, "lead", lead) is None, lead["name"]
     people = [a for a in accounts.values() if a["customer_type"] in ("individual", "member")]
     for person in people:
         assert (person["employees"], person["annual_revenue"]) == (None, None), person["name"]
