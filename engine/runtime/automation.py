@@ -223,13 +223,20 @@ def _create(session: Session, rule: Automation, obj: ObjectDef | None, values: M
 def linked_values(target: ObjectDef, obj: ObjectDef | None, values: Mapping[str, Any],
                   data: dict[str, Any]) -> dict[str, Any]:
     """What a ``create`` action writes: ``data``, plus a link to the triggering record (the new
-    record's first lookup to its object not given) and the same owner (unless given)."""
+    record's first lookup to its object not given), the records the triggering record points
+    at through lookups of the same name and object (a deal's task gets the deal's account and
+    contact), and the same owner (unless given)."""
     if obj is None or values.get("id") is None:
         return data
     link = next((f.name for f in target.fields.values()
                  if f.type == "lookup" and f.target == obj.name and f.name not in data), None)
     if link is not None:
         data[link] = values["id"]
+    for f in target.fields.values():
+        same = obj.fields.get(f.name)
+        if (f.type == "lookup" and f.name not in data and same is not None and same.type == "lookup"
+                and same.target == f.target and values.get(f.name) is not None):
+            data[f.name] = values[f.name]
     if "owner_id" not in data and values.get("owner_id") is not None:
         data["owner_id"] = values["owner_id"]
     return data

@@ -211,10 +211,13 @@ def convert(session: Session, name: str, record_id: Any, *, skip: Collection[str
         outcomes, ids = _convert_targets(session, conversion, source, skip, overrides)
         changes = {**conversion.mark,
                    **{f: ids[t] for t, f in conversion.links.items() if ids.get(t) is not None}}
+        session.converting = True  # only the conversion writes the mark and the links
         try:
             updated = session.update(conversion.source, source.id, changes, version=source.version)
         except ValidationFailed as exc:
             raise ConversionFailed(_prefixed(conversion.source, exc.errors), conversion.source) from None
+        finally:
+            session.converting = False
         if getattr(updated, "pending_approval", None) is not None:  # a conversion cannot wait for approval
             raise ConversionRefused({RECORD_ERRORS: [FieldError(
                 "approval_required", "Marking this record as converted needs an approval first; "

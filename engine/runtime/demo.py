@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from engine.metadata.model import NO_GRANT, Config, FieldDef, ObjectDef, ObjectGrant
 from engine.runtime import crypto
+from engine.runtime.demo_story import Story, creation_moment, place_in_time, refine
 from engine.runtime.errors import ValidationFailed
 
 if TYPE_CHECKING:
@@ -196,6 +197,7 @@ def load_demo_data(crm: Trellis, per_object: int = 20, seed: int = 7) -> dict[st
     created: dict[str, dict[int, int | None]] = {}
     owners = demo_owners(crm)
     with crm.session(user=None) as session:
+        story = Story(session, rng, session.clock().now_utc)
         for obj in _dependency_order(crm.config.objects):
             existing = {r.id: r["owner_id"] for r in session.query(obj.name).all()}
             created[obj.name] = existing
@@ -203,7 +205,7 @@ def load_demo_data(crm: Trellis, per_object: int = 20, seed: int = 7) -> dict[st
             candidates = owners.get(obj.name) or [None]
             for index in range(len(existing), per_object):
                 owner = candidates[index % len(candidates)]
-                record_id = create_sample_record(session, obj, index, rng, created, {"owner_id": owner})
+                record_id = create_sample_record(session, obj, index, rng, created, {"owner_id": owner}, story)
                 if record_id is not None:
                     created[obj.name][record_id] = owner
                     made += 1
@@ -256,14 +258,16 @@ def _dependency_order(objects: Any) -> list[ObjectDef]:
 
 def create_sample_record(session: Session, obj: ObjectDef, index: int, rng: random.Random,
                          created: Mapping[str, Mapping[int, int | None]],
-                         fixed: Mapping[str, Any] | None = None) -> int | None:
+                         fixed: Mapping[str, Any] | None = None, story: Story | None = None) -> int | None:
     """Create one sample record and return its id (None if no valid record could be made).
 
     ``created`` maps each object to its records' ids and owners (lookups point at
     them, preferably at records of the same owner); ``fixed`` values (e.g.
     ``owner_id``, a lookup) are always used and never dropped. A generated value a
     rule refuses is dropped, then the record is retried with every field filled
-    (rules such as "phone or e-mail" need that)."""
+    (rules such as "phone or e-mail" need that). With a ``story``
+    (``engine.runtime.demo_story``) the values are made consistent and the record is
+    created at a moment in the past, after the records it points to."""
     fixed = dict(fixed or {})
     for fill_all in (False, True):
         values: dict[str, Any] = {"owner_id": fixed.get("owner_id")}
@@ -278,11 +282,24 @@ def create_sample_record(session: Session, obj: ObjectDef, index: int, rng: rand
         if obj.pipeline and obj.pipeline.variants and obj.pipeline.field not in fixed:
             # a stage of the pipeline the record's values choose (e.g. by product line)
             values[obj.pipeline.field] = rng.choice([s.key for s in obj.pipeline.for_values(values).stages])
+        moment = None
+        if story is not None:
+            story.fixed = frozenset(fixed)
+            refine(story, obj, values, index)
+            values.update(fixed)
+            moment = creation_moment(story, obj, values)
+            place_in_time(story, obj, values, moment)
+        values = {name: value for name, value in values.items()
+                  if value is not None or name == "owner_id" or name in fixed}  # emptied by a refiner: left out
         if values["owner_id"] is None and "owner_id" not in fixed:  # a fixed "no owner" stays: no assignment
             del values["owner_id"]
         for _attempt in range(4):
             try:
-                return session.create(obj.name, values).id
+                session.backdate = moment
+                record_id = session.create(obj.name, values).id
+                if story is not None and moment is not None:
+                    story.born[(obj.name, record_id)] = moment
+                return record_id
             except ValidationFailed as exc:
                 droppable = [f for f in exc.errors if f in values and f in obj.fields
                              and not obj.fields[f].required and f not in fixed]
@@ -290,6 +307,8 @@ def create_sample_record(session: Session, obj: ObjectDef, index: int, rng: rand
                     break
                 for name in droppable:
                     values.pop(name)
+            finally:
+                session.backdate = None
     return None
 
 
@@ -314,6 +333,12 @@ def _person(rng: random.Random, index: int) -> tuple[str, str]:
     return rng.choice(LAST_EN), rng.choice(FIRST_EN)
 
 
+def person_name(rng: random.Random, index: int) -> str:
+    """A person's full name: Chinese ("王伟") or English ("Emma Smith") in turn."""
+    last, first = _person(rng, index)
+    return f"{last}{first}" if index % 2 == 0 else f"{first} {last}"
+
+
 def _text(obj, field, index, rng, values, created, session) -> str:
     name = field.name
     if name in ("first_name", "given_name"):
@@ -323,8 +348,7 @@ def _text(obj, field, index, rng, values, created, session) -> str:
     if name in ("company", "company_name", "account_name") or (name == "name" and obj.name in ("account", "customer", "company", "member")):
         return COMPANIES[index % len(COMPANIES)] + ("" if index < len(COMPANIES) else f" {index // len(COMPANIES) + 1}")
     if name == "name" and obj.name in ("contact", "lead", "person"):
-        last, first = _person(rng, index)
-        return f"{last}{first}" if index % 2 == 0 else f"{first} {last}"
+        return person_name(rng, index)
     if name in ("title", "job_title", "position"):
         return rng.choice(TITLES)
     if "address" in name or "street" in name:
@@ -407,7 +431,9 @@ def _picklist(obj, field, index, rng, values, created, session) -> str | None:
         else:
             options = [v.key for v in field.picklist.walk() if not v.inactive and (not v.parents or parent_value in v.parents)]
         return rng.choice(options) if options else None
-    options = [v.key for v in field.picklist.values if not v.inactive]
+    marked = {v for c in session.config.conversions.values() if c.source == obj.name
+              for name, v in c.mark.items() if name == field.name}  # "converted" comes from converting
+    options = [v.key for v in field.picklist.values if not v.inactive and v.key not in marked]
     return rng.choice(options) if options else None
 
 

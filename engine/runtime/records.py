@@ -26,7 +26,16 @@ import sqlalchemy as sa
 from engine.metadata.expressions import Clock
 from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import Config, ObjectDef
-from engine.runtime import approvals, audit, automation, crypto, files, pipeline, timeline
+from engine.runtime import (
+    approvals,
+    audit,
+    automation,
+    converted,
+    crypto,
+    files,
+    pipeline,
+    timeline,
+)
 from engine.runtime.assignment import on_create as assign_on_create
 from engine.runtime.errors import RECORD_ERRORS, Conflict, NotFound, UnknownObject, ValidationFailed
 from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal
@@ -63,6 +72,11 @@ class Session:
         self.approved_rules = approved_rules
         #: How many automation rules deep this session's writes are (``engine.runtime.automation``).
         self.depth = depth
+        #: True while ``convert`` writes its source's mark and links (``engine.runtime.converted``).
+        self.converting = False
+        #: When set, the time this session's writes happen at instead of now: the demo loader
+        #: (``engine.runtime.demo``) creates sample records at moments in the past.
+        self.backdate: dt.datetime | None = None
 
     # --- helpers -----------------------------------------------------------
     @property
@@ -81,8 +95,9 @@ class Session:
         return self.crm.schema
 
     def clock(self) -> Clock:
-        """The current time (injectable through ``Trellis.open(clock=…)``) and company zone."""
-        return self.crm.clock_now()
+        """The current time (injectable through ``Trellis.open(clock=…)``, or ``backdate``) and company zone."""
+        clock = self.crm.clock_now()
+        return clock if self.backdate is None else Clock(self.backdate, clock.timezone)
 
     def object(self, name: str) -> ObjectDef:
         """The object ``name``; raises UnknownObject."""
@@ -142,6 +157,7 @@ class Session:
         errors = Errors()
         self._check_writable(obj, values, errors)
         data = coerce_input(obj, values, self.config.settings, errors)
+        converted.check_hand_set(self, object_name, data, None, errors)
         system = {"id": None, "created_at": now, "updated_at": now, "created_by": self.user,
                   "owner_id": data.pop("owner_id", self.user), "version": 1, "archived_at": None}
         if obj.pipeline:
@@ -199,10 +215,12 @@ class Session:
         current = self._current(obj, record_id, "edit")
         if version is not None and version != current["version"]:
             raise Conflict(object_name, current.id, version, current["version"])
+        converted.check_not_converted(self, object_name, current)
         clock = self.clock()
         errors = Errors()
         self._check_writable(obj, values, errors)
         changes = coerce_input(obj, values, self.config.settings, errors)
+        converted.check_hand_set(self, object_name, changes, current, errors)
         if "owner_id" in changes:
             self._check_owner(obj, current["owner_id"], changes["owner_id"], errors)
         data = {**current, **changes}

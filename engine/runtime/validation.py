@@ -126,8 +126,7 @@ def check_values(obj: ObjectDef, values: Mapping[str, Any], previous: Mapping[st
             continue
         _check_dependent(obj, field, value, values, errors, unreadable)
         _check_inactive(field, value, previous, errors)
-    if not errors:
-        check_rules(obj, values, clock, errors, unreadable)
+    check_rules(obj, values, clock, errors, unreadable)
 
 
 def is_empty(value: Any) -> bool:
@@ -180,10 +179,17 @@ def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors:
                 unreadable: Collection[str] = ()) -> None:
     """Evaluate each rule; a rule that cannot be evaluated (an input is empty) passes. A rule
     that reads a field in ``unreadable`` refuses with ``WITHHELD_RULE_MESSAGE`` instead of its
-    own message, on the record rather than on an unreadable field."""
+    own message, on the record rather than on an unreadable field.
+
+    Rules run together with the field checks, so that one round reports every problem;
+    a rule that reads a field which already has an error (its value unknown or refused)
+    is left out, so that it cannot report a consequence of that error."""
     names = expression_names(obj, values)
     hidden = set(unreadable)
     for rule in obj.rules:
+        reads = rule.assertion.names | (rule.when.names if rule.when is not None else frozenset())
+        if any(name in errors for name in reads):
+            continue
         try:
             if rule.when is not None and not rule.when.evaluate(names, clock):
                 continue

@@ -262,8 +262,10 @@ def test_every_target_reports_its_own_problems_at_once(crm):
     with pytest.raises(ConversionFailed) as info:
         convert(crm, "alice", lead.id)
     # Account and opportunity name come from the company; the contact is not blamed
-    # for the account it could not point at.
-    assert codes(info.value) == {"account.name": ["required"], "opportunity.name": ["required"]}
+    # for the account it could not point at, but its own rule (a mobile number) is
+    # reported in the same round.
+    assert codes(info.value) == {"account.name": ["required"], "opportunity.name": ["required"],
+                                 "contact.mobile": ["rule:reachable"]}
     nothing_written(crm, lead)
 
 

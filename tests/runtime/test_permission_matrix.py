@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from engine import NotFound, PermissionDenied, QueryError, Trellis, ValidationFailed
 from engine.metadata import Config, load_config
 from engine.metadata.model import SYSTEM_COLUMNS, ObjectDef
-from engine.runtime import audit, crypto, demo
+from engine.runtime import audit, converted, crypto, demo
 from engine.runtime.database import create_engine
 from tests.conftest import CONFIGS, fresh_database
 
@@ -326,6 +326,8 @@ def build_world(name: str, url: str, folder: Path) -> World:
             for index, (owner, kind) in enumerate(plan):
                 fixed: dict[str, Any] = {"owner_id": owner}
                 for f in obj.fields.values():
+                    if f.name in converted.link_fields(config, obj.name):
+                        continue  # set only by converting; a set link would make the record read-only
                     if f.type == "lookup":
                         targets = {r.owner_id: r.id for r in world.rows[f.target] if r.kind == "anchor"}
                         fixed[f.name] = targets.get(owner, targets[None])

@@ -180,3 +180,27 @@ def test_the_openapi_document_describes_the_conversion_to_those_who_may_use_it(a
     assert "ConversionResult" in document["components"]["schemas"]
     viewer = api("vera", "GET", "/api/v1/openapi.json").get_json()
     assert not any("/convert/" in path for path in viewer["paths"])
+
+
+def test_only_converting_sets_the_mark_and_links_and_a_converted_lead_is_read_only(api):
+    err = error(api("alice", "POST", "/api/v1/lead", json={"name": "Li", "status": "converted"}), 422,
+                "validation_failed")
+    assert err["fields"] == {"status": [{"code": "set_by_conversion",
+                                         "message": "Status becomes Converted only by converting the record."}]}
+    account = api("alice", "POST", "/api/v1/account", json={"name": "Other"}).get_json()
+    lead = new_lead(api)
+    err = error(api("alice", "PATCH", f"/api/v1/lead/{lead['id']}",
+                    json={"converted_account": account["id"], "status": "converted", "version": 1}),
+                422, "validation_failed")
+    assert err["fields"]["converted_account"] == [{
+        "code": "set_by_conversion", "message": "Converted account is set by converting the record, not by hand."}]
+    assert err["fields"]["status"][0]["code"] == "set_by_conversion"
+    assert api("alice", "PATCH", f"/api/v1/lead/{lead['id']}", json={"status": "new", "version": 1}).status_code == 200
+    assert api("alice", "PATCH", f"/api/v1/lead/{lead['id']}",
+               json={"status": "qualified", "version": 2}).status_code == 200
+    assert api("alice", "POST", URL.format(id=lead["id"])).status_code == 201  # the conversion sets them
+    err = error(api("alice", "PATCH", f"/api/v1/lead/{lead['id']}", json={"name": "Renamed", "version": 4}),
+                422, "converted_read_only")
+    assert err["fields"] == {"_record": [{
+        "code": "converted", "message": "This Lead was converted (Convert lead) and can no longer be changed."}]}
+    assert api("alice", "GET", f"/api/v1/lead/{lead['id']}").get_json()["name"] == "张伟"

@@ -148,3 +148,36 @@ def test_the_page_speaks_chinese(crm, login):
     post(client, "/lang", {"lang": "zh", "next": "/o/lead"}, form_url="/o/lead")
     page = text(client.get(convert_url(lead)))
     assert "请核对以下内容" in page and "将新建" in page and "创建" in page
+
+
+def test_the_forms_leave_the_conversion_fields_alone_and_a_converted_lead_is_read_only(crm, login):
+    client = login("alice")
+    page = text(client.get("/o/lead/new"))
+    status = re.search(r'<select id="f-status".*?</select>', page, re.S).group(0)
+    assert '<option value="new"' in status and 'value="converted"' not in status  # not offered by hand
+    assert 'name="converted_account"' not in page and 'id="f-converted_account"' not in page
+    lead = new_lead(crm)
+    edit = text(client.get(f"/o/lead/{lead.id}/edit"))
+    assert 'name="converted_account"' not in edit  # shown as text, not an input
+    forged = post(client, f"/o/lead/{lead.id}/edit", {"version": "1", "name": "张伟", "status": "converted",
+                                                       "phone": "+86 21 5555 0100"})
+    assert forged.status_code == 422
+    assert "Status becomes Converted only by converting the record." in text(forged)
+    data = {"version": "1", "shown.account": "1", "account.name": "Acme Ltd", "shown.contact": "1",
+            "contact.name": "张伟", "contact.mobile": "+86 138 0013 8000"}
+    assert post(client, convert_url(lead), data).status_code == 302
+    page = text(client.get(f"/o/lead/{lead.id}"))
+    assert f'href="/o/lead/{lead.id}/edit"' not in page  # no Edit button, but why
+    assert ('<p class="hint read-only-note" role="note">This Lead was converted (Convert lead); '
+            'it can no longer be changed.</p>') in page
+    for language, message in (("en", "This Lead was converted (Convert lead); it can no longer be changed."),
+                              ("zh", "该Lead已转化（Convert lead），不能再修改。")):
+        post(client, "/lang", {"lang": language}, form_url=f"/o/lead/{lead.id}")
+        refused = client.get(f"/o/lead/{lead.id}/edit")
+        assert refused.status_code == 302 and refused.headers["Location"].endswith(f"/o/lead/{lead.id}")
+        assert message in html.unescape(text(client.get(f"/o/lead/{lead.id}")))
+    response = post(client, f"/o/lead/{lead.id}/edit", {"version": "2", "name": "Renamed"},
+                    form_url=f"/o/lead/{lead.id}")
+    assert response.status_code == 302
+    with crm.session() as s:
+        assert s.get("lead", lead.id)["name"] == "张伟"

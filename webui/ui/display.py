@@ -18,7 +18,7 @@ from flask import url_for
 
 from engine.metadata.fieldtypes import REGISTRY, decimal_scale
 from engine.metadata.model import FieldDef, ObjectDef
-from engine.runtime import audit
+from engine.runtime import audit, converted
 from engine.runtime.query import format_title
 from engine.runtime.record import Record
 from engine.runtime.records import Session
@@ -205,6 +205,8 @@ class RecordView:
     can_edit: bool
     can_delete: bool
     sections: list[SectionView] = field(default_factory=list)
+    #: Why the record cannot be edited although the user may edit others (it was converted).
+    read_only_note: str = ""
 
 
 RELATED_LIMIT = 10
@@ -214,6 +216,8 @@ def may(session: Session, obj: ObjectDef, action: str, record: Mapping[str, Any]
     """Whether the user's grant puts ``record`` inside the scope of ``action`` (edit/delete);
     the engine decides again on the write."""
     principal = session.principal
+    if action == "edit" and converted.converted_by(session.config, obj.name, record) is not None:
+        return False  # a converted record is read-only (engine.runtime.converted)
     return (getattr(principal.grant(obj.name), action) != "none"
             and principal.in_scope(obj.name, action, record.get("owner_id")))
 
@@ -234,7 +238,14 @@ def record_view(session: Session, obj: ObjectDef, record: Record, fmt: Formatter
     return RecordView(obj, record, format_title(obj, record), obj.label.get(lang), items, system,
                       related_lists(session, obj, record.id, fmt), history,
                       may(session, obj, "edit", record), may(session, obj, "delete", record),
-                      sections(obj, items, fmt))
+                      sections(obj, items, fmt), _read_only_note(session, obj, record, fmt))
+
+
+def _read_only_note(session: Session, obj: ObjectDef, record: Record, fmt: Formatter) -> str:
+    conversion = converted.converted_by(session.config, obj.name, record)
+    if conversion is None:
+        return ""
+    return fmt.t("record.converted_read_only", object=obj.label.get(fmt.lang), conversion=conversion.label.get(fmt.lang))
 
 
 def related_lists(session: Session, obj: ObjectDef, record_id: int, fmt: Formatter) -> list[RelatedList]:

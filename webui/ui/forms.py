@@ -40,7 +40,8 @@ from flask import current_app, url_for
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.metadata.fieldtypes import REGISTRY, decimal_scale
-from engine.metadata.model import FieldDef, ObjectDef
+from engine.metadata.model import FieldDef, ObjectDef, Stage
+from engine.runtime import converted
 from engine.runtime import files as stored_files
 from engine.runtime.errors import RECORD_ERRORS, FieldError
 from engine.runtime.pipeline import REASON_KEY
@@ -102,6 +103,25 @@ class FormField:
 
 
 @dataclass(frozen=True)
+class SummaryItem:
+    """One problem in the error summary at the top of a form; ``anchor`` is the id of the
+    field's control (None for problems of the whole record)."""
+
+    message: str
+    label: str = ""
+    anchor: str | None = None
+
+
+@dataclass(frozen=True)
+class LostStages:
+    """The stage select's lost stages, for the form's confirmation (``static/form.js``)."""
+
+    field: str
+    keys: str
+    asks: str
+
+
+@dataclass(frozen=True)
 class FormView:
     """Everything ``form.html`` shows."""
 
@@ -120,11 +140,19 @@ class FormView:
     owner: FormField | None = None
     #: The optional "Reason for the stage change" (``stage_reason``) of a pipeline object.
     stage_reason: FormField | None = None
+    #: Every problem, record-level ones first, then the fields' in the order they are shown.
+    summary: list[SummaryItem] = field(default_factory=list)
+    #: The record moves to a lost stage and the user was asked to confirm: the next save confirms.
+    confirm_lost: bool = False
+    #: The lost stages of the stage select (None without an editable stage).
+    lost_stages: LostStages | None = None
 
 
 def editable(session: Session, obj: ObjectDef, f: FieldDef) -> bool:
-    """Whether the user may give ``f`` a value (not computed, hidden or read-only)."""
-    return not f.is_computed and session.principal.can_change(obj.name, f.name)
+    """Whether the user may give ``f`` a value (not computed, hidden, read-only, or a
+    link only a conversion sets)."""
+    return (not f.is_computed and session.principal.can_change(obj.name, f.name)
+            and f.name not in converted.link_fields(session.config, obj.name))
 
 
 def widget_of(f: FieldDef) -> str:
@@ -404,7 +432,9 @@ def build_field(session: Session, obj: ObjectDef, f: FieldDef, state: FormState,
         chosen = set(raw) if isinstance(raw, list) else {raw} if raw else set()
         if obj.pipeline is not None and f.name == obj.pipeline.field and obj.pipeline.variants:
             return FormField(**common, options=_stage_options(obj, state, chosen, lang))
-        return FormField(**common, options=_options(obj, f, chosen, lang), parent=f.depends_on)
+        by_conversion = converted.mark_values(session.config, obj.name).get(f.name, set())  # not chosen by hand
+        options = [o for o in _options(obj, f, chosen, lang) if o.selected or o.key not in by_conversion]
+        return FormField(**common, options=options, parent=f.depends_on)
     if widget == "user":
         return user_field(session, common, state)
     if widget in ("number", "money", "percent"):
@@ -421,27 +451,33 @@ def build_field(session: Session, obj: ObjectDef, f: FieldDef, state: FormState,
     return FormField(**common, value=raw if isinstance(raw, str) else "" if raw is None else str(raw))
 
 
-def error_text(error: FieldError, fmt: Formatter) -> str:
+def error_text(error: FieldError, fmt: Formatter, obj: ObjectDef | None = None) -> str:
     """An engine error as the form shows it, in the page's language: a rule's withheld message,
-    the UI text ``form.error.<code>`` where one exists, else the engine's (English) message."""
-    rule = error.code.removeprefix("rule:")
-    if rule != error.code and error.message == WITHHELD_RULE_MESSAGE.format(rule=rule):
-        return fmt.t("form.rule_withheld", rule=rule)
+    a validation rule's own ``message`` in the language (code ``rule:<name>``), the UI text
+    ``form.error.<code>`` where one exists, else the engine's (English) message."""
+    rule_name = error.code.removeprefix("rule:")
+    if rule_name != error.code:
+        if error.message == WITHHELD_RULE_MESSAGE.format(rule=rule_name):
+            return fmt.t("form.rule_withheld", rule=rule_name)
+        rule = next((r for r in obj.rules if r.name == rule_name), None) if obj is not None else None
+        if rule is not None:
+            return rule.message.get(fmt.lang)
     key = f"form.error.{error.code}"
     return fmt.t(key) if has_text(key) else error.message
 
 
 def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mapping[str, list[FieldError]],
-              fmt: Formatter, record: Mapping[str, Any] | None = None, version: int | None = None) -> FormView:
+              fmt: Formatter, record: Mapping[str, Any] | None = None, version: int | None = None,
+              confirm_lost: bool = False) -> FormView:
     """The view model of a create form (``record`` None) or an edit form."""
     lang = fmt.lang
-    errors = {name: [FieldError(e.code, error_text(e, fmt)) for e in problems] for name, problems in errors.items()}
+    errors = {name: [FieldError(e.code, error_text(e, fmt, obj)) for e in problems] for name, problems in errors.items()}
     shown: list[FormField] = []
     placed: set[str] = set()
     fields = visible_fields(obj, session.principal)
     refs = collect_references(session, obj, [record], fields) if record is not None else None
     for f in fields:
-        messages = [error_text(e, fmt) for e in errors.get(f.name, [])]
+        messages = [e.message for e in errors.get(f.name, [])]
         if editable(session, obj, f):
             shown.append(build_field(session, obj, f, state, messages, fmt))
             placed.add(f.name)
@@ -468,9 +504,49 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
         action = url_for("records.edit", object_name=obj.name, record_id=record["id"])
         cancel = url_for("records.show", object_name=obj.name, record_id=record["id"])
         heading = fmt.t("form.edit", object=label)
+    grouped = sections(obj, shown, fmt) if obj.sections else []
+    ordered = [f for section in grouped for f in section.items] if grouped else shown
+    summary = [SummaryItem(message) for message in record_errors]
+    summary += [SummaryItem(message, f.label, f"f-{f.name}")
+                for f in [*ordered, *(x for x in (owner, reason) if x is not None)] for message in f.errors]
+    lost = lost_stages(obj) if stage is not None and stage.name in placed and editable(session, obj, stage) else None
     return FormView(obj, heading, shown, record_errors, action, cancel, version,
                     any(x.widget == "file" for x in shown), record["id"] if record is not None else None,
-                    sections(obj, shown, fmt) if obj.sections else [], owner, reason)
+                    grouped, owner, reason, summary, confirm_lost, lost)
+
+
+def lost_stages(obj: ObjectDef) -> LostStages | None:
+    """The lost stages of ``obj``'s pipelines and the fields they require (the lost reason)."""
+    if obj.pipeline is None:
+        return None
+    lost = [s for s in obj.pipeline.all_stages() if s.outcome == "lost"]
+    if not lost:
+        return None
+    asks = dict.fromkeys(name for s in lost for name in s.requires)
+    return LostStages(obj.pipeline.field, " ".join(s.key for s in lost), " ".join(asks))
+
+
+def lost_move(obj: ObjectDef, record: Mapping[str, Any] | None, values: Mapping[str, Any]) -> Stage | None:
+    """The lost stage ``values`` move the record to (from another stage), or None."""
+    pipe = obj.pipeline
+    if pipe is None or values.get(pipe.field) is None:
+        return None
+    before = (record or {}).get(pipe.field)
+    target = pipe.for_values({**(record or {}), **values}).stage(values[pipe.field])
+    if target is None or target.outcome != "lost" or target.key == before:
+        return None
+    return target
+
+
+def lost_confirmation(obj: ObjectDef, record: Mapping[str, Any] | None, parsed: ParsedForm,
+                      confirmed: bool, fmt: Formatter) -> dict[str, list[FieldError]]:
+    """Closing a record as lost asks first: unless ``confirmed``, the question (on the stage
+    field). The engine reports what the lost stage still needs (the lost reason) beside it."""
+    target = lost_move(obj, record, parsed.values)
+    if target is None or confirmed:
+        return {}
+    label = target.label.get(fmt.lang)
+    return {obj.pipeline.field: [FieldError("confirm_lost", fmt.t("form.lost_confirm", stage=label))]}
 
 
 def stage_reason_field(state: FormState, errors: list[str], fmt: Formatter) -> FormField:

@@ -62,6 +62,7 @@ from webui.ui import board, context, display, forms
 from webui.ui.board import COLOR, percent, stage_classes
 from webui.ui.context import formatter, local_path, t, ui_session
 from webui.ui.views import (
+    CONFIRM_LOST,
     VersionMissing,
     _require_login,
     _save,
@@ -307,10 +308,16 @@ class MoveForm:
     multipart: bool
     move_url: str
     errors: dict[str, list[FieldError]] = field(default_factory=dict)
+    #: A move to a lost stage: asks to confirm it (and for what the stage requires, e.g. the lost reason).
+    lost: bool = False
 
 
 class _ReasonWanted(Exception):
     """A reopening asks for a reason before it is sent to the engine."""
+
+
+class _LostConfirmWanted(Exception):
+    """A move to a lost stage is confirmed (``confirm_lost``) before it is sent to the engine."""
 
 
 def movable(session: Session, object_name: str, record_id: int) -> tuple[ObjectDef, Record]:
@@ -370,8 +377,11 @@ def move(object_name: str, record_id: int) -> Any:
             if target is None:
                 raise ValidationFailed({pipe.field: [FieldError("invalid", fmt.t(
                     "move.unknown_stage", stage=stage_key))]}, obj.name)
-            if move_kind(pipe, record.get(pipe.field), target) == "reopen" and REASON not in data:
+            kind = move_kind(pipe, record.get(pipe.field), target)
+            if kind == "reopen" and REASON not in data:
                 raise _ReasonWanted()
+            if kind == "lost" and not data.get(CONFIRM_LOST):
+                raise _LostConfirmWanted()
             parsed = forms.parse_form(session, obj, data, files, fmt, record)
             given = _given(session, obj, record, target, data, files, parsed)
             values = {name: parsed.values[name] for name in given if name in parsed.values}
@@ -389,6 +399,8 @@ def move(object_name: str, record_id: int) -> Any:
         return _move_page(object_name, record_id, stage_key, data, parsed, exc.errors, False, status=422)
     except _ReasonWanted:
         return _move_page(object_name, record_id, stage_key, data, parsed, {}, True, status=422)
+    except _LostConfirmWanted:
+        return _move_page(object_name, record_id, stage_key, data, parsed, {}, False, status=422)
     except PermissionDenied as exc:
         return _refused(object_name, record_id, data, 403, "forbidden", t("move.denied", message=str(exc)))
     except VersionMissing:
@@ -449,13 +461,17 @@ def move_form(session: Session, obj: ObjectDef, record: Record, stage_key: str, 
     if target is not None:
         missing, _ = visible_missing(session, obj, target.key, record)
         needed = set(pipeline.required_fields(obj, target.key, record, session.clock()))
+    kind = move_kind(pipe, record.get(pipe.field), target) if target is not None else "current"
+    lost = kind == "lost" and target is not None
+    # Closing as lost asks for what the lost stage requires (the lost reason) even when it is filled in.
+    own = set(target.requires) if lost else set()
+    if target is not None:
         asked = [name for name in obj.fields if forms.editable(session, obj, obj.fields[name])
                  and session.principal.can_see(obj.name, name)
-                 and (name in missing or (name in problems and name in needed))]
+                 and (name in missing or name in own or (name in problems and name in needed))]
     widgets = [replace(forms.build_field(session, obj, obj.fields[name], state,
                                          [e.message for e in problems.get(name, [])], fmt), required=name in needed)
                for name in asked]
-    kind = move_kind(pipe, record.get(pipe.field), target) if target is not None else "current"
     if target is not None and (reason_wanted or REASON in problems or kind in ("skip", "reopen")):
         state.setdefault(REASON, data.get(REASON, ""))
         widgets.append(forms.stage_reason_field(state, [e.message for e in problems.get(REASON, [])], fmt))
@@ -467,7 +483,8 @@ def move_form(session: Session, obj: ObjectDef, record: Record, stage_key: str, 
     next_url = local_path(data.get("next")) or ""
     move_url = url_for("pipeline.move", object_name=obj.name, record_id=record.id)
     return MoveForm(
-        title=fmt.t("move.title", title=title, stage=label), dialog_title=fmt.t("move.dialog_title", stage=label),
+        title=fmt.t("move.title", title=title, stage=label),
+        dialog_title=fmt.t("move.lost_title" if lost else "move.dialog_title", stage=label),
         stage=stage_key, stage_label=label, action_url=move_url, version=record.version, next=next_url,
         fields=widgets, messages=messages, missing=[n for n in asked if n in missing],
         record_url=url_for("records.show", object_name=obj.name, record_id=record.id),
@@ -476,6 +493,7 @@ def move_form(session: Session, obj: ObjectDef, record: Record, stage_key: str, 
         move_url=url_for("pipeline.move", object_name=obj.name, record_id=record.id, stage=stage_key,
                          **({"next": next_url} if next_url else {})),
         errors={n: ps for n, ps in problems.items() if n in placed or n in (RECORD_ERRORS, pipe.field)},
+        lost=lost,
     )
 
 
@@ -490,7 +508,7 @@ def _move_page(object_name: str, record_id: int, stage_key: str, data: Any, pars
         code = "required_for_stage" if form.missing and all(
             p.code == "required_for_stage" for ps in problems.values() for p in ps) else "invalid"
         return jsonify({
-            "error": {"code": code if problems else "reason_wanted",
+            "error": {"code": code if problems else "confirm_lost" if form.lost else "reason_wanted",
                       "message": " ".join(form.messages) or t("move.refused")},
             "stage": form.stage, "stage_label": form.stage_label, "title": form.dialog_title,
             "missing": form.missing, "messages": form.messages, "edit_url": form.edit_url,

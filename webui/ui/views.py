@@ -33,7 +33,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.datastructures import MultiDict
 
 from engine.metadata.model import ObjectDef
-from engine.runtime import files
+from engine.runtime import converted, files
 from engine.runtime import views as saved_views
 from engine.runtime.errors import Conflict, FieldError, QueryError, TrellisError, ValidationFailed
 from engine.runtime.query import format_title
@@ -44,6 +44,8 @@ from webui.ui import approvals, display, forms, listing, reconfirm
 from webui.ui.context import formatter, t, ui_session
 
 LOOKUP_LIMIT = 20
+#: The input that confirms closing a record as lost (the edit form, the move form).
+CONFIRM_LOST = "confirm_lost"
 
 
 def _require_login() -> Any:
@@ -171,11 +173,18 @@ def download(object_name: str, record_id: int, field_name: str) -> Response:
 
 def _form_page(obj_name: str, state: forms.FormState, errors: dict[str, list[FieldError]],
                record_id: int | None = None, version: int | None = None, status: int = 200) -> tuple[str, int]:
+    confirm_lost = bool(request.form.get(CONFIRM_LOST)) or any(
+        p.code == "confirm_lost" for problems in errors.values() for p in problems)
     with ui_session() as session:
         obj = readable(session, obj_name)
         record = session.get(obj.name, record_id) if record_id is not None else None
-        view = forms.form_view(session, obj, state, errors, formatter(), record, version)
+        view = forms.form_view(session, obj, state, errors, formatter(), record, version, confirm_lost)
     return render_page("form.html", obj, view=view), status
+
+
+def _asked(session: Session, obj: ObjectDef, record: Any, parsed: forms.ParsedForm) -> dict[str, list[FieldError]]:
+    """What the form asks before the write goes ahead (closing as lost is confirmed first)."""
+    return forms.lost_confirmation(obj, record, parsed, bool(request.form.get(CONFIRM_LOST)), formatter())
 
 
 def create(object_name: str) -> Response | tuple[str, int]:
@@ -193,7 +202,8 @@ def create(object_name: str) -> Response | tuple[str, int]:
     try:
         with ui_session() as session:
             parsed = forms.parse_form(session, obj, request.form, request.files, fmt)
-            record = _save(parsed, lambda values: session.create(obj.name, forms.without_empty(values)))
+            record = _save(parsed, lambda values: session.create(obj.name, forms.without_empty(values)),
+                           _asked(session, obj, None, parsed))
             if record.pending_approval is not None:  # nothing created yet: the request waits
                 flash(t("approvals.create_sent", approver=approvals.approver_text(
                     session, record.pending_approval.current_step, fmt)), "info")
@@ -204,18 +214,30 @@ def create(object_name: str) -> Response | tuple[str, int]:
     return redirect(url_for("records.show", object_name=obj.name, record_id=record.id))
 
 
-def _save(parsed: forms.ParsedForm, write: Any) -> Any:
-    """Write through the engine; input errors found here join the engine's, and then
-    nothing is kept (raising rolls the session back)."""
+def _save(parsed: forms.ParsedForm, write: Any, asked: dict[str, list[FieldError]] | None = None) -> Any:
+    """Write through the engine; input errors found here and the form's questions
+    (``asked``: confirm closing as lost) join the engine's, so that one round shows every
+    problem, and then nothing is kept (raising rolls the session back)."""
+    extra = _merged(asked or {}, parsed.errors)
     try:
         result = write(parsed.values)
     except ValidationFailed as exc:
-        if parsed.errors:
-            raise ValidationFailed({**exc.errors, **parsed.errors}, exc.object_name) from None
+        if extra:
+            raise ValidationFailed(_merged(exc.errors, extra), exc.object_name) from None
         raise
-    if parsed.errors:
-        raise ValidationFailed(dict(parsed.errors))
+    if extra:
+        raise ValidationFailed(extra)
     return result
+
+
+def _merged(*sources: dict[str, list[FieldError]]) -> dict[str, list[FieldError]]:
+    """Field → problems of every source, each message once."""
+    out: dict[str, list[FieldError]] = {}
+    for errors in sources:
+        for name, problems in errors.items():
+            kept = out.setdefault(name, [])
+            kept.extend(p for p in problems if p.message not in {k.message for k in kept})
+    return out
 
 
 def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
@@ -225,9 +247,14 @@ def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
     with ui_session() as session:
         obj = readable(session, object_name)
         record = session.get(obj.name, record_id)
-        if not display.may(session, obj, "edit", record):
+        conversion = converted.converted_by(session.config, obj.name, record)
+        if conversion is None and not display.may(session, obj, "edit", record):
             abort(403)
         state = forms.record_state(session, obj, record, fmt)
+    if conversion is not None:  # read-only: back to the record, saying why
+        flash(t("record.converted_read_only", object=obj.label.get(fmt.lang),
+                conversion=conversion.label.get(fmt.lang)), "error")
+        return redirect(url_for("records.show", object_name=obj.name, record_id=record_id))
     if request.method == "GET":
         return _form_page(object_name, state, {}, record_id, record.version)
     version = _version(request.form.get("version"))
@@ -236,7 +263,8 @@ def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
         with ui_session() as session:
             required_version(session, obj.name, record_id, request.form.get("version"))
             parsed = forms.parse_form(session, obj, request.form, request.files, fmt, record)
-            saved = _save(parsed, lambda values: session.update(obj.name, record_id, values, version=version))
+            saved = _save(parsed, lambda values: session.update(obj.name, record_id, values, version=version),
+                          _asked(session, obj, record, parsed))
             message = approvals.saved_message(session, saved, fmt)  # "Sent for approval…" when it waits
     except ValidationFailed as exc:
         return _form_page(object_name, parsed.state if parsed else state, exc.errors, record_id, version, 422)

@@ -1,0 +1,113 @@
+"""The demo data of both samples looks real (docs/demo.md): invariants over what
+``load_demo_data`` writes through the write path, on SQLite and PostgreSQL.
+
+Deal names say who buys what and how much, amounts are seats × price (less the
+discount), lost reasons sit on lost deals only, activities happened after the records
+they are about were created, tasks and follow-ups of a deal point at the deal's own
+account, resolutions only on resolved tickets, individual customers have no head
+count or revenue; and the same seed gives the same data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from cryptography.fernet import Fernet
+
+from engine import Trellis
+from engine.runtime import converted, demo
+from tests.conftest import CONFIGS
+
+NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
+SAMPLES = ["sample_saas.yaml", "sample_retail.yaml"]
+
+
+@pytest.fixture
+def open_demo(db_url, monkeypatch):
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
+    opened = []
+
+    def open_(sample: str, records: int, seed: int = 7) -> Trellis:
+        crm = Trellis.open(CONFIGS / sample, db_url, clock=lambda: NOW)
+        opened.append(crm)
+        crm.apply()
+        demo.load_demo_users(crm)
+        demo.load_demo_data(crm, per_object=records, seed=seed)
+        return crm
+
+    yield open_
+    for crm in opened:
+        crm.close()
+
+
+def everything(crm: Trellis, object_name: str) -> list:
+    with crm.session() as s:
+        return s.query(object_name).page(1, 500).items
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_the_demo_data_tells_one_consistent_story(open_demo, sample):
+    crm = open_demo(sample, 10)
+    config = crm.config
+    accounts = {r.id: r for r in everything(crm, "account")}
+    contacts = {r.id: r for r in everything(crm, "contact")}
+    leads = {r.id: r for r in everything(crm, "lead")}
+    deals = {r.id: r for r in everything(crm, "opportunity")}
+    born = {("account", i): r["created_at"] for i, r in accounts.items()} | {
+        ("contact", i): r["created_at"] for i, r in contacts.items()} | {
+        ("lead", i): r["created_at"] for i, r in leads.items()} | {
+        ("opportunity", i): r["created_at"] for i, r in deals.items()}
+    assert len(deals) >= 8 and len(accounts) >= 8
+    pipeline = config.objects["opportunity"].pipeline
+    for deal in deals.values():
+        account = accounts[deal["account"]]
+        assert deal["name"].startswith(f"{account['name']} – "), deal["name"]
+        assert deal["name"].endswith((f" {deal['quantity']} 席", f" {deal['quantity']} 件")), deal["name"]
+        discount = deal.get("discount") or Decimal(0)
+        assert deal["amount"] == (deal["unit_price"] * deal["quantity"] * (100 - discount) / 100).quantize(
+            Decimal("0.01")), deal["name"]
+        stage = pipeline.for_values(deal).stage(deal["stage"])
+        assert (deal["lost_reason"] is not None) == (stage.outcome == "lost"), (deal["name"], deal["stage"])
+        assert deal["competitor"] is None or deal["lost_reason"] == "competitor"
+        assert deal["contact"] is None or contacts[deal["contact"]]["account"] == deal["account"]
+        assert deal["created_at"] > account["created_at"]
+    assert {pipeline.for_values(d).stage(d["stage"]).outcome for d in deals.values()} >= {"open", "lost"}
+    for kind in ("interaction", "task"):
+        for item in everything(crm, kind):
+            if item["opportunity"] is not None:
+                assert item["account"] == deals[item["opportunity"]]["account"], kind
+            if item["contact"] is not None and item["account"] is not None:
+                assert contacts[item["contact"]]["account"] == item["account"], kind
+            for target in ("account", "contact", "lead", "opportunity"):
+                if item[target] is not None:
+                    assert item["created_at"] >= born[(target, item[target])], (kind, target)
+            if kind == "interaction":
+                assert item["occurred_at"] >= item["created_at"] and item["occurred_at"] <= NOW
+    tickets = everything(crm, "ticket")
+    assert any(t["resolution"] for t in tickets)
+    for ticket in tickets:
+        resolved = ticket["status"] in ("resolved", "closed")
+        assert resolved or (ticket["resolution"], ticket["resolved_at"], ticket["satisfaction"]) == (None,) * 3
+        if ticket["first_response_at"] is not None:
+            assert ticket["first_response_at"] >= ticket["created_at"]
+    for lead in leads.values():  # what conversion sets is never made up
+        assert converted.converted_by(config, "lead", lead) is None, lead["name"]
+    people = [a for a in accounts.values() if a["customer_type"] in ("individual", "member")]
+    for person in people:
+        assert (person["employees"], person["annual_revenue"]) == (None, None), person["name"]
+    if sample == "sample_retail.yaml":
+        assert len(people) > len(accounts) / 2  # a retailer's customers are mostly members
+
+
+def test_the_same_seed_gives_the_same_data(open_demo, db_url, tmp_path):
+    first = open_demo("sample_saas.yaml", 4)
+    names = [(d["name"], d["amount"], d["created_at"]) for d in everything(first, "opportunity")]
+    again = Trellis.open(CONFIGS / "sample_saas.yaml", f"sqlite:///{tmp_path / 'again.db'}", clock=lambda: NOW)
+    try:
+        again.apply()
+        demo.load_demo_users(again)
+        demo.load_demo_data(again, per_object=4, seed=7)
+        assert [(d["name"], d["amount"], d["created_at"]) for d in everything(again, "opportunity")] == names
+    finally:
+        again.close()
