@@ -13,8 +13,8 @@ Every message is rendered for its readers (``engine.runtime.reader``): the recor
 read through the read path as each reader, so a field a reader may not read renders
 as ``—``; values are formatted as people read them, in the reader's language, with
 the raw values under ``record.raw``. When the rule tells both the owner and their
-manager by e-mail, the manager is copied (``Cc``) on the owner's message, which then
-shows only what both may read.
+manager by e-mail, the manager is copied (``Cc``) on the owner's message — when the
+manager may read all that message shows; otherwise each gets a message of their own.
 
 Users read their in-app notifications through ``engine.runtime.inbox``.
 """
@@ -65,11 +65,19 @@ def send(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapp
         written += len(rows)
     if "email" in action.channels:
         for to, copied in _emails(session, values, action, users, addresses, people):
-            title, body = _render(session, rule, obj, values, action, [to, *copied])
+            title, body = _render(session, rule, obj, values, action, [to])
+            together = _render(session, rule, obj, values, action, [to, *copied]) if copied else None
+            if copied and together != (title, body):  # the copy may read less: each gets their own
+                for person in copied:
+                    enqueue(session, "email", rule.name, person.email or "",
+                            dict(zip(("subject", "body"), _render(session, rule, obj, values, action, [person]),
+                                     strict=True)))
+                    written += 1
+                copied = []
             payload: dict[str, Any] = {"subject": title, "body": body}
             if copied:
                 payload["cc"] = [person.email for person in copied]
-            enqueue(session, "email", rule.name, to.email, payload)
+            enqueue(session, "email", rule.name, to.email or "", payload)
             written += 1
     return written
 

@@ -51,7 +51,11 @@ def test_s10_s11_s13_web_leads_are_scored_dealt_out_and_chased_until_someone_cal
     assert saas.worker(START + 12 * HOUR - dt.timedelta(minutes=1)).rules == {}
     twelve = saas.worker(START + 12 * HOUR)
     assert twelve.fired("untouched_high_intent_lead") == 1  # 李娜 only: 张敏 was called
-    assert saas.mails("超时未跟进") == [("bob@example.com", "线索 李娜 超时未跟进"), ("mike@example.com", "线索 李娜 超时未跟进")]
+    # one e-mail to the owner with the supervisor in copy, delivered to both
+    assert saas.mails("超时未跟进") == [("bob@example.com", "线索 李娜 超时未跟进")]
+    [copied] = [m for m in saas.mailbox.messages if "超时未跟进" in m["Subject"]]
+    assert copied["Cc"] == "mike@example.com"
+    assert sorted(saas.mailbox.envelopes[saas.mailbox.messages.index(copied)]) == ["bob@example.com", "mike@example.com"]
 
     day = saas.worker(START + 24 * HOUR)
     assert day.fired("untouched_lead") == 3 and day.fired("untouched_high_intent_lead") == 0
@@ -62,7 +66,7 @@ def test_s10_s11_s13_web_leads_are_scored_dealt_out_and_chased_until_someone_cal
 
     later = [saas.worker(START + 24 * HOUR + d) for d in (HOUR, DAY, 6 * DAY)]
     assert [p.rules for p in later] == [{}, {}, {}]  # never twice
-    assert len(saas.mails("超时未跟进")) == 2 + 6
+    assert len(saas.mails("超时未跟进")) == 1 + 3  # each to its owner, mike in copy
 
 
 def test_s11_a_rep_with_30_open_leads_or_away_is_skipped(sample):
