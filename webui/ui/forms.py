@@ -418,7 +418,7 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
     fields = visible_fields(obj, session.principal)
     refs = collect_references(session, obj, [record], fields) if record is not None else None
     for f in fields:
-        messages = [message_of(obj, e, lang) for e in errors.get(f.name, [])]
+        messages = [message_of(obj, e, fmt, f.name) for e in errors.get(f.name, [])]
         if editable(session, obj, f):
             shown.append(build_field(session, obj, f, state, messages, fmt))
             placed.add(f.name)
@@ -433,8 +433,8 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
         placed.add(REASON_KEY)
     if owner is not None:
         placed.add(OWNER)
-    record_errors = [message_of(obj, e, lang) for e in errors.get(RECORD_ERRORS, [])]
-    record_errors += [f"{name}: {message_of(obj, e, lang)}" for name, problems in errors.items()
+    record_errors = [message_of(obj, e, fmt) for e in errors.get(RECORD_ERRORS, [])]
+    record_errors += [f"{name}: {message_of(obj, e, fmt, name)}" for name, problems in errors.items()
                       if name not in placed and name != RECORD_ERRORS for e in problems]
     label = obj.label.get(lang)
     if record is None:
@@ -456,13 +456,16 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
                     grouped, owner, reason, summary, confirm_lost, lost)
 
 
-def message_of(obj: ObjectDef, error: FieldError, lang: str) -> str:
+def message_of(obj: ObjectDef, error: FieldError, fmt: Formatter, name: str = "") -> str:
     """An engine problem in the UI language: a validation rule's message comes from the
-    config's ``message`` in ``lang`` (code ``rule:<name>``); other messages as given."""
+    config's ``message`` (code ``rule:<name>``), a missing required field is said in the
+    UI's words; other messages as given."""
     if error.code.startswith("rule:"):
         rule = next((r for r in obj.rules if r.name == error.code[5:]), None)
         if rule is not None:
-            return rule.message.get(lang)
+            return rule.message.get(fmt.lang)
+    if error.code == "required" and name in obj.fields:
+        return fmt.t("form.field_required", field=obj.fields[name].label.get(fmt.lang))
     return error.message
 
 
