@@ -232,6 +232,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "form.save": {"en": "Save", "zh": "保存"},
     "form.cancel": {"en": "Cancel", "zh": "取消"},
     "form.required": {"en": "required", "zh": "必填"},
+    "form.field_required": {"en": "{field} is required.", "zh": "请填写{field}。"},
     "form.required_note": {"en": "Fields marked * are required.", "zh": "标 * 的字段为必填项。"},
     "form.not_saved": {"en": "The record was not saved; see the fields marked below.",
                        "zh": "记录未保存，请查看下方标出的字段。"},

@@ -90,7 +90,7 @@ def test_field_errors_and_rules_come_back_together_with_a_summary_linking_each_f
         assert s.query("deal").count() == 0
     post(client, "/lang", {"lang": "zh"}, form_url="/o/deal/new")
     page = text(post(client, "/o/deal/new", {"name": "", "stage": "talk", "starts": "2026-05-10", "ends": "2026-05-01"}))
-    assert "记录未保存，请修正以下问题：" in page and summary(page)[0][0] == "f-name"
+    assert "记录未保存，请修正以下问题：" in page and summary(page)[0] == ("f-name", "名称: 请填写名称。")
     assert summary(page)[1] == ("f-ends", "结束: 结束日期必须晚于开始日期。")  # the rule in the UI language
 
 

@@ -451,10 +451,11 @@ def build_field(session: Session, obj: ObjectDef, f: FieldDef, state: FormState,
     return FormField(**common, value=raw if isinstance(raw, str) else "" if raw is None else str(raw))
 
 
-def error_text(error: FieldError, fmt: Formatter, obj: ObjectDef | None = None) -> str:
+def error_text(error: FieldError, fmt: Formatter, obj: ObjectDef | None = None, name: str = "") -> str:
     """An engine error as the form shows it, in the page's language: a rule's withheld message,
-    a validation rule's own ``message`` in the language (code ``rule:<name>``), the UI text
-    ``form.error.<code>`` where one exists, else the engine's (English) message."""
+    a validation rule's own ``message`` in the language (code ``rule:<name>``), a missing
+    required field ``name`` in the UI's words, the UI text ``form.error.<code>`` where one
+    exists, else the engine's (English) message."""
     rule_name = error.code.removeprefix("rule:")
     if rule_name != error.code:
         if error.message == WITHHELD_RULE_MESSAGE.format(rule=rule_name):
@@ -462,6 +463,8 @@ def error_text(error: FieldError, fmt: Formatter, obj: ObjectDef | None = None) 
         rule = next((r for r in obj.rules if r.name == rule_name), None) if obj is not None else None
         if rule is not None:
             return rule.message.get(fmt.lang)
+    if error.code == "required" and obj is not None and name in obj.fields:
+        return fmt.t("form.field_required", field=obj.fields[name].label.get(fmt.lang))
     key = f"form.error.{error.code}"
     return fmt.t(key) if has_text(key) else error.message
 
@@ -471,7 +474,7 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
               confirm_lost: bool = False) -> FormView:
     """The view model of a create form (``record`` None) or an edit form."""
     lang = fmt.lang
-    errors = {name: [FieldError(e.code, error_text(e, fmt, obj)) for e in problems] for name, problems in errors.items()}
+    errors = {name: [FieldError(e.code, error_text(e, fmt, obj, name)) for e in problems] for name, problems in errors.items()}
     shown: list[FormField] = []
     placed: set[str] = set()
     fields = visible_fields(obj, session.principal)
