@@ -338,7 +338,8 @@ def _finish(session: Session, request_: ApprovalRequest, status: str, now: dt.da
 def duty_conflict(session: Session, request_: ApprovalRequest) -> str | None:
     """Separation of duties: why the caller may not decide the current step of ``request_``
     although it is theirs — they made the request (unless every rule allows
-    ``self_approval``), or they decided an earlier step of it — or None."""
+    ``self_approval``), or they decided an earlier step of it (unless every rule says
+    ``separate_steps: false``) — or None."""
     user_id = session.principal.user_id
     if session.principal.is_system or user_id is None:
         return None
@@ -346,7 +347,8 @@ def duty_conflict(session: Session, request_: ApprovalRequest) -> str | None:
     if request_.requested_by == user_id and not all(r is not None and r.self_approval for r in rules):
         return "you cannot decide your own request; another approver must"
     step = request_.current_step
-    if step is not None and any(s.decided_by == user_id for s in request_.steps[:step.index]):
+    separate = not all(r is not None and not r.separate_steps for r in rules)
+    if separate and step is not None and any(s.decided_by == user_id for s in request_.steps[:step.index]):
         return (f"you decided an earlier step of request {request_.id}; "
                 "another approver must decide this one")
     return None
