@@ -96,6 +96,7 @@ def _compile_rule(compiler: Compiler, spec: dict, path: tuple, objects: dict[str
         fields=fields,
         when=when,
         self_approval=bool(spec.get("self_approval", False)),
+        separate_steps=bool(spec.get("separate_steps", True)),
         applies_to=applies_to,
     )
 

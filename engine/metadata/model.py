@@ -342,6 +342,8 @@ class ApprovalRule:
     fields: tuple[str, ...] = ()
     when: Expression | None = None
     self_approval: bool = False
+    #: Whether whoever decided one step of a request is refused its later steps.
+    separate_steps: bool = True
     #: For ``change`` rules: the writes it guards (``create``, ``update``).
     applies_to: tuple[str, ...] = ("create", "update")
 

@@ -2,8 +2,8 @@
 
 The write path asks ``rules_for_create`` / ``rules_for_update`` / ``rules_for_delete``
 which approval rules a valid change triggers (a create waits whole: nothing is
-inserted until it is approved, and the request has no record until then). When some do, nothing is changed: ``request``
-stores the pending change (the values as given, and the stage reason) with one
+inserted until it is approved, and the request has no record until then). When
+some do, nothing is changed: ``request`` stores the pending change (the values as given, and the stage reason) with one
 step per approver, resolved now — the requester's manager (N levels up), a
 role, a named user — and the record is *locked* against other changes of the
 kind under approval (``check_locks``) until the request is decided.
@@ -14,7 +14,9 @@ re-validated (gates, rules, permissions); if it no longer fits, the request
 ends ``failed`` with the reason and nothing is changed. A rejection ends the
 request with the approver's comment. Deciding needs the ``approve``
 permission, read scope over the record and to be the step's approver;
-approving one's own request is refused unless the rule allows it.
+approving one's own request is refused unless the rule allows it, and nobody
+decides two steps of one request (``duty_conflict``). Readers get requests
+through ``visible``: without the pending values of fields they may not read.
 """
 
 from __future__ import annotations
@@ -272,8 +274,10 @@ def decide(session: Session, approval_id: Any, decision: str, comment: str | Non
         _audit(session, current.object, current.record_id, "approval.step", {"approval": [None, current.id]})
     else:
         failure = _apply(session, current)
-        _finish(session, _fetch(session, current.id), FAILED if failure else APPROVED, now, comment, failure)
-    return get(session, current.id)
+        # Fetched again: an approved create now names its new record.
+        _finish(session, _fetch(session, current.id, check_scope=False), FAILED if failure else APPROVED, now,
+                comment, failure)
+    return visible(session, _fetch(session, current.id, check_scope=False))
 
 
 def cancel(session: Session, approval_id: Any) -> ApprovalRequest:
@@ -334,7 +338,8 @@ def _finish(session: Session, request_: ApprovalRequest, status: str, now: dt.da
 def duty_conflict(session: Session, request_: ApprovalRequest) -> str | None:
     """Separation of duties: why the caller may not decide the current step of ``request_``
     although it is theirs — they made the request (unless every rule allows
-    ``self_approval``), or they decided an earlier step of it — or None."""
+    ``self_approval``), or they decided an earlier step of it (unless every rule says
+    ``separate_steps: false``) — or None."""
     user_id = session.principal.user_id
     if session.principal.is_system or user_id is None:
         return None
@@ -342,7 +347,8 @@ def duty_conflict(session: Session, request_: ApprovalRequest) -> str | None:
     if request_.requested_by == user_id and not all(r is not None and r.self_approval for r in rules):
         return "you cannot decide your own request; another approver must"
     step = request_.current_step
-    if step is not None and any(s.decided_by == user_id for s in request_.steps[:step.index]):
+    separate = not all(r is not None and not r.separate_steps for r in rules)
+    if separate and step is not None and any(s.decided_by == user_id for s in request_.steps[:step.index]):
         return (f"you decided an earlier step of request {request_.id}; "
                 "another approver must decide this one")
     return None
@@ -401,8 +407,9 @@ def visible(session: Session, request_: ApprovalRequest) -> ApprovalRequest:
     return replace(request_, changes=shown, hidden_changes=len(request_.changes) - len(shown))
 
 
-def _fetch(session: Session, approval_id: Any, lock: bool = False) -> ApprovalRequest:
-    """One request with every pending value (for deciding and applying), scope checked."""
+def _fetch(session: Session, approval_id: Any, lock: bool = False, check_scope: bool = True) -> ApprovalRequest:
+    """One request with every pending value (for deciding and applying), scope checked unless
+    ``check_scope`` is false (the request as it stands right after the caller decided it)."""
     approvals, _ = _tables(session)
     try:
         number = int(approval_id)
@@ -417,7 +424,7 @@ def _fetch(session: Session, approval_id: Any, lock: bool = False) -> ApprovalRe
     if row is None:
         raise NotFound("approval", approval_id)
     found = _load(session, [row])[0]
-    if not session.principal.is_system and found.requested_by != session.user:
+    if check_scope and not session.principal.is_system and found.requested_by != session.user:
         _require_record_scope(session, found)
     return found
 

@@ -292,3 +292,27 @@ def test_applies_to_is_checked_in_the_config(write_config):
     with pytest.raises(ConfigError) as error:
         load_config(write_config(wrong_value, "b.yaml"))
     assert [(i.code, i.path) for i in error.value.issues] == [("T-E011", "approvals[0].applies_to")]
+
+
+def test_separate_steps_false_lets_one_person_decide_two_steps(write_config, db_url):
+    relaxed = CONFIG.replace("    when: \"discount > 20 or amount > 1000000\"\n",
+                             "    when: \"discount > 20 or amount > 1000000\"\n    separate_steps: false\n")
+    assert "separate_steps: false" in relaxed
+    crm = Trellis.open(write_config(relaxed), db_url, clock=lambda: NOW)
+    crm.apply()
+    with crm.directory() as d:
+        d.add("eve", roles=["executive"])
+        d.add("max", roles=["manager"], manager="eve")
+    try:
+        deal = new_deal(crm, user="max")
+        request = update(crm, deal, user="max", discount="30").pending_approval
+        decide(crm, request, "eve")
+        assert decide(crm, request, "eve").status == "approved"
+    finally:
+        crm.close()
+    wrong = CONFIG.replace("    self_approval: true\n", "").replace(
+        "    approver: {user: eve}\n", "    approver: {user: eve}\n    separate_steps: sometimes\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(wrong, "wrong.yaml"))
+    assert [(i.code, i.path, i.message) for i in error.value.issues] == [
+        ("T-E011", "approvals[1].separate_steps", "'sometimes' is not of type 'boolean'")]

@@ -437,8 +437,15 @@ def create_values(world: World, subject: Subject, obj: ObjectDef) -> dict[str, A
     stage_bound = {name for rule in obj.rules
                    for name in rule.assertion.names | (rule.when.names if rule.when else frozenset())
                    if stage_field in rule.assertion.names | (rule.when.names if rule.when else frozenset())}
+    # Fields an approval guards on create are left out too: such a create waits for approval
+    # (tests/webui/test_approval_safeguards.py).
+    guarded = {name for rule in world.config.approval_rules(obj.name)
+               if rule.trigger == "change" and "create" in rule.applies_to for name in rule.fields}
+    guarded |= {name for g in guarded if obj.fields[g].expression is not None for name in obj.fields[g].expression.names}
     for f in obj.fields.values():
         if f.is_computed or f.unique or f.name in eff.unwritable_in(obj) or stored.get(f.name) is None:
+            continue
+        if f.name in guarded:
             continue
         if f.name == stage_field or (f.name in stage_bound and not f.required):
             continue
