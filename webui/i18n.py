@@ -60,7 +60,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "list.new": {"en": "New", "zh": "新建"},
     "list.export": {"en": "Export CSV", "zh": "导出 CSV"},
     "list.empty": {"en": "No records.", "zh": "没有记录。"},
-    "list.count": {"en": "{total} records", "zh": "共 {total} 条记录"},
+    "list.count": {"en": "{total} records", "en_one": "{total} record", "zh": "共 {total} 条记录"},
     "list.count_more": {"en": "{total}+ records", "zh": "超过 {total} 条记录"},
     "list.page": {"en": "Page {page} of {pages}", "zh": "第 {page} 页，共 {pages} 页"},
     "list.page_open": {"en": "Page {page}", "zh": "第 {page} 页"},
@@ -283,7 +283,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "board.list": {"en": "List", "zh": "列表"},
     "board.intro": {"en": "Drag a card to another column, or use the Move to… control on the card.",
                     "zh": "将卡片拖到其他列，或使用卡片上的“移至…”控件。"},
-    "board.count": {"en": "{count} records", "zh": "{count} 条"},
+    "board.count": {"en": "{count} records", "en_one": "{count} record", "zh": "{count} 条"},
     "board.count_one": {"en": "1 record", "zh": "1 条"},
     "board.sum": {"en": "Total {amount}", "zh": "合计 {amount}"},
     "board.more": {"en": "{count} more in the list", "zh": "列表中还有 {count} 条"},
@@ -291,6 +291,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "board.move_to": {"en": "Move to…", "zh": "移至…"},
     "board.drag": {"en": "Drag {title}", "zh": "拖动“{title}”"},
     "board.other": {"en": "{count} records in no stage of this pipeline are not shown.",
+                    "en_one": "{count} record in no stage of this pipeline is not shown.",
                     "zh": "有 {count} 条记录不在此流程的任何阶段，未显示。"},
     "board.moved": {"en": "“{title}” moved to {stage}.", "zh": "“{title}”已移至“{stage}”。"},
     # --- approvals (webui.ui.approvals) ---
@@ -306,6 +307,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "approvals.delete": {"en": "Delete this record", "zh": "删除此记录"},
     "approvals.empty_value": {"en": "(empty)", "zh": "（空）"},
     "approvals.hidden_changes": {"en": "and values of {count} fields you cannot see",
+                                 "en_one": "and the value of {count} field you cannot see",
                                  "zh": "以及 {count} 个您无权查看的字段的值"},
     "approvals.reason": {"en": "Reason", "zh": "原因"},
     "approvals.step": {"en": "Step {index} of {total}: {label} — {approver}", "zh": "第 {index}/{total} 步：{label} — {approver}"},
@@ -349,7 +351,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "notifications.mark_read": {"en": "Mark as read", "zh": "标为已读"},
     "notifications.mark_all": {"en": "Mark all read", "zh": "全部标为已读"},
     "notifications.marked": {"en": "Marked as read.", "zh": "已标为已读。"},
-    "notifications.marked_all": {"en": "{count} notifications marked as read.", "zh": "已将 {count} 条通知标为已读。"},
+    "notifications.marked_all": {"en": "{count} notifications marked as read.",
+                                 "en_one": "{count} notification marked as read.", "zh": "已将 {count} 条通知标为已读。"},
     "notifications.pages": {"en": "Pages of notifications", "zh": "通知分页"},
     "notifications.page": {"en": "Page {page}", "zh": "第 {page} 页"},
     "notifications.newer": {"en": "Newer", "zh": "较新"},
@@ -404,6 +407,8 @@ TEXTS: dict[str, dict[str, str]] = {
                                        "zh": "消息 {id} 已发送或正在发送，无法重试。"},
     # --- errors ---
     "error.title": {"en": "Error {status}", "zh": "错误 {status}"},
+    "error.not_saved": {"en": "The {object} was not saved: {count} problems.",
+                        "en_one": "The {object} was not saved: {count} problem.", "zh": "{object} 未保存：{count} 个问题。"},
     "error.400": {"en": "The request could not be handled (for a form: reload the page and try again).",
                   "zh": "无法处理该请求（如果是表单，请刷新页面后重试）。"},
     "error.403": {"en": "You may not do this.", "zh": "您没有执行此操作的权限。"},
@@ -417,12 +422,18 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+#: The parameters that count something: a text with a ``<lang>_one`` form uses it for 1.
+COUNTS = ("count", "total")
+
+
 def translate(key: str, lang: str, **values: object) -> str:
-    """The UI text ``key`` in ``lang`` (English when missing), with ``{name}`` filled in."""
+    """The UI text ``key`` in ``lang`` (English when missing), with ``{name}`` filled in; for a
+    count of 1 (``count``/``total``) the singular ``<lang>_one`` form when the text has one."""
     texts = TEXTS.get(key)
     if texts is None:
         return key
-    text = texts.get(lang) or texts["en"]
+    one = any(name in values and str(values[name]) == "1" for name in COUNTS)
+    text = (texts.get(f"{lang}_one") if one else None) or texts.get(lang) or texts["en"]
     return text.format(**values) if values else text
 
 

@@ -16,6 +16,7 @@ from engine.metadata.expressions import Clock, ExpressionEvalError
 from engine.metadata.fieldtypes import MAX_INTEGER, FieldValueError, coerce_value
 from engine.metadata.model import SYSTEM_COLUMNS, FieldDef, ObjectDef, Settings
 from engine.runtime.errors import RECORD_ERRORS, FieldError
+from engine.runtime.messages import current_language
 
 #: System columns a caller may set through the write path.
 WRITABLE_SYSTEM_FIELDS = frozenset({"owner_id"})
@@ -24,9 +25,11 @@ WRITABLE_SYSTEM_FIELDS = frozenset({"owner_id"})
 class Errors(dict[str, list[FieldError]]):
     """Field name → problems, collected across all steps of one write."""
 
-    def add(self, field: str, code: str, message: str) -> None:
-        """Record one problem with ``field``."""
-        self.setdefault(field, []).append(FieldError(code, message))
+    def add(self, field: str, code: str, message: str, params: Mapping[str, object] | None = None,
+            translated: bool = False) -> None:
+        """Record one problem with ``field`` (``params`` fill its text in other languages;
+        ``translated``: ``message`` is in the reader's language already)."""
+        self.setdefault(field, []).append(FieldError(code, message, dict(params or {}), translated))
 
 
 def coerce_input(obj: ObjectDef, values: Mapping[str, Any], settings: Settings, errors: Errors) -> dict[str, Any]:
@@ -43,7 +46,10 @@ def coerce_input(obj: ObjectDef, values: Mapping[str, Any], settings: Settings, 
         try:
             out[name] = coerce_value(field, raw, settings)
         except FieldValueError as exc:
-            errors.add(name, exc.code, exc.message)
+            if exc.label is not None:  # a configured message, in the reader's language
+                errors.add(name, exc.code, exc.label.get(current_language()), translated=True)
+            else:
+                errors.add(name, exc.code, exc.message, exc.params)
     return out
 
 
@@ -167,4 +173,5 @@ def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors:
         except ExpressionEvalError:
             continue
         if not holds:
-            errors.add(rule.field or RECORD_ERRORS, f"rule:{rule.name}", rule.message.get())
+            errors.add(rule.field or RECORD_ERRORS, f"rule:{rule.name}", rule.message.get(current_language()),
+                       translated=True)

@@ -215,7 +215,7 @@ def parse_form(session: Session, obj: ObjectDef, form: MultiDict[str, str], file
             try:
                 values[f.name] = json.loads(text) if text.strip() else None
             except ValueError as exc:
-                errors[f.name] = [FieldError("invalid_json", fmt.t("form.invalid_json", message=str(exc)))]
+                errors[f.name] = [FieldError("invalid_json", fmt.t("form.invalid_json", message=str(exc)), translated=True)]
         else:
             text = form.get(f.name, "")
             state[f.name] = text
