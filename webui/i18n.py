@@ -255,8 +255,6 @@ TEXTS: dict[str, dict[str, str]] = {
                                  "rename the file and upload it again.",
                            "zh": "文件名或文件类型包含控制字符（如换行符），请重命名文件后重新上传。"},
     "form.invalid_json": {"en": "Not valid JSON: {message}", "zh": "不是有效的 JSON：{message}"},
-    "form.rule_withheld": {"en": "This change is not allowed by a company rule ({rule}).",
-                           "zh": "此更改不符合公司规则（{rule}），无法保存。"},
     # Field errors shown by their engine code (webui.ui.forms.error_text); other codes show the engine's message.
     "form.error.control_character": {"en": "Control characters are not allowed here (in a single-line field: no tabs or line breaks).",
                                      "zh": "此处不允许使用控制字符（单行字段中也不能有制表符或换行）。"},
@@ -358,6 +356,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "board.move_card": {"en": "Move {title} to…", "zh": "将“{title}”移至…"},
     "board.drag": {"en": "Drag {title}", "zh": "拖动“{title}”"},
     "board.other": {"en": "{count} records in no stage of this pipeline are not shown.",
+                    "en_one": "{count} record in no stage of this pipeline is not shown.",
                     "zh": "有 {count} 条记录不在此流程的任何阶段，未显示。"},
     "board.other_one": {"en": "{count} record in no stage of this pipeline is not shown.",
                         "zh": "有 {count} 条记录不在此流程的任何阶段，未显示。"},
@@ -376,6 +375,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "approvals.create": {"en": "Create this record", "zh": "创建此记录"},
     "approvals.empty_value": {"en": "(empty)", "zh": "（空）"},
     "approvals.hidden_changes": {"en": "and values of {count} fields you cannot see",
+                                 "en_one": "and the value of {count} field you cannot see",
                                  "zh": "以及 {count} 个您无权查看的字段的值"},
     "approvals.hidden_changes_one": {"en": "and the value of {count} field you cannot see",
                                      "zh": "以及 {count} 个您无权查看的字段的值"},
@@ -479,6 +479,8 @@ TEXTS: dict[str, dict[str, str]] = {
                                        "zh": "消息 {id} 已发送或正在发送，无法重试。"},
     # --- errors ---
     "error.title": {"en": "Error {status}", "zh": "错误 {status}"},
+    "error.not_saved": {"en": "The {object} was not saved: {count} problems.",
+                        "en_one": "The {object} was not saved: {count} problem.", "zh": "{object} 未保存：{count} 个问题。"},
     "error.400": {"en": "The request could not be handled (for a form: reload the page and try again).",
                   "zh": "无法处理该请求（如果是表单，请刷新页面后重试）。"},
     "error.403": {"en": "You may not do this.", "zh": "您没有执行此操作的权限。"},
@@ -496,14 +498,18 @@ TEXTS: dict[str, dict[str, str]] = {
 def has_text(key: str) -> bool:
     """Whether ``key`` is a UI text."""
     return key in TEXTS
+#: The parameters that count something: a text with a ``<lang>_one`` form uses it for 1.
+COUNTS = ("count", "total")
 
 
 def translate(key: str, lang: str, **values: object) -> str:
-    """The UI text ``key`` in ``lang`` (English when missing), with ``{name}`` filled in."""
+    """The UI text ``key`` in ``lang`` (English when missing), with ``{name}`` filled in; for a
+    count of 1 (``count``/``total``) the singular ``<lang>_one`` form when the text has one."""
     texts = TEXTS.get(key)
     if texts is None:
         return key
-    text = texts.get(lang) or texts["en"]
+    one = any(name in values and str(values[name]) == "1" for name in COUNTS)
+    text = (texts.get(f"{lang}_one") if one else None) or texts.get(lang) or texts["en"]
     return text.format(**values) if values else text
 
 

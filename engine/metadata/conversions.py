@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from engine.metadata.compiler import _Compiler
 
 #: Extra names conversion expressions may use.
-EXPRESSION_NAMES = frozenset({"current_user"})
+EXPRESSION_NAMES = frozenset({"current_user", "current_language"})
 #: The system column a conversion may write on a target (whom the new record belongs to).
 OWNER = "owner_id"
 #: Value families: a source value may go into a target field of the same family.

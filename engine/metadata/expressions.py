@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 
 import simpleeval
 
+from engine.metadata.names import full_name, split_name
+
 #: Names an expression may use besides fields and functions.
 CONSTANTS: frozenset[str] = frozenset({"None", "True", "False"})
 
@@ -140,6 +142,9 @@ def _functions(clock: Clock) -> dict[str, Callable[..., Any]]:
         "min": min,
         "max": max,
         "abs": abs,
+        "family_name": lambda n: split_name(n)[0],
+        "given_name": lambda n: split_name(n)[1],
+        "full_name": lambda given, family: full_name(given, family) or None,
     }
 
 

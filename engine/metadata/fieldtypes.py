@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from engine.metadata.model import FieldDef, Settings
+from engine.metadata.model import FieldDef, Label, Settings
 from engine.metadata.patterns import full_match
 
 #: Largest absolute integer the database stores (64-bit).
@@ -42,12 +42,17 @@ MAX_INPUT_INT_BITS = 4096
 
 
 class FieldValueError(ValueError):
-    """A value a field cannot accept; ``code`` is stable, ``message`` is for people."""
+    """A value a field cannot accept; ``code`` is stable, ``message`` is for people (English),
+    ``params`` fill the code's text in other languages, ``label`` is a configured message
+    (in every language the config gives)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, params: Mapping[str, object] | None = None,
+                 label: Label | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.params = dict(params or {})
+        self.label = label
 
 
 Coercer = Callable[[Any, FieldDef, Settings], Any]
@@ -124,10 +129,10 @@ def _check_text(value: Any, field: FieldDef) -> list[FieldValueError]:
     errors = []
     limit = field.max_length or (DEFAULT_TEXT_LENGTH if field.type == "text" else None)
     if limit and len(value) > limit:
-        errors.append(FieldValueError("too_long", f"At most {limit} characters ({len(value)} given)."))
+        errors.append(FieldValueError("too_long", f"At most {limit} characters ({len(value)} given).", {"max": limit}))
     if field.pattern and not full_match(field.pattern, value):
         message = field.pattern_message.get() if field.pattern_message else f"Must match the pattern {field.pattern}."
-        errors.append(FieldValueError("pattern", message))
+        errors.append(FieldValueError("pattern", message, label=field.pattern_message))
     return errors
 
 
@@ -186,9 +191,9 @@ def decimal_scale(field: FieldDef) -> int:
 def _check_range(value: Any, field: FieldDef) -> list[FieldValueError]:
     errors = []
     if field.min is not None and value < Decimal(str(field.min)):
-        errors.append(FieldValueError("too_small", f"Must be at least {_plain(field.min)}."))
+        errors.append(FieldValueError("too_small", f"Must be at least {_plain(field.min)}.", {"min": _plain(field.min)}))
     if field.max is not None and value > Decimal(str(field.max)):
-        errors.append(FieldValueError("too_large", f"Must be at most {_plain(field.max)}."))
+        errors.append(FieldValueError("too_large", f"Must be at most {_plain(field.max)}.", {"max": _plain(field.max)}))
     return errors
 
 

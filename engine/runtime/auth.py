@@ -61,6 +61,7 @@ import sqlalchemy as sa
 from engine.metadata.model import Role
 from engine.runtime import audit, crypto, sessions
 from engine.runtime.errors import TrellisError, ValidationFailed
+from engine.runtime.messages import localized
 from engine.runtime.passwords import hash_password, needs_rehash, password_problems, verify_password
 from engine.runtime.permissions import AccountUnavailable, Principal, UnknownUser
 from engine.runtime.validation import Errors
@@ -239,7 +240,11 @@ class _Login:
 
     def result(self, outcome: str, message: str, detail: str | None = None, **extra: Any) -> _Decision:
         user_id = self.account.user_id if outcome in _PASSWORD_PROVEN else None
-        return LoginResult(outcome, message, user_id, **extra), detail
+        code = "login.wrong_code" if message == WRONG_CODE else ("login.must_enroll" if extra.get("must_enroll_totp")
+                                                                 else f"login.{outcome}")
+        expires = self.account.row["expires_at"] if self.account.row is not None else None
+        params = {"minutes": extra.get("minutes_locked"), "day": f"{expires:%Y-%m-%d}" if expires else ""}
+        return LoginResult(outcome, localized(code, message, params), user_id, **extra), detail
 
     def global_network(self) -> _Decision | None:
         networks = self.account.security.ip_allowlist

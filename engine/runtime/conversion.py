@@ -37,6 +37,8 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from engine.metadata.expressions import Clock, ExpressionEvalError
 from engine.metadata.model import SYSTEM_COLUMNS, Config, Conversion, ConversionTarget
 from engine.runtime.errors import (
@@ -48,7 +50,9 @@ from engine.runtime.errors import (
     UnknownObject,
     ValidationFailed,
 )
+from engine.runtime.messages import current_language
 from engine.runtime.permissions import PermissionDenied, Principal
+from engine.runtime.reader import language_of
 from engine.runtime.record import Record
 
 if TYPE_CHECKING:
@@ -160,9 +164,10 @@ def refusal(conversion: Conversion, source: Mapping[str, Any], clock: Clock, cur
         holds = False
     if holds:
         return None
-    message = conversion.message.get() if conversion.message else (
-        f"This record does not meet the condition of {conversion.label.get()}: {conversion.when.source}.")
-    return FieldError("condition_not_met", message)
+    if conversion.message:
+        return FieldError("condition_not_met", conversion.message.get(current_language()), translated=True)
+    return FieldError("condition_not_met",
+                      f"This record does not meet the condition of {conversion.label.get()}: {conversion.when.source}.")
 
 
 def may_convert(principal: Principal, conversion: Conversion, source: Mapping[str, Any]) -> bool:
@@ -315,6 +320,7 @@ def _values(session: Session, conversion: Conversion, target: ConversionTarget, 
     empty values left out (so that defaults apply). Unresolved references stay ``PENDING``."""
     clock = session.clock()
     names = _names(source, session.user, session.object(conversion.source).fields)
+    names["current_language"] = _language(session)
     values: dict[str, Any] = {}
     references: dict[str, str] = {}
     for mapping in target.fields:
@@ -350,7 +356,18 @@ def _match(session: Session, target: ConversionTarget, values: Mapping[str, Any]
 
 def _names(source: Mapping[str, Any], current_user: int | None, fields: Collection[str]) -> dict[str, Any]:
     """What expressions over the source may name: its fields (hidden ones empty), system columns."""
-    return {**dict.fromkeys(SYSTEM_COLUMNS), **dict.fromkeys(fields), **dict(source), "current_user": current_user}
+    return {**dict.fromkeys(SYSTEM_COLUMNS), **dict.fromkeys(fields), **dict(source), "current_user": current_user,
+            "current_language": None}
+
+
+def _language(session: Session) -> str:
+    """The converting user's language (``current_language``): their locale's, when the config
+    offers it, else the company's first language."""
+    locale = None
+    if session.user is not None:
+        users = session.schema.system["sys_users"]
+        locale = session.connection.execute(sa.select(users.c.locale).where(users.c.id == session.user)).scalar()
+    return language_of(session.config, locale)
 
 
 def _prefixed(prefix: str, errors: Mapping[str, list[FieldError]]) -> dict[str, list[FieldError]]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from engine.runtime.messages import localized
 
 #: Key under which record-level errors (rules without a field) are reported.
 RECORD_ERRORS = "_record"
@@ -16,10 +19,20 @@ class TrellisError(Exception):
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem with one field: a stable ``code`` and a ``message`` for people."""
+    """One problem with one field: a stable ``code``, the engine's English ``text`` and the
+    ``params`` a translation needs. ``message`` is the text for people in the current
+    language (``engine.runtime.messages``)."""
 
     code: str
-    message: str
+    text: str
+    params: Mapping[str, object] = field(default_factory=dict, compare=False)
+    #: True when ``text`` is in the reader's language already (a configured message).
+    translated: bool = field(default=False, compare=False)
+
+    @property
+    def message(self) -> str:
+        """The problem in the language of the person the engine works for."""
+        return self.text if self.translated else localized(self.code, self.text, self.params)
 
 
 class ValidationFailed(TrellisError):
@@ -45,10 +58,9 @@ class Conflict(TrellisError):
     def __init__(self, object_name: str, record_id: int, expected: int, actual: int | None) -> None:
         self.object_name, self.record_id = object_name, record_id
         self.expected, self.actual = expected, actual
-        super().__init__(
-            f"{object_name} {record_id} was changed meanwhile (you had version {expected}, "
-            f"it is now version {actual}); reload it and apply your change again"
-        )
+        super().__init__(localized(
+            "conflict", f"{object_name} {record_id} was changed meanwhile (you had version {expected}, "
+            f"it is now version {actual}); reload it and apply your change again"))
 
 
 class NotFound(TrellisError):

@@ -2,13 +2,21 @@
 
 ``MESSAGES`` maps a code (the ``code`` of a ``FieldError``, or a text the engine writes
 itself, such as ``value.yes``) to a text per language with ``{name}`` parameters.
-``message(code, language, **params)`` fills one in. The web UI and the API translate an
-engine error by its code and parameters (``FieldError.params``), so a user reads it in
-their language; ``tests/runtime/test_messages.py`` checks that every code raised
-anywhere has a text in every language.
+``message(code, language, **params)`` fills one in.
+
+The language of the person the engine is working for is ``current_language()``: the web
+UI and the API set it for each request (``speaking``/``set_language``: the user's locale,
+or the API's ``Accept-Language``); elsewhere (CLI, worker) it is English. A
+``FieldError`` read in a request shows its text from here, in that language; configured
+texts (a rule's ``message``) are picked in it. ``tests/runtime/test_messages.py`` walks
+every code raised anywhere and fails on one without a text in every language.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 
 #: Languages the engine's messages are written in.
 LANGUAGES = ("en", "zh")
@@ -17,7 +25,103 @@ MESSAGES: dict[str, dict[str, str]] = {
     # --- values as people read them ---
     "value.yes": {"en": "Yes", "zh": "是"},
     "value.no": {"en": "No", "zh": "否"},
+    # --- field errors (FieldError.code) ---
+    "required": {"en": "This is required.", "zh": "此项为必填项。"},
+    "invalid": {"en": "This value is not valid here.", "zh": "该值无效。"},
+    "invalid_email": {"en": "Not a valid e-mail address.", "zh": "不是有效的电子邮件地址。"},
+    "invalid_phone": {"en": "Not a valid phone number; check the digits and the area code.",
+                      "zh": "不是有效的电话号码，请检查号码和区号。"},
+    "invalid_url": {"en": "Not a valid web address (http or https).", "zh": "不是有效的网址（http 或 https）。"},
+    "invalid_json": {"en": "Not valid JSON.", "zh": "不是有效的 JSON。"},
+    "too_small": {"en": "Must be at least {min}.", "zh": "不能小于 {min}。"},
+    "too_large": {"en": "Must be at most {max}.", "zh": "不能大于 {max}。"},
+    "too_long": {"en": "At most {max} characters.", "zh": "最多 {max} 个字符。"},
+    "pattern": {"en": "Does not have the required form.", "zh": "格式不符合要求。"},
+    "unique": {"en": "Another record already has this value.", "zh": "已有其他记录使用该值。"},
+    "not_found": {"en": "The record it points to does not exist.", "zh": "所引用的记录不存在。"},
+    "not_in_picklist": {"en": "Not one of the allowed values.", "zh": "不是允许的选项之一。"},
+    "inactive_value": {"en": "This value is no longer in use.", "zh": "该选项已停用。"},
+    "not_allowed_for_parent": {"en": "Does not fit the value chosen above it.", "zh": "与上级选项不匹配。"},
+    "parent_required": {"en": "Choose the value above it first.", "zh": "请先选择上级选项。"},
+    "unknown_field": {"en": "There is no such field.", "zh": "没有这个字段。"},
+    "computed": {"en": "This field is computed; it cannot be set.", "zh": "该字段由系统计算，不能填写。"},
+    "read_only": {"en": "You may not change this field.", "zh": "您无权修改该字段。"},
+    "default_failed": {"en": "The default value could not be computed.", "zh": "无法计算默认值。"},
+    "in_past": {"en": "This moment lies in the past.", "zh": "该时间已过去。"},
+    "in_use": {"en": "Other records still refer to this one; change or delete those first.",
+               "zh": "仍有其他记录引用此记录，请先修改或删除它们。"},
+    "cycle": {"en": "This would make a circle.", "zh": "这会形成循环引用。"},
+    "reassign_not_allowed": {"en": "You may not give this record to that user.", "zh": "您无权将此记录转给该用户。"},
+    "unknown_user": {"en": "There is no such user.", "zh": "没有这个用户。"},
+    "unknown_role": {"en": "There is no such role.", "zh": "没有这个角色。"},
+    "rule_withheld": {"en": "This change is not allowed by a company rule ({rule}).",
+                      "zh": "此更改不符合公司规则（{rule}），无法保存。"},
+    # --- stages: gates and skips ---
+    "required_for_stage": {"en": "Required to enter this stage.", "zh": "进入该阶段前必须填写。"},
+    "transition_not_allowed": {"en": "The record cannot move to this stage from its current one.",
+                               "zh": "记录不能从当前阶段转到该阶段。"},
+    "reason_required": {"en": "Give a reason for skipping stages.", "zh": "跳过阶段需要填写原因。"},
+    "not_in_pipeline": {"en": "Not a stage of this pipeline.", "zh": "不是该流程的阶段。"},
+    "stage_closed": {"en": "The record is closed; reopen it first.", "zh": "记录已关闭，请先重新打开。"},
+    # --- approvals ---
+    "approval_pending": {"en": "A change to this record waits for approval.", "zh": "该记录有变更正在等待审批。"},
+    "approval_required": {"en": "This change needs an approval first.", "zh": "该变更需要先经过审批。"},
+    "no_approver": {"en": "No one can approve this change.", "zh": "没有可以审批该变更的人。"},
+    "already_decided": {"en": "This request was decided already.", "zh": "该申请已处理。"},
+    "locked": {"en": "The record is locked while a change waits for approval.", "zh": "有变更等待审批，记录已锁定。"},
+    # --- conversions ---
+    "already_converted": {"en": "This record was converted already.", "zh": "该记录已转化，不能再次转化。"},
+    "condition_not_met": {"en": "This record does not meet the condition for converting.",
+                          "zh": "该记录不满足转化条件。"},
+    "not_optional": {"en": "This part is always created; it cannot be skipped.", "zh": "该部分必须创建，不能跳过。"},
+    "unknown_target": {"en": "Not a part of this conversion.", "zh": "不是该转化的组成部分。"},
+    # --- users and sign-in ---
+    "weak_password": {"en": "The password is too weak.", "zh": "密码强度不够。"},
+    "wrong_password": {"en": "The password is wrong.", "zh": "密码不正确。"},
+    "login.ok": {"en": "Welcome.", "zh": "欢迎。"},
+    "login.must_enroll": {"en": "Set up two-factor login to continue.", "zh": "请先设置两步验证再继续。"},
+    "login.failed": {"en": "Wrong user name or password.", "zh": "用户名或密码错误。"},
+    "login.wrong_code": {"en": "Wrong two-factor code.", "zh": "两步验证码错误。"},
+    "login.locked": {"en": "Too many failed attempts: the account is locked for {minutes} more minutes.",
+                     "zh": "失败次数过多，账号已锁定，请 {minutes} 分钟后再试。"},
+    "login.totp_required": {"en": "Enter the code from your authenticator app, or a recovery code.",
+                            "zh": "请输入身份验证器应用中的验证码，或一个恢复码。"},
+    "login.disabled": {"en": "This account is disabled; ask an administrator.", "zh": "该账号已停用，请联系管理员。"},
+    "login.expired": {"en": "This account expired on {day}; ask an administrator.", "zh": "该账号已于 {day} 过期，请联系管理员。"},
+    "login.ip_denied": {"en": "Logging in from this network is not allowed for this account.",
+                        "zh": "该账号不允许从此网络登录。"},
+    # --- errors of a whole request (TrellisError.code) ---
+    "conflict": {"en": "The record was changed meanwhile; reload it and apply your change again.",
+                 "zh": "该记录已被他人修改，请刷新后重新操作。"},
 }
+
+#: The language the engine speaks to the person it works for now (None: English).
+_LANGUAGE: ContextVar[str | None] = ContextVar("trellis_language", default=None)
+
+
+def current_language() -> str:
+    """The language of the person the engine works for now (``en`` unless set)."""
+    return _LANGUAGE.get() or "en"
+
+
+def set_language(language: str | None) -> Token:
+    """Speak ``language`` from now on in this context; returns the token to ``reset_language`` with."""
+    return _LANGUAGE.set(language)
+
+
+def reset_language(token: Token) -> None:
+    """Speak again what was spoken before ``set_language``."""
+    _LANGUAGE.reset(token)
+
+
+@contextmanager
+def speaking(language: str | None) -> Iterator[None]:
+    """Speak ``language`` inside the block."""
+    token = set_language(language)
+    try:
+        yield
+    finally:
+        reset_language(token)
 
 
 def message(code: str, language: str, /, **params: object) -> str:
@@ -28,6 +132,20 @@ def message(code: str, language: str, /, **params: object) -> str:
         return code
     text = texts.get(language.split("_")[0]) or texts["en"]
     try:
-        return text.format(**params) if params else text
+        return text.format(**params)
     except (KeyError, IndexError, ValueError):
         return text
+
+
+def localized(code: str, english: str, params: Mapping[str, object] | None = None) -> str:
+    """``english`` (the engine's own, specific text) in the current language: as it is for
+    English, else the catalogue's text of ``code`` with ``params`` — when the catalogue has one
+    and ``params`` fill it; otherwise ``english``."""
+    language = current_language()
+    texts = MESSAGES.get(code)
+    if language == "en" or texts is None or language not in texts:
+        return english
+    try:
+        return texts[language].format(**(params or {}))
+    except (KeyError, IndexError, ValueError):
+        return english

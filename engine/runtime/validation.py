@@ -16,6 +16,7 @@ from engine.metadata.expressions import Clock, ExpressionEvalError, ExpressionLi
 from engine.metadata.fieldtypes import MAX_INTEGER, FieldValueError, coerce_value
 from engine.metadata.model import SYSTEM_COLUMNS, FieldDef, ObjectDef, Settings
 from engine.runtime.errors import RECORD_ERRORS, FieldError
+from engine.runtime.messages import current_language, message
 
 #: System columns a caller may set through the write path.
 WRITABLE_SYSTEM_FIELDS = frozenset({"owner_id"})
@@ -24,9 +25,11 @@ WRITABLE_SYSTEM_FIELDS = frozenset({"owner_id"})
 class Errors(dict[str, list[FieldError]]):
     """Field name → problems, collected across all steps of one write."""
 
-    def add(self, field: str, code: str, message: str) -> None:
-        """Record one problem with ``field``."""
-        self.setdefault(field, []).append(FieldError(code, message))
+    def add(self, field: str, code: str, message: str, params: Mapping[str, object] | None = None,
+            translated: bool = False) -> None:
+        """Record one problem with ``field`` (``params`` fill its text in other languages;
+        ``translated``: ``message`` is in the reader's language already)."""
+        self.setdefault(field, []).append(FieldError(code, message, dict(params or {}), translated))
 
 
 def coerce_input(obj: ObjectDef, values: Mapping[str, Any], settings: Settings, errors: Errors) -> dict[str, Any]:
@@ -43,7 +46,10 @@ def coerce_input(obj: ObjectDef, values: Mapping[str, Any], settings: Settings, 
         try:
             out[name] = coerce_value(field, raw, settings)
         except FieldValueError as exc:
-            errors.add(name, exc.code, exc.message)
+            if exc.label is not None:  # a configured message, in the reader's language
+                errors.add(name, exc.code, exc.label.get(current_language()), translated=True)
+            else:
+                errors.add(name, exc.code, exc.message, exc.params)
     return out
 
 
@@ -107,7 +113,6 @@ def expression_names(obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any
 
 #: What a writer is told when a rule that reads fields they may not read refuses their change:
 #: the rule's own message could reveal those fields' values (e.g. by bisecting a threshold).
-WITHHELD_RULE_MESSAGE = "This change is not allowed by a company rule ({rule})."
 
 
 def check_values(obj: ObjectDef, values: Mapping[str, Any], previous: Mapping[str, Any] | None,
@@ -178,7 +183,7 @@ def _check_inactive(field: FieldDef, value: Any, previous: Mapping[str, Any] | N
 def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors: Errors,
                 unreadable: Collection[str] = ()) -> None:
     """Evaluate each rule; a rule that cannot be evaluated (an input is empty) passes. A rule
-    that reads a field in ``unreadable`` refuses with ``WITHHELD_RULE_MESSAGE`` instead of its
+    that reads a field in ``unreadable`` refuses with the neutral ``rule_withheld`` message instead of its
     own message, on the record rather than on an unreadable field.
 
     Rules run together with the field checks, so that one round reports every problem;
@@ -203,6 +208,8 @@ def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors:
             reads = rule.assertion.names | (rule.when.names if rule.when is not None else frozenset())
             if reads & hidden:
                 key = rule.field if rule.field and rule.field not in hidden else RECORD_ERRORS
-                errors.add(key, f"rule:{rule.name}", WITHHELD_RULE_MESSAGE.format(rule=rule.name))
+                errors.add(key, f"rule:{rule.name}", message("rule_withheld", current_language(), rule=rule.name),
+                           translated=True)
             else:
-                errors.add(rule.field or RECORD_ERRORS, f"rule:{rule.name}", rule.message.get())
+                errors.add(rule.field or RECORD_ERRORS, f"rule:{rule.name}", rule.message.get(current_language()),
+                           translated=True)

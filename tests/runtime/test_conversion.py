@@ -446,3 +446,34 @@ def test_the_retail_sample_links_a_lead_to_the_member_with_its_mobile(db_url, mo
         assert (stored["status"], stored["converted_account"]) == ("converted", member.id)
     finally:
         crm.close()
+
+
+def test_the_saas_sample_splits_names_in_their_order_and_names_the_deal_in_the_users_language(db_url, monkeypatch):
+    """Wei Zhang (Latin letters, a space) is Western order; 欧阳娜娜 keeps its compound family name
+    and 张伟 its one-character one. The contact's title is the name in its order; the default
+    deal name is in the converting user's language."""
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
+    crm = open_sample("sample_saas", db_url)
+    try:
+        with crm.directory() as directory:
+            directory.add("ella", roles=["sales_rep"], locale="en_US")
+        results = {}
+        people = (("ella", "Wei Zhang", "Acme"), ("rita", "欧阳娜娜", "云帆"), ("rita", "张伟", "张氏"))
+        for i, (user, name, company) in enumerate(people):
+            with crm.session(user) as s:
+                lead = s.create("lead", {"name": name, "company": company, "source": "referral",
+                                         "intent_level": "high", "status": "qualified",
+                                         "phone": f"+86 138 0013 800{i}", "product_interest": ["analytics"]})
+            results[name] = convert(crm, user, lead.id, overrides={"contact": {"decision_role": "decision_maker"}})
+        parts = {name: (r["contact"].record["first_name"], r["contact"].record["last_name"])
+                 for name, r in results.items()}
+        assert parts == {"Wei Zhang": ("Wei", "Zhang"), "欧阳娜娜": ("娜娜", "欧阳"), "张伟": ("伟", "张")}
+        with crm.session() as s:
+            titles = s.titles("contact", [r["contact"].record.id for r in results.values()])
+        assert sorted(titles.values()) == sorted(["Wei Zhang", "欧阳娜娜", "张伟"])
+        assert results["Wei Zhang"]["opportunity"].record["name"] == "Acme – new deal"
+        assert results["欧阳娜娜"]["opportunity"].record["name"] == "云帆 – 新商机"
+    finally:
+        crm.close()

@@ -651,3 +651,20 @@ def test_the_api_guide_documents_every_route_setting_and_error_code(app):
     assert not missing, f"error codes missing from docs/api.md: {missing}"
     for setting in ("TRELLIS_API_RATE_LIMIT", "TRELLIS_API_IP_RATE_LIMIT", "TRELLIS_RATELIMIT_STORAGE"):
         assert f"`{setting}`" in guide
+
+
+def test_errors_speak_the_language_the_caller_asks_for(api, leads):
+    """Accept-Language: zh-CN → the field errors and the conflict in Chinese (codes unchanged);
+    without it, the user's locale decides (English here)."""
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    body = error(api("alice", "POST", "/api/v1/lead", headers=zh, json={"company": "x", "name": "n" * 101}), 422,
+                 "validation_failed")
+    assert body["fields"]["name"] == [{"code": "too_long", "message": "最多 100 个字符。"}]
+    body = error(api("alice", "POST", "/api/v1/lead", headers=zh, json={"company": "x"}), 422, "validation_failed")
+    assert body["fields"]["name"] == [{"code": "required", "message": "此项为必填项。"}]
+    body = error(api("alice", "POST", "/api/v1/lead", json={"company": "x"}), 422, "validation_failed")
+    assert body["fields"]["name"][0]["message"] == "Name is required."
+    acme = leads["Acme"]["id"]
+    body = error(api("alice", "PATCH", f"/api/v1/lead/{acme}", headers=zh, json={"company": "y", "version": 99}),
+                 409, "conflict")
+    assert "该记录已被他人修改" in body["message"]

@@ -9,11 +9,14 @@ expired) 401 with ``error="invalid_token"``.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import g, request
 
+from engine.runtime.messages import set_language
 from engine.runtime.tokens import resolve_token
 from webui import get_trellis
 from webui.api.errors import ApiError
+from webui.i18n import LANGUAGES
 
 
 def bearer_token() -> str | None:
@@ -32,6 +35,26 @@ def authenticate() -> None:
         raise ApiError(401, "unauthorized", "This API needs a token: send the header "
                        "`Authorization: Bearer <token>` (create a token with `trellis token create`).")
     g.api_username = resolve_token(get_trellis(), token, ip=request.remote_addr)
+    set_language(api_language(g.api_username))
+
+
+def api_language(username: str) -> str:
+    """The language of the API's messages: the best of ``Accept-Language`` among the config's
+    languages, else the user's locale, else English."""
+    crm = get_trellis()
+    languages = [lang for lang in crm.config.settings.languages if lang in LANGUAGES] or ["en"]
+    if request.accept_languages:
+        best = request.accept_languages.best_match(languages)
+        if best is None:  # zh-CN asks for zh
+            best = next((lang for lang, _ in (
+                (value.replace("-", "_").split("_")[0].lower(), q) for value, q in request.accept_languages)
+                if lang in languages), None)
+        return best or "en"
+    users = crm.schema.system["sys_users"]
+    with crm.engine.connect() as connection:
+        locale = connection.execute(sa.select(users.c.locale).where(users.c.username == username)).scalar()
+    base = (locale or "").replace("-", "_").split("_")[0].lower()
+    return base if base in languages else "en"
 
 
 def current_username() -> str:

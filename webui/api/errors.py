@@ -25,8 +25,10 @@ from engine.runtime.errors import (
     UnknownObject,
     ValidationFailed,
 )
+from engine.runtime.messages import current_language
 from engine.runtime.permissions import AccountUnavailable, PermissionDenied, UnknownUser
 from engine.runtime.tokens import TokenRefused
+from webui.i18n import translate
 
 #: HTTP status of each engine error (the most specific class wins).
 STATUS: Mapping[type[TrellisError], int] = {
@@ -97,7 +99,7 @@ def _engine_error(error: TrellisError) -> Response:
         fields = {name: [{"code": e.code, "message": e.message} for e in problems]
                   for name, problems in error.errors.items()}
         count = sum(len(problems) for problems in error.errors.values())
-        message = f"The {error.object_name or 'record'} was not saved: {count} problem{'s' if count != 1 else ''}."
+        message = translate("error.not_saved", current_language(), object=error.object_name or "record", count=count)
     headers = {"WWW-Authenticate": f'{REALM}, error="invalid_token"'} if status == 401 else None
     return error_response(status, error.code, _sentence(message), fields, headers)
 

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from flask import Flask, g, request, session
 from flask_login import current_user
 
+from engine.runtime.messages import set_language
 from engine.runtime.permissions import Principal
 from engine.runtime.records import Session
 from webui import get_trellis
@@ -95,8 +96,20 @@ def _page_context() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    """Give every template ``t``, ``plural``, ``lang``, ``nav``, ``company`` and ``user``."""
+    """Give every template ``t``, ``plural``, ``lang``, ``nav``, ``company`` and ``user``; the
+    engine speaks the page's language to the user (its field errors, refusals), the API's its own."""
     app.context_processor(_page_context)
+    app.before_request(_speak)
+    app.teardown_request(_stop_speaking)
+
+
+def _speak() -> None:
+    if not request.path.startswith("/api/") and not request.path.startswith("/static/"):
+        set_language(language())
+
+
+def _stop_speaking(error: BaseException | None = None) -> None:
+    set_language(None)
 
 
 def local_path(target: str | None) -> str | None:

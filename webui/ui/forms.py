@@ -46,7 +46,6 @@ from engine.runtime import files as stored_files
 from engine.runtime.errors import RECORD_ERRORS, FieldError
 from engine.runtime.pipeline import REASON_KEY
 from engine.runtime.records import Session
-from engine.runtime.validation import WITHHELD_RULE_MESSAGE
 from webui.api.meta import visible_fields
 from webui.i18n import Formatter, has_text
 from webui.ui import userpicker
@@ -251,7 +250,7 @@ def parse_form(session: Session, obj: ObjectDef, form: MultiDict[str, str], file
             try:
                 values[f.name] = json.loads(text) if text.strip() else None
             except ValueError as exc:
-                errors[f.name] = [FieldError("invalid_json", fmt.t("form.invalid_json", message=str(exc)))]
+                errors[f.name] = [FieldError("invalid_json", fmt.t("form.invalid_json", message=str(exc)), translated=True)]
         else:
             text = form.get(f.name, "")
             state[f.name] = text
@@ -452,17 +451,12 @@ def build_field(session: Session, obj: ObjectDef, f: FieldDef, state: FormState,
 
 
 def error_text(error: FieldError, fmt: Formatter, obj: ObjectDef | None = None, name: str = "") -> str:
-    """An engine error as the form shows it, in the page's language: a rule's withheld message,
-    a validation rule's own ``message`` in the language (code ``rule:<name>``), a missing
-    required field ``name`` in the UI's words, the UI text ``form.error.<code>`` where one
-    exists, else the engine's (English) message."""
-    rule_name = error.code.removeprefix("rule:")
-    if rule_name != error.code:
-        if error.message == WITHHELD_RULE_MESSAGE.format(rule=rule_name):
-            return fmt.t("form.rule_withheld", rule=rule_name)
-        rule = next((r for r in obj.rules if r.name == rule_name), None) if obj is not None else None
-        if rule is not None:
-            return rule.message.get(fmt.lang)
+    """An engine error as the form shows it, in the page's language: a text the engine wrote
+    in that language already (a rule's message, or its neutral message when the rule reads
+    fields the user may not read), a missing required field ``name`` in the UI's words, the
+    UI text ``form.error.<code>`` where one exists, else the engine's catalogue text."""
+    if error.translated:
+        return error.message
     if error.code == "required" and obj is not None and name in obj.fields:
         return fmt.t("form.field_required", field=obj.fields[name].label.get(fmt.lang))
     key = f"form.error.{error.code}"
@@ -474,7 +468,7 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
               confirm_lost: bool = False) -> FormView:
     """The view model of a create form (``record`` None) or an edit form."""
     lang = fmt.lang
-    errors = {name: [FieldError(e.code, error_text(e, fmt, obj, name)) for e in problems] for name, problems in errors.items()}
+    errors = {name: [FieldError(e.code, error_text(e, fmt, obj, name), translated=True) for e in problems] for name, problems in errors.items()}
     shown: list[FormField] = []
     placed: set[str] = set()
     fields = visible_fields(obj, session.principal)
