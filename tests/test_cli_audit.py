@@ -313,15 +313,16 @@ def test_limit_must_be_positive(crm, config_path, db_url):
 
 
 def test_user_controlled_text_cannot_drive_the_admins_terminal(crm, config_path, db_url):
-    """Escape sequences in a failed login's user name and user agent and in a field value
-    (OSC 52 clipboard write, clear screen, a one-byte CSI, a right-to-left override) are
-    shown as visible escapes: the output holds no ESC, BEL or other control byte."""
+    """Escape sequences in a failed login's user name and user agent (OSC 52 clipboard write,
+    clear screen, a one-byte CSI, a right-to-left override) and what a field value can still
+    hold (C0 control characters are refused on write; a C1 CSI and a bidi override are not)
+    are shown as visible escapes: the output holds no ESC, BEL or other control byte."""
     from engine.runtime import auth
 
     hostile = "\x1b]52;c;ZWNobyBoaQ==\x07\x1b[2J\x9b1m\u202eevil"
     auth.authenticate(crm, hostile, "wrong-password", ip="10.0.0.9", user_agent="curl\x1b[1A")
     with crm.session("rita", channel="web") as s:
-        record = s.create("contact", {"name": hostile})
+        record = s.create("contact", {"name": "Li \x9b1m\u202eevil"})
 
     logins = run("audit", "logins", config_path, "--db", db_url)
     shown = run("audit", "show", config_path, "--db", db_url, "contact", record.id)
@@ -329,8 +330,9 @@ def test_user_controlled_text_cannot_drive_the_admins_terminal(crm, config_path,
     for result in (logins, shown):
         assert result.exit_code == 0, result.output
         assert not any(ord(c) < 0x20 and c != "\n" or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in result.output)
-        assert "\\x1b]52;c;ZWNobyBoaQ==\\x07\\x1b[2J\\x9b1m\\u202eevil" in result.output
+    assert "\\x1b]52;c;ZWNobyBoaQ==\\x07\\x1b[2J\\x9b1m\\u202eevil" in logins.output
     assert "curl\\x1b[1A" in logins.output
+    assert "Li \\x9b1m\\u202eevil" in shown.output
 
 
 def test_every_cli_command_writes_through_the_escaping_helpers():

@@ -50,7 +50,8 @@ def render(source: str, context: Mapping[str, Any], autoescape: bool = True) -> 
 
 def send(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any], action: Action) -> int:
     """Notify the action's recipients, each message rendered for its readers; returns how many
-    notifications and e-mails were written."""
+    notifications and e-mails were written. With no recipient the template is still rendered once
+    (and discarded), so that a limit it exceeds for these values fails the run all the same."""
     users, addresses = resolve_recipients(session, obj, values, action)
     people = _people(session, users | _copied(session, values, action, users))
     now = session.clock().now_utc
@@ -79,6 +80,9 @@ def send(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapp
                 payload["cc"] = [person.email for person in copied]
             enqueue(session, "email", rule.name, to.email or "", payload)
             written += 1
+    if not written:  # no one to tell: still render once (as for an outside address, nothing kept) so that
+        # a template that fails or exceeds a limit for this record fails the run whoever it reaches
+        _render(session, rule, obj, values, action, [_Person(None, language_of(session.config, None))])
     return written
 
 

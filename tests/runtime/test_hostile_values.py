@@ -43,7 +43,7 @@ objects:
 templates:
   spam:
     subject: "Ticket {{ record.name }}"
-    body: "{% for i in range(record.count) %}{% for j in range(record.count) %}{{ record.name }}{% endfor %}{% endfor %}"
+    body: "{% for i in range(record.raw.count) %}{% for j in range(record.raw.count) %}{{ record.name }}{% endfor %}{% endfor %}"
 automations:
   - {name: shout, object: ticket, on: created, do: [{notify: {to: [owner], template: spam}}]}
 roles:
