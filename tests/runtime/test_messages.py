@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from engine.metadata.model import Settings
 from engine.runtime.errors import Conflict, FieldError
 from engine.runtime.messages import LANGUAGES, MESSAGES, message, speaking
 from webui.i18n import LANGUAGES as UI_LANGUAGES
-from webui.i18n import TEXTS, translate
+from webui.i18n import TEXTS, Formatter, translate
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Where a code is raised: FieldError("code", …), FieldValueError("code", …), _error("code", …),
@@ -61,9 +62,11 @@ def test_every_ui_text_and_its_singular_form_has_every_language():
     for key, texts in TEXTS.items():
         assert set(LANGUAGES) <= set(texts), f"{key} lacks {set(LANGUAGES) - set(texts)}"
         assert set(texts) <= set(LANGUAGES) | {f"{lang}_one" for lang in LANGUAGES}, key
-    assert translate("list.count", "en", total="1") == "1 record"
-    assert translate("list.count", "en", total="2") == "2 records"
-    assert translate("list.count", "zh", total="1") == "共 1 条记录"
+    assert translate("error.not_saved", "en", object="Lead", count="1") == "The Lead was not saved: 1 problem."
+    assert translate("error.not_saved", "en", object="Lead", count="2") == "The Lead was not saved: 2 problems."
+    english, chinese = (Formatter.for_language(lang, Settings()) for lang in ("en", "zh"))
+    assert (english.plural("list.count", 1), english.plural("list.count", 2)) == ("1 record", "2 records")
+    assert chinese.plural("list.count", 1) == "共 1 条记录"
 
 
 def test_field_errors_and_conflicts_read_in_the_language_the_engine_speaks():

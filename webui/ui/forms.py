@@ -233,7 +233,7 @@ def parse_form(session: Session, obj: ObjectDef, form: MultiDict[str, str], file
             state[f.name] = (current or {}).get(f.name)
             if upload is not None and upload.filename:
                 if not clean_text(upload.filename) or not clean_text(upload.mimetype or ""):
-                    errors[f.name] = [FieldError("invalid_file_name", fmt.t("form.file_bad_name"))]
+                    errors[f.name] = [FieldError("invalid_file_name", fmt.t("form.file_bad_name"), translated=True)]
                     continue
                 state[f.name] = values[f.name] = store_upload(upload)
                 stored_files.register(session, obj.name, f.name, values[f.name]["key"])
@@ -543,7 +543,7 @@ def lost_confirmation(obj: ObjectDef, record: Mapping[str, Any] | None, parsed: 
     if target is None or confirmed:
         return {}
     label = target.label.get(fmt.lang)
-    return {obj.pipeline.field: [FieldError("confirm_lost", fmt.t("form.lost_confirm", stage=label))]}
+    return {obj.pipeline.field: [FieldError("confirm_lost", fmt.t("form.lost_confirm", stage=label), translated=True)]}
 
 
 def stage_reason_field(state: FormState, errors: list[str], fmt: Formatter) -> FormField:
