@@ -318,9 +318,12 @@ def test_csv_export_is_exactly_the_scope_without_hidden_columns(worlds, channels
     assert response.status_code == 200, body(response)
     text = body(response).lstrip("\ufeff")
     rows = list(csv.reader(io.StringIO(text)))
-    header = rows[0]
-    assert not set(case.hidden) & set(header), f"hidden columns {sorted(set(case.hidden) & set(header))}"
-    exported = [int(row[header.index("id")]) for row in rows[1:]]
+    header = rows[0]  # labels, as people read them; the first column is the id
+    leaked = {name for name, labels in case.labels().items() if labels & set(header)}
+    assert not leaked, f"hidden columns {sorted(leaked)}"
+    visible = case.eff.visible(case.world.config.objects[obj])
+    assert len(header) == 1 + len(visible) + 3, f"columns {header} for the visible fields {sorted(visible)}"
+    exported = [int(row[0]) for row in rows[1:]]
     assert sorted(exported) == sorted(case.live), f"exported {sorted(exported)}, expected {sorted(case.live)}"
     no_secrets(case, text, f"/o/{obj}/export.csv")
 

@@ -456,10 +456,10 @@ def test_csv_export_neutralises_formulas_in_text_and_list_cells(login, client, c
     response = client.get("/o/lead/export.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(text(response).lstrip("\ufeff"))))
-    assert {row["name"]: row["tags"] for row in rows} == {
+    assert {row["Name"]: row["Tags"] for row in rows} == {
         "'=HYPERLINK(\"http://x\")": "'=cmd|' /C calc'!A0, ok", "'+1+1": "ok, '@SUM(A1)",
         "'-2+3": "'-x", "'@user": "", "safe name": "plain"}
-    assert {row["score"] for row in rows} == {"-5"}  # numbers are data, never quoted
+    assert {row["Score"] for row in rows} == {"-5"}  # numbers are data, never quoted
 
 
 def test_lookup_returns_only_readable_records(login, client, leads):

@@ -103,23 +103,33 @@ FORMATTERS: dict[str, Format] = {
 }
 
 
-def format_value(value: Any, f: FieldDef, fmt: Formatter, refs: References) -> str:
-    """``value`` of field ``f`` as text for people (empty for no value)."""
+def format_value(value: Any, f: FieldDef, fmt: Formatter, refs: References,
+                 formatters: Mapping[str, Format] = FORMATTERS) -> str:
+    """``value`` of field ``f`` as text for people (empty for no value), by ``formatters``
+    (the page's ``FORMATTERS``; a CSV export's ``webui.ui.listing.EXPORT_FORMATTERS``)."""
     if value is None or value == []:
         return ""
     if f.type == "formula":
         f = replace(f, type=f.value_type)
-    return FORMATTERS.get(f.type, _plain)(value, f, fmt, refs)
+    return formatters.get(f.type, _plain)(value, f, fmt, refs)
 
 
-def cell(record: Mapping[str, Any], f: FieldDef, obj: ObjectDef, fmt: Formatter, refs: References) -> Cell:
-    """One field of a record for display, linked when it is a lookup or a file; the stage
-    with the label of the record's own pipeline (a renewal's ``contract_signed`` is "Renewed")."""
+def value_text(record: Mapping[str, Any], f: FieldDef, obj: ObjectDef, fmt: Formatter, refs: References,
+               formatters: Mapping[str, Format] = FORMATTERS) -> str:
+    """One field of a record as text for people; the stage with the label of the record's
+    own pipeline (a renewal's ``contract_signed`` is "Renewed")."""
     value = record.get(f.name)
-    text = format_value(value, f, fmt, refs)
+    text = format_value(value, f, fmt, refs, formatters)
     if obj.pipeline is not None and f.name == obj.pipeline.field and obj.pipeline.variants and value is not None:
         stage = obj.pipeline.for_values(record).stage(value)
         text = stage.label.get(fmt.lang) if stage is not None else text
+    return text
+
+
+def cell(record: Mapping[str, Any], f: FieldDef, obj: ObjectDef, fmt: Formatter, refs: References) -> Cell:
+    """One field of a record for display (``value_text``), linked when it is a lookup or a file."""
+    value = record.get(f.name)
+    text = value_text(record, f, obj, fmt, refs)
     url = None
     if value is not None and f.type == "lookup" and f.target and (f.target, value) in refs.titles:
         url = url_for("records.show", object_name=f.target, record_id=value)

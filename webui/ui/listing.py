@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -34,9 +34,17 @@ from engine.runtime.permissions import Principal
 from engine.runtime.query import Page, Query
 from engine.runtime.records import Session
 from webui.api.meta import visible_fields
-from webui.api.serialize import json_value
 from webui.i18n import LANGUAGES, TEXTS, Formatter
-from webui.ui.display import Cell, References, cell, collect_references, format_value
+from webui.ui.display import (
+    FORMATTERS,
+    Cell,
+    Format,
+    References,
+    cell,
+    collect_references,
+    format_value,
+    value_text,
+)
 
 #: Filter operators whose value is a comma-separated list.
 _LIST_OPERATORS = ("in", "not_in")
@@ -389,8 +397,17 @@ def pager_texts(page: Page, fmt: Formatter) -> tuple[str, str]:
 
 
 # --- CSV export ---------------------------------------------------------------------------------------
+# The export reads as the list does (``display.FORMATTERS``, in the user's language) except where
+# a spreadsheet computes: numbers stay plain (``EXPORT_FORMATTERS``). Lookups show a title only
+# when the list would (``collect_references``: the read path), else ``#id`` as on the page.
+
 #: What a spreadsheet reads as the start of a formula (OWASP "CSV injection"); LF too, for safety.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+#: Field types exported as numbers a spreadsheet computes on: never quoted (``-5`` is data).
+_NUMERIC = frozenset({"integer", "decimal", "currency", "percent"})
+#: The system columns an export adds around the visible fields.
+_EXPORT_HEAD = ("id",)
+_EXPORT_TAIL = ("owner_id", "created_at", "updated_at")
 
 
 def neutralise(text: str) -> str:
@@ -398,27 +415,43 @@ def neutralise(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _csv_cell(value: Any) -> str:
-    """One exported cell. Text — a plain value or each item of a list (tags, multipicklists) —
-    that a spreadsheet would run as a formula is quoted; numbers and dates are data."""
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        items = [neutralise(v) if isinstance(v, str) else str(json_value(v)) for v in value]
-        return neutralise(", ".join(items))
-    if isinstance(value, dict):
-        return neutralise(json.dumps(json_value(value), ensure_ascii=False))
-    text = str(json_value(value))
-    return neutralise(text) if isinstance(value, str) else text
+def _plain_number(value: Any, f: FieldDef, fmt: Formatter, refs: References) -> str:
+    """A number as a spreadsheet reads it: no thousands separator, no currency sign, no ``%``."""
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
-def export_csv(session: Session, obj: ObjectDef, params: ListParams) -> str:
-    """The list's records (all pages) as CSV, through ``Session.export`` (grant checked, logged)."""
+def _items(text_of: Format) -> Format:
+    """A list format (tags, multipicklist) whose items are each neutralised, joined with ", "."""
+    return lambda v, f, fmt, r: ", ".join(neutralise(text_of(item, f, fmt, r)) for item in v)
+
+
+#: ``display.FORMATTERS`` for a CSV file: plain numbers, list items neutralised one by one.
+EXPORT_FORMATTERS: Mapping[str, Format] = {
+    **FORMATTERS,
+    **dict.fromkeys(_NUMERIC, _plain_number),
+    "multipicklist": _items(FORMATTERS["picklist"]),
+    "tags": _items(lambda v, f, fmt, r: str(v)),
+}
+
+
+def _export_cell(record: Mapping[str, Any], f: FieldDef, obj: ObjectDef, fmt: Formatter, refs: References) -> str:
+    """One exported cell as people read it; text a spreadsheet would run as a formula is quoted,
+    numbers are data."""
+    text = value_text(record, f, obj, fmt, refs, EXPORT_FORMATTERS)
+    kind = f.value_type if f.type == "formula" else f.type
+    return text if kind in _NUMERIC else neutralise(text)
+
+
+def export_csv(session: Session, obj: ObjectDef, params: ListParams, fmt: Formatter) -> str:
+    """The list's records (all pages) as CSV, through ``Session.export`` (grant checked, logged):
+    headers are labels and values as people read them, in ``fmt``'s language."""
     records = session.export(obj.name, build_query(session, obj, params))
-    names = ["id", *(f.name for f in visible_fields(obj, session.principal)), "owner_id", "created_at", "updated_at"]
+    visible = visible_fields(obj, session.principal)
+    fields = [*map(system_column, _EXPORT_HEAD), *visible, *map(system_column, _EXPORT_TAIL)]
+    refs = collect_references(session, obj, records, visible)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(names)
+    writer.writerow([neutralise(f.label.get(fmt.lang)) for f in fields])
     for record in records:
-        writer.writerow([_csv_cell(record.get(name)) for name in names])
+        writer.writerow([_export_cell(record, f, obj, fmt, refs) for f in fields])
     return out.getvalue()

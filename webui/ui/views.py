@@ -134,7 +134,7 @@ def export_csv(object_name: str) -> Response:
         return back
     with ui_session() as session:
         obj = readable(session, object_name)
-        text = listing.export_csv(session, obj, params)
+        text = listing.export_csv(session, obj, params, formatter())
     response = Response("\ufeff" + text, mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{obj.name}.csv"'
     return response
