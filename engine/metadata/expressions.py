@@ -51,16 +51,22 @@ MAX_STRING_LENGTH: int = simpleeval.MAX_STRING_LENGTH
 MAX_POWER_DIGITS = 100
 
 
+def power_digits(base: Any, exponent: Any) -> float:
+    """About how many digits ``base ** exponent`` has (0 when either is not a number or is
+    zero), computed without computing the power."""
+    numbers = (int, float, Decimal)
+    if not (isinstance(base, numbers) and isinstance(exponent, numbers) and base and exponent):
+        return 0.0
+    try:
+        return abs(float(exponent)) * abs(math.log10(abs(base)))
+    except (OverflowError, ValueError):
+        return math.inf
+
+
 def _power(base: Any, exponent: Any) -> Any:
     """``base ** exponent``, refused before computing when the result would be huge."""
-    numbers = (int, float, Decimal)
-    if isinstance(base, numbers) and isinstance(exponent, numbers) and base and exponent:
-        try:
-            digits = abs(float(exponent)) * abs(math.log10(abs(base)))
-        except (OverflowError, ValueError):
-            digits = math.inf
-        if digits > MAX_POWER_DIGITS:
-            raise ExpressionLimitError(f"{_short(base)} ** {_short(exponent)} would have more than {MAX_POWER_DIGITS} digits")
+    if power_digits(base, exponent) > MAX_POWER_DIGITS:
+        raise ExpressionLimitError(f"{_short(base)} ** {_short(exponent)} would have more than {MAX_POWER_DIGITS} digits")
     return base**exponent
 
 

@@ -22,7 +22,6 @@ can be found before any record exists (T-E129 when the config is checked).
 from __future__ import annotations
 
 import functools
-import math
 import re
 import string
 from collections.abc import Callable, Mapping
@@ -33,6 +32,8 @@ import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from engine.metadata.expressions import MAX_POWER_DIGITS, power_digits
+
 #: Characters one rendered subject or body may have.
 MAX_OUTPUT = 100_000
 #: Items one ``range()`` may give.
@@ -41,8 +42,6 @@ MAX_RANGE = 1_000
 MAX_WORK = 100_000
 #: Largest width or padding in a format or filter.
 MAX_WIDTH = 1_000
-#: Most digits a power may have.
-MAX_POWER_DIGITS = 100
 
 _work: ContextVar[list[int] | None] = ContextVar("template_work", default=None)
 
@@ -150,13 +149,8 @@ def _check_size(size: int) -> None:
 
 
 def _check_power(base: Any, exponent: Any) -> None:
-    if isinstance(base, (int, float)) and isinstance(exponent, (int, float)) and base and exponent:
-        try:
-            digits = abs(float(exponent)) * abs(math.log10(abs(base)))
-        except (OverflowError, ValueError):
-            digits = math.inf
-        if digits > MAX_POWER_DIGITS:
-            raise TemplateLimitError(f"a power with more than {MAX_POWER_DIGITS} digits")
+    if power_digits(base, exponent) > MAX_POWER_DIGITS:
+        raise TemplateLimitError(f"a power with more than {MAX_POWER_DIGITS} digits")
 
 
 @functools.lru_cache(maxsize=2)

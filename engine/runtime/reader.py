@@ -17,7 +17,7 @@ in the reader's language, lookup titles, users' names, money with its currency.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,9 +53,9 @@ def language_of(config: Config, locale: str | None) -> str:
     return languages[0] if languages else "en"
 
 
-def user_names(session: Session, ids: set[int]) -> dict[int, str]:
+def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     """Display names (else user names) of users; a name is no secret inside the company."""
-    wanted = sorted(i for i in ids if isinstance(i, int))
+    wanted = sorted({i for i in ids if isinstance(i, int)})
     if not wanted:
         return {}
     users = session.schema.system["sys_users"]

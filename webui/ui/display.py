@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import sqlalchemy as sa
 from flask import url_for
 
 from engine.metadata.fieldtypes import REGISTRY, decimal_scale
 from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime import audit, converted
 from engine.runtime.query import format_title
+from engine.runtime.reader import user_names
 from engine.runtime.record import Record
 from engine.runtime.records import Session
 from webui.api.meta import visible_fields
@@ -32,17 +32,6 @@ class References:
 
     titles: Mapping[tuple[str, int], str] = field(default_factory=dict)
     users: Mapping[int, str] = field(default_factory=dict)
-
-
-def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
-    """Display names (else user names) of users; a name is no secret inside the company."""
-    wanted = sorted({i for i in ids if isinstance(i, int)})
-    if not wanted:
-        return {}
-    users = session.schema.system["sys_users"]
-    rows = session.connection.execute(
-        sa.select(users.c.id, users.c.username, users.c.display_name).where(users.c.id.in_(wanted)))
-    return {row.id: row.display_name or row.username for row in rows}
 
 
 def collect_references(session: Session, obj: ObjectDef, records: Iterable[Mapping[str, Any]],
