@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
 from engine.trellis import Trellis
 
@@ -48,7 +48,3 @@ def create_app(config_path_or_crm: str | os.PathLike[str] | Trellis, db_url: str
     ui.init_app(app)  # after the API: CSRF protection exempts the API's blueprint
     return app
 
-
-def get_trellis() -> Trellis:
-    """The ``Trellis`` instance of the current app."""
-    return current_app.extensions["trellis"]

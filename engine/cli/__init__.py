@@ -5,24 +5,20 @@ database as ``--db URL``, defaulting to ``TRELLIS_CONFIG`` and
 ``TRELLIS_DATABASE_URL`` (database default ``sqlite:///trellis.db``). Exit
 status 0 on success, 1 on a user error with a message, never a traceback for a
 user error. Each group of commands lives in its own module and registers
-itself on ``main``.
+itself on ``main`` (``engine.cli.group``).
 """
 
 from __future__ import annotations
 
-import click
+from engine.cli import (  # noqa: F401  (each module registers its commands on ``main``)
+    audit_commands,
+    automation_commands,
+    config_commands,
+    serve_commands,
+    token_commands,
+    user_commands,
+    worker_commands,
+)
+from engine.cli.group import main
 
-
-@click.group()
-@click.version_option(package_name="trellis-crm")
-def main() -> None:
-    """Trellis: a CRM engine configured in YAML."""
-
-
-from engine.cli import audit_commands  # noqa  (registers its commands)
-from engine.cli import automation_commands  # noqa: E402,F401  (registers its commands)
-from engine.cli import config_commands  # noqa: E402,F401  (registers its commands)
-from engine.cli import serve_commands  # noqa: E402,F401  (registers its commands)
-from engine.cli import token_commands  # noqa: E402,F401  (registers its commands)
-from engine.cli import user_commands  # noqa: E402,F401  (registers its commands)
-from engine.cli import worker_commands  # noqa: E402,F401  (registers its commands)
+__all__ = ["main"]

@@ -24,8 +24,8 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from engine.cli import main
 from engine.cli.common import CONFIG_ARG, DB_OPTION, config_first, echo, secho, user_errors
+from engine.cli.group import main
 from engine.metadata import Config, load_config
 from engine.runtime import audit as trail
 from engine.runtime.database import create_engine, database_url

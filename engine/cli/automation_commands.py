@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from engine.cli import main
 from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, parse_time, secho, user_errors
+from engine.cli.group import main
 from engine.runtime.errors import TrellisError
 
 if TYPE_CHECKING:

@@ -7,7 +7,6 @@ import sys
 import click
 import sqlalchemy as sa
 
-from engine.cli import main
 from engine.cli.common import (
     CONFIG_ARG,
     DB_OPTION,
@@ -17,6 +16,7 @@ from engine.cli.common import (
     secho,
     user_errors,
 )
+from engine.cli.group import main
 from engine.metadata import load_config
 from engine.runtime import migrate
 from engine.runtime.database import create_engine, database_url, missing_database

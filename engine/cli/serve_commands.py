@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from engine.cli import main
 from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, secho, user_errors
+from engine.cli.group import main
 from engine.runtime.database import database_url
 
 if TYPE_CHECKING:

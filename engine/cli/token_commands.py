@@ -13,8 +13,8 @@ from contextlib import contextmanager
 import click
 import sqlalchemy as sa
 
-from engine.cli import main
 from engine.cli.common import CONFIG_ARG, DB_OPTION, config_first, echo, secho, user_errors
+from engine.cli.group import main
 from engine.runtime import tokens
 from engine.runtime.errors import TrellisError
 from engine.trellis import Trellis

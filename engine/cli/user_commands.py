@@ -15,8 +15,8 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from engine.cli import main
 from engine.cli.common import CONFIG_ARG, DB_OPTION, config_first, echo, secho, user_errors
+from engine.cli.group import main
 from engine.runtime import crypto
 from engine.runtime.auth import totp_required
 from engine.runtime.errors import TrellisError

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 import click
 import sqlalchemy as sa
 
-from engine.cli import main
 from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, parse_time, user_errors
+from engine.cli.group import main
 from engine.runtime.delivery import MAX_ATTEMPTS, SmtpSettings, requeue_dead
 from engine.runtime.errors import TrellisError
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from engine.metadata.errors import did_you_mean
 from engine.metadata.model import ApprovalRule, ApprovalStep, Approver, Label, ObjectDef
 
 if TYPE_CHECKING:
@@ -59,8 +60,6 @@ def compile_approvals(compiler: Compiler, specs: list, objects: dict[str, Object
 
 def _compile_rule(compiler: Compiler, spec: dict, path: tuple, objects: dict[str, ObjectDef],
                   role_names: set[str]) -> ApprovalRule | None:
-    from engine.metadata.compiler import did_you_mean
-
     object_name = spec.get("object")
     obj = objects.get(object_name)
     if obj is None:
@@ -132,8 +131,6 @@ def _steps(compiler: Compiler, spec: dict, path: tuple, role_names: set[str]) ->
 
 
 def _approver(compiler: Compiler, spec, path: tuple, role_names: set[str]) -> Approver | None:
-    from engine.metadata.compiler import did_you_mean
-
     if spec == "manager":
         return Approver("manager")
     if isinstance(spec, dict) and len(spec) == 1:

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from engine.metadata.model import NO_GRANT, Config, FieldDef, ObjectDef, ObjectGrant
 from engine.runtime import crypto
+from engine.runtime.demo_people import person_name, person_parts
 from engine.runtime.demo_story import Story, creation_moment, place_in_time, refine
 from engine.runtime.errors import ValidationFailed
 
@@ -113,10 +114,6 @@ COMPANIES = [
     "成都天府金融服务", "Litware Gaming", "苏州恒通汽车零部件", "Adatum Insurance", "广州星辰零售连锁",
     "Proseware Systems", "上海锦程物流", "Wide World Importers", "南京云图数据", "Lucerne Publishing",
 ]
-SURNAMES_ZH = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙"]
-GIVEN_ZH = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "杰", "婷", "强", "晓明", "丽华"]
-FIRST_EN = ["Emma", "Liam", "Olivia", "Noah", "Ava", "Lucas", "Mia", "Ethan", "Sophia", "Mason"]
-LAST_EN = ["Smith", "Chen", "Garcia", "Müller", "Johnson", "Tanaka", "Brown", "Wang", "Davis", "Martin"]
 TITLES = ["采购经理", "IT Director", "总经理", "CFO", "运营总监", "Head of Sales", "技术负责人", "Office Manager"]
 SENTENCES = [
     "客户希望在下季度上线，预算已初步批准。",
@@ -327,24 +324,12 @@ def sample_value(obj: ObjectDef, field: FieldDef, index: int, rng: random.Random
     return generator(obj, field, index, rng, values, created, session)
 
 
-def _person(rng: random.Random, index: int) -> tuple[str, str]:
-    if index % 2 == 0:
-        return rng.choice(SURNAMES_ZH), rng.choice(GIVEN_ZH)
-    return rng.choice(LAST_EN), rng.choice(FIRST_EN)
-
-
-def person_name(rng: random.Random, index: int) -> str:
-    """A person's full name: Chinese ("王伟") or English ("Emma Smith") in turn."""
-    last, first = _person(rng, index)
-    return f"{last}{first}" if index % 2 == 0 else f"{first} {last}"
-
-
 def _text(obj, field, index, rng, values, created, session) -> str:
     name = field.name
     if name in ("first_name", "given_name"):
-        return _person(rng, index)[1]
+        return person_parts(rng, index)[1]
     if name in ("last_name", "surname", "family_name"):
-        return _person(rng, index)[0]
+        return person_parts(rng, index)[0]
     if name in ("company", "company_name", "account_name") or (name == "name" and obj.name in ("account", "customer", "company", "member")):
         return COMPANIES[index % len(COMPANIES)] + ("" if index < len(COMPANIES) else f" {index // len(COMPANIES) + 1}")
     if name == "name" and obj.name in ("contact", "lead", "person"):

@@ -34,6 +34,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata.model import ObjectDef
+from engine.runtime.demo_people import person_name
 
 if TYPE_CHECKING:
     from engine.runtime.records import Session
@@ -111,8 +112,6 @@ def refine_customer(story: Story, obj: ObjectDef, values: Values, index: int) ->
             if "annual_revenue" in obj.fields:
                 values["annual_revenue"] = Decimal(values["employees"] * rng.choice((15, 30, 60)) * 10_000)
         return
-    from engine.runtime.demo import person_name
-
     values["name"] = person_name(story.rng, index)
     for name in COMPANY_ONLY:
         if name in obj.fields and not obj.fields[name].required:

@@ -18,10 +18,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from engine.runtime import approvals
-from webui import get_trellis
 from webui.api.auth import current_username
 from webui.api.errors import ApiError
 from webui.api.params import json_body
+from webui.api.responses import error_responses
+from webui.state import get_trellis
 
 BOXES = ("inbox", "mine")
 
@@ -98,11 +99,7 @@ def schemas() -> dict[str, Any]:
 
 def paths() -> dict[str, Any]:
     """The approval routes for the OpenAPI document."""
-    from webui.api.openapi import ERROR_RESPONSES
-
-    def errors(*statuses: str) -> dict[str, Any]:
-        return {s: {"$ref": f"#/components/responses/{ERROR_RESPONSES[s][0]}"} for s in statuses}
-
+    errors = error_responses
     one = {"application/json": {"schema": {"$ref": "#/components/schemas/Approval"}}}
     identifier = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
     out: dict[str, Any] = {

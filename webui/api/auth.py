@@ -14,9 +14,9 @@ from flask import g, request
 
 from engine.runtime.messages import set_language
 from engine.runtime.tokens import resolve_token
-from webui import get_trellis
 from webui.api.errors import ApiError
 from webui.i18n import LANGUAGES
+from webui.state import get_trellis
 
 
 def bearer_token() -> str | None:

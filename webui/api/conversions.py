@@ -23,11 +23,12 @@ from engine.metadata.model import Config
 from engine.runtime import conversion as conversions
 from engine.runtime.errors import ValidationFailed
 from engine.runtime.permissions import Principal
-from webui import get_trellis
 from webui.api.auth import current_username
 from webui.api.errors import ApiError, error_response
 from webui.api.params import expected_version, json_body
+from webui.api.responses import error_responses
 from webui.api.serialize import record_json
+from webui.state import get_trellis
 
 #: Keys a conversion request body may have.
 BODY_KEYS = ("skip", "overrides", "version")
@@ -138,8 +139,6 @@ def schemas() -> dict[str, Any]:
 
 def paths(config: Config, principal: Principal) -> dict[str, Any]:
     """``/api/v1/<object>/{id}/convert/<conversion>`` for each conversion of an object the caller may edit."""
-    from webui.api.openapi import ERROR_RESPONSES
-
     out = {}
     for declared in config.conversions.values():
         if principal.grant(declared.source).edit == "none":
@@ -157,6 +156,5 @@ def paths(config: Config, principal: Principal) -> dict[str, Any]:
             "responses": {
                 "201": {"description": "Converted.",
                         "content": {"application/json": {"schema": _ref("ConversionResult")}}},
-                **{status: _ref(ERROR_RESPONSES[status][0], "responses")
-                   for status in ("400", "401", "403", "404", "409", "415", "422", "428", "429", "500")}}}}
+                **error_responses("400", "401", "403", "404", "409", "415", "422", "428", "429", "500")}}}
     return out

@@ -20,11 +20,12 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from engine.runtime import inbox
 from engine.runtime.inbox import Notification
-from webui import get_trellis
 from webui.api.auth import current_username
 from webui.api.errors import ApiError
 from webui.api.params import whole_number
+from webui.api.responses import error_responses
 from webui.api.serialize import json_value
+from webui.state import get_trellis
 
 DEFAULT_PER_PAGE = 20
 
@@ -120,11 +121,7 @@ def schemas() -> dict[str, Any]:
 
 def paths() -> dict[str, Any]:
     """The notification routes for the OpenAPI document."""
-    from webui.api.openapi import ERROR_RESPONSES
-
-    def errors(*statuses: str) -> dict[str, Any]:
-        return {s: {"$ref": f"#/components/responses/{ERROR_RESPONSES[s][0]}"} for s in statuses}
-
+    errors = error_responses
     one = {"application/json": {"schema": {"$ref": "#/components/schemas/Notification"}}}
     return {
         "/api/v1/notifications": {"get": {

@@ -24,6 +24,7 @@ from engine.runtime.query import COUNT_LIMIT, MAX_PER_PAGE, OPERATORS
 from webui.api import approvals, conversions, notifications, timeline
 from webui.api.meta import readable_objects, visible_fields, writable
 from webui.api.params import DEFAULT_PER_PAGE, RESERVED
+from webui.api.responses import ERROR_RESPONSES
 
 OPENAPI_VERSION = "3.1.0"
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -269,19 +270,6 @@ def object_paths(obj: ObjectDef, principal: Principal) -> dict[str, Any]:
 
 # --- shared components ----------------------------------------------------------------------
 #: Error responses: status → (component name, description).
-ERROR_RESPONSES: dict[str, tuple[str, str]] = {
-    "400": ("BadRequest", "Malformed JSON, a body that is not an object, or a bad query parameter."),
-    "401": ("Unauthorized", "No token, or an unknown, revoked or expired one, or its account is disabled."),
-    "403": ("Forbidden", "The caller may see the record or object but not do this."),
-    "404": ("NotFound", "No such object or record, or the record is outside the caller's scope."),
-    "409": ("Conflict", "The record changed since the version the caller sent."),
-    "413": ("TooLarge", "The body is too large."),
-    "415": ("UnsupportedMediaType", "The body is not JSON."),
-    "422": ("ValidationFailed", "The record is not valid; `fields` says why, field by field."),
-    "428": ("PreconditionRequired", "A PATCH or a conversion without `version` or If-Match."),
-    "429": ("TooManyRequests", "Rate limited; retry after Retry-After seconds."),
-    "500": ("Internal", "An unexpected error (logged on the server)."),
-}
 
 _ERROR_SCHEMA: Schema = {
     "type": "object", "required": ["error"],

@@ -17,11 +17,11 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from engine.runtime.query import Page
 from engine.runtime.record import Record
 from engine.runtime.records import Session
-from webui import get_trellis
 from webui.api import meta, openapi
 from webui.api.auth import authenticate, current_username
 from webui.api.params import expected_version, json_body, list_request
 from webui.api.serialize import record_json
+from webui.state import get_trellis
 
 PREFIX = "/api/v1"
 

@@ -15,11 +15,12 @@ from flask import Blueprint, Response, jsonify, request
 from engine.metadata.model import Config, ObjectDef
 from engine.runtime import timeline
 from engine.runtime.permissions import Principal
-from webui import get_trellis
 from webui.api.auth import current_username
 from webui.api.errors import ApiError
 from webui.api.params import whole_number
+from webui.api.responses import error_responses
 from webui.api.serialize import json_value, record_json
+from webui.state import get_trellis
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -51,12 +52,6 @@ def register(blueprint: Blueprint) -> None:
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------------------
-def _responses(*statuses: str) -> dict[str, Any]:
-    from webui.api.openapi import ERROR_RESPONSES
-
-    return {status: {"$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"} for status in statuses}
-
-
 def schemas() -> dict[str, Any]:
     """The shared schemas of timeline answers."""
     return {
@@ -94,5 +89,5 @@ def paths(config: Config, principal: Principal, objects: list[ObjectDef]) -> dic
             ],
             "responses": {"200": {"description": "A page of the timeline.", "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Timeline"}}}},
-                **_responses("400", "401", "404", "429", "500")}}}
+                **error_responses("400", "401", "404", "429", "500")}}}
     return out

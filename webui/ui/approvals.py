@@ -40,8 +40,8 @@ from engine.runtime.permissions import PermissionDenied
 from engine.runtime.query import format_title
 from engine.runtime.record import Record
 from engine.runtime.records import Session
-from webui import get_trellis
 from webui.i18n import Formatter
+from webui.state import get_trellis
 from webui.ui import context
 from webui.ui.context import formatter, local_path, t, ui_session
 from webui.ui.display import collect_references, format_value, user_names

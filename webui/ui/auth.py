@@ -49,8 +49,8 @@ from engine.runtime.auth import (
     enroll_totp,
     totp_state,
 )
-from webui import get_trellis
 from webui.i18n import LANGUAGES
+from webui.state import get_trellis
 from webui.ui import reconfirm, throttle, userpicker
 from webui.ui.context import local_path, t
 

@@ -15,9 +15,9 @@ from flask_login import current_user
 from engine.runtime.messages import set_language
 from engine.runtime.permissions import Principal
 from engine.runtime.records import Session
-from webui import get_trellis
 from webui.api.meta import readable_objects
 from webui.i18n import LANGUAGE_NAMES, LANGUAGES, Formatter, choose_language, translate
+from webui.state import get_trellis
 
 
 def language() -> str:

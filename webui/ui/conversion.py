@@ -33,8 +33,8 @@ from engine.runtime import conversion as conversions
 from engine.runtime.errors import RECORD_ERRORS, Conflict, FieldError, ValidationFailed
 from engine.runtime.query import format_title
 from engine.runtime.records import Session
-from webui import get_trellis
 from webui.i18n import Formatter
+from webui.state import get_trellis
 from webui.ui import display, forms
 from webui.ui.context import formatter, t, ui_session
 from webui.ui.views import VersionMissing, _require_login, readable, render_page, required_version

@@ -27,7 +27,7 @@ from flask_login import current_user
 from engine.runtime import inbox
 from engine.runtime.permissions import Principal
 from engine.runtime.records import Session
-from webui import get_trellis
+from webui.state import get_trellis
 from webui.ui import context
 from webui.ui.context import formatter, local_path, plural, t, ui_session
 from webui.ui.views import _require_login, render_page

@@ -54,9 +54,9 @@ from engine.runtime.permissions import PermissionDenied
 from engine.runtime.query import format_title
 from engine.runtime.record import Record
 from engine.runtime.records import Session
-from webui import get_trellis
 from webui.api.serialize import has_surrogate, record_json
 from webui.i18n import Formatter
+from webui.state import get_trellis
 from webui.ui import approvals as approval_pages
 from webui.ui import board, context, display, forms
 from webui.ui.board import COLOR, percent, stage_classes

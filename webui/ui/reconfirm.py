@@ -21,7 +21,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from engine.runtime.auth import recently_confirmed, reconfirm, totp_state
-from webui import get_trellis
+from webui.state import get_trellis
 from webui.ui.context import local_path, t
 
 #: The session key holding when this session last re-confirmed (engine clock, epoch seconds).

@@ -36,8 +36,8 @@ from engine.runtime.errors import RECORD_ERRORS, Conflict, FieldError, Validatio
 from engine.runtime.query import format_title
 from engine.runtime.record import Record
 from engine.runtime.records import Session
-from webui import get_trellis
 from webui.i18n import Formatter
+from webui.state import get_trellis
 from webui.ui import context, display, forms
 from webui.ui.context import formatter, local_path, t, ui_session
 from webui.ui.views import _require_login, conflict_text, readable, render_page, required_version

@@ -38,8 +38,8 @@ from engine.runtime import views as saved_views
 from engine.runtime.errors import Conflict, FieldError, QueryError, TrellisError, ValidationFailed
 from engine.runtime.query import format_title
 from engine.runtime.records import Session
-from webui import get_trellis
 from webui.api.meta import readable_objects
+from webui.state import get_trellis
 from webui.ui import approvals, display, forms, listing, reconfirm
 from webui.ui.context import formatter, t, ui_session
 
