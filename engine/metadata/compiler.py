@@ -113,7 +113,7 @@ def compile_config(raw: RawConfig) -> Config:
     issues += [issue for issue in schema_issues(raw.tree) if issue.location not in reported]
     if issues:
         raise ConfigError(issues)
-    compiler = _Compiler(raw)
+    compiler = Compiler(raw)
     config = compiler.compile()
     if compiler.issues:
         raise ConfigError(compiler.issues)
@@ -174,8 +174,11 @@ def canonical_json(tree: Any) -> str:
     return json.dumps(tree, sort_keys=True, ensure_ascii=False, default=str)
 
 
-class _Compiler:
-    """Walks the merged tree once, building the model and collecting issues."""
+class Compiler:
+    """Walks the merged tree once, building the model and collecting issues.
+
+    The section compilers (approvals, automation, conversions, …) are handed it to report
+    issues, parse expressions and read the settings."""
 
     def __init__(self, raw: RawConfig) -> None:
         self.raw = raw
@@ -764,7 +767,7 @@ def _article(word: str) -> str:
 class _RoleCompiler:
     """Resolves ``inherits`` and ``*`` so that each Role holds a grant per object."""
 
-    def __init__(self, compiler: _Compiler, specs: dict, objects: dict[str, ObjectDef]) -> None:
+    def __init__(self, compiler: Compiler, specs: dict, objects: dict[str, ObjectDef]) -> None:
         self.compiler, self.specs, self.objects = compiler, specs, objects
         self.resolved: dict[str, Role | None] = {}
 

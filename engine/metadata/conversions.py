@@ -53,7 +53,7 @@ from engine.metadata.model import (
 )
 
 if TYPE_CHECKING:
-    from engine.metadata.compiler import _Compiler
+    from engine.metadata.compiler import Compiler
 
 #: Extra names conversion expressions may use.
 EXPRESSION_NAMES = frozenset({"current_user", "current_language"})
@@ -77,7 +77,7 @@ SYSTEM_TYPES: dict[str, str] = {
 }
 
 
-def compile_conversions(compiler: _Compiler, specs: dict, objects: dict[str, ObjectDef]) -> dict[str, Conversion]:
+def compile_conversions(compiler: Compiler, specs: dict, objects: dict[str, ObjectDef]) -> dict[str, Conversion]:
     """Every declared conversion, by name; problems are reported on ``compiler``."""
     out = {}
     for name, spec in specs.items():
@@ -90,7 +90,7 @@ def compile_conversions(compiler: _Compiler, specs: dict, objects: dict[str, Obj
 class _ConversionCompiler:
     """Checks and builds one conversion."""
 
-    def __init__(self, compiler: _Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) -> None:
+    def __init__(self, compiler: Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) -> None:
         self.compiler, self.name, self.spec, self.objects = compiler, name, spec, objects
         self.path = ("conversions", name)
         self.source: ObjectDef | None = None
