@@ -232,7 +232,7 @@ def _condition(node: ast.AST, obj: ObjectDef) -> Condition:
     raise _NotCountable(f"`{ast.unparse(node)}`")
 
 
-def _comparison(left: ast.AST, op: ast.cmpop, right: ast.AST, obj: ObjectDef) -> Condition:
+def _comparison(left: ast.expr, op: ast.cmpop, right: ast.expr, obj: ObjectDef) -> Condition:
     text = f"`{ast.unparse(ast.Compare(left=left, ops=[op], comparators=[right]))}`"
     if isinstance(op, ast.In | ast.NotIn):
         if not isinstance(right, ast.Tuple | ast.List | ast.Set):

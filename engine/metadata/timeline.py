@@ -161,7 +161,7 @@ def _resolve_on(compiler: Compiler, obj: ObjectDef, declared: tuple[str, ...], t
                            "add a lookup to such an object, or `timeline: true` to the object a lookup points at",
                            key=True)
         return on
-    on = []
+    found: list[str] = []
     for index, name in enumerate(declared):
         field = obj.fields.get(name)
         if field is None or field.type != "lookup":
@@ -170,8 +170,8 @@ def _resolve_on(compiler: Compiler, obj: ObjectDef, declared: tuple[str, ...], t
             compiler.issue("T-E113", (*path, "on", index), f"`{name}` points at `{field.target}`, which has no "
                                                            "`timeline: true`", f"add `timeline: true` to `{field.target}`")
             continue
-        on.append(name)
-    return tuple(on)
+        found.append(name)
+    return tuple(found)
 
 
 def _a(word: str) -> str:
