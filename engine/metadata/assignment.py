@@ -40,7 +40,7 @@ from engine.metadata.model import (
 )
 
 if TYPE_CHECKING:
-    from engine.metadata.compiler import _Compiler
+    from engine.metadata.compiler import Compiler
 
 #: Field types whose values the database cannot compare with a constant in ``open_when``.
 UNCOUNTABLE_TYPES = frozenset({"tags", "multipicklist", "json", "file"})
@@ -49,7 +49,7 @@ _OPERATORS = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt
 _MIRRORED = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 
 
-def compile_assignment(compiler: _Compiler, specs: dict, objects: dict[str, ObjectDef],
+def compile_assignment(compiler: Compiler, specs: dict, objects: dict[str, ObjectDef],
                        roles: set[str]) -> dict[str, AssignmentRule]:
     """Every rule of ``assignment:``, by name; one automatic rule per object and field (T-E135)."""
     rules: dict[str, AssignmentRule] = {}
@@ -68,7 +68,7 @@ def compile_assignment(compiler: _Compiler, specs: dict, objects: dict[str, Obje
     return rules
 
 
-def _compile_rule(c: _Compiler, name: str, spec: dict, objects: dict[str, ObjectDef],
+def _compile_rule(c: Compiler, name: str, spec: dict, objects: dict[str, ObjectDef],
                   roles: set[str]) -> AssignmentRule | None:
     path = ("assignment", name)
     obj = objects.get(spec["object"])
@@ -128,7 +128,7 @@ def _compile_rule(c: _Compiler, name: str, spec: dict, objects: dict[str, Object
     )
 
 
-def _pool(c: _Compiler, spec: dict, path: tuple, roles: set[str], obj: ObjectDef,
+def _pool(c: Compiler, spec: dict, path: tuple, roles: set[str], obj: ObjectDef,
           objects: dict[str, ObjectDef]) -> AssignmentPool | None:
     """``{role}``, ``{team}``, ``{role, team}`` (the role's holders in the team) or ``{users}`` (T-E132);
     ``team`` may be ``{from: PATH}`` (T-E140)."""
@@ -159,7 +159,7 @@ def _pool(c: _Compiler, spec: dict, path: tuple, roles: set[str], obj: ObjectDef
 TEAM_NAME_TYPES = frozenset({"text", "picklist"})
 
 
-def _team_path(c: _Compiler, source: str, path: tuple, obj: ObjectDef,
+def _team_path(c: Compiler, source: str, path: tuple, obj: ObjectDef,
                objects: dict[str, ObjectDef]) -> tuple[str, ...]:
     """``FIELD`` or ``LOOKUP.FIELD`` naming a text/picklist field that holds a team name; () after T-E140."""
     parts = tuple(source.split("."))
@@ -190,7 +190,7 @@ def _team_path(c: _Compiler, source: str, path: tuple, obj: ObjectDef,
     return parts
 
 
-def _check_urgent(c: _Compiler, obj: ObjectDef, spec: dict, path: tuple) -> None:
+def _check_urgent(c: Compiler, obj: ObjectDef, spec: dict, path: tuple) -> None:
     field = obj.fields.get(spec["field"])
     if field is None or field.type not in ("tags", "multipicklist"):
         c.issue("T-E134", (*path, "field"), f"`{spec['field']}` is not a tags or multipicklist field of {obj.name}",
@@ -207,7 +207,7 @@ class _NotCountable(ValueError):
     pass
 
 
-def _countable(c: _Compiler, expression: Any, obj: ObjectDef, path: tuple) -> Condition | None:
+def _countable(c: Compiler, expression: Any, obj: ObjectDef, path: tuple) -> Condition | None:
     """``open_when`` as a ``Condition`` (T-E139 when the database cannot evaluate it)."""
     try:
         return _condition(expression.tree, obj)
@@ -232,7 +232,7 @@ def _condition(node: ast.AST, obj: ObjectDef) -> Condition:
     raise _NotCountable(f"`{ast.unparse(node)}`")
 
 
-def _comparison(left: ast.AST, op: ast.cmpop, right: ast.AST, obj: ObjectDef) -> Condition:
+def _comparison(left: ast.expr, op: ast.cmpop, right: ast.expr, obj: ObjectDef) -> Condition:
     text = f"`{ast.unparse(ast.Compare(left=left, ops=[op], comparators=[right]))}`"
     if isinstance(op, ast.In | ast.NotIn):
         if not isinstance(right, ast.Tuple | ast.List | ast.Set):

@@ -115,6 +115,12 @@ class _RuleCompiler:
     def issue(self, code: str, where: tuple, message: str, hint: str | None = None) -> None:
         self.c.issue(code, (*self.path, *where), message, hint)
 
+    def record_object(self) -> ObjectDef:
+        """The rule's object, for an action on its record (``action`` refuses those without one)."""
+        if self.obj is None:
+            raise AssertionError("an action on the record of a rule without `object:`")
+        return self.obj
+
     def compile(self) -> Automation | None:
         from engine.metadata.errors import did_you_mean
 
@@ -243,7 +249,7 @@ class _RuleCompiler:
             if not isinstance(value, dict) or not value:
                 self.issue("T-E124", where, "`set` maps fields to values", "e.g. `{set: {status: contacted}}`")
                 return None
-            return Action("set", values=frozen_map(self.values(self.obj, value, where, names)))
+            return Action("set", values=frozen_map(self.values(self.record_object(), value, where, names)))
         if kind in ("add_tags", "remove_tags"):
             if not isinstance(value, dict) or "field" not in value or not value.get("tags"):
                 self.issue("T-E124", where, f"`{kind}` needs `field` and `tags`", "e.g. `{add_tags: {field: tags, tags: [churn_risk]}}`")
@@ -303,9 +309,10 @@ class _RuleCompiler:
                 or not isinstance(value.get("set"), dict) or not value["set"]:
             self.issue("T-E124", where, "`update` needs `record` (a lookup field) and `set`", example)
             return None
-        field = self.obj.fields.get(value["record"])
+        obj = self.record_object()
+        field = obj.fields.get(value["record"])
         if field is None or field.type != "lookup" or field.target not in self.objects:
-            self.issue("T-E125", (*where, "record"), f"`{value['record']}` is not a lookup field of {self.obj.name}",
+            self.issue("T-E125", (*where, "record"), f"`{value['record']}` is not a lookup field of {obj.name}",
                        "name the lookup that points at the record to change")
             return None
         target = self.objects[field.target]
@@ -404,7 +411,7 @@ class _RuleCompiler:
                 if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == mapping
                         and isinstance(node.slice, ast.Constant) and node.slice.value not in obj.fields
                         and node.slice.value not in SYSTEM_COLUMNS):
-                    self.issue("T-E041", where, f"unknown field `{node.slice.value}` in {mapping}[…]",
+                    self.issue("T-E041", where, f"unknown field `{node.slice.value!s}` in {mapping}[…]",
                                f"{mapping}['field'] names a field of {obj.name}")
         return expression
 

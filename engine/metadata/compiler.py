@@ -13,6 +13,7 @@ import ipaddress
 import json
 import re
 import string
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -113,7 +114,7 @@ def compile_config(raw: RawConfig) -> Config:
     issues += [issue for issue in schema_issues(raw.tree) if issue.location not in reported]
     if issues:
         raise ConfigError(issues)
-    compiler = _Compiler(raw)
+    compiler = Compiler(raw)
     config = compiler.compile()
     if compiler.issues:
         raise ConfigError(compiler.issues)
@@ -174,8 +175,11 @@ def canonical_json(tree: Any) -> str:
     return json.dumps(tree, sort_keys=True, ensure_ascii=False, default=str)
 
 
-class _Compiler:
-    """Walks the merged tree once, building the model and collecting issues."""
+class Compiler:
+    """Walks the merged tree once, building the model and collecting issues.
+
+    The section compilers (approvals, automation, conversions, …) are handed it to report
+    issues, parse expressions and read the settings."""
 
     def __init__(self, raw: RawConfig) -> None:
         self.raw = raw
@@ -462,7 +466,7 @@ class _Compiler:
         dpath = (*path, "default")
         if isinstance(default, str) and default.startswith("="):
             expr = self.expression(default[1:], dpath, (known_fields | DEFAULT_NAMES) - {field.name})
-            return _replace(field, default_expression=expr)
+            return replace(field, default_expression=expr)
         settings = self.settings
         try:
             value = fieldtypes.coerce_value(field, default, settings)
@@ -470,7 +474,7 @@ class _Compiler:
             self.issue("T-E050", dpath, f"default {default!r} does not fit a {field.type} field: {exc.message}",
                        "give a value of the field's type, or an expression starting with '='")
             return field
-        return _replace(field, default=value)
+        return replace(field, default=value)
 
     def check_dependents(self, fields: dict[str, FieldDef], path: tuple) -> None:
         for field in fields.values():
@@ -490,9 +494,12 @@ class _Compiler:
 
     def check_parents(self, field: FieldDef, parent: FieldDef, object_path: tuple) -> None:
         """Each value's ``parents`` must name values of the parent field's picklist."""
-        parent_keys = parent.picklist.keys()
-        shared = "." not in field.picklist.name
-        base = ("picklists", field.picklist.name) if shared else (*object_path, "fields", field.name)
+        picklist, parent_picklist = field.picklist, parent.picklist
+        if picklist is None or parent_picklist is None:  # check_dependents calls it for two picklists
+            return
+        parent_keys = parent_picklist.keys()
+        shared = "." not in picklist.name
+        base = ("picklists", picklist.name) if shared else (*object_path, "fields", field.name)
 
         def visit(values: tuple[PicklistValue, ...], path: tuple) -> None:
             for index, value in enumerate(values):
@@ -504,10 +511,10 @@ class _Compiler:
                                    did_you_mean(key, parent_keys) or f"values of {parent.name}: {', '.join(sorted(parent_keys))}")
                 visit(value.children, vpath)
 
-        visit(field.picklist.values, base)
+        visit(picklist.values, base)
 
     # --- pipelines ---------------------------------------------------------
-    def compile_stages(self, specs: list, path: tuple, known_fields: set[str]) -> tuple[list[Stage], dict[str, int]]:
+    def compile_stages(self, specs: list | None, path: tuple, known_fields: set[str]) -> tuple[list[Stage], dict[str, int]]:
         """One pipeline's stages (``path`` is the pipeline's); keys unique (T-E060), fields known (T-E032)."""
         seen: dict[str, int] = {}
         stages = []
@@ -728,7 +735,7 @@ class _Compiler:
 
     def formula_order(self, fields: dict[str, FieldDef], path: tuple) -> tuple[str, ...]:
         """Formulas sorted so each comes after the formulas it reads; cycles are reported."""
-        formulas = {n: f for n, f in fields.items() if f.type == "formula" and f.expression}
+        formulas = {n: f.expression for n, f in fields.items() if f.type == "formula" and f.expression}
         order: list[str] = []
         state: dict[str, str] = {}
 
@@ -741,7 +748,7 @@ class _Compiler:
                            "break the cycle: a formula cannot (indirectly) use itself")
                 return
             state[name] = "visiting"
-            for dep in sorted(formulas[name].expression.names & set(formulas)):
+            for dep in sorted(formulas[name].names & set(formulas)):
                 visit(dep, [*trail, name])
             state[name] = "done"
             order.append(name)
@@ -751,12 +758,6 @@ class _Compiler:
         return tuple(order)
 
 
-def _replace(field: FieldDef, **changes: Any) -> FieldDef:
-    from dataclasses import replace
-
-    return replace(field, **changes)
-
-
 def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
@@ -764,7 +765,7 @@ def _article(word: str) -> str:
 class _RoleCompiler:
     """Resolves ``inherits`` and ``*`` so that each Role holds a grant per object."""
 
-    def __init__(self, compiler: _Compiler, specs: dict, objects: dict[str, ObjectDef]) -> None:
+    def __init__(self, compiler: Compiler, specs: dict, objects: dict[str, ObjectDef]) -> None:
         self.compiler, self.specs, self.objects = compiler, specs, objects
         self.resolved: dict[str, Role | None] = {}
 
@@ -853,7 +854,7 @@ class _RoleCompiler:
 def _override(base: ObjectGrant, spec: dict) -> ObjectGrant:
     """``base`` with the keys ``spec`` gives replaced (``import`` is ``import_`` in Python)."""
     changes = {("import_" if key == "import" else key): value for key, value in spec.items()}
-    return _replace(base, **changes)
+    return replace(base, **changes)
 
 
 def _common(sets) -> frozenset:

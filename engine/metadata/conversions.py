@@ -53,7 +53,7 @@ from engine.metadata.model import (
 )
 
 if TYPE_CHECKING:
-    from engine.metadata.compiler import _Compiler
+    from engine.metadata.compiler import Compiler
 
 #: Extra names conversion expressions may use.
 EXPRESSION_NAMES = frozenset({"current_user", "current_language"})
@@ -77,7 +77,7 @@ SYSTEM_TYPES: dict[str, str] = {
 }
 
 
-def compile_conversions(compiler: _Compiler, specs: dict, objects: dict[str, ObjectDef]) -> dict[str, Conversion]:
+def compile_conversions(compiler: Compiler, specs: dict, objects: dict[str, ObjectDef]) -> dict[str, Conversion]:
     """Every declared conversion, by name; problems are reported on ``compiler``."""
     out = {}
     for name, spec in specs.items():
@@ -90,7 +90,7 @@ def compile_conversions(compiler: _Compiler, specs: dict, objects: dict[str, Obj
 class _ConversionCompiler:
     """Checks and builds one conversion."""
 
-    def __init__(self, compiler: _Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) -> None:
+    def __init__(self, compiler: Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) -> None:
         self.compiler, self.name, self.spec, self.objects = compiler, name, spec, objects
         self.path = ("conversions", name)
         self.source: ObjectDef | None = None
@@ -240,7 +240,7 @@ class _ConversionCompiler:
                  path: tuple) -> FieldMapping | None:
         if target_field is None:
             return None
-        if target_field == OWNER:
+        if isinstance(target_field, str):  # target_field() gives one system column: owner_id
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 self.issue("T-E104", path, f"{value!r} is not a user id", "map owner_id from a source field, e.g. owner_id")
                 return None
@@ -302,11 +302,12 @@ class _ConversionCompiler:
                 continue
             field = self.source_field(field_name, path)
             target = by_name.get(target_name)
-            if field is None or target is None:
+            source = self.source  # never None when field is not: source_field() needs it
+            if field is None or target is None or source is None:
                 continue
             if not _is_lookup_to(field, target.object):
-                self.issue("T-E103", path, f"`{self.source.name}.{field_name}` is not a lookup to {target.object}",
-                           f"add a field `{field_name}: {{type: lookup, object: {target.object}}}` to {self.source.name}")
+                self.issue("T-E103", path, f"`{source.name}.{field_name}` is not a lookup to {target.object}",
+                           f"add a field `{field_name}: {{type: lookup, object: {target.object}}}` to {source.name}")
                 continue
             out[target_name] = field_name
         return out
@@ -318,13 +319,14 @@ def _is_lookup_to(field: FieldDef | str, object_name: str) -> bool:
 
 def _misfit(source: FieldDef | str, target: FieldDef | str, source_object: str) -> str | None:
     """Why values of ``source`` cannot go into ``target``, or None when they can."""
+    # A system column is given by its name: as a target only owner_id, as a lookup source only id.
     source_type = SYSTEM_TYPES[source] if isinstance(source, str) else source.value_type
-    target_type = "user" if target == OWNER else target.value_type
+    target_type = "user" if isinstance(target, str) else target.value_type
     source_family, target_family = FAMILIES[source_type], FAMILIES[target_type]
     if source_family != target_family and source_family not in WIDENING.get(target_family, ()):
         return f"is {_a(source_type)} {source_type} field; it cannot fill {_a(target_type)} {target_type} field"
-    if target_family == "lookup":
-        source_target = source_object if source == "id" else source.target
+    if target_family == "lookup" and isinstance(target, FieldDef):
+        source_target = source_object if isinstance(source, str) else source.target
         if source_target != target.target:
             return f"points to {source_target}, the target field to {target.target}"
     if isinstance(target, FieldDef) and isinstance(source, FieldDef) and target.picklist and source.picklist:

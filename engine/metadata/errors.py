@@ -86,6 +86,7 @@ T-E115    one object declares both ``activity`` and ``task``
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -144,7 +145,7 @@ def format_path(path: tuple) -> str:
     return out
 
 
-def did_you_mean(word: str, candidates: object) -> str | None:
+def did_you_mean(word: object, candidates: Iterable[object]) -> str | None:
     """A hint naming the closest candidate, if one is close enough."""
     import difflib
 

@@ -54,11 +54,13 @@ MAX_POWER_DIGITS = 100
 def power_digits(base: Any, exponent: Any) -> float:
     """About how many digits ``base ** exponent`` has (0 when either is not a number or is
     zero), computed without computing the power."""
-    numbers = (int, float, Decimal)
-    if not (isinstance(base, numbers) and isinstance(exponent, numbers) and base and exponent):
+    if not (isinstance(base, (int, float, Decimal)) and isinstance(exponent, (int, float, Decimal))
+            and base and exponent):
         return 0.0
     try:
-        return abs(float(exponent)) * abs(math.log10(abs(base)))
+        # abs() of int | float | Decimal is typed `object` (typeshed's SupportsAbs joins the three);
+        # each of them is a number log10 accepts, big ints exactly (float() would overflow).
+        return abs(float(exponent)) * abs(math.log10(abs(base)))  # type: ignore[arg-type]
     except (OverflowError, ValueError):
         return math.inf
 
@@ -228,9 +230,11 @@ def parse_expression(source: str) -> Expression:
     calls: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, float):
-            node.value = Decimal(repr(node.value))  # exact decimal arithmetic with currency values
+            # Exact decimal arithmetic with currency values. typeshed types Constant.value as the
+            # literal kinds the parser makes; simpleeval returns whatever object sits there.
+            node.value = Decimal(repr(node.value))  # type: ignore[assignment]
         if isinstance(node, _FORBIDDEN_NODES):
-            kind = {ast.Attribute: "attribute access (a.b)"}.get(type(node), type(node).__name__)
+            kind = "attribute access (a.b)" if isinstance(node, ast.Attribute) else type(node).__name__
             raise ExpressionSyntaxError(f"{kind} is not allowed in expressions", node.col_offset)
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):

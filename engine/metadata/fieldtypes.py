@@ -288,7 +288,8 @@ def _phone(value: Any, field: FieldDef, settings: Settings) -> str | None:
         number = phonenumbers.parse(text, settings.phone_region)
     except phonenumbers.NumberParseException:
         number = None
-    if number is None or not phonenumbers.is_possible_number(number):
+    # parse() sets country_code on every number it returns; the check narrows it for what follows.
+    if number is None or number.country_code is None or not phonenumbers.is_possible_number(number):
         hint = "" if settings.phone_region else " with its country code (e.g. +86 138 0013 8000)"
         raise FieldValueError("invalid_phone", f"{text[:40]!r} is not a phone number; write it{hint or ' in full'}.")
     if not phonenumbers.is_valid_number(number):  # possible by length, but no such number in its region

@@ -49,7 +49,7 @@ class LDict(dict):
         self.key_locs: dict[Any, Location] = {}
         self.value_locs: dict[Any, Location] = {}
 
-    def copy(self) -> LDict:  # type: ignore[override]
+    def copy(self) -> LDict:
         clone = LDict(self, loc=self.loc)
         clone.key_locs = dict(self.key_locs)
         clone.value_locs = dict(self.value_locs)
@@ -184,7 +184,7 @@ def _convert(node: yaml.Node, budget: _Budget, path: tuple = ()) -> Any:
             items.append(_convert(item, budget, (*path, index)))
             items.item_locs.append(_loc(budget.file, item.start_mark))
         return items
-    if node.tag not in SCALAR_TAGS:
+    if not isinstance(node, yaml.ScalarNode) or node.tag not in SCALAR_TAGS:
         return _bad_tag(node, budget, path)
     return _scalar(node)
 

@@ -20,10 +20,10 @@ from engine.metadata.errors import did_you_mean
 from engine.metadata.model import ObjectDef, ScoreRule, Scoring
 
 if TYPE_CHECKING:
-    from engine.metadata.compiler import _Compiler
+    from engine.metadata.compiler import Compiler
 
 
-def compile_scoring(compiler: _Compiler, specs: dict, objects: dict[str, ObjectDef]) -> dict[str, Scoring]:
+def compile_scoring(compiler: Compiler, specs: dict, objects: dict[str, ObjectDef]) -> dict[str, Scoring]:
     """Every entry of ``scoring:``, by name; each field is kept by one scoring (T-E138)."""
     out: dict[str, Scoring] = {}
     owners: dict[tuple[str, str], str] = {}
@@ -41,7 +41,7 @@ def compile_scoring(compiler: _Compiler, specs: dict, objects: dict[str, ObjectD
     return out
 
 
-def _compile(c: _Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) -> Scoring | None:
+def _compile(c: Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) -> Scoring | None:
     path = ("scoring", name)
     obj = objects.get(spec["object"])
     if obj is None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -127,11 +127,14 @@ class BoundedSandbox(SandboxedEnvironment):
             _check_power(left, right)
         elif operator == "*":
             for seq, times in ((left, right), (right, left)):
-                if _sized(seq) is not None and isinstance(times, int):
-                    _check_size(_sized(seq) * times)
+                size = _sized(seq)
+                if size is not None and isinstance(times, int):
+                    _check_size(size * times)
                     _charge(max(times, 0))
-        elif operator == "+" and _sized(left) is not None and _sized(right) is not None:
-            _check_size(_sized(left) + _sized(right))
+        elif operator == "+":
+            left_size, right_size = _sized(left), _sized(right)
+            if left_size is not None and right_size is not None:
+                _check_size(left_size + right_size)
         return super().call_binop(context, operator, left, right)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
@@ -178,7 +181,8 @@ def render(source: str, context: Mapping[str, Any], autoescape: bool = True) -> 
             out.append(chunk)
         return "".join(out)
     finally:
-        chunks.close()
+        if isinstance(chunks, Generator):  # always: Jinja types generate() as a bare Iterator
+            chunks.close()
         _work.reset(token)
 
 

@@ -21,7 +21,7 @@ from engine.metadata.errors import did_you_mean
 from engine.metadata.model import ActivityDef, FieldDef, ObjectDef, TaskDef
 
 if TYPE_CHECKING:
-    from engine.metadata.compiler import _Compiler
+    from engine.metadata.compiler import Compiler
 
 #: Field types whose values read as a line of text (a summary or a subject).
 TEXT_TYPES = frozenset({"text", "textarea", "email", "phone", "url", "autonumber", "picklist"})
@@ -42,7 +42,7 @@ TASK_KEYS: Mapping[str, tuple[frozenset[str], str]] = {
 }
 
 
-def compile_activity(compiler: _Compiler, spec: Mapping[str, Any] | None, fields: Mapping[str, FieldDef],
+def compile_activity(compiler: Compiler, spec: Mapping[str, Any] | None, fields: Mapping[str, FieldDef],
                      path: tuple) -> ActivityDef | None:
     """The ``activity`` block of one object (its ``on`` is resolved by ``link_timelines``)."""
     if spec is None:
@@ -56,7 +56,7 @@ def compile_activity(compiler: _Compiler, spec: Mapping[str, Any] | None, fields
                        summary=spec.get("summary"))
 
 
-def compile_task(compiler: _Compiler, spec: Mapping[str, Any] | None, fields: Mapping[str, FieldDef],
+def compile_task(compiler: Compiler, spec: Mapping[str, Any] | None, fields: Mapping[str, FieldDef],
                  path: tuple) -> TaskDef | None:
     """The ``task`` block of one object (its ``on`` is resolved by ``link_timelines``)."""
     if spec is None:
@@ -73,7 +73,7 @@ def compile_task(compiler: _Compiler, spec: Mapping[str, Any] | None, fields: Ma
                    on=tuple(spec.get("on") or ()), remind=spec.get("remind"), subject=spec.get("subject"))
 
 
-def _check_key(compiler: _Compiler, spec: Mapping[str, Any], key: str, kinds: tuple[frozenset[str], str],
+def _check_key(compiler: Compiler, spec: Mapping[str, Any], key: str, kinds: tuple[frozenset[str], str],
                fields: Mapping[str, FieldDef], path: tuple) -> bool:
     name = spec.get(key)
     if name is None or (key == "assignee" and name == "owner_id"):
@@ -91,7 +91,7 @@ def _check_key(compiler: _Compiler, spec: Mapping[str, Any], key: str, kinds: tu
     return True
 
 
-def _check_on(compiler: _Compiler, spec: Mapping[str, Any], fields: Mapping[str, FieldDef], path: tuple) -> None:
+def _check_on(compiler: Compiler, spec: Mapping[str, Any], fields: Mapping[str, FieldDef], path: tuple) -> None:
     lookups = [f.name for f in fields.values() if f.type == "lookup"]
     for index, name in enumerate(spec.get("on") or ()):
         field = fields.get(name)
@@ -103,7 +103,7 @@ def _check_on(compiler: _Compiler, spec: Mapping[str, Any], fields: Mapping[str,
                                                            "`on` lists lookup fields", "name lookup fields of this object")
 
 
-def _check_done(compiler: _Compiler, status: FieldDef, done: tuple[str, ...], path: tuple) -> bool:
+def _check_done(compiler: Compiler, status: FieldDef, done: tuple[str, ...], path: tuple) -> bool:
     if status.value_type == "boolean":
         if done:
             compiler.issue("T-E114", (*path, "done"), f"`{status.name}` is a boolean field: a task is done when it is true",
@@ -123,7 +123,7 @@ def _check_done(compiler: _Compiler, status: FieldDef, done: tuple[str, ...], pa
     return True
 
 
-def link_timelines(compiler: _Compiler, objects: dict[str, ObjectDef],
+def link_timelines(compiler: Compiler, objects: dict[str, ObjectDef],
                    specs: Mapping[str, Any]) -> dict[str, ObjectDef]:
     """Resolve each activity's and task's ``on`` and check the objects against each other."""
     timelines = {name for name, obj in objects.items() if obj.timeline}
@@ -151,7 +151,7 @@ def link_timelines(compiler: _Compiler, objects: dict[str, ObjectDef],
     return linked
 
 
-def _resolve_on(compiler: _Compiler, obj: ObjectDef, declared: tuple[str, ...], timelines: set[str],
+def _resolve_on(compiler: Compiler, obj: ObjectDef, declared: tuple[str, ...], timelines: set[str],
                 path: tuple) -> tuple[str, ...]:
     lookups = [f for f in obj.fields.values() if f.type == "lookup"]
     if not declared:
@@ -161,7 +161,7 @@ def _resolve_on(compiler: _Compiler, obj: ObjectDef, declared: tuple[str, ...], 
                            "add a lookup to such an object, or `timeline: true` to the object a lookup points at",
                            key=True)
         return on
-    on = []
+    found: list[str] = []
     for index, name in enumerate(declared):
         field = obj.fields.get(name)
         if field is None or field.type != "lookup":
@@ -170,8 +170,8 @@ def _resolve_on(compiler: _Compiler, obj: ObjectDef, declared: tuple[str, ...], 
             compiler.issue("T-E113", (*path, "on", index), f"`{name}` points at `{field.target}`, which has no "
                                                            "`timeline: true`", f"add `timeline: true` to `{field.target}`")
             continue
-        on.append(name)
-    return tuple(on)
+        found.append(name)
+    return tuple(found)
 
 
 def _a(word: str) -> str:

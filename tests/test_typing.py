@@ -1,0 +1,26 @@
+"""The type-checked part of the code stays clean under mypy.
+
+``[tool.mypy]`` in pyproject.toml names the files (engine/metadata so far) and the options;
+this test runs mypy on exactly that, so CI (which runs pytest) fails on a new type error
+with mypy's report. It takes a few seconds: mypy starts cold, its cache in a temporary
+folder, so that a stale cache can never hide an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mypy import api
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_mypy_is_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # the config's `files` are relative to the working folder
+    report, errors, status = api.run([
+        "--config-file", str(ROOT / "pyproject.toml"),
+        "--cache-dir", str(tmp_path / "mypy-cache"),
+    ])
+    assert status == 0 and report.startswith("Success:"), (
+        f"mypy found problems (see [tool.mypy] in pyproject.toml):\n{report}{errors}")
