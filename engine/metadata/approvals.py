@@ -67,7 +67,7 @@ def _compile_rule(compiler: Compiler, spec: dict, path: tuple, objects: dict[str
         return None
     obj = objects[object_name]
     trigger_spec = spec.get("on")
-    trigger: str | None
+    trigger: str
     fields: tuple[str, ...] = ()
     if isinstance(trigger_spec, dict):
         trigger = "change"
@@ -77,7 +77,7 @@ def _compile_rule(compiler: Compiler, spec: dict, path: tuple, objects: dict[str
                 compiler.issue("T-E032", (*path, "on", "change", f_index), f"unknown field `{name}` of {object_name}",
                                did_you_mean(name, obj.fields) or "list fields of the object")
     else:
-        trigger = trigger_spec
+        trigger = str(trigger_spec)  # the schema requires `on`: one of its names here
         if trigger == "stage_skip" and obj.pipeline is None:
             compiler.issue("T-E090", (*path, "on"), f"`stage_skip` needs a pipeline, and {object_name} has none",
                            "add a `pipeline:` to the object or use `on: {change: [fields]}`")
@@ -91,10 +91,7 @@ def _compile_rule(compiler: Compiler, spec: dict, path: tuple, objects: dict[str
         name=spec["name"],
         object=object_name,
         label=Label.of(spec.get("label"), spec["name"].replace("_", " ").capitalize()),
-        # The schema does not require `on`: a rule without it gets trigger None and never
-        # applies. Kept as it is (this change only adds typing); ApprovalRule.trigger stays
-        # `str`, the intended contract, so mypy flags the spot until `on` is required.
-        trigger=trigger,  # type: ignore[arg-type]
+        trigger=trigger,
         steps=steps,
         fields=fields,
         when=when,

@@ -294,6 +294,16 @@ def test_applies_to_is_checked_in_the_config(write_config):
     assert [(i.code, i.path) for i in error.value.issues] == [("T-E011", "approvals[0].applies_to")]
 
 
+
+def test_a_rule_must_say_which_object_and_which_change_it_guards(write_config):
+    head = BAD_APPROVALS.split("approvals:")[0] + "approvals:\n"
+    no_trigger = head + "  - {name: big_discount, object: note, approver: manager}\n  - {name: nothing, on: delete, approver: manager}\n"
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(no_trigger))
+    found = sorted((issue.code, issue.path, issue.message) for issue in error.value.issues)
+    assert found == [("T-E012", "approvals[0]", "missing required key `on`"),
+                     ("T-E012", "approvals[1]", "missing required key `object`")]
+
 def test_separate_steps_false_lets_one_person_decide_two_steps(write_config, db_url):
     relaxed = CONFIG.replace("    when: \"discount > 20 or amount > 1000000\"\n",
                              "    when: \"discount > 20 or amount > 1000000\"\n    separate_steps: false\n")
