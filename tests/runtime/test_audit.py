@@ -810,6 +810,9 @@ def test_a_trail_chained_by_an_older_trellis_is_numbered_by_apply_and_goes_on(db
         head = connection.execute(sa.text("SELECT last_id, last_seq, legacy_seq FROM sys_audit_head")).one()
     assert tuple(head) == (rows[-1]["id"], 5, 5)
     assert verify(crm) == audit.ChainReport(checked=5)
+    kept = audit.Reference(head_hash=rows[-1]["hash"], count=5)  # what verify printed before the upgrade
+    with crm.engine.connect() as connection:
+        assert audit.verify(connection, crm.schema, kept).ok
 
     create(crm, "lead", {"name": "after the upgrade"})  # unsealed, then chained on the old head
     assert verify(crm) == audit.ChainReport(checked=6)
