@@ -671,8 +671,13 @@ def test_a_lower_id_committing_after_a_higher_one_was_sealed(crm):
         transaction = slow.begin()
         audit.log_change(slow, crm.schema, SYSTEM, "python", "create", "lead", 1, {"name": [None, "slow"]}, NOW)
         create(crm, "lead", {"name": "fast"})  # a higher id, committed first
-        assert seal(crm).sealed == 1  # the sealer does not wait for the open writer either
+        sealed: list[int] = []
+        thread = threading.Thread(target=lambda: sealed.append(seal(crm).sealed))
+        thread.start()
+        thread.join(10)
+        assert sealed == [1], "the sealer waited for the open writer"
         transaction.commit()
+    thread.join()
 
     assert seal(crm).sealed == 1
     slow_row, fast_row = audit_rows(crm)  # id order
