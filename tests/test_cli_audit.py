@@ -1,4 +1,4 @@
-"""``trellis audit`` as an auditor uses it: verify, show, logins, reads.
+"""``trellis audit`` as an auditor uses it: seal, verify, show, logins, reads.
 
 Exit 0 on success, 1 on a broken chain or a user error with a message,
 never a traceback. Runs on SQLite, and on PostgreSQL when
@@ -99,12 +99,15 @@ def test_verify_reports_an_intact_trail(crm, contact, config_path, db_url):
 
 
 def audit_head(crm) -> str:
+    """The hash of the last sealed row."""
     table = crm.schema.system["sys_audit"]
     with crm.engine.connect() as connection:
-        return connection.execute(sa.select(table.c.hash).order_by(table.c.id.desc()).limit(1)).scalar_one()
+        return connection.execute(sa.select(table.c.hash).where(table.c.seal_seq.is_not(None))
+                                  .order_by(table.c.seal_seq.desc()).limit(1)).scalar_one()
 
 
 def test_verify_detects_truncation_against_the_head_and_count_of_an_earlier_run(crm, contact, config_path, db_url):
+    assert run("audit", "seal", config_path, "--db", db_url).exit_code == 0
     expect = ["--expect-head", audit_head(crm), "--expect-count", "4"]
     with crm.session("rita") as s:  # the chain grows: what was seen earlier is still in it
         s.create("note", {"text": "later"})
@@ -113,7 +116,7 @@ def test_verify_detects_truncation_against_the_head_and_count_of_an_earlier_run(
     with crm.engine.begin() as connection:  # cut the end and move the head back: the chain alone looks intact
         connection.execute(sa.text("DELETE FROM sys_audit WHERE id >= :id"), {"id": ids[2]})
         last_hash = connection.execute(sa.text("SELECT hash FROM sys_audit WHERE id = :id"), {"id": ids[1]}).scalar()
-        connection.execute(sa.text("UPDATE sys_audit_head SET last_id = :id, last_hash = :hash"),
+        connection.execute(sa.text("UPDATE sys_audit_head SET last_id = :id, last_hash = :hash, last_seq = 2"),
                            {"id": ids[1], "hash": last_hash})
     assert run("audit", "verify", config_path, "--db", db_url).exit_code == 0
     for args in (expect, expect[:2], expect[2:]):
@@ -133,6 +136,7 @@ def test_verify_detects_truncation_against_the_head_and_count_of_an_earlier_run(
 
 
 def test_verify_names_the_first_tampered_row_and_exits_1(crm, contact, config_path, db_url):
+    run("audit", "seal", config_path, "--db", db_url)
     tampered = audit_ids(crm)[2]
     with crm.engine.begin() as connection:
         connection.execute(sa.text("UPDATE sys_audit SET changes = '{}' WHERE id = :id"), {"id": tampered})
@@ -140,9 +144,64 @@ def test_verify_names_the_first_tampered_row_and_exits_1(crm, contact, config_pa
     result = run("audit", "verify", config_path, "--db", db_url)
 
     assert result.exit_code == 1
-    assert (f"Audit trail BROKEN at row {tampered}: row {tampered} was changed after it was written"
+    assert (f"Audit trail BROKEN at row {tampered}: row {tampered} was changed after it was sealed"
             in result.output)
     assert "2 rows before it are intact" in result.output
+
+
+# --- seal ------------------------------------------------------------------------------------
+
+
+def test_seal_chains_the_rows_written_since_the_last_seal(crm, contact, config_path, db_url):
+    result = run("audit", "seal", config_path, "--db", db_url)
+
+    assert result.exit_code == 0, result.output
+    head = audit_head(crm)
+    assert result.output == (f"Audit rows sealed: 4 (sealed rows in the chain: 4; head {head}, "
+                             f"row {audit_ids(crm)[-1]}).\n")
+    again = run("audit", "seal", config_path, "--db", db_url)
+    assert again.exit_code == 0
+    assert again.output == f"Nothing to seal (sealed rows in the chain: 4; head {head}).\n"
+
+
+def test_seal_refuses_to_continue_a_chain_whose_head_is_gone(crm, contact, config_path, db_url):
+    run("audit", "seal", config_path, "--db", db_url)
+    with crm.engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM sys_audit_head"))
+
+    result = run("audit", "seal", config_path, "--db", db_url)
+
+    assert result.exit_code == 1
+    assert result.output.startswith("sys_audit_head is gone, but 4 audit rows are sealed: sealing stopped")
+    assert "Run `trellis audit verify`" in result.output
+    verified = run("audit", "verify", config_path, "--db", db_url)
+    assert verified.exit_code == 1
+    assert verified.output.startswith("Could not seal before verifying (sys_audit_head is gone")
+    assert f"Audit trail BROKEN at row {audit_ids(crm)[0]}" in verified.output
+
+
+def test_verify_seals_first_and_reports_rows_left_unsealed(crm, contact, config_path, db_url):
+    unsealed = run("audit", "verify", config_path, "--db", db_url, "--no-seal")
+
+    assert unsealed.exit_code == 0, unsealed.output
+    lines = unsealed.output.splitlines()
+    assert lines[0] == "Audit trail intact: 0 rows checked."
+    assert lines[3] == ("Rows not yet sealed: 4 (oldest at 2026-04-30 18:05:09 UTC, newest at 2026-04-30 18:05:09 UTC). "
+                        "They are history, but not tamper-evident until sealed (by the worker, or `trellis audit seal`).")
+    sealed = run("audit", "verify", config_path, "--db", db_url)
+    assert sealed.output.startswith("Audit trail intact: 4 rows checked.")
+    assert "not yet sealed" not in sealed.output
+
+
+def test_commands_on_a_trail_of_an_older_trellis_ask_for_apply(crm, config_path, db_url):
+    with crm.engine.begin() as connection:
+        connection.execute(sa.text("DROP INDEX ux_sys_audit_seal_seq"))
+        connection.execute(sa.text("ALTER TABLE sys_audit DROP COLUMN seal_seq"))
+
+    for command in ("seal", "verify"):
+        result = run("audit", command, config_path, "--db", db_url)
+        assert result.exit_code == 1
+        assert "was set up by an older Trellis: run `trellis apply" in result.output
 
 
 def test_verify_on_a_database_never_set_up_says_what_to_do(config_path, db_url):
@@ -169,13 +228,16 @@ def test_verify_does_not_need_the_secret_key(write_config, db_url, monkeypatch):
 
 
 @pytest.mark.skipif(not WRITERS_RUN_DURING_VERIFY, reason="writers wait for the verifying transaction")
-def test_verify_reads_one_snapshot_so_concurrent_writers_are_not_tampering(crm, contact):
+def test_verify_reads_one_snapshot_so_concurrent_writers_and_sealers_are_not_tampering(crm, contact):
     db = AuditDatabase(crm.config, crm.schema, crm.engine)
+    audit.seal(crm.engine, crm.schema)
     with db.snapshot() as connection:
         connection.execute(sa.text("SELECT count(*) FROM sys_audit")).scalar()  # the snapshot starts here
         with crm.session() as s:
             s.create("note", {"text": "written while verify runs"})
-        assert audit.verify(connection, crm.schema) == audit.ChainReport(checked=4)
+        assert audit.seal(crm.engine, crm.schema).sealed == 1  # the worker seals meanwhile
+        report = audit.verify(connection, crm.schema)
+        assert report == audit.ChainReport(checked=4) and report.unsealed == 0
     with crm.engine.connect() as connection:
         assert audit.verify(connection, crm.schema) == audit.ChainReport(checked=5)
 

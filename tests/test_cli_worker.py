@@ -90,6 +90,7 @@ def test_once_at_fires_due_rules_once_and_mails_them(setup, db_url):
     assert "Pass at 2026-06-02 08:59:00 CST (00:59:00 UTC)" in early.output
     assert "rules: none due" in early.output
     assert "e-mails waiting" not in early.output
+    assert "audit: sealed 3" in early.output  # rita and her two leads
     with smtp_server() as (url, box):
         env = {"TRELLIS_SMTP_URL": url, "TRELLIS_MAIL_FROM": "crm@acme.example"}
         due = run("worker", path, "--db", db_url, "--once", "--at", "2026-06-02T09:00+08:00", env=env)
@@ -102,6 +103,7 @@ def test_once_at_fires_due_rules_once_and_mails_them(setup, db_url):
                                                          "Lead Globex untouched for 24 hours"]
     assert {m["From"] for m in box.messages} == {"crm@acme.example"}
     assert again.exit_code == 0 and "rules: none due" in again.output and "outbox: sent 0" in again.output
+    assert "audit: sealed 0" in again.output
     assert [m["status"] for m in outbox(crm, "email")] == ["sent", "sent"]
 
 

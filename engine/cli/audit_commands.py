@@ -1,8 +1,11 @@
 """``trellis audit``: check the tamper-evident audit trail and read the logs (S35).
 
-- ``verify`` recomputes the hash chain and names the first broken row; it prints the chain's
-  head and row count, which ``--expect-head`` / ``--expect-count`` of a later run compare with
-  (rows removed up to there, even the whole trail with its head, are then detected);
+- ``seal`` chains the audit rows written since the last seal (the worker does it on every
+  pass): from then on, changing them is evident;
+- ``verify`` seals first (unless ``--no-seal``), recomputes the hash chain and names the first
+  broken row; it prints the chain's head and row count, which ``--expect-head`` /
+  ``--expect-count`` of a later run compare with (rows removed up to there, even the whole
+  trail with its head, are then detected), and the rows not sealed yet;
 - ``show`` prints one record's history, as the system or as a given user sees it;
 - ``logins`` and ``reads`` list the login log and the read/export access log.
 
@@ -30,6 +33,7 @@ from engine.metadata import Config, load_config
 from engine.runtime import audit as trail
 from engine.runtime.database import create_engine, database_url
 from engine.runtime.errors import TrellisError, UnknownObject
+from engine.runtime.messages import current_language, message
 from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal, load_principal
 from engine.runtime.tables import Schema, build_schema
 
@@ -71,9 +75,13 @@ def _database(config: str, db_url: str | None) -> Iterator[AuditDatabase]:
     compiled = load_config(config)
     engine = create_engine(db_url)
     try:
-        if not sa.inspect(engine).has_table("sys_audit"):
+        inspector = sa.inspect(engine)
+        if not inspector.has_table("sys_audit"):
             raise NoAuditTrail(f"{database_url(db_url)} has no audit trail yet: "
                                f"run `trellis apply {config}` to set up the database first")
+        if "seal_seq" not in {column["name"] for column in inspector.get_columns("sys_audit")}:
+            raise NoAuditTrail(f"the audit trail of {database_url(db_url)} was set up by an older Trellis: "
+                               f"run `trellis apply {config}` to bring it up to date first")
         yield AuditDatabase(compiled, build_schema(compiled), engine)
     finally:
         engine.dispose()
@@ -101,30 +109,75 @@ def _hash(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
               help="The head hash an earlier run printed: it must still be in the chain (else rows were removed).")
 @click.option("--expect-count", metavar="N", type=click.IntRange(min=0),
               help="The row count an earlier run printed: the chain must still have at least N rows.")
+@click.option("--no-seal", is_flag=True,
+              help="Do not seal first: check what is sealed and count the rest (e.g. as a read-only database user).")
 @user_errors
-def verify(config: str, db_url: str | None, expect_head: str | None, expect_count: int | None) -> None:
-    """Recompute the audit trail's hash chain; exit 1 at the first broken row, or when rows
-    an earlier run saw (--expect-head / --expect-count) are gone."""
+def verify(config: str, db_url: str | None, expect_head: str | None, expect_count: int | None,
+           no_seal: bool) -> None:
+    """Seal the rows written since the last seal, recompute the audit trail's hash chain; exit 1
+    at the first broken row, or when rows an earlier run saw (--expect-head / --expect-count)
+    are gone."""
     reference = None
     if expect_head is not None or expect_count is not None:
         reference = trail.Reference(head_hash=expect_head, count=expect_count)
-    with _database(config, db_url) as db, db.snapshot() as connection:
-        report = trail.verify(connection, db.schema, reference)
+    with _database(config, db_url) as db:
+        if not no_seal:
+            _seal_before_verifying(db)
+        with db.snapshot() as connection:
+            report = trail.verify(connection, db.schema, reference)
     if report.ok:
         secho(f"Audit trail intact: {_count(report.checked, 'row')} checked.", fg="green")
         head = f"row {report.head_id}" if report.head_id is not None else "empty trail"
         echo(f"Head: {report.head_hash} ({head}). Keep this line; next time check that no rows were removed:")
         echo(f"  trellis audit verify {config} --expect-head {report.head_hash} --expect-count {report.checked}")
+        _print_unsealed(report)
         return
     if report.broken_at is None:
         secho(f"Audit trail TRUNCATED: {report.reason}", fg="red")
         echo(f"The chain itself is intact ({_count(report.checked, 'row')}). Restore the audit tables from a "
                    "backup and find out who deleted rows directly in the database.")
+        _print_unsealed(report)
         sys.exit(1)
     secho(f"Audit trail BROKEN at row {report.broken_at}: {report.reason}", fg="red")
     intact = f"{_count(report.checked, 'row')} before it {'is' if report.checked == 1 else 'are'} intact"
     echo(f"{intact}. Restore the audit tables from a backup and find out who changed the database directly.")
+    _print_unsealed(report)
     sys.exit(1)
+
+
+def _seal_before_verifying(db: AuditDatabase) -> None:
+    """Seal what is unsealed; when the chain cannot be continued (or the database user may not
+    write), say so and let verify check what is sealed: it names the break."""
+    try:
+        trail.seal(db.engine, db.schema)
+    except trail.AuditChainBroken as exc:
+        secho(message("audit.seal_failed", current_language(), reason=str(exc)), fg="yellow", err=True)
+    except sa.exc.ProgrammingError as exc:  # e.g. permission denied for a read-only database user
+        reason = str(exc.orig).strip().splitlines()[0]
+        secho(message("audit.seal_failed", current_language(), reason=reason), fg="yellow", err=True)
+
+
+def _print_unsealed(report: trail.ChainReport) -> None:
+    """The rows written since the last seal: real history, not yet tamper-evident."""
+    if report.unsealed:
+        echo(message("audit.unsealed", current_language(), count=report.unsealed,
+                     oldest=_when(report.unsealed_oldest), newest=_when(report.unsealed_newest)))
+
+
+@audit.command()
+@CONFIG_ARG
+@DB_OPTION
+@user_errors
+def seal(config: str, db_url: str | None) -> None:
+    """Seal the audit rows written since the last seal (the worker does this on every pass):
+    chain them, so that changing them from then on breaks the chain."""
+    with _database(config, db_url) as db:
+        report = trail.seal(db.engine, db.schema)
+    if report.sealed:
+        secho(message("audit.sealed", current_language(), count=report.sealed, total=report.head_seq,
+                      hash=report.head_hash, row=report.head_id), fg="green")
+    else:
+        echo(message("audit.nothing_to_seal", current_language(), total=report.head_seq, hash=report.head_hash))
 
 
 @audit.command()

@@ -1,4 +1,4 @@
-"""``trellis worker``: fire time-based automation rules and deliver the outbox.
+"""``trellis worker``: fire time-based automation rules, deliver the outbox, seal the audit trail.
 
 Runs a pass (``engine.runtime.worker.run_once``) every ``--interval`` seconds
 until stopped (Ctrl+C or SIGTERM), or once with ``--once``. ``--at`` runs as
@@ -51,7 +51,7 @@ class WorkerUsageError(TrellisError):
 @user_errors
 def worker(config: str, db_url: str | None, once: bool, at_text: str | None, interval: float, batch: int,
            max_attempts: int, requeue: bool) -> None:
-    """Fire CONFIG's scheduled and cron automation rules and send queued e-mails and webhooks."""
+    """Fire CONFIG's scheduled and cron automation rules, send queued e-mails and webhooks, seal the audit trail."""
     from engine.metadata import load_config
     from engine.runtime import worker as runtime
     from engine.runtime.database import create_engine, database_url
@@ -95,14 +95,15 @@ def _clock(at: dt.datetime | None, fixed: bool) -> Callable[[], dt.datetime] | N
 def _check_database(engine: sa.Engine, config: str) -> None:
     inspector = sa.inspect(engine)
     if not inspector.has_table("sys_outbox") or "lease_until" not in {
-            c["name"] for c in inspector.get_columns("sys_outbox")}:
+            c["name"] for c in inspector.get_columns("sys_outbox")} or "seal_seq" not in {
+            c["name"] for c in inspector.get_columns("sys_audit")}:
         raise WorkerUsageError(f"the database is not set up for this version of Trellis: "
                                f"run `trellis apply {config}` first")
 
 
 def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
     delivery = report.delivery
-    busy = report.sweep.rules or delivery.sent or delivery.retried or delivery.dead
+    busy = report.sweep.rules or delivery.sent or delivery.retried or delivery.dead or report.seal_error
     if quiet and not busy:
         return
     echo(f"Pass at {report.at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z} ({report.at:%H:%M:%S} UTC):")
@@ -112,6 +113,7 @@ def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
         echo(f"  rule {name}: fired {counts.fired}, skipped {counts.skipped}, failed {counts.failed}"
                    + (f"; stopped: {counts.error}" if counts.error else ""))
     echo(f"  outbox: sent {delivery.sent}, retried {delivery.retried}, dead {delivery.dead}")
+    echo(f"  audit: sealed {report.sealed}" if report.seal_error is None else f"  ! audit: {report.seal_error}")
     if delivery.waiting:
         echo(f"  e-mails waiting: {delivery.waiting} (no SMTP configured: set TRELLIS_SMTP_URL)")
     for error in delivery.errors[:20]:

@@ -1,11 +1,34 @@
 """The audit trail (S35): every change, who made it, through which channel.
 
-Each ``sys_audit`` row holds the field-level changes (old → new) of one write
-and a SHA-256 hash over its content and the previous row's hash, so that
-editing, inserting or deleting a row breaks the chain where it happened;
-``verify`` finds the first broken link. The head of the chain is one row in
-``sys_audit_head``, locked while a row is appended, so concurrent writers
-extend one chain instead of forking it.
+Writing and sealing are two steps, so that no writer ever waits for another:
+
+- **Writing.** ``log_change`` (one row) and ``log_changes`` (many, one executemany)
+  append ``sys_audit`` rows in the caller's transaction with one INSERT and no lock
+  on any shared row. A new row is *unsealed*: no ``seal_seq``, ``prev_hash`` or
+  ``hash`` yet. It is history at once (``history`` shows it), but not yet
+  tamper-evident.
+- **Sealing.** ``seal`` chains the unsealed rows. It locks the one row of
+  ``sys_audit_head``, which only sealers lock (on SQLite every write transaction
+  is serialised anyway), reads the unsealed rows in id order ``SEAL_BATCH`` at a
+  time, numbers them on from the head (``seal_seq``), gives each the SHA-256 of
+  the previous sealed row's hash and its own content (its id and seal number
+  included) and moves the head. On PostgreSQL a row can commit after a row with a
+  higher id was sealed (ids are handed out before commit): it is simply sealed by
+  a later pass, after it — the chain follows the seal order, not the ids. The
+  worker seals on every pass; ``trellis audit verify`` seals before it verifies;
+  ``trellis audit seal`` seals on demand.
+- **Verifying.** ``verify`` walks the sealed rows in seal order and finds the
+  first broken link: an edited row, a deleted one (a gap in the seal numbers or a
+  wrong ``prev_hash``), one inserted or appended outside Trellis, rows cut from
+  the end (the head), and — against a ``Reference`` kept elsewhere — a truncated
+  trail. It counts the unsealed rows, which nothing protects yet.
+
+Rows chained by an older Trellis (before ``seal_seq``) were chained in id order
+with a hash without id and seal number; ``apply`` numbered them in that order
+(``number_legacy_rows``) and the head's ``legacy_seq`` says how far verify checks
+them with that hash (``_legacy_digest``).
+
+The read access log and the login log are not chained: one plain INSERT per row.
 
 Values of encrypted fields never enter the log (only the fact that they
 changed); hidden fields are stored and left out (name and values) when the
@@ -17,19 +40,32 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
+from engine.runtime.errors import TrellisError
+from engine.runtime.messages import current_language, message
 from engine.runtime.permissions import Principal
 from engine.runtime.tables import Schema
 
 GENESIS = "0" * 64
 #: What the log stores instead of an encrypted field's values.
 ENCRYPTED = "«encrypted»"
+#: Unsealed rows ``seal`` reads, hashes and updates per transaction (one statement each).
+SEAL_BATCH = 5000
+#: One change for ``log_changes``: ``(action, object_name, record_id, changes)``.
+Change = tuple[str, str, int | None, Mapping[str, Any]]
+
+
+class AuditChainBroken(TrellisError):
+    """The sealer cannot continue the chain: its head is gone, or rows were sealed past it
+    outside Trellis. Nothing is sealed until the chain is repaired; ``verify`` says where."""
+
+    code = "audit_chain_broken"
 
 
 def _plain(value: Any) -> Any:
@@ -44,8 +80,8 @@ def _canonical(data: Any) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, default=_plain, separators=(",", ":"))
 
 
-def _digest(prev_hash: str, row: Mapping[str, Any]) -> str:
-    content = {
+def _content(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
         "at": row["at"].astimezone(dt.UTC).isoformat(),
         "user_id": row["user_id"],
         "username": row["username"],
@@ -55,42 +91,141 @@ def _digest(prev_hash: str, row: Mapping[str, Any]) -> str:
         "record_id": row["record_id"],
         "changes": row["changes"],
     }
+
+
+def _digest(prev_hash: str, row: Mapping[str, Any]) -> str:
+    """The hash of a sealed row: the previous sealed row's hash and the row's content,
+    its id and seal number included."""
+    content = {**_content(row), "id": row["id"], "seal_seq": row["seal_seq"]}
     return hashlib.sha256((prev_hash + _canonical(content)).encode()).hexdigest()
+
+
+def _legacy_digest(prev_hash: str, row: Mapping[str, Any]) -> str:
+    """The hash rows chained before ``seal_seq`` existed carry (written with the row, in id order)."""
+    return hashlib.sha256((prev_hash + _canonical(_content(row))).encode()).hexdigest()
+
+
+# --- writing ---------------------------------------------------------------------------------------
 
 
 def log_change(connection: sa.Connection, schema: Schema, principal: Principal, channel: str, action: str,
                object_name: str, record_id: int | None, changes: Mapping[str, Any], now: dt.datetime) -> None:
-    """Append one audit row (in the caller's transaction) and move the chain's head."""
+    """Append one unsealed audit row in the caller's transaction: one INSERT, no lock."""
+    log_changes(connection, schema, principal, channel, [(action, object_name, record_id, changes)], now)
+
+
+def log_changes(connection: sa.Connection, schema: Schema, principal: Principal, channel: str,
+                entries: Iterable[Change], now: dt.datetime) -> None:
+    """Append one unsealed audit row per ``(action, object_name, record_id, changes)`` of
+    ``entries`` in the caller's transaction, all with one (executemany) INSERT and no lock
+    on any shared row; ``seal`` chains them later."""
+    at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    rows = [{"at": at, "user_id": principal.user_id, "username": principal.username, "channel": channel,
+             "action": action, "object": object_name, "record_id": record_id, "changes": _canonical(changes)}
+            for action, object_name, record_id, changes in entries]
+    if rows:
+        connection.execute(sa.insert(schema.system["sys_audit"]), rows)
+
+
+# --- sealing ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SealReport:
+    """What ``seal`` did: how many rows it sealed, and the chain's head afterwards (its
+    length, its last row and that row's hash)."""
+
+    sealed: int
+    head_seq: int
+    head_id: int | None
+    head_hash: str
+
+
+def seal(engine: sa.Engine, schema: Schema, batch: int = SEAL_BATCH) -> SealReport:
+    """Seal every row committed unsealed so far, ``batch`` rows per transaction, so that
+    memory stays flat however many wait. Raises ``AuditChainBroken`` when the chain
+    cannot be continued. Rows that commit meanwhile may be left for the next call."""
+    sealed, after = 0, None
+    while True:
+        with engine.begin() as connection:
+            report, after = seal_batch(connection, schema, batch, after)
+        sealed += report.sealed
+        if report.sealed < batch:
+            return replace(report, sealed=sealed)
+
+
+def seal_batch(connection: sa.Connection, schema: Schema, limit: int = SEAL_BATCH,
+               after: int | None = None) -> tuple[SealReport, int | None]:
+    """Seal up to ``limit`` unsealed rows (with an id above ``after``, when given) in the
+    caller's transaction, which must be READ COMMITTED on PostgreSQL (the default); returns
+    what it did and the highest id it sealed (``after`` for the next batch)."""
     audit, head = schema.system["sys_audit"], schema.system["sys_audit_head"]
-    prev_hash = _lock_head(connection, head)
-    row = {
-        "at": now.replace(microsecond=now.microsecond // 1000 * 1000),
-        "user_id": principal.user_id,
-        "username": principal.username,
-        "channel": channel,
-        "action": action,
-        "object": object_name,
-        "record_id": record_id,
-        "changes": _canonical(changes),
-    }
-    row["prev_hash"] = prev_hash
-    row["hash"] = _digest(prev_hash, row)
-    new_id = connection.execute(sa.insert(audit).values(row).returning(audit.c.id)).scalar_one()
-    connection.execute(sa.update(head).where(head.c.id == 1).values(last_id=new_id, last_hash=row["hash"]))
+    last_id, previous, seq = _lock_head(connection, audit, head)
+    query = sa.select(audit.c.id, audit.c.at, audit.c.user_id, audit.c.username, audit.c.channel, audit.c.action,
+                      audit.c.object, audit.c.record_id, audit.c.changes).where(audit.c.seal_seq.is_(None))
+    if after is not None:
+        query = query.where(audit.c.id > after)
+    rows = connection.execute(query.order_by(audit.c.id).limit(limit)).mappings().all()
+    updates = []
+    for row in rows:
+        seq += 1
+        digest = _digest(previous, {**row, "seal_seq": seq})
+        updates.append({"b_id": row["id"], "b_seq": seq, "b_prev": previous, "b_hash": digest})
+        previous = digest
+    if updates:
+        connection.execute(sa.update(audit).where(audit.c.id == sa.bindparam("b_id")).values(
+            seal_seq=sa.bindparam("b_seq"), prev_hash=sa.bindparam("b_prev"), hash=sa.bindparam("b_hash")), updates)
+        last_id = rows[-1]["id"]
+        connection.execute(sa.update(head).where(head.c.id == 1).values(last_id=last_id, last_hash=previous,
+                                                                         last_seq=seq))
+    return SealReport(len(rows), seq, last_id, previous), rows[-1]["id"] if rows else after
 
 
-def _lock_head(connection: sa.Connection, head: sa.Table) -> str:
-    statement = sa.select(head.c.last_hash).where(head.c.id == 1)
+def _lock_head(connection: sa.Connection, audit: sa.Table, head: sa.Table) -> tuple[int | None, str, int]:
+    """Lock the chain's head (creating it for an empty trail); its last row id, hash and seal number.
+
+    A head that is gone while rows are sealed, or behind the highest seal number, cannot be
+    continued without hiding what happened to it: ``AuditChainBroken``.
+    """
+    statement = sa.select(head.c.last_id, head.c.last_hash, head.c.last_seq).where(head.c.id == 1)
+    if connection.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    current = connection.execute(statement).first()
+    highest = connection.execute(sa.select(sa.func.max(audit.c.seal_seq))).scalar() or 0
+    if current is None:
+        if highest:
+            raise AuditChainBroken(message("audit.head_missing", current_language(), sealed=highest))
+        connection.execute(_insert_head(connection, head))
+        current = connection.execute(statement).one()
+    seq = current.last_seq or 0
+    if highest > seq:
+        raise AuditChainBroken(message("audit.head_behind", current_language(), highest=highest, head=seq))
+    return current.last_id, current.last_hash, seq
+
+
+def _insert_head(connection: sa.Connection, head: sa.Table) -> sa.Insert:
+    """The empty head's row, inserted unless another sealer just did."""
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
-
-        connection.execute(insert(head).values(id=1, last_id=None, last_hash=GENESIS).on_conflict_do_nothing())
-        statement = statement.with_for_update()
     else:
         from sqlalchemy.dialects.sqlite import insert
+    return insert(head).values(id=1, last_id=None, last_hash=GENESIS, last_seq=0, legacy_seq=0).on_conflict_do_nothing()
 
-        connection.execute(insert(head).values(id=1, last_id=None, last_hash=GENESIS).on_conflict_do_nothing())
-    return connection.execute(statement).scalar_one()
+
+def number_legacy_rows(connection: sa.Connection, schema: Schema) -> None:
+    """``apply`` upgrading a trail chained before ``seal_seq`` existed: number its rows in id
+    order — the order they were chained in — and record in the head how far they reach
+    (``legacy_seq``) and where the head stands (``last_seq``), so the old chain still verifies
+    and sealing continues it."""
+    audit, head = schema.system["sys_audit"], schema.system["sys_audit_head"]
+    numbered = (sa.select(audit.c.id, sa.func.row_number().over(order_by=audit.c.id).label("n"))
+                .where(audit.c.hash.is_not(None), audit.c.seal_seq.is_(None)).subquery())
+    connection.execute(sa.update(audit).where(audit.c.id == numbered.c.id).values(seal_seq=numbered.c.n))
+    highest = connection.execute(sa.select(sa.func.max(audit.c.seal_seq))).scalar() or 0
+    at_head = (sa.select(sa.func.count()).select_from(audit)
+               .where(audit.c.seal_seq.is_not(None), audit.c.id <= head.c.last_id).scalar_subquery())
+    connection.execute(sa.update(head).where(head.c.id == 1).values(
+        last_seq=sa.case((head.c.last_id.is_(None), 0), else_=at_head), legacy_seq=highest))
 
 
 def field_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, fields: Mapping[str, Any],
@@ -216,14 +351,18 @@ def history(connection: sa.Connection, schema: Schema, object_name: str, record_
 
 @dataclass(frozen=True)
 class ChainReport:
-    """The outcome of ``verify``: rows checked and the first broken link, if any; for an
-    intact chain, its head (the last row's id and hash) to keep as a ``Reference``."""
+    """The outcome of ``verify``: sealed rows checked and the first broken link, if any; for
+    an intact chain, its head (the last sealed row's id and hash) to keep as a ``Reference``;
+    and the rows not sealed yet (how many, the oldest and newest ``at``)."""
 
     checked: int
     broken_at: int | None = None
     reason: str | None = None
     head_id: int | None = field(default=None, compare=False)
     head_hash: str = field(default=GENESIS, compare=False)
+    unsealed: int = field(default=0, compare=False)
+    unsealed_oldest: dt.datetime | None = field(default=None, compare=False)
+    unsealed_newest: dt.datetime | None = field(default=None, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -242,47 +381,83 @@ class Reference:
 
 
 def verify(connection: sa.Connection, schema: Schema, reference: Reference | None = None) -> ChainReport:
-    """Recompute the chain from the first row; report the first row whose link is broken.
+    """Recompute the chain of sealed rows in seal order; report the first row whose link is
+    broken, and count the rows not sealed yet (it seals nothing: ``seal`` first for that).
 
-    Besides each row's own hash and its link to the row before, the chain's end
-    must be the row ``sys_audit_head`` last recorded: that catches rows deleted
-    from the end, and rows appended with a recomputed hash outside Trellis.
-    Deleting every row *and* the head leaves an empty, self-consistent chain:
-    only a ``reference`` kept from an earlier run catches that (and any other
-    removal of rows up to the reference's row).
-    Run it inside one snapshot (REPEATABLE READ on PostgreSQL; SQLite
-    transactions are snapshots already), or rows committed meanwhile by other
-    writers look like rows added outside Trellis.
+    Each sealed row must carry the next seal number (a gap: sealed rows were deleted), the
+    previous row's hash and its own. The chain's end must be the row ``sys_audit_head``
+    last recorded: that catches sealed rows deleted from the end, and rows sealed outside
+    Trellis with a recomputed hash. Deleting every row *and* the head leaves an empty,
+    self-consistent chain: only a ``reference`` kept from an earlier run catches that (and
+    any other removal of rows up to the reference's row).
+    Run it inside one snapshot (REPEATABLE READ on PostgreSQL; SQLite transactions are
+    snapshots already), or rows sealed meanwhile look like rows added outside Trellis.
     """
     audit, head = schema.system["sys_audit"], schema.system["sys_audit_head"]
-    last = connection.execute(sa.select(head.c.last_id, head.c.last_hash).where(head.c.id == 1)).first()
+    last = connection.execute(sa.select(head).where(head.c.id == 1)).mappings().first()
+    legacy = (last["legacy_seq"] or 0) if last is not None else 0
+    head_seq = (last["last_seq"] or 0) if last is not None else 0
     previous_hash, previous_id, checked = GENESIS, None, 0
     reference_at: int | None = None  # how many rows the chain had at the reference's head
-    for row in _rows(connection, audit):
-        if row["prev_hash"] != previous_hash:
-            return ChainReport(checked, row["id"], f"row {row['id']} does not follow row {previous_id or 'the start'} "
-                                                   "(a row before it was changed, inserted or deleted)")
-        if _digest(row["prev_hash"], row) != row["hash"]:
-            return ChainReport(checked, row["id"], f"row {row['id']} was changed after it was written")
-        if last is None or last.last_id is None:
-            return ChainReport(checked, row["id"], f"row {row['id']} exists, but sys_audit_head records no row "
-                                                   "written (the head was deleted or reset)")
-        if row["id"] > last.last_id:
-            return ChainReport(checked, row["id"], f"row {row['id']} was added outside Trellis "
-                                                   f"(row {last.last_id} was the last one Trellis wrote)")
+    for row in _sealed_rows(connection, audit):
+        problem = _broken_link(row, checked + 1, previous_id, previous_hash, legacy)
+        if problem is None and (last is None or last["last_id"] is None):
+            problem = (f"row {row['id']} is sealed, but sys_audit_head records no row sealed "
+                       "(the head was deleted or reset)")
+        if problem is None and row["seal_seq"] > head_seq:
+            problem = (f"row {row['id']} was added outside Trellis (seal {head_seq}, row {last['last_id']}, "
+                       "was the last one Trellis sealed)")
+        if problem is not None:
+            return _with_unsealed(connection, audit, ChainReport(checked, row["id"], problem))
         previous_hash, previous_id, checked = row["hash"], row["id"], checked + 1
         if reference is not None and row["hash"] == reference.head_hash:
             reference_at = checked
-    if last is None or (last.last_id == previous_id and last.last_hash == previous_hash):
-        return _against(ChainReport(checked, head_id=previous_id, head_hash=previous_hash), reference, reference_at)
+    report = _end(last, checked, previous_id, previous_hash)
+    if report.ok:
+        report = _against(report, reference, reference_at)
+    return _with_unsealed(connection, audit, report)
+
+
+def _broken_link(row: Mapping[str, Any], expected: int, previous_id: int | None, previous_hash: str,
+                 legacy: int) -> str | None:
+    """Why ``row`` does not continue the chain as its ``expected``-th sealed row, if it does not."""
+    seq, after = row["seal_seq"], f"row {previous_id or 'the start'}"
+    if seq > expected:
+        missing = f"seal {expected} is" if seq == expected + 1 else f"seals {expected} to {seq - 1} are"
+        return f"row {row['id']} does not follow {after}: {missing} gone (sealed rows were deleted)"
+    if seq < expected:
+        return f"row {row['id']} does not follow {after}: its seal number {seq} is out of order (a row was inserted)"
+    if row["prev_hash"] != previous_hash:
+        return f"row {row['id']} does not follow {after} (a row before it was changed, inserted or deleted)"
+    digest = _legacy_digest if seq <= legacy else _digest
+    if digest(row["prev_hash"], row) != row["hash"]:
+        return f"row {row['id']} was changed after it was sealed"
+    return None
+
+
+def _end(last: Mapping[str, Any] | None, checked: int, previous_id: int | None, previous_hash: str) -> ChainReport:
+    """The chain read to its end, against the head: it must end at the head's row."""
+    intact = ChainReport(checked, head_id=previous_id, head_hash=previous_hash)
+    if last is None or (last["last_id"] == previous_id and last["last_hash"] == previous_hash
+                        and (last["last_seq"] or 0) == checked):
+        return intact
+    head = f"row {last['last_id']} (seal {last['last_seq'] or 0})"
     if previous_id is None:
-        return ChainReport(0, last.last_id, f"the audit trail is empty, but row {last.last_id} "
-                                            "was the last one written (its rows were deleted)")
-    if last.last_id == previous_id:
-        return ChainReport(checked - 1, previous_id, f"row {previous_id} is not the row Trellis wrote last "
+        return ChainReport(0, last["last_id"], f"the sealed chain is empty, but {head} was the last one "
+                                               "sealed (its rows were deleted)")
+    if (last["last_seq"] or 0) == checked:
+        return ChainReport(checked - 1, previous_id, f"row {previous_id} is not the row Trellis sealed last "
                                                      "(it was replaced)")
-    return ChainReport(checked, previous_id, f"the chain ends at row {previous_id}, but row {last.last_id} "
-                                             "was the last one written (rows at the end were deleted)")
+    return ChainReport(checked, previous_id, f"the chain ends at row {previous_id} (seal {checked}), but {head} "
+                                             "was the last one sealed (sealed rows at the end were deleted)")
+
+
+def _with_unsealed(connection: sa.Connection, audit: sa.Table, report: ChainReport) -> ChainReport:
+    """``report`` with the rows not sealed yet: how many, the oldest and the newest moment."""
+    count, oldest, newest = connection.execute(
+        sa.select(sa.func.count(), sa.func.min(audit.c.at), sa.func.max(audit.c.at)).where(audit.c.seal_seq.is_(None))
+    ).one()
+    return replace(report, unsealed=count, unsealed_oldest=oldest, unsealed_newest=newest)
 
 
 def _against(report: ChainReport, reference: Reference | None, reference_at: int | None) -> ChainReport:
@@ -303,6 +478,6 @@ def _against(report: ChainReport, reference: Reference | None, reference_at: int
     return replace(report, reason="rows were removed (truncated): " + "; ".join(problems))
 
 
-def _rows(connection: sa.Connection, audit: sa.Table) -> Iterator[Mapping[str, Any]]:
-    result = connection.execution_options(yield_per=1000).execute(sa.select(audit).order_by(audit.c.id))
-    yield from result.mappings()
+def _sealed_rows(connection: sa.Connection, audit: sa.Table) -> Iterator[Mapping[str, Any]]:
+    statement = sa.select(audit).where(audit.c.seal_seq.is_not(None)).order_by(audit.c.seal_seq)
+    yield from connection.execution_options(yield_per=1000).execute(statement).mappings()

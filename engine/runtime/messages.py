@@ -100,6 +100,28 @@ MESSAGES: dict[str, dict[str, str]] = {
     "login.expired": {"en": "This account expired on {day}; ask an administrator.", "zh": "该账号已于 {day} 过期，请联系管理员。"},
     "login.ip_denied": {"en": "Logging in from this network is not allowed for this account.",
                         "zh": "该账号不允许从此网络登录。"},
+    # --- the audit trail: sealing and verifying (trellis audit, the worker) ---
+    "audit.sealed": {"en": "Audit rows sealed: {count} (sealed rows in the chain: {total}; head {hash}, row {row}).",
+                     "zh": "已封存审计记录：{count} 条（链中已封存记录共 {total} 条；链头 {hash}，第 {row} 行）。"},
+    "audit.nothing_to_seal": {"en": "Nothing to seal (sealed rows in the chain: {total}; head {hash}).",
+                              "zh": "没有需要封存的记录（链中已封存记录共 {total} 条；链头 {hash}）。"},
+    "audit.unsealed": {"en": "Rows not yet sealed: {count} (oldest at {oldest}, newest at {newest}). They are "
+                             "history, but not tamper-evident until sealed (by the worker, or `trellis audit seal`).",
+                       "zh": "尚未封存的记录：{count} 条（最早 {oldest}，最新 {newest}）。它们已是历史记录，但封存前"
+                             "无法发现篡改（由后台 worker 或 `trellis audit seal` 封存）。"},
+    "audit.seal_failed": {"en": "Could not seal before verifying ({reason}); verifying the rows sealed so far.",
+                          "zh": "校验前无法封存（{reason}）；仅校验已封存的记录。"},
+    "audit.head_missing": {"en": "sys_audit_head is gone, but {sealed} audit rows are sealed: sealing stopped, the "
+                                 "chain cannot be continued without hiding that. Run `trellis audit verify` and "
+                                 "restore the audit tables from a backup.",
+                           "zh": "sys_audit_head 已不存在，但已有 {sealed} 条审计记录被封存：封存已停止，否则会掩盖"
+                                 "这一情况。请运行 `trellis audit verify`，并从备份恢复审计表。"},
+    "audit.head_behind": {"en": "audit row seal {highest} exists, but sys_audit_head records seal {head} as the last "
+                                "one: rows were sealed outside Trellis (or the head was moved back). Sealing stopped; "
+                                "run `trellis audit verify` and restore the audit tables from a backup.",
+                          "zh": "存在封存序号为 {highest} 的审计记录，但 sys_audit_head 记录的最后序号是 {head}："
+                                "有记录在 Trellis 之外被封存（或链头被回退）。封存已停止；请运行 "
+                                "`trellis audit verify`，并从备份恢复审计表。"},
     # --- errors of a whole request (TrellisError.code) ---
     "conflict": {"en": "The record was changed meanwhile; reload it and apply your change again.",
                  "zh": "该记录已被他人修改，请刷新后重新操作。"},

@@ -439,7 +439,13 @@ def file_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
 
 
 def audit_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
-    """The audit trail (hash-chained), the read access log and the login log (S35)."""
+    """The audit trail (hash-chained), the read access log and the login log (S35).
+
+    A writer appends a ``sys_audit`` row without ``seal_seq``, ``prev_hash`` and ``hash``
+    (unsealed); the sealer (``audit.seal``) fills them in and moves ``sys_audit_head``,
+    which only sealers lock. ``legacy_seq``: rows sealed up to there were chained by an
+    older Trellis, in id order, with the hash of that time (without id and seal_seq).
+    """
     audit = sa.Table(
         "sys_audit",
         metadata,
@@ -452,9 +458,11 @@ def audit_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("object", sa.String(100), nullable=False),
         sa.Column("record_id", sa.BigInteger(), nullable=True),
         sa.Column("changes", sa.Text(), nullable=False),
-        sa.Column("prev_hash", sa.String(64), nullable=False),
-        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("prev_hash", sa.String(64), nullable=True),
+        sa.Column("hash", sa.String(64), nullable=True),
+        sa.Column("seal_seq", sa.BigInteger(), nullable=True),
         sa.Index("ix_sys_audit_object_record", "object", "record_id"),
+        sa.Index("ux_sys_audit_seal_seq", "seal_seq", unique=True),
     )
     head = sa.Table(
         "sys_audit_head",
@@ -462,6 +470,8 @@ def audit_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("last_id", sa.BigInteger(), nullable=True),
         sa.Column("last_hash", sa.String(64), nullable=False),
+        sa.Column("last_seq", sa.BigInteger(), nullable=True),
+        sa.Column("legacy_seq", sa.BigInteger(), nullable=True),
     )
     access = sa.Table(
         "sys_access_log",

@@ -1,8 +1,11 @@
-"""The worker: time-based automation rules, and delivery of the outbox.
+"""The worker: time-based automation rules, delivery of the outbox, sealing the audit trail.
 
 ``trellis worker`` calls ``run_once`` (or ``run_forever``): ``sweep`` fires the
 rules that are due, ``deliver`` (``engine.runtime.delivery``) sends e-mails and
-webhooks. Any number of workers may run against one database.
+webhooks, and ``audit.seal`` chains the audit rows written since the last pass
+(the pass's own included), so that they become tamper-evident within one
+interval. Any number of workers may run against one database (sealers take
+turns on the chain's head; writers never wait for them).
 
 **schedule** rules fire once per record and *occurrence*. The occurrence is
 the value of the rule's ``from`` field, so ``after: 5d, from: stage_entered_at``
@@ -47,7 +50,7 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
-from engine.runtime import automation, checkpoints
+from engine.runtime import audit, automation, checkpoints
 from engine.runtime.delivery import DeliveryReport, deliver
 from engine.runtime.errors import TrellisError
 from engine.runtime.query import row_to_record
@@ -97,18 +100,28 @@ class SweepReport:
 
 @dataclass
 class PassReport:
-    """One ``run_once``: the time it ran for, the rules and the deliveries."""
+    """One ``run_once``: the time it ran for, the rules, the deliveries and the audit rows
+    sealed (``seal_error``: why the chain could not be continued)."""
 
     at: dt.datetime
     sweep: SweepReport
     delivery: DeliveryReport
+    sealed: int = 0
+    seal_error: str | None = None
 
 
 # --- entry points ---------------------------------------------------------------------------------------
 def run_once(crm: Trellis, at: dt.datetime | None = None, **delivery: Any) -> PassReport:
-    """One pass at ``at`` (default: the crm's clock): ``sweep``, then ``deliver``."""
+    """One pass at ``at`` (default: the crm's clock): ``sweep``, ``deliver``, then ``seal``
+    the audit trail."""
     at = at or crm.clock_now().now_utc
-    return PassReport(at, sweep(crm, at), deliver(crm, at, **delivery))
+    report = PassReport(at, sweep(crm, at), deliver(crm, at, **delivery))
+    try:
+        report.sealed = audit.seal(crm.engine, crm.schema).sealed
+    except audit.AuditChainBroken as exc:  # tampering: the writes go on; verify names the break
+        log.error("worker: audit trail not sealed: %s", exc)
+        report.seal_error = str(exc)
+    return report
 
 
 def run_forever(crm: Trellis, interval: float = 60, stop: threading.Event | None = None,

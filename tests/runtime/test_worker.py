@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import Trellis
-from engine.runtime import delivery, notify, worker
+from engine.runtime import audit, delivery, notify, worker
 from engine.runtime.delivery import SmtpSettings, backoff
 from tests.conftest import Clock
 from tests.receivers import smtp_server, webhook_receiver
@@ -176,8 +176,8 @@ def test_a_24_hour_rule_fires_once_per_lead(crm, clock):
     assert [n["title"] for n in rows(crm, "sys_notifications", rule="lead_overdue")] == [
         "Lead Acme untouched for 24 hours", "Lead Globex untouched for 24 hours"]
     assert [e["target"] for e in rows(crm, "sys_outbox", rule="lead_overdue")] == ["rita@example.com"] * 2
-    audit = rows(crm, "sys_audit", object="lead", record_id=b.id)
-    assert (audit[-1]["username"], audit[-1]["channel"]) == ("automation:lead_overdue", "automation")
+    logged = rows(crm, "sys_audit", object="lead", record_id=b.id)
+    assert (logged[-1]["username"], logged[-1]["channel"]) == ("automation:lead_overdue", "automation")
 
 
 DORMANT = """
@@ -337,6 +337,35 @@ def test_a_rule_that_breaks_does_not_stop_the_others(crm, clock, monkeypatch):
     report = sweep(crm, clock, MONDAY_9 + dt.timedelta(days=1))
     assert fired(report, "lead_overdue") == (1, 0, 0)
     assert report.rules["weekly_digest"].error == "RuntimeError: boom"
+
+
+# --- the audit trail -----------------------------------------------------------------------------------
+def test_every_pass_seals_the_audit_rows_written_before_it_and_by_it(crm, clock):
+    with crm.session("rita") as s:
+        s.create("lead", {"name": "Acme"})
+    assert worker.run_once(crm).sealed == 3  # boss, rita and the lead
+    assert worker.run_once(crm).sealed == 0
+
+    report = worker.run_once(crm, clock.at(MONDAY_9 + dt.timedelta(hours=24)))
+
+    assert fired(report.sweep, "lead_overdue") == (1, 0, 0)
+    assert (report.sealed, report.seal_error) == (1, None)  # the rule's tag, written in this pass
+    with crm.engine.connect() as c:
+        chain = audit.verify(c, crm.schema)
+    assert (chain.ok, chain.checked, chain.unsealed) == (True, 4, 0)
+
+
+def test_a_chain_the_sealer_cannot_continue_does_not_stop_the_pass(crm, clock):
+    worker.run_once(crm)
+    with crm.engine.begin() as c:
+        c.execute(sa.text("DELETE FROM sys_audit_head"))
+    with crm.session("rita") as s:
+        s.create("lead", {"name": "Acme"})
+
+    report = worker.run_once(crm, clock.at(MONDAY_9 + dt.timedelta(hours=24)))
+
+    assert fired(report.sweep, "lead_overdue") == (1, 0, 0)
+    assert report.sealed == 0 and report.seal_error.startswith("sys_audit_head is gone, but 2 audit rows are sealed")
 
 
 def test_schedules_count_only_from_columns_the_object_has(write_config):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic.operations import ops as alembic_ops
 
 from engine.metadata.model import FieldDef
-from engine.runtime import timeline
+from engine.runtime import audit, timeline
 from engine.runtime.migrate.compare import _compatible, _kind, _resolve, _sql_type
 from engine.runtime.migrate.counting import _count, _empty, _filled, _plural, _table
 from engine.runtime.migrate.execute import ADD, ALTER, BACKFILL, RETYPE, REWRITE, UNCONSTRAIN
@@ -36,6 +36,8 @@ def _add_column(planner: _Planner, table: str, column: sa.Column) -> None:
     planner.add(ADD, table, Step("add_column", table, name, text), batch=lambda b: b.add_column(plain))
     if name == timeline.COLUMN and table.startswith("obj_"):
         _fill_last_activity(planner, table)
+    if (table, name) == ("sys_audit", "seal_seq"):
+        _number_legacy_audit_rows(planner)
     if not column.nullable:
         _require(planner, table, column, _count(planner.conn, table), "would be empty")
 
@@ -49,6 +51,22 @@ def _fill_last_activity(planner: _Planner, table: str) -> None:
 
     text = f"set {table}.{timeline.COLUMN} from the latest activity of each record"
     planner.add(BACKFILL, table, Step("fill_last_activity", table, timeline.COLUMN, text), sql=run, fix=True)
+
+
+def _number_legacy_audit_rows(planner: _Planner) -> None:
+    """An audit trail chained by an older Trellis (hash written with each row, in id order):
+    number its rows in that order and record them in the head (``audit.number_legacy_rows``),
+    so that the old chain still verifies and the sealer continues it."""
+    table, schema = "sys_audit", planner.schema
+    rows = _count(planner.conn, table)
+    if not rows:
+        return
+
+    def run(conn: sa.Connection) -> None:
+        audit.number_legacy_rows(conn, schema)
+
+    text = f"number the {_plural(rows, 'audit row')} chained so far in id order ({table}.seal_seq)"
+    planner.add(BACKFILL, table, Step("number_audit_rows", table, "seal_seq", text), sql=run, fix=True)
 
 
 def _require(planner: _Planner, table: str, column: sa.Column, empty: int, how: str = "is empty") -> None:
