@@ -155,8 +155,8 @@ def parse(args: Mapping[str, str]) -> ListParams:
             values[name] = value.strip()
     for name in problems:
         values.pop(name, None)
-    page = _whole_number(problems, values, "page", MAX_PAGE)
-    per_page = _whole_number(problems, values, "per_page", MAX_PER_PAGE)
+    page = _whole_number(problems, values, "page", "bad_page", MAX_PAGE)
+    per_page = _whole_number(problems, values, "per_page", "bad_per_page", MAX_PER_PAGE)
     owner = _owner(problems, values)
     search = values.get("q", "")
     if len(search) > MAX_SEARCH_LENGTH:
@@ -182,7 +182,7 @@ def _pairs(args: Mapping[str, str]) -> Iterable[tuple[str, str]]:
     return list(args.items())
 
 
-def _whole_number(problems: dict[str, list[FieldError]], values: Mapping[str, str], name: str,
+def _whole_number(problems: dict[str, list[FieldError]], values: Mapping[str, str], name: str, code: str,
                   highest: int) -> int | None:
     """``name`` as a whole number from 1 to ``highest``; None when absent, empty or wrong."""
     text = values.get(name, "")
@@ -190,7 +190,7 @@ def _whole_number(problems: dict[str, list[FieldError]], values: Mapping[str, st
         return None
     if not text.isdigit() or len(text) > len(str(highest)) or not 1 <= int(text) <= highest:
         limit = f" to {highest}" if highest != MAX_PAGE else ""
-        _problem(problems, name, "not_whole_number", f"{name} must be a whole number from 1{limit}, not {text[:40]!r}.",
+        _problem(problems, name, code, f"{name} must be a whole number from 1{limit}, not {text[:40]!r}.",
                  highest=highest)
         return None
     return int(text)
