@@ -188,6 +188,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "filter.owner": {"en": "Owner", "zh": "负责人"},
     "filter.owner.me": {"en": "owner is me", "zh": "负责人是我"},
     "filter.owner.team": {"en": "owner is in my team", "zh": "负责人在我的团队"},
+    "filter.owner.user": {"en": "owner is {name}", "zh": "负责人是{name}"},
     "filter.owner.me_option": {"en": "Me", "zh": "我"},
     "filter.owner.team_option": {"en": "My team", "zh": "我的团队"},
     "filter.eq": {"en": "{field} is {value}", "zh": "{field}为{value}"},

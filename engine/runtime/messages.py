@@ -122,6 +122,23 @@ MESSAGES: dict[str, dict[str, str]] = {
                           "zh": "存在封存序号为 {highest} 的审计记录，但 sys_audit_head 记录的最后序号是 {head}："
                                 "有记录在 Trellis 之外被封存（或链头被回退）。封存已停止；请运行 "
                                 "`trellis audit verify`，并从备份恢复审计表。"},
+    # --- list parameters (engine.runtime.listparams: the web list, board, API list, export) ---
+    "nul_character": {"en": "Query parameters cannot contain the NUL character (%00).",
+                      "zh": "查询参数不能包含 NUL 字符（%00）。"},
+    "repeated_parameter": {"en": "Give {parameter} only once.", "zh": "参数 {parameter} 只能给一次。"},
+    "bad_page": {"en": "The page number is a whole number from 1.", "zh": "页码（page）必须是从 1 起的整数。"},
+    "bad_per_page": {"en": "per_page is a whole number from 1 to {highest}.",
+                     "zh": "每页条数（per_page）必须是 1 到 {highest} 之间的整数。"},
+    "bad_owner": {"en": "The owner filter is me, team or a user id.",
+                  "zh": "负责人筛选（owner）只能是 me、team 或用户编号。"},
+    "owner_conflict": {"en": "Filter on the owner either with owner or with owner_id, not both.",
+                       "zh": "负责人请只用 owner 或 owner_id 其中之一筛选。"},
+    "search_too_long": {"en": "The search text is at most {max} characters.", "zh": "搜索内容最多 {max} 个字符。"},
+    "bad_filter": {"en": "The filter {parameter} cannot be applied.",
+                   "zh": "筛选条件 {parameter} 无法使用：字段不存在或不可见、运算符未知，或值不合适。"},
+    "bad_search": {"en": "The search cannot be applied.", "zh": "无法执行该搜索。"},
+    "bad_sort": {"en": "The list cannot be sorted so.",
+                 "zh": "无法这样排序：字段不存在或不可见，或排序字段超过 10 个。"},
     # --- errors of a whole request (TrellisError.code) ---
     "conflict": {"en": "The record was changed meanwhile; reload it and apply your change again.",
                  "zh": "该记录已被他人修改，请刷新后重新操作。"},

@@ -25,6 +25,7 @@ from engine.runtime.errors import (
     UnknownObject,
     ValidationFailed,
 )
+from engine.runtime.listparams import BadListParams
 from engine.runtime.messages import current_language
 from engine.runtime.permissions import AccountUnavailable, PermissionDenied, UnknownUser
 from engine.runtime.tokens import TokenRefused
@@ -95,9 +96,10 @@ def _engine_error(error: TrellisError) -> Response:
     status = next((STATUS[cls] for cls in type(error).__mro__ if cls in STATUS), 400)
     fields: dict[str, list[dict[str, str]]] = {}
     message = str(error)
-    if isinstance(error, ValidationFailed):
+    if isinstance(error, (ValidationFailed, BadListParams)):
         fields = {name: [{"code": e.code, "message": e.message} for e in problems]
                   for name, problems in error.errors.items()}
+    if isinstance(error, ValidationFailed):
         count = sum(len(problems) for problems in error.errors.values())
         message = translate("error.not_saved", current_language(), object=error.object_name or "record", count=count)
     headers = {"WWW-Authenticate": f'{REALM}, error="invalid_token"'} if status == 401 else None

@@ -19,11 +19,11 @@ from typing import Any
 
 from engine.metadata.fieldtypes import STRING_LENGTHS
 from engine.metadata.model import Config, FieldDef, ObjectDef
+from engine.runtime.listparams import DEFAULT_PER_PAGE, RESERVED
 from engine.runtime.permissions import Principal
 from engine.runtime.query import COUNT_LIMIT, MAX_PER_PAGE, OPERATORS
 from webui.api import approvals, conversions, notifications, timeline
 from webui.api.meta import readable_objects, visible_fields, writable
-from webui.api.params import DEFAULT_PER_PAGE, RESERVED
 from webui.api.responses import ERROR_RESPONSES
 
 OPENAPI_VERSION = "3.1.0"
@@ -220,7 +220,7 @@ def _list_parameters(obj: ObjectDef, principal: Principal) -> list[Schema]:
         {"name": "per_page", "in": "query",
          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE}},
         {"name": "owner", "in": "query", "schema": {"type": "string"},
-         "description": "me, team, or a user id."},
+         "description": "me, team (anyone in your team, you included), or a user id."},
     ]
     for field in visible_fields(obj, principal):
         if field.name in RESERVED or field.encrypted or field.value_type in ("json", "file"):

@@ -1,74 +1,26 @@
-"""Reading API requests: JSON bodies, list parameters and record versions.
+"""Reading API requests: JSON bodies, paging numbers and record versions.
 
 Only HTTP is decided here (is the body JSON, is a parameter a number, which
 version did the client send); what the values mean — filters, fields, scopes —
-is for the engine's query layer and record service to judge.
+is for the engine's query layer and record service to judge. A record list's
+parameters are the engine's one spec, ``engine.runtime.listparams``, which the
+web list, board and CSV export read too.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from flask import request
 from werkzeug.datastructures import MultiDict
 
-from engine.runtime.permissions import Principal
 from webui.api.errors import ApiError
 from webui.api.serialize import parse_json
 
-#: Query parameters with a meaning of their own; every other parameter is a filter.
-RESERVED = ("q", "sort", "page", "per_page", "owner")
-DEFAULT_PER_PAGE = 50
 #: Largest request body the API reads (1 MiB).
 MAX_BODY_BYTES = 1024 * 1024
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
-
-
-@dataclass(frozen=True)
-class ListRequest:
-    """What ``GET /api/v1/<object>`` asks for."""
-
-    filters: dict[str, Any]
-    search: str | None
-    sort: tuple[str, ...]
-    page: int
-    per_page: int
-
-
-def list_request(args: MultiDict[str, str], principal: Principal) -> ListRequest:
-    """Split the query string into filters, search, sort and paging; raises ApiError (400)."""
-    for name, value in args.items(multi=True):
-        if "\x00" in name or "\x00" in value:
-            raise _bad_query(name.replace("\x00", ""), "Query parameters cannot contain the NUL character (%00).")
-    for name in args:
-        if len(args.getlist(name)) > 1:
-            raise _bad_query(name, f"Give {name} once; for several values use {name.split('__')[0]}__in=a,b.")
-    filters = {name: value for name, value in args.items() if name not in RESERVED}
-    owner = args.get("owner")
-    if owner is not None:
-        shortcut = _owner_filter(owner, principal)
-        if set(shortcut) & set(filters):
-            raise _bad_query("owner", "Filter on the owner either with owner or with owner_id, not both.")
-        filters.update(shortcut)
-    sort = tuple(part.strip() for part in args.get("sort", "").split(",") if part.strip())
-    return ListRequest(filters=filters, search=args.get("q") or None, sort=sort,
-                       page=whole_number(args, "page", 1), per_page=whole_number(args, "per_page", DEFAULT_PER_PAGE))
-
-
-def _owner_filter(value: str, principal: Principal) -> dict[str, Any]:
-    """``owner=me`` → the caller; ``owner=team`` → the caller's team (just the caller without
-    one); ``owner=<id>`` → that user."""
-    value = value.strip()
-    if value == "me":
-        return {"owner_id": principal.user_id}
-    if value == "team":
-        members = principal.team_member_ids or frozenset({principal.user_id})
-        return {"owner_id__in": sorted(members)}
-    if value.isdigit():
-        return {"owner_id": value}
-    raise _bad_query("owner", f"owner is me, team or a user id, not {value[:40]!r}.")
 
 
 def whole_number(args: MultiDict[str, str], name: str, default: int, highest: int | None = None) -> int:

@@ -14,12 +14,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
+from engine.runtime import listparams
 from engine.runtime.query import Page
 from engine.runtime.record import Record
 from engine.runtime.records import Session
 from webui.api import meta, openapi
 from webui.api.auth import authenticate, current_username
-from webui.api.params import expected_version, json_body, list_request
+from webui.api.params import expected_version, json_body
 from webui.api.serialize import record_json
 from webui.state import get_trellis
 
@@ -41,17 +42,12 @@ def _record_response(record: Record, status: int = 200) -> Response:
 
 
 def list_records(object_name: str) -> Response:
-    """``GET /api/v1/<object>``: filters, search, sort and a page of records."""
+    """``GET /api/v1/<object>``: filters, owner, search, sort and a page of records, read by the
+    one list-parameter spec (``engine.runtime.listparams``; in id order without ``sort``); a bad
+    parameter is 400 ``bad_query`` naming it in ``fields``."""
+    params = listparams.parse(request.args)
     with api_session() as session:
-        params = list_request(request.args, session.principal)
-        query = session.query(object_name)
-        if params.filters:
-            query = query.filter(**params.filters)
-        if params.search:
-            query = query.search(params.search)
-        if params.sort:
-            query = query.order_by(*params.sort)
-        page = query.page(params.page, params.per_page)
+        page = params.read_page(session.query(object_name))
     return jsonify({"data": [record_json(record) for record in page.items], "meta": page_meta(page)})
 
 

@@ -1,9 +1,10 @@
 """The board of a pipeline object (``/o/<object>/board``): one column per stage.
 
 HTTP and view models only. The records come from the one read path: the list's
-parameters (``listing.list_params``: search, owner, field filters, sort) build the
-query with ``listing.build_query`` on ``Session.query``, which adds the user's scope
-and never selects a hidden field. Per column:
+parameters (``listing.list_params``: search, owner, field filters, sort — the one spec of
+``engine.runtime.listparams``) build the query with ``listing.build_query`` on
+``Session.query``, which adds the user's scope and never selects a hidden field; a
+parameter that cannot be used is a message above the board. Per column:
 
 - the number of records and the sum of the object's amount field (``amount_field``),
   counted in SQL over that same query (``column_totals``), so big tables stay fast;
@@ -202,11 +203,14 @@ class BoardView:
     stylesheet: str
     pipelines: list[PipelineTab]
     pipeline_label: str
+    #: The name of the user ``owner=<id>`` names, for the owner filter's select.
+    owner_name: str = ""
 
 
 def show_board(object_name: str) -> Any:
     """``GET /o/<object>/board``: the board with the list's filters (``?pipeline=`` picks
-    one of several pipelines; an unknown one is a 404 naming those there are)."""
+    one of several pipelines; an unknown one is a 404 naming those there are); a bad
+    parameter is the board with the message, status 400, as on the list."""
     args = request.args.copy()
     key = args.pop("pipeline", "").strip()
     params = listing.list_params(args)
@@ -222,7 +226,7 @@ def show_board(object_name: str) -> Any:
         message = fmt.t("board.unknown_pipeline", pipeline=key,
                         known=", ".join(f"{p.key} ({p.label.get(fmt.lang)})" for p in pipes))
         return render_page("error.html", obj, message=message, status=404), 404
-    return render_page("board.html", obj, view=view)
+    return render_page("board.html", obj, view=view), 400 if view.error else 200
 
 
 def board_pipelines(session: Session, obj: ObjectDef) -> tuple[Pipeline, ...]:
@@ -284,7 +288,7 @@ def board_view(session: Session, obj: ObjectDef, params: listing.ListParams, fmt
                                url_for("pipeline.board", object_name=obj.name, **pipeline_arg(obj, p),
                                        **params.args(page=None)), p.key == pipe.key)
                    for p in pipes] if len(pipes) > 1 else [],
-        pipeline_label=pipe.label.get(fmt.lang),
+        pipeline_label=pipe.label.get(fmt.lang), owner_name=listing.owner_name(params, refs),
     )
 
 

@@ -1,14 +1,17 @@
 """List pages: request parameters → query → page → view model, and CSV export.
 
 The pipeline (cf. Django's ``ChangeList``): ``list_params`` reads the query
-string; ``build_query`` goes filters → owner → search → ordering on the
+string and ``build_query`` goes filters → owner → search → ordering on the
 engine's one read path (which adds the user's scope and never selects a hidden
-field); ``list_view`` turns a page of records into rows of formatted cells.
-Filters are data (``ListParams.filters``) that give both the query and the
-sentence shown above the list ("Stage is Quote and owner is me").
+field) — both through ``engine.runtime.listparams``, the one list-parameter spec
+the board, the REST API and the CSV export read too, with the web list's defaults
+(newest first, ``PER_PAGE`` a page); ``list_view`` turns a page of records into
+rows of formatted cells. Filters are data (``ListParams.filters``) that give both
+the query and the sentence shown above the list ("Stage is Quote and owner is me").
 
-Query parameters: ``q`` (search), ``sort`` (``-created_at``), ``page``,
-``owner`` (``me`` | ``team``) and any ``field`` / ``field__op`` filter.
+Query parameters: ``q`` (search), ``sort`` (``-created_at``), ``page``, ``per_page``,
+``owner`` (``me`` | ``team`` | a user id) and any ``field`` / ``field__op`` filter;
+one that cannot be used is a message above the list (status 400), never ignored.
 
 On a large table the page counts its records only up to
 ``engine.runtime.query.COUNT_LIMIT``: the pager then says "10,000+ records" and
@@ -30,8 +33,11 @@ from werkzeug.datastructures import MultiDict
 
 from engine.metadata.fieldtypes import FieldValueError, coerce_value
 from engine.metadata.model import FieldDef, Label, ObjectDef, Settings, frozen_map
+from engine.runtime import listparams
+from engine.runtime.listparams import ListParams
 from engine.runtime.permissions import Principal
 from engine.runtime.query import Page, Query
+from engine.runtime.reader import user_names
 from engine.runtime.records import Session
 from webui.api.meta import visible_fields
 from webui.i18n import LANGUAGES, TEXTS, Formatter
@@ -49,9 +55,10 @@ from webui.ui.display import (
 #: Filter operators whose value is a comma-separated list.
 _LIST_OPERATORS = ("in", "not_in")
 
-#: Parameters with a meaning of their own; every other one is a field filter.
-RESERVED = ("q", "sort", "page", "owner")
+#: Records a list page shows unless ``per_page`` says otherwise.
 PER_PAGE = 25
+#: A list's order without ``sort``: the newest records first.
+LIST_SORT = ("-created_at",)
 #: How many fields a list shows.
 LIST_COLUMNS = 6
 #: Types stored as JSON: not sortable.
@@ -64,58 +71,21 @@ FILTER_KINDS: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class ListParams:
-    """What a list page asks for."""
-
-    search: str = ""
-    sort: str = ""
-    page: int = 1
-    owner: str = ""
-    filters: Mapping[str, str] = field(default_factory=dict)
-
-    def args(self, **changes: Any) -> dict[str, Any]:
-        """The query string of this list with ``changes`` (None drops a parameter)."""
-        args: dict[str, Any] = {"q": self.search, "sort": self.sort, "owner": self.owner, **self.filters}
-        if self.page > 1:
-            args["page"] = self.page
-        args.update(changes)
-        return {key: value for key, value in args.items() if value not in (None, "")}
-
-
 def list_params(args: MultiDict[str, str]) -> ListParams:
-    """Read a list's query string (empty values mean "no filter")."""
-    page = args.get("page", "1").strip()
-    filters = {name: value.strip() for name, value in args.items()
-               if name not in RESERVED and value.strip() and "\x00" not in name + value}
-    return ListParams(
-        search=args.get("q", "").strip(), sort=args.get("sort", "").strip(),
-        page=int(page) if page.isdigit() and 0 < int(page) < 10**9 else 1,
-        owner=args.get("owner", "") if args.get("owner") in ("me", "team") else "",
-        filters=filters,
-    )
-
-
-def owner_filter(owner: str, principal: Principal) -> dict[str, Any]:
-    """``me`` → the user's records; ``team`` → their team's (just theirs without a team)."""
-    if owner == "me":
-        return {"owner_id": principal.user_id}
-    if owner == "team":
-        return {"owner_id__in": sorted(principal.team_member_ids | {principal.user_id})}
-    return {}
+    """Read a list's query string (``listparams.parse``: what cannot be read is a problem that
+    ``build_query`` raises)."""
+    return listparams.parse(args)
 
 
 def build_query(session: Session, obj: ObjectDef, params: ListParams) -> Query:
-    """The list's query: filters → owner → search → ordering (raises QueryError for a bad one)."""
-    query = session.query(obj.name)
-    if params.filters:
-        query = query.filter(**params.filters)
-    owner = owner_filter(params.owner, session.principal)
-    if owner:
-        query = query.filter(**owner)
-    if params.search:
-        query = query.search(params.search)
-    return query.order_by(params.sort or "-created_at")
+    """The list's query: filters → owner → search → ordering, newest first without ``sort``
+    (raises ``BadListParams``, a QueryError, naming every bad parameter)."""
+    return params.apply(session.query(obj.name), LIST_SORT)
+
+
+def read_page(session: Session, obj: ObjectDef, params: ListParams) -> Page:
+    """The page of the list ``params`` ask for (``PER_PAGE`` records unless ``per_page`` says)."""
+    return build_query(session, obj, params).page(params.page, params.per_page or PER_PAGE)
 
 
 # --- columns, filters and the sentence --------------------------------------------------------
@@ -208,20 +178,32 @@ def filter_sentence(obj: ObjectDef, params: ListParams, fmt: Formatter, refs: Re
             parts.append(fmt.t(template, field=label, value=value))
         else:
             parts.append(fmt.t("filter.other", field=label, op=op, value=value))
-    if params.owner:
+    if params.owner in listparams.OWNER_SHORTCUTS:
         parts.append(fmt.t(f"filter.owner.{params.owner}"))
+    elif params.owner:
+        parts.append(fmt.t("filter.owner.user", name=owner_name(params, refs)))
     if params.search:
         parts.append(fmt.t("filter.search", value=params.search))
     sentence = fmt.t("filter.and").join(parts)
     return sentence[:1].upper() + sentence[1:]
 
 
+def owner_name(params: ListParams, refs: References) -> str:
+    """The name of the user ``owner=<id>`` names (``#id`` without one); empty for me/team/none."""
+    if not params.owner.isdigit():
+        return ""
+    return refs.users.get(int(params.owner), f"#{params.owner}")
+
+
 def filter_references(session: Session, obj: ObjectDef, params: ListParams, refs: References) -> References:
-    """``refs`` with the titles of the records the list's lookup filters point at.
+    """``refs`` with the titles of the records the list's lookup filters point at, and the name
+    of the user ``owner=<id>`` names.
 
     Titles come from ``Session.titles``, so a record the user may not see keeps
     its ``#id``; a filter on a field hidden from the user fetches nothing.
     """
+    if params.owner.isdigit() and int(params.owner) not in refs.users:
+        refs = replace(refs, users={**refs.users, **user_names(session, [int(params.owner)])})
     wanted: dict[str, set[int]] = {}
     settings = session.config.settings
     for key, raw in params.filters.items():
@@ -332,6 +314,8 @@ class ListView:
     #: "1,234 records" / "10,000+ records" and "Page 2 of 50" / "Page 2" (empty without a page).
     count_text: str = ""
     page_text: str = ""
+    #: The name of the user ``owner=<id>`` names, for the owner filter's select.
+    owner_name: str = ""
 
 
 def _list_url(obj: ObjectDef, **args: Any) -> str:
@@ -343,7 +327,7 @@ def columns_for(obj: ObjectDef, fields: list[FieldDef], params: ListParams, lang
     columns = []
     for f in fields:
         sortable = f.type not in _UNSORTABLE and not f.encrypted
-        state = "ascending" if params.sort == f.name else "descending" if params.sort == f"-{f.name}" else None
+        state = "ascending" if params.sort == (f.name,) else "descending" if params.sort == (f"-{f.name}",) else None
         target = f"-{f.name}" if state == "ascending" else f.name
         url = _list_url(obj, **params.args(sort=target, page=None)) if sortable else None
         columns.append(Column(f.name, f.label.get(lang), url, state))
@@ -383,7 +367,7 @@ def list_view(session: Session, obj: ObjectDef, params: ListParams, page: Page |
         clear_url=_list_url(obj),
         saved_views=saved_views or [], save_form=save_form or SaveViewForm(query_string(params)),
         save_url=url_for("records.save_view", object_name=obj.name),
-        last_url=last_url, count_text=count_text, page_text=page_text,
+        last_url=last_url, count_text=count_text, page_text=page_text, owner_name=owner_name(params, refs),
     )
 
 

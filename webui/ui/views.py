@@ -36,6 +36,7 @@ from engine.metadata.model import ObjectDef
 from engine.runtime import converted, files
 from engine.runtime import views as saved_views
 from engine.runtime.errors import Conflict, FieldError, QueryError, TrellisError, ValidationFailed
+from engine.runtime.listparams import BadListParams
 from engine.runtime.query import format_title
 from engine.runtime.records import Session
 from webui.api.meta import readable_objects
@@ -91,7 +92,7 @@ def _list_page(object_name: str, params: listing.ListParams,
         obj = readable(session, object_name)
         page, error = None, None
         try:
-            page = listing.build_query(session, obj, params).page(params.page, listing.PER_PAGE)
+            page = listing.read_page(session, obj, params)
         except QueryError as exc:
             error = t("list.bad_filter", message=str(exc))
         links = listing.saved_view_links(obj, saved_views.list_views(session, obj.name), params)
@@ -125,16 +126,20 @@ def delete_view(object_name: str, view_id: int) -> Response:
     return redirect(url_for("records.list_records", object_name=obj.name))
 
 
-def export_csv(object_name: str) -> Response:
+def export_csv(object_name: str) -> Response | tuple[str, int]:
     """The list (with its filters) as CSV; needs the export grant (403 otherwise) and a recent
-    re-confirmation (S37: else the confirmation page, which comes back here); logged."""
+    re-confirmation (S37: else the confirmation page, which comes back here); logged. A bad
+    parameter is the error page with the list's message, status 400."""
     params = listing.list_params(request.args)
     back = reconfirm.needed() if get_trellis().principal(current_user.username).grant(object_name).export else None
     if back is not None:  # asked before the engine session: the check reads the database on its own
         return back
-    with ui_session() as session:
-        obj = readable(session, object_name)
-        text = listing.export_csv(session, obj, params, formatter())
+    try:
+        with ui_session() as session:
+            obj = readable(session, object_name)
+            text = listing.export_csv(session, obj, params, formatter())
+    except BadListParams as exc:
+        return render_page("error.html", None, status=400, message=t("list.bad_filter", message=str(exc))), 400
     response = Response("\ufeff" + text, mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{obj.name}.csv"'
     return response
