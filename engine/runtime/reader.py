@@ -17,7 +17,7 @@ in the reader's language, lookup titles, users' names, money with its currency.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from engine.metadata.model import SYSTEM_COLUMNS, Config, ObjectDef
 from engine.runtime.permissions import Principal
 from engine.runtime.present import References, ValueFormatter, moment_text
+from engine.runtime.users import user_names
 
 if TYPE_CHECKING:
     from engine.runtime.records import Session
@@ -51,17 +52,6 @@ def language_of(config: Config, locale: str | None) -> str:
         if base in languages:
             return base
     return languages[0] if languages else "en"
-
-
-def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
-    """Display names (else user names) of users; a name is no secret inside the company."""
-    wanted = sorted({i for i in ids if isinstance(i, int)})
-    if not wanted:
-        return {}
-    users = session.schema.system["sys_users"]
-    rows = session.connection.execute(
-        sa.select(users.c.id, users.c.username, users.c.display_name).where(users.c.id.in_(wanted)))
-    return {row.id: row.display_name or row.username for row in rows}
 
 
 def template_context(session: Session, obj: ObjectDef | None, values: Mapping[str, Any], reader: Reader,
