@@ -1,17 +1,27 @@
-"""What the readers of one message may see of a record, and the template context they get.
+"""What the readers of a record may see of it: the one gate every channel that shows record
+values to someone other than the acting user passes (notifications, e-mails, webhooks,
+approval details).
 
-A notification or e-mail is read by people: one user, a user with their manager in
-copy, or an outside address. ``Reader`` names them and their language;
-``template_context`` reads the record through the read path as each of them
-(``Session.query`` as their ``Principal``) and keeps only the fields every one of
-them may read. A field some reader may not read renders as ``HIDDEN``; a record a
-reader may not read at all shows none of its fields. An outside address (no user)
-sees no field any role hides and no encrypted field.
+A page or an API answer is read by the user who asked: it reads through ``Session.query``
+as them. Everything else is read by someone else — one user, a user with their manager in
+copy, an outside address, an outside system — and goes through this module:
 
-``record.<field>`` is the value formatted for people (``engine.runtime.present``):
-dates in ``settings.date_format``, moments in the company time zone, picklist labels
-in the reader's language, lookup titles, users' names, money with its currency.
-``record.raw.<field>`` is the stored value (``None`` when hidden).
+- ``values_for(session, reader, obj, values)``: the record's values every one of ``reader``
+  may read, read through the read path (``Session.query`` as each reader's ``Principal``;
+  an outside reader reads as the system, then loses what ``readable_fields`` keeps from it).
+  A key left out is not for them; a record a reader may not read at all gives nothing.
+- ``readable_fields(config, principals, obj)``: the field-level half of that rule, for values
+  that are not stored rows (the pending values of an approval request). An outside reader
+  (no principal) reads no field any role hides and no encrypted field.
+- ``template_context``: what a notification template renders, built on ``values_for``. A
+  field some reader may not read renders as ``HIDDEN``. ``record.<field>`` is the value
+  formatted for people (``engine.runtime.present``): dates in ``settings.date_format``,
+  moments in the company time zone, picklist labels in the reader's language, lookup
+  titles, users' names, money with its currency. ``record.raw.<field>`` is the stored
+  value (``None`` when hidden).
+
+A deleted record is no longer stored: its last values count, inside each reader's read
+scope, without encrypted fields (unless the reader is the system).
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.metadata.model import SYSTEM_COLUMNS, Config, ObjectDef
-from engine.runtime.permissions import Principal
+from engine.runtime.permissions import SYSTEM, Principal
 from engine.runtime.present import References, ValueFormatter, moment_text
 from engine.runtime.users import user_names
 
@@ -42,6 +52,16 @@ class Reader:
     principals: tuple[Principal, ...]
     language: str
 
+    @classmethod
+    def outside(cls, language: str) -> Reader:
+        """An outside address or system: what no role hides, no encrypted field."""
+        return cls((), language)
+
+    @classmethod
+    def system(cls, language: str) -> Reader:
+        """The system: every field (for what the config names explicitly, e.g. a webhook's ``fields``)."""
+        return cls((SYSTEM,), language)
+
 
 def language_of(config: Config, locale: str | None) -> str:
     """The language of a user with ``locale``: its base language when the config offers it,
@@ -52,6 +72,24 @@ def language_of(config: Config, locale: str | None) -> str:
         if base in languages:
             return base
     return languages[0] if languages else "en"
+
+
+def readable_fields(config: Config, principals: tuple[Principal, ...], obj: ObjectDef) -> frozenset[str]:
+    """The fields of ``obj`` every one of ``principals`` may read; with none (an outside
+    reader), the fields no role hides that are not encrypted."""
+    if not principals:
+        hidden = {name for role in config.roles.values() for (o, name) in role.hidden if o == obj.name}
+        return frozenset(n for n, f in obj.fields.items() if n not in hidden and not f.encrypted)
+    return frozenset(n for n in obj.fields if all(p.can_see(obj.name, n) for p in principals))
+
+
+def values_for(session: Session, reader: Reader, obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of the record ``values`` (its ``id`` names it) every one of ``reader`` may read,
+    read now through the read path as each of them; system columns included, a field left
+    out is not for them. Every channel that shows a record to someone other than the acting
+    user takes its values from here."""
+    seen, _ = _readable(session, obj, values, reader)
+    return seen
 
 
 def template_context(session: Session, obj: ObjectDef | None, values: Mapping[str, Any], reader: Reader,
@@ -75,30 +113,33 @@ def template_context(session: Session, obj: ObjectDef | None, values: Mapping[st
 
 def _readable(session: Session, obj: ObjectDef, values: Mapping[str, Any],
               reader: Reader) -> tuple[dict[str, Any], list[Session]]:
-    """The values every reader may read (a key missing = not for them), and a session per reader."""
+    """``values_for``, and a session per reader (none for an outside reader) to read
+    lookup titles as them."""
     from engine.runtime.records import Session as RecordSession
 
     record_id = values.get("id")
-    if not reader.principals:  # an outside address: nothing any role hides, nothing encrypted
-        hidden = {name for role in session.config.roles.values() for (o, name) in role.hidden if o == obj.name}
-        return ({k: v for k, v in values.items() if k not in obj.fields
-                 or (k not in hidden and not obj.fields[k].encrypted)}, [])
+    outside = not reader.principals
+    fields = readable_fields(session.config, reader.principals, obj)
     sessions = [RecordSession(session.crm, session.connection, p, "automation", depth=session.depth)
-                for p in reader.principals]
+                for p in (reader.principals or (SYSTEM,))]
     stored = record_id is not None and session.connection.execute(
         sa.select(sa.literal(1)).where(session.schema.table(obj.name).c.id == record_id)).first() is not None
     seen: dict[str, Any] | None = None
     for acting in sessions:
+        principal = acting.principal
         if stored:
             found = acting.query(obj.name).include_archived().filter(id=record_id).first()
             mine = dict(found) if found is not None else {}
-        else:  # deleted: what the reader could have read of it, encrypted fields never
-            principal = acting.principal
-            mine = {} if not principal.in_scope(obj.name, "read", values.get("owner_id")) else {
-                k: v for k, v in values.items() if k not in obj.fields
-                or (principal.can_see(obj.name, k) and not obj.fields[k].encrypted)}
+        elif principal.in_scope(obj.name, "read", values.get("owner_id")):
+            # deleted: what the reader could have read of it, encrypted fields only for the system
+            mine = {k: v for k, v in values.items()
+                    if k not in obj.fields or principal.is_system or not obj.fields[k].encrypted}
+        else:
+            mine = {}
         seen = mine if seen is None else {k: v for k, v in seen.items() if k in mine}
-    return seen or {}, sessions
+    kept = {k: v for k, v in (seen or {}).items()
+            if k in fields or (k in SYSTEM_COLUMNS and k not in obj.fields)}
+    return kept, ([] if outside else sessions)
 
 
 def _references(session: Session, obj: ObjectDef, seen: Mapping[str, Any], sessions: list[Session]) -> References:
