@@ -88,44 +88,12 @@ def values_for(session: Session, reader: Reader, obj: ObjectDef, values: Mapping
     read now through the read path as each of them; system columns included, a field left
     out is not for them. Every channel that shows a record to someone other than the acting
     user takes its values from here."""
-    seen, _ = _readable(session, obj, values, reader)
-    return seen
-
-
-def template_context(session: Session, obj: ObjectDef | None, values: Mapping[str, Any], reader: Reader,
-                     extra: Mapping[str, Any]) -> dict[str, Any]:
-    """The context a template is rendered with for ``reader``: ``record`` (formatted values,
-    ``record.raw``), ``object`` (its label in the reader's language) and ``extra``."""
-    if obj is None:
-        return {"record": {}, "object": "", **extra}
-    seen, sessions = _readable(session, obj, values, reader)
-    refs = _references(session, obj, seen, sessions)
-    fmt = ValueFormatter(session.config.settings, reader.language, refs)
-    record: dict[str, Any] = {}
-    for name in SYSTEM_COLUMNS:
-        value = seen.get(name)
-        record[name] = moment_text(value, session.config.settings) if isinstance(value, dt.datetime) else value
-    for name, f in obj.fields.items():
-        record[name] = fmt.text(seen[name], f) if name in seen else HIDDEN
-    record["raw"] = {name: seen.get(name) for name in (*SYSTEM_COLUMNS, *obj.fields)}
-    return {"record": record, "object": obj.label.get(reader.language), **extra}
-
-
-def _readable(session: Session, obj: ObjectDef, values: Mapping[str, Any],
-              reader: Reader) -> tuple[dict[str, Any], list[Session]]:
-    """``values_for``, and a session per reader (none for an outside reader) to read
-    lookup titles as them."""
-    from engine.runtime.records import Session as RecordSession
-
     record_id = values.get("id")
-    outside = not reader.principals
     fields = readable_fields(session.config, reader.principals, obj)
-    sessions = [RecordSession(session.crm, session.connection, p, "automation", depth=session.depth)
-                for p in (reader.principals or (SYSTEM,))]
     stored = record_id is not None and session.connection.execute(
         sa.select(sa.literal(1)).where(session.schema.table(obj.name).c.id == record_id)).first() is not None
     seen: dict[str, Any] | None = None
-    for acting in sessions:
+    for acting in _sessions(session, reader.principals or (SYSTEM,)):
         principal = acting.principal
         if stored:
             found = acting.query(obj.name).include_archived().filter(id=record_id).first()
@@ -137,13 +105,38 @@ def _readable(session: Session, obj: ObjectDef, values: Mapping[str, Any],
         else:
             mine = {}
         seen = mine if seen is None else {k: v for k, v in seen.items() if k in mine}
-    kept = {k: v for k, v in (seen or {}).items()
-            if k in fields or (k in SYSTEM_COLUMNS and k not in obj.fields)}
-    return kept, ([] if outside else sessions)
+    return {k: v for k, v in (seen or {}).items() if k in fields or (k in SYSTEM_COLUMNS and k not in obj.fields)}
+
+
+def template_context(session: Session, obj: ObjectDef | None, values: Mapping[str, Any], reader: Reader,
+                     extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The context a template is rendered with for ``reader``: ``record`` (formatted values,
+    ``record.raw``), ``object`` (its label in the reader's language) and ``extra``."""
+    if obj is None:
+        return {"record": {}, "object": "", **extra}
+    seen = values_for(session, reader, obj, values)
+    refs = _references(session, obj, seen, _sessions(session, reader.principals))
+    fmt = ValueFormatter(session.config.settings, reader.language, refs)
+    record: dict[str, Any] = {}
+    for name in SYSTEM_COLUMNS:
+        value = seen.get(name)
+        record[name] = moment_text(value, session.config.settings) if isinstance(value, dt.datetime) else value
+    for name, f in obj.fields.items():
+        record[name] = fmt.text(seen[name], f) if name in seen else HIDDEN
+    record["raw"] = {name: seen.get(name) for name in (*SYSTEM_COLUMNS, *obj.fields)}
+    return {"record": record, "object": obj.label.get(reader.language), **extra}
+
+
+def _sessions(session: Session, principals: tuple[Principal, ...]) -> list[Session]:
+    """A session per reader, in the caller's transaction (to read as them)."""
+    from engine.runtime.records import Session as RecordSession
+
+    return [RecordSession(session.crm, session.connection, p, "automation", depth=session.depth) for p in principals]
 
 
 def _references(session: Session, obj: ObjectDef, seen: Mapping[str, Any], sessions: list[Session]) -> References:
-    """Titles of the lookups every reader may see a title of, and the users' names."""
+    """Titles of the lookups every reader may see a title of (none for an outside reader: no
+    ``sessions``), and the users' names."""
     titles: dict[tuple[str, int], str] = {}
     users: set[int] = set()
     for name, f in obj.fields.items():
