@@ -8,7 +8,7 @@ copy, an outside address, an outside system — and goes through this module:
 
 - ``values_for(session, reader, obj, values)``: the record's values every one of ``reader``
   may read, read through the read path (``Session.query`` as each reader's ``Principal``;
-  an outside reader reads as the system, then loses what ``readable_fields`` keeps from it).
+  an outside reader reads as the system, then keeps only what ``readable_fields`` allows).
   A key left out is not for them; a record a reader may not read at all gives nothing.
 - ``readable_fields(config, principals, obj)``: the field-level half of that rule, for values
   that are not stored rows (the pending values of an approval request). An outside reader
