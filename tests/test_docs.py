@@ -42,6 +42,7 @@ SECTIONS = {
     "approval": "Approvals",
     "approver": "Approvers",
     "automation": "Automations",
+    "webhook": "Webhooks",
     "message_template": "Templates",
     "conversion": "Conversions",
     "conversion_target": "Conversion targets",

@@ -320,7 +320,8 @@ class _RuleCompiler:
         return Action("update", field=field.name, object=target.name, values=frozen_map(values))
 
     def webhook(self, value: Any, where: tuple) -> Action | None:
-        """``{webhook: {url: URL | url_env: VAR, secret_env: VAR}}``: exactly one of ``url`` and ``url_env``."""
+        """``{webhook: {url: URL | url_env: VAR, secret_env: VAR, fields: [..]}}``: exactly one of
+        ``url`` and ``url_env``."""
         example = ("e.g. `{webhook: {url: https://erp.example.com/hooks/crm, secret_env: ERP_HOOK_SECRET}}`, or "
                    "`url_env: ERP_HOOK_URL` to read the URL from the worker's environment")
         if not isinstance(value, dict) or ("url" in value) == ("url_env" in value):
@@ -335,7 +336,25 @@ class _RuleCompiler:
                 self.issue("T-E124", (*where, key), f"{name!r} is not the name of an environment variable",
                            "letters, digits and _, e.g. ERP_HOOK_URL")
                 return None
-        return Action("webhook", url=url, url_env=url_env, secret_env=secret_env)
+        fields = self.payload_fields(value.get("fields"), (*where, "fields"))
+        return Action("webhook", url=url, url_env=url_env, secret_env=secret_env, fields=fields)
+
+    def payload_fields(self, names: Any, where: tuple) -> tuple[str, ...]:
+        """A webhook's ``fields``: names of fields of the rule's object (T-E032 unknown; T-E124
+        without an object, or not a list of names)."""
+        from engine.metadata.errors import did_you_mean
+
+        if names is None:
+            return ()
+        if self.obj is None or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            self.issue("T-E124", where, "`fields` lists fields of the rule's object",
+                       "e.g. `fields: [name, stage, amount]`, in a rule with an `object`")
+            return ()
+        for i, name in enumerate(names):
+            if name not in self.obj.fields and name not in SYSTEM_COLUMNS:
+                self.issue("T-E032", (*where, i), f"unknown field `{name}` of {self.obj.name}",
+                           did_you_mean(name, self.obj.fields) or "name a field of the rule's object")
+        return tuple(dict.fromkeys(n for n in names if n in self.obj.fields or n in SYSTEM_COLUMNS))
 
     def notify(self, value: Any, where: tuple) -> Action | None:
         if not isinstance(value, dict) or "template" not in value or not value.get("to"):

@@ -588,7 +588,8 @@ class Action:
     - ``create``: a record of ``object`` with ``values`` (expressions see the triggering record);
     - ``notify``: ``template`` to ``recipients`` over ``channels`` (in_app, email);
     - ``webhook``: POST to ``url`` (or the URL in the environment variable ``url_env``), signed
-      with the secret in the environment variable ``secret_env``;
+      with the secret in the environment variable ``secret_env``; the payload carries ``fields``
+      (empty: the fields no role hides that are not encrypted);
     - ``assign``: the assignment rule ``rule``; ``convert``: the conversion ``rule``; ``archive``.
     """
 
@@ -605,6 +606,7 @@ class Action:
     url_env: str | None = None
     secret_env: str | None = None
     rule: str | None = None
+    fields: tuple[str, ...] = ()
 
     @property
     def webhook_target(self) -> str:

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import ApprovalRule, ObjectDef
+from engine.runtime import reader
 from engine.runtime.errors import RECORD_ERRORS, Conflict, FieldError, NotFound, ValidationFailed
 from engine.runtime.inbox import readable_records
 from engine.runtime.permissions import (
@@ -397,13 +398,14 @@ def get(session: Session, approval_id: Any) -> ApprovalRequest:
 
 def visible(session: Session, request_: ApprovalRequest) -> ApprovalRequest:
     """``request_`` without the pending values of fields the caller may not read (counted in
-    ``hidden_changes``): what a user may not read never reaches them, in any channel."""
+    ``hidden_changes``; ``reader.readable_fields``, the rule every channel reads by): what a
+    user may not read never reaches them, in any channel."""
     principal = session.principal
     obj = session.config.objects.get(request_.object)
     if principal.is_system:
         return request_
-    shown = {k: v for k, v in request_.changes.items()
-             if obj is not None and (k == "owner_id" or (k in obj.fields and principal.can_see(obj.name, k)))}
+    fields = reader.readable_fields(session.config, (principal,), obj) if obj is not None else frozenset()
+    shown = {k: v for k, v in request_.changes.items() if obj is not None and (k == "owner_id" or k in fields)}
     return replace(request_, changes=shown, hidden_changes=len(request_.changes) - len(shown))
 
 

@@ -28,6 +28,7 @@ from engine.metadata.expressions import Expression, ExpressionEvalError
 from engine.metadata.model import SYSTEM_COLUMNS, Action, Automation, ObjectDef
 from engine.runtime.errors import TrellisError
 from engine.runtime.permissions import Principal
+from engine.runtime.query import row_to_record
 from engine.runtime.validation import expression_names
 
 if TYPE_CHECKING:
@@ -78,8 +79,9 @@ def after_decision(session: Session, object_name: str, record_id: int, status: s
     row = session.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
     if row is None:
         return
+    values = dict(row_to_record(obj, row))  # encrypted fields as rules see them elsewhere: decrypted
     for rule in rules:
-        run_rule(session, rule, obj, dict(row), None, trigger=f"approval {status}")
+        run_rule(session, rule, obj, values, None, trigger=f"approval {status}")
 
 
 def _triggered(rule: Automation, obj: ObjectDef, action: str, before: Mapping[str, Any] | None,
@@ -253,11 +255,7 @@ def _webhook(session: Session, rule: Automation, obj: ObjectDef | None, values: 
              old: Mapping[str, Any] | None, action: Action) -> None:
     from engine.runtime import notify
 
-    payload = {
-        "event": rule.trigger.kind, "rule": rule.name, "object": obj.name if obj else None,
-        "record": {k: v for k, v in values.items() if obj is None or k in obj.fields or k in SYSTEM_COLUMNS},
-        "at": session.clock().now_utc.isoformat(),
-    }
+    payload = notify.webhook_payload(session, rule, obj, values, action)  # what the rule names, else public
     notify.enqueue(session, "webhook", rule.name, action.webhook_target, payload, secret_env=action.secret_env)
 
 

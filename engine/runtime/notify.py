@@ -16,6 +16,9 @@ the raw values under ``record.raw``. When the rule tells both the owner and thei
 manager by e-mail, the manager is copied (``Cc``) on the owner's message — when the
 manager may read all that message shows; otherwise each gets a message of their own.
 
+``webhook_payload`` is what a ``webhook`` action sends: the fields its rule names, or by
+default what an outside reader may read, through the same reader.
+
 Users read their in-app notifications through ``engine.runtime.inbox``.
 """
 
@@ -32,9 +35,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.metadata import templating
-from engine.metadata.model import Action, Automation, ObjectDef
+from engine.metadata.model import SYSTEM_COLUMNS, Action, Automation, ObjectDef
+from engine.runtime import reader
 from engine.runtime.errors import TrellisError
 from engine.runtime.permissions import Principal, load_principal
+from engine.runtime.query import format_title
 from engine.runtime.reader import Reader, language_of, template_context
 
 if TYPE_CHECKING:
@@ -158,6 +163,31 @@ def _render(session: Session, rule: Automation, obj: ObjectDef | None, values: M
                                {"rule": rule.name, "company": session.config.settings.company})
     subject, body = template.text(language)
     return render(subject, context, autoescape=False).strip(), render(body, context, autoescape=False).strip()
+
+
+def webhook_payload(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any],
+                    action: Action) -> dict[str, Any]:
+    """What a ``webhook`` action POSTs: the event, the rule, the object, the moment, the record's
+    id and title, and ``record`` — its system columns and the fields the action names in
+    ``fields`` (read as the system: named in the config, hidden and encrypted fields too), or
+    by default those an outside reader may read (no field any role hides, no encrypted
+    field), read through the read path now (``reader.values_for``). Values are stored
+    values: picklist keys, lookup and user ids, ISO dates, decimals as text."""
+    record: dict[str, Any] = {}
+    title = None
+    if obj is not None and values.get("id") is not None:
+        language = language_of(session.config, None)
+        if action.fields:
+            seen = reader.values_for(session, Reader.system(language), obj, values)
+            wanted = [*(c for c in SYSTEM_COLUMNS if c not in obj.fields), *action.fields]
+        else:
+            seen = reader.values_for(session, Reader.outside(language), obj, values)
+            wanted = list(seen)
+        record = {name: seen[name] for name in wanted if name in seen}
+        if record:
+            title = format_title(obj, {k: v for k, v in record.items() if k in obj.fields or k == "id"})
+    return {"event": rule.trigger.kind, "rule": rule.name, "object": obj.name if obj else None,
+            "id": record.get("id"), "title": title, "record": record, "at": session.clock().now_utc.isoformat()}
 
 
 def resolve_recipients(session: Session, obj: ObjectDef | None, values: Mapping[str, Any],

@@ -7,6 +7,10 @@ a filter or sort on one is refused as if the field did not exist. Filters are ke
 whose values are coerced by the field's type, so ``amount__gte="1000"`` and
 ``close_date__lt="2026-01-01"`` mean what they say.
 
+``grouped`` counts and sums inside the same scope (a board's columns, a report's
+rows): GROUP BY one or more visible fields, with the sum, average, minimum and
+maximum of number fields.
+
 Large tables (docs/benchmarks.md): a page counts its total only up to
 ``COUNT_LIMIT`` records (``Page.total_exact``); a deep page selects the ids of
 its rows first and then the rows (a "deferred join"), so that skipping the
@@ -17,8 +21,10 @@ PostgreSQL ``search`` is served by the object's trigram index
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -55,6 +61,15 @@ _SYSTEM_FILTERABLE = ("id", "created_at", "updated_at", "created_by", "owner_id"
 _SYSTEM_TYPES = {"id": "integer", "created_by": "user", "owner_id": "user", "version": "integer",
                  "created_at": "datetime", "updated_at": "datetime", "archived_at": "datetime",
                  "stage_entered_at": "datetime", "last_activity_at": "datetime"}
+#: Most fields one ``grouped`` query groups by.
+MAX_GROUP_KEYS = 5
+#: Aggregates ``grouped`` computes, and the value types each applies to.
+AGGREGATES = {"sum": ("integer", "decimal", "currency", "percent"),
+              "avg": ("integer", "decimal", "currency", "percent"),
+              "min": ("integer", "decimal", "currency", "percent", "date", "datetime"),
+              "max": ("integer", "decimal", "currency", "percent", "date", "datetime")}
+#: Types a query cannot group by: their values are JSON (lists, files, documents).
+_UNGROUPABLE_TYPES = frozenset({"multipicklist", "tags", "json", "file"})
 #: Types whose stored value is text, so that ``contains`` and ``startswith`` apply.
 _TEXT_MATCH_TYPES = frozenset({"text", "textarea", "email", "phone", "url", "picklist", "autonumber"})
 
@@ -92,6 +107,24 @@ class Page:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One row of ``Query.grouped``: the grouping fields' values, how many records have them,
+    and the aggregates asked for (``sums["amount"]``; None when no record has a value)."""
+
+    values: Mapping[str, Any]
+    count: int
+    sums: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    avgs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    mins: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    maxs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """The grouping fields' values, in the order they were named."""
+        return tuple(self.values.values())
 
 
 def row_to_record(obj: ObjectDef, row: Mapping[str, Any]) -> Record:
@@ -222,6 +255,36 @@ class Query:
         query = sa.select(sa.func.count()).select_from(inner.subquery())
         return self.session.connection.execute(query).scalar_one()
 
+    def grouped(self, *by: str, sums: Sequence[str] = (), avgs: Sequence[str] = (), mins: Sequence[str] = (),
+                maxs: Sequence[str] = ()) -> list[Group]:
+        """The matching records grouped by the fields ``by`` (at most ``MAX_GROUP_KEYS``), one
+        ``Group`` per combination of their values, ordered by them (empty values last): how many
+        records, and the sums, averages, minimums and maximums of the named number fields (min and
+        max take dates too). One GROUP BY over ``statement()``: the caller's scope, filters and
+        archived rule apply; a hidden field is an unknown field, an encrypted one is refused,
+        as in filters."""
+        if not by:
+            raise QueryError("group by at least one field")
+        if len(by) > MAX_GROUP_KEYS:
+            raise QueryError(f"group by at most {MAX_GROUP_KEYS} fields, not {len(by)}")
+        for name in by:
+            self._groupable(name)
+        asked = {"sum": sums, "avg": avgs, "min": mins, "max": maxs}
+        aggregates = [(kind, name, self._aggregated(kind, name)) for kind, names in asked.items() for name in names]
+        inner = self.statement().order_by(None).subquery("grouped")
+        keys = [inner.c[name] for name in by]
+        columns = [*keys, sa.func.count().label("count"),
+                   *(getattr(sa.func, kind)(inner.c[name]) for kind, name, _ in aggregates)]
+        statement = sa.select(*columns).group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys))
+        groups = []
+        for row in self.session.connection.execute(statement):
+            found: dict[str, dict[str, Any]] = {kind: {} for kind in asked}
+            for (kind, name, value_type), value in zip(aggregates, row[len(by) + 1:], strict=True):
+                found[kind][name] = _aggregate_value(kind, value_type, value)
+            groups.append(Group(dict(zip(by, row[:len(by)], strict=True)), row[len(by)], found["sum"],
+                                found["avg"], found["min"], found["max"]))
+        return groups
+
     def page(self, number: int = 1, per_page: int = 50, count_limit: int | None = None) -> Page:
         """Page ``number`` (1-based) of ``per_page`` records (at most MAX_PER_PAGE).
 
@@ -268,6 +331,22 @@ class Query:
         if field is None and name in _SYSTEM_FILTERABLE and name in self.table.c:
             return self.table.c[name]
         raise QueryError(f"{self.obj.name} has no field {name!r}")
+
+    def _groupable(self, name: str) -> sa.Column:
+        column = self._column(name)
+        field = self.obj.fields.get(name)
+        if field is not None and field.value_type in _UNGROUPABLE_TYPES:
+            raise QueryError(f"{name} holds lists or documents; a query cannot group by it")
+        return column
+
+    def _aggregated(self, kind: str, name: str) -> str:
+        """The value type of the field ``kind`` (sum, avg, min, max) aggregates; QueryError when it cannot."""
+        self._column(name)
+        field = self.obj.fields.get(name)
+        value_type = field.value_type if field is not None else _SYSTEM_TYPES[name]
+        if value_type not in AGGREGATES[kind]:
+            raise QueryError(f"{kind} applies to {', '.join(AGGREGATES[kind])} fields; {name} is a {value_type} field")
+        return value_type
 
     def _condition(self, key: str, value: Any) -> sa.ColumnElement[bool]:
         name, _, op = key.partition("__")
@@ -322,6 +401,16 @@ class Query:
         pattern = _escape_like(str(value).replace("\x00", ""))
         pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
         return column.ilike(pattern, escape="\\")
+
+
+def _aggregate_value(kind: str, value_type: str, value: Any) -> Any:
+    """An aggregate as Python: exact decimals for money and averages (SQLite answers floats),
+    integers for integer sums and extremes, dates and moments as the column reads them."""
+    if value is None or value_type in ("date", "datetime"):
+        return value
+    if value_type == "integer" and kind != "avg":
+        return int(value)
+    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 def _json_list_contains(dialect: str, column: sa.Column, item: Any) -> sa.ColumnElement[bool]:

@@ -1,31 +1,42 @@
-"""What the readers of one message may see of a record, and the template context they get.
+"""What the readers of a record may see of it: the one gate every channel that shows record
+values to someone other than the acting user passes (notifications, e-mails, webhooks,
+approval details).
 
-A notification or e-mail is read by people: one user, a user with their manager in
-copy, or an outside address. ``Reader`` names them and their language;
-``template_context`` reads the record through the read path as each of them
-(``Session.query`` as their ``Principal``) and keeps only the fields every one of
-them may read. A field some reader may not read renders as ``HIDDEN``; a record a
-reader may not read at all shows none of its fields. An outside address (no user)
-sees no field any role hides and no encrypted field.
+A page or an API answer is read by the user who asked: it reads through ``Session.query``
+as them. Everything else is read by someone else — one user, a user with their manager in
+copy, an outside address, an outside system — and goes through this module:
 
-``record.<field>`` is the value formatted for people (``engine.runtime.present``):
-dates in ``settings.date_format``, moments in the company time zone, picklist labels
-in the reader's language, lookup titles, users' names, money with its currency.
-``record.raw.<field>`` is the stored value (``None`` when hidden).
+- ``values_for(session, reader, obj, values)``: the record's values every one of ``reader``
+  may read, read through the read path (``Session.query`` as each reader's ``Principal``;
+  an outside reader reads as the system, then keeps only what ``readable_fields`` allows).
+  A key left out is not for them; a record a reader may not read at all gives nothing.
+- ``readable_fields(config, principals, obj)``: the field-level half of that rule, for values
+  that are not stored rows (the pending values of an approval request). An outside reader
+  (no principal) reads no field any role hides and no encrypted field.
+- ``template_context``: what a notification template renders, built on ``values_for``. A
+  field some reader may not read renders as ``HIDDEN``. ``record.<field>`` is the value
+  formatted for people (``engine.runtime.present``): dates in ``settings.date_format``,
+  moments in the company time zone, picklist labels in the reader's language, lookup
+  titles, users' names, money with its currency. ``record.raw.<field>`` is the stored
+  value (``None`` when hidden).
+
+A deleted record is no longer stored: its last values count, inside each reader's read
+scope, without encrypted fields (unless the reader is the system).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from engine.metadata.model import SYSTEM_COLUMNS, Config, ObjectDef
-from engine.runtime.permissions import Principal
+from engine.runtime.permissions import SYSTEM, Principal
 from engine.runtime.present import References, ValueFormatter, moment_text
+from engine.runtime.users import user_names
 
 if TYPE_CHECKING:
     from engine.runtime.records import Session
@@ -41,6 +52,16 @@ class Reader:
     principals: tuple[Principal, ...]
     language: str
 
+    @classmethod
+    def outside(cls, language: str) -> Reader:
+        """An outside address or system: what no role hides, no encrypted field."""
+        return cls((), language)
+
+    @classmethod
+    def system(cls, language: str) -> Reader:
+        """The system: every field (for what the config names explicitly, e.g. a webhook's ``fields``)."""
+        return cls((SYSTEM,), language)
+
 
 def language_of(config: Config, locale: str | None) -> str:
     """The language of a user with ``locale``: its base language when the config offers it,
@@ -53,15 +74,38 @@ def language_of(config: Config, locale: str | None) -> str:
     return languages[0] if languages else "en"
 
 
-def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
-    """Display names (else user names) of users; a name is no secret inside the company."""
-    wanted = sorted({i for i in ids if isinstance(i, int)})
-    if not wanted:
-        return {}
-    users = session.schema.system["sys_users"]
-    rows = session.connection.execute(
-        sa.select(users.c.id, users.c.username, users.c.display_name).where(users.c.id.in_(wanted)))
-    return {row.id: row.display_name or row.username for row in rows}
+def readable_fields(config: Config, principals: tuple[Principal, ...], obj: ObjectDef) -> frozenset[str]:
+    """The fields of ``obj`` every one of ``principals`` may read; with none (an outside
+    reader), the fields no role hides that are not encrypted."""
+    if not principals:
+        hidden = {name for role in config.roles.values() for (o, name) in role.hidden if o == obj.name}
+        return frozenset(n for n, f in obj.fields.items() if n not in hidden and not f.encrypted)
+    return frozenset(n for n in obj.fields if all(p.can_see(obj.name, n) for p in principals))
+
+
+def values_for(session: Session, reader: Reader, obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of the record ``values`` (its ``id`` names it) every one of ``reader`` may read,
+    read now through the read path as each of them; system columns included, a field left
+    out is not for them. Every channel that shows a record to someone other than the acting
+    user takes its values from here."""
+    record_id = values.get("id")
+    fields = readable_fields(session.config, reader.principals, obj)
+    stored = record_id is not None and session.connection.execute(
+        sa.select(sa.literal(1)).where(session.schema.table(obj.name).c.id == record_id)).first() is not None
+    seen: dict[str, Any] | None = None
+    for acting in _sessions(session, reader.principals or (SYSTEM,)):
+        principal = acting.principal
+        if stored:
+            found = acting.query(obj.name).include_archived().filter(id=record_id).first()
+            mine = dict(found) if found is not None else {}
+        elif principal.in_scope(obj.name, "read", values.get("owner_id")):
+            # deleted: what the reader could have read of it, encrypted fields only for the system
+            mine = {k: v for k, v in values.items()
+                    if k not in obj.fields or principal.is_system or not obj.fields[k].encrypted}
+        else:
+            mine = {}
+        seen = mine if seen is None else {k: v for k, v in seen.items() if k in mine}
+    return {k: v for k, v in (seen or {}).items() if k in fields or (k in SYSTEM_COLUMNS and k not in obj.fields)}
 
 
 def template_context(session: Session, obj: ObjectDef | None, values: Mapping[str, Any], reader: Reader,
@@ -70,8 +114,8 @@ def template_context(session: Session, obj: ObjectDef | None, values: Mapping[st
     ``record.raw``), ``object`` (its label in the reader's language) and ``extra``."""
     if obj is None:
         return {"record": {}, "object": "", **extra}
-    seen, sessions = _readable(session, obj, values, reader)
-    refs = _references(session, obj, seen, sessions)
+    seen = values_for(session, reader, obj, values)
+    refs = _references(session, obj, seen, _sessions(session, reader.principals))
     fmt = ValueFormatter(session.config.settings, reader.language, refs)
     record: dict[str, Any] = {}
     for name in SYSTEM_COLUMNS:
@@ -83,36 +127,16 @@ def template_context(session: Session, obj: ObjectDef | None, values: Mapping[st
     return {"record": record, "object": obj.label.get(reader.language), **extra}
 
 
-def _readable(session: Session, obj: ObjectDef, values: Mapping[str, Any],
-              reader: Reader) -> tuple[dict[str, Any], list[Session]]:
-    """The values every reader may read (a key missing = not for them), and a session per reader."""
+def _sessions(session: Session, principals: tuple[Principal, ...]) -> list[Session]:
+    """A session per reader, in the caller's transaction (to read as them)."""
     from engine.runtime.records import Session as RecordSession
 
-    record_id = values.get("id")
-    if not reader.principals:  # an outside address: nothing any role hides, nothing encrypted
-        hidden = {name for role in session.config.roles.values() for (o, name) in role.hidden if o == obj.name}
-        return ({k: v for k, v in values.items() if k not in obj.fields
-                 or (k not in hidden and not obj.fields[k].encrypted)}, [])
-    sessions = [RecordSession(session.crm, session.connection, p, "automation", depth=session.depth)
-                for p in reader.principals]
-    stored = record_id is not None and session.connection.execute(
-        sa.select(sa.literal(1)).where(session.schema.table(obj.name).c.id == record_id)).first() is not None
-    seen: dict[str, Any] | None = None
-    for acting in sessions:
-        if stored:
-            found = acting.query(obj.name).include_archived().filter(id=record_id).first()
-            mine = dict(found) if found is not None else {}
-        else:  # deleted: what the reader could have read of it, encrypted fields never
-            principal = acting.principal
-            mine = {} if not principal.in_scope(obj.name, "read", values.get("owner_id")) else {
-                k: v for k, v in values.items() if k not in obj.fields
-                or (principal.can_see(obj.name, k) and not obj.fields[k].encrypted)}
-        seen = mine if seen is None else {k: v for k, v in seen.items() if k in mine}
-    return seen or {}, sessions
+    return [RecordSession(session.crm, session.connection, p, "automation", depth=session.depth) for p in principals]
 
 
 def _references(session: Session, obj: ObjectDef, seen: Mapping[str, Any], sessions: list[Session]) -> References:
-    """Titles of the lookups every reader may see a title of, and the users' names."""
+    """Titles of the lookups every reader may see a title of (none for an outside reader: no
+    ``sessions``), and the users' names."""
     titles: dict[tuple[str, int], str] = {}
     users: set[int] = set()
     for name, f in obj.fields.items():

@@ -37,7 +37,7 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import Clock, Expression, ExpressionEvalError
 from engine.metadata.model import Action, Automation, ObjectDef
-from engine.runtime import automation, notify, worker
+from engine.runtime import automation, notify, reader, worker
 from engine.runtime.delivery import masked_url
 from engine.runtime.errors import NotFound, TrellisError
 from engine.runtime.permissions import SYSTEM
@@ -382,8 +382,10 @@ def _notify(session: Session, rule: Automation, obj: ObjectDef, values: dict[str
             context: Mapping[str, Any], action: Action, clock: Clock) -> str:
     template = session.config.templates[action.template]
     users, addresses = notify.resolve_recipients(session, obj, values, action)
-    subject = notify.render(template.text(session.config.settings.languages[0])[0], {"record": dict(values), "object": obj.label.get(), "rule": rule.name,
-                                               "company": session.config.settings.company}, autoescape=False).strip()
+    language = session.config.settings.languages[0]
+    context = reader.template_context(session, obj, values, reader.Reader.system(language),
+                                      {"rule": rule.name, "company": session.config.settings.company})
+    subject = notify.render(template.text(language)[0], context, autoescape=False).strip()
     people = _users(session, users)
     parts = []
     if "in_app" in action.channels:

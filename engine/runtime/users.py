@@ -1,9 +1,15 @@
 """Users and teams: data in ``sys_users`` / ``sys_teams``, managed by admins.
 
-Every change is checked (unknown roles, teams and managers, taken user names,
-the password policy), reported field by field as ``ValidationFailed``, needs
-the ``manage_users`` permission unless the system makes it, and is written to
-the audit trail in the same transaction.
+Every change (``Directory``) is checked (unknown roles, teams and managers, taken
+user names, the password policy), reported field by field as ``ValidationFailed``,
+needs the ``manage_users`` permission unless the system makes it, and is written
+to the audit trail in the same transaction.
+
+Everyone else reads the directory through the functions below (the web layer runs
+no SQL of its own): users' names to show (``user_names``), the active users a picker
+offers (``count_active``, ``active_people``, ``find_active``), and what a request
+needs of the logged-in user (``login_user``, ``user_locale``). Names are no secret
+inside the company; nothing else about a user is handed out here.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal
 from engine.runtime.validation import Errors
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from engine.runtime.records import Session
     from engine.trellis import Trellis
 
 #: User attributes an admin may set (besides the password).
@@ -60,6 +69,118 @@ class Team:
     name: str
     label: str | None
     members: int
+
+
+@dataclass(frozen=True)
+class Person:
+    """A user as pickers and messages show them: the id, the user name and the name shown
+    (the display name, else the user name)."""
+
+    id: int
+    username: str
+    name: str
+
+
+@dataclass(frozen=True)
+class LoginUser:
+    """What a web request needs of its logged-in user: whether they may act, their language,
+    and the session generation their sessions must still be in (``engine.runtime.sessions``)."""
+
+    id: int
+    username: str
+    locale: str | None
+    active: bool
+    expires_at: dt.datetime | None
+    session_generation: int
+
+    def may_act(self, now: dt.datetime) -> bool:
+        """Active and not expired at ``now``."""
+        return self.active and (self.expires_at is None or self.expires_at > now)
+
+
+#: Longest text ``active_people`` searches for (longer is cut).
+MAX_SEARCH = 100
+
+
+def _shown_name(users: sa.Table) -> sa.ColumnElement[str]:
+    """The name a user is shown by: the display name, else the user name."""
+    return sa.func.coalesce(sa.func.nullif(users.c.display_name, ""), users.c.username)
+
+
+def _active(session: Session, among: Iterable[int] | None) -> tuple[sa.Table, sa.Select]:
+    users = session.schema.system["sys_users"]
+    statement = (sa.select(users.c.id, users.c.username, _shown_name(users).label("name"))
+                 .where(users.c.active.is_(True)))
+    if among is not None:
+        statement = statement.where(users.c.id.in_(sorted(among)))
+    return users, statement
+
+
+def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Display names (else user names) of users, by id; a name is no secret inside the company."""
+    wanted = sorted({i for i in ids if isinstance(i, int)})
+    if not wanted:
+        return {}
+    users = session.schema.system["sys_users"]
+    rows = session.connection.execute(sa.select(users.c.id, _shown_name(users)).where(users.c.id.in_(wanted)))
+    return {row[0]: row[1] for row in rows}
+
+
+def count_active(session: Session, among: Iterable[int] | None = None) -> int:
+    """How many active users there are (among the ids ``among``, when given)."""
+    _, statement = _active(session, among)
+    return session.connection.execute(sa.select(sa.func.count()).select_from(statement.subquery())).scalar_one()
+
+
+def active_people(session: Session, text: str = "", among: Iterable[int] | None = None,
+                  limit: int | None = None) -> list[Person]:
+    """Active users (among ``among``) by name; with ``text``, those whose display name or user
+    name contains it (case-insensitive, at most ``MAX_SEARCH`` characters taken)."""
+    users, statement = _active(session, among)
+    text = text.strip()[:MAX_SEARCH]
+    if text:
+        pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(sa.or_(sa.func.lower(users.c.username).like(pattern, escape="\\"),
+                                           sa.func.lower(users.c.display_name).like(pattern, escape="\\")))
+    statement = statement.order_by(sa.func.lower(_shown_name(users)), users.c.id)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [Person(row.id, row.username, row.name) for row in session.connection.execute(statement)]
+
+
+def find_active(session: Session, text: str, among: Iterable[int] | None = None) -> Person | None:
+    """The active user (among ``among``) ``text`` names: their user name, or a display name no
+    other such user has (case-insensitive); None when there is none or the name is ambiguous."""
+    users, statement = _active(session, among)
+    wanted = text.strip().lower()
+    if not wanted:
+        return None
+    row = session.connection.execute(statement.where(sa.func.lower(users.c.username) == wanted)).first()
+    if row is None:
+        rows = session.connection.execute(
+            statement.where(sa.func.lower(users.c.display_name) == wanted).limit(2)).all()
+        row = rows[0] if len(rows) == 1 else None
+    return Person(row.id, row.username, row.name) if row is not None else None
+
+
+def login_user(crm: Trellis, user_id: int) -> LoginUser | None:
+    """The user a web session belongs to (any state; the caller judges ``may_act`` and the
+    session generation), or None for an unknown id."""
+    users = crm.schema.system["sys_users"]
+    with crm.engine.connect() as connection:
+        row = connection.execute(
+            sa.select(users.c.id, users.c.username, users.c.locale, users.c.active, users.c.expires_at,
+                      users.c[sessions.COLUMN]).where(users.c.id == user_id)).first()
+    if row is None:
+        return None
+    return LoginUser(row.id, row.username, row.locale, bool(row.active), row.expires_at, row[-1] or 0)
+
+
+def user_locale(crm: Trellis, username: str) -> str | None:
+    """The locale of the user called ``username`` (None: not set, or no such user)."""
+    users = crm.schema.system["sys_users"]
+    with crm.engine.connect() as connection:
+        return connection.execute(sa.select(users.c.locale).where(users.c.username == username)).scalar()
 
 
 class Directory:

@@ -400,6 +400,57 @@ def test_E032_rule_shown_beside_unknown_field(config_file):
                  "did you mean `amount`?")
 
 
+def test_E032_webhook_fields_name_fields_of_the_rules_object(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          deal:
+            fields:
+              name: {type: text}
+              amount: {type: currency}
+        automations:
+          - name: to_erp
+            object: deal
+            on: created
+            do: [{webhook: {url: "https://erp.example.com/hook", fields: [name, amout]}}]
+        """)
+    assert_issue(only_issue(path), "T-E032", f"{path}:11:73", "automations[0].do[0].webhook.fields[1]",
+                 "did you mean `amount`?")
+
+
+def test_E124_webhook_fields_need_the_rules_object(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          deal:
+            fields:
+              name: {type: text}
+        automations:
+          - name: digest
+            on: {cron: "0 9 * * 1"}
+            do: [{webhook: {url: "https://erp.example.com/hook", fields: [name]}}]
+        """)
+    assert_issue(only_issue(path), "T-E124", f"{path}:9:66", "automations[0].do[0].webhook.fields",
+                 "in a rule with an `object`")
+
+
+def test_E010_webhook_keys_are_checked_by_the_schema(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          deal:
+            fields:
+              name: {type: text}
+        automations:
+          - name: to_erp
+            object: deal
+            on: created
+            do: [{webhook: {url: "https://erp.example.com/hook", field: [name]}}]
+        """)
+    issue = only_issue(path)
+    assert (issue.code, issue.path) == ("T-E010", "automations[0].do[0].webhook.field"), str(issue)
+
+
 def test_E033_dependent_picklist_parent_is_not_a_picklist(config_file):
     path = config_file("""
         trellis: 1

@@ -20,9 +20,13 @@ and manager data — never from the engine's scope code:
    no ``<label for="f-<field>">``, no ``<dt>`` with its label, no marker value).
 3. CSV export: exactly the readable live ids and no hidden column for roles with the
    export grant; 403 for roles without it (404 when the role cannot read the object).
-4. Notifications and e-mails: a template naming a hidden and an encrypted field shows
-   their values to a recipient who may read them, "—" to one who may not (in the app,
-   the API and the e-mails).
+4. The board and the approvals page of every pipeline object: exactly the scope.
+5. Notifications, e-mails, webhooks and approval details: a template naming a hidden and
+   an encrypted field shows their values to a recipient who may read them, "—" to one who
+   may not (in the app, the API and the e-mails); an approval request shows its pending
+   value of a hidden field to the requester only; a webhook carries neither field. And
+   structurally: with ``reader.values_for`` / ``reader.readable_fields`` letting nothing
+   through, no channel shows a value — every one of them reads through that gate.
 
 Worlds, apps, tokens and logged-in clients are built once per module. Cases are
 named ``<config>-<role>-<object>``.
@@ -371,7 +375,7 @@ def test_board_and_approvals_show_exactly_the_scope_and_never_a_hidden_field(wor
     assert not history, "; ".join(history)
 
 
-# --- 4. notifications and e-mails -----------------------------------------------------------------
+# --- 5. notifications, e-mails, webhooks and approval details --------------------------------------
 
 NOTIFY_CONFIG = """
 trellis: 1
@@ -387,11 +391,15 @@ templates:
   new_contact:
     subject: "New contact {{ record.name }} {{ record.id_number }}"
     body: "Income {{ record.income }}; ID {{ record.id_number }}; raw {{ record.raw.id_number }}"
+approvals:
+  - {name: income_change, object: contact, on: {change: [income]}, approver: manager, applies_to: update}
 automations:
   - name: new_contact
     object: contact
     on: created
-    do: [{notify: {to: [owner, manager], template: new_contact, channels: [in_app, email]}}]
+    do:
+      - {notify: {to: [owner, manager], template: new_contact, channels: [in_app, email]}}
+      - {webhook: {url: "https://erp.example.com/hooks/contact"}}
 roles:
   rep:
     objects:
@@ -400,37 +408,100 @@ roles:
     objects:
       contact: {read: team}
     hidden: [contact.income, contact.id_number]
+    permissions: [approve]
 """
 
+INCOME, ID_NUMBER, NEW_INCOME = "secret-income-71", "secret-id-3101", "secret-income-72"
 
-def test_notifications_and_emails_never_show_a_value_the_recipient_may_not_read(open_crm):
-    """A template naming a hidden field and an encrypted field: the owner (who may read both)
-    reads their values on /notifications and in the API; the manager (both hidden) reads
-    "—" — in the app, in the API and in their e-mail."""
-    from tests.webui.conftest import client_for, make_app
+
+def person_channels(crm, app) -> dict[str, dict[str, str]]:
+    """What each person reads of the contact, by channel: their notification in the app and
+    the API, their e-mail, and the approval request in the app and the API; and the webhook."""
+    from tests.webui.conftest import client_for
+
+    with crm.engine.connect() as connection:
+        outbox = crm.schema.system["sys_outbox"]
+        sent = connection.execute(sa.select(outbox.c.kind, outbox.c.target, outbox.c.payload)).all()
+    mails = {target: payload for kind, target, payload in sent if kind == "email"}
+    seen: dict[str, dict[str, str]] = {"erp": {"webhook": "".join(p for k, _, p in sent if k == "webhook")}}
+    for username in ("rita", "mei"):
+        secret, _ = create_token(crm, username, name="channel matrix")
+        headers = {"Authorization": f"Bearer {secret}"}
+        api = app.test_client()
+        web = client_for(app, username)
+        box = "mine" if username == "rita" else "inbox"
+        seen[username] = {
+            "notification (API)": body(api.get("/api/v1/notifications", headers=headers)),
+            "notification (app)": body(web.get("/notifications")),
+            "e-mail": mails.get(f"{username}@example.com", ""),
+            "approval (API)": body(api.get(f"/api/v1/approvals?box={box}", headers=headers)),
+            "approval (app)": body(web.get("/approvals")),
+        }
+    return seen
+
+
+def contact_story(open_crm):
+    """Rita (rep) adds a contact, then asks to change its income, which her manager Mei
+    (lead: income and ID number hidden) decides."""
+    from tests.webui.conftest import make_app
 
     crm = open_crm(NOTIFY_CONFIG, {"mei": {"roles": ["lead"], "team": "east", "email": "mei@example.com"},
                                    "rita": {"roles": ["rep"], "team": "east", "manager": "mei",
                                             "email": "rita@example.com"}}, teams=["east"])
-    income, id_number = "secret-income-71", "secret-id-3101"
     with crm.session("rita") as s:
-        s.create("contact", {"name": "Wei", "income": income, "id_number": id_number})
-    app = make_app(crm)
-    for username, readable in (("rita", True), ("mei", False)):
-        secret, _ = create_token(crm, username, name="notify matrix")
-        listed = app.test_client().get("/api/v1/notifications", headers={"Authorization": f"Bearer {secret}"})
-        assert listed.status_code == 200, body(listed)
-        [note] = listed.get_json()["data"]
-        page = body(client_for(app, username).get("/notifications"))
-        for where, text in (("API", json.dumps(note, ensure_ascii=False)), ("/notifications", page)):
-            shown = income in text and id_number in text
-            assert shown == readable, f"{username} via {where}: secrets shown={shown}, expected {readable}"
-        if not readable:
-            assert note["title"] == "New contact Wei —" and note["body"] == "Income —; ID —; raw None"
-    with crm.engine.connect() as connection:
-        outbox = crm.schema.system["sys_outbox"]
-        mails = dict(connection.execute(sa.select(outbox.c.target, outbox.c.payload)).all())
+        contact = s.create("contact", {"name": "Wei", "income": INCOME, "id_number": ID_NUMBER})
+        pending = s.update("contact", contact.id, {"income": NEW_INCOME})
+    assert getattr(pending, "pending_approval", None) is not None
+    return crm, make_app(crm)
+
+
+def test_no_channel_shows_a_person_a_value_they_may_not_read(open_crm):
+    """A template naming a hidden field and an encrypted field, an approval request changing
+    the hidden field, a webhook: the owner (who may read both fields) reads their values in
+    her notification (app and API), her e-mail and her request (app and API); her manager
+    (both hidden) reads "—" or nothing in every one of them; the webhook carries neither."""
+    crm, app = contact_story(open_crm)
+    seen = person_channels(crm, app)
+    for channel, text in seen["rita"].items():
+        assert (INCOME in text or NEW_INCOME in text) and (ID_NUMBER in text or "approval" in channel), (
+            f"rita via {channel}: her own values are missing")
+    for channel, text in {**seen["mei"], **seen["erp"]}.items():
+        leaked = [s for s in (INCOME, ID_NUMBER, NEW_INCOME) if s in text]
+        assert not leaked, f"mei / the webhook via {channel}: {leaked} shown"
+    [note] = json.loads(seen["mei"]["notification (API)"])["data"]
+    assert note["title"] == "New contact Wei —" and note["body"] == "Income —; ID —; raw None"
+    [request] = json.loads(seen["mei"]["approval (API)"])["data"]
+    assert request["changes"] == {} and request["hidden_changes"] == 1
+    assert json.loads(seen["erp"]["webhook"])["record"]["name"] == "Wei"
     # the manager may read less than the owner: not copied on hers, an e-mail of their own
-    assert sorted(mails) == ["mei@example.com", "rita@example.com"]
-    assert income in mails["rita@example.com"] and id_number in mails["rita@example.com"]
-    assert income not in mails["mei@example.com"] and id_number not in mails["mei@example.com"]
+    assert seen["mei"]["e-mail"] and "cc" not in json.loads(seen["rita"]["e-mail"])
+
+
+def test_every_channel_takes_record_values_from_the_one_reader(open_crm, monkeypatch):
+    """Structural: with the reader's gate closed (``reader.values_for`` and
+    ``reader.readable_fields`` let nothing through), no channel that renders a record for
+    someone shows a value of it — so no channel reads around the gate."""
+    from engine.runtime import reader
+
+    asked: list[str] = []
+
+    def nothing_readable(session, who, obj, values):
+        asked.append("values_for")
+        return {}
+
+    def no_fields(config, principals, obj):
+        asked.append("readable_fields")
+        return frozenset()
+
+    monkeypatch.setattr(reader, "values_for", nothing_readable)
+    monkeypatch.setattr(reader, "readable_fields", no_fields)
+    crm, app = contact_story(open_crm)
+    seen = person_channels(crm, app)
+    for who, channels in seen.items():
+        for channel, text in channels.items():
+            leaked = [s for s in (INCOME, ID_NUMBER, NEW_INCOME) if s in text]
+            assert not leaked, f"{who} via {channel}: {leaked} shown around reader.values_for"
+    [note] = json.loads(seen["rita"]["notification (API)"])["data"]
+    assert note["title"] == "New contact — —"
+    assert json.loads(seen["erp"]["webhook"])["record"] == {}
+    assert {"values_for", "readable_fields"} <= set(asked)

@@ -9,11 +9,11 @@ expired) 401 with ``error="invalid_token"``.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import g, request
 
 from engine.runtime.messages import set_language
 from engine.runtime.tokens import resolve_token
+from engine.runtime.users import user_locale
 from webui.api.errors import ApiError
 from webui.i18n import LANGUAGES
 from webui.state import get_trellis
@@ -50,9 +50,7 @@ def api_language(username: str) -> str:
                 (value.replace("-", "_").split("_")[0].lower(), q) for value, q in request.accept_languages)
                 if lang in languages), None)
         return best or "en"
-    users = crm.schema.system["sys_users"]
-    with crm.engine.connect() as connection:
-        locale = connection.execute(sa.select(users.c.locale).where(users.c.username == username)).scalar()
+    locale = user_locale(crm, username)
     base = (locale or "").replace("-", "_").split("_")[0].lower()
     return base if base in languages else "en"
 

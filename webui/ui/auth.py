@@ -22,7 +22,6 @@ import json
 from dataclasses import dataclass
 
 import segno
-import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 from flask import (
     Blueprint,
@@ -40,7 +39,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from engine.runtime import sessions
+from engine.runtime import sessions, users
 from engine.runtime.auth import (
     LoginResult,
     TotpError,
@@ -81,20 +80,16 @@ class WebUser(UserMixin):
 def load_user(user_id: str) -> WebUser | None:
     """The user with ``user_id`` if they may act now (active, not expired) and this session was
     not ended on the server (its generation is still the user's: ``engine.runtime.sessions``), else None."""
-    if not user_id.isdigit():
+    if not user_id.isdigit() or len(user_id) > 18:
         return None
     crm = get_trellis()
-    users = crm.schema.system["sys_users"]
-    with crm.engine.connect() as connection:
-        row = connection.execute(
-            sa.select(users.c.id, users.c.username, users.c.locale, users.c.active, users.c.expires_at,
-                      users.c[sessions.COLUMN]).where(users.c.id == int(user_id))).first()
-    if row is None or not row.active or session.get(GENERATION_KEY) != (row[-1] or 0):
+    found = users.login_user(crm, int(user_id))
+    if found is None or not found.active or session.get(GENERATION_KEY) != found.session_generation:
         return None
     now = crm.clock_now().now_utc
-    if (row.expires_at is not None and row.expires_at <= now) or not _session_fresh(now.timestamp()):
+    if not found.may_act(now) or not _session_fresh(now.timestamp()):
         return None
-    return WebUser(row.id, row.username, row.locale)
+    return WebUser(found.id, found.username, found.locale)
 
 
 def _session_fresh(now: float) -> bool:

@@ -7,7 +7,7 @@ parameters (``listing.list_params``: search, owner, field filters, sort — the 
 parameter that cannot be used is a message above the board. Per column:
 
 - the number of records and the sum of the object's amount field (``amount_field``),
-  counted in SQL over that same query (``column_totals``), so big tables stay fast;
+  counted in SQL over that same query (``column_totals``, ``Query.grouped``), so big tables stay fast;
 - the first ``CARDS_PER_COLUMN`` cards (title, owner, amount), and a link to the list
   filtered to the stage for the rest.
 
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
 from flask import abort, request, url_for
 
 from engine.metadata.model import FieldDef, ObjectDef, Pipeline, Stage
@@ -118,23 +117,15 @@ def amount_field(obj: ObjectDef, principal: Any) -> FieldDef | None:
     return next((f for f in money if f.type == "formula"), money[0])
 
 
-def column_totals(session: Session, obj: ObjectDef, query: Query,
+def column_totals(obj: ObjectDef, query: Query,
                   amount: FieldDef | None) -> dict[Any, tuple[int, Decimal | None]]:
-    """Per stage key: how many records of ``query`` are in it, and the sum of ``amount``.
-
-    Runs over ``query.statement()`` (scope, filters and hidden fields applied) as one
-    GROUP BY."""
+    """Per stage key: how many records of ``query`` are in it, and the sum of ``amount``
+    (``Query.grouped``: one GROUP BY inside the user's scope, filters applied)."""
     assert obj.pipeline is not None
-    inner = query.statement().order_by(None).subquery("board")
-    stage = inner.c[obj.pipeline.field]
-    columns: list[Any] = [stage, sa.func.count()]
-    if amount is not None:
-        columns.append(sa.func.sum(inner.c[amount.name]))
-    totals = {}
-    for row in session.connection.execute(sa.select(*columns).group_by(stage)):
-        total = row[2] if amount is not None else None
-        totals[row[0]] = (row[1], Decimal(str(total)) if total is not None else None)
-    return totals
+    stage = obj.pipeline.field
+    sums = [amount.name] if amount is not None else []
+    return {group.values[stage]: (group.count, group.sums.get(amount.name) if amount is not None else None)
+            for group in query.grouped(stage, sums=sums)}
 
 
 # --- view models -------------------------------------------------------------------------------------------
@@ -255,7 +246,7 @@ def board_view(session: Session, obj: ObjectDef, params: listing.ListParams, fmt
         query = listing.build_query(session, obj, params)
         if len(pipes) > 1:
             query = in_pipeline(query, obj, pipe)
-        totals = column_totals(session, obj, query, amount)
+        totals = column_totals(obj, query, amount)
         for stage in pipe.stages:
             if totals.get(stage.key, (0, None))[0]:
                 per_stage[stage.key] = query.filter(**{pipe.field: stage.key}).page(

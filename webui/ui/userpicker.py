@@ -25,10 +25,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from flask import Response, current_app, jsonify, request
 from flask_login import current_user
 
+from engine.runtime import users
 from engine.runtime.permissions import Principal
 from engine.runtime.records import Session
 from webui.ui.context import ui_session
@@ -61,56 +61,24 @@ def select_max() -> int:
     return int(current_app.config.get("TRELLIS_USER_SELECT_MAX", SELECT_MAX_USERS))
 
 
-# --- queries -------------------------------------------------------------------------------------------------
-def _name(users: sa.Table) -> sa.ColumnElement[str]:
-    """The name a user is shown by: the display name, else the user name (as ``display.user_names``)."""
-    return sa.func.coalesce(sa.func.nullif(users.c.display_name, ""), users.c.username)
-
-
-def _active(session: Session, among: Iterable[int] | None) -> tuple[sa.Table, sa.Select]:
-    users = session.schema.system["sys_users"]
-    statement = sa.select(users.c.id, _name(users).label("name")).where(users.c.active.is_(True))
-    if among is not None:
-        statement = statement.where(users.c.id.in_(sorted(among)))
-    return users, statement
-
-
+# --- the directory (engine.runtime.users) -------------------------------------------------------------
 def count(session: Session, among: Iterable[int] | None = None) -> int:
     """How many active users may be chosen."""
-    _, statement = _active(session, among)
-    return session.connection.execute(sa.select(sa.func.count()).select_from(statement.subquery())).scalar_one()
+    return users.count_active(session, among)
 
 
 def choices(session: Session, among: Iterable[int] | None = None, limit: int | None = None,
             text: str = "") -> list[UserChoice]:
     """Active users (in ``among``), by name; with ``text``, those whose display name or
     user name contains it (case-insensitive)."""
-    users, statement = _active(session, among)
-    text = text.strip()[:MAX_QUERY]
-    if text:
-        pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(sa.or_(sa.func.lower(users.c.username).like(pattern, escape="\\"),
-                                           sa.func.lower(users.c.display_name).like(pattern, escape="\\")))
-    statement = statement.order_by(sa.func.lower(_name(users)), users.c.id)
-    if limit is not None:
-        statement = statement.limit(limit)
-    return [UserChoice(row.id, row.name) for row in session.connection.execute(statement)]
+    return [UserChoice(p.id, p.name) for p in users.active_people(session, text[:MAX_QUERY], among, limit)]
 
 
 def resolve(session: Session, text: str, among: Iterable[int] | None = None) -> int | None:
     """The active user (in ``among``) typed as ``text``: their user name, or a display name
     no other such user has; None when there is no such user or the name is ambiguous."""
-    users, statement = _active(session, among)
-    wanted = text.strip().lower()
-    if not wanted:
-        return None
-    by_username = session.connection.execute(
-        statement.where(sa.func.lower(users.c.username) == wanted)).first()
-    if by_username is not None:
-        return by_username.id
-    rows = session.connection.execute(
-        statement.where(sa.func.lower(users.c.display_name) == wanted).limit(2)).all()
-    return rows[0].id if len(rows) == 1 else None
+    found = users.find_active(session, text, among)
+    return found.id if found is not None else None
 
 
 # --- the JSON endpoint ----------------------------------------------------------------------------------------
