@@ -38,8 +38,10 @@ class Trellis:
         self._clock = clock or utc_now
         self._zone = ZoneInfo(config.settings.timezone)
         self._current = False  # the database was found to be at this config (check_database)
+        #: The encryption key, read from the environment once, now (``crypto.Keys``).
+        self.keys = crypto.Keys.load()
         if any(f.encrypted for o in config.objects.values() for f in o.fields.values()):
-            crypto.cipher()  # fail now, with a clear message, when the key is missing
+            self.keys.cipher()  # fail now, with a clear message, when the key is missing
 
     @classmethod
     def open(cls, config_path: str | os.PathLike[str], db_url: str | None = None,
