@@ -25,6 +25,7 @@ _EXPORTS = {
     "UnknownObject": "engine.runtime.errors",
     "ValidationFailed": "engine.runtime.errors",
     "MigrationRefused": "engine.runtime.migrate",
+    "DatabaseOutOfDate": "engine.runtime.migrate",
     "PermissionDenied": "engine.runtime.permissions",
     "UnknownUser": "engine.runtime.permissions",
     "AccountUnavailable": "engine.runtime.permissions",

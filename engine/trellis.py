@@ -21,7 +21,15 @@ from engine.runtime.users import Directory
 
 
 class Trellis:
-    """A compiled config bound to a database: plan, apply, and open sessions."""
+    """A compiled config bound to a database: plan, apply, and open sessions.
+
+    Opening one does not touch the database. The first session (or ``directory``,
+    ``principal``) checks once that the database was brought to this config with
+    ``apply`` and raises ``DatabaseOutOfDate`` (a sentence saying what to run) when
+    not; ``check_database`` makes that check at once, as ``trellis serve`` and
+    ``trellis worker`` do before they start. ``plan`` and ``apply`` work on any
+    database.
+    """
 
     def __init__(self, config: Config, engine: sa.Engine, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.config = config
@@ -29,13 +37,18 @@ class Trellis:
         self.schema: Schema = build_schema(config)
         self._clock = clock or utc_now
         self._zone = ZoneInfo(config.settings.timezone)
+        self._current = False  # the database was found to be at this config (check_database)
+        #: The encryption key, read from the environment once, now (``crypto.Keys``).
+        self.keys = crypto.Keys.load()
         if any(f.encrypted for o in config.objects.values() for f in o.fields.values()):
-            crypto.cipher()  # fail now, with a clear message, when the key is missing
+            self.keys.cipher()  # fail now, with a clear message, when the key is missing
 
     @classmethod
     def open(cls, config_path: str | os.PathLike[str], db_url: str | None = None,
              clock: Callable[[], dt.datetime] | None = None) -> Trellis:
-        """Load and check the config (raises ConfigError listing every error) and connect."""
+        """Load and check the config (raises ConfigError listing every error) and connect.
+
+        The database is checked at the first session (see the class docstring)."""
         return cls(load_config(config_path), create_engine(db_url), clock)
 
     def clock_now(self) -> Clock:
@@ -48,24 +61,45 @@ class Trellis:
 
     def apply(self, allow_data_loss: bool = False, applied_by: str | None = None) -> migrate.Plan:
         """Bring the database to this config; raises MigrationRefused with reasons."""
-        return migrate.apply(self.engine, self.config, allow_data_loss=allow_data_loss, applied_by=applied_by)
+        result = migrate.apply(self.engine, self.config, allow_data_loss=allow_data_loss, applied_by=applied_by)
+        self._current = True
+        return result
+
+    def check_database(self) -> None:
+        """Raise ``DatabaseOutOfDate`` unless the database was brought to this config with ``apply``.
+
+        Checked once: after it passed, later calls cost nothing. A config differing from the
+        applied one only where the database is not concerned (labels, views, layouts, roles…)
+        passes; see ``engine.runtime.migrate.fingerprint``."""
+        if not self._current:
+            migrate.check_current(self.engine, self.config, self.schema)
+            self._current = True
+
+    @property
+    def database_current(self) -> bool:
+        """Whether ``check_database`` (or ``apply``) found the database at this config already."""
+        return self._current
 
     @contextmanager
     def session(self, user: str | int | None = None, channel: str = "python") -> Iterator[Session]:
         """One transaction as ``user`` (a username or id; None = the system context):
         commit on success, roll back on any exception. ``channel`` (web, api, import,
-        automation, cli, python) is recorded in the audit trail."""
+        automation, cli, python) is recorded in the audit trail. Raises ``DatabaseOutOfDate``
+        when the database was not brought to this config (``check_database``)."""
+        self.check_database()
         with self.engine.connect() as connection, connection.begin():
             yield Session(self, connection, self._principal(connection, user), channel)
 
     @contextmanager
     def directory(self, user: str | int | None = None, channel: str = "cli") -> Iterator[Directory]:
         """Manage users and teams in one transaction, as ``user`` (None = the system)."""
+        self.check_database()
         with self.engine.connect() as connection, connection.begin():
             yield Directory(self, connection, self._principal(connection, user), channel)
 
     def principal(self, user: str | int | None) -> Principal:
         """Who ``user`` is and what they may do (refuses unknown, disabled and expired users)."""
+        self.check_database()
         with self.engine.connect() as connection:
             return self._principal(connection, user)
 

@@ -172,7 +172,7 @@ def test_commands_need_an_applied_database(tmp_path, write_config):
     config = write_config(CONFIG)
     result = run("user", "list", config, "--db", f"sqlite:///{tmp_path / 'empty.db'}")
     assert result.exit_code == 1
-    assert f"run `trellis apply {config}` first" in result.output
+    assert f"has no Trellis tables yet: run `trellis apply {config}`" in result.output
 
 
 def test_config_and_database_come_from_the_environment(cli, monkeypatch):

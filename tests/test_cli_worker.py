@@ -145,7 +145,7 @@ def test_an_unprepared_database_is_a_clear_error(write_config, tmp_path):
     path = write_config(CONFIG.replace("HOOK_URL", "https://erp.example.com/hooks"))
     result = run("worker", path, "--db", f"sqlite:///{tmp_path / 'empty.db'}", "--once")
     assert result.exit_code == 1
-    assert f"run `trellis apply {path}` first" in result.output
+    assert f"has no Trellis tables yet: run `trellis apply {path}`" in result.output
 
 
 def test_times_without_an_offset_are_in_the_company_time_zone():

@@ -30,7 +30,8 @@ def create_app(config_path_or_crm: str | os.PathLike[str] | Trellis, db_url: str
                test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app for a config file (opened on ``db_url``) or an open ``Trellis``.
 
-    The database must have been brought to the config with ``trellis apply``.
+    The database must have been brought to the config with ``trellis apply``; until it is,
+    every request is answered with 503 (``webui.readiness``).
     """
     app = Flask(__name__)
     app.config.update({name: os.environ[name] for name in ENVIRONMENT_SETTINGS if os.environ.get(name)})
@@ -42,8 +43,9 @@ def create_app(config_path_or_crm: str | os.PathLike[str] | Trellis, db_url: str
         crm = Trellis.open(config_path_or_crm, db_url)
     app.extensions["trellis"] = crm
 
-    from webui import api, ui
+    from webui import api, readiness, ui
 
+    readiness.init_app(app)  # first: no other hook may read a stale database
     api.init_app(app)
     ui.init_app(app)  # after the API: CSRF protection exempts the API's blueprint
     return app

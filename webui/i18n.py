@@ -493,6 +493,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "error.back": {"en": "Back to the start page", "zh": "返回首页"},
     "error.no_objects": {"en": "Your roles give you access to no object; ask an administrator.",
                          "zh": "您的角色无权访问任何对象，请联系管理员。"},
+    "error.out_of_date.title": {"en": "Not available yet", "zh": "暂不可用"},
+    "error.out_of_date.intro": {"en": "The database must be brought up to date before this site can be used. "
+                                      "For the administrator:",
+                                "zh": "数据库需要先更新，本站才能使用。管理员请执行："},
+    "error.out_of_date.retry": {"en": "Try again in a few minutes.", "zh": "请几分钟后再试。"},
 }
 
 

@@ -80,6 +80,7 @@ def simulate(config: str, db_url: str | None, object_name: str | None, record_id
     zone = ZoneInfo(compiled.settings.timezone)
     crm = Trellis(compiled, create_engine(db_url))
     try:
+        crm.check_database()
         if window:
             start, end = parse_time("--from", from_text, zone), parse_time("--to", to_text, zone)
             _print_window(runtime.simulate_window(crm, start, end, object_name), start, end, zone)

@@ -70,6 +70,7 @@ def serve(config: str, db_url: str | None, host: str, port: int, threads: int, c
     from engine.trellis import Trellis
 
     crm = Trellis.open(config, db_url)
+    crm.check_database()  # a stale database stops here, with what to run, not at the first request
     echo(f"Trellis serving {config} on {database_url(db_url)}")
     run_server(crm, host, port, threads, ServerSettings(connection_limit, channel_timeout, cleanup_interval, backlog))
 

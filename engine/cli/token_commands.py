@@ -11,19 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
-import sqlalchemy as sa
 
 from engine.cli.common import CONFIG_ARG, DB_OPTION, config_first, echo, secho, user_errors
 from engine.cli.group import main
 from engine.runtime import tokens
 from engine.runtime.errors import TrellisError
 from engine.trellis import Trellis
-
-
-class TokensNotApplied(TrellisError):
-    """The database has no token table yet."""
-
-    code = "not_applied"
 
 
 class BadExpiry(TrellisError):
@@ -34,11 +27,10 @@ class BadExpiry(TrellisError):
 
 @contextmanager
 def _crm(config: str, db_url: str | None) -> Iterator[Trellis]:
-    """The CRM of an applied database (its token table exists)."""
+    """The CRM of a database brought to CONFIG (raises DatabaseOutOfDate otherwise)."""
     crm = Trellis.open(config, db_url)
     try:
-        if not sa.inspect(crm.engine).has_table("sys_tokens"):
-            raise TokensNotApplied(f"this database has no API tokens table yet: run `trellis apply {config}` first")
+        crm.check_database()
         yield crm
     finally:
         crm.close()

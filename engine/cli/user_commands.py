@@ -13,30 +13,21 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-import sqlalchemy as sa
 
 from engine.cli.common import CONFIG_ARG, DB_OPTION, config_first, echo, secho, user_errors
 from engine.cli.group import main
 from engine.runtime import crypto
 from engine.runtime.auth import totp_required
-from engine.runtime.errors import TrellisError
 from engine.runtime.users import Directory, User
 from engine.trellis import Trellis
 
 
-class NotApplied(TrellisError):
-    """The database has no user tables yet."""
-
-    code = "not_applied"
-
-
 @contextmanager
 def _directory(config: str, db_url: str | None) -> Iterator[Directory]:
-    """The user directory of an applied database, in one transaction, as the system."""
+    """The user directory of a database brought to CONFIG, in one transaction, as the system
+    (``directory`` raises DatabaseOutOfDate otherwise)."""
     crm = Trellis.open(config, db_url)
     try:
-        if not sa.inspect(crm.engine).has_table("sys_users"):
-            raise NotApplied(f"this database has no users yet: run `trellis apply {config}` first")
         with crm.directory(user=None, channel="cli") as directory:
             yield directory
     finally:

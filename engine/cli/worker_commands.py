@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
-import sqlalchemy as sa
 
 from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, parse_time, user_errors
 from engine.cli.group import main
@@ -27,12 +26,6 @@ from engine.runtime.errors import TrellisError
 
 if TYPE_CHECKING:
     from engine.runtime.worker import PassReport
-
-
-class WorkerUsageError(TrellisError):
-    """A bad option of ``trellis worker``, or a database it cannot work on yet."""
-
-    code = "worker_usage"
 
 
 @main.command()
@@ -63,7 +56,7 @@ def worker(config: str, db_url: str | None, once: bool, at_text: str | None, int
     smtp = SmtpSettings.from_environment()
     crm = Trellis(compiled, create_engine(db_url), clock=_clock(at, once))
     try:
-        _check_database(crm.engine, config)
+        crm.check_database()
         if requeue:
             count = requeue_dead(crm, crm.clock_now().now_utc)
             echo(f"Requeued {count} dead letter{'s' if count != 1 else ''}.")
@@ -90,15 +83,6 @@ def _clock(at: dt.datetime | None, fixed: bool) -> Callable[[], dt.datetime] | N
         return lambda: at
     start = dt.datetime.now(dt.UTC)
     return lambda: at + (dt.datetime.now(dt.UTC) - start)  # time runs on from --at
-
-
-def _check_database(engine: sa.Engine, config: str) -> None:
-    inspector = sa.inspect(engine)
-    if not inspector.has_table("sys_outbox") or "lease_until" not in {
-            c["name"] for c in inspector.get_columns("sys_outbox")} or "seal_seq" not in {
-            c["name"] for c in inspector.get_columns("sys_audit")}:
-        raise WorkerUsageError(f"the database is not set up for this version of Trellis: "
-                               f"run `trellis apply {config}` first")
 
 
 def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:

@@ -143,7 +143,7 @@ def _stored(session: Session, obj: ObjectDef, record_id: int) -> dict[str, Any]:
     """The record as stored now, decrypted ({} when there is none)."""
     table = session.schema.table(obj.name)
     row = session.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
-    return dict(row_to_record(obj, row)) if row is not None else {}
+    return dict(row_to_record(obj, row, session.crm.keys)) if row is not None else {}
 
 
 def choose_and_write(session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapping[str, Any],

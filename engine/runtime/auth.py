@@ -59,7 +59,7 @@ import pyotp
 import sqlalchemy as sa
 
 from engine.metadata.model import Role
-from engine.runtime import audit, crypto, sessions
+from engine.runtime import audit, sessions
 from engine.runtime.errors import TrellisError, ValidationFailed
 from engine.runtime.messages import localized
 from engine.runtime.passwords import hash_password, needs_rehash, password_problems, verify_password
@@ -183,8 +183,8 @@ class _Account:
         stored = self.row["totp_secret"]
         if not totp_active(stored):
             return None
-        crypto.cipher(_KEY_NEEDED)
-        return crypto.decrypt(stored)
+        self.crm.keys.cipher(_KEY_NEEDED)
+        return self.crm.keys.decrypt(stored)
 
     def check_totp(self, code: str | None) -> bool:
         """Whether ``code`` is the current one (each code works once)."""
@@ -192,7 +192,7 @@ class _Account:
         step = _totp_step(setup["secret"], code, self.now, setup.get("last_step")) if setup else None
         if step is None:
             return False
-        self.updates["totp_secret"] = crypto.encrypt({**setup, "last_step": step})
+        self.updates["totp_secret"] = self.crm.keys.encrypt({**setup, "last_step": step})
         return True
 
     def use_recovery_code(self, code: str | None) -> bool:
@@ -356,13 +356,13 @@ def totp_state(crm: Trellis, username: str) -> str:
 # --- two-factor enrolment ---------------------------------------------------------------
 def enroll_totp(crm: Trellis, username: str, *, channel: str = "web") -> TotpEnrollment:
     """Start two-factor enrolment: a new secret and recovery codes, active after ``confirm_totp``."""
-    crypto.cipher(_KEY_NEEDED)
+    crm.keys.cipher(_KEY_NEEDED)
     secret = pyotp.random_base32()
     codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
     with _account(crm, username) as account:
         if totp_active(account.row["totp_secret"]):
             raise TotpError(f"two-factor login is already on for {username!r}; turn it off before enrolling again")
-        pending = crypto.encrypt({"secret": secret, "codes": [_code_hash(c) for c in codes]})
+        pending = crm.keys.encrypt({"secret": secret, "codes": [_code_hash(c) for c in codes]})
         account.updates["totp_secret"] = PENDING + pending
         account.save("totp_enroll", "enrolment started")
         account.audit("user.totp", {"totp": ["off", "pending"]}, channel)
@@ -376,11 +376,11 @@ def confirm_totp(crm: Trellis, username: str, code: str, *, channel: str = "web"
         stored = account.row["totp_secret"]
         if stored is None or not stored.startswith(PENDING):
             raise TotpError(f"{username!r} has no two-factor enrolment to confirm; start one first")
-        pending = crypto.decrypt(stored[len(PENDING):])
+        pending = crm.keys.decrypt(stored[len(PENDING):])
         step = _totp_step(pending["secret"], code, account.now, None)
         if step is None:
             return False
-        account.updates.update(totp_secret=crypto.encrypt({"secret": pending["secret"], "last_step": step}),
+        account.updates.update(totp_secret=crm.keys.encrypt({"secret": pending["secret"], "last_step": step}),
                                recovery_codes=pending["codes"])
         account.save("totp_on", "two-factor login turned on")
         account.audit("user.totp", {"totp": ["pending", "on"]}, channel)

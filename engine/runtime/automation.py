@@ -79,7 +79,7 @@ def after_decision(session: Session, object_name: str, record_id: int, status: s
     row = session.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
     if row is None:
         return
-    values = dict(row_to_record(obj, row))  # encrypted fields as rules see them elsewhere: decrypted
+    values = dict(row_to_record(obj, row, session.crm.keys))  # encrypted fields as rules see them elsewhere: decrypted
     for rule in rules:
         run_rule(session, rule, obj, values, None, trigger=f"approval {status}")
 

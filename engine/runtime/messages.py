@@ -140,6 +140,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "bad_sort": {"en": "The list cannot be sorted so.",
                  "zh": "无法这样排序：字段不存在或不可见，或排序字段超过 10 个。"},
     # --- errors of a whole request (TrellisError.code) ---
+    "database.empty": {"en": "This database has no Trellis tables yet: run `trellis apply {config}` to set it up.",
+                       "zh": "该数据库还没有 Trellis 数据表：请运行 `trellis apply {config}` 进行初始化。"},
+    "database.config": {"en": "The database is at config version {version} from {day}; this config differs: "
+                              "run `trellis plan {config}` to see the changes, then `trellis apply {config}`.",
+                        "zh": "数据库处于 {day} 应用的配置版本 {version}，当前配置与之不同：请运行 "
+                              "`trellis plan {config}` 查看变更，然后运行 `trellis apply {config}`。"},
+    "database.trellis": {"en": "The database is at config version {version} from {day}, set up by an earlier "
+                               "version of Trellis: run `trellis apply {config}` to bring it up to date.",
+                         "zh": "数据库处于 {day} 由较早版本的 Trellis 应用的配置版本 {version}：请运行 "
+                               "`trellis apply {config}` 将其更新。"},
     "conflict": {"en": "The record was changed meanwhile; reload it and apply your change again.",
                  "zh": "该记录已被他人修改，请刷新后重新操作。"},
 }

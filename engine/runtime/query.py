@@ -127,12 +127,12 @@ class Group:
         return tuple(self.values.values())
 
 
-def row_to_record(obj: ObjectDef, row: Mapping[str, Any]) -> Record:
-    """Turn a result row into a Record, decrypting encrypted fields."""
+def row_to_record(obj: ObjectDef, row: Mapping[str, Any], keys: crypto.Keys) -> Record:
+    """Turn a result row into a Record, decrypting encrypted fields with ``keys`` (``Trellis.keys``)."""
     values = dict(row)
     for name in encrypted_fields(obj):
         if name in values:
-            values[name] = crypto.decrypt(values[name])
+            values[name] = keys.decrypt(values[name])
     return Record(obj.name, values)
 
 
@@ -237,7 +237,7 @@ class Query:
     def all(self) -> list[Record]:
         """Every matching record."""
         rows = self.session.connection.execute(self.statement()).mappings()
-        return [row_to_record(self.obj, row) for row in rows]
+        return [row_to_record(self.obj, row, self.session.crm.keys) for row in rows]
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.all())
@@ -245,7 +245,7 @@ class Query:
     def first(self) -> Record | None:
         """The first matching record, or None."""
         row = self.session.connection.execute(self.statement().limit(1)).mappings().first()
-        return None if row is None else row_to_record(self.obj, row)
+        return None if row is None else row_to_record(self.obj, row, self.session.crm.keys)
 
     def count(self, limit: int | None = None) -> int:
         """How many records match; with ``limit``, counting stops after ``limit + 1`` records."""
@@ -299,7 +299,7 @@ class Query:
         limit = COUNT_LIMIT if count_limit is None else count_limit
         offset = (number - 1) * per_page
         rows = self.session.connection.execute(self._page_statement(per_page + 1, offset)).mappings().all()
-        items = [row_to_record(self.obj, row) for row in rows[:per_page]]
+        items = [row_to_record(self.obj, row, self.session.crm.keys) for row in rows[:per_page]]
         more = len(rows) > per_page
         if not more and (items or offset == 0):  # the last page: the total is known
             total, exact = offset + len(items), True

@@ -190,7 +190,8 @@ class Session:
         row = {name: data.get(name) for name in obj.fields} | system | self._autonumbers(obj)
         del row["id"]
         table = self.schema.table(object_name)
-        new_id = self._write(obj, row, _insert_returning_id(table), lambda r: r.scalar_one(), _stored(obj, row))
+        new_id = self._write(obj, row, _insert_returning_id(table), lambda r: r.scalar_one(),
+                             _stored(obj, row, self.crm.keys))
         record = {**row, "id": new_id}
         files.bind(self, obj, new_id, record)
         self._audit(obj, "create", new_id, None, record)
@@ -250,7 +251,7 @@ class Session:
         changed.update(updated_at=now, version=current["version"] + 1)
         table = self.schema.table(object_name)
         statement = (sa.update(table).where(table.c.id == current.id, table.c.version == current["version"])
-                     .values(**_stored(obj, changed)))
+                     .values(**_stored(obj, changed, self.crm.keys)))
         if self._write(obj, changed, statement, lambda r: r.rowcount) != 1:
             latest = self.connection.execute(sa.select(table.c.version).where(table.c.id == current.id)).scalar()
             raise Conflict(object_name, current.id, current["version"], latest)
@@ -332,7 +333,7 @@ class Session:
         """The record as stored now (after automation changed it in this transaction)."""
         table = self.schema.table(obj.name)
         row = self.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
-        return dict(row_to_record(obj, row)) if row is not None else {}
+        return dict(row_to_record(obj, row, self.crm.keys)) if row is not None else {}
 
     def convert(self, conversion: str, record_id: Any, *, skip: Collection[str] = (),
                 overrides: Mapping[str, Mapping[str, Any]] | None = None, version: int | None = None) -> ConversionResult:
@@ -407,7 +408,7 @@ class Session:
         if not self.principal.in_scope(obj.name, action, row["owner_id"]):
             verb = {"edit": "change", "delete": "delete"}[action]
             raise PermissionDenied(f"you may not {verb} {obj.label.get()} {row['id']}")
-        return row_to_record(obj, row)
+        return row_to_record(obj, row, self.crm.keys)
 
     def _check_database(self, obj: ObjectDef, data: Mapping[str, Any], record_id: int | None, errors: Errors) -> None:
         table = self.schema.table(obj.name)
@@ -502,12 +503,12 @@ def _refusal(obj: ObjectDef, data: Mapping[str, Any], errors: Errors) -> Validat
     return ValidationFailed(dict(errors), obj.name)
 
 
-def _stored(obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
+def _stored(obj: ObjectDef, row: Mapping[str, Any], keys: crypto.Keys) -> dict[str, Any]:
     """The row as stored: encrypted fields replaced by their ciphertext."""
     stored = dict(row)
     for name in encrypted_fields(obj):
         if name in stored:
-            stored[name] = crypto.encrypt(stored[name])
+            stored[name] = keys.encrypt(stored[name])
     return stored
 
 

@@ -469,7 +469,7 @@ def _schedule_window(session: Session, rule: Automation, start: dt.datetime, end
                                column <= bounds[1])
         .order_by(column, table.c.id).limit(limit + 1)).mappings().all()
     clock = Clock(start, zone)
-    found = [dict(row_to_record(obj, row)) for row in rows[:limit]]
+    found = [dict(row_to_record(obj, row, session.crm.keys)) for row in rows[:limit]]
     keys = {values["id"]: f"{rule.name}|{values['id']}|{worker.occurrence(values[trigger.from_field])}"
             for values in found}
     hits = [_hit(rule, obj, values, _moment(values[trigger.from_field], clock) + offset, zone)
@@ -496,7 +496,7 @@ def _yearly_window(session: Session, rule: Automation, start: dt.datetime, end: 
             sa.select(table).where(table.c.archived_at.is_(None), column.is_not(None), table.c.id > last)
             .order_by(table.c.id).limit(_SCAN_PAGE)).mappings().all()
         for row in rows:
-            values = dict(row_to_record(obj, row))
+            values = dict(row_to_record(obj, row, session.crm.keys))
             value = _local_date(values[trigger.from_field], clock)
             day = days.get(value.strftime("%m-%d"))
             if day is None or value > day:

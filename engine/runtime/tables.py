@@ -198,6 +198,8 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("summary", sa.Text(), nullable=True),
         sa.Column("applied_at", UTCDateTime(), nullable=False),
         sa.Column("applied_by", sa.String(200), nullable=True),
+        # migrate.fingerprint of the applied config: what Trellis.check_database compares
+        sa.Column("schema_hash", sa.String(64), nullable=True),
     )
     sequences = sa.Table(
         "sys_sequences",

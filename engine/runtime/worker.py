@@ -51,6 +51,7 @@ import sqlalchemy as sa
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
 from engine.runtime import audit, automation, checkpoints
+from engine.runtime.crypto import Keys
 from engine.runtime.delivery import DeliveryReport, deliver
 from engine.runtime.errors import TrellisError
 from engine.runtime.query import row_to_record
@@ -321,7 +322,7 @@ def _run_due(crm: Trellis, rule: Automation, conditions: list[sa.ColumnElement[b
         with crm.session(None, channel="automation") as session:
             rows = session.connection.execute(sa.select(table).where(
                 table.c.id.in_(ids[start:start + PAGE]), *current).order_by(table.c.id)).mappings().all()
-            for values in _records(obj, rows):
+            for values in _records(obj, rows, crm.keys):
                 key = keys(values)
                 if key is not None:
                     _fire(session, rule, obj, values, key, rule.trigger.kind, report.rule(rule.name), record_skips)
@@ -332,9 +333,9 @@ def _record_key(rule: str, table: sa.Table) -> sa.ColumnElement[str]:
     return sa.literal(f"{rule}|", sa.String) + sa.cast(table.c.id, sa.String) + sa.literal("|", sa.String)
 
 
-def _records(obj: ObjectDef, rows: list[sa.RowMapping]) -> Iterator[dict[str, Any]]:
+def _records(obj: ObjectDef, rows: list[sa.RowMapping], keys: Keys) -> Iterator[dict[str, Any]]:
     for row in rows:
-        yield dict(row_to_record(obj, row))
+        yield dict(row_to_record(obj, row, keys))
 
 
 def _fire(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any] | None,

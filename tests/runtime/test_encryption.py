@@ -217,12 +217,14 @@ def test_validate_works_without_the_key(config_path, monkeypatch):
     assert "is valid" in result.output
 
 
-def test_a_wrong_key_is_reported_as_such(crm, monkeypatch):
+def test_a_wrong_key_is_reported_as_such(crm, config_path, db_url, monkeypatch):
     record = create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
     monkeypatch.setenv("TRELLIS_SECRET_KEY", crypto.generate_key())
+    reopened = Trellis.open(config_path, db_url)
 
-    with crm.session() as s, pytest.raises(DecryptionFailed) as failed:
+    with reopened.session() as s, pytest.raises(DecryptionFailed) as failed:
         s.get("contact", record.id)
+    reopened.close()
 
     assert "cannot be decrypted with the configured TRELLIS_SECRET_KEY" in str(failed.value)
     assert "was the key changed?" in str(failed.value)
@@ -254,12 +256,29 @@ def test_an_unreadable_key_file_is_named_in_the_error(config_path, db_url, monke
         Trellis.open(config_path, db_url)
 
 
-def test_a_passphrase_works_as_a_key_but_a_short_one_is_refused(crm, monkeypatch):
+def test_a_passphrase_works_as_a_key_but_a_short_one_is_refused(config_path, db_url, monkeypatch):
     monkeypatch.setenv("TRELLIS_SECRET_KEY", "correct horse battery staple")
+    crm = Trellis.open(config_path, db_url)
+    crm.apply()
     record = create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
     with crm.session() as s:
         assert s.get("contact", record.id)["id_number"] == ID_NUMBER
+    crm.close()
 
     monkeypatch.setenv("TRELLIS_SECRET_KEY", "too short")
-    with pytest.raises(SecretKeyMissing, match="too short"), crm.session() as s:
-        s.get("contact", record.id)
+    with pytest.raises(SecretKeyMissing, match="too short"):
+        Trellis.open(config_path, db_url)
+
+
+def test_the_key_is_read_once_when_trellis_opens(crm, config_path, db_url, monkeypatch):
+    """A change to the environment takes effect when Trellis is opened again, not before:
+    values written meanwhile are encrypted with the key the process opened with."""
+    record = create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", crypto.generate_key())
+    with crm.session() as s:
+        assert s.get("contact", record.id)["id_number"] == ID_NUMBER
+    monkeypatch.delenv("TRELLIS_SECRET_KEY")
+    second = create(crm, {"name": "Han Meimei", "id_number": NEW_ID_NUMBER})
+    with crm.session() as s:
+        assert s.get("contact", second.id)["id_number"] == NEW_ID_NUMBER
+    assert crm.keys.text not in repr(crm.keys)

@@ -21,8 +21,6 @@ import secrets
 from flask import Flask, Response
 from flask_wtf.csrf import CSRFProtect
 
-from engine.runtime import crypto
-
 #: Sent with every response (UI and API).
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
@@ -38,7 +36,7 @@ def secret_key(app: Flask) -> str:
     configured = app.config.get("SECRET_KEY") or os.environ.get("TRELLIS_WEB_SECRET")
     if configured:
         return configured
-    master = crypto.configured_key()
+    master = app.extensions["trellis"].keys.text  # TRELLIS_SECRET_KEY(_FILE), read when Trellis opened
     if master:
         return hmac.new(master.encode(), b"trellis web session v1", hashlib.sha256).hexdigest()
     app.logger.warning("Neither TRELLIS_WEB_SECRET nor TRELLIS_SECRET_KEY(_FILE) is set: sessions are signed with a "

@@ -33,15 +33,18 @@ Trellis may add to them.
 
 ``history``, ``load_version`` and ``rollback`` read and re-apply the stored
 config versions; a rollback passes through the same data checks and lists what
-it cannot bring back (``Plan.not_restored``).
+it cannot bring back (``Plan.not_restored``). ``check_current`` tells whether
+the database was brought to a config: whether the latest version's schema
+fingerprint (``fingerprint``) is the config's.
 
 The package, one job per module: ``model`` holds the public types, ``compare``
 asks Alembic for the differences (step 2), ``planner`` turns them into checked,
 ordered actions (steps 1 to 4, with ``renames``, ``columns`` and ``picklists``,
 and ``counting`` for the row counts, and ``search`` for the PostgreSQL search
 indexes, which Alembic does not compare, and ``autoincrement`` for SQLite tables
-made before ids were never reused), ``execute`` runs the actions and
-``versions`` keeps ``sys_config_versions``. ``_run`` below ties them together
+made before ids were never reused), ``execute`` runs the actions,
+``versions`` keeps ``sys_config_versions`` and ``fingerprint`` hashes the part of
+a config that decides the schema. ``_run`` below ties them together
 in one transaction (step 5).
 """
 
@@ -55,6 +58,7 @@ from engine.metadata import Config
 from engine.runtime.database import foreign_keys_deferred
 from engine.runtime.migrate.execute import _check_foreign_keys, _execute
 from engine.runtime.migrate.model import (
+    DatabaseOutOfDate,
     MigrationFailed,
     MigrationRefused,
     Plan,
@@ -64,10 +68,17 @@ from engine.runtime.migrate.model import (
     VersionInfo,
 )
 from engine.runtime.migrate.planner import _Planner
-from engine.runtime.migrate.versions import _losses_since, _record_version, history, load_version
+from engine.runtime.migrate.versions import (
+    _losses_since,
+    _record_version,
+    check_current,
+    history,
+    load_version,
+)
 from engine.runtime.tables import build_schema
 
 __all__ = [
+    "DatabaseOutOfDate",
     "MigrationFailed",
     "MigrationRefused",
     "Plan",
@@ -76,6 +87,7 @@ __all__ = [
     "UnknownVersion",
     "VersionInfo",
     "apply",
+    "check_current",
     "history",
     "load_version",
     "plan",
@@ -145,7 +157,7 @@ def _run(engine: sa.Engine, config: Config, allow_data_loss: bool, execute: bool
                     raise MigrationRefused(result.refusals, result)
                 _execute(conn, planner.actions)
                 _check_foreign_keys(conn)
-                _record_version(conn, config, result, applied_by, note, planner.latest_hash)
+                _record_version(conn, config, schema, result, applied_by, note, planner.latest_hash)
                 transaction.commit()
             else:
                 transaction.rollback()

@@ -19,6 +19,7 @@ from engine.runtime import audit, timeline
 from engine.runtime.migrate.compare import _compatible, _kind, _resolve, _sql_type
 from engine.runtime.migrate.counting import _count, _empty, _filled, _plural, _table
 from engine.runtime.migrate.execute import ADD, ALTER, BACKFILL, RETYPE, REWRITE, UNCONSTRAIN
+from engine.runtime.migrate.fixlog import _filled_rows, _log_fixes
 from engine.runtime.migrate.model import Step
 
 if TYPE_CHECKING:
@@ -87,11 +88,15 @@ def _require(planner: _Planner, table: str, column: sa.Column, empty: int, how: 
 
 def _backfill(planner: _Planner, table: str, column: sa.Column, default: Any, empty: int) -> None:
     name, kind = column.name, _kind(column.type, planner.dialect)
-    target = planner.schema.metadata.tables[table]
+    schema = planner.schema
+    target = schema.metadata.tables[table]
     planner.fills[(table, name)] = empty
+    fdef = planner.field(table, name)
 
     def run(conn: sa.Connection) -> None:
+        rows = _filled_rows(conn, table, name, lambda c: _empty(c, kind))
         conn.execute(sa.update(target).where(_empty(target.c[name], kind)).values({name: default}))
+        _log_fixes(conn, schema, table, name, ((i, None, default) for i, _ in rows), bool(fdef and fdef.encrypted))
 
     text = f"set {table}.{name} to {default!r} where empty ({_plural(empty, 'record')})"
     planner.add(BACKFILL, table, Step("fill_default", table, name, text), sql=run, fix=True)
@@ -186,10 +191,17 @@ def _incompatible(planner: _Planner, table: str, column: sa.Column, op: alembic_
     if not op.existing_nullable:
         planner.add(UNCONSTRAIN, table, Step("alter_column", table, name, f"let {table}.{name} be empty for the type change"),
                     batch=lambda b: b.alter_column(name, nullable=True, existing_type=op.existing_type))
-    clause = _table(table, name)
+    clause, schema, kind = _table(table, name), planner.schema, _kind(op.existing_type, planner.dialect)
+    previous = planner.old_field(planner.object(table), fdef) if fdef and planner.object(table) else None
+    masked = bool(fdef and fdef.encrypted or previous and previous.encrypted)
+
+    def run(conn: sa.Connection) -> None:
+        rows = _filled_rows(conn, table, name, lambda c: _filled(c, kind))
+        conn.execute(sa.update(clause).values({name: None}))
+        _log_fixes(conn, schema, table, name, ((i, value, None) for i, value in rows), masked)
+
     planner.add(REWRITE, table, Step("clear_values", table, name, f"empty {table}.{name} for the type change "
-                                     f"({_plural(values, 'value')} lost)"), fix=True,
-                sql=lambda conn: conn.execute(sa.update(clause).values({name: None})))
+                                     f"({_plural(values, 'value')} lost)"), fix=True, sql=run)
     _retype(planner, table, column, op, compatible=False, nullable=True)
     return True
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from engine.runtime.migrate.counting import _count, _plural, _table
 from engine.runtime.migrate.execute import REWRITE
+from engine.runtime.migrate.fixlog import _filled_rows, _log_fixes
 from engine.runtime.migrate.model import Step
 
 if TYPE_CHECKING:
@@ -44,7 +45,13 @@ def _refuse_or_clear(planner: _Planner, table: str, name: str, encrypting: bool,
                        "cannot be converted yet: add a new field and copy them, or pass --allow-data-loss "
                        "to empty them", overridable=True)
         return
-    clause = _table(table, name)
+    clause, schema = _table(table, name), planner.schema
+
+    def run(conn: sa.Connection) -> None:  # the values are masked in the audit: the field is sensitive
+        rows = _filled_rows(conn, table, name, lambda c: c.is_not(None))
+        conn.execute(sa.update(clause).values({name: None}))
+        _log_fixes(conn, schema, table, name, ((i, value, None) for i, value in rows), masked=True)
+
     planner.add(REWRITE, table, Step("clear_values", table, name,
                                      f"empty {table}.{name}: encryption changed ({_plural(values, 'value')} lost)"),
-                fix=True, sql=lambda conn: conn.execute(sa.update(clause).values({name: None})))
+                fix=True, sql=run)

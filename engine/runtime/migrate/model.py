@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.runtime.errors import TrellisError
+from engine.runtime.messages import localized, message
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,35 @@ class MigrationRefused(TrellisError):
 
 class MigrationFailed(TrellisError):
     """The database rejected a step of an apply; everything was rolled back."""
+
+
+class DatabaseOutOfDate(TrellisError):
+    """The database was not brought to the config being served: ``trellis apply`` it first.
+
+    ``version`` and ``applied_at`` describe the latest applied config version (both None when
+    the database has no Trellis tables yet); ``same_config`` is True when that version holds
+    this very config, applied by an earlier version of Trellis whose schema differs.
+    ``str()`` is the sentence in the engine's current language; ``text(language)`` in another.
+    """
+
+    code = "database_out_of_date"
+
+    def __init__(self, config_path: str, version: int | None = None, applied_at: dt.datetime | None = None,
+                 same_config: bool = False) -> None:
+        self.config_path, self.version, self.applied_at = config_path, version, applied_at
+        self.reason = "empty" if version is None else "trellis" if same_config else "config"
+        self.params = {"config": shlex.quote(config_path), "version": version,
+                       "day": f"{applied_at:%Y-%m-%d}" if applied_at is not None else ""}
+        super().__init__(localized(self.key, message(self.key, "en", **self.params), self.params))
+
+    @property
+    def key(self) -> str:
+        """The sentence's code in ``engine.runtime.messages``."""
+        return f"database.{self.reason}"
+
+    def text(self, language: str) -> str:
+        """The sentence in ``language``."""
+        return message(self.key, language, **self.params)
 
 
 class UnknownVersion(KeyError):

@@ -16,7 +16,9 @@ from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.migrate.compare import _kind
 from engine.runtime.migrate.counting import _count, _like_key, _plural, _table
 from engine.runtime.migrate.execute import REWRITE, SqlRun
+from engine.runtime.migrate.fixlog import _filled_rows, _log_fixes
 from engine.runtime.migrate.model import Step
+from engine.runtime.tables import Schema
 
 if TYPE_CHECKING:
     from engine.runtime.migrate.planner import _Planner
@@ -87,16 +89,19 @@ def _check_values(planner: _Planner, obj: ObjectDef, fdef: FieldDef, used: dict[
 
 
 def _rewriter(planner: _Planner, obj: ObjectDef, fdef: FieldDef, mapping: dict[str, str | None]) -> SqlRun:
-    """The data fix replacing stored values per ``mapping`` (None clears them)."""
-    table = planner.schema.metadata.tables[obj.table_name]
+    """The data fix replacing stored values per ``mapping`` (None clears them), audited per record."""
+    schema = planner.schema
+    table = schema.metadata.tables[obj.table_name]
     if field_type(fdef).storage == "json":
-        return lambda conn: _rewrite_lists(conn, table, fdef.name, mapping)
+        return lambda conn: _rewrite_lists(conn, schema, table, fdef.name, mapping)
     clause = _table(obj.table_name, fdef.name)
     column = clause.c[fdef.name]
 
     def run(conn: sa.Connection) -> None:
         for old, new in mapping.items():
+            rows = _filled_rows(conn, obj.table_name, fdef.name, lambda c, old=old: c == old)
             conn.execute(sa.update(clause).where(column == old).values({fdef.name: new}))
+            _log_fixes(conn, schema, obj.table_name, fdef.name, ((i, old, new) for i, _ in rows), fdef.encrypted)
 
     return run
 
@@ -110,11 +115,17 @@ def _mapping_hint(value: str, fdef: FieldDef) -> str:
     return f"map it with migrate_values: {example} or allow data loss"
 
 
-def _rewrite_lists(conn: sa.Connection, table: sa.Table, name: str, mapping: dict[str, str | None]) -> None:
+def _rewrite_lists(conn: sa.Connection, schema: Schema, table: sa.Table, name: str,
+                   mapping: dict[str, str | None]) -> None:
     """Replace keys inside JSON lists (multipicklist, tags); an emptied list becomes NULL."""
     column = table.c[name]
-    rows = conn.execute(sa.select(table.c.id, column).where(sa.or_(*(_like_key(column, k) for k in mapping)))).all()
+    rows = conn.execute(sa.select(table.c.id, column).where(sa.or_(*(_like_key(column, k) for k in mapping)))
+                        .order_by(table.c.id)).all()
+    changes = []
     for record_id, values in rows:
         mapped = (mapping.get(v, v) if v in mapping else v for v in values or [])
         kept = list(dict.fromkeys(v for v in mapped if v is not None))
         conn.execute(sa.update(table).where(table.c.id == record_id).values({name: kept or sa.null()}))
+        if kept != values:
+            changes.append((record_id, values, kept or None))
+    _log_fixes(conn, schema, table.name, name, changes)

@@ -3,6 +3,9 @@
 An apply stores the config text it applied, so that ``history`` can list the
 versions and ``load_version`` (and so ``rollback``) can load one again. The
 planner reads the latest one to know the previous config of each field.
+
+Each version also stores its schema fingerprint (``fingerprint``), which
+``check_current`` compares with the config being opened.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import datetime as dt
 import sqlalchemy as sa
 
 from engine.metadata import Config, ConfigError, load_config_text
-from engine.runtime.migrate.model import Plan, UnknownVersion, VersionInfo
-from engine.runtime.tables import NAMING_CONVENTION, system_tables
+from engine.runtime.migrate.fingerprint import schema_fingerprint
+from engine.runtime.migrate.model import DatabaseOutOfDate, Plan, UnknownVersion, VersionInfo
+from engine.runtime.tables import NAMING_CONVENTION, Schema, system_tables
 
 VERSIONS_TABLE = "sys_config_versions"
 
@@ -37,16 +41,39 @@ def load_version(engine: sa.Engine, version_id: int) -> Config:
     return load_config_text(text, name=path)
 
 
-def _record_version(conn: sa.Connection, config: Config, result: Plan, applied_by: str | None,
+def check_current(engine: sa.Engine, config: Config, schema: Schema) -> None:
+    """Raise ``DatabaseOutOfDate`` unless the latest applied version has ``config``'s schema
+    fingerprint: one look at the columns of ``sys_config_versions`` and one small query."""
+    with engine.connect() as conn:
+        try:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns(VERSIONS_TABLE)}
+        except sa.exc.NoSuchTableError:
+            raise DatabaseOutOfDate(config.source_path) from None
+        table = _versions_table()
+        stored = table.c.schema_hash if "schema_hash" in columns else sa.null().label("schema_hash")
+        row = conn.execute(sa.select(table.c.id, table.c.content_hash, table.c.applied_at, stored)
+                           .order_by(table.c.id.desc()).limit(1)).first()
+    if row is None:
+        raise DatabaseOutOfDate(config.source_path)
+    if row.schema_hash != schema_fingerprint(config, schema, engine.dialect):
+        raise DatabaseOutOfDate(config.source_path, row.id, row.applied_at,
+                                same_config=row.content_hash == config.content_hash)
+
+
+def _record_version(conn: sa.Connection, config: Config, schema: Schema, result: Plan, applied_by: str | None,
                     note: str | None, latest_hash: str | None) -> None:
-    """Store the applied config, unless nothing changed and the hash is the latest one."""
-    if result.empty and latest_hash == config.content_hash:
+    """Store the applied config and its fingerprint, unless nothing changed and both are the latest."""
+    table = _versions_table()
+    fingerprint = schema_fingerprint(config, schema, conn.dialect)
+    latest_fingerprint = conn.execute(sa.select(table.c.schema_hash).order_by(table.c.id.desc()).limit(1)).scalar()
+    if result.empty and latest_hash == config.content_hash and latest_fingerprint == fingerprint:
         return
     lines = [note] if note else []
     lines += [s.description for s in result.steps + result.data_fixes] or ["no schema change"]
-    conn.execute(sa.insert(_versions_table()).values(
+    conn.execute(sa.insert(table).values(
         content_hash=config.content_hash, source_path=config.source_path, config_text=config.source_text,
-        summary="\n".join(lines), applied_at=dt.datetime.now(dt.UTC), applied_by=applied_by))
+        summary="\n".join(lines), applied_at=dt.datetime.now(dt.UTC), applied_by=applied_by,
+        schema_hash=fingerprint))
 
 
 def _versions_table() -> sa.Table:

@@ -1,0 +1,50 @@
+"""The audit rows of an apply's data fixes (S35): stored values an apply rewrites are audited.
+
+A data fix (a picklist value mapped with ``migrate_values`` or cleared, a
+default filled into a newly required field, values emptied for a type or
+encryption change) writes one ``sys_audit`` row per record it changes, in the
+apply's transaction: action ``update`` on channel ``apply``, by the system,
+with the field's old and new value — so the record's history (``trellis audit
+show``, the record page) says what the apply did to it, and the hash chain
+covers it. Values of fields encrypted before or after the change are masked as
+for any write. ``last_activity_at``, which an apply derives from the activities
+when ``timeline: true`` is added, is not a field and is not audited, as when
+the runtime keeps it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.runtime import audit
+from engine.runtime.permissions import SYSTEM
+from engine.runtime.tables import Schema
+
+#: The audit channel of the changes an apply makes.
+CHANNEL = "apply"
+
+
+def _log_fixes(conn: sa.Connection, schema: Schema, table: str, field: str,
+               changes: Iterable[tuple[int, Any, Any]], masked: bool = False) -> None:
+    """One audit row per ``(record_id, old, new)`` of ``table.field`` (records of objects only)."""
+    if not table.startswith("obj_"):
+        return
+    now = dt.datetime.now(dt.UTC)
+    for record_id, old, new in changes:
+        pair = [_mask(old), _mask(new)] if masked else [old, new]
+        audit.log_change(conn, schema, SYSTEM, CHANNEL, "update", table[4:], record_id, {field: pair}, now)
+
+
+def _mask(value: Any) -> Any:
+    return None if value is None else audit.ENCRYPTED
+
+
+def _filled_rows(conn: sa.Connection, table: str, field: str, where: Any) -> list[tuple[int, Any]]:
+    """``(id, value)`` of the rows of ``table`` matching ``where(column)``, before a fix changes them."""
+    clause = sa.table(table, sa.column("id"), sa.column(field))
+    return [(row[0], row[1]) for row in conn.execute(
+        sa.select(clause.c.id, clause.c[field]).where(where(clause.c[field])).order_by(clause.c.id))]
