@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from flask import Flask, Response, current_app, request, session
 
 from engine.runtime.migrate import DatabaseOutOfDate
-from webui import get_trellis
 from webui.api.errors import API_PREFIX, error_response
 from webui.i18n import LANGUAGES, translate
+from webui.state import get_trellis
 
 
 def init_app(app: Flask) -> None:

@@ -22,7 +22,6 @@ import click
 from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, parse_time, user_errors
 from engine.cli.group import main
 from engine.runtime.delivery import MAX_ATTEMPTS, SmtpSettings, requeue_dead
-from engine.runtime.errors import TrellisError
 
 if TYPE_CHECKING:
     from engine.runtime.worker import PassReport
