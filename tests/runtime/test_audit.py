@@ -21,6 +21,7 @@ from engine import Trellis, ValidationFailed
 from engine.runtime import audit
 from engine.runtime.permissions import SYSTEM
 from tests.conftest import run_in_threads
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -52,7 +53,7 @@ PER_THREAD = 10
 @pytest.fixture
 def crm(db_url, write_config):
     crm = Trellis.open(write_config(CONFIG), db_url, clock=lambda: NOW)
-    crm.apply()
+    apply_fresh(crm)
     yield crm
     crm.close()
 

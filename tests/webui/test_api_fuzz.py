@@ -29,6 +29,7 @@ from schemathesis.checks import not_a_server_error
 
 from engine import Trellis
 from engine.runtime.tokens import create_token
+from tests.templates import apply_fresh
 from webui import create_app
 
 CONFIG = """
@@ -102,7 +103,7 @@ FUZZ_SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=T
 @pytest.fixture
 def crm(db_url, write_config):
     crm = Trellis.open(write_config(CONFIG), db_url)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add_team("east")
         d.add("root", roles=["boss"], team="east")
