@@ -66,14 +66,24 @@ def fresh_database(folder: Path) -> Iterator[str]:
         yield f"sqlite:///{folder / 'test.db'}"
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
+    admin = _admin_engine(base)
     with admin.begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     separator = "&" if "?" in base else "?"
     yield f"{base}{separator}options={quote(f'-csearch_path={schema} -csynchronous_commit=off')}"
     with admin.begin() as conn:
         conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    admin.dispose()
+
+
+_admin_engines: dict[str, sa.Engine] = {}
+
+
+def _admin_engine(base: str) -> sa.Engine:
+    """One engine per process that creates and drops the tests' schemas (a connection kept
+    open instead of a new one twice per test)."""
+    if base not in _admin_engines:
+        _admin_engines[base] = sa.create_engine(base, connect_args={"options": "-csynchronous_commit=off"})
+    return _admin_engines[base]
 
 
 @pytest.fixture
