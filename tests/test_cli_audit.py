@@ -18,6 +18,7 @@ from engine import Trellis
 from engine.cli import main
 from engine.cli.audit_commands import AuditDatabase
 from engine.runtime import audit
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -60,7 +61,7 @@ def config_path(write_config):
 @pytest.fixture
 def crm(config_path, db_url):
     crm = Trellis.open(config_path, db_url, clock=lambda: NOW)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("rita", roles=["rep"])
         d.add("audrey", roles=["auditor"])

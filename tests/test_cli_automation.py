@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from engine import Trellis
 from engine.cli import main
 from engine.runtime import simulate
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -93,7 +94,7 @@ def run(*args):
 def setup(write_config, db_url):
     path = write_config(CONFIG)
     crm = Trellis.open(path, db_url, clock=lambda: CREATED)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("boss", roles=["rep"], email="boss@example.com")
         d.add("rita", roles=["rep"], manager="boss", email="rita@example.com")

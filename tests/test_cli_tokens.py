@@ -20,6 +20,7 @@ from engine.runtime.tokens import (
     resolve_token,
     revoke_token,
 )
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -45,7 +46,7 @@ def setup(db_url, write_config):
     """An applied database with users alice and bob; returns (config path, db url)."""
     path = write_config(CONFIG)
     crm = Trellis.open(path, db_url)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("alice", roles=["rep"])
         d.add("bob", roles=["rep"])

@@ -18,6 +18,7 @@ from engine.cli import main
 from engine.cli.common import parse_time
 from engine.runtime.errors import TrellisError
 from tests.receivers import smtp_server, webhook_receiver
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -63,7 +64,7 @@ def setup(write_config, db_url, monkeypatch):
     def setup(hook_url="http://127.0.0.1:9/unused"):
         path = write_config(CONFIG.replace("HOOK_URL", hook_url))
         crm = Trellis.open(path, db_url, clock=lambda: CREATED)
-        crm.apply()
+        apply_fresh(crm)
         with crm.directory() as d:
             d.add("rita", roles=["rep"], email="rita@example.com")
         with crm.session("rita") as s:

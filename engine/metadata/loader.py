@@ -74,6 +74,8 @@ class RawConfig:
     text: str
     files: list[str] = field(default_factory=list)
     issues: list[ConfigIssue] = field(default_factory=list)
+    #: Every file read (the config, then its templates): absolute path and text as parsed.
+    sources: list[tuple[str, str]] = field(default_factory=list)
 
 
 #: libyaml's parser when PyYAML was built with it: about ten times faster, and it refuses
@@ -318,17 +320,26 @@ def load_raw(path: str) -> RawConfig:
     """Read ``path`` and every template it extends, merged into one located tree."""
     issues: list[ConfigIssue] = []
     files: list[str] = []
-    tree, text = _load_layers(os.path.abspath(path), path, [], issues, files)
+    sources: list[tuple[str, str]] = []
+    tree, text = _load_layers(os.path.abspath(path), path, [], issues, files, sources)
     _unapplied_removals(tree, (), issues)
-    return RawConfig(tree=tree, path=path, text=text, files=files, issues=issues)
+    return RawConfig(tree=tree, path=path, text=text, files=files, issues=issues, sources=sources)
 
 
-def _load_layers(abspath: str, shown: str, stack: list[str], issues: list[ConfigIssue], files: list[str]) -> tuple[Any, str]:
+def read_source(path: str) -> str | None:
+    """The text of ``path`` as ``load_raw`` would parse it, or None when it cannot be read
+    (the problem is left for ``load_raw`` to report)."""
+    return _read_text(path, [])
+
+
+def _load_layers(abspath: str, shown: str, stack: list[str], issues: list[ConfigIssue], files: list[str],
+                 sources: list[tuple[str, str]]) -> tuple[Any, str]:
     doc = read_document(shown, issues)
     if doc is None:
         return None, ""
     tree, text = doc
     files.append(shown)
+    sources.append((abspath, text))
     if not isinstance(tree, LDict) or "extends" not in tree:
         return tree, text
     target = tree["extends"]
@@ -353,7 +364,7 @@ def _load_layers(abspath: str, shown: str, stack: list[str], issues: list[Config
         issues.append(ConfigIssue("T-E014", f"`extends` goes more than {MAX_EXTENDS_DEPTH} templates deep", where, "extends",
                                   "let a config extend a template that extends at most a few others"))
         return tree, text
-    base, _ = _load_layers(base_abs, base_shown, [*stack, abspath], issues, files)
+    base, _ = _load_layers(base_abs, base_shown, [*stack, abspath], issues, files, sources)
     if base is not None and not isinstance(base, LDict):
         issues.append(ConfigIssue("T-E013", f"`{target}` is not a Trellis config: it holds {_kind(base)}, not a mapping of keys",
                                   where, "extends", "`extends` names a YAML or JSON template such as templates/crm_base.yaml"))

@@ -22,6 +22,7 @@ from engine.cli import main
 from engine.runtime import crypto, demo
 from tests.conftest import CONFIGS, Clock
 from tests.receivers import Mailbox, smtp_server
+from tests.templates import apply_fresh
 
 ZONE = ZoneInfo("Asia/Shanghai")  # the samples' time zone
 #: Monday 1 June 2026, 09:00 in Shanghai: when each test's story starts.
@@ -102,7 +103,7 @@ def sample(db_url, monkeypatch) -> Iterator:
         def open_sample(name: str, **env: str) -> Sample:
             clock = Clock(START)
             crm = Trellis.open(CONFIGS / f"{name}.yaml", db_url, clock=clock)
-            crm.apply()
+            apply_fresh(crm)
             demo.load_demo_users(crm)
             opened.append(crm)
             return Sample(name, crm, clock, db_url, mailbox,

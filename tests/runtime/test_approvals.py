@@ -18,6 +18,7 @@ from engine.metadata.errors import ConfigError
 from engine.runtime import approvals
 from engine.runtime.permissions import PermissionDenied
 from engine.runtime.pipeline import stage_history
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -72,7 +73,7 @@ NOW = dt.datetime(2026, 5, 4, 2, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def crm(write_config, db_url):
     crm = Trellis.open(write_config(CONFIG), db_url, clock=lambda: NOW)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("eve", roles=["executive"])
         d.add("max", roles=["manager"], manager="eve")

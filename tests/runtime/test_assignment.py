@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from engine import Trellis, ValidationFailed
 from tests.conftest import Clock, run_in_threads
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -69,7 +70,7 @@ NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
 
 def open_crm(write_config, db_url, max_open: int = 3, clock=None) -> Trellis:
     crm = Trellis.open(write_config(CONFIG.replace("MAX_OPEN", str(max_open))), db_url, clock=clock or (lambda: NOW))
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add_team("east_it")
         for name in ("alice", "bob", "carol"):

@@ -29,6 +29,7 @@ from engine import Trellis, ValidationFailed
 from engine.runtime import audit, tables
 from engine.runtime.permissions import SYSTEM
 from tests.conftest import run_in_threads
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -62,7 +63,7 @@ WRITERS_RUN_CONCURRENTLY = bool(os.environ.get("TRELLIS_TEST_DATABASE_URL"))
 @pytest.fixture
 def crm(db_url, write_config):
     crm = Trellis.open(write_config(CONFIG), db_url, clock=lambda: NOW)
-    crm.apply()
+    apply_fresh(crm)
     yield crm
     crm.close()
 

@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet
 from engine import AccountUnavailable, Trellis, ValidationFailed
 from engine.runtime import auth
 from engine.runtime.crypto import SecretKeyMissing
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -79,7 +80,7 @@ def make_crm(db_url, write_config, clock):
 
     def make(extra_security: str = "") -> Trellis:
         crm = Trellis.open(write_config(CONFIG.format(extra=extra_security)), db_url, clock=clock)
-        crm.apply()
+        apply_fresh(crm)
         opened.append(crm)
         return crm
 

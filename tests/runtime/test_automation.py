@@ -16,6 +16,7 @@ from engine import Trellis, ValidationFailed
 from engine.metadata import load_config
 from engine.metadata.errors import ConfigError
 from engine.runtime import inbox
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -99,7 +100,7 @@ NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def crm(write_config, db_url):
     crm = Trellis.open(write_config(CONFIG), db_url, clock=lambda: NOW)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("boss", roles=["rep", "lead_manager"], email="boss@example.com")
         d.add("rita", roles=["rep"], manager="boss", email="rita@example.com")

@@ -10,6 +10,7 @@ import pytest
 
 from engine import Trellis, ValidationFailed
 from tests.conftest import run_in_threads
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -27,7 +28,7 @@ PER_THREAD = 15
 @pytest.fixture
 def crm(db_url, write_config):
     crm = Trellis.open(write_config(CONFIG), db_url)
-    crm.apply()
+    apply_fresh(crm)
     yield crm
     crm.close()
 

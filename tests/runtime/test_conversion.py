@@ -25,6 +25,7 @@ from engine.runtime.conversion import (
 )
 from engine.runtime.errors import Conflict
 from tests.conftest import CONFIGS, run_in_threads
+from tests.templates import apply_fresh
 
 NOW = dt.datetime(2026, 5, 4, 2, 0, tzinfo=dt.UTC)
 
@@ -119,7 +120,7 @@ USERS = {"alice": ["rep"], "bob": ["rep"], "asta": ["assistant"], "vera": ["view
 @pytest.fixture
 def crm(db_url, write_config):
     crm = Trellis.open(write_config(CONFIG), db_url, clock=lambda: NOW)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as directory:
         for username, roles in USERS.items():
             directory.add(username, roles=roles)
@@ -400,7 +401,7 @@ def test_available_conversions_follow_condition_and_permissions(crm):
 
 def open_sample(name, db_url):
     crm = Trellis.open(CONFIGS / f"{name}.yaml", db_url, clock=lambda: NOW)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as directory:
         directory.add("rita", roles=["sales_rep"])
     return crm

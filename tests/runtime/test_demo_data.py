@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 from engine import Trellis
 from engine.runtime import converted, demo
 from tests.conftest import CONFIGS
+from tests.templates import apply_fresh
 
 NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
 SAMPLES = ["sample_saas.yaml", "sample_retail.yaml"]
@@ -31,7 +32,7 @@ def open_demo(db_url, monkeypatch):
     def open_(sample: str, records: int, seed: int = 7) -> Trellis:
         crm = Trellis.open(CONFIGS / sample, db_url, clock=lambda: NOW)
         opened.append(crm)
-        crm.apply()
+        apply_fresh(crm)
         demo.load_demo_users(crm)
         demo.load_demo_data(crm, per_object=records, seed=seed)
         return crm

@@ -18,6 +18,7 @@ from engine import QueryError, Trellis
 from engine.cli import main
 from engine.runtime import audit, crypto
 from engine.runtime.crypto import DecryptionFailed, SecretKeyMissing
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -54,7 +55,7 @@ def config_path(write_config):
 @pytest.fixture
 def crm(config_path, db_url):
     crm = Trellis.open(config_path, db_url)
-    crm.apply()
+    apply_fresh(crm)
     yield crm
     crm.close()
 

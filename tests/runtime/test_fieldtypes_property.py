@@ -23,6 +23,7 @@ from engine.metadata import Config, load_config
 from engine.metadata.fieldtypes import REGISTRY, FieldValueError, coerce_value
 from engine.runtime import migrate
 from engine.runtime.record import Record
+from tests.templates import apply_fresh
 
 # Asia/Shanghai (UTC+8, and +08:05:43 before 1901) pushes datetimes near year 1
 # out of range when they are converted to UTC: a good place for edge cases.
@@ -170,7 +171,7 @@ def test_the_config_covers_every_field_type():
 def crm(db_url, write_config):
     crm = Trellis.open(write_config(CONFIG), db_url)
     if hasattr(migrate, "apply"):
-        crm.apply()
+        apply_fresh(crm)
     else:  # until engine.runtime.migrate lands
         crm.schema.metadata.create_all(crm.engine)
     yield crm

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import Trellis, ValidationFailed
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -55,7 +56,7 @@ roles:
 @pytest.fixture
 def crm(db_url, write_config):
     crm = Trellis.open(write_config(CONFIG), db_url)
-    crm.apply()
+    apply_fresh(crm)
     yield crm
     crm.close()
 

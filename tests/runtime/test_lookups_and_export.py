@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine import PermissionDenied, Trellis
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -37,7 +38,7 @@ roles:
 @pytest.fixture
 def crm(db_url, write_config):
     crm = Trellis.open(write_config(CONFIG), db_url)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         for name, role in (("rita", "rep"), ("tom", "rep_with_titles"), ("mia", "manager")):
             d.add(name, roles=[role])

@@ -26,6 +26,7 @@ from engine.metadata.errors import ConfigError
 from engine.runtime import worker
 from tests.conftest import Clock
 from tests.receivers import smtp_server
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -84,7 +85,7 @@ SECRET_ID = "ID-310-SECRET"
 def crm(write_config, db_url, monkeypatch):
     monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
     crm = Trellis.open(write_config(CONFIG), db_url, clock=Clock(NOW))
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add_team("east")
         d.add("mei", roles=["lead_manager"], team="east", email="mei@example.com", locale="zh_CN")

@@ -15,6 +15,7 @@ from engine import Trellis, ValidationFailed
 from engine.runtime.permissions import PermissionDenied
 from engine.runtime.pipeline import GateBlocked, missing_fields, stage_history
 from tests.conftest import Clock
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -61,7 +62,7 @@ def clock():
 
 def open_crm(write_config, db_url, clock, reopen: str = "") -> Trellis:
     crm = Trellis.open(write_config(CONFIG.replace("REOPEN", reopen)), db_url, clock=clock)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("rita", roles=["rep"])
         d.add("max", roles=["manager"])
@@ -285,7 +286,7 @@ roles:
 @pytest.fixture
 def variants(write_config, db_url, clock):
     crm = Trellis.open(write_config(VARIANTS), db_url, clock=clock)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("rita", roles=["rep"])
     yield crm

@@ -21,6 +21,7 @@ from engine.cli import main
 from engine.runtime import query as query_module
 from engine.runtime.migrate import search as search_module
 from engine.runtime.query import Page
+from tests.templates import apply_fresh
 
 ON_POSTGRESQL = bool(os.environ.get("TRELLIS_TEST_DATABASE_URL"))
 postgresql_only = pytest.mark.skipif(not ON_POSTGRESQL, reason="the search index is PostgreSQL's (pg_trgm)")
@@ -65,7 +66,7 @@ TERMS = ["café", "CAFÉ", "crème", "globex", "GLOBEX", "initech.example", "50%
 @pytest.fixture
 def crm(db_url, write_config):
     crm = Trellis.open(write_config(CONFIG), db_url)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("rita", roles=["rep"])
     yield crm

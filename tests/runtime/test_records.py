@@ -17,6 +17,7 @@ import pytest
 from engine import Conflict, NotFound, QueryError, Trellis, ValidationFailed
 from engine.runtime import migrate
 from tests.conftest import fresh_database
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -93,7 +94,7 @@ ON_POSTGRESQL = bool(os.environ.get("TRELLIS_TEST_DATABASE_URL"))
 def open_crm(config_path, db_url):
     crm = Trellis.open(config_path, db_url, clock=lambda: NOW)
     if hasattr(migrate, "apply"):
-        crm.apply()
+        apply_fresh(crm)
     else:  # until engine.runtime.migrate lands
         crm.schema.metadata.create_all(crm.engine)
     return crm

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import Trellis
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -75,7 +76,7 @@ NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def crm(write_config, db_url):
     crm = Trellis.open(write_config(CONFIG), db_url, clock=lambda: NOW)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("rita", roles=["rep"])
     yield crm

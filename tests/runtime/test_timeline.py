@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from engine import NotFound, QueryError, Trellis, ValidationFailed
 from engine.runtime import timeline
 from tests.conftest import Clock, run_in_threads
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -83,7 +84,7 @@ def clock() -> Clock:
 @pytest.fixture
 def crm(db_url, write_config, clock):
     crm = Trellis.open(write_config(CONFIG), db_url, clock=clock)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add_team("east")
         d.add("alice", roles=["rep"], team="east")

@@ -23,6 +23,7 @@ from engine.runtime import audit, delivery, notify, worker
 from engine.runtime.delivery import SmtpSettings, backoff
 from tests.conftest import Clock
 from tests.receivers import smtp_server, webhook_receiver
+from tests.templates import apply_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -118,7 +119,7 @@ def open_crm(write_config, db_url, clock, monkeypatch):
 
     def open_crm(hook_url: str = "https://erp.example.com/hooks/crm") -> Trellis:
         crm = Trellis.open(write_config(CONFIG.replace("HOOK_URL", hook_url)), db_url, clock=clock)
-        crm.apply()
+        apply_fresh(crm)
         with crm.directory() as d:
             d.add("boss", roles=["manager"], email="boss@example.com")
             d.add("rita", roles=["rep"], manager="boss", email="rita@example.com")

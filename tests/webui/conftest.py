@@ -3,8 +3,8 @@ the Flask app, test clients logged in through the login form, and CSRF tokens.
 
 Each test module keeps its own ``CONFIG`` (what it tests) and users; ``open_crm``
 applies the config to the test's fresh database (SQLite, or a PostgreSQL schema
-with ``TRELLIS_TEST_DATABASE_URL``) on a clock the test moves (``clock``), and adds
-the teams and users. A module's ``crm`` fixture gives ``app`` (which a module may
+with ``TRELLIS_TEST_DATABASE_URL``; ``apply_fresh``, from the config's template) on a
+clock the test moves (``clock``), and adds the teams and users. A module's ``crm`` fixture gives ``app`` (which a module may
 override), ``client`` and ``login``.
 The plain helpers (``make_app``, ``text``, ``token``,
 ``log_in``, ``post``, ``client_for``) are imported from here by the test modules.
@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 
 from engine import Trellis
 from tests.conftest import Clock
+from tests.templates import apply_fresh
 from webui import create_app
 
 #: The password of every test user (it passes the default password policy).
@@ -52,7 +53,7 @@ def open_crm(db_url, write_config, clock, monkeypatch) -> Iterator[OpenCrm]:
         monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
         crm = Trellis.open(write_config(config), db_url, clock=clock)
         opened.append(crm)
-        crm.apply()
+        apply_fresh(crm)
         with crm.directory() as directory:
             for team in teams:
                 directory.add_team(team)

@@ -29,6 +29,7 @@ from schemathesis.checks import not_a_server_error
 
 from engine import Trellis
 from engine.runtime.tokens import create_token
+from tests.templates import apply_fresh
 from webui import create_app
 
 CONFIG = """
@@ -102,7 +103,7 @@ FUZZ_SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=T
 @pytest.fixture
 def crm(db_url, write_config):
     crm = Trellis.open(write_config(CONFIG), db_url)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add_team("east")
         d.add("root", roles=["boss"], team="east")
@@ -131,6 +132,12 @@ def app(crm, headers):
     return app
 
 
+#: Schemathesis also draws examples from the constants of the app's source code, found by
+#: walking every module the app imports (about a second of CPU), and keeps them per schema
+#: and app. Every test here serves the same code: the first harvest is handed to the others.
+_HARVEST: dict[str, tuple] = {}
+
+
 @pytest.fixture
 def schema(app, headers):
     response = app.test_client().get("/api/v1/openapi.json", headers=headers)
@@ -140,7 +147,12 @@ def schema(app, headers):
     schema.app = app
     # The token is sent as given: no generated (hence always rejected) Authorization header.
     schema.config.generation.update(with_security_parameters=False, deterministic=True)
-    return schema
+    shared = hasattr(schema, "_constants_pool_cache")  # schemathesis's own cache (4.x)
+    if shared and "constants" in _HARVEST:
+        schema._constants_pool_cache = (app, *_HARVEST["constants"])
+    yield schema
+    if shared and schema._constants_pool_cache is not None and schema._constants_pool_cache[0] is app:
+        _HARVEST["constants"] = schema._constants_pool_cache[1:]
 
 
 def test_the_document_holds_exactly_the_fuzzed_operations(schema):

@@ -1,0 +1,119 @@
+"""tests/templates.py's ``apply_fresh`` leaves the database a real apply leaves: the same
+tables, columns, indexes, constraints, sequences and comments, and the same rows (the
+version row's time aside), on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import ExitStack, contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from engine import Trellis
+from engine.runtime import crypto, migrate
+from tests.conftest import CONFIGS, fresh_database
+from tests.templates import apply_fresh
+
+POSTGRESQL_CATALOG = {
+    "columns": """SELECT table_name, column_name, ordinal_position, data_type, character_maximum_length,
+                         numeric_precision, numeric_scale, is_nullable, column_default, is_identity
+                  FROM information_schema.columns WHERE table_schema = current_schema()""",
+    "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()",
+    "constraints": """SELECT t.relname, c.conname, c.contype, pg_get_constraintdef(c.oid), c.condeferrable
+                      FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+                      JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = current_schema()""",
+    "relations": """SELECT c.relname, c.relkind, obj_description(c.oid, 'pg_class') FROM pg_class c
+                    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()""",
+    "comments": """SELECT c.relname, a.attname, col_description(c.oid, a.attnum) FROM pg_attribute a
+                   JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = current_schema() AND a.attnum > 0""",
+    "sequences": """SELECT sequencename, data_type, start_value, increment_by, last_value
+                    FROM pg_sequences WHERE schemaname = current_schema()""",
+    "triggers": """SELECT event_object_table, trigger_name, action_timing, event_manipulation, action_statement
+                   FROM information_schema.triggers WHERE trigger_schema = current_schema()""",
+    "functions": """SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p
+                    JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema()""",
+}
+
+
+def snapshot(crm: Trellis) -> dict:
+    """Everything in the database that an apply makes: catalogue and rows."""
+    out: dict = {}
+    with crm.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            out["master"] = sorted(conn.exec_driver_sql("SELECT type, name, tbl_name, sql FROM sqlite_master").all())
+            out["pragmas"] = [conn.exec_driver_sql(f"PRAGMA {p}").scalar()
+                              for p in ("journal_mode", "page_size", "user_version", "application_id", "auto_vacuum")]
+        else:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+            for name, query in POSTGRESQL_CATALOG.items():  # pg_indexes names the schema
+                out[name] = sorted((tuple(v.replace(schema, "<schema>") if isinstance(v, str) else v for v in row)
+                                    for row in conn.exec_driver_sql(query)), key=repr)
+        for table in sorted(sa.inspect(conn).get_table_names()):
+            rows = [dict(row) for row in conn.exec_driver_sql(f'SELECT * FROM "{table}"').mappings()]
+            for row in rows:
+                row.pop("applied_at" if table == "sys_config_versions" else "", None)  # the apply's time
+            out[f"rows {table}"] = sorted(rows, key=repr)
+    return out
+
+
+@pytest.mark.parametrize("config", ["sample_saas.yaml", "sample_retail.yaml"])
+def test_a_database_from_the_template_is_the_one_a_real_apply_makes(config, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", crypto.generate_key())
+    with ExitStack() as stack:
+        def open_(name: str) -> Trellis:
+            folder = tmp_path / name
+            folder.mkdir()
+            url = stack.enter_context(_contextualised(fresh_database(folder)))
+            crm = Trellis.open(CONFIGS / config, url)
+            stack.callback(crm.close)
+            return crm
+
+        # A database's first apply also creates PostgreSQL's search extension (a step more in
+        # its plan); the others find it: this test compares those.
+        open_("warm").apply()
+        real, first, copied = open_("real"), open_("first"), open_("copied")
+        real_plan = real.apply(applied_by="ops")
+        assert apply_fresh(first, applied_by="ops") == real_plan  # the template is made
+        assert apply_fresh(copied, applied_by="ops") == real_plan  # … and used
+        expected = snapshot(real)
+        assert snapshot(first) == expected
+        assert snapshot(copied) == expected
+        [version] = migrate.history(copied.engine)
+        assert version.source_path == str(CONFIGS / config) and version.applied_by == "ops"
+        applied_at = version.applied_at if version.applied_at.tzinfo else version.applied_at.replace(tzinfo=dt.UTC)
+        assert dt.datetime.now(dt.UTC) - applied_at < dt.timedelta(minutes=5)
+        # the copy is a database of its own: writes there change neither the template nor the others
+        with copied.directory() as directory:
+            directory.add_team("east")
+        again = open_("again")
+        apply_fresh(again, applied_by="ops")
+        with again.directory() as directory:
+            assert directory.list_teams() == []
+        assert snapshot(again) == expected
+
+
+@contextmanager
+def _contextualised(generator):
+    """A ``fresh_database`` generator as a context manager (dropped on exit)."""
+    url = next(generator)
+    try:
+        yield url
+    finally:
+        next(generator, None)
+
+
+def test_a_database_that_is_not_empty_gets_a_real_apply(db_url, write_config, monkeypatch):
+    crm = Trellis.open(write_config("trellis: 1\nobjects:\n  lead:\n    fields:\n      name: {type: text}\n"), db_url)
+    try:
+        crm.apply()
+        grown = Trellis.open(write_config("trellis: 1\nobjects:\n  lead:\n    fields:\n      name: {type: text}\n"
+                                          "      city: {type: text}\n", "v2.yaml"), db_url)
+        plan = apply_fresh(grown)
+        assert [s.kind for s in plan.steps] == ["add_column"]
+        with grown.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM sys_config_versions").scalar() == 2
+        grown.close()
+    finally:
+        crm.close()
