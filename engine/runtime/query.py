@@ -97,7 +97,7 @@ class Page:
 def row_to_record(obj: ObjectDef, row: Mapping[str, Any]) -> Record:
     """Turn a result row into a Record, decrypting encrypted fields."""
     values = dict(row)
-    for name in encrypted_fields(obj):
+    for name in obj.encrypted:
         if name in values:
             values[name] = crypto.decrypt(values[name])
     return Record(obj.name, values)
@@ -105,7 +105,7 @@ def row_to_record(obj: ObjectDef, row: Mapping[str, Any]) -> Record:
 
 def encrypted_fields(obj: ObjectDef) -> list[str]:
     """Names of the object's fields stored encrypted."""
-    return [f.name for f in obj.fields.values() if f.encrypted]
+    return list(obj.encrypted)
 
 
 @dataclass(frozen=True)

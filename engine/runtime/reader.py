@@ -55,13 +55,7 @@ def language_of(config: Config, locale: str | None) -> str:
 
 def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     """Display names (else user names) of users; a name is no secret inside the company."""
-    wanted = sorted({i for i in ids if isinstance(i, int)})
-    if not wanted:
-        return {}
-    users = session.schema.system["sys_users"]
-    rows = session.connection.execute(
-        sa.select(users.c.id, users.c.username, users.c.display_name).where(users.c.id.in_(wanted)))
-    return {row.id: row.display_name or row.username for row in rows}
+    return {row.id: row.display_name or row.username for row in session.unit.users(ids).values()}
 
 
 def template_context(session: Session, obj: ObjectDef | None, values: Mapping[str, Any], reader: Reader,
@@ -86,20 +80,20 @@ def template_context(session: Session, obj: ObjectDef | None, values: Mapping[st
 def _readable(session: Session, obj: ObjectDef, values: Mapping[str, Any],
               reader: Reader) -> tuple[dict[str, Any], list[Session]]:
     """The values every reader may read (a key missing = not for them), and a session per reader."""
-    from engine.runtime.records import Session as RecordSession
-
     record_id = values.get("id")
     if not reader.principals:  # an outside address: nothing any role hides, nothing encrypted
         hidden = {name for role in session.config.roles.values() for (o, name) in role.hidden if o == obj.name}
         return ({k: v for k, v in values.items() if k not in obj.fields
                  or (k not in hidden and not obj.fields[k].encrypted)}, [])
-    sessions = [RecordSession(session.crm, session.connection, p, "automation", depth=session.depth)
-                for p in reader.principals]
-    stored = record_id is not None and session.connection.execute(
+    sessions = [session.acting(p, "automation") for p in reader.principals]
+    remembered = session.unit.remembered(obj.name, record_id)
+    stored = remembered is not None or record_id is not None and session.connection.execute(
         sa.select(sa.literal(1)).where(session.schema.table(obj.name).c.id == record_id)).first() is not None
     seen: dict[str, Any] | None = None
     for acting in sessions:
-        if stored:
+        if remembered is not None:  # written in this call: read it as the read path would
+            mine = _as_read(acting.principal, obj, remembered)
+        elif stored:
             found = acting.query(obj.name).include_archived().filter(id=record_id).first()
             mine = dict(found) if found is not None else {}
         else:  # deleted: what the reader could have read of it, encrypted fields never
@@ -109,6 +103,14 @@ def _readable(session: Session, obj: ObjectDef, values: Mapping[str, Any],
                 or (principal.can_see(obj.name, k) and not obj.fields[k].encrypted)}
         seen = mine if seen is None else {k: v for k, v in seen.items() if k in mine}
     return seen or {}, sessions
+
+
+def _as_read(principal: Principal, obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``Session.query`` returns of the stored ``row`` to ``principal``: nothing outside the
+    read scope, no field they may not see."""
+    if not principal.in_scope(obj.name, "read", row.get("owner_id")):
+        return {}
+    return {k: v for k, v in row.items() if k not in obj.fields or principal.can_see(obj.name, k)}
 
 
 def _references(session: Session, obj: ObjectDef, seen: Mapping[str, Any], sessions: list[Session]) -> References:
