@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("trellis.automation")
 
 WRITE_TRIGGERS = ("created", "updated", "deleted", "changed", "stage_entered", "stage_left")
+#: Actions that write nothing but rows a write call collects (``engine.runtime.unit``): a rule of
+#: only these needs no savepoint of the database inside a write call.
+COLLECTING = frozenset({"notify", "webhook"})
 
 
 class AutomationFailed(TrellisError):
@@ -136,7 +139,7 @@ def run_rule(session: Session, rule: Automation, obj: ObjectDef | None, values: 
         return False  # this occurrence has run already (another worker, an earlier pass)
     acting = session.acting(rule_principal(rule), "automation", depth=depth)
     try:
-        with session.unit.savepoint():
+        with session.unit.savepoint(database=not all(a.kind in COLLECTING for a in rule.actions)):
             for action in rule.actions:
                 _ACTIONS[action.kind](acting, rule, obj, values or {}, old, action)
     except Exception as exc:  # noqa: BLE001 - a rule's failure is recorded, not raised (unless blocking)

@@ -162,9 +162,11 @@ def _render(session: Session, rule: Automation, obj: ObjectDef | None, values: M
     principals = tuple(p.principal for p in readers if p.principal is not None)
     if len(principals) < len(readers):
         principals = ()  # an outside address among the readers: what anyone may read
-    context = template_context(session, obj, values, Reader(principals, language),
-                               {"rule": rule.name, "company": session.config.settings.company})
     subject, body = template.text(language)
+    read = [templating.keys_read(text, "record") for text in (subject, body)]
+    fields = None if None in read else frozenset().union(*read)  # type: ignore[arg-type]
+    context = template_context(session, obj, values, Reader(principals, language),
+                               {"rule": rule.name, "company": session.config.settings.company}, fields)
     return render(subject, context, autoescape=False).strip(), render(body, context, autoescape=False).strip()
 
 

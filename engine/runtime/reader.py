@@ -17,13 +17,13 @@ in the reader's language, lookup titles, users' names, money with its currency.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine.metadata.model import SYSTEM_COLUMNS, Config, ObjectDef
+from engine.metadata.model import SYSTEM_COLUMNS, Config, FieldDef, ObjectDef
 from engine.runtime.permissions import Principal
 from engine.runtime.present import References, ValueFormatter, moment_text
 
@@ -59,19 +59,21 @@ def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
 
 
 def template_context(session: Session, obj: ObjectDef | None, values: Mapping[str, Any], reader: Reader,
-                     extra: Mapping[str, Any]) -> dict[str, Any]:
+                     extra: Mapping[str, Any], fields: Collection[str] | None = None) -> dict[str, Any]:
     """The context a template is rendered with for ``reader``: ``record`` (formatted values,
-    ``record.raw``), ``object`` (its label in the reader's language) and ``extra``."""
+    ``record.raw``), ``object`` (its label in the reader's language) and ``extra``. With
+    ``fields`` (what the template reads, ``templating.keys_read``) only those are formatted."""
     if obj is None:
         return {"record": {}, "object": "", **extra}
     seen, sessions = _readable(session, obj, values, reader)
-    refs = _references(session, obj, seen, sessions)
+    shown = obj.fields if fields is None else {n: f for n, f in obj.fields.items() if n in fields}
+    refs = _references(session, shown, seen, sessions)
     fmt = ValueFormatter(session.config.settings, reader.language, refs)
     record: dict[str, Any] = {}
     for name in SYSTEM_COLUMNS:
         value = seen.get(name)
         record[name] = moment_text(value, session.config.settings) if isinstance(value, dt.datetime) else value
-    for name, f in obj.fields.items():
+    for name, f in shown.items():
         record[name] = fmt.text(seen[name], f) if name in seen else HIDDEN
     record["raw"] = {name: seen.get(name) for name in (*SYSTEM_COLUMNS, *obj.fields)}
     return {"record": record, "object": obj.label.get(reader.language), **extra}
@@ -113,11 +115,12 @@ def _as_read(principal: Principal, obj: ObjectDef, row: Mapping[str, Any]) -> di
     return {k: v for k, v in row.items() if k not in obj.fields or principal.can_see(obj.name, k)}
 
 
-def _references(session: Session, obj: ObjectDef, seen: Mapping[str, Any], sessions: list[Session]) -> References:
-    """Titles of the lookups every reader may see a title of, and the users' names."""
+def _references(session: Session, fields: Mapping[str, FieldDef], seen: Mapping[str, Any],
+                sessions: list[Session]) -> References:
+    """Titles of the lookups (of ``fields``) every reader may see a title of, and the users' names."""
     titles: dict[tuple[str, int], str] = {}
     users: set[int] = set()
-    for name, f in obj.fields.items():
+    for name, f in fields.items():
         value = seen.get(name)
         if value is None:
             continue

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -103,11 +103,13 @@ class Unit:
             self._rows.clear()
 
     @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A savepoint; rolling it back also drops the rows collected inside it."""
+    def savepoint(self, database: bool = True) -> Iterator[None]:
+        """A savepoint; rolling it back also drops the rows collected inside it. Inside a write
+        call, work that only collects rows (and reads) needs no savepoint of the database:
+        ``database=False`` marks the collected rows alone."""
         mark = len(self._rows)
         try:
-            with self.connection.begin_nested():
+            with self.connection.begin_nested() if database or not self.calls else nullcontext():
                 yield
         except BaseException:
             del self._rows[mark:]
