@@ -407,10 +407,11 @@ def _chunks(items: Iterable[Any], size: int, key: Callable[[Any], Any] | None = 
         raise ValueError(f"chunk_size is at least 1, not {size}")
     iterator = iter(items)
     if key is None:
-        while chunk := list(islice(iterator, size)):
-            yield chunk
+        while part := list(islice(iterator, size)):
+            yield part
         return
-    chunk, keys = [], set()
+    chunk: list[Any] = []
+    keys: set[Any] = set()
     for item in iterator:
         k = key(item)
         if len(chunk) == size or k in keys:

@@ -89,7 +89,7 @@ class Draft:
         return self.current.id if self.current is not None else None
 
     def fail(self, error: TrellisError) -> None:
-        error.index = self.index  # type: ignore[attr-defined]
+        error.index = self.index
         self.outcome = error
 
 
@@ -191,7 +191,8 @@ def _insert(session: Session, obj: ObjectDef, drafts: list[Draft], stop: bool) -
     return [None if d in taken else next(again) for d in drafts]
 
 
-def _inserted(session: Session, table: sa.Table, obj: ObjectDef, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _inserted(session: Session, table: sa.Table, obj: ObjectDef,
+              rows: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
     stored = [_stored(obj, row) for row in rows]
     connection = session.connection
     if len(rows) == 1:
@@ -353,16 +354,16 @@ def read_current(session: Session, obj: ObjectDef, record_ids: list[Any], action
             ids.append(_record_id(obj.name, record_id))
         except NotFound:
             ids.append(None)
-    found: dict[int, Mapping[str, Any]] = {}
+    found: dict[int, Record] = {}
     reading = []
     for i in ids:
         if i is None:
             continue
-        row = session.unit.remembered(obj.name, i)
-        if row is None:
+        known = session.unit.remembered(obj.name, i)
+        if known is None:
             reading.append(i)
-        elif principal.in_scope(obj.name, "read", row["owner_id"]):
-            found[i] = Record(obj.name, row)
+        elif principal.in_scope(obj.name, "read", known["owner_id"]):
+            found[i] = Record(obj.name, known)
     if reading:
         table = session.schema.table(obj.name)
         statement = sa.select(table).where(table.c.id.in_(reading) if len(reading) > 1 else table.c.id == reading[0])
