@@ -218,23 +218,22 @@ def request(session: Session, obj: ObjectDef, record_id: int, rules: list[Approv
 
 
 def _resolve(session: Session, approver, errors: Errors) -> tuple[int | None, str | None, str] | None:
-    users = session.schema.system["sys_users"]
-    connection = session.connection
+    """The approver of a step (users from the transaction's users, ``engine.runtime.unit``)."""
+    unit = session.unit
     if approver.kind == "manager":
         user_id = session.user
         for _ in range(approver.levels):
-            user_id = connection.execute(sa.select(users.c.manager_id).where(users.c.id == user_id)).scalar() \
-                if user_id is not None else None
+            row = unit.user(user_id) if user_id is not None else None
+            user_id = row.manager_id if row is not None else None
         if user_id is None:
             errors.add(RECORD_ERRORS, "no_approver",
                        f"This change needs approval by {approver.describe()}, but you have no manager "
                        f"{'that far up ' if approver.levels > 1 else ''}in Trellis; ask an administrator to set one.")
             return None
-        name = connection.execute(sa.select(users.c.username).where(users.c.id == user_id)).scalar_one()
-        return user_id, None, name
+        return user_id, None, unit.user(user_id).username
     if approver.kind == "role":
         return None, approver.name, f"role {approver.name}"
-    row = connection.execute(sa.select(users.c.id, users.c.active).where(users.c.username == approver.name)).first()
+    row = unit.user_named(approver.name)
     if row is None or not row.active:
         errors.add(RECORD_ERRORS, "no_approver",
                    f"This change needs approval by user {approver.name}, who does not exist or is disabled.")

@@ -6,10 +6,11 @@ the readers of a notification, an approved change) share one ``Unit``. It holds:
 - the users (``sys_users`` rows) and readers' principals the writes looked up, so that
   owner checks, assignment pools and notification recipients read each user once per
   transaction, not once per record;
-- lookup targets found inside a principal's read scope (a lookup to the same account
-  from a thousand records is checked once);
-- ``stored``: the records the current write call wrote, as stored (plain values), so
-  that automation and the readers of a notification see them without reading them back;
+- within a write call: lookup targets found inside a principal's read scope (a lookup to
+  the same account from a thousand records is checked once); ``stored``, the records the
+  call wrote, as stored (plain values), so that automation and the readers of a
+  notification see them without reading them back; ``created``, those it inserted, which
+  no pending approval can lock yet;
 - the rows of the audit trail, automation runs, notifications, the outbox and the stage
   history that the current write call produced. They are written together — one
   statement per kind — when the outermost write call (``Session.create``, ``update``, a
