@@ -31,6 +31,7 @@ transaction's cache of them does not go stale; the caches of records
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
@@ -126,7 +127,7 @@ class Unit:
         if self.calls:
             self._rows.append((table, row))
         else:
-            self.connection.execute(sa.insert(self.schema.system[table]), row)
+            self.connection.execute(_insert(self.schema.system[table]), row)
         return row
 
     def log_change(self, principal: Principal, channel: str, action: str, object_name: str,
@@ -153,7 +154,7 @@ class Unit:
                 tables.setdefault(kind, []).append(row)
         for name in COLLECTED:
             if name in tables:
-                self.connection.execute(sa.insert(self.schema.system[name]), tables[name])
+                self.connection.execute(_insert(self.schema.system[name]), tables[name])
 
     # --- records written ------------------------------------------------------------------------------
     def remember(self, object_name: str, record: Mapping[str, Any], created: bool = False) -> None:
@@ -229,6 +230,12 @@ class Unit:
                 found = Principal(user_id=user_id, username="")
             self._principals[user_id] = found
         return self._principals[user_id]
+
+
+@functools.lru_cache(maxsize=64)
+def _insert(table: sa.Table) -> sa.Insert:
+    """INSERT INTO ``table``, built once (its compiled form is then found by its cache key at once)."""
+    return sa.insert(table)
 
 
 def _scope_key(principal: Principal, object_name: str) -> Any:
