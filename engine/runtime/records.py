@@ -403,8 +403,8 @@ def _stop(on_error: str) -> bool:
 
 def _chunks(items: Iterable[Any], size: int, key: Callable[[Any], Any] | None = None) -> Iterator[list[Any]]:
     """``items`` in lists of at most ``size``; with ``key``, a list also ends before a key repeats."""
-    if size < 1:
-        raise ValueError(f"chunk_size is at least 1, not {size}")
+    if not 1 <= size <= writes.MAX_CHUNK:
+        raise ValueError(f"chunk_size is between 1 and {writes.MAX_CHUNK:,}, not {size}")
     iterator = iter(items)
     if key is None:
         while part := list(islice(iterator, size)):

@@ -60,6 +60,9 @@ if TYPE_CHECKING:
 
 #: Rows per chunk of ``create_many`` / ``update_many``: checked, written and flushed together.
 CHUNK = 1000
+#: The largest chunk: a chunk's checks send its values in one ``IN (…)``, and SQLite takes at
+#: most 32,766 parameters per statement.
+MAX_CHUNK = 10_000
 #: What a chunk's row turns into: its record, or why it was refused.
 Outcome = Record | TrellisError
 

@@ -316,6 +316,17 @@ def test_chunks_keep_memory_flat_and_see_what_earlier_chunks_wrote(crm):
     assert len(rows(crm, "person")) == 6
 
 
+def test_a_batch_names_how_it_goes_wrong(crm):
+    with crm.session("rita") as s:
+        with pytest.raises(ValueError, match="on_error"):
+            s.create_many("person", [{"name": "A"}], on_error="ignore")
+        with pytest.raises(ValueError, match="chunk_size"):
+            s.create_many("person", [{"name": "A"}], chunk_size=50_000)
+        with pytest.raises(ValueError, match=r"\(id, values\)"):
+            s.update_many("person", [(1,)])
+        assert s.create_many("person", []) == []
+
+
 def test_permissions_hold_for_batches(crm):
     with crm.session("vera") as s, pytest.raises(PermissionDenied):
         s.create_many("person", [{"name": "Nope"}])
