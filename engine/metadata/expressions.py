@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import math
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -103,16 +104,20 @@ def _as_datetime(value: Any, clock: Clock) -> dt.datetime | None:
     raise ExpressionEvalError(f"expected a date or datetime, got {value!r}")
 
 
-def _functions(clock: Clock) -> dict[str, Callable[..., Any]]:
+def _functions(current: Callable[[], Clock]) -> dict[str, Callable[..., Any]]:
+    """The documented functions, reading the time from ``current()`` when they are called."""
     def days_since(value: Any) -> int | None:
+        clock = current()
         moment = _as_datetime(value, clock)
         return None if moment is None else (clock.now_utc - moment).days
 
     def hours_since(value: Any) -> float | None:
+        clock = current()
         moment = _as_datetime(value, clock)
         return None if moment is None else (clock.now_utc - moment).total_seconds() / 3600
 
     def days_between(start: Any, end: Any) -> int | None:
+        clock = current()
         a, b = _as_datetime(start, clock), _as_datetime(end, clock)
         return None if a is None or b is None else (b - a).days
 
@@ -132,8 +137,8 @@ def _functions(clock: Clock) -> dict[str, Callable[..., Any]]:
         return int(rounded) if digits == 0 and not isinstance(value, Decimal) else rounded
 
     return {
-        "today": clock.today,
-        "now": lambda: clock.now_utc,
+        "today": lambda: current().today(),
+        "now": lambda: current().now_utc,
         "days_since": days_since,
         "hours_since": hours_since,
         "days_between": days_between,
@@ -159,7 +164,7 @@ def _functions(clock: Clock) -> dict[str, Callable[..., Any]]:
 _EPOCH = Clock(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), ZoneInfo("UTC"))
 
 #: Names of the documented functions.
-FUNCTIONS: frozenset[str] = frozenset(_functions(Clock(dt.datetime.now(dt.UTC), ZoneInfo("UTC"))))
+FUNCTIONS: frozenset[str] = frozenset(_functions(lambda: _EPOCH))
 
 _FORBIDDEN_NODES = (ast.Attribute, ast.Lambda, ast.NamedExpr, ast.Starred, ast.JoinedStr)
 
@@ -175,14 +180,39 @@ class Expression:
 
     def evaluate(self, values: Mapping[str, Any], clock: Clock) -> Any:
         """Evaluate against ``values`` (field name → value); raises ExpressionEvalError."""
-        return _run(self.source, self.tree, values, clock)
+        return _evaluate(self.source, self.tree, values, clock)
+
+
+#: Each thread's evaluator, and the clock its functions read while it evaluates: setting an
+#: evaluator up costs more than most expressions do, and a write evaluates dozens.
+_EVALUATOR = threading.local()
+
+
+def _evaluator() -> simpleeval.EvalWithCompoundTypes:
+    evaluator = getattr(_EVALUATOR, "evaluator", None)
+    if evaluator is None:
+        evaluator = _EVALUATOR.evaluator = simpleeval.EvalWithCompoundTypes(
+            names={}, functions=_functions(lambda: _EVALUATOR.clock), operators=OPERATORS)
+    return evaluator
 
 
 def _run(source: str, tree: ast.AST, values: Mapping[str, Any], clock: Clock) -> Any:
-    evaluator = simpleeval.EvalWithCompoundTypes(names=dict(values), functions=_functions(clock), operators=OPERATORS)
-    evaluator.names.update({"None": None, "True": True, "False": False})
-    try:
+    evaluator = _evaluator()
+    if getattr(_EVALUATOR, "busy", False):  # an evaluation inside one (none today): its own evaluator
+        evaluator = simpleeval.EvalWithCompoundTypes(functions=_functions(lambda: clock), operators=OPERATORS)
+        evaluator.names = {**values, "None": None, "True": True, "False": False}
         return evaluator.eval(source, previously_parsed=tree)
+    _EVALUATOR.clock, _EVALUATOR.busy = clock, True
+    evaluator.names = {**values, "None": None, "True": True, "False": False}
+    try:  # (a comprehension's own names are taken back by simpleeval, also when it fails)
+        return evaluator.eval(source, previously_parsed=tree)
+    finally:
+        evaluator.names, _EVALUATOR.busy = {}, False
+
+
+def _evaluate(source: str, tree: ast.AST, values: Mapping[str, Any], clock: Clock) -> Any:
+    try:
+        return _run(source, tree, values, clock)
     except simpleeval.NameNotDefined as exc:
         raise ExpressionEvalError(f"unknown name in {source!r}: {exc}") from exc
     except simpleeval.IterableTooLong as exc:
@@ -205,7 +235,7 @@ def constant_limit_error(expr: Expression) -> str | None:
         node = pending.pop()
         if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare)) and _is_constant(node):
             try:
-                _run(expr.source, ast.Expr(value=node), {}, _EPOCH)
+                _evaluate(expr.source, ast.Expr(value=node), {}, _EPOCH)
             except ExpressionLimitError as exc:
                 return str(exc)
             except ExpressionEvalError:

@@ -7,6 +7,7 @@ so that a compiled config can be shared between threads and requests.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -423,6 +424,27 @@ class ObjectDef:
     def table_name(self) -> str:
         """Name of the database table holding this object's records."""
         return f"obj_{self.name}"
+
+    # The write path asks these for every row: worked out once per object.
+    @functools.cached_property
+    def lookups(self) -> tuple[FieldDef, ...]:
+        """The lookup fields."""
+        return tuple(f for f in self.fields.values() if f.type == "lookup")
+
+    @functools.cached_property
+    def uniques(self) -> tuple[FieldDef, ...]:
+        """The fields whose values are unique."""
+        return tuple(f for f in self.fields.values() if f.unique)
+
+    @functools.cached_property
+    def files(self) -> tuple[FieldDef, ...]:
+        """The file fields."""
+        return tuple(f for f in self.fields.values() if f.type == "file")
+
+    @functools.cached_property
+    def encrypted(self) -> tuple[str, ...]:
+        """The names of the fields stored encrypted."""
+        return tuple(f.name for f in self.fields.values() if f.encrypted)
 
     def title_fields(self) -> tuple[str, ...]:
         """Fields named by the title template, in order."""

@@ -186,6 +186,31 @@ def render(source: str, context: Mapping[str, Any], autoescape: bool = True) -> 
         _work.reset(token)
 
 
+@functools.lru_cache(maxsize=512)
+def keys_read(source: str, name: str) -> frozenset[str] | None:
+    """The keys ``source`` reads of its variable ``name`` (``record.title``, ``record['title']``),
+    so that a caller can prepare those alone; None when the template uses the variable in any
+    other way (loops over it, hands it to a filter, computes a key, assigns the name)."""
+    tree = environment().parse(source)
+    keys: set[str] = set()
+    bases: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if not (isinstance(node.node, nodes.Name) and node.node.name == name):
+            continue
+        if isinstance(node, nodes.Getattr):
+            if hasattr(dict, node.attr):  # record.items(), record.get(…): the whole mapping
+                return None
+            keys.add(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            keys.add(node.arg.value)
+        else:
+            return None
+        bases.add(id(node.node))
+    if any(n.name == name and id(n) not in bases for n in tree.find_all(nodes.Name)):
+        return None
+    return frozenset(keys)
+
+
 def limit_problem(source: str) -> str | None:
     """What makes ``source`` exceed a limit whatever the record (a macro, ``range(10**7)``), or None."""
     tree = environment().parse(source)

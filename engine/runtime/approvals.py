@@ -160,9 +160,12 @@ def _holds(session: Session, obj: ObjectDef, rule: ApprovalRule, values: Mapping
 
 # --- locks -----------------------------------------------------------------------------
 def check_locks(session: Session, obj: ObjectDef, record_id: int, changed: set[str], action: str,
-                errors: Errors) -> None:
-    """Refuse a change of the kind a pending request on this record is waiting for."""
-    for request in _pending(session, obj.name, record_id):
+                errors: Errors, pending: list[ApprovalRequest] | None = None) -> None:
+    """Refuse a change of the kind a pending request on this record is waiting for (``pending``:
+    the record's pending requests, when ``pending_locks`` read them already)."""
+    if pending is None:
+        pending = pending_locks(session, obj.name, [record_id])[record_id]
+    for request in pending:
         locked: set[str] = set()
         for name in request.rules:
             rule = session.config.approval_rule(name)
@@ -200,6 +203,7 @@ def request(session: Session, obj: ObjectDef, record_id: int, rules: list[Approv
                               "approver_role": role, "approver_name": name})
     if errors:
         raise ValidationFailed(dict(errors), obj.name)
+    session.unit.created.discard((obj.name, record_id))  # locked by this request from now on
     now = session.clock().now_utc
     approval_id = session.connection.execute(sa.insert(approvals).values(
         rules=",".join(r.name for r in rules), object=obj.name, record_id=record_id, action=action,
@@ -215,23 +219,22 @@ def request(session: Session, obj: ObjectDef, record_id: int, rules: list[Approv
 
 
 def _resolve(session: Session, approver, errors: Errors) -> tuple[int | None, str | None, str] | None:
-    users = session.schema.system["sys_users"]
-    connection = session.connection
+    """The approver of a step (users from the transaction's users, ``engine.runtime.unit``)."""
+    unit = session.unit
     if approver.kind == "manager":
         user_id = session.user
         for _ in range(approver.levels):
-            user_id = connection.execute(sa.select(users.c.manager_id).where(users.c.id == user_id)).scalar() \
-                if user_id is not None else None
+            row = unit.user(user_id) if user_id is not None else None
+            user_id = row.manager_id if row is not None else None
         if user_id is None:
             errors.add(RECORD_ERRORS, "no_approver",
                        f"This change needs approval by {approver.describe()}, but you have no manager "
                        f"{'that far up ' if approver.levels > 1 else ''}in Trellis; ask an administrator to set one.")
             return None
-        name = connection.execute(sa.select(users.c.username).where(users.c.id == user_id)).scalar_one()
-        return user_id, None, name
+        return user_id, None, unit.user(user_id).username
     if approver.kind == "role":
         return None, approver.name, f"role {approver.name}"
-    row = connection.execute(sa.select(users.c.id, users.c.active).where(users.c.username == approver.name)).first()
+    row = unit.user_named(approver.name)
     if row is None or not row.active:
         errors.add(RECORD_ERRORS, "no_approver",
                    f"This change needs approval by user {approver.name}, who does not exist or is disabled.")
@@ -295,17 +298,14 @@ def cancel(session: Session, approval_id: Any) -> ApprovalRequest:
 
 def _apply(session: Session, request_: ApprovalRequest) -> str | None:
     """Apply the approved change as the requester; the reason it failed, or None."""
-    from engine.runtime.records import Session as RecordSession
-
     try:
         requester = load_principal(session.connection, session.config, request_.requested_by,
                                    session.clock().now_utc, session.schema.system["sys_users"])
     except (UnknownUser, AccountUnavailable) as exc:
         return f"The requester can no longer act: {exc}."
-    applying = RecordSession(session.crm, session.connection, requester, "approval",
-                             approved_rules=frozenset(request_.rules))
+    applying = session.acting(requester, "approval", depth=0, approved_rules=frozenset(request_.rules))
     try:
-        with session.connection.begin_nested():
+        with session.unit.savepoint():
             if request_.action == "delete":
                 applying.delete(request_.object, request_.record_id)
             elif request_.action == "create":
@@ -445,6 +445,22 @@ def _pending(session: Session, object_name: str, record_id: int) -> list[Approva
     return _load(session, rows)
 
 
+def pending_locks(session: Session, object_name: str, record_ids: list[int]) -> dict[int, list[ApprovalRequest]]:
+    """The pending requests on each of ``record_ids`` (one query), for ``check_locks``. A record
+    the current write call created has none (``engine.runtime.unit``)."""
+    found: dict[int, list[ApprovalRequest]] = {i: [] for i in record_ids}
+    reading = [i for i in record_ids if (object_name, i) not in session.unit.created]
+    if not reading:
+        return found
+    approvals, _ = _tables(session)
+    rows = session.connection.execute(sa.select(approvals).where(
+        approvals.c.object == object_name, approvals.c.record_id.in_(reading), approvals.c.status == PENDING,
+    ).order_by(approvals.c.id)).mappings().all()
+    for request in _load(session, rows):
+        found[request.record_id].append(request)
+    return found
+
+
 def for_record(session: Session, object_name: str, record_id: int) -> list[ApprovalRequest]:
     """Every request on one record, newest first."""
     approvals, _ = _tables(session)
@@ -529,10 +545,8 @@ def _tables(session: Session) -> tuple[sa.Table, sa.Table]:
 
 
 def _audit(session: Session, object_name: str, record_id: int, action: str, changes: dict) -> None:
-    from engine.runtime import audit
-
-    audit.log_change(session.connection, session.schema, session.principal, session.channel, action, object_name,
-                     record_id or None, changes, session.clock().now_utc)
+    session.unit.log_change(session.principal, session.channel, action, object_name, record_id or None, changes,
+                            session.clock().now_utc)
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -141,6 +141,9 @@ def assign(session: Session, rule_name: str, object_name: str, record_id: int) -
 
 def _stored(session: Session, obj: ObjectDef, record_id: int) -> dict[str, Any]:
     """The record as stored now, decrypted ({} when there is none)."""
+    remembered = session.unit.remembered(obj.name, record_id)
+    if remembered is not None:
+        return dict(remembered)
     table = session.schema.table(obj.name)
     row = session.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
     return dict(row_to_record(obj, row, session.crm.keys)) if row is not None else {}
@@ -226,10 +229,8 @@ def _resolve_team(session: Session, rule: AssignmentRule, obj: ObjectDef, record
     path = pool.team_from
     value: Any = record.get(path[0])
     if len(path) == 2 and value is not None:
-        from engine.runtime.records import Session as RecordSession
-
         target = obj.fields[path[0]].target
-        reader = RecordSession(session.crm, session.connection, principal(rule), CHANNEL, depth=session.depth)
+        reader = session.acting(principal(rule), CHANNEL)
         found = reader.query(target).include_archived().filter(id=value).first()
         value = found.get(path[1]) if found is not None else None
     if value is None or value == "":
@@ -260,22 +261,16 @@ def _holds(expression: Any, session: Session, obj: ObjectDef, record: Mapping[st
 
 # --- members --------------------------------------------------------------------------------------
 def _members(session: Session, pool: AssignmentPool) -> tuple[list[Member], str | None]:
-    """The pool's users in turn order (listed order, else by id), each marked when unavailable."""
-    users = session.schema.system["sys_users"]
-    statement = sa.select(users.c.id, users.c.username, users.c.roles, users.c.active, users.c.expires_at,
-                          users.c.away_until)
-    if pool.users:
-        statement = statement.where(users.c.username.in_(pool.users))
+    """The pool's users in turn order (listed order, else by id), each marked when unavailable
+    (users and teams from the transaction's users, ``engine.runtime.unit``)."""
+    team_id = None
     if pool.team is not None:
-        teams = session.schema.system["sys_teams"]
-        team_id = session.connection.execute(sa.select(teams.c.id).where(teams.c.name == pool.team)).scalar()
+        team_id = session.unit.team_id(pool.team)
         if team_id is None:
             return [], f"there is no team {pool.team} (create it with `trellis team add`)"
-        statement = statement.where(users.c.team_id == team_id)
-    if pool.role is not None:  # a cheap filter on the JSON text; the exact test follows
-        statement = statement.where(sa.cast(users.c.roles, sa.Text).like(f'%"{pool.role}"%'))
-    rows = [r for r in session.connection.execute(statement.order_by(users.c.id))
-            if pool.role is None or pool.role in (r.roles or ())]
+    rows = [r for r in session.unit.all_users()
+            if (not pool.users or r.username in pool.users) and (team_id is None or r.team_id == team_id)
+            and (pool.role is None or pool.role in (r.roles or ()))]
     if pool.users:
         order = {name: i for i, name in enumerate(pool.users)}
         rows.sort(key=lambda r: order[r.username])
@@ -296,9 +291,7 @@ def _unavailable(row: Any, now: dt.datetime) -> str | None:
 
 
 def _fallback(session: Session, username: str) -> int | None:
-    users = session.schema.system["sys_users"]
-    row = session.connection.execute(
-        sa.select(users.c.id, users.c.active, users.c.expires_at).where(users.c.username == username)).first()
+    row = session.unit.user_named(username)
     now = session.clock().now_utc
     if row is None or not row.active or (row.expires_at is not None and row.expires_at <= now):
         return None
@@ -376,11 +369,9 @@ def _advance(session: Session, rule: AssignmentRule, pool: AssignmentPool, user_
 # --- writing and recording ---------------------------------------------------------------------------
 def _write(session: Session, rule: AssignmentRule, obj: ObjectDef, record_id: int, user_id: int, trigger: str) -> bool:
     """Write the chosen user through the one write path, in a savepoint; a refusal is recorded."""
-    from engine.runtime.records import Session as RecordSession
-
-    acting = RecordSession(session.crm, session.connection, principal(rule), CHANNEL, depth=session.depth)
+    acting = session.acting(principal(rule), CHANNEL)
     try:
-        with session.connection.begin_nested():
+        with session.unit.savepoint():
             acting.update(obj.name, record_id, {rule.field: user_id})
     except TrellisError as exc:
         message = str(exc) or type(exc).__name__
@@ -392,7 +383,7 @@ def _write(session: Session, rule: AssignmentRule, obj: ObjectDef, record_id: in
 
 def _record(session: Session, rule: AssignmentRule, record_id: int, trigger: str, status: str, message: str) -> None:
     """A row of ``sys_automation_runs`` under ``assignment:<rule>`` that admins read."""
-    runs = session.schema.system["sys_automation_runs"]
-    session.connection.execute(sa.insert(runs).values(
-        rule=f"assignment:{rule.name}"[:100], object=rule.object, record_id=record_id, trigger=trigger[:40],
-        status=status, error=message, run_key=None, depth=session.depth, at=session.clock().now_utc))
+    session.unit.add("sys_automation_runs", {
+        "rule": f"assignment:{rule.name}"[:100], "object": rule.object, "record_id": record_id,
+        "trigger": trigger[:40], "status": status, "error": message, "run_key": None, "depth": session.depth,
+        "at": session.clock().now_utc})

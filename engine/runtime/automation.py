@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("trellis.automation")
 
 WRITE_TRIGGERS = ("created", "updated", "deleted", "changed", "stage_entered", "stage_left")
+#: Actions that write nothing but rows a write call collects (``engine.runtime.unit``): a rule of
+#: only these needs no savepoint of the database inside a write call.
+COLLECTING = frozenset({"notify", "webhook"})
 
 
 class AutomationFailed(TrellisError):
@@ -75,13 +78,11 @@ def after_decision(session: Session, object_name: str, record_id: int, status: s
     if not rules or status not in ("approved", "rejected"):
         return
     obj = session.config.objects[object_name]
-    table = session.schema.table(object_name)
-    row = session.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
-    if row is None:
+    row = fresh_row(session, obj, record_id)
+    if not row:
         return
-    values = dict(row_to_record(obj, row, session.crm.keys))  # encrypted fields as rules see them elsewhere: decrypted
-    for rule in rules:
-        run_rule(session, rule, obj, values, None, trigger=f"approval {status}")
+    for rule in rules:  # decrypted, as rules see records everywhere
+        run_rule(session, rule, obj, row, None, trigger=f"approval {status}")
 
 
 def _triggered(rule: Automation, obj: ObjectDef, action: str, before: Mapping[str, Any] | None,
@@ -136,11 +137,9 @@ def run_rule(session: Session, rule: Automation, obj: ObjectDef | None, values: 
     run_id = _record_run(session, rule, record_id, trigger, "running", None, run_key, depth)
     if run_id is None:
         return False  # this occurrence has run already (another worker, an earlier pass)
-    from engine.runtime.records import Session as RecordSession
-
-    acting = RecordSession(session.crm, session.connection, rule_principal(rule), "automation", depth=depth)
+    acting = session.acting(rule_principal(rule), "automation", depth=depth)
     try:
-        with session.connection.begin_nested():
+        with session.unit.savepoint(database=not all(a.kind in COLLECTING for a in rule.actions)):
             for action in rule.actions:
                 _ACTIONS[action.kind](acting, rule, obj, values or {}, old, action)
     except Exception as exc:  # noqa: BLE001 - a rule's failure is recorded, not raised (unless blocking)
@@ -283,12 +282,20 @@ _ACTIONS = {
 
 
 # --- runs -----------------------------------------------------------------------------------------
+#: A run being recorded: its id, or — inside a write call — its row, written when the call ends.
+Run = int | dict[str, Any]
+
+
 def _record_run(session: Session, rule: Automation, record_id: int | None, trigger: str, status: str,
-                error: str | None, run_key: str | None, depth: int) -> int | None:
+                error: str | None, run_key: str | None, depth: int) -> Run | None:
+    """Record a run; None when ``run_key`` was taken already. A run under a key is written at
+    once (the key makes it happen once); others go with the write call's rows (``engine.runtime.unit``)."""
     runs = session.schema.system["sys_automation_runs"]
     row = {"rule": rule.name, "object": rule.object, "record_id": record_id, "trigger": trigger[:40],
            "status": status, "error": error, "run_key": run_key, "depth": depth, "at": session.clock().now_utc}
     if run_key is None:
+        if session.unit.calls:
+            return session.unit.add(runs.name, row)
         return session.connection.execute(sa.insert(runs).values(row).returning(runs.c.id)).scalar_one()
     statement = _insert_ignore(session.connection.dialect.name, runs, row)
     return session.connection.execute(statement).scalar()
@@ -302,20 +309,28 @@ def _insert_ignore(dialect: str, table: sa.Table, row: dict[str, Any]) -> sa.Exe
     return insert(table).values(row).on_conflict_do_nothing(index_elements=["run_key"]).returning(table.c.id)
 
 
-def _finish_run(session: Session, run_id: int, status: str, error: str | None) -> None:
+def _finish_run(session: Session, run: Run, status: str, error: str | None) -> None:
+    if isinstance(run, dict):  # not written yet
+        run.update(status=status, error=error)
+        return
     runs = session.schema.system["sys_automation_runs"]
-    session.connection.execute(sa.update(runs).where(runs.c.id == run_id).values(status=status, error=error))
+    session.connection.execute(sa.update(runs).where(runs.c.id == run).values(status=status, error=error))
 
 
 def fresh_row(session: Session, obj: ObjectDef, record_id: int, lock: bool = False) -> dict[str, Any]:
-    """The stored row of a record as it is now; empty when it is gone. ``lock`` takes FOR NO KEY
-    UPDATE on PostgreSQL: it does not wait for the KEY SHARE lock that inserting a row which
-    refers to this one takes (two orders of one member would deadlock otherwise)."""
+    """The record as it is stored now, decrypted (rules see plain values); empty when it is gone.
+    ``lock`` takes FOR NO KEY UPDATE on PostgreSQL: it does not wait for the KEY SHARE lock that
+    inserting a row which refers to this one takes (two orders of one member would deadlock
+    otherwise). A record this write call wrote is known already (and locked by its write)."""
+    remembered = session.unit.remembered(obj.name, record_id)
+    if remembered is not None:
+        return dict(remembered)
     table = session.schema.table(obj.name)
     statement = sa.select(table).where(table.c.id == record_id)
     if lock:
         statement = statement.with_for_update(key_share=True)
-    return dict(session.connection.execute(statement).mappings().first() or {})
+    row = session.connection.execute(statement).mappings().first()
+    return dict(row_to_record(obj, row, session.crm.keys)) if row is not None else {}
 
 
 def _plain(value: Any) -> Any:

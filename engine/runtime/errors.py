@@ -15,6 +15,8 @@ class TrellisError(Exception):
     """Base class of errors caused by input or state, not by a bug."""
 
     code = "error"
+    #: Which row of a ``create_many`` / ``update_many`` this refuses (its place in the input).
+    index: int | None = None
 
 
 @dataclass(frozen=True)

@@ -58,19 +58,35 @@ def check(session: Session, obj: ObjectDef, data: Mapping[str, Any], record_id: 
           errors: Errors) -> None:
     """Refuse file values (of the fields in ``data``) whose stored file is not this record's
     (``record_id``; None for a new record) for that field, nor the writer's unbound upload."""
-    keys = _keys(obj, data)
-    if not keys:
+    check_many(session, obj, [(data, record_id, errors)])
+
+
+def check_many(session: Session, obj: ObjectDef,
+               writes: list[tuple[Mapping[str, Any], int | None, Errors]]) -> None:
+    """``check`` for several writes ``(data, record_id, errors)`` of ``obj``, in one query; an
+    unbound upload goes to the first of them that names it (binding it makes it that record's)."""
+    found = [(_keys(obj, data), record_id, errors) for data, record_id, errors in writes]
+    wanted = sorted({key for keys, _, _ in found for key in keys.values()})
+    if not wanted:
         return
     table = _table(session)
-    rows = {row.key: row for row in session.connection.execute(
-        sa.select(table).where(table.c.key.in_(sorted(set(keys.values())))))}
+    rows = {row.key: row for row in session.connection.execute(sa.select(table).where(table.c.key.in_(wanted)))}
+    claimed: set[str] = set()
+    for keys, record_id, errors in found:
+        _judge(session, obj, keys, rows, record_id, errors, claimed)
+
+
+def _judge(session: Session, obj: ObjectDef, keys: Mapping[str, str], rows: Mapping[str, Any],
+           record_id: int | None, errors: Errors, claimed: set[str]) -> None:
     for name, key in keys.items():
         row = rows.get(key)
         if row is None:
             continue
         ours = row.object == obj.name and row.field == name
         bound_here = record_id is not None and row.record_id == record_id
-        own_upload = row.record_id is None and row.uploaded_by == session.user
+        own_upload = row.record_id is None and row.uploaded_by == session.user and key not in claimed
+        if own_upload:
+            claimed.add(key)
         if not (ours and (bound_here or own_upload)):
             errors.add(name, NOT_YOURS, "This file belongs to another record or field; upload the file here instead.")
 

@@ -32,13 +32,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from engine.metadata import templating
 from engine.metadata.model import SYSTEM_COLUMNS, Action, Automation, ObjectDef
 from engine.runtime import reader
-from engine.runtime.errors import TrellisError
-from engine.runtime.permissions import Principal, load_principal
+from engine.runtime.permissions import Principal
 from engine.runtime.query import format_title
 from engine.runtime.reader import Reader, language_of, template_context
 
@@ -60,24 +57,23 @@ def send(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapp
     users, addresses = resolve_recipients(session, obj, values, action)
     people = _people(session, users | _copied(session, values, action, users))
     now = session.clock().now_utc
+    render = _Renderer(session, rule, obj, values, action)
     written = 0
     if "in_app" in action.channels and users:
-        rows = []
         for user_id in sorted(users):
-            title, body = _render(session, rule, obj, values, action, [people[user_id]])
-            rows.append({"user_id": user_id, "title": title[:300], "body": body, "object": obj.name if obj else None,
-                         "record_id": values.get("id"), "rule": rule.name, "created_at": now, "read_at": None})
-        session.connection.execute(sa.insert(session.schema.system["sys_notifications"]), rows)
-        written += len(rows)
+            title, body = render([people[user_id]])
+            session.unit.add("sys_notifications", {
+                "user_id": user_id, "title": title[:300], "body": body, "object": obj.name if obj else None,
+                "record_id": values.get("id"), "rule": rule.name, "created_at": now, "read_at": None})
+            written += 1
     if "email" in action.channels:
         for to, copied in _emails(session, values, action, users, addresses, people):
-            title, body = _render(session, rule, obj, values, action, [to])
-            together = _render(session, rule, obj, values, action, [to, *copied]) if copied else None
+            title, body = render([to])
+            together = render([to, *copied]) if copied else None
             if copied and together != (title, body):  # the copy may read less: each gets their own
                 for person in copied:
                     enqueue(session, "email", rule.name, person.email or "",
-                            dict(zip(("subject", "body"), _render(session, rule, obj, values, action, [person]),
-                                     strict=True)))
+                            dict(zip(("subject", "body"), render([person]), strict=True)))
                     written += 1
                 copied = []
             payload: dict[str, Any] = {"subject": title, "body": body}
@@ -87,7 +83,7 @@ def send(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapp
             written += 1
     if not written:  # no one to tell: still render once (as for an outside address, nothing kept) so that
         # a template that fails or exceeds a limit for this record fails the run whoever it reaches
-        _render(session, rule, obj, values, action, [_Person(None, language_of(session.config, None))])
+        render([_Person(None, language_of(session.config, None))])
     return written
 
 
@@ -101,22 +97,14 @@ class _Person:
 
 
 def _people(session: Session, user_ids: set[int]) -> dict[int, _Person]:
-    """Each user's address, language and principal (what they may read)."""
+    """Each user's address, language and principal (what they may read; nothing once they
+    expired), from the transaction's users (``engine.runtime.unit``)."""
     if not user_ids:
         return {}
-    users = session.schema.system["sys_users"]
-    rows = session.connection.execute(sa.select(users.c.id, users.c.email, users.c.locale)
-                                      .where(users.c.id.in_(sorted(user_ids)))).all()
     now = session.clock().now_utc
-
-    def principal(user_id: int) -> Principal:
-        try:
-            return load_principal(session.connection, session.config, user_id, now, users)
-        except TrellisError:  # expired meanwhile: may read nothing
-            return Principal(user_id=user_id, username="")
-
-    return {row.id: _Person(row.email or None, language_of(session.config, row.locale), principal(row.id))
-            for row in rows}
+    return {row.id: _Person(row.email or None, language_of(session.config, row.locale),
+                            session.unit.principal(row.id, now))
+            for row in session.unit.users(user_ids).values()}
 
 
 def _copied(session: Session, values: Mapping[str, Any], action: Action, users: set[int]) -> set[int]:
@@ -126,9 +114,13 @@ def _copied(session: Session, values: Mapping[str, Any], action: Action, users: 
     owner = values.get("owner_id")
     if "email" not in action.channels or not {"owner", "manager"} <= kinds or owner not in users:
         return set()
-    table = session.schema.system["sys_users"]
-    manager = session.connection.execute(sa.select(table.c.manager_id).where(table.c.id == owner)).scalar()
+    manager = _manager(session, owner)
     return {manager} if manager in users and manager != owner else set()
+
+
+def _manager(session: Session, user_id: int | None) -> int | None:
+    row = session.unit.user(user_id)
+    return row.manager_id if row is not None else None
 
 
 def _emails(session: Session, values: Mapping[str, Any], action: Action, users: set[int], addresses: set[str],
@@ -151,6 +143,22 @@ def _emails(session: Session, values: Mapping[str, Any], action: Action, users: 
     return out
 
 
+class _Renderer:
+    """Subject and body of one action's template for a record, rendered once per set of readers
+    (an owner's in-app notification and e-mail read the same)."""
+
+    def __init__(self, session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any],
+                 action: Action) -> None:
+        self.args = (session, rule, obj, values, action)
+        self.done: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+    def __call__(self, readers: list[_Person]) -> tuple[str, str]:
+        key = tuple((p.email, p.language, p.principal.user_id if p.principal else None) for p in readers)
+        if key not in self.done:
+            self.done[key] = _render(*self.args, readers)
+        return self.done[key]
+
+
 def _render(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any], action: Action,
             readers: list[_Person]) -> tuple[str, str]:
     """Subject and body of the action's template for ``readers`` (in the first one's language)."""
@@ -159,9 +167,11 @@ def _render(session: Session, rule: Automation, obj: ObjectDef | None, values: M
     principals = tuple(p.principal for p in readers if p.principal is not None)
     if len(principals) < len(readers):
         principals = ()  # an outside address among the readers: what anyone may read
-    context = template_context(session, obj, values, Reader(principals, language),
-                               {"rule": rule.name, "company": session.config.settings.company})
     subject, body = template.text(language)
+    read = [templating.keys_read(text, "record") for text in (subject, body)]
+    fields = None if None in read else frozenset().union(*read)  # type: ignore[arg-type]
+    context = template_context(session, obj, values, Reader(principals, language),
+                               {"rule": rule.name, "company": session.config.settings.company}, fields)
     return render(subject, context, autoescape=False).strip(), render(body, context, autoescape=False).strip()
 
 
@@ -192,28 +202,24 @@ def webhook_payload(session: Session, rule: Automation, obj: ObjectDef | None, v
 
 def resolve_recipients(session: Session, obj: ObjectDef | None, values: Mapping[str, Any],
                        action: Action) -> tuple[set[int], set[str]]:
-    """Active user ids and plain e-mail addresses the action's recipients stand for."""
-    users_table = session.schema.system["sys_users"]
-    connection = session.connection
+    """Active user ids and plain e-mail addresses the action's recipients stand for (users from
+    the transaction's users, ``engine.runtime.unit``)."""
+    unit = session.unit
     user_ids: set[int] = set()
     addresses: set[str] = set()
     for recipient in action.recipients:
         if recipient.kind == "owner" and values.get("owner_id"):
             user_ids.add(values["owner_id"])
         elif recipient.kind == "manager" and values.get("owner_id"):
-            manager = connection.execute(sa.select(users_table.c.manager_id)
-                                         .where(users_table.c.id == values["owner_id"])).scalar()
+            manager = _manager(session, values["owner_id"])
             if manager:
                 user_ids.add(manager)
         elif recipient.kind == "role":
-            rows = connection.execute(sa.select(users_table.c.id, users_table.c.roles)
-                                      .where(users_table.c.active.is_(True))).all()
-            user_ids |= {row.id for row in rows if recipient.name in (row.roles or [])}
+            user_ids |= {row.id for row in unit.all_users() if row.active and recipient.name in (row.roles or [])}
         elif recipient.kind == "user":
-            found = connection.execute(sa.select(users_table.c.id)
-                                       .where(users_table.c.username == recipient.name)).scalar()
-            if found:
-                user_ids.add(found)
+            found = unit.user_named(recipient.name)
+            if found is not None:
+                user_ids.add(found.id)
         elif recipient.kind == "field" and obj is not None:
             value = values.get(recipient.name)
             if value and obj.fields[recipient.name].type == "user":
@@ -221,22 +227,20 @@ def resolve_recipients(session: Session, obj: ObjectDef | None, values: Mapping[
             elif value:
                 addresses.add(str(value))
     if user_ids:  # only active users are told
-        active = connection.execute(sa.select(users_table.c.id).where(
-            users_table.c.id.in_(sorted(user_ids)), users_table.c.active.is_(True))).scalars()
-        user_ids = set(active)
+        user_ids = {row.id for row in unit.users(user_ids).values() if row.active}
     return user_ids, addresses
 
 
 def enqueue(session: Session, kind: str, rule: str | None, target: str, payload: Mapping[str, Any],
             secret_env: str | None = None) -> str:
     """Write one outside effect to the outbox (delivered by the worker); returns its idempotency key."""
-    outbox = session.schema.system["sys_outbox"]
     key = uuid.uuid4().hex
     now = session.clock().now_utc
-    session.connection.execute(sa.insert(outbox).values(
-        kind=kind, rule=rule, target=target[:2000], payload=json.dumps(payload, default=_json, ensure_ascii=False),
-        secret_env=secret_env, idempotency_key=key, status="pending", attempts=0, next_attempt_at=now,
-        last_error=None, created_at=now, sent_at=None))
+    session.unit.add("sys_outbox", {
+        "kind": kind, "rule": rule, "target": target[:2000],
+        "payload": json.dumps(payload, default=_json, ensure_ascii=False), "secret_env": secret_env,
+        "idempotency_key": key, "status": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None,
+        "created_at": now, "sent_at": None, "claimed_by": None, "lease_until": None})
     return key
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -39,6 +39,9 @@ from engine.metadata.model import ObjectDef, Pipeline, Stage
 from engine.runtime.errors import FieldError, ValidationFailed
 from engine.runtime.permissions import PermissionDenied, Principal
 from engine.runtime.validation import Errors, expression_names, is_empty
+
+if TYPE_CHECKING:
+    from engine.runtime.unit import Unit
 
 #: The write-only value that carries the reason for a stage move (a skip, a reopening).
 REASON_KEY = "stage_reason"
@@ -220,17 +223,18 @@ def _check_reopen(obj: ObjectDef, pipeline: Pipeline, current: Stage, principal:
         raise PermissionDenied(f"reopening a {closed} {obj.label.get()} needs the reopen permission")
 
 
-def record_move(connection: sa.Connection, history: sa.Table, obj: ObjectDef, record_id: int, move: StageMove,
-                principal: Principal, channel: str, now: dt.datetime, entered_before: dt.datetime | None) -> None:
-    """Append one row to the stage history (S19: time in the previous stage)."""
+def record_move(unit: Unit, obj: ObjectDef, record_id: int, move: StageMove, principal: Principal, channel: str,
+                now: dt.datetime, entered_before: dt.datetime | None) -> None:
+    """Append one row to the stage history (S19: time in the previous stage), written with the
+    write call's other rows (``engine.runtime.unit``)."""
     seconds = None
     if entered_before is not None and move.from_stage is not None:
         seconds = max(int((now - _aware(entered_before)).total_seconds()), 0)
-    connection.execute(sa.insert(history).values(
-        object=obj.name, record_id=record_id, from_stage=move.from_stage, to_stage=move.to_stage,
-        user_id=principal.user_id, channel=channel, at=now, reason=move.reason, seconds_in_previous=seconds,
-        skipped=move.skipped,
-    ))
+    unit.add("sys_stage_history", {
+        "object": obj.name, "record_id": record_id, "from_stage": move.from_stage, "to_stage": move.to_stage,
+        "user_id": principal.user_id, "channel": channel, "at": now, "reason": move.reason,
+        "seconds_in_previous": seconds, "skipped": move.skipped,
+    })
 
 
 def stage_history(connection: sa.Connection, history: sa.Table, object_name: str, record_id: int) -> list[dict[str, Any]]:

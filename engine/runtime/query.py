@@ -130,7 +130,7 @@ class Group:
 def row_to_record(obj: ObjectDef, row: Mapping[str, Any], keys: crypto.Keys) -> Record:
     """Turn a result row into a Record, decrypting encrypted fields with ``keys`` (``Trellis.keys``)."""
     values = dict(row)
-    for name in encrypted_fields(obj):
+    for name in obj.encrypted:
         if name in values:
             values[name] = keys.decrypt(values[name])
     return Record(obj.name, values)
@@ -138,7 +138,7 @@ def row_to_record(obj: ObjectDef, row: Mapping[str, Any], keys: crypto.Keys) -> 
 
 def encrypted_fields(obj: ObjectDef) -> list[str]:
     """Names of the object's fields stored encrypted."""
-    return [f.name for f in obj.fields.values() if f.encrypted]
+    return list(obj.encrypted)
 
 
 @dataclass(frozen=True)

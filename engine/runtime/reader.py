@@ -27,13 +27,13 @@ scope, without encrypted fields (unless the reader is the system).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine.metadata.model import SYSTEM_COLUMNS, Config, ObjectDef
+from engine.metadata.model import SYSTEM_COLUMNS, Config, FieldDef, ObjectDef
 from engine.runtime.permissions import SYSTEM, Principal
 from engine.runtime.present import References, ValueFormatter, moment_text
 from engine.runtime.users import user_names
@@ -88,14 +88,25 @@ def values_for(session: Session, reader: Reader, obj: ObjectDef, values: Mapping
     read now through the read path as each of them; system columns included, a field left
     out is not for them. Every channel that shows a record to someone other than the acting
     user takes its values from here."""
+    seen, _ = _readable(session, obj, values, reader)
+    return seen
+
+
+def _readable(session: Session, obj: ObjectDef, values: Mapping[str, Any],
+              reader: Reader) -> tuple[dict[str, Any], list[Session]]:
+    """``values_for``, and a session per reader (to read lookup titles as them)."""
     record_id = values.get("id")
     fields = readable_fields(session.config, reader.principals, obj)
-    stored = record_id is not None and session.connection.execute(
+    sessions = [session.acting(p, "automation") for p in reader.principals]
+    remembered = session.unit.remembered(obj.name, record_id)
+    stored = remembered is not None or record_id is not None and session.connection.execute(
         sa.select(sa.literal(1)).where(session.schema.table(obj.name).c.id == record_id)).first() is not None
     seen: dict[str, Any] | None = None
-    for acting in _sessions(session, reader.principals or (SYSTEM,)):
+    for acting in sessions or [session.acting(SYSTEM, "automation")]:
         principal = acting.principal
-        if stored:
+        if remembered is not None:  # written in this call: read it as the read path would
+            mine = _as_read(principal, obj, remembered)
+        elif stored:
             found = acting.query(obj.name).include_archived().filter(id=record_id).first()
             mine = dict(found) if found is not None else {}
         elif principal.in_scope(obj.name, "read", values.get("owner_id")):
@@ -105,41 +116,46 @@ def values_for(session: Session, reader: Reader, obj: ObjectDef, values: Mapping
         else:
             mine = {}
         seen = mine if seen is None else {k: v for k, v in seen.items() if k in mine}
-    return {k: v for k, v in (seen or {}).items() if k in fields or (k in SYSTEM_COLUMNS and k not in obj.fields)}
+    kept = {k: v for k, v in (seen or {}).items() if k in fields or (k in SYSTEM_COLUMNS and k not in obj.fields)}
+    return kept, sessions
+
+
+def _as_read(principal: Principal, obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``Session.query`` returns of the stored ``row`` to ``principal``: nothing outside the
+    read scope, no field they may not see."""
+    if not principal.in_scope(obj.name, "read", row.get("owner_id")):
+        return {}
+    return {k: v for k, v in row.items() if k not in obj.fields or principal.can_see(obj.name, k)}
 
 
 def template_context(session: Session, obj: ObjectDef | None, values: Mapping[str, Any], reader: Reader,
-                     extra: Mapping[str, Any]) -> dict[str, Any]:
+                     extra: Mapping[str, Any], fields: Collection[str] | None = None) -> dict[str, Any]:
     """The context a template is rendered with for ``reader``: ``record`` (formatted values,
-    ``record.raw``), ``object`` (its label in the reader's language) and ``extra``."""
+    ``record.raw``), ``object`` (its label in the reader's language) and ``extra``. With
+    ``fields`` (what the template reads, ``templating.keys_read``) only those are formatted."""
     if obj is None:
         return {"record": {}, "object": "", **extra}
-    seen = values_for(session, reader, obj, values)
-    refs = _references(session, obj, seen, _sessions(session, reader.principals))
+    seen, sessions = _readable(session, obj, values, reader)
+    shown = obj.fields if fields is None else {n: f for n, f in obj.fields.items() if n in fields}
+    refs = _references(session, shown, seen, sessions)
     fmt = ValueFormatter(session.config.settings, reader.language, refs)
     record: dict[str, Any] = {}
     for name in SYSTEM_COLUMNS:
         value = seen.get(name)
         record[name] = moment_text(value, session.config.settings) if isinstance(value, dt.datetime) else value
-    for name, f in obj.fields.items():
+    for name, f in shown.items():
         record[name] = fmt.text(seen[name], f) if name in seen else HIDDEN
     record["raw"] = {name: seen.get(name) for name in (*SYSTEM_COLUMNS, *obj.fields)}
     return {"record": record, "object": obj.label.get(reader.language), **extra}
 
 
-def _sessions(session: Session, principals: tuple[Principal, ...]) -> list[Session]:
-    """A session per reader, in the caller's transaction (to read as them)."""
-    from engine.runtime.records import Session as RecordSession
-
-    return [RecordSession(session.crm, session.connection, p, "automation", depth=session.depth) for p in principals]
-
-
-def _references(session: Session, obj: ObjectDef, seen: Mapping[str, Any], sessions: list[Session]) -> References:
-    """Titles of the lookups every reader may see a title of (none for an outside reader: no
-    ``sessions``), and the users' names."""
+def _references(session: Session, fields: Mapping[str, FieldDef], seen: Mapping[str, Any],
+                sessions: list[Session]) -> References:
+    """Titles of the lookups (of ``fields``) every reader may see a title of (none for an
+    outside reader: no ``sessions``), and the users' names."""
     titles: dict[tuple[str, int], str] = {}
     users: set[int] = set()
-    for name, f in obj.fields.items():
+    for name, f in fields.items():
         value = seen.get(name)
         if value is None:
             continue

@@ -1,24 +1,28 @@
 """The one write path, and the session that carries it.
 
 Every write — form, API, import, automation — calls ``Session.create``,
-``update`` or ``delete``: coerce → defaults → formulas → normalise (inside
-coercion) → validate (fields, dependent picklists, lookups, uniqueness, rules)
-→ permission checks (create/edit/delete scope, hidden and read-only fields,
-reassignment) → persist with an optimistic version → audit row, all in the
-caller's transaction. Problems are collected and raised together as
-``ValidationFailed``; nothing is written then. Records outside the caller's read
-scope are ``NotFound``; inside it but not editable, ``PermissionDenied``.
+``update`` or ``delete`` (or ``create_many`` / ``update_many`` for many rows at once):
+coerce → defaults → formulas → normalise (inside coercion) → validate (fields,
+dependent picklists, lookups, uniqueness, rules) → permission checks
+(create/edit/delete scope, hidden and read-only fields, reassignment) → persist with
+an optimistic version → audit row, all in the caller's transaction. The stages of a
+create and an update live in ``engine.runtime.writes``; one ``create`` is a batch of one.
+Problems are collected and raised together as ``ValidationFailed``; nothing is written
+then. Records outside the caller's read scope are ``NotFound``; inside it but not
+editable, ``PermissionDenied``.
 
 A ``Session`` is one transaction: ``Trellis.session()`` commits it on success
-and rolls it back on any exception.
+and rolls it back on any exception. The sessions acting for it (automation, assignment,
+approvals) share its ``Unit`` (``engine.runtime.unit``): its caches and the rows written
+together when a write call ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import functools
-import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -26,44 +30,34 @@ import sqlalchemy as sa
 from engine.metadata.expressions import Clock
 from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import Config, ObjectDef
-from engine.runtime import (
-    approvals,
-    audit,
-    automation,
-    converted,
-    crypto,
-    files,
-    pipeline,
-    timeline,
+from engine.runtime import approvals, audit, automation, pipeline, timeline, writes
+from engine.runtime.errors import (
+    RECORD_ERRORS,
+    Conflict,
+    NotFound,
+    TrellisError,
+    UnknownObject,
+    ValidationFailed,
 )
-from engine.runtime.assignment import on_create as assign_on_create
-from engine.runtime.errors import RECORD_ERRORS, Conflict, NotFound, UnknownObject, ValidationFailed
 from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal
 from engine.runtime.query import Query, encrypted_fields, lookup_titles, row_to_record
 from engine.runtime.record import Record
-from engine.runtime.scoring import apply_scores
 from engine.runtime.tables import Schema
-from engine.runtime.validation import (
-    Errors,
-    apply_defaults,
-    check_values,
-    coerce_input,
-    compute_formulas,
-)
+from engine.runtime.unit import Unit
+from engine.runtime.validation import Errors
 
 if TYPE_CHECKING:
     from engine.runtime.approvals import ApprovalRequest
     from engine.runtime.conversion import ConversionResult
     from engine.trellis import Trellis
 
-_COUNTER = re.compile(r"\{(0+)\}")
-
 
 class Session:
     """A unit of work as one principal (a user, or the system) in one transaction."""
 
     def __init__(self, crm: Trellis, connection: sa.Connection, principal: Principal = SYSTEM,
-                 channel: str = "python", approved_rules: frozenset[str] = frozenset(), depth: int = 0) -> None:
+                 channel: str = "python", approved_rules: frozenset[str] = frozenset(), depth: int = 0,
+                 unit: Unit | None = None) -> None:
         self.crm = crm
         self.connection = connection
         self.principal = principal
@@ -77,6 +71,16 @@ class Session:
         #: When set, the time this session's writes happen at instead of now: the demo loader
         #: (``engine.runtime.demo``) creates sample records at moments in the past.
         self.backdate: dt.datetime | None = None
+        #: What this transaction's writes share (``engine.runtime.unit``); pass it on to the
+        #: sessions that act for this one.
+        self.unit = unit or Unit(crm, connection)
+        self._hidden: dict[str, frozenset[str]] = {}
+
+    def acting(self, principal: Principal, channel: str, depth: int | None = None,
+               approved_rules: frozenset[str] = frozenset()) -> Session:
+        """A session of this transaction acting as ``principal`` (a rule, a reader, a requester)."""
+        return Session(self.crm, self.connection, principal, channel, approved_rules,
+                       self.depth if depth is None else depth, self.unit)
 
     # --- helpers -----------------------------------------------------------
     @property
@@ -146,63 +150,39 @@ class Session:
         id and carries the pending request (``pending_approval``); approving it creates the record.
 
         ``reason`` (or a ``stage_reason`` value) explains a record created past its
-        pipeline's first stage (a skip, S18)."""
+        pipeline's first stage (a skip, S18). A create is a ``create_many`` of one row
+        (``engine.runtime.writes``)."""
         obj = self.object(object_name)
         values, reason = _split_reason(obj, values, reason)
-        grant = self.principal.grant(object_name)
-        if not grant.create:
-            raise PermissionDenied(f"you may not create {obj.plural_label.get()} records")
-        clock = self.clock()
-        now = clock.now_utc
-        errors = Errors()
-        self._check_writable(obj, values, errors)
-        data = coerce_input(obj, values, self.config.settings, errors)
-        converted.check_hand_set(self, object_name, data, None, errors)
-        system = {"id": None, "created_at": now, "updated_at": now, "created_by": self.user,
-                  "owner_id": data.pop("owner_id", self.user), "version": 1, "archived_at": None}
-        if obj.pipeline:
-            system["stage_entered_at"] = now
-        if obj.timeline:
-            system["last_activity_at"] = None  # kept by engine.runtime.timeline
-        # The creator is the default owner: any other owner (also none) is a give-away.
-        self._check_owner(obj, self.user, system["owner_id"], errors)
-        apply_defaults(obj, data, {"current_user": self.user}, clock, self.config.settings, errors)
-        first_stage = pipeline.initial_stage(obj, data, set(values))
-        if first_stage is not None:
-            data[obj.pipeline.field] = first_stage
-        data = {**system, **data}
-        compute_formulas(obj, data, clock, self.config.settings, errors)
-        apply_scores(self.config, obj, data, None, clock)
-        check_values(obj, data, None, clock, errors, self._unreadable(obj))
-        move = pipeline.check_move(obj, None, data, set(values), self.principal, reason, clock, errors)
-        if move is not None and move.skipped and not self.principal.is_system \
-                and self.config.approval_rules(object_name, "stage_skip"):
-            errors.add(obj.pipeline.field, "approval_required",
-                       "Skipping stages needs approval: create the record at its first stage, then move it.")
-        self._check_database(obj, data, None, errors)
-        files.check(self, obj, data, None, errors)
-        if errors:
-            raise _refusal(obj, data, errors)
-        rules = approvals.rules_for_create(self, obj, data)
-        if rules:  # held until approved: nothing is inserted now
-            pending = approvals.request(self, obj, approvals.NEW_RECORD, rules, "create", values, reason)
-            return self._visible(obj, data, pending)
-        row = {name: data.get(name) for name in obj.fields} | system | self._autonumbers(obj)
-        del row["id"]
-        table = self.schema.table(object_name)
-        new_id = self._write(obj, row, _insert_returning_id(table), lambda r: r.scalar_one(),
-                             _stored(obj, row, self.crm.keys))
-        record = {**row, "id": new_id}
-        files.bind(self, obj, new_id, record)
-        self._audit(obj, "create", new_id, None, record)
-        timeline.touch(self, obj, None, record)
-        if move is not None:
-            pipeline.record_move(self.connection, self.schema.system["sys_stage_history"], obj, new_id, move,
-                                 self.principal, self.channel, now, None)
-        record = assign_on_create(self, obj, record, values)
-        if automation.after_write(self, obj, "create", None, record, move):
-            record = self._stored_row(obj, new_id)
-        return self._visible(obj, record)
+        with self.unit.call():
+            return writes.create(self, obj, [(0, values, reason)], stop=True)[0]  # type: ignore[return-value]
+
+    def create_many(self, object_name: str, rows: Iterable[Mapping[str, Any]], *, on_error: str = "stop",
+                    chunk_size: int = writes.CHUNK) -> list[Record | TrellisError]:
+        """Create a record for each of ``rows``, each through exactly what ``create`` does, with the
+        database checks made set-wise (``engine.runtime.writes``).
+
+        ``on_error="stop"`` raises the first refusal (its ``index`` is the row's place in ``rows``)
+        and writes nothing; ``"collect"`` writes the valid rows and returns, per row in order, the
+        Record (pending requests included) or the ``ValidationFailed`` refusing it. The results are
+        kept in memory: for millions of rows use ``create_chunks``."""
+        stop = _stop(on_error)
+        with self.unit.savepoint() if stop else contextlib.nullcontext():
+            return [r for chunk in self.create_chunks(object_name, rows, on_error=on_error, chunk_size=chunk_size)
+                    for r in chunk]
+
+    def create_chunks(self, object_name: str, rows: Iterable[Mapping[str, Any]], *, on_error: str = "stop",
+                      chunk_size: int = writes.CHUNK) -> Iterator[list[Record | TrellisError]]:
+        """``create_many`` a chunk at a time: reads ``chunk_size`` rows of the iterable ``rows``,
+        writes them and yields their results, so that memory stays flat however many rows come.
+        With ``on_error="stop"`` the chunks yielded before a refusal stay written (roll the
+        transaction back to undo them)."""
+        obj = self.object(object_name)
+        stop = _stop(on_error)
+        for chunk in _chunks(enumerate(rows), chunk_size):
+            items = [(index, *_split_reason(obj, values, None)) for index, values in chunk]
+            with self.unit.call():
+                yield writes.create(self, obj, items, stop)
 
     def update(self, object_name: str, record_id: Any, values: Mapping[str, Any], version: int | None = None,
                reason: str | None = None) -> Record:
@@ -210,61 +190,39 @@ class Session:
 
         A change of the pipeline stage passes its gate and transition rules
         (``engine.runtime.pipeline``); ``reason`` (or a ``stage_reason`` value)
-        explains a skip or a reopening."""
+        explains a skip or a reopening. An update is an ``update_many`` of one row."""
         obj = self.object(object_name)
         values, reason = _split_reason(obj, values, reason)
-        current = self._current(obj, record_id, "edit")
-        if version is not None and version != current["version"]:
-            raise Conflict(object_name, current.id, version, current["version"])
-        converted.check_not_converted(self, object_name, current)
-        clock = self.clock()
-        errors = Errors()
-        self._check_writable(obj, values, errors)
-        changes = coerce_input(obj, values, self.config.settings, errors)
-        converted.check_hand_set(self, object_name, changes, current, errors)
-        if "owner_id" in changes:
-            self._check_owner(obj, current["owner_id"], changes["owner_id"], errors)
-        data = {**current, **changes}
-        entry = pipeline.entry_stage(obj, current, data, set(changes))
-        if entry is not None:  # another pipeline: its first stage
-            data[obj.pipeline.field] = entry
-        compute_formulas(obj, data, clock, self.config.settings, errors)
-        apply_scores(self.config, obj, data, current, clock)
-        check_values(obj, data, current, clock, errors, self._unreadable(obj))
-        move = pipeline.check_move(obj, current, data, set(changes), self.principal, reason, clock, errors)
-        changed = {k: v for k, v in data.items() if (k in obj.fields or k == "owner_id") and current.get(k) != v}
-        if not self.approved_rules:
-            approvals.check_locks(self, obj, current.id, set(changed), "update", errors)
-        self._check_database(obj, changed, current.id, errors)
-        files.check(self, obj, changed, current.id, errors)
-        if errors:
-            raise _refusal(obj, data, errors)
-        if not changed:
-            return self._visible(obj, current)
-        rules = approvals.rules_for_update(self, obj, data, set(changed), move)
-        if rules:  # held until approved: nothing changes now
-            pending = approvals.request(self, obj, current.id, rules, "update", values, reason)
-            return self._visible(obj, current, pending)
-        now = clock.now_utc
-        if obj.pipeline and obj.pipeline.field in changed:
-            changed["stage_entered_at"] = now
-        changed.update(updated_at=now, version=current["version"] + 1)
-        table = self.schema.table(object_name)
-        statement = (sa.update(table).where(table.c.id == current.id, table.c.version == current["version"])
-                     .values(**_stored(obj, changed, self.crm.keys)))
-        if self._write(obj, changed, statement, lambda r: r.rowcount) != 1:
-            latest = self.connection.execute(sa.select(table.c.version).where(table.c.id == current.id)).scalar()
-            raise Conflict(object_name, current.id, current["version"], latest)
-        record = {**current, **changed}
-        files.bind(self, obj, current.id, changed)
-        self._audit(obj, "update", current.id, current, record)
-        timeline.touch(self, obj, current, record)
-        if move is not None:
-            pipeline.record_move(self.connection, self.schema.system["sys_stage_history"], obj, current.id, move,
-                                 self.principal, self.channel, now, current.get("stage_entered_at"))
-        if automation.after_write(self, obj, "update", current, record, move):
-            record = self._stored_row(obj, current.id)
-        return self._visible(obj, record)
+        with self.unit.call():
+            outcome = writes.update(self, obj, [(0, record_id, values, version, reason)], stop=True)[0]
+        if isinstance(outcome, TrellisError):
+            raise outcome
+        return outcome
+
+    def update_many(self, object_name: str, changes: Iterable[Sequence[Any]], *, on_error: str = "stop",
+                    chunk_size: int = writes.CHUNK) -> list[Record | TrellisError]:
+        """Apply ``(id, values[, version])`` changes, each through exactly what ``update`` does, with
+        the records read and the database checks made set-wise. ``on_error`` as for ``create_many``;
+        a refusal is a ``ValidationFailed``, ``NotFound``, ``PermissionDenied`` or ``Conflict``."""
+        stop = _stop(on_error)
+        with self.unit.savepoint() if stop else contextlib.nullcontext():
+            return [r for chunk in self.update_chunks(object_name, changes, on_error=on_error, chunk_size=chunk_size)
+                    for r in chunk]
+
+    def update_chunks(self, object_name: str, changes: Iterable[Sequence[Any]], *, on_error: str = "stop",
+                      chunk_size: int = writes.CHUNK) -> Iterator[list[Record | TrellisError]]:
+        """``update_many`` a chunk at a time (see ``create_chunks``). A record named twice is
+        changed twice, in order: its second change starts a new chunk."""
+        obj = self.object(object_name)
+        stop = _stop(on_error)
+        for chunk in _chunks(enumerate(changes), chunk_size, key=lambda item: _change_id(item[1])):
+            items = []
+            for index, change in chunk:
+                record_id, values, version = _change(change)
+                values, reason = _split_reason(obj, values, None)
+                items.append((index, record_id, values, version, reason))
+            with self.unit.call():
+                yield writes.update(self, obj, items, stop)
 
     def _write(self, obj: ObjectDef, row: Mapping[str, Any], statement: sa.Executable,
                fetch: Callable[[sa.CursorResult], Any], parameters: Mapping[str, Any] | None = None) -> Any:
@@ -274,63 +232,71 @@ class Session:
         if not unique:
             return fetch(self.connection.execute(statement, parameters))
         try:
-            with self.connection.begin_nested():
+            with self.unit.savepoint():
                 return fetch(self.connection.execute(statement, parameters))
         except sa.exc.IntegrityError:
-            errors = Errors()
-            self._check_database(obj, {name: row[name] for name in unique}, row.get("id"), errors)
-            if not errors:
+            draft = writes.Draft(0, {}, None, check={name: row[name] for name in unique},
+                                 current=Record(obj.name, {"id": row.get("id")}) if row.get("id") else None)
+            writes._check_unique(self, obj, [draft])
+            if not draft.errors:
                 raise
-            raise ValidationFailed(dict(errors), obj.name) from None
+            raise ValidationFailed(dict(draft.errors), obj.name) from None
 
     def delete(self, object_name: str, record_id: Any, version: int | None = None) -> ApprovalRequest | None:
         """Delete a record; refused while other records' lookups point at it. When an
         approval rule guards the delete, nothing is deleted and the pending request is
         returned instead."""
         obj = self.object(object_name)
-        current = self._current(obj, record_id, "delete")
-        if version is not None and version != current["version"]:
-            raise Conflict(object_name, current.id, version, current["version"])
-        references = self._references_to(obj.name, current.id)
-        if references:
-            listing = ", ".join(f"{count} {name}" for name, count in references)
-            raise ValidationFailed(
-                {RECORD_ERRORS: [_error("in_use", f"Still referred to by {listing}; change or delete those first.")]},
-                object_name,
-            )
-        if not self.approved_rules:
-            errors = Errors()
-            approvals.check_locks(self, obj, current.id, set(), "delete", errors)
-            if errors:
-                raise ValidationFailed(dict(errors), object_name)
-        rules = approvals.rules_for_delete(self, obj, current)
-        if rules:
-            return approvals.request(self, obj, current.id, rules, "delete", {}, None)
-        table = self.schema.table(object_name)
-        self.connection.execute(sa.delete(table).where(table.c.id == current.id))
-        self._audit(obj, "delete", current.id, current, None)
-        timeline.touch(self, obj, current, None)
-        automation.after_write(self, obj, "delete", current, None)
-        return None
+        with self.unit.call():
+            current = self._current(obj, record_id, "delete")
+            if version is not None and version != current["version"]:
+                raise Conflict(object_name, current.id, version, current["version"])
+            references = self._references_to(obj.name, current.id)
+            if references:
+                listing = ", ".join(f"{count} {name}" for name, count in references)
+                raise ValidationFailed(
+                    {RECORD_ERRORS: [_error("in_use", f"Still referred to by {listing}; change or delete those first.")]},
+                    object_name,
+                )
+            if not self.approved_rules:
+                errors = Errors()
+                approvals.check_locks(self, obj, current.id, set(), "delete", errors)
+                if errors:
+                    raise ValidationFailed(dict(errors), object_name)
+            rules = approvals.rules_for_delete(self, obj, current)
+            if rules:
+                return approvals.request(self, obj, current.id, rules, "delete", {}, None)
+            table = self.schema.table(object_name)
+            self.connection.execute(sa.delete(table).where(table.c.id == current.id))
+            self.unit.forget(obj.name, current.id, gone=True)
+            self._audit(obj, "delete", current.id, current, None)
+            timeline.touch(self, obj, current, None)
+            automation.after_write(self, obj, "delete", current, None)
+            return None
 
     def archive(self, object_name: str, record_id: Any, archived: bool = True) -> Record:
         """Archive a record (or bring it back with ``archived=False``): hidden from lists and
         queries by default, kept with its history (S40). Needs edit scope over it."""
         obj = self.object(object_name)
-        current = self._current(obj, record_id, "edit")
-        now = self.clock().now_utc
-        if (current["archived_at"] is not None) == archived:
-            return self._visible(obj, current)
-        changed = {"archived_at": now if archived else None, "updated_at": now, "version": current["version"] + 1}
-        table = self.schema.table(object_name)
-        self.connection.execute(sa.update(table).where(table.c.id == current.id).values(**changed))
-        audit.log_change(self.connection, self.schema, self.principal, self.channel,
-                         "archive" if archived else "unarchive", obj.name, current.id,
-                         {"archived_at": [_iso(current["archived_at"]), _iso(changed["archived_at"])]}, now)
-        return self._visible(obj, {**current, **changed})
+        with self.unit.call():
+            current = self._current(obj, record_id, "edit")
+            now = self.clock().now_utc
+            if (current["archived_at"] is not None) == archived:
+                return self._visible(obj, current)
+            changed = {"archived_at": now if archived else None, "updated_at": now, "version": current["version"] + 1}
+            table = self.schema.table(object_name)
+            self.connection.execute(sa.update(table).where(table.c.id == current.id).values(**changed))
+            self.unit.remember(obj.name, {**current, **changed})
+            self.unit.log_change(self.principal, self.channel, "archive" if archived else "unarchive", obj.name,
+                                 current.id, {"archived_at": [_iso(current["archived_at"]), _iso(changed["archived_at"])]},
+                                 now)
+            return self._visible(obj, {**current, **changed})
 
     def _stored_row(self, obj: ObjectDef, record_id: int) -> dict[str, Any]:
         """The record as stored now (after automation changed it in this transaction)."""
+        remembered = self.unit.remembered(obj.name, record_id)
+        if remembered is not None:
+            return dict(remembered)
         table = self.schema.table(obj.name)
         row = self.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
         return dict(row_to_record(obj, row, self.crm.keys)) if row is not None else {}
@@ -342,11 +308,14 @@ class Session:
         nothing. See ``engine.runtime.conversion``."""
         from engine.runtime.conversion import convert
 
-        return convert(self, conversion, record_id, skip=skip, overrides=overrides, version=version)
+        with self.unit.call():
+            return convert(self, conversion, record_id, skip=skip, overrides=overrides, version=version)
 
     # --- permissions and audit ------------------------------------------------
     def _check_writable(self, obj: ObjectDef, values: Mapping[str, Any], errors: Errors) -> None:
         """Hidden and read-only fields cannot be written by this principal."""
+        if not self.principal.read_only:
+            return
         for name in values:
             if name in obj.fields and not self.principal.can_change(obj.name, name):
                 errors.add(name, "read_only", f"You may not change {obj.fields[name].label.get()}.")
@@ -355,14 +324,18 @@ class Session:
         """The fields of ``obj`` this principal may not read (their values stay out of messages)."""
         if self.principal.is_system:
             return frozenset()
-        return frozenset(name for name in obj.fields if not self.principal.can_see(obj.name, name))
+        hidden = self._hidden.get(obj.name)
+        if hidden is None:
+            hidden = self._hidden[obj.name] = frozenset(
+                name for name in obj.fields if not self.principal.can_see(obj.name, name))
+        return hidden
 
     def _check_owner(self, obj: ObjectDef, old_owner: int | None, new_owner: int | None, errors: Errors) -> None:
         """A record may not be given away outside the giver's edit scope without ``reassign``,
         and never to a user who does not exist."""
         if new_owner == old_owner:
             return
-        if new_owner is not None and not self._user_exists(new_owner):
+        if new_owner is not None and self.unit.user(new_owner) is None:
             errors.add("owner_id", "not_found", f"There is no user with id {new_owner}.")
             return
         allowed = self.principal.may_give_to(obj.name)
@@ -371,69 +344,26 @@ class Session:
             errors.add("owner_id", "reassign_not_allowed",
                        "You may not give this record to that owner; ask someone who may reassign records.")
 
-    def _user_exists(self, user_id: int) -> bool:
-        users = self.schema.system["sys_users"]
-        return self.connection.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is not None
-
     def _audit(self, obj: ObjectDef, action: str, record_id: int, before: Mapping[str, Any] | None,
                after: Mapping[str, Any] | None) -> None:
-        fields = [*obj.fields, "owner_id"]
-        changes = audit.field_changes(before, after, fields, set(encrypted_fields(obj)))
-        audit.log_change(self.connection, self.schema, self.principal, self.channel, action, obj.name,
-                         record_id, changes, self.clock().now_utc)
+        changes = audit.field_changes(before, after, _audited(obj), _encrypted(obj))
+        self.unit.log_change(self.principal, self.channel, action, obj.name, record_id, changes, self.clock().now_utc)
 
     def _visible(self, obj: ObjectDef, values: Mapping[str, Any], pending: ApprovalRequest | None = None) -> Record:
         """A Record without the fields the principal may not see."""
-        principal = self.principal
-        return Record(obj.name, {k: v for k, v in values.items() if k not in obj.fields or principal.can_see(obj.name, k)},
-                      pending)
+        hidden = self._unreadable(obj)
+        if not hidden:
+            return Record(obj.name, values, pending)
+        return Record(obj.name, {k: v for k, v in values.items() if k not in hidden}, pending)
 
     # --- database checks -------------------------------------------------------
     def _current(self, obj: ObjectDef, record_id: Any, action: str) -> Record:
         """The stored record, locked for the change; NotFound outside the read scope,
         PermissionDenied inside it but outside the scope of ``action``."""
-        table = self.schema.table(obj.name)
-        statement = sa.select(table).where(table.c.id == _record_id(obj.name, record_id))
-        scope = self.principal.scope(obj.name, "read", table.c.owner_id)
-        if scope is not None:
-            statement = statement.where(scope)
-        if self.connection.dialect.name == "postgresql":
-            # An update locks FOR NO KEY UPDATE (what its UPDATE takes anyway): it does not wait
-            # for, nor block, inserts of rows that refer to this one (their KEY SHARE lock), so
-            # an automation updating an order's member cannot deadlock with the next order.
-            statement = statement.with_for_update(key_share=action != "delete")
-        row = self.connection.execute(statement).mappings().first()
-        if row is None:
-            raise NotFound(obj.name, record_id)
-        if not self.principal.in_scope(obj.name, action, row["owner_id"]):
-            verb = {"edit": "change", "delete": "delete"}[action]
-            raise PermissionDenied(f"you may not {verb} {obj.label.get()} {row['id']}")
-        return row_to_record(obj, row, self.crm.keys)
-
-    def _check_database(self, obj: ObjectDef, data: Mapping[str, Any], record_id: int | None, errors: Errors) -> None:
-        table = self.schema.table(obj.name)
-        for name, value in data.items():
-            field = obj.fields.get(name)
-            if field is None or value is None or name in errors:
-                continue
-            if field.type == "lookup" and not self._exists(field.target, value):
-                errors.add(name, "not_found", f"There is no {field.target} with id {value}.")
-            if field.unique:
-                statement = sa.select(table.c.id).where(table.c[name] == value).limit(1)
-                if record_id is not None:
-                    statement = statement.where(table.c.id != record_id)
-                if self.connection.execute(statement).first() is not None:
-                    errors.add(name, "unique", f"Another {obj.label.get()} already has {field.label.get()} = {value}.")
-
-    def _exists(self, object_name: str, record_id: int) -> bool:
-        """Whether the record exists inside the caller's read scope (a lookup may only
-        point at a record its writer can see)."""
-        table = self.schema.table(object_name)
-        statement = _select_id(table)
-        scope = self.principal.scope(object_name, "read", table.c.owner_id)
-        if scope is not None:
-            statement = statement.where(scope)
-        return self.connection.execute(statement, {"record_id": record_id}).first() is not None
+        found = writes.read_current(self, obj, [record_id], action)[0]
+        if isinstance(found, TrellisError):
+            raise found
+        return found
 
     def _references_to(self, object_name: str, record_id: int) -> list[tuple[str, int]]:
         found = []
@@ -451,38 +381,62 @@ class Session:
                         found.append((f"{other.label.get()}.{field.label.get()}", count))
         return found
 
-    def _autonumbers(self, obj: ObjectDef) -> dict[str, str]:
-        out = {}
-        for field in obj.fields.values():
-            if field.type == "autonumber":
-                number = self.next_sequence(f"{obj.name}.{field.name}", field.start)
-                out[field.name] = _COUNTER.sub(lambda m, n=number: str(n).zfill(len(m.group(1))), field.format, count=1)
-        return out
-
     def next_sequence(self, name: str, start: int = 1) -> int:
         """Atomically take the next value of a named counter (safe under concurrent inserts)."""
-        return self.connection.execute(_SEQUENCE_UPSERT, {"name": name, "start": start}).scalar_one()
+        return writes.take_numbers(self.connection, name, start, 1)
 
 
-@functools.lru_cache(maxsize=256)
-def _insert_returning_id(table: sa.Table) -> sa.Insert:
-    """INSERT … RETURNING id, built once per table so its compiled form is cached."""
-    return sa.insert(table).returning(table.c.id)
+def _audited(obj: ObjectDef) -> list[str]:
+    """The columns whose changes the audit trail records."""
+    return [*obj.fields, "owner_id"]
 
 
-@functools.lru_cache(maxsize=256)
-def _select_id(table: sa.Table) -> sa.Select:
-    """SELECT id WHERE id = :record_id, built once per table."""
-    return sa.select(table.c.id).where(table.c.id == sa.bindparam("record_id"))
+def _encrypted(obj: ObjectDef) -> set[str]:
+    return set(encrypted_fields(obj))
 
 
-#: Insert a counter at ``start`` or increment it, returning the value taken. The same
-#: statement works on PostgreSQL and SQLite (3.35+); Core's dialect-specific upserts
-#: are recompiled on every call, which cost a third of a create.
-_SEQUENCE_UPSERT = sa.text(
-    "INSERT INTO sys_sequences (name, value) VALUES (:name, :start) "
-    "ON CONFLICT (name) DO UPDATE SET value = sys_sequences.value + 1 RETURNING value"
-)
+def _stop(on_error: str) -> bool:
+    if on_error not in ("stop", "collect"):
+        raise ValueError(f"on_error is 'stop' or 'collect', not {on_error!r}")
+    return on_error == "stop"
+
+
+def _chunks(items: Iterable[Any], size: int, key: Callable[[Any], Any] | None = None) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``size``; with ``key``, a list also ends before a key repeats."""
+    if not 1 <= size <= writes.MAX_CHUNK:
+        raise ValueError(f"chunk_size is between 1 and {writes.MAX_CHUNK:,}, not {size}")
+    iterator = iter(items)
+    if key is None:
+        while part := list(islice(iterator, size)):
+            yield part
+        return
+    chunk: list[Any] = []
+    keys: set[Any] = set()
+    for item in iterator:
+        k = key(item)
+        if len(chunk) == size or k in keys:
+            yield chunk
+            chunk, keys = [], set()
+        chunk.append(item)
+        keys.add(k)
+    if chunk:
+        yield chunk
+
+
+def _change(change: Sequence[Any]) -> tuple[Any, Mapping[str, Any], int | None]:
+    """``(id, values)`` or ``(id, values, version)``."""
+    if len(change) == 2:
+        return change[0], change[1], None
+    if len(change) == 3:
+        return change[0], change[1], change[2]
+    raise ValueError(f"a change is (id, values) or (id, values, version), not {len(change)} items")
+
+
+def _change_id(change: Sequence[Any]) -> Any:
+    try:
+        return int(change[0])
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return object()  # never repeats: the row fails on its own
 
 
 def _split_reason(obj: ObjectDef, values: Mapping[str, Any], reason: str | None) -> tuple[Mapping[str, Any], str | None]:
@@ -501,15 +455,6 @@ def _refusal(obj: ObjectDef, data: Mapping[str, Any], errors: Errors) -> Validat
         if stage is not None:
             return pipeline.GateBlocked(dict(errors), obj.name, stage)
     return ValidationFailed(dict(errors), obj.name)
-
-
-def _stored(obj: ObjectDef, row: Mapping[str, Any], keys: crypto.Keys) -> dict[str, Any]:
-    """The row as stored: encrypted fields replaced by their ciphertext."""
-    stored = dict(row)
-    for name in encrypted_fields(obj):
-        if name in stored:
-            stored[name] = keys.encrypt(stored[name])
-    return stored
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -59,11 +59,13 @@ def touch(session: Session, obj: ObjectDef, before: Mapping[str, Any] | None,
         for lookup in activity.on:
             target_id = after.get(lookup)
             if target_id is not None:
-                table = session.schema.table(obj.fields[lookup].target)
+                target = obj.fields[lookup].target
+                table = session.schema.table(target)
                 session.connection.execute(
                     sa.update(table).where(table.c.id == target_id,
                                            sa.or_(table.c[COLUMN].is_(None), table.c[COLUMN] < at))
                     .values({COLUMN: at}))
+                session.unit.forget(target, target_id)  # its last_activity_at may have moved
         return
     affected: dict[str, set[int]] = {}
     for lookup in activity.on:
@@ -74,6 +76,8 @@ def touch(session: Session, obj: ObjectDef, before: Mapping[str, Any] | None,
     for target, ids in affected.items():
         if ids:
             _recompute(session.connection, session.config, session.schema, target, sorted(ids), clock.timezone)
+            for target_id in ids:
+                session.unit.forget(target, target_id)
 
 
 def _recompute(connection: sa.Connection, config: Config, schema: Schema, target: str, ids: list[int],

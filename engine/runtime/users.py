@@ -117,13 +117,9 @@ def _active(session: Session, among: Iterable[int] | None) -> tuple[sa.Table, sa
 
 
 def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
-    """Display names (else user names) of users, by id; a name is no secret inside the company."""
-    wanted = sorted({i for i in ids if isinstance(i, int)})
-    if not wanted:
-        return {}
-    users = session.schema.system["sys_users"]
-    rows = session.connection.execute(sa.select(users.c.id, _shown_name(users)).where(users.c.id.in_(wanted)))
-    return {row[0]: row[1] for row in rows}
+    """Display names (else user names) of users, by id; a name is no secret inside the company.
+    Read once per transaction (``Session.unit``)."""
+    return {row.id: row.display_name or row.username for row in session.unit.users(ids).values()}
 
 
 def count_active(session: Session, among: Iterable[int] | None = None) -> int:

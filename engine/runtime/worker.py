@@ -319,7 +319,7 @@ def _run_due(crm: Trellis, rule: Automation, conditions: list[sa.ColumnElement[b
     with crm.engine.connect() as connection:
         ids = sorted(connection.execute(sa.select(table.c.id).where(*current, not_run)).scalars())
     for start in range(0, len(ids), PAGE):
-        with crm.session(None, channel="automation") as session:
+        with crm.session(None, channel="automation") as session, session.unit.call():  # a page's rows together
             rows = session.connection.execute(sa.select(table).where(
                 table.c.id.in_(ids[start:start + PAGE]), *current).order_by(table.c.id)).mappings().all()
             for values in _records(obj, rows, crm.keys):

@@ -283,3 +283,66 @@ def test_the_key_is_read_once_when_trellis_opens(crm, config_path, db_url, monke
     with crm.session() as s:
         assert s.get("contact", second.id)["id_number"] == NEW_ID_NUMBER
     assert crm.keys.text not in repr(crm.keys)
+
+
+# --- automation reads the plaintext ------------------------------------------------------------
+RULES = """
+trellis: 1
+objects:
+  contact:
+    fields:
+      name: {type: text, required: true}
+      id_number: {type: text, encrypted: true}
+      notes: {type: textarea}
+      checked: {type: boolean, default: false}
+  visit:
+    fields:
+      contact: {type: lookup, object: contact}
+automations:
+  - name: visit_notes_the_id
+    object: visit
+    on: created
+    do:
+      - update: {record: contact, set: {notes: "='seen ' + target['id_number']"}}
+  - name: check_renamed
+    object: contact
+    on: {approval: approved}
+    when: "id_number == '110101199003071234'"
+    do: [{set: {checked: true}}]
+approvals:
+  - name: rename
+    object: contact
+    on: {change: [name]}
+    applies_to: [update]
+    approver: {user: boss}
+roles:
+  clerk:
+    objects: {"*": {read: all, edit: all, create: true}}
+  boss:
+    objects: {"*": {read: all, edit: all}}
+    permissions: [approve]
+"""
+
+
+def test_rules_see_the_plaintext_of_records_they_read_back(write_config, db_url):
+    from engine.runtime import approvals
+
+    crm = Trellis.open(write_config(RULES, "rules.yaml"), db_url)
+    try:
+        crm.apply()
+        with crm.directory() as d:
+            d.add("boss", roles=["boss"])
+            d.add("cleo", roles=["clerk"])
+        with crm.session("cleo") as s:
+            contact = s.create("contact", {"name": "Li Lei", "id_number": ID_NUMBER})
+        with crm.session("cleo") as s:  # the `update` action reads the contact back from the table
+            s.create("visit", {"contact": contact.id})
+            assert s.get("contact", contact.id)["notes"] == f"seen {ID_NUMBER}"
+        with crm.session("cleo") as s:
+            request = s.update("contact", contact.id, {"name": "Li Leilei"}).pending_approval
+        with crm.session("boss") as s:  # the decision's rule reads the record back too
+            approvals.decide(s, request.id, "approve")
+        with crm.session() as s:
+            assert s.get("contact", contact.id)["checked"] is True
+    finally:
+        crm.close()

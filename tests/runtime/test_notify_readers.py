@@ -183,3 +183,18 @@ def test_a_template_variant_must_be_in_a_configured_language(write_config):
         load_config(write_config(bad))
     assert any(i.code == "T-E128" and "`fr` is not one of the languages in settings.languages" in i.message
                for i in caught.value.issues)
+
+
+@pytest.mark.parametrize(("source", "keys"), [
+    ("{{ record.name }} owes {{ record['amount'] }} ({{ record.raw.amount }})", {"name", "amount", "raw"}),
+    ("{{ object }} {{ rule }}", set()),
+    ("{% for key, value in record.items() %}{{ value }}{% endfor %}", None),
+    ("{{ record[field] }}", None),  # a key computed while rendering: every field is prepared
+    ("{{ record | tojson }}", None),
+    ("{% set record = {} %}{{ record.name }}", None),
+])
+def test_a_message_formats_only_the_fields_its_template_reads(source, keys):
+    from engine.metadata.templating import keys_read
+
+    found = keys_read(source, "record")
+    assert (set(found) if found is not None else None) == keys
