@@ -2,7 +2,7 @@
 
 webui → engine.runtime → engine.metadata: ``engine.metadata`` knows no database and no
 web; ``engine.runtime`` knows no web, no CLI and not the ``Trellis`` facade above it (only
-its type, under ``TYPE_CHECKING``, where the modules below still need a runtime context);
+not even its type: they take the runtime context, ``engine.runtime.context.Runtime``);
 ``webui`` and ``engine.cli`` are on top. Imports inside functions count: a cycle hidden in a
 function is still a cycle. Imports under ``TYPE_CHECKING`` are types, not dependencies.
 """
@@ -16,21 +16,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("engine", "webui")
-
-#: Runtime modules that still refer to the ``Trellis`` facade's type (TYPE_CHECKING only).
-#: Issue 12 §2 replaces it with a runtime context; the list may only shrink.
-FACADE_TYPE_USERS = {
-    "engine.runtime.auth", "engine.runtime.checkpoints", "engine.runtime.delivery", "engine.runtime.demo",
-    "engine.runtime.records", "engine.runtime.sessions", "engine.runtime.simulate", "engine.runtime.tokens",
-    "engine.runtime.users", "engine.runtime.worker",
-}
-
-#: The one cycle left: the write path calls its features by name and they open sessions of
-#: their own. Issue 12 §2 (write-path stages) dissolves it; the set may only shrink.
-KNOWN_CYCLE = {
-    "engine.runtime.approvals", "engine.runtime.assignment", "engine.runtime.automation",
-    "engine.runtime.conversion", "engine.runtime.notify", "engine.runtime.reader", "engine.runtime.records",
-}
 
 
 def _modules() -> dict[str, Path]:
@@ -141,20 +126,17 @@ def test_layers_point_one_way() -> None:
                     if _layer(target) > _layer(source) and not source.startswith("engine.cli")
                     and not (source == "engine" and target == "engine.trellis"))
     assert upward == [], "imports against the layers (webui → engine.runtime → engine.metadata):\n" + "\n".join(upward)
-    facade = {source for source, targets in typing.items() if "engine.trellis" in targets and _layer(source) < 2}
-    assert facade <= FACADE_TYPE_USERS, f"new runtime modules typed against the Trellis facade: {facade - FACADE_TYPE_USERS}"
+    facade = sorted(source for source, targets in typing.items() if "engine.trellis" in targets and _layer(source) < 2)
+    assert facade == [], f"runtime modules typed against the Trellis facade (take engine.runtime.context.Runtime): {facade}"
 
 
 def test_no_module_imports_itself_in_a_circle() -> None:
     runtime, _ = _graph()
-    cycles = _cycles(runtime)
-    new = [sorted(cycle) for cycle in cycles if not cycle <= KNOWN_CYCLE]
-    assert new == [], f"import cycles: {new}"
-    remaining = set().union(*cycles) if cycles else set()
-    assert remaining == KNOWN_CYCLE, (
-        f"the known cycle shrank to {sorted(remaining)}: take the freed modules out of KNOWN_CYCLE")
+    cycles = [sorted(cycle) for cycle in _cycles(runtime)]
+    assert cycles == [], f"import cycles: {cycles}"
 
 
 def test_the_graph_sees_imports_inside_functions() -> None:
     runtime, _ = _graph()
     assert "engine.runtime.conversion" in runtime["engine.runtime.records"]  # imported inside Session.convert
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]

@@ -195,6 +195,7 @@ def keys_read(source: str, name: str) -> frozenset[str] | None:
     keys: set[str] = set()
     bases: set[int] = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, (nodes.Getattr, nodes.Getitem))  # what find_all was asked for
         if not (isinstance(node.node, nodes.Name) and node.node.name == name):
             continue
         if isinstance(node, nodes.Getattr):

@@ -70,7 +70,7 @@ from engine.runtime.validation import Errors
 SECRET_CHANGED = "•••"
 
 if TYPE_CHECKING:
-    from engine.trellis import Trellis
+    from engine.runtime.context import Runtime
 
 #: How ``sys_users.totp_secret`` marks an enrolment that is not confirmed yet.
 PENDING = "pending:"
@@ -121,7 +121,7 @@ class TotpEnrollment:
 
 
 # --- login -------------------------------------------------------------------------
-def authenticate(crm: Trellis, username: str, password: str, *, ip: str | None = None,
+def authenticate(crm: Runtime, username: str, password: str, *, ip: str | None = None,
                  user_agent: str | None = None, totp_code: str | None = None,
                  recovery_code: str | None = None) -> LoginResult:
     """Decide one login attempt (see the module docstring) and record it."""
@@ -135,7 +135,7 @@ def authenticate(crm: Trellis, username: str, password: str, *, ip: str | None =
 class _Account:
     """One user row, locked for the transaction, and the changes an attempt makes to it."""
 
-    def __init__(self, crm: Trellis, connection: sa.Connection, username: str, ip: str | None = None,
+    def __init__(self, crm: Runtime, connection: sa.Connection, username: str, ip: str | None = None,
                  user_agent: str | None = None) -> None:
         self.crm, self.connection = crm, connection
         self.users = crm.schema.system["sys_users"]
@@ -333,7 +333,7 @@ def ip_allowed(ip: str | None, networks: Iterable[str]) -> bool:
     return any(address in ipaddress.ip_network(n, strict=False) for n in networks)
 
 
-def totp_required(crm: Trellis, roles: Iterable[Role]) -> bool:
+def totp_required(crm: Runtime, roles: Iterable[Role]) -> bool:
     """Whether the settings or any of ``roles`` require two-factor login."""
     return crm.config.settings.security.require_totp or any(r.require_totp for r in roles)
 
@@ -343,7 +343,7 @@ def totp_active(stored: str | None) -> bool:
     return stored is not None and not stored.startswith(PENDING)
 
 
-def totp_state(crm: Trellis, username: str) -> str:
+def totp_state(crm: Runtime, username: str) -> str:
     """``on``, ``pending`` (an enrolment waits for its first code) or ``off``; raises UnknownUser."""
     users = crm.schema.system["sys_users"]
     with crm.engine.connect() as connection:
@@ -354,7 +354,7 @@ def totp_state(crm: Trellis, username: str) -> str:
 
 
 # --- two-factor enrolment ---------------------------------------------------------------
-def enroll_totp(crm: Trellis, username: str, *, channel: str = "web") -> TotpEnrollment:
+def enroll_totp(crm: Runtime, username: str, *, channel: str = "web") -> TotpEnrollment:
     """Start two-factor enrolment: a new secret and recovery codes, active after ``confirm_totp``."""
     crm.keys.cipher(_KEY_NEEDED)
     secret = pyotp.random_base32()
@@ -370,7 +370,7 @@ def enroll_totp(crm: Trellis, username: str, *, channel: str = "web") -> TotpEnr
     return TotpEnrollment(secret, uri, codes)
 
 
-def confirm_totp(crm: Trellis, username: str, code: str, *, channel: str = "web") -> bool:
+def confirm_totp(crm: Runtime, username: str, code: str, *, channel: str = "web") -> bool:
     """Turn on a pending enrolment when ``code`` is right; False (nothing changes) when it is not."""
     with _account(crm, username) as account:
         stored = account.row["totp_secret"]
@@ -387,7 +387,7 @@ def confirm_totp(crm: Trellis, username: str, code: str, *, channel: str = "web"
     return True
 
 
-def disable_totp(crm: Trellis, username: str, *, channel: str = "web") -> None:
+def disable_totp(crm: Runtime, username: str, *, channel: str = "web") -> None:
     """Turn two-factor login off (or drop a pending enrolment) and forget the recovery codes."""
     with _account(crm, username) as account:
         before = "on" if totp_active(account.row["totp_secret"]) else "pending" if account.row["totp_secret"] else "off"
@@ -397,7 +397,7 @@ def disable_totp(crm: Trellis, username: str, *, channel: str = "web") -> None:
 
 
 # --- re-confirmation and password change -------------------------------------------------
-def reconfirm(crm: Trellis, username: str, *, password: str | None = None, totp_code: str | None = None) -> bool:
+def reconfirm(crm: Runtime, username: str, *, password: str | None = None, totp_code: str | None = None) -> bool:
     """Confirm a sensitive operation with the password and/or a two-factor code (S37).
 
     Every credential given must be right. A wrong one counts as a failed login
@@ -421,7 +421,7 @@ def reconfirm(crm: Trellis, username: str, *, password: str | None = None, totp_
     return True
 
 
-def recently_confirmed(crm: Trellis, username: str) -> bool:
+def recently_confirmed(crm: Runtime, username: str) -> bool:
     """Whether the user re-confirmed within the last ``reconfirm_minutes``."""
     users = crm.schema.system["sys_users"]
     with crm.engine.connect() as connection:
@@ -430,7 +430,7 @@ def recently_confirmed(crm: Trellis, username: str) -> bool:
     return at is not None and crm.clock_now().now_utc - at < window
 
 
-def change_password(crm: Trellis, username: str, old: str, new: str, *, channel: str = "web") -> None:
+def change_password(crm: Runtime, username: str, old: str, new: str, *, channel: str = "web") -> None:
     """Change one's own password; raises ValidationFailed (``old_password`` / ``password``).
 
     A wrong current password counts as a failed login.
@@ -467,7 +467,7 @@ def _set_password(account: _Account, old: str, new: str, errors: Errors, channel
 
 # --- helpers -------------------------------------------------------------------------------
 @contextmanager
-def _account(crm: Trellis, username: str) -> Iterator[_Account]:
+def _account(crm: Runtime, username: str) -> Iterator[_Account]:
     """The user's row, locked, in one transaction; raises UnknownUser."""
     with crm.engine.connect() as connection, connection.begin():
         account = _Account(crm, connection, username)

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from engine.metadata.model import Automation
 
 if TYPE_CHECKING:
-    from engine.trellis import Trellis
+    from engine.runtime.context import Runtime
 
 #: How far before the last sweep a write still counts as "since": clock skew between the
 #: machines, and transactions open during that sweep.
@@ -47,7 +47,7 @@ def signature(rule: Automation) -> str:
     return f"{rule.object}|{rule.trigger.from_field}|{rule.trigger.offset_seconds}"
 
 
-def load(crm: Trellis, rule: Automation, at: dt.datetime, zone: dt.tzinfo) -> Checkpoint | None:
+def load(crm: Runtime, rule: Automation, at: dt.datetime, zone: dt.tzinfo) -> Checkpoint | None:
     """The checkpoint the sweep at ``at`` may start from, or None when it must be full."""
     table = crm.schema.system["sys_automation_sweeps"]
     with crm.engine.connect() as connection:
@@ -59,7 +59,7 @@ def load(crm: Trellis, rule: Automation, at: dt.datetime, zone: dt.tzinfo) -> Ch
     return Checkpoint(row["due"], row["swept_at"])
 
 
-def save(crm: Trellis, rule: Automation, due: dt.datetime, at: dt.datetime, full: bool) -> None:
+def save(crm: Runtime, rule: Automation, due: dt.datetime, at: dt.datetime, full: bool) -> None:
     """Record a complete sweep of ``rule`` at ``at`` up to ``due``."""
     table = crm.schema.system["sys_automation_sweeps"]
     values = {"signature": signature(rule), "due": due, "swept_at": at}

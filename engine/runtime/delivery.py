@@ -52,7 +52,7 @@ import sqlalchemy as sa
 from engine.runtime.errors import TrellisError
 
 if TYPE_CHECKING:
-    from engine.trellis import Trellis
+    from engine.runtime.context import Runtime
 
 #: Attempts before a message becomes a dead letter (``trellis worker --max-attempts``).
 MAX_ATTEMPTS = 8
@@ -324,7 +324,7 @@ def backoff(attempts: int) -> int:
     return min(BASE_DELAY * 2 ** max(attempts - 1, 0), MAX_DELAY)
 
 
-def deliver(crm: Trellis, at: dt.datetime, batch: int = 100, max_attempts: int = MAX_ATTEMPTS,
+def deliver(crm: Runtime, at: dt.datetime, batch: int = 100, max_attempts: int = MAX_ATTEMPTS,
             smtp: SmtpSettings | None | bool = True, timeout: float = TIMEOUT) -> DeliveryReport:
     """Send every message due at ``at``, ``batch`` at a time; see the module's description.
 
@@ -351,7 +351,7 @@ def deliver(crm: Trellis, at: dt.datetime, batch: int = 100, max_attempts: int =
     return report
 
 
-def claim(crm: Trellis, at: dt.datetime, batch: int, token: str, kinds: Iterable[str], lease: dt.timedelta,
+def claim(crm: Runtime, at: dt.datetime, batch: int, token: str, kinds: Iterable[str], lease: dt.timedelta,
           connection: sa.Connection) -> list[dict[str, Any]]:
     """Mark up to ``batch`` due messages of ``kinds`` as being sent by ``token`` (in one
     transaction on ``connection``); return them."""
@@ -370,7 +370,7 @@ def claim(crm: Trellis, at: dt.datetime, batch: int, token: str, kinds: Iterable
     return sorted(rows, key=lambda r: (r["next_attempt_at"], r["id"]))
 
 
-def _record(crm: Trellis, connection: sa.Connection, row: Mapping[str, Any], outcome: Outcome, at: dt.datetime,
+def _record(crm: Runtime, connection: sa.Connection, row: Mapping[str, Any], outcome: Outcome, at: dt.datetime,
             max_attempts: int) -> str:
     """Store the outcome of one attempt, if the claim is still ours; returns the new status."""
     status = outcome.status
@@ -390,7 +390,7 @@ def _record(crm: Trellis, connection: sa.Connection, row: Mapping[str, Any], out
     return status if stored else "lost"  # its lease ran out and another worker took it meanwhile
 
 
-def _mark_waiting_emails(crm: Trellis, connection: sa.Connection, at: dt.datetime) -> int:
+def _mark_waiting_emails(crm: Runtime, connection: sa.Connection, at: dt.datetime) -> int:
     """Note on due e-mails that no SMTP server is configured; returns how many wait."""
     outbox = crm.schema.system["sys_outbox"]
     waiting = sa.and_(outbox.c.kind == "email", outbox.c.status.in_(("pending", "retry")),
@@ -402,7 +402,7 @@ def _mark_waiting_emails(crm: Trellis, connection: sa.Connection, at: dt.datetim
         return connection.execute(sa.select(sa.func.count()).select_from(outbox).where(waiting)).scalar_one()
 
 
-def requeue_dead(crm: Trellis, at: dt.datetime, ids: Iterable[int] | None = None) -> int:
+def requeue_dead(crm: Runtime, at: dt.datetime, ids: Iterable[int] | None = None) -> int:
     """Give dead letters (all, or those with ``ids``) a fresh set of attempts from ``at``;
     returns how many. Their idempotency keys stay, so a receiver that got one already ignores it."""
     outbox = crm.schema.system["sys_outbox"]

@@ -36,8 +36,8 @@ from engine.runtime.demo_story import Story, creation_moment, place_in_time, ref
 from engine.runtime.errors import ValidationFailed
 
 if TYPE_CHECKING:
+    from engine.runtime.context import Runtime
     from engine.runtime.records import Session
-    from engine.trellis import Trellis
 
 #: The password of every demo user. FOR LOCAL USE ONLY: it is published in docs/demo.md.
 DEMO_PASSWORD = "demo-Passw0rd!"
@@ -159,7 +159,7 @@ def _database_folder(db_url: str) -> Path | None:
     return Path(url.database).expanduser().resolve().parent
 
 
-def load_demo_users(crm: Trellis, password: str = DEMO_PASSWORD) -> list[DemoLogin]:
+def load_demo_users(crm: Runtime, password: str = DEMO_PASSWORD) -> list[DemoLogin]:
     """Create the demo teams and users whose roles the config declares (idempotent:
     existing teams and users are kept unchanged); returns every demo user present."""
     wanted = [u for u in DEMO_USERS if all(r in crm.config.roles for r in u.roles)]
@@ -183,7 +183,7 @@ def load_demo_users(crm: Trellis, password: str = DEMO_PASSWORD) -> list[DemoLog
     return logins
 
 
-def load_demo_data(crm: Trellis, per_object: int = 20, seed: int = 7) -> dict[str, int]:
+def load_demo_data(crm: Runtime, per_object: int = 20, seed: int = 7) -> dict[str, int]:
     """Create up to ``per_object`` records per object (fewer if some exist); returns counts.
 
     Records are owned in turn by the demo users who work with each object (see
@@ -210,7 +210,7 @@ def load_demo_data(crm: Trellis, per_object: int = 20, seed: int = 7) -> dict[st
     return counts
 
 
-def demo_owners(crm: Trellis) -> dict[str, list[int]]:
+def demo_owners(crm: Runtime) -> dict[str, list[int]]:
     """Per object, the ids of the demo users who own its sample records: those whose
     roles may create it and read a narrower scope than ``all`` (the people working
     the records, not those overseeing them), in the order of ``DEMO_USERS``."""

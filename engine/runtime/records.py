@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.metadata.expressions import Clock
-from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import Config, ObjectDef
 from engine.runtime import approvals, audit, automation, pipeline, timeline, writes
 from engine.runtime.errors import (
@@ -48,14 +47,14 @@ from engine.runtime.validation import Errors
 
 if TYPE_CHECKING:
     from engine.runtime.approvals import ApprovalRequest
+    from engine.runtime.context import Runtime
     from engine.runtime.conversion import ConversionResult
-    from engine.trellis import Trellis
 
 
 class Session:
     """A unit of work as one principal (a user, or the system) in one transaction."""
 
-    def __init__(self, crm: Trellis, connection: sa.Connection, principal: Principal = SYSTEM,
+    def __init__(self, crm: Runtime, connection: sa.Connection, principal: Principal = SYSTEM,
                  channel: str = "python", approved_rules: frozenset[str] = frozenset(), depth: int = 0,
                  unit: Unit | None = None) -> None:
         self.crm = crm
@@ -119,7 +118,7 @@ class Session:
     def get(self, object_name: str, record_id: Any) -> Record:
         """The record with ``record_id``; NotFound also when it is outside the caller's scope."""
         obj = self.object(object_name)
-        record = self.query(object_name).include_archived().filter(id=_record_id(object_name, record_id)).first()
+        record = self.query(object_name).include_archived().filter(id=writes.record_id_of(object_name, record_id)).first()
         if record is None:
             raise NotFound(object_name, record_id)
         if obj.audit_reads and not self.principal.is_system:
@@ -448,27 +447,8 @@ def _split_reason(obj: ObjectDef, values: Mapping[str, Any], reason: str | None)
     return rest, reason if reason is not None else (str(given) if given is not None else None)
 
 
-def _refusal(obj: ObjectDef, data: Mapping[str, Any], errors: Errors) -> ValidationFailed:
-    """The error for a refused write: ``GateBlocked`` when only stage gates stand in the way."""
-    if obj.pipeline is not None and all(p.code == "required_for_stage" for ps in errors.values() for p in ps):
-        stage = obj.pipeline.for_values(data).stage(data.get(obj.pipeline.field))
-        if stage is not None:
-            return pipeline.GateBlocked(dict(errors), obj.name, stage)
-    return ValidationFailed(dict(errors), obj.name)
-
-
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _record_id(object_name: str, record_id: Any) -> int:
-    try:
-        number = int(record_id)
-    except (TypeError, ValueError, OverflowError):
-        raise NotFound(object_name, record_id) from None
-    if number <= 0 or number > MAX_INTEGER or isinstance(record_id, bool):
-        raise NotFound(object_name, record_id)
-    return number
 
 
 def _error(code: str, message: str):

@@ -26,7 +26,7 @@ from engine.runtime import audit
 from engine.runtime.permissions import SYSTEM, Principal, UnknownUser
 
 if TYPE_CHECKING:
-    from engine.trellis import Trellis
+    from engine.runtime.context import Runtime
 
 #: The column of ``sys_users`` holding the generation.
 COLUMN = "session_generation"
@@ -37,7 +37,7 @@ def bump(users: sa.Table) -> sa.ColumnElement[int]:
     return sa.func.coalesce(users.c[COLUMN], 0) + 1
 
 
-def current(crm: Trellis, user_id: int) -> int | None:
+def current(crm: Runtime, user_id: int) -> int | None:
     """The user's generation now (0 when never raised), or None for an unknown user."""
     users = crm.schema.system["sys_users"]
     with crm.engine.connect() as connection:
@@ -45,14 +45,14 @@ def current(crm: Trellis, user_id: int) -> int | None:
     return None if row is None else row[0] or 0
 
 
-def end_all(crm: Trellis, username: str, *, actor: Principal = SYSTEM, channel: str = "cli",
+def end_all(crm: Runtime, username: str, *, actor: Principal = SYSTEM, channel: str = "cli",
             reason: str = "signed out everywhere", **log: Any) -> int:
     """End every web session of ``username`` in a transaction of its own; see ``end_sessions``."""
     with crm.engine.connect() as connection, connection.begin():
         return end_sessions(crm, connection, username, actor=actor, channel=channel, reason=reason, **log)
 
 
-def end_sessions(crm: Trellis, connection: sa.Connection, username: str, *, actor: Principal = SYSTEM,
+def end_sessions(crm: Runtime, connection: sa.Connection, username: str, *, actor: Principal = SYSTEM,
                  channel: str = "cli", reason: str = "signed out everywhere", **log: Any) -> int:
     """End every web session of ``username`` (raise the generation); returns the new one.
 

@@ -46,7 +46,7 @@ from engine.runtime.records import Session
 from engine.runtime.validation import expression_names
 
 if TYPE_CHECKING:
-    from engine.trellis import Trellis
+    from engine.runtime.context import Runtime
 
 EVENTS = ("created", "updated")
 #: Most records listed per rule by ``simulate_window``.
@@ -131,7 +131,7 @@ class WindowPreview:
 
 
 # --- one record ------------------------------------------------------------------------------------------
-def simulate_record(crm: Trellis, object_name: str, record_id: Any, event: str = "updated",
+def simulate_record(crm: Runtime, object_name: str, record_id: Any, event: str = "updated",
                     at: dt.datetime | None = None) -> RecordSimulation:
     """The rules of ``object_name`` for the record ``record_id`` on ``event`` at ``at`` (default now).
 
@@ -151,7 +151,7 @@ def simulate_record(crm: Trellis, object_name: str, record_id: Any, event: str =
 
 
 @contextmanager
-def dry_session(crm: Trellis) -> Iterator[Session]:
+def dry_session(crm: Runtime) -> Iterator[Session]:
     """A system session whose transaction is always rolled back."""
     with crm.engine.connect() as connection:
         transaction = connection.begin()
@@ -426,7 +426,7 @@ _ACTION_TEXTS = {
 
 
 # --- a window of time ----------------------------------------------------------------------------------------
-def simulate_window(crm: Trellis, start: dt.datetime, end: dt.datetime, object_name: str | None = None,
+def simulate_window(crm: Runtime, start: dt.datetime, end: dt.datetime, object_name: str | None = None,
                     limit: int = WINDOW_LIMIT) -> list[WindowPreview]:
     """What the time-based rules (of ``object_name``, or all) would do between ``start`` and ``end``."""
     if end < start:

@@ -49,7 +49,7 @@ from engine.runtime.permissions import (
 from engine.runtime.validation import Errors
 
 if TYPE_CHECKING:
-    from engine.trellis import Trellis
+    from engine.runtime.context import Runtime
 
 #: Every secret starts with this, so that scanners and people recognise a Trellis token.
 TOKEN_PREFIX = "trl_"
@@ -93,7 +93,7 @@ def token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_token(crm: Trellis, username: str, name: str | None = None,
+def create_token(crm: Runtime, username: str, name: str | None = None,
                  expires_at: dt.datetime | dt.date | None = None, *, channel: str = "cli") -> tuple[str, TokenInfo]:
     """Create a token for ``username``; returns the secret (show it once) and the token.
 
@@ -128,7 +128,7 @@ def create_token(crm: Trellis, username: str, name: str | None = None,
     return secret, TokenInfo(token_id, username, name, now, expires, None, None)
 
 
-def revoke_token(crm: Trellis, token_id: int, *, channel: str = "cli") -> TokenInfo:
+def revoke_token(crm: Runtime, token_id: int, *, channel: str = "cli") -> TokenInfo:
     """Revoke a token at once (revoking a revoked token changes nothing); raises NotFound."""
     tokens, _ = _tables(crm)
     now = crm.clock_now().now_utc
@@ -144,7 +144,7 @@ def revoke_token(crm: Trellis, token_id: int, *, channel: str = "cli") -> TokenI
     return TokenInfo(info.id, info.username, info.name, info.created_at, info.expires_at, now, info.last_used_at)
 
 
-def list_tokens(crm: Trellis, username: str | None = None) -> list[TokenInfo]:
+def list_tokens(crm: Runtime, username: str | None = None) -> list[TokenInfo]:
     """Every token (of ``username``, if given), oldest first; raises UnknownUser for an unknown name."""
     tokens, users = _tables(crm)
     with crm.engine.connect() as connection:
@@ -155,7 +155,7 @@ def list_tokens(crm: Trellis, username: str | None = None) -> list[TokenInfo]:
         return _infos(connection, crm, sa.true())
 
 
-def resolve_token(crm: Trellis, secret: str, ip: str | None = None) -> str:
+def resolve_token(crm: Runtime, secret: str, ip: str | None = None) -> str:
     """The user name a bearer ``secret`` acts as; refuses as described in the module docstring.
 
     ``ip`` (the client's address), when given, is checked against the account's
@@ -187,11 +187,11 @@ def resolve_token(crm: Trellis, secret: str, ip: str | None = None) -> str:
 
 
 # --- helpers ----------------------------------------------------------------------
-def _tables(crm: Trellis) -> tuple[sa.Table, sa.Table]:
+def _tables(crm: Runtime) -> tuple[sa.Table, sa.Table]:
     return crm.schema.system["sys_tokens"], crm.schema.system["sys_users"]
 
 
-def _check_network(crm: Trellis, principal: Principal, ip: str) -> None:
+def _check_network(crm: Runtime, principal: Principal, ip: str) -> None:
     """The network rules of login (``engine.runtime.auth``, steps 1 and 4) for a token's request."""
     global_networks = crm.config.settings.security.ip_allowlist
     roles = [crm.config.roles[name] for name in principal.roles]
@@ -212,7 +212,7 @@ def _moment(value: dt.datetime | dt.date | None) -> dt.datetime | None:
     return value.astimezone(dt.UTC)
 
 
-def _select(crm: Trellis) -> sa.Select:
+def _select(crm: Runtime) -> sa.Select:
     tokens, users = _tables(crm)
     return sa.select(tokens, users.c.username).join(users, users.c.id == tokens.c.user_id)
 
@@ -222,12 +222,12 @@ def _to_info(row: Any) -> TokenInfo:
                      row["revoked_at"], row["last_used_at"])
 
 
-def _info(connection: sa.Connection, crm: Trellis, condition: sa.ColumnElement[bool]) -> TokenInfo | None:
+def _info(connection: sa.Connection, crm: Runtime, condition: sa.ColumnElement[bool]) -> TokenInfo | None:
     row = connection.execute(_select(crm).where(condition)).mappings().first()
     return None if row is None else _to_info(row)
 
 
-def _infos(connection: sa.Connection, crm: Trellis, condition: sa.ColumnElement[bool]) -> list[TokenInfo]:
+def _infos(connection: sa.Connection, crm: Runtime, condition: sa.ColumnElement[bool]) -> list[TokenInfo]:
     tokens, _ = _tables(crm)
     rows = connection.execute(_select(crm).where(condition).order_by(tokens.c.id)).mappings()
     return [_to_info(row) for row in rows]

@@ -43,8 +43,8 @@ from engine.runtime.errors import TrellisError
 from engine.runtime.permissions import Principal, load_principal
 
 if TYPE_CHECKING:
+    from engine.runtime.context import Runtime
     from engine.runtime.tables import Schema
-    from engine.trellis import Trellis
 
 #: The system tables whose rows a write call collects and writes together (in this order).
 COLLECTED = ("sys_automation_runs", "sys_notifications", "sys_outbox", "sys_stage_history")
@@ -55,7 +55,7 @@ AUDIT = "audit"
 class Unit:
     """The shared state of one transaction's writes (see the module docstring)."""
 
-    def __init__(self, crm: Trellis, connection: sa.Connection) -> None:
+    def __init__(self, crm: Runtime, connection: sa.Connection) -> None:
         self.crm = crm
         self.connection = connection
         #: How deep in write calls the transaction is now (0: outside any).

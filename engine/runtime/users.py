@@ -31,8 +31,8 @@ from engine.runtime.validation import Errors
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from engine.runtime.context import Runtime
     from engine.runtime.records import Session
-    from engine.trellis import Trellis
 
 #: User attributes an admin may set (besides the password).
 EDITABLE = ("display_name", "email", "roles", "team", "manager", "active", "expires_at", "locale", "timezone",
@@ -159,7 +159,7 @@ def find_active(session: Session, text: str, among: Iterable[int] | None = None)
     return Person(row.id, row.username, row.name) if row is not None else None
 
 
-def login_user(crm: Trellis, user_id: int) -> LoginUser | None:
+def login_user(crm: Runtime, user_id: int) -> LoginUser | None:
     """The user a web session belongs to (any state; the caller judges ``may_act`` and the
     session generation), or None for an unknown id."""
     users = crm.schema.system["sys_users"]
@@ -172,7 +172,7 @@ def login_user(crm: Trellis, user_id: int) -> LoginUser | None:
     return LoginUser(row.id, row.username, row.locale, bool(row.active), row.expires_at, row[-1] or 0)
 
 
-def user_locale(crm: Trellis, username: str) -> str | None:
+def user_locale(crm: Runtime, username: str) -> str | None:
     """The locale of the user called ``username`` (None: not set, or no such user)."""
     users = crm.schema.system["sys_users"]
     with crm.engine.connect() as connection:
@@ -182,7 +182,7 @@ def user_locale(crm: Trellis, username: str) -> str | None:
 class Directory:
     """User and team management on one connection, as one principal."""
 
-    def __init__(self, crm: Trellis, connection: sa.Connection, actor: Principal = SYSTEM,
+    def __init__(self, crm: Runtime, connection: sa.Connection, actor: Principal = SYSTEM,
                  channel: str = "cli") -> None:
         self.crm, self.connection, self.actor, self.channel = crm, connection, actor, channel
         self.users = crm.schema.system["sys_users"]

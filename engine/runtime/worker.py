@@ -57,8 +57,8 @@ from engine.runtime.errors import TrellisError
 from engine.runtime.query import row_to_record
 
 if TYPE_CHECKING:
+    from engine.runtime.context import Runtime
     from engine.runtime.records import Session
-    from engine.trellis import Trellis
 
 log = logging.getLogger("trellis.worker")
 
@@ -112,7 +112,7 @@ class PassReport:
 
 
 # --- entry points ---------------------------------------------------------------------------------------
-def run_once(crm: Trellis, at: dt.datetime | None = None, **delivery: Any) -> PassReport:
+def run_once(crm: Runtime, at: dt.datetime | None = None, **delivery: Any) -> PassReport:
     """One pass at ``at`` (default: the crm's clock): ``sweep``, ``deliver``, then ``seal``
     the audit trail."""
     at = at or crm.clock_now().now_utc
@@ -125,7 +125,7 @@ def run_once(crm: Trellis, at: dt.datetime | None = None, **delivery: Any) -> Pa
     return report
 
 
-def run_forever(crm: Trellis, interval: float = 60, stop: threading.Event | None = None,
+def run_forever(crm: Runtime, interval: float = 60, stop: threading.Event | None = None,
                 on_pass: Callable[[PassReport], None] | None = None, **delivery: Any) -> None:
     """A pass every ``interval`` seconds until ``stop`` is set. A pass that fails (the database
     is away) is logged and the next one tries again."""
@@ -141,7 +141,7 @@ def run_forever(crm: Trellis, interval: float = 60, stop: threading.Event | None
         stop.wait(interval)
 
 
-def sweep(crm: Trellis, at: dt.datetime, only: Collection[str] | None = None) -> SweepReport:
+def sweep(crm: Runtime, at: dt.datetime, only: Collection[str] | None = None) -> SweepReport:
     """Fire every time-based rule (or those named in ``only``) due at ``at``."""
     report = SweepReport()
     for rule in crm.config.automations:
@@ -160,7 +160,7 @@ def sweep(crm: Trellis, at: dt.datetime, only: Collection[str] | None = None) ->
 
 
 # --- schedule rules -------------------------------------------------------------------------------------
-def _sweep_schedule(crm: Trellis, rule: Automation, at: dt.datetime, report: SweepReport) -> None:
+def _sweep_schedule(crm: Runtime, rule: Automation, at: dt.datetime, report: SweepReport) -> None:
     trigger = rule.trigger
     table = crm.schema.table(rule.object)
     column = table.c[trigger.from_field]
@@ -189,7 +189,7 @@ def _sweep_schedule(crm: Trellis, rule: Automation, at: dt.datetime, report: Swe
         checkpoints.save(crm, rule, due, at, full=since is None)
 
 
-def _sweep_yearly(crm: Trellis, rule: Automation, at: dt.datetime, report: SweepReport) -> None:
+def _sweep_yearly(crm: Runtime, rule: Automation, at: dt.datetime, report: SweepReport) -> None:
     trigger = rule.trigger
     table = crm.schema.table(rule.object)
     column = table.c[trigger.from_field]
@@ -277,7 +277,7 @@ def _bound(column: sa.Column, moment: dt.datetime, zone: dt.tzinfo, upper: bool)
 
 
 # --- cron rules -----------------------------------------------------------------------------------------
-def _sweep_cron(crm: Trellis, rule: Automation, at: dt.datetime, report: SweepReport) -> None:
+def _sweep_cron(crm: Runtime, rule: Automation, at: dt.datetime, report: SweepReport) -> None:
     fire = cron_time(rule.trigger.cron, at, crm.clock_now().timezone)
     if at - fire > CRON_LOOKBACK:
         return
@@ -305,7 +305,7 @@ def cron_time(expression: str, at: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
 
 
 # --- running ------------------------------------------------------------------------------------------
-def _run_due(crm: Trellis, rule: Automation, conditions: list[sa.ColumnElement[bool]],
+def _run_due(crm: Runtime, rule: Automation, conditions: list[sa.ColumnElement[bool]],
              not_run: sa.ColumnElement[bool], keys: Callable[[Mapping[str, Any]], str | None],
              report: SweepReport, record_skips: bool) -> None:
     """Fire the rule for every record (not archived) meeting ``conditions`` without a run.
@@ -364,12 +364,12 @@ def _holds(session: Session, rule: Automation, obj: ObjectDef | None, values: Ma
 
 
 # --- the runs table ---------------------------------------------------------------------------------------
-def _not_run(crm: Trellis, key: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+def _not_run(crm: Runtime, key: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
     runs = crm.schema.system["sys_automation_runs"]
     return ~sa.exists().where(runs.c.run_key == key)
 
 
-def _has_run(crm: Trellis, key: str) -> bool:
+def _has_run(crm: Runtime, key: str) -> bool:
     runs = crm.schema.system["sys_automation_runs"]
     with crm.engine.connect() as connection:
         return connection.execute(sa.select(runs.c.id).where(runs.c.run_key == key)).first() is not None
@@ -395,6 +395,6 @@ def _insert_run(session: Session, rule: Automation, record_id: int | None, trigg
     return session.connection.execute(statement).scalar() is not None
 
 
-_SWEEPERS: dict[str, Callable[[Trellis, Automation, dt.datetime, SweepReport], None]] = {
+_SWEEPERS: dict[str, Callable[[Runtime, Automation, dt.datetime, SweepReport], None]] = {
     "schedule": _sweep_schedule, "yearly": _sweep_yearly, "cron": _sweep_cron,
 }

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime import approvals, automation, converted, crypto, files, pipeline, timeline
 from engine.runtime.assignment import on_create as assign_on_create
@@ -348,13 +349,12 @@ def _write_update(session: Session, obj: ObjectDef, draft: Draft, stop: bool) ->
 def read_current(session: Session, obj: ObjectDef, record_ids: list[Any], action: str) -> list[Record | TrellisError]:
     """The stored records, locked for the change (one query for the chunk); NotFound outside the
     read scope, PermissionDenied inside it but outside the scope of ``action``."""
-    from engine.runtime.records import _record_id
 
     principal = session.principal
     ids: list[int | None] = []
     for record_id in record_ids:
         try:
-            ids.append(_record_id(obj.name, record_id))
+            ids.append(record_id_of(obj.name, record_id))
         except NotFound:
             ids.append(None)
     found: dict[int, Record] = {}
@@ -408,11 +408,10 @@ def _settle(session: Session, obj: ObjectDef, drafts: list[Draft], stop: bool,
             rules_of: Callable[[Draft], list[Any]]) -> None:
     """Turn each draft's problems into its refusal (with ``stop``, raise the first one) and find
     the approval rules that hold the valid ones."""
-    from engine.runtime.records import _refusal
 
     for draft in drafts:
         if draft.outcome is None and draft.errors:
-            draft.fail(_refusal(obj, draft.data, draft.errors))
+            draft.fail(refusal(obj, draft.data, draft.errors))
         if stop and isinstance(draft.outcome, TrellisError):
             raise draft.outcome
     for draft in drafts:
@@ -557,3 +556,23 @@ _SEQUENCE_BLOCK = sa.text(
     "INSERT INTO sys_sequences (name, value) VALUES (:name, :last) "
     "ON CONFLICT (name) DO UPDATE SET value = sys_sequences.value + :count RETURNING value"
 )
+
+
+def refusal(obj: ObjectDef, data: Mapping[str, Any], errors: Errors) -> ValidationFailed:
+    """The error for a refused write: ``GateBlocked`` when only stage gates stand in the way."""
+    if obj.pipeline is not None and all(p.code == "required_for_stage" for ps in errors.values() for p in ps):
+        stage = obj.pipeline.for_values(data).stage(data.get(obj.pipeline.field))
+        if stage is not None:
+            return pipeline.GateBlocked(dict(errors), obj.name, stage)
+    return ValidationFailed(dict(errors), obj.name)
+
+
+def record_id_of(object_name: str, record_id: Any) -> int:
+    """``record_id`` as a record id (a positive whole number a column holds); NotFound otherwise."""
+    try:
+        number = int(record_id)
+    except (TypeError, ValueError, OverflowError):
+        raise NotFound(object_name, record_id) from None
+    if number <= 0 or number > MAX_INTEGER or isinstance(record_id, bool):
+        raise NotFound(object_name, record_id)
+    return number

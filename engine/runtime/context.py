@@ -1,0 +1,113 @@
+"""The runtime context: a compiled config bound to a database, handed to every runtime service.
+
+``Runtime`` holds what the services share (config, ``Schema``, engine, clock, ``crypto.Keys``)
+and opens transactions (``session``, ``directory``). ``engine.trellis.Trellis`` is the public
+facade on top of it (it adds loading a config file); runtime modules take a ``Runtime`` and
+never import the facade (tests/test_import_graph.py). The convention for a runtime function's
+first argument: the ``Session`` when it works inside the caller's transaction, the
+``Runtime`` when it opens transactions of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from engine.metadata import Config
+from engine.metadata.expressions import Clock
+from engine.runtime import crypto, migrate
+from engine.runtime.permissions import SYSTEM, Principal, load_principal
+from engine.runtime.records import Session, utc_now
+from engine.runtime.tables import Schema, build_schema
+from engine.runtime.users import Directory
+
+
+class Runtime:
+    """What every runtime service needs: the compiled config and its tables, the database
+    engine, the clock, the secret keys (read once) — created by ``Trellis.open`` and handed down,
+    so that no runtime module reaches up to the facade. It plans, applies and opens sessions.
+
+    Opening one does not touch the database. The first session (or ``directory``,
+    ``principal``) checks once that the database was brought to this config with
+    ``apply`` and raises ``DatabaseOutOfDate`` (a sentence saying what to run) when
+    not; ``check_database`` makes that check at once, as ``trellis serve`` and
+    ``trellis worker`` do before they start. ``plan`` and ``apply`` work on any
+    database.
+    """
+
+    def __init__(self, config: Config, engine: sa.Engine, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.schema: Schema = build_schema(config)
+        self._clock = clock or utc_now
+        self._zone = ZoneInfo(config.settings.timezone)
+        self._current = False  # the database was found to be at this config (check_database)
+        #: The encryption key, read from the environment once, now (``crypto.Keys``).
+        self.keys = crypto.Keys.load()
+        if any(f.encrypted for o in config.objects.values() for f in o.fields.values()):
+            self.keys.cipher()  # fail now, with a clear message, when the key is missing
+
+    def clock_now(self) -> Clock:
+        """The current moment (UTC) and the company time zone."""
+        return Clock(self._clock().astimezone(dt.UTC), self._zone)
+
+    def plan(self, allow_data_loss: bool = False) -> migrate.Plan:
+        """What ``apply`` would change in the database, and what it would refuse."""
+        return migrate.plan(self.engine, self.config, allow_data_loss=allow_data_loss)
+
+    def apply(self, allow_data_loss: bool = False, applied_by: str | None = None) -> migrate.Plan:
+        """Bring the database to this config; raises MigrationRefused with reasons."""
+        result = migrate.apply(self.engine, self.config, allow_data_loss=allow_data_loss, applied_by=applied_by)
+        self._current = True
+        return result
+
+    def check_database(self) -> None:
+        """Raise ``DatabaseOutOfDate`` unless the database was brought to this config with ``apply``.
+
+        Checked once: after it passed, later calls cost nothing. A config differing from the
+        applied one only where the database is not concerned (labels, views, layouts, roles…)
+        passes; see ``engine.runtime.migrate.fingerprint``."""
+        if not self._current:
+            migrate.check_current(self.engine, self.config, self.schema)
+            self._current = True
+
+    @property
+    def database_current(self) -> bool:
+        """Whether ``check_database`` (or ``apply``) found the database at this config already."""
+        return self._current
+
+    @contextmanager
+    def session(self, user: str | int | None = None, channel: str = "python") -> Iterator[Session]:
+        """One transaction as ``user`` (a username or id; None = the system context):
+        commit on success, roll back on any exception. ``channel`` (web, api, import,
+        automation, cli, python) is recorded in the audit trail. Raises ``DatabaseOutOfDate``
+        when the database was not brought to this config (``check_database``)."""
+        self.check_database()
+        with self.engine.connect() as connection, connection.begin():
+            yield Session(self, connection, self._principal(connection, user), channel)
+
+    @contextmanager
+    def directory(self, user: str | int | None = None, channel: str = "cli") -> Iterator[Directory]:
+        """Manage users and teams in one transaction, as ``user`` (None = the system)."""
+        self.check_database()
+        with self.engine.connect() as connection, connection.begin():
+            yield Directory(self, connection, self._principal(connection, user), channel)
+
+    def principal(self, user: str | int | None) -> Principal:
+        """Who ``user`` is and what they may do (refuses unknown, disabled and expired users)."""
+        self.check_database()
+        with self.engine.connect() as connection:
+            return self._principal(connection, user)
+
+    def _principal(self, connection: sa.Connection, user: str | int | None) -> Principal:
+        if user is None:
+            return SYSTEM
+        return load_principal(connection, self.config, user, self.clock_now().now_utc, self.schema.system["sys_users"])
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
