@@ -145,13 +145,19 @@ class Unit:
         if not rows:
             return
         tables: dict[str, list[dict[str, Any]]] = {}
-        # TODO(audit batch): audit.log_changes(connection, schema, principal, channel, entries, now) replaces this
-        # loop, once per run of entries sharing principal, channel and time (entries: action, object, id, changes).
+        # Audit entries in order, one INSERT per run of entries sharing principal, channel and time.
+        runs: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]] = []
         for kind, row in rows:
             if kind == AUDIT:
-                audit.log_change(self.connection, self.schema, *row)
+                principal, channel, action, object_name, record_id, changes, now = row
+                key = (principal, channel, now)
+                if not runs or runs[-1][0] != key:
+                    runs.append((key, []))
+                runs[-1][1].append((action, object_name, record_id, changes))
             else:
                 tables.setdefault(kind, []).append(row)
+        for (principal, channel, now), entries in runs:
+            audit.log_changes(self.connection, self.schema, principal, channel, entries, now)
         for name in COLLECTED:
             if name in tables:
                 self.connection.execute(_insert(self.schema.system[name]), tables[name])
