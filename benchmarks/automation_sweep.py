@@ -92,21 +92,47 @@ def fill(crm: Trellis, rows: int) -> None:
     recent = [NOW - dt.timedelta(hours=24, seconds=rng.randrange(1, 3600)) for _ in range(DUE)]
     with crm.engine.begin() as connection:
         for start in range(0, rows, CHUNK):
-            connection.execute(sa.insert(leads), [
-                {"name": f"Lead {i}", "status": "new", "created_at": created, "updated_at": created, "version": 1}
-                for i, created in enumerate(sorted(old + recent)[start:start + CHUNK], start)])
-            connection.execute(sa.insert(contacts), [
-                {"name": f"Contact {i}", "birthday": dt.date(1960, 1, 1) + dt.timedelta(days=rng.randrange(40 * 365)),
-                 "created_at": NOW - dt.timedelta(days=400), "updated_at": NOW, "version": 1}
-                for i in range(start, min(start + CHUNK, rows))])
-        ran = connection.execute(sa.select(leads.c.id, leads.c.created_at)
-                                 .where(leads.c.created_at < NOW - dt.timedelta(hours=25))).all()
+            connection.execute(
+                sa.insert(leads),
+                [
+                    {"name": f"Lead {i}", "status": "new", "created_at": created, "updated_at": created, "version": 1}
+                    for i, created in enumerate(sorted(old + recent)[start : start + CHUNK], start)
+                ],
+            )
+            connection.execute(
+                sa.insert(contacts),
+                [
+                    {
+                        "name": f"Contact {i}",
+                        "birthday": dt.date(1960, 1, 1) + dt.timedelta(days=rng.randrange(40 * 365)),
+                        "created_at": NOW - dt.timedelta(days=400),
+                        "updated_at": NOW,
+                        "version": 1,
+                    }
+                    for i in range(start, min(start + CHUNK, rows))
+                ],
+            )
+        ran = connection.execute(
+            sa.select(leads.c.id, leads.c.created_at).where(leads.c.created_at < NOW - dt.timedelta(hours=25))
+        ).all()
         for rule in ("untouched", "untouched_7d"):
             for start in range(0, len(ran), CHUNK):
-                connection.execute(sa.insert(runs), [
-                    {"rule": rule, "object": "lead", "record_id": lead_id, "trigger": "schedule", "status": "done",
-                     "run_key": f"{rule}|{lead_id}|{worker.occurrence(created)}", "depth": 1, "at": created}
-                    for lead_id, created in ran[start:start + CHUNK]])
+                connection.execute(
+                    sa.insert(runs),
+                    [
+                        {
+                            "rule": rule,
+                            "object": "lead",
+                            "record_id": lead_id,
+                            "trigger": "schedule",
+                            "status": "done",
+                            "run_key": f"{rule}|{lead_id}|{worker.occurrence(created)}",
+                            "depth": 1,
+                            "at": created,
+                        }
+                        for lead_id, created in ran[start : start + CHUNK]
+                    ],
+                )
 
 
 def timed(crm: Trellis, at: dt.datetime, rule: str) -> tuple[float, int]:
@@ -168,9 +194,11 @@ def main() -> None:
         per_second = bench_delivery(crm)
         crm.close()
     dialect = url.split(":", 1)[0].split("+")[0]
-    line = (f"| {dialect} | {args.rows:,} | {fired:,} in {fire_ms:,.0f} ms ({fired / fire_ms * 1000:,.0f}/s) | "
-            f"{idle_ms:,.0f} / {full_ms:,.0f} | {window_ms:,.0f} | {greeted:,} in {birthday_ms:,.0f} ms | {birthday_idle_ms:,.0f} | "
-            f"{per_second:,.0f} | {dt.date.today().isoformat()} | {platform.python_version()} |")
+    line = (
+        f"| {dialect} | {args.rows:,} | {fired:,} in {fire_ms:,.0f} ms ({fired / fire_ms * 1000:,.0f}/s) | "
+        f"{idle_ms:,.0f} / {full_ms:,.0f} | {window_ms:,.0f} | {greeted:,} in {birthday_ms:,.0f} ms | {birthday_idle_ms:,.0f} | "
+        f"{per_second:,.0f} | {dt.date.today().isoformat()} | {platform.python_version()} |"
+    )
     print(line)
     record(Path(args.output), line)
 
@@ -198,8 +226,11 @@ def record(path: Path, line: str) -> None:
         text = text.rstrip("\n") + "\n\n" + header
     head, _, tail = text.partition(SECTION)
     lines = tail.splitlines(keepends=True)
-    last_row = max(i for i, row in enumerate(lines) if row.startswith("|") and all(
-        not other.startswith("## ") for other in lines[:i]))
+    last_row = max(
+        i
+        for i, row in enumerate(lines)
+        if row.startswith("|") and all(not other.startswith("## ") for other in lines[:i])
+    )
     lines.insert(last_row + 1, line + "\n")
     path.write_text(head + SECTION + "".join(lines), encoding="utf-8")
 

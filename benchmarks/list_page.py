@@ -81,14 +81,26 @@ def fill(crm: Trellis, rows: int, owner_ids: list[int]) -> float:
             for i in range(first, min(rows, first + CHUNK)):
                 at = base + dt.timedelta(seconds=37 * i)
                 company = COMPANIES[i % len(COMPANIES)]
-                batch.append(dict(
-                    created_at=at, updated_at=at, version=1, owner_id=owner_ids[i % len(owner_ids)],
-                    created_by=owner_ids[i % len(owner_ids)], archived_at=None,
-                    name=f"Deal {i:06d} {company}", company=f"{company} Ltd", stage=STAGES[(i * 7) % len(STAGES)],
-                    amount=Decimal(1000 + (i * 7919) % 500_000) / 10, close_date=(at + dt.timedelta(days=60)).date(),
-                    probability=(i * 13) % 101, source=SOURCES[i % len(SOURCES)], email=f"buyer{i}@example.com",
-                    hot=i % 5 == 0, description=f"Opportunity number {i} for {company}.",
-                ))
+                batch.append(
+                    dict(
+                        created_at=at,
+                        updated_at=at,
+                        version=1,
+                        owner_id=owner_ids[i % len(owner_ids)],
+                        created_by=owner_ids[i % len(owner_ids)],
+                        archived_at=None,
+                        name=f"Deal {i:06d} {company}",
+                        company=f"{company} Ltd",
+                        stage=STAGES[(i * 7) % len(STAGES)],
+                        amount=Decimal(1000 + (i * 7919) % 500_000) / 10,
+                        close_date=(at + dt.timedelta(days=60)).date(),
+                        probability=(i * 13) % 101,
+                        source=SOURCES[i % len(SOURCES)],
+                        email=f"buyer{i}@example.com",
+                        hot=i % 5 == 0,
+                        description=f"Opportunity number {i} for {company}.",
+                    )
+                )
             conn.execute(sa.insert(table), batch)
     return time.perf_counter() - start
 
@@ -99,8 +111,9 @@ def vacuum(engine: sa.Engine) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for _ in range(10):
             conn.execute(sa.text("VACUUM ANALYZE obj_opportunity"))
-            visible, pages = conn.execute(sa.text(
-                "SELECT relallvisible, relpages FROM pg_class WHERE oid = 'obj_opportunity'::regclass")).one()
+            visible, pages = conn.execute(
+                sa.text("SELECT relallvisible, relpages FROM pg_class WHERE oid = 'obj_opportunity'::regclass")
+            ).one()
             if visible >= pages:
                 return
             time.sleep(1)
@@ -131,12 +144,18 @@ def bench_user(crm: Trellis, app, username: str, visible: int, requests: int) ->
     secret, _ = create_token(crm, username, "bench")
     bearer = {"Authorization": f"Bearer {secret}"}
     results = {}
-    for kind, base, per_page, headers in (("web UI", "/o/opportunity?", UI_PER_PAGE, None),
-                                           ("REST API", f"/api/v1/opportunity?per_page={API_PER_PAGE}&", API_PER_PAGE,
-                                            bearer)):
+    for kind, base, per_page, headers in (
+        ("web UI", "/o/opportunity?", UI_PER_PAGE, None),
+        ("REST API", f"/api/v1/opportunity?per_page={API_PER_PAGE}&", API_PER_PAGE, bearer),
+    ):
         last = max(1, -(-visible // per_page))
-        urls = [f"{base}page=1", f"{base}page=100", f"{base}page={last}",
-                f"{base}stage=negotiation&sort=-amount", f"{base}q=globex"]
+        urls = [
+            f"{base}page=1",
+            f"{base}page=100",
+            f"{base}page={last}",
+            f"{base}stage=negotiation&sort=-amount",
+            f"{base}q=globex",
+        ]
         results[kind] = [median_ms(client, url, requests, headers) for url in urls]
     return results
 
@@ -166,15 +185,24 @@ def main() -> None:
             # (without which no index-only scan skips the table).
             vacuum(crm.engine)
         print(f"filled {args.rows:,} rows in {seconds:.1f} s")
-        app = create_app(crm, test_config={"TESTING": True, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
-                                           "TRELLIS_UPLOAD_DIR": str(Path(folder) / "uploads")})
+        app = create_app(
+            crm,
+            test_config={
+                "TESTING": True,
+                "SECRET_KEY": "bench",
+                "WTF_CSRF_ENABLED": False,
+                "TRELLIS_UPLOAD_DIR": str(Path(folder) / "uploads"),
+            },
+        )
         dialect = url.split(":", 1)[0].split("+")[0]
         own_rows = -(-args.rows // len(REPS))
         for user, label, visible in (("boss", "manager (all)", args.rows), ("rep1", "rep (own)", own_rows)):
             for kind, numbers in bench_user(crm, app, user, visible, args.requests).items():
                 cells = " | ".join(f"{n:,.0f}" for n in numbers)
-                lines.append(f"| {dialect} | {args.rows:,} | {kind} | {label} | {cells} | "
-                             f"{dt.date.today().isoformat()} | {platform.python_version()} |")
+                lines.append(
+                    f"| {dialect} | {args.rows:,} | {kind} | {label} | {cells} | "
+                    f"{dt.date.today().isoformat()} | {platform.python_version()} |"
+                )
         crm.close()
     print("| database | rows | list | user | page 1 | page 100 | last page | filter + sort | search | date | python |")
     for line in lines:

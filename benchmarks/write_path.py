@@ -58,8 +58,14 @@ REGIONS = ("east_china", "north_china", "south_china")
 
 def lead(n: int) -> dict:
     """The ``n``-th lead as a form or an import would give it."""
-    values = {"name": f"张伟{n}", "company": f"云帆软件 {n} 号", "source": SOURCES[n % len(SOURCES)],
-              "intent_level": INTENTS[n % 3], "region": REGIONS[n % 3], "employees": 10 + n % 500}
+    values = {
+        "name": f"张伟{n}",
+        "company": f"云帆软件 {n} 号",
+        "source": SOURCES[n % len(SOURCES)],
+        "intent_level": INTENTS[n % 3],
+        "region": REGIONS[n % 3],
+        "employees": 10 + n % 500,
+    }
     if n % 2:
         values["phone"] = f"138 {n % 10000:04d} {(n * 7) % 10000:04d}"
     else:
@@ -73,8 +79,18 @@ def stored(crm: Trellis, n: int, owner: int, now: dt.datetime) -> dict:
     row = dict.fromkeys(obj.fields)
     row.update({name: coerce_value(obj.fields[name], value, crm.config.settings) for name, value in lead(n).items()})
     score = {"website_signup": 60, "online_ads": 40, "webinar": 50, "free_trial": 70}.get(row["source"], 0)
-    row.update(status="new", campaign_clicks=0, score=score, created_at=now, updated_at=now, created_by=owner,
-               owner_id=owner, version=1, archived_at=None, last_activity_at=None)
+    row.update(
+        status="new",
+        campaign_clicks=0,
+        score=score,
+        created_at=now,
+        updated_at=now,
+        created_by=owner,
+        owner_id=owner,
+        version=1,
+        archived_at=None,
+        last_activity_at=None,
+    )
     return row
 
 
@@ -142,8 +158,10 @@ def concurrent(url: str, processes: int, first: int, rows: int) -> float:
     """(c) leads per second of ``processes`` processes each creating ``rows`` leads one by one."""
     context = multiprocessing.get_context("spawn")
     ready, done, go = context.Queue(), context.Queue(), context.Event()
-    workers = [context.Process(target=_worker, args=(url, first + i * (rows + 1) + 1, rows, ready, go, done))
-               for i in range(processes)]
+    workers = [
+        context.Process(target=_worker, args=(url, first + i * (rows + 1) + 1, rows, ready, go, done))
+        for i in range(processes)
+    ]
     for w in workers:
         w.start()
     for _ in workers:
@@ -178,10 +196,12 @@ def main() -> None:
         next_lead = iter(range(0, 10**9, rows))
         results: dict[str, list[float]] = {}
         for _ in range(ROUNDS):  # interleaved: each baseline right after the write path
-            for name, measure in (("many", lambda: many(crm, next(next_lead), rows)),
-                                  ("raw_many", lambda: raw_many(crm, next(next_lead), rows, owner)),
-                                  ("one", lambda: one_by_one(crm, next(next_lead), rows)),
-                                  ("raw_one", lambda: raw_one_by_one(crm, next(next_lead), rows, owner))):
+            for name, measure in (
+                ("many", lambda: many(crm, next(next_lead), rows)),
+                ("raw_many", lambda: raw_many(crm, next(next_lead), rows, owner)),
+                ("one", lambda: one_by_one(crm, next(next_lead), rows)),
+                ("raw_one", lambda: raw_one_by_one(crm, next(next_lead), rows, owner)),
+            ):
                 outcome = measure()
                 speed, cpu = outcome if isinstance(outcome, tuple) else (outcome, None)
                 results.setdefault(name, []).append(speed)
@@ -199,9 +219,11 @@ def main() -> None:
         crm.close()
     m = {name: statistics.median(values) for name, values in results.items()}
     concurrency = f"{scale:.2f}×" if scale is not None else "—"
-    line = (f"| {dialect} | {rows:,} | {m['many']:,.0f} | {m['raw_many']:,.0f} | {m['many'] / m['raw_many']:.0%} | "
-            f"{m['one']:,.0f} | {m['raw_one']:,.0f} | {m['one'] / m['raw_one']:.0%} | {concurrency} | "
-            f"{m['one_cpu']:.2f} / {m['many_cpu']:.2f} | {dt.date.today().isoformat()} | {machine()} |")
+    line = (
+        f"| {dialect} | {rows:,} | {m['many']:,.0f} | {m['raw_many']:,.0f} | {m['many'] / m['raw_many']:.0%} | "
+        f"{m['one']:,.0f} | {m['raw_one']:,.0f} | {m['one'] / m['raw_one']:.0%} | {concurrency} | "
+        f"{m['one_cpu']:.2f} / {m['many_cpu']:.2f} | {dt.date.today().isoformat()} | {machine()} |"
+    )
     print(line)
     record(Path(args.output), line)
 

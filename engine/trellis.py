@@ -24,8 +24,12 @@ class Trellis(Runtime):
     """
 
     @classmethod
-    def open(cls, config_path: str | os.PathLike[str], db_url: str | None = None,
-             clock: Callable[[], dt.datetime] | None = None) -> Trellis:
+    def open(
+        cls,
+        config_path: str | os.PathLike[str],
+        db_url: str | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> Trellis:
         """Load and check the config (raises ConfigError listing every error) and connect.
 
         The database is checked at the first session (see the class docstring)."""

@@ -90,12 +90,15 @@ class Receiver:
     def handle(self, headers, body: bytes) -> tuple[int, dict[str, str]]:  # noqa: ANN001
         key = headers.get("Idempotency-Key")
         timestamp = headers.get("X-Trellis-Timestamp", "")
-        expected = "sha256=" + hmac.new(self.secret.encode(), timestamp.encode() + b"." + body,
-                                        hashlib.sha256).hexdigest()
+        expected = (
+            "sha256=" + hmac.new(self.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        )
         with self.lock:
             self.seen[key] += 1
-            if not hmac.compare_digest(expected, headers.get("X-Trellis-Signature", "")) \
-                    or abs(time.time() - int(timestamp or 0)) > 300:
+            if (
+                not hmac.compare_digest(expected, headers.get("X-Trellis-Signature", ""))
+                or abs(time.time() - int(timestamp or 0)) > 300
+            ):
                 self.bad_signatures.append(key)
                 return 401, {}
             if self.status is not None:

@@ -85,7 +85,8 @@ def _empty(engine: sa.Engine) -> bool:
         else:
             count = conn.exec_driver_sql(
                 "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = current_schema()").scalar()
+                "WHERE n.nspname = current_schema()"
+            ).scalar()
     return count == 0
 
 
@@ -154,6 +155,9 @@ def _record(crm: Trellis, applied_by: str | None) -> None:
     """What this apply records in its version row: the config's path, now, who applied it."""
     table = crm.schema.system[VERSIONS_TABLE]
     with crm.engine.begin() as conn:
-        updated = conn.execute(sa.update(table).values(
-            source_path=crm.config.source_path, applied_at=dt.datetime.now(dt.UTC), applied_by=applied_by))
+        updated = conn.execute(
+            sa.update(table).values(
+                source_path=crm.config.source_path, applied_at=dt.datetime.now(dt.UTC), applied_by=applied_by
+            )
+        )
     assert updated.rowcount == 1, f"{VERSIONS_TABLE} should hold the one version of the template"

@@ -38,9 +38,13 @@ def imported_modules(tree: ast.AST) -> set[str]:
 
 def execute_calls(tree: ast.AST) -> list[int]:
     """Line numbers of calls of any ``….execute(…)`` or ``….exec_driver_sql(…)``."""
-    return [node.lineno for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and node.func.attr in ("execute", "exec_driver_sql")]
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("execute", "exec_driver_sql")
+    ]
 
 
 def relative(path: Path) -> str:
@@ -54,10 +58,12 @@ def test_the_web_layer_runs_no_sql_of_its_own(path):
     if "sqlalchemy" in imported_modules(tree):
         assert (where, "sqlalchemy") in ALLOWED, (
             f"{where} imports SQLAlchemy: read through the runtime (Session.query, Query.grouped, "
-            "engine.runtime.users) instead")
+            "engine.runtime.users) instead"
+        )
     calls = execute_calls(tree)
     assert not calls or (where, "execute") in ALLOWED, (
-        f"{where} runs SQL itself (lines {calls}): add the read to the runtime and call that")
+        f"{where} runs SQL itself (lines {calls}): add the read to the runtime and call that"
+    )
 
 
 @pytest.mark.parametrize("path", python_files("engine/runtime"), ids=relative)
@@ -74,7 +80,9 @@ def test_the_metadata_has_no_database_and_no_flask(path):
 
 def test_the_checks_see_a_violation():
     """The scanner itself: an import and a connection's execute are found."""
-    tree = ast.parse("import sqlalchemy as sa\nfrom sqlalchemy import select\n"
-                     "def f(session):\n    session.connection.execute(select(1))\n    crm.engine.connect()\n")
+    tree = ast.parse(
+        "import sqlalchemy as sa\nfrom sqlalchemy import select\n"
+        "def f(session):\n    session.connection.execute(select(1))\n    crm.engine.connect()\n"
+    )
     assert imported_modules(tree) == {"sqlalchemy"}
     assert execute_calls(tree) == [4]

@@ -114,8 +114,10 @@ def test_history_and_rollback(write_config, db_url, tmp_path, monkeypatch):
         for args in (("history", base), ("rollback", base, "1")):
             result = run(*args, "--db", missing)
             assert result.exit_code == 1
-            assert f"There is no database at {tmp_path / 'nothing-here.db'}: nothing has been applied yet. " \
-                   f"Create it with `trellis apply {base}`" in result.output
+            assert (
+                f"There is no database at {tmp_path / 'nothing-here.db'}: nothing has been applied yet. "
+                f"Create it with `trellis apply {base}`" in result.output
+            )
         assert not (tmp_path / "nothing-here.db").exists()
     run("apply", base, "--db", db_url)
     crm = Trellis.open(base, db_url)
@@ -136,8 +138,10 @@ def test_history_and_rollback(write_config, db_url, tmp_path, monkeypatch):
     assert "Restored version 1." in restored.output
     assert "add column obj_lead.fax" in restored.output
     # The column comes back, its values do not: the rollback says which.
-    assert "Not restored (dropped data cannot come back):\n  - lead.fax comes back empty\n" \
-           "  - version 2: drop column obj_lead.fax (3 values lost)" in restored.output
+    assert (
+        "Not restored (dropped data cannot come back):\n  - lead.fax comes back empty\n"
+        "  - version 2: drop column obj_lead.fax (3 values lost)" in restored.output
+    )
 
 
 def test_rollback_to_an_unknown_version_is_a_clear_error(db_url, write_config):
@@ -205,7 +209,8 @@ def test_demo_creates_a_user_per_role_in_teams_and_a_hierarchy(config, db_url, s
         users = {u.username: u for u in d.list()}
         teams = {t.name for t in d.list_teams()}
     assert {(u.username, u.roles, u.team, u.manager) for u in users.values()} == {
-        (u.username, u.roles, u.team, u.manager) for u in DEMO_USERS}
+        (u.username, u.roles, u.team, u.manager) for u in DEMO_USERS
+    }
     assert set(crm.config.roles) <= {r for u in users.values() for r in u.roles}
     assert teams == {"hq", "east", "south", "service", "after_sales"}
     sys_users = crm.schema.system["sys_users"]
@@ -258,7 +263,15 @@ def test_demo_without_a_key_generates_one_next_to_the_database_and_reuses_it(tmp
 
 def test_demo_with_a_key_set_writes_no_key_file(tmp_path, monkeypatch, secret_key):
     monkeypatch.chdir(tmp_path)
-    result = run("demo", CONFIGS / "sample_retail.yaml", "--db", f"sqlite:///{tmp_path / 'demo.db'}", "--records", "2", "--no-serve")
+    result = run(
+        "demo",
+        CONFIGS / "sample_retail.yaml",
+        "--db",
+        f"sqlite:///{tmp_path / 'demo.db'}",
+        "--records",
+        "2",
+        "--no-serve",
+    )
     assert result.exit_code == 0, result.output
     assert "TRELLIS_SECRET_KEY is not set" not in result.output
     assert not (tmp_path / ".trellis-secret-key").exists()

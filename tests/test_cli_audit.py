@@ -95,7 +95,10 @@ def test_verify_reports_an_intact_trail(crm, contact, config_path, db_url):
     lines = result.output.strip().splitlines()
     assert lines[0] == "Audit trail intact: 4 rows checked."
     head = audit_head(crm)
-    assert lines[1] == f"Head: {head} (row {audit_ids(crm)[-1]}). Keep this line; next time check that no rows were removed:"
+    assert (
+        lines[1]
+        == f"Head: {head} (row {audit_ids(crm)[-1]}). Keep this line; next time check that no rows were removed:"
+    )
     assert lines[2] == f"  trellis audit verify {config_path} --expect-head {head} --expect-count 4"
 
 
@@ -103,8 +106,9 @@ def audit_head(crm) -> str:
     """The hash of the last sealed row."""
     table = crm.schema.system["sys_audit"]
     with crm.engine.connect() as connection:
-        return connection.execute(sa.select(table.c.hash).where(table.c.seal_seq.is_not(None))
-                                  .order_by(table.c.seal_seq.desc()).limit(1)).scalar_one()
+        return connection.execute(
+            sa.select(table.c.hash).where(table.c.seal_seq.is_not(None)).order_by(table.c.seal_seq.desc()).limit(1)
+        ).scalar_one()
 
 
 def test_verify_detects_truncation_against_the_head_and_count_of_an_earlier_run(crm, contact, config_path, db_url):
@@ -117,8 +121,10 @@ def test_verify_detects_truncation_against_the_head_and_count_of_an_earlier_run(
     with crm.engine.begin() as connection:  # cut the end and move the head back: the chain alone looks intact
         connection.execute(sa.text("DELETE FROM sys_audit WHERE id >= :id"), {"id": ids[2]})
         last_hash = connection.execute(sa.text("SELECT hash FROM sys_audit WHERE id = :id"), {"id": ids[1]}).scalar()
-        connection.execute(sa.text("UPDATE sys_audit_head SET last_id = :id, last_hash = :hash, last_seq = 2"),
-                           {"id": ids[1], "hash": last_hash})
+        connection.execute(
+            sa.text("UPDATE sys_audit_head SET last_id = :id, last_hash = :hash, last_seq = 2"),
+            {"id": ids[1], "hash": last_hash},
+        )
     assert run("audit", "verify", config_path, "--db", db_url).exit_code == 0
     for args in (expect, expect[:2], expect[2:]):
         result = run("audit", "verify", config_path, "--db", db_url, *args)
@@ -145,8 +151,7 @@ def test_verify_names_the_first_tampered_row_and_exits_1(crm, contact, config_pa
     result = run("audit", "verify", config_path, "--db", db_url)
 
     assert result.exit_code == 1
-    assert (f"Audit trail BROKEN at row {tampered}: row {tampered} was changed after it was sealed"
-            in result.output)
+    assert f"Audit trail BROKEN at row {tampered}: row {tampered} was changed after it was sealed" in result.output
     assert "2 rows before it are intact" in result.output
 
 
@@ -158,8 +163,9 @@ def test_seal_chains_the_rows_written_since_the_last_seal(crm, contact, config_p
 
     assert result.exit_code == 0, result.output
     head = audit_head(crm)
-    assert result.output == (f"Audit rows sealed: 4 (sealed rows in the chain: 4; head {head}, "
-                             f"row {audit_ids(crm)[-1]}).\n")
+    assert result.output == (
+        f"Audit rows sealed: 4 (sealed rows in the chain: 4; head {head}, row {audit_ids(crm)[-1]}).\n"
+    )
     again = run("audit", "seal", config_path, "--db", db_url)
     assert again.exit_code == 0
     assert again.output == f"Nothing to seal (sealed rows in the chain: 4; head {head}).\n"
@@ -187,8 +193,10 @@ def test_verify_seals_first_and_reports_rows_left_unsealed(crm, contact, config_
     assert unsealed.exit_code == 0, unsealed.output
     lines = unsealed.output.splitlines()
     assert lines[0] == "Audit trail intact: 0 rows checked."
-    assert lines[3] == ("Rows not yet sealed: 4 (oldest at 2026-04-30 18:05:09 UTC, newest at 2026-04-30 18:05:09 UTC). "
-                        "They are history, but not tamper-evident until sealed (by the worker, or `trellis audit seal`).")
+    assert lines[3] == (
+        "Rows not yet sealed: 4 (oldest at 2026-04-30 18:05:09 UTC, newest at 2026-04-30 18:05:09 UTC). "
+        "They are history, but not tamper-evident until sealed (by the worker, or `trellis audit seal`)."
+    )
     sealed = run("audit", "verify", config_path, "--db", db_url)
     assert sealed.output.startswith("Audit trail intact: 4 rows checked.")
     assert "not yet sealed" not in sealed.output
@@ -320,8 +328,9 @@ def test_logins_lists_recent_attempts_newest_first(crm, config_path, db_url):
     with crm.engine.begin() as connection:
         audit.log_login(connection, crm.schema, "rita", 1, "failed", NOW, ip="10.0.0.7", user_agent="Firefox/126")
         audit.log_login(connection, crm.schema, "rita", 1, "ok", NOW + dt.timedelta(minutes=1), ip="10.0.0.7")
-        audit.log_login(connection, crm.schema, "audrey", 2, "locked", NOW + dt.timedelta(minutes=2),
-                        detail="5 failed attempts")
+        audit.log_login(
+            connection, crm.schema, "audrey", 2, "locked", NOW + dt.timedelta(minutes=2), detail="5 failed attempts"
+        )
 
     everything = run("audit", "logins", config_path, "--db", db_url)
     ritas = run("audit", "logins", config_path, "--db", db_url, "--user", "rita", "--limit", "1")

@@ -115,15 +115,30 @@ def snapshot(crm) -> dict[str, list]:
     with crm.engine.connect() as c:
         metadata = sa.MetaData()
         metadata.reflect(c)
-        return {name: [tuple(r) for r in c.execute(sa.select(table).order_by(*table.primary_key.columns))]
-                for name, table in metadata.tables.items()}
+        return {
+            name: [tuple(r) for r in c.execute(sa.select(table).order_by(*table.primary_key.columns))]
+            for name, table in metadata.tables.items()
+        }
 
 
 def test_simulate_a_created_record_shows_what_each_rule_would_do(setup):
     path, url, crm, leads = setup
     before = snapshot(crm)
-    result = run("automation", "simulate", path, "--db", url, "--object", "lead", "--record", leads["web"],
-                 "--event", "created", "--at", "2026-06-01T09:00")
+    result = run(
+        "automation",
+        "simulate",
+        path,
+        "--db",
+        url,
+        "--object",
+        "lead",
+        "--record",
+        leads["web"],
+        "--event",
+        "created",
+        "--at",
+        "2026-06-01T09:00",
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "Dry run: lead 1 “Acme” just created, at 2026-06-01 09:00 CST. Nothing is written." in out
@@ -143,8 +158,19 @@ def test_simulate_a_created_record_shows_what_each_rule_would_do(setup):
 def test_simulate_an_update_and_a_due_schedule(setup):
     path, url, crm, leads = setup
     before = snapshot(crm)
-    result = run("automation", "simulate", path, "--db", url, "--object", "lead", "--record", leads["ads"],
-                 "--at", "2026-06-02T10:00")
+    result = run(
+        "automation",
+        "simulate",
+        path,
+        "--db",
+        url,
+        "--object",
+        "lead",
+        "--record",
+        leads["ads"],
+        "--at",
+        "2026-06-02T10:00",
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "just updated" in out and "welcome — does not fire" in out and "the event is updated, not created" in out
@@ -162,8 +188,19 @@ def test_a_schedule_that_ran_already_does_not_fire_again(setup):
     from engine.runtime import worker
 
     worker.sweep(crm, CREATED + dt.timedelta(hours=25))
-    result = run("automation", "simulate", path, "--db", url, "--object", "lead", "--record", leads["ads"],
-                 "--at", "2026-06-02T10:00")
+    result = run(
+        "automation",
+        "simulate",
+        path,
+        "--db",
+        url,
+        "--object",
+        "lead",
+        "--record",
+        leads["ads"],
+        "--at",
+        "2026-06-02T10:00",
+    )
     assert "untouched — does not fire" in result.output and "ran already for this occurrence (done)" in result.output
 
 
@@ -183,8 +220,9 @@ def test_simulate_a_window_lists_the_records_scheduled_rules_would_fire_for(setu
     assert "weekly_digest (no object) — cron '0 9 * * 1'" in out and "2026-06-01 09:00 CST  fires once" in out
     assert "2026-06-08 09:00" not in out  # after the window
     assert snapshot(crm) == before
-    only_contacts = run("automation", "simulate", path, "--db", url, "--from", "2026-12-01", "--to", "2026-12-31",
-                        "--object", "contact")
+    only_contacts = run(
+        "automation", "simulate", path, "--db", url, "--from", "2026-12-01", "--to", "2026-12-31", "--object", "contact"
+    )
     assert "contact 2 “Li”" in only_contacts.output and "untouched" not in only_contacts.output
 
 
@@ -209,8 +247,21 @@ def test_errors_are_clear(setup):
     assert no_object.exit_code == 2 and "--record needs --object" in no_object.output
     half = run("automation", "simulate", path, "--db", url, "--from", "2026-06-01")
     assert half.exit_code == 2 and "--from and --to go together" in half.output
-    both = run("automation", "simulate", path, "--db", url, "--object", "lead", "--record", 1, "--from", "2026-06-01",
-               "--to", "2026-06-02")
+    both = run(
+        "automation",
+        "simulate",
+        path,
+        "--db",
+        url,
+        "--object",
+        "lead",
+        "--record",
+        1,
+        "--from",
+        "2026-06-01",
+        "--to",
+        "2026-06-02",
+    )
     assert both.exit_code == 2
     event = run("automation", "simulate", path, "--db", url, "--object", "lead", "--record", 1, "--event", "deleted")
     assert event.exit_code == 2

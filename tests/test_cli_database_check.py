@@ -24,8 +24,10 @@ roles:
   rep:
     objects: {"*": {read: own, edit: own, create: true}}
 """
-WITH_PHONE = CONFIG.replace("      name: {type: text, required: true}\n",
-                            "      name: {type: text, required: true}\n      phone: {type: phone}\n")
+WITH_PHONE = CONFIG.replace(
+    "      name: {type: text, required: true}\n",
+    "      name: {type: text, required: true}\n      phone: {type: phone}\n",
+)
 #: Commands that touch records or users, each after CONFIG (or CONFIG's path as the first argument).
 GUARDED = [
     ("user", "list"),
@@ -71,8 +73,10 @@ def test_a_command_on_a_stale_database_names_the_version_and_what_to_run(write_c
 
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     assert result.exit_code == 1
-    assert (f"The database is at config version 1 from {today}; this config differs: run `trellis plan "
-            f"{config}` to see the changes, then `trellis apply {config}`.") in result.output
+    assert (
+        f"The database is at config version 1 from {today}; this config differs: run `trellis plan "
+        f"{config}` to see the changes, then `trellis apply {config}`."
+    ) in result.output
 
 
 def test_plan_apply_history_and_audit_work_on_a_stale_database(write_config, db_url):

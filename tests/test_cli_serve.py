@@ -49,9 +49,24 @@ def test_idle_connections_do_not_lock_out_a_real_user(write_config, db_url):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TRELLIS_WEB_SECRET": "serve test"}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from engine.cli import main; main()", "serve", str(config), "--db", db_url,
-         "--port", str(port), "--threads", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from engine.cli import main; main()",
+            "serve",
+            str(config),
+            "--db",
+            db_url,
+            "--port",
+            str(port),
+            "--threads",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     idle: list[socket.socket] = []
     try:
         wait_for(port, process)

@@ -92,11 +92,14 @@ def test_create_with_an_expiry(setup):
     assert result.exit_code == 0 and "expires 2999-01-31 00:00 UTC" in result.output
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["nobody"], "there is no user 'nobody'"),
-    (["alice", "--expires", "2001-01-01"], "has passed"),
-    (["alice", "--expires", "soon"], "is not a date"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nobody"], "there is no user 'nobody'"),
+        (["alice", "--expires", "2001-01-01"], "has passed"),
+        (["alice", "--expires", "soon"], "is not a date"),
+    ],
+)
 def test_create_refuses_with_a_message(setup, args, message):
     config, db = setup
     result = run("token", "create", config, *args, "--db", db)
@@ -200,8 +203,11 @@ def test_creating_and_revoking_is_audited(crm):
     revoke_token(crm, info.id)
     with crm.engine.connect() as conn:
         audit = crm.schema.system["sys_audit"]
-        rows = conn.execute(sa.select(audit.c.action, audit.c.object, audit.c.record_id)
-                            .where(audit.c.object == "sys_token").order_by(audit.c.id)).all()
+        rows = conn.execute(
+            sa.select(audit.c.action, audit.c.object, audit.c.record_id)
+            .where(audit.c.object == "sys_token")
+            .order_by(audit.c.id)
+        ).all()
     assert rows == [("token.create", "sys_token", info.id), ("token.revoke", "sys_token", info.id)]
 
 
@@ -215,8 +221,10 @@ def test_config_comes_first_or_from_the_environment_in_every_command(setup, monk
     token create and revoke, audit show, user add, team add, rollback."""
     path, db_url = setup
     assert run("token", "create", "alice", "--db", db_url).exit_code == 2  # no config anywhere: a usage error
-    assert "give the config and USERNAME: CONFIG USERNAME (or set TRELLIS_CONFIG and give USERNAME)" in \
-        run("token", "create", "alice", "--db", db_url).output
+    assert (
+        "give the config and USERNAME: CONFIG USERNAME (or set TRELLIS_CONFIG and give USERNAME)"
+        in run("token", "create", "alice", "--db", db_url).output
+    )
     created = run("token", "create", path, "alice", "--db", db_url)
     assert created.exit_code == 0, created.output
     monkeypatch.setenv("TRELLIS_CONFIG", str(path))

@@ -58,20 +58,47 @@ def table(output: str) -> dict[str, str]:
 
 def test_user_add_then_list(cli):
     assert cli("team", "add", "east", "--label", "East region").exit_code == 0
-    boss = cli("user", "add", "boss", "--role", "admin", "--password", PASSWORD, "--display-name", "Big Boss",
-               "--team", "east")
+    boss = cli(
+        "user", "add", "boss", "--role", "admin", "--password", PASSWORD, "--display-name", "Big Boss", "--team", "east"
+    )
     assert boss.exit_code == 0, boss.output
     assert "Created user boss (admin)." in boss.output
-    alice = cli("user", "add", "alice", "--role", "sales_rep", "--role", "finance", "--manager", "boss",
-                "--team", "east", "--email", "alice@example.com", "--expires", "2030-06-30", "--password", PASSWORD)
+    alice = cli(
+        "user",
+        "add",
+        "alice",
+        "--role",
+        "sales_rep",
+        "--role",
+        "finance",
+        "--manager",
+        "boss",
+        "--team",
+        "east",
+        "--email",
+        "alice@example.com",
+        "--expires",
+        "2030-06-30",
+        "--password",
+        PASSWORD,
+    )
     assert alice.exit_code == 0, alice.output
 
     listed = cli("user", "list")
     assert listed.exit_code == 0
     rows = table(listed.output)
     assert rows["USER"].split() == ["USER", "NAME", "ROLES", "TEAM", "MANAGER", "STATUS", "2FA"]
-    assert rows["alice"].split() == ["alice", "sales_rep,", "finance", "east", "boss", "active", "until",
-                                     "2030-06-30", "needed"]
+    assert rows["alice"].split() == [
+        "alice",
+        "sales_rep,",
+        "finance",
+        "east",
+        "boss",
+        "active",
+        "until",
+        "2030-06-30",
+        "needed",
+    ]
     assert rows["boss"].split() == ["boss", "Big", "Boss", "admin", "east", "active", "off"]
 
 
@@ -97,12 +124,30 @@ def test_user_add_at_a_terminal_asks_for_the_password_twice(cli, monkeypatch):
 def test_user_edit_and_disable(cli):
     cli("team", "add", "west")
     cli("user", "add", "alice", "--role", "sales_rep")
-    edited = cli("user", "edit", "alice", "--team", "west", "--role", "admin", "--password", PASSWORD,
-                 "--display-name", "Alice Wang")
+    edited = cli(
+        "user",
+        "edit",
+        "alice",
+        "--team",
+        "west",
+        "--role",
+        "admin",
+        "--password",
+        PASSWORD,
+        "--display-name",
+        "Alice Wang",
+    )
     assert edited.exit_code == 0, edited.output
     assert "Updated user alice." in edited.output
-    assert table(cli("user", "list").output)["alice"].split() == ["alice", "Alice", "Wang", "admin", "west",
-                                                                   "active", "off"]
+    assert table(cli("user", "list").output)["alice"].split() == [
+        "alice",
+        "Alice",
+        "Wang",
+        "admin",
+        "west",
+        "active",
+        "off",
+    ]
 
     assert cli("user", "disable", "alice").exit_code == 0
     assert "disabled" in table(cli("user", "list").output)["alice"]

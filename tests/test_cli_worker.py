@@ -81,7 +81,9 @@ def setup(write_config, db_url, monkeypatch):
 def outbox(crm, kind):
     table = crm.schema.system["sys_outbox"]
     with crm.engine.connect() as c:
-        return [dict(r) for r in c.execute(sa.select(table).where(table.c.kind == kind).order_by(table.c.id)).mappings()]
+        return [
+            dict(r) for r in c.execute(sa.select(table).where(table.c.kind == kind).order_by(table.c.id)).mappings()
+        ]
 
 
 def test_once_at_fires_due_rules_once_and_mails_them(setup, db_url):
@@ -100,8 +102,10 @@ def test_once_at_fires_due_rules_once_and_mails_them(setup, db_url):
     assert "rule lead_overdue: fired 2, skipped 0, failed 0" in due.output
     assert "outbox: sent 2, retried 2, dead 0" in due.output  # the two webhooks: nobody listens on port 9
     assert "! webhook 1 to http://127.0.0.1:9/unused: cannot reach" in due.output
-    assert sorted(m["Subject"] for m in box.messages) == ["Lead Acme untouched for 24 hours",
-                                                         "Lead Globex untouched for 24 hours"]
+    assert sorted(m["Subject"] for m in box.messages) == [
+        "Lead Acme untouched for 24 hours",
+        "Lead Globex untouched for 24 hours",
+    ]
     assert {m["From"] for m in box.messages} == {"crm@acme.example"}
     assert again.exit_code == 0 and "rules: none due" in again.output and "outbox: sent 0" in again.output
     assert "audit: sealed 0" in again.output

@@ -92,12 +92,7 @@ def block_properties(node: dict) -> set[str]:
 
 def schema_enums() -> set[str]:
     """Every allowed value listed by an ``enum`` in the schema."""
-    return {
-        str(v)
-        for node in _walk(SCHEMA)
-        for v in node.get("enum", [])
-        if isinstance(node.get("enum"), list)
-    }
+    return {str(v) for node in _walk(SCHEMA) for v in node.get("enum", []) if isinstance(node.get("enum"), list)}
 
 
 def field_types() -> list[str]:
@@ -160,13 +155,10 @@ def error_codes() -> list[str]:
 def yaml_blocks(text: str) -> list[tuple[int, str]]:
     """(line number, text) of every ```yaml block, de-indented when inside a list item."""
     blocks = []
-    for match in re.finditer(
-        r"^([ \t]*)```yaml[ \t]*\n(.*?)^\1```", text, flags=re.MULTILINE | re.DOTALL
-    ):
+    for match in re.finditer(r"^([ \t]*)```yaml[ \t]*\n(.*?)^\1```", text, flags=re.MULTILINE | re.DOTALL):
         indent = match.group(1)
         body = "\n".join(
-            line[len(indent) :] if line.startswith(indent) else line
-            for line in match.group(2).splitlines()
+            line[len(indent) :] if line.startswith(indent) else line for line in match.group(2).splitlines()
         )
         blocks.append((text.count("\n", 0, match.start()) + 1, body + "\n"))
     return blocks
@@ -183,9 +175,7 @@ def test_every_schema_property_is_documented_in_backticks():
 def test_every_schema_block_has_a_section():
     blocks = {name for name, node in SCHEMA["$defs"].items() if block_properties(node)}
     unmapped = sorted(blocks - set(SECTIONS))
-    assert not unmapped, (
-        f"add a section for these $defs to the reference and to SECTIONS: {unmapped}"
-    )
+    assert not unmapped, f"add a section for these $defs to the reference and to SECTIONS: {unmapped}"
 
 
 def test_each_block_documents_each_of_its_properties_as_an_entry():
@@ -196,9 +186,8 @@ def test_each_block_documents_each_of_its_properties_as_an_entry():
         for prop in sorted(block_properties(node)):
             if prop not in entries:
                 problems.append(f"{title}: `{prop}`")
-    assert not problems, (
-        "properties without a `- `name`` bullet or `| `name` |` row in their section: "
-        + ", ".join(problems)
+    assert not problems, "properties without a `- `name`` bullet or `| `name` |` row in their section: " + ", ".join(
+        problems
     )
 
 
@@ -317,9 +306,7 @@ def test_complete_examples_compile(tmp_path):
         try:
             load_config(path)
         except ConfigError as exc:
-            raise AssertionError(
-                f"example at docs/config-reference.md line {line} does not compile:\n{exc}"
-            ) from None
+            raise AssertionError(f"example at docs/config-reference.md line {line} does not compile:\n{exc}") from None
 
 
 def test_template_and_overlay_example_compiles(tmp_path):
@@ -353,27 +340,35 @@ def test_architecture_doc_exists_and_is_concise():
         assert module in text, f"docs/architecture.md does not mention {module}"
 
 
-
 def test_every_module_the_architecture_names_exists():
     """docs/architecture.md stays true to the code: each path it names exists, each bare
     ``module.py`` is a module of the project, and every engine module is named."""
     text = ARCHITECTURE_PATH.read_text(encoding="utf-8")
-    missing = sorted(path for path in re.findall(r"(?:engine|webui|tests|benchmarks|configs)/[\w/.\-]*\w/?", text)
-                     if not (ROOT / path).exists())
+    missing = sorted(
+        path
+        for path in re.findall(r"(?:engine|webui|tests|benchmarks|configs)/[\w/.\-]*\w/?", text)
+        if not (ROOT / path).exists()
+    )
     assert missing == [], f"docs/architecture.md names paths that do not exist: {missing}"
     modules = {path.name for folder in ("engine", "webui") for path in (ROOT / folder).rglob("*.py")}
     unknown = sorted(set(re.findall(r"`(\w+\.py)`", text)) - modules)
     assert unknown == [], f"docs/architecture.md names modules that do not exist: {unknown}"
-    unnamed = sorted(str(path.relative_to(ROOT)) for folder in ("engine/metadata", "engine/runtime")
-                     for path in (ROOT / folder).glob("*.py")
-                     if path.name != "__init__.py" and path.name not in text)
+    unnamed = sorted(
+        str(path.relative_to(ROOT))
+        for folder in ("engine/metadata", "engine/runtime")
+        for path in (ROOT / folder).glob("*.py")
+        if path.name != "__init__.py" and path.name not in text
+    )
     assert unnamed == [], f"docs/architecture.md does not say what these modules do: {unnamed}"
 
 
 # --- what the reference promises exists ----------------------------------------------------------
 
-CODE = "\n".join(path.read_text(encoding="utf-8") for folder in ("engine/runtime", "engine/cli", "webui")
-                 for path in sorted((ROOT / folder).rglob("*.py")))
+CODE = "\n".join(
+    path.read_text(encoding="utf-8")
+    for folder in ("engine/runtime", "engine/cli", "webui")
+    for path in sorted((ROOT / folder).rglob("*.py"))
+)
 
 
 def _entry(text: str, name: str) -> str:

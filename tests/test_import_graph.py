@@ -122,12 +122,19 @@ def _layer(module: str) -> int:
 
 def test_layers_point_one_way() -> None:
     runtime, typing = _graph()
-    upward = sorted(f"{source} imports {target}" for source, targets in runtime.items() for target in targets
-                    if _layer(target) > _layer(source) and not source.startswith("engine.cli")
-                    and not (source == "engine" and target == "engine.trellis"))
+    upward = sorted(
+        f"{source} imports {target}"
+        for source, targets in runtime.items()
+        for target in targets
+        if _layer(target) > _layer(source)
+        and not source.startswith("engine.cli")
+        and not (source == "engine" and target == "engine.trellis")
+    )
     assert upward == [], "imports against the layers (webui → engine.runtime → engine.metadata):\n" + "\n".join(upward)
     facade = sorted(source for source, targets in typing.items() if "engine.trellis" in targets and _layer(source) < 2)
-    assert facade == [], f"runtime modules typed against the Trellis facade (take engine.runtime.context.Runtime): {facade}"
+    assert facade == [], (
+        f"runtime modules typed against the Trellis facade (take engine.runtime.context.Runtime): {facade}"
+    )
 
 
 def test_no_module_imports_itself_in_a_circle() -> None:

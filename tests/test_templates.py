@@ -43,13 +43,20 @@ def snapshot(crm: Trellis) -> dict:
     with crm.engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             out["master"] = sorted(conn.exec_driver_sql("SELECT type, name, tbl_name, sql FROM sqlite_master").all())
-            out["pragmas"] = [conn.exec_driver_sql(f"PRAGMA {p}").scalar()
-                              for p in ("journal_mode", "page_size", "user_version", "application_id", "auto_vacuum")]
+            out["pragmas"] = [
+                conn.exec_driver_sql(f"PRAGMA {p}").scalar()
+                for p in ("journal_mode", "page_size", "user_version", "application_id", "auto_vacuum")
+            ]
         else:
             schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
             for name, query in POSTGRESQL_CATALOG.items():  # pg_indexes names the schema
-                out[name] = sorted((tuple(v.replace(schema, "<schema>") if isinstance(v, str) else v for v in row)
-                                    for row in conn.exec_driver_sql(query)), key=repr)
+                out[name] = sorted(
+                    (
+                        tuple(v.replace(schema, "<schema>") if isinstance(v, str) else v for v in row)
+                        for row in conn.exec_driver_sql(query)
+                    ),
+                    key=repr,
+                )
         for table in sorted(sa.inspect(conn).get_table_names()):
             rows = [dict(row) for row in conn.exec_driver_sql(f'SELECT * FROM "{table}"').mappings()]
             for row in rows:
@@ -62,6 +69,7 @@ def snapshot(crm: Trellis) -> dict:
 def test_a_database_from_the_template_is_the_one_a_real_apply_makes(config, tmp_path, monkeypatch):
     monkeypatch.setenv("TRELLIS_SECRET_KEY", crypto.generate_key())
     with ExitStack() as stack:
+
         def open_(name: str) -> Trellis:
             folder = tmp_path / name
             folder.mkdir()
@@ -108,8 +116,13 @@ def test_a_database_that_is_not_empty_gets_a_real_apply(db_url, write_config, mo
     crm = Trellis.open(write_config("trellis: 1\nobjects:\n  lead:\n    fields:\n      name: {type: text}\n"), db_url)
     try:
         crm.apply()
-        grown = Trellis.open(write_config("trellis: 1\nobjects:\n  lead:\n    fields:\n      name: {type: text}\n"
-                                          "      city: {type: text}\n", "v2.yaml"), db_url)
+        grown = Trellis.open(
+            write_config(
+                "trellis: 1\nobjects:\n  lead:\n    fields:\n      name: {type: text}\n      city: {type: text}\n",
+                "v2.yaml",
+            ),
+            db_url,
+        )
         plan = apply_fresh(grown)
         assert [s.kind for s in plan.steps] == ["add_column"]
         with grown.engine.connect() as conn:

@@ -18,9 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_mypy_is_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)  # the config's `files` are relative to the working folder
-    report, errors, status = api.run([
-        "--config-file", str(ROOT / "pyproject.toml"),
-        "--cache-dir", str(tmp_path / "mypy-cache"),
-    ])
+    report, errors, status = api.run(
+        [
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(tmp_path / "mypy-cache"),
+        ]
+    )
     assert status == 0 and report.startswith("Success:"), (
-        f"mypy found problems (see [tool.mypy] in pyproject.toml):\n{report}{errors}")
+        f"mypy found problems (see [tool.mypy] in pyproject.toml):\n{report}{errors}"
+    )

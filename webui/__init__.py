@@ -22,12 +22,21 @@ from flask import Flask
 from engine.trellis import Trellis
 
 #: App settings read from the environment when set there (test_config wins over both).
-ENVIRONMENT_SETTINGS = ("TRELLIS_API_RATE_LIMIT", "TRELLIS_API_IP_RATE_LIMIT", "TRELLIS_LOGIN_RATE_LIMIT",
-                        "TRELLIS_RATELIMIT_STORAGE", "TRELLIS_SECURE_COOKIES", "TRELLIS_UPLOAD_DIR")
+ENVIRONMENT_SETTINGS = (
+    "TRELLIS_API_RATE_LIMIT",
+    "TRELLIS_API_IP_RATE_LIMIT",
+    "TRELLIS_LOGIN_RATE_LIMIT",
+    "TRELLIS_RATELIMIT_STORAGE",
+    "TRELLIS_SECURE_COOKIES",
+    "TRELLIS_UPLOAD_DIR",
+)
 
 
-def create_app(config_path_or_crm: str | os.PathLike[str] | Trellis, db_url: str | None = None,
-               test_config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(
+    config_path_or_crm: str | os.PathLike[str] | Trellis,
+    db_url: str | None = None,
+    test_config: Mapping[str, Any] | None = None,
+) -> Flask:
     """Build the Flask app for a config file (opened on ``db_url``) or an open ``Trellis``.
 
     The database must have been brought to the config with ``trellis apply``; until it is,
@@ -37,10 +46,7 @@ def create_app(config_path_or_crm: str | os.PathLike[str] | Trellis, db_url: str
     app.config.update({name: os.environ[name] for name in ENVIRONMENT_SETTINGS if os.environ.get(name)})
     if test_config:
         app.config.update(test_config)
-    if isinstance(config_path_or_crm, Trellis):
-        crm = config_path_or_crm
-    else:
-        crm = Trellis.open(config_path_or_crm, db_url)
+    crm = config_path_or_crm if isinstance(config_path_or_crm, Trellis) else Trellis.open(config_path_or_crm, db_url)
     app.extensions["trellis"] = crm
 
     from webui import api, readiness, ui
@@ -49,4 +55,3 @@ def create_app(config_path_or_crm: str | os.PathLike[str] | Trellis, db_url: str
     api.init_app(app)
     ui.init_app(app)  # after the API: CSRF protection exempts the API's blueprint
     return app
-

@@ -59,9 +59,16 @@ class _Text:
 
 
 def _page(stale: DatabaseOutOfDate, languages: list[str]) -> str:
-    pages = [_Text("zh-CN" if lang == "zh" else lang, translate("error.out_of_date.title", lang),
-                   translate("error.out_of_date.intro", lang), stale.text(lang),
-                   translate("error.out_of_date.retry", lang)) for lang in languages]
+    pages = [
+        _Text(
+            "zh-CN" if lang == "zh" else lang,
+            translate("error.out_of_date.title", lang),
+            translate("error.out_of_date.intro", lang),
+            stale.text(lang),
+            translate("error.out_of_date.retry", lang),
+        )
+        for lang in languages
+    ]
     template = current_app.jinja_env.get_template("database_out_of_date.html")
     return template.render(pages=pages, company=get_trellis().config.settings.company)
 

@@ -41,8 +41,9 @@ from engine.runtime.tables import Schema, build_schema
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 #: Objects of the audit trail besides the config's own: users (and teams) changed through the directory.
 SYSTEM_OBJECTS = ("sys_user", "sys_team")
-LIMIT_OPTION = click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1),
-                            help="How many rows to show, newest first.")
+LIMIT_OPTION = click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many rows to show, newest first."
+)
 
 
 class NoAuditTrail(TrellisError):
@@ -77,11 +78,15 @@ def _database(config: str, db_url: str | None) -> Iterator[AuditDatabase]:
     try:
         inspector = sa.inspect(engine)
         if not inspector.has_table("sys_audit"):
-            raise NoAuditTrail(f"{database_url(db_url)} has no audit trail yet: "
-                               f"run `trellis apply {config}` to set up the database first")
+            raise NoAuditTrail(
+                f"{database_url(db_url)} has no audit trail yet: "
+                f"run `trellis apply {config}` to set up the database first"
+            )
         if "seal_seq" not in {column["name"] for column in inspector.get_columns("sys_audit")}:
-            raise NoAuditTrail(f"the audit trail of {database_url(db_url)} was set up by an older Trellis: "
-                               f"run `trellis apply {config}` to bring it up to date first")
+            raise NoAuditTrail(
+                f"the audit trail of {database_url(db_url)} was set up by an older Trellis: "
+                f"run `trellis apply {config}` to bring it up to date first"
+            )
         yield AuditDatabase(compiled, build_schema(compiled), engine)
     finally:
         engine.dispose()
@@ -98,22 +103,32 @@ def _hash(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
         return None
     value = value.strip().lower()
     if not HEX64.match(value):
-        raise click.BadParameter("give the 64 hexadecimal digits `trellis audit verify` printed after \"head\".")
+        raise click.BadParameter('give the 64 hexadecimal digits `trellis audit verify` printed after "head".')
     return value
 
 
 @audit.command()
 @CONFIG_ARG
 @DB_OPTION
-@click.option("--expect-head", metavar="HASH", callback=_hash,
-              help="The head hash an earlier run printed: it must still be in the chain (else rows were removed).")
-@click.option("--expect-count", metavar="N", type=click.IntRange(min=0),
-              help="The row count an earlier run printed: the chain must still have at least N rows.")
-@click.option("--no-seal", is_flag=True,
-              help="Do not seal first: check what is sealed and count the rest (e.g. as a read-only database user).")
+@click.option(
+    "--expect-head",
+    metavar="HASH",
+    callback=_hash,
+    help="The head hash an earlier run printed: it must still be in the chain (else rows were removed).",
+)
+@click.option(
+    "--expect-count",
+    metavar="N",
+    type=click.IntRange(min=0),
+    help="The row count an earlier run printed: the chain must still have at least N rows.",
+)
+@click.option(
+    "--no-seal",
+    is_flag=True,
+    help="Do not seal first: check what is sealed and count the rest (e.g. as a read-only database user).",
+)
 @user_errors
-def verify(config: str, db_url: str | None, expect_head: str | None, expect_count: int | None,
-           no_seal: bool) -> None:
+def verify(config: str, db_url: str | None, expect_head: str | None, expect_count: int | None, no_seal: bool) -> None:
     """Seal the rows written since the last seal, recompute the audit trail's hash chain; exit 1
     at the first broken row, or when rows an earlier run saw (--expect-head / --expect-count)
     are gone."""
@@ -134,8 +149,10 @@ def verify(config: str, db_url: str | None, expect_head: str | None, expect_coun
         return
     if report.broken_at is None:
         secho(f"Audit trail TRUNCATED: {report.reason}", fg="red")
-        echo(f"The chain itself is intact ({_count(report.checked, 'row')}). Restore the audit tables from a "
-                   "backup and find out who deleted rows directly in the database.")
+        echo(
+            f"The chain itself is intact ({_count(report.checked, 'row')}). Restore the audit tables from a "
+            "backup and find out who deleted rows directly in the database."
+        )
         _print_unsealed(report)
         sys.exit(1)
     secho(f"Audit trail BROKEN at row {report.broken_at}: {report.reason}", fg="red")
@@ -160,8 +177,15 @@ def _seal_before_verifying(db: AuditDatabase) -> None:
 def _print_unsealed(report: trail.ChainReport) -> None:
     """The rows written since the last seal: real history, not yet tamper-evident."""
     if report.unsealed:
-        echo(message("audit.unsealed", current_language(), count=report.unsealed,
-                     oldest=_when(report.unsealed_oldest), newest=_when(report.unsealed_newest)))
+        echo(
+            message(
+                "audit.unsealed",
+                current_language(),
+                count=report.unsealed,
+                oldest=_when(report.unsealed_oldest),
+                newest=_when(report.unsealed_newest),
+            )
+        )
 
 
 @audit.command()
@@ -174,8 +198,17 @@ def seal(config: str, db_url: str | None) -> None:
     with _database(config, db_url) as db:
         report = trail.seal(db.engine, db.schema)
     if report.sealed:
-        secho(message("audit.sealed", current_language(), count=report.sealed, total=report.head_seq,
-                      hash=report.head_hash, row=report.head_id), fg="green")
+        secho(
+            message(
+                "audit.sealed",
+                current_language(),
+                count=report.sealed,
+                total=report.head_seq,
+                hash=report.head_hash,
+                row=report.head_id,
+            ),
+            fg="green",
+        )
     else:
         echo(message("audit.nothing_to_seal", current_language(), total=report.head_seq, hash=report.head_hash))
 
@@ -183,8 +216,12 @@ def seal(config: str, db_url: str | None) -> None:
 @audit.command()
 @config_first(("object_name", "OBJECT", str), ("record_id", "ID", int))
 @DB_OPTION
-@click.option("--as", "viewer", metavar="USER",
-              help="Show the history as USER sees it (hidden fields masked); USER needs view_audit.")
+@click.option(
+    "--as",
+    "viewer",
+    metavar="USER",
+    help="Show the history as USER sees it (hidden fields masked); USER needs view_audit.",
+)
 @user_errors
 def show(config: str, object_name: str, record_id: int, db_url: str | None, viewer: str | None) -> None:
     """Print the history of record ID of OBJECT, oldest first (default: the system view)."""
@@ -208,11 +245,12 @@ def _viewer(connection: sa.Connection, db: AuditDatabase, username: str | None) 
     """The principal whose view ``show`` prints; they need the ``view_audit`` permission."""
     if username is None:
         return SYSTEM
-    principal = load_principal(connection, db.config, username, dt.datetime.now(dt.UTC),
-                               db.schema.system["sys_users"])
+    principal = load_principal(connection, db.config, username, dt.datetime.now(dt.UTC), db.schema.system["sys_users"])
     if not principal.has("view_audit"):
-        raise PermissionDenied(f"{principal.username} may not read the audit trail: that needs the "
-                               "view_audit permission (grant it to one of their roles under `roles:`)")
+        raise PermissionDenied(
+            f"{principal.username} may not read the audit trail: that needs the "
+            "view_audit permission (grant it to one of their roles under `roles:`)"
+        )
     return principal
 
 

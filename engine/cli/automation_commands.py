@@ -50,14 +50,27 @@ def automation() -> None:
 @DB_OPTION
 @click.option("--object", "object_name", metavar="OBJECT", help="The object, e.g. lead.")
 @click.option("--record", "record_id", metavar="ID", help="The record's id: simulate the rules for it.")
-@click.option("--event", type=click.Choice(EVENTS), default="updated", show_default=True,
-              help="Simulate the record as just created or just updated.")
+@click.option(
+    "--event",
+    type=click.Choice(EVENTS),
+    default="updated",
+    show_default=True,
+    help="Simulate the record as just created or just updated.",
+)
 @click.option("--at", "at_text", metavar="TIME", help="As if it were this time (default: now), e.g. 2026-06-01T09:00.")
 @click.option("--from", "from_text", metavar="TIME", help="With --to: the records scheduled rules would fire for.")
 @click.option("--to", "to_text", metavar="TIME", help="The end of the --from window.")
 @user_errors
-def simulate(config: str, db_url: str | None, object_name: str | None, record_id: str | None, event: str,
-             at_text: str | None, from_text: str | None, to_text: str | None) -> None:
+def simulate(
+    config: str,
+    db_url: str | None,
+    object_name: str | None,
+    record_id: str | None,
+    event: str,
+    at_text: str | None,
+    from_text: str | None,
+    to_text: str | None,
+) -> None:
     """Show which of CONFIG's automation rules would fire for a record, or in a window of time.
 
     A dry run: nothing is written — no field, record, notification, e-mail, webhook or run."""
@@ -96,14 +109,15 @@ def _local(moment: dt.datetime, zone: ZoneInfo) -> str:
 
 
 def _print_record(result: RecordSimulation, zone: ZoneInfo) -> None:
-    echo(f"Dry run: {result.object} {result.record_id} “{result.title}” just {result.event}, "
-               f"at {_local(result.at, zone)}. Nothing is written.")
+    echo(
+        f"Dry run: {result.object} {result.record_id} “{result.title}” just {result.event}, "
+        f"at {_local(result.at, zone)}. Nothing is written."
+    )
     if not result.rules:
         echo(f"No automation rule is declared for {result.object}.")
         return
     firing = sum(1 for r in result.rules if r.fires)
-    echo(f"{len(result.rules)} rule{'s' if len(result.rules) != 1 else ''} of {result.object}, "
-               f"{firing} would fire:")
+    echo(f"{len(result.rules)} rule{'s' if len(result.rules) != 1 else ''} of {result.object}, {firing} would fire:")
     for rule in result.rules:
         _print_rule(rule)
 
@@ -118,8 +132,7 @@ def _print_rule(preview: RulePreview) -> None:
     echo(f"  trigger: {preview.trigger}: {preview.triggered} ({preview.reason})")
     if rule.when is not None:
         outcome = "holds" if preview.holds else "does not hold"
-        echo(f"  when:    {rule.when.source} → {outcome}"
-                   f"{f' ({preview.when_error})' if preview.when_error else ''}")
+        echo(f"  when:    {rule.when.source} → {outcome}{f' ({preview.when_error})' if preview.when_error else ''}")
     label = "would" if preview.fires is not False else "would have"
     echo(f"  actions ({label}):")
     for action in preview.actions:
@@ -149,8 +162,10 @@ def _print_window(results: list[WindowPreview], start: dt.datetime, end: dt.date
         fire = sum(1 for h in preview.hits if not h.ran and h.holds is not False)
         ran = sum(1 for h in preview.hits if h.ran)
         more = "at least " if preview.more else ""
-        echo(f"  {more}{len(preview.hits)} due: {fire} would fire, {ran} ran already, "
-                   f"{len(preview.hits) - fire - ran} skipped (`when` does not hold)")
+        echo(
+            f"  {more}{len(preview.hits)} due: {fire} would fire, {ran} ran already, "
+            f"{len(preview.hits) - fire - ran} skipped (`when` does not hold)"
+        )
         for hit in preview.hits:
             if hit.ran:
                 state = "ran already"
@@ -165,8 +180,11 @@ def _print_window(results: list[WindowPreview], start: dt.datetime, end: dt.date
 
 def _print_cron(preview: WindowPreview, zone: ZoneInfo) -> None:
     rule = preview.rule
-    whom = f"for every {rule.object} meeting `when`" if rule.object and rule.when else (
-        f"for every {rule.object}" if rule.object else "once")
+    whom = (
+        f"for every {rule.object} meeting `when`"
+        if rule.object and rule.when
+        else (f"for every {rule.object}" if rule.object else "once")
+    )
     if not preview.times:
         echo("  no cron time in this window")
     for moment in preview.times:

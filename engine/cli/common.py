@@ -18,8 +18,13 @@ from engine.runtime import migrate
 from engine.runtime.errors import TrellisError, ValidationFailed
 
 CONFIG_ARG = click.argument("config", envvar="TRELLIS_CONFIG", type=click.Path(dir_okay=False))
-DB_OPTION = click.option("--db", "db_url", envvar="TRELLIS_DATABASE_URL", default=None,
-                         help="Database URL (default: $TRELLIS_DATABASE_URL or sqlite:///trellis.db).")
+DB_OPTION = click.option(
+    "--db",
+    "db_url",
+    envvar="TRELLIS_DATABASE_URL",
+    default=None,
+    help="Database URL (default: $TRELLIS_DATABASE_URL or sqlite:///trellis.db).",
+)
 LOSS_OPTION = click.option("--allow-data-loss", is_flag=True, help="Allow changes that drop stored values.")
 
 #: Characters a terminal acts on instead of showing: C0 controls but newline and tab, DEL, C1 controls
@@ -66,8 +71,9 @@ def config_first(*names: tuple[str, str, Callable[[str], Any]]) -> Callable[[Cal
             if len(arguments) == len(names) and os.environ.get("TRELLIS_CONFIG"):
                 arguments = (os.environ["TRELLIS_CONFIG"], *arguments)
             if len(arguments) != len(names) + 1:
-                raise click.UsageError(f"give the config and {metavars}: CONFIG {metavars} "
-                                       f"(or set TRELLIS_CONFIG and give {metavars})")
+                raise click.UsageError(
+                    f"give the config and {metavars}: CONFIG {metavars} (or set TRELLIS_CONFIG and give {metavars})"
+                )
             values: dict[str, Any] = {}
             for (parameter, metavar, convert), text in zip(names, arguments[1:], strict=True):
                 try:
@@ -125,6 +131,8 @@ def parse_time(option: str, text: str, zone: dt.tzinfo) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise TimeOptionError(f"{option} {text!r} is not an ISO date-time: write e.g. 2026-06-01T09:00 "
-                              "(company time zone) or 2026-06-01T01:00:00+00:00") from None
+        raise TimeOptionError(
+            f"{option} {text!r} is not an ISO date-time: write e.g. 2026-06-01T09:00 "
+            "(company time zone) or 2026-06-01T01:00:00+00:00"
+        ) from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(dt.UTC)

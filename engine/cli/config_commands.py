@@ -125,8 +125,10 @@ def demo(config: str, db_url: str | None, records: int, seed: int, serve: bool, 
     url = database_url(db_url)
     notice = ensure_secret_key(compiled, url)
     if notice is not None and notice.generated:
-        secho(f"TRELLIS_SECRET_KEY is not set: generated a new key for the encrypted fields into {notice.path}",
-                    fg="yellow")
+        secho(
+            f"TRELLIS_SECRET_KEY is not set: generated a new key for the encrypted fields into {notice.path}",
+            fg="yellow",
+        )
         echo("  Keep that file: without it the encrypted values in this database cannot be read.")
     elif notice is not None:
         echo(f"TRELLIS_SECRET_KEY is not set: using the key in {notice.path}")
@@ -146,8 +148,11 @@ def demo(config: str, db_url: str | None, records: int, seed: int, serve: bool, 
         echo(f"  {'user':<8} {'role':<16} {'team':<9} reports to")
         for login in logins:
             echo(f"  {login.username:<8} {', '.join(login.roles):<16} {login.team or '-':<9} {login.manager or '-'}")
-        secho(f"  Password of every demo user: {DEMO_PASSWORD} — FOR LOCAL USE ONLY: it is published, "
-                    "never use these accounts on a shared or public server (docs/demo.md).", fg="yellow")
+        secho(
+            f"  Password of every demo user: {DEMO_PASSWORD} — FOR LOCAL USE ONLY: it is published, "
+            "never use these accounts on a shared or public server (docs/demo.md).",
+            fg="yellow",
+        )
     else:
         echo("No demo users: the config declares none of the demo roles (see docs/demo.md).")
     secho("Demo data loaded.", fg="green")
@@ -170,6 +175,8 @@ def _existing_database(config: str, db_url: str | None) -> sa.Engine:
     """An engine on the database, which must exist: reading history never creates a SQLite file."""
     path = missing_database(db_url)
     if path is not None:
-        raise NoDatabase(f"There is no database at {path}: nothing has been applied yet. Create it with "
-                         f"`trellis apply {config}`, or point --db / TRELLIS_DATABASE_URL at the database.")
+        raise NoDatabase(
+            f"There is no database at {path}: nothing has been applied yet. Create it with "
+            f"`trellis apply {config}`, or point --db / TRELLIS_DATABASE_URL at the database."
+        )
     return create_engine(db_url)

@@ -49,22 +49,50 @@ SERVER_DEFAULTS = ServerSettings()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
-@click.option("--connection-limit", envvar="TRELLIS_CONNECTION_LIMIT", default=SERVER_DEFAULTS.connection_limit,
-              show_default=True, type=click.IntRange(10, 100_000),
-              help="Open connections at most (idle ones included); keep it below `ulimit -n`. "
-                   "Env: TRELLIS_CONNECTION_LIMIT.")
-@click.option("--channel-timeout", envvar="TRELLIS_CHANNEL_TIMEOUT", default=SERVER_DEFAULTS.channel_timeout,
-              show_default=True, type=click.IntRange(1, 3600),
-              help="Seconds before an idle connection is closed. Env: TRELLIS_CHANNEL_TIMEOUT.")
-@click.option("--cleanup-interval", envvar="TRELLIS_CLEANUP_INTERVAL", default=SERVER_DEFAULTS.cleanup_interval,
-              show_default=True, type=click.IntRange(1, 600),
-              help="Seconds between checks for idle connections. Env: TRELLIS_CLEANUP_INTERVAL.")
-@click.option("--backlog", envvar="TRELLIS_BACKLOG", default=SERVER_DEFAULTS.backlog, show_default=True,
-              type=click.IntRange(1, 65535), help="Connections queued by the OS before they are accepted. "
-                                                  "Env: TRELLIS_BACKLOG.")
+@click.option(
+    "--connection-limit",
+    envvar="TRELLIS_CONNECTION_LIMIT",
+    default=SERVER_DEFAULTS.connection_limit,
+    show_default=True,
+    type=click.IntRange(10, 100_000),
+    help="Open connections at most (idle ones included); keep it below `ulimit -n`. Env: TRELLIS_CONNECTION_LIMIT.",
+)
+@click.option(
+    "--channel-timeout",
+    envvar="TRELLIS_CHANNEL_TIMEOUT",
+    default=SERVER_DEFAULTS.channel_timeout,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="Seconds before an idle connection is closed. Env: TRELLIS_CHANNEL_TIMEOUT.",
+)
+@click.option(
+    "--cleanup-interval",
+    envvar="TRELLIS_CLEANUP_INTERVAL",
+    default=SERVER_DEFAULTS.cleanup_interval,
+    show_default=True,
+    type=click.IntRange(1, 600),
+    help="Seconds between checks for idle connections. Env: TRELLIS_CLEANUP_INTERVAL.",
+)
+@click.option(
+    "--backlog",
+    envvar="TRELLIS_BACKLOG",
+    default=SERVER_DEFAULTS.backlog,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Connections queued by the OS before they are accepted. Env: TRELLIS_BACKLOG.",
+)
 @user_errors
-def serve(config: str, db_url: str | None, host: str, port: int, threads: int, connection_limit: int,
-          channel_timeout: int, cleanup_interval: int, backlog: int) -> None:
+def serve(
+    config: str,
+    db_url: str | None,
+    host: str,
+    port: int,
+    threads: int,
+    connection_limit: int,
+    channel_timeout: int,
+    cleanup_interval: int,
+    backlog: int,
+) -> None:
     """Serve CONFIG's web UI and REST API (/api/v1) with waitress. For several processes, run
     `gunicorn 'webui:create_app("CONFIG")'` behind a proxy (see docs/operations.md)."""
     from engine.trellis import Trellis
@@ -86,5 +114,6 @@ def run_server(crm: Trellis, host: str, port: int, threads: int, settings: Serve
     echo(f"  REST API: http://{host}:{port}/api/v1  (OpenAPI: /api/v1/openapi.json; tokens: trellis token create)")
     echo(f"  Connections: at most {settings.connection_limit}, idle ones closed after {settings.channel_timeout} s.")
     echo("  Stop with Ctrl+C.")
-    waitress_serve(app, host=host, port=port, threads=threads, ident="trellis", asyncore_use_poll=True,
-                   **asdict(settings))
+    waitress_serve(
+        app, host=host, port=port, threads=threads, ident="trellis", asyncore_use_poll=True, **asdict(settings)
+    )

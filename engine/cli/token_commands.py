@@ -87,8 +87,10 @@ def list_(config: str, username: str | None, db_url: str | None) -> None:
         return
     echo(f"{'ID':>4}  {'USER':<16} {'STATUS':<8} {'CREATED':<16}  {'EXPIRES':<16}  {'LAST USED':<16}  NAME")
     for info in found:
-        echo(f"{info.id:>4}  {info.username:<16} {info.status(now):<8} {_when(info.created_at):<16}  "
-                   f"{_when(info.expires_at, 'never'):<16}  {_when(info.last_used_at, 'never'):<16}  {info.name or ''}")
+        echo(
+            f"{info.id:>4}  {info.username:<16} {info.status(now):<8} {_when(info.created_at):<16}  "
+            f"{_when(info.expires_at, 'never'):<16}  {_when(info.last_used_at, 'never'):<16}  {info.name or ''}"
+        )
 
 
 @token.command("revoke")

@@ -84,16 +84,19 @@ def user() -> None:
 @_attribute_options
 @DB_OPTION
 @user_errors
-def user_add(config: str, name: str, roles: Sequence[str], password: str | None, db_url: str | None,
-             **attributes: Any) -> None:
+def user_add(
+    config: str, name: str, roles: Sequence[str], password: str | None, db_url: str | None, **attributes: Any
+) -> None:
     """Create user NAME with one or more roles."""
     password = password if password is not None else _ask_password(name)
     with _directory(config, db_url) as directory:
         created = directory.add(name, roles=list(roles), password=password, **_attributes(**attributes))
     secho(f"Created user {created.username} ({', '.join(created.roles)}).", fg="green")
     if password is None:
-        echo(f"{created.username} has no password and cannot log in until one is set: "
-                   f"trellis user edit {config} {created.username} --password …")
+        echo(
+            f"{created.username} has no password and cannot log in until one is set: "
+            f"trellis user edit {config} {created.username} --password …"
+        )
 
 
 @user.command("edit")
@@ -101,12 +104,22 @@ def user_add(config: str, name: str, roles: Sequence[str], password: str | None,
 @click.option("--role", "roles", multiple=True, help="Replace the user's roles (repeat for several).")
 @_attribute_options
 @click.option("--active/--inactive", default=None, help="Let the user log in again (also unlocks) or stop them.")
-@click.option("--away-until", help="Away (leave, holiday) until this date or ISO date-time: assignment rules skip "
-              "the user meanwhile ('' clears).")
+@click.option(
+    "--away-until",
+    help="Away (leave, holiday) until this date or ISO date-time: assignment rules skip "
+    "the user meanwhile ('' clears).",
+)
 @DB_OPTION
 @user_errors
-def user_edit(config: str, name: str, roles: Sequence[str], password: str | None, active: bool | None,
-              db_url: str | None, **attributes: Any) -> None:
+def user_edit(
+    config: str,
+    name: str,
+    roles: Sequence[str],
+    password: str | None,
+    active: bool | None,
+    db_url: str | None,
+    **attributes: Any,
+) -> None:
     """Change user NAME: only the options given change (an empty value clears, e.g. --team '')."""
     changes = {k: (v or None) for k, v in _attributes(**attributes).items()}
     if roles:
@@ -154,8 +167,18 @@ def user_list(config: str, db_url: str | None) -> None:
     if not users:
         echo(f"No users yet; add one with `trellis user add {config} NAME --role ROLE`.")
         return
-    rows = [[u.username, u.display_name or "", ", ".join(u.roles), u.team or "", u.manager or "",
-             _status(u, now), _two_factor(u, crm)] for u in users]
+    rows = [
+        [
+            u.username,
+            u.display_name or "",
+            ", ".join(u.roles),
+            u.team or "",
+            u.manager or "",
+            _status(u, now),
+            _two_factor(u, crm),
+        ]
+        for u in users
+    ]
     _table(["USER", "NAME", "ROLES", "TEAM", "MANAGER", "STATUS", "2FA"], rows)
 
 
@@ -224,5 +247,4 @@ def secret() -> None:
 def secret_generate() -> None:
     """Print a new key for TRELLIS_SECRET_KEY (stdout: the key alone)."""
     echo(crypto.generate_key())
-    echo("Set it as TRELLIS_SECRET_KEY and keep it safe: data encrypted with a lost key cannot be read.",
-               err=True)
+    echo("Set it as TRELLIS_SECRET_KEY and keep it safe: data encrypted with a lost key cannot be read.", err=True)

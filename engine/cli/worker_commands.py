@@ -31,18 +31,38 @@ if TYPE_CHECKING:
 @CONFIG_ARG
 @DB_OPTION
 @click.option("--once", is_flag=True, help="Run one pass and exit.")
-@click.option("--at", "at_text", metavar="ISO-TIME",
-              help="Run as if it were this time, e.g. 2026-06-01T09:00 (company time zone) or …+00:00.")
-@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Seconds between passes.")
-@click.option("--batch", default=100, show_default=True, type=click.IntRange(1, 10_000),
-              help="Outbox messages claimed at a time.")
-@click.option("--max-attempts", default=MAX_ATTEMPTS, show_default=True, type=click.IntRange(1, 100),
-              envvar="TRELLIS_WORKER_MAX_ATTEMPTS", help="Attempts before a message becomes a dead letter.")
+@click.option(
+    "--at",
+    "at_text",
+    metavar="ISO-TIME",
+    help="Run as if it were this time, e.g. 2026-06-01T09:00 (company time zone) or …+00:00.",
+)
+@click.option(
+    "--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds between passes."
+)
+@click.option(
+    "--batch", default=100, show_default=True, type=click.IntRange(1, 10_000), help="Outbox messages claimed at a time."
+)
+@click.option(
+    "--max-attempts",
+    default=MAX_ATTEMPTS,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    envvar="TRELLIS_WORKER_MAX_ATTEMPTS",
+    help="Attempts before a message becomes a dead letter.",
+)
 @click.option("--requeue-dead", "requeue", is_flag=True, help="First give every dead letter a fresh set of attempts.")
 @user_errors
-def worker(config: str, db_url: str | None, once: bool, at_text: str | None, interval: float, batch: int,
-           max_attempts: int, requeue: bool) -> None:
+def worker(
+    config: str,
+    db_url: str | None,
+    once: bool,
+    at_text: str | None,
+    interval: float,
+    batch: int,
+    max_attempts: int,
+    requeue: bool,
+) -> None:
     """Fire CONFIG's scheduled and cron automation rules, send queued e-mails and webhooks, seal the audit trail."""
     from engine.metadata import load_config
     from engine.runtime import worker as runtime
@@ -63,8 +83,10 @@ def worker(config: str, db_url: str | None, once: bool, at_text: str | None, int
         if once:
             _print_pass(runtime.run_once(crm, **options), zone, quiet=False)
             return
-        echo(f"Trellis worker on {database_url(db_url)}: a pass every {interval:g} s"
-                   f"{'' if smtp else ' (no SMTP configured: e-mails wait)'}; Ctrl+C stops.")
+        echo(
+            f"Trellis worker on {database_url(db_url)}: a pass every {interval:g} s"
+            f"{'' if smtp else ' (no SMTP configured: e-mails wait)'}; Ctrl+C stops."
+        )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
@@ -93,8 +115,10 @@ def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
     if not report.sweep.rules:
         echo("  rules: none due")
     for name, counts in report.sweep.rules.items():
-        echo(f"  rule {name}: fired {counts.fired}, skipped {counts.skipped}, failed {counts.failed}"
-                   + (f"; stopped: {counts.error}" if counts.error else ""))
+        echo(
+            f"  rule {name}: fired {counts.fired}, skipped {counts.skipped}, failed {counts.failed}"
+            + (f"; stopped: {counts.error}" if counts.error else "")
+        )
     echo(f"  outbox: sent {delivery.sent}, retried {delivery.retried}, dead {delivery.dead}")
     echo(f"  audit: sealed {report.sealed}" if report.seal_error is None else f"  ! audit: {report.seal_error}")
     if delivery.waiting:

@@ -24,8 +24,9 @@ TRIGGERS = ("stage_skip", "delete")
 WRITES = ("create", "update")
 
 
-def compile_approvals(compiler: Compiler, specs: list, objects: dict[str, ObjectDef], role_names: set[str],
-                      objects_spec: dict) -> tuple[ApprovalRule, ...]:
+def compile_approvals(
+    compiler: Compiler, specs: list, objects: dict[str, ObjectDef], role_names: set[str], objects_spec: dict
+) -> tuple[ApprovalRule, ...]:
     """Every approval rule: those declared under ``approvals`` and the pipelines' ``skip.approval``."""
     rules: list[ApprovalRule] = []
     seen: dict[str, int] = {}
@@ -33,8 +34,12 @@ def compile_approvals(compiler: Compiler, specs: list, objects: dict[str, Object
         path: tuple = ("approvals", index)
         name = spec.get("name")
         if name in seen:
-            compiler.issue("T-E060", path, f"approval `{name}` is declared twice (also approvals[{seen[name]}])",
-                           "rename one of them")
+            compiler.issue(
+                "T-E060",
+                path,
+                f"approval `{name}` is declared twice (also approvals[{seen[name]}])",
+                "rename one of them",
+            )
         seen[name] = index
         rule = _compile_rule(compiler, spec, path, objects, role_names)
         if rule is not None:
@@ -50,20 +55,29 @@ def compile_approvals(compiler: Compiler, specs: list, objects: dict[str, Object
             continue
         approver = _approver(compiler, skip_spec["approval"], path, role_names)
         if approver is not None:
-            rules.append(ApprovalRule(
-                name=name, object=object_name, trigger="stage_skip",
-                label=Label.of(None, f"Skipping {obj.pipeline.label.get('en').lower()} stages"),
-                steps=(ApprovalStep(approver=approver, label=Label.of(None, "Approval")),),
-            ))
+            rules.append(
+                ApprovalRule(
+                    name=name,
+                    object=object_name,
+                    trigger="stage_skip",
+                    label=Label.of(None, f"Skipping {obj.pipeline.label.get('en').lower()} stages"),
+                    steps=(ApprovalStep(approver=approver, label=Label.of(None, "Approval")),),
+                )
+            )
     return tuple(rules)
 
 
-def _compile_rule(compiler: Compiler, spec: dict, path: tuple, objects: dict[str, ObjectDef],
-                  role_names: set[str]) -> ApprovalRule | None:
+def _compile_rule(
+    compiler: Compiler, spec: dict, path: tuple, objects: dict[str, ObjectDef], role_names: set[str]
+) -> ApprovalRule | None:
     object_name = spec.get("object")
     if not isinstance(object_name, str) or object_name not in objects:  # the schema allows no `object`
-        compiler.issue("T-E030", (*path, "object"), f"unknown object `{object_name}`",
-                       did_you_mean(object_name, objects) or "name an object declared under `objects`")
+        compiler.issue(
+            "T-E030",
+            (*path, "object"),
+            f"unknown object `{object_name}`",
+            did_you_mean(object_name, objects) or "name an object declared under `objects`",
+        )
         return None
     obj = objects[object_name]
     trigger_spec = spec.get("on")
@@ -74,13 +88,21 @@ def _compile_rule(compiler: Compiler, spec: dict, path: tuple, objects: dict[str
         fields = tuple(trigger_spec.get("change") or ())
         for f_index, name in enumerate(fields):
             if name not in obj.fields:
-                compiler.issue("T-E032", (*path, "on", "change", f_index), f"unknown field `{name}` of {object_name}",
-                               did_you_mean(name, obj.fields) or "list fields of the object")
+                compiler.issue(
+                    "T-E032",
+                    (*path, "on", "change", f_index),
+                    f"unknown field `{name}` of {object_name}",
+                    did_you_mean(name, obj.fields) or "list fields of the object",
+                )
     else:
         trigger = str(trigger_spec)  # the schema requires `on`: one of its names here
         if trigger == "stage_skip" and obj.pipeline is None:
-            compiler.issue("T-E090", (*path, "on"), f"`stage_skip` needs a pipeline, and {object_name} has none",
-                           "add a `pipeline:` to the object or use `on: {change: [fields]}`")
+            compiler.issue(
+                "T-E090",
+                (*path, "on"),
+                f"`stage_skip` needs a pipeline, and {object_name} has none",
+                "add a `pipeline:` to the object or use `on: {change: [fields]}`",
+            )
     applies_to = _applies_to(compiler, spec, path, trigger)
     names = set(obj.fields)
     when = compiler.expression(spec["when"], (*path, "when"), names) if spec.get("when") else None
@@ -107,8 +129,12 @@ def _applies_to(compiler: Compiler, spec: dict, path: tuple, trigger: str | None
     if given is None:
         return WRITES
     if trigger != "change":
-        compiler.issue("T-E094", (*path, "applies_to"), f"`applies_to` is for `on: {{change: [fields]}}` rules, "
-                       f"and this rule is on `{trigger}`", "remove `applies_to`, or guard field changes")
+        compiler.issue(
+            "T-E094",
+            (*path, "applies_to"),
+            f"`applies_to` is for `on: {{change: [fields]}}` rules, and this rule is on `{trigger}`",
+            "remove `applies_to`, or guard field changes",
+        )
         return WRITES
     chosen = (given,) if isinstance(given, str) else tuple(given)
     return tuple(w for w in WRITES if w in chosen)
@@ -116,9 +142,13 @@ def _applies_to(compiler: Compiler, spec: dict, path: tuple, trigger: str | None
 
 def _steps(compiler: Compiler, spec: dict, path: tuple, role_names: set[str]) -> tuple[ApprovalStep, ...] | None:
     if ("approver" in spec) == ("steps" in spec):
-        compiler.issue("T-E091", path, "an approval names its approver either with `approver:` (one step) "
-                       "or with `steps:` (several), not both and not neither",
-                       "e.g. `approver: manager` or `steps: [{approver: manager}, {approver: {role: executive}}]`")
+        compiler.issue(
+            "T-E091",
+            path,
+            "an approval names its approver either with `approver:` (one step) "
+            "or with `steps:` (several), not both and not neither",
+            "e.g. `approver: manager` or `steps: [{approver: manager}, {approver: {role: executive}}]`",
+        )
         return None
     if "approver" in spec:
         approver = _approver(compiler, spec["approver"], (*path, "approver"), role_names)
@@ -140,12 +170,20 @@ def _approver(compiler: Compiler, spec, path: tuple, role_names: set[str]) -> Ap
             return Approver("manager", levels=int(value))
         if kind == "role":
             if value not in role_names:
-                compiler.issue("T-E092", (*path, "role"), f"unknown role `{value}`",
-                               did_you_mean(value, role_names) or "name a role declared under `roles`")
+                compiler.issue(
+                    "T-E092",
+                    (*path, "role"),
+                    f"unknown role `{value}`",
+                    did_you_mean(value, role_names) or "name a role declared under `roles`",
+                )
                 return None
             return Approver("role", name=value)
         if kind == "user":
             return Approver("user", name=str(value))
-    compiler.issue("T-E091", path, "an approver is `manager`, `{manager: N}`, `{role: NAME}` or `{user: USERNAME}`",
-                   "e.g. `approver: {role: sales_manager}`")
+    compiler.issue(
+        "T-E091",
+        path,
+        "an approver is `manager`, `{manager: N}`, `{role: NAME}` or `{user: USERNAME}`",
+        "e.g. `approver: {role: sales_manager}`",
+    )
     return None

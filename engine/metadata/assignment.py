@@ -49,8 +49,9 @@ _OPERATORS = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt
 _MIRRORED = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 
 
-def compile_assignment(compiler: Compiler, specs: dict, objects: dict[str, ObjectDef],
-                       roles: set[str]) -> dict[str, AssignmentRule]:
+def compile_assignment(
+    compiler: Compiler, specs: dict, objects: dict[str, ObjectDef], roles: set[str]
+) -> dict[str, AssignmentRule]:
     """Every rule of ``assignment:``, by name; one automatic rule per object and field (T-E135)."""
     rules: dict[str, AssignmentRule] = {}
     automatic: dict[tuple[str, str], str] = {}
@@ -62,26 +63,38 @@ def compile_assignment(compiler: Compiler, specs: dict, objects: dict[str, Objec
         if rule.on == "created":
             other = automatic.setdefault((rule.object, rule.field), name)
             if other != name:
-                compiler.issue("T-E135", ("assignment", name, "on"),
-                               f"`{other}` already assigns new {rule.object} records to `{rule.field}` automatically",
-                               "keep `on: created` on one of them; run the other with an `assign` automation action")
+                compiler.issue(
+                    "T-E135",
+                    ("assignment", name, "on"),
+                    f"`{other}` already assigns new {rule.object} records to `{rule.field}` automatically",
+                    "keep `on: created` on one of them; run the other with an `assign` automation action",
+                )
     return rules
 
 
-def _compile_rule(c: Compiler, name: str, spec: dict, objects: dict[str, ObjectDef],
-                  roles: set[str]) -> AssignmentRule | None:
+def _compile_rule(
+    c: Compiler, name: str, spec: dict, objects: dict[str, ObjectDef], roles: set[str]
+) -> AssignmentRule | None:
     path = ("assignment", name)
     obj = objects.get(spec["object"])
     if obj is None:
-        c.issue("T-E130", (*path, "object"), f"unknown object `{spec['object']}`",
-                did_you_mean(spec["object"], objects) or "name an object declared under `objects`")
+        c.issue(
+            "T-E130",
+            (*path, "object"),
+            f"unknown object `{spec['object']}`",
+            did_you_mean(spec["object"], objects) or "name an object declared under `objects`",
+        )
         return None
     field = spec.get("field", "owner_id")
     if field != "owner_id" and (field not in obj.fields or obj.fields[field].type != "user"):
         kind = f"a {obj.fields[field].type} field" if field in obj.fields else "not a field of the object"
-        c.issue("T-E131", (*path, "field"), f"`{field}` is {kind}: an assignment writes a user",
-                did_you_mean(field, [f for f, d in obj.fields.items() if d.type == "user"])
-                or "use owner_id (the default) or a field of type user")
+        c.issue(
+            "T-E131",
+            (*path, "field"),
+            f"`{field}` is {kind}: an assignment writes a user",
+            did_you_mean(field, [f for f, d in obj.fields.items() if d.type == "user"])
+            or "use owner_id (the default) or a field of type user",
+        )
         return None
     names = set(obj.fields)
     pool = _pool(c, spec["pool"], (*path, "pool"), roles, obj, objects) if "pool" in spec else None
@@ -93,8 +106,12 @@ def _compile_rule(c: Compiler, name: str, spec: dict, objects: dict[str, ObjectD
         if when is not None and entry_pool is not None:
             territories.append(Territory(when=when, pool=entry_pool, name=entry.get("name")))
     if "pool" not in spec and not spec.get("rules"):
-        c.issue("T-E133", path, f"the assignment `{name}` names nobody to assign to",
-                "add `pool: {role: sales_rep}` (or a team, or users) and/or territory `rules`")
+        c.issue(
+            "T-E133",
+            path,
+            f"the assignment `{name}` names nobody to assign to",
+            "add `pool: {role: sales_rep}` (or a team, or users) and/or territory `rules`",
+        )
     capacity = spec.get("capacity") or {}
     open_when = open_filter = None
     if capacity.get("open_when"):
@@ -102,9 +119,13 @@ def _compile_rule(c: Compiler, name: str, spec: dict, objects: dict[str, ObjectD
         if open_when is not None:
             open_filter = _countable(c, open_when, obj, (*path, "capacity", "open_when"))
     if spec.get("skip_when") and spec.get("on") != "created":
-        c.issue("T-E141", (*path, "skip_when"), f"`skip_when: {spec['skip_when']}` only concerns new records, "
-                f"but the assignment `{name}` does not run on create",
-                "add `on: created`, or remove `skip_when`")
+        c.issue(
+            "T-E141",
+            (*path, "skip_when"),
+            f"`skip_when: {spec['skip_when']}` only concerns new records, "
+            f"but the assignment `{name}` does not run on create",
+            "add `on: created`, or remove `skip_when`",
+        )
     urgent = spec.get("urgent_tag") or {}
     if urgent:
         _check_urgent(c, obj, urgent, (*path, "urgent_tag"))
@@ -128,21 +149,30 @@ def _compile_rule(c: Compiler, name: str, spec: dict, objects: dict[str, ObjectD
     )
 
 
-def _pool(c: Compiler, spec: dict, path: tuple, roles: set[str], obj: ObjectDef,
-          objects: dict[str, ObjectDef]) -> AssignmentPool | None:
+def _pool(
+    c: Compiler, spec: dict, path: tuple, roles: set[str], obj: ObjectDef, objects: dict[str, ObjectDef]
+) -> AssignmentPool | None:
     """``{role}``, ``{team}``, ``{role, team}`` (the role's holders in the team) or ``{users}`` (T-E132);
     ``team`` may be ``{from: PATH}`` (T-E140)."""
     if spec.get("users") and ("role" in spec or "team" in spec):
-        c.issue("T-E132", path, "a pool names users, or a role and/or a team — not both",
-                "e.g. `{role: sales_rep}`, `{team: east_it}`, `{role: sales_rep, team: east}` or `{users: [alice, bob]}`")
+        c.issue(
+            "T-E132",
+            path,
+            "a pool names users, or a role and/or a team — not both",
+            "e.g. `{role: sales_rep}`, `{team: east_it}`, `{role: sales_rep, team: east}` or `{users: [alice, bob]}`",
+        )
         return None
     if not spec.get("users") and "role" not in spec and "team" not in spec:
         c.issue("T-E132", path, "a pool names a role, a team or users", "e.g. `{role: sales_rep}`")
         return None
     role = spec.get("role")
     if role is not None and role not in roles:
-        c.issue("T-E132", (*path, "role"), f"unknown role `{role}`",
-                did_you_mean(role, roles) or f"known roles: {', '.join(sorted(roles)) or 'none declared'}")
+        c.issue(
+            "T-E132",
+            (*path, "role"),
+            f"unknown role `{role}`",
+            did_you_mean(role, roles) or f"known roles: {', '.join(sorted(roles)) or 'none declared'}",
+        )
         return None
     team = spec.get("team")
     team_from: tuple[str, ...] = ()
@@ -151,16 +181,16 @@ def _pool(c: Compiler, spec: dict, path: tuple, roles: set[str], obj: ObjectDef,
         if not team_from:
             return None
         team = None
-    return AssignmentPool(role=role, team=team, users=tuple(dict.fromkeys(spec.get("users") or ())),
-                          team_from=team_from)
+    return AssignmentPool(
+        role=role, team=team, users=tuple(dict.fromkeys(spec.get("users") or ())), team_from=team_from
+    )
 
 
 #: Field types whose value can name a team (``team: {from: …}``).
 TEAM_NAME_TYPES = frozenset({"text", "picklist"})
 
 
-def _team_path(c: Compiler, source: str, path: tuple, obj: ObjectDef,
-               objects: dict[str, ObjectDef]) -> tuple[str, ...]:
+def _team_path(c: Compiler, source: str, path: tuple, obj: ObjectDef, objects: dict[str, ObjectDef]) -> tuple[str, ...]:
     """``FIELD`` or ``LOOKUP.FIELD`` naming a text/picklist field that holds a team name; () after T-E140."""
     parts = tuple(source.split("."))
     hint = "e.g. `team: {from: campus.team}` (a lookup, then a text or picklist field of its object) or `{from: team}`"
@@ -169,13 +199,19 @@ def _team_path(c: Compiler, source: str, path: tuple, obj: ObjectDef,
         return ()
     first = obj.fields.get(parts[0])
     if first is None:
-        c.issue("T-E140", path, f"`{parts[0]}` is not a field of {obj.name}", did_you_mean(parts[0], obj.fields) or hint)
+        c.issue(
+            "T-E140", path, f"`{parts[0]}` is not a field of {obj.name}", did_you_mean(parts[0], obj.fields) or hint
+        )
         return ()
     holder, name = obj, parts[0]
     if len(parts) == 2:
         if first.type != "lookup" or first.target not in objects:
-            c.issue("T-E140", path, f"`{parts[0]}` is of type {first.type}, not a lookup: `{source}` cannot follow it",
-                    did_you_mean(parts[0], [f for f, d in obj.fields.items() if d.type == "lookup"]) or hint)
+            c.issue(
+                "T-E140",
+                path,
+                f"`{parts[0]}` is of type {first.type}, not a lookup: `{source}` cannot follow it",
+                did_you_mean(parts[0], [f for f, d in obj.fields.items() if d.type == "lookup"]) or hint,
+            )
             return ()
         holder, name = objects[first.target], parts[1]
     field = holder.fields.get(name)
@@ -184,8 +220,7 @@ def _team_path(c: Compiler, source: str, path: tuple, obj: ObjectDef,
         return ()
     if field.value_type not in TEAM_NAME_TYPES or field.encrypted:
         kind = "encrypted" if field.encrypted else f"of type {field.value_type}"
-        c.issue("T-E140", path, f"`{holder.name}.{name}` is {kind}: a team is named by a text or picklist field",
-                hint)
+        c.issue("T-E140", path, f"`{holder.name}.{name}` is {kind}: a team is named by a text or picklist field", hint)
         return ()
     return parts
 
@@ -193,13 +228,21 @@ def _team_path(c: Compiler, source: str, path: tuple, obj: ObjectDef,
 def _check_urgent(c: Compiler, obj: ObjectDef, spec: dict, path: tuple) -> None:
     field = obj.fields.get(spec["field"])
     if field is None or field.type not in ("tags", "multipicklist"):
-        c.issue("T-E134", (*path, "field"), f"`{spec['field']}` is not a tags or multipicklist field of {obj.name}",
-                did_you_mean(spec["field"], [f for f, d in obj.fields.items() if d.type in ("tags", "multipicklist")])
-                or "name a tags or multipicklist field")
+        c.issue(
+            "T-E134",
+            (*path, "field"),
+            f"`{spec['field']}` is not a tags or multipicklist field of {obj.name}",
+            did_you_mean(spec["field"], [f for f, d in obj.fields.items() if d.type in ("tags", "multipicklist")])
+            or "name a tags or multipicklist field",
+        )
         return
     if field.picklist is not None and field.picklist.find(spec["tag"]) is None:
-        c.issue("T-E134", (*path, "tag"), f"`{spec['tag']}` is not a value of {obj.name}.{field.name}",
-                did_you_mean(spec["tag"], field.picklist.keys()) or "name one of the field's values")
+        c.issue(
+            "T-E134",
+            (*path, "tag"),
+            f"`{spec['tag']}` is not a value of {obj.name}.{field.name}",
+            did_you_mean(spec["tag"], field.picklist.keys()) or "name one of the field's values",
+        )
 
 
 # --- open_when → a condition the database evaluates ----------------------------------------
@@ -212,9 +255,13 @@ def _countable(c: Compiler, expression: Any, obj: ObjectDef, path: tuple) -> Con
     try:
         return _condition(expression.tree, obj)
     except _NotCountable as exc:
-        c.issue("T-E139", path, f"open records are counted in the database, which cannot evaluate {exc}",
-                "compare fields with constants: `status not in ('won', 'lost')`, `closed == False`, "
-                "`amount > 0 and stage != 'lost'`")
+        c.issue(
+            "T-E139",
+            path,
+            f"open records are counted in the database, which cannot evaluate {exc}",
+            "compare fields with constants: `status not in ('won', 'lost')`, `closed == False`, "
+            "`amount > 0 and stage != 'lost'`",
+        )
         return None
 
 
@@ -222,7 +269,9 @@ def _condition(node: ast.AST, obj: ObjectDef) -> Condition:
     if isinstance(node, ast.Expr | ast.Expression):
         return _condition(node.value if isinstance(node, ast.Expr) else node.body, obj)
     if isinstance(node, ast.BoolOp):
-        return Condition("and" if isinstance(node.op, ast.And) else "or", tuple(_condition(v, obj) for v in node.values))
+        return Condition(
+            "and" if isinstance(node.op, ast.And) else "or", tuple(_condition(v, obj) for v in node.values)
+        )
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         return Condition("not", (_condition(node.operand, obj),))
     if isinstance(node, ast.Name):
@@ -265,7 +314,9 @@ def _field(node: ast.AST, obj: ObjectDef, text: str | None = None) -> str:
     if definition is None and name not in SYSTEM_COLUMNS:
         raise _NotCountable(text or f"`{name}`")  # T-E041 reports unknown names
     if definition is not None and (definition.value_type in UNCOUNTABLE_TYPES or definition.encrypted):
-        raise _NotCountable(f"{text or f'`{name}`'} ({name} is {'encrypted' if definition.encrypted else definition.type})")
+        raise _NotCountable(
+            f"{text or f'`{name}`'} ({name} is {'encrypted' if definition.encrypted else definition.type})"
+        )
     return name
 
 
@@ -274,7 +325,12 @@ def _constant(node: ast.AST, text: str) -> Any:
         return node.value
     if isinstance(node, ast.Name) and node.id in ("None", "True", "False"):
         return {"None": None, "True": True, "False": False}[node.id]
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
-            and isinstance(node.operand.value, int | float | Decimal) and not isinstance(node.operand.value, bool):
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub)
+        and isinstance(node.operand, ast.Constant)
+        and isinstance(node.operand.value, int | float | Decimal)
+        and not isinstance(node.operand.value, bool)
+    ):
         return -node.operand.value
     raise _NotCountable(text)

@@ -35,8 +35,19 @@ if TYPE_CHECKING:
 
 SIMPLE_TRIGGERS = ("created", "updated", "deleted")
 MAPPED_TRIGGERS = ("changed", "stage_entered", "stage_left", "approval", "schedule", "cron")
-ACTIONS = ("set", "add_tags", "remove_tags", "add", "update", "create", "notify", "webhook", "assign", "convert",
-           "archive")
+ACTIONS = (
+    "set",
+    "add_tags",
+    "remove_tags",
+    "add",
+    "update",
+    "create",
+    "notify",
+    "webhook",
+    "assign",
+    "convert",
+    "archive",
+)
 CHANNELS = ("in_app", "email")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$")
@@ -68,27 +79,47 @@ def compile_templates(compiler: Compiler, specs: dict, languages: tuple[str, ...
                 try:
                     problem = templating.limit_problem(texts.get(key) or "")
                 except jinja2.TemplateSyntaxError as exc:
-                    compiler.issue("T-E128", (*where, key),
-                                   f"the template does not parse: {exc.message} (line {exc.lineno})",
-                                   "write Jinja, e.g. {{ record.name }}")
+                    compiler.issue(
+                        "T-E128",
+                        (*where, key),
+                        f"the template does not parse: {exc.message} (line {exc.lineno})",
+                        "write Jinja, e.g. {{ record.name }}",
+                    )
                     continue
                 if problem:
-                    compiler.issue("T-E129", (*where, key), f"the template exceeds a limit: {problem}",
-                                   f"loops may run {templating.MAX_RANGE:,} times, "
-                                   f"text may have {templating.MAX_OUTPUT:,} characters")
+                    compiler.issue(
+                        "T-E129",
+                        (*where, key),
+                        f"the template exceeds a limit: {problem}",
+                        f"loops may run {templating.MAX_RANGE:,} times, "
+                        f"text may have {templating.MAX_OUTPUT:,} characters",
+                    )
         for lang in variants:
             if lang not in languages:
-                compiler.issue("T-E128", (*path, "languages", lang),
-                               f"`{lang}` is not one of the languages in settings.languages",
-                               f"write one of: {', '.join(sorted(languages))}")
-        out[name] = MessageTemplate(name=name, subject=spec.get("subject") or "", body=spec.get("body") or "",
-                                    languages=frozen_map({lang: (v.get("subject") or "", v.get("body") or "")
-                                                          for lang, v in variants.items()}))
+                compiler.issue(
+                    "T-E128",
+                    (*path, "languages", lang),
+                    f"`{lang}` is not one of the languages in settings.languages",
+                    f"write one of: {', '.join(sorted(languages))}",
+                )
+        out[name] = MessageTemplate(
+            name=name,
+            subject=spec.get("subject") or "",
+            body=spec.get("body") or "",
+            languages=frozen_map({lang: (v.get("subject") or "", v.get("body") or "") for lang, v in variants.items()}),
+        )
     return out
 
 
-def compile_automations(compiler: Compiler, specs: list, objects: dict[str, ObjectDef], templates: dict,
-                        assignment_rules: set[str], conversions: set[str], roles: set[str]) -> tuple[Automation, ...]:
+def compile_automations(
+    compiler: Compiler,
+    specs: list,
+    objects: dict[str, ObjectDef],
+    templates: dict,
+    assignment_rules: set[str],
+    conversions: set[str],
+    roles: set[str],
+) -> tuple[Automation, ...]:
     """Every rule of ``automations:``; names are unique (T-E060)."""
     seen: dict[str, int] = {}
     rules = []
@@ -96,8 +127,12 @@ def compile_automations(compiler: Compiler, specs: list, objects: dict[str, Obje
         path = ("automations", index)
         name = spec.get("name")
         if name in seen:
-            compiler.issue("T-E060", path, f"automation `{name}` is declared twice (also automations[{seen[name]}])",
-                           "rename one of them")
+            compiler.issue(
+                "T-E060",
+                path,
+                f"automation `{name}` is declared twice (also automations[{seen[name]}])",
+                "rename one of them",
+            )
         seen[name] = index
         rule = _RuleCompiler(compiler, spec, path, objects, templates, assignment_rules, conversions, roles).compile()
         if rule is not None:
@@ -106,10 +141,24 @@ def compile_automations(compiler: Compiler, specs: list, objects: dict[str, Obje
 
 
 class _RuleCompiler:
-    def __init__(self, compiler: Compiler, spec: dict, path: tuple, objects: dict[str, ObjectDef], templates: dict,
-                 assignment_rules: set[str], conversions: set[str], roles: set[str]) -> None:
+    def __init__(
+        self,
+        compiler: Compiler,
+        spec: dict,
+        path: tuple,
+        objects: dict[str, ObjectDef],
+        templates: dict,
+        assignment_rules: set[str],
+        conversions: set[str],
+        roles: set[str],
+    ) -> None:
         self.c, self.spec, self.path, self.objects = compiler, spec, path, objects
-        self.templates, self.assignment_rules, self.conversions, self.roles = templates, assignment_rules, conversions, roles
+        self.templates, self.assignment_rules, self.conversions, self.roles = (
+            templates,
+            assignment_rules,
+            conversions,
+            roles,
+        )
         self.obj: ObjectDef | None = None
 
     def issue(self, code: str, where: tuple, message: str, hint: str | None = None) -> None:
@@ -128,21 +177,28 @@ class _RuleCompiler:
         if object_name is not None:
             self.obj = self.objects.get(object_name)
             if self.obj is None:
-                self.issue("T-E030", ("object",), f"unknown object `{object_name}`",
-                           did_you_mean(object_name, self.objects) or "name an object declared under `objects`")
+                self.issue(
+                    "T-E030",
+                    ("object",),
+                    f"unknown object `{object_name}`",
+                    did_you_mean(object_name, self.objects) or "name an object declared under `objects`",
+                )
                 return None
         trigger = self.trigger(self.spec.get("on"))
         if trigger is None:
             return None
         if self.obj is None and trigger.kind != "cron":
-            self.issue("T-E012", (), "a rule needs `object:` (only `cron` rules may go without one)",
-                       "add e.g. `object: lead`")
+            self.issue(
+                "T-E012", (), "a rule needs `object:` (only `cron` rules may go without one)", "add e.g. `object: lead`"
+            )
             return None
         names = self.names(with_old=trigger.kind in ("updated", "changed", "stage_entered", "stage_left"))
         when = self.expression(self.spec["when"], ("when",), names) if self.spec.get("when") else None
         actions = [self.action(a, ("do", i), names) for i, a in enumerate(self.spec.get("do") or [])]
         if not actions:
-            self.issue("T-E012", ("do",), "a rule needs at least one action under `do:`", "e.g. `do: [{archive: true}]`")
+            self.issue(
+                "T-E012", ("do",), "a rule needs at least one action under `do:`", "e.g. `do: [{archive: true}]`"
+            )
         return Automation(
             name=self.spec["name"],
             object=object_name,
@@ -158,8 +214,12 @@ class _RuleCompiler:
         if isinstance(spec, str) and spec in SIMPLE_TRIGGERS:
             return Trigger(kind=spec)
         if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in MAPPED_TRIGGERS:
-            self.issue("T-E120", ("on",), f"unknown trigger {spec!r}",
-                       f"one of {', '.join(SIMPLE_TRIGGERS)} or a mapping with one of {', '.join(MAPPED_TRIGGERS)}")
+            self.issue(
+                "T-E120",
+                ("on",),
+                f"unknown trigger {spec!r}",
+                f"one of {', '.join(SIMPLE_TRIGGERS)} or a mapping with one of {', '.join(MAPPED_TRIGGERS)}",
+            )
             return None
         ((kind, value),) = spec.items()
         where = ("on", kind)
@@ -170,7 +230,9 @@ class _RuleCompiler:
         if kind in ("stage_entered", "stage_left"):
             pipeline = self.obj.pipeline if self.obj else None
             if pipeline is None:
-                self.issue("T-E120", where, f"`{kind}` needs an object with a pipeline", "add a `pipeline:` or use `changed`")
+                self.issue(
+                    "T-E120", where, f"`{kind}` needs an object with a pipeline", "add a `pipeline:` or use `changed`"
+                )
                 return None
             stages = [] if value in (None, "any") else (value if isinstance(value, list) else [value])
             known = {s.key for s in pipeline.all_stages()}
@@ -191,21 +253,34 @@ class _RuleCompiler:
             except ImportError:  # pragma: no cover - croniter is a declared dependency
                 valid = isinstance(value, str)
             if not valid:
-                self.issue("T-E126", where, f"{value!r} is not a cron expression",
-                           "five fields: minute hour day month weekday, e.g. \"0 9 * * 1\" (Mondays 09:00)")
+                self.issue(
+                    "T-E126",
+                    where,
+                    f"{value!r} is not a cron expression",
+                    'five fields: minute hour day month weekday, e.g. "0 9 * * 1" (Mondays 09:00)',
+                )
                 return None
             return Trigger(kind="cron", cron=value)
         return self.schedule(value if isinstance(value, dict) else {}, where)
 
     def schedule(self, spec: dict, where: tuple) -> Trigger | None:
         if ("after" in spec) == ("before" in spec) or "from" not in spec:
-            self.issue("T-E120", where, "a schedule needs `from:` (a date field) and either `after:` or `before:`",
-                       "e.g. `{schedule: {after: 24h, from: created_at}}`")
+            self.issue(
+                "T-E120",
+                where,
+                "a schedule needs `from:` (a date field) and either `after:` or `before:`",
+                "e.g. `{schedule: {after: 24h, from: created_at}}`",
+            )
             return None
         key = "after" if "after" in spec else "before"
         seconds = parse_duration(spec[key])
         if seconds is None:
-            self.issue("T-E122", (*where, key), f"{spec[key]!r} is not a duration", "a number and m, h, d or w: 30m, 24h, 5d, 2w")
+            self.issue(
+                "T-E122",
+                (*where, key),
+                f"{spec[key]!r} is not a duration",
+                "a number and m, h, d or w: 30m, 24h, 5d, 2w",
+            )
             return None
         window = None
         if "window" in spec:
@@ -218,17 +293,29 @@ class _RuleCompiler:
             self.issue("T-E032", (*where, "from"), f"unknown field `{source}`", "name a date or datetime field")
             return None
         if kind not in ("date", "datetime"):
-            self.issue("T-E121", (*where, "from"), f"`{source}` is {kind}, not a date or datetime",
-                       "schedules count from a date or datetime field")
+            self.issue(
+                "T-E121",
+                (*where, "from"),
+                f"`{source}` is {kind}, not a date or datetime",
+                "schedules count from a date or datetime field",
+            )
             return None
-        return Trigger(kind="schedule", offset_seconds=seconds if key == "after" else -seconds, from_field=source,
-                       yearly=bool(spec.get("yearly", False)), window_seconds=window)
+        return Trigger(
+            kind="schedule",
+            offset_seconds=seconds if key == "after" else -seconds,
+            from_field=source,
+            yearly=bool(spec.get("yearly", False)),
+            window_seconds=window,
+        )
 
     def field_kind(self, name: str) -> str | None:
         if self.obj is None:
             return None
-        if name in ("created_at", "updated_at", "archived_at") or (name == "stage_entered_at" and self.obj.pipeline) \
-                or (name == "last_activity_at" and self.obj.timeline):  # only objects with them have these columns
+        if (
+            name in ("created_at", "updated_at", "archived_at")
+            or (name == "stage_entered_at" and self.obj.pipeline)
+            or (name == "last_activity_at" and self.obj.timeline)
+        ):  # only objects with them have these columns
             return "datetime"
         field = self.obj.fields.get(name)
         return None if field is None else (field.result if field.type == "formula" else field.type)
@@ -236,14 +323,20 @@ class _RuleCompiler:
     # --- actions --------------------------------------------------------------------------
     def action(self, spec: Any, where: tuple, names: set[str]) -> Action | None:
         if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in ACTIONS:
-            self.issue("T-E124", where, f"unknown action {spec!r}", f"one of {', '.join(ACTIONS)}, e.g. `{{archive: true}}`")
+            self.issue(
+                "T-E124", where, f"unknown action {spec!r}", f"one of {', '.join(ACTIONS)}, e.g. `{{archive: true}}`"
+            )
             return None
         ((kind, value),) = spec.items()
         where = (*where, kind)
         needs_record = kind not in ("notify", "webhook", "create")
         if self.obj is None and needs_record:
-            self.issue("T-E124", where, f"`{kind}` needs a record; a cron rule without `object:` may only notify, "
-                       "call a webhook or create records")
+            self.issue(
+                "T-E124",
+                where,
+                f"`{kind}` needs a record; a cron rule without `object:` may only notify, "
+                "call a webhook or create records",
+            )
             return None
         if kind == "set":
             if not isinstance(value, dict) or not value:
@@ -252,7 +345,12 @@ class _RuleCompiler:
             return Action("set", values=frozen_map(self.values(self.record_object(), value, where, names)))
         if kind in ("add_tags", "remove_tags"):
             if not isinstance(value, dict) or "field" not in value or not value.get("tags"):
-                self.issue("T-E124", where, f"`{kind}` needs `field` and `tags`", "e.g. `{add_tags: {field: tags, tags: [churn_risk]}}`")
+                self.issue(
+                    "T-E124",
+                    where,
+                    f"`{kind}` needs `field` and `tags`",
+                    "e.g. `{add_tags: {field: tags, tags: [churn_risk]}}`",
+                )
                 return None
             if self.field_kind(value["field"]) not in ("tags", "multipicklist"):
                 self.issue("T-E125", (*where, "field"), f"`{value['field']}` is not a tags or multipicklist field")
@@ -281,8 +379,12 @@ class _RuleCompiler:
         if kind in ("assign", "convert"):
             known = self.assignment_rules if kind == "assign" else self.conversions
             if value not in known:
-                self.issue("T-E127", where, f"unknown {'assignment rule' if kind == 'assign' else 'conversion'} `{value}`",
-                           f"known: {', '.join(sorted(known)) or 'none declared'}")
+                self.issue(
+                    "T-E127",
+                    where,
+                    f"unknown {'assignment rule' if kind == 'assign' else 'conversion'} `{value}`",
+                    f"known: {', '.join(sorted(known)) or 'none declared'}",
+                )
                 return None
             return Action(kind, rule=value)
         if value is not True:
@@ -292,28 +394,44 @@ class _RuleCompiler:
 
     def create(self, value: Any, where: tuple, names: set[str]) -> Action | None:
         if not isinstance(value, dict) or "object" not in value:
-            self.issue("T-E124", where, "`create` needs `object` and `fields`", "e.g. `{create: {object: task, fields: {subject: Call back}}}`")
+            self.issue(
+                "T-E124",
+                where,
+                "`create` needs `object` and `fields`",
+                "e.g. `{create: {object: task, fields: {subject: Call back}}}`",
+            )
             return None
         target = self.objects.get(value["object"])
         if target is None:
             self.issue("T-E030", (*where, "object"), f"unknown object `{value['object']}`")
             return None
-        return Action("create", object=target.name,
-                      values=frozen_map(self.values(target, value.get("fields") or {}, (*where, "fields"), names)))
+        return Action(
+            "create",
+            object=target.name,
+            values=frozen_map(self.values(target, value.get("fields") or {}, (*where, "fields"), names)),
+        )
 
     def update(self, value: Any, where: tuple, names: set[str]) -> Action | None:
         """``{update: {record: LOOKUP, set: {field: value}}}``: change the record a lookup of the
         rule's record points at; expressions also see that record's values as ``target['f']``."""
-        example = "e.g. `{update: {record: account, set: {last_purchase_at: \"=ordered_at\"}}}`"
-        if not isinstance(value, dict) or not isinstance(value.get("record"), str) \
-                or not isinstance(value.get("set"), dict) or not value["set"]:
+        example = 'e.g. `{update: {record: account, set: {last_purchase_at: "=ordered_at"}}}`'
+        if (
+            not isinstance(value, dict)
+            or not isinstance(value.get("record"), str)
+            or not isinstance(value.get("set"), dict)
+            or not value["set"]
+        ):
             self.issue("T-E124", where, "`update` needs `record` (a lookup field) and `set`", example)
             return None
         obj = self.record_object()
         field = obj.fields.get(value["record"])
         if field is None or field.type != "lookup" or field.target not in self.objects:
-            self.issue("T-E125", (*where, "record"), f"`{value['record']}` is not a lookup field of {obj.name}",
-                       "name the lookup that points at the record to change")
+            self.issue(
+                "T-E125",
+                (*where, "record"),
+                f"`{value['record']}` is not a lookup field of {obj.name}",
+                "name the lookup that points at the record to change",
+            )
             return None
         target = self.objects[field.target]
         values = self.values(target, value["set"], (*where, "set"), {*names, "target"}, target)
@@ -322,8 +440,10 @@ class _RuleCompiler:
     def webhook(self, value: Any, where: tuple) -> Action | None:
         """``{webhook: {url: URL | url_env: VAR, secret_env: VAR, fields: [..]}}``: exactly one of
         ``url`` and ``url_env``."""
-        example = ("e.g. `{webhook: {url: https://erp.example.com/hooks/crm, secret_env: ERP_HOOK_SECRET}}`, or "
-                   "`url_env: ERP_HOOK_URL` to read the URL from the worker's environment")
+        example = (
+            "e.g. `{webhook: {url: https://erp.example.com/hooks/crm, secret_env: ERP_HOOK_SECRET}}`, or "
+            "`url_env: ERP_HOOK_URL` to read the URL from the worker's environment"
+        )
         if not isinstance(value, dict) or ("url" in value) == ("url_env" in value):
             self.issue("T-E124", where, "`webhook` needs an http(s) `url` or a `url_env`, not both", example)
             return None
@@ -333,8 +453,12 @@ class _RuleCompiler:
             return None
         for key, name in (("url_env", url_env), ("secret_env", secret_env)):
             if name is not None and not (isinstance(name, str) and _ENV_NAME.match(name)):
-                self.issue("T-E124", (*where, key), f"{name!r} is not the name of an environment variable",
-                           "letters, digits and _, e.g. ERP_HOOK_URL")
+                self.issue(
+                    "T-E124",
+                    (*where, key),
+                    f"{name!r} is not the name of an environment variable",
+                    "letters, digits and _, e.g. ERP_HOOK_URL",
+                )
                 return None
         fields = self.payload_fields(value.get("fields"), (*where, "fields"))
         return Action("webhook", url=url, url_env=url_env, secret_env=secret_env, fields=fields)
@@ -347,22 +471,39 @@ class _RuleCompiler:
         if names is None:
             return ()
         if self.obj is None or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            self.issue("T-E124", where, "`fields` lists fields of the rule's object",
-                       "e.g. `fields: [name, stage, amount]`, in a rule with an `object`")
+            self.issue(
+                "T-E124",
+                where,
+                "`fields` lists fields of the rule's object",
+                "e.g. `fields: [name, stage, amount]`, in a rule with an `object`",
+            )
             return ()
         for i, name in enumerate(names):
             if name not in self.obj.fields and name not in SYSTEM_COLUMNS:
-                self.issue("T-E032", (*where, i), f"unknown field `{name}` of {self.obj.name}",
-                           did_you_mean(name, self.obj.fields) or "name a field of the rule's object")
+                self.issue(
+                    "T-E032",
+                    (*where, i),
+                    f"unknown field `{name}` of {self.obj.name}",
+                    did_you_mean(name, self.obj.fields) or "name a field of the rule's object",
+                )
         return tuple(dict.fromkeys(n for n in names if n in self.obj.fields or n in SYSTEM_COLUMNS))
 
     def notify(self, value: Any, where: tuple) -> Action | None:
         if not isinstance(value, dict) or "template" not in value or not value.get("to"):
-            self.issue("T-E124", where, "`notify` needs `to` and `template`", "e.g. `{notify: {to: [owner], template: lead_overdue}}`")
+            self.issue(
+                "T-E124",
+                where,
+                "`notify` needs `to` and `template`",
+                "e.g. `{notify: {to: [owner], template: lead_overdue}}`",
+            )
             return None
         if value["template"] not in self.templates:
-            self.issue("T-E123", (*where, "template"), f"unknown template `{value['template']}`",
-                       f"declare it under `templates:`; known: {', '.join(sorted(self.templates)) or 'none'}")
+            self.issue(
+                "T-E123",
+                (*where, "template"),
+                f"unknown template `{value['template']}`",
+                f"declare it under `templates:`; known: {', '.join(sorted(self.templates)) or 'none'}",
+            )
         recipients = []
         for i, entry in enumerate(value["to"]):
             recipient = self.recipient(entry, (*where, "to", i))
@@ -371,7 +512,9 @@ class _RuleCompiler:
         channels = tuple(value.get("channels") or ("in_app",))
         for channel in channels:
             if channel not in CHANNELS:
-                self.issue("T-E124", (*where, "channels"), f"unknown channel `{channel}`", f"one of {', '.join(CHANNELS)}")
+                self.issue(
+                    "T-E124", (*where, "channels"), f"unknown channel `{channel}`", f"one of {', '.join(CHANNELS)}"
+                )
         return Action("notify", recipients=tuple(recipients), template=value["template"], channels=channels)
 
     def recipient(self, entry: Any, where: tuple) -> Recipient | None:
@@ -390,8 +533,12 @@ class _RuleCompiler:
                 return None
             if kind in ("role", "user", "field"):
                 return Recipient(kind, str(name))
-        self.issue("T-E124", where, f"unknown recipient {entry!r}",
-                   "owner, manager, {role: NAME}, {user: USERNAME} or {field: EMAIL_FIELD}")
+        self.issue(
+            "T-E124",
+            where,
+            f"unknown recipient {entry!r}",
+            "owner, manager, {role: NAME}, {user: USERNAME} or {field: EMAIL_FIELD}",
+        )
         return None
 
     # --- values and names ---------------------------------------------------------------------
@@ -399,15 +546,20 @@ class _RuleCompiler:
         names = set(self.obj.fields) | set(SYSTEM_COLUMNS) if self.obj else set()
         return names | {"old"} if with_old else names
 
-    def values(self, target: ObjectDef, spec: dict, where: tuple, names: set[str],
-               updated: ObjectDef | None = None) -> dict[str, Any]:
+    def values(
+        self, target: ObjectDef, spec: dict, where: tuple, names: set[str], updated: ObjectDef | None = None
+    ) -> dict[str, Any]:
         from engine.metadata.errors import did_you_mean
 
         out: dict[str, Any] = {}
         for name, raw in spec.items():
             if name not in target.fields and name != "owner_id":
-                self.issue("T-E032", (*where, name), f"unknown field `{name}` of {target.name}",
-                           did_you_mean(name, target.fields) or "name a field of the object")
+                self.issue(
+                    "T-E032",
+                    (*where, name),
+                    f"unknown field `{name}` of {target.name}",
+                    did_you_mean(name, target.fields) or "name a field of the object",
+                )
                 continue
             if isinstance(raw, str) and raw.startswith("="):
                 expression = self.expression(raw[1:], (*where, name), names, updated)
@@ -427,11 +579,20 @@ class _RuleCompiler:
             if mapping not in expression.names or obj is None:
                 continue
             for node in ast.walk(expression.tree):
-                if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == mapping
-                        and isinstance(node.slice, ast.Constant) and node.slice.value not in obj.fields
-                        and node.slice.value not in SYSTEM_COLUMNS):
-                    self.issue("T-E041", where, f"unknown field `{node.slice.value!s}` in {mapping}[…]",
-                               f"{mapping}['field'] names a field of {obj.name}")
+                if (
+                    isinstance(node, ast.Subscript)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == mapping
+                    and isinstance(node.slice, ast.Constant)
+                    and node.slice.value not in obj.fields
+                    and node.slice.value not in SYSTEM_COLUMNS
+                ):
+                    self.issue(
+                        "T-E041",
+                        where,
+                        f"unknown field `{node.slice.value!s}` in {mapping}[…]",
+                        f"{mapping}['field'] names a field of {obj.name}",
+                    )
         return expression
 
     def check_fields(self, fields: list, where: tuple) -> None:

@@ -63,8 +63,27 @@ from engine.metadata.patterns import PatternError, check_pattern
 #: Object names Trellis keeps for itself (system tables, URLs).
 RESERVED_OBJECTS = frozenset({"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static", "approvals"})
 #: Field names that would clash with system columns, expression names or keywords.
-RESERVED_FIELDS = frozenset(SYSTEM_COLUMNS) | FUNCTIONS | frozenset(
-    {"current_user", "old", "owner", "stage_reason", "none", "true", "false", "and", "or", "not", "in", "is", "if", "else"}
+RESERVED_FIELDS = (
+    frozenset(SYSTEM_COLUMNS)
+    | FUNCTIONS
+    | frozenset(
+        {
+            "current_user",
+            "old",
+            "owner",
+            "stage_reason",
+            "none",
+            "true",
+            "false",
+            "and",
+            "or",
+            "not",
+            "in",
+            "is",
+            "if",
+            "else",
+        }
+    )
 )
 #: Extra names expressions in defaults may use.
 DEFAULT_NAMES = frozenset({"current_user"})
@@ -86,7 +105,8 @@ TYPE_PROPERTIES: dict[str, frozenset[str]] = {
     "format": frozenset({"autonumber"}),
     "start": frozenset({"autonumber"}),
     "migrate_values": frozenset({"picklist", "multipicklist"}),
-    "unique": frozenset(fieldtypes.REGISTRY) - {"multipicklist", "tags", "json", "file", "formula", "boolean", "textarea"},
+    "unique": frozenset(fieldtypes.REGISTRY)
+    - {"multipicklist", "tags", "json", "file", "formula", "boolean", "textarea"},
     "default": frozenset(fieldtypes.REGISTRY) - {"formula", "autonumber"},
     "encrypted": frozenset({"text", "textarea", "email", "phone", "url", "json"}),
 }
@@ -108,7 +128,11 @@ def compile_config(raw: RawConfig) -> Config:
     if raw.tree is None:
         raise ConfigError(issues)
     if not isinstance(raw.tree, dict):
-        issues.append(ConfigIssue("T-E011", "a config must be a mapping of keys (trellis, settings, objects…)", locate(raw.tree, ())))
+        issues.append(
+            ConfigIssue(
+                "T-E011", "a config must be a mapping of keys (trellis, settings, objects…)", locate(raw.tree, ())
+            )
+        )
         raise ConfigError(issues)
     reported = {issue.location for issue in raw.issues}  # e.g. a refused YAML tag: no second error on its value
     issues += [issue for issue in schema_issues(raw.tree) if issue.location not in reported]
@@ -143,26 +167,61 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
         known = list(error.schema.get("properties", {}))
         extra = [k for k in error.instance if k not in known]
         return [
-            ConfigIssue("T-E010", f"unknown key `{key}`", locate(tree, (*path, key), key=True), format_path((*path, key)),
-                        did_you_mean(key, known) or f"allowed here: {', '.join(known)}")
+            ConfigIssue(
+                "T-E010",
+                f"unknown key `{key}`",
+                locate(tree, (*path, key), key=True),
+                format_path((*path, key)),
+                did_you_mean(key, known) or f"allowed here: {', '.join(known)}",
+            )
             for key in extra
         ]
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return [ConfigIssue("T-E012", f"missing required key `{missing}`", locate(tree, path), format_path(path),
-                            f"add `{missing}:` here")]
+        return [
+            ConfigIssue(
+                "T-E012",
+                f"missing required key `{missing}`",
+                locate(tree, path),
+                format_path(path),
+                f"add `{missing}:` here",
+            )
+        ]
     if "propertyNames" in error.schema_path:
-        return [ConfigIssue("T-E020", f"`{error.instance}` is not a valid name", locate(tree, (*path, error.instance), key=True),
-                            format_path((*path, error.instance)), "use lower_snake_case: a letter, then letters, digits or _")]
+        return [
+            ConfigIssue(
+                "T-E020",
+                f"`{error.instance}` is not a valid name",
+                locate(tree, (*path, error.instance), key=True),
+                format_path((*path, error.instance)),
+                "use lower_snake_case: a letter, then letters, digits or _",
+            )
+        ]
     if error.validator == "pattern" and error.schema.get("pattern") == _IDENTIFIER.pattern:
-        return [ConfigIssue("T-E020", f"{error.instance!r} is not a valid name", locate(tree, path), format_path(path),
-                            "use lower_snake_case: a letter, then letters, digits or _")]
+        return [
+            ConfigIssue(
+                "T-E020",
+                f"{error.instance!r} is not a valid name",
+                locate(tree, path),
+                format_path(path),
+                "use lower_snake_case: a letter, then letters, digits or _",
+            )
+        ]
     if error.validator == "pattern" and error.schema.get("pattern") == DURATION_PATTERN:
-        return [ConfigIssue("T-E011", f"{error.instance!r} is not a duration", locate(tree, path), format_path(path),
-                            "write a whole number above 0 and a unit (m, h, d or w), e.g. 30m, 12h, 1d")]
+        return [
+            ConfigIssue(
+                "T-E011",
+                f"{error.instance!r} is not a duration",
+                locate(tree, path),
+                format_path(path),
+                "write a whole number above 0 and a unit (m, h, d or w), e.g. 30m, 12h, 1d",
+            )
+        ]
     hint = None
     if error.validator == "enum":
-        hint = did_you_mean(error.instance, error.validator_value) or "allowed: " + ", ".join(map(str, error.validator_value))
+        hint = did_you_mean(error.instance, error.validator_value) or "allowed: " + ", ".join(
+            map(str, error.validator_value)
+        )
     return [ConfigIssue("T-E011", _short(error.message), locate(tree, path), format_path(path), hint)]
 
 
@@ -203,7 +262,13 @@ class Compiler:
         for name, spec in objects_spec.items():
             path = ("objects", name)
             if name in RESERVED_OBJECTS:
-                self.issue("T-E021", path, f"`{name}` is reserved by Trellis and cannot name an object", "choose another name", key=True)
+                self.issue(
+                    "T-E021",
+                    path,
+                    f"`{name}` is reserved by Trellis and cannot name an object",
+                    "choose another name",
+                    key=True,
+                )
             self.check_length(name, path)
             objects[name] = self.compile_object(name, spec, picklists, objects_spec)
         objects = timeline_keys.link_timelines(self, objects, objects_spec)
@@ -226,8 +291,14 @@ class Compiler:
             approvals=approvals,
             conversions=frozen_map(conversions),
             automations=automation.compile_automations(
-                self, self.tree.get("automations") or [], objects, templates,
-                set(assignment), set(conversions), set(roles)),
+                self,
+                self.tree.get("automations") or [],
+                objects,
+                templates,
+                set(assignment),
+                set(conversions),
+                set(roles),
+            ),
             templates=frozen_map(templates),
             automation_depth=(self.tree.get("settings") or {}).get("automation_depth", 5),
             assignment=frozen_map(assignment),
@@ -239,20 +310,28 @@ class Compiler:
         from engine.metadata.assignment import compile_assignment
         from engine.metadata.scoring import compile_scoring
 
-        return (compile_assignment(self, self.tree.get("assignment") or {}, objects, roles),
-                compile_scoring(self, self.tree.get("scoring") or {}, objects))
+        return (
+            compile_assignment(self, self.tree.get("assignment") or {}, objects, roles),
+            compile_scoring(self, self.tree.get("scoring") or {}, objects),
+        )
 
     def check_length(self, name: str, path: tuple) -> None:
         if len(name) > MAX_IDENTIFIER:
-            self.issue("T-E020", path, f"`{name}` is longer than {MAX_IDENTIFIER} characters", "use a shorter name", key=True)
+            self.issue(
+                "T-E020", path, f"`{name}` is longer than {MAX_IDENTIFIER} characters", "use a shorter name", key=True
+            )
 
     def compile_settings(self, spec: dict) -> Settings:
         timezone = spec.get("timezone", "UTC")
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            self.issue("T-E071", ("settings", "timezone"), f"unknown time zone `{timezone}`",
-                       "use an IANA name such as Asia/Shanghai, Europe/Berlin or UTC")
+            self.issue(
+                "T-E071",
+                ("settings", "timezone"),
+                f"unknown time zone `{timezone}`",
+                "use an IANA name such as Asia/Shanghai, Europe/Berlin or UTC",
+            )
             timezone = "UTC"
         languages = tuple(spec.get("languages") or [spec.get("locale", "en_US").split("_")[0]])
         return Settings(
@@ -280,8 +359,9 @@ class Compiler:
             require_totp=bool(spec.get("require_totp", False)),
             reconfirm_minutes=spec.get("reconfirm_minutes", defaults.reconfirm_minutes),
             session_lifetime=automation.parse_duration(spec.get("session_lifetime")) or defaults.session_lifetime,
-            session_idle_timeout=(automation.parse_duration(spec.get("session_idle_timeout"))
-                                  or defaults.session_idle_timeout),
+            session_idle_timeout=(
+                automation.parse_duration(spec.get("session_idle_timeout")) or defaults.session_idle_timeout
+            ),
         )
 
     def check_networks(self, networks: list, path: tuple) -> None:
@@ -289,8 +369,12 @@ class Compiler:
             try:
                 ipaddress.ip_network(network, strict=False)
             except ValueError:
-                self.issue("T-E082", (*path, index), f"`{network}` is not an IP network",
-                           "write an address or a CIDR block, e.g. 10.0.0.0/8 or 203.0.113.7")
+                self.issue(
+                    "T-E082",
+                    (*path, index),
+                    f"`{network}` is not an IP network",
+                    "write an address or a CIDR block, e.g. 10.0.0.0/8 or 203.0.113.7",
+                )
 
     def compile_roles(self, specs: dict, objects: dict[str, ObjectDef]) -> dict[str, Role]:
         return _RoleCompiler(self, specs, objects).compile()
@@ -306,9 +390,16 @@ class Compiler:
             spec = {"key": spec}
         key = spec["key"]
         if key in seen:
-            self.issue("T-E060", path, f"picklist value `{key}` is declared twice (also at {format_path(seen[key])})", "keep one of them")
+            self.issue(
+                "T-E060",
+                path,
+                f"picklist value `{key}` is declared twice (also at {format_path(seen[key])})",
+                "keep one of them",
+            )
         seen[key] = path
-        children = tuple(self.compile_value(c, (*path, "children", i), seen) for i, c in enumerate(spec.get("children") or []))
+        children = tuple(
+            self.compile_value(c, (*path, "children", i), seen) for i, c in enumerate(spec.get("children") or [])
+        )
         return PicklistValue(
             key=key,
             label=Label.of(spec.get("label"), key.replace("_", " ").capitalize()),
@@ -329,29 +420,41 @@ class Compiler:
         for fname, fspec in fields_spec.items():
             fpath = (*path, "fields", fname)
             if fname in RESERVED_FIELDS:
-                self.issue("T-E021", fpath, f"`{fname}` is reserved by Trellis and cannot name a field",
-                           "system columns, function names and keywords are reserved; choose another name", key=True)
+                self.issue(
+                    "T-E021",
+                    fpath,
+                    f"`{fname}` is reserved by Trellis and cannot name a field",
+                    "system columns, function names and keywords are reserved; choose another name",
+                    key=True,
+                )
             self.check_length(fname, fpath)
             if fname == stage_field:
                 continue
             if "type" not in fspec:
-                self.issue("T-E012", fpath, "missing required key `type`",
-                           f"add `type:` — one of {', '.join(fieldtypes.REGISTRY)}")
+                self.issue(
+                    "T-E012",
+                    fpath,
+                    "missing required key `type`",
+                    f"add `type:` — one of {', '.join(fieldtypes.REGISTRY)}",
+                )
                 continue
             fields[fname] = self.compile_field(fname, fspec, fpath, picklists, objects_spec, known_fields)
         pipeline = None
         if pipeline_spec is not None:
-            pipeline, stage_def = self.compile_pipeline(pipeline_spec, fields_spec.get(stage_field), (*path, "pipeline"), path,
-                                                        known_fields, fields)
+            pipeline, stage_def = self.compile_pipeline(
+                pipeline_spec, fields_spec.get(stage_field), (*path, "pipeline"), path, known_fields, fields
+            )
             fields = {stage_def.name: stage_def, **fields}
         self.check_dependents(fields, path)
         formula_order = self.formula_order(fields, path)
         rules = tuple(self.compile_rules(spec.get("rules") or [], (*path, "rules"), known_fields))
         self.check_title(spec.get("title"), (*path, "title"), known_fields)
-        list_columns = self.check_list_columns((spec.get("list") or {}).get("columns") or [],
-                                               (*path, "list", "columns"), known_fields)
-        sections = self.compile_sections((spec.get("layout") or {}).get("sections") or [],
-                                         (*path, "layout", "sections"), known_fields)
+        list_columns = self.check_list_columns(
+            (spec.get("list") or {}).get("columns") or [], (*path, "list", "columns"), known_fields
+        )
+        sections = self.compile_sections(
+            (spec.get("layout") or {}).get("sections") or [], (*path, "layout", "sections"), known_fields
+        )
         return ObjectDef(
             name=name,
             label=Label.of(spec.get("label"), name.replace("_", " ").capitalize()),
@@ -371,39 +474,78 @@ class Compiler:
             task=timeline_keys.compile_task(self, spec.get("task"), fields, path),
         )
 
-    def compile_field(self, name: str, spec: dict, path: tuple, picklists: dict[str, Picklist],
-                      objects_spec: dict, known_fields: set[str]) -> FieldDef:
+    def compile_field(
+        self,
+        name: str,
+        spec: dict,
+        path: tuple,
+        picklists: dict[str, Picklist],
+        objects_spec: dict,
+        known_fields: set[str],
+    ) -> FieldDef:
         ftype = spec["type"]
         for prop, types in TYPE_PROPERTIES.items():
             if prop in spec and ftype not in types:
-                self.issue("T-E034", (*path, prop), f"`{prop}` does not apply to {_article(ftype)} {ftype} field",
-                           f"`{prop}` applies to: {', '.join(sorted(types))}", key=True)
+                self.issue(
+                    "T-E034",
+                    (*path, prop),
+                    f"`{prop}` does not apply to {_article(ftype)} {ftype} field",
+                    f"`{prop}` applies to: {', '.join(sorted(types))}",
+                    key=True,
+                )
         picklist = self.field_picklist(name, spec, path, picklists)
         target = spec.get("object")
         if ftype == "lookup":
             if target is None:
-                self.issue("T-E035", path, "a lookup field needs `object:` (the object it points to)", "add e.g. `object: account`")
+                self.issue(
+                    "T-E035",
+                    path,
+                    "a lookup field needs `object:` (the object it points to)",
+                    "add e.g. `object: account`",
+                )
             elif target not in objects_spec:
-                self.issue("T-E030", (*path, "object"), f"unknown object `{target}`",
-                           did_you_mean(target, objects_spec) or f"known objects: {', '.join(objects_spec)}")
+                self.issue(
+                    "T-E030",
+                    (*path, "object"),
+                    f"unknown object `{target}`",
+                    did_you_mean(target, objects_spec) or f"known objects: {', '.join(objects_spec)}",
+                )
         expression = None
         if ftype == "formula":
             if "expression" not in spec:
-                self.issue("T-E035", path, "a formula field needs `expression:`", "add e.g. `expression: unit_price * quantity`")
+                self.issue(
+                    "T-E035",
+                    path,
+                    "a formula field needs `expression:`",
+                    "add e.g. `expression: unit_price * quantity`",
+                )
             else:
                 expression = self.expression(spec["expression"], (*path, "expression"), known_fields - {name})
         if ftype in ("picklist", "multipicklist") and "picklist" not in spec and "values" not in spec:
-            self.issue("T-E035", path, f"a {ftype} field needs `picklist:` (a shared picklist) or `values:`",
-                       "add e.g. `values: [price, competitor, other]`")
+            self.issue(
+                "T-E035",
+                path,
+                f"a {ftype} field needs `picklist:` (a shared picklist) or `values:`",
+                "add e.g. `values: [price, competitor, other]`",
+            )
         if spec.get("pattern"):
             try:
                 check_pattern(spec["pattern"])
             except re.error as exc:
-                self.issue("T-E070", (*path, "pattern"), f"invalid regular expression: {exc}", "check brackets and escapes")
+                self.issue(
+                    "T-E070", (*path, "pattern"), f"invalid regular expression: {exc}", "check brackets and escapes"
+                )
             except PatternError as exc:
-                self.issue("T-E074", (*path, "pattern"), f"pattern uses a feature the linear-time regex engine lacks: {exc}", exc.hint)
+                self.issue(
+                    "T-E074",
+                    (*path, "pattern"),
+                    f"pattern uses a feature the linear-time regex engine lacks: {exc}",
+                    exc.hint,
+                )
         if spec.get("min") is not None and spec.get("max") is not None and spec["min"] > spec["max"]:
-            self.issue("T-E072", (*path, "min"), f"min ({spec['min']}) is greater than max ({spec['max']})", "swap them")
+            self.issue(
+                "T-E072", (*path, "min"), f"min ({spec['min']}) is greater than max ({spec['max']})", "swap them"
+            )
         field = FieldDef(
             name=name,
             type=ftype,
@@ -432,21 +574,31 @@ class Compiler:
         if field.encrypted:
             for prop in ("unique", "indexed"):
                 if spec.get(prop):
-                    self.issue("T-E083", (*path, prop), f"an encrypted field cannot be `{prop}`",
-                               "encrypted values differ each time they are stored, so the database cannot compare them")
+                    self.issue(
+                        "T-E083",
+                        (*path, prop),
+                        f"an encrypted field cannot be `{prop}`",
+                        "encrypted values differ each time they are stored, so the database cannot compare them",
+                    )
         self.check_migrate_values(field, spec, path)
         return self.with_default(field, spec, path, known_fields)
 
     def field_picklist(self, name: str, spec: dict, path: tuple, picklists: dict[str, Picklist]) -> Picklist | None:
         if "picklist" in spec and "values" in spec:
-            self.issue("T-E034", (*path, "values"), "give either `picklist:` or `values:`, not both", "keep one", key=True)
+            self.issue(
+                "T-E034", (*path, "values"), "give either `picklist:` or `values:`, not both", "keep one", key=True
+            )
         if "values" in spec:
             return self.compile_picklist(f"{path[1]}.{name}", spec["values"], None, path)
         if "picklist" in spec:
             found = picklists.get(spec["picklist"])
             if found is None:
-                self.issue("T-E031", (*path, "picklist"), f"unknown picklist `{spec['picklist']}`",
-                           did_you_mean(spec["picklist"], picklists) or f"known picklists: {', '.join(picklists) or 'none'}")
+                self.issue(
+                    "T-E031",
+                    (*path, "picklist"),
+                    f"unknown picklist `{spec['picklist']}`",
+                    did_you_mean(spec["picklist"], picklists) or f"known picklists: {', '.join(picklists) or 'none'}",
+                )
             return found
         return None
 
@@ -456,8 +608,12 @@ class Compiler:
         keys = field.picklist.keys()
         for old, new in field.migrate_values.items():
             if new not in keys:
-                self.issue("T-E073", (*path, "migrate_values", old), f"`{new}` is not a value of this field's picklist",
-                           did_you_mean(new, keys) or "map old values to values that exist")
+                self.issue(
+                    "T-E073",
+                    (*path, "migrate_values", old),
+                    f"`{new}` is not a value of this field's picklist",
+                    did_you_mean(new, keys) or "map old values to values that exist",
+                )
 
     def with_default(self, field: FieldDef, spec: dict, path: tuple, known_fields: set[str]) -> FieldDef:
         if "default" not in spec or spec["default"] is None or field.is_computed:
@@ -471,8 +627,12 @@ class Compiler:
         try:
             value = fieldtypes.coerce_value(field, default, settings)
         except fieldtypes.FieldValueError as exc:
-            self.issue("T-E050", dpath, f"default {default!r} does not fit a {field.type} field: {exc.message}",
-                       "give a value of the field's type, or an expression starting with '='")
+            self.issue(
+                "T-E050",
+                dpath,
+                f"default {default!r} does not fit a {field.type} field: {exc.message}",
+                "give a value of the field's type, or an expression starting with '='",
+            )
             return field
         return replace(field, default=value)
 
@@ -483,12 +643,20 @@ class Compiler:
             dpath = (*path, "fields", field.name, "depends_on")
             parent = fields.get(field.depends_on)
             if parent is None:
-                self.issue("T-E032", dpath, f"unknown field `{field.depends_on}`", did_you_mean(field.depends_on, fields))
+                self.issue(
+                    "T-E032", dpath, f"unknown field `{field.depends_on}`", did_you_mean(field.depends_on, fields)
+                )
             elif parent.type != "picklist" or parent.picklist is None:
-                self.issue("T-E033", dpath, f"`{field.depends_on}` is a {parent.type} field; a dependent picklist needs a picklist parent",
-                           "point depends_on at a picklist field")
+                self.issue(
+                    "T-E033",
+                    dpath,
+                    f"`{field.depends_on}` is a {parent.type} field; a dependent picklist needs a picklist parent",
+                    "point depends_on at a picklist field",
+                )
             elif parent.name == field.name:
-                self.issue("T-E033", dpath, "a field cannot depend on itself", "point depends_on at another picklist field")
+                self.issue(
+                    "T-E033", dpath, "a field cannot depend on itself", "point depends_on at another picklist field"
+                )
             elif field.picklist is not None and field.picklist.name != parent.picklist.name:
                 self.check_parents(field, parent, path)
 
@@ -506,15 +674,21 @@ class Compiler:
                 vpath = (*path, "values" if path == base else "children", index)
                 for p, key in enumerate(value.parents):
                     if key not in parent_keys:
-                        self.issue("T-E033", (*vpath, "parents", p),
-                                   f"`{key}` is not a value of `{parent.name}`, the field `{field.name}` depends on",
-                                   did_you_mean(key, parent_keys) or f"values of {parent.name}: {', '.join(sorted(parent_keys))}")
+                        self.issue(
+                            "T-E033",
+                            (*vpath, "parents", p),
+                            f"`{key}` is not a value of `{parent.name}`, the field `{field.name}` depends on",
+                            did_you_mean(key, parent_keys)
+                            or f"values of {parent.name}: {', '.join(sorted(parent_keys))}",
+                        )
                 visit(value.children, vpath)
 
         visit(picklist.values, base)
 
     # --- pipelines ---------------------------------------------------------
-    def compile_stages(self, specs: list | None, path: tuple, known_fields: set[str]) -> tuple[list[Stage], dict[str, int]]:
+    def compile_stages(
+        self, specs: list | None, path: tuple, known_fields: set[str]
+    ) -> tuple[list[Stage], dict[str, int]]:
         """One pipeline's stages (``path`` is the pipeline's); keys unique (T-E060), fields known (T-E032)."""
         seen: dict[str, int] = {}
         stages = []
@@ -524,49 +698,77 @@ class Compiler:
             spath = (*path, "stages", index)
             key = stage_spec["key"]
             if key in seen:
-                self.issue("T-E060", spath, f"stage `{key}` is declared twice (also stages[{seen[key]}])", "keep one of them")
+                self.issue(
+                    "T-E060", spath, f"stage `{key}` is declared twice (also stages[{seen[key]}])", "keep one of them"
+                )
             seen[key] = index
             for r, required in enumerate(stage_spec.get("requires") or []):
                 if required not in known_fields:
-                    self.issue("T-E032", (*spath, "requires", r), f"unknown field `{required}`",
-                               did_you_mean(required, known_fields) or "list fields of this object")
-            stages.append(Stage(
-                key=key,
-                label=Label.of(stage_spec.get("label"), key.replace("_", " ").capitalize()),
-                probability=stage_spec.get("probability"),
-                outcome=stage_spec.get("outcome", "open"),
-                requires=tuple(stage_spec.get("requires") or ()),
-                color=stage_spec.get("color"),
-                requires_when=tuple(self.compile_conditional_requirements(
-                    stage_spec.get("requires_when") or [], (*spath, "requires_when"), known_fields)),
-                next=tuple(stage_spec.get("next") or ()),
-            ))
+                    self.issue(
+                        "T-E032",
+                        (*spath, "requires", r),
+                        f"unknown field `{required}`",
+                        did_you_mean(required, known_fields) or "list fields of this object",
+                    )
+            stages.append(
+                Stage(
+                    key=key,
+                    label=Label.of(stage_spec.get("label"), key.replace("_", " ").capitalize()),
+                    probability=stage_spec.get("probability"),
+                    outcome=stage_spec.get("outcome", "open"),
+                    requires=tuple(stage_spec.get("requires") or ()),
+                    color=stage_spec.get("color"),
+                    requires_when=tuple(
+                        self.compile_conditional_requirements(
+                            stage_spec.get("requires_when") or [], (*spath, "requires_when"), known_fields
+                        )
+                    ),
+                    next=tuple(stage_spec.get("next") or ()),
+                )
+            )
         if not stages:
             self.issue("T-E012", (*path, "stages"), "a pipeline needs at least one stage", "add `stages: [...]`")
         for index, stage in enumerate(stages):
             for n, target in enumerate(stage.next):
                 if target not in seen:
-                    self.issue("T-E032", (*path, "stages", index, "next", n), f"unknown stage `{target}`",
-                               did_you_mean(target, seen) or "list stage keys of this pipeline")
+                    self.issue(
+                        "T-E032",
+                        (*path, "stages", index, "next", n),
+                        f"unknown stage `{target}`",
+                        did_you_mean(target, seen) or "list stage keys of this pipeline",
+                    )
         return stages, seen
 
-    def compile_variants(self, spec: dict, path: tuple, known_fields: set[str],
-                         fields: dict[str, FieldDef]) -> tuple[PipelineVariant, ...]:
+    def compile_variants(
+        self, spec: dict, path: tuple, known_fields: set[str], fields: dict[str, FieldDef]
+    ) -> tuple[PipelineVariant, ...]:
         """``pipelines`` (chosen by the field ``by``): each variant's values of ``by`` (T-E093) and stages."""
         by, variants_spec = spec.get("by"), spec.get("pipelines") or {}
         if by is None:
             if variants_spec:
-                self.issue("T-E012", (*path, "pipelines"), "`pipelines` needs `by:` (the field that chooses one)",
-                           "add e.g. `by: product_line`")
+                self.issue(
+                    "T-E012",
+                    (*path, "pipelines"),
+                    "`pipelines` needs `by:` (the field that chooses one)",
+                    "add e.g. `by: product_line`",
+                )
             return ()
         by_field = fields.get(by)
         if by_field is None:
-            self.issue("T-E032", (*path, "by"), f"unknown field `{by}`", did_you_mean(by, known_fields)
-                       or "name a picklist field of this object")
+            self.issue(
+                "T-E032",
+                (*path, "by"),
+                f"unknown field `{by}`",
+                did_you_mean(by, known_fields) or "name a picklist field of this object",
+            )
             return ()
         if by_field.picklist is None or by_field.type != "picklist":
-            self.issue("T-E034", (*path, "by"), f"`by` must name a picklist field, and `{by}` is {by_field.type}",
-                       "choose pipelines by a picklist such as a product line")
+            self.issue(
+                "T-E034",
+                (*path, "by"),
+                f"`by` must name a picklist field, and `{by}` is {by_field.type}",
+                "choose pipelines by a picklist such as a product line",
+            )
             return ()
         claimed: dict[str, str] = {}
         variants = []
@@ -574,19 +776,40 @@ class Compiler:
             vpath = (*path, "pipelines", key)
             for w_index, value in enumerate(vspec.get("when") or []):
                 if by_field.picklist.find(value) is None:
-                    self.issue("T-E093", (*vpath, "when", w_index), f"`{value}` is not a value of `{by}`",
-                               did_you_mean(value, [v.key for v in by_field.picklist.walk()]) or "list values of the picklist")
+                    self.issue(
+                        "T-E093",
+                        (*vpath, "when", w_index),
+                        f"`{value}` is not a value of `{by}`",
+                        did_you_mean(value, [v.key for v in by_field.picklist.walk()]) or "list values of the picklist",
+                    )
                 elif value in claimed:
-                    self.issue("T-E093", (*vpath, "when", w_index),
-                               f"`{value}` already chooses the pipeline `{claimed[value]}`", "keep it in one pipeline")
+                    self.issue(
+                        "T-E093",
+                        (*vpath, "when", w_index),
+                        f"`{value}` already chooses the pipeline `{claimed[value]}`",
+                        "keep it in one pipeline",
+                    )
                 claimed.setdefault(value, key)
             stages, _ = self.compile_stages(vspec.get("stages"), vpath, known_fields)
-            variants.append(PipelineVariant(key=key, label=Label.of(vspec.get("label"), key.replace("_", " ").capitalize()),
-                                            when=tuple(vspec.get("when") or ()), stages=tuple(stages)))
+            variants.append(
+                PipelineVariant(
+                    key=key,
+                    label=Label.of(vspec.get("label"), key.replace("_", " ").capitalize()),
+                    when=tuple(vspec.get("when") or ()),
+                    stages=tuple(stages),
+                )
+            )
         return tuple(variants)
 
-    def compile_pipeline(self, spec: dict, field_spec: dict | None, path: tuple, object_path: tuple,
-                         known_fields: set[str], fields: dict[str, FieldDef] | None = None) -> tuple[Pipeline, FieldDef]:
+    def compile_pipeline(
+        self,
+        spec: dict,
+        field_spec: dict | None,
+        path: tuple,
+        object_path: tuple,
+        known_fields: set[str],
+        fields: dict[str, FieldDef] | None = None,
+    ) -> tuple[Pipeline, FieldDef]:
         field_name = spec.get("field", "stage")
         stages, seen = self.compile_stages(spec.get("stages"), path, known_fields)
         variants = self.compile_variants(spec, path, known_fields, fields or {})
@@ -595,16 +818,27 @@ class Compiler:
             for stage in variant.stages:
                 all_stages.setdefault(stage.key, stage)
                 seen.setdefault(stage.key, -1)
-        picklist = Picklist(name=f"{object_path[1]}.{field_name}", label=Label.of(spec.get("label"), "Stage"),
-                            values=tuple(PicklistValue(s.key, s.label, color=s.color) for s in all_stages.values()))
+        picklist = Picklist(
+            name=f"{object_path[1]}.{field_name}",
+            label=Label.of(spec.get("label"), "Stage"),
+            values=tuple(PicklistValue(s.key, s.label, color=s.color) for s in all_stages.values()),
+        )
         field_spec = field_spec or {}
         fpath = (*object_path, "fields", field_name)
         if field_spec.get("type", "picklist") != "picklist":
-            self.issue("T-E034", (*fpath, "type"), f"the pipeline field `{field_name}` must be a picklist",
-                       "remove `type:` or set it to picklist; its values are the stages")
+            self.issue(
+                "T-E034",
+                (*fpath, "type"),
+                f"the pipeline field `{field_name}` must be a picklist",
+                "remove `type:` or set it to picklist; its values are the stages",
+            )
         if "values" in field_spec or "picklist" in field_spec:
-            self.issue("T-E034", fpath, f"the values of `{field_name}` are the pipeline's stages",
-                       "remove `values:`/`picklist:` from the field")
+            self.issue(
+                "T-E034",
+                fpath,
+                f"the values of `{field_name}` are the pipeline's stages",
+                "remove `values:`/`picklist:` from the field",
+            )
         stage_field = FieldDef(
             name=field_name,
             type="picklist",
@@ -615,14 +849,28 @@ class Compiler:
             picklist=picklist,
         )
         if stage_field.default is not None and stage_field.default not in seen:
-            self.issue("T-E050", (*fpath, "default"), f"default stage `{stage_field.default}` is not a stage",
-                       did_you_mean(stage_field.default, seen))
+            self.issue(
+                "T-E050",
+                (*fpath, "default"),
+                f"default stage `{stage_field.default}` is not a stage",
+                did_you_mean(stage_field.default, seen),
+            )
         skip_spec = spec.get("skip") or {}
-        skip = SkipRule(allowed=skip_spec.get("allowed", True), permission=skip_spec.get("permission", "skip_stage"),
-                        reason_required=skip_spec.get("reason", "required") == "required")
-        pipeline = Pipeline(field=field_name, label=Label.of(spec.get("label"), "Pipeline"), stages=tuple(stages),
-                            back=spec.get("back", True), reopen=spec.get("reopen", "anyone"), skip=skip,
-                            by=spec.get("by") if variants else None, variants=variants)
+        skip = SkipRule(
+            allowed=skip_spec.get("allowed", True),
+            permission=skip_spec.get("permission", "skip_stage"),
+            reason_required=skip_spec.get("reason", "required") == "required",
+        )
+        pipeline = Pipeline(
+            field=field_name,
+            label=Label.of(spec.get("label"), "Pipeline"),
+            stages=tuple(stages),
+            back=spec.get("back", True),
+            reopen=spec.get("reopen", "anyone"),
+            skip=skip,
+            by=spec.get("by") if variants else None,
+            variants=variants,
+        )
         return pipeline, stage_field
 
     def compile_conditional_requirements(self, specs: list, path: tuple, known_fields: set[str]):
@@ -631,8 +879,12 @@ class Compiler:
             rpath = (*path, index)
             for f_index, name in enumerate(spec.get("fields") or []):
                 if name not in known_fields:
-                    self.issue("T-E032", (*rpath, "fields", f_index), f"unknown field `{name}`",
-                               did_you_mean(name, known_fields) or "list fields of this object")
+                    self.issue(
+                        "T-E032",
+                        (*rpath, "fields", f_index),
+                        f"unknown field `{name}`",
+                        did_you_mean(name, known_fields) or "list fields of this object",
+                    )
             when = self.expression(spec.get("when"), (*rpath, "when"), known_fields)
             if when is not None:
                 message = Label.of(spec["message"], "") if spec.get("message") else None
@@ -645,13 +897,25 @@ class Compiler:
             rpath = (*path, index)
             name = spec["name"]
             if name in seen:
-                self.issue("T-E060", rpath, f"rule `{name}` is declared twice (also rules[{seen[name]}])", "rename one of them")
+                self.issue(
+                    "T-E060", rpath, f"rule `{name}` is declared twice (also rules[{seen[name]}])", "rename one of them"
+                )
             seen[name] = index
             if "assert" not in spec:
-                self.issue("T-E012", rpath, "a rule needs `assert:` (the condition that must hold)", "add e.g. `assert: amount > 0`")
+                self.issue(
+                    "T-E012",
+                    rpath,
+                    "a rule needs `assert:` (the condition that must hold)",
+                    "add e.g. `assert: amount > 0`",
+                )
                 continue
             if spec.get("field") and spec["field"] not in known_fields:
-                self.issue("T-E032", (*rpath, "field"), f"unknown field `{spec['field']}`", did_you_mean(spec["field"], known_fields))
+                self.issue(
+                    "T-E032",
+                    (*rpath, "field"),
+                    f"unknown field `{spec['field']}`",
+                    did_you_mean(spec["field"], known_fields),
+                )
             assertion = self.expression(spec["assert"], (*rpath, "assert"), known_fields)
             when = self.expression(spec["when"], (*rpath, "when"), known_fields) if spec.get("when") else None
             if assertion is None:
@@ -670,7 +934,9 @@ class Compiler:
         try:
             names = [f for _, f, _, _ in string.Formatter().parse(title) if f is not None]
         except ValueError as exc:
-            self.issue("T-E011", path, f"invalid title template: {exc}", "write field names in braces, e.g. \"{name} ({city})\"")
+            self.issue(
+                "T-E011", path, f"invalid title template: {exc}", 'write field names in braces, e.g. "{name} ({city})"'
+            )
             return
         for name in names:
             if name not in known_fields and name not in SYSTEM_COLUMNS:
@@ -680,9 +946,13 @@ class Compiler:
         """The list page's columns: each a field of the object or a system column (T-E032)."""
         for index, name in enumerate(columns):
             if name not in known_fields and name not in SYSTEM_COLUMNS:
-                self.issue("T-E032", (*path, index), f"the list names unknown field `{name}`",
-                           did_you_mean(name, sorted(known_fields | set(SYSTEM_COLUMNS)))
-                           or "list fields of this object or system columns")
+                self.issue(
+                    "T-E032",
+                    (*path, index),
+                    f"the list names unknown field `{name}`",
+                    did_you_mean(name, sorted(known_fields | set(SYSTEM_COLUMNS)))
+                    or "list fields of this object or system columns",
+                )
         return tuple(columns)
 
     def compile_sections(self, specs: list, path: tuple, known_fields: set[str]) -> tuple[Section, ...]:
@@ -697,17 +967,30 @@ class Compiler:
             for f_index, fname in enumerate(spec.get("fields") or []):
                 fpath = (*spath, "fields", f_index)
                 if fname not in known_fields:
-                    self.issue("T-E032", fpath, f"the layout names unknown field `{fname}`",
-                               did_you_mean(fname, sorted(known_fields)) or "list fields of this object")
+                    self.issue(
+                        "T-E032",
+                        fpath,
+                        f"the layout names unknown field `{fname}`",
+                        did_you_mean(fname, sorted(known_fields)) or "list fields of this object",
+                    )
                     continue
                 if fname in seen:
-                    self.issue("T-E060", fpath, f"field `{fname}` is placed twice in the layout (also at {format_path(seen[fname])})",
-                               "keep it in one section")
+                    self.issue(
+                        "T-E060",
+                        fpath,
+                        f"field `{fname}` is placed twice in the layout (also at {format_path(seen[fname])})",
+                        "keep it in one section",
+                    )
                     continue
                 seen[fname] = fpath
                 names.append(fname)
-            sections.append(Section(label=Label.of(spec.get("label"), f"Section {index + 1}"), fields=tuple(names),
-                                    columns=spec.get("columns", 1) if spec.get("columns") in (1, 2) else 1))
+            sections.append(
+                Section(
+                    label=Label.of(spec.get("label"), f"Section {index + 1}"),
+                    fields=tuple(names),
+                    columns=spec.get("columns", 1) if spec.get("columns") in (1, 2) else 1,
+                )
+            )
         return tuple(sections)
 
     def expression(self, source: Any, path: tuple, names: set[str] | frozenset[str]) -> Expression | None:
@@ -717,20 +1000,36 @@ class Compiler:
         try:
             expr = parse_expression(source)
         except ExpressionSyntaxError as exc:
-            self.issue("T-E040", path, f"expression does not parse: {exc} (at character {exc.offset + 1} of {source!r})",
-                       "write a Python-like expression, e.g. unit_price * quantity")
+            self.issue(
+                "T-E040",
+                path,
+                f"expression does not parse: {exc} (at character {exc.offset + 1} of {source!r})",
+                "write a Python-like expression, e.g. unit_price * quantity",
+            )
             return None
         allowed = set(names) | set(SYSTEM_COLUMNS)
         for name in sorted(expr.names - allowed):
-            self.issue("T-E041", path, f"unknown field `{name}` in expression {source!r}",
-                       did_you_mean(name, allowed) or "expressions may name this object's fields and system columns")
+            self.issue(
+                "T-E041",
+                path,
+                f"unknown field `{name}` in expression {source!r}",
+                did_you_mean(name, allowed) or "expressions may name this object's fields and system columns",
+            )
         for call in sorted(expr.calls - FUNCTIONS):
-            self.issue("T-E042", path, f"unknown function `{call}()` in expression {source!r}",
-                       did_you_mean(call, FUNCTIONS) or f"available: {', '.join(sorted(FUNCTIONS))}")
+            self.issue(
+                "T-E042",
+                path,
+                f"unknown function `{call}()` in expression {source!r}",
+                did_you_mean(call, FUNCTIONS) or f"available: {', '.join(sorted(FUNCTIONS))}",
+            )
         limit = constant_limit_error(expr)
         if limit:
-            self.issue("T-E044", path, f"expression {source!r} exceeds a limit: {limit}",
-                       f"powers may have at most {MAX_POWER_DIGITS} digits, text and lists {MAX_STRING_LENGTH:,} items")
+            self.issue(
+                "T-E044",
+                path,
+                f"expression {source!r} exceeds a limit: {limit}",
+                f"powers may have at most {MAX_POWER_DIGITS} digits, text and lists {MAX_STRING_LENGTH:,} items",
+            )
         return expr
 
     def formula_order(self, fields: dict[str, FieldDef], path: tuple) -> tuple[str, ...]:
@@ -743,9 +1042,13 @@ class Compiler:
             if state.get(name) == "done":
                 return
             if state.get(name) == "visiting":
-                cycle = " → ".join([*trail[trail.index(name):], name])
-                self.issue("T-E043", (*path, "fields", name, "expression"), f"formulas depend on each other in a cycle: {cycle}",
-                           "break the cycle: a formula cannot (indirectly) use itself")
+                cycle = " → ".join([*trail[trail.index(name) :], name])
+                self.issue(
+                    "T-E043",
+                    (*path, "fields", name, "expression"),
+                    f"formulas depend on each other in a cycle: {cycle}",
+                    "break the cycle: a formula cannot (indirectly) use itself",
+                )
                 return
             state[name] = "visiting"
             for dep in sorted(formulas[name].names & set(formulas)):
@@ -778,16 +1081,22 @@ class _RoleCompiler:
         if name in self.resolved:
             return self.resolved[name]
         if name in trail:
-            cycle = " → ".join([*trail[trail.index(name):], name])
-            self.compiler.issue("T-E081", ("roles", name, "inherits"), f"roles inherit from each other in a cycle: {cycle}",
-                                "a role cannot (indirectly) inherit from itself")
+            cycle = " → ".join([*trail[trail.index(name) :], name])
+            self.compiler.issue(
+                "T-E081",
+                ("roles", name, "inherits"),
+                f"roles inherit from each other in a cycle: {cycle}",
+                "a role cannot (indirectly) inherit from itself",
+            )
             return None
         spec = self.specs[name]
         path = ("roles", name)
         parents = self.parents(spec, path, (*trail, name))
         grants = self.grants(spec.get("objects") or {}, parents, path)
         hidden = self.fields(spec, "hidden", path) if "hidden" in spec else _common(p.hidden for p in parents)
-        read_only = self.fields(spec, "read_only", path) if "read_only" in spec else _common(p.read_only for p in parents)
+        read_only = (
+            self.fields(spec, "read_only", path) if "read_only" in spec else _common(p.read_only for p in parents)
+        )
         self.compiler.check_networks(spec.get("ip_allowlist") or [], (*path, "ip_allowlist"))
         role = Role(
             name=name,
@@ -812,8 +1121,12 @@ class _RoleCompiler:
             ppath = (*path, "inherits") if isinstance(inherits, str) else (*path, "inherits", index)
             if parent not in self.specs:
                 others = [r for r in self.specs if r != trail[-1]]
-                self.compiler.issue("T-E080", ppath, f"unknown role `{parent}`",
-                                    did_you_mean(parent, others) or f"known roles: {', '.join(others)}")
+                self.compiler.issue(
+                    "T-E080",
+                    ppath,
+                    f"unknown role `{parent}`",
+                    did_you_mean(parent, others) or f"known roles: {', '.join(others)}",
+                )
                 continue
             resolved = self.resolve(parent, trail)
             if resolved is not None:
@@ -823,9 +1136,13 @@ class _RoleCompiler:
     def grants(self, spec: dict, parents: list[Role], path: tuple) -> dict[str, ObjectGrant]:
         for object_name in spec:
             if object_name != "*" and object_name not in self.objects:
-                self.compiler.issue("T-E030", (*path, "objects", object_name), f"unknown object `{object_name}`",
-                                    did_you_mean(object_name, self.objects) or f"known objects: {', '.join(self.objects)}",
-                                    key=True)
+                self.compiler.issue(
+                    "T-E030",
+                    (*path, "objects", object_name),
+                    f"unknown object `{object_name}`",
+                    did_you_mean(object_name, self.objects) or f"known objects: {', '.join(self.objects)}",
+                    key=True,
+                )
         grants = {}
         for object_name in self.objects:
             inherited = NO_GRANT
@@ -841,11 +1158,19 @@ class _RoleCompiler:
             object_name, field_name = dotted.split(".", 1)
             obj = self.objects.get(object_name)
             if obj is None:
-                self.compiler.issue("T-E030", (*path, key, index), f"unknown object `{object_name}` in `{dotted}`",
-                                    did_you_mean(object_name, self.objects))
+                self.compiler.issue(
+                    "T-E030",
+                    (*path, key, index),
+                    f"unknown object `{object_name}` in `{dotted}`",
+                    did_you_mean(object_name, self.objects),
+                )
             elif field_name not in obj.fields:
-                self.compiler.issue("T-E032", (*path, key, index), f"unknown field `{field_name}` in `{dotted}`",
-                                    did_you_mean(field_name, obj.fields))
+                self.compiler.issue(
+                    "T-E032",
+                    (*path, key, index),
+                    f"unknown field `{field_name}` in `{dotted}`",
+                    did_you_mean(field_name, obj.fields),
+                )
             else:
                 out.add((object_name, field_name))
         return frozenset(out)

@@ -61,10 +61,26 @@ EXPRESSION_NAMES = frozenset({"current_user", "current_language"})
 OWNER = "owner_id"
 #: Value families: a source value may go into a target field of the same family.
 FAMILIES: dict[str, str] = {
-    "text": "text", "textarea": "text", "email": "text", "phone": "text", "url": "text", "autonumber": "text",
-    "picklist": "text", "integer": "integer", "decimal": "decimal", "currency": "decimal", "percent": "decimal",
-    "boolean": "boolean", "date": "date", "datetime": "datetime", "multipicklist": "list", "tags": "list",
-    "lookup": "lookup", "user": "user", "file": "file", "json": "json",
+    "text": "text",
+    "textarea": "text",
+    "email": "text",
+    "phone": "text",
+    "url": "text",
+    "autonumber": "text",
+    "picklist": "text",
+    "integer": "integer",
+    "decimal": "decimal",
+    "currency": "decimal",
+    "percent": "decimal",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "datetime",
+    "multipicklist": "list",
+    "tags": "list",
+    "lookup": "lookup",
+    "user": "user",
+    "file": "file",
+    "json": "json",
 }
 #: Families a target field of each family also accepts (whole numbers are decimals too).
 WIDENING: dict[str, frozenset[str]] = {"decimal": frozenset({"integer"})}
@@ -72,8 +88,14 @@ WIDENING: dict[str, frozenset[str]] = {"decimal": frozenset({"integer"})}
 UNMATCHABLE = frozenset({"multipicklist", "tags", "json", "file", "textarea"})
 #: The type of each system column, as a source of a mapping.
 SYSTEM_TYPES: dict[str, str] = {
-    "id": "lookup", "owner_id": "user", "created_by": "user", "version": "integer", "created_at": "datetime",
-    "updated_at": "datetime", "archived_at": "datetime", "stage_entered_at": "datetime",
+    "id": "lookup",
+    "owner_id": "user",
+    "created_by": "user",
+    "version": "integer",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+    "archived_at": "datetime",
+    "stage_entered_at": "datetime",
 }
 
 
@@ -128,8 +150,12 @@ class _ConversionCompiler:
             return None
         obj = self.objects.get(name)
         if obj is None:
-            self.issue("T-E100", path, f"unknown object `{name}`",
-                       did_you_mean(name, self.objects) or f"known objects: {', '.join(self.objects)}")
+            self.issue(
+                "T-E100",
+                path,
+                f"unknown object `{name}`",
+                did_you_mean(name, self.objects) or f"known objects: {', '.join(self.objects)}",
+            )
         return obj
 
     def source_field(self, name: str, path: tuple, key: bool = False) -> FieldDef | str | None:
@@ -140,9 +166,14 @@ class _ConversionCompiler:
             return self.source.fields[name]
         if name in SYSTEM_COLUMNS:
             return name
-        self.issue("T-E101", path, f"`{self.source.name}` has no field `{name}`",
-                   did_you_mean(name, [*self.source.fields, *SYSTEM_COLUMNS])
-                   or f"name a field of {self.source.name}, or write an expression starting with '='", key=key)
+        self.issue(
+            "T-E101",
+            path,
+            f"`{self.source.name}` has no field `{name}`",
+            did_you_mean(name, [*self.source.fields, *SYSTEM_COLUMNS])
+            or f"name a field of {self.source.name}, or write an expression starting with '='",
+            key=key,
+        )
         return None
 
     def expression(self, source: Any, path: tuple) -> Expression | None:
@@ -150,25 +181,42 @@ class _ConversionCompiler:
         try:
             expr = parse_expression(str(source))
         except ExpressionSyntaxError as exc:
-            self.issue("T-E105", path, f"expression does not parse: {exc} (at character {exc.offset + 1} of {source!r})",
-                       "write a Python-like expression over the source's fields, e.g. status == 'qualified'")
+            self.issue(
+                "T-E105",
+                path,
+                f"expression does not parse: {exc} (at character {exc.offset + 1} of {source!r})",
+                "write a Python-like expression over the source's fields, e.g. status == 'qualified'",
+            )
             return None
         for call in sorted(expr.calls - FUNCTIONS):
-            self.issue("T-E105", path, f"unknown function `{call}()` in expression {source!r}",
-                       did_you_mean(call, FUNCTIONS) or f"available: {', '.join(sorted(FUNCTIONS))}")
+            self.issue(
+                "T-E105",
+                path,
+                f"unknown function `{call}()` in expression {source!r}",
+                did_you_mean(call, FUNCTIONS) or f"available: {', '.join(sorted(FUNCTIONS))}",
+            )
         if self.source is not None:
             allowed = {*self.source.fields, *SYSTEM_COLUMNS, *EXPRESSION_NAMES}
             for name in sorted(expr.names - allowed):
-                self.issue("T-E101", path, f"unknown field `{name}` in expression {source!r}",
-                           did_you_mean(name, allowed) or f"expressions may name the fields of {self.source.name}")
+                self.issue(
+                    "T-E101",
+                    path,
+                    f"unknown field `{name}` in expression {source!r}",
+                    did_you_mean(name, allowed) or f"expressions may name the fields of {self.source.name}",
+                )
         return expr
 
     # --- targets -------------------------------------------------------------------------------
     def target(self, name: str, spec: dict, earlier: list[ConversionTarget]) -> ConversionTarget | None:
         path = ("targets", name)
         if self.source is not None and name == self.source.name:
-            self.issue("T-E021", path, f"a target cannot be named `{name}` like the source object",
-                       "its errors are reported under that name; choose another name", key=True)
+            self.issue(
+                "T-E021",
+                path,
+                f"a target cannot be named `{name}` like the source object",
+                "its errors are reported under that name; choose another name",
+                key=True,
+            )
         obj = self.object(spec.get("object", name), (*path, "object") if "object" in spec else path)
         if obj is None:
             return None
@@ -189,8 +237,9 @@ class _ConversionCompiler:
             optional=bool(spec.get("optional", False)),
         )
 
-    def mapping(self, obj: ObjectDef, field_name: str, value: Any, path: tuple,
-                earlier: list[ConversionTarget]) -> FieldMapping | None:
+    def mapping(
+        self, obj: ObjectDef, field_name: str, value: Any, path: tuple, earlier: list[ConversionTarget]
+    ) -> FieldMapping | None:
         target_field = self.target_field(obj, field_name, path)
         if isinstance(value, str) and value.startswith("="):
             expr = self.expression(value[1:], path)
@@ -210,46 +259,78 @@ class _ConversionCompiler:
             return OWNER
         field = obj.fields.get(name)
         if field is None:
-            self.issue("T-E101", path, f"`{obj.name}` has no field `{name}`",
-                       did_you_mean(name, [*obj.fields, OWNER]) or f"map fields of {obj.name} (or owner_id)", key=True)
+            self.issue(
+                "T-E101",
+                path,
+                f"`{obj.name}` has no field `{name}`",
+                did_you_mean(name, [*obj.fields, OWNER]) or f"map fields of {obj.name} (or owner_id)",
+                key=True,
+            )
             return None
         if field.is_computed:
-            self.issue("T-E101", path, f"`{obj.name}.{name}` is a {field.type} field: Trellis computes it",
-                       "remove it from the mapping", key=True)
+            self.issue(
+                "T-E101",
+                path,
+                f"`{obj.name}.{name}` is a {field.type} field: Trellis computes it",
+                "remove it from the mapping",
+                key=True,
+            )
             return None
         return field
 
-    def reference(self, obj: ObjectDef, target_field: FieldDef | str | None, field_name: str, name: str,
-                  path: tuple, earlier: list[ConversionTarget]) -> FieldMapping | None:
+    def reference(
+        self,
+        obj: ObjectDef,
+        target_field: FieldDef | str | None,
+        field_name: str,
+        name: str,
+        path: tuple,
+        earlier: list[ConversionTarget],
+    ) -> FieldMapping | None:
         referred = next((t for t in earlier if t.name == name), None)
         declared = list(self.spec.get("targets") or {})
         if referred is None:
             where = "is declared after this one" if name in declared else "is not declared"
-            self.issue("T-E102", path, f"`@{name}`: the target `{name}` {where}",
-                       f"refer to a target declared before this one: {', '.join(t.name for t in earlier) or 'none'}"
-                       if name in declared else did_you_mean(name, declared) or f"targets: {', '.join(declared)}")
+            self.issue(
+                "T-E102",
+                path,
+                f"`@{name}`: the target `{name}` {where}",
+                f"refer to a target declared before this one: {', '.join(t.name for t in earlier) or 'none'}"
+                if name in declared
+                else did_you_mean(name, declared) or f"targets: {', '.join(declared)}",
+            )
             return None
         if target_field is not None and not _is_lookup_to(target_field, referred.object):
-            self.issue("T-E103", path, f"`{obj.name}.{field_name}` is not a lookup to {referred.object}, "
-                                       f"so it cannot hold the id of `{name}`",
-                       f"give `@{name}` to a field with `type: lookup, object: {referred.object}`")
+            self.issue(
+                "T-E103",
+                path,
+                f"`{obj.name}.{field_name}` is not a lookup to {referred.object}, so it cannot hold the id of `{name}`",
+                f"give `@{name}` to a field with `type: lookup, object: {referred.object}`",
+            )
             return None
         return FieldMapping(field_name, "target", source=name)
 
-    def constant(self, target_field: FieldDef | str | None, field_name: str, value: Any,
-                 path: tuple) -> FieldMapping | None:
+    def constant(
+        self, target_field: FieldDef | str | None, field_name: str, value: Any, path: tuple
+    ) -> FieldMapping | None:
         if target_field is None:
             return None
         if isinstance(target_field, str):  # target_field() gives one system column: owner_id
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                self.issue("T-E104", path, f"{value!r} is not a user id", "map owner_id from a source field, e.g. owner_id")
+                self.issue(
+                    "T-E104", path, f"{value!r} is not a user id", "map owner_id from a source field, e.g. owner_id"
+                )
                 return None
             return FieldMapping(field_name, "constant", value=value)
         try:
             coerced = fieldtypes.coerce_value(target_field, value, self.compiler.settings)
         except fieldtypes.FieldValueError as exc:
-            self.issue("T-E104", path, f"{value!r} does not fit the {target_field.type} field `{field_name}`: {exc.message}",
-                       "give a value of the field's type, or an expression starting with '='")
+            self.issue(
+                "T-E104",
+                path,
+                f"{value!r} does not fit the {target_field.type} field `{field_name}`: {exc.message}",
+                "give a value of the field's type, or an expression starting with '='",
+            )
             return None
         return FieldMapping(field_name, "constant", value=coerced)
 
@@ -258,18 +339,30 @@ class _ConversionCompiler:
         problem = _misfit(source, target, self.source.name if self.source else "")
         if problem:
             source_name = source if isinstance(source, str) else source.name
-            self.issue("T-E104", path, f"`{source_name}` {problem}",
-                       "map a field of a compatible type, or convert the value with an expression starting with '='")
+            self.issue(
+                "T-E104",
+                path,
+                f"`{source_name}` {problem}",
+                "map a field of a compatible type, or convert the value with an expression starting with '='",
+            )
 
     def match_field(self, obj: ObjectDef, name: Any, path: tuple) -> None:
         field = obj.fields.get(name)
         if field is None:
-            self.issue("T-E101", path, f"`{obj.name}` has no field `{name}` to match on",
-                       did_you_mean(name, obj.fields) or f"match on fields of {obj.name}")
+            self.issue(
+                "T-E101",
+                path,
+                f"`{obj.name}` has no field `{name}` to match on",
+                did_you_mean(name, obj.fields) or f"match on fields of {obj.name}",
+            )
         elif field.encrypted or field.value_type in UNMATCHABLE:
             why = "encrypted" if field.encrypted else f"a {field.value_type} field"
-            self.issue("T-E104", path, f"`{obj.name}.{name}` is {why}; its values cannot be compared to find a match",
-                       "match on a text, number, date, picklist or lookup field")
+            self.issue(
+                "T-E104",
+                path,
+                f"`{obj.name}.{name}` is {why}; its values cannot be compared to find a match",
+                "match on a text, number, date, picklist or lookup field",
+            )
 
     # --- the source's mark and links ----------------------------------------------------------
     def mark(self, spec: dict) -> dict[str, Any]:
@@ -280,14 +373,23 @@ class _ConversionCompiler:
             if field is None:
                 continue
             if isinstance(field, str) or field.is_computed:
-                self.issue("T-E101", path, f"`{name}` cannot be set: Trellis maintains it", "mark a field of the source",
-                           key=True)
+                self.issue(
+                    "T-E101",
+                    path,
+                    f"`{name}` cannot be set: Trellis maintains it",
+                    "mark a field of the source",
+                    key=True,
+                )
                 continue
             try:
                 out[name] = fieldtypes.coerce_value(field, value, self.compiler.settings)
             except fieldtypes.FieldValueError as exc:
-                self.issue("T-E104", path, f"{value!r} does not fit the {field.type} field `{name}`: {exc.message}",
-                           did_you_mean(value, field.picklist.keys()) if field.picklist else None)
+                self.issue(
+                    "T-E104",
+                    path,
+                    f"{value!r} does not fit the {field.type} field `{name}`: {exc.message}",
+                    did_you_mean(value, field.picklist.keys()) if field.picklist else None,
+                )
         return out
 
     def links(self, spec: dict, targets: list[ConversionTarget]) -> dict[str, str]:
@@ -297,8 +399,13 @@ class _ConversionCompiler:
         for target_name, field_name in spec.items():
             path = ("links", target_name)
             if target_name not in declared:
-                self.issue("T-E102", path, f"`{target_name}` is not a target of this conversion",
-                           did_you_mean(target_name, declared) or f"targets: {', '.join(declared)}", key=True)
+                self.issue(
+                    "T-E102",
+                    path,
+                    f"`{target_name}` is not a target of this conversion",
+                    did_you_mean(target_name, declared) or f"targets: {', '.join(declared)}",
+                    key=True,
+                )
                 continue
             field = self.source_field(field_name, path)
             target = by_name.get(target_name)
@@ -306,8 +413,12 @@ class _ConversionCompiler:
             if field is None or target is None or source is None:
                 continue
             if not _is_lookup_to(field, target.object):
-                self.issue("T-E103", path, f"`{source.name}.{field_name}` is not a lookup to {target.object}",
-                           f"add a field `{field_name}: {{type: lookup, object: {target.object}}}` to {source.name}")
+                self.issue(
+                    "T-E103",
+                    path,
+                    f"`{source.name}.{field_name}` is not a lookup to {target.object}",
+                    f"add a field `{field_name}: {{type: lookup, object: {target.object}}}` to {source.name}",
+                )
                 continue
             out[target_name] = field_name
         return out
@@ -332,8 +443,9 @@ def _misfit(source: FieldDef | str, target: FieldDef | str, source_object: str) 
     if isinstance(target, FieldDef) and isinstance(source, FieldDef) and target.picklist and source.picklist:
         missing = sorted(source.picklist.keys() - target.picklist.keys())
         if missing:
-            return (f"has values the picklist of `{target.name}` lacks: {', '.join(missing[:5])}"
-                    + (" …" if len(missing) > 5 else ""))
+            return f"has values the picklist of `{target.name}` lacks: {', '.join(missing[:5])}" + (
+                " …" if len(missing) > 5 else ""
+            )
     return None
 
 

@@ -55,8 +55,9 @@ MAX_POWER_DIGITS = 100
 def power_digits(base: Any, exponent: Any) -> float:
     """About how many digits ``base ** exponent`` has (0 when either is not a number or is
     zero), computed without computing the power."""
-    if not (isinstance(base, (int, float, Decimal)) and isinstance(exponent, (int, float, Decimal))
-            and base and exponent):
+    if not (
+        isinstance(base, (int, float, Decimal)) and isinstance(exponent, (int, float, Decimal)) and base and exponent
+    ):
         return 0.0
     try:
         # abs() of int | float | Decimal is typed `object` (typeshed's SupportsAbs joins the three);
@@ -69,7 +70,9 @@ def power_digits(base: Any, exponent: Any) -> float:
 def _power(base: Any, exponent: Any) -> Any:
     """``base ** exponent``, refused before computing when the result would be huge."""
     if power_digits(base, exponent) > MAX_POWER_DIGITS:
-        raise ExpressionLimitError(f"{_short(base)} ** {_short(exponent)} would have more than {MAX_POWER_DIGITS} digits")
+        raise ExpressionLimitError(
+            f"{_short(base)} ** {_short(exponent)} would have more than {MAX_POWER_DIGITS} digits"
+        )
     return base**exponent
 
 
@@ -106,6 +109,7 @@ def _as_datetime(value: Any, clock: Clock) -> dt.datetime | None:
 
 def _functions(current: Callable[[], Clock]) -> dict[str, Callable[..., Any]]:
     """The documented functions, reading the time from ``current()`` when they are called."""
+
     def days_since(value: Any) -> int | None:
         clock = current()
         moment = _as_datetime(value, clock)
@@ -192,7 +196,8 @@ def _evaluator() -> simpleeval.EvalWithCompoundTypes:
     evaluator = getattr(_EVALUATOR, "evaluator", None)
     if evaluator is None:
         evaluator = _EVALUATOR.evaluator = simpleeval.EvalWithCompoundTypes(
-            names={}, functions=_functions(lambda: _EVALUATOR.clock), operators=OPERATORS)
+            names={}, functions=_functions(lambda: _EVALUATOR.clock), operators=OPERATORS
+        )
     return evaluator
 
 
@@ -271,7 +276,9 @@ def parse_expression(source: str) -> Expression:
                 raise ExpressionSyntaxError("only documented functions can be called", node.col_offset)
             calls.add(node.func.id)
         elif isinstance(node, ast.Name) and node.id.startswith("__"):
-            raise ExpressionSyntaxError(f"names starting with __ are not allowed in expressions: {node.id}", node.col_offset)
+            raise ExpressionSyntaxError(
+                f"names starting with __ are not allowed in expressions: {node.id}", node.col_offset
+            )
         elif isinstance(node, ast.Name) and node.id not in CONSTANTS:
             names.add(node.id)
     names -= calls

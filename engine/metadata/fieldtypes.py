@@ -46,8 +46,9 @@ class FieldValueError(ValueError):
     ``params`` fill the code's text in other languages, ``label`` is a configured message
     (in every language the config gives)."""
 
-    def __init__(self, code: str, message: str, params: Mapping[str, object] | None = None,
-                 label: Label | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, params: Mapping[str, object] | None = None, label: Label | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -117,12 +118,17 @@ def _text(value: Any, field: FieldDef, settings: Settings) -> str | None:
 def check_characters(text: str, multiline: bool = False) -> None:
     """Refuse lone surrogates and control characters (``multiline`` text keeps tab and line breaks)."""
     if _SURROGATE.search(text):
-        raise FieldValueError("invalid_character", "The text holds a lone UTF-16 surrogate (U+D800 to U+DFFF), "
-                                                   "which is not a character; send the text as valid UTF-8.")
+        raise FieldValueError(
+            "invalid_character",
+            "The text holds a lone UTF-16 surrogate (U+D800 to U+DFFF), "
+            "which is not a character; send the text as valid UTF-8.",
+        )
     found = _CONTROL[multiline].search(text)
     if found:
         where = "" if multiline else " (this field holds a single line: no tabs or line breaks)"
-        raise FieldValueError("control_character", f"Control character U+{ord(found.group()):04X} is not allowed{where}.")
+        raise FieldValueError(
+            "control_character", f"Control character U+{ord(found.group()):04X} is not allowed{where}."
+        )
 
 
 def _check_text(value: Any, field: FieldDef) -> list[FieldValueError]:
@@ -191,7 +197,9 @@ def decimal_scale(field: FieldDef) -> int:
 def _check_range(value: Any, field: FieldDef) -> list[FieldValueError]:
     errors = []
     if field.min is not None and value < Decimal(str(field.min)):
-        errors.append(FieldValueError("too_small", f"Must be at least {_plain(field.min)}.", {"min": _plain(field.min)}))
+        errors.append(
+            FieldValueError("too_small", f"Must be at least {_plain(field.min)}.", {"min": _plain(field.min)})
+        )
     if field.max is not None and value > Decimal(str(field.max)):
         errors.append(FieldValueError("too_large", f"Must be at most {_plain(field.max)}.", {"max": _plain(field.max)}))
     return errors
@@ -260,7 +268,9 @@ def _datetime(value: Any, field: FieldDef, settings: Settings) -> dt.datetime | 
         except ValueError:
             moment = None
     if moment is None:
-        raise FieldValueError("invalid", f"{_shown(value)} is not a date and time (use ISO 8601, e.g. 2026-05-01T09:30).")
+        raise FieldValueError(
+            "invalid", f"{_shown(value)} is not a date and time (use ISO 8601, e.g. 2026-05-01T09:30)."
+        )
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(settings.timezone))
     try:
@@ -294,8 +304,11 @@ def _phone(value: Any, field: FieldDef, settings: Settings) -> str | None:
         raise FieldValueError("invalid_phone", f"{text[:40]!r} is not a phone number; write it{hint or ' in full'}.")
     if not phonenumbers.is_valid_number(number):  # possible by length, but no such number in its region
         region = phonenumbers.region_code_for_country_code(number.country_code)
-        raise FieldValueError("invalid_phone", f"{text[:40]!r} is not a valid phone number in {region} "
-                                               f"(+{number.country_code}); check the digits and the area code.")
+        raise FieldValueError(
+            "invalid_phone",
+            f"{text[:40]!r} is not a valid phone number in {region} "
+            f"(+{number.country_code}); check the digits and the area code.",
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -329,7 +342,9 @@ def _picklist_key(value: Any, field: FieldDef, settings: Settings) -> str | None
     for option in field.picklist.walk():
         if option.key.casefold() == folded or any(t.casefold() == folded for t in option.label.texts.values()):
             return option.key
-    raise FieldValueError("not_in_picklist", f"{text[:40]!r} is not one of the allowed values: {', '.join(sorted(keys))}.")
+    raise FieldValueError(
+        "not_in_picklist", f"{text[:40]!r} is not one of the allowed values: {', '.join(sorted(keys))}."
+    )
 
 
 def _list_input(value: Any) -> list[Any] | None:
@@ -408,10 +423,16 @@ def _file(value: Any, field: FieldDef, settings: Settings) -> dict | None:
         size = value.get("size")
         texts_ok = all(isinstance(value.get(k, ""), str) for k in ("name", "content_type"))
         size_ok = size is None or (isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= MAX_INTEGER)
-        if not (texts_ok and size_ok) or _has_nul(value) or any(
-                _FILE_CONTROL.search(value.get(k) or "") for k in ("key", "name", "content_type")):
-            raise FieldValueError("invalid", "A file's key, name and content_type are text without control "
-                                             "characters (NUL, CR, LF…) or lone surrogates, and its size a whole number of bytes.")
+        if (
+            not (texts_ok and size_ok)
+            or _has_nul(value)
+            or any(_FILE_CONTROL.search(value.get(k) or "") for k in ("key", "name", "content_type"))
+        ):
+            raise FieldValueError(
+                "invalid",
+                "A file's key, name and content_type are text without control "
+                "characters (NUL, CR, LF…) or lone surrogates, and its size a whole number of bytes.",
+            )
         return dict(value)
     raise FieldValueError("invalid", "Expected a stored file reference (a key, or {key, name}).")
 
@@ -434,7 +455,9 @@ def _json(value: Any, field: FieldDef, settings: Settings) -> Any:
     except (TypeError, ValueError, RecursionError) as exc:
         raise FieldValueError("invalid", f"Not a JSON value: {exc}.") from None
     if has_nul:
-        raise FieldValueError("invalid", "JSON text cannot contain the NUL character (\\u0000) or a lone surrogate (\\ud800).")
+        raise FieldValueError(
+            "invalid", "JSON text cannot contain the NUL character (\\u0000) or a lone surrogate (\\ud800)."
+        )
     return value
 
 
@@ -496,8 +519,15 @@ def _fmt_date(value: Any, field: FieldDef) -> str:
     return "" if value is None else value.isoformat()
 
 
-def _type(name: str, storage: str, widget: str, coerce: Coercer, check: Checker = _no_check,
-          fmt: Callable[[Any, FieldDef], str] = _fmt_str, **flags: bool) -> FieldType:
+def _type(
+    name: str,
+    storage: str,
+    widget: str,
+    coerce: Coercer,
+    check: Checker = _no_check,
+    fmt: Callable[[Any, FieldDef], str] = _fmt_str,
+    **flags: bool,
+) -> FieldType:
     return FieldType(name, storage, widget, coerce, check, fmt, **flags)
 
 
@@ -529,7 +559,14 @@ REGISTRY: dict[str, FieldType] = {
 }
 
 #: Storage length of short string types when no max_length is set.
-STRING_LENGTHS = {"text": DEFAULT_TEXT_LENGTH, "email": 254, "phone": 32, "url": 2048, "picklist": 100, "autonumber": 64}
+STRING_LENGTHS = {
+    "text": DEFAULT_TEXT_LENGTH,
+    "email": 254,
+    "phone": 32,
+    "url": 2048,
+    "picklist": 100,
+    "autonumber": 64,
+}
 
 
 def field_type(field: FieldDef) -> FieldType:

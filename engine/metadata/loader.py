@@ -37,7 +37,14 @@ SCALAR_TAGS = frozenset(_YAML + t for t in ("str", "int", "float", "bool", "null
 _MERGE_TAG = _YAML + "merge"
 
 #: Lists merged item by item in an overlay, and the key identifying an item.
-KEYED_LISTS = {"values": "key", "children": "key", "stages": "key", "rules": "name", "approvals": "name", "automations": "name"}
+KEYED_LISTS = {
+    "values": "key",
+    "children": "key",
+    "stages": "key",
+    "rules": "name",
+    "approvals": "name",
+    "automations": "name",
+}
 
 
 class LDict(dict):
@@ -94,7 +101,8 @@ _ConfigLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _ConfigLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 class _JsonLoader(_ConfigLoader):
@@ -102,7 +110,8 @@ class _JsonLoader(_ConfigLoader):
 
 
 _JsonLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?[eE][-+]?[0-9]+$"), list("-0123456789"))
+    "tag:yaml.org,2002:float", re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?[eE][-+]?[0-9]+$"), list("-0123456789")
+)
 
 
 def _loc(file: str, mark: yaml.Mark) -> Location:
@@ -144,30 +153,42 @@ def _check_size(root: yaml.Node, file: str) -> None:
         if not done:
             stack.append((node, path, True))
             # reversed: children are measured in document order, so an anchor is met where it is written
-            stack.extend((child, (*path, step), False) for step, child in reversed(children) if id(child) not in measured)
+            stack.extend(
+                (child, (*path, step), False) for step, child in reversed(children) if id(child) not in measured
+            )
             continue
         size = 1 + sum(measured[id(child)][0] for _, child in children if id(child) in measured)
         height = 1 + max((measured[id(child)][1] for _, child in children if id(child) in measured), default=0)
         if size > MAX_NODES:
-            raise _Abort(ConfigIssue(
-                "T-E009", f"the file holds more than {MAX_NODES:,} values once its YAML aliases (*name) are expanded",
-                _loc(file, node.start_mark), format_path(path),
-                "an alias that repeats another alias multiplies; write the values out or split the config"))
+            raise _Abort(
+                ConfigIssue(
+                    "T-E009",
+                    f"the file holds more than {MAX_NODES:,} values once its YAML aliases (*name) are expanded",
+                    _loc(file, node.start_mark),
+                    format_path(path),
+                    "an alias that repeats another alias multiplies; write the values out or split the config",
+                )
+            )
         if len(path) + height - 1 > MAX_DEPTH:  # an anchor used deeper than where it was written
             raise _Abort(_too_deep(node, path, file))
         measured[id(node)] = (size, height)
 
 
 def _too_deep(node: yaml.Node, path: tuple, file: str) -> ConfigIssue:
-    return ConfigIssue("T-E008", f"mappings and lists are nested more than {MAX_DEPTH} levels deep",
-                       _loc(file, node.start_mark), format_path(path[:3]) + ("…" if len(path) > 3 else ""),
-                       "a config is a few levels deep; check for a runaway bracket or an anchor that contains itself")
+    return ConfigIssue(
+        "T-E008",
+        f"mappings and lists are nested more than {MAX_DEPTH} levels deep",
+        _loc(file, node.start_mark),
+        format_path(path[:3]) + ("…" if len(path) > 3 else ""),
+        "a config is a few levels deep; check for a runaway bracket or an anchor that contains itself",
+    )
 
 
 def _children(node: yaml.Node) -> list[tuple[Any, yaml.Node]]:
     if isinstance(node, yaml.MappingNode):
-        return [(k.value if isinstance(k, yaml.ScalarNode) else i, v) for i, (k, v) in enumerate(node.value)] + \
-            [(i, k) for i, (k, _) in enumerate(node.value) if not isinstance(k, yaml.ScalarNode)]
+        return [(k.value if isinstance(k, yaml.ScalarNode) else i, v) for i, (k, v) in enumerate(node.value)] + [
+            (i, k) for i, (k, _) in enumerate(node.value) if not isinstance(k, yaml.ScalarNode)
+        ]
     if isinstance(node, yaml.SequenceNode):
         return list(enumerate(node.value))
     return []
@@ -203,13 +224,23 @@ def _convert_mapping(node: yaml.MappingNode, budget: _Budget, path: tuple) -> LD
             _merge_key(out, value_node, explicit, budget, path)
             continue
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in SCALAR_TAGS:
-            issues.append(ConfigIssue("T-E011", "a mapping key must be a plain name", _loc(file, key_node.start_mark), format_path(path)))
+            issues.append(
+                ConfigIssue(
+                    "T-E011", "a mapping key must be a plain name", _loc(file, key_node.start_mark), format_path(path)
+                )
+            )
             continue
         key = _scalar(key_node)
         if key in written:
-            issues.append(ConfigIssue(
-                "T-E004", f"key `{key}` appears twice in this mapping (first at line {out.key_locs[key].line})",
-                _loc(file, key_node.start_mark), format_path((*path, key)), "remove or rename one of them"))
+            issues.append(
+                ConfigIssue(
+                    "T-E004",
+                    f"key `{key}` appears twice in this mapping (first at line {out.key_locs[key].line})",
+                    _loc(file, key_node.start_mark),
+                    format_path((*path, key)),
+                    "remove or rename one of them",
+                )
+            )
         written.add(key)
         out[key] = _convert(value_node, budget, (*path, key))
         out.key_locs[key] = _loc(file, key_node.start_mark)
@@ -221,8 +252,15 @@ def _merge_key(out: LDict, value_node: yaml.Node, explicit: set, budget: _Budget
     sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
     for source in sources:
         if not isinstance(source, yaml.MappingNode):
-            budget.issues.append(ConfigIssue("T-E011", "`<<` merges mappings only", _loc(budget.file, source.start_mark),
-                                             format_path((*path, "<<")), "write `<<: *anchor` where the anchor names a mapping"))
+            budget.issues.append(
+                ConfigIssue(
+                    "T-E011",
+                    "`<<` merges mappings only",
+                    _loc(budget.file, source.start_mark),
+                    format_path((*path, "<<")),
+                    "write `<<: *anchor` where the anchor names a mapping",
+                )
+            )
             continue
         merged = _convert(source, budget, path)
         for key, value in merged.items():
@@ -234,9 +272,15 @@ def _merge_key(out: LDict, value_node: yaml.Node, explicit: set, budget: _Budget
 
 def _bad_tag(node: yaml.Node, budget: _Budget, path: tuple) -> None:
     shown = node.tag.replace(_YAML, "!!") if node.tag else "?"
-    budget.issues.append(ConfigIssue(
-        "T-E007", f"the YAML tag `{shown}` is not allowed in a config", _loc(budget.file, node.start_mark), format_path(path),
-        "write plain values: text, numbers, true/false, dates, lists and mappings, without `!!` tags"))
+    budget.issues.append(
+        ConfigIssue(
+            "T-E007",
+            f"the YAML tag `{shown}` is not allowed in a config",
+            _loc(budget.file, node.start_mark),
+            format_path(path),
+            "write plain values: text, numbers, true/false, dates, lists and mappings, without `!!` tags",
+        )
+    )
     return None
 
 
@@ -259,8 +303,11 @@ def _file_problem(path: str) -> tuple[str, str, str] | None:
     if not stat.S_ISREG(info.st_mode):
         return "T-E006", f"{path} is not a regular file", "name a YAML or JSON file (not a device, a folder or a pipe)"
     if info.st_size > MAX_FILE_BYTES:
-        return ("T-E005", f"{path} is {info.st_size:,} bytes; a config file may have at most {MAX_FILE_BYTES:,}",
-                "split it with `extends`, or check that the path names the config")
+        return (
+            "T-E005",
+            f"{path} is {info.st_size:,} bytes; a config file may have at most {MAX_FILE_BYTES:,}",
+            "split it with `extends`, or check that the path names the config",
+        )
     return None
 
 
@@ -274,14 +321,27 @@ def _read_text(path: str, issues: list[ConfigIssue]) -> str | None:
             data = handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
         text = data.decode("utf-8")
     except FileNotFoundError:
-        issues.append(ConfigIssue("T-E002", f"file not found: {path}", Location(path, 1, 1), hint="check the path (relative paths start at the current directory)"))
+        issues.append(
+            ConfigIssue(
+                "T-E002",
+                f"file not found: {path}",
+                Location(path, 1, 1),
+                hint="check the path (relative paths start at the current directory)",
+            )
+        )
         return None
     except (OSError, UnicodeDecodeError) as exc:
         issues.append(ConfigIssue("T-E001", f"cannot read the file: {exc}", Location(path, 1, 1)))
         return None
     if len(data) > MAX_FILE_BYTES:
-        issues.append(ConfigIssue("T-E005", f"{path} is larger than {MAX_FILE_BYTES:,} bytes", Location(path, 1, 1),
-                                  hint="split it with `extends`, or check that the path names the config"))
+        issues.append(
+            ConfigIssue(
+                "T-E005",
+                f"{path} is larger than {MAX_FILE_BYTES:,} bytes",
+                Location(path, 1, 1),
+                hint="split it with `extends`, or check that the path names the config",
+            )
+        )
         return None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
@@ -300,8 +360,14 @@ def read_document(path: str, issues: list[ConfigIssue]) -> tuple[Any, str] | Non
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = _loc(path, mark) if mark else Location(path, 1, 1)
-        issues.append(ConfigIssue("T-E001", f"YAML syntax error: {exc.problem or exc.context}", where,
-                                  hint="check indentation and quoting around this place"))
+        issues.append(
+            ConfigIssue(
+                "T-E001",
+                f"YAML syntax error: {exc.problem or exc.context}",
+                where,
+                hint="check indentation and quoting around this place",
+            )
+        )
         return None
     except yaml.YAMLError as exc:
         issues.append(ConfigIssue("T-E001", f"YAML syntax error: {exc}", Location(path, 1, 1)))
@@ -332,8 +398,14 @@ def read_source(path: str) -> str | None:
     return _read_text(path, [])
 
 
-def _load_layers(abspath: str, shown: str, stack: list[str], issues: list[ConfigIssue], files: list[str],
-                 sources: list[tuple[str, str]]) -> tuple[Any, str]:
+def _load_layers(
+    abspath: str,
+    shown: str,
+    stack: list[str],
+    issues: list[ConfigIssue],
+    files: list[str],
+    sources: list[tuple[str, str]],
+) -> tuple[Any, str]:
     doc = read_document(shown, issues)
     if doc is None:
         return None, ""
@@ -350,24 +422,53 @@ def _load_layers(abspath: str, shown: str, stack: list[str], issues: list[Config
     base_shown = os.path.relpath(base_abs) if not os.path.isabs(target) else target
     if base_abs in stack or base_abs == abspath:
         chain = " → ".join(os.path.basename(p) for p in [*stack, abspath, base_abs])
-        issues.append(ConfigIssue("T-E003", f"`extends` forms a cycle: {chain}", where, "extends", "a template must not extend the config that uses it"))
+        issues.append(
+            ConfigIssue(
+                "T-E003",
+                f"`extends` forms a cycle: {chain}",
+                where,
+                "extends",
+                "a template must not extend the config that uses it",
+            )
+        )
         return tree, text
     if not os.path.exists(base_abs):
-        issues.append(ConfigIssue("T-E002", f"template not found: {target} (looked at {base_shown})", where, "extends",
-                                  "paths in `extends` are relative to the file that names them"))
+        issues.append(
+            ConfigIssue(
+                "T-E002",
+                f"template not found: {target} (looked at {base_shown})",
+                where,
+                "extends",
+                "paths in `extends` are relative to the file that names them",
+            )
+        )
         return tree, text
     problem = _file_problem(base_abs)
     if problem:
         issues.append(ConfigIssue(problem[0], problem[1].replace(base_abs, target), where, "extends", problem[2]))
         return tree, text
     if len(stack) + 1 >= MAX_EXTENDS_DEPTH:
-        issues.append(ConfigIssue("T-E014", f"`extends` goes more than {MAX_EXTENDS_DEPTH} templates deep", where, "extends",
-                                  "let a config extend a template that extends at most a few others"))
+        issues.append(
+            ConfigIssue(
+                "T-E014",
+                f"`extends` goes more than {MAX_EXTENDS_DEPTH} templates deep",
+                where,
+                "extends",
+                "let a config extend a template that extends at most a few others",
+            )
+        )
         return tree, text
     base, _ = _load_layers(base_abs, base_shown, [*stack, abspath], issues, files, sources)
     if base is not None and not isinstance(base, LDict):
-        issues.append(ConfigIssue("T-E013", f"`{target}` is not a Trellis config: it holds {_kind(base)}, not a mapping of keys",
-                                  where, "extends", "`extends` names a YAML or JSON template such as templates/crm_base.yaml"))
+        issues.append(
+            ConfigIssue(
+                "T-E013",
+                f"`{target}` is not a Trellis config: it holds {_kind(base)}, not a mapping of keys",
+                where,
+                "extends",
+                "`extends` names a YAML or JSON template such as templates/crm_base.yaml",
+            )
+        )
     if not isinstance(base, LDict):
         return tree, text
     overlay = tree.copy()
@@ -422,8 +523,11 @@ def merge_keyed(base: LList, overlay: LList, key_name: str, path: tuple, issues:
     out.item_locs = list(base.item_locs)
     for item, loc in zip(overlay, overlay.item_locs, strict=False):
         key = _item_key(item, key_name)
-        index = next((i for i, existing in enumerate(out) if _item_key(existing, key_name) == key), None) \
-            if key is not None else None  # an item without a name (a territory, a score rule) is added
+        index = (
+            next((i for i, existing in enumerate(out) if _item_key(existing, key_name) == key), None)
+            if key is not None
+            else None
+        )  # an item without a name (a territory, a score rule) is added
         if _is_removal(item):
             if index is None:
                 issues.append(_unknown_removal(key, (*path, key), loc, [_item_key(i, key_name) for i in out]))
@@ -462,8 +566,13 @@ def _unapplied_removals(node: Any, path: tuple, issues: list[ConfigIssue]) -> No
 
 
 def _unknown_removal(key: Any, path: tuple, loc: Location | None, known: list) -> ConfigIssue:
-    return ConfigIssue("T-E061", f"cannot remove `{key}`: the template does not declare it", loc, format_path(path),
-                       did_you_mean(key, known) or "only what a template declares can be removed")
+    return ConfigIssue(
+        "T-E061",
+        f"cannot remove `{key}`: the template does not declare it",
+        loc,
+        format_path(path),
+        did_you_mean(key, known) or "only what a template declares can be removed",
+    )
 
 
 def locate(tree: Any, path: tuple | list, key: bool = False) -> Location | None:

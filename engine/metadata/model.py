@@ -267,8 +267,16 @@ class Pipeline:
         if key == self.key or not self.variants:
             return self
         found = next(v for v in self.variants if v.key == key)
-        return Pipeline(field=self.field, label=found.label, stages=found.stages, back=self.back,
-                        reopen=self.reopen, skip=self.skip, by=self.by, key=found.key)
+        return Pipeline(
+            field=self.field,
+            label=found.label,
+            stages=found.stages,
+            back=self.back,
+            reopen=self.reopen,
+            skip=self.skip,
+            by=self.by,
+            key=found.key,
+        )
 
     def all_pipelines(self) -> tuple[Pipeline, ...]:
         """The default pipeline and every variant (for boards and reports)."""
@@ -459,7 +467,13 @@ class ObjectDef:
 ACCESS_LEVELS: tuple[str, ...] = ("none", "own", "team", "subtree", "all")
 #: Named permissions a role may hold.
 PERMISSIONS: tuple[str, ...] = (
-    "skip_stage", "approve", "manage_users", "view_audit", "manage_config", "assign", "reopen",
+    "skip_stage",
+    "approve",
+    "manage_users",
+    "view_audit",
+    "manage_config",
+    "assign",
+    "reopen",
 )
 
 

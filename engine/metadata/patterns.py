@@ -20,10 +20,16 @@ _OPTIONS.log_errors = False  # RE2 would print its own copy of every compile err
 #: Features RE2 refuses, recognised in its message, with a hint for the config author.
 _UNSUPPORTED_HINTS = (
     ("invalid perl operator: (?<", "lookbehind `(?<=…)`/`(?<!…)` is not supported; match the text itself instead"),
-    ("invalid perl operator: (?=", "lookahead `(?=…)` is not supported; write the alternatives out or use several fields"),
+    (
+        "invalid perl operator: (?=",
+        "lookahead `(?=…)` is not supported; write the alternatives out or use several fields",
+    ),
     ("invalid perl operator: (?!", "negative lookahead `(?!…)` is not supported; describe what is allowed instead"),
     ("invalid escape sequence: \\Z", "use `$` (patterns match the whole value anyway) instead of `\\Z`"),
-    ("invalid escape sequence: \\", "backreferences (`\\1`) are not supported; patterns run on RE2, a linear-time engine"),
+    (
+        "invalid escape sequence: \\",
+        "backreferences (`\\1`) are not supported; patterns run on RE2, a linear-time engine",
+    ),
 )
 
 
@@ -42,8 +48,10 @@ def compile_pattern(pattern: str) -> re2._Regexp:
         return re2.compile(pattern, _OPTIONS)
     except re2.error as exc:
         detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        hint = next((h for marker, h in _UNSUPPORTED_HINTS if detail.startswith(marker)),
-                    "patterns run on RE2, a linear-time engine: no backreferences or lookaround")
+        hint = next(
+            (h for marker, h in _UNSUPPORTED_HINTS if detail.startswith(marker)),
+            "patterns run on RE2, a linear-time engine: no backreferences or lookaround",
+        )
         raise PatternError(detail, hint) from None
 
 

@@ -33,9 +33,12 @@ def compile_scoring(compiler: Compiler, specs: dict, objects: dict[str, ObjectDe
             continue
         other = owners.setdefault((scoring.object, scoring.field), name)
         if other != name:
-            compiler.issue("T-E138", ("scoring", name, "field"),
-                           f"`{other}` already computes {scoring.object}.{scoring.field}",
-                           "put the rules of both into one scoring")
+            compiler.issue(
+                "T-E138",
+                ("scoring", name, "field"),
+                f"`{other}` already computes {scoring.object}.{scoring.field}",
+                "put the rules of both into one scoring",
+            )
             continue
         out[name] = scoring
     return out
@@ -45,15 +48,23 @@ def _compile(c: Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) 
     path = ("scoring", name)
     obj = objects.get(spec["object"])
     if obj is None:
-        c.issue("T-E130", (*path, "object"), f"unknown object `{spec['object']}`",
-                did_you_mean(spec["object"], objects) or "name an object declared under `objects`")
+        c.issue(
+            "T-E130",
+            (*path, "object"),
+            f"unknown object `{spec['object']}`",
+            did_you_mean(spec["object"], objects) or "name an object declared under `objects`",
+        )
         return None
     field = obj.fields.get(spec["field"])
     if field is None or field.type != "integer":
         kind = f"a {field.type} field" if field is not None else "not a field of the object"
-        c.issue("T-E136", (*path, "field"), f"`{spec['field']}` is {kind}: a score is an integer field",
-                did_you_mean(spec["field"], [f for f, d in obj.fields.items() if d.type == "integer"])
-                or "add e.g. `score: {type: integer, default: 0}` to the object")
+        c.issue(
+            "T-E136",
+            (*path, "field"),
+            f"`{spec['field']}` is {kind}: a score is an integer field",
+            did_you_mean(spec["field"], [f for f, d in obj.fields.items() if d.type == "integer"])
+            or "add e.g. `score: {type: integer, default: 0}` to the object",
+        )
         return None
     rules = []
     for index, entry in enumerate(spec["rules"]):
@@ -62,9 +73,14 @@ def _compile(c: Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) 
         if when is None:
             continue
         if field.name in when.names:
-            c.issue("T-E137", where, f"the rule reads `{field.name}`, the score it computes",
-                    "score from other fields; to add points on events use an `add` automation action")
+            c.issue(
+                "T-E137",
+                where,
+                f"the rule reads `{field.name}`, the score it computes",
+                "score from other fields; to add points on events use an `add` automation action",
+            )
             continue
         rules.append(ScoreRule(when=when, points=entry["points"], name=entry.get("name")))
-    return Scoring(name=name, object=obj.name, field=field.name, rules=tuple(rules),
-                   recompute=spec.get("recompute", "on_change"))
+    return Scoring(
+        name=name, object=obj.name, field=field.name, rules=tuple(rules), recompute=spec.get("recompute", "on_change")
+    )

@@ -116,10 +116,16 @@ class BoundedSandbox(SandboxedEnvironment):
         self.globals["range"] = _range
         for name in ("lipsum", "namespace", "cycler", "joiner"):
             self.globals.pop(name, None)
-        self.filters["format"] = _bounded_filter(self.filters["format"], lambda value, *a, **k: _check_percent_format(str(value)))
+        self.filters["format"] = _bounded_filter(
+            self.filters["format"], lambda value, *a, **k: _check_percent_format(str(value))
+        )
         for name in ("center", "indent"):
-            self.filters[name] = _bounded_filter(self.filters[name], lambda value, width=80, *a, **k: _check_width(width))
-        self.filters["tojson"] = _bounded_filter(self.filters["tojson"], lambda *a, indent=None, **k: _check_width(indent))
+            self.filters[name] = _bounded_filter(
+                self.filters[name], lambda value, width=80, *a, **k: _check_width(width)
+            )
+        self.filters["tojson"] = _bounded_filter(
+            self.filters["tojson"], lambda *a, indent=None, **k: _check_width(indent)
+        )
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         """``*``, ``**`` and ``+`` with their sizes checked before computing."""

@@ -42,8 +42,9 @@ TASK_KEYS: Mapping[str, tuple[frozenset[str], str]] = {
 }
 
 
-def compile_activity(compiler: Compiler, spec: Mapping[str, Any] | None, fields: Mapping[str, FieldDef],
-                     path: tuple) -> ActivityDef | None:
+def compile_activity(
+    compiler: Compiler, spec: Mapping[str, Any] | None, fields: Mapping[str, FieldDef], path: tuple
+) -> ActivityDef | None:
     """The ``activity`` block of one object (its ``on`` is resolved by ``link_timelines``)."""
     if spec is None:
         return None
@@ -52,12 +53,14 @@ def compile_activity(compiler: Compiler, spec: Mapping[str, Any] | None, fields:
     _check_on(compiler, spec, fields, path)
     if not ok:
         return None
-    return ActivityDef(at=spec["at"], on=tuple(spec.get("on") or ()), kind=spec.get("kind"),
-                       summary=spec.get("summary"))
+    return ActivityDef(
+        at=spec["at"], on=tuple(spec.get("on") or ()), kind=spec.get("kind"), summary=spec.get("summary")
+    )
 
 
-def compile_task(compiler: Compiler, spec: Mapping[str, Any] | None, fields: Mapping[str, FieldDef],
-                 path: tuple) -> TaskDef | None:
+def compile_task(
+    compiler: Compiler, spec: Mapping[str, Any] | None, fields: Mapping[str, FieldDef], path: tuple
+) -> TaskDef | None:
     """The ``task`` block of one object (its ``on`` is resolved by ``link_timelines``)."""
     if spec is None:
         return None
@@ -69,24 +72,45 @@ def compile_task(compiler: Compiler, spec: Mapping[str, Any] | None, fields: Map
     done = tuple(spec.get("done") or ())
     if not _check_done(compiler, fields[spec["status"]], done, path):
         return None
-    return TaskDef(due=spec["due"], assignee=spec["assignee"], status=spec["status"], done=done,
-                   on=tuple(spec.get("on") or ()), remind=spec.get("remind"), subject=spec.get("subject"))
+    return TaskDef(
+        due=spec["due"],
+        assignee=spec["assignee"],
+        status=spec["status"],
+        done=done,
+        on=tuple(spec.get("on") or ()),
+        remind=spec.get("remind"),
+        subject=spec.get("subject"),
+    )
 
 
-def _check_key(compiler: Compiler, spec: Mapping[str, Any], key: str, kinds: tuple[frozenset[str], str],
-               fields: Mapping[str, FieldDef], path: tuple) -> bool:
+def _check_key(
+    compiler: Compiler,
+    spec: Mapping[str, Any],
+    key: str,
+    kinds: tuple[frozenset[str], str],
+    fields: Mapping[str, FieldDef],
+    path: tuple,
+) -> bool:
     name = spec.get(key)
     if name is None or (key == "assignee" and name == "owner_id"):
         return True
     types, wanted = kinds
     field = fields.get(name)
     if field is None:
-        compiler.issue("T-E111", (*path, key), f"unknown field `{name}`",
-                       did_you_mean(name, fields) or f"name {wanted} of this object")
+        compiler.issue(
+            "T-E111",
+            (*path, key),
+            f"unknown field `{name}`",
+            did_you_mean(name, fields) or f"name {wanted} of this object",
+        )
         return False
     if field.value_type not in types:
-        compiler.issue("T-E112", (*path, key), f"`{name}` is {_a(field.value_type)} {field.value_type} field; "
-                                               f"`{key}` needs {wanted}", f"name {wanted} of this object")
+        compiler.issue(
+            "T-E112",
+            (*path, key),
+            f"`{name}` is {_a(field.value_type)} {field.value_type} field; `{key}` needs {wanted}",
+            f"name {wanted} of this object",
+        )
         return False
     return True
 
@@ -96,46 +120,73 @@ def _check_on(compiler: Compiler, spec: Mapping[str, Any], fields: Mapping[str, 
     for index, name in enumerate(spec.get("on") or ()):
         field = fields.get(name)
         if field is None:
-            compiler.issue("T-E111", (*path, "on", index), f"unknown field `{name}`",
-                           did_you_mean(name, lookups) or "name lookup fields of this object")
+            compiler.issue(
+                "T-E111",
+                (*path, "on", index),
+                f"unknown field `{name}`",
+                did_you_mean(name, lookups) or "name lookup fields of this object",
+            )
         elif field.type != "lookup":
-            compiler.issue("T-E112", (*path, "on", index), f"`{name}` is {_a(field.type)} {field.type} field; "
-                                                           "`on` lists lookup fields", "name lookup fields of this object")
+            compiler.issue(
+                "T-E112",
+                (*path, "on", index),
+                f"`{name}` is {_a(field.type)} {field.type} field; `on` lists lookup fields",
+                "name lookup fields of this object",
+            )
 
 
 def _check_done(compiler: Compiler, status: FieldDef, done: tuple[str, ...], path: tuple) -> bool:
     if status.value_type == "boolean":
         if done:
-            compiler.issue("T-E114", (*path, "done"), f"`{status.name}` is a boolean field: a task is done when it is true",
-                           "remove `done:`", key=True)
+            compiler.issue(
+                "T-E114",
+                (*path, "done"),
+                f"`{status.name}` is a boolean field: a task is done when it is true",
+                "remove `done:`",
+                key=True,
+            )
             return False
         return True
     if not done:
-        compiler.issue("T-E114", path, f"say which values of `{status.name}` close a task",
-                       "add e.g. `done: [done, cancelled]`")
+        compiler.issue(
+            "T-E114", path, f"say which values of `{status.name}` close a task", "add e.g. `done: [done, cancelled]`"
+        )
         return False
     keys = status.picklist.keys() if status.picklist else frozenset()
     for index, value in enumerate(done):
         if value not in keys:
-            compiler.issue("T-E114", (*path, "done", index), f"`{value}` is not a value of `{status.name}`",
-                           did_you_mean(value, keys) or f"values: {', '.join(sorted(keys))}")
+            compiler.issue(
+                "T-E114",
+                (*path, "done", index),
+                f"`{value}` is not a value of `{status.name}`",
+                did_you_mean(value, keys) or f"values: {', '.join(sorted(keys))}",
+            )
             return False
     return True
 
 
-def link_timelines(compiler: Compiler, objects: dict[str, ObjectDef],
-                   specs: Mapping[str, Any]) -> dict[str, ObjectDef]:
+def link_timelines(compiler: Compiler, objects: dict[str, ObjectDef], specs: Mapping[str, Any]) -> dict[str, ObjectDef]:
     """Resolve each activity's and task's ``on`` and check the objects against each other."""
     timelines = {name for name, obj in objects.items() if obj.timeline}
     linked = dict(objects)
     # An activity block with a mistake (already reported) still attaches through its lookups.
-    attached = {f.target for name, obj in objects.items() if "activity" in (specs.get(name) or {})
-                and obj.activity is None for f in obj.fields.values() if f.type == "lookup"}
+    attached = {
+        f.target
+        for name, obj in objects.items()
+        if "activity" in (specs.get(name) or {}) and obj.activity is None
+        for f in obj.fields.values()
+        if f.type == "lookup"
+    }
     for name, obj in objects.items():
         path = ("objects", name)
         if obj.activity is not None and obj.task is not None:
-            compiler.issue("T-E115", (*path, "task"), f"`{name}` is already an activity; an object is an activity "
-                                                      "or a task, not both", "keep `activity:` or `task:`", key=True)
+            compiler.issue(
+                "T-E115",
+                (*path, "task"),
+                f"`{name}` is already an activity; an object is an activity or a task, not both",
+                "keep `activity:` or `task:`",
+                key=True,
+            )
         if obj.activity is not None:
             on = _resolve_on(compiler, obj, obj.activity.on, timelines, (*path, "activity"))
             valid = len(on) == len(obj.activity.on) or not obj.activity.on  # else reported already
@@ -145,21 +196,29 @@ def link_timelines(compiler: Compiler, objects: dict[str, ObjectDef],
             on = _resolve_on(compiler, obj, obj.task.on, timelines, (*path, "task"))
             linked[name] = replace(linked[name], task=replace(obj.task, on=on))
     for name in sorted(timelines - attached):
-        compiler.issue("T-E110", ("objects", name, "timeline"),
-                       f"`{name}` has `timeline: true` but no activity object points at it",
-                       "give an object with `activity:` a lookup to it (e.g. interaction.account), or remove `timeline:`")
+        compiler.issue(
+            "T-E110",
+            ("objects", name, "timeline"),
+            f"`{name}` has `timeline: true` but no activity object points at it",
+            "give an object with `activity:` a lookup to it (e.g. interaction.account), or remove `timeline:`",
+        )
     return linked
 
 
-def _resolve_on(compiler: Compiler, obj: ObjectDef, declared: tuple[str, ...], timelines: set[str],
-                path: tuple) -> tuple[str, ...]:
+def _resolve_on(
+    compiler: Compiler, obj: ObjectDef, declared: tuple[str, ...], timelines: set[str], path: tuple
+) -> tuple[str, ...]:
     lookups = [f for f in obj.fields.values() if f.type == "lookup"]
     if not declared:
         on = tuple(f.name for f in lookups if f.target in timelines)
         if not on:
-            compiler.issue("T-E113", path, f"`{obj.name}` has no lookup to an object with `timeline: true`",
-                           "add a lookup to such an object, or `timeline: true` to the object a lookup points at",
-                           key=True)
+            compiler.issue(
+                "T-E113",
+                path,
+                f"`{obj.name}` has no lookup to an object with `timeline: true`",
+                "add a lookup to such an object, or `timeline: true` to the object a lookup points at",
+                key=True,
+            )
         return on
     found: list[str] = []
     for index, name in enumerate(declared):
@@ -167,8 +226,12 @@ def _resolve_on(compiler: Compiler, obj: ObjectDef, declared: tuple[str, ...], t
         if field is None or field.type != "lookup":
             continue  # reported by _check_on
         if field.target not in timelines:
-            compiler.issue("T-E113", (*path, "on", index), f"`{name}` points at `{field.target}`, which has no "
-                                                           "`timeline: true`", f"add `timeline: true` to `{field.target}`")
+            compiler.issue(
+                "T-E113",
+                (*path, "on", index),
+                f"`{name}` points at `{field.target}`, which has no `timeline: true`",
+                f"add `timeline: true` to `{field.target}`",
+            )
             continue
         found.append(name)
     return tuple(found)

@@ -118,8 +118,9 @@ def require(session: Session) -> None:
         raise PermissionDenied(f"this needs the {PERMISSION} permission")
 
 
-def recent_runs(session: Session, rule: str | None = None, status: str | None = None, page: int = 1,
-                per_page: int = 50) -> AdminPage[Run]:
+def recent_runs(
+    session: Session, rule: str | None = None, status: str | None = None, page: int = 1, per_page: int = 50
+) -> AdminPage[Run]:
     """Runs of automation rules, latest first; only of ``rule`` / with ``status`` when given."""
     require(session)
     runs = session.schema.system["sys_automation_runs"]
@@ -129,13 +130,16 @@ def recent_runs(session: Session, rule: str | None = None, status: str | None = 
     if status:
         statement = statement.where(runs.c.status == status)
     rows, page, per_page, more = _page(session, statement.order_by(runs.c.id.desc()), page, per_page)
-    items = [Run(r["id"], r["rule"], r["object"], r["record_id"], r["trigger"], r["status"], r["error"], r["depth"],
-                 r["at"]) for r in rows]
+    items = [
+        Run(r["id"], r["rule"], r["object"], r["record_id"], r["trigger"], r["status"], r["error"], r["depth"], r["at"])
+        for r in rows
+    ]
     return AdminPage(items, page, per_page, more)
 
 
-def outbox(session: Session, status: str | None = None, kind: str | None = None, page: int = 1,
-           per_page: int = 50) -> AdminPage[Message]:
+def outbox(
+    session: Session, status: str | None = None, kind: str | None = None, page: int = 1, per_page: int = 50
+) -> AdminPage[Message]:
     """Outbox messages, latest first; only with ``status`` / of ``kind`` when given."""
     require(session)
     table = session.schema.system["sys_outbox"]
@@ -152,8 +156,9 @@ def outbox_counts(session: Session) -> dict[str, int]:
     """How many messages are pending, being sent, waiting for a retry and dead."""
     require(session)
     table = session.schema.system["sys_outbox"]
-    rows = session.connection.execute(sa.select(table.c.status, sa.func.count()).where(
-        table.c.status.in_(WAITING)).group_by(table.c.status)).all()
+    rows = session.connection.execute(
+        sa.select(table.c.status, sa.func.count()).where(table.c.status.in_(WAITING)).group_by(table.c.status)
+    ).all()
     found = dict(rows)
     return {status: found.get(status, 0) for status in WAITING}
 
@@ -166,24 +171,52 @@ def retry_message(session: Session, message_id: int) -> Message:
     table = session.schema.system["sys_outbox"]
     now = session.clock().now_utc
     attempts = sa.case((table.c.status == "dead", 0), else_=table.c.attempts)
-    changed = session.connection.execute(sa.update(table).where(
-        table.c.id == message_id, table.c.status.in_(RETRYABLE),
-    ).values(status="pending", attempts=attempts, next_attempt_at=now, claimed_by=None, lease_until=None)).rowcount
-    row = session.connection.execute(sa.select(*(table.c[name] for name in _MESSAGE_COLUMNS))
-                                     .where(table.c.id == message_id)).mappings().first()
+    changed = session.connection.execute(
+        sa.update(table)
+        .where(
+            table.c.id == message_id,
+            table.c.status.in_(RETRYABLE),
+        )
+        .values(status="pending", attempts=attempts, next_attempt_at=now, claimed_by=None, lease_until=None)
+    ).rowcount
+    row = (
+        session.connection.execute(
+            sa.select(*(table.c[name] for name in _MESSAGE_COLUMNS)).where(table.c.id == message_id)
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound("outbox message", message_id)
     if not changed:
-        raise NotRetryable(f"outbox message {message_id} is {row['status']}: only dead messages and those "
-                           "waiting for a retry can be sent again")
-    log.info("outbox message %s (%s to %s) requeued by %s", message_id, row["kind"], masked_url(row["target"]),
-             session.principal.username)
+        raise NotRetryable(
+            f"outbox message {message_id} is {row['status']}: only dead messages and those "
+            "waiting for a retry can be sent again"
+        )
+    log.info(
+        "outbox message %s (%s to %s) requeued by %s",
+        message_id,
+        row["kind"],
+        masked_url(row["target"]),
+        session.principal.username,
+    )
     return _message(row)
 
 
 # --- helpers ------------------------------------------------------------------------------------------
-_MESSAGE_COLUMNS = ("id", "kind", "rule", "target", "payload", "status", "attempts", "next_attempt_at", "last_error",
-                    "created_at", "sent_at")
+_MESSAGE_COLUMNS = (
+    "id",
+    "kind",
+    "rule",
+    "target",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "created_at",
+    "sent_at",
+)
 
 
 def _page(session: Session, statement: sa.Select, page: int, per_page: int) -> tuple[list[Any], int, int, bool]:
@@ -198,8 +231,19 @@ def _message(row: Mapping[str, Any]) -> Message:
     error = row["last_error"]
     if error and target in error:  # a delivery error may quote the URL with its password
         error = error.replace(target, masked_url(target))
-    return Message(row["id"], row["kind"], row["rule"], masked_url(target), _summary(row["kind"], row["payload"]),
-                   row["status"], row["attempts"], row["next_attempt_at"], error, row["created_at"], row["sent_at"])
+    return Message(
+        row["id"],
+        row["kind"],
+        row["rule"],
+        masked_url(target),
+        _summary(row["kind"], row["payload"]),
+        row["status"],
+        row["attempts"],
+        row["next_attempt_at"],
+        error,
+        row["created_at"],
+        row["sent_at"],
+    )
 
 
 def _summary(kind: str, payload: str) -> str:

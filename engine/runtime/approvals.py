@@ -98,19 +98,38 @@ class ApprovalRequest:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (for the REST API)."""
         return {
-            "id": self.id, "rules": list(self.rules), "object": self.object, "record_id": self.record_id,
-            "action": self.action, "changes": dict(self.changes), "hidden_changes": self.hidden_changes,
-            "reason": self.reason, "status": self.status,
-            "step": self.step, "requested_by": self.requested_by_name, "requested_at": _iso(self.requested_at),
-            "decided_at": _iso(self.decided_at), "comment": self.comment, "result": self.result,
-            "steps": [{"label": s.label, "approver": s.approver_name, "decision": s.decision,
-                       "decided_at": _iso(s.decided_at), "comment": s.comment} for s in self.steps],
+            "id": self.id,
+            "rules": list(self.rules),
+            "object": self.object,
+            "record_id": self.record_id,
+            "action": self.action,
+            "changes": dict(self.changes),
+            "hidden_changes": self.hidden_changes,
+            "reason": self.reason,
+            "status": self.status,
+            "step": self.step,
+            "requested_by": self.requested_by_name,
+            "requested_at": _iso(self.requested_at),
+            "decided_at": _iso(self.decided_at),
+            "comment": self.comment,
+            "result": self.result,
+            "steps": [
+                {
+                    "label": s.label,
+                    "approver": s.approver_name,
+                    "decision": s.decision,
+                    "decided_at": _iso(s.decided_at),
+                    "comment": s.comment,
+                }
+                for s in self.steps
+            ],
         }
 
 
 # --- which rules a change triggers -------------------------------------------------
-def rules_for_update(session: Session, obj: ObjectDef, after: Mapping[str, Any], changed: set[str],
-                     move: StageMove | None) -> list[ApprovalRule]:
+def rules_for_update(
+    session: Session, obj: ObjectDef, after: Mapping[str, Any], changed: set[str], move: StageMove | None
+) -> list[ApprovalRule]:
     """The approval rules a valid update triggers (not those already approved for it).
     The system context (imports, automation) is trusted and needs no approval."""
     if session.principal.is_system:
@@ -135,18 +154,26 @@ def rules_for_create(session: Session, obj: ObjectDef, values: Mapping[str, Any]
     whose fields the new record fills — given, defaulted or computed — and whose ``when`` holds."""
     if session.principal.is_system:
         return []
-    return [rule for rule in session.config.approval_rules(obj.name)
-            if rule.trigger == "change" and "create" in rule.applies_to and rule.name not in session.approved_rules
-            and any(values.get(name) not in (None, "", []) for name in rule.fields)
-            and _holds(session, obj, rule, values)]
+    return [
+        rule
+        for rule in session.config.approval_rules(obj.name)
+        if rule.trigger == "change"
+        and "create" in rule.applies_to
+        and rule.name not in session.approved_rules
+        and any(values.get(name) not in (None, "", []) for name in rule.fields)
+        and _holds(session, obj, rule, values)
+    ]
 
 
 def rules_for_delete(session: Session, obj: ObjectDef, current: Mapping[str, Any]) -> list[ApprovalRule]:
     """The approval rules deleting ``current`` triggers (none for the system context)."""
     if session.principal.is_system:
         return []
-    return [rule for rule in session.config.approval_rules(obj.name, "delete")
-            if rule.name not in session.approved_rules and _holds(session, obj, rule, current)]
+    return [
+        rule
+        for rule in session.config.approval_rules(obj.name, "delete")
+        if rule.name not in session.approved_rules and _holds(session, obj, rule, current)
+    ]
 
 
 def _holds(session: Session, obj: ObjectDef, rule: ApprovalRule, values: Mapping[str, Any]) -> bool:
@@ -159,8 +186,15 @@ def _holds(session: Session, obj: ObjectDef, rule: ApprovalRule, values: Mapping
 
 
 # --- locks -----------------------------------------------------------------------------
-def check_locks(session: Session, obj: ObjectDef, record_id: int, changed: set[str], action: str,
-                errors: Errors, pending: list[ApprovalRequest] | None = None) -> None:
+def check_locks(
+    session: Session,
+    obj: ObjectDef,
+    record_id: int,
+    changed: set[str],
+    action: str,
+    errors: Errors,
+    pending: list[ApprovalRequest] | None = None,
+) -> None:
     """Refuse a change of the kind a pending request on this record is waiting for (``pending``:
     the record's pending requests, when ``pending_locks`` read them already)."""
     if pending is None:
@@ -178,17 +212,29 @@ def check_locks(session: Session, obj: ObjectDef, record_id: int, changed: set[s
         locked |= {k for k in request.changes if k in obj.fields}
         who = request.requested_by_name
         if action == "delete" and request.action == "delete":
-            errors.add(RECORD_ERRORS, "approval_pending",
-                       f"Deleting this record already waits for approval (request {request.id} by {who}).")
+            errors.add(
+                RECORD_ERRORS,
+                "approval_pending",
+                f"Deleting this record already waits for approval (request {request.id} by {who}).",
+            )
         for name in sorted(changed & locked):
-            errors.add(name, "approval_pending",
-                       f"{obj.fields[name].label.get()} cannot change while request {request.id} by {who} "
-                       f"waits for approval.")
+            errors.add(
+                name,
+                "approval_pending",
+                f"{obj.fields[name].label.get()} cannot change while request {request.id} by {who} waits for approval.",
+            )
 
 
 # --- requesting -------------------------------------------------------------------------
-def request(session: Session, obj: ObjectDef, record_id: int, rules: list[ApprovalRule], action: str,
-            changes: Mapping[str, Any], reason: str | None) -> ApprovalRequest:
+def request(
+    session: Session,
+    obj: ObjectDef,
+    record_id: int,
+    rules: list[ApprovalRule],
+    action: str,
+    changes: Mapping[str, Any],
+    reason: str | None,
+) -> ApprovalRequest:
     """Store a pending change with its approval steps; refuses when no approver can be found.
     A ``create`` has no record yet: ``record_id`` is ``NEW_RECORD`` until it is approved."""
     approvals, steps_table = _tables(session)
@@ -199,22 +245,46 @@ def request(session: Session, obj: ObjectDef, record_id: int, rules: list[Approv
             resolved = _resolve(session, step.approver, errors)
             if resolved is not None:
                 user_id, role, name = resolved
-                steps.append({"label": f"{rule.label.get()}: {step.label.get()}", "approver_user_id": user_id,
-                              "approver_role": role, "approver_name": name})
+                steps.append(
+                    {
+                        "label": f"{rule.label.get()}: {step.label.get()}",
+                        "approver_user_id": user_id,
+                        "approver_role": role,
+                        "approver_name": name,
+                    }
+                )
     if errors:
         raise ValidationFailed(dict(errors), obj.name)
     session.unit.created.discard((obj.name, record_id))  # locked by this request from now on
     now = session.clock().now_utc
-    approval_id = session.connection.execute(sa.insert(approvals).values(
-        rules=",".join(r.name for r in rules), object=obj.name, record_id=record_id, action=action,
-        changes=json.dumps(_jsonable(changes), sort_keys=True), reason=reason, status=PENDING, step=0,
-        requested_by=session.user, requested_by_name=session.principal.username, requested_at=now,
-    ).returning(approvals.c.id)).scalar_one()
-    session.connection.execute(sa.insert(steps_table), [
-        {"approval_id": approval_id, "step": index, **step} for index, step in enumerate(steps)
-    ])
-    _audit(session, obj.name, record_id, "approval.request",
-           {"approval": [None, approval_id], "rules": [None, ",".join(r.name for r in rules)]})
+    approval_id = session.connection.execute(
+        sa.insert(approvals)
+        .values(
+            rules=",".join(r.name for r in rules),
+            object=obj.name,
+            record_id=record_id,
+            action=action,
+            changes=json.dumps(_jsonable(changes), sort_keys=True),
+            reason=reason,
+            status=PENDING,
+            step=0,
+            requested_by=session.user,
+            requested_by_name=session.principal.username,
+            requested_at=now,
+        )
+        .returning(approvals.c.id)
+    ).scalar_one()
+    session.connection.execute(
+        sa.insert(steps_table),
+        [{"approval_id": approval_id, "step": index, **step} for index, step in enumerate(steps)],
+    )
+    _audit(
+        session,
+        obj.name,
+        record_id,
+        "approval.request",
+        {"approval": [None, approval_id], "rules": [None, ",".join(r.name for r in rules)]},
+    )
     return get(session, approval_id)
 
 
@@ -227,17 +297,23 @@ def _resolve(session: Session, approver, errors: Errors) -> tuple[int | None, st
             row = unit.user(user_id) if user_id is not None else None
             user_id = row.manager_id if row is not None else None
         if user_id is None:
-            errors.add(RECORD_ERRORS, "no_approver",
-                       f"This change needs approval by {approver.describe()}, but you have no manager "
-                       f"{'that far up ' if approver.levels > 1 else ''}in Trellis; ask an administrator to set one.")
+            errors.add(
+                RECORD_ERRORS,
+                "no_approver",
+                f"This change needs approval by {approver.describe()}, but you have no manager "
+                f"{'that far up ' if approver.levels > 1 else ''}in Trellis; ask an administrator to set one.",
+            )
             return None
         return user_id, None, unit.user(user_id).username
     if approver.kind == "role":
         return None, approver.name, f"role {approver.name}"
     row = unit.user_named(approver.name)
     if row is None or not row.active:
-        errors.add(RECORD_ERRORS, "no_approver",
-                   f"This change needs approval by user {approver.name}, who does not exist or is disabled.")
+        errors.add(
+            RECORD_ERRORS,
+            "no_approver",
+            f"This change needs approval by user {approver.name}, who does not exist or is disabled.",
+        )
         return None
     return row.id, None, approver.name
 
@@ -250,8 +326,10 @@ def decide(session: Session, approval_id: Any, decision: str, comment: str | Non
     current = _fetch(session, approval_id, lock=True)
     step = current.current_step
     if step is None:
-        raise ValidationFailed({RECORD_ERRORS: [FieldError(
-            "already_decided", f"Request {current.id} is already {current.status}.")]}, "approval")
+        raise ValidationFailed(
+            {RECORD_ERRORS: [FieldError("already_decided", f"Request {current.id} is already {current.status}.")]},
+            "approval",
+        )
     principal = session.principal
     if not principal.is_system:
         if not principal.has("approve"):
@@ -267,10 +345,16 @@ def decide(session: Session, approval_id: Any, decision: str, comment: str | Non
         raise ValidationFailed({"comment": [FieldError("required", "Say why you reject the request.")]}, "approval")
     approvals, steps_table = _tables(session)
     now = session.clock().now_utc
-    session.connection.execute(sa.update(steps_table).where(
-        steps_table.c.approval_id == current.id, steps_table.c.step == step.index
-    ).values(decision="approved" if decision == "approve" else "rejected", decided_by=principal.user_id,
-             decided_at=now, comment=comment))
+    session.connection.execute(
+        sa.update(steps_table)
+        .where(steps_table.c.approval_id == current.id, steps_table.c.step == step.index)
+        .values(
+            decision="approved" if decision == "approve" else "rejected",
+            decided_by=principal.user_id,
+            decided_at=now,
+            comment=comment,
+        )
+    )
     if decision == "reject":
         _finish(session, current, REJECTED, now, comment, None)
     elif step.index + 1 < len(current.steps):
@@ -279,8 +363,14 @@ def decide(session: Session, approval_id: Any, decision: str, comment: str | Non
     else:
         failure = _apply(session, current)
         # Fetched again: an approved create now names its new record.
-        _finish(session, _fetch(session, current.id, check_scope=False), FAILED if failure else APPROVED, now,
-                comment, failure)
+        _finish(
+            session,
+            _fetch(session, current.id, check_scope=False),
+            FAILED if failure else APPROVED,
+            now,
+            comment,
+            failure,
+        )
     return visible(session, _fetch(session, current.id, check_scope=False))
 
 
@@ -288,8 +378,10 @@ def cancel(session: Session, approval_id: Any) -> ApprovalRequest:
     """Withdraw one's own pending request."""
     current = _fetch(session, approval_id, lock=True)
     if current.status != PENDING:
-        raise ValidationFailed({RECORD_ERRORS: [FieldError(
-            "already_decided", f"Request {current.id} is already {current.status}.")]}, "approval")
+        raise ValidationFailed(
+            {RECORD_ERRORS: [FieldError("already_decided", f"Request {current.id} is already {current.status}.")]},
+            "approval",
+        )
     if not session.principal.is_system and current.requested_by != session.user:
         raise PermissionDenied("only the requester may withdraw a request")
     _finish(session, current, CANCELLED, session.clock().now_utc, None, None)
@@ -299,8 +391,13 @@ def cancel(session: Session, approval_id: Any) -> ApprovalRequest:
 def _apply(session: Session, request_: ApprovalRequest) -> str | None:
     """Apply the approved change as the requester; the reason it failed, or None."""
     try:
-        requester = load_principal(session.connection, session.config, request_.requested_by,
-                                   session.clock().now_utc, session.schema.system["sys_users"])
+        requester = load_principal(
+            session.connection,
+            session.config,
+            request_.requested_by,
+            session.clock().now_utc,
+            session.schema.system["sys_users"],
+        )
     except (UnknownUser, AccountUnavailable) as exc:
         return f"The requester can no longer act: {exc}."
     applying = session.acting(requester, "approval", depth=0, approved_rules=frozenset(request_.rules))
@@ -311,8 +408,9 @@ def _apply(session: Session, request_: ApprovalRequest) -> str | None:
             elif request_.action == "create":
                 created = applying.create(request_.object, dict(request_.changes), reason=request_.reason)
                 approvals, _ = _tables(session)
-                session.connection.execute(sa.update(approvals).where(approvals.c.id == request_.id)
-                                           .values(record_id=created.id))
+                session.connection.execute(
+                    sa.update(approvals).where(approvals.c.id == request_.id).values(record_id=created.id)
+                )
             else:
                 applying.update(request_.object, request_.record_id, dict(request_.changes), reason=request_.reason)
     except ValidationFailed as exc:
@@ -323,13 +421,22 @@ def _apply(session: Session, request_: ApprovalRequest) -> str | None:
     return None
 
 
-def _finish(session: Session, request_: ApprovalRequest, status: str, now: dt.datetime, comment: str | None,
-            result: str | None) -> None:
+def _finish(
+    session: Session, request_: ApprovalRequest, status: str, now: dt.datetime, comment: str | None, result: str | None
+) -> None:
     approvals, _ = _tables(session)
-    session.connection.execute(sa.update(approvals).where(approvals.c.id == request_.id).values(
-        status=status, decided_at=now, comment=comment, result=result))
-    _audit(session, request_.object, request_.record_id, f"approval.{status}",
-           {"approval": [None, request_.id], **({"comment": [None, comment]} if comment else {})})
+    session.connection.execute(
+        sa.update(approvals)
+        .where(approvals.c.id == request_.id)
+        .values(status=status, decided_at=now, comment=comment, result=result)
+    )
+    _audit(
+        session,
+        request_.object,
+        request_.record_id,
+        f"approval.{status}",
+        {"approval": [None, request_.id], **({"comment": [None, comment]} if comment else {})},
+    )
     if status in (APPROVED, REJECTED):
         from engine.runtime import automation
 
@@ -349,9 +456,8 @@ def duty_conflict(session: Session, request_: ApprovalRequest) -> str | None:
         return "you cannot decide your own request; another approver must"
     step = request_.current_step
     separate = not all(r is not None and not r.separate_steps for r in rules)
-    if separate and step is not None and any(s.decided_by == user_id for s in request_.steps[:step.index]):
-        return (f"you decided an earlier step of request {request_.id}; "
-                "another approver must decide this one")
+    if separate and step is not None and any(s.decided_by == user_id for s in request_.steps[: step.index]):
+        return f"you decided an earlier step of request {request_.id}; another approver must decide this one"
     return None
 
 
@@ -379,9 +485,16 @@ def _owner_of(session: Session, request_: ApprovalRequest) -> int | None:
     if row is not None:
         return row.owner_id
     trail = session.schema.system["sys_audit"]
-    logged = session.connection.execute(sa.select(trail.c.changes).where(
-        trail.c.object == request_.object, trail.c.record_id == request_.record_id, trail.c.action == "delete",
-    ).order_by(trail.c.id.desc()).limit(1)).scalar()
+    logged = session.connection.execute(
+        sa.select(trail.c.changes)
+        .where(
+            trail.c.object == request_.object,
+            trail.c.record_id == request_.record_id,
+            trail.c.action == "delete",
+        )
+        .order_by(trail.c.id.desc())
+        .limit(1)
+    ).scalar()
     try:
         owner = json.loads(logged).get("owner_id", [None])[0] if logged else None
     except (ValueError, AttributeError, IndexError, TypeError):
@@ -439,9 +552,19 @@ def pending_for_record(session: Session, object_name: str, record_id: int) -> li
 def _pending(session: Session, object_name: str, record_id: int) -> list[ApprovalRequest]:
     """Pending requests on one record with every value (they lock it)."""
     approvals, _ = _tables(session)
-    rows = session.connection.execute(sa.select(approvals).where(
-        approvals.c.object == object_name, approvals.c.record_id == record_id, approvals.c.status == PENDING,
-    ).order_by(approvals.c.id)).mappings().all()
+    rows = (
+        session.connection.execute(
+            sa.select(approvals)
+            .where(
+                approvals.c.object == object_name,
+                approvals.c.record_id == record_id,
+                approvals.c.status == PENDING,
+            )
+            .order_by(approvals.c.id)
+        )
+        .mappings()
+        .all()
+    )
     return _load(session, rows)
 
 
@@ -453,9 +576,19 @@ def pending_locks(session: Session, object_name: str, record_ids: list[int]) -> 
     if not reading:
         return found
     approvals, _ = _tables(session)
-    rows = session.connection.execute(sa.select(approvals).where(
-        approvals.c.object == object_name, approvals.c.record_id.in_(reading), approvals.c.status == PENDING,
-    ).order_by(approvals.c.id)).mappings().all()
+    rows = (
+        session.connection.execute(
+            sa.select(approvals)
+            .where(
+                approvals.c.object == object_name,
+                approvals.c.record_id.in_(reading),
+                approvals.c.status == PENDING,
+            )
+            .order_by(approvals.c.id)
+        )
+        .mappings()
+        .all()
+    )
     for request in _load(session, rows):
         found[request.record_id].append(request)
     return found
@@ -464,9 +597,18 @@ def pending_locks(session: Session, object_name: str, record_ids: list[int]) -> 
 def for_record(session: Session, object_name: str, record_id: int) -> list[ApprovalRequest]:
     """Every request on one record, newest first."""
     approvals, _ = _tables(session)
-    rows = session.connection.execute(sa.select(approvals).where(
-        approvals.c.object == object_name, approvals.c.record_id == record_id,
-    ).order_by(approvals.c.id.desc())).mappings().all()
+    rows = (
+        session.connection.execute(
+            sa.select(approvals)
+            .where(
+                approvals.c.object == object_name,
+                approvals.c.record_id == record_id,
+            )
+            .order_by(approvals.c.id.desc())
+        )
+        .mappings()
+        .all()
+    )
     return [visible(session, r) for r in _load(session, rows)]
 
 
@@ -478,8 +620,11 @@ def inbox(session: Session, limit: int = 200) -> list[ApprovalRequest]:
     found = _load(session, session.connection.execute(_waiting(session, approvals).limit(limit)).mappings().all())
     found = [r for r in found if duty_conflict(session, r) is None]
     readable = readable_records(session, [(r.object, r.record_id) for r in found if r.record_id != NEW_RECORD])
-    return [visible(session, r) for r in found if (r.object, r.record_id) in readable
-            or (r.record_id == NEW_RECORD and _in_scope(session, r))]
+    return [
+        visible(session, r)
+        for r in found
+        if (r.object, r.record_id) in readable or (r.record_id == NEW_RECORD and _in_scope(session, r))
+    ]
 
 
 def _in_scope(session: Session, request_: ApprovalRequest) -> bool:
@@ -499,9 +644,12 @@ def _waiting(session: Session, approvals: sa.Table) -> sa.Select:
     """Pending requests whose current step is the caller's (as user, or through a role), oldest first."""
     _, steps_table = _tables(session)
     principal = session.principal
-    statement = (sa.select(approvals).join(steps_table, sa.and_(
-        steps_table.c.approval_id == approvals.c.id, steps_table.c.step == approvals.c.step))
-        .where(approvals.c.status == PENDING).order_by(approvals.c.id))
+    statement = (
+        sa.select(approvals)
+        .join(steps_table, sa.and_(steps_table.c.approval_id == approvals.c.id, steps_table.c.step == approvals.c.step))
+        .where(approvals.c.status == PENDING)
+        .order_by(approvals.c.id)
+    )
     if not principal.is_system:
         mine = steps_table.c.approver_user_id == principal.user_id
         if principal.roles:
@@ -513,8 +661,16 @@ def _waiting(session: Session, approvals: sa.Table) -> sa.Select:
 def requested_by_me(session: Session, limit: int = 200) -> list[ApprovalRequest]:
     """The caller's own requests, newest first."""
     approvals, _ = _tables(session)
-    rows = session.connection.execute(sa.select(approvals).where(approvals.c.requested_by == session.user)
-                                      .order_by(approvals.c.id.desc()).limit(limit)).mappings().all()
+    rows = (
+        session.connection.execute(
+            sa.select(approvals)
+            .where(approvals.c.requested_by == session.user)
+            .order_by(approvals.c.id.desc())
+            .limit(limit)
+        )
+        .mappings()
+        .all()
+    )
     return [visible(session, r) for r in _load(session, rows)]
 
 
@@ -524,19 +680,45 @@ def _load(session: Session, rows) -> list[ApprovalRequest]:
     _, steps_table = _tables(session)
     ids = [row["id"] for row in rows]
     steps: dict[int, list[Step]] = {}
-    for s in session.connection.execute(sa.select(steps_table).where(steps_table.c.approval_id.in_(ids))
-                                        .order_by(steps_table.c.approval_id, steps_table.c.step)).mappings():
-        steps.setdefault(s["approval_id"], []).append(Step(
-            index=s["step"], label=s["label"], approver_user_id=s["approver_user_id"], approver_role=s["approver_role"],
-            approver_name=s["approver_name"], decision=s["decision"], decided_by=s["decided_by"],
-            decided_at=s["decided_at"], comment=s["comment"]))
-    return [ApprovalRequest(
-        id=row["id"], rules=tuple(row["rules"].split(",")), object=row["object"], record_id=row["record_id"],
-        action=row["action"], changes=json.loads(row["changes"]), reason=row["reason"], status=row["status"],
-        step=row["step"], requested_by=row["requested_by"], requested_by_name=row["requested_by_name"],
-        requested_at=row["requested_at"], decided_at=row["decided_at"], comment=row["comment"], result=row["result"],
-        steps=tuple(steps.get(row["id"], ())),
-    ) for row in rows]
+    for s in session.connection.execute(
+        sa.select(steps_table)
+        .where(steps_table.c.approval_id.in_(ids))
+        .order_by(steps_table.c.approval_id, steps_table.c.step)
+    ).mappings():
+        steps.setdefault(s["approval_id"], []).append(
+            Step(
+                index=s["step"],
+                label=s["label"],
+                approver_user_id=s["approver_user_id"],
+                approver_role=s["approver_role"],
+                approver_name=s["approver_name"],
+                decision=s["decision"],
+                decided_by=s["decided_by"],
+                decided_at=s["decided_at"],
+                comment=s["comment"],
+            )
+        )
+    return [
+        ApprovalRequest(
+            id=row["id"],
+            rules=tuple(row["rules"].split(",")),
+            object=row["object"],
+            record_id=row["record_id"],
+            action=row["action"],
+            changes=json.loads(row["changes"]),
+            reason=row["reason"],
+            status=row["status"],
+            step=row["step"],
+            requested_by=row["requested_by"],
+            requested_by_name=row["requested_by_name"],
+            requested_at=row["requested_at"],
+            decided_at=row["decided_at"],
+            comment=row["comment"],
+            result=row["result"],
+            steps=tuple(steps.get(row["id"], ())),
+        )
+        for row in rows
+    ]
 
 
 def _tables(session: Session) -> tuple[sa.Table, sa.Table]:
@@ -545,8 +727,9 @@ def _tables(session: Session) -> tuple[sa.Table, sa.Table]:
 
 
 def _audit(session: Session, object_name: str, record_id: int, action: str, changes: dict) -> None:
-    session.unit.log_change(session.principal, session.channel, action, object_name, record_id or None, changes,
-                            session.clock().now_utc)
+    session.unit.log_change(
+        session.principal, session.channel, action, object_name, record_id or None, changes, session.clock().now_utc
+    )
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -563,4 +746,3 @@ def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-

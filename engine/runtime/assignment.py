@@ -149,8 +149,9 @@ def _stored(session: Session, obj: ObjectDef, record_id: int) -> dict[str, Any]:
     return dict(row_to_record(obj, row, session.crm.keys)) if row is not None else {}
 
 
-def choose_and_write(session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapping[str, Any],
-                     trigger: str) -> int | None:
+def choose_and_write(
+    session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapping[str, Any], trigger: str
+) -> int | None:
     """Choose a user for ``record`` (see the module docstring) and write them; None when nobody."""
     chosen, reason = _choose(session, rule, obj, record)
     if chosen is None and rule.fallback is not None:
@@ -167,7 +168,9 @@ def choose_and_write(session: Session, rule: AssignmentRule, obj: ObjectDef, rec
 
 
 # --- choosing -------------------------------------------------------------------------------------
-def _choose(session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapping[str, Any]) -> tuple[int | None, str]:
+def _choose(
+    session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapping[str, Any]
+) -> tuple[int | None, str]:
     pool, where = _pool_for(session, rule, obj, record)
     if pool is None:
         return None, "no territory rule matched and the rule has no default pool"
@@ -204,8 +207,9 @@ def _choose(session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapp
     return chosen.id, ""
 
 
-def _pool_for(session: Session, rule: AssignmentRule, obj: ObjectDef,
-              record: Mapping[str, Any]) -> tuple[AssignmentPool | None, str]:
+def _pool_for(
+    session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapping[str, Any]
+) -> tuple[AssignmentPool | None, str]:
     for index, territory in enumerate(rule.territories):
         if _holds(territory.when, session, obj, record):
             return territory.pool, f"territory {territory.name or index + 1} ({_describe(territory.pool)})"
@@ -219,8 +223,9 @@ def _describe(pool: AssignmentPool) -> str:
     return " in ".join(f"{kind} {name}" for kind, name in (("role", pool.role), ("team", team)) if name)
 
 
-def _resolve_team(session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapping[str, Any],
-                  pool: AssignmentPool) -> tuple[AssignmentPool | None, str]:
+def _resolve_team(
+    session: Session, rule: AssignmentRule, obj: ObjectDef, record: Mapping[str, Any], pool: AssignmentPool
+) -> tuple[AssignmentPool | None, str]:
     """``team: {from: PATH}``: the pool with the team the record (or its looked-up record) names.
 
     The looked-up record is read through the read path, as the rule (the system); each
@@ -268,9 +273,13 @@ def _members(session: Session, pool: AssignmentPool) -> tuple[list[Member], str 
         team_id = session.unit.team_id(pool.team)
         if team_id is None:
             return [], f"there is no team {pool.team} (create it with `trellis team add`)"
-    rows = [r for r in session.unit.all_users()
-            if (not pool.users or r.username in pool.users) and (team_id is None or r.team_id == team_id)
-            and (pool.role is None or pool.role in (r.roles or ()))]
+    rows = [
+        r
+        for r in session.unit.all_users()
+        if (not pool.users or r.username in pool.users)
+        and (team_id is None or r.team_id == team_id)
+        and (pool.role is None or pool.role in (r.roles or ()))
+    ]
     if pool.users:
         order = {name: i for i, name in enumerate(pool.users)}
         rows.sort(key=lambda r: order[r.username])
@@ -299,15 +308,19 @@ def _fallback(session: Session, username: str) -> int | None:
 
 
 # --- open records ------------------------------------------------------------------------------------
-def _open_counts(session: Session, rule: AssignmentRule, obj: ObjectDef, member_ids: list[int],
-                 record_id: int) -> dict[int, int]:
+def _open_counts(
+    session: Session, rule: AssignmentRule, obj: ObjectDef, member_ids: list[int], record_id: int
+) -> dict[int, int]:
     """Open records per member, in one grouped query (archived records and this one not counted)."""
     if not member_ids:
         return {}
     table = session.schema.table(obj.name)
     column = table.c[rule.field]
-    statement = (sa.select(column, sa.func.count()).where(column.in_(member_ids), table.c.archived_at.is_(None),
-                                                          table.c.id != record_id).group_by(column))
+    statement = (
+        sa.select(column, sa.func.count())
+        .where(column.in_(member_ids), table.c.archived_at.is_(None), table.c.id != record_id)
+        .group_by(column)
+    )
     if rule.open_filter is not None:
         statement = statement.where(condition_sql(rule.open_filter, table, obj))
     return {owner: count for owner, count in session.connection.execute(statement)}
@@ -337,8 +350,9 @@ def condition_sql(condition: Condition, table: sa.Table, obj: ObjectDef) -> sa.C
         return sa.or_(column.is_(None), column.not_in(condition.values))
     if op == "in":
         return sa.and_(present, column.in_(condition.values))
-    compare = {"eq": column.__eq__, "lt": column.__lt__, "le": column.__le__, "gt": column.__gt__,
-               "ge": column.__ge__}[op]
+    compare = {"eq": column.__eq__, "lt": column.__lt__, "le": column.__le__, "gt": column.__gt__, "ge": column.__ge__}[
+        op
+    ]
     return sa.and_(present, compare(condition.values[0]))
 
 
@@ -346,8 +360,13 @@ def condition_sql(condition: Condition, table: sa.Table, obj: ObjectDef) -> sa.C
 def _take_turn(session: Session, rule: AssignmentRule, pool: AssignmentPool) -> int | None:
     """Lock the pool's rotation row (creating it on first use) and return the last user given a record."""
     state = session.schema.system["sys_assignment_state"]
-    row = {"rule": rule.name, "pool": pool.key, "last_user_id": None, "version": 0,
-           "updated_at": session.clock().now_utc}
+    row = {
+        "rule": rule.name,
+        "pool": pool.key,
+        "last_user_id": None,
+        "version": 0,
+        "updated_at": session.clock().now_utc,
+    }
     if session.connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -362,8 +381,10 @@ def _take_turn(session: Session, rule: AssignmentRule, pool: AssignmentPool) -> 
 def _advance(session: Session, rule: AssignmentRule, pool: AssignmentPool, user_id: int) -> None:
     state = session.schema.system["sys_assignment_state"]
     session.connection.execute(
-        sa.update(state).where(state.c.rule == rule.name, state.c.pool == pool.key)
-        .values(last_user_id=user_id, version=state.c.version + 1, updated_at=session.clock().now_utc))
+        sa.update(state)
+        .where(state.c.rule == rule.name, state.c.pool == pool.key)
+        .values(last_user_id=user_id, version=state.c.version + 1, updated_at=session.clock().now_utc)
+    )
 
 
 # --- writing and recording ---------------------------------------------------------------------------
@@ -383,7 +404,17 @@ def _write(session: Session, rule: AssignmentRule, obj: ObjectDef, record_id: in
 
 def _record(session: Session, rule: AssignmentRule, record_id: int, trigger: str, status: str, message: str) -> None:
     """A row of ``sys_automation_runs`` under ``assignment:<rule>`` that admins read."""
-    session.unit.add("sys_automation_runs", {
-        "rule": f"assignment:{rule.name}"[:100], "object": rule.object, "record_id": record_id,
-        "trigger": trigger[:40], "status": status, "error": message, "run_key": None, "depth": session.depth,
-        "at": session.clock().now_utc})
+    session.unit.add(
+        "sys_automation_runs",
+        {
+            "rule": f"assignment:{rule.name}"[:100],
+            "object": rule.object,
+            "record_id": record_id,
+            "trigger": trigger[:40],
+            "status": status,
+            "error": message,
+            "run_key": None,
+            "depth": session.depth,
+            "at": session.clock().now_utc,
+        },
+    )

@@ -108,21 +108,46 @@ def _legacy_digest(prev_hash: str, row: Mapping[str, Any]) -> str:
 # --- writing ---------------------------------------------------------------------------------------
 
 
-def log_change(connection: sa.Connection, schema: Schema, principal: Principal, channel: str, action: str,
-               object_name: str, record_id: int | None, changes: Mapping[str, Any], now: dt.datetime) -> None:
+def log_change(
+    connection: sa.Connection,
+    schema: Schema,
+    principal: Principal,
+    channel: str,
+    action: str,
+    object_name: str,
+    record_id: int | None,
+    changes: Mapping[str, Any],
+    now: dt.datetime,
+) -> None:
     """Append one unsealed audit row in the caller's transaction: one INSERT, no lock."""
     log_changes(connection, schema, principal, channel, [(action, object_name, record_id, changes)], now)
 
 
-def log_changes(connection: sa.Connection, schema: Schema, principal: Principal, channel: str,
-                entries: Iterable[Change], now: dt.datetime) -> None:
+def log_changes(
+    connection: sa.Connection,
+    schema: Schema,
+    principal: Principal,
+    channel: str,
+    entries: Iterable[Change],
+    now: dt.datetime,
+) -> None:
     """Append one unsealed audit row per ``(action, object_name, record_id, changes)`` of
     ``entries`` in the caller's transaction, all with one (executemany) INSERT and no lock
     on any shared row; ``seal`` chains them later."""
     at = now.replace(microsecond=now.microsecond // 1000 * 1000)
-    rows = [{"at": at, "user_id": principal.user_id, "username": principal.username, "channel": channel,
-             "action": action, "object": object_name, "record_id": record_id, "changes": _canonical(changes)}
-            for action, object_name, record_id, changes in entries]
+    rows = [
+        {
+            "at": at,
+            "user_id": principal.user_id,
+            "username": principal.username,
+            "channel": channel,
+            "action": action,
+            "object": object_name,
+            "record_id": record_id,
+            "changes": _canonical(changes),
+        }
+        for action, object_name, record_id, changes in entries
+    ]
     if rows:
         connection.execute(sa.insert(schema.system["sys_audit"]), rows)
 
@@ -154,15 +179,25 @@ def seal(engine: sa.Engine, schema: Schema, batch: int = SEAL_BATCH) -> SealRepo
             return replace(report, sealed=sealed)
 
 
-def seal_batch(connection: sa.Connection, schema: Schema, limit: int = SEAL_BATCH,
-               after: int | None = None) -> tuple[SealReport, int | None]:
+def seal_batch(
+    connection: sa.Connection, schema: Schema, limit: int = SEAL_BATCH, after: int | None = None
+) -> tuple[SealReport, int | None]:
     """Seal up to ``limit`` unsealed rows (with an id above ``after``, when given) in the
     caller's transaction, which must be READ COMMITTED on PostgreSQL (the default); returns
     what it did and the highest id it sealed (``after`` for the next batch)."""
     audit, head = schema.system["sys_audit"], schema.system["sys_audit_head"]
     last_id, previous, seq = _lock_head(connection, audit, head)
-    query = sa.select(audit.c.id, audit.c.at, audit.c.user_id, audit.c.username, audit.c.channel, audit.c.action,
-                      audit.c.object, audit.c.record_id, audit.c.changes).where(audit.c.seal_seq.is_(None))
+    query = sa.select(
+        audit.c.id,
+        audit.c.at,
+        audit.c.user_id,
+        audit.c.username,
+        audit.c.channel,
+        audit.c.action,
+        audit.c.object,
+        audit.c.record_id,
+        audit.c.changes,
+    ).where(audit.c.seal_seq.is_(None))
     if after is not None:
         query = query.where(audit.c.id > after)
     rows = connection.execute(query.order_by(audit.c.id).limit(limit)).mappings().all()
@@ -173,11 +208,16 @@ def seal_batch(connection: sa.Connection, schema: Schema, limit: int = SEAL_BATC
         updates.append({"b_id": row["id"], "b_seq": seq, "b_prev": previous, "b_hash": digest})
         previous = digest
     if updates:
-        connection.execute(sa.update(audit).where(audit.c.id == sa.bindparam("b_id")).values(
-            seal_seq=sa.bindparam("b_seq"), prev_hash=sa.bindparam("b_prev"), hash=sa.bindparam("b_hash")), updates)
+        connection.execute(
+            sa.update(audit)
+            .where(audit.c.id == sa.bindparam("b_id"))
+            .values(seal_seq=sa.bindparam("b_seq"), prev_hash=sa.bindparam("b_prev"), hash=sa.bindparam("b_hash")),
+            updates,
+        )
         last_id = rows[-1]["id"]
-        connection.execute(sa.update(head).where(head.c.id == 1).values(last_id=last_id, last_hash=previous,
-                                                                         last_seq=seq))
+        connection.execute(
+            sa.update(head).where(head.c.id == 1).values(last_id=last_id, last_hash=previous, last_seq=seq)
+        )
     return SealReport(len(rows), seq, last_id, previous), rows[-1]["id"] if rows else after
 
 
@@ -218,18 +258,29 @@ def number_legacy_rows(connection: sa.Connection, schema: Schema) -> None:
     (``legacy_seq``) and where the head stands (``last_seq``), so the old chain still verifies
     and sealing continues it."""
     audit, head = schema.system["sys_audit"], schema.system["sys_audit_head"]
-    numbered = (sa.select(audit.c.id, sa.func.row_number().over(order_by=audit.c.id).label("n"))
-                .where(audit.c.hash.is_not(None), audit.c.seal_seq.is_(None)).subquery())
+    numbered = (
+        sa.select(audit.c.id, sa.func.row_number().over(order_by=audit.c.id).label("n"))
+        .where(audit.c.hash.is_not(None), audit.c.seal_seq.is_(None))
+        .subquery()
+    )
     connection.execute(sa.update(audit).where(audit.c.id == numbered.c.id).values(seal_seq=numbered.c.n))
     highest = connection.execute(sa.select(sa.func.max(audit.c.seal_seq))).scalar() or 0
-    at_head = (sa.select(sa.func.count()).select_from(audit)
-               .where(audit.c.seal_seq.is_not(None), audit.c.id <= head.c.last_id).scalar_subquery())
-    connection.execute(sa.update(head).where(head.c.id == 1).values(
-        last_seq=sa.case((head.c.last_id.is_(None), 0), else_=at_head), legacy_seq=highest))
+    at_head = (
+        sa.select(sa.func.count())
+        .select_from(audit)
+        .where(audit.c.seal_seq.is_not(None), audit.c.id <= head.c.last_id)
+        .scalar_subquery()
+    )
+    connection.execute(
+        sa.update(head)
+        .where(head.c.id == 1)
+        .values(last_seq=sa.case((head.c.last_id.is_(None), 0), else_=at_head), legacy_seq=highest)
+    )
 
 
-def field_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, fields: Mapping[str, Any],
-                  encrypted: set[str]) -> dict[str, list[Any]]:
+def field_changes(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, fields: Mapping[str, Any], encrypted: set[str]
+) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` for every field whose value differs (encrypted values masked)."""
     changes = {}
     for name in fields:
@@ -240,23 +291,55 @@ def field_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | N
     return changes
 
 
-def log_access(connection: sa.Connection, schema: Schema, principal: Principal, channel: str, action: str,
-               object_name: str, record_id: int | None, now: dt.datetime, detail: Mapping[str, Any] | None = None) -> None:
+def log_access(
+    connection: sa.Connection,
+    schema: Schema,
+    principal: Principal,
+    channel: str,
+    action: str,
+    object_name: str,
+    record_id: int | None,
+    now: dt.datetime,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
     """Record that a user opened a record or exported data."""
-    connection.execute(sa.insert(schema.system["sys_access_log"]).values(
-        at=now, user_id=principal.user_id, username=principal.username, channel=channel, action=action,
-        object=object_name, record_id=record_id, detail=dict(detail) if detail else None,
-    ))
+    connection.execute(
+        sa.insert(schema.system["sys_access_log"]).values(
+            at=now,
+            user_id=principal.user_id,
+            username=principal.username,
+            channel=channel,
+            action=action,
+            object=object_name,
+            record_id=record_id,
+            detail=dict(detail) if detail else None,
+        )
+    )
 
 
-def log_login(connection: sa.Connection, schema: Schema, username: str, user_id: int | None, outcome: str,
-              now: dt.datetime, ip: str | None = None, user_agent: str | None = None,
-              detail: str | None = None) -> None:
+def log_login(
+    connection: sa.Connection,
+    schema: Schema,
+    username: str,
+    user_id: int | None,
+    outcome: str,
+    now: dt.datetime,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    detail: str | None = None,
+) -> None:
     """Record a login attempt: ``outcome`` is e.g. ok, failed, locked, disabled, expired, ip_denied."""
-    connection.execute(sa.insert(schema.system["sys_login_log"]).values(
-        at=now, username=username[:100], user_id=user_id, outcome=outcome, ip=_clip(ip, 64),
-        user_agent=_clip(user_agent), detail=_clip(detail),
-    ))
+    connection.execute(
+        sa.insert(schema.system["sys_login_log"]).values(
+            at=now,
+            username=username[:100],
+            user_id=user_id,
+            outcome=outcome,
+            ip=_clip(ip, 64),
+            user_agent=_clip(user_agent),
+            detail=_clip(detail),
+        )
+    )
 
 
 def _clip(text: str | None, length: int = 500) -> str | None:
@@ -278,15 +361,18 @@ class LoginEntry:
     detail: str | None
 
 
-def login_log(connection: sa.Connection, schema: Schema, username: str | None = None,
-              limit: int = 50) -> list[LoginEntry]:
+def login_log(
+    connection: sa.Connection, schema: Schema, username: str | None = None, limit: int = 50
+) -> list[LoginEntry]:
     """The most recent login attempts (of ``username``, if given), newest first."""
     logins = schema.system["sys_login_log"]
     statement = sa.select(logins).order_by(logins.c.at.desc(), logins.c.id.desc()).limit(limit)
     if username is not None:
         statement = statement.where(logins.c.username == username)
-    return [LoginEntry(r.id, r.at, r.username, r.user_id, r.outcome, r.ip, r.user_agent, r.detail)
-            for r in connection.execute(statement)]
+    return [
+        LoginEntry(r.id, r.at, r.username, r.user_id, r.outcome, r.ip, r.user_agent, r.detail)
+        for r in connection.execute(statement)
+    ]
 
 
 @dataclass(frozen=True)
@@ -303,8 +389,13 @@ class AccessEntry:
     detail: dict[str, Any] | None
 
 
-def access_log(connection: sa.Connection, schema: Schema, object_name: str | None = None,
-               username: str | None = None, limit: int = 50) -> list[AccessEntry]:
+def access_log(
+    connection: sa.Connection,
+    schema: Schema,
+    object_name: str | None = None,
+    username: str | None = None,
+    limit: int = 50,
+) -> list[AccessEntry]:
     """The most recent reads and exports (of ``object_name`` / by ``username``, if given), newest first."""
     access = schema.system["sys_access_log"]
     statement = sa.select(access).order_by(access.c.at.desc(), access.c.id.desc()).limit(limit)
@@ -312,8 +403,10 @@ def access_log(connection: sa.Connection, schema: Schema, object_name: str | Non
         statement = statement.where(access.c.object == object_name)
     if username is not None:
         statement = statement.where(access.c.username == username)
-    return [AccessEntry(r.id, r.at, r.username, r.channel, r.action, r.object, r.record_id, r.detail)
-            for r in connection.execute(statement)]
+    return [
+        AccessEntry(r.id, r.at, r.username, r.channel, r.action, r.object, r.record_id, r.detail)
+        for r in connection.execute(statement)
+    ]
 
 
 @dataclass(frozen=True)
@@ -330,8 +423,9 @@ class AuditEntry:
     changes: dict[str, list[Any]]
 
 
-def history(connection: sa.Connection, schema: Schema, object_name: str, record_id: int,
-            viewer: Principal) -> list[AuditEntry]:
+def history(
+    connection: sa.Connection, schema: Schema, object_name: str, record_id: int, viewer: Principal
+) -> list[AuditEntry]:
     """A record's audit rows, oldest first, without the fields the viewer may not see
     (and without updates that touched only such fields)."""
     audit = schema.system["sys_audit"]
@@ -344,8 +438,18 @@ def history(connection: sa.Connection, schema: Schema, object_name: str, record_
         shown = {name: pair for name, pair in changes.items() if viewer.can_see(object_name, name)}
         if not shown and row["action"] == "update":
             continue  # a change only to fields the viewer may not see is not theirs to know of
-        entries.append(AuditEntry(row["id"], row["at"], row["username"], row["channel"], row["action"],
-                                  row["object"], row["record_id"], shown))
+        entries.append(
+            AuditEntry(
+                row["id"],
+                row["at"],
+                row["username"],
+                row["channel"],
+                row["action"],
+                row["object"],
+                row["record_id"],
+                shown,
+            )
+        )
     return entries
 
 
@@ -402,11 +506,14 @@ def verify(connection: sa.Connection, schema: Schema, reference: Reference | Non
     for row in _sealed_rows(connection, audit):
         problem = _broken_link(row, checked + 1, previous_id, previous_hash, legacy)
         if problem is None and (last is None or last["last_id"] is None):
-            problem = (f"row {row['id']} is sealed, but sys_audit_head records no row sealed "
-                       "(the head was deleted or reset)")
+            problem = (
+                f"row {row['id']} is sealed, but sys_audit_head records no row sealed (the head was deleted or reset)"
+            )
         if problem is None and row["seal_seq"] > head_seq:
-            problem = (f"row {row['id']} was added outside Trellis (seal {head_seq}, row {last['last_id']}, "
-                       "was the last one Trellis sealed)")
+            problem = (
+                f"row {row['id']} was added outside Trellis (seal {head_seq}, row {last['last_id']}, "
+                "was the last one Trellis sealed)"
+            )
         if problem is not None:
             return _with_unsealed(connection, audit, ChainReport(checked, row["id"], problem))
         previous_hash, previous_id, checked = row["hash"], row["id"], checked + 1
@@ -418,8 +525,9 @@ def verify(connection: sa.Connection, schema: Schema, reference: Reference | Non
     return _with_unsealed(connection, audit, report)
 
 
-def _broken_link(row: Mapping[str, Any], expected: int, previous_id: int | None, previous_hash: str,
-                 legacy: int) -> str | None:
+def _broken_link(
+    row: Mapping[str, Any], expected: int, previous_id: int | None, previous_hash: str, legacy: int
+) -> str | None:
     """Why ``row`` does not continue the chain as its ``expected``-th sealed row, if it does not."""
     seq, after = row["seal_seq"], f"row {previous_id or 'the start'}"
     if seq > expected:
@@ -438,18 +546,25 @@ def _broken_link(row: Mapping[str, Any], expected: int, previous_id: int | None,
 def _end(last: Mapping[str, Any] | None, checked: int, previous_id: int | None, previous_hash: str) -> ChainReport:
     """The chain read to its end, against the head: it must end at the head's row."""
     intact = ChainReport(checked, head_id=previous_id, head_hash=previous_hash)
-    if last is None or (last["last_id"] == previous_id and last["last_hash"] == previous_hash
-                        and (last["last_seq"] or 0) == checked):
+    if last is None or (
+        last["last_id"] == previous_id and last["last_hash"] == previous_hash and (last["last_seq"] or 0) == checked
+    ):
         return intact
     head = f"row {last['last_id']} (seal {last['last_seq'] or 0})"
     if previous_id is None:
-        return ChainReport(0, last["last_id"], f"the sealed chain is empty, but {head} was the last one "
-                                               "sealed (its rows were deleted)")
+        return ChainReport(
+            0, last["last_id"], f"the sealed chain is empty, but {head} was the last one sealed (its rows were deleted)"
+        )
     if (last["last_seq"] or 0) == checked:
-        return ChainReport(checked - 1, previous_id, f"row {previous_id} is not the row Trellis sealed last "
-                                                     "(it was replaced)")
-    return ChainReport(checked, previous_id, f"the chain ends at row {previous_id} (seal {checked}), but {head} "
-                                             "was the last one sealed (sealed rows at the end were deleted)")
+        return ChainReport(
+            checked - 1, previous_id, f"row {previous_id} is not the row Trellis sealed last (it was replaced)"
+        )
+    return ChainReport(
+        checked,
+        previous_id,
+        f"the chain ends at row {previous_id} (seal {checked}), but {head} "
+        "was the last one sealed (sealed rows at the end were deleted)",
+    )
 
 
 def _with_unsealed(connection: sa.Connection, audit: sa.Table, report: ChainReport) -> ChainReport:

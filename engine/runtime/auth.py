@@ -121,9 +121,16 @@ class TotpEnrollment:
 
 
 # --- login -------------------------------------------------------------------------
-def authenticate(crm: Runtime, username: str, password: str, *, ip: str | None = None,
-                 user_agent: str | None = None, totp_code: str | None = None,
-                 recovery_code: str | None = None) -> LoginResult:
+def authenticate(
+    crm: Runtime,
+    username: str,
+    password: str,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    totp_code: str | None = None,
+    recovery_code: str | None = None,
+) -> LoginResult:
     """Decide one login attempt (see the module docstring) and record it."""
     with crm.engine.connect() as connection, connection.begin():
         login = _Login(_Account(crm, connection, username, ip, user_agent), password, totp_code, recovery_code)
@@ -135,16 +142,24 @@ def authenticate(crm: Runtime, username: str, password: str, *, ip: str | None =
 class _Account:
     """One user row, locked for the transaction, and the changes an attempt makes to it."""
 
-    def __init__(self, crm: Runtime, connection: sa.Connection, username: str, ip: str | None = None,
-                 user_agent: str | None = None) -> None:
+    def __init__(
+        self,
+        crm: Runtime,
+        connection: sa.Connection,
+        username: str,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> None:
         self.crm, self.connection = crm, connection
         self.users = crm.schema.system["sys_users"]
         self.username, self.ip, self.user_agent = (username or "").strip(), ip, user_agent
         self.now = crm.clock_now().now_utc
         self.security = crm.config.settings.security
-        self.row = connection.execute(
-            sa.select(self.users).where(self.users.c.username == self.username).with_for_update()
-        ).mappings().first()
+        self.row = (
+            connection.execute(sa.select(self.users).where(self.users.c.username == self.username).with_for_update())
+            .mappings()
+            .first()
+        )
         self.updates: dict[str, Any] = {}
 
     @property
@@ -210,15 +225,23 @@ class _Account:
         if self.row is not None and self.updates:
             self.updates["updated_at"] = self.now
             self.connection.execute(sa.update(self.users).where(self.users.c.id == self.user_id).values(self.updates))
-        self.connection.execute(sa.insert(self.crm.schema.system["sys_login_log"]).values(
-            at=self.now, username=self.username[:100], user_id=self.user_id, outcome=outcome,
-            ip=_clip(self.ip, 64), user_agent=_clip(self.user_agent, 500), detail=_clip(detail, 500),
-        ))
+        self.connection.execute(
+            sa.insert(self.crm.schema.system["sys_login_log"]).values(
+                at=self.now,
+                username=self.username[:100],
+                user_id=self.user_id,
+                outcome=outcome,
+                ip=_clip(self.ip, 64),
+                user_agent=_clip(self.user_agent, 500),
+                detail=_clip(detail, 500),
+            )
+        )
 
     def audit(self, action: str, changes: dict[str, Any], channel: str) -> None:
         actor = Principal(user_id=self.user_id, username=self.row["username"])
-        audit.log_change(self.connection, self.crm.schema, actor, channel, action, "sys_user", self.user_id,
-                         changes, self.now)
+        audit.log_change(
+            self.connection, self.crm.schema, actor, channel, action, "sys_user", self.user_id, changes, self.now
+        )
 
 
 _Decision = tuple[LoginResult, str | None]
@@ -235,13 +258,24 @@ class _Login:
         self.recovery_used = False
 
     def decide(self) -> _Decision:
-        return (self.global_network() or self.known() or self.unlocked() or self.role_network()
-                or self.right_password() or self.available() or self.second_factor() or self.success())
+        return (
+            self.global_network()
+            or self.known()
+            or self.unlocked()
+            or self.role_network()
+            or self.right_password()
+            or self.available()
+            or self.second_factor()
+            or self.success()
+        )
 
     def result(self, outcome: str, message: str, detail: str | None = None, **extra: Any) -> _Decision:
         user_id = self.account.user_id if outcome in _PASSWORD_PROVEN else None
-        code = "login.wrong_code" if message == WRONG_CODE else ("login.must_enroll" if extra.get("must_enroll_totp")
-                                                                 else f"login.{outcome}")
+        code = (
+            "login.wrong_code"
+            if message == WRONG_CODE
+            else ("login.must_enroll" if extra.get("must_enroll_totp") else f"login.{outcome}")
+        )
         expires = self.account.row["expires_at"] if self.account.row is not None else None
         params = {"minutes": extra.get("minutes_locked"), "day": f"{expires:%Y-%m-%d}" if expires else ""}
         return LoginResult(outcome, localized(code, message, params), user_id, **extra), detail
@@ -304,8 +338,7 @@ class _Login:
         attempts = self.account.row["failed_logins"] + 1
         if self.account.count_failure():
             minutes = self.account.security.lockout_minutes
-            return self.result("locked", message, f"{detail}; locked after {attempts} failures",
-                               minutes_locked=minutes)
+            return self.result("locked", message, f"{detail}; locked after {attempts} failures", minutes_locked=minutes)
         return self.result("failed", message, f"{detail} ({attempts} of {self.account.security.lockout_attempts})")
 
     def success(self) -> _Decision:
@@ -376,12 +409,14 @@ def confirm_totp(crm: Runtime, username: str, code: str, *, channel: str = "web"
         stored = account.row["totp_secret"]
         if stored is None or not stored.startswith(PENDING):
             raise TotpError(f"{username!r} has no two-factor enrolment to confirm; start one first")
-        pending = crm.keys.decrypt(stored[len(PENDING):])
+        pending = crm.keys.decrypt(stored[len(PENDING) :])
         step = _totp_step(pending["secret"], code, account.now, None)
         if step is None:
             return False
-        account.updates.update(totp_secret=crm.keys.encrypt({"secret": pending["secret"], "last_step": step}),
-                               recovery_codes=pending["codes"])
+        account.updates.update(
+            totp_secret=crm.keys.encrypt({"secret": pending["secret"], "last_step": step}),
+            recovery_codes=pending["codes"],
+        )
         account.save("totp_on", "two-factor login turned on")
         account.audit("user.totp", {"totp": ["pending", "on"]}, channel)
     return True
@@ -410,8 +445,9 @@ def reconfirm(crm: Runtime, username: str, *, password: str | None = None, totp_
         if refusal:
             account.save("reconfirm_refused", f"account {refusal}")
             return False
-        right = ((password is None or verify_password(account.row["password_hash"], password))
-                 and (totp_code is None or account.check_totp(totp_code)))
+        right = (password is None or verify_password(account.row["password_hash"], password)) and (
+            totp_code is None or account.check_totp(totp_code)
+        )
         if not right:
             locked = account.count_failure()
             account.save("reconfirm_failed", "wrong credentials" + ("; locked" if locked else ""))
@@ -459,8 +495,13 @@ def _set_password(account: _Account, old: str, new: str, errors: Errors, channel
     if problems:
         errors.add("password", "weak_password", "The password is too weak: " + "; ".join(problems) + ".")
         return
-    account.updates.update({"password_hash": hash_password(new), "password_changed_at": account.now,
-                            sessions.COLUMN: sessions.bump(account.users)})  # sessions elsewhere end
+    account.updates.update(
+        {
+            "password_hash": hash_password(new),
+            "password_changed_at": account.now,
+            sessions.COLUMN: sessions.bump(account.users),
+        }
+    )  # sessions elsewhere end
     account.save("password_changed", None)
     account.audit("user.password", {"password": [SECRET_CHANGED, SECRET_CHANGED]}, channel)
 
@@ -494,7 +535,7 @@ def _totp_step(secret: str, code: str | None, now: dt.datetime, last_step: int |
 
 def _new_recovery_code() -> str:
     raw = "".join(secrets.choice(_BASE32) for _ in range(16))  # 80 random bits
-    return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
 def _code_hash(code: str) -> str:

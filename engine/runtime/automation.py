@@ -55,8 +55,14 @@ def rule_principal(rule: Automation) -> Principal:
 
 
 # --- matching -----------------------------------------------------------------------------------
-def after_write(session: Session, obj: ObjectDef, action: str, before: Mapping[str, Any] | None,
-                after: Mapping[str, Any] | None, move: StageMove | None = None) -> bool:
+def after_write(
+    session: Session,
+    obj: ObjectDef,
+    action: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    move: StageMove | None = None,
+) -> bool:
     """Run the rules a stored write triggers; True when any of them ran actions."""
     rules = session.config.automations_for(obj.name, *WRITE_TRIGGERS)
     if not rules:
@@ -66,15 +72,15 @@ def after_write(session: Session, obj: ObjectDef, action: str, before: Mapping[s
         if not _triggered(rule, obj, action, before, after, move):
             continue
         values = after if after is not None else before
-        ran |= run_rule(session, rule, obj, values, before if action == "update" else None,
-                        trigger=action)
+        ran |= run_rule(session, rule, obj, values, before if action == "update" else None, trigger=action)
     return ran
 
 
 def after_decision(session: Session, object_name: str, record_id: int, status: str) -> None:
     """Run the rules listening for an approval decision on a record (approved / rejected)."""
-    rules = [r for r in session.config.automations_for(object_name, "approval")
-             if r.trigger.decision in (status, "decided")]
+    rules = [
+        r for r in session.config.automations_for(object_name, "approval") if r.trigger.decision in (status, "decided")
+    ]
     if not rules or status not in ("approved", "rejected"):
         return
     obj = session.config.objects[object_name]
@@ -85,8 +91,14 @@ def after_decision(session: Session, object_name: str, record_id: int, status: s
         run_rule(session, rule, obj, row, None, trigger=f"approval {status}")
 
 
-def _triggered(rule: Automation, obj: ObjectDef, action: str, before: Mapping[str, Any] | None,
-               after: Mapping[str, Any] | None, move: StageMove | None) -> bool:
+def _triggered(
+    rule: Automation,
+    obj: ObjectDef,
+    action: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    move: StageMove | None,
+) -> bool:
     trigger = rule.trigger
     kind = trigger.kind
     if kind == "created":
@@ -112,8 +124,15 @@ def _triggered(rule: Automation, obj: ObjectDef, action: str, before: Mapping[st
 
 
 # --- running ------------------------------------------------------------------------------------
-def run_rule(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any] | None,
-             old: Mapping[str, Any] | None, trigger: str, run_key: str | None = None) -> bool:
+def run_rule(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef | None,
+    values: Mapping[str, Any] | None,
+    old: Mapping[str, Any] | None,
+    trigger: str,
+    run_key: str | None = None,
+) -> bool:
     """Check ``rule.when`` and run its actions in a savepoint; record the run. True when it ran.
 
     ``run_key`` (scheduled triggers) makes the run happen at most once: a second
@@ -122,8 +141,10 @@ def run_rule(session: Session, rule: Automation, obj: ObjectDef | None, values: 
     depth = session.depth + 1
     record_id = values.get("id") if values else None
     if depth > session.config.automation_depth:
-        message = (f"stopped: rules triggered each other {depth - 1} levels deep "
-                   f"(settings.automation_depth is {session.config.automation_depth})")
+        message = (
+            f"stopped: rules triggered each other {depth - 1} levels deep "
+            f"(settings.automation_depth is {session.config.automation_depth})"
+        )
         log.error("automation %s on %s %s %s", rule.name, rule.object, record_id, message)
         _record_run(session, rule, record_id, trigger, "failed", message, None, depth)
         return False
@@ -170,14 +191,26 @@ def evaluate(value: Any, context: Mapping[str, Any], session: Session) -> Any:
 
 
 # --- actions ------------------------------------------------------------------------------------
-def _set(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[str, Any],
-         old: Mapping[str, Any] | None, action: Action) -> None:
+def _set(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    action: Action,
+) -> None:
     context = names(obj, values, old)
     session.update(obj.name, values["id"], {k: _plain(evaluate(v, context, session)) for k, v in action.values.items()})
 
 
-def _tags(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[str, Any],
-          old: Mapping[str, Any] | None, action: Action) -> None:
+def _tags(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    action: Action,
+) -> None:
     current = fresh_row(session, obj, values["id"]).get(action.field) or []
     if action.kind == "add_tags":
         changed = [*current, *(t for t in action.tags if t not in current)]
@@ -187,15 +220,27 @@ def _tags(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[st
         session.update(obj.name, values["id"], {action.field: changed})
 
 
-def _add(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[str, Any],
-         old: Mapping[str, Any] | None, action: Action) -> None:
+def _add(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    action: Action,
+) -> None:
     current = fresh_row(session, obj, values["id"]).get(action.field) or 0
     amount = Decimal(str(action.amount)) if isinstance(current, Decimal) else action.amount
     session.update(obj.name, values["id"], {action.field: _plain(current + amount)})
 
 
-def _update(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[str, Any],
-            old: Mapping[str, Any] | None, action: Action) -> None:
+def _update(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    action: Action,
+) -> None:
     """Change the record the lookup ``action.field`` points at (locked while it is read, so
     concurrent updates such as two orders of one member add up); nothing linked, nothing done."""
     target_id = values.get(action.field)
@@ -213,71 +258,127 @@ def _update(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[
         session.update(target.name, target_id, changed)
 
 
-def _create(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any],
-            old: Mapping[str, Any] | None, action: Action) -> None:
+def _create(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef | None,
+    values: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    action: Action,
+) -> None:
     target = session.config.objects[action.object]
     context = names(obj, values, old)
-    data = linked_values(target, obj, values, {k: _plain(evaluate(v, context, session)) for k, v in action.values.items()})
+    data = linked_values(
+        target, obj, values, {k: _plain(evaluate(v, context, session)) for k, v in action.values.items()}
+    )
     session.create(target.name, data)
 
 
-def linked_values(target: ObjectDef, obj: ObjectDef | None, values: Mapping[str, Any],
-                  data: dict[str, Any]) -> dict[str, Any]:
+def linked_values(
+    target: ObjectDef, obj: ObjectDef | None, values: Mapping[str, Any], data: dict[str, Any]
+) -> dict[str, Any]:
     """What a ``create`` action writes: ``data``, plus a link to the triggering record (the new
     record's first lookup to its object not given), the records the triggering record points
     at through lookups of the same name and object (a deal's task gets the deal's account and
     contact), and the same owner (unless given)."""
     if obj is None or values.get("id") is None:
         return data
-    link = next((f.name for f in target.fields.values()
-                 if f.type == "lookup" and f.target == obj.name and f.name not in data), None)
+    link = next(
+        (f.name for f in target.fields.values() if f.type == "lookup" and f.target == obj.name and f.name not in data),
+        None,
+    )
     if link is not None:
         data[link] = values["id"]
     for f in target.fields.values():
         same = obj.fields.get(f.name)
-        if (f.type == "lookup" and f.name not in data and same is not None and same.type == "lookup"
-                and same.target == f.target and values.get(f.name) is not None):
+        if (
+            f.type == "lookup"
+            and f.name not in data
+            and same is not None
+            and same.type == "lookup"
+            and same.target == f.target
+            and values.get(f.name) is not None
+        ):
             data[f.name] = values[f.name]
     if "owner_id" not in data and values.get("owner_id") is not None:
         data["owner_id"] = values["owner_id"]
     return data
 
 
-def _notify(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any],
-            old: Mapping[str, Any] | None, action: Action) -> None:
+def _notify(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef | None,
+    values: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    action: Action,
+) -> None:
     from engine.runtime import notify
 
     notify.send(session, rule, obj, values, action)
 
 
-def _webhook(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any],
-             old: Mapping[str, Any] | None, action: Action) -> None:
+def _webhook(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef | None,
+    values: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    action: Action,
+) -> None:
     from engine.runtime import notify
 
     payload = notify.webhook_payload(session, rule, obj, values, action)  # what the rule names, else public
     notify.enqueue(session, "webhook", rule.name, action.webhook_target, payload, secret_env=action.secret_env)
 
 
-def _assign(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[str, Any],
-            old: Mapping[str, Any] | None, action: Action) -> None:
+def _assign(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    action: Action,
+) -> None:
     from engine.runtime import assignment
 
     assignment.assign(session, action.rule, obj.name, values["id"])
 
 
-def _convert(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[str, Any],
-             old: Mapping[str, Any] | None, action: Action) -> None:
+def _convert(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    action: Action,
+) -> None:
     session.convert(action.rule, values["id"])
 
 
-def _archive(session: Session, rule: Automation, obj: ObjectDef, values: Mapping[str, Any],
-             old: Mapping[str, Any] | None, action: Action) -> None:
+def _archive(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    action: Action,
+) -> None:
     session.archive(obj.name, values["id"])
 
 
 _ACTIONS = {
-    "set": _set, "add_tags": _tags, "remove_tags": _tags, "add": _add, "create": _create, "notify": _notify,
-    "webhook": _webhook, "assign": _assign, "convert": _convert, "archive": _archive, "update": _update,
+    "set": _set,
+    "add_tags": _tags,
+    "remove_tags": _tags,
+    "add": _add,
+    "create": _create,
+    "notify": _notify,
+    "webhook": _webhook,
+    "assign": _assign,
+    "convert": _convert,
+    "archive": _archive,
+    "update": _update,
 }
 
 
@@ -286,13 +387,30 @@ _ACTIONS = {
 Run = int | dict[str, Any]
 
 
-def _record_run(session: Session, rule: Automation, record_id: int | None, trigger: str, status: str,
-                error: str | None, run_key: str | None, depth: int) -> Run | None:
+def _record_run(
+    session: Session,
+    rule: Automation,
+    record_id: int | None,
+    trigger: str,
+    status: str,
+    error: str | None,
+    run_key: str | None,
+    depth: int,
+) -> Run | None:
     """Record a run; None when ``run_key`` was taken already. A run under a key is written at
     once (the key makes it happen once); others go with the write call's rows (``engine.runtime.unit``)."""
     runs = session.schema.system["sys_automation_runs"]
-    row = {"rule": rule.name, "object": rule.object, "record_id": record_id, "trigger": trigger[:40],
-           "status": status, "error": error, "run_key": run_key, "depth": depth, "at": session.clock().now_utc}
+    row = {
+        "rule": rule.name,
+        "object": rule.object,
+        "record_id": record_id,
+        "trigger": trigger[:40],
+        "status": status,
+        "error": error,
+        "run_key": run_key,
+        "depth": depth,
+        "at": session.clock().now_utc,
+    }
     if run_key is None:
         if session.unit.calls:
             return session.unit.add(runs.name, row)
@@ -338,6 +456,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float):
         return Decimal(repr(value))
     return value
-
-
-

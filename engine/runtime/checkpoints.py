@@ -69,5 +69,8 @@ def save(crm: Runtime, rule: Automation, due: dt.datetime, at: dt.datetime, full
         else:
             from sqlalchemy.dialects.sqlite import insert
         statement = insert(table).values(rule=rule.name, full_at=at, **values)
-        connection.execute(statement.on_conflict_do_update(
-            index_elements=["rule"], set_={**values, **({"full_at": at} if full else {})}))
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["rule"], set_={**values, **({"full_at": at} if full else {})}
+            )
+        )

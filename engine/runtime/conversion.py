@@ -71,7 +71,9 @@ class UnknownConversion(UnknownObject):
 
     def __init__(self, name: str, known: Collection[str]) -> None:
         self.name = name
-        TrellisError.__init__(self, f"unknown conversion {name!r}; known conversions: {', '.join(sorted(known)) or 'none'}")
+        TrellisError.__init__(
+            self, f"unknown conversion {name!r}; known conversions: {', '.join(sorted(known)) or 'none'}"
+        )
 
 
 class ConversionRefused(ValidationFailed):
@@ -147,15 +149,22 @@ def conversions_from(config: Config, object_name: str) -> list[Conversion]:
     return [c for c in config.conversions.values() if c.source == object_name]
 
 
-def refusal(conversion: Conversion, source: Mapping[str, Any], clock: Clock, current_user: int | None = None,
-            fields: Collection[str] = ()) -> FieldError | None:
+def refusal(
+    conversion: Conversion,
+    source: Mapping[str, Any],
+    clock: Clock,
+    current_user: int | None = None,
+    fields: Collection[str] = (),
+) -> FieldError | None:
     """Why ``source`` cannot be converted now (already converted, ``when`` false), or None.
     ``fields`` (the source object's) are empty to ``when`` when ``source`` lacks them (hidden)."""
     if any(source.get(name) is not None for name in conversion.links.values()) or (
         conversion.mark and all(source.get(name) == value for name, value in conversion.mark.items())
     ):
-        return FieldError("already_converted", f"This record was converted already ({conversion.label.get()}); "
-                                               "it cannot be converted again.")
+        return FieldError(
+            "already_converted",
+            f"This record was converted already ({conversion.label.get()}); it cannot be converted again.",
+        )
     if conversion.when is None:
         return None
     try:
@@ -166,8 +175,10 @@ def refusal(conversion: Conversion, source: Mapping[str, Any], clock: Clock, cur
         return None
     if conversion.message:
         return FieldError("condition_not_met", conversion.message.get(current_language()), translated=True)
-    return FieldError("condition_not_met",
-                      f"This record does not meet the condition of {conversion.label.get()}: {conversion.when.source}.")
+    return FieldError(
+        "condition_not_met",
+        f"This record does not meet the condition of {conversion.label.get()}: {conversion.when.source}.",
+    )
 
 
 def may_convert(principal: Principal, conversion: Conversion, source: Mapping[str, Any]) -> bool:
@@ -180,14 +191,23 @@ def may_convert(principal: Principal, conversion: Conversion, source: Mapping[st
 
 def available(config: Config, principal: Principal, source: Record, clock: Clock) -> list[Conversion]:
     """The conversions of ``source`` that apply now and that ``principal`` may try (no database)."""
-    return [c for c in conversions_from(config, source.object)
-            if refusal(c, source, clock, principal.user_id, config.objects[c.source].fields) is None
-            and may_convert(principal, c, source)]
+    return [
+        c
+        for c in conversions_from(config, source.object)
+        if refusal(c, source, clock, principal.user_id, config.objects[c.source].fields) is None
+        and may_convert(principal, c, source)
+    ]
 
 
 # --- converting ---------------------------------------------------------------------------------------
-def plan(session: Session, name: str, record_id: Any, *, skip: Collection[str] = (),
-         overrides: Mapping[str, Mapping[str, Any]] | None = None) -> ConversionPlan:
+def plan(
+    session: Session,
+    name: str,
+    record_id: Any,
+    *,
+    skip: Collection[str] = (),
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ConversionPlan:
     """What ``convert`` would do (it writes nothing): the values of each target and the
     records ``match`` would link. Refuses like ``convert`` does."""
     conversion, source = _start(session, name, record_id)
@@ -205,8 +225,15 @@ def plan(session: Session, name: str, record_id: Any, *, skip: Collection[str] =
     return ConversionPlan(conversion, source, tuple(targets))
 
 
-def convert(session: Session, name: str, record_id: Any, *, skip: Collection[str] = (),
-            overrides: Mapping[str, Mapping[str, Any]] | None = None, version: int | None = None) -> ConversionResult:
+def convert(
+    session: Session,
+    name: str,
+    record_id: Any,
+    *,
+    skip: Collection[str] = (),
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    version: int | None = None,
+) -> ConversionResult:
     """Convert the record (see the module docstring); returns what became of each target."""
     conversion, source = _start(session, name, record_id)
     if version is not None and version != source.version:
@@ -214,8 +241,7 @@ def convert(session: Session, name: str, record_id: Any, *, skip: Collection[str
     skip, overrides = _choices(conversion, skip, overrides)
     with session.connection.begin_nested():
         outcomes, ids = _convert_targets(session, conversion, source, skip, overrides)
-        changes = {**conversion.mark,
-                   **{f: ids[t] for t, f in conversion.links.items() if ids.get(t) is not None}}
+        changes = {**conversion.mark, **{f: ids[t] for t, f in conversion.links.items() if ids.get(t) is not None}}
         session.converting = True  # only the conversion writes the mark and the links
         try:
             updated = session.update(conversion.source, source.id, changes, version=source.version)
@@ -224,9 +250,17 @@ def convert(session: Session, name: str, record_id: Any, *, skip: Collection[str
         finally:
             session.converting = False
         if getattr(updated, "pending_approval", None) is not None:  # a conversion cannot wait for approval
-            raise ConversionRefused({RECORD_ERRORS: [FieldError(
-                "approval_required", "Marking this record as converted needs an approval first; "
-                                     "nothing was converted.")]}, conversion.source)
+            raise ConversionRefused(
+                {
+                    RECORD_ERRORS: [
+                        FieldError(
+                            "approval_required",
+                            "Marking this record as converted needs an approval first; nothing was converted.",
+                        )
+                    ]
+                },
+                conversion.source,
+            )
     return ConversionResult(conversion, updated, tuple(outcomes))
 
 
@@ -243,8 +277,9 @@ def _start(session: Session, name: str, record_id: Any) -> tuple[Conversion, Rec
     return conversion, source
 
 
-def _choices(conversion: Conversion, skip: Collection[str],
-             overrides: Mapping[str, Mapping[str, Any]] | None) -> tuple[set[str], dict[str, Mapping[str, Any]]]:
+def _choices(
+    conversion: Conversion, skip: Collection[str], overrides: Mapping[str, Mapping[str, Any]] | None
+) -> tuple[set[str], dict[str, Mapping[str, Any]]]:
     """Check ``skip`` and ``overrides`` against the declared targets."""
     problems: dict[str, list[FieldError]] = {}
     names = [t.name for t in conversion.targets]
@@ -254,27 +289,36 @@ def _choices(conversion: Conversion, skip: Collection[str],
         target = conversion.target(name)
         if target is None:
             problems.setdefault("skip", []).append(
-                FieldError("unknown_target", f"{name!r} is not a target of {conversion.label.get()}; "
-                                             f"targets: {', '.join(names)}."))
+                FieldError(
+                    "unknown_target",
+                    f"{name!r} is not a target of {conversion.label.get()}; targets: {', '.join(names)}.",
+                )
+            )
         elif not target.optional:
             problems.setdefault("skip", []).append(
-                FieldError("not_optional", f"{target.label.get()} is always created (or linked); it cannot be skipped."))
+                FieldError("not_optional", f"{target.label.get()} is always created (or linked); it cannot be skipped.")
+            )
     overrides = dict(overrides or {})
     for name, values in overrides.items():
         if conversion.target(name) is None:
             problems.setdefault("overrides", []).append(
-                FieldError("unknown_target", f"{name!r} is not a target of {conversion.label.get()}; "
-                                             f"targets: {', '.join(names)}."))
+                FieldError(
+                    "unknown_target",
+                    f"{name!r} is not a target of {conversion.label.get()}; targets: {', '.join(names)}.",
+                )
+            )
         elif not isinstance(values, Mapping):
             problems.setdefault(f"overrides.{name}", []).append(
-                FieldError("invalid", f"The values for {name} must be a mapping of field names to values."))
+                FieldError("invalid", f"The values for {name} must be a mapping of field names to values.")
+            )
     if problems:
         raise ConversionRefused(problems, conversion.source)
     return set(skip), overrides
 
 
-def _convert_targets(session: Session, conversion: Conversion, source: Record, skip: set[str],
-                     overrides: Mapping[str, Mapping[str, Any]]) -> tuple[list[ConvertedTarget], dict[str, Any]]:
+def _convert_targets(
+    session: Session, conversion: Conversion, source: Record, skip: set[str], overrides: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[ConvertedTarget], dict[str, Any]]:
     """Create or link each target in order; raises ConversionFailed with every target's problems."""
     outcomes: list[ConvertedTarget] = []
     ids: dict[str, Any] = {}
@@ -303,9 +347,20 @@ def _convert_targets(session: Session, conversion: Conversion, source: Record, s
             failed.add(target.name)
             ids[target.name] = None
             rules = ", ".join(record.pending_approval.rules)
-            errors.update(_prefixed(target.name, {RECORD_ERRORS: [FieldError(
-                "approval_required", f"Creating this record needs approval ({rules}); convert without "
-                f"the values the approval guards, then change them on the new record.")]}))
+            errors.update(
+                _prefixed(
+                    target.name,
+                    {
+                        RECORD_ERRORS: [
+                            FieldError(
+                                "approval_required",
+                                f"Creating this record needs approval ({rules}); convert without "
+                                f"the values the approval guards, then change them on the new record.",
+                            )
+                        ]
+                    },
+                )
+            )
             continue
         ids[target.name] = record.id
         outcomes.append(ConvertedTarget(target.name, target.object, CREATED, record))
@@ -314,8 +369,14 @@ def _convert_targets(session: Session, conversion: Conversion, source: Record, s
     return outcomes, ids
 
 
-def _values(session: Session, conversion: Conversion, target: ConversionTarget, source: Record,
-            overrides: Mapping[str, Any], ids: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+def _values(
+    session: Session,
+    conversion: Conversion,
+    target: ConversionTarget,
+    source: Record,
+    overrides: Mapping[str, Any],
+    ids: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The target's values: the mapping over the source, references resolved, overrides on top,
     empty values left out (so that defaults apply). Unresolved references stay ``PENDING``."""
     clock = session.clock()
@@ -356,8 +417,13 @@ def _match(session: Session, target: ConversionTarget, values: Mapping[str, Any]
 
 def _names(source: Mapping[str, Any], current_user: int | None, fields: Collection[str]) -> dict[str, Any]:
     """What expressions over the source may name: its fields (hidden ones empty), system columns."""
-    return {**dict.fromkeys(SYSTEM_COLUMNS), **dict.fromkeys(fields), **dict(source), "current_user": current_user,
-            "current_language": None}
+    return {
+        **dict.fromkeys(SYSTEM_COLUMNS),
+        **dict.fromkeys(fields),
+        **dict(source),
+        "current_user": current_user,
+        "current_language": None,
+    }
 
 
 def _language(session: Session) -> str:

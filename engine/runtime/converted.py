@@ -79,13 +79,21 @@ def check_not_converted(session: Session, object_name: str, current: Mapping[str
     if conversion is None:
         return
     label = session.object(object_name).label.get()
-    raise RecordConverted({RECORD_ERRORS: [FieldError(
-        CONVERTED, f"This {label} was converted ({conversion.label.get()}) and can no longer be changed.")]},
-        object_name)
+    raise RecordConverted(
+        {
+            RECORD_ERRORS: [
+                FieldError(
+                    CONVERTED, f"This {label} was converted ({conversion.label.get()}) and can no longer be changed."
+                )
+            ]
+        },
+        object_name,
+    )
 
 
-def check_hand_set(session: Session, object_name: str, changes: Mapping[str, Any],
-                   current: Mapping[str, Any] | None, errors: Errors) -> None:
+def check_hand_set(
+    session: Session, object_name: str, changes: Mapping[str, Any], current: Mapping[str, Any] | None, errors: Errors
+) -> None:
     """Field errors for values in ``changes`` that only a conversion may set."""
     if _exempt(session):
         return
@@ -93,12 +101,12 @@ def check_hand_set(session: Session, object_name: str, changes: Mapping[str, Any
     before = current or {}
     for name in link_fields(config, object_name) & set(changes):
         if changes[name] != before.get(name):
-            errors.add(name, SET_BY_CONVERSION,
-                       f"{obj.fields[name].label.get()} is set by converting the record, not by hand.")
+            errors.add(
+                name, SET_BY_CONVERSION, f"{obj.fields[name].label.get()} is set by converting the record, not by hand."
+            )
     for name, values in mark_values(config, object_name).items():
         value = changes.get(name)
         if name in changes and value in values and value != before.get(name):
             field = obj.fields[name]
             shown = field.picklist.find(value).label.get() if field.picklist and field.picklist.find(value) else value
-            errors.add(name, SET_BY_CONVERSION,
-                       f"{field.label.get()} becomes {shown} only by converting the record.")
+            errors.add(name, SET_BY_CONVERSION, f"{field.label.get()} becomes {shown} only by converting the record.")

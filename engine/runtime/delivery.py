@@ -89,8 +89,10 @@ class SmtpSettings:
         """Settings from an SMTP URL; raises DeliverySetupError saying what is wrong."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise DeliverySetupError(f"TRELLIS_SMTP_URL {masked_url(url)!r} is not an SMTP URL: write "
-                                     "smtp://user:password@host:587?starttls=1 or smtps://user:password@host:465")
+            raise DeliverySetupError(
+                f"TRELLIS_SMTP_URL {masked_url(url)!r} is not an SMTP URL: write "
+                "smtp://user:password@host:587?starttls=1 or smtps://user:password@host:465"
+            )
         query = urllib.parse.parse_qs(parts.query)
         starttls = query.get("starttls", ["0"])[-1].lower() in ("1", "true", "yes", "on")
         tls = parts.scheme == "smtps"
@@ -198,7 +200,9 @@ class Transports:
         self._connection: smtplib.SMTP | None = None
         self._opener = urllib.request.build_opener(_NoRedirects)
         self._senders: dict[str, Callable[[Mapping[str, Any]], Outcome]] = {
-            "email": self.email, "webhook": self.webhook}
+            "email": self.email,
+            "webhook": self.webhook,
+        }
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -215,13 +219,19 @@ class Transports:
     def webhook(self, row: Mapping[str, Any]) -> Outcome:
         body = row["payload"].encode()
         timestamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Trellis-worker",
-                   "Idempotency-Key": row["idempotency_key"], "X-Trellis-Timestamp": timestamp}
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Trellis-worker",
+            "Idempotency-Key": row["idempotency_key"],
+            "X-Trellis-Timestamp": timestamp,
+        }
         if row["secret_env"]:
             secret = os.environ.get(row["secret_env"])
             if not secret:
-                return Outcome("retry", f"the environment variable {row['secret_env']} (the webhook's secret) "
-                                        "is not set for the worker")
+                return Outcome(
+                    "retry",
+                    f"the environment variable {row['secret_env']} (the webhook's secret) is not set for the worker",
+                )
             headers["X-Trellis-Signature"] = sign(secret, timestamp, body)
         url, missing = webhook_url(row["target"])
         if url is None:
@@ -281,8 +291,9 @@ class Transports:
             settings = self.smtp
             assert settings is not None
             if settings.tls:
-                connection: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=self.timeout,
-                                                            context=ssl.create_default_context())
+                connection: smtplib.SMTP = smtplib.SMTP_SSL(
+                    settings.host, settings.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
             else:
                 connection = smtplib.SMTP(settings.host, settings.port, timeout=self.timeout)
                 if settings.starttls:
@@ -324,8 +335,14 @@ def backoff(attempts: int) -> int:
     return min(BASE_DELAY * 2 ** max(attempts - 1, 0), MAX_DELAY)
 
 
-def deliver(crm: Runtime, at: dt.datetime, batch: int = 100, max_attempts: int = MAX_ATTEMPTS,
-            smtp: SmtpSettings | None | bool = True, timeout: float = TIMEOUT) -> DeliveryReport:
+def deliver(
+    crm: Runtime,
+    at: dt.datetime,
+    batch: int = 100,
+    max_attempts: int = MAX_ATTEMPTS,
+    smtp: SmtpSettings | None | bool = True,
+    timeout: float = TIMEOUT,
+) -> DeliveryReport:
     """Send every message due at ``at``, ``batch`` at a time; see the module's description.
 
     ``smtp`` defaults to the settings in the environment (``SmtpSettings.from_environment``);
@@ -351,27 +368,49 @@ def deliver(crm: Runtime, at: dt.datetime, batch: int = 100, max_attempts: int =
     return report
 
 
-def claim(crm: Runtime, at: dt.datetime, batch: int, token: str, kinds: Iterable[str], lease: dt.timedelta,
-          connection: sa.Connection) -> list[dict[str, Any]]:
+def claim(
+    crm: Runtime,
+    at: dt.datetime,
+    batch: int,
+    token: str,
+    kinds: Iterable[str],
+    lease: dt.timedelta,
+    connection: sa.Connection,
+) -> list[dict[str, Any]]:
     """Mark up to ``batch`` due messages of ``kinds`` as being sent by ``token`` (in one
     transaction on ``connection``); return them."""
     outbox = crm.schema.system["sys_outbox"]
-    due = sa.or_(sa.and_(outbox.c.status.in_(("pending", "retry")), outbox.c.next_attempt_at <= at),
-                 sa.and_(outbox.c.status == "sending", outbox.c.lease_until <= at))
-    ids = (sa.select(outbox.c.id).where(due, outbox.c.kind.in_(tuple(kinds)))
-           .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(batch))
+    due = sa.or_(
+        sa.and_(outbox.c.status.in_(("pending", "retry")), outbox.c.next_attempt_at <= at),
+        sa.and_(outbox.c.status == "sending", outbox.c.lease_until <= at),
+    )
+    ids = (
+        sa.select(outbox.c.id)
+        .where(due, outbox.c.kind.in_(tuple(kinds)))
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(batch)
+    )
     with connection.begin():
         if connection.dialect.name == "postgresql":
             ids = ids.with_for_update(skip_locked=True)
-        statement = (sa.update(outbox).where(outbox.c.id.in_(ids))
-                     .values(status="sending", claimed_by=token, lease_until=at + lease, attempts=outbox.c.attempts + 1)
-                     .returning(*outbox.c))
+        statement = (
+            sa.update(outbox)
+            .where(outbox.c.id.in_(ids))
+            .values(status="sending", claimed_by=token, lease_until=at + lease, attempts=outbox.c.attempts + 1)
+            .returning(*outbox.c)
+        )
         rows = [dict(row) for row in connection.execute(statement).mappings()]
     return sorted(rows, key=lambda r: (r["next_attempt_at"], r["id"]))
 
 
-def _record(crm: Runtime, connection: sa.Connection, row: Mapping[str, Any], outcome: Outcome, at: dt.datetime,
-            max_attempts: int) -> str:
+def _record(
+    crm: Runtime,
+    connection: sa.Connection,
+    row: Mapping[str, Any],
+    outcome: Outcome,
+    at: dt.datetime,
+    max_attempts: int,
+) -> str:
     """Store the outcome of one attempt, if the claim is still ours; returns the new status."""
     status = outcome.status
     values: dict[str, Any] = {"lease_until": None, "last_error": outcome.error}
@@ -384,21 +423,30 @@ def _record(crm: Runtime, connection: sa.Connection, row: Mapping[str, Any], out
         values["next_attempt_at"] = at + dt.timedelta(seconds=max(backoff(row["attempts"]), outcome.retry_after or 0))
     outbox = crm.schema.system["sys_outbox"]
     with connection.begin():
-        stored = connection.execute(sa.update(outbox).where(
-            outbox.c.id == row["id"], outbox.c.claimed_by == row["claimed_by"], outbox.c.status == "sending",
-        ).values(status=status, **values)).rowcount
+        stored = connection.execute(
+            sa.update(outbox)
+            .where(
+                outbox.c.id == row["id"],
+                outbox.c.claimed_by == row["claimed_by"],
+                outbox.c.status == "sending",
+            )
+            .values(status=status, **values)
+        ).rowcount
     return status if stored else "lost"  # its lease ran out and another worker took it meanwhile
 
 
 def _mark_waiting_emails(crm: Runtime, connection: sa.Connection, at: dt.datetime) -> int:
     """Note on due e-mails that no SMTP server is configured; returns how many wait."""
     outbox = crm.schema.system["sys_outbox"]
-    waiting = sa.and_(outbox.c.kind == "email", outbox.c.status.in_(("pending", "retry")),
-                      outbox.c.next_attempt_at <= at)
+    waiting = sa.and_(
+        outbox.c.kind == "email", outbox.c.status.in_(("pending", "retry")), outbox.c.next_attempt_at <= at
+    )
     with connection.begin():
-        connection.execute(sa.update(outbox).where(waiting, sa.or_(outbox.c.last_error.is_(None),
-                                                                   outbox.c.last_error != NO_SMTP))
-                           .values(last_error=NO_SMTP))
+        connection.execute(
+            sa.update(outbox)
+            .where(waiting, sa.or_(outbox.c.last_error.is_(None), outbox.c.last_error != NO_SMTP))
+            .values(last_error=NO_SMTP)
+        )
         return connection.execute(sa.select(sa.func.count()).select_from(outbox).where(waiting)).scalar_one()
 
 
@@ -410,5 +458,6 @@ def requeue_dead(crm: Runtime, at: dt.datetime, ids: Iterable[int] | None = None
     if ids is not None:
         statement = statement.where(outbox.c.id.in_(sorted(ids)))
     with crm.engine.connect() as connection, connection.begin():
-        return connection.execute(statement.values(status="retry", attempts=0, next_attempt_at=at,
-                                                   claimed_by=None, lease_until=None)).rowcount
+        return connection.execute(
+            statement.values(status="retry", attempts=0, next_attempt_at=at, claimed_by=None, lease_until=None)
+        ).rowcount

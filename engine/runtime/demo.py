@@ -108,11 +108,28 @@ class SecretKeyNotice:
     path: Path
     generated: bool
 
+
 COMPANIES = [
-    "华东精密机械有限公司", "Northwind Analytics", "云帆软件科技", "Blue Harbor Retail", "深圳启明电子",
-    "Contoso Manufacturing", "杭州青禾电商", "Fabrikam Logistics", "北京博远教育科技", "Tailspin Health",
-    "成都天府金融服务", "Litware Gaming", "苏州恒通汽车零部件", "Adatum Insurance", "广州星辰零售连锁",
-    "Proseware Systems", "上海锦程物流", "Wide World Importers", "南京云图数据", "Lucerne Publishing",
+    "华东精密机械有限公司",
+    "Northwind Analytics",
+    "云帆软件科技",
+    "Blue Harbor Retail",
+    "深圳启明电子",
+    "Contoso Manufacturing",
+    "杭州青禾电商",
+    "Fabrikam Logistics",
+    "北京博远教育科技",
+    "Tailspin Health",
+    "成都天府金融服务",
+    "Litware Gaming",
+    "苏州恒通汽车零部件",
+    "Adatum Insurance",
+    "广州星辰零售连锁",
+    "Proseware Systems",
+    "上海锦程物流",
+    "Wide World Importers",
+    "南京云图数据",
+    "Lucerne Publishing",
 ]
 TITLES = ["采购经理", "IT Director", "总经理", "CFO", "运营总监", "Head of Sales", "技术负责人", "Office Manager"]
 SENTENCES = [
@@ -123,13 +140,29 @@ SENTENCES = [
     "竞争对手报价低 10%，但服务响应慢。",
     "Follow up with the procurement department about the contract terms.",
 ]
-STREETS = ["浦东新区张江路 88 号", "海淀区中关村大街 1 号", "1 Harbour Road", "天河区珠江新城华夏路 10 号", "221B Baker Street"]
+STREETS = [
+    "浦东新区张江路 88 号",
+    "海淀区中关村大街 1 号",
+    "1 Harbour Road",
+    "天河区珠江新城华夏路 10 号",
+    "221B Baker Street",
+]
 TAGS = ["high value", "potential", "churn risk", "VIP", "重点客户"]
-TASK_SUBJECTS = ["回访客户确认需求", "Send the quote", "准备方案演示", "Call back about the contract terms",
-                 "发送产品资料", "Schedule an on-site visit", "跟进付款进度", "Confirm the delivery date"]
+TASK_SUBJECTS = [
+    "回访客户确认需求",
+    "Send the quote",
+    "准备方案演示",
+    "Call back about the contract terms",
+    "发送产品资料",
+    "Schedule an on-site visit",
+    "跟进付款进度",
+    "Confirm the delivery date",
+]
 
 
-def ensure_secret_key(config: Config, db_url: str, directory: str | os.PathLike[str] | None = None) -> SecretKeyNotice | None:
+def ensure_secret_key(
+    config: Config, db_url: str, directory: str | os.PathLike[str] | None = None
+) -> SecretKeyNotice | None:
     """Make the demo work out of the box when the config encrypts fields but no key is set.
 
     Nothing happens when ``TRELLIS_SECRET_KEY`` or ``TRELLIS_SECRET_KEY_FILE`` is set or no
@@ -174,10 +207,15 @@ def load_demo_users(crm: Runtime, password: str = DEMO_PASSWORD) -> list[DemoLog
             user = existing.get(demo.username)
             created = user is None
             if created:
-                user = directory.add(demo.username, roles=list(demo.roles), password=password,
-                                     display_name=demo.display_name, team=demo.team,
-                                     manager=demo.manager if demo.manager in existing else None,
-                                     email=f"{demo.username}@example.com")
+                user = directory.add(
+                    demo.username,
+                    roles=list(demo.roles),
+                    password=password,
+                    display_name=demo.display_name,
+                    team=demo.team,
+                    manager=demo.manager if demo.manager in existing else None,
+                    email=f"{demo.username}@example.com",
+                )
                 existing[demo.username] = user
             logins.append(DemoLogin(user.username, user.display_name, user.roles, user.team, user.manager, created))
     return logins
@@ -245,17 +283,26 @@ def _dependency_order(objects: Any) -> list[ObjectDef]:
     ordered: list[ObjectDef] = []
     pending = dict(objects)
     while pending:
-        ready = [o for o in pending.values()
-                 if all(f.target not in pending or f.target == o.name for f in o.fields.values() if f.type == "lookup")]
+        ready = [
+            o
+            for o in pending.values()
+            if all(f.target not in pending or f.target == o.name for f in o.fields.values() if f.type == "lookup")
+        ]
         for obj in ready or list(pending.values())[:1]:
             ordered.append(obj)
             del pending[obj.name]
     return ordered
 
 
-def create_sample_record(session: Session, obj: ObjectDef, index: int, rng: random.Random,
-                         created: Mapping[str, Mapping[int, int | None]],
-                         fixed: Mapping[str, Any] | None = None, story: Story | None = None) -> int | None:
+def create_sample_record(
+    session: Session,
+    obj: ObjectDef,
+    index: int,
+    rng: random.Random,
+    created: Mapping[str, Mapping[int, int | None]],
+    fixed: Mapping[str, Any] | None = None,
+    story: Story | None = None,
+) -> int | None:
     """Create one sample record and return its id (None if no valid record could be made).
 
     ``created`` maps each object to its records' ids and owners (lookups point at
@@ -286,8 +333,9 @@ def create_sample_record(session: Session, obj: ObjectDef, index: int, rng: rand
             values.update(fixed)
             moment = creation_moment(story, obj, values)
             place_in_time(story, obj, values, moment)
-        values = {name: value for name, value in values.items()
-                  if value is not None or name == "owner_id" or name in fixed}  # emptied by a refiner: left out
+        values = {
+            name: value for name, value in values.items() if value is not None or name == "owner_id" or name in fixed
+        }  # emptied by a refiner: left out
         if values["owner_id"] is None and "owner_id" not in fixed:  # a fixed "no owner" stays: no assignment
             del values["owner_id"]
         for _attempt in range(4):
@@ -298,8 +346,11 @@ def create_sample_record(session: Session, obj: ObjectDef, index: int, rng: rand
                     story.born[(obj.name, record_id)] = moment
                 return record_id
             except ValidationFailed as exc:
-                droppable = [f for f in exc.errors if f in values and f in obj.fields
-                             and not obj.fields[f].required and f not in fixed]
+                droppable = [
+                    f
+                    for f in exc.errors
+                    if f in values and f in obj.fields and not obj.fields[f].required and f not in fixed
+                ]
                 if not droppable:
                     break
                 for name in droppable:
@@ -309,8 +360,16 @@ def create_sample_record(session: Session, obj: ObjectDef, index: int, rng: rand
     return None
 
 
-def sample_value(obj: ObjectDef, field: FieldDef, index: int, rng: random.Random, values: dict[str, Any],
-                 created: Mapping[str, Mapping[int, int | None]], session: Session, fill_all: bool = False) -> Any:
+def sample_value(
+    obj: ObjectDef,
+    field: FieldDef,
+    index: int,
+    rng: random.Random,
+    values: dict[str, Any],
+    created: Mapping[str, Mapping[int, int | None]],
+    session: Session,
+    fill_all: bool = False,
+) -> Any:
     """A plausible value for ``field`` (None to leave it empty)."""
     if field.is_computed or field.type == "user":
         return None
@@ -330,7 +389,9 @@ def _text(obj, field, index, rng, values, created, session) -> str:
         return person_parts(rng, index)[1]
     if name in ("last_name", "surname", "family_name"):
         return person_parts(rng, index)[0]
-    if name in ("company", "company_name", "account_name") or (name == "name" and obj.name in ("account", "customer", "company", "member")):
+    if name in ("company", "company_name", "account_name") or (
+        name == "name" and obj.name in ("account", "customer", "company", "member")
+    ):
         return COMPANIES[index % len(COMPANIES)] + ("" if index < len(COMPANIES) else f" {index // len(COMPANIES) + 1}")
     if name == "name" and obj.name in ("contact", "lead", "person"):
         return person_name(rng, index)
@@ -414,10 +475,17 @@ def _picklist(obj, field, index, rng, values, created, session) -> str | None:
             parent = field.picklist.find(parent_value)
             options = [c.key for c in parent.children if not c.inactive] if parent else []
         else:
-            options = [v.key for v in field.picklist.walk() if not v.inactive and (not v.parents or parent_value in v.parents)]
+            options = [
+                v.key for v in field.picklist.walk() if not v.inactive and (not v.parents or parent_value in v.parents)
+            ]
         return rng.choice(options) if options else None
-    marked = {v for c in session.config.conversions.values() if c.source == obj.name
-              for name, v in c.mark.items() if name == field.name}  # "converted" comes from converting
+    marked = {
+        v
+        for c in session.config.conversions.values()
+        if c.source == obj.name
+        for name, v in c.mark.items()
+        if name == field.name
+    }  # "converted" comes from converting
     options = [v.key for v in field.picklist.values if not v.inactive and v.key not in marked]
     return rng.choice(options) if options else None
 
@@ -446,8 +514,22 @@ def _json(obj, field, index, rng, values, created, session) -> dict:
 
 
 _BY_TYPE = {
-    "text": _text, "textarea": _textarea, "integer": _number, "decimal": _number, "currency": _number,
-    "percent": _number, "boolean": _boolean, "date": _date, "datetime": _datetime, "email": _email,
-    "phone": _phone, "url": _url, "picklist": _picklist, "multipicklist": _multi, "tags": _multi,
-    "lookup": _lookup, "file": _file, "json": _json,
+    "text": _text,
+    "textarea": _textarea,
+    "integer": _number,
+    "decimal": _number,
+    "currency": _number,
+    "percent": _number,
+    "boolean": _boolean,
+    "date": _date,
+    "datetime": _datetime,
+    "email": _email,
+    "phone": _phone,
+    "url": _url,
+    "picklist": _picklist,
+    "multipicklist": _multi,
+    "tags": _multi,
+    "lookup": _lookup,
+    "file": _file,
+    "json": _json,
 }

@@ -140,15 +140,21 @@ def refine_deal(story: Story, obj: ObjectDef, values: Values, index: int) -> Non
     account = story.record("account", values.get("account"))
     values["name"] = deal_name(obj, values, account)[: obj.fields["name"].max_length or 200]
     if _lookup_to(obj, "contact", "contact") and account is not None:
-        contacts = story.ids("contact", account=account.id) if _lookup_to(
-            story.session.object("contact"), "account", "account") else []
+        contacts = (
+            story.ids("contact", account=account.id)
+            if _lookup_to(story.session.object("contact"), "account", "account")
+            else []
+        )
         values["contact"] = rng.choice(contacts) if contacts else None
     stage = obj.pipeline.for_values(values).stage(values.get(obj.pipeline.field) or "")
     lost = stage is not None and stage.outcome == "lost"
     if "lost_reason" in obj.fields:
         if lost:
-            reasons = [v.key for v in obj.fields["lost_reason"].picklist.values if not v.inactive] \
-                if obj.fields["lost_reason"].picklist else []
+            reasons = (
+                [v.key for v in obj.fields["lost_reason"].picklist.values if not v.inactive]
+                if obj.fields["lost_reason"].picklist
+                else []
+            )
             values["lost_reason"] = rng.choice(reasons) if reasons else None
         else:
             values["lost_reason"] = None
@@ -161,15 +167,16 @@ def refine_deal(story: Story, obj: ObjectDef, values: Values, index: int) -> Non
     if "close_date" in obj.fields:
         today = story.now.date()
         closed = stage is not None and stage.is_closed
-        values["close_date"] = today - dt.timedelta(days=rng.randint(1, 20)) if closed \
-            else today + dt.timedelta(days=rng.randint(10, 120))
+        values["close_date"] = (
+            today - dt.timedelta(days=rng.randint(1, 20)) if closed else today + dt.timedelta(days=rng.randint(10, 120))
+        )
 
 
 COMPETITORS = ("销售易", "纷享销客", "Salesforce", "HubSpot", "Zoho CRM")
 
 
 def deal_name(obj: ObjectDef, values: Mapping[str, Any], account: Mapping[str, Any] | None) -> str:
-    """"<account> – <product> <quantity> <unit>", e.g. "云帆软件 – CRM 套件 200 席"."""
+    """ "<account> – <product> <quantity> <unit>", e.g. "云帆软件 – CRM 套件 200 席"."""
     buyer = str(account.get("name")) if account is not None and account.get("name") else "—"
     product = _label(obj, "product_line", values) or _label(obj, "subscription_plan", values)
     quantity = values.get("quantity")
@@ -191,14 +198,18 @@ def _label(obj: ObjectDef, name: str, values: Mapping[str, Any]) -> str | None:
 def is_about_records(obj: ObjectDef) -> bool:
     """A follow-up or task: ``activity:``/``task:`` objects pointing at accounts or leads."""
     return (obj.activity is not None or obj.task is not None) and (
-        _lookup_to(obj, "account", "account") or _lookup_to(obj, "lead", "lead"))
+        _lookup_to(obj, "account", "account") or _lookup_to(obj, "lead", "lead")
+    )
 
 
 def refine_about(story: Story, obj: ObjectDef, values: Values, index: int) -> None:
     """About a lead, or about an account with one of its contacts and maybe one of its deals."""
     rng = story.rng
-    deal = story.record("opportunity", values.get("opportunity")) if _lookup_to(
-        obj, "opportunity", "opportunity") else None
+    deal = (
+        story.record("opportunity", values.get("opportunity"))
+        if _lookup_to(obj, "opportunity", "opportunity")
+        else None
+    )
     if deal is not None and deal.get("account") is not None:
         values["account"] = deal["account"]
         values["lead"] = None
@@ -240,8 +251,12 @@ def refine_ticket(story: Story, obj: ObjectDef, values: Values, index: int) -> N
         values["contact"] = story.rng.choice(contacts) if contacts else None
 
 
-RESOLUTIONS = ("已为客户更换新品并确认可正常使用。", "Refund issued; the customer confirmed receipt.",
-               "远程协助完成配置，问题已解决。", "Explained the billing; the customer is satisfied.")
+RESOLUTIONS = (
+    "已为客户更换新品并确认可正常使用。",
+    "Refund issued; the customer confirmed receipt.",
+    "远程协助完成配置，问题已解决。",
+    "Explained the billing; the customer is satisfied.",
+)
 
 
 #: The registry: (has the shape?, refine the values).

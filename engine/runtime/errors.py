@@ -60,9 +60,13 @@ class Conflict(TrellisError):
     def __init__(self, object_name: str, record_id: int, expected: int, actual: int | None) -> None:
         self.object_name, self.record_id = object_name, record_id
         self.expected, self.actual = expected, actual
-        super().__init__(localized(
-            "conflict", f"{object_name} {record_id} was changed meanwhile (you had version {expected}, "
-            f"it is now version {actual}); reload it and apply your change again"))
+        super().__init__(
+            localized(
+                "conflict",
+                f"{object_name} {record_id} was changed meanwhile (you had version {expected}, "
+                f"it is now version {actual}); reload it and apply your change again",
+            )
+        )
 
 
 class NotFound(TrellisError):

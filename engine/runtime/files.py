@@ -42,27 +42,37 @@ def _table(session: Session) -> sa.Table:
 
 def _keys(obj: ObjectDef, data: Mapping[str, Any]) -> dict[str, str]:
     """Field name → stored key of the file values in ``data``."""
-    return {name: value["key"] for name, value in data.items()
-            if name in obj.fields and obj.fields[name].type == "file"
-            and isinstance(value, Mapping) and isinstance(value.get("key"), str)}
+    return {
+        name: value["key"]
+        for name, value in data.items()
+        if name in obj.fields
+        and obj.fields[name].type == "file"
+        and isinstance(value, Mapping)
+        and isinstance(value.get("key"), str)
+    }
 
 
 def register(session: Session, object_name: str, field_name: str, key: str) -> None:
     """Record a just stored upload as the acting user's, for ``object.field`` (no record yet)."""
-    session.connection.execute(sa.insert(_table(session)).values(
-        key=key, object=object_name, field=field_name, record_id=None, uploaded_by=session.user,
-        uploaded_at=session.clock().now_utc))
+    session.connection.execute(
+        sa.insert(_table(session)).values(
+            key=key,
+            object=object_name,
+            field=field_name,
+            record_id=None,
+            uploaded_by=session.user,
+            uploaded_at=session.clock().now_utc,
+        )
+    )
 
 
-def check(session: Session, obj: ObjectDef, data: Mapping[str, Any], record_id: int | None,
-          errors: Errors) -> None:
+def check(session: Session, obj: ObjectDef, data: Mapping[str, Any], record_id: int | None, errors: Errors) -> None:
     """Refuse file values (of the fields in ``data``) whose stored file is not this record's
     (``record_id``; None for a new record) for that field, nor the writer's unbound upload."""
     check_many(session, obj, [(data, record_id, errors)])
 
 
-def check_many(session: Session, obj: ObjectDef,
-               writes: list[tuple[Mapping[str, Any], int | None, Errors]]) -> None:
+def check_many(session: Session, obj: ObjectDef, writes: list[tuple[Mapping[str, Any], int | None, Errors]]) -> None:
     """``check`` for several writes ``(data, record_id, errors)`` of ``obj``, in one query; an
     unbound upload goes to the first of them that names it (binding it makes it that record's)."""
     found = [(_keys(obj, data), record_id, errors) for data, record_id, errors in writes]
@@ -76,8 +86,15 @@ def check_many(session: Session, obj: ObjectDef,
         _judge(session, obj, keys, rows, record_id, errors, claimed)
 
 
-def _judge(session: Session, obj: ObjectDef, keys: Mapping[str, str], rows: Mapping[str, Any],
-           record_id: int | None, errors: Errors, claimed: set[str]) -> None:
+def _judge(
+    session: Session,
+    obj: ObjectDef,
+    keys: Mapping[str, str],
+    rows: Mapping[str, Any],
+    record_id: int | None,
+    errors: Errors,
+    claimed: set[str],
+) -> None:
     for name, key in keys.items():
         row = rows.get(key)
         if row is None:
@@ -95,9 +112,11 @@ def bind(session: Session, obj: ObjectDef, record_id: int, data: Mapping[str, An
     """Make the unbound uploads named in ``data`` the record's (its first save)."""
     table = _table(session)
     for name, key in _keys(obj, data).items():
-        session.connection.execute(sa.update(table).where(
-            table.c.key == key, table.c.object == obj.name, table.c.field == name,
-            table.c.record_id.is_(None)).values(record_id=record_id))
+        session.connection.execute(
+            sa.update(table)
+            .where(table.c.key == key, table.c.object == obj.name, table.c.field == name, table.c.record_id.is_(None))
+            .values(record_id=record_id)
+        )
 
 
 def owned_file(session: Session, object_name: str, record_id: Any, field_name: str) -> dict[str, Any]:
@@ -110,9 +129,14 @@ def owned_file(session: Session, object_name: str, record_id: Any, field_name: s
     if not isinstance(value, Mapping) or not isinstance(value.get("key"), str):
         raise NotFound(object_name, record_id)
     table = _table(session)
-    owner = session.connection.execute(sa.select(table.c.key).where(
-        table.c.key == value["key"], table.c.object == obj.name, table.c.field == field_name,
-        table.c.record_id == record.id)).first()
+    owner = session.connection.execute(
+        sa.select(table.c.key).where(
+            table.c.key == value["key"],
+            table.c.object == obj.name,
+            table.c.field == field_name,
+            table.c.record_id == record.id,
+        )
+    ).first()
     if owner is None:
         raise NotFound(object_name, record_id)
     return dict(value)

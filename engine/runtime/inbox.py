@@ -57,8 +57,9 @@ class InboxPage:
 def unread_count(session: Session) -> int:
     """How many unread notifications the caller has."""
     table = session.schema.system["sys_notifications"]
-    return session.connection.execute(sa.select(sa.func.count()).select_from(table).where(
-        table.c.user_id == session.user, table.c.read_at.is_(None))).scalar_one()
+    return session.connection.execute(
+        sa.select(sa.func.count()).select_from(table).where(table.c.user_id == session.user, table.c.read_at.is_(None))
+    ).scalar_one()
 
 
 def mark_read(session: Session, notification_id: int | None = None) -> int:
@@ -78,16 +79,26 @@ def page(session: Session, unread: bool = False, number: int = 1, per_page: int 
     statement = sa.select(table).where(table.c.user_id == session.user)
     if unread:
         statement = statement.where(table.c.read_at.is_(None))
-    rows = session.connection.execute(statement.order_by(table.c.id.desc())
-                                      .offset((number - 1) * per_page).limit(per_page + 1)).mappings().all()
+    rows = (
+        session.connection.execute(
+            statement.order_by(table.c.id.desc()).offset((number - 1) * per_page).limit(per_page + 1)
+        )
+        .mappings()
+        .all()
+    )
     return InboxPage([_notification(r) for r in rows[:per_page]], number, per_page, len(rows) > per_page)
 
 
 def get(session: Session, notification_id: int) -> Notification | None:
     """The caller's notification ``notification_id``; None when there is none (or it is another user's)."""
     table = session.schema.system["sys_notifications"]
-    row = session.connection.execute(sa.select(table).where(
-        table.c.id == notification_id, table.c.user_id == session.user)).mappings().first()
+    row = (
+        session.connection.execute(
+            sa.select(table).where(table.c.id == notification_id, table.c.user_id == session.user)
+        )
+        .mappings()
+        .first()
+    )
     return _notification(row) if row is not None else None
 
 
@@ -114,5 +125,13 @@ def readable_records(session: Session, records: Iterable[tuple[str | None, int |
 
 
 def _notification(row: sa.RowMapping) -> Notification:
-    return Notification(row["id"], row["title"], row["body"], row["object"], row["record_id"], row["rule"],
-                        row["created_at"], row["read_at"])
+    return Notification(
+        row["id"],
+        row["title"],
+        row["body"],
+        row["object"],
+        row["record_id"],
+        row["rule"],
+        row["created_at"],
+        row["read_at"],
+    )

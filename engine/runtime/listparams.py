@@ -124,14 +124,16 @@ class ListParams:
             raise BadListParams(problems)
         return query
 
-    def read_page(self, query: Query, default_sort: Sequence[str] = (),
-                  default_per_page: int = DEFAULT_PER_PAGE) -> Page:
+    def read_page(
+        self, query: Query, default_sort: Sequence[str] = (), default_per_page: int = DEFAULT_PER_PAGE
+    ) -> Page:
         """The page these params ask for of ``apply(query)``."""
         return self.apply(query, default_sort).page(self.page, self.per_page or default_per_page)
 
 
-def _step(problems: dict[str, list[FieldError]], name: str, code: str, query: Query,
-          refine: Callable[[Query], Query]) -> Query:
+def _step(
+    problems: dict[str, list[FieldError]], name: str, code: str, query: Query, refine: Callable[[Query], Query]
+) -> Query:
     """``refine(query)``, or ``query`` with the QueryError noted as a problem of ``name``."""
     try:
         return refine(query)
@@ -149,8 +151,12 @@ def parse(args: Mapping[str, str]) -> ListParams:
             name = name.replace("\x00", "")
             _problem(problems, name, "nul_character", "Query parameters cannot contain the NUL character (%00).")
         elif name in values:
-            _problem(problems, name, "repeated_parameter",
-                     f"Give {name} once; for several values use {name.split('__')[0]}__in=a,b.")
+            _problem(
+                problems,
+                name,
+                "repeated_parameter",
+                f"Give {name} once; for several values use {name.split('__')[0]}__in=a,b.",
+            )
         else:
             values[name] = value.strip()
     for name in problems:
@@ -160,17 +166,27 @@ def parse(args: Mapping[str, str]) -> ListParams:
     owner = _owner(problems, values)
     search = values.get("q", "")
     if len(search) > MAX_SEARCH_LENGTH:
-        _problem(problems, "q", "search_too_long",
-                 f"the search text is at most {MAX_SEARCH_LENGTH} characters, not {len(search)}", max=MAX_SEARCH_LENGTH)
+        _problem(
+            problems,
+            "q",
+            "search_too_long",
+            f"the search text is at most {MAX_SEARCH_LENGTH} characters, not {len(search)}",
+            max=MAX_SEARCH_LENGTH,
+        )
         search = ""
     filters = {name: value for name, value in values.items() if name not in RESERVED and value}
     if owner and any(name.partition("__")[0] == "owner_id" for name in filters):
-        _problem(problems, "owner", "owner_conflict", "Filter on the owner either with owner or with owner_id, not both.")
+        _problem(
+            problems, "owner", "owner_conflict", "Filter on the owner either with owner or with owner_id, not both."
+        )
         owner = ""
     return ListParams(
-        filters=frozen_map(filters), owner=owner, search=search,
+        filters=frozen_map(filters),
+        owner=owner,
+        search=search,
         sort=tuple(part.strip() for part in values.get("sort", "").split(",") if part.strip()),
-        page=page or 1, per_page=per_page,
+        page=page or 1,
+        per_page=per_page,
         problems=frozen_map({name: tuple(errors) for name, errors in problems.items()}),
     )
 
@@ -182,16 +198,18 @@ def _pairs(args: Mapping[str, str]) -> Iterable[tuple[str, str]]:
     return list(args.items())
 
 
-def _whole_number(problems: dict[str, list[FieldError]], values: Mapping[str, str], name: str, code: str,
-                  highest: int) -> int | None:
+def _whole_number(
+    problems: dict[str, list[FieldError]], values: Mapping[str, str], name: str, code: str, highest: int
+) -> int | None:
     """``name`` as a whole number from 1 to ``highest``; None when absent, empty or wrong."""
     text = values.get(name, "")
     if not text:
         return None
     if not text.isdigit() or len(text) > len(str(highest)) or not 1 <= int(text) <= highest:
         limit = f" to {highest}" if highest != MAX_PAGE else ""
-        _problem(problems, name, code, f"{name} must be a whole number from 1{limit}, not {text[:40]!r}.",
-                 highest=highest)
+        _problem(
+            problems, name, code, f"{name} must be a whole number from 1{limit}, not {text[:40]!r}.", highest=highest
+        )
         return None
     return int(text)
 
@@ -208,4 +226,3 @@ def _owner(problems: dict[str, list[FieldError]], values: Mapping[str, str]) -> 
 
 def _problem(problems: dict[str, list[FieldError]], name: str, code: str, text: str, **params: object) -> None:
     problems.setdefault(name, []).append(FieldError(code, text, {"parameter": name, **params}))
-

@@ -29,8 +29,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "required": {"en": "This is required.", "zh": "此项为必填项。"},
     "invalid": {"en": "This value is not valid here.", "zh": "该值无效。"},
     "invalid_email": {"en": "Not a valid e-mail address.", "zh": "不是有效的电子邮件地址。"},
-    "invalid_phone": {"en": "Not a valid phone number; check the digits and the area code.",
-                      "zh": "不是有效的电话号码，请检查号码和区号。"},
+    "invalid_phone": {
+        "en": "Not a valid phone number; check the digits and the area code.",
+        "zh": "不是有效的电话号码，请检查号码和区号。",
+    },
     "invalid_url": {"en": "Not a valid web address (http or https).", "zh": "不是有效的网址（http 或 https）。"},
     "invalid_json": {"en": "Not valid JSON.", "zh": "不是有效的 JSON。"},
     "too_small": {"en": "Must be at least {min}.", "zh": "不能小于 {min}。"},
@@ -48,28 +50,44 @@ MESSAGES: dict[str, dict[str, str]] = {
     "read_only": {"en": "You may not change this field.", "zh": "您无权修改该字段。"},
     "default_failed": {"en": "The default value could not be computed.", "zh": "无法计算默认值。"},
     "in_past": {"en": "This moment lies in the past.", "zh": "该时间已过去。"},
-    "in_use": {"en": "Other records still refer to this one; change or delete those first.",
-               "zh": "仍有其他记录引用此记录，请先修改或删除它们。"},
+    "in_use": {
+        "en": "Other records still refer to this one; change or delete those first.",
+        "zh": "仍有其他记录引用此记录，请先修改或删除它们。",
+    },
     "cycle": {"en": "This would make a circle.", "zh": "这会形成循环引用。"},
     "reassign_not_allowed": {"en": "You may not give this record to that user.", "zh": "您无权将此记录转给该用户。"},
     "unknown_user": {"en": "There is no such user.", "zh": "没有这个用户。"},
     "unknown_role": {"en": "There is no such role.", "zh": "没有这个角色。"},
-    "control_character": {"en": "Control characters are not allowed here (in a single-line field: no tabs or line breaks).",
-                          "zh": "此处不允许使用控制字符（单行字段中也不能有制表符或换行）。"},
-    "invalid_character": {"en": "The text holds an invalid character (a lone UTF-16 surrogate); paste it again as plain text.",
-                          "zh": "文本包含无效字符（孤立的 UTF-16 代理项），请以纯文本重新粘贴。"},
-    "expression_limit": {"en": "This value could not be computed: a number or a text would be too large.",
-                         "zh": "无法计算此值：数字或文本过大。"},
-    "invalid_file_name": {"en": "The file's name or type holds control characters; rename the file and upload it again.",
-                          "zh": "文件名或文件类型包含控制字符，请重命名文件后重新上传。"},
-    "confirm_lost": {"en": "Closing the record as lost needs a confirmation and the reason.",
-                     "zh": "将记录关闭为输单需要确认并填写原因。"},
-    "rule_withheld": {"en": "This change is not allowed by a company rule ({rule}).",
-                      "zh": "此更改不符合公司规则（{rule}），无法保存。"},
+    "control_character": {
+        "en": "Control characters are not allowed here (in a single-line field: no tabs or line breaks).",
+        "zh": "此处不允许使用控制字符（单行字段中也不能有制表符或换行）。",
+    },
+    "invalid_character": {
+        "en": "The text holds an invalid character (a lone UTF-16 surrogate); paste it again as plain text.",
+        "zh": "文本包含无效字符（孤立的 UTF-16 代理项），请以纯文本重新粘贴。",
+    },
+    "expression_limit": {
+        "en": "This value could not be computed: a number or a text would be too large.",
+        "zh": "无法计算此值：数字或文本过大。",
+    },
+    "invalid_file_name": {
+        "en": "The file's name or type holds control characters; rename the file and upload it again.",
+        "zh": "文件名或文件类型包含控制字符，请重命名文件后重新上传。",
+    },
+    "confirm_lost": {
+        "en": "Closing the record as lost needs a confirmation and the reason.",
+        "zh": "将记录关闭为输单需要确认并填写原因。",
+    },
+    "rule_withheld": {
+        "en": "This change is not allowed by a company rule ({rule}).",
+        "zh": "此更改不符合公司规则（{rule}），无法保存。",
+    },
     # --- stages: gates and skips ---
     "required_for_stage": {"en": "Required to enter this stage.", "zh": "进入该阶段前必须填写。"},
-    "transition_not_allowed": {"en": "The record cannot move to this stage from its current one.",
-                               "zh": "记录不能从当前阶段转到该阶段。"},
+    "transition_not_allowed": {
+        "en": "The record cannot move to this stage from its current one.",
+        "zh": "记录不能从当前阶段转到该阶段。",
+    },
     "reason_required": {"en": "Give a reason for skipping stages.", "zh": "跳过阶段需要填写原因。"},
     "not_in_pipeline": {"en": "Not a stage of this pipeline.", "zh": "不是该流程的阶段。"},
     "stage_closed": {"en": "The record is closed; reopen it first.", "zh": "记录已关闭，请先重新打开。"},
@@ -81,8 +99,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "locked": {"en": "The record is locked while a change waits for approval.", "zh": "有变更等待审批，记录已锁定。"},
     # --- conversions ---
     "already_converted": {"en": "This record was converted already.", "zh": "该记录已转化，不能再次转化。"},
-    "condition_not_met": {"en": "This record does not meet the condition for converting.",
-                          "zh": "该记录不满足转化条件。"},
+    "condition_not_met": {
+        "en": "This record does not meet the condition for converting.",
+        "zh": "该记录不满足转化条件。",
+    },
     "not_optional": {"en": "This part is always created; it cannot be skipped.", "zh": "该部分必须创建，不能跳过。"},
     "unknown_target": {"en": "Not a part of this conversion.", "zh": "不是该转化的组成部分。"},
     # --- users and sign-in ---
@@ -92,66 +112,107 @@ MESSAGES: dict[str, dict[str, str]] = {
     "login.must_enroll": {"en": "Set up two-factor login to continue.", "zh": "请先设置两步验证再继续。"},
     "login.failed": {"en": "Wrong user name or password.", "zh": "用户名或密码错误。"},
     "login.wrong_code": {"en": "Wrong two-factor code.", "zh": "两步验证码错误。"},
-    "login.locked": {"en": "Too many failed attempts: the account is locked for {minutes} more minutes.",
-                     "zh": "失败次数过多，账号已锁定，请 {minutes} 分钟后再试。"},
-    "login.totp_required": {"en": "Enter the code from your authenticator app, or a recovery code.",
-                            "zh": "请输入身份验证器应用中的验证码，或一个恢复码。"},
+    "login.locked": {
+        "en": "Too many failed attempts: the account is locked for {minutes} more minutes.",
+        "zh": "失败次数过多，账号已锁定，请 {minutes} 分钟后再试。",
+    },
+    "login.totp_required": {
+        "en": "Enter the code from your authenticator app, or a recovery code.",
+        "zh": "请输入身份验证器应用中的验证码，或一个恢复码。",
+    },
     "login.disabled": {"en": "This account is disabled; ask an administrator.", "zh": "该账号已停用，请联系管理员。"},
-    "login.expired": {"en": "This account expired on {day}; ask an administrator.", "zh": "该账号已于 {day} 过期，请联系管理员。"},
-    "login.ip_denied": {"en": "Logging in from this network is not allowed for this account.",
-                        "zh": "该账号不允许从此网络登录。"},
+    "login.expired": {
+        "en": "This account expired on {day}; ask an administrator.",
+        "zh": "该账号已于 {day} 过期，请联系管理员。",
+    },
+    "login.ip_denied": {
+        "en": "Logging in from this network is not allowed for this account.",
+        "zh": "该账号不允许从此网络登录。",
+    },
     # --- the audit trail: sealing and verifying (trellis audit, the worker) ---
-    "audit.sealed": {"en": "Audit rows sealed: {count} (sealed rows in the chain: {total}; head {hash}, row {row}).",
-                     "zh": "已封存审计记录：{count} 条（链中已封存记录共 {total} 条；链头 {hash}，第 {row} 行）。"},
-    "audit.nothing_to_seal": {"en": "Nothing to seal (sealed rows in the chain: {total}; head {hash}).",
-                              "zh": "没有需要封存的记录（链中已封存记录共 {total} 条；链头 {hash}）。"},
-    "audit.unsealed": {"en": "Rows not yet sealed: {count} (oldest at {oldest}, newest at {newest}). They are "
-                             "history, but not tamper-evident until sealed (by the worker, or `trellis audit seal`).",
-                       "zh": "尚未封存的记录：{count} 条（最早 {oldest}，最新 {newest}）。它们已是历史记录，但封存前"
-                             "无法发现篡改（由后台 worker 或 `trellis audit seal` 封存）。"},
-    "audit.seal_failed": {"en": "Could not seal before verifying ({reason}); verifying the rows sealed so far.",
-                          "zh": "校验前无法封存（{reason}）；仅校验已封存的记录。"},
-    "audit.head_missing": {"en": "sys_audit_head is gone, but {sealed} audit rows are sealed: sealing stopped, the "
-                                 "chain cannot be continued without hiding that. Run `trellis audit verify` and "
-                                 "restore the audit tables from a backup.",
-                           "zh": "sys_audit_head 已不存在，但已有 {sealed} 条审计记录被封存：封存已停止，否则会掩盖"
-                                 "这一情况。请运行 `trellis audit verify`，并从备份恢复审计表。"},
-    "audit.head_behind": {"en": "audit row seal {highest} exists, but sys_audit_head records seal {head} as the last "
-                                "one: rows were sealed outside Trellis (or the head was moved back). Sealing stopped; "
-                                "run `trellis audit verify` and restore the audit tables from a backup.",
-                          "zh": "存在封存序号为 {highest} 的审计记录，但 sys_audit_head 记录的最后序号是 {head}："
-                                "有记录在 Trellis 之外被封存（或链头被回退）。封存已停止；请运行 "
-                                "`trellis audit verify`，并从备份恢复审计表。"},
+    "audit.sealed": {
+        "en": "Audit rows sealed: {count} (sealed rows in the chain: {total}; head {hash}, row {row}).",
+        "zh": "已封存审计记录：{count} 条（链中已封存记录共 {total} 条；链头 {hash}，第 {row} 行）。",
+    },
+    "audit.nothing_to_seal": {
+        "en": "Nothing to seal (sealed rows in the chain: {total}; head {hash}).",
+        "zh": "没有需要封存的记录（链中已封存记录共 {total} 条；链头 {hash}）。",
+    },
+    "audit.unsealed": {
+        "en": "Rows not yet sealed: {count} (oldest at {oldest}, newest at {newest}). They are "
+        "history, but not tamper-evident until sealed (by the worker, or `trellis audit seal`).",
+        "zh": "尚未封存的记录：{count} 条（最早 {oldest}，最新 {newest}）。它们已是历史记录，但封存前"
+        "无法发现篡改（由后台 worker 或 `trellis audit seal` 封存）。",
+    },
+    "audit.seal_failed": {
+        "en": "Could not seal before verifying ({reason}); verifying the rows sealed so far.",
+        "zh": "校验前无法封存（{reason}）；仅校验已封存的记录。",
+    },
+    "audit.head_missing": {
+        "en": "sys_audit_head is gone, but {sealed} audit rows are sealed: sealing stopped, the "
+        "chain cannot be continued without hiding that. Run `trellis audit verify` and "
+        "restore the audit tables from a backup.",
+        "zh": "sys_audit_head 已不存在，但已有 {sealed} 条审计记录被封存：封存已停止，否则会掩盖"
+        "这一情况。请运行 `trellis audit verify`，并从备份恢复审计表。",
+    },
+    "audit.head_behind": {
+        "en": "audit row seal {highest} exists, but sys_audit_head records seal {head} as the last "
+        "one: rows were sealed outside Trellis (or the head was moved back). Sealing stopped; "
+        "run `trellis audit verify` and restore the audit tables from a backup.",
+        "zh": "存在封存序号为 {highest} 的审计记录，但 sys_audit_head 记录的最后序号是 {head}："
+        "有记录在 Trellis 之外被封存（或链头被回退）。封存已停止；请运行 "
+        "`trellis audit verify`，并从备份恢复审计表。",
+    },
     # --- list parameters (engine.runtime.listparams: the web list, board, API list, export) ---
-    "nul_character": {"en": "Query parameters cannot contain the NUL character (%00).",
-                      "zh": "查询参数不能包含 NUL 字符（%00）。"},
+    "nul_character": {
+        "en": "Query parameters cannot contain the NUL character (%00).",
+        "zh": "查询参数不能包含 NUL 字符（%00）。",
+    },
     "repeated_parameter": {"en": "Give {parameter} only once.", "zh": "参数 {parameter} 只能给一次。"},
     "bad_page": {"en": "The page number is a whole number from 1.", "zh": "页码（page）必须是从 1 起的整数。"},
-    "bad_per_page": {"en": "per_page is a whole number from 1 to {highest}.",
-                     "zh": "每页条数（per_page）必须是 1 到 {highest} 之间的整数。"},
-    "bad_owner": {"en": "The owner filter is me, team or a user id.",
-                  "zh": "负责人筛选（owner）只能是 me、team 或用户编号。"},
-    "owner_conflict": {"en": "Filter on the owner either with owner or with owner_id, not both.",
-                       "zh": "负责人请只用 owner 或 owner_id 其中之一筛选。"},
+    "bad_per_page": {
+        "en": "per_page is a whole number from 1 to {highest}.",
+        "zh": "每页条数（per_page）必须是 1 到 {highest} 之间的整数。",
+    },
+    "bad_owner": {
+        "en": "The owner filter is me, team or a user id.",
+        "zh": "负责人筛选（owner）只能是 me、team 或用户编号。",
+    },
+    "owner_conflict": {
+        "en": "Filter on the owner either with owner or with owner_id, not both.",
+        "zh": "负责人请只用 owner 或 owner_id 其中之一筛选。",
+    },
     "search_too_long": {"en": "The search text is at most {max} characters.", "zh": "搜索内容最多 {max} 个字符。"},
-    "bad_filter": {"en": "The filter {parameter} cannot be applied.",
-                   "zh": "筛选条件 {parameter} 无法使用：字段不存在或不可见、运算符未知，或值不合适。"},
+    "bad_filter": {
+        "en": "The filter {parameter} cannot be applied.",
+        "zh": "筛选条件 {parameter} 无法使用：字段不存在或不可见、运算符未知，或值不合适。",
+    },
     "bad_search": {"en": "The search cannot be applied.", "zh": "无法执行该搜索。"},
-    "bad_sort": {"en": "The list cannot be sorted so.",
-                 "zh": "无法这样排序：字段不存在或不可见，或排序字段超过 10 个。"},
+    "bad_sort": {
+        "en": "The list cannot be sorted so.",
+        "zh": "无法这样排序：字段不存在或不可见，或排序字段超过 10 个。",
+    },
     # --- errors of a whole request (TrellisError.code) ---
-    "database.empty": {"en": "This database has no Trellis tables yet: run `trellis apply {config}` to set it up.",
-                       "zh": "该数据库还没有 Trellis 数据表：请运行 `trellis apply {config}` 进行初始化。"},
-    "database.config": {"en": "The database is at config version {version} from {day}; this config differs: "
-                              "run `trellis plan {config}` to see the changes, then `trellis apply {config}`.",
-                        "zh": "数据库处于 {day} 应用的配置版本 {version}，当前配置与之不同：请运行 "
-                              "`trellis plan {config}` 查看变更，然后运行 `trellis apply {config}`。"},
-    "database.trellis": {"en": "The database is at config version {version} from {day}, set up by an earlier "
-                               "version of Trellis: run `trellis apply {config}` to bring it up to date.",
-                         "zh": "数据库处于 {day} 由较早版本的 Trellis 应用的配置版本 {version}：请运行 "
-                               "`trellis apply {config}` 将其更新。"},
-    "conflict": {"en": "The record was changed meanwhile; reload it and apply your change again.",
-                 "zh": "该记录已被他人修改，请刷新后重新操作。"},
+    "database.empty": {
+        "en": "This database has no Trellis tables yet: run `trellis apply {config}` to set it up.",
+        "zh": "该数据库还没有 Trellis 数据表：请运行 `trellis apply {config}` 进行初始化。",
+    },
+    "database.config": {
+        "en": "The database is at config version {version} from {day}; this config differs: "
+        "run `trellis plan {config}` to see the changes, then `trellis apply {config}`.",
+        "zh": "数据库处于 {day} 应用的配置版本 {version}，当前配置与之不同：请运行 "
+        "`trellis plan {config}` 查看变更，然后运行 `trellis apply {config}`。",
+    },
+    "database.trellis": {
+        "en": "The database is at config version {version} from {day}, set up by an earlier "
+        "version of Trellis: run `trellis apply {config}` to bring it up to date.",
+        "zh": "数据库处于 {day} 由较早版本的 Trellis 应用的配置版本 {version}：请运行 "
+        "`trellis apply {config}` 将其更新。",
+    },
+    "conflict": {
+        "en": "The record was changed meanwhile; reload it and apply your change again.",
+        "zh": "该记录已被他人修改，请刷新后重新操作。",
+    },
 }
 
 #: The language the engine speaks to the person it works for now (None: English).

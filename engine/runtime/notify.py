@@ -62,9 +62,19 @@ def send(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapp
     if "in_app" in action.channels and users:
         for user_id in sorted(users):
             title, body = render([people[user_id]])
-            session.unit.add("sys_notifications", {
-                "user_id": user_id, "title": title[:300], "body": body, "object": obj.name if obj else None,
-                "record_id": values.get("id"), "rule": rule.name, "created_at": now, "read_at": None})
+            session.unit.add(
+                "sys_notifications",
+                {
+                    "user_id": user_id,
+                    "title": title[:300],
+                    "body": body,
+                    "object": obj.name if obj else None,
+                    "record_id": values.get("id"),
+                    "rule": rule.name,
+                    "created_at": now,
+                    "read_at": None,
+                },
+            )
             written += 1
     if "email" in action.channels:
         for to, copied in _emails(session, values, action, users, addresses, people):
@@ -72,8 +82,13 @@ def send(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapp
             together = render([to, *copied]) if copied else None
             if copied and together != (title, body):  # the copy may read less: each gets their own
                 for person in copied:
-                    enqueue(session, "email", rule.name, person.email or "",
-                            dict(zip(("subject", "body"), render([person]), strict=True)))
+                    enqueue(
+                        session,
+                        "email",
+                        rule.name,
+                        person.email or "",
+                        dict(zip(("subject", "body"), render([person]), strict=True)),
+                    )
                     written += 1
                 copied = []
             payload: dict[str, Any] = {"subject": title, "body": body}
@@ -102,9 +117,10 @@ def _people(session: Session, user_ids: set[int]) -> dict[int, _Person]:
     if not user_ids:
         return {}
     now = session.clock().now_utc
-    return {row.id: _Person(row.email or None, language_of(session.config, row.locale),
-                            session.unit.principal(row.id, now))
-            for row in session.unit.users(user_ids).values()}
+    return {
+        row.id: _Person(row.email or None, language_of(session.config, row.locale), session.unit.principal(row.id, now))
+        for row in session.unit.users(user_ids).values()
+    }
 
 
 def _copied(session: Session, values: Mapping[str, Any], action: Action, users: set[int]) -> set[int]:
@@ -123,8 +139,14 @@ def _manager(session: Session, user_id: int | None) -> int | None:
     return row.manager_id if row is not None else None
 
 
-def _emails(session: Session, values: Mapping[str, Any], action: Action, users: set[int], addresses: set[str],
-            people: Mapping[int, _Person]) -> list[tuple[_Person, list[_Person]]]:
+def _emails(
+    session: Session,
+    values: Mapping[str, Any],
+    action: Action,
+    users: set[int],
+    addresses: set[str],
+    people: Mapping[int, _Person],
+) -> list[tuple[_Person, list[_Person]]]:
     """The e-mails to write: each addressee with whom it copies, one message per address."""
     copied = _copied(session, values, action, users)
     owner = people.get(values.get("owner_id"))  # type: ignore[arg-type]
@@ -147,8 +169,9 @@ class _Renderer:
     """Subject and body of one action's template for a record, rendered once per set of readers
     (an owner's in-app notification and e-mail read the same)."""
 
-    def __init__(self, session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any],
-                 action: Action) -> None:
+    def __init__(
+        self, session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any], action: Action
+    ) -> None:
         self.args = (session, rule, obj, values, action)
         self.done: dict[tuple[Any, ...], tuple[str, str]] = {}
 
@@ -159,8 +182,14 @@ class _Renderer:
         return self.done[key]
 
 
-def _render(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any], action: Action,
-            readers: list[_Person]) -> tuple[str, str]:
+def _render(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef | None,
+    values: Mapping[str, Any],
+    action: Action,
+    readers: list[_Person],
+) -> tuple[str, str]:
     """Subject and body of the action's template for ``readers`` (in the first one's language)."""
     template = session.config.templates[action.template]
     language = readers[0].language
@@ -170,13 +199,20 @@ def _render(session: Session, rule: Automation, obj: ObjectDef | None, values: M
     subject, body = template.text(language)
     read = [templating.keys_read(text, "record") for text in (subject, body)]
     fields = None if None in read else frozenset().union(*read)  # type: ignore[arg-type]
-    context = template_context(session, obj, values, Reader(principals, language),
-                               {"rule": rule.name, "company": session.config.settings.company}, fields)
+    context = template_context(
+        session,
+        obj,
+        values,
+        Reader(principals, language),
+        {"rule": rule.name, "company": session.config.settings.company},
+        fields,
+    )
     return render(subject, context, autoescape=False).strip(), render(body, context, autoescape=False).strip()
 
 
-def webhook_payload(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any],
-                    action: Action) -> dict[str, Any]:
+def webhook_payload(
+    session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any], action: Action
+) -> dict[str, Any]:
     """What a ``webhook`` action POSTs: the event, the rule, the object, the moment, the record's
     id and title, and ``record`` — its system columns and the fields the action names in
     ``fields`` (read as the system: named in the config, hidden and encrypted fields too), or
@@ -196,12 +232,20 @@ def webhook_payload(session: Session, rule: Automation, obj: ObjectDef | None, v
         record = {name: seen[name] for name in wanted if name in seen}
         if record:
             title = format_title(obj, {k: v for k, v in record.items() if k in obj.fields or k == "id"})
-    return {"event": rule.trigger.kind, "rule": rule.name, "object": obj.name if obj else None,
-            "id": record.get("id"), "title": title, "record": record, "at": session.clock().now_utc.isoformat()}
+    return {
+        "event": rule.trigger.kind,
+        "rule": rule.name,
+        "object": obj.name if obj else None,
+        "id": record.get("id"),
+        "title": title,
+        "record": record,
+        "at": session.clock().now_utc.isoformat(),
+    }
 
 
-def resolve_recipients(session: Session, obj: ObjectDef | None, values: Mapping[str, Any],
-                       action: Action) -> tuple[set[int], set[str]]:
+def resolve_recipients(
+    session: Session, obj: ObjectDef | None, values: Mapping[str, Any], action: Action
+) -> tuple[set[int], set[str]]:
     """Active user ids and plain e-mail addresses the action's recipients stand for (users from
     the transaction's users, ``engine.runtime.unit``)."""
     unit = session.unit
@@ -231,16 +275,36 @@ def resolve_recipients(session: Session, obj: ObjectDef | None, values: Mapping[
     return user_ids, addresses
 
 
-def enqueue(session: Session, kind: str, rule: str | None, target: str, payload: Mapping[str, Any],
-            secret_env: str | None = None) -> str:
+def enqueue(
+    session: Session,
+    kind: str,
+    rule: str | None,
+    target: str,
+    payload: Mapping[str, Any],
+    secret_env: str | None = None,
+) -> str:
     """Write one outside effect to the outbox (delivered by the worker); returns its idempotency key."""
     key = uuid.uuid4().hex
     now = session.clock().now_utc
-    session.unit.add("sys_outbox", {
-        "kind": kind, "rule": rule, "target": target[:2000],
-        "payload": json.dumps(payload, default=_json, ensure_ascii=False), "secret_env": secret_env,
-        "idempotency_key": key, "status": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None,
-        "created_at": now, "sent_at": None, "claimed_by": None, "lease_until": None})
+    session.unit.add(
+        "sys_outbox",
+        {
+            "kind": kind,
+            "rule": rule,
+            "target": target[:2000],
+            "payload": json.dumps(payload, default=_json, ensure_ascii=False),
+            "secret_env": secret_env,
+            "idempotency_key": key,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "last_error": None,
+            "created_at": now,
+            "sent_at": None,
+            "claimed_by": None,
+            "lease_until": None,
+        },
+    )
     return key
 
 

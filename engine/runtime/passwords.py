@@ -56,8 +56,9 @@ def password_problems(password: str, username: str, policy: SecuritySettings) ->
     kinds = sum(1 for _, chars in _CLASSES if chars & set(password))
     kinds += any(not c.isalnum() for c in password)
     if kinds < policy.password_classes:
-        problems.append(f"mix at least {policy.password_classes} of: lower-case letters, upper-case letters, "
-                        "digits, symbols")
+        problems.append(
+            f"mix at least {policy.password_classes} of: lower-case letters, upper-case letters, digits, symbols"
+        )
     if username and username.lower() in password.lower():
         problems.append("do not include the user name")
     return problems

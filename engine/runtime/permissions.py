@@ -128,8 +128,9 @@ class Principal:
 SYSTEM = Principal(user_id=None, username="system")
 
 
-def load_principal(connection: sa.Connection, config: Config, user: str | int, now: dt.datetime,
-                   users: sa.Table) -> Principal:
+def load_principal(
+    connection: sa.Connection, config: Config, user: str | int, now: dt.datetime, users: sa.Table
+) -> Principal:
     """Resolve ``user`` (username or id) into a Principal; refuses unknown, disabled and expired users."""
     column = users.c.id if isinstance(user, int) and not isinstance(user, bool) else users.c.username
     row = connection.execute(sa.select(users).where(column == user)).mappings().first()

@@ -59,8 +59,9 @@ class GateBlocked(ValidationFailed):
     def __init__(self, errors: dict[str, list[FieldError]], object_name: str, stage: Stage) -> None:
         super().__init__(errors, object_name)
         self.stage = stage
-        self.missing = [name for name, problems in errors.items()
-                        if any(p.code == "required_for_stage" for p in problems)]
+        self.missing = [
+            name for name, problems in errors.items() if any(p.code == "required_for_stage" for p in problems)
+        ]
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,16 @@ class StageMove:
     skipped: int = 0
 
 
-def check_move(obj: ObjectDef, before: Mapping[str, Any] | None, after: Mapping[str, Any],
-               changed: set[str], principal: Principal, reason: str | None, clock: Clock,
-               errors: Errors) -> StageMove | None:
+def check_move(
+    obj: ObjectDef,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any],
+    changed: set[str],
+    principal: Principal,
+    reason: str | None,
+    clock: Clock,
+    errors: Errors,
+) -> StageMove | None:
     """Check the gate and the transition of one write; problems go to ``errors``.
 
     ``before`` is None for a create; ``changed`` names the fields the write gives.
@@ -91,9 +99,12 @@ def check_move(obj: ObjectDef, before: Mapping[str, Any] | None, after: Mapping[
         return None  # an empty or unknown stage is the field check's business
     stage = pipeline.stage(new)
     if stage is None:
-        errors.add(pipeline.field, "not_in_pipeline",
-                   f"{_stage_label(obj, new)} is not a stage of the {pipeline.label.get()} pipeline; choose one of "
-                   f"{', '.join(s.label.get() for s in pipeline.stages)}.")
+        errors.add(
+            pipeline.field,
+            "not_in_pipeline",
+            f"{_stage_label(obj, new)} is not a stage of the {pipeline.label.get()} pipeline; choose one of "
+            f"{', '.join(s.label.get() for s in pipeline.stages)}.",
+        )
         return None
     switched = before is not None and obj.pipeline.for_values(before).key != pipeline.key
     reason = (reason or "").strip() or None
@@ -148,8 +159,15 @@ def missing_fields(obj: ObjectDef, stage_key: str, values: Mapping[str, Any], cl
     return [name for name in required_fields(obj, stage_key, values, clock) if is_empty(values.get(name))]
 
 
-def _check_gate(obj: ObjectDef, pipeline: Pipeline, stage: Stage, values: Mapping[str, Any],
-                only: set[str] | None, clock: Clock, errors: Errors) -> None:
+def _check_gate(
+    obj: ObjectDef,
+    pipeline: Pipeline,
+    stage: Stage,
+    values: Mapping[str, Any],
+    only: set[str] | None,
+    clock: Clock,
+    errors: Errors,
+) -> None:
     for name in missing_fields(obj, stage.key, values, clock):
         if only is not None and name not in only:
             continue  # staying in the stage: only emptying a required field is refused
@@ -163,8 +181,16 @@ def _check_gate(obj: ObjectDef, pipeline: Pipeline, stage: Stage, values: Mappin
         errors.add(name, "required_for_stage", message)
 
 
-def _check_transition(obj: ObjectDef, pipeline: Pipeline, old: str | None, new: Stage, creating: bool,
-                      principal: Principal, reason: str | None, errors: Errors) -> int:
+def _check_transition(
+    obj: ObjectDef,
+    pipeline: Pipeline,
+    old: str | None,
+    new: Stage,
+    creating: bool,
+    principal: Principal,
+    reason: str | None,
+    errors: Errors,
+) -> int:
     """Whether moving from ``old`` to ``new`` is allowed; returns how many stages it skips."""
     field = pipeline.field
     current = pipeline.stage(old) if old is not None else None
@@ -188,19 +214,25 @@ def _check_transition(obj: ObjectDef, pipeline: Pipeline, old: str | None, new: 
         return 0
     if new_position < old_position:
         if not pipeline.back and not creating:
-            errors.add(field, "transition_not_allowed",
-                       f"{obj.label.get()} records cannot move back from {current.label.get()} to {new.label.get()}.")
+            errors.add(
+                field,
+                "transition_not_allowed",
+                f"{obj.label.get()} records cannot move back from {current.label.get()} to {new.label.get()}.",
+            )
         return 0
-    allowed_next = current.next or tuple(s.key for s in pipeline.main_line[old_position + 1: old_position + 2])
+    allowed_next = current.next or tuple(s.key for s in pipeline.main_line[old_position + 1 : old_position + 2])
     if new.key in allowed_next:
         return 0
     skipped = max(new_position - old_position - 1, 1)
     if creating and principal.is_system:
         return 0  # imports and automation may create records at any stage
     if not pipeline.skip.allowed:
-        errors.add(field, "transition_not_allowed",
-                   f"{new.label.get()} cannot be reached from {current.label.get()}; "
-                   f"move to {_labels(pipeline, allowed_next)} first.")
+        errors.add(
+            field,
+            "transition_not_allowed",
+            f"{new.label.get()} cannot be reached from {current.label.get()}; "
+            f"move to {_labels(pipeline, allowed_next)} first.",
+        )
         return skipped
     if not principal.has(pipeline.skip.permission):
         raise PermissionDenied(
@@ -208,39 +240,69 @@ def _check_transition(obj: ObjectDef, pipeline: Pipeline, old: str | None, new: 
             f"{'s' if skipped != 1 else ''}, which needs the {pipeline.skip.permission} permission"
         )
     if pipeline.skip.reason_required and reason is None and not principal.is_system:
-        errors.add(REASON_KEY, "reason_required",
-                   f"Give a reason for skipping from {current.label.get()} to {new.label.get()}.")
+        errors.add(
+            REASON_KEY,
+            "reason_required",
+            f"Give a reason for skipping from {current.label.get()} to {new.label.get()}.",
+        )
     return skipped
 
 
-def _check_reopen(obj: ObjectDef, pipeline: Pipeline, current: Stage, principal: Principal, reason: str | None,
-                  errors: Errors) -> None:
+def _check_reopen(
+    obj: ObjectDef, pipeline: Pipeline, current: Stage, principal: Principal, reason: str | None, errors: Errors
+) -> None:
     closed = "won" if current.outcome == "won" else "lost"
     if pipeline.reopen == "never":
-        errors.add(pipeline.field, "stage_closed",
-                   f"This {obj.label.get()} is {closed} ({current.label.get()}); it cannot change stage any more.")
+        errors.add(
+            pipeline.field,
+            "stage_closed",
+            f"This {obj.label.get()} is {closed} ({current.label.get()}); it cannot change stage any more.",
+        )
     elif pipeline.reopen == "permission" and not principal.has("reopen"):
         raise PermissionDenied(f"reopening a {closed} {obj.label.get()} needs the reopen permission")
 
 
-def record_move(unit: Unit, obj: ObjectDef, record_id: int, move: StageMove, principal: Principal, channel: str,
-                now: dt.datetime, entered_before: dt.datetime | None) -> None:
+def record_move(
+    unit: Unit,
+    obj: ObjectDef,
+    record_id: int,
+    move: StageMove,
+    principal: Principal,
+    channel: str,
+    now: dt.datetime,
+    entered_before: dt.datetime | None,
+) -> None:
     """Append one row to the stage history (S19: time in the previous stage), written with the
     write call's other rows (``engine.runtime.unit``)."""
     seconds = None
     if entered_before is not None and move.from_stage is not None:
         seconds = max(int((now - _aware(entered_before)).total_seconds()), 0)
-    unit.add("sys_stage_history", {
-        "object": obj.name, "record_id": record_id, "from_stage": move.from_stage, "to_stage": move.to_stage,
-        "user_id": principal.user_id, "channel": channel, "at": now, "reason": move.reason,
-        "seconds_in_previous": seconds, "skipped": move.skipped,
-    })
+    unit.add(
+        "sys_stage_history",
+        {
+            "object": obj.name,
+            "record_id": record_id,
+            "from_stage": move.from_stage,
+            "to_stage": move.to_stage,
+            "user_id": principal.user_id,
+            "channel": channel,
+            "at": now,
+            "reason": move.reason,
+            "seconds_in_previous": seconds,
+            "skipped": move.skipped,
+        },
+    )
 
 
-def stage_history(connection: sa.Connection, history: sa.Table, object_name: str, record_id: int) -> list[dict[str, Any]]:
+def stage_history(
+    connection: sa.Connection, history: sa.Table, object_name: str, record_id: int
+) -> list[dict[str, Any]]:
     """The stage changes of one record, oldest first."""
-    statement = (sa.select(history).where(history.c.object == object_name, history.c.record_id == record_id)
-                 .order_by(history.c.id))
+    statement = (
+        sa.select(history)
+        .where(history.c.object == object_name, history.c.record_id == record_id)
+        .order_by(history.c.id)
+    )
     return [dict(row) for row in connection.execute(statement).mappings()]
 
 
@@ -276,8 +338,6 @@ def _stage_label(obj: ObjectDef, key: str) -> str:
 def _labels(pipeline: Pipeline, keys: tuple[str, ...]) -> str:
     labels = [pipeline.stage(k).label.get() for k in keys if pipeline.stage(k)]
     return " or ".join(labels) or "another stage"
-
-
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

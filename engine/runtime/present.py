@@ -87,8 +87,12 @@ class ValueFormatter:
     def number(self, value: int | Decimal, scale: int | None = None) -> str:
         """A number with the reader's separators; ``scale`` fixes the digits after the point."""
         pattern = None if scale is None else "#,##0" + ("." + "0" * scale if scale else "")
-        return format_decimal(value, format=pattern, locale=babel_locale(self.language, self.settings),
-                              decimal_quantization=scale is not None)
+        return format_decimal(
+            value,
+            format=pattern,
+            locale=babel_locale(self.language, self.settings),
+            decimal_quantization=scale is not None,
+        )
 
     def picklist(self, value: Any, f: FieldDef) -> str:
         """The label of a picklist value in the reader's language (the key when it is unknown)."""

@@ -55,19 +55,38 @@ MAX_SORT_KEYS = 10
 COUNT_LIMIT = 10_000
 #: From this offset on, a page selects its ids first, then their rows (a deferred join).
 DEFERRED_JOIN_OFFSET = 10_000
-_SYSTEM_FILTERABLE = ("id", "created_at", "updated_at", "created_by", "owner_id", "version", "archived_at", "stage_entered_at",
-                      "last_activity_at")
+_SYSTEM_FILTERABLE = (
+    "id",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "owner_id",
+    "version",
+    "archived_at",
+    "stage_entered_at",
+    "last_activity_at",
+)
 #: How filter values on system columns are coerced (as a field of this type).
-_SYSTEM_TYPES = {"id": "integer", "created_by": "user", "owner_id": "user", "version": "integer",
-                 "created_at": "datetime", "updated_at": "datetime", "archived_at": "datetime",
-                 "stage_entered_at": "datetime", "last_activity_at": "datetime"}
+_SYSTEM_TYPES = {
+    "id": "integer",
+    "created_by": "user",
+    "owner_id": "user",
+    "version": "integer",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+    "archived_at": "datetime",
+    "stage_entered_at": "datetime",
+    "last_activity_at": "datetime",
+}
 #: Most fields one ``grouped`` query groups by.
 MAX_GROUP_KEYS = 5
 #: Aggregates ``grouped`` computes, and the value types each applies to.
-AGGREGATES = {"sum": ("integer", "decimal", "currency", "percent"),
-              "avg": ("integer", "decimal", "currency", "percent"),
-              "min": ("integer", "decimal", "currency", "percent", "date", "datetime"),
-              "max": ("integer", "decimal", "currency", "percent", "date", "datetime")}
+AGGREGATES = {
+    "sum": ("integer", "decimal", "currency", "percent"),
+    "avg": ("integer", "decimal", "currency", "percent"),
+    "min": ("integer", "decimal", "currency", "percent", "date", "datetime"),
+    "max": ("integer", "decimal", "currency", "percent", "date", "datetime"),
+}
 #: Types a query cannot group by: their values are JSON (lists, files, documents).
 _UNGROUPABLE_TYPES = frozenset({"multipicklist", "tags", "json", "file"})
 #: Types whose stored value is text, so that ``contains`` and ``startswith`` apply.
@@ -190,8 +209,9 @@ class Query:
         if self.session.connection.dialect.name != "postgresql":
             # SQLite's LIKE ignores the case of ASCII letters, as its lower() does (both know no
             # other letters): the same matches as lower(field) LIKE lower(pattern), at half the cost.
-            return replace(self, conditions=(*self.conditions,
-                                             sa.or_(*(c.like(pattern, escape="\\") for c in columns))))
+            return replace(
+                self, conditions=(*self.conditions, sa.or_(*(c.like(pattern, escape="\\") for c in columns)))
+            )
         document = search_document(self.table, searchable).like(sa.func.lower(pattern), escape="\\")
         if len(columns) < len(searchable) or SEARCH_SEPARATOR in text:
             document = sa.and_(document, sa.or_(*(c.ilike(pattern, escape="\\") for c in columns)))
@@ -255,8 +275,14 @@ class Query:
         query = sa.select(sa.func.count()).select_from(inner.subquery())
         return self.session.connection.execute(query).scalar_one()
 
-    def grouped(self, *by: str, sums: Sequence[str] = (), avgs: Sequence[str] = (), mins: Sequence[str] = (),
-                maxs: Sequence[str] = ()) -> list[Group]:
+    def grouped(
+        self,
+        *by: str,
+        sums: Sequence[str] = (),
+        avgs: Sequence[str] = (),
+        mins: Sequence[str] = (),
+        maxs: Sequence[str] = (),
+    ) -> list[Group]:
         """The matching records grouped by the fields ``by`` (at most ``MAX_GROUP_KEYS``), one
         ``Group`` per combination of their values, ordered by them (empty values last): how many
         records, and the sums, averages, minimums and maximums of the named number fields (min and
@@ -273,16 +299,27 @@ class Query:
         aggregates = [(kind, name, self._aggregated(kind, name)) for kind, names in asked.items() for name in names]
         inner = self.statement().order_by(None).subquery("grouped")
         keys = [inner.c[name] for name in by]
-        columns = [*keys, sa.func.count().label("count"),
-                   *(getattr(sa.func, kind)(inner.c[name]) for kind, name, _ in aggregates)]
+        columns = [
+            *keys,
+            sa.func.count().label("count"),
+            *(getattr(sa.func, kind)(inner.c[name]) for kind, name, _ in aggregates),
+        ]
         statement = sa.select(*columns).group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys))
         groups = []
         for row in self.session.connection.execute(statement):
             found: dict[str, dict[str, Any]] = {kind: {} for kind in asked}
-            for (kind, name, value_type), value in zip(aggregates, row[len(by) + 1:], strict=True):
+            for (kind, name, value_type), value in zip(aggregates, row[len(by) + 1 :], strict=True):
                 found[kind][name] = _aggregate_value(kind, value_type, value)
-            groups.append(Group(dict(zip(by, row[:len(by)], strict=True)), row[len(by)], found["sum"],
-                                found["avg"], found["min"], found["max"]))
+            groups.append(
+                Group(
+                    dict(zip(by, row[: len(by)], strict=True)),
+                    row[len(by)],
+                    found["sum"],
+                    found["avg"],
+                    found["min"],
+                    found["max"],
+                )
+            )
         return groups
 
     def page(self, number: int = 1, per_page: int = 50, count_limit: int | None = None) -> Page:
@@ -317,9 +354,11 @@ class Query:
         ids = statement.with_only_columns(self.table.c.id).limit(limit).offset(offset).subquery("page_ids")
         rows = self.table.alias("paged")
         adapt = ClauseAdapter(rows).traverse
-        return (sa.select(*(rows.c[c.name] for c in self.visible_columns()))
-                .join_from(rows, ids, rows.c.id == ids.c.id)
-                .order_by(*(adapt(o) for o in self.ordering), rows.c.id.asc()))
+        return (
+            sa.select(*(rows.c[c.name] for c in self.visible_columns()))
+            .join_from(rows, ids, rows.c.id == ids.c.id)
+            .order_by(*(adapt(o) for o in self.ordering), rows.c.id.asc())
+        )
 
     # --- building conditions -----------------------------------------------------
     def _column(self, name: str) -> sa.Column:
@@ -369,13 +408,19 @@ class Query:
         if coerced is None:
             return column.is_(None) if op == "eq" else column.is_not(None)
         return {
-            "eq": column == coerced, "ne": column != coerced, "lt": column < coerced,
-            "lte": column <= coerced, "gt": column > coerced, "gte": column >= coerced,
+            "eq": column == coerced,
+            "ne": column != coerced,
+            "lt": column < coerced,
+            "lte": column <= coerced,
+            "gt": column > coerced,
+            "gte": column >= coerced,
         }[op]
 
     def _list_condition(self, field: FieldDef, column: sa.Column, op: str, value: Any) -> sa.ColumnElement[bool]:
         """On tags and multipicklists, ``eq``/``in`` mean "holds the value / any of the values"."""
-        items = value.split(",") if isinstance(value, str) else [value] if not isinstance(value, (list, tuple)) else value
+        items = (
+            value.split(",") if isinstance(value, str) else [value] if not isinstance(value, (list, tuple)) else value
+        )
         dialect = self.session.connection.dialect.name
         holds = sa.or_(*(_json_list_contains(dialect, column, self._value(field, field.name, item)) for item in items))
         return holds if op in ("eq", "in") else sa.or_(column.is_(None), sa.not_(holds))
@@ -394,7 +439,9 @@ class Query:
 
     def _text_match(self, field: FieldDef | None, column: sa.Column, op: str, value: Any) -> sa.ColumnElement[bool]:
         if field is not None and field.type in ("multipicklist", "tags"):
-            return _json_list_contains(self.session.connection.dialect.name, column, self._value(field, field.name, value))
+            return _json_list_contains(
+                self.session.connection.dialect.name, column, self._value(field, field.name, value)
+            )
         if field is None or field.value_type not in _TEXT_MATCH_TYPES:
             kind = field.value_type if field else "system"
             raise QueryError(f"{op} applies to text fields; {column.name} is a {kind} field")
@@ -446,12 +493,18 @@ def lookup_titles(session: Session, obj: ObjectDef, table: sa.Table, ids: list[i
     wanted = sorted({i for i in ids if i is not None})
     if not wanted:
         return {}
-    readable = {r.id: format_title(obj, r) for r in Query(session, obj, table).include_archived().filter(id__in=wanted).all()}
+    readable = {
+        r.id: format_title(obj, r) for r in Query(session, obj, table).include_archived().filter(id__in=wanted).all()
+    }
     missing = [i for i in wanted if i not in readable]
     if missing and principal.lookup_titles:
-        names = [n for n in obj.title_fields() if n in obj.fields and principal.can_see(obj.name, n)
-                 and not obj.fields[n].encrypted]
+        names = [
+            n
+            for n in obj.title_fields()
+            if n in obj.fields and principal.can_see(obj.name, n) and not obj.fields[n].encrypted
+        ]
         rows = session.connection.execute(
-            sa.select(table.c.id, *(table.c[n] for n in names)).where(table.c.id.in_(missing))).mappings()
+            sa.select(table.c.id, *(table.c[n] for n in names)).where(table.c.id.in_(missing))
+        ).mappings()
         readable.update({row["id"]: format_title(obj, row) for row in rows})
     return readable

@@ -92,15 +92,22 @@ def values_for(session: Session, reader: Reader, obj: ObjectDef, values: Mapping
     return seen
 
 
-def _readable(session: Session, obj: ObjectDef, values: Mapping[str, Any],
-              reader: Reader) -> tuple[dict[str, Any], list[Session]]:
+def _readable(
+    session: Session, obj: ObjectDef, values: Mapping[str, Any], reader: Reader
+) -> tuple[dict[str, Any], list[Session]]:
     """``values_for``, and a session per reader (to read lookup titles as them)."""
     record_id = values.get("id")
     fields = readable_fields(session.config, reader.principals, obj)
     sessions = [session.acting(p, "automation") for p in reader.principals]
     remembered = session.unit.remembered(obj.name, record_id)
-    stored = remembered is not None or record_id is not None and session.connection.execute(
-        sa.select(sa.literal(1)).where(session.schema.table(obj.name).c.id == record_id)).first() is not None
+    stored = (
+        remembered is not None
+        or record_id is not None
+        and session.connection.execute(
+            sa.select(sa.literal(1)).where(session.schema.table(obj.name).c.id == record_id)
+        ).first()
+        is not None
+    )
     seen: dict[str, Any] | None = None
     for acting in sessions or [session.acting(SYSTEM, "automation")]:
         principal = acting.principal
@@ -111,8 +118,11 @@ def _readable(session: Session, obj: ObjectDef, values: Mapping[str, Any],
             mine = dict(found) if found is not None else {}
         elif principal.in_scope(obj.name, "read", values.get("owner_id")):
             # deleted: what the reader could have read of it, encrypted fields only for the system
-            mine = {k: v for k, v in values.items()
-                    if k not in obj.fields or principal.is_system or not obj.fields[k].encrypted}
+            mine = {
+                k: v
+                for k, v in values.items()
+                if k not in obj.fields or principal.is_system or not obj.fields[k].encrypted
+            }
         else:
             mine = {}
         seen = mine if seen is None else {k: v for k, v in seen.items() if k in mine}
@@ -128,8 +138,14 @@ def _as_read(principal: Principal, obj: ObjectDef, row: Mapping[str, Any]) -> di
     return {k: v for k, v in row.items() if k not in obj.fields or principal.can_see(obj.name, k)}
 
 
-def template_context(session: Session, obj: ObjectDef | None, values: Mapping[str, Any], reader: Reader,
-                     extra: Mapping[str, Any], fields: Collection[str] | None = None) -> dict[str, Any]:
+def template_context(
+    session: Session,
+    obj: ObjectDef | None,
+    values: Mapping[str, Any],
+    reader: Reader,
+    extra: Mapping[str, Any],
+    fields: Collection[str] | None = None,
+) -> dict[str, Any]:
     """The context a template is rendered with for ``reader``: ``record`` (formatted values,
     ``record.raw``), ``object`` (its label in the reader's language) and ``extra``. With
     ``fields`` (what the template reads, ``templating.keys_read``) only those are formatted."""
@@ -149,8 +165,9 @@ def template_context(session: Session, obj: ObjectDef | None, values: Mapping[st
     return {"record": record, "object": obj.label.get(reader.language), **extra}
 
 
-def _references(session: Session, fields: Mapping[str, FieldDef], seen: Mapping[str, Any],
-                sessions: list[Session]) -> References:
+def _references(
+    session: Session, fields: Mapping[str, FieldDef], seen: Mapping[str, Any], sessions: list[Session]
+) -> References:
     """Titles of the lookups (of ``fields``) every reader may see a title of (none for an
     outside reader: no ``sessions``), and the users' names."""
     titles: dict[tuple[str, int], str] = {}

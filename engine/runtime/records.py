@@ -54,9 +54,16 @@ if TYPE_CHECKING:
 class Session:
     """A unit of work as one principal (a user, or the system) in one transaction."""
 
-    def __init__(self, crm: Runtime, connection: sa.Connection, principal: Principal = SYSTEM,
-                 channel: str = "python", approved_rules: frozenset[str] = frozenset(), depth: int = 0,
-                 unit: Unit | None = None) -> None:
+    def __init__(
+        self,
+        crm: Runtime,
+        connection: sa.Connection,
+        principal: Principal = SYSTEM,
+        channel: str = "python",
+        approved_rules: frozenset[str] = frozenset(),
+        depth: int = 0,
+        unit: Unit | None = None,
+    ) -> None:
         self.crm = crm
         self.connection = connection
         self.principal = principal
@@ -75,11 +82,19 @@ class Session:
         self.unit = unit or Unit(crm, connection)
         self._hidden: dict[str, frozenset[str]] = {}
 
-    def acting(self, principal: Principal, channel: str, depth: int | None = None,
-               approved_rules: frozenset[str] = frozenset()) -> Session:
+    def acting(
+        self, principal: Principal, channel: str, depth: int | None = None, approved_rules: frozenset[str] = frozenset()
+    ) -> Session:
         """A session of this transaction acting as ``principal`` (a rule, a reader, a requester)."""
-        return Session(self.crm, self.connection, principal, channel, approved_rules,
-                       self.depth if depth is None else depth, self.unit)
+        return Session(
+            self.crm,
+            self.connection,
+            principal,
+            channel,
+            approved_rules,
+            self.depth if depth is None else depth,
+            self.unit,
+        )
 
     # --- helpers -----------------------------------------------------------
     @property
@@ -118,12 +133,22 @@ class Session:
     def get(self, object_name: str, record_id: Any) -> Record:
         """The record with ``record_id``; NotFound also when it is outside the caller's scope."""
         obj = self.object(object_name)
-        record = self.query(object_name).include_archived().filter(id=writes.record_id_of(object_name, record_id)).first()
+        record = (
+            self.query(object_name).include_archived().filter(id=writes.record_id_of(object_name, record_id)).first()
+        )
         if record is None:
             raise NotFound(object_name, record_id)
         if obj.audit_reads and not self.principal.is_system:
-            audit.log_access(self.connection, self.schema, self.principal, self.channel, "read",
-                             object_name, record.id, self.clock().now_utc)
+            audit.log_access(
+                self.connection,
+                self.schema,
+                self.principal,
+                self.channel,
+                "read",
+                object_name,
+                record.id,
+                self.clock().now_utc,
+            )
         return record
 
     def titles(self, object_name: str, ids: list[int]) -> dict[int, str]:
@@ -138,8 +163,17 @@ class Session:
         if not self.principal.grant(object_name).export:
             raise PermissionDenied(f"you may not export {obj.plural_label.get()}")
         records = (query or self.query(object_name)).all()
-        audit.log_access(self.connection, self.schema, self.principal, self.channel, "export", object_name, None,
-                         self.clock().now_utc, {"records": len(records)})
+        audit.log_access(
+            self.connection,
+            self.schema,
+            self.principal,
+            self.channel,
+            "export",
+            object_name,
+            None,
+            self.clock().now_utc,
+            {"records": len(records)},
+        )
         return records
 
     # --- writes --------------------------------------------------------------
@@ -156,8 +190,14 @@ class Session:
         with self.unit.call():
             return writes.create(self, obj, [(0, values, reason)], stop=True)[0]  # type: ignore[return-value]
 
-    def create_many(self, object_name: str, rows: Iterable[Mapping[str, Any]], *, on_error: str = "stop",
-                    chunk_size: int = writes.CHUNK) -> list[Record | TrellisError]:
+    def create_many(
+        self,
+        object_name: str,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        on_error: str = "stop",
+        chunk_size: int = writes.CHUNK,
+    ) -> list[Record | TrellisError]:
         """Create a record for each of ``rows``, each through exactly what ``create`` does, with the
         database checks made set-wise (``engine.runtime.writes``).
 
@@ -167,11 +207,20 @@ class Session:
         kept in memory: for millions of rows use ``create_chunks``."""
         stop = _stop(on_error)
         with self.unit.savepoint() if stop else contextlib.nullcontext():
-            return [r for chunk in self.create_chunks(object_name, rows, on_error=on_error, chunk_size=chunk_size)
-                    for r in chunk]
+            return [
+                r
+                for chunk in self.create_chunks(object_name, rows, on_error=on_error, chunk_size=chunk_size)
+                for r in chunk
+            ]
 
-    def create_chunks(self, object_name: str, rows: Iterable[Mapping[str, Any]], *, on_error: str = "stop",
-                      chunk_size: int = writes.CHUNK) -> Iterator[list[Record | TrellisError]]:
+    def create_chunks(
+        self,
+        object_name: str,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        on_error: str = "stop",
+        chunk_size: int = writes.CHUNK,
+    ) -> Iterator[list[Record | TrellisError]]:
         """``create_many`` a chunk at a time: reads ``chunk_size`` rows of the iterable ``rows``,
         writes them and yields their results, so that memory stays flat however many rows come.
         With ``on_error="stop"`` the chunks yielded before a refusal stay written (roll the
@@ -183,8 +232,14 @@ class Session:
             with self.unit.call():
                 yield writes.create(self, obj, items, stop)
 
-    def update(self, object_name: str, record_id: Any, values: Mapping[str, Any], version: int | None = None,
-               reason: str | None = None) -> Record:
+    def update(
+        self,
+        object_name: str,
+        record_id: Any,
+        values: Mapping[str, Any],
+        version: int | None = None,
+        reason: str | None = None,
+    ) -> Record:
         """Validate and apply changes; ``version`` guards against concurrent edits (Conflict).
 
         A change of the pipeline stage passes its gate and transition rules
@@ -198,18 +253,33 @@ class Session:
             raise outcome
         return outcome
 
-    def update_many(self, object_name: str, changes: Iterable[Sequence[Any]], *, on_error: str = "stop",
-                    chunk_size: int = writes.CHUNK) -> list[Record | TrellisError]:
+    def update_many(
+        self,
+        object_name: str,
+        changes: Iterable[Sequence[Any]],
+        *,
+        on_error: str = "stop",
+        chunk_size: int = writes.CHUNK,
+    ) -> list[Record | TrellisError]:
         """Apply ``(id, values[, version])`` changes, each through exactly what ``update`` does, with
         the records read and the database checks made set-wise. ``on_error`` as for ``create_many``;
         a refusal is a ``ValidationFailed``, ``NotFound``, ``PermissionDenied`` or ``Conflict``."""
         stop = _stop(on_error)
         with self.unit.savepoint() if stop else contextlib.nullcontext():
-            return [r for chunk in self.update_chunks(object_name, changes, on_error=on_error, chunk_size=chunk_size)
-                    for r in chunk]
+            return [
+                r
+                for chunk in self.update_chunks(object_name, changes, on_error=on_error, chunk_size=chunk_size)
+                for r in chunk
+            ]
 
-    def update_chunks(self, object_name: str, changes: Iterable[Sequence[Any]], *, on_error: str = "stop",
-                      chunk_size: int = writes.CHUNK) -> Iterator[list[Record | TrellisError]]:
+    def update_chunks(
+        self,
+        object_name: str,
+        changes: Iterable[Sequence[Any]],
+        *,
+        on_error: str = "stop",
+        chunk_size: int = writes.CHUNK,
+    ) -> Iterator[list[Record | TrellisError]]:
         """``update_many`` a chunk at a time (see ``create_chunks``). A record named twice is
         changed twice, in order: its second change starts a new chunk."""
         obj = self.object(object_name)
@@ -223,8 +293,14 @@ class Session:
             with self.unit.call():
                 yield writes.update(self, obj, items, stop)
 
-    def _write(self, obj: ObjectDef, row: Mapping[str, Any], statement: sa.Executable,
-               fetch: Callable[[sa.CursorResult], Any], parameters: Mapping[str, Any] | None = None) -> Any:
+    def _write(
+        self,
+        obj: ObjectDef,
+        row: Mapping[str, Any],
+        statement: sa.Executable,
+        fetch: Callable[[sa.CursorResult], Any],
+        parameters: Mapping[str, Any] | None = None,
+    ) -> Any:
         """Run an INSERT/UPDATE and ``fetch`` its result; a unique value taken by a
         concurrent writer meanwhile becomes a field error, not a database error."""
         unique = [f.name for f in obj.fields.values() if f.unique and row.get(f.name) is not None]
@@ -234,8 +310,13 @@ class Session:
             with self.unit.savepoint():
                 return fetch(self.connection.execute(statement, parameters))
         except sa.exc.IntegrityError:
-            draft = writes.Draft(0, {}, None, check={name: row[name] for name in unique},
-                                 current=Record(obj.name, {"id": row.get("id")}) if row.get("id") else None)
+            draft = writes.Draft(
+                0,
+                {},
+                None,
+                check={name: row[name] for name in unique},
+                current=Record(obj.name, {"id": row.get("id")}) if row.get("id") else None,
+            )
             writes._check_unique(self, obj, [draft])
             if not draft.errors:
                 raise
@@ -254,7 +335,11 @@ class Session:
             if references:
                 listing = ", ".join(f"{count} {name}" for name, count in references)
                 raise ValidationFailed(
-                    {RECORD_ERRORS: [_error("in_use", f"Still referred to by {listing}; change or delete those first.")]},
+                    {
+                        RECORD_ERRORS: [
+                            _error("in_use", f"Still referred to by {listing}; change or delete those first.")
+                        ]
+                    },
                     object_name,
                 )
             if not self.approved_rules:
@@ -286,9 +371,15 @@ class Session:
             table = self.schema.table(object_name)
             self.connection.execute(sa.update(table).where(table.c.id == current.id).values(**changed))
             self.unit.remember(obj.name, {**current, **changed})
-            self.unit.log_change(self.principal, self.channel, "archive" if archived else "unarchive", obj.name,
-                                 current.id, {"archived_at": [_iso(current["archived_at"]), _iso(changed["archived_at"])]},
-                                 now)
+            self.unit.log_change(
+                self.principal,
+                self.channel,
+                "archive" if archived else "unarchive",
+                obj.name,
+                current.id,
+                {"archived_at": [_iso(current["archived_at"]), _iso(changed["archived_at"])]},
+                now,
+            )
             return self._visible(obj, {**current, **changed})
 
     def _stored_row(self, obj: ObjectDef, record_id: int) -> dict[str, Any]:
@@ -300,8 +391,15 @@ class Session:
         row = self.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
         return dict(row_to_record(obj, row, self.crm.keys)) if row is not None else {}
 
-    def convert(self, conversion: str, record_id: Any, *, skip: Collection[str] = (),
-                overrides: Mapping[str, Mapping[str, Any]] | None = None, version: int | None = None) -> ConversionResult:
+    def convert(
+        self,
+        conversion: str,
+        record_id: Any,
+        *,
+        skip: Collection[str] = (),
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        version: int | None = None,
+    ) -> ConversionResult:
         """Convert a record as ``conversions.<conversion>`` declares (S12: lead → account, contact,
         opportunity): every target through ``create`` and the source through ``update``, all or
         nothing. See ``engine.runtime.conversion``."""
@@ -326,7 +424,8 @@ class Session:
         hidden = self._hidden.get(obj.name)
         if hidden is None:
             hidden = self._hidden[obj.name] = frozenset(
-                name for name in obj.fields if not self.principal.can_see(obj.name, name))
+                name for name in obj.fields if not self.principal.can_see(obj.name, name)
+            )
         return hidden
 
     def _check_owner(self, obj: ObjectDef, old_owner: int | None, new_owner: int | None, errors: Errors) -> None:
@@ -340,11 +439,20 @@ class Session:
         allowed = self.principal.may_give_to(obj.name)
         keeps_it = new_owner is not None and new_owner == self.user  # one may always own what one makes
         if not (keeps_it or allowed is None or new_owner in allowed):
-            errors.add("owner_id", "reassign_not_allowed",
-                       "You may not give this record to that owner; ask someone who may reassign records.")
+            errors.add(
+                "owner_id",
+                "reassign_not_allowed",
+                "You may not give this record to that owner; ask someone who may reassign records.",
+            )
 
-    def _audit(self, obj: ObjectDef, action: str, record_id: int, before: Mapping[str, Any] | None,
-               after: Mapping[str, Any] | None) -> None:
+    def _audit(
+        self,
+        obj: ObjectDef,
+        action: str,
+        record_id: int,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> None:
         changes = audit.field_changes(before, after, _audited(obj), _encrypted(obj))
         self.unit.log_change(self.principal, self.channel, action, obj.name, record_id, changes, self.clock().now_utc)
 
@@ -438,7 +546,9 @@ def _change_id(change: Sequence[Any]) -> Any:
         return object()  # never repeats: the row fails on its own
 
 
-def _split_reason(obj: ObjectDef, values: Mapping[str, Any], reason: str | None) -> tuple[Mapping[str, Any], str | None]:
+def _split_reason(
+    obj: ObjectDef, values: Mapping[str, Any], reason: str | None
+) -> tuple[Mapping[str, Any], str | None]:
     """Take the write-only ``stage_reason`` out of the values of a pipeline object."""
     if obj.pipeline is None or pipeline.REASON_KEY not in values:
         return values, reason

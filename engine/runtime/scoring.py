@@ -26,8 +26,9 @@ def scorings_for(config: Config, object_name: str) -> tuple[Scoring, ...]:
     return tuple(s for s in config.scoring.values() if s.object == object_name)
 
 
-def apply_scores(config: Config, obj: ObjectDef, data: dict[str, Any], previous: Mapping[str, Any] | None,
-          clock: Clock) -> None:
+def apply_scores(
+    config: Config, obj: ObjectDef, data: dict[str, Any], previous: Mapping[str, Any] | None, clock: Clock
+) -> None:
     """Move each score of ``data`` by the points its rules gained or lost since ``previous``
     (the stored record; None on create). Formulas that read a score are recomputed."""
     scorings = [s for s in scorings_for(config, obj.name) if previous is None or s.recompute == "on_change"]

@@ -45,15 +45,30 @@ def current(crm: Runtime, user_id: int) -> int | None:
     return None if row is None else row[0] or 0
 
 
-def end_all(crm: Runtime, username: str, *, actor: Principal = SYSTEM, channel: str = "cli",
-            reason: str = "signed out everywhere", **log: Any) -> int:
+def end_all(
+    crm: Runtime,
+    username: str,
+    *,
+    actor: Principal = SYSTEM,
+    channel: str = "cli",
+    reason: str = "signed out everywhere",
+    **log: Any,
+) -> int:
     """End every web session of ``username`` in a transaction of its own; see ``end_sessions``."""
     with crm.engine.connect() as connection, connection.begin():
         return end_sessions(crm, connection, username, actor=actor, channel=channel, reason=reason, **log)
 
 
-def end_sessions(crm: Runtime, connection: sa.Connection, username: str, *, actor: Principal = SYSTEM,
-                 channel: str = "cli", reason: str = "signed out everywhere", **log: Any) -> int:
+def end_sessions(
+    crm: Runtime,
+    connection: sa.Connection,
+    username: str,
+    *,
+    actor: Principal = SYSTEM,
+    channel: str = "cli",
+    reason: str = "signed out everywhere",
+    **log: Any,
+) -> int:
     """End every web session of ``username`` (raise the generation); returns the new one.
 
     Writes a ``sessions_ended`` row to the login log (``reason`` as its detail; ``log``
@@ -62,12 +77,25 @@ def end_sessions(crm: Runtime, connection: sa.Connection, username: str, *, acto
     """
     users = crm.schema.system["sys_users"]
     now = crm.clock_now().now_utc
-    row = connection.execute(sa.update(users).where(users.c.username == username)
-                             .values({COLUMN: bump(users)}).returning(users.c.id, users.c[COLUMN])).first()
+    row = connection.execute(
+        sa.update(users)
+        .where(users.c.username == username)
+        .values({COLUMN: bump(users)})
+        .returning(users.c.id, users.c[COLUMN])
+    ).first()
     if row is None:
         raise UnknownUser(f"there is no user {username!r}")
     audit.log_login(connection, crm.schema, username, row.id, "sessions_ended", now, detail=reason, **log)
     if reason != "logout":
-        audit.log_change(connection, crm.schema, actor, channel, "user.signout", "sys_user", row.id,
-                         {"sessions": ["open", "ended"]}, now)
+        audit.log_change(
+            connection,
+            crm.schema,
+            actor,
+            channel,
+            "user.signout",
+            "sys_user",
+            row.id,
+            {"sessions": ["open", "ended"]},
+            now,
+        )
     return row[1]

@@ -131,8 +131,9 @@ class WindowPreview:
 
 
 # --- one record ------------------------------------------------------------------------------------------
-def simulate_record(crm: Runtime, object_name: str, record_id: Any, event: str = "updated",
-                    at: dt.datetime | None = None) -> RecordSimulation:
+def simulate_record(
+    crm: Runtime, object_name: str, record_id: Any, event: str = "updated", at: dt.datetime | None = None
+) -> RecordSimulation:
     """The rules of ``object_name`` for the record ``record_id`` on ``event`` at ``at`` (default now).
 
     Raises UnknownObject, NotFound and SimulationError with messages for people."""
@@ -145,8 +146,11 @@ def simulate_record(crm: Runtime, object_name: str, record_id: Any, event: str =
         if record is None:
             raise NotFound(obj.name, record_id)
         values = dict(record)
-        rules = tuple(_preview(session, rule, obj, values, event, clock)
-                      for rule in session.config.automations if rule.object == obj.name)
+        rules = tuple(
+            _preview(session, rule, obj, values, event, clock)
+            for rule in session.config.automations
+            if rule.object == obj.name
+        )
         return RecordSimulation(obj.name, record.id, format_title(obj, values), event, clock.now_utc, rules)
 
 
@@ -168,8 +172,9 @@ def _record_id(object_name: str, raw: Any) -> int:
     return int(text)
 
 
-def _preview(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str,
-             clock: Clock) -> RulePreview:
+def _preview(
+    session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
+) -> RulePreview:
     triggered, reason = _TRIGGERS[rule.trigger.kind](session, rule, obj, values, event, clock)
     old = values if event == "updated" else None
     holds, error = None, None
@@ -199,8 +204,11 @@ def describe_trigger(rule: Automation) -> str:
     if kind == "cron":
         return f"cron {trigger.cron!r}"
     offset = trigger.offset_seconds
-    text = f"{duration(abs(offset))} {'after' if offset >= 0 else 'before'} {trigger.from_field}" if offset else (
-        f"at {trigger.from_field}")
+    text = (
+        f"{duration(abs(offset))} {'after' if offset >= 0 else 'before'} {trigger.from_field}"
+        if offset
+        else (f"at {trigger.from_field}")
+    )
     if trigger.yearly:
         text += ", every year"
     if trigger.window_seconds is not None:
@@ -218,23 +226,27 @@ def duration(seconds: int) -> str:
 
 # --- triggers -------------------------------------------------------------------------------------------------
 def _on(kind: str):
-    def check(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str,
-              clock: Clock) -> tuple[str, str]:
+    def check(
+        session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
+    ) -> tuple[str, str]:
         if kind == "deleted":
             return "no", "only when a record is deleted"
         return ("yes", f"the record is {event}") if event == kind else ("no", f"the event is {event}, not {kind}")
+
     return check
 
 
-def _changed(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str,
-             clock: Clock) -> tuple[str, str]:
+def _changed(
+    session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
+) -> tuple[str, str]:
     if event == "created":
         return "no", "a new record has no change"
     return "if", f"only if the update changes {' or '.join(rule.trigger.fields)}"
 
 
-def _stage(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str,
-           clock: Clock) -> tuple[str, str]:
+def _stage(
+    session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
+) -> tuple[str, str]:
     trigger = rule.trigger
     stage = values.get(obj.pipeline.field) if obj.pipeline else None
     if event == "created":
@@ -246,13 +258,15 @@ def _stage(session: Session, rule: Automation, obj: ObjectDef, values: dict[str,
     return "if", "only if the update moves the stage"
 
 
-def _approval(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str,
-              clock: Clock) -> tuple[str, str]:
+def _approval(
+    session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
+) -> tuple[str, str]:
     return "no", "only after an approval decision"
 
 
-def _schedule(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str,
-              clock: Clock) -> tuple[str, str]:
+def _schedule(
+    session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
+) -> tuple[str, str]:
     trigger = rule.trigger
     value = values.get(trigger.from_field)
     if values.get("archived_at") is not None:
@@ -280,8 +294,9 @@ def _schedule(session: Session, rule: Automation, obj: ObjectDef, values: dict[s
     return "yes", f"due since {_when(due, clock)}"
 
 
-def _cron(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str,
-          clock: Clock) -> tuple[str, str]:
+def _cron(
+    session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
+) -> tuple[str, str]:
     if values.get("archived_at") is not None:
         return "no", "the record is archived"
     fire = worker.cron_time(rule.trigger.cron, clock.now_utc, clock.timezone)
@@ -295,14 +310,27 @@ def _cron(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, 
 
 
 _TRIGGERS = {
-    "created": _on("created"), "updated": _on("updated"), "deleted": _on("deleted"), "changed": _changed,
-    "stage_entered": _stage, "stage_left": _stage, "approval": _approval, "schedule": _schedule, "cron": _cron,
+    "created": _on("created"),
+    "updated": _on("updated"),
+    "deleted": _on("deleted"),
+    "changed": _changed,
+    "stage_entered": _stage,
+    "stage_left": _stage,
+    "approval": _approval,
+    "schedule": _schedule,
+    "cron": _cron,
 }
 
 
 # --- actions -------------------------------------------------------------------------------------------------
-def _actions(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any],
-             old: Mapping[str, Any] | None, clock: Clock) -> tuple[ActionPreview, ...]:
+def _actions(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: dict[str, Any],
+    old: Mapping[str, Any] | None,
+    clock: Clock,
+) -> tuple[ActionPreview, ...]:
     context = automation.names(obj, values, old)
     current = dict(values)  # what the record would hold after the earlier actions
     out = []
@@ -323,8 +351,16 @@ def _value(raw: Any, context: Mapping[str, Any], clock: Clock) -> Any:
     return raw.evaluate(context, clock) if isinstance(raw, Expression) else raw
 
 
-def _set(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
-         context: Mapping[str, Any], action: Action, clock: Clock) -> str:
+def _set(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: dict[str, Any],
+    current: dict[str, Any],
+    context: Mapping[str, Any],
+    action: Action,
+    clock: Clock,
+) -> str:
     changes = []
     for name, raw in action.values.items():
         value = _value(raw, context, clock)
@@ -333,8 +369,16 @@ def _set(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, A
     return "set " + ", ".join(changes)
 
 
-def _tags(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
-          context: Mapping[str, Any], action: Action, clock: Clock) -> str:
+def _tags(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: dict[str, Any],
+    current: dict[str, Any],
+    context: Mapping[str, Any],
+    action: Action,
+    clock: Clock,
+) -> str:
     before = list(current.get(action.field) or [])
     if action.kind == "add_tags":
         after = [*before, *(t for t in action.tags if t not in before)]
@@ -345,26 +389,51 @@ def _tags(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, 
     return f"{verb} tags {', '.join(action.tags)}: {action.field} {_show(before)} → {_show(after)}"
 
 
-def _add(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
-         context: Mapping[str, Any], action: Action, clock: Clock) -> str:
+def _add(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: dict[str, Any],
+    current: dict[str, Any],
+    context: Mapping[str, Any],
+    action: Action,
+    clock: Clock,
+) -> str:
     before = current.get(action.field) or 0
     after = before + (Decimal(str(action.amount)) if isinstance(before, Decimal) else action.amount)
     current[action.field] = after
     return f"add {action.amount} to {action.field}: {_show(before)} → {_show(after)}"
 
 
-def _create(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
-            context: Mapping[str, Any], action: Action, clock: Clock) -> str:
+def _create(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: dict[str, Any],
+    current: dict[str, Any],
+    context: Mapping[str, Any],
+    action: Action,
+    clock: Clock,
+) -> str:
     target = session.config.objects[action.object]
-    data = automation.linked_values(target, obj, values,
-                                    {name: _value(raw, context, clock) for name, raw in action.values.items()})
+    data = automation.linked_values(
+        target, obj, values, {name: _value(raw, context, clock) for name, raw in action.values.items()}
+    )
     owner = _usernames(session, [data["owner_id"]]).get(data["owner_id"]) if data.get("owner_id") else None
     shown = ", ".join(f"{k}: {_show(v)}{f' ({owner})' if k == 'owner_id' and owner else ''}" for k, v in data.items())
     return f"create {target.name} {{{shown}}}"
 
 
-def _update(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
-            context: Mapping[str, Any], action: Action, clock: Clock) -> str:
+def _update(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: dict[str, Any],
+    current: dict[str, Any],
+    context: Mapping[str, Any],
+    action: Action,
+    clock: Clock,
+) -> str:
     target_id = values.get(action.field)
     if target_id is None:
         return f"update nothing: {action.field} is empty"
@@ -378,13 +447,26 @@ def _update(session: Session, rule: Automation, obj: ObjectDef, values: dict[str
     return f"update {target.name} #{target_id} ({action.field}): {shown}"
 
 
-def _notify(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
-            context: Mapping[str, Any], action: Action, clock: Clock) -> str:
+def _notify(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: dict[str, Any],
+    current: dict[str, Any],
+    context: Mapping[str, Any],
+    action: Action,
+    clock: Clock,
+) -> str:
     template = session.config.templates[action.template]
     users, addresses = notify.resolve_recipients(session, obj, values, action)
     language = session.config.settings.languages[0]
-    context = reader.template_context(session, obj, values, reader.Reader.system(language),
-                                      {"rule": rule.name, "company": session.config.settings.company})
+    context = reader.template_context(
+        session,
+        obj,
+        values,
+        reader.Reader.system(language),
+        {"rule": rule.name, "company": session.config.settings.company},
+    )
     subject = notify.render(template.text(language)[0], context, autoescape=False).strip()
     people = _users(session, users)
     parts = []
@@ -396,38 +478,80 @@ def _notify(session: Session, rule: Automation, obj: ObjectDef, values: dict[str
     return f"notify “{subject}” ({action.template}) — {'; '.join(parts)}"
 
 
-def _webhook(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
-             context: Mapping[str, Any], action: Action, clock: Clock) -> str:
+def _webhook(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: dict[str, Any],
+    current: dict[str, Any],
+    context: Mapping[str, Any],
+    action: Action,
+    clock: Clock,
+) -> str:
     signed = f", signed with ${action.secret_env}" if action.secret_env else ""
     return f"webhook POST {masked_url(action.webhook_target)}{signed}"
 
 
-def _assign(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
-            context: Mapping[str, Any], action: Action, clock: Clock) -> str:
+def _assign(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: dict[str, Any],
+    current: dict[str, Any],
+    context: Mapping[str, Any],
+    action: Action,
+    clock: Clock,
+) -> str:
     found = session.config.assignment.get(action.rule)
     strategy = f" ({found.strategy})" if found is not None else ""
     return f"assign with the rule {action.rule}{strategy}"
 
 
-def _convert(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
-             context: Mapping[str, Any], action: Action, clock: Clock) -> str:
+def _convert(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: dict[str, Any],
+    current: dict[str, Any],
+    context: Mapping[str, Any],
+    action: Action,
+    clock: Clock,
+) -> str:
     return f"convert with {action.rule}"
 
 
-def _archive(session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any],
-             context: Mapping[str, Any], action: Action, clock: Clock) -> str:
+def _archive(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: dict[str, Any],
+    current: dict[str, Any],
+    context: Mapping[str, Any],
+    action: Action,
+    clock: Clock,
+) -> str:
     return "archive the record" if values.get("archived_at") is None else "archive the record (archived already)"
 
 
 _ACTION_TEXTS = {
-    "set": _set, "add_tags": _tags, "remove_tags": _tags, "add": _add, "create": _create, "notify": _notify,
-    "webhook": _webhook, "assign": _assign, "convert": _convert, "archive": _archive, "update": _update,
+    "set": _set,
+    "add_tags": _tags,
+    "remove_tags": _tags,
+    "add": _add,
+    "create": _create,
+    "notify": _notify,
+    "webhook": _webhook,
+    "assign": _assign,
+    "convert": _convert,
+    "archive": _archive,
+    "update": _update,
 }
 
 
 # --- a window of time ----------------------------------------------------------------------------------------
-def simulate_window(crm: Runtime, start: dt.datetime, end: dt.datetime, object_name: str | None = None,
-                    limit: int = WINDOW_LIMIT) -> list[WindowPreview]:
+def simulate_window(
+    crm: Runtime, start: dt.datetime, end: dt.datetime, object_name: str | None = None, limit: int = WINDOW_LIMIT
+) -> list[WindowPreview]:
     """What the time-based rules (of ``object_name``, or all) would do between ``start`` and ``end``."""
     if end < start:
         raise SimulationError("--to lies before --from")
@@ -450,8 +574,9 @@ def simulate_window(crm: Runtime, start: dt.datetime, end: dt.datetime, object_n
     return out
 
 
-def _schedule_window(session: Session, rule: Automation, start: dt.datetime, end: dt.datetime, zone: Any,
-                     limit: int) -> WindowPreview:
+def _schedule_window(
+    session: Session, rule: Automation, start: dt.datetime, end: dt.datetime, zone: Any, limit: int
+) -> WindowPreview:
     obj = session.config.objects[rule.object]
     table = session.schema.table(obj.name)
     trigger = rule.trigger
@@ -460,27 +585,36 @@ def _schedule_window(session: Session, rule: Automation, start: dt.datetime, end
     low, high = start - offset, end - offset  # the values whose due moment lies in the window
     if isinstance(column.type, sa.Date):
         first = low.astimezone(zone).date()
-        bounds = (first if low.astimezone(zone).time() == dt.time() else first + dt.timedelta(days=1),
-                  high.astimezone(zone).date())
+        bounds = (
+            first if low.astimezone(zone).time() == dt.time() else first + dt.timedelta(days=1),
+            high.astimezone(zone).date(),
+        )
     else:
         bounds = (low, high)
-    rows = session.connection.execute(
-        sa.select(table).where(table.c.archived_at.is_(None), column.is_not(None), column >= bounds[0],
-                               column <= bounds[1])
-        .order_by(column, table.c.id).limit(limit + 1)).mappings().all()
+    rows = (
+        session.connection.execute(
+            sa.select(table)
+            .where(table.c.archived_at.is_(None), column.is_not(None), column >= bounds[0], column <= bounds[1])
+            .order_by(column, table.c.id)
+            .limit(limit + 1)
+        )
+        .mappings()
+        .all()
+    )
     clock = Clock(start, zone)
     found = [dict(row_to_record(obj, row, session.crm.keys)) for row in rows[:limit]]
-    keys = {values["id"]: f"{rule.name}|{values['id']}|{worker.occurrence(values[trigger.from_field])}"
-            for values in found}
-    hits = [_hit(rule, obj, values, _moment(values[trigger.from_field], clock) + offset, zone)
-            for values in found]
+    keys = {
+        values["id"]: f"{rule.name}|{values['id']}|{worker.occurrence(values[trigger.from_field])}" for values in found
+    }
+    hits = [_hit(rule, obj, values, _moment(values[trigger.from_field], clock) + offset, zone) for values in found]
     ran = _runs(session, list(keys.values()))
     hits = [h if keys[h.record_id] not in ran else _ran(h) for h in hits]
     return WindowPreview(rule, describe_trigger(rule), tuple(hits), len(rows) > limit)
 
 
-def _yearly_window(session: Session, rule: Automation, start: dt.datetime, end: dt.datetime, zone: Any,
-                   limit: int) -> WindowPreview:
+def _yearly_window(
+    session: Session, rule: Automation, start: dt.datetime, end: dt.datetime, zone: Any, limit: int
+) -> WindowPreview:
     obj = session.config.objects[rule.object]
     table = session.schema.table(obj.name)
     trigger = rule.trigger
@@ -492,9 +626,16 @@ def _yearly_window(session: Session, rule: Automation, start: dt.datetime, end: 
     keys: dict[int, str] = {}
     more, last = False, 0
     while days and not more:
-        rows = session.connection.execute(
-            sa.select(table).where(table.c.archived_at.is_(None), column.is_not(None), table.c.id > last)
-            .order_by(table.c.id).limit(_SCAN_PAGE)).mappings().all()
+        rows = (
+            session.connection.execute(
+                sa.select(table)
+                .where(table.c.archived_at.is_(None), column.is_not(None), table.c.id > last)
+                .order_by(table.c.id)
+                .limit(_SCAN_PAGE)
+            )
+            .mappings()
+            .all()
+        )
         for row in rows:
             values = dict(row_to_record(obj, row, session.crm.keys))
             value = _local_date(values[trigger.from_field], clock)
@@ -556,8 +697,11 @@ def _users(session: Session, ids: set[int]) -> dict[int, tuple[str, str | None]]
     if not ids:
         return {}
     users = session.schema.system["sys_users"]
-    rows = session.connection.execute(sa.select(users.c.id, users.c.username, users.c.email)
-                                      .where(users.c.id.in_(sorted(ids))).order_by(users.c.username)).all()
+    rows = session.connection.execute(
+        sa.select(users.c.id, users.c.username, users.c.email)
+        .where(users.c.id.in_(sorted(ids)))
+        .order_by(users.c.username)
+    ).all()
     return {row.id: (row.username, row.email) for row in rows}
 
 
@@ -599,4 +743,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     return str(value)
-

@@ -97,9 +97,15 @@ def field_column(obj: ObjectDef, field: FieldDef) -> sa.Column:
     if field.type == "lookup" and field.target:
         args.append(sa.ForeignKey(f"obj_{field.target}.id"))
     not_null = field.required and not field.is_computed
-    return sa.Column(field.name, column_type(field), *args, nullable=not not_null, unique=field.unique or None,
-                     index=(field.indexed or field.type == "lookup") and not field.unique or None,
-                     comment=field.label.get("en"))
+    return sa.Column(
+        field.name,
+        column_type(field),
+        *args,
+        nullable=not not_null,
+        unique=field.unique or None,
+        index=(field.indexed or field.type == "lookup") and not field.unique or None,
+        comment=field.label.get("en"),
+    )
 
 
 def object_table(obj: ObjectDef, metadata: sa.MetaData) -> sa.Table:
@@ -207,9 +213,20 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("name", sa.String(200), primary_key=True),
         sa.Column("value", sa.BigInteger(), nullable=False),
     )
-    return {t.name: t for t in (versions, sequences, *identity_tables(metadata), *audit_tables(metadata),
-                                *view_tables(metadata), *pipeline_tables(metadata), *automation_tables(metadata),
-                                *assignment_tables(metadata), *file_tables(metadata))}
+    return {
+        t.name: t
+        for t in (
+            versions,
+            sequences,
+            *identity_tables(metadata),
+            *audit_tables(metadata),
+            *view_tables(metadata),
+            *pipeline_tables(metadata),
+            *automation_tables(metadata),
+            *assignment_tables(metadata),
+            *file_tables(metadata),
+        )
+    }
 
 
 def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

@@ -45,8 +45,7 @@ MY_TASKS_LIMIT = 500
 
 
 # --- the write path's hook ------------------------------------------------------------------------
-def touch(session: Session, obj: ObjectDef, before: Mapping[str, Any] | None,
-          after: Mapping[str, Any] | None) -> None:
+def touch(session: Session, obj: ObjectDef, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> None:
     """Keep ``last_activity_at`` after a write of an ``obj`` record (no-op unless ``obj`` is an activity)."""
     activity = obj.activity
     if activity is None:
@@ -62,9 +61,10 @@ def touch(session: Session, obj: ObjectDef, before: Mapping[str, Any] | None,
                 target = obj.fields[lookup].target
                 table = session.schema.table(target)
                 session.connection.execute(
-                    sa.update(table).where(table.c.id == target_id,
-                                           sa.or_(table.c[COLUMN].is_(None), table.c[COLUMN] < at))
-                    .values({COLUMN: at}))
+                    sa.update(table)
+                    .where(table.c.id == target_id, sa.or_(table.c[COLUMN].is_(None), table.c[COLUMN] < at))
+                    .values({COLUMN: at})
+                )
                 session.unit.forget(target, target_id)  # its last_activity_at may have moved
         return
     affected: dict[str, set[int]] = {}
@@ -80,8 +80,9 @@ def touch(session: Session, obj: ObjectDef, before: Mapping[str, Any] | None,
                 session.unit.forget(target, target_id)
 
 
-def _recompute(connection: sa.Connection, config: Config, schema: Schema, target: str, ids: list[int],
-               zone: dt.tzinfo) -> None:
+def _recompute(
+    connection: sa.Connection, config: Config, schema: Schema, target: str, ids: list[int], zone: dt.tzinfo
+) -> None:
     """Lock the target rows, then set each one's value to the latest activity pointing at it."""
     table = schema.table(target)
     lock = sa.select(table.c.id).where(table.c.id.in_(ids)).order_by(table.c.id)
@@ -95,8 +96,9 @@ def _recompute(connection: sa.Connection, config: Config, schema: Schema, target
         connection.execute(sa.update(table).where(table.c.id == record_id).values({COLUMN: latest.get(record_id)}))
 
 
-def latest_activity(connection: sa.Connection, config: Config, schema: Schema, target: str,
-                    ids: list[int] | None, zone: dt.tzinfo) -> dict[int, dt.datetime]:
+def latest_activity(
+    connection: sa.Connection, config: Config, schema: Schema, target: str, ids: list[int] | None, zone: dt.tzinfo
+) -> dict[int, dt.datetime]:
     """The latest activity time per record of ``target`` (all records when ``ids`` is None)."""
     latest: dict[int, dt.datetime] = {}
     for source, lookup in activity_sources(config, target):
@@ -120,16 +122,22 @@ def backfill(connection: sa.Connection, config: Config, schema: Schema, target: 
     table = schema.table(target)
     connection.execute(sa.update(table).values({COLUMN: None}))
     if latest:
-        connection.execute(sa.update(table).where(table.c.id == sa.bindparam("record_id"))
-                           .values({COLUMN: sa.bindparam("at")}),
-                           [{"record_id": k, "at": v} for k, v in latest.items()])
+        connection.execute(
+            sa.update(table).where(table.c.id == sa.bindparam("record_id")).values({COLUMN: sa.bindparam("at")}),
+            [{"record_id": k, "at": v} for k, v in latest.items()],
+        )
     return len(latest)
 
 
 def activity_sources(config: Config, target: str) -> list[tuple[ObjectDef, str]]:
     """(activity object, lookup) pairs that attach activities to ``target``."""
-    return [(o, lookup) for o in config.objects.values() if o.activity is not None
-            for lookup in o.activity.on if o.fields[lookup].target == target]
+    return [
+        (o, lookup)
+        for o in config.objects.values()
+        if o.activity is not None
+        for lookup in o.activity.on
+        if o.fields[lookup].target == target
+    ]
 
 
 def _moment(value: Any, zone: dt.tzinfo) -> dt.datetime | None:
@@ -215,14 +223,17 @@ def timeline(session: Session, object_name: str, record_id: Any, page: int = 1, 
         for row in session.connection.execute(attached.statement().with_only_columns(*columns)):
             keys.append((_moment(row[2], zone) or row[1], row[1], source.name, row[0]))
     keys.sort(reverse=True)
-    chosen = keys[(page - 1) * per_page: page * per_page]
+    chosen = keys[(page - 1) * per_page : page * per_page]
     records: dict[tuple[str, int], Record] = {}
     for name in {k[2] for k in chosen}:
         attached, _ = queries[name]
         wanted = [k[3] for k in chosen if k[2] == name]
         records.update({(name, r.id): r for r in attached.filter(id__in=wanted).all()})
-    entries = [_entry(session.config.objects[k[2]], queries[k[2]][1], records[(k[2], k[3])]) for k in chosen
-               if (k[2], k[3]) in records]
+    entries = [
+        _entry(session.config.objects[k[2]], queries[k[2]][1], records[(k[2], k[3])])
+        for k in chosen
+        if (k[2], k[3]) in records
+    ]
     return TimelinePage(entries, len(keys), page, per_page)
 
 
@@ -252,12 +263,24 @@ def _sort_field(session: Session, source: ObjectDef, kind: str) -> str | None:
 def _entry(source: ObjectDef, kind: str, record: Record) -> TimelineEntry:
     if kind == "activity":
         spec = source.activity
-        return TimelineEntry(source.name, kind, record, record.get(spec.at) or record["created_at"],
-                             record.get(spec.kind) if spec.kind else None,
-                             record.get(spec.summary) if spec.summary else None)
+        return TimelineEntry(
+            source.name,
+            kind,
+            record,
+            record.get(spec.at) or record["created_at"],
+            record.get(spec.kind) if spec.kind else None,
+            record.get(spec.summary) if spec.summary else None,
+        )
     task = source.task
-    return TimelineEntry(source.name, kind, record, record.get(task.due) or record["created_at"], None,
-                         record.get(task.subject) if task.subject else None, is_done(source, record))
+    return TimelineEntry(
+        source.name,
+        kind,
+        record,
+        record.get(task.due) or record["created_at"],
+        None,
+        record.get(task.subject) if task.subject else None,
+        is_done(source, record),
+    )
 
 
 # --- tasks ---------------------------------------------------------------------------------------------
@@ -309,10 +332,15 @@ def my_tasks(session: Session) -> list[TaskItem]:
         for record in records:
             due = record.get(task.due)
             remind = _moment(record.get(task.remind), clock.timezone) if task.remind else None
-            items.append(TaskItem(obj, record, due, _group(due, today, clock.timezone),
-                                  remind is not None and remind <= clock.now_utc))
+            items.append(
+                TaskItem(
+                    obj, record, due, _group(due, today, clock.timezone), remind is not None and remind <= clock.now_utc
+                )
+            )
     order = {g: i for i, g in enumerate(TASK_GROUPS)}
-    items.sort(key=lambda i: (order[i.group], _moment(i.due, clock.timezone) or clock.now_utc, i.object.name, i.record.id))
+    items.sort(
+        key=lambda i: (order[i.group], _moment(i.due, clock.timezone) or clock.now_utc, i.object.name, i.record.id)
+    )
     return items
 
 

@@ -93,8 +93,14 @@ def token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_token(crm: Runtime, username: str, name: str | None = None,
-                 expires_at: dt.datetime | dt.date | None = None, *, channel: str = "cli") -> tuple[str, TokenInfo]:
+def create_token(
+    crm: Runtime,
+    username: str,
+    name: str | None = None,
+    expires_at: dt.datetime | dt.date | None = None,
+    *,
+    channel: str = "cli",
+) -> tuple[str, TokenInfo]:
     """Create a token for ``username``; returns the secret (show it once) and the token.
 
     ``expires_at`` may be a date (the token stops working at 00:00 UTC that day, as
@@ -119,12 +125,31 @@ def create_token(crm: Runtime, username: str, name: str | None = None,
         if user_id is None:
             raise UnknownUser(f"there is no user {username!r}; create it with `trellis user add`")
         load_principal(connection, crm.config, user_id, now, users)  # refuses disabled and expired accounts
-        row = {"user_id": user_id, "name": name, "token_hash": token_hash(secret), "created_at": now,
-               "expires_at": expires, "revoked_at": None, "last_used_at": None}
+        row = {
+            "user_id": user_id,
+            "name": name,
+            "token_hash": token_hash(secret),
+            "created_at": now,
+            "expires_at": expires,
+            "revoked_at": None,
+            "last_used_at": None,
+        }
         token_id = connection.execute(sa.insert(tokens).values(row).returning(tokens.c.id)).scalar_one()
-        audit.log_change(connection, crm.schema, SYSTEM, channel, "token.create", "sys_token", token_id,
-                         {"user": [None, username], "name": [None, name],
-                          "expires_at": [None, expires.isoformat() if expires else None]}, now)
+        audit.log_change(
+            connection,
+            crm.schema,
+            SYSTEM,
+            channel,
+            "token.create",
+            "sys_token",
+            token_id,
+            {
+                "user": [None, username],
+                "name": [None, name],
+                "expires_at": [None, expires.isoformat() if expires else None],
+            },
+            now,
+        )
     return secret, TokenInfo(token_id, username, name, now, expires, None, None)
 
 
@@ -139,8 +164,17 @@ def revoke_token(crm: Runtime, token_id: int, *, channel: str = "cli") -> TokenI
         if info.revoked_at is not None:
             return info
         connection.execute(sa.update(tokens).where(tokens.c.id == info.id).values(revoked_at=now))
-        audit.log_change(connection, crm.schema, SYSTEM, channel, "token.revoke", "sys_token", info.id,
-                         {"revoked_at": [None, now.isoformat()]}, now)
+        audit.log_change(
+            connection,
+            crm.schema,
+            SYSTEM,
+            channel,
+            "token.revoke",
+            "sys_token",
+            info.id,
+            {"revoked_at": [None, now.isoformat()]},
+            now,
+        )
     return TokenInfo(info.id, info.username, info.name, info.created_at, info.expires_at, now, info.last_used_at)
 
 
@@ -162,8 +196,9 @@ def resolve_token(crm: Runtime, secret: str, ip: str | None = None) -> str:
     networks like a login.
     """
     if not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
-        raise TokenRefused(f"this is not a Trellis API token (they start with {TOKEN_PREFIX}); "
-                           "create one with `trellis token create`")
+        raise TokenRefused(
+            f"this is not a Trellis API token (they start with {TOKEN_PREFIX}); create one with `trellis token create`"
+        )
     tokens, users = _tables(crm)
     now = crm.clock_now().now_utc
     with crm.engine.connect() as connection, connection.begin():
@@ -177,8 +212,10 @@ def resolve_token(crm: Runtime, secret: str, ip: str | None = None) -> str:
         principal = load_principal(connection, crm.config, row["user_id"], now, users)
         locked = connection.execute(sa.select(users.c.locked_until).where(users.c.id == row["user_id"])).scalar()
         if locked is not None and locked > now:
-            raise AccountUnavailable(f"the account {principal.username!r} is locked until {locked:%Y-%m-%d %H:%M} UTC "
-                                     "after failed logins; its API tokens work again then")
+            raise AccountUnavailable(
+                f"the account {principal.username!r} is locked until {locked:%Y-%m-%d %H:%M} UTC "
+                "after failed logins; its API tokens work again then"
+            )
         if ip is not None:
             _check_network(crm, principal, ip)
         if row["last_used_at"] is None or now - row["last_used_at"] >= LAST_USED_RESOLUTION:
@@ -197,7 +234,8 @@ def _check_network(crm: Runtime, principal: Principal, ip: str) -> None:
     roles = [crm.config.roles[name] for name in principal.roles]
     role_limited = bool(roles) and all(r.ip_allowlist for r in roles)
     if (global_networks and not ip_allowed(ip, global_networks)) or (
-            role_limited and not ip_allowed(ip, [n for r in roles for n in r.ip_allowlist])):
+        role_limited and not ip_allowed(ip, [n for r in roles for n in r.ip_allowlist])
+    ):
         raise PermissionDenied(f"API access from {ip} is not allowed for the account {principal.username!r}")
 
 
@@ -218,8 +256,15 @@ def _select(crm: Runtime) -> sa.Select:
 
 
 def _to_info(row: Any) -> TokenInfo:
-    return TokenInfo(row["id"], row["username"], row["name"], row["created_at"], row["expires_at"],
-                     row["revoked_at"], row["last_used_at"])
+    return TokenInfo(
+        row["id"],
+        row["username"],
+        row["name"],
+        row["created_at"],
+        row["expires_at"],
+        row["revoked_at"],
+        row["last_used_at"],
+    )
 
 
 def _info(connection: sa.Connection, crm: Runtime, condition: sa.ColumnElement[bool]) -> TokenInfo | None:

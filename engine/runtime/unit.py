@@ -130,8 +130,16 @@ class Unit:
             self.connection.execute(_insert(self.schema.system[table]), row)
         return row
 
-    def log_change(self, principal: Principal, channel: str, action: str, object_name: str,
-                   record_id: int | None, changes: Mapping[str, Any], now: dt.datetime) -> None:
+    def log_change(
+        self,
+        principal: Principal,
+        channel: str,
+        action: str,
+        object_name: str,
+        record_id: int | None,
+        changes: Mapping[str, Any],
+        now: dt.datetime,
+    ) -> None:
         """An audit row (``audit.log_change``), written with the call's other rows."""
         entry = (principal, channel, action, object_name, record_id, changes, now)
         if self.calls:

@@ -35,8 +35,18 @@ if TYPE_CHECKING:
     from engine.runtime.records import Session
 
 #: User attributes an admin may set (besides the password).
-EDITABLE = ("display_name", "email", "roles", "team", "manager", "active", "expires_at", "locale", "timezone",
-            "away_until")
+EDITABLE = (
+    "display_name",
+    "email",
+    "roles",
+    "team",
+    "manager",
+    "active",
+    "expires_at",
+    "locale",
+    "timezone",
+    "away_until",
+)
 
 
 @dataclass(frozen=True)
@@ -109,8 +119,9 @@ def _shown_name(users: sa.Table) -> sa.ColumnElement[str]:
 
 def _active(session: Session, among: Iterable[int] | None) -> tuple[sa.Table, sa.Select]:
     users = session.schema.system["sys_users"]
-    statement = (sa.select(users.c.id, users.c.username, _shown_name(users).label("name"))
-                 .where(users.c.active.is_(True)))
+    statement = sa.select(users.c.id, users.c.username, _shown_name(users).label("name")).where(
+        users.c.active.is_(True)
+    )
     if among is not None:
         statement = statement.where(users.c.id.in_(sorted(among)))
     return users, statement
@@ -128,16 +139,21 @@ def count_active(session: Session, among: Iterable[int] | None = None) -> int:
     return session.connection.execute(sa.select(sa.func.count()).select_from(statement.subquery())).scalar_one()
 
 
-def active_people(session: Session, text: str = "", among: Iterable[int] | None = None,
-                  limit: int | None = None) -> list[Person]:
+def active_people(
+    session: Session, text: str = "", among: Iterable[int] | None = None, limit: int | None = None
+) -> list[Person]:
     """Active users (among ``among``) by name; with ``text``, those whose display name or user
     name contains it (case-insensitive, at most ``MAX_SEARCH`` characters taken)."""
     users, statement = _active(session, among)
     text = text.strip()[:MAX_SEARCH]
     if text:
         pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(sa.or_(sa.func.lower(users.c.username).like(pattern, escape="\\"),
-                                           sa.func.lower(users.c.display_name).like(pattern, escape="\\")))
+        statement = statement.where(
+            sa.or_(
+                sa.func.lower(users.c.username).like(pattern, escape="\\"),
+                sa.func.lower(users.c.display_name).like(pattern, escape="\\"),
+            )
+        )
     statement = statement.order_by(sa.func.lower(_shown_name(users)), users.c.id)
     if limit is not None:
         statement = statement.limit(limit)
@@ -153,8 +169,7 @@ def find_active(session: Session, text: str, among: Iterable[int] | None = None)
         return None
     row = session.connection.execute(statement.where(sa.func.lower(users.c.username) == wanted)).first()
     if row is None:
-        rows = session.connection.execute(
-            statement.where(sa.func.lower(users.c.display_name) == wanted).limit(2)).all()
+        rows = session.connection.execute(statement.where(sa.func.lower(users.c.display_name) == wanted).limit(2)).all()
         row = rows[0] if len(rows) == 1 else None
     return Person(row.id, row.username, row.name) if row is not None else None
 
@@ -165,8 +180,15 @@ def login_user(crm: Runtime, user_id: int) -> LoginUser | None:
     users = crm.schema.system["sys_users"]
     with crm.engine.connect() as connection:
         row = connection.execute(
-            sa.select(users.c.id, users.c.username, users.c.locale, users.c.active, users.c.expires_at,
-                      users.c[sessions.COLUMN]).where(users.c.id == user_id)).first()
+            sa.select(
+                users.c.id,
+                users.c.username,
+                users.c.locale,
+                users.c.active,
+                users.c.expires_at,
+                users.c[sessions.COLUMN],
+            ).where(users.c.id == user_id)
+        ).first()
     if row is None:
         return None
     return LoginUser(row.id, row.username, row.locale, bool(row.active), row.expires_at, row[-1] or 0)
@@ -182,8 +204,9 @@ def user_locale(crm: Runtime, username: str) -> str | None:
 class Directory:
     """User and team management on one connection, as one principal."""
 
-    def __init__(self, crm: Runtime, connection: sa.Connection, actor: Principal = SYSTEM,
-                 channel: str = "cli") -> None:
+    def __init__(
+        self, crm: Runtime, connection: sa.Connection, actor: Principal = SYSTEM, channel: str = "cli"
+    ) -> None:
         self.crm, self.connection, self.actor, self.channel = crm, connection, actor, channel
         self.users = crm.schema.system["sys_users"]
         self.teams = crm.schema.system["sys_teams"]
@@ -201,8 +224,12 @@ class Directory:
 
     def list_teams(self) -> list[Team]:
         """Every team with its member count, by name."""
-        members = (sa.select(sa.func.count()).where(self.users.c.team_id == self.teams.c.id)
-                   .correlate(self.teams).scalar_subquery())
+        members = (
+            sa.select(sa.func.count())
+            .where(self.users.c.team_id == self.teams.c.id)
+            .correlate(self.teams)
+            .scalar_subquery()
+        )
         rows = self.connection.execute(sa.select(self.teams, members.label("members")).order_by(self.teams.c.name))
         return [Team(r.id, r.name, r.label, r.members) for r in rows]
 
@@ -224,8 +251,9 @@ class Directory:
         self._audit("team.add", team_id, {"name": [None, name], "label": [None, label]}, "sys_team")
         return Team(team_id, name, label, 0)
 
-    def add(self, username: str, *, roles: list[str] | tuple[str, ...], password: str | None = None,
-            **attributes: Any) -> User:
+    def add(
+        self, username: str, *, roles: list[str] | tuple[str, ...], password: str | None = None, **attributes: Any
+    ) -> User:
         """Create a user; every problem is reported at once, field by field."""
         self._require_manage()
         username = (username or "").strip()
@@ -240,9 +268,21 @@ class Directory:
         if errors:
             raise ValidationFailed(dict(errors), "user")
         now = self._now()
-        row = {"username": username, "active": True, "failed_logins": 0, "created_at": now, "updated_at": now,
-               "display_name": None, "email": None, "team_id": None, "manager_id": None, "expires_at": None,
-               "locale": None, "timezone": None, **values}
+        row = {
+            "username": username,
+            "active": True,
+            "failed_logins": 0,
+            "created_at": now,
+            "updated_at": now,
+            "display_name": None,
+            "email": None,
+            "team_id": None,
+            "manager_id": None,
+            "expires_at": None,
+            "locale": None,
+            "timezone": None,
+            **values,
+        }
         user_id = self.connection.execute(sa.insert(self.users).values(row).returning(self.users.c.id)).scalar_one()
         self._audit("user.add", user_id, {k: [None, _shown(k, v)] for k, v in row.items() if k in _AUDITED})
         return self.get(username)
@@ -260,8 +300,9 @@ class Directory:
             self._password(username, password, values, errors)
         if errors:
             raise ValidationFailed(dict(errors), "user")
-        changes = {k: [_shown(k, current[k]), _shown(k, v)] for k, v in values.items()
-                   if k in _AUDITED and current[k] != v}
+        changes = {
+            k: [_shown(k, current[k]), _shown(k, v)] for k, v in values.items() if k in _AUDITED and current[k] != v
+        }
         if password is not None or "roles" in changes or changes.get("active") == [True, False]:
             values[sessions.COLUMN] = sessions.bump(self.users)  # end their web sessions everywhere
         if values:
@@ -309,10 +350,13 @@ class Directory:
             if values["active"]:
                 values.update(failed_logins=0, locked_until=None)
         if "expires_at" in attributes:
-            values["expires_at"] = _moment(attributes["expires_at"], errors, ZoneInfo(self.crm.config.settings.timezone))
+            values["expires_at"] = _moment(
+                attributes["expires_at"], errors, ZoneInfo(self.crm.config.settings.timezone)
+            )
         if "away_until" in attributes:
-            values["away_until"] = _moment(attributes["away_until"], errors, ZoneInfo(self.crm.config.settings.timezone),
-                                           "away_until")
+            values["away_until"] = _moment(
+                attributes["away_until"], errors, ZoneInfo(self.crm.config.settings.timezone), "away_until"
+            )
         return values
 
     def _manager(self, manager: str | None, username: str, user_id: int | None, values: dict, errors: Errors) -> None:
@@ -335,7 +379,8 @@ class Directory:
                 return True
             seen.add(user_id)
             user_id = self.connection.execute(
-                sa.select(self.users.c.manager_id).where(self.users.c.id == user_id)).scalar()
+                sa.select(self.users.c.manager_id).where(self.users.c.id == user_id)
+            ).scalar()
         return False
 
     def _password(self, username: str, password: str, values: dict, errors: Errors) -> None:
@@ -350,7 +395,9 @@ class Directory:
             raise PermissionDenied("managing users needs the manage_users permission")
 
     def _find(self, username: str) -> Any:
-        return self.connection.execute(sa.select(self.users).where(self.users.c.username == username)).mappings().first()
+        return (
+            self.connection.execute(sa.select(self.users).where(self.users.c.username == username)).mappings().first()
+        )
 
     def _row(self, username: str) -> Any:
         row = self._find(username)
@@ -364,21 +411,56 @@ class Directory:
     def _user(self, row: Any) -> User:
         team = self.connection.execute(sa.select(self.teams.c.name).where(self.teams.c.id == row["team_id"])).scalar()
         manager = self.connection.execute(
-            sa.select(self.users.c.username).where(self.users.c.id == row["manager_id"])).scalar()
-        return User(row["id"], row["username"], row["display_name"], row["email"], tuple(row["roles"] or ()),
-                    team, manager, bool(row["active"]), row["expires_at"], row["locale"], row["timezone"],
-                    totp_active(row["totp_secret"]), row["locked_until"], row["last_login_at"], row["away_until"])
+            sa.select(self.users.c.username).where(self.users.c.id == row["manager_id"])
+        ).scalar()
+        return User(
+            row["id"],
+            row["username"],
+            row["display_name"],
+            row["email"],
+            tuple(row["roles"] or ()),
+            team,
+            manager,
+            bool(row["active"]),
+            row["expires_at"],
+            row["locale"],
+            row["timezone"],
+            totp_active(row["totp_secret"]),
+            row["locked_until"],
+            row["last_login_at"],
+            row["away_until"],
+        )
 
     def _now(self) -> dt.datetime:
         return self.crm.clock_now().now_utc
 
     def _audit(self, action: str, record_id: int, changes: dict, object_name: str = "sys_user") -> None:
-        audit.log_change(self.connection, self.crm.schema, self.actor, self.channel, action, object_name,
-                         record_id, changes, self._now())
+        audit.log_change(
+            self.connection,
+            self.crm.schema,
+            self.actor,
+            self.channel,
+            action,
+            object_name,
+            record_id,
+            changes,
+            self._now(),
+        )
 
 
-_AUDITED = ("username", "display_name", "email", "roles", "team_id", "manager_id", "active", "expires_at",
-            "locale", "timezone", "away_until")
+_AUDITED = (
+    "username",
+    "display_name",
+    "email",
+    "roles",
+    "team_id",
+    "manager_id",
+    "active",
+    "expires_at",
+    "locale",
+    "timezone",
+    "away_until",
+)
 
 
 def _shown(name: str, value: Any) -> Any:

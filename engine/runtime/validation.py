@@ -25,8 +25,9 @@ WRITABLE_SYSTEM_FIELDS = frozenset({"owner_id"})
 class Errors(dict[str, list[FieldError]]):
     """Field name → problems, collected across all steps of one write."""
 
-    def add(self, field: str, code: str, message: str, params: Mapping[str, object] | None = None,
-            translated: bool = False) -> None:
+    def add(
+        self, field: str, code: str, message: str, params: Mapping[str, object] | None = None, translated: bool = False
+    ) -> None:
         """Record one problem with ``field`` (``params`` fill its text in other languages;
         ``translated``: ``message`` is in the reader's language already)."""
         self.setdefault(field, []).append(FieldError(code, message, dict(params or {}), translated))
@@ -62,8 +63,9 @@ def _owner(raw: Any, errors: Errors) -> int | None:
     return None
 
 
-def apply_defaults(obj: ObjectDef, values: dict[str, Any], context: Mapping[str, Any], clock: Clock,
-                   settings: Settings, errors: Errors) -> None:
+def apply_defaults(
+    obj: ObjectDef, values: dict[str, Any], context: Mapping[str, Any], clock: Clock, settings: Settings, errors: Errors
+) -> None:
     """Fill fields the caller did not give with their defaults (create only)."""
     for field in obj.fields.values():
         if field.name in values:
@@ -79,8 +81,9 @@ def apply_defaults(obj: ObjectDef, values: dict[str, Any], context: Mapping[str,
             values[field.name] = field.default
 
 
-def compute_formulas(obj: ObjectDef, values: dict[str, Any], clock: Clock, settings: Settings,
-                     errors: Errors | None = None) -> None:
+def compute_formulas(
+    obj: ObjectDef, values: dict[str, Any], clock: Clock, settings: Settings, errors: Errors | None = None
+) -> None:
     """Recompute every formula in dependency order; an empty input gives an empty result.
 
     A formula that would exceed a limit (``quantity ** quantity``) is an error on its
@@ -115,8 +118,14 @@ def expression_names(obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any
 #: the rule's own message could reveal those fields' values (e.g. by bisecting a threshold).
 
 
-def check_values(obj: ObjectDef, values: Mapping[str, Any], previous: Mapping[str, Any] | None,
-                 clock: Clock, errors: Errors, unreadable: Collection[str] = ()) -> None:
+def check_values(
+    obj: ObjectDef,
+    values: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    clock: Clock,
+    errors: Errors,
+    unreadable: Collection[str] = (),
+) -> None:
     """Required fields, dependent picklists, retired values and the object's rules.
 
     ``unreadable`` names the fields the writer may not read: messages never show their values."""
@@ -139,15 +148,20 @@ def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
-def _check_dependent(obj: ObjectDef, field: FieldDef, value: Any, values: Mapping[str, Any], errors: Errors,
-                     unreadable: Collection[str] = ()) -> None:
+def _check_dependent(
+    obj: ObjectDef,
+    field: FieldDef,
+    value: Any,
+    values: Mapping[str, Any],
+    errors: Errors,
+    unreadable: Collection[str] = (),
+) -> None:
     if not field.depends_on or field.picklist is None:
         return
     parent_field = obj.fields[field.depends_on]
     parent_value = values.get(field.depends_on)
     if parent_value is None:
-        errors.add(field.name, "parent_required",
-                   f"Choose {parent_field.label.get()} before {field.label.get()}.")
+        errors.add(field.name, "parent_required", f"Choose {parent_field.label.get()} before {field.label.get()}.")
         return
     if parent_field.picklist is field.picklist or (
         parent_field.picklist and parent_field.picklist.name == field.picklist.name
@@ -158,14 +172,20 @@ def _check_dependent(obj: ObjectDef, field: FieldDef, value: Any, values: Mappin
         allowed = {v.key for v in field.picklist.walk() if not v.parents or parent_value in v.parents}
     if value not in allowed:
         if field.depends_on in unreadable:  # neither the parent's value nor what it allows
-            errors.add(field.name, "not_allowed_for_parent",
-                       f"{value!r} is not a choice for this record's {parent_field.label.get()}.")
+            errors.add(
+                field.name,
+                "not_allowed_for_parent",
+                f"{value!r} is not a choice for this record's {parent_field.label.get()}.",
+            )
             return
         parent_label = parent_field.picklist.find(parent_value)
         shown = parent_label.label.get() if parent_label else parent_value
-        errors.add(field.name, "not_allowed_for_parent",
-                   f"{value!r} is not a choice under {parent_field.label.get()} = {shown}; "
-                   f"choose one of: {', '.join(sorted(allowed)) or 'none'}.")
+        errors.add(
+            field.name,
+            "not_allowed_for_parent",
+            f"{value!r} is not a choice under {parent_field.label.get()} = {shown}; "
+            f"choose one of: {', '.join(sorted(allowed)) or 'none'}.",
+        )
 
 
 def _check_inactive(field: FieldDef, value: Any, previous: Mapping[str, Any] | None, errors: Errors) -> None:
@@ -177,11 +197,14 @@ def _check_inactive(field: FieldDef, value: Any, previous: Mapping[str, Any] | N
     for key in chosen:
         option = field.picklist.find(key)
         if option is not None and option.inactive and key not in kept:
-            errors.add(field.name, "inactive_value", f"{option.label.get()} is no longer offered; choose another value.")
+            errors.add(
+                field.name, "inactive_value", f"{option.label.get()} is no longer offered; choose another value."
+            )
 
 
-def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors: Errors,
-                unreadable: Collection[str] = ()) -> None:
+def check_rules(
+    obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors: Errors, unreadable: Collection[str] = ()
+) -> None:
     """Evaluate each rule; a rule that cannot be evaluated (an input is empty) passes. A rule
     that reads a field in ``unreadable`` refuses with the neutral ``rule_withheld`` message instead of its
     own message, on the record rather than on an unreadable field.
@@ -200,7 +223,9 @@ def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors:
                 continue
             holds = rule.assertion.evaluate(names, clock)
         except ExpressionLimitError as exc:
-            errors.add(rule.field or RECORD_ERRORS, "expression_limit", f"The rule {rule.name} could not be checked: {exc}.")
+            errors.add(
+                rule.field or RECORD_ERRORS, "expression_limit", f"The rule {rule.name} could not be checked: {exc}."
+            )
             continue
         except ExpressionEvalError:
             continue
@@ -208,8 +233,16 @@ def check_rules(obj: ObjectDef, values: Mapping[str, Any], clock: Clock, errors:
             reads = rule.assertion.names | (rule.when.names if rule.when is not None else frozenset())
             if reads & hidden:
                 key = rule.field if rule.field and rule.field not in hidden else RECORD_ERRORS
-                errors.add(key, f"rule:{rule.name}", message("rule_withheld", current_language(), rule=rule.name),
-                           translated=True)
+                errors.add(
+                    key,
+                    f"rule:{rule.name}",
+                    message("rule_withheld", current_language(), rule=rule.name),
+                    translated=True,
+                )
             else:
-                errors.add(rule.field or RECORD_ERRORS, f"rule:{rule.name}", rule.message.get(current_language()),
-                           translated=True)
+                errors.add(
+                    rule.field or RECORD_ERRORS,
+                    f"rule:{rule.name}",
+                    rule.message.get(current_language()),
+                    translated=True,
+                )

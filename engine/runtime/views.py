@@ -70,8 +70,9 @@ def save_view(session: Session, object_name: str, name: str, query: str) -> Save
         session.connection.execute(sa.update(table).where(table.c.id == existing.id).values(query=query))
         view_id = existing.id
     else:
-        view_id = session.connection.execute(sa.insert(table).values(
-            user_id=user_id, object=object_name, name=name, query=query, created_at=now)).inserted_primary_key[0]
+        view_id = session.connection.execute(
+            sa.insert(table).values(user_id=user_id, object=object_name, name=name, query=query, created_at=now)
+        ).inserted_primary_key[0]
     return SavedView(view_id, object_name, name, query, now)
 
 
@@ -83,7 +84,8 @@ def list_views(session: Session, object_name: str) -> list[SavedView]:
     rows = session.connection.execute(
         sa.select(table.c.id, table.c.object, table.c.name, table.c.query, table.c.created_at)
         .where(table.c.user_id == session.principal.user_id, table.c.object == object_name)
-        .order_by(table.c.name, table.c.id))
+        .order_by(table.c.name, table.c.id)
+    )
     return [SavedView(r.id, r.object, r.name, r.query, r.created_at) for r in rows]
 
 
@@ -91,7 +93,8 @@ def delete_view(session: Session, object_name: str, view_id: int) -> None:
     """Delete one of the user's views; another user's (or an unknown) view is NotFound."""
     user_id = _user(session)
     table = session.schema.system[TABLE]
-    result = session.connection.execute(sa.delete(table).where(
-        table.c.id == view_id, table.c.user_id == user_id, table.c.object == object_name))
+    result = session.connection.execute(
+        sa.delete(table).where(table.c.id == view_id, table.c.user_id == user_id, table.c.object == object_name)
+    )
     if result.rowcount == 0:
         raise NotFound("saved view", view_id)

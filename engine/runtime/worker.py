@@ -125,8 +125,13 @@ def run_once(crm: Runtime, at: dt.datetime | None = None, **delivery: Any) -> Pa
     return report
 
 
-def run_forever(crm: Runtime, interval: float = 60, stop: threading.Event | None = None,
-                on_pass: Callable[[PassReport], None] | None = None, **delivery: Any) -> None:
+def run_forever(
+    crm: Runtime,
+    interval: float = 60,
+    stop: threading.Event | None = None,
+    on_pass: Callable[[PassReport], None] | None = None,
+    **delivery: Any,
+) -> None:
     """A pass every ``interval`` seconds until ``stop`` is set. A pass that fails (the database
     is away) is logged and the next one tries again."""
     stop = stop or threading.Event()
@@ -169,13 +174,16 @@ def _sweep_schedule(crm: Runtime, rule: Automation, at: dt.datetime, report: Swe
     conditions = [column.is_not(None), column <= _bound(column, due, zone, upper=True)]
     since = None
     if trigger.window_seconds is not None:
-        conditions.append(column >= _bound(column, due - dt.timedelta(seconds=trigger.window_seconds), zone, upper=False))
+        conditions.append(
+            column >= _bound(column, due - dt.timedelta(seconds=trigger.window_seconds), zone, upper=False)
+        )
     else:
         since = checkpoints.load(crm, rule, at, zone)
         if since is not None:  # past the last sweep's bound, or written since it: two index ranges
             candidates = sa.union(
                 sa.select(table.c.id).where(column > _bound(column, since.due, zone, upper=True), *conditions),
-                sa.select(table.c.id).where(table.c.updated_at >= since.swept_at - checkpoints.GRACE, *conditions))
+                sa.select(table.c.id).where(table.c.updated_at >= since.swept_at - checkpoints.GRACE, *conditions),
+            )
             with crm.engine.connect() as connection:  # first, so that no planner scans the table for them
                 ids = connection.execute(candidates.limit(CANDIDATE_LIST + 1)).scalars().all()
             conditions = [table.c.id.in_(ids if len(ids) <= CANDIDATE_LIST else candidates)]
@@ -305,9 +313,15 @@ def cron_time(expression: str, at: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
 
 
 # --- running ------------------------------------------------------------------------------------------
-def _run_due(crm: Runtime, rule: Automation, conditions: list[sa.ColumnElement[bool]],
-             not_run: sa.ColumnElement[bool], keys: Callable[[Mapping[str, Any]], str | None],
-             report: SweepReport, record_skips: bool) -> None:
+def _run_due(
+    crm: Runtime,
+    rule: Automation,
+    conditions: list[sa.ColumnElement[bool]],
+    not_run: sa.ColumnElement[bool],
+    keys: Callable[[Mapping[str, Any]], str | None],
+    report: SweepReport,
+    record_skips: bool,
+) -> None:
     """Fire the rule for every record (not archived) meeting ``conditions`` without a run.
 
     One query selects the ids (no order, so that PostgreSQL may hash the anti-join with the
@@ -320,8 +334,13 @@ def _run_due(crm: Runtime, rule: Automation, conditions: list[sa.ColumnElement[b
         ids = sorted(connection.execute(sa.select(table.c.id).where(*current, not_run)).scalars())
     for start in range(0, len(ids), PAGE):
         with crm.session(None, channel="automation") as session, session.unit.call():  # a page's rows together
-            rows = session.connection.execute(sa.select(table).where(
-                table.c.id.in_(ids[start:start + PAGE]), *current).order_by(table.c.id)).mappings().all()
+            rows = (
+                session.connection.execute(
+                    sa.select(table).where(table.c.id.in_(ids[start : start + PAGE]), *current).order_by(table.c.id)
+                )
+                .mappings()
+                .all()
+            )
             for values in _records(obj, rows, crm.keys):
                 key = keys(values)
                 if key is not None:
@@ -338,8 +357,16 @@ def _records(obj: ObjectDef, rows: list[sa.RowMapping], keys: Keys) -> Iterator[
         yield dict(row_to_record(obj, row, keys))
 
 
-def _fire(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any] | None,
-          key: str, trigger: str, report: RuleReport, record_skips: bool) -> None:
+def _fire(
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef | None,
+    values: Mapping[str, Any] | None,
+    key: str,
+    trigger: str,
+    report: RuleReport,
+    record_skips: bool,
+) -> None:
     """Run ``rule`` once for ``key``: skipped when ``when`` does not hold, counted as fired or failed."""
     record_id = values.get("id") if values else None
     if rule.when is not None and values is not None and not _holds(session, rule, obj, values):
@@ -380,21 +407,36 @@ def _run_status(session: Session, key: str) -> str | None:
     return session.connection.execute(sa.select(runs.c.status).where(runs.c.run_key == key)).scalar()
 
 
-def _insert_run(session: Session, rule: Automation, record_id: int | None, trigger: str, status: str,
-                error: str | None, key: str) -> bool:
+def _insert_run(
+    session: Session, rule: Automation, record_id: int | None, trigger: str, status: str, error: str | None, key: str
+) -> bool:
     """Record a run under ``key`` unless one exists; True when this call recorded it."""
     runs = session.schema.system["sys_automation_runs"]
     if session.connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(runs).values(
-        rule=rule.name, object=rule.object, record_id=record_id, trigger=trigger, status=status, error=error,
-        run_key=key, depth=1, at=session.clock().now_utc,
-    ).on_conflict_do_nothing(index_elements=["run_key"]).returning(runs.c.id)
+    statement = (
+        insert(runs)
+        .values(
+            rule=rule.name,
+            object=rule.object,
+            record_id=record_id,
+            trigger=trigger,
+            status=status,
+            error=error,
+            run_key=key,
+            depth=1,
+            at=session.clock().now_utc,
+        )
+        .on_conflict_do_nothing(index_elements=["run_key"])
+        .returning(runs.c.id)
+    )
     return session.connection.execute(statement).scalar() is not None
 
 
 _SWEEPERS: dict[str, Callable[[Runtime, Automation, dt.datetime, SweepReport], None]] = {
-    "schedule": _sweep_schedule, "yearly": _sweep_yearly, "cron": _sweep_cron,
+    "schedule": _sweep_schedule,
+    "yearly": _sweep_yearly,
+    "cron": _sweep_cron,
 }

@@ -98,8 +98,9 @@ class Draft:
 
 
 # --- create ----------------------------------------------------------------------------------------------
-def create(session: Session, obj: ObjectDef, rows: Sequence[tuple[int, Mapping[str, Any], str | None]],
-           stop: bool) -> list[Outcome]:
+def create(
+    session: Session, obj: ObjectDef, rows: Sequence[tuple[int, Mapping[str, Any], str | None]], stop: bool
+) -> list[Outcome]:
     """Create a chunk of ``(index, values, reason)`` rows; see the module docstring."""
     grant = session.principal.grant(obj.name)
     if not grant.create:
@@ -125,8 +126,15 @@ def _prepare_create(session: Session, obj: ObjectDef, draft: Draft, clock: Clock
     session._check_writable(obj, values, errors)
     data = coerce_input(obj, values, session.config.settings, errors)
     converted.check_hand_set(session, obj.name, data, None, errors)
-    system = {"id": None, "created_at": now, "updated_at": now, "created_by": session.user,
-              "owner_id": data.pop("owner_id", session.user), "version": 1, "archived_at": None}
+    system = {
+        "id": None,
+        "created_at": now,
+        "updated_at": now,
+        "created_by": session.user,
+        "owner_id": data.pop("owner_id", session.user),
+        "version": 1,
+        "archived_at": None,
+    }
     if obj.pipeline:
         system["stage_entered_at"] = now
     if obj.timeline:
@@ -145,10 +153,17 @@ def _prepare_create(session: Session, obj: ObjectDef, draft: Draft, clock: Clock
         draft.move = pipeline.check_move(obj, None, data, set(values), session.principal, draft.reason, clock, errors)
     except PermissionDenied as exc:
         draft.fail(exc)
-    if draft.move is not None and draft.move.skipped and not session.principal.is_system \
-            and session.config.approval_rules(obj.name, "stage_skip"):
-        errors.add(obj.pipeline.field, "approval_required",
-                   "Skipping stages needs approval: create the record at its first stage, then move it.")
+    if (
+        draft.move is not None
+        and draft.move.skipped
+        and not session.principal.is_system
+        and session.config.approval_rules(obj.name, "stage_skip")
+    ):
+        errors.add(
+            obj.pipeline.field,
+            "approval_required",
+            "Skipping stages needs approval: create the record at its first stage, then move it.",
+        )
     draft.data = draft.check = data
     return draft
 
@@ -195,8 +210,9 @@ def _insert(session: Session, obj: ObjectDef, drafts: list[Draft], stop: bool) -
     return [None if d in taken else next(again) for d in drafts]
 
 
-def _inserted(session: Session, table: sa.Table, obj: ObjectDef,
-              rows: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+def _inserted(
+    session: Session, table: sa.Table, obj: ObjectDef, rows: list[dict[str, Any]]
+) -> list[dict[str, Any] | None]:
     stored = [_stored(obj, row, session.crm.keys) for row in rows]
     connection = session.connection
     if len(rows) == 1:
@@ -211,10 +227,16 @@ def _inserted(session: Session, table: sa.Table, obj: ObjectDef,
     return [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
 
 
-def _taken_meanwhile(session: Session, obj: ObjectDef, drafts: list[Draft], values: list[dict[str, Any]],
-                     ) -> list[Draft]:
+def _taken_meanwhile(
+    session: Session,
+    obj: ObjectDef,
+    drafts: list[Draft],
+    values: list[dict[str, Any]],
+) -> list[Draft]:
     """After a refused insert: the drafts whose unique values are taken now (each gets its error)."""
-    checking = [Draft(d.index, d.values, d.reason, check=v, current=d.current) for d, v in zip(drafts, values, strict=True)]
+    checking = [
+        Draft(d.index, d.values, d.reason, check=v, current=d.current) for d, v in zip(drafts, values, strict=True)
+    ]
     _check_unique(session, obj, checking)
     taken = []
     for draft, checked in zip(drafts, checking, strict=True):
@@ -247,14 +269,21 @@ def autonumber(f: FieldDef, number: int) -> str:
 
 
 # --- update ------------------------------------------------------------------------------------------------
-def update(session: Session, obj: ObjectDef, rows: Sequence[tuple[int, Any, Mapping[str, Any], int | None, str | None]],
-           stop: bool) -> list[Outcome]:
+def update(
+    session: Session,
+    obj: ObjectDef,
+    rows: Sequence[tuple[int, Any, Mapping[str, Any], int | None, str | None]],
+    stop: bool,
+) -> list[Outcome]:
     """Update a chunk of ``(index, id, values, version, reason)`` rows (each id once)."""
     drafts = [Draft(i, values, reason, version=version) for i, _, values, version, reason in rows]
     currents = read_current(session, obj, [record_id for _, record_id, _, _, _ in rows], "edit")
     clock = session.clock()
-    locks = approvals.pending_locks(session, obj.name, [c.id for c in currents if isinstance(c, Record)]) \
-        if not session.approved_rules else {}
+    locks = (
+        approvals.pending_locks(session, obj.name, [c.id for c in currents if isinstance(c, Record)])
+        if not session.approved_rules
+        else {}
+    )
     session.unit.users(values.get("owner_id") for _, _, values, _, _ in rows)
     for draft, found in zip(drafts, currents, strict=True):
         if isinstance(found, TrellisError):
@@ -318,8 +347,11 @@ def _write_update(session: Session, obj: ObjectDef, draft: Draft, stop: bool) ->
         changed["stage_entered_at"] = now
     changed.update(updated_at=now, version=current["version"] + 1)
     table = session.schema.table(obj.name)
-    statement = (sa.update(table).where(table.c.id == current.id, table.c.version == current["version"])
-                 .values(**_stored(obj, changed, session.crm.keys)))
+    statement = (
+        sa.update(table)
+        .where(table.c.id == current.id, table.c.version == current["version"])
+        .values(**_stored(obj, changed, session.crm.keys))
+    )
     try:
         count = session._write(obj, changed, statement, lambda r: r.rowcount)
     except ValidationFailed as exc:
@@ -404,8 +436,9 @@ def _rules_for_update(session: Session, obj: ObjectDef, draft: Draft) -> list[An
     return approvals.rules_for_update(session, obj, draft.data, set(draft.check), draft.move)
 
 
-def _settle(session: Session, obj: ObjectDef, drafts: list[Draft], stop: bool,
-            rules_of: Callable[[Draft], list[Any]]) -> None:
+def _settle(
+    session: Session, obj: ObjectDef, drafts: list[Draft], stop: bool, rules_of: Callable[[Draft], list[Any]]
+) -> None:
     """Turn each draft's problems into its refusal (with ``stop``, raise the first one) and find
     the approval rules that hold the valid ones."""
 
@@ -435,8 +468,9 @@ def _hold(session: Session, obj: ObjectDef, drafts: list[Draft], action: str, st
         draft.outcome = session._visible(obj, draft.data if draft.current is None else draft.current, pending)
 
 
-def _check_database(session: Session, obj: ObjectDef, drafts: list[Draft],
-                    rules_of: Callable[[Draft], list[Any]]) -> None:
+def _check_database(
+    session: Session, obj: ObjectDef, drafts: list[Draft], rules_of: Callable[[Draft], list[Any]]
+) -> None:
     """Lookups, stored files and unique values of every draft, set-wise."""
     drafts = [d for d in drafts if d.outcome is None]
     if not drafts:
@@ -462,7 +496,9 @@ def _check_lookup(session: Session, f: FieldDef, drafts: list[Draft]) -> None:
     missing = sorted(wanted - found)
     if missing:
         table = session.schema.table(f.target)
-        statement = sa.select(table.c.id).where(table.c.id.in_(missing) if len(missing) > 1 else table.c.id == missing[0])
+        statement = sa.select(table.c.id).where(
+            table.c.id.in_(missing) if len(missing) > 1 else table.c.id == missing[0]
+        )
         scope = principal.scope(f.target, "read", table.c.owner_id)
         if scope is not None:
             statement = statement.where(scope)
@@ -475,8 +511,9 @@ def _check_lookup(session: Session, f: FieldDef, drafts: list[Draft]) -> None:
             draft.errors.add(f.name, "not_found", f"There is no {f.target} with id {value}.")
 
 
-def _check_unique(session: Session, obj: ObjectDef, drafts: list[Draft],
-                  rules_of: Callable[[Draft], list[Any]] | None = None) -> None:
+def _check_unique(
+    session: Session, obj: ObjectDef, drafts: list[Draft], rules_of: Callable[[Draft], list[Any]] | None = None
+) -> None:
     """One query per unique field for the chunk. With ``rules_of`` (the approval rules of a
     valid draft), a value an earlier row of the chunk will write (or an earlier update gives
     up) counts as the database's would; a row held for approval writes nothing."""
@@ -498,8 +535,7 @@ def _check_unique(session: Session, obj: ObjectDef, drafts: list[Draft],
             if value is None or f.name in draft.errors:
                 continue
             if holders[f.name].get(value, set()) - {draft.record_id}:
-                draft.errors.add(f.name, "unique",
-                                 f"Another {obj.label.get()} already has {f.label.get()} = {value}.")
+                draft.errors.add(f.name, "unique", f"Another {obj.label.get()} already has {f.label.get()} = {value}.")
         if rules_of is None or draft.errors or draft.outcome is not None:
             continue
         draft.rules = rules_of(draft)
@@ -515,8 +551,9 @@ def _check_unique(session: Session, obj: ObjectDef, drafts: list[Draft],
 
 
 def _record_move(session: Session, obj: ObjectDef, record_id: int, move: StageMove, entered_before: Any) -> None:
-    pipeline.record_move(session.unit, obj, record_id, move, session.principal, session.channel,
-                         session.clock().now_utc, entered_before)
+    pipeline.record_move(
+        session.unit, obj, record_id, move, session.principal, session.channel, session.clock().now_utc, entered_before
+    )
 
 
 def _system(data: Mapping[str, Any]) -> dict[str, Any]:

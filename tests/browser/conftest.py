@@ -105,8 +105,7 @@ class LiveServer:
 
     def count(self, object_name: str, **equal: Any) -> int:
         with self.crm.session(user=None) as session:
-            return sum(1 for r in session.query(object_name).all()
-                       if all(r[k] == v for k, v in equal.items()))
+            return sum(1 for r in session.query(object_name).all() if all(r[k] == v for k, v in equal.items()))
 
 
 def module_config(module: Any, folder: Path) -> Path:
@@ -143,13 +142,16 @@ def live_server(browser, tmp_path_factory, request) -> Iterator[LiveServer]:
             crm.apply(applied_by="browser-tests")
             demo.load_demo_users(crm)
             demo.load_demo_data(crm, per_object=SAMPLE_RECORDS)
-            app = create_app(crm, test_config={
-                "SECRET_KEY": "browser-tests-" + crypto.generate_key(),
-                # Plain http on 127.0.0.1: the session cookie must not require HTTPS here.
-                "TRELLIS_SECURE_COOKIES": False,
-                "TRELLIS_UPLOAD_DIR": str(files),
-                **getattr(request.module, "APP_SETTINGS", {}),
-            })
+            app = create_app(
+                crm,
+                test_config={
+                    "SECRET_KEY": "browser-tests-" + crypto.generate_key(),
+                    # Plain http on 127.0.0.1: the session cookie must not require HTTPS here.
+                    "TRELLIS_SECURE_COOKIES": False,
+                    "TRELLIS_UPLOAD_DIR": str(files),
+                    **getattr(request.module, "APP_SETTINGS", {}),
+                },
+            )
             server = make_server("127.0.0.1", 0, app, threaded=True)
             thread = threading.Thread(target=server.serve_forever, name="trellis-live-server", daemon=True)
             thread.start()
@@ -165,8 +167,9 @@ def live_server(browser, tmp_path_factory, request) -> Iterator[LiveServer]:
 
 
 def _new_page(browser, live_server: LiveServer, **context_options: Any) -> tuple[Any, Any]:
-    context = browser.new_context(base_url=live_server.url, locale="en-US", timezone_id="Asia/Shanghai",
-                                  **context_options)
+    context = browser.new_context(
+        base_url=live_server.url, locale="en-US", timezone_id="Asia/Shanghai", **context_options
+    )
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(TIMEOUT_MS)
     return context, context.new_page()

@@ -28,8 +28,9 @@ except ImportError:  # the `browser` fixture skips (or, in CI, fails) with the r
 def alice_deal(live_server, name: str, stage: str | None = None, **values: Any) -> int:
     """A deal of alice's (with an account of hers), moved to ``stage`` through the write path."""
     account = live_server.create("account", {"name": f"{name} Ltd"}, user="alice")
-    deal = live_server.create("opportunity", {"name": name, "account": account, "product_line": "crm_suite", **values},
-                              user="alice")
+    deal = live_server.create(
+        "opportunity", {"name": name, "account": account, "product_line": "crm_suite", **values}, user="alice"
+    )
     if stage is not None:
         with live_server.crm.session(user="alice") as session:
             session.update("opportunity", deal, {"stage": stage})
@@ -76,12 +77,30 @@ def test_a_gate_that_needs_a_lookup_is_answered_with_the_type_ahead_in_the_move_
         alice = next(u.id for u in directory.list() if u.username == "alice")
     with live_server.crm.session(user=None) as session:  # an import: the deal arrives at the quote stage
         account = session.create("account", {"name": "Signature Salt Co", "owner_id": alice}).id
-        signer = session.create("contact", {"last_name": "Qian", "first_name": "Signer", "account": account,
-                                            "decision_role": "decision_maker", "owner_id": alice}).id
-        deal = session.create("opportunity", {
-            "name": "Signature Salt renewal", "account": account, "stage": "quote", "deal_type": "new_business",
-            "product_line": "crm_suite", "needs_analysis": "SSO", "budget": 90000, "owner_id": alice,
-            "quote_file": {"key": "quotes/salt.pdf", "name": "salt.pdf"}}).id
+        signer = session.create(
+            "contact",
+            {
+                "last_name": "Qian",
+                "first_name": "Signer",
+                "account": account,
+                "decision_role": "decision_maker",
+                "owner_id": alice,
+            },
+        ).id
+        deal = session.create(
+            "opportunity",
+            {
+                "name": "Signature Salt renewal",
+                "account": account,
+                "stage": "quote",
+                "deal_type": "new_business",
+                "product_line": "crm_suite",
+                "needs_analysis": "SSO",
+                "budget": 90000,
+                "owner_id": alice,
+                "quote_file": {"key": "quotes/salt.pdf", "name": "salt.pdf"},
+            },
+        ).id
     login(page, "alice")
     page.goto(f"/o/opportunity/{deal}")
     page.locator(".stage-path form").filter(has_text="Contract signed").get_by_role("button").click()
@@ -163,8 +182,9 @@ def test_a_large_discount_waits_for_the_managers_approval(page, new_page, login,
     deal = alice_deal(live_server, "Approval Lotus Hotels", unit_price="50000")
     with live_server.crm.session(user="alice") as session:
         current = session.get("opportunity", deal)
-        waiting = session.update("opportunity", deal, {"discount": "25", "discount_reason": "Three-year contract"},
-                                 version=current.version)
+        waiting = session.update(
+            "opportunity", deal, {"discount": "25", "discount_reason": "Three-year contract"}, version=current.version
+        )
         assert waiting.pending_approval is not None
     login(page, "alice")
     page.goto(f"/o/opportunity/{deal}")

@@ -55,9 +55,14 @@ def save(page: Any) -> None:
 
 def enabled_options(page: Any, selector: str) -> set[str]:
     """The values a user can pick in a <select> (not empty, not disabled, not hidden)."""
-    return set(page.eval_on_selector(selector, """select => Array.from(select.options)
+    return set(
+        page.eval_on_selector(
+            selector,
+            """select => Array.from(select.options)
         .filter(o => o.value && !o.disabled && !o.hidden && o.style.display !== 'none')
-        .map(o => o.value)"""))
+        .map(o => o.value)""",
+        )
+    )
 
 
 def record_links(page: Any, object_name: str) -> list[int]:
@@ -129,7 +134,8 @@ def test_phone_viewport(new_page, login, screenshot, live_server):
     no_horizontal_scroll(phone, 375)
     # The records (as cards on a phone) are below the filters: show them.
     phone.locator(f"a[href$='/o/account/{ids[0]}']").first.evaluate(
-        "a => (a.closest('table') || a).scrollIntoView({block: 'start'})")
+        "a => (a.closest('table') || a).scrollIntoView({block: 'start'})"
+    )
     screenshot(phone, "mobile-list")
     phone.goto(f"/o/account/{ids[0]}")
     no_horizontal_scroll(phone, 375)
@@ -189,8 +195,9 @@ def test_create_with_validation_error_then_fix(page, login, screenshot, live_ser
     assert error.inner_text().strip(), "the field error has no message"
     field_box = page.locator("#f-name").bounding_box()
     error_box = error.bounding_box()
-    assert abs(error_box["y"] - (field_box["y"] + field_box["height"])) < 80 or \
-        abs(error_box["y"] - field_box["y"]) < 80, "the error is not beside its field"
+    assert (
+        abs(error_box["y"] - (field_box["y"] + field_box["height"])) < 80 or abs(error_box["y"] - field_box["y"]) < 80
+    ), "the error is not beside its field"
     # What the user typed is kept.
     expect(page.locator("#f-description")).to_have_value("Met at the Shanghai trade show.")
     screenshot(page, "edit-form-error", full_page=True)
@@ -298,7 +305,8 @@ def test_dependent_picklist_narrows(page, login, live_server):
     page.locator(parent).select_option("manufacturing")
     page.wait_for_function(
         "sel => !Array.from(document.querySelector(sel).options).some(o => o.value === 'banking' && !o.disabled && !o.hidden)",
-        arg=child)
+        arg=child,
+    )
     assert enabled_options(page, child) == {"automotive", "electronics", "machinery"}
     page.locator(child).select_option("machinery")
     page.locator("#f-name").fill("Dependent Picklist Machinery Co")
@@ -311,13 +319,15 @@ def test_dependent_picklist_narrows(page, login, live_server):
 
 def test_upload_file_and_download_it(page, login, live_server, new_page):
     account = alice_account(live_server, "Upload Test Ltd")
-    deal = live_server.create("opportunity", {"name": "Upload test deal", "account": account,
-                                              "product_line": "crm_suite"}, user="alice")
+    deal = live_server.create(
+        "opportunity", {"name": "Upload test deal", "account": account, "product_line": "crm_suite"}, user="alice"
+    )
     content = b"%PDF-1.4\n% Trellis browser test quote\n"
     login(page, "alice")
     page.goto(f"/o/opportunity/{deal}/edit")
     page.locator("#f-quote_file").set_input_files(
-        {"name": "quote-2026.pdf", "mimeType": "application/pdf", "buffer": content})
+        {"name": "quote-2026.pdf", "mimeType": "application/pdf", "buffer": content}
+    )
     save(page)
     page.wait_for_url(record_url("opportunity"))
     link = page.locator("a[href*='/file/quote_file']").first
@@ -351,7 +361,11 @@ def _xss_values(live_server, object_name: str, fixed: dict[str, Any]) -> dict[st
         if field.type == "url":
             value = f"https://example.com/?q={XSS_SCRIPT}"  # a web address has no spaces
         else:
-            value = f"{field.name} {XSS}" if field.type == "textarea" else (XSS_SCRIPT if field.name.endswith("name") and field.name != "name" else XSS)
+            value = (
+                f"{field.name} {XSS}"
+                if field.type == "textarea"
+                else (XSS_SCRIPT if field.name.endswith("name") and field.name != "name" else XSS)
+            )
         if field.max_length:
             value = value[: field.max_length]
         values[field.name] = value
@@ -376,14 +390,22 @@ def test_stored_xss_renders_as_text(page, login, live_server):
     page.on("dialog", on_dialog)
     account, account_values = _create_xss(live_server, "account", {"name": f"XSS account {XSS}"})
     records = {"account": (account, account_values)}
-    records["contact"] = _create_xss(live_server, "contact", {"account": account, "decision_role": "user",
-                                                              "last_name": XSS_IMG, "first_name": XSS_SCRIPT})
-    records["opportunity"] = _create_xss(live_server, "opportunity", {
-        "name": f"XSS deal {XSS}", "account": account, "contact": records["contact"][0], "product_line": "analytics"})
-    records["lead"] = _create_xss(live_server, "lead", {"name": f"XSS lead {XSS}"[:100], "intent_level": "high",
-                                                        "email": "xss.lead@example.com"})
-    records["interaction"] = _create_xss(live_server, "interaction", {"account": account, "method": "call",
-                                                                      "opportunity": records["opportunity"][0]})
+    records["contact"] = _create_xss(
+        live_server,
+        "contact",
+        {"account": account, "decision_role": "user", "last_name": XSS_IMG, "first_name": XSS_SCRIPT},
+    )
+    records["opportunity"] = _create_xss(
+        live_server,
+        "opportunity",
+        {"name": f"XSS deal {XSS}", "account": account, "contact": records["contact"][0], "product_line": "analytics"},
+    )
+    records["lead"] = _create_xss(
+        live_server, "lead", {"name": f"XSS lead {XSS}"[:100], "intent_level": "high", "email": "xss.lead@example.com"}
+    )
+    records["interaction"] = _create_xss(
+        live_server, "interaction", {"account": account, "method": "call", "opportunity": records["opportunity"][0]}
+    )
 
     login(page, "alice")
     pages = [f"/o/{name}" for name in records]
@@ -394,8 +416,9 @@ def test_stored_xss_renders_as_text(page, login, live_server):
         page.goto(url)
         page.wait_for_load_state("load")
         assert page.locator("img[src='x']").count() == 0, f"an injected <img> on {url}"
-        assert not page.evaluate("Array.from(document.scripts).some(s => s.textContent.includes('alert(1)'))"), \
+        assert not page.evaluate("Array.from(document.scripts).some(s => s.textContent.includes('alert(1)'))"), (
             f"an injected <script> on {url}"
+        )
     # The payload is shown as text, and kept intact in form inputs.
     page.goto(f"/o/account/{account}")
     expect(page.get_by_text(XSS_IMG).first).to_be_visible()
@@ -412,12 +435,17 @@ def test_post_without_csrf_token_is_refused(page, login, live_server):
     page.goto("/o/account")
     refused = page.request.post("/o/account/new", form={"name": "CSRF probe Ltd"}, max_redirects=0)
     assert refused.status == 400
-    wrong = page.request.post(f"/o/account/{record_id}/edit",
-                              form={"name": "CSRF hijacked", "version": "1", "csrf_token": "forged"},
-                              max_redirects=0)
+    wrong = page.request.post(
+        f"/o/account/{record_id}/edit",
+        form={"name": "CSRF hijacked", "version": "1", "csrf_token": "forged"},
+        max_redirects=0,
+    )
     assert wrong.status == 400
-    in_page = page.evaluate("""id => fetch('/o/account/' + id + '/delete', {method: 'POST',
-        body: new URLSearchParams({version: '1'}), redirect: 'manual'}).then(r => r.status)""", record_id)
+    in_page = page.evaluate(
+        """id => fetch('/o/account/' + id + '/delete', {method: 'POST',
+        body: new URLSearchParams({version: '1'}), redirect: 'manual'}).then(r => r.status)""",
+        record_id,
+    )
     assert in_page == 400
     logout = page.request.post("/logout", max_redirects=0)
     assert logout.status == 400

@@ -26,28 +26,59 @@ except ImportError:  # the `browser` fixture skips (or, in CI, fails) with the r
     expect = None
 
 TEXTS = {
-    "en": {"menu": "Menu", "filters": "Filters", "views": "Saved views", "renewals": "Renewals",
-           "renewed": "Renewed", "churned": "Churned", "due": "Renewal due", "quote": "Renewal quote sent", "one": "1 record", "move": "Move to…"},
-    "zh": {"menu": "菜单", "filters": "筛选条件", "views": "已保存的视图", "renewals": "续费管道",
-           "renewed": "已续费", "churned": "流失", "due": "待续费", "quote": "续费报价已发", "one": "1 条记录", "move": "移至…"},
+    "en": {
+        "menu": "Menu",
+        "filters": "Filters",
+        "views": "Saved views",
+        "renewals": "Renewals",
+        "renewed": "Renewed",
+        "churned": "Churned",
+        "due": "Renewal due",
+        "quote": "Renewal quote sent",
+        "one": "1 record",
+        "move": "Move to…",
+    },
+    "zh": {
+        "menu": "菜单",
+        "filters": "筛选条件",
+        "views": "已保存的视图",
+        "renewals": "续费管道",
+        "renewed": "已续费",
+        "churned": "流失",
+        "due": "待续费",
+        "quote": "续费报价已发",
+        "one": "1 条记录",
+        "move": "移至…",
+    },
 }
 
 
 def renewal(live_server, name: str) -> int:
     """A renewal deal of alice's (its own pipeline starts in Renewal due)."""
     account = live_server.create("account", {"name": f"{name} Ltd"}, user="alice")
-    return live_server.create("opportunity", {"name": name, "account": account, "product_line": "crm_suite",
-                                              "deal_type": "renewal", "contract_end": "2027-06-30",
-                                              "budget": "80000"}, user="alice")
+    return live_server.create(
+        "opportunity",
+        {
+            "name": name,
+            "account": account,
+            "product_line": "crm_suite",
+            "deal_type": "renewal",
+            "contract_end": "2027-06-30",
+            "budget": "80000",
+        },
+        user="alice",
+    )
 
 
 def no_page_scroll(page: Any, width: int) -> None:
     """The page does not scroll sideways (names the elements that stick out if it does)."""
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
-    wide = page.evaluate("""w => [...document.querySelectorAll('body *')]
+    wide = page.evaluate(
+        """w => [...document.querySelectorAll('body *')]
         .filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest('#board'))
         .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""",
-                         width)
+        width,
+    )
     assert scroll_width <= width + 1, f"{page.url} scrolls sideways at {width} px: {scroll_width} ({wide})"
 
 
@@ -169,8 +200,12 @@ def test_phone_menu_folded_filters_and_board(new_page, login, switch_language, s
     no_page_scroll(page, 375)
 
     page.goto(f"/o/opportunity/{deal}")
-    assert page.locator(".stage-path .stage-label").all_inner_texts() == [words["due"], words["quote"],
-                                                                         words["renewed"], words["churned"]]
+    assert page.locator(".stage-path .stage-label").all_inner_texts() == [
+        words["due"],
+        words["quote"],
+        words["renewed"],
+        words["churned"],
+    ]
     screenshot(page, f"layout-375-{lang}-record", full_page=True)
     no_page_scroll(page, 375)
 

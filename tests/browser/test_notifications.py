@@ -40,8 +40,16 @@ def no_horizontal_scroll(page: Any, width: int) -> None:
 
 
 def test_the_owner_sees_the_bell_opens_the_list_and_marks_read(page, login, screenshot, live_server):
-    lead = live_server.create("lead", {"name": "Bell Zhang Wei", "company": "Bell Test Trading Co", "intent_level": "high",
-                                       "email": "bell.zhang@example.com"}, user="alice")
+    lead = live_server.create(
+        "lead",
+        {
+            "name": "Bell Zhang Wei",
+            "company": "Bell Test Trading Co",
+            "intent_level": "high",
+            "email": "bell.zhang@example.com",
+        },
+        user="alice",
+    )
     count = unread(live_server, "alice")
     assert count >= 1
     login(page, "alice")
@@ -77,8 +85,16 @@ def test_the_owner_sees_the_bell_opens_the_list_and_marks_read(page, login, scre
 
 
 def test_the_pages_fit_a_phone(new_page, login, live_server):
-    live_server.create("lead", {"name": "Phone Li Na", "company": "A company with a rather long registered name Ltd",
-                                "intent_level": "high", "email": "phone.li@example.com"}, user="bob")
+    live_server.create(
+        "lead",
+        {
+            "name": "Phone Li Na",
+            "company": "A company with a rather long registered name Ltd",
+            "intent_level": "high",
+            "email": "phone.li@example.com",
+        },
+        user="bob",
+    )
     phone = new_page(viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)
     login(phone, "bob")
     expect(phone.locator("a.bell")).to_be_visible()
@@ -93,8 +109,16 @@ def test_the_pages_fit_a_phone(new_page, login, live_server):
 
 
 def test_the_admin_sees_runs_and_the_outbox(page, new_page, login, screenshot, live_server):
-    live_server.create("lead", {"name": "Admin Wang Fang", "company": "Outbox Check Co", "intent_level": "high",
-                                "email": "wang.fang@example.com"}, user="carol")
+    live_server.create(
+        "lead",
+        {
+            "name": "Admin Wang Fang",
+            "company": "Outbox Check Co",
+            "intent_level": "high",
+            "email": "wang.fang@example.com",
+        },
+        user="carol",
+    )
     login(page, "alice")
     assert page.locator("a.admin-link").count() == 0
     assert page.goto("/admin/automation").status == 403

@@ -9,10 +9,16 @@ import pytest
 
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 740}}
 TEXTS = {
-    "en": {"summary": "The record was not saved. Fix these problems:", "lost": "Close this record as Lost? You will be asked for the reason.",
-           "discount": "A discount above 50 % is not allowed."},
-    "zh": {"summary": "记录未保存，请修正以下问题：", "lost": "确定将此记录关闭为“输单”吗？接下来请填写原因。",
-           "discount": "折扣率不得超过50%。"},
+    "en": {
+        "summary": "The record was not saved. Fix these problems:",
+        "lost": "Close this record as Lost? You will be asked for the reason.",
+        "discount": "A discount above 50 % is not allowed.",
+    },
+    "zh": {
+        "summary": "记录未保存，请修正以下问题：",
+        "lost": "确定将此记录关闭为“输单”吗？接下来请填写原因。",
+        "discount": "折扣率不得超过50%。",
+    },
 }
 
 
@@ -20,8 +26,16 @@ TEXTS = {
 def deal(live_server):
     with live_server.crm.session(user="alice") as session:
         account = session.query("account").first()
-    return live_server.create("opportunity", {"name": "Form test deal", "account": account.id,
-                                              "product_line": "crm_suite", "unit_price": "1200", "quantity": 50})
+    return live_server.create(
+        "opportunity",
+        {
+            "name": "Form test deal",
+            "account": account.id,
+            "product_line": "crm_suite",
+            "unit_price": "1200",
+            "quantity": 50,
+        },
+    )
 
 
 def box(page, selector):
@@ -30,8 +44,9 @@ def box(page, selector):
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_the_form_layout_the_lost_question_and_the_error_summary(new_page, login, switch_language, screenshot,
-                                                                 deal, lang, size):
+def test_the_form_layout_the_lost_question_and_the_error_summary(
+    new_page, login, switch_language, screenshot, deal, lang, size
+):
     viewport = SIZES[size]
     page = new_page(viewport=viewport)
     login(page, "alice")

@@ -55,8 +55,11 @@ class Sample:
     def worker(self, at: dt.datetime) -> Pass:
         """``trellis worker CONFIG --once --at AT``; the test's clock moves to ``at`` too."""
         self.clock.at(at)
-        result = CliRunner().invoke(main, ["worker", str(CONFIGS / f"{self.name}.yaml"), "--db", self.db_url,
-                                           "--once", "--at", at.isoformat()], env=self.env)
+        result = CliRunner().invoke(
+            main,
+            ["worker", str(CONFIGS / f"{self.name}.yaml"), "--db", self.db_url, "--once", "--at", at.isoformat()],
+            env=self.env,
+        )
         assert result.exit_code == 0 and "Traceback" not in result.output, result.output
         rules = {m[1]: (int(m[2]), int(m[3]), int(m[4])) for m in _RULE_LINE.finditer(result.output)}
         assert all(failed == 0 for _, _, failed in rules.values()), result.output
@@ -100,14 +103,21 @@ def sample(db_url, monkeypatch) -> Iterator:
     monkeypatch.setenv("TRELLIS_SECRET_KEY", crypto.generate_key())
     opened: list[Trellis] = []
     with smtp_server() as (smtp_url, mailbox):
+
         def open_sample(name: str, **env: str) -> Sample:
             clock = Clock(START)
             crm = Trellis.open(CONFIGS / f"{name}.yaml", db_url, clock=clock)
             apply_fresh(crm)
             demo.load_demo_users(crm)
             opened.append(crm)
-            return Sample(name, crm, clock, db_url, mailbox,
-                          {"TRELLIS_SMTP_URL": smtp_url, "TRELLIS_MAIL_FROM": "crm@example.com", **env})
+            return Sample(
+                name,
+                crm,
+                clock,
+                db_url,
+                mailbox,
+                {"TRELLIS_SMTP_URL": smtp_url, "TRELLIS_MAIL_FROM": "crm@example.com", **env},
+            )
 
         yield open_sample
     for crm in opened:

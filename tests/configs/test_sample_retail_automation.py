@@ -25,8 +25,17 @@ TICKET = {"subject": "投诉", "description": "顾客来电投诉", "customer_em
 
 
 def order(s, member, at: dt.datetime, amount: int, **values):
-    return s.create("sales_order", {"account": member.id, "channel": "offline_store", "store": "hangzhou_wulin", "ordered_at": at, "amount": amount,
-                                    **values})
+    return s.create(
+        "sales_order",
+        {
+            "account": member.id,
+            "channel": "offline_store",
+            "store": "hangzhou_wulin",
+            "ordered_at": at,
+            "amount": amount,
+            **values,
+        },
+    )
 
 
 def test_orders_keep_the_members_purchase_history_and_a_return_takes_it_back(retail_member):
@@ -44,8 +53,11 @@ def test_orders_keep_the_members_purchase_history_and_a_return_takes_it_back(ret
     assert (returned["total_spent"], returned["points"]) == (Decimal("200"), 200)
     assert returned["last_purchase_at"] == START
     audit = retail.rows("sys_audit", object="account", record_id=member.id)
-    assert [a["username"] for a in audit[-3:]] == ["automation:order_updates_member", "automation:order_updates_member",
-                                                   "automation:returned_order_updates_member"]
+    assert [a["username"] for a in audit[-3:]] == [
+        "automation:order_updates_member",
+        "automation:order_updates_member",
+        "automation:returned_order_updates_member",
+    ]
 
 
 @pytest.fixture
@@ -83,9 +95,19 @@ def test_s24_a_paid_membership_ending_in_30_days_brings_a_call_back_and_an_invit
     retail, member = retail_member
     today = START.astimezone(ZONE).date()
     with retail.crm.session() as s:
-        s.update("account", member.id, {"membership_level": "gold", "email": "wangfang@example.com",
-                                        "member_card_no": "88880001", "membership_expires": today + dt.timedelta(days=30)})
-        s.create("account", {"name": "赵敏", "mobile": "13700137000", "membership_expires": today + dt.timedelta(days=200)})
+        s.update(
+            "account",
+            member.id,
+            {
+                "membership_level": "gold",
+                "email": "wangfang@example.com",
+                "member_card_no": "88880001",
+                "membership_expires": today + dt.timedelta(days=30),
+            },
+        )
+        s.create(
+            "account", {"name": "赵敏", "mobile": "13700137000", "membership_expires": today + dt.timedelta(days=200)}
+        )
     first = retail.worker(START)
     assert first.fired("membership_renewal") == 1
     ends = today + dt.timedelta(days=30)
@@ -174,12 +196,27 @@ def test_simulate_shows_what_an_order_would_do_to_its_member_and_changes_nothing
     with retail.crm.session() as s:
         placed = order(s, member, START, 300)
         before = s.get("account", member.id)
-    result = CliRunner().invoke(main, ["automation", "simulate", str(CONFIGS / "sample_retail.yaml"), "--db",
-                                       retail.db_url, "--object", "sales_order", "--record", str(placed.id),
-                                       "--event", "created"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "automation",
+            "simulate",
+            str(CONFIGS / "sample_retail.yaml"),
+            "--db",
+            retail.db_url,
+            "--object",
+            "sales_order",
+            "--record",
+            str(placed.id),
+            "--event",
+            "created",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "order_updates_member — FIRES" in result.output, result.output
-    assert (f'update account #{member.id} (account): last_purchase_at: "2026-06-01T01:00:00+00:00" → '
-            f'"2026-06-01T01:00:00+00:00", total_spent: "300.00" → "600.00", points: 300 → 600') in result.output
+    assert (
+        f'update account #{member.id} (account): last_purchase_at: "2026-06-01T01:00:00+00:00" → '
+        f'"2026-06-01T01:00:00+00:00", total_spent: "300.00" → "600.00", points: 300 → 600'
+    ) in result.output
     with retail.crm.session() as s:
         assert s.get("account", member.id)["total_spent"] == before["total_spent"]

@@ -19,8 +19,13 @@ from tests.receivers import webhook_receiver
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
-LEAD = {"company": "云帆", "source": "referral", "intent_level": "medium", "region": "south_china",
-        "email": "lead@example.com"}
+LEAD = {
+    "company": "云帆",
+    "source": "referral",
+    "intent_level": "medium",
+    "region": "south_china",
+    "email": "lead@example.com",
+}
 
 
 def lead(**values) -> dict:
@@ -40,13 +45,25 @@ def test_s10_s11_s13_web_leads_are_scored_dealt_out_and_chased_until_someone_cal
 
     first = saas.worker(START + dt.timedelta(minutes=1))
     assert "outbox: sent 4, retried 0, dead 0" in first.output, first.output
-    assert saas.mails("新线索") == [("alice@example.com", "新线索：王伟（云帆）"), ("alice@example.com", "新线索：赵磊（云帆）"),
-                                   ("bob@example.com", "新线索：李娜（云帆）"), ("carol@example.com", "新线索：张敏（云帆）")]
+    assert saas.mails("新线索") == [
+        ("alice@example.com", "新线索：王伟（云帆）"),
+        ("alice@example.com", "新线索：赵磊（云帆）"),
+        ("bob@example.com", "新线索：李娜（云帆）"),
+        ("carol@example.com", "新线索：张敏（云帆）"),
+    ]
 
     saas.clock.at(START + 2 * HOUR)  # carol calls her lead back
     with saas.crm.session("carol") as s:
-        s.create("interaction", {"lead": called.id, "method": "call", "occurred_at": saas.clock.now,
-                                 "content": "已电话沟通需求", "next_step": "发送报价"})
+        s.create(
+            "interaction",
+            {
+                "lead": called.id,
+                "method": "call",
+                "occurred_at": saas.clock.now,
+                "content": "已电话沟通需求",
+                "next_step": "发送报价",
+            },
+        )
 
     assert saas.worker(START + 12 * HOUR - dt.timedelta(minutes=1)).rules == {}
     twelve = saas.worker(START + 12 * HOUR)
@@ -55,13 +72,21 @@ def test_s10_s11_s13_web_leads_are_scored_dealt_out_and_chased_until_someone_cal
     assert saas.mails("超时未跟进") == [("bob@example.com", "线索 李娜 超时未跟进")]
     [copied] = [m for m in saas.mailbox.messages if "超时未跟进" in m["Subject"]]
     assert copied["Cc"] == "mike@example.com"
-    assert sorted(saas.mailbox.envelopes[saas.mailbox.messages.index(copied)]) == ["bob@example.com", "mike@example.com"]
+    assert sorted(saas.mailbox.envelopes[saas.mailbox.messages.index(copied)]) == [
+        "bob@example.com",
+        "mike@example.com",
+    ]
 
     day = saas.worker(START + 24 * HOUR)
     assert day.fired("untouched_lead") == 3 and day.fired("untouched_high_intent_lead") == 0
     assert sorted(saas.notifications("untouched_lead")) == [  # the owner, the supervisor in copy
-        ("alice", "线索 王伟 超时未跟进"), ("alice", "线索 赵磊 超时未跟进"), ("bob", "线索 李娜 超时未跟进"),
-        ("mike", "线索 李娜 超时未跟进"), ("mike", "线索 王伟 超时未跟进"), ("mike", "线索 赵磊 超时未跟进")]
+        ("alice", "线索 王伟 超时未跟进"),
+        ("alice", "线索 赵磊 超时未跟进"),
+        ("bob", "线索 李娜 超时未跟进"),
+        ("mike", "线索 李娜 超时未跟进"),
+        ("mike", "线索 王伟 超时未跟进"),
+        ("mike", "线索 赵磊 超时未跟进"),
+    ]
     assert "线索 张敏 超时未跟进" not in {subject for _, subject in saas.mails()}
 
     later = [saas.worker(START + 24 * HOUR + d) for d in (HOUR, DAY, 6 * DAY)]
@@ -98,7 +123,8 @@ def test_s15_three_campaign_clicks_raise_the_score_tag_and_create_a_task(sample)
     assert now["score"] == 80 and now["tags"] == ["engaged"]  # 60 for the source, +20 once
     tasks = saas.records("task", lead=clicked.id)
     assert [(t["subject"], t["priority"], saas.username(t["owner_id"])) for t in tasks] == [
-        ("跟进高互动线索：孙丽", "high", "alice")]
+        ("跟进高互动线索：孙丽", "high", "alice")
+    ]
     assert tasks[0]["due_date"] == (START + DAY).astimezone(ZONE).date()
     assert saas.notifications("engaged_lead") == [("alice", "线索 孙丽 多次点击营销邮件")]
 
@@ -108,12 +134,32 @@ def deal(saas, name: str, stage: str, **values):
     ids = saas.user_ids()
     with saas.crm.session() as s:
         account = s.create("account", {"name": f"{name}公司", "owner_id": ids["alice"]})
-        signatory = s.create("contact", {"last_name": "王", "first_name": "总", "account": account.id,
-                                         "decision_role": "decision_maker", "owner_id": ids["alice"]})
-        return s.create("opportunity", {
-            "name": name, "account": account.id, "contact": signatory.id, "stage": stage, "deal_type": "new_business",
-            "product_line": "crm_suite", "needs_analysis": "需要销售自动化", "budget": 200000,
-            "quote_file": {"key": f"quotes/{name}.pdf", "name": f"{name}.pdf"}, "owner_id": ids["alice"], **values})
+        signatory = s.create(
+            "contact",
+            {
+                "last_name": "王",
+                "first_name": "总",
+                "account": account.id,
+                "decision_role": "decision_maker",
+                "owner_id": ids["alice"],
+            },
+        )
+        return s.create(
+            "opportunity",
+            {
+                "name": name,
+                "account": account.id,
+                "contact": signatory.id,
+                "stage": stage,
+                "deal_type": "new_business",
+                "product_line": "crm_suite",
+                "needs_analysis": "需要销售自动化",
+                "budget": 200000,
+                "quote_file": {"key": f"quotes/{name}.pdf", "name": f"{name}.pdf"},
+                "owner_id": ids["alice"],
+                **values,
+            },
+        )
 
 
 def test_s19_a_deal_five_days_in_demo_and_a_quote_a_week_old_nudge_the_owner(sample):
@@ -123,7 +169,10 @@ def test_s19_a_deal_five_days_in_demo_and_a_quote_a_week_old_nudge_the_owner(sam
     assert saas.worker(START + 5 * DAY - dt.timedelta(minutes=1)).rules == {}
     five = saas.worker(START + 5 * DAY)
     assert five.fired("deal_stalled_in_demo") == 1  # the quote deal is not in demo
-    assert sorted(saas.notifications("deal_stalled_in_demo")) == [("alice", "商机 演示中 已停留5天"), ("mike", "商机 演示中 已停留5天")]
+    assert sorted(saas.notifications("deal_stalled_in_demo")) == [
+        ("alice", "商机 演示中 已停留5天"),
+        ("mike", "商机 演示中 已停留5天"),
+    ]
     week = saas.worker(START + 7 * DAY)
     assert week.fired("quote_not_updated") == 1 and week.fired("deal_stalled_in_demo") == 0
     assert [n for _, n in saas.notifications("quote_not_updated")] == ["商机 报价中 报价7天未更新"]
@@ -147,7 +196,8 @@ def test_s23_a_signed_contract_creates_the_survey_task_and_invoices_through_a_fl
                 s.update("opportunity", d.id, {"stage": "contract_signed"})
         tasks = saas.records("task")
         assert sorted((t["subject"], t["opportunity"]) for t in tasks) == sorted(
-            (f"满意度回访：签约{i}", d.id) for i, d in enumerate(deals))
+            (f"满意度回访：签约{i}", d.id) for i, d in enumerate(deals)
+        )
         assert {t["due_date"] for t in tasks} == {(START + HOUR + 14 * DAY).astimezone(ZONE).date()}
 
         unset = saas.worker(START + 2 * HOUR)  # the operator forgot the URL: nothing lost, it says why
@@ -173,9 +223,17 @@ def test_s24_the_owner_and_customer_success_hear_of_a_renewal_30_days_ahead(samp
     ids = saas.user_ids()
     today = START.astimezone(ZONE).date()
     with saas.crm.session() as s:
-        soon = s.create("account", {"name": "星辰零售", "owner_id": ids["alice"], "customer_success_manager": ids["sam"],
-                                    "subscription_plan": "professional", "seats": 50,
-                                    "contract_end": today + dt.timedelta(days=30)})
+        soon = s.create(
+            "account",
+            {
+                "name": "星辰零售",
+                "owner_id": ids["alice"],
+                "customer_success_manager": ids["sam"],
+                "subscription_plan": "professional",
+                "seats": 50,
+                "contract_end": today + dt.timedelta(days=30),
+            },
+        )
         s.create("account", {"name": "远期客户", "owner_id": ids["bob"], "contract_end": today + dt.timedelta(days=90)})
     first = saas.worker(START)
     assert first.fired("renewal_reminder") == 1
@@ -184,7 +242,8 @@ def test_s24_the_owner_and_customer_success_hear_of_a_renewal_30_days_ahead(samp
     assert saas.mails("订阅") == [("alice@example.com", subject), ("sam@example.com", subject)]
     tasks = saas.records("task", account=soon.id)
     assert [(t["subject"], t["priority"], saas.username(t["owner_id"])) for t in tasks] == [
-        ("续费跟进：星辰零售", "high", "alice")]
+        ("续费跟进：星辰零售", "high", "alice")
+    ]
     assert [saas.worker(START + d).fired("renewal_reminder") for d in (DAY, 3 * DAY)] == [0, 0]
     assert saas.worker(START + 60 * DAY).fired("renewal_reminder") == 1  # the other one, in its turn
 
@@ -208,8 +267,18 @@ def test_s26_birthday_reminder_a_week_ahead_and_a_greeting_on_the_day_every_year
     ids = saas.user_ids()
     with saas.crm.session() as s:
         account = s.create("account", {"name": "博远教育", "owner_id": ids["bob"]})
-        s.create("contact", {"last_name": "陈", "first_name": "静", "account": account.id, "decision_role": "decision_maker",
-                             "birthday": dt.date(1985, 6, 8), "email": "chenjing@example.com", "owner_id": ids["bob"]})
+        s.create(
+            "contact",
+            {
+                "last_name": "陈",
+                "first_name": "静",
+                "account": account.id,
+                "decision_role": "decision_maker",
+                "birthday": dt.date(1985, 6, 8),
+                "email": "chenjing@example.com",
+                "owner_id": ids["bob"],
+            },
+        )
     week = saas.worker(START)  # 1 June: seven days before 8 June
     assert week.fired("birthday_reminder") == 1
     assert saas.notifications("birthday_reminder") == [("bob", "陈静 的生日还有7天")]
@@ -229,16 +298,34 @@ def test_s28_three_quiet_months_tag_a_customer_as_churn_risk_and_set_a_call_back
     ids = saas.user_ids()
     with saas.crm.session() as s:
         quiet = s.create("account", {"name": "沉默客户", "customer_type": "enterprise", "owner_id": ids["alice"]})
-        partner = s.create("account", {"name": "渠道伙伴", "customer_type": "channel_partner", "owner_id": ids["alice"]})
+        partner = s.create(
+            "account", {"name": "渠道伙伴", "customer_type": "channel_partner", "owner_id": ids["alice"]}
+        )
         busy = s.create("account", {"name": "活跃客户", "customer_type": "smb", "owner_id": ids["alice"]})
     with saas.crm.session("alice") as s:
         for account in (quiet, partner, busy):
-            s.create("interaction", {"account": account.id, "method": "visit", "occurred_at": START,
-                                     "content": "季度拜访", "next_step": "—"})
+            s.create(
+                "interaction",
+                {
+                    "account": account.id,
+                    "method": "visit",
+                    "occurred_at": START,
+                    "content": "季度拜访",
+                    "next_step": "—",
+                },
+            )
     saas.clock.at(START + 60 * DAY)
     with saas.crm.session("alice") as s:  # the busy one is called again after two months
-        s.create("interaction", {"account": busy.id, "method": "call", "occurred_at": saas.clock.now,
-                                 "content": "续约意向", "next_step": "报价"})
+        s.create(
+            "interaction",
+            {
+                "account": busy.id,
+                "method": "call",
+                "occurred_at": saas.clock.now,
+                "content": "续约意向",
+                "next_step": "报价",
+            },
+        )
     assert saas.worker(START + 90 * DAY - HOUR).fired("churn_risk_no_contact") == 0
     quarter = saas.worker(START + 90 * DAY)
     assert quarter.rules["churn_risk_no_contact"][:2] == (1, 1)  # the partner is skipped
@@ -246,9 +333,9 @@ def test_s28_three_quiet_months_tag_a_customer_as_churn_risk_and_set_a_call_back
     assert tagged["沉默客户"] == ["churn_risk"] and not tagged["渠道伙伴"] and not tagged["活跃客户"]
     tasks = saas.records("task", account=quiet.id)
     assert [(t["subject"], t["priority"], saas.username(t["owner_id"])) for t in tasks] == [
-        ("流失预警回访：沉默客户", "high", "alice")]
-    assert saas.notifications("churn_risk_no_contact") == [
-        ("alice", "客户 沉默客户 有流失风险")]
+        ("流失预警回访：沉默客户", "high", "alice")
+    ]
+    assert saas.notifications("churn_risk_no_contact") == [("alice", "客户 沉默客户 有流失风险")]
     assert saas.worker(START + 91 * DAY).fired("churn_risk_no_contact") == 0
 
 
@@ -257,8 +344,9 @@ def test_s40_leads_nobody_touched_for_half_a_year_are_archived_not_deleted(sampl
     ids = saas.user_ids()
     with saas.crm.session() as s:
         stale = s.create("lead", lead(name="旧线索", owner_id=ids["alice"]))
-        junk = s.create("lead", lead(name="无效线索", owner_id=ids["alice"], status="disqualified",
-                                     disqualified_reason="空号"))
+        junk = s.create(
+            "lead", lead(name="无效线索", owner_id=ids["alice"], status="disqualified", disqualified_reason="空号")
+        )
         good = s.create("lead", lead(name="已确认", owner_id=ids["alice"], status="qualified"))
         worked = s.create("lead", lead(name="在跟进", owner_id=ids["alice"]))
     saas.clock.at(START + 100 * DAY)

@@ -140,8 +140,7 @@ def test_E010_unknown_key_suggests_the_closest(config_file):
                 type: text
                 lable: Name
         """)
-    assert_issue(only_issue(path), "T-E010", f"{path}:7:9", "objects.lead.fields.name.lable",
-                 "did you mean `label`?")
+    assert_issue(only_issue(path), "T-E010", f"{path}:7:9", "objects.lead.fields.name.lable", "did you mean `label`?")
 
 
 def test_E010_unknown_top_level_key_lists_the_allowed_ones(config_file):
@@ -161,8 +160,9 @@ def test_E011_unknown_field_type_suggests_the_closest(config_file):
               amount:
                 type: currancy
         """)
-    assert_issue(only_issue(path), "T-E011", f"{path}:6:15", "objects.opportunity.fields.amount.type",
-                 "did you mean `currency`?")
+    assert_issue(
+        only_issue(path), "T-E011", f"{path}:6:15", "objects.opportunity.fields.amount.type", "did you mean `currency`?"
+    )
 
 
 def test_E011_value_of_the_wrong_type(config_file):
@@ -212,8 +212,9 @@ def test_E012_pipeline_without_stages(config_file):
             pipeline:
               stages: []
         """)
-    assert_issue(only_issue(path), "T-E012", f"{path}:5:15", "objects.opportunity.pipeline.stages",
-                 "add `stages: [...]`")
+    assert_issue(
+        only_issue(path), "T-E012", f"{path}:5:15", "objects.opportunity.pipeline.stages", "add `stages: [...]`"
+    )
 
 
 def test_E012_rule_without_assert(config_file):
@@ -252,8 +253,9 @@ def test_E020_picklist_value_not_an_identifier(config_file):
             fields:
               rating: {type: picklist, values: [hot, Warm]}
         """)
-    assert_issue(only_issue(path), "T-E020", f"{path}:5:46", "objects.lead.fields.rating.values[1]",
-                 "use lower_snake_case")
+    assert_issue(
+        only_issue(path), "T-E020", f"{path}:5:46", "objects.lead.fields.rating.values[1]", "use lower_snake_case"
+    )
 
 
 def test_E020_name_too_long(config_file):
@@ -287,8 +289,13 @@ def test_E021_field_named_like_a_system_column(config_file):
             fields:
               created_at: {type: datetime}
         """)
-    assert_issue(only_issue(path), "T-E021", f"{path}:5:7", "objects.lead.fields.created_at",
-                 "system columns, function names and keywords are reserved")
+    assert_issue(
+        only_issue(path),
+        "T-E021",
+        f"{path}:5:7",
+        "objects.lead.fields.created_at",
+        "system columns, function names and keywords are reserved",
+    )
 
 
 def test_E021_field_named_like_a_function(config_file):
@@ -318,8 +325,9 @@ def test_E030_lookup_to_unknown_object(config_file):
                 type: lookup
                 object: acount
         """)
-    assert_issue(only_issue(path), "T-E030", f"{path}:10:17", "objects.contact.fields.account.object",
-                 "did you mean `account`?")
+    assert_issue(
+        only_issue(path), "T-E030", f"{path}:10:17", "objects.contact.fields.account.object", "did you mean `account`?"
+    )
 
 
 def test_E031_unknown_shared_picklist(config_file):
@@ -335,8 +343,13 @@ def test_E031_unknown_shared_picklist(config_file):
                 type: picklist
                 picklist: lead_sorce
         """)
-    assert_issue(only_issue(path), "T-E031", f"{path}:10:19", "objects.lead.fields.source.picklist",
-                 "did you mean `lead_source`?")
+    assert_issue(
+        only_issue(path),
+        "T-E031",
+        f"{path}:10:19",
+        "objects.lead.fields.source.picklist",
+        "did you mean `lead_source`?",
+    )
 
 
 def test_E032_stage_gate_requires_unknown_field(config_file):
@@ -351,8 +364,13 @@ def test_E032_stage_gate_requires_unknown_field(config_file):
                 - key: proposal
                   requires: [amount, amuont]
         """)
-    assert_issue(only_issue(path), "T-E032", f"{path}:9:30", "objects.opportunity.pipeline.stages[0].requires[1]",
-                 "did you mean `amount`?")
+    assert_issue(
+        only_issue(path),
+        "T-E032",
+        f"{path}:9:30",
+        "objects.opportunity.pipeline.stages[0].requires[1]",
+        "did you mean `amount`?",
+    )
 
 
 def test_E032_depends_on_unknown_field(config_file):
@@ -367,8 +385,9 @@ def test_E032_depends_on_unknown_field(config_file):
                 values: [beijing, guangzhou]
                 depends_on: regoin
         """)
-    assert_issue(only_issue(path), "T-E032", f"{path}:9:21", "objects.lead.fields.city.depends_on",
-                 "did you mean `region`?")
+    assert_issue(
+        only_issue(path), "T-E032", f"{path}:9:21", "objects.lead.fields.city.depends_on", "did you mean `region`?"
+    )
 
 
 def test_E032_title_names_unknown_field(config_file):
@@ -396,8 +415,9 @@ def test_E032_rule_shown_beside_unknown_field(config_file):
                 assert: amount > 0
                 field: amout
         """)
-    assert_issue(only_issue(path), "T-E032", f"{path}:9:16", "objects.opportunity.rules[0].field",
-                 "did you mean `amount`?")
+    assert_issue(
+        only_issue(path), "T-E032", f"{path}:9:16", "objects.opportunity.rules[0].field", "did you mean `amount`?"
+    )
 
 
 def test_E032_webhook_fields_name_fields_of_the_rules_object(config_file):
@@ -414,8 +434,9 @@ def test_E032_webhook_fields_name_fields_of_the_rules_object(config_file):
             on: created
             do: [{webhook: {url: "https://erp.example.com/hook", fields: [name, amout]}}]
         """)
-    assert_issue(only_issue(path), "T-E032", f"{path}:11:73", "automations[0].do[0].webhook.fields[1]",
-                 "did you mean `amount`?")
+    assert_issue(
+        only_issue(path), "T-E032", f"{path}:11:73", "automations[0].do[0].webhook.fields[1]", "did you mean `amount`?"
+    )
 
 
 def test_E124_webhook_fields_need_the_rules_object(config_file):
@@ -430,8 +451,9 @@ def test_E124_webhook_fields_need_the_rules_object(config_file):
             on: {cron: "0 9 * * 1"}
             do: [{webhook: {url: "https://erp.example.com/hook", fields: [name]}}]
         """)
-    assert_issue(only_issue(path), "T-E124", f"{path}:9:66", "automations[0].do[0].webhook.fields",
-                 "in a rule with an `object`")
+    assert_issue(
+        only_issue(path), "T-E124", f"{path}:9:66", "automations[0].do[0].webhook.fields", "in a rule with an `object`"
+    )
 
 
 def test_E010_webhook_keys_are_checked_by_the_schema(config_file):
@@ -464,8 +486,9 @@ def test_E033_dependent_picklist_parent_is_not_a_picklist(config_file):
                 depends_on: country
         """)
     issue = only_issue(path)
-    assert_issue(issue, "T-E033", f"{path}:9:21", "objects.lead.fields.city.depends_on",
-                 "point depends_on at a picklist field")
+    assert_issue(
+        issue, "T-E033", f"{path}:9:21", "objects.lead.fields.city.depends_on", "point depends_on at a picklist field"
+    )
     assert "`country` is a text field" in issue.message
 
 
@@ -494,8 +517,13 @@ def test_E034_property_of_another_type(config_file):
                 max_length: 10
         """)
     issue = only_issue(path)
-    assert_issue(issue, "T-E034", f"{path}:7:9", "objects.lead.fields.employees.max_length",
-                 "`max_length` applies to: email, json, phone, text, textarea, url")
+    assert_issue(
+        issue,
+        "T-E034",
+        f"{path}:7:9",
+        "objects.lead.fields.employees.max_length",
+        "`max_length` applies to: email, json, phone, text, textarea, url",
+    )
 
 
 def test_E034_both_picklist_and_values(config_file):
@@ -525,8 +553,9 @@ def test_E034_pipeline_field_that_is_not_a_picklist(config_file):
             pipeline:
               stages: [new, won]
         """)
-    assert_issue(only_issue(path), "T-E034", f"{path}:5:21", "objects.opportunity.fields.stage.type",
-                 "set it to picklist")
+    assert_issue(
+        only_issue(path), "T-E034", f"{path}:5:21", "objects.opportunity.fields.stage.type", "set it to picklist"
+    )
 
 
 def test_E034_default_on_a_computed_field_is_reported_once(config_file):
@@ -540,8 +569,9 @@ def test_E034_default_on_a_computed_field_is_reported_once(config_file):
                 expression: 1 + 1
                 default: 5
         """)
-    assert_issue(only_issue(path), "T-E034", f"{path}:8:9", "objects.order.fields.total.default",
-                 "`default` applies to:")
+    assert_issue(
+        only_issue(path), "T-E034", f"{path}:8:9", "objects.order.fields.total.default", "`default` applies to:"
+    )
 
 
 def test_pipeline_field_may_be_declared_without_type_to_set_label_and_default(config_file):
@@ -572,8 +602,13 @@ def test_E033_dependent_value_names_a_parent_value_that_does_not_exist(config_fi
                   - {key: beijing, parents: [north]}
                   - {key: guangzhou, parents: [suth]}
         """)
-    assert_issue(only_issue(path), "T-E033", f"{path}:11:40", "objects.lead.fields.city.values[1].parents[0]",
-                 "did you mean `south`?")
+    assert_issue(
+        only_issue(path),
+        "T-E033",
+        f"{path}:11:40",
+        "objects.lead.fields.city.values[1].parents[0]",
+        "did you mean `south`?",
+    )
 
 
 def test_E035_lookup_without_object(config_file):
@@ -585,8 +620,9 @@ def test_E035_lookup_without_object(config_file):
               account:
                 type: lookup
         """)
-    assert_issue(only_issue(path), "T-E035", f"{path}:6:9", "objects.contact.fields.account",
-                 "add e.g. `object: account`")
+    assert_issue(
+        only_issue(path), "T-E035", f"{path}:6:9", "objects.contact.fields.account", "add e.g. `object: account`"
+    )
 
 
 def test_E035_formula_without_expression(config_file):
@@ -597,8 +633,9 @@ def test_E035_formula_without_expression(config_file):
             fields:
               total: {type: formula}
         """)
-    assert_issue(only_issue(path), "T-E035", f"{path}:5:14", "objects.opportunity.fields.total",
-                 "add e.g. `expression:")
+    assert_issue(
+        only_issue(path), "T-E035", f"{path}:5:14", "objects.opportunity.fields.total", "add e.g. `expression:"
+    )
 
 
 def test_E035_picklist_without_values(config_file):
@@ -628,8 +665,13 @@ def test_E040_expression_that_does_not_parse(config_file):
                 expression: amount * (2
         """)
     issue = only_issue(path)
-    assert_issue(issue, "T-E040", f"{path}:8:21", "objects.opportunity.fields.doubled.expression",
-                 "write a Python-like expression")
+    assert_issue(
+        issue,
+        "T-E040",
+        f"{path}:8:21",
+        "objects.opportunity.fields.doubled.expression",
+        "write a Python-like expression",
+    )
     assert "'(' was never closed" in issue.message
 
 
@@ -661,8 +703,13 @@ def test_E041_expression_names_unknown_field(config_file):
                 type: formula
                 expression: unit_price * quantiy
         """)
-    assert_issue(only_issue(path), "T-E041", f"{path}:9:21", "objects.opportunity.fields.amount.expression",
-                 "did you mean `quantity`?")
+    assert_issue(
+        only_issue(path),
+        "T-E041",
+        f"{path}:9:21",
+        "objects.opportunity.fields.amount.expression",
+        "did you mean `quantity`?",
+    )
 
 
 def test_E041_rule_condition_names_unknown_field(config_file):
@@ -678,8 +725,9 @@ def test_E041_rule_condition_names_unknown_field(config_file):
                 when: amount > 0
                 assert: discont <= 30
         """)
-    assert_issue(only_issue(path), "T-E041", f"{path}:10:17", "objects.opportunity.rules[0].assert",
-                 "did you mean `discount`?")
+    assert_issue(
+        only_issue(path), "T-E041", f"{path}:10:17", "objects.opportunity.rules[0].assert", "did you mean `discount`?"
+    )
 
 
 def test_E042_expression_calls_unknown_function(config_file):
@@ -694,8 +742,13 @@ def test_E042_expression_calls_unknown_function(config_file):
                 result: integer
                 expression: days_snce(close_date)
         """)
-    assert_issue(only_issue(path), "T-E042", f"{path}:9:21", "objects.opportunity.fields.age.expression",
-                 "did you mean `days_since`?")
+    assert_issue(
+        only_issue(path),
+        "T-E042",
+        f"{path}:9:21",
+        "objects.opportunity.fields.age.expression",
+        "did you mean `days_since`?",
+    )
 
 
 def test_E042_unknown_function_without_a_close_match_lists_the_functions(config_file):
@@ -707,8 +760,13 @@ def test_E042_unknown_function_without_a_close_match_lists_the_functions(config_
               hack: {type: formula, expression: open("x")}
         """)
     issue = only_issue(path)
-    assert_issue(issue, "T-E042", f"{path}:5:41", "objects.opportunity.fields.hack.expression",
-                 "available: abs, add_days, coalesce")
+    assert_issue(
+        issue,
+        "T-E042",
+        f"{path}:5:41",
+        "objects.opportunity.fields.hack.expression",
+        "available: abs, add_days, coalesce",
+    )
 
 
 def test_E043_formulas_in_a_cycle(config_file):
@@ -740,8 +798,9 @@ def test_E050_default_of_the_wrong_type(config_file):
                 default: many
         """)
     issue = only_issue(path)
-    assert_issue(issue, "T-E050", f"{path}:7:18", "objects.order.fields.quantity.default",
-                 "or an expression starting with '='")
+    assert_issue(
+        issue, "T-E050", f"{path}:7:18", "objects.order.fields.quantity.default", "or an expression starting with '='"
+    )
     assert "not a whole number" in issue.message
 
 
@@ -771,8 +830,9 @@ def test_E050_default_stage_that_is_not_a_stage(config_file):
             pipeline:
               stages: [new, won]
         """)
-    assert_issue(only_issue(path), "T-E050", f"{path}:7:18", "objects.opportunity.fields.stage.default",
-                 "did you mean `won`?")
+    assert_issue(
+        only_issue(path), "T-E050", f"{path}:7:18", "objects.opportunity.fields.stage.default", "did you mean `won`?"
+    )
 
 
 def test_E060_picklist_value_declared_twice(config_file):
@@ -894,8 +954,13 @@ def test_E073_migrate_values_to_a_value_not_in_the_picklist(config_file):
                   new: open
                   done: closd
         """)
-    assert_issue(only_issue(path), "T-E073", f"{path}:10:17", "objects.lead.fields.status.migrate_values.done",
-                 "did you mean `closed`?")
+    assert_issue(
+        only_issue(path),
+        "T-E073",
+        f"{path}:10:17",
+        "objects.lead.fields.status.migrate_values.done",
+        "did you mean `closed`?",
+    )
 
 
 # --- T-E080..T-E083: roles, account security, encrypted fields ------------------------------
@@ -922,8 +987,7 @@ def test_E080_unknown_role_in_an_inherits_list_lists_the_known_roles(config_file
           executive:
             inherits: [sales_rep, board]
         """)
-    assert_issue(only_issue(path), "T-E080", f"{path}:5:27", "roles.executive.inherits[1]",
-                 "known roles: sales_rep")
+    assert_issue(only_issue(path), "T-E080", f"{path}:5:27", "roles.executive.inherits[1]", "known roles: sales_rep")
 
 
 def test_E081_roles_inheriting_from_each_other_in_a_cycle(config_file):
@@ -996,8 +1060,9 @@ def test_E082_bad_network_in_a_role_ip_allowlist(config_file):
               - 2001:db8::/32
               - 192.168.1.0/33
         """)
-    assert_issue(only_issue(path), "T-E082", f"{path}:6:9", "roles.finance.ip_allowlist[1]",
-                 "write an address or a CIDR block")
+    assert_issue(
+        only_issue(path), "T-E082", f"{path}:6:9", "roles.finance.ip_allowlist[1]", "write an address or a CIDR block"
+    )
 
 
 def test_E083_encrypted_field_cannot_be_unique(config_file):
@@ -1012,8 +1077,9 @@ def test_E083_encrypted_field_cannot_be_unique(config_file):
                 unique: true
         """)
     issue = only_issue(path)
-    assert_issue(issue, "T-E083", f"{path}:8:17", "objects.contact.fields.id_number.unique",
-                 "the database cannot compare them")
+    assert_issue(
+        issue, "T-E083", f"{path}:8:17", "objects.contact.fields.id_number.unique", "the database cannot compare them"
+    )
     assert "an encrypted field cannot be `unique`" in issue.message
 
 
@@ -1026,8 +1092,13 @@ def test_E083_encrypted_field_cannot_be_indexed(config_file):
               passport: {type: text, encrypted: true, indexed: true}
         """)
     issue = only_issue(path)
-    assert_issue(issue, "T-E083", f"{path}:5:56", "objects.contact.fields.passport.indexed",
-                 "encrypted values differ each time they are stored")
+    assert_issue(
+        issue,
+        "T-E083",
+        f"{path}:5:56",
+        "objects.contact.fields.passport.indexed",
+        "encrypted values differ each time they are stored",
+    )
     assert "cannot be `indexed`" in issue.message
 
 
@@ -1094,8 +1165,7 @@ def test_E032_read_only_names_an_unknown_field(config_file):
           sales_rep:
             read_only: [opportunity.amout]
         """)
-    assert_issue(only_issue(path), "T-E032", f"{path}:8:17", "roles.sales_rep.read_only[0]",
-                 "did you mean `amount`?")
+    assert_issue(only_issue(path), "T-E032", f"{path}:8:17", "roles.sales_rep.read_only[0]", "did you mean `amount`?")
 
 
 def test_E034_encrypted_on_a_type_that_cannot_be_encrypted(config_file):
@@ -1109,8 +1179,13 @@ def test_E034_encrypted_on_a_type_that_cannot_be_encrypted(config_file):
                 encrypted: true
         """)
     issue = only_issue(path)
-    assert_issue(issue, "T-E034", f"{path}:7:9", "objects.contact.fields.salary.encrypted",
-                 "`encrypted` applies to: email, json, phone, text, textarea, url")
+    assert_issue(
+        issue,
+        "T-E034",
+        f"{path}:7:9",
+        "objects.contact.fields.salary.encrypted",
+        "`encrypted` applies to: email, json, phone, text, textarea, url",
+    )
     assert "does not apply to a currency field" in issue.message
 
 
@@ -1194,8 +1269,7 @@ def test_issue_text_reads_file_line_column_code_path_message_and_hint(config_fil
               name: {type: text, lable: Name}
         """)
     assert str(only_issue(path)) == (
-        f"{path}:5:26: T-E010 objects.lead.fields.name.lable: unknown key `lable`\n"
-        "    hint: did you mean `label`?"
+        f"{path}:5:26: T-E010 objects.lead.fields.name.lable: unknown key `lable`\n    hint: did you mean `label`?"
     )
 
 
@@ -1334,12 +1408,14 @@ def test_overlay_removes_field_picklist_value_and_stage(template_chain):
 
 
 def test_overlay_removes_whole_object(template_chain):
-    config = load_config(template_chain("""
+    config = load_config(
+        template_chain("""
         trellis: 1
         extends: templates/middle.yaml
         objects:
           opportunity: {remove: true}
-        """))
+        """)
+    )
     assert list(config.objects) == ["lead"]
 
 
@@ -1357,13 +1433,16 @@ def test_error_in_overlay_points_at_the_overlay_file(template_chain):
 
 def test_error_in_template_points_at_the_template_file(config_file, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    config_file("""
+    config_file(
+        """
         trellis: 1
         objects:
           deal:
             fields:
               total: {type: formula, expression: price * qty}
-        """, "templates/base.yaml")
+        """,
+        "templates/base.yaml",
+    )
     config_file("trellis: 1\nextends: templates/base.yaml\n", "top.yaml")
     issues = issues_of("top.yaml")
     assert [str(i.location) for i in issues] == ["templates/base.yaml:5:42", "templates/base.yaml:5:42"]
@@ -1391,8 +1470,9 @@ def test_E061_removing_a_picklist_value_the_template_does_not_declare(template_c
             values:
               - {key: cold_cal, remove: true}
         """)
-    assert_issue(only_issue(path), "T-E061", "top.yaml:6:9", "picklists.lead_source.values.cold_cal",
-                 "did you mean `cold_call`?")
+    assert_issue(
+        only_issue(path), "T-E061", "top.yaml:6:9", "picklists.lead_source.values.cold_cal", "did you mean `cold_call`?"
+    )
 
 
 def test_E061_removing_a_stage_already_removed_lower_in_the_chain(template_chain):
@@ -1404,8 +1484,13 @@ def test_E061_removing_a_stage_already_removed_lower_in_the_chain(template_chain
             values:
               - {key: fax, remove: true}
         """)
-    assert_issue(only_issue(path), "T-E061", "top.yaml:6:9", "picklists.lead_source.values.fax",
-                 "only what a template declares can be removed")
+    assert_issue(
+        only_issue(path),
+        "T-E061",
+        "top.yaml:6:9",
+        "picklists.lead_source.values.fax",
+        "only what a template declares can be removed",
+    )
 
 
 def test_E061_remove_in_a_config_without_template(config_file):
@@ -1417,15 +1502,21 @@ def test_E061_remove_in_a_config_without_template(config_file):
               name: {type: text}
               rating: {type: integer, remove: true}
         """)
-    assert_issue(only_issue(path), "T-E061", f"{path}:6:15", "objects.lead.fields.rating",
-                 "only what a template declares can be removed")
+    assert_issue(
+        only_issue(path),
+        "T-E061",
+        f"{path}:6:15",
+        "objects.lead.fields.rating",
+        "only what a template declares can be removed",
+    )
 
 
 # --- JSON configs -----------------------------------------------------------------------------
 
 
 def test_json_config_loads(config_file):
-    path = config_file("""
+    path = config_file(
+        """
         {
           "trellis": 1,
           "settings": {"timezone": "Europe/Berlin"},
@@ -1439,7 +1530,9 @@ def test_json_config_loads(config_file):
             }
           }
         }
-        """, "config.json")
+        """,
+        "config.json",
+    )
     deal = load_config(path).objects["deal"]
     assert deal.fields["quantity"].default == 2
     assert deal.fields["quantity"].max == 10000
@@ -1447,13 +1540,16 @@ def test_json_config_loads(config_file):
 
 
 def test_json_config_indented_with_tabs_loads(config_file):
-    path = config_file('{\n\t"trellis": 1,\n\t"objects": {\n\t\t"deal": {"fields": {"name": {"type": "text"}}}\n\t}\n}\n',
-                       "config.json")
+    path = config_file(
+        '{\n\t"trellis": 1,\n\t"objects": {\n\t\t"deal": {"fields": {"name": {"type": "text"}}}\n\t}\n}\n',
+        "config.json",
+    )
     assert list(load_config(path).objects["deal"].fields) == ["name"]
 
 
 def test_json_config_errors_have_lines_and_columns(config_file):
-    path = config_file("""
+    path = config_file(
+        """
         {
           "trellis": 1,
           "objects": {
@@ -1465,28 +1561,37 @@ def test_json_config_errors_have_lines_and_columns(config_file):
             }
           }
         }
-        """, "config.json")
-    assert_issue(only_issue(path), "T-E041", f"{path}:7:52", "objects.deal.fields.total.expression",
-                 "did you mean `quantity`?")
+        """,
+        "config.json",
+    )
+    assert_issue(
+        only_issue(path), "T-E041", f"{path}:7:52", "objects.deal.fields.total.expression", "did you mean `quantity`?"
+    )
 
 
 def test_json_duplicate_key(config_file):
-    path = config_file("""
+    path = config_file(
+        """
         {
           "trellis": 1,
           "trellis": 1
         }
-        """, "config.json")
+        """,
+        "config.json",
+    )
     assert_issue(only_issue(path), "T-E004", f"{path}:3:3", "trellis")
 
 
 def test_json_syntax_error(config_file):
-    path = config_file("""
+    path = config_file(
+        """
         {
           "trellis": 1,
           "objects": {
         }
-        """, "config.json")
+        """,
+        "config.json",
+    )
     assert only_issue(path).code == "T-E001"
 
 
@@ -1572,7 +1677,9 @@ def test_model_pipeline_stages_and_stage_field(model):
     opportunity = model.objects["opportunity"]
     pipeline = opportunity.pipeline
     assert [(s.key, s.probability, s.outcome) for s in pipeline.stages] == [
-        ("qualify", 10, "open"), ("proposal", 50, "open"), ("won", 100, "won"),
+        ("qualify", 10, "open"),
+        ("proposal", 50, "open"),
+        ("won", 100, "won"),
     ]
     assert pipeline.stage("qualify").label.get("zh") == "资格确认"
     assert pipeline.stage("proposal").requires == ("quantity",)
@@ -1718,7 +1825,13 @@ def test_model_role_label_description_and_defaults(roles_model):
     assert roles_model.roles["sales_manager"].label.get() == "Sales manager"  # generated from the name
     assert (rep.lookup_titles, rep.require_totp) == (False, False)
     assert set(roles_model.roles) == {
-        "sales_rep", "sales_manager", "service_agent", "executive", "branch_lead", "auditor", "compliance",
+        "sales_rep",
+        "sales_manager",
+        "service_agent",
+        "executive",
+        "branch_lead",
+        "auditor",
+        "compliance",
     }
 
 
@@ -2033,8 +2146,13 @@ def test_E032_layout_names_unknown_field(config_file):
               sections:
                 - {label: Main, fields: [name, ctiy]}
         """)
-    assert_issue(only_issue(path), "T-E032", f"{path}:9:40", "objects.account.layout.sections[0].fields[1]",
-                 "did you mean `city`?")
+    assert_issue(
+        only_issue(path),
+        "T-E032",
+        f"{path}:9:40",
+        "objects.account.layout.sections[0].fields[1]",
+        "did you mean `city`?",
+    )
 
 
 def test_E060_layout_names_a_field_twice(config_file):
@@ -2051,8 +2169,13 @@ def test_E060_layout_names_a_field_twice(config_file):
                 - label: {en: Address, zh: 地址}
                   fields: [city]
         """)
-    assert_issue(only_issue(path), "T-E060", f"{path}:11:20", "objects.account.layout.sections[1].fields[0]",
-                 "keep it in one section")
+    assert_issue(
+        only_issue(path),
+        "T-E060",
+        f"{path}:11:20",
+        "objects.account.layout.sections[1].fields[0]",
+        "keep it in one section",
+    )
 
 
 def test_layout_sections_in_the_model(config_file):

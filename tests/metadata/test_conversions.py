@@ -105,9 +105,14 @@ def test_a_conversion_compiles_into_the_model(tmp_path):
     account, contact = conversion.targets
     assert account.object == "account" and account.match == ("name",) and not account.optional
     assert [(m.field, m.kind, m.source) for m in account.fields] == [
-        ("name", "field", "company"), ("employees", "field", "size"), ("revenue", "field", "size")]
-    assert [(m.field, m.kind, m.source) for m in contact.fields] == [("name", "field", "name"),
-                                                                      ("account", "target", "account")]
+        ("name", "field", "company"),
+        ("employees", "field", "size"),
+        ("revenue", "field", "size"),
+    ]
+    assert [(m.field, m.kind, m.source) for m in contact.fields] == [
+        ("name", "field", "name"),
+        ("account", "target", "account"),
+    ]
     assert dict(conversion.mark) == {"status": "converted"}
     assert dict(conversion.links) == {"account": "converted_account", "contact": "converted_contact"}
 
@@ -115,17 +120,21 @@ def test_a_conversion_compiles_into_the_model(tmp_path):
 def test_expressions_constants_and_an_explicit_object_compile(tmp_path):
     text = CONVERSION.replace(
         '      contact:\n        fields: {name: name, account: "@account"}',
-        '      person:\n        object: contact\n        optional: true\n'
+        "      person:\n        object: contact\n        optional: true\n"
         '        fields: {name: "=upper(name)", account: "@account"}\n'
-        "      extra:\n        object: account\n        fields: {name: \"='X'\", employees: 5, revenue: size}")
+        "      extra:\n        object: account\n        fields: {name: \"='X'\", employees: 5, revenue: size}",
+    )
     config = load_config(write(tmp_path, text.replace("contact: converted_contact", "person: converted_contact")))
     conversion = config.conversions["lead_to_customer"]
     person = conversion.target("person")
     assert person.object == "contact" and person.optional and person.label.get() == "Contact"
     assert person.fields[0].kind == "expression" and person.fields[0].expression.names == {"name"}
     extra = conversion.target("extra")
-    assert [(m.field, m.kind) for m in extra.fields] == [("name", "expression"), ("employees", "constant"),
-                                                          ("revenue", "field")]
+    assert [(m.field, m.kind) for m in extra.fields] == [
+        ("name", "expression"),
+        ("employees", "constant"),
+        ("revenue", "field"),
+    ]
     assert extra.fields[1].value == 5
 
 
@@ -146,133 +155,226 @@ def test_E100_unknown_source_object(tmp_path):
     path = changed(tmp_path, "from: lead", "from: leed")
     issues = pytest.raises(ConfigError, load_config, path).value.issues
     issue = next(i for i in issues if i.code == "T-E100")
-    assert_issue(issue, "T-E100", line_of(path, "from: leed"), "conversions.lead_to_customer.from",
-                 "did you mean `lead`?")
+    assert_issue(
+        issue, "T-E100", line_of(path, "from: leed"), "conversions.lead_to_customer.from", "did you mean `lead`?"
+    )
 
 
 def test_E100_unknown_target_object(tmp_path):
     path = changed(tmp_path, "      contact:\n", "      contact:\n        object: contakt\n")
     issue = only_issue(path)
-    assert_issue(issue, "T-E100", line_of(path, "object: contakt"),
-                 "conversions.lead_to_customer.targets.contact.object", "did you mean `contact`?")
+    assert_issue(
+        issue,
+        "T-E100",
+        line_of(path, "object: contakt"),
+        "conversions.lead_to_customer.targets.contact.object",
+        "did you mean `contact`?",
+    )
 
 
 def test_E101_unknown_target_field(tmp_path):
     path = changed(tmp_path, "{name: company,", "{nam: company,")
-    assert_issue(only_issue(path), "T-E101", line_of(path, "nam: company"),
-                 "conversions.lead_to_customer.targets.account.fields.nam", "did you mean `name`?")
+    assert_issue(
+        only_issue(path),
+        "T-E101",
+        line_of(path, "nam: company"),
+        "conversions.lead_to_customer.targets.account.fields.nam",
+        "did you mean `name`?",
+    )
 
 
 def test_E101_unknown_source_field(tmp_path):
     path = changed(tmp_path, "{name: company,", "{name: compnay,")
-    assert_issue(only_issue(path), "T-E101", line_of(path, "compnay"),
-                 "conversions.lead_to_customer.targets.account.fields.name", "did you mean `company`?")
+    assert_issue(
+        only_issue(path),
+        "T-E101",
+        line_of(path, "compnay"),
+        "conversions.lead_to_customer.targets.account.fields.name",
+        "did you mean `company`?",
+    )
 
 
 def test_E101_computed_target_field(tmp_path):
     path = changed(tmp_path, "{name: company,", "{number: company, name: company,")
     issue = only_issue(path)
-    assert_issue(issue, "T-E101", line_of(path, "number: company"),
-                 "conversions.lead_to_customer.targets.account.fields.number", "remove it")
+    assert_issue(
+        issue,
+        "T-E101",
+        line_of(path, "number: company"),
+        "conversions.lead_to_customer.targets.account.fields.number",
+        "remove it",
+    )
     assert "computes" in issue.message
 
 
 def test_E101_unknown_name_in_an_expression(tmp_path):
     path = changed(tmp_path, "when: \"status == 'qualified'\"", "when: \"stats == 'qualified'\"")
-    assert_issue(only_issue(path), "T-E101", line_of(path, "stats =="), "conversions.lead_to_customer.when",
-                 "did you mean `status`?")
+    assert_issue(
+        only_issue(path),
+        "T-E101",
+        line_of(path, "stats =="),
+        "conversions.lead_to_customer.when",
+        "did you mean `status`?",
+    )
 
 
 def test_E101_unknown_match_and_mark_fields(tmp_path):
     path = changed(tmp_path, "match: [name]", "match: [nme]")
-    assert_issue(only_issue(path), "T-E101", line_of(path, "match: [nme]"),
-                 "conversions.lead_to_customer.targets.account.match[0]", "did you mean `name`?")
+    assert_issue(
+        only_issue(path),
+        "T-E101",
+        line_of(path, "match: [nme]"),
+        "conversions.lead_to_customer.targets.account.match[0]",
+        "did you mean `name`?",
+    )
     path = changed(tmp_path, "mark: {status: converted}", "mark: {state: converted}")
-    assert_issue(only_issue(path), "T-E101", line_of(path, "state: converted"), "conversions.lead_to_customer.mark.state")
+    assert_issue(
+        only_issue(path), "T-E101", line_of(path, "state: converted"), "conversions.lead_to_customer.mark.state"
+    )
 
 
 def test_E102_reference_to_an_undeclared_target(tmp_path):
     path = changed(tmp_path, '"@account"', '"@acount"')
-    assert_issue(only_issue(path), "T-E102", line_of(path, "@acount"),
-                 "conversions.lead_to_customer.targets.contact.fields.account", "did you mean `account`?")
+    assert_issue(
+        only_issue(path),
+        "T-E102",
+        line_of(path, "@acount"),
+        "conversions.lead_to_customer.targets.contact.fields.account",
+        "did you mean `account`?",
+    )
 
 
 def test_E102_reference_to_a_later_target(tmp_path):
     text = CONVERSION.replace('      contact:\n        fields: {name: name, account: "@account"}\n', "")
-    text = text.replace("      account:\n", '      contact:\n        fields: {name: name, account: "@account"}\n'
-                                            "      account:\n", 1)
+    text = text.replace(
+        "      account:\n", '      contact:\n        fields: {name: name, account: "@account"}\n      account:\n', 1
+    )
     path = write(tmp_path, text)
     issue = only_issue(path)
-    assert_issue(issue, "T-E102", line_of(path, "@account"), "conversions.lead_to_customer.targets.contact.fields.account",
-                 "declared before this one")
+    assert_issue(
+        issue,
+        "T-E102",
+        line_of(path, "@account"),
+        "conversions.lead_to_customer.targets.contact.fields.account",
+        "declared before this one",
+    )
     assert "declared after" in issue.message
 
 
 def test_E102_link_for_an_undeclared_target(tmp_path):
     path = changed(tmp_path, "contact: converted_contact}", "contakt: converted_contact}")
-    assert_issue(only_issue(path), "T-E102", line_of(path, "contakt: converted_contact"),
-                 "conversions.lead_to_customer.links.contakt", "did you mean `contact`?")
+    assert_issue(
+        only_issue(path),
+        "T-E102",
+        line_of(path, "contakt: converted_contact"),
+        "conversions.lead_to_customer.links.contakt",
+        "did you mean `contact`?",
+    )
 
 
 def test_E103_link_field_is_not_a_lookup_to_the_target_object(tmp_path):
     path = changed(tmp_path, "account: converted_account,", "account: converted_contact,")
-    assert_issue(only_issue(path), "T-E103", line_of(path, "account: converted_contact"),
-                 "conversions.lead_to_customer.links.account", "object: account")
+    assert_issue(
+        only_issue(path),
+        "T-E103",
+        line_of(path, "account: converted_contact"),
+        "conversions.lead_to_customer.links.account",
+        "object: account",
+    )
 
 
 def test_E103_reference_into_a_field_that_is_not_a_lookup_to_it(tmp_path):
     path = changed(tmp_path, '{name: name, account: "@account"}', '{name: "@account", account: "@account"}')
-    assert_issue(only_issue(path), "T-E103", line_of(path, 'name: "@account"'),
-                 "conversions.lead_to_customer.targets.contact.fields.name", "type: lookup, object: account")
+    assert_issue(
+        only_issue(path),
+        "T-E103",
+        line_of(path, 'name: "@account"'),
+        "conversions.lead_to_customer.targets.contact.fields.name",
+        "type: lookup, object: account",
+    )
 
 
 def test_E104_source_field_of_an_incompatible_type(tmp_path):
     path = changed(tmp_path, "employees: size,", "employees: company,")
     issue = only_issue(path)
-    assert_issue(issue, "T-E104", line_of(path, "employees: company"),
-                 "conversions.lead_to_customer.targets.account.fields.employees", "compatible type")
+    assert_issue(
+        issue,
+        "T-E104",
+        line_of(path, "employees: company"),
+        "conversions.lead_to_customer.targets.account.fields.employees",
+        "compatible type",
+    )
     assert "text field" in issue.message and "integer field" in issue.message
 
 
 def test_E104_picklist_values_the_target_lacks(tmp_path):
     path = changed(tmp_path, "revenue: size}", "revenue: size, tier: rating}")
     issue = only_issue(path)
-    assert_issue(issue, "T-E104", line_of(path, "tier: rating"), "conversions.lead_to_customer.targets.account.fields.tier")
+    assert_issue(
+        issue, "T-E104", line_of(path, "tier: rating"), "conversions.lead_to_customer.targets.account.fields.tier"
+    )
     assert "c" in issue.message
 
 
 def test_E104_mark_value_and_constant_that_do_not_fit(tmp_path):
     path = changed(tmp_path, "mark: {status: converted}", "mark: {status: convertd}")
-    assert_issue(only_issue(path), "T-E104", line_of(path, "status: convertd"), "conversions.lead_to_customer.mark.status",
-                 "did you mean `converted`?")
+    assert_issue(
+        only_issue(path),
+        "T-E104",
+        line_of(path, "status: convertd"),
+        "conversions.lead_to_customer.mark.status",
+        "did you mean `converted`?",
+    )
     path = changed(tmp_path, "revenue: size}", "revenue: size, tier: true}")
-    assert_issue(only_issue(path), "T-E104", line_of(path, "tier: true"),
-                 "conversions.lead_to_customer.targets.account.fields.tier")
+    assert_issue(
+        only_issue(path),
+        "T-E104",
+        line_of(path, "tier: true"),
+        "conversions.lead_to_customer.targets.account.fields.tier",
+    )
 
 
 def test_E104_match_on_a_field_that_cannot_be_compared(tmp_path):
-    path = changed(tmp_path, '{name: name, account: "@account"}', '{name: name, account: "@account"}\n'
-                                                                    "        match: [notes]")
-    assert_issue(only_issue(path), "T-E104", line_of(path, "match: [notes]"),
-                 "conversions.lead_to_customer.targets.contact.match[0]", "match on a text")
+    path = changed(
+        tmp_path, '{name: name, account: "@account"}', '{name: name, account: "@account"}\n        match: [notes]'
+    )
+    assert_issue(
+        only_issue(path),
+        "T-E104",
+        line_of(path, "match: [notes]"),
+        "conversions.lead_to_customer.targets.contact.match[0]",
+        "match on a text",
+    )
 
 
 def test_E105_expression_does_not_parse(tmp_path):
-    path = changed(tmp_path, "when: \"status == 'qualified'\"", "when: \"status == \"")
-    assert_issue(only_issue(path), "T-E105", line_of(path, 'when: "status == "'), "conversions.lead_to_customer.when",
-                 "Python-like expression")
+    path = changed(tmp_path, "when: \"status == 'qualified'\"", 'when: "status == "')
+    assert_issue(
+        only_issue(path),
+        "T-E105",
+        line_of(path, 'when: "status == "'),
+        "conversions.lead_to_customer.when",
+        "Python-like expression",
+    )
 
 
 def test_E105_expression_calls_an_unknown_function(tmp_path):
-    path = changed(tmp_path, "{name: company,", "{name: \"=uppper(company)\",")
-    assert_issue(only_issue(path), "T-E105", line_of(path, "uppper"),
-                 "conversions.lead_to_customer.targets.account.fields.name", "did you mean `upper`?")
+    path = changed(tmp_path, "{name: company,", '{name: "=uppper(company)",')
+    assert_issue(
+        only_issue(path),
+        "T-E105",
+        line_of(path, "uppper"),
+        "conversions.lead_to_customer.targets.account.fields.name",
+        "did you mean `upper`?",
+    )
 
 
 def test_a_target_named_like_the_source_object_is_refused(tmp_path):
     path = changed(tmp_path, "      contact:\n", "      lead:\n        object: contact\n")
-    path.write_text(path.read_text(encoding="utf-8").replace("contact: converted_contact", "lead: converted_contact"),
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("contact: converted_contact", "lead: converted_contact"),
+        encoding="utf-8",
+    )
     issues = pytest.raises(ConfigError, load_config, path).value.issues
     assert any(i.code == "T-E021" and i.path == "conversions.lead_to_customer.targets.lead" for i in issues)
 
@@ -281,7 +383,8 @@ def test_an_overlay_changes_and_removes_conversions(tmp_path):
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "base.yaml").write_text(OBJECTS + CONVERSION, encoding="utf-8")
     overlay = tmp_path / "company.yaml"
-    overlay.write_text(textwrap.dedent("""\
+    overlay.write_text(
+        textwrap.dedent("""\
         trellis: 1
         extends: templates/base.yaml
         conversions:
@@ -293,11 +396,16 @@ def test_an_overlay_changes_and_removes_conversions(tmp_path):
               contact: {remove: true}
             links:
               contact: {remove: true}
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     conversion = load_config(overlay).conversions["lead_to_customer"]
     assert [t.name for t in conversion.targets] == ["account"]
     account = conversion.target("account")
     assert account.match == ()
-    assert [(m.field, m.kind) for m in account.fields] == [("name", "field"), ("employees", "expression"),
-                                                            ("revenue", "field")]
+    assert [(m.field, m.kind) for m in account.fields] == [
+        ("name", "field"),
+        ("employees", "expression"),
+        ("revenue", "field"),
+    ]
     assert dict(conversion.links) == {"account": "converted_account"}

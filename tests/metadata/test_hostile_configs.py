@@ -21,7 +21,8 @@ from tests.metadata.test_checker import assert_issue, issues_of, only_issue
 
 #: Nine aliases of nine aliases…: 9**9 (387 million) values once expanded, in 300 bytes.
 BILLION_LAUGHS = "trellis: 1\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+)
 
 
 @pytest.fixture
@@ -114,7 +115,11 @@ def test_yaml_merge_key_copies_an_anchored_mapping(config_file):
               both: {<<: [{type: text, max_length: 5}, *short]}
         """)
     fields = load_config(path).objects["lead"].fields
-    assert (fields["last_name"].type, fields["last_name"].max_length, fields["last_name"].required) == ("text", 40, True)
+    assert (fields["last_name"].type, fields["last_name"].max_length, fields["last_name"].required) == (
+        "text",
+        40,
+        True,
+    )
     assert fields["both"].max_length == 5  # the earlier merged mapping wins
     path = config_file("""
         trellis: 1

@@ -85,28 +85,43 @@ def test_a_valid_config_compiles_into_the_model(config_file):
 
 
 def test_last_activity_at_is_reserved_and_usable_in_expressions(config_file):
-    config = load_config(config_file(BASE.replace(
-        "      name: {type: text, required: true}\n",
-        "      name: {type: text, required: true}\n"
-        "      dormant: {type: formula, expression: \"days_since(last_activity_at) > 90\", result: boolean}\n", 1)))
+    config = load_config(
+        config_file(
+            BASE.replace(
+                "      name: {type: text, required: true}\n",
+                "      name: {type: text, required: true}\n"
+                '      dormant: {type: formula, expression: "days_since(last_activity_at) > 90", result: boolean}\n',
+                1,
+            )
+        )
+    )
     assert "last_activity_at" in config.objects["account"].fields["dormant"].expression.names
-    issue = only_issue(config_file(BASE.replace("      name: {type: text, required: true}\n",
-                                                "      name: {type: text, required: true}\n"
-                                                "      last_activity_at: {type: datetime}\n", 1)))
+    issue = only_issue(
+        config_file(
+            BASE.replace(
+                "      name: {type: text, required: true}\n",
+                "      name: {type: text, required: true}\n      last_activity_at: {type: datetime}\n",
+                1,
+            )
+        )
+    )
     assert issue.code == "T-E021"
 
 
 def test_a_boolean_status_needs_no_done_values_and_a_user_field_may_be_the_assignee(config_file):
-    text = variant("task: {due: due, assignee: owner_id, status: status, done: [done], remind: remind_at, "
-                   "subject: subject}", "task: {due: due, assignee: helper, status: closed}")
+    text = variant(
+        "task: {due: due, assignee: owner_id, status: status, done: [done], remind: remind_at, subject: subject}",
+        "task: {due: due, assignee: helper, status: closed}",
+    )
     text = text.replace("      helper: {type: user}\n", "      helper: {type: user}\n      closed: {type: boolean}\n")
     todo = load_config(config_file(text)).objects["todo"]
     assert todo.task.status == "closed" and todo.task.done == () and todo.task.assignee == "helper"
 
 
 def test_explicit_on_lists_the_lookups(config_file):
-    call = load_config(config_file(variant("activity: {at: at, kind: method, summary: notes}",
-                                           "activity: {at: at, on: [account]}"))).objects["call"]
+    call = load_config(
+        config_file(variant("activity: {at: at, kind: method, summary: notes}", "activity: {at: at, on: [account]}"))
+    ).objects["call"]
     assert call.activity.on == ("account",) and call.activity.kind is None
 
 
@@ -136,8 +151,9 @@ def test_E111_an_activity_or_task_key_names_an_unknown_field(config_file):
     check(issue, "T-E111", 8, "objects.call.activity.at")
     issue = only_issue(config_file(variant("remind: remind_at,", "remind: remind_on,")))
     check(issue, "T-E111", 17, "objects.todo.task.remind", "did you mean `remind_at`?")
-    issue = only_issue(config_file(variant("activity: {at: at, kind: method, summary: notes}",
-                                           "activity: {at: at, on: [acount]}")))
+    issue = only_issue(
+        config_file(variant("activity: {at: at, kind: method, summary: notes}", "activity: {at: at, on: [acount]}"))
+    )
     check(issue, "T-E111", 8, "objects.call.activity.on[0]", "did you mean `account`?")
 
 
@@ -164,17 +180,27 @@ def test_E114_done_values_do_not_fit_the_status_field(config_file):
     check(issue, "T-E114", 17, "objects.todo.task.done[0]", "values: done, open")
     issue = only_issue(config_file(variant("status: status, done: [done],", "status: status,")))
     check(issue, "T-E114", 17, "objects.todo.task", "done:")
-    issue = only_issue(config_file(variant("task: {due: due, assignee: owner_id, status: status,",
-                                           "task: {due: due, assignee: owner_id, status: flag,")
-                                   .replace("      helper: {type: user}\n",
-                                            "      helper: {type: user}\n      flag: {type: boolean}\n")))
+    issue = only_issue(
+        config_file(
+            variant(
+                "task: {due: due, assignee: owner_id, status: status,",
+                "task: {due: due, assignee: owner_id, status: flag,",
+            ).replace("      helper: {type: user}\n", "      helper: {type: user}\n      flag: {type: boolean}\n")
+        )
+    )
     check(issue, "T-E114", 17, "objects.todo.task.done", "remove")
 
 
 def test_E115_an_object_is_both_an_activity_and_a_task(config_file):
-    issue = only_issue(config_file(variant("    activity: {at: at, kind: method, summary: notes}\n",
-                                           "    activity: {at: at, kind: method, summary: notes}\n"
-                                           "    task: {due: at, assignee: owner_id, status: done}\n")))
+    issue = only_issue(
+        config_file(
+            variant(
+                "    activity: {at: at, kind: method, summary: notes}\n",
+                "    activity: {at: at, kind: method, summary: notes}\n"
+                "    task: {due: at, assignee: owner_id, status: done}\n",
+            )
+        )
+    )
     check(issue, "T-E115", 9, "objects.call.task", "keep `activity:` or `task:`")
 
 

@@ -49,9 +49,11 @@ def crm(write_config, db_url, monkeypatch):
     crm = Trellis.open(write_config(BEFORE, "before.yaml"), db_url)
     crm.apply()
     with crm.session() as s:
-        for name, source, regions, size, secret in [("a", "fax", ["north", "west"], "big", "x1"),
-                                                    ("b", "web", ["east"], None, None),
-                                                    ("c", "fax", ["north", "east"], "small", "x3")]:
+        for name, source, regions, size, secret in [
+            ("a", "fax", ["north", "west"], "big", "x1"),
+            ("b", "web", ["east"], None, None),
+            ("c", "fax", ["north", "east"], "small", "x3"),
+        ]:
             s.create("lead", {"name": name, "source": source, "regions": regions, "size": size, "secret": secret})
     crm.close()
     after = Trellis.open(write_config(AFTER, "after.yaml"), db_url)
@@ -72,14 +74,21 @@ def test_every_record_a_data_fix_rewrites_gets_an_audit_row(crm):
 
     logged = rows(crm)
     assert {(r["username"], r["channel"], r["action"], r["object"]) for r in logged} == {
-        ("system", "apply", "update", "lead")}
+        ("system", "apply", "update", "lead")
+    }
     changes = {(r["record_id"], field): pair for r in logged for field, pair in r["changes"].items()}
     assert changes == {
-        (1, "source"): ["fax", "web"], (3, "source"): ["fax", "web"],
-        (1, "regions"): [["north", "west"], ["east", "west"]], (3, "regions"): [["north", "east"], ["east"]],
-        (1, "size"): ["big", None], (3, "size"): ["small", None],
-        (1, "secret"): [audit.ENCRYPTED, None], (3, "secret"): [audit.ENCRYPTED, None],
-        (1, "tier"): [None, "silver"], (2, "tier"): [None, "silver"], (3, "tier"): [None, "silver"],
+        (1, "source"): ["fax", "web"],
+        (3, "source"): ["fax", "web"],
+        (1, "regions"): [["north", "west"], ["east", "west"]],
+        (3, "regions"): [["north", "east"], ["east"]],
+        (1, "size"): ["big", None],
+        (3, "size"): ["small", None],
+        (1, "secret"): [audit.ENCRYPTED, None],
+        (3, "secret"): [audit.ENCRYPTED, None],
+        (1, "tier"): [None, "silver"],
+        (2, "tier"): [None, "silver"],
+        (3, "tier"): [None, "silver"],
     }
     with crm.engine.connect() as conn:
         assert audit.verify(conn, crm.schema).ok

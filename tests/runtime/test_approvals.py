@@ -123,9 +123,13 @@ def test_a_skip_waits_for_the_managers_approval_and_then_lands(crm):
     assert stored(crm, deal)["stage"] == "solution_demo"
     with crm.session() as s:
         history = stage_history(s.connection, crm.schema.system["sys_stage_history"], "deal", deal.id)
-        audit_rows = s.connection.execute(
-            crm.schema.system["sys_audit"].select().where(crm.schema.system["sys_audit"].c.record_id == deal.id)
-        ).mappings().all()
+        audit_rows = (
+            s.connection.execute(
+                crm.schema.system["sys_audit"].select().where(crm.schema.system["sys_audit"].c.record_id == deal.id)
+            )
+            .mappings()
+            .all()
+        )
     assert history[-1]["reason"] == "Workshop already done" and history[-1]["channel"] == "approval"
     assert history[-1]["user_id"] is not None
     update_row = next(r for r in audit_rows if r["action"] == "update")
@@ -295,19 +299,26 @@ def test_applies_to_is_checked_in_the_config(write_config):
     assert [(i.code, i.path) for i in error.value.issues] == [("T-E011", "approvals[0].applies_to")]
 
 
-
 def test_a_rule_must_say_which_object_and_which_change_it_guards(write_config):
     head = BAD_APPROVALS.split("approvals:")[0] + "approvals:\n"
-    no_trigger = head + "  - {name: big_discount, object: note, approver: manager}\n  - {name: nothing, on: delete, approver: manager}\n"
+    no_trigger = (
+        head
+        + "  - {name: big_discount, object: note, approver: manager}\n  - {name: nothing, on: delete, approver: manager}\n"
+    )
     with pytest.raises(ConfigError) as error:
         load_config(write_config(no_trigger))
     found = sorted((issue.code, issue.path, issue.message) for issue in error.value.issues)
-    assert found == [("T-E012", "approvals[0]", "missing required key `on`"),
-                     ("T-E012", "approvals[1]", "missing required key `object`")]
+    assert found == [
+        ("T-E012", "approvals[0]", "missing required key `on`"),
+        ("T-E012", "approvals[1]", "missing required key `object`"),
+    ]
+
 
 def test_separate_steps_false_lets_one_person_decide_two_steps(write_config, db_url):
-    relaxed = CONFIG.replace("    when: \"discount > 20 or amount > 1000000\"\n",
-                             "    when: \"discount > 20 or amount > 1000000\"\n    separate_steps: false\n")
+    relaxed = CONFIG.replace(
+        '    when: "discount > 20 or amount > 1000000"\n',
+        '    when: "discount > 20 or amount > 1000000"\n    separate_steps: false\n',
+    )
     assert "separate_steps: false" in relaxed
     crm = Trellis.open(write_config(relaxed), db_url, clock=lambda: NOW)
     crm.apply()
@@ -322,8 +333,10 @@ def test_separate_steps_false_lets_one_person_decide_two_steps(write_config, db_
     finally:
         crm.close()
     wrong = CONFIG.replace("    self_approval: true\n", "").replace(
-        "    approver: {user: eve}\n", "    approver: {user: eve}\n    separate_steps: sometimes\n")
+        "    approver: {user: eve}\n", "    approver: {user: eve}\n    separate_steps: sometimes\n"
+    )
     with pytest.raises(ConfigError) as error:
         load_config(write_config(wrong, "wrong.yaml"))
     assert [(i.code, i.path, i.message) for i in error.value.issues] == [
-        ("T-E011", "approvals[1].separate_steps", "'sometimes' is not of type 'boolean'")]
+        ("T-E011", "approvals[1].separate_steps", "'sometimes' is not of type 'boolean'")
+    ]

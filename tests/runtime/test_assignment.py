@@ -129,15 +129,24 @@ def test_new_records_are_dealt_out_round_robin_over_a_role_and_audited_as_the_ru
     assert leads[0]["owner_id"] == ids(crm)["alice"] and leads[0]["version"] == 2  # the create returns the assignment
     audit = crm.schema.system["sys_audit"]
     with crm.engine.connect() as c:
-        rows = c.execute(sa.select(audit.c.action, audit.c.username, audit.c.channel)
-                         .where(audit.c.record_id == leads[0].id, audit.c.object == "lead").order_by(audit.c.id)).all()
-    assert [tuple(r) for r in rows] == [("create", "system", "python"),
-                                       ("update", "assignment:new_leads", "assignment")]
+        rows = c.execute(
+            sa.select(audit.c.action, audit.c.username, audit.c.channel)
+            .where(audit.c.record_id == leads[0].id, audit.c.object == "lead")
+            .order_by(audit.c.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("create", "system", "python"),
+        ("update", "assignment:new_leads", "assignment"),
+    ]
     state = crm.schema.system["sys_assignment_state"]
     with crm.engine.connect() as c:
         row = c.execute(sa.select(state)).mappings().one()
     assert (row["rule"], row["pool"], row["last_user_id"], row["version"]) == (
-        "new_leads", "role:rep", ids(crm)["carol"], 6)
+        "new_leads",
+        "role:rep",
+        ids(crm)["carol"],
+        6,
+    )
 
 
 def test_a_territory_rule_picks_its_team_with_its_own_rotation(crm):
@@ -231,6 +240,7 @@ def test_assign_from_python_returns_the_user_and_refuses_unknown_rules(crm):
 def test_eight_concurrent_creates_are_dealt_out_exactly_in_turn(write_config, db_url):
     crm = open_crm(write_config, db_url, max_open=100)
     try:
+
         def work(index: int) -> None:
             with crm.session() as s:
                 s.create("lead", {"name": f"concurrent {index}"})
@@ -246,8 +256,11 @@ def assert_dealt_in_turn(crm, total: int) -> None:
     audit = crm.schema.system["sys_audit"]
     by_id = names(crm)
     with crm.engine.connect() as c:
-        rows = c.execute(sa.select(audit.c.changes).where(audit.c.username == "assignment:new_leads")
-                         .order_by(audit.c.id)).scalars().all()
+        rows = (
+            c.execute(sa.select(audit.c.changes).where(audit.c.username == "assignment:new_leads").order_by(audit.c.id))
+            .scalars()
+            .all()
+        )
     import json
 
     sequence = [by_id[json.loads(r)["owner_id"][1]] for r in rows]
@@ -290,8 +303,9 @@ def test_user_edit_away_until_on_the_command_line(write_config, db_url, clock):
     crm.close()
     path = str(write_config(CONFIG.replace("MAX_OPEN", "3")))
     runner = CliRunner()
-    result = runner.invoke(main, ["user", "edit", path, "alice", "--away-until", "2030-01-31T18:00:00+00:00",
-                                  "--db", db_url])
+    result = runner.invoke(
+        main, ["user", "edit", path, "alice", "--away-until", "2030-01-31T18:00:00+00:00", "--db", db_url]
+    )
     assert result.exit_code == 0, result.output
     crm = Trellis.open(path, db_url)
     with crm.directory() as d:
@@ -349,17 +363,23 @@ def test_round_robin_per_campus_takes_the_team_from_the_looked_up_campus(write_c
             north = s.create("campus", {"name": "North", "team": "north"}).id
             south = s.create("campus", {"name": "South", "team": "south"}).id
             nowhere = s.create("campus", {"name": "Closed"}).id
-            students = [s.create("student", {"name": f"s{i}", "preferred_campus": campus})
-                        for i, campus in enumerate([north, south, north, south, north])]
-            lost = [s.create("student", {"name": "no campus"}), s.create("student", {"name": "x",
-                                                                                     "preferred_campus": nowhere})]
+            students = [
+                s.create("student", {"name": f"s{i}", "preferred_campus": campus})
+                for i, campus in enumerate([north, south, north, south, north])
+            ]
+            lost = [
+                s.create("student", {"name": "no campus"}),
+                s.create("student", {"name": "x", "preferred_campus": nowhere}),
+            ]
         by_id = names(crm)
         # Each campus's team in its own rotation; no team named: the fallback, with the reason recorded.
         assert [by_id[r["owner_id"]] for r in students] == ["ann", "cat", "ben", "dan", "ann"]
         assert [by_id[r["owner_id"]] for r in lost] == ["desk", "desk"]
         notes = [r["error"] for r in runs(crm, rule="assignment:per_campus")]
-        assert "given to the fallback desk: role consultant in team from preferred_campus.team: the record names " \
-               "no team in preferred_campus.team" in notes
+        assert (
+            "given to the fallback desk: role consultant in team from preferred_campus.team: the record names "
+            "no team in preferred_campus.team" in notes
+        )
         state = crm.schema.system["sys_assignment_state"]
         with crm.engine.connect() as c:
             pools = sorted(c.execute(sa.select(state.c.pool)).scalars())
@@ -369,8 +389,9 @@ def test_round_robin_per_campus_takes_the_team_from_the_looked_up_campus(write_c
 
 
 def test_skip_when_created_by_owner_keeps_a_members_own_walk_in(write_config, db_url):
-    config = CONFIG.replace("MAX_OPEN", "10").replace('    when: "name != \'manual only\'"\n',
-                                                      "    skip_when: created_by_owner\n")
+    config = CONFIG.replace("MAX_OPEN", "10").replace(
+        "    when: \"name != 'manual only'\"\n", "    skip_when: created_by_owner\n"
+    )
     crm = Trellis.open(write_config(config), db_url, clock=lambda: NOW)
     crm.apply()
     try:

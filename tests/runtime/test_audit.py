@@ -153,14 +153,21 @@ def test_create_writes_one_row_with_who_channel_record_and_new_values(crm):
     alice = add_user(crm, "alice", "rep")
     before = len(audit_rows(crm))
 
-    lead = create(crm, "lead", {"name": "Acme", "budget": "1500", "closes_on": "2026-05-31"}, user="alice",
-                  channel="web")
+    lead = create(
+        crm, "lead", {"name": "Acme", "budget": "1500", "closes_on": "2026-05-31"}, user="alice", channel="web"
+    )
 
     rows = audit_rows(crm)[before:]
     assert len(rows) == 1
     row = rows[0]
     assert (row["username"], row["user_id"], row["channel"], row["action"], row["object"], row["record_id"]) == (
-        "alice", alice, "web", "create", "lead", lead.id)
+        "alice",
+        alice,
+        "web",
+        "create",
+        "lead",
+        lead.id,
+    )
     assert row["at"] == NOW.replace(microsecond=123000)
     assert row["changes"] == {
         "name": [None, "Acme"],
@@ -267,7 +274,8 @@ def test_log_changes_writes_a_batch_with_one_statement(crm):
     assert len(touching(sent, "sys_audit")) == 1 and touching(sent, "sys_audit_head") == []
     rows = audit_rows(crm)
     assert [(r["action"], r["record_id"], r["channel"], r["changes"]) for r in rows] == [
-        ("create", n, "import", {"name": [None, f"lead {n}"]}) for n in range(1, 11)]
+        ("create", n, "import", {"name": [None, f"lead {n}"]}) for n in range(1, 11)
+    ]
     assert {r["at"] for r in rows} == {NOW.replace(microsecond=123000)}
     assert verify(crm) == audit.ChainReport(checked=10)
 
@@ -317,7 +325,8 @@ def test_opening_a_record_of_an_audited_object_is_logged(crm):
 
     rows = access_rows(crm)
     assert [(r["username"], r["user_id"], r["channel"], r["action"], r["object"], r["record_id"]) for r in rows] == [
-        ("alice", alice, "web", "read", "account", account.id)]
+        ("alice", alice, "web", "read", "account", account.id)
+    ]
 
 
 def test_lists_queries_and_unaudited_objects_are_not_logged(crm):
@@ -368,7 +377,10 @@ def test_login_attempts_are_logged_and_listed_newest_first(crm):
         everything = audit.login_log(connection, crm.schema)
         alices = audit.login_log(connection, crm.schema, username="alice", limit=1)
     assert [(e.username, e.outcome) for e in everything] == [
-        ("mallory", "failed"), ("alice", "ok"), ("alice", "failed")]
+        ("mallory", "failed"),
+        ("alice", "ok"),
+        ("alice", "failed"),
+    ]
     assert everything[-1].ip == "10.0.0.7" and everything[-1].user_agent == "curl/8"
     assert [(e.username, e.outcome) for e in alices] == [("alice", "ok")]
 
@@ -439,7 +451,7 @@ def test_an_unsealed_row_changed_before_the_sealer_ran_is_not_found(crm):
     raw(crm, "UPDATE sys_audit SET changes = '{}' WHERE id = :id", id=ids[2])
 
     assert verify(crm).ok  # sealed as it was found
-    raw(crm, "UPDATE sys_audit SET changes = '{\"budget\":[null,\"1\"]}' WHERE id = :id", id=ids[2])
+    raw(crm, 'UPDATE sys_audit SET changes = \'{"budget":[null,"1"]}\' WHERE id = :id', id=ids[2])
     assert verify(crm).broken_at == ids[2]
 
 
@@ -472,8 +484,10 @@ def test_sealed_rows_deleted_from_the_end_are_found_through_the_head(crm):
 
     report = verify(crm)
     assert (report.broken_at, report.checked) == (ids[2], 3)
-    assert report.reason == (f"the chain ends at row {ids[2]} (seal 3), but row {ids[4]} (seal 5) was the last one "
-                             "sealed (sealed rows at the end were deleted)")
+    assert report.reason == (
+        f"the chain ends at row {ids[2]} (seal 3), but row {ids[4]} (seal 5) was the last one "
+        "sealed (sealed rows at the end were deleted)"
+    )
 
 
 def test_deleting_every_row_is_found_through_the_head(crm):
@@ -489,13 +503,29 @@ def test_deleting_every_row_is_found_through_the_head(crm):
 
 def insert_sealed(crm, row_id: int, seal_seq: int, prev_hash: str, digest: str | None = None) -> None:
     """A forged sealed row (a delete of lead 1), hashed as Trellis would unless ``digest`` is given."""
-    forged = {"id": row_id, "seal_seq": seal_seq, "at": NOW, "user_id": None, "username": "system",
-              "channel": "python", "action": "delete", "object": "lead", "record_id": 1, "changes": "{}"}
-    raw(crm, "INSERT INTO sys_audit (id, at, user_id, username, channel, action, object, record_id, changes, "
-             "prev_hash, hash, seal_seq) VALUES (:id, :at, NULL, 'system', 'python', 'delete', 'lead', 1, '{}', "
-             ":prev, :hash, :seq)",
-        id=row_id, at=NOW.replace(tzinfo=None), prev=prev_hash, hash=digest or audit._digest(prev_hash, forged),
-        seq=seal_seq)
+    forged = {
+        "id": row_id,
+        "seal_seq": seal_seq,
+        "at": NOW,
+        "user_id": None,
+        "username": "system",
+        "channel": "python",
+        "action": "delete",
+        "object": "lead",
+        "record_id": 1,
+        "changes": "{}",
+    }
+    raw(
+        crm,
+        "INSERT INTO sys_audit (id, at, user_id, username, channel, action, object, record_id, changes, "
+        "prev_hash, hash, seal_seq) VALUES (:id, :at, NULL, 'system', 'python', 'delete', 'lead', 1, '{}', "
+        ":prev, :hash, :seq)",
+        id=row_id,
+        at=NOW.replace(tzinfo=None),
+        prev=prev_hash,
+        hash=digest or audit._digest(prev_hash, forged),
+        seq=seal_seq,
+    )
 
 
 def test_a_sealed_row_inserted_with_a_forged_hash_is_found(crm):
@@ -531,8 +561,9 @@ def test_a_row_appended_with_a_correctly_computed_hash_is_still_found(crm):
 
     report = verify(crm)
     assert report.broken_at == ids[-1] + 1
-    assert report.reason == (f"row {ids[-1] + 1} was added outside Trellis (seal 5, row {ids[-1]}, was the last one "
-                             "Trellis sealed)")
+    assert report.reason == (
+        f"row {ids[-1] + 1} was added outside Trellis (seal 5, row {ids[-1]}, was the last one Trellis sealed)"
+    )
     with pytest.raises(audit.AuditChainBroken, match="seal 6 exists, but sys_audit_head records seal 5"):
         seal(crm)
 
@@ -542,8 +573,12 @@ def test_a_row_inserted_unsealed_is_sealed_like_any_other(crm):
     sealed rows were kept outside the database (``Reference``) — and it cannot be removed
     undetected once sealed."""
     ids = five_writes(crm)
-    raw(crm, "INSERT INTO sys_audit (at, username, channel, action, object, record_id, changes) "
-             "VALUES (:at, 'system', 'python', 'delete', 'lead', 1, '{}')", at=NOW.replace(tzinfo=None))
+    raw(
+        crm,
+        "INSERT INTO sys_audit (at, username, channel, action, object, record_id, changes) "
+        "VALUES (:at, 'system', 'python', 'delete', 'lead', 1, '{}')",
+        at=NOW.replace(tzinfo=None),
+    )
 
     assert verify(crm) == audit.ChainReport(checked=6)
     raw(crm, "DELETE FROM sys_audit WHERE id > :id", id=ids[-1])
@@ -569,8 +604,13 @@ def test_a_replaced_last_row_is_found(crm):
     seal(crm)
     rows = audit_rows(crm)
     forged = {**rows[-1], "changes": '{"name":[null,"Innocent"]}'}
-    raw(crm, "UPDATE sys_audit SET changes = :c, hash = :h WHERE id = :id",
-        c=forged["changes"], h=audit._digest(rows[-2]["hash"], forged), id=ids[-1])
+    raw(
+        crm,
+        "UPDATE sys_audit SET changes = :c, hash = :h WHERE id = :id",
+        c=forged["changes"],
+        h=audit._digest(rows[-2]["hash"], forged),
+        id=ids[-1],
+    )
 
     report = verify(crm)
     assert report.broken_at == ids[-1]
@@ -628,15 +668,26 @@ def test_verify_counts_the_rows_not_sealed_yet(crm):
     seal(crm)
     with crm.engine.begin() as connection:
         for minutes in (2, 1):
-            audit.log_change(connection, crm.schema, SYSTEM, "python", "update", "lead", 1,
-                             {"budget": ["1", str(minutes)]}, NOW + dt.timedelta(minutes=minutes))
+            audit.log_change(
+                connection,
+                crm.schema,
+                SYSTEM,
+                "python",
+                "update",
+                "lead",
+                1,
+                {"budget": ["1", str(minutes)]},
+                NOW + dt.timedelta(minutes=minutes),
+            )
 
     report = verify(crm, seal_first=False)
 
     assert (report.ok, report.checked, report.unsealed) == (True, 5, 2)
     at = NOW.replace(microsecond=123000)
-    assert (report.unsealed_oldest, report.unsealed_newest) == (at + dt.timedelta(minutes=1),
-                                                                at + dt.timedelta(minutes=2))
+    assert (report.unsealed_oldest, report.unsealed_newest) == (
+        at + dt.timedelta(minutes=1),
+        at + dt.timedelta(minutes=2),
+    )
     assert verify(crm).unsealed == 0
 
 
@@ -657,8 +708,12 @@ def test_a_row_committed_late_with_a_lower_id_is_sealed_after_the_higher_one(crm
     transaction that took its id first and committed last leaves it on PostgreSQL)."""
     five_writes(crm)
     seal(crm)
-    raw(crm, "INSERT INTO sys_audit (id, at, username, channel, action, object, record_id, changes) "
-             "VALUES (0, :at, 'system', 'python', 'update', 'lead', 1, '{}')", at=NOW.replace(tzinfo=None))
+    raw(
+        crm,
+        "INSERT INTO sys_audit (id, at, username, channel, action, object, record_id, changes) "
+        "VALUES (0, :at, 'system', 'python', 'update', 'lead', 1, '{}')",
+        at=NOW.replace(tzinfo=None),
+    )
 
     report = seal(crm)
 
@@ -747,7 +802,8 @@ def test_concurrent_writers_and_a_sealer_extend_one_unbroken_chain(crm):
 def old_audit_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
     """The audit tables before sealing: each row hashed as it was written, no seal number."""
     trail = sa.Table(
-        "sys_audit", metadata,
+        "sys_audit",
+        metadata,
         sa.Column("id", tables.id_type(), primary_key=True, autoincrement=True),
         sa.Column("at", tables.UTCDateTime(), nullable=False),
         sa.Column("user_id", tables.id_type(), nullable=True),
@@ -762,7 +818,8 @@ def old_audit_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Index("ix_sys_audit_object_record", "object", "record_id"),
     )
     head = sa.Table(
-        "sys_audit_head", metadata,
+        "sys_audit_head",
+        metadata,
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("last_id", sa.BigInteger(), nullable=True),
         sa.Column("last_hash", sa.String(64), nullable=False),
@@ -780,9 +837,16 @@ def write_old_chain(crm, count: int) -> None:
     trail, head = crm.schema.system["sys_audit"], crm.schema.system["sys_audit_head"]
     previous, last_id = audit.GENESIS, None
     for n in range(1, count + 1):
-        row = {"at": NOW.replace(microsecond=123000), "user_id": None, "username": "system", "channel": "python",
-               "action": "create", "object": "lead", "record_id": n,
-               "changes": audit._canonical({"name": [None, f"lead {n}"]})}
+        row = {
+            "at": NOW.replace(microsecond=123000),
+            "user_id": None,
+            "username": "system",
+            "channel": "python",
+            "action": "create",
+            "object": "lead",
+            "record_id": n,
+            "changes": audit._canonical({"name": [None, f"lead {n}"]}),
+        }
         row["prev_hash"], row["hash"] = previous, audit._legacy_digest(previous, row)
         previous = row["hash"]
         with crm.engine.begin() as connection:

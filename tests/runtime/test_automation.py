@@ -125,7 +125,9 @@ def test_created_rules_score_leads_by_source(crm):
     assert (website["score"], ads["score"], other["score"]) == (60, 40, 0)
     audit = rows(crm, "sys_audit", record_id=website.id, object="lead")
     assert [(a["action"], a["username"], a["channel"]) for a in audit] == [
-        ("create", "rita", "python"), ("update", "automation:score_website", "automation")]
+        ("create", "rita", "python"),
+        ("update", "automation:score_website", "automation"),
+    ]
     runs = rows(crm, "sys_automation_runs", rule="score_website")
     assert [(r["record_id"], r["status"]) for r in runs] == [(website.id, "done")]
 
@@ -142,7 +144,8 @@ def test_a_change_to_a_value_notifies_owner_and_manager_in_app_and_by_email(crm)
     assert notes[0]["title"] == notes[1]["title"] == "Lead Acme <script> is qualified"
     emails = rows(crm, "sys_outbox", kind="email")  # one e-mail to the owner, the manager in copy
     assert [(e["target"], json.loads(e["payload"]).get("cc")) for e in emails] == [
-        ("rita@example.com", ["boss@example.com"])]
+        ("rita@example.com", ["boss@example.com"])
+    ]
     assert json.loads(emails[0]["payload"])["subject"] == "Lead Acme <script> is qualified"
     assert all(e["status"] == "pending" and len(e["idempotency_key"]) == 32 for e in emails)
     with crm.session("rita") as s:
@@ -158,7 +161,8 @@ def test_entering_a_stage_creates_a_linked_task_and_queues_a_webhook(crm):
         s.update("deal", deal.id, {"stage": "signed"})
         tasks = s.query("task").all()
     assert [(t["subject"], t["deal"], t["due"], t["owner_id"]) for t in tasks] == [
-        ("Big deal – satisfaction survey", deal.id, dt.date(2026, 6, 8), deal["owner_id"])]
+        ("Big deal – satisfaction survey", deal.id, dt.date(2026, 6, 8), deal["owner_id"])
+    ]
     hooks = rows(crm, "sys_outbox", kind="webhook")
     assert len(hooks) == 1 and hooks[0]["target"] == "https://erp.example.com/hooks/invoice"
     payload = json.loads(hooks[0]["payload"])
@@ -194,9 +198,15 @@ def test_a_failing_rule_keeps_the_users_change_and_is_recorded(crm):
 
 
 def test_a_blocking_rule_that_fails_refuses_the_change(write_config, db_url):
-    crm = Trellis.open(write_config(CONFIG.replace("    when: \"old['name'] != name\"\n",
-                                                   "    when: \"old['name'] != name\"\n    blocking: true\n")),
-                       db_url, clock=lambda: NOW)
+    crm = Trellis.open(
+        write_config(
+            CONFIG.replace(
+                "    when: \"old['name'] != name\"\n", "    when: \"old['name'] != name\"\n    blocking: true\n"
+            )
+        ),
+        db_url,
+        clock=lambda: NOW,
+    )
     try:
         crm.apply()
         with crm.session() as s:
@@ -308,18 +318,24 @@ def test_update_changes_the_linked_record_and_concurrent_orders_all_count(write_
             s.create("order", {"number": "A-1", "member": member.id, "amount": 100, "day": dt.date(2026, 5, 2)})
             s.create("order", {"number": "A-2", "member": member.id, "amount": 50, "day": dt.date(2026, 4, 1)})
             assert (s.get("member", member.id)["total"], s.get("member", member.id)["last_order"]) == (
-                150, dt.date(2026, 5, 2))  # an older order does not move the date back
+                150,
+                dt.date(2026, 5, 2),
+            )  # an older order does not move the date back
 
         def work(index: int) -> None:
             with crm.session("clerk") as s:
-                s.create("order", {"number": f"B-{index}", "member": member.id, "amount": 10, "day": dt.date(2026, 6, 1)})
+                s.create(
+                    "order", {"number": f"B-{index}", "member": member.id, "amount": 10, "day": dt.date(2026, 6, 1)}
+                )
 
         assert run_in_threads(work, 6) == []
         with crm.session() as s:
             assert s.get("member", member.id)["total"] == 150 + 60  # every concurrent order counted once
         audit = crm.schema.system["sys_audit"]
         with crm.engine.connect() as c:
-            who = c.execute(sa.select(audit.c.username).where(audit.c.object == "member", audit.c.action == "update")).scalars()
+            who = c.execute(
+                sa.select(audit.c.username).where(audit.c.object == "member", audit.c.action == "update")
+            ).scalars()
             assert set(who) == {"automation:order_updates_member"}
     finally:
         crm.close()

@@ -129,8 +129,15 @@ def crm(db_url, write_config):
 
 
 def new_lead(crm, user="alice", **values):
-    values = {"name": "张伟", "company": "Acme", "industry": "internet", "phone": "+86 21 5555 0100",
-              "mobile": "+86 138 0013 8000", "status": "qualified", **values}
+    values = {
+        "name": "张伟",
+        "company": "Acme",
+        "industry": "internet",
+        "phone": "+86 21 5555 0100",
+        "mobile": "+86 138 0013 8000",
+        "status": "qualified",
+        **values,
+    }
     with crm.session(user) as s:
         return s.create("lead", values)
 
@@ -155,8 +162,11 @@ def codes(failure):
 
 
 def nothing_written(crm, lead, accounts=0, contacts=0, opportunities=0):
-    assert (count(crm, "account"), count(crm, "contact"), count(crm, "opportunity")) == (accounts, contacts,
-                                                                                         opportunities)
+    assert (count(crm, "account"), count(crm, "contact"), count(crm, "opportunity")) == (
+        accounts,
+        contacts,
+        opportunities,
+    )
     stored = get(crm, "lead", lead.id)
     assert stored.version == lead.version and stored["status"] == lead["status"]
     assert stored["converted_account"] is None and stored["converted_contact"] is None
@@ -168,19 +178,29 @@ def nothing_written(crm, lead, accounts=0, contacts=0, opportunities=0):
 def test_a_qualified_lead_becomes_account_contact_and_opportunity(crm):
     lead = new_lead(crm)
     result = convert(crm, "alice", lead.id)
-    assert [(t.name, t.outcome) for t in result] == [("account", "created"), ("contact", "created"),
-                                                     ("opportunity", "created")]
+    assert [(t.name, t.outcome) for t in result] == [
+        ("account", "created"),
+        ("contact", "created"),
+        ("opportunity", "created"),
+    ]
     account, contact, deal = (result[name].record for name in ("account", "contact", "opportunity"))
     assert (account["name"], account["industry"], account["phone"]) == ("Acme", "internet", "+862155550100")
     assert (contact["name"], contact["mobile"], contact["account"]) == ("张伟", "+8613800138000", account.id)
-    assert (deal["name"], deal["account"], deal["contact"], deal["stage"]) == ("Acme – first deal", account.id,
-                                                                                contact.id, "new")
+    assert (deal["name"], deal["account"], deal["contact"], deal["stage"]) == (
+        "Acme – first deal",
+        account.id,
+        contact.id,
+        "new",
+    )
     alice = get(crm, "lead", lead.id)["owner_id"]
     assert {r["owner_id"] for r in (account, contact, deal)} == {alice}
     stored = get(crm, "lead", lead.id)
     assert stored["status"] == "converted" and stored.version == 2
     assert (stored["converted_account"], stored["converted_contact"], stored["converted_opportunity"]) == (
-        account.id, contact.id, deal.id)
+        account.id,
+        contact.id,
+        deal.id,
+    )
     assert result.source["status"] == "converted"
 
 
@@ -211,8 +231,11 @@ def test_an_account_the_user_may_not_see_is_neither_linked_nor_revealed(crm):
 def test_the_optional_opportunity_can_be_skipped(crm):
     lead = new_lead(crm)
     result = convert(crm, "alice", lead.id, skip=["opportunity"])
-    assert [(t.name, t.outcome) for t in result] == [("account", "created"), ("contact", "created"),
-                                                     ("opportunity", "skipped")]
+    assert [(t.name, t.outcome) for t in result] == [
+        ("account", "created"),
+        ("contact", "created"),
+        ("opportunity", "skipped"),
+    ]
     assert count(crm, "opportunity") == 0
     stored = get(crm, "lead", lead.id)
     assert stored["converted_opportunity"] is None and stored["converted_contact"] is not None
@@ -265,15 +288,22 @@ def test_every_target_reports_its_own_problems_at_once(crm):
     # Account and opportunity name come from the company; the contact is not blamed
     # for the account it could not point at, but its own rule (a mobile number) is
     # reported in the same round.
-    assert codes(info.value) == {"account.name": ["required"], "opportunity.name": ["required"],
-                                 "contact.mobile": ["rule:reachable"]}
+    assert codes(info.value) == {
+        "account.name": ["required"],
+        "opportunity.name": ["required"],
+        "contact.mobile": ["rule:reachable"],
+    }
     nothing_written(crm, lead)
 
 
 def test_overrides_fill_and_correct_values_per_target(crm):
     lead = new_lead(crm, mobile=None)
-    result = convert(crm, "alice", lead.id, overrides={"contact": {"mobile": "+86 139 0000 0000", "name": "张 伟"},
-                                                       "opportunity": {"name": "Acme pilot"}})
+    result = convert(
+        crm,
+        "alice",
+        lead.id,
+        overrides={"contact": {"mobile": "+86 139 0000 0000", "name": "张 伟"}, "opportunity": {"name": "Acme pilot"}},
+    )
     assert result["contact"].record["mobile"] == "+8613900000000"
     assert result["contact"].record["name"] == "张 伟"
     assert result["opportunity"].record["name"] == "Acme pilot"
@@ -337,13 +367,18 @@ def test_audit_rows_are_written_as_the_converting_user(crm):
         result = s.convert("lead_to_customer", lead.id)
     audit = crm.schema.system["sys_audit"]
     with crm.engine.connect() as connection:
-        rows = connection.execute(sa.select(audit.c.username, audit.c.channel, audit.c.action, audit.c.object,
-                                            audit.c.record_id, audit.c.changes).order_by(audit.c.id)).all()
+        rows = connection.execute(
+            sa.select(
+                audit.c.username, audit.c.channel, audit.c.action, audit.c.object, audit.c.record_id, audit.c.changes
+            ).order_by(audit.c.id)
+        ).all()
     written = [(r.username, r.channel, r.action, r.object, r.record_id) for r in rows[-4:]]
-    assert written == [("alice", "api", "create", "account", result["account"].record.id),
-                       ("alice", "api", "create", "contact", result["contact"].record.id),
-                       ("alice", "api", "create", "opportunity", result["opportunity"].record.id),
-                       ("alice", "api", "update", "lead", lead.id)]
+    assert written == [
+        ("alice", "api", "create", "account", result["account"].record.id),
+        ("alice", "api", "create", "contact", result["contact"].record.id),
+        ("alice", "api", "create", "opportunity", result["opportunity"].record.id),
+        ("alice", "api", "update", "lead", lead.id),
+    ]
     assert json.loads(rows[-1].changes)["status"] == ["qualified", "converted"]
 
 
@@ -391,7 +426,8 @@ def test_available_conversions_follow_condition_and_permissions(crm):
     lead, unqualified = new_lead(crm), new_lead(crm, status="new")
     clock = crm.clock_now()
     assert [c.name for c in available(crm.config, crm.principal("alice"), get(crm, "lead", lead.id), clock)] == [
-        "lead_to_customer"]
+        "lead_to_customer"
+    ]
     assert available(crm.config, crm.principal("alice"), get(crm, "lead", unqualified.id), clock) == []
     assert available(crm.config, crm.principal("vera"), get(crm, "lead", lead.id), clock) == []
 
@@ -414,9 +450,19 @@ def test_the_saas_sample_converts_a_lead_when_the_rep_picks_the_decision_role(db
     crm = open_sample("sample_saas", db_url)
     try:
         with crm.session("rita") as s:
-            lead = s.create("lead", {"name": "王芳", "company": "云帆软件科技", "source": "referral",
-                                     "intent_level": "high", "status": "qualified", "phone": "+86 138 0013 8000",
-                                     "product_interest": ["analytics"], "employees": 120})
+            lead = s.create(
+                "lead",
+                {
+                    "name": "王芳",
+                    "company": "云帆软件科技",
+                    "source": "referral",
+                    "intent_level": "high",
+                    "status": "qualified",
+                    "phone": "+86 138 0013 8000",
+                    "product_interest": ["analytics"],
+                    "employees": 120,
+                },
+            )
         with pytest.raises(ConversionFailed) as info:
             convert(crm, "rita", lead.id)
         assert codes(info.value) == {"contact.decision_role": ["required"]}
@@ -438,8 +484,16 @@ def test_the_retail_sample_links_a_lead_to_the_member_with_its_mobile(db_url, mo
     try:
         with crm.session("rita") as s:
             member = s.create("account", {"name": "李娜", "mobile": "+86 139 1234 5678"})
-            lead = s.create("lead", {"name": "李娜", "source": "store_visit", "intent_level": "high",
-                                     "status": "qualified", "phone": "+86 139 1234 5678"})
+            lead = s.create(
+                "lead",
+                {
+                    "name": "李娜",
+                    "source": "store_visit",
+                    "intent_level": "high",
+                    "status": "qualified",
+                    "phone": "+86 139 1234 5678",
+                },
+            )
         with crm.session("rita") as s:
             result = s.convert("lead_to_member", lead.id, skip=["group_purchase"])
         assert result["member"].outcome == "linked" and result["member"].record.id == member.id
@@ -464,12 +518,22 @@ def test_the_saas_sample_splits_names_in_their_order_and_names_the_deal_in_the_u
         people = (("ella", "Wei Zhang", "Acme"), ("rita", "欧阳娜娜", "云帆"), ("rita", "张伟", "张氏"))
         for i, (user, name, company) in enumerate(people):
             with crm.session(user) as s:
-                lead = s.create("lead", {"name": name, "company": company, "source": "referral",
-                                         "intent_level": "high", "status": "qualified",
-                                         "phone": f"+86 138 0013 800{i}", "product_interest": ["analytics"]})
+                lead = s.create(
+                    "lead",
+                    {
+                        "name": name,
+                        "company": company,
+                        "source": "referral",
+                        "intent_level": "high",
+                        "status": "qualified",
+                        "phone": f"+86 138 0013 800{i}",
+                        "product_interest": ["analytics"],
+                    },
+                )
             results[name] = convert(crm, user, lead.id, overrides={"contact": {"decision_role": "decision_maker"}})
-        parts = {name: (r["contact"].record["first_name"], r["contact"].record["last_name"])
-                 for name, r in results.items()}
+        parts = {
+            name: (r["contact"].record["first_name"], r["contact"].record["last_name"]) for name, r in results.items()
+        }
         assert parts == {"Wei Zhang": ("Wei", "Zhang"), "欧阳娜娜": ("娜娜", "欧阳"), "张伟": ("伟", "张")}
         with crm.session() as s:
             titles = s.titles("contact", [r["contact"].record.id for r in results.values()])

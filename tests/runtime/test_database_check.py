@@ -93,8 +93,10 @@ def test_a_config_needing_an_apply_is_refused_with_its_version(write_config, app
         pass
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     path = str(crm.config.source_path)
-    assert str(stale.value) == (f"The database is at config version 1 from {today}; this config differs: "
-                                f"run `trellis plan {path}` to see the changes, then `trellis apply {path}`.")
+    assert str(stale.value) == (
+        f"The database is at config version 1 from {today}; this config differs: "
+        f"run `trellis plan {path}` to see the changes, then `trellis apply {path}`."
+    )
     assert (stale.value.version, stale.value.reason) == (1, "config")
 
     crm.apply()

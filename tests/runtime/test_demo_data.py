@@ -55,10 +55,12 @@ def test_the_demo_data_tells_one_consistent_story(open_demo, sample):
     contacts = {r.id: r for r in everything(crm, "contact")}
     leads = {r.id: r for r in everything(crm, "lead")}
     deals = {r.id: r for r in everything(crm, "opportunity")}
-    born = {("account", i): r["created_at"] for i, r in accounts.items()} | {
-        ("contact", i): r["created_at"] for i, r in contacts.items()} | {
-        ("lead", i): r["created_at"] for i, r in leads.items()} | {
-        ("opportunity", i): r["created_at"] for i, r in deals.items()}
+    born = (
+        {("account", i): r["created_at"] for i, r in accounts.items()}
+        | {("contact", i): r["created_at"] for i, r in contacts.items()}
+        | {("lead", i): r["created_at"] for i, r in leads.items()}
+        | {("opportunity", i): r["created_at"] for i, r in deals.items()}
+    )
     assert len(deals) >= 8 and len(accounts) >= 8
     pipeline = config.objects["opportunity"].pipeline
     for deal in deals.values():
@@ -67,7 +69,8 @@ def test_the_demo_data_tells_one_consistent_story(open_demo, sample):
         assert deal["name"].endswith((f" {deal['quantity']} 席", f" {deal['quantity']} 件")), deal["name"]
         discount = deal.get("discount") or Decimal(0)
         assert deal["amount"] == (deal["unit_price"] * deal["quantity"] * (100 - discount) / 100).quantize(
-            Decimal("0.01")), deal["name"]
+            Decimal("0.01")
+        ), deal["name"]
         stage = pipeline.for_values(deal).stage(deal["stage"])
         assert (deal["lost_reason"] is not None) == (stage.outcome == "lost"), (deal["name"], deal["stage"])
         assert deal["competitor"] is None or deal["lost_reason"] == "competitor"

@@ -166,13 +166,17 @@ def test_a_role_that_hides_the_field_never_receives_it(crm):
         assert s.get("contact", record.id)["id_number"] == ID_NUMBER
 
 
-@pytest.mark.parametrize("build", [
-    lambda q: q.filter(id_number=ID_NUMBER),
-    lambda q: q.filter(id_number__startswith="1101"),
-    lambda q: q.filter(id_number__isnull=True),
-    lambda q: q.order_by("id_number"),
-    lambda q: q.order_by("-id_number"),
-], ids=["eq", "startswith", "isnull", "sort", "sort-desc"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda q: q.filter(id_number=ID_NUMBER),
+        lambda q: q.filter(id_number__startswith="1101"),
+        lambda q: q.filter(id_number__isnull=True),
+        lambda q: q.order_by("id_number"),
+        lambda q: q.order_by("-id_number"),
+    ],
+    ids=["eq", "startswith", "isnull", "sort", "sort-desc"],
+)
 def test_filter_and_sort_on_an_encrypted_field_are_refused(crm, build):
     create(crm, {"name": "Li Lei", "id_number": ID_NUMBER})
 

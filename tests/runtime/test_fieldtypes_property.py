@@ -95,8 +95,9 @@ SCALARS = st.one_of(
 #: Text shaped like what people type into number, date, URL, phone, e-mail and list fields.
 TYPED_TEXT = st.one_of(
     st.from_regex(r"\s*[-+]?[0-9,_.]{0,22}([eE][-+]?[0-9]{1,12})?\s*%?\s*", fullmatch=True),
-    st.from_regex(r"[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}([T ][0-9:]{1,8}(Z|[+-][0-9]{2}:?[0-9]{2})?)?",
-                  fullmatch=True),
+    st.from_regex(
+        r"[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}([T ][0-9:]{1,8}(Z|[+-][0-9]{2}:?[0-9]{2})?)?", fullmatch=True
+    ),
     st.from_regex(r"((https?|ftp)://)?[a-z\[\]:.@/ %]{0,20}", fullmatch=True),
     st.from_regex(r"[+(]?[0-9 ()\-]{0,20}", fullmatch=True),
     st.from_regex(r"[a-zA-Z0-9.+_-]{0,10}@[a-zA-Z0-9.\-]{0,12}", fullmatch=True),
@@ -108,11 +109,16 @@ ANY_VALUE = st.one_of(
     TYPED_TEXT,
     st.lists(st.one_of(SCALARS, TYPED_TEXT), max_size=5),
     st.dictionaries(st.text(max_size=5), SCALARS, max_size=4),
-    st.fixed_dictionaries({"key": st.one_of(st.text(), SCALARS)},
-                          optional={"name": SCALARS, "size": SCALARS, "content_type": SCALARS, "other": SCALARS}),
+    st.fixed_dictionaries(
+        {"key": st.one_of(st.text(), SCALARS)},
+        optional={"name": SCALARS, "size": SCALARS, "content_type": SCALARS, "other": SCALARS},
+    ),
     st.fixed_dictionaries({"id": st.one_of(SCALARS, TYPED_TEXT)}),
-    st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
-                                                                                       max_size=3), max_leaves=8),
+    st.recursive(
+        SCALARS,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+        max_leaves=8,
+    ),
 )
 
 
@@ -129,8 +135,9 @@ EDGE_CASES = {
     "url with a broken IPv6 host": "http://[broken",  # urlsplit raised ValueError
     "naive text before year 1 in UTC": "0001-01-01T00:00",  # astimezone raised OverflowError
     "naive datetime before year 1 in UTC": dt.datetime(1, 1, 1),
-    "aware datetime after year 9999 in UTC": dt.datetime(9999, 12, 31, 23, 59,
-                                                         tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+    "aware datetime after year 9999 in UTC": dt.datetime(
+        9999, 12, 31, 23, 59, tzinfo=dt.timezone(dt.timedelta(hours=-5))
+    ),
     "date of year 1": dt.date(1, 1, 1),
     "integer too long for str()": 10**5000,  # str() raised ValueError
     "JSON nested too deeply": _deeply_nested(100_000),  # json.dumps raised RecursionError
@@ -179,8 +186,16 @@ def crm(db_url, write_config):
 
 
 #: Fields whose values reach the database in different shapes (string, numeric, timestamp, JSON, foreign key).
-WRITTEN_FIELDS = ["text_field", "currency_field", "datetime_field", "url_field", "tags_field", "file_field",
-                  "json_field", "lookup_field"]
+WRITTEN_FIELDS = [
+    "text_field",
+    "currency_field",
+    "datetime_field",
+    "url_field",
+    "tags_field",
+    "file_field",
+    "json_field",
+    "lookup_field",
+]
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -90,16 +90,25 @@ def test_an_expression_bomb_is_a_quick_field_error_not_minutes_of_cpu(crm):
 
 
 def test_control_characters_and_lone_surrogates_are_field_errors(crm):
-    assert refused(crm, {"name": "Ann\x07", "code": "aa\x00"}) == {"name": ["control_character"], "code": ["control_character"]}
+    assert refused(crm, {"name": "Ann\x07", "code": "aa\x00"}) == {
+        "name": ["control_character"],
+        "code": ["control_character"],
+    }
     assert refused(crm, {"name": "two\nlines", "notes": "bell \x1b[31m"}) == {
-        "name": ["control_character"], "notes": ["control_character"]}
+        "name": ["control_character"],
+        "notes": ["control_character"],
+    }
     assert refused(crm, {"name": "tab\there"}) == {"name": ["control_character"]}
     assert refused(crm, {"name": "half \ud83d emoji", "notes": "\udc00"}) == {
-        "name": ["invalid_character"], "notes": ["invalid_character"]}
+        "name": ["invalid_character"],
+        "notes": ["invalid_character"],
+    }
     with pytest.raises(ValidationFailed) as info, crm.session() as session:
         session.create("item", {"name": "a\nb"})
-    assert info.value.errors["name"][0].message == \
-        "Control character U+000A is not allowed (this field holds a single line: no tabs or line breaks)."
+    assert (
+        info.value.errors["name"][0].message
+        == "Control character U+000A is not allowed (this field holds a single line: no tabs or line breaks)."
+    )
     with crm.session() as session:  # a textarea keeps tabs and line breaks; edges are trimmed as before
         record = session.create("item", {"name": " Grüße 😀\n", "notes": "line 1\r\n\tline 2"})
     assert (record["name"], record["notes"]) == ("Grüße 😀", "line 1\r\n\tline 2")

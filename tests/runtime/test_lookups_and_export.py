@@ -80,4 +80,5 @@ def test_export_is_written_to_the_access_log(crm):
         log = crm.schema.system["sys_access_log"]
         rows = conn.execute(log.select()).mappings().all()
     assert [(r["username"], r["action"], r["object"], r["channel"], r["detail"]) for r in rows] == [
-        ("mia", "export", "deal", "web", {"records": 1})]
+        ("mia", "export", "deal", "web", {"records": 1})
+    ]

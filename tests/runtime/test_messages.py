@@ -47,11 +47,28 @@ def raised_codes() -> dict[str, str]:
 
 def test_every_code_raised_anywhere_has_a_text_in_every_language():
     codes = raised_codes()
-    assert {"required", "invalid_phone", "invalid_email", "too_small", "too_large", "pattern", "unique",
-            "not_found", "required_for_stage", "reason_required", "approval_pending", "wrong_password",
-            "login.failed", "login.locked", "login.expired"} <= set(codes)
-    missing = {code: where for code, where in codes.items()
-               if code not in CONFIGURED and not all(MESSAGES.get(code, {}).get(lang) for lang in LANGUAGES)}
+    assert {
+        "required",
+        "invalid_phone",
+        "invalid_email",
+        "too_small",
+        "too_large",
+        "pattern",
+        "unique",
+        "not_found",
+        "required_for_stage",
+        "reason_required",
+        "approval_pending",
+        "wrong_password",
+        "login.failed",
+        "login.locked",
+        "login.expired",
+    } <= set(codes)
+    missing = {
+        code: where
+        for code, where in codes.items()
+        if code not in CONFIGURED and not all(MESSAGES.get(code, {}).get(lang) for lang in LANGUAGES)
+    }
     assert missing == {}, f"codes without a text in {LANGUAGES}: {missing}"
     incomplete = [code for code, texts in MESSAGES.items() if set(texts) != set(LANGUAGES)]
     assert incomplete == []

@@ -171,12 +171,17 @@ def test_every_field_type_settles_after_apply(engine, config):
 
 
 def test_mutually_referring_objects_are_created_and_dropped(engine, config):
-    pair = LEAD + "      deal: {type: lookup, object: deal}\n  deal:\n    fields:\n      lead: {type: lookup, object: lead}\n"
+    pair = (
+        LEAD
+        + "      deal: {type: lookup, object: deal}\n  deal:\n    fields:\n      lead: {type: lookup, object: lead}\n"
+    )
     migrate.apply(engine, config(pair))
     alone = config("trellis: 1\nobjects:\n  note:\n    fields:\n      body: {type: textarea}\n")
     result = migrate.apply(engine, alone)
-    assert sorted(s.description for s in result.steps if s.kind == "drop_table") == ["drop table obj_deal",
-                                                                                      "drop table obj_lead"]
+    assert sorted(s.description for s in result.steps if s.kind == "drop_table") == [
+        "drop table obj_deal",
+        "drop table obj_lead",
+    ]
     assert not {"obj_lead", "obj_deal"} & tables(engine)
     assert_settled(engine, alone)
 
@@ -215,7 +220,8 @@ def test_every_refusal_is_reported_at_once(engine, config):
     assert str(info.value) == (
         "the config was not applied; nothing was changed:\n"
         "  - `lead.source` is empty in 1 record; give the field a default or fill them first\n"
-        "  - `lead.fax` holds 1 value; pass --allow-data-loss to drop it")
+        "  - `lead.fax` holds 1 value; pass --allow-data-loss to drop it"
+    )
     printed = str(migrate.plan(engine, v2))
     assert "Refused:\n  - `lead.source` is empty in 1 record" in printed
 
@@ -252,8 +258,13 @@ def test_add_field_keeps_records(engine, config):
 def test_dropping_a_field_with_values_is_refused_with_the_count(engine, config):
     v1 = config(LEAD)
     migrate.apply(engine, v1)
-    insert(engine, v1, "lead", *({"name": f"n{i}", "fax": "+8613800138000"} for i in range(1204)),
-           {"name": "no fax", "fax": None})
+    insert(
+        engine,
+        v1,
+        "lead",
+        *({"name": f"n{i}", "fax": "+8613800138000"} for i in range(1204)),
+        {"name": "no fax", "fax": None},
+    )
     v2 = config("""
         trellis: 1
         objects:
@@ -375,8 +386,18 @@ def test_widening_types_keeps_values(engine, config):
               closes: {type: date}
         """)
     migrate.apply(engine, v1)
-    insert(engine, v1, "deal", {"title": "Big one", "summary": "long story", "quantity": 7,
-                                "price": Decimal("12.50"), "closes": dt.date(2026, 3, 1)})
+    insert(
+        engine,
+        v1,
+        "deal",
+        {
+            "title": "Big one",
+            "summary": "long story",
+            "quantity": 7,
+            "price": Decimal("12.50"),
+            "closes": dt.date(2026, 3, 1),
+        },
+    )
     v2 = config("""
         trellis: 1
         objects:
@@ -389,7 +410,13 @@ def test_widening_types_keeps_values(engine, config):
               closes: {type: datetime}
         """)
     result = migrate.apply(engine, v2)
-    assert {s.column for s in result.steps if s.kind == "alter_type"} == {"title", "summary", "quantity", "price", "closes"}
+    assert {s.column for s in result.steps if s.kind == "alter_type"} == {
+        "title",
+        "summary",
+        "quantity",
+        "price",
+        "closes",
+    }
     assert values(engine, v2, "deal", "title") == ["Big one"]
     assert values(engine, v2, "deal", "summary") == ["long story"]
     assert values(engine, v2, "deal", "quantity") == [Decimal("7.00")]
@@ -405,13 +432,15 @@ def test_incompatible_type_change_is_refused_then_drops_values(engine, config):
     v2 = config("trellis: 1\nobjects:\n  deal:\n    fields:\n      amount: {type: currency}\n")
     [refusal] = refused(engine, v2)
     assert (refusal.code, refusal.count, refusal.overridable) == ("incompatible_type", 55, True)
-    assert refusal.message == ("`deal.amount` changes from text to currency and holds 55 values; "
-                               "pass --allow-data-loss to drop them")
+    assert refusal.message == (
+        "`deal.amount` changes from text to currency and holds 55 values; pass --allow-data-loss to drop them"
+    )
 
     result = migrate.apply(engine, v2, allow_data_loss=True)
     assert [s.description for s in result.data_fixes] == ["empty obj_deal.amount for the type change (55 values lost)"]
     assert [s.description for s in result.steps] == [
-        "change the type of obj_deal.amount from VARCHAR(255) to NUMERIC(18, 2)"]
+        "change the type of obj_deal.amount from VARCHAR(255) to NUMERIC(18, 2)"
+    ]
     assert values(engine, v2, "deal", "amount") == [None] * 56
     assert_settled(engine, v2)
 
@@ -423,12 +452,14 @@ def test_incompatible_type_change_of_an_indexed_required_field(engine, config):
     insert(engine, v1, "deal", {"lead": 1}, {"lead": 1})
     v2 = config(LEAD + "  deal:\n    fields:\n      lead: {type: date, required: true, default: '2026-01-01'}\n")
     [refusal] = refused(engine, v2)
-    assert refusal.message == ("`deal.lead` changes from lookup to date and holds 2 values; "
-                               "pass --allow-data-loss to drop them")
+    assert refusal.message == (
+        "`deal.lead` changes from lookup to date and holds 2 values; pass --allow-data-loss to drop them"
+    )
     result = migrate.apply(engine, v2, allow_data_loss=True)
     assert {"drop_index", "drop_foreignkey", "alter_type"} <= {s.kind for s in result.steps}
     assert "set obj_deal.lead to datetime.date(2026, 1, 1) where empty (2 records)" in [
-        s.description for s in result.data_fixes]
+        s.description for s in result.data_fixes
+    ]
     assert values(engine, v2, "deal", "lead") == [dt.date(2026, 1, 1)] * 2
     assert columns(engine, "obj_deal")["lead"]["nullable"] is False
     assert_settled(engine, v2)
@@ -448,8 +479,17 @@ def test_lookup_to_text_keeps_the_ids_as_text(engine, config):
 def test_making_a_field_unique_with_duplicates_is_refused(engine, config):
     v1 = config(LEAD)
     migrate.apply(engine, v1)
-    insert(engine, v1, "lead", {"name": "Ada"}, {"name": "Ada"}, {"name": "Bob"}, {"name": "Bob"}, {"name": "Bob"},
-           {"name": "Cy"})
+    insert(
+        engine,
+        v1,
+        "lead",
+        {"name": "Ada"},
+        {"name": "Ada"},
+        {"name": "Bob"},
+        {"name": "Bob"},
+        {"name": "Bob"},
+        {"name": "Cy"},
+    )
     unique = config(LEAD.replace("required: true}", "required: true, unique: true}"))
     for allow in (False, True):
         [refusal] = refused(engine, unique, allow_data_loss=allow)
@@ -477,8 +517,9 @@ def test_removing_a_picklist_value_in_use_is_refused(engine, config):
     v2 = config(source("web, phone"))
     [refusal] = refused(engine, v2)
     assert (refusal.code, refusal.field, refusal.count) == ("picklist_value_in_use", "source", 9)
-    assert refusal.message == ("`lead.source` value `fax` is used by 9 records; "
-                               "map it with migrate_values: {fax: web} or allow data loss")
+    assert refusal.message == (
+        "`lead.source` value `fax` is used by 9 records; map it with migrate_values: {fax: web} or allow data loss"
+    )
 
     result = migrate.apply(engine, v2, allow_data_loss=True)
     assert [s.kind for s in result.data_fixes] == ["clear_values"]
@@ -486,13 +527,20 @@ def test_removing_a_picklist_value_in_use_is_refused(engine, config):
 
 
 def test_migrate_values_rewrites_stored_values(engine, config):
-    v1 = config(source("web, fax, phone")
-                + "      channels: {type: multipicklist, values: [web, fax, phone]}\n")
+    v1 = config(source("web, fax, phone") + "      channels: {type: multipicklist, values: [web, fax, phone]}\n")
     migrate.apply(engine, v1)
-    insert(engine, v1, "lead", {"name": "a", "source": "fax", "channels": ["fax", "web"]},
-           {"name": "b", "source": "web", "channels": ["fax", "phone"]}, {"name": "c", "channels": ["web"]})
-    v2 = config(source("web, phone", ", migrate_values: {fax: phone}")
-                + "      channels: {type: multipicklist, values: [web, phone], migrate_values: {fax: phone}}\n")
+    insert(
+        engine,
+        v1,
+        "lead",
+        {"name": "a", "source": "fax", "channels": ["fax", "web"]},
+        {"name": "b", "source": "web", "channels": ["fax", "phone"]},
+        {"name": "c", "channels": ["web"]},
+    )
+    v2 = config(
+        source("web, phone", ", migrate_values: {fax: phone}")
+        + "      channels: {type: multipicklist, values: [web, phone], migrate_values: {fax: phone}}\n"
+    )
     result = migrate.apply(engine, v2)
     assert sorted(s.description for s in result.data_fixes) == [
         "rewrite obj_lead.channels value 'fax' → 'phone' (2 records)",
@@ -515,8 +563,14 @@ def test_removed_value_of_a_required_picklist_cannot_be_cleared(engine, config):
 def test_removed_multipicklist_value_in_use_is_refused(engine, config):
     v1 = config(LEAD + "      channels: {type: multipicklist, values: [web, fax_line, phone]}\n")
     migrate.apply(engine, v1)
-    insert(engine, v1, "lead", {"name": "a", "channels": ["fax_line"]}, {"name": "b", "channels": ["fax_lines"]},
-           {"name": "c", "channels": ["faxXline"]})
+    insert(
+        engine,
+        v1,
+        "lead",
+        {"name": "a", "channels": ["fax_line"]},
+        {"name": "b", "channels": ["fax_lines"]},
+        {"name": "c", "channels": ["faxXline"]},
+    )
     v2 = config(LEAD + "      channels: {type: multipicklist, values: [web, phone]}\n")
     [refusal] = refused(engine, v2)
     assert refusal.message.startswith("`lead.channels` value `fax_line` is used by 1 record;")
@@ -579,8 +633,10 @@ def test_rename_from_a_missing_column_says_so(engine, config):
     migrate.apply(engine, config(LEAD))
     v2 = config(LEAD + "      mobile: {type: phone, renamed_from: cell}\n")
     [step] = migrate.plan(engine, v2).steps
-    assert step.description == ("add column obj_lead.mobile (VARCHAR(32)); "
-                                "renamed_from `cell` found no column obj_lead.cell, so it starts empty")
+    assert step.description == (
+        "add column obj_lead.mobile (VARCHAR(32)); "
+        "renamed_from `cell` found no column obj_lead.cell, so it starts empty"
+    )
 
 
 # --- history and rollback --------------------------------------------------------------------------
@@ -614,7 +670,9 @@ def test_a_changed_config_without_schema_change_is_recorded(engine, config):
 
 def test_relabelling_updates_comments_where_the_database_keeps_them(engine, config):
     migrate.apply(engine, config(LEAD))
-    relabelled = config(LEAD.replace("name: {type: text", "name: {label: Full name, type: text") + "    label: Prospect\n")
+    relabelled = config(
+        LEAD.replace("name: {type: text", "name: {label: Full name, type: text") + "    label: Prospect\n"
+    )
     result = migrate.apply(engine, relabelled)
     assert all(s.kind == "comment" for s in result.steps)
     assert_settled(engine, relabelled)
@@ -689,8 +747,12 @@ def test_a_step_the_database_rejects_rolls_everything_back(engine, config):
     prepared(engine, config)
     before = snapshot(engine)
     # `lead.boss` is a new required lookup whose default (999) points at no record.
-    broken = config(BIG_CHANGE.replace("      name: {type: text", "      boss: {type: lookup, object: lead, "
-                                       "required: true, default: 999}\n      name: {type: text"))
+    broken = config(
+        BIG_CHANGE.replace(
+            "      name: {type: text",
+            "      boss: {type: lookup, object: lead, required: true, default: 999}\n      name: {type: text",
+        )
+    )
     with pytest.raises(MigrationFailed, match="Nothing was changed|nothing was changed"):
         migrate.apply(engine, broken, allow_data_loss=True)
     assert snapshot(engine) == before
@@ -710,8 +772,9 @@ objects:
 """
 
 
-def test_ids_of_deleted_records_are_never_reused_and_old_sqlite_tables_are_rebuilt(engine, db_url, write_config,
-                                                                                    monkeypatch):
+def test_ids_of_deleted_records_are_never_reused_and_old_sqlite_tables_are_rebuilt(
+    engine, db_url, write_config, monkeypatch
+):
     from engine import Trellis
     from engine.runtime import tables
 
@@ -748,8 +811,7 @@ def test_ids_of_deleted_records_are_never_reused_and_old_sqlite_tables_are_rebui
     crm.apply()
     assert crm.plan().empty  # nothing lost in the rebuild: indexes, unique and foreign keys are back
     with crm.engine.connect() as conn:
-        assert "AUTOINCREMENT" in conn.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE name = 'obj_lead'").scalar()
+        assert "AUTOINCREMENT" in conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'obj_lead'").scalar()
     with crm.session() as s:
         assert s.get("lead", kept)["account"] == acme
         assert s.create("lead", {"name": "new"}).id == gone + 1  # the deleted one's id stays retired

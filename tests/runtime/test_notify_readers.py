@@ -89,8 +89,7 @@ def crm(write_config, db_url, monkeypatch):
     with crm.directory() as d:
         d.add_team("east")
         d.add("mei", roles=["lead_manager"], team="east", email="mei@example.com", locale="zh_CN")
-        d.add("rita", roles=["rep"], team="east", manager="mei", email="rita@example.com",
-              display_name="Rita Lopez")
+        d.add("rita", roles=["rep"], team="east", manager="mei", email="rita@example.com", display_name="Rita Lopez")
         d.add("audrey", roles=["auditor"], email="audrey@example.com")
     yield crm
     crm.close()
@@ -100,9 +99,18 @@ def new_lead(crm: Trellis) -> int:
     rita = crm.principal("rita").user_id
     with crm.session("rita") as s:
         account = s.create("account", {"name": "Acme Ltd"})
-        lead = s.create("lead", {"name": "Wei", "salary": SECRET_SALARY, "id_number": SECRET_ID,
-                                 "trial_at": "2026-12-04T14:00", "status": "hot", "account": account.id,
-                                 "helper": rita})
+        lead = s.create(
+            "lead",
+            {
+                "name": "Wei",
+                "salary": SECRET_SALARY,
+                "id_number": SECRET_ID,
+                "trial_at": "2026-12-04T14:00",
+                "status": "hot",
+                "account": account.id,
+                "helper": rita,
+            },
+        )
     return lead.id
 
 
@@ -144,15 +152,25 @@ def test_a_manager_who_may_read_less_gets_an_email_of_their_own(crm):
     assert set(emails) == {"rita@example.com", "mei@example.com", "audrey@example.com"}
     assert all("cc" not in payload for payload in emails.values())
     assert f"id={SECRET_ID}" in emails["rita@example.com"]["body"]  # the owner's, as she reads it
-    assert emails["mei@example.com"] == {"subject": "新线索 Wei", "body": "薪资=— 证件=— 试用=04/12/2026 14:00 状态=热门"}
+    assert emails["mei@example.com"] == {
+        "subject": "新线索 Wei",
+        "body": "薪资=— 证件=— 试用=04/12/2026 14:00 状态=热门",
+    }
     for target in ("mei@example.com", "audrey@example.com"):
         assert SECRET_ID not in json.dumps(emails[target]) and SECRET_SALARY not in json.dumps(emails[target])
 
 
 def test_the_manager_is_copied_on_one_email_delivered_to_both(write_config, db_url, monkeypatch):
     monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
-    crm = Trellis.open(write_config(CONFIG.replace("hidden: [lead.salary, lead.id_number]", "hidden: []")
-                                    .replace("{role: auditor}", "{user: nobody}")), db_url, clock=Clock(NOW))
+    crm = Trellis.open(
+        write_config(
+            CONFIG.replace("hidden: [lead.salary, lead.id_number]", "hidden: []").replace(
+                "{role: auditor}", "{user: nobody}"
+            )
+        ),
+        db_url,
+        clock=Clock(NOW),
+    )
     crm.apply()
     with crm.directory() as d:
         d.add_team("east")
@@ -163,7 +181,10 @@ def test_the_manager_is_copied_on_one_email_delivered_to_both(write_config, db_u
         [mail] = [e for e in rows(crm, "sys_outbox") if e["kind"] == "email"]
         payload = json.loads(mail["payload"])  # the manager reads all of it: one message, in rita's language
         assert (mail["target"], payload["cc"], payload["subject"]) == (
-            "rita@example.com", ["mei@example.com"], "New lead Wei")
+            "rita@example.com",
+            ["mei@example.com"],
+            "New lead Wei",
+        )
         with smtp_server() as (url, box):
             monkeypatch.setenv("TRELLIS_SMTP_URL", url)
             monkeypatch.setenv("TRELLIS_MAIL_FROM", "Trellis CRM <crm@example.com>")
@@ -181,18 +202,23 @@ def test_a_template_variant_must_be_in_a_configured_language(write_config):
     bad = CONFIG.replace("      zh:\n        subject:", "      fr:\n        subject:")
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(bad))
-    assert any(i.code == "T-E128" and "`fr` is not one of the languages in settings.languages" in i.message
-               for i in caught.value.issues)
+    assert any(
+        i.code == "T-E128" and "`fr` is not one of the languages in settings.languages" in i.message
+        for i in caught.value.issues
+    )
 
 
-@pytest.mark.parametrize(("source", "keys"), [
-    ("{{ record.name }} owes {{ record['amount'] }} ({{ record.raw.amount }})", {"name", "amount", "raw"}),
-    ("{{ object }} {{ rule }}", set()),
-    ("{% for key, value in record.items() %}{{ value }}{% endfor %}", None),
-    ("{{ record[field] }}", None),  # a key computed while rendering: every field is prepared
-    ("{{ record | tojson }}", None),
-    ("{% set record = {} %}{{ record.name }}", None),
-])
+@pytest.mark.parametrize(
+    ("source", "keys"),
+    [
+        ("{{ record.name }} owes {{ record['amount'] }} ({{ record.raw.amount }})", {"name", "amount", "raw"}),
+        ("{{ object }} {{ rule }}", set()),
+        ("{% for key, value in record.items() %}{{ value }}{% endfor %}", None),
+        ("{{ record[field] }}", None),  # a key computed while rendering: every field is prepared
+        ("{{ record | tojson }}", None),
+        ("{% set record = {} %}{{ record.name }}", None),
+    ],
+)
 def test_a_message_formats_only_the_fields_its_template_reads(source, keys):
     from engine.metadata.templating import keys_read
 

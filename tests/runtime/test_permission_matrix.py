@@ -179,7 +179,8 @@ def effective(config: Config, roles: tuple[str, ...]) -> Effective:
             g = role.grant(name)
             merged = Grant(
                 **{a: max(getattr(merged, a), getattr(g, a), key=LEVELS.index) for a in ACTIONS},
-                create=merged.create or g.create, export=merged.export or g.export,
+                create=merged.create or g.create,
+                export=merged.export or g.export,
                 reassign=merged.reassign or g.reassign,
             )
         grants[name] = merged
@@ -193,8 +194,9 @@ def effective(config: Config, roles: tuple[str, ...]) -> Effective:
         return frozenset(out)
 
     hidden = restricted(lambda r: r.hidden)
-    return Effective(grants, hidden, restricted(lambda r: r.hidden | r.read_only) - hidden,
-                     any(r.lookup_titles for r in declared))
+    return Effective(
+        grants, hidden, restricted(lambda r: r.hidden | r.read_only) - hidden, any(r.lookup_titles for r in declared)
+    )
 
 
 def owners_in(level: str, user: UserRow, users: Mapping[str, UserRow]) -> frozenset[int] | None:
@@ -251,7 +253,8 @@ class World:
 
     def user(self, subject: Subject) -> UserRow:
         assert subject.username is not None, (
-            f"role {subject.label} of {self.name} has no demo user: add one to DEMO_USERS in engine/runtime/demo.py")
+            f"role {subject.label} of {self.name} has no demo user: add one to DEMO_USERS in engine/runtime/demo.py"
+        )
         return self.users[subject.username]
 
     def effective(self, subject: Subject) -> Effective:
@@ -259,8 +262,11 @@ class World:
 
     def scope_ids(self, subject: Subject, obj: str, action: str, archived: bool = True) -> list[int]:
         user, level = self.user(subject), getattr(self.effective(subject).grants[obj], action)
-        return [r.id for r in self.rows[obj]
-                if inside(level, r.owner_id, user, self.users) and (archived or r.kind != "archived")]
+        return [
+            r.id
+            for r in self.rows[obj]
+            if inside(level, r.owner_id, user, self.users) and (archived or r.kind != "archived")
+        ]
 
     def outsiders(self, subject: Subject, obj: str, action: str) -> list[int | None]:
         """One user outside the scope of ``action``, and "no owner" (unless the scope is all)."""
@@ -278,8 +284,11 @@ class World:
 
     def expected_keys(self, subject: Subject, obj_name: str) -> set[str]:
         obj = self.config.objects[obj_name]
-        system = {c for c in SYSTEM_COLUMNS if (c != "stage_entered_at" or obj.pipeline)
-                  and (c != "last_activity_at" or obj.timeline)}
+        system = {
+            c
+            for c in SYSTEM_COLUMNS
+            if (c != "stage_entered_at" or obj.pipeline) and (c != "last_activity_at" or obj.timeline)
+        }
         return system | set(self.effective(subject).visible(obj))
 
     def close(self) -> None:
@@ -311,8 +320,9 @@ def build_world(name: str, url: str, folder: Path) -> World:
             directory.edit(username, manager=manager)
     users = crm.schema.system["sys_users"]
     with crm.engine.connect() as conn:
-        for row in conn.execute(sa.select(users.c.id, users.c.username, users.c.roles, users.c.team_id,
-                                          users.c.manager_id)):
+        for row in conn.execute(
+            sa.select(users.c.id, users.c.username, users.c.roles, users.c.team_id, users.c.manager_id)
+        ):
             world.users[row.username] = UserRow(row.id, row.username, tuple(row.roles), row.team_id, row.manager_id)
 
     hidden_somewhere = set().union(*(r.hidden for r in overlay.config.roles.values()))
@@ -347,8 +357,9 @@ def build_world(name: str, url: str, folder: Path) -> World:
         for obj in config.objects.values():
             table = crm.schema.table(obj.name)
             archived = [r.id for r in world.rows[obj.name] if r.kind == "archived"]
-            s.connection.execute(sa.update(table).where(table.c.id.in_(archived))
-                                 .values(archived_at=crm.clock_now().now_utc))
+            s.connection.execute(
+                sa.update(table).where(table.c.id.in_(archived)).values(archived_at=crm.clock_now().now_utc)
+            )
     with crm.session() as s:
         for obj in config.objects:
             world.snapshot[obj] = {r.id: r.to_dict() for r in s.query(obj).include_archived().all()}
@@ -410,7 +421,8 @@ def check_record(world: World, subject: Subject, record, where: str) -> None:
     expected = world.expected_keys(subject, record.object)
     assert set(record) == expected, (
         f"{where}: {record.object} {record.id} has fields {sorted(set(record) - expected)} it must not have "
-        f"and lacks {sorted(expected - set(record))}")
+        f"and lacks {sorted(expected - set(record))}"
+    )
     stored = world.snapshot[record.object].get(record.id)
     if stored is not None:
         different = {k for k in record if k not in ("version", "updated_at") and record[k] != stored[k]}
@@ -434,14 +446,23 @@ def create_values(world: World, subject: Subject, obj: ObjectDef) -> dict[str, A
     values = {}
     stage_field = obj.pipeline.field if obj.pipeline else None
     # Fields that rules tie to the stage (a ticket's satisfaction only after resolution) follow it out.
-    stage_bound = {name for rule in obj.rules
-                   for name in rule.assertion.names | (rule.when.names if rule.when else frozenset())
-                   if stage_field in rule.assertion.names | (rule.when.names if rule.when else frozenset())}
+    stage_bound = {
+        name
+        for rule in obj.rules
+        for name in rule.assertion.names | (rule.when.names if rule.when else frozenset())
+        if stage_field in rule.assertion.names | (rule.when.names if rule.when else frozenset())
+    }
     # Fields an approval guards on create are left out too: such a create waits for approval
     # (tests/webui/test_approval_safeguards.py).
-    guarded = {name for rule in world.config.approval_rules(obj.name)
-               if rule.trigger == "change" and "create" in rule.applies_to for name in rule.fields}
-    guarded |= {name for g in guarded if obj.fields[g].expression is not None for name in obj.fields[g].expression.names}
+    guarded = {
+        name
+        for rule in world.config.approval_rules(obj.name)
+        if rule.trigger == "change" and "create" in rule.applies_to
+        for name in rule.fields
+    }
+    guarded |= {
+        name for g in guarded if obj.fields[g].expression is not None for name in obj.fields[g].expression.names
+    }
     for f in obj.fields.values():
         if f.is_computed or f.unique or f.name in eff.unwritable_in(obj) or stored.get(f.name) is None:
             continue
@@ -460,8 +481,11 @@ def create_values(world: World, subject: Subject, obj: ObjectDef) -> dict[str, A
 def probe(world: World, subject: Subject, obj: ObjectDef) -> dict[str, Any]:
     """A harmless change the subject may make to any record of ``obj`` (empty if none)."""
     eff = world.effective(subject)
-    writable = [f for f in obj.fields.values()
-                if f.name not in eff.unwritable_in(obj) and not f.is_computed and not f.unique and not f.pattern]
+    writable = [
+        f
+        for f in obj.fields.values()
+        if f.name not in eff.unwritable_in(obj) and not f.is_computed and not f.unique and not f.pattern
+    ]
     for f in writable:
         if f.type in MARKABLE and not f.encrypted:
             return {f.name: f"matrix probe of {subject}"}
@@ -488,8 +512,11 @@ def test_reads_return_exactly_the_records_in_scope(worlds, name, subject, obj):
     in_scope = world.scope_ids(subject, obj, "read")
     live = world.scope_ids(subject, obj, "read", archived=False)
     log = crm.schema.system["sys_access_log"]
-    reads = sa.select(sa.func.count()).select_from(log).where(log.c.username == subject.username,
-                                                              log.c.object == obj, log.c.action == "read")
+    reads = (
+        sa.select(sa.func.count())
+        .select_from(log)
+        .where(log.c.username == subject.username, log.c.object == obj, log.c.action == "read")
+    )
     with crm.engine.connect() as conn:
         logged_before = conn.execute(reads).scalar_one()
 
@@ -731,17 +758,22 @@ def test_the_timeline_shows_exactly_the_activities_and_tasks_in_scope(worlds, na
     config = world.config
     for obj in (o.name for o in config.objects.values() if o.timeline):
         readable = set(world.scope_ids(subject, obj, "read"))
-        sources = [(source, [f for f in lookups if (source.name, f) not in eff.hidden])
-                   for source, _, lookups in timeline.attached_objects(config, obj)]
+        sources = [
+            (source, [f for f in lookups if (source.name, f) not in eff.hidden])
+            for source, _, lookups in timeline.attached_objects(config, obj)
+        ]
         with crm.session(subject.username) as s:
             for row in world.rows[obj]:
                 if row.id not in readable:
                     with pytest.raises(NotFound):
                         timeline.timeline(s, obj, row.id)
                     continue
-                expected = {(source.name, r) for source, lookups in sources
-                            for r in world.scope_ids(subject, source.name, "read", archived=False)
-                            if any(world.snapshot[source.name][r][f] == row.id for f in lookups)}
+                expected = {
+                    (source.name, r)
+                    for source, lookups in sources
+                    for r in world.scope_ids(subject, source.name, "read", archived=False)
+                    if any(world.snapshot[source.name][r][f] == row.id for f in lookups)
+                }
                 found = timeline.timeline(s, obj, row.id, per_page=100)
                 assert {(e.object, e.record.id) for e in found.entries} == expected, f"{obj} {row.id}"
                 assert found.total == len(expected)
@@ -791,8 +823,19 @@ def test_sample_roles_are_the_roles_of_s31_s32_s34(name):
     assert set(config.roles) == {role for role, _ in table}
     for (role, obj), cell in table.items():
         grant = config.roles[role].grant(obj)
-        flags = "".join(letter for letter, on in (("c", grant.create), ("e", grant.export), ("r", grant.reassign),
-                                                    ("i", grant.import_)) if on) or "-"
+        flags = (
+            "".join(
+                letter
+                for letter, on in (
+                    ("c", grant.create),
+                    ("e", grant.export),
+                    ("r", grant.reassign),
+                    ("i", grant.import_),
+                )
+                if on
+            )
+            or "-"
+        )
         assert f"{grant.read}/{grant.edit}/{grant.delete}:{flags}" == cell, f"{role} on {obj}"
     # S32: the ID-card number is visible to admin and service agents only, stored encrypted;
     # phone numbers are visible to every role.
@@ -803,11 +846,18 @@ def test_sample_roles_are_the_roles_of_s31_s32_s34(name):
     assert not [(r.name, p) for r in config.roles.values() for p in phones if p in r.hidden]
     # S31: finance sees money, not the sales conversation.
     finance = config.roles["finance"]
-    assert {("opportunity", f) for f in ("amount", "unit_price", "quantity", "budget", "stage")}.isdisjoint(finance.hidden)
-    assert {("opportunity", f) for f in ("needs_analysis", "competitor", "competitor_strengths",
-                                         "competitor_weaknesses")} <= finance.hidden
+    assert {("opportunity", f) for f in ("amount", "unit_price", "quantity", "budget", "stage")}.isdisjoint(
+        finance.hidden
+    )
+    assert {
+        ("opportunity", f) for f in ("needs_analysis", "competitor", "competitor_strengths", "competitor_weaknesses")
+    } <= finance.hidden
     # S34: only managers (and above) export contact details.
-    assert {r.name for r in config.roles.values() if r.grant("contact").export} == {"sales_manager", "executive", "admin"}
+    assert {r.name for r in config.roles.values() if r.grant("contact").export} == {
+        "sales_manager",
+        "executive",
+        "admin",
+    }
     # Named permissions and field rules.
     assert {"approve", "skip_stage", "assign"} <= config.roles["sales_manager"].permissions
     assert {"manage_users", "view_audit", "manage_config", "approve", "skip_stage"} <= config.roles["admin"].permissions

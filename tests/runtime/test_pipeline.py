@@ -255,7 +255,10 @@ def test_missing_fields_tells_a_ui_what_the_next_stage_needs(crm, clock):
     deal = new_deal(crm)
     values = dict(stored(crm, deal))
     assert missing_fields(crm.config.object("deal"), "quote", values, crm.clock_now()) == [
-        "needs_analysis", "quote_file", "budget"]
+        "needs_analysis",
+        "quote_file",
+        "budget",
+    ]
     values.update(amount=5_000_000)
     assert "legal_review" in missing_fields(crm.config.object("deal"), "quote", values, crm.clock_now())
 
@@ -311,8 +314,10 @@ def test_a_field_chooses_the_pipeline_and_its_stages(variants):
         # ship is the next stage of the hardware pipeline: not a skip there.
         assert s.update("deal", hardware.id, {"stage": "ship"})["stage"] == "ship"
     # Changing the product line enters the new pipeline at its first stage; a stage further on is a skip.
-    with pytest.raises(PermissionDenied, match="moving from Qualify to Won skips 1 stage"), \
-            variants.session("rita") as s:
+    with (
+        pytest.raises(PermissionDenied, match="moving from Qualify to Won skips 1 stage"),
+        variants.session("rita") as s,
+    ):
         s.update("deal", hardware.id, {"product_line": "software", "stage": "won"})
     with variants.session("rita") as s:
         assert s.update("deal", hardware.id, {"product_line": "software"})["stage"] == "qualify"
@@ -325,7 +330,9 @@ def test_pipeline_variants_are_checked_in_the_config(write_config):
     bad = VARIANTS.replace("when: [hardware]", "when: [hardwear]").replace("by: product_line", "by: product_line")
     with pytest.raises(ConfigError) as error:
         load_config(write_config(bad))
-    assert [(i.code, i.path) for i in error.value.issues] == [("T-E093", "objects.deal.pipeline.pipelines.hardware.when[0]")]
+    assert [(i.code, i.path) for i in error.value.issues] == [
+        ("T-E093", "objects.deal.pipeline.pipelines.hardware.when[0]")
+    ]
     no_by = VARIANTS.replace("      by: product_line\n", "")
     with pytest.raises(ConfigError) as error:
         load_config(write_config(no_by, "b.yaml"))

@@ -60,8 +60,18 @@ def crm(write_config, db_url, monkeypatch):
         d.add("sam", roles=["rep"])
     for owner, stage, region, amount, seats, margin, closes in DEALS:
         with crm.session(owner) as s:
-            deal = s.create("deal", {"name": f"{owner} {stage}", "stage": stage, "region": region,
-                                     "amount": amount, "seats": seats, "closes": closes, "code": "x"})
+            deal = s.create(
+                "deal",
+                {
+                    "name": f"{owner} {stage}",
+                    "stage": stage,
+                    "region": region,
+                    "amount": amount,
+                    "seats": seats,
+                    "closes": closes,
+                    "code": "x",
+                },
+            )
         with crm.session() as s:  # hidden from reps, so not theirs to write
             s.update("deal", deal.id, {"margin": margin})
     yield crm
@@ -78,13 +88,19 @@ def test_groups_count_and_sum_inside_the_callers_scope(crm):
     with crm.session() as s:  # the system reads everything; empty values group last
         groups = s.query("deal").grouped("stage", sums=["amount"])
     assert [(g.key, g.count, g.sums["amount"]) for g in groups] == [
-        (("open",), 3, Decimal("1300.30")), (("won",), 1, Decimal("0.30")), ((None,), 1, None)]
+        (("open",), 3, Decimal("1300.30")),
+        (("won",), 1, Decimal("0.30")),
+        ((None,), 1, None),
+    ]
 
 
 def test_several_fields_and_every_aggregate_with_filters(crm):
     with crm.session() as s:
-        groups = s.query("deal").filter(stage="open").grouped(
-            "stage", "region", sums=["amount"], avgs=["seats"], mins=["closes", "amount"], maxs=["closes"])
+        groups = (
+            s.query("deal")
+            .filter(stage="open")
+            .grouped("stage", "region", sums=["amount"], avgs=["seats"], mins=["closes", "amount"], maxs=["closes"])
+        )
     assert [g.key for g in groups] == [("open", "north"), ("open", "south")]
     north = groups[0]
     assert north.count == 2 and north.sums == {"amount": Decimal("1100.10")}

@@ -59,8 +59,30 @@ RECORDS = [
     ("云帆软件科技", None, "北京分公司", None),
     ("Acme", "ltd@acme.example", None, None),
 ]
-TERMS = ["café", "CAFÉ", "crème", "globex", "GLOBEX", "initech.example", "50%", "%", "0%", "x%y", "_", "under_",
-         "r_s", "\\", "back\\s", "云帆", "北京", "acme ltd", "ltd@", "e n", "zzz", "a\x1fb"]
+TERMS = [
+    "café",
+    "CAFÉ",
+    "crème",
+    "globex",
+    "GLOBEX",
+    "initech.example",
+    "50%",
+    "%",
+    "0%",
+    "x%y",
+    "_",
+    "under_",
+    "r_s",
+    "\\",
+    "back\\s",
+    "云帆",
+    "北京",
+    "acme ltd",
+    "ltd@",
+    "e n",
+    "zzz",
+    "a\x1fb",
+]
 
 
 @pytest.fixture
@@ -125,7 +147,12 @@ def test_the_last_page_knows_the_exact_total_even_past_the_limit(crm):
     with crm.session() as s:
         page = s.query("contact").page(4, 2, count_limit=3)
     assert (names(page), page.total, page.total_exact, page.pages, page.has_next) == (
-        ["Contact 006"], 7, True, 4, False)
+        ["Contact 006"],
+        7,
+        True,
+        4,
+        False,
+    )
 
 
 def test_a_page_past_the_end_is_empty_and_claims_no_more_pages(crm):
@@ -189,8 +216,11 @@ def reference_search(crm, text: str, user: str | None = None) -> list[str]:
     with crm.session(user) as s:
         table = crm.schema.table("contact")
         columns = [table.c[n] for n in ("name", "email", "note", "code") if s.principal.can_see("contact", n)]
-        statement = (sa.select(table.c.name).where(sa.or_(*(c.ilike(pattern, escape="\\") for c in columns)))
-                     .order_by(table.c.id))
+        statement = (
+            sa.select(table.c.name)
+            .where(sa.or_(*(c.ilike(pattern, escape="\\") for c in columns)))
+            .order_by(table.c.id)
+        )
         return list(s.connection.execute(statement).scalars())
 
 
@@ -264,8 +294,9 @@ def test_search_reads_the_trigram_index(searchable):
 
 def test_plan_after_apply_is_empty_and_follows_field_changes(crm, write_config, db_url):
     assert crm.plan().empty
-    with_phone = CONFIG.replace("      amount: {type: currency}\n",
-                                "      amount: {type: currency}\n      phone: {type: phone}\n")
+    with_phone = CONFIG.replace(
+        "      amount: {type: currency}\n", "      amount: {type: currency}\n      phone: {type: phone}\n"
+    )
     changed = Trellis.open(write_config(with_phone, "v2.yaml"), db_url)
     try:
         planned = changed.plan()

@@ -179,8 +179,12 @@ ACCEPTED = [
     pytest.param("channels", "email, chat, email", ["email", "chat"], id="multipicklist-deduplicated"),
     pytest.param("labels", "a, b, a", ["a", "b"], id="tags-deduplicated"),
     pytest.param("assignee", "42", 42, id="user-id"),
-    pytest.param("attachment", "uploads/2026/contract.pdf",
-                 {"key": "uploads/2026/contract.pdf", "name": "contract.pdf"}, id="file-key"),
+    pytest.param(
+        "attachment",
+        "uploads/2026/contract.pdf",
+        {"key": "uploads/2026/contract.pdf", "name": "contract.pdf"},
+        id="file-key",
+    ),
     pytest.param("extra", {"seats": [1, 2], "vip": True}, {"seats": [1, 2], "vip": True}, id="json-object"),
 ]
 
@@ -248,9 +252,11 @@ def test_datetime_with_offset_keeps_its_moment(crm):
     assert get(crm, "deal", record.id)["due_at"] == dt.datetime(2026, 5, 1, 13, 30, tzinfo=dt.UTC)
 
 
-@pytest.mark.xfail(not ON_POSTGRESQL, strict=True,
-                   reason="SQLite stores Numeric columns as floating point: 16-digit amounts lose cents "
-                          "(engine/runtime/tables.py)")
+@pytest.mark.xfail(
+    not ON_POSTGRESQL,
+    strict=True,
+    reason="SQLite stores Numeric columns as floating point: 16-digit amounts lose cents (engine/runtime/tables.py)",
+)
 def test_large_currency_amount_is_stored_exactly(crm):
     record = create(crm, "deal", deal(amount="1234567890123456.78"))
 
@@ -290,7 +296,12 @@ def test_computed_field_cannot_be_set_on_update(crm):
 def test_static_defaults_fill_fields_not_given(crm):
     record = create(crm, "deal", deal())
 
-    assert (record["quantity"], record["priority"], record["urgent"], record["stage"]) == (1, "normal", False, "prospect")
+    assert (record["quantity"], record["priority"], record["urgent"], record["stage"]) == (
+        1,
+        "normal",
+        False,
+        "prospect",
+    )
 
 
 def test_given_value_wins_over_default(crm):
@@ -460,14 +471,25 @@ def test_record_may_keep_its_own_unique_value(crm):
 def test_all_errors_of_one_write_are_reported_together(crm):
     create(crm, "deal", deal(code="ABC-1"))
 
-    errors = create_refused(crm, "deal", {
-        "code": "ABC-1", "contact_email": "alice@", "contact_phone": "12",
-        "account": 999, "colour": "red",
-    })
+    errors = create_refused(
+        crm,
+        "deal",
+        {
+            "code": "ABC-1",
+            "contact_email": "alice@",
+            "contact_phone": "12",
+            "account": 999,
+            "colour": "red",
+        },
+    )
 
     assert errors == {
-        "name": ["required"], "code": ["unique"], "contact_email": ["invalid_email"],
-        "contact_phone": ["invalid_phone"], "account": ["not_found"], "colour": ["unknown_field"],
+        "name": ["required"],
+        "code": ["unique"],
+        "contact_email": ["invalid_email"],
+        "contact_phone": ["invalid_phone"],
+        "account": ["not_found"],
+        "colour": ["unknown_field"],
     }
 
 
@@ -550,14 +572,17 @@ def test_delete_is_refused_while_a_lookup_refers_to_the_record(crm):
 
 
 def test_record_whose_lookup_points_at_itself_can_be_deleted(db_url, write_config):
-    crm = open_crm(write_config("""
+    crm = open_crm(
+        write_config("""
 trellis: 1
 objects:
   account:
     fields:
       name: {type: text}
       parent: {type: lookup, object: account}
-"""), db_url)
+"""),
+        db_url,
+    )
     top = create(crm, "account", {"name": "Group"})
     update(crm, "account", top.id, {"parent": top.id})
     with crm.session() as s:
@@ -566,7 +591,9 @@ objects:
 
 
 def test_rules_and_formulas_see_system_columns(db_url, write_config):
-    crm = open_crm(write_config("""
+    crm = open_crm(
+        write_config(
+            """
 trellis: 1
 objects:
   lead:
@@ -575,7 +602,11 @@ objects:
       age_days: {type: formula, expression: "days_since(created_at)", result: integer}
     rules:
       - {name: needs_owner, assert: "owner_id is not None", message: Every lead needs an owner.}
-""" + ROLES), db_url)
+"""
+            + ROLES
+        ),
+        db_url,
+    )
     with pytest.raises(ValidationFailed) as refused:
         create(crm, "lead", {"name": "Anonymous"})
     assert codes(refused.value) == {"_record": ["rule:needs_owner"]}
@@ -641,11 +672,18 @@ def deals(shared_db_url, tmp_path_factory):
     with crm.session() as s:
         account = s.create("account", {"name": "Acme Corp"})
         for values in [
-            deal(name="Acme renewal", amount="500", priority="low", labels="vip, renewal",
-                 contact_email="buyer@acme.com", account=account.id),
+            deal(
+                name="Acme renewal",
+                amount="500",
+                priority="low",
+                labels="vip, renewal",
+                contact_email="buyer@acme.com",
+                account=account.id,
+            ),
             deal(name="Acme upsell", amount="2,500", priority="high", labels="vip"),
-            deal(name="Globex pilot", amount="1000", priority="normal", labels="pilot",
-                 contact_email="it@globex.example"),
+            deal(
+                name="Globex pilot", amount="1000", priority="normal", labels="pilot", contact_email="it@globex.example"
+            ),
             deal(name="Initech", amount="12000", priority="high"),
             deal(name="Umbrella", amount="750", priority="low", website="umbrella.example/acme"),
         ]:
@@ -670,7 +708,10 @@ def test_filter_gte_on_currency_given_as_text(deals):
 
 def test_filter_in(deals):
     assert names(deals, lambda q: q.filter(priority__in=["low", "normal"])) == [
-        "Acme renewal", "Globex pilot", "Umbrella"]
+        "Acme renewal",
+        "Globex pilot",
+        "Umbrella",
+    ]
 
 
 def test_filter_in_given_as_comma_separated_text(deals):
@@ -691,7 +732,11 @@ def test_filter_contains_treats_wildcards_literally(deals):
 
 def test_filter_isnull_true(deals):
     assert names(deals, lambda q: q.filter(account__isnull=True)) == [
-        "Acme upsell", "Globex pilot", "Initech", "Umbrella"]
+        "Acme upsell",
+        "Globex pilot",
+        "Initech",
+        "Umbrella",
+    ]
 
 
 def test_filter_isnull_false(deals):
@@ -738,7 +783,12 @@ def test_filter_on_a_system_column_given_as_text(deals):
 
 def test_order_by_descending(deals):
     assert names(deals, lambda q: q.order_by("-amount")) == [
-        "Initech", "Acme upsell", "Globex pilot", "Umbrella", "Acme renewal"]
+        "Initech",
+        "Acme upsell",
+        "Globex pilot",
+        "Umbrella",
+        "Acme renewal",
+    ]
 
 
 def test_order_by_ascending_text(deals):
@@ -772,13 +822,16 @@ def test_search_in_email(deals):
     assert names(deals, lambda q: q.search("globex.example")) == ["Globex pilot"]
 
 
-@pytest.mark.parametrize("conditions", [
-    pytest.param({"colour": "red"}, id="unknown-field"),
-    pytest.param({"amount__about": 5}, id="unknown-operator"),
-    pytest.param({"amount__gte": "lots"}, id="value-not-a-number"),
-    pytest.param({"amount__contains": "12"}, id="contains-on-a-number"),
-    pytest.param({"id": "abc"}, id="system-column-value"),
-])
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        pytest.param({"colour": "red"}, id="unknown-field"),
+        pytest.param({"amount__about": 5}, id="unknown-operator"),
+        pytest.param({"amount__gte": "lots"}, id="value-not-a-number"),
+        pytest.param({"amount__contains": "12"}, id="contains-on-a-number"),
+        pytest.param({"id": "abc"}, id="system-column-value"),
+    ],
+)
 def test_bad_filter_is_a_query_error(deals, conditions):
     with pytest.raises(QueryError), deals.session() as s:
         s.query("deal").filter(**conditions).count()

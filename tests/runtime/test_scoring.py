@@ -86,9 +86,11 @@ def crm(write_config, db_url):
 def audit_rows(crm, record_id):
     audit = crm.schema.system["sys_audit"]
     with crm.engine.connect() as c:
-        return c.execute(sa.select(audit.c.action, audit.c.username, audit.c.changes)
-                         .where(audit.c.object == "lead", audit.c.record_id == record_id)
-                         .order_by(audit.c.id)).all()
+        return c.execute(
+            sa.select(audit.c.action, audit.c.username, audit.c.changes)
+            .where(audit.c.object == "lead", audit.c.record_id == record_id)
+            .order_by(audit.c.id)
+        ).all()
 
 
 def test_s10_new_leads_are_scored_by_source_in_the_create_itself(crm):

@@ -118,8 +118,9 @@ def stored(crm, object_name: str, record_id: int) -> dict:
 def audit_rows(crm, object_name: str, record_id: int) -> int:
     log = crm.schema.system["sys_audit"]
     with crm.engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(log).where(
-            log.c.object == object_name, log.c.record_id == record_id)).scalar_one()
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(log).where(log.c.object == object_name, log.c.record_id == record_id)
+        ).scalar_one()
 
 
 # --- last_activity_at -------------------------------------------------------------------------------
@@ -229,7 +230,10 @@ def test_the_timeline_is_newest_first_with_activities_and_tasks(crm, acme):
         s.create("todo", {"subject": "send quote", "due": (START + dt.timedelta(days=2)).date(), "account": acme.id})
         found = timeline.timeline(s, "account", acme.id)
     assert [(e.type, e.summary) for e in found.entries] == [
-        ("task", "send quote"), ("activity", "visit"), ("activity", "first call")]
+        ("task", "send quote"),
+        ("activity", "visit"),
+        ("activity", "first call"),
+    ]
     assert found.entries[1].kind == "visit" and found.entries[1].at == at(1)
     assert found.entries[0].done is False and found.entries[1].done is None
     assert (found.total, found.pages) == (3, 1)
@@ -291,8 +295,12 @@ def test_my_tasks_groups_the_open_tasks_of_the_assignee(crm, acme, clock):
     with crm.session("alice") as s:
         items = timeline.my_tasks(s)
         assert [(i.group, i.record["subject"], i.reminder_due) for i in items] == [
-            ("overdue", "late", False), ("today", "now", True), ("today", "assigned by mia", False),
-            ("upcoming", "soon", False), ("no_date", "whenever", False)]
+            ("overdue", "late", False),
+            ("today", "now", True),
+            ("today", "assigned by mia", False),
+            ("upcoming", "soon", False),
+            ("no_date", "whenever", False),
+        ]
         done = timeline.complete_task(s, "todo", late.id, version=late.version)
         assert done["status"] == "done"
         timeline.complete_task(s, "todo", given.id)
@@ -316,7 +324,8 @@ objects:
       at: {type: datetime, required: true}
 """
 AFTER = BEFORE.replace("  account:\n", "  account:\n    timeline: true\n").replace(
-    "  call:\n", "  call:\n    activity: {at: at}\n")
+    "  call:\n", "  call:\n    activity: {at: at}\n"
+)
 
 
 def test_adding_a_timeline_migrates_and_fills_last_activity_at(db_url, write_config):

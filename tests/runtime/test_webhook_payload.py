@@ -80,9 +80,20 @@ def new_deal(crm: Trellis) -> int:
     with crm.session("rita") as s:
         account = s.create("account", {"name": "Acme Ltd"})
     with crm.session() as s:  # hidden fields are not the rep's to write
-        deal = s.create("deal", {"name": "Big deal", "stage": "open", "amount": "1200.50", "closes": "2026-07-01",
-                                 "account": account.id, "margin": SECRET_MARGIN, "code_name": SECRET_CODE,
-                                 "iban": SECRET_IBAN, "owner_id": rita})
+        deal = s.create(
+            "deal",
+            {
+                "name": "Big deal",
+                "stage": "open",
+                "amount": "1200.50",
+                "closes": "2026-07-01",
+                "account": account.id,
+                "margin": SECRET_MARGIN,
+                "code_name": SECRET_CODE,
+                "iban": SECRET_IBAN,
+                "owner_id": rita,
+            },
+        )
     return deal.id
 
 

@@ -170,12 +170,17 @@ def test_a_24_hour_rule_fires_once_per_lead(crm, clock):
         s.update("lead", called.id, {"status": "new"})  # nor does `when` holding later
     assert fired(sweep(crm, clock, MONDAY_9 + dt.timedelta(days=3)), "lead_overdue") == (0, 0, 0)
     runs = rows(crm, "sys_automation_runs", rule="lead_overdue")
-    assert sorted((r["record_id"], r["status"]) for r in runs) == [(a.id, "done"), (b.id, "done"),
-                                                                  (called.id, "skipped")]
+    assert sorted((r["record_id"], r["status"]) for r in runs) == [
+        (a.id, "done"),
+        (b.id, "done"),
+        (called.id, "skipped"),
+    ]
     created = rows(crm, "sys_audit", object="lead", record_id=a.id)[0]["at"]
     assert runs[0]["run_key"] == f"lead_overdue|{a.id}|{created:%Y-%m-%d %H:%M:%S.%f}"
     assert [n["title"] for n in rows(crm, "sys_notifications", rule="lead_overdue")] == [
-        "Lead Acme untouched for 24 hours", "Lead Globex untouched for 24 hours"]
+        "Lead Acme untouched for 24 hours",
+        "Lead Globex untouched for 24 hours",
+    ]
     assert [e["target"] for e in rows(crm, "sys_outbox", rule="lead_overdue")] == ["rita@example.com"] * 2
     logged = rows(crm, "sys_audit", object="lead", record_id=b.id)
     assert (logged[-1]["username"], logged[-1]["channel"]) == ("automation:lead_overdue", "automation")
@@ -214,30 +219,56 @@ def test_a_rule_without_window_sweeps_what_is_new_and_everything_once_a_day(writ
         assert fired(sweep(crm, clock, MONDAY_9 + dt.timedelta(hours=2)), "dormant") == (1, 0, 0)  # written since
         members = crm.schema.table("member")
         with crm.engine.begin() as c:  # a value no write announces (as a backdated activity moves last_activity_at)
-            c.execute(sa.insert(members).values(
-                name="quiet", last_purchase=MONDAY_9 - dt.timedelta(days=200), owner_id=None, version=1,
-                created_at=MONDAY_9 - dt.timedelta(days=200), updated_at=MONDAY_9 - dt.timedelta(days=200)))
+            c.execute(
+                sa.insert(members).values(
+                    name="quiet",
+                    last_purchase=MONDAY_9 - dt.timedelta(days=200),
+                    owner_id=None,
+                    version=1,
+                    created_at=MONDAY_9 - dt.timedelta(days=200),
+                    updated_at=MONDAY_9 - dt.timedelta(days=200),
+                )
+            )
         assert fired(sweep(crm, clock, MONDAY_9 + dt.timedelta(hours=3)), "dormant") == (0, 0, 0)  # narrowed
         assert fired(sweep(crm, clock, local(2026, 6, 2, 0, 1)), "dormant") == (1, 0, 0)  # the day's full sweep
         assert fired(sweep(crm, clock, local(2026, 6, 2, 0, 2)), "dormant") == (0, 0, 0)
         with crm.engine.begin() as c:
-            c.execute(sa.insert(members).values(
-                name="earlier", last_purchase=MONDAY_9 - dt.timedelta(days=95), owner_id=None, version=1,
-                created_at=MONDAY_9 - dt.timedelta(days=95), updated_at=MONDAY_9 - dt.timedelta(days=95)))
-        assert fired(sweep(crm, clock, MONDAY_9 + dt.timedelta(hours=5)), "dormant") == (1, 0, 0)  # run for an earlier time: full
+            c.execute(
+                sa.insert(members).values(
+                    name="earlier",
+                    last_purchase=MONDAY_9 - dt.timedelta(days=95),
+                    owner_id=None,
+                    version=1,
+                    created_at=MONDAY_9 - dt.timedelta(days=95),
+                    updated_at=MONDAY_9 - dt.timedelta(days=95),
+                )
+            )
+        assert fired(sweep(crm, clock, MONDAY_9 + dt.timedelta(hours=5)), "dormant") == (
+            1,
+            0,
+            0,
+        )  # run for an earlier time: full
         sweeps = crm.schema.system["sys_automation_sweeps"]
         with crm.engine.connect() as c:
             assert c.execute(sa.select(sweeps.c.rule, sweeps.c.signature)).all() == [
-                ("dormant", "member|last_purchase|7776000")]
+                ("dormant", "member|last_purchase|7776000")
+            ]
     finally:
         crm.close()
     changed = Trellis.open(write_config(DORMANT.replace("OFFSET", "60d"), "changed.yaml"), db_url, clock=clock)
     try:
         changed.apply()
         with changed.engine.begin() as c:
-            c.execute(sa.insert(changed.schema.table("member")).values(
-                name="sixty", last_purchase=MONDAY_9 - dt.timedelta(days=70), owner_id=None, version=1,
-                created_at=MONDAY_9 - dt.timedelta(days=70), updated_at=MONDAY_9 - dt.timedelta(days=70)))
+            c.execute(
+                sa.insert(changed.schema.table("member")).values(
+                    name="sixty",
+                    last_purchase=MONDAY_9 - dt.timedelta(days=70),
+                    owner_id=None,
+                    version=1,
+                    created_at=MONDAY_9 - dt.timedelta(days=70),
+                    updated_at=MONDAY_9 - dt.timedelta(days=70),
+                )
+            )
         assert fired(sweep(changed, clock, local(2026, 6, 2, 0, 3)), "dormant") == (1, 0, 0)  # a changed rule: full
     finally:
         changed.close()
@@ -262,7 +293,9 @@ def test_a_new_stage_re_arms_the_days_in_stage_rule(crm, clock):
     assert fired(sweep(crm, clock, MONDAY_9 + dt.timedelta(days=10)), "stalled_deal") == (0, 0, 0)
     assert fired(sweep(crm, clock, MONDAY_9 + dt.timedelta(days=11)), "stalled_deal") == (1, 0, 0)
     assert [n["title"] for n in rows(crm, "sys_notifications", rule="stalled_deal")] == [
-        "Big deal: 5 days in Open", "Big deal: 5 days in Demo"]  # picklist labels, as people read them
+        "Big deal: 5 days in Open",
+        "Big deal: 5 days in Demo",
+    ]  # picklist labels, as people read them
 
 
 def test_thirty_days_before_a_contract_ends(crm, clock):
@@ -296,11 +329,16 @@ def test_birthdays_seven_days_before_and_on_the_day_once_a_year(crm, clock):
         assert fired(sweep(crm, clock, local(year, 6, 10, 9, 0)), "birthday_greeting") == (1, 0, 0)
         assert fired(sweep(crm, clock, local(year, 6, 10, 18)), "birthday_greeting") == (0, 0, 0)
     keys = sorted(r["run_key"] for r in rows(crm, "sys_automation_runs") if r["rule"].startswith("birthday"))
-    assert keys == [f"birthday_greeting|{ann.id}|2026-06-10", f"birthday_greeting|{ann.id}|2027-06-10",
-                    f"birthday_soon|{ann.id}|2026-06-10", f"birthday_soon|{ann.id}|2027-06-10"]
+    assert keys == [
+        f"birthday_greeting|{ann.id}|2026-06-10",
+        f"birthday_greeting|{ann.id}|2027-06-10",
+        f"birthday_soon|{ann.id}|2026-06-10",
+        f"birthday_soon|{ann.id}|2027-06-10",
+    ]
     greetings = rows(crm, "sys_outbox", kind="email")
     assert [(g["target"], json.loads(g["payload"])["subject"]) for g in greetings] == [
-        ("ann@example.com", "生日快乐, Ann!")] * 2
+        ("ann@example.com", "生日快乐, Ann!")
+    ] * 2
 
 
 def test_29_february_is_celebrated_on_28_february_in_other_years(crm, clock):
@@ -384,8 +422,10 @@ automations:
 """
     with pytest.raises(ConfigError) as error:
         load_config(write_config(config))
-    assert [(i.code, i.path) for i in error.value.issues] == [("T-E032", "automations[0].on.schedule.from"),
-                                                            ("T-E032", "automations[1].on.schedule.from")]
+    assert [(i.code, i.path) for i in error.value.issues] == [
+        ("T-E032", "automations[0].on.schedule.from"),
+        ("T-E032", "automations[1].on.schedule.from"),
+    ]
 
 
 # --- cron rules ---------------------------------------------------------------------------------------
@@ -418,15 +458,19 @@ def test_a_cron_rule_with_an_object_runs_for_each_record_meeting_when(crm, clock
     hooks = rows(crm, "sys_outbox", kind="webhook")
     assert sorted(json.loads(h["payload"])["record"]["id"] for h in hooks) == sorted(ids[:2] * 2)
     markers = [r for r in rows(crm, "sys_automation_runs", rule="open_deals_daily") if r["record_id"] is None]
-    assert [m["run_key"] for m in markers] == ["open_deals_daily|cron|2026-06-01T08:00:00+08:00",
-                                               "open_deals_daily|cron|2026-06-02T08:00:00+08:00"]
+    assert [m["run_key"] for m in markers] == [
+        "open_deals_daily|cron|2026-06-01T08:00:00+08:00",
+        "open_deals_daily|cron|2026-06-02T08:00:00+08:00",
+    ]
 
 
 def test_cron_time_is_the_latest_at_or_before(clock):
     assert worker.cron_time("0 9 * * 1", local(2026, 6, 1, 9, 0), ZONE) == local(2026, 6, 1, 9, 0)
     assert worker.cron_time("0 9 * * 1", local(2026, 6, 1, 8, 59, 59), ZONE) == local(2026, 5, 25, 9, 0)
     assert worker.anniversary_days(local(2027, 2, 28), local(2027, 2, 28), ZONE) == {
-        "02-28": dt.date(2027, 2, 28), "02-29": dt.date(2027, 2, 28)}
+        "02-28": dt.date(2027, 2, 28),
+        "02-29": dt.date(2027, 2, 28),
+    }
 
 
 # --- e-mail -------------------------------------------------------------------------------------------
@@ -447,16 +491,20 @@ def test_templated_emails_reach_a_real_smtp_server(crm, clock, monkeypatch):
         monkeypatch.setenv("TRELLIS_MAIL_FROM", "Trellis CRM <crm@example.com>")
         report = worker.run_once(crm, clock.now)
     assert (report.delivery.sent, report.delivery.retried, report.delivery.dead) == (2, 0, 0)
-    assert sorted(m["Subject"] for m in box.messages) == ["Lead Lead 0 untouched for 24 hours",
-                                                         "Lead Lead 1 untouched for 24 hours"]
+    assert sorted(m["Subject"] for m in box.messages) == [
+        "Lead Lead 0 untouched for 24 hours",
+        "Lead Lead 1 untouched for 24 hours",
+    ]
     message = box.messages[0]
     assert (message["From"], message["To"], box.envelopes[0]) == (
-        "Trellis CRM <crm@example.com>", "rita@example.com", ["rita@example.com"])
+        "Trellis CRM <crm@example.com>",
+        "rita@example.com",
+        ["rita@example.com"],
+    )
     keys = {e["idempotency_key"] for e in rows(crm, "sys_outbox")}
     assert {m["Message-ID"].strip("<>").split("@")[0] for m in box.messages} == keys
     assert message.get_content().strip().startswith("Call Lead")
-    assert [(e["status"], e["attempts"], e["sent_at"]) for e in rows(crm, "sys_outbox")] == [
-        ("sent", 1, clock.now)] * 2
+    assert [(e["status"], e["attempts"], e["sent_at"]) for e in rows(crm, "sys_outbox")] == [("sent", 1, clock.now)] * 2
     assert worker.run_once(crm, clock.now).delivery.sent == 0
 
 
@@ -517,8 +565,11 @@ def deliver_until_done(crm, clock, passes=40, **options):
     for _ in range(passes):
         delivery.deliver(crm, clock.now, smtp=None, timeout=2, **options)
         with crm.engine.connect() as c:
-            due = c.execute(sa.select(sa.func.min(outbox.c.next_attempt_at))
-                            .where(outbox.c.status.in_(("pending", "retry")), outbox.c.kind == "webhook")).scalar()
+            due = c.execute(
+                sa.select(sa.func.min(outbox.c.next_attempt_at)).where(
+                    outbox.c.status.in_(("pending", "retry")), outbox.c.kind == "webhook"
+                )
+            ).scalar()
         if due is None:
             return
         clock.at(max(due, clock.now))
@@ -610,8 +661,9 @@ def test_an_address_from_the_environment_is_read_at_delivery_and_never_stored(cr
     queue_webhooks(crm, "${TRELLIS_TEST_HOOK_URL}", 1)  # what `url_env: TRELLIS_TEST_HOOK_URL` queues
     assert delivery.deliver(crm, clock.now, smtp=None).retried == 1
     [waiting] = rows(crm, "sys_outbox")
-    assert waiting["last_error"] == ("the environment variable TRELLIS_TEST_HOOK_URL (the webhook's URL) "
-                                     "is not set for the worker")
+    assert waiting["last_error"] == (
+        "the environment variable TRELLIS_TEST_HOOK_URL (the webhook's URL) is not set for the worker"
+    )
     monkeypatch.setenv("TRELLIS_TEST_HOOK_URL", "ftp://files.example.com/x?token=t0p")
     assert delivery.deliver(crm, clock.at(waiting["next_attempt_at"]), smtp=None).retried == 1
     [bad] = rows(crm, "sys_outbox")
@@ -647,18 +699,32 @@ def test_a_crashed_workers_messages_come_back_after_the_lease(crm, clock):
 
 
 # --- two worker processes -----------------------------------------------------------------------------
-@pytest.mark.skipif(not os.environ.get("TRELLIS_TEST_DATABASE_URL"),
-                    reason="SQLite has one writer at a time; concurrent workers are a PostgreSQL deployment")
+@pytest.mark.skipif(
+    not os.environ.get("TRELLIS_TEST_DATABASE_URL"),
+    reason="SQLite has one writer at a time; concurrent workers are a PostgreSQL deployment",
+)
 def test_two_worker_processes_deliver_1000_messages_once(crm, db_url, write_config, tmp_path):
     config = write_config(CONFIG.replace("HOOK_URL", "https://unused.example.com"), "workers.yaml")
     with webhook_receiver(SECRET, delay=0.002) as (url, receiver):
         queue_webhooks(crm, url, 1000)
         env = {**os.environ, "TRELLIS_TEST_HOOK_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
         env.pop("TRELLIS_SMTP_URL", None)
-        command = [sys.executable, "-c", "from engine.cli import main; main()", "worker", str(config),
-                   "--db", db_url, "--once", "--batch", "25"]
-        processes = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        command = [
+            sys.executable,
+            "-c",
+            "from engine.cli import main; main()",
+            "worker",
+            str(config),
+            "--db",
+            db_url,
+            "--once",
+            "--batch",
+            "25",
+        ]
+        processes = [
+            subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
         outputs = [p.communicate(timeout=300) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
     outbox = rows(crm, "sys_outbox")

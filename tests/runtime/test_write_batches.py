@@ -131,9 +131,21 @@ def test_a_plain_create_costs_the_insert_and_the_audit_row(crm):
     with crm.session("rita") as s:
         s.create("item", {"name": "warm-up"})  # the principal's users are read once per transaction
         with statements(crm) as seen:
-            s.create("item", {"name": "Bolt", "code": "B-1", "qty": 3, "price": "1.50", "kind": "b",
-                              "due": "2026-07-01", "note": "zinc", "flag": True, "email": "a@example.com",
-                              "url": "https://example.com"})
+            s.create(
+                "item",
+                {
+                    "name": "Bolt",
+                    "code": "B-1",
+                    "qty": 3,
+                    "price": "1.50",
+                    "kind": "b",
+                    "due": "2026-07-01",
+                    "note": "zinc",
+                    "flag": True,
+                    "email": "a@example.com",
+                    "url": "https://example.com",
+                },
+            )
     written = without_audit_head(seen)
     assert len(written) <= 3
     assert [s.split()[2] for s in written] == ["obj_item", "sys_audit"]
@@ -147,8 +159,9 @@ def test_an_autonumber_is_the_third_statement(crm):
 
 def test_a_batch_writes_each_kind_of_row_with_one_statement(crm):
     def batch(first: int, count: int) -> dict[str, int]:
-        people = [{"name": f"P{i}", "kind": "customer", "email": f"p{i}@example.com"}
-                  for i in range(first, first + count)]
+        people = [
+            {"name": f"P{i}", "kind": "customer", "email": f"p{i}@example.com"} for i in range(first, first + count)
+        ]
         with crm.session("rita") as s, statements(crm) as seen:
             done = s.create_many("person", people)
         assert all(isinstance(r, Record) for r in done)
@@ -194,12 +207,30 @@ def saas_twins(tmp_path, monkeypatch):
 
 LEADS = [
     {"name": "张伟", "company": "云帆", "intent_level": "high", "phone": "138 0013 8000"},
-    {"name": "Wei", "company": "Acme", "intent_level": "low", "email": "wei@example.com", "source": "free_trial",
-     "owner_id": 2},
-    {"name": "李娜", "company": "星辰", "intent_level": "medium", "phone": "139 0013 9000", "region": "east_china",
-     "industry": "internet"},
-    {"name": "Ann", "company": "Beta", "intent_level": "high", "email": "ann@example.com", "source": "webinar",
-     "tags": ["urgent"]},
+    {
+        "name": "Wei",
+        "company": "Acme",
+        "intent_level": "low",
+        "email": "wei@example.com",
+        "source": "free_trial",
+        "owner_id": 2,
+    },
+    {
+        "name": "李娜",
+        "company": "星辰",
+        "intent_level": "medium",
+        "phone": "139 0013 9000",
+        "region": "east_china",
+        "industry": "internet",
+    },
+    {
+        "name": "Ann",
+        "company": "Beta",
+        "intent_level": "high",
+        "email": "ann@example.com",
+        "source": "webinar",
+        "tags": ["urgent"],
+    },
     {"name": "Bo", "company": "Gamma", "intent_level": "low", "email": "bo@example.com", "source": "cold_call"},
     {"name": "Cy", "company": "Delta", "intent_level": "low", "email": "cy@example.com"},
 ]
@@ -207,11 +238,13 @@ LEADS = [
 
 def effects(crm) -> dict:
     """What writing the leads left behind (outbox keys and ids apart)."""
-    keep = {"sys_audit": ("username", "channel", "action", "object", "record_id", "changes"),
-            "sys_automation_runs": ("rule", "object", "record_id", "trigger", "status", "error", "depth"),
-            "sys_notifications": ("user_id", "title", "body", "object", "record_id", "rule"),
-            "sys_outbox": ("kind", "rule", "target", "payload"),
-            "sys_assignment_state": ("rule", "pool", "last_user_id", "version")}
+    keep = {
+        "sys_audit": ("username", "channel", "action", "object", "record_id", "changes"),
+        "sys_automation_runs": ("rule", "object", "record_id", "trigger", "status", "error", "depth"),
+        "sys_notifications": ("user_id", "title", "body", "object", "record_id", "rule"),
+        "sys_outbox": ("kind", "rule", "target", "payload"),
+        "sys_assignment_state": ("rule", "pool", "last_user_id", "version"),
+    }
     found = {table: [{k: r[k] for k in names} for r in rows(crm, table)] for table, names in keep.items()}
     return {"lead": rows(crm, "lead"), **found}
 
@@ -247,19 +280,31 @@ def test_collect_returns_each_rows_outcome_and_writes_exactly_the_good_rows(crm)
     with crm.session("ivan") as s:
         theirs = s.create("company", {"name": "Ivan's"})
     with crm.session("rita") as s:
-        outcomes = s.create_many("person", [
-            {"name": "Good 1", "email": "one@example.com", "company": mine.id},
-            {"name": "Bad kind", "kind": "alien"},
-            {"name": "Twin 1", "email": "twin@example.com"},
-            {"name": "Twin 2", "email": "twin@example.com"},
-            {"name": "Taken", "email": "taken@example.com"},
-            {"name": "No company", "company": 999_999},
-            {"name": "Not mine", "company": theirs.id},
-            {"name": "Good 2", "kind": "customer"},
-        ], on_error="collect")
+        outcomes = s.create_many(
+            "person",
+            [
+                {"name": "Good 1", "email": "one@example.com", "company": mine.id},
+                {"name": "Bad kind", "kind": "alien"},
+                {"name": "Twin 1", "email": "twin@example.com"},
+                {"name": "Twin 2", "email": "twin@example.com"},
+                {"name": "Taken", "email": "taken@example.com"},
+                {"name": "No company", "company": 999_999},
+                {"name": "Not mine", "company": theirs.id},
+                {"name": "Good 2", "kind": "customer"},
+            ],
+            on_error="collect",
+        )
     kinds = [type(o).__name__ if not isinstance(o, Record) else "Record" for o in outcomes]
-    assert kinds == ["Record", "ValidationFailed", "Record", "ValidationFailed", "ValidationFailed",
-                     "ValidationFailed", "ValidationFailed", "Record"]
+    assert kinds == [
+        "Record",
+        "ValidationFailed",
+        "Record",
+        "ValidationFailed",
+        "ValidationFailed",
+        "ValidationFailed",
+        "ValidationFailed",
+        "Record",
+    ]
     assert outcomes[1].errors["kind"][0].code == "not_in_picklist"
     assert outcomes[3].errors["email"][0].code == "unique"
     assert outcomes[4].errors["email"][0].code == "unique"
@@ -279,12 +324,16 @@ def test_stop_raises_the_first_refusal_with_its_index_and_writes_nothing(crm):
     before = len(rows(crm, "sys_audit"))
     with crm.session("rita") as s:
         with pytest.raises(ValidationFailed) as refused:
-            s.create_many("person", [
-                {"name": "Fine", "kind": "customer"},
-                *({"name": f"Fine {i}"} for i in range(5)),
-                {"name": "x" * 41},
-                {"name": "Also bad", "kind": "alien"},
-            ], chunk_size=2)
+            s.create_many(
+                "person",
+                [
+                    {"name": "Fine", "kind": "customer"},
+                    *({"name": f"Fine {i}"} for i in range(5)),
+                    {"name": "x" * 41},
+                    {"name": "Also bad", "kind": "alien"},
+                ],
+                chunk_size=2,
+            )
         assert refused.value.index == 6
         assert set(refused.value.errors) == {"name"}
         s.create("person", {"name": "After"})
@@ -343,13 +392,17 @@ def test_update_many_applies_each_change_and_reports_conflicts(crm):
     with crm.session("ivan") as s:
         d = s.create("person", {"name": "d"})
     with crm.session("rita") as s:
-        outcomes = s.update_many("person", [
-            (a.id, {"name": "a2"}, a.version),
-            (b.id, {"name": "b2"}, b.version + 1),  # stale: someone else's version
-            (c.id, {"kind": "alien"}),
-            (d.id, {"name": "d2"}),  # not rita's
-            (a.id, {"kind": "customer"}),  # the same record again: after its first change
-        ], on_error="collect")
+        outcomes = s.update_many(
+            "person",
+            [
+                (a.id, {"name": "a2"}, a.version),
+                (b.id, {"name": "b2"}, b.version + 1),  # stale: someone else's version
+                (c.id, {"kind": "alien"}),
+                (d.id, {"name": "d2"}),  # not rita's
+                (a.id, {"kind": "customer"}),  # the same record again: after its first change
+            ],
+            on_error="collect",
+        )
     assert isinstance(outcomes[0], Record) and outcomes[0]["name"] == "a2"
     assert isinstance(outcomes[1], Conflict) and outcomes[1].index == 1
     assert outcomes[2].errors["kind"][0].code == "not_in_picklist"
@@ -382,4 +435,3 @@ def test_a_batch_through_the_system_equals_what_the_rules_do_per_row(crm):
     assert [(n["user_id"], n["title"]) for n in notes] == [(owner, f"New customer C{i}") for i in range(3)]
     runs = rows(crm, "sys_automation_runs")
     assert [(r["rule"], r["record_id"], r["status"]) for r in runs] == [("welcome", r.id, "done") for r in done]
-

@@ -48,8 +48,9 @@ def open_crm(db_url, write_config, clock, monkeypatch) -> Iterator[OpenCrm]:
     ``PASSWORD`` unless ``passwords=False``), an encryption key set; closed afterwards."""
     opened: list[Trellis] = []
 
-    def open_(config: str, users: Mapping[str, Mapping[str, Any]], teams: Iterable[str] = (),
-              passwords: bool = True) -> Trellis:
+    def open_(
+        config: str, users: Mapping[str, Mapping[str, Any]], teams: Iterable[str] = (), passwords: bool = True
+    ) -> Trellis:
         monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
         crm = Trellis.open(write_config(config), db_url, clock=clock)
         opened.append(crm)
@@ -107,8 +108,9 @@ def token(page) -> str:
     return match.group(1)
 
 
-def post(client: FlaskClient, url: str, data: Mapping[str, Any] | None = None, form_url: str | None = None,
-         **kwargs: Any):
+def post(
+    client: FlaskClient, url: str, data: Mapping[str, Any] | None = None, form_url: str | None = None, **kwargs: Any
+):
     """POST like a browser: first GET the page with the form (``form_url``, default ``url``)
     for its CSRF token."""
     data = dict(data or {})

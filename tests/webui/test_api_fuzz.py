@@ -78,8 +78,10 @@ roles:
 """
 
 OBJECTS = ("account", "deal")
-FIELDS = {"account": ("name", "website"),
-          "deal": ("name", "stage", "amount", "kind", "close_date", "met_at", "score", "tags", "account", "notes")}
+FIELDS = {
+    "account": ("name", "website"),
+    "deal": ("name", "stage", "amount", "kind", "close_date", "met_at", "score", "tags", "account", "notes"),
+}
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "startswith", "isnull")
 
 #: Every operation the served document must hold, each fuzzed below.
@@ -89,15 +91,19 @@ OPERATIONS = sorted(
     + [("GET", "/api/v1/meta/objects"), ("GET", "/api/v1/openapi.json")]
     + [("GET", "/api/v1/approvals"), ("GET", "/api/v1/approvals/{id}")]
     + [("POST", f"/api/v1/approvals/{{id}}/{decision}") for decision in ("approve", "reject", "cancel")]
-    + [("GET", "/api/v1/notifications"), ("POST", "/api/v1/notifications/read"),
-       ("POST", "/api/v1/notifications/{id}/read")]
+    + [
+        ("GET", "/api/v1/notifications"),
+        ("POST", "/api/v1/notifications/read"),
+        ("POST", "/api/v1/notifications/{id}/read"),
+    ]
 )
 
 #: The ids of the records the ``app`` fixture makes (two of each object).
 SEEDED_IDS = (1, 2)
 MAX_EXAMPLES = 25
-FUZZ_SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-                         suppress_health_check=list(HealthCheck))
+FUZZ_SETTINGS = settings(
+    max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 @pytest.fixture
@@ -125,9 +131,21 @@ def app(crm, headers):
     for name in ("Acme", "Globex"):
         assert client.post("/api/v1/account", json={"name": name}, headers=headers).status_code == 201
     for name, stage, amount in (("Big", "quote", "1200.50"), ("Small", "qualify", "3")):
-        response = client.post("/api/v1/deal", headers=headers, json={
-            "name": name, "stage": stage, "amount": amount, "kind": "new", "account": 1,
-            "close_date": "2026-03-02", "met_at": "2026-03-02T09:00:00+08:00", "score": 7, "tags": ["a", "b"]})
+        response = client.post(
+            "/api/v1/deal",
+            headers=headers,
+            json={
+                "name": name,
+                "stage": stage,
+                "amount": amount,
+                "kind": "new",
+                "account": 1,
+                "close_date": "2026-03-02",
+                "met_at": "2026-03-02T09:00:00+08:00",
+                "score": 7,
+                "tags": ["a", "b"],
+            },
+        )
         assert response.status_code == 201, response.get_json()
     return app
 
@@ -156,16 +174,24 @@ def schema(app, headers):
 
 
 def test_the_document_holds_exactly_the_fuzzed_operations(schema):
-    served = sorted((method.upper(), path) for path, item in schema.raw_schema["paths"].items()
-                    for method in item if method != "parameters")
+    served = sorted(
+        (method.upper(), path)
+        for path, item in schema.raw_schema["paths"].items()
+        for method in item
+        if method != "parameters"
+    )
     assert served == OPERATIONS
     assert sorted((op.method.upper(), op.path) for op in (r.ok() for r in schema.get_all_operations())) == OPERATIONS
 
 
 #: Operations without any input: nothing to break in a schema-violating way.
 NO_INPUT = {("GET", "/api/v1/meta/objects"), ("GET", "/api/v1/openapi.json"), ("POST", "/api/v1/notifications/read")}
-CASES = [(method, path, mode) for method, path in OPERATIONS for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-         if mode is GenerationMode.POSITIVE or (method, path) not in NO_INPUT]
+CASES = [
+    (method, path, mode)
+    for method, path in OPERATIONS
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    if mode is GenerationMode.POSITIVE or (method, path) not in NO_INPUT
+]
 
 
 @pytest.mark.parametrize(("method", "path", "mode"), CASES, ids=[f"{m} {p} {g.value}" for m, p, g in CASES])
@@ -175,8 +201,15 @@ def test_no_generated_request_gets_a_5xx(schema, headers, method, path, mode):
     if "{id}" in path:
         # Generated ids rarely hit a row: also aim at the seeded records, with If-Match: * so
         # that a PATCH reaches validation instead of stopping at 428.
-        cases = st.one_of(cases, *(operation.as_strategy(generation_mode=mode, path_parameters={"id": record_id},
-                                                         headers={"If-Match": "*"}) for record_id in SEEDED_IDS))
+        cases = st.one_of(
+            cases,
+            *(
+                operation.as_strategy(
+                    generation_mode=mode, path_parameters={"id": record_id}, headers={"If-Match": "*"}
+                )
+                for record_id in SEEDED_IDS
+            ),
+        )
 
     @FUZZ_SETTINGS
     @given(case=cases)
@@ -188,8 +221,31 @@ def test_no_generated_request_gets_a_5xx(schema, headers, method, path, mode):
 
 JUNK = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(["", "null", "1", "-1", "0", "1e309", "NaN", "2026-02-30", "2026-03-02T25:00", "a,b,,c",
-                     "true", "9" * 40, "qualify", "won", "new", "me", "team", "\x00", "%", "_", "' OR 1=1 --"]),
+    st.sampled_from(
+        [
+            "",
+            "null",
+            "1",
+            "-1",
+            "0",
+            "1e309",
+            "NaN",
+            "2026-02-30",
+            "2026-03-02T25:00",
+            "a,b,,c",
+            "true",
+            "9" * 40,
+            "qualify",
+            "won",
+            "new",
+            "me",
+            "team",
+            "\x00",
+            "%",
+            "_",
+            "' OR 1=1 --",
+        ]
+    ),
     st.integers().map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(str),
 )
@@ -200,8 +256,10 @@ def test_no_filter_sort_or_paging_input_gets_a_5xx(app, headers, name):
     client = app.test_client()
     keys = st.one_of(
         st.sampled_from(FIELDS[name] + ("owner", "q", "sort", "page", "per_page", "id", "created_at", "nope")),
-        st.tuples(st.sampled_from(FIELDS[name] + ("id", "created_at", "owner", "nope")),
-                  st.sampled_from(OPERATORS + ("bogus", ""))).map("__".join),
+        st.tuples(
+            st.sampled_from(FIELDS[name] + ("id", "created_at", "owner", "nope")),
+            st.sampled_from(OPERATORS + ("bogus", "")),
+        ).map("__".join),
     )
 
     @FUZZ_SETTINGS
@@ -216,24 +274,35 @@ def test_no_filter_sort_or_paging_input_gets_a_5xx(app, headers, name):
 #: Text a client may send that no database or header should see: lone surrogates, control
 #: characters (CR/LF, NUL, bidi overrides), formula starts and long runs.
 HOSTILE_TEXT = st.one_of(
-    st.sampled_from(["\ud800", "a\udfffb", "\udbff\udc00", "\r\nSet-Cookie: x=1", "\x00", "\u202e", "=1+1",
-                     "x" * 5000]),
+    st.sampled_from(
+        ["\ud800", "a\udfffb", "\udbff\udc00", "\r\nSet-Cookie: x=1", "\x00", "\u202e", "=1+1", "x" * 5000]
+    ),
     st.text(alphabet=st.characters(codec=None, categories=("Cs", "Cc", "Cf", "Lo", "Nd")), max_size=12),
 )
-HOSTILE_VALUE = st.one_of(HOSTILE_TEXT, st.lists(HOSTILE_TEXT, max_size=3),
-                          st.fixed_dictionaries({"key": HOSTILE_TEXT, "name": HOSTILE_TEXT}),
-                          st.dictionaries(HOSTILE_TEXT, HOSTILE_TEXT, max_size=2))
+HOSTILE_VALUE = st.one_of(
+    HOSTILE_TEXT,
+    st.lists(HOSTILE_TEXT, max_size=3),
+    st.fixed_dictionaries({"key": HOSTILE_TEXT, "name": HOSTILE_TEXT}),
+    st.dictionaries(HOSTILE_TEXT, HOSTILE_TEXT, max_size=2),
+)
 BODY_FIELDS = {name: fields + (("attachment",) if name == "deal" else ()) for name, fields in FIELDS.items()}
 
 
 @pytest.mark.parametrize("name", OBJECTS)
 def test_no_hostile_json_body_gets_a_5xx(app, headers, name):
     client = app.test_client()
-    routes = st.sampled_from([("POST", f"/api/v1/{name}"), ("PATCH", f"/api/v1/{name}/1"),
-                              ("POST", "/api/v1/approvals/1/approve"), ("POST", "/api/v1/approvals/1/reject")])
+    routes = st.sampled_from(
+        [
+            ("POST", f"/api/v1/{name}"),
+            ("PATCH", f"/api/v1/{name}/1"),
+            ("POST", "/api/v1/approvals/1/approve"),
+            ("POST", "/api/v1/approvals/1/reject"),
+        ]
+    )
     # Mostly the object's own fields (a required one always), so that values reach validation and storage.
-    bodies = st.fixed_dictionaries({"name": HOSTILE_TEXT},
-                                   optional={key: HOSTILE_VALUE for key in BODY_FIELDS[name][1:] + ("comment",)})
+    bodies = st.fixed_dictionaries(
+        {"name": HOSTILE_TEXT}, optional={key: HOSTILE_VALUE for key in BODY_FIELDS[name][1:] + ("comment",)}
+    )
     bodies = st.one_of(bodies, st.dictionaries(HOSTILE_TEXT, HOSTILE_VALUE, max_size=2))
 
     @FUZZ_SETTINGS
@@ -241,8 +310,9 @@ def test_no_hostile_json_body_gets_a_5xx(app, headers, name):
     def fuzz(route, body) -> None:
         method, url = route
         data = json.dumps(body)  # ensure_ascii: a lone surrogate travels as its \\u escape
-        response = client.open(url, method=method, data=data, content_type="application/json",
-                               headers={**headers, "If-Match": "*"})
+        response = client.open(
+            url, method=method, data=data, content_type="application/json", headers={**headers, "If-Match": "*"}
+        )
         assert response.status_code < 500, (route, data[:300], response.get_data(as_text=True)[:300])
         assert response.mimetype == "application/json"
 
@@ -251,9 +321,11 @@ def test_no_hostile_json_body_gets_a_5xx(app, headers, name):
 
 def test_surrogates_long_searches_and_many_sort_keys_are_4xx_with_the_documented_error(app, headers):
     client = app.test_client()
-    cases = [("POST", "/api/v1/deal", '{"name": "\\ud800"}', "malformed_json"),
-             ("PATCH", "/api/v1/deal/1", '{"name": "ok", "tags": ["a\\udfff"], "version": 1}', "malformed_json"),
-             ("POST", "/api/v1/approvals/1/approve", '{"comment": "\\ud800"}', "malformed_json")]
+    cases = [
+        ("POST", "/api/v1/deal", '{"name": "\\ud800"}', "malformed_json"),
+        ("PATCH", "/api/v1/deal/1", '{"name": "ok", "tags": ["a\\udfff"], "version": 1}', "malformed_json"),
+        ("POST", "/api/v1/approvals/1/approve", '{"comment": "\\ud800"}', "malformed_json"),
+    ]
     for method, url, data, code in cases:
         response = client.open(url, method=method, data=data, content_type="application/json", headers=headers)
         assert response.status_code == 400, (url, response.get_json())

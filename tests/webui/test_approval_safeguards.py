@@ -142,7 +142,8 @@ def test_nobody_decides_two_steps_of_one_request(api, app):
     second = api("max", "POST", f"/api/v1/approvals/{approval['id']}/approve", json={})
     assert second.status_code == 403
     assert second.get_json()["error"]["message"] == (
-        f"You decided an earlier step of request {approval['id']}; another approver must decide this one.")
+        f"You decided an earlier step of request {approval['id']}; another approver must decide this one."
+    )
     assert api("rita", "GET", f"/api/v1/deal/{deal['id']}").get_json()["discount"] is None
     # another director decides it
     assert [r["id"] for r in api("dina", "GET", "/api/v1/approvals").get_json()["data"]] == [approval["id"]]
@@ -155,9 +156,11 @@ def test_approvers_never_see_pending_values_of_fields_hidden_from_them(api, app,
     asked = patch(api, "pia", deal, discount=30, floor_price="77777.00")
     assert asked.status_code == 202, asked.get_json()
     approval_id = asked.get_json()["approval"]["id"]
-    for box in (api("mona", "GET", "/api/v1/approvals").get_json()["data"][0],
-                api("mona", "GET", f"/api/v1/approvals/{approval_id}").get_json(),
-                api("rita", "GET", f"/api/v1/approvals/{approval_id}").get_json()):
+    for box in (
+        api("mona", "GET", "/api/v1/approvals").get_json()["data"][0],
+        api("mona", "GET", f"/api/v1/approvals/{approval_id}").get_json(),
+        api("rita", "GET", f"/api/v1/approvals/{approval_id}").get_json(),
+    ):
         assert box["changes"] == {"discount": 30} and box["hidden_changes"] == 1, box
     assert api("pia", "GET", f"/api/v1/approvals/{approval_id}").get_json()["changes"]["floor_price"] == "77777.00"
     assert "77,777" in text(client_for(app, "pia").get("/approvals"))
@@ -183,20 +186,29 @@ def test_a_pipeline_switch_enters_the_new_pipeline_at_its_first_stage(api):
     jump = patch(api, "rita", deal, deal_type="renewal", stage="contract_signed", signatory="Li Lei")
     assert jump.status_code == 403, jump.get_json()  # a skip, and rita may not skip
     assert jump.get_json()["error"]["message"].startswith("Moving from Renewal due to Contract signed skips 1 stage")
-    approved_jump = patch(api, "max", deal, deal_type="renewal", stage="contract_signed", signatory="Li Lei",
-                          stage_reason="Signed at the fair")
+    approved_jump = patch(
+        api,
+        "max",
+        deal,
+        deal_type="renewal",
+        stage="contract_signed",
+        signatory="Li Lei",
+        stage_reason="Signed at the fair",
+    )
     assert approved_jump.status_code == 202, approved_jump.get_json()  # the skip waits for approval
     assert approved_jump.get_json()["approval"]["rules"] == ["deal_stage_skip"]
     locked = patch(api, "rita", deal, deal_type="renewal")
-    assert locked.status_code == 422 and locked.get_json()["error"]["fields"]["deal_type"][0]["code"] == \
-        "approval_pending"  # the switch waits with the skip request
+    assert (
+        locked.status_code == 422 and locked.get_json()["error"]["fields"]["deal_type"][0]["code"] == "approval_pending"
+    )  # the switch waits with the skip request
     other = new_deal(api, user="ron")
     entered = patch(api, "ron", other, deal_type="renewal")
     assert entered.status_code == 200 and entered.get_json()["stage"] == "renewal_due", entered.get_json()
     assert patch(api, "ron", other, stage="renewal_quote").status_code == 200
     gated = patch(api, "ron", other, stage="contract_signed")
-    assert gated.status_code == 422 and gated.get_json()["error"]["fields"]["signatory"][0]["code"] == \
-        "required_for_stage"
+    assert (
+        gated.status_code == 422 and gated.get_json()["error"]["fields"]["signatory"][0]["code"] == "required_for_stage"
+    )
     back = patch(api, "ron", other, deal_type="new_business", stage="won")
     assert back.status_code == 403, back.get_json()  # back to the main pipeline: at its first stage again
 
@@ -207,9 +219,14 @@ def test_a_rule_over_a_hidden_field_answers_without_revealing_it(api, app):
     for price in ("5122.99", "100.00"):
         refused = patch(api, "rita", deal, price=price)
         assert refused.status_code == 422
-        assert refused.get_json()["error"]["fields"] == {"price": [{
-            "code": "rule:price_above_floor",
-            "message": "This change is not allowed by a company rule (price_above_floor)."}]}
+        assert refused.get_json()["error"]["fields"] == {
+            "price": [
+                {
+                    "code": "rule:price_above_floor",
+                    "message": "This change is not allowed by a company rule (price_above_floor).",
+                }
+            ]
+        }
     assert patch(api, "rita", deal, price="5123.00").status_code == 200
     # Whoever may read the floor price gets the rule's own message.
     told = patch(api, "pia", deal, price="100.00").get_json()["error"]["fields"]["price"][0]["message"]
@@ -217,8 +234,17 @@ def test_a_rule_over_a_hidden_field_answers_without_revealing_it(api, app):
     rita = client_for(app, "rita")
     post(rita, "/lang", {"lang": "zh"}, form_url="/o/deal")
     current = api("rita", "GET", f"/api/v1/deal/{deal['id']}").get_json()
-    page = post(rita, f"/o/deal/{deal['id']}/edit", {"name": "Acme", "stage": current["stage"], "price": "100",
-                                                     "deal_type": "new_business", "version": current["version"]})
+    page = post(
+        rita,
+        f"/o/deal/{deal['id']}/edit",
+        {
+            "name": "Acme",
+            "stage": current["stage"],
+            "price": "100",
+            "deal_type": "new_business",
+            "version": current["version"],
+        },
+    )
     assert page.status_code == 422
     assert "此更改不符合公司规则（price_above_floor），无法保存。" in text(page)
     assert [w for w in ("5123", "5,123", "Floor price", "below the floor") if w in text(page)] == []

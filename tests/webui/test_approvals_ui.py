@@ -98,8 +98,10 @@ def request_discount(app, deal, discount="30", **values):
 
 
 def articles(page: str, prefix: str) -> dict[int, str]:
-    return {int(m.group(1)): m.group(2) for m in re.finditer(
-        rf'<article class="approval" id="{prefix}(\d+)">(.*?)</article>', page, flags=re.S)}
+    return {
+        int(m.group(1)): m.group(2)
+        for m in re.finditer(rf'<article class="approval" id="{prefix}(\d+)">(.*?)</article>', page, flags=re.S)
+    }
 
 
 def test_an_edit_that_needs_approval_says_so_and_changes_nothing(app, crm, deal):
@@ -120,16 +122,18 @@ def test_the_inbox_shows_what_waits_and_approving_moves_it_on(app, crm, deal):
     page = text(max_.get("/approvals"))
     waiting = articles(page, "approval-")
     assert len(waiting) == 1
-    (approval_id, item), = waiting.items()
+    ((approval_id, item),) = waiting.items()
     assert f'<a href="/o/deal/{deal.id}">Acme</a>' in item
     assert "Requested by rita" in item and "Step 1 of 2: Big discount: Sales manager — Max Ma" in item
     assert 'Discount: <span class="empty-value">(empty)</span> → <ins>30.00%</ins>' in item
     assert "Region" not in item and "the value of 1 field you cannot see" in item  # hidden from managers
     assert f'<label for="comment-{approval_id}">Comment (required to reject)</label>' in item
-    assert re.search(r'<a href="/approvals"[^>]*>Approvals <span class="badge"[^>]*><span class="vh">: </span>1</span>',
-                     page)
-    response = post(max_, f"/approvals/{approval_id}/decide", {"decision": "approve", "comment": "ok"},
-                    form_url="/approvals")
+    assert re.search(
+        r'<a href="/approvals"[^>]*>Approvals <span class="badge"[^>]*><span class="vh">: </span>1</span>', page
+    )
+    response = post(
+        max_, f"/approvals/{approval_id}/decide", {"decision": "approve", "comment": "ok"}, form_url="/approvals"
+    )
     assert response.status_code == 302
     page = text(max_.get("/approvals"))
     assert "Approved; the request goes on to the next step." in page and articles(page, "approval-") == {}
@@ -147,14 +151,19 @@ def test_reject_needs_a_comment_beside_the_box_and_the_requester_sees_it(app, cr
     rita = request_discount(app, deal)
     max_ = client_for(app, "max")
     approval_id = next(iter(articles(text(max_.get("/approvals")), "approval-")))
-    refused = post(max_, f"/approvals/{approval_id}/decide", {"decision": "reject", "comment": " "},
-                   form_url="/approvals")
+    refused = post(
+        max_, f"/approvals/{approval_id}/decide", {"decision": "reject", "comment": " "}, form_url="/approvals"
+    )
     assert refused.status_code == 422
     item = articles(text(refused), "approval-")[approval_id]
     assert 'aria-invalid="true"' in item
     assert re.search(rf'<div class="field-error" role="alert" id="comment-{approval_id}-error">Say why', item)
-    post(max_, f"/approvals/{approval_id}/decide", {"decision": "reject", "comment": "Too much for a pilot"},
-         form_url="/approvals")
+    post(
+        max_,
+        f"/approvals/{approval_id}/decide",
+        {"decision": "reject", "comment": "Too much for a pilot"},
+        form_url="/approvals",
+    )
     page = text(rita.get("/approvals"))
     mine = articles(page, "my-approval-")[approval_id]
     assert "Rejected" in mine and "Too much for a pilot" in mine and "Withdraw" not in mine
@@ -166,7 +175,7 @@ def test_reject_needs_a_comment_beside_the_box_and_the_requester_sees_it(app, cr
 def test_the_requester_withdraws_a_pending_request(app, deal):
     rita = request_discount(app, deal)
     page = text(rita.get("/approvals"))
-    (approval_id, item), = articles(page, "my-approval-").items()
+    ((approval_id, item),) = articles(page, "my-approval-").items()
     assert "Waiting for approval" in item and "Withdraw" in item
     response = post(rita, f"/approvals/{approval_id}/withdraw", {}, form_url="/approvals")
     assert response.status_code == 302
@@ -185,8 +194,7 @@ def test_the_record_banner_lets_the_approver_decide_there(app, crm, deal):
     no_comment = post(max_, f"/approvals/{approval_id}/decide", {"decision": "reject", "next": url}, form_url=url)
     assert no_comment.status_code == 302 and no_comment.headers["Location"].endswith(url)
     assert "Say why you reject the request." in text(max_.get(url))
-    post(max_, f"/approvals/{approval_id}/decide", {"decision": "reject", "comment": "No", "next": url},
-         form_url=url)
+    post(max_, f"/approvals/{approval_id}/decide", {"decision": "reject", "comment": "No", "next": url}, form_url=url)
     page = text(max_.get(url))
     assert "Rejected; the requester sees your comment." in page and 'id="approvals"' not in page
 

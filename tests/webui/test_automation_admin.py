@@ -103,8 +103,12 @@ def test_only_holders_of_manage_config_see_the_page(app, crm, activity):
 
 def test_the_engine_checks_the_permission_too(crm, activity):
     with crm.session("alice") as s:
-        for call in (lambda: admin.recent_runs(s), lambda: admin.outbox(s), lambda: admin.outbox_counts(s),
-                     lambda: admin.retry_message(s, 1)):
+        for call in (
+            lambda: admin.recent_runs(s),
+            lambda: admin.outbox(s),
+            lambda: admin.outbox_counts(s),
+            lambda: admin.retry_message(s, 1),
+        ):
             with pytest.raises(PermissionDenied):
                 call()
 
@@ -112,7 +116,7 @@ def test_the_engine_checks_the_permission_too(crm, activity):
 # --- runs -------------------------------------------------------------------------------------------------
 def test_runs_latest_first_with_failures_highlighted(app, activity):
     page = text(client_for(app, "adam").get("/admin/automation"))
-    runs = page[page.index('id="runs"'):page.index('id="outbox"')]
+    runs = page[page.index('id="runs"') : page.index('id="outbox"')]
     rules = re.findall(r'<tr class="run run-(\w+)">.*?<td data-label="Rule">([^<]+)', runs, re.S)
     assert rules[0] == ("failed", "Broken note ") and ("done", "New lead notice ") in rules
     assert len(rules) == 5  # two leads × two rules, then the failed one
@@ -124,10 +128,10 @@ def test_runs_latest_first_with_failures_highlighted(app, activity):
 def test_runs_filter_by_rule_and_status(app, activity):
     adam = client_for(app, "adam")
     failed = text(adam.get("/admin/automation?status=failed"))
-    runs = failed[failed.index('id="runs"'):failed.index('id="outbox"')]
+    runs = failed[failed.index('id="runs"') : failed.index('id="outbox"')]
     assert runs.count('<tr class="run ') == 1 and '<option value="failed" selected>' in runs
     by_rule = text(adam.get("/admin/automation?rule=ping_erp"))
-    runs = by_rule[by_rule.index('id="runs"'):by_rule.index('id="outbox"')]
+    runs = by_rule[by_rule.index('id="runs"') : by_rule.index('id="outbox"')]
     assert runs.count('<tr class="run run-done">') == 2 and "broken_note" not in runs.split("</select>")[-1]
     assert '<label for="f-rule">Rule</label>' in by_rule and '<label for="f-status">Status</label>' in by_rule
     assert '<label for="f-outbox-status">Status</label>' in by_rule and '<label for="f-kind">Kind</label>' in by_rule
@@ -138,7 +142,7 @@ def test_runs_filter_by_rule_and_status(app, activity):
 # --- the outbox ---------------------------------------------------------------------------------------------
 def test_the_outbox_shows_waiting_emails_and_dead_webhooks(app, activity):
     page = text(client_for(app, "adam").get("/admin/automation"))
-    box = page[page.index('id="outbox"'):]
+    box = page[page.index('id="outbox"') :]
     assert box.count('class="message message-pending"') == 2 and box.count('class="message message-dead"') == 2
     assert NO_SMTP in box and "alice@example.com" in box and "New lead Acme" in box
     assert "http://hook:***@127.0.0.1:9/hooks/crm" in box and "s3cret" not in page
@@ -146,7 +150,7 @@ def test_the_outbox_shows_waiting_emails_and_dead_webhooks(app, activity):
     assert re.search(r'<li class="count-dead">Dead: <strong>2</strong></li>', box)
     assert box.count(">Retry<span") == 2  # only the dead ones
     webhooks = text(client_for(app, "adam").get("/admin/automation?kind=webhook&outbox_status=dead"))
-    assert webhooks[webhooks.index('id="outbox"'):].count('<tr class="message ') == 2
+    assert webhooks[webhooks.index('id="outbox"') :].count('<tr class="message ') == 2
 
 
 def test_retry_puts_a_dead_message_back_to_pending(app, crm, clock, activity):
@@ -154,8 +158,12 @@ def test_retry_puts_a_dead_message_back_to_pending(app, crm, clock, activity):
     assert dead["status"] == "dead" and dead["attempts"] == 1
     clock.now = clock.now.replace(hour=12)
     adam = client_for(app, "adam")  # after the clock moved: an idle session would have ended
-    response = post(adam, f"/admin/automation/outbox/{dead['id']}/retry", {"next": "/admin/automation?kind=webhook"},
-                    form_url="/admin/automation")
+    response = post(
+        adam,
+        f"/admin/automation/outbox/{dead['id']}/retry",
+        {"next": "/admin/automation?kind=webhook"},
+        form_url="/admin/automation",
+    )
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/automation?kind=webhook")
     row = outbox(crm, id=dead["id"])[0]
     assert row["status"] == "pending" and row["attempts"] == 0 and row["next_attempt_at"] == clock.now

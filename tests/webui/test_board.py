@@ -104,7 +104,7 @@ def card_ids(page: str) -> list[int]:
 def column(page: str, stage: str) -> str:
     start = page.index(f'id="column-{stage}"')
     end = page.find('<section class="board-column', start + 1)
-    return page[start:end if end != -1 else len(page)]
+    return page[start : end if end != -1 else len(page)]
 
 
 def csrf(client) -> str:
@@ -191,8 +191,12 @@ def test_each_card_has_a_labelled_move_control_and_the_page_no_inline_script(log
     menu = page.split(f'<details class="card-menu" id="move-{acme}">', 1)[1].split("</details>", 1)[0]
     assert '<summary aria-label="Move Acme to…">Move to…</summary>' in menu
     stages = re.findall(r'<button type="submit" name="stage" value="([^"]+)">([^<]+)</button>', menu)
-    assert stages == [("needs_confirmed", "Needs confirmed"), ("solution_demo", "Solution demo"), ("won", "Won"),
-                      ("lost", "Lost")]  # every stage but the card's own
+    assert stages == [
+        ("needs_confirmed", "Needs confirmed"),
+        ("solution_demo", "Solution demo"),
+        ("won", "Won"),
+        ("lost", "Lost"),
+    ]  # every stage but the card's own
     assert f'id="card-{acme}" tabindex="0"' in page
     assert re.findall(r"<script(?![^>]*\bsrc=)", page) == [] and " style=" not in page
 
@@ -208,8 +212,9 @@ def test_a_gated_move_answers_422_with_the_missing_field_and_its_widget(login, d
     body = response.get_json()
     assert body["missing"] == ["needs_analysis"]
     assert body["fields"]["needs_analysis"][0]["code"] == "required_for_stage"
-    assert body["widgets"] == [{"name": "needs_analysis", "label": "Needs analysis", "widget": "textarea",
-                                "required": True}]
+    assert body["widgets"] == [
+        {"name": "needs_analysis", "label": "Needs analysis", "widget": "textarea", "required": True}
+    ]
     assert '<textarea id="f-needs_analysis"' in body["form_html"]
     assert '<label for="f-needs_analysis">' in body["form_html"] and 'role="alert"' in body["form_html"]
     assert body["title"] == "Move to Solution demo"
@@ -268,8 +273,9 @@ def test_a_stale_version_is_409_and_an_unknown_stage_422(login, deals):
 def test_a_move_without_a_version_is_409_on_the_board_and_without_javascript(login, deals, crm):
     client = login("rita")
     acme = deals["Acme"]
-    response = client.post(f"/o/deal/{acme.id}/move", json={"stage": "needs_confirmed"},
-                           headers={"X-CSRFToken": csrf(client)})
+    response = client.post(
+        f"/o/deal/{acme.id}/move", json={"stage": "needs_confirmed"}, headers={"X-CSRFToken": csrf(client)}
+    )
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "conflict"
     assert "did not say which version" in response.get_json()["error"]["message"]
     url = f"/o/deal/{acme.id}"
@@ -328,8 +334,12 @@ def test_the_stage_forms_work_without_javascript(login, deals, crm):
     form = text(refused)
     assert "Move “Gamma” to Solution demo" in form and '<label for="f-needs_analysis">' in form
     assert 'role="alert"' in form and "Not moved; see the fields marked below." in form
-    done = post(client, f"{url}/move", {"stage": "solution_demo", "version": gamma.version,
-                                        "needs_analysis": "SSO"}, form_url=url)
+    done = post(
+        client,
+        f"{url}/move",
+        {"stage": "solution_demo", "version": gamma.version, "needs_analysis": "SSO"},
+        form_url=url,
+    )
     assert done.status_code == 302 and done.headers["Location"].endswith(url)
     page = text(client.get(url))
     assert "Moved to Solution demo." in page and "Current stage: Solution demo" in page
@@ -338,12 +348,19 @@ def test_the_stage_forms_work_without_javascript(login, deals, crm):
 def test_the_boards_move_form_returns_to_the_board(login, deals):
     client = login("rita")
     acme = deals["Acme"]
-    response = post(client, f"/o/deal/{acme.id}/move", {"stage": "needs_confirmed", "version": acme.version,
-                                                         "next": "/o/deal/board?region=east"},
-                    form_url="/o/deal/board")
+    response = post(
+        client,
+        f"/o/deal/{acme.id}/move",
+        {"stage": "needs_confirmed", "version": acme.version, "next": "/o/deal/board?region=east"},
+        form_url="/o/deal/board",
+    )
     assert response.status_code == 302 and response.headers["Location"].endswith("/o/deal/board?region=east")
-    evil = post(client, f"/o/deal/{acme.id}/move", {"stage": "initial_contact", "version": acme.version + 1,
-                                                     "next": "//evil.example/"}, form_url="/o/deal/board")
+    evil = post(
+        client,
+        f"/o/deal/{acme.id}/move",
+        {"stage": "initial_contact", "version": acme.version + 1, "next": "//evil.example/"},
+        form_url="/o/deal/board",
+    )
     assert evil.status_code == 302 and "evil" not in evil.headers["Location"]
     page = text(client.get("/o/deal/board"))
     assert deals["Acme"].id in card_ids(column(page, "initial_contact"))
@@ -395,13 +412,33 @@ def test_the_edit_form_has_a_stage_reason_and_a_skip_with_it_waits_for_approval(
     url = f"/o/deal/{samba.id}/edit"
     form = text(client.get(url))
     assert '<label for="f-stage_reason">Reason for the stage change</label>' in form
-    missing = post(client, url, {"name": "Samba", "stage": "solution_demo", "needs_analysis": "Known",
-                                 "unit_price": "10", "quantity": "1", "version": samba.version})
+    missing = post(
+        client,
+        url,
+        {
+            "name": "Samba",
+            "stage": "solution_demo",
+            "needs_analysis": "Known",
+            "unit_price": "10",
+            "quantity": "1",
+            "version": samba.version,
+        },
+    )
     assert missing.status_code == 422
     assert re.search(r'id="err-stage_reason">[^<]*reason', text(missing))
-    response = post(client, url, {"name": "Samba", "stage": "solution_demo", "needs_analysis": "Known",
-                                  "unit_price": "10", "quantity": "1", "version": samba.version,
-                                  "stage_reason": "Demo given at the fair"})
+    response = post(
+        client,
+        url,
+        {
+            "name": "Samba",
+            "stage": "solution_demo",
+            "needs_analysis": "Known",
+            "unit_price": "10",
+            "quantity": "1",
+            "version": samba.version,
+            "stage_reason": "Demo given at the fair",
+        },
+    )
     assert response.status_code == 302
     page = text(client.get(f"/o/deal/{samba.id}"))
     assert "Sent for approval to max; nothing changed yet." in page and "Saved." not in page

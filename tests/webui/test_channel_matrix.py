@@ -80,16 +80,23 @@ def channels(worlds, tmp_path_factory):
             return built[key]
         app_key = (world.name, subject.overlay)
         if app_key not in apps:
-            apps[app_key] = create_app(world.crm_for(subject), test_config={
-                "TESTING": True, "SECRET_KEY": "channel matrix", "WTF_CSRF_ENABLED": False,
-                "RATELIMIT_ENABLED": False,
-                "TRELLIS_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads"))})
+            apps[app_key] = create_app(
+                world.crm_for(subject),
+                test_config={
+                    "TESTING": True,
+                    "SECRET_KEY": "channel matrix",
+                    "WTF_CSRF_ENABLED": False,
+                    "RATELIMIT_ENABLED": False,
+                    "TRELLIS_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
+                },
+            )
         app = apps[app_key]
         secret, _ = create_token(world.crm_for(subject), subject.username, name="channel matrix")
         web = app.test_client()
         response = web.post("/login", data={"username": subject.username, "password": demo.DEMO_PASSWORD})
         assert response.status_code == 302, (
-            f"{subject.username} could not log in: {response.status_code} {response.get_data(as_text=True)[:500]}")
+            f"{subject.username} could not log in: {response.status_code} {response.get_data(as_text=True)[:500]}"
+        )
         built[key] = Channels(app.test_client(), {"Authorization": f"Bearer {secret}"}, web)
         return built[key]
 
@@ -173,7 +180,8 @@ def no_hidden_fields_in_html(case: Case, page: str, where: str, history: list[st
             escaped = html.escape(label, quote=False)
             assert f"<dt>{escaped}</dt>" not in page, f"{where}: hidden field {name} is shown as {label!r}"
             assert not re.search(rf"<label[^>]*>\s*{re.escape(escaped)}\s*[<*]", page), (
-                f"{where}: hidden field {name} has a label {label!r}")
+                f"{where}: hidden field {name} has a label {label!r}"
+            )
             if f"<li>{escaped}: " in page:
                 history.append(f"{where}: the history names hidden field {name} ({label!r}, values masked)")
     no_secrets(case, page, where)
@@ -276,7 +284,8 @@ def test_web_pages_show_exactly_the_scope_and_never_a_hidden_field(worlds, chann
     else:
         shown = list_ids(case, history)
         assert sorted(shown) == sorted(case.live) and len(shown) == len(set(shown)), (
-            f"the list links to {sorted(shown)}, expected {sorted(case.live)}")
+            f"the list links to {sorted(shown)}, expected {sorted(case.live)}"
+        )
 
     for record_id in case.outside():
         for url in (f"/o/{obj}/{record_id}", f"/o/{obj}/{record_id}/edit"):
@@ -355,15 +364,19 @@ def test_board_and_approvals_show_exactly_the_scope_and_never_a_hidden_field(wor
         page = body(response)
         boards = [(url, page)] + [
             (f"{url}?pipeline={key}", body(web.get(f"{url}?pipeline={key}")))
-            for key in re.findall(r'<a href="[^"]*" data-pipeline="([\w-]+)"(?! aria-current)', page)]
+            for key in re.findall(r'<a href="[^"]*" data-pipeline="([\w-]+)"(?! aria-current)', page)
+        ]
         shown, counted, complete = [], 0, True
         for board_url, board in boards:
             cards = [int(i) for i in re.findall(r'<li class="card" id="card-(\d+)"', board)]
             assert set(cards) <= set(case.live) and len(cards) == len(set(cards)), (
-                f"{board_url} shows cards {sorted(set(cards) - set(case.live))} outside the scope")
+                f"{board_url} shows cards {sorted(set(cards) - set(case.live))} outside the scope"
+            )
             shown += cards
             counted += sum(int(n) for n in re.findall(r'data-count="(\d+)"', board))  # columns and "in no stage"
-            complete = complete and not re.search(r'class="more"', board) and not re.search(r'class="hint board-other"', board)
+            complete = (
+                complete and not re.search(r'class="more"', board) and not re.search(r'class="hint board-other"', board)
+            )
             no_hidden_fields_in_html(case, board, board_url, history)
         assert len(shown) == len(set(shown)), f"{url}: a record is on the boards of several pipelines"
         assert counted == len(case.live), f"{url} and its pipelines count {counted} records, expected {len(case.live)}"
@@ -445,9 +458,14 @@ def contact_story(open_crm):
     (lead: income and ID number hidden) decides."""
     from tests.webui.conftest import make_app
 
-    crm = open_crm(NOTIFY_CONFIG, {"mei": {"roles": ["lead"], "team": "east", "email": "mei@example.com"},
-                                   "rita": {"roles": ["rep"], "team": "east", "manager": "mei",
-                                            "email": "rita@example.com"}}, teams=["east"])
+    crm = open_crm(
+        NOTIFY_CONFIG,
+        {
+            "mei": {"roles": ["lead"], "team": "east", "email": "mei@example.com"},
+            "rita": {"roles": ["rep"], "team": "east", "manager": "mei", "email": "rita@example.com"},
+        },
+        teams=["east"],
+    )
     with crm.session("rita") as s:
         contact = s.create("contact", {"name": "Wei", "income": INCOME, "id_number": ID_NUMBER})
         pending = s.update("contact", contact.id, {"income": NEW_INCOME})
@@ -464,7 +482,8 @@ def test_no_channel_shows_a_person_a_value_they_may_not_read(open_crm):
     seen = person_channels(crm, app)
     for channel, text in seen["rita"].items():
         assert (INCOME in text or NEW_INCOME in text) and (ID_NUMBER in text or "approval" in channel), (
-            f"rita via {channel}: her own values are missing")
+            f"rita via {channel}: her own values are missing"
+        )
     for channel, text in {**seen["mei"], **seen["erp"]}.items():
         leaked = [s for s in (INCOME, ID_NUMBER, NEW_INCOME) if s in text]
         assert not leaked, f"mei / the webhook via {channel}: {leaked} shown"

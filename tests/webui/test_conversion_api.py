@@ -49,8 +49,14 @@ V1 = {"If-Match": '"1"'}
 
 
 def new_lead(api, user="alice", **values):
-    values = {"name": "张伟", "company": "Acme", "phone": "+86 21 5555 0100", "mobile": "+86 138 0013 8000",
-              "status": "qualified", **values}
+    values = {
+        "name": "张伟",
+        "company": "Acme",
+        "phone": "+86 21 5555 0100",
+        "mobile": "+86 138 0013 8000",
+        "status": "qualified",
+        **values,
+    }
     response = api(user, "POST", "/api/v1/lead", json=values)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
@@ -97,8 +103,13 @@ def test_a_post_without_a_body_converts_every_target_and_links_a_matching_accoun
 
 def test_overrides_fill_what_the_mapping_leaves_empty(api):
     lead = new_lead(api, mobile=None)
-    response = api("alice", "POST", URL.format(id=lead["id"]),
-                   json={"overrides": {"contact": {"mobile": "+86 139 0000 0000"}}}, headers=V1)
+    response = api(
+        "alice",
+        "POST",
+        URL.format(id=lead["id"]),
+        json={"overrides": {"contact": {"mobile": "+86 139 0000 0000"}}},
+        headers=V1,
+    )
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["targets"]["contact"]["record"]["mobile"] == "+8613900000000"
 
@@ -106,8 +117,9 @@ def test_overrides_fill_what_the_mapping_leaves_empty(api):
 def test_validation_problems_are_422_per_target_and_field_and_nothing_is_kept(api):
     lead = new_lead(api, mobile=None)
     err = error(api("alice", "POST", URL.format(id=lead["id"]), json={}, headers=V1), 422, "validation_failed")
-    assert err["fields"] == {"contact.mobile": [{"code": "rule:reachable",
-                                                 "message": "Give the contact's mobile number."}]}
+    assert err["fields"] == {
+        "contact.mobile": [{"code": "rule:reachable", "message": "Give the contact's mobile number."}]
+    }
     assert err["message"] == "The Lead was not converted: 1 problem."
     assert total(api, "account") == 0
     stored = api("alice", "GET", f"/api/v1/lead/{lead['id']}").get_json()
@@ -120,24 +132,29 @@ def test_an_unqualified_or_converted_lead_is_refused(api):
     assert err["fields"]["_record"][0]["code"] == "condition_not_met"
     lead = new_lead(api)
     assert api("alice", "POST", URL.format(id=lead["id"]), headers=V1).status_code == 201
-    err = error(api("alice", "POST", URL.format(id=lead["id"]), headers={"If-Match": '"2"'}), 422,
-                "conversion_refused")
+    err = error(api("alice", "POST", URL.format(id=lead["id"]), headers={"If-Match": '"2"'}), 422, "conversion_refused")
     assert err["fields"]["_record"][0]["code"] == "already_converted"
     assert total(api, "account") == 1
 
 
 def test_bad_choices_are_422_and_bad_bodies_400(api):
     lead = new_lead(api)
-    err = error(api("alice", "POST", URL.format(id=lead["id"]), json={"skip": ["account"]}, headers=V1), 422,
-                "conversion_refused")
+    err = error(
+        api("alice", "POST", URL.format(id=lead["id"]), json={"skip": ["account"]}, headers=V1),
+        422,
+        "conversion_refused",
+    )
     assert err["fields"]["skip"][0]["code"] == "not_optional"
     url = URL.format(id=lead["id"])
     error(api("alice", "POST", url, json={"skip": "opportunity"}, headers=V1), 400, "bad_request")
     error(api("alice", "POST", url, json={"overrides": {"contact": 5}}, headers=V1), 400, "bad_request")
     err = error(api("alice", "POST", url, json={"skipp": []}, headers=V1), 400, "bad_request")
     assert "skipp" in err["fields"]
-    error(api("alice", "POST", URL.format(id=lead["id"]), data="skip", content_type="text/plain", headers=V1), 415,
-          "unsupported_media_type")
+    error(
+        api("alice", "POST", URL.format(id=lead["id"]), data="skip", content_type="text/plain", headers=V1),
+        415,
+        "unsupported_media_type",
+    )
 
 
 def test_permissions_answer_403_and_404_as_elsewhere(api):
@@ -152,17 +169,20 @@ def test_permissions_answer_403_and_404_as_elsewhere(api):
 
 def test_unknown_conversions_objects_and_records_are_404(api):
     lead = new_lead(api)
-    for url, code in ((f"/api/v1/lead/{lead['id']}/convert/lead_to_cash", "unknown_conversion"),
-                      (f"/api/v1/account/{lead['id']}/convert/lead_to_customer", "unknown_conversion"),
-                      (f"/api/v1/leed/{lead['id']}/convert/lead_to_customer", "unknown_object")):
+    for url, code in (
+        (f"/api/v1/lead/{lead['id']}/convert/lead_to_cash", "unknown_conversion"),
+        (f"/api/v1/account/{lead['id']}/convert/lead_to_customer", "unknown_conversion"),
+        (f"/api/v1/leed/{lead['id']}/convert/lead_to_customer", "unknown_object"),
+    ):
         error(api("alice", "POST", url, headers=V1), 404, code)
     error(api("alice", "POST", URL.format(id=99999), headers=V1), 404, "not_found")
 
 
 def test_a_stale_version_is_409_and_a_missing_one_428(api):
     lead = new_lead(api)
-    err = error(api("alice", "POST", URL.format(id=lead["id"]), json={"skip": ["opportunity"]}), 428,
-                "precondition_required")
+    err = error(
+        api("alice", "POST", URL.format(id=lead["id"]), json={"skip": ["opportunity"]}), 428, "precondition_required"
+    )
     assert list(err["fields"]) == ["version"]
     assert total(api, "account") == 0 and api("alice", "GET", f"/api/v1/lead/{lead['id']}").get_json()["version"] == 1
     error(api("alice", "POST", URL.format(id=lead["id"]), headers={"If-Match": '"7"'}), 409, "conflict")
@@ -183,25 +203,43 @@ def test_the_openapi_document_describes_the_conversion_to_those_who_may_use_it(a
 
 
 def test_only_converting_sets_the_mark_and_links_and_a_converted_lead_is_read_only(api):
-    err = error(api("alice", "POST", "/api/v1/lead", json={"name": "Li", "status": "converted"}), 422,
-                "validation_failed")
-    assert err["fields"] == {"status": [{"code": "set_by_conversion",
-                                         "message": "Status becomes Converted only by converting the record."}]}
+    err = error(
+        api("alice", "POST", "/api/v1/lead", json={"name": "Li", "status": "converted"}), 422, "validation_failed"
+    )
+    assert err["fields"] == {
+        "status": [{"code": "set_by_conversion", "message": "Status becomes Converted only by converting the record."}]
+    }
     account = api("alice", "POST", "/api/v1/account", json={"name": "Other"}).get_json()
     lead = new_lead(api)
-    err = error(api("alice", "PATCH", f"/api/v1/lead/{lead['id']}",
-                    json={"converted_account": account["id"], "status": "converted", "version": 1}),
-                422, "validation_failed")
-    assert err["fields"]["converted_account"] == [{
-        "code": "set_by_conversion", "message": "Converted account is set by converting the record, not by hand."}]
+    err = error(
+        api(
+            "alice",
+            "PATCH",
+            f"/api/v1/lead/{lead['id']}",
+            json={"converted_account": account["id"], "status": "converted", "version": 1},
+        ),
+        422,
+        "validation_failed",
+    )
+    assert err["fields"]["converted_account"] == [
+        {"code": "set_by_conversion", "message": "Converted account is set by converting the record, not by hand."}
+    ]
     assert err["fields"]["status"][0]["code"] == "set_by_conversion"
     assert api("alice", "PATCH", f"/api/v1/lead/{lead['id']}", json={"status": "new", "version": 1}).status_code == 200
-    assert api("alice", "PATCH", f"/api/v1/lead/{lead['id']}",
-               json={"status": "qualified", "version": 2}).status_code == 200
+    assert (
+        api("alice", "PATCH", f"/api/v1/lead/{lead['id']}", json={"status": "qualified", "version": 2}).status_code
+        == 200
+    )
     # the conversion sets them (it says which version it converts, like every edit: 428 without)
     assert api("alice", "POST", URL.format(id=lead["id"]), headers={"If-Match": '"3"'}).status_code == 201
-    err = error(api("alice", "PATCH", f"/api/v1/lead/{lead['id']}", json={"name": "Renamed", "version": 4}),
-                422, "converted_read_only")
-    assert err["fields"] == {"_record": [{
-        "code": "converted", "message": "This Lead was converted (Convert lead) and can no longer be changed."}]}
+    err = error(
+        api("alice", "PATCH", f"/api/v1/lead/{lead['id']}", json={"name": "Renamed", "version": 4}),
+        422,
+        "converted_read_only",
+    )
+    assert err["fields"] == {
+        "_record": [
+            {"code": "converted", "message": "This Lead was converted (Convert lead) and can no longer be changed."}
+        ]
+    }
     assert api("alice", "GET", f"/api/v1/lead/{lead['id']}").get_json()["name"] == "张伟"

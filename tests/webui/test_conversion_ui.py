@@ -20,8 +20,12 @@ USERS = {
 
 @pytest.fixture
 def crm(open_crm):
-    return open_crm(CONFIG.replace("settings: {timezone: Asia/Shanghai}",
-                                   "settings: {timezone: Asia/Shanghai, languages: [en, zh]}"), USERS)
+    return open_crm(
+        CONFIG.replace(
+            "settings: {timezone: Asia/Shanghai}", "settings: {timezone: Asia/Shanghai, languages: [en, zh]}"
+        ),
+        USERS,
+    )
 
 
 @pytest.fixture
@@ -30,8 +34,14 @@ def app(crm):
 
 
 def new_lead(crm, user="alice", **values):
-    values = {"name": "张伟", "company": "Acme", "phone": "+86 21 5555 0100", "mobile": "+86 138 0013 8000",
-              "status": "qualified", **values}
+    values = {
+        "name": "张伟",
+        "company": "Acme",
+        "phone": "+86 21 5555 0100",
+        "mobile": "+86 138 0013 8000",
+        "status": "qualified",
+        **values,
+    }
     with crm.session(user) as s:
         return s.create("lead", values)
 
@@ -51,9 +61,15 @@ def button(page: str) -> list[str]:
 
 def form_values(page: str) -> dict[str, str]:
     """The text inputs of a page: name → value."""
-    return {name: html.unescape(value) for name, value in re.findall(r'<input type="[a-z]+" id="[^"]+"(?: required '
-                                                                      r'aria-required="true")?[^>]*? name="([^"]+)" '
-                                                                      r'value="([^"]*)"', page)}
+    return {
+        name: html.unescape(value)
+        for name, value in re.findall(
+            r'<input type="[a-z]+" id="[^"]+"(?: required '
+            r'aria-required="true")?[^>]*? name="([^"]+)" '
+            r'value="([^"]*)"',
+            page,
+        )
+    }
 
 
 def test_the_record_page_offers_convert_only_when_it_applies_and_the_user_may(crm, login, app):
@@ -73,14 +89,15 @@ def test_the_confirmation_page_shows_what_will_be_created_and_linked(crm, login)
     lead = new_lead(crm)
     page = text(login("alice").get(convert_url(lead)))
     assert "<h1>Convert lead: 张伟</h1>" in page
-    account = page[page.index('id="target-account"'):page.index('id="target-contact"')]
+    account = page[page.index('id="target-account"') : page.index('id="target-contact"')]
     assert "The existing Account will be linked:" in account and ">Acme</a>" in account
     assert 'name="account.name"' not in account
     values = form_values(page)
     assert values["contact.name"] == "张伟" and values["opportunity.name"] == "Acme – first deal"
     assert "the Account above" in page and "the Contact above" in page
-    assert re.search(r'<input type="checkbox" id="create-opportunity" name="create.opportunity" value="1" checked>',
-                     page)
+    assert re.search(
+        r'<input type="checkbox" id="create-opportunity" name="create.opportunity" value="1" checked>', page
+    )
     assert '<label for="create-opportunity">Create Opportunity</label>' in page
     assert count(crm, "contact") == 0  # looking writes nothing
 
@@ -88,8 +105,14 @@ def test_the_confirmation_page_shows_what_will_be_created_and_linked(crm, login)
 def test_converting_without_the_optional_target_goes_back_to_the_lead_with_its_links(crm, login):
     lead = new_lead(crm)
     client = login("alice")
-    data = {"version": "1", "shown.account": "1", "account.name": "Acme Ltd", "shown.contact": "1",
-            "contact.name": "张 伟", "contact.mobile": "+86 138 0013 8000"}
+    data = {
+        "version": "1",
+        "shown.account": "1",
+        "account.name": "Acme Ltd",
+        "shown.contact": "1",
+        "contact.name": "张 伟",
+        "contact.mobile": "+86 138 0013 8000",
+    }
     response = post(client, convert_url(lead), data)
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/o/lead/{lead.id}")
     page = text(client.get(f"/o/lead/{lead.id}"))
@@ -102,15 +125,26 @@ def test_converting_without_the_optional_target_goes_back_to_the_lead_with_its_l
 def test_problems_are_shown_beside_the_fields_and_nothing_is_saved(crm, login):
     lead = new_lead(crm, mobile=None)
     client = login("alice")
-    data = {"version": "1", "shown.account": "1", "account.name": "Acme Ltd", "shown.contact": "1",
-            "contact.name": "张伟", "contact.mobile": "", "shown.opportunity": "1", "create.opportunity": "1",
-            "opportunity.name": ""}
+    data = {
+        "version": "1",
+        "shown.account": "1",
+        "account.name": "Acme Ltd",
+        "shown.contact": "1",
+        "contact.name": "张伟",
+        "contact.mobile": "",
+        "shown.opportunity": "1",
+        "create.opportunity": "1",
+        "opportunity.name": "",
+    }
     response = post(client, convert_url(lead), data, form_url=convert_url(lead))
     assert response.status_code == 422
     page = text(response)
     assert re.search(r'<div class="field-error" role="alert" id="err-opportunity.name">Name is required.</div>', page)
-    assert re.search(r'<div class="field-error" role="alert" id="err-contact.mobile">Give the contact&#39;s mobile '
-                     r'number.</div>', page)
+    assert re.search(
+        r'<div class="field-error" role="alert" id="err-contact.mobile">Give the contact&#39;s mobile '
+        r"number.</div>",
+        page,
+    )
     assert 'aria-invalid="true" aria-describedby="err-contact.mobile"' in page
     assert form_values(page)["account.name"] == "Acme Ltd"  # what the user typed stays
     assert (count(crm, "account"), count(crm, "contact"), count(crm, "opportunity")) == (0, 0, 0)
@@ -134,8 +168,13 @@ def test_the_form_needs_its_csrf_token(crm, login):
 def test_the_form_needs_the_leads_version(crm, login):
     lead = new_lead(crm)
     client = login("alice")
-    data = {"shown.account": "1", "account.name": "Acme Ltd", "shown.contact": "1", "contact.name": "张 伟",
-            "contact.mobile": "+86 138 0013 8000"}
+    data = {
+        "shown.account": "1",
+        "account.name": "Acme Ltd",
+        "shown.contact": "1",
+        "contact.name": "张 伟",
+        "contact.mobile": "+86 138 0013 8000",
+    }
     response = post(client, convert_url(lead), data)
     assert response.status_code == 302 and response.headers["Location"].endswith(convert_url(lead))
     assert "did not say which version" in text(client.get(convert_url(lead)))
@@ -159,25 +198,39 @@ def test_the_forms_leave_the_conversion_fields_alone_and_a_converted_lead_is_rea
     lead = new_lead(crm)
     edit = text(client.get(f"/o/lead/{lead.id}/edit"))
     assert 'name="converted_account"' not in edit  # shown as text, not an input
-    forged = post(client, f"/o/lead/{lead.id}/edit", {"version": "1", "name": "张伟", "status": "converted",
-                                                       "phone": "+86 21 5555 0100"})
+    forged = post(
+        client,
+        f"/o/lead/{lead.id}/edit",
+        {"version": "1", "name": "张伟", "status": "converted", "phone": "+86 21 5555 0100"},
+    )
     assert forged.status_code == 422
     assert "Status becomes Converted only by converting the record." in text(forged)
-    data = {"version": "1", "shown.account": "1", "account.name": "Acme Ltd", "shown.contact": "1",
-            "contact.name": "张伟", "contact.mobile": "+86 138 0013 8000"}
+    data = {
+        "version": "1",
+        "shown.account": "1",
+        "account.name": "Acme Ltd",
+        "shown.contact": "1",
+        "contact.name": "张伟",
+        "contact.mobile": "+86 138 0013 8000",
+    }
     assert post(client, convert_url(lead), data).status_code == 302
     page = text(client.get(f"/o/lead/{lead.id}"))
     assert f'href="/o/lead/{lead.id}/edit"' not in page  # no Edit button, but why
-    assert ('<p class="hint read-only-note" role="note">This Lead was converted (Convert lead); '
-            'it can no longer be changed.</p>') in page
-    for language, message in (("en", "This Lead was converted (Convert lead); it can no longer be changed."),
-                              ("zh", "该Lead已转化（Convert lead），不能再修改。")):
+    assert (
+        '<p class="hint read-only-note" role="note">This Lead was converted (Convert lead); '
+        "it can no longer be changed.</p>"
+    ) in page
+    for language, message in (
+        ("en", "This Lead was converted (Convert lead); it can no longer be changed."),
+        ("zh", "该Lead已转化（Convert lead），不能再修改。"),
+    ):
         post(client, "/lang", {"lang": language}, form_url=f"/o/lead/{lead.id}")
         refused = client.get(f"/o/lead/{lead.id}/edit")
         assert refused.status_code == 302 and refused.headers["Location"].endswith(f"/o/lead/{lead.id}")
         assert message in html.unescape(text(client.get(f"/o/lead/{lead.id}")))
-    response = post(client, f"/o/lead/{lead.id}/edit", {"version": "2", "name": "Renamed"},
-                    form_url=f"/o/lead/{lead.id}")
+    response = post(
+        client, f"/o/lead/{lead.id}/edit", {"version": "2", "name": "Renamed"}, form_url=f"/o/lead/{lead.id}"
+    )
     assert response.status_code == 302
     with crm.session() as s:
         assert s.get("lead", lead.id)["name"] == "张伟"

@@ -96,11 +96,27 @@ def deal(crm):
         other = s.create("account", {"name": "Hidden Corp"})
         vault = s.create("vault", {"name": "Vault Secret"})
         ross = s.principal.user_id
-        return s.create("deal", {
-            "name": "Big deal", "stage": "quote", "channels": ["web", "phone"], "account": mine.id,
-            "other_account": other.id, "vault": vault.id, "reviewer": ross, "closes_on": dt.date(2026, 4, 5),
-            "met_at": dt.datetime(2026, 3, 2, 17, 30, tzinfo=dt.UTC), "amount": "1234567.5", "hot": True,
-            "margin": "=secret margin"}), other, vault
+        return (
+            s.create(
+                "deal",
+                {
+                    "name": "Big deal",
+                    "stage": "quote",
+                    "channels": ["web", "phone"],
+                    "account": mine.id,
+                    "other_account": other.id,
+                    "vault": vault.id,
+                    "reviewer": ross,
+                    "closes_on": dt.date(2026, 4, 5),
+                    "met_at": dt.datetime(2026, 3, 2, 17, 30, tzinfo=dt.UTC),
+                    "amount": "1234567.5",
+                    "hot": True,
+                    "margin": "=secret margin",
+                },
+            ),
+            other,
+            vault,
+        )
 
 
 def export(client, lang: str) -> list[dict[str, str]]:
@@ -119,8 +135,23 @@ def test_the_export_reads_as_people_read_it_in_english(login, client, deal):
     record, other, vault = deal
     login("erin")
     [row] = export(client, "en")
-    assert list(row) == ["ID", "Name", "Stage", "Channels", "Account", "Other account", "Vault", "Reviewer",
-                         "Closes on", "Met at", "Amount", "Hot", "Owner", "Created", "Updated"]
+    assert list(row) == [
+        "ID",
+        "Name",
+        "Stage",
+        "Channels",
+        "Account",
+        "Other account",
+        "Vault",
+        "Reviewer",
+        "Closes on",
+        "Met at",
+        "Amount",
+        "Hot",
+        "Owner",
+        "Created",
+        "Updated",
+    ]
     assert row["ID"] == str(record.id)
     assert row["Stage"] == "Quote" and row["Channels"] == "Web, Phone"
     assert row["Account"] == "Erin Corp"  # a record Erin may read: its title
@@ -138,8 +169,23 @@ def test_the_export_is_in_the_users_language(login, client, deal):
     record, other, vault = deal
     login("erin")
     [row] = export(client, "zh")
-    assert list(row) == ["编号", "名称", "阶段", "渠道", "客户", "其他客户", "保险库", "审核人",
-                         "结束日期", "会面时间", "金额", "热门", "负责人", "创建时间", "更新时间"]
+    assert list(row) == [
+        "编号",
+        "名称",
+        "阶段",
+        "渠道",
+        "客户",
+        "其他客户",
+        "保险库",
+        "审核人",
+        "结束日期",
+        "会面时间",
+        "金额",
+        "热门",
+        "负责人",
+        "创建时间",
+        "更新时间",
+    ]
     assert row["编号"] == str(record.id)
     assert row["阶段"] == "报价" and row["渠道"] == "网站, 电话"
     assert row["客户"] == "Erin Corp" and row["其他客户"] == f"#{other.id}" and row["保险库"] == f"#{vault.id}"
@@ -149,10 +195,10 @@ def test_the_export_is_in_the_users_language(login, client, deal):
 
 def test_titles_and_formulas_in_the_export_are_neutralised(login, client, crm, deal):
     with crm.session(user="erin") as s:
-        hostile = s.create("account", {"name": "=HYPERLINK(\"http://x\")"})
+        hostile = s.create("account", {"name": '=HYPERLINK("http://x")'})
     with crm.session(user="ross") as s:
         s.create("deal", {"name": "@deal", "account": hostile.id, "amount": "-5", "hot": False})
     login("erin")
     rows = {row["Name"]: row for row in export(client, "en")}
-    assert rows["'@deal"]["Account"] == "'=HYPERLINK(\"http://x\")"
+    assert rows["'@deal"]["Account"] == '\'=HYPERLINK("http://x")'
     assert rows["'@deal"]["Amount"] == "-5.00" and rows["'@deal"]["Hot"] == "No"  # numbers are data

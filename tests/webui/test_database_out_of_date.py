@@ -55,7 +55,7 @@ def test_a_page_answers_503_in_both_languages(stale):
     page = text(response)
     assert page.index("数据库处于 ") < page.index("The database is at config version 1 from ")
     assert "暂不可用" in page and "Not available yet" in page
-    assert "<html lang=\"zh-CN\">" in page
+    assert '<html lang="zh-CN">' in page
     assert client.get("/static/trellis.css").status_code == 200
 
 
@@ -72,7 +72,9 @@ def test_the_app_serves_once_the_config_is_applied(stale):
     client = make_app(stale).test_client()
     assert client.get("/login").status_code == 503
 
-    admin = Trellis.open(stale.config.source_path, stale.engine.url.render_as_string(hide_password=False))  # `trellis apply` elsewhere
+    admin = Trellis.open(
+        stale.config.source_path, stale.engine.url.render_as_string(hide_password=False)
+    )  # `trellis apply` elsewhere
     admin.apply()
     admin.close()
 

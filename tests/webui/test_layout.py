@@ -41,6 +41,7 @@ roles:
     hidden: [deal.secret_note]
 """
 
+
 @pytest.fixture
 def crm(open_crm):
     crm = open_crm(CONFIG, {"alice": {"roles": ["rep"]}})

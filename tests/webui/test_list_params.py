@@ -75,9 +75,12 @@ def user_ids(crm) -> dict[str, int]:
 def deals(crm, user_ids) -> dict[str, int]:
     """Name → id of the deals above (created by the system, at any stage, for their owners)."""
     with crm.session() as session:
-        return {name: session.create("deal", {"name": name, "stage": stage, "amount": amount, "region": region,
-                                              "owner_id": user_ids[owner]}).id
-                for owner, name, stage, amount, region in DEALS}
+        return {
+            name: session.create(
+                "deal", {"name": name, "stage": stage, "amount": amount, "region": region, "owner_id": user_ids[owner]}
+            ).id
+            for owner, name, stage, amount, region in DEALS
+        }
 
 
 # --- reading the four channels -------------------------------------------------------------
@@ -86,7 +89,7 @@ def listed(client, query: str) -> list[int]:
     response = client.get(f"/o/deal?{query}")
     assert response.status_code == 200, text(response)
     body = text(response)
-    table = body[body.index("<tbody>"):body.index("</tbody>")] if "<tbody>" in body else ""
+    table = body[body.index("<tbody>") : body.index("</tbody>")] if "<tbody>" in body else ""
     return [int(i) for i in re.findall(r'<tr>\s*<td[^>]*>\s*<a href="/o/deal/(\d+)"', table)]
 
 
@@ -149,12 +152,15 @@ def test_the_same_query_string_gives_the_same_records_everywhere(crm, deals, use
 
 
 # --- owner=team ------------------------------------------------------------------------------
-@pytest.mark.parametrize(("user", "team"), [
-    ("alice", {"Acme", "Beta", "Bolt", "Mango"}),  # in a team, with a manager: the team, not the manager's reports
-    ("mia", {"Acme", "Beta", "Bolt", "Mango"}),    # a manager: her team, not Dave (west) or Zoe (no team) below her
-    ("dave", {"Delta"}),                           # alone in his team
-    ("zoe", {"Zeta"}),                             # no team: just her own
-])
+@pytest.mark.parametrize(
+    ("user", "team"),
+    [
+        ("alice", {"Acme", "Beta", "Bolt", "Mango"}),  # in a team, with a manager: the team, not the manager's reports
+        ("mia", {"Acme", "Beta", "Bolt", "Mango"}),  # a manager: her team, not Dave (west) or Zoe (no team) below her
+        ("dave", {"Delta"}),  # alone in his team
+        ("zoe", {"Zeta"}),  # no team: just her own
+    ],
+)
 def test_owner_team_is_the_users_team_with_themselves(crm, deals, user, team):
     app = make_app(crm)
     names = {record_id: name for name, record_id in deals.items()}
@@ -175,26 +181,30 @@ def test_owner_as_a_user_id_is_named_in_the_sentence_and_kept_in_the_select(crm,
 
 # --- bad parameters --------------------------------------------------------------------------
 def api_error(client, token: str, query: str, language: str = "en") -> dict:
-    response = client.get(f"/api/v1/deal?{query}",
-                          headers={"Authorization": f"Bearer {token}", "Accept-Language": language})
+    response = client.get(
+        f"/api/v1/deal?{query}", headers={"Authorization": f"Bearer {token}", "Accept-Language": language}
+    )
     assert response.status_code == 400, response.get_json()
     body = response.get_json()["error"]
     assert body["code"] == "bad_query" and body["message"].endswith(".")
     return body
 
 
-@pytest.mark.parametrize(("query", "parameter", "code"), [
-    ("owner=someone", "owner", "bad_owner"),
-    ("owner=me&owner_id=1", "owner", "owner_conflict"),
-    ("page=abc", "page", "bad_page"),
-    ("per_page=501", "per_page", "bad_per_page"),
-    ("stage=quote&stage=won", "stage", "repeated_parameter"),
-    ("name=a%00", "name", "nul_character"),
-    ("colour=red", "colour", "bad_filter"),
-    ("amount__gte=lots", "amount__gte", "bad_filter"),
-    ("sort=nope", "sort", "bad_sort"),
-    ("q=" + "x" * 201, "q", "search_too_long"),
-])
+@pytest.mark.parametrize(
+    ("query", "parameter", "code"),
+    [
+        ("owner=someone", "owner", "bad_owner"),
+        ("owner=me&owner_id=1", "owner", "owner_conflict"),
+        ("page=abc", "page", "bad_page"),
+        ("per_page=501", "per_page", "bad_per_page"),
+        ("stage=quote&stage=won", "stage", "repeated_parameter"),
+        ("name=a%00", "name", "nul_character"),
+        ("colour=red", "colour", "bad_filter"),
+        ("amount__gte=lots", "amount__gte", "bad_filter"),
+        ("sort=nope", "sort", "bad_sort"),
+        ("q=" + "x" * 201, "q", "search_too_long"),
+    ],
+)
 def test_a_bad_parameter_is_400_bad_query_naming_it(crm, deals, query, parameter, code):
     body = api_error(make_app(crm).test_client(), create_token(crm, "alice", "bad")[0], query)
     assert [e["code"] for e in body["fields"][parameter]] == [code]

@@ -129,14 +129,17 @@ def test_mark_one_and_all_read(login, crm):
     assert response.status_code == 302 and response.headers["Location"].endswith("/notifications")
     page = text(client.get("/notifications"))
     assert "Marked as read." in page and bell(page).group(1) == "Notifications: 2 unread"
-    assert f'id="notification-{ids[0]}">' in page and f'class="notification unread" id="notification-{ids[0]}"' not in page
+    assert (
+        f'id="notification-{ids[0]}">' in page and f'class="notification unread" id="notification-{ids[0]}"' not in page
+    )
     unread = text(client.get("/notifications?unread=1"))
     assert re.findall(r'id="notification-(\d+)"', unread) == ids[1:]
     post(client, "/notifications/read", form_url="/notifications")
     page = text(client.get("/notifications"))
     assert "2 notifications marked as read." in page and bell(page).group(1) == "Notifications: none unread"
     assert "Mark all read" not in page and "You have read every notification." in text(
-        client.get("/notifications?unread=1"))
+        client.get("/notifications?unread=1")
+    )
 
 
 def test_marking_needs_the_csrf_token_and_ones_own_notification(app, login, crm):

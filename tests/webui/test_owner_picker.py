@@ -217,7 +217,9 @@ def test_the_lookup_needs_a_login(app):
 def test_the_lookup_finds_active_users_by_name_and_user_name_only_id_and_name(app, ids):
     alice = client_for(app, "alice")
     assert alice.get("/users/lookup?q=LI").get_json() == [
-        {"id": ids["alice"], "name": "alice"}, {"id": ids["bob"], "name": "Bob Li"}]
+        {"id": ids["alice"], "name": "alice"},
+        {"id": ids["bob"], "name": "Bob Li"},
+    ]
     assert alice.get("/users/lookup?q=gone").get_json() == []  # disabled
     assert alice.get("/users/lookup?q=%25").get_json() == []  # a LIKE wildcard is a plain character
     assert alice.get("/users/lookup?q=_").get_json() == []

@@ -50,8 +50,14 @@ roles:
 
 @pytest.fixture
 def crm(open_crm):
-    return open_crm(CONFIG, {"max": {"roles": ["manager"]}, "rita": {"roles": ["rep"], "manager": "max"},
-                             "sam": {"roles": ["senior"], "manager": "max"}})
+    return open_crm(
+        CONFIG,
+        {
+            "max": {"roles": ["manager"]},
+            "rita": {"roles": ["rep"], "manager": "max"},
+            "sam": {"roles": ["senior"], "manager": "max"},
+        },
+    )
 
 
 @pytest.fixture
@@ -87,8 +93,11 @@ def test_a_gated_move_is_422_with_exactly_the_missing_fields(api):
     assert response.status_code == 422
     error = response.get_json()["error"]
     assert error["code"] == "required_for_stage"
-    assert error["fields"] == {"needs_analysis": [{
-        "code": "required_for_stage", "message": "Needs analysis is required to enter the stage Solution demo."}]}
+    assert error["fields"] == {
+        "needs_analysis": [
+            {"code": "required_for_stage", "message": "Needs analysis is required to enter the stage Solution demo."}
+        ]
+    }
     moved = patch(api, "rita", deal, stage="solution_demo", needs_analysis="SSO")
     assert moved.status_code == 200 and moved.get_json()["stage"] == "solution_demo"
 

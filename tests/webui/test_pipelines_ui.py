@@ -72,7 +72,7 @@ def test_a_renewal_shows_its_own_pipeline_on_the_record_page_and_moves_through_i
     client = login("rita")
     renewal = deals["renewal"]
     page = text(client.get(f"/o/deal/{renewal.id}"))
-    path = page[page.index('class="stage-path"'):page.index("</ol>", page.index('class="stage-path"'))]
+    path = page[page.index('class="stage-path"') : page.index("</ol>", page.index('class="stage-path"'))]
     assert re.findall(r'<span class="stage-label">([^<]+)</span>', path) == ["Renewal due", "Renewed", "Churned"]
     assert "Current stage: Renewal due" in page and "Renewals" in page
     assert 'href="/o/deal/board?pipeline=renewal"' in page
@@ -80,11 +80,13 @@ def test_a_renewal_shows_its_own_pipeline_on_the_record_page_and_moves_through_i
     assert ".stage-deal-renewal-won { --stage-color: #2e7d32; }" in text(client.get("/stages.css"))
 
     csrf = token(page)
-    wrong = client.post(f"/o/deal/{renewal.id}/move", json={"stage": "quote", "version": renewal.version},
-                        headers={"X-CSRFToken": csrf})
+    wrong = client.post(
+        f"/o/deal/{renewal.id}/move", json={"stage": "quote", "version": renewal.version}, headers={"X-CSRFToken": csrf}
+    )
     assert wrong.status_code == 422 and "quote" in wrong.get_json()["error"]["message"]
-    moved = client.post(f"/o/deal/{renewal.id}/move", json={"stage": "won", "version": renewal.version},
-                        headers={"X-CSRFToken": csrf})
+    moved = client.post(
+        f"/o/deal/{renewal.id}/move", json={"stage": "won", "version": renewal.version}, headers={"X-CSRFToken": csrf}
+    )
     assert moved.status_code == 200 and moved.get_json()["message"] == "Moved to Renewed."
     page = text(client.get(f"/o/deal/{renewal.id}"))
     assert "Renewal due → Renewed" in page and "created in Renewal due" in page
@@ -110,7 +112,9 @@ def test_the_board_switches_between_pipelines(login, deals):
     assert 'id="column-renewal_due"' in renewals and 'id="column-quote"' not in renewals
     heads = re.findall(r'<h2 id="column-[^"]+-h">([^<]+)<', renewals)
     assert heads == ["Renewal due", "Renewed", "Churned"]
-    move_menu = re.search(rf'<details class="card-menu" id="move-{deals["renewal"].id}">(.*?)</details>', renewals, re.S)
+    move_menu = re.search(
+        rf'<details class="card-menu" id="move-{deals["renewal"].id}">(.*?)</details>', renewals, re.S
+    )
     assert re.findall(r'name="stage" value="[^"]+">([^<]+)</button>', move_menu.group(1)) == ["Renewed", "Churned"]
     assert '<input type="hidden" name="pipeline" value="renewal">' in renewals  # the filters keep the board
 
@@ -125,8 +129,11 @@ def test_the_edit_form_offers_the_stages_of_the_records_pipeline_in_both_languag
     renewal, fresh = deals["renewal"], deals["fresh"]
     assert stage_options(text(client.get(f"/o/deal/{renewal.id}/edit"))) == ["Renewal due", "Renewed", "Churned"]
     assert stage_options(text(client.get(f"/o/deal/{fresh.id}/edit"))) == ["Prospect", "Quote", "Won", "Lost"]
-    refused = post(client, f"/o/deal/{renewal.id}/edit", {"name": "Again Co", "deal_type": "renewal",
-                                                          "stage": "quote", "version": renewal.version})
+    refused = post(
+        client,
+        f"/o/deal/{renewal.id}/edit",
+        {"name": "Again Co", "deal_type": "renewal", "stage": "quote", "version": renewal.version},
+    )
     assert refused.status_code == 422 and "not a stage of the Renewals pipeline" in text(refused)
     post(client, "/lang", {"lang": "zh"}, form_url="/o/deal")
     assert stage_options(text(client.get(f"/o/deal/{renewal.id}/edit"))) == ["待续费", "已续费", "流失"]

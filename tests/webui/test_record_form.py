@@ -75,8 +75,11 @@ def summary(page: str) -> list[tuple[str, str]]:
 
 def test_field_errors_and_rules_come_back_together_with_a_summary_linking_each_field(crm, login):
     client = login("alice")
-    response = post(client, "/o/deal/new", {"name": "", "amount": "-5", "starts": "2026-05-10",
-                                            "ends": "2026-05-01", "stage": "talk"})
+    response = post(
+        client,
+        "/o/deal/new",
+        {"name": "", "amount": "-5", "starts": "2026-05-10", "ends": "2026-05-01", "stage": "talk"},
+    )
     assert response.status_code == 422
     page = text(response)
     assert summary(page) == [
@@ -89,7 +92,9 @@ def test_field_errors_and_rules_come_back_together_with_a_summary_linking_each_f
     with crm.session() as s:
         assert s.query("deal").count() == 0
     post(client, "/lang", {"lang": "zh"}, form_url="/o/deal/new")
-    page = text(post(client, "/o/deal/new", {"name": "", "stage": "talk", "starts": "2026-05-10", "ends": "2026-05-01"}))
+    page = text(
+        post(client, "/o/deal/new", {"name": "", "stage": "talk", "starts": "2026-05-10", "ends": "2026-05-01"})
+    )
     assert "记录未保存，请修正以下问题：" in page and summary(page)[0] == ("f-name", "名称: 请填写名称。")
     assert summary(page)[1] == ("f-ends", "结束: 结束日期必须晚于开始日期。")  # the rule in the UI language
 
@@ -121,8 +126,9 @@ def test_closing_as_lost_in_the_edit_form_asks_for_confirmation_and_the_reason(c
     response = post(client, url, {"version": "1", "name": "Gamma", "stage": "lost", "lost_reason": "price"})
     assert response.status_code == 422 and summary(text(response))[0][0] == "f-stage"
     assert stored(crm, deal.id)["stage"] == "talk"
-    response = post(client, url, {"version": "1", "name": "Gamma", "stage": "lost", "lost_reason": "price",
-                                  "confirm_lost": "1"})
+    response = post(
+        client, url, {"version": "1", "name": "Gamma", "stage": "lost", "lost_reason": "price", "confirm_lost": "1"}
+    )
     assert response.status_code == 302
     assert (stored(crm, deal.id)["stage"], stored(crm, deal.id)["lost_reason"]) == ("lost", "price")
 
@@ -139,12 +145,22 @@ def test_closing_as_lost_on_the_stage_path_asks_for_confirmation_and_the_reason(
     assert re.search(r'<select id="f-lost_reason"[^>]*name="lost_reason">', page)
     assert '<option value="timing" selected>' in page and ">Close as Lost</button>" in page
     assert stored(crm, deal.id)["stage"] == "talk"
-    asked = client.post(url, json={"stage": "lost", "version": 1}, headers={
-        "Accept": "application/json", "X-CSRFToken": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)})
+    asked = client.post(
+        url,
+        json={"stage": "lost", "version": 1},
+        headers={
+            "Accept": "application/json",
+            "X-CSRFToken": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+        },
+    )
     body = asked.get_json()
     assert asked.status_code == 422 and body["error"]["code"] == "confirm_lost" and body["title"] == "Close as Lost?"
     assert 'name="confirm_lost"' in body["form_html"]
-    response = post(client, url, {"version": "1", "stage": "lost", "lost_reason": "price", "confirm_lost": "1"},
-                    form_url=f"/o/deal/{deal.id}")
+    response = post(
+        client,
+        url,
+        {"version": "1", "stage": "lost", "lost_reason": "price", "confirm_lost": "1"},
+        form_url=f"/o/deal/{deal.id}",
+    )
     assert response.status_code == 302
     assert (stored(crm, deal.id)["stage"], stored(crm, deal.id)["lost_reason"]) == ("lost", "price")

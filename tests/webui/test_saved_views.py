@@ -63,8 +63,10 @@ def save(client, list_url: str, name: str):
 
 def view_links(page: str) -> dict[str, str]:
     section = page.split('class="saved-views"', 1)[1].split("</section>", 1)[0]
-    return {html.unescape(name): html.unescape(url)
-            for url, name in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', section)}
+    return {
+        html.unescape(name): html.unescape(url)
+        for url, name in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', section)
+    }
 
 
 # --- list columns ------------------------------------------------------------------------------
@@ -76,8 +78,13 @@ def test_list_columns_come_from_the_config_without_hidden_ones(app):
     assert "Secret note" not in page and "top secret" not in page and "Amount" not in head
     assert "mia" in page  # the owner column shows the user's name
     manager = text(client_for(app, "mia").get("/o/lead"))
-    assert re.findall(r'title="Sort by ([^"]+)"', manager.split("</thead>", 1)[0]) == \
-        ["Name", "Stage", "Secret note", "Owner", "Created"]
+    assert re.findall(r'title="Sort by ([^"]+)"', manager.split("</thead>", 1)[0]) == [
+        "Name",
+        "Stage",
+        "Secret note",
+        "Owner",
+        "Created",
+    ]
 
 
 # --- saved views ---------------------------------------------------------------------------------

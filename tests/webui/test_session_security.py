@@ -43,10 +43,24 @@ def crm(open_crm):
 
 
 # --- hostile next values ------------------------------------------------------------------------
-HOSTILE_NEXT = ("/\r//evil.example", "/\n/evil.example", "/\t/evil.example", "//evil.example", "/\\evil.example",
-                "\\\\evil.example", "/%2F/evil.example", "/%2f%2fevil.example", "/%5Cevil.example",
-                "/%0d//evil.example", "/%250d//evil.example", "https://evil.example/", "javascript:alert(1)",
-                "/\x1b//evil.example", "/\u0085//evil.example", " //evil.example")
+HOSTILE_NEXT = (
+    "/\r//evil.example",
+    "/\n/evil.example",
+    "/\t/evil.example",
+    "//evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/%2F/evil.example",
+    "/%2f%2fevil.example",
+    "/%5Cevil.example",
+    "/%0d//evil.example",
+    "/%250d//evil.example",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "/\x1b//evil.example",
+    "/\u0085//evil.example",
+    " //evil.example",
+)
 
 
 def test_hostile_next_values_redirect_home_never_off_site_nor_500(client):
@@ -59,13 +73,15 @@ def test_hostile_next_values_redirect_home_never_off_site_nor_500(client):
     for target in HOSTILE_NEXT:
         page = client.get("/login")
         assert page.status_code == 200, target
-        response = client.post("/login", data={"username": "alice", "password": PASSWORD, "next": target,
-                                               "csrf_token": token(page)})
+        response = client.post(
+            "/login", data={"username": "alice", "password": PASSWORD, "next": target, "csrf_token": token(page)}
+        )
         assert response.status_code == 302 and response.headers["Location"] == "/", (target, text(response))
         post(client, "/logout", form_url="/o/lead")
     page = client.get("/login")
-    response = client.post("/login", data={"username": "alice", "password": PASSWORD, "next": "/o/lead?q=a%2Fb",
-                                           "csrf_token": token(page)})
+    response = client.post(
+        "/login", data={"username": "alice", "password": PASSWORD, "next": "/o/lead?q=a%2Fb", "csrf_token": token(page)}
+    )
     assert response.headers["Location"] == "/o/lead?q=a%2Fb"  # a local next with encoded text still works
 
 
@@ -119,8 +135,9 @@ def test_password_disable_role_change_and_lockout_end_every_session(app, client,
     events = {
         "admin sets a password": lambda: _edit(crm, "alice", password="Another-pass-456"),
         "roles change": lambda: _edit(crm, "alice", roles=["rep", "manager"]),
-        "cli roles change": lambda: run_cli("user", "edit", tmp_path / "config.yaml", "alice", "--role", "rep",
-                                            "--db", db_url),
+        "cli roles change": lambda: run_cli(
+            "user", "edit", tmp_path / "config.yaml", "alice", "--role", "rep", "--db", db_url
+        ),
         "cli signout": lambda: run_cli("user", "signout", tmp_path / "config.yaml", "alice", "--db", db_url),
         "own password change": lambda: auth.change_password(crm, "alice", PASSWORD, "Brand-new-pass-789"),
     }
@@ -208,8 +225,11 @@ def test_failed_logins_from_one_address_are_throttled_with_a_429_page(crm, clock
     assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 60
     assert "Too many failed logins from your network: wait 1 min and try again." in text(refused)
     assert "Traceback" not in text(refused)
-    other = office.post("/login", environ_base={"REMOTE_ADDR": "10.9.9.9"}, data={
-        "username": "mia", "password": PASSWORD, "csrf_token": token(office.get("/login"))})
+    other = office.post(
+        "/login",
+        environ_base={"REMOTE_ADDR": "10.9.9.9"},
+        data={"username": "mia", "password": PASSWORD, "csrf_token": token(office.get("/login"))},
+    )
     assert other.status_code == 302  # another address is not affected
 
     zh = app.test_client()
@@ -257,12 +277,14 @@ def test_csv_export_asks_for_the_password_again_for_a_few_minutes(app, login, cl
     assert page.status_code == 200 and 'type="password" name="password"' in text(page)
     assert "Confirm it is you" in text(page) and 'name="next" value="/o/lead/export.csv?q=x"' in text(page)
     assert client.post("/account/confirm", data={"password": PASSWORD}).status_code == 400  # CSRF
-    wrong = client.post("/account/confirm", data={"password": "not-it-123", "next": "/o/lead/export.csv?q=x",
-                                                  "csrf_token": token(page)})
+    wrong = client.post(
+        "/account/confirm", data={"password": "not-it-123", "next": "/o/lead/export.csv?q=x", "csrf_token": token(page)}
+    )
     assert wrong.status_code == 401 and "The password is wrong." in text(wrong)
     assert client.get("/o/lead/export.csv?q=x").status_code == 302
-    right = client.post("/account/confirm", data={"password": PASSWORD, "next": "/o/lead/export.csv?q=x",
-                                                  "csrf_token": token(page)})
+    right = client.post(
+        "/account/confirm", data={"password": PASSWORD, "next": "/o/lead/export.csv?q=x", "csrf_token": token(page)}
+    )
     assert right.status_code == 302 and right.headers["Location"] == "/o/lead/export.csv?q=x"
     assert client.get("/o/lead/export.csv?q=x").mimetype == "text/csv"
     other_device = app.test_client()
@@ -272,8 +294,9 @@ def test_csv_export_asks_for_the_password_again_for_a_few_minutes(app, login, cl
     assert client.get("/o/lead/export.csv").status_code == 200
     clock.now += dt.timedelta(minutes=2)  # reconfirm_minutes (5) passed
     assert client.get("/o/lead/export.csv").headers["Location"].startswith("/account/confirm")
-    hostile = post(client, "/account/confirm", {"password": PASSWORD, "next": "/\r//evil.example"},
-                   form_url="/account/confirm")
+    hostile = post(
+        client, "/account/confirm", {"password": PASSWORD, "next": "/\r//evil.example"}, form_url="/account/confirm"
+    )
     assert hostile.status_code == 302 and hostile.headers["Location"] == "/"
 
 
@@ -285,11 +308,16 @@ def test_with_two_factor_login_the_confirmation_is_a_code(login, client, crm, cl
     assert post(client, "/login/totp", {"recovery_code": enrollment.recovery_codes[0]}).status_code == 302
     page = text(client.get("/account/confirm?next=/o/lead/export.csv"))
     assert 'name="code"' in page and 'name="password"' not in page
-    wrong = post(client, "/account/confirm", {"code": "12345x", "next": "/o/lead/export.csv"},
-                 form_url="/account/confirm")
+    wrong = post(
+        client, "/account/confirm", {"code": "12345x", "next": "/o/lead/export.csv"}, form_url="/account/confirm"
+    )
     assert wrong.status_code == 401 and "The code is wrong." in text(wrong)
     clock.now += dt.timedelta(minutes=1)
-    right = post(client, "/account/confirm", {"code": pyotp.TOTP(enrollment.secret).at(clock.now),
-                                              "next": "/o/lead/export.csv"}, form_url="/account/confirm")
+    right = post(
+        client,
+        "/account/confirm",
+        {"code": pyotp.TOTP(enrollment.secret).at(clock.now), "next": "/o/lead/export.csv"},
+        form_url="/account/confirm",
+    )
     assert right.headers["Location"] == "/o/lead/export.csv"
     assert client.get("/o/lead/export.csv").status_code == 200

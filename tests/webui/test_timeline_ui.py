@@ -99,18 +99,34 @@ def data(crm):
         acme = s.create("account", {"name": "Acme"})
         zhang = s.create("contact", {"name": "Zhang", "account": acme.id})
     with crm.session("alice") as s:
-        s.create("call", {"account": acme.id, "method": "phone", "topic": "Alice called", "next_step": "quote",
-                          "at": START - dt.timedelta(days=2)})
+        s.create(
+            "call",
+            {
+                "account": acme.id,
+                "method": "phone",
+                "topic": "Alice called",
+                "next_step": "quote",
+                "at": START - dt.timedelta(days=2),
+            },
+        )
     with crm.session("bob") as s:
-        s.create("call", {"account": acme.id, "method": "visit", "topic": "Bob visited", "next_step": "demo",
-                          "at": START - dt.timedelta(days=1)})
+        s.create(
+            "call",
+            {
+                "account": acme.id,
+                "method": "visit",
+                "topic": "Bob visited",
+                "next_step": "demo",
+                "at": START - dt.timedelta(days=1),
+            },
+        )
     return {"acme": acme, "zhang": zhang}
 
 
 # --- the record page ----------------------------------------------------------------------------------
 def test_the_record_page_shows_the_timeline_in_the_users_scope(login, data):
     page = text(login("alice").get(f"/o/account/{data['acme'].id}"))
-    panel = page[page.index('id="timeline"'):]
+    panel = page[page.index('id="timeline"') :]
     assert "Alice called" in panel and "Phone call" in panel and "Bob visited" not in panel
     assert "Last activity:" in panel  # Bob's visit is the latest activity, but not shown to Alice
     assert '<label for="f-call.method">' in panel and '<label for="f-call.topic">' in panel
@@ -129,9 +145,18 @@ def test_a_page_without_a_timeline_has_no_panel(login, crm):
 def test_quick_entry_logs_an_activity_and_updates_last_activity_at(login, crm, data):
     client = login("alice")
     url = f"/o/account/{data['acme'].id}"
-    response = post(client, f"{url}/timeline/call", {
-        "call.account": str(data["acme"].id), "call.method": "visit", "call.at": "2026-03-02T16:30",
-        "call.topic": "Met the buyer", "call.next_step": "Send the contract"}, form_url=url)
+    response = post(
+        client,
+        f"{url}/timeline/call",
+        {
+            "call.account": str(data["acme"].id),
+            "call.method": "visit",
+            "call.at": "2026-03-02T16:30",
+            "call.topic": "Met the buyer",
+            "call.next_step": "Send the contract",
+        },
+        form_url=url,
+    )
     assert response.status_code == 302 and response.headers["Location"].endswith(f"{url}#timeline")
     page = text(client.get(url))
     assert "Logged on the timeline." in page and "Met the buyer" in page
@@ -148,9 +173,18 @@ def test_quick_entry_on_a_contact_also_files_it_under_the_account(login, crm, da
     page = text(client.get(url))
     assert f'name="call.contact" value="{data["zhang"].id}"' in page
     assert f'name="call.account" value="{data["acme"].id}"' in page  # where the contact's own lookup points
-    response = post(client, f"{url}/timeline/call", {
-        "call.contact": str(data["zhang"].id), "call.account": str(data["acme"].id), "call.method": "phone",
-        "call.topic": "Birthday call", "call.next_step": "none"}, form_url=url)
+    response = post(
+        client,
+        f"{url}/timeline/call",
+        {
+            "call.contact": str(data["zhang"].id),
+            "call.account": str(data["acme"].id),
+            "call.method": "phone",
+            "call.topic": "Birthday call",
+            "call.next_step": "none",
+        },
+        form_url=url,
+    )
     assert response.status_code == 302
     with crm.session() as s:
         assert s.get("contact", data["zhang"].id)["last_activity_at"] == START  # at defaults to now
@@ -161,8 +195,12 @@ def test_quick_entry_on_a_contact_also_files_it_under_the_account(login, crm, da
 def test_a_refused_quick_entry_shows_the_errors_beside_the_fields(login, crm, data):
     client = login("alice")
     url = f"/o/account/{data['acme'].id}"
-    response = post(client, f"{url}/timeline/call", {"call.account": str(data["acme"].id), "call.method": "phone",
-                                                     "call.topic": "Half done"}, form_url=url)
+    response = post(
+        client,
+        f"{url}/timeline/call",
+        {"call.account": str(data["acme"].id), "call.method": "phone", "call.topic": "Half done"},
+        form_url=url,
+    )
     assert response.status_code == 422
     page = text(response)
     assert re.search(r'<div class="field-error" role="alert" id="err-call.next_step">', page)
@@ -175,8 +213,12 @@ def test_a_refused_quick_entry_shows_the_errors_beside_the_fields(login, crm, da
 def test_quick_entry_errors_on_fields_not_in_the_form_are_shown_at_the_top(login, crm, data):
     client = login("alice")
     url = f"/o/account/{data['acme'].id}"
-    response = post(client, f"{url}/timeline/call", {"call.method": "phone", "call.topic": "No account",
-                                                     "call.next_step": "x"}, form_url=url)
+    response = post(
+        client,
+        f"{url}/timeline/call",
+        {"call.method": "phone", "call.topic": "No account", "call.next_step": "x"},
+        form_url=url,
+    )
     assert response.status_code == 422
     assert 'role="alert" id="err-call-_record"' in text(response) and "A follow-up needs an account." in text(response)
 
@@ -185,8 +227,12 @@ def test_quick_entry_needs_csrf_create_rights_and_a_timeline(login, crm, data):
     client = login("alice")
     url = f"/o/account/{data['acme'].id}/timeline/call"
     assert client.post(url, data={"call.topic": "forged"}).status_code == 400
-    assert post(client, f"/o/account/{data['acme'].id}/timeline/ticket", {},
-                form_url=f"/o/account/{data['acme'].id}").status_code == 404
+    assert (
+        post(
+            client, f"/o/account/{data['acme'].id}/timeline/ticket", {}, form_url=f"/o/account/{data['acme'].id}"
+        ).status_code
+        == 404
+    )
     viewer = make_app(crm).test_client()
     from tests.webui.conftest import log_in
 
@@ -198,8 +244,16 @@ def test_quick_entry_needs_csrf_create_rights_and_a_timeline(login, crm, data):
 def test_the_timeline_is_paged_on_the_record_page(login, crm, data):
     with crm.session("alice") as s:
         for n in range(25):
-            s.create("call", {"account": data["acme"].id, "method": "phone", "topic": f"call number {n:02d}",
-                              "next_step": "x", "at": START - dt.timedelta(days=10 + n)})
+            s.create(
+                "call",
+                {
+                    "account": data["acme"].id,
+                    "method": "phone",
+                    "topic": f"call number {n:02d}",
+                    "next_step": "x",
+                    "at": START - dt.timedelta(days=10 + n),
+                },
+            )
     client = login("alice")
     first = text(client.get(f"/o/account/{data['acme'].id}"))
     assert "call number 00" in first and "call number 24" not in first and "Older entries" in first
@@ -211,8 +265,9 @@ def test_the_timeline_is_paged_on_the_record_page(login, crm, data):
 def test_my_tasks_lists_open_tasks_by_due_date_and_marks_them_done(login, crm, data):
     today = dt.date(2026, 3, 2)
     with crm.session("alice") as s:
-        late = s.create("todo", {"subject": "Overdue call-back", "due": today - dt.timedelta(days=3),
-                                 "account": data["acme"].id})
+        late = s.create(
+            "todo", {"subject": "Overdue call-back", "due": today - dt.timedelta(days=3), "account": data["acme"].id}
+        )
         s.create("todo", {"subject": "Quote for today", "due": today, "remind_at": START - dt.timedelta(hours=1)})
         s.create("todo", {"subject": "Next week", "due": today + dt.timedelta(days=7)})
         s.create("todo", {"subject": "Already done", "due": today, "status": "done"})
@@ -221,14 +276,15 @@ def test_my_tasks_lists_open_tasks_by_due_date_and_marks_them_done(login, crm, d
     client = login("alice")
     page = text(client.get("/tasks"))
     assert '<a href="/tasks" aria-current="page">My tasks</a>' in page
-    overdue, today_part, upcoming = (page[page.index(f'id="tasks-{g}"'):] for g in ("overdue", "today", "upcoming"))
-    assert "Overdue call-back" in overdue[:overdue.index("</section>")] and "Acme" in overdue
-    assert "Quote for today" in today_part[:today_part.index("</section>")] and "Reminder due" in today_part
+    overdue, today_part, upcoming = (page[page.index(f'id="tasks-{g}"') :] for g in ("overdue", "today", "upcoming"))
+    assert "Overdue call-back" in overdue[: overdue.index("</section>")] and "Acme" in overdue
+    assert "Quote for today" in today_part[: today_part.index("</section>")] and "Reminder due" in today_part
     assert "Next week" in upcoming
     assert "Task of Bob" not in page and "Already done" not in page
     assert 'id="tasks-no_date"' not in page
-    response = post(client, f"/tasks/todo/{late.id}/done", {"version": str(late.version), "next": "/tasks"},
-                    form_url="/tasks")
+    response = post(
+        client, f"/tasks/todo/{late.id}/done", {"version": str(late.version), "next": "/tasks"}, form_url="/tasks"
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/tasks"
     page = text(client.get("/tasks"))
     assert "The task is done." in page and "Overdue call-back" not in page

@@ -73,8 +73,7 @@ def test_a_required_enrolment_comes_right_after_the_password_and_then_logs_in(cl
     assert '<label for="f-code">' in page and "https://" not in page.split("<main", 1)[1].split("</main>")[0]
     assert qr_path(page) == qr_path(segno.make(uri, error="m").svg_inline())  # the QR code holds the URI
     assert '<svg role="img" viewBox=' in page and "<title>QR code for your authenticator app</title>" in page
-    response = client.post("/account/totp", data={"code": pyotp.TOTP(secret).at(clock.now),
-                                                  "csrf_token": token(page)})
+    response = client.post("/account/totp", data={"code": pyotp.TOTP(secret).at(clock.now), "csrf_token": token(page)})
     assert response.status_code == 302 and response.headers["Location"] == "/"
     page = text(client.get("/o/lead"))
     assert "Two-factor login is now on." in page and ">ada<" in page
@@ -92,8 +91,9 @@ def test_a_wrong_code_keeps_the_enrolment_pending(client, clock, crm):
     page = start(client)
     secret, _, _ = enrolment(page)
     right = pyotp.TOTP(secret).at(clock.now)
-    response = client.post("/account/totp", data={"code": "000000" if right != "000000" else "111111",
-                                                  "csrf_token": token(page)})
+    response = client.post(
+        "/account/totp", data={"code": "000000" if right != "000000" else "111111", "csrf_token": token(page)}
+    )
     assert response.status_code == 422
     page = text(response)
     assert 'role="alert">The code is not right' in page and 'id="totp-secret"' not in page
@@ -108,8 +108,7 @@ def test_the_user_menu_link_enrols_a_logged_in_user(client, clock):
     assert 'href="/account/totp">Two-factor</a>' in page
     page = start(client)
     secret, _, _ = enrolment(page)
-    response = client.post("/account/totp", data={"code": pyotp.TOTP(secret).at(clock.now),
-                                                  "csrf_token": token(page)})
+    response = client.post("/account/totp", data={"code": pyotp.TOTP(secret).at(clock.now), "csrf_token": token(page)})
     assert response.status_code == 302
     page = text(client.get("/account/totp"))
     assert "Two-factor login is already on for your account." in page and 'id="totp-secret"' not in page

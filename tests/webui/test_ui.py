@@ -113,8 +113,11 @@ def app(crm, tmp_path):
 def leads(crm):
     """Alice has two leads, Bob one."""
     made = {}
-    for user, name, stage, amount in (("alice", "Acme deal", "quote", "1200.50"), ("alice", "Beta deal", "new", "80"),
-                                      ("bob", "Bobs deal", "quote", "500")):
+    for user, name, stage, amount in (
+        ("alice", "Acme deal", "quote", "1200.50"),
+        ("alice", "Beta deal", "new", "80"),
+        ("bob", "Bobs deal", "quote", "500"),
+    ):
         with crm.session(user=user) as s:
             made[name] = s.create("lead", {"name": name, "stage": stage, "amount": amount})
     with crm.session() as s:
@@ -142,8 +145,15 @@ def test_pages_need_a_login_and_come_back_after_it(client):
     response = client.get("/o/lead?stage=quote")
     assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
     login_page = client.get(response.headers["Location"])
-    response = client.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token(login_page),
-                                           "next": "/o/lead?stage=quote"})
+    response = client.post(
+        "/login",
+        data={
+            "username": "alice",
+            "password": PASSWORD,
+            "csrf_token": token(login_page),
+            "next": "/o/lead?stage=quote",
+        },
+    )
     assert response.headers["Location"] == "/o/lead?stage=quote"
 
 
@@ -158,6 +168,7 @@ def test_a_locked_account_is_answered_like_an_unknown_name(client, crm):
     locked = log_in(client, "alice")  # even the right password is refused now
     unknown = log_in(client, "nobody-at-all")
     assert locked.status_code == unknown.status_code == 401
+
     def page(response, name):
         return re.sub(r'name="csrf_token" value="[^"]+"', "", text(response).replace(name, "NAME"))
 
@@ -188,11 +199,17 @@ def test_two_factor_step(client, crm, clock):
     assert response.headers["Location"] == "/login/totp"
     page = client.get("/login/totp")
     assert 'name="code"' in text(page) and 'name="recovery_code"' in text(page)
-    wrong = client.post("/login/totp", data={"code": "000000" if pyotp.TOTP(enrollment.secret).at(clock.now) != "000000"
-                                             else "111111", "csrf_token": token(page)})
+    wrong = client.post(
+        "/login/totp",
+        data={
+            "code": "000000" if pyotp.TOTP(enrollment.secret).at(clock.now) != "000000" else "111111",
+            "csrf_token": token(page),
+        },
+    )
     assert "Wrong two-factor code." in text(wrong)
-    response = client.post("/login/totp", data={"recovery_code": enrollment.recovery_codes[0],
-                                                "csrf_token": token(wrong)})
+    response = client.post(
+        "/login/totp", data={"recovery_code": enrollment.recovery_codes[0], "csrf_token": token(wrong)}
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/"
     assert client.get("/o/lead").status_code == 200
 
@@ -241,8 +258,11 @@ def test_money_and_dates_are_formatted_for_the_locale(login, client, leads):
 
 
 def test_settings_date_format_decides_how_dates_and_moments_are_shown(open_crm):
-    crm = open_crm(CONFIG.replace("  currency: CNY\n", "  currency: CNY\n  date_format: DD/MM/YYYY\n"),
-                   {"alice": {"roles": ["rep"], "team": "east"}}, teams=["east"])
+    crm = open_crm(
+        CONFIG.replace("  currency: CNY\n", "  currency: CNY\n  date_format: DD/MM/YYYY\n"),
+        {"alice": {"roles": ["rep"], "team": "east"}},
+        teams=["east"],
+    )
     with crm.session("alice") as s:
         lead = s.create("lead", {"name": "Acme deal", "close_date": "2026-04-01"})
     page = text(client_for(make_app(crm), "alice").get(f"/o/lead/{lead.id}"))
@@ -267,8 +287,12 @@ def test_read_only_fields_are_shown_but_not_submitted(login, client, crm, leads)
     record_id = leads["Acme deal"].id
     page = text(client.get(f"/o/lead/{record_id}/edit"))
     assert '<output id="f-score"' in page and 'name="score"' not in page
-    response = post(client, f"/o/lead/{record_id}/edit", {"name": "Acme deal", "score": "99", "version": "2"},
-                    form_url=f"/o/lead/{record_id}/edit")
+    response = post(
+        client,
+        f"/o/lead/{record_id}/edit",
+        {"name": "Acme deal", "score": "99", "version": "2"},
+        form_url=f"/o/lead/{record_id}/edit",
+    )
     assert response.status_code == 302
     with crm.session() as s:
         assert s.get("lead", record_id)["score"] == 42
@@ -280,17 +304,31 @@ def test_create_shows_field_errors_keeps_input_then_succeeds(login, client, crm,
     page = text(client.get("/o/lead/new"))
     assert '<label for="f-name">' in page and 'aria-required="true"' in page
     assert 'data-parent="f-region"' in page and 'data-parents="east"' in page
-    response = post(client, "/o/lead/new", {"name": "", "amount": "-5", "stage": "quote", "tags": "a, b",
-                                            "hot": "1", "close_date": "2026-04-01"})
+    response = post(
+        client,
+        "/o/lead/new",
+        {"name": "", "amount": "-5", "stage": "quote", "tags": "a, b", "hot": "1", "close_date": "2026-04-01"},
+    )
     assert response.status_code == 422
     page = text(response)
     assert re.search(r'<div class="field-error" role="alert" id="err-name">[^<]*required', page)
     assert re.search(r'id="err-amount">[^<]*at least 0', page)
     assert 'value="-5"' in page and 'value="a, b"' in page and 'value="2026-04-01"' in page
     assert '<option value="quote" selected>' in page
-    response = post(client, "/o/lead/new", {"name": "New deal", "amount": "10", "stage": "quote", "tags": "a, b",
-                                            "hot": "1", "account": str(leads["acct"].id), "region": "east",
-                                            "city": "shanghai"})
+    response = post(
+        client,
+        "/o/lead/new",
+        {
+            "name": "New deal",
+            "amount": "10",
+            "stage": "quote",
+            "tags": "a, b",
+            "hot": "1",
+            "account": str(leads["acct"].id),
+            "region": "east",
+            "city": "shanghai",
+        },
+    )
     assert response.status_code == 302
     record_id = int(response.headers["Location"].rsplit("/", 1)[1])
     with crm.session() as s:
@@ -310,7 +348,7 @@ def test_dependent_picklists_are_checked_by_the_server(login, client):
 def test_new_forms_show_fixed_defaults_and_the_engine_applies_the_others(login, client, crm):
     login("mia")
     page = text(client.get("/o/account/new"))
-    industry = page[page.index('id="f-industry"'):page.index('id="f-sub_industry"')]
+    industry = page[page.index('id="f-industry"') : page.index('id="f-sub_industry"')]
     assert '<option value="finance" selected>' in industry and "banking" not in industry  # top level only
     assert '<option value="banking" data-parents="finance">' in page  # children, tagged with their parent
     response = post(client, "/o/account/new", {"name": "Defaults Co"})
@@ -322,8 +360,14 @@ def test_new_forms_show_fixed_defaults_and_the_engine_applies_the_others(login, 
 
 def test_a_dependent_picklist_on_the_same_tree_accepts_children_of_the_parent(login, client):
     login("mia")
-    assert post(client, "/o/account/new", {"name": "A", "industry": "finance", "sub_industry": "banking"},
-                ).status_code == 302
+    assert (
+        post(
+            client,
+            "/o/account/new",
+            {"name": "A", "industry": "finance", "sub_industry": "banking"},
+        ).status_code
+        == 302
+    )
     response = post(client, "/o/account/new", {"name": "B", "industry": "retail", "sub_industry": "banking"})
     assert response.status_code == 422 and 'id="err-sub_industry"' in text(response)
 
@@ -331,8 +375,10 @@ def test_a_dependent_picklist_on_the_same_tree_accepts_children_of_the_parent(lo
 def test_a_config_can_override_the_template_of_one_object(login, client, leads, tmp_path):
     folder = tmp_path / "templates" / "account"
     folder.mkdir(parents=True)
-    (folder / "record.html").write_text('{% extends "record.html" %}{% block record_fields %}'
-                                        "<p>Custom page of {{ view.title }}</p>{% endblock %}", encoding="utf-8")
+    (folder / "record.html").write_text(
+        '{% extends "record.html" %}{% block record_fields %}<p>Custom page of {{ view.title }}</p>{% endblock %}',
+        encoding="utf-8",
+    )
     login("alice")
     assert "<p>Custom page of Acme Corp</p>" in text(client.get(f"/o/account/{leads['acct'].id}"))
     assert "Custom page" not in text(client.get(f"/o/lead/{leads['Acme deal'].id}"))
@@ -351,8 +397,10 @@ def test_edit_with_a_stale_version_shows_who_changed_it(login, client, crm, lead
     assert 'name="version" value="1"' in text(form)
     with crm.session(user="mia") as s:
         s.update("lead", record_id, {"amount": "999"})
-    response = client.post(f"/o/lead/{record_id}/edit", data={"csrf_token": token(form), "version": "1",
-                                                               "name": "My new name", "stage": "new"})
+    response = client.post(
+        f"/o/lead/{record_id}/edit",
+        data={"csrf_token": token(form), "version": "1", "name": "My new name", "stage": "new"},
+    )
     assert response.status_code == 409
     page = text(response)
     assert "This record was changed by mia meanwhile (version 2). Reload to see their change." in page
@@ -387,8 +435,12 @@ def test_an_edit_or_delete_without_a_version_is_a_conflict_never_an_overwrite(lo
 def test_edit_and_delete(login, client, crm, leads):
     login("alice")
     record_id = leads["Beta deal"].id
-    response = post(client, f"/o/lead/{record_id}/edit", {"name": "Beta renamed", "version": "1", "stage": "new"},
-                    form_url=f"/o/lead/{record_id}/edit")
+    response = post(
+        client,
+        f"/o/lead/{record_id}/edit",
+        {"name": "Beta renamed", "version": "1", "stage": "new"},
+        form_url=f"/o/lead/{record_id}/edit",
+    )
     assert response.status_code == 302
     assert "Beta renamed" in text(client.get(f"/o/lead/{record_id}"))
     response = post(client, f"/o/lead/{record_id}/delete", {"version": "2"}, form_url=f"/o/lead/{record_id}")
@@ -444,8 +496,13 @@ def test_csv_export_needs_the_grant_and_is_logged(login, client, crm, leads):
 
 
 def test_csv_export_neutralises_formulas_in_text_and_list_cells(login, client, crm):
-    hostile = {"=HYPERLINK(\"http://x\")": ["=cmd|' /C calc'!A0", "ok"], "+1+1": ["ok", "@SUM(A1)"],
-               "-2+3": ["-x"], "@user": [], "safe name": ["plain"]}
+    hostile = {
+        '=HYPERLINK("http://x")': ["=cmd|' /C calc'!A0", "ok"],
+        "+1+1": ["ok", "@SUM(A1)"],
+        "-2+3": ["-x"],
+        "@user": [],
+        "safe name": ["plain"],
+    }
     with crm.session(user="mia") as s:
         for name, tags in hostile.items():
             s.create("lead", {"name": name, "tags": tags, "score": -5})
@@ -457,8 +514,12 @@ def test_csv_export_neutralises_formulas_in_text_and_list_cells(login, client, c
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(text(response).lstrip("\ufeff"))))
     assert {row["Name"]: row["Tags"] for row in rows} == {
-        "'=HYPERLINK(\"http://x\")": "'=cmd|' /C calc'!A0, ok", "'+1+1": "ok, '@SUM(A1)",
-        "'-2+3": "'-x", "'@user": "", "safe name": "plain"}
+        '\'=HYPERLINK("http://x")': "'=cmd|' /C calc'!A0, ok",
+        "'+1+1": "ok, '@SUM(A1)",
+        "'-2+3": "'-x",
+        "'@user": "",
+        "safe name": "plain",
+    }
     assert {row["Score"] for row in rows} == {"-5"}  # numbers are data, never quoted
 
 
@@ -476,9 +537,13 @@ def test_file_upload_and_download_follow_the_record_scope(login, client, crm, le
     login("alice")
     record_id = leads["Acme deal"].id
     form_url = f"/o/lead/{record_id}/edit"
-    response = post(client, form_url, {"name": "Acme deal", "version": "1",
-                                       "attachment": (io.BytesIO(b"hello file"), "notes.txt", "text/plain")},
-                    form_url=form_url, content_type="multipart/form-data")
+    response = post(
+        client,
+        form_url,
+        {"name": "Acme deal", "version": "1", "attachment": (io.BytesIO(b"hello file"), "notes.txt", "text/plain")},
+        form_url=form_url,
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 302
     with crm.session() as s:
         stored = s.get("lead", record_id)["attachment"]
@@ -496,9 +561,13 @@ def test_file_upload_and_download_follow_the_record_scope(login, client, crm, le
 
 def upload(client, record_id, name="notes.txt", content_type="text/plain", field="attachment", version="1"):
     form_url = f"/o/lead/{record_id}/edit"
-    return post(client, form_url, {"name": "Acme deal", "version": version,
-                                   field: (io.BytesIO(b"hello file"), name, content_type)},
-                form_url=form_url, content_type="multipart/form-data")
+    return post(
+        client,
+        form_url,
+        {"name": "Acme deal", "version": version, field: (io.BytesIO(b"hello file"), name, content_type)},
+        form_url=form_url,
+        content_type="multipart/form-data",
+    )
 
 
 def test_a_file_stays_with_the_record_and_field_it_was_uploaded_to(login, client, crm, leads):
@@ -512,10 +581,12 @@ def test_a_file_stays_with_the_record_and_field_it_was_uploaded_to(login, client
     def api(user, method, url, body):
         return client.open(url, method=method, json=body, headers={"Authorization": f"Bearer {tokens[user]}"})
 
-    attempts = [("bob", "PATCH", f"/api/v1/lead/{bobs}", {"attachment": stolen["key"], "version": 1}),
-                ("bob", "POST", "/api/v1/lead", {"name": "Thief", "attachment": stolen}),
-                ("alice", "PATCH", f"/api/v1/lead/{beta}", {"attachment": stolen, "version": 1}),  # another record
-                ("alice", "PATCH", f"/api/v1/lead/{acme}", {"contract": stolen, "version": 2})]  # another field
+    attempts = [
+        ("bob", "PATCH", f"/api/v1/lead/{bobs}", {"attachment": stolen["key"], "version": 1}),
+        ("bob", "POST", "/api/v1/lead", {"name": "Thief", "attachment": stolen}),
+        ("alice", "PATCH", f"/api/v1/lead/{beta}", {"attachment": stolen, "version": 1}),  # another record
+        ("alice", "PATCH", f"/api/v1/lead/{acme}", {"contract": stolen, "version": 2}),
+    ]  # another field
     for user, method, url, body in attempts:
         response = api(user, method, url, body)
         assert response.status_code == 422, (user, url, response.get_json())
@@ -530,9 +601,12 @@ def test_a_file_stays_with_the_record_and_field_it_was_uploaded_to(login, client
     login("bob")
     assert client.get(f"/o/lead/{bobs}/file/attachment").status_code == 404
     # a new record's upload is bound to it on its first save
-    created = post(client, "/o/lead/new", {"name": "With file", "stage": "new",
-                                          "attachment": (io.BytesIO(b"mine"), "mine.txt", "text/plain")},
-                   content_type="multipart/form-data")
+    created = post(
+        client,
+        "/o/lead/new",
+        {"name": "With file", "stage": "new", "attachment": (io.BytesIO(b"mine"), "mine.txt", "text/plain")},
+        content_type="multipart/form-data",
+    )
     assert created.status_code == 302
     assert client.get(created.headers["Location"] + "/file/attachment").data == b"mine"
     post(client, "/logout", form_url="/o/lead")
@@ -546,10 +620,13 @@ def test_control_characters_in_file_names_are_refused_and_never_reach_a_header(l
     form_url = f"/o/lead/{acme}/edit"
     # RFC 2231 lets a multipart filename carry CR/LF percent-encoded; werkzeug decodes it
     disposition = "filename*=UTF-8''evil%0D%0ASet-Cookie%3A%20x%3D1.txt"
-    parts = [f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}'
-             for name, value in (("csrf_token", token(client.get(form_url))), ("version", "1"), ("name", "Acme deal"))]
-    parts.append(f'Content-Disposition: form-data; name="attachment"; {disposition}\r\n'
-                 "Content-Type: text/plain\r\n\r\nhello")
+    parts = [
+        f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}'
+        for name, value in (("csrf_token", token(client.get(form_url))), ("version", "1"), ("name", "Acme deal"))
+    ]
+    parts.append(
+        f'Content-Disposition: form-data; name="attachment"; {disposition}\r\nContent-Type: text/plain\r\n\r\nhello'
+    )
     body = "".join(f"--B\r\n{part}\r\n" for part in parts) + "--B--\r\n"
     response = client.post(form_url, data=body.encode(), content_type="multipart/form-data; boundary=B")
     assert response.status_code == 422 and "contains control characters" in text(response)
@@ -557,8 +634,11 @@ def test_control_characters_in_file_names_are_refused_and_never_reach_a_header(l
     with crm.session() as s:
         assert s.get("lead", acme)["attachment"] is None
     secret = create_token(crm, "alice", "test")[0]
-    response = client.patch(f"/api/v1/lead/{acme}", headers={"Authorization": f"Bearer {secret}"},
-                            json={"attachment": {"key": "k" * 20, "name": "a\r\nb.txt"}, "version": 1})
+    response = client.patch(
+        f"/api/v1/lead/{acme}",
+        headers={"Authorization": f"Bearer {secret}"},
+        json={"attachment": {"key": "k" * 20, "name": "a\r\nb.txt"}, "version": 1},
+    )
     assert response.status_code == 422 and "control characters" in text(response)
     # a value stored with CR/LF (written behind Trellis's back) downloads with clean headers
     assert upload(client, acme).status_code == 302
@@ -566,8 +646,11 @@ def test_control_characters_in_file_names_are_refused_and_never_reach_a_header(l
         value = s.get("lead", acme)["attachment"]
     table = crm.schema.table("lead")
     with crm.engine.begin() as connection:
-        connection.execute(sa.update(table).where(table.c.id == acme).values(
-            attachment={**value, "name": "a\r\nSet-Cookie: x=1.txt", "content_type": "text/html\r\nX-Evil: 1"}))
+        connection.execute(
+            sa.update(table)
+            .where(table.c.id == acme)
+            .values(attachment={**value, "name": "a\r\nSet-Cookie: x=1.txt", "content_type": "text/html\r\nX-Evil: 1"})
+        )
     download = client.get(f"/o/lead/{acme}/file/attachment")
     assert download.status_code == 200 and download.data == b"hello file"
     assert "X-Evil" not in download.headers and "Set-Cookie" not in download.headers
@@ -591,8 +674,11 @@ def test_the_login_page_switches_language_too(client):
 
 
 def test_every_ui_text_has_every_language():
-    missing = [key for key, texts in TEXTS.items() if not set(LANGUAGES) <= set(texts)
-               or set(texts) - set(LANGUAGES) - {f"{lang}_one" for lang in LANGUAGES}]
+    missing = [
+        key
+        for key, texts in TEXTS.items()
+        if not set(LANGUAGES) <= set(texts) or set(texts) - set(LANGUAGES) - {f"{lang}_one" for lang in LANGUAGES}
+    ]
     assert missing == []
 
 
@@ -644,8 +730,11 @@ def test_unknown_pages_are_html_404s(login, client):
 
 def test_a_chinese_user_reads_the_engines_messages_in_chinese_and_pagers_count_in_english(open_crm):
     """Login errors in the page's language, field errors in the user's (zh_CN), and "1 record"."""
-    crm = open_crm(CONFIG, {"wang": {"roles": ["rep"], "team": "east", "locale": "zh_CN"},
-                            "alice": {"roles": ["rep"], "team": "east"}}, teams=["east"])
+    crm = open_crm(
+        CONFIG,
+        {"wang": {"roles": ["rep"], "team": "east", "locale": "zh_CN"}, "alice": {"roles": ["rep"], "team": "east"}},
+        teams=["east"],
+    )
     app = make_app(crm)
     client = app.test_client()
     post(client, "/lang", {"lang": "zh"}, form_url="/login")

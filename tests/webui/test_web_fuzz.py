@@ -23,8 +23,9 @@ from tests.webui.test_api_fuzz import CONFIG, FIELDS, FUZZ_SETTINGS, HOSTILE_TEX
 
 def encode(pairs) -> str:
     """``pairs`` URL-encoded from their UTF-8 bytes, lone surrogates included (as a broken client sends them)."""
-    return "&".join(f"{quote(k.encode('utf-8', 'surrogatepass'))}={quote(v.encode('utf-8', 'surrogatepass'))}"
-                    for k, v in pairs)
+    return "&".join(
+        f"{quote(k.encode('utf-8', 'surrogatepass'))}={quote(v.encode('utf-8', 'surrogatepass'))}" for k, v in pairs
+    )
 
 
 @pytest.fixture
@@ -58,23 +59,30 @@ def test_no_hostile_form_or_move_gets_a_5xx(client):
     def fuzz(url, pairs, as_json) -> None:
         if as_json and url.endswith("/move"):
             body = {"stage": "quote", "version": 1, "values": dict(pairs)}
-            response = client.post(url, data=json.dumps(body), content_type="application/json",
-                                   headers={"Accept": "application/json"})
+            response = client.post(
+                url, data=json.dumps(body), content_type="application/json", headers={"Accept": "application/json"}
+            )
         else:
-            response = client.post(url, data=encode([("version", "1"), *pairs]).encode("ascii"),
-                                   content_type="application/x-www-form-urlencoded")
+            response = client.post(
+                url,
+                data=encode([("version", "1"), *pairs]).encode("ascii"),
+                content_type="application/x-www-form-urlencoded",
+            )
         assert response.status_code < 500, (url, pairs, text(response)[:300])
 
     fuzz()
 
 
 def test_no_hostile_list_or_board_parameter_gets_a_5xx(client):
-    keys = st.one_of(st.sampled_from(FIELDS["deal"] + ("q", "sort", "page", "owner", "name__op", "amount__gte")),
-                     HOSTILE_TEXT)
+    keys = st.one_of(
+        st.sampled_from(FIELDS["deal"] + ("q", "sort", "page", "owner", "name__op", "amount__gte")), HOSTILE_TEXT
+    )
 
     @FUZZ_SETTINGS
-    @given(path=st.sampled_from(["/o/deal", "/o/deal/board", "/o/deal/lookup", "/o/deal/export.csv"]),
-           pairs=st.lists(st.tuples(keys, HOSTILE_TEXT), max_size=4))
+    @given(
+        path=st.sampled_from(["/o/deal", "/o/deal/board", "/o/deal/lookup", "/o/deal/export.csv"]),
+        pairs=st.lists(st.tuples(keys, HOSTILE_TEXT), max_size=4),
+    )
     def fuzz(path, pairs) -> None:
         response = client.get(f"{path}?{encode(pairs)}")
         assert response.status_code < 500, (path, pairs, text(response)[:300])

@@ -31,8 +31,12 @@ def list_approvals() -> Response:
     """The caller's inbox (or own requests with ``box=mine``)."""
     box = request.args.get("box", "inbox")
     if box not in BOXES:
-        raise ApiError(400, "bad_request", f"box must be one of {', '.join(BOXES)}.",
-                       {"box": [{"code": "invalid", "message": f"one of {', '.join(BOXES)}"}]})
+        raise ApiError(
+            400,
+            "bad_request",
+            f"box must be one of {', '.join(BOXES)}.",
+            {"box": [{"code": "invalid", "message": f"one of {', '.join(BOXES)}"}]},
+        )
     with _session() as session:
         found = approvals.inbox(session) if box == "inbox" else approvals.requested_by_me(session)
     return jsonify({"data": [r.to_dict() for r in found]})
@@ -50,8 +54,9 @@ def decide_approval(approval_id: str, decision: str) -> Response:
     body = json_body() if request.get_data(cache=True) else {}
     comment = body.get("comment")
     if comment is not None and not isinstance(comment, str):
-        raise ApiError(400, "bad_request", "comment must be text.",
-                       {"comment": [{"code": "invalid", "message": "text"}]})
+        raise ApiError(
+            400, "bad_request", "comment must be text.", {"comment": [{"code": "invalid", "message": "text"}]}
+        )
     with _session() as session:
         if decision == "cancel":
             found = approvals.cancel(session, approval_id)
@@ -69,32 +74,57 @@ def register(blueprint: Blueprint) -> None:
     blueprint.add_url_rule("/approvals", "approvals", list_approvals, methods=["GET"])
     blueprint.add_url_rule("/approvals/<approval_id>", "approval", get_approval, methods=["GET"])
     for decision in ("approve", "reject", "cancel"):
-        blueprint.add_url_rule(f"/approvals/<approval_id>/{decision}", f"{decision}_approval", decide_approval,
-                               methods=["POST"], defaults={"decision": decision})
+        blueprint.add_url_rule(
+            f"/approvals/<approval_id>/{decision}",
+            f"{decision}_approval",
+            decide_approval,
+            methods=["POST"],
+            defaults={"decision": decision},
+        )
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------------------
 def schemas() -> dict[str, Any]:
     """The shared schema of an approval request."""
-    return {"Approval": {
-        "type": "object", "required": ["id", "rules", "object", "record_id", "action", "status", "steps"],
-        "properties": {
-            "id": {"type": "integer"},
-            "rules": {"type": "array", "items": {"type": "string"}, "description": "The approval rules it answers."},
-            "object": {"type": "string"}, "record_id": {"type": "integer"},
-            "action": {"type": "string", "enum": ["update", "delete"]},
-            "changes": {"type": "object", "description": "The pending values, applied when approved."},
-            "reason": {"type": ["string", "null"]},
-            "status": {"type": "string", "enum": ["pending", "approved", "rejected", "failed", "cancelled"]},
-            "step": {"type": "integer", "description": "Index of the step waiting for a decision."},
-            "requested_by": {"type": "string"}, "requested_at": {"type": "string", "format": "date-time"},
-            "decided_at": {"type": ["string", "null"]}, "comment": {"type": ["string", "null"]},
-            "result": {"type": ["string", "null"], "description": "Why an approved change could not be applied."},
-            "steps": {"type": "array", "items": {"type": "object", "properties": {
-                "label": {"type": "string"}, "approver": {"type": "string"},
-                "decision": {"type": ["string", "null"], "enum": ["approved", "rejected", None]},
-                "decided_at": {"type": ["string", "null"]}, "comment": {"type": ["string", "null"]}}}},
-        }}}
+    return {
+        "Approval": {
+            "type": "object",
+            "required": ["id", "rules", "object", "record_id", "action", "status", "steps"],
+            "properties": {
+                "id": {"type": "integer"},
+                "rules": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The approval rules it answers.",
+                },
+                "object": {"type": "string"},
+                "record_id": {"type": "integer"},
+                "action": {"type": "string", "enum": ["update", "delete"]},
+                "changes": {"type": "object", "description": "The pending values, applied when approved."},
+                "reason": {"type": ["string", "null"]},
+                "status": {"type": "string", "enum": ["pending", "approved", "rejected", "failed", "cancelled"]},
+                "step": {"type": "integer", "description": "Index of the step waiting for a decision."},
+                "requested_by": {"type": "string"},
+                "requested_at": {"type": "string", "format": "date-time"},
+                "decided_at": {"type": ["string", "null"]},
+                "comment": {"type": ["string", "null"]},
+                "result": {"type": ["string", "null"], "description": "Why an approved change could not be applied."},
+                "steps": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "label": {"type": "string"},
+                            "approver": {"type": "string"},
+                            "decision": {"type": ["string", "null"], "enum": ["approved", "rejected", None]},
+                            "decided_at": {"type": ["string", "null"]},
+                            "comment": {"type": ["string", "null"]},
+                        },
+                    },
+                },
+            },
+        }
+    }
 
 
 def paths() -> dict[str, Any]:
@@ -103,25 +133,66 @@ def paths() -> dict[str, Any]:
     one = {"application/json": {"schema": {"$ref": "#/components/schemas/Approval"}}}
     identifier = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
     out: dict[str, Any] = {
-        "/api/v1/approvals": {"get": {
-            "operationId": "list_approvals", "tags": ["approvals"],
-            "summary": "Requests waiting for the caller (box=inbox) or made by the caller (box=mine)",
-            "parameters": [{"name": "box", "in": "query", "schema": {"type": "string", "enum": list(BOXES)}}],
-            "responses": {"200": {"description": "The requests.", "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"data": {"type": "array", "items": {
-                    "$ref": "#/components/schemas/Approval"}}}}}}}, **errors("400", "401", "429", "500")}}},
-        "/api/v1/approvals/{id}": {"get": {
-            "operationId": "get_approval", "tags": ["approvals"], "summary": "One approval request",
-            "parameters": [identifier],
-            "responses": {"200": {"description": "The request.", "content": one}, **errors("401", "404", "429", "500")}}},
+        "/api/v1/approvals": {
+            "get": {
+                "operationId": "list_approvals",
+                "tags": ["approvals"],
+                "summary": "Requests waiting for the caller (box=inbox) or made by the caller (box=mine)",
+                "parameters": [{"name": "box", "in": "query", "schema": {"type": "string", "enum": list(BOXES)}}],
+                "responses": {
+                    "200": {
+                        "description": "The requests.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "data": {"type": "array", "items": {"$ref": "#/components/schemas/Approval"}}
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **errors("400", "401", "429", "500"),
+                },
+            }
+        },
+        "/api/v1/approvals/{id}": {
+            "get": {
+                "operationId": "get_approval",
+                "tags": ["approvals"],
+                "summary": "One approval request",
+                "parameters": [identifier],
+                "responses": {
+                    "200": {"description": "The request.", "content": one},
+                    **errors("401", "404", "429", "500"),
+                },
+            }
+        },
     }
-    for decision, summary in (("approve", "Approve the current step"), ("reject", "Reject (a comment is required)"),
-                              ("cancel", "Withdraw one's own request")):
-        out[f"/api/v1/approvals/{{id}}/{decision}"] = {"post": {
-            "operationId": f"{decision}_approval", "tags": ["approvals"], "summary": summary,
-            "parameters": [identifier],
-            "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"comment": {"type": "string"}}}}}},
-            "responses": {"200": {"description": "The request as it now stands.", "content": one},
-                          **errors("400", "401", "403", "404", "422", "429", "500")}}}
+    for decision, summary in (
+        ("approve", "Approve the current step"),
+        ("reject", "Reject (a comment is required)"),
+        ("cancel", "Withdraw one's own request"),
+    ):
+        out[f"/api/v1/approvals/{{id}}/{decision}"] = {
+            "post": {
+                "operationId": f"{decision}_approval",
+                "tags": ["approvals"],
+                "summary": summary,
+                "parameters": [identifier],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"comment": {"type": "string"}}}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "The request as it now stands.", "content": one},
+                    **errors("400", "401", "403", "404", "422", "429", "500"),
+                },
+            }
+        }
     return out

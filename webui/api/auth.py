@@ -32,8 +32,12 @@ def authenticate() -> None:
     """``before_request`` of the API: resolve the token into ``g.api_username`` or refuse."""
     token = bearer_token()
     if token is None:
-        raise ApiError(401, "unauthorized", "This API needs a token: send the header "
-                       "`Authorization: Bearer <token>` (create a token with `trellis token create`).")
+        raise ApiError(
+            401,
+            "unauthorized",
+            "This API needs a token: send the header "
+            "`Authorization: Bearer <token>` (create a token with `trellis token create`).",
+        )
     g.api_username = resolve_token(get_trellis(), token, ip=request.remote_addr)
     set_language(api_language(g.api_username))
 
@@ -46,9 +50,16 @@ def api_language(username: str) -> str:
     if request.accept_languages:
         best = request.accept_languages.best_match(languages)
         if best is None:  # zh-CN asks for zh
-            best = next((lang for lang, _ in (
-                (value.replace("-", "_").split("_")[0].lower(), q) for value, q in request.accept_languages)
-                if lang in languages), None)
+            best = next(
+                (
+                    lang
+                    for lang, _ in (
+                        (value.replace("-", "_").split("_")[0].lower(), q) for value, q in request.accept_languages
+                    )
+                    if lang in languages
+                ),
+                None,
+            )
         return best or "en"
     locale = user_locale(crm, username)
     base = (locale or "").replace("-", "_").split("_")[0].lower()

@@ -39,10 +39,15 @@ def result_json(result: conversions.ConversionResult) -> dict[str, Any]:
     return {
         "conversion": result.conversion.name,
         "source": record_json(result.source),
-        "targets": {t.name: {"object": t.object, "outcome": t.outcome,
-                             "id": t.record.id if t.record is not None else None,
-                             "record": record_json(t.record) if t.record is not None else None}
-                    for t in result.targets},
+        "targets": {
+            t.name: {
+                "object": t.object,
+                "outcome": t.outcome,
+                "id": t.record.id if t.record is not None else None,
+                "record": record_json(t.record) if t.record is not None else None,
+            }
+            for t in result.targets
+        },
     }
 
 
@@ -61,11 +66,14 @@ def convert_record(object_name: str, record_id: str, conversion: str) -> Respons
             result = session.convert(declared.name, record_id, skip=skip, overrides=overrides, version=version)
         except ValidationFailed as exc:
             count = sum(len(problems) for problems in exc.errors.values())
-            fields = {name: [{"code": e.code, "message": e.message} for e in problems]
-                      for name, problems in exc.errors.items()}
+            fields = {
+                name: [{"code": e.code, "message": e.message} for e in problems]
+                for name, problems in exc.errors.items()
+            }
             label = session.object(object_name).label.get()
-            return error_response(422, exc.code, f"The {label} was not converted: {count} problem"
-                                                 f"{'s' if count != 1 else ''}.", fields)
+            return error_response(
+                422, exc.code, f"The {label} was not converted: {count} problem{'s' if count != 1 else ''}.", fields
+            )
     response = jsonify(result_json(result))
     response.status_code = 201
     response.headers["ETag"] = f'"{result.source.version}"'
@@ -76,7 +84,7 @@ def _skip(raw: Any) -> list[str]:
     if raw is None:
         return []
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-        raise _bad_body("skip", "skip is a list of target names, e.g. [\"opportunity\"].")
+        raise _bad_body("skip", 'skip is a list of target names, e.g. ["opportunity"].')
     return raw
 
 
@@ -84,8 +92,11 @@ def _overrides(raw: Any) -> dict[str, dict[str, Any]]:
     if raw is None:
         return {}
     if not isinstance(raw, dict) or not all(isinstance(values, dict) for values in raw.values()):
-        raise _bad_body("overrides", "overrides maps each target name to an object of field values, "
-                                     "e.g. {\"contact\": {\"decision_role\": \"decision_maker\"}}.")
+        raise _bad_body(
+            "overrides",
+            "overrides maps each target name to an object of field values, "
+            'e.g. {"contact": {"decision_role": "decision_maker"}}.',
+        )
     return raw
 
 
@@ -95,8 +106,9 @@ def _bad_body(name: str, message: str) -> ApiError:
 
 def register(blueprint: Blueprint) -> None:
     """Add the conversion route to the API blueprint."""
-    blueprint.add_url_rule("/<object_name>/<record_id>/convert/<conversion>", "convert", convert_record,
-                           methods=["POST"])
+    blueprint.add_url_rule(
+        "/<object_name>/<record_id>/convert/<conversion>", "convert", convert_record, methods=["POST"]
+    )
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------------------
@@ -108,32 +120,51 @@ def schemas() -> dict[str, Any]:
     """The shared schemas of conversion requests and answers."""
     return {
         "ConversionRequest": {
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
             "properties": {
-                "skip": {"type": "array", "items": {"type": "string"}, "uniqueItems": True,
-                         "description": "Optional targets not to create."},
-                "overrides": {"type": "object", "additionalProperties": {"type": "object"},
-                              "description": "Per target, field values that replace or add to the mapping."},
-                "version": {"type": "integer", "minimum": 1,
-                            "description": "The source's version you last read (or send If-Match); "
-                                           "without either the answer is 428."},
-            }},
+                "skip": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "uniqueItems": True,
+                    "description": "Optional targets not to create.",
+                },
+                "overrides": {
+                    "type": "object",
+                    "additionalProperties": {"type": "object"},
+                    "description": "Per target, field values that replace or add to the mapping.",
+                },
+                "version": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "The source's version you last read (or send If-Match); "
+                    "without either the answer is 428.",
+                },
+            },
+        },
         "ConvertedTarget": {
-            "type": "object", "required": ["object", "outcome", "id", "record"],
+            "type": "object",
+            "required": ["object", "outcome", "id", "record"],
             "properties": {
                 "object": {"type": "string"},
                 "outcome": {"type": "string", "enum": [conversions.CREATED, conversions.LINKED, conversions.SKIPPED]},
                 "id": {"type": ["integer", "null"]},
                 "record": {"type": ["object", "null"], "description": "The record created or linked."},
-            }},
+            },
+        },
         "ConversionResult": {
-            "type": "object", "required": ["conversion", "source", "targets"],
+            "type": "object",
+            "required": ["conversion", "source", "targets"],
             "properties": {
                 "conversion": {"type": "string"},
                 "source": {"type": "object", "description": "The converted record, marked and linked."},
-                "targets": {"type": "object", "additionalProperties": _ref("ConvertedTarget"),
-                            "description": "What became of each target, in order."},
-            }},
+                "targets": {
+                    "type": "object",
+                    "additionalProperties": _ref("ConvertedTarget"),
+                    "description": "What became of each target, in order.",
+                },
+            },
+        },
     }
 
 
@@ -144,17 +175,31 @@ def paths(config: Config, principal: Principal) -> dict[str, Any]:
         if principal.grant(declared.source).edit == "none":
             continue
         targets = ", ".join(f"{t.name}{' (optional)' if t.optional else ''}" for t in declared.targets)
-        out[f"/api/v1/{declared.source}/{{id}}/convert/{declared.name}"] = {"post": {
-            "operationId": f"convert_{declared.source}_{declared.name}", "tags": [declared.source],
-            "summary": declared.label.get(),
-            "description": (f"Converts the {declared.source} into: {targets}"
-                            + (f", when {declared.when.source}" if declared.when else "") + "."),
-            "parameters": [{"name": "id", "in": "path", "required": True,
-                            "schema": {"type": "integer", "minimum": 1}},
-                           {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}],
-            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("ConversionRequest")}}},
-            "responses": {
-                "201": {"description": "Converted.",
-                        "content": {"application/json": {"schema": _ref("ConversionResult")}}},
-                **error_responses("400", "401", "403", "404", "409", "415", "422", "428", "429", "500")}}}
+        out[f"/api/v1/{declared.source}/{{id}}/convert/{declared.name}"] = {
+            "post": {
+                "operationId": f"convert_{declared.source}_{declared.name}",
+                "tags": [declared.source],
+                "summary": declared.label.get(),
+                "description": (
+                    f"Converts the {declared.source} into: {targets}"
+                    + (f", when {declared.when.source}" if declared.when else "")
+                    + "."
+                ),
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}},
+                ],
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": _ref("ConversionRequest")}},
+                },
+                "responses": {
+                    "201": {
+                        "description": "Converted.",
+                        "content": {"application/json": {"schema": _ref("ConversionResult")}},
+                    },
+                    **error_responses("400", "401", "403", "404", "409", "415", "422", "428", "429", "500"),
+                },
+            }
+        }
     return out

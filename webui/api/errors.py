@@ -68,16 +68,27 @@ REALM = 'Bearer realm="trellis"'
 class ApiError(Exception):
     """An error the HTTP layer itself finds (bad JSON, missing version…), answered as JSON."""
 
-    def __init__(self, status: int, code: str, message: str, fields: Mapping[str, list[dict[str, str]]] | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: Mapping[str, list[dict[str, str]]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.fields = dict(fields or {})
         self.headers = dict(headers or {})
 
 
-def error_response(status: int, code: str, message: str, fields: Mapping[str, Any] | None = None,
-                   headers: Mapping[str, str] | None = None) -> Response:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    fields: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     """The JSON error body with ``status``; a 401 also carries ``WWW-Authenticate``."""
     response = jsonify({"error": {"code": code, "message": message, "fields": dict(fields or {})}})
     response.status_code = status
@@ -97,8 +108,9 @@ def _engine_error(error: TrellisError) -> Response:
     fields: dict[str, list[dict[str, str]]] = {}
     message = str(error)
     if isinstance(error, (ValidationFailed, BadListParams)):
-        fields = {name: [{"code": e.code, "message": e.message} for e in problems]
-                  for name, problems in error.errors.items()}
+        fields = {
+            name: [{"code": e.code, "message": e.message} for e in problems] for name, problems in error.errors.items()
+        }
     if isinstance(error, ValidationFailed):
         count = sum(len(problems) for problems in error.errors.values())
         message = translate("error.not_saved", current_language(), object=error.object_name or "record", count=count)
@@ -132,8 +144,12 @@ def _rate_limited(error: RateLimitExceeded) -> Response:
 
 def _unexpected(error: Exception) -> Response:
     current_app.logger.exception("Unexpected error in %s %s", request.method, request.path)
-    return error_response(500, "internal", "An unexpected error occurred; it has been logged. "
-                                           "Try again later, or tell your administrator the time it happened.")
+    return error_response(
+        500,
+        "internal",
+        "An unexpected error occurred; it has been logged. "
+        "Try again later, or tell your administrator the time it happened.",
+    )
 
 
 def _routing_error(error: HTTPException) -> Response | HTTPException:

@@ -51,8 +51,13 @@ def describe_object(config: Config, obj: ObjectDef, principal: Principal) -> dic
         "label": label_json(obj.label, languages),
         "plural_label": label_json(obj.plural_label, languages),
         "title": obj.title,
-        "permissions": {"read": grant.read, "create": grant.create, "edit": grant.edit, "delete": grant.delete,
-                        "export": grant.export},
+        "permissions": {
+            "read": grant.read,
+            "create": grant.create,
+            "edit": grant.edit,
+            "delete": grant.delete,
+            "export": grant.export,
+        },
         "fields": [describe_field(obj, f, principal, languages) for f in visible_fields(obj, principal)],
     }
     if obj.pipeline is not None and principal.can_see(obj.name, obj.pipeline.field):
@@ -63,36 +68,54 @@ def describe_object(config: Config, obj: ObjectDef, principal: Principal) -> dic
         if obj.pipeline.variants:
             described["pipeline"]["by"] = obj.pipeline.by
             described["pipeline"]["pipelines"] = [
-                {"key": v.key, "label": label_json(v.label, languages), "when": list(v.when),
-                 "stages": _stages(v.stages, languages)} for v in obj.pipeline.variants]
+                {
+                    "key": v.key,
+                    "label": label_json(v.label, languages),
+                    "when": list(v.when),
+                    "stages": _stages(v.stages, languages),
+                }
+                for v in obj.pipeline.variants
+            ]
     return described
 
 
 def _stages(stages, languages: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [_drop_none({"key": s.key, "label": label_json(s.label, languages), "probability": s.probability,
-                        "outcome": s.outcome, "requires": list(s.requires), "next": list(s.next) or None})
-            for s in stages]
+    return [
+        _drop_none(
+            {
+                "key": s.key,
+                "label": label_json(s.label, languages),
+                "probability": s.probability,
+                "outcome": s.outcome,
+                "requires": list(s.requires),
+                "next": list(s.next) or None,
+            }
+        )
+        for s in stages
+    ]
 
 
 def describe_field(obj: ObjectDef, field: FieldDef, principal: Principal, languages: tuple[str, ...]) -> dict[str, Any]:
     """One field as a client sees it."""
-    return _drop_none({
-        "name": field.name,
-        "type": field.type,
-        "label": label_json(field.label, languages),
-        "help": label_json(field.help, languages) if field.help else None,
-        "required": field.required,
-        "read_only": not writable(obj, field, principal),
-        "unique": field.unique or None,
-        "max_length": field.max_length,
-        "min": field.min,
-        "max": field.max,
-        "scale": field.scale,
-        "result": field.result if field.type == "formula" else None,
-        "object": field.target if field.type == "lookup" else None,
-        "depends_on": field.depends_on,
-        "values": picklist_json(field.picklist, languages) if field.picklist else None,
-    })
+    return _drop_none(
+        {
+            "name": field.name,
+            "type": field.type,
+            "label": label_json(field.label, languages),
+            "help": label_json(field.help, languages) if field.help else None,
+            "required": field.required,
+            "read_only": not writable(obj, field, principal),
+            "unique": field.unique or None,
+            "max_length": field.max_length,
+            "min": field.min,
+            "max": field.max,
+            "scale": field.scale,
+            "result": field.result if field.type == "formula" else None,
+            "object": field.target if field.type == "lookup" else None,
+            "depends_on": field.depends_on,
+            "values": picklist_json(field.picklist, languages) if field.picklist else None,
+        }
+    )
 
 
 def picklist_json(picklist: Picklist, languages: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -101,13 +124,15 @@ def picklist_json(picklist: Picklist, languages: tuple[str, ...]) -> list[dict[s
 
 
 def _value_json(value: PicklistValue, languages: tuple[str, ...]) -> dict[str, Any]:
-    return _drop_none({
-        "key": value.key,
-        "label": label_json(value.label, languages),
-        "parents": list(value.parents) or None,
-        "inactive": value.inactive or None,
-        "children": [_value_json(child, languages) for child in value.children] or None,
-    })
+    return _drop_none(
+        {
+            "key": value.key,
+            "label": label_json(value.label, languages),
+            "parents": list(value.parents) or None,
+            "inactive": value.inactive or None,
+            "children": [_value_json(child, languages) for child in value.children] or None,
+        }
+    )
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:

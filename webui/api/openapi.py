@@ -52,8 +52,11 @@ def _integer(field: FieldDef) -> Schema:
 
 
 def _decimal(field: FieldDef) -> Schema:
-    return {"type": "string", "pattern": DECIMAL_PATTERN,
-            "description": "A decimal number as a string, exact (e.g. \"1234.50\")."}
+    return {
+        "type": "string",
+        "pattern": DECIMAL_PATTERN,
+        "description": 'A decimal number as a string, exact (e.g. "1234.50").',
+    }
 
 
 def _picklist(field: FieldDef) -> Schema:
@@ -71,9 +74,17 @@ def _reference(field: FieldDef) -> Schema:
 
 
 def _file(field: FieldDef) -> Schema:
-    return {"type": "object", "required": ["key"], "additionalProperties": False,
-            "properties": {"key": {"type": "string"}, "name": {"type": "string"},
-                           "size": {"type": "integer", "minimum": 0}, "content_type": {"type": "string"}}}
+    return {
+        "type": "object",
+        "required": ["key"],
+        "additionalProperties": False,
+        "properties": {
+            "key": {"type": "string"},
+            "name": {"type": "string"},
+            "size": {"type": "integer", "minimum": 0},
+            "content_type": {"type": "string"},
+        },
+    }
 
 
 #: JSON Schema of each field type's value, as the API returns it.
@@ -126,18 +137,31 @@ def _nullable(schema: Schema) -> Schema:
 
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 #: A write held for approval (``webui.api.approvals``).
-_PENDING = {"description": "The change needs approval and waits for it; nothing changed yet.",
-            "content": {"application/json": {"schema": {"type": "object", "required": ["approval"], "properties": {
-                "approval": {"$ref": "#/components/schemas/Approval"}, "data": {"type": "object"}}}}},
-            "headers": {"Location": {"description": "The approval request's URL.", "schema": {"type": "string"}}}}
+_PENDING = {
+    "description": "The change needs approval and waits for it; nothing changed yet.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["approval"],
+                "properties": {"approval": {"$ref": "#/components/schemas/Approval"}, "data": {"type": "object"}},
+            }
+        }
+    },
+    "headers": {"Location": {"description": "The approval request's URL.", "schema": {"type": "string"}}},
+}
 _ID = {"type": "integer", "minimum": 1}
 
 
 def _system_properties(obj: ObjectDef) -> dict[str, Schema]:
     properties = {
         "id": {**_ID, "readOnly": True},
-        "version": {"type": "integer", "minimum": 1, "readOnly": True,
-                    "description": "Send it back with PATCH (or as If-Match) to detect concurrent edits."},
+        "version": {
+            "type": "integer",
+            "minimum": 1,
+            "readOnly": True,
+            "description": "Send it back with PATCH (or as If-Match) to detect concurrent edits.",
+        },
         "created_at": {**_TIMESTAMP, "readOnly": True},
         "updated_at": {**_TIMESTAMP, "readOnly": True},
         "created_by": {"type": ["integer", "null"], "readOnly": True},
@@ -147,8 +171,12 @@ def _system_properties(obj: ObjectDef) -> dict[str, Schema]:
     if obj.pipeline:
         properties["stage_entered_at"] = {"type": ["string", "null"], "format": "date-time", "readOnly": True}
     if obj.timeline:
-        properties["last_activity_at"] = {"type": ["string", "null"], "format": "date-time", "readOnly": True,
-                                          "description": "When the latest activity attached to the record happened."}
+        properties["last_activity_at"] = {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "readOnly": True,
+            "description": "When the latest activity attached to the record happened.",
+        }
     return properties
 
 
@@ -158,31 +186,51 @@ def object_schemas(obj: ObjectDef, principal: Principal) -> dict[str, Schema]:
     fields = visible_fields(obj, principal)
     inputs = [f for f in fields if writable(obj, f, principal)]
     input_properties = {f.name: field_schema(f, for_input=True) for f in inputs}
-    input_properties["owner_id"] = {"type": ["integer", "null"], "minimum": 1,
-                                    "description": "Give the record to this user (default: you)."}
+    input_properties["owner_id"] = {
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "description": "Give the record to this user (default: you).",
+    }
     if obj.pipeline:
-        input_properties["stage_reason"] = {"type": ["string", "null"], "writeOnly": True, "maxLength": 2000,
-                                            "description": "Why the stage moves past others (a skip) or reopens."}
+        input_properties["stage_reason"] = {
+            "type": ["string", "null"],
+            "writeOnly": True,
+            "maxLength": 2000,
+            "description": "Why the stage moves past others (a skip) or reopens.",
+        }
     required = [f.name for f in inputs if f.required and f.default is None and f.default_expression is None]
     label = obj.label.get()
     return {
         obj.name: {
-            "type": "object", "title": label, "description": obj.description or f"A {label} record.",
+            "type": "object",
+            "title": label,
+            "description": obj.description or f"A {label} record.",
             "required": ["id", "version", "created_at", "updated_at"],
             "properties": {**_system_properties(obj), **{f.name: field_schema(f) for f in fields}},
         },
         f"{obj.name}_create": {
-            "type": "object", "title": f"New {label}", "additionalProperties": False,
-            "properties": input_properties, **({"required": required} if required else {}),
+            "type": "object",
+            "title": f"New {label}",
+            "additionalProperties": False,
+            "properties": input_properties,
+            **({"required": required} if required else {}),
         },
         f"{obj.name}_update": {
-            "type": "object", "title": f"Changes to a {label}", "additionalProperties": False,
-            "properties": {"version": {"type": "integer", "minimum": 1,
-                                       "description": "The version you last read (or send If-Match)."},
-                           **input_properties},
+            "type": "object",
+            "title": f"Changes to a {label}",
+            "additionalProperties": False,
+            "properties": {
+                "version": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "The version you last read (or send If-Match).",
+                },
+                **input_properties,
+            },
         },
         f"{obj.name}_list": {
-            "type": "object", "required": ["data", "meta"],
+            "type": "object",
+            "required": ["data", "meta"],
             "properties": {"data": {"type": "array", "items": _ref(obj.name)}, "meta": _ref("PageMeta")},
         },
     }
@@ -205,8 +253,13 @@ def _json(schema: Schema, description: str, headers: dict[str, Any] | None = Non
 
 
 _ETAG_HEADER = {"ETag": {"description": "The record's version in quotes, for If-Match.", "schema": {"type": "string"}}}
-_IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-             "description": "The version you last read, e.g. \"3\" (or * to overwrite any version)."}
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": 'The version you last read, e.g. "3" (or * to overwrite any version).',
+}
 _ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": _ID, "description": "The record's id."}
 
 
@@ -214,20 +267,36 @@ def _list_parameters(obj: ObjectDef, principal: Principal) -> list[Schema]:
     operators = ", ".join(OPERATORS)
     parameters: list[Schema] = [
         {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Search the text fields."},
-        {"name": "sort", "in": "query", "schema": {"type": "string"},
-         "description": "Comma-separated fields; a leading - sorts descending, e.g. -created_at,name."},
+        {
+            "name": "sort",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "Comma-separated fields; a leading - sorts descending, e.g. -created_at,name.",
+        },
         {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
-        {"name": "per_page", "in": "query",
-         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE}},
-        {"name": "owner", "in": "query", "schema": {"type": "string"},
-         "description": "me, team (anyone in your team, you included), or a user id."},
+        {
+            "name": "per_page",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
+        },
+        {
+            "name": "owner",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "me, team (anyone in your team, you included), or a user id.",
+        },
     ]
     for field in visible_fields(obj, principal):
         if field.name in RESERVED or field.encrypted or field.value_type in ("json", "file"):
             continue
-        parameters.append({"name": field.name, "in": "query", "schema": {"type": "string"},
-                           "description": f"Equal to this value; other operators as {field.name}__<op> "
-                                          f"({operators})."})
+        parameters.append(
+            {
+                "name": field.name,
+                "in": "query",
+                "schema": {"type": "string"},
+                "description": f"Equal to this value; other operators as {field.name}__<op> ({operators}).",
+            }
+        )
     return parameters
 
 
@@ -238,32 +307,91 @@ def object_paths(obj: ObjectDef, principal: Principal) -> dict[str, Any]:
     patch = {"required": True, "content": {"application/json": {"schema": _ref(f"{name}_update")}}}
     return {
         f"/api/v1/{name}": {
-            "get": {"operationId": f"list_{name}", "tags": [name], "summary": f"List {plural}",
-                    "parameters": _list_parameters(obj, principal),
-                    "responses": _responses("400", "401", "404", "429", "500",
-                                            **{"200": _json(_ref(f"{name}_list"), f"A page of {plural}.")})},
-            "post": {"operationId": f"create_{name}", "tags": [name], "summary": f"Create a {label}",
-                     "requestBody": body,
-                     "responses": _responses("400", "401", "403", "404", "413", "415", "422", "429", "500", **{
-                         "201": _json(_ref(name), f"The new {label}.", {
-                             **_ETAG_HEADER,
-                             "Location": {"description": "The new record's URL.", "schema": {"type": "string"}}})})},
+            "get": {
+                "operationId": f"list_{name}",
+                "tags": [name],
+                "summary": f"List {plural}",
+                "parameters": _list_parameters(obj, principal),
+                "responses": _responses(
+                    "400", "401", "404", "429", "500", **{"200": _json(_ref(f"{name}_list"), f"A page of {plural}.")}
+                ),
+            },
+            "post": {
+                "operationId": f"create_{name}",
+                "tags": [name],
+                "summary": f"Create a {label}",
+                "requestBody": body,
+                "responses": _responses(
+                    "400",
+                    "401",
+                    "403",
+                    "404",
+                    "413",
+                    "415",
+                    "422",
+                    "429",
+                    "500",
+                    **{
+                        "201": _json(
+                            _ref(name),
+                            f"The new {label}.",
+                            {
+                                **_ETAG_HEADER,
+                                "Location": {"description": "The new record's URL.", "schema": {"type": "string"}},
+                            },
+                        )
+                    },
+                ),
+            },
         },
         f"/api/v1/{name}/{{id}}": {
             "parameters": [_ID_PARAM],
-            "get": {"operationId": f"get_{name}", "tags": [name], "summary": f"Read a {label}",
-                    "responses": _responses("401", "404", "429", "500",
-                                            **{"200": _json(_ref(name), f"The {label}.", _ETAG_HEADER)})},
-            "patch": {"operationId": f"update_{name}", "tags": [name], "summary": f"Change a {label}",
-                      "parameters": [_IF_MATCH], "requestBody": patch,
-                      "responses": _responses("400", "401", "403", "404", "409", "413", "415", "422", "428", "429",
-                                              "500", **{"200": _json(_ref(name), f"The changed {label}.",
-                                                                     _ETAG_HEADER),
-                                                        "202": _PENDING})},
-            "delete": {"operationId": f"delete_{name}", "tags": [name], "summary": f"Delete a {label}",
-                       "parameters": [_IF_MATCH],
-                       "responses": _responses("400", "401", "403", "404", "409", "422", "429", "500",
-                                               **{"204": {"description": "Deleted."}, "202": _PENDING})},
+            "get": {
+                "operationId": f"get_{name}",
+                "tags": [name],
+                "summary": f"Read a {label}",
+                "responses": _responses(
+                    "401", "404", "429", "500", **{"200": _json(_ref(name), f"The {label}.", _ETAG_HEADER)}
+                ),
+            },
+            "patch": {
+                "operationId": f"update_{name}",
+                "tags": [name],
+                "summary": f"Change a {label}",
+                "parameters": [_IF_MATCH],
+                "requestBody": patch,
+                "responses": _responses(
+                    "400",
+                    "401",
+                    "403",
+                    "404",
+                    "409",
+                    "413",
+                    "415",
+                    "422",
+                    "428",
+                    "429",
+                    "500",
+                    **{"200": _json(_ref(name), f"The changed {label}.", _ETAG_HEADER), "202": _PENDING},
+                ),
+            },
+            "delete": {
+                "operationId": f"delete_{name}",
+                "tags": [name],
+                "summary": f"Delete a {label}",
+                "parameters": [_IF_MATCH],
+                "responses": _responses(
+                    "400",
+                    "401",
+                    "403",
+                    "404",
+                    "409",
+                    "422",
+                    "429",
+                    "500",
+                    **{"204": {"description": "Deleted."}, "202": _PENDING},
+                ),
+            },
         },
     }
 
@@ -272,41 +400,72 @@ def object_paths(obj: ObjectDef, principal: Principal) -> dict[str, Any]:
 #: Error responses: status → (component name, description).
 
 _ERROR_SCHEMA: Schema = {
-    "type": "object", "required": ["error"],
-    "properties": {"error": {
-        "type": "object", "required": ["code", "message", "fields"],
-        "properties": {
-            "code": {"type": "string", "description": "Stable, e.g. validation_failed, conflict, not_found."},
-            "message": {"type": "string", "description": "For people."},
-            "fields": {"type": "object", "additionalProperties": {"type": "array", "items": _ref("FieldError")},
-                       "description": "Problems per field (`_record` for the record as a whole)."},
-        }}},
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "fields"],
+            "properties": {
+                "code": {"type": "string", "description": "Stable, e.g. validation_failed, conflict, not_found."},
+                "message": {"type": "string", "description": "For people."},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": _ref("FieldError")},
+                    "description": "Problems per field (`_record` for the record as a whole).",
+                },
+            },
+        }
+    },
 }
 
 _META_SCHEMAS: dict[str, Schema] = {
     "Error": _ERROR_SCHEMA,
-    "FieldError": {"type": "object", "required": ["code", "message"],
-                   "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
-    "PageMeta": {"type": "object", "required": ["page", "per_page", "total", "pages"],
-                 "properties": {
-                     **{name: {"type": "integer", "minimum": 0} for name in ("page", "per_page", "total", "pages")},
-                     "total_exact": {"type": "boolean", "const": False,
-                                     "description": f"Present (false) when more than {COUNT_LIMIT:,} records match: "
-                                                    "the count stopped there, so total and pages are lower bounds "
-                                                    "(more than total records match)."},
-                     "has_next": {"type": "boolean",
-                                  "description": "With total_exact: whether a page follows this one."}}},
-    "ObjectMeta": {"type": "object", "required": ["name", "label", "fields"],
-                   "properties": {"name": {"type": "string"}, "label": {"type": "object"},
-                                  "plural_label": {"type": "object"}, "permissions": {"type": "object"},
-                                  "fields": {"type": "array", "items": _ref("FieldMeta")},
-                                  "pipeline": {"type": "object"}}},
-    "FieldMeta": {"type": "object", "required": ["name", "type", "label", "required", "read_only"],
-                  "properties": {"name": {"type": "string"}, "type": {"type": "string"},
-                                 "label": {"type": "object", "additionalProperties": {"type": "string"}},
-                                 "required": {"type": "boolean"}, "read_only": {"type": "boolean"},
-                                 "object": {"type": "string", "description": "A lookup's target object."},
-                                 "values": {"type": "array", "items": {"type": "object"}}}},
+    "FieldError": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+    },
+    "PageMeta": {
+        "type": "object",
+        "required": ["page", "per_page", "total", "pages"],
+        "properties": {
+            **{name: {"type": "integer", "minimum": 0} for name in ("page", "per_page", "total", "pages")},
+            "total_exact": {
+                "type": "boolean",
+                "const": False,
+                "description": f"Present (false) when more than {COUNT_LIMIT:,} records match: "
+                "the count stopped there, so total and pages are lower bounds "
+                "(more than total records match).",
+            },
+            "has_next": {"type": "boolean", "description": "With total_exact: whether a page follows this one."},
+        },
+    },
+    "ObjectMeta": {
+        "type": "object",
+        "required": ["name", "label", "fields"],
+        "properties": {
+            "name": {"type": "string"},
+            "label": {"type": "object"},
+            "plural_label": {"type": "object"},
+            "permissions": {"type": "object"},
+            "fields": {"type": "array", "items": _ref("FieldMeta")},
+            "pipeline": {"type": "object"},
+        },
+    },
+    "FieldMeta": {
+        "type": "object",
+        "required": ["name", "type", "label", "required", "read_only"],
+        "properties": {
+            "name": {"type": "string"},
+            "type": {"type": "string"},
+            "label": {"type": "object", "additionalProperties": {"type": "string"}},
+            "required": {"type": "boolean"},
+            "read_only": {"type": "boolean"},
+            "object": {"type": "string", "description": "A lookup's target object."},
+            "values": {"type": "array", "items": {"type": "object"}},
+        },
+    },
 }
 
 
@@ -324,14 +483,36 @@ def _error_responses() -> dict[str, Any]:
 
 def _fixed_paths() -> dict[str, Any]:
     return {
-        "/api/v1/meta/objects": {"get": {
-            "operationId": "meta_objects", "tags": ["meta"], "summary": "Objects and fields you may see",
-            "responses": _responses("401", "429", "500", **{"200": _json(
-                {"type": "object", "required": ["data"],
-                 "properties": {"data": {"type": "array", "items": _ref("ObjectMeta")}}}, "The objects.")})}},
-        "/api/v1/openapi.json": {"get": {
-            "operationId": "openapi", "tags": ["meta"], "summary": "This document, for you",
-            "responses": _responses("401", "429", "500", **{"200": _json({"type": "object"}, "OpenAPI 3.1.")})}},
+        "/api/v1/meta/objects": {
+            "get": {
+                "operationId": "meta_objects",
+                "tags": ["meta"],
+                "summary": "Objects and fields you may see",
+                "responses": _responses(
+                    "401",
+                    "429",
+                    "500",
+                    **{
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["data"],
+                                "properties": {"data": {"type": "array", "items": _ref("ObjectMeta")}},
+                            },
+                            "The objects.",
+                        )
+                    },
+                ),
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "tags": ["meta"],
+                "summary": "This document, for you",
+                "responses": _responses("401", "429", "500", **{"200": _json({"type": "object"}, "OpenAPI 3.1.")}),
+            }
+        },
     }
 
 
@@ -357,17 +538,24 @@ def build_document(config: Config, principal: Principal, server_url: str = "/") 
         "info": {
             "title": f"{company} CRM API",
             "version": f"1+{config.content_hash[:12]}",
-            "description": ("The Trellis REST API, generated from the CRM's config for the calling user: "
-                            "only the objects and fields you may see are described. Errors are "
-                            "`{\"error\": {\"code\", \"message\", \"fields\"}}`."),
+            "description": (
+                "The Trellis REST API, generated from the CRM's config for the calling user: "
+                "only the objects and fields you may see are described. Errors are "
+                '`{"error": {"code", "message", "fields"}}`.'
+            ),
         },
         "servers": [{"url": server_url}],
         "security": [{"bearerAuth": []}],
         "tags": [{"name": "meta"}, *({"name": obj.name, "description": obj.plural_label.get()} for obj in objects)],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                               "description": "An API token from `trellis token create` (trl_…)."}},
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token from `trellis token create` (trl_…).",
+                }
+            },
             "schemas": schemas,
             "responses": _error_responses(),
         },

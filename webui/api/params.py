@@ -44,8 +44,11 @@ def json_body() -> dict[str, Any]:
     """The request's JSON object; 415 when it is not JSON, 400 when it is malformed or not an object."""
     if not request.is_json:
         given = request.mimetype or "no Content-Type"
-        raise ApiError(415, "unsupported_media_type",
-                       f"Send the body as JSON with the header Content-Type: application/json (got {given}).")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Send the body as JSON with the header Content-Type: application/json (got {given}).",
+        )
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
     data = request.get_data(cache=False)
@@ -56,8 +59,9 @@ def json_body() -> dict[str, Any]:
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "bad_request",
-                       f"The body must be a JSON object of field values, not a JSON {_json_kind(body)}.")
+        raise ApiError(
+            400, "bad_request", f"The body must be a JSON object of field values, not a JSON {_json_kind(body)}."
+        )
     return body
 
 
@@ -86,8 +90,9 @@ def expected_version(body: dict[str, Any] | None, required: bool) -> int | None:
     from_body = _body_version(body.pop("version")) if body is not None and "version" in body else None
     from_header = _header_version(request.headers.get("If-Match"))
     if from_body is not None and from_header not in (None, "*") and from_body != from_header:
-        raise ApiError(400, "bad_request", f"The body says version {from_body} but If-Match says {from_header}; "
-                                           "send one of them.")
+        raise ApiError(
+            400, "bad_request", f"The body says version {from_body} but If-Match says {from_header}; send one of them."
+        )
     if from_body is not None:
         return from_body
     if from_header == "*":
@@ -95,10 +100,13 @@ def expected_version(body: dict[str, Any] | None, required: bool) -> int | None:
     if from_header is not None:
         return from_header
     if required:
-        raise ApiError(428, "precondition_required",
-                       "Say which version of the record you are changing: put \"version\" (from your last GET) "
-                       "in the body or send If-Match: \"<version>\"; If-Match: * overwrites whatever is stored.",
-                       {"version": [{"code": "required", "message": "The record's current version is required."}]})
+        raise ApiError(
+            428,
+            "precondition_required",
+            'Say which version of the record you are changing: put "version" (from your last GET) '
+            'in the body or send If-Match: "<version>"; If-Match: * overwrites whatever is stored.',
+            {"version": [{"code": "required", "message": "The record's current version is required."}]},
+        )
     return ANY_VERSION
 
 
@@ -119,6 +127,10 @@ def _header_version(raw: str | None) -> int | str | None:
         return "*"
     match = _ETAG.match(raw)
     if match is None or int(match.group(1)) < 1:
-        raise ApiError(400, "bad_request", f"If-Match must be one version in quotes, e.g. If-Match: \"3\" "
-                                           f"(the ETag of your last GET), or *; got {raw[:40]!r}.")
+        raise ApiError(
+            400,
+            "bad_request",
+            f'If-Match must be one version in quotes, e.g. If-Match: "3" '
+            f"(the ETag of your last GET), or *; got {raw[:40]!r}.",
+        )
     return int(match.group(1))

@@ -71,10 +71,19 @@ def init_app(app: Flask, blueprint: Blueprint) -> Limiter:
     app.config.setdefault("TRELLIS_API_RATE_LIMIT", DEFAULT_LIMIT)
     app.config.setdefault("TRELLIS_API_IP_RATE_LIMIT", None)
     app.config.setdefault("TRELLIS_RATELIMIT_STORAGE", DEFAULT_STORAGE)
-    limiter = Limiter(_ip_key, app=app, storage_uri=app.config["TRELLIS_RATELIMIT_STORAGE"],
-                      headers_enabled=False, key_prefix="trellis-api")
-    limiter.limit(_token_limit, key_func=_token_key, exempt_when=_without_token,
-                  error_message=lambda: f"{_token_limit()} per token")(blueprint)
+    limiter = Limiter(
+        _ip_key,
+        app=app,
+        storage_uri=app.config["TRELLIS_RATELIMIT_STORAGE"],
+        headers_enabled=False,
+        key_prefix="trellis-api",
+    )
+    limiter.limit(
+        _token_limit,
+        key_func=_token_key,
+        exempt_when=_without_token,
+        error_message=lambda: f"{_token_limit()} per token",
+    )(blueprint)
     limiter.limit(_ip_limit, key_func=_ip_key, error_message=lambda: f"{_ip_limit()} per IP address")(blueprint)
     blueprint.after_request(_add_headers)
     app.extensions[LIMITER_KEY] = limiter

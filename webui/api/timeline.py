@@ -28,22 +28,34 @@ MAX_PER_PAGE = 100
 
 def entry_json(entry: timeline.TimelineEntry) -> dict[str, Any]:
     """One timeline entry as JSON: what it is, when, and the record itself."""
-    return {"object": entry.object, "type": entry.type, "at": json_value(entry.at), "kind": json_value(entry.kind),
-            "summary": json_value(entry.summary), "done": entry.done, "record": record_json(entry.record)}
+    return {
+        "object": entry.object,
+        "type": entry.type,
+        "at": json_value(entry.at),
+        "kind": json_value(entry.kind),
+        "summary": json_value(entry.summary),
+        "done": entry.done,
+        "record": record_json(entry.record),
+    }
 
 
 def get_timeline(object_name: str, record_id: str) -> Response:
     """A page of the record's timeline, newest first; 404 outside the caller's scope."""
-    page, per_page = (whole_number(request.args, "page", 1, 10_000),
-                      whole_number(request.args, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE))
+    page, per_page = (
+        whole_number(request.args, "page", 1, 10_000),
+        whole_number(request.args, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE),
+    )
     with get_trellis().session(user=current_username(), channel="api") as session:
         obj = session.object(object_name)
         if not obj.timeline:
             raise ApiError(404, "not_found", f"{object_name} has no timeline (it needs `timeline: true`).")
         found = timeline.timeline(session, object_name, record_id, page, per_page)
-    return jsonify({"data": [entry_json(e) for e in found.entries],
-                    "meta": {"page": found.page, "per_page": found.per_page, "total": found.total,
-                             "pages": found.pages}})
+    return jsonify(
+        {
+            "data": [entry_json(e) for e in found.entries],
+            "meta": {"page": found.page, "per_page": found.per_page, "total": found.total, "pages": found.pages},
+        }
+    )
 
 
 def register(blueprint: Blueprint) -> None:
@@ -56,7 +68,8 @@ def schemas() -> dict[str, Any]:
     """The shared schemas of timeline answers."""
     return {
         "TimelineEntry": {
-            "type": "object", "required": ["object", "type", "at", "record"],
+            "type": "object",
+            "required": ["object", "type", "at", "record"],
             "properties": {
                 "object": {"type": "string", "description": "The activity or task object, e.g. interaction."},
                 "type": {"type": "string", "enum": ["activity", "task"]},
@@ -65,10 +78,16 @@ def schemas() -> dict[str, Any]:
                 "summary": {"description": "The activity's summary or the task's subject."},
                 "done": {"type": ["boolean", "null"], "description": "Whether a task is closed (null for activities)."},
                 "record": {"type": "object", "description": "The record, as GET /api/v1/<object>/<id> returns it."},
-            }},
-        "Timeline": {"type": "object", "required": ["data", "meta"],
-                     "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEntry"}},
-                                    "meta": {"$ref": "#/components/schemas/PageMeta"}}},
+            },
+        },
+        "Timeline": {
+            "type": "object",
+            "required": ["data", "meta"],
+            "properties": {
+                "data": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEntry"}},
+                "meta": {"$ref": "#/components/schemas/PageMeta"},
+            },
+        },
     }
 
 
@@ -78,16 +97,32 @@ def paths(config: Config, principal: Principal, objects: list[ObjectDef]) -> dic
     for obj in objects:
         if not obj.timeline:
             continue
-        out[f"/api/v1/{obj.name}/{{id}}/timeline"] = {"get": {
-            "operationId": f"timeline_{obj.name}", "tags": [obj.name],
-            "summary": f"Activities and tasks of a {obj.label.get()}, newest first",
-            "parameters": [
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}},
-                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
-                {"name": "per_page", "in": "query",
-                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE}},
-            ],
-            "responses": {"200": {"description": "A page of the timeline.", "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/Timeline"}}}},
-                **error_responses("400", "401", "404", "429", "500")}}}
+        out[f"/api/v1/{obj.name}/{{id}}/timeline"] = {
+            "get": {
+                "operationId": f"timeline_{obj.name}",
+                "tags": [obj.name],
+                "summary": f"Activities and tasks of a {obj.label.get()}, newest first",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+                    {
+                        "name": "per_page",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_PER_PAGE,
+                            "default": DEFAULT_PER_PAGE,
+                        },
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "A page of the timeline.",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Timeline"}}},
+                    },
+                    **error_responses("400", "401", "404", "429", "500"),
+                },
+            }
+        }
     return out

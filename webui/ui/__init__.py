@@ -44,9 +44,15 @@ def init_app(app: Flask) -> None:
     """Register the web UI on ``app`` (after the API, whose blueprint CSRF must exempt)."""
     security.init_app(app)
     context.init_app(app)
-    for blueprint in (auth.create_blueprint(app), views.create_blueprint(app), timeline.create_blueprint(app),
-                      conversion.create_blueprint(app), pipeline.create_blueprint(app),
-                      notifications.create_blueprint(app), automation_admin.create_blueprint(app)):
+    for blueprint in (
+        auth.create_blueprint(app),
+        views.create_blueprint(app),
+        timeline.create_blueprint(app),
+        conversion.create_blueprint(app),
+        pipeline.create_blueprint(app),
+        notifications.create_blueprint(app),
+        automation_admin.create_blueprint(app),
+    ):
         errors.register(blueprint)
         app.register_blueprint(blueprint)
     errors.init_app(app)

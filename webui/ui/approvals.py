@@ -65,7 +65,7 @@ def approver_text(session: Session, step: Step | None, fmt: Formatter) -> str:
 
 
 def pending_text(session: Session, pending: ApprovalRequest, fmt: Formatter) -> str:
-    """"Sent for approval to X; nothing changed yet." """
+    """ "Sent for approval to X; nothing changed yet." """
     return fmt.t("approvals.sent", approver=approver_text(session, pending.current_step, fmt))
 
 
@@ -120,13 +120,20 @@ def may_decide(session: Session, pending: ApprovalRequest) -> bool:
     step, principal = pending.current_step, session.principal
     if step is None or not principal.has("approve"):
         return False
-    mine = (step.approver_user_id == principal.user_id if step.approver_user_id is not None
-            else step.approver_role in principal.roles)
+    mine = (
+        step.approver_user_id == principal.user_id
+        if step.approver_user_id is not None
+        else step.approver_role in principal.roles
+    )
     return mine and approvals.duty_conflict(session, pending) is None
 
 
-def request_views(session: Session, requests: list[ApprovalRequest], fmt: Formatter,
-                  errors: Mapping[int, tuple[str, str]] | None = None) -> list[RequestView]:
+def request_views(
+    session: Session,
+    requests: list[ApprovalRequest],
+    fmt: Formatter,
+    errors: Mapping[int, tuple[str, str]] | None = None,
+) -> list[RequestView]:
     """The view models of ``requests``; ``errors`` maps a request id to (comment typed, error)."""
     errors = errors or {}
     current = _current_records(session, requests)
@@ -141,33 +148,62 @@ def request_views(session: Session, requests: list[ApprovalRequest], fmt: Format
             title = format_title(obj, record if record is not None else pending.changes)
         else:
             title = f"#{pending.record_id}"
-        url = (url_for("records.show", object_name=pending.object, record_id=pending.record_id)
-               if record is not None else None)
+        url = (
+            url_for("records.show", object_name=pending.object, record_id=pending.record_id)
+            if record is not None
+            else None
+        )
         step = pending.current_step
-        step_text = (fmt.t("approvals.step", index=step.index + 1, total=len(pending.steps), label=step.label,
-                           approver=approver_text(session, step, fmt)) if step is not None else "")
+        step_text = (
+            fmt.t(
+                "approvals.step",
+                index=step.index + 1,
+                total=len(pending.steps),
+                label=step.label,
+                approver=approver_text(session, step, fmt),
+            )
+            if step is not None
+            else ""
+        )
         decisions = []
         for s in pending.steps:
             if s.decision is None:
                 continue
-            line = fmt.t("approvals.decided", step=s.label, decision=fmt.t(f"approvals.decision.{s.decision}"),
-                         user=names.get(s.decided_by, s.approver_name))
+            line = fmt.t(
+                "approvals.decided",
+                step=s.label,
+                decision=fmt.t(f"approvals.decision.{s.decision}"),
+                user=names.get(s.decided_by, s.approver_name),
+            )
             decisions.append(line + (" — " + fmt.t("approvals.said", comment=s.comment) if s.comment else ""))
         typed, error = errors.get(pending.id, ("", None))
-        out.append(RequestView(
-            id=pending.id, title=title, url=url,
-            object_label=obj.label.get(fmt.lang) if obj is not None else pending.object,
-            deleting=pending.action == "delete", changes=changes, hidden_changes=hidden, reason=pending.reason,
-            requested=fmt.t("approvals.requested", user=pending.requested_by_name,
-                            when=fmt.moment(pending.requested_at)),
-            status=pending.status, status_text=fmt.t(f"approvals.status.{pending.status}"), step_text=step_text,
-            decisions=decisions, result=pending.result,
-            can_decide=pending.status == approvals.PENDING and may_decide(session, pending),
-            can_withdraw=pending.status == approvals.PENDING and pending.requested_by == session.user,
-            decide_url=url_for("pipeline.decide", approval_id=pending.id),
-            withdraw_url=url_for("pipeline.withdraw", approval_id=pending.id),
-            comment=typed, comment_error=error, creating=creating,
-        ))
+        out.append(
+            RequestView(
+                id=pending.id,
+                title=title,
+                url=url,
+                object_label=obj.label.get(fmt.lang) if obj is not None else pending.object,
+                deleting=pending.action == "delete",
+                changes=changes,
+                hidden_changes=hidden,
+                reason=pending.reason,
+                requested=fmt.t(
+                    "approvals.requested", user=pending.requested_by_name, when=fmt.moment(pending.requested_at)
+                ),
+                status=pending.status,
+                status_text=fmt.t(f"approvals.status.{pending.status}"),
+                step_text=step_text,
+                decisions=decisions,
+                result=pending.result,
+                can_decide=pending.status == approvals.PENDING and may_decide(session, pending),
+                can_withdraw=pending.status == approvals.PENDING and pending.requested_by == session.user,
+                decide_url=url_for("pipeline.decide", approval_id=pending.id),
+                withdraw_url=url_for("pipeline.withdraw", approval_id=pending.id),
+                comment=typed,
+                comment_error=error,
+                creating=creating,
+            )
+        )
     return out
 
 
@@ -184,8 +220,9 @@ def _current_records(session: Session, requests: Iterable[ApprovalRequest]) -> d
     return found
 
 
-def _changes(session: Session, obj: ObjectDef, record: Record | None, pending: ApprovalRequest,
-             fmt: Formatter) -> tuple[list[ChangeView], int]:
+def _changes(
+    session: Session, obj: ObjectDef, record: Record | None, pending: ApprovalRequest, fmt: Formatter
+) -> tuple[list[ChangeView], int]:
     """The visible changes of a request, formatted, and how many hidden ones it has."""
     if pending.action == "delete":
         return [], 0
@@ -209,10 +246,15 @@ def _changes(session: Session, obj: ObjectDef, record: Record | None, pending: A
         shown.append(f)
     old_values = dict(record) if record is not None else {}
     refs = collect_references(session, obj, [old_values, new_values], shown)
-    changes = [ChangeView(f.label.get(fmt.lang) if f.name != "owner_id" else fmt.t("record.owner"),
-                          _text(old_values.get(f.name), f, fmt, refs), _text(new_values.get(f.name), f, fmt, refs),
-                          record is not None)
-               for f in shown]
+    changes = [
+        ChangeView(
+            f.label.get(fmt.lang) if f.name != "owner_id" else fmt.t("record.owner"),
+            _text(old_values.get(f.name), f, fmt, refs),
+            _text(new_values.get(f.name), f, fmt, refs),
+            record is not None,
+        )
+        for f in shown
+    ]
     return changes, hidden
 
 
@@ -320,8 +362,12 @@ def approvals_nav() -> dict[str, Any]:
             with ui_session() as session:
                 count = approvals.waiting_count(session, PAGE_LIMIT)
                 if count or principal.has("approve") or approvals.requested_by_me(session, 1):
-                    link = ApprovalsLink(url_for("pipeline.inbox"), count, request.endpoint == "pipeline.inbox",
-                                         t("approvals.badge", count=count))
+                    link = ApprovalsLink(
+                        url_for("pipeline.inbox"),
+                        count,
+                        request.endpoint == "pipeline.inbox",
+                        t("approvals.badge", count=count),
+                    )
         g.approvals_nav = link
     return {"approvals_nav": g.approvals_nav}
 

@@ -65,6 +65,7 @@ STARTED_KEY, SEEN_KEY = "started", "seen"
 #: The last request's time is written back at most this often (seconds), not on every request.
 SEEN_RESOLUTION = 60
 
+
 @dataclass(frozen=True)
 class WebUser(UserMixin):
     """The logged-in user as Flask-Login sees them."""
@@ -97,8 +98,12 @@ def _session_fresh(now: float) -> bool:
     ``session_idle_timeout`` of its last request (then the last request moves to ``now``)."""
     security = get_trellis().config.settings.security
     started, seen = session.get(STARTED_KEY), session.get(SEEN_KEY)
-    if (not isinstance(started, (int, float)) or not isinstance(seen, (int, float))
-            or now - started >= security.session_lifetime or now - seen >= security.session_idle_timeout):
+    if (
+        not isinstance(started, (int, float))
+        or not isinstance(seen, (int, float))
+        or now - started >= security.session_lifetime
+        or now - seen >= security.session_idle_timeout
+    ):
         g.session_expired = True
         return False
     if now - seen >= SEEN_RESOLUTION:
@@ -152,8 +157,9 @@ def safe_next(target: str | None) -> str:
 
 
 def _attempt(username: str, password: str, **codes: str | None) -> LoginResult:
-    return authenticate(get_trellis(), username, password, ip=request.remote_addr,
-                        user_agent=request.headers.get("User-Agent"), **codes)
+    return authenticate(
+        get_trellis(), username, password, ip=request.remote_addr, user_agent=request.headers.get("User-Agent"), **codes
+    )
 
 
 def _finish(result: LoginResult, username: str, next_url: str) -> Response:
@@ -272,7 +278,8 @@ def account_totp() -> Response | str | tuple[str, int]:
     state = "pending" if enrolment else totp_state(crm, username)
     qr = qr_svg(enrolment.provisioning_uri, t("twofactor.qr")) if enrolment else None
     response = current_app.make_response(
-        (render_template("totp_enrol.html", state=state, enrolment=enrolment, qr=qr, message=message), status))
+        (render_template("totp_enrol.html", state=state, enrolment=enrolment, qr=qr, message=message), status)
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -281,8 +288,14 @@ def logout() -> Response:
     """End the session: on the server too (every session of the user ends, so a copy of the
     cookie is worthless), then in the browser."""
     if current_user.is_authenticated:
-        sessions.end_all(get_trellis(), current_user.username, channel="web", reason="logout",
-                         ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+        sessions.end_all(
+            get_trellis(),
+            current_user.username,
+            channel="web",
+            reason="logout",
+            ip=request.remote_addr,
+            user_agent=request.headers.get("User-Agent"),
+        )
     return _signed_out(t("logged_out"))
 
 
@@ -297,8 +310,13 @@ def sign_out_everywhere() -> Response:
     """End every session of the user, on every device, this one included."""
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()
-    sessions.end_all(get_trellis(), current_user.username, channel="web",
-                     ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+    sessions.end_all(
+        get_trellis(),
+        current_user.username,
+        channel="web",
+        ip=request.remote_addr,
+        user_agent=request.headers.get("User-Agent"),
+    )
     return _signed_out(t("account.signed_out_everywhere"))
 
 

@@ -93,14 +93,21 @@ def show() -> str:
         rules = session.config.automations
     labels = {r.name: r.label.get(fmt.lang) for r in rules}
     return render_page(
-        "automation_admin.html", None,
+        "automation_admin.html",
+        None,
         runs=_section(runs, [_run_view(r, labels, links, fmt) for r in runs.items], "runs_page", "runs"),
         outbox=_section(messages, [_message_view(m, fmt) for m in messages.items], "outbox_page", "outbox"),
         counts=[(s, t(f"automation_admin.status.{s}"), n) for s, n in counts.items()],
-        rules=sorted(labels.items()), rule=rule or "", status=status or "", outbox_status=outbox_status or "",
-        kind=kind or "", run_statuses=[(s, t(f"automation_admin.run.{s}")) for s in admin.RUN_STATUSES],
+        rules=sorted(labels.items()),
+        rule=rule or "",
+        status=status or "",
+        outbox_status=outbox_status or "",
+        kind=kind or "",
+        run_statuses=[(s, t(f"automation_admin.run.{s}")) for s in admin.RUN_STATUSES],
         outbox_statuses=[(s, t(f"automation_admin.status.{s}")) for s in admin.OUTBOX_STATUSES],
-        kinds=[(k, t(f"automation_admin.kind.{k}")) for k in admin.OUTBOX_KINDS], here=request.full_path.rstrip("?"))
+        kinds=[(k, t(f"automation_admin.kind.{k}")) for k in admin.OUTBOX_KINDS],
+        here=request.full_path.rstrip("?"),
+    )
 
 
 def _section(found: AdminPage, items: list[Any], param: str, anchor: str) -> Section:
@@ -110,29 +117,53 @@ def _section(found: AdminPage, items: list[Any], param: str, anchor: str) -> Sec
             args[param] = str(page)
         return url_for("automation_admin.show", **args) + f"#{anchor}"
 
-    return Section(items, found.page, link(found.page - 1) if found.page > 1 else None,
-                   link(found.page + 1) if found.has_next else None)
+    return Section(
+        items,
+        found.page,
+        link(found.page - 1) if found.page > 1 else None,
+        link(found.page + 1) if found.has_next else None,
+    )
 
 
 def _run_view(run: Run, labels: dict[str, str], links: set[tuple[str, int]], fmt: Formatter) -> RunView:
     record = f"{run.object} {run.record_id}" if run.object and run.record_id is not None else (run.object or "")
-    url = (url_for("records.show", object_name=run.object, record_id=run.record_id)
-           if run.object and (run.object, run.record_id) in links else None)
-    return RunView(_moment(run.at, fmt), run.at.isoformat() if run.at else "", run.rule,
-                   labels.get(run.rule, run.rule), record, url, run.trigger, run.status,
-                   t(f"automation_admin.run.{run.status}") if run.status in admin.RUN_STATUSES else run.status,
-                   run.error or "", run.status == "failed")
+    url = (
+        url_for("records.show", object_name=run.object, record_id=run.record_id)
+        if run.object and (run.object, run.record_id) in links
+        else None
+    )
+    return RunView(
+        _moment(run.at, fmt),
+        run.at.isoformat() if run.at else "",
+        run.rule,
+        labels.get(run.rule, run.rule),
+        record,
+        url,
+        run.trigger,
+        run.status,
+        t(f"automation_admin.run.{run.status}") if run.status in admin.RUN_STATUSES else run.status,
+        run.error or "",
+        run.status == "failed",
+    )
 
 
 def _message_view(message: Message, fmt: Formatter) -> MessageView:
     status = message.status
     waiting = status in ("pending", "retry") and message.next_attempt_at is not None
     return MessageView(
-        message.id, _moment(message.created_at, fmt), t(f"automation_admin.kind.{message.kind}")
-        if message.kind in admin.OUTBOX_KINDS else message.kind, message.rule or "", message.target, message.summary,
-        status, t(f"automation_admin.status.{status}") if status in admin.OUTBOX_STATUSES else status,
-        message.attempts, _moment(message.next_attempt_at, fmt) if waiting else "", message.last_error or "",
-        url_for("automation_admin.retry", message_id=message.id) if message.retryable else None)
+        message.id,
+        _moment(message.created_at, fmt),
+        t(f"automation_admin.kind.{message.kind}") if message.kind in admin.OUTBOX_KINDS else message.kind,
+        message.rule or "",
+        message.target,
+        message.summary,
+        status,
+        t(f"automation_admin.status.{status}") if status in admin.OUTBOX_STATUSES else status,
+        message.attempts,
+        _moment(message.next_attempt_at, fmt) if waiting else "",
+        message.last_error or "",
+        url_for("automation_admin.retry", message_id=message.id) if message.retryable else None,
+    )
 
 
 def _moment(value: dt.datetime | None, fmt: Formatter) -> str:

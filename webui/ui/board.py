@@ -117,15 +117,16 @@ def amount_field(obj: ObjectDef, principal: Any) -> FieldDef | None:
     return next((f for f in money if f.type == "formula"), money[0])
 
 
-def column_totals(obj: ObjectDef, query: Query,
-                  amount: FieldDef | None) -> dict[Any, tuple[int, Decimal | None]]:
+def column_totals(obj: ObjectDef, query: Query, amount: FieldDef | None) -> dict[Any, tuple[int, Decimal | None]]:
     """Per stage key: how many records of ``query`` are in it, and the sum of ``amount``
     (``Query.grouped``: one GROUP BY inside the user's scope, filters applied)."""
     assert obj.pipeline is not None
     stage = obj.pipeline.field
     sums = [amount.name] if amount is not None else []
-    return {group.values[stage]: (group.count, group.sums.get(amount.name) if amount is not None else None)
-            for group in query.grouped(stage, sums=sums)}
+    return {
+        group.values[stage]: (group.count, group.sums.get(amount.name) if amount is not None else None)
+        for group in query.grouped(stage, sums=sums)
+    }
 
 
 # --- view models -------------------------------------------------------------------------------------------
@@ -214,8 +215,9 @@ def show_board(object_name: str) -> Any:
         pipe = next((p for p in pipes if p.key == key), None) if key else pipes[0]
         view = board_view(session, obj, params, fmt, pipe) if pipe is not None else None
     if view is None:
-        message = fmt.t("board.unknown_pipeline", pipeline=key,
-                        known=", ".join(f"{p.key} ({p.label.get(fmt.lang)})" for p in pipes))
+        message = fmt.t(
+            "board.unknown_pipeline", pipeline=key, known=", ".join(f"{p.key} ({p.label.get(fmt.lang)})" for p in pipes)
+        )
         return render_page("error.html", obj, message=message, status=404), 404
     return render_page("board.html", obj, view=view), 400 if view.error else 200
 
@@ -230,8 +232,9 @@ def board_pipelines(session: Session, obj: ObjectDef) -> tuple[Pipeline, ...]:
     return root.all_pipelines()
 
 
-def board_view(session: Session, obj: ObjectDef, params: listing.ListParams, fmt: Formatter,
-               pipe: Pipeline | None = None) -> BoardView:
+def board_view(
+    session: Session, obj: ObjectDef, params: listing.ListParams, fmt: Formatter, pipe: Pipeline | None = None
+) -> BoardView:
     """The view model of a board of ``pipe`` (the object's own by default): columns with
     their totals and first cards."""
     pipe = pipe or obj.pipeline
@@ -249,59 +252,119 @@ def board_view(session: Session, obj: ObjectDef, params: listing.ListParams, fmt
         totals = column_totals(obj, query, amount)
         for stage in pipe.stages:
             if totals.get(stage.key, (0, None))[0]:
-                per_stage[stage.key] = query.filter(**{pipe.field: stage.key}).page(
-                    1, CARDS_PER_COLUMN, count_limit=CARDS_PER_COLUMN).items
+                per_stage[stage.key] = (
+                    query.filter(**{pipe.field: stage.key})
+                    .page(1, CARDS_PER_COLUMN, count_limit=CARDS_PER_COLUMN)
+                    .items
+                )
     except QueryError as exc:
         error = fmt.t("list.bad_filter", message=str(exc))
     records = [r for items in per_stage.values() for r in items]
     refs = display.collect_references(session, obj, records, [amount] if amount is not None else [])
     next_url = request.full_path.rstrip("?")
-    columns = [_column(session, obj, pipe, stage, totals.get(stage.key, (0, None)), per_stage.get(stage.key, []),
-                       amount, refs, params, may_change_stage, fmt) for stage in pipe.stages]
+    columns = [
+        _column(
+            session,
+            obj,
+            pipe,
+            stage,
+            totals.get(stage.key, (0, None)),
+            per_stage.get(stage.key, []),
+            amount,
+            refs,
+            params,
+            may_change_stage,
+            fmt,
+        )
+        for stage in pipe.stages
+    ]
     known = {s.key for s in pipe.stages}
     other = sum(count for key, (count, _) in totals.items() if key not in known)
-    widgets = [w for w in listing.filter_widgets(obj, principal, params, fmt.lang)
-               if w.kind in ("select", "boolean") and w.name != pipe.field]
+    widgets = [
+        w
+        for w in listing.filter_widgets(obj, principal, params, fmt.lang)
+        if w.kind in ("select", "boolean") and w.name != pipe.field
+    ]
     shown = {w.name for w in widgets}
     kept = [(k, v) for k, v in params.filters.items() if k not in shown]
     refs = listing.filter_references(session, obj, params, refs)
     label = obj.plural_label.get(fmt.lang)
     return BoardView(
-        obj=obj, title=fmt.t("board.title", objects=label), params=params, columns=columns,
-        stages=[(s.key, s.label.get(fmt.lang)) for s in pipe.stages], filters=widgets, kept=kept,
-        sentence=listing.filter_sentence(obj, params, fmt, refs, session.config.settings), error=error,
+        obj=obj,
+        title=fmt.t("board.title", objects=label),
+        params=params,
+        columns=columns,
+        stages=[(s.key, s.label.get(fmt.lang)) for s in pipe.stages],
+        filters=widgets,
+        kept=kept,
+        sentence=listing.filter_sentence(obj, params, fmt, refs, session.config.settings),
+        error=error,
         list_url=url_for("records.list_records", object_name=obj.name, **params.args(page=None)),
         clear_url=url_for("pipeline.board", object_name=obj.name, **pipeline_arg(obj, pipe)),
         amount_label=amount.label.get(fmt.lang) if amount is not None else "",
-        other_text=fmt.plural("board.other", other) if other else "", other_count=other,
-        can_move=may_change_stage, next_url=next_url, stylesheet=url_for("pipeline.stage_colors"),
-        pipelines=[PipelineTab(p.key, p.label.get(fmt.lang),
-                               url_for("pipeline.board", object_name=obj.name, **pipeline_arg(obj, p),
-                                       **params.args(page=None)), p.key == pipe.key)
-                   for p in pipes] if len(pipes) > 1 else [],
-        pipeline_label=pipe.label.get(fmt.lang), owner_name=listing.owner_name(params, refs),
+        other_text=fmt.plural("board.other", other) if other else "",
+        other_count=other,
+        can_move=may_change_stage,
+        next_url=next_url,
+        stylesheet=url_for("pipeline.stage_colors"),
+        pipelines=[
+            PipelineTab(
+                p.key,
+                p.label.get(fmt.lang),
+                url_for("pipeline.board", object_name=obj.name, **pipeline_arg(obj, p), **params.args(page=None)),
+                p.key == pipe.key,
+            )
+            for p in pipes
+        ]
+        if len(pipes) > 1
+        else [],
+        pipeline_label=pipe.label.get(fmt.lang),
+        owner_name=listing.owner_name(params, refs),
     )
 
 
-def _column(session: Session, obj: ObjectDef, pipe: Pipeline, stage: Stage, total: tuple[int, Decimal | None], records: list[Record],
-            amount: FieldDef | None, refs: display.References, params: listing.ListParams, may_change: bool,
-            fmt: Formatter) -> Column:
+def _column(
+    session: Session,
+    obj: ObjectDef,
+    pipe: Pipeline,
+    stage: Stage,
+    total: tuple[int, Decimal | None],
+    records: list[Record],
+    amount: FieldDef | None,
+    refs: display.References,
+    params: listing.ListParams,
+    may_change: bool,
+    fmt: Formatter,
+) -> Column:
     count, summed = total
-    cards = [Card(r.id, format_title(obj, r) or f"#{r.id}",
-                  url_for("records.show", object_name=obj.name, record_id=r.id),
-                  refs.users.get(r.get("owner_id"), ""),
-                  display.format_value(r.get(amount.name), amount, fmt, refs) if amount is not None else "",
-                  r.version, stage.key, may_change and display.may(session, obj, "edit", r))
-             for r in records]
+    cards = [
+        Card(
+            r.id,
+            format_title(obj, r) or f"#{r.id}",
+            url_for("records.show", object_name=obj.name, record_id=r.id),
+            refs.users.get(r.get("owner_id"), ""),
+            display.format_value(r.get(amount.name), amount, fmt, refs) if amount is not None else "",
+            r.version,
+            stage.key,
+            may_change and display.may(session, obj, "edit", r),
+        )
+        for r in records
+    ]
     more = count - len(cards)
     pipe_field = obj.pipeline.field
     return Column(
-        key=stage.key, label=stage.label.get(fmt.lang), outcome=stage.outcome, css=stage_classes(obj, stage, pipe),
-        probability=percent(stage, fmt), count=count,
+        key=stage.key,
+        label=stage.label.get(fmt.lang),
+        outcome=stage.outcome,
+        css=stage_classes(obj, stage, pipe),
+        probability=percent(stage, fmt),
+        count=count,
         count_text=fmt.plural("board.count", count),
         sum_text=fmt.t("board.sum", amount=fmt.money(summed or Decimal(0))) if amount is not None else "",
-        cards=cards, more_text=fmt.t("board.more", count=fmt.number(more)) if more > 0 else "",
-        more_url=url_for("records.list_records", object_name=obj.name,
-                         **params.args(page=None, **{pipe_field: stage.key})),
+        cards=cards,
+        more_text=fmt.t("board.more", count=fmt.number(more)) if more > 0 else "",
+        more_url=url_for(
+            "records.list_records", object_name=obj.name, **params.args(page=None, **{pipe_field: stage.key})
+        ),
         can_drop=may_change,
     )

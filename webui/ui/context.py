@@ -67,9 +67,15 @@ def navigation(principal: Principal, lang: str, active: str | None) -> list[NavI
     """The objects the user may read, labelled in ``lang``."""
     from flask import url_for
 
-    return [NavItem(obj.name, obj.plural_label.get(lang), url_for("records.list_records", object_name=obj.name),
-                    obj.name == active)
-            for obj in readable_objects(get_trellis().config, principal)]
+    return [
+        NavItem(
+            obj.name,
+            obj.plural_label.get(lang),
+            url_for("records.list_records", object_name=obj.name),
+            obj.name == active,
+        )
+        for obj in readable_objects(get_trellis().config, principal)
+    ]
 
 
 def _principal() -> Principal | None:

@@ -60,8 +60,13 @@ def conversion_actions(view: display.RecordView) -> list[Action]:
     crm = get_trellis()
     found = conversions.available(crm.config, principal, view.record, crm.clock_now())
     lang = formatter().lang
-    return [Action(c.label.get(lang), url_for("conversion.convert", object_name=view.obj.name,
-                                              record_id=view.record.id, conversion=c.name)) for c in found]
+    return [
+        Action(
+            c.label.get(lang),
+            url_for("conversion.convert", object_name=view.obj.name, record_id=view.record.id, conversion=c.name),
+        )
+        for c in found
+    ]
 
 
 # --- the confirmation page ----------------------------------------------------------------------------
@@ -112,24 +117,44 @@ def shown_fields(session: Session, target: ConversionTarget) -> list[FieldDef]:
     mapped = {m.field for m in target.fields if m.kind != "target"}
     references = {m.field for m in target.fields if m.kind == "target"}
     principal = session.principal
-    return [f for f in obj.fields.values()
-            if f.name not in references and f.type != "file" and principal.can_see(obj.name, f.name)
-            and (f.name in mapped or (f.required and not f.is_computed and f.default is None
-                                      and f.default_expression is None))]
+    return [
+        f
+        for f in obj.fields.values()
+        if f.name not in references
+        and f.type != "file"
+        and principal.can_see(obj.name, f.name)
+        and (
+            f.name in mapped
+            or (f.required and not f.is_computed and f.default is None and f.default_expression is None)
+        )
+    ]
 
 
-def target_view(session: Session, declared: Conversion, plan: conversions.TargetPlan, state: forms.FormState | None,
-                chosen: bool, errors: Mapping[str, list[FieldError]], fmt: Formatter) -> TargetView:
+def target_view(
+    session: Session,
+    declared: Conversion,
+    plan: conversions.TargetPlan,
+    state: forms.FormState | None,
+    chosen: bool,
+    errors: Mapping[str, list[FieldError]],
+    fmt: Formatter,
+) -> TargetView:
     """One target: the record it links to, or the inputs of the record it creates."""
     target, lang = plan.target, fmt.lang
     obj = session.object(target.object)
     prefix = f"{target.name}."
-    mine = {name[len(prefix):]: problems for name, problems in errors.items() if name.startswith(prefix)}
-    common = {"name": target.name, "label": target.label.get(lang), "object_label": obj.label.get(lang),
-              "optional": target.optional, "chosen": chosen}
+    mine = {name[len(prefix) :]: problems for name, problems in errors.items() if name.startswith(prefix)}
+    common = {
+        "name": target.name,
+        "label": target.label.get(lang),
+        "object_label": obj.label.get(lang),
+        "optional": target.optional,
+        "chosen": chosen,
+    }
     if plan.matched is not None:
-        cell = display.Cell(format_title(obj, plan.matched),
-                            url_for("records.show", object_name=obj.name, record_id=plan.matched.id))
+        cell = display.Cell(
+            format_title(obj, plan.matched), url_for("records.show", object_name=obj.name, record_id=plan.matched.id)
+        )
         return TargetView(**common, matched=cell, errors=_messages(mine))
     if state is None:
         state = {f.name: forms.form_text(f, plan.values.get(f.name), fmt) for f in shown_fields(session, target)}
@@ -140,16 +165,27 @@ def target_view(session: Session, declared: Conversion, plan: conversions.Target
             built = forms.build_field(session, obj, f, state, messages, fmt)
         else:
             refs = display.collect_references(session, obj, [plan.values], [f])
-            built = forms.FormField(f.name, f.label.get(lang), "readonly", errors=messages,
-                                    display=display.format_value(plan.values.get(f.name), f, fmt, refs))
+            built = forms.FormField(
+                f.name,
+                f.label.get(lang),
+                "readonly",
+                errors=messages,
+                display=display.format_value(plan.values.get(f.name), f, fmt, refs),
+            )
         inputs.append(_prefixed(built, prefix))
         placed.add(f.name)
     for mapping in target.fields:  # "@target": the record created or linked above
         if mapping.kind == "target" and mapping.field in obj.fields:
             f, referred = obj.fields[mapping.field], declared.target(mapping.source)
-            inputs.append(forms.FormField(f"{prefix}{f.name}", f.label.get(lang), "readonly",
-                                          display=t("convert.reference", target=referred.label.get(lang)),
-                                          errors=[e.message for e in mine.get(f.name, [])]))
+            inputs.append(
+                forms.FormField(
+                    f"{prefix}{f.name}",
+                    f.label.get(lang),
+                    "readonly",
+                    display=t("convert.reference", target=referred.label.get(lang)),
+                    errors=[e.message for e in mine.get(f.name, [])],
+                )
+            )
             placed.add(f.name)
     rest = {name: problems for name, problems in mine.items() if name not in placed}
     return TargetView(**common, fields=inputs, errors=_messages(rest, obj, lang))
@@ -168,24 +204,50 @@ def _messages(problems: Mapping[str, list[FieldError]], obj: ObjectDef | None = 
     return out
 
 
-def convert_view(session: Session, obj: ObjectDef, declared: Conversion, plan: conversions.ConversionPlan,
-                 choices: Choices | None, errors: Mapping[str, list[FieldError]], fmt: Formatter) -> ConvertView:
+def convert_view(
+    session: Session,
+    obj: ObjectDef,
+    declared: Conversion,
+    plan: conversions.ConversionPlan,
+    choices: Choices | None,
+    errors: Mapping[str, list[FieldError]],
+    fmt: Formatter,
+) -> ConvertView:
     """The view model of the confirmation page (``choices``: what a refused POST held)."""
     lang = fmt.lang
-    targets = [target_view(session, declared, p, choices.state.get(p.target.name) if choices else None,
-                           p.target.name not in (choices.skip if choices else ()), errors, fmt)
-               for p in plan.targets]
+    targets = [
+        target_view(
+            session,
+            declared,
+            p,
+            choices.state.get(p.target.name) if choices else None,
+            p.target.name not in (choices.skip if choices else ()),
+            errors,
+            fmt,
+        )
+        for p in plan.targets
+    ]
     names = {f"{p.target.name}." for p in plan.targets}
     record_errors = [e.message for e in errors.get(RECORD_ERRORS, [])]
-    record_errors += [f"{_source_label(obj, name, lang)}: {e.message}" for name, problems in errors.items()
-                      if name != RECORD_ERRORS and not any(name.startswith(n) for n in names) for e in problems]
+    record_errors += [
+        f"{_source_label(obj, name, lang)}: {e.message}"
+        for name, problems in errors.items()
+        if name != RECORD_ERRORS and not any(name.startswith(n) for n in names)
+        for e in problems
+    ]
     title = format_title(obj, plan.source)
     label = declared.label.get(lang)
-    return ConvertView(obj, t("convert.heading", conversion=label, title=title), title, targets, record_errors,
-                       url_for("conversion.convert", object_name=obj.name, record_id=plan.source.id,
-                               conversion=declared.name),
-                       url_for("records.show", object_name=obj.name, record_id=plan.source.id),
-                       plan.source.version, label)
+    return ConvertView(
+        obj,
+        t("convert.heading", conversion=label, title=title),
+        title,
+        targets,
+        record_errors,
+        url_for("conversion.convert", object_name=obj.name, record_id=plan.source.id, conversion=declared.name),
+        url_for("records.show", object_name=obj.name, record_id=plan.source.id),
+        plan.source.version,
+        label,
+    )
 
 
 def _source_label(obj: ObjectDef, name: str, lang: str) -> str:
@@ -204,7 +266,9 @@ def read_choices(session: Session, declared: Conversion, form: MultiDict[str, st
         if f"{SHOWN}{target.name}" not in form or target.name in skip:
             continue
         prefix = f"{target.name}."
-        own = MultiDict([(key[len(prefix):], value) for key, value in form.items(multi=True) if key.startswith(prefix)])
+        own = MultiDict(
+            [(key[len(prefix) :], value) for key, value in form.items(multi=True) if key.startswith(prefix)]
+        )
         obj = session.object(target.object)
         parsed = forms.parse_form(session, obj, own, MultiDict(), fmt)
         shown = {f.name for f in shown_fields(session, target) if forms.editable(session, obj, f)}
@@ -226,8 +290,13 @@ def convert(object_name: str, record_id: int, conversion: str) -> Response | str
             choices = read_choices(session, declared, request.form, formatter())
             if choices.errors:
                 raise conversions.ConversionFailed(choices.errors, obj.name)
-            result = session.convert(declared.name, record_id, skip=choices.skip, overrides=choices.overrides,
-                                     version=required_version(session, obj.name, record_id, request.form.get("version")))
+            result = session.convert(
+                declared.name,
+                record_id,
+                skip=choices.skip,
+                overrides=choices.overrides,
+                version=required_version(session, obj.name, record_id, request.form.get("version")),
+            )
     except conversions.ConversionRefused as exc:
         if set(exc.errors) == {RECORD_ERRORS}:
             return _back(object_name, record_id, exc)
@@ -236,14 +305,21 @@ def convert(object_name: str, record_id: int, conversion: str) -> Response | str
         return _page(object_name, record_id, conversion, choices, exc.errors, 422)
     except Conflict as exc:
         flash(t("form.version_missing") if isinstance(exc, VersionMissing) else t("convert.conflict"), "error")
-        return redirect(url_for("conversion.convert", object_name=object_name, record_id=record_id,
-                                conversion=conversion))
+        return redirect(
+            url_for("conversion.convert", object_name=object_name, record_id=record_id, conversion=conversion)
+        )
     flash(_summary(result), "info")
     return redirect(url_for("records.show", object_name=object_name, record_id=record_id))
 
 
-def _page(object_name: str, record_id: int, conversion: str, choices: Choices | None,
-          errors: Mapping[str, list[FieldError]], status: int = 200) -> Response | tuple[str, int]:
+def _page(
+    object_name: str,
+    record_id: int,
+    conversion: str,
+    choices: Choices | None,
+    errors: Mapping[str, list[FieldError]],
+    status: int = 200,
+) -> Response | tuple[str, int]:
     fmt = formatter()
     try:
         with ui_session() as session:
@@ -275,12 +351,12 @@ def _summary(result: conversions.ConversionResult) -> str:
     return t("convert.done", details=t("convert.separator").join(parts))
 
 
-
 def create_blueprint(app: Flask) -> Blueprint:
     """The conversion routes; makes ``conversion_actions`` available to templates."""
     app.jinja_env.globals["conversion_actions"] = conversion_actions
     blueprint = Blueprint("conversion", __name__)
     blueprint.before_request(_require_login)
-    blueprint.add_url_rule("/o/<object_name>/<int:record_id>/convert/<conversion>", "convert", convert,
-                           methods=["GET", "POST"])
+    blueprint.add_url_rule(
+        "/o/<object_name>/<int:record_id>/convert/<conversion>", "convert", convert, methods=["GET", "POST"]
+    )
     return blueprint

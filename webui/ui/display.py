@@ -34,8 +34,9 @@ class References:
     users: Mapping[int, str] = field(default_factory=dict)
 
 
-def collect_references(session: Session, obj: ObjectDef, records: Iterable[Mapping[str, Any]],
-                       fields: Iterable[FieldDef]) -> References:
+def collect_references(
+    session: Session, obj: ObjectDef, records: Iterable[Mapping[str, Any]], fields: Iterable[FieldDef]
+) -> References:
     """Fetch, once, the titles and user names ``records`` refer to through ``fields`` and owners."""
     records = list(records)
     titles: dict[tuple[str, int], str] = {}
@@ -92,8 +93,9 @@ FORMATTERS: dict[str, Format] = {
 }
 
 
-def format_value(value: Any, f: FieldDef, fmt: Formatter, refs: References,
-                 formatters: Mapping[str, Format] = FORMATTERS) -> str:
+def format_value(
+    value: Any, f: FieldDef, fmt: Formatter, refs: References, formatters: Mapping[str, Format] = FORMATTERS
+) -> str:
     """``value`` of field ``f`` as text for people (empty for no value), by ``formatters``
     (the page's ``FORMATTERS``; a CSV export's ``webui.ui.listing.EXPORT_FORMATTERS``)."""
     if value is None or value == []:
@@ -103,8 +105,14 @@ def format_value(value: Any, f: FieldDef, fmt: Formatter, refs: References,
     return formatters.get(f.type, _plain)(value, f, fmt, refs)
 
 
-def value_text(record: Mapping[str, Any], f: FieldDef, obj: ObjectDef, fmt: Formatter, refs: References,
-               formatters: Mapping[str, Format] = FORMATTERS) -> str:
+def value_text(
+    record: Mapping[str, Any],
+    f: FieldDef,
+    obj: ObjectDef,
+    fmt: Formatter,
+    refs: References,
+    formatters: Mapping[str, Format] = FORMATTERS,
+) -> str:
     """One field of a record as text for people; the stage with the label of the record's
     own pipeline (a renewal's ``contract_signed`` is "Renewed")."""
     value = record.get(f.name)
@@ -217,8 +225,9 @@ def may(session: Session, obj: ObjectDef, action: str, record: Mapping[str, Any]
     principal = session.principal
     if action == "edit" and converted.converted_by(session.config, obj.name, record) is not None:
         return False  # a converted record is read-only (engine.runtime.converted)
-    return (getattr(principal.grant(obj.name), action) != "none"
-            and principal.in_scope(obj.name, action, record.get("owner_id")))
+    return getattr(principal.grant(obj.name), action) != "none" and principal.in_scope(
+        obj.name, action, record.get("owner_id")
+    )
 
 
 def record_view(session: Session, obj: ObjectDef, record: Record, fmt: Formatter) -> RecordView:
@@ -226,25 +235,39 @@ def record_view(session: Session, obj: ObjectDef, record: Record, fmt: Formatter
     fields = visible_fields(obj, session.principal)
     refs = collect_references(session, obj, [record], fields)
     lang = fmt.lang
-    items = [DisplayItem(f.name, f.label.get(lang), cell(record, f, obj, fmt, refs),
-                         f.help.get(lang) if f.help else None) for f in fields]
+    items = [
+        DisplayItem(f.name, f.label.get(lang), cell(record, f, obj, fmt, refs), f.help.get(lang) if f.help else None)
+        for f in fields
+    ]
     system = [
         DisplayItem("owner_id", fmt.t("record.owner"), Cell(refs.users.get(record.get("owner_id"), ""))),
         DisplayItem("created_at", fmt.t("record.created"), Cell(fmt.moment(record["created_at"]))),
         DisplayItem("updated_at", fmt.t("record.updated"), Cell(fmt.moment(record["updated_at"]))),
     ]
     history = audit_rows(session, obj, record.id, fmt) if session.principal.has("view_audit") else None
-    return RecordView(obj, record, format_title(obj, record), obj.label.get(lang), items, system,
-                      related_lists(session, obj, record.id, fmt), history,
-                      may(session, obj, "edit", record), may(session, obj, "delete", record),
-                      sections(obj, items, fmt), _read_only_note(session, obj, record, fmt))
+    return RecordView(
+        obj,
+        record,
+        format_title(obj, record),
+        obj.label.get(lang),
+        items,
+        system,
+        related_lists(session, obj, record.id, fmt),
+        history,
+        may(session, obj, "edit", record),
+        may(session, obj, "delete", record),
+        sections(obj, items, fmt),
+        _read_only_note(session, obj, record, fmt),
+    )
 
 
 def _read_only_note(session: Session, obj: ObjectDef, record: Record, fmt: Formatter) -> str:
     conversion = converted.converted_by(session.config, obj.name, record)
     if conversion is None:
         return ""
-    return fmt.t("record.converted_read_only", object=obj.label.get(fmt.lang), conversion=conversion.label.get(fmt.lang))
+    return fmt.t(
+        "record.converted_read_only", object=obj.label.get(fmt.lang), conversion=conversion.label.get(fmt.lang)
+    )
 
 
 def related_lists(session: Session, obj: ObjectDef, record_id: int, fmt: Formatter) -> list[RelatedList]:
@@ -257,8 +280,10 @@ def related_lists(session: Session, obj: ObjectDef, record_id: int, fmt: Formatt
             if f.type != "lookup" or f.target != obj.name or not principal.can_see(other.name, f.name):
                 continue
             page = session.query(other.name).filter(**{f.name: record_id}).page(1, RELATED_LIMIT)
-            items = [Cell(format_title(other, r), url_for("records.show", object_name=other.name, record_id=r.id))
-                     for r in page.items]
+            items = [
+                Cell(format_title(other, r), url_for("records.show", object_name=other.name, record_id=r.id))
+                for r in page.items
+            ]
             label = f"{other.plural_label.get(fmt.lang)} ({f.label.get(fmt.lang)})"
             list_url = url_for("records.list_records", object_name=other.name, **{f.name: record_id})
             lists.append(RelatedList(label, items, page.total, list_url))

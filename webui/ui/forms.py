@@ -53,8 +53,16 @@ from webui.ui.display import SectionView, collect_references, format_value, sect
 
 #: The HTML input type of widgets rendered as a plain ``<input>``.
 INPUT_TYPES: Mapping[str, str] = {
-    "text": "text", "email": "email", "tel": "tel", "url": "url", "number": "number", "money": "number",
-    "percent": "number", "date": "date", "datetime": "datetime-local", "tags": "text",
+    "text": "text",
+    "email": "email",
+    "tel": "tel",
+    "url": "url",
+    "number": "number",
+    "money": "number",
+    "percent": "number",
+    "date": "date",
+    "datetime": "datetime-local",
+    "tags": "text",
 }
 #: The form name of the Owner control (the record's system column).
 OWNER = "owner_id"
@@ -150,8 +158,11 @@ class FormView:
 def editable(session: Session, obj: ObjectDef, f: FieldDef) -> bool:
     """Whether the user may give ``f`` a value (not computed, hidden, read-only, or a
     link only a conversion sets)."""
-    return (not f.is_computed and session.principal.can_change(obj.name, f.name)
-            and f.name not in converted.link_fields(session.config, obj.name))
+    return (
+        not f.is_computed
+        and session.principal.can_change(obj.name, f.name)
+        and f.name not in converted.link_fields(session.config, obj.name)
+    )
 
 
 def widget_of(f: FieldDef) -> str:
@@ -186,16 +197,22 @@ def form_text(f: FieldDef, value: Any, fmt: Formatter) -> Any:
 
 def record_state(session: Session, obj: ObjectDef, record: Mapping[str, Any], fmt: Formatter) -> FormState:
     """The form state of a stored record (editable fields only, and the owner)."""
-    state = {f.name: form_text(f, record.get(f.name), fmt) for f in visible_fields(obj, session.principal)
-             if editable(session, obj, f)}
+    state = {
+        f.name: form_text(f, record.get(f.name), fmt)
+        for f in visible_fields(obj, session.principal)
+        if editable(session, obj, f)
+    }
     return {**state, OWNER: str(record.get(OWNER) or "")}
 
 
 def default_state(session: Session, obj: ObjectDef, fmt: Formatter) -> FormState:
     """The state of a new form: the config's fixed defaults (expression defaults, such as
     ``=today()``, are computed by the engine when the record is saved without a value)."""
-    state = {f.name: form_text(f, f.default, fmt) for f in visible_fields(obj, session.principal)
-             if editable(session, obj, f) and f.default is not None}
+    state = {
+        f.name: form_text(f, f.default, fmt)
+        for f in visible_fields(obj, session.principal)
+        if editable(session, obj, f) and f.default is not None
+    }
     return {**state, OWNER: str(session.user or "")}
 
 
@@ -213,8 +230,14 @@ class ParsedForm:
     errors: dict[str, list[FieldError]]
 
 
-def parse_form(session: Session, obj: ObjectDef, form: MultiDict[str, str], files: MultiDict[str, FileStorage],
-               fmt: Formatter, current: Mapping[str, Any] | None = None) -> ParsedForm:
+def parse_form(
+    session: Session,
+    obj: ObjectDef,
+    form: MultiDict[str, str],
+    files: MultiDict[str, FileStorage],
+    fmt: Formatter,
+    current: Mapping[str, Any] | None = None,
+) -> ParsedForm:
     """Read the editable fields from a POST (see the module docstring for the conversions)."""
     values: dict[str, Any] = {}
     state: FormState = {}
@@ -250,7 +273,9 @@ def parse_form(session: Session, obj: ObjectDef, form: MultiDict[str, str], file
             try:
                 values[f.name] = json.loads(text) if text.strip() else None
             except ValueError as exc:
-                errors[f.name] = [FieldError("invalid_json", fmt.t("form.invalid_json", message=str(exc)), translated=True)]
+                errors[f.name] = [
+                    FieldError("invalid_json", fmt.t("form.invalid_json", message=str(exc)), translated=True)
+                ]
         else:
             text = form.get(f.name, "")
             state[f.name] = text
@@ -268,8 +293,9 @@ def parse_form(session: Session, obj: ObjectDef, form: MultiDict[str, str], file
     return ParsedForm(values, state, errors)
 
 
-def read_user(session: Session, name: str, form: MultiDict[str, str],
-              fmt: Formatter) -> tuple[FormState, str | None, list[FieldError]]:
+def read_user(
+    session: Session, name: str, form: MultiDict[str, str], fmt: Formatter
+) -> tuple[FormState, str | None, list[FieldError]]:
     """A user input: the state to show again, the id (text) for the engine, input errors.
 
     A select (or a bare ``name`` in the POST) gives the id. The type-ahead gives the
@@ -287,8 +313,11 @@ def read_user(session: Session, name: str, form: MultiDict[str, str],
         return {name: chosen, f"{name}__name": typed}, chosen, []
     found = userpicker.resolve(session, typed)
     if found is None:
-        return ({name: "", f"{name}__name": typed}, None,
-                [FieldError("unknown_user", fmt.t("form.unknown_user", name=typed))])
+        return (
+            {name: "", f"{name}__name": typed},
+            None,
+            [FieldError("unknown_user", fmt.t("form.unknown_user", name=typed))],
+        )
     return {name: str(found), f"{name}__name": typed}, str(found), []
 
 
@@ -326,8 +355,12 @@ def store_upload(upload: FileStorage) -> dict[str, Any]:
     path = upload_dir() / key
     upload.save(path)
     name = (upload.filename or key).replace("\\", "/").rsplit("/", 1)[-1][:255] or key
-    return {"key": key, "name": name, "size": path.stat().st_size,
-            "content_type": (upload.mimetype or "application/octet-stream")[:100]}
+    return {
+        "key": key,
+        "name": name,
+        "size": path.stat().st_size,
+        "content_type": (upload.mimetype or "application/octet-stream")[:100],
+    }
 
 
 def stored_file(value: Any) -> Path | None:
@@ -349,13 +382,18 @@ def _options(obj: ObjectDef, f: FieldDef, chosen: set[str], lang: str) -> list[O
     parent = obj.fields.get(f.depends_on) if f.depends_on else None
     if parent is not None and parent.picklist is not None and parent.picklist.name == picklist.name:
         pairs = [(child, (value.key,)) for value in picklist.walk() for child in value.children]
-    elif any(o.depends_on == f.name and o.picklist is not None and o.picklist.name == picklist.name
-             for o in obj.fields.values()):
+    elif any(
+        o.depends_on == f.name and o.picklist is not None and o.picklist.name == picklist.name
+        for o in obj.fields.values()
+    ):
         pairs = [(value, ()) for value in picklist.values]
     else:
         pairs = [(value, value.parents) for value in picklist.walk()]
-    return [Option(v.key, v.label.get(lang), v.key in chosen, " ".join(parents))
-            for v, parents in pairs if not v.inactive or v.key in chosen]
+    return [
+        Option(v.key, v.label.get(lang), v.key in chosen, " ".join(parents))
+        for v, parents in pairs
+        if not v.inactive or v.key in chosen
+    ]
 
 
 def _stage_options(obj: ObjectDef, state: FormState, chosen: set[str], lang: str) -> list[Option]:
@@ -371,8 +409,13 @@ def _stage_options(obj: ObjectDef, state: FormState, chosen: set[str], lang: str
     return options
 
 
-def user_field(session: Session, common: dict[str, Any], state: FormState,
-               among: frozenset[int] | None = None, lookup_url: str | None = None) -> FormField:
+def user_field(
+    session: Session,
+    common: dict[str, Any],
+    state: FormState,
+    among: frozenset[int] | None = None,
+    lookup_url: str | None = None,
+) -> FormField:
     """A user widget holding ``state``'s user: a select of the active users in ``among``
     when they are few (the chosen one kept even if disabled since), else the type-ahead
     on ``lookup_url`` (see ``webui.ui.userpicker``)."""
@@ -387,26 +430,48 @@ def user_field(session: Session, common: dict[str, Any], state: FormState,
     typed = state.get(f"{name}__name")
     if typed is None:
         typed = user_names(session, [chosen]).get(chosen, f"#{raw}") if chosen is not None else ""
-    return FormField(**common, value=raw if chosen is not None else "", lookup_title=typed,
-                     lookup_url=lookup_url or url_for("auth.users_lookup"))
+    return FormField(
+        **common,
+        value=raw if chosen is not None else "",
+        lookup_title=typed,
+        lookup_url=lookup_url or url_for("auth.users_lookup"),
+    )
 
 
-def owner_field(session: Session, obj: ObjectDef, state: FormState, errors: list[str], fmt: Formatter,
-                record: Mapping[str, Any] | None) -> FormField | None:
+def owner_field(
+    session: Session,
+    obj: ObjectDef,
+    state: FormState,
+    errors: list[str],
+    fmt: Formatter,
+    record: Mapping[str, Any] | None,
+) -> FormField | None:
     """The Owner control for users who may give the record to someone else; for others
     nothing, unless the engine refused an owner (a forged POST): then the owner's name
     with the error."""
     label = fmt.t("record.owner")
     if userpicker.may_choose_owner(session.principal, obj.name):
-        common = {"name": OWNER, "label": label, "widget": "user", "errors": errors,
-                  "help": fmt.t("form.owner_help"), "none_option": False}
-        return user_field(session, common, state, session.principal.may_give_to(obj.name),
-                          url_for("auth.users_lookup", owner_of=obj.name))
+        common = {
+            "name": OWNER,
+            "label": label,
+            "widget": "user",
+            "errors": errors,
+            "help": fmt.t("form.owner_help"),
+            "none_option": False,
+        }
+        return user_field(
+            session,
+            common,
+            state,
+            session.principal.may_give_to(obj.name),
+            url_for("auth.users_lookup", owner_of=obj.name),
+        )
     if not errors:
         return None
     owner = record.get(OWNER) if record is not None else session.user
-    return FormField(OWNER, label, "readonly", errors=errors,
-                     display=user_names(session, [owner]).get(owner, "") if owner else "")
+    return FormField(
+        OWNER, label, "readonly", errors=errors, display=user_names(session, [owner]).get(owner, "") if owner else ""
+    )
 
 
 def _number_attributes(f: FieldDef) -> dict[str, str | None]:
@@ -418,13 +483,20 @@ def _plain(number: float | None) -> str | None:
     return None if number is None else format(Decimal(str(number)), "f")
 
 
-def build_field(session: Session, obj: ObjectDef, f: FieldDef, state: FormState, errors: list[str],
-                fmt: Formatter) -> FormField:
+def build_field(
+    session: Session, obj: ObjectDef, f: FieldDef, state: FormState, errors: list[str], fmt: Formatter
+) -> FormField:
     """The widget of one editable field, holding ``state``'s value."""
     lang, widget, raw = fmt.lang, widget_of(f), state.get(f.name)
-    common: dict[str, Any] = {"name": f.name, "label": f.label.get(lang), "widget": widget, "required": f.required,
-                              "errors": errors, "help": f.help.get(lang) if f.help else None,
-                              "input_type": INPUT_TYPES.get(widget, "text")}
+    common: dict[str, Any] = {
+        "name": f.name,
+        "label": f.label.get(lang),
+        "widget": widget,
+        "required": f.required,
+        "errors": errors,
+        "help": f.help.get(lang) if f.help else None,
+        "input_type": INPUT_TYPES.get(widget, "text"),
+    }
     if widget == "checkbox":
         return FormField(**common, checked=bool(raw))
     if widget in ("select", "multiselect"):
@@ -442,8 +514,12 @@ def build_field(session: Session, obj: ObjectDef, f: FieldDef, state: FormState,
         title = ""
         if raw and str(raw).isdigit() and f.target:
             title = session.titles(f.target, [int(raw)]).get(int(raw), f"#{raw}")
-        return FormField(**common, value=str(raw or ""), lookup_title=title,
-                         lookup_url=url_for("records.lookup", object_name=f.target) if f.target else None)
+        return FormField(
+            **common,
+            value=str(raw or ""),
+            lookup_title=title,
+            lookup_url=url_for("records.lookup", object_name=f.target) if f.target else None,
+        )
     if widget == "file":
         name = raw.get("name") or raw.get("key") if isinstance(raw, dict) else None
         return FormField(**common, file_name=name)
@@ -463,12 +539,22 @@ def error_text(error: FieldError, fmt: Formatter, obj: ObjectDef | None = None, 
     return fmt.t(key) if has_text(key) else error.message
 
 
-def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mapping[str, list[FieldError]],
-              fmt: Formatter, record: Mapping[str, Any] | None = None, version: int | None = None,
-              confirm_lost: bool = False) -> FormView:
+def form_view(
+    session: Session,
+    obj: ObjectDef,
+    state: FormState,
+    errors: Mapping[str, list[FieldError]],
+    fmt: Formatter,
+    record: Mapping[str, Any] | None = None,
+    version: int | None = None,
+    confirm_lost: bool = False,
+) -> FormView:
     """The view model of a create form (``record`` None) or an edit form."""
     lang = fmt.lang
-    errors = {name: [FieldError(e.code, error_text(e, fmt, obj, name), translated=True) for e in problems] for name, problems in errors.items()}
+    errors = {
+        name: [FieldError(e.code, error_text(e, fmt, obj, name), translated=True) for e in problems]
+        for name, problems in errors.items()
+    }
     shown: list[FormField] = []
     placed: set[str] = set()
     fields = visible_fields(obj, session.principal)
@@ -490,8 +576,12 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
     if owner is not None:
         placed.add(OWNER)
     record_errors = [e.message for e in errors.get(RECORD_ERRORS, [])]
-    record_errors += [f"{name}: {e.message}" for name, problems in errors.items()
-                      if name not in placed and name != RECORD_ERRORS for e in problems]
+    record_errors += [
+        f"{name}: {e.message}"
+        for name, problems in errors.items()
+        if name not in placed and name != RECORD_ERRORS
+        for e in problems
+    ]
     label = obj.label.get(lang)
     if record is None:
         action = url_for("records.create", object_name=obj.name)
@@ -504,12 +594,29 @@ def form_view(session: Session, obj: ObjectDef, state: FormState, errors: Mappin
     grouped = sections(obj, shown, fmt) if obj.sections else []
     ordered = [f for section in grouped for f in section.items] if grouped else shown
     summary = [SummaryItem(message) for message in record_errors]
-    summary += [SummaryItem(message, f.label, f"f-{f.name}")
-                for f in [*ordered, *(x for x in (owner, reason) if x is not None)] for message in f.errors]
+    summary += [
+        SummaryItem(message, f.label, f"f-{f.name}")
+        for f in [*ordered, *(x for x in (owner, reason) if x is not None)]
+        for message in f.errors
+    ]
     lost = lost_stages(obj) if stage is not None and stage.name in placed and editable(session, obj, stage) else None
-    return FormView(obj, heading, shown, record_errors, action, cancel, version,
-                    any(x.widget == "file" for x in shown), record["id"] if record is not None else None,
-                    grouped, owner, reason, summary, confirm_lost, lost)
+    return FormView(
+        obj,
+        heading,
+        shown,
+        record_errors,
+        action,
+        cancel,
+        version,
+        any(x.widget == "file" for x in shown),
+        record["id"] if record is not None else None,
+        grouped,
+        owner,
+        reason,
+        summary,
+        confirm_lost,
+        lost,
+    )
 
 
 def lost_stages(obj: ObjectDef) -> LostStages | None:
@@ -535,8 +642,9 @@ def lost_move(obj: ObjectDef, record: Mapping[str, Any] | None, values: Mapping[
     return target
 
 
-def lost_confirmation(obj: ObjectDef, record: Mapping[str, Any] | None, parsed: ParsedForm,
-                      confirmed: bool, fmt: Formatter) -> dict[str, list[FieldError]]:
+def lost_confirmation(
+    obj: ObjectDef, record: Mapping[str, Any] | None, parsed: ParsedForm, confirmed: bool, fmt: Formatter
+) -> dict[str, list[FieldError]]:
     """Closing a record as lost asks first: unless ``confirmed``, the question (on the stage
     field). The engine reports what the lost stage still needs (the lost reason) beside it."""
     target = lost_move(obj, record, parsed.values)
@@ -549,5 +657,11 @@ def lost_confirmation(obj: ObjectDef, record: Mapping[str, Any] | None, parsed: 
 def stage_reason_field(state: FormState, errors: list[str], fmt: Formatter) -> FormField:
     """The "Reason for the stage change" textarea (``stage_reason``): the engine asks for it
     when a move skips stages, and keeps it in the stage history."""
-    return FormField(REASON_KEY, fmt.t("stage.reason"), "textarea", value=str(state.get(REASON_KEY) or ""),
-                     errors=errors, help=fmt.t("stage.reason_help"))
+    return FormField(
+        REASON_KEY,
+        fmt.t("stage.reason"),
+        "textarea",
+        value=str(state.get(REASON_KEY) or ""),
+        errors=errors,
+        help=fmt.t("stage.reason_help"),
+    )

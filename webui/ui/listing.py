@@ -65,9 +65,15 @@ LIST_COLUMNS = 6
 _UNSORTABLE = frozenset({"multipicklist", "tags", "file", "json"})
 #: Filter widget per field type (a registry: a new kind is one entry here and one in list.html).
 FILTER_KINDS: Mapping[str, str] = {
-    "picklist": "select", "multipicklist": "select", "boolean": "boolean",
-    "date": "date_range", "datetime": "date_range",
-    "integer": "number_range", "decimal": "number_range", "currency": "number_range", "percent": "number_range",
+    "picklist": "select",
+    "multipicklist": "select",
+    "boolean": "boolean",
+    "date": "date_range",
+    "datetime": "date_range",
+    "integer": "number_range",
+    "decimal": "number_range",
+    "currency": "number_range",
+    "percent": "number_range",
 }
 
 
@@ -91,8 +97,14 @@ def read_page(session: Session, obj: ObjectDef, params: ListParams) -> Page:
 # --- columns, filters and the sentence --------------------------------------------------------
 #: Types of the system columns a list may show (``list: {columns}`` in the config).
 SYSTEM_COLUMN_TYPES: Mapping[str, str] = {
-    "id": "integer", "version": "integer", "created_by": "user", "owner_id": "user",
-    "created_at": "datetime", "updated_at": "datetime", "archived_at": "datetime", "stage_entered_at": "datetime",
+    "id": "integer",
+    "version": "integer",
+    "created_by": "user",
+    "owner_id": "user",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+    "archived_at": "datetime",
+    "stage_entered_at": "datetime",
     "last_activity_at": "datetime",
 }
 
@@ -153,13 +165,21 @@ def filter_widgets(obj: ObjectDef, principal: Principal, params: ListParams, lan
         if kind is None or f.encrypted:
             continue
         options = [(v.key, v.label.get(lang)) for v in f.picklist.walk()] if f.picklist else []
-        widgets.append(FilterWidget(f.name, f.label.get(lang), kind, options, params.filters.get(f.name, ""),
-                                    params.filters.get(f"{f.name}__gte", ""), params.filters.get(f"{f.name}__lte", "")))
+        widgets.append(
+            FilterWidget(
+                f.name,
+                f.label.get(lang),
+                kind,
+                options,
+                params.filters.get(f.name, ""),
+                params.filters.get(f"{f.name}__gte", ""),
+                params.filters.get(f"{f.name}__lte", ""),
+            )
+        )
     return widgets
 
 
-def filter_sentence(obj: ObjectDef, params: ListParams, fmt: Formatter, refs: References,
-                    settings: Settings) -> str:
+def filter_sentence(obj: ObjectDef, params: ListParams, fmt: Formatter, refs: References, settings: Settings) -> str:
     """The active filter in words: "Stage is Quote and owner is me" (empty without one).
 
     A lookup filter names the record by its title when ``refs`` holds it
@@ -281,10 +301,16 @@ def normalize_query(raw: str) -> str:
 def saved_view_links(obj: ObjectDef, views: list[Any], params: ListParams) -> list[SavedViewLink]:
     """Links to the user's saved views (``engine.runtime.views.SavedView``)."""
     current = query_string(params)
-    return [SavedViewLink(v.id, v.name, _list_url(obj) + (f"?{v.query}" if v.query else ""),
-                          url_for("records.delete_view", object_name=obj.name, view_id=v.id),
-                          v.query == current)
-            for v in views]
+    return [
+        SavedViewLink(
+            v.id,
+            v.name,
+            _list_url(obj) + (f"?{v.query}" if v.query else ""),
+            url_for("records.delete_view", object_name=obj.name, view_id=v.id),
+            v.query == current,
+        )
+        for v in views
+    ]
 
 
 @dataclass(frozen=True)
@@ -334,19 +360,32 @@ def columns_for(obj: ObjectDef, fields: list[FieldDef], params: ListParams, lang
     return columns
 
 
-def list_view(session: Session, obj: ObjectDef, params: ListParams, page: Page | None, error: str | None,
-              fmt: Formatter, saved_views: list[SavedViewLink] | None = None,
-              save_form: SaveViewForm | None = None) -> ListView:
+def list_view(
+    session: Session,
+    obj: ObjectDef,
+    params: ListParams,
+    page: Page | None,
+    error: str | None,
+    fmt: Formatter,
+    saved_views: list[SavedViewLink] | None = None,
+    save_form: SaveViewForm | None = None,
+) -> ListView:
     """The view model of a list page (``page`` is None when the filter was refused)."""
     principal = session.principal
     fields = list_fields(obj, principal)
     records = page.items if page else []
-    refs = collect_references(session, obj, records, [*visible_fields(obj, principal),
-                                                      *(f for f in fields if f.name in SYSTEM_COLUMN_TYPES)])
+    refs = collect_references(
+        session, obj, records, [*visible_fields(obj, principal), *(f for f in fields if f.name in SYSTEM_COLUMN_TYPES)]
+    )
     columns = columns_for(obj, fields, params, fmt.lang)
-    rows = [Row(r.id, url_for("records.show", object_name=obj.name, record_id=r.id),
-                [(column, cell(r, f, obj, fmt, refs)) for column, f in zip(columns, fields, strict=True)])
-            for r in records]
+    rows = [
+        Row(
+            r.id,
+            url_for("records.show", object_name=obj.name, record_id=r.id),
+            [(column, cell(r, f, obj, fmt, refs)) for column, f in zip(columns, fields, strict=True)],
+        )
+        for r in records
+    ]
     grant = principal.grant(obj.name)
     previous_url = next_url = last_url = None
     if page and page.page > 1:
@@ -358,16 +397,28 @@ def list_view(session: Session, obj: ObjectDef, params: ListParams, page: Page |
     refs = filter_references(session, obj, params, refs)
     count_text, page_text = pager_texts(page, fmt) if page else ("", "")
     return ListView(
-        obj=obj, label=obj.plural_label.get(fmt.lang), params=params, columns=columns, rows=rows, page=page,
+        obj=obj,
+        label=obj.plural_label.get(fmt.lang),
+        params=params,
+        columns=columns,
+        rows=rows,
+        page=page,
         filters=filter_widgets(obj, principal, params, fmt.lang),
-        sentence=filter_sentence(obj, params, fmt, refs, session.config.settings), error=error,
-        can_create=grant.create, can_export=grant.export,
-        previous_url=previous_url, next_url=next_url,
+        sentence=filter_sentence(obj, params, fmt, refs, session.config.settings),
+        error=error,
+        can_create=grant.create,
+        can_export=grant.export,
+        previous_url=previous_url,
+        next_url=next_url,
         export_url=url_for("records.export_csv", object_name=obj.name, **params.args(page=None)),
         clear_url=_list_url(obj),
-        saved_views=saved_views or [], save_form=save_form or SaveViewForm(query_string(params)),
+        saved_views=saved_views or [],
+        save_form=save_form or SaveViewForm(query_string(params)),
         save_url=url_for("records.save_view", object_name=obj.name),
-        last_url=last_url, count_text=count_text, page_text=page_text, owner_name=owner_name(params, refs),
+        last_url=last_url,
+        count_text=count_text,
+        page_text=page_text,
+        owner_name=owner_name(params, refs),
     )
 
 
@@ -375,8 +426,10 @@ def pager_texts(page: Page, fmt: Formatter) -> tuple[str, str]:
     """The pager's "1,234 records" and "Page 2 of 50"; past the count limit "10,000+ records" and
     "Page 2", since the number of pages is not known."""
     if page.total_exact:
-        return (fmt.plural("list.count", page.total),
-                fmt.t("list.page", page=fmt.number(page.page), pages=fmt.number(page.pages)))
+        return (
+            fmt.plural("list.count", page.total),
+            fmt.t("list.page", page=fmt.number(page.page), pages=fmt.number(page.pages)),
+        )
     return fmt.t("list.count_more", total=fmt.number(page.total)), fmt.t("list.page_open", page=fmt.number(page.page))
 
 

@@ -65,11 +65,14 @@ def bell() -> dict[str, Any]:
             return {"bell": None}
         count = unread(principal)
         admin = principal.has("manage_config")
-        g.bell = Bell(url_for("notifications.show"), count,
-                      t("notifications.bell", count=count) if count else t("notifications.bell_none"),
-                      request.endpoint == "notifications.show",
-                      url_for("automation_admin.show") if admin else None,
-                      request.endpoint == "automation_admin.show")
+        g.bell = Bell(
+            url_for("notifications.show"),
+            count,
+            t("notifications.bell", count=count) if count else t("notifications.bell_none"),
+            request.endpoint == "notifications.show",
+            url_for("automation_admin.show") if admin else None,
+            request.endpoint == "automation_admin.show",
+        )
     return {"bell": g.bell}
 
 
@@ -97,17 +100,35 @@ def show() -> str:
         found = inbox.page(session, only_unread, number, PER_PAGE)
         links = inbox.readable(session, found.items)
         count = inbox.unread_count(session)
-    items = [NotificationView(
-        n.id, n.title, n.body, fmt.moment(n.created_at), n.created_at.isoformat(),
-        url_for("records.show", object_name=n.object, record_id=n.record_id)
-        if (n.object, n.record_id) in links else None,
-        n.read_at is None, url_for("notifications.read_one", notification_id=n.id)) for n in found.items]
+    items = [
+        NotificationView(
+            n.id,
+            n.title,
+            n.body,
+            fmt.moment(n.created_at),
+            n.created_at.isoformat(),
+            url_for("records.show", object_name=n.object, record_id=n.record_id)
+            if (n.object, n.record_id) in links
+            else None,
+            n.read_at is None,
+            url_for("notifications.read_one", notification_id=n.id),
+        )
+        for n in found.items
+    ]
     here = _url(only_unread, found.page)
     return render_page(
-        "notifications.html", None, items=items, unread_count=count, only_unread=only_unread, here=here,
-        all_url=_url(False, 1), unread_url=_url(True, 1),
+        "notifications.html",
+        None,
+        items=items,
+        unread_count=count,
+        only_unread=only_unread,
+        here=here,
+        all_url=_url(False, 1),
+        unread_url=_url(True, 1),
         newer_url=_url(only_unread, found.page - 1) if found.page > 1 else None,
-        older_url=_url(only_unread, found.page + 1) if found.has_next else None, page_number=found.page)
+        older_url=_url(only_unread, found.page + 1) if found.has_next else None,
+        page_number=found.page,
+    )
 
 
 def page_number(raw: str | None) -> int:

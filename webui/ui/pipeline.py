@@ -93,7 +93,7 @@ def move_kind(pipe: Pipeline, current: str | None, target: Stage) -> str:
         return "forward"
     if new < old:
         return "back"
-    allowed = here.next or tuple(s.key for s in pipe.main_line[old + 1: old + 2])
+    allowed = here.next or tuple(s.key for s in pipe.main_line[old + 1 : old + 2])
     return "forward" if target.key in allowed else "skip"
 
 
@@ -179,8 +179,19 @@ def stage_path(obj: ObjectDef, record: Record) -> StagePath | None:
             description = fmt.t("stage.is_current" if state == "current" else "stage.move_to", stage=label)
             if needs and state != "current":
                 description += " — " + fmt.t("stage.needs", fields=needs)
-            chips.append(StageChip(stage.key, label, state, stage.outcome, stage_classes(obj, stage, pipe),
-                                   percent(stage, fmt), kind, needs if state != "current" else "", description))
+            chips.append(
+                StageChip(
+                    stage.key,
+                    label,
+                    state,
+                    stage.outcome,
+                    stage_classes(obj, stage, pipe),
+                    percent(stage, fmt),
+                    kind,
+                    needs if state != "current" else "",
+                    description,
+                )
+            )
         next_stage = _next_stage(pipe, current)
         next_text, ready = "", False
         if next_stage is not None:
@@ -188,17 +199,29 @@ def stage_path(obj: ObjectDef, record: Record) -> StagePath | None:
             names = field_labels(obj, missing, fmt) + ([fmt.t("stage.hidden_needs")] if hidden else [])
             label = next_stage.label.get(fmt.lang)
             ready = not names
-            next_text = fmt.t("stage.next_needs", stage=label, fields=", ".join(names)) if names \
+            next_text = (
+                fmt.t("stage.next_needs", stage=label, fields=", ".join(names))
+                if names
                 else fmt.t("stage.next_ready", stage=label)
+            )
         can_move = may_move(session, obj, record)
         locked = bool(can_move and _locked(session, obj, record))
         days = _days(record.get("stage_entered_at"), session.clock().now_utc, fmt)
     chosen = next((c for c in chips if c.state == "current"), None)
     return StagePath(
-        label=pipe.label.get(fmt.lang), chips=chips, current=chosen, days=days,
-        probability=(fmt.t("stage.probability", value=fmt.number(round(current.probability)))
-                     if current is not None and current.probability is not None else ""),
-        next_text=next_text, next_ready=ready, can_move=can_move and not locked, locked=locked,
+        label=pipe.label.get(fmt.lang),
+        chips=chips,
+        current=chosen,
+        days=days,
+        probability=(
+            fmt.t("stage.probability", value=fmt.number(round(current.probability)))
+            if current is not None and current.probability is not None
+            else ""
+        ),
+        next_text=next_text,
+        next_ready=ready,
+        can_move=can_move and not locked,
+        locked=locked,
         move_url=url_for("pipeline.move", object_name=obj.name, record_id=record.id),
         record_url=url_for("records.show", object_name=obj.name, record_id=record.id),
         board_url=url_for("pipeline.board", object_name=obj.name, **board.pipeline_arg(obj, pipe)),
@@ -267,8 +290,9 @@ def stage_history(obj: ObjectDef, record: Record) -> list[HistoryEntry] | None:
     others = {s.key: s for s in obj.pipeline.all_stages()}
     fmt = formatter()
     with ui_session() as session:
-        rows = pipeline.stage_history(session.connection, session.schema.system["sys_stage_history"], obj.name,
-                                      record.id)
+        rows = pipeline.stage_history(
+            session.connection, session.schema.system["sys_stage_history"], obj.name, record.id
+        )
         names = display.user_names(session, [row["user_id"] for row in rows])
 
     def label(key: str | None) -> str:
@@ -277,14 +301,24 @@ def stage_history(obj: ObjectDef, record: Record) -> list[HistoryEntry] | None:
 
     entries = []
     for row in reversed(rows):
-        change = (f"{label(row['from_stage'])} → {label(row['to_stage'])}" if row["from_stage"] is not None
-                  else fmt.t("stage.history_created", stage=label(row["to_stage"])))
+        change = (
+            f"{label(row['from_stage'])} → {label(row['to_stage'])}"
+            if row["from_stage"] is not None
+            else fmt.t("stage.history_created", stage=label(row["to_stage"]))
+        )
         seconds = row["seconds_in_previous"]
         duration = format_timedelta(dt.timedelta(seconds=seconds), locale=fmt.locale) if seconds is not None else ""
-        entries.append(HistoryEntry(
-            change, names.get(row["user_id"], "") if row["user_id"] is not None else "", fmt.moment(row["at"]),
-            row["at"].isoformat(), row["reason"] or "", duration,
-            fmt.plural("stage.history_skipped", row["skipped"]) if row["skipped"] else ""))
+        entries.append(
+            HistoryEntry(
+                change,
+                names.get(row["user_id"], "") if row["user_id"] is not None else "",
+                fmt.moment(row["at"]),
+                row["at"].isoformat(),
+                row["reason"] or "",
+                duration,
+                fmt.plural("stage.history_skipped", row["skipped"]) if row["skipped"] else "",
+            )
+        )
     return entries
 
 
@@ -375,8 +409,9 @@ def move(object_name: str, record_id: int) -> Any:
             pipe = obj.pipeline.for_values(record)
             target = pipe.stage(stage_key)
             if target is None:
-                raise ValidationFailed({pipe.field: [FieldError("invalid", fmt.t(
-                    "move.unknown_stage", stage=stage_key))]}, obj.name)
+                raise ValidationFailed(
+                    {pipe.field: [FieldError("invalid", fmt.t("move.unknown_stage", stage=stage_key))]}, obj.name
+                )
             kind = move_kind(pipe, record.get(pipe.field), target)
             if kind == "reopen" and REASON not in data:
                 raise _ReasonWanted()
@@ -388,12 +423,15 @@ def move(object_name: str, record_id: int) -> Any:
             values[obj.pipeline.field] = target.key
             problems = {name: parsed.errors[name] for name in given if name in parsed.errors}
             reason = data.get(REASON) if data.get(REASON, "").strip() else None
-            saved = _save(forms.ParsedForm(values, parsed.state, problems),
-                          lambda v: session.update(obj.name, record.id, v, version=version, reason=reason))
+            saved = _save(
+                forms.ParsedForm(values, parsed.state, problems),
+                lambda v: session.update(obj.name, record.id, v, version=version, reason=reason),
+            )
             label = target.label.get(fmt.lang)
             pending = saved.pending_approval
-            message = (approval_pages.pending_text(session, pending, fmt) if pending
-                       else fmt.t("move.moved", stage=label))
+            message = (
+                approval_pages.pending_text(session, pending, fmt) if pending else fmt.t("move.moved", stage=label)
+            )
             title = format_title(obj, saved)
     except ValidationFailed as exc:
         return _move_page(object_name, record_id, stage_key, data, parsed, exc.errors, False, status=422)
@@ -417,27 +455,47 @@ def move(object_name: str, record_id: int) -> Any:
         flash(message, "info")
     if not wants_json():
         return redirect(target_url)
-    body = {"record": record_json(saved), "message": message, "stage": stage_key, "title": title,
-            "redirect": target_url}
+    body = {
+        "record": record_json(saved),
+        "message": message,
+        "stage": stage_key,
+        "title": title,
+        "redirect": target_url,
+    }
     if pending is not None:
         return jsonify({**body, "approval": pending.to_dict()}), 202
     return jsonify(body), 200
 
 
-def _given(session: Session, obj: ObjectDef, record: Record, target: Stage, data: MultiDict[str, str],
-           files: MultiDict[str, FileStorage], parsed: forms.ParsedForm) -> set[str]:
+def _given(
+    session: Session,
+    obj: ObjectDef,
+    record: Record,
+    target: Stage,
+    data: MultiDict[str, str],
+    files: MultiDict[str, FileStorage],
+    parsed: forms.ParsedForm,
+) -> set[str]:
     """The fields a move takes from its inputs: those sent that the stage needs (a move is
     not an edit: other inputs are ignored)."""
-    sent = {name for name in obj.fields if name in data or f"{name}__name" in data or f"{name}__clear" in data
-            or (files.get(name) is not None and files[name].filename)}
-    sent = {name for name in sent if forms.editable(session, obj, obj.fields[name])
-            and session.principal.can_see(obj.name, name)}
+    sent = {
+        name
+        for name in obj.fields
+        if name in data
+        or f"{name}__name" in data
+        or f"{name}__clear" in data
+        or (files.get(name) is not None and files[name].filename)
+    }
+    sent = {
+        name
+        for name in sent
+        if forms.editable(session, obj, obj.fields[name]) and session.principal.can_see(obj.name, name)
+    }
     probe = {**record, **{name: parsed.values.get(name) for name in sent}}
     return sent & set(pipeline.required_fields(obj, target.key, probe, session.clock()))
 
 
-def _refused(object_name: str, record_id: int, data: MultiDict[str, str], status: int, code: str,
-             message: str) -> Any:
+def _refused(object_name: str, record_id: int, data: MultiDict[str, str], status: int, code: str, message: str) -> Any:
     if wants_json():
         return jsonify({"error": {"code": code, "message": message}}), status
     flash(message, "error")
@@ -445,9 +503,17 @@ def _refused(object_name: str, record_id: int, data: MultiDict[str, str], status
     return redirect(back or url_for("records.show", object_name=object_name, record_id=record_id))
 
 
-def move_form(session: Session, obj: ObjectDef, record: Record, stage_key: str, data: Any,
-              parsed: forms.ParsedForm | None, problems: dict[str, list[FieldError]], reason_wanted: bool,
-              fmt: Formatter) -> MoveForm:
+def move_form(
+    session: Session,
+    obj: ObjectDef,
+    record: Record,
+    stage_key: str,
+    data: Any,
+    parsed: forms.ParsedForm | None,
+    problems: dict[str, list[FieldError]],
+    reason_wanted: bool,
+    fmt: Formatter,
+) -> MoveForm:
     """The fields a move to ``stage_key`` asks for: the empty ones it needs, those with an
     error, and the reason for a skip or reopening; other problems as messages."""
     pipe = obj.pipeline.for_values(record)
@@ -466,12 +532,20 @@ def move_form(session: Session, obj: ObjectDef, record: Record, stage_key: str, 
     # Closing as lost asks for what the lost stage requires (the lost reason) even when it is filled in.
     own = set(target.requires) if lost else set()
     if target is not None:
-        asked = [name for name in obj.fields if forms.editable(session, obj, obj.fields[name])
-                 and session.principal.can_see(obj.name, name)
-                 and (name in missing or name in own or (name in problems and name in needed))]
-    widgets = [replace(forms.build_field(session, obj, obj.fields[name], state,
-                                         [e.message for e in problems.get(name, [])], fmt), required=name in needed)
-               for name in asked]
+        asked = [
+            name
+            for name in obj.fields
+            if forms.editable(session, obj, obj.fields[name])
+            and session.principal.can_see(obj.name, name)
+            and (name in missing or name in own or (name in problems and name in needed))
+        ]
+    widgets = [
+        replace(
+            forms.build_field(session, obj, obj.fields[name], state, [e.message for e in problems.get(name, [])], fmt),
+            required=name in needed,
+        )
+        for name in asked
+    ]
     if target is not None and (reason_wanted or REASON in problems or kind in ("skip", "reopen")):
         state.setdefault(REASON, data.get(REASON, ""))
         widgets.append(forms.stage_reason_field(state, [e.message for e in problems.get(REASON, [])], fmt))
@@ -485,39 +559,72 @@ def move_form(session: Session, obj: ObjectDef, record: Record, stage_key: str, 
     return MoveForm(
         title=fmt.t("move.title", title=title, stage=label),
         dialog_title=fmt.t("move.lost_title" if lost else "move.dialog_title", stage=label),
-        stage=stage_key, stage_label=label, action_url=move_url, version=record.version, next=next_url,
-        fields=widgets, messages=messages, missing=[n for n in asked if n in missing],
+        stage=stage_key,
+        stage_label=label,
+        action_url=move_url,
+        version=record.version,
+        next=next_url,
+        fields=widgets,
+        messages=messages,
+        missing=[n for n in asked if n in missing],
         record_url=url_for("records.show", object_name=obj.name, record_id=record.id),
         edit_url=url_for("records.edit", object_name=obj.name, record_id=record.id) if others else None,
         multipart=any(w.widget == "file" for w in widgets),
-        move_url=url_for("pipeline.move", object_name=obj.name, record_id=record.id, stage=stage_key,
-                         **({"next": next_url} if next_url else {})),
+        move_url=url_for(
+            "pipeline.move",
+            object_name=obj.name,
+            record_id=record.id,
+            stage=stage_key,
+            **({"next": next_url} if next_url else {}),
+        ),
         errors={n: ps for n, ps in problems.items() if n in placed or n in (RECORD_ERRORS, pipe.field)},
         lost=lost,
     )
 
 
-def _move_page(object_name: str, record_id: int, stage_key: str, data: Any, parsed: forms.ParsedForm | None,
-               problems: dict[str, list[FieldError]], reason_wanted: bool, status: int = 200) -> Any:
+def _move_page(
+    object_name: str,
+    record_id: int,
+    stage_key: str,
+    data: Any,
+    parsed: forms.ParsedForm | None,
+    problems: dict[str, list[FieldError]],
+    reason_wanted: bool,
+    status: int = 200,
+) -> Any:
     """The move form: JSON for board.js (422), else the page ``move.html``."""
     fmt = formatter()
     with ui_session() as session:
         obj, record = movable(session, object_name, record_id)
         form = move_form(session, obj, record, stage_key, data, parsed, problems, reason_wanted, fmt)
     if request.method == "POST" and wants_json():
-        code = "required_for_stage" if form.missing and all(
-            p.code == "required_for_stage" for ps in problems.values() for p in ps) else "invalid"
-        return jsonify({
-            "error": {"code": code if problems else "confirm_lost" if form.lost else "reason_wanted",
-                      "message": " ".join(form.messages) or t("move.refused")},
-            "stage": form.stage, "stage_label": form.stage_label, "title": form.dialog_title,
-            "missing": form.missing, "messages": form.messages, "edit_url": form.edit_url,
-            "move_url": form.move_url,
-            "fields": {name: [{"code": p.code, "message": p.message} for p in ps] for name, ps in form.errors.items()},
-            "widgets": [{"name": w.name, "label": w.label, "widget": w.widget, "required": w.required}
-                        for w in form.fields],
-            "form_html": render_template("_move_fields.html", form=form),
-        }), status
+        code = (
+            "required_for_stage"
+            if form.missing and all(p.code == "required_for_stage" for ps in problems.values() for p in ps)
+            else "invalid"
+        )
+        return jsonify(
+            {
+                "error": {
+                    "code": code if problems else "confirm_lost" if form.lost else "reason_wanted",
+                    "message": " ".join(form.messages) or t("move.refused"),
+                },
+                "stage": form.stage,
+                "stage_label": form.stage_label,
+                "title": form.dialog_title,
+                "missing": form.missing,
+                "messages": form.messages,
+                "edit_url": form.edit_url,
+                "move_url": form.move_url,
+                "fields": {
+                    name: [{"code": p.code, "message": p.message} for p in ps] for name, ps in form.errors.items()
+                },
+                "widgets": [
+                    {"name": w.name, "label": w.label, "widget": w.widget, "required": w.required} for w in form.fields
+                ],
+                "form_html": render_template("_move_fields.html", form=form),
+            }
+        ), status
     if request.method == "POST" and status == 422 and problems:
         flash(t("move.refused"), "error")
     return render_page("move.html", obj, form=form), status
@@ -558,8 +665,12 @@ ROUTES = (
 def create_blueprint(app: Flask) -> Blueprint:
     """The routes of pipelines, the board and approvals; also gives templates ``stage_path``,
     ``stage_history``, ``approval_banner``, ``board_link`` and ``approvals_nav``."""
-    app.jinja_env.globals.update(stage_path=stage_path, stage_history=stage_history,
-                                 approval_banner=approval_pages.approval_banner, board_link=board_link)
+    app.jinja_env.globals.update(
+        stage_path=stage_path,
+        stage_history=stage_history,
+        approval_banner=approval_pages.approval_banner,
+        board_link=board_link,
+    )
     app.context_processor(approval_pages.approvals_nav)
     blueprint = Blueprint("pipeline", __name__)
     blueprint.before_request(_require_login)

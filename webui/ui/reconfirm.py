@@ -56,14 +56,22 @@ def confirm() -> Response | str | tuple[str, int]:
         secret = request.form.get("code" if with_code else "password", "").strip()
         if not secret:
             message = t("reconfirm.required")
-        elif reconfirm(crm, current_user.username,
-                       **({"totp_code": secret} if with_code else {"password": request.form.get("password", "")})):
+        elif reconfirm(
+            crm,
+            current_user.username,
+            **({"totp_code": secret} if with_code else {"password": request.form.get("password", "")}),
+        ):
             session[SESSION_KEY] = crm.clock_now().now_utc.timestamp()
             return redirect(next_url)
         else:
             message = t("reconfirm.wrong_code" if with_code else "reconfirm.wrong_password")
-    page = render_template("reconfirm.html", with_code=with_code, next_url=next_url, message=message,
-                           minutes=crm.config.settings.security.reconfirm_minutes)
+    page = render_template(
+        "reconfirm.html",
+        with_code=with_code,
+        next_url=next_url,
+        message=message,
+        minutes=crm.config.settings.security.reconfirm_minutes,
+    )
     return page, 200 if message is None else 401
 
 

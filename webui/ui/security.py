@@ -31,6 +31,7 @@ SECURITY_HEADERS = {
 #: Largest upload the UI accepts (bytes); larger requests get 413.
 DEFAULT_MAX_UPLOAD = 20 * 1024 * 1024
 
+
 def secret_key(app: Flask) -> str:
     """The key that signs session cookies (see the module docstring)."""
     configured = app.config.get("SECRET_KEY") or os.environ.get("TRELLIS_WEB_SECRET")
@@ -39,8 +40,10 @@ def secret_key(app: Flask) -> str:
     master = app.extensions["trellis"].keys.text  # TRELLIS_SECRET_KEY(_FILE), read when Trellis opened
     if master:
         return hmac.new(master.encode(), b"trellis web session v1", hashlib.sha256).hexdigest()
-    app.logger.warning("Neither TRELLIS_WEB_SECRET nor TRELLIS_SECRET_KEY(_FILE) is set: sessions are signed with a "
-                       "random key and end when this process stops. Set TRELLIS_WEB_SECRET to keep them.")
+    app.logger.warning(
+        "Neither TRELLIS_WEB_SECRET nor TRELLIS_SECRET_KEY(_FILE) is set: sessions are signed with a "
+        "random key and end when this process stops. Set TRELLIS_WEB_SECRET to keep them."
+    )
     return secrets.token_hex(32)
 
 
@@ -53,8 +56,14 @@ def init_app(app: Flask) -> None:
     app.config["SECRET_KEY"] = secret_key(app)
     secure_setting = app.config.get("TRELLIS_SECURE_COOKIES", os.environ.get("TRELLIS_SECURE_COOKIES"))
     secure = _flag(secure_setting) if secure_setting not in (None, "") else not (app.debug or app.testing)
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure,
-                      REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=secure)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure,
+    )
     app.config.setdefault("TRELLIS_UPLOAD_DIR", os.environ.get("TRELLIS_UPLOAD_DIR") or "uploads")
     app.config.setdefault("MAX_CONTENT_LENGTH", DEFAULT_MAX_UPLOAD)
     app.config.setdefault("WTF_CSRF_ENABLED", True)

@@ -60,8 +60,11 @@ def seconds_blocked() -> int | None:
     strategy = _strategy()
     if strategy is None:
         return None
-    waits = [strategy.get_window_stats(item, NAMESPACE, _address()).reset_time - time.time()
-             for item in _items() if not strategy.test(item, NAMESPACE, _address())]
+    waits = [
+        strategy.get_window_stats(item, NAMESPACE, _address()).reset_time - time.time()
+        for item in _items()
+        if not strategy.test(item, NAMESPACE, _address())
+    ]
     return max(1, math.ceil(max(waits))) if waits else None
 
 
@@ -76,7 +79,6 @@ def count_failure() -> None:
 def refused(seconds: int) -> Response:
     """The 429 page: too many failed logins from this address, try again in so many minutes."""
     message = t("login.throttled", minutes=max(1, math.ceil(seconds / 60)))
-    response = current_app.make_response(
-        (render_template("error.html", obj=None, status=429, message=message), 429))
+    response = current_app.make_response((render_template("error.html", obj=None, status=429, message=message), 429))
     response.headers["Retry-After"] = str(seconds)
     return response

@@ -104,13 +104,23 @@ def timeline_panel(context: Any, obj: ObjectDef, record: Record) -> TimelinePane
         if not found.entries and page > 1:
             found = timeline.timeline(session, obj.name, record.id, 1, PER_PAGE)
         entries = entry_views(session, found.entries, fmt)
-        quick = [quick_form(session, obj, record, source, kind, fmt, retry) for source, kind, _ in
-                 timeline.attached_objects(session.config, obj.name) if session.principal.grant(source.name).create]
+        quick = [
+            quick_form(session, obj, record, source, kind, fmt, retry)
+            for source, kind, _ in timeline.attached_objects(session.config, obj.name)
+            if session.principal.grant(source.name).create
+        ]
     last = record.get(timeline.COLUMN)
     base = url_for("records.show", object_name=obj.name, record_id=record.id)
-    return TimelinePanel(entries, quick, fmt.moment(last) if last else None, found.page, found.pages,
-                         _page_url(base, found.page - 1) if found.page > 1 else None,
-                         _page_url(base, found.page + 1) if found.page < found.pages else None, found.total)
+    return TimelinePanel(
+        entries,
+        quick,
+        fmt.moment(last) if last else None,
+        found.page,
+        found.pages,
+        _page_url(base, found.page - 1) if found.page > 1 else None,
+        _page_url(base, found.page + 1) if found.page < found.pages else None,
+        found.total,
+    )
 
 
 def _page_number(raw: str | None) -> int:
@@ -133,8 +143,11 @@ def entry_views(session: Session, entries: list[timeline.TimelineEntry], fmt: Fo
         if entry.type == "activity" and spec.kind and entry.kind is not None:
             kind = display.format_value(entry.kind, source.fields[spec.kind], fmt, display.References())
         summary_field = spec.summary if entry.type == "activity" else spec.subject
-        summary = (display.format_value(entry.summary, source.fields[summary_field], fmt, display.References())
-                   if summary_field and entry.summary is not None else format_title(source, entry.record))
+        summary = (
+            display.format_value(entry.summary, source.fields[summary_field], fmt, display.References())
+            if summary_field and entry.summary is not None
+            else format_title(source, entry.record)
+        )
         status, overdue = "", False
         if entry.type == "task":
             status_field = source.fields[spec.status]
@@ -145,11 +158,20 @@ def entry_views(session: Session, entries: list[timeline.TimelineEntry], fmt: Fo
             day = entry.at.date() if isinstance(entry.at, dt.datetime) else entry.at
             overdue = entry.done is False and day is not None and day < today
         when = _when(entry.at, fmt)
-        out.append(EntryView(entry.type, kind, fmt.t("timeline.due", when=when) if entry.type == "task" else when,
-                             entry.at.isoformat() if entry.at else "",
-                             users.get(entry.record.get("owner_id"), ""), summary,
-                             url_for("records.show", object_name=entry.object, record_id=entry.record.id),
-                             status, bool(entry.done), overdue))
+        out.append(
+            EntryView(
+                entry.type,
+                kind,
+                fmt.t("timeline.due", when=when) if entry.type == "task" else when,
+                entry.at.isoformat() if entry.at else "",
+                users.get(entry.record.get("owner_id"), ""),
+                summary,
+                url_for("records.show", object_name=entry.object, record_id=entry.record.id),
+                status,
+                bool(entry.done),
+                overdue,
+            )
+        )
     return out
 
 
@@ -160,27 +182,53 @@ def _when(value: Any, fmt: Formatter) -> str:
 
 
 # --- quick entry ----------------------------------------------------------------------------------------------
-def quick_form(session: Session, obj: ObjectDef, record: Record, source: ObjectDef, kind: str, fmt: Formatter,
-               retry: tuple[str, forms.FormState, dict[str, list[FieldError]]] | None = None) -> QuickForm:
+def quick_form(
+    session: Session,
+    obj: ObjectDef,
+    record: Record,
+    source: ObjectDef,
+    kind: str,
+    fmt: Formatter,
+    retry: tuple[str, forms.FormState, dict[str, list[FieldError]]] | None = None,
+) -> QuickForm:
     """The quick entry form of ``source`` on ``record``'s page (with a refused POST's state and errors)."""
     prefix = f"{source.name}."
     fixed = prefilled(session, obj, record, source, kind)
-    shown = [f for f in quick_fields(source, kind) if forms.editable(session, source, f) and f.name not in fixed
-             and session.principal.can_see(source.name, f.name)]
+    shown = [
+        f
+        for f in quick_fields(source, kind)
+        if forms.editable(session, source, f) and f.name not in fixed and session.principal.can_see(source.name, f.name)
+    ]
     failed = retry is not None and retry[0] == source.name
     state = retry[1] if failed else initial_state(session, source, shown, fmt)
     errors = retry[2] if failed else {}
-    widgets = [replace(forms.build_field(session, source, f, state, [e.message for e in errors.get(f.name, [])], fmt),
-                       name=prefix + f.name) for f in shown]
+    widgets = [
+        replace(
+            forms.build_field(session, source, f, state, [e.message for e in errors.get(f.name, [])], fmt),
+            name=prefix + f.name,
+        )
+        for f in shown
+    ]
     placed = {f.name for f in shown}
     record_errors = [e.message for e in errors.get(RECORD_ERRORS, [])]
-    record_errors += [f"{_label(source, name, fmt)}: {e.message}" for name, problems in errors.items()
-                      if name not in placed and name != RECORD_ERRORS for e in problems]
+    record_errors += [
+        f"{_label(source, name, fmt)}: {e.message}"
+        for name, problems in errors.items()
+        if name not in placed and name != RECORD_ERRORS
+        for e in problems
+    ]
     label = source.label.get(fmt.lang)
     heading = fmt.t("timeline.log" if kind == "activity" else "timeline.add_task", object=label)
     action = url_for("timeline.log", object_name=obj.name, record_id=record.id, source=source.name)
-    return QuickForm(source.name, heading, action, widgets, [(prefix + k, str(v)) for k, v in fixed.items()],
-                     record_errors, open=failed or (kind == "activity" and retry is None))
+    return QuickForm(
+        source.name,
+        heading,
+        action,
+        widgets,
+        [(prefix + k, str(v)) for k, v in fixed.items()],
+        record_errors,
+        open=failed or (kind == "activity" and retry is None),
+    )
 
 
 def _label(obj: ObjectDef, name: str, fmt: Formatter) -> str:
@@ -191,8 +239,11 @@ def _label(obj: ObjectDef, name: str, fmt: Formatter) -> str:
 def quick_fields(source: ObjectDef, kind: str) -> list[FieldDef]:
     """The required fields of ``source`` and its ``activity``/``task`` fields, in field order."""
     spec = source.activity if kind == "activity" else source.task
-    named = ({spec.at, spec.kind, spec.summary} if kind == "activity"
-             else {spec.due, spec.subject, spec.remind, spec.assignee})
+    named = (
+        {spec.at, spec.kind, spec.summary}
+        if kind == "activity"
+        else {spec.due, spec.subject, spec.remind, spec.assignee}
+    )
     return [f for f in source.fields.values() if not f.is_computed and (f.required or f.name in named)]
 
 
@@ -208,8 +259,14 @@ def prefilled(session: Session, obj: ObjectDef, record: Record, source: ObjectDe
         if f.target == obj.name and obj.name not in {source.fields[n].target for n in fixed}:
             fixed[name] = record.id
             continue
-        through = next((g.name for g in obj.fields.values() if g.type == "lookup" and g.target == f.target
-                        and record.get(g.name) is not None), None)
+        through = next(
+            (
+                g.name
+                for g in obj.fields.values()
+                if g.type == "lookup" and g.target == f.target and record.get(g.name) is not None
+            ),
+            None,
+        )
         if through is not None and session.query(f.target).filter(id=record[through]).count():
             fixed[name] = record[through]
     return fixed
@@ -231,7 +288,7 @@ def log(object_name: str, record_id: int, source: str) -> Response | tuple[str, 
     """Create an activity or task from the quick entry form of a record page."""
     fmt = formatter()
     prefix = f"{source}."
-    form = MultiDict([(k[len(prefix):], v) for k, v in request.form.items(multi=True) if k.startswith(prefix)])
+    form = MultiDict([(k[len(prefix) :], v) for k, v in request.form.items(multi=True) if k.startswith(prefix)])
     parsed = None
     with ui_session() as session:
         obj = readable(session, object_name)
@@ -300,10 +357,16 @@ def my_tasks() -> str:
         rows: dict[str, list[TaskRow]] = {group: [] for group in timeline.TASK_GROUPS}
         for item in items:
             rows[item.group].append(task_row(session, item, fmt))
-        new_urls = [(o.label.get(fmt.lang), url_for("records.create", object_name=o.name))
-                    for o in timeline.task_objects(session.config) if session.principal.grant(o.name).create]
-    groups = [TaskGroup(key, fmt.t(f"tasks.{key}"), rows[key]) for key in timeline.TASK_GROUPS
-              if rows[key] or key != "no_date"]
+        new_urls = [
+            (o.label.get(fmt.lang), url_for("records.create", object_name=o.name))
+            for o in timeline.task_objects(session.config)
+            if session.principal.grant(o.name).create
+        ]
+    groups = [
+        TaskGroup(key, fmt.t(f"tasks.{key}"), rows[key])
+        for key in timeline.TASK_GROUPS
+        if rows[key] or key != "no_date"
+    ]
     return render_page("tasks.html", None, groups=groups, new_urls=new_urls)
 
 
@@ -314,9 +377,16 @@ def task_row(session: Session, item: timeline.TaskItem, fmt: Formatter) -> TaskR
     related = [display.cell(record, f, obj, fmt, refs) for f in lookups if record.get(f.name) is not None]
     status_field = obj.fields[task.status]
     status = display.format_value(record.get(task.status), status_field, fmt, refs) if task.status in record else ""
-    return TaskRow(format_title(obj, record), url_for("records.show", object_name=obj.name, record_id=record.id),
-                   _when(item.due, fmt), related, status, item.reminder_due,
-                   url_for("timeline.complete", object_name=obj.name, record_id=record.id), record.version)
+    return TaskRow(
+        format_title(obj, record),
+        url_for("records.show", object_name=obj.name, record_id=record.id),
+        _when(item.due, fmt),
+        related,
+        status,
+        item.reminder_due,
+        url_for("timeline.complete", object_name=obj.name, record_id=record.id),
+        record.version,
+    )
 
 
 def complete(object_name: str, record_id: int) -> Response:

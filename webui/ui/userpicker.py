@@ -67,8 +67,9 @@ def count(session: Session, among: Iterable[int] | None = None) -> int:
     return users.count_active(session, among)
 
 
-def choices(session: Session, among: Iterable[int] | None = None, limit: int | None = None,
-            text: str = "") -> list[UserChoice]:
+def choices(
+    session: Session, among: Iterable[int] | None = None, limit: int | None = None, text: str = ""
+) -> list[UserChoice]:
     """Active users (in ``among``), by name; with ``text``, those whose display name or
     user name contains it (case-insensitive)."""
     return [UserChoice(p.id, p.name) for p in users.active_people(session, text[:MAX_QUERY], among, limit)]
@@ -93,8 +94,7 @@ def users_lookup() -> Response | tuple[Response, int]:
         among = None
         object_name = request.args.get("owner_of")
         if object_name:
-            if object_name not in session.config.objects \
-                    or session.principal.grant(object_name).read == "none":
+            if object_name not in session.config.objects or session.principal.grant(object_name).read == "none":
                 return jsonify({"error": "not found"}), 404
             among = session.principal.may_give_to(object_name)
         found = choices(session, among, SEARCH_LIMIT, request.args.get("q", ""))

@@ -85,8 +85,9 @@ def list_records(object_name: str) -> tuple[str, int]:
     return _list_page(object_name, listing.list_params(request.args))
 
 
-def _list_page(object_name: str, params: listing.ListParams,
-               save_form: listing.SaveViewForm | None = None) -> tuple[str, int]:
+def _list_page(
+    object_name: str, params: listing.ListParams, save_form: listing.SaveViewForm | None = None
+) -> tuple[str, int]:
     fmt = formatter()
     with ui_session() as session:
         obj = readable(session, object_name)
@@ -176,10 +177,17 @@ def download(object_name: str, record_id: int, field_name: str) -> Response:
     return send_file(path, as_attachment=True, download_name=name, mimetype=content_type)
 
 
-def _form_page(obj_name: str, state: forms.FormState, errors: dict[str, list[FieldError]],
-               record_id: int | None = None, version: int | None = None, status: int = 200) -> tuple[str, int]:
+def _form_page(
+    obj_name: str,
+    state: forms.FormState,
+    errors: dict[str, list[FieldError]],
+    record_id: int | None = None,
+    version: int | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
     confirm_lost = bool(request.form.get(CONFIRM_LOST)) or any(
-        p.code == "confirm_lost" for problems in errors.values() for p in problems)
+        p.code == "confirm_lost" for problems in errors.values() for p in problems
+    )
     with ui_session() as session:
         obj = readable(session, obj_name)
         record = session.get(obj.name, record_id) if record_id is not None else None
@@ -207,11 +215,19 @@ def create(object_name: str) -> Response | tuple[str, int]:
     try:
         with ui_session() as session:
             parsed = forms.parse_form(session, obj, request.form, request.files, fmt)
-            record = _save(parsed, lambda values: session.create(obj.name, forms.without_empty(values)),
-                           _asked(session, obj, None, parsed))
+            record = _save(
+                parsed,
+                lambda values: session.create(obj.name, forms.without_empty(values)),
+                _asked(session, obj, None, parsed),
+            )
             if record.pending_approval is not None:  # nothing created yet: the request waits
-                flash(t("approvals.create_sent", approver=approvals.approver_text(
-                    session, record.pending_approval.current_step, fmt)), "info")
+                flash(
+                    t(
+                        "approvals.create_sent",
+                        approver=approvals.approver_text(session, record.pending_approval.current_step, fmt),
+                    ),
+                    "info",
+                )
                 return redirect(url_for("pipeline.inbox"))
     except ValidationFailed as exc:
         return _form_page(object_name, parsed.state if parsed else {}, exc.errors, status=422)
@@ -257,8 +273,10 @@ def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
             abort(403)
         state = forms.record_state(session, obj, record, fmt)
     if conversion is not None:  # read-only: back to the record, saying why
-        flash(t("record.converted_read_only", object=obj.label.get(fmt.lang),
-                conversion=conversion.label.get(fmt.lang)), "error")
+        flash(
+            t("record.converted_read_only", object=obj.label.get(fmt.lang), conversion=conversion.label.get(fmt.lang)),
+            "error",
+        )
         return redirect(url_for("records.show", object_name=obj.name, record_id=record_id))
     if request.method == "GET":
         return _form_page(object_name, state, {}, record_id, record.version)
@@ -268,15 +286,24 @@ def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
         with ui_session() as session:
             required_version(session, obj.name, record_id, request.form.get("version"))
             parsed = forms.parse_form(session, obj, request.form, request.files, fmt, record)
-            saved = _save(parsed, lambda values: session.update(obj.name, record_id, values, version=version),
-                          _asked(session, obj, record, parsed))
+            saved = _save(
+                parsed,
+                lambda values: session.update(obj.name, record_id, values, version=version),
+                _asked(session, obj, record, parsed),
+            )
             message = approvals.saved_message(session, saved, fmt)  # "Sent for approval…" when it waits
     except ValidationFailed as exc:
         return _form_page(object_name, parsed.state if parsed else state, exc.errors, record_id, version, 422)
     except Conflict as exc:
         message = _conflict_message(obj.name, record_id, exc)
-        return _form_page(object_name, parsed.state if parsed else state,
-                          {"_record": [FieldError("conflict", message)]}, record_id, version, 409)
+        return _form_page(
+            object_name,
+            parsed.state if parsed else state,
+            {"_record": [FieldError("conflict", message)]},
+            record_id,
+            version,
+            409,
+        )
     flash(message, "info")
     return redirect(url_for("records.show", object_name=obj.name, record_id=record_id))
 
@@ -293,8 +320,11 @@ class VersionMissing(Conflict):
     def __init__(self, object_name: str, record_id: int) -> None:
         self.object_name, self.record_id = object_name, record_id
         self.expected, self.actual = None, None
-        TrellisError.__init__(self, f"{object_name} {record_id}: the change does not say which version it "
-                                    "started from; reload it and apply your change again")
+        TrellisError.__init__(
+            self,
+            f"{object_name} {record_id}: the change does not say which version it "
+            "started from; reload it and apply your change again",
+        )
 
 
 def required_version(session: Session, object_name: str, record_id: int, raw: str | None) -> int:

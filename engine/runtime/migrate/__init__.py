@@ -106,8 +106,7 @@ def plan(engine: sa.Engine, config: Config, allow_data_loss: bool = False) -> Pl
     return _run(engine, config, allow_data_loss, execute=False)
 
 
-def apply(engine: sa.Engine, config: Config, allow_data_loss: bool = False,
-          applied_by: str | None = None) -> Plan:
+def apply(engine: sa.Engine, config: Config, allow_data_loss: bool = False, applied_by: str | None = None) -> Plan:
     """Bring the database to ``config`` in one transaction and record the version.
 
     Raises ``MigrationRefused`` (nothing changed) when a check refuses, and
@@ -116,8 +115,7 @@ def apply(engine: sa.Engine, config: Config, allow_data_loss: bool = False,
     return _run(engine, config, allow_data_loss, execute=True, applied_by=applied_by)
 
 
-def rollback(engine: sa.Engine, version_id: int, allow_data_loss: bool = False,
-             applied_by: str | None = None) -> Plan:
+def rollback(engine: sa.Engine, version_id: int, allow_data_loss: bool = False, applied_by: str | None = None) -> Plan:
     """Re-apply version ``version_id``'s config, under the same data checks, as a new version.
 
     The schema comes back, stored values dropped since do not: the plan's ``not_restored``
@@ -126,19 +124,30 @@ def rollback(engine: sa.Engine, version_id: int, allow_data_loss: bool = False,
     config = load_version(engine, version_id)
     with engine.connect() as conn:
         losses = _losses_since(conn, version_id)
-    result = _run(engine, config, allow_data_loss, execute=True, applied_by=applied_by,
-                  note=f"rollback to version {version_id}")
-    empty = [f"{s.table[4:]}.{s.column} comes back empty" if s.kind == "add_column"
-             else f"{s.table[4:]} comes back without records"
-             for s in result.steps if s.kind in ("add_column", "create_table") and s.table.startswith("obj_")]
+    result = _run(
+        engine, config, allow_data_loss, execute=True, applied_by=applied_by, note=f"rollback to version {version_id}"
+    )
+    empty = [
+        f"{s.table[4:]}.{s.column} comes back empty"
+        if s.kind == "add_column"
+        else f"{s.table[4:]} comes back without records"
+        for s in result.steps
+        if s.kind in ("add_column", "create_table") and s.table.startswith("obj_")
+    ]
     return replace(result, not_restored=(*empty, *losses))
 
 
 # --- the pipeline -----------------------------------------------------------------------
 
 
-def _run(engine: sa.Engine, config: Config, allow_data_loss: bool, execute: bool,
-         applied_by: str | None = None, note: str | None = None) -> Plan:
+def _run(
+    engine: sa.Engine,
+    config: Config,
+    allow_data_loss: bool,
+    execute: bool,
+    applied_by: str | None = None,
+    note: str | None = None,
+) -> Plan:
     """Plan (and when ``execute``, apply) ``config`` in one transaction; see the module docstring.
 
     ``_record_version`` is looked up in this module, where the tests replace it

@@ -34,24 +34,40 @@ def _plan_autoincrement(planner: _Planner, new_tables: set[str]) -> None:
             continue
         if "AUTOINCREMENT" in (live[table.name] or "").upper():
             continue
-        step = Step("autoincrement", table.name, None,
-                    f"rebuild table {table.name} with AUTOINCREMENT ids (SQLite), so that the id of a "
-                    f"deleted record is never given to a new one")
+        step = Step(
+            "autoincrement",
+            table.name,
+            None,
+            f"rebuild table {table.name} with AUTOINCREMENT ids (SQLite), so that the id of a "
+            f"deleted record is never given to a new one",
+        )
         planner.add(ALTER, table.name, step, batch=lambda batch: None, rebuild=True)
         obj = planner.object(table.name)
-        counter = Step("autoincrement_counter", table.name, None,
-                       f"continue the ids of {table.name} after the highest one ever used"
-                       + (" (the audit trail's included)" if obj else ""))
-        planner.add(ALTER, table.name, counter, order=99, fix=True,
-                    sql=lambda conn, name=table.name, obj=obj.name if obj else None: _raise_counter(conn, name, obj))
+        counter = Step(
+            "autoincrement_counter",
+            table.name,
+            None,
+            f"continue the ids of {table.name} after the highest one ever used"
+            + (" (the audit trail's included)" if obj else ""),
+        )
+        planner.add(
+            ALTER,
+            table.name,
+            counter,
+            order=99,
+            fix=True,
+            sql=lambda conn, name=table.name, obj=obj.name if obj else None: _raise_counter(conn, name, obj),
+        )
 
 
 def _raise_counter(conn: sa.Connection, table: str, obj: str | None) -> None:
     """Set ``table``'s AUTOINCREMENT counter to the highest id it or the audit trail has seen."""
     highest = conn.exec_driver_sql(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"').scalar() or 0
     if obj is not None and conn.dialect.has_table(conn, "sys_audit"):
-        audited = conn.exec_driver_sql("SELECT COALESCE(MAX(record_id), 0) FROM sys_audit WHERE object = ?",
-                                       (obj,)).scalar() or 0
+        audited = (
+            conn.exec_driver_sql("SELECT COALESCE(MAX(record_id), 0) FROM sys_audit WHERE object = ?", (obj,)).scalar()
+            or 0
+        )
         highest = max(highest, audited)
     conn.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
     conn.exec_driver_sql("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest))

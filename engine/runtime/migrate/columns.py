@@ -78,12 +78,22 @@ def _require(planner: _Planner, table: str, column: sa.Column, empty: int, how: 
         default = fdef.default if fdef is not None and fdef.default_expression is None else None
         if default is None:
             who = f"{table[4:]}.{name}" if fdef else f"{table}.{name}"
-            planner.refuse("nulls_in_required", table[4:] if fdef else table, name, empty,
-                           f"`{who}` {how} in {_plural(empty, 'record')}; give the field a default or fill them first")
+            planner.refuse(
+                "nulls_in_required",
+                table[4:] if fdef else table,
+                name,
+                empty,
+                f"`{who}` {how} in {_plural(empty, 'record')}; give the field a default or fill them first",
+            )
             return
         _backfill(planner, table, column, default, empty)
-    planner.add(ALTER, table, Step("alter_column", table, name, f"make {table}.{name} required (NOT NULL)"),
-                batch=lambda b: b.alter_column(name, nullable=False, existing_type=column.type), order=2)
+    planner.add(
+        ALTER,
+        table,
+        Step("alter_column", table, name, f"make {table}.{name} required (NOT NULL)"),
+        batch=lambda b: b.alter_column(name, nullable=False, existing_type=column.type),
+        order=2,
+    )
 
 
 def _backfill(planner: _Planner, table: str, column: sa.Column, default: Any, empty: int) -> None:
@@ -107,13 +117,23 @@ def _drop_column(planner: _Planner, table: str, name: str) -> None:
     kind = _kind(planner.live_columns(table)[name]["type"], planner.dialect)
     values = _count(planner.conn, table, lambda c: _filled(c, kind), name)
     if values and not planner.allow_data_loss and name != timeline.COLUMN:  # derived: nothing is lost
-        planner.refuse("drops_values", table[4:], name, values,
-                       f"`{table[4:]}.{name}` holds {_plural(values, 'value')}; pass --allow-data-loss to drop it",
-                       overridable=True)
+        planner.refuse(
+            "drops_values",
+            table[4:],
+            name,
+            values,
+            f"`{table[4:]}.{name}` holds {_plural(values, 'value')}; pass --allow-data-loss to drop it",
+            overridable=True,
+        )
         return
     lost = f" ({_plural(values, 'value')} lost)" if values else ""
-    planner.add(ALTER, table, Step("drop_column", table, name, f"drop column {table}.{name}{lost}"),
-                batch=lambda b: b.drop_column(name), order=9)
+    planner.add(
+        ALTER,
+        table,
+        Step("drop_column", table, name, f"drop column {table}.{name}{lost}"),
+        batch=lambda b: b.drop_column(name),
+        order=9,
+    )
 
 
 # --- altered columns ---------------------------------------------------------------------
@@ -131,13 +151,24 @@ def _alter_column(planner: _Planner, table: str, op: alembic_ops.AlterColumnOp) 
         empty = _count(planner.conn, table, lambda c: _empty(c, _kind(live["type"], planner.dialect)), name)
         _require(planner, table, column, empty)
     elif op.modify_nullable is True and not replaced:
-        planner.add(ALTER, table, Step("alter_column", table, name, f"make {table}.{name} optional (NULL allowed)"),
-                    batch=lambda b: b.alter_column(name, nullable=True, existing_type=column.type), order=2)
+        planner.add(
+            ALTER,
+            table,
+            Step("alter_column", table, name, f"make {table}.{name} optional (NULL allowed)"),
+            batch=lambda b: b.alter_column(name, nullable=True, existing_type=column.type),
+            order=2,
+        )
     if op.modify_comment is not False:
         comment = op.modify_comment
-        planner.add(ALTER, table, Step("comment", table, name, f"set the comment of {table}.{name} to {comment!r}"),
-                    batch=lambda b: b.alter_column(name, comment=comment, existing_type=column.type,
-                                                   existing_nullable=column.nullable), order=3)
+        planner.add(
+            ALTER,
+            table,
+            Step("comment", table, name, f"set the comment of {table}.{name} to {comment!r}"),
+            batch=lambda b: b.alter_column(
+                name, comment=comment, existing_type=column.type, existing_nullable=column.nullable
+            ),
+            order=3,
+        )
 
 
 def _change_type(planner: _Planner, table: str, column: sa.Column, op: alembic_ops.AlterColumnOp) -> bool:
@@ -166,9 +197,14 @@ def _fits(planner: _Planner, table: str, column: sa.Column, op: alembic_ops.Alte
     too_long = _count(planner.conn, table, lambda c: sa.func.length(sa.cast(c, sa.Text)) > limit, column.name)
     if too_long:
         who = f"{table[4:]}.{column.name}"
-        planner.refuse("values_too_long", table[4:], column.name, too_long,
-                       f"{_plural(too_long, 'value')} of `{who}` {'is' if too_long == 1 else 'are'} longer than "
-                       f"{limit} characters; shorten them or keep max_length at least as long")
+        planner.refuse(
+            "values_too_long",
+            table[4:],
+            column.name,
+            too_long,
+            f"{_plural(too_long, 'value')} of `{who}` {'is' if too_long == 1 else 'are'} longer than "
+            f"{limit} characters; shorten them or keep max_length at least as long",
+        )
     return not too_long
 
 
@@ -184,13 +220,23 @@ def _incompatible(planner: _Planner, table: str, column: sa.Column, op: alembic_
     old = _old_type_name(planner, table, fdef) or _sql_type(op.existing_type, planner.dialect)
     new = fdef.type if fdef else _sql_type(column.type, planner.dialect)
     if not planner.allow_data_loss:
-        planner.refuse("incompatible_type", obj, name, values,
-                       f"`{obj}.{name}` changes from {old} to {new} and holds {_plural(values, 'value')}; "
-                       f"pass --allow-data-loss to drop them", overridable=True)
+        planner.refuse(
+            "incompatible_type",
+            obj,
+            name,
+            values,
+            f"`{obj}.{name}` changes from {old} to {new} and holds {_plural(values, 'value')}; "
+            f"pass --allow-data-loss to drop them",
+            overridable=True,
+        )
         return False
     if not op.existing_nullable:
-        planner.add(UNCONSTRAIN, table, Step("alter_column", table, name, f"let {table}.{name} be empty for the type change"),
-                    batch=lambda b: b.alter_column(name, nullable=True, existing_type=op.existing_type))
+        planner.add(
+            UNCONSTRAIN,
+            table,
+            Step("alter_column", table, name, f"let {table}.{name} be empty for the type change"),
+            batch=lambda b: b.alter_column(name, nullable=True, existing_type=op.existing_type),
+        )
     clause, schema, kind = _table(table, name), planner.schema, _kind(op.existing_type, planner.dialect)
     previous = planner.old_field(planner.object(table), fdef) if fdef and planner.object(table) else None
     masked = bool(fdef and fdef.encrypted or previous and previous.encrypted)
@@ -200,23 +246,38 @@ def _incompatible(planner: _Planner, table: str, column: sa.Column, op: alembic_
         conn.execute(sa.update(clause).values({name: None}))
         _log_fixes(conn, schema, table, name, ((i, value, None) for i, value in rows), masked)
 
-    planner.add(REWRITE, table, Step("clear_values", table, name, f"empty {table}.{name} for the type change "
-                                     f"({_plural(values, 'value')} lost)"), fix=True, sql=run)
+    planner.add(
+        REWRITE,
+        table,
+        Step(
+            "clear_values", table, name, f"empty {table}.{name} for the type change ({_plural(values, 'value')} lost)"
+        ),
+        fix=True,
+        sql=run,
+    )
     _retype(planner, table, column, op, compatible=False, nullable=True)
     return True
 
 
-def _retype(planner: _Planner, table: str, column: sa.Column, op: alembic_ops.AlterColumnOp, compatible: bool,
-            nullable: bool) -> None:
+def _retype(
+    planner: _Planner, table: str, column: sa.Column, op: alembic_ops.AlterColumnOp, compatible: bool, nullable: bool
+) -> None:
     """Change the column's type in place (converting values when ``compatible``, else from NULLs)."""
     name, dialect = column.name, planner.dialect
     old_sql, new_sql = _sql_type(op.existing_type, dialect), _sql_type(column.type, dialect)
     quoted = dialect.identifier_preparer.quote(name)
-    options = {"postgresql_using": f"{quoted if compatible else 'NULL'}::{new_sql}"} if dialect.name == "postgresql" else {}
-    planner.add(RETYPE, table, Step("alter_type", table, name, f"change the type of {table}.{name} from {old_sql} to {new_sql}"),
-                batch=lambda b: b.alter_column(name, type_=column.type, existing_type=op.existing_type,
-                                               existing_nullable=nullable, **options),
-                reflect=[sa.Column(name, column.type, nullable=nullable)])
+    options = (
+        {"postgresql_using": f"{quoted if compatible else 'NULL'}::{new_sql}"} if dialect.name == "postgresql" else {}
+    )
+    planner.add(
+        RETYPE,
+        table,
+        Step("alter_type", table, name, f"change the type of {table}.{name} from {old_sql} to {new_sql}"),
+        batch=lambda b: b.alter_column(
+            name, type_=column.type, existing_type=op.existing_type, existing_nullable=nullable, **options
+        ),
+        reflect=[sa.Column(name, column.type, nullable=nullable)],
+    )
 
 
 def _old_type_name(planner: _Planner, table: str, fdef: FieldDef | None) -> str | None:

@@ -48,12 +48,15 @@ def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, com
 
 
 def _context(conn: sa.Connection) -> MigrationContext:
-    return MigrationContext.configure(conn, opts={
-        "compare_type": True,
-        "include_name": _include_name,
-        "include_object": _include_object,
-        "render_as_batch": True,
-    })
+    return MigrationContext.configure(
+        conn,
+        opts={
+            "compare_type": True,
+            "include_name": _include_name,
+            "include_object": _include_object,
+            "render_as_batch": True,
+        },
+    )
 
 
 @contextmanager
@@ -89,9 +92,16 @@ def _resolve(type_: sa.types.TypeEngine, dialect: sa.Dialect) -> sa.types.TypeEn
 def _kind(type_: sa.types.TypeEngine, dialect: sa.Dialect) -> str:
     """A coarse storage kind: string, text, integer, numeric, boolean, date, datetime, json."""
     type_ = _resolve(type_, dialect)
-    for kind, classes in (("json", sa.JSON), ("text", (sa.Text, sa.CLOB)), ("string", sa.String),
-                          ("integer", sa.Integer), ("numeric", sa.Numeric), ("boolean", sa.Boolean),
-                          ("datetime", sa.DateTime), ("date", sa.Date)):
+    for kind, classes in (
+        ("json", sa.JSON),
+        ("text", (sa.Text, sa.CLOB)),
+        ("string", sa.String),
+        ("integer", sa.Integer),
+        ("numeric", sa.Numeric),
+        ("boolean", sa.Boolean),
+        ("datetime", sa.DateTime),
+        ("date", sa.Date),
+    ):
         if isinstance(type_, classes):
             return kind
     return "other"

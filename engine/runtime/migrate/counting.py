@@ -27,8 +27,9 @@ def _empty(column: Any, kind: str) -> sa.ColumnElement[bool]:
     return sa.not_(_filled(column, kind)) if kind == "json" else column.is_(None)
 
 
-def _count(conn: sa.Connection, table: str, where: Callable[[Any], Any] | None = None,
-           column: str | None = None) -> int:
+def _count(
+    conn: sa.Connection, table: str, where: Callable[[Any], Any] | None = None, column: str | None = None
+) -> int:
     """Rows of ``table`` (matching ``where(column)`` when given)."""
     clause = _table(table, *([column] if column else []))
     query = sa.select(sa.func.count()).select_from(clause)

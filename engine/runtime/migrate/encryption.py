@@ -40,10 +40,16 @@ def _refuse_or_clear(planner: _Planner, table: str, name: str, encrypting: bool,
     who = f"{table[4:]}.{name}"
     change = "turns on encryption for" if encrypting else "turns off encryption for"
     if not planner.allow_data_loss:
-        planner.refuse("encryption_changed", table[4:], name, values,
-                       f"the config {change} `{who}`, which holds {_plural(values, 'value')}; stored values "
-                       "cannot be converted yet: add a new field and copy them, or pass --allow-data-loss "
-                       "to empty them", overridable=True)
+        planner.refuse(
+            "encryption_changed",
+            table[4:],
+            name,
+            values,
+            f"the config {change} `{who}`, which holds {_plural(values, 'value')}; stored values "
+            "cannot be converted yet: add a new field and copy them, or pass --allow-data-loss "
+            "to empty them",
+            overridable=True,
+        )
         return
     clause, schema = _table(table, name), planner.schema
 
@@ -52,6 +58,12 @@ def _refuse_or_clear(planner: _Planner, table: str, name: str, encrypting: bool,
         conn.execute(sa.update(clause).values({name: None}))
         _log_fixes(conn, schema, table, name, ((i, value, None) for i, value in rows), masked=True)
 
-    planner.add(REWRITE, table, Step("clear_values", table, name,
-                                     f"empty {table}.{name}: encryption changed ({_plural(values, 'value')} lost)"),
-                fix=True, sql=run)
+    planner.add(
+        REWRITE,
+        table,
+        Step(
+            "clear_values", table, name, f"empty {table}.{name}: encryption changed ({_plural(values, 'value')} lost)"
+        ),
+        fix=True,
+        sql=run,
+    )

@@ -97,8 +97,9 @@ def _guarded(steps: Sequence[Step], run: Callable[[], None]) -> None:
     except sa.exc.SQLAlchemyError as exc:
         what = "; ".join(s.description for s in steps) or "a change"
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise MigrationFailed(f"the database refused `{what}`: {reason}. "
-                              "Nothing was changed (the whole apply was rolled back).") from exc
+        raise MigrationFailed(
+            f"the database refused `{what}`: {reason}. Nothing was changed (the whole apply was rolled back)."
+        ) from exc
 
 
 def _check_foreign_keys(conn: sa.Connection) -> None:
@@ -106,5 +107,7 @@ def _check_foreign_keys(conn: sa.Connection) -> None:
     broken = foreign_key_violations(conn)
     if broken:
         tables = ", ".join(sorted({str(row[0]) for row in broken}))
-        raise MigrationFailed(f"{_plural(len(broken), 'row')} of {tables} would point at missing records; "
-                              "nothing was changed (the whole apply was rolled back).")
+        raise MigrationFailed(
+            f"{_plural(len(broken), 'row')} of {tables} would point at missing records; "
+            "nothing was changed (the whole apply was rolled back)."
+        )

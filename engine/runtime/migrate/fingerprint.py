@@ -39,27 +39,38 @@ def schema_fingerprint(config: Config, schema: Schema, dialect: sa.Dialect) -> s
     """The SHA-256 (hex) of the schema-relevant part of ``config`` (see the module docstring)."""
     content = {
         "tables": {table.name: _table(table, dialect) for table in schema.metadata.tables.values()},
-        "fields": {obj.name: {
-            "picklists": {f.name: sorted(f.picklist.keys()) for f in obj.fields.values() if f.picklist is not None},
-            "encrypted": sorted(f.name for f in obj.fields.values() if f.encrypted),
-            "searched": sorted(f.name for f in search_fields(obj)),
-        } for obj in config.objects.values()},
+        "fields": {
+            obj.name: {
+                "picklists": {f.name: sorted(f.picklist.keys()) for f in obj.fields.values() if f.picklist is not None},
+                "encrypted": sorted(f.name for f in obj.fields.values() if f.encrypted),
+                "searched": sorted(f.name for f in search_fields(obj)),
+            }
+            for obj in config.objects.values()
+        },
     }
     text = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _table(table: sa.Table, dialect: sa.Dialect) -> dict[str, Any]:
-    columns = {column.name: [
-        column.type.compile(dialect=dialect),
-        column.nullable,
-        column.primary_key,
-        sorted(f"{fk.target_fullname} {fk.ondelete or ''}" for fk in column.foreign_keys),
-        str(column.server_default.arg) if isinstance(column.server_default, sa.DefaultClause) else None,
-    ] for column in table.columns}
+    columns = {
+        column.name: [
+            column.type.compile(dialect=dialect),
+            column.nullable,
+            column.primary_key,
+            sorted(f"{fk.target_fullname} {fk.ondelete or ''}" for fk in column.foreign_keys),
+            str(column.server_default.arg) if isinstance(column.server_default, sa.DefaultClause) else None,
+        ]
+        for column in table.columns
+    }
     indexes = sorted([[str(e) for e in index.expressions], bool(index.unique)] for index in table.indexes)
     constraints = sorted(
-        (["unique", sorted(c.name for c in constraint.columns)] if isinstance(constraint, sa.UniqueConstraint)
-         else ["check", str(constraint.sqltext)])
-        for constraint in table.constraints if isinstance(constraint, (sa.UniqueConstraint, sa.CheckConstraint)))
+        (
+            ["unique", sorted(c.name for c in constraint.columns)]
+            if isinstance(constraint, sa.UniqueConstraint)
+            else ["check", str(constraint.sqltext)]
+        )
+        for constraint in table.constraints
+        if isinstance(constraint, (sa.UniqueConstraint, sa.CheckConstraint))
+    )
     return {"columns": columns, "indexes": indexes, "constraints": constraints}

@@ -28,8 +28,14 @@ from engine.runtime.tables import Schema
 CHANNEL = "apply"
 
 
-def _log_fixes(conn: sa.Connection, schema: Schema, table: str, field: str,
-               changes: Iterable[tuple[int, Any, Any]], masked: bool = False) -> None:
+def _log_fixes(
+    conn: sa.Connection,
+    schema: Schema,
+    table: str,
+    field: str,
+    changes: Iterable[tuple[int, Any, Any]],
+    masked: bool = False,
+) -> None:
     """One audit row per ``(record_id, old, new)`` of ``table.field`` (records of objects only)."""
     if not table.startswith("obj_"):
         return
@@ -46,5 +52,9 @@ def _mask(value: Any) -> Any:
 def _filled_rows(conn: sa.Connection, table: str, field: str, where: Any) -> list[tuple[int, Any]]:
     """``(id, value)`` of the rows of ``table`` matching ``where(column)``, before a fix changes them."""
     clause = sa.table(table, sa.column("id"), sa.column(field))
-    return [(row[0], row[1]) for row in conn.execute(
-        sa.select(clause.c.id, clause.c[field]).where(where(clause.c[field])).order_by(clause.c.id))]
+    return [
+        (row[0], row[1])
+        for row in conn.execute(
+            sa.select(clause.c.id, clause.c[field]).where(where(clause.c[field])).order_by(clause.c.id)
+        )
+    ]

@@ -66,9 +66,13 @@ class Plan:
         if self.empty:
             return "No changes: the database matches the config."
         lines: list[str] = []
-        for title, items in (("Changes", self.steps), ("Data fixes", self.data_fixes),
-                             ("Search indexes", self.search_indexes), ("Refused", self.refusals),
-                             ("Not restored (dropped data cannot come back)", self.not_restored)):
+        for title, items in (
+            ("Changes", self.steps),
+            ("Data fixes", self.data_fixes),
+            ("Search indexes", self.search_indexes),
+            ("Refused", self.refusals),
+            ("Not restored (dropped data cannot come back)", self.not_restored),
+        ):
             if items:
                 lines.append(f"{title}:")
                 lines += [f"  - {item}" for item in items]
@@ -112,12 +116,20 @@ class DatabaseOutOfDate(TrellisError):
 
     code = "database_out_of_date"
 
-    def __init__(self, config_path: str, version: int | None = None, applied_at: dt.datetime | None = None,
-                 same_config: bool = False) -> None:
+    def __init__(
+        self,
+        config_path: str,
+        version: int | None = None,
+        applied_at: dt.datetime | None = None,
+        same_config: bool = False,
+    ) -> None:
         self.config_path, self.version, self.applied_at = config_path, version, applied_at
         self.reason = "empty" if version is None else "trellis" if same_config else "config"
-        self.params = {"config": shlex.quote(config_path), "version": version,
-                       "day": f"{applied_at:%Y-%m-%d}" if applied_at is not None else ""}
+        self.params = {
+            "config": shlex.quote(config_path),
+            "version": version,
+            "day": f"{applied_at:%Y-%m-%d}" if applied_at is not None else "",
+        }
         super().__init__(localized(self.key, message(self.key, "en", **self.params), self.params))
 
     @property

@@ -53,8 +53,12 @@ def _single_values_out(planner: _Planner, obj: ObjectDef, fdef: FieldDef) -> dic
     """Stored values of a picklist field that its picklist no longer has, with their counts."""
     clause = _table(obj.table_name, fdef.name)
     column = clause.c[fdef.name]
-    query = (sa.select(column, sa.func.count()).select_from(clause)
-             .where(column.isnot(None), column.notin_(sorted(fdef.picklist.keys()))).group_by(column))
+    query = (
+        sa.select(column, sa.func.count())
+        .select_from(clause)
+        .where(column.isnot(None), column.notin_(sorted(fdef.picklist.keys())))
+        .group_by(column)
+    )
     return {str(value): int(n) for value, n in planner.conn.execute(query)}
 
 
@@ -63,8 +67,10 @@ def _list_values_out(planner: _Planner, obj: ObjectDef, fdef: FieldDef) -> dict[
     keys = fdef.picklist.keys()
     old = planner.old_field(obj, fdef)
     candidates = (set(old.picklist.keys()) if old and old.picklist else set()) | set(fdef.migrate_values)
-    counts = {key: _count(planner.conn, obj.table_name, lambda c, key=key: _like_key(c, key), fdef.name)
-              for key in sorted(candidates - keys)}
+    counts = {
+        key: _count(planner.conn, obj.table_name, lambda c, key=key: _like_key(c, key), fdef.name)
+        for key in sorted(candidates - keys)
+    }
     return {key: n for key, n in counts.items() if n}
 
 
@@ -74,18 +80,34 @@ def _check_values(planner: _Planner, obj: ObjectDef, fdef: FieldDef, used: dict[
     for value, count in used.items():
         target = fdef.migrate_values.get(value)
         if target is None and (fdef.required or not planner.allow_data_loss):
-            planner.refuse("picklist_value_in_use", obj.name, fdef.name, count,
-                           f"`{obj.name}.{fdef.name}` value `{value}` is used by {_plural(count, 'record')}; "
-                           f"{_mapping_hint(value, fdef)}", overridable=not fdef.required)
+            planner.refuse(
+                "picklist_value_in_use",
+                obj.name,
+                fdef.name,
+                count,
+                f"`{obj.name}.{fdef.name}` value `{value}` is used by {_plural(count, 'record')}; "
+                f"{_mapping_hint(value, fdef)}",
+                overridable=not fdef.required,
+            )
             continue
         if target is None:
             text = f"clear value {value!r} of {table}.{fdef.name} ({_plural(count, 'record')}, data loss)"
-            planner.add(REWRITE, table, Step("clear_values", table, fdef.name, text), fix=True,
-                        sql=_rewriter(planner, obj, fdef, {value: None}))
+            planner.add(
+                REWRITE,
+                table,
+                Step("clear_values", table, fdef.name, text),
+                fix=True,
+                sql=_rewriter(planner, obj, fdef, {value: None}),
+            )
         else:
             text = f"rewrite {table}.{fdef.name} value {value!r} → {target!r} ({_plural(count, 'record')})"
-            planner.add(REWRITE, table, Step("map_values", table, fdef.name, text), fix=True,
-                        sql=_rewriter(planner, obj, fdef, {value: target}))
+            planner.add(
+                REWRITE,
+                table,
+                Step("map_values", table, fdef.name, text),
+                fix=True,
+                sql=_rewriter(planner, obj, fdef, {value: target}),
+            )
 
 
 def _rewriter(planner: _Planner, obj: ObjectDef, fdef: FieldDef, mapping: dict[str, str | None]) -> SqlRun:
@@ -115,12 +137,14 @@ def _mapping_hint(value: str, fdef: FieldDef) -> str:
     return f"map it with migrate_values: {example} or allow data loss"
 
 
-def _rewrite_lists(conn: sa.Connection, schema: Schema, table: sa.Table, name: str,
-                   mapping: dict[str, str | None]) -> None:
+def _rewrite_lists(
+    conn: sa.Connection, schema: Schema, table: sa.Table, name: str, mapping: dict[str, str | None]
+) -> None:
     """Replace keys inside JSON lists (multipicklist, tags); an emptied list becomes NULL."""
     column = table.c[name]
-    rows = conn.execute(sa.select(table.c.id, column).where(sa.or_(*(_like_key(column, k) for k in mapping)))
-                        .order_by(table.c.id)).all()
+    rows = conn.execute(
+        sa.select(table.c.id, column).where(sa.or_(*(_like_key(column, k) for k in mapping))).order_by(table.c.id)
+    ).all()
     changes = []
     for record_id, values in rows:
         mapped = (mapping.get(v, v) if v in mapping else v for v in values or [])

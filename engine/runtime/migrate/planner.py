@@ -67,8 +67,13 @@ class _Planner:
         operations = _compare(self.conn, self.schema.metadata)
         new_tables = [op.table_name for op in operations if isinstance(op, alembic_ops.CreateTableOp)]
         self.create_tables(new_tables)
-        self.drop_tables([op.table_name for op in operations
-                          if isinstance(op, alembic_ops.DropTableOp) and op.table_name.startswith("obj_")])
+        self.drop_tables(
+            [
+                op.table_name
+                for op in operations
+                if isinstance(op, alembic_ops.DropTableOp) and op.table_name.startswith("obj_")
+            ]
+        )
         for op in operations:
             if isinstance(op, alembic_ops.ModifyTableOps) and op.table_name not in new_tables:
                 self.modify_table(op)
@@ -87,13 +92,25 @@ class _Planner:
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
-    def add(self, phase: int, table: str, step: Step, *, sql: SqlRun | None = None,
-            batch: BatchRun | None = None, order: int = 0, reflect: Iterable[sa.Column] = (),
-            fix: bool = False, search: bool = False, rebuild: bool = False) -> None:
+    def add(
+        self,
+        phase: int,
+        table: str,
+        step: Step,
+        *,
+        sql: SqlRun | None = None,
+        batch: BatchRun | None = None,
+        order: int = 0,
+        reflect: Iterable[sa.Column] = (),
+        fix: bool = False,
+        search: bool = False,
+        rebuild: bool = False,
+    ) -> None:
         self.actions.append(_Action(phase, table, (step,), sql, batch, order, tuple(reflect), fix, search, rebuild))
 
-    def refuse(self, code: str, obj: str, field_name: str | None, count: int, message: str,
-               overridable: bool = False) -> None:
+    def refuse(
+        self, code: str, obj: str, field_name: str | None, count: int, message: str, overridable: bool = False
+    ) -> None:
         self.refusals.append(Refusal(code, obj, field_name, count, message, overridable))
 
     def field(self, table: str, column: str) -> FieldDef | None:
@@ -129,17 +146,25 @@ class _Planner:
             text = f"create table {table.name} ({_plural(len(table.columns), 'column')})"
             steps.append(Step("create_table", table.name, None, text + (f"; {note}" if note else "")))
         metadata = self.schema.metadata
-        self.actions.append(_Action(CREATE, "", tuple(steps),
-                                    sql=lambda conn: metadata.create_all(conn, tables=tables, checkfirst=False)))
+        self.actions.append(
+            _Action(
+                CREATE, "", tuple(steps), sql=lambda conn: metadata.create_all(conn, tables=tables, checkfirst=False)
+            )
+        )
 
     def drop_tables(self, names: list[str]) -> None:
         steps = []
         for name in names:
             rows = _count(self.conn, name)
             if rows and not self.allow_data_loss:
-                self.refuse("drops_rows", name[4:], None, rows,
-                            f"`{name[4:]}` holds {_plural(rows, 'record')}; pass --allow-data-loss to drop its table",
-                            overridable=True)
+                self.refuse(
+                    "drops_rows",
+                    name[4:],
+                    None,
+                    rows,
+                    f"`{name[4:]}` holds {_plural(rows, 'record')}; pass --allow-data-loss to drop its table",
+                    overridable=True,
+                )
                 continue
             lost = f" ({_plural(rows, 'record')} lost)" if rows else ""
             steps.append(Step("drop_table", name, None, f"drop table {name}{lost}"))
@@ -150,8 +175,11 @@ class _Planner:
     # -- one existing table ------------------------------------------------------------------------------
 
     def modify_table(self, container: alembic_ops.ModifyTableOps) -> None:
-        columns = [op for op in container.ops if isinstance(op, (alembic_ops.AddColumnOp, alembic_ops.DropColumnOp,
-                                                                   alembic_ops.AlterColumnOp))]
+        columns = [
+            op
+            for op in container.ops
+            if isinstance(op, (alembic_ops.AddColumnOp, alembic_ops.DropColumnOp, alembic_ops.AlterColumnOp))
+        ]
         for op in columns + [op for op in container.ops if op not in columns]:
             self.modify(container.table_name, op)
 
@@ -162,8 +190,9 @@ class _Planner:
             _add_column(self, table, op.column)
         elif isinstance(op, alembic_ops.AlterColumnOp):
             _alter_column(self, table, op)
-        elif system and isinstance(op, (alembic_ops.DropColumnOp, alembic_ops.DropIndexOp,
-                                        alembic_ops.DropConstraintOp)):
+        elif system and isinstance(
+            op, (alembic_ops.DropColumnOp, alembic_ops.DropIndexOp, alembic_ops.DropConstraintOp)
+        ):
             return  # other parts of Trellis may add to sys_* tables; they only grow here
         elif isinstance(op, alembic_ops.DropColumnOp):
             _drop_column(self, table, op.column_name)
@@ -185,23 +214,40 @@ class _Planner:
         """Refuse making ``table.name`` unique while records share a value (not overridable)."""
         obj, filled_alike = table[4:], self.fills.get((table, name), 0)
         if filled_alike > 1:
-            self.refuse("duplicates", obj, name, filled_alike,
-                        f"`{obj}.{name}` cannot be unique: its default would fill {_plural(filled_alike, 'record')} "
-                        f"with the same value; fill them with distinct values first")
+            self.refuse(
+                "duplicates",
+                obj,
+                name,
+                filled_alike,
+                f"`{obj}.{name}` cannot be unique: its default would fill {_plural(filled_alike, 'record')} "
+                f"with the same value; fill them with distinct values first",
+            )
             return False
         live = self.live_columns(table)
         if name not in live:
             return True
         clause = _table(table, name)
         column = clause.c[name]
-        groups = (sa.select(sa.func.count().label("n")).select_from(clause)
-                  .where(_filled(column, _kind(live[name]["type"], self.dialect)))
-                  .group_by(column).having(sa.func.count() > 1).subquery())
-        shared, records = self.conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(groups.c.n), 0))).one()
+        groups = (
+            sa.select(sa.func.count().label("n"))
+            .select_from(clause)
+            .where(_filled(column, _kind(live[name]["type"], self.dialect)))
+            .group_by(column)
+            .having(sa.func.count() > 1)
+            .subquery()
+        )
+        shared, records = self.conn.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(groups.c.n), 0))
+        ).one()
         if shared:
-            self.refuse("duplicates", obj, name, int(records),
-                        f"`{obj}.{name}` cannot be unique: {_plural(int(records), 'record')} share "
-                        f"{_plural(int(shared), 'value')} with another record; make them distinct first")
+            self.refuse(
+                "duplicates",
+                obj,
+                name,
+                int(records),
+                f"`{obj}.{name}` cannot be unique: {_plural(int(records), 'record')} share "
+                f"{_plural(int(shared), 'value')} with another record; make them distinct first",
+            )
             return False
         return True
 
@@ -234,8 +280,11 @@ def _describe(table: str, op: alembic_ops.MigrateOperation) -> tuple[str, str, i
     if isinstance(op, alembic_ops.CreateUniqueConstraintOp):
         return "add_unique", f"add unique constraint {op.constraint_name} on {table} ({', '.join(op.columns)})", 7
     if isinstance(op, alembic_ops.CreateForeignKeyOp):
-        return ("add_foreign_key", f"add foreign key {table}({', '.join(op.local_cols)}) → "
-                f"{op.referent_table}({', '.join(op.remote_cols)})", 8)
+        return (
+            "add_foreign_key",
+            f"add foreign key {table}({', '.join(op.local_cols)}) → {op.referent_table}({', '.join(op.remote_cols)})",
+            8,
+        )
     if isinstance(op, alembic_ops.DropConstraintOp):
         what = {"foreignkey": "foreign key", "unique": "unique constraint"}.get(op.constraint_type or "", "constraint")
         return f"drop_{op.constraint_type or 'constraint'}", f"drop {what} {op.constraint_name} of {table}", 0

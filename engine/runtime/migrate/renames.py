@@ -38,9 +38,14 @@ def _rename_tables(planner: _Planner) -> None:
             planner.actions.append(_Action(RENAME, new, (step,)))
             live = (live - {old}) | {new}
         elif old in live:
-            planner.refuse("rename_conflict", obj.name, None, _count(planner.conn, old),
-                           f"`{obj.name}` is renamed from `{obj.renamed_from}`, but both tables {old} and {new} "
-                           f"exist; drop one of them or remove `renamed_from`")
+            planner.refuse(
+                "rename_conflict",
+                obj.name,
+                None,
+                _count(planner.conn, old),
+                f"`{obj.name}` is renamed from `{obj.renamed_from}`, but both tables {old} and {new} "
+                f"exist; drop one of them or remove `renamed_from`",
+            )
         elif new not in live:
             planner.notes[(new, None)] = f"renamed_from `{obj.renamed_from}` found no table {old}, so it starts empty"
 
@@ -66,9 +71,14 @@ def _rename_column(planner: _Planner, obj: ObjectDef, fdef: FieldDef, columns: s
         columns.discard(old)
         columns.add(new)
     elif old in columns:
-        planner.refuse("rename_conflict", obj.name, new, 0,
-                       f"`{obj.name}.{new}` is renamed from `{old}`, but both columns exist in {table}; "
-                       f"drop one of them or remove `renamed_from`")
+        planner.refuse(
+            "rename_conflict",
+            obj.name,
+            new,
+            0,
+            f"`{obj.name}.{new}` is renamed from `{old}`, but both columns exist in {table}; "
+            f"drop one of them or remove `renamed_from`",
+        )
     elif new not in columns:
         planner.notes[(table, new)] = f"renamed_from `{old}` found no column {table}.{old}, so it starts empty"
 

@@ -63,29 +63,45 @@ def _plan_search_indexes(planner: _Planner) -> None:
         wanted = search_index_name(table, names, conn.dialect) if names else None
         for stale in sorted(live.get(table.name, set()) - {wanted}):
             drop = f"DROP INDEX {conn.dialect.identifier_preparer.quote(stale)}"
-            planner.add(UNCONSTRAIN, table.name, Step("drop_search_index", table.name, None,
-                                                      f"drop search index {stale} of {table.name}"),
-                        sql=lambda c, sql=drop: c.exec_driver_sql(sql), search=True)
+            planner.add(
+                UNCONSTRAIN,
+                table.name,
+                Step("drop_search_index", table.name, None, f"drop search index {stale} of {table.name}"),
+                sql=lambda c, sql=drop: c.exec_driver_sql(sql),
+                search=True,
+            )
         if wanted and wanted not in live.get(table.name, set()):
             ddl = _create_index_sql(conn.dialect, table, names, wanted, schema)
-            planner.add(ALTER, table.name, Step("add_search_index", table.name, None,
-                                                f"add search index {wanted} on {table.name} "
-                                                f"({', '.join(names)})"),
-                        sql=lambda c, sql=ddl: c.exec_driver_sql(sql), order=10, search=True)
+            planner.add(
+                ALTER,
+                table.name,
+                Step(
+                    "add_search_index",
+                    table.name,
+                    None,
+                    f"add search index {wanted} on {table.name} ({', '.join(names)})",
+                ),
+                sql=lambda c, sql=ddl: c.exec_driver_sql(sql),
+                order=10,
+                search=True,
+            )
 
 
 def _trigram_schema(conn: sa.Connection) -> str | None:
     """The schema ``pg_trgm`` is installed in, or None."""
-    return conn.execute(sa.text(
-        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
-        "WHERE e.extname = :name"), {"name": EXTENSION}).scalar()
+    return conn.execute(
+        sa.text(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = :name"
+        ),
+        {"name": EXTENSION},
+    ).scalar()
 
 
 def _create_extension(planner: _Planner) -> str | None:
     """Create ``pg_trgm`` now (a plan rolls it back with the rest); None, logged, when it cannot be."""
     conn = planner.conn
     has_public = conn.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")).scalar()
-    statements = ([f"CREATE EXTENSION IF NOT EXISTS {EXTENSION} SCHEMA public"] if has_public else [])
+    statements = [f"CREATE EXTENSION IF NOT EXISTS {EXTENSION} SCHEMA public"] if has_public else []
     statements.append(f"CREATE EXTENSION IF NOT EXISTS {EXTENSION}")
     reason = ""
     for statement in statements:
@@ -96,21 +112,33 @@ def _create_extension(planner: _Planner) -> str | None:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         schema = _trigram_schema(conn)  # also when another apply created it meanwhile
         if schema is not None:
-            planner.add(0, "", Step("create_extension", "", None,
-                                    f"create extension {EXTENSION} in schema {schema} (for the search indexes)"),
-                        search=True)
+            planner.add(
+                0,
+                "",
+                Step(
+                    "create_extension",
+                    "",
+                    None,
+                    f"create extension {EXTENSION} in schema {schema} (for the search indexes)",
+                ),
+                search=True,
+            )
             return schema
-    log.warning("Search indexes are not created: the PostgreSQL extension %s is not installed and cannot be "
-                "created (%s). Search still works, by reading whole tables, which is slow on large ones. "
-                "Have a database superuser run `CREATE EXTENSION %s;` in this database, then run "
-                "`trellis apply` again.", EXTENSION, reason, EXTENSION)
+    log.warning(
+        "Search indexes are not created: the PostgreSQL extension %s is not installed and cannot be "
+        "created (%s). Search still works, by reading whole tables, which is slow on large ones. "
+        "Have a database superuser run `CREATE EXTENSION %s;` in this database, then run "
+        "`trellis apply` again.",
+        EXTENSION,
+        reason,
+        EXTENSION,
+    )
     return None
 
 
 def _live_search_indexes(conn: sa.Connection) -> dict[str, set[str]]:
     """The search indexes (by name) on each Trellis table of the current schema."""
-    rows = conn.execute(sa.text(
-        "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema()"))
+    rows = conn.execute(sa.text("SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema()"))
     live: dict[str, set[str]] = {}
     for table, name in rows:
         if table.startswith("obj_") and re.match(SEARCH_INDEX_PATTERN, name):
@@ -122,5 +150,4 @@ def _create_index_sql(dialect: sa.Dialect, table: sa.Table, names: list[str], in
     """``CREATE INDEX … USING gin (<search_document> <schema>.gin_trgm_ops)``."""
     quote = dialect.identifier_preparer.quote
     expression = search_document(table, names).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-    return (f"CREATE INDEX {quote(index)} ON {quote(table.name)} "
-            f"USING gin (({expression}) {quote(schema)}.gin_trgm_ops)")
+    return f"CREATE INDEX {quote(index)} ON {quote(table.name)} USING gin (({expression}) {quote(schema)}.gin_trgm_ops)"

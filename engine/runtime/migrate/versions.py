@@ -29,9 +29,17 @@ def history(engine: sa.Engine) -> list[VersionInfo]:
             return []
         table = _versions_table()
         rows = conn.execute(sa.select(table).order_by(table.c.id.desc())).mappings().all()
-    return [VersionInfo(id=r["id"], content_hash=r["content_hash"], source_path=r["source_path"],
-                        applied_at=r["applied_at"], applied_by=r["applied_by"], summary=r["summary"])
-            for r in rows]
+    return [
+        VersionInfo(
+            id=r["id"],
+            content_hash=r["content_hash"],
+            source_path=r["source_path"],
+            applied_at=r["applied_at"],
+            applied_by=r["applied_by"],
+            summary=r["summary"],
+        )
+        for r in rows
+    ]
 
 
 def load_version(engine: sa.Engine, version_id: int) -> Config:
@@ -51,17 +59,26 @@ def check_current(engine: sa.Engine, config: Config, schema: Schema) -> None:
             raise DatabaseOutOfDate(config.source_path) from None
         table = _versions_table()
         stored = table.c.schema_hash if "schema_hash" in columns else sa.null().label("schema_hash")
-        row = conn.execute(sa.select(table.c.id, table.c.content_hash, table.c.applied_at, stored)
-                           .order_by(table.c.id.desc()).limit(1)).first()
+        row = conn.execute(
+            sa.select(table.c.id, table.c.content_hash, table.c.applied_at, stored).order_by(table.c.id.desc()).limit(1)
+        ).first()
     if row is None:
         raise DatabaseOutOfDate(config.source_path)
     if row.schema_hash != schema_fingerprint(config, schema, engine.dialect):
-        raise DatabaseOutOfDate(config.source_path, row.id, row.applied_at,
-                                same_config=row.content_hash == config.content_hash)
+        raise DatabaseOutOfDate(
+            config.source_path, row.id, row.applied_at, same_config=row.content_hash == config.content_hash
+        )
 
 
-def _record_version(conn: sa.Connection, config: Config, schema: Schema, result: Plan, applied_by: str | None,
-                    note: str | None, latest_hash: str | None) -> None:
+def _record_version(
+    conn: sa.Connection,
+    config: Config,
+    schema: Schema,
+    result: Plan,
+    applied_by: str | None,
+    note: str | None,
+    latest_hash: str | None,
+) -> None:
     """Store the applied config and its fingerprint, unless nothing changed and both are the latest."""
     table = _versions_table()
     fingerprint = schema_fingerprint(config, schema, conn.dialect)
@@ -70,10 +87,17 @@ def _record_version(conn: sa.Connection, config: Config, schema: Schema, result:
         return
     lines = [note] if note else []
     lines += [s.description for s in result.steps + result.data_fixes] or ["no schema change"]
-    conn.execute(sa.insert(table).values(
-        content_hash=config.content_hash, source_path=config.source_path, config_text=config.source_text,
-        summary="\n".join(lines), applied_at=dt.datetime.now(dt.UTC), applied_by=applied_by,
-        schema_hash=fingerprint))
+    conn.execute(
+        sa.insert(table).values(
+            content_hash=config.content_hash,
+            source_path=config.source_path,
+            config_text=config.source_text,
+            summary="\n".join(lines),
+            applied_at=dt.datetime.now(dt.UTC),
+            applied_by=applied_by,
+            schema_hash=fingerprint,
+        )
+    )
 
 
 def _versions_table() -> sa.Table:
@@ -86,8 +110,9 @@ def _latest_version(conn: sa.Connection) -> tuple[str | None, Config | None]:
     if not sa.inspect(conn).has_table(VERSIONS_TABLE):
         return None, None
     table = _versions_table()
-    row = conn.execute(sa.select(table.c.content_hash, table.c.config_text, table.c.source_path)
-                       .order_by(table.c.id.desc()).limit(1)).first()
+    row = conn.execute(
+        sa.select(table.c.content_hash, table.c.config_text, table.c.source_path).order_by(table.c.id.desc()).limit(1)
+    ).first()
     if row is None:
         return None, None
     try:
@@ -114,5 +139,9 @@ def _losses_since(conn: sa.Connection, version_id: int) -> list[str]:
         return []
     table = _versions_table()
     rows = conn.execute(sa.select(table.c.id, table.c.summary).where(table.c.id > version_id).order_by(table.c.id))
-    return [f"version {row.id}: {line}" for row in rows for line in (row.summary or "").splitlines()
-            if "lost)" in line or "data loss)" in line or line.startswith("rewrite ")]
+    return [
+        f"version {row.id}: {line}"
+        for row in rows
+        for line in (row.summary or "").splitlines()
+        if "lost)" in line or "data loss)" in line or line.startswith("rewrite ")
+    ]
