@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from scratch import scratch_database  # benchmarks/scratch.py
 
 from engine import Trellis
-from engine.runtime import delivery, notify, worker
+from engine.runtime.jobs import delivery, notify, worker
 
 CONFIG = """
 trellis: 1

@@ -33,7 +33,7 @@ from cryptography.fernet import Fernet
 from scratch import scratch_database  # benchmarks/scratch.py
 
 from engine import Trellis
-from engine.runtime.tokens import create_token
+from engine.runtime.security.tokens import create_token
 
 CONFIG = """
 trellis: 1

@@ -17,7 +17,7 @@ from typing import Any
 #: SQLAlchemy (the metadata layer must work without the runtime's libraries).
 _EXPORTS = {
     "Trellis": "engine.trellis",
-    "Session": "engine.runtime.records",
+    "Session": "engine.runtime.records.session",
     "ConfigError": "engine.metadata.errors",
     "Conflict": "engine.runtime.errors",
     "NotFound": "engine.runtime.errors",
@@ -26,9 +26,9 @@ _EXPORTS = {
     "ValidationFailed": "engine.runtime.errors",
     "MigrationRefused": "engine.runtime.migrate",
     "DatabaseOutOfDate": "engine.runtime.migrate",
-    "PermissionDenied": "engine.runtime.permissions",
-    "UnknownUser": "engine.runtime.permissions",
-    "AccountUnavailable": "engine.runtime.permissions",
+    "PermissionDenied": "engine.runtime.security.permissions",
+    "UnknownUser": "engine.runtime.security.permissions",
+    "AccountUnavailable": "engine.runtime.security.permissions",
 }
 __all__ = sorted(_EXPORTS)
 

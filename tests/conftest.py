@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from engine.runtime import passwords
+from engine.runtime.security import passwords
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"

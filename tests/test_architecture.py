@@ -2,7 +2,7 @@
 
 - ``webui`` runs no SQL of its own: it imports nothing from SQLAlchemy and calls no
   ``.execute(…)``. Every read goes through the runtime (``Session.query``, ``Query.grouped``,
-  the user directory of ``engine.runtime.users``…), where scopes and hidden fields apply.
+  the user directory of ``engine.runtime.security.users``…), where scopes and hidden fields apply.
 - ``engine/runtime`` has no Flask; ``engine/metadata`` has neither Flask nor SQLAlchemy.
 
 The files are read with ``ast``, so comments and strings naming these do not count.
@@ -58,7 +58,7 @@ def test_the_web_layer_runs_no_sql_of_its_own(path):
     if "sqlalchemy" in imported_modules(tree):
         assert (where, "sqlalchemy") in ALLOWED, (
             f"{where} imports SQLAlchemy: read through the runtime (Session.query, Query.grouped, "
-            "engine.runtime.users) instead"
+            "engine.runtime.security.users) instead"
         )
     calls = execute_calls(tree)
     assert not calls or (where, "execute") in ALLOWED, (

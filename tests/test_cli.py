@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
-from engine.runtime.crypto import generate_key
-from engine.runtime.demo import DEMO_PASSWORD, DEMO_USERS
-from engine.runtime.passwords import verify_password
+from engine.runtime.demo.data import DEMO_PASSWORD, DEMO_USERS
+from engine.runtime.security.crypto import generate_key
+from engine.runtime.security.passwords import verify_password
 from tests.conftest import CONFIGS
 
 BASE = """

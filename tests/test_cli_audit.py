@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from engine import Trellis
 from engine.cli import main
 from engine.cli.audit_commands import AuditDatabase
-from engine.runtime import audit
+from engine.runtime.security import audit
 from tests.templates import apply_fresh
 
 CONFIG = """
@@ -389,7 +389,7 @@ def test_user_controlled_text_cannot_drive_the_admins_terminal(crm, config_path,
     clear screen, a one-byte CSI, a right-to-left override) and what a field value can still
     hold (C0 control characters are refused on write; a C1 CSI and a bidi override are not)
     are shown as visible escapes: the output holds no ESC, BEL or other control byte."""
-    from engine.runtime import auth
+    from engine.runtime.security import auth
 
     hostile = "\x1b]52;c;ZWNobyBoaQ==\x07\x1b[2J\x9b1m\u202eevil"
     auth.authenticate(crm, hostile, "wrong-password", ip="10.0.0.9", user_agent="curl\x1b[1A")

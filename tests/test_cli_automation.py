@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
-from engine.runtime import simulate
+from engine.runtime.workflow import simulate
 from tests.templates import apply_fresh
 
 CONFIG = """
@@ -185,7 +185,7 @@ def test_simulate_an_update_and_a_due_schedule(setup):
 
 def test_a_schedule_that_ran_already_does_not_fire_again(setup):
     path, url, crm, leads = setup
-    from engine.runtime import worker
+    from engine.runtime.jobs import worker
 
     worker.sweep(crm, CREATED + dt.timedelta(hours=25))
     result = run(

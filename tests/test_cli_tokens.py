@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from engine import AccountUnavailable, Trellis, UnknownUser
 from engine.cli import main
-from engine.runtime.tokens import (
+from engine.runtime.security.tokens import (
     TOKEN_PREFIX,
     TokenRefused,
     create_token,

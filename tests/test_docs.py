@@ -334,8 +334,8 @@ def test_architecture_doc_exists_and_is_concise():
         "engine/metadata",
         "engine/runtime/tables.py",
         "engine/runtime/migrate/",
-        "engine/runtime/records.py",
-        "engine/runtime/query.py",
+        "engine/runtime/records/session.py",
+        "engine/runtime/records/query.py",
     ):
         assert module in text, f"docs/architecture.md does not mention {module}"
 

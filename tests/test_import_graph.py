@@ -145,5 +145,7 @@ def test_no_module_imports_itself_in_a_circle() -> None:
 
 def test_the_graph_sees_imports_inside_functions() -> None:
     runtime, _ = _graph()
-    assert "engine.runtime.conversion" in runtime["engine.runtime.records"]  # imported inside Session.convert
+    assert (
+        "engine.runtime.workflow.conversion" in runtime["engine.runtime.records.session"]
+    )  # imported inside Session.convert
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from engine import Trellis
-from engine.runtime import crypto, migrate
+from engine.runtime import migrate
+from engine.runtime.security import crypto
 from tests.conftest import CONFIGS, fresh_database
 from tests.templates import apply_fresh
 

@@ -21,7 +21,7 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, format_decimal
 
 from engine.metadata.model import Settings
-from engine.runtime.present import date_text, moment_text
+from engine.runtime.records.present import date_text, moment_text
 
 #: Languages the UI text is written in.
 LANGUAGES = ("en", "zh")

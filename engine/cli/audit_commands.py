@@ -30,11 +30,11 @@ import sqlalchemy as sa
 from engine.cli.common import CONFIG_ARG, DB_OPTION, config_first, echo, secho, user_errors
 from engine.cli.group import main
 from engine.metadata import Config, load_config
-from engine.runtime import audit as trail
 from engine.runtime.database import create_engine, database_url
 from engine.runtime.errors import TrellisError, UnknownObject
 from engine.runtime.messages import current_language, message
-from engine.runtime.permissions import SYSTEM, PermissionDenied, Principal, load_principal
+from engine.runtime.security import audit as trail
+from engine.runtime.security.permissions import SYSTEM, PermissionDenied, Principal, load_principal
 from engine.runtime.tables import Schema, build_schema
 
 #: A head hash as ``verify`` prints it.

@@ -2,7 +2,7 @@
 
 - ``--object lead --record 17 [--event created|updated] [--at TIME]``: every rule
   of the object for that record — its trigger, whether it applies, whether
-  ``when`` holds, and what each action would do (``engine.runtime.simulate.simulate_record``);
+  ``when`` holds, and what each action would do (``engine.runtime.workflow.simulate.simulate_record``);
 - ``--from TIME --to TIME [--object lead]``: the records each ``schedule`` rule
   would fire for in that window, and the times of ``cron`` rules
   (``simulate_window``).
@@ -26,9 +26,9 @@ from engine.cli.group import main
 from engine.runtime.errors import TrellisError
 
 if TYPE_CHECKING:
-    from engine.runtime.simulate import RecordSimulation, RulePreview, WindowPreview
+    from engine.runtime.workflow.simulate import RecordSimulation, RulePreview, WindowPreview
 
-#: The events a record can be simulated for (``engine.runtime.simulate.EVENTS``).
+#: The events a record can be simulated for (``engine.runtime.workflow.simulate.EVENTS``).
 EVENTS = ("created", "updated")
 #: How the outcome of a rule is shown.
 VERDICTS = {True: "FIRES", False: "does not fire", None: "fires only if the update makes that change"}
@@ -85,8 +85,8 @@ def simulate(
         raise click.UsageError("--record needs --object, e.g. --object lead --record 17")
 
     from engine.metadata import load_config
-    from engine.runtime import simulate as runtime
     from engine.runtime.database import create_engine
+    from engine.runtime.workflow import simulate as runtime
     from engine.trellis import Trellis
 
     compiled = load_config(config)

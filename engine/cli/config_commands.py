@@ -114,7 +114,7 @@ def demo(config: str, db_url: str | None, records: int, seed: int, serve: bool, 
     current directory) and reused on the next run.
     """
     from engine import Trellis
-    from engine.runtime.demo import (
+    from engine.runtime.demo.data import (
         DEMO_PASSWORD,
         ensure_secret_key,
         load_demo_data,

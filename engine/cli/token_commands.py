@@ -14,8 +14,8 @@ import click
 
 from engine.cli.common import CONFIG_ARG, DB_OPTION, config_first, echo, secho, user_errors
 from engine.cli.group import main
-from engine.runtime import tokens
 from engine.runtime.errors import TrellisError
+from engine.runtime.security import tokens
 from engine.trellis import Trellis
 
 

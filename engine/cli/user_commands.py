@@ -16,9 +16,9 @@ import click
 
 from engine.cli.common import CONFIG_ARG, DB_OPTION, config_first, echo, secho, user_errors
 from engine.cli.group import main
-from engine.runtime import crypto
-from engine.runtime.auth import totp_required
-from engine.runtime.users import Directory, User
+from engine.runtime.security import crypto
+from engine.runtime.security.auth import totp_required
+from engine.runtime.security.users import Directory, User
 from engine.trellis import Trellis
 
 

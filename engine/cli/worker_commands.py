@@ -1,6 +1,6 @@
 """``trellis worker``: fire time-based automation rules, deliver the outbox, seal the audit trail.
 
-Runs a pass (``engine.runtime.worker.run_once``) every ``--interval`` seconds
+Runs a pass (``engine.runtime.jobs.worker.run_once``) every ``--interval`` seconds
 until stopped (Ctrl+C or SIGTERM), or once with ``--once``. ``--at`` runs as
 if it were another time (a date-time without an offset is read in the
 company's time zone), for testing rules and catching up. Prints what each
@@ -21,10 +21,10 @@ import click
 
 from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, parse_time, user_errors
 from engine.cli.group import main
-from engine.runtime.delivery import MAX_ATTEMPTS, SmtpSettings, requeue_dead
+from engine.runtime.jobs.delivery import MAX_ATTEMPTS, SmtpSettings, requeue_dead
 
 if TYPE_CHECKING:
-    from engine.runtime.worker import PassReport
+    from engine.runtime.jobs.worker import PassReport
 
 
 @main.command()
@@ -65,8 +65,8 @@ def worker(
 ) -> None:
     """Fire CONFIG's scheduled and cron automation rules, send queued e-mails and webhooks, seal the audit trail."""
     from engine.metadata import load_config
-    from engine.runtime import worker as runtime
     from engine.runtime.database import create_engine, database_url
+    from engine.runtime.jobs import worker as runtime
     from engine.trellis import Trellis
 
     compiled = load_config(config)

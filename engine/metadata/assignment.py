@@ -8,7 +8,7 @@ meeting a condition; ``capacity`` skips members holding ``max_open`` open
 records; ``fallback`` names who takes what nobody can; ``urgent_tag`` sends
 tagged records to the least loaded member; ``on: created`` assigns new records
 automatically (``when`` narrows which). The runtime side is
-``engine.runtime.assignment``.
+``engine.runtime.workflow.assignment``.
 
 Checks, each with its code: T-E130 an unknown object, T-E131 a ``field`` that
 is neither ``owner_id`` nor a ``user`` field, T-E132 a malformed pool or an

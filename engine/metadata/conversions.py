@@ -4,7 +4,7 @@ A conversion turns one record (``from``, e.g. a lead) into others (``targets``,
 created in order: account, contact, opportunity), each with a field mapping,
 optionally linking to an existing record instead (``match``); it then sets
 ``mark`` values and ``links`` lookups on the source. The runtime side is
-``engine.runtime.conversion``.
+``engine.runtime.workflow.conversion``.
 
 A mapping value is a source field name (``company``), an expression after ``=``
 (``"=company + ' – first deal'"``), the id of an earlier target (``"@account"``)

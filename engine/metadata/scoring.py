@@ -2,7 +2,7 @@
 
 A scoring keeps an integer field of an object in step with rules: each rule
 gives its ``points`` while its ``when`` holds (website leads 60, paid ads 40).
-The write path (``engine.runtime.scoring``) adds the points of the rules that
+The write path (``engine.runtime.workflow.scoring``) adds the points of the rules that
 start to hold and takes away those of the rules that stop holding, so points
 given by hand or added by the ``add`` automation action (engagement, S15) stay.
 

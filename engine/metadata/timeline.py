@@ -8,7 +8,7 @@ else T-E113), reports ``timeline: true`` objects no activity points at (T-E110)
 and objects that are both activities and tasks (T-E115).
 
 Pure Python like the rest of ``engine.metadata``; the runtime side is
-``engine/runtime/timeline.py``.
+``engine/runtime/workflow/timeline.py``.
 """
 
 from __future__ import annotations

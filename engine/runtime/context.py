@@ -19,11 +19,12 @@ import sqlalchemy as sa
 
 from engine.metadata import Config
 from engine.metadata.expressions import Clock
-from engine.runtime import crypto, migrate
-from engine.runtime.permissions import SYSTEM, Principal, load_principal
-from engine.runtime.records import Session, utc_now
+from engine.runtime import migrate
+from engine.runtime.records.session import Session, utc_now
+from engine.runtime.security import crypto
+from engine.runtime.security.permissions import SYSTEM, Principal, load_principal
+from engine.runtime.security.users import Directory
 from engine.runtime.tables import Schema, build_schema
-from engine.runtime.users import Directory
 
 
 class Runtime:

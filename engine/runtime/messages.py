@@ -163,7 +163,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "有记录在 Trellis 之外被封存（或链头被回退）。封存已停止；请运行 "
         "`trellis audit verify`，并从备份恢复审计表。",
     },
-    # --- list parameters (engine.runtime.listparams: the web list, board, API list, export) ---
+    # --- list parameters (engine.runtime.records.listparams: the web list, board, API list, export) ---
     "nul_character": {
         "en": "Query parameters cannot contain the NUL character (%00).",
         "zh": "查询参数不能包含 NUL 字符（%00）。",

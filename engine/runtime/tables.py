@@ -130,7 +130,7 @@ def object_table(obj: ObjectDef, metadata: sa.MetaData) -> sa.Table:
     ]
     if obj.pipeline:
         columns.append(sa.Column("stage_entered_at", UTCDateTime(), nullable=True))
-    if obj.timeline:  # kept by engine/runtime/timeline.py: the latest activity's time
+    if obj.timeline:  # kept by engine/runtime/workflow/timeline.py: the latest activity's time
         columns.append(sa.Column("last_activity_at", UTCDateTime(), nullable=True, index=True))
     columns += [field_column(obj, f) for f in obj.fields.values()]
     table = sa.Table(obj.table_name, metadata, *columns, comment=obj.label.get("en"))
@@ -253,7 +253,7 @@ def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("manager_id", id_type(), sa.ForeignKey("sys_users.id"), nullable=True, index=True),
         sa.Column("active", sa.Boolean(create_constraint=False), nullable=False),
         sa.Column("expires_at", UTCDateTime(), nullable=True),
-        # Away (holiday, leave) until then: assignment rules skip the user (engine/runtime/assignment.py).
+        # Away (holiday, leave) until then: assignment rules skip the user (engine/runtime/workflow/assignment.py).
         sa.Column("away_until", UTCDateTime(), nullable=True),
         sa.Column("locale", sa.String(10), nullable=True),
         sa.Column("timezone", sa.String(64), nullable=True),
@@ -265,7 +265,7 @@ def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("reconfirmed_at", UTCDateTime(), nullable=True),
         sa.Column("password_changed_at", UTCDateTime(), nullable=True),
         # Web sessions carry the generation they started in; raising it ends them all
-        # (engine/runtime/sessions.py). NULL, in databases from before it, counts as 0.
+        # (engine/runtime/security/sessions.py). NULL, in databases from before it, counts as 0.
         sa.Column("session_generation", sa.Integer(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
@@ -287,7 +287,7 @@ def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
 
 
 def view_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
-    """Saved list views per user (``engine.runtime.views``): a name and the list's query string."""
+    """Saved list views per user (``engine.runtime.records.views``): a name and the list's query string."""
     views = sa.Table(
         "sys_saved_views",
         metadata,
@@ -303,8 +303,8 @@ def view_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
 
 
 def pipeline_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
-    """The stage history of pipeline records (``engine.runtime.pipeline``): one row per move;
-    approval requests and their steps (``engine.runtime.approvals``)."""
+    """The stage history of pipeline records (``engine.runtime.workflow.pipeline``): one row per move;
+    approval requests and their steps (``engine.runtime.workflow.approvals``)."""
     history = sa.Table(
         "sys_stage_history",
         metadata,
@@ -379,7 +379,7 @@ def automation_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("at", UTCDateTime(), nullable=False, index=True),
         sa.Index("ix_sys_automation_runs_rule_record", "rule", "record_id"),
     )
-    sweeps = sa.Table(  # engine.runtime.checkpoints: how far the last sweep of a schedule rule got
+    sweeps = sa.Table(  # engine.runtime.jobs.checkpoints: how far the last sweep of a schedule rule got
         "sys_automation_sweeps",
         metadata,
         sa.Column("rule", sa.String(100), primary_key=True),
@@ -404,7 +404,7 @@ def automation_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("sent_at", UTCDateTime(), nullable=True),
-        # The worker's claim (engine/runtime/delivery.py): who is sending it, until when.
+        # The worker's claim (engine/runtime/jobs/delivery.py): who is sending it, until when.
         sa.Column("claimed_by", sa.String(64), nullable=True),
         sa.Column("lease_until", UTCDateTime(), nullable=True),
         sa.Index("ix_sys_outbox_status_next", "status", "next_attempt_at"),
@@ -427,7 +427,7 @@ def automation_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
 
 
 def assignment_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
-    """The round-robin position of each assignment rule and pool (``engine.runtime.assignment``),
+    """The round-robin position of each assignment rule and pool (``engine.runtime.workflow.assignment``),
     taken under a row lock so that concurrent creates deal records out exactly in turn."""
     state = sa.Table(
         "sys_assignment_state",
@@ -442,7 +442,7 @@ def assignment_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
 
 
 def file_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
-    """Which record and field each stored file belongs to (``engine.runtime.files``)."""
+    """Which record and field each stored file belongs to (``engine.runtime.records.files``)."""
     files = sa.Table(
         "sys_files",
         metadata,
@@ -544,7 +544,7 @@ def schedule_indexes(config: Config, objects: Mapping[str, sa.Table]) -> None:
             continue
         table = objects[rule.object]
         # Without a window, the sweep also reads the records written since the last one
-        # (engine.runtime.checkpoints), by updated_at.
+        # (engine.runtime.jobs.checkpoints), by updated_at.
         wanted = [trigger.from_field] + (["updated_at"] if trigger.window_seconds is None else [])
         for name in wanted:
             column = table.c.get(name)

@@ -2,7 +2,7 @@
 
 One server per module: a fresh database (SQLite, or a PostgreSQL schema when
 TRELLIS_TEST_DATABASE_URL is set), configs/sample_saas.yaml applied, the demo
-users of engine/runtime/demo.py and a little sample data, and the web app served
+users of engine/runtime/demo/data.py and a little sample data, and the web app served
 by werkzeug in a daemon thread on a free 127.0.0.1 port.
 
 Chromium comes from Debian (``apt-get install chromium``, ``/usr/bin/chromium``);
@@ -32,7 +32,8 @@ from typing import Any
 import pytest
 
 from engine import Trellis
-from engine.runtime import crypto, demo
+from engine.runtime.demo import data as demo
+from engine.runtime.security import crypto
 from tests.conftest import CONFIGS, ROOT, fresh_database
 
 CHROMIUM = os.environ.get("TRELLIS_CHROMIUM", "/usr/bin/chromium")

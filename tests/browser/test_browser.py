@@ -6,7 +6,7 @@ phone viewport, stored XSS in every text-like field, CSRF refusal, navigation
 per role, CSV export rights, language switch and logout. Screenshots for
 docs/user-guide.md are saved to docs/images/.
 
-The demo users come from engine/runtime/demo.py: alice is a sales rep (east),
+The demo users come from engine/runtime/demo/data.py: alice is a sales rep (east),
 bob another rep of the same team, mike their manager, fiona in finance.
 """
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.runtime import inbox
+from engine.runtime.jobs import inbox
 
 try:
     from playwright.sync_api import expect

@@ -19,7 +19,8 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
-from engine.runtime import crypto, demo
+from engine.runtime.demo import data as demo
+from engine.runtime.security import crypto
 from tests.conftest import CONFIGS, Clock
 from tests.receivers import Mailbox, smtp_server
 from tests.templates import apply_fresh

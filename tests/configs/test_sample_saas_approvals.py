@@ -9,7 +9,7 @@ Runs on SQLite, and on PostgreSQL when TRELLIS_TEST_DATABASE_URL is set.
 
 from __future__ import annotations
 
-from engine.runtime.tokens import create_token
+from engine.runtime.security.tokens import create_token
 from tests.webui.conftest import make_app
 
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
-from engine.runtime import audit, crypto
+from engine.runtime.security import audit, crypto
 
 BEFORE = """
 trellis: 1

@@ -15,9 +15,9 @@ import pytest
 from engine import NotFound, Trellis, ValidationFailed
 from engine.metadata import load_config
 from engine.metadata.errors import ConfigError
-from engine.runtime import approvals
-from engine.runtime.permissions import PermissionDenied
-from engine.runtime.pipeline import stage_history
+from engine.runtime.security.permissions import PermissionDenied
+from engine.runtime.workflow import approvals
+from engine.runtime.workflow.pipeline import stage_history
 from tests.templates import apply_fresh
 
 CONFIG = """

@@ -227,7 +227,7 @@ def test_the_assign_action_uses_a_least_loaded_rule_on_a_user_field(crm):
 
 
 def test_assign_from_python_returns_the_user_and_refuses_unknown_rules(crm):
-    from engine.runtime import assignment
+    from engine.runtime.workflow import assignment
 
     leads, erin = create(crm, 1), ids(crm)["erin"]
     with crm.session() as s, pytest.raises(assignment.AssignmentError):

@@ -26,8 +26,9 @@ import pytest
 import sqlalchemy as sa
 
 from engine import Trellis, ValidationFailed
-from engine.runtime import audit, tables
-from engine.runtime.permissions import SYSTEM
+from engine.runtime import tables
+from engine.runtime.security import audit
+from engine.runtime.security.permissions import SYSTEM
 from tests.conftest import run_in_threads
 from tests.templates import apply_fresh
 

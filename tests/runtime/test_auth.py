@@ -1,7 +1,7 @@
 """Logging in and account security (S36–S38) as the web UI will use them.
 
 Each test opens a small CRM whose clock the test moves, adds users through the
-``Directory`` and calls ``engine.runtime.auth``. Runs on SQLite, and on
+``Directory`` and calls ``engine.runtime.security.auth``. Runs on SQLite, and on
 PostgreSQL when TRELLIS_TEST_DATABASE_URL is set.
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from engine import AccountUnavailable, Trellis, ValidationFailed
-from engine.runtime import auth
-from engine.runtime.crypto import SecretKeyMissing
+from engine.runtime.security import auth
+from engine.runtime.security.crypto import SecretKeyMissing
 from tests.templates import apply_fresh
 
 CONFIG = """

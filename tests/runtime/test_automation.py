@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from engine import Trellis, ValidationFailed
 from engine.metadata import load_config
 from engine.metadata.errors import ConfigError
-from engine.runtime import inbox
+from engine.runtime.jobs import inbox
 from tests.templates import apply_fresh
 
 CONFIG = """

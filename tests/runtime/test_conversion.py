@@ -16,14 +16,14 @@ import pytest
 import sqlalchemy as sa
 
 from engine import NotFound, PermissionDenied, Trellis
-from engine.runtime.conversion import (
+from engine.runtime.errors import Conflict
+from engine.runtime.workflow.conversion import (
     ConversionFailed,
     ConversionRefused,
     UnknownConversion,
     available,
     plan,
 )
-from engine.runtime.errors import Conflict
 from tests.conftest import CONFIGS, run_in_threads
 from tests.templates import apply_fresh
 

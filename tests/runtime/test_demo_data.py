@@ -16,7 +16,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from engine import Trellis
-from engine.runtime import converted, demo
+from engine.runtime.demo import data as demo
+from engine.runtime.workflow import converted
 from tests.conftest import CONFIGS
 from tests.templates import apply_fresh
 

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from engine import QueryError, Trellis
 from engine.cli import main
-from engine.runtime import audit, crypto
-from engine.runtime.crypto import DecryptionFailed, SecretKeyMissing
+from engine.runtime.security import audit, crypto
+from engine.runtime.security.crypto import DecryptionFailed, SecretKeyMissing
 from tests.templates import apply_fresh
 
 CONFIG = """
@@ -329,7 +329,7 @@ roles:
 
 
 def test_rules_see_the_plaintext_of_records_they_read_back(write_config, db_url):
-    from engine.runtime import approvals
+    from engine.runtime.workflow import approvals
 
     crm = Trellis.open(write_config(RULES, "rules.yaml"), db_url)
     try:

@@ -22,7 +22,7 @@ from engine import Trellis, ValidationFailed
 from engine.metadata import Config, load_config
 from engine.metadata.fieldtypes import REGISTRY, FieldValueError, coerce_value
 from engine.runtime import migrate
-from engine.runtime.record import Record
+from engine.runtime.records.record import Record
 from tests.templates import apply_fresh
 
 # Asia/Shanghai (UTC+8, and +08:05:43 before 1901) pushes datetimes near year 1

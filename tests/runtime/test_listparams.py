@@ -1,4 +1,4 @@
-"""Reading a list's query string (``engine.runtime.listparams.parse``) without a database:
+"""Reading a list's query string (``engine.runtime.records.listparams.parse``) without a database:
 what each parameter becomes, the problems (with codes) of what cannot be read, the query
 string written back, and ``owner=team`` as the ``team`` scope. The records each list gets
 are tested through all four channels in ``tests/webui/test_list_params.py``.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from engine.runtime import listparams
-from engine.runtime.listparams import BadListParams, ListParams, parse
 from engine.runtime.messages import LANGUAGES, MESSAGES
-from engine.runtime.permissions import Principal
-from engine.runtime.query import MAX_PER_PAGE
+from engine.runtime.records import listparams
+from engine.runtime.records.listparams import BadListParams, ListParams, parse
+from engine.runtime.records.query import MAX_PER_PAGE
+from engine.runtime.security.permissions import Principal
 
 
 def test_every_parameter_is_read():

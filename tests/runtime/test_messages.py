@@ -25,7 +25,7 @@ RAISED = (
     re.compile(r"\b(?:FieldError|FieldValueError|_error)\(\s*\"([a-z_]+)\""),
     re.compile(r"\.add\(\s*[^,()\n]+(?:\([^()\n]*\))?,\s*\"([a-z_]+)\""),
 )
-#: A login's outcome: self.result("locked", …) in engine/runtime/auth.py, said as ``login.<outcome>``.
+#: A login's outcome: self.result("locked", …) in engine/runtime/security/auth.py, said as ``login.<outcome>``.
 LOGIN = re.compile(r"self\.result\(\s*\"([a-z_]+)\"")
 #: Codes whose text the config writes (rules' and patterns' ``message``), not the engine.
 CONFIGURED = {"rule"}

@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet
 from engine import Trellis
 from engine.metadata import load_config
 from engine.metadata.errors import ConfigError
-from engine.runtime import worker
+from engine.runtime.jobs import worker
 from tests.conftest import Clock
 from tests.receivers import smtp_server
 from tests.templates import apply_fresh

@@ -2,7 +2,7 @@
 against every object, on SQLite and on PostgreSQL (TRELLIS_TEST_DATABASE_URL).
 
 Each sample config is applied once to its own database with the demo users
-(engine/runtime/demo.py: one per role, in teams and a manager hierarchy) plus a
+(engine/runtime/demo/data.py: one per role, in teams and a manager hierarchy) plus a
 few test users that make the scopes differ — Hank sits in Mike's team but
 reports to Sara (team ≠ subtree), Ivan holds two roles (grants merge, hidden
 fields intersect), and Dora holds ``director``, a role a small test overlay adds
@@ -47,8 +47,10 @@ import sqlalchemy as sa
 from engine import NotFound, PermissionDenied, QueryError, Trellis, ValidationFailed
 from engine.metadata import Config, load_config
 from engine.metadata.model import SYSTEM_COLUMNS, ObjectDef
-from engine.runtime import audit, converted, crypto, demo
 from engine.runtime.database import create_engine
+from engine.runtime.demo import data as demo
+from engine.runtime.security import audit, crypto
+from engine.runtime.workflow import converted
 from tests.conftest import CONFIGS, fresh_database
 
 CONFIG_NAMES = ("sample_saas", "sample_retail")
@@ -253,7 +255,7 @@ class World:
 
     def user(self, subject: Subject) -> UserRow:
         assert subject.username is not None, (
-            f"role {subject.label} of {self.name} has no demo user: add one to DEMO_USERS in engine/runtime/demo.py"
+            f"role {subject.label} of {self.name} has no demo user: add one to DEMO_USERS in engine/runtime/demo/data.py"
         )
         return self.users[subject.username]
 
@@ -751,7 +753,7 @@ def test_the_timeline_shows_exactly_the_activities_and_tasks_in_scope(worlds, na
     """For every record of every timeline object: NotFound outside the read scope; inside it,
     exactly the (unarchived) activities and tasks pointing at it that the subject may read,
     without hidden fields."""
-    from engine.runtime import timeline
+    from engine.runtime.workflow import timeline
 
     world = case_world(worlds, name, subject)
     crm, eff = world.crm_for(subject), world.effective(subject)

@@ -12,8 +12,8 @@ import datetime as dt
 import pytest
 
 from engine import Trellis, ValidationFailed
-from engine.runtime.permissions import PermissionDenied
-from engine.runtime.pipeline import GateBlocked, missing_fields, stage_history
+from engine.runtime.security.permissions import PermissionDenied
+from engine.runtime.workflow.pipeline import GateBlocked, missing_fields, stage_history
 from tests.conftest import Clock
 from tests.templates import apply_fresh
 

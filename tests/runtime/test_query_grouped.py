@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 
 from engine import Trellis
 from engine.runtime.errors import QueryError
-from engine.runtime.query import MAX_GROUP_KEYS
+from engine.runtime.records.query import MAX_GROUP_KEYS
 
 CONFIG = """
 trellis: 1

@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
-from engine.runtime import query as query_module
 from engine.runtime.migrate import search as search_module
-from engine.runtime.query import Page
+from engine.runtime.records import query as query_module
+from engine.runtime.records.query import Page
 from tests.templates import apply_fresh
 
 ON_POSTGRESQL = bool(os.environ.get("TRELLIS_TEST_DATABASE_URL"))

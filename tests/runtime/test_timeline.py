@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import NotFound, QueryError, Trellis, ValidationFailed
-from engine.runtime import timeline
+from engine.runtime.workflow import timeline
 from tests.conftest import Clock, run_in_threads
 from tests.templates import apply_fresh
 

@@ -1,4 +1,4 @@
-"""The user directory as everyone reads it (``engine.runtime.users``), on SQLite and PostgreSQL.
+"""The user directory as everyone reads it (``engine.runtime.security.users``), on SQLite and PostgreSQL.
 
 Pickers, messages and the web layer's login checks read users through these functions
 and run no SQL of their own (tests/test_architecture.py): names to show, the active users
@@ -13,8 +13,8 @@ import datetime as dt
 import pytest
 
 from engine import Trellis
-from engine.runtime import users
-from engine.runtime.users import MAX_SEARCH, LoginUser, Person
+from engine.runtime.security import users
+from engine.runtime.security.users import MAX_SEARCH, LoginUser, Person
 
 CONFIG = """
 trellis: 1

@@ -19,8 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 from engine import Trellis
-from engine.runtime import audit, delivery, notify, worker
-from engine.runtime.delivery import SmtpSettings, backoff
+from engine.runtime.jobs import delivery, notify, worker
+from engine.runtime.jobs.delivery import SmtpSettings, backoff
+from engine.runtime.security import audit
 from tests.conftest import Clock
 from tests.receivers import smtp_server, webhook_receiver
 from tests.templates import apply_fresh

@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from engine import Conflict, NotFound, Trellis, ValidationFailed
-from engine.runtime import crypto
-from engine.runtime.permissions import PermissionDenied
-from engine.runtime.record import Record
+from engine.runtime.records.record import Record
+from engine.runtime.security import crypto
+from engine.runtime.security.permissions import PermissionDenied
 from tests.conftest import CONFIGS, fresh_database
 
 CONFIG = """

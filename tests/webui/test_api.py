@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from openapi_spec_validator import validate
 
 from engine import Trellis
-from engine.runtime.query import MAX_PER_PAGE
-from engine.runtime.tokens import create_token, revoke_token
+from engine.runtime.records.query import MAX_PER_PAGE
+from engine.runtime.security.tokens import create_token, revoke_token
 from tests.webui.conftest import START
 from webui import create_app
 
@@ -537,7 +537,7 @@ def test_a_wrong_method_is_405_with_allow(api, leads):
 
 
 def test_an_unexpected_error_is_a_logged_json_500(api, monkeypatch, caplog):
-    from engine.runtime.records import Session
+    from engine.runtime.records.session import Session
 
     def broken(self, object_name):
         raise RuntimeError("the database caught fire")

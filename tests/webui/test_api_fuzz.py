@@ -28,7 +28,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from engine import Trellis
-from engine.runtime.tokens import create_token
+from engine.runtime.security.tokens import create_token
 from tests.templates import apply_fresh
 from webui import create_app
 

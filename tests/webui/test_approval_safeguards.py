@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.runtime.tokens import create_token
+from engine.runtime.security.tokens import create_token
 from tests.webui.conftest import client_for, make_app, post, text
 
 CONFIG = """

@@ -5,7 +5,7 @@ first, filtered by rule and status, failed ones highlighted with their error; th
 outbox with attempts, last error and next attempt — e-mails waiting because no SMTP
 server is configured included; and Retry (POST with the CSRF token), which puts a
 dead message back to pending, due now. The engine functions behind it
-(``engine.runtime.admin``) check the permission themselves.
+(``engine.runtime.jobs.admin``) check the permission themselves.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from engine.runtime import admin
-from engine.runtime.delivery import NO_SMTP, deliver
-from engine.runtime.permissions import PermissionDenied
+from engine.runtime.jobs import admin
+from engine.runtime.jobs.delivery import NO_SMTP, deliver
+from engine.runtime.security.permissions import PermissionDenied
 from tests.webui.conftest import client_for, make_app, post, text
 
 CONFIG = """

@@ -46,8 +46,8 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from engine.runtime import demo
-from engine.runtime.tokens import create_token
+from engine.runtime.demo import data as demo
+from engine.runtime.security.tokens import create_token
 from tests.runtime import test_permission_matrix as matrix
 from tests.runtime.test_permission_matrix import CASES, Subject, World, case_world
 from webui import create_app
@@ -500,7 +500,7 @@ def test_every_channel_takes_record_values_from_the_one_reader(open_crm, monkeyp
     """Structural: with the reader's gate closed (``reader.values_for`` and
     ``reader.readable_fields`` let nothing through), no channel that renders a record for
     someone shows a value of it — so no channel reads around the gate."""
-    from engine.runtime import reader
+    from engine.runtime.records import reader
 
     asked: list[str] = []
 

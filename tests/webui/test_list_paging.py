@@ -13,8 +13,8 @@ import re
 
 import pytest
 
-from engine.runtime import query as query_module
-from engine.runtime.tokens import create_token
+from engine.runtime.records import query as query_module
+from engine.runtime.security.tokens import create_token
 from tests.webui.conftest import make_app, text
 from webui.i18n import Formatter
 from webui.ui import listing

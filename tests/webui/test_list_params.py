@@ -1,4 +1,4 @@
-"""One list-parameter spec (``engine.runtime.listparams``) for the web list, the board, the
+"""One list-parameter spec (``engine.runtime.records.listparams``) for the web list, the board, the
 REST API's list and the CSV export, on SQLite and PostgreSQL: the same query string gives the
 same records in all four; ``owner=team`` is the user's team (themselves included), never the
 people below a manager in other teams; a bad parameter is 400 ``bad_query`` naming it in the
@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from engine.runtime.tokens import create_token
+from engine.runtime.security.tokens import create_token
 from tests.webui.conftest import PASSWORD, client_for, make_app, post, text
 
 CONFIG = """

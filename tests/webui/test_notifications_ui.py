@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from openapi_spec_validator import validate
 
-from engine.runtime.tokens import create_token
+from engine.runtime.security.tokens import create_token
 from tests.webui.conftest import client_for, make_app, post, text
 
 CONFIG = """

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.runtime.tokens import create_token
+from engine.runtime.security.tokens import create_token
 from tests.webui.conftest import make_app
 
 CONFIG = """

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from engine.runtime import views
 from engine.runtime.errors import NotFound, ValidationFailed
+from engine.runtime.records import views
 from tests.webui.conftest import client_for, text, token
 
 CONFIG = """

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
-from engine.runtime import auth, tokens
+from engine.runtime.security import auth, tokens
 from tests.webui.conftest import PASSWORD, make_app, post, text, token
 
 CONFIG = """

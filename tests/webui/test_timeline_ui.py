@@ -14,7 +14,7 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
-from engine.runtime.tokens import create_token
+from engine.runtime.security.tokens import create_token
 from tests.webui.conftest import START, make_app, post, text
 
 CONFIG = """

@@ -10,7 +10,7 @@ import pyotp
 import pytest
 import segno
 
-from engine.runtime import auth
+from engine.runtime.security import auth
 from tests.webui.conftest import log_in, text, token
 
 CONFIG = """

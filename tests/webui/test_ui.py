@@ -17,8 +17,8 @@ import pyotp
 import pytest
 import sqlalchemy as sa
 
-from engine.runtime import audit, auth
-from engine.runtime.tokens import create_token
+from engine.runtime.security import audit, auth
+from engine.runtime.security.tokens import create_token
 from tests.webui.conftest import PASSWORD, client_for, log_in, make_app, post, text, token
 from webui import create_app
 from webui.i18n import LANGUAGES, TEXTS
@@ -690,7 +690,7 @@ def test_a_post_without_csrf_token_is_refused(client, app):
 
 
 def test_the_api_needs_no_csrf_token(client, crm):
-    from engine.runtime.tokens import create_token
+    from engine.runtime.security.tokens import create_token
 
     secret = create_token(crm, "alice", "t")[0]
     response = client.post("/api/v1/lead", json={"name": "Via API"}, headers={"Authorization": f"Bearer {secret}"})

@@ -4,7 +4,7 @@
 - ``GET /api/v1/meta/objects``, ``GET /api/v1/openapi.json``;
 - ``POST /api/v1/<object>/<id>/convert/<conversion>`` (``conversions``, S12);
 - ``GET /api/v1/notifications``, ``POST …/notifications[/<id>]/read`` (``notifications``);
-- bearer tokens (``engine.runtime.tokens``), JSON errors (``errors``), rate
+- bearer tokens (``engine.runtime.security.tokens``), JSON errors (``errors``), rate
   limits per token and per IP (``ratelimit``).
 
 The guide for API users is docs/api.md.

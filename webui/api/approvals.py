@@ -8,7 +8,7 @@
 
 A write that needs approval answers 202 from ``PATCH``/``DELETE`` of the record
 (``routes``); everything else — who may decide, applying the change — is
-``engine.runtime.approvals``.
+``engine.runtime.workflow.approvals``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from engine.runtime import approvals
+from engine.runtime.workflow import approvals
 from webui.api.auth import current_username
 from webui.api.errors import ApiError
 from webui.api.params import json_body

@@ -1,7 +1,7 @@
 """Bearer-token authentication of the REST API.
 
 Every API request carries ``Authorization: Bearer trl_…``; the engine
-(``engine.runtime.tokens.resolve_token``) decides whether it is valid and
+(``engine.runtime.security.tokens.resolve_token``) decides whether it is valid and
 whose it is. Without a token the answer is 401 with ``WWW-Authenticate: Bearer``;
 with an invalid one (unknown, revoked, expired, or its account disabled or
 expired) 401 with ``error="invalid_token"``.
@@ -12,8 +12,8 @@ from __future__ import annotations
 from flask import g, request
 
 from engine.runtime.messages import set_language
-from engine.runtime.tokens import resolve_token
-from engine.runtime.users import user_locale
+from engine.runtime.security.tokens import resolve_token
+from engine.runtime.security.users import user_locale
 from webui.api.errors import ApiError
 from webui.i18n import LANGUAGES
 from webui.state import get_trellis

@@ -10,7 +10,7 @@ The answer is 201 with the source as it is now and what became of each target
 validation problems are 422 with ``fields`` keyed ``_record`` (not convertible:
 ``already_converted``, ``condition_not_met``), ``skip``/``overrides`` or
 ``<target>.<field>`` (``account.name``); 403, 404 and 409 as on other routes.
-Everything else is ``engine.runtime.conversion``'s.
+Everything else is ``engine.runtime.workflow.conversion``'s.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from engine.metadata.model import Config
-from engine.runtime import conversion as conversions
 from engine.runtime.errors import ValidationFailed
-from engine.runtime.permissions import Principal
+from engine.runtime.security.permissions import Principal
+from engine.runtime.workflow import conversion as conversions
 from webui.api.auth import current_username
 from webui.api.errors import ApiError, error_response
 from webui.api.params import expected_version, json_body

@@ -25,10 +25,10 @@ from engine.runtime.errors import (
     UnknownObject,
     ValidationFailed,
 )
-from engine.runtime.listparams import BadListParams
 from engine.runtime.messages import current_language
-from engine.runtime.permissions import AccountUnavailable, PermissionDenied, UnknownUser
-from engine.runtime.tokens import TokenRefused
+from engine.runtime.records.listparams import BadListParams
+from engine.runtime.security.permissions import AccountUnavailable, PermissionDenied, UnknownUser
+from engine.runtime.security.tokens import TokenRefused
 from webui.i18n import translate
 
 #: HTTP status of each engine error (the most specific class wins).

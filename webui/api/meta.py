@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.metadata.model import Config, FieldDef, Label, ObjectDef, Picklist, PicklistValue
-from engine.runtime.permissions import Principal
+from engine.runtime.security.permissions import Principal
 
 
 def readable_objects(config: Config, principal: Principal) -> list[ObjectDef]:

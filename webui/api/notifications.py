@@ -7,9 +7,9 @@
 - ``POST /api/v1/notifications/read``: mark every one read; answers how many changed.
 
 A notification's ``record`` link (``/api/v1/<object>/<id>``) is given only while
-the caller may read that record (``engine.runtime.inbox.readable``, the one read
-path); otherwise it is null. Reading and marking are ``engine.runtime.inbox`` and
-``engine.runtime.notify``.
+the caller may read that record (``engine.runtime.jobs.inbox.readable``, the one read
+path); otherwise it is null. Reading and marking are ``engine.runtime.jobs.inbox`` and
+``engine.runtime.jobs.notify``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from engine.runtime import inbox
-from engine.runtime.inbox import Notification
+from engine.runtime.jobs import inbox
+from engine.runtime.jobs.inbox import Notification
 from webui.api.auth import current_username
 from webui.api.errors import ApiError
 from webui.api.params import whole_number

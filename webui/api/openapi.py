@@ -19,9 +19,9 @@ from typing import Any
 
 from engine.metadata.fieldtypes import STRING_LENGTHS
 from engine.metadata.model import Config, FieldDef, ObjectDef
-from engine.runtime.listparams import DEFAULT_PER_PAGE, RESERVED
-from engine.runtime.permissions import Principal
-from engine.runtime.query import COUNT_LIMIT, MAX_PER_PAGE, OPERATORS
+from engine.runtime.records.listparams import DEFAULT_PER_PAGE, RESERVED
+from engine.runtime.records.query import COUNT_LIMIT, MAX_PER_PAGE, OPERATORS
+from engine.runtime.security.permissions import Principal
 from webui.api import approvals, conversions, notifications, timeline
 from webui.api.meta import readable_objects, visible_fields, writable
 from webui.api.responses import ERROR_RESPONSES

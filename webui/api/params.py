@@ -3,7 +3,7 @@
 Only HTTP is decided here (is the body JSON, is a parameter a number, which
 version did the client send); what the values mean — filters, fields, scopes —
 is for the engine's query layer and record service to judge. A record list's
-parameters are the engine's one spec, ``engine.runtime.listparams``, which the
+parameters are the engine's one spec, ``engine.runtime.records.listparams``, which the
 web list, board and CSV export read too.
 """
 

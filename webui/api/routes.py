@@ -14,10 +14,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from engine.runtime import listparams
-from engine.runtime.query import Page
-from engine.runtime.record import Record
-from engine.runtime.records import Session
+from engine.runtime.records import listparams
+from engine.runtime.records.query import Page
+from engine.runtime.records.record import Record
+from engine.runtime.records.session import Session
 from webui.api import meta, openapi
 from webui.api.auth import authenticate, current_username
 from webui.api.params import expected_version, json_body
@@ -43,7 +43,7 @@ def _record_response(record: Record, status: int = 200) -> Response:
 
 def list_records(object_name: str) -> Response:
     """``GET /api/v1/<object>``: filters, owner, search, sort and a page of records, read by the
-    one list-parameter spec (``engine.runtime.listparams``; in id order without ``sort``); a bad
+    one list-parameter spec (``engine.runtime.records.listparams``; in id order without ``sort``); a bad
     parameter is 400 ``bad_query`` naming it in ``fields``."""
     params = listparams.parse(request.args)
     with api_session() as session:
@@ -104,7 +104,7 @@ def delete_record(object_name: str, record_id: str) -> Response:
 
 
 def _pending_response(pending, record: Record | None = None) -> Response:
-    """202: the change waits for approval; nothing changed yet (``engine.runtime.approvals``)."""
+    """202: the change waits for approval; nothing changed yet (``engine.runtime.workflow.approvals``)."""
     body = {"approval": pending.to_dict()}
     if record is not None:
         body["data"] = record_json(record)

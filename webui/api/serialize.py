@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from engine.runtime.record import Record
+from engine.runtime.records.record import Record
 
 
 def json_value(value: Any) -> Any:

@@ -2,7 +2,7 @@
 
 Creating, changing and deleting activities and tasks needs nothing new: they are
 records of ordinary objects (``/api/v1/interaction``, ``/api/v1/task``). This
-route reads ``engine.runtime.timeline.timeline`` — the caller's scope, hidden
+route reads ``engine.runtime.workflow.timeline.timeline`` — the caller's scope, hidden
 fields removed — and describes itself in the OpenAPI document (``paths``).
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from engine.metadata.model import Config, ObjectDef
-from engine.runtime import timeline
-from engine.runtime.permissions import Principal
+from engine.runtime.security.permissions import Principal
+from engine.runtime.workflow import timeline
 from webui.api.auth import current_username
 from webui.api.errors import ApiError
 from webui.api.params import whole_number

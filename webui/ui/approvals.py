@@ -2,7 +2,7 @@
 banner on record pages, the navigation link and the "sent for approval" message.
 
 HTTP and view models only: who may decide, the record scope, applying an approved
-change through the write path and the locks are ``engine.runtime.approvals``.
+change through the write path and the locks are ``engine.runtime.workflow.approvals``.
 
 - ``inbox`` (``/approvals``): the requests waiting for the user (for users with the
   ``approve`` permission) with Approve / Reject forms — one comment box, required to
@@ -33,13 +33,13 @@ from flask_login import current_user
 
 from engine.metadata.fieldtypes import FieldValueError, coerce_value
 from engine.metadata.model import FieldDef, ObjectDef
-from engine.runtime import approvals
-from engine.runtime.approvals import ApprovalRequest, Step
 from engine.runtime.errors import ValidationFailed
-from engine.runtime.permissions import PermissionDenied
-from engine.runtime.query import format_title
-from engine.runtime.record import Record
-from engine.runtime.records import Session
+from engine.runtime.records.query import format_title
+from engine.runtime.records.record import Record
+from engine.runtime.records.session import Session
+from engine.runtime.security.permissions import PermissionDenied
+from engine.runtime.workflow import approvals
+from engine.runtime.workflow.approvals import ApprovalRequest, Step
 from webui.i18n import Formatter
 from webui.state import get_trellis
 from webui.ui import context

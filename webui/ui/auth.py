@@ -1,11 +1,11 @@
 """Logging in and out (Flask-Login), the two-factor step, and the language switch.
 
-The engine decides every login (``engine.runtime.auth.authenticate``: lockout,
+The engine decides every login (``engine.runtime.security.auth.authenticate``: lockout,
 expiry, networks, two-factor); this module only carries its answer to the
 browser and shows ``LoginResult.message``. The session cookie holds the user's
 id and session generation; each request reloads the user from ``sys_users``, so
 a user disabled or expired meanwhile, or whose sessions were ended on the server
-(logout, sign out everywhere, a new password or roles: ``engine.runtime.sessions``),
+(logout, sign out everywhere, a new password or roles: ``engine.runtime.security.sessions``),
 is logged out on their next request.
 
 Between the password and the two-factor code the engine needs both again, so
@@ -39,8 +39,8 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from engine.runtime import sessions, users
-from engine.runtime.auth import (
+from engine.runtime.security import sessions, users
+from engine.runtime.security.auth import (
     LoginResult,
     TotpError,
     authenticate,
@@ -57,7 +57,7 @@ from webui.ui.context import local_path, t
 PENDING_SECONDS = 300
 #: How long setting up two-factor login may take after the password was right.
 ENROL_SECONDS = 900
-#: The session key holding the user's session generation at login (``engine.runtime.sessions``).
+#: The session key holding the user's session generation at login (``engine.runtime.security.sessions``).
 GENERATION_KEY = "gen"
 #: Session keys: when the session's login was and when its last request (seconds since the epoch,
 #: on the engine's clock).
@@ -80,7 +80,7 @@ class WebUser(UserMixin):
 
 def load_user(user_id: str) -> WebUser | None:
     """The user with ``user_id`` if they may act now (active, not expired) and this session was
-    not ended on the server (its generation is still the user's: ``engine.runtime.sessions``), else None."""
+    not ended on the server (its generation is still the user's: ``engine.runtime.security.sessions``), else None."""
     if not user_id.isdigit() or len(user_id) > 18:
         return None
     crm = get_trellis()

@@ -1,6 +1,6 @@
 """The automation admin page (``/admin/automation``): rule runs, the outbox, and Retry.
 
-Only for users holding ``manage_config``; the engine (``engine.runtime.admin``)
+Only for users holding ``manage_config``; the engine (``engine.runtime.jobs.admin``)
 checks it, so everyone else gets 403. HTTP and view models only:
 
 - ``show``: two sections, each filtered by a GET form and paged (``runs_page``,
@@ -22,8 +22,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, flash, redirect, request, url_for
 
-from engine.runtime import admin, inbox
-from engine.runtime.admin import AdminPage, Message, Run
+from engine.runtime.jobs import admin, inbox
+from engine.runtime.jobs.admin import AdminPage, Message, Run
 from webui.i18n import Formatter
 from webui.ui.context import formatter, local_path, t, ui_session
 from webui.ui.notifications import page_number

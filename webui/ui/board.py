@@ -2,7 +2,7 @@
 
 HTTP and view models only. The records come from the one read path: the list's
 parameters (``listing.list_params``: search, owner, field filters, sort — the one spec of
-``engine.runtime.listparams``) build the query with ``listing.build_query`` on
+``engine.runtime.records.listparams``) build the query with ``listing.build_query`` on
 ``Session.query``, which adds the user's scope and never selects a hidden field; a
 parameter that cannot be used is a message above the board. Per column:
 
@@ -33,9 +33,9 @@ from flask import abort, request, url_for
 
 from engine.metadata.model import FieldDef, ObjectDef, Pipeline, Stage
 from engine.runtime.errors import QueryError
-from engine.runtime.query import Query, format_title
-from engine.runtime.record import Record
-from engine.runtime.records import Session
+from engine.runtime.records.query import Query, format_title
+from engine.runtime.records.record import Record
+from engine.runtime.records.session import Session
 from webui.api.meta import visible_fields
 from webui.i18n import Formatter
 from webui.ui import display, forms, listing

@@ -13,8 +13,8 @@ from flask import Flask, g, request, session
 from flask_login import current_user
 
 from engine.runtime.messages import set_language
-from engine.runtime.permissions import Principal
-from engine.runtime.records import Session
+from engine.runtime.records.session import Session
+from engine.runtime.security.permissions import Principal
 from webui.api.meta import readable_objects
 from webui.i18n import LANGUAGE_NAMES, LANGUAGES, Formatter, choose_language, translate
 from webui.state import get_trellis

@@ -2,7 +2,7 @@
 
 HTTP and view models only: whether a record may be converted, what the targets'
 values are, which existing record is linked, and the one transaction are the
-engine's (``engine.runtime.conversion``, ``Session.convert``).
+engine's (``engine.runtime.workflow.conversion``, ``Session.convert``).
 
 - ``conversion_actions`` (a template global, shown by ``_convert_button.html`` on
   the record page) lists the conversions that apply to the record now and that the
@@ -29,10 +29,10 @@ from flask import Blueprint, Flask, Response, flash, g, redirect, request, url_f
 from werkzeug.datastructures import MultiDict
 
 from engine.metadata.model import Conversion, ConversionTarget, FieldDef, ObjectDef
-from engine.runtime import conversion as conversions
 from engine.runtime.errors import RECORD_ERRORS, Conflict, FieldError, ValidationFailed
-from engine.runtime.query import format_title
-from engine.runtime.records import Session
+from engine.runtime.records.query import format_title
+from engine.runtime.records.session import Session
+from engine.runtime.workflow import conversion as conversions
 from webui.i18n import Formatter
 from webui.state import get_trellis
 from webui.ui import display, forms

@@ -17,11 +17,12 @@ from flask import url_for
 
 from engine.metadata.fieldtypes import REGISTRY, decimal_scale
 from engine.metadata.model import FieldDef, ObjectDef
-from engine.runtime import audit, converted
-from engine.runtime.query import format_title
-from engine.runtime.reader import user_names
-from engine.runtime.record import Record
-from engine.runtime.records import Session
+from engine.runtime.records.query import format_title
+from engine.runtime.records.reader import user_names
+from engine.runtime.records.record import Record
+from engine.runtime.records.session import Session
+from engine.runtime.security import audit
+from engine.runtime.workflow import converted
 from webui.api.meta import visible_fields
 from webui.i18n import Formatter
 
@@ -224,7 +225,7 @@ def may(session: Session, obj: ObjectDef, action: str, record: Mapping[str, Any]
     the engine decides again on the write."""
     principal = session.principal
     if action == "edit" and converted.converted_by(session.config, obj.name, record) is not None:
-        return False  # a converted record is read-only (engine.runtime.converted)
+        return False  # a converted record is read-only (engine.runtime.workflow.converted)
     return getattr(principal.grant(obj.name), action) != "none" and principal.in_scope(
         obj.name, action, record.get("owner_id")
     )

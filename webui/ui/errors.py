@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from engine.runtime.errors import NotFound, QueryError, TrellisError, UnknownObject
-from engine.runtime.permissions import AccountUnavailable, PermissionDenied, UnknownUser
+from engine.runtime.security.permissions import AccountUnavailable, PermissionDenied, UnknownUser
 from webui.api.errors import API_PREFIX, _routing_error
 from webui.i18n import TEXTS
 from webui.ui.context import t

@@ -15,7 +15,7 @@ control) is the id chosen in a select or, with the type-ahead, the id in the hid
 input or else the name typed in ``<field>__name`` (see ``webui.ui.userpicker``); an
 uploaded file is stored under ``TRELLIS_UPLOAD_DIR`` with a random key, becomes
 ``{key, name, size, content_type}`` and is registered as the user's upload for that
-field (``engine.runtime.files``: the first save binds it to the record); a name or
+field (``engine.runtime.records.files``: the first save binds it to the record); a name or
 content type with control characters is refused. Everything else is judged by the engine.
 
 The Owner control (``owner_id``) is shown to users who may give records to someone
@@ -41,11 +41,11 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.metadata.fieldtypes import REGISTRY, decimal_scale
 from engine.metadata.model import FieldDef, ObjectDef, Stage
-from engine.runtime import converted
-from engine.runtime import files as stored_files
 from engine.runtime.errors import RECORD_ERRORS, FieldError
-from engine.runtime.pipeline import REASON_KEY
-from engine.runtime.records import Session
+from engine.runtime.records import files as stored_files
+from engine.runtime.records.session import Session
+from engine.runtime.workflow import converted
+from engine.runtime.workflow.pipeline import REASON_KEY
 from webui.api.meta import visible_fields
 from webui.i18n import Formatter, has_text
 from webui.ui import userpicker

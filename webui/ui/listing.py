@@ -3,7 +3,7 @@
 The pipeline (cf. Django's ``ChangeList``): ``list_params`` reads the query
 string and ``build_query`` goes filters → owner → search → ordering on the
 engine's one read path (which adds the user's scope and never selects a hidden
-field) — both through ``engine.runtime.listparams``, the one list-parameter spec
+field) — both through ``engine.runtime.records.listparams``, the one list-parameter spec
 the board, the REST API and the CSV export read too, with the web list's defaults
 (newest first, ``PER_PAGE`` a page); ``list_view`` turns a page of records into
 rows of formatted cells. Filters are data (``ListParams.filters``) that give both
@@ -14,7 +14,7 @@ Query parameters: ``q`` (search), ``sort`` (``-created_at``), ``page``, ``per_pa
 one that cannot be used is a message above the list (status 400), never ignored.
 
 On a large table the page counts its records only up to
-``engine.runtime.query.COUNT_LIMIT``: the pager then says "10,000+ records" and
+``engine.runtime.records.query.COUNT_LIMIT``: the pager then says "10,000+ records" and
 offers no link to the last page, whose number is not known.
 """
 
@@ -33,12 +33,12 @@ from werkzeug.datastructures import MultiDict
 
 from engine.metadata.fieldtypes import FieldValueError, coerce_value
 from engine.metadata.model import FieldDef, Label, ObjectDef, Settings, frozen_map
-from engine.runtime import listparams
-from engine.runtime.listparams import ListParams
-from engine.runtime.permissions import Principal
-from engine.runtime.query import Page, Query
-from engine.runtime.reader import user_names
-from engine.runtime.records import Session
+from engine.runtime.records import listparams
+from engine.runtime.records.listparams import ListParams
+from engine.runtime.records.query import Page, Query
+from engine.runtime.records.reader import user_names
+from engine.runtime.records.session import Session
+from engine.runtime.security.permissions import Principal
 from webui.api.meta import visible_fields
 from webui.i18n import LANGUAGES, TEXTS, Formatter
 from webui.ui.display import (
@@ -299,7 +299,7 @@ def normalize_query(raw: str) -> str:
 
 
 def saved_view_links(obj: ObjectDef, views: list[Any], params: ListParams) -> list[SavedViewLink]:
-    """Links to the user's saved views (``engine.runtime.views.SavedView``)."""
+    """Links to the user's saved views (``engine.runtime.records.views.SavedView``)."""
     current = query_string(params)
     return [
         SavedViewLink(

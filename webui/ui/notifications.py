@@ -1,7 +1,7 @@
 """In-app notifications in the web UI: the bell in the header and the notifications page.
 
-HTTP and view models only: who is told what is ``engine.runtime.notify`` (written
-by automation rules); reading is ``engine.runtime.inbox`` and ``notify``.
+HTTP and view models only: who is told what is ``engine.runtime.jobs.notify`` (written
+by automation rules); reading is ``engine.runtime.jobs.inbox`` and ``notify``.
 
 - ``bell`` (template context, shown by ``_bell.html`` in the header): the link to
   the page with the number of unread notifications — one indexed COUNT per page,
@@ -24,9 +24,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 
-from engine.runtime import inbox
-from engine.runtime.permissions import Principal
-from engine.runtime.records import Session
+from engine.runtime.jobs import inbox
+from engine.runtime.records.session import Session
+from engine.runtime.security.permissions import Principal
 from webui.state import get_trellis
 from webui.ui import context
 from webui.ui.context import formatter, local_path, plural, t, ui_session

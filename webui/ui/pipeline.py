@@ -2,7 +2,7 @@
 and moving a record to another stage.
 
 HTTP and view models only. Gates, transitions, skips, reopening, approvals and the
-stage history are the engine's (``engine.runtime.pipeline``, ``engine.runtime.approvals``):
+stage history are the engine's (``engine.runtime.workflow.pipeline``, ``engine.runtime.workflow.approvals``):
 every move is ``Session.update(object, id, {stage_field: key, …}, version=…, reason=…)``.
 
 - ``stage_path`` (a template global) builds the path bar of ``_stage_path.html``: every
@@ -48,12 +48,12 @@ from flask import (
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.metadata.model import ObjectDef, Pipeline, Stage
-from engine.runtime import approvals, pipeline
 from engine.runtime.errors import RECORD_ERRORS, Conflict, FieldError, NotFound, ValidationFailed
-from engine.runtime.permissions import PermissionDenied
-from engine.runtime.query import format_title
-from engine.runtime.record import Record
-from engine.runtime.records import Session
+from engine.runtime.records.query import format_title
+from engine.runtime.records.record import Record
+from engine.runtime.records.session import Session
+from engine.runtime.security.permissions import PermissionDenied
+from engine.runtime.workflow import approvals, pipeline
 from webui.api.serialize import has_surrogate, record_json
 from webui.i18n import Formatter
 from webui.state import get_trellis

@@ -2,7 +2,7 @@
 themselves — with their password, or with a two-factor code when they use two-factor
 login — before the operation runs.
 
-The engine checks the credentials and keeps the time (``engine.runtime.auth.reconfirm``:
+The engine checks the credentials and keeps the time (``engine.runtime.security.auth.reconfirm``:
 a wrong password or code counts as a failed login and can lock the account, which ends
 the session); a confirmation covers further sensitive operations for
 ``settings.security.reconfirm_minutes``. This module adds the page and binds the
@@ -20,7 +20,7 @@ from flask import current_app, redirect, render_template, request, session, url_
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from engine.runtime.auth import recently_confirmed, reconfirm, totp_state
+from engine.runtime.security.auth import recently_confirmed, reconfirm, totp_state
 from webui.state import get_trellis
 from webui.ui.context import local_path, t
 

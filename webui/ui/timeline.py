@@ -1,7 +1,7 @@
 """The timeline panel of record pages, its quick entry, and the "My tasks" page (S25).
 
 HTTP and view models only: what attaches to a record, the scopes, hidden fields
-and the write path are the engine's (``engine.runtime.timeline``, ``Session``).
+and the write path are the engine's (``engine.runtime.workflow.timeline``, ``Session``).
 
 - ``timeline_panel`` (a template global) builds the panel that ``_timeline.html``
   shows on the record page of a ``timeline: true`` object: the entries newest
@@ -31,11 +31,11 @@ from werkzeug.datastructures import MultiDict
 
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import FieldDef, ObjectDef
-from engine.runtime import timeline
 from engine.runtime.errors import RECORD_ERRORS, Conflict, FieldError, ValidationFailed
-from engine.runtime.query import format_title
-from engine.runtime.record import Record
-from engine.runtime.records import Session
+from engine.runtime.records.query import format_title
+from engine.runtime.records.record import Record
+from engine.runtime.records.session import Session
+from engine.runtime.workflow import timeline
 from webui.i18n import Formatter
 from webui.state import get_trellis
 from webui.ui import context, display, forms

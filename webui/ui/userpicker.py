@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from flask import Response, current_app, jsonify, request
 from flask_login import current_user
 
-from engine.runtime import users
-from engine.runtime.permissions import Principal
-from engine.runtime.records import Session
+from engine.runtime.records.session import Session
+from engine.runtime.security import users
+from engine.runtime.security.permissions import Principal
 from webui.ui.context import ui_session
 
 #: Most users a type-ahead answer lists.
@@ -61,7 +61,7 @@ def select_max() -> int:
     return int(current_app.config.get("TRELLIS_USER_SELECT_MAX", SELECT_MAX_USERS))
 
 
-# --- the directory (engine.runtime.users) -------------------------------------------------------------
+# --- the directory (engine.runtime.security.users) -------------------------------------------------------------
 def count(session: Session, among: Iterable[int] | None = None) -> int:
     """How many active users may be chosen."""
     return users.count_active(session, among)

@@ -33,12 +33,13 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.datastructures import MultiDict
 
 from engine.metadata.model import ObjectDef
-from engine.runtime import converted, files
-from engine.runtime import views as saved_views
 from engine.runtime.errors import Conflict, FieldError, QueryError, TrellisError, ValidationFailed
-from engine.runtime.listparams import BadListParams
-from engine.runtime.query import format_title
-from engine.runtime.records import Session
+from engine.runtime.records import files
+from engine.runtime.records import views as saved_views
+from engine.runtime.records.listparams import BadListParams
+from engine.runtime.records.query import format_title
+from engine.runtime.records.session import Session
+from engine.runtime.workflow import converted
 from webui.api.meta import readable_objects
 from webui.state import get_trellis
 from webui.ui import approvals, display, forms, listing, reconfirm
@@ -166,7 +167,7 @@ def show(object_name: str, record_id: int) -> str:
 
 def download(object_name: str, record_id: int, field_name: str) -> Response:
     """A stored file, to those who can read the record and see the field, and only the file
-    uploaded to that record and field (``engine.runtime.files.owned_file``); 404 otherwise."""
+    uploaded to that record and field (``engine.runtime.records.files.owned_file``); 404 otherwise."""
     with ui_session() as session:
         obj = readable(session, object_name)
         value = files.owned_file(session, obj.name, record_id, field_name)

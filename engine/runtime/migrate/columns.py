@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from alembic.operations import ops as alembic_ops
 
 from engine.metadata.model import FieldDef
-from engine.runtime import audit, timeline
 from engine.runtime.migrate.compare import _compatible, _kind, _resolve, _sql_type
 from engine.runtime.migrate.counting import _count, _empty, _filled, _plural, _table
 from engine.runtime.migrate.execute import ADD, ALTER, BACKFILL, RETYPE, REWRITE, UNCONSTRAIN
 from engine.runtime.migrate.fixlog import _filled_rows, _log_fixes
 from engine.runtime.migrate.model import Step
+from engine.runtime.security import audit
+from engine.runtime.workflow import timeline
 
 if TYPE_CHECKING:
     from engine.runtime.migrate.planner import _Planner

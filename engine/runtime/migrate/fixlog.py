@@ -20,8 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.runtime import audit
-from engine.runtime.permissions import SYSTEM
+from engine.runtime.security import audit
+from engine.runtime.security.permissions import SYSTEM
 from engine.runtime.tables import Schema
 
 #: The audit channel of the changes an apply makes.

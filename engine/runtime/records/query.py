@@ -1,0 +1,510 @@
+"""The one read path: a small, immutable query builder over one object.
+
+Lists, record pages, the API, exports, reports and search all build their
+SELECTs here, so that the caller's record scope (as SQL) and hidden fields
+are applied in exactly one place: a query never selects a hidden column, and
+a filter or sort on one is refused as if the field did not exist. Filters are keyword arguments ``field__op=value``
+whose values are coerced by the field's type, so ``amount__gte="1000"`` and
+``close_date__lt="2026-01-01"`` mean what they say.
+
+``grouped`` counts and sums inside the same scope (a board's columns, a report's
+rows): GROUP BY one or more visible fields, with the sum, average, minimum and
+maximum of number fields.
+
+Large tables (docs/benchmarks.md): a page counts its total only up to
+``COUNT_LIMIT`` records (``Page.total_exact``); a deep page selects the ids of
+its rows first and then the rows (a "deferred join"), so that skipping the
+earlier rows reads the list index ``ix_obj_<name>_recent`` only; and on
+PostgreSQL ``search`` is served by the object's trigram index
+(``tables.search_document``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.util import ClauseAdapter
+
+from engine.metadata.fieldtypes import FieldValueError, coerce_value
+from engine.metadata.model import FieldDef, Label, ObjectDef
+from engine.runtime.errors import QueryError
+from engine.runtime.records.record import Record
+from engine.runtime.security import crypto
+from engine.runtime.tables import SEARCH_SEPARATOR, search_document, search_fields
+
+if TYPE_CHECKING:
+    from engine.runtime.records.session import Session
+
+#: Filter operators and what they mean.
+OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "startswith", "isnull")
+#: Field types stored as JSON lists: filters match any element.
+LIST_TYPES = ("multipicklist", "tags")
+#: Largest page a caller may ask for.
+MAX_PER_PAGE = 500
+#: Longest search text (``q``), in characters: longer is a QueryError, not a huge LIKE pattern.
+MAX_SEARCH_LENGTH = 200
+#: Most sort keys one query takes.
+MAX_SORT_KEYS = 10
+#: A page counts its total up to this many records; beyond, ``Page.total`` says "more than".
+COUNT_LIMIT = 10_000
+#: From this offset on, a page selects its ids first, then their rows (a deferred join).
+DEFERRED_JOIN_OFFSET = 10_000
+_SYSTEM_FILTERABLE = (
+    "id",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "owner_id",
+    "version",
+    "archived_at",
+    "stage_entered_at",
+    "last_activity_at",
+)
+#: How filter values on system columns are coerced (as a field of this type).
+_SYSTEM_TYPES = {
+    "id": "integer",
+    "created_by": "user",
+    "owner_id": "user",
+    "version": "integer",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+    "archived_at": "datetime",
+    "stage_entered_at": "datetime",
+    "last_activity_at": "datetime",
+}
+#: Most fields one ``grouped`` query groups by.
+MAX_GROUP_KEYS = 5
+#: Aggregates ``grouped`` computes, and the value types each applies to.
+AGGREGATES = {
+    "sum": ("integer", "decimal", "currency", "percent"),
+    "avg": ("integer", "decimal", "currency", "percent"),
+    "min": ("integer", "decimal", "currency", "percent", "date", "datetime"),
+    "max": ("integer", "decimal", "currency", "percent", "date", "datetime"),
+}
+#: Types a query cannot group by: their values are JSON (lists, files, documents).
+_UNGROUPABLE_TYPES = frozenset({"multipicklist", "tags", "json", "file"})
+#: Types whose stored value is text, so that ``contains`` and ``startswith`` apply.
+_TEXT_MATCH_TYPES = frozenset({"text", "textarea", "email", "phone", "url", "picklist", "autonumber"})
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of results with what a pager needs.
+
+    ``total`` is exact when ``total_exact``; otherwise the count stopped at the
+    query's count limit and more than ``total`` records match (``pages`` is then
+    a lower bound too). ``more`` says whether a record follows this page.
+    """
+
+    items: list[Record]
+    total: int
+    page: int
+    per_page: int
+    total_exact: bool = True
+    more: bool | None = None
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are (at least 1); when the total is not exact, at least that many."""
+        if self.total_exact:
+            return max(1, -(-self.total // self.per_page))
+        return max(-(-(self.total + 1) // self.per_page), self.page + 1 if self.more else 1)
+
+    @property
+    def has_next(self) -> bool:
+        """Whether a page follows this one."""
+        return self.more if self.more is not None else self.page < self.pages
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One row of ``Query.grouped``: the grouping fields' values, how many records have them,
+    and the aggregates asked for (``sums["amount"]``; None when no record has a value)."""
+
+    values: Mapping[str, Any]
+    count: int
+    sums: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    avgs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    mins: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    maxs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """The grouping fields' values, in the order they were named."""
+        return tuple(self.values.values())
+
+
+def row_to_record(obj: ObjectDef, row: Mapping[str, Any], keys: crypto.Keys) -> Record:
+    """Turn a result row into a Record, decrypting encrypted fields with ``keys`` (``Trellis.keys``)."""
+    values = dict(row)
+    for name in obj.encrypted:
+        if name in values:
+            values[name] = keys.decrypt(values[name])
+    return Record(obj.name, values)
+
+
+def encrypted_fields(obj: ObjectDef) -> list[str]:
+    """Names of the object's fields stored encrypted."""
+    return list(obj.encrypted)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query over one object; each method returns a new, refined query."""
+
+    session: Session
+    obj: ObjectDef
+    table: sa.Table
+    conditions: tuple[sa.ColumnElement[bool], ...] = ()
+    ordering: tuple[sa.ColumnElement[Any], ...] = ()
+    archived: bool = False
+
+    def filter(self, **conditions: Any) -> Query:
+        """Keep records matching every ``field__op=value`` (op defaults to ``eq``)."""
+        clauses = tuple(self._condition(key, value) for key, value in conditions.items())
+        return replace(self, conditions=self.conditions + clauses)
+
+    def any_of(self, **conditions: Any) -> Query:
+        """Keep records matching at least one ``field__op=value`` (same operators as ``filter``)."""
+        if not conditions:
+            return self
+        clauses = [self._condition(key, value) for key, value in conditions.items()]
+        return replace(self, conditions=(*self.conditions, sa.or_(*clauses)))
+
+    def search(self, text: str) -> Query:
+        """Keep records where any text-like field the caller may see contains ``text`` (case-insensitive).
+
+        On SQLite: ``field LIKE '%text%'`` OR-ed over those fields (no index can
+        serve it; like ILIKE there, it ignores the case of ASCII letters only). On PostgreSQL:
+        ``search_document LIKE lower('%text%')`` — every searchable field,
+        lower-cased, in one string — which the object's trigram index serves and
+        which means the same as ILIKE on each field (PostgreSQL's ILIKE compares
+        lower-cased text too). When some searchable field is hidden from the
+        caller, or ``text`` holds the document's separator, the OR-ed fields
+        decide among the document's matches.
+        """
+        text = (text or "").replace("\x00", "").strip()
+        if not text:
+            return self
+        if len(text) > MAX_SEARCH_LENGTH:
+            raise QueryError(f"the search text is at most {MAX_SEARCH_LENGTH} characters, not {len(text)}")
+        principal = self.session.principal
+        searchable = [f.name for f in search_fields(self.obj)]
+        columns = [self.table.c[name] for name in searchable if principal.can_see(self.obj.name, name)]
+        if not columns:
+            return self
+        pattern = f"%{_escape_like(text)}%"
+        if self.session.connection.dialect.name != "postgresql":
+            # SQLite's LIKE ignores the case of ASCII letters, as its lower() does (both know no
+            # other letters): the same matches as lower(field) LIKE lower(pattern), at half the cost.
+            return replace(
+                self, conditions=(*self.conditions, sa.or_(*(c.like(pattern, escape="\\") for c in columns)))
+            )
+        document = search_document(self.table, searchable).like(sa.func.lower(pattern), escape="\\")
+        if len(columns) < len(searchable) or SEARCH_SEPARATOR in text:
+            document = sa.and_(document, sa.or_(*(c.ilike(pattern, escape="\\") for c in columns)))
+        return replace(self, conditions=(*self.conditions, document))
+
+    def order_by(self, *fields: str) -> Query:
+        """Sort by fields (at most ``MAX_SORT_KEYS``); ``-name`` sorts descending; empty values come
+        last. The id breaks ties."""
+        if len(fields) > MAX_SORT_KEYS:
+            raise QueryError(f"sort by at most {MAX_SORT_KEYS} fields, not {len(fields)}")
+        ordering = []
+        for spec in fields:
+            name = spec.lstrip("-+")
+            column = self._column(name)
+            ordered = column.desc() if spec.startswith("-") else column.asc()
+            # Empty values sort last in both directions, on every database. A column that
+            # cannot be empty needs no NULLS LAST, and without it an index can serve the order.
+            ordering.append(ordered.nulls_last() if column.nullable else ordered)
+        return replace(self, ordering=tuple(ordering))
+
+    def include_archived(self) -> Query:
+        """Also return archived records (hidden by default)."""
+        return replace(self, archived=True)
+
+    # --- execution -------------------------------------------------------------
+    def statement(self) -> sa.Select:
+        """The SELECT this query runs (without paging)."""
+        statement = sa.select(*self.visible_columns())
+        scope = self.session.principal.scope(self.obj.name, "read", self.table.c.owner_id)
+        if scope is not None:
+            statement = statement.where(scope)
+        if not self.archived:
+            statement = statement.where(self.table.c.archived_at.is_(None))
+        if self.conditions:
+            statement = statement.where(*self.conditions)
+        return statement.order_by(*self.ordering, self.table.c.id.asc())
+
+    def visible_columns(self) -> list[sa.Column]:
+        """The system columns and the fields the caller may see."""
+        principal = self.session.principal
+        return [c for c in self.table.c if c.name not in self.obj.fields or principal.can_see(self.obj.name, c.name)]
+
+    def all(self) -> list[Record]:
+        """Every matching record."""
+        rows = self.session.connection.execute(self.statement()).mappings()
+        return [row_to_record(self.obj, row, self.session.crm.keys) for row in rows]
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.all())
+
+    def first(self) -> Record | None:
+        """The first matching record, or None."""
+        row = self.session.connection.execute(self.statement().limit(1)).mappings().first()
+        return None if row is None else row_to_record(self.obj, row, self.session.crm.keys)
+
+    def count(self, limit: int | None = None) -> int:
+        """How many records match; with ``limit``, counting stops after ``limit + 1`` records."""
+        inner = self.statement().order_by(None).with_only_columns(self.table.c.id)
+        if limit is not None:
+            inner = inner.limit(limit + 1)
+        query = sa.select(sa.func.count()).select_from(inner.subquery())
+        return self.session.connection.execute(query).scalar_one()
+
+    def grouped(
+        self,
+        *by: str,
+        sums: Sequence[str] = (),
+        avgs: Sequence[str] = (),
+        mins: Sequence[str] = (),
+        maxs: Sequence[str] = (),
+    ) -> list[Group]:
+        """The matching records grouped by the fields ``by`` (at most ``MAX_GROUP_KEYS``), one
+        ``Group`` per combination of their values, ordered by them (empty values last): how many
+        records, and the sums, averages, minimums and maximums of the named number fields (min and
+        max take dates too). One GROUP BY over ``statement()``: the caller's scope, filters and
+        archived rule apply; a hidden field is an unknown field, an encrypted one is refused,
+        as in filters."""
+        if not by:
+            raise QueryError("group by at least one field")
+        if len(by) > MAX_GROUP_KEYS:
+            raise QueryError(f"group by at most {MAX_GROUP_KEYS} fields, not {len(by)}")
+        for name in by:
+            self._groupable(name)
+        asked = {"sum": sums, "avg": avgs, "min": mins, "max": maxs}
+        aggregates = [(kind, name, self._aggregated(kind, name)) for kind, names in asked.items() for name in names]
+        inner = self.statement().order_by(None).subquery("grouped")
+        keys = [inner.c[name] for name in by]
+        columns = [
+            *keys,
+            sa.func.count().label("count"),
+            *(getattr(sa.func, kind)(inner.c[name]) for kind, name, _ in aggregates),
+        ]
+        statement = sa.select(*columns).group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys))
+        groups = []
+        for row in self.session.connection.execute(statement):
+            found: dict[str, dict[str, Any]] = {kind: {} for kind in asked}
+            for (kind, name, value_type), value in zip(aggregates, row[len(by) + 1 :], strict=True):
+                found[kind][name] = _aggregate_value(kind, value_type, value)
+            groups.append(
+                Group(
+                    dict(zip(by, row[: len(by)], strict=True)),
+                    row[len(by)],
+                    found["sum"],
+                    found["avg"],
+                    found["min"],
+                    found["max"],
+                )
+            )
+        return groups
+
+    def page(self, number: int = 1, per_page: int = 50, count_limit: int | None = None) -> Page:
+        """Page ``number`` (1-based) of ``per_page`` records (at most MAX_PER_PAGE).
+
+        The total is counted up to ``count_limit`` (default ``COUNT_LIMIT``)
+        records; past it, ``Page.total_exact`` is False and ``total`` is the limit.
+        No count is made when this page shows where the records end (it is then exact).
+        """
+        if number < 1:
+            raise QueryError("page numbers start at 1")
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}")
+        limit = COUNT_LIMIT if count_limit is None else count_limit
+        offset = (number - 1) * per_page
+        rows = self.session.connection.execute(self._page_statement(per_page + 1, offset)).mappings().all()
+        items = [row_to_record(self.obj, row, self.session.crm.keys) for row in rows[:per_page]]
+        more = len(rows) > per_page
+        if not more and (items or offset == 0):  # the last page: the total is known
+            total, exact = offset + len(items), True
+        else:
+            counted = self.count(limit)
+            total, exact = min(counted, limit), counted <= limit
+        return Page(items=items, total=total, page=number, per_page=per_page, total_exact=exact, more=more)
+
+    def _page_statement(self, limit: int, offset: int) -> sa.Select:
+        """``limit`` rows from ``offset``; from DEFERRED_JOIN_OFFSET on, the ids are chosen first
+        (on the list index alone when it serves the order), then only their rows are read."""
+        statement = self.statement()
+        if offset < DEFERRED_JOIN_OFFSET:
+            return statement.limit(limit).offset(offset)
+        ids = statement.with_only_columns(self.table.c.id).limit(limit).offset(offset).subquery("page_ids")
+        rows = self.table.alias("paged")
+        adapt = ClauseAdapter(rows).traverse
+        return (
+            sa.select(*(rows.c[c.name] for c in self.visible_columns()))
+            .join_from(rows, ids, rows.c.id == ids.c.id)
+            .order_by(*(adapt(o) for o in self.ordering), rows.c.id.asc())
+        )
+
+    # --- building conditions -----------------------------------------------------
+    def _column(self, name: str) -> sa.Column:
+        field = self.obj.fields.get(name)
+        if field is not None and self.session.principal.can_see(self.obj.name, name):
+            if field.encrypted:
+                raise QueryError(f"{name} is stored encrypted; it cannot be filtered or sorted on")
+            return self.table.c[name]
+        if field is None and name in _SYSTEM_FILTERABLE and name in self.table.c:
+            return self.table.c[name]
+        raise QueryError(f"{self.obj.name} has no field {name!r}")
+
+    def _groupable(self, name: str) -> sa.Column:
+        column = self._column(name)
+        field = self.obj.fields.get(name)
+        if field is not None and field.value_type in _UNGROUPABLE_TYPES:
+            raise QueryError(f"{name} holds lists or documents; a query cannot group by it")
+        return column
+
+    def _aggregated(self, kind: str, name: str) -> str:
+        """The value type of the field ``kind`` (sum, avg, min, max) aggregates; QueryError when it cannot."""
+        self._column(name)
+        field = self.obj.fields.get(name)
+        value_type = field.value_type if field is not None else _SYSTEM_TYPES[name]
+        if value_type not in AGGREGATES[kind]:
+            raise QueryError(f"{kind} applies to {', '.join(AGGREGATES[kind])} fields; {name} is a {value_type} field")
+        return value_type
+
+    def _condition(self, key: str, value: Any) -> sa.ColumnElement[bool]:
+        name, _, op = key.partition("__")
+        op = op or "eq"
+        if op not in OPERATORS:
+            raise QueryError(f"unknown operator {op!r} in {key!r}; use one of {', '.join(OPERATORS)}")
+        column = self._column(name)
+        field = self.obj.fields.get(name)
+        if op == "isnull":
+            return column.is_(None) if value in (True, "true", "1", 1) else column.is_not(None)
+        if field is not None and field.type in LIST_TYPES and op in ("eq", "ne", "in", "not_in"):
+            return self._list_condition(field, column, op, value)
+        if op in ("in", "not_in"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            coerced = [self._value(field, name, item) for item in items]
+            return column.in_(coerced) if op == "in" else column.not_in(coerced)
+        if op in ("contains", "startswith"):
+            return self._text_match(field, column, op, value)
+        coerced = self._value(field, name, value)
+        if coerced is None:
+            return column.is_(None) if op == "eq" else column.is_not(None)
+        return {
+            "eq": column == coerced,
+            "ne": column != coerced,
+            "lt": column < coerced,
+            "lte": column <= coerced,
+            "gt": column > coerced,
+            "gte": column >= coerced,
+        }[op]
+
+    def _list_condition(self, field: FieldDef, column: sa.Column, op: str, value: Any) -> sa.ColumnElement[bool]:
+        """On tags and multipicklists, ``eq``/``in`` mean "holds the value / any of the values"."""
+        items = (
+            value.split(",") if isinstance(value, str) else [value] if not isinstance(value, (list, tuple)) else value
+        )
+        dialect = self.session.connection.dialect.name
+        holds = sa.or_(*(_json_list_contains(dialect, column, self._value(field, field.name, item)) for item in items))
+        return holds if op in ("eq", "in") else sa.or_(column.is_(None), sa.not_(holds))
+
+    def _value(self, field: FieldDef | None, name: str, value: Any) -> Any:
+        if field is None:
+            field = FieldDef(name=name, type=_SYSTEM_TYPES[name], label=Label.of(None, name))
+        if field.is_computed:
+            field = replace(field, type=field.value_type if field.type == "formula" else "text")
+        if field.type in ("multipicklist", "tags"):
+            field = replace(field, type="picklist" if field.picklist else "text")
+        try:
+            return coerce_value(field, value, self.session.config.settings)
+        except FieldValueError as exc:
+            raise QueryError(f"filter on {name}: {exc.message}") from None
+
+    def _text_match(self, field: FieldDef | None, column: sa.Column, op: str, value: Any) -> sa.ColumnElement[bool]:
+        if field is not None and field.type in ("multipicklist", "tags"):
+            return _json_list_contains(
+                self.session.connection.dialect.name, column, self._value(field, field.name, value)
+            )
+        if field is None or field.value_type not in _TEXT_MATCH_TYPES:
+            kind = field.value_type if field else "system"
+            raise QueryError(f"{op} applies to text fields; {column.name} is a {kind} field")
+        pattern = _escape_like(str(value).replace("\x00", ""))
+        pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
+        return column.ilike(pattern, escape="\\")
+
+
+def _aggregate_value(kind: str, value_type: str, value: Any) -> Any:
+    """An aggregate as Python: exact decimals for money and averages (SQLite answers floats),
+    integers for integer sums and extremes, dates and moments as the column reads them."""
+    if value is None or value_type in ("date", "datetime"):
+        return value
+    if value_type == "integer" and kind != "avg":
+        return int(value)
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _json_list_contains(dialect: str, column: sa.Column, item: Any) -> sa.ColumnElement[bool]:
+    if dialect == "postgresql":
+        # The column's type is JSON with a JSONB variant; its comparator is JSON's (LIKE), so coerce to JSONB for @>.
+        return sa.type_coerce(column, JSONB()).contains([item])
+    each = sa.func.json_each(column).table_valued("value").alias("each_item")
+    return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == item))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def format_title(obj: ObjectDef, values: Mapping[str, Any]) -> str:
+    """A record's title from the object's ``title`` template (empty parts stay empty)."""
+    if obj.title:
+        shown = {name: "" if values.get(name) is None else values.get(name) for name in obj.title_fields()}
+        text = obj.title.format_map(shown).strip()
+        if text:
+            return text
+    return f"{obj.label.get()} {values.get('id')}"
+
+
+def lookup_titles(session: Session, obj: ObjectDef, table: sa.Table, ids: list[int]) -> dict[int, str]:
+    """Titles of the records ``ids`` of ``obj`` that the caller may see a title of.
+
+    A title is shown when the caller may read the record, or when one of their roles
+    has ``lookup_titles: true``; then only the title's fields are read, never more,
+    and hidden title fields stay empty.
+    """
+    principal = session.principal
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    readable = {
+        r.id: format_title(obj, r) for r in Query(session, obj, table).include_archived().filter(id__in=wanted).all()
+    }
+    missing = [i for i in wanted if i not in readable]
+    if missing and principal.lookup_titles:
+        names = [
+            n
+            for n in obj.title_fields()
+            if n in obj.fields and principal.can_see(obj.name, n) and not obj.fields[n].encrypted
+        ]
+        rows = session.connection.execute(
+            sa.select(table.c.id, *(table.c[n] for n in names)).where(table.c.id.in_(missing))
+        ).mappings()
+        readable.update({row["id"]: format_title(obj, row) for row in rows})
+    return readable

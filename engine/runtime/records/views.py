@@ -1,0 +1,100 @@
+"""Saved list views per user: a name for a list's filters (its query string).
+
+A view belongs to the session's user and is seen only by them; the system
+principal has no views. Names are trimmed and 1–100 characters, unique per user
+and object; a bad name or query is a ``ValidationFailed`` on that field. The
+query string is stored as given (the list page reads it again like any URL, on
+the one read path, so a saved view never shows more than its user may see).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from engine.runtime.errors import NotFound, ValidationFailed
+from engine.runtime.records.validation import Errors
+from engine.runtime.security.permissions import PermissionDenied
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from engine.runtime.records.session import Session
+
+TABLE = "sys_saved_views"
+MAX_NAME = 100
+MAX_QUERY = 4000
+
+
+@dataclass(frozen=True)
+class SavedView:
+    """A user's saved list view."""
+
+    id: int
+    object: str
+    name: str
+    query: str
+    created_at: dt.datetime
+
+
+def _user(session: Session) -> int:
+    if session.principal.user_id is None:
+        raise PermissionDenied("saved views belong to a user")
+    return session.principal.user_id
+
+
+def save_view(session: Session, object_name: str, name: str, query: str) -> SavedView:
+    """Save ``query`` (a list's query string) as ``name``; the same name again replaces it."""
+    user_id = _user(session)
+    session.object(object_name)  # an unknown object is NotFound
+    name = (name or "").strip()
+    query = (query or "").lstrip("?")
+    errors = Errors()
+    if not name:
+        errors.add("name", "required", "Enter a name for the view.")
+    elif len(name) > MAX_NAME:
+        errors.add("name", "too_long", f"A view name has at most {MAX_NAME} characters.")
+    elif "\x00" in name:
+        errors.add("name", "invalid", "A view name cannot contain control characters.")
+    if len(query) > MAX_QUERY or "\x00" in query:
+        errors.add("query", "invalid", "The filters of this list cannot be saved.")
+    if errors:
+        raise ValidationFailed(dict(errors), TABLE)
+    table = session.schema.system[TABLE]
+    now = session.clock().now_utc
+    mine = sa.and_(table.c.user_id == user_id, table.c.object == object_name, table.c.name == name)
+    existing = session.connection.execute(sa.select(table.c.id).where(mine)).first()
+    if existing is not None:
+        session.connection.execute(sa.update(table).where(table.c.id == existing.id).values(query=query))
+        view_id = existing.id
+    else:
+        view_id = session.connection.execute(
+            sa.insert(table).values(user_id=user_id, object=object_name, name=name, query=query, created_at=now)
+        ).inserted_primary_key[0]
+    return SavedView(view_id, object_name, name, query, now)
+
+
+def list_views(session: Session, object_name: str) -> list[SavedView]:
+    """The session's user's saved views of ``object_name``, by name."""
+    if session.principal.user_id is None:
+        return []
+    table = session.schema.system[TABLE]
+    rows = session.connection.execute(
+        sa.select(table.c.id, table.c.object, table.c.name, table.c.query, table.c.created_at)
+        .where(table.c.user_id == session.principal.user_id, table.c.object == object_name)
+        .order_by(table.c.name, table.c.id)
+    )
+    return [SavedView(r.id, r.object, r.name, r.query, r.created_at) for r in rows]
+
+
+def delete_view(session: Session, object_name: str, view_id: int) -> None:
+    """Delete one of the user's views; another user's (or an unknown) view is NotFound."""
+    user_id = _user(session)
+    table = session.schema.system[TABLE]
+    result = session.connection.execute(
+        sa.delete(table).where(table.c.id == view_id, table.c.user_id == user_id, table.c.object == object_name)
+    )
+    if result.rowcount == 0:
+        raise NotFound("saved view", view_id)

@@ -1,0 +1,278 @@
+"""API tokens (S46): bearer secrets that act as their user, with the user's permissions.
+
+A token's secret is ``trl_`` followed by 32 random bytes (URL-safe base64). It
+is shown once, when the token is created; ``sys_tokens`` stores only its
+SHA-256 hash, so a copy of the database does not hand out working tokens. The
+secret has 256 random bits, so an unsalted fast hash is enough (nobody can
+guess a pre-image), and a lookup by hash needs no scan.
+
+``resolve_token`` turns a secret into the user it acts as and refuses, with a
+message a person can act on:
+
+- something that is not a Trellis token, an unknown, a revoked or an expired
+  token → ``TokenRefused``;
+- a disabled or expired account, or an unknown user → the same refusal the
+  rest of Trellis gives (``AccountUnavailable`` / ``UnknownUser``, from
+  ``load_principal``); an account locked after failed logins
+  (``locked_until``) → ``AccountUnavailable`` until the lock ends;
+- a request from outside the account's networks (``settings.security.ip_allowlist``
+  and the roles' ``ip_allowlist``, the rules of login steps 1 and 4 in
+  ``engine.runtime.security.auth``) → ``PermissionDenied``.
+
+``last_used_at`` is written at most once a minute per token, so a busy
+integration does not turn every read into a write.
+
+Creating and revoking tokens is written to the audit trail (``sys_token``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine.runtime.errors import NotFound, TrellisError, ValidationFailed
+from engine.runtime.records.validation import Errors
+from engine.runtime.security import audit
+from engine.runtime.security.auth import ip_allowed
+from engine.runtime.security.permissions import (
+    SYSTEM,
+    AccountUnavailable,
+    PermissionDenied,
+    Principal,
+    UnknownUser,
+    load_principal,
+)
+
+if TYPE_CHECKING:
+    from engine.runtime.context import Runtime
+
+#: Every secret starts with this, so that scanners and people recognise a Trellis token.
+TOKEN_PREFIX = "trl_"
+#: Random bytes in a secret.
+SECRET_BYTES = 32
+#: ``last_used_at`` is updated when it is older than this.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+#: Longest token name.
+MAX_NAME_LENGTH = 200
+
+
+class TokenRefused(TrellisError):
+    """A bearer secret that is not a valid token: malformed, unknown, revoked or expired."""
+
+    code = "invalid_token"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as shown to admins (never its secret or hash)."""
+
+    id: int
+    username: str
+    name: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+
+    def status(self, now: dt.datetime) -> str:
+        """``revoked``, ``expired`` or ``active`` at ``now``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+
+def token_hash(secret: str) -> str:
+    """The stored form of a secret: SHA-256, hex."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_token(
+    crm: Runtime,
+    username: str,
+    name: str | None = None,
+    expires_at: dt.datetime | dt.date | None = None,
+    *,
+    channel: str = "cli",
+) -> tuple[str, TokenInfo]:
+    """Create a token for ``username``; returns the secret (show it once) and the token.
+
+    ``expires_at`` may be a date (the token stops working at 00:00 UTC that day, as
+    an account's ``expires_at``), a naive date-time (UTC) or an aware one; it must
+    lie in the future. Raises UnknownUser, AccountUnavailable for a
+    disabled or expired account, and ValidationFailed for a bad name or expiry.
+    """
+    tokens, users = _tables(crm)
+    now = crm.clock_now().now_utc
+    expires = _moment(expires_at)
+    name = (name or "").strip() or None
+    errors = Errors()
+    if name is not None and len(name) > MAX_NAME_LENGTH:
+        errors.add("name", "too_long", f"A token name has at most {MAX_NAME_LENGTH} characters.")
+    if expires is not None and expires <= now:
+        errors.add("expires_at", "in_past", f"The expiry {expires:%Y-%m-%d %H:%M} UTC has passed; give a later one.")
+    if errors:
+        raise ValidationFailed(dict(errors), "token")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
+    with crm.engine.connect() as connection, connection.begin():
+        user_id = connection.execute(sa.select(users.c.id).where(users.c.username == username)).scalar()
+        if user_id is None:
+            raise UnknownUser(f"there is no user {username!r}; create it with `trellis user add`")
+        load_principal(connection, crm.config, user_id, now, users)  # refuses disabled and expired accounts
+        row = {
+            "user_id": user_id,
+            "name": name,
+            "token_hash": token_hash(secret),
+            "created_at": now,
+            "expires_at": expires,
+            "revoked_at": None,
+            "last_used_at": None,
+        }
+        token_id = connection.execute(sa.insert(tokens).values(row).returning(tokens.c.id)).scalar_one()
+        audit.log_change(
+            connection,
+            crm.schema,
+            SYSTEM,
+            channel,
+            "token.create",
+            "sys_token",
+            token_id,
+            {
+                "user": [None, username],
+                "name": [None, name],
+                "expires_at": [None, expires.isoformat() if expires else None],
+            },
+            now,
+        )
+    return secret, TokenInfo(token_id, username, name, now, expires, None, None)
+
+
+def revoke_token(crm: Runtime, token_id: int, *, channel: str = "cli") -> TokenInfo:
+    """Revoke a token at once (revoking a revoked token changes nothing); raises NotFound."""
+    tokens, _ = _tables(crm)
+    now = crm.clock_now().now_utc
+    with crm.engine.connect() as connection, connection.begin():
+        info = _info(connection, crm, tokens.c.id == token_id)
+        if info is None:
+            raise NotFound("token", token_id)
+        if info.revoked_at is not None:
+            return info
+        connection.execute(sa.update(tokens).where(tokens.c.id == info.id).values(revoked_at=now))
+        audit.log_change(
+            connection,
+            crm.schema,
+            SYSTEM,
+            channel,
+            "token.revoke",
+            "sys_token",
+            info.id,
+            {"revoked_at": [None, now.isoformat()]},
+            now,
+        )
+    return TokenInfo(info.id, info.username, info.name, info.created_at, info.expires_at, now, info.last_used_at)
+
+
+def list_tokens(crm: Runtime, username: str | None = None) -> list[TokenInfo]:
+    """Every token (of ``username``, if given), oldest first; raises UnknownUser for an unknown name."""
+    tokens, users = _tables(crm)
+    with crm.engine.connect() as connection:
+        if username is not None:
+            if connection.execute(sa.select(users.c.id).where(users.c.username == username)).first() is None:
+                raise UnknownUser(f"there is no user {username!r}")
+            return _infos(connection, crm, users.c.username == username)
+        return _infos(connection, crm, sa.true())
+
+
+def resolve_token(crm: Runtime, secret: str, ip: str | None = None) -> str:
+    """The user name a bearer ``secret`` acts as; refuses as described in the module docstring.
+
+    ``ip`` (the client's address), when given, is checked against the account's
+    networks like a login.
+    """
+    if not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        raise TokenRefused(
+            f"this is not a Trellis API token (they start with {TOKEN_PREFIX}); create one with `trellis token create`"
+        )
+    tokens, users = _tables(crm)
+    now = crm.clock_now().now_utc
+    with crm.engine.connect() as connection, connection.begin():
+        row = connection.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash(secret))).mappings().first()
+        if row is None:
+            raise TokenRefused("unknown API token; check that it was copied whole, or create a new one")
+        if row["revoked_at"] is not None:
+            raise TokenRefused(f"this API token was revoked on {row['revoked_at']:%Y-%m-%d %H:%M} UTC")
+        if row["expires_at"] is not None and row["expires_at"] <= now:
+            raise TokenRefused(f"this API token expired on {row['expires_at']:%Y-%m-%d %H:%M} UTC; create a new one")
+        principal = load_principal(connection, crm.config, row["user_id"], now, users)
+        locked = connection.execute(sa.select(users.c.locked_until).where(users.c.id == row["user_id"])).scalar()
+        if locked is not None and locked > now:
+            raise AccountUnavailable(
+                f"the account {principal.username!r} is locked until {locked:%Y-%m-%d %H:%M} UTC "
+                "after failed logins; its API tokens work again then"
+            )
+        if ip is not None:
+            _check_network(crm, principal, ip)
+        if row["last_used_at"] is None or now - row["last_used_at"] >= LAST_USED_RESOLUTION:
+            connection.execute(sa.update(tokens).where(tokens.c.id == row["id"]).values(last_used_at=now))
+    return principal.username
+
+
+# --- helpers ----------------------------------------------------------------------
+def _tables(crm: Runtime) -> tuple[sa.Table, sa.Table]:
+    return crm.schema.system["sys_tokens"], crm.schema.system["sys_users"]
+
+
+def _check_network(crm: Runtime, principal: Principal, ip: str) -> None:
+    """The network rules of login (``engine.runtime.security.auth``, steps 1 and 4) for a token's request."""
+    global_networks = crm.config.settings.security.ip_allowlist
+    roles = [crm.config.roles[name] for name in principal.roles]
+    role_limited = bool(roles) and all(r.ip_allowlist for r in roles)
+    if (global_networks and not ip_allowed(ip, global_networks)) or (
+        role_limited and not ip_allowed(ip, [n for r in roles for n in r.ip_allowlist])
+    ):
+        raise PermissionDenied(f"API access from {ip} is not allowed for the account {principal.username!r}")
+
+
+def _moment(value: dt.datetime | dt.date | None) -> dt.datetime | None:
+    """An expiry as an aware UTC date-time; dates and naive times are UTC, as for accounts."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _select(crm: Runtime) -> sa.Select:
+    tokens, users = _tables(crm)
+    return sa.select(tokens, users.c.username).join(users, users.c.id == tokens.c.user_id)
+
+
+def _to_info(row: Any) -> TokenInfo:
+    return TokenInfo(
+        row["id"],
+        row["username"],
+        row["name"],
+        row["created_at"],
+        row["expires_at"],
+        row["revoked_at"],
+        row["last_used_at"],
+    )
+
+
+def _info(connection: sa.Connection, crm: Runtime, condition: sa.ColumnElement[bool]) -> TokenInfo | None:
+    row = connection.execute(_select(crm).where(condition)).mappings().first()
+    return None if row is None else _to_info(row)
+
+
+def _infos(connection: sa.Connection, crm: Runtime, condition: sa.ColumnElement[bool]) -> list[TokenInfo]:
+    tokens, _ = _tables(crm)
+    rows = connection.execute(_select(crm).where(condition).order_by(tokens.c.id)).mappings()
+    return [_to_info(row) for row in rows]
