@@ -50,6 +50,7 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
+from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
 from engine.runtime.jobs import checkpoints
 from engine.runtime.jobs.delivery import DeliveryReport, deliver
@@ -414,12 +415,8 @@ def _insert_run(
 ) -> bool:
     """Record a run under ``key`` unless one exists; True when this call recorded it."""
     runs = session.schema.system["sys_automation_runs"]
-    if session.connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     statement = (
-        insert(runs)
+        upsert(session.connection.dialect.name, runs)
         .values(
             rule=rule.name,
             object=rule.object,

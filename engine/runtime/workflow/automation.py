@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import Expression, ExpressionEvalError
 from engine.metadata.model import SYSTEM_COLUMNS, Action, Automation, ObjectDef
+from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
 from engine.runtime.records.query import row_to_record
 from engine.runtime.records.validation import expression_names
@@ -420,11 +421,7 @@ def _record_run(
 
 
 def _insert_ignore(dialect: str, table: sa.Table, row: dict[str, Any]) -> sa.Executable:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).values(row).on_conflict_do_nothing(index_elements=["run_key"]).returning(table.c.id)
+    return upsert(dialect, table).values(row).on_conflict_do_nothing(index_elements=["run_key"]).returning(table.c.id)
 
 
 def _finish_run(session: Session, run: Run, status: str, error: str | None) -> None:
