@@ -191,6 +191,7 @@ def _render(
     readers: list[_Person],
 ) -> tuple[str, str]:
     """Subject and body of the action's template for ``readers`` (in the first one's language)."""
+    assert action.template is not None, "a notify action names its template"
     template = session.config.templates[action.template]
     language = readers[0].language
     principals = tuple(p.principal for p in readers if p.principal is not None)
@@ -261,10 +262,12 @@ def resolve_recipients(
         elif recipient.kind == "role":
             user_ids |= {row.id for row in unit.all_users() if row.active and recipient.name in (row.roles or [])}
         elif recipient.kind == "user":
+            assert recipient.name is not None, "a user recipient names the user"
             found = unit.user_named(recipient.name)
             if found is not None:
                 user_ids.add(found.id)
         elif recipient.kind == "field" and obj is not None:
+            assert recipient.name is not None, "a field recipient names the field"
             value = values.get(recipient.name)
             if value and obj.fields[recipient.name].type == "user":
                 user_ids.add(value)

@@ -40,7 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -280,7 +280,7 @@ def number_legacy_rows(connection: sa.Connection, schema: Schema) -> None:
 
 
 def field_changes(
-    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, fields: Mapping[str, Any], encrypted: set[str]
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, fields: Iterable[str], encrypted: Collection[str]
 ) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` for every field whose value differs (encrypted values masked)."""
     changes = {}
