@@ -149,7 +149,8 @@ def _emails(
 ) -> list[tuple[_Person, list[_Person]]]:
     """The e-mails to write: each addressee with whom it copies, one message per address."""
     copied = _copied(session, values, action, users)
-    owner = people.get(values.get("owner_id"))  # type: ignore[arg-type]
+    owner_id = values.get("owner_id")
+    owner = people.get(owner_id) if owner_id is not None else None
     cc = [people[m] for m in copied if people[m].email] if owner is not None and owner.email else []
     out: list[tuple[_Person, list[_Person]]] = []
     taken: set[str] = set()
@@ -199,7 +200,8 @@ def _render(
         principals = ()  # an outside address among the readers: what anyone may read
     subject, body = template.text(language)
     read = [templating.keys_read(text, "record") for text in (subject, body)]
-    fields = None if None in read else frozenset().union(*read)  # type: ignore[arg-type]
+    known = [keys for keys in read if keys is not None]  # None: a template uses `record` as a whole
+    fields = frozenset[str]().union(*known) if len(known) == len(read) else None
     context = template_context(
         session,
         obj,
