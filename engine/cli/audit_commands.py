@@ -295,8 +295,8 @@ def reads(config: str, db_url: str | None, object_name: str | None, username: st
         echo(line + (f"  {_value(entry.detail)}" if entry.detail else ""))
 
 
-def _when(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def _when(moment: dt.datetime | None) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else ""
 
 
 def _value(value: Any) -> str:

@@ -94,10 +94,11 @@ def simulate(
     crm = Trellis(compiled, create_engine(db_url))
     try:
         crm.check_database()
-        if window:
+        if from_text is not None and to_text is not None:  # a window (both or neither: checked above)
             start, end = parse_time("--from", from_text, zone), parse_time("--to", to_text, zone)
             _print_window(runtime.simulate_window(crm, start, end, object_name), start, end, zone)
         else:
+            assert object_name is not None and record_id is not None, "one record: checked above"
             at = parse_time("--at", at_text, zone) if at_text else None
             _print_record(runtime.simulate_record(crm, object_name, record_id, event, at), zone)
     finally:

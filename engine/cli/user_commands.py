@@ -16,6 +16,7 @@ import click
 
 from engine.cli.common import CONFIG_ARG, DB_OPTION, config_first, echo, secho, user_errors
 from engine.cli.group import main
+from engine.runtime.context import Runtime
 from engine.runtime.security import crypto
 from engine.runtime.security.auth import totp_required
 from engine.runtime.security.users import Directory, User
@@ -194,7 +195,7 @@ def _status(user: User, now: dt.datetime) -> str:
     return f"active until {user.expires_at:%Y-%m-%d}" if user.expires_at else "active"
 
 
-def _two_factor(user: User, crm: Trellis) -> str:
+def _two_factor(user: User, crm: Runtime) -> str:
     if user.totp_enabled:
         return "on"
     roles = [crm.config.roles[r] for r in user.roles if r in crm.config.roles]

@@ -14,7 +14,7 @@ import datetime as dt
 import signal
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -79,7 +79,7 @@ def worker(
         if requeue:
             count = requeue_dead(crm, crm.clock_now().now_utc)
             echo(f"Requeued {count} dead letter{'s' if count != 1 else ''}.")
-        options = {"batch": batch, "max_attempts": max_attempts, "smtp": smtp}
+        options: dict[str, Any] = {"batch": batch, "max_attempts": max_attempts, "smtp": smtp}
         if once:
             _print_pass(runtime.run_once(crm, **options), zone, quiet=False)
             return

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import cache
 from importlib import resources
@@ -163,9 +164,11 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
     if error.validator == "oneOf" and error.context:
         deepest = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
         return _schema_issue(tree, deepest)
+    # A `false` subschema is a bool, not a mapping: it has no keys to read.
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
     if error.validator == "additionalProperties":
-        known = list(error.schema.get("properties", {}))
-        extra = [k for k in error.instance if k not in known]
+        known = list(schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in known] if isinstance(error.instance, Mapping) else []
         return [
             ConfigIssue(
                 "T-E010",
@@ -197,7 +200,7 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
                 "use lower_snake_case: a letter, then letters, digits or _",
             )
         ]
-    if error.validator == "pattern" and error.schema.get("pattern") == _IDENTIFIER.pattern:
+    if error.validator == "pattern" and schema.get("pattern") == _IDENTIFIER.pattern:
         return [
             ConfigIssue(
                 "T-E020",
@@ -207,7 +210,7 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
                 "use lower_snake_case: a letter, then letters, digits or _",
             )
         ]
-    if error.validator == "pattern" and error.schema.get("pattern") == DURATION_PATTERN:
+    if error.validator == "pattern" and schema.get("pattern") == DURATION_PATTERN:
         return [
             ConfigIssue(
                 "T-E011",
@@ -218,7 +221,7 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
             )
         ]
     hint = None
-    if error.validator == "enum":
+    if error.validator == "enum" and isinstance(error.validator_value, list):
         hint = did_you_mean(error.instance, error.validator_value) or "allowed: " + ", ".join(
             map(str, error.validator_value)
         )

@@ -247,7 +247,7 @@ class Pipeline:
     #: This pipeline's name: ``default`` for the object's own stages, else the variant's key.
     key: str = "default"
 
-    def stage(self, key: str) -> Stage | None:
+    def stage(self, key: str | None) -> Stage | None:
         """The stage with ``key``, or None."""
         return next((s for s in self.stages if s.key == key), None)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 DEFAULT_URL = "sqlite:///trellis.db"
 
@@ -77,6 +79,7 @@ def foreign_keys_deferred(connection: sa.Connection) -> Iterator[None]:
         yield
         return
     raw = connection.connection.driver_connection
+    assert raw is not None, "the connection is open, so it has its sqlite3 connection"
     raw.execute("PRAGMA foreign_keys=OFF")
     try:
         yield
@@ -84,8 +87,17 @@ def foreign_keys_deferred(connection: sa.Connection) -> Iterator[None]:
         raw.execute("PRAGMA foreign_keys=ON")
 
 
-def foreign_key_violations(connection: sa.Connection) -> list[tuple]:
+def foreign_key_violations(connection: sa.Connection) -> list[sa.Row[Any]]:
     """Rows that break a foreign key (SQLite's ``PRAGMA foreign_key_check``)."""
     if connection.dialect.name != "sqlite":
         return []
     return list(connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall())
+
+
+def upsert(dialect: str, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``table`` in the ``dialect`` named ("postgresql" or "sqlite"), the kind
+    that has ``on_conflict_do_nothing`` / ``on_conflict_do_update`` (both dialects spell them
+    alike)."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -179,7 +179,7 @@ def search_document(table: sa.Table, names: Sequence[str]) -> sa.ColumnElement[s
     so that the query's expression is the index's even in a prepared statement.
     """
     parts = [sa.func.coalesce(table.c[name], sa.literal_column("''")) for name in names]
-    document = parts[0]
+    document: sa.ColumnElement[Any] = parts[0]
     for part in parts[1:]:
         document = document.concat(sa.literal_column(f"chr({ord(SEARCH_SEPARATOR)})")).concat(part)
     return sa.func.lower(document, type_=sa.Text())
@@ -540,8 +540,9 @@ def schedule_indexes(config: Config, objects: Mapping[str, sa.Table]) -> None:
     one ``indexed: true`` would make; yearly rules match by month and day, which it cannot serve."""
     for rule in config.automations:
         trigger = rule.trigger
-        if trigger.kind != "schedule" or trigger.yearly or rule.object not in objects:
+        if trigger.kind != "schedule" or trigger.yearly or rule.object is None or rule.object not in objects:
             continue
+        assert trigger.from_field is not None, "a schedule counts from a date field"
         table = objects[rule.object]
         # Without a window, the sweep also reads the records written since the last one
         # (engine.runtime.jobs.checkpoints), by updated_at.

@@ -206,7 +206,7 @@ def load_demo_users(crm: Runtime, password: str = DEMO_PASSWORD) -> list[DemoLog
         for demo in wanted:
             user = existing.get(demo.username)
             created = user is None
-            if created:
+            if user is None:
                 user = directory.add(
                     demo.username,
                     roles=list(demo.roles),
@@ -237,7 +237,7 @@ def load_demo_data(crm: Runtime, per_object: int = 20, seed: int = 7) -> dict[st
             existing = {r.id: r["owner_id"] for r in session.query(obj.name).all()}
             created[obj.name] = existing
             made = 0
-            candidates = owners.get(obj.name) or [None]
+            candidates: list[int | None] = [*owners.get(obj.name, [])] or [None]
             for index in range(len(existing), per_object):
                 owner = candidates[index % len(candidates)]
                 record_id = create_sample_record(session, obj, index, rng, created, {"owner_id": owner}, story)
@@ -383,7 +383,7 @@ def sample_value(
     return generator(obj, field, index, rng, values, created, session)
 
 
-def _text(obj, field, index, rng, values, created, session) -> str:
+def _text(obj, field, index, rng, values, created, session) -> str | None:
     name = field.name
     if name in ("first_name", "given_name"):
         return person_parts(rng, index)[1]

@@ -37,6 +37,7 @@ from engine.metadata.model import ObjectDef
 from engine.runtime.demo.people import person_name
 
 if TYPE_CHECKING:
+    from engine.runtime.records.record import Record
     from engine.runtime.records.session import Session
 
 #: Customer types that are people, not companies.
@@ -67,7 +68,7 @@ class Story:
     #: The values of the record being made that the caller fixed (never changed by a refiner).
     fixed: frozenset[str] = frozenset()
 
-    def record(self, object_name: str, record_id: Any) -> Mapping[str, Any] | None:
+    def record(self, object_name: str, record_id: Any) -> Record | None:
         """A created record, read through the read path (as the system)."""
         if record_id is None or object_name not in self.session.config.objects:
             return None
@@ -126,6 +127,7 @@ def is_deal(obj: ObjectDef) -> bool:
 
 def refine_deal(story: Story, obj: ObjectDef, values: Values, index: int) -> None:
     """Name, seats × price, discount, budget, contact, lost reason and dates that agree."""
+    assert obj.pipeline is not None, "a deal has a pipeline (is_deal)"
     rng = story.rng
     if "quantity" in obj.fields:
         values["quantity"] = rng.choice(QUANTITIES)
@@ -238,6 +240,7 @@ def is_ticket(obj: ObjectDef) -> bool:
 
 def refine_ticket(story: Story, obj: ObjectDef, values: Values, index: int) -> None:
     """A resolution (its time, the satisfaction) only once resolved; the contact is the account's."""
+    assert obj.pipeline is not None, "a ticket has a pipeline (is_ticket)"
     stage = obj.pipeline.for_values(values).stage(values.get(obj.pipeline.field) or "")
     resolved = stage is not None and stage.outcome == "won"
     if not resolved:
@@ -280,7 +283,7 @@ def creation_moment(story: Story, obj: ObjectDef, values: Mapping[str, Any]) -> 
     """When the record came to be: after every record it points to, before now."""
     earliest = story.now - HISTORY
     for f in obj.fields.values():
-        if f.type == "lookup" and values.get(f.name) is not None:
+        if f.type == "lookup" and f.target is not None and values.get(f.name) is not None:
             earliest = max(earliest, story.born.get((f.target, values[f.name]), earliest))
     latest = story.now - dt.timedelta(hours=6)
     if earliest >= latest:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -159,7 +158,7 @@ def outbox_counts(session: Session) -> dict[str, int]:
     rows = session.connection.execute(
         sa.select(table.c.status, sa.func.count()).where(table.c.status.in_(WAITING)).group_by(table.c.status)
     ).all()
-    found = dict(rows)
+    found: dict[str, int] = {status: count for status, count in rows}
     return {status: found.get(status, 0) for status in WAITING}
 
 
@@ -226,7 +225,7 @@ def _page(session: Session, statement: sa.Select, page: int, per_page: int) -> t
     return list(rows[:per_page]), page, per_page, len(rows) > per_page
 
 
-def _message(row: Mapping[str, Any]) -> Message:
+def _message(row: sa.RowMapping) -> Message:
     target = row["target"]
     error = row["last_error"]
     if error and target in error:  # a delivery error may quote the URL with its password
@@ -255,6 +254,8 @@ def _summary(kind: str, payload: str) -> str:
         return ""
     if kind == "email":
         return str(data.get("subject") or "")[:300]
-    record = data.get("record") if isinstance(data.get("record"), dict) else {}
+    record = data.get("record")
+    if not isinstance(record, dict):
+        record = {}
     parts = [str(data.get("event") or ""), str(data.get("object") or ""), str(record.get("id") or "")]
     return " ".join(p for p in parts if p)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from engine.metadata.model import Automation
+from engine.runtime.database import upsert
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
@@ -64,11 +65,7 @@ def save(crm: Runtime, rule: Automation, due: dt.datetime, at: dt.datetime, full
     table = crm.schema.system["sys_automation_sweeps"]
     values = {"signature": signature(rule), "due": due, "swept_at": at}
     with crm.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        statement = insert(table).values(rule=rule.name, full_at=at, **values)
+        statement = upsert(connection.dialect.name, table).values(rule=rule.name, full_at=at, **values)
         connection.execute(
             statement.on_conflict_do_update(
                 index_elements=["rule"], set_={**values, **({"full_at": at} if full else {})}

@@ -149,7 +149,8 @@ def _emails(
 ) -> list[tuple[_Person, list[_Person]]]:
     """The e-mails to write: each addressee with whom it copies, one message per address."""
     copied = _copied(session, values, action, users)
-    owner = people.get(values.get("owner_id"))  # type: ignore[arg-type]
+    owner_id = values.get("owner_id")
+    owner = people.get(owner_id) if owner_id is not None else None
     cc = [people[m] for m in copied if people[m].email] if owner is not None and owner.email else []
     out: list[tuple[_Person, list[_Person]]] = []
     taken: set[str] = set()
@@ -191,6 +192,7 @@ def _render(
     readers: list[_Person],
 ) -> tuple[str, str]:
     """Subject and body of the action's template for ``readers`` (in the first one's language)."""
+    assert action.template is not None, "a notify action names its template"
     template = session.config.templates[action.template]
     language = readers[0].language
     principals = tuple(p.principal for p in readers if p.principal is not None)
@@ -198,7 +200,8 @@ def _render(
         principals = ()  # an outside address among the readers: what anyone may read
     subject, body = template.text(language)
     read = [templating.keys_read(text, "record") for text in (subject, body)]
-    fields = None if None in read else frozenset().union(*read)  # type: ignore[arg-type]
+    known = [keys for keys in read if keys is not None]  # None: a template uses `record` as a whole
+    fields = frozenset[str]().union(*known) if len(known) == len(read) else None
     context = template_context(
         session,
         obj,
@@ -261,10 +264,12 @@ def resolve_recipients(
         elif recipient.kind == "role":
             user_ids |= {row.id for row in unit.all_users() if row.active and recipient.name in (row.roles or [])}
         elif recipient.kind == "user":
+            assert recipient.name is not None, "a user recipient names the user"
             found = unit.user_named(recipient.name)
             if found is not None:
                 user_ids.add(found.id)
         elif recipient.kind == "field" and obj is not None:
+            assert recipient.name is not None, "a field recipient names the field"
             value = values.get(recipient.name)
             if value and obj.fields[recipient.name].type == "user":
                 user_ids.add(value)

@@ -42,7 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,7 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
+from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
 from engine.runtime.jobs import checkpoints
 from engine.runtime.jobs.delivery import DeliveryReport, deliver
@@ -168,12 +169,13 @@ def sweep(crm: Runtime, at: dt.datetime, only: Collection[str] | None = None) ->
 
 # --- schedule rules -------------------------------------------------------------------------------------
 def _sweep_schedule(crm: Runtime, rule: Automation, at: dt.datetime, report: SweepReport) -> None:
-    trigger = rule.trigger
+    trigger, date_field = rule.trigger, rule.trigger.from_field
+    assert rule.object is not None and date_field is not None, "a schedule rule counts from a record's date"
     table = crm.schema.table(rule.object)
-    column = table.c[trigger.from_field]
+    column = table.c[date_field]
     zone = crm.clock_now().timezone
     due = at - dt.timedelta(seconds=trigger.offset_seconds)  # the latest value that is due
-    conditions = [column.is_not(None), column <= _bound(column, due, zone, upper=True)]
+    conditions: list[sa.ColumnElement[bool]] = [column.is_not(None), column <= _bound(column, due, zone, upper=True)]
     since = None
     if trigger.window_seconds is not None:
         conditions.append(
@@ -192,7 +194,7 @@ def _sweep_schedule(crm: Runtime, rule: Automation, at: dt.datetime, report: Swe
     not_run = _not_run(crm, _record_key(rule.name, table) + _occurrence_sql(column, crm.engine.dialect.name))
 
     def keys(values: Mapping[str, Any]) -> str | None:
-        return f"{rule.name}|{values['id']}|{occurrence(values[trigger.from_field])}"
+        return f"{rule.name}|{values['id']}|{occurrence(values[date_field])}"
 
     _run_due(crm, rule, conditions, not_run, keys, report, record_skips=True)
     if trigger.window_seconds is None:
@@ -200,9 +202,10 @@ def _sweep_schedule(crm: Runtime, rule: Automation, at: dt.datetime, report: Swe
 
 
 def _sweep_yearly(crm: Runtime, rule: Automation, at: dt.datetime, report: SweepReport) -> None:
-    trigger = rule.trigger
+    trigger, date_field = rule.trigger, rule.trigger.from_field
+    assert rule.object is not None and date_field is not None, "a schedule rule counts from a record's date"
     table = crm.schema.table(rule.object)
-    column = table.c[trigger.from_field]
+    column = table.c[date_field]
     zone = crm.clock_now().timezone
     window = dt.timedelta(seconds=trigger.window_seconds or YEARLY_WINDOW)
     offset = dt.timedelta(seconds=trigger.offset_seconds)
@@ -210,14 +213,14 @@ def _sweep_yearly(crm: Runtime, rule: Automation, at: dt.datetime, report: Sweep
     if not days:
         return
     month_day = _month_day_sql(column, crm.engine.dialect.name, zone, at)
-    conditions = [column.is_not(None), month_day.in_(sorted(days))]
+    conditions: list[sa.ColumnElement[bool]] = [column.is_not(None), month_day.in_(sorted(days))]
     if isinstance(column.type, sa.Date):
         conditions.append(column <= max(days.values()))
     anniversary = sa.case({md: day.isoformat() for md, day in days.items()}, value=month_day, else_="")
     not_run = _not_run(crm, _record_key(rule.name, table) + anniversary)
 
     def keys(values: Mapping[str, Any]) -> str | None:
-        value = values[trigger.from_field]
+        value = values[date_field]
         if isinstance(value, dt.datetime):
             value = value.astimezone(zone).date()
         day = days.get(value.strftime("%m-%d"))
@@ -271,7 +274,7 @@ def _month_day_sql(column: sa.Column, dialect: str, zone: dt.tzinfo, at: dt.date
         return sa.func.strftime("%m-%d", column, type_=sa.String)
     if dialect == "postgresql":
         return sa.func.to_char(sa.func.timezone(str(zone), column), "MM-DD", type_=sa.String)
-    seconds = int(at.astimezone(zone).utcoffset().total_seconds())
+    seconds = int((at.astimezone(zone).utcoffset() or dt.timedelta()).total_seconds())
     return sa.func.strftime("%m-%d", column, f"{seconds:+d} seconds", type_=sa.String)
 
 
@@ -288,6 +291,7 @@ def _bound(column: sa.Column, moment: dt.datetime, zone: dt.tzinfo, upper: bool)
 
 # --- cron rules -----------------------------------------------------------------------------------------
 def _sweep_cron(crm: Runtime, rule: Automation, at: dt.datetime, report: SweepReport) -> None:
+    assert rule.trigger.cron is not None, "a cron rule has its expression"
     fire = cron_time(rule.trigger.cron, at, crm.clock_now().timezone)
     if at - fire > CRON_LOOKBACK:
         return
@@ -329,6 +333,7 @@ def _run_due(
     One query selects the ids (no order, so that PostgreSQL may hash the anti-join with the
     runs); then ``PAGE`` records at a time are read again, each page in one transaction, and the
     rule fires for each that still meets ``conditions``, under its run key."""
+    assert rule.object is not None, "the rules swept over records have an object"
     obj = crm.config.objects[rule.object]
     table = crm.schema.table(rule.object)
     current = [table.c.archived_at.is_(None), *conditions]
@@ -354,7 +359,7 @@ def _record_key(rule: str, table: sa.Table) -> sa.ColumnElement[str]:
     return sa.literal(f"{rule}|", sa.String) + sa.cast(table.c.id, sa.String) + sa.literal("|", sa.String)
 
 
-def _records(obj: ObjectDef, rows: list[sa.RowMapping], keys: Keys) -> Iterator[dict[str, Any]]:
+def _records(obj: ObjectDef, rows: Sequence[sa.RowMapping], keys: Keys) -> Iterator[dict[str, Any]]:
     for row in rows:
         yield dict(row_to_record(obj, row, keys))
 
@@ -386,6 +391,8 @@ def _fire(
 
 
 def _holds(session: Session, rule: Automation, obj: ObjectDef | None, values: Mapping[str, Any]) -> bool:
+    if rule.when is None:
+        return True
     try:
         return bool(rule.when.evaluate(automation.names(obj, values, None), session.clock()))
     except ExpressionEvalError:
@@ -414,12 +421,8 @@ def _insert_run(
 ) -> bool:
     """Record a run under ``key`` unless one exists; True when this call recorded it."""
     runs = session.schema.system["sys_automation_runs"]
-    if session.connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     statement = (
-        insert(runs)
+        upsert(session.connection.dialect.name, runs)
         .values(
             rule=rule.name,
             object=rule.object,

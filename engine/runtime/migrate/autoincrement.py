@@ -13,6 +13,7 @@ sequences never go back: nothing to do there.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -28,7 +29,8 @@ def _plan_autoincrement(planner: _Planner, new_tables: set[str]) -> None:
     """Rebuild each existing SQLite table the schema marks AUTOINCREMENT but the database does not."""
     if planner.dialect.name != "sqlite":
         return
-    live = dict(planner.conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all())
+    tables = planner.conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+    live: dict[str, str | None] = {name: sql for name, sql in tables}
     for table in planner.schema.metadata.tables.values():
         if table.name in new_tables or table.name not in live or not table.dialect_options["sqlite"]["autoincrement"]:
             continue
@@ -56,7 +58,7 @@ def _plan_autoincrement(planner: _Planner, new_tables: set[str]) -> None:
             counter,
             order=99,
             fix=True,
-            sql=lambda conn, name=table.name, obj=obj.name if obj else None: _raise_counter(conn, name, obj),
+            sql=partial(_raise_counter, table=table.name, obj=obj.name if obj else None),
         )
 
 

@@ -178,7 +178,7 @@ def _change_type(planner: _Planner, table: str, column: sa.Column, op: alembic_o
     Returns True when its values are dropped (allow_data_loss on an incompatible change).
     """
     name, dialect = column.name, planner.dialect
-    old_kind, new_kind = _kind(op.existing_type, dialect), _kind(column.type, dialect)
+    old_kind, new_kind = _kind(_existing_type(op), dialect), _kind(column.type, dialect)
     values = _count(planner.conn, table, lambda c: _filled(c, old_kind), name)
     compatible = _compatible(old_kind, new_kind)
     if values and not compatible:
@@ -191,8 +191,8 @@ def _change_type(planner: _Planner, table: str, column: sa.Column, op: alembic_o
 
 def _fits(planner: _Planner, table: str, column: sa.Column, op: alembic_ops.AlterColumnOp, old_kind: str) -> bool:
     """Refuse a shorter string column while longer values exist (not overridable)."""
-    limit = column.type.length
-    old_length = getattr(_resolve(op.existing_type, planner.dialect), "length", None)
+    limit = getattr(column.type, "length", None)
+    old_length = getattr(_resolve(_existing_type(op), planner.dialect), "length", None)
     if limit is None or (old_kind == "string" and old_length is not None and old_length <= limit):
         return True
     too_long = _count(planner.conn, table, lambda c: sa.func.length(sa.cast(c, sa.Text)) > limit, column.name)
@@ -218,7 +218,7 @@ def _incompatible(planner: _Planner, table: str, column: sa.Column, op: alembic_
     """
     name, obj = column.name, table[4:]
     fdef = planner.field(table, name)
-    old = _old_type_name(planner, table, fdef) or _sql_type(op.existing_type, planner.dialect)
+    old = _old_type_name(planner, table, fdef) or _sql_type(_existing_type(op), planner.dialect)
     new = fdef.type if fdef else _sql_type(column.type, planner.dialect)
     if not planner.allow_data_loss:
         planner.refuse(
@@ -238,8 +238,9 @@ def _incompatible(planner: _Planner, table: str, column: sa.Column, op: alembic_
             Step("alter_column", table, name, f"let {table}.{name} be empty for the type change"),
             batch=lambda b: b.alter_column(name, nullable=True, existing_type=op.existing_type),
         )
-    clause, schema, kind = _table(table, name), planner.schema, _kind(op.existing_type, planner.dialect)
-    previous = planner.old_field(planner.object(table), fdef) if fdef and planner.object(table) else None
+    clause, schema, kind = _table(table, name), planner.schema, _kind(_existing_type(op), planner.dialect)
+    owner = planner.object(table)
+    previous = planner.old_field(owner, fdef) if fdef and owner else None
     masked = bool(fdef and fdef.encrypted or previous and previous.encrypted)
 
     def run(conn: sa.Connection) -> None:
@@ -265,9 +266,9 @@ def _retype(
 ) -> None:
     """Change the column's type in place (converting values when ``compatible``, else from NULLs)."""
     name, dialect = column.name, planner.dialect
-    old_sql, new_sql = _sql_type(op.existing_type, dialect), _sql_type(column.type, dialect)
+    old_sql, new_sql = _sql_type(_existing_type(op), dialect), _sql_type(column.type, dialect)
     quoted = dialect.identifier_preparer.quote(name)
-    options = (
+    options: dict[str, Any] = (
         {"postgresql_using": f"{quoted if compatible else 'NULL'}::{new_sql}"} if dialect.name == "postgresql" else {}
     )
     planner.add(
@@ -279,6 +280,12 @@ def _retype(
         ),
         reflect=[sa.Column(name, column.type, nullable=nullable)],
     )
+
+
+def _existing_type(op: alembic_ops.AlterColumnOp) -> sa.types.TypeEngine[Any]:
+    """The live column's type, which Alembic's comparison always gives with a type change."""
+    assert op.existing_type is not None, "a type change knows the type it changes from"
+    return op.existing_type
 
 
 def _old_type_name(planner: _Planner, table: str, fdef: FieldDef | None) -> str | None:

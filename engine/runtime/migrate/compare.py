@@ -26,11 +26,11 @@ from engine.runtime.tables import OWNED_PREFIXES, SEARCH_INDEX_PATTERN
 
 
 def _owned(name: str | None) -> bool:
-    return bool(name) and name.startswith(OWNED_PREFIXES)
+    return name is not None and name != "" and name.startswith(OWNED_PREFIXES)
 
 
 def _search_index(name: str | None) -> bool:
-    return bool(name) and re.match(SEARCH_INDEX_PATTERN, name) is not None
+    return name is not None and name != "" and re.match(SEARCH_INDEX_PATTERN, name) is not None
 
 
 def _include_name(name: str | None, type_: str, parent_names: dict) -> bool:
@@ -71,6 +71,7 @@ def _compare(conn: sa.Connection, metadata: sa.MetaData) -> list[alembic_ops.Mig
     """Alembic's operations turning the live database into ``metadata``."""
     with _cycles_allowed():
         script = produce_migrations(_context(conn), metadata)
+    assert script.upgrade_ops is not None, "produce_migrations always fills the upgrade"
     return list(script.upgrade_ops.ops)
 
 

@@ -34,6 +34,7 @@ def _count(
     clause = _table(table, *([column] if column else []))
     query = sa.select(sa.func.count()).select_from(clause)
     if where is not None:
+        assert column is not None, "a condition is on a column"
         query = query.where(where(clause.c[column]))
     return int(conn.execute(query).scalar_one())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import sqlalchemy as sa
 from alembic.operations import BatchOperations, Operations
@@ -54,7 +55,7 @@ def _execute(conn: sa.Connection, actions: list[_Action]) -> None:
         action = pending[index]
         if action.batch is None:
             if action.sql is not None:
-                _guarded(action.steps, lambda run=action.sql: run(conn))
+                _guarded(action.steps, partial(action.sql, conn))
             index += 1
             continue
         group = [a for a in pending[index:] if a.phase == action.phase and a.table == action.table and a.batch]
@@ -64,7 +65,7 @@ def _execute(conn: sa.Connection, actions: list[_Action]) -> None:
 
 def _run_batch(operations: Operations, conn: sa.Connection, group: list[_Action]) -> None:
     """One Alembic batch for ``group`` (plain ALTERs, or a table rebuild on SQLite)."""
-    reflect = [column for action in group for column in action.reflect] if conn.dialect.name == "sqlite" else []
+    reflect = tuple(column for action in group for column in action.reflect) if conn.dialect.name == "sqlite" else ()
     steps = tuple(step for action in group for step in action.steps)
 
     options: dict = {"recreate": "auto"}
@@ -79,6 +80,7 @@ def _run_batch(operations: Operations, conn: sa.Connection, group: list[_Action]
     def run() -> None:
         with operations.batch_alter_table(group[0].table, reflect_args=reflect, **options) as batch:
             for action in group:
+                assert action.batch is not None, "a batch group holds batch actions only"
                 action.batch(batch)
 
     _guarded(steps, run)

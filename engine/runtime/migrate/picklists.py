@@ -7,6 +7,7 @@ holding a removed value, then map it (``migrate_values``), clear it
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -43,6 +44,7 @@ def _check_picklists(planner: _Planner, new_tables: set[str]) -> None:
 
 def _values_may_be_gone(planner: _Planner, obj: ObjectDef, fdef: FieldDef) -> bool:
     """Whether stored values may have left the picklist (skips the scan when keys only grew)."""
+    assert fdef.picklist is not None, "the picklist pass looks at picklist fields"
     old = planner.old_field(obj, fdef)
     if old is None or old.picklist is None or fdef.migrate_values:
         return True
@@ -51,6 +53,7 @@ def _values_may_be_gone(planner: _Planner, obj: ObjectDef, fdef: FieldDef) -> bo
 
 def _single_values_out(planner: _Planner, obj: ObjectDef, fdef: FieldDef) -> dict[str, int]:
     """Stored values of a picklist field that its picklist no longer has, with their counts."""
+    assert fdef.picklist is not None, "the picklist pass looks at picklist fields"
     clause = _table(obj.table_name, fdef.name)
     column = clause.c[fdef.name]
     query = (
@@ -64,11 +67,12 @@ def _single_values_out(planner: _Planner, obj: ObjectDef, fdef: FieldDef) -> dic
 
 def _list_values_out(planner: _Planner, obj: ObjectDef, fdef: FieldDef) -> dict[str, int]:
     """Removed keys (old picklist, migrate_values) still inside stored lists, with record counts."""
+    assert fdef.picklist is not None, "the picklist pass looks at picklist fields"
     keys = fdef.picklist.keys()
     old = planner.old_field(obj, fdef)
     candidates = (set(old.picklist.keys()) if old and old.picklist else set()) | set(fdef.migrate_values)
     counts = {
-        key: _count(planner.conn, obj.table_name, lambda c, key=key: _like_key(c, key), fdef.name)
+        key: _count(planner.conn, obj.table_name, partial(_like_key, key=key), fdef.name)
         for key in sorted(candidates - keys)
     }
     return {key: n for key, n in counts.items() if n}

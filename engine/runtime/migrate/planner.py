@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from alembic.operations import ops as alembic_ops
+from sqlalchemy.engine.interfaces import ReflectedColumn
 
 from engine.metadata import Config
 from engine.metadata.model import FieldDef, ObjectDef
@@ -130,7 +131,7 @@ class _Planner:
             return None
         return old_obj.fields.get(fdef.name) or old_obj.fields.get(fdef.renamed_from or "")
 
-    def live_columns(self, table: str) -> dict[str, dict]:
+    def live_columns(self, table: str) -> dict[str, ReflectedColumn]:
         return {c["name"]: c for c in sa.inspect(self.conn).get_columns(table)}
 
     # -- whole tables --------------------------------------------------------------------------------

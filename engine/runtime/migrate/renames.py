@@ -7,6 +7,7 @@ the data under its new name; ``plan`` rolls it back with everything else.
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 SQLITE_RENAME_COLUMN = (3, 25, 0)
 
 
+def _rename_table(conn: sa.Connection, old: str, new: str) -> None:
+    Operations(_context(conn)).rename_table(old, new)
+
+
 def _rename_tables(planner: _Planner) -> None:
     """Rename the table of each object with ``renamed_from``, or refuse or note why not."""
     live = set(sa.inspect(planner.conn).get_table_names())
@@ -34,7 +39,7 @@ def _rename_tables(planner: _Planner) -> None:
         old, new = f"obj_{obj.renamed_from}", obj.table_name
         if old in live and new not in live:
             step = Step("rename_table", new, None, f"rename table {old} → {new} (keeps its records)")
-            _guarded([step], lambda old=old, new=new: Operations(_context(planner.conn)).rename_table(old, new))
+            _guarded([step], partial(_rename_table, planner.conn, old, new))
             planner.actions.append(_Action(RENAME, new, (step,)))
             live = (live - {old}) | {new}
         elif old in live:

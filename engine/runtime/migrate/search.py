@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import partial
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -67,7 +68,7 @@ def _plan_search_indexes(planner: _Planner) -> None:
                 UNCONSTRAIN,
                 table.name,
                 Step("drop_search_index", table.name, None, f"drop search index {stale} of {table.name}"),
-                sql=lambda c, sql=drop: c.exec_driver_sql(sql),
+                sql=partial(_execute, drop),
                 search=True,
             )
         if wanted and wanted not in live.get(table.name, set()):
@@ -81,10 +82,15 @@ def _plan_search_indexes(planner: _Planner) -> None:
                     None,
                     f"add search index {wanted} on {table.name} ({', '.join(names)})",
                 ),
-                sql=lambda c, sql=ddl: c.exec_driver_sql(sql),
+                sql=partial(_execute, ddl),
                 order=10,
                 search=True,
             )
+
+
+def _execute(sql: str, conn: sa.Connection) -> None:
+    """Run one DDL statement as written (a migration action's ``sql``)."""
+    conn.exec_driver_sql(sql)
 
 
 def _trigram_schema(conn: sa.Connection) -> str | None:

@@ -103,7 +103,7 @@ class ListParams:
         if self.owner == "me":
             return {"owner_id": principal.user_id}
         if self.owner == "team":
-            return {"owner_id__in": sorted(i for i in principal.owners("team") if i is not None)}
+            return {"owner_id__in": sorted(principal.owners("team") or ())}
         if self.owner:
             return {"owner_id": self.owner}
         return {}
@@ -113,7 +113,7 @@ class ListParams:
         without ``sort``). Raises ``BadListParams`` with every problem, of parsing and of the query."""
         problems = {name: list(errors) for name, errors in self.problems.items()}
         for key, value in self.filters.items():
-            query = _step(problems, key, "bad_filter", query, lambda q, k=key, v=value: q.filter(**{k: v}))
+            query = _step(problems, key, "bad_filter", query, _filtered(key, value))
         owner = self.owner_filter(query.session.principal)
         if owner:
             query = _step(problems, "owner", "bad_owner", query, lambda q: q.filter(**owner))
@@ -129,6 +129,11 @@ class ListParams:
     ) -> Page:
         """The page these params ask for of ``apply(query)``."""
         return self.apply(query, default_sort).page(self.page, self.per_page or default_per_page)
+
+
+def _filtered(key: str, value: Any) -> Callable[[Query], Query]:
+    """A step of ``apply``: the query filtered by one ``field__op=value``."""
+    return lambda query: query.filter(**{key: value})
 
 
 def _step(

@@ -146,7 +146,7 @@ class Group:
         return tuple(self.values.values())
 
 
-def row_to_record(obj: ObjectDef, row: Mapping[str, Any], keys: crypto.Keys) -> Record:
+def row_to_record(obj: ObjectDef, row: Mapping[str, Any] | sa.RowMapping, keys: crypto.Keys) -> Record:
     """Turn a result row into a Record, decrypting encrypted fields with ``keys`` (``Trellis.keys``)."""
     values = dict(row)
     for name in obj.encrypted:
@@ -212,7 +212,9 @@ class Query:
             return replace(
                 self, conditions=(*self.conditions, sa.or_(*(c.like(pattern, escape="\\") for c in columns)))
             )
-        document = search_document(self.table, searchable).like(sa.func.lower(pattern), escape="\\")
+        document: sa.ColumnElement[bool] = search_document(self.table, searchable).like(
+            sa.func.lower(pattern), escape="\\"
+        )
         if len(columns) < len(searchable) or SEARCH_SEPARATOR in text:
             document = sa.and_(document, sa.or_(*(c.ilike(pattern, escape="\\") for c in columns)))
         return replace(self, conditions=(*self.conditions, document))
@@ -472,7 +474,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def format_title(obj: ObjectDef, values: Mapping[str, Any]) -> str:
+def format_title(obj: ObjectDef, values: Mapping[str, Any] | sa.RowMapping) -> str:
     """A record's title from the object's ``title`` template (empty parts stay empty)."""
     if obj.title:
         shown = {name: "" if values.get(name) is None else values.get(name) for name in obj.title_fields()}

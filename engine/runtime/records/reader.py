@@ -178,7 +178,7 @@ def _references(
             continue
         if f.type == "lookup" and f.target:
             found = [s.titles(f.target, [value]).get(value) for s in sessions] if sessions else [None]
-            if all(title is not None for title in found):
+            if found[0] is not None and all(title is not None for title in found):
                 titles[(f.target, value)] = found[0]
         elif f.type == "user":
             users.add(value)

@@ -90,6 +90,7 @@ def compute_formulas(
     field when ``errors`` is given: the write is refused rather than stored empty."""
     for name in obj.formula_order:
         field = obj.fields[name]
+        assert field.expression is not None, "a formula field has its expression"
         try:
             raw = field.expression.evaluate(expression_names(obj, values), clock)
             values[name] = coerce_value(_result_field(field), raw, settings) if raw is not None else None
@@ -159,6 +160,7 @@ def _check_dependent(
     if not field.depends_on or field.picklist is None:
         return
     parent_field = obj.fields[field.depends_on]
+    assert parent_field.picklist is not None, "the config check (T-E032) lets only a picklist be a parent"
     parent_value = values.get(field.depends_on)
     if parent_value is None:
         errors.add(field.name, "parent_required", f"Choose {parent_field.label.get()} before {field.label.get()}.")

@@ -71,8 +71,10 @@ def save_view(session: Session, object_name: str, name: str, query: str) -> Save
         view_id = existing.id
     else:
         view_id = session.connection.execute(
-            sa.insert(table).values(user_id=user_id, object=object_name, name=name, query=query, created_at=now)
-        ).inserted_primary_key[0]
+            sa.insert(table)
+            .values(user_id=user_id, object=object_name, name=name, query=query, created_at=now)
+            .returning(table.c.id)
+        ).scalar_one()
     return SavedView(view_id, object_name, name, query, now)
 
 

@@ -145,7 +145,7 @@ def _prepare_create(session: Session, obj: ObjectDef, draft: Draft, clock: Clock
     session._check_owner(obj, session.user, system["owner_id"], errors)
     apply_defaults(obj, data, {"current_user": session.user}, clock, session.config.settings, errors)
     first_stage = pipeline.initial_stage(obj, data, set(values))
-    if first_stage is not None:
+    if first_stage is not None and obj.pipeline is not None:
         data[obj.pipeline.field] = first_stage
     data = {**system, **data}
     compute_formulas(obj, data, clock, session.config.settings, errors)
@@ -158,6 +158,7 @@ def _prepare_create(session: Session, obj: ObjectDef, draft: Draft, clock: Clock
     if (
         draft.move is not None
         and draft.move.skipped
+        and obj.pipeline is not None
         and not session.principal.is_system
         and session.config.approval_rules(obj.name, "stage_skip")
     ):
@@ -267,6 +268,7 @@ def take_numbers(connection: sa.Connection, name: str, start: int, count: int) -
 
 def autonumber(f: FieldDef, number: int) -> str:
     """``number`` in the autonumber field's format (``OPP-{000000}`` → ``OPP-000042``)."""
+    assert f.format is not None, "an autonumber field has its format"
     return _COUNTER.sub(lambda m: str(number).zfill(len(m.group(1))), f.format, count=1)
 
 
@@ -320,7 +322,7 @@ def _prepare_update(session: Session, obj: ObjectDef, draft: Draft, clock: Clock
         session._check_owner(obj, current["owner_id"], changes["owner_id"], errors)
     data = {**current, **changes}
     entry = pipeline.entry_stage(obj, current, data, set(changes))
-    if entry is not None:  # another pipeline: its first stage
+    if entry is not None and obj.pipeline is not None:  # another pipeline: its first stage
         data[obj.pipeline.field] = entry
     compute_formulas(obj, data, clock, session.config.settings, errors)
     apply_scores(session.config, obj, data, current, clock)
@@ -490,6 +492,7 @@ def _check_lookup(session: Session, f: FieldDef, drafts: list[Draft]) -> None:
     if not wanted:
         return
     principal, unit = session.principal, session.unit
+    assert f.target is not None, "a lookup names its target object"
     found = unit.known_targets(principal, f.target, wanted)
     for target_id in wanted - found:
         row = unit.remembered(f.target, target_id)

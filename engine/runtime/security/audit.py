@@ -40,13 +40,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
+from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
 from engine.runtime.messages import current_language, message
 from engine.runtime.security.permissions import Principal
@@ -80,7 +81,7 @@ def _canonical(data: Any) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, default=_plain, separators=(",", ":"))
 
 
-def _content(row: Mapping[str, Any]) -> dict[str, Any]:
+def _content(row: Mapping[str, Any] | sa.RowMapping) -> dict[str, Any]:
     return {
         "at": row["at"].astimezone(dt.UTC).isoformat(),
         "user_id": row["user_id"],
@@ -93,14 +94,14 @@ def _content(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _digest(prev_hash: str, row: Mapping[str, Any]) -> str:
+def _digest(prev_hash: str, row: Mapping[str, Any] | sa.RowMapping) -> str:
     """The hash of a sealed row: the previous sealed row's hash and the row's content,
     its id and seal number included."""
     content = {**_content(row), "id": row["id"], "seal_seq": row["seal_seq"]}
     return hashlib.sha256((prev_hash + _canonical(content)).encode()).hexdigest()
 
 
-def _legacy_digest(prev_hash: str, row: Mapping[str, Any]) -> str:
+def _legacy_digest(prev_hash: str, row: Mapping[str, Any] | sa.RowMapping) -> str:
     """The hash rows chained before ``seal_seq`` existed carry (written with the row, in id order)."""
     return hashlib.sha256((prev_hash + _canonical(_content(row))).encode()).hexdigest()
 
@@ -245,11 +246,11 @@ def _lock_head(connection: sa.Connection, audit: sa.Table, head: sa.Table) -> tu
 
 def _insert_head(connection: sa.Connection, head: sa.Table) -> sa.Insert:
     """The empty head's row, inserted unless another sealer just did."""
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(head).values(id=1, last_id=None, last_hash=GENESIS, last_seq=0, legacy_seq=0).on_conflict_do_nothing()
+    return (
+        upsert(connection.dialect.name, head)
+        .values(id=1, last_id=None, last_hash=GENESIS, last_seq=0, legacy_seq=0)
+        .on_conflict_do_nothing()
+    )
 
 
 def number_legacy_rows(connection: sa.Connection, schema: Schema) -> None:
@@ -279,7 +280,7 @@ def number_legacy_rows(connection: sa.Connection, schema: Schema) -> None:
 
 
 def field_changes(
-    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, fields: Mapping[str, Any], encrypted: set[str]
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, fields: Iterable[str], encrypted: Collection[str]
 ) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` for every field whose value differs (encrypted values masked)."""
     changes = {}
@@ -509,7 +510,7 @@ def verify(connection: sa.Connection, schema: Schema, reference: Reference | Non
             problem = (
                 f"row {row['id']} is sealed, but sys_audit_head records no row sealed (the head was deleted or reset)"
             )
-        if problem is None and row["seal_seq"] > head_seq:
+        if problem is None and last is not None and row["seal_seq"] > head_seq:
             problem = (
                 f"row {row['id']} was added outside Trellis (seal {head_seq}, row {last['last_id']}, "
                 "was the last one Trellis sealed)"
@@ -526,7 +527,7 @@ def verify(connection: sa.Connection, schema: Schema, reference: Reference | Non
 
 
 def _broken_link(
-    row: Mapping[str, Any], expected: int, previous_id: int | None, previous_hash: str, legacy: int
+    row: sa.RowMapping, expected: int, previous_id: int | None, previous_hash: str, legacy: int
 ) -> str | None:
     """Why ``row`` does not continue the chain as its ``expected``-th sealed row, if it does not."""
     seq, after = row["seal_seq"], f"row {previous_id or 'the start'}"
@@ -543,7 +544,7 @@ def _broken_link(
     return None
 
 
-def _end(last: Mapping[str, Any] | None, checked: int, previous_id: int | None, previous_hash: str) -> ChainReport:
+def _end(last: sa.RowMapping | None, checked: int, previous_id: int | None, previous_hash: str) -> ChainReport:
     """The chain read to its end, against the head: it must end at the head's row."""
     intact = ChainReport(checked, head_id=previous_id, head_hash=previous_hash)
     if last is None or (
@@ -593,6 +594,6 @@ def _against(report: ChainReport, reference: Reference | None, reference_at: int
     return replace(report, reason="rows were removed (truncated): " + "; ".join(problems))
 
 
-def _sealed_rows(connection: sa.Connection, audit: sa.Table) -> Iterator[Mapping[str, Any]]:
+def _sealed_rows(connection: sa.Connection, audit: sa.Table) -> Iterator[sa.RowMapping]:
     statement = sa.select(audit).where(audit.c.seal_seq.is_not(None)).order_by(audit.c.seal_seq)
     yield from connection.execution_options(yield_per=1000).execute(statement).mappings()

@@ -163,29 +163,36 @@ class _Account:
         self.updates: dict[str, Any] = {}
 
     @property
+    def user(self) -> sa.RowMapping:
+        """The user's row, asked for once the user is known to exist (``_Login.known``, ``_account``)."""
+        if self.row is None:
+            raise UnknownUser(f"there is no user {self.username!r}")
+        return self.row
+
+    @property
     def user_id(self) -> int | None:
         return self.row["id"] if self.row is not None else None
 
     def roles(self) -> list[Role]:
-        return [self.crm.config.roles[r] for r in self.row["roles"] or [] if r in self.crm.config.roles]
+        return [self.crm.config.roles[r] for r in self.user["roles"] or [] if r in self.crm.config.roles]
 
     def minutes_locked(self) -> int | None:
         """Minutes left of a lockout, or None when the account is not locked."""
-        until = self.row["locked_until"]
+        until = self.user["locked_until"]
         if until is None or until <= self.now:
             return None
         return max(1, math.ceil((until - self.now).total_seconds() / 60))
 
     def unavailable(self) -> str | None:
         """``disabled`` or ``expired`` when the account may not be used now."""
-        if not self.row["active"]:
+        if not self.user["active"]:
             return "disabled"
-        expires = self.row["expires_at"]
+        expires = self.user["expires_at"]
         return "expired" if expires is not None and expires <= self.now else None
 
     def count_failure(self) -> bool:
         """Count one failed attempt; True when it locks the account."""
-        failures = self.row["failed_logins"] + 1
+        failures = self.user["failed_logins"] + 1
         if failures >= self.security.lockout_attempts:
             until = self.now + dt.timedelta(minutes=self.security.lockout_minutes)
             self.updates.update({"failed_logins": 0, "locked_until": until, sessions.COLUMN: sessions.bump(self.users)})
@@ -195,7 +202,7 @@ class _Account:
 
     def totp(self) -> dict[str, Any] | None:
         """The confirmed two-factor setup (secret, last used step), or None."""
-        stored = self.row["totp_secret"]
+        stored = self.user["totp_secret"]
         if not totp_active(stored):
             return None
         self.crm.keys.cipher(_KEY_NEEDED)
@@ -205,14 +212,14 @@ class _Account:
         """Whether ``code`` is the current one (each code works once)."""
         setup = self.totp()
         step = _totp_step(setup["secret"], code, self.now, setup.get("last_step")) if setup else None
-        if step is None:
+        if setup is None or step is None:
             return False
         self.updates["totp_secret"] = self.crm.keys.encrypt({**setup, "last_step": step})
         return True
 
     def use_recovery_code(self, code: str | None) -> bool:
         """Consume a recovery code; False when it is not one of the user's."""
-        hashes = list(self.row["recovery_codes"] or [])
+        hashes = list(self.user["recovery_codes"] or [])
         digest = _code_hash(code or "")
         if digest not in hashes:
             return False
@@ -238,7 +245,7 @@ class _Account:
         )
 
     def audit(self, action: str, changes: dict[str, Any], channel: str) -> None:
-        actor = Principal(user_id=self.user_id, username=self.row["username"])
+        actor = Principal(user_id=self.user_id, username=self.user["username"])
         audit.log_change(
             self.connection, self.crm.schema, actor, channel, action, "sys_user", self.user_id, changes, self.now
         )
@@ -308,7 +315,7 @@ class _Login:
         return self.result("ip_denied", MESSAGES["ip_denied"], "outside the allow-lists of the user's roles")
 
     def right_password(self) -> _Decision | None:
-        if verify_password(self.account.row["password_hash"], self.password):
+        if verify_password(self.account.user["password_hash"], self.password):
             return None
         return self.failure(FAILED, "wrong password")
 
@@ -317,13 +324,13 @@ class _Login:
         if state == "disabled":
             return self.result("disabled", MESSAGES["disabled"], "account disabled")
         if state == "expired":
-            day = f"{self.account.row['expires_at']:%Y-%m-%d}"
+            day = f"{self.account.user['expires_at']:%Y-%m-%d}"
             return self.result("expired", f"This account expired on {day}; ask an administrator.", "account expired")
         return None
 
     def second_factor(self) -> _Decision | None:
         account = self.account
-        if not totp_active(account.row["totp_secret"]):
+        if not totp_active(account.user["totp_secret"]):
             return None
         if not self.totp_code and not self.recovery_code:
             return self.result("totp_required", MESSAGES["totp_required"], "password right, waiting for the code")
@@ -335,7 +342,7 @@ class _Login:
         return self.failure(WRONG_CODE, "wrong recovery code")
 
     def failure(self, message: str, detail: str) -> _Decision:
-        attempts = self.account.row["failed_logins"] + 1
+        attempts = self.account.user["failed_logins"] + 1
         if self.account.count_failure():
             minutes = self.account.security.lockout_minutes
             return self.result("locked", message, f"{detail}; locked after {attempts} failures", minutes_locked=minutes)
@@ -344,10 +351,10 @@ class _Login:
     def success(self) -> _Decision:
         account = self.account
         account.updates.update(failed_logins=0, locked_until=None, last_login_at=account.now)
-        if needs_rehash(account.row["password_hash"]):
+        if needs_rehash(account.user["password_hash"]):
             account.updates["password_hash"] = hash_password(self.password)
         details = ["recovery code used"] if self.recovery_used else []
-        enroll = not totp_active(account.row["totp_secret"]) and totp_required(account.crm, account.roles())
+        enroll = not totp_active(account.user["totp_secret"]) and totp_required(account.crm, account.roles())
         if enroll:
             details.append("must enrol two-factor")
         message = MESSAGES["must_enroll" if enroll else "ok"]
@@ -393,7 +400,7 @@ def enroll_totp(crm: Runtime, username: str, *, channel: str = "web") -> TotpEnr
     secret = pyotp.random_base32()
     codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
     with _account(crm, username) as account:
-        if totp_active(account.row["totp_secret"]):
+        if totp_active(account.user["totp_secret"]):
             raise TotpError(f"two-factor login is already on for {username!r}; turn it off before enrolling again")
         pending = crm.keys.encrypt({"secret": secret, "codes": [_code_hash(c) for c in codes]})
         account.updates["totp_secret"] = PENDING + pending
@@ -406,7 +413,7 @@ def enroll_totp(crm: Runtime, username: str, *, channel: str = "web") -> TotpEnr
 def confirm_totp(crm: Runtime, username: str, code: str, *, channel: str = "web") -> bool:
     """Turn on a pending enrolment when ``code`` is right; False (nothing changes) when it is not."""
     with _account(crm, username) as account:
-        stored = account.row["totp_secret"]
+        stored = account.user["totp_secret"]
         if stored is None or not stored.startswith(PENDING):
             raise TotpError(f"{username!r} has no two-factor enrolment to confirm; start one first")
         pending = crm.keys.decrypt(stored[len(PENDING) :])
@@ -425,7 +432,9 @@ def confirm_totp(crm: Runtime, username: str, code: str, *, channel: str = "web"
 def disable_totp(crm: Runtime, username: str, *, channel: str = "web") -> None:
     """Turn two-factor login off (or drop a pending enrolment) and forget the recovery codes."""
     with _account(crm, username) as account:
-        before = "on" if totp_active(account.row["totp_secret"]) else "pending" if account.row["totp_secret"] else "off"
+        before = (
+            "on" if totp_active(account.user["totp_secret"]) else "pending" if account.user["totp_secret"] else "off"
+        )
         account.updates.update(totp_secret=None, recovery_codes=None)
         account.save("totp_off", "two-factor login turned off")
         account.audit("user.totp", {"totp": [before, "off"]}, channel)
@@ -445,7 +454,7 @@ def reconfirm(crm: Runtime, username: str, *, password: str | None = None, totp_
         if refusal:
             account.save("reconfirm_refused", f"account {refusal}")
             return False
-        right = (password is None or verify_password(account.row["password_hash"], password)) and (
+        right = (password is None or verify_password(account.user["password_hash"], password)) and (
             totp_code is None or account.check_totp(totp_code)
         )
         if not right:
@@ -478,7 +487,7 @@ def change_password(crm: Runtime, username: str, old: str, new: str, *, channel:
             raise AccountUnavailable(f"the account {username!r} is {state}")
         if minutes:
             errors.add("old_password", "locked", _locked_message(minutes))
-        elif not verify_password(account.row["password_hash"], old):
+        elif not verify_password(account.user["password_hash"], old):
             account.count_failure()
             account.save("password_change_failed", "wrong current password")
             errors.add("old_password", "wrong_password", "The current password is wrong.")
@@ -489,7 +498,7 @@ def change_password(crm: Runtime, username: str, old: str, new: str, *, channel:
 
 
 def _set_password(account: _Account, old: str, new: str, errors: Errors, channel: str) -> None:
-    problems = password_problems(new, account.row["username"], account.security)
+    problems = password_problems(new, account.user["username"], account.security)
     if new == old:
         problems.append("choose a password different from the current one")
     if problems:

@@ -19,7 +19,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, overload
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -104,6 +104,10 @@ class Keys:
             raise SecretKeyMissing(reason)
         return _fernet(self.text)
 
+    @overload
+    def encrypt(self, value: None) -> None: ...
+    @overload
+    def encrypt(self, value: Any) -> str: ...
     def encrypt(self, value: Any) -> str | None:
         """Encrypt a JSON-serialisable value (None stays None)."""
         if value is None:

@@ -93,7 +93,8 @@ class Principal:
         if level == "own":
             return frozenset({self.user_id}) if self.user_id else frozenset()
         if level == "team":
-            return self.team_member_ids | {self.user_id}  # a user without a team still has their own
+            own = frozenset({self.user_id}) if self.user_id else frozenset()
+            return self.team_member_ids | own  # a user without a team still has their own
         if level == "subtree":
             return self.subtree_ids
         return frozenset()

@@ -14,6 +14,7 @@ inside the company; nothing else about a user is handed out here.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -222,7 +223,7 @@ class Directory:
         rows = self.connection.execute(sa.select(self.users).order_by(self.users.c.username)).mappings()
         return [self._user(row) for row in rows]
 
-    def list_teams(self) -> list[Team]:
+    def list_teams(self) -> builtins.list[Team]:
         """Every team with its member count, by name."""
         members = (
             sa.select(sa.func.count())
@@ -252,7 +253,12 @@ class Directory:
         return Team(team_id, name, label, 0)
 
     def add(
-        self, username: str, *, roles: list[str] | tuple[str, ...], password: str | None = None, **attributes: Any
+        self,
+        username: str,
+        *,
+        roles: builtins.list[str] | tuple[str, ...],
+        password: str | None = None,
+        **attributes: Any,
     ) -> User:
         """Create a user; every problem is reported at once, field by field."""
         self._require_manage()
@@ -371,7 +377,7 @@ class Directory:
         else:
             values["manager_id"] = row["id"]
 
-    def _reports_to(self, user_id: int, boss_id: int) -> bool:
+    def _reports_to(self, user_id: int | None, boss_id: int) -> bool:
         """Whether ``user_id`` is ``boss_id`` or below them."""
         seen = set()
         while user_id is not None and user_id not in seen:

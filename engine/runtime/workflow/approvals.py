@@ -296,7 +296,8 @@ def _resolve(session: Session, approver, errors: Errors) -> tuple[int | None, st
         for _ in range(approver.levels):
             row = unit.user(user_id) if user_id is not None else None
             user_id = row.manager_id if row is not None else None
-        if user_id is None:
+        manager = unit.user(user_id) if user_id is not None else None
+        if user_id is None or manager is None:
             errors.add(
                 RECORD_ERRORS,
                 "no_approver",
@@ -304,7 +305,7 @@ def _resolve(session: Session, approver, errors: Errors) -> tuple[int | None, st
                 f"{'that far up ' if approver.levels > 1 else ''}in Trellis; ask an administrator to set one.",
             )
             return None
-        return user_id, None, unit.user(user_id).username
+        return user_id, None, manager.username
     if approver.kind == "role":
         return None, approver.name, f"role {approver.name}"
     row = unit.user_named(approver.name)
@@ -391,6 +392,8 @@ def cancel(session: Session, approval_id: Any) -> ApprovalRequest:
 def _apply(session: Session, request_: ApprovalRequest) -> str | None:
     """Apply the approved change as the requester; the reason it failed, or None."""
     try:
+        if request_.requested_by is None:  # the requester's account is gone
+            raise UnknownUser(f"there is no user {request_.requested_by_name!r}")
         requester = load_principal(
             session.connection,
             session.config,
@@ -733,7 +736,7 @@ def _audit(session: Session, object_name: str, record_id: int, action: str, chan
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, dt.datetime | dt.date):
             out[key] = value.isoformat()

@@ -57,6 +57,7 @@ from engine.metadata.model import (
     Condition,
     ObjectDef,
 )
+from engine.runtime.database import upsert
 from engine.runtime.errors import NotFound, TrellisError
 from engine.runtime.records.query import row_to_record
 from engine.runtime.security.permissions import Principal
@@ -180,9 +181,9 @@ def _choose(
             return None, f"{where}: {problem}"
         where = _describe(pool)
     last = _take_turn(session, rule, pool)
-    members, problem = _members(session, pool)
-    if problem:
-        return None, f"{where}: {problem}"
+    members, empty = _members(session, pool)
+    if empty:
+        return None, f"{where}: {empty}"
     urgent = rule.urgent_field is not None and rule.urgent_tag in (record.get(rule.urgent_field) or ())
     counting = rule.max_open is not None or urgent or rule.strategy == "least_loaded"
     counts = _open_counts(session, rule, obj, [m.id for m in members], record["id"]) if counting else {}
@@ -235,6 +236,7 @@ def _resolve_team(
     value: Any = record.get(path[0])
     if len(path) == 2 and value is not None:
         target = obj.fields[path[0]].target
+        assert target is not None, "a two-step team path starts with a lookup"
         reader = session.acting(principal(rule), CHANNEL)
         found = reader.query(target).include_archived().filter(id=value).first()
         value = found.get(path[1]) if found is not None else None
@@ -335,6 +337,7 @@ def condition_sql(condition: Condition, table: sa.Table, obj: ObjectDef) -> sa.C
         return sa.and_(*parts) if op == "and" else sa.or_(*parts)
     if op == "not":
         return sa.not_(condition_sql(condition.parts[0], table, obj))
+    assert condition.field is not None, "a comparison names its field"
     column = table.c[condition.field]
     present = column.is_not(None)
     if op == "is_none":
@@ -367,11 +370,11 @@ def _take_turn(session: Session, rule: AssignmentRule, pool: AssignmentPool) -> 
         "version": 0,
         "updated_at": session.clock().now_utc,
     }
-    if session.connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.connection.execute(insert(state).values(row).on_conflict_do_nothing(index_elements=["rule", "pool"]))
+    session.connection.execute(
+        upsert(session.connection.dialect.name, state)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=["rule", "pool"])
+    )
     statement = sa.select(state.c.last_user_id).where(state.c.rule == rule.name, state.c.pool == pool.key)
     if session.connection.dialect.name == "postgresql":
         statement = statement.with_for_update()

@@ -18,7 +18,7 @@ a hang. Time-based triggers (``schedule``, ``cron``) are the worker's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import Expression, ExpressionEvalError
 from engine.metadata.model import SYSTEM_COLUMNS, Action, Automation, ObjectDef
+from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
 from engine.runtime.records.query import row_to_record
 from engine.runtime.records.validation import expression_names
@@ -211,6 +212,7 @@ def _tags(
     old: Mapping[str, Any] | None,
     action: Action,
 ) -> None:
+    assert action.field is not None, "a tags action names its field"
     current = fresh_row(session, obj, values["id"]).get(action.field) or []
     if action.kind == "add_tags":
         changed = [*current, *(t for t in action.tags if t not in current)]
@@ -228,6 +230,7 @@ def _add(
     old: Mapping[str, Any] | None,
     action: Action,
 ) -> None:
+    assert action.field is not None, "an add action names its field"
     current = fresh_row(session, obj, values["id"]).get(action.field) or 0
     amount = Decimal(str(action.amount)) if isinstance(current, Decimal) else action.amount
     session.update(obj.name, values["id"], {action.field: _plain(current + amount)})
@@ -243,6 +246,7 @@ def _update(
 ) -> None:
     """Change the record the lookup ``action.field`` points at (locked while it is read, so
     concurrent updates such as two orders of one member add up); nothing linked, nothing done."""
+    assert action.field is not None and action.object is not None, "an update names its lookup"
     target_id = values.get(action.field)
     if target_id is None:
         return
@@ -266,6 +270,7 @@ def _create(
     old: Mapping[str, Any] | None,
     action: Action,
 ) -> None:
+    assert action.object is not None, "a create action names its object"
     target = session.config.objects[action.object]
     context = names(obj, values, old)
     data = linked_values(
@@ -340,6 +345,7 @@ def _assign(
     old: Mapping[str, Any] | None,
     action: Action,
 ) -> None:
+    assert action.rule is not None, "an assign action names its rule"
     from engine.runtime.workflow import assignment
 
     assignment.assign(session, action.rule, obj.name, values["id"])
@@ -353,6 +359,7 @@ def _convert(
     old: Mapping[str, Any] | None,
     action: Action,
 ) -> None:
+    assert action.rule is not None, "a convert action names its conversion"
     session.convert(action.rule, values["id"])
 
 
@@ -367,7 +374,9 @@ def _archive(
     session.archive(obj.name, values["id"])
 
 
-_ACTIONS = {
+#: Each action kind's step. The steps that need a record (all but create, notify and webhook)
+#: take an ObjectDef: the config check lets only those three into a rule without `object:`.
+_ACTIONS: dict[str, Callable[..., None]] = {
     "set": _set,
     "add_tags": _tags,
     "remove_tags": _tags,
@@ -420,11 +429,7 @@ def _record_run(
 
 
 def _insert_ignore(dialect: str, table: sa.Table, row: dict[str, Any]) -> sa.Executable:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).values(row).on_conflict_do_nothing(index_elements=["run_key"]).returning(table.c.id)
+    return upsert(dialect, table).values(row).on_conflict_do_nothing(index_elements=["run_key"]).returning(table.c.id)
 
 
 def _finish_run(session: Session, run: Run, status: str, error: str | None) -> None:

@@ -386,11 +386,14 @@ def _values(
     references: dict[str, str] = {}
     for mapping in target.fields:
         if mapping.kind == "field":
+            assert mapping.source is not None, "a field mapping names its source field"
             value = source.get(mapping.source)
         elif mapping.kind == "target":
+            assert mapping.source is not None, "a target mapping names its earlier target"
             value = ids.get(mapping.source)
             references[mapping.field] = mapping.source
         elif mapping.kind == "expression":
+            assert mapping.expression is not None, "an expression mapping has its expression"
             try:
                 value = mapping.expression.evaluate(names, clock)
             except ExpressionEvalError:

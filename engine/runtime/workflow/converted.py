@@ -108,5 +108,6 @@ def check_hand_set(
         value = changes.get(name)
         if name in changes and value in values and value != before.get(name):
             field = obj.fields[name]
-            shown = field.picklist.find(value).label.get() if field.picklist and field.picklist.find(value) else value
+            option = field.picklist.find(value) if field.picklist and isinstance(value, str) else None
+            shown = option.label.get() if option else value
             errors.add(name, SET_BY_CONVERSION, f"{field.label.get()} becomes {shown} only by converting the record.")

@@ -115,7 +115,7 @@ def check_move(
         # Another pipeline: the record enters it at its first stage, as a new record would;
         # going further in the same write is a skip (permission, reason, approval), and
         # leaving a won or lost stage this way is a reopening.
-        left = obj.pipeline.for_values(before).stage(old) if old is not None else None
+        left = obj.pipeline.for_values(before).stage(old) if old is not None and before is not None else None
         if left is not None and left.is_closed and not stage.is_closed:
             _check_reopen(obj, pipeline, left, principal, reason, errors)
         skipped = _check_transition(obj, pipeline, None, stage, True, principal, reason, errors)
@@ -126,7 +126,8 @@ def check_move(
     else:
         # Staying in the stage: refuse emptying a field it needs, and a change that makes
         # a ``requires_when`` apply without filling its fields.
-        newly = set(required_fields(obj, stage.key, after, clock)) - set(required_fields(obj, stage.key, before, clock))
+        kept = set(required_fields(obj, stage.key, before or {}, clock))  # not moving: before is a stored record
+        newly = set(required_fields(obj, stage.key, after, clock)) - kept
         _check_gate(obj, pipeline, stage, after, changed | newly, clock, errors)
     if not moves:
         return None
@@ -197,7 +198,8 @@ def _check_transition(
     if creating:
         # A new record starts at its pipeline's first stage (the field's default for the object's
         # own pipeline); created further on, it skipped there.
-        default = obj.fields[field].default if pipeline.key == obj.pipeline.key else None
+        own = obj.pipeline is not None and pipeline.key == obj.pipeline.key
+        default = obj.fields[field].default if own else None
         current = pipeline.stage(default) if isinstance(default, str) else pipeline.stages[0]
         if current is None or current.key == new.key:
             return 0
@@ -336,7 +338,7 @@ def _stage_label(obj: ObjectDef, key: str) -> str:
 
 
 def _labels(pipeline: Pipeline, keys: tuple[str, ...]) -> str:
-    labels = [pipeline.stage(k).label.get() for k in keys if pipeline.stage(k)]
+    labels = [stage.label.get() for stage in map(pipeline.stage, keys) if stage is not None]
     return " or ".join(labels) or "another stage"
 
 

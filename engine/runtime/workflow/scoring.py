@@ -49,7 +49,8 @@ def apply_scores(
             score = min(score, int(field.max))
         data[scoring.field] = score
         moved = True
-    if moved and any(obj.fields[f].expression.names & {s.field for s in scorings} for f in obj.formula_order):
+    formulas = (obj.fields[name].expression for name in obj.formula_order)
+    if moved and any(e is not None and e.names & {s.field for s in scorings} for e in formulas):
         from engine.runtime.records.validation import compute_formulas
 
         compute_formulas(obj, data, clock, config.settings)

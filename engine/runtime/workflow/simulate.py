@@ -270,6 +270,7 @@ def _schedule(
     session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
 ) -> tuple[str, str]:
     trigger = rule.trigger
+    assert trigger.from_field is not None, "a schedule rule counts from a date field"
     value = values.get(trigger.from_field)
     if values.get("archived_at") is not None:
         return "no", "the record is archived"
@@ -299,6 +300,7 @@ def _schedule(
 def _cron(
     session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
 ) -> tuple[str, str]:
+    assert rule.trigger.cron is not None, "a cron rule has its expression"
     if values.get("archived_at") is not None:
         return "no", "the record is archived"
     fire = worker.cron_time(rule.trigger.cron, clock.now_utc, clock.timezone)
@@ -381,6 +383,7 @@ def _tags(
     action: Action,
     clock: Clock,
 ) -> str:
+    assert action.field is not None, "a tags action names its field"
     before = list(current.get(action.field) or [])
     if action.kind == "add_tags":
         after = [*before, *(t for t in action.tags if t not in before)]
@@ -401,6 +404,7 @@ def _add(
     action: Action,
     clock: Clock,
 ) -> str:
+    assert action.field is not None, "an add action names its field"
     before = current.get(action.field) or 0
     after = before + (Decimal(str(action.amount)) if isinstance(before, Decimal) else action.amount)
     current[action.field] = after
@@ -417,6 +421,7 @@ def _create(
     action: Action,
     clock: Clock,
 ) -> str:
+    assert action.object is not None, "a create action names its object"
     target = session.config.objects[action.object]
     data = automation.linked_values(
         target, obj, values, {name: _value(raw, context, clock) for name, raw in action.values.items()}
@@ -436,6 +441,7 @@ def _update(
     action: Action,
     clock: Clock,
 ) -> str:
+    assert action.field is not None and action.object is not None, "an update names its lookup"
     target_id = values.get(action.field)
     if target_id is None:
         return f"update nothing: {action.field} is empty"
@@ -459,6 +465,7 @@ def _notify(
     action: Action,
     clock: Clock,
 ) -> str:
+    assert action.template is not None, "a notify action names its template"
     template = session.config.templates[action.template]
     users, addresses = notify.resolve_recipients(session, obj, values, action)
     language = session.config.settings.languages[0]
@@ -504,6 +511,7 @@ def _assign(
     action: Action,
     clock: Clock,
 ) -> str:
+    assert action.rule is not None, "an assign action names its rule"
     found = session.config.assignment.get(action.rule)
     strategy = f" ({found.strategy})" if found is not None else ""
     return f"assign with the rule {action.rule}{strategy}"
@@ -579,9 +587,10 @@ def simulate_window(
 def _schedule_window(
     session: Session, rule: Automation, start: dt.datetime, end: dt.datetime, zone: Any, limit: int
 ) -> WindowPreview:
+    trigger = rule.trigger
+    assert rule.object is not None and trigger.from_field is not None, "a schedule rule counts from a date field"
     obj = session.config.objects[rule.object]
     table = session.schema.table(obj.name)
-    trigger = rule.trigger
     column = table.c[trigger.from_field]
     offset = dt.timedelta(seconds=trigger.offset_seconds)
     low, high = start - offset, end - offset  # the values whose due moment lies in the window
@@ -617,9 +626,10 @@ def _schedule_window(
 def _yearly_window(
     session: Session, rule: Automation, start: dt.datetime, end: dt.datetime, zone: Any, limit: int
 ) -> WindowPreview:
+    trigger = rule.trigger
+    assert rule.object is not None and trigger.from_field is not None, "a schedule rule counts from a date field"
     obj = session.config.objects[rule.object]
     table = session.schema.table(obj.name)
-    trigger = rule.trigger
     column = table.c[trigger.from_field]
     offset = dt.timedelta(seconds=trigger.offset_seconds)
     days = worker.anniversary_days(start - offset, end - offset, zone)
@@ -673,9 +683,10 @@ def _ran(hit: Hit) -> Hit:
 
 
 def _cron_times(rule: Automation, start: dt.datetime, end: dt.datetime, zone: Any) -> tuple[dt.datetime, ...]:
+    assert rule.trigger.cron is not None, "a cron rule has its expression"
     from croniter import croniter
 
-    times = []
+    times: list[dt.datetime] = []
     walker = croniter(rule.trigger.cron, start.astimezone(zone) - dt.timedelta(microseconds=1))
     while len(times) < CRON_TIMES:
         moment = walker.get_next(dt.datetime)
@@ -691,8 +702,8 @@ def _runs(session: Session, keys: list[str]) -> dict[str, str]:
     if not keys:
         return {}
     runs = session.schema.system["sys_automation_runs"]
-    rows = session.connection.execute(sa.select(runs.c.run_key, runs.c.status).where(runs.c.run_key.in_(keys))).all()
-    return dict(rows)
+    rows = session.connection.execute(sa.select(runs.c.run_key, runs.c.status).where(runs.c.run_key.in_(keys)))
+    return {key: status for key, status in rows}
 
 
 def _users(session: Session, ids: set[int]) -> dict[int, tuple[str, str | None]]:

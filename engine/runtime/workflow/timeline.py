@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine.metadata.model import Config, ObjectDef
+from engine.metadata.model import ActivityDef, Config, ObjectDef
 from engine.runtime.errors import NotFound, QueryError
 from engine.runtime.records.record import Record
 
@@ -59,6 +59,7 @@ def touch(session: Session, obj: ObjectDef, before: Mapping[str, Any] | None, af
             target_id = after.get(lookup)
             if target_id is not None:
                 target = obj.fields[lookup].target
+                assert target is not None, "an activity's `on` names lookups"
                 table = session.schema.table(target)
                 session.connection.execute(
                     sa.update(table)
@@ -70,9 +71,10 @@ def touch(session: Session, obj: ObjectDef, before: Mapping[str, Any] | None, af
     affected: dict[str, set[int]] = {}
     for lookup in activity.on:
         old, new = (before or {}).get(lookup), (after or {}).get(lookup)
-        moved = after is None or old != new or before.get(activity.at) != after.get(activity.at)
-        if moved:
-            affected.setdefault(obj.fields[lookup].target, set()).update(i for i in (old, new) if i is not None)
+        moved = after is None or old != new or (before or {}).get(activity.at) != after.get(activity.at)
+        target = obj.fields[lookup].target
+        if moved and target is not None:
+            affected.setdefault(target, set()).update(i for i in (old, new) if i is not None)
     for target, ids in affected.items():
         if ids:
             _recompute(session.connection, session.config, session.schema, target, sorted(ids), clock.timezone)
@@ -103,6 +105,7 @@ def latest_activity(
     latest: dict[int, dt.datetime] = {}
     for source, lookup in activity_sources(config, target):
         table = schema.table(source.name)
+        assert source.activity is not None, "activity_sources yields activity objects"
         key, at = table.c[lookup], table.c[source.activity.at]
         statement = sa.select(key, sa.func.max(at)).where(key.is_not(None)).group_by(key)
         if ids is not None:
@@ -256,13 +259,16 @@ def _attached_query(session: Session, source: ObjectDef, lookups: tuple[str, ...
 
 
 def _sort_field(session: Session, source: ObjectDef, kind: str) -> str | None:
-    name = source.activity.at if kind == "activity" else source.task.due
+    spec = source.activity if kind == "activity" else source.task
+    assert spec is not None, f"{source.name} is an object of kind {kind}"
+    name = spec.at if isinstance(spec, ActivityDef) else spec.due
     return name if session.principal.can_see(source.name, name) else None
 
 
 def _entry(source: ObjectDef, kind: str, record: Record) -> TimelineEntry:
     if kind == "activity":
         spec = source.activity
+        assert spec is not None, f"{source.name} is an activity object"
         return TimelineEntry(
             source.name,
             kind,
@@ -272,6 +278,7 @@ def _entry(source: ObjectDef, kind: str, record: Record) -> TimelineEntry:
             record.get(spec.summary) if spec.summary else None,
         )
     task = source.task
+    assert task is not None, f"{source.name} is a task object"
     return TimelineEntry(
         source.name,
         kind,
@@ -287,6 +294,7 @@ def _entry(source: ObjectDef, kind: str, record: Record) -> TimelineEntry:
 def is_done(obj: ObjectDef, record: Mapping[str, Any]) -> bool | None:
     """Whether a task record is closed (None when its status is hidden from the reader)."""
     task = obj.task
+    assert task is not None, f"{obj.name} is a task object"
     if task.status not in record:
         return None
     value = record.get(task.status)
@@ -324,6 +332,7 @@ def my_tasks(session: Session) -> list[TaskItem]:
         if session.principal.grant(obj.name).read == "none":
             continue
         task = obj.task
+        assert task is not None, "task_objects yields task objects"
         try:
             query = _open(session.query(obj.name).filter(**{task.assignee: session.user}), obj)
             records = query.order_by(task.due).page(1, MY_TASKS_LIMIT).items
@@ -347,6 +356,7 @@ def my_tasks(session: Session) -> list[TaskItem]:
 def _open(query: Query, obj: ObjectDef) -> Query:
     """Keep the tasks that are not done (an empty status counts as open)."""
     task = obj.task
+    assert task is not None, f"{obj.name} is a task object"
     closed = query.filter(**({f"{task.status}__in": list(task.done)} if task.done else {task.status: True}))
     is_null = query.filter(**{f"{task.status}__isnull": True})
     condition = sa.or_(sa.not_(closed.conditions[-1]), is_null.conditions[-1])
