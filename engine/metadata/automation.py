@@ -318,7 +318,7 @@ class _RuleCompiler:
         ):  # only objects with them have these columns
             return "datetime"
         field = self.obj.fields.get(name)
-        return None if field is None else (field.result if field.type == "formula" else field.type)
+        return None if field is None else field.value_type
 
     # --- actions --------------------------------------------------------------------------
     def action(self, spec: Any, where: tuple, names: set[str]) -> Action | None:
@@ -425,7 +425,7 @@ class _RuleCompiler:
             return None
         obj = self.record_object()
         field = obj.fields.get(value["record"])
-        if field is None or field.type != "lookup" or field.target not in self.objects:
+        if field is None or field.target not in self.objects:
             self.issue(
                 "T-E125",
                 (*where, "record"),

@@ -425,7 +425,7 @@ class _ConversionCompiler:
 
 
 def _is_lookup_to(field: FieldDef | str, object_name: str) -> bool:
-    return isinstance(field, FieldDef) and field.type == "lookup" and field.target == object_name
+    return isinstance(field, FieldDef) and field.points_to(object_name)
 
 
 def _misfit(source: FieldDef | str, target: FieldDef | str, source_object: str) -> str | None:

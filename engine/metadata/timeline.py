@@ -116,7 +116,7 @@ def _check_key(
 
 
 def _check_on(compiler: Compiler, spec: Mapping[str, Any], fields: Mapping[str, FieldDef], path: tuple) -> None:
-    lookups = [f.name for f in fields.values() if f.type == "lookup"]
+    lookups = [f.name for f in fields.values() if f.target is not None]
     for index, name in enumerate(spec.get("on") or ()):
         field = fields.get(name)
         if field is None:
@@ -126,7 +126,7 @@ def _check_on(compiler: Compiler, spec: Mapping[str, Any], fields: Mapping[str, 
                 f"unknown field `{name}`",
                 did_you_mean(name, lookups) or "name lookup fields of this object",
             )
-        elif field.type != "lookup":
+        elif field.target is None:
             compiler.issue(
                 "T-E112",
                 (*path, "on", index),
@@ -136,7 +136,7 @@ def _check_on(compiler: Compiler, spec: Mapping[str, Any], fields: Mapping[str, 
 
 
 def _check_done(compiler: Compiler, status: FieldDef, done: tuple[str, ...], path: tuple) -> bool:
-    if status.value_type == "boolean":
+    if status.picklist is None:  # a boolean (TASK_KEYS)
         if done:
             compiler.issue(
                 "T-E114",
@@ -175,7 +175,7 @@ def link_timelines(compiler: Compiler, objects: dict[str, ObjectDef], specs: Map
         for name, obj in objects.items()
         if "activity" in (specs.get(name) or {}) and obj.activity is None
         for f in obj.fields.values()
-        if f.type == "lookup"
+        if f.target is not None
     }
     for name, obj in objects.items():
         path = ("objects", name)
@@ -190,7 +190,7 @@ def link_timelines(compiler: Compiler, objects: dict[str, ObjectDef], specs: Map
         if obj.activity is not None:
             on = _resolve_on(compiler, obj, obj.activity.on, timelines, (*path, "activity"))
             valid = len(on) == len(obj.activity.on) or not obj.activity.on  # else reported already
-            attached |= {f.target for f in obj.fields.values() if f.type == "lookup" and (f.name in on or not valid)}
+            attached |= {f.target for f in obj.fields.values() if f.target is not None and (f.name in on or not valid)}
             linked[name] = replace(linked[name], activity=replace(obj.activity, on=on))
         if obj.task is not None:
             on = _resolve_on(compiler, obj, obj.task.on, timelines, (*path, "task"))
@@ -208,7 +208,7 @@ def link_timelines(compiler: Compiler, objects: dict[str, ObjectDef], specs: Map
 def _resolve_on(
     compiler: Compiler, obj: ObjectDef, declared: tuple[str, ...], timelines: set[str], path: tuple
 ) -> tuple[str, ...]:
-    lookups = [f for f in obj.fields.values() if f.type == "lookup"]
+    lookups = [f for f in obj.fields.values() if f.target is not None]
     if not declared:
         on = tuple(f.name for f in lookups if f.target in timelines)
         if not on:
@@ -223,7 +223,7 @@ def _resolve_on(
     found: list[str] = []
     for index, name in enumerate(declared):
         field = obj.fields.get(name)
-        if field is None or field.type != "lookup":
+        if field is None or field.target is None:
             continue  # reported by _check_on
         if field.target not in timelines:
             compiler.issue(

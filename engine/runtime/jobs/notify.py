@@ -266,7 +266,7 @@ def resolve_recipients(
                 user_ids.add(found.id)
         elif recipient.kind == "field" and obj is not None:
             value = values.get(recipient.name)
-            if value and obj.fields[recipient.name].type == "user":
+            if value and obj.fields[recipient.name].kind.refers_to_user:
                 user_ids.add(value)
             elif value:
                 addresses.add(str(value))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,9 +80,7 @@ class ValueFormatter:
         """``value`` of field ``f`` as text for people (empty for no value)."""
         if value is None or value == []:
             return ""
-        if f.type == "formula":
-            f = replace(f, type=f.value_type)
-        return _FORMATS.get(f.type, _plain)(self, value, f)
+        return _FORMATS.get(f.value_type, _plain)(self, value, f)
 
     def number(self, value: int | Decimal, scale: int | None = None) -> str:
         """A number with the reader's separators; ``scale`` fixes the digits after the point."""
