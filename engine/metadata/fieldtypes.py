@@ -121,6 +121,8 @@ class FieldType:
     max_chars: int | None = None
     #: Digits after the point when the field sets no ``scale`` (None: ``decimal_scale``'s default).
     default_scale: int | None = None
+    #: Money (the board sums it).
+    money: bool = False
     #: Written after a number and read past on input (``%`` of percent).
     suffix: str = ""
     numeric: bool = False
@@ -629,7 +631,7 @@ REGISTRY: dict[str, FieldType] = {
         _type("textarea", "text", "textarea", _text, schemas.text, **_SEARCHED, multiline=True),
         _type("integer", "integer", "number", _integer, schemas.integer, **_NUMBER),
         _type("decimal", "decimal", "number", _decimal, schemas.decimal, **_DECIMAL),
-        _type("currency", "decimal", "money", _decimal, schemas.decimal, **_DECIMAL, default_scale=2),
+        _type("currency", "decimal", "money", _decimal, schemas.decimal, **_DECIMAL, default_scale=2, money=True),
         _type("percent", "decimal", "percent", _decimal, schemas.decimal, **_DECIMAL, suffix="%"),
         _type("boolean", "boolean", "checkbox", _boolean, schemas.boolean, format=_fmt_bool, filter_widget="boolean"),
         _type("date", "date", "date", _date, schemas.date, **_MOMENT),

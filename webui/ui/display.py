@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import url_for
@@ -44,9 +44,9 @@ def collect_references(
     user_ids: set[int] = {r.get("owner_id") for r in records if r.get("owner_id")}
     for f in fields:
         values = [r.get(f.name) for r in records if r.get(f.name) is not None]
-        if f.type == "lookup" and f.target and values:
+        if f.target and values:
             titles.update({(f.target, i): text for i, text in session.titles(f.target, values).items()})
-        elif f.type == "user":
+        elif f.kind.refers_to_user:
             user_ids.update(values)
     return References(titles, user_names(session, user_ids))
 
@@ -101,9 +101,7 @@ def format_value(
     (the page's ``FORMATTERS``; a CSV export's ``webui.ui.listing.EXPORT_FORMATTERS``)."""
     if value is None or value == []:
         return ""
-    if f.type == "formula":
-        f = replace(f, type=f.value_type)
-    return formatters.get(f.type, _plain)(value, f, fmt, refs)
+    return formatters.get(f.value_type, _plain)(value, f, fmt, refs)
 
 
 def value_text(
@@ -129,9 +127,9 @@ def cell(record: Mapping[str, Any], f: FieldDef, obj: ObjectDef, fmt: Formatter,
     value = record.get(f.name)
     text = value_text(record, f, obj, fmt, refs)
     url = None
-    if value is not None and f.type == "lookup" and f.target and (f.target, value) in refs.titles:
+    if value is not None and f.target and (f.target, value) in refs.titles:
         url = url_for("records.show", object_name=f.target, record_id=value)
-    elif value and f.type == "file":
+    elif value and f.kind.stores_file:
         url = url_for("records.download", object_name=obj.name, record_id=record["id"], field_name=f.name)
     return Cell(text, url)
 
@@ -278,7 +276,7 @@ def related_lists(session: Session, obj: ObjectDef, record_id: int, fmt: Formatt
         if principal.grant(other.name).read == "none":
             continue
         for f in other.fields.values():
-            if f.type != "lookup" or f.target != obj.name or not principal.can_see(other.name, f.name):
+            if not f.points_to(obj.name) or not principal.can_see(other.name, f.name):
                 continue
             page = session.query(other.name).filter(**{f.name: record_id}).page(1, RELATED_LIMIT)
             items = [

@@ -475,7 +475,7 @@ def owner_field(
 
 
 def _number_attributes(f: FieldDef) -> dict[str, str | None]:
-    step = "1" if f.type == "integer" else str(Decimal(1).scaleb(-decimal_scale(f)))
+    step = "1" if f.kind.storage == "integer" else str(Decimal(1).scaleb(-decimal_scale(f)))
     return {"step": step, "minimum": _plain(f.min), "maximum": _plain(f.max)}
 
 
