@@ -91,25 +91,11 @@ DEFAULT_NAMES = frozenset({"current_user"})
 
 #: Which properties apply to which field types (properties not listed apply to all).
 TYPE_PROPERTIES: dict[str, frozenset[str]] = {
-    "max_length": frozenset({"text", "textarea", "email", "phone", "url", "json"}),
-    "pattern": frozenset({"text", "textarea", "email", "phone", "url"}),
-    "pattern_message": frozenset({"text", "textarea", "email", "phone", "url"}),
-    "min": frozenset({"integer", "decimal", "currency", "percent"}),
-    "max": frozenset({"integer", "decimal", "currency", "percent"}),
-    "scale": frozenset({"decimal", "currency", "percent", "formula"}),
-    "picklist": frozenset({"picklist", "multipicklist", "tags"}),
-    "values": frozenset({"picklist", "multipicklist", "tags"}),
-    "depends_on": frozenset({"picklist"}),
-    "object": frozenset({"lookup"}),
-    "expression": frozenset({"formula"}),
-    "result": frozenset({"formula"}),
-    "format": frozenset({"autonumber"}),
-    "start": frozenset({"autonumber"}),
-    "migrate_values": frozenset({"picklist", "multipicklist"}),
-    "unique": frozenset(fieldtypes.REGISTRY)
-    - {"multipicklist", "tags", "json", "file", "formula", "boolean", "textarea"},
-    "default": frozenset(fieldtypes.REGISTRY) - {"formula", "autonumber"},
-    "encrypted": frozenset({"text", "textarea", "email", "phone", "url", "json"}),
+    key: frozenset(t.name for t in fieldtypes.REGISTRY.values() if key in t.keys)
+    for key in (
+        *("max_length", "pattern", "pattern_message", "min", "max", "scale", "picklist", "values", "depends_on"),
+        *("object", "expression", "result", "format", "start", "migrate_values", "unique", "default", "encrypted"),
+    )
 }
 
 #: What a field must give when its type ``needs`` one of some keys (T-E035): the message and a hint.

@@ -105,6 +105,10 @@ class FieldType:
     schema: Schema
     #: What the field carries beyond the common attributes (``FieldDef.part``).
     part: type[NoPart] = NoPart
+    #: The config keys a field of this type may give beyond the common ones (T-E034 for others).
+    keys: frozenset[str] = frozenset()
+    #: Values of the same family fill each other's fields in a conversion (``text``, ``decimal``…).
+    family: str = ""
     #: Config keys of which a field of this type must give one (``object`` of a lookup).
     needs: tuple[str, ...] = ()
     #: Values are keys of the field's picklist; an inactive key is refused as a new value.
@@ -597,6 +601,7 @@ def _fmt_date(value: Any, field: FieldDef) -> str:
 def _type(name: str, storage: str, widget: str, coerce: Coercer, schema: Schema, **parts: Any) -> FieldType:
     parts.setdefault("check", _no_check)
     parts.setdefault("format", _fmt_str)
+    parts.setdefault("family", name)
     return FieldType(name, storage, widget, coerce, schema=schema, **parts)
 
 
@@ -605,40 +610,77 @@ def _item_type(field: FieldDef) -> str:
     return "picklist" if field.picklist else "text"
 
 
-_TEXT: dict[str, Any] = {"check": _check_text, "part": TextPart, "textual": True, "text_match": True}
-_SEARCHED: dict[str, Any] = {**_TEXT, "searchable": True}
+def _as_text(field: FieldDef) -> str:
+    """An autonumber, as a filter reads it: text."""
+    return "text"
+
+
+#: Config keys of the kinds' parts, and the keys most types take.
+_TEXT_KEYS = frozenset({"max_length", "pattern", "pattern_message"})
+_CHOICE_KEYS = frozenset({"picklist", "values"})
+_PLAIN = frozenset({"unique", "default"})
+
+_TEXT: dict[str, Any] = {
+    "check": _check_text,
+    "part": TextPart,
+    "family": "text",
+    "keys": _TEXT_KEYS | _PLAIN | {"encrypted"},
+    "textual": True,
+    "text_match": True,
+    "searchable": True,
+}
 _NUMBER: dict[str, Any] = {
     "check": _check_range,
     "part": NumberPart,
+    "keys": _PLAIN | {"min", "max", "scale"},
     "numeric": True,
     "filter_widget": "number_range",
     "aggregates": NUMBER_AGGREGATES,
 }
-_DECIMAL: dict[str, Any] = {**_NUMBER, "format": _fmt_decimal}
+_DECIMAL: dict[str, Any] = {**_NUMBER, "format": _fmt_decimal, "family": "decimal"}
 _MOMENT: dict[str, Any] = {
     "format": _fmt_date,
+    "keys": _PLAIN,
     "temporal": True,
     "filter_widget": "date_range",
     "aggregates": ORDER_AGGREGATES,
 }
-_LOOKUP: dict[str, Any] = {"part": LookupPart, "refers_to_record": True, "needs": ("object",)}
-_LIST: dict[str, Any] = {"part": ChoicePart, "list_valued": True, "filter_as": _item_type}
+_LIST: dict[str, Any] = {"part": ChoicePart, "family": "list", "list_valued": True, "filter_as": _item_type}
 
 REGISTRY: dict[str, FieldType] = {
     t.name: t
     for t in (
-        _type("text", "string", "text", _text, schemas.text, **_SEARCHED, string_length=255, max_chars=255),
-        _type("textarea", "text", "textarea", _text, schemas.text, **_SEARCHED, multiline=True),
-        _type("integer", "integer", "number", _integer, schemas.integer, **_NUMBER),
+        _type("text", "string", "text", _text, schemas.text, **_TEXT, string_length=255, max_chars=255),
+        _type(
+            "textarea",
+            "text",
+            "textarea",
+            _text,
+            schemas.text,
+            **{**_TEXT, "keys": _TEXT["keys"] - {"unique"}},
+            multiline=True,
+        ),
+        _type(
+            "integer", "integer", "number", _integer, schemas.integer, **{**_NUMBER, "keys": _PLAIN | {"min", "max"}}
+        ),
         _type("decimal", "decimal", "number", _decimal, schemas.decimal, **_DECIMAL),
         _type("currency", "decimal", "money", _decimal, schemas.decimal, **_DECIMAL, default_scale=2, money=True),
         _type("percent", "decimal", "percent", _decimal, schemas.decimal, **_DECIMAL, suffix="%"),
-        _type("boolean", "boolean", "checkbox", _boolean, schemas.boolean, format=_fmt_bool, filter_widget="boolean"),
+        _type(
+            "boolean",
+            "boolean",
+            "checkbox",
+            _boolean,
+            schemas.boolean,
+            format=_fmt_bool,
+            keys=frozenset({"default"}),
+            filter_widget="boolean",
+        ),
         _type("date", "date", "date", _date, schemas.date, **_MOMENT),
         _type("datetime", "datetime", "datetime", _datetime, schemas.datetime, **_MOMENT),
-        _type("email", "string", "email", _email, schemas.email, **_SEARCHED, string_length=254),
-        _type("phone", "string", "tel", _phone, schemas.text, **_SEARCHED, format=_fmt_phone, string_length=32),
-        _type("url", "string", "url", _url, schemas.url, **_SEARCHED, string_length=2048, max_chars=2048),
+        _type("email", "string", "email", _email, schemas.email, **_TEXT, string_length=254),
+        _type("phone", "string", "tel", _phone, schemas.text, **_TEXT, format=_fmt_phone, string_length=32),
+        _type("url", "string", "url", _url, schemas.url, **_TEXT, string_length=2048, max_chars=2048),
         _type(
             "picklist",
             "string",
@@ -647,6 +689,8 @@ REGISTRY: dict[str, FieldType] = {
             schemas.picklist,
             format=_fmt_picklist,
             part=ChoicePart,
+            family="text",
+            keys=_CHOICE_KEYS | _PLAIN | {"depends_on", "migrate_values"},
             needs=("picklist", "values"),
             from_picklist=True,
             text_match=True,
@@ -661,14 +705,44 @@ REGISTRY: dict[str, FieldType] = {
             schemas.choices,
             **_LIST,
             format=_fmt_list,
-            filter_widget="select",
+            keys=_CHOICE_KEYS | {"default", "migrate_values"},
             needs=("picklist", "values"),
             from_picklist=True,
+            filter_widget="select",
         ),
-        _type("tags", "json", "tags", _tags, schemas.choices, **_LIST, check=_check_tags, format=_fmt_list),
-        _type("lookup", "reference", "lookup", _reference, schemas.reference, **_LOOKUP),
-        _type("user", "user", "user", _reference, schemas.reference, refers_to_user=True),
-        _type("formula", "computed", "readonly", _computed, schemas.computed, part=FormulaPart, needs=("expression",)),
+        _type(
+            "tags",
+            "json",
+            "tags",
+            _tags,
+            schemas.choices,
+            **_LIST,
+            check=_check_tags,
+            format=_fmt_list,
+            keys=_CHOICE_KEYS | {"default"},
+        ),
+        _type(
+            "lookup",
+            "reference",
+            "lookup",
+            _reference,
+            schemas.reference,
+            part=LookupPart,
+            keys=_PLAIN | {"object"},
+            needs=("object",),
+            refers_to_record=True,
+        ),
+        _type("user", "user", "user", _reference, schemas.reference, keys=_PLAIN, refers_to_user=True),
+        _type(
+            "formula",
+            "computed",
+            "readonly",
+            _computed,
+            schemas.computed,
+            part=FormulaPart,
+            keys=frozenset({"expression", "result", "scale"}),
+            needs=("expression",),
+        ),
         _type(
             "autonumber",
             "string",
@@ -676,12 +750,24 @@ REGISTRY: dict[str, FieldType] = {
             _computed,
             schemas.string,
             part=AutonumberPart,
+            family="text",
+            keys=frozenset({"format", "start", "unique"}),
+            filter_as=_as_text,
             text_match=True,
             searchable=True,
             string_length=64,
-            filter_as=lambda field: "text",
         ),
-        _type("file", "json", "file", _file, schemas.file, format=_fmt_file, document=True, stores_file=True),
+        _type(
+            "file",
+            "json",
+            "file",
+            _file,
+            schemas.file,
+            format=_fmt_file,
+            keys=frozenset({"default"}),
+            document=True,
+            stores_file=True,
+        ),
         _type(
             "json",
             "json",
@@ -691,6 +777,7 @@ REGISTRY: dict[str, FieldType] = {
             check=_check_json,
             format=_fmt_json,
             part=JsonPart,
+            keys=frozenset({"max_length", "default", "encrypted"}),
             document=True,
         ),
     )

@@ -75,7 +75,9 @@ def _picklist(value: Any, f: FieldDef, fmt: Formatter, refs: References) -> str:
     return option.label.get(fmt.lang) if option else str(value)
 
 
+#: The web page's formatting per field type (a formula formats as its result type).
 FORMATTERS: dict[str, Format] = {
+    **dict.fromkeys(("text", "textarea", "email", "url", "autonumber"), _plain),
     "integer": lambda v, f, fmt, r: fmt.number(v),
     "decimal": _decimal,
     "currency": lambda v, f, fmt, r: fmt.money(v),

@@ -116,7 +116,9 @@ def _money(fmt: ValueFormatter, value: Any, f: FieldDef) -> str:
     return format_currency(value, fmt.settings.currency, locale=babel_locale(fmt.language, fmt.settings))
 
 
+#: Formatting for people per field type (a formula formats as its result type).
 _FORMATS: dict[str, Format] = {
+    **dict.fromkeys(("text", "textarea", "email", "url", "autonumber"), _plain),
     "integer": lambda fmt, v, f: fmt.number(v),
     "decimal": lambda fmt, v, f: fmt.number(v, decimal_scale(f)),
     "currency": _money,
