@@ -13,32 +13,61 @@ Pure Python like the rest of ``engine.metadata``; the runtime side is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata.errors import did_you_mean
+from engine.metadata.fieldtypes import FieldType
 from engine.metadata.model import ActivityDef, FieldDef, ObjectDef, TaskDef
 
 if TYPE_CHECKING:
     from engine.metadata.compiler import Compiler
 
-#: Field types whose values read as a line of text (a summary or a subject).
-TEXT_TYPES = frozenset({"text", "textarea", "email", "phone", "url", "autonumber", "picklist"})
-DATE_TYPES = frozenset({"datetime", "date"})
 
-#: What each key accepts: (types, what to say in the message).
-ACTIVITY_KEYS: Mapping[str, tuple[frozenset[str], str]] = {
-    "at": (DATE_TYPES, "a datetime or date field"),
-    "kind": (frozenset({"picklist"}), "a picklist field"),
-    "summary": (TEXT_TYPES, "a text or textarea field"),
+def _text_line(kind: FieldType) -> bool:
+    """Values that read as a line of text (a summary or a subject): text kinds, picklists, autonumbers."""
+    return kind.text_match
+
+
+def _moment(kind: FieldType) -> bool:
+    """A date or a date-time."""
+    return kind.temporal
+
+
+def _one_choice(kind: FieldType) -> bool:
+    """One value of a picklist."""
+    return kind.from_picklist and not kind.list_valued
+
+
+def _choice_or_flag(kind: FieldType) -> bool:
+    """One value of a picklist, or yes/no."""
+    return _one_choice(kind) or kind.storage == "boolean"
+
+
+def _user(kind: FieldType) -> bool:
+    """A user."""
+    return kind.refers_to_user
+
+
+def _datetime(kind: FieldType) -> bool:
+    """A date-time (a reminder has a time of day)."""
+    return kind.storage == "datetime"
+
+
+#: What each key accepts: (which field types, what to say in the message).
+Accepts = tuple[Callable[[FieldType], bool], str]
+ACTIVITY_KEYS: Mapping[str, Accepts] = {
+    "at": (_moment, "a datetime or date field"),
+    "kind": (_one_choice, "a picklist field"),
+    "summary": (_text_line, "a text or textarea field"),
 }
-TASK_KEYS: Mapping[str, tuple[frozenset[str], str]] = {
-    "due": (DATE_TYPES, "a date or datetime field"),
-    "assignee": (frozenset({"user"}), "owner_id or a user field"),
-    "status": (frozenset({"picklist", "boolean"}), "a picklist or boolean field"),
-    "remind": (frozenset({"datetime"}), "a datetime field"),
-    "subject": (TEXT_TYPES, "a text or textarea field"),
+TASK_KEYS: Mapping[str, Accepts] = {
+    "due": (_moment, "a date or datetime field"),
+    "assignee": (_user, "owner_id or a user field"),
+    "status": (_choice_or_flag, "a picklist or boolean field"),
+    "remind": (_datetime, "a datetime field"),
+    "subject": (_text_line, "a text or textarea field"),
 }
 
 
@@ -87,14 +116,14 @@ def _check_key(
     compiler: Compiler,
     spec: Mapping[str, Any],
     key: str,
-    kinds: tuple[frozenset[str], str],
+    kinds: Accepts,
     fields: Mapping[str, FieldDef],
     path: tuple,
 ) -> bool:
     name = spec.get(key)
     if name is None or (key == "assignee" and name == "owner_id"):
         return True
-    types, wanted = kinds
+    accepts, wanted = kinds
     field = fields.get(name)
     if field is None:
         compiler.issue(
@@ -104,7 +133,7 @@ def _check_key(
             did_you_mean(name, fields) or f"name {wanted} of this object",
         )
         return False
-    if field.value_type not in types:
+    if not accepts(field.value_kind):
         compiler.issue(
             "T-E112",
             (*path, key),
