@@ -1,9 +1,13 @@
-"""The field type registry: one entry per type, knowing storage, coercion,
-validation, formatting and the form widget.
+"""The field type registry: one ``FieldType`` object per type, knowing its storage,
+coercion, validation, formatting, widget, part, config keys, JSON Schema, filters and
+what it is (a list, a document, text, a reference…).
 
-Adding a type means adding one ``FieldType`` to ``REGISTRY``. The storage kind
-is an abstract name (``string``, ``decimal``…); ``engine.runtime.tables`` maps
-each kind to a SQLAlchemy type, so this module stays free of SQLAlchemy.
+Adding a type means adding one ``FieldType`` to ``REGISTRY`` and its entries in the
+tables of the other layers, keyed by the same type (``engine.runtime.fieldsql.SQL``
+maps the abstract storage kind — ``string``, ``decimal``… — to a SQLAlchemy type, so
+this module stays free of SQLAlchemy); ``tests/test_fieldtype_registry.py`` names any
+part a new type lacks. Code elsewhere asks a field's type (``FieldDef.kind``) what it
+is instead of comparing type names.
 
 ``coerce`` turns input (JSON, form text, CSV cells, Python values) into the
 stored Python value and normalises it (trimmed text, E.164 phones, lower-case
