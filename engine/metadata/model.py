@@ -177,12 +177,13 @@ class FieldDef:
     encrypted: bool = False
     part: FieldPart = NO_PART
 
-    @property
+    # The write path asks these for every value: looked up once per field.
+    @functools.cached_property
     def kind(self) -> FieldType:
         """The field type registry's entry for ``type``."""
         return fieldtypes.REGISTRY[self.type]
 
-    @property
+    @functools.cached_property
     def value_kind(self) -> FieldType:
         """The registry entry whose storage and coercion apply (a formula's result type)."""
         return fieldtypes.REGISTRY[self.value_type]
