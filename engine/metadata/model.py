@@ -250,8 +250,8 @@ class FieldDef:
 
     @property
     def target(self) -> str | None:
-        """The object a lookup points at."""
-        return self.part.target if isinstance(self.part, LookupPart) else None
+        """The object a lookup points at (None for other kinds, and for a lookup missing its ``object:``)."""
+        return (self.part.target or None) if isinstance(self.part, LookupPart) else None
 
     @property
     def expression(self) -> Expression | None:
