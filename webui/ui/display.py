@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import url_for
 
-from engine.metadata.fieldtypes import REGISTRY, decimal_scale
+from engine.metadata.fieldtypes import decimal_scale
 from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.records.query import format_title
 from engine.runtime.records.reader import user_names
@@ -85,7 +85,7 @@ FORMATTERS: dict[str, Format] = {
     "boolean": lambda v, f, fmt, r: fmt.t("yes") if v else fmt.t("no"),
     "date": lambda v, f, fmt, r: fmt.date(v),
     "datetime": lambda v, f, fmt, r: fmt.moment(v),
-    "phone": lambda v, f, fmt, r: REGISTRY["phone"].format(v, f),
+    "phone": lambda v, f, fmt, r: f.value_kind.format(v, f),
     "picklist": _picklist,
     "multipicklist": lambda v, f, fmt, r: ", ".join(_picklist(item, f, fmt, r) for item in v),
     "tags": lambda v, f, fmt, r: ", ".join(str(item) for item in v),

@@ -39,7 +39,7 @@ from typing import Any
 from flask import current_app, url_for
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from engine.metadata.fieldtypes import REGISTRY, decimal_scale
+from engine.metadata.fieldtypes import decimal_scale
 from engine.metadata.model import FieldDef, ObjectDef, Stage
 from engine.runtime.errors import RECORD_ERRORS, FieldError
 from engine.runtime.records import files as stored_files
@@ -166,8 +166,8 @@ def editable(session: Session, obj: ObjectDef, f: FieldDef) -> bool:
 
 
 def widget_of(f: FieldDef) -> str:
-    """The widget name of the field type (``REGISTRY[type].widget``)."""
-    return REGISTRY[f.type].widget
+    """The widget name of the field type (``FieldType.widget``)."""
+    return f.kind.widget
 
 
 # --- state from a record / from a POST ---------------------------------------------------------
