@@ -3,7 +3,8 @@
 A field type is one ``FieldType`` in ``engine.metadata.fieldtypes.REGISTRY``; the layers
 that cannot live in the metadata package key their parts by it: the SQL side
 (``engine.runtime.fieldsql.SQL``), formatting for people (``records/present.py``, the web
-page's ``display.FORMATTERS``, the CSV export's cells), the form widget, demo data. A type
+page's ``display.FORMATTERS``, the CSV export's cells), the form widget (``webui.ui.widgets``
+and its markup), demo data. A type
 added to the registry without one of these fails here, with the part it lacks.
 """
 
@@ -21,7 +22,7 @@ from engine.metadata.model import FieldDef, Label
 from engine.runtime import fieldsql
 from engine.runtime.demo import data as demo
 from engine.runtime.records import present
-from webui.ui import display, forms, listing
+from webui.ui import display, listing, widgets
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Config keys of the parts, by the attribute they fill (``object:`` fills a lookup's ``target``).
@@ -31,9 +32,10 @@ PARTS = [p for p in vars(fieldparts).values() if isinstance(p, type) and issubcl
 
 
 def _widgets_the_form_renders() -> set[str]:
+    """Widgets with a macro branch in ``_widgets.html`` or a plain ``<input>`` type."""
     template = (ROOT / "webui" / "templates" / "_widgets.html").read_text(encoding="utf-8")
     named = set(re.findall(r"f\.widget (?:==|in) \(?'([a-z_]+)'(?:, '([a-z_]+)')*(?:, '([a-z_]+)')?", template))
-    return {name for group in named for name in group if name} | set(forms.INPUT_TYPES)
+    return {name for group in named for name in group if name} | set(widgets.INPUT_TYPES)
 
 
 def _sample(kind: FieldType) -> FieldDef:
@@ -73,7 +75,8 @@ def test_each_stored_type_has_its_people_parts(kind: FieldType) -> None:
     assert kind.name in display.FORMATTERS, f"{kind.name} has no formatter in webui/ui/display.py"
     assert kind.name in listing.EXPORT_FORMATTERS, f"{kind.name} has no CSV cell in webui/ui/listing.py"
     assert kind.name in present._FORMATS, f"{kind.name} has no formatter in engine/runtime/records/present.py"
-    assert kind.widget in _widgets_the_form_renders(), f"{kind.name}: the form has no widget {kind.widget!r}"
+    assert kind.widget in widgets.WIDGETS, f"{kind.name}: no widget {kind.widget!r} in webui/ui/widgets.py"
+    assert kind.widget in _widgets_the_form_renders(), f"{kind.name}: _widgets.html cannot show {kind.widget!r}"
     if not (kind.computed or kind.refers_to_user):  # demo data never makes up users or computed values
         assert kind.name in demo._BY_TYPE, f"{kind.name} has no demo value generator (engine/runtime/demo/data.py)"
 
