@@ -42,9 +42,6 @@ from engine.metadata.model import (
 if TYPE_CHECKING:
     from engine.metadata.compiler import Compiler
 
-#: Field types whose values the database cannot compare with a constant in ``open_when``.
-UNCOUNTABLE_TYPES = frozenset({"tags", "multipicklist", "json", "file"})
-
 _OPERATORS = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
 _MIRRORED = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 
@@ -86,13 +83,13 @@ def _compile_rule(
         )
         return None
     field = spec.get("field", "owner_id")
-    if field != "owner_id" and (field not in obj.fields or obj.fields[field].type != "user"):
+    if field != "owner_id" and (field not in obj.fields or not obj.fields[field].kind.refers_to_user):
         kind = f"a {obj.fields[field].type} field" if field in obj.fields else "not a field of the object"
         c.issue(
             "T-E131",
             (*path, "field"),
             f"`{field}` is {kind}: an assignment writes a user",
-            did_you_mean(field, [f for f, d in obj.fields.items() if d.type == "user"])
+            did_you_mean(field, [f for f, d in obj.fields.items() if d.kind.refers_to_user])
             or "use owner_id (the default) or a field of type user",
         )
         return None
@@ -205,12 +202,12 @@ def _team_path(c: Compiler, source: str, path: tuple, obj: ObjectDef, objects: d
         return ()
     holder, name = obj, parts[0]
     if len(parts) == 2:
-        if first.type != "lookup" or first.target not in objects:
+        if first.target not in objects:
             c.issue(
                 "T-E140",
                 path,
                 f"`{parts[0]}` is of type {first.type}, not a lookup: `{source}` cannot follow it",
-                did_you_mean(parts[0], [f for f, d in obj.fields.items() if d.type == "lookup"]) or hint,
+                did_you_mean(parts[0], [f for f, d in obj.fields.items() if d.target is not None]) or hint,
             )
             return ()
         holder, name = objects[first.target], parts[1]
@@ -227,12 +224,12 @@ def _team_path(c: Compiler, source: str, path: tuple, obj: ObjectDef, objects: d
 
 def _check_urgent(c: Compiler, obj: ObjectDef, spec: dict, path: tuple) -> None:
     field = obj.fields.get(spec["field"])
-    if field is None or field.type not in ("tags", "multipicklist"):
+    if field is None or not field.kind.list_valued:
         c.issue(
             "T-E134",
             (*path, "field"),
             f"`{spec['field']}` is not a tags or multipicklist field of {obj.name}",
-            did_you_mean(spec["field"], [f for f, d in obj.fields.items() if d.type in ("tags", "multipicklist")])
+            did_you_mean(spec["field"], [f for f, d in obj.fields.items() if d.kind.list_valued])
             or "name a tags or multipicklist field",
         )
         return
@@ -313,7 +310,7 @@ def _field(node: ast.AST, obj: ObjectDef, text: str | None = None) -> str:
     definition = obj.fields.get(name)
     if definition is None and name not in SYSTEM_COLUMNS:
         raise _NotCountable(text or f"`{name}`")  # T-E041 reports unknown names
-    if definition is not None and (definition.value_type in UNCOUNTABLE_TYPES or definition.encrypted):
+    if definition is not None and (not definition.value_kind.orderable or definition.encrypted):
         raise _NotCountable(
             f"{text or f'`{name}`'} ({name} is {'encrypted' if definition.encrypted else definition.type})"
         )

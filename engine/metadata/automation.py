@@ -18,6 +18,7 @@ import ast
 import re
 from typing import TYPE_CHECKING, Any
 
+from engine.metadata import fieldtypes
 from engine.metadata.model import (
     SYSTEM_COLUMNS,
     Action,
@@ -292,7 +293,7 @@ class _RuleCompiler:
         if kind is None:
             self.issue("T-E032", (*where, "from"), f"unknown field `{source}`", "name a date or datetime field")
             return None
-        if kind not in ("date", "datetime"):
+        if not fieldtypes.REGISTRY[kind].temporal:
             self.issue(
                 "T-E121",
                 (*where, "from"),
@@ -318,7 +319,12 @@ class _RuleCompiler:
         ):  # only objects with them have these columns
             return "datetime"
         field = self.obj.fields.get(name)
-        return None if field is None else (field.result if field.type == "formula" else field.type)
+        return None if field is None else field.value_type
+
+    def field_type(self, name: str) -> fieldtypes.FieldType | None:
+        """The registry entry of the field ``name`` holds values of (None for an unknown field)."""
+        kind = self.field_kind(name)
+        return None if kind is None else fieldtypes.REGISTRY[kind]
 
     # --- actions --------------------------------------------------------------------------
     def action(self, spec: Any, where: tuple, names: set[str]) -> Action | None:
@@ -352,7 +358,8 @@ class _RuleCompiler:
                     "e.g. `{add_tags: {field: tags, tags: [churn_risk]}}`",
                 )
                 return None
-            if self.field_kind(value["field"]) not in ("tags", "multipicklist"):
+            holder = self.field_type(value["field"])
+            if holder is None or not holder.list_valued:
                 self.issue("T-E125", (*where, "field"), f"`{value['field']}` is not a tags or multipicklist field")
                 return None
             return Action(kind, field=value["field"], tags=tuple(str(t) for t in value["tags"]))
@@ -361,7 +368,8 @@ class _RuleCompiler:
                 self.issue("T-E124", where, "`add` names one number field and an amount", "e.g. `{add: {score: 10}}`")
                 return None
             ((name, amount),) = value.items()
-            if self.field_kind(name) not in ("integer", "decimal", "currency", "percent"):
+            holder = self.field_type(name)
+            if holder is None or not holder.numeric:
                 self.issue("T-E125", (*where, name), f"`{name}` is not a number field")
                 return None
             if not isinstance(amount, int | float) or isinstance(amount, bool):
@@ -425,7 +433,7 @@ class _RuleCompiler:
             return None
         obj = self.record_object()
         field = obj.fields.get(value["record"])
-        if field is None or field.type != "lookup" or field.target not in self.objects:
+        if field is None or field.target not in self.objects:
             self.issue(
                 "T-E125",
                 (*where, "record"),
@@ -528,7 +536,8 @@ class _RuleCompiler:
             if kind == "role" and name not in self.roles:
                 self.issue("T-E092", (*where, "role"), f"unknown role `{name}`")
                 return None
-            if kind == "field" and self.field_kind(name) not in ("email", "user"):
+            holder = self.field_type(name) if kind == "field" else None
+            if kind == "field" and not (holder is not None and (holder.mail_address or holder.refers_to_user)):
                 self.issue("T-E125", (*where, "field"), f"`{name}` is not an email or user field")
                 return None
             if kind in ("role", "user", "field"):

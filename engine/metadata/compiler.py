@@ -36,6 +36,7 @@ from engine.metadata.expressions import (
     constant_limit_error,
     parse_expression,
 )
+from engine.metadata.fieldparts import ChoicePart, FieldPart, FormulaPart, LookupPart
 from engine.metadata.loader import LDict, RawConfig, locate
 from engine.metadata.model import (
     NO_GRANT,
@@ -91,26 +92,42 @@ DEFAULT_NAMES = frozenset({"current_user"})
 
 #: Which properties apply to which field types (properties not listed apply to all).
 TYPE_PROPERTIES: dict[str, frozenset[str]] = {
-    "max_length": frozenset({"text", "textarea", "email", "phone", "url", "json"}),
-    "pattern": frozenset({"text", "textarea", "email", "phone", "url"}),
-    "pattern_message": frozenset({"text", "textarea", "email", "phone", "url"}),
-    "min": frozenset({"integer", "decimal", "currency", "percent"}),
-    "max": frozenset({"integer", "decimal", "currency", "percent"}),
-    "scale": frozenset({"decimal", "currency", "percent", "formula"}),
-    "picklist": frozenset({"picklist", "multipicklist", "tags"}),
-    "values": frozenset({"picklist", "multipicklist", "tags"}),
-    "depends_on": frozenset({"picklist"}),
-    "object": frozenset({"lookup"}),
-    "expression": frozenset({"formula"}),
-    "result": frozenset({"formula"}),
-    "format": frozenset({"autonumber"}),
-    "start": frozenset({"autonumber"}),
-    "migrate_values": frozenset({"picklist", "multipicklist"}),
-    "unique": frozenset(fieldtypes.REGISTRY)
-    - {"multipicklist", "tags", "json", "file", "formula", "boolean", "textarea"},
-    "default": frozenset(fieldtypes.REGISTRY) - {"formula", "autonumber"},
-    "encrypted": frozenset({"text", "textarea", "email", "phone", "url", "json"}),
+    key: frozenset(t.name for t in fieldtypes.REGISTRY.values() if key in t.keys)
+    for key in (
+        *("max_length", "pattern", "pattern_message", "min", "max", "scale", "picklist", "values", "depends_on"),
+        *("object", "expression", "result", "format", "start", "migrate_values", "unique", "default", "encrypted"),
+    )
 }
+
+#: What a field must give when its type ``needs`` one of some keys (T-E035): the message and a hint.
+NEEDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("object",): ("a lookup field needs `object:` (the object it points to)", "add e.g. `object: account`"),
+    ("expression",): ("a formula field needs `expression:`", "add e.g. `expression: unit_price * quantity`"),
+    ("picklist", "values"): (
+        "a {type} field needs `picklist:` (a shared picklist) or `values:`",
+        "add e.g. `values: [price, competitor, other]`",
+    ),
+}
+
+
+def _part(kind: fieldtypes.FieldType, spec: dict, **given: Any) -> FieldPart:
+    """The kind-specific part of a field (``FieldType.part``) from its spec and what was compiled."""
+    values = {
+        "max_length": spec.get("max_length"),
+        "pattern": spec.get("pattern"),
+        "pattern_message": Label.of(spec["pattern_message"]) if spec.get("pattern_message") else None,
+        "min": spec.get("min"),
+        "max": spec.get("max"),
+        "scale": spec.get("scale", kind.default_scale),
+        "depends_on": spec.get("depends_on"),
+        "migrate_values": frozen_map(spec.get("migrate_values")),
+        "result": spec.get("result", "decimal"),
+        "format": spec.get("format", "{000000}"),
+        "start": spec.get("start", 1),
+        **given,
+    }
+    return kind.part(**{key: values[key] for key in kind.part.KEYS if values[key] is not None})
+
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_IDENTIFIER = 50
@@ -496,41 +513,22 @@ class Compiler:
                     f"`{prop}` applies to: {', '.join(sorted(types))}",
                     key=True,
                 )
+        kind = fieldtypes.REGISTRY[ftype]
         picklist = self.field_picklist(name, spec, path, picklists)
         target = spec.get("object")
-        if ftype == "lookup":
-            if target is None:
-                self.issue(
-                    "T-E035",
-                    path,
-                    "a lookup field needs `object:` (the object it points to)",
-                    "add e.g. `object: account`",
-                )
-            elif target not in objects_spec:
-                self.issue(
-                    "T-E030",
-                    (*path, "object"),
-                    f"unknown object `{target}`",
-                    did_you_mean(target, objects_spec) or f"known objects: {', '.join(objects_spec)}",
-                )
-        expression = None
-        if ftype == "formula":
-            if "expression" not in spec:
-                self.issue(
-                    "T-E035",
-                    path,
-                    "a formula field needs `expression:`",
-                    "add e.g. `expression: unit_price * quantity`",
-                )
-            else:
-                expression = self.expression(spec["expression"], (*path, "expression"), known_fields - {name})
-        if ftype in ("picklist", "multipicklist") and "picklist" not in spec and "values" not in spec:
+        if kind.needs and not any(key in spec for key in kind.needs):
+            message, hint = NEEDS[kind.needs]
+            self.issue("T-E035", path, message.format(type=ftype), hint)
+        if target is not None and kind.part is LookupPart and target not in objects_spec:
             self.issue(
-                "T-E035",
-                path,
-                f"a {ftype} field needs `picklist:` (a shared picklist) or `values:`",
-                "add e.g. `values: [price, competitor, other]`",
+                "T-E030",
+                (*path, "object"),
+                f"unknown object `{target}`",
+                did_you_mean(target, objects_spec) or f"known objects: {', '.join(objects_spec)}",
             )
+        expression = None
+        if kind.part is FormulaPart and "expression" in spec:
+            expression = self.expression(spec["expression"], (*path, "expression"), known_fields - {name})
         if spec.get("pattern"):
             try:
                 check_pattern(spec["pattern"])
@@ -557,21 +555,8 @@ class Compiler:
             required=bool(spec.get("required", False)),
             unique=bool(spec.get("unique", False)),
             indexed=bool(spec.get("indexed", False)),
-            max_length=spec.get("max_length"),
-            min=spec.get("min"),
-            max=spec.get("max"),
-            scale=spec.get("scale", 2 if ftype in ("currency",) else None),
-            pattern=spec.get("pattern"),
-            pattern_message=Label.of(spec["pattern_message"]) if spec.get("pattern_message") else None,
-            picklist=picklist,
-            depends_on=spec.get("depends_on"),
-            target=target,
-            expression=expression,
-            result=spec.get("result", "decimal") if ftype == "formula" else None,
-            format=spec.get("format", "{000000}") if ftype == "autonumber" else None,
-            start=spec.get("start", 1),
             renamed_from=spec.get("renamed_from"),
-            migrate_values=frozen_map(spec.get("migrate_values")),
+            part=_part(kind, spec, picklist=picklist, target=target, expression=expression),
             encrypted=bool(spec.get("encrypted", False)),
         )
         if field.encrypted:
@@ -649,7 +634,7 @@ class Compiler:
                 self.issue(
                     "T-E032", dpath, f"unknown field `{field.depends_on}`", did_you_mean(field.depends_on, fields)
                 )
-            elif parent.type != "picklist" or parent.picklist is None:
+            elif parent.picklist is None or parent.kind.list_valued:  # a picklist
                 self.issue(
                     "T-E033",
                     dpath,
@@ -765,7 +750,7 @@ class Compiler:
                 did_you_mean(by, known_fields) or "name a picklist field of this object",
             )
             return ()
-        if by_field.picklist is None or by_field.type != "picklist":
+        if by_field.picklist is None or by_field.kind.list_valued:  # a picklist
             self.issue(
                 "T-E034",
                 (*path, "by"),
@@ -849,7 +834,7 @@ class Compiler:
             required=True,
             indexed=True,
             default=field_spec.get("default", stages[0].key if stages else None),
-            picklist=picklist,
+            part=ChoicePart(picklist=picklist),
         )
         if stage_field.default is not None and stage_field.default not in seen:
             self.issue(
@@ -1037,7 +1022,7 @@ class Compiler:
 
     def formula_order(self, fields: dict[str, FieldDef], path: tuple) -> tuple[str, ...]:
         """Formulas sorted so each comes after the formulas it reads; cycles are reported."""
-        formulas = {n: f.expression for n, f in fields.items() if f.type == "formula" and f.expression}
+        formulas = {n: f.expression for n, f in fields.items() if f.expression}
         order: list[str] = []
         state: dict[str, str] = {}
 

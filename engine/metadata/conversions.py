@@ -59,33 +59,8 @@ if TYPE_CHECKING:
 EXPRESSION_NAMES = frozenset({"current_user", "current_language"})
 #: The system column a conversion may write on a target (whom the new record belongs to).
 OWNER = "owner_id"
-#: Value families: a source value may go into a target field of the same family.
-FAMILIES: dict[str, str] = {
-    "text": "text",
-    "textarea": "text",
-    "email": "text",
-    "phone": "text",
-    "url": "text",
-    "autonumber": "text",
-    "picklist": "text",
-    "integer": "integer",
-    "decimal": "decimal",
-    "currency": "decimal",
-    "percent": "decimal",
-    "boolean": "boolean",
-    "date": "date",
-    "datetime": "datetime",
-    "multipicklist": "list",
-    "tags": "list",
-    "lookup": "lookup",
-    "user": "user",
-    "file": "file",
-    "json": "json",
-}
 #: Families a target field of each family also accepts (whole numbers are decimals too).
 WIDENING: dict[str, frozenset[str]] = {"decimal": frozenset({"integer"})}
-#: Types whose values cannot be compared for ``match``.
-UNMATCHABLE = frozenset({"multipicklist", "tags", "json", "file", "textarea"})
 #: The type of each system column, as a source of a mapping.
 SYSTEM_TYPES: dict[str, str] = {
     "id": "lookup",
@@ -355,7 +330,7 @@ class _ConversionCompiler:
                 f"`{obj.name}` has no field `{name}` to match on",
                 did_you_mean(name, obj.fields) or f"match on fields of {obj.name}",
             )
-        elif field.encrypted or field.value_type in UNMATCHABLE:
+        elif field.encrypted or not field.value_kind.orderable or field.value_kind.multiline:  # nothing to compare
             why = "encrypted" if field.encrypted else f"a {field.value_type} field"
             self.issue(
                 "T-E104",
@@ -425,7 +400,7 @@ class _ConversionCompiler:
 
 
 def _is_lookup_to(field: FieldDef | str, object_name: str) -> bool:
-    return isinstance(field, FieldDef) and field.type == "lookup" and field.target == object_name
+    return isinstance(field, FieldDef) and field.points_to(object_name)
 
 
 def _misfit(source: FieldDef | str, target: FieldDef | str, source_object: str) -> str | None:
@@ -433,10 +408,11 @@ def _misfit(source: FieldDef | str, target: FieldDef | str, source_object: str) 
     # A system column is given by its name: as a target only owner_id, as a lookup source only id.
     source_type = SYSTEM_TYPES[source] if isinstance(source, str) else source.value_type
     target_type = "user" if isinstance(target, str) else target.value_type
-    source_family, target_family = FAMILIES[source_type], FAMILIES[target_type]
+    source_kind, target_kind = fieldtypes.REGISTRY[source_type], fieldtypes.REGISTRY[target_type]
+    source_family, target_family = source_kind.family, target_kind.family
     if source_family != target_family and source_family not in WIDENING.get(target_family, ()):
         return f"is {_a(source_type)} {source_type} field; it cannot fill {_a(target_type)} {target_type} field"
-    if target_family == "lookup" and isinstance(target, FieldDef):
+    if target_kind.refers_to_record and isinstance(target, FieldDef):
         source_target = source_object if isinstance(source, str) else source.target
         if source_target != target.target:
             return f"points to {source_target}, the target field to {target.target}"

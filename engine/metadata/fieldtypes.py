@@ -1,9 +1,13 @@
-"""The field type registry: one entry per type, knowing storage, coercion,
-validation, formatting and the form widget.
+"""The field type registry: one ``FieldType`` object per type, knowing its storage,
+coercion, validation, formatting, widget, part, config keys, JSON Schema, filters and
+what it is (a list, a document, text, a reference…).
 
-Adding a type means adding one ``FieldType`` to ``REGISTRY``. The storage kind
-is an abstract name (``string``, ``decimal``…); ``engine.runtime.tables`` maps
-each kind to a SQLAlchemy type, so this module stays free of SQLAlchemy.
+Adding a type means adding one ``FieldType`` to ``REGISTRY`` and its entries in the
+tables of the other layers, keyed by the same type (``engine.runtime.fieldsql.SQL``
+maps the abstract storage kind — ``string``, ``decimal``… — to a SQLAlchemy type, so
+this module stays free of SQLAlchemy); ``tests/test_fieldtype_registry.py`` names any
+part a new type lacks. Code elsewhere asks a field's type (``FieldDef.kind``) what it
+is instead of comparing type names.
 
 ``coerce`` turns input (JSON, form text, CSV cells, Python values) into the
 stored Python value and normalises it (trimmed text, E.164 phones, lower-case
@@ -20,15 +24,28 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from engine.metadata.model import FieldDef, Label, Settings
+from engine.metadata import fieldschemas as schemas
+from engine.metadata.fieldparts import (
+    AutonumberPart,
+    ChoicePart,
+    FormulaPart,
+    JsonPart,
+    LookupPart,
+    NoPart,
+    NumberPart,
+    TextPart,
+)
 from engine.metadata.patterns import full_match
+
+if TYPE_CHECKING:  # the model reads the registry at run time (FieldDef.kind), so not the other way round
+    from engine.metadata.model import FieldDef, Label, Settings
 
 #: Largest absolute integer the database stores (64-bit).
 MAX_INTEGER = 2**63 - 1
@@ -56,23 +73,98 @@ class FieldValueError(ValueError):
         self.label = label
 
 
-Coercer = Callable[[Any, FieldDef, Settings], Any]
-Checker = Callable[[Any, FieldDef], list[FieldValueError]]
+Coercer = Callable[[Any, "FieldDef", "Settings"], Any]
+Checker = Callable[[Any, "FieldDef"], list[FieldValueError]]
+Formatter = Callable[[Any, "FieldDef"], str]
+Schema = Callable[["FieldDef"], dict[str, Any]]
+
+#: The aggregates of ``Query.grouped`` and what they apply to.
+NUMBER_AGGREGATES = frozenset({"sum", "avg", "min", "max"})
+ORDER_AGGREGATES = frozenset({"min", "max"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FieldType:
-    """Everything Trellis knows about one field type."""
+    """Everything Trellis knows about one field type, in one object.
 
+    The runtime's parts (SQL type, filter SQL) live in ``engine.runtime.fieldsql`` and
+    the web page's (formatting in the reader's language) in ``webui.ui.display``, each
+    keyed by these objects' names; ``tests/metadata/test_fieldtype_registry.py`` fails
+    when a registered type lacks one of its parts anywhere.
+    """
+
+    #: The name a config writes as ``type:``.
     name: str
+    #: The abstract storage kind (``engine.runtime.fieldsql`` maps it to a SQL type).
     storage: str
+    #: The form widget (``webui/templates/widgets``).
     widget: str
+    #: Input (JSON, form text, CSV cells) → the stored value, normalised; raises ``FieldValueError``.
     coerce: Coercer
+    #: The field's constraints on a coerced value → the errors.
     check: Checker
-    format: Callable[[Any, FieldDef], str]
-    computed: bool = False
+    #: A stored value as plain text (English; the web page formats in the reader's language).
+    format: Formatter
+    #: The JSON Schema of a value as the API returns it (``/api/v1/openapi.json``).
+    schema: Schema
+    #: What the field carries beyond the common attributes (``FieldDef.part``).
+    part: type[NoPart] = NoPart
+    #: The config keys a field of this type may give beyond the common ones (T-E034 for others).
+    keys: frozenset[str] = frozenset()
+    #: Values of the same family fill each other's fields in a conversion (``text``, ``decimal``…).
+    family: str = ""
+    #: Config keys of which a field of this type must give one (``object`` of a lookup).
+    needs: tuple[str, ...] = ()
+    #: Values are keys of the field's picklist; an inactive key is refused as a new value.
+    from_picklist: bool = False
+    #: The list page's filter control (``select``, ``boolean``, ``date_range``, ``number_range``); None: none.
+    filter_widget: str | None = None
+    #: The type a filter's value is read as, when not the field's value type (list kinds: one item).
+    filter_as: Callable[[FieldDef], str] | None = None
+    #: ``Query.grouped`` aggregates that apply.
+    aggregates: frozenset[str] = frozenset()
+    #: The storage length of a short string when the field sets no ``max_length``.
+    string_length: int | None = None
+    #: The longest value ``check`` accepts when the field sets no ``max_length``.
+    max_chars: int | None = None
+    #: Digits after the point when the field sets no ``scale`` (None: ``decimal_scale``'s default).
+    default_scale: int | None = None
+    #: Money (the board sums it).
+    money: bool = False
+    #: Written after a number and read past on input (``%`` of percent).
+    suffix: str = ""
     numeric: bool = False
     textual: bool = False
+    #: Text that may span lines (keeps tab, line feed and carriage return).
+    multiline: bool = False
+    #: A date or a moment.
+    temporal: bool = False
+    #: A JSON list of values: filters match any element; not sortable or groupable.
+    list_valued: bool = False
+    #: A JSON document (a file, JSON): not filterable, sortable or groupable.
+    document: bool = False
+    #: ``contains`` and ``startswith`` apply (the stored value is text).
+    text_match: bool = False
+    #: ``Query.search`` looks in it (unless encrypted).
+    searchable: bool = False
+    #: The value is the id of a record of the lookup's ``target``.
+    refers_to_record: bool = False
+    #: The value is the id of a user.
+    refers_to_user: bool = False
+    #: The value is an e-mail address a notification can go to.
+    mail_address: bool = False
+    #: The value is a stored file (``sys_files``).
+    stores_file: bool = False
+
+    @property
+    def computed(self) -> bool:
+        """Trellis computes the value (formula, autonumber); a writer never gives it."""
+        return self.part.computed
+
+    @property
+    def orderable(self) -> bool:
+        """A list may sort by it and a query group by it (one comparable value per record)."""
+        return not (self.list_valued or self.document)
 
 
 # --- helpers -----------------------------------------------------------------
@@ -96,8 +188,6 @@ def _reject_huge_int(value: Any) -> None:
         raise FieldValueError("too_large", "The number is too large.")
 
 
-#: Types whose text may span lines: they keep tab, line feed and carriage return.
-MULTILINE_TYPES = frozenset({"textarea"})
 #: C0 control characters and DEL, refused in text (a single line refuses tab and line breaks too).
 _CONTROL = {False: re.compile("[\x00-\x1f\x7f]"), True: re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")}
 #: Lone UTF-16 surrogates: not characters; no database encoding can store them.
@@ -111,7 +201,7 @@ def _text(value: Any, field: FieldDef, settings: Settings) -> str | None:
     if isinstance(value, bool):
         raise FieldValueError("invalid", "Expected text, got true/false.")
     text = str(value).strip()
-    check_characters(text, field.type in MULTILINE_TYPES)
+    check_characters(text, field.kind.multiline)
     return text or None
 
 
@@ -133,7 +223,7 @@ def check_characters(text: str, multiline: bool = False) -> None:
 
 def _check_text(value: Any, field: FieldDef) -> list[FieldValueError]:
     errors = []
-    limit = field.max_length or (DEFAULT_TEXT_LENGTH if field.type == "text" else None)
+    limit = field.max_length or field.kind.max_chars
     if limit and len(value) > limit:
         errors.append(FieldValueError("too_long", f"At most {limit} characters ({len(value)} given).", {"max": limit}))
     if field.pattern and not full_match(field.pattern, value):
@@ -173,8 +263,7 @@ def _decimal(value: Any, field: FieldDef, settings: Settings) -> Decimal | None:
     if isinstance(value, bool):
         raise FieldValueError("invalid", "Expected a number, got true/false.")
     text = str(value).strip().replace(",", "").replace("_", "")
-    if field.value_type == "percent":
-        text = text.removesuffix("%").strip()
+    text = text.removesuffix(field.value_kind.suffix).strip() if field.value_kind.suffix else text
     try:
         number = Decimal(text)
     except InvalidOperation:
@@ -325,10 +414,6 @@ def _url(value: Any, field: FieldDef, settings: Settings) -> str | None:
     if parts is None or parts.scheme not in ("http", "https") or "." not in parts.netloc or " " in text:
         raise FieldValueError("invalid_url", f"{text[:60]!r} is not a web address (http or https).")
     return text
-
-
-def _check_url(value: Any, field: FieldDef) -> list[FieldValueError]:
-    return _check_text(value, field if field.max_length else replace(field, max_length=2048))
 
 
 def _picklist_key(value: Any, field: FieldDef, settings: Settings) -> str | None:
@@ -484,7 +569,7 @@ def _fmt_decimal(value: Any, field: FieldDef) -> str:
     if value is None:
         return ""
     text = f"{value:,.{decimal_scale(field)}f}"
-    return text + "%" if field.value_type == "percent" else text
+    return text + field.value_kind.suffix
 
 
 def _fmt_list(value: Any, field: FieldDef) -> str:
@@ -519,54 +604,193 @@ def _fmt_date(value: Any, field: FieldDef) -> str:
     return "" if value is None else value.isoformat()
 
 
-def _type(
-    name: str,
-    storage: str,
-    widget: str,
-    coerce: Coercer,
-    check: Checker = _no_check,
-    fmt: Callable[[Any, FieldDef], str] = _fmt_str,
-    **flags: bool,
-) -> FieldType:
-    return FieldType(name, storage, widget, coerce, check, fmt, **flags)
+def _type(name: str, storage: str, widget: str, coerce: Coercer, schema: Schema, **parts: Any) -> FieldType:
+    parts.setdefault("check", _no_check)
+    parts.setdefault("format", _fmt_str)
+    parts.setdefault("family", name)
+    return FieldType(name, storage, widget, coerce, schema=schema, **parts)
 
+
+def _item_type(field: FieldDef) -> str:
+    """A list kind's item, as a filter reads it: a picklist key, else text."""
+    return "picklist" if field.picklist else "text"
+
+
+def _as_text(field: FieldDef) -> str:
+    """An autonumber, as a filter reads it: text."""
+    return "text"
+
+
+#: Config keys of the kinds' parts, and the keys most types take.
+_TEXT_KEYS = frozenset({"max_length", "pattern", "pattern_message"})
+_CHOICE_KEYS = frozenset({"picklist", "values"})
+_PLAIN = frozenset({"unique", "default"})
+
+_TEXT: dict[str, Any] = {
+    "check": _check_text,
+    "part": TextPart,
+    "family": "text",
+    "keys": _TEXT_KEYS | _PLAIN | {"encrypted"},
+    "textual": True,
+    "text_match": True,
+    "searchable": True,
+}
+_NUMBER: dict[str, Any] = {
+    "check": _check_range,
+    "part": NumberPart,
+    "keys": _PLAIN | {"min", "max", "scale"},
+    "numeric": True,
+    "filter_widget": "number_range",
+    "aggregates": NUMBER_AGGREGATES,
+}
+_DECIMAL: dict[str, Any] = {**_NUMBER, "format": _fmt_decimal, "family": "decimal"}
+_MOMENT: dict[str, Any] = {
+    "format": _fmt_date,
+    "keys": _PLAIN,
+    "temporal": True,
+    "filter_widget": "date_range",
+    "aggregates": ORDER_AGGREGATES,
+}
+_LIST: dict[str, Any] = {"part": ChoicePart, "family": "list", "list_valued": True, "filter_as": _item_type}
 
 REGISTRY: dict[str, FieldType] = {
     t.name: t
     for t in (
-        _type("text", "string", "text", _text, _check_text, textual=True),
-        _type("textarea", "text", "textarea", _text, _check_text, textual=True),
-        _type("integer", "integer", "number", _integer, _check_range, numeric=True),
-        _type("decimal", "decimal", "number", _decimal, _check_range, _fmt_decimal, numeric=True),
-        _type("currency", "decimal", "money", _decimal, _check_range, _fmt_decimal, numeric=True),
-        _type("percent", "decimal", "percent", _decimal, _check_range, _fmt_decimal, numeric=True),
-        _type("boolean", "boolean", "checkbox", _boolean, fmt=_fmt_bool),
-        _type("date", "date", "date", _date, fmt=_fmt_date),
-        _type("datetime", "datetime", "datetime", _datetime, fmt=_fmt_date),
-        _type("email", "string", "email", _email, _check_text, textual=True),
-        _type("phone", "string", "tel", _phone, _check_text, _fmt_phone, textual=True),
-        _type("url", "string", "url", _url, _check_url, textual=True),
-        _type("picklist", "string", "select", _picklist_key, fmt=_fmt_picklist),
-        _type("multipicklist", "json", "multiselect", _multipicklist, fmt=_fmt_list),
-        _type("tags", "json", "tags", _tags, _check_tags, _fmt_list),
-        _type("lookup", "reference", "lookup", _reference),
-        _type("user", "user", "user", _reference),
-        _type("formula", "computed", "readonly", _computed, computed=True),
-        _type("autonumber", "string", "readonly", _computed, computed=True),
-        _type("file", "json", "file", _file, fmt=_fmt_file),
-        _type("json", "json", "json", _json, _check_json, _fmt_json),
+        _type("text", "string", "text", _text, schemas.text, **_TEXT, string_length=255, max_chars=255),
+        _type(
+            "textarea",
+            "text",
+            "textarea",
+            _text,
+            schemas.text,
+            **{**_TEXT, "keys": _TEXT["keys"] - {"unique"}},
+            multiline=True,
+        ),
+        _type(
+            "integer", "integer", "number", _integer, schemas.integer, **{**_NUMBER, "keys": _PLAIN | {"min", "max"}}
+        ),
+        _type("decimal", "decimal", "number", _decimal, schemas.decimal, **_DECIMAL),
+        _type("currency", "decimal", "money", _decimal, schemas.decimal, **_DECIMAL, default_scale=2, money=True),
+        _type("percent", "decimal", "percent", _decimal, schemas.decimal, **_DECIMAL, suffix="%"),
+        _type(
+            "boolean",
+            "boolean",
+            "checkbox",
+            _boolean,
+            schemas.boolean,
+            format=_fmt_bool,
+            keys=frozenset({"default"}),
+            filter_widget="boolean",
+        ),
+        _type("date", "date", "date", _date, schemas.date, **_MOMENT),
+        _type("datetime", "datetime", "datetime", _datetime, schemas.datetime, **_MOMENT),
+        _type("email", "string", "email", _email, schemas.email, **_TEXT, string_length=254, mail_address=True),
+        _type("phone", "string", "tel", _phone, schemas.text, **_TEXT, format=_fmt_phone, string_length=32),
+        _type("url", "string", "url", _url, schemas.url, **_TEXT, string_length=2048, max_chars=2048),
+        _type(
+            "picklist",
+            "string",
+            "select",
+            _picklist_key,
+            schemas.picklist,
+            format=_fmt_picklist,
+            part=ChoicePart,
+            family="text",
+            keys=_CHOICE_KEYS | _PLAIN | {"depends_on", "migrate_values"},
+            needs=("picklist", "values"),
+            from_picklist=True,
+            text_match=True,
+            filter_widget="select",
+            string_length=100,
+        ),
+        _type(
+            "multipicklist",
+            "json",
+            "multiselect",
+            _multipicklist,
+            schemas.choices,
+            **_LIST,
+            format=_fmt_list,
+            keys=_CHOICE_KEYS | {"default", "migrate_values"},
+            needs=("picklist", "values"),
+            from_picklist=True,
+            filter_widget="select",
+        ),
+        _type(
+            "tags",
+            "json",
+            "tags",
+            _tags,
+            schemas.choices,
+            **_LIST,
+            check=_check_tags,
+            format=_fmt_list,
+            keys=_CHOICE_KEYS | {"default"},
+        ),
+        _type(
+            "lookup",
+            "reference",
+            "lookup",
+            _reference,
+            schemas.reference,
+            part=LookupPart,
+            keys=_PLAIN | {"object"},
+            needs=("object",),
+            refers_to_record=True,
+        ),
+        _type("user", "user", "user", _reference, schemas.reference, keys=_PLAIN, refers_to_user=True),
+        _type(
+            "formula",
+            "computed",
+            "readonly",
+            _computed,
+            schemas.computed,
+            part=FormulaPart,
+            keys=frozenset({"expression", "result", "scale"}),
+            needs=("expression",),
+        ),
+        _type(
+            "autonumber",
+            "string",
+            "readonly",
+            _computed,
+            schemas.string,
+            part=AutonumberPart,
+            family="text",
+            keys=frozenset({"format", "start", "unique"}),
+            filter_as=_as_text,
+            text_match=True,
+            searchable=True,
+            string_length=64,
+        ),
+        _type(
+            "file",
+            "json",
+            "file",
+            _file,
+            schemas.file,
+            format=_fmt_file,
+            keys=frozenset({"default"}),
+            document=True,
+            stores_file=True,
+        ),
+        _type(
+            "json",
+            "json",
+            "json",
+            _json,
+            schemas.json,
+            check=_check_json,
+            format=_fmt_json,
+            part=JsonPart,
+            keys=frozenset({"max_length", "default", "encrypted"}),
+            document=True,
+        ),
     )
 }
 
 #: Storage length of short string types when no max_length is set.
-STRING_LENGTHS = {
-    "text": DEFAULT_TEXT_LENGTH,
-    "email": 254,
-    "phone": 32,
-    "url": 2048,
-    "picklist": 100,
-    "autonumber": 64,
-}
+STRING_LENGTHS = {t.name: t.string_length for t in REGISTRY.values() if t.string_length}
 
 
 def field_type(field: FieldDef) -> FieldType:
@@ -585,3 +809,12 @@ def coerce_value(field: FieldDef, value: Any, settings: Settings) -> Any:
     if errors:
         raise errors[0]
     return result
+
+
+def filter_field(field: FieldDef) -> FieldDef:
+    """``field`` as a filter's value is read: a formula as its result, an autonumber as text,
+    a list kind as one of its items (``Query`` filters, the list page's filter sentence)."""
+    if field.value_type != field.type:
+        field = replace(field, type=field.value_type)
+    kind = REGISTRY[field.type]
+    return field if kind.filter_as is None else replace(field, type=kind.filter_as(field))

@@ -11,9 +11,27 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from engine.metadata import fieldtypes
 from engine.metadata.expressions import Expression
+from engine.metadata.fieldparts import (
+    AutonumberPart,
+    ChoicePart,
+    FieldPart,
+    FormulaPart,
+    JsonPart,
+    LookupPart,
+    NoPart,
+    NumberPart,
+    TextPart,
+)
+
+if TYPE_CHECKING:
+    from engine.metadata.fieldtypes import FieldType
+
+#: The part of fields whose kind has no attributes of its own.
+NO_PART = NoPart()
 
 #: Columns every object table has; config fields may not use these names.
 SYSTEM_COLUMNS: tuple[str, ...] = (
@@ -136,7 +154,15 @@ class Picklist:
 
 @dataclass(frozen=True)
 class FieldDef:
-    """A field of an object. ``type`` names an entry of the field type registry."""
+    """A field of an object: what every field has, and its kind's ``part``.
+
+    ``type`` names an entry of the field type registry (``kind``), which says which
+    part the field carries (``engine.metadata.fieldparts``): a lookup's ``target`` is
+    in a ``LookupPart``, a number's bounds in a ``NumberPart``, and so on. The
+    read-only shortcuts below (``max_length``, ``picklist``, ``target``…) read the
+    part for code that handles fields of any kind; they are None for kinds without
+    the attribute.
+    """
 
     name: str
     type: str
@@ -147,34 +173,105 @@ class FieldDef:
     indexed: bool = False
     default: Any = None
     default_expression: Expression | None = None
-    max_length: int | None = None
-    min: float | None = None
-    max: float | None = None
-    scale: int | None = None
-    pattern: str | None = None
-    pattern_message: Label | None = None
-    picklist: Picklist | None = None
-    depends_on: str | None = None
-    target: str | None = None
-    expression: Expression | None = None
-    result: str | None = None
-    format: str | None = None
-    start: int = 1
     renamed_from: str | None = None
-    migrate_values: Mapping[str, str] = field(default_factory=frozen_map)
     encrypted: bool = False
+    part: FieldPart = NO_PART
+
+    # The write path asks these for every value: looked up once per field.
+    @functools.cached_property
+    def kind(self) -> FieldType:
+        """The field type registry's entry for ``type``."""
+        return fieldtypes.REGISTRY[self.type]
+
+    @functools.cached_property
+    def value_kind(self) -> FieldType:
+        """The registry entry whose storage and coercion apply (a formula's result type)."""
+        return fieldtypes.REGISTRY[self.value_type]
 
     @property
     def value_type(self) -> str:
         """The type whose storage and coercion apply: a formula's result type, else ``type``."""
-        if self.type == "formula":
-            return self.result or "decimal"
-        return self.type
+        return self.part.result if isinstance(self.part, FormulaPart) else self.type
 
     @property
     def is_computed(self) -> bool:
         """Formula and autonumber values are computed by Trellis, never given."""
-        return self.type in ("formula", "autonumber")
+        return self.part.computed
+
+    def points_to(self, object_name: str) -> bool:
+        """Whether this is a lookup to records of ``object_name``."""
+        return isinstance(self.part, LookupPart) and self.part.target == object_name
+
+    # --- shortcuts to the part, for code that reads fields of every kind ---------------------
+    @property
+    def max_length(self) -> int | None:
+        """The length limit of text and JSON kinds."""
+        return self.part.max_length if isinstance(self.part, (TextPart, JsonPart)) else None
+
+    @property
+    def pattern(self) -> str | None:
+        """The pattern of text kinds."""
+        return self.part.pattern if isinstance(self.part, TextPart) else None
+
+    @property
+    def pattern_message(self) -> Label | None:
+        """The message shown when a text kind's pattern does not match."""
+        return self.part.pattern_message if isinstance(self.part, TextPart) else None
+
+    @property
+    def min(self) -> float | None:
+        """The lower bound of numbers."""
+        return self.part.min if isinstance(self.part, NumberPart) else None
+
+    @property
+    def max(self) -> float | None:
+        """The upper bound of numbers."""
+        return self.part.max if isinstance(self.part, NumberPart) else None
+
+    @property
+    def scale(self) -> int | None:
+        """Digits after the decimal point of numbers and formulas (None: the default)."""
+        return self.part.scale if isinstance(self.part, (NumberPart, FormulaPart)) else None
+
+    @property
+    def picklist(self) -> Picklist | None:
+        """The picklist of choice kinds."""
+        return self.part.picklist if isinstance(self.part, ChoicePart) else None
+
+    @property
+    def depends_on(self) -> str | None:
+        """The parent field of a dependent picklist."""
+        return self.part.depends_on if isinstance(self.part, ChoicePart) else None
+
+    @property
+    def migrate_values(self) -> Mapping[str, str]:
+        """Old picklist values mapped to new ones at ``apply``."""
+        return self.part.migrate_values if isinstance(self.part, ChoicePart) else frozen_map()
+
+    @property
+    def target(self) -> str | None:
+        """The object a lookup points at (None for other kinds, and for a lookup missing its ``object:``)."""
+        return (self.part.target or None) if isinstance(self.part, LookupPart) else None
+
+    @property
+    def expression(self) -> Expression | None:
+        """A formula's expression."""
+        return self.part.expression if isinstance(self.part, FormulaPart) else None
+
+    @property
+    def result(self) -> str | None:
+        """A formula's result type."""
+        return self.part.result if isinstance(self.part, FormulaPart) else None
+
+    @property
+    def format(self) -> str | None:
+        """An autonumber's format."""
+        return self.part.format if isinstance(self.part, AutonumberPart) else None
+
+    @property
+    def start(self) -> int:
+        """An autonumber's first number (1 for other kinds)."""
+        return self.part.start if isinstance(self.part, AutonumberPart) else 1
 
 
 @dataclass(frozen=True)
@@ -437,7 +534,7 @@ class ObjectDef:
     @functools.cached_property
     def lookups(self) -> tuple[FieldDef, ...]:
         """The lookup fields."""
-        return tuple(f for f in self.fields.values() if f.type == "lookup")
+        return tuple(f for f in self.fields.values() if isinstance(f.part, LookupPart))
 
     @functools.cached_property
     def uniques(self) -> tuple[FieldDef, ...]:
@@ -447,7 +544,7 @@ class ObjectDef:
     @functools.cached_property
     def files(self) -> tuple[FieldDef, ...]:
         """The file fields."""
-        return tuple(f for f in self.fields.values() if f.type == "file")
+        return tuple(f for f in self.fields.values() if f.kind.stores_file)
 
     @functools.cached_property
     def encrypted(self) -> tuple[str, ...]:

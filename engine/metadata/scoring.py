@@ -56,13 +56,13 @@ def _compile(c: Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) 
         )
         return None
     field = obj.fields.get(spec["field"])
-    if field is None or field.type != "integer":
+    if field is None or field.kind.storage != "integer":
         kind = f"a {field.type} field" if field is not None else "not a field of the object"
         c.issue(
             "T-E136",
             (*path, "field"),
             f"`{spec['field']}` is {kind}: a score is an integer field",
-            did_you_mean(spec["field"], [f for f, d in obj.fields.items() if d.type == "integer"])
+            did_you_mean(spec["field"], [f for f, d in obj.fields.items() if d.kind.storage == "integer"])
             or "add e.g. `score: {type: integer, default: 0}` to the object",
         )
         return None

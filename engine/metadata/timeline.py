@@ -13,32 +13,61 @@ Pure Python like the rest of ``engine.metadata``; the runtime side is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata.errors import did_you_mean
+from engine.metadata.fieldtypes import FieldType
 from engine.metadata.model import ActivityDef, FieldDef, ObjectDef, TaskDef
 
 if TYPE_CHECKING:
     from engine.metadata.compiler import Compiler
 
-#: Field types whose values read as a line of text (a summary or a subject).
-TEXT_TYPES = frozenset({"text", "textarea", "email", "phone", "url", "autonumber", "picklist"})
-DATE_TYPES = frozenset({"datetime", "date"})
 
-#: What each key accepts: (types, what to say in the message).
-ACTIVITY_KEYS: Mapping[str, tuple[frozenset[str], str]] = {
-    "at": (DATE_TYPES, "a datetime or date field"),
-    "kind": (frozenset({"picklist"}), "a picklist field"),
-    "summary": (TEXT_TYPES, "a text or textarea field"),
+def _text_line(kind: FieldType) -> bool:
+    """Values that read as a line of text (a summary or a subject): text kinds, picklists, autonumbers."""
+    return kind.text_match
+
+
+def _moment(kind: FieldType) -> bool:
+    """A date or a date-time."""
+    return kind.temporal
+
+
+def _one_choice(kind: FieldType) -> bool:
+    """One value of a picklist."""
+    return kind.from_picklist and not kind.list_valued
+
+
+def _choice_or_flag(kind: FieldType) -> bool:
+    """One value of a picklist, or yes/no."""
+    return _one_choice(kind) or kind.storage == "boolean"
+
+
+def _user(kind: FieldType) -> bool:
+    """A user."""
+    return kind.refers_to_user
+
+
+def _datetime(kind: FieldType) -> bool:
+    """A date-time (a reminder has a time of day)."""
+    return kind.storage == "datetime"
+
+
+#: What each key accepts: (which field types, what to say in the message).
+Accepts = tuple[Callable[[FieldType], bool], str]
+ACTIVITY_KEYS: Mapping[str, Accepts] = {
+    "at": (_moment, "a datetime or date field"),
+    "kind": (_one_choice, "a picklist field"),
+    "summary": (_text_line, "a text or textarea field"),
 }
-TASK_KEYS: Mapping[str, tuple[frozenset[str], str]] = {
-    "due": (DATE_TYPES, "a date or datetime field"),
-    "assignee": (frozenset({"user"}), "owner_id or a user field"),
-    "status": (frozenset({"picklist", "boolean"}), "a picklist or boolean field"),
-    "remind": (frozenset({"datetime"}), "a datetime field"),
-    "subject": (TEXT_TYPES, "a text or textarea field"),
+TASK_KEYS: Mapping[str, Accepts] = {
+    "due": (_moment, "a date or datetime field"),
+    "assignee": (_user, "owner_id or a user field"),
+    "status": (_choice_or_flag, "a picklist or boolean field"),
+    "remind": (_datetime, "a datetime field"),
+    "subject": (_text_line, "a text or textarea field"),
 }
 
 
@@ -87,14 +116,14 @@ def _check_key(
     compiler: Compiler,
     spec: Mapping[str, Any],
     key: str,
-    kinds: tuple[frozenset[str], str],
+    kinds: Accepts,
     fields: Mapping[str, FieldDef],
     path: tuple,
 ) -> bool:
     name = spec.get(key)
     if name is None or (key == "assignee" and name == "owner_id"):
         return True
-    types, wanted = kinds
+    accepts, wanted = kinds
     field = fields.get(name)
     if field is None:
         compiler.issue(
@@ -104,7 +133,7 @@ def _check_key(
             did_you_mean(name, fields) or f"name {wanted} of this object",
         )
         return False
-    if field.value_type not in types:
+    if not accepts(field.value_kind):
         compiler.issue(
             "T-E112",
             (*path, key),
@@ -116,7 +145,7 @@ def _check_key(
 
 
 def _check_on(compiler: Compiler, spec: Mapping[str, Any], fields: Mapping[str, FieldDef], path: tuple) -> None:
-    lookups = [f.name for f in fields.values() if f.type == "lookup"]
+    lookups = [f.name for f in fields.values() if f.target is not None]
     for index, name in enumerate(spec.get("on") or ()):
         field = fields.get(name)
         if field is None:
@@ -126,7 +155,7 @@ def _check_on(compiler: Compiler, spec: Mapping[str, Any], fields: Mapping[str, 
                 f"unknown field `{name}`",
                 did_you_mean(name, lookups) or "name lookup fields of this object",
             )
-        elif field.type != "lookup":
+        elif field.target is None:
             compiler.issue(
                 "T-E112",
                 (*path, "on", index),
@@ -136,7 +165,7 @@ def _check_on(compiler: Compiler, spec: Mapping[str, Any], fields: Mapping[str, 
 
 
 def _check_done(compiler: Compiler, status: FieldDef, done: tuple[str, ...], path: tuple) -> bool:
-    if status.value_type == "boolean":
+    if status.picklist is None:  # a boolean (TASK_KEYS)
         if done:
             compiler.issue(
                 "T-E114",
@@ -175,7 +204,7 @@ def link_timelines(compiler: Compiler, objects: dict[str, ObjectDef], specs: Map
         for name, obj in objects.items()
         if "activity" in (specs.get(name) or {}) and obj.activity is None
         for f in obj.fields.values()
-        if f.type == "lookup"
+        if f.target is not None
     }
     for name, obj in objects.items():
         path = ("objects", name)
@@ -190,7 +219,7 @@ def link_timelines(compiler: Compiler, objects: dict[str, ObjectDef], specs: Map
         if obj.activity is not None:
             on = _resolve_on(compiler, obj, obj.activity.on, timelines, (*path, "activity"))
             valid = len(on) == len(obj.activity.on) or not obj.activity.on  # else reported already
-            attached |= {f.target for f in obj.fields.values() if f.type == "lookup" and (f.name in on or not valid)}
+            attached |= {f.target for f in obj.fields.values() if f.target is not None and (f.name in on or not valid)}
             linked[name] = replace(linked[name], activity=replace(obj.activity, on=on))
         if obj.task is not None:
             on = _resolve_on(compiler, obj, obj.task.on, timelines, (*path, "task"))
@@ -208,7 +237,7 @@ def link_timelines(compiler: Compiler, objects: dict[str, ObjectDef], specs: Map
 def _resolve_on(
     compiler: Compiler, obj: ObjectDef, declared: tuple[str, ...], timelines: set[str], path: tuple
 ) -> tuple[str, ...]:
-    lookups = [f for f in obj.fields.values() if f.type == "lookup"]
+    lookups = [f for f in obj.fields.values() if f.target is not None]
     if not declared:
         on = tuple(f.name for f in lookups if f.target in timelines)
         if not on:
@@ -223,7 +252,7 @@ def _resolve_on(
     found: list[str] = []
     for index, name in enumerate(declared):
         field = obj.fields.get(name)
-        if field is None or field.type != "lookup":
+        if field is None or field.target is None:
             continue  # reported by _check_on
         if field.target not in timelines:
             compiler.issue(

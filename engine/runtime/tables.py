@@ -8,17 +8,15 @@ and what the record service and query layer read and write.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 
-from engine.metadata.fieldtypes import STRING_LENGTHS, decimal_scale, field_type
 from engine.metadata.model import Config, FieldDef, ObjectDef
+from engine.runtime.fieldsql import UTCDateTime, column_type, id_type, json_type
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -32,69 +30,10 @@ NAMING_CONVENTION = {
 OWNED_PREFIXES = ("obj_", "sys_")
 
 
-class UTCDateTime(sa.types.TypeDecorator):
-    """Timestamps stored in UTC and always returned timezone-aware (UTC)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = dt.datetime.fromisoformat(value)
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def json_type() -> sa.types.TypeEngine:
-    """JSON everywhere, JSONB on PostgreSQL; an empty value is SQL NULL, not JSON null."""
-    return sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-
-
-def id_type() -> sa.types.TypeEngine:
-    """64-bit ids; plain INTEGER on SQLite so that ids auto-increment there."""
-    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def column_type(field: FieldDef) -> sa.types.TypeEngine:
-    """The SQL type storing ``field`` (a formula stores its result type)."""
-    storage = field_type(field).storage
-    if field.encrypted:
-        return sa.Text()  # the ciphertext (Fernet token) of the value
-    if storage == "string":
-        kind = "autonumber" if field.type == "autonumber" else field.value_type
-        return sa.String(field.max_length or STRING_LENGTHS.get(kind, 255))
-    if storage == "text":
-        return sa.Text()
-    if storage == "integer":
-        return sa.BigInteger()
-    if storage == "decimal":
-        return sa.Numeric(18, decimal_scale(field), asdecimal=True)
-    if storage == "boolean":
-        return sa.Boolean(create_constraint=False)
-    if storage == "date":
-        return sa.Date()
-    if storage == "datetime":
-        return UTCDateTime()
-    if storage == "json":
-        return json_type()
-    if storage in ("reference", "user"):
-        return id_type()
-    raise ValueError(f"no SQL type for storage {storage!r} of field {field.name!r}")
-
-
 def field_column(obj: ObjectDef, field: FieldDef) -> sa.Column:
     """The column of one config field, with its foreign key when it is a lookup."""
     args: list[Any] = []
-    if field.type == "lookup" and field.target:
+    if field.target:
         args.append(sa.ForeignKey(f"obj_{field.target}.id"))
     not_null = field.required and not field.is_computed
     return sa.Column(
@@ -103,7 +42,7 @@ def field_column(obj: ObjectDef, field: FieldDef) -> sa.Column:
         *args,
         nullable=not not_null,
         unique=field.unique or None,
-        index=(field.indexed or field.type == "lookup") and not field.unique or None,
+        index=(field.indexed or field.kind.refers_to_record) and not field.unique or None,
         comment=field.label.get("en"),
     )
 
@@ -143,8 +82,6 @@ def object_table(obj: ObjectDef, metadata: sa.MetaData) -> sa.Table:
 # --- index helpers --------------------------------------------------------------------------
 #: PostgreSQL's longest identifier; longer index names are shortened with a hash.
 MAX_NAME_LENGTH = 63
-#: Field types whose text ``Query.search`` looks in (unless the field is encrypted).
-SEARCH_TYPES = ("text", "textarea", "email", "phone", "url", "autonumber")
 #: Names of the PostgreSQL search indexes (``search_index_name``); Alembic's comparison skips them.
 SEARCH_INDEX_PATTERN = r"^ix_.*_search_[0-9a-f]{8}$"
 
@@ -161,7 +98,7 @@ def index_name(table_name: str, suffix: str) -> str:
 
 def search_fields(obj: ObjectDef) -> list[FieldDef]:
     """The fields ``Query.search`` looks in, in config order."""
-    return [f for f in obj.fields.values() if f.type in SEARCH_TYPES and not f.encrypted]
+    return [f for f in obj.fields.values() if f.kind.searchable and not f.encrypted]
 
 
 #: Separates the fields in ``search_document``: a control character (US, 0x1f) that search text

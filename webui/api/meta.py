@@ -110,8 +110,8 @@ def describe_field(obj: ObjectDef, field: FieldDef, principal: Principal, langua
             "min": field.min,
             "max": field.max,
             "scale": field.scale,
-            "result": field.result if field.type == "formula" else None,
-            "object": field.target if field.type == "lookup" else None,
+            "result": field.result,
+            "object": field.target,
             "depends_on": field.depends_on,
             "values": picklist_json(field.picklist, languages) if field.picklist else None,
         }

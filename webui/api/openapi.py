@@ -5,8 +5,8 @@ fields not hidden from them, and as writable only what they may change. So
 the document needs a token like every other route; it never shows a hidden
 field or an object the caller cannot read (a field's name can be a secret too).
 
-Each field type maps to a JSON Schema through ``TYPE_SCHEMAS`` (one entry per
-type, like the engine's field type registry). Per object there are four
+Each field type brings the JSON Schema of its values (``FieldType.schema``, in
+``engine/metadata/fieldschemas.py``). Per object there are four
 schemas: ``<object>`` (a record as returned), ``<object>_create`` (the body of
 a POST, with the required fields), ``<object>_update`` (a PATCH: any writable
 field plus ``version``) and ``<object>_list`` (a page of records).
@@ -14,10 +14,8 @@ field plus ``version``) and ``<object>_list`` (a page of records).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from engine.metadata.fieldtypes import STRING_LENGTHS
 from engine.metadata.model import Config, FieldDef, ObjectDef
 from engine.runtime.records.listparams import DEFAULT_PER_PAGE, RESERVED
 from engine.runtime.records.query import COUNT_LIMIT, MAX_PER_PAGE, OPERATORS
@@ -27,95 +25,14 @@ from webui.api.meta import readable_objects, visible_fields, writable
 from webui.api.responses import ERROR_RESPONSES
 
 OPENAPI_VERSION = "3.1.0"
-DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 
 Schema = dict[str, Any]
 
 
-# --- field types → JSON Schema ---------------------------------------------------------
-def _text(field: FieldDef) -> Schema:
-    length = field.max_length or STRING_LENGTHS.get(field.value_type)
-    return {"type": "string", **({"maxLength": length} if length else {})}
-
-
-def _email(field: FieldDef) -> Schema:
-    return {**_text(field), "format": "email"}
-
-
-def _url(field: FieldDef) -> Schema:
-    return {**_text(field), "format": "uri"}
-
-
-def _integer(field: FieldDef) -> Schema:
-    bounds = {"minimum": field.min, "maximum": field.max}
-    return {"type": "integer", **{k: v for k, v in bounds.items() if v is not None}}
-
-
-def _decimal(field: FieldDef) -> Schema:
-    return {
-        "type": "string",
-        "pattern": DECIMAL_PATTERN,
-        "description": 'A decimal number as a string, exact (e.g. "1234.50").',
-    }
-
-
-def _picklist(field: FieldDef) -> Schema:
-    keys = [v.key for v in field.picklist.walk()] if field.picklist else []
-    return {"type": "string", "enum": keys} if keys else {"type": "string"}
-
-
-def _multi(field: FieldDef) -> Schema:
-    return {"type": "array", "items": _picklist(field) if field.picklist else {"type": "string"}, "uniqueItems": True}
-
-
-def _reference(field: FieldDef) -> Schema:
-    target = f"a {field.target}" if field.type == "lookup" and field.target else "a user"
-    return {"type": "integer", "minimum": 1, "description": f"The id of {target}."}
-
-
-def _file(field: FieldDef) -> Schema:
-    return {
-        "type": "object",
-        "required": ["key"],
-        "additionalProperties": False,
-        "properties": {
-            "key": {"type": "string"},
-            "name": {"type": "string"},
-            "size": {"type": "integer", "minimum": 0},
-            "content_type": {"type": "string"},
-        },
-    }
-
-
-#: JSON Schema of each field type's value, as the API returns it.
-TYPE_SCHEMAS: dict[str, Callable[[FieldDef], Schema]] = {
-    "text": _text,
-    "textarea": _text,
-    "email": _email,
-    "phone": _text,
-    "url": _url,
-    "integer": _integer,
-    "decimal": _decimal,
-    "currency": _decimal,
-    "percent": _decimal,
-    "boolean": lambda f: {"type": "boolean"},
-    "date": lambda f: {"type": "string", "format": "date"},
-    "datetime": lambda f: {"type": "string", "format": "date-time"},
-    "picklist": _picklist,
-    "multipicklist": _multi,
-    "tags": _multi,
-    "lookup": _reference,
-    "user": _reference,
-    "autonumber": lambda f: {"type": "string"},
-    "file": _file,
-    "json": lambda f: {},
-}
-
-
 def field_schema(field: FieldDef, for_input: bool = False) -> Schema:
     """The JSON Schema of a field's value (nullable); decimals also accept numbers on input."""
-    schema = dict(TYPE_SCHEMAS[field.value_type](field))
-    if for_input and field.value_type in ("decimal", "currency", "percent"):
+    schema = dict(field.value_kind.schema(field))
+    if for_input and field.value_kind.storage == "decimal":
         schema = {"type": ["string", "number"], "description": "A decimal number; send a string to keep it exact."}
     if field.label.get():
         schema["title"] = field.label.get()
@@ -287,7 +204,7 @@ def _list_parameters(obj: ObjectDef, principal: Principal) -> list[Schema]:
         },
     ]
     for field in visible_fields(obj, principal):
-        if field.name in RESERVED or field.encrypted or field.value_type in ("json", "file"):
+        if field.name in RESERVED or field.encrypted or field.value_kind.document:
             continue
         parameters.append(
             {

@@ -238,7 +238,7 @@ def _changes(
             hidden += 1
             continue
         try:
-            new_values[name] = coerce_value(f, raw, settings) if f.type != "user" else _as_int(raw)
+            new_values[name] = coerce_value(f, raw, settings) if not f.kind.refers_to_user else _as_int(raw)
         except FieldValueError:
             new_values[name] = raw
         if record is not None and name in record and record[name] == new_values[name]:

@@ -98,23 +98,18 @@ def percent(stage: Stage | None, fmt: Formatter) -> str:
     return fmt.number(round(stage.probability)) + "%"
 
 
-def value_type(f: FieldDef) -> str:
-    """The type of a field's values (a formula's result type)."""
-    return f.value_type if f.type == "formula" else f.type
-
-
 def amount_field(obj: ObjectDef, principal: Any) -> FieldDef | None:
     """The field a board sums: among the currency fields (and formulas with a currency
     result) the user may see, the first in the list's columns, else one named ``amount``,
     else the first formula (a computed total), else the first; None without one."""
-    money = [f for f in visible_fields(obj, principal) if value_type(f) == "currency" and not f.encrypted]
+    money = [f for f in visible_fields(obj, principal) if f.value_kind.money and not f.encrypted]
     if not money:
         return None
     by_name = {f.name: f for f in money}
     for name in (*obj.list_columns, "amount"):
         if name in by_name:
             return by_name[name]
-    return next((f for f in money if f.type == "formula"), money[0])
+    return next((f for f in money if f.expression is not None), money[0])
 
 
 def column_totals(obj: ObjectDef, query: Query, amount: FieldDef | None) -> dict[Any, tuple[int, Decimal | None]]:

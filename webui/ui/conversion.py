@@ -121,7 +121,7 @@ def shown_fields(session: Session, target: ConversionTarget) -> list[FieldDef]:
         f
         for f in obj.fields.values()
         if f.name not in references
-        and f.type != "file"
+        and not f.kind.stores_file
         and principal.can_see(obj.name, f.name)
         and (
             f.name in mapped

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import url_for
 
-from engine.metadata.fieldtypes import REGISTRY, decimal_scale
+from engine.metadata.fieldtypes import decimal_scale
 from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.records.query import format_title
 from engine.runtime.records.reader import user_names
@@ -44,9 +44,9 @@ def collect_references(
     user_ids: set[int] = {r.get("owner_id") for r in records if r.get("owner_id")}
     for f in fields:
         values = [r.get(f.name) for r in records if r.get(f.name) is not None]
-        if f.type == "lookup" and f.target and values:
+        if f.target and values:
             titles.update({(f.target, i): text for i, text in session.titles(f.target, values).items()})
-        elif f.type == "user":
+        elif f.kind.refers_to_user:
             user_ids.update(values)
     return References(titles, user_names(session, user_ids))
 
@@ -75,7 +75,9 @@ def _picklist(value: Any, f: FieldDef, fmt: Formatter, refs: References) -> str:
     return option.label.get(fmt.lang) if option else str(value)
 
 
+#: The web page's formatting per field type (a formula formats as its result type).
 FORMATTERS: dict[str, Format] = {
+    **dict.fromkeys(("text", "textarea", "email", "url", "autonumber"), _plain),
     "integer": lambda v, f, fmt, r: fmt.number(v),
     "decimal": _decimal,
     "currency": lambda v, f, fmt, r: fmt.money(v),
@@ -83,7 +85,7 @@ FORMATTERS: dict[str, Format] = {
     "boolean": lambda v, f, fmt, r: fmt.t("yes") if v else fmt.t("no"),
     "date": lambda v, f, fmt, r: fmt.date(v),
     "datetime": lambda v, f, fmt, r: fmt.moment(v),
-    "phone": lambda v, f, fmt, r: REGISTRY["phone"].format(v, f),
+    "phone": lambda v, f, fmt, r: f.value_kind.format(v, f),
     "picklist": _picklist,
     "multipicklist": lambda v, f, fmt, r: ", ".join(_picklist(item, f, fmt, r) for item in v),
     "tags": lambda v, f, fmt, r: ", ".join(str(item) for item in v),
@@ -101,9 +103,7 @@ def format_value(
     (the page's ``FORMATTERS``; a CSV export's ``webui.ui.listing.EXPORT_FORMATTERS``)."""
     if value is None or value == []:
         return ""
-    if f.type == "formula":
-        f = replace(f, type=f.value_type)
-    return formatters.get(f.type, _plain)(value, f, fmt, refs)
+    return formatters.get(f.value_type, _plain)(value, f, fmt, refs)
 
 
 def value_text(
@@ -129,9 +129,9 @@ def cell(record: Mapping[str, Any], f: FieldDef, obj: ObjectDef, fmt: Formatter,
     value = record.get(f.name)
     text = value_text(record, f, obj, fmt, refs)
     url = None
-    if value is not None and f.type == "lookup" and f.target and (f.target, value) in refs.titles:
+    if value is not None and f.target and (f.target, value) in refs.titles:
         url = url_for("records.show", object_name=f.target, record_id=value)
-    elif value and f.type == "file":
+    elif value and f.kind.stores_file:
         url = url_for("records.download", object_name=obj.name, record_id=record["id"], field_name=f.name)
     return Cell(text, url)
 
@@ -278,7 +278,7 @@ def related_lists(session: Session, obj: ObjectDef, record_id: int, fmt: Formatt
         if principal.grant(other.name).read == "none":
             continue
         for f in other.fields.values():
-            if f.type != "lookup" or f.target != obj.name or not principal.can_see(other.name, f.name):
+            if not f.points_to(obj.name) or not principal.can_see(other.name, f.name):
                 continue
             page = session.query(other.name).filter(**{f.name: record_id}).page(1, RELATED_LIMIT)
             items = [

@@ -1,4 +1,4 @@
-"""Create/edit forms: a widget per field type, and form input → engine values.
+"""Create/edit forms: a widget per field type (``webui.ui.widgets``), and form input → engine values.
 
 ``form_view`` builds the typed view model of ``form.html`` from a *form state*
 (what the inputs hold: text, a list for multiple selects, a bool for
@@ -27,22 +27,15 @@ which refuses an owner the user may not choose; that error is shown beside the c
 
 from __future__ import annotations
 
-import json
-import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from engine.metadata.fieldtypes import REGISTRY, decimal_scale
 from engine.metadata.model import FieldDef, ObjectDef, Stage
 from engine.runtime.errors import RECORD_ERRORS, FieldError
-from engine.runtime.records import files as stored_files
 from engine.runtime.records.session import Session
 from engine.runtime.workflow import converted
 from engine.runtime.workflow.pipeline import REASON_KEY
@@ -50,63 +43,20 @@ from webui.api.meta import visible_fields
 from webui.i18n import Formatter, has_text
 from webui.ui import userpicker
 from webui.ui.display import SectionView, collect_references, format_value, sections, user_names
+from webui.ui.widgets import (
+    INPUT_TYPES,
+    NO_VALUE,
+    FormField,
+    FormState,
+    Post,
+    Shown,
+    read_user,
+    user_field,
+    widget,
+)
 
-#: The HTML input type of widgets rendered as a plain ``<input>``.
-INPUT_TYPES: Mapping[str, str] = {
-    "text": "text",
-    "email": "email",
-    "tel": "tel",
-    "url": "url",
-    "number": "number",
-    "money": "number",
-    "percent": "number",
-    "date": "date",
-    "datetime": "datetime-local",
-    "tags": "text",
-}
 #: The form name of the Owner control (the record's system column).
 OWNER = "owner_id"
-#: Stored file keys: random, URL-safe, so they can never name a path outside the upload folder.
-FILE_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-FormState = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Option:
-    """One choice of a select; ``parents`` (space-separated) drive dependent picklists."""
-
-    key: str
-    label: str
-    selected: bool = False
-    parents: str = ""
-
-
-@dataclass(frozen=True)
-class FormField:
-    """One field of a form; ``widget`` picks the macro in ``_widgets.html``."""
-
-    name: str
-    label: str
-    widget: str
-    required: bool = False
-    value: str = ""
-    checked: bool = False
-    options: list[Option] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    help: str | None = None
-    input_type: str = "text"
-    step: str | None = None
-    minimum: str | None = None
-    maximum: str | None = None
-    parent: str | None = None
-    lookup_url: str | None = None
-    lookup_title: str = ""
-    file_name: str | None = None
-    file_url: str | None = None
-    display: str = ""
-    #: A select offers "(none)" (not the Owner control: a record keeps an owner).
-    none_option: bool = True
 
 
 @dataclass(frozen=True)
@@ -166,33 +116,15 @@ def editable(session: Session, obj: ObjectDef, f: FieldDef) -> bool:
 
 
 def widget_of(f: FieldDef) -> str:
-    """The widget name of the field type (``REGISTRY[type].widget``)."""
-    return REGISTRY[f.type].widget
+    """The widget name of the field type (``FieldType.widget``)."""
+    return f.kind.widget
 
 
 # --- state from a record / from a POST ---------------------------------------------------------
 def form_text(f: FieldDef, value: Any, fmt: Formatter) -> Any:
-    """A stored value as its input holds it."""
-    widget = widget_of(f)
-    if widget == "checkbox":
-        return bool(value)
-    if value is None:
-        return [] if widget == "multiselect" else ""
-    if widget == "multiselect":
-        return list(value)
-    if widget == "tags":
-        return ", ".join(value)
-    if widget == "datetime":
-        return fmt.local_input(value)
-    if widget == "json":
-        return json.dumps(value, ensure_ascii=False, indent=2)
-    if widget == "file":
-        return value
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
+    """A stored value as its input holds it (``Widget.text``)."""
+    shown = widget(f)
+    return shown.empty() if value is None else shown.text(value, fmt)
 
 
 def record_state(session: Session, obj: ObjectDef, record: Mapping[str, Any], fmt: Formatter) -> FormState:
@@ -242,44 +174,16 @@ def parse_form(
     values: dict[str, Any] = {}
     state: FormState = {}
     errors: dict[str, list[FieldError]] = {}
+    post = Post(session, obj, form, files, fmt, current)
     for f in visible_fields(obj, session.principal):
         if not editable(session, obj, f):
             continue
-        widget = widget_of(f)
-        if widget == "checkbox":
-            state[f.name] = values[f.name] = f.name in form
-        elif widget == "multiselect":
-            chosen = [item for item in form.getlist(f.name) if item]
-            state[f.name], values[f.name] = chosen, chosen or None
-        elif widget == "file":
-            upload = files.get(f.name)
-            state[f.name] = (current or {}).get(f.name)
-            if upload is not None and upload.filename:
-                if not clean_text(upload.filename) or not clean_text(upload.mimetype or ""):
-                    errors[f.name] = [FieldError("invalid_file_name", fmt.t("form.file_bad_name"), translated=True)]
-                    continue
-                state[f.name] = values[f.name] = store_upload(upload)
-                stored_files.register(session, obj.name, f.name, values[f.name]["key"])
-            elif form.get(f"{f.name}__clear"):
-                state[f.name], values[f.name] = None, None
-        elif widget == "user":
-            shown, values[f.name], problems = read_user(session, f.name, form, fmt)
-            state.update(shown)
-            if problems:
-                errors[f.name] = problems
-        elif widget == "json":
-            text = form.get(f.name, "")
-            state[f.name] = text
-            try:
-                values[f.name] = json.loads(text) if text.strip() else None
-            except ValueError as exc:
-                errors[f.name] = [
-                    FieldError("invalid_json", fmt.t("form.invalid_json", message=str(exc)), translated=True)
-                ]
-        else:
-            text = form.get(f.name, "")
-            state[f.name] = text
-            values[f.name] = text if text.strip() else None
+        read = widget(f).read(post, f)
+        state.update(read.state)
+        if read.value is not NO_VALUE:
+            values[f.name] = read.value
+        if read.errors:
+            errors[f.name] = read.errors
     if OWNER in form or f"{OWNER}__name" in form:
         shown, owner, problems = read_user(session, OWNER, form, fmt)
         state.update(shown)
@@ -293,151 +197,7 @@ def parse_form(
     return ParsedForm(values, state, errors)
 
 
-def read_user(
-    session: Session, name: str, form: MultiDict[str, str], fmt: Formatter
-) -> tuple[FormState, str | None, list[FieldError]]:
-    """A user input: the state to show again, the id (text) for the engine, input errors.
-
-    A select (or a bare ``name`` in the POST) gives the id. The type-ahead gives the
-    hidden id and the typed name: the id while the name is still its user's, else the
-    user the name resolves to (``userpicker.resolve``: typed without JavaScript, or
-    not picked from the suggestions)."""
-    chosen = form.get(name, "").strip()
-    typed = form.get(f"{name}__name")
-    if typed is None:
-        return {name: chosen}, chosen or None, []
-    typed = typed.strip()
-    if not typed:
-        return {name: "", f"{name}__name": ""}, None, []
-    if chosen.isdigit() and len(chosen) < 18 and user_names(session, [int(chosen)]).get(int(chosen)) == typed:
-        return {name: chosen, f"{name}__name": typed}, chosen, []
-    found = userpicker.resolve(session, typed)
-    if found is None:
-        return (
-            {name: "", f"{name}__name": typed},
-            None,
-            [FieldError("unknown_user", fmt.t("form.unknown_user", name=typed))],
-        )
-    return {name: str(found), f"{name}__name": typed}, str(found), []
-
-
-# --- uploads ------------------------------------------------------------------------------------------------
-def upload_dir() -> Path:
-    """The folder uploads are stored in (``TRELLIS_UPLOAD_DIR``), created when missing."""
-    folder = Path(current_app.config["TRELLIS_UPLOAD_DIR"]).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-#: Control characters (CR, LF, NUL, …): never part of a file's name or content type, which go into headers.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-#: A content type as a download may send it (``type/subtype`` and parameters, printable ASCII).
-CONTENT_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}(;[\x20-\x7e]*)?$")
-
-
-def clean_text(text: str) -> bool:
-    """Whether ``text`` (an uploaded file's name or content type) has no control characters."""
-    return _CONTROL.search(text) is None
-
-
-def download_headers(value: Mapping[str, Any], fallback: str) -> tuple[str, str]:
-    """The name and content type a download sends for a stored file value: control characters
-    (a value stored before they were refused, or through the API) are dropped, and a content
-    type that is not ``type/subtype`` becomes ``application/octet-stream``."""
-    name = _CONTROL.sub("", str(value.get("name") or "")).strip() or fallback
-    content_type = _CONTROL.sub("", str(value.get("content_type") or ""))
-    return name, content_type if CONTENT_TYPE.match(content_type) else "application/octet-stream"
-
-
-def store_upload(upload: FileStorage) -> dict[str, Any]:
-    """Save an uploaded file under a random key; the field's value describing it."""
-    key = secrets.token_urlsafe(24)
-    path = upload_dir() / key
-    upload.save(path)
-    name = (upload.filename or key).replace("\\", "/").rsplit("/", 1)[-1][:255] or key
-    return {
-        "key": key,
-        "name": name,
-        "size": path.stat().st_size,
-        "content_type": (upload.mimetype or "application/octet-stream")[:100],
-    }
-
-
-def stored_file(value: Any) -> Path | None:
-    """The path of a stored file value, or None when it is not one of ours."""
-    if not isinstance(value, dict) or not FILE_KEY.match(str(value.get("key", ""))):
-        return None
-    path = upload_dir() / value["key"]
-    return path if path.is_file() else None
-
-
 # --- the view model ---------------------------------------------------------------------------------------------
-def _options(obj: ObjectDef, f: FieldDef, chosen: set[str], lang: str) -> list[Option]:
-    """A picklist's choices. A field that depends on a field with the *same* (hierarchical)
-    picklist offers the children of each value, tagged with it; that parent field offers
-    the top level only. Otherwise every value, tagged with its ``parents``."""
-    picklist = f.picklist
-    if picklist is None:
-        return []
-    parent = obj.fields.get(f.depends_on) if f.depends_on else None
-    if parent is not None and parent.picklist is not None and parent.picklist.name == picklist.name:
-        pairs = [(child, (value.key,)) for value in picklist.walk() for child in value.children]
-    elif any(
-        o.depends_on == f.name and o.picklist is not None and o.picklist.name == picklist.name
-        for o in obj.fields.values()
-    ):
-        pairs = [(value, ()) for value in picklist.values]
-    else:
-        pairs = [(value, value.parents) for value in picklist.walk()]
-    return [
-        Option(v.key, v.label.get(lang), v.key in chosen, " ".join(parents))
-        for v, parents in pairs
-        if not v.inactive or v.key in chosen
-    ]
-
-
-def _stage_options(obj: ObjectDef, state: FormState, chosen: set[str], lang: str) -> list[Option]:
-    """The stage select: the stages of the pipeline the record's values choose (a renewal's
-    stages for a renewal), with that pipeline's labels; a chosen stage of another pipeline
-    stays selectable so that the form shows what is stored (the engine refuses a save in it)."""
-    assert obj.pipeline is not None
-    pipe = obj.pipeline.for_values(state)
-    options = [Option(s.key, s.label.get(lang), s.key in chosen) for s in pipe.stages]
-    known = {s.key for s in pipe.stages}
-    others = {s.key: s for s in obj.pipeline.all_stages()}
-    options += [Option(key, others[key].label.get(lang), True) for key in sorted(chosen - known) if key in others]
-    return options
-
-
-def user_field(
-    session: Session,
-    common: dict[str, Any],
-    state: FormState,
-    among: frozenset[int] | None = None,
-    lookup_url: str | None = None,
-) -> FormField:
-    """A user widget holding ``state``'s user: a select of the active users in ``among``
-    when they are few (the chosen one kept even if disabled since), else the type-ahead
-    on ``lookup_url`` (see ``webui.ui.userpicker``)."""
-    name = common["name"]
-    raw = str(state.get(name) or "")
-    chosen = int(raw) if raw.isdigit() and len(raw) < 18 else None
-    if userpicker.count(session, among) <= userpicker.select_max():
-        options = [Option(str(u.id), u.name, u.id == chosen) for u in userpicker.choices(session, among)]
-        if chosen is not None and not any(o.selected for o in options):
-            options.append(Option(raw, user_names(session, [chosen]).get(chosen, f"#{raw}"), True))
-        return FormField(**common, options=options)
-    typed = state.get(f"{name}__name")
-    if typed is None:
-        typed = user_names(session, [chosen]).get(chosen, f"#{raw}") if chosen is not None else ""
-    return FormField(
-        **common,
-        value=raw if chosen is not None else "",
-        lookup_title=typed,
-        lookup_url=lookup_url or url_for("auth.users_lookup"),
-    )
-
-
 def owner_field(
     session: Session,
     obj: ObjectDef,
@@ -474,56 +234,21 @@ def owner_field(
     )
 
 
-def _number_attributes(f: FieldDef) -> dict[str, str | None]:
-    step = "1" if f.type == "integer" else str(Decimal(1).scaleb(-decimal_scale(f)))
-    return {"step": step, "minimum": _plain(f.min), "maximum": _plain(f.max)}
-
-
-def _plain(number: float | None) -> str | None:
-    return None if number is None else format(Decimal(str(number)), "f")
-
-
 def build_field(
     session: Session, obj: ObjectDef, f: FieldDef, state: FormState, errors: list[str], fmt: Formatter
 ) -> FormField:
     """The widget of one editable field, holding ``state``'s value."""
-    lang, widget, raw = fmt.lang, widget_of(f), state.get(f.name)
+    name = widget_of(f)
     common: dict[str, Any] = {
         "name": f.name,
-        "label": f.label.get(lang),
-        "widget": widget,
+        "label": f.label.get(fmt.lang),
+        "widget": name,
         "required": f.required,
         "errors": errors,
-        "help": f.help.get(lang) if f.help else None,
-        "input_type": INPUT_TYPES.get(widget, "text"),
+        "help": f.help.get(fmt.lang) if f.help else None,
+        "input_type": INPUT_TYPES.get(name, "text"),
     }
-    if widget == "checkbox":
-        return FormField(**common, checked=bool(raw))
-    if widget in ("select", "multiselect"):
-        chosen = set(raw) if isinstance(raw, list) else {raw} if raw else set()
-        if obj.pipeline is not None and f.name == obj.pipeline.field and obj.pipeline.variants:
-            return FormField(**common, options=_stage_options(obj, state, chosen, lang))
-        by_conversion = converted.mark_values(session.config, obj.name).get(f.name, set())  # not chosen by hand
-        options = [o for o in _options(obj, f, chosen, lang) if o.selected or o.key not in by_conversion]
-        return FormField(**common, options=options, parent=f.depends_on)
-    if widget == "user":
-        return user_field(session, common, state)
-    if widget in ("number", "money", "percent"):
-        return FormField(**common, value=raw or "", **_number_attributes(f))
-    if widget == "lookup":
-        title = ""
-        if raw and str(raw).isdigit() and f.target:
-            title = session.titles(f.target, [int(raw)]).get(int(raw), f"#{raw}")
-        return FormField(
-            **common,
-            value=str(raw or ""),
-            lookup_title=title,
-            lookup_url=url_for("records.lookup", object_name=f.target) if f.target else None,
-        )
-    if widget == "file":
-        name = raw.get("name") or raw.get("key") if isinstance(raw, dict) else None
-        return FormField(**common, file_name=name)
-    return FormField(**common, value=raw if isinstance(raw, str) else "" if raw is None else str(raw))
+    return widget(f).build(Shown(session, obj, f, state, common, fmt.lang))
 
 
 def error_text(error: FieldError, fmt: Formatter, obj: ObjectDef | None = None, name: str = "") -> str:

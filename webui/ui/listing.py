@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlencode
 from flask import url_for
 from werkzeug.datastructures import MultiDict
 
-from engine.metadata.fieldtypes import FieldValueError, coerce_value
+from engine.metadata.fieldtypes import REGISTRY, FieldValueError, coerce_value, filter_field
 from engine.metadata.model import FieldDef, Label, ObjectDef, Settings, frozen_map
 from engine.runtime.records import listparams
 from engine.runtime.records.listparams import ListParams
@@ -62,19 +62,6 @@ LIST_SORT = ("-created_at",)
 #: How many fields a list shows.
 LIST_COLUMNS = 6
 #: Types stored as JSON: not sortable.
-_UNSORTABLE = frozenset({"multipicklist", "tags", "file", "json"})
-#: Filter widget per field type (a registry: a new kind is one entry here and one in list.html).
-FILTER_KINDS: Mapping[str, str] = {
-    "picklist": "select",
-    "multipicklist": "select",
-    "boolean": "boolean",
-    "date": "date_range",
-    "datetime": "date_range",
-    "integer": "number_range",
-    "decimal": "number_range",
-    "currency": "number_range",
-    "percent": "number_range",
-}
 
 
 def list_params(args: MultiDict[str, str]) -> ListParams:
@@ -146,7 +133,7 @@ class Column:
 
 @dataclass(frozen=True)
 class FilterWidget:
-    """One filter control: ``kind`` is a value of ``FILTER_KINDS``."""
+    """One filter control: ``kind`` is the field type's ``filter_widget`` (a block of list.html)."""
 
     name: str
     label: str
@@ -161,7 +148,7 @@ def filter_widgets(obj: ObjectDef, principal: Principal, params: ListParams, lan
     """A filter per visible field whose type has a filter kind."""
     widgets = []
     for f in visible_fields(obj, principal):
-        kind = FILTER_KINDS.get(f.value_type if f.type == "formula" else f.type)
+        kind = f.value_kind.filter_widget
         if kind is None or f.encrypted:
             continue
         options = [(v.key, v.label.get(lang)) for v in f.picklist.walk()] if f.picklist else []
@@ -229,7 +216,7 @@ def filter_references(session: Session, obj: ObjectDef, params: ListParams, refs
     for key, raw in params.filters.items():
         name, _, op = key.partition("__")
         f = obj.fields.get(name)
-        if f is None or f.type != "lookup" or not f.target or not session.principal.can_see(obj.name, name):
+        if f is None or not f.target or not session.principal.can_see(obj.name, name):
             continue
         for item in raw.split(",") if op in _LIST_OPERATORS else [raw]:
             try:
@@ -248,9 +235,9 @@ def filter_references(session: Session, obj: ObjectDef, params: ListParams, refs
 
 def _filter_value(f: FieldDef | None, raw: str, fmt: Formatter, refs: References, settings: Settings) -> str:
     """A filter value as shown in the sentence (picklist labels, formatted numbers and dates)."""
-    if f is None or f.type in ("formula", "autonumber", "tags", "json", "file"):
+    if f is None or f.is_computed or f.kind.document:
         return raw
-    probe = replace(f, type="picklist") if f.type == "multipicklist" else f
+    probe = filter_field(f)
     try:
         value = coerce_value(probe, raw, settings)
     except FieldValueError:
@@ -352,7 +339,7 @@ def columns_for(obj: ObjectDef, fields: list[FieldDef], params: ListParams, lang
     """Headers with their sort links (a second click sorts the other way)."""
     columns = []
     for f in fields:
-        sortable = f.type not in _UNSORTABLE and not f.encrypted
+        sortable = f.kind.orderable and not f.encrypted
         state = "ascending" if params.sort == (f.name,) else "descending" if params.sort == (f"-{f.name}",) else None
         target = f"-{f.name}" if state == "ascending" else f.name
         url = _list_url(obj, **params.args(sort=target, page=None)) if sortable else None
@@ -440,8 +427,6 @@ def pager_texts(page: Page, fmt: Formatter) -> tuple[str, str]:
 
 #: What a spreadsheet reads as the start of a formula (OWASP "CSV injection"); LF too, for safety.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-#: Field types exported as numbers a spreadsheet computes on: never quoted (``-5`` is data).
-_NUMERIC = frozenset({"integer", "decimal", "currency", "percent"})
 #: The system columns an export adds around the visible fields.
 _EXPORT_HEAD = ("id",)
 _EXPORT_TAIL = ("owner_id", "created_at", "updated_at")
@@ -465,7 +450,7 @@ def _items(text_of: Format) -> Format:
 #: ``display.FORMATTERS`` for a CSV file: plain numbers, list items neutralised one by one.
 EXPORT_FORMATTERS: Mapping[str, Format] = {
     **FORMATTERS,
-    **dict.fromkeys(_NUMERIC, _plain_number),
+    **{kind.name: _plain_number for kind in REGISTRY.values() if kind.numeric},
     "multipicklist": _items(FORMATTERS["picklist"]),
     "tags": _items(lambda v, f, fmt, r: str(v)),
 }
@@ -475,8 +460,7 @@ def _export_cell(record: Mapping[str, Any], f: FieldDef, obj: ObjectDef, fmt: Fo
     """One exported cell as people read it; text a spreadsheet would run as a formula is quoted,
     numbers are data."""
     text = value_text(record, f, obj, fmt, refs, EXPORT_FORMATTERS)
-    kind = f.value_type if f.type == "formula" else f.type
-    return text if kind in _NUMERIC else neutralise(text)
+    return text if f.value_kind.numeric else neutralise(text)
 
 
 def export_csv(session: Session, obj: ObjectDef, params: ListParams, fmt: Formatter) -> str:

@@ -151,7 +151,7 @@ def entry_views(session: Session, entries: list[timeline.TimelineEntry], fmt: Fo
         status, overdue = "", False
         if entry.type == "task":
             status_field = source.fields[spec.status]
-            if spec.status in entry.record and status_field.type == "picklist":
+            if spec.status in entry.record and status_field.picklist is not None:
                 status = display.format_value(entry.record.get(spec.status), status_field, fmt, display.References())
             elif entry.done:
                 status = fmt.t("timeline.done")
@@ -263,7 +263,7 @@ def prefilled(session: Session, obj: ObjectDef, record: Record, source: ObjectDe
             (
                 g.name
                 for g in obj.fields.values()
-                if g.type == "lookup" and g.target == f.target and record.get(g.name) is not None
+                if g.target is not None and g.target == f.target and record.get(g.name) is not None
             ),
             None,
         )
@@ -278,7 +278,7 @@ def initial_state(session: Session, source: ObjectDef, shown: list[FieldDef], fm
     clock = session.clock()
     names = {**dict.fromkeys(source.fields), "current_user": session.user}
     for f in shown:
-        if f.default_expression is not None and f.type in ("date", "datetime"):
+        if f.default_expression is not None and f.kind.temporal:
             with contextlib.suppress(ExpressionEvalError):
                 state[f.name] = forms.form_text(f, f.default_expression.evaluate(names, clock), fmt)
     return state

@@ -42,7 +42,7 @@ from engine.runtime.records.session import Session
 from engine.runtime.workflow import converted
 from webui.api.meta import readable_objects
 from webui.state import get_trellis
-from webui.ui import approvals, display, forms, listing, reconfirm
+from webui.ui import approvals, display, forms, listing, reconfirm, uploads
 from webui.ui.context import formatter, t, ui_session
 
 LOOKUP_LIMIT = 20
@@ -171,10 +171,10 @@ def download(object_name: str, record_id: int, field_name: str) -> Response:
     with ui_session() as session:
         obj = readable(session, object_name)
         value = files.owned_file(session, obj.name, record_id, field_name)
-    path = forms.stored_file(value)
+    path = uploads.stored_file(value)
     if path is None:
         abort(404)
-    name, content_type = forms.download_headers(value, path.name)
+    name, content_type = uploads.download_headers(value, path.name)
     return send_file(path, as_attachment=True, download_name=name, mimetype=content_type)
 
 

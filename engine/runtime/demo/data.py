@@ -286,7 +286,7 @@ def _dependency_order(objects: Any) -> list[ObjectDef]:
         ready = [
             o
             for o in pending.values()
-            if all(f.target not in pending or f.target == o.name for f in o.fields.values() if f.type == "lookup")
+            if all(f.target not in pending or f.target == o.name for f in o.fields.values() if f.target is not None)
         ]
         for obj in ready or list(pending.values())[:1]:
             ordered.append(obj)
@@ -371,7 +371,7 @@ def sample_value(
     fill_all: bool = False,
 ) -> Any:
     """A plausible value for ``field`` (None to leave it empty)."""
-    if field.is_computed or field.type == "user":
+    if field.is_computed or field.kind.refers_to_user:
         return None
     if any(c.source == obj.name and field.name in c.links.values() for c in session.config.conversions.values()):
         return None  # what a record was converted into is set by converting it (S12), not made up
@@ -418,7 +418,7 @@ def _textarea(obj, field, index, rng, values, created, session) -> str:
 def _number(obj, field, index, rng, values, created, session) -> Any:
     low = field.min if field.min is not None else 0
     high = field.max if field.max is not None else {"integer": 500, "percent": 30}.get(field.type, 500_000)
-    if field.type == "integer":
+    if field.kind.storage == "integer":
         return rng.randint(int(low) if low >= 0 else 0, max(int(high), int(low)))
     raw = rng.uniform(max(float(low), 0.0), float(high))
     return Decimal(str(round(raw, 2)))

@@ -90,7 +90,7 @@ def _has(obj: ObjectDef, *names: str) -> bool:
 
 def _lookup_to(obj: ObjectDef, name: str, target: str) -> bool:
     f = obj.fields.get(name)
-    return f is not None and f.type == "lookup" and f.target == target
+    return f is not None and f.points_to(target)
 
 
 # --- customers --------------------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ def creation_moment(story: Story, obj: ObjectDef, values: Mapping[str, Any]) -> 
     """When the record came to be: after every record it points to, before now."""
     earliest = story.now - HISTORY
     for f in obj.fields.values():
-        if f.type == "lookup" and f.target is not None and values.get(f.name) is not None:
+        if f.target is not None and values.get(f.name) is not None:
             earliest = max(earliest, story.born.get((f.target, values[f.name]), earliest))
     latest = story.now - dt.timedelta(hours=6)
     if earliest >= latest:
@@ -298,7 +298,7 @@ def place_in_time(story: Story, obj: ObjectDef, values: Values, moment: dt.datet
     date-times lie before it."""
     rng = story.rng
     for f in obj.fields.values():
-        if f.type != "datetime" or values.get(f.name) is None:
+        if f.kind.storage != "datetime" or values.get(f.name) is None:
             continue
         if obj.task is not None and f.name == obj.task.remind:
             continue

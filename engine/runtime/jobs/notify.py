@@ -271,7 +271,7 @@ def resolve_recipients(
         elif recipient.kind == "field" and obj is not None:
             assert recipient.name is not None, "a field recipient names the field"
             value = values.get(recipient.name)
-            if value and obj.fields[recipient.name].type == "user":
+            if value and obj.fields[recipient.name].kind.refers_to_user:
                 user_ids.add(value)
             elif value:
                 addresses.add(str(value))

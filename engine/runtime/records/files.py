@@ -46,7 +46,7 @@ def _keys(obj: ObjectDef, data: Mapping[str, Any]) -> dict[str, str]:
         name: value["key"]
         for name, value in data.items()
         if name in obj.fields
-        and obj.fields[name].type == "file"
+        and obj.fields[name].kind.stores_file
         and isinstance(value, Mapping)
         and isinstance(value.get("key"), str)
     }
@@ -125,7 +125,7 @@ def owned_file(session: Session, object_name: str, record_id: Any, field_name: s
     obj = session.object(object_name)
     field = obj.fields.get(field_name)
     record = session.get(object_name, record_id)
-    value = record.get(field_name) if field is not None and field.type == "file" else None
+    value = record.get(field_name) if field is not None and field.kind.stores_file else None
     if not isinstance(value, Mapping) or not isinstance(value.get("key"), str):
         raise NotFound(object_name, record_id)
     table = _table(session)

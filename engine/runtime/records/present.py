@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,9 +80,7 @@ class ValueFormatter:
         """``value`` of field ``f`` as text for people (empty for no value)."""
         if value is None or value == []:
             return ""
-        if f.type == "formula":
-            f = replace(f, type=f.value_type)
-        return _FORMATS.get(f.type, _plain)(self, value, f)
+        return _FORMATS.get(f.value_type, _plain)(self, value, f)
 
     def number(self, value: int | Decimal, scale: int | None = None) -> str:
         """A number with the reader's separators; ``scale`` fixes the digits after the point."""
@@ -118,7 +116,9 @@ def _money(fmt: ValueFormatter, value: Any, f: FieldDef) -> str:
     return format_currency(value, fmt.settings.currency, locale=babel_locale(fmt.language, fmt.settings))
 
 
+#: Formatting for people per field type (a formula formats as its result type).
 _FORMATS: dict[str, Format] = {
+    **dict.fromkeys(("text", "textarea", "email", "url", "autonumber"), _plain),
     "integer": lambda fmt, v, f: fmt.number(v),
     "decimal": lambda fmt, v, f: fmt.number(v, decimal_scale(f)),
     "currency": _money,

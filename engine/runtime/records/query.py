@@ -24,15 +24,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.util import ClauseAdapter
 
-from engine.metadata.fieldtypes import FieldValueError, coerce_value
+from engine.metadata.fieldtypes import REGISTRY, FieldType, FieldValueError, coerce_value, filter_field
 from engine.metadata.model import FieldDef, Label, ObjectDef
+from engine.runtime import fieldsql
 from engine.runtime.errors import QueryError
 from engine.runtime.records.record import Record
 from engine.runtime.security import crypto
@@ -43,8 +42,6 @@ if TYPE_CHECKING:
 
 #: Filter operators and what they mean.
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "startswith", "isnull")
-#: Field types stored as JSON lists: filters match any element.
-LIST_TYPES = ("multipicklist", "tags")
 #: Largest page a caller may ask for.
 MAX_PER_PAGE = 500
 #: Longest search text (``q``), in characters: longer is a QueryError, not a huge LIKE pattern.
@@ -80,17 +77,10 @@ _SYSTEM_TYPES = {
 }
 #: Most fields one ``grouped`` query groups by.
 MAX_GROUP_KEYS = 5
-#: Aggregates ``grouped`` computes, and the value types each applies to.
+#: Aggregates ``grouped`` computes, and the value types each applies to (``FieldType.aggregates``).
 AGGREGATES = {
-    "sum": ("integer", "decimal", "currency", "percent"),
-    "avg": ("integer", "decimal", "currency", "percent"),
-    "min": ("integer", "decimal", "currency", "percent", "date", "datetime"),
-    "max": ("integer", "decimal", "currency", "percent", "date", "datetime"),
+    kind: tuple(t.name for t in REGISTRY.values() if kind in t.aggregates) for kind in ("sum", "avg", "min", "max")
 }
-#: Types a query cannot group by: their values are JSON (lists, files, documents).
-_UNGROUPABLE_TYPES = frozenset({"multipicklist", "tags", "json", "file"})
-#: Types whose stored value is text, so that ``contains`` and ``startswith`` apply.
-_TEXT_MATCH_TYPES = frozenset({"text", "textarea", "email", "phone", "url", "picklist", "autonumber"})
 
 
 @dataclass(frozen=True)
@@ -310,8 +300,8 @@ class Query:
         groups = []
         for row in self.session.connection.execute(statement):
             found: dict[str, dict[str, Any]] = {kind: {} for kind in asked}
-            for (kind, name, value_type), value in zip(aggregates, row[len(by) + 1 :], strict=True):
-                found[kind][name] = _aggregate_value(kind, value_type, value)
+            for (kind, name, value_kind), value in zip(aggregates, row[len(by) + 1 :], strict=True):
+                found[kind][name] = fieldsql.SQL[value_kind].aggregate(kind, value)
             groups.append(
                 Group(
                     dict(zip(by, row[: len(by)], strict=True)),
@@ -376,18 +366,20 @@ class Query:
     def _groupable(self, name: str) -> sa.Column:
         column = self._column(name)
         field = self.obj.fields.get(name)
-        if field is not None and field.value_type in _UNGROUPABLE_TYPES:
+        if field is not None and not field.value_kind.orderable:
             raise QueryError(f"{name} holds lists or documents; a query cannot group by it")
         return column
 
-    def _aggregated(self, kind: str, name: str) -> str:
+    def _aggregated(self, kind: str, name: str) -> FieldType:
         """The value type of the field ``kind`` (sum, avg, min, max) aggregates; QueryError when it cannot."""
         self._column(name)
         field = self.obj.fields.get(name)
-        value_type = field.value_type if field is not None else _SYSTEM_TYPES[name]
-        if value_type not in AGGREGATES[kind]:
-            raise QueryError(f"{kind} applies to {', '.join(AGGREGATES[kind])} fields; {name} is a {value_type} field")
-        return value_type
+        value_kind = field.value_kind if field is not None else REGISTRY[_SYSTEM_TYPES[name]]
+        if kind not in value_kind.aggregates:
+            raise QueryError(
+                f"{kind} applies to {', '.join(AGGREGATES[kind])} fields; {name} is a {value_kind.name} field"
+            )
+        return value_kind
 
     def _condition(self, key: str, value: Any) -> sa.ColumnElement[bool]:
         name, _, op = key.partition("__")
@@ -398,7 +390,7 @@ class Query:
         field = self.obj.fields.get(name)
         if op == "isnull":
             return column.is_(None) if value in (True, "true", "1", 1) else column.is_not(None)
-        if field is not None and field.type in LIST_TYPES and op in ("eq", "ne", "in", "not_in"):
+        if field is not None and field.kind.list_valued and op in ("eq", "ne", "in", "not_in"):
             return self._list_condition(field, column, op, value)
         if op in ("in", "not_in"):
             items = value.split(",") if isinstance(value, str) else list(value)
@@ -423,51 +415,28 @@ class Query:
         items = (
             value.split(",") if isinstance(value, str) else [value] if not isinstance(value, (list, tuple)) else value
         )
-        dialect = self.session.connection.dialect.name
-        holds = sa.or_(*(_json_list_contains(dialect, column, self._value(field, field.name, item)) for item in items))
+        dialect, sql = self.session.connection.dialect.name, fieldsql.for_field(field)
+        holds = sa.or_(*(sql.holds(dialect, column, self._value(field, field.name, item)) for item in items))
         return holds if op in ("eq", "in") else sa.or_(column.is_(None), sa.not_(holds))
 
     def _value(self, field: FieldDef | None, name: str, value: Any) -> Any:
         if field is None:
             field = FieldDef(name=name, type=_SYSTEM_TYPES[name], label=Label.of(None, name))
-        if field.is_computed:
-            field = replace(field, type=field.value_type if field.type == "formula" else "text")
-        if field.type in ("multipicklist", "tags"):
-            field = replace(field, type="picklist" if field.picklist else "text")
         try:
-            return coerce_value(field, value, self.session.config.settings)
+            return coerce_value(filter_field(field), value, self.session.config.settings)
         except FieldValueError as exc:
             raise QueryError(f"filter on {name}: {exc.message}") from None
 
     def _text_match(self, field: FieldDef | None, column: sa.Column, op: str, value: Any) -> sa.ColumnElement[bool]:
-        if field is not None and field.type in ("multipicklist", "tags"):
-            return _json_list_contains(
-                self.session.connection.dialect.name, column, self._value(field, field.name, value)
-            )
-        if field is None or field.value_type not in _TEXT_MATCH_TYPES:
+        if field is not None and field.kind.list_valued:
+            item = self._value(field, field.name, value)
+            return fieldsql.for_field(field).holds(self.session.connection.dialect.name, column, item)
+        if field is None or not field.value_kind.text_match:
             kind = field.value_type if field else "system"
             raise QueryError(f"{op} applies to text fields; {column.name} is a {kind} field")
         pattern = _escape_like(str(value).replace("\x00", ""))
         pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
         return column.ilike(pattern, escape="\\")
-
-
-def _aggregate_value(kind: str, value_type: str, value: Any) -> Any:
-    """An aggregate as Python: exact decimals for money and averages (SQLite answers floats),
-    integers for integer sums and extremes, dates and moments as the column reads them."""
-    if value is None or value_type in ("date", "datetime"):
-        return value
-    if value_type == "integer" and kind != "avg":
-        return int(value)
-    return value if isinstance(value, Decimal) else Decimal(str(value))
-
-
-def _json_list_contains(dialect: str, column: sa.Column, item: Any) -> sa.ColumnElement[bool]:
-    if dialect == "postgresql":
-        # The column's type is JSON with a JSONB variant; its comparator is JSON's (LIKE), so coerce to JSONB for @>.
-        return sa.type_coerce(column, JSONB()).contains([item])
-    each = sa.func.json_each(column).table_valued("value").alias("each_item")
-    return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == item))
 
 
 def _escape_like(text: str) -> str:

@@ -176,10 +176,10 @@ def _references(
         value = seen.get(name)
         if value is None:
             continue
-        if f.type == "lookup" and f.target:
+        if f.target:
             found = [s.titles(f.target, [value]).get(value) for s in sessions] if sessions else [None]
             if found[0] is not None and all(title is not None for title in found):
                 titles[(f.target, value)] = found[0]
-        elif f.type == "user":
+        elif f.kind.refers_to_user:
             users.add(value)
     return References(titles, user_names(session, users))

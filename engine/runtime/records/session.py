@@ -478,7 +478,7 @@ class Session:
         found = []
         for other in self.config.objects.values():
             for field in other.fields.values():
-                if field.type == "lookup" and field.target == object_name:
+                if field.points_to(object_name):
                     table = self.schema.table(other.name)
                     condition = table.c[field.name] == record_id
                     if other.name == object_name:

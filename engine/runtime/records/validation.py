@@ -105,7 +105,7 @@ def compute_formulas(
 def _result_field(field: FieldDef) -> FieldDef:
     from dataclasses import replace
 
-    return replace(field, type=field.result or "decimal", expression=None)
+    return replace(field, type=field.value_type)
 
 
 def expression_names(obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -191,7 +191,7 @@ def _check_dependent(
 
 
 def _check_inactive(field: FieldDef, value: Any, previous: Mapping[str, Any] | None, errors: Errors) -> None:
-    if field.picklist is None or field.type not in ("picklist", "multipicklist"):
+    if field.picklist is None or not field.kind.from_picklist:
         return
     before = (previous or {}).get(field.name)
     chosen = value if isinstance(value, list) else [value]

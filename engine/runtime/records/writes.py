@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from engine.metadata.fieldparts import AutonumberPart
 from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.errors import Conflict, NotFound, TrellisError, ValidationFailed
@@ -253,7 +254,7 @@ def _autonumbers(session: Session, obj: ObjectDef, count: int) -> list[dict[str,
     """Each new row's autonumber values: a block of ``count`` numbers per field, in one statement."""
     out: list[dict[str, str]] = [{} for _ in range(count)]
     for f in obj.fields.values():
-        if f.type == "autonumber":
+        if isinstance(f.part, AutonumberPart):
             last = take_numbers(session.connection, f"{obj.name}.{f.name}", f.start, count)
             for offset, numbers in enumerate(out):
                 numbers[f.name] = autonumber(f, last - count + 1 + offset)

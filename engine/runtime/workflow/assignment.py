@@ -346,7 +346,9 @@ def condition_sql(condition: Condition, table: sa.Table, obj: ObjectDef) -> sa.C
         return present
     if op == "true":
         field = obj.fields.get(condition.field)
-        return sa.and_(present, column == sa.true()) if field is not None and field.type == "boolean" else present
+        return (
+            sa.and_(present, column == sa.true()) if field is not None and field.kind.storage == "boolean" else present
+        )
     if op == "ne":
         return sa.or_(column.is_(None), column != condition.values[0])
     if op == "not_in":

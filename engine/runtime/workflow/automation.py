@@ -289,7 +289,7 @@ def linked_values(
     if obj is None or values.get("id") is None:
         return data
     link = next(
-        (f.name for f in target.fields.values() if f.type == "lookup" and f.target == obj.name and f.name not in data),
+        (f.name for f in target.fields.values() if f.points_to(obj.name) and f.name not in data),
         None,
     )
     if link is not None:
@@ -297,11 +297,10 @@ def linked_values(
     for f in target.fields.values():
         same = obj.fields.get(f.name)
         if (
-            f.type == "lookup"
+            f.target is not None
             and f.name not in data
             and same is not None
-            and same.type == "lookup"
-            and same.target == f.target
+            and same.points_to(f.target)
             and values.get(f.name) is not None
         ):
             data[f.name] = values[f.name]

@@ -1,0 +1,65 @@
+"""Uploaded files of the web forms: stored under ``TRELLIS_UPLOAD_DIR`` with a random key,
+and the name and content type a download sends."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from werkzeug.datastructures import FileStorage
+
+#: Stored file keys: random, URL-safe, so they can never name a path outside the upload folder.
+FILE_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def upload_dir() -> Path:
+    """The folder uploads are stored in (``TRELLIS_UPLOAD_DIR``), created when missing."""
+    folder = Path(current_app.config["TRELLIS_UPLOAD_DIR"]).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+#: Control characters (CR, LF, NUL, …): never part of a file's name or content type, which go into headers.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: A content type as a download may send it (``type/subtype`` and parameters, printable ASCII).
+CONTENT_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}(;[\x20-\x7e]*)?$")
+
+
+def clean_text(text: str) -> bool:
+    """Whether ``text`` (an uploaded file's name or content type) has no control characters."""
+    return _CONTROL.search(text) is None
+
+
+def download_headers(value: Mapping[str, Any], fallback: str) -> tuple[str, str]:
+    """The name and content type a download sends for a stored file value: control characters
+    (a value stored before they were refused, or through the API) are dropped, and a content
+    type that is not ``type/subtype`` becomes ``application/octet-stream``."""
+    name = _CONTROL.sub("", str(value.get("name") or "")).strip() or fallback
+    content_type = _CONTROL.sub("", str(value.get("content_type") or ""))
+    return name, content_type if CONTENT_TYPE.match(content_type) else "application/octet-stream"
+
+
+def store_upload(upload: FileStorage) -> dict[str, Any]:
+    """Save an uploaded file under a random key; the field's value describing it."""
+    key = secrets.token_urlsafe(24)
+    path = upload_dir() / key
+    upload.save(path)
+    name = (upload.filename or key).replace("\\", "/").rsplit("/", 1)[-1][:255] or key
+    return {
+        "key": key,
+        "name": name,
+        "size": path.stat().st_size,
+        "content_type": (upload.mimetype or "application/octet-stream")[:100],
+    }
+
+
+def stored_file(value: Any) -> Path | None:
+    """The path of a stored file value, or None when it is not one of ours."""
+    if not isinstance(value, dict) or not FILE_KEY.match(str(value.get("key", ""))):
+        return None
+    path = upload_dir() / value["key"]
+    return path if path.is_file() else None
