@@ -24,6 +24,8 @@ import jsonschema
 from engine.metadata import automation, fieldtypes
 from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
+from engine.metadata.automation_actions import ACTIONS
+from engine.metadata.automation_triggers import TRIGGERS
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
 from engine.metadata.expressions import (
@@ -145,13 +147,19 @@ def compile_config(raw: RawConfig) -> Config:
     return config
 
 
+@cache
+def _validator(triggers: int, actions: int) -> jsonschema.Draft202012Validator:
+    """The validator of the schema with the automation kinds registered at these registry versions."""
+    return jsonschema.Draft202012Validator(automation.with_kinds(json_schema()))
+
+
 #: The schema's pattern of a duration setting (``session_lifetime``…), read by ``automation.parse_duration``.
 DURATION_PATTERN = "^\\s*[1-9][0-9]*\\s*(m|min|h|d|w)\\s*$"
 
 
 def schema_issues(tree: Any) -> list[ConfigIssue]:
     """JSON Schema violations of ``tree``, as located issues with codes."""
-    validator = jsonschema.Draft202012Validator(json_schema())
+    validator = _validator(TRIGGERS.version, ACTIONS.version)
     issues: list[ConfigIssue] = []
     for error in validator.iter_errors(tree):
         issues.extend(_schema_issue(tree, error))

@@ -1,0 +1,67 @@
+"""A registry of named kinds: one object per kind, found by its name.
+
+Automation trigger and action kinds are registered here (``automation_triggers.TRIGGERS``,
+``automation_actions.ACTIONS``); code that handles a kind asks the registry instead of
+comparing names. Kinds keep the order they were registered in: error hints list them so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Generic, Protocol, TypeVar
+
+
+class Named(Protocol):
+    """What a registered kind has at least: its name in the config."""
+
+    @property
+    def name(self) -> str: ...
+
+
+K = TypeVar("K", bound=Named)
+
+
+class Kinds(Generic[K]):
+    """Kinds of one sort (``what``: "trigger", "action"), by name, in registration order."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._kinds: dict[str, K] = {}
+        #: Grows with every change, so that what is derived from the registry can be rebuilt.
+        self.version = 0
+
+    def register(self, kind: K, *, replace: bool = False) -> K:
+        """Add ``kind``; a second kind of the same name is refused unless ``replace``."""
+        if kind.name in self._kinds and not replace:
+            raise ValueError(f"a {self.what} kind `{kind.name}` is registered already")
+        self._kinds[kind.name] = kind
+        self.version += 1
+        return kind
+
+    def unregister(self, name: str) -> None:
+        """Remove the kind called ``name`` (a plug-in unloaded, a test cleaning up)."""
+        del self._kinds[name]
+        self.version += 1
+
+    def get(self, name: str) -> K | None:
+        """The kind called ``name``, or None."""
+        return self._kinds.get(name)
+
+    def __getitem__(self, name: str) -> K:
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise KeyError(f"unknown {self.what} kind {name!r}; known: {', '.join(self._kinds)}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._kinds
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(list(self._kinds.values()))
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def names(self) -> tuple[str, ...]:
+        """Every registered name, in registration order."""
+        return tuple(self._kinds)
