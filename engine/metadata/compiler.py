@@ -21,11 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 
-from engine.metadata import automation, fieldtypes
+from engine.metadata import automation, fieldtypes, kinds
 from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
-from engine.metadata.automation_actions import ACTIONS
-from engine.metadata.automation_triggers import TRIGGERS
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
 from engine.metadata.expressions import (
@@ -148,8 +146,8 @@ def compile_config(raw: RawConfig) -> Config:
 
 
 @cache
-def _validator(triggers: int, actions: int) -> jsonschema.Draft202012Validator:
-    """The validator of the schema with the automation kinds registered at these registry versions."""
+def _validator(generation: int) -> jsonschema.Draft202012Validator:
+    """The validator of the schema with the automation kinds registered in this ``kinds.generation``."""
     return jsonschema.Draft202012Validator(automation.with_kinds(json_schema()))
 
 
@@ -159,7 +157,7 @@ DURATION_PATTERN = "^\\s*[1-9][0-9]*\\s*(m|min|h|d|w)\\s*$"
 
 def schema_issues(tree: Any) -> list[ConfigIssue]:
     """JSON Schema violations of ``tree``, as located issues with codes."""
-    validator = _validator(TRIGGERS.version, ACTIONS.version)
+    validator = _validator(kinds.generation())
     issues: list[ConfigIssue] = []
     for error in validator.iter_errors(tree):
         issues.extend(_schema_issue(tree, error))

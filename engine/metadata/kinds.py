@@ -20,6 +20,19 @@ class Named(Protocol):
 
 K = TypeVar("K", bound=Named)
 
+_generation = 0
+
+
+def generation() -> int:
+    """Grows with every change of any registry: what was compiled under another generation
+    (a cached config, the schema's validator) may name a kind that is gone, or miss a new one."""
+    return _generation
+
+
+def _changed() -> None:
+    global _generation
+    _generation += 1
+
 
 class Kinds(Generic[K]):
     """Kinds of one sort (``what``: "trigger", "action"), by name, in registration order."""
@@ -36,12 +49,14 @@ class Kinds(Generic[K]):
             raise ValueError(f"a {self.what} kind `{kind.name}` is registered already")
         self._kinds[kind.name] = kind
         self.version += 1
+        _changed()
         return kind
 
     def unregister(self, name: str) -> None:
         """Remove the kind called ``name`` (a plug-in unloaded, a test cleaning up)."""
         del self._kinds[name]
         self.version += 1
+        _changed()
 
     def get(self, name: str) -> K | None:
         """The kind called ``name``, or None."""

@@ -29,6 +29,8 @@ from engine.metadata.model import Automation
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
 
+#: Most candidate ids of a checkpointed sweep passed as a list (more: as a subquery).
+CANDIDATE_LIST = 5000
 #: How far before the last sweep a write still counts as "since": clock skew between the
 #: machines, and transactions open during that sweep.
 GRACE = dt.timedelta(minutes=5)
