@@ -10,6 +10,11 @@ rule or conversion, T-E128 a template that does not parse; expressions as
 everywhere (T-E040…T-E042). Values of ``set`` and ``create`` are literals or,
 starting with ``=``, expressions over the triggering record; on updates
 ``old['field']`` is the value before the change.
+
+Each trigger and action kind compiles its own part of a rule (one registered object per
+kind: ``automation_triggers.TRIGGERS``, ``automation_actions.ACTIONS``); this module holds
+the rule around them — its object, ``when``, the names expressions see — and the checks the
+kinds share (``RuleCompiler``), and lets the JSON Schema accept the registered kinds (``with_kinds``).
 """
 
 from __future__ import annotations

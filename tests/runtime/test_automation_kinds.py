@@ -18,6 +18,7 @@ from engine import Trellis
 from engine.metadata import automation_actions, automation_triggers, load_config_text
 from engine.metadata.errors import ConfigError
 from engine.metadata.model import Action, Trigger
+from engine.runtime.jobs import worker
 from engine.runtime.workflow import actions, simulate, triggers
 from tests.templates import apply_fresh
 
@@ -142,3 +143,43 @@ def test_an_unregistered_action_kind_is_an_unknown_action_again():
     with pytest.raises(ConfigError) as refused:
         load_config_text(CONFIG)
     assert "stamp" in str(refused.value)
+
+
+# --- what is due: one definition for the worker and the dry run ---------------------------------------------
+DUE_CONFIG = """
+trellis: 1
+settings: {timezone: Asia/Shanghai}
+objects:
+  lead:
+    title: "{name}"
+    fields:
+      name: {type: text, required: true}
+      follow_up: {type: date}
+      note: {type: text}
+automations:
+  - name: chase
+    object: lead
+    on: {schedule: {after: 1d, from: follow_up}}
+    do: [{set: {note: chased}}]
+"""
+#: Due a day after: at 05-31 and 06-01 00:00 in Shanghai (before NOW, 06-01 10:00 there), and 06-06.
+DUE = (("A", "2026-05-30"), ("B", "2026-05-31"), ("C", "2026-06-05"))
+
+
+def test_the_dry_run_lists_what_the_worker_then_fires(write_config, db_url):
+    crm = Trellis.open(write_config(DUE_CONFIG), db_url, clock=lambda: NOW)
+    try:
+        apply_fresh(crm)
+        with crm.session(None) as s:
+            ids = [s.create("lead", {"name": n, "follow_up": d}).id for n, d in DUE]
+        start = NOW - dt.timedelta(days=30)
+        (window,) = simulate.simulate_window(crm, start, NOW)
+        assert [(h.record_id, h.ran) for h in window.hits] == [(ids[0], False), (ids[1], False)]
+        report = worker.sweep(crm, NOW)
+        assert report.rules["chase"].fired == 2
+        (window,) = simulate.simulate_window(crm, start, NOW)
+        assert [(h.record_id, h.ran) for h in window.hits] == [(ids[0], True), (ids[1], True)]
+        later = simulate.simulate_record(crm, "lead", ids[2], "updated").rules[0]
+        assert (later.triggered, later.reason) == ("no", "not due until 2026-06-06 00:00 CST")
+    finally:
+        crm.close()

@@ -29,6 +29,7 @@ from engine.metadata import automation_triggers as specs
 from engine.metadata.expressions import Clock, ExpressionEvalError
 from engine.metadata.kinds import Kinds
 from engine.metadata.model import Automation, ObjectDef, Trigger
+from engine.runtime.jobs import checkpoints
 from engine.runtime.records.query import format_title, row_to_record
 from engine.runtime.workflow import timed
 from engine.runtime.workflow.actions import missing_parts
@@ -389,30 +390,29 @@ class Schedule(TimedTrigger):
         return timed.DueRange(rule, table, crm.clock_now().timezone, crm.engine.dialect.name, high, **more)
 
     def sweep(self, sweeper: Sweeper, rule: Automation, at: dt.datetime) -> None:
-        from engine.runtime.jobs import checkpoints
-
         crm = sweeper.crm
         due = self.range(crm, rule, at)
         if due.empty:
             return
-        conditions = due.conditions()
-        since = None
-        if rule.trigger.window_seconds is None and not rule.trigger.yearly:
-            table, column, zone = due.table, due.column, due.zone
-            high = at - due.offset  # the latest value that is due
-            since = checkpoints.load(crm, rule, at, zone)
-            if since is not None:  # past the last sweep's bound, or written since it: two index ranges
-                candidates = sa.union(
-                    sa.select(table.c.id).where(column > timed.bound(column, since.due, zone, upper=True), *conditions),
-                    sa.select(table.c.id).where(table.c.updated_at >= since.swept_at - checkpoints.GRACE, *conditions),
-                )
-                with crm.engine.connect() as connection:  # first, so that no planner scans the table for them
-                    ids = connection.execute(candidates.limit(checkpoints.CANDIDATE_LIST + 1)).scalars().all()
-                conditions = [table.c.id.in_(ids if len(ids) <= checkpoints.CANDIDATE_LIST else candidates)]
-            sweeper.run_due(rule, conditions, due.key_sql(), due.key, record_skips=True)
-            checkpoints.save(crm, rule, high, at, full=since is None)
-            return
+        checkpointed = rule.trigger.window_seconds is None and not rule.trigger.yearly
+        since = checkpoints.load(crm, rule, at, due.zone) if checkpointed else None
+        conditions = due.conditions() if since is None else self._since(crm, due, since)
         sweeper.run_due(rule, conditions, due.key_sql(), due.key, record_skips=True)
+        if checkpointed:
+            checkpoints.save(crm, rule, at - due.offset, at, full=since is None)
+
+    @staticmethod
+    def _since(crm: Runtime, due: timed.DueRange, since: checkpoints.Checkpoint) -> list[sa.ColumnElement[bool]]:
+        """``due``'s records past the last sweep's bound, or written since it: two index ranges,
+        read first (ids), so that no planner scans the table for them."""
+        table, column, conditions = due.table, due.column, due.conditions()
+        candidates = sa.union(
+            sa.select(table.c.id).where(column > timed.bound(column, since.due, due.zone, upper=True), *conditions),
+            sa.select(table.c.id).where(table.c.updated_at >= since.swept_at - checkpoints.GRACE, *conditions),
+        )
+        with crm.engine.connect() as connection:
+            ids = connection.execute(candidates.limit(checkpoints.CANDIDATE_LIST + 1)).scalars().all()
+        return [table.c.id.in_(ids if len(ids) <= checkpoints.CANDIDATE_LIST else candidates)]
 
     def preview(
         self, session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
