@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from engine.metadata.kinds import Kinds
+from engine.metadata.kinds import Kinds, placeholder
 from engine.metadata.model import SYSTEM_COLUMNS, Action, Recipient, frozen_map
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class ActionSpec:
     name: str = ""
     needs_record: bool = True
 
+    @placeholder
     def compile(self, rc: RuleCompiler, value: Any, where: tuple, names: set[str]) -> Action | None:
         """The ``Action`` that ``value`` describes (expressions may read ``names``), or None after
         reporting why not."""

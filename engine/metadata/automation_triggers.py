@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.metadata.kinds import Kinds
+from engine.metadata.kinds import Kinds, placeholder
 from engine.metadata.model import Trigger
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ class TriggerSpec:
     sees_old: bool = False
     schema: Mapping[str, Any] | None = None
 
+    @placeholder
     def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
         """The trigger ``value`` (None for a bare kind) describes, or None after reporting why not."""
         raise NotImplementedError

@@ -7,8 +7,8 @@ comparing names. Kinds keep the order they were registered in: error hints list 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class Named(Protocol):
@@ -19,6 +19,24 @@ class Named(Protocol):
 
 
 K = TypeVar("K", bound=Named)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def placeholder(function: F) -> F:
+    """Mark a base class's stand-in for a part that every kind must implement itself."""
+    function.__placeholder__ = True  # type: ignore[attr-defined]
+    return function
+
+
+def missing_parts(kind: object, parts: tuple[str, ...]) -> list[str]:
+    """The names in ``parts`` that ``kind`` does not implement (absent, or a ``placeholder``)."""
+    missing = []
+    for part in parts:
+        method = getattr(kind, part, None)
+        if not callable(method) or getattr(method, "__placeholder__", False):
+            missing.append(part)
+    return missing
+
 
 _generation = 0
 

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from engine.metadata import automation_actions as specs
 from engine.metadata.expressions import Clock
-from engine.metadata.kinds import Kinds
+from engine.metadata.kinds import Kinds, placeholder
+from engine.metadata.kinds import missing_parts as missing_parts_of
 from engine.metadata.model import Action, Automation, ObjectDef
 from engine.runtime.records.validation import expression_names
 from engine.runtime.workflow.rulecontext import evaluate, fresh_row, linked_values, names, plain, show
@@ -91,29 +92,22 @@ class ActionKind:
         """The kind's name in ``do:``."""
         return self.spec.name
 
+    @placeholder
     def run(self, firing: Firing, action: Action) -> None:
         """Do the action (through the write path, as ``firing.session``)."""
         raise NotImplementedError
 
+    @placeholder
     def preview(self, dry: DryRun, action: Action) -> str:
         """What the action would do, in words."""
         raise NotImplementedError
 
-    run.placeholder = True  # type: ignore[attr-defined]
-    preview.placeholder = True  # type: ignore[attr-defined]
-
 
 def missing_parts(kind: Any, base: type[Any], spec_base: type[Any]) -> list[str]:
-    """The parts ``kind`` lacks: ``compile`` (of its ``spec``, a ``spec_base``) and each of ``base.PARTS``."""
-    missing = []
+    """The parts ``kind`` lacks: ``compile`` (of its ``spec``, a named ``spec_base``) and each of ``base.PARTS``."""
     spec = getattr(kind, "spec", None)
-    if not isinstance(spec, spec_base) or type(spec).compile is spec_base.compile or not spec.name:
-        missing.append("compile")
-    for part in base.PARTS:
-        method = getattr(kind, part, None)
-        if not callable(method) or getattr(method, "placeholder", False):
-            missing.append(part)
-    return missing
+    compiles = isinstance(spec, spec_base) and spec.name and not missing_parts_of(spec, ("compile",))
+    return ([] if compiles else ["compile"]) + missing_parts_of(kind, base.PARTS)
 
 
 #: Every action kind at run time, by name (the same names as ``engine.metadata.automation_actions.ACTIONS``).

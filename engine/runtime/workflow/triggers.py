@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from engine.metadata import automation_triggers as specs
 from engine.metadata.expressions import Clock, ExpressionEvalError
-from engine.metadata.kinds import Kinds
+from engine.metadata.kinds import Kinds, placeholder
 from engine.metadata.model import Automation, ObjectDef, Trigger
 from engine.runtime.jobs import checkpoints
 from engine.runtime.records.query import format_title, row_to_record
@@ -151,10 +151,12 @@ class TriggerKind:
         """The kind's name in ``on:``."""
         return self.spec.name
 
+    @placeholder
     def describe(self, trigger: Trigger) -> str:
         """The trigger in words, e.g. ``24h after created_at``."""
         raise NotImplementedError
 
+    @placeholder
     def preview(
         self, session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
     ) -> tuple[str, str]:
@@ -162,25 +164,21 @@ class TriggerKind:
         rule is triggered (``yes``, ``no`` or ``if`` the change does it) and why."""
         raise NotImplementedError
 
-    describe.placeholder = True  # type: ignore[attr-defined]
-    preview.placeholder = True  # type: ignore[attr-defined]
-
 
 class EventTrigger(TriggerKind):
     """A kind that fires on events of records."""
 
     PARTS = ("describe", "preview", "match", "explain")
 
+    @placeholder
     def match(self, trigger: Trigger, event: Event) -> bool | None:
         """Whether ``event`` fires ``trigger``; None when it depends on a change that is not known."""
         raise NotImplementedError
 
+    @placeholder
     def explain(self, trigger: Trigger, event: Event, verdict: bool | None) -> str:
         """Why ``match`` said ``verdict``, in words."""
         raise NotImplementedError
-
-    match.placeholder = True  # type: ignore[attr-defined]
-    explain.placeholder = True  # type: ignore[attr-defined]
 
     def preview(
         self, session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
@@ -196,18 +194,17 @@ class TimedTrigger(TriggerKind):
     PARTS = ("describe", "preview", "sweep", "window")
     timed = True
 
+    @placeholder
     def sweep(self, sweeper: Sweeper, rule: Automation, at: dt.datetime) -> None:
         """Fire what ``rule`` has due at ``at``, through ``sweeper``."""
         raise NotImplementedError
 
+    @placeholder
     def window(
         self, session: Session, rule: Automation, start: dt.datetime, end: dt.datetime, zone: Any, limit: int
     ) -> WindowPreview:
         """What ``rule`` would fire for between ``start`` and ``end`` (at most ``limit`` records)."""
         raise NotImplementedError
-
-    sweep.placeholder = True  # type: ignore[attr-defined]
-    window.placeholder = True  # type: ignore[attr-defined]
 
 
 #: Every trigger kind at run time, by name (the same names as ``engine.metadata.automation_triggers.TRIGGERS``).
