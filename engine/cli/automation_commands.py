@@ -154,7 +154,7 @@ def _print_window(results: list[WindowPreview], start: dt.datetime, end: dt.date
         secho(f"{rule.name} ({rule.object or 'no object'}) — {preview.trigger}", bold=True)
         if rule.when is not None:
             echo(f"  when: {rule.when.source}")
-        if rule.trigger.kind == "cron":
+        if preview.times is not None:  # a rule that fires at times, not per record
             _print_cron(preview, zone)
             continue
         if not preview.hits:
@@ -188,5 +188,5 @@ def _print_cron(preview: WindowPreview, zone: ZoneInfo) -> None:
     )
     if not preview.times:
         echo("  no cron time in this window")
-    for moment in preview.times:
+    for moment in preview.times or ():
         echo(f"  {_local(moment, zone)}  fires {whom}")

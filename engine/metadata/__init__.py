@@ -13,6 +13,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 
+from engine.metadata import kinds
 from engine.metadata.compiler import compile_config
 from engine.metadata.errors import ConfigError, ConfigIssue, Location
 from engine.metadata.loader import RawConfig, load_raw, read_source
@@ -70,7 +71,9 @@ def load_config_text(text: str, name: str = "<config>") -> Config:
 
 
 def _cached(key: tuple, source_path: str) -> Config | None:
-    """The config compiled from these texts (its templates unchanged), as read from ``source_path``."""
+    """The config compiled from these texts (its templates unchanged), as read from ``source_path``,
+    while the same automation kinds are registered (``kinds.generation``)."""
+    key = (kinds.generation(), *key)
     with _cache_lock:
         entry = _cache.get(key)
         if entry is not None:
@@ -86,7 +89,7 @@ def _cached(key: tuple, source_path: str) -> Config | None:
 def _keep(raw: RawConfig, config: Config) -> None:
     (main, text), *templates = raw.sources
     json = main.lower().endswith(".json")
-    key = (json, text, os.path.dirname(main)) if templates else (json, text)
+    key = (kinds.generation(), json, text, *((os.path.dirname(main),) if templates else ()))
     with _cache_lock:
         _cache[key] = (tuple(templates), config)
         _cache.move_to_end(key)

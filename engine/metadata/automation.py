@@ -10,15 +10,22 @@ rule or conversion, T-E128 a template that does not parse; expressions as
 everywhere (T-E040…T-E042). Values of ``set`` and ``create`` are literals or,
 starting with ``=``, expressions over the triggering record; on updates
 ``old['field']`` is the value before the change.
+
+Each trigger and action kind compiles its own part of a rule (one registered object per
+kind: ``automation_triggers.TRIGGERS``, ``automation_actions.ACTIONS``); this module holds
+the rule around them — its object, ``when``, the names expressions see — and the checks the
+kinds share (``RuleCompiler``), and lets the JSON Schema accept the registered kinds (``with_kinds``).
 """
 
 from __future__ import annotations
 
 import ast
-import re
+import copy
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata import fieldtypes
+from engine.metadata.automation_actions import ACTIONS
+from engine.metadata.automation_triggers import TRIGGERS, bare_names, mapped_names, parse_duration
 from engine.metadata.model import (
     SYSTEM_COLUMNS,
     Action,
@@ -26,7 +33,6 @@ from engine.metadata.model import (
     Label,
     MessageTemplate,
     ObjectDef,
-    Recipient,
     Trigger,
     frozen_map,
 )
@@ -34,33 +40,22 @@ from engine.metadata.model import (
 if TYPE_CHECKING:
     from engine.metadata.compiler import Compiler
 
-SIMPLE_TRIGGERS = ("created", "updated", "deleted")
-MAPPED_TRIGGERS = ("changed", "stage_entered", "stage_left", "approval", "schedule", "cron")
-ACTIONS = (
-    "set",
-    "add_tags",
-    "remove_tags",
-    "add",
-    "update",
-    "create",
-    "notify",
-    "webhook",
-    "assign",
-    "convert",
-    "archive",
-)
-CHANNELS = ("in_app", "email")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$")
-_UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+__all__ = ["RuleCompiler", "compile_automations", "compile_templates", "parse_duration", "with_kinds"]
 
 
-def parse_duration(text: Any) -> int | None:
-    """Seconds in a duration such as ``24h``, ``5d``, ``2w``, ``30m``; None when it does not parse."""
-    match = _DURATION.match(str(text)) if isinstance(text, str | int) else None
-    if not match:
-        return None
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+def with_kinds(schema: dict) -> dict:
+    """``schema`` (the language's JSON Schema) with the trigger and action kinds registered now:
+    schema.json lists the built-in ones for editors; a kind registered since (a plug-in) is
+    accepted too, its value checked by its ``schema`` (triggers) and by its ``compile``."""
+    out = copy.deepcopy(schema)
+    rule = out["$defs"]["automation"]["properties"]
+    bare, mapped = rule["on"]["oneOf"]
+    bare["enum"] = list(bare_names())
+    mapped["properties"] = {
+        kind.name: mapped["properties"].get(kind.name, dict(kind.schema or {})) for kind in TRIGGERS if not kind.bare
+    }
+    rule["do"]["items"]["propertyNames"]["enum"] = list(ACTIONS.names())
+    return out
 
 
 def compile_templates(compiler: Compiler, specs: dict, languages: tuple[str, ...]) -> dict[str, MessageTemplate]:
@@ -135,13 +130,16 @@ def compile_automations(
                 "rename one of them",
             )
         seen[name] = index
-        rule = _RuleCompiler(compiler, spec, path, objects, templates, assignment_rules, conversions, roles).compile()
+        rule = RuleCompiler(compiler, spec, path, objects, templates, assignment_rules, conversions, roles).compile()
         if rule is not None:
             rules.append(rule)
     return tuple(rules)
 
 
-class _RuleCompiler:
+class RuleCompiler:
+    """Compiles one rule of ``automations:``; the trigger and action kinds (``TRIGGERS``,
+    ``ACTIONS``) compile their part of it with the helpers here."""
+
     def __init__(
         self,
         compiler: Compiler,
@@ -163,6 +161,7 @@ class _RuleCompiler:
         self.obj: ObjectDef | None = None
 
     def issue(self, code: str, where: tuple, message: str, hint: str | None = None) -> None:
+        """Report a problem at ``where`` inside the rule."""
         self.c.issue(code, (*self.path, *where), message, hint)
 
     def record_object(self) -> ObjectDef:
@@ -172,6 +171,7 @@ class _RuleCompiler:
         return self.obj
 
     def compile(self) -> Automation | None:
+        """The rule, or None when its object or trigger is wrong (reported)."""
         from engine.metadata.errors import did_you_mean
 
         object_name = self.spec.get("object")
@@ -188,12 +188,13 @@ class _RuleCompiler:
         trigger = self.trigger(self.spec.get("on"))
         if trigger is None:
             return None
-        if self.obj is None and trigger.kind != "cron":
+        kind = TRIGGERS[trigger.kind]
+        if self.obj is None and kind.needs_object:
             self.issue(
                 "T-E012", (), "a rule needs `object:` (only `cron` rules may go without one)", "add e.g. `object: lead`"
             )
             return None
-        names = self.names(with_old=trigger.kind in ("updated", "changed", "stage_entered", "stage_left"))
+        names = self.names(with_old=kind.sees_old)
         when = self.expression(self.spec["when"], ("when",), names) if self.spec.get("when") else None
         actions = [self.action(a, ("do", i), names) for i, a in enumerate(self.spec.get("do") or [])]
         if not actions:
@@ -210,106 +211,25 @@ class _RuleCompiler:
             blocking=bool(self.spec.get("blocking", False)),
         )
 
-    # --- triggers -------------------------------------------------------------------------
     def trigger(self, spec: Any) -> Trigger | None:
-        if isinstance(spec, str) and spec in SIMPLE_TRIGGERS:
-            return Trigger(kind=spec)
-        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in MAPPED_TRIGGERS:
+        """``on:``, compiled by its kind (T-E120 for an unknown one)."""
+        bare, mapped = bare_names(), mapped_names()
+        if isinstance(spec, str) and spec in bare:
+            return TRIGGERS[spec].compile(self, None, ("on",))
+        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in mapped:
             self.issue(
                 "T-E120",
                 ("on",),
                 f"unknown trigger {spec!r}",
-                f"one of {', '.join(SIMPLE_TRIGGERS)} or a mapping with one of {', '.join(MAPPED_TRIGGERS)}",
+                f"one of {', '.join(bare)} or a mapping with one of {', '.join(mapped)}",
             )
             return None
         ((kind, value),) = spec.items()
-        where = ("on", kind)
-        if kind == "changed":
-            fields = value if isinstance(value, list) else [value]
-            self.check_fields(fields, where)
-            return Trigger(kind="changed", fields=tuple(fields), to=self.spec.get("to"), has_to="to" in self.spec)
-        if kind in ("stage_entered", "stage_left"):
-            pipeline = self.obj.pipeline if self.obj else None
-            if pipeline is None:
-                self.issue(
-                    "T-E120", where, f"`{kind}` needs an object with a pipeline", "add a `pipeline:` or use `changed`"
-                )
-                return None
-            stages = [] if value in (None, "any") else (value if isinstance(value, list) else [value])
-            known = {s.key for s in pipeline.all_stages()}
-            for i, stage in enumerate(stages):
-                if stage not in known:
-                    self.issue("T-E032", (*where, i), f"unknown stage `{stage}`", "name a stage of the pipeline")
-            return Trigger(kind=kind, stages=tuple(stages))
-        if kind == "approval":
-            if value not in ("approved", "rejected", "decided"):
-                self.issue("T-E120", where, f"`approval` is approved, rejected or decided, not {value!r}")
-                return None
-            return Trigger(kind="approval", decision=value)
-        if kind == "cron":
-            try:
-                from croniter import croniter
-
-                valid = isinstance(value, str) and croniter.is_valid(value)
-            except ImportError:  # pragma: no cover - croniter is a declared dependency
-                valid = isinstance(value, str)
-            if not valid:
-                self.issue(
-                    "T-E126",
-                    where,
-                    f"{value!r} is not a cron expression",
-                    'five fields: minute hour day month weekday, e.g. "0 9 * * 1" (Mondays 09:00)',
-                )
-                return None
-            return Trigger(kind="cron", cron=value)
-        return self.schedule(value if isinstance(value, dict) else {}, where)
-
-    def schedule(self, spec: dict, where: tuple) -> Trigger | None:
-        if ("after" in spec) == ("before" in spec) or "from" not in spec:
-            self.issue(
-                "T-E120",
-                where,
-                "a schedule needs `from:` (a date field) and either `after:` or `before:`",
-                "e.g. `{schedule: {after: 24h, from: created_at}}`",
-            )
-            return None
-        key = "after" if "after" in spec else "before"
-        seconds = parse_duration(spec[key])
-        if seconds is None:
-            self.issue(
-                "T-E122",
-                (*where, key),
-                f"{spec[key]!r} is not a duration",
-                "a number and m, h, d or w: 30m, 24h, 5d, 2w",
-            )
-            return None
-        window = None
-        if "window" in spec:
-            window = parse_duration(spec["window"])
-            if window is None:
-                self.issue("T-E122", (*where, "window"), f"{spec['window']!r} is not a duration", "e.g. 7d")
-        source = spec["from"]
-        kind = self.field_kind(source)
-        if kind is None:
-            self.issue("T-E032", (*where, "from"), f"unknown field `{source}`", "name a date or datetime field")
-            return None
-        if not fieldtypes.REGISTRY[kind].temporal:
-            self.issue(
-                "T-E121",
-                (*where, "from"),
-                f"`{source}` is {kind}, not a date or datetime",
-                "schedules count from a date or datetime field",
-            )
-            return None
-        return Trigger(
-            kind="schedule",
-            offset_seconds=seconds if key == "after" else -seconds,
-            from_field=source,
-            yearly=bool(spec.get("yearly", False)),
-            window_seconds=window,
-        )
+        return TRIGGERS[kind].compile(self, value, ("on", kind))
 
     def field_kind(self, name: str) -> str | None:
+        """The type of the rule object's field ``name`` (a formula's result type; system date-times
+        are ``datetime``), None when there is no such field."""
         if self.obj is None:
             return None
         if (
@@ -326,229 +246,29 @@ class _RuleCompiler:
         kind = self.field_kind(name)
         return None if kind is None else fieldtypes.REGISTRY[kind]
 
-    # --- actions --------------------------------------------------------------------------
     def action(self, spec: Any, where: tuple, names: set[str]) -> Action | None:
+        """One entry of ``do:``, compiled by its kind (T-E124 for an unknown one, or one that needs
+        a record in a rule without an object)."""
         if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in ACTIONS:
-            self.issue(
-                "T-E124", where, f"unknown action {spec!r}", f"one of {', '.join(ACTIONS)}, e.g. `{{archive: true}}`"
-            )
-            return None
-        ((kind, value),) = spec.items()
-        where = (*where, kind)
-        needs_record = kind not in ("notify", "webhook", "create")
-        if self.obj is None and needs_record:
             self.issue(
                 "T-E124",
                 where,
-                f"`{kind}` needs a record; a cron rule without `object:` may only notify, "
+                f"unknown action {spec!r}",
+                f"one of {', '.join(ACTIONS.names())}, e.g. `{{archive: true}}`",
+            )
+            return None
+        ((name, value),) = spec.items()
+        kind = ACTIONS[name]
+        where = (*where, name)
+        if self.obj is None and kind.needs_record:
+            self.issue(
+                "T-E124",
+                where,
+                f"`{name}` needs a record; a cron rule without `object:` may only notify, "
                 "call a webhook or create records",
             )
             return None
-        if kind == "set":
-            if not isinstance(value, dict) or not value:
-                self.issue("T-E124", where, "`set` maps fields to values", "e.g. `{set: {status: contacted}}`")
-                return None
-            return Action("set", values=frozen_map(self.values(self.record_object(), value, where, names)))
-        if kind in ("add_tags", "remove_tags"):
-            if not isinstance(value, dict) or "field" not in value or not value.get("tags"):
-                self.issue(
-                    "T-E124",
-                    where,
-                    f"`{kind}` needs `field` and `tags`",
-                    "e.g. `{add_tags: {field: tags, tags: [churn_risk]}}`",
-                )
-                return None
-            holder = self.field_type(value["field"])
-            if holder is None or not holder.list_valued:
-                self.issue("T-E125", (*where, "field"), f"`{value['field']}` is not a tags or multipicklist field")
-                return None
-            return Action(kind, field=value["field"], tags=tuple(str(t) for t in value["tags"]))
-        if kind == "add":
-            if not isinstance(value, dict) or len(value) != 1:
-                self.issue("T-E124", where, "`add` names one number field and an amount", "e.g. `{add: {score: 10}}`")
-                return None
-            ((name, amount),) = value.items()
-            holder = self.field_type(name)
-            if holder is None or not holder.numeric:
-                self.issue("T-E125", (*where, name), f"`{name}` is not a number field")
-                return None
-            if not isinstance(amount, int | float) or isinstance(amount, bool):
-                self.issue("T-E124", (*where, name), f"{amount!r} is not a number")
-                return None
-            return Action("add", field=name, amount=amount)
-        if kind == "create":
-            return self.create(value, where, names)
-        if kind == "update":
-            return self.update(value, where, names)
-        if kind == "notify":
-            return self.notify(value, where)
-        if kind == "webhook":
-            return self.webhook(value, where)
-        if kind in ("assign", "convert"):
-            known = self.assignment_rules if kind == "assign" else self.conversions
-            if value not in known:
-                self.issue(
-                    "T-E127",
-                    where,
-                    f"unknown {'assignment rule' if kind == 'assign' else 'conversion'} `{value}`",
-                    f"known: {', '.join(sorted(known)) or 'none declared'}",
-                )
-                return None
-            return Action(kind, rule=value)
-        if value is not True:
-            self.issue("T-E124", where, "write `{archive: true}`")
-            return None
-        return Action("archive")
-
-    def create(self, value: Any, where: tuple, names: set[str]) -> Action | None:
-        if not isinstance(value, dict) or "object" not in value:
-            self.issue(
-                "T-E124",
-                where,
-                "`create` needs `object` and `fields`",
-                "e.g. `{create: {object: task, fields: {subject: Call back}}}`",
-            )
-            return None
-        target = self.objects.get(value["object"])
-        if target is None:
-            self.issue("T-E030", (*where, "object"), f"unknown object `{value['object']}`")
-            return None
-        return Action(
-            "create",
-            object=target.name,
-            values=frozen_map(self.values(target, value.get("fields") or {}, (*where, "fields"), names)),
-        )
-
-    def update(self, value: Any, where: tuple, names: set[str]) -> Action | None:
-        """``{update: {record: LOOKUP, set: {field: value}}}``: change the record a lookup of the
-        rule's record points at; expressions also see that record's values as ``target['f']``."""
-        example = 'e.g. `{update: {record: account, set: {last_purchase_at: "=ordered_at"}}}`'
-        if (
-            not isinstance(value, dict)
-            or not isinstance(value.get("record"), str)
-            or not isinstance(value.get("set"), dict)
-            or not value["set"]
-        ):
-            self.issue("T-E124", where, "`update` needs `record` (a lookup field) and `set`", example)
-            return None
-        obj = self.record_object()
-        field = obj.fields.get(value["record"])
-        if field is None or field.target not in self.objects:
-            self.issue(
-                "T-E125",
-                (*where, "record"),
-                f"`{value['record']}` is not a lookup field of {obj.name}",
-                "name the lookup that points at the record to change",
-            )
-            return None
-        target = self.objects[field.target]
-        values = self.values(target, value["set"], (*where, "set"), {*names, "target"}, target)
-        return Action("update", field=field.name, object=target.name, values=frozen_map(values))
-
-    def webhook(self, value: Any, where: tuple) -> Action | None:
-        """``{webhook: {url: URL | url_env: VAR, secret_env: VAR, fields: [..]}}``: exactly one of
-        ``url`` and ``url_env``."""
-        example = (
-            "e.g. `{webhook: {url: https://erp.example.com/hooks/crm, secret_env: ERP_HOOK_SECRET}}`, or "
-            "`url_env: ERP_HOOK_URL` to read the URL from the worker's environment"
-        )
-        if not isinstance(value, dict) or ("url" in value) == ("url_env" in value):
-            self.issue("T-E124", where, "`webhook` needs an http(s) `url` or a `url_env`, not both", example)
-            return None
-        url, url_env, secret_env = value.get("url"), value.get("url_env"), value.get("secret_env")
-        if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
-            self.issue("T-E124", (*where, "url"), f"{url!r} is not an http(s) URL", example)
-            return None
-        for key, name in (("url_env", url_env), ("secret_env", secret_env)):
-            if name is not None and not (isinstance(name, str) and _ENV_NAME.match(name)):
-                self.issue(
-                    "T-E124",
-                    (*where, key),
-                    f"{name!r} is not the name of an environment variable",
-                    "letters, digits and _, e.g. ERP_HOOK_URL",
-                )
-                return None
-        fields = self.payload_fields(value.get("fields"), (*where, "fields"))
-        return Action("webhook", url=url, url_env=url_env, secret_env=secret_env, fields=fields)
-
-    def payload_fields(self, names: Any, where: tuple) -> tuple[str, ...]:
-        """A webhook's ``fields``: names of fields of the rule's object (T-E032 unknown; T-E124
-        without an object, or not a list of names)."""
-        from engine.metadata.errors import did_you_mean
-
-        if names is None:
-            return ()
-        if self.obj is None or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            self.issue(
-                "T-E124",
-                where,
-                "`fields` lists fields of the rule's object",
-                "e.g. `fields: [name, stage, amount]`, in a rule with an `object`",
-            )
-            return ()
-        for i, name in enumerate(names):
-            if name not in self.obj.fields and name not in SYSTEM_COLUMNS:
-                self.issue(
-                    "T-E032",
-                    (*where, i),
-                    f"unknown field `{name}` of {self.obj.name}",
-                    did_you_mean(name, self.obj.fields) or "name a field of the rule's object",
-                )
-        return tuple(dict.fromkeys(n for n in names if n in self.obj.fields or n in SYSTEM_COLUMNS))
-
-    def notify(self, value: Any, where: tuple) -> Action | None:
-        if not isinstance(value, dict) or "template" not in value or not value.get("to"):
-            self.issue(
-                "T-E124",
-                where,
-                "`notify` needs `to` and `template`",
-                "e.g. `{notify: {to: [owner], template: lead_overdue}}`",
-            )
-            return None
-        if value["template"] not in self.templates:
-            self.issue(
-                "T-E123",
-                (*where, "template"),
-                f"unknown template `{value['template']}`",
-                f"declare it under `templates:`; known: {', '.join(sorted(self.templates)) or 'none'}",
-            )
-        recipients = []
-        for i, entry in enumerate(value["to"]):
-            recipient = self.recipient(entry, (*where, "to", i))
-            if recipient is not None:
-                recipients.append(recipient)
-        channels = tuple(value.get("channels") or ("in_app",))
-        for channel in channels:
-            if channel not in CHANNELS:
-                self.issue(
-                    "T-E124", (*where, "channels"), f"unknown channel `{channel}`", f"one of {', '.join(CHANNELS)}"
-                )
-        return Action("notify", recipients=tuple(recipients), template=value["template"], channels=channels)
-
-    def recipient(self, entry: Any, where: tuple) -> Recipient | None:
-        if entry in ("owner", "manager"):
-            if self.obj is None:
-                self.issue("T-E124", where, f"`{entry}` needs a record; name a role or a user in a cron rule")
-                return None
-            return Recipient(entry)
-        if isinstance(entry, dict) and len(entry) == 1:
-            ((kind, name),) = entry.items()
-            if kind == "role" and name not in self.roles:
-                self.issue("T-E092", (*where, "role"), f"unknown role `{name}`")
-                return None
-            holder = self.field_type(name) if kind == "field" else None
-            if kind == "field" and not (holder is not None and (holder.mail_address or holder.refers_to_user)):
-                self.issue("T-E125", (*where, "field"), f"`{name}` is not an email or user field")
-                return None
-            if kind in ("role", "user", "field"):
-                return Recipient(kind, str(name))
-        self.issue(
-            "T-E124",
-            where,
-            f"unknown recipient {entry!r}",
-            "owner, manager, {role: NAME}, {user: USERNAME} or {field: EMAIL_FIELD}",
-        )
-        return None
+        return kind.compile(self, value, where, names)
 
     # --- values and names ---------------------------------------------------------------------
     def names(self, with_old: bool) -> set[str]:

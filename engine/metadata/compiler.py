@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 
-from engine.metadata import automation, fieldtypes
+from engine.metadata import automation, fieldtypes, kinds
 from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
 from engine.metadata.conversions import compile_conversions
@@ -163,13 +163,19 @@ def compile_config(raw: RawConfig) -> Config:
     return config
 
 
+@cache
+def _validator(generation: int) -> jsonschema.Draft202012Validator:
+    """The validator of the schema with the automation kinds registered in this ``kinds.generation``."""
+    return jsonschema.Draft202012Validator(automation.with_kinds(json_schema()))
+
+
 #: The schema's pattern of a duration setting (``session_lifetime``…), read by ``automation.parse_duration``.
 DURATION_PATTERN = "^\\s*[1-9][0-9]*\\s*(m|min|h|d|w)\\s*$"
 
 
 def schema_issues(tree: Any) -> list[ConfigIssue]:
     """JSON Schema violations of ``tree``, as located issues with codes."""
-    validator = jsonschema.Draft202012Validator(json_schema())
+    validator = _validator(kinds.generation())
     issues: list[ConfigIssue] = []
     for error in validator.iter_errors(tree):
         issues.extend(_schema_issue(tree, error))

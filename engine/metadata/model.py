@@ -677,7 +677,8 @@ class Conversion:
 class Trigger:
     """When an automation rule fires (``on:``).
 
-    ``kind`` is one of ``created``, ``updated``, ``deleted``, ``changed`` (one of
+    ``kind`` names its kind (``engine.metadata.automation_triggers.TRIGGERS``): ``created``,
+    ``updated``, ``deleted``, ``changed`` (one of
     ``fields``, optionally ``to`` a value), ``stage_entered`` / ``stage_left`` (one of
     ``stages``, or any), ``approval`` (``decision`` approved/rejected), ``schedule``
     (``offset`` after — or, negative, before — the date in ``from_field``, once per
@@ -695,11 +696,6 @@ class Trigger:
     yearly: bool = False
     window_seconds: int | None = None
     cron: str | None = None
-
-    @property
-    def timed(self) -> bool:
-        """Whether the worker fires it (``schedule``, ``cron``) rather than a write."""
-        return self.kind in ("schedule", "cron")
 
 
 @dataclass(frozen=True)

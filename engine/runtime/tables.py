@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine.metadata.automation_triggers import TRIGGERS
 from engine.metadata.model import Config, FieldDef, ObjectDef
 from engine.runtime.fieldsql import UTCDateTime, column_type, id_type, json_type
 
@@ -476,14 +477,10 @@ def schedule_indexes(config: Config, objects: Mapping[str, sa.Table]) -> None:
     of indexes, not the table. The index is the
     one ``indexed: true`` would make; yearly rules match by month and day, which it cannot serve."""
     for rule in config.automations:
-        trigger = rule.trigger
-        if trigger.kind != "schedule" or trigger.yearly or rule.object is None or rule.object not in objects:
+        wanted = TRIGGERS[rule.trigger.kind].indexed_fields(rule.trigger)
+        if not wanted or rule.object is None or rule.object not in objects:
             continue
-        assert trigger.from_field is not None, "a schedule counts from a date field"
         table = objects[rule.object]
-        # Without a window, the sweep also reads the records written since the last one
-        # (engine.runtime.jobs.checkpoints), by updated_at.
-        wanted = [trigger.from_field] + (["updated_at"] if trigger.window_seconds is None else [])
         for name in wanted:
             column = table.c.get(name)
             leading = [getattr(ix.expressions[0], "element", ix.expressions[0]) for ix in table.indexes]

@@ -22,6 +22,7 @@ from engine import Trellis
 from engine.runtime.jobs import delivery, notify, worker
 from engine.runtime.jobs.delivery import SmtpSettings, backoff
 from engine.runtime.security import audit
+from engine.runtime.workflow import timed, triggers
 from tests.conftest import Clock
 from tests.receivers import smtp_server, webhook_receiver
 from tests.templates import apply_fresh
@@ -371,7 +372,7 @@ def test_a_rule_that_breaks_does_not_stop_the_others(crm, clock, monkeypatch):
     def broken(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(worker._SWEEPERS, "cron", broken)
+    monkeypatch.setattr(triggers.TRIGGERS["cron"], "sweep", broken)
     with crm.session("rita") as s:
         s.create("lead", {"name": "Acme"})
     report = sweep(crm, clock, MONDAY_9 + dt.timedelta(days=1))
@@ -466,9 +467,9 @@ def test_a_cron_rule_with_an_object_runs_for_each_record_meeting_when(crm, clock
 
 
 def test_cron_time_is_the_latest_at_or_before(clock):
-    assert worker.cron_time("0 9 * * 1", local(2026, 6, 1, 9, 0), ZONE) == local(2026, 6, 1, 9, 0)
-    assert worker.cron_time("0 9 * * 1", local(2026, 6, 1, 8, 59, 59), ZONE) == local(2026, 5, 25, 9, 0)
-    assert worker.anniversary_days(local(2027, 2, 28), local(2027, 2, 28), ZONE) == {
+    assert timed.cron_time("0 9 * * 1", local(2026, 6, 1, 9, 0), ZONE) == local(2026, 6, 1, 9, 0)
+    assert timed.cron_time("0 9 * * 1", local(2026, 6, 1, 8, 59, 59), ZONE) == local(2026, 5, 25, 9, 0)
+    assert timed.anniversary_days(local(2027, 2, 28), local(2027, 2, 28), ZONE) == {
         "02-28": dt.date(2027, 2, 28),
         "02-29": dt.date(2027, 2, 28),
     }

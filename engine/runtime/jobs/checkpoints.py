@@ -30,6 +30,8 @@ from engine.runtime.database import upsert
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
 
+#: Most candidate ids of a checkpointed sweep passed as a list (more: as a subquery).
+CANDIDATE_LIST = 5000
 #: How far before the last sweep a write still counts as "since": clock skew between the
 #: machines, and transactions open during that sweep.
 GRACE = dt.timedelta(minutes=5)

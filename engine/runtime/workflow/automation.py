@@ -18,30 +18,25 @@ a hang. Time-based triggers (``schedule``, ``cron``) are the worker's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from decimal import Decimal
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine.metadata.expressions import Expression, ExpressionEvalError
-from engine.metadata.model import SYSTEM_COLUMNS, Action, Automation, ObjectDef
+from engine.metadata.expressions import ExpressionEvalError
+from engine.metadata.model import Automation, ObjectDef
 from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
-from engine.runtime.records.query import row_to_record
-from engine.runtime.records.validation import expression_names
 from engine.runtime.security.permissions import Principal
+from engine.runtime.workflow.actions import ACTIONS, Firing
+from engine.runtime.workflow.rulecontext import fresh_row, names
+from engine.runtime.workflow.triggers import TRIGGERS, Event, EventTrigger, listening
 
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
     from engine.runtime.workflow.pipeline import StageMove
 
 log = logging.getLogger("trellis.automation")
-
-WRITE_TRIGGERS = ("created", "updated", "deleted", "changed", "stage_entered", "stage_left")
-#: Actions that write nothing but rows a write call collects (``engine.runtime.records.unit``): a rule of
-#: only these needs no savepoint of the database inside a write call.
-COLLECTING = frozenset({"notify", "webhook"})
 
 
 class AutomationFailed(TrellisError):
@@ -64,64 +59,43 @@ def after_write(
     after: Mapping[str, Any] | None,
     move: StageMove | None = None,
 ) -> bool:
-    """Run the rules a stored write triggers; True when any of them ran actions."""
-    rules = session.config.automations_for(obj.name, *WRITE_TRIGGERS)
+    """Run the rules a stored write (``create``, ``update``, ``delete``) triggers; True when any of
+    them ran actions."""
+    rules = session.config.automations_for(obj.name, *listening(action))
     if not rules:
         return False
-    ran = False
-    for rule in rules:
-        if not _triggered(rule, obj, action, before, after, move):
-            continue
-        values = after if after is not None else before
-        ran |= run_rule(session, rule, obj, values, before if action == "update" else None, trigger=action)
-    return ran
+    return after_event(session, obj, rules, Event(action, before, after, move))
 
 
 def after_decision(session: Session, object_name: str, record_id: int, status: str) -> None:
     """Run the rules listening for an approval decision on a record (approved / rejected)."""
-    rules = [
-        r for r in session.config.automations_for(object_name, "approval") if r.trigger.decision in (status, "decided")
-    ]
-    if not rules or status not in ("approved", "rejected"):
+    event = Event("approval", decision=status)
+    rules = [r for r in session.config.automations_for(object_name, *listening("approval")) if _matches(r, event)]
+    if not rules:
         return
     obj = session.config.objects[object_name]
-    row = fresh_row(session, obj, record_id)
-    if not row:
-        return
-    for rule in rules:  # decrypted, as rules see records everywhere
-        run_rule(session, rule, obj, row, None, trigger=f"approval {status}")
+    row = fresh_row(session, obj, record_id)  # decrypted, as rules see records everywhere
+    if row:
+        after_event(session, obj, rules, Event("approval", after=row, decision=status))
 
 
-def _triggered(
-    rule: Automation,
-    obj: ObjectDef,
-    action: str,
-    before: Mapping[str, Any] | None,
-    after: Mapping[str, Any] | None,
-    move: StageMove | None,
+def after_event(
+    session: Session, obj: ObjectDef, rules: tuple[Automation, ...] | list[Automation], event: Event
 ) -> bool:
-    trigger = rule.trigger
-    kind = trigger.kind
-    if kind == "created":
-        return action == "create"
-    if kind == "updated":
-        return action == "update"
-    if kind == "deleted":
-        return action == "delete"
-    if kind == "changed":
-        if action != "update" or before is None or after is None:
-            return False  # a new record has no change; a rule for those uses `created` with `when`
-        for name in trigger.fields:
-            if before.get(name) != after.get(name) and (not trigger.has_to or after.get(name) == trigger.to):
-                return True
-        return False
-    if move is None:
-        return False
-    if kind == "stage_entered":
-        return not trigger.stages or move.to_stage in trigger.stages
-    if kind == "stage_left":
-        return move.from_stage is not None and (not trigger.stages or move.from_stage in trigger.stages)
-    return False
+    """Run each of ``rules`` whose trigger ``event`` matches (the same ``match`` a dry run asks);
+    True when any of them ran actions."""
+    ran = False
+    values = event.after if event.after is not None else event.before
+    old = event.before if event.action == "update" else None
+    for rule in rules:
+        if _matches(rule, event):
+            ran |= run_rule(session, rule, obj, values, old, trigger=event.label)
+    return ran
+
+
+def _matches(rule: Automation, event: Event) -> bool:
+    kind = TRIGGERS[rule.trigger.kind]
+    return isinstance(kind, EventTrigger) and kind.match(rule.trigger, event) is True
 
 
 # --- running ------------------------------------------------------------------------------------
@@ -161,9 +135,11 @@ def run_rule(
         return False  # this occurrence has run already (another worker, an earlier pass)
     acting = session.acting(rule_principal(rule), "automation", depth=depth)
     try:
-        with session.unit.savepoint(database=not all(a.kind in COLLECTING for a in rule.actions)):
-            for action in rule.actions:
-                _ACTIONS[action.kind](acting, rule, obj, values or {}, old, action)
+        kinds = [ACTIONS[action.kind] for action in rule.actions]
+        with session.unit.savepoint(database=not all(kind.collecting for kind in kinds)):
+            firing = Firing(acting, rule, obj, values or {}, old)
+            for kind, action in zip(kinds, rule.actions, strict=True):
+                kind.run(firing, action)
     except Exception as exc:  # noqa: BLE001 - a rule's failure is recorded, not raised (unless blocking)
         message = str(exc) or type(exc).__name__
         _finish_run(session, run_id, "failed", message)
@@ -175,219 +151,6 @@ def run_rule(
         return False
     _finish_run(session, run_id, "done", None)
     return True
-
-
-def names(obj: ObjectDef | None, values: Mapping[str, Any], old: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What a rule's expressions see: the record's fields and system columns, and ``old``."""
-    out = expression_names(obj, values) if obj is not None else {**dict.fromkeys(SYSTEM_COLUMNS), **values}
-    out["old"] = dict(old) if old is not None else {}
-    return out
-
-
-def evaluate(value: Any, context: Mapping[str, Any], session: Session) -> Any:
-    """A configured value: an expression evaluated in ``context``, or the literal."""
-    if isinstance(value, Expression):
-        return value.evaluate(context, session.clock())
-    return value
-
-
-# --- actions ------------------------------------------------------------------------------------
-def _set(
-    session: Session,
-    rule: Automation,
-    obj: ObjectDef,
-    values: Mapping[str, Any],
-    old: Mapping[str, Any] | None,
-    action: Action,
-) -> None:
-    context = names(obj, values, old)
-    session.update(obj.name, values["id"], {k: _plain(evaluate(v, context, session)) for k, v in action.values.items()})
-
-
-def _tags(
-    session: Session,
-    rule: Automation,
-    obj: ObjectDef,
-    values: Mapping[str, Any],
-    old: Mapping[str, Any] | None,
-    action: Action,
-) -> None:
-    assert action.field is not None, "a tags action names its field"
-    current = fresh_row(session, obj, values["id"]).get(action.field) or []
-    if action.kind == "add_tags":
-        changed = [*current, *(t for t in action.tags if t not in current)]
-    else:
-        changed = [t for t in current if t not in action.tags]
-    if changed != current:
-        session.update(obj.name, values["id"], {action.field: changed})
-
-
-def _add(
-    session: Session,
-    rule: Automation,
-    obj: ObjectDef,
-    values: Mapping[str, Any],
-    old: Mapping[str, Any] | None,
-    action: Action,
-) -> None:
-    assert action.field is not None, "an add action names its field"
-    current = fresh_row(session, obj, values["id"]).get(action.field) or 0
-    amount = Decimal(str(action.amount)) if isinstance(current, Decimal) else action.amount
-    session.update(obj.name, values["id"], {action.field: _plain(current + amount)})
-
-
-def _update(
-    session: Session,
-    rule: Automation,
-    obj: ObjectDef,
-    values: Mapping[str, Any],
-    old: Mapping[str, Any] | None,
-    action: Action,
-) -> None:
-    """Change the record the lookup ``action.field`` points at (locked while it is read, so
-    concurrent updates such as two orders of one member add up); nothing linked, nothing done."""
-    assert action.field is not None and action.object is not None, "an update names its lookup"
-    target_id = values.get(action.field)
-    if target_id is None:
-        return
-    target = session.config.objects[action.object]
-    current = fresh_row(session, target, target_id, lock=True)
-    if not current:
-        return
-    context = names(obj, values, old)
-    context["target"] = expression_names(target, current)
-    data = {k: _plain(evaluate(v, context, session)) for k, v in action.values.items()}
-    changed = {k: v for k, v in data.items() if current.get(k) != v}
-    if changed:
-        session.update(target.name, target_id, changed)
-
-
-def _create(
-    session: Session,
-    rule: Automation,
-    obj: ObjectDef | None,
-    values: Mapping[str, Any],
-    old: Mapping[str, Any] | None,
-    action: Action,
-) -> None:
-    assert action.object is not None, "a create action names its object"
-    target = session.config.objects[action.object]
-    context = names(obj, values, old)
-    data = linked_values(
-        target, obj, values, {k: _plain(evaluate(v, context, session)) for k, v in action.values.items()}
-    )
-    session.create(target.name, data)
-
-
-def linked_values(
-    target: ObjectDef, obj: ObjectDef | None, values: Mapping[str, Any], data: dict[str, Any]
-) -> dict[str, Any]:
-    """What a ``create`` action writes: ``data``, plus a link to the triggering record (the new
-    record's first lookup to its object not given), the records the triggering record points
-    at through lookups of the same name and object (a deal's task gets the deal's account and
-    contact), and the same owner (unless given)."""
-    if obj is None or values.get("id") is None:
-        return data
-    link = next(
-        (f.name for f in target.fields.values() if f.points_to(obj.name) and f.name not in data),
-        None,
-    )
-    if link is not None:
-        data[link] = values["id"]
-    for f in target.fields.values():
-        same = obj.fields.get(f.name)
-        if (
-            f.target is not None
-            and f.name not in data
-            and same is not None
-            and same.points_to(f.target)
-            and values.get(f.name) is not None
-        ):
-            data[f.name] = values[f.name]
-    if "owner_id" not in data and values.get("owner_id") is not None:
-        data["owner_id"] = values["owner_id"]
-    return data
-
-
-def _notify(
-    session: Session,
-    rule: Automation,
-    obj: ObjectDef | None,
-    values: Mapping[str, Any],
-    old: Mapping[str, Any] | None,
-    action: Action,
-) -> None:
-    from engine.runtime.jobs import notify
-
-    notify.send(session, rule, obj, values, action)
-
-
-def _webhook(
-    session: Session,
-    rule: Automation,
-    obj: ObjectDef | None,
-    values: Mapping[str, Any],
-    old: Mapping[str, Any] | None,
-    action: Action,
-) -> None:
-    from engine.runtime.jobs import notify
-
-    payload = notify.webhook_payload(session, rule, obj, values, action)  # what the rule names, else public
-    notify.enqueue(session, "webhook", rule.name, action.webhook_target, payload, secret_env=action.secret_env)
-
-
-def _assign(
-    session: Session,
-    rule: Automation,
-    obj: ObjectDef,
-    values: Mapping[str, Any],
-    old: Mapping[str, Any] | None,
-    action: Action,
-) -> None:
-    assert action.rule is not None, "an assign action names its rule"
-    from engine.runtime.workflow import assignment
-
-    assignment.assign(session, action.rule, obj.name, values["id"])
-
-
-def _convert(
-    session: Session,
-    rule: Automation,
-    obj: ObjectDef,
-    values: Mapping[str, Any],
-    old: Mapping[str, Any] | None,
-    action: Action,
-) -> None:
-    assert action.rule is not None, "a convert action names its conversion"
-    session.convert(action.rule, values["id"])
-
-
-def _archive(
-    session: Session,
-    rule: Automation,
-    obj: ObjectDef,
-    values: Mapping[str, Any],
-    old: Mapping[str, Any] | None,
-    action: Action,
-) -> None:
-    session.archive(obj.name, values["id"])
-
-
-#: Each action kind's step. The steps that need a record (all but create, notify and webhook)
-#: take an ObjectDef: the config check lets only those three into a rule without `object:`.
-_ACTIONS: dict[str, Callable[..., None]] = {
-    "set": _set,
-    "add_tags": _tags,
-    "remove_tags": _tags,
-    "add": _add,
-    "create": _create,
-    "notify": _notify,
-    "webhook": _webhook,
-    "assign": _assign,
-    "convert": _convert,
-    "archive": _archive,
-    "update": _update,
-}
 
 
 # --- runs -----------------------------------------------------------------------------------------
@@ -437,26 +200,3 @@ def _finish_run(session: Session, run: Run, status: str, error: str | None) -> N
         return
     runs = session.schema.system["sys_automation_runs"]
     session.connection.execute(sa.update(runs).where(runs.c.id == run).values(status=status, error=error))
-
-
-def fresh_row(session: Session, obj: ObjectDef, record_id: int, lock: bool = False) -> dict[str, Any]:
-    """The record as it is stored now, decrypted (rules see plain values); empty when it is gone.
-    ``lock`` takes FOR NO KEY UPDATE on PostgreSQL: it does not wait for the KEY SHARE lock that
-    inserting a row which refers to this one takes (two orders of one member would deadlock
-    otherwise). A record this write call wrote is known already (and locked by its write)."""
-    remembered = session.unit.remembered(obj.name, record_id)
-    if remembered is not None:
-        return dict(remembered)
-    table = session.schema.table(obj.name)
-    statement = sa.select(table).where(table.c.id == record_id)
-    if lock:
-        statement = statement.with_for_update(key_share=True)
-    row = session.connection.execute(statement).mappings().first()
-    return dict(row_to_record(obj, row, session.crm.keys)) if row is not None else {}
-
-
-def _plain(value: Any) -> Any:
-    """An expression's result as the write path takes it (floats as exact decimals)."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    return value

@@ -1,0 +1,227 @@
+"""The config half of each automation trigger kind: how ``on:`` is written and checked.
+
+One object per kind, registered once in ``TRIGGERS``; the rule compiler
+(``engine.metadata.automation``) finds a rule's kind there and asks it to compile the
+value. What a kind does at run time (match a write, sweep what is due, say what a dry
+run would do) is its runtime half, ``engine.runtime.workflow.triggers``, registered
+under the same name. Codes: T-E120 an unknown or malformed trigger, T-E121 a
+schedule's ``from`` that is not a date or datetime field, T-E122 a duration that does
+not parse, T-E126 a cron expression that does not parse, T-E032 an unknown field or stage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from engine.metadata.kinds import Kinds, placeholder
+from engine.metadata.model import Trigger
+
+if TYPE_CHECKING:
+    from engine.metadata.automation import RuleCompiler
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$")
+_UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: Any) -> int | None:
+    """Seconds in a duration such as ``24h``, ``5d``, ``2w``, ``30m``; None when it does not parse."""
+    match = _DURATION.match(str(text)) if isinstance(text, str | int) else None
+    if not match:
+        return None
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class TriggerSpec:
+    """One trigger kind as the config language knows it.
+
+    ``bare`` kinds are written as a word (``on: created``), the others as a mapping of
+    their name to a value (``on: {changed: [stage]}``) whose JSON Schema is ``schema``.
+    ``needs_object``: a rule of the kind must name an object; ``sees_old``: its
+    expressions may read ``old['field']`` (the values before an update).
+    """
+
+    name: str = ""
+    bare: bool = False
+    needs_object: bool = True
+    sees_old: bool = False
+    schema: Mapping[str, Any] | None = None
+
+    @placeholder
+    def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
+        """The trigger ``value`` (None for a bare kind) describes, or None after reporting why not."""
+        raise NotImplementedError
+
+    def indexed_fields(self, trigger: Trigger) -> tuple[str, ...]:
+        """Fields of the rule's object that the worker reads by range for this trigger (to be indexed)."""
+        return ()
+
+
+class OnWrite(TriggerSpec):
+    """``created``, ``updated``, ``deleted``: every write of that sort."""
+
+    bare = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sees_old = name == "updated"
+
+    def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
+        return Trigger(kind=self.name)
+
+
+class Changed(TriggerSpec):
+    """``{changed: [fields]}`` (and the rule's ``to:``): an update changing one of the fields."""
+
+    name = "changed"
+    sees_old = True
+
+    def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
+        fields = value if isinstance(value, list) else [value]
+        rc.check_fields(fields, where)
+        return Trigger(kind="changed", fields=tuple(fields), to=rc.spec.get("to"), has_to="to" in rc.spec)
+
+
+class StageChange(TriggerSpec):
+    """``{stage_entered: stages}`` / ``{stage_left: stages}``: a move of the pipeline's stage."""
+
+    sees_old = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
+        pipeline = rc.obj.pipeline if rc.obj else None
+        if pipeline is None:
+            rc.issue(
+                "T-E120", where, f"`{self.name}` needs an object with a pipeline", "add a `pipeline:` or use `changed`"
+            )
+            return None
+        stages = [] if value in (None, "any") else (value if isinstance(value, list) else [value])
+        known = {s.key for s in pipeline.all_stages()}
+        for i, stage in enumerate(stages):
+            if stage not in known:
+                rc.issue("T-E032", (*where, i), f"unknown stage `{stage}`", "name a stage of the pipeline")
+        return Trigger(kind=self.name, stages=tuple(stages))
+
+
+class Approval(TriggerSpec):
+    """``{approval: approved | rejected | decided}``: a decision on a pending approval."""
+
+    name = "approval"
+
+    def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
+        if value not in ("approved", "rejected", "decided"):
+            rc.issue("T-E120", where, f"`approval` is approved, rejected or decided, not {value!r}")
+            return None
+        return Trigger(kind="approval", decision=value)
+
+
+class Schedule(TriggerSpec):
+    """``{schedule: {after | before: DURATION, from: DATE_FIELD, yearly, window}}``."""
+
+    name = "schedule"
+
+    def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
+        spec = value if isinstance(value, dict) else {}
+        if ("after" in spec) == ("before" in spec) or "from" not in spec:
+            rc.issue(
+                "T-E120",
+                where,
+                "a schedule needs `from:` (a date field) and either `after:` or `before:`",
+                "e.g. `{schedule: {after: 24h, from: created_at}}`",
+            )
+            return None
+        key = "after" if "after" in spec else "before"
+        seconds = parse_duration(spec[key])
+        if seconds is None:
+            rc.issue(
+                "T-E122",
+                (*where, key),
+                f"{spec[key]!r} is not a duration",
+                "a number and m, h, d or w: 30m, 24h, 5d, 2w",
+            )
+            return None
+        window = None
+        if "window" in spec:
+            window = parse_duration(spec["window"])
+            if window is None:
+                rc.issue("T-E122", (*where, "window"), f"{spec['window']!r} is not a duration", "e.g. 7d")
+        source = spec["from"]
+        kind = rc.field_kind(source)
+        if kind is None:
+            rc.issue("T-E032", (*where, "from"), f"unknown field `{source}`", "name a date or datetime field")
+            return None
+        if kind not in ("date", "datetime"):
+            rc.issue(
+                "T-E121",
+                (*where, "from"),
+                f"`{source}` is {kind}, not a date or datetime",
+                "schedules count from a date or datetime field",
+            )
+            return None
+        return Trigger(
+            kind="schedule",
+            offset_seconds=seconds if key == "after" else -seconds,
+            from_field=source,
+            yearly=bool(spec.get("yearly", False)),
+            window_seconds=window,
+        )
+
+    def indexed_fields(self, trigger: Trigger) -> tuple[str, ...]:
+        """The ``from`` field, and ``updated_at`` without a ``window`` (the sweep's checkpoint
+        reads the records written since); none for yearly rules (matched by month and day)."""
+        if trigger.yearly or trigger.from_field is None:
+            return ()
+        return (trigger.from_field, *(("updated_at",) if trigger.window_seconds is None else ()))
+
+
+class Cron(TriggerSpec):
+    """``{cron: "MIN HOUR DAY MONTH WEEKDAY"}``: at the times of a cron expression (no object needed)."""
+
+    name = "cron"
+    needs_object = False
+
+    def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
+        try:
+            from croniter import croniter
+
+            valid = isinstance(value, str) and croniter.is_valid(value)
+        except ImportError:  # pragma: no cover - croniter is a declared dependency
+            valid = isinstance(value, str)
+        if not valid:
+            rc.issue(
+                "T-E126",
+                where,
+                f"{value!r} is not a cron expression",
+                'five fields: minute hour day month weekday, e.g. "0 9 * * 1" (Mondays 09:00)',
+            )
+            return None
+        return Trigger(kind="cron", cron=value)
+
+
+#: Every trigger kind of the config language, by name.
+TRIGGERS: Kinds[TriggerSpec] = Kinds("trigger")
+for _spec in (
+    OnWrite("created"),
+    OnWrite("updated"),
+    OnWrite("deleted"),
+    Changed(),
+    StageChange("stage_entered"),
+    StageChange("stage_left"),
+    Approval(),
+    Schedule(),
+    Cron(),
+):
+    TRIGGERS.register(_spec)
+
+
+def bare_names() -> tuple[str, ...]:
+    """The kinds written as a word (``on: created``)."""
+    return tuple(k.name for k in TRIGGERS if k.bare)
+
+
+def mapped_names() -> tuple[str, ...]:
+    """The kinds written as a mapping (``on: {changed: stage}``)."""
+    return tuple(k.name for k in TRIGGERS if not k.bare)
