@@ -28,11 +28,15 @@ from engine.metadata.expressions import Expression, ExpressionEvalError
 from engine.metadata.model import SYSTEM_COLUMNS, Action, Automation, ObjectDef
 from engine.runtime.errors import TrellisError
 from engine.runtime.records.query import row_to_record
+from engine.runtime.records.stages import Feature
 from engine.runtime.records.validation import expression_names
+from engine.runtime.records.writes import stored_row
 from engine.runtime.security.permissions import Principal
 
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
+    from engine.runtime.records.stages import Write
+    from engine.runtime.records.writes import Draft
     from engine.runtime.workflow.pipeline import StageMove
 
 log = logging.getLogger("trellis.automation")
@@ -456,3 +460,15 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float):
         return Decimal(repr(value))
     return value
+
+
+# --- the write path's hook (engine.runtime.records.stages) ---------------------------------------
+def _after(write: Write, draft: Draft) -> None:
+    """Stage ``after``: the rules the write triggers; the row is read again when they acted."""
+    session, obj = write.session, write.obj
+    if after_write(session, obj, write.action, draft.current, draft.record, draft.move) and draft.record is not None:
+        draft.record = stored_row(session, obj, draft.record["id"])
+
+
+#: Rules that run after each write (``automation:`` with a create, update or delete trigger).
+FEATURE = Feature("automation", {"after": _after})
