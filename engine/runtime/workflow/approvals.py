@@ -4,7 +4,8 @@ The write path's ``approvals`` feature (stages ``read``, ``validate``, ``approve
 ``engine.runtime.records.stages``) asks ``rules_for_create`` / ``rules_for_update`` /
 ``rules_for_delete`` which approval rules a valid change triggers (a create waits whole: nothing
 is inserted until it is approved, and the request has no record until then). When some do,
-nothing is changed: ``request`` stores the pending change (the values as given, and the stage reason) with one step
+nothing is changed: ``request`` stores the pending change (the values as given — those of
+``encrypted: true`` fields encrypted with the records' keys — and the stage reason) with one step
 per approver, resolved now — the requester's manager (N levels up), a role, a named user — and
 the record is *locked* against other changes of the kind under approval (``check_locks``) until
 the request is decided.
@@ -268,7 +269,7 @@ def request(
             object=obj.name,
             record_id=record_id,
             action=action,
-            changes=json.dumps(_jsonable(changes), sort_keys=True),
+            changes=json.dumps(_sealed(session, obj, _jsonable(changes)), sort_keys=True),
             reason=reason,
             status=PENDING,
             step=0,
@@ -593,7 +594,7 @@ def pending_locks(session: Session, object_name: str, record_ids: list[int]) -> 
         .mappings()
         .all()
     )
-    for request in _load(session, rows):
+    for request in _load(session, rows, opened=False):  # the locks need the names, not the values
         found[request.record_id].append(request)
     return found
 
@@ -678,7 +679,9 @@ def requested_by_me(session: Session, limit: int = 200) -> list[ApprovalRequest]
     return [visible(session, r) for r in _load(session, rows)]
 
 
-def _load(session: Session, rows) -> list[ApprovalRequest]:
+def _load(session: Session, rows, opened: bool = True) -> list[ApprovalRequest]:
+    """The requests of ``rows`` with their steps; the pending values of encrypted fields decrypted
+    unless ``opened`` is false (``_opened``)."""
     if not rows:
         return []
     _, steps_table = _tables(session)
@@ -709,7 +712,9 @@ def _load(session: Session, rows) -> list[ApprovalRequest]:
             object=row["object"],
             record_id=row["record_id"],
             action=row["action"],
-            changes=json.loads(row["changes"]),
+            changes=_opened(session, row["object"], json.loads(row["changes"]))
+            if opened
+            else json.loads(row["changes"]),
             reason=row["reason"],
             status=row["status"],
             step=row["step"],
@@ -734,6 +739,35 @@ def _audit(session: Session, object_name: str, record_id: int, action: str, chan
     session.unit.log_change(
         session.principal, session.channel, action, object_name, record_id or None, changes, session.clock().now_utc
     )
+
+
+#: The key of the JSON object that stands for an encrypted pending value: ``{"encrypted": <token>}``.
+SEALED = "encrypted"
+
+
+def _sealed(session: Session, obj: ObjectDef, changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` as stored in ``sys_approvals``: the values of ``encrypted: true`` fields encrypted
+    with the keys the records use (``Runtime.keys``), as ``{"encrypted": <token>}``."""
+    names = [name for name in obj.encrypted if changes.get(name) is not None]
+    if not names:
+        return changes
+    keys = session.crm.keys
+    return changes | {name: {SEALED: keys.encrypt(changes[name])} for name in names}
+
+
+def _opened(session: Session, object_name: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """What ``_sealed`` stored, with the values of the object's encrypted fields decrypted (readers
+    get them through ``visible`` only). A value stored before its field was encrypted stays as it is."""
+    obj = session.config.objects.get(object_name)
+    if obj is None or not obj.encrypted:
+        return changes
+    keys = session.crm.keys
+    opened = dict(changes)
+    for name in obj.encrypted:
+        value = changes.get(name)
+        if isinstance(value, dict) and set(value) == {SEALED} and isinstance(value[SEALED], str):
+            opened[name] = keys.decrypt(value[SEALED])
+    return opened
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
