@@ -284,7 +284,7 @@ def number_legacy_rows(connection: sa.Connection, schema: Schema) -> None:
 
 
 def field_changes(
-    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, fields: Mapping[str, Any], encrypted: set[str]
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, fields: Iterable[str], encrypted: set[str]
 ) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` for every field whose value differs (encrypted values masked)."""
     changes = {}

@@ -800,7 +800,8 @@ def _check(write: Write, draft: Draft) -> None:
     session, obj = write.session, write.obj
     if draft.current is None:
         if (
-            draft.move is not None
+            obj.pipeline is not None
+            and draft.move is not None
             and draft.move.skipped
             and not session.principal.is_system
             and session.config.approval_rules(obj.name, "stage_skip")

@@ -339,7 +339,7 @@ def _enter(write: Write, draft: Draft) -> None:
         stage = initial_stage(obj, draft.data, draft.given)
     else:
         stage = entry_stage(obj, draft.current, draft.data, draft.given)
-    if stage is not None:
+    if stage is not None and obj.pipeline is not None:
         draft.data[obj.pipeline.field] = stage
 
 
