@@ -45,6 +45,9 @@ SYSTEM_COLUMNS: tuple[str, ...] = (
     "stage_entered_at",
     "last_activity_at",
 )
+#: The write-only value that carries the reason for a stage move (a skip, a reopening): taken out
+#: of the values of a write to a pipeline object, never stored as a field.
+REASON_KEY = "stage_reason"
 
 
 def frozen_map(data: Mapping | None = None) -> Mapping:

@@ -1,6 +1,7 @@
 """The runtime context: a compiled config bound to a database, handed to every runtime service.
 
-``Runtime`` holds what the services share (config, ``Schema``, engine, clock, ``crypto.Keys``)
+``Runtime`` holds what the services share (config, ``Schema``, engine, clock, ``crypto.Keys``,
+the write path's features at their stages)
 and opens transactions (``session``, ``directory``). ``engine.trellis.Trellis`` is the public
 facade on top of it (it adds loading a config file); runtime modules take a ``Runtime`` and
 never import the facade (tests/test_import_graph.py). The convention for a runtime function's
@@ -19,8 +20,9 @@ import sqlalchemy as sa
 
 from engine.metadata import Config
 from engine.metadata.expressions import Clock
-from engine.runtime import migrate
+from engine.runtime import features, migrate
 from engine.runtime.records.session import Session, utc_now
+from engine.runtime.records.stages import WriteStages
 from engine.runtime.security import crypto
 from engine.runtime.security.permissions import SYSTEM, Principal, load_principal
 from engine.runtime.security.users import Directory
@@ -51,6 +53,9 @@ class Runtime:
         self.keys = crypto.Keys.load()
         if any(f.encrypted for o in config.objects.values() for f in o.fields.values()):
             self.keys.cipher()  # fail now, with a clear message, when the key is missing
+        #: The features of the write path at its stages (``engine.runtime.features``); a channel or
+        #: a feature of its own joins with ``stages.register``.
+        self.stages: WriteStages = features.write_stages()
 
     def clock_now(self) -> Clock:
         """The current moment (UTC) and the company time zone."""

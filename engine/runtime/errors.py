@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.runtime.messages import localized
+
+if TYPE_CHECKING:
+    from engine.metadata.model import Stage
 
 #: Key under which record-level errors (rules without a field) are reported.
 RECORD_ERRORS = "_record"
@@ -50,6 +54,22 @@ class ValidationFailed(TrellisError):
         self.object_name = object_name
         lines = [f"{field}: {e.message} ({e.code})" for field, errs in errors.items() for e in errs]
         super().__init__(f"{object_name or 'record'} is not valid: " + "; ".join(lines))
+
+
+class GateBlocked(ValidationFailed):
+    """A stage move refused because fields the stage needs are empty.
+
+    ``missing`` lists those fields, so a UI can ask for exactly them.
+    """
+
+    code = "required_for_stage"
+
+    def __init__(self, errors: dict[str, list[FieldError]], object_name: str, stage: Stage) -> None:
+        super().__init__(errors, object_name)
+        self.stage = stage
+        self.missing = [
+            name for name, problems in errors.items() if any(p.code == "required_for_stage" for p in problems)
+        ]
 
 
 class Conflict(TrellisError):

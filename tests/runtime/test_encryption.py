@@ -18,6 +18,7 @@ from engine import QueryError, Trellis
 from engine.cli import main
 from engine.runtime.security import audit, crypto
 from engine.runtime.security.crypto import DecryptionFailed, SecretKeyMissing
+from engine.runtime.workflow import approvals
 from tests.templates import apply_fresh
 
 CONFIG = """
@@ -190,6 +191,51 @@ def test_search_never_matches_an_encrypted_value(crm):
     with crm.session() as s:
         assert s.query("contact").search("1101011990").all() == []
         assert len(s.query("contact").search("Li Lei").all()) == 1
+
+
+# --- pending approvals -------------------------------------------------------------------------
+
+APPROVED = (
+    CONFIG
+    + """  approver:
+    objects: {contact: {read: all}}
+    permissions: [approve]
+approvals:
+  - name: id_check
+    object: contact
+    on: {change: [id_number]}
+    applies_to: [create, update]
+    approver: {user: carl}
+"""
+)
+
+
+def test_a_pending_request_stores_encrypted_values_encrypted_and_applies_them(write_config, db_url):
+    crm = Trellis.open(write_config(APPROVED), db_url)
+    apply_fresh(crm)
+    with crm.directory() as d:
+        d.add("rita", roles=["rep"])
+        d.add("cara", roles=["compliance"])
+        d.add("carl", roles=["approver"])
+    record = create(crm, {"name": "Li Lei"}, "cara")
+    with crm.session("cara") as s:
+        changed = s.update("contact", record.id, {"id_number": ID_NUMBER}).pending_approval
+        created = s.create("contact", {"name": "Han Meimei", "id_number": NEW_ID_NUMBER}).pending_approval
+
+    assert not any(ID_NUMBER in text or NEW_ID_NUMBER in text for text in raw_texts(crm, "sys_approvals"))
+    with crm.session("rita") as s:  # the field is hidden from her: the request shows it to her as hidden
+        shown = approvals.get(s, changed.id)
+    assert "id_number" not in shown.changes and shown.hidden_changes == 1
+    with crm.session("carl") as s:
+        assert approvals.get(s, changed.id).changes == {"id_number": ID_NUMBER}
+        assert approvals.decide(s, changed.id, "approve").status == "approved"
+        new_id = approvals.decide(s, created.id, "approve").record_id
+
+    with crm.session() as s:
+        assert s.get("contact", record.id)["id_number"] == ID_NUMBER
+        assert s.get("contact", new_id)["id_number"] == NEW_ID_NUMBER
+    assert all(value.startswith("gAAAAA") for value in stored_id_numbers(crm))
+    crm.close()
 
 
 # --- the key ----------------------------------------------------------------------------------

@@ -27,10 +27,13 @@ import sqlalchemy as sa
 
 from engine.metadata.model import ObjectDef
 from engine.runtime.errors import NotFound
+from engine.runtime.records.stages import Feature
 from engine.runtime.records.validation import Errors
 
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
+    from engine.runtime.records.stages import Write
+    from engine.runtime.records.writes import Draft
 
 #: The field error of a file value that belongs to another record, field or user.
 NOT_YOURS = "file_not_yours"
@@ -140,3 +143,20 @@ def owned_file(session: Session, object_name: str, record_id: Any, field_name: s
     if owner is None:
         raise NotFound(object_name, record_id)
     return dict(value)
+
+
+# --- the write path's hooks (engine.runtime.records.stages) ---------------------------------------
+def _check_chunk(write: Write, drafts: list[Draft]) -> None:
+    """Stage ``check``: the file values of the chunk's rows, in one query."""
+    if write.obj.files:
+        check_many(write.session, write.obj, [(d.check, d.record_id, d.errors) for d in drafts])
+
+
+def _bind(write: Write, draft: Draft) -> None:
+    """Stage ``write``: the writer's uploads named in the written values become the record's."""
+    assert draft.record is not None
+    bind(write.session, write.obj, draft.record["id"], draft.written)
+
+
+#: Stored files are the record's and field's they were uploaded to.
+FEATURE = Feature("files", {"check": _check_chunk, "write": _bind})

@@ -5,8 +5,9 @@ Every write — form, API, import, automation — calls ``Session.create``,
 coerce → defaults → formulas → normalise (inside coercion) → validate (fields,
 dependent picklists, lookups, uniqueness, rules) → permission checks
 (create/edit/delete scope, hidden and read-only fields, reassignment) → persist with
-an optimistic version → audit row, all in the caller's transaction. The stages of a
-create and an update live in ``engine.runtime.records.writes``; one ``create`` is a batch of one.
+an optimistic version → audit row, all in the caller's transaction. ``engine.runtime.records.writes``
+runs each write through the named stages where the features join (``engine.runtime.records.stages``);
+one ``create`` is a batch of one.
 Problems are collected and raised together as ``ValidationFailed``; nothing is written
 then. Records outside the caller's read scope are ``NotFound``; inside it but not
 editable, ``PermissionDenied``.
@@ -28,24 +29,16 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.metadata.expressions import Clock
-from engine.metadata.model import Config, ObjectDef
-from engine.runtime.errors import (
-    RECORD_ERRORS,
-    Conflict,
-    NotFound,
-    TrellisError,
-    UnknownObject,
-    ValidationFailed,
-)
+from engine.metadata.model import REASON_KEY, Config, ObjectDef
+from engine.runtime.errors import NotFound, TrellisError, UnknownObject, ValidationFailed
 from engine.runtime.records import writes
-from engine.runtime.records.query import Query, encrypted_fields, lookup_titles, row_to_record
+from engine.runtime.records.query import Query, lookup_titles
 from engine.runtime.records.record import Record
 from engine.runtime.records.unit import Unit
 from engine.runtime.records.validation import Errors
 from engine.runtime.security import audit
 from engine.runtime.security.permissions import SYSTEM, PermissionDenied, Principal
 from engine.runtime.tables import Schema
-from engine.runtime.workflow import approvals, automation, pipeline, timeline
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
@@ -330,35 +323,7 @@ class Session:
         returned instead."""
         obj = self.object(object_name)
         with self.unit.call():
-            current = self._current(obj, record_id, "delete")
-            if version is not None and version != current["version"]:
-                raise Conflict(object_name, current.id, version, current["version"])
-            references = self._references_to(obj.name, current.id)
-            if references:
-                listing = ", ".join(f"{count} {name}" for name, count in references)
-                raise ValidationFailed(
-                    {
-                        RECORD_ERRORS: [
-                            _error("in_use", f"Still referred to by {listing}; change or delete those first.")
-                        ]
-                    },
-                    object_name,
-                )
-            if not self.approved_rules:
-                errors = Errors()
-                approvals.check_locks(self, obj, current.id, set(), "delete", errors)
-                if errors:
-                    raise ValidationFailed(dict(errors), object_name)
-            rules = approvals.rules_for_delete(self, obj, current)
-            if rules:
-                return approvals.request(self, obj, current.id, rules, "delete", {}, None)
-            table = self.schema.table(object_name)
-            self.connection.execute(sa.delete(table).where(table.c.id == current.id))
-            self.unit.forget(obj.name, current.id, gone=True)
-            self._audit(obj, "delete", current.id, current, None)
-            timeline.touch(self, obj, current, None)
-            automation.after_write(self, obj, "delete", current, None)
-            return None
+            return writes.delete(self, obj, record_id, version)
 
     def archive(self, object_name: str, record_id: Any, archived: bool = True) -> Record:
         """Archive a record (or bring it back with ``archived=False``): hidden from lists and
@@ -383,15 +348,6 @@ class Session:
                 now,
             )
             return self._visible(obj, {**current, **changed})
-
-    def _stored_row(self, obj: ObjectDef, record_id: int) -> dict[str, Any]:
-        """The record as stored now (after automation changed it in this transaction)."""
-        remembered = self.unit.remembered(obj.name, record_id)
-        if remembered is not None:
-            return dict(remembered)
-        table = self.schema.table(obj.name)
-        row = self.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
-        return dict(row_to_record(obj, row, self.crm.keys)) if row is not None else {}
 
     def convert(
         self,
@@ -447,17 +403,6 @@ class Session:
                 "You may not give this record to that owner; ask someone who may reassign records.",
             )
 
-    def _audit(
-        self,
-        obj: ObjectDef,
-        action: str,
-        record_id: int,
-        before: Mapping[str, Any] | None,
-        after: Mapping[str, Any] | None,
-    ) -> None:
-        changes = audit.field_changes(before, after, _audited(obj), _encrypted(obj))
-        self.unit.log_change(self.principal, self.channel, action, obj.name, record_id, changes, self.clock().now_utc)
-
     def _visible(self, obj: ObjectDef, values: Mapping[str, Any], pending: ApprovalRequest | None = None) -> Record:
         """A Record without the fields the principal may not see."""
         hidden = self._unreadable(obj)
@@ -493,15 +438,6 @@ class Session:
     def next_sequence(self, name: str, start: int = 1) -> int:
         """Atomically take the next value of a named counter (safe under concurrent inserts)."""
         return writes.take_numbers(self.connection, name, start, 1)
-
-
-def _audited(obj: ObjectDef) -> list[str]:
-    """The columns whose changes the audit trail records."""
-    return [*obj.fields, "owner_id"]
-
-
-def _encrypted(obj: ObjectDef) -> set[str]:
-    return set(encrypted_fields(obj))
 
 
 def _stop(on_error: str) -> bool:
@@ -552,21 +488,15 @@ def _split_reason(
     obj: ObjectDef, values: Mapping[str, Any], reason: str | None
 ) -> tuple[Mapping[str, Any], str | None]:
     """Take the write-only ``stage_reason`` out of the values of a pipeline object."""
-    if obj.pipeline is None or pipeline.REASON_KEY not in values:
+    if obj.pipeline is None or REASON_KEY not in values:
         return values, reason
     rest = dict(values)
-    given = rest.pop(pipeline.REASON_KEY)
+    given = rest.pop(REASON_KEY)
     return rest, reason if reason is not None else (str(given) if given is not None else None)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _error(code: str, message: str):
-    from engine.runtime.errors import FieldError
-
-    return FieldError(code, message)
 
 
 def utc_now() -> dt.datetime:

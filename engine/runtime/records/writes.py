@@ -1,22 +1,23 @@
-"""The stages of the one write path, over a chunk of rows at once.
+"""The one write path over a chunk of rows at once, through the named stages of ``stages.py``.
 
 ``Session.create`` is a chunk of one; ``Session.create_many`` cuts its rows into
-chunks of ``CHUNK`` and runs each through the same stages, as do ``update`` and
-``update_many``:
+chunks of ``CHUNK`` and runs each through the same steps, as do ``update`` and
+``update_many`` (``delete`` takes one record). The core's own steps, with the stages where the
+features registered on the runtime join (``Runtime.stages``; ``engine.runtime.features``):
 
-1. **prepare** each row in memory: coerce and normalise, defaults, formulas, scores,
-   field checks, dependent picklists, rules, stage gates, read-only and owner checks
-   (users come from the transaction's cache, ``engine.runtime.records.unit``);
-2. **check the database** set-wise: one ``IN (…)`` query per lookup field and one per
-   unique field for the whole chunk — a unique value repeated inside the chunk is
-   refused on the later row, as a second ``create`` would be — and one for stored files;
-3. **hold** the rows an approval rule guards (a pending request each, nothing written);
+1. **prepare** each row in memory: (update: stage ``read`` for the chunk's stored records) owner
+   and field permissions, coerce and normalise (stage ``input``), defaults (stage ``prepare``),
+   formulas (stage ``compute``), field checks, dependent picklists, rules (stage ``validate``);
+   users come from the transaction's cache (``engine.runtime.records.unit``);
+2. **check the database** set-wise: one ``IN (…)`` query per lookup field, stage ``check``, one
+   query per unique field for the whole chunk — a unique value repeated inside the chunk is
+   refused on the later row, as a second ``create`` would be;
+3. **hold** the rows that stage ``approve`` finds held (stage ``hold``: nothing written);
 4. **write** the rest: one multi-row ``INSERT … RETURNING id`` (a block of autonumbers
    taken in one statement per field), or one ``UPDATE`` per row guarded by its version;
-5. **after** each written row, in order: files bound, audit entry, activity times,
-   stage history, assignment on create, automation — the audit entries, runs,
-   notifications, outbox messages and stage history rows are collected and written with
-   one statement per kind when the chunk ends (``engine.runtime.records.unit``).
+5. **after** each written row, in order: stages ``write``, ``audit`` and ``after`` — the audit
+   entries, runs, notifications, outbox messages and stage history rows are collected and written
+   with one statement per kind when the chunk ends (``engine.runtime.records.unit``).
 
 A row that fails becomes its ``ValidationFailed`` (``index`` set to its place among the
 caller's rows); with ``stop`` the first one is raised before anything of the chunk is written.
@@ -40,10 +41,18 @@ import sqlalchemy as sa
 from engine.metadata.fieldparts import AutonumberPart
 from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import FieldDef, ObjectDef
-from engine.runtime.errors import Conflict, NotFound, TrellisError, ValidationFailed
-from engine.runtime.records import files
+from engine.runtime.errors import (
+    RECORD_ERRORS,
+    Conflict,
+    FieldError,
+    GateBlocked,
+    NotFound,
+    TrellisError,
+    ValidationFailed,
+)
 from engine.runtime.records.query import encrypted_fields, row_to_record
 from engine.runtime.records.record import Record
+from engine.runtime.records.stages import Write
 from engine.runtime.records.validation import (
     Errors,
     apply_defaults,
@@ -51,15 +60,13 @@ from engine.runtime.records.validation import (
     coerce_input,
     compute_formulas,
 )
-from engine.runtime.security import crypto
 from engine.runtime.security.permissions import PermissionDenied
-from engine.runtime.workflow import approvals, automation, converted, pipeline, timeline
-from engine.runtime.workflow.assignment import on_create as assign_on_create
-from engine.runtime.workflow.scoring import apply_scores
 
 if TYPE_CHECKING:
-    from engine.metadata.expressions import Clock
     from engine.runtime.records.session import Session
+    from engine.runtime.records.stages import WriteStages
+    from engine.runtime.security import crypto
+    from engine.runtime.workflow.approvals import ApprovalRequest
     from engine.runtime.workflow.pipeline import StageMove
 
 #: Rows per chunk of ``create_many`` / ``update_many``: checked, written and flushed together.
@@ -90,6 +97,14 @@ class Draft:
     #: The approval rules that hold the draft (None: not asked yet).
     rules: list[Any] | None = None
     outcome: Outcome | None = None
+    #: The names the caller gave (create: as given; update: the coerced changes).
+    given: set[str] = field(default_factory=set)
+    #: The request a held draft became (stage ``hold``).
+    pending: ApprovalRequest | None = None
+    #: The row as written (stage ``write`` on), and the values the write stored (create: the row;
+    #: update: the changed columns).
+    record: dict[str, Any] | None = None
+    written: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def record_id(self) -> int | None:
@@ -108,27 +123,30 @@ def create(
     grant = session.principal.grant(obj.name)
     if not grant.create:
         raise PermissionDenied(f"you may not create {obj.plural_label.get()} records")
-    clock = session.clock()
+    write = Write(session, obj, "create", session.clock())
     session.unit.users(values.get("owner_id") for _, values, _ in rows)  # every owner given, in one query
-    drafts = [_prepare_create(session, obj, Draft(i, values, reason), clock) for i, values, reason in rows]
-    rules_of = functools.partial(_rules_for_create, session, obj)
-    _check_database(session, obj, drafts, rules_of)
+    drafts = [_prepare_create(write, Draft(i, values, reason)) for i, values, reason in rows]
+    rules_of = functools.partial(_approval_rules, write)
+    _check_database(write, drafts, rules_of)
     _settle(session, obj, drafts, stop, rules_of)
-    _hold(session, obj, drafts, "create", stop)
+    _hold(write, drafts, stop)
     writing = [d for d in drafts if d.outcome is None]
     if writing:
         for draft, record in zip(writing, _insert(session, obj, writing, stop), strict=True):
             if record is not None:
-                draft.outcome = _after_create(session, obj, draft, record)
+                draft.outcome = _after_create(write, draft, record)
     return [d.outcome for d in drafts]  # type: ignore[misc]
 
 
-def _prepare_create(session: Session, obj: ObjectDef, draft: Draft, clock: Clock) -> Draft:
-    """The database-free steps of a create (``Session.create``'s docstring lists them)."""
+def _prepare_create(write: Write, draft: Draft) -> Draft:
+    """The database-free steps of a create (``Session.create``'s docstring lists them), with the
+    stages ``input``, ``prepare``, ``compute`` and ``validate`` between them."""
+    session, obj, clock, stages = write.session, write.obj, write.clock, _stages(write)
     errors, values, now = draft.errors, draft.values, clock.now_utc
     session._check_writable(obj, values, errors)
-    data = coerce_input(obj, values, session.config.settings, errors)
-    converted.check_hand_set(session, obj.name, data, None, errors)
+    data = draft.data = coerce_input(obj, values, session.config.settings, errors)
+    draft.given = set(values)
+    stages.run("input", write, draft)
     system = {
         "id": None,
         "created_at": now,
@@ -145,46 +163,29 @@ def _prepare_create(session: Session, obj: ObjectDef, draft: Draft, clock: Clock
     # The creator is the default owner: any other owner (also none) is a give-away.
     session._check_owner(obj, session.user, system["owner_id"], errors)
     apply_defaults(obj, data, {"current_user": session.user}, clock, session.config.settings, errors)
-    first_stage = pipeline.initial_stage(obj, data, set(values))
-    if first_stage is not None and obj.pipeline is not None:
-        data[obj.pipeline.field] = first_stage
-    data = {**system, **data}
+    stages.run("prepare", write, draft)
+    data = draft.data = {**system, **data}
     compute_formulas(obj, data, clock, session.config.settings, errors)
-    apply_scores(session.config, obj, data, None, clock)
+    stages.run("compute", write, draft)
     check_values(obj, data, None, clock, errors, session._unreadable(obj))
+    draft.check = data
     try:
-        draft.move = pipeline.check_move(obj, None, data, set(values), session.principal, draft.reason, clock, errors)
+        stages.run("validate", write, draft)
     except PermissionDenied as exc:
         draft.fail(exc)
-    if (
-        draft.move is not None
-        and draft.move.skipped
-        and obj.pipeline is not None
-        and not session.principal.is_system
-        and session.config.approval_rules(obj.name, "stage_skip")
-    ):
-        errors.add(
-            obj.pipeline.field,
-            "approval_required",
-            "Skipping stages needs approval: create the record at its first stage, then move it.",
-        )
-    draft.data = draft.check = data
     return draft
 
 
-def _after_create(session: Session, obj: ObjectDef, draft: Draft, record: dict[str, Any]) -> Record:
-    """What follows the insert of one row (``Session.create``)."""
-    new_id = record["id"]
-    files.bind(session, obj, new_id, record)
+def _after_create(write: Write, draft: Draft, record: dict[str, Any]) -> Record:
+    """What follows the insert of one row (``Session.create``): the stages ``write``, ``audit``
+    and ``after``."""
+    session, obj, stages = write.session, write.obj, _stages(write)
+    draft.record = draft.written = record
+    stages.run("write", write, draft)
     session.unit.remember(obj.name, record, created=True)
-    session._audit(obj, "create", new_id, None, record)
-    timeline.touch(session, obj, None, record)
-    if draft.move is not None:
-        _record_move(session, obj, new_id, draft.move, None)
-    record = assign_on_create(session, obj, record, draft.values)
-    if automation.after_write(session, obj, "create", None, record, draft.move):
-        record = session._stored_row(obj, new_id)
-    return session._visible(obj, record)
+    stages.run("audit", write, draft)
+    stages.run("after", write, draft)
+    return session._visible(obj, draft.record)
 
 
 def _insert(session: Session, obj: ObjectDef, drafts: list[Draft], stop: bool) -> list[dict[str, Any] | None]:
@@ -283,60 +284,60 @@ def update(
     """Update a chunk of ``(index, id, values, version, reason)`` rows (each id once)."""
     drafts = [Draft(i, values, reason, version=version) for i, _, values, version, reason in rows]
     currents = read_current(session, obj, [record_id for _, record_id, _, _, _ in rows], "edit")
-    clock = session.clock()
-    locks = (
-        approvals.pending_locks(session, obj.name, [c.id for c in currents if isinstance(c, Record)])
-        if not session.approved_rules
-        else {}
-    )
-    session.unit.users(values.get("owner_id") for _, _, values, _, _ in rows)
+    write = Write(session, obj, "update", session.clock())
     for draft, found in zip(drafts, currents, strict=True):
         if isinstance(found, TrellisError):
             draft.fail(found)
+        else:
+            draft.current = found
+    stages = _stages(write)
+    stages.run_chunk("read", write, drafts)
+    session.unit.users(values.get("owner_id") for _, _, values, _, _ in rows)
+    for draft in drafts:
+        if draft.outcome is not None:
             continue
-        draft.current = found
         try:
-            _prepare_update(session, obj, draft, clock, locks.get(found.id, []))
+            _prepare_update(write, draft)
         except TrellisError as exc:  # a stale version, a converted record, a reopening refused
             draft.fail(exc)
-    rules_of = functools.partial(_rules_for_update, session, obj)
-    _check_database(session, obj, drafts, rules_of)
+    rules_of = functools.partial(_approval_rules, write)
+    _check_database(write, drafts, rules_of)
     _settle(session, obj, drafts, stop, rules_of)
-    _hold(session, obj, drafts, "update", stop)
+    _hold(write, drafts, stop)
     for draft in drafts:
         if draft.outcome is None:
-            draft.outcome = _write_update(session, obj, draft, stop)
+            draft.outcome = _write_update(write, draft, stop)
     return [d.outcome for d in drafts]  # type: ignore[misc]
 
 
-def _prepare_update(session: Session, obj: ObjectDef, draft: Draft, clock: Clock, locks: list[Any]) -> None:
-    """The database-free steps of an update (``Session.update``)."""
+def _prepare_update(write: Write, draft: Draft) -> None:
+    """The database-free steps of an update (``Session.update``), with the stages ``input``,
+    ``prepare``, ``compute`` and ``validate`` between them."""
+    session, obj, clock, stages = write.session, write.obj, write.clock, _stages(write)
     current, errors = draft.current, draft.errors
     assert current is not None
     if draft.version is not None and draft.version != current["version"]:
         raise Conflict(obj.name, current.id, draft.version, current["version"])
-    converted.check_not_converted(session, obj.name, current)
     session._check_writable(obj, draft.values, errors)
-    changes = coerce_input(obj, draft.values, session.config.settings, errors)
-    converted.check_hand_set(session, obj.name, changes, current, errors)
+    changes = draft.data = coerce_input(obj, draft.values, session.config.settings, errors)
+    draft.given = set(changes)
+    stages.run("input", write, draft)
     if "owner_id" in changes:
         session._check_owner(obj, current["owner_id"], changes["owner_id"], errors)
-    data = {**current, **changes}
-    entry = pipeline.entry_stage(obj, current, data, set(changes))
-    if entry is not None and obj.pipeline is not None:  # another pipeline: its first stage
-        data[obj.pipeline.field] = entry
+    data = draft.data = {**current, **changes}
+    stages.run("prepare", write, draft)
     compute_formulas(obj, data, clock, session.config.settings, errors)
-    apply_scores(session.config, obj, data, current, clock)
+    stages.run("compute", write, draft)
     check_values(obj, data, current, clock, errors, session._unreadable(obj))
-    draft.move = pipeline.check_move(obj, current, data, set(changes), session.principal, draft.reason, clock, errors)
     changed = {k: v for k, v in data.items() if (k in obj.fields or k == "owner_id") and current.get(k) != v}
-    if not session.approved_rules:
-        approvals.check_locks(session, obj, current.id, set(changed), "update", errors, locks)
-    draft.data, draft.check = data, changed
+    draft.check = changed
+    stages.run("validate", write, draft)
 
 
-def _write_update(session: Session, obj: ObjectDef, draft: Draft, stop: bool) -> Outcome:
-    """Write one checked update and what follows it (``Session.update``)."""
+def _write_update(write: Write, draft: Draft, stop: bool) -> Outcome:
+    """Write one checked update and what follows it (``Session.update``): the stages ``write``,
+    ``audit`` and ``after``."""
+    session, obj, stages = write.session, write.obj, _stages(write)
     current = draft.current
     assert current is not None
     latest = session.unit.remembered(obj.name, current.id)
@@ -371,16 +372,56 @@ def _write_update(session: Session, obj: ObjectDef, draft: Draft, stop: bool) ->
             raise conflict
         draft.fail(conflict)
         return conflict
-    record = {**current, **changed}
-    files.bind(session, obj, current.id, changed)
+    record = draft.record = {**current, **changed}
+    draft.written = changed
+    stages.run("write", write, draft)
     session.unit.remember(obj.name, record)
-    session._audit(obj, "update", current.id, current, record)
-    timeline.touch(session, obj, current, record)
-    if draft.move is not None:
-        _record_move(session, obj, current.id, draft.move, current.get("stage_entered_at"))
-    if automation.after_write(session, obj, "update", current, record, draft.move):
-        record = session._stored_row(obj, current.id)
-    return session._visible(obj, record)
+    stages.run("audit", write, draft)
+    stages.run("after", write, draft)
+    return session._visible(obj, draft.record)
+
+
+# --- delete ------------------------------------------------------------------------------------------------
+def delete(session: Session, obj: ObjectDef, record_id: Any, version: int | None) -> ApprovalRequest | None:
+    """Delete one record (``Session.delete``): refused while lookups of other records point at it;
+    then the stages ``read``, ``validate``, ``approve`` — a held delete returns its pending request
+    (stage ``hold``) — and, once the row is gone, ``audit`` and ``after``."""
+    current = session._current(obj, record_id, "delete")
+    if version is not None and version != current["version"]:
+        raise Conflict(obj.name, current.id, version, current["version"])
+    references = session._references_to(obj.name, current.id)
+    if references:
+        listing = ", ".join(f"{count} {name}" for name, count in references)
+        raise ValidationFailed(
+            {RECORD_ERRORS: [FieldError("in_use", f"Still referred to by {listing}; change or delete those first.")]},
+            obj.name,
+        )
+    write = Write(session, obj, "delete", session.clock())
+    stages = _stages(write)
+    draft = Draft(0, {}, None, current=current)
+    stages.run_chunk("read", write, [draft])
+    stages.run("validate", write, draft)
+    if draft.errors:
+        raise ValidationFailed(dict(draft.errors), obj.name)
+    if _approval_rules(write, draft):
+        stages.run("hold", write, draft)
+        return draft.pending
+    table = session.schema.table(obj.name)
+    session.connection.execute(sa.delete(table).where(table.c.id == current.id))
+    session.unit.forget(obj.name, current.id, gone=True)
+    stages.run("audit", write, draft)
+    stages.run("after", write, draft)
+    return None
+
+
+def stored_row(session: Session, obj: ObjectDef, record_id: int) -> dict[str, Any]:
+    """The record as stored now, decrypted (after automation changed it in this transaction)."""
+    remembered = session.unit.remembered(obj.name, record_id)
+    if remembered is not None:
+        return dict(remembered)
+    table = session.schema.table(obj.name)
+    row = session.connection.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
+    return dict(row_to_record(obj, row, session.crm.keys)) if row is not None else {}
 
 
 def read_current(session: Session, obj: ObjectDef, record_ids: list[Any], action: str) -> list[Record | TrellisError]:
@@ -431,14 +472,16 @@ def read_current(session: Session, obj: ObjectDef, record_ids: list[Any], action
 
 
 # --- shared stages -------------------------------------------------------------------------------------------
-def _rules_for_create(session: Session, obj: ObjectDef, draft: Draft) -> list[Any]:
-    return approvals.rules_for_create(session, obj, draft.data)
+def _stages(write: Write) -> WriteStages:
+    """The runtime's registry of the write path's features (``engine.runtime.features``)."""
+    return write.session.crm.stages
 
 
-def _rules_for_update(session: Session, obj: ObjectDef, draft: Draft) -> list[Any]:
-    if not draft.check:
-        return []  # nothing changes: nothing to approve
-    return approvals.rules_for_update(session, obj, draft.data, set(draft.check), draft.move)
+def _approval_rules(write: Write, draft: Draft) -> list[Any]:
+    """The stage ``approve``: what holds a valid draft for approval (empty: it is written)."""
+    draft.rules = []
+    _stages(write).run("approve", write, draft)
+    return draft.rules
 
 
 def _settle(
@@ -457,33 +500,32 @@ def _settle(
             draft.rules = rules_of(draft)
 
 
-def _hold(session: Session, obj: ObjectDef, drafts: list[Draft], action: str, stop: bool) -> None:
-    """The drafts an approval rule guards become pending requests; nothing of them is written."""
+def _hold(write: Write, drafts: list[Draft], stop: bool) -> None:
+    """The stage ``hold``: the drafts an approval rule guards become pending requests; nothing of
+    them is written."""
+    session, obj, stages = write.session, write.obj, _stages(write)
     for draft in drafts:
         if draft.outcome is not None or not draft.rules:
             continue
-        record_id = approvals.NEW_RECORD if draft.current is None else draft.current.id
         try:
-            pending = approvals.request(session, obj, record_id, draft.rules, action, draft.values, draft.reason)
+            stages.run("hold", write, draft)
         except ValidationFailed as exc:  # no approver can be found
             if stop:
                 raise
             draft.fail(exc)
             continue
-        draft.outcome = session._visible(obj, draft.data if draft.current is None else draft.current, pending)
+        draft.outcome = session._visible(obj, draft.data if draft.current is None else draft.current, draft.pending)
 
 
-def _check_database(
-    session: Session, obj: ObjectDef, drafts: list[Draft], rules_of: Callable[[Draft], list[Any]]
-) -> None:
-    """Lookups, stored files and unique values of every draft, set-wise."""
+def _check_database(write: Write, drafts: list[Draft], rules_of: Callable[[Draft], list[Any]]) -> None:
+    """Lookups, the stage ``check`` (stored files) and unique values of every draft, set-wise."""
+    session, obj = write.session, write.obj
     drafts = [d for d in drafts if d.outcome is None]
     if not drafts:
         return
     for f in obj.lookups:
         _check_lookup(session, f, drafts)
-    if obj.files:
-        files.check_many(session, obj, [(d.check, d.record_id, d.errors) for d in drafts])
+    _stages(write).run_chunk("check", write, drafts)
     _check_unique(session, obj, drafts, rules_of)
 
 
@@ -556,12 +598,6 @@ def _check_unique(
                     holders[f.name].setdefault(value, set()).add(draft.record_id or -1 - draft.index)
 
 
-def _record_move(session: Session, obj: ObjectDef, record_id: int, move: StageMove, entered_before: Any) -> None:
-    pipeline.record_move(
-        session.unit, obj, record_id, move, session.principal, session.channel, session.clock().now_utc, entered_before
-    )
-
-
 def _system(data: Mapping[str, Any]) -> dict[str, Any]:
     from engine.metadata.model import SYSTEM_COLUMNS
 
@@ -606,7 +642,7 @@ def refusal(obj: ObjectDef, data: Mapping[str, Any], errors: Errors) -> Validati
     if obj.pipeline is not None and all(p.code == "required_for_stage" for ps in errors.values() for p in ps):
         stage = obj.pipeline.for_values(data).stage(data.get(obj.pipeline.field))
         if stage is not None:
-            return pipeline.GateBlocked(dict(errors), obj.name, stage)
+            return GateBlocked(dict(errors), obj.name, stage)
     return ValidationFailed(dict(errors), obj.name)
 
 

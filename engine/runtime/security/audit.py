@@ -43,15 +43,20 @@ import json
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
 from engine.runtime.messages import current_language, message
+from engine.runtime.records.stages import Feature
 from engine.runtime.security.permissions import Principal
 from engine.runtime.tables import Schema
+
+if TYPE_CHECKING:
+    from engine.runtime.records.stages import Write
+    from engine.runtime.records.writes import Draft
 
 GENESIS = "0" * 64
 #: What the log stores instead of an encrypted field's values.
@@ -597,3 +602,21 @@ def _against(report: ChainReport, reference: Reference | None, reference_at: int
 def _sealed_rows(connection: sa.Connection, audit: sa.Table) -> Iterator[sa.RowMapping]:
     statement = sa.select(audit).where(audit.c.seal_seq.is_not(None)).order_by(audit.c.seal_seq)
     yield from connection.execution_options(yield_per=1000).execute(statement).mappings()
+
+
+# --- the write path's hook (engine.runtime.records.stages) ---------------------------------------
+def _log_write(write: Write, draft: Draft) -> None:
+    """Stage ``audit``: the entry of a written or deleted record — the fields (and owner) that
+    changed, encrypted ones masked — appended with the write call's other entries."""
+    session, obj = write.session, write.obj
+    after = draft.record if write.action != "delete" else None
+    record = after if after is not None else draft.current
+    assert record is not None
+    changes = field_changes(draft.current, after, [*obj.fields, "owner_id"], set(obj.encrypted))
+    session.unit.log_change(
+        session.principal, session.channel, write.action, obj.name, record["id"], changes, session.clock().now_utc
+    )
+
+
+#: Every write leaves its audit entry.
+FEATURE = Feature("audit", {"audit": _log_write})

@@ -1,12 +1,14 @@
 """Approvals (S18, S21, S33): changes held until the right people agree.
 
-The write path asks ``rules_for_create`` / ``rules_for_update`` / ``rules_for_delete``
-which approval rules a valid change triggers (a create waits whole: nothing is
-inserted until it is approved, and the request has no record until then). When
-some do, nothing is changed: ``request`` stores the pending change (the values as given, and the stage reason) with one
-step per approver, resolved now — the requester's manager (N levels up), a
-role, a named user — and the record is *locked* against other changes of the
-kind under approval (``check_locks``) until the request is decided.
+The write path's ``approvals`` feature (stages ``read``, ``validate``, ``approve``, ``hold``;
+``engine.runtime.records.stages``) asks ``rules_for_create`` / ``rules_for_update`` /
+``rules_for_delete`` which approval rules a valid change triggers (a create waits whole: nothing
+is inserted until it is approved, and the request has no record until then). When some do,
+nothing is changed: ``request`` stores the pending change (the values as given — those of
+``encrypted: true`` fields encrypted with the records' keys — and the stage reason) with one step
+per approver, resolved now — the requester's manager (N levels up), a role, a named user — and
+the record is *locked* against other changes of the kind under approval (``check_locks``) until
+the request is decided.
 
 ``decide`` records an approver's decision. When the last step approves, the
 pending change is applied through the one write path as the requester,
@@ -35,6 +37,7 @@ from engine.metadata.model import ApprovalRule, ObjectDef
 from engine.runtime.errors import RECORD_ERRORS, Conflict, FieldError, NotFound, ValidationFailed
 from engine.runtime.jobs.inbox import readable_records
 from engine.runtime.records import reader
+from engine.runtime.records.stages import Feature
 from engine.runtime.records.validation import Errors, expression_names
 from engine.runtime.security.permissions import (
     AccountUnavailable,
@@ -45,6 +48,8 @@ from engine.runtime.security.permissions import (
 
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
+    from engine.runtime.records.stages import Write
+    from engine.runtime.records.writes import Draft
     from engine.runtime.workflow.pipeline import StageMove
 
 PENDING, APPROVED, REJECTED, FAILED, CANCELLED = "pending", "approved", "rejected", "failed", "cancelled"
@@ -264,7 +269,7 @@ def request(
             object=obj.name,
             record_id=record_id,
             action=action,
-            changes=json.dumps(_jsonable(changes), sort_keys=True),
+            changes=json.dumps(_sealed(session, obj, _jsonable(changes)), sort_keys=True),
             reason=reason,
             status=PENDING,
             step=0,
@@ -592,7 +597,7 @@ def pending_locks(session: Session, object_name: str, record_ids: list[int]) -> 
         .mappings()
         .all()
     )
-    for request in _load(session, rows):
+    for request in _load(session, rows, opened=False):  # the locks need the names, not the values
         found[request.record_id].append(request)
     return found
 
@@ -677,7 +682,9 @@ def requested_by_me(session: Session, limit: int = 200) -> list[ApprovalRequest]
     return [visible(session, r) for r in _load(session, rows)]
 
 
-def _load(session: Session, rows) -> list[ApprovalRequest]:
+def _load(session: Session, rows, opened: bool = True) -> list[ApprovalRequest]:
+    """The requests of ``rows`` with their steps; the pending values of encrypted fields decrypted
+    unless ``opened`` is false (``_opened``)."""
     if not rows:
         return []
     _, steps_table = _tables(session)
@@ -708,7 +715,9 @@ def _load(session: Session, rows) -> list[ApprovalRequest]:
             object=row["object"],
             record_id=row["record_id"],
             action=row["action"],
-            changes=json.loads(row["changes"]),
+            changes=_opened(session, row["object"], json.loads(row["changes"]))
+            if opened
+            else json.loads(row["changes"]),
             reason=row["reason"],
             status=row["status"],
             step=row["step"],
@@ -735,6 +744,35 @@ def _audit(session: Session, object_name: str, record_id: int, action: str, chan
     )
 
 
+#: The key of the JSON object that stands for an encrypted pending value: ``{"encrypted": <token>}``.
+SEALED = "encrypted"
+
+
+def _sealed(session: Session, obj: ObjectDef, changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` as stored in ``sys_approvals``: the values of ``encrypted: true`` fields encrypted
+    with the keys the records use (``Runtime.keys``), as ``{"encrypted": <token>}``."""
+    names = [name for name in obj.encrypted if changes.get(name) is not None]
+    if not names:
+        return changes
+    keys = session.crm.keys
+    return changes | {name: {SEALED: keys.encrypt(changes[name])} for name in names}
+
+
+def _opened(session: Session, object_name: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """What ``_sealed`` stored, with the values of the object's encrypted fields decrypted (readers
+    get them through ``visible`` only). A value stored before its field was encrypted stays as it is."""
+    obj = session.config.objects.get(object_name)
+    if obj is None or not obj.encrypted:
+        return changes
+    keys = session.crm.keys
+    opened = dict(changes)
+    for name in obj.encrypted:
+        value = changes.get(name)
+        if isinstance(value, dict) and set(value) == {SEALED} and isinstance(value[SEALED], str):
+            opened[name] = keys.decrypt(value[SEALED])
+    return opened
+
+
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in values.items():
@@ -749,3 +787,58 @@ def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+# --- the write path's hooks (engine.runtime.records.stages) ---------------------------------------
+def _read_locks(write: Write, drafts: list[Draft]) -> None:
+    """Stage ``read``: the pending requests on the chunk's records, in one query."""
+    if not write.session.approved_rules:
+        ids = [d.current.id for d in drafts if d.current is not None]
+        write.notes["approvals"] = pending_locks(write.session, write.obj.name, ids)
+
+
+def _check(write: Write, draft: Draft) -> None:
+    """Stage ``validate``: a person's create may not skip stages an approval rule guards; an update
+    or a delete may not touch what a pending request locks."""
+    session, obj = write.session, write.obj
+    if draft.current is None:
+        if (
+            obj.pipeline is not None
+            and draft.move is not None
+            and draft.move.skipped
+            and not session.principal.is_system
+            and session.config.approval_rules(obj.name, "stage_skip")
+        ):
+            draft.errors.add(
+                obj.pipeline.field,
+                "approval_required",
+                "Skipping stages needs approval: create the record at its first stage, then move it.",
+            )
+    elif not session.approved_rules:
+        locks = write.notes.get("approvals", {}).get(draft.current.id)
+        check_locks(session, obj, draft.current.id, set(draft.check), write.action, draft.errors, locks)
+
+
+def _rules(write: Write, draft: Draft) -> None:
+    """Stage ``approve``: the approval rules a valid change triggers."""
+    session, obj = write.session, write.obj
+    assert draft.rules is not None
+    if write.action == "create":
+        draft.rules += rules_for_create(session, obj, draft.data)
+    elif write.action == "delete":
+        assert draft.current is not None
+        draft.rules += rules_for_delete(session, obj, draft.current)
+    elif draft.check:  # an update that changes nothing has nothing to approve
+        draft.rules += rules_for_update(session, obj, draft.data, set(draft.check), draft.move)
+
+
+def _hold(write: Write, draft: Draft) -> None:
+    """Stage ``hold``: the change waits as a pending request (``request``)."""
+    record_id = NEW_RECORD if draft.current is None else draft.current.id
+    draft.pending = request(
+        write.session, write.obj, record_id, draft.rules or [], write.action, draft.values, draft.reason
+    )
+
+
+#: Changes held until the right people agree, and the locks of pending requests.
+FEATURE = Feature("approvals", {"read": _read_locks, "validate": _check, "approve": _rules, "hold": _hold})

@@ -60,10 +60,13 @@ from engine.metadata.model import (
 from engine.runtime.database import upsert
 from engine.runtime.errors import NotFound, TrellisError
 from engine.runtime.records.query import row_to_record
+from engine.runtime.records.stages import Feature
 from engine.runtime.security.permissions import Principal
 
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
+    from engine.runtime.records.stages import Write
+    from engine.runtime.records.writes import Draft
 
 log = logging.getLogger("trellis.assignment")
 
@@ -423,3 +426,15 @@ def _record(session: Session, rule: AssignmentRule, record_id: int, trigger: str
             "at": session.clock().now_utc,
         },
     )
+
+
+# --- the write path's hook (engine.runtime.records.stages) ---------------------------------------
+def _after(write: Write, draft: Draft) -> None:
+    """Stage ``after``: the ``on: created`` rules choose the new record's owner."""
+    if write.action == "create":
+        assert draft.record is not None
+        draft.record = on_create(write.session, write.obj, draft.record, draft.values)
+
+
+#: Rules that choose who owns a new record.
+FEATURE = Feature("assignment", {"after": _after})

@@ -27,6 +27,8 @@ from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
 from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
+from engine.runtime.records.stages import Feature
+from engine.runtime.records.writes import stored_row
 from engine.runtime.security.permissions import Principal
 from engine.runtime.workflow.actions import ACTIONS, Firing
 from engine.runtime.workflow.rulecontext import fresh_row, names
@@ -34,6 +36,8 @@ from engine.runtime.workflow.triggers import TRIGGERS, Event, EventTrigger, list
 
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
+    from engine.runtime.records.stages import Write
+    from engine.runtime.records.writes import Draft
     from engine.runtime.workflow.pipeline import StageMove
 
 log = logging.getLogger("trellis.automation")
@@ -200,3 +204,15 @@ def _finish_run(session: Session, run: Run, status: str, error: str | None) -> N
         return
     runs = session.schema.system["sys_automation_runs"]
     session.connection.execute(sa.update(runs).where(runs.c.id == run).values(status=status, error=error))
+
+
+# --- the write path's hook (engine.runtime.records.stages) ---------------------------------------
+def _after(write: Write, draft: Draft) -> None:
+    """Stage ``after``: the rules the write triggers; the row is read again when they acted."""
+    session, obj = write.session, write.obj
+    if after_write(session, obj, write.action, draft.current, draft.record, draft.move) and draft.record is not None:
+        draft.record = stored_row(session, obj, draft.record["id"])
+
+
+#: Rules that run after each write (``automation:`` with a create, update or delete trigger).
+FEATURE = Feature("automation", {"after": _after})

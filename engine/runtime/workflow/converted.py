@@ -24,10 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from engine.metadata.model import Config, Conversion
 from engine.runtime.errors import RECORD_ERRORS, FieldError, ValidationFailed
+from engine.runtime.records.stages import Feature
 
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
+    from engine.runtime.records.stages import Write
     from engine.runtime.records.validation import Errors
+    from engine.runtime.records.writes import Draft
 
 #: The error code of a field only a conversion sets, and of an edit of a converted record.
 SET_BY_CONVERSION, CONVERTED = "set_by_conversion", "converted"
@@ -111,3 +114,15 @@ def check_hand_set(
             option = field.picklist.find(value) if field.picklist and isinstance(value, str) else None
             shown = option.label.get() if option else value
             errors.add(name, SET_BY_CONVERSION, f"{field.label.get()} becomes {shown} only by converting the record.")
+
+
+# --- the write path's hook (engine.runtime.records.stages) ---------------------------------------
+def _refuse(write: Write, draft: Draft) -> None:
+    """Stage ``input``: a converted record stays as it is; what only a conversion sets is refused."""
+    if draft.current is not None:
+        check_not_converted(write.session, write.obj.name, draft.current)
+    check_hand_set(write.session, write.obj.name, draft.data, draft.current, draft.errors)
+
+
+#: Converted records are read-only, and conversion's links and marks are not set by hand.
+FEATURE = Feature("converted", {"input": _refuse})

@@ -35,33 +35,19 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.metadata.expressions import Clock, ExpressionEvalError
-from engine.metadata.model import ObjectDef, Pipeline, Stage
-from engine.runtime.errors import FieldError, ValidationFailed
+from engine.metadata.model import REASON_KEY, ObjectDef, Pipeline, Stage
+from engine.runtime.errors import GateBlocked as GateBlocked  # raised by the write path for a refused move
+from engine.runtime.records.stages import Feature
 from engine.runtime.records.validation import Errors, expression_names, is_empty
 from engine.runtime.security.permissions import PermissionDenied, Principal
 
 if TYPE_CHECKING:
+    from engine.runtime.records.stages import Write
     from engine.runtime.records.unit import Unit
+    from engine.runtime.records.writes import Draft
 
-#: The write-only value that carries the reason for a stage move (a skip, a reopening).
-REASON_KEY = "stage_reason"
+#: The longest reason for a stage move (the write-only ``REASON_KEY`` value) taken.
 MAX_REASON = 2000
-
-
-class GateBlocked(ValidationFailed):
-    """A stage move refused because fields the stage needs are empty.
-
-    ``missing`` lists those fields, so a UI can ask for exactly them.
-    """
-
-    code = "required_for_stage"
-
-    def __init__(self, errors: dict[str, list[FieldError]], object_name: str, stage: Stage) -> None:
-        super().__init__(errors, object_name)
-        self.stage = stage
-        self.missing = [
-            name for name, problems in errors.items() if any(p.code == "required_for_stage" for p in problems)
-        ]
 
 
 @dataclass(frozen=True)
@@ -344,3 +330,47 @@ def _labels(pipeline: Pipeline, keys: tuple[str, ...]) -> str:
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+# --- the write path's hooks (engine.runtime.records.stages) ---------------------------------------
+def _enter(write: Write, draft: Draft) -> None:
+    """Stage ``prepare``: a new record's first stage, or the first stage of the pipeline an update
+    switches to, when the write names none."""
+    obj = write.obj
+    if draft.current is None:
+        stage = initial_stage(obj, draft.data, draft.given)
+    else:
+        stage = entry_stage(obj, draft.current, draft.data, draft.given)
+    if stage is not None and obj.pipeline is not None:
+        draft.data[obj.pipeline.field] = stage
+
+
+def _check(write: Write, draft: Draft) -> None:
+    """Stage ``validate``: the gate and the transition of a create or update (``check_move``)."""
+    if write.action != "delete":
+        principal = write.session.principal
+        draft.move = check_move(
+            write.obj, draft.current, draft.data, draft.given, principal, draft.reason, write.clock, draft.errors
+        )
+
+
+def _history(write: Write, draft: Draft) -> None:
+    """Stage ``after``: the stage history row of a move."""
+    if draft.move is None or draft.record is None:
+        return
+    session = write.session
+    entered_before = draft.current.get("stage_entered_at") if draft.current is not None else None
+    record_move(
+        session.unit,
+        write.obj,
+        draft.record["id"],
+        draft.move,
+        session.principal,
+        session.channel,
+        session.clock().now_utc,
+        entered_before,
+    )
+
+
+#: Stage gates, transitions and the stage history.
+FEATURE = Feature("pipeline", {"prepare": _enter, "validate": _check, "after": _history})

@@ -15,10 +15,15 @@ that start to hold and takes away those of the rules that stop holding
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.metadata.expressions import Clock, ExpressionEvalError
 from engine.metadata.model import SYSTEM_COLUMNS, Config, ObjectDef, Scoring
+from engine.runtime.records.stages import Feature
+
+if TYPE_CHECKING:
+    from engine.runtime.records.stages import Write
+    from engine.runtime.records.writes import Draft
 
 
 def scorings_for(config: Config, object_name: str) -> tuple[Scoring, ...]:
@@ -74,3 +79,13 @@ def _names(obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
     names: dict[str, Any] = dict.fromkeys(SYSTEM_COLUMNS) | dict.fromkeys(obj.fields)
     names.update(values)
     return names
+
+
+# --- the write path's hook (engine.runtime.records.stages) ---------------------------------------
+def _score(write: Write, draft: Draft) -> None:
+    """Stage ``compute``: move the scores of the row (after the formulas, before the field checks)."""
+    apply_scores(write.session.config, write.obj, draft.data, draft.current, write.clock)
+
+
+#: Scores move with the change that moves them.
+FEATURE = Feature("scoring", {"compute": _score})

@@ -33,10 +33,13 @@ import sqlalchemy as sa
 from engine.metadata.model import ActivityDef, Config, ObjectDef
 from engine.runtime.errors import NotFound, QueryError
 from engine.runtime.records.record import Record
+from engine.runtime.records.stages import Feature
 
 if TYPE_CHECKING:
     from engine.runtime.records.query import Query
     from engine.runtime.records.session import Session
+    from engine.runtime.records.stages import Write
+    from engine.runtime.records.writes import Draft
     from engine.runtime.tables import Schema
 
 COLUMN = "last_activity_at"
@@ -382,3 +385,13 @@ def complete_task(session: Session, object_name: str, record_id: Any, version: i
 def timeline_objects(config: Config) -> Iterable[ObjectDef]:
     """The objects with ``timeline: true``."""
     return (o for o in config.objects.values() if o.timeline)
+
+
+# --- the write path's hook (engine.runtime.records.stages) ---------------------------------------
+def _after(write: Write, draft: Draft) -> None:
+    """Stage ``after``: ``touch`` for the written (or deleted) row."""
+    touch(write.session, write.obj, draft.current, draft.record)
+
+
+#: ``last_activity_at`` of the records an activity points at.
+FEATURE = Feature("timeline", {"after": _after})
