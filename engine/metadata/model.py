@@ -136,6 +136,22 @@ class Picklist:
 
     def walk(self) -> tuple[PicklistValue, ...]:
         """Every value at every level, parents before their children."""
+        return self._walked
+
+    def keys(self) -> frozenset[str]:
+        """All keys at every level."""
+        return self._keys
+
+    def find(self, key: str) -> PicklistValue | None:
+        """The value with ``key`` at any level, or None."""
+        try:
+            return self._by_key.get(key)
+        except TypeError:  # not a key at all (a list, a mapping)
+            return None
+
+    # Worked out once per picklist (every write coerces and checks its values against them).
+    @functools.cached_property
+    def _walked(self) -> tuple[PicklistValue, ...]:
         out: list[PicklistValue] = []
 
         def visit(values: tuple[PicklistValue, ...]) -> None:
@@ -146,13 +162,16 @@ class Picklist:
         visit(self.values)
         return tuple(out)
 
-    def keys(self) -> frozenset[str]:
-        """All keys at every level."""
-        return frozenset(v.key for v in self.walk())
+    @functools.cached_property
+    def _keys(self) -> frozenset[str]:
+        return frozenset(v.key for v in self._walked)
 
-    def find(self, key: str) -> PicklistValue | None:
-        """The value with ``key`` at any level, or None."""
-        return next((v for v in self.walk() if v.key == key), None)
+    @functools.cached_property
+    def _by_key(self) -> dict[str, PicklistValue]:
+        found: dict[str, PicklistValue] = {}
+        for value in self._walked:
+            found.setdefault(value.key, value)
+        return found
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 DEFAULT_URL = "sqlite:///trellis.db"
+#: The execution option (``statement.execution_options(**{KEEPS_ROWS: True})``) of the write
+#: path's own statements that neither read nor depend on the rows a transaction's writes
+#: collect (a record's INSERT, a lookup check, a read of ``sys_users``): they run without
+#: writing those rows first, as every other statement does (``engine.runtime.records.unit``).
+KEEPS_ROWS = "trellis_keeps_collected_rows"
 
 
 def database_url(url: str | None = None) -> str:

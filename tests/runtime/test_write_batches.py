@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from engine import Conflict, NotFound, Trellis, ValidationFailed
+from engine.runtime.jobs import inbox
+from engine.runtime.records import unit
 from engine.runtime.records.record import Record
 from engine.runtime.security import crypto
 from engine.runtime.security.permissions import PermissionDenied
@@ -128,31 +130,34 @@ def without_audit_head(seen: list[str]) -> list[str]:
 
 # --- statements ------------------------------------------------------------------------------------
 def test_a_plain_create_costs_the_insert_and_the_audit_row(crm):
-    with crm.session("rita") as s:
+    """The audit row waits for the transaction's next statement or its commit (``Unit``): one
+    INSERT for all the audit rows of the transaction."""
+    with statements(crm) as seen, crm.session("rita") as s:
         s.create("item", {"name": "warm-up"})  # the principal's users are read once per transaction
-        with statements(crm) as seen:
-            s.create(
-                "item",
-                {
-                    "name": "Bolt",
-                    "code": "B-1",
-                    "qty": 3,
-                    "price": "1.50",
-                    "kind": "b",
-                    "due": "2026-07-01",
-                    "note": "zinc",
-                    "flag": True,
-                    "email": "a@example.com",
-                    "url": "https://example.com",
-                },
-            )
+        seen.clear()
+        s.create(
+            "item",
+            {
+                "name": "Bolt",
+                "code": "B-1",
+                "qty": 3,
+                "price": "1.50",
+                "kind": "b",
+                "due": "2026-07-01",
+                "note": "zinc",
+                "flag": True,
+                "email": "a@example.com",
+                "url": "https://example.com",
+            },
+        )
     written = without_audit_head(seen)
     assert len(written) <= 3
     assert [s.split()[2] for s in written] == ["obj_item", "sys_audit"]
 
 
 def test_an_autonumber_is_the_third_statement(crm):
-    with crm.session("rita") as s, statements(crm) as seen:
+    with statements(crm) as seen, crm.session("rita") as s:
+        seen.clear()  # the session's start
         s.create("person", {"name": "Li", "kind": "lead"})
     assert len(without_audit_head(seen)) == 3
 
@@ -162,7 +167,8 @@ def test_a_batch_writes_each_kind_of_row_with_one_statement(crm):
         people = [
             {"name": f"P{i}", "kind": "customer", "email": f"p{i}@example.com"} for i in range(first, first + count)
         ]
-        with crm.session("rita") as s, statements(crm) as seen:
+        with statements(crm) as seen, crm.session("rita") as s:
+            seen.clear()  # the session's start
             done = s.create_many("person", people)
         assert all(isinstance(r, Record) for r in done)
         kinds: dict[str, int] = {}
@@ -181,6 +187,44 @@ def test_a_batch_writes_each_kind_of_row_with_one_statement(crm):
     assert many["INSERT INTO sys_notifications"] == many["INSERT INTO sys_outbox"] == 1
     assert many["UPDATE obj_person SET"] == 30
     assert len(rows(crm, "sys_notifications")) == len(rows(crm, "sys_outbox")) == 33
+
+
+# --- rows collected by a transaction's writes -----------------------------------------------------------
+def test_creates_of_one_transaction_write_their_audit_rows_together(crm, monkeypatch):
+    """Creates one by one: the audit rows wait and go with one INSERT, at most ``FLUSH_AT`` at a time."""
+    monkeypatch.setattr(unit, "FLUSH_AT", 4)
+    with statements(crm) as seen, crm.session("rita") as s:
+        seen.clear()  # the session's start
+        for i in range(10):
+            s.create("item", {"name": f"Item {i}"})
+    written = [x.split()[2] for x in without_audit_head(seen)]
+    assert written.count("obj_item") == 10
+    assert written.count("sys_audit") == 3  # after the 4th and the 8th create, and at the commit
+    assert len(rows(crm, "sys_audit", object="item")) == 10
+
+
+def test_a_statement_in_the_transaction_sees_the_rows_its_writes_collected(crm):
+    with crm.session("rita") as s:
+        ann = s.create("person", {"name": "Ann", "kind": "customer", "email": "ann@example.com"})
+        assert inbox.unread_count(s) == 1
+        audit = crm.schema.system["sys_audit"]
+        count = sa.select(sa.func.count()).where(audit.c.object == "person", audit.c.record_id == ann.id)
+        assert s.connection.execute(count).scalar_one() == 2  # the create, and the rule's update
+
+
+def test_a_savepoint_rolled_back_takes_the_rows_collected_inside_it(crm):
+    with crm.session("rita") as s:
+        kept = s.create("item", {"name": "kept"})
+        with pytest.raises(RuntimeError), s.connection.begin_nested():
+            s.create("item", {"name": "gone"})
+            raise RuntimeError("undo")
+        after = s.create("item", {"name": "after"})
+    assert [r["record_id"] for r in rows(crm, "sys_audit", object="item")] == [kept.id, after.id]
+    with pytest.raises(RuntimeError), crm.session("rita") as s:
+        s.create("item", {"name": "rolled back"})
+        raise RuntimeError("undo")
+    assert len(rows(crm, "sys_audit", object="item")) == 2
+    assert [r["name"] for r in rows(crm, "item")] == ["kept", "after"]
 
 
 # --- create_many ---------------------------------------------------------------------------------------

@@ -80,7 +80,13 @@ def readable_fields(config: Config, principals: tuple[Principal, ...], obj: Obje
     if not principals:
         hidden = {name for role in config.roles.values() for (o, name) in role.hidden if o == obj.name}
         return frozenset(n for n, f in obj.fields.items() if n not in hidden and not f.encrypted)
-    return frozenset(n for n in obj.fields if all(p.can_see(obj.name, n) for p in principals))
+    hidden = {name for p in principals for name in _hidden(p, obj.name)}
+    return frozenset(n for n in obj.fields if n not in hidden) if hidden else frozenset(obj.fields)
+
+
+def _hidden(principal: Principal, object_name: str) -> list[str]:
+    """The fields of ``object_name`` hidden from ``principal`` (``Principal.can_see``)."""
+    return [name for (o, name) in principal.hidden if o == object_name]
 
 
 def values_for(session: Session, reader: Reader, obj: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,7 +141,8 @@ def _as_read(principal: Principal, obj: ObjectDef, row: Mapping[str, Any]) -> di
     read scope, no field they may not see."""
     if not principal.in_scope(obj.name, "read", row.get("owner_id")):
         return {}
-    return {k: v for k, v in row.items() if k not in obj.fields or principal.can_see(obj.name, k)}
+    hidden = _hidden(principal, obj.name)
+    return {k: v for k, v in row.items() if k not in hidden} if hidden else dict(row)
 
 
 def template_context(
@@ -148,7 +155,8 @@ def template_context(
 ) -> dict[str, Any]:
     """The context a template is rendered with for ``reader``: ``record`` (formatted values,
     ``record.raw``), ``object`` (its label in the reader's language) and ``extra``. With
-    ``fields`` (what the template reads, ``templating.keys_read``) only those are formatted."""
+    ``fields`` (what the template reads, ``templating.keys_read``) only those are formatted
+    (``raw`` only when read)."""
     if obj is None:
         return {"record": {}, "object": "", **extra}
     seen, sessions = _readable(session, obj, values, reader)
@@ -156,12 +164,13 @@ def template_context(
     refs = _references(session, shown, seen, sessions)
     fmt = ValueFormatter(session.config.settings, reader.language, refs)
     record: dict[str, Any] = {}
-    for name in SYSTEM_COLUMNS:
+    for name in SYSTEM_COLUMNS if fields is None else [n for n in SYSTEM_COLUMNS if n in fields]:
         value = seen.get(name)
         record[name] = moment_text(value, session.config.settings) if isinstance(value, dt.datetime) else value
     for name, f in shown.items():
         record[name] = fmt.text(seen[name], f) if name in seen else HIDDEN
-    record["raw"] = {name: seen.get(name) for name in (*SYSTEM_COLUMNS, *obj.fields)}
+    if fields is None or "raw" in fields:
+        record["raw"] = {name: seen.get(name) for name in (*SYSTEM_COLUMNS, *obj.fields)}
     return {"record": record, "object": obj.label.get(reader.language), **extra}
 
 

@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from engine.metadata.fieldparts import AutonumberPart
 from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import FieldDef, ObjectDef
+from engine.runtime.database import KEEPS_ROWS
 from engine.runtime.errors import (
     RECORD_ERRORS,
     Conflict,
@@ -76,6 +77,9 @@ CHUNK = 1000
 MAX_CHUNK = 10_000
 #: What a chunk's row turns into: its record, or why it was refused.
 Outcome = Record | TrellisError
+#: The write path's reads of records and its inserts neither read nor depend on the rows the
+#: transaction collected (audit, runs, notifications …): they run without writing them first.
+_KEEPS = {KEEPS_ROWS: True}
 
 _COUNTER = re.compile(r"\{(0+)\}")
 
@@ -447,7 +451,11 @@ def read_current(session: Session, obj: ObjectDef, record_ids: list[Any], action
             found[i] = Record(obj.name, known)
     if reading:
         table = session.schema.table(obj.name)
-        statement = sa.select(table).where(table.c.id.in_(reading) if len(reading) > 1 else table.c.id == reading[0])
+        statement = (
+            sa.select(table)
+            .where(table.c.id.in_(reading) if len(reading) > 1 else table.c.id == reading[0])
+            .execution_options(**_KEEPS)
+        )
         scope = principal.scope(obj.name, "read", table.c.owner_id)
         if scope is not None:
             statement = statement.where(scope)
@@ -544,8 +552,10 @@ def _check_lookup(session: Session, f: FieldDef, drafts: list[Draft]) -> None:
     missing = sorted(wanted - found)
     if missing:
         table = session.schema.table(f.target)
-        statement = sa.select(table.c.id).where(
-            table.c.id.in_(missing) if len(missing) > 1 else table.c.id == missing[0]
+        statement = (
+            sa.select(table.c.id)
+            .where(table.c.id.in_(missing) if len(missing) > 1 else table.c.id == missing[0])
+            .execution_options(**_KEEPS)
         )
         scope = principal.scope(f.target, "read", table.c.owner_id)
         if scope is not None:
@@ -575,7 +585,8 @@ def _check_unique(
         holders[f.name] = {}
         if values:
             column = table.c[f.name]
-            for value, holder in session.connection.execute(sa.select(column, table.c.id).where(column.in_(values))):
+            statement = sa.select(column, table.c.id).where(column.in_(values)).execution_options(**_KEEPS)
+            for value, holder in session.connection.execute(statement):
                 holders[f.name].setdefault(value, set()).add(holder)
     for draft in drafts:
         for f in fields:
@@ -618,14 +629,15 @@ def _stored(obj: ObjectDef, row: Mapping[str, Any], keys: crypto.Keys) -> dict[s
 
 @functools.lru_cache(maxsize=256)
 def _insert_returning_id(table: sa.Table) -> sa.Insert:
-    """INSERT … RETURNING id, built once per table so its compiled form is cached."""
-    return sa.insert(table).returning(table.c.id)
+    """INSERT … RETURNING id, built once per table so its compiled form is cached. A record's
+    insert does not wait for the rows the transaction collected (``KEEPS_ROWS``)."""
+    return sa.insert(table).returning(table.c.id).execution_options(**_KEEPS)
 
 
 @functools.lru_cache(maxsize=256)
 def _insert_returning_ids(table: sa.Table) -> sa.Insert:
     """The multi-row INSERT … RETURNING id (ids in the order of the rows given)."""
-    return sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return sa.insert(table).returning(table.c.id, sort_by_parameter_order=True).execution_options(**_KEEPS)
 
 
 #: Take a block of ``count`` numbers of a named counter (``last`` is the block's end when the
@@ -634,7 +646,7 @@ def _insert_returning_ids(table: sa.Table) -> sa.Insert:
 _SEQUENCE_BLOCK = sa.text(
     "INSERT INTO sys_sequences (name, value) VALUES (:name, :last) "
     "ON CONFLICT (name) DO UPDATE SET value = sys_sequences.value + :count RETURNING value"
-)
+).execution_options(**_KEEPS)
 
 
 def refusal(obj: ObjectDef, data: Mapping[str, Any], errors: Errors) -> ValidationFailed:

@@ -38,6 +38,7 @@ history is shown to someone who may not see them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping
@@ -47,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine.runtime.database import upsert
+from engine.runtime.database import KEEPS_ROWS, upsert
 from engine.runtime.errors import TrellisError
 from engine.runtime.messages import current_language, message
 from engine.runtime.records.stages import Feature
@@ -140,22 +141,46 @@ def log_changes(
     """Append one unsealed audit row per ``(action, object_name, record_id, changes)`` of
     ``entries`` in the caller's transaction, all with one (executemany) INSERT and no lock
     on any shared row; ``seal`` chains them later."""
-    at = now.replace(microsecond=now.microsecond // 1000 * 1000)
-    rows = [
-        {
-            "at": at,
-            "user_id": principal.user_id,
-            "username": principal.username,
-            "channel": channel,
-            "action": action,
-            "object": object_name,
-            "record_id": record_id,
-            "changes": _canonical(changes),
-        }
-        for action, object_name, record_id, changes in entries
-    ]
+    rows = [entry(principal, channel, *change, now) for change in entries]
+    write_entries(connection, schema, rows)
+
+
+def entry(
+    principal: Principal,
+    channel: str,
+    action: str,
+    object_name: str,
+    record_id: int | None,
+    changes: Mapping[str, Any],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The unsealed ``sys_audit`` row of one change (its time to the millisecond)."""
+    return {
+        "at": now.replace(microsecond=now.microsecond // 1000 * 1000),
+        "user_id": principal.user_id,
+        "username": principal.username,
+        "channel": channel,
+        "action": action,
+        "object": object_name,
+        "record_id": record_id,
+        "changes": _canonical(changes),
+    }
+
+
+def write_entries(
+    connection: sa.Connection, schema: Schema, rows: list[dict[str, Any]], collected: bool = False
+) -> None:
+    """Append the unsealed rows ``rows`` (``entry``) with one (executemany) INSERT, in order.
+    ``collected``: the rows a write call collected, which need not wait for the others
+    (``engine.runtime.records.unit``); otherwise those others are written first."""
     if rows:
-        connection.execute(sa.insert(schema.system["sys_audit"]), rows)
+        connection.execute(_insert_audit(schema.system["sys_audit"], collected), rows)
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_audit(table: sa.Table, collected: bool) -> sa.Insert:
+    """INSERT INTO sys_audit, built once (``KEEPS_ROWS`` for the collected rows)."""
+    return sa.insert(table).execution_options(**{KEEPS_ROWS: collected})
 
 
 # --- sealing ---------------------------------------------------------------------------------------
