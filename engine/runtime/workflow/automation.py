@@ -18,7 +18,9 @@ a hang. Time-based triggers (``schedule``, ``cron``) are the worker's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("trellis.automation")
 
+#: False while a block runs with automation off (``suspended``): an admin's migration import.
+_RUNNING: ContextVar[bool] = ContextVar("trellis_automation_running", default=True)
+
 WRITE_TRIGGERS = ("created", "updated", "deleted", "changed", "stage_entered", "stage_left")
 #: Actions that write nothing but rows a write call collects (``engine.runtime.records.unit``): a rule of
 #: only these needs no savepoint of the database inside a write call.
@@ -54,6 +59,17 @@ def rule_principal(rule: Automation) -> Principal:
     return Principal(user_id=None, username=f"automation:{rule.name}"[:100])
 
 
+@contextmanager
+def suspended() -> Iterator[None]:
+    """Run no write-time rule inside the block (``trellis import --no-automation``: an admin moving
+    old data in, the import recorded in the audit trail as run without automation)."""
+    token = _RUNNING.set(False)
+    try:
+        yield
+    finally:
+        _RUNNING.reset(token)
+
+
 # --- matching -----------------------------------------------------------------------------------
 def after_write(
     session: Session,
@@ -65,7 +81,7 @@ def after_write(
 ) -> bool:
     """Run the rules a stored write triggers; True when any of them ran actions."""
     rules = session.config.automations_for(obj.name, *WRITE_TRIGGERS)
-    if not rules:
+    if not rules or not _RUNNING.get():
         return False
     ran = False
     for rule in rules:
