@@ -42,7 +42,7 @@ SHOWN_ERRORS = 20
 @click.option(
     "--as", "as_user", metavar="USER", help="Import as this user (their grants and scopes); default: the system."
 )
-@click.option("--batch", type=int, default=1000, show_default=True, help="Rows per committed batch.")
+@click.option("--batch", type=int, help="Rows per committed batch (default 1000; with --resume, from here on).")
 @click.option("--resume", type=int, metavar="JOB", help="Continue import job JOB where it stopped.")
 @click.option(
     "--errors", "errors_path", type=click.Path(dir_okay=False), help="Write the failed rows to this CSV file."
@@ -61,7 +61,7 @@ def import_command(
     on_duplicate: str | None,
     match: str | None,
     as_user: str | None,
-    batch: int,
+    batch: int | None,
     resume: int | None,
     errors_path: str | None,
     sheet: str | None,
@@ -81,7 +81,7 @@ def import_command(
                 spec=MapSpec.load(map_path) if map_path else None,
                 on_duplicate=on_duplicate,
                 match=match,
-                batch=batch,
+                batch=batch or 1000,
                 automation=not no_automation,
             )
             job = imports.start(crm, object_name, path, options, as_user, dry_run=dry_run)
@@ -89,7 +89,7 @@ def import_command(
         echo(say("import.job", job=job.id), err=True)
         try:
             with _progress(sys.stderr.isatty()) as report:
-                job = imports.run(crm, job.id, path, progress=report)
+                job = imports.run(crm, job.id, path, progress=report, batch=batch if resume else None)
         except KeyboardInterrupt:
             secho(say("import.interrupted", job=job.id), fg="yellow", err=True)
             sys.exit(130)

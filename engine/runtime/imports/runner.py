@@ -21,7 +21,7 @@ import json
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -262,10 +262,12 @@ def run(
     *,
     progress: Callable[[Progress], None] | None = None,
     max_batches: int | None = None,
+    batch: int | None = None,
 ) -> Job:
     """Run (or resume) job ``job_id`` from its last committed batch, as the user who started it;
     ``path`` when the file moved since (it must be the same file). Stops after ``max_batches``
-    batches when given; returns the job as stored afterwards."""
+    batches when given; ``batch`` changes the rows per batch from here on (progress counts rows,
+    so a resumed job may use another size). Returns the job as stored afterwards."""
     with crm.engine.connect() as connection:
         job = jobs.load(connection, crm.schema, job_id)
     if job.finished:
@@ -274,6 +276,8 @@ def run(
     if not path.is_file() or file_digest(path) != (job.file_size, job.file_sha256):
         raise ImportProblem("import.file_changed", job=job.id, path=str(path))
     options = ImportOptions.from_data(dict(job.options))
+    if batch is not None:
+        options = replace(options, batch=batch)
     user = job.user_id
     _check_allowed(crm.principal(user), _object(crm, job.object), options)
     report = progress or (lambda _: None)
@@ -497,7 +501,8 @@ def _messages(plan: _Plan, error: TrellisError) -> list[str]:
     if not isinstance(error, ValidationFailed):
         return [str(error)]
     out = []
-    for name, problems in error.errors.items():
+    order = {column.field: column.index for column in plan.columns.mapped}
+    for name, problems in sorted(error.errors.items(), key=lambda item: order.get(item[0], len(order))):
         for problem in problems:
             out.append(problem.message if name == RECORD_ERRORS else f"{plan.label_of(name)}: {problem.message}")
     return out
