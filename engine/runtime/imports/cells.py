@@ -148,7 +148,7 @@ def _boolean(cell: Any, fdef: FieldDef, context: CellContext) -> bool:
 _YMD = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
 _DMY = re.compile(r"(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{4})")
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
-_TIME = re.compile(r"(\d{1,2})\s*[:：时]\s*(\d{1,2})(?:\s*[:：分]\s*(\d{1,2}(?:\.\d+)?))?\s*秒?")
+_TIME = re.compile(r"(\d{1,2})\s*[:：时]\s*(\d{1,2})\s*分?(?:\s*[:：]?\s*(\d{1,2}(?:\.\d+)?)\s*秒?)?")
 
 
 def _date_part(text: str, settings: Settings) -> tuple[dt.date | None, str]:

@@ -43,20 +43,26 @@ class Source:
     encoding: str | None = None
     delimiter: str | None = None
     sheet: str | None = None
+    #: Data rows in the sheet as the workbook declares them (xlsx; None when it does not say).
+    total: int | None = None
     _raw: BinaryIO | None = field(default=None, repr=False)
     _size: int = 0
+    _position: int = 0
 
     def rows(self, skip: int = 0) -> Iterator[tuple[int, list[Any]]]:
         """The data rows after the header as ``(row number, cells)``, leaving out the first
         ``skip`` of them (a resumed import); blank rows included, so that numbers stay true."""
         reader = _csv_rows(self) if self.kind == "csv" else _xlsx_rows(self)
         for number, cells in enumerate(reader, start=2):
+            self._position = number - 1
             if number - 2 < skip:
                 continue
             yield number, cells
 
     def fraction(self) -> float | None:
         """How far through the file reading is (0…1), for a progress bar; None when unknown."""
+        if self.kind == "xlsx":
+            return min(1.0, self._position / self.total) if self.total else None
         if self._raw is None or not self._size:
             return None
         try:
@@ -197,13 +203,14 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
         book.close()
         raise ImportProblem("import.no_sheet", sheet=sheet, sheets=", ".join(book.sheetnames))
     first = next(worksheet.iter_rows(values_only=True, max_row=1), None)
+    total = worksheet.max_row - 1 if worksheet.max_row else None
     book.close()
     if not first or not any(cell not in (None, "") for cell in first):
         raise ImportProblem("import.no_header", path=path.name)
     headers = ["" if cell is None else str(cell).strip() for cell in first]
     while headers and not headers[-1]:
         headers.pop()
-    return Source(path, "xlsx", headers, sheet=worksheet.title)
+    return Source(path, "xlsx", headers, sheet=worksheet.title, total=total)
 
 
 def _xlsx_rows(source: Source) -> Iterator[list[Any]]:

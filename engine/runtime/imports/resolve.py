@@ -48,14 +48,18 @@ def key_of(fdef: FieldDef | None, value: Any, settings: Settings) -> Any:
         return None
 
 
-def find(session: Session, obj: ObjectDef, by: str, values: Iterable[Any]) -> dict[Any, list[int]]:
-    """The ids of the records of ``obj`` the session's user can read whose ``by`` holds each value
-    (archived ones included: they still hold their unique values)."""
+def find(
+    session: Session, obj: ObjectDef, by: str, values: Iterable[Any], archived: bool = False
+) -> dict[Any, list[int]]:
+    """The ids of the records of ``obj`` the session's user can read whose ``by`` holds each value;
+    ``archived``: archived records too (they still hold their unique values)."""
     wanted = sorted({v for v in values if v is not None}, key=str)
     found: dict[Any, list[int]] = {}
     for start in range(0, len(wanted), IN_CHUNK):
         part = wanted[start : start + IN_CHUNK]
-        query = session.query(obj.name).include_archived().filter(**{f"{by}__in": part})
+        query = session.query(obj.name).filter(**{f"{by}__in": part})
+        if archived:
+            query = query.include_archived()
         for record in query.all():
             found.setdefault(record[by], []).append(record.id)
     return found

@@ -289,6 +289,8 @@ def run(
                 with crm.engine.begin() as connection:
                     jobs.finish(connection, crm.schema, job.id, jobs.DONE, crm.clock_now().now_utc)
     except ImportProblem as problem:
+        if problem.problem == "import.job_moved":
+            raise  # another run carries the job on
         with crm.engine.begin() as connection:
             jobs.finish(connection, crm.schema, job.id, jobs.FAILED, crm.clock_now().now_utc, str(problem))
         raise
@@ -419,7 +421,7 @@ def _plain(cell: Any) -> Any:
 def _write(session: Session, plan: _Plan, rows: list[_Row]) -> tuple[Counts, list[FailedRow]]:
     """Resolve, match and write one batch through the write path; its counts and failed rows."""
     _resolve_lookups(session, plan, rows)
-    existing = find(session, plan.obj, plan.match.name, [r.key for r in rows]) if plan.match else {}
+    existing = find(session, plan.obj, plan.match.name, [r.key for r in rows], archived=True) if plan.match else {}
     failures: list[FailedRow] = []
     creates: list[_Row] = []
     updates: list[tuple[_Row, int]] = []
