@@ -328,3 +328,19 @@ def test_resume_after_kill_9_imports_every_row_exactly_once(small, tmp_path):
     assert sorted(names) == sorted(f"Item {i}" for i in range(total))  # each row once, none skipped
     finished = run("import", config, "item", data, "--db", db, "--resume", job_id, expect=1)
     assert f"Import job {job_id} has finished already" in finished.output
+
+
+def test_a_web_job_runs_a_few_batches_at_a_time_and_reads_its_progress_and_errors(small, tmp_path):
+    from engine.runtime import imports
+
+    config, db, crm = small
+    data = write_csv(tmp_path / "a.csv", [["Name"], ["a"], ["x" * 300], [""], ["c"], ["d"]])
+    job = imports.start(crm, "item", data, imports.ImportOptions(batch=2), "imp")
+    assert (job.status, job.rows_done, job.username) == ("pending", 0, "imp")
+    job = imports.run(crm, job.id, max_batches=1)
+    assert (job.status, job.rows_done, job.created, job.failed) == ("running", 3, 1, 1)  # the blank row 4 too
+    [failure] = imports.failures(crm, job.id)
+    assert (failure.row, failure.cells, failure.error) == (3, ["x" * 300], "Name: At most 255 characters (300 given).")
+    job = imports.run(crm, job.id)
+    assert (job.status, job.rows_done, job.created, job.failed) == ("done", 5, 3, 1)
+    assert imports.write_error_file(crm, job.id, tmp_path / "e.csv") == 1
