@@ -293,8 +293,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "字段 {field} 既设为常量，又由列 {column!r} 提供。",
     },
     "import.constant_lookup": {
-        "en": "The constant of {field} names a record: give its id.",
-        "zh": "{field} 的常量引用了记录：请填写记录编号。",
+        "en": "The constant of {field} names a record: give its id (a number).",
+        "zh": "{field} 的常量引用了记录：请填写记录编号（数字）。",
     },
     "import.nothing_mapped": {"en": "No column of the file goes into a field.", "zh": "文件中没有任何列对应到字段。"},
     "import.not_importable": {

@@ -4,7 +4,8 @@
 columns to fields (keys, labels in every language, a map), ``cells`` reads each cell as a person
 means it (one ``CellType`` per field type), ``resolve`` finds the records lookups name and rows
 match, ``jobs`` keeps each job and its failed rows in ``sys_import_jobs``/``sys_import_errors``,
-``runner`` checks, starts and runs jobs batch by batch (resumable, dry runs rolled back) and
+``batch`` converts, resolves and writes one batch through the write path, ``runner`` checks,
+starts and runs jobs batch by batch (resumable, dry runs rolled back) and
 ``errorfile`` writes a job's failed rows as a CSV file to fix and import again.
 
 For a caller that drives a job (the CLI, a web worker): ``start`` → ``run`` (all at once, or

@@ -19,22 +19,22 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata.fieldtypes import FieldValueError
 from engine.metadata.model import FieldDef, ObjectDef
-from engine.runtime.errors import RECORD_ERRORS, TrellisError, ValidationFailed
 from engine.runtime.imports import jobs
-from engine.runtime.imports.cells import CellContext, Ref, blank, convert_cell
+from engine.runtime.imports.batch import Plan, batches, write
+from engine.runtime.imports.cells import CellContext, Ref, convert_cell
 from engine.runtime.imports.jobs import Counts, FailedRow, Job
-from engine.runtime.imports.mapping import ColumnMap, MapSpec, build_map, field_of, lookup_field
+from engine.runtime.imports.mapping import ColumnMap, MapSpec, build_map, field_of
 from engine.runtime.imports.problems import ImportProblem, label, say
-from engine.runtime.imports.reading import Source, file_digest, open_source
-from engine.runtime.imports.resolve import find, key_of, user_index
+from engine.runtime.imports.reading import file_digest, open_source
+from engine.runtime.imports.resolve import user_index
 from engine.runtime.messages import localized
 from engine.runtime.records.session import Session
 from engine.runtime.records.writes import MAX_CHUNK
@@ -97,38 +97,6 @@ class Progress:
     rows: int
     counts: Counts
     fraction: float | None
-
-
-@dataclass
-class _Row:
-    """One data row on its way: its cells, the values for the write path, its problems."""
-
-    number: int
-    cells: list[Any]
-    values: dict[str, Any]
-    problems: list[str] = field(default_factory=list)
-    key: Any = None
-
-
-@dataclass
-class _Plan:
-    """What is fixed for a whole run: the object, the map, constants, options."""
-
-    obj: ObjectDef
-    columns: ColumnMap
-    constants: dict[str, Any]
-    context: CellContext
-    options: ImportOptions
-    match: FieldDef | None
-    source: Source
-
-    def label_of(self, name: str) -> str:
-        """How an error names a field: the column it came from, else its label."""
-        column = self.columns.column_of(name)
-        if column is not None:
-            return column.header
-        fdef = self.obj.fields.get(name)
-        return label(fdef.label) if fdef is not None else name
 
 
 # --- starting ------------------------------------------------------------------------------------------
@@ -198,7 +166,7 @@ def _check_allowed(principal: Principal, obj: ObjectDef, options: ImportOptions)
         raise ImportProblem("import.bad_batch", highest=MAX_CHUNK)
 
 
-def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions) -> _Plan:
+def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions) -> Plan:
     """Open the file and check the map, constants and duplicate options against it."""
     source = open_source(path, options.sheet)
     try:
@@ -207,6 +175,9 @@ def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions) 
         constants: dict[str, Any] = {}
         problems = []
         for name, value in columns.constants.items():
+            if isinstance(value, int) and field_of(obj, name).type == "lookup":
+                constants[name] = value  # a lookup's constant is the record's id
+                continue
             try:
                 constants[name] = convert_cell(value, field_of(obj, name), context)
             except FieldValueError as exc:
@@ -219,7 +190,7 @@ def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions) 
     except BaseException:
         source.close()
         raise
-    return _Plan(obj, columns, constants, context, options, match, source)
+    return Plan(obj, columns, constants, context, options.batch, options.on_duplicate, match, source)
 
 
 def _match_field(obj: ObjectDef, columns: ColumnMap, options: ImportOptions, problems: list[str]) -> FieldDef | None:
@@ -310,17 +281,15 @@ def _real_run(
     obj = crm.config.objects[job.object]
     with crm.session(job.user_id, channel=CHANNEL) as session:
         plan = _plan(session, obj, path, options)
-    done, counts, batches = job.rows_done, _counts(job), 0
+    done, counts, written = job.rows_done, _counts(job), 0
     try:
-        for rows_to, rows in _batches(plan, done):
-            if max_batches is not None and batches >= max_batches:
+        for rows_to, rows in batches(plan, done):
+            if max_batches is not None and written >= max_batches:
                 return False
             with crm.session(job.user_id, channel=CHANNEL) as session:
-                batch, failures = _write(session, plan, rows)
-                jobs.advance(
-                    session.connection, crm.schema, job, done, rows_to, batch, failures, crm.clock_now().now_utc
-                )
-            done, counts, batches = rows_to, counts + batch, batches + 1
+                batch, failed = write(session, plan, rows)
+                jobs.advance(session.connection, crm.schema, job, done, rows_to, batch, failed, crm.clock_now().now_utc)
+            done, counts, written = rows_to, counts + batch, written + 1
             report(Progress(job.id, done, counts, plan.source.fraction()))
     finally:
         plan.source.close()
@@ -340,9 +309,9 @@ def _dry_run(crm: Runtime, job: Job, path: Path, options: ImportOptions, report:
             with crm.session(job.user_id, channel=CHANNEL) as session:
                 plan = _plan(session, obj, path, options)
                 try:
-                    for rows_to, rows in _batches(plan, 0):
-                        batch, failures = _write(session, plan, rows)
-                        for failure in failures:
+                    for rows_to, rows in batches(plan, 0):
+                        batch, failed = write(session, plan, rows)
+                        for failure in failed:
                             spool.write(json.dumps([failure.row, failure.cells, failure.error], default=str) + "\n")
                         done, counts = rows_to, counts + batch
                         report(Progress(job.id, done, counts, plan.source.fraction()))
@@ -366,149 +335,3 @@ def _dry_run(crm: Runtime, job: Job, path: Path, options: ImportOptions, report:
 
 def _counts(job: Job) -> Counts:
     return Counts(job.created, job.updated, job.skipped, job.held, job.failed)
-
-
-# --- batches -------------------------------------------------------------------------------------------
-def _batches(plan: _Plan, skip: int) -> Iterator[tuple[int, list[_Row]]]:
-    """The file's rows after the first ``skip``, converted, in batches of ``options.batch``; yields
-    ``(rows read through the batch, rows)``. A row whose match value repeats one of its batch
-    starts the next batch, so that it meets the record the earlier row made."""
-    batch: list[_Row] = []
-    keys: set[Any] = set()
-    consumed = skip
-    for number, cells in plan.source.rows(skip):
-        index = number - 2
-        if all(blank(cell) for cell in cells):
-            consumed = index + 1
-            continue
-        row = _convert(plan, number, cells)
-        if len(batch) >= plan.options.batch or (row.key is not None and row.key in keys):
-            yield consumed, batch
-            batch, keys = [], set()
-        batch.append(row)
-        if row.key is not None:
-            keys.add(row.key)
-        consumed = index + 1
-    if batch or consumed > skip:
-        yield consumed, batch
-
-
-def _convert(plan: _Plan, number: int, cells: list[Any]) -> _Row:
-    row = _Row(number, [_plain(c) for c in cells], dict(plan.constants))
-    for column in plan.columns.mapped:
-        cell = cells[column.index] if column.index < len(cells) else None
-        fdef = field_of(plan.obj, column.field or "")
-        try:
-            value = convert_cell(cell, fdef, plan.context)
-        except FieldValueError as exc:
-            row.problems.append(f"{column.header}: {localized(exc.code, exc.message, exc.params)}")
-            continue
-        if value is not None:
-            row.values[fdef.name] = value
-    if plan.match is not None and plan.match.name in row.values:
-        row.key = key_of(plan.match, row.values[plan.match.name], plan.context.settings)
-    return row
-
-
-def _plain(cell: Any) -> Any:
-    """A cell as stored with a failed row (JSON): text, number or boolean; dates as ISO text."""
-    if cell is None or isinstance(cell, str | int | float | bool):
-        return cell
-    return cell.isoformat() if hasattr(cell, "isoformat") else str(cell)
-
-
-# --- writing a batch -----------------------------------------------------------------------------------
-def _write(session: Session, plan: _Plan, rows: list[_Row]) -> tuple[Counts, list[FailedRow]]:
-    """Resolve, match and write one batch through the write path; its counts and failed rows."""
-    _resolve_lookups(session, plan, rows)
-    existing = find(session, plan.obj, plan.match.name, [r.key for r in rows], archived=True) if plan.match else {}
-    failures: list[FailedRow] = []
-    creates: list[_Row] = []
-    updates: list[tuple[_Row, int]] = []
-    skipped = 0
-    for row in rows:
-        ids = existing.get(row.key, []) if row.key is not None else []
-        if row.problems:
-            failures.append(_failed(row, row.problems))
-        elif not ids:
-            creates.append(row)
-        elif len(ids) > 1:
-            failures.append(
-                _failed(row, [say("import.ambiguous_match", count=len(ids), field=plan.label_of(plan.match.name))])
-            )  # type: ignore[union-attr]
-        elif plan.options.on_duplicate == "skip":
-            skipped += 1
-        elif plan.options.on_duplicate == "update":
-            updates.append((row, ids[0]))
-        else:
-            failures.append(_failed(row, [say("import.duplicate", field=plan.label_of(plan.match.name), id=ids[0])]))  # type: ignore[union-attr]
-    created = updated = held = 0
-    chunk = max(1, min(len(rows), MAX_CHUNK))
-    if creates:
-        outcomes = session.create_many(plan.obj.name, [r.values for r in creates], on_error="collect", chunk_size=chunk)
-        for row, outcome in zip(creates, outcomes, strict=True):
-            if isinstance(outcome, TrellisError):
-                failures.append(_failed(row, _messages(plan, outcome)))
-            elif outcome.pending_approval is not None:
-                held += 1
-            else:
-                created += 1
-    if updates:
-        changes = [(record_id, row.values) for row, record_id in updates]
-        outcomes = session.update_many(plan.obj.name, changes, on_error="collect", chunk_size=chunk)
-        for (row, _), outcome in zip(updates, outcomes, strict=True):
-            if isinstance(outcome, TrellisError):
-                failures.append(_failed(row, _messages(plan, outcome)))
-            elif outcome.pending_approval is not None:
-                held += 1
-            else:
-                updated += 1
-    failures.sort(key=lambda f: f.row)
-    return Counts(created, updated, skipped, held, len(failures)), failures
-
-
-def _resolve_lookups(session: Session, plan: _Plan, rows: list[_Row]) -> None:
-    """Turn every lookup cell (``Ref``) into the id of the one record it names."""
-    for column in plan.columns.mapped:
-        fdef = plan.obj.fields.get(column.field or "")
-        if fdef is None or fdef.type != "lookup":
-            continue
-        target = session.config.objects[fdef.target or ""]
-        by = lookup_field(session.config, plan.obj, column)
-        by_field = target.fields.get(by)
-        keys = {}
-        for row in rows:
-            ref = row.values.get(fdef.name)
-            if isinstance(ref, Ref):
-                keys[ref.text] = key_of(by_field, ref.text, session.config.settings)
-        found = find(session, target, by, keys.values())
-        for row in rows:
-            ref = row.values.get(fdef.name)
-            if not isinstance(ref, Ref):
-                continue
-            ids = found.get(keys[ref.text], [])
-            if len(ids) == 1:
-                row.values[fdef.name] = ids[0]
-                continue
-            del row.values[fdef.name]
-            code = "import.no_record" if not ids else "import.ambiguous_record"
-            row.problems.append(
-                f"{column.header}: "
-                + say(code, object=label(target.label), value=ref.text[:60], count=len(ids), field=by)
-            )
-
-
-def _messages(plan: _Plan, error: TrellisError) -> list[str]:
-    """A refusal of the write path as sentences, each naming its column."""
-    if not isinstance(error, ValidationFailed):
-        return [str(error)]
-    out = []
-    order = {column.field: column.index for column in plan.columns.mapped}
-    for name, problems in sorted(error.errors.items(), key=lambda item: order.get(item[0], len(order))):
-        for problem in problems:
-            out.append(problem.message if name == RECORD_ERRORS else f"{plan.label_of(name)}: {problem.message}")
-    return out
-
-
-def _failed(row: _Row, problems: list[str]) -> FailedRow:
-    return FailedRow(row.number, row.cells, "; ".join(problems))
