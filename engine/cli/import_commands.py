@@ -86,7 +86,8 @@ def import_command(
             )
             job = imports.start(crm, object_name, path, options, as_user, dry_run=dry_run)
         _describe(Path(path), job.options.get("sheet"))
-        echo(say("import.job", job=job.id), err=True)
+        if not job.dry_run:
+            echo(say("import.job", job=job.id), err=True)
         try:
             with _progress(sys.stderr.isatty()) as report:
                 job = imports.run(crm, job.id, path, progress=report, batch=batch if resume else None)
