@@ -232,15 +232,24 @@ def test_a_dry_run_gives_the_same_errors_and_changes_nothing(small, tmp_path):
     config, db, crm = small
     data = write_csv(
         tmp_path / "a.csv",
-        [["Company name", "Code", "Industry"], ["A", "c1", "Retail"], ["B", "c1", "Finance"], ["", "c3", "Mining"]],
+        [
+            ["Company name", "Code", "Industry"],
+            ["A", "c1", "Retail"],
+            ["B", "c1", "Finance"],
+            ["", "c3", "Mining"],
+            ["Nul\x00", "c4", ""],  # kept with the failed row without its NUL (PostgreSQL's JSON has none)
+        ],
     )
     dry = run("import", config, "account", data, "--db", db, "--dry-run", "--errors", tmp_path / "dry.csv", expect=1)
-    assert "Dry run, nothing was changed: 3 rows read; would create 1, update 0, skip 0" in dry.output
+    assert (
+        "Dry run, nothing was changed: 4 rows read; would create 1, update 0, skip 0, hold 0 for approval, fail 3"
+        in dry.output
+    )
     assert "row 3: Code: Another Account already has Code = c1." in dry.output  # unique within the file
     assert "row 4: Company name: Company name is required.; Industry: 'Mining' is not one of" in dry.output
     assert records(crm, "account") == []
     real = run("import", config, "account", data, "--db", db, "--errors", tmp_path / "real.csv", expect=1)
-    assert "3 rows read, 1 created" in real.output
+    assert "4 rows read, 1 created" in real.output
     assert (tmp_path / "dry.csv").read_text("utf-8-sig") == (tmp_path / "real.csv").read_text("utf-8-sig")
 
 

@@ -103,8 +103,11 @@ def _convert(plan: Plan, number: int, cells: list[Any]) -> Row:
 
 
 def _plain(cell: Any) -> Any:
-    """A cell as stored with a failed row (JSON): text, number or boolean; dates as ISO text."""
-    if cell is None or isinstance(cell, str | int | float | bool):
+    """A cell as stored with a failed row (JSON): text, number or boolean; dates as ISO text. NUL
+    characters are dropped (PostgreSQL's JSON cannot hold them; the write path refuses them anyway)."""
+    if isinstance(cell, str):
+        return cell.replace("\x00", "")
+    if cell is None or isinstance(cell, int | float | bool):
         return cell
     return cell.isoformat() if hasattr(cell, "isoformat") else str(cell)
 
