@@ -274,15 +274,15 @@ def test_lookups_by_a_unique_field_and_the_import_grant(small, tmp_path):
     with crm.session() as session:
         session.create("account", {"name": "Twin", "code": "t1"})
         session.create("account", {"name": "Twin", "code": "t2"})
-    data = write_csv(tmp_path / "c.csv", [["Name", "Account"], ["Li", "t2"], ["Wang", "Twin"]])
+    data = write_csv(tmp_path / "c.csv", [["Name", "所属公司"], ["Li", "t2"], ["Wang", "Twin"]])
     refused = run("import", config, "contact", data, "--db", db, "--as", "rep", expect=1)
     assert "You may not import Contact: your role lacks the `import` grant." in refused.output
     by_title = run("import", config, "contact", data, "--db", db, "--as", "imp", expect=1)
-    assert "row 2: Account: no Account 't2' (by name)" in by_title.output
-    assert "row 3: Account: 2 Account records are 'Twin' (by name)" in by_title.output
-    (tmp_path / "map.yaml").write_text("columns:\n  account: {by: code}\n")
+    assert "row 2: 所属公司: no Account 't2' (by name)" in by_title.output
+    assert "row 3: 所属公司: 2 Account records are 'Twin' (by name)" in by_title.output
+    (tmp_path / "map.yaml").write_text("columns:\n  所属公司: {by: code}\n")  # the field's zh label
     by_code = run("import", config, "contact", data, "--db", db, "--as", "imp", "--map", tmp_path / "map.yaml")
-    assert "row 3: Account: no Account 'Twin' (by code)" in by_code.output and "1 created" in by_code.output
+    assert "row 3: 所属公司: no Account 'Twin' (by code)" in by_code.output and "1 created" in by_code.output
     with crm.session() as session:
         [li] = session.query("contact").all()
     assert li["account"] == 2 and li["owner_id"] == crm.principal("imp").user_id

@@ -134,7 +134,7 @@ def build_map(
     names = _names(config, obj)
     problems: list[str] = []
     notes: list[str] = []
-    given = _given(obj, headers, spec, problems)
+    given = _given(obj, headers, spec, names, problems)
     columns: list[Column] = []
     taken: dict[str, str] = {}
     for index, header in enumerate(headers):
@@ -203,9 +203,12 @@ def _error_headers() -> set[str]:
     return {normal(MESSAGES["import.error_column"][language]) for language in LANGUAGES}
 
 
-def _given(obj: ObjectDef, headers: list[str], spec: MapSpec, problems: list[str]) -> dict[str, Any]:
+def _given(
+    obj: ObjectDef, headers: list[str], spec: MapSpec, names: dict[str, str], problems: list[str]
+) -> dict[str, Any]:
     """The map's choices per header: a field name, ``SKIP`` or ``(field, by)``; a choice keyed by
-    a field's key applies to the column that matches that field."""
+    a field's key applies to the column that matches that field, and ``{by: …}`` without ``field``
+    to the field the column matches by its name."""
     by_header: dict[str, Any] = {}
     normals = {normal(h): h for h in headers if h}
     for key, value in spec.columns.items():
@@ -217,6 +220,8 @@ def _given(obj: ObjectDef, headers: list[str], spec: MapSpec, problems: list[str
         if header is None:
             problems.append(say("import.map_no_column", column=key))
             continue
+        if isinstance(value, dict) and "field" not in value and names.get(normal(header)):
+            value = {**value, "field": names[normal(header)]}
         choice = _choice(obj, key, value, problems)
         if choice is not None:
             by_header[header] = choice
