@@ -67,6 +67,9 @@ roles:
   rep:
     objects:
       "*": {read: all, edit: all, create: true}
+  updater:
+    objects:
+      "*": {read: all, edit: all, import: true}
   admin:
     objects:
       "*": {read: all, edit: all, create: true, import: true}
@@ -97,6 +100,7 @@ def small(db_url, write_config):
     with crm.directory() as directory:
         directory.add("imp", roles=["importer"])
         directory.add("rep", roles=["rep"])
+        directory.add("upd", roles=["updater"])
         directory.add("boss", roles=["admin"])
     yield config, db_url, crm
     crm.close()
@@ -267,6 +271,10 @@ def test_duplicates_are_skipped_updated_or_reported(small, tmp_path):
     assert "2 rows read, 0 created, 2 updated" in update.output
     first = records(crm, "account")[0]
     assert (first["name"], first["industry"], first["version"]) == ("New name", "finance", version + 1)  # mapped only
+    more = write_csv(tmp_path / "b.csv", [["Code", "Company name"], ["c1", "Again"], ["c9", "New"]])
+    only_edit = run("import", config, "account", more, "--db", db, "--on-duplicate", "update", "--as", "upd")
+    assert "row 3: you may not create Account records; this row matches no existing one" in only_edit.output
+    assert "2 rows read, 0 created, 1 updated" in only_edit.output and only_edit.exit_code == 1
 
 
 def test_lookups_by_a_unique_field_and_the_import_grant(small, tmp_path):

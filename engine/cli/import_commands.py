@@ -47,7 +47,7 @@ SHOWN_ERRORS = 20
 @click.option(
     "--errors", "errors_path", type=click.Path(dir_okay=False), help="Write the failed rows to this CSV file."
 )
-@click.option("--sheet", help="The sheet of an .xlsx file (default: the first).")
+@click.option("--sheet", metavar="NAME", help="The sheet of an .xlsx file (default: the first).")
 @click.option("--no-automation", is_flag=True, help="Administrators: run no automation rules (recorded in the audit).")
 @click.option("--language", type=click.Choice(LANGUAGES), default="en", show_default=True, help="Language of messages.")
 @DB_OPTION

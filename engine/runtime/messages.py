@@ -332,6 +332,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "You may not import {object}: your role lacks the `import` grant.",
         "zh": "您无权导入{object}：您的角色没有 `import` 权限。",
     },
+    "import.no_create": {
+        "en": "you may not create {object} records; this row matches no existing one",
+        "zh": "您无权新建{object}记录，而该行没有匹配到现有记录",
+    },
     "import.automation_admin_only": {
         "en": "Only an administrator (permission manage_config) may import with automation off.",
         "zh": "只有管理员（manage_config 权限）可以关闭自动化导入。",

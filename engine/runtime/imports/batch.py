@@ -119,6 +119,10 @@ def write(session: Session, plan: Plan, rows: list[Row]) -> tuple[Counts, list[F
     creates, updates, skipped, failures = _sort_out(session, plan, rows)
     chunk = max(1, min(len(rows), MAX_CHUNK))
     created = held = updated = 0
+    if creates and not session.principal.grant(plan.obj.name).create:
+        refusal = say("import.no_create", object=label(plan.obj.plural_label))
+        failures.extend(_failed(row, [refusal]) for row in creates)
+        creates = []
     if creates:
         outcomes = session.create_many(plan.obj.name, [r.values for r in creates], on_error="collect", chunk_size=chunk)
         created, held = _outcomes(plan, creates, outcomes, failures)
