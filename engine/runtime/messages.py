@@ -386,6 +386,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Import job {job} imports {object} from {file}, not this.",
         "zh": "导入任务 {job} 导入的是 {file} 中的{object}，与本次不符。",
     },
+    "import.read_csv": {"en": "CSV, {encoding}, delimiter {delimiter}", "zh": "CSV，{encoding}，分隔符 {delimiter}"},
+    "import.read_xlsx": {"en": "xlsx, sheet {sheet}", "zh": "xlsx，工作表 {sheet}"},
     "import.read_as": {"en": "Reading {file}: {how}.", "zh": "正在读取 {file}：{how}。"},
     "import.job": {
         "en": "Import job {job} (resume it with --resume {job} if it stops).",

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 import charset_normalizer
 
-from engine.runtime.imports.problems import ImportProblem
+from engine.runtime.imports.problems import ImportProblem, say
 
 #: Bytes read to detect a CSV file's encoding and delimiter.
 SAMPLE_BYTES = 256 * 1024
@@ -81,8 +81,8 @@ class Source:
         """How the file was read, for the user (``CSV, GB18030, delimiter ';'`` / ``xlsx, sheet Leads``)."""
         if self.kind == "csv":
             shown = {"\t": "tab"}.get(self.delimiter or ",", self.delimiter)
-            return f"CSV, {display_encoding(self.encoding)}, delimiter {shown!r}"
-        return f"xlsx, sheet {self.sheet!r}"
+            return say("import.read_csv", encoding=display_encoding(self.encoding), delimiter=repr(shown))
+        return say("import.read_xlsx", sheet=repr(self.sheet))
 
 
 def display_encoding(encoding: str | None) -> str:
