@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rapidfuzz import fuzz, process
 
 from engine.metadata.model import SYSTEM_COLUMNS as SYSTEM
 from engine.metadata.model import Config, FieldDef, Label, ObjectDef
@@ -261,6 +260,8 @@ def _choice(obj: ObjectDef, column: str, value: Any, problems: list[str]) -> Any
 
 
 def _unmatched(header: str, obj: ObjectDef, names: dict[str, str]) -> str:
+    from rapidfuzz import fuzz, process  # loaded when a column matches nothing, not by every command
+
     choices = {name: target for name, target in names.items() if target in obj.fields or _extra(obj, target)}
     found = process.extractOne(normal(header), list(choices), scorer=fuzz.WRatio, score_cutoff=SUGGESTION_SCORE)
     if found is None:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import charset_normalizer
-
 from engine.runtime.imports.problems import ImportProblem, say
 
 #: Bytes read to detect a CSV file's encoding and delimiter.
@@ -131,6 +129,8 @@ def detect_encoding(sample: bytes) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
+    import charset_normalizer  # loaded for a file that is not UTF-8, not by every command
+
     best = charset_normalizer.from_bytes(sample).best()
     if best is None:
         raise ImportProblem("import.unknown_encoding")
