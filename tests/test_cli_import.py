@@ -361,3 +361,25 @@ def test_a_web_job_runs_a_few_batches_at_a_time_and_reads_its_progress_and_error
     job = imports.run(crm, job.id)
     assert (job.status, job.rows_done, job.created, job.failed) == ("done", 5, 3, 1)
     assert imports.write_error_file(crm, job.id, tmp_path / "e.csv") == 1
+
+
+def test_files_are_read_with_their_encoding_delimiter_and_sheet(tmp_path):
+    from engine.runtime.imports import ImportProblem
+    from engine.runtime.imports.reading import open_source
+
+    (tmp_path / "semi.csv").write_bytes("名称;编号\r\n甲;1\r\n".encode("utf-8-sig"))
+    (tmp_path / "tab.csv").write_bytes("名称\t编号\n乙\t2\n".encode("utf-16"))
+    for name, described, row in (
+        ("semi.csv", "CSV, UTF-8 with BOM, delimiter ';'", ["甲", "1"]),
+        ("tab.csv", "CSV, UTF-16, delimiter 'tab'", ["乙", "2"]),
+    ):
+        source = open_source(tmp_path / name)
+        assert (source.headers, source.described, list(source.rows())) == (["名称", "编号"], described, [(2, row)])
+        source.close()
+    deals = SAMPLES / "saas" / "deals.xlsx"
+    assert open_source(deals, sheet="商机").headers[:2] == ["商机名称", "客户"]
+    with pytest.raises(ImportProblem, match="The workbook has no sheet 'Leads'; its sheets: 商机."):
+        open_source(deals, sheet="Leads")
+    with pytest.raises(ImportProblem, match=r"is an old Excel file \(.xls\): save it as .xlsx or CSV"):
+        (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+        open_source(tmp_path / "old.xls")
