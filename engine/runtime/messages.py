@@ -192,6 +192,232 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The list cannot be sorted so.",
         "zh": "无法这样排序：字段不存在或不可见，或排序字段超过 10 个。",
     },
+    # --- import (engine.runtime.imports, trellis import) ---
+    "invalid_boolean": {
+        "en": "Not yes or no (write 是/否 or yes/no).",
+        "zh": "不是“是/否”（请填写 是/否 或 yes/no）。",
+    },
+    "invalid_date": {
+        "en": "Not a date (write 2026-12-01 or 2026年12月1日).",
+        "zh": "不是日期（请填写 2026-12-01 或 2026年12月1日）。",
+    },
+    "invalid_datetime": {
+        "en": "Not a date and time (write 2026-12-01 14:30).",
+        "zh": "不是日期时间（请填写 2026-12-01 14:30）。",
+    },
+    "no_such_user": {
+        "en": "There is no such user (write the user name, e-mail or name).",
+        "zh": "没有这个用户（请填写用户名、邮箱或姓名）。",
+    },
+    "ambiguous_user": {
+        "en": "Several users are called so; write the user name.",
+        "zh": "有多个同名用户，请填写用户名。",
+    },
+    "import.owner": {"en": "Owner", "zh": "负责人"},
+    "import.error_column": {"en": "Import error", "zh": "导入错误"},
+    "import.no_file": {"en": "There is no file {path}.", "zh": "文件 {path} 不存在。"},
+    "import.old_excel": {
+        "en": "{path} is an old Excel file (.xls): save it as .xlsx or CSV in Excel, then import that.",
+        "zh": "{path} 是旧版 Excel 文件（.xls）：请在 Excel 中另存为 .xlsx 或 CSV 后再导入。",
+    },
+    "import.sheet_not_xlsx": {
+        "en": "--sheet is for .xlsx files; {path} is a CSV file.",
+        "zh": "--sheet 只适用于 .xlsx 文件；{path} 是 CSV 文件。",
+    },
+    "import.unknown_encoding": {
+        "en": "The file's encoding cannot be told: save it as CSV UTF-8 in Excel and import that.",
+        "zh": "无法识别文件编码：请在 Excel 中另存为“CSV UTF-8”后再导入。",
+    },
+    "import.empty_file": {"en": "{path} is empty.", "zh": "{path} 是空文件。"},
+    "import.no_header": {
+        "en": "{path} has no header row: its first row must name the columns.",
+        "zh": "{path} 没有表头：第一行必须是列名。",
+    },
+    "import.bad_bytes": {
+        "en": "The file is not {encoding} throughout (detected from its beginning): save it as CSV UTF-8 and import "
+        "that.",
+        "zh": "文件并非全部为 {encoding} 编码（根据文件开头识别）：请另存为“CSV UTF-8”后再导入。",
+    },
+    "import.bad_csv": {"en": "The CSV file cannot be read: {reason}.", "zh": "无法读取该 CSV 文件：{reason}。"},
+    "import.bad_xlsx": {
+        "en": "{path} cannot be read as an Excel (.xlsx) file.",
+        "zh": "无法将 {path} 作为 Excel（.xlsx）文件读取。",
+    },
+    "import.no_sheet": {
+        "en": "The workbook has no sheet {sheet!r}; its sheets: {sheets}.",
+        "zh": "工作簿中没有名为 {sheet!r} 的工作表；现有工作表：{sheets}。",
+    },
+    "import.map_unreadable": {
+        "en": "The map {path} cannot be read: {reason}",
+        "zh": "无法读取映射文件 {path}：{reason}",
+    },
+    "import.map_shape": {
+        "en": "The map {path} holds `columns:` (column: field, skip or {{field: …, by: …}}) and `constants:` "
+        "(field: value), nothing else.",
+        "zh": "映射文件 {path} 只能包含 `columns:`（列: 字段、skip 或 {{field: …, by: …}}）和 "
+        "`constants:`（字段: 值）。",
+    },
+    "import.map_no_column": {
+        "en": "The map names column {column!r}, which the file does not have.",
+        "zh": "映射文件中的列 {column!r} 在文件中不存在。",
+    },
+    "import.map_value": {
+        "en": "The map's entry for {column!r} is not a field, skip or {{field: …, by: …}}.",
+        "zh": "映射文件中 {column!r} 的值应为字段名、skip 或 {{field: …, by: …}}。",
+    },
+    "import.unmatched": {
+        "en": "Column {column!r} matches no field: map it in --map MAP.yaml (or write `{column}: skip`).",
+        "zh": "列 {column!r} 没有对应的字段：请在 --map MAP.yaml 中指定（或写 `{column}: skip` 跳过）。",
+    },
+    "import.unmatched_suggest": {
+        "en": "Column {column!r} matches no field: did you mean {field} ({label})? Map it in --map MAP.yaml "
+        "(or write `{column}: skip`).",
+        "zh": "列 {column!r} 没有对应的字段：是否指 {field}（{label}）？请在 --map MAP.yaml 中指定"
+        "（或写 `{column}: skip` 跳过）。",
+    },
+    "import.note_system": {
+        "en": "Column {column!r} is kept by Trellis itself: left out.",
+        "zh": "列 {column!r} 由 Trellis 自动维护：不导入。",
+    },
+    "import.note_computed": {
+        "en": "Column {column!r} ({field}) is computed by Trellis: left out.",
+        "zh": "列 {column!r}（{field}）由系统计算：不导入。",
+    },
+    "import.two_columns": {
+        "en": "Columns {first!r} and {second!r} both go into {field}: skip one of them in --map.",
+        "zh": "列 {first!r} 和 {second!r} 都对应字段 {field}：请在 --map 中跳过其中一列。",
+    },
+    "import.unknown_field": {"en": "{object} has no field {field!r}.", "zh": "{object} 没有字段 {field!r}。"},
+    "import.constant_and_column": {
+        "en": "{field} is given both as a constant and by column {column!r}.",
+        "zh": "字段 {field} 既设为常量，又由列 {column!r} 提供。",
+    },
+    "import.constant_lookup": {
+        "en": "The constant of {field} names a record: give its id (a number).",
+        "zh": "{field} 的常量引用了记录：请填写记录编号（数字）。",
+    },
+    "import.nothing_mapped": {"en": "No column of the file goes into a field.", "zh": "文件中没有任何列对应到字段。"},
+    "import.not_importable": {
+        "en": "Column {column!r}: {field} holds files, which are uploaded on the record, not imported.",
+        "zh": "列 {column!r}：{field} 是文件字段，请在记录上传文件，不能导入。",
+    },
+    "import.read_only": {
+        "en": "Column {column!r}: you may not change {field}; leave the column out (`{column}: skip` in --map).",
+        "zh": "列 {column!r}：您无权修改 {field}；请去掉该列（在 --map 中写 `{column}: skip`）。",
+    },
+    "import.by_not_lookup": {
+        "en": "Column {column!r}: `by` is for lookup fields only.",
+        "zh": "列 {column!r}：`by` 只适用于关联字段。",
+    },
+    "import.title_not_simple": {
+        "en": "Column {column!r}: a {object}'s title is made of several fields; say which field finds it: "
+        "`{column}: {{by: FIELD}}` in --map.",
+        "zh": "列 {column!r}：{object} 的标题由多个字段组成；请在 --map 中写 `{column}: {{by: 字段}}` 指定查找字段。",
+    },
+    "import.bad_by": {
+        "en": "Column {column!r}: {object} records cannot be found by {field!r} (no such field you may read, "
+        "or it is encrypted).",
+        "zh": "列 {column!r}：不能按 {field!r} 查找{object}（没有您可读的此字段，或该字段已加密）。",
+    },
+    "import.no_record": {"en": "no {object} {value!r} (by {field})", "zh": "找不到{object} {value!r}（按 {field}）"},
+    "import.ambiguous_record": {
+        "en": "{count} {object} records are {value!r} (by {field}); name it by a unique field with {{by: …}} in --map",
+        "zh": "有 {count} 条{object}记录为 {value!r}（按 {field}）；请在 --map 中用 {{by: …}} 按唯一字段指定",
+    },
+    "import.unknown_object": {
+        "en": "There is no object {object!r}; the objects: {known}.",
+        "zh": "没有对象 {object!r}；现有对象：{known}。",
+    },
+    "import.denied": {
+        "en": "You may not import {object}: your role lacks the `import` grant.",
+        "zh": "您无权导入{object}：您的角色没有 `import` 权限。",
+    },
+    "import.no_create": {
+        "en": "you may not create {object} records; this row matches no existing one",
+        "zh": "您无权新建{object}记录，而该行没有匹配到现有记录",
+    },
+    "import.automation_admin_only": {
+        "en": "Only an administrator (permission manage_config) may import with automation off.",
+        "zh": "只有管理员（manage_config 权限）可以关闭自动化导入。",
+    },
+    "import.bad_on_duplicate": {
+        "en": "--on-duplicate is skip, update or error, not {value!r}.",
+        "zh": "--on-duplicate 只能是 skip、update 或 error，不能是 {value!r}。",
+    },
+    "import.bad_batch": {
+        "en": "--batch is a whole number from 1 to {highest}.",
+        "zh": "--batch 必须是 1 到 {highest} 之间的整数。",
+    },
+    "import.match_needed": {
+        "en": "--on-duplicate needs --match FIELD: the object has no unique field among the columns.",
+        "zh": "--on-duplicate 需要 --match 字段：文件的列中没有唯一字段。",
+    },
+    "import.match_not_mapped": {
+        "en": "--match {field}: no column of the file goes into {field}.",
+        "zh": "--match {field}：文件中没有列对应字段 {field}。",
+    },
+    "import.match_unusable": {
+        "en": "--match {field}: records cannot be matched by this field (a list, lookup, file or encrypted field).",
+        "zh": "--match {field}：不能按此字段匹配记录（列表、关联、文件或加密字段）。",
+    },
+    "import.duplicate": {
+        "en": "{field}: a record with this value exists already (id {id}); use --on-duplicate skip or update",
+        "zh": "{field}：已有该值的记录（编号 {id}）；可使用 --on-duplicate skip 或 update",
+    },
+    "import.ambiguous_match": {
+        "en": "{field}: {count} existing records have this value; cannot tell which to use",
+        "zh": "{field}：有 {count} 条现有记录为该值，无法确定使用哪一条",
+    },
+    "import.no_job": {"en": "There is no import job {job}.", "zh": "没有编号为 {job} 的导入任务。"},
+    "import.job_done": {
+        "en": "Import job {job} has finished already; there is nothing to resume.",
+        "zh": "导入任务 {job} 已完成，无需继续。",
+    },
+    "import.job_moved": {
+        "en": "Import job {job} was moved on by another run meanwhile; this batch was not written.",
+        "zh": "导入任务 {job} 已被另一个进程推进，本批次未写入。",
+    },
+    "import.file_changed": {
+        "en": "Import job {job} read another file than {path} (its size or content differs): resume it with "
+        "the same file.",
+        "zh": "导入任务 {job} 读取的文件与 {path} 不同（大小或内容不一致）：请使用同一个文件继续。",
+    },
+    "import.resume_other": {
+        "en": "Import job {job} imports {object} from {file}, not this.",
+        "zh": "导入任务 {job} 导入的是 {file} 中的{object}，与本次不符。",
+    },
+    "import.read_csv": {"en": "CSV, {encoding}, delimiter {delimiter}", "zh": "CSV，{encoding}，分隔符 {delimiter}"},
+    "import.read_xlsx": {"en": "xlsx, sheet {sheet}", "zh": "xlsx，工作表 {sheet}"},
+    "import.read_as": {"en": "Reading {file}: {how}.", "zh": "正在读取 {file}：{how}。"},
+    "import.job": {
+        "en": "Import job {job} (resume it with --resume {job} if it stops).",
+        "zh": "导入任务 {job}（如中断，可用 --resume {job} 继续）。",
+    },
+    "import.summary": {
+        "en": "Imported {object}: {rows} rows read, {created} created, {updated} updated, {skipped} skipped, "
+        "{held} waiting for approval, {failed} failed.",
+        "zh": "已导入{object}：读取 {rows} 行，新建 {created} 条，更新 {updated} 条，跳过 {skipped} 条，"
+        "待审批 {held} 条，失败 {failed} 条。",
+    },
+    "import.dry_summary": {
+        "en": "Dry run, nothing was changed: {rows} rows read; would create {created}, update {updated}, "
+        "skip {skipped}, hold {held} for approval, fail {failed}.",
+        "zh": "试运行，未做任何更改：读取 {rows} 行；将新建 {created} 条，更新 {updated} 条，跳过 {skipped} 条，"
+        "待审批 {held} 条，失败 {failed} 条。",
+    },
+    "import.row_error": {"en": "row {row}: {error}", "zh": "第 {row} 行：{error}"},
+    "import.more_errors": {
+        "en": "… and {count} more failed rows (write them all with --errors OUT.csv).",
+        "zh": "……另有 {count} 行失败（用 --errors OUT.csv 导出全部）。",
+    },
+    "import.errors_written": {
+        "en": "Wrote the {count} failed rows to {path}: fix them there and import that file.",
+        "zh": "已将 {count} 行失败记录写入 {path}：修改后可直接导入该文件。",
+    },
+    "import.interrupted": {
+        "en": "Interrupted: the batches committed so far stay imported; continue with --resume {job}.",
+        "zh": "已中断：已提交的批次保持导入状态；可用 --resume {job} 继续。",
+    },
     # --- errors of a whole request (TrellisError.code) ---
     "database.empty": {
         "en": "This database has no Trellis tables yet: run `trellis apply {config}` to set it up.",

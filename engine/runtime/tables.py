@@ -163,6 +163,7 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
             *automation_tables(metadata),
             *assignment_tables(metadata),
             *file_tables(metadata),
+            *import_tables(metadata),
         )
     }
 
@@ -393,6 +394,53 @@ def file_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Index("ix_sys_files_object_record", "object", "record_id"),
     )
     return (files,)
+
+
+def import_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """Import jobs and their failed rows (``engine.runtime.imports``): a job's progress is
+    committed with each batch it writes, so that a resumed job continues exactly where it stopped."""
+    jobs = sa.Table(
+        "sys_import_jobs",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("object", sa.String(100), nullable=False),
+        sa.Column("file_name", sa.String(500), nullable=False),
+        sa.Column("file_path", sa.String(2000), nullable=False),
+        sa.Column("file_size", sa.BigInteger(), nullable=False),
+        sa.Column("file_sha256", sa.String(64), nullable=False),
+        # What the job was started with (sheet, map, on_duplicate, match, batch, automation).
+        sa.Column("options", json_type(), nullable=False),
+        sa.Column("user_id", id_type(), nullable=True),
+        sa.Column("username", sa.String(100), nullable=False),
+        # pending → running → done; failed when it stopped on something other than a row.
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("dry_run", sa.Boolean(create_constraint=False), nullable=False),
+        sa.Column("encoding", sa.String(40), nullable=True),
+        # Data rows of the file read so far (blank ones included): where a resumed run goes on.
+        sa.Column("rows_done", sa.BigInteger(), nullable=False),
+        sa.Column("created", sa.BigInteger(), nullable=False),
+        sa.Column("updated", sa.BigInteger(), nullable=False),
+        sa.Column("skipped", sa.BigInteger(), nullable=False),
+        sa.Column("held", sa.BigInteger(), nullable=False),
+        sa.Column("failed", sa.BigInteger(), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.Index("ix_sys_import_jobs_object_created", "object", "created_at"),
+    )
+    errors = sa.Table(
+        "sys_import_errors",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("job_id", id_type(), sa.ForeignKey("sys_import_jobs.id"), nullable=False),
+        # The row's number as a spreadsheet shows it (the header is row 1).
+        sa.Column("row", sa.BigInteger(), nullable=False),
+        sa.Column("cells", json_type(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Index("ix_sys_import_errors_job_row", "job_id", "row"),
+    )
+    return jobs, errors
 
 
 def audit_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

@@ -18,7 +18,9 @@ a hang. Time-based triggers (``schedule``, ``cron``) are the worker's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("trellis.automation")
 
+#: False while a block runs with automation off (``suspended``): an admin's migration import.
+_RUNNING: ContextVar[bool] = ContextVar("trellis_automation_running", default=True)
+
 
 class AutomationFailed(TrellisError):
     """A blocking rule failed, so the change that triggered it was refused."""
@@ -52,6 +57,17 @@ class AutomationFailed(TrellisError):
 def rule_principal(rule: Automation) -> Principal:
     """The system, acting under the rule's name (what the audit trail shows)."""
     return Principal(user_id=None, username=f"automation:{rule.name}"[:100])
+
+
+@contextmanager
+def suspended() -> Iterator[None]:
+    """Run no write-time rule inside the block (``trellis import --no-automation``: an admin moving
+    old data in, the import recorded in the audit trail as run without automation)."""
+    token = _RUNNING.set(False)
+    try:
+        yield
+    finally:
+        _RUNNING.reset(token)
 
 
 # --- matching -----------------------------------------------------------------------------------
@@ -66,7 +82,7 @@ def after_write(
     """Run the rules a stored write (``create``, ``update``, ``delete``) triggers; True when any of
     them ran actions."""
     rules = session.config.automations_for(obj.name, *listening(action))
-    if not rules:
+    if not rules or not _RUNNING.get():
         return False
     return after_event(session, obj, rules, Event(action, before, after, move))
 

@@ -1,0 +1,223 @@
+"""One batch of an import: its rows read and converted, their lookups and matches found, and
+written through the write path (``Session.create_many`` / ``update_many``, ``on_error="collect"``).
+
+``batches(plan, skip)`` cuts the file's rows into batches; ``write(session, plan, rows)`` writes
+one in the caller's transaction and returns what it did and the rows that failed, each with its
+problems in words, naming the column they came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.metadata.fieldtypes import FieldValueError
+from engine.metadata.model import FieldDef, ObjectDef
+from engine.runtime.errors import RECORD_ERRORS, TrellisError, ValidationFailed
+from engine.runtime.imports.cells import CellContext, Ref, blank, convert_cell
+from engine.runtime.imports.jobs import Counts, FailedRow
+from engine.runtime.imports.mapping import ColumnMap, field_of, lookup_field
+from engine.runtime.imports.problems import label, say
+from engine.runtime.imports.reading import Source
+from engine.runtime.imports.resolve import find, key_of
+from engine.runtime.messages import localized
+from engine.runtime.records.session import Session
+from engine.runtime.records.writes import MAX_CHUNK
+
+
+@dataclass
+class Row:
+    """One data row on its way: its cells, the values for the write path, its problems."""
+
+    number: int
+    cells: list[Any]
+    values: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+    key: Any = None
+
+
+@dataclass
+class Plan:
+    """What is fixed for a whole run: the object, the map, constants, options."""
+
+    obj: ObjectDef
+    columns: ColumnMap
+    constants: dict[str, Any]
+    context: CellContext
+    #: Rows per batch, and what to do with a row matching a record (``skip``/``update``/``error``).
+    batch: int
+    on_duplicate: str | None
+    match: FieldDef | None
+    source: Source
+
+    def label_of(self, name: str) -> str:
+        """How an error names a field: the column it came from, else its label."""
+        column = self.columns.column_of(name)
+        if column is not None:
+            return column.header
+        fdef = self.obj.fields.get(name)
+        return label(fdef.label) if fdef is not None else name
+
+
+# --- batches -------------------------------------------------------------------------------------------
+def batches(plan: Plan, skip: int) -> Iterator[tuple[int, list[Row]]]:
+    """The file's rows after the first ``skip``, converted, in batches of ``options.batch``; yields
+    ``(rows read through the batch, rows)``. A row whose match value repeats one of its batch
+    starts the next batch, so that it meets the record the earlier row made."""
+    batch: list[Row] = []
+    keys: set[Any] = set()
+    consumed = skip
+    for number, cells in plan.source.rows(skip):
+        index = number - 2
+        if all(blank(cell) for cell in cells):
+            consumed = index + 1
+            continue
+        row = _convert(plan, number, cells)
+        if len(batch) >= plan.batch or (row.key is not None and row.key in keys):
+            yield consumed, batch
+            batch, keys = [], set()
+        batch.append(row)
+        if row.key is not None:
+            keys.add(row.key)
+        consumed = index + 1
+    if batch or consumed > skip:
+        yield consumed, batch
+
+
+def _convert(plan: Plan, number: int, cells: list[Any]) -> Row:
+    row = Row(number, [_plain(c) for c in cells], dict(plan.constants))
+    for column in plan.columns.mapped:
+        cell = cells[column.index] if column.index < len(cells) else None
+        fdef = field_of(plan.obj, column.field or "")
+        try:
+            value = convert_cell(cell, fdef, plan.context)
+        except FieldValueError as exc:
+            row.problems.append(f"{column.header}: {localized(exc.code, exc.message, exc.params)}")
+            continue
+        if value is not None:
+            row.values[fdef.name] = value
+    if plan.match is not None and plan.match.name in row.values:
+        row.key = key_of(plan.match, row.values[plan.match.name], plan.context.settings)
+    return row
+
+
+def _plain(cell: Any) -> Any:
+    """A cell as stored with a failed row (JSON): text, number or boolean; dates as ISO text. NUL
+    characters are dropped (PostgreSQL's JSON cannot hold them; the write path refuses them anyway)."""
+    if isinstance(cell, str):
+        return cell.replace("\x00", "")
+    if cell is None or isinstance(cell, int | float | bool):
+        return cell
+    return cell.isoformat() if hasattr(cell, "isoformat") else str(cell)
+
+
+# --- writing a batch -----------------------------------------------------------------------------------
+def write(session: Session, plan: Plan, rows: list[Row]) -> tuple[Counts, list[FailedRow]]:
+    """Resolve, match and write one batch through the write path; its counts and failed rows."""
+    _resolve_lookups(session, plan, rows)
+    creates, updates, skipped, failures = _sort_out(session, plan, rows)
+    chunk = max(1, min(len(rows), MAX_CHUNK))
+    created = held = updated = 0
+    if creates and not session.principal.grant(plan.obj.name).create:
+        refusal = say("import.no_create", object=label(plan.obj.plural_label))
+        failures.extend(_failed(row, [refusal]) for row in creates)
+        creates = []
+    if creates:
+        outcomes = session.create_many(plan.obj.name, [r.values for r in creates], on_error="collect", chunk_size=chunk)
+        created, held = _outcomes(plan, creates, outcomes, failures)
+    if updates:
+        changes = [(record_id, row.values) for row, record_id in updates]
+        outcomes = session.update_many(plan.obj.name, changes, on_error="collect", chunk_size=chunk)
+        updated, held_updates = _outcomes(plan, [row for row, _ in updates], outcomes, failures)
+        held += held_updates
+    failures.sort(key=lambda f: f.row)
+    return Counts(created, updated, skipped, held, len(failures)), failures
+
+
+def _sort_out(
+    session: Session, plan: Plan, rows: list[Row]
+) -> tuple[list[Row], list[tuple[Row, int]], int, list[FailedRow]]:
+    """Which rows create a record, which update one (with its id), how many are skipped, which fail."""
+    creates: list[Row] = []
+    updates: list[tuple[Row, int]] = []
+    failures: list[FailedRow] = []
+    skipped = 0
+    match = plan.match
+    existing = find(session, plan.obj, match.name, [r.key for r in rows], archived=True) if match else {}
+    for row in rows:
+        ids = existing.get(row.key, []) if row.key is not None else []
+        if row.problems:
+            failures.append(_failed(row, row.problems))
+        elif not ids or match is None:
+            creates.append(row)
+        elif len(ids) > 1:
+            field = plan.label_of(match.name)
+            failures.append(_failed(row, [say("import.ambiguous_match", count=len(ids), field=field)]))
+        elif plan.on_duplicate == "skip":
+            skipped += 1
+        elif plan.on_duplicate == "update":
+            updates.append((row, ids[0]))
+        else:
+            failures.append(_failed(row, [say("import.duplicate", field=plan.label_of(match.name), id=ids[0])]))
+    return creates, updates, skipped, failures
+
+
+def _outcomes(plan: Plan, rows: list[Row], outcomes: list[Any], failures: list[FailedRow]) -> tuple[int, int]:
+    """Count what the write path did with ``rows`` (written, held for approval); refusals join ``failures``."""
+    written = held = 0
+    for row, outcome in zip(rows, outcomes, strict=True):
+        if isinstance(outcome, TrellisError):
+            failures.append(_failed(row, _messages(plan, outcome)))
+        elif outcome.pending_approval is not None:
+            held += 1
+        else:
+            written += 1
+    return written, held
+
+
+def _resolve_lookups(session: Session, plan: Plan, rows: list[Row]) -> None:
+    """Turn every lookup cell (``Ref``) into the id of the one record it names."""
+    for column in plan.columns.mapped:
+        fdef = plan.obj.fields.get(column.field or "")
+        if fdef is None or fdef.type != "lookup":
+            continue
+        target = session.config.objects[fdef.target or ""]
+        by = lookup_field(session.config, plan.obj, column)
+        by_field = target.fields.get(by)
+        keys = {}
+        for row in rows:
+            ref = row.values.get(fdef.name)
+            if isinstance(ref, Ref):
+                keys[ref.text] = key_of(by_field, ref.text, session.config.settings)
+        found = find(session, target, by, keys.values())
+        for row in rows:
+            ref = row.values.get(fdef.name)
+            if not isinstance(ref, Ref):
+                continue
+            ids = found.get(keys[ref.text], [])
+            if len(ids) == 1:
+                row.values[fdef.name] = ids[0]
+                continue
+            del row.values[fdef.name]
+            code = "import.no_record" if not ids else "import.ambiguous_record"
+            row.problems.append(
+                f"{column.header}: "
+                + say(code, object=label(target.label), value=ref.text[:60], count=len(ids), field=by)
+            )
+
+
+def _messages(plan: Plan, error: TrellisError) -> list[str]:
+    """A refusal of the write path as sentences, each naming its column."""
+    if not isinstance(error, ValidationFailed):
+        return [str(error)]
+    out = []
+    order = {column.field: column.index for column in plan.columns.mapped}
+    for name, problems in sorted(error.errors.items(), key=lambda item: order.get(item[0], len(order))):
+        for problem in problems:
+            out.append(problem.message if name == RECORD_ERRORS else f"{plan.label_of(name)}: {problem.message}")
+    return out
+
+
+def _failed(row: Row, problems: list[str]) -> FailedRow:
+    return FailedRow(row.number, row.cells, "; ".join(problems))

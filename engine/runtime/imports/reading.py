@@ -1,0 +1,225 @@
+"""Reading an import file: CSV (any encoding Excel and Chinese Windows write, any delimiter) and
+``.xlsx`` (streamed, read-only), one row at a time, so that memory stays flat whatever the size.
+
+``open_source(path, sheet=None)`` returns a ``Source``: the header row, how the file was read
+(the encoding detected and the delimiter, or the sheet) and ``rows(skip)``, the data rows as
+``(row number, cells)`` — row numbers as a spreadsheet shows them, the header being row 1.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from engine.runtime.imports.problems import ImportProblem, say
+
+#: Bytes read to detect a CSV file's encoding and delimiter.
+SAMPLE_BYTES = 256 * 1024
+#: The delimiters Excel writes (comma, semicolon in many European locales, tab for "Unicode text").
+DELIMITERS = ",;\t|"
+#: Chinese encodings a detector may name; GB18030 decodes all of them (it is their superset).
+_GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "hz", "ms936", "euc_cn"}
+#: Spreadsheet files read as xlsx.
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+#: The widest CSV field accepted (csv's default of 128 KiB is too small for long notes).
+FIELD_LIMIT = 10 * 1024 * 1024
+
+
+@dataclass
+class Source:
+    """One import file opened for reading: its header row and how it was read."""
+
+    path: Path
+    kind: str
+    headers: list[str]
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    #: Data rows in the sheet as the workbook declares them (xlsx; None when it does not say).
+    total: int | None = None
+    _raw: BinaryIO | None = field(default=None, repr=False)
+    _size: int = 0
+    _position: int = 0
+
+    def rows(self, skip: int = 0) -> Iterator[tuple[int, list[Any]]]:
+        """The data rows after the header as ``(row number, cells)``, leaving out the first
+        ``skip`` of them (a resumed import); blank rows included, so that numbers stay true."""
+        reader = _csv_rows(self) if self.kind == "csv" else _xlsx_rows(self)
+        for number, cells in enumerate(reader, start=2):
+            self._position = number - 1
+            if number - 2 < skip:
+                continue
+            yield number, cells
+
+    def fraction(self) -> float | None:
+        """How far through the file reading is (0…1), for a progress bar; None when unknown."""
+        if self.kind == "xlsx":
+            return min(1.0, self._position / self.total) if self.total else None
+        if self._raw is None or not self._size:
+            return None
+        try:
+            return min(1.0, self._raw.tell() / self._size)
+        except (OSError, ValueError):
+            return None
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+    @property
+    def described(self) -> str:
+        """How the file was read, for the user (``CSV, GB18030, delimiter ';'`` / ``xlsx, sheet Leads``)."""
+        if self.kind == "csv":
+            shown = {"\t": "tab"}.get(self.delimiter or ",", self.delimiter)
+            return say("import.read_csv", encoding=display_encoding(self.encoding), delimiter=repr(shown))
+        return say("import.read_xlsx", sheet=repr(self.sheet))
+
+
+def display_encoding(encoding: str | None) -> str:
+    """The name people know an encoding by (``UTF-8 with BOM``, ``GB18030``)."""
+    return {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "gb18030": "GB18030 (GBK)", "utf-16": "UTF-16"}.get(
+        encoding or "", encoding or "?"
+    )
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """The size and SHA-256 of a file: how a resumed import knows it reads the same file."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1024 * 1024):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def open_source(path: str | Path, sheet: str | None = None) -> Source:
+    """Open ``path`` (CSV or xlsx, told by its suffix) and read its header row; raises
+    ``ImportProblem`` for a missing, empty or unreadable file, or an unknown sheet."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImportProblem("import.no_file", path=str(path))
+    if path.suffix.lower() in XLSX_SUFFIXES:
+        return _open_xlsx(path, sheet)
+    if path.suffix.lower() == ".xls":
+        raise ImportProblem("import.old_excel", path=path.name)
+    if sheet is not None:
+        raise ImportProblem("import.sheet_not_xlsx", path=path.name)
+    return _open_csv(path)
+
+
+# --- CSV -----------------------------------------------------------------------------------------------
+def detect_encoding(sample: bytes) -> str:
+    """The encoding of a CSV file from its first bytes: a BOM, else UTF-8 when the bytes are
+    UTF-8, else what charset-normalizer finds (GBK and GB2312 read as GB18030)."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    import charset_normalizer  # loaded for a file that is not UTF-8, not by every command
+
+    best = charset_normalizer.from_bytes(sample).best()
+    if best is None:
+        raise ImportProblem("import.unknown_encoding")
+    name = codecs.lookup(best.encoding).name
+    return "gb18030" if name.replace("-", "_") in _GB_FAMILY else name
+
+
+def _open_csv(path: Path) -> Source:
+    raw = path.open("rb")
+    sample = raw.read(SAMPLE_BYTES)
+    if not sample.strip():
+        raw.close()
+        raise ImportProblem("import.empty_file", path=path.name)
+    encoding = detect_encoding(sample)
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(sample, final=False)
+    lines = text.splitlines()[:20]
+    try:
+        delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        delimiter = next((d for d in DELIMITERS if d in (lines[0] if lines else "")), ",")
+    raw.seek(0)
+    source = Source(path, "csv", [], encoding=encoding, delimiter=delimiter, _raw=raw, _size=path.stat().st_size)
+    try:
+        headers = next(_reader(source), None)
+    except ImportProblem:
+        source.close()
+        raise
+    if not headers or not any(h.strip() for h in headers):
+        source.close()
+        raise ImportProblem("import.no_header", path=path.name)
+    source.headers = [h.strip() for h in headers]
+    return source
+
+
+def _reader(source: Source) -> Iterator[list[str]]:
+    """Every record of the CSV file, header included (decoding errors become ImportProblem)."""
+    assert source._raw is not None
+    source._raw.seek(0)
+    text = io.TextIOWrapper(source._raw, encoding=source.encoding, newline="", errors="strict")
+    csv.field_size_limit(FIELD_LIMIT)
+    try:
+        yield from csv.reader(text, delimiter=source.delimiter or ",")
+    except UnicodeDecodeError:
+        raise ImportProblem("import.bad_bytes", encoding=display_encoding(source.encoding)) from None
+    except csv.Error as exc:
+        raise ImportProblem("import.bad_csv", reason=str(exc)) from None
+    finally:
+        text.detach()
+
+
+def _csv_rows(source: Source) -> Iterator[list[Any]]:
+    records = _reader(source)
+    next(records, None)  # the header
+    yield from records
+
+
+# --- xlsx ----------------------------------------------------------------------------------------------
+def _open_xlsx(path: Path, sheet: str | None) -> Source:
+    from openpyxl import load_workbook  # imported when an xlsx file is read: it is large
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - openpyxl raises many kinds for a damaged or foreign file
+        raise ImportProblem("import.bad_xlsx", path=path.name) from None
+    if sheet is None:
+        worksheet = book.worksheets[0]
+    elif sheet in book.sheetnames:
+        worksheet = book[sheet]
+    else:
+        book.close()
+        raise ImportProblem("import.no_sheet", sheet=sheet, sheets=", ".join(book.sheetnames))
+    first = next(worksheet.iter_rows(values_only=True, max_row=1), None)
+    total = worksheet.max_row - 1 if worksheet.max_row else None
+    book.close()
+    if not first or not any(cell not in (None, "") for cell in first):
+        raise ImportProblem("import.no_header", path=path.name)
+    headers = ["" if cell is None else str(cell).strip() for cell in first]
+    while headers and not headers[-1]:
+        headers.pop()
+    return Source(path, "xlsx", headers, sheet=worksheet.title, total=total)
+
+
+def _xlsx_rows(source: Source) -> Iterator[list[Any]]:
+    from openpyxl import load_workbook
+
+    book = load_workbook(source.path, read_only=True, data_only=True)
+    try:
+        rows = book[source.sheet].iter_rows(values_only=True, min_row=2)
+        for row in rows:
+            yield list(row)
+    finally:
+        book.close()

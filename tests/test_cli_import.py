@@ -1,0 +1,385 @@
+"""``trellis import``: what a user sees — exit codes, summaries, per-row errors, the error file —
+and what lands in the database, for the sample files of both sample configs and a small config."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from engine import Trellis
+from engine.cli import main
+from engine.metadata.fieldtypes import FieldValueError
+from engine.metadata.model import FieldDef, Label, Picklist, PicklistValue, Settings
+from engine.runtime.imports.cells import CellContext, convert_cell
+from engine.runtime.security.crypto import generate_key
+from tests.templates import apply_fresh
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "configs" / "samples"
+
+CONFIG = """
+trellis: 1
+settings: {timezone: Asia/Shanghai, languages: [zh, en]}
+objects:
+  account:
+    title: "{name}"
+    fields:
+      name: {type: text, label: {en: Company name, zh: 公司名称}, required: true}
+      code: {type: text, label: {en: Code, zh: 编号}, unique: true}
+      industry:
+        type: picklist
+        label: {en: Industry, zh: 行业}
+        values:
+          - {key: retail, label: {en: Retail, zh: 零售}}
+          - {key: finance, label: {en: Finance, zh: 金融}}
+      revenue: {type: currency, label: {en: Revenue, zh: 年营业额}}
+      note: {type: text, label: {en: Note, zh: 备注}}
+  contact:
+    title: "{name}"
+    fields:
+      name: {type: text, label: {en: Name, zh: 姓名}, required: true}
+      account: {type: lookup, object: account, label: {en: Account, zh: 所属公司}, required: true}
+  item:
+    fields:
+      name: {type: text, required: true}
+automations:
+  - name: mark_new
+    object: account
+    on: created
+    do:
+      - {set: {note: "=coalesce(note, 'marked by automation')"}}
+roles:
+  importer:
+    objects:
+      "*": {read: all, edit: all, create: true, import: true}
+    read_only: [account.note]
+  rep:
+    objects:
+      "*": {read: all, edit: all, create: true}
+  updater:
+    objects:
+      "*": {read: all, edit: all, import: true}
+  admin:
+    objects:
+      "*": {read: all, edit: all, create: true, import: true}
+    permissions: [manage_config]
+"""
+
+
+def run(*args: object, expect: int | None = None):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output, result.output
+    if expect is not None:
+        assert result.exit_code == expect, result.output
+    return result
+
+
+def write_csv(path: Path, rows: list[list[object]], encoding: str = "utf-8") -> Path:
+    with path.open("w", encoding=encoding, newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+@pytest.fixture
+def small(db_url, write_config):
+    """The small config applied, users ``imp`` (importer), ``rep`` and ``boss`` (admin)."""
+    config = write_config(CONFIG)
+    crm = Trellis.open(config, db_url)
+    apply_fresh(crm)
+    with crm.directory() as directory:
+        directory.add("imp", roles=["importer"])
+        directory.add("rep", roles=["rep"])
+        directory.add("upd", roles=["updater"])
+        directory.add("boss", roles=["admin"])
+    yield config, db_url, crm
+    crm.close()
+
+
+def records(crm: Trellis, object_name: str) -> list[dict]:
+    with crm.session() as session:
+        return [r.to_dict() for r in session.query(object_name).order_by("id").all()]
+
+
+@pytest.fixture
+def secret_key(monkeypatch):
+    """A TRELLIS_SECRET_KEY for the sample configs (they encrypt contact.id_number)."""
+    monkeypatch.delenv("TRELLIS_SECRET_KEY_FILE", raising=False)
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", generate_key())
+
+
+# --- the sample files ---------------------------------------------------------------------------------
+
+
+def test_saas_samples_bad_rows_come_back_with_reasons_and_the_fixed_error_file_imports(db_url, secret_key, tmp_path):
+    config = ROOT / "configs" / "sample_saas.yaml"
+    crm = Trellis.open(config, db_url)
+    apply_fresh(crm)
+    errors = tmp_path / "errors.csv"
+    result = run("import", config, "account", SAMPLES / "saas" / "accounts_gbk.csv", "--db", db_url, "--errors", errors)
+    assert result.exit_code == 1
+    assert "CSV, GB18030 (GBK), delimiter ','" in result.output  # the encoding detected, said
+    assert "row 6: 统一社会信用代码: A unified social credit code has 18 characters" in result.output
+    assert "row 7: 电话: '12345' is not a valid phone number in CN" in result.output
+    assert "9 rows read, 4 created, 0 updated, 0 skipped, 0 waiting for approval, 5 failed" in result.output
+    assert f"Wrote the 5 failed rows to {errors}" in result.output
+
+    # The user fixes the rows in the error file (Excel keeps its BOM) and imports that file.
+    with errors.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][-1] == "Import error" and [r[0] for r in rows[1:]][:2] == [
+        "成都远山教育科技有限公司",
+        "武汉江城医疗器械有限公司",
+    ]
+    fixes = {"12345": "91510100MA6C5R2K3L", "旅游业": "其他行业", "电子商务": "", "2026-05-31": "2027-05-31"}
+    fixed = [rows[0]] + [[fixes.get(cell, cell) for cell in row[:-1]] + [""] for row in rows[1:]]
+    fixed[2][6] = "027-8765 4321"  # the phone of 武汉江城
+    write_csv(tmp_path / "fixed.csv", fixed, encoding="utf-8-sig")
+    again = run("import", config, "account", tmp_path / "fixed.csv", "--db", db_url, expect=0)
+    assert "5 rows read, 5 created" in again.output
+
+    contacts = run("import", config, "contact", SAMPLES / "saas" / "contacts_en.csv", "--db", db_url)
+    assert "7 rows read, 4 created" in contacts.output and "3 failed" in contacts.output
+    assert "row 7: Account: no Account 'No Such Company Ltd' (by name)" in contacts.output
+    deals = run("import", config, "opportunity", SAMPLES / "saas" / "deals.xlsx", "--db", db_url)
+    assert "xlsx, sheet '商机'" in deals.output
+    assert "8 rows read, 4 created" in deals.output and "4 failed" in deals.output
+    assert "row 4: Quote: Quote is required to enter the stage Quote negotiation." in deals.output  # the stage gate
+    with crm.session() as session:
+        deal = session.query("opportunity").filter(name="星河智造 数据分析平台").first()
+        contact = session.get("contact", deal["contact"])
+    assert (deal["stage"], deal["discount"], deal["close_date"]) == ("solution_demo", 15, dt.date(2030, 6, 30))
+    assert contact["contact_name"] == "Min Zhang"  # the lookup found by the target's title
+    crm.close()
+
+
+def test_retail_samples_import_with_their_bad_rows_refused(db_url, secret_key):
+    config = ROOT / "configs" / "sample_retail.yaml"
+    crm = Trellis.open(config, db_url)
+    apply_fresh(crm)
+    crm.close()
+    expected = {
+        (
+            "account",
+            "customers_gbk.csv",
+        ): "8 rows read, 4 created, 0 updated, 0 skipped, 0 waiting for approval, 4 failed",
+        (
+            "contact",
+            "contacts_en.csv",
+        ): "5 rows read, 3 created, 0 updated, 0 skipped, 0 waiting for approval, 2 failed",
+        ("opportunity", "group_purchases.xlsx"): "5 rows read, 2 created",
+    }
+    for (object_name, name), summary in expected.items():
+        result = run("import", config, object_name, SAMPLES / "retail" / name, "--db", db_url, expect=1)
+        assert summary in result.output
+
+
+# --- mapping, conversion, dry run, duplicates, permissions -------------------------------------------
+
+
+def test_columns_map_by_label_in_any_language_and_unmatched_ones_are_listed_with_a_suggestion(small, tmp_path):
+    config, db, crm = small
+    data = write_csv(
+        tmp_path / "a.csv",
+        [["公司 名称", "INDUSTRY", "年营业额", "Bemerkung", "Indstry code"], ["云帆", "零售", "¥1,200.50", "x", "A1"]],
+    )
+    refused = run("import", config, "account", data, "--db", db, "--language", "zh", expect=1)
+    assert "列 'Bemerkung' 没有对应的字段" in refused.output
+    assert "列 'Indstry code' 没有对应的字段：是否指 code（编号）？" in refused.output
+    assert records(crm, "account") == []
+
+    (tmp_path / "map.yaml").write_text("columns:\n  Bemerkung: skip\n  Indstry code: code\nconstants:\n  note: 导入\n")
+    result = run("import", config, "account", data, "--db", db, "--map", tmp_path / "map.yaml", expect=0)
+    assert "1 rows read, 1 created" in result.output
+    [account] = records(crm, "account")
+    assert (account["name"], account["industry"], account["revenue"], account["code"]) == (
+        "云帆",
+        "retail",
+        Decimal("1200.50"),
+        "A1",
+    )
+    assert account["note"] == "导入"  # a constant, given: the automation's coalesce keeps it
+
+
+def test_cells_read_as_a_person_means_them():
+    settings = Settings(timezone="Asia/Shanghai")
+    picklist = Picklist("p", Label.of("p"), (PicklistValue("a", Label.of({"en": "Alpha", "zh": "甲"})),))
+    context = CellContext(settings, {"li": frozenset({7})})
+
+    def read(kind: str, cell: object, **extra: object) -> object:
+        return convert_cell(cell, FieldDef(name="f", type=kind, label=Label.of("F"), **extra), context)
+
+    assert read("date", "2026/12/1") == read("date", "2026年12月1日") == read("date", 46357) == dt.date(2026, 12, 1)
+    assert read("date", "20261201") == read("date", "46357") == dt.date(2026, 12, 1)
+    assert read("datetime", "2026年12月1日 14:30") == dt.datetime(2026, 12, 1, 14, 30)
+    assert read("currency", "¥1,234.50") == "1234.50" and read("integer", "(300)") == "-300"
+    assert read("percent", "15 %") == "15" and read("decimal", "1 234 元") == "1234"
+    assert (read("boolean", "是"), read("boolean", "否"), read("boolean", "Yes")) == (True, False, True)
+    assert read("multipicklist", "甲、 alpha；a", picklist=picklist) == ["a", "a", "a"]
+    assert read("user", "LI") == 7
+    for kind, cell in (("date", "01/02/2026"), ("boolean", "maybe"), ("user", "nobody")):
+        with pytest.raises(FieldValueError):
+            read(kind, cell)
+
+
+def test_a_dry_run_gives_the_same_errors_and_changes_nothing(small, tmp_path):
+    config, db, crm = small
+    data = write_csv(
+        tmp_path / "a.csv",
+        [
+            ["Company name", "Code", "Industry"],
+            ["A", "c1", "Retail"],
+            ["B", "c1", "Finance"],
+            ["", "c3", "Mining"],
+            ["Nul\x00", "c4", ""],  # kept with the failed row without its NUL (PostgreSQL's JSON has none)
+        ],
+    )
+    dry = run("import", config, "account", data, "--db", db, "--dry-run", "--errors", tmp_path / "dry.csv", expect=1)
+    assert (
+        "Dry run, nothing was changed: 4 rows read; would create 1, update 0, skip 0, hold 0 for approval, fail 3"
+        in dry.output
+    )
+    assert "row 3: Code: Another Account already has Code = c1." in dry.output  # unique within the file
+    assert "row 4: Company name: Company name is required.; Industry: 'Mining' is not one of" in dry.output
+    assert records(crm, "account") == []
+    real = run("import", config, "account", data, "--db", db, "--errors", tmp_path / "real.csv", expect=1)
+    assert "4 rows read, 1 created" in real.output
+    assert (tmp_path / "dry.csv").read_text("utf-8-sig") == (tmp_path / "real.csv").read_text("utf-8-sig")
+
+
+def test_duplicates_are_skipped_updated_or_reported(small, tmp_path):
+    config, db, crm = small
+    with crm.session() as session:
+        version = session.create("account", {"name": "Old name", "code": "c1", "industry": "finance"})["version"]
+    data = write_csv(tmp_path / "a.csv", [["Code", "Company name"], ["c1", "New name"], ["c2", "Other"]])
+    skip = run("import", config, "account", data, "--db", db, "--on-duplicate", "skip", expect=0)
+    assert "2 rows read, 1 created, 0 updated, 1 skipped" in skip.output
+    error = run("import", config, "account", data, "--db", db, "--match", "code", expect=1)
+    assert "row 2: Code: a record with this value exists already (id 1)" in error.output
+    assert "row 3: Code: a record with this value exists already" in error.output
+    update = run("import", config, "account", data, "--db", db, "--on-duplicate", "update", "--match", "code")
+    assert "2 rows read, 0 created, 2 updated" in update.output
+    first = records(crm, "account")[0]
+    assert (first["name"], first["industry"], first["version"]) == ("New name", "finance", version + 1)  # mapped only
+    more = write_csv(tmp_path / "b.csv", [["Code", "Company name"], ["c1", "Again"], ["c9", "New"]])
+    only_edit = run("import", config, "account", more, "--db", db, "--on-duplicate", "update", "--as", "upd")
+    assert "row 3: you may not create Account records; this row matches no existing one" in only_edit.output
+    assert "2 rows read, 0 created, 1 updated" in only_edit.output and only_edit.exit_code == 1
+
+
+def test_lookups_by_a_unique_field_and_the_import_grant(small, tmp_path):
+    config, db, crm = small
+    with crm.session() as session:
+        session.create("account", {"name": "Twin", "code": "t1"})
+        session.create("account", {"name": "Twin", "code": "t2"})
+    data = write_csv(tmp_path / "c.csv", [["Name", "所属公司"], ["Li", "t2"], ["Wang", "Twin"]])
+    refused = run("import", config, "contact", data, "--db", db, "--as", "rep", expect=1)
+    assert "You may not import Contact: your role lacks the `import` grant." in refused.output
+    by_title = run("import", config, "contact", data, "--db", db, "--as", "imp", expect=1)
+    assert "row 2: 所属公司: no Account 't2' (by name)" in by_title.output
+    assert "row 3: 所属公司: 2 Account records are 'Twin' (by name)" in by_title.output
+    (tmp_path / "map.yaml").write_text("columns:\n  所属公司: {by: code}\n")  # the field's zh label
+    by_code = run("import", config, "contact", data, "--db", db, "--as", "imp", "--map", tmp_path / "map.yaml")
+    assert "row 3: 所属公司: no Account 'Twin' (by code)" in by_code.output and "1 created" in by_code.output
+    with crm.session() as session:
+        [li] = session.query("contact").all()
+    assert li["account"] == 2 and li["owner_id"] == crm.principal("imp").user_id
+
+
+def test_read_only_columns_and_automation_off_are_for_those_allowed(small, tmp_path):
+    config, db, crm = small
+    data = write_csv(tmp_path / "a.csv", [["Company name", "Note"], ["A", "hand-written"]])
+    read_only = run("import", config, "account", data, "--db", db, "--as", "imp", expect=1)
+    assert "Column 'Note': you may not change Note; leave the column out" in read_only.output
+    plain = write_csv(tmp_path / "b.csv", [["Company name"], ["B"]])
+    not_admin = run("import", config, "account", plain, "--db", db, "--as", "imp", "--no-automation", expect=1)
+    assert "Only an administrator (permission manage_config) may import with automation off." in not_admin.output
+    run("import", config, "account", plain, "--db", db, "--as", "boss", "--no-automation", expect=0)
+    run("import", config, "account", plain, "--db", db, "--as", "boss", expect=0)
+    assert [r["note"] for r in records(crm, "account")] == [None, "marked by automation"]
+    with crm.engine.connect() as connection:
+        audit = crm.schema.system["sys_audit"]
+        entries = connection.execute(
+            sa.select(audit.c.username, audit.c.changes).where(audit.c.action == "import").order_by(audit.c.id)
+        ).all()
+    assert [(user, '"automation":"off"' in changes) for user, changes in entries] == [("boss", True), ("boss", False)]
+
+
+# --- resuming after a crash --------------------------------------------------------------------------
+
+
+def test_resume_after_kill_9_imports_every_row_exactly_once(small, tmp_path):
+    config, db, crm = small
+    total = 1200
+    data = write_csv(tmp_path / "a.csv", [["Name"], *[[f"Item {i}"] for i in range(total)]])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+    command = [sys.executable, "-c", "from engine.cli import main; main()", "import", str(config), "item"]
+    process = subprocess.Popen([*command, str(data), "--db", db, "--batch", "2"], env=env)
+    jobs = crm.schema.system["sys_import_jobs"]
+    done = 0
+    deadline = time.monotonic() + 60
+    while done < 20 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+        with crm.engine.connect() as connection:
+            done = connection.execute(sa.select(sa.func.max(jobs.c.rows_done))).scalar() or 0
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with crm.engine.connect() as connection:
+        job_id, rows_done, status = connection.execute(sa.select(jobs.c.id, jobs.c.rows_done, jobs.c.status)).one()
+    assert 20 <= rows_done < total and status == "running", "the import was not stopped halfway"
+    assert len(records(crm, "item")) == rows_done  # what was committed is exactly what the job counts
+
+    result = run("import", config, "item", data, "--db", db, "--resume", job_id, "--batch", 500, expect=0)
+    assert f"{total:,} rows read, {total:,} created" in result.output
+    names = [r["name"] for r in records(crm, "item")]
+    assert sorted(names) == sorted(f"Item {i}" for i in range(total))  # each row once, none skipped
+    finished = run("import", config, "item", data, "--db", db, "--resume", job_id, expect=1)
+    assert f"Import job {job_id} has finished already" in finished.output
+
+
+def test_a_web_job_runs_a_few_batches_at_a_time_and_reads_its_progress_and_errors(small, tmp_path):
+    from engine.runtime import imports
+
+    config, db, crm = small
+    data = write_csv(tmp_path / "a.csv", [["Name"], ["a"], ["x" * 300], [""], ["c"], ["d"]])
+    job = imports.start(crm, "item", data, imports.ImportOptions(batch=2), "imp")
+    assert (job.status, job.rows_done, job.username) == ("pending", 0, "imp")
+    job = imports.run(crm, job.id, max_batches=1)
+    assert (job.status, job.rows_done, job.created, job.failed) == ("running", 3, 1, 1)  # the blank row 4 too
+    [failure] = imports.failures(crm, job.id)
+    assert (failure.row, failure.cells, failure.error) == (3, ["x" * 300], "Name: At most 255 characters (300 given).")
+    job = imports.run(crm, job.id)
+    assert (job.status, job.rows_done, job.created, job.failed) == ("done", 5, 3, 1)
+    assert imports.write_error_file(crm, job.id, tmp_path / "e.csv") == 1
+
+
+def test_files_are_read_with_their_encoding_delimiter_and_sheet(tmp_path):
+    from engine.runtime.imports import ImportProblem
+    from engine.runtime.imports.reading import open_source
+
+    (tmp_path / "semi.csv").write_bytes("名称;编号\r\n甲;1\r\n".encode("utf-8-sig"))
+    (tmp_path / "tab.csv").write_bytes("名称\t编号\n乙\t2\n".encode("utf-16"))
+    for name, described, row in (
+        ("semi.csv", "CSV, UTF-8 with BOM, delimiter ';'", ["甲", "1"]),
+        ("tab.csv", "CSV, UTF-16, delimiter 'tab'", ["乙", "2"]),
+    ):
+        source = open_source(tmp_path / name)
+        assert (source.headers, source.described, list(source.rows())) == (["名称", "编号"], described, [(2, row)])
+        source.close()
+    deals = SAMPLES / "saas" / "deals.xlsx"
+    assert open_source(deals, sheet="商机").headers[:2] == ["商机名称", "客户"]
+    with pytest.raises(ImportProblem, match="The workbook has no sheet 'Leads'; its sheets: 商机."):
+        open_source(deals, sheet="Leads")
+    with pytest.raises(ImportProblem, match=r"is an old Excel file \(.xls\): save it as .xlsx or CSV"):
+        (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+        open_source(tmp_path / "old.xls")
