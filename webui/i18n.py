@@ -587,6 +587,29 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Message {id} is sent or being sent; it cannot be retried.",
         "zh": "消息 {id} 已发送或正在发送，无法重试。",
     },
+    # --- the REST API's bulk writes (webui.api.bulk) ---
+    "api.bulk.unknown_key": {
+        "en": 'Unknown key "{name}"; a bulk request takes records and atomic.',
+        "zh": "未知的键“{name}”；批量请求只接受 records 和 atomic。",
+    },
+    "api.bulk.atomic": {"en": "atomic is true or false.", "zh": "atomic 只能是 true 或 false。"},
+    "api.bulk.records": {
+        "en": "Send the records as a list of 1 to {max} JSON objects under records.",
+        "zh": "请在 records 下以列表形式发送 1 到 {max} 个 JSON 对象。",
+    },
+    "api.bulk.too_many": {
+        "en": "A bulk request takes at most {max} records, not {count}; send them in several requests.",
+        "zh": "一次批量请求最多 {max} 条记录，而不是 {count} 条；请分多次发送。",
+    },
+    "api.bulk.not_an_object": {
+        "en": "Each record is a JSON object of field values.",
+        "zh": "每条记录必须是由字段值组成的 JSON 对象。",
+    },
+    "api.bulk.not_written": {
+        "en": "Nothing was written: {count} of {total} records have problems.",
+        "en_one": "Nothing was written: {count} of {total} records has problems.",
+        "zh": "未写入任何记录：{total} 条中有 {count} 条存在问题。",
+    },
     # --- errors ---
     "error.title": {"en": "Error {status}", "zh": "错误 {status}"},
     "error.not_saved": {
