@@ -108,6 +108,11 @@ def test_an_atomic_request_writes_all_or_nothing(api, crm):
     assert response.status_code == 200 and names(crm) == ["Acme", "Globex"]
 
 
+def test_an_owner_id_past_64_bits_is_a_field_error_not_a_server_error(api, crm):
+    body = api("alice", {"records": [{"name": "Acme", "owner_id": 2**65}]}).get_json()
+    assert body["data"][0]["error"]["fields"]["owner_id"][0]["code"] == "invalid"
+
+
 def test_a_caller_who_may_not_create_gets_an_error_per_record(api, crm):
     body = api("carol", {"records": [{"name": "Acme"}, {"name": "Globex"}]}).get_json()
     assert [r["error"]["code"] for r in body["data"]] == ["forbidden", "forbidden"] and names(crm) == []
