@@ -21,6 +21,7 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, format_decimal
 
 from engine.metadata.model import Settings
+from engine.runtime.messages import MESSAGES
 from engine.runtime.records.present import date_text, moment_text
 
 #: Languages the UI text is written in.
@@ -114,16 +115,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "list.showing": {"en": "Showing: {sentence}", "zh": "当前筛选：{sentence}"},
     "list.sort_by": {"en": "Sort by {field}", "zh": "按{field}排序"},
     "list.bad_filter": {"en": "The filter was not applied: {message}", "zh": "筛选未生效：{message}"},
-    # --- list columns: system columns ---
-    "column.id": {"en": "ID", "zh": "编号"},
-    "column.created_at": {"en": "Created", "zh": "创建时间"},
-    "column.updated_at": {"en": "Updated", "zh": "更新时间"},
-    "column.created_by": {"en": "Created by", "zh": "创建人"},
-    "column.owner_id": {"en": "Owner", "zh": "负责人"},
-    "column.version": {"en": "Version", "zh": "版本"},
-    "column.archived_at": {"en": "Archived", "zh": "归档时间"},
-    "column.stage_entered_at": {"en": "In stage since", "zh": "进入阶段时间"},
-    "column.last_activity_at": {"en": "Last activity", "zh": "最近跟进时间"},
+    # --- list columns: system columns (the engine's words, which exports use too) ---
+    **{code: texts for code, texts in MESSAGES.items() if code.startswith("column.")},
     # --- timeline and tasks (S25) ---
     "timeline.title": {"en": "Timeline", "zh": "跟进时间线"},
     "timeline.empty": {"en": "Nothing logged yet.", "zh": "还没有跟进记录。"},
