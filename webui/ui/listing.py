@@ -336,6 +336,8 @@ class ListView:
     page_text: str = ""
     #: The name of the user ``owner=<id>`` names, for the owner filter's select.
     owner_name: str = ""
+    #: The export's other files: Excel, and both formats with a second header row of field keys.
+    export_links: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _list_url(obj: ObjectDef, **args: Any) -> str:
@@ -405,6 +407,7 @@ def list_view(
         previous_url=previous_url,
         next_url=next_url,
         export_url=url_for("records.export_csv", object_name=obj.name, **params.args(page=None)),
+        export_links=export_links(obj, params, fmt),
         clear_url=_list_url(obj),
         saved_views=saved_views or [],
         save_form=save_form or SaveViewForm(query_string(params)),
@@ -425,3 +428,14 @@ def pager_texts(page: Page, fmt: Formatter) -> tuple[str, str]:
             fmt.t("list.page", page=fmt.number(page.page), pages=fmt.number(page.pages)),
         )
     return fmt.t("list.count_more", total=fmt.number(page.total)), fmt.t("list.page_open", page=fmt.number(page.page))
+
+
+def export_links(obj: ObjectDef, params: ListParams, fmt: Formatter) -> list[tuple[str, str]]:
+    """``(text, url)`` of the list's exports besides CSV: Excel, then both formats with the field
+    keys under the labels (``_keys=1``), which ``trellis import`` reads back unchanged."""
+    args = params.args(page=None)
+    return [
+        (fmt.t("list.export_xlsx"), url_for("records.export_xlsx", object_name=obj.name, **args)),
+        (fmt.t("list.export_csv_keys"), url_for("records.export_csv", object_name=obj.name, _keys=1, **args)),
+        (fmt.t("list.export_xlsx_keys"), url_for("records.export_xlsx", object_name=obj.name, _keys=1, **args)),
+    ]
