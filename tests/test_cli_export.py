@@ -151,6 +151,10 @@ def test_an_excel_export_has_typed_cells_a_frozen_header_and_widths(crm, tmp_pat
     assert cell["Met at"].value == dt.datetime(2026, 3, 3, 1, 30)  # the company's wall clock
     assert (cell["Stage"].value, cell["Account"].value, cell["Reviewer"].value) == ("Won", "Acme", "Erin Export")
     assert sheet.column_dimensions["B"].width >= 10 and sheet.column_dimensions["A"].width > 0
+    quoted = ("--as", "erin", "--format", "xlsx", "--filter", "stage=quote", "-o", out)
+    assert run("export", crm.config.source_path, "deal", "--db", db_url, *quoted).exit_code == 0
+    name = openpyxl.load_workbook(out).active["B2"]
+    assert (name.value, name.data_type) == ("=cmd|' /C calc'!A0", "s")  # text, never a formula
 
 
 def test_a_user_without_the_export_grant_is_refused_and_no_file_is_left(crm, tmp_path, db_url):

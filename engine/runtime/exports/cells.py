@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -102,16 +103,25 @@ class Cells:
         """A moment in the company time zone, without the zone (Excel has none)."""
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.UTC)
-        return moment.astimezone(ZoneInfo(self.formatter.settings.timezone)).replace(tzinfo=None)
+        return moment.astimezone(self.zone).replace(tzinfo=None)
 
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The company time zone."""
+        return ZoneInfo(self.formatter.settings.timezone)
+
+    @cached_property
     def date_format(self) -> str:
         """Excel's number format of the company's dates."""
         return EXCEL_DATES.get(self.formatter.settings.date_format, "yyyy-mm-dd")
 
-    def currency_symbol(self) -> str:
-        """The company currency's symbol in the reader's language (``¥``, ``CN¥``, ``$``)."""
+    @cached_property
+    def money_prefix(self) -> str:
+        """The company currency's symbol in the reader's language (``¥``, ``CN¥``, ``$``), quoted
+        for a number format."""
         settings = self.formatter.settings
-        return get_currency_symbol(settings.currency, locale=babel_locale(self.formatter.language, settings))
+        symbol = get_currency_symbol(settings.currency, locale=babel_locale(self.formatter.language, settings))
+        return _quoted(symbol)
 
 
 def _value_field(f: FieldDef) -> FieldDef:
@@ -131,8 +141,8 @@ def _quoted(text: str) -> str:
 TYPED: Mapping[str, TypedCell] = {
     "integer": lambda cells, v, f: Typed(v, "#,##0"),
     "decimal": lambda cells, v, f: Typed(v, _digits(f)),
-    "currency": lambda cells, v, f: Typed(v, _quoted(cells.currency_symbol()) + _digits(f)),
+    "currency": lambda cells, v, f: Typed(v, cells.money_prefix + _digits(f)),
     "percent": lambda cells, v, f: Typed(v, _digits(f) + _quoted("%")),
-    "date": lambda cells, v, f: Typed(v, cells.date_format()),
-    "datetime": lambda cells, v, f: Typed(cells.local(v), cells.date_format() + " hh:mm"),
+    "date": lambda cells, v, f: Typed(v, cells.date_format),
+    "datetime": lambda cells, v, f: Typed(cells.local(v), cells.date_format + " hh:mm"),
 }

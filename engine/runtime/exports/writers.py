@@ -106,13 +106,16 @@ class XlsxWriter(ExportWriter):
             row = []
             for column in self.columns:
                 typed = cells.typed(record, column)
-                if isinstance(typed.value, str):
-                    row.append(self._text(typed.value))
-                    continue
-                cell = WriteOnlyCell(self.sheet, value=typed.value)
-                if typed.number_format:
+                value = typed.value
+                if isinstance(value, str):
+                    plain = not value.startswith("=") and len(value) <= EXCEL_CELL_LIMIT and not _ILLEGAL.search(value)
+                    row.append(value if plain else self._text(value))  # a plain value needs no cell object
+                elif typed.number_format:
+                    cell = WriteOnlyCell(self.sheet, value=value)
                     cell.number_format = typed.number_format
-                row.append(cell)
+                    row.append(cell)
+                else:
+                    row.append(value)
             self.sheet.append(row)
 
     def _text(self, text: str, font: Font | None = None) -> WriteOnlyCell:
