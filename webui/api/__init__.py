@@ -10,7 +10,7 @@
 
 The guide for API users is docs/api.md.
 
-Modules: ``routes`` (the handlers), ``params`` (reading requests),
+Modules: ``routes`` (the handlers), ``bulk`` (many records per request), ``params`` (reading requests),
 ``serialize`` (records as JSON), ``auth``, ``errors``, ``ratelimit``, ``meta``
 and ``openapi`` (describing the config to the caller).
 """

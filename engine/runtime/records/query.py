@@ -268,8 +268,11 @@ class Query:
         statements may run on the session between two pages (an export reads titles)."""
         statement = self.statement().execution_options(yield_per=size)
         result = self.session.connection.execute(statement).mappings()
-        for rows in result.partitions(size):
-            yield [row_to_record(self.obj, row, self.session.crm.keys) for row in rows]
+        try:
+            for rows in result.partitions(size):
+                yield [row_to_record(self.obj, row, self.session.crm.keys) for row in rows]
+        finally:
+            result.close()  # a reader that stops early frees the cursor at once
 
     def first(self) -> Record | None:
         """The first matching record, or None."""
