@@ -14,16 +14,15 @@ import io
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from typing import Any, BinaryIO
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from engine.metadata.model import ObjectDef
 from engine.runtime.exports.cells import Cells, neutralise
 from engine.runtime.exports.columns import Column
+
+if TYPE_CHECKING:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
 
 
 class ExportWriter(ABC):
@@ -88,11 +87,16 @@ class XlsxWriter(ExportWriter):
     content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
     def __init__(self, out: BinaryIO, obj: ObjectDef, columns: list[Column], language: str) -> None:
+        from openpyxl import Workbook  # here, not at the top: a CSV export does not pay for loading it
+
         super().__init__(out, obj, columns, language)
         self.book = Workbook(write_only=True)
         self.sheet = self.book.create_sheet(_sheet_title(obj.plural_label.get(language)))
 
     def header(self, keys: bool) -> None:
+        from openpyxl.styles import Font
+        from openpyxl.utils import get_column_letter
+
         for index, column in enumerate(self.columns, start=1):
             self.sheet.column_dimensions[get_column_letter(index)].width = _width(column, self.language)
         self.sheet.freeze_panes = "A3" if keys else "A2"
@@ -102,8 +106,10 @@ class XlsxWriter(ExportWriter):
             self.sheet.append([self._text(c.key, Font(italic=True, color="808080")) for c in self.columns])
 
     def rows(self, records: Iterable[Mapping[str, Any]], cells: Cells) -> None:
+        from openpyxl.cell import WriteOnlyCell
+
         for record in records:
-            row = []
+            row: list[Any] = []
             for column in self.columns:
                 typed = cells.typed(record, column)
                 value = typed.value
@@ -120,6 +126,8 @@ class XlsxWriter(ExportWriter):
 
     def _text(self, text: str, font: Font | None = None) -> WriteOnlyCell:
         """A text cell: never a formula, without the characters Excel cannot hold."""
+        from openpyxl.cell import WriteOnlyCell
+
         cell = WriteOnlyCell(self.sheet, value=_ILLEGAL.sub("", text)[:EXCEL_CELL_LIMIT])
         cell.data_type = "s"  # openpyxl would make "=…" a formula
         if font is not None:
