@@ -21,8 +21,9 @@ from engine.metadata.fieldtypes import REGISTRY, FieldType
 from engine.metadata.model import FieldDef, Label
 from engine.runtime import fieldsql
 from engine.runtime.demo import data as demo
+from engine.runtime.exports import cells
 from engine.runtime.records import present
-from webui.ui import display, listing, widgets
+from webui.ui import display, widgets
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Config keys of the parts, by the attribute they fill (``object:`` fills a lookup's ``target``).
@@ -73,7 +74,8 @@ def test_each_type_has_its_sql_parts(kind: FieldType) -> None:
 def test_each_stored_type_has_its_people_parts(kind: FieldType) -> None:
     """Formulas format as their result type; every other type in each formatting table."""
     assert kind.name in display.FORMATTERS, f"{kind.name} has no formatter in webui/ui/display.py"
-    assert kind.name in listing.EXPORT_FORMATTERS, f"{kind.name} has no CSV cell in webui/ui/listing.py"
+    if kind.numeric or kind.temporal:  # spreadsheets compute on them: a typed Excel cell
+        assert kind.name in cells.TYPED, f"{kind.name} has no typed Excel cell in engine/runtime/exports/cells.py"
     assert kind.name in present._FORMATS, f"{kind.name} has no formatter in engine/runtime/records/present.py"
     assert kind.widget in widgets.WIDGETS, f"{kind.name}: no widget {kind.widget!r} in webui/ui/widgets.py"
     assert kind.widget in _widgets_the_form_renders(), f"{kind.name}: _widgets.html cannot show {kind.widget!r}"

@@ -21,6 +21,7 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, format_decimal
 
 from engine.metadata.model import Settings
+from engine.runtime.messages import MESSAGES
 from engine.runtime.records.present import date_text, moment_text
 
 #: Languages the UI text is written in.
@@ -102,6 +103,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "list.clear": {"en": "Clear filters", "zh": "清除筛选"},
     "list.new": {"en": "New", "zh": "新建"},
     "list.export": {"en": "Export CSV", "zh": "导出 CSV"},
+    "list.export_xlsx": {"en": "Export Excel", "zh": "导出 Excel"},
+    "list.export_more": {"en": "For re-import", "zh": "用于重新导入"},
+    "list.export_csv_keys": {"en": "CSV with field keys", "zh": "CSV（含字段键）"},
+    "list.export_xlsx_keys": {"en": "Excel with field keys", "zh": "Excel（含字段键）"},
+    "list.export_keys_hint": {
+        "en": "A second header row holds the field keys, so that the file imports back unchanged.",
+        "zh": "第二行表头为字段键，文件可原样重新导入。",
+    },
     "list.empty": {"en": "No records.", "zh": "没有记录。"},
     "list.count": {"en": "{count} records", "zh": "共 {count} 条记录"},
     "list.count_one": {"en": "{count} record", "zh": "共 {count} 条记录"},
@@ -114,16 +123,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "list.showing": {"en": "Showing: {sentence}", "zh": "当前筛选：{sentence}"},
     "list.sort_by": {"en": "Sort by {field}", "zh": "按{field}排序"},
     "list.bad_filter": {"en": "The filter was not applied: {message}", "zh": "筛选未生效：{message}"},
-    # --- list columns: system columns ---
-    "column.id": {"en": "ID", "zh": "编号"},
-    "column.created_at": {"en": "Created", "zh": "创建时间"},
-    "column.updated_at": {"en": "Updated", "zh": "更新时间"},
-    "column.created_by": {"en": "Created by", "zh": "创建人"},
-    "column.owner_id": {"en": "Owner", "zh": "负责人"},
-    "column.version": {"en": "Version", "zh": "版本"},
-    "column.archived_at": {"en": "Archived", "zh": "归档时间"},
-    "column.stage_entered_at": {"en": "In stage since", "zh": "进入阶段时间"},
-    "column.last_activity_at": {"en": "Last activity", "zh": "最近跟进时间"},
+    # --- list columns: system columns (the engine's words, which exports use too) ---
+    **{code: texts for code, texts in MESSAGES.items() if code.startswith("column.")},
     # --- timeline and tasks (S25) ---
     "timeline.title": {"en": "Timeline", "zh": "跟进时间线"},
     "timeline.empty": {"en": "Nothing logged yet.", "zh": "还没有跟进记录。"},
@@ -586,6 +587,29 @@ TEXTS: dict[str, dict[str, str]] = {
     "automation_admin.not_retryable": {
         "en": "Message {id} is sent or being sent; it cannot be retried.",
         "zh": "消息 {id} 已发送或正在发送，无法重试。",
+    },
+    # --- the REST API's bulk writes (webui.api.bulk) ---
+    "api.bulk.unknown_key": {
+        "en": 'Unknown key "{name}"; a bulk request takes records and atomic.',
+        "zh": "未知的键“{name}”；批量请求只接受 records 和 atomic。",
+    },
+    "api.bulk.atomic": {"en": "atomic is true or false.", "zh": "atomic 只能是 true 或 false。"},
+    "api.bulk.records": {
+        "en": "Send the records as a list of 1 to {max} JSON objects under records.",
+        "zh": "请在 records 下以列表形式发送 1 到 {max} 个 JSON 对象。",
+    },
+    "api.bulk.too_many": {
+        "en": "A bulk request takes at most {max} records, not {count}; send them in several requests.",
+        "zh": "一次批量请求最多 {max} 条记录，而不是 {count} 条；请分多次发送。",
+    },
+    "api.bulk.not_an_object": {
+        "en": "Each record is a JSON object of field values.",
+        "zh": "每条记录必须是由字段值组成的 JSON 对象。",
+    },
+    "api.bulk.not_written": {
+        "en": "Nothing was written: {count} of {total} records have problems.",
+        "en_one": "Nothing was written: {count} of {total} records has problems.",
+        "zh": "未写入任何记录：{total} 条中有 {count} 条存在问题。",
     },
     # --- errors ---
     "error.title": {"en": "Error {status}", "zh": "错误 {status}"},

@@ -25,6 +25,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     # --- values as people read them ---
     "value.yes": {"en": "Yes", "zh": "是"},
     "value.no": {"en": "No", "zh": "否"},
+    # --- the system columns, as a list or an export heads them ---
+    "column.id": {"en": "ID", "zh": "编号"},
+    "column.created_at": {"en": "Created", "zh": "创建时间"},
+    "column.updated_at": {"en": "Updated", "zh": "更新时间"},
+    "column.created_by": {"en": "Created by", "zh": "创建人"},
+    "column.owner_id": {"en": "Owner", "zh": "负责人"},
+    "column.version": {"en": "Version", "zh": "版本"},
+    "column.archived_at": {"en": "Archived", "zh": "归档时间"},
+    "column.stage_entered_at": {"en": "In stage since", "zh": "进入阶段时间"},
+    "column.last_activity_at": {"en": "Last activity", "zh": "最近跟进时间"},
     # --- field errors (FieldError.code) ---
     "required": {"en": "This is required.", "zh": "此项为必填项。"},
     "invalid": {"en": "This value is not valid here.", "zh": "该值无效。"},

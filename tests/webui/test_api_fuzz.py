@@ -87,6 +87,7 @@ OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "
 #: Every operation the served document must hold, each fuzzed below.
 OPERATIONS = sorted(
     [(method, f"/api/v1/{name}") for name in OBJECTS for method in ("GET", "POST")]
+    + [("POST", f"/api/v1/{name}/bulk") for name in OBJECTS]
     + [(method, f"/api/v1/{name}/{{id}}") for name in OBJECTS for method in ("GET", "PATCH", "DELETE")]
     + [("GET", "/api/v1/meta/objects"), ("GET", "/api/v1/openapi.json")]
     + [("GET", "/api/v1/approvals"), ("GET", "/api/v1/approvals/{id}")]
@@ -186,11 +187,14 @@ def test_the_document_holds_exactly_the_fuzzed_operations(schema):
 
 #: Operations without any input: nothing to break in a schema-violating way.
 NO_INPUT = {("GET", "/api/v1/meta/objects"), ("GET", "/api/v1/openapi.json"), ("POST", "/api/v1/notifications/read")}
+#: Schema-violating bulk bodies of deals take ~20 s to generate and add nothing the account's do not
+#: (the body's shape is judged before any record): left out for the CI's time.
+SLOW_NEGATIVE = {("POST", "/api/v1/deal/bulk")}
 CASES = [
     (method, path, mode)
     for method, path in OPERATIONS
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-    if mode is GenerationMode.POSITIVE or (method, path) not in NO_INPUT
+    if mode is GenerationMode.POSITIVE or (method, path) not in NO_INPUT | SLOW_NEGATIVE
 ]
 
 

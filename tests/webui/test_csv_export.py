@@ -1,4 +1,4 @@
-"""The list's CSV export reads as people read it (issue 11), on SQLite and PostgreSQL.
+"""The list's export, CSV and Excel, reads as people read it (issues 11 and 13), on SQLite and PostgreSQL.
 
 Headers are the field labels in the exporting user's language (the first column is the id);
 picklists show their labels, lookups the linked record's title — only when the user may read
@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 
+import openpyxl
 import pytest
 
 from tests.webui.conftest import PASSWORD, post, text
@@ -119,13 +120,22 @@ def deal(crm):
         )
 
 
-def export(client, lang: str) -> list[dict[str, str]]:
+def download(client, lang: str, path: str = "/o/deal/export.csv"):
+    """The export at ``path`` in ``lang``, after re-confirming the password (S37) unless that was
+    done a moment ago."""
     post(client, "/lang", {"lang": lang, "next": "/o/deal"}, form_url="/o/deal")
-    confirm = client.get("/o/deal/export.csv")  # S37: the password again first
-    assert confirm.status_code == 302 and confirm.headers["Location"].startswith("/account/confirm")
-    post(client, confirm.headers["Location"], {"password": PASSWORD})
-    response = client.get("/o/deal/export.csv")
-    assert response.status_code == 200 and response.mimetype == "text/csv"
+    response = client.get(path)
+    if response.status_code == 302:  # S37: the password again first
+        assert response.headers["Location"].startswith("/account/confirm")
+        post(client, response.headers["Location"], {"password": PASSWORD})
+        response = client.get(path)
+    assert response.status_code == 200, text(response)
+    return response
+
+
+def export(client, lang: str) -> list[dict[str, str]]:
+    response = download(client, lang)
+    assert response.mimetype == "text/csv"
     body = text(response)
     assert body.startswith("\ufeff")  # Excel reads UTF-8 with the BOM
     return list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
@@ -202,3 +212,25 @@ def test_titles_and_formulas_in_the_export_are_neutralised(login, client, crm, d
     rows = {row["Name"]: row for row in export(client, "en")}
     assert rows["'@deal"]["Account"] == '\'=HYPERLINK("http://x")'
     assert rows["'@deal"]["Amount"] == "-5.00" and rows["'@deal"]["Hot"] == "No"  # numbers are data
+
+
+def test_the_list_offers_excel_and_the_keys_row_and_excel_has_typed_cells(login, client, deal):
+    record, other, vault = deal
+    login("erin")
+    page = text(client.get("/o/deal?stage=quote"))
+    assert 'href="/o/deal/export.xlsx?stage=quote"' in page and "Export Excel" in page
+    assert 'href="/o/deal/export.csv?_keys=1&amp;stage=quote"' in page
+    response = download(client, "en", "/o/deal/export.xlsx?stage=quote&_keys=1")
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert response.headers["Content-Disposition"] == "attachment; filename=deal.xlsx"
+    sheet = openpyxl.load_workbook(io.BytesIO(response.get_data())).active
+    labels, keys, row = ([c.value for c in r] for r in sheet.iter_rows(max_row=3))
+    assert sheet.freeze_panes == "A3" and sheet.max_row == 3  # two header rows, one deal
+    assert keys[:3] == ["id", "name", "stage"] and "margin" not in keys and "Margin" not in labels
+    cells = dict(zip(keys, row, strict=True))
+    assert cells["id"] == record.id and cells["amount"] == 1234567.5  # numbers, not text
+    assert cells["closes_on"] == dt.datetime(2026, 4, 5) and cells["met_at"] == dt.datetime(2026, 3, 3, 1, 30)
+    assert (cells["stage"], cells["account"], cells["other_account"]) == ("Quote", "Erin Corp", f"#{other.id}")
+    assert (cells["reviewer"], cells["hot"]) == ("Ross Review", "Yes")
+    lines = text(download(client, "zh", "/o/deal/export.csv?_keys=1")).lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("编号,名称,阶段") and lines[1].startswith("id,name,stage,channels,account")

@@ -1,6 +1,7 @@
 """The REST API (``/api/v1``), generated from the config.
 
 - ``GET|POST /api/v1/<object>``, ``GET|PATCH|DELETE /api/v1/<object>/<id>``;
+- ``POST /api/v1/<object>/bulk``: up to 1,000 records created or changed at once (``bulk``);
 - ``GET /api/v1/meta/objects``, ``GET /api/v1/openapi.json``;
 - ``POST /api/v1/<object>/<id>/convert/<conversion>`` (``conversions``, S12);
 - ``GET /api/v1/notifications``, ``POST …/notifications[/<id>]/read`` (``notifications``);
@@ -9,7 +10,7 @@
 
 The guide for API users is docs/api.md.
 
-Modules: ``routes`` (the handlers), ``params`` (reading requests),
+Modules: ``routes`` (the handlers), ``bulk`` (many records per request), ``params`` (reading requests),
 ``serialize`` (records as JSON), ``auth``, ``errors``, ``ratelimit``, ``meta``
 and ``openapi`` (describing the config to the caller).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webui.api import approvals, conversions, errors, notifications, ratelimit, timeline
+from webui.api import approvals, bulk, conversions, errors, notifications, ratelimit, timeline
 from webui.api.routes import create_blueprint
 
 
@@ -28,6 +29,7 @@ def init_app(app: Flask) -> None:
     timeline.register(blueprint)
     approvals.register(blueprint)
     conversions.register(blueprint)
+    bulk.register(blueprint)
     notifications.register(blueprint)
     errors.register(app, blueprint)
     ratelimit.init_app(app, blueprint)

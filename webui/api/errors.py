@@ -103,8 +103,14 @@ def _api_error(error: ApiError) -> Response:
     return error_response(error.status, error.code, error.message, error.fields, error.headers)
 
 
-def _engine_error(error: TrellisError) -> Response:
-    status = next((STATUS[cls] for cls in type(error).__mro__ if cls in STATUS), 400)
+def status_of(error: TrellisError) -> int:
+    """The HTTP status of an engine error (``STATUS``; 400 for one it does not name)."""
+    return next((STATUS[cls] for cls in type(error).__mro__ if cls in STATUS), 400)
+
+
+def error_json(error: TrellisError) -> dict[str, Any]:
+    """The ``error`` member of the body answering an engine error: ``{code, message, fields}``,
+    in the caller's language (field problems keyed by field, ``_record`` for the record)."""
     fields: dict[str, list[dict[str, str]]] = {}
     message = str(error)
     if isinstance(error, (ValidationFailed, BadListParams)):
@@ -114,8 +120,14 @@ def _engine_error(error: TrellisError) -> Response:
     if isinstance(error, ValidationFailed):
         count = sum(len(problems) for problems in error.errors.values())
         message = translate("error.not_saved", current_language(), object=error.object_name or "record", count=count)
+    return {"code": error.code, "message": _sentence(message), "fields": fields}
+
+
+def _engine_error(error: TrellisError) -> Response:
+    status = status_of(error)
+    body = error_json(error)
     headers = {"WWW-Authenticate": f'{REALM}, error="invalid_token"'} if status == 401 else None
-    return error_response(status, error.code, _sentence(message), fields, headers)
+    return error_response(status, body["code"], body["message"], body["fields"], headers)
 
 
 def _http_error(error: HTTPException) -> Response:

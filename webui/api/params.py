@@ -40,8 +40,9 @@ def _bad_query(name: str, message: str) -> ApiError:
     return ApiError(400, "bad_query", message, {name: [{"code": "invalid", "message": message}]})
 
 
-def json_body() -> dict[str, Any]:
-    """The request's JSON object; 415 when it is not JSON, 400 when it is malformed or not an object."""
+def json_body(max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request's JSON object; 415 when it is not JSON, 413 when larger than ``max_bytes``,
+    400 when it is malformed or not an object."""
     if not request.is_json:
         given = request.mimetype or "no Content-Type"
         raise ApiError(
@@ -49,11 +50,12 @@ def json_body() -> dict[str, Any]:
             "unsupported_media_type",
             f"Send the body as JSON with the header Content-Type: application/json (got {given}).",
         )
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    too_large = ApiError(413, "too_large", f"The body is larger than {max_bytes // 1024} KiB.")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise too_large
     data = request.get_data(cache=False)
-    if len(data) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    if len(data) > max_bytes:
+        raise too_large
     try:
         body = parse_json(data)
     except (ValueError, RecursionError) as exc:
@@ -111,11 +113,20 @@ def expected_version(body: dict[str, Any] | None, required: bool) -> int | None:
 
 
 def _body_version(raw: Any) -> int:
+    """``version`` of a body as a whole number from 1; 400 otherwise."""
+    version = body_version(raw)
+    if version is None:
+        message = "version is the record's version number from your last GET (a whole number from 1)."
+        raise ApiError(400, "bad_request", message, {"version": [{"code": "invalid", "message": message}]})
+    return version
+
+
+def body_version(raw: Any) -> int | None:
+    """``raw`` (a JSON number or digits) as a record version, a whole number from 1; None when it is not one."""
     if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) <= 18:
         raw = int(raw)
     if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
-        message = "version is the record's version number from your last GET (a whole number from 1)."
-        raise ApiError(400, "bad_request", message, {"version": [{"code": "invalid", "message": message}]})
+        return None
     return raw
 
 

@@ -100,7 +100,7 @@ def format_value(
     value: Any, f: FieldDef, fmt: Formatter, refs: References, formatters: Mapping[str, Format] = FORMATTERS
 ) -> str:
     """``value`` of field ``f`` as text for people (empty for no value), by ``formatters``
-    (the page's ``FORMATTERS``; a CSV export's ``webui.ui.listing.EXPORT_FORMATTERS``)."""
+    (the page's ``FORMATTERS``)."""
     if value is None or value == []:
         return ""
     return formatters.get(f.value_type, _plain)(value, f, fmt, refs)

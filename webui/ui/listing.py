@@ -1,10 +1,10 @@
-"""List pages: request parameters → query → page → view model, and CSV export.
+"""List pages: request parameters → query → page → view model.
 
 The pipeline (cf. Django's ``ChangeList``): ``list_params`` reads the query
 string and ``build_query`` goes filters → owner → search → ordering on the
 engine's one read path (which adds the user's scope and never selects a hidden
 field) — both through ``engine.runtime.records.listparams``, the one list-parameter spec
-the board, the REST API and the CSV export read too, with the web list's defaults
+the board, the REST API and the export (``engine.runtime.exports``) read too, with the web list's defaults
 (newest first, ``PER_PAGE`` a page); ``list_view`` turns a page of records into
 rows of formatted cells. Filters are data (``ListParams.filters``) that give both
 the query and the sentence shown above the list ("Stage is Quote and owner is me").
@@ -20,18 +20,15 @@ offers no link to the last page, whose number is not known.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from flask import url_for
 from werkzeug.datastructures import MultiDict
 
-from engine.metadata.fieldtypes import REGISTRY, FieldValueError, coerce_value, filter_field
+from engine.metadata.fieldtypes import FieldValueError, coerce_value, filter_field
 from engine.metadata.model import FieldDef, Label, ObjectDef, Settings, frozen_map
 from engine.runtime.records import listparams
 from engine.runtime.records.listparams import ListParams
@@ -42,14 +39,11 @@ from engine.runtime.security.permissions import Principal
 from webui.api.meta import visible_fields
 from webui.i18n import LANGUAGES, TEXTS, Formatter
 from webui.ui.display import (
-    FORMATTERS,
     Cell,
-    Format,
     References,
     cell,
     collect_references,
     format_value,
-    value_text,
 )
 
 #: Filter operators whose value is a comma-separated list.
@@ -329,6 +323,8 @@ class ListView:
     page_text: str = ""
     #: The name of the user ``owner=<id>`` names, for the owner filter's select.
     owner_name: str = ""
+    #: The export's other files: Excel, and both formats with a second header row of field keys.
+    export_links: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _list_url(obj: ObjectDef, **args: Any) -> str:
@@ -398,6 +394,7 @@ def list_view(
         previous_url=previous_url,
         next_url=next_url,
         export_url=url_for("records.export_csv", object_name=obj.name, **params.args(page=None)),
+        export_links=export_links(obj, params, fmt),
         clear_url=_list_url(obj),
         saved_views=saved_views or [],
         save_form=save_form or SaveViewForm(query_string(params)),
@@ -420,59 +417,12 @@ def pager_texts(page: Page, fmt: Formatter) -> tuple[str, str]:
     return fmt.t("list.count_more", total=fmt.number(page.total)), fmt.t("list.page_open", page=fmt.number(page.page))
 
 
-# --- CSV export ---------------------------------------------------------------------------------------
-# The export reads as the list does (``display.FORMATTERS``, in the user's language) except where
-# a spreadsheet computes: numbers stay plain (``EXPORT_FORMATTERS``). Lookups show a title only
-# when the list would (``collect_references``: the read path), else ``#id`` as on the page.
-
-#: What a spreadsheet reads as the start of a formula (OWASP "CSV injection"); LF too, for safety.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-#: The system columns an export adds around the visible fields.
-_EXPORT_HEAD = ("id",)
-_EXPORT_TAIL = ("owner_id", "created_at", "updated_at")
-
-
-def neutralise(text: str) -> str:
-    """``text`` with a single quote in front when a spreadsheet would run it as a formula."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def _plain_number(value: Any, f: FieldDef, fmt: Formatter, refs: References) -> str:
-    """A number as a spreadsheet reads it: no thousands separator, no currency sign, no ``%``."""
-    return format(value, "f") if isinstance(value, Decimal) else str(value)
-
-
-def _items(text_of: Format) -> Format:
-    """A list format (tags, multipicklist) whose items are each neutralised, joined with ", "."""
-    return lambda v, f, fmt, r: ", ".join(neutralise(text_of(item, f, fmt, r)) for item in v)
-
-
-#: ``display.FORMATTERS`` for a CSV file: plain numbers, list items neutralised one by one.
-EXPORT_FORMATTERS: Mapping[str, Format] = {
-    **FORMATTERS,
-    **{kind.name: _plain_number for kind in REGISTRY.values() if kind.numeric},
-    "multipicklist": _items(FORMATTERS["picklist"]),
-    "tags": _items(lambda v, f, fmt, r: str(v)),
-}
-
-
-def _export_cell(record: Mapping[str, Any], f: FieldDef, obj: ObjectDef, fmt: Formatter, refs: References) -> str:
-    """One exported cell as people read it; text a spreadsheet would run as a formula is quoted,
-    numbers are data."""
-    text = value_text(record, f, obj, fmt, refs, EXPORT_FORMATTERS)
-    return text if f.value_kind.numeric else neutralise(text)
-
-
-def export_csv(session: Session, obj: ObjectDef, params: ListParams, fmt: Formatter) -> str:
-    """The list's records (all pages) as CSV, through ``Session.export`` (grant checked, logged):
-    headers are labels and values as people read them, in ``fmt``'s language."""
-    records = session.export(obj.name, build_query(session, obj, params))
-    visible = visible_fields(obj, session.principal)
-    fields = [*map(system_column, _EXPORT_HEAD), *visible, *map(system_column, _EXPORT_TAIL)]
-    refs = collect_references(session, obj, records, visible)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([neutralise(f.label.get(fmt.lang)) for f in fields])
-    for record in records:
-        writer.writerow([_export_cell(record, f, obj, fmt, refs) for f in fields])
-    return out.getvalue()
+def export_links(obj: ObjectDef, params: ListParams, fmt: Formatter) -> list[tuple[str, str]]:
+    """``(text, url)`` of the list's exports besides CSV: Excel, then both formats with the field
+    keys under the labels (``_keys=1``), which ``trellis import`` reads back unchanged."""
+    args = params.args(page=None)
+    return [
+        (fmt.t("list.export_xlsx"), url_for("records.export_xlsx", object_name=obj.name, **args)),
+        (fmt.t("list.export_csv_keys"), url_for("records.export_csv", object_name=obj.name, _keys=1, **args)),
+        (fmt.t("list.export_xlsx_keys"), url_for("records.export_xlsx", object_name=obj.name, _keys=1, **args)),
+    ]

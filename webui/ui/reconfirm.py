@@ -10,8 +10,8 @@ confirmation to the browser session it was given in, so another session of the s
 user (another device, or an older copy of the cookie) does not inherit it.
 
 A sensitive route calls ``needed()`` first and, when it answers a redirect, returns it:
-the confirmation page then comes back to the route. Sensitive routes today: the CSV
-export of a list (``views.export_csv``).
+the confirmation page then comes back to the route. Sensitive routes today: the export
+of a list, CSV or Excel (``views.export_list``).
 """
 
 from __future__ import annotations

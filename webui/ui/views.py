@@ -10,6 +10,7 @@ QueryError → 400. Templates are looked up most specific first
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -34,6 +35,8 @@ from werkzeug.datastructures import MultiDict
 
 from engine.metadata.model import ObjectDef
 from engine.runtime.errors import Conflict, FieldError, QueryError, TrellisError, ValidationFailed
+from engine.runtime.exports.export import export_file
+from engine.runtime.exports.writers import WRITERS
 from engine.runtime.records import files
 from engine.runtime.records import views as saved_views
 from engine.runtime.records.listparams import BadListParams
@@ -43,7 +46,7 @@ from engine.runtime.workflow import converted
 from webui.api.meta import readable_objects
 from webui.state import get_trellis
 from webui.ui import approvals, display, forms, listing, reconfirm, uploads
-from webui.ui.context import formatter, t, ui_session
+from webui.ui.context import formatter, language, t, ui_session
 
 LOOKUP_LIMIT = 20
 #: The input that confirms closing a record as lost (the edit form, the move form).
@@ -129,22 +132,50 @@ def delete_view(object_name: str, view_id: int) -> Response:
 
 
 def export_csv(object_name: str) -> Response | tuple[str, int]:
-    """The list (with its filters) as CSV; needs the export grant (403 otherwise) and a recent
-    re-confirmation (S37: else the confirmation page, which comes back here); logged. A bad
-    parameter is the error page with the list's message, status 400."""
-    params = listing.list_params(request.args)
+    """The list (with its filters) as CSV (``export_list``)."""
+    return export_list(object_name, "csv")
+
+
+def export_xlsx(object_name: str) -> Response | tuple[str, int]:
+    """The list (with its filters) as an Excel workbook (``export_list``)."""
+    return export_list(object_name, "xlsx")
+
+
+#: The export's own parameter (not a list filter: a field key never starts with ``_``): ``1`` adds
+#: a second header row of field keys, for re-import.
+KEYS_PARAM = "_keys"
+#: Up to this size an export is kept in memory before it is sent; beyond, in a temporary file.
+EXPORT_SPOOL_BYTES = 8 * 1024 * 1024
+
+
+def export_list(object_name: str, file_format: str) -> Response | tuple[str, int]:
+    """The list's records, all pages, as a file (``engine.runtime.exports.export_file``: labels
+    and values in the user's language, hidden fields never, the access log written); needs the
+    export grant (403 otherwise) and a recent re-confirmation (S37: else the confirmation page,
+    which comes back here). A bad parameter is the error page with the list's message, status 400."""
+    args = MultiDict(request.args)
+    keys = args.pop(KEYS_PARAM, "") == "1"
+    params = listing.list_params(args)
     back = reconfirm.needed() if get_trellis().principal(current_user.username).grant(object_name).export else None
     if back is not None:  # asked before the engine session: the check reads the database on its own
         return back
+    out = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES)  # noqa: SIM115 (send_file closes it)
     try:
         with ui_session() as session:
             obj = readable(session, object_name)
-            text = listing.export_csv(session, obj, params, formatter())
+            query = listing.build_query(session, obj, params)
+            export_file(session, obj.name, out, query=query, file_format=file_format, language=language(), keys=keys)
     except BadListParams as exc:
+        out.close()
         return render_page("error.html", None, status=400, message=t("list.bad_filter", message=str(exc))), 400
-    response = Response("\ufeff" + text, mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{obj.name}.csv"'
-    return response
+    except Exception:
+        out.close()
+        raise
+    out.seek(0)
+    writer = WRITERS[file_format]
+    return send_file(
+        out, mimetype=writer.content_type, as_attachment=True, download_name=f"{obj.name}.{writer.extension}"
+    )
 
 
 def lookup(object_name: str) -> Response:
@@ -384,6 +415,7 @@ ROUTES = (
     ("/", home, ["GET"]),
     ("/o/<object_name>", list_records, ["GET"]),
     ("/o/<object_name>/export.csv", export_csv, ["GET"]),
+    ("/o/<object_name>/export.xlsx", export_xlsx, ["GET"]),
     ("/o/<object_name>/lookup", lookup, ["GET"]),
     ("/o/<object_name>/views", save_view, ["POST"]),
     ("/o/<object_name>/views/<int:view_id>/delete", delete_view, ["POST"]),

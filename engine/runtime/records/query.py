@@ -254,6 +254,18 @@ class Query:
     def __iter__(self) -> Iterator[Record]:
         return iter(self.all())
 
+    def pages(self, size: int = 1000) -> Iterator[list[Record]]:
+        """Every matching record, ``size`` at a time, from one statement read as it goes (a
+        server-side cursor on PostgreSQL): memory stays flat however many records match. Other
+        statements may run on the session between two pages (an export reads titles)."""
+        statement = self.statement().execution_options(yield_per=size)
+        result = self.session.connection.execute(statement).mappings()
+        try:
+            for rows in result.partitions(size):
+                yield [row_to_record(self.obj, row, self.session.crm.keys) for row in rows]
+        finally:
+            result.close()  # a reader that stops early frees the cursor at once
+
     def first(self) -> Record | None:
         """The first matching record, or None."""
         row = self.session.connection.execute(self.statement().limit(1)).mappings().first()

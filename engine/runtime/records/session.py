@@ -37,7 +37,7 @@ from engine.runtime.records.record import Record
 from engine.runtime.records.unit import Unit
 from engine.runtime.records.validation import Errors
 from engine.runtime.security import audit
-from engine.runtime.security.permissions import SYSTEM, PermissionDenied, Principal
+from engine.runtime.security.permissions import SYSTEM, Principal
 from engine.runtime.tables import Schema
 
 if TYPE_CHECKING:
@@ -153,23 +153,10 @@ class Session:
 
     def export(self, object_name: str, query: Query | None = None) -> list[Record]:
         """The records of ``query`` (default: all in scope) for an export; needs the ``export``
-        grant and is written to the access log (S34)."""
-        obj = self.object(object_name)
-        if not self.principal.grant(object_name).export:
-            raise PermissionDenied(f"you may not export {obj.plural_label.get()}")
-        records = (query or self.query(object_name)).all()
-        audit.log_access(
-            self.connection,
-            self.schema,
-            self.principal,
-            self.channel,
-            "export",
-            object_name,
-            None,
-            self.clock().now_utc,
-            {"records": len(records)},
-        )
-        return records
+        grant and is written to the access log (S34). A file of any size: ``engine.runtime.exports``."""
+        from engine.runtime.exports.source import export_pages
+
+        return [record for page in export_pages(self, object_name, query) for record in page]
 
     # --- writes --------------------------------------------------------------
     def create(self, object_name: str, values: Mapping[str, Any], reason: str | None = None) -> Record:

@@ -244,8 +244,9 @@ class Unit:
 
     # --- users -------------------------------------------------------------------------------------------
     def users(self, ids: Iterable[int | None]) -> dict[int, Any]:
-        """``sys_users`` rows of the users ``ids`` that exist (read once per transaction)."""
-        wanted = {i for i in ids if isinstance(i, int) and not isinstance(i, bool)}
+        """``sys_users`` rows of the users ``ids`` that exist (read once per transaction); an id no
+        database column holds (past 64 bits) names no user."""
+        wanted = {i for i in ids if isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63}
         missing = sorted(wanted - self._users.keys() - self._missing_users)
         if missing and self._all_users is None:
             table = self.schema.system["sys_users"]
