@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
+from engine.metadata.fieldparts import ChoicePart
 from engine.metadata.fieldtypes import FieldValueError
 from engine.metadata.model import FieldDef, Label, Picklist, PicklistValue, Settings
 from engine.runtime.imports.cells import CellContext, convert_cell
@@ -225,7 +226,7 @@ def test_cells_read_as_a_person_means_them():
     assert read("currency", "¥1,234.50") == "1234.50" and read("integer", "(300)") == "-300"
     assert read("percent", "15 %") == "15" and read("decimal", "1 234 元") == "1234"
     assert (read("boolean", "是"), read("boolean", "否"), read("boolean", "Yes")) == (True, False, True)
-    assert read("multipicklist", "甲、 alpha；a", picklist=picklist) == ["a", "a", "a"]
+    assert read("multipicklist", "甲、 alpha；a", part=ChoicePart(picklist=picklist)) == ["a", "a", "a"]
     assert read("user", "LI") == 7
     for kind, cell in (("date", "01/02/2026"), ("boolean", "maybe"), ("user", "nobody")):
         with pytest.raises(FieldValueError):
@@ -320,11 +321,11 @@ def test_read_only_columns_and_automation_off_are_for_those_allowed(small, tmp_p
 
 def test_resume_after_kill_9_imports_every_row_exactly_once(small, tmp_path):
     config, db, crm = small
-    total = 1200
+    total = 3000  # one row per committed batch below: the kill lands long before the end
     data = write_csv(tmp_path / "a.csv", [["Name"], *[[f"Item {i}"] for i in range(total)]])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
     command = [sys.executable, "-c", "from engine.cli import main; main()", "import", str(config), "item"]
-    process = subprocess.Popen([*command, str(data), "--db", db, "--batch", "2"], env=env)
+    process = subprocess.Popen([*command, str(data), "--db", db, "--batch", "1"], env=env)
     jobs = crm.schema.system["sys_import_jobs"]
     done = 0
     deadline = time.monotonic() + 60
