@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.runtime.database import KEEPS_ROWS
 from engine.runtime.errors import TrellisError
 from engine.runtime.security import audit
@@ -246,7 +247,7 @@ class Unit:
     def users(self, ids: Iterable[int | None]) -> dict[int, Any]:
         """``sys_users`` rows of the users ``ids`` that exist (read once per transaction); an id no
         database column holds (past 64 bits) names no user."""
-        wanted = {i for i in ids if isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63}
+        wanted = {i for i in ids if isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_INTEGER}
         missing = sorted(wanted - self._users.keys() - self._missing_users)
         if missing and self._all_users is None:
             table = self.schema.system["sys_users"]
