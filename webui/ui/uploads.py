@@ -63,3 +63,19 @@ def stored_file(value: Any) -> Path | None:
         return None
     path = upload_dir() / value["key"]
     return path if path.is_file() else None
+
+
+#: The file kinds an import reads, by suffix (``engine.runtime.imports.reading`` says why others are refused).
+IMPORT_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
+
+
+def store_import_upload(upload: FileStorage) -> Path:
+    """Save a file uploaded for import under ``imports/`` of the upload folder, with a random name
+    that keeps its suffix (the import reads CSV or Excel by it); ``trellis worker`` reads it there,
+    so the worker must see the same folder."""
+    folder = upload_dir() / "imports"
+    folder.mkdir(exist_ok=True)
+    suffix = Path(upload.filename or "").suffix.lower()
+    path = folder / (secrets.token_urlsafe(24) + (suffix if suffix in IMPORT_SUFFIXES else ".csv"))
+    upload.save(path)
+    return path
