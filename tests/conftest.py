@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from engine.runtime.security import passwords
+from tests import templates
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -72,7 +73,8 @@ def fresh_database(folder: Path) -> Iterator[str]:
     separator = "&" if "?" in base else "?"
     yield f"{base}{separator}options={quote(f'-csearch_path={schema} -csynchronous_commit=off')}"
     with admin.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        if not templates.recycle(conn, schema):  # kept for the next test of its config when unchanged
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 _admin_engines: dict[str, sa.Engine] = {}

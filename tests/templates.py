@@ -8,7 +8,16 @@ process and then repeats its result:
 * on SQLite, the first apply goes into a template file, copied for each later test;
 * on PostgreSQL, the statements the first apply sent (``CREATE TABLE``… and the version
   row; every name unqualified, the schema coming from ``search_path``) are sent again in
-  the new schema, in one transaction (the DDL as one script).
+  the new schema, in one transaction (the DDL as one script) — or, cheaper still, a schema
+  of the config recycled from an earlier test takes the test's schema's name.
+
+Recycling (PostgreSQL): creating some two hundred tables, indexes and constraints and dropping
+them again after the test cost the server about a second per test, most of the PostgreSQL
+run. When a test ends, ``recycle`` checks that its schema still has exactly the shape the
+config's apply gives (tables, columns, defaults, constraints, indexes, triggers, functions:
+a test that migrated or changed it is dropped as before), empties every table, puts back the
+rows and sequence values of a pristine copy made once per config (the *golden* schema), and
+keeps it for the next test of that config.
 
 Either way, the version row then gets what this apply would have recorded (the config's
 source path, the time, ``applied_by``), so the database is the one ``crm.apply()`` leaves
@@ -27,7 +36,8 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +56,21 @@ class _Template:
     plan: migrate.Plan
     path: Path | None = None
     statements: tuple[tuple[str, Any], ...] = ()
+    #: PostgreSQL: the pristine schema, its shape, the tables holding rows and the sequences.
+    golden: str | None = None
+    shape: str = ""
+    filled: tuple[str, ...] = ()
+    sequences: tuple[tuple[str, int, bool], ...] = ()
 
 
 _templates: dict[tuple[str, str], _Template] = {}
 _lock = threading.Lock()
 _folder: Path | None = None
+#: PostgreSQL schemas ready for the next test of a config, and which config a test's schema has.
+_pool: dict[tuple[str, str], list[str]] = {}
+_owner: dict[str, tuple[str, str]] = {}
+#: Recycled schemas kept per config at most (one per test running at a time is enough).
+POOL_SIZE = 2
 
 
 def apply_fresh(crm: Trellis, applied_by: str | None = None) -> migrate.Plan:
@@ -65,17 +85,145 @@ def apply_fresh(crm: Trellis, applied_by: str | None = None) -> migrate.Plan:
             if dialect == "postgresql":  # the first apply runs in this very schema
                 plan, statements = _apply_postgresql(crm, applied_by)
                 if statements is not None:
-                    _templates[key] = _Template(plan, statements=statements)
+                    _templates[key] = _golden(crm, _Template(plan, statements=statements))
+                    _owner[_current_schema(crm.engine)] = key
                 return plan
             template = _templates[key] = _make_sqlite(crm)
+        recycled = _pool.get(key, []).pop() if _pool.get(key) else None
     if dialect == "sqlite":
         _copy_sqlite(template.path, crm.engine)
     else:
+        schema = _current_schema(crm.engine)
         with crm.engine.begin() as conn:
-            for statement, parameters in template.statements:
-                conn.exec_driver_sql(statement, parameters)
+            if recycled is not None:
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}"; ALTER SCHEMA "{recycled}" RENAME TO "{schema}"')
+            else:
+                for statement, parameters in template.statements:
+                    conn.exec_driver_sql(statement, parameters)
+        _owner[schema] = key
     _record(crm, applied_by)
     return template.plan
+
+
+def _current_schema(engine: sa.Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("SELECT current_schema()").scalar())
+
+
+def _golden(crm: Trellis, template: _Template) -> _Template:
+    """Replay the template into a schema of its own that no test touches, and note its shape,
+    the tables holding rows and the sequences' values: what ``recycle`` restores."""
+    golden = f"g_{crm.config.content_hash[:12]}_{uuid.uuid4().hex[:6]}"
+    with crm.engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{golden}"; SET LOCAL search_path TO "{golden}"')
+        for statement, parameters in template.statements:
+            conn.exec_driver_sql(statement, parameters)
+        tables = _tables(conn, golden)
+        filled = tuple(
+            t for t in tables if conn.exec_driver_sql(f'SELECT EXISTS (SELECT FROM "{golden}"."{t}")').scalar()
+        )
+        sequences = _sequences(conn, golden)
+        shape = _shape(conn, golden)
+    _leftovers.append((crm.engine.url, golden))
+    return replace(template, golden=golden, shape=shape, filled=filled, sequences=sequences)
+
+
+def _tables(conn: sa.Connection, schema: str) -> list[str]:
+    return list(
+        conn.exec_driver_sql(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') ORDER BY 1",
+            {"schema": schema},
+        ).scalars()
+    )
+
+
+def _sequences(conn: sa.Connection, schema: str) -> tuple[tuple[str, int, bool], ...]:
+    """Each sequence with the value ``setval`` restores (its start, not yet called, when unused)."""
+    rows = conn.exec_driver_sql(
+        "SELECT sequencename, last_value, start_value FROM pg_sequences WHERE schemaname = %(schema)s ORDER BY 1",
+        {"schema": schema},
+    )
+    return tuple((name, int(last if last is not None else start), last is not None) for name, last, start in rows)
+
+
+#: What a schema is made of, with its name taken out: columns with types, defaults and NOT NULL,
+#: constraints, indexes, triggers and functions.
+_SHAPE_QUERIES = (
+    "SELECT c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+    "pg_get_expr(d.adbin, d.adrelid), a.attidentity FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+    "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
+    "WHERE n.nspname = %(schema)s ORDER BY 1, 3",
+    "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+    "WHERE connamespace = %(schema)s::regnamespace ORDER BY 1, 2",
+    "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %(schema)s ORDER BY 1",
+    "SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+    "WHERE c.relnamespace = %(schema)s::regnamespace AND NOT t.tgisinternal ORDER BY 1",
+    "SELECT proname, md5(prosrc) FROM pg_proc WHERE pronamespace = %(schema)s::regnamespace ORDER BY 1",
+)
+
+
+def _shape(conn: sa.Connection, schema: str) -> str:
+    conn.exec_driver_sql("SET LOCAL search_path TO pg_catalog")  # names print schema-qualified, alike everywhere
+    text = "\n".join(
+        "\t".join(map(str, row)) for query in _SHAPE_QUERIES for row in conn.exec_driver_sql(query, {"schema": schema})
+    )
+    return text.replace(schema, "<schema>")
+
+
+def recycle(conn: sa.Connection, schema: str) -> bool:
+    """Keep a test's schema for the next test of its config when the test left its shape as the
+    apply made it: every table emptied, the golden schema's rows and sequence values put back,
+    then renamed into the pool. False (drop it) otherwise. ``conn``: a connection of a user
+    allowed to change every test schema, inside a transaction."""
+    with _lock:
+        key = _owner.pop(schema, None)
+        template = _templates.get(key) if key else None
+        if key is None or template is None or template.golden is None or len(_pool.get(key, [])) >= POOL_SIZE:
+            return False
+    if _shape(conn, schema) != template.shape:
+        return False
+    # DELETE, not TRUNCATE: a test's tables hold a handful of rows, and TRUNCATE makes new files
+    # for every table (half a second for a sample config). Foreign keys are not checked meanwhile.
+    conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+    script = [f'DELETE FROM "{schema}"."{table}"' for table in _tables(conn, schema)]
+    script += [f'INSERT INTO "{schema}"."{t}" SELECT * FROM "{template.golden}"."{t}"' for t in template.filled]
+    conn.exec_driver_sql(";\n".join(script))
+    if template.sequences:
+        restore = ", ".join(
+            f'setval(\'"{schema}"."{name}"\', {value}, {str(called).lower()})'
+            for name, value, called in template.sequences
+        )
+        conn.exec_driver_sql(f"SELECT {restore}")
+    conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
+    spare = f"p_{uuid.uuid4().hex[:12]}"
+    conn.exec_driver_sql(f'ALTER SCHEMA "{schema}" RENAME TO "{spare}"')
+    with _lock:
+        _pool.setdefault(key, []).append(spare)
+        _leftovers.append((None, spare))
+    return True
+
+
+#: Schemas of this process dropped when it ends: the golden ones and the pool.
+_leftovers: list[tuple[Any, str]] = []
+
+
+@atexit.register
+def _drop_leftovers() -> None:
+    url = next((u for u, _ in _leftovers if u is not None), None)
+    if url is None:
+        return
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for _, schema in _leftovers:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    except sa.exc.DBAPIError:
+        pass  # the server went first; the schemas stay in the throwaway test database
+    finally:
+        engine.dispose()
 
 
 def _empty(engine: sa.Engine) -> bool:
