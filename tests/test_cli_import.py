@@ -212,6 +212,24 @@ def test_columns_map_by_label_in_any_language_and_unmatched_ones_are_listed_with
     assert account["note"] == "导入"  # a constant, given: the automation's coalesce keeps it
 
 
+def test_a_map_chooses_an_option_for_picklist_values_that_match_none(small, tmp_path):
+    config, db, crm = small
+    data = write_csv(tmp_path / "a.csv", [["Name", "行业"], ["云帆", "商超"], ["星河", "银行"], ["青禾", "零售"]])
+    (tmp_path / "map.yaml").write_text("columns:\n  行业: {field: industry, values: {商超: retail, 银行: bank}}\n")
+    refused = run("import", config, "account", data, "--db", db, "--map", tmp_path / "map.yaml", expect=1)
+    assert (
+        "Column '行业': '银行' is to become 'bank', which is not an option of the field; its options: retail, finance."
+        in refused.output
+    )
+    (tmp_path / "map.yaml").write_text("columns:\n  行业: {values: {商超: retail, 银行: 金融}}\n")  # key or label
+    run("import", config, "account", data, "--db", db, "--map", tmp_path / "map.yaml", expect=0)
+    assert [(a["name"], a["industry"]) for a in records(crm, "account")] == [
+        ("云帆", "retail"),
+        ("星河", "finance"),
+        ("青禾", "retail"),
+    ]
+
+
 def test_cells_read_as_a_person_means_them():
     settings = Settings(timezone="Asia/Shanghai")
     picklist = Picklist("p", Label.of("p"), (PicklistValue("a", Label.of({"en": "Alpha", "zh": "甲"})),))

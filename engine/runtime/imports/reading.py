@@ -43,6 +43,8 @@ class Source:
     sheet: str | None = None
     #: Data rows in the sheet as the workbook declares them (xlsx; None when it does not say).
     total: int | None = None
+    #: Every sheet of the workbook (xlsx), for a user to pick another.
+    sheets: tuple[str, ...] = ()
     _raw: BinaryIO | None = field(default=None, repr=False)
     _size: int = 0
     _position: int = 0
@@ -210,7 +212,7 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
     headers = ["" if cell is None else str(cell).strip() for cell in first]
     while headers and not headers[-1]:
         headers.pop()
-    return Source(path, "xlsx", headers, sheet=worksheet.title, total=total)
+    return Source(path, "xlsx", headers, sheet=worksheet.title, total=total, sheets=tuple(book.sheetnames))
 
 
 def _xlsx_rows(source: Source) -> Iterator[list[Any]]:

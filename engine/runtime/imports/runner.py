@@ -107,9 +107,11 @@ def start(
     options: ImportOptions,
     user: str | int | None = None,
     dry_run: bool = False,
+    file_name: str | None = None,
 ) -> Job:
     """Check an import and store its job (nothing imported yet); raises ImportProblem (every problem
-    of the map at once), PermissionDenied (no ``import`` grant) or UnknownUser."""
+    of the map at once), PermissionDenied (no ``import`` grant) or UnknownUser. ``file_name``: the
+    name the user knows the file by, when it is stored under another (an upload)."""
     principal = crm.principal(user)
     obj = _object(crm, object_name)
     _check_allowed(principal, obj, options)
@@ -124,7 +126,7 @@ def start(
             crm.schema,
             now,
             object=obj.name,
-            file_name=path.name[:500],
+            file_name=(file_name or path.name)[:500],
             file_path=str(path.resolve())[:2000],
             file_size=size,
             file_sha256=digest,
@@ -171,7 +173,7 @@ def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions) 
     source = open_source(path, options.sheet)
     try:
         columns = build_map(session.config, obj, source.headers, options.spec, session.principal)
-        context = CellContext(session.config.settings, user_index(session))
+        context = CellContext(session.config.settings, user_index(session), columns.value_choices())
         constants: dict[str, Any] = {}
         problems = []
         for name, value in columns.constants.items():
