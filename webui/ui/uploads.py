@@ -63,3 +63,23 @@ def stored_file(value: Any) -> Path | None:
         return None
     path = upload_dir() / value["key"]
     return path if path.is_file() else None
+
+
+#: The files an import takes (``engine.runtime.imports.reading``): CSV and Excel workbooks.
+IMPORT_SUFFIXES = (".csv", ".xlsx")
+
+
+def import_suffix(filename: str | None) -> str | None:
+    """The suffix of an uploaded import file (``.csv``/``.xlsx``, lower case), None for another."""
+    suffix = Path((filename or "").replace("\\", "/").rsplit("/", 1)[-1]).suffix.lower()
+    return suffix if suffix in IMPORT_SUFFIXES else None
+
+
+def store_import_upload(upload: FileStorage) -> Path:
+    """Save an uploaded import file under ``upload_dir()/imports/`` with a random name keeping its
+    ``.csv``/``.xlsx`` suffix (``.csv`` for any other: the caller refuses those first); its path."""
+    folder = upload_dir() / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (secrets.token_urlsafe(24) + (import_suffix(upload.filename) or ".csv"))
+    upload.save(path)
+    return path
