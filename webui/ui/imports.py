@@ -51,10 +51,8 @@ DEFAULT_MAX_IMPORT_UPLOAD = 200 * 1024 * 1024
 ERRORS_PER_PAGE = 50
 #: Jobs the history shows.
 HISTORY = 50
-#: The permission that lets a user see every user's jobs.
-SEE_ALL = "manage_config"
 #: A stored import file's name (``uploads.store_import_upload``): random, so it names no other path.
-UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(csv|xlsx)$")
+UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(csv|txt|tsv|xlsx|xlsm|xls)$")
 
 
 # --- who may do what ---------------------------------------------------------------------------------
@@ -98,7 +96,7 @@ def _visible_job(obj: ObjectDef, job_id: int) -> Job:
 
 
 def _may_see(job: Job) -> bool:
-    return job.user_id == current_user.user_id or get_trellis().principal(current_user.username).has(SEE_ALL)
+    return imports.visible_to(get_trellis().principal(current_user.username), job)
 
 
 # --- upload ------------------------------------------------------------------------------------------
@@ -327,7 +325,7 @@ def history(object_name: str) -> str:
     with ui_session() as session:
         obj = readable(session, object_name)
         principal = session.principal
-        if not (principal.grant(obj.name).import_ or principal.has(SEE_ALL)):
+        if not (principal.grant(obj.name).import_ or principal.has("manage_config")):
             abort(403)
         found = [j for j in imports.recent(get_trellis(), obj.name, HISTORY) if _may_see(j)]
         names = user_names(session, sorted({j.user_id for j in found if j.user_id}))

@@ -65,21 +65,23 @@ def stored_file(value: Any) -> Path | None:
     return path if path.is_file() else None
 
 
-#: The files an import takes (``engine.runtime.imports.reading``): CSV and Excel workbooks.
-IMPORT_SUFFIXES = (".csv", ".xlsx")
+#: The file kinds an import reads, by suffix (``engine.runtime.imports.reading`` says why others are refused).
+IMPORT_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
 
 
 def import_suffix(filename: str | None) -> str | None:
-    """The suffix of an uploaded import file (``.csv``/``.xlsx``, lower case), None for another."""
+    """The suffix of an uploaded import file, lower case, when an import reads it; None for another."""
     suffix = Path((filename or "").replace("\\", "/").rsplit("/", 1)[-1]).suffix.lower()
     return suffix if suffix in IMPORT_SUFFIXES else None
 
 
 def store_import_upload(upload: FileStorage) -> Path:
-    """Save an uploaded import file under ``upload_dir()/imports/`` with a random name keeping its
-    ``.csv``/``.xlsx`` suffix (``.csv`` for any other: the caller refuses those first); its path."""
+    """Save a file uploaded for import under ``imports/`` of the upload folder, with a random name
+    that keeps its suffix (the import reads CSV or Excel by it); ``trellis worker`` reads it there,
+    so the worker must see the same folder."""
     folder = upload_dir() / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (secrets.token_urlsafe(24) + (import_suffix(upload.filename) or ".csv"))
+    folder.mkdir(exist_ok=True)
+    suffix = Path(upload.filename or "").suffix.lower()
+    path = folder / (secrets.token_urlsafe(24) + (suffix if suffix in IMPORT_SUFFIXES else ".csv"))
     upload.save(path)
     return path
