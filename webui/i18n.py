@@ -633,8 +633,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "imports.upload": {"en": "Upload and map columns", "zh": "上传并匹配列"},
     "imports.no_file": {"en": "Choose a file to import.", "zh": "请选择要导入的文件。"},
     "imports.bad_suffix": {
-        "en": "Only CSV (.csv) and Excel (.xlsx) files can be imported; save an .xls file as .xlsx first.",
-        "zh": "只能导入 CSV（.csv）和 Excel（.xlsx）文件；.xls 文件请先另存为 .xlsx。",
+        "en": "Only CSV files (.csv, .txt, .tsv) and Excel workbooks (.xlsx) can be imported.",
+        "zh": "只能导入 CSV 文件（.csv、.txt、.tsv）和 Excel 工作簿（.xlsx）。",
     },
     "imports.too_large": {
         "en": "The file is too large: an import takes files up to {limit} MB. Split it into several files.",

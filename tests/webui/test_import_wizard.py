@@ -15,7 +15,7 @@ from tests.webui.conftest import client_for, make_app, post, text
 
 CONFIG = """
 trellis: 1
-settings: {timezone: Asia/Shanghai, languages: [en, zh], date_format: DD/MM/YYYY}
+settings: {timezone: Asia/Shanghai, languages: [en, zh], date_format: DD/MM/YYYY, phone_region: CN}
 objects:
   account:
     label: {en: Account, zh: 客户}
@@ -104,8 +104,10 @@ def test_only_the_import_grant_opens_the_wizard(app, crm):
 
 def test_a_bad_file_is_a_clear_message_in_the_users_language(app):
     ivy, iris = client_for(app, "ivy"), client_for(app, "iris")
+    pdf = upload(ivy, b"%PDF-1.4", "accounts.pdf")
+    assert pdf.status_code == 422 and "Only CSV files (.csv, .txt, .tsv) and Excel workbooks (.xlsx)" in text(pdf)
     old = upload(ivy, b"\xd0\xcf\x11\xe0", "accounts.xls")
-    assert old.status_code == 422 and "Only CSV (.csv) and Excel (.xlsx) files can be imported" in text(old)
+    assert old.status_code == 422 and "accounts.xls is an old Excel file (.xls): save it as .xlsx" in text(old)
     empty = upload(iris, b"  \n", "empty.csv")
     assert empty.status_code == 422 and "empty.csv 是空文件。" in text(empty)
     broken = upload(ivy, b"not a workbook", "deals.xlsx")

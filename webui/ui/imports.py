@@ -240,7 +240,7 @@ def job(object_name: str, job_id: int) -> str:
         job=view,
         failures=failures[:ERRORS_PER_PAGE],
         headers=list(found.options.get("headers") or []),
-        page=page,
+        failures_page=page,
         newer_url=_job_url(obj, found, page - 1) if page > 1 else None,
         older_url=_job_url(obj, found, page + 1) if len(failures) > ERRORS_PER_PAGE else None,
         progress_url=url_for("imports.progress", object_name=obj.name, job_id=found.id),
