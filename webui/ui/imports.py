@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from engine.runtime.records.reader import user_names
 from engine.runtime.security.permissions import PermissionDenied
 from webui.state import get_trellis
 from webui.ui import uploads
-from webui.ui.context import formatter, t, ui_session
+from webui.ui.context import formatter, language, t, ui_session
 from webui.ui.errors import error_page
 from webui.ui.import_views import ON_DUPLICATE, job_view, progress_data, read_as, read_map_form, records_url
 from webui.ui.notifications import page_number
@@ -174,7 +175,7 @@ def map_columns(object_name: str, name: str) -> Response | tuple[str, int]:
             crm,
             obj.name,
             path,
-            choices.options,
+            replace(choices.options, language=language()),  # the worker writes the rows' errors in it
             user=current_user.username,
             dry_run=True,
             queue=True,

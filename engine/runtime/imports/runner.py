@@ -41,7 +41,7 @@ from engine.runtime.imports.mapping import ColumnMap, MapSpec, build_map, field_
 from engine.runtime.imports.problems import ImportProblem, label, say
 from engine.runtime.imports.reading import file_digest, open_source
 from engine.runtime.imports.resolve import user_index
-from engine.runtime.messages import localized
+from engine.runtime.messages import localized, speaking
 from engine.runtime.records.session import Session
 from engine.runtime.records.writes import MAX_CHUNK
 from engine.runtime.security import audit
@@ -69,6 +69,9 @@ class ImportOptions:
     match: str | None = None
     batch: int = 1000
     automation: bool = True
+    #: The language the rows' errors and the job's message are written in (the web user's; None:
+    #: the caller's, e.g. the CLI's ``--language``), kept for the worker that runs the job.
+    language: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         """The options as stored with a job."""
@@ -79,6 +82,7 @@ class ImportOptions:
             "match": self.match,
             "batch": self.batch,
             "automation": self.automation,
+            "language": self.language,
         }
 
     @classmethod
@@ -92,6 +96,7 @@ class ImportOptions:
             match=data.get("match"),
             batch=int(data.get("batch") or 1000),
             automation=bool(data.get("automation", True)),
+            language=data.get("language"),
         )
 
 
@@ -306,7 +311,10 @@ def run(
     _check_allowed(crm.principal(user), _object(crm, job.object), options)
     report = progress or (lambda _: None)
     try:
-        with automation.suspended() if not options.automation else nullcontext():
+        with (
+            automation.suspended() if not options.automation else nullcontext(),
+            speaking(options.language) if options.language else nullcontext(),
+        ):
             if job.dry_run:
                 _dry_run(crm, job, path, options, report)
             elif _real_run(crm, job, path, options, report, _Stop(max_batches, deadline), lease):
