@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from engine.metadata.model import SYSTEM_COLUMNS as SYSTEM
-from engine.metadata.model import Config, FieldDef, Label, ObjectDef
+from engine.metadata.model import Config, FieldDef, Label, ObjectDef, frozen_map
 from engine.runtime.imports.problems import ImportProblem, label, say
 from engine.runtime.messages import LANGUAGES, MESSAGES
 from engine.runtime.security.permissions import Principal
@@ -48,6 +48,8 @@ EXTRA_FIELDS = {
 NOT_IMPORTABLE = frozenset({"file"})
 #: The smallest rapidfuzz score (0–100) for which a field is suggested for an unmatched column.
 SUGGESTION_SCORE = 60
+#: A column's ``values`` when the map gives none (read-only, so one is shared by every column).
+NO_VALUES: Mapping[str, str] = frozen_map()
 #: What ``skip`` is written as in a map.
 SKIP = "skip"
 
@@ -68,7 +70,7 @@ class Column:
     #: For a lookup: the target's field its records are found by (None: the target's title).
     by: str | None = None
     #: For a picklist: cell text (normalised) → the option key it stands for (the map's ``values``).
-    values: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, str] = NO_VALUES
 
 
 @dataclass(frozen=True)
@@ -305,7 +307,7 @@ def _check_values(fdef: FieldDef | None, column: str, values: Mapping[Any, str],
     if fdef is None or fdef.picklist is None:
         problems.append(say("import.values_not_picklist", column=column))
         return {}
-    options = {}
+    options: dict[str, str] = {}
     for option in fdef.picklist.walk():
         for text in (option.key, *option.label.texts.values()):
             options.setdefault(normal(text), option.key)

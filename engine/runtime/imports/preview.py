@@ -190,7 +190,7 @@ def _column(
     note = None
     if matched is not None and choice is None and (matched in SYSTEM_COLUMNS and matched != OWNER):
         target, note = SKIP, "system"
-    elif target in obj.fields and obj.fields[target].is_computed:
+    elif target is not None and target in obj.fields and obj.fields[target].is_computed:
         target, note = SKIP, "computed"
     resembles = None
     if matched is None and choice is None:
