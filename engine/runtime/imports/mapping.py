@@ -19,6 +19,7 @@ column of an earlier import's error file are left out with a note.
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,8 +49,6 @@ EXTRA_FIELDS = {
 NOT_IMPORTABLE = frozenset({"file"})
 #: The smallest rapidfuzz score (0–100) for which a field is suggested for an unmatched column.
 SUGGESTION_SCORE = 60
-#: A column's ``values`` when the map gives none (read-only, so one is shared by every column).
-NO_VALUES: Mapping[str, str] = frozen_map()
 #: What ``skip`` is written as in a map.
 SKIP = "skip"
 
@@ -70,7 +69,7 @@ class Column:
     #: For a lookup: the target's field its records are found by (None: the target's title).
     by: str | None = None
     #: For a picklist: cell text (normalised) → the option key it stands for (the map's ``values``).
-    values: Mapping[str, str] = NO_VALUES
+    values: Mapping[str, str] = dataclasses.field(default_factory=frozen_map)  # ``field`` is a column here
 
 
 @dataclass(frozen=True)
