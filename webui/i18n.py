@@ -702,6 +702,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Choose a field (or “Don't import”) for these columns: {columns}.",
         "zh": "请为这些列选择字段（或“不导入”）：{columns}。",
     },
+    "imports.two_columns": {
+        "en": "Columns {first!r} and {second!r} both go into {field}: choose “Don't import” for one of them.",
+        "zh": "列 {first!r} 和 {second!r} 都导入到“{field}”：请将其中一列设为“不导入”。",
+    },
+    "imports.match_needed": {
+        "en": "To find the records that exist already, choose the field to match them by "
+        "(no column goes into a unique field).",
+        "zh": "要查找已存在的记录，请选择用于匹配的字段（没有列导入到唯一字段）。",
+    },
+    "imports.pending_hint": {
+        "en": "It starts as soon as the server's worker (trellis worker) takes it up.",
+        "zh": "服务器的后台任务进程（trellis worker）接手后即开始。",
+    },
+    "imports.already_started": {
+        "en": "This file's import has been started already: here it is.",
+        "zh": "该文件的导入已经开始，请看这里。",
+    },
     "imports.job_title": {"en": "{kind}: {file}", "zh": "{kind}：{file}"},
     "imports.kind": {"en": "Kind", "zh": "类型"},
     "imports.kind.dry_run": {"en": "Dry run", "zh": "试导入"},

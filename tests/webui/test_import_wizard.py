@@ -117,6 +117,8 @@ def test_a_bad_file_is_a_clear_message_in_the_users_language(app):
     assert form["col-1"] == ""  # nothing pre-selected for a column no field is called
     refused = ivy.post(unmatched.headers["Location"], data={**form, "action": "dry_run"})
     assert refused.status_code == 422 and "for these columns: &#39;Fax&#39;" in text(refused)
+    twice = ivy.post(unmatched.headers["Location"], data={**form, "col-1": "name", "action": "dry_run"})
+    assert "Columns &#39;Company name&#39; and &#39;Fax&#39; both go into Company name" in text(twice)
     too_large = upload(ivy, csv_bytes([["Company name"], *[["x" * 100]] * 50]))
     assert too_large.status_code == 413 and "an import takes files up to" in text(too_large)
 
@@ -157,6 +159,8 @@ def test_a_chosen_option_goes_through_dry_run_error_file_import_and_history(app,
     result = text(ivy.get(job_url))
     assert "would create 2, update 0, skip 0, hold 0 for approval, fail 1." in result
     assert "电话: " in result and ">3<" in result  # row 3 (the header is row 1) and why
+    remap = re.search(r'href="([^"]+)">Change the mapping', result).group(1).replace("&amp;", "&")
+    assert map_form(text(ivy.get(remap)))[chooser] == "retail"  # back to the map, as chosen
     errors = ivy.get(job_url + "/errors.csv")
     assert errors.status_code == 200 and "attachment" in errors.headers["Content-Disposition"]
     header, row = list(csv.reader(io.StringIO(errors.get_data().decode("utf-8-sig"))))
@@ -165,6 +169,7 @@ def test_a_chosen_option_goes_through_dry_run_error_file_import_and_history(app,
         assert session.query("account").count() == 0  # a dry run changes nothing
 
     real = post(ivy, job_url + "/run", form_url=job_url)
+    assert post(ivy, job_url + "/run", form_url=job_url).headers["Location"] == real.headers["Location"]  # once
     imports.work(crm, seconds=None)
     done = text(ivy.get(real.headers["Location"]))
     assert "3 rows read: 2 created, 0 updated, 0 skipped, 0 waiting for approval, 1 failed." in done

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import url_for
@@ -34,6 +35,8 @@ class MapChoices:
 
     options: ImportOptions
     missing: tuple[str, ...]
+    #: ``(field, first column, second column)`` for a field chosen for two columns.
+    doubled: tuple[tuple[str, str, str], ...] = ()
 
 
 def read_map_form(preview: Preview, form: Mapping[str, str]) -> MapChoices:
@@ -48,15 +51,22 @@ def read_map_form(preview: Preview, form: Mapping[str, str]) -> MapChoices:
             text = form.get(f"valtext-{index}-{n}")
             if index.isdigit() and text is not None:
                 values.setdefault(int(index), {})[text] = option
+    taken: dict[str, str] = {}
+    doubled = []
     for column in preview.columns:
         choice = form.get(f"col-{column.index}", column.field or "")
         if not choice:
             missing.append(column.header)
-        elif choice == SKIP or column.note:
+            continue
+        if choice == SKIP or column.note:
             columns[column.header] = SKIP
-        elif values.get(column.index):
+            continue
+        if choice in taken:
+            doubled.append((choice, taken[choice], column.header))
+        taken.setdefault(choice, column.header)
+        if values.get(column.index) and form.get(f"valfield-{column.index}") == choice:
             columns[column.header] = {"field": choice, "values": values[column.index]}
-        else:
+        else:  # no values chosen, or chosen for the field the column went into before
             columns[column.header] = choice
     on_duplicate = form.get("on_duplicate") or None
     options = ImportOptions(
@@ -65,7 +75,7 @@ def read_map_form(preview: Preview, form: Mapping[str, str]) -> MapChoices:
         on_duplicate=on_duplicate,
         match=(form.get("match") or None) if on_duplicate else None,
     )
-    return MapChoices(options, tuple(missing))
+    return MapChoices(options, tuple(missing), tuple(doubled))
 
 
 def read_as(preview: Preview, fmt: Formatter) -> str:
@@ -132,7 +142,9 @@ def job_view(obj: ObjectDef, job: Job, user_name: str, fmt: Formatter) -> JobVie
         finished=fmt.moment(job.finished_at) if job.finished_at else "",
         failed_count=job.failed,
         percent=percent,
-        message=job.message or "",
+        message=(job.message or "")
+        .replace(job.file_path, job.file_name)
+        .replace(Path(job.file_path).name, job.file_name),
         summary=summary,
         **counts,
     )

@@ -42,7 +42,7 @@ from webui.state import get_trellis
 from webui.ui import uploads
 from webui.ui.context import formatter, language, t, ui_session
 from webui.ui.errors import error_page
-from webui.ui.import_views import ON_DUPLICATE, job_view, progress_data, read_as, read_map_form, records_url
+from webui.ui.import_views import ON_DUPLICATE, MapChoices, job_view, progress_data, read_as, read_map_form, records_url
 from webui.ui.notifications import page_number
 from webui.ui.views import _require_login, readable, render_page
 
@@ -167,9 +167,9 @@ def map_columns(object_name: str, name: str) -> Response | tuple[str, int]:
     choices = read_map_form(first, request.form)
     if request.form.get("action") != "dry_run":
         return _map_page(obj, path, file_name, choices.options)
-    if choices.missing:
-        problem = t("imports.choose_field", columns=", ".join(repr(c) for c in choices.missing))
-        return _map_page(obj, path, file_name, choices.options, [problem], 422)
+    problems = _form_problems(obj, first, choices)
+    if problems:
+        return _map_page(obj, path, file_name, choices.options, problems, 422)
     try:
         job = imports.start(
             crm,
@@ -184,6 +184,23 @@ def map_columns(object_name: str, name: str) -> Response | tuple[str, int]:
     except ImportProblem as problem:
         return _map_page(obj, path, file_name, choices.options, _named(problem.lines, path, file_name), 422)
     return redirect(url_for("imports.job", object_name=obj.name, job_id=job.id))
+
+
+def _form_problems(obj: ObjectDef, found: imports.Preview, choices: MapChoices) -> list[str]:
+    """What the map form must say before a dry run can start, in the wizard's words: columns given
+    no field, a field given two columns, duplicates looked for without a field to match them by."""
+    labels = {f.name: f.label for f in found.candidates}
+    problems = []
+    if choices.missing:
+        problems.append(t("imports.choose_field", columns=", ".join(repr(c) for c in choices.missing)))
+    for name, first, second in choices.doubled:
+        problems.append(t("imports.two_columns", field=labels.get(name, name), first=first, second=second))
+    options = choices.options
+    given = options.spec.columns.values() if options.spec else ()
+    chosen = {v.get("field") if isinstance(v, dict) else v for v in given}
+    if options.on_duplicate and not options.match and not any(f.name in chosen for f in obj.uniques):
+        problems.append(t("imports.match_needed"))
+    return problems
 
 
 def _options_of_job(obj: ObjectDef, raw: str | None) -> ImportOptions | None:
@@ -288,6 +305,10 @@ def run(object_name: str, job_id: int) -> Response | tuple[str, int]:
         abort(404)
     path = Path(found.file_path)
     _owned_upload(obj.name, path.name)
+    started = _started_import(obj, found)
+    if started is not None:  # "Import" pressed twice, or again later: one import per file
+        flash(t("imports.already_started"), "info")
+        return redirect(url_for("imports.job", object_name=obj.name, job_id=started.id))
     options = ImportOptions.from_data(dict(found.options))
     try:
         started = imports.start(
@@ -304,6 +325,18 @@ def run(object_name: str, job_id: int) -> Response | tuple[str, int]:
         flash(" ".join(_named(problem.lines, path, found.file_name)), "error")
         return redirect(url_for("imports.job", object_name=obj.name, job_id=found.id))
     return redirect(url_for("imports.job", object_name=obj.name, job_id=started.id))
+
+
+def _started_import(obj: ObjectDef, dry_run: Job) -> Job | None:
+    """The real import of the dry run's file that is queued, running or done, if there is one."""
+    return next(
+        (
+            j
+            for j in imports.recent(get_trellis(), obj.name)
+            if not j.dry_run and j.file_path == dry_run.file_path and j.status in ("pending", "running", "done")
+        ),
+        None,
+    )
 
 
 def error_file(object_name: str, job_id: int) -> Response:
