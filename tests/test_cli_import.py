@@ -384,7 +384,7 @@ def test_a_web_job_runs_a_few_batches_at_a_time_and_reads_its_progress_and_error
 
 def test_files_are_read_with_their_encoding_delimiter_and_sheet(tmp_path):
     from engine.runtime.imports import ImportProblem
-    from engine.runtime.imports.reading import open_source
+    from engine.runtime.imports.reading import detect_encoding, open_source
 
     (tmp_path / "semi.csv").write_bytes("名称;编号\r\n甲;1\r\n".encode("utf-8-sig"))
     (tmp_path / "tab.csv").write_bytes("名称\t编号\n乙\t2\n".encode("utf-16"))
@@ -395,6 +395,8 @@ def test_files_are_read_with_their_encoding_delimiter_and_sheet(tmp_path):
         source = open_source(tmp_path / name)
         assert (source.headers, source.described, list(source.rows())) == (["名称", "编号"], described, [(2, row)])
         source.close()
+    gbk = ("名称,城市\n" + "上海云帆数据科技有限公司,上海\n" * 50).encode("gb18030")
+    assert detect_encoding(gbk[:-2]) == "gb18030"  # the first bytes of a large file end inside a character
     deals = SAMPLES / "saas" / "deals.xlsx"
     assert open_source(deals, sheet="商机").headers[:2] == ["商机名称", "客户"]
     with pytest.raises(ImportProblem, match="The workbook has no sheet 'Leads'; its sheets: 商机."):

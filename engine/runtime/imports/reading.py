@@ -133,7 +133,8 @@ def detect_encoding(sample: bytes) -> str:
         pass
     import charset_normalizer  # loaded for a file that is not UTF-8, not by every command
 
-    best = charset_normalizer.from_bytes(sample).best()
+    whole_lines = sample[: sample.rfind(b"\n") + 1]  # a sample cut inside a character reads as no encoding
+    best = charset_normalizer.from_bytes(whole_lines or sample).best()
     if best is None:
         raise ImportProblem("import.unknown_encoding")
     name = codecs.lookup(best.encoding).name
