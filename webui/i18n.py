@@ -748,6 +748,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Cancelled: the rows imported before it stopped stay imported.",
         "zh": "已取消：停止前已导入的行将保留。",
     },
+    "imports.cancelled_dry_run": {"en": "Cancelled: nothing was changed.", "zh": "已取消：未做任何更改。"},
+    "imports.nothing_passes": {
+        "en": "No row would be imported: fix the rows in the error file and upload it.",
+        "zh": "没有可导入的行：请在错误文件中修改这些行后上传该文件。",
+    },
     "imports.summary": {
         "en": "{rows} rows read: {created} created, {updated} updated, {skipped} skipped, "
         "{held} waiting for approval, {failed} failed.",

@@ -8,6 +8,7 @@ and who may see it are the engine's (``engine.runtime.imports``).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from flask import url_for
 
 from engine.metadata.model import ObjectDef
-from engine.runtime.imports import ImportOptions, Job, MapSpec, Preview
+from engine.runtime.imports import FailedRow, ImportOptions, Job, MapSpec, Preview
 from engine.runtime.imports.mapping import SKIP
 from engine.runtime.imports.reading import display_encoding
 from webui.i18n import Formatter
@@ -111,6 +112,8 @@ class JobView:
     percent: int | None
     message: str
     summary: str
+    #: Whether some rows were (or, in a dry run, would be) created, updated or held.
+    passing: bool
 
 
 def job_view(obj: ObjectDef, job: Job, user_name: str, fmt: Formatter) -> JobView:
@@ -146,8 +149,31 @@ def job_view(obj: ObjectDef, job: Job, user_name: str, fmt: Formatter) -> JobVie
         .replace(job.file_path, job.file_name)
         .replace(Path(job.file_path).name, job.file_name),
         summary=summary,
+        passing=bool(job.created or job.updated or job.held),
         **counts,
     )
+
+
+@dataclass(frozen=True)
+class FailureView:
+    """A failed row as the job page lists it: its number, why, and its cells under their columns."""
+
+    row: int
+    error: str
+    cells: list[tuple[str, str]]
+
+
+#: A date stored as a moment at midnight (a date cell of a workbook), as the failed row keeps it.
+_MIDNIGHT = re.compile(r"^(\d{4}-\d\d-\d\d)T00:00:00$")
+
+
+def failure_view(failure: FailedRow, headers: list[str]) -> FailureView:
+    """``failure`` with each cell as text beside its column (dates of a workbook without ``T00:00:00``)."""
+    cells = []
+    for index, cell in enumerate(failure.cells):
+        text = "" if cell is None else str(cell)
+        cells.append((headers[index] if index < len(headers) else "", _MIDNIGHT.sub(r"\1", text)))
+    return FailureView(failure.row, failure.error, cells)
 
 
 def progress_data(view: JobView, fmt: Formatter) -> dict[str, Any]:

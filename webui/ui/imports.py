@@ -42,7 +42,16 @@ from webui.state import get_trellis
 from webui.ui import uploads
 from webui.ui.context import formatter, language, t, ui_session
 from webui.ui.errors import error_page
-from webui.ui.import_views import ON_DUPLICATE, MapChoices, job_view, progress_data, read_as, read_map_form, records_url
+from webui.ui.import_views import (
+    ON_DUPLICATE,
+    MapChoices,
+    failure_view,
+    job_view,
+    progress_data,
+    read_as,
+    read_map_form,
+    records_url,
+)
 from webui.ui.notifications import page_number
 from webui.ui.views import _require_login, readable, render_page
 
@@ -251,13 +260,13 @@ def job(object_name: str, job_id: int) -> str:
     page = page_number(request.args.get("page"))
     failures = imports.failures(get_trellis(), found.id, (page - 1) * ERRORS_PER_PAGE, ERRORS_PER_PAGE + 1)
     upload = Path(found.file_path)
+    headers = [str(h) for h in found.options.get("headers") or []]
     return render_page(
         "import_job.html",
         obj,
         label=obj.plural_label.get(fmt.lang),
         job=view,
-        failures=failures[:ERRORS_PER_PAGE],
-        headers=list(found.options.get("headers") or []),
+        failures=[failure_view(f, headers) for f in failures[:ERRORS_PER_PAGE]],
         failures_page=page,
         newer_url=_job_url(obj, found, page - 1) if page > 1 else None,
         older_url=_job_url(obj, found, page + 1) if len(failures) > ERRORS_PER_PAGE else None,
@@ -266,7 +275,7 @@ def job(object_name: str, job_id: int) -> str:
         remap_url=url_for("imports.map_columns", object_name=obj.name, name=upload.name, job=found.id)
         if found.dry_run and UPLOAD_NAME.match(upload.name) and found.user_id == current_user.user_id
         else None,
-        may_run=found.dry_run and found.status == "done" and found.user_id == current_user.user_id,
+        may_run=found.dry_run and found.status == "done" and view.passing and found.user_id == current_user.user_id,
     )
 
 
