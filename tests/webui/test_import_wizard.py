@@ -7,10 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 
 import pytest
 
 from engine.runtime import imports
+from tests.conftest import ROOT
 from tests.webui.conftest import client_for, make_app, post, text
 
 CONFIG = """
@@ -86,6 +88,16 @@ def upload(client, data: bytes, name: str = "accounts.csv"):
     )
 
 
+def damaged_workbook() -> bytes:
+    """The sample deals.xlsx with its sheet cut off after the first rows."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(ROOT / "configs/samples/saas/deals.xlsx") as source, zipfile.ZipFile(out, "w") as copy:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            copy.writestr(item, data[: len(data) * 3 // 5] if "worksheets/sheet" in item.filename else data)
+    return out.getvalue()
+
+
 def map_form(page: str) -> dict[str, str]:
     """The map form's fields as the page pre-selects them (selects: their selected option)."""
     form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
@@ -113,7 +125,9 @@ def test_a_bad_file_is_a_clear_message_in_the_users_language(app):
     empty = upload(iris, b"  \n", "empty.csv")
     assert empty.status_code == 422 and "empty.csv 是空文件。" in text(empty)
     broken = upload(ivy, b"not a workbook", "deals.xlsx")
-    assert broken.status_code == 422 and "deals.xlsx" in text(broken)
+    assert broken.status_code == 422 and "deals.xlsx cannot be read as an Excel (.xlsx) file." in text(broken)
+    damaged = upload(ivy, damaged_workbook(), "deals.xlsx")  # its header reads, a later row does not
+    assert damaged.status_code == 422 and "deals.xlsx cannot be read as an Excel (.xlsx) file." in text(damaged)
     unmatched = upload(ivy, csv_bytes([["Company name", "Fax"], ["Yunfan", "1"]]))
     form = map_form(text(ivy.get(unmatched.headers["Location"])))
     assert form["col-1"] == ""  # nothing pre-selected for a column no field is called

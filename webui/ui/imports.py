@@ -121,7 +121,7 @@ def new(object_name: str) -> Response | str | tuple[str, int]:
     if uploads.import_suffix(upload.filename) is None:
         return _upload_page(obj, [t("imports.bad_suffix")], 422)
     path = uploads.store_import_upload(upload)
-    name = upload.filename.replace("\\", "/").rsplit("/", 1)[-1][:255]
+    name = "".join(c for c in upload.filename.replace("\\", "/").rsplit("/", 1)[-1] if c.isprintable())[:255]
     note = {"user_id": current_user.user_id, "object": obj.name, "name": name}
     _owner_note(path).write_text(json.dumps(note), encoding="utf-8")
     sheet = request.form.get("sheet", "").strip() or None

@@ -243,10 +243,17 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
 
 
 def _xlsx_rows(source: Source) -> Iterator[list[Any]]:
+    """The sheet's rows after the header; a workbook damaged further down is an ImportProblem."""
     book = _load_workbook(source.path)
+    rows = book[source.sheet].iter_rows(values_only=True, min_row=2)
     try:
-        rows = book[source.sheet].iter_rows(values_only=True, min_row=2)
-        for row in rows:
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except Exception:  # noqa: BLE001 - openpyxl, zipfile and the XML parser raise many kinds
+                raise ImportProblem("import.bad_xlsx", path=source.path.name) from None
             yield list(row)
     finally:
         book.close()
