@@ -665,6 +665,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "imports.note.system": {"en": "Kept by Trellis itself: not imported.", "zh": "由 Trellis 自动维护：不导入。"},
     "imports.note.computed": {"en": "A computed field: not imported.", "zh": "由系统计算的字段：不导入。"},
+    "imports.find_by": {"en": "Find the record by", "zh": "按此字段查找记录"},
     "imports.values_legend": {
         "en": "{count} values are not options of this field: choose one for each",
         "en_one": "{count} value is not an option of this field: choose one for it",

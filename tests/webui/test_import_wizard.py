@@ -26,16 +26,23 @@ objects:
     fields:
       name: {type: text, label: {en: Company name, zh: 公司名称}, required: true}
       phone: {type: phone, label: {en: Phone, zh: 电话}}
+      code: {type: text, label: {en: Code, zh: 编号}, unique: true}
       industry:
         type: picklist
         label: {en: Industry, zh: 行业}
         values:
           - {key: retail, label: {en: Retail, zh: 零售}}
           - {key: finance, label: {en: Finance, zh: 金融}}
+  contact:
+    title: "{name}"
+    fields:
+      name: {type: text, label: {en: Name, zh: 姓名}, required: true}
+      account: {type: lookup, object: account, label: {en: Account, zh: 所属客户}}
 roles:
   importer:
     objects:
       account: {read: own, edit: own, create: true, import: true}
+      contact: {read: own, edit: own, create: true, import: true}
   rep:
     objects:
       account: {read: all, edit: all, create: true}
@@ -79,10 +86,10 @@ def csv_bytes(rows: list[list[str]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def upload(client, data: bytes, name: str = "accounts.csv"):
+def upload(client, data: bytes, name: str = "accounts.csv", object_name: str = "account"):
     return post(
         client,
-        "/o/account/imports/new",
+        f"/o/{object_name}/imports/new",
         {"file": (io.BytesIO(data), name)},
         content_type="multipart/form-data",
     )
@@ -200,3 +207,18 @@ def test_a_chosen_option_goes_through_dry_run_error_file_import_and_history(app,
     assert "云帆" in listed and "青禾" in listed
     history = text(ivy.get("/o/account/imports"))
     assert history.count("accounts.csv") == 2 and "Ivy Import" in history and "Dry run" in history
+
+
+def test_a_lookup_column_finds_records_by_the_field_chosen(app, crm):
+    with crm.session(user="ivy") as session:
+        session.create("account", {"name": "Twin", "code": "T1"})
+        session.create("account", {"name": "Twin", "code": "T2"})
+    ivy = client_for(app, "ivy")
+    mapped = upload(ivy, csv_bytes([["Name", "所属客户"], ["Li", "T2"]]), "contacts.csv", "contact")
+    form = map_form(text(ivy.get(mapped.headers["Location"])))
+    assert (form["col-1"], form["by-1"]) == ("account", "name")  # by the title unless another is chosen
+    job_url = ivy.post(mapped.headers["Location"], data={**form, "by-1": "code", "action": "dry_run"}).headers[
+        "Location"
+    ]
+    imports.work(crm, seconds=None)
+    assert "would create 1, update 0, skip 0, hold 0 for approval, fail 0." in text(ivy.get(job_url))

@@ -42,7 +42,9 @@ class MapChoices:
 
 def read_map_form(preview: Preview, form: Mapping[str, str]) -> MapChoices:
     """The choices of the map form (``col-<i>``: a field or ``skip``; ``val-<i>-<n>`` with
-    ``valtext-<i>-<n>``: the option for a picklist value; ``sheet``, ``on_duplicate``, ``match``)."""
+    ``valtext-<i>-<n>``: the option for a picklist value; ``by-<i>``: the field a lookup's cells
+    name a record by; ``sheet``, ``on_duplicate``, ``match``). Values and ``by`` count only for the
+    field they were offered for (``valfield-<i>``, ``byfield-<i>``)."""
     columns: dict[str, Any] = {}
     missing = []
     values: dict[int, dict[str, str]] = {}
@@ -65,9 +67,12 @@ def read_map_form(preview: Preview, form: Mapping[str, str]) -> MapChoices:
         if choice in taken:
             doubled.append((choice, taken[choice], column.header))
         taken.setdefault(choice, column.header)
+        by = form.get(f"by-{column.index}")
         if values.get(column.index) and form.get(f"valfield-{column.index}") == choice:
             columns[column.header] = {"field": choice, "values": values[column.index]}
-        else:  # no values chosen, or chosen for the field the column went into before
+        elif by and form.get(f"byfield-{column.index}") == choice:
+            columns[column.header] = {"field": choice, "by": by}
+        else:  # nothing more chosen, or chosen for the field the column went into before
             columns[column.header] = choice
     on_duplicate = form.get("on_duplicate") or None
     options = ImportOptions(

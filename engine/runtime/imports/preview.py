@@ -93,6 +93,10 @@ class ColumnPreview:
     unmatched: tuple[UnmatchedValue, ...] = ()
     #: Distinct unmatched values beyond ``MAX_UNMATCHED``.
     more_unmatched: int = 0
+    #: For a lookup: the fields of its target a cell may name a record by (the title's first, when
+    #: the title is one field; then the unique ones), and the one chosen (None: the first).
+    lookup_by: tuple[FieldChoice, ...] = ()
+    by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ def preview(
     context = CellContext(crm.config.settings)
     candidates = tuple(FieldChoice(f.name, label(f.label)) for f in importable_fields(crm.config, obj, principal))
     columns = tuple(
-        _column(crm.config, obj, index, header, rows, spec, context)
+        _column(crm.config, obj, principal, index, header, rows, spec, context)
         for index, header in enumerate(source.headers)
         if header
     )
@@ -172,6 +176,7 @@ def importable_fields(config: Config, obj: ObjectDef, principal: Principal) -> l
 def _column(
     config: Config,
     obj: ObjectDef,
+    principal: Principal,
     index: int,
     header: str,
     rows: list[list[Any]],
@@ -182,8 +187,10 @@ def _column(
     samples = tuple(dict.fromkeys(_shown(c) for c in cells))[:SAMPLES]
     choice = spec.columns.get(header)
     chosen_values: Mapping[str, Any] = {}
+    by = None
     if isinstance(choice, dict):
         chosen_values = choice.get("values") or {}
+        by = choice.get("by")
         choice = choice.get("field")
     matched = suggestion(config, obj, header)
     target = choice if isinstance(choice, str) else matched
@@ -198,11 +205,29 @@ def _column(
         if near is not None:
             resembles = FieldChoice(near, label(field_of(obj, near).label))
     fdef = obj.fields.get(target or "")
+    if fdef is not None and fdef.type == "lookup":
+        finders = _finders(config, fdef, principal)
+        return ColumnPreview(index, header, samples, target, choice is None, resembles, note, lookup_by=finders, by=by)
     if fdef is None or fdef.picklist is None or fdef.value_type not in PICKLIST_TYPES:
         return ColumnPreview(index, header, samples, target, choice is None, resembles, note)
     options = tuple(Option(o.key, label(o.label)) for o in fdef.picklist.walk() if not o.inactive)
     unmatched, more = _unmatched(fdef, cells, chosen_values, context)
     return ColumnPreview(index, header, samples, target, choice is None, resembles, note, options, unmatched, more)
+
+
+def _finders(config: Config, fdef: FieldDef, principal: Principal) -> tuple[FieldChoice, ...]:
+    """The fields of a lookup's target its cells may name a record by: the title's one field, then
+    the unique fields the user may see (not encrypted ones: they cannot be searched)."""
+    target = config.objects[fdef.target or ""]
+    title = target.title_fields()
+    names = [*(title if len(title) == 1 else ()), *(f.name for f in target.uniques)]
+    return tuple(
+        FieldChoice(name, label(target.fields[name].label))
+        for name in dict.fromkeys(names)
+        if name in target.fields
+        and not target.fields[name].encrypted
+        and (principal.is_system or principal.can_see(target.name, name))
+    )
 
 
 def _shown(cell: Any) -> str:
