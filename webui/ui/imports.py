@@ -170,7 +170,8 @@ def map_columns(object_name: str, name: str) -> Response | tuple[str, int]:
         options = _options_of_job(obj, request.args.get("job")) or ImportOptions(sheet=request.args.get("sheet"))
         return _map_page(obj, path, file_name, options)
     try:
-        first = imports.preview(crm, obj.name, path, ImportOptions(sheet=request.form.get("sheet") or None), None)
+        sheet = ImportOptions(sheet=request.form.get("sheet") or None)
+        first = imports.preview(crm, obj.name, path, sheet, current_user.username)
     except ImportProblem as problem:  # a sheet the workbook does not have
         return _map_page(obj, path, file_name, ImportOptions(), _named(problem.lines, path, file_name), 422)
     choices = read_map_form(first, request.form)
@@ -231,7 +232,7 @@ def _map_page(
     try:
         found = imports.preview(get_trellis(), obj.name, path, options, current_user.username)
     except ImportProblem as problem:  # a sheet that is gone: the first sheet, and why
-        found = imports.preview(get_trellis(), obj.name, path, ImportOptions(spec=options.spec), None)
+        found = imports.preview(get_trellis(), obj.name, path, ImportOptions(spec=options.spec), current_user.username)
         problems = [*(problems or []), *_named(problem.lines, path, file_name)]
     return render_page(
         "import_map.html",
