@@ -403,8 +403,13 @@ ROUTES = (
 
 def create_blueprint(app: Flask) -> Blueprint:
     """The import wizard's routes; its upload limit (``TRELLIS_MAX_IMPORT_UPLOAD``) as a setting."""
-    app.config.setdefault("TRELLIS_MAX_IMPORT_UPLOAD", DEFAULT_MAX_IMPORT_UPLOAD)
-    app.config["TRELLIS_MAX_IMPORT_UPLOAD"] = int(app.config["TRELLIS_MAX_IMPORT_UPLOAD"])
+    limit = app.config.setdefault("TRELLIS_MAX_IMPORT_UPLOAD", DEFAULT_MAX_IMPORT_UPLOAD)
+    try:
+        app.config["TRELLIS_MAX_IMPORT_UPLOAD"] = int(limit)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"TRELLIS_MAX_IMPORT_UPLOAD is a number of bytes (209715200 for 200 MB), not {limit!r}"
+        ) from None
     blueprint = Blueprint("imports", __name__)
     # URL value preprocessors run before every before_request function, CSRF protection's included.
     blueprint.url_value_preprocessor(_import_limit)
