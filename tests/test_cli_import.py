@@ -212,6 +212,24 @@ def test_columns_map_by_label_in_any_language_and_unmatched_ones_are_listed_with
     assert account["note"] == "导入"  # a constant, given: the automation's coalesce keeps it
 
 
+def test_a_map_chooses_an_option_for_picklist_values_that_match_none(small, tmp_path):
+    config, db, crm = small
+    data = write_csv(tmp_path / "a.csv", [["Name", "行业"], ["云帆", "商超"], ["星河", "银行"], ["青禾", "零售"]])
+    (tmp_path / "map.yaml").write_text("columns:\n  行业: {field: industry, values: {商超: retail, 银行: bank}}\n")
+    refused = run("import", config, "account", data, "--db", db, "--map", tmp_path / "map.yaml", expect=1)
+    assert (
+        "Column '行业': '银行' is to become 'bank', which is not an option of the field; its options: retail, finance."
+        in refused.output
+    )
+    (tmp_path / "map.yaml").write_text("columns:\n  行业: {values: {商超: retail, 银行: 金融}}\n")  # key or label
+    run("import", config, "account", data, "--db", db, "--map", tmp_path / "map.yaml", expect=0)
+    assert [(a["name"], a["industry"]) for a in records(crm, "account")] == [
+        ("云帆", "retail"),
+        ("星河", "finance"),
+        ("青禾", "retail"),
+    ]
+
+
 def test_cells_read_as_a_person_means_them():
     settings = Settings(timezone="Asia/Shanghai")
     picklist = Picklist("p", Label.of("p"), (PicklistValue("a", Label.of({"en": "Alpha", "zh": "甲"})),))
@@ -366,7 +384,7 @@ def test_a_web_job_runs_a_few_batches_at_a_time_and_reads_its_progress_and_error
 
 def test_files_are_read_with_their_encoding_delimiter_and_sheet(tmp_path):
     from engine.runtime.imports import ImportProblem
-    from engine.runtime.imports.reading import open_source
+    from engine.runtime.imports.reading import detect_encoding, open_source
 
     (tmp_path / "semi.csv").write_bytes("名称;编号\r\n甲;1\r\n".encode("utf-8-sig"))
     (tmp_path / "tab.csv").write_bytes("名称\t编号\n乙\t2\n".encode("utf-16"))
@@ -377,6 +395,8 @@ def test_files_are_read_with_their_encoding_delimiter_and_sheet(tmp_path):
         source = open_source(tmp_path / name)
         assert (source.headers, source.described, list(source.rows())) == (["名称", "编号"], described, [(2, row)])
         source.close()
+    gbk = ("名称,城市\n" + "上海云帆数据科技有限公司,上海\n" * 50).encode("gb18030")
+    assert detect_encoding(gbk[:-2]) == "gb18030"  # the first bytes of a large file end inside a character
     deals = SAMPLES / "saas" / "deals.xlsx"
     assert open_source(deals, sheet="商机").headers[:2] == ["商机名称", "客户"]
     with pytest.raises(ImportProblem, match="The workbook has no sheet 'Leads'; its sheets: 商机."):

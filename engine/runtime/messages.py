@@ -262,9 +262,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "无法读取映射文件 {path}：{reason}",
     },
     "import.map_shape": {
-        "en": "The map {path} holds `columns:` (column: field, skip or {{field: …, by: …}}) and `constants:` "
-        "(field: value), nothing else.",
-        "zh": "映射文件 {path} 只能包含 `columns:`（列: 字段、skip 或 {{field: …, by: …}}）和 "
+        "en": "The map {path} holds `columns:` (column: field, skip or {{field: …, by: …, values: …}}) and "
+        "`constants:` (field: value), nothing else.",
+        "zh": "映射文件 {path} 只能包含 `columns:`（列: 字段、skip 或 {{field: …, by: …, values: …}}）和 "
         "`constants:`（字段: 值）。",
     },
     "import.map_no_column": {
@@ -272,8 +272,21 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "映射文件中的列 {column!r} 在文件中不存在。",
     },
     "import.map_value": {
-        "en": "The map's entry for {column!r} is not a field, skip or {{field: …, by: …}}.",
-        "zh": "映射文件中 {column!r} 的值应为字段名、skip 或 {{field: …, by: …}}。",
+        "en": "The map's entry for {column!r} is not a field, skip or {{field: …, by: …, values: …}}.",
+        "zh": "映射文件中 {column!r} 的值应为字段名、skip 或 {{field: …, by: …, values: …}}。",
+    },
+    "import.map_values_shape": {
+        "en": "The map's `values` for {column!r} should pair each cell value with an option: {{软件: software}}.",
+        "zh": "映射文件中 {column!r} 的 `values` 应把每个单元格值对应到一个选项，例如 {{软件: software}}。",
+    },
+    "import.values_not_picklist": {
+        "en": "Column {column!r} has `values`, but its field has no options (only picklists take them).",
+        "zh": "列 {column!r} 写了 `values`，但对应字段没有选项（只有下拉选项字段可用）。",
+    },
+    "import.value_not_option": {
+        "en": "Column {column!r}: {value!r} is to become {option!r}, which is not an option of the field; "
+        "its options: {options}.",
+        "zh": "列 {column!r}：{value!r} 要对应的 {option!r} 不是该字段的选项；可用选项：{options}。",
     },
     "import.unmatched": {
         "en": "Column {column!r} matches no field: map it in --map MAP.yaml (or write `{column}: skip`).",

@@ -14,6 +14,7 @@ Modules, one concern each:
 - ``notifications``: the bell in the header and the notifications page;
   ``automation_admin``: rule runs and the outbox, for ``manage_config``.
 - ``pipeline``, ``board``, ``approvals``: the stage path and moves, the board, the approvals page.
+- ``imports`` (view models in ``import_views``): the import wizard and each object's import history.
 
 Like the rest of ``webui`` it holds no business rules: validation, scopes,
 hidden and read-only fields, versions and audit are the engine's. Templates
@@ -32,6 +33,7 @@ from webui.ui import (
     context,
     conversion,
     errors,
+    imports,
     notifications,
     pipeline,
     security,
@@ -52,6 +54,7 @@ def init_app(app: Flask) -> None:
         pipeline.create_blueprint(app),
         notifications.create_blueprint(app),
         automation_admin.create_blueprint(app),
+        imports.create_blueprint(app),
     ):
         errors.register(blueprint)
         app.register_blueprint(blueprint)

@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from engine.runtime.errors import NotFound, QueryError, TrellisError, UnknownObject
+from engine.runtime.imports import ImportProblem
 from engine.runtime.security.permissions import AccountUnavailable, PermissionDenied, UnknownUser
 from webui.api.errors import API_PREFIX, _routing_error
 from webui.i18n import TEXTS
@@ -27,7 +28,10 @@ STATUS: Mapping[type[TrellisError], int] = {
     UnknownObject: 404,
     AccountUnavailable: 403,
     UnknownUser: 403,
+    ImportProblem: 422,
 }
+#: Engine errors whose message is for the user of the page (the others get the status's words).
+SHOWN = (QueryError, PermissionDenied, ImportProblem)
 
 
 def error_page(status: int, message: str | None = None) -> tuple[str, int]:
@@ -39,7 +43,7 @@ def error_page(status: int, message: str | None = None) -> tuple[str, int]:
 
 def _engine_error(error: TrellisError):
     status = next((STATUS[cls] for cls in type(error).__mro__ if cls in STATUS), 400)
-    message = str(error) if status in (400, 403) and isinstance(error, (QueryError, PermissionDenied)) else None
+    message = str(error) if isinstance(error, SHOWN) else None
     return error_page(status, message)
 
 

@@ -325,6 +325,8 @@ class ListView:
     owner_name: str = ""
     #: The export's other files: Excel, and both formats with a second header row of field keys.
     export_links: list[tuple[str, str]] = field(default_factory=list)
+    #: Whether the user may import records of the object (the import wizard's button).
+    can_import: bool = False
 
 
 def _list_url(obj: ObjectDef, **args: Any) -> str:
@@ -391,6 +393,7 @@ def list_view(
         error=error,
         can_create=grant.create,
         can_export=grant.export,
+        can_import=grant.import_,
         previous_url=previous_url,
         next_url=next_url,
         export_url=url_for("records.export_csv", object_name=obj.name, **params.args(page=None)),

@@ -69,6 +69,12 @@ def stored_file(value: Any) -> Path | None:
 IMPORT_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
 
 
+def import_suffix(filename: str | None) -> str | None:
+    """The suffix of an uploaded import file, lower case, when an import reads it; None for another."""
+    suffix = Path((filename or "").replace("\\", "/").rsplit("/", 1)[-1]).suffix.lower()
+    return suffix if suffix in IMPORT_SUFFIXES else None
+
+
 def store_import_upload(upload: FileStorage) -> Path:
     """Save a file uploaded for import under ``imports/`` of the upload folder, with a random name
     that keeps its suffix (the import reads CSV or Excel by it); ``trellis worker`` reads it there,

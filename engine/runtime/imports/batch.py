@@ -17,7 +17,7 @@ from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.errors import RECORD_ERRORS, TrellisError, ValidationFailed
 from engine.runtime.imports.cells import CellContext, Ref, blank, convert_cell
 from engine.runtime.imports.jobs import Counts, FailedRow
-from engine.runtime.imports.mapping import ColumnMap, field_of, lookup_field
+from engine.runtime.imports.mapping import EXTRA_FIELDS, ColumnMap, field_of, lookup_field
 from engine.runtime.imports.problems import label, say
 from engine.runtime.imports.reading import Source
 from engine.runtime.imports.resolve import find, key_of
@@ -56,7 +56,7 @@ class Plan:
         column = self.columns.column_of(name)
         if column is not None:
             return column.header
-        fdef = self.obj.fields.get(name)
+        fdef = self.obj.fields.get(name) or EXTRA_FIELDS.get(name)
         return label(fdef.label) if fdef is not None else name
 
 

@@ -54,10 +54,12 @@ class CellContext:
     settings: Settings
     #: User name / e-mail / display name (normalised) → the ids of the users called so.
     users: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    #: Field → (normalised cell text → option key): the values a map chose for cells that are no option.
+    chosen: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     _picklists: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def choices(self, fdef: FieldDef) -> dict[str, str]:
-        """A picklist field's keys and labels (normalised) → key."""
+        """A picklist field's keys and labels (normalised) → key, and the map's chosen values."""
         found = self._picklists.get(fdef.name)
         if found is None:
             found = {}
@@ -65,6 +67,7 @@ class CellContext:
                 for option in fdef.picklist.walk():
                     for text in (option.key, *option.label.texts.values()):
                         found.setdefault(normal(text), option.key)
+            found.update(self.chosen.get(fdef.name, {}))
             self._picklists[fdef.name] = found
         return found
 

@@ -8,6 +8,7 @@ name). A map (``--map MAP.yaml``, or the web wizard's choices, as a ``MapSpec``)
       客户全称: name                       # column → field
       Notes: skip                          # leave the column out
       Account: {field: account, by: credit_code}   # a lookup found by another unique field
+      行业: {field: industry, values: {软件: software}}  # a picklist cell that is no option → this option
     constants:
       source: trade_show                   # the same value for every row
 
@@ -18,6 +19,7 @@ column of an earlier import's error file are left out with a note.
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from typing import Any
 import yaml
 
 from engine.metadata.model import SYSTEM_COLUMNS as SYSTEM
-from engine.metadata.model import Config, FieldDef, Label, ObjectDef
+from engine.metadata.model import Config, FieldDef, Label, ObjectDef, frozen_map
 from engine.runtime.imports.problems import ImportProblem, label, say
 from engine.runtime.messages import LANGUAGES, MESSAGES
 from engine.runtime.security.permissions import Principal
@@ -66,11 +68,14 @@ class Column:
     field: str | None
     #: For a lookup: the target's field its records are found by (None: the target's title).
     by: str | None = None
+    #: For a picklist: cell text (normalised) → the option key it stands for (the map's ``values``).
+    values: Mapping[str, str] = dataclasses.field(default_factory=frozen_map)  # ``field`` is a column here
 
 
 @dataclass(frozen=True)
 class MapSpec:
-    """A map's choices: column (header or field key) → field / ``skip`` / ``{field, by}``, and constants."""
+    """A map's choices: column (header or field key) → field / ``skip`` / ``{field, by, values}``, and
+    constants."""
 
     columns: Mapping[str, Any] = field(default_factory=dict)
     constants: Mapping[str, Any] = field(default_factory=dict)
@@ -124,6 +129,10 @@ class ColumnMap:
         """The column filling ``field_name``, if one does."""
         return next((c for c in self.mapped if c.field == field_name), None)
 
+    def value_choices(self) -> dict[str, Mapping[str, str]]:
+        """Field → (normalised cell text → option key): the map's ``values`` of each column."""
+        return {c.field: c.values for c in self.mapped if c.field and c.values}
+
 
 def build_map(
     config: Config, obj: ObjectDef, headers: list[str], spec: MapSpec | None, principal: Principal
@@ -143,9 +152,11 @@ def build_map(
         if choice == SKIP:
             continue
         if choice is None:
-            target, by = names.get(normal(header)), None
+            target, by, values = names.get(normal(header)), None, None
+        elif isinstance(choice, _Choice):
+            target, by, values = choice.field, choice.by, choice.values
         else:
-            target, by = choice if isinstance(choice, tuple) else (choice, None)
+            target, by, values = choice, None, None
         if target is None and normal(header) in _error_headers():
             continue  # the error column of an earlier import's error file
         if target is None:
@@ -163,7 +174,8 @@ def build_map(
             continue
         taken[target] = header
         problems.extend(_check_target(config, obj, fdef, target, header, by, principal))
-        columns.append(Column(index, header, target, by))
+        chosen = _check_values(fdef, header, values, problems) if values is not None else {}
+        columns.append(Column(index, header, target, by, chosen))
     constants = dict(spec.constants)
     for name in constants:
         if name not in obj.fields and not _extra(obj, name):
@@ -177,6 +189,22 @@ def build_map(
     if not columns and not constants:
         raise ImportProblem("import.nothing_mapped")
     return ColumnMap(obj.name, tuple(columns), constants, tuple(notes))
+
+
+def suggestion(config: Config, obj: ObjectDef, header: str, fuzzy: bool = False) -> str | None:
+    """The field (or owner / stage reason column) a column called ``header`` goes into by its name;
+    ``fuzzy``: the one its name most resembles (rapidfuzz), for "did you mean"."""
+    names = _names(config, obj)
+    return _resembling(obj, names, header) if fuzzy else names.get(normal(header))
+
+
+def _resembling(obj: ObjectDef, names: dict[str, str], header: str) -> str | None:
+    """The field whose name ``header`` most resembles, if any resembles it enough."""
+    from rapidfuzz import fuzz, process  # loaded when a column matches nothing, not by every command
+
+    choices = {name: target for name, target in names.items() if target in obj.fields or _extra(obj, target)}
+    found = process.extractOne(normal(header), list(choices), scorer=fuzz.WRatio, score_cutoff=SUGGESTION_SCORE)
+    return choices[found[0]] if found is not None else None
 
 
 def _names(config: Config, obj: ObjectDef) -> dict[str, str]:
@@ -241,6 +269,15 @@ def _label_normals(obj: ObjectDef, key: str) -> tuple[str, ...]:
     return tuple(normal(t) for t in obj.fields[key].label.texts.values())
 
 
+@dataclass(frozen=True)
+class _Choice:
+    """A map's ``{field, by, values}`` for one column."""
+
+    field: str
+    by: str | None
+    values: Mapping[str, Any] | None
+
+
 def _choice(obj: ObjectDef, column: str, value: Any, problems: list[str]) -> Any:
     if value is None or value == SKIP or value is False:
         return SKIP
@@ -249,24 +286,47 @@ def _choice(obj: ObjectDef, column: str, value: Any, problems: list[str]) -> Any
             problems.append(say("import.unknown_field", field=value, object=obj.name))
             return None
         return value
-    if isinstance(value, dict) and set(value) <= {"field", "by"} and "by" in value:
+    if isinstance(value, dict) and set(value) <= {"field", "by", "values"} and set(value) & {"by", "values"}:
         target = value.get("field", column)
         if target not in obj.fields:
             problems.append(say("import.unknown_field", field=target, object=obj.name))
             return None
-        return (target, str(value["by"]))
+        values = value.get("values")
+        if values is not None and not (isinstance(values, dict) and all(isinstance(v, str) for v in values.values())):
+            problems.append(say("import.map_values_shape", column=column))
+            return None
+        return _Choice(target, str(value["by"]) if "by" in value else None, values)
     problems.append(say("import.map_value", column=column))
     return None
 
 
-def _unmatched(header: str, obj: ObjectDef, names: dict[str, str]) -> str:
-    from rapidfuzz import fuzz, process  # loaded when a column matches nothing, not by every command
+def _check_values(fdef: FieldDef | None, column: str, values: Mapping[Any, str], problems: list[str]) -> dict[str, str]:
+    """A column's ``values`` (cell text → option key or label) as normalised text → key; a value
+    that is no option of the field (or a field without options) is a problem."""
+    if fdef is None or fdef.picklist is None:
+        problems.append(say("import.values_not_picklist", column=column))
+        return {}
+    options: dict[str, str] = {}
+    for option in fdef.picklist.walk():
+        for text in (option.key, *option.label.texts.values()):
+            options.setdefault(normal(text), option.key)
+    chosen = {}
+    for cell, option_text in values.items():
+        key = options.get(normal(str(option_text)))
+        if key is None:
+            keys = ", ".join(o.key for o in fdef.picklist.walk() if not o.inactive)
+            problems.append(
+                say("import.value_not_option", column=column, value=str(cell), option=option_text, options=keys)
+            )
+            continue
+        chosen[normal(str(cell))] = key
+    return chosen
 
-    choices = {name: target for name, target in names.items() if target in obj.fields or _extra(obj, target)}
-    found = process.extractOne(normal(header), list(choices), scorer=fuzz.WRatio, score_cutoff=SUGGESTION_SCORE)
-    if found is None:
+
+def _unmatched(header: str, obj: ObjectDef, names: dict[str, str]) -> str:
+    target = _resembling(obj, names, header)
+    if target is None:
         return say("import.unmatched", column=header)
-    target = choices[found[0]]
     shown = label(obj.fields[target].label) if target in obj.fields else target
     return say("import.unmatched_suggest", column=header, field=target, label=shown)
 

@@ -41,7 +41,7 @@ from engine.runtime.imports.mapping import ColumnMap, MapSpec, build_map, field_
 from engine.runtime.imports.problems import ImportProblem, label, say
 from engine.runtime.imports.reading import file_digest, open_source
 from engine.runtime.imports.resolve import user_index
-from engine.runtime.messages import localized
+from engine.runtime.messages import localized, speaking
 from engine.runtime.records.session import Session
 from engine.runtime.records.writes import MAX_CHUNK
 from engine.runtime.security import audit
@@ -69,6 +69,9 @@ class ImportOptions:
     match: str | None = None
     batch: int = 1000
     automation: bool = True
+    #: The language the rows' errors and the job's message are written in (the web user's; None:
+    #: the caller's, e.g. the CLI's ``--language``), kept for the worker that runs the job.
+    language: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         """The options as stored with a job."""
@@ -79,6 +82,7 @@ class ImportOptions:
             "match": self.match,
             "batch": self.batch,
             "automation": self.automation,
+            "language": self.language,
         }
 
     @classmethod
@@ -92,6 +96,7 @@ class ImportOptions:
             match=data.get("match"),
             batch=int(data.get("batch") or 1000),
             automation=bool(data.get("automation", True)),
+            language=data.get("language"),
         )
 
 
@@ -114,10 +119,12 @@ def start(
     user: str | int | None = None,
     dry_run: bool = False,
     queue: bool = False,
+    file_name: str | None = None,
 ) -> Job:
     """Check an import and store its job (nothing imported yet; ``queue``: for ``trellis worker`` to
     run); raises ImportProblem (every problem of the map at once), PermissionDenied (no ``import``
-    grant) or UnknownUser."""
+    grant) or UnknownUser. ``file_name``: the name the user knows the file by, when it is stored
+    under another (an upload)."""
     principal = crm.principal(user)
     obj = _object(crm, object_name)
     _check_allowed(principal, obj, options)
@@ -132,7 +139,7 @@ def start(
             crm.schema,
             now,
             object=obj.name,
-            file_name=path.name[:500],
+            file_name=(file_name or path.name)[:500],
             file_path=str(path.resolve())[:2000],
             file_size=size,
             file_sha256=digest,
@@ -180,7 +187,7 @@ def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions) 
     source = open_source(path, options.sheet)
     try:
         columns = build_map(session.config, obj, source.headers, options.spec, session.principal)
-        context = CellContext(session.config.settings, user_index(session))
+        context = CellContext(session.config.settings, user_index(session), columns.value_choices())
         constants: dict[str, Any] = {}
         problems = []
         for name, value in columns.constants.items():
@@ -304,7 +311,10 @@ def run(
     _check_allowed(crm.principal(user), _object(crm, job.object), options)
     report = progress or (lambda _: None)
     try:
-        with automation.suspended() if not options.automation else nullcontext():
+        with (
+            automation.suspended() if not options.automation else nullcontext(),
+            speaking(options.language) if options.language else nullcontext(),
+        ):
             if job.dry_run:
                 _dry_run(crm, job, path, options, report)
             elif _real_run(crm, job, path, options, report, _Stop(max_batches, deadline), lease):
