@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet
 from engine import Trellis
 from engine.runtime.errors import QueryError
 from engine.runtime.records.query import MAX_GROUP_KEYS
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -54,7 +55,7 @@ DEALS = [  # owner, stage, region, amount, seats, margin, closes
 def crm(write_config, db_url, monkeypatch):
     monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
     crm = Trellis.open(write_config(CONFIG), db_url)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("rita", roles=["rep"])
         d.add("sam", roles=["rep"])

@@ -15,6 +15,7 @@ import pytest
 from engine import Trellis
 from engine.runtime.security import users
 from engine.runtime.security.users import MAX_SEARCH, LoginUser, Person
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -34,7 +35,7 @@ NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 @pytest.fixture
 def crm(write_config, db_url):
     crm = Trellis.open(write_config(CONFIG), db_url, clock=lambda: NOW)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("alice", roles=["rep"], locale="zh_CN")
         d.add("bob", roles=["rep"], display_name="Bob Li")

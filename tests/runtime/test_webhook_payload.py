@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 
 from engine import Trellis
 from engine.metadata.model import SYSTEM_COLUMNS
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -68,7 +69,7 @@ SECRET_MARGIN, SECRET_CODE, SECRET_IBAN = "4321.09", "Project Falcon", "DE893704
 def crm(write_config, db_url, monkeypatch):
     monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
     crm = Trellis.open(write_config(CONFIG), db_url, clock=lambda: dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC))
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("rita", roles=["rep"])
     yield crm

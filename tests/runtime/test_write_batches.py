@@ -20,6 +20,7 @@ from engine.runtime.records.record import Record
 from engine.runtime.security import crypto
 from engine.runtime.security.permissions import PermissionDenied
 from tests.conftest import CONFIGS, fresh_database
+from tests.templates import apply_fresh
 
 CONFIG = """
 trellis: 1
@@ -88,7 +89,7 @@ NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def crm(write_config, db_url):
     crm = Trellis.open(write_config(CONFIG), db_url, clock=lambda: NOW)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as d:
         d.add("boss", roles=["boss"], email="boss@example.com")
         d.add("rita", roles=["rep"], email="rita@example.com")
