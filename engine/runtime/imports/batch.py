@@ -69,7 +69,7 @@ def batches(plan: Plan, skip: int) -> Iterator[tuple[int, list[Row]]]:
     keys: set[Any] = set()
     consumed = skip
     for number, cells in plan.source.rows(skip):
-        index = number - 2
+        index = number - plan.source.first_row
         if all(blank(cell) for cell in cells):
             consumed = index + 1
             continue

@@ -12,15 +12,20 @@ name). A map (``--map MAP.yaml``, or the web wizard's choices, as a ``MapSpec``)
       source: trade_show                   # the same value for every row
 
 Columns that match nothing stop the import, each listed with the field it most resembles
-(rapidfuzz), so that nothing is dropped silently. Computed fields, system columns and the error
-column of an earlier import's error file are left out with a note.
+(rapidfuzz), so that nothing is dropped silently. Computed fields, system columns (by key or by
+the header an export gives them: ``ID``, ``创建时间``) and the error column of an earlier import's
+error file are left out with a note.
+
+A file written by ``trellis export --keys`` has a second header row of field keys
+(``keys_row``): the columns are then mapped by those keys — exact, whatever the labels — and
+named by their labels in messages.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +48,6 @@ EXTRA_FIELDS = {
     OWNER: FieldDef(name=OWNER, type="user", label=Label.of({"en": "Owner", "zh": "负责人"})),
     REASON: FieldDef(name=REASON, type="textarea", label=Label.of({"en": "Stage reason", "zh": "阶段变更原因"})),
 }
-#: Field types a column may not fill: files are uploaded on the record.
-NOT_IMPORTABLE = frozenset({"file"})
 #: The smallest rapidfuzz score (0–100) for which a field is suggested for an unmatched column.
 SUGGESTION_SCORE = 60
 #: What ``skip`` is written as in a map.
@@ -124,6 +127,12 @@ class ColumnMap:
         """The column filling ``field_name``, if one does."""
         return next((c for c in self.mapped if c.field == field_name), None)
 
+    def named(self, headers: list[str]) -> ColumnMap:
+        """The map with its columns called by ``headers`` (a file's labels, when it was mapped by
+        its keys row), so that messages name the column as the user sees it."""
+        columns = tuple(replace(c, header=headers[c.index] or c.header) for c in self.columns)
+        return replace(self, columns=columns)
+
 
 def build_map(
     config: Config, obj: ObjectDef, headers: list[str], spec: MapSpec | None, principal: Principal
@@ -195,7 +204,21 @@ def _names(config: Config, obj: ObjectDef) -> dict[str, str]:
     for fdef in obj.fields.values():
         for text in fdef.label.texts.values():
             names.setdefault(normal(text), fdef.name)
+    for system in SYSTEM:  # the headers an export gives system columns, after the fields' labels
+        for text in MESSAGES.get(f"column.{system}", {}).values():
+            names.setdefault(normal(text), system)
     return names
+
+
+def keys_row(obj: ObjectDef, headers: list[str], row: list[str]) -> bool:
+    """Whether ``row``, the one after the header, is a row of field keys (``trellis export --keys``):
+    under every named column a key of ``obj``'s fields or a system column, one field at least."""
+    named = [index for index, header in enumerate(headers) if header]
+    if not named or len(row) <= named[-1]:
+        return False
+    keys = [row[index] for index in named]
+    known = set(obj.fields) | set(SYSTEM) | set(EXTRA_FIELDS)
+    return all(key in known for key in keys) and any(key in obj.fields for key in keys)
 
 
 def _error_headers() -> set[str]:
@@ -284,8 +307,6 @@ def _check_target(
     the user may not change, a lookup's ``by`` field that cannot find records."""
     if fdef is None:
         return []
-    if fdef.type in NOT_IMPORTABLE:
-        return [say("import.not_importable", column=column, field=label(fdef.label))]
     if not principal.is_system and not principal.can_change(obj.name, target):
         return [say("import.read_only", column=column, field=label(fdef.label))]
     if fdef.type != "lookup":

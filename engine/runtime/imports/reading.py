@@ -3,7 +3,13 @@
 
 ``open_source(path, sheet=None)`` returns a ``Source``: the header row, how the file was read
 (the encoding detected and the delimiter, or the sheet) and ``rows(skip)``, the data rows as
-``(row number, cells)`` — row numbers as a spreadsheet shows them, the header being row 1.
+``(row number, cells)`` — row numbers as a spreadsheet shows them, the header being row 1. A
+second header row (the field keys ``trellis export --keys`` writes) is kept as ``second`` and, once
+the mapping recognises it (``Source.header_rows = 2``), is not a data row.
+
+An xlsx number shown as a percentage (its number format has a ``%`` that is not quoted text)
+holds a fraction — 0.15 for 15 % — and comes as a ``Percent`` cell, so that a percent field gets
+what the person sees (15).
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ import codecs
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,6 +39,18 @@ XLSX_SUFFIXES = (".xlsx", ".xlsm")
 FIELD_LIMIT = 10 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Percent:
+    """An xlsx number formatted as a percentage: ``value`` is the fraction the cell holds (0.15)."""
+
+    value: float | int
+
+    @property
+    def shown(self) -> str:
+        """The number as the spreadsheet shows it, without its format's decimals (``15%``)."""
+        return f"{self.value * 100:.10g}%"
+
+
 @dataclass
 class Source:
     """One import file opened for reading: its header row and how it was read."""
@@ -43,6 +63,10 @@ class Source:
     sheet: str | None = None
     #: Data rows in the sheet as the workbook declares them (xlsx; None when it does not say).
     total: int | None = None
+    #: The row after the header (a keys row, when the mapping recognises one), as text.
+    second: list[str] = field(default_factory=list)
+    #: Rows before the data: the header, and the keys row when there is one.
+    header_rows: int = 1
     _raw: BinaryIO | None = field(default=None, repr=False)
     _size: int = 0
     _position: int = 0
@@ -51,16 +75,22 @@ class Source:
         """The data rows after the header as ``(row number, cells)``, leaving out the first
         ``skip`` of them (a resumed import); blank rows included, so that numbers stay true."""
         reader = _csv_rows(self) if self.kind == "csv" else _xlsx_rows(self)
-        for number, cells in enumerate(reader, start=2):
-            self._position = number - 1
-            if number - 2 < skip:
+        for number, cells in enumerate(reader, start=self.first_row):
+            self._position = number - self.header_rows
+            if number - self.first_row < skip:
                 continue
             yield number, cells
+
+    @property
+    def first_row(self) -> int:
+        """The number of the first data row (2, or 3 after a keys row)."""
+        return self.header_rows + 1
 
     def fraction(self) -> float | None:
         """How far through the file reading is (0…1), for a progress bar; None when unknown."""
         if self.kind == "xlsx":
-            return min(1.0, self._position / self.total) if self.total else None
+            total = (self.total or 0) - (self.header_rows - 1)
+            return min(1.0, self._position / total) if total > 0 else None
         if self._raw is None or not self._size:
             return None
         try:
@@ -154,7 +184,10 @@ def _open_csv(path: Path) -> Source:
     raw.seek(0)
     source = Source(path, "csv", [], encoding=encoding, delimiter=delimiter, _raw=raw, _size=path.stat().st_size)
     try:
-        headers = next(_reader(source), None)
+        records = _reader(source)
+        headers = next(records, None)
+        source.second = [cell.strip() for cell in next(records, [])]
+        records.close()
     except ImportProblem:
         source.close()
         raise
@@ -183,7 +216,8 @@ def _reader(source: Source) -> Iterator[list[str]]:
 
 def _csv_rows(source: Source) -> Iterator[list[Any]]:
     records = _reader(source)
-    next(records, None)  # the header
+    for _ in range(source.header_rows):
+        next(records, None)
     yield from records
 
 
@@ -202,7 +236,7 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
     else:
         book.close()
         raise ImportProblem("import.no_sheet", sheet=sheet, sheets=", ".join(book.sheetnames))
-    first = next(worksheet.iter_rows(values_only=True, max_row=1), None)
+    first, second = [*worksheet.iter_rows(values_only=True, max_row=2), None, None][:2]
     total = worksheet.max_row - 1 if worksheet.max_row else None
     book.close()
     if not first or not any(cell not in (None, "") for cell in first):
@@ -210,7 +244,8 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
     headers = ["" if cell is None else str(cell).strip() for cell in first]
     while headers and not headers[-1]:
         headers.pop()
-    return Source(path, "xlsx", headers, sheet=worksheet.title, total=total)
+    keys = ["" if cell is None else str(cell).strip() for cell in second or ()]
+    return Source(path, "xlsx", headers, sheet=worksheet.title, total=total, second=keys)
 
 
 def _xlsx_rows(source: Source) -> Iterator[list[Any]]:
@@ -218,8 +253,23 @@ def _xlsx_rows(source: Source) -> Iterator[list[Any]]:
 
     book = load_workbook(source.path, read_only=True, data_only=True)
     try:
-        rows = book[source.sheet].iter_rows(values_only=True, min_row=2)
-        for row in rows:
-            yield list(row)
+        for row in book[source.sheet].iter_rows(min_row=source.first_row):
+            yield [_xlsx_value(cell) for cell in row]
     finally:
         book.close()
+
+
+def _xlsx_value(cell: Any) -> Any:
+    """A cell's value; a number formatted as a percentage as ``Percent``."""
+    value = cell.value
+    if isinstance(value, int | float) and not isinstance(value, bool) and percent_format(cell.number_format):
+        return Percent(value)
+    return value
+
+
+@lru_cache(maxsize=256)
+def percent_format(number_format: str) -> bool:
+    """Whether an Excel number format shows a number as a percentage (×100): a ``%`` outside quoted
+    text and not escaped (``0.0%`` is; ``#,##0"%"``, which shows 15 as 15%, is not)."""
+    plain = re.sub(r'"[^"]*"|\\.', "", number_format or "")
+    return "%" in plain

@@ -29,9 +29,9 @@ from engine.metadata.fieldtypes import FieldValueError
 from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.imports import jobs
 from engine.runtime.imports.batch import Plan, batches, write
-from engine.runtime.imports.cells import CellContext, Ref, convert_cell
+from engine.runtime.imports.cells import CellContext, Ref, convert_cell, stage_names
 from engine.runtime.imports.jobs import Counts, FailedRow, Job
-from engine.runtime.imports.mapping import ColumnMap, MapSpec, build_map, field_of
+from engine.runtime.imports.mapping import ColumnMap, MapSpec, build_map, field_of, keys_row
 from engine.runtime.imports.problems import ImportProblem, label, say
 from engine.runtime.imports.reading import file_digest, open_source
 from engine.runtime.imports.resolve import user_index
@@ -170,8 +170,11 @@ def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions) 
     """Open the file and check the map, constants and duplicate options against it."""
     source = open_source(path, options.sheet)
     try:
-        columns = build_map(session.config, obj, source.headers, options.spec, session.principal)
-        context = CellContext(session.config.settings, user_index(session))
+        headers = source.headers
+        if keys_row(obj, headers, source.second):  # a file exported with --keys: map it by its keys
+            source.header_rows, headers = 2, [key if header else "" for header, key in zip(headers, source.second)]
+        columns = build_map(session.config, obj, headers, options.spec, session.principal).named(source.headers)
+        context = CellContext(session.config.settings, user_index(session), stage_names(obj))
         constants: dict[str, Any] = {}
         problems = []
         for name, value in columns.constants.items():
