@@ -330,4 +330,9 @@ def _title_field(obj: ObjectDef) -> str | None:
 def lookup_field(config: Config, obj: ObjectDef, column: Column) -> str:
     """The field of the lookup's target that ``column``'s cells name a record by."""
     fdef = obj.fields[column.field or ""]
-    return column.by or _title_field(config.objects[fdef.target or ""]) or "id"
+    return finding_field(config.objects[fdef.target or ""], column)
+
+
+def finding_field(target: ObjectDef, column: Column) -> str:
+    """The field of ``target`` that the lookup column ``column`` names its records by."""
+    return column.by or _title_field(target) or "id"
