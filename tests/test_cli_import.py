@@ -249,7 +249,12 @@ def test_cells_read_as_a_person_means_them():
 
 def test_a_parent_named_by_a_row_above_in_the_same_batch_and_percentages_as_shown(small, tmp_path):
     config, db, crm = small
-    rows = [["Company name", "Parent account", "Share"], ["Group", "", "15%"], ["Sub", "Group", ""], ["Leaf", "Sub", ""]]
+    rows = [
+        ["Company name", "Parent account", "Share"],
+        ["Group", "", "15%"],
+        ["Sub", "Group", ""],
+        ["Leaf", "Sub", ""],
+    ]
     run("import", config, "account", write_csv(tmp_path / "a.csv", rows), "--db", db, expect=0)
     group, sub, leaf = records(crm, "account")
     assert (group["share"], sub["parent"], leaf["parent"]) == (15, group["id"], sub["id"])

@@ -87,7 +87,9 @@ def fill(crm: Trellis) -> None:
             "opportunity",
             {**deal, "name": "Analytics", "product_line": "analytics", "unit_price": "1000", "quantity": 10},
         )
-        s.create("opportunity", {**deal, "name": "Suite", "product_line": "crm_suite", "discount": 15, "owner_id": lily})
+        s.create(
+            "opportunity", {**deal, "name": "Suite", "product_line": "crm_suite", "discount": 15, "owner_id": lily}
+        )
         s.create(
             "opportunity",
             {
@@ -103,13 +105,22 @@ def fill(crm: Trellis) -> None:
         met = dt.datetime(2026, 3, 2, 17, 30, tzinfo=dt.UTC)
         s.create(
             "interaction",
-            {"account": acme.id, "contact": zhang.id, "method": "call", "occurred_at": met, "content": "Called\nback", "next_step": "=SUM(1)"},  # fmt: skip
+            {
+                "account": acme.id,
+                "contact": zhang.id,
+                "method": "call",
+                "occurred_at": met,
+                "content": "Called\nback",
+                "next_step": "=SUM(1)",
+            },  # fmt: skip
         )
 
 
 def records(crm: Trellis, object_name: str) -> list[dict]:
     with crm.session() as s:
-        return [{k: v for k, v in r.to_dict().items() if k not in OWN} for r in s.query(object_name).order_by("id").all()]
+        return [
+            {k: v for k, v in r.to_dict().items() if k not in OWN} for r in s.query(object_name).order_by("id").all()
+        ]
 
 
 def cli(*args: object) -> str:

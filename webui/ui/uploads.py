@@ -63,3 +63,26 @@ def stored_file(value: Any) -> Path | None:
         return None
     path = upload_dir() / value["key"]
     return path if path.is_file() else None
+
+
+#: Suffixes an import file keeps when stored (the importer reads a file by its suffix).
+IMPORT_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".xls")
+#: The largest import upload, unless ``TRELLIS_MAX_IMPORT_UPLOAD`` (bytes) says otherwise.
+DEFAULT_MAX_IMPORT_UPLOAD = 200 * 1024 * 1024
+
+
+def max_import_upload() -> int:
+    """The largest import file accepted (``TRELLIS_MAX_IMPORT_UPLOAD``, bytes; 200 MB by default);
+    set as the request's ``max_content_length`` before the upload is read."""
+    return int(current_app.config.get("TRELLIS_MAX_IMPORT_UPLOAD") or DEFAULT_MAX_IMPORT_UPLOAD)
+
+
+def store_import_upload(upload: FileStorage) -> Path:
+    """Save an uploaded import file under ``upload_dir()/imports/`` with a random name that keeps
+    its suffix (``.csv``, ``.xlsx``…; any other is read as CSV, so stored as ``.csv``); its path."""
+    folder = upload_dir() / "imports"
+    folder.mkdir(exist_ok=True)
+    suffix = Path(upload.filename or "").suffix.lower()
+    path = folder / (secrets.token_urlsafe(24) + (suffix if suffix in IMPORT_SUFFIXES else ".csv"))
+    upload.save(path)
+    return path

@@ -172,7 +172,7 @@ def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions) 
     try:
         headers = source.headers
         if keys_row(obj, headers, source.second):  # a file exported with --keys: map it by its keys
-            source.header_rows, headers = 2, [key if header else "" for header, key in zip(headers, source.second)]
+            source.header_rows, headers = 2, [source.second[i] if h else "" for i, h in enumerate(headers)]
         columns = build_map(session.config, obj, headers, options.spec, session.principal).named(source.headers)
         context = CellContext(session.config.settings, user_index(session), stage_names(obj))
         constants: dict[str, Any] = {}
