@@ -1,4 +1,5 @@
-"""``trellis worker``: fire time-based automation rules, deliver the outbox, seal the audit trail.
+"""``trellis worker``: fire time-based automation rules, deliver the outbox, seal the audit trail,
+run the imports the web wizard and the API queued.
 
 Runs a pass (``engine.runtime.jobs.worker.run_once``) every ``--interval`` seconds
 until stopped (Ctrl+C or SIGTERM), or once with ``--once``. ``--at`` runs as
@@ -108,7 +109,14 @@ def _clock(at: dt.datetime | None, fixed: bool) -> Callable[[], dt.datetime] | N
 
 def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
     delivery = report.delivery
-    busy = report.sweep.rules or delivery.sent or delivery.retried or delivery.dead or report.seal_error
+    busy = (
+        report.sweep.rules
+        or delivery.sent
+        or delivery.retried
+        or delivery.dead
+        or report.seal_error
+        or report.import_batches
+    )
     if quiet and not busy:
         return
     echo(f"Pass at {report.at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z} ({report.at:%H:%M:%S} UTC):")
@@ -120,6 +128,8 @@ def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
             + (f"; stopped: {counts.error}" if counts.error else "")
         )
     echo(f"  outbox: sent {delivery.sent}, retried {delivery.retried}, dead {delivery.dead}")
+    if report.import_batches:
+        echo(f"  imports: {report.import_batches} batch{'es' if report.import_batches != 1 else ''} run")
     echo(f"  audit: sealed {report.sealed}" if report.seal_error is None else f"  ! audit: {report.seal_error}")
     if delivery.waiting:
         echo(f"  e-mails waiting: {delivery.waiting} (no SMTP configured: set TRELLIS_SMTP_URL)")

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from engine.metadata import Config
 from engine.metadata.expressions import Clock
 from engine.runtime import features, migrate
+from engine.runtime.database import read_only
 from engine.runtime.records.session import Session, utc_now
 from engine.runtime.records.stages import WriteStages
 from engine.runtime.security import crypto
@@ -106,7 +107,7 @@ class Runtime:
     def principal(self, user: str | int | None) -> Principal:
         """Who ``user`` is and what they may do (refuses unknown, disabled and expired users)."""
         self.check_database()
-        with self.engine.connect() as connection:
+        with read_only(self.engine) as connection:
             return self._principal(connection, user)
 
     def _principal(self, connection: sa.Connection, user: str | int | None) -> Principal:

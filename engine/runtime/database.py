@@ -41,6 +41,19 @@ def missing_database(url: str | None = None) -> str | None:
     return None if os.path.exists(parsed.database) else parsed.database
 
 
+#: The execution option of a connection that only reads: on SQLite it does not wait for the write
+#: lock, so that it reads (a job's progress, say) while a long transaction writes.
+READ_ONLY = "trellis_read_only"
+
+
+@contextmanager
+def read_only(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection for reads only (see ``READ_ONLY``); writing through it is a mistake SQLite may
+    refuse with "database is locked"."""
+    with engine.connect() as connection:
+        yield connection.execution_options(**{READ_ONLY: True})
+
+
 def create_engine(url: str | None = None) -> sa.Engine:
     """An engine for ``url`` (see ``database_url``) with Trellis's connection set-up."""
     url = database_url(url)
@@ -66,7 +79,8 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         # IMMEDIATE takes the write lock up front: a transaction that reads (lookup and
         # unique checks) and then writes can otherwise fail at once with "database is
         # locked" when another writer got there first, instead of waiting its turn.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A connection that only reads (``read_only``) reads its WAL snapshot beside a writer.
+        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 @contextmanager

@@ -383,6 +383,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Import job {job} has finished already; there is nothing to resume.",
         "zh": "导入任务 {job} 已完成，无需继续。",
     },
+    "import.job_cancelled": {
+        "en": "Import job {job} was cancelled; the batches committed before stay.",
+        "zh": "导入任务 {job} 已取消；此前已提交的批次保留。",
+    },
+    "import.job_ended": {
+        "en": "Import job {job} has ended already; there is nothing to cancel.",
+        "zh": "导入任务 {job} 已结束，无法取消。",
+    },
+    "import.internal_error": {
+        "en": "The import stopped on an unexpected error; the server log has the details.",
+        "zh": "导入因意外错误而停止，详情见服务器日志。",
+    },
     "import.job_moved": {
         "en": "Import job {job} was moved on by another run meanwhile; this batch was not written.",
         "zh": "导入任务 {job} 已被另一个进程推进，本批次未写入。",

@@ -412,7 +412,7 @@ def import_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("options", json_type(), nullable=False),
         sa.Column("user_id", id_type(), nullable=True),
         sa.Column("username", sa.String(100), nullable=False),
-        # pending → running → done; failed when it stopped on something other than a row.
+        # pending → running → done; failed when it stopped on something other than a row; cancelled.
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("dry_run", sa.Boolean(create_constraint=False), nullable=False),
         sa.Column("encoding", sa.String(40), nullable=True),
@@ -427,7 +427,15 @@ def import_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("finished_at", UTCDateTime(), nullable=True),
+        # Jobs of the web wizard and the API: ``trellis worker`` runs them (CLI jobs run in the CLI).
+        sa.Column("queued", sa.Boolean(create_constraint=False), nullable=False, server_default=sa.false()),
+        # How far through the file the last committed batch read (0…1; None when unknown).
+        sa.Column("fraction", sa.Float(), nullable=True),
+        # The worker running a queued job, until when (a worker that dies lets the lease run out).
+        sa.Column("lease_owner", sa.String(100), nullable=True),
+        sa.Column("lease_until", UTCDateTime(), nullable=True),
         sa.Index("ix_sys_import_jobs_object_created", "object", "created_at"),
+        sa.Index("ix_sys_import_jobs_queued_status", "queued", "status"),
     )
     errors = sa.Table(
         "sys_import_errors",

@@ -65,8 +65,8 @@ def stored_file(value: Any) -> Path | None:
     return path if path.is_file() else None
 
 
-#: Suffixes an import file keeps when stored (the importer reads a file by its suffix).
-IMPORT_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".xls")
+#: The file kinds an import reads, by suffix (``engine.runtime.imports.reading`` says why others are refused).
+IMPORT_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
 #: The largest import upload, unless ``TRELLIS_MAX_IMPORT_UPLOAD`` (bytes) says otherwise.
 DEFAULT_MAX_IMPORT_UPLOAD = 200 * 1024 * 1024
 
@@ -78,8 +78,9 @@ def max_import_upload() -> int:
 
 
 def store_import_upload(upload: FileStorage) -> Path:
-    """Save an uploaded import file under ``upload_dir()/imports/`` with a random name that keeps
-    its suffix (``.csv``, ``.xlsx``…; any other is read as CSV, so stored as ``.csv``); its path."""
+    """Save a file uploaded for import under ``imports/`` of the upload folder, with a random name
+    that keeps its suffix (the import reads CSV or Excel by it); ``trellis worker`` reads it there,
+    so the worker must see the same folder."""
     folder = upload_dir() / "imports"
     folder.mkdir(exist_ok=True)
     suffix = Path(upload.filename or "").suffix.lower()

@@ -6,17 +6,31 @@ means it (one ``CellType`` per field type), ``resolve`` finds the records lookup
 match, ``jobs`` keeps each job and its failed rows in ``sys_import_jobs``/``sys_import_errors``,
 ``batch`` converts, resolves and writes one batch through the write path, ``runner`` checks,
 starts and runs jobs batch by batch (resumable, dry runs rolled back) and
-``errorfile`` writes a job's failed rows as a CSV file to fix and import again.
+``errorfile`` writes a job's failed rows as a CSV file to fix and import again; ``queue`` runs the
+jobs of the web wizard and the API in ``trellis worker`` (``live`` holds a running dry run's progress).
 
-For a caller that drives a job (the CLI, a web worker): ``start`` → ``run`` (all at once, or
-``max_batches`` at a time) → ``status`` / ``failures`` / ``write_error_file``.
+For a caller that drives a job (the CLI): ``start`` → ``run`` (all at once, or ``max_batches`` at
+a time) → ``status`` / ``failures`` / ``write_error_file``. The web and the API ``start(queue=True)``
+and leave the running to ``work`` (the worker); ``cancel`` stops a job, ``recent`` lists them.
 """
 
 from engine.runtime.imports.errorfile import write_error_file
 from engine.runtime.imports.jobs import Counts, FailedRow, Job
 from engine.runtime.imports.mapping import MapSpec
 from engine.runtime.imports.problems import ImportProblem
-from engine.runtime.imports.runner import CHANNEL, ImportOptions, Progress, failures, run, start, status
+from engine.runtime.imports.queue import work
+from engine.runtime.imports.runner import (
+    CHANNEL,
+    ImportOptions,
+    Progress,
+    cancel,
+    failures,
+    recent,
+    run,
+    start,
+    status,
+    visible_to,
+)
 
 __all__ = [
     "CHANNEL",
@@ -27,9 +41,13 @@ __all__ = [
     "Job",
     "MapSpec",
     "Progress",
+    "cancel",
     "failures",
+    "recent",
     "run",
     "start",
     "status",
+    "visible_to",
+    "work",
     "write_error_file",
 ]

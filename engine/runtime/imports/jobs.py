@@ -18,8 +18,11 @@ import sqlalchemy as sa
 
 from engine.runtime.imports.problems import ImportProblem
 
-#: A job's states: ``running`` also after a crash (resume it), ``failed`` when it stopped on a problem.
-PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+#: A job's states: ``running`` also after a crash (resume it), ``failed`` when it stopped on a problem,
+#: ``cancelled`` when its user stopped it (the batches committed before stay).
+PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
+#: The states in which a job still has rows to run.
+OPEN = (PENDING, RUNNING)
 #: Failed rows read per query when they are listed or written to an error file.
 ERROR_PAGE = 1000
 
@@ -50,11 +53,22 @@ class Job:
     created_at: dt.datetime
     updated_at: dt.datetime
     finished_at: dt.datetime | None
+    #: Run by ``trellis worker`` (a job of the web wizard or the API), not by the CLI.
+    queued: bool = False
+    #: How far through the file the last committed batch (or a dry run) read, 0…1; None when unknown.
+    fraction: float | None = None
+    lease_owner: str | None = None
+    lease_until: dt.datetime | None = None
 
     @property
     def finished(self) -> bool:
         """Whether the job has run to its end (nothing left to resume)."""
         return self.status == DONE
+
+    @property
+    def open(self) -> bool:
+        """Whether the job still has rows to run (pending, or running / stopped halfway)."""
+        return self.status in OPEN
 
 
 @dataclass(frozen=True)
@@ -129,23 +143,30 @@ def advance(
     counts: Counts,
     failures: list[FailedRow],
     now: dt.datetime,
+    fraction: float | None = None,
+    lease_until: dt.datetime | None = None,
 ) -> None:
-    """Record a batch in its own transaction: rows ``rows_from``…``rows_to`` done, its counts and
-    failed rows. Raises ImportProblem when another run moved the job meanwhile (nothing of this
+    """Record a batch in its own transaction: rows ``rows_from``…``rows_to`` done, its counts,
+    how far through the file, and failed rows (``lease_until``: a worker's lease renewed). Raises
+    ImportProblem when the job was cancelled or another run moved it meanwhile (nothing of this
     batch is then committed: the caller's transaction rolls back)."""
     jobs, errors = _tables(schema)
+    values: dict[str, Any] = {"lease_until": lease_until} if lease_until is not None else {}
     moved = connection.execute(
         sa.update(jobs)
-        .where(jobs.c.id == job.id, jobs.c.rows_done == rows_from)
+        .where(jobs.c.id == job.id, jobs.c.rows_done == rows_from, jobs.c.status.in_(OPEN))
         .values(
             rows_done=rows_to,
             status=RUNNING,
             updated_at=now,
+            fraction=fraction,
+            **values,
             **{name: getattr(jobs.c, name) + getattr(counts, name) for name in _COUNTED},
         )
     ).rowcount
     if moved != 1:
-        raise ImportProblem("import.job_moved", job=job.id)
+        state = connection.execute(sa.select(jobs.c.status).where(jobs.c.id == job.id)).scalar()
+        raise ImportProblem("import.job_cancelled" if state == CANCELLED else "import.job_moved", job=job.id)
     add_failures(connection, schema, job.id, failures)
 
 
@@ -174,9 +195,10 @@ def finish(
 ) -> None:
     """Mark the job done or failed (a dry run also stores its counts and rows read here)."""
     jobs, _ = _tables(schema)
-    values: dict[str, Any] = {"status": status, "updated_at": now, "message": message}
+    values: dict[str, Any] = {"status": status, "updated_at": now, "message": message, "lease_until": None}
     if status == DONE:
         values["finished_at"] = now
+        values["fraction"] = 1.0
     if counts is not None:
         values.update({name: getattr(counts, name) for name in _COUNTED})
     if rows_done is not None:
@@ -215,3 +237,41 @@ def clear_failures(connection: sa.Connection, schema: Any, job_id: int) -> None:
     """Forget a job's failed rows (a dry run stores them again after it rolled back)."""
     _, errors = _tables(schema)
     connection.execute(sa.delete(errors).where(errors.c.job_id == job_id))
+
+
+def set_status(
+    connection: sa.Connection, schema: Any, job_id: int, status: str, now: dt.datetime, only_from: tuple[str, ...]
+) -> bool:
+    """Move the job to ``status`` if it is in one of ``only_from``; whether it moved."""
+    jobs, _ = _tables(schema)
+    query = sa.update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(only_from))
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status == CANCELLED:
+        values.update(finished_at=now, lease_until=None)
+    return connection.execute(query.values(**values)).rowcount == 1
+
+
+def claim(connection: sa.Connection, schema: Any, owner: str, now: dt.datetime, until: dt.datetime) -> int | None:
+    """Take the oldest queued job that has rows to run and no live lease, for ``owner`` until
+    ``until``; its id, or None when there is none. Two workers never hold one job: the lease is
+    taken with a conditional update."""
+    jobs, _ = _tables(schema)
+    free = sa.or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
+    candidates = connection.execute(
+        sa.select(jobs.c.id).where(jobs.c.queued.is_(True), jobs.c.status.in_(OPEN), free).order_by(jobs.c.id).limit(5)
+    ).scalars()
+    for job_id in list(candidates):
+        taken = connection.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status.in_(OPEN), free)
+            .values(lease_owner=owner, lease_until=until)
+        ).rowcount
+        if taken == 1:
+            return int(job_id)
+    return None
+
+
+def release(connection: sa.Connection, schema: Any, job_id: int, owner: str) -> None:
+    """Give up ``owner``'s lease on the job (another worker, or the next slice, takes it on)."""
+    jobs, _ = _tables(schema)
+    connection.execute(sa.update(jobs).where(jobs.c.id == job_id, jobs.c.lease_owner == owner).values(lease_until=None))

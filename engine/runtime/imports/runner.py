@@ -13,12 +13,17 @@ last committed batch. A dry run does the same in one transaction that is rolled 
 stores what would have happened.
 
 Empty cells are not given: a create takes the field's default, an update keeps the value.
+
+Jobs of the web wizard and the API are *queued* (``start(queue=True)``): ``trellis worker`` runs
+them a slice at a time (``engine.runtime.imports.queue``), and their user may ``cancel`` them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -27,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.metadata.fieldtypes import FieldValueError
 from engine.metadata.model import FieldDef, ObjectDef
-from engine.runtime.imports import jobs
+from engine.runtime.database import read_only
+from engine.runtime.imports import jobs, live
 from engine.runtime.imports.batch import Plan, batches, write
 from engine.runtime.imports.cells import CellContext, Ref, convert_cell, stage_names
 from engine.runtime.imports.jobs import Counts, FailedRow, Job
@@ -107,9 +113,11 @@ def start(
     options: ImportOptions,
     user: str | int | None = None,
     dry_run: bool = False,
+    queue: bool = False,
 ) -> Job:
-    """Check an import and store its job (nothing imported yet); raises ImportProblem (every problem
-    of the map at once), PermissionDenied (no ``import`` grant) or UnknownUser."""
+    """Check an import and store its job (nothing imported yet; ``queue``: for ``trellis worker`` to
+    run); raises ImportProblem (every problem of the map at once), PermissionDenied (no ``import``
+    grant) or UnknownUser."""
     principal = crm.principal(user)
     obj = _object(crm, object_name)
     _check_allowed(principal, obj, options)
@@ -133,6 +141,7 @@ def start(
             username=principal.username,
             dry_run=dry_run,
             encoding=plan.source.encoding or plan.source.sheet,
+            queued=queue,
         )
         audit.log_change(
             session.connection,
@@ -217,14 +226,50 @@ def _match_field(obj: ObjectDef, columns: ColumnMap, options: ImportOptions, pro
 
 
 def status(crm: Runtime, job_id: int) -> Job:
-    """Job ``job_id`` as stored now (its progress and counts); ImportProblem when there is none."""
-    with crm.engine.connect() as connection:
-        return jobs.load(connection, crm.schema, job_id)
+    """Job ``job_id`` as it stands now (its progress and counts, a running dry run's so far);
+    ImportProblem when there is none."""
+    with read_only(crm.engine) as connection:  # beside a dry run's transaction, on SQLite too
+        job = jobs.load(connection, crm.schema, job_id)
+    if job.dry_run and job.status == jobs.RUNNING and (now := live.read_progress(job)) is not None:
+        rows, counts, fraction = now
+        job = replace(job, rows_done=rows, fraction=fraction, **vars(counts))
+    return job
+
+
+def recent(crm: Runtime, object_name: str | None = None, limit: int = 50) -> list[Job]:
+    """The latest jobs, newest first (of one object when given): an object's import history."""
+    with read_only(crm.engine) as connection:
+        return jobs.recent(connection, crm.schema, object_name, limit)
+
+
+def visible_to(principal: Principal, job: Job) -> bool:
+    """Whether ``principal`` may see (and cancel) the job: its own user, or an administrator."""
+    return (job.user_id is not None and job.user_id == principal.user_id) or principal.has(AUTOMATION_OFF_PERMISSION)
+
+
+def cancel(crm: Runtime, job_id: int, user: str | int | None = None) -> Job:
+    """Stop a job that has rows to run: at once when no batch is running, else after the current
+    batch (the batches committed before stay; a dry run is rolled back whole). Raises ImportProblem
+    (no such job, or one the user may not see; a job that ended already)."""
+    principal = crm.principal(user)
+    job = status(crm, job_id)
+    if not visible_to(principal, job):
+        raise ImportProblem("import.no_job", job=job_id)
+    if not job.open:
+        raise ImportProblem("import.job_ended", job=job.id)
+    if job.dry_run and job.status == jobs.RUNNING:
+        live.request_cancel(job)  # the dry run holds its transaction: it stops itself
+        return job
+    with crm.engine.begin() as connection:
+        moved = jobs.set_status(connection, crm.schema, job.id, jobs.CANCELLED, crm.clock_now().now_utc, jobs.OPEN)
+    if not moved:
+        raise ImportProblem("import.job_ended", job=job.id)
+    return status(crm, job.id)
 
 
 def failures(crm: Runtime, job_id: int, offset: int = 0, limit: int = jobs.ERROR_PAGE) -> list[FailedRow]:
     """A page of job ``job_id``'s failed rows in row order (each with its cells and the reason)."""
-    with crm.engine.connect() as connection:
+    with read_only(crm.engine) as connection:
         return jobs.failures(connection, crm.schema, job_id, offset, limit)
 
 
@@ -237,15 +282,21 @@ def run(
     progress: Callable[[Progress], None] | None = None,
     max_batches: int | None = None,
     batch: int | None = None,
+    deadline: float | None = None,
+    lease: Callable[[], dt.datetime] | None = None,
 ) -> Job:
     """Run (or resume) job ``job_id`` from its last committed batch, as the user who started it;
     ``path`` when the file moved since (it must be the same file). Stops after ``max_batches``
-    batches when given; ``batch`` changes the rows per batch from here on (progress counts rows,
-    so a resumed job may use another size). Returns the job as stored afterwards."""
+    batches, or the first batch ending after ``deadline`` (``time.monotonic``), when given;
+    ``batch`` changes the rows per batch from here on (progress counts rows, so a resumed job may
+    use another size); ``lease`` gives a worker's lease renewed with each batch. Returns the job as
+    stored afterwards."""
     with crm.engine.connect() as connection:
         job = jobs.load(connection, crm.schema, job_id)
     if job.finished:
         raise ImportProblem("import.job_done", job=job.id)
+    if job.status == jobs.CANCELLED:
+        raise ImportProblem("import.job_cancelled", job=job.id)
     path = Path(path or job.file_path)
     if not path.is_file() or file_digest(path) != (job.file_size, job.file_sha256):
         raise ImportProblem("import.file_changed", job=job.id, path=str(path))
@@ -259,17 +310,30 @@ def run(
         with automation.suspended() if not options.automation else nullcontext():
             if job.dry_run:
                 _dry_run(crm, job, path, options, report)
-            elif _real_run(crm, job, path, options, report, max_batches):
+            elif _real_run(crm, job, path, options, report, _Stop(max_batches, deadline), lease):
                 with crm.engine.begin() as connection:
                     jobs.finish(connection, crm.schema, job.id, jobs.DONE, crm.clock_now().now_utc)
     except ImportProblem as problem:
-        if problem.problem == "import.job_moved":
-            raise  # another run carries the job on
+        if problem.problem in ("import.job_moved", "import.job_cancelled"):
+            raise  # another run carries the job on, or its user stopped it
         with crm.engine.begin() as connection:
             jobs.finish(connection, crm.schema, job.id, jobs.FAILED, crm.clock_now().now_utc, str(problem))
         raise
     with crm.engine.connect() as connection:
         return jobs.load(connection, crm.schema, job.id)
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """When a run stops before the end of the file: after so many batches, or past a moment."""
+
+    batches: int | None = None
+    deadline: float | None = None
+
+    def now(self, written: int) -> bool:
+        if self.batches is not None and written >= self.batches:
+            return True
+        return self.deadline is not None and written > 0 and time.monotonic() >= self.deadline
 
 
 def _real_run(
@@ -278,7 +342,8 @@ def _real_run(
     path: Path,
     options: ImportOptions,
     report: Callable[[Progress], None],
-    max_batches: int | None,
+    stop: _Stop,
+    lease: Callable[[], dt.datetime] | None,
 ) -> bool:
     """Commit batch after batch; True when the file was read to its end."""
     obj = crm.config.objects[job.object]
@@ -287,13 +352,16 @@ def _real_run(
     done, counts, written = job.rows_done, _counts(job), 0
     try:
         for rows_to, rows in batches(plan, done):
-            if max_batches is not None and written >= max_batches:
+            if stop.now(written):
                 return False
             with crm.session(job.user_id, channel=CHANNEL) as session:
                 batch, failed = write(session, plan, rows)
-                jobs.advance(session.connection, crm.schema, job, done, rows_to, batch, failed, crm.clock_now().now_utc)
+                fraction = plan.source.fraction()
+                now = crm.clock_now().now_utc
+                until = lease() if lease else None
+                jobs.advance(session.connection, crm.schema, job, done, rows_to, batch, failed, now, fraction, until)
             done, counts, written = rows_to, counts + batch, written + 1
-            report(Progress(job.id, done, counts, plan.source.fraction()))
+            report(Progress(job.id, done, counts, fraction))
     finally:
         plan.source.close()
     return True
@@ -303,10 +371,23 @@ class _Rollback(Exception):
     """Ends a dry run's transaction (rolled back by the session)."""
 
 
+class _Cancelled(_Rollback):
+    """Ends a dry run its user cancelled."""
+
+
+#: Seconds between two stores of a dry run's progress (``live``).
+LIVE_EVERY = 0.5
+
+
 def _dry_run(crm: Runtime, job: Job, path: Path, options: ImportOptions, report: Callable[[Progress], None]) -> None:
-    """The whole import in one transaction, rolled back; then store what it would have done."""
+    """The whole import in one transaction, rolled back; then store what it would have done.
+    Its progress so far, and a request to cancel it, live beside its file (``live``)."""
     obj = crm.config.objects[job.object]
     counts, done = Counts(), 0
+    with crm.engine.begin() as connection:
+        jobs.set_status(connection, crm.schema, job.id, jobs.RUNNING, crm.clock_now().now_utc, jobs.OPEN)
+    live.write_progress(job, 0, counts, 0.0)
+    stored = time.monotonic()
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:  # failed rows, flat in memory
         try:
             with crm.session(job.user_id, channel=CHANNEL) as session:
@@ -318,11 +399,22 @@ def _dry_run(crm: Runtime, job: Job, path: Path, options: ImportOptions, report:
                             spool.write(json.dumps([failure.row, failure.cells, failure.error], default=str) + "\n")
                         done, counts = rows_to, counts + batch
                         report(Progress(job.id, done, counts, plan.source.fraction()))
+                        if live.cancel_requested(job):
+                            raise _Cancelled
+                        if time.monotonic() - stored >= LIVE_EVERY:
+                            live.write_progress(job, done, counts, plan.source.fraction())
+                            stored = time.monotonic()
                 finally:
                     plan.source.close()
                 raise _Rollback
+        except _Cancelled:
+            with crm.engine.begin() as connection:
+                jobs.set_status(connection, crm.schema, job.id, jobs.CANCELLED, crm.clock_now().now_utc, jobs.OPEN)
+            return
         except _Rollback:
             pass
+        finally:
+            live.clear(job)
         spool.seek(0)
         with crm.engine.begin() as connection:
             jobs.clear_failures(connection, crm.schema, job.id)

@@ -1,4 +1,5 @@
-"""The worker: time-based automation rules, delivery of the outbox, sealing the audit trail.
+"""The worker: time-based automation rules, delivery of the outbox, sealing the audit trail, and
+the imports the web wizard and the API queued (``engine.runtime.imports.queue``).
 
 ``trellis worker`` calls ``run_once`` (or ``run_forever``): ``sweep`` fires the
 rules that are due, ``deliver`` (``engine.runtime.jobs.delivery``) sends e-mails and
@@ -39,6 +40,10 @@ the rule's name, with a unique run key: a second pass, or a second worker,
 finds the key taken and does nothing. When a schedule rule's ``when`` does not
 hold at the due time, the occurrence is recorded as ``skipped`` and does not
 fire later (a new value of the field re-arms it).
+
+**Imports** run between passes, a slice of ``IMPORT_SLICE`` seconds at a time, and the worker
+looks for new ones every ``IMPORT_POLL`` seconds, so that a million-row import neither waits for
+the next pass nor holds up the rules and the outbox; ``run_once`` runs them to their end.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -56,6 +62,7 @@ from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
 from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
+from engine.runtime.imports import queue as import_queue
 from engine.runtime.jobs.delivery import DeliveryReport, deliver
 from engine.runtime.records.query import row_to_record
 from engine.runtime.security import audit
@@ -72,6 +79,10 @@ log = logging.getLogger("trellis.worker")
 
 #: Records read and run per transaction.
 PAGE = 200
+#: Seconds of import work between two looks at whether a pass is due.
+IMPORT_SLICE = 5.0
+#: Seconds between two looks for a queued import when there is nothing else to do.
+IMPORT_POLL = 1.0
 
 
 # --- reports --------------------------------------------------------------------------------------------
@@ -110,14 +121,18 @@ class PassReport:
     delivery: DeliveryReport
     sealed: int = 0
     seal_error: str | None = None
+    #: Batches of queued imports run in the pass.
+    import_batches: int = 0
 
 
 # --- entry points ---------------------------------------------------------------------------------------
-def run_once(crm: Runtime, at: dt.datetime | None = None, **delivery: Any) -> PassReport:
-    """One pass at ``at`` (default: the crm's clock): ``sweep``, ``deliver``, then ``seal``
-    the audit trail."""
+def run_once(crm: Runtime, at: dt.datetime | None = None, imports: bool = True, **delivery: Any) -> PassReport:
+    """One pass at ``at`` (default: the crm's clock): ``sweep``, ``deliver``, the queued imports
+    to their end (unless ``imports`` is false), then ``seal`` the audit trail."""
     at = at or crm.clock_now().now_utc
     report = PassReport(at, sweep(crm, at), deliver(crm, at, **delivery))
+    if imports:
+        report.import_batches = import_queue.work(crm, seconds=None)
     try:
         report.sealed = audit.seal(crm.engine, crm.schema).sealed
     except audit.AuditChainBroken as exc:  # tampering: the writes go on; verify names the break
@@ -133,18 +148,27 @@ def run_forever(
     on_pass: Callable[[PassReport], None] | None = None,
     **delivery: Any,
 ) -> None:
-    """A pass every ``interval`` seconds until ``stop`` is set. A pass that fails (the database
-    is away) is logged and the next one tries again."""
+    """A pass every ``interval`` seconds until ``stop`` is set, and queued imports in between.
+    A pass that fails (the database is away) is logged and the next one tries again."""
     stop = stop or threading.Event()
+    next_pass = time.monotonic()
     while not stop.is_set():
+        if time.monotonic() >= next_pass:
+            next_pass = time.monotonic() + interval
+            try:
+                report = run_once(crm, imports=False, **delivery)
+            except sa.exc.DBAPIError as exc:
+                log.error("worker pass failed, retrying in %ss: %s", interval, exc.orig)
+            else:
+                if on_pass is not None:
+                    on_pass(report)
         try:
-            report = run_once(crm, **delivery)
+            busy = import_queue.work(crm, seconds=min(IMPORT_SLICE, max(next_pass - time.monotonic(), 0.1)))
         except sa.exc.DBAPIError as exc:
-            log.error("worker pass failed, retrying in %ss: %s", interval, exc.orig)
-        else:
-            if on_pass is not None:
-                on_pass(report)
-        stop.wait(interval)
+            log.error("worker: imports paused, retrying: %s", exc.orig)
+            busy = 0
+        if not busy:
+            stop.wait(min(IMPORT_POLL, max(next_pass - time.monotonic(), 0)))
 
 
 def sweep(crm: Runtime, at: dt.datetime, only: Collection[str] | None = None) -> SweepReport:

@@ -1,0 +1,104 @@
+"""Queued imports (the web wizard's and the API's): ``trellis worker`` runs them, never a request.
+
+``work`` takes the oldest queued job that has rows to run with a lease (``jobs.claim``: a
+conditional update, so two workers never run one job), runs it until its time slice is spent —
+a real run commits and renews the lease batch by batch; a dry run is one transaction and runs
+whole — and gives the lease back. A worker that dies lets its lease run out and another takes
+the job on from its last committed batch, as ``trellis import --resume`` would. Problems that stop
+a job (the file changed, the user lost the grant) end it as ``failed`` with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import time
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from engine.runtime.errors import TrellisError
+from engine.runtime.imports import jobs, live, runner
+from engine.runtime.imports.problems import ImportProblem, say
+
+if TYPE_CHECKING:
+    from engine.runtime.context import Runtime
+
+log = logging.getLogger("trellis.imports")
+
+#: How long a worker holds a job between two batches before another may take it on.
+LEASE = dt.timedelta(seconds=120)
+
+
+def worker_name() -> str:
+    """This process, as a lease names its holder."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+def work(crm: Runtime, seconds: float | None = 5.0, owner: str | None = None) -> int:
+    """Run queued imports for about ``seconds`` (None: until no queued job is left); the number of
+    batches run (a whole dry run counts as one)."""
+    owner = owner or worker_name()
+    deadline = None if seconds is None else time.monotonic() + seconds
+    done = 0
+    while deadline is None or time.monotonic() < deadline:
+        job_id = _claim(crm, owner)
+        if job_id is None:
+            break
+        done += _run_slice(crm, job_id, owner, deadline)
+    return done
+
+
+def _claim(crm: Runtime, owner: str) -> int | None:
+    now = crm.clock_now().now_utc
+    with crm.engine.begin() as connection:
+        job_id = jobs.claim(connection, crm.schema, owner, now, now + LEASE)
+    if job_id is None:
+        return None
+    job = runner.status(crm, job_id)
+    if job.dry_run and job.status == jobs.RUNNING and live.alive(job):
+        # Another worker's dry run is still going (it cannot renew its lease inside its transaction).
+        return None
+    return job_id
+
+
+def _run_slice(crm: Runtime, job_id: int, owner: str, deadline: float | None) -> int:
+    """Run job ``job_id`` until ``deadline``; the batches it ran."""
+    ran = 0
+
+    def count(_: runner.Progress) -> None:
+        nonlocal ran
+        ran += 1
+
+    def lease() -> dt.datetime:
+        return crm.clock_now().now_utc + LEASE
+
+    try:
+        job = runner.run(crm, job_id, progress=count, deadline=deadline, lease=lease)
+    except ImportProblem as problem:
+        if problem.problem not in ("import.job_moved", "import.job_cancelled"):
+            log.warning("import job %s stopped: %s", job_id, problem)
+        return max(ran, 1)
+    except TrellisError as refused:  # the user lost the grant, or was disabled, since: the job ends
+        _fail(crm, job_id, str(refused))
+        return max(ran, 1)
+    except sa.exc.DBAPIError:
+        raise  # the database is away: the worker tries again later, the job goes on from its last batch
+    except Exception:
+        log.exception("import job %s stopped on an error", job_id)
+        _fail(crm, job_id, say("import.internal_error"))
+        return max(ran, 1)
+    finally:
+        with crm.engine.begin() as connection:
+            jobs.release(connection, crm.schema, job_id, owner)
+    if job.status in (jobs.DONE, jobs.FAILED):
+        log.info("import job %s %s: %s rows read", job.id, job.status, job.rows_done)
+    return max(ran, 1)
+
+
+def _fail(crm: Runtime, job_id: int, reason: str) -> None:
+    log.warning("import job %s stopped: %s", job_id, reason)
+    with crm.engine.begin() as connection:
+        jobs.finish(connection, crm.schema, job_id, jobs.FAILED, crm.clock_now().now_utc, reason)
