@@ -21,6 +21,7 @@ found; no ``import`` grant is 403. Messages are in the caller's language.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,7 +78,8 @@ def start_import() -> Response:
     path = store_import_upload(upload)
     try:
         with import_problems():
-            job = imports.start(crm, object_name, path, options, user=current_username(), dry_run=dry_run, queue=True)
+            user = current_username()
+            job = imports.start(crm, object_name, path, options, user, dry_run, queue=True, file_name=_name(upload))
     except BaseException:
         path.unlink(missing_ok=True)  # no job keeps it
         raise
@@ -109,6 +111,12 @@ def _read_form() -> tuple[FileStorage, dict[str, str]]:
     if not form.get("object", "").strip():
         raise _bad_form("object", translate("api.imports.no_object", language))
     return upload, {name: value.strip() for name, value in form.items()}
+
+
+def _name(upload: FileStorage) -> str:
+    """The uploaded file's name without any folder, as its user knows it."""
+    name = re.sub(r"[\x00-\x1f\x7f]", "", upload.filename or "")  # never a header's line break
+    return name.replace("\\", "/").rsplit("/", 1)[-1].strip() or "import"
 
 
 def _options(fields: dict[str, str]) -> tuple[imports.ImportOptions, str, bool]:

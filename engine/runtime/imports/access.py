@@ -1,25 +1,23 @@
-"""Who may see an import job: the user who started it, and whoever holds ``manage_config``.
+"""Finding the import jobs a user may see (``runner.visible_to``: their own, or any with
+``manage_config``) for a web or API caller.
 
-A web or API caller reaches jobs only through these functions: a job of another user is as
-absent as one that does not exist (``JobNotFound``, the API's 404), so that job numbers, file
-names and failed rows — which hold other people's data — never reach the wrong user.
+A job of another user is as absent as one that does not exist (``JobNotFound``, the API's 404),
+so that job numbers, file names and failed rows — other people's data — never reach the wrong user.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from engine.metadata.fieldtypes import MAX_INTEGER
+from engine.runtime.database import read_only
 from engine.runtime.errors import NotFound
-from engine.runtime.imports import jobs
+from engine.runtime.imports import jobs, runner
 from engine.runtime.imports.jobs import Job
 from engine.runtime.imports.problems import ImportProblem, say
-from engine.runtime.security.permissions import Principal
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
-
-#: The permission that shows every user's import jobs (an administrator's).
-ALL_JOBS_PERMISSION = "manage_config"
 
 
 class JobNotFound(NotFound):
@@ -30,28 +28,25 @@ class JobNotFound(NotFound):
         self.args = (say("import.no_job", job=job_id),)
 
 
-def may_see(principal: Principal, job: Job) -> bool:
-    """Whether ``principal`` may see ``job``: their own, or any with ``manage_config``."""
-    return principal.has(ALL_JOBS_PERMISSION) or (principal.user_id is not None and principal.user_id == job.user_id)
-
-
 def visible_job(crm: Runtime, job_id: int, user: str | int | None) -> Job:
-    """Job ``job_id`` when ``user`` may see it; ``JobNotFound`` otherwise (also when there is none)."""
-    principal = crm.principal(user)
+    """Job ``job_id`` as it stands now, when ``user`` may see it; ``JobNotFound`` otherwise (also
+    when there is none)."""
+    if not 1 <= job_id <= MAX_INTEGER:
+        raise JobNotFound(job_id)
     try:
-        with crm.engine.connect() as connection:
-            job = jobs.load(connection, crm.schema, job_id)
+        job = runner.status(crm, job_id)
     except ImportProblem:
         raise JobNotFound(job_id) from None
-    if not may_see(principal, job):
+    if not runner.visible_to(crm.principal(user), job):
         raise JobNotFound(job_id)
     return job
 
 
 def visible_jobs(crm: Runtime, user: str | int | None, object_name: str | None = None, limit: int = 50) -> list[Job]:
-    """The latest jobs ``user`` may see (their own; everyone's with ``manage_config``), newest
-    first, of one object when given."""
+    """The latest jobs ``user`` may see, newest first (of one object when given): their own, and
+    everyone's for an administrator."""
     principal = crm.principal(user)
-    mine = None if principal.has(ALL_JOBS_PERMISSION) else principal.user_id
-    with crm.engine.connect() as connection:
-        return jobs.recent(connection, crm.schema, object_name, limit, user_id=mine)
+    everyone = principal.has(runner.AUTOMATION_OFF_PERMISSION)  # visible_to's administrator
+    with read_only(crm.engine) as connection:
+        found = jobs.recent(connection, crm.schema, object_name, limit, None if everyone else principal.user_id)
+    return [job for job in found if runner.visible_to(principal, job)]

@@ -19,7 +19,7 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -198,7 +198,7 @@ def _open_csv(path: Path) -> Source:
     return source
 
 
-def _reader(source: Source) -> Iterator[list[str]]:
+def _reader(source: Source) -> Generator[list[str], None, None]:
     """Every record of the CSV file, header included (decoding errors become ImportProblem)."""
     assert source._raw is not None
     source._raw.seek(0)

@@ -114,14 +114,17 @@ def start(
     user: str | int | None = None,
     dry_run: bool = False,
     queue: bool = False,
+    file_name: str | None = None,
 ) -> Job:
     """Check an import and store its job (nothing imported yet; ``queue``: for ``trellis worker`` to
-    run); raises ImportProblem (every problem of the map at once), PermissionDenied (no ``import``
+    run; ``file_name``: the name the user knows the file by, when it is stored under another);
+    raises ImportProblem (every problem of the map at once), PermissionDenied (no ``import``
     grant) or UnknownUser."""
     principal = crm.principal(user)
     obj = _object(crm, object_name)
     _check_allowed(principal, obj, options)
     path = Path(path)
+    file_name = (file_name or path.name)[:500]
     with crm.session(user, channel=CHANNEL) as session:
         plan = _plan(session, obj, path, options)
         plan.source.close()
@@ -132,7 +135,7 @@ def start(
             crm.schema,
             now,
             object=obj.name,
-            file_name=path.name[:500],
+            file_name=file_name,
             file_path=str(path.resolve())[:2000],
             file_size=size,
             file_sha256=digest,
@@ -151,7 +154,7 @@ def start(
             "import",
             obj.name,
             None,
-            {"job": job_id, "file": path.name, "dry_run": dry_run, "automation": "on" if options.automation else "off"},
+            {"job": job_id, "file": file_name, "dry_run": dry_run, "automation": "on" if options.automation else "off"},
             now,
         )
         return jobs.load(session.connection, crm.schema, job_id)
