@@ -57,13 +57,8 @@ PROBLEM_FIELDS = {
     "no_sheet": "sheet",
     "sheet_not_xlsx": "sheet",
     "map_shape": "map",
-    "map_value": "map",
-    "map_no_column": "map",
     "bad_on_duplicate": "on_duplicate",
     "bad_batch": "batch",
-    "match_needed": "match",
-    "match_not_mapped": "match",
-    "match_unusable": "match",
     "unknown_object": "object",
 }
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
