@@ -254,17 +254,13 @@ def _xlsx_rows(source: Source) -> Iterator[list[Any]]:
     book = load_workbook(source.path, read_only=True, data_only=True)
     try:
         for row in book[source.sheet].iter_rows(min_row=source.first_row):
-            yield [_xlsx_value(cell) for cell in row]
+            values = [cell.value for cell in row]
+            for index, value in enumerate(values):  # only numbers have a format worth reading
+                if type(value) in (int, float) and percent_format(row[index].number_format):
+                    values[index] = Percent(value)
+            yield values
     finally:
         book.close()
-
-
-def _xlsx_value(cell: Any) -> Any:
-    """A cell's value; a number formatted as a percentage as ``Percent``."""
-    value = cell.value
-    if isinstance(value, int | float) and not isinstance(value, bool) and percent_format(cell.number_format):
-        return Percent(value)
-    return value
 
 
 @lru_cache(maxsize=256)
