@@ -271,6 +271,25 @@ def test_a_parent_named_by_a_row_above_in_the_same_batch_and_percentages_as_show
     assert [(r["share"], r["note"]) for r in records(crm, "account")[3:]] == [(15, "50%"), (15, "x")]
 
 
+def test_a_file_with_a_keys_row_maps_by_key_and_its_error_file_keeps_the_row(small, tmp_path):
+    config, db, crm = small
+    header, keys = (
+        ["编号", "公司名称", "编号", "创建时间"],
+        ["id", "name", "code", "created_at"],
+    )  # id and code: one label
+    rows = [header, keys, ["1", "甲", "c1", "2026-01-01 10:00"], ["2", "", "c2", "2026-01-01 10:00"]]
+    errors = tmp_path / "errors.csv"
+    failed = run("import", config, "account", write_csv(tmp_path / "a.csv", rows), "--db", db, "--errors", errors)
+    assert "row 4: 公司名称: Company name is required." in failed.output and "2 rows read, 1 created" in failed.output
+    with errors.open(encoding="utf-8-sig", newline="") as handle:
+        fixed = list(csv.reader(handle))
+    failure = ["2", "", "c2", "2026-01-01 10:00", "公司名称: Company name is required."]
+    assert fixed == [[*header, "Import error"], [*keys, ""], failure]  # the keys row kept for the re-import
+    fixed[2][1] = "乙"
+    run("import", config, "account", write_csv(tmp_path / "fixed.csv", fixed), "--db", db, expect=0)
+    assert [(r["name"], r["code"]) for r in records(crm, "account")] == [("甲", "c1"), ("乙", "c2")]
+
+
 def test_a_dry_run_gives_the_same_errors_and_changes_nothing(small, tmp_path):
     config, db, crm = small
     data = write_csv(

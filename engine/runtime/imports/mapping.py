@@ -213,7 +213,8 @@ def _names(config: Config, obj: ObjectDef) -> dict[str, str]:
 def keys_row(obj: ObjectDef, headers: list[str], row: list[str]) -> bool:
     """Whether ``row``, the one after the header, is a row of field keys (``trellis export --keys``):
     under every named column a key of ``obj``'s fields or a system column, one field at least."""
-    named = [index for index, header in enumerate(headers) if header]
+    errors = _error_headers()  # an error file's own column has no key
+    named = [index for index, header in enumerate(headers) if header and normal(header) not in errors]
     if not named or len(row) <= named[-1]:
         return False
     keys = [row[index] for index in named]

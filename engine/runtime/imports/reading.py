@@ -82,6 +82,11 @@ class Source:
             yield number, cells
 
     @property
+    def keys(self) -> list[str] | None:
+        """The keys row, when the mapping recognised one (an error file repeats it)."""
+        return self.second if self.header_rows == 2 else None
+
+    @property
     def first_row(self) -> int:
         """The number of the first data row (2, or 3 after a keys row)."""
         return self.header_rows + 1

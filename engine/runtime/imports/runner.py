@@ -139,7 +139,7 @@ def start(
             file_path=str(path.resolve())[:2000],
             file_size=size,
             file_sha256=digest,
-            options={**options.to_data(), "headers": plan.source.headers},
+            options={**options.to_data(), "headers": plan.source.headers, "keys": plan.source.keys},
             user_id=principal.user_id,
             username=principal.username,
             dry_run=dry_run,
