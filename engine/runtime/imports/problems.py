@@ -28,7 +28,7 @@ class ImportProblem(TrellisError):
     stable: the message's code without ``import.`` (``no_sheet``, ``bad_xlsx``…), or
     ``MAPPING_PROBLEMS`` for the lines of a map."""
 
-    code = "import_problem"
+    code = MAPPING_PROBLEMS  # each problem sets its own, below
 
     def __init__(self, code: str | None = None, /, lines: list[str] | None = None, **params: object) -> None:
         self.lines = list(lines or []) + ([say(code, **params)] if code else [])
