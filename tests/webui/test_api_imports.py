@@ -67,11 +67,12 @@ def api(client, crm):
     return call
 
 
-def upload(api, user="alice", text=ROWS, name="accounts.csv", **fields):
+def upload(api, user="alice", text=ROWS, name="accounts.csv", language="en", **fields):
     data = {"object": "account", **fields}
     if text is not None:
         data["file"] = (io.BytesIO(text.encode("utf-8")), name)
-    return api(user, "POST", "/api/v1/imports", data=data, content_type="multipart/form-data")
+    headers = {"Accept-Language": language}
+    return api(user, "POST", "/api/v1/imports", headers, data=data, content_type="multipart/form-data")
 
 
 def names(crm) -> list[str]:
@@ -129,6 +130,13 @@ def test_only_the_jobs_user_and_an_administrator_see_it_and_only_importers_start
     refused = upload(api, "carol")
     assert refused.status_code == 403
     assert refused.get_json()["error"]["message"] == "You may not import Accounts: your role lacks the `import` grant."
+    assert (
+        upload(api, "carol", language="zh").get_json()["error"]["message"]
+        == "您无权导入客户：您的角色没有 `import` 权限。"
+    )
+    automation_off = upload(api, automation="false")  # an administrator's choice
+    assert automation_off.status_code == 403 and "manage_config" in automation_off.get_json()["error"]["message"]
+    assert upload(api, "root", automation="false").status_code == 202
 
 
 def test_problems_that_stop_an_import_are_422_with_a_stable_code_and_bad_requests_400(api, crm, tmp_path):
