@@ -12,9 +12,8 @@ name). A map (``--map MAP.yaml``, or the web wizard's choices, as a ``MapSpec``)
       source: trade_show                   # the same value for every row
 
 Columns that match nothing stop the import, each listed with the field it most resembles
-(rapidfuzz), so that nothing is dropped silently. Computed fields, system columns (by key or by
-the header an export gives them: ``ID``, ``创建时间``) and the error column of an earlier import's
-error file are left out with a note.
+(rapidfuzz), so that nothing is dropped silently. Computed fields, system columns and the error
+column of an earlier import's error file are left out with a note.
 
 A file written by ``trellis export --keys`` has a second header row of field keys
 (``keys_row``): the columns are then mapped by those keys — exact, whatever the labels — and
@@ -204,9 +203,6 @@ def _names(config: Config, obj: ObjectDef) -> dict[str, str]:
     for fdef in obj.fields.values():
         for text in fdef.label.texts.values():
             names.setdefault(normal(text), fdef.name)
-    for system in SYSTEM:  # the headers an export gives system columns, after the fields' labels
-        for text in MESSAGES.get(f"column.{system}", {}).values():
-            names.setdefault(normal(text), system)
     return names
 
 
