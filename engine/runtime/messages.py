@@ -235,8 +235,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "{path} 是旧版 Excel 文件（.xls）：请在 Excel 中另存为 .xlsx 或 CSV 后再导入。",
     },
     "import.sheet_not_xlsx": {
-        "en": "--sheet is for .xlsx files; {path} is a CSV file.",
-        "zh": "--sheet 只适用于 .xlsx 文件；{path} 是 CSV 文件。",
+        "en": "Only an .xlsx file has sheets; {path} is a CSV file (leave the sheet out).",
+        "zh": "只有 .xlsx 文件才有工作表；{path} 是 CSV 文件（请不要指定工作表）。",
     },
     "import.unknown_encoding": {
         "en": "The file's encoding cannot be told: save it as CSV UTF-8 in Excel and import that.",

@@ -155,8 +155,11 @@ def test_problems_that_stop_an_import_are_422_with_a_stable_code_and_bad_request
         response = upload(api, **{name: value})
         assert response.status_code == 422 and response.get_json()["error"]["code"] == code, (name, value)
         assert field in response.get_json()["error"]["fields"], name
+    sheet = upload(api, sheet="Leads", language="zh").get_json()["error"]["message"]
+    assert sheet == "只有 .xlsx 文件才有工作表；accounts.csv 是 CSV 文件（请不要指定工作表）。"  # the name uploaded
     assert upload(api, name="old.xls").get_json()["error"]["code"] == "old_excel"
-    for fields, part in (({"map": "{nope"}, "map"), ({"dry_run": "maybe"}, "dry_run"), ({"colour": "red"}, "colour")):
+    bad_parts = ({"map": "{nope"}, "map"), ({"map": "[" * 2000}, "map"), ({"dry_run": "maybe"}, "dry_run")
+    for fields, part in (*bad_parts, ({"colour": "red"}, "colour")):
         response = upload(api, **fields)
         assert response.status_code == 400 and part in response.get_json()["error"]["fields"], fields
     assert upload(api, text=None).get_json()["error"]["fields"]["file"]

@@ -122,8 +122,8 @@ def _options(fields: dict[str, str]) -> tuple[imports.ImportOptions, str, bool]:
     if fields.get("map"):
         try:
             data = json.loads(fields["map"])
-        except ValueError as exc:
-            raise _bad_form("map", translate("api.imports.bad_map", language, reason=str(exc))) from None
+        except (ValueError, RecursionError) as exc:
+            raise _bad_form("map", translate("api.imports.bad_map", language, reason=str(exc)[:200])) from None
         with import_problems():
             spec = imports.MapSpec.from_data(data, "map")
     batch = imports.ImportOptions.batch

@@ -136,19 +136,21 @@ def file_digest(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def open_source(path: str | Path, sheet: str | None = None) -> Source:
+def open_source(path: str | Path, sheet: str | None = None, name: str | None = None) -> Source:
     """Open ``path`` (CSV or xlsx, told by its suffix) and read its header row; raises
-    ``ImportProblem`` for a missing, empty or unreadable file, or an unknown sheet."""
+    ``ImportProblem`` for a missing, empty or unreadable file, or an unknown sheet, naming the
+    file ``name`` (the name its user knows an uploaded file by) or its own."""
     path = Path(path)
+    shown = name or path.name
     if not path.is_file():
-        raise ImportProblem("import.no_file", path=str(path))
+        raise ImportProblem("import.no_file", path=name or str(path))
     if path.suffix.lower() in XLSX_SUFFIXES:
-        return _open_xlsx(path, sheet)
+        return _open_xlsx(path, sheet, shown)
     if path.suffix.lower() == ".xls":
-        raise ImportProblem("import.old_excel", path=path.name)
+        raise ImportProblem("import.old_excel", path=shown)
     if sheet is not None:
-        raise ImportProblem("import.sheet_not_xlsx", path=path.name)
-    return _open_csv(path)
+        raise ImportProblem("import.sheet_not_xlsx", path=shown)
+    return _open_csv(path, shown)
 
 
 # --- CSV -----------------------------------------------------------------------------------------------
@@ -173,12 +175,12 @@ def detect_encoding(sample: bytes) -> str:
     return "gb18030" if name.replace("-", "_") in _GB_FAMILY else name
 
 
-def _open_csv(path: Path) -> Source:
+def _open_csv(path: Path, shown: str) -> Source:
     raw = path.open("rb")
     sample = raw.read(SAMPLE_BYTES)
     if not sample.strip():
         raw.close()
-        raise ImportProblem("import.empty_file", path=path.name)
+        raise ImportProblem("import.empty_file", path=shown)
     encoding = detect_encoding(sample)
     text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(sample, final=False)
     lines = text.splitlines()[:20]
@@ -198,7 +200,7 @@ def _open_csv(path: Path) -> Source:
         raise
     if not headers or not any(h.strip() for h in headers):
         source.close()
-        raise ImportProblem("import.no_header", path=path.name)
+        raise ImportProblem("import.no_header", path=shown)
     source.headers = [h.strip() for h in headers]
     return source
 
@@ -227,13 +229,13 @@ def _csv_rows(source: Source) -> Iterator[list[Any]]:
 
 
 # --- xlsx ----------------------------------------------------------------------------------------------
-def _open_xlsx(path: Path, sheet: str | None) -> Source:
+def _open_xlsx(path: Path, sheet: str | None, shown: str) -> Source:
     from openpyxl import load_workbook  # imported when an xlsx file is read: it is large
 
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception:  # noqa: BLE001 - openpyxl raises many kinds for a damaged or foreign file
-        raise ImportProblem("import.bad_xlsx", path=path.name) from None
+        raise ImportProblem("import.bad_xlsx", path=shown) from None
     if sheet is None:
         worksheet = book.worksheets[0]
     elif sheet in book.sheetnames:
@@ -245,7 +247,7 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
     total = worksheet.max_row - 1 if worksheet.max_row else None
     book.close()
     if not first or not any(cell not in (None, "") for cell in first):
-        raise ImportProblem("import.no_header", path=path.name)
+        raise ImportProblem("import.no_header", path=shown)
     headers = ["" if cell is None else str(cell).strip() for cell in first]
     while headers and not headers[-1]:
         headers.pop()

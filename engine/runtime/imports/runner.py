@@ -124,9 +124,9 @@ def start(
     obj = _object(crm, object_name)
     _check_allowed(principal, obj, options)
     path = Path(path)
-    file_name = (file_name or path.name)[:500]
     with crm.session(user, channel=CHANNEL) as session:
-        plan = _plan(session, obj, path, options)
+        plan = _plan(session, obj, path, options, file_name)
+        file_name = (file_name or path.name)[:500]
         plan.source.close()
         size, digest = file_digest(path)
         now = crm.clock_now().now_utc
@@ -178,9 +178,9 @@ def _check_allowed(principal: Principal, obj: ObjectDef, options: ImportOptions)
         raise ImportProblem("import.bad_batch", highest=MAX_CHUNK)
 
 
-def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions) -> Plan:
+def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions, name: str | None = None) -> Plan:
     """Open the file and check the map, constants and duplicate options against it."""
-    source = open_source(path, options.sheet)
+    source = open_source(path, options.sheet, name)
     try:
         headers = source.headers
         if keys_row(obj, headers, source.second):  # a file exported with --keys: map it by its keys
@@ -351,7 +351,7 @@ def _real_run(
     """Commit batch after batch; True when the file was read to its end."""
     obj = crm.config.objects[job.object]
     with crm.session(job.user_id, channel=CHANNEL) as session:
-        plan = _plan(session, obj, path, options)
+        plan = _plan(session, obj, path, options, job.file_name)
     done, counts, written = job.rows_done, _counts(job), 0
     try:
         for rows_to, rows in batches(plan, done):
@@ -394,7 +394,7 @@ def _dry_run(crm: Runtime, job: Job, path: Path, options: ImportOptions, report:
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:  # failed rows, flat in memory
         try:
             with crm.session(job.user_id, channel=CHANNEL) as session:
-                plan = _plan(session, obj, path, options)
+                plan = _plan(session, obj, path, options, job.file_name)
                 try:
                     for rows_to, rows in batches(plan, 0):
                         batch, failed = write(session, plan, rows)
