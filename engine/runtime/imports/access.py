@@ -44,9 +44,10 @@ def visible_job(crm: Runtime, job_id: int, user: str | int | None) -> Job:
 
 def visible_jobs(crm: Runtime, user: str | int | None, object_name: str | None = None, limit: int = 50) -> list[Job]:
     """The latest jobs ``user`` may see, newest first (of one object when given): their own, and
-    everyone's for an administrator."""
+    everyone's for an administrator; a running dry run with its progress so far."""
     principal = crm.principal(user)
     everyone = principal.has(runner.AUTOMATION_OFF_PERMISSION)  # visible_to's administrator
     with read_only(crm.engine) as connection:
         found = jobs.recent(connection, crm.schema, object_name, limit, None if everyone else principal.user_id)
-    return [job for job in found if runner.visible_to(principal, job)]
+    live = [runner.status(crm, job.id) if job.dry_run and job.status == jobs.RUNNING else job for job in found]
+    return [job for job in live if runner.visible_to(principal, job)]
