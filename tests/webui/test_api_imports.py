@@ -174,6 +174,8 @@ def test_a_file_over_the_import_limit_is_413_in_the_callers_language(api):
     response = upload(api, text=big)
     assert response.status_code == 413 and response.get_json()["error"]["code"] == "too_large"
     assert "TRELLIS_MAX_IMPORT_UPLOAD" in response.get_json()["error"]["message"]
+    chinese = upload(api, text=big, language="zh").get_json()["error"]["message"]
+    assert chinese.startswith("文件超过导入上限 4 KB（TRELLIS_MAX_IMPORT_UPLOAD）")
 
 
 def test_a_queued_job_is_cancelled_and_the_worker_leaves_it(api, crm):

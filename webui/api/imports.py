@@ -94,7 +94,7 @@ def _read_form() -> tuple[FileStorage, dict[str, str]]:
     try:
         files, form = request.files, request.form
     except RequestEntityTooLarge:
-        limit = f"{max_import_upload() / 1024 / 1024:,.0f} MB"
+        limit = _size(max_import_upload())
         raise ApiError(413, "too_large", translate("api.imports.too_large", language, limit=limit)) from None
     unknown = sorted((set(files) | set(form)) - set(FORM_KEYS))
     if unknown:
@@ -106,6 +106,11 @@ def _read_form() -> tuple[FileStorage, dict[str, str]]:
     if not form.get("object", "").strip():
         raise _bad_form("object", translate("api.imports.no_object", language))
     return upload, {name: value.strip() for name, value in form.items()}
+
+
+def _size(size: int) -> str:
+    """A number of bytes as people read it: ``200 MB``, ``512 KB``."""
+    return f"{size / 1024 / 1024:,.0f} MB" if size >= 1024 * 1024 else f"{size / 1024:,.0f} KB"
 
 
 def _name(upload: FileStorage) -> str:
