@@ -13,6 +13,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -23,6 +24,7 @@ from engine.metadata.fieldparts import ChoicePart
 from engine.metadata.fieldtypes import FieldValueError
 from engine.metadata.model import FieldDef, Label, Picklist, PicklistValue, Settings
 from engine.runtime.imports.cells import CellContext, convert_cell
+from engine.runtime.imports.reading import Percent
 from engine.runtime.security.crypto import generate_key
 from tests.templates import apply_fresh
 
@@ -46,6 +48,8 @@ objects:
           - {key: finance, label: {en: Finance, zh: 金融}}
       revenue: {type: currency, label: {en: Revenue, zh: 年营业额}}
       note: {type: text, label: {en: Note, zh: 备注}}
+      parent: {type: lookup, object: account, label: {en: Parent account, zh: 上级公司}}
+      share: {type: percent, label: {en: Share, zh: 占比}}
   contact:
     title: "{name}"
     fields:
@@ -246,9 +250,62 @@ def test_cells_read_as_a_person_means_them():
     assert (read("boolean", "是"), read("boolean", "否"), read("boolean", "Yes")) == (True, False, True)
     assert read("multipicklist", "甲、 alpha；a", part=ChoicePart(picklist=picklist)) == ["a", "a", "a"]
     assert read("user", "LI") == 7
-    for kind, cell in (("date", "01/02/2026"), ("boolean", "maybe"), ("user", "nobody")):
+    assert (read("percent", Percent(0.155)), read("decimal", Percent(0.155)), read("text", Percent(1))) == (
+        Decimal("15.5"),
+        Decimal("0.155"),
+        "100%",
+    )  # an Excel percentage cell: the number the person sees, in a percent field
+    assert (read("phone", "'+86 138 0013 8000"), read("text", "'=1+1"), read("text", "'quoted")) == (
+        "+86 138 0013 8000",
+        "=1+1",
+        "'quoted",
+    )  # the quote an export puts before a formula's first character is dropped, no other
+    for kind, cell in (("date", "01/02/2026"), ("boolean", "maybe"), ("user", "nobody"), ("file", "quote.pdf")):
         with pytest.raises(FieldValueError):
             read(kind, cell)
+
+
+def test_a_parent_named_by_a_row_above_in_the_same_batch_and_percentages_as_shown(small, tmp_path):
+    config, db, crm = small
+    rows = [
+        ["Company name", "Parent account", "Share"],
+        ["Group", "", "15%"],
+        ["Sub", "Group", ""],
+        ["Leaf", "Sub", ""],
+    ]
+    run("import", config, "account", write_csv(tmp_path / "a.csv", rows), "--db", db, expect=0)
+    group, sub, leaf = records(crm, "account")
+    assert (group["share"], sub["parent"], leaf["parent"]) == (15, group["id"], sub["id"])
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Company name", "Share", "Note"])
+    sheet.append(["Percent cell", 0.15, 0.5])
+    sheet.append(["Exported cell", 15, "x"])
+    sheet["B2"].number_format = sheet["C2"].number_format = "0%"  # 0.15 shows as 15%
+    sheet["B3"].number_format = '#,##0"%"'  # how trellis export writes a percent field: 15 shows as 15%
+    book.save(tmp_path / "b.xlsx")
+    run("import", config, "account", tmp_path / "b.xlsx", "--db", db, expect=0)
+    assert [(r["share"], r["note"]) for r in records(crm, "account")[3:]] == [(15, "50%"), (15, "x")]
+
+
+def test_a_file_with_a_keys_row_maps_by_key_and_its_error_file_keeps_the_row(small, tmp_path):
+    config, db, crm = small
+    header, keys = (
+        ["编号", "公司名称", "编号", "创建时间"],
+        ["id", "name", "code", "created_at"],
+    )  # id and code: one label
+    rows = [header, keys, ["1", "甲", "c1", "2026-01-01 10:00"], ["2", "", "c2", "2026-01-01 10:00"]]
+    errors = tmp_path / "errors.csv"
+    failed = run("import", config, "account", write_csv(tmp_path / "a.csv", rows), "--db", db, "--errors", errors)
+    assert "row 4: 公司名称: Company name is required." in failed.output and "2 rows read, 1 created" in failed.output
+    with errors.open(encoding="utf-8-sig", newline="") as handle:
+        fixed = list(csv.reader(handle))
+    failure = ["2", "", "c2", "2026-01-01 10:00", "公司名称: Company name is required."]
+    assert fixed == [[*header, "Import error"], [*keys, ""], failure]  # the keys row kept for the re-import
+    fixed[2][1] = "乙"
+    run("import", config, "account", write_csv(tmp_path / "fixed.csv", fixed), "--db", db, expect=0)
+    assert [(r["name"], r["code"]) for r in records(crm, "account")] == [("甲", "c1"), ("乙", "c2")]
 
 
 def test_a_dry_run_gives_the_same_errors_and_changes_nothing(small, tmp_path):

@@ -794,6 +794,46 @@ TEXTS: dict[str, dict[str, str]] = {
     "imports.when": {"en": "When", "zh": "时间"},
     "imports.who": {"en": "By", "zh": "操作人"},
     "imports.no_jobs": {"en": "No import yet.", "zh": "还没有导入记录。"},
+    # --- the REST API's import jobs (webui.api.imports) ---
+    "api.imports.multipart": {
+        "en": "Send the file as multipart/form-data with the parts file and object (got {given}).",
+        "zh": "请以 multipart/form-data 发送文件，包含 file 和 object 两部分（收到的是 {given}）。",
+    },
+    "api.imports.too_large": {
+        "en": "The file is larger than the import limit of {limit} (TRELLIS_MAX_IMPORT_UPLOAD); split it, or ask "
+        "your administrator to raise the limit.",
+        "zh": "文件超过导入上限 {limit}（TRELLIS_MAX_IMPORT_UPLOAD）；请拆分文件，或请管理员提高上限。",
+    },
+    "api.imports.unknown_part": {
+        "en": 'Unknown part "{name}"; an import takes file, object, map, on_duplicate, match, sheet, batch, '
+        "dry_run and automation.",
+        "zh": "未知的部分“{name}”；导入只接受 file、object、map、on_duplicate、match、sheet、batch、dry_run 和 automation。",
+    },
+    "api.imports.no_file": {
+        "en": "Send the CSV or Excel file as the part file (with its file name).",
+        "zh": "请以 file 部分发送 CSV 或 Excel 文件（带文件名）。",
+    },
+    "api.imports.no_object": {
+        "en": "Name the object to import into as the part object (e.g. account).",
+        "zh": "请在 object 部分写明要导入的对象（例如 account）。",
+    },
+    "api.imports.bad_map": {
+        "en": "map is not valid JSON: {reason}.",
+        "zh": "map 不是有效的 JSON：{reason}。",
+    },
+    "api.imports.bad_batch": {
+        "en": "batch is a whole number of rows, not {value!r}.",
+        "zh": "batch 必须是整数行数，而不是 {value!r}。",
+    },
+    "api.imports.bad_flag": {"en": "{name} is true or false.", "zh": "{name} 只能是 true 或 false。"},
+    "api.imports.unknown_object": {
+        "en": "There is no object {name!r} to list import jobs of.",
+        "zh": "没有对象 {name!r}，无法列出其导入任务。",
+    },
+    "api.imports.bad_offset": {
+        "en": "offset is a whole number from 0, not {value!r}.",
+        "zh": "offset 必须是大于等于 0 的整数，而不是 {value!r}。",
+    },
     # --- errors ---
     "error.title": {"en": "Error {status}", "zh": "错误 {status}"},
     "error.not_saved": {

@@ -223,6 +223,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Several users are called so; write the user name.",
         "zh": "有多个同名用户，请填写用户名。",
     },
+    "file_not_imported": {
+        "en": "Files are not imported: upload them on the record, and leave this cell empty.",
+        "zh": "文件不能导入：请在记录上上传文件，并让此单元格留空。",
+    },
     "import.owner": {"en": "Owner", "zh": "负责人"},
     "import.error_column": {"en": "Import error", "zh": "导入错误"},
     "import.no_file": {"en": "There is no file {path}.", "zh": "文件 {path} 不存在。"},
@@ -231,8 +235,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "{path} 是旧版 Excel 文件（.xls）：请在 Excel 中另存为 .xlsx 或 CSV 后再导入。",
     },
     "import.sheet_not_xlsx": {
-        "en": "--sheet is for .xlsx files; {path} is a CSV file.",
-        "zh": "--sheet 只适用于 .xlsx 文件；{path} 是 CSV 文件。",
+        "en": "Only an .xlsx file has sheets; {path} is a CSV file (leave the sheet out).",
+        "zh": "只有 .xlsx 文件才有工作表；{path} 是 CSV 文件（请不要指定工作表）。",
     },
     "import.unknown_encoding": {
         "en": "The file's encoding cannot be told: save it as CSV UTF-8 in Excel and import that.",
@@ -320,10 +324,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "{field} 的常量引用了记录：请填写记录编号（数字）。",
     },
     "import.nothing_mapped": {"en": "No column of the file goes into a field.", "zh": "文件中没有任何列对应到字段。"},
-    "import.not_importable": {
-        "en": "Column {column!r}: {field} holds files, which are uploaded on the record, not imported.",
-        "zh": "列 {column!r}：{field} 是文件字段，请在记录上传文件，不能导入。",
-    },
     "import.read_only": {
         "en": "Column {column!r}: you may not change {field}; leave the column out (`{column}: skip` in --map).",
         "zh": "列 {column!r}：您无权修改 {field}；请去掉该列（在 --map 中写 `{column}: skip`）。",

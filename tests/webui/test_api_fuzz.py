@@ -69,7 +69,7 @@ objects:
 roles:
   boss:
     objects:
-      "*": {read: all, edit: all, delete: all, create: true}
+      "*": {read: all, edit: all, delete: all, create: true, import: true}
   rep:
     objects:
       deal: {read: own, edit: own, create: true}
@@ -97,6 +97,9 @@ OPERATIONS = sorted(
         ("POST", "/api/v1/notifications/read"),
         ("POST", "/api/v1/notifications/{id}/read"),
     ]
+    + [(method, "/api/v1/imports") for method in ("GET", "POST")]
+    + [("GET", f"/api/v1/imports/{{job_id}}{tail}") for tail in ("", "/errors", "/errors.csv")]
+    + [("POST", "/api/v1/imports/{job_id}/cancel")]
 )
 
 #: The ids of the records the ``app`` fixture makes (two of each object).
@@ -125,8 +128,9 @@ def headers(crm) -> dict[str, str]:
 
 
 @pytest.fixture
-def app(crm, headers):
-    app = create_app(crm, test_config={"TESTING": True, "RATELIMIT_ENABLED": False})
+def app(crm, headers, tmp_path):
+    uploads = str(tmp_path / "uploads")  # import files posted by the fuzzer land here
+    app = create_app(crm, test_config={"TESTING": True, "RATELIMIT_ENABLED": False, "TRELLIS_UPLOAD_DIR": uploads})
     client = app.test_client()
     # A few records, so that generated ids, lookups and filters meet real rows.
     for name in ("Acme", "Globex"):

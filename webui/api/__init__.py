@@ -2,6 +2,7 @@
 
 - ``GET|POST /api/v1/<object>``, ``GET|PATCH|DELETE /api/v1/<object>/<id>``;
 - ``POST /api/v1/<object>/bulk``: up to 1,000 records created or changed at once (``bulk``);
+- ``/api/v1/imports``: CSV and Excel files imported by queued jobs, their progress and errors (``imports``);
 - ``GET /api/v1/meta/objects``, ``GET /api/v1/openapi.json``;
 - ``POST /api/v1/<object>/<id>/convert/<conversion>`` (``conversions``, S12);
 - ``GET /api/v1/notifications``, ``POST …/notifications[/<id>]/read`` (``notifications``);
@@ -10,7 +11,7 @@
 
 The guide for API users is docs/api.md.
 
-Modules: ``routes`` (the handlers), ``bulk`` (many records per request), ``params`` (reading requests),
+Modules: ``routes`` (the handlers), ``bulk`` (many records per request), ``imports`` (import jobs), ``params`` (reading requests),
 ``serialize`` (records as JSON), ``auth``, ``errors``, ``ratelimit``, ``meta``
 and ``openapi`` (describing the config to the caller).
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webui.api import approvals, bulk, conversions, errors, notifications, ratelimit, timeline
+from webui.api import approvals, bulk, conversions, errors, imports, notifications, ratelimit, timeline
 from webui.api.routes import create_blueprint
 
 
@@ -30,6 +31,7 @@ def init_app(app: Flask) -> None:
     approvals.register(blueprint)
     conversions.register(blueprint)
     bulk.register(blueprint)
+    imports.register(blueprint)
     notifications.register(blueprint)
     errors.register(app, blueprint)
     ratelimit.init_app(app, blueprint)

@@ -25,6 +25,7 @@ from engine.runtime.errors import (
     UnknownObject,
     ValidationFailed,
 )
+from engine.runtime.imports.problems import ImportProblem
 from engine.runtime.messages import current_language
 from engine.runtime.records.listparams import BadListParams
 from engine.runtime.security.permissions import AccountUnavailable, PermissionDenied, UnknownUser
@@ -42,6 +43,7 @@ STATUS: Mapping[type[TrellisError], int] = {
     UnknownObject: 404,
     Conflict: 409,
     ValidationFailed: 422,
+    ImportProblem: 422,
 }
 
 #: Error codes of HTTP errors that do not come from the engine.
@@ -176,7 +178,7 @@ def _sentence(text: str) -> str:
     if not text:
         return text
     text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
+    return text if text.endswith((".", "!", "?", "。", "！", "？")) else text + "."
 
 
 def register(app: Flask, blueprint: Blueprint) -> None:

@@ -67,6 +67,14 @@ def stored_file(value: Any) -> Path | None:
 
 #: The file kinds an import reads, by suffix (``engine.runtime.imports.reading`` says why others are refused).
 IMPORT_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
+#: The largest import upload, unless ``TRELLIS_MAX_IMPORT_UPLOAD`` (bytes) says otherwise.
+DEFAULT_MAX_IMPORT_UPLOAD = 200 * 1024 * 1024
+
+
+def max_import_upload() -> int:
+    """The largest import file accepted (``TRELLIS_MAX_IMPORT_UPLOAD``, bytes; 200 MB by default);
+    set as the request's ``max_content_length`` before the upload is read."""
+    return int(current_app.config.get("TRELLIS_MAX_IMPORT_UPLOAD") or DEFAULT_MAX_IMPORT_UPLOAD)
 
 
 def import_suffix(filename: str | None) -> str | None:

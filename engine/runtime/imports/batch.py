@@ -4,12 +4,17 @@ written through the write path (``Session.create_many`` / ``update_many``, ``on_
 ``batches(plan, skip)`` cuts the file's rows into batches; ``write(session, plan, rows)`` writes
 one in the caller's transaction and returns what it did and the rows that failed, each with its
 problems in words, naming the column they came from.
+
+A batch's lookups are found before its rows are written, so a row that needs a record an earlier
+row of its batch makes — a row matching an earlier row's value, an account whose parent account
+is a row above it — starts the next batch, written once the earlier row's record exists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from engine.metadata.fieldtypes import FieldValueError
@@ -17,7 +22,7 @@ from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.errors import RECORD_ERRORS, TrellisError, ValidationFailed
 from engine.runtime.imports.cells import CellContext, Ref, blank, convert_cell
 from engine.runtime.imports.jobs import Counts, FailedRow
-from engine.runtime.imports.mapping import EXTRA_FIELDS, ColumnMap, field_of, lookup_field
+from engine.runtime.imports.mapping import EXTRA_FIELDS, ColumnMap, field_of, finding_field, lookup_field
 from engine.runtime.imports.problems import label, say
 from engine.runtime.imports.reading import Source
 from engine.runtime.imports.resolve import find, key_of
@@ -35,6 +40,10 @@ class Row:
     values: dict[str, Any]
     problems: list[str] = field(default_factory=list)
     key: Any = None
+    #: Values of the object's own records its lookups name, and that its own record will hold
+    #: (for a lookup of the object to itself: a parent account by name).
+    needs: set[Any] = field(default_factory=set)
+    gives: set[Any] = field(default_factory=set)
 
 
 @dataclass
@@ -51,6 +60,19 @@ class Plan:
     match: FieldDef | None
     source: Source
 
+    @cached_property
+    def own_lookups(self) -> list[tuple[FieldDef, FieldDef]]:
+        """The lookups of the object to itself, each with the field its records are named by
+        (not the id: a row cannot name a record not made yet by its id)."""
+        found = []
+        for column in self.columns.mapped:
+            fdef = self.obj.fields.get(column.field or "")
+            if fdef is not None and fdef.type == "lookup" and fdef.target == self.obj.name:
+                by = self.obj.fields.get(finding_field(self.obj, column))
+                if by is not None:
+                    found.append((fdef, by))
+        return found
+
     def label_of(self, name: str) -> str:
         """How an error names a field: the column it came from, else its label."""
         column = self.columns.column_of(name)
@@ -64,22 +86,25 @@ class Plan:
 def batches(plan: Plan, skip: int) -> Iterator[tuple[int, list[Row]]]:
     """The file's rows after the first ``skip``, converted, in batches of ``options.batch``; yields
     ``(rows read through the batch, rows)``. A row whose match value repeats one of its batch
-    starts the next batch, so that it meets the record the earlier row made."""
+    starts the next batch, so that it meets the record the earlier row made; so does a row whose
+    lookup names the object's own record an earlier row of the batch makes."""
     batch: list[Row] = []
     keys: set[Any] = set()
+    given: set[Any] = set()
     consumed = skip
     for number, cells in plan.source.rows(skip):
-        index = number - 2
+        index = number - plan.source.first_row
         if all(blank(cell) for cell in cells):
             consumed = index + 1
             continue
         row = _convert(plan, number, cells)
-        if len(batch) >= plan.batch or (row.key is not None and row.key in keys):
+        if len(batch) >= plan.batch or (row.key is not None and row.key in keys) or row.needs & given:
             yield consumed, batch
-            batch, keys = [], set()
+            batch, keys, given = [], set(), set()
         batch.append(row)
         if row.key is not None:
             keys.add(row.key)
+        given |= row.gives
         consumed = index + 1
     if batch or consumed > skip:
         yield consumed, batch
@@ -99,6 +124,15 @@ def _convert(plan: Plan, number: int, cells: list[Any]) -> Row:
             row.values[fdef.name] = value
     if plan.match is not None and plan.match.name in row.values:
         row.key = key_of(plan.match, row.values[plan.match.name], plan.context.settings)
+    settings = plan.context.settings
+    for fdef, by in plan.own_lookups:
+        ref = row.values.get(fdef.name)
+        needed = key_of(by, ref.text, settings) if isinstance(ref, Ref) else None
+        given = key_of(by, row.values[by.name], settings) if by.name in row.values else None
+        if needed is not None:
+            row.needs.add((fdef.name, needed))
+        if given is not None:
+            row.gives.add((fdef.name, given))
     return row
 
 

@@ -5,15 +5,20 @@ into what the write path accepts — the write path then coerces, normalises and
 does a form's value, so an import accepts at least what a form does:
 
 - numbers with thousands separators, currency signs and words (``¥1,234.50``, ``1 234 元``,
-  ``(300)`` for −300), full-width digits; percent fields with ``%``;
+  ``(300)`` for −300), full-width digits; percent fields with ``%``, and an Excel cell formatted
+  as a percentage (``reading.Percent``, holding 0.15 for 15 %) as the 15 it shows;
 - dates in the settings' ``date_format`` and the common forms (``2026-12-01``, ``2026/12/1``,
   ``2026.12.1``, ``2026年12月1日``, ``20261201``, Excel serial numbers and date cells);
   date-times as a date plus ``HH:MM[:SS]``, or ISO 8601;
 - booleans in Chinese and English (是/否, 对/错, 有/无, √/×, yes/no, true/false, y/n, 1/0);
-- picklist values by key or label in any language, ignoring case, spaces and punctuation;
+- picklist values by key or label in any language, ignoring case, spaces and punctuation; a
+  stage also by its label in another pipeline of the object (a renewal's ``Renewed``);
   multipicklists and tags split on ``,`` ``;`` ``、`` (and their full-width forms) and ``|``;
 - lookups by the target's title or another field (``Ref``, resolved a batch at a time by
-  ``engine.runtime.imports.resolve``); users by user name, e-mail or display name.
+  ``engine.runtime.imports.resolve``); users by user name, e-mail or display name;
+- text that ``trellis export`` neutralised for a spreadsheet (``'=…``, ``'+86…``: a ``'`` before
+  what would start a formula) without that ``'``, so that an exported file imports unchanged;
+- files are uploaded on the record: a non-empty cell of a file field is a row error.
 
 A cell that cannot be read raises ``FieldValueError`` with a stable code. Adding a field type
 means adding its ``CellType`` here (the field-type registry of ``engine.metadata.fieldtypes``
@@ -31,8 +36,10 @@ from decimal import Decimal
 from typing import Any
 
 from engine.metadata.fieldtypes import FieldValueError
-from engine.metadata.model import FieldDef, Settings
+from engine.metadata.model import FieldDef, ObjectDef, Settings
+from engine.runtime.exports.cells import FORMULA_START
 from engine.runtime.imports.mapping import normal
+from engine.runtime.imports.reading import Percent
 
 #: Excel's day 0 (serial numbers count days from here; 1900's leap-year bug included).
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)
@@ -56,6 +63,8 @@ class CellContext:
     users: Mapping[str, frozenset[int]] = field(default_factory=dict)
     #: Field → (normalised cell text → option key): the values a map chose for cells that are no option.
     chosen: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Names a picklist field's values have besides their own (``stage_names``): field → name → key.
+    aliases: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     _picklists: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def choices(self, fdef: FieldDef) -> dict[str, str]:
@@ -68,8 +77,24 @@ class CellContext:
                     for text in (option.key, *option.label.texts.values()):
                         found.setdefault(normal(text), option.key)
             found.update(self.chosen.get(fdef.name, {}))
+            for name, key in self.aliases.get(fdef.name, {}).items():
+                found.setdefault(name, key)
             self._picklists[fdef.name] = found
         return found
+
+
+def stage_names(obj: ObjectDef) -> dict[str, dict[str, str]]:
+    """The labels of ``obj``'s stages in every pipeline (normalised) → stage key, for its stage
+    field: an export writes a renewal's ``contract_signed`` as that pipeline's "Renewed"."""
+    pipeline = obj.pipeline
+    if pipeline is None:
+        return {}
+    names: dict[str, str] = {}
+    for stages in (pipeline.stages, *(variant.stages for variant in pipeline.variants)):
+        for stage in stages:
+            for text in stage.label.texts.values():
+                names.setdefault(normal(text), stage.key)
+    return {pipeline.field: names}
 
 
 Converter = Callable[[Any, FieldDef, CellContext], Any]
@@ -81,6 +106,8 @@ class CellType:
 
     name: str
     convert: Converter
+    #: Whether a column may fill the field (a file is uploaded on the record, never from a cell).
+    fillable: bool = True
 
 
 def blank(cell: Any) -> bool:
@@ -88,11 +115,28 @@ def blank(cell: Any) -> bool:
     return cell is None or (isinstance(cell, str) and not cell.strip())
 
 
+def fillable(fdef: FieldDef) -> bool:
+    """Whether an import's column may fill ``fdef`` (its cell type says)."""
+    return CELL_TYPES[fdef.value_type].fillable
+
+
 def convert_cell(cell: Any, fdef: FieldDef, context: CellContext) -> Any:
     """The value for the write path of one cell of ``fdef`` (None for an empty cell)."""
     if blank(cell):
         return None
+    if isinstance(cell, Percent):
+        cell = _percent_cell(cell, fdef)
+    elif isinstance(cell, str) and cell.startswith("'") and cell[1:2] in FORMULA_START:
+        cell = cell[1:]  # neutralised by an export (exports.cells.neutralise)
     return CELL_TYPES[fdef.value_type].convert(cell, fdef, context)
+
+
+def _percent_cell(cell: Percent, fdef: FieldDef) -> Any:
+    """A percentage cell as its field reads it: a percent field the number shown (15 for 0.15), a
+    text field the text shown (``15%``), another number field the fraction the cell holds."""
+    if fdef.value_type == "percent":
+        return Decimal(repr(cell.value)) * 100 if isinstance(cell.value, float) else cell.value * 100
+    return cell.value if fdef.kind.numeric else cell.shown
 
 
 # --- text --------------------------------------------------------------------------------------------
@@ -262,6 +306,12 @@ def _as_is(cell: Any, fdef: FieldDef, context: CellContext) -> Any:
     return cell.strip() if isinstance(cell, str) else cell
 
 
+def _file(cell: Any, fdef: FieldDef, context: CellContext) -> Any:
+    raise FieldValueError(
+        "file_not_imported", "Files are not imported: upload them on the record, and leave this cell empty."
+    )
+
+
 CELL_TYPES: dict[str, CellType] = {
     t.name: t
     for t in (
@@ -284,6 +334,6 @@ CELL_TYPES: dict[str, CellType] = {
         CellType("user", _user),
         CellType("json", _as_is),
         CellType("autonumber", _text),
-        CellType("file", _as_is),
+        CellType("file", _file, fillable=False),
     )
 }

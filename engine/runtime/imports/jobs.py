@@ -121,12 +121,16 @@ def load(connection: sa.Connection, schema: Any, job_id: int) -> Job:
     return Job(**row)
 
 
-def recent(connection: sa.Connection, schema: Any, object_name: str | None = None, limit: int = 50) -> list[Job]:
-    """The latest jobs, newest first (of one object when given): an object's import history."""
+def recent(
+    connection: sa.Connection, schema: Any, object_name: str | None = None, limit: int = 50, user_id: int | None = None
+) -> list[Job]:
+    """The latest jobs, newest first (of one object, of one user when given): an import history."""
     jobs, _ = _tables(schema)
     query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit)
     if object_name is not None:
         query = query.where(jobs.c.object == object_name)
+    if user_id is not None:
+        query = query.where(jobs.c.user_id == user_id)
     return [Job(**row) for row in connection.execute(query).mappings()]
 
 

@@ -15,6 +15,10 @@ name). A map (``--map MAP.yaml``, or the web wizard's choices, as a ``MapSpec``)
 Columns that match nothing stop the import, each listed with the field it most resembles
 (rapidfuzz), so that nothing is dropped silently. Computed fields, system columns and the error
 column of an earlier import's error file are left out with a note.
+
+A file written by ``trellis export --keys`` has a second header row of field keys
+(``keys_row``): the columns are then mapped by those keys — exact, whatever the labels — and
+named by their labels in messages.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +49,6 @@ EXTRA_FIELDS = {
     OWNER: FieldDef(name=OWNER, type="user", label=Label.of({"en": "Owner", "zh": "负责人"})),
     REASON: FieldDef(name=REASON, type="textarea", label=Label.of({"en": "Stage reason", "zh": "阶段变更原因"})),
 }
-#: Field types a column may not fill: files are uploaded on the record.
-NOT_IMPORTABLE = frozenset({"file"})
 #: The smallest rapidfuzz score (0–100) for which a field is suggested for an unmatched column.
 SUGGESTION_SCORE = 60
 #: What ``skip`` is written as in a map.
@@ -132,6 +134,12 @@ class ColumnMap:
     def value_choices(self) -> dict[str, Mapping[str, str]]:
         """Field → (normalised cell text → option key): the map's ``values`` of each column."""
         return {c.field: c.values for c in self.mapped if c.field and c.values}
+
+    def named(self, headers: list[str]) -> ColumnMap:
+        """The map with its columns called by ``headers`` (a file's labels, when it was mapped by
+        its keys row), so that messages name the column as the user sees it."""
+        columns = tuple(replace(c, header=headers[c.index] or c.header) for c in self.columns)
+        return replace(self, columns=columns)
 
 
 def build_map(
@@ -224,6 +232,18 @@ def _names(config: Config, obj: ObjectDef) -> dict[str, str]:
         for text in fdef.label.texts.values():
             names.setdefault(normal(text), fdef.name)
     return names
+
+
+def keys_row(obj: ObjectDef, headers: list[str], row: list[str]) -> bool:
+    """Whether ``row``, the one after the header, is a row of field keys (``trellis export --keys``):
+    under every named column a key of ``obj``'s fields or a system column, one field at least."""
+    errors = _error_headers()  # an error file's own column has no key
+    named = [index for index, header in enumerate(headers) if header and normal(header) not in errors]
+    if not named or len(row) <= named[-1]:
+        return False
+    keys = [row[index] for index in named]
+    known = set(obj.fields) | set(SYSTEM) | set(EXTRA_FIELDS)
+    return all(key in known for key in keys) and any(key in obj.fields for key in keys)
 
 
 def _error_headers() -> set[str]:
@@ -344,8 +364,6 @@ def _check_target(
     the user may not change, a lookup's ``by`` field that cannot find records."""
     if fdef is None:
         return []
-    if fdef.type in NOT_IMPORTABLE:
-        return [say("import.not_importable", column=column, field=label(fdef.label))]
     if not principal.is_system and not principal.can_change(obj.name, target):
         return [say("import.read_only", column=column, field=label(fdef.label))]
     if fdef.type != "lookup":
@@ -369,4 +387,9 @@ def _title_field(obj: ObjectDef) -> str | None:
 def lookup_field(config: Config, obj: ObjectDef, column: Column) -> str:
     """The field of the lookup's target that ``column``'s cells name a record by."""
     fdef = obj.fields[column.field or ""]
-    return column.by or _title_field(config.objects[fdef.target or ""]) or "id"
+    return finding_field(config.objects[fdef.target or ""], column)
+
+
+def finding_field(target: ObjectDef, column: Column) -> str:
+    """The field of ``target`` that the lookup column ``column`` names its records by."""
+    return column.by or _title_field(target) or "id"

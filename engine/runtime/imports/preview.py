@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata.model import SYSTEM_COLUMNS, Config, FieldDef, ObjectDef
-from engine.runtime.imports.cells import CellContext, blank, convert_cell
+from engine.runtime.imports.cells import CellContext, blank, convert_cell, fillable
 from engine.runtime.imports.mapping import (
     EXTRA_FIELDS,
-    NOT_IMPORTABLE,
     OWNER,
     REASON,
     SKIP,
@@ -164,7 +163,7 @@ def importable_fields(config: Config, obj: ObjectDef, principal: Principal) -> l
         f
         for f in obj.fields.values()
         if not f.is_computed
-        and f.type not in NOT_IMPORTABLE
+        and fillable(f)
         and (principal.is_system or principal.can_change(obj.name, f.name))
     ]
     fields.append(EXTRA_FIELDS[OWNER])

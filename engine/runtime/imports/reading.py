@@ -3,7 +3,13 @@
 
 ``open_source(path, sheet=None)`` returns a ``Source``: the header row, how the file was read
 (the encoding detected and the delimiter, or the sheet) and ``rows(skip)``, the data rows as
-``(row number, cells)`` — row numbers as a spreadsheet shows them, the header being row 1.
+``(row number, cells)`` — row numbers as a spreadsheet shows them, the header being row 1. A
+second header row (the field keys ``trellis export --keys`` writes) is kept as ``second`` and, once
+the mapping recognises it (``Source.header_rows = 2``), is not a data row.
+
+An xlsx number shown as a percentage (its number format has a ``%`` that is not quoted text)
+holds a fraction — 0.15 for 15 % — and comes as a ``Percent`` cell, so that a percent field gets
+what the person sees (15).
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ import codecs
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
+import re
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,6 +39,18 @@ XLSX_SUFFIXES = (".xlsx", ".xlsm")
 FIELD_LIMIT = 10 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Percent:
+    """An xlsx number formatted as a percentage: ``value`` is the fraction the cell holds (0.15)."""
+
+    value: float | int
+
+    @property
+    def shown(self) -> str:
+        """The number as the spreadsheet shows it, without its format's decimals (``15%``)."""
+        return f"{self.value * 100:.10g}%"
+
+
 @dataclass
 class Source:
     """One import file opened for reading: its header row and how it was read."""
@@ -45,6 +65,10 @@ class Source:
     total: int | None = None
     #: Every sheet of the workbook (xlsx), for a user to pick another.
     sheets: tuple[str, ...] = ()
+    #: The row after the header (a keys row, when the mapping recognises one), as text.
+    second: list[str] = field(default_factory=list)
+    #: Rows before the data: the header, and the keys row when there is one.
+    header_rows: int = 1
     _raw: BinaryIO | None = field(default=None, repr=False)
     _size: int = 0
     _position: int = 0
@@ -53,16 +77,27 @@ class Source:
         """The data rows after the header as ``(row number, cells)``, leaving out the first
         ``skip`` of them (a resumed import); blank rows included, so that numbers stay true."""
         reader = _csv_rows(self) if self.kind == "csv" else _xlsx_rows(self)
-        for number, cells in enumerate(reader, start=2):
-            self._position = number - 1
-            if number - 2 < skip:
+        for number, cells in enumerate(reader, start=self.first_row):
+            self._position = number - self.header_rows
+            if number - self.first_row < skip:
                 continue
             yield number, cells
+
+    @property
+    def keys(self) -> list[str] | None:
+        """The keys row, when the mapping recognised one (an error file repeats it)."""
+        return self.second if self.header_rows == 2 else None
+
+    @property
+    def first_row(self) -> int:
+        """The number of the first data row (2, or 3 after a keys row)."""
+        return self.header_rows + 1
 
     def fraction(self) -> float | None:
         """How far through the file reading is (0…1), for a progress bar; None when unknown."""
         if self.kind == "xlsx":
-            return min(1.0, self._position / self.total) if self.total else None
+            total = (self.total or 0) - (self.header_rows - 1)
+            return min(1.0, self._position / total) if total > 0 else None
         if self._raw is None or not self._size:
             return None
         try:
@@ -103,19 +138,21 @@ def file_digest(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def open_source(path: str | Path, sheet: str | None = None) -> Source:
+def open_source(path: str | Path, sheet: str | None = None, name: str | None = None) -> Source:
     """Open ``path`` (CSV or xlsx, told by its suffix) and read its header row; raises
-    ``ImportProblem`` for a missing, empty or unreadable file, or an unknown sheet."""
+    ``ImportProblem`` for a missing, empty or unreadable file, or an unknown sheet, naming the
+    file ``name`` (the name its user knows an uploaded file by) or its own."""
     path = Path(path)
+    shown = name or path.name
     if not path.is_file():
-        raise ImportProblem("import.no_file", path=str(path))
+        raise ImportProblem("import.no_file", path=name or str(path))
     if path.suffix.lower() in XLSX_SUFFIXES:
-        return _open_xlsx(path, sheet)
+        return _open_xlsx(path, sheet, shown)
     if path.suffix.lower() == ".xls":
-        raise ImportProblem("import.old_excel", path=path.name)
+        raise ImportProblem("import.old_excel", path=shown)
     if sheet is not None:
-        raise ImportProblem("import.sheet_not_xlsx", path=path.name)
-    return _open_csv(path)
+        raise ImportProblem("import.sheet_not_xlsx", path=shown)
+    return _open_csv(path, shown)
 
 
 # --- CSV -----------------------------------------------------------------------------------------------
@@ -141,12 +178,12 @@ def detect_encoding(sample: bytes) -> str:
     return "gb18030" if name.replace("-", "_") in _GB_FAMILY else name
 
 
-def _open_csv(path: Path) -> Source:
+def _open_csv(path: Path, shown: str) -> Source:
     raw = path.open("rb")
     sample = raw.read(SAMPLE_BYTES)
     if not sample.strip():
         raw.close()
-        raise ImportProblem("import.empty_file", path=path.name)
+        raise ImportProblem("import.empty_file", path=shown)
     encoding = detect_encoding(sample)
     text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(sample, final=False)
     lines = text.splitlines()[:20]
@@ -157,18 +194,21 @@ def _open_csv(path: Path) -> Source:
     raw.seek(0)
     source = Source(path, "csv", [], encoding=encoding, delimiter=delimiter, _raw=raw, _size=path.stat().st_size)
     try:
-        headers = next(_reader(source), None)
+        records = _reader(source)
+        headers = next(records, None)
+        source.second = [cell.strip() for cell in next(records, [])]
+        records.close()
     except ImportProblem:
         source.close()
         raise
     if not headers or not any(h.strip() for h in headers):
         source.close()
-        raise ImportProblem("import.no_header", path=path.name)
+        raise ImportProblem("import.no_header", path=shown)
     source.headers = [h.strip() for h in headers]
     return source
 
 
-def _reader(source: Source) -> Iterator[list[str]]:
+def _reader(source: Source) -> Generator[list[str], None, None]:
     """Every record of the CSV file, header included (decoding errors become ImportProblem)."""
     assert source._raw is not None
     source._raw.seek(0)
@@ -186,7 +226,8 @@ def _reader(source: Source) -> Iterator[list[str]]:
 
 def _csv_rows(source: Source) -> Iterator[list[Any]]:
     records = _reader(source)
-    next(records, None)  # the header
+    for _ in range(source.header_rows):
+        next(records, None)
     yield from records
 
 
@@ -219,11 +260,11 @@ def _load_workbook(path: Path) -> Any:
     return load_workbook(path, read_only=True, data_only=True)
 
 
-def _open_xlsx(path: Path, sheet: str | None) -> Source:
+def _open_xlsx(path: Path, sheet: str | None, shown: str) -> Source:
     try:
         book = _load_workbook(path)
     except Exception:  # noqa: BLE001 - openpyxl raises many kinds for a damaged or foreign file
-        raise ImportProblem("import.bad_xlsx", path=path.name) from None
+        raise ImportProblem("import.bad_xlsx", path=shown) from None
     if sheet is None:
         worksheet = book.worksheets[0]
     elif sheet in book.sheetnames:
@@ -231,21 +272,22 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
     else:
         book.close()
         raise ImportProblem("import.no_sheet", sheet=sheet, sheets=", ".join(book.sheetnames))
-    first = next(worksheet.iter_rows(values_only=True, max_row=1), None)
+    first, second = [*worksheet.iter_rows(values_only=True, max_row=2), None, None][:2]
     total = worksheet.max_row - 1 if worksheet.max_row else None
     book.close()
     if not first or not any(cell not in (None, "") for cell in first):
-        raise ImportProblem("import.no_header", path=path.name)
+        raise ImportProblem("import.no_header", path=shown)
     headers = ["" if cell is None else str(cell).strip() for cell in first]
     while headers and not headers[-1]:
         headers.pop()
-    return Source(path, "xlsx", headers, sheet=worksheet.title, total=total, sheets=tuple(book.sheetnames))
+    keys = ["" if cell is None else str(cell).strip() for cell in second or ()]
+    return Source(path, "xlsx", headers, sheet=worksheet.title, total=total, sheets=tuple(book.sheetnames), second=keys)
 
 
 def _xlsx_rows(source: Source) -> Iterator[list[Any]]:
     """The sheet's rows after the header; a workbook damaged further down is an ImportProblem."""
     book = _load_workbook(source.path)
-    rows = book[source.sheet].iter_rows(values_only=True, min_row=2)
+    rows = book[source.sheet].iter_rows(min_row=source.first_row)
     try:
         while True:
             try:
@@ -254,6 +296,18 @@ def _xlsx_rows(source: Source) -> Iterator[list[Any]]:
                 return
             except Exception:  # noqa: BLE001 - openpyxl, zipfile and the XML parser raise many kinds
                 raise ImportProblem("import.bad_xlsx", path=source.path.name) from None
-            yield list(row)
+            values = [cell.value for cell in row]
+            for index, value in enumerate(values):  # only numbers have a format worth reading
+                if type(value) in (int, float) and percent_format(row[index].number_format):
+                    values[index] = Percent(value)
+            yield values
     finally:
         book.close()
+
+
+@lru_cache(maxsize=256)
+def percent_format(number_format: str) -> bool:
+    """Whether an Excel number format shows a number as a percentage (×100): a ``%`` outside quoted
+    text and not escaped (``0.0%`` is; ``#,##0"%"``, which shows 15 as 15%, is not)."""
+    plain = re.sub(r'"[^"]*"|\\.', "", number_format or "")
+    return "%" in plain

@@ -35,9 +35,9 @@ from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.database import read_only
 from engine.runtime.imports import jobs, live
 from engine.runtime.imports.batch import Plan, batches, write
-from engine.runtime.imports.cells import CellContext, Ref, convert_cell
+from engine.runtime.imports.cells import CellContext, Ref, convert_cell, stage_names
 from engine.runtime.imports.jobs import Counts, FailedRow, Job
-from engine.runtime.imports.mapping import ColumnMap, MapSpec, build_map, field_of
+from engine.runtime.imports.mapping import ColumnMap, MapSpec, build_map, field_of, keys_row
 from engine.runtime.imports.problems import ImportProblem, label, say
 from engine.runtime.imports.reading import file_digest, open_source
 from engine.runtime.imports.resolve import user_index
@@ -130,7 +130,8 @@ def start(
     _check_allowed(principal, obj, options)
     path = Path(path)
     with crm.session(user, channel=CHANNEL) as session:
-        plan = _plan(session, obj, path, options)
+        plan = _plan(session, obj, path, options, file_name)
+        file_name = (file_name or path.name)[:500]
         plan.source.close()
         size, digest = file_digest(path)
         now = crm.clock_now().now_utc
@@ -139,11 +140,11 @@ def start(
             crm.schema,
             now,
             object=obj.name,
-            file_name=(file_name or path.name)[:500],
+            file_name=file_name,
             file_path=str(path.resolve())[:2000],
             file_size=size,
             file_sha256=digest,
-            options={**options.to_data(), "headers": plan.source.headers},
+            options={**options.to_data(), "headers": plan.source.headers, "keys": plan.source.keys},
             user_id=principal.user_id,
             username=principal.username,
             dry_run=dry_run,
@@ -158,7 +159,7 @@ def start(
             "import",
             obj.name,
             None,
-            {"job": job_id, "file": path.name, "dry_run": dry_run, "automation": "on" if options.automation else "off"},
+            {"job": job_id, "file": file_name, "dry_run": dry_run, "automation": "on" if options.automation else "off"},
             now,
         )
         return jobs.load(session.connection, crm.schema, job_id)
@@ -182,12 +183,17 @@ def _check_allowed(principal: Principal, obj: ObjectDef, options: ImportOptions)
         raise ImportProblem("import.bad_batch", highest=MAX_CHUNK)
 
 
-def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions) -> Plan:
+def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions, name: str | None = None) -> Plan:
     """Open the file and check the map, constants and duplicate options against it."""
-    source = open_source(path, options.sheet)
+    source = open_source(path, options.sheet, name)
     try:
-        columns = build_map(session.config, obj, source.headers, options.spec, session.principal)
-        context = CellContext(session.config.settings, user_index(session), columns.value_choices())
+        headers = source.headers
+        if keys_row(obj, headers, source.second):  # a file exported with --keys: map it by its keys
+            source.header_rows, headers = 2, [source.second[i] if h else "" for i, h in enumerate(headers)]
+        columns = build_map(session.config, obj, headers, options.spec, session.principal).named(source.headers)
+        context = CellContext(
+            session.config.settings, user_index(session), chosen=columns.value_choices(), aliases=stage_names(obj)
+        )
         constants: dict[str, Any] = {}
         problems = []
         for name, value in columns.constants.items():
@@ -355,7 +361,7 @@ def _real_run(
     """Commit batch after batch; True when the file was read to its end."""
     obj = crm.config.objects[job.object]
     with crm.session(job.user_id, channel=CHANNEL) as session:
-        plan = _plan(session, obj, path, options)
+        plan = _plan(session, obj, path, options, job.file_name)
     done, counts, written = job.rows_done, _counts(job), 0
     try:
         for rows_to, rows in batches(plan, done):
@@ -398,7 +404,7 @@ def _dry_run(crm: Runtime, job: Job, path: Path, options: ImportOptions, report:
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:  # failed rows, flat in memory
         try:
             with crm.session(job.user_id, channel=CHANNEL) as session:
-                plan = _plan(session, obj, path, options)
+                plan = _plan(session, obj, path, options, job.file_name)
                 try:
                     for rows_to, rows in batches(plan, 0):
                         batch, failed = write(session, plan, rows)
