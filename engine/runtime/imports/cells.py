@@ -134,7 +134,7 @@ def convert_cell(cell: Any, fdef: FieldDef, context: CellContext) -> Any:
 def _percent_cell(cell: Percent, fdef: FieldDef) -> Any:
     """A percentage cell as its field reads it: a percent field the number shown (15 for 0.15), a
     text field the text shown (``15%``), another number field the fraction the cell holds."""
-    if fdef.value_type == "percent":
+    if fdef.value_kind.suffix == "%":  # a field whose numbers are shown as percentages
         return Decimal(repr(cell.value)) * 100 if isinstance(cell.value, float) else cell.value * 100
     return cell.value if fdef.kind.numeric else cell.shown
 
