@@ -36,6 +36,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from engine.metadata.model import ObjectDef
 from engine.runtime import imports
 from engine.runtime.imports import ImportOptions, ImportProblem, Job
+from engine.runtime.imports.access import JobNotFound, visible_job, visible_jobs
 from engine.runtime.records.reader import user_names
 from engine.runtime.security.permissions import PermissionDenied
 from webui.state import get_trellis
@@ -97,16 +98,12 @@ def _owned_upload(object_name: str, name: str) -> tuple[Path, str]:
 def _visible_job(obj: ObjectDef, job_id: int) -> Job:
     """Job ``job_id`` of ``obj`` when the user started it or holds ``manage_config``; 404 otherwise."""
     try:
-        job = imports.status(get_trellis(), job_id)
-    except ImportProblem:
+        job = visible_job(get_trellis(), job_id, current_user.username)
+    except JobNotFound:
         abort(404)
-    if job.object != obj.name or not _may_see(job):
+    if job.object != obj.name:
         abort(404)
     return job
-
-
-def _may_see(job: Job) -> bool:
-    return imports.visible_to(get_trellis().principal(current_user.username), job)
 
 
 # --- upload ------------------------------------------------------------------------------------------
@@ -371,7 +368,7 @@ def history(object_name: str) -> str:
         principal = session.principal
         if not (principal.grant(obj.name).import_ or principal.has("manage_config")):
             abort(403)
-        found = [j for j in imports.recent(get_trellis(), obj.name, HISTORY) if _may_see(j)]
+        found = visible_jobs(get_trellis(), principal.user_id, obj.name, HISTORY)
         names = user_names(session, sorted({j.user_id for j in found if j.user_id}))
     return render_page(
         "import_history.html",
