@@ -14,6 +14,11 @@ A test module may set ``CONFIG_OVERLAY`` (YAML layered over the sample with
 ``extends``, e.g. a role that requires two-factor login) and ``APP_SETTINGS``
 (added to the app's test config) for its server.
 
+They drive the web UI once per CI run, in its SQLite run: with ``TRELLIS_TEST_DATABASE_URL``
+set they are skipped (the HTTP tests in tests/webui cover every page and API call on PostgreSQL,
+and three minutes of the longer run go to what the browser adds: scripts, layout, dialogs),
+unless ``TRELLIS_BROWSER_ON_POSTGRESQL=1``.
+
 Screenshots are taken on every run (so the pages are rendered for real) and
 written to a temporary folder; with ``TRELLIS_UPDATE_SCREENSHOTS=1`` they
 replace the user guide's pictures in docs/images/ (stable names).
@@ -53,6 +58,19 @@ PASSWORD = demo.DEMO_PASSWORD
 SAMPLE_RECORDS = 12
 #: Default wait for any element, navigation or response (ms); nothing sleeps a fixed time.
 TIMEOUT_MS = 10_000
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, skip the browser tests (see the module's docstring)."""
+    if not os.environ.get("TRELLIS_TEST_DATABASE_URL") or os.environ.get("TRELLIS_BROWSER_ON_POSTGRESQL") == "1":
+        return
+    here = Path(__file__).parent
+    skip = pytest.mark.skip(
+        reason="the browser tests run once, in the SQLite run (TRELLIS_BROWSER_ON_POSTGRESQL=1 runs them)"
+    )
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(skip)
 
 
 def _unavailable(reason: str) -> None:
