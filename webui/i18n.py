@@ -716,6 +716,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "It starts as soon as the server's worker (trellis worker) takes it up.",
         "zh": "服务器的后台任务进程（trellis worker）接手后即开始。",
     },
+    "imports.file_removed": {
+        "en": "This dry run's file was removed 30 days after it ended: upload the file again.",
+        "zh": "该试导入的文件已在结束 30 天后删除，请重新上传文件。",
+    },
     "imports.already_started": {
         "en": "This file's import has been started already: here it is.",
         "zh": "该文件的导入已经开始，请看这里。",

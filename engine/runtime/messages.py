@@ -396,6 +396,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Import job {job} has finished already; there is nothing to resume.",
         "zh": "导入任务 {job} 已完成，无需继续。",
     },
+    "import.file_removed": {
+        "en": "The file of import job {job} was removed 30 days after the job ended; upload it again.",
+        "zh": "导入任务 {job} 的文件已在任务结束 30 天后删除，请重新上传。",
+    },
     "import.job_cancelled": {
         "en": "Import job {job} was cancelled; the batches committed before stay.",
         "zh": "导入任务 {job} 已取消；此前已提交的批次保留。",

@@ -96,3 +96,25 @@ def test_a_dry_run_shows_its_progress_while_it_runs_and_stops_when_cancelled(sma
     assert worker.run_once(crm).import_batches == 1
     done = imports.status(crm, again.id)
     assert (done.status, done.created, done.failed) == (jobs.DONE, 7, 1) and records(crm, "account") == []
+
+
+def test_the_worker_removes_uploaded_files_a_month_after_their_last_job(small, tmp_path):
+    _, _, crm = small
+    uploaded = write_csv(tmp_path / "upload.csv", ROWS)
+    (tmp_path / "upload.csv.owner.json").write_text("{}")
+    kept_open = write_csv(tmp_path / "open.csv", ROWS)
+    cli_file = write_csv(tmp_path / "mine.csv", ROWS)
+    job = imports.start(crm, "account", uploaded, imports.ImportOptions(), user="imp", dry_run=True, queue=True)
+    worker.run_once(crm)
+    imports.start(crm, "account", kept_open, imports.ImportOptions(), user="imp", queue=True)
+    imports.run(crm, imports.start(crm, "account", cli_file, imports.ImportOptions(), user="imp").id)
+
+    later = crm.clock_now().now_utc + dt.timedelta(days=31)
+    assert worker.run_once(crm, later, imports=False).import_files_removed == 1
+    assert not uploaded.exists() and not (tmp_path / "upload.csv.owner.json").exists()
+    assert kept_open.exists() and cli_file.exists()  # a job still to run, and the CLI user's own file
+    schema = crm.schema.system["sys_import_jobs"]
+    with crm.engine.begin() as connection:  # were the dry run's job to run again, it would say why it cannot
+        connection.execute(sa.update(schema).where(schema.c.id == job.id).values(status="running"))
+    with pytest.raises(ImportProblem, match="was removed 30 days after the job ended"):
+        imports.run(crm, job.id)

@@ -310,6 +310,9 @@ def run(object_name: str, job_id: int) -> Response | tuple[str, int]:
     found = _visible_job(obj, job_id)
     if not found.dry_run or found.status != "done" or found.user_id != current_user.user_id:
         abort(404)
+    if not found.file_path:  # removed by the worker, imports.queue.KEEP_FILES after the dry run
+        flash(t("imports.file_removed"), "error")
+        return redirect(url_for("imports.new", object_name=obj.name))
     path = Path(found.file_path)
     _owned_upload(obj.name, path.name)
     started = _started_import(obj, found)

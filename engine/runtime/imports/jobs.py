@@ -275,3 +275,23 @@ def release(connection: sa.Connection, schema: Any, job_id: int, owner: str) -> 
     """Give up ``owner``'s lease on the job (another worker, or the next slice, takes it on)."""
     jobs, _ = _tables(schema)
     connection.execute(sa.update(jobs).where(jobs.c.id == job_id, jobs.c.lease_owner == owner).values(lease_until=None))
+
+
+def stale_files(connection: sa.Connection, schema: Any, before: dt.datetime) -> list[str]:
+    """The uploaded files (of queued jobs) that no job has touched since ``before`` and that no job
+    still has rows to run from: a dry run's file stays while its import may follow."""
+    jobs, _ = _tables(schema)
+    still_open = sa.func.sum(sa.case((jobs.c.status.in_(OPEN), 1), else_=0))
+    query = (
+        sa.select(jobs.c.file_path)
+        .where(jobs.c.queued.is_(True), jobs.c.file_path != "")
+        .group_by(jobs.c.file_path)
+        .having(sa.func.max(jobs.c.updated_at) < before, still_open == 0)
+    )
+    return list(connection.execute(query).scalars())
+
+
+def forget_file(connection: sa.Connection, schema: Any, path: str) -> None:
+    """Note that the jobs' file was removed (a job that would need it says the file is gone)."""
+    jobs, _ = _tables(schema)
+    connection.execute(sa.update(jobs).where(jobs.c.file_path == path).values(file_path=""))

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -30,6 +31,9 @@ log = logging.getLogger("trellis.imports")
 
 #: How long a worker holds a job between two batches before another may take it on.
 LEASE = dt.timedelta(seconds=120)
+#: How long an uploaded file stays after the last job that used it ended (a dry run's file, for
+#: the import that may follow it; a job's file, to resume or look at it again).
+KEEP_FILES = dt.timedelta(days=30)
 
 
 def worker_name() -> str:
@@ -102,3 +106,23 @@ def _fail(crm: Runtime, job_id: int, reason: str) -> None:
     log.warning("import job %s stopped: %s", job_id, reason)
     with crm.engine.begin() as connection:
         jobs.finish(connection, crm.schema, job_id, jobs.FAILED, crm.clock_now().now_utc, reason)
+
+
+def remove_old_files(crm: Runtime, at: dt.datetime, keep: dt.timedelta = KEEP_FILES) -> int:
+    """Delete the uploaded files of queued jobs that ended more than ``keep`` before ``at`` (with the
+    progress and cancel notes beside them); the number of files removed. The CLI's own files are
+    never touched: only queued jobs' files, which the web and the API stored."""
+    with crm.engine.connect() as connection:
+        paths = jobs.stale_files(connection, crm.schema, at - keep)
+    removed = 0
+    for path in paths:
+        for leftover in (Path(path), *Path(path).parent.glob(Path(path).name + ".*")):
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("import file %s not removed: %s", leftover, exc)
+                continue
+        with crm.engine.begin() as connection:
+            jobs.forget_file(connection, crm.schema, path)
+        removed += 1
+    return removed

@@ -307,6 +307,8 @@ def run(
         raise ImportProblem("import.job_done", job=job.id)
     if job.status == jobs.CANCELLED:
         raise ImportProblem("import.job_cancelled", job=job.id)
+    if not job.file_path and path is None:
+        raise ImportProblem("import.file_removed", job=job.id)
     path = Path(path or job.file_path)
     if not path.is_file() or file_digest(path) != (job.file_size, job.file_sha256):
         raise ImportProblem("import.file_changed", job=job.id, path=str(path))

@@ -123,6 +123,8 @@ class PassReport:
     seal_error: str | None = None
     #: Batches of queued imports run in the pass.
     import_batches: int = 0
+    #: Uploaded import files removed (their jobs ended ``imports.queue.KEEP_FILES`` ago).
+    import_files_removed: int = 0
 
 
 # --- entry points ---------------------------------------------------------------------------------------
@@ -133,6 +135,7 @@ def run_once(crm: Runtime, at: dt.datetime | None = None, imports: bool = True, 
     report = PassReport(at, sweep(crm, at), deliver(crm, at, **delivery))
     if imports:
         report.import_batches = import_queue.work(crm, seconds=None)
+    report.import_files_removed = import_queue.remove_old_files(crm, at)
     try:
         report.sealed = audit.seal(crm.engine, crm.schema).sealed
     except audit.AuditChainBroken as exc:  # tampering: the writes go on; verify names the break
