@@ -387,4 +387,4 @@ def _latest(session: Session, obj: ObjectDef, survivor: int) -> tuple[MergeInfo 
     info = MergeInfo(
         row["id"], obj.name, survivor, tuple(row["merged_ids"]), row["merged_at"], row["undo_until"], row["undone_at"]
     )
-    return info, row
+    return info, dict(row)

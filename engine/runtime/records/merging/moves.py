@@ -54,7 +54,7 @@ def lookups(session: Session, obj: ObjectDef, survivor: int, merged: Sequence[in
                 continue
             table = session.schema.table(other.name)
             column = table.c[field.name]
-            condition = column.in_(merged)
+            condition: sa.ColumnElement[bool] = column.in_(merged)
             if other.name == obj.name:
                 condition = sa.and_(condition, table.c.id != survivor)
             rows = session.connection.execute(sa.select(table.c.id, column).where(condition).order_by(table.c.id)).all()

@@ -60,7 +60,7 @@ def surviving(
     """Field → (surviving value, the record it comes from), for ``fields`` over ``records``
     (survivor first); ``choices`` (field → record id) are already checked."""
     by_id = {r.id: r for r in records}
-    out = {}
+    out: dict[str, tuple[Any, int | None]] = {}
     for field in fields:
         if field.name in choices:
             source = by_id[choices[field.name]]
