@@ -362,6 +362,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "确定撤销合并吗？被合并的记录将恢复，移动过的内容将回到原记录。",
     },
     "merge.undone": {"en": "The merge is undone.", "zh": "已撤销合并。"},
+    "merge.merged_into": {"en": "Merged into", "zh": "已合并到"},
     # --- conversions (webui.ui.conversion, S12) ---
     "convert.heading": {"en": "{conversion}: {title}", "zh": "{conversion}：{title}"},
     "convert.intro": {

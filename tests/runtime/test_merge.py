@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from engine import Conflict, Trellis, ValidationFailed
 from engine.runtime.errors import GateBlocked
 from engine.runtime.records import files
+from engine.runtime.records.merging.merge import merged_into
 from engine.runtime.security.permissions import PermissionDenied
 from tests.conftest import Clock
 from tests.templates import apply_fresh
@@ -189,6 +190,9 @@ def test_merge_repoints_every_relation_and_unmerge_puts_it_back(crm, pair, clock
         crm, b
     )
     assert result.merge.undo_until == START + dt.timedelta(days=30, hours=1)
+    with crm.session("rita") as s:
+        assert merged_into(s, "account", s.get("account", b)) == a
+        assert merged_into(s, "account", s.get("account", a)) is None
 
     clock.now += dt.timedelta(days=29)
     with crm.session("rita") as s:

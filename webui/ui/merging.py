@@ -38,12 +38,22 @@ class MergeActions:
     merge_url: str | None
     undo_url: str | None
     undo_until: str
+    merged_into: display.Cell | None = None
 
 
 def merge_actions(view: display.RecordView) -> MergeActions:
-    """The record page's Merge link and Undo form, for those who may use them."""
+    """The record page's Merge link and Undo form, for those who may use them, and the record an
+    archived record was merged into."""
     principal = g.get("principal")
-    if principal is None or not principal.grant(view.obj.name).merge_ or not view.can_edit:
+    if principal is None:
+        return MergeActions(None, None, "")
+    if view.record.get("archived_at") is not None:
+        with ui_session() as session:
+            survivor = merging.merged_into(session, view.obj.name, view.record)
+            title = format_title(view.obj, session.get(view.obj.name, survivor)) if survivor else ""
+        url = url_for("records.show", object_name=view.obj.name, record_id=survivor) if survivor else None
+        return MergeActions(None, None, "", display.Cell(title, url) if survivor else None)
+    if not principal.grant(view.obj.name).merge_ or not view.can_edit:
         return MergeActions(None, None, "")
     ids = {"object_name": view.obj.name, "record_id": view.record.id}
     with ui_session() as session:

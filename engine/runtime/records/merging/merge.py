@@ -208,6 +208,20 @@ def undoable(session: Session, object_name: str, survivor_id: int) -> MergeInfo 
     return info
 
 
+def merged_into(session: Session, object_name: str, record: Record) -> int | None:
+    """The id of the record an archived ``record`` was merged into (while the merge stands), else None.
+    A merge archives its records at the moment it is kept, so only merges of that moment are read."""
+    if record.get("archived_at") is None:
+        return None
+    table = session.schema.system["sys_merges"]
+    found = session.connection.execute(
+        sa.select(table.c.survivor_id, table.c.merged_ids).where(
+            table.c.object == object_name, table.c.merged_at == record["archived_at"], table.c.undone_at.is_(None)
+        )
+    )
+    return next((survivor for survivor, ids in found if record.id in ids), None)
+
+
 # --- checks -------------------------------------------------------------------------------------------
 def _check_grant(session: Session, obj: ObjectDef) -> None:
     if not session.principal.grant(obj.name).merge_:
