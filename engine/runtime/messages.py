@@ -74,6 +74,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Choose the value of one of the records being merged ({ids}).",
         "zh": "请从正在合并的记录（{ids}）中选择一个值。",
     },
+    "merge_needs_approval": {
+        "en": "The values chosen need an approval ({rules}); keep this record's values for them, or have them "
+        "approved first.",
+        "zh": "所选的值需要审批（{rules}）；请保留此记录的值，或先获得审批。",
+    },
     "no_merge_to_undo": {"en": "This record has no merge to undo.", "zh": "此记录没有可撤销的合并。"},
     "merge_undo_expired": {
         "en": "This merge can no longer be undone: it was possible until {until}.",

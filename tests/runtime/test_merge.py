@@ -228,6 +228,14 @@ def test_refused_merges_say_why(crm, pair, clock):
         s.merge("account", a, [a])
     assert self_merge.value.errors["merge"][0].code == "merge_twice"
     assert stored(crm, "account", b)["archived_at"] is None  # nothing was written
+    approvals = crm.schema.system["sys_approvals"]
+    with crm.engine.begin() as conn:
+        conn.execute(sa.update(approvals).where(approvals.c.record_id == b).values(status="pending"))
+    with crm.session("rita") as s, pytest.raises(ValidationFailed) as waiting:
+        s.merge("account", a, [b])
+    assert waiting.value.errors["merge"][0].code == "merge_pending_approval"
+    with crm.engine.begin() as conn:
+        conn.execute(sa.update(approvals).where(approvals.c.record_id == b).values(status="approved"))
 
     with crm.session("rita") as s:
         s.merge("account", a, [b])

@@ -125,6 +125,14 @@ def merge(
         before = {name: plain(survivor.get(name)) for name in changes}
         version = _version(versions or {}, survivor.id)
         updated = session.update(obj.name, survivor.id, changes, version=version) if changes else survivor
+        if updated.pending_approval is not None:  # the values would wait for an approval: merge nothing
+            raise _refused(
+                MERGE_KEY,
+                "merge_needs_approval",
+                "The values chosen need an approval ({rules}); keep this record's values for them, or have "
+                "them approved first.",
+                {"rules": ", ".join(updated.pending_approval.rules)},
+            )
         moved += moves.lookups(session, obj, survivor.id, merged_ids_, now)
         moved += moves.system_rows(session, obj, survivor.id, merged_ids_)
         _archive(session, obj, merged, survivor.id, now)
@@ -276,7 +284,7 @@ def _check_pending(session: Session, obj: ObjectDef, ids: list[int]) -> None:
 
 
 def _check_versions(obj: ObjectDef, records: Sequence[Record], versions: Mapping[Any, Any]) -> None:
-    for record in records[1:]:  # the survivor's version goes to Session.update
+    for record in records:
         expected = _version(versions, record.id)
         if expected is not None and expected != record.version:
             raise Conflict(obj.name, record.id, expected, record.version)

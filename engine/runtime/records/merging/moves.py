@@ -58,8 +58,19 @@ def lookups(session: Session, obj: ObjectDef, survivor: int, merged: Sequence[in
             if other.name == obj.name:
                 condition = sa.and_(condition, table.c.id != survivor)
             rows = session.connection.execute(sa.select(table.c.id, column).where(condition).order_by(table.c.id)).all()
+            if not rows:
+                continue
+            session.connection.execute(  # one statement per lookup, each record with a new version
+                sa.update(table)
+                .where(table.c.id.in_([record_id for record_id, _ in rows]), column.in_(merged))
+                .values({field.name: survivor, "version": table.c.version + 1, "updated_at": now})
+            )
             for record_id, old in rows:
-                _set(session, other, record_id, field.name, survivor, now, "merge", old)
+                session.unit.forget(other.name, record_id)
+                changes = {field.name: [old, survivor]}
+                session.unit.log_change(
+                    session.principal, session.channel, "merge", other.name, record_id, changes, now
+                )
                 moves.append(["lookup", other.name, field.name, record_id, old])
     if obj.timeline:
         timeline.recompute(session, obj.name, [survivor, *merged])
