@@ -11,6 +11,7 @@ audit entry (``merge``; ``unmerge`` when it goes back), so the history and concu
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -60,11 +61,12 @@ def lookups(session: Session, obj: ObjectDef, survivor: int, merged: Sequence[in
             rows = session.connection.execute(sa.select(table.c.id, column).where(condition).order_by(table.c.id)).all()
             if not rows:
                 continue
-            session.connection.execute(  # one statement per lookup, each record with a new version
-                sa.update(table)
-                .where(table.c.id.in_([record_id for record_id, _ in rows]), column.in_(merged))
-                .values({field.name: survivor, "version": table.c.version + 1, "updated_at": now})
-            )
+            for part in _parts([record_id for record_id, _ in rows]):  # per lookup, each record a new version
+                session.connection.execute(
+                    sa.update(table)
+                    .where(table.c.id.in_(part), column.in_(merged))
+                    .values({field.name: survivor, "version": table.c.version + 1, "updated_at": now})
+                )
             for record_id, old in rows:
                 session.unit.forget(other.name, record_id)
                 changes = {field.name: [old, survivor]}
@@ -89,25 +91,54 @@ def give_up(session: Session, obj: ObjectDef, record_id: int, names: Iterable[st
 
 
 def put_back(session: Session, obj: ObjectDef, moves: Sequence[Move], survivor: int, now: dt.datetime) -> None:
-    """Undo ``moves`` of a merge of ``obj`` records, each only where the row still holds what the
-    merge put there (a lookup a person re-pointed since stays where it is)."""
+    """Undo ``moves`` of a merge of ``obj`` records, set-wise (one UPDATE per column and old value and
+    1,000 rows), each row only where it still holds what the merge put there (a lookup a person
+    re-pointed since stays where it is)."""
+    groups: dict[tuple[str, str, str, str], tuple[Any, list[Any]]] = {}
+    for kind, name, column, row_id, old in moves:  # grouped by the old value as JSON (it may be a list)
+        groups.setdefault((kind, name, column, json.dumps(old, sort_keys=True)), (old, []))[1].append(row_id)
     touched: set[int] = {survivor}
-    for kind, name, column, row_id, old in moves:
-        if kind == "table":
-            table = session.schema.system[name]
-            key = table.c.key if name == "sys_files" else table.c.id
-            session.connection.execute(sa.update(table).where(key == row_id).values({column: old}))
-            continue
-        other = session.object(name)
-        table = session.schema.table(name)
-        held = session.connection.execute(sa.select(table.c[column]).where(table.c.id == row_id)).scalar()
-        if held == (survivor if kind == "lookup" else None):
-            value = coerce_value(other.fields[column], old, session.config.settings) if old is not None else None
-            _set(session, other, row_id, column, value, now, "unmerge", held)
-            if kind == "lookup" and other.activity is not None:
+    for (kind, name, column, _), (old, row_ids) in groups.items():
+        for part in _parts(row_ids):
+            if kind == "table":
+                table = session.schema.system[name]
+                key = table.c.key if name == "sys_files" else table.c.id
+                session.connection.execute(sa.update(table).where(key.in_(part)).values({column: old}))
+                continue
+            other = session.object(name)
+            restored = _restore(session, other, part, column, survivor if kind == "lookup" else None, old, now)
+            if restored and kind == "lookup" and other.activity is not None:
                 touched.add(int(old))
     if obj.timeline:
         timeline.recompute(session, obj.name, sorted(touched))
+
+
+def _restore(
+    session: Session, obj: ObjectDef, row_ids: list[int], column: str, held: Any, old: Any, now: dt.datetime
+) -> bool:
+    """Set ``column`` of the rows ``row_ids`` that still hold ``held`` back to ``old`` (each with a new
+    version and an ``unmerge`` audit entry); whether any did."""
+    table = session.schema.table(obj.name)
+    still = table.c[column].is_(None) if held is None else table.c[column] == held
+    ids = list(session.connection.execute(sa.select(table.c.id).where(table.c.id.in_(row_ids), still)).scalars())
+    if not ids:
+        return False
+    value = coerce_value(obj.fields[column], old, session.config.settings) if old is not None else None
+    session.connection.execute(
+        sa.update(table)
+        .where(table.c.id.in_(ids), still)
+        .values({column: value, "version": table.c.version + 1, "updated_at": now})
+    )
+    for record_id in ids:
+        session.unit.forget(obj.name, record_id)
+        session.unit.log_change(
+            session.principal, session.channel, "unmerge", obj.name, record_id, {column: [held, plain(value)]}, now
+        )
+    return True
+
+
+def _parts(items: list[Any], size: int = 1000) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _follow(
