@@ -79,6 +79,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "approved first.",
         "zh": "所选的值需要审批（{rules}）；请保留此记录的值，或先获得审批。",
     },
+    "merge_record_gone": {
+        "en": "This merge can no longer be undone: record {id} it merged was deleted since.",
+        "zh": "此合并已无法撤销：被合并的记录 {id} 已被删除。",
+    },
     "no_merge_to_undo": {"en": "This record has no merge to undo.", "zh": "此记录没有可撤销的合并。"},
     "merge_undo_expired": {
         "en": "This merge can no longer be undone: it was possible until {until}.",

@@ -239,6 +239,14 @@ def test_refused_merges_say_why(crm, pair, clock):
 
     with crm.session("rita") as s:
         s.merge("account", a, [b])
+    with crm.session() as s:
+        s.delete("account", b)
+    with crm.session("rita") as s, pytest.raises(ValidationFailed) as gone:
+        s.unmerge("account", a)
+    assert gone.value.errors["merge"][0].code == "merge_record_gone"
+    with crm.session("rita") as s:
+        c = s.create("account", {"name": "云帆"})
+        s.merge("account", a, [c.id])
     clock.now += dt.timedelta(days=31)
     with crm.session("rita") as s, pytest.raises(ValidationFailed) as expired:
         s.unmerge("account", a)

@@ -168,6 +168,16 @@ def unmerge(session: Session, object_name: str, survivor_id: Any) -> Record:
             "This merge can no longer be undone: it was possible until {until}.",
             {"until": info.undo_until.date().isoformat()},
         )
+    table = session.schema.table(obj.name)
+    kept = set(session.connection.execute(sa.select(table.c.id).where(table.c.id.in_(info.merged_ids))).scalars())
+    gone = [i for i in info.merged_ids if i not in kept]
+    if gone:
+        raise _refused(
+            MERGE_KEY,
+            "merge_record_gone",
+            "This merge can no longer be undone: record {id} it merged was deleted since.",
+            {"id": gone[0]},
+        )
     with session.unit.savepoint():
         back = {
             name: (coerce_value(obj.fields[name], old, session.config.settings) if old is not None else None)
@@ -177,7 +187,6 @@ def unmerge(session: Session, object_name: str, survivor_id: Any) -> Record:
         if back:
             session.update(obj.name, survivor.id, back)
         moves.put_back(session, obj, row["moved"] or [], survivor.id, now)
-        table = session.schema.table(obj.name)
         for merged_id in info.merged_ids:
             session.connection.execute(
                 sa.update(table)
