@@ -49,7 +49,7 @@ def merge_records(object_name: str, record_id: str) -> Response:
     if unknown:
         raise _bad_body(unknown[0], f"Unknown key {unknown[0]!r}; a merge takes {', '.join(BODY_KEYS)}.")
     merged = body.get("merge")
-    if not isinstance(merged, list) or not merged or not all(isinstance(i, int) for i in merged):
+    if not isinstance(merged, list) or not merged or not all(type(i) is int for i in merged):  # not true/false
         raise _bad_body("merge", "merge is a list of the ids of the records to merge into this one, e.g. [12, 13].")
     fields, versions = body.get("fields") or {}, body.get("versions") or {}
     if not isinstance(fields, dict):
