@@ -329,6 +329,40 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "未保存：此次修改未注明基于记录的哪个版本，记录可能已被他人修改。请重新加载后再修改。",
     },
     "form.reload": {"en": "Reload", "zh": "重新加载"},
+    # --- merging duplicates (webui.ui.merging, issue 14) ---
+    "merge.button": {"en": "Merge", "zh": "合并"},
+    "merge.heading": {"en": "Merge into {object} {title}", "zh": "合并到{object}“{title}”"},
+    "merge.pick": {"en": "Duplicate to merge into this record", "zh": "要合并到此记录的重复记录"},
+    "merge.pick_hint": {
+        "en": "Type part of its name and pick it from the list.",
+        "zh": "输入名称的一部分，然后从列表中选择。",
+    },
+    "merge.compare": {"en": "Compare side by side", "zh": "并排比较"},
+    "merge.intro": {
+        "en": "Choose the value that survives for each field. The other record is archived and linked to this one; "
+        "everything that pointed at it will point here. You can undo the merge for a while.",
+        "zh": "请为每个字段选择保留的值。另一条记录将被归档并关联到此记录，指向它的所有内容都将改为指向此记录。合并后一段时间内可以撤销。",
+    },
+    "merge.field": {"en": "Field", "zh": "字段"},
+    "merge.survivor": {"en": "kept", "zh": "保留"},
+    "merge.summed": {"en": "(added up)", "zh": "（相加）"},
+    "merge.submit": {"en": "Merge", "zh": "合并"},
+    "merge.done": {
+        "en": "Merged: {count} record(s) archived and linked to this one.",
+        "zh": "已合并：{count} 条记录已归档并关联到此记录。",
+    },
+    "merge.conflict": {
+        "en": "Not merged: one of the records changed meanwhile. Compare them again.",
+        "zh": "未合并：其中一条记录已被修改，请重新比较。",
+    },
+    "merge.undo": {"en": "Undo merge", "zh": "撤销合并"},
+    "merge.undo_until": {"en": "Possible until {until}", "zh": "可撤销至 {until}"},
+    "merge.undo_confirm": {
+        "en": "Undo the merge? The merged records come back and what was moved goes back to them.",
+        "zh": "确定撤销合并吗？被合并的记录将恢复，移动过的内容将回到原记录。",
+    },
+    "merge.undone": {"en": "The merge is undone.", "zh": "已撤销合并。"},
+    "merge.merged_into": {"en": "Merged into", "zh": "已合并到"},
     # --- conversions (webui.ui.conversion, S12) ---
     "convert.heading": {"en": "{conversion}: {title}", "zh": "{conversion}：{title}"},
     "convert.intro": {

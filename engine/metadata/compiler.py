@@ -369,6 +369,7 @@ class Compiler:
             languages=languages,
             date_format=spec.get("date_format", "YYYY-MM-DD"),
             retention_years=spec.get("retention_years"),
+            merge_undo_days=spec.get("merge_undo_days", 30),
             phone_region=spec.get("phone_region"),
             security=self.compile_security(spec.get("security") or {}),
         )
@@ -564,7 +565,9 @@ class Compiler:
             renamed_from=spec.get("renamed_from"),
             part=_part(kind, spec, picklist=picklist, target=target, expression=expression),
             encrypted=bool(spec.get("encrypted", False)),
+            merge_keep=(spec.get("merge") or {}).get("keep"),
         )
+        self.check_merge_keep(field, path)
         if field.encrypted:
             for prop in ("unique", "indexed"):
                 if spec.get(prop):
@@ -576,6 +579,25 @@ class Compiler:
                     )
         self.check_migrate_values(field, spec, path)
         return self.with_default(field, spec, path, known_fields)
+
+    def check_merge_keep(self, field: FieldDef, path: tuple) -> None:
+        """``merge: {keep: sum}`` adds numbers up (T-E084); ``longest`` compares texts (T-E085)."""
+        keep = field.merge_keep
+        if keep == "sum" and field.value_kind.storage not in ("integer", "decimal"):
+            self.issue(
+                "T-E084",
+                (*path, "merge", "keep"),
+                f"`keep: sum` adds numbers up, and {field.name} is a {field.type} field",
+                "use `keep: newest`, `oldest` or `longest`, or leave `merge:` out to keep the survivor's value",
+            )
+        if keep == "longest" and not field.value_kind.text_match:
+            self.issue(
+                "T-E085",
+                (*path, "merge", "keep"),
+                f"`keep: longest` compares texts, and {field.name} is a {field.type} field",
+                "use `keep: newest` or `oldest`"
+                + (" or `sum`" if field.value_kind.storage in ("integer", "decimal") else ""),
+            )
 
     def field_picklist(self, name: str, spec: dict, path: tuple, picklists: dict[str, Picklist]) -> Picklist | None:
         if "picklist" in spec and "values" in spec:
@@ -1172,7 +1194,7 @@ class _RoleCompiler:
 
 def _override(base: ObjectGrant, spec: dict) -> ObjectGrant:
     """``base`` with the keys ``spec`` gives replaced (``import`` is ``import_`` in Python)."""
-    changes = {("import_" if key == "import" else key): value for key, value in spec.items()}
+    changes = {(key + "_" if key in ("import", "merge") else key): value for key, value in spec.items()}
     return replace(base, **changes)
 
 

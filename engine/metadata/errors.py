@@ -42,6 +42,8 @@ T-E080    a role inherits from an unknown role
 T-E081    roles inherit from each other in a cycle
 T-E082    an IP allow-list entry is not an IP network
 T-E083    an encrypted field cannot be unique or indexed
+T-E084    `merge: {keep: sum}` on a field that does not hold numbers
+T-E085    `merge: {keep: longest}` on a field that does not hold text
 T-E090    an approval on stage skips names an object without a pipeline
 T-E091    an approval names no approver, or several ways at once
 T-E092    an approver names an unknown role

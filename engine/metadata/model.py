@@ -111,6 +111,8 @@ class Settings:
     date_format: str = "YYYY-MM-DD"
     retention_years: int | None = None
     phone_region: str | None = None
+    #: Days a merge can be undone (``engine.runtime.records.merge``).
+    merge_undo_days: int = 30
     security: SecuritySettings = field(default_factory=SecuritySettings)
 
 
@@ -197,6 +199,8 @@ class FieldDef:
     default_expression: Expression | None = None
     renamed_from: str | None = None
     encrypted: bool = False
+    #: Which value survives a merge (``merge: {keep: …}``): newest, oldest, longest, sum; None: the survivor's.
+    merge_keep: str | None = None
     part: FieldPart = NO_PART
 
     # The write path asks these for every value: looked up once per field.
@@ -612,6 +616,8 @@ class ObjectGrant:
     export: bool = False
     import_: bool = False
     reassign: bool = False
+    #: May merge duplicates (config key ``merge``; ``merge`` is the method below).
+    merge_: bool = False
 
     def merge(self, other: ObjectGrant) -> ObjectGrant:
         """The most permissive combination of two grants (a user with several roles)."""
@@ -623,6 +629,7 @@ class ObjectGrant:
             export=self.export or other.export,
             import_=self.import_ or other.import_,
             reassign=self.reassign or other.reassign,
+            merge_=self.merge_ or other.merge_,
         )
 
 

@@ -58,6 +58,36 @@ MESSAGES: dict[str, dict[str, str]] = {
     "unknown_field": {"en": "There is no such field.", "zh": "没有这个字段。"},
     "computed": {"en": "This field is computed; it cannot be set.", "zh": "该字段由系统计算，不能填写。"},
     "read_only": {"en": "You may not change this field.", "zh": "您无权修改该字段。"},
+    # --- merging duplicates (engine/runtime/records/merging) ---
+    "merge_nothing": {
+        "en": "Choose at least one other record to merge into this one.",
+        "zh": "请至少选择一条要合并到此记录的其他记录。",
+    },
+    "merge_too_many": {"en": "Merge at most {most} records at a time.", "zh": "一次最多合并 {most} 条记录。"},
+    "merge_twice": {"en": "Record {id} is named twice.", "zh": "记录 {id} 被重复选择。"},
+    "merge_archived": {"en": "Record {id} is archived; bring it back first.", "zh": "记录 {id} 已归档，请先恢复它。"},
+    "merge_pending_approval": {
+        "en": "Record {id} waits for an approval; decide or cancel the request before merging it.",
+        "zh": "记录 {id} 正在等待审批，请先处理或撤回该申请再合并。",
+    },
+    "merge_not_in_group": {
+        "en": "Choose the value of one of the records being merged ({ids}).",
+        "zh": "请从正在合并的记录（{ids}）中选择一个值。",
+    },
+    "merge_needs_approval": {
+        "en": "The values chosen need an approval ({rules}); keep this record's values for them, or have them "
+        "approved first.",
+        "zh": "所选的值需要审批（{rules}）；请保留此记录的值，或先获得审批。",
+    },
+    "merge_record_gone": {
+        "en": "This merge can no longer be undone: record {id} it merged was deleted since.",
+        "zh": "此合并已无法撤销：被合并的记录 {id} 已被删除。",
+    },
+    "no_merge_to_undo": {"en": "This record has no merge to undo.", "zh": "此记录没有可撤销的合并。"},
+    "merge_undo_expired": {
+        "en": "This merge can no longer be undone: it was possible until {until}.",
+        "zh": "此合并已无法撤销：撤销期限截至 {until}。",
+    },
     "default_failed": {"en": "The default value could not be computed.", "zh": "无法计算默认值。"},
     "in_past": {"en": "This moment lies in the past.", "zh": "该时间已过去。"},
     "in_use": {

@@ -164,6 +164,7 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
             *assignment_tables(metadata),
             *file_tables(metadata),
             *import_tables(metadata),
+            *merge_tables(metadata),
         )
     }
 
@@ -449,6 +450,31 @@ def import_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Index("ix_sys_import_errors_job_row", "job_id", "row"),
     )
     return jobs, errors
+
+
+def merge_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """Merges of duplicates (``engine.runtime.records.merge``): one row per merge, with what it moved,
+    so that an un-merge within ``settings.merge_undo_days`` puts back exactly that."""
+    merges = sa.Table(
+        "sys_merges",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("object", sa.String(100), nullable=False),
+        sa.Column("survivor_id", sa.BigInteger(), nullable=False),
+        # The merged (archived) records' ids, a JSON list.
+        sa.Column("merged_ids", json_type(), nullable=False),
+        # The survivor's values before the merge, of the fields it changed, and the values it took.
+        sa.Column("before", json_type(), nullable=False),
+        sa.Column("after", json_type(), nullable=False),
+        # What was re-pointed: [[table or object, column, row id, old value], …].
+        sa.Column("moved", json_type(), nullable=False),
+        sa.Column("user_id", id_type(), nullable=True),
+        sa.Column("merged_at", UTCDateTime(), nullable=False),
+        sa.Column("undo_until", UTCDateTime(), nullable=False),
+        sa.Column("undone_at", UTCDateTime(), nullable=True),
+        sa.Index("ix_sys_merges_object_survivor", "object", "survivor_id"),
+    )
+    return (merges,)
 
 
 def audit_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

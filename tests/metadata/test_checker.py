@@ -1102,6 +1102,23 @@ def test_E083_encrypted_field_cannot_be_indexed(config_file):
     assert "cannot be `indexed`" in issue.message
 
 
+def test_E084_E085_merge_keep_fits_the_field(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          account:
+            fields:
+              name: {type: text, merge: {keep: sum}}
+              visits: {type: integer, merge: {keep: longest}}
+              score: {type: integer, merge: {keep: sum}}
+              notes: {type: textarea, merge: {keep: longest}}
+        """)
+    summed, longest = issues_of(path)
+    assert_issue(summed, "T-E084", f"{path}:5:40", "objects.account.fields.name.merge.keep", "use `keep: newest`")
+    assert "`keep: sum` adds numbers up, and name is a text field" in summed.message
+    assert_issue(longest, "T-E085", f"{path}:6:45", "objects.account.fields.visits.merge.keep", "or `sum`")
+
+
 def test_E030_role_grants_on_an_unknown_object(config_file):
     path = config_file("""
         trellis: 1

@@ -5,6 +5,7 @@
 - ``/api/v1/imports``: CSV and Excel files imported by queued jobs, their progress and errors (``imports``);
 - ``GET /api/v1/meta/objects``, ``GET /api/v1/openapi.json``;
 - ``POST /api/v1/<object>/<id>/convert/<conversion>`` (``conversions``, S12);
+- ``POST /api/v1/<object>/<id>/merge`` and ``…/unmerge`` (``merges``, issue 14);
 - ``GET /api/v1/notifications``, ``POST …/notifications[/<id>]/read`` (``notifications``);
 - bearer tokens (``engine.runtime.security.tokens``), JSON errors (``errors``), rate
   limits per token and per IP (``ratelimit``).
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webui.api import approvals, bulk, conversions, errors, imports, notifications, ratelimit, timeline
+from webui.api import approvals, bulk, conversions, errors, imports, merges, notifications, ratelimit, timeline
 from webui.api.routes import create_blueprint
 
 
@@ -30,6 +31,7 @@ def init_app(app: Flask) -> None:
     timeline.register(blueprint)
     approvals.register(blueprint)
     conversions.register(blueprint)
+    merges.register(blueprint)
     bulk.register(blueprint)
     imports.register(blueprint)
     notifications.register(blueprint)

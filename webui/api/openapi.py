@@ -20,7 +20,7 @@ from engine.metadata.model import Config, FieldDef, ObjectDef
 from engine.runtime.records.listparams import DEFAULT_PER_PAGE, RESERVED
 from engine.runtime.records.query import COUNT_LIMIT, MAX_PER_PAGE, OPERATORS
 from engine.runtime.security.permissions import Principal
-from webui.api import approvals, bulk, conversions, imports, notifications, timeline
+from webui.api import approvals, bulk, conversions, imports, merges, notifications, timeline
 from webui.api.meta import readable_objects, visible_fields, writable
 from webui.api.responses import ERROR_RESPONSES
 
@@ -447,6 +447,8 @@ def build_document(config: Config, principal: Principal, server_url: str = "/") 
     paths.update(approvals.paths())
     schemas.update(conversions.schemas())
     paths.update(conversions.paths(config, principal))
+    schemas.update(merges.schemas())
+    paths.update(merges.paths(config, principal))
     schemas.update(bulk.schemas())
     paths.update(bulk.paths(objects, principal))
     schemas.update(notifications.schemas())

@@ -11,6 +11,7 @@ Modules, one concern each:
 - ``forms``: widgets per field type and form input → engine values, uploads;
 - ``views``: the record routes (thin: parse, call the engine, render).
 - ``conversion``: the Convert button and its confirmation page (S12).
+- ``merging``: the Merge action, the side-by-side merge page and "Undo merge" (issue 14).
 - ``notifications``: the bell in the header and the notifications page;
   ``automation_admin``: rule runs and the outbox, for ``manage_config``.
 - ``pipeline``, ``board``, ``approvals``: the stage path and moves, the board, the approvals page.
@@ -34,6 +35,7 @@ from webui.ui import (
     conversion,
     errors,
     imports,
+    merging,
     notifications,
     pipeline,
     security,
@@ -51,6 +53,7 @@ def init_app(app: Flask) -> None:
         views.create_blueprint(app),
         timeline.create_blueprint(app),
         conversion.create_blueprint(app),
+        merging.create_blueprint(app),
         pipeline.create_blueprint(app),
         notifications.create_blueprint(app),
         automation_admin.create_blueprint(app),

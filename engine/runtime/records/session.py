@@ -42,6 +42,7 @@ from engine.runtime.tables import Schema
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
+    from engine.runtime.records.merging.merge import MergeResult
     from engine.runtime.workflow.approvals import ApprovalRequest
     from engine.runtime.workflow.conversion import ConversionResult
 
@@ -352,6 +353,29 @@ class Session:
 
         with self.unit.call():
             return convert(self, conversion, record_id, skip=skip, overrides=overrides, version=version)
+
+    def merge(
+        self,
+        object_name: str,
+        survivor_id: Any,
+        merged_ids: Sequence[Any],
+        choices: Mapping[str, Any] | None = None,
+        versions: Mapping[Any, Any] | None = None,
+    ) -> MergeResult:
+        """Merge duplicates into ``survivor_id`` (issue 14 §4): the survivor takes the chosen values
+        through ``update``, everything pointing at the others points at it, and they are archived.
+        See ``engine.runtime.records.merging.merge``."""
+        from engine.runtime.records.merging.merge import merge
+
+        with self.unit.call():
+            return merge(self, object_name, survivor_id, merged_ids, choices, versions)
+
+    def unmerge(self, object_name: str, survivor_id: Any) -> Record:
+        """Undo the latest merge into ``survivor_id`` within ``settings.merge_undo_days``."""
+        from engine.runtime.records.merging.merge import unmerge
+
+        with self.unit.call():
+            return unmerge(self, object_name, survivor_id)
 
     # --- permissions and audit ------------------------------------------------
     def _check_writable(self, obj: ObjectDef, values: Mapping[str, Any], errors: Errors) -> None:

@@ -83,6 +83,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def plain(value: Any) -> Any:
+    """``value`` as JSON holds it: decimals and dates as text, the rest as it is."""
+    return _plain(value)
+
+
 def _canonical(data: Any) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, default=_plain, separators=(",", ":"))
 

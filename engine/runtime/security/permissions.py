@@ -28,7 +28,9 @@ from engine.metadata.model import NO_GRANT, Config, ObjectGrant, Role
 from engine.runtime.errors import TrellisError
 
 #: The grant of the system context (automation, migrations, demo data).
-SYSTEM_GRANT = ObjectGrant(read="all", edit="all", delete="all", create=True, export=True, import_=True, reassign=True)
+SYSTEM_GRANT = ObjectGrant(
+    read="all", edit="all", delete="all", create=True, export=True, import_=True, reassign=True, merge_=True
+)
 
 
 class UnknownUser(TrellisError):

@@ -85,6 +85,14 @@ def touch(session: Session, obj: ObjectDef, before: Mapping[str, Any] | None, af
                 session.unit.forget(target, target_id)
 
 
+def recompute(session: Session, target: str, ids: list[int]) -> None:
+    """Set ``last_activity_at`` of the ``target`` records ``ids`` from their activities (a merge
+    moved activities between them)."""
+    _recompute(session.connection, session.config, session.schema, target, ids, session.clock().timezone)
+    for target_id in ids:
+        session.unit.forget(target, target_id)
+
+
 def _recompute(
     connection: sa.Connection, config: Config, schema: Schema, target: str, ids: list[int], zone: dt.tzinfo
 ) -> None:
