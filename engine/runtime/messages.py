@@ -474,6 +474,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The record was changed meanwhile; reload it and apply your change again.",
         "zh": "该记录已被他人修改，请刷新后重新操作。",
     },
+    # --- duplicate rules (engine.runtime.records.duplicates) ---
+    "possible_duplicate": {
+        "en": "This record probably exists already ({count} likely duplicates); open one, or save anyway.",
+        "zh": "该记录可能已存在（{count} 条疑似重复）；请打开已有记录，或仍然保存。",
+    },
+    "duplicate": {"en": "{title} already has this {label}.", "zh": "「{title}」已有相同的{label}。"},
+    "duplicate_hidden": {
+        "en": "A matching record exists already, owned by {owner}.",
+        "zh": "已存在匹配的记录，负责人为 {owner}。",
+    },
 }
 
 #: The language the engine speaks to the person it works for now (None: English).

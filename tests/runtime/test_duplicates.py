@@ -1,0 +1,175 @@
+"""Duplicate rules (issue 14 §1–2) in the write path: the keys kept with each record, warn and
+block, the override, updates and deletes, and what a writer learns of a record they may not read.
+
+Runs on SQLite, and on PostgreSQL when TRELLIS_TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from engine import Trellis
+from engine.runtime.errors import ValidationFailed
+from engine.runtime.records.duplicates import DuplicateBlocked, PossibleDuplicate, reindex
+from tests.templates import apply_fresh
+
+CONFIG = """
+trellis: 1
+settings: {phone_region: CN}
+objects:
+  account:
+    title: "{name}"
+    fields:
+      name: {type: text, required: true}
+      credit_code: {type: text}
+      notes: {type: text}
+    duplicates:
+      - name: same_company
+        match:
+          - {field: name, method: company_name, threshold: 0.88}
+          - {field: credit_code, method: exact}
+        any: true
+        action: warn
+  contact:
+    title: "{name}"
+    fields:
+      name: {type: text, required: true}
+      phone: {type: phone}
+      email: {type: email}
+    duplicates:
+      - name: same_phone
+        match: [{field: phone, method: phone}]
+        action: block
+      - name: same_email
+        match: [{field: email, method: email}]
+        reveal: nothing
+  member:
+    title: "{name}"
+    fields:
+      name: {type: text, required: true}
+      card: {type: text, default: VIP-1}
+    duplicates:
+      - {name: same_card, match: [{field: card, method: exact}]}
+roles:
+  rep:
+    objects:
+      account: {read: own, edit: own, create: true}
+      contact: {read: own, edit: own, create: true, delete: own}
+      member: {read: all, edit: own, create: true}
+  boss:
+    objects:
+      account: {read: all, edit: all, create: true}
+      contact: {read: all, edit: all, create: true}
+      member: {read: all, edit: all, create: true}
+    hidden: [member.card]
+"""
+
+
+@pytest.fixture(scope="module")
+def crm(tmp_path_factory):
+    from tests.conftest import fresh_database
+
+    folder = tmp_path_factory.mktemp("dup")
+    path = folder / "config.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    urls = fresh_database(folder)
+    url = next(urls)
+    crm = Trellis.open(path, url)
+    apply_fresh(crm)
+    with crm.directory() as d:
+        d.add("rita", roles=["rep"], display_name="Rita Chen")
+        d.add("sam", roles=["rep"], display_name="Sam Li")
+        d.add("bo", roles=["boss"])
+    yield crm
+    crm.close()
+    next(urls, None)
+
+
+@pytest.fixture
+def clean(crm):
+    yield
+    with crm.session() as s:
+        for name in ("account", "contact", "member"):
+            s.connection.execute(sa.delete(crm.schema.table(name)))
+        s.connection.execute(sa.delete(crm.schema.system["sys_dup_keys"]))
+
+
+def test_a_similar_company_warns_with_the_candidate_and_saves_when_allowed(crm, clean):
+    with crm.session("rita") as s:
+        first = s.create("account", {"name": "上海云帆软件科技有限公司"})
+    with pytest.raises(PossibleDuplicate) as caught, crm.session("rita") as s:
+        s.create("account", {"name": "云帆软件（上海）有限公司"})
+    (candidate,) = caught.value.candidates
+    assert (candidate.record_id, candidate.title, candidate.owner) == (first.id, "上海云帆软件科技有限公司", "Rita Chen")
+    assert [m.field for m in candidate.matches] == ["name"] and candidate.score == 1.0
+    with crm.session("rita") as s:
+        assert s.create("account", {"name": "云帆软件（上海）有限公司"}, allow_duplicate=True).id
+        assert s.create("account", {"name": "云海软件有限公司"}).id  # a near miss is no duplicate
+
+
+def test_another_teams_record_is_told_by_its_owner_only_or_not_at_all(crm, clean):
+    with crm.session("sam") as s:
+        s.create("account", {"name": "Acme Co., Ltd.", "notes": "secret"})
+        s.create("contact", {"name": "Wang", "phone": "138 0013 8000", "email": "wang+crm@gmail.com"})
+    with pytest.raises(PossibleDuplicate) as caught, crm.session("rita") as s:
+        s.create("account", {"name": "ACME Inc"})
+    (candidate,) = caught.value.candidates
+    assert candidate.as_dict() == {
+        "rule": "same_company",
+        "action": "warn",
+        "id": None,
+        "title": None,
+        "owner": "Sam Li",
+        "score": 1.0,
+        "matched": [],
+    }
+    with pytest.raises(DuplicateBlocked) as blocked, crm.session("rita") as s:
+        s.create("contact", {"name": "W", "phone": "+86-13800138000"})
+    assert list(blocked.value.errors) == ["_record"] and "Sam Li" in blocked.value.errors["_record"][0].message
+    with crm.session("rita") as s:  # reveal: nothing — the e-mail rule tells rita nothing
+        assert s.create("contact", {"name": "W", "email": "wang@gmail.com"}).id
+
+
+def test_a_block_rule_refuses_with_the_matched_field_in_error(crm, clean):
+    with crm.session("rita") as s:
+        s.create("contact", {"name": "Wang", "phone": "13800138000"})
+    with pytest.raises(ValidationFailed) as caught, crm.session("rita") as s:
+        s.create("contact", {"name": "Wang 2", "phone": "+86 138 0013 8000"}, allow_duplicate=True)
+    assert caught.value.errors["phone"][0].code == "duplicate"
+    assert caught.value.errors["phone"][0].message == "Wang already has this Phone."
+
+
+def test_hidden_fields_are_not_used_to_tell_a_writer_anything(crm, clean):
+    with crm.session("rita") as s:
+        s.create("member", {"name": "Alpha"})  # the card's default, VIP-1
+    with crm.session("bo") as s:  # bo may not read the card: the rule does not run for him
+        assert s.create("member", {"name": "Beta"}).id
+    with pytest.raises(PossibleDuplicate), crm.session("rita") as s:
+        s.create("member", {"name": "Gamma"})
+
+
+def test_keys_follow_updates_and_deletes_and_reindex_rebuilds_them(crm, clean):
+    with crm.session("rita") as s:
+        a = s.create("contact", {"name": "A", "phone": "13800138000"})
+        s.update("contact", a.id, {"phone": "13900139000"})
+        s.create("contact", {"name": "B", "phone": "13800138000"})  # the old number is free again
+        b = s.create("contact", {"name": "C", "phone": "13700137000"})
+        s.delete("contact", b.id)
+        s.create("contact", {"name": "D", "phone": "13700137000"})
+        s.update("contact", a.id, {"name": "A2"})  # no matched field changed: no check, no new keys
+    with crm.session() as s:
+        before = s.connection.execute(sa.select(sa.func.count()).select_from(crm.schema.system["sys_dup_keys"]))
+        count = before.scalar_one()
+        assert reindex(s, "contact") == 3
+        after = s.connection.execute(sa.select(sa.func.count()).select_from(crm.schema.system["sys_dup_keys"]))
+        assert after.scalar_one() == count
+
+
+def test_a_batch_collects_each_duplicate_row(crm, clean):
+    with crm.session("rita") as s:
+        s.create("contact", {"name": "A", "phone": "13800138000"})
+        results = s.create_many(
+            "contact", [{"name": "B", "phone": "13900139000"}, {"name": "C", "phone": "13800138000"}], on_error="collect"
+        )
+    assert results[0].id and isinstance(results[1], DuplicateBlocked) and results[1].index == 1
