@@ -173,8 +173,34 @@ COMPANY_WORDS_ZH = (
     "发展",
 )
 COMPANY_WORDS_EN = frozenset(
-    "co company corp corporation inc incorporated ltd limited llc plc gmbh ag sa sas srl bv nv kk pte pty "
-    "group holding holdings technology technologies tech".split()
+    [
+        "co",
+        "company",
+        "corp",
+        "corporation",
+        "inc",
+        "incorporated",
+        "ltd",
+        "limited",
+        "llc",
+        "plc",
+        "gmbh",
+        "ag",
+        "sa",
+        "sas",
+        "srl",
+        "bv",
+        "nv",
+        "kk",
+        "pte",
+        "pty",
+        "group",
+        "holding",
+        "holdings",
+        "technology",
+        "technologies",
+        "tech",
+    ]
 )
 #: Region words removed when they stand in brackets anywhere, or lead the name.
 REGIONS_ZH = (
@@ -243,7 +269,9 @@ for _method in (
         _whole,
         _equal,
     ),
-    Method("phone", "the same E.164 number", lambda f: f.kind.name == "phone", _phone, _whole, _equal, None, "phone fields"),
+    Method(
+        "phone", "the same E.164 number", lambda f: f.kind.name == "phone", _phone, _whole, _equal, None, "phone fields"
+    ),
     Method(
         "email",
         "the same address, lower-case, +tag removed for providers that ignore it",

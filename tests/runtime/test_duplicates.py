@@ -101,7 +101,11 @@ def test_a_similar_company_warns_with_the_candidate_and_saves_when_allowed(crm, 
     with pytest.raises(PossibleDuplicate) as caught, crm.session("rita") as s:
         s.create("account", {"name": "云帆软件（上海）有限公司"})
     (candidate,) = caught.value.candidates
-    assert (candidate.record_id, candidate.title, candidate.owner) == (first.id, "上海云帆软件科技有限公司", "Rita Chen")
+    assert (candidate.record_id, candidate.title, candidate.owner) == (
+        first.id,
+        "上海云帆软件科技有限公司",
+        "Rita Chen",
+    )
     assert [m.field for m in candidate.matches] == ["name"] and candidate.score == 1.0
     with crm.session("rita") as s:
         assert s.create("account", {"name": "云帆软件（上海）有限公司"}, allow_duplicate=True).id
@@ -170,6 +174,8 @@ def test_a_batch_collects_each_duplicate_row(crm, clean):
     with crm.session("rita") as s:
         s.create("contact", {"name": "A", "phone": "13800138000"})
         results = s.create_many(
-            "contact", [{"name": "B", "phone": "13900139000"}, {"name": "C", "phone": "13800138000"}], on_error="collect"
+            "contact",
+            [{"name": "B", "phone": "13900139000"}, {"name": "C", "phone": "13800138000"}],
+            on_error="collect",
         )
     assert results[0].id and isinstance(results[1], DuplicateBlocked) and results[1].index == 1
