@@ -244,8 +244,16 @@ def _company(value: Any) -> str:
 
 
 def _token_set(a: str, b: str) -> float:
+    """Latin text: rapidfuzz's token set ratio (word order and repeated words do not count).
+    Chinese text: the overlap (Dice) of adjacent character pairs, so that one changed character
+    in a short name (附属中学 / 附属小学) costs two pairs, not one letter of many."""
     if _CJK.search(a) or _CJK.search(b):
-        return fuzz.ratio(a.replace(" ", ""), b.replace(" ", "")) / 100
+        first, second = a.replace(" ", ""), b.replace(" ", "")
+        if min(len(first), len(second)) < 3:
+            return fuzz.ratio(first, second) / 100
+        pairs_a = {first[i : i + 2] for i in range(len(first) - 1)}
+        pairs_b = {second[i : i + 2] for i in range(len(second) - 1)}
+        return 2 * len(pairs_a & pairs_b) / (len(pairs_a) + len(pairs_b))
     return fuzz.token_set_ratio(a, b) / 100
 
 
