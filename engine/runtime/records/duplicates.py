@@ -27,7 +27,7 @@ from engine.metadata.matching import METHODS
 from engine.metadata.model import DuplicateRule, ObjectDef
 from engine.runtime.database import KEEPS_ROWS
 from engine.runtime.errors import FieldError, TrellisError, ValidationFailed
-from engine.runtime.messages import localized
+from engine.runtime.messages import current_language, localized
 from engine.runtime.records.query import format_title
 from engine.runtime.records.stages import Feature, Write
 
@@ -282,7 +282,7 @@ def _scored(
         score = method.compare(data.get(criterion.field), row.get(criterion.field))
         threshold = criterion.threshold if criterion.threshold is not None else (method.default_threshold or 1.0)
         if score >= threshold:
-            label = obj.fields[criterion.field].label.get()
+            label = obj.fields[criterion.field].label.get(current_language())
             matches.append(Match(criterion.field, label, score, row.get(criterion.field)))
         elif not rule.any:
             return None
@@ -311,8 +311,9 @@ def _errors(obj: ObjectDef, candidates: Iterable[Candidate]) -> dict[str, list[F
                 errors.setdefault("_record", []).append(error)
             continue
         for match in candidate.matches:
-            text = f"{candidate.title} already has this {match.label}."
-            error = FieldError("duplicate", text, {"title": candidate.title, "label": match.label})
+            label = obj.fields[match.field].label
+            text = f"{candidate.title} already has this {label.get('en')}."
+            error = FieldError("duplicate", text, {"title": candidate.title, "label": label.get(current_language())})
             if error not in errors.get(match.field, []):
                 errors.setdefault(match.field, []).append(error)
     return errors
