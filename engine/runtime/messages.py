@@ -387,6 +387,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{field}: a record with this value exists already (id {id}); use --on-duplicate skip or update",
         "zh": "{field}：已有该值的记录（编号 {id}）；可使用 --on-duplicate skip 或 update",
     },
+    "import.possible_duplicate": {
+        "en": "probably a duplicate of {records}; use --on-duplicate skip to skip such rows",
+        "zh": "可能与 {records} 重复；可使用 --on-duplicate skip 跳过此类行",
+    },
+    "import.hidden_duplicate": {"en": "a record owned by {owner}", "zh": "{owner} 负责的一条记录"},
     "import.ambiguous_match": {
         "en": "{field}: {count} existing records have this value; cannot tell which to use",
         "zh": "{field}：有 {count} 条现有记录为该值，无法确定使用哪一条",
