@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 from engine import Trellis
+from engine.cli import main
 from engine.runtime.errors import ValidationFailed
 from engine.runtime.records.duplicates import DuplicateBlocked, PossibleDuplicate, reindex
+from tests.conftest import fresh_database
 from tests.templates import apply_fresh
 
 CONFIG = """
@@ -54,7 +57,7 @@ objects:
 roles:
   rep:
     objects:
-      account: {read: own, edit: own, create: true}
+      account: {read: own, edit: own, create: true, import: true}
       contact: {read: own, edit: own, create: true, delete: own}
       member: {read: all, edit: own, create: true}
   boss:
@@ -67,14 +70,19 @@ roles:
 
 
 @pytest.fixture(scope="module")
-def crm(tmp_path_factory):
-    from tests.conftest import fresh_database
-
+def where(tmp_path_factory):
+    """The config file and the database URL of this module's CRM."""
     folder = tmp_path_factory.mktemp("dup")
     path = folder / "config.yaml"
     path.write_text(CONFIG, encoding="utf-8")
     urls = fresh_database(folder)
-    url = next(urls)
+    yield path, next(urls)
+    next(urls, None)
+
+
+@pytest.fixture(scope="module")
+def crm(where):
+    path, url = where
     crm = Trellis.open(path, url)
     apply_fresh(crm)
     with crm.directory() as d:
@@ -83,7 +91,6 @@ def crm(tmp_path_factory):
         d.add("bo", roles=["boss"])
     yield crm
     crm.close()
-    next(urls, None)
 
 
 @pytest.fixture
@@ -179,3 +186,29 @@ def test_a_batch_collects_each_duplicate_row(crm, clean):
             on_error="collect",
         )
     assert results[0].id and isinstance(results[1], DuplicateBlocked) and results[1].index == 1
+
+
+def test_an_import_fails_or_skips_the_likely_duplicates_and_reindex_rebuilds_the_keys(crm, clean, where, tmp_path):
+    config, url = where
+    with crm.session("rita") as s:
+        s.create("account", {"name": "上海云帆软件科技有限公司"})
+    data = tmp_path / "accounts.csv"
+    data.write_text("name\n云帆软件(上海)有限公司\nCloudSail\n", encoding="utf-8")
+    runner = CliRunner()
+    failed = runner.invoke(main, ["import", str(config), "account", str(data), "--db", url, "--as", "rita"])
+    assert failed.exit_code == 1, failed.output
+    assert "row 2: probably a duplicate of 上海云帆软件科技有限公司 (id" in failed.output
+    skipped = runner.invoke(
+        main, ["import", str(config), "account", str(data), "--db", url, "--as", "rita", "--on-duplicate", "skip"]
+    )
+    assert skipped.exit_code == 0 and "2 rows read, 0 created, 0 updated, 2 skipped" in skipped.output, skipped.output
+    with crm.session() as s:  # keys lost (a rule added after the records were written) …
+        s.connection.execute(sa.delete(crm.schema.system["sys_dup_keys"]))
+    with crm.session("rita") as s:
+        assert s.create("account", {"name": "CloudSail Inc."}, allow_duplicate=False).id  # … nothing is found
+    rebuilt = runner.invoke(main, ["duplicates", "reindex", str(config), "--db", url])
+    assert rebuilt.exit_code == 0 and "account: 3 records indexed for 1 duplicate rule" in rebuilt.output
+    with pytest.raises(PossibleDuplicate), crm.session("rita") as s:
+        s.create("account", {"name": "CloudSail Ltd"})
+    unknown = runner.invoke(main, ["duplicates", "reindex", str(config), "acount", "--db", url])
+    assert unknown.exit_code == 1 and "unknown object 'acount'" in unknown.output
