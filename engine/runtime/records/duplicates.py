@@ -195,8 +195,8 @@ def _check(write: Write, drafts: list[Draft]) -> None:
         criteria = [(i, c) for i, c in enumerate(rule.match) if c.field not in hidden]
         if not criteria or (not rule.any and len(criteria) < len(rule.match)):
             continue
-        for draft, candidates in _rule_candidates(session, obj, rule, criteria, checking, hidden).items():
-            found.setdefault(draft, []).extend(candidates)
+        for index, candidates in _rule_candidates(session, obj, rule, criteria, checking, hidden).items():
+            found.setdefault(index, []).extend(candidates)
     for draft in checking:
         candidates = sorted(found.get(draft.index, []), key=lambda c: -c.score)
         if not candidates:
@@ -272,7 +272,7 @@ def _scored(
     rule: DuplicateRule,
     criteria: list[tuple[int, Any]],
     data: Mapping[str, Any],
-    row: Mapping[str, Any],
+    row: Mapping[str, Any] | sa.RowMapping,
     owners: Mapping[int, Any],
 ) -> Candidate | None:
     """The candidate if the rule's criteria match (``any``: one; else all), as the writer may see it."""
