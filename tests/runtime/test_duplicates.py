@@ -47,6 +47,12 @@ objects:
       - name: same_email
         match: [{field: email, method: email}]
         reveal: nothing
+  lead:
+    title: "{company}"
+    fields:
+      company: {type: text, required: true}
+      status: {type: picklist, values: [new, converted], default: new}
+      account: {type: lookup, object: account}
   member:
     title: "{name}"
     fields:
@@ -54,10 +60,19 @@ objects:
       card: {type: text, default: VIP-1}
     duplicates:
       - {name: same_card, match: [{field: card, method: exact}]}
+conversions:
+  lead_to_account:
+    from: lead
+    mark: {status: converted}
+    targets:
+      account:
+        fields: {name: company}
+    links: {account: account}
 roles:
   rep:
     objects:
       account: {read: own, edit: own, create: true, import: true}
+      lead: {read: own, edit: own, create: true}
       contact: {read: own, edit: own, create: true, delete: own}
       member: {read: all, edit: own, create: true}
   boss:
@@ -97,7 +112,7 @@ def crm(where):
 def clean(crm):
     yield
     with crm.session() as s:
-        for name in ("account", "contact", "member"):
+        for name in ("lead", "account", "contact", "member"):
             s.connection.execute(sa.delete(crm.schema.table(name)))
         s.connection.execute(sa.delete(crm.schema.system["sys_dup_keys"]))
 
@@ -212,3 +227,13 @@ def test_an_import_fails_or_skips_the_likely_duplicates_and_reindex_rebuilds_the
         s.create("account", {"name": "CloudSail Ltd"})
     unknown = runner.invoke(main, ["duplicates", "reindex", str(config), "acount", "--db", url])
     assert unknown.exit_code == 1 and "unknown object 'acount'" in unknown.output
+
+
+def test_a_conversion_is_refused_naming_a_likely_duplicate_of_its_target(crm, clean):
+    with crm.session("rita") as s:
+        s.create("account", {"name": "Acme Co., Ltd."})
+        lead = s.create("lead", {"company": "ACME Inc."})
+    with pytest.raises(ValidationFailed) as caught, crm.session("rita") as s:
+        s.convert("lead_to_account", lead.id, version=lead.version)
+    (problem,) = caught.value.errors["account._record"]
+    assert problem.code == "possible_duplicate" and "probably exists already" in problem.message
