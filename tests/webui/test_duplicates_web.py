@@ -74,6 +74,12 @@ def test_api_warns_with_409_and_the_candidates_then_writes_when_allowed(api):
     created = api("alice", "POST", "/api/v1/account", json={"name": "Other"}).json
     patch = api("alice", "PATCH", f"/api/v1/account/{created['id']}", json={"name": "云帆软件", "version": 1})
     assert patch.status_code == 409 and patch.json["error"]["code"] == "possible_duplicate"
+    bulk = {"records": [{"name": "Acme"}, {"name": "云帆软件集团"}]}
+    items = api("alice", "POST", "/api/v1/account/bulk", json=bulk).json["data"]
+    assert [i["status"] for i in items] == ["created", "error"]
+    assert items[1]["error"]["code"] == "possible_duplicate" and items[1]["error"]["candidates"][0]["id"] == 1
+    items = api("alice", "POST", "/api/v1/account/bulk?allow_duplicate=true", json=bulk).json["data"]
+    assert [i["status"] for i in items] == ["created", "created"]
     bad = api("alice", "POST", "/api/v1/account?allow_duplicate=maybe", json=body)
     assert bad.status_code == 400 and "allow_duplicate" in bad.json["error"]["fields"]
 
