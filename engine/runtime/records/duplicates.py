@@ -84,13 +84,13 @@ class PossibleDuplicate(TrellisError):
 
     code = "possible_duplicate"
 
-    def __init__(self, object_name: str, candidates: list[Candidate]) -> None:
+    def __init__(self, object_name: str, candidates: list[Candidate], label: str | None = None) -> None:
         self.object_name, self.candidates = object_name, candidates
         count = len(candidates)
         super().__init__(
             localized(
                 "possible_duplicate",
-                f"This {object_name} probably exists already ({count} likely duplicate{'s' if count != 1 else ''}); "
+                f"This {label or object_name} probably exists already ({count} likely duplicate{'s' if count != 1 else ''}); "
                 "open one, or save anyway",
                 {"count": count},
             )
@@ -205,7 +205,7 @@ def _check(write: Write, drafts: list[Draft]) -> None:
         if blocking:
             draft.fail(DuplicateBlocked(_errors(obj, blocking), obj.name, blocking))
         else:
-            draft.fail(PossibleDuplicate(obj.name, candidates))
+            draft.fail(PossibleDuplicate(obj.name, candidates, obj.label.get("en").lower()))
 
 
 def _touches(obj: ObjectDef, draft: Draft) -> bool:
