@@ -162,7 +162,9 @@ def importable_fields(config: Config, obj: ObjectDef, principal: Principal) -> l
     fields = [
         f
         for f in obj.fields.values()
-        if not f.is_computed and fillable(f) and (principal.is_system or principal.can_change(obj.name, f.name))
+        if not f.is_computed
+        and fillable(f)
+        and (principal.is_system or principal.can_change(obj.name, f.name))
     ]
     fields.append(EXTRA_FIELDS[OWNER])
     if obj.pipeline is not None:
