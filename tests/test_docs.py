@@ -49,6 +49,7 @@ SECTIONS = {
     "assignment": "Assignment",
     "assignment_pool": "Assignment pools",
     "scoring": "Scoring",
+    "duplicate_rule": "Duplicate rules",
 }
 
 

@@ -14,6 +14,7 @@ from engine.cli import (  # noqa: F401  (each module registers its commands on `
     audit_commands,
     automation_commands,
     config_commands,
+    duplicate_commands,
     export_commands,
     import_commands,
     serve_commands,

@@ -26,6 +26,7 @@ from engine.metadata import automation, fieldtypes, kinds
 from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
 from engine.metadata.conversions import compile_conversions
+from engine.metadata.duplicates import compile_duplicates
 from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
 from engine.metadata.expressions import (
     FUNCTIONS,
@@ -298,6 +299,7 @@ class Compiler:
             self.check_length(name, path)
             objects[name] = self.compile_object(name, spec, picklists, objects_spec)
         objects = timeline_keys.link_timelines(self, objects, objects_spec)
+        objects = compile_duplicates(self, objects, objects_spec)
         roles = self.compile_roles(self.tree.get("roles") or {}, objects)
         approvals = compile_approvals(self, self.tree.get("approvals") or [], objects, set(roles), objects_spec)
         conversions = compile_conversions(self, self.tree.get("conversions") or {}, objects)

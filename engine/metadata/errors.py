@@ -71,6 +71,12 @@ T-E138    two scorings compute the same field
 T-E139    an ``open_when`` condition cannot be counted in the database
 T-E140    an assignment pool's ``team: {from: PATH}`` is not a text/picklist field of the record or of a looked-up record
 T-E141    an assignment's ``skip_when`` on a rule that does not run on create (no ``on: created``)
+T-E160    a duplicate rule's criterion names an unknown field
+T-E161    a duplicate rule's criterion names an unknown matching method
+T-E162    a matching method does not fit the field's type
+T-E163    a duplicate criterion's threshold is outside 0..1
+T-E164    a threshold on a matching method that compares equal forms only
+T-E165    a duplicate criterion on an encrypted field
 T-E100    a conversion names an unknown object
 T-E101    a conversion names an unknown field (or one Trellis computes)
 T-E102    a conversion's ``@target`` or ``links`` names an undeclared or later target

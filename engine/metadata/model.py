@@ -550,6 +550,8 @@ class ObjectDef:
     activity: ActivityDef | None = None
     #: Its records are tasks (``task:``).
     task: TaskDef | None = None
+    #: Duplicate rules (``duplicates:``, issue 14): what makes two records likely the same.
+    duplicates: tuple[DuplicateRule, ...] = ()
 
     @property
     def table_name(self) -> str:
@@ -873,6 +875,30 @@ class AssignmentRule:
     skip_when: str | None = None
     urgent_field: str | None = None
     urgent_tag: str | None = None
+
+
+@dataclass(frozen=True)
+class MatchCriterion:
+    """One criterion of a duplicate rule: ``field`` compared by ``method``
+    (``engine.metadata.matching.METHODS``) at ``threshold`` (None: equal forms)."""
+
+    field: str
+    method: str
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class DuplicateRule:
+    """``objects.<o>.duplicates[]``: records whose criteria match (``any``: one is enough; else all)
+    are likely duplicates; ``action`` ``warn`` (the writer may save anyway) or ``block``;
+    ``reveal`` what a writer learns of a candidate outside their read scope (``owner`` or ``nothing``)."""
+
+    name: str
+    object: str
+    match: tuple[MatchCriterion, ...]
+    any: bool = False
+    action: str = "warn"
+    reveal: str = "owner"
 
 
 @dataclass(frozen=True)

@@ -417,6 +417,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{field}: a record with this value exists already (id {id}); use --on-duplicate skip or update",
         "zh": "{field}：已有该值的记录（编号 {id}）；可使用 --on-duplicate skip 或 update",
     },
+    "import.possible_duplicate": {
+        "en": "probably a duplicate of {records}; use --on-duplicate skip to skip such rows",
+        "zh": "可能与 {records} 重复；可使用 --on-duplicate skip 跳过此类行",
+    },
+    "import.hidden_duplicate": {"en": "a record owned by {owner}", "zh": "{owner} 负责的一条记录"},
     "import.ambiguous_match": {
         "en": "{field}: {count} existing records have this value; cannot tell which to use",
         "zh": "{field}：有 {count} 条现有记录为该值，无法确定使用哪一条",
@@ -507,6 +512,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "conflict": {
         "en": "The record was changed meanwhile; reload it and apply your change again.",
         "zh": "该记录已被他人修改，请刷新后重新操作。",
+    },
+    # --- duplicate rules (engine.runtime.records.duplicates) ---
+    "possible_duplicate": {
+        "en": "This record probably exists already ({count} likely duplicates); open one, or save anyway.",
+        "zh": "该记录可能已存在（{count} 条疑似重复）；请打开已有记录，或仍然保存。",
+    },
+    "duplicate": {"en": "{title} already has this {label}.", "zh": "「{title}」已有相同的{label}。"},
+    "duplicate_hidden": {
+        "en": "A matching record exists already, owned by {owner}.",
+        "zh": "已存在匹配的记录，负责人为 {owner}。",
     },
 }
 

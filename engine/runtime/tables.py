@@ -165,6 +165,7 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
             *file_tables(metadata),
             *import_tables(metadata),
             *merge_tables(metadata),
+            *duplicate_tables(metadata),
         )
     }
 
@@ -395,6 +396,21 @@ def file_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Index("ix_sys_files_object_record", "object", "record_id"),
     )
     return (files,)
+
+
+def duplicate_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """The blocking keys of duplicate rules (``engine.runtime.records.duplicates``): a check looks
+    its row's keys up in the primary key (object, rule, key, …); a record's keys go by the second index."""
+    keys = sa.Table(
+        "sys_dup_keys",
+        metadata,
+        sa.Column("object", sa.String(100), primary_key=True),
+        sa.Column("rule", sa.String(100), primary_key=True),
+        sa.Column("key", sa.String(140), primary_key=True),
+        sa.Column("record_id", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Index("ix_sys_dup_keys_object_record", "object", "record_id"),
+    )
+    return (keys,)
 
 
 def import_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

@@ -212,6 +212,22 @@ def test_create_with_validation_error_then_fix(page, login, screenshot, live_ser
     assert record["description"] == "Met at the Shanghai trade show."
 
 
+def test_a_likely_duplicate_is_listed_with_its_link_and_saved_anyway(page, login, live_server):
+    alice_account(live_server, "Duplicate Check Instruments Ltd")
+    login(page, "alice")
+    page.goto("/o/account/new")
+    page.locator("#f-name").fill("Duplicate Check Instruments Co., Ltd.")
+    save(page)
+    box = page.locator("#duplicates")
+    expect(box).to_be_visible()
+    expect(box.get_by_role("link", name="Duplicate Check Instruments Ltd")).to_be_visible()
+    expect(box).to_contain_text("100%")
+    expect(page.locator("#f-name")).to_have_value("Duplicate Check Instruments Co., Ltd.")  # the input is kept
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save anyway").click()
+    page.wait_for_url(record_url("account"))
+
+
 def test_new_form_starts_with_config_defaults(page, login, live_server):
     login(page, "alice")
     page.goto("/o/account/new")

@@ -13,6 +13,7 @@ Runs on SQLite, and on PostgreSQL when TRELLIS_TEST_DATABASE_URL is set.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 from tests.configs.conftest import START, ZONE
 from tests.receivers import webhook_receiver
@@ -28,8 +29,12 @@ LEAD = {
 }
 
 
+_NUMBERS = itertools.count(1)
+
+
 def lead(**values) -> dict:
-    return {**LEAD, **values}
+    """A lead with its own e-mail address (the sample's duplicate rule warns of a repeated one)."""
+    return {**LEAD, "email": f"lead{next(_NUMBERS)}@example.com", **values}
 
 
 def test_s10_s11_s13_web_leads_are_scored_dealt_out_and_chased_until_someone_calls(sample):

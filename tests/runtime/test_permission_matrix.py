@@ -606,7 +606,7 @@ def test_create_is_refused_without_the_right_and_never_gives_records_away(worlds
     grant = eff.grants[obj]
     values = create_values(world, subject, definition)
 
-    with crm.session(subject.username) as s:
+    with crm.session(subject.username) as s, s.duplicates_allowed():  # the same values again
         before = footprint(world, s.connection, obj)
         if not grant.create:
             for attempt in (values, {**values, "owner_id": user.id}):
@@ -631,7 +631,7 @@ def test_create_is_refused_without_the_right_and_never_gives_records_away(worlds
         assert codes(refused.value) == {"owner_id": ["not_found"]}
         assert footprint(world, s.connection, obj) == before
 
-    with pytest.raises(Rollback), crm.session(subject.username) as s:
+    with pytest.raises(Rollback), crm.session(subject.username) as s, s.duplicates_allowed():
         record = s.create(obj, values)
         assert record["owner_id"] == user.id
         check_record(world, subject, record, "create")
@@ -656,7 +656,7 @@ def test_update_is_refused_outside_the_edit_scope_and_on_protected_fields(worlds
     change = probe(world, subject, definition)
     targets = [r.id for r in world.rows[obj] if r.kind in ("anchor", "archived")]
 
-    with crm.session(subject.username) as s:
+    with crm.session(subject.username) as s, s.duplicates_allowed():
         for record_id in targets:
             before = footprint(world, s.connection, obj, record_id)
             if record_id not in readable:
@@ -685,7 +685,7 @@ def test_update_is_refused_outside_the_edit_scope_and_on_protected_fields(worlds
         return
     with crm.engine.connect() as conn:
         before = footprint(world, conn, obj)
-    with pytest.raises(Rollback), crm.session(subject.username) as s:
+    with pytest.raises(Rollback), crm.session(subject.username) as s, s.duplicates_allowed():
         outsiders = world.outsiders(subject, obj, "edit")
         for index, record_id in enumerate(sorted(editable & set(targets))):
             if change:

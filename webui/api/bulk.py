@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from engine.metadata.model import ObjectDef
 from engine.runtime.errors import FieldError, TrellisError, ValidationFailed
@@ -32,7 +32,7 @@ from engine.runtime.records.session import Session
 from engine.runtime.security.permissions import Principal
 from webui.api.auth import current_username
 from webui.api.errors import ApiError, error_json
-from webui.api.params import body_version, json_body
+from webui.api.params import allow_duplicate, body_version, json_body
 from webui.api.responses import error_responses
 from webui.api.serialize import record_json
 from webui.i18n import translate
@@ -75,6 +75,7 @@ def bulk_write(object_name: str) -> Response:
     try:
         with get_trellis().session(user=current_username(), channel="api") as session:
             session.object(object_name)  # an unknown object is 404 before the records are judged
+            session.allow_duplicates = allow_duplicate(request.args)
             for is_update, run in groupby((i for i in items if not i.result), key=lambda i: i.is_update):
                 _write_run(session, object_name, list(run), is_update)
             if atomic and any(item.result["status"] == ERROR for item in items):

@@ -27,6 +27,7 @@ from engine.runtime.errors import (
 )
 from engine.runtime.imports.problems import ImportProblem
 from engine.runtime.messages import current_language
+from engine.runtime.records.duplicates import PossibleDuplicate
 from engine.runtime.records.listparams import BadListParams
 from engine.runtime.security.permissions import AccountUnavailable, PermissionDenied, UnknownUser
 from engine.runtime.security.tokens import TokenRefused
@@ -42,6 +43,7 @@ STATUS: Mapping[type[TrellisError], int] = {
     NotFound: 404,
     UnknownObject: 404,
     Conflict: 409,
+    PossibleDuplicate: 409,
     ValidationFailed: 422,
     ImportProblem: 422,
 }
@@ -90,9 +92,11 @@ def error_response(
     message: str,
     fields: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Response:
-    """The JSON error body with ``status``; a 401 also carries ``WWW-Authenticate``."""
-    response = jsonify({"error": {"code": code, "message": message, "fields": dict(fields or {})}})
+    """The JSON error body with ``status`` (and ``extra`` members, e.g. a duplicate's ``candidates``);
+    a 401 also carries ``WWW-Authenticate``."""
+    response = jsonify({"error": {"code": code, "message": message, "fields": dict(fields or {}), **(extra or {})}})
     response.status_code = status
     if status == 401 and "WWW-Authenticate" not in (headers or {}):
         response.headers["WWW-Authenticate"] = REALM
@@ -122,14 +126,19 @@ def error_json(error: TrellisError) -> dict[str, Any]:
     if isinstance(error, ValidationFailed):
         count = sum(len(problems) for problems in error.errors.values())
         message = translate("error.not_saved", current_language(), object=error.object_name or "record", count=count)
-    return {"code": error.code, "message": _sentence(message), "fields": fields}
+    body = {"code": error.code, "message": _sentence(message), "fields": fields}
+    candidates = getattr(error, "candidates", None)
+    if candidates is not None:  # a duplicate rule matched (engine.runtime.records.duplicates)
+        body["candidates"] = [c.as_dict() for c in candidates]
+    return body
 
 
 def _engine_error(error: TrellisError) -> Response:
     status = status_of(error)
     body = error_json(error)
     headers = {"WWW-Authenticate": f'{REALM}, error="invalid_token"'} if status == 401 else None
-    return error_response(status, body["code"], body["message"], body["fields"], headers)
+    extra = {"candidates": body["candidates"]} if "candidates" in body else None
+    return error_response(status, body["code"], body["message"], body["fields"], headers, extra)
 
 
 def _http_error(error: HTTPException) -> Response:

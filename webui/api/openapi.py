@@ -177,6 +177,13 @@ _IF_MATCH = {
     "schema": {"type": "string"},
     "description": 'The version you last read, e.g. "3" (or * to overwrite any version).',
 }
+_ALLOW_DUPLICATE = {
+    "name": "allow_duplicate",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean"},
+    "description": "true: write although a `warn` duplicate rule matches (else 409 possible_duplicate).",
+}
 _ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": _ID, "description": "The record's id."}
 
 
@@ -237,12 +244,14 @@ def object_paths(obj: ObjectDef, principal: Principal) -> dict[str, Any]:
                 "operationId": f"create_{name}",
                 "tags": [name],
                 "summary": f"Create a {label}",
+                "parameters": [_ALLOW_DUPLICATE],
                 "requestBody": body,
                 "responses": _responses(
                     "400",
                     "401",
                     "403",
                     "404",
+                    "409",
                     "413",
                     "415",
                     "422",
@@ -275,7 +284,7 @@ def object_paths(obj: ObjectDef, principal: Principal) -> dict[str, Any]:
                 "operationId": f"update_{name}",
                 "tags": [name],
                 "summary": f"Change a {label}",
-                "parameters": [_IF_MATCH],
+                "parameters": [_IF_MATCH, _ALLOW_DUPLICATE],
                 "requestBody": patch,
                 "responses": _responses(
                     "400",
@@ -331,6 +340,11 @@ _ERROR_SCHEMA: Schema = {
                     "additionalProperties": {"type": "array", "items": _ref("FieldError")},
                     "description": "Problems per field (`_record` for the record as a whole).",
                 },
+                "candidates": {
+                    "type": "array",
+                    "items": _ref("DuplicateCandidate"),
+                    "description": "possible_duplicate (409) and a block rule's 422: the likely duplicates.",
+                },
             },
         }
     },
@@ -338,6 +352,30 @@ _ERROR_SCHEMA: Schema = {
 
 _META_SCHEMAS: dict[str, Schema] = {
     "Error": _ERROR_SCHEMA,
+    "DuplicateCandidate": {
+        "type": "object",
+        "required": ["rule", "action", "id", "title", "owner", "score", "matched"],
+        "description": "A likely duplicate; id and title are null for a record the caller may not read.",
+        "properties": {
+            "rule": {"type": "string"},
+            "action": {"type": "string", "enum": ["warn", "block"]},
+            "id": {"type": ["integer", "null"]},
+            "title": {"type": ["string", "null"]},
+            "owner": {"type": ["string", "null"]},
+            "score": {"type": "number", "minimum": 0, "maximum": 1},
+            "matched": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "field": {"type": "string"},
+                        "label": {"type": "string"},
+                        "score": {"type": "number"},
+                    },
+                },
+            },
+        },
+    },
     "FieldError": {
         "type": "object",
         "required": ["code", "message"],

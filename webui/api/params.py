@@ -36,6 +36,17 @@ def whole_number(args: MultiDict[str, str], name: str, default: int, highest: in
     return int(text)
 
 
+def allow_duplicate(args: MultiDict[str, str]) -> bool:
+    """``?allow_duplicate=true``: write although a ``warn`` duplicate rule matches (issue 14);
+    ``true``/``1`` or ``false``/``0``, else 400 ``bad_query``."""
+    raw = (args.get("allow_duplicate") or "").strip().lower()
+    if raw in ("", "false", "0"):
+        return False
+    if raw in ("true", "1"):
+        return True
+    raise _bad_query("allow_duplicate", f"allow_duplicate must be true or false, not {raw[:40]!r}.")
+
+
 def _bad_query(name: str, message: str) -> ApiError:
     return ApiError(400, "bad_query", message, {name: [{"code": "invalid", "message": message}]})
 

@@ -10,7 +10,11 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
     "401": ("Unauthorized", "No token, or an unknown, revoked or expired one, or its account is disabled."),
     "403": ("Forbidden", "The caller may see the record or object but not do this."),
     "404": ("NotFound", "No such object or record, or the record is outside the caller's scope."),
-    "409": ("Conflict", "The record changed since the version the caller sent."),
+    "409": (
+        "Conflict",
+        "The record changed since the version the caller sent (`conflict`), or it matches a `warn` duplicate"
+        " rule (`possible_duplicate`, with `candidates`; repeat with `?allow_duplicate=true`).",
+    ),
     "413": ("TooLarge", "The body is too large."),
     "415": ("UnsupportedMediaType", "The body is not JSON."),
     "422": ("ValidationFailed", "The record is not valid; `fields` says why, field by field."),

@@ -20,7 +20,7 @@ from engine.runtime.records.record import Record
 from engine.runtime.records.session import Session
 from webui.api import meta, openapi
 from webui.api.auth import authenticate, current_username
-from webui.api.params import expected_version, json_body
+from webui.api.params import allow_duplicate, expected_version, json_body
 from webui.api.serialize import record_json
 from webui.state import get_trellis
 
@@ -62,10 +62,13 @@ def page_meta(page: Page) -> dict[str, Any]:
 
 def create_record(object_name: str) -> Response:
     """``POST /api/v1/<object>``: 201 with the new record and its URL in ``Location``; 202 with
-    the pending request when the create needs approval (nothing is created yet)."""
+    the pending request when the create needs approval (nothing is created yet); 409
+    ``possible_duplicate`` with the ``candidates`` when a ``warn`` duplicate rule matches, unless
+    ``?allow_duplicate=true`` (a ``block`` rule: 422 ``validation_failed`` with the candidates)."""
+    allowed = allow_duplicate(request.args)
     with api_session() as session:
         session.object(object_name)  # an unknown object is 404 before the body is judged
-        record = session.create(object_name, json_body())
+        record = session.create(object_name, json_body(), allow_duplicate=allowed)
     if record.pending_approval is not None:
         return _pending_response(record.pending_approval)
     response = _record_response(record, 201)
@@ -82,12 +85,14 @@ def get_record(object_name: str, record_id: str) -> Response:
 
 def update_record(object_name: str, record_id: str) -> Response:
     """``PATCH /api/v1/<object>/<id>``: needs ``version`` (body) or ``If-Match``; 409 when stale;
-    202 with the pending request when the change needs approval (the record is unchanged)."""
+    202 with the pending request when the change needs approval (the record is unchanged); 409
+    ``possible_duplicate`` as for ``POST`` (``?allow_duplicate=true`` overrides)."""
+    allowed = allow_duplicate(request.args)
     with api_session() as session:
         session.object(object_name)
         body = json_body()
         version = expected_version(body, required=True)
-        record = session.update(object_name, record_id, body, version=version)
+        record = session.update(object_name, record_id, body, version=version, allow_duplicate=allowed)
     if record.pending_approval is not None:
         return _pending_response(record.pending_approval, record)
     return _record_response(record)

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from engine.runtime.errors import NotFound, QueryError, TrellisError, UnknownObject
 from engine.runtime.imports import ImportProblem
+from engine.runtime.records.duplicates import PossibleDuplicate
 from engine.runtime.security.permissions import AccountUnavailable, PermissionDenied, UnknownUser
 from webui.api.errors import API_PREFIX, _routing_error
 from webui.i18n import TEXTS
@@ -29,9 +30,10 @@ STATUS: Mapping[type[TrellisError], int] = {
     AccountUnavailable: 403,
     UnknownUser: 403,
     ImportProblem: 422,
+    PossibleDuplicate: 409,
 }
 #: Engine errors whose message is for the user of the page (the others get the status's words).
-SHOWN = (QueryError, PermissionDenied, ImportProblem)
+SHOWN = (QueryError, PermissionDenied, ImportProblem, PossibleDuplicate)
 
 
 def error_page(status: int, message: str | None = None) -> tuple[str, int]:

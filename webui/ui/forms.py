@@ -43,6 +43,7 @@ from webui.api.meta import visible_fields
 from webui.i18n import Formatter, has_text
 from webui.ui import userpicker
 from webui.ui.display import SectionView, collect_references, format_value, sections, user_names
+from webui.ui.duplicates import DuplicatesView
 from webui.ui.widgets import (
     INPUT_TYPES,
     NO_VALUE,
@@ -103,6 +104,8 @@ class FormView:
     confirm_lost: bool = False
     #: The lost stages of the stage select (None without an editable stage).
     lost_stages: LostStages | None = None
+    #: The likely duplicates a duplicate rule found (``webui.ui.duplicates``), with "Save anyway" for ``warn``.
+    duplicates: DuplicatesView | None = None
 
 
 def editable(session: Session, obj: ObjectDef, f: FieldDef) -> bool:

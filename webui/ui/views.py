@@ -11,6 +11,8 @@ QueryError → 400. Templates are looked up most specific first
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -39,6 +41,7 @@ from engine.runtime.exports.export import export_file
 from engine.runtime.exports.writers import WRITERS
 from engine.runtime.records import files
 from engine.runtime.records import views as saved_views
+from engine.runtime.records.duplicates import Candidate, DuplicateBlocked, PossibleDuplicate
 from engine.runtime.records.listparams import BadListParams
 from engine.runtime.records.query import format_title
 from engine.runtime.records.session import Session
@@ -47,6 +50,7 @@ from webui.api.meta import readable_objects
 from webui.state import get_trellis
 from webui.ui import approvals, display, forms, listing, reconfirm, uploads
 from webui.ui.context import formatter, language, t, ui_session
+from webui.ui.duplicates import duplicates_view
 
 LOOKUP_LIMIT = 20
 #: The input that confirms closing a record as lost (the edit form, the move form).
@@ -216,14 +220,18 @@ def _form_page(
     record_id: int | None = None,
     version: int | None = None,
     status: int = 200,
+    candidates: Sequence[Candidate] = (),
 ) -> tuple[str, int]:
     confirm_lost = bool(request.form.get(CONFIRM_LOST)) or any(
         p.code == "confirm_lost" for problems in errors.values() for p in problems
     )
+    fmt = formatter()
     with ui_session() as session:
         obj = readable(session, obj_name)
         record = session.get(obj.name, record_id) if record_id is not None else None
-        view = forms.form_view(session, obj, state, errors, formatter(), record, version, confirm_lost)
+        view = forms.form_view(session, obj, state, errors, fmt, record, version, confirm_lost)
+    if candidates:
+        view = replace(view, duplicates=duplicates_view(obj, candidates, fmt))
     return render_page("form.html", obj, view=view), status
 
 
@@ -249,7 +257,7 @@ def create(object_name: str) -> Response | tuple[str, int]:
             parsed = forms.parse_form(session, obj, request.form, request.files, fmt)
             record = _save(
                 parsed,
-                lambda values: session.create(obj.name, forms.without_empty(values)),
+                lambda values: session.create(obj.name, forms.without_empty(values), allow_duplicate=_save_anyway()),
                 _asked(session, obj, None, parsed),
             )
             if record.pending_approval is not None:  # nothing created yet: the request waits
@@ -261,8 +269,11 @@ def create(object_name: str) -> Response | tuple[str, int]:
                     "info",
                 )
                 return redirect(url_for("pipeline.inbox"))
+    except PossibleDuplicate as exc:
+        return _form_page(object_name, parsed.state if parsed else {}, {}, status=409, candidates=exc.candidates)
     except ValidationFailed as exc:
-        return _form_page(object_name, parsed.state if parsed else {}, exc.errors, status=422)
+        found = exc.candidates if isinstance(exc, DuplicateBlocked) else ()
+        return _form_page(object_name, parsed.state if parsed else {}, exc.errors, status=422, candidates=found)
     flash(t("record.saved"), "info")
     return redirect(url_for("records.show", object_name=obj.name, record_id=record.id))
 
@@ -320,12 +331,19 @@ def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
             parsed = forms.parse_form(session, obj, request.form, request.files, fmt, record)
             saved = _save(
                 parsed,
-                lambda values: session.update(obj.name, record_id, values, version=version),
+                lambda values: session.update(
+                    obj.name, record_id, values, version=version, allow_duplicate=_save_anyway()
+                ),
                 _asked(session, obj, record, parsed),
             )
             message = approvals.saved_message(session, saved, fmt)  # "Sent for approval…" when it waits
+    except PossibleDuplicate as exc:
+        current = parsed.state if parsed else state
+        return _form_page(object_name, current, {}, record_id, version, 409, exc.candidates)
     except ValidationFailed as exc:
-        return _form_page(object_name, parsed.state if parsed else state, exc.errors, record_id, version, 422)
+        found = exc.candidates if isinstance(exc, DuplicateBlocked) else ()
+        current = parsed.state if parsed else state
+        return _form_page(object_name, current, exc.errors, record_id, version, 422, found)
     except Conflict as exc:
         message = _conflict_message(obj.name, record_id, exc)
         return _form_page(
@@ -338,6 +356,11 @@ def edit(object_name: str, record_id: int) -> Response | tuple[str, int]:
         )
     flash(message, "info")
     return redirect(url_for("records.show", object_name=obj.name, record_id=record_id))
+
+
+def _save_anyway() -> bool:
+    """The form's "Save anyway" was pressed after it listed likely duplicates (a ``warn`` rule)."""
+    return request.form.get("allow_duplicate") == "1"
 
 
 def _version(raw: str | None) -> int | None:

@@ -27,6 +27,7 @@ from engine.runtime.imports.problems import label, say
 from engine.runtime.imports.reading import Source
 from engine.runtime.imports.resolve import find, key_of
 from engine.runtime.messages import localized
+from engine.runtime.records.duplicates import Candidate, PossibleDuplicate
 from engine.runtime.records.session import Session
 from engine.runtime.records.writes import MAX_CHUNK
 
@@ -159,12 +160,14 @@ def write(session: Session, plan: Plan, rows: list[Row]) -> tuple[Counts, list[F
         creates = []
     if creates:
         outcomes = session.create_many(plan.obj.name, [r.values for r in creates], on_error="collect", chunk_size=chunk)
-        created, held = _outcomes(plan, creates, outcomes, failures)
+        created, held, passed = _outcomes(plan, creates, outcomes, failures)
+        skipped += passed
     if updates:
         changes = [(record_id, row.values) for row, record_id in updates]
         outcomes = session.update_many(plan.obj.name, changes, on_error="collect", chunk_size=chunk)
-        updated, held_updates = _outcomes(plan, [row for row, _ in updates], outcomes, failures)
+        updated, held_updates, passed = _outcomes(plan, [row for row, _ in updates], outcomes, failures)
         held += held_updates
+        skipped += passed
     failures.sort(key=lambda f: f.row)
     return Counts(created, updated, skipped, held, len(failures)), failures
 
@@ -197,17 +200,20 @@ def _sort_out(
     return creates, updates, skipped, failures
 
 
-def _outcomes(plan: Plan, rows: list[Row], outcomes: list[Any], failures: list[FailedRow]) -> tuple[int, int]:
-    """Count what the write path did with ``rows`` (written, held for approval); refusals join ``failures``."""
-    written = held = 0
+def _outcomes(plan: Plan, rows: list[Row], outcomes: list[Any], failures: list[FailedRow]) -> tuple[int, int, int]:
+    """Count what the write path did with ``rows`` (written, held for approval, skipped: a likely
+    duplicate under ``--on-duplicate skip``); refusals join ``failures``."""
+    written = held = skipped = 0
     for row, outcome in zip(rows, outcomes, strict=True):
-        if isinstance(outcome, TrellisError):
+        if isinstance(outcome, PossibleDuplicate) and plan.on_duplicate == "skip":
+            skipped += 1
+        elif isinstance(outcome, TrellisError):
             failures.append(_failed(row, _messages(plan, outcome)))
         elif outcome.pending_approval is not None:
             held += 1
         else:
             written += 1
-    return written, held
+    return written, held, skipped
 
 
 def _resolve_lookups(session: Session, plan: Plan, rows: list[Row]) -> None:
@@ -243,6 +249,8 @@ def _resolve_lookups(session: Session, plan: Plan, rows: list[Row]) -> None:
 
 def _messages(plan: Plan, error: TrellisError) -> list[str]:
     """A refusal of the write path as sentences, each naming its column."""
+    if isinstance(error, PossibleDuplicate):
+        return [say("import.possible_duplicate", records=_candidates(error.candidates))]
     if not isinstance(error, ValidationFailed):
         return [str(error)]
     out = []
@@ -251,6 +259,14 @@ def _messages(plan: Plan, error: TrellisError) -> list[str]:
         for problem in problems:
             out.append(problem.message if name == RECORD_ERRORS else f"{plan.label_of(name)}: {problem.message}")
     return out
+
+
+def _candidates(candidates: list[Candidate]) -> str:
+    """The likely duplicates as the importing user may know them: title and id, or only the owner."""
+    return ", ".join(
+        f"{c.title} (id {c.record_id})" if c.record_id is not None else say("import.hidden_duplicate", owner=c.owner)
+        for c in candidates[:3]
+    )
 
 
 def _failed(row: Row, problems: list[str]) -> FailedRow:

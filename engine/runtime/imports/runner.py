@@ -220,6 +220,8 @@ def _match_field(obj: ObjectDef, columns: ColumnMap, options: ImportOptions, pro
     if options.match is None and options.on_duplicate is None:
         return None
     name = options.match or next((f.name for f in obj.uniques if columns.column_of(f.name)), None)
+    if name is None and obj.duplicates:  # the object's duplicate rules find the duplicates
+        return None
     if name is None:
         problems.append(say("import.match_needed"))
         return None

@@ -76,6 +76,9 @@ class Session:
         #: What this transaction's writes share (``engine.runtime.records.unit``); pass it on to the
         #: sessions that act for this one.
         self.unit = unit or Unit(crm, connection)
+        #: True while a call given ``allow_duplicate=True`` writes: ``warn`` duplicate rules let it
+        #: through (``engine.runtime.records.duplicates``).
+        self.allow_duplicates = False
         self._hidden: dict[str, frozenset[str]] = {}
 
     def acting(
@@ -160,17 +163,30 @@ class Session:
         return [record for page in export_pages(self, object_name, query) for record in page]
 
     # --- writes --------------------------------------------------------------
-    def create(self, object_name: str, values: Mapping[str, Any], reason: str | None = None) -> Record:
+    @contextlib.contextmanager
+    def duplicates_allowed(self, allow: bool = True) -> Iterator[None]:
+        """While the block runs, ``warn`` duplicate rules let this session's writes through."""
+        before = self.allow_duplicates
+        self.allow_duplicates = before or allow
+        try:
+            yield
+        finally:
+            self.allow_duplicates = before
+
+    def create(
+        self, object_name: str, values: Mapping[str, Any], reason: str | None = None, *, allow_duplicate: bool = False
+    ) -> Record:
         """Validate and insert a record; raises ValidationFailed with every problem. When an
         approval rule guards the new values, nothing is inserted: the returned Record has no
         id and carries the pending request (``pending_approval``); approving it creates the record.
 
         ``reason`` (or a ``stage_reason`` value) explains a record created past its
         pipeline's first stage (a skip, S18). A create is a ``create_many`` of one row
-        (``engine.runtime.records.writes``)."""
+        (``engine.runtime.records.writes``). A row matching a ``warn`` duplicate rule raises
+        ``PossibleDuplicate`` unless ``allow_duplicate`` (``engine.runtime.records.duplicates``)."""
         obj = self.object(object_name)
         values, reason = _split_reason(obj, values, reason)
-        with self.unit.call():
+        with self.duplicates_allowed(allow_duplicate), self.unit.call():
             return writes.create(self, obj, [(0, values, reason)], stop=True)[0]  # type: ignore[return-value]
 
     def create_many(
@@ -180,6 +196,7 @@ class Session:
         *,
         on_error: str = "stop",
         chunk_size: int = writes.CHUNK,
+        allow_duplicate: bool = False,
     ) -> list[Record | TrellisError]:
         """Create a record for each of ``rows``, each through exactly what ``create`` does, with the
         database checks made set-wise (``engine.runtime.records.writes``).
@@ -192,7 +209,9 @@ class Session:
         with self.unit.savepoint() if stop else contextlib.nullcontext():
             return [
                 r
-                for chunk in self.create_chunks(object_name, rows, on_error=on_error, chunk_size=chunk_size)
+                for chunk in self.create_chunks(
+                    object_name, rows, on_error=on_error, chunk_size=chunk_size, allow_duplicate=allow_duplicate
+                )
                 for r in chunk
             ]
 
@@ -203,6 +222,7 @@ class Session:
         *,
         on_error: str = "stop",
         chunk_size: int = writes.CHUNK,
+        allow_duplicate: bool = False,
     ) -> Iterator[list[Record | TrellisError]]:
         """``create_many`` a chunk at a time: reads ``chunk_size`` rows of the iterable ``rows``,
         writes them and yields their results, so that memory stays flat however many rows come.
@@ -212,7 +232,7 @@ class Session:
         stop = _stop(on_error)
         for chunk in _chunks(enumerate(rows), chunk_size):
             items = [(index, *_split_reason(obj, values, None)) for index, values in chunk]
-            with self.unit.call():
+            with self.duplicates_allowed(allow_duplicate), self.unit.call():
                 yield writes.create(self, obj, items, stop)
 
     def update(
@@ -222,6 +242,8 @@ class Session:
         values: Mapping[str, Any],
         version: int | None = None,
         reason: str | None = None,
+        *,
+        allow_duplicate: bool = False,
     ) -> Record:
         """Validate and apply changes; ``version`` guards against concurrent edits (Conflict).
 
@@ -230,7 +252,7 @@ class Session:
         explains a skip or a reopening. An update is an ``update_many`` of one row."""
         obj = self.object(object_name)
         values, reason = _split_reason(obj, values, reason)
-        with self.unit.call():
+        with self.duplicates_allowed(allow_duplicate), self.unit.call():
             outcome = writes.update(self, obj, [(0, record_id, values, version, reason)], stop=True)[0]
         if isinstance(outcome, TrellisError):
             raise outcome
@@ -243,6 +265,7 @@ class Session:
         *,
         on_error: str = "stop",
         chunk_size: int = writes.CHUNK,
+        allow_duplicate: bool = False,
     ) -> list[Record | TrellisError]:
         """Apply ``(id, values[, version])`` changes, each through exactly what ``update`` does, with
         the records read and the database checks made set-wise. ``on_error`` as for ``create_many``;
@@ -251,7 +274,9 @@ class Session:
         with self.unit.savepoint() if stop else contextlib.nullcontext():
             return [
                 r
-                for chunk in self.update_chunks(object_name, changes, on_error=on_error, chunk_size=chunk_size)
+                for chunk in self.update_chunks(
+                    object_name, changes, on_error=on_error, chunk_size=chunk_size, allow_duplicate=allow_duplicate
+                )
                 for r in chunk
             ]
 
@@ -262,6 +287,7 @@ class Session:
         *,
         on_error: str = "stop",
         chunk_size: int = writes.CHUNK,
+        allow_duplicate: bool = False,
     ) -> Iterator[list[Record | TrellisError]]:
         """``update_many`` a chunk at a time (see ``create_chunks``). A record named twice is
         changed twice, in order: its second change starts a new chunk."""
@@ -273,7 +299,7 @@ class Session:
                 record_id, values, version = _change(change)
                 values, reason = _split_reason(obj, values, None)
                 items.append((index, record_id, values, version, reason))
-            with self.unit.call():
+            with self.duplicates_allowed(allow_duplicate), self.unit.call():
                 yield writes.update(self, obj, items, stop)
 
     def _write(

@@ -51,6 +51,7 @@ from engine.runtime.errors import (
     ValidationFailed,
 )
 from engine.runtime.messages import current_language
+from engine.runtime.records.duplicates import PossibleDuplicate
 from engine.runtime.records.reader import language_of
 from engine.runtime.records.record import Record
 from engine.runtime.security.permissions import PermissionDenied, Principal
@@ -342,6 +343,12 @@ def _convert_targets(
             ids[target.name] = None
             blamed = {k: v for k, v in exc.errors.items() if references.get(k) not in failed}
             errors.update(_prefixed(target.name, blamed))
+            continue
+        except PossibleDuplicate as exc:  # a warn duplicate rule of the target: refused, saying so
+            failed.add(target.name)
+            ids[target.name] = None
+            error = FieldError(exc.code, str(exc), {"count": len(exc.candidates)})
+            errors.update(_prefixed(target.name, {RECORD_ERRORS: [error]}))
             continue
         if record.pending_approval is not None:  # a create waiting for approval cannot be linked now
             failed.add(target.name)
