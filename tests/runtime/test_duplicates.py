@@ -77,8 +77,8 @@ roles:
       member: {read: all, edit: own, create: true}
   boss:
     objects:
-      account: {read: all, edit: all, create: true}
-      contact: {read: all, edit: all, create: true}
+      account: {read: all, edit: all, create: true, delete: all, merge: true}
+      contact: {read: all, edit: all, create: true, delete: all, merge: true}
       member: {read: all, edit: all, create: true}
     hidden: [member.card]
 """
@@ -237,3 +237,15 @@ def test_a_conversion_is_refused_naming_a_likely_duplicate_of_its_target(crm, cl
         s.convert("lead_to_account", lead.id, version=lead.version)
     (problem,) = caught.value.errors["account._record"]
     assert problem.code == "possible_duplicate" and "probably exists already" in problem.message
+
+
+def test_merging_duplicates_is_no_duplicate_of_the_records_merged(crm, clean):
+    with crm.session("bo") as s:
+        first = s.create("account", {"name": "上海云帆软件科技有限公司"})
+        second = s.create("account", {"name": "云帆软件(上海)有限公司", "credit_code": "X1"}, allow_duplicate=True)
+        one = s.create("contact", {"name": "Wang", "phone": "13800138000"})
+        two = s.create("contact", {"name": "Wang Wei", "phone": "13900139000"})
+        # The survivor takes the merged record's values: a warn rule and a block rule matched it.
+        merged = s.merge("account", first.id, [second.id], {"name": second.id, "credit_code": second.id})
+        assert merged.survivor["name"] == "云帆软件(上海)有限公司"
+        assert s.merge("contact", one.id, [two.id], {"phone": two.id}).survivor["phone"] == two["phone"]

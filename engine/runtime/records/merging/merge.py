@@ -122,6 +122,8 @@ def merge(
         for record in merged:
             given = [n for n in changes if obj.fields[n].unique and chosen[n][1] == record.id]
             moved += moves.give_up(session, obj, record.id, given, now)
+        # Archived first: the survivor taking a merged record's values is no duplicate of that record.
+        _archive(session, obj, merged, survivor.id, now)
         before = {name: plain(survivor.get(name)) for name in changes}
         version = _version(versions or {}, survivor.id)
         updated = session.update(obj.name, survivor.id, changes, version=version) if changes else survivor
@@ -135,7 +137,6 @@ def merge(
             )
         moved += moves.lookups(session, obj, survivor.id, merged_ids_, now)
         moved += moves.system_rows(session, obj, survivor.id, merged_ids_)
-        _archive(session, obj, merged, survivor.id, now)
         session.unit.log_change(
             session.principal,
             session.channel,
