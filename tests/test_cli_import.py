@@ -22,7 +22,9 @@ from engine.cli import main
 from engine.metadata.fieldparts import ChoicePart
 from engine.metadata.fieldtypes import FieldValueError
 from engine.metadata.model import FieldDef, Label, Picklist, PicklistValue, Settings
+from engine.runtime.imports import cells
 from engine.runtime.imports.cells import CellContext, convert_cell
+from engine.runtime.imports.mapping import normal
 from engine.runtime.security.crypto import generate_key
 from tests.templates import apply_fresh
 
@@ -231,6 +233,21 @@ def test_cells_read_as_a_person_means_them():
     for kind, cell in (("date", "01/02/2026"), ("boolean", "maybe"), ("user", "nobody")):
         with pytest.raises(FieldValueError):
             read(kind, cell)
+
+
+def test_picklist_cells_are_remembered_per_field_within_a_bound(monkeypatch):
+    """A file repeats a few picklist values in every row: each text is normalised once, and only
+    CHOICE_MEMORY texts are remembered however many distinct ones a file holds."""
+    picklist = Picklist("p", Label.of("p"), (PicklistValue("a", Label.of({"en": "Alpha", "zh": "甲"})),))
+    fdef = FieldDef(name="f", type="picklist", label=Label.of("F"), part=ChoicePart(picklist=picklist))
+    context = CellContext(Settings(timezone="Asia/Shanghai"))
+    context.choices(fdef)
+    normalised = []
+    monkeypatch.setattr(cells, "normal", lambda text: normalised.append(text) or normal(text))
+    monkeypatch.setattr(cells, "CHOICE_MEMORY", 2)
+    texts = ["甲", " ALPHA ", "Alpha!", "zzz"]
+    assert [convert_cell(t, fdef, context) for t in texts * 2] == ["a", "a", "a", "zzz"] * 2
+    assert normalised == ["甲", "ALPHA", "Alpha!", "zzz", "Alpha!", "zzz"]
 
 
 def test_a_dry_run_gives_the_same_errors_and_changes_nothing(small, tmp_path):
