@@ -1,7 +1,7 @@
 """Throughput, memory and progress of an import (``engine.runtime.imports``) against raw inserts.
 
     python benchmarks/import.py [--rows 100000] [--xlsx-rows 0] [--rounds 3] [--db sqlite|postgresql|both]
-                                [--kinds dry,real,raw] [--postgresql URL] [--output docs/benchmarks.md]
+                                [--kinds dry,real,raw] [--batch 1000] [--postgresql URL] [--output docs/benchmarks.md]
 
 Leads of configs/sample_saas.yaml as a company moving onto Trellis has them: a CSV file (UTF-8
 with a BOM, as Excel writes it) with the Chinese labels as headers and ROWS rows of realistic
@@ -16,10 +16,10 @@ dropped afterwards) and each of ROUNDS rounds, interleaved, each in a fresh proc
 - ``dry``: ``imports.start(..., dry_run=True)`` + ``imports.run`` of the file (one transaction,
   rolled back);
 - ``real``: ``imports.start`` + ``imports.run`` of the file as the administrator with automation
-  on, as ``trellis import CONFIG lead FILE --as admin`` does (a batch of 1,000 rows per commit);
+  on, as ``trellis import CONFIG lead FILE --as admin`` does (BATCH rows, 1,000 by default, per commit);
 - ``raw``: the same rows, converted beforehand to the values the write path stores (outside the
   clock), inserted with ``connection.execute(insert(lead), rows)``, 1,000 rows per
-  ``executemany`` and per transaction — the floor of what any import could do.
+  ``executemany`` and per transaction (BATCH rows) — the floor of what any import could do.
 
 Reported: rows per second (median), import / raw, dry / real time, the peak RSS of the import's
 own process (``ru_maxrss``) and the longest wait between two progress reports (the web wizard
@@ -168,7 +168,7 @@ def data_file(kind: str, rows: int) -> Path:
 
 
 # --- one measurement, in its own process -------------------------------------------------------------
-def run_import(url: str, path: str, dry_run: bool) -> dict[str, float]:
+def run_import(url: str, path: str, dry_run: bool, batch: int) -> dict[str, float]:
     """Import ``path`` as ``trellis import`` does (the worker side): time, CPU, progress gaps, RSS."""
     from engine.runtime import imports
 
@@ -176,7 +176,7 @@ def run_import(url: str, path: str, dry_run: bool) -> dict[str, float]:
     crm.check_database()
     reports: list[float] = []
     cpu, start = time.process_time(), time.perf_counter()
-    job = imports.start(crm, "lead", path, imports.ImportOptions(batch=BATCH), "admin", dry_run=dry_run)
+    job = imports.start(crm, "lead", path, imports.ImportOptions(batch=batch), "admin", dry_run=dry_run)
     running = time.perf_counter()  # the wizard's bar starts here, once the job is stored
     job = imports.run(crm, job.id, path, progress=lambda _: reports.append(time.perf_counter()))
     end = time.perf_counter()
@@ -193,8 +193,8 @@ def run_import(url: str, path: str, dry_run: bool) -> dict[str, float]:
     }
 
 
-def run_raw(url: str, rows: int) -> dict[str, float]:
-    """The baseline (the worker side): the leads as stored, 1,000 per executemany and transaction;
+def run_raw(url: str, rows: int, size: int) -> dict[str, float]:
+    """The baseline (the worker side): the leads as stored, ``size`` per executemany and transaction;
     converting them is not timed."""
     from engine.runtime.imports.cells import CellContext, convert_cell
     from engine.runtime.imports.mapping import EXTRA_FIELDS
@@ -206,10 +206,10 @@ def run_raw(url: str, rows: int) -> dict[str, float]:
     with crm.session("admin") as session:
         context, admin = CellContext(settings, user_index(session)), session.principal.user_id
     table, seconds = crm.schema.table("lead"), 0.0
-    for first in range(0, rows, BATCH):
+    for first in range(0, rows, size):
         now = dt.datetime.now(dt.UTC)
         batch = []
-        for n in range(first, min(rows, first + BATCH)):
+        for n in range(first, min(rows, first + size)):
             row = dict.fromkeys(obj.fields)
             for header, cell in zip(HEADERS, csv_cells(n), strict=True):
                 fdef = fields[HEADERS[header]]
@@ -225,9 +225,10 @@ def run_raw(url: str, rows: int) -> dict[str, float]:
     return {"seconds": seconds, "rows": rows, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def measure(kind: str, url: str, path: Path, rows: int) -> dict[str, float]:
+def measure(kind: str, url: str, path: Path, rows: int, batch: int) -> dict[str, float]:
     """One measurement of ``kind`` in a fresh process, so that its peak RSS is its own."""
     command = [sys.executable, __file__, "--worker", kind, "--url", url, "--file", str(path), "--rows", str(rows)]
+    command += ["--batch", str(batch)]
     answer = subprocess.run(command, capture_output=True, text=True)
     if answer.returncode:
         sys.exit(f"{kind} failed:\n{answer.stderr[-3000:]}")
@@ -259,16 +260,16 @@ def bench(url: str, csv_path: Path, xlsx_path: Path | None, args: argparse.Names
     for round_ in range(args.rounds):
         print(f"round {round_ + 1} of {args.rounds}", flush=True)
         for kind in kinds:  # interleaved: each kind sees a table of about the same size
-            runs[kind].append(measure(kind, url, csv_path, args.rows))
+            runs[kind].append(measure(kind, url, csv_path, args.rows, args.batch))
     dialect = url.split(":", 1)[0].split("+")[0]
-    lines = [line(dialect, "CSV", args.rows, runs)]
+    lines = [line(dialect, "CSV", args.rows, runs, args.batch)]
     if xlsx_path is not None:
-        once = {kind: [measure(kind, url, xlsx_path, args.xlsx_rows)] for kind in kinds if kind != "dry"}
-        lines.append(line(dialect, "xlsx", args.xlsx_rows, once))
+        once = {kind: [measure(kind, url, xlsx_path, args.xlsx_rows, args.batch)] for kind in kinds if kind != "dry"}
+        lines.append(line(dialect, "xlsx", args.xlsx_rows, once, args.batch))
     return lines
 
 
-def line(dialect: str, kind: str, rows: int, runs: dict[str, list[dict[str, float]]]) -> str:
+def line(dialect: str, kind: str, rows: int, runs: dict[str, list[dict[str, float]]], batch: int) -> str:
     """One row of the table from the runs of each kind (medians; the worst RSS and progress gap)."""
 
     def median(name: str) -> float | None:
@@ -285,7 +286,7 @@ def line(dialect: str, kind: str, rows: int, runs: dict[str, list[dict[str, floa
     )
     gap = f"{max(r['gap'] for r in imports):.1f}" if imports else "—"
     return (
-        f"| {dialect} | {kind} | {rows:,} | {len(runs.get('real') or runs.get('raw') or [])} | {rate(real)} | "
+        f"| {dialect} | {kind} | {rows:,} | {batch:,} | {len(runs.get('real') or runs.get('raw') or [])} | {rate(real)} | "
         f"{rate(dry)} | {rate(raw)} | {f'{raw / real:.0%}' if real and raw else '—'} | "
         f"{f'{dry / real:.2f}×' if real and dry else '—'} | {rss or '—'} | {cpu or '—'} | {gap} | "
         f"{dt.date.today().isoformat()} | {machine()}, load {os.getloadavg()[0]:.1f} |"
@@ -309,6 +310,7 @@ def main() -> None:
     parser.add_argument("--xlsx-rows", type=int, default=0, help="xlsx rows, imported once (default: none)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--batch", type=int, default=BATCH, help="rows per batch (default 1,000)")
     parser.add_argument("--kinds", default=",".join(KINDS), help="what to measure (default dry,real,raw)")
     parser.add_argument(
         "--postgresql",
@@ -322,7 +324,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         kind, rows = args.worker, args.rows
-        result = run_raw(args.url, rows) if kind == "raw" else run_import(args.url, args.file, kind == "dry")
+        if kind == "raw":
+            result = run_raw(args.url, rows, args.batch)
+        else:
+            result = run_import(args.url, args.file, kind == "dry", args.batch)
         print(json.dumps(result))
         return
     args.kinds = {k.strip() for k in args.kinds.split(",")}
@@ -341,14 +346,14 @@ def main() -> None:
 HEADER = (
     f"{SECTION}\n\n"
     "Leads of `configs/sample_saas.yaml` imported by the administrator with automation on (a run row, "
-    "a notification and an e-mail per lead), 1,000 rows per batch, each run in a fresh process; medians "
-    "of the rounds. `raw` is the floor: the same rows as stored, 1,000 per `executemany` and transaction. "
+    "a notification and an e-mail per lead), each run in a fresh process; medians "
+    "of the rounds. `raw` is the floor: the same rows as stored, a batch per `executemany` and transaction. "
     "RSS is the peak of the import's own process (Python with Trellis loaded included); the gap is the "
     "longest wait between two progress reports of any run.\n\n"
-    "| database | file | rows | rounds | import rows/s | dry run rows/s | raw executemany rows/s | "
+    "| database | file | rows | batch | rounds | import rows/s | dry run rows/s | raw executemany rows/s | "
     "import / raw (goal ≥ 30 %) | dry / real time (goal ≤ 1.2×) | peak RSS MB real / dry (goal ≤ 500) | "
     "CPU ms per row real / dry | longest progress gap s (goal ≤ 2) | date | machine |\n"
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
 )
 
 
