@@ -381,6 +381,26 @@ def test_a_web_job_runs_a_few_batches_at_a_time_and_reads_its_progress_and_error
     assert imports.write_error_file(crm, job.id, tmp_path / "e.csv") == 1
 
 
+def test_an_xlsx_run_opens_the_workbook_once(small, tmp_path, monkeypatch):
+    """Opening a workbook reads all its shared strings, and the whole sheet when the file does not
+    declare its size (openpyxl's write-only files, Trellis's own exports): a run opens it once."""
+    import openpyxl
+
+    from engine.runtime import imports
+
+    config, db, crm = small
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("Items")
+    for row in (["Name"], ["a"], ["b"], ["c"]):
+        sheet.append(row)
+    book.save(tmp_path / "items.xlsx")
+    job = imports.start(crm, "item", tmp_path / "items.xlsx", imports.ImportOptions(batch=2), "imp")
+    opened, load_workbook = [], openpyxl.load_workbook
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: opened.append(a) or load_workbook(*a, **k))
+    job = imports.run(crm, job.id)
+    assert (job.status, job.created, len(opened)) == ("done", 3, 1)
+
+
 def test_files_are_read_with_their_encoding_delimiter_and_sheet(tmp_path):
     from engine.runtime.imports import ImportProblem
     from engine.runtime.imports.reading import open_source
@@ -395,7 +415,9 @@ def test_files_are_read_with_their_encoding_delimiter_and_sheet(tmp_path):
         assert (source.headers, source.described, list(source.rows())) == (["名称", "编号"], described, [(2, row)])
         source.close()
     deals = SAMPLES / "saas" / "deals.xlsx"
-    assert open_source(deals, sheet="商机").headers[:2] == ["商机名称", "客户"]
+    source = open_source(deals, sheet="商机")
+    assert source.headers[:2] == ["商机名称", "客户"]
+    source.close()
     with pytest.raises(ImportProblem, match="The workbook has no sheet 'Leads'; its sheets: 商机."):
         open_source(deals, sheet="Leads")
     with pytest.raises(ImportProblem, match=r"is an old Excel file \(.xls\): save it as .xlsx or CSV"):

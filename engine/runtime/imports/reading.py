@@ -44,6 +44,8 @@ class Source:
     #: Data rows in the sheet as the workbook declares them (xlsx; None when it does not say).
     total: int | None = None
     _raw: BinaryIO | None = field(default=None, repr=False)
+    #: The open workbook (xlsx): opened once, for the header and the rows.
+    _book: Any = field(default=None, repr=False)
     _size: int = 0
     _position: int = 0
 
@@ -73,6 +75,9 @@ class Source:
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+        if self._book is not None:
+            self._book.close()
+            self._book = None
 
     @property
     def described(self) -> str:
@@ -204,22 +209,22 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
         raise ImportProblem("import.no_sheet", sheet=sheet, sheets=", ".join(book.sheetnames))
     first = next(worksheet.iter_rows(values_only=True, max_row=1), None)
     total = worksheet.max_row - 1 if worksheet.max_row else None
-    book.close()
     if not first or not any(cell not in (None, "") for cell in first):
+        book.close()
         raise ImportProblem("import.no_header", path=path.name)
     headers = ["" if cell is None else str(cell).strip() for cell in first]
     while headers and not headers[-1]:
         headers.pop()
-    return Source(path, "xlsx", headers, sheet=worksheet.title, total=total)
+    return Source(path, "xlsx", headers, sheet=worksheet.title, total=total, _book=book)
 
 
 def _xlsx_rows(source: Source) -> Iterator[list[Any]]:
-    from openpyxl import load_workbook
+    """The sheet's rows after the header, from the workbook the source opened: opening one reads
+    all its shared strings, and the whole sheet when it does not declare its size (files written
+    by openpyxl's write-only mode, Trellis's exports among them)."""
+    if source._book is None:
+        from openpyxl import load_workbook
 
-    book = load_workbook(source.path, read_only=True, data_only=True)
-    try:
-        rows = book[source.sheet].iter_rows(values_only=True, min_row=2)
-        for row in rows:
-            yield list(row)
-    finally:
-        book.close()
+        source._book = load_workbook(source.path, read_only=True, data_only=True)
+    for row in source._book[source.sheet].iter_rows(values_only=True, min_row=2):
+        yield list(row)
