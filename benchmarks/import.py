@@ -374,8 +374,8 @@ def main() -> None:
 
 HEADER = (
     f"{SECTION}\n\n"
-    "Issue 13's goals for `trellis import`. Leads of `configs/sample_saas.yaml` imported by the administrator with automation on (a run row, "
-    "a notification and an e-mail per lead), each run in a fresh process; medians "
+    "Issue 13's goals for `trellis import`. Leads of `configs/sample_saas.yaml` imported by the "
+    "administrator with automation on (a run row, a notification and an e-mail per lead), each run in a fresh process; medians "
     "of the rounds. `raw` is the floor: the same rows as stored, a batch per `executemany` and transaction. "
     "RSS is the peak of the import's own process (Python with Trellis loaded included); the gap is the "
     "longest wait between two progress reports of any run.\n\n"
