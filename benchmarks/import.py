@@ -308,6 +308,7 @@ def line(dialect: str, kind: str, rows: int, runs: dict[str, list[dict[str, floa
         return f"{rows / seconds:,.0f}" if seconds else "—"
 
     real, dry, raw = median("real"), median("dry"), median("raw")
+    rounds = len(runs.get("real") or runs.get("raw") or [])
     imports = runs.get("real", []) + runs.get("dry", [])
     rss = " / ".join(f"{max(r['rss_mb'] for r in runs[k]):.0f}" for k in ("real", "dry") if runs.get(k))
     cpu = " / ".join(
@@ -315,7 +316,7 @@ def line(dialect: str, kind: str, rows: int, runs: dict[str, list[dict[str, floa
     )
     gap = f"{max(r['gap'] for r in imports):.1f}" if imports else "—"
     return (
-        f"| {dialect} | {kind} | {rows:,} | {batch:,} | {len(runs.get('real') or runs.get('raw') or [])} | {rate(real)} | "
+        f"| {dialect} | {kind} | {rows:,} | {batch:,} | {rounds} | {rate(real)} | "
         f"{rate(dry)} | {rate(raw)} | {f'{raw / real:.0%}' if real and raw else '—'} | "
         f"{f'{dry / real:.2f}×' if real and dry else '—'} | {rss or '—'} | {cpu or '—'} | {gap} | "
         f"{dt.date.today().isoformat()} | {machine()}, load {os.getloadavg()[0]:.1f} |"
@@ -375,8 +376,8 @@ def main() -> None:
 HEADER = (
     f"{SECTION}\n\n"
     "Issue 13's goals for `trellis import`. Leads of `configs/sample_saas.yaml` imported by the "
-    "administrator with automation on (a run row, a notification and an e-mail per lead), each run in a fresh process; medians "
-    "of the rounds. `raw` is the floor: the same rows as stored, a batch per `executemany` and transaction. "
+    "administrator with automation on (a run row, a notification and an e-mail per lead), each run in a "
+    "fresh process; medians of the rounds. `raw` is the floor: the same rows as stored, a batch per `executemany` and transaction. "
     "RSS is the peak of the import's own process (Python with Trellis loaded included); the gap is the "
     "longest wait between two progress reports of any run.\n\n"
     "| database | file | rows | batch | rounds | import rows/s | dry run rows/s | raw executemany rows/s | "
