@@ -23,8 +23,10 @@ from engine.cli import main
 from engine.metadata.fieldparts import ChoicePart
 from engine.metadata.fieldtypes import FieldValueError
 from engine.metadata.model import FieldDef, Label, Picklist, PicklistValue, Settings
+from engine.runtime.imports import cells
 from engine.runtime.imports.cells import CellContext, convert_cell
 from engine.runtime.imports.reading import Percent
+from engine.runtime.imports.mapping import normal
 from engine.runtime.security.crypto import generate_key
 from tests.templates import apply_fresh
 
@@ -306,6 +308,19 @@ def test_a_file_with_a_keys_row_maps_by_key_and_its_error_file_keeps_the_row(sma
     fixed[2][1] = "乙"
     run("import", config, "account", write_csv(tmp_path / "fixed.csv", fixed), "--db", db, expect=0)
     assert [(r["name"], r["code"]) for r in records(crm, "account")] == [("甲", "c1"), ("乙", "c2")]
+def test_picklist_cells_are_remembered_per_field_within_a_bound(monkeypatch):
+    """A file repeats a few picklist values in every row: each text is normalised once, and only
+    CHOICE_MEMORY texts are remembered however many distinct ones a file holds."""
+    picklist = Picklist("p", Label.of("p"), (PicklistValue("a", Label.of({"en": "Alpha", "zh": "甲"})),))
+    fdef = FieldDef(name="f", type="picklist", label=Label.of("F"), part=ChoicePart(picklist=picklist))
+    context = CellContext(Settings(timezone="Asia/Shanghai"))
+    context.choices(fdef)
+    normalised = []
+    monkeypatch.setattr(cells, "normal", lambda text: normalised.append(text) or normal(text))
+    monkeypatch.setattr(cells, "CHOICE_MEMORY", 2)
+    texts = ["甲", " ALPHA ", "Alpha!", "zzz"]
+    assert [convert_cell(t, fdef, context) for t in texts * 2] == ["a", "a", "a", "zzz"] * 2
+    assert normalised == ["甲", "ALPHA", "Alpha!", "zzz", "Alpha!", "zzz"]
 
 
 def test_a_dry_run_gives_the_same_errors_and_changes_nothing(small, tmp_path):
@@ -439,6 +454,26 @@ def test_a_web_job_runs_a_few_batches_at_a_time_and_reads_its_progress_and_error
     assert imports.write_error_file(crm, job.id, tmp_path / "e.csv") == 1
 
 
+def test_an_xlsx_run_opens_the_workbook_once(small, tmp_path, monkeypatch):
+    """Opening a workbook reads all its shared strings, and the whole sheet when the file does not
+    declare its size (openpyxl's write-only files, Trellis's own exports): a run opens it once."""
+    import openpyxl
+
+    from engine.runtime import imports
+
+    config, db, crm = small
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("Items")
+    for row in (["Name"], ["a"], ["b"], ["c"]):
+        sheet.append(row)
+    book.save(tmp_path / "items.xlsx")
+    job = imports.start(crm, "item", tmp_path / "items.xlsx", imports.ImportOptions(batch=2), "imp")
+    opened, load_workbook = [], openpyxl.load_workbook
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: opened.append(a) or load_workbook(*a, **k))
+    job = imports.run(crm, job.id)
+    assert (job.status, job.created, len(opened)) == ("done", 3, 1)
+
+
 def test_files_are_read_with_their_encoding_delimiter_and_sheet(tmp_path):
     from engine.runtime.imports import ImportProblem
     from engine.runtime.imports.reading import detect_encoding, open_source
@@ -455,7 +490,9 @@ def test_files_are_read_with_their_encoding_delimiter_and_sheet(tmp_path):
     gbk = ("名称,城市\n" + "上海云帆数据科技有限公司,上海\n" * 50).encode("gb18030")
     assert detect_encoding(gbk[:-2]) == "gb18030"  # the first bytes of a large file end inside a character
     deals = SAMPLES / "saas" / "deals.xlsx"
-    assert open_source(deals, sheet="商机").headers[:2] == ["商机名称", "客户"]
+    source = open_source(deals, sheet="商机")
+    assert source.headers[:2] == ["商机名称", "客户"]
+    source.close()
     with pytest.raises(ImportProblem, match="The workbook has no sheet 'Leads'; its sheets: 商机."):
         open_source(deals, sheet="Leads")
     with pytest.raises(ImportProblem, match=r"is an old Excel file \(.xls\): save it as .xlsx or CSV"):

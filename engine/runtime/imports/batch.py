@@ -22,7 +22,7 @@ from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.errors import RECORD_ERRORS, TrellisError, ValidationFailed
 from engine.runtime.imports.cells import CellContext, Ref, blank, convert_cell
 from engine.runtime.imports.jobs import Counts, FailedRow
-from engine.runtime.imports.mapping import EXTRA_FIELDS, ColumnMap, field_of, finding_field, lookup_field
+from engine.runtime.imports.mapping import EXTRA_FIELDS, Column, ColumnMap, field_of, finding_field, lookup_field
 from engine.runtime.imports.problems import label, say
 from engine.runtime.imports.reading import Source
 from engine.runtime.imports.resolve import find, key_of
@@ -34,7 +34,7 @@ from engine.runtime.records.writes import MAX_CHUNK
 
 @dataclass
 class Row:
-    """One data row on its way: its cells, the values for the write path, its problems."""
+    """One data row on its way: its cells as read, the values for the write path, its problems."""
 
     number: int
     cells: list[Any]
@@ -74,6 +74,10 @@ class Plan:
                     found.append((fdef, by))
         return found
 
+    def targets(self) -> tuple[tuple[Column, FieldDef], ...]:
+        """The mapped columns, each with the field it fills (found once, used for every cell)."""
+        return tuple((column, field_of(self.obj, column.field or "")) for column in self.columns.mapped)
+
     def label_of(self, name: str) -> str:
         """How an error names a field: the column it came from, else its label."""
         column = self.columns.column_of(name)
@@ -112,10 +116,10 @@ def batches(plan: Plan, skip: int) -> Iterator[tuple[int, list[Row]]]:
 
 
 def _convert(plan: Plan, number: int, cells: list[Any]) -> Row:
-    row = Row(number, [_plain(c) for c in cells], dict(plan.constants))
-    for column in plan.columns.mapped:
-        cell = cells[column.index] if column.index < len(cells) else None
-        fdef = field_of(plan.obj, column.field or "")
+    row = Row(number, cells, dict(plan.constants))
+    width = len(cells)
+    for column, fdef in plan.targets:
+        cell = cells[column.index] if column.index < width else None
         try:
             value = convert_cell(cell, fdef, plan.context)
         except FieldValueError as exc:
@@ -270,4 +274,4 @@ def _candidates(candidates: list[Candidate]) -> str:
 
 
 def _failed(row: Row, problems: list[str]) -> FailedRow:
-    return FailedRow(row.number, row.cells, "; ".join(problems))
+    return FailedRow(row.number, [_plain(c) for c in row.cells], "; ".join(problems))

@@ -45,6 +45,8 @@ from engine.runtime.imports.reading import Percent
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 #: Serial numbers read as dates in a CSV cell of a date field: 1954-10-14 … 2173-10-14.
 EXCEL_SERIALS = (20000, 100000)
+#: Distinct picklist cell texts whose key is remembered, per field (bounds the memory of a run).
+CHOICE_MEMORY = 10_000
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,19 @@ class CellContext:
     #: Names a picklist field's values have besides their own (``stage_names``): field → name → key.
     aliases: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     _picklists: dict[str, dict[str, str]] = field(default_factory=dict)
+    _chosen: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def choose(self, fdef: FieldDef, text: str) -> str:
+        """The key a picklist cell's text names (the text itself when it names none). A file
+        repeats a few values in every row: the answers for up to ``CHOICE_MEMORY`` texts per field
+        are kept, so that most cells cost a dictionary look-up instead of normalising the text."""
+        chosen = self._chosen.setdefault(fdef.name, {})
+        key = chosen.get(text)
+        if key is None:
+            key = self.choices(fdef).get(normal(text), text)
+            if len(chosen) < CHOICE_MEMORY:
+                chosen[text] = key
+        return key
 
     def choices(self, fdef: FieldDef) -> dict[str, str]:
         """A picklist field's keys and labels (normalised) → key, and the map's chosen values."""
@@ -276,7 +291,7 @@ _LIST_SEPARATORS = re.compile(r"[,;，；、|\n]")
 
 def _choice(cell: Any, fdef: FieldDef, context: CellContext) -> str:
     text = _text(cell, fdef, context)
-    return context.choices(fdef).get(normal(text), text) if fdef.picklist is not None else text
+    return context.choose(fdef, text) if fdef.picklist is not None else text
 
 
 def _many(cell: Any, fdef: FieldDef, context: CellContext) -> list[str]:

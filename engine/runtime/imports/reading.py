@@ -70,6 +70,8 @@ class Source:
     #: Rows before the data: the header, and the keys row when there is one.
     header_rows: int = 1
     _raw: BinaryIO | None = field(default=None, repr=False)
+    #: The open workbook (xlsx): opened once, for the header and the rows.
+    _book: Any = field(default=None, repr=False)
     _size: int = 0
     _position: int = 0
 
@@ -110,6 +112,9 @@ class Source:
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+        if self._book is not None:
+            self._book.close()
+            self._book = None
 
     @property
     def described(self) -> str:
@@ -274,35 +279,35 @@ def _open_xlsx(path: Path, sheet: str | None, shown: str) -> Source:
         raise ImportProblem("import.no_sheet", sheet=sheet, sheets=", ".join(book.sheetnames))
     first, second = [*worksheet.iter_rows(values_only=True, max_row=2), None, None][:2]
     total = worksheet.max_row - 1 if worksheet.max_row else None
-    book.close()
     if not first or not any(cell not in (None, "") for cell in first):
+        book.close()
         raise ImportProblem("import.no_header", path=shown)
     headers = ["" if cell is None else str(cell).strip() for cell in first]
     while headers and not headers[-1]:
         headers.pop()
     keys = ["" if cell is None else str(cell).strip() for cell in second or ()]
-    return Source(path, "xlsx", headers, sheet=worksheet.title, total=total, sheets=tuple(book.sheetnames), second=keys)
+    sheets = tuple(book.sheetnames)
+    return Source(path, "xlsx", headers, sheet=worksheet.title, total=total, sheets=sheets, second=keys, _book=book)
 
 
 def _xlsx_rows(source: Source) -> Iterator[list[Any]]:
-    """The sheet's rows after the header; a workbook damaged further down is an ImportProblem."""
-    book = _load_workbook(source.path)
-    rows = book[source.sheet].iter_rows(min_row=source.first_row)
-    try:
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                return
-            except Exception:  # noqa: BLE001 - openpyxl, zipfile and the XML parser raise many kinds
-                raise ImportProblem("import.bad_xlsx", path=source.path.name) from None
-            values = [cell.value for cell in row]
-            for index, value in enumerate(values):  # only numbers have a format worth reading
-                if type(value) in (int, float) and percent_format(row[index].number_format):
-                    values[index] = Percent(value)
-            yield values
-    finally:
-        book.close()
+    """The sheet's rows after the header, from the workbook the source opened (opening one reads all
+    its shared strings); a workbook damaged further down is an ImportProblem."""
+    if source._book is None:
+        source._book = _load_workbook(source.path)
+    rows = source._book[source.sheet].iter_rows(min_row=source.first_row)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception:  # noqa: BLE001 - openpyxl, zipfile and the XML parser raise many kinds
+            raise ImportProblem("import.bad_xlsx", path=source.path.name) from None
+        values = [cell.value for cell in row]
+        for index, value in enumerate(values):  # only numbers have a format worth reading
+            if type(value) in (int, float) and percent_format(row[index].number_format):
+                values[index] = Percent(value)
+        yield values
 
 
 @lru_cache(maxsize=256)
