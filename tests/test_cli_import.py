@@ -25,8 +25,8 @@ from engine.metadata.fieldtypes import FieldValueError
 from engine.metadata.model import FieldDef, Label, Picklist, PicklistValue, Settings
 from engine.runtime.imports import cells
 from engine.runtime.imports.cells import CellContext, convert_cell
-from engine.runtime.imports.reading import Percent
 from engine.runtime.imports.mapping import normal
+from engine.runtime.imports.reading import Percent
 from engine.runtime.security.crypto import generate_key
 from tests.templates import apply_fresh
 
@@ -308,6 +308,8 @@ def test_a_file_with_a_keys_row_maps_by_key_and_its_error_file_keeps_the_row(sma
     fixed[2][1] = "乙"
     run("import", config, "account", write_csv(tmp_path / "fixed.csv", fixed), "--db", db, expect=0)
     assert [(r["name"], r["code"]) for r in records(crm, "account")] == [("甲", "c1"), ("乙", "c2")]
+
+
 def test_picklist_cells_are_remembered_per_field_within_a_bound(monkeypatch):
     """A file repeats a few picklist values in every row: each text is normalised once, and only
     CHOICE_MEMORY texts are remembered however many distinct ones a file holds."""

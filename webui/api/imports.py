@@ -131,7 +131,7 @@ def _options(fields: dict[str, str]) -> tuple[imports.ImportOptions, str, bool]:
             raise _bad_form("map", translate("api.imports.bad_map", language, reason=str(exc)[:200])) from None
         with import_problems():
             spec = imports.MapSpec.from_data(data, "map")
-    batch = imports.ImportOptions.batch
+    batch = imports.QUEUED_BATCH
     if fields.get("batch"):
         if not fields["batch"].isdigit() or len(fields["batch"]) > 9:
             raise _bad_form("batch", translate("api.imports.bad_batch", language, value=fields["batch"][:40]))

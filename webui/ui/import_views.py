@@ -17,7 +17,7 @@ from typing import Any
 from flask import url_for
 
 from engine.metadata.model import ObjectDef
-from engine.runtime.imports import FailedRow, ImportOptions, Job, MapSpec, Preview
+from engine.runtime.imports import QUEUED_BATCH, FailedRow, ImportOptions, Job, MapSpec, Preview
 from engine.runtime.imports.mapping import SKIP
 from engine.runtime.imports.reading import display_encoding
 from webui.i18n import Formatter
@@ -80,6 +80,7 @@ def read_map_form(preview: Preview, form: Mapping[str, str]) -> MapChoices:
         spec=MapSpec(columns),
         on_duplicate=on_duplicate,
         match=(form.get("match") or None) if on_duplicate else None,
+        batch=QUEUED_BATCH,
     )
     return MapChoices(options, tuple(missing), tuple(doubled))
 

@@ -24,6 +24,7 @@ from engine.runtime.imports.problems import ImportProblem
 from engine.runtime.imports.queue import work
 from engine.runtime.imports.runner import (
     CHANNEL,
+    QUEUED_BATCH,
     ImportOptions,
     Progress,
     cancel,
@@ -37,6 +38,7 @@ from engine.runtime.imports.runner import (
 
 __all__ = [
     "CHANNEL",
+    "QUEUED_BATCH",
     "Counts",
     "FailedRow",
     "ImportOptions",

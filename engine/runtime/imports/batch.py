@@ -74,6 +74,7 @@ class Plan:
                     found.append((fdef, by))
         return found
 
+    @cached_property
     def targets(self) -> tuple[tuple[Column, FieldDef], ...]:
         """The mapped columns, each with the field it fills (found once, used for every cell)."""
         return tuple((column, field_of(self.obj, column.field or "")) for column in self.columns.mapped)
