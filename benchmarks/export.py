@@ -31,6 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
+from results import append_rows  # benchmarks/results.py
 from scratch import scratch_database  # benchmarks/scratch.py
 
 from engine import Trellis
@@ -173,7 +174,7 @@ def main() -> None:
                 )
                 print(line)
                 lines.append(line)
-    record(Path(args.output), lines)
+    append_rows(Path(args.output), SECTION, HEADER, lines)
 
 
 SECTION = "## Export (`benchmarks/export.py`)"
@@ -188,22 +189,6 @@ HEADER = (
     "| database | rows | kind | seconds | rows/s | peak RSS MB | date | python |\n"
     "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
 )
-
-
-def record(path: Path, lines: list[str]) -> None:
-    """Append ``lines`` to the section's table in docs/benchmarks.md (made when missing)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if SECTION not in text:
-        text = text.rstrip("\n") + "\n\n" + HEADER
-    head, _, tail = text.partition(SECTION)
-    table, rest = [], tail.splitlines(keepends=True)
-    while rest and not rest[0].startswith("| ---"):
-        table.append(rest.pop(0))
-    table.append(rest.pop(0))
-    while rest and rest[0].startswith("|"):
-        table.append(rest.pop(0))
-    new = "".join(table) + "".join(line + "\n" for line in lines) + "".join(rest)
-    path.write_text(head + SECTION + new, encoding="utf-8")
 
 
 if __name__ == "__main__":

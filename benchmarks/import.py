@@ -48,6 +48,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
+from results import append_rows  # benchmarks/results.py
 from scratch import scratch_database  # benchmarks/scratch.py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -370,7 +371,7 @@ def main() -> None:
             for row in bench(url, csv_path, xlsx_path, args):
                 print(row, flush=True)
                 lines.append(row)
-    record(Path(args.output), lines)
+    append_rows(Path(args.output), SECTION, HEADER, lines)
 
 
 HEADER = (
@@ -386,22 +387,6 @@ HEADER = (
     "CPU ms per row real / dry | longest progress gap s (goal ≤ 2) | date | machine |\n"
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
 )
-
-
-def record(path: Path, lines: list[str]) -> None:
-    """Append ``lines`` to the section's table in docs/benchmarks.md (made when missing)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if SECTION not in text:
-        text = text.rstrip("\n") + "\n\n" + HEADER
-    head, _, tail = text.partition(SECTION)
-    table, rest = [], tail.splitlines(keepends=True)
-    while rest and not rest[0].startswith("| ---"):
-        table.append(rest.pop(0))
-    table.append(rest.pop(0))
-    while rest and rest[0].startswith("|"):
-        table.append(rest.pop(0))
-    new = "".join(table) + "".join(row + "\n" for row in lines) + "".join(rest)
-    path.write_text(head + SECTION + new, encoding="utf-8")
 
 
 if __name__ == "__main__":
