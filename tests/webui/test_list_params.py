@@ -186,7 +186,7 @@ def api_error(client, token: str, query: str, language: str = "en") -> dict:
     )
     assert response.status_code == 400, response.get_json()
     body = response.get_json()["error"]
-    assert body["code"] == "bad_query" and body["message"].endswith(".")
+    assert body["code"] == "bad_query" and body["message"].endswith((".", "。"))  # one full stop, in its language
     return body
 
 
