@@ -153,6 +153,8 @@ class FieldType:
     refers_to_user: bool = False
     #: The value is an e-mail address a notification can go to.
     mail_address: bool = False
+    #: The value is a telephone number, stored in E.164 (``phone_region`` for numbers without a country).
+    phone_number: bool = False
     #: The value is a stored file (``sys_files``).
     stores_file: bool = False
 
@@ -685,7 +687,17 @@ REGISTRY: dict[str, FieldType] = {
         _type("date", "date", "date", _date, schemas.date, **_MOMENT),
         _type("datetime", "datetime", "datetime", _datetime, schemas.datetime, **_MOMENT),
         _type("email", "string", "email", _email, schemas.email, **_TEXT, string_length=254, mail_address=True),
-        _type("phone", "string", "tel", _phone, schemas.text, **_TEXT, format=_fmt_phone, string_length=32),
+        _type(
+            "phone",
+            "string",
+            "tel",
+            _phone,
+            schemas.text,
+            **_TEXT,
+            format=_fmt_phone,
+            string_length=32,
+            phone_number=True,
+        ),
         _type("url", "string", "url", _url, schemas.url, **_TEXT, string_length=2048, max_chars=2048),
         _type(
             "picklist",

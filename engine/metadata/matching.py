@@ -278,7 +278,7 @@ for _method in (
         _equal,
     ),
     Method(
-        "phone", "the same E.164 number", lambda f: f.kind.name == "phone", _phone, _whole, _equal, None, "phone fields"
+        "phone", "the same E.164 number", lambda f: f.kind.phone_number, _phone, _whole, _equal, None, "phone fields"
     ),
     Method(
         "email",
