@@ -1119,6 +1119,31 @@ def test_E084_E085_merge_keep_fits_the_field(config_file):
     assert_issue(longest, "T-E085", f"{path}:6:45", "objects.account.fields.visits.merge.keep", "or `sum`")
 
 
+def test_merge_settings_and_grant_are_checked_by_the_schema(config_file):
+    path = config_file("""
+        trellis: 1
+        settings: {merge_undo_days: 0}
+        objects:
+          account:
+            fields:
+              name: {type: text, merge: {keep: biggest}}
+        roles:
+          manager:
+            objects:
+              account: {read: all, merge: yes please}
+        """)
+    found = {issue.path: issue for issue in issues_of(path)}
+    assert set(found) == {
+        "settings.merge_undo_days",
+        "objects.account.fields.name.merge.keep",
+        "roles.manager.objects.account.merge",
+    }, found
+    assert all(issue.code == "T-E011" for issue in found.values())
+    assert "0 is less than the minimum of 1" in found["settings.merge_undo_days"].message
+    assert "allowed: newest, oldest, longest, sum" in found["objects.account.fields.name.merge.keep"].hint
+    assert "'yes please' is not of type 'boolean'" in found["roles.manager.objects.account.merge"].message
+
+
 def test_E030_role_grants_on_an_unknown_object(config_file):
     path = config_file("""
         trellis: 1

@@ -36,7 +36,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from engine.metadata.model import ObjectDef
 from engine.runtime import imports
 from engine.runtime.imports import ImportOptions, ImportProblem, Job
-from engine.runtime.imports.access import JobNotFound, visible_job, visible_jobs
+from engine.runtime.imports.access import JobNotFound, import_after, visible_job, visible_jobs
 from engine.runtime.records.reader import user_names
 from engine.runtime.security.permissions import PermissionDenied
 from webui.state import get_trellis
@@ -315,7 +315,7 @@ def run(object_name: str, job_id: int) -> Response | tuple[str, int]:
         return redirect(url_for("imports.new", object_name=obj.name))
     path = Path(found.file_path)
     _owned_upload(obj.name, path.name)
-    started = _started_import(obj, found)
+    started = import_after(get_trellis(), found)
     if started is not None:  # "Import" pressed twice, or again later: one import per file
         flash(t("imports.already_started"), "info")
         return redirect(url_for("imports.job", object_name=obj.name, job_id=started.id))
@@ -335,18 +335,6 @@ def run(object_name: str, job_id: int) -> Response | tuple[str, int]:
         flash(" ".join(_named(problem.lines, path, found.file_name)), "error")
         return redirect(url_for("imports.job", object_name=obj.name, job_id=found.id))
     return redirect(url_for("imports.job", object_name=obj.name, job_id=started.id))
-
-
-def _started_import(obj: ObjectDef, dry_run: Job) -> Job | None:
-    """The real import of the dry run's file that is queued, running or done, if there is one."""
-    return next(
-        (
-            j
-            for j in imports.recent(get_trellis(), obj.name)
-            if not j.dry_run and j.file_path == dry_run.file_path and j.status in ("pending", "running", "done")
-        ),
-        None,
-    )
 
 
 def error_file(object_name: str, job_id: int) -> Response:

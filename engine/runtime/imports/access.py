@@ -51,3 +51,11 @@ def visible_jobs(crm: Runtime, user: str | int | None, object_name: str | None =
         found = jobs.recent(connection, crm.schema, object_name, limit, None if everyone else principal.user_id)
     live = [runner.status(crm, job.id) if job.dry_run and job.status == jobs.RUNNING else job for job in found]
     return [job for job in live if runner.visible_to(principal, job)]
+
+
+def import_after(crm: Runtime, dry_run: Job) -> Job | None:
+    """The real import of a dry run's file that is queued, running or done, if there is one: a dry
+    run is imported once (a second "Import" finds the first)."""
+    with read_only(crm.engine) as connection:
+        found = jobs.imports_of_file(connection, crm.schema, dry_run.file_path)
+    return next((job for job in found if job.status in (*jobs.OPEN, jobs.DONE)), None)

@@ -295,3 +295,14 @@ def forget_file(connection: sa.Connection, schema: Any, path: str) -> None:
     """Note that the jobs' file was removed (a job that would need it says the file is gone)."""
     jobs, _ = _tables(schema)
     connection.execute(sa.update(jobs).where(jobs.c.file_path == path).values(file_path=""))
+
+
+def imports_of_file(connection: sa.Connection, schema: Any, path: str) -> list[Job]:
+    """The real imports (not dry runs) of the file at ``path``, newest first."""
+    jobs, _ = _tables(schema)
+    query = (
+        sa.select(jobs)
+        .where(jobs.c.file_path == path, jobs.c.dry_run.is_(False), jobs.c.file_path != "")
+        .order_by(jobs.c.id.desc())
+    )
+    return [Job(**row) for row in connection.execute(query).mappings()]
