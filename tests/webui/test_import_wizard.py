@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import time
 import zipfile
 
 import pytest
@@ -159,6 +161,24 @@ def test_another_users_file_and_job_are_not_theirs(app, crm):
         assert ada.get(url).status_code == 200, url  # manage_config sees every job
     assert "accounts.csv" not in text(iris.get("/o/account/imports"))
     assert "accounts.csv" in text(ada.get("/o/account/imports"))
+
+
+def test_files_uploaded_and_left_unused_for_30_days_go_with_the_next_upload(app, crm, tmp_path):
+    ivy = client_for(app, "ivy")
+    left = upload(ivy, csv_bytes(ROWS)).headers["Location"]
+    used = upload(ivy, csv_bytes(ROWS)).headers["Location"]
+    ivy.post(used, data={**map_form(text(ivy.get(used))), "action": "dry_run"})
+    folder = tmp_path / "files" / "imports"
+    month_ago = time.time() - 31 * 86400
+    for path in folder.iterdir():
+        os.utime(path, (month_ago, month_ago))
+    upload(ivy, csv_bytes(ROWS))
+    names = {p.name for p in folder.iterdir()}
+    left_name, used_name = left.split("/upload/")[1].split("?")[0], used.split("/upload/")[1].split("?")[0]
+    assert left_name not in names and left_name + ".owner.json" not in names  # never used: removed
+    assert used_name in names  # its dry run's job keeps it (worker's remove_old_files takes it later)
+    assert len([n for n in names if n.endswith(".owner.json")]) == 2  # the new upload and the used one
+    assert ivy.get(left).status_code == 404
 
 
 def test_a_chosen_option_goes_through_dry_run_error_file_import_and_history(app, crm):

@@ -4,7 +4,8 @@ history. For users whose role has the object's ``import`` grant (the engine chec
 - ``new`` (GET/POST ``/o/<object>/imports/new``): the upload form; a CSV or ``.xlsx`` file (and a
   sheet) is stored by ``uploads.store_import_upload`` with a note of who uploaded it for which
   object (``<file>.owner.json``): only that user may use it (anyone else gets 404). Files up to
-  ``TRELLIS_MAX_IMPORT_UPLOAD`` bytes (200 MB unless set), a page saying so above it.
+  ``TRELLIS_MAX_IMPORT_UPLOAD`` bytes (200 MB unless set), a page saying so above it. Each upload
+  also removes the files uploaded more than 30 days before that no job ever used.
 - ``map_columns`` (``/o/<object>/imports/upload/<name>``): ``imports.preview`` — sample values, the
   field each column goes into (pre-selected), "Don't import", and an option for each picklist
   value that matches none; "Dry run" starts a queued dry run (``imports.start(…, dry_run=True,
@@ -22,6 +23,7 @@ Every ``ImportProblem`` is shown on the page, in the user's language.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import tempfile
@@ -118,6 +120,8 @@ def new(object_name: str) -> Response | str | tuple[str, int]:
     if uploads.import_suffix(upload.filename) is None:
         return _upload_page(obj, [t("imports.bad_suffix")], 422)
     path = uploads.store_import_upload(upload)
+    # Files' ages are the file system's: real time, not the CRM's clock (which tests may set).
+    imports.remove_abandoned_uploads(get_trellis(), path.parent, dt.datetime.now(dt.UTC))
     name = "".join(c for c in upload.filename.replace("\\", "/").rsplit("/", 1)[-1] if c.isprintable())[:255]
     note = {"user_id": current_user.user_id, "object": obj.name, "name": name}
     _owner_note(path).write_text(json.dumps(note), encoding="utf-8")

@@ -21,7 +21,7 @@ from engine.runtime.imports.jobs import Counts, FailedRow, Job
 from engine.runtime.imports.mapping import MapSpec
 from engine.runtime.imports.preview import Preview, preview
 from engine.runtime.imports.problems import ImportProblem
-from engine.runtime.imports.queue import work
+from engine.runtime.imports.queue import remove_abandoned_uploads, work
 from engine.runtime.imports.runner import (
     CHANNEL,
     QUEUED_BATCH,
@@ -37,6 +37,7 @@ from engine.runtime.imports.runner import (
 )
 
 __all__ = [
+    "remove_abandoned_uploads",
     "CHANNEL",
     "QUEUED_BATCH",
     "Counts",

@@ -291,6 +291,15 @@ def stale_files(connection: sa.Connection, schema: Any, before: dt.datetime) -> 
     return list(connection.execute(query).scalars())
 
 
+def files_in_use(connection: sa.Connection, schema: Any, paths: list[str]) -> set[str]:
+    """Those of ``paths`` that some job names as its file (the rest no job has ever used)."""
+    jobs, _ = _tables(schema)
+    if not paths:
+        return set()
+    query = sa.select(jobs.c.file_path).where(jobs.c.file_path.in_(paths)).distinct()
+    return set(connection.execute(query).scalars())
+
+
 def forget_file(connection: sa.Connection, schema: Any, path: str) -> None:
     """Note that the jobs' file was removed (a job that would need it says the file is gone)."""
     jobs, _ = _tables(schema)

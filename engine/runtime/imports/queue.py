@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from engine.runtime.database import read_only
 from engine.runtime.errors import TrellisError
 from engine.runtime.imports import jobs, live, runner
 from engine.runtime.imports.problems import ImportProblem, say
@@ -39,6 +40,37 @@ KEEP_FILES = dt.timedelta(days=30)
 def worker_name() -> str:
     """This process, as a lease names its holder."""
     return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+def remove_abandoned_uploads(crm: Runtime, folder: Path, at: dt.datetime, keep: dt.timedelta = KEEP_FILES) -> int:
+    """Delete the files in ``folder`` that were uploaded for import more than ``keep`` before ``at``
+    and never used by a job (the user uploaded, maybe mapped, and left), with the notes beside
+    them (``<file>.owner.json``); the number of files removed. Files a job names are left to
+    ``remove_old_files``."""
+    limit = (at - keep).timestamp()
+    notes = {}
+    for note in folder.glob("*.owner.json"):
+        try:
+            if note.stat().st_mtime < limit:
+                notes[str(note.with_name(note.name.removesuffix(".owner.json")))] = note
+        except OSError:
+            continue
+    if not notes:
+        return 0
+    with read_only(crm.engine) as connection:
+        used = jobs.files_in_use(connection, crm.schema, sorted(notes))
+    removed = 0
+    for path, note in notes.items():
+        if path in used:
+            continue
+        try:
+            Path(path).unlink(missing_ok=True)
+            note.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("abandoned import file %s not removed: %s", path, exc)
+            continue
+        removed += 1
+    return removed
 
 
 def work(crm: Runtime, seconds: float | None = 5.0, owner: str | None = None) -> int:
