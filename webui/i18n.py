@@ -926,6 +926,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "chart.total": {"en": "Total", "zh": "合计"},
     "chart.other": {"en": "Other", "zh": "其他"},
     "chart.share": {"en": "Share", "zh": "占比"},
+    "chart.list_separator": {"en": ", ", "zh": "、"},
+    "chart.value_title": {"en": "{name}: {value}", "zh": "{name}：{value}"},
+    "chart.slice_title": {"en": "{name}: {value} ({share})", "zh": "{name}：{value}（{share}）"},
+    "chart.other_title": {
+        "en": "{name} ({members}): {value} ({share})",
+        "zh": "{name}（{members}）：{value}（{share}）",
+    },
     "chart.kind.bar": {"en": "Bar chart", "zh": "条形图"},
     "chart.kind.stacked_bar": {"en": "Stacked bar chart", "zh": "堆叠条形图"},
     "chart.kind.line": {"en": "Line chart", "zh": "折线图"},

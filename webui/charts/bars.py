@@ -159,7 +159,7 @@ def _category_label(canvas: Canvas, index: int, x: float, y: float, width: float
     """A category's label; linked to its list when its bars are of several series (one series:
     the bar itself is that link)."""
     category = canvas.chart.categories[index]
-    text = label(x, y, category.label, width, anchor, **{"class": "chart-category"})
+    text = label(x, y, category.label, width, anchor, css_class="chart-category")
     return el("a", {"href": category.link}, text) if category.link and len(canvas.chart.series) > 1 else text
 
 

@@ -153,13 +153,13 @@ class DonutKind(ChartKind):
         ]
         note = None
         if negative:
-            separator = "、" if canvas.fmt.lang == "zh" else ", "
+            separator = canvas.t("chart.list_separator")
             note = label(
                 0,
                 height + 14,
                 canvas.t("chart.negative_not_drawn", labels=separator.join(negative)),
                 WIDTH,
-                **{"class": "chart-warning"},
+                css_class="chart-warning",
             )
             height += 20
         return svg(
@@ -174,11 +174,13 @@ class DonutKind(ChartKind):
         )
 
     def _title(self, canvas: Canvas, piece: Slice, whole: Decimal) -> str:
-        figures = f"{canvas.numbers.full(piece.value)} ({canvas.numbers.share(piece.value, whole)})"
+        """A slice's tooltip: its label (an "Other" slice's members too), value and share."""
+        numbers = canvas.numbers
+        figures = {"name": piece.label, "value": numbers.full(piece.value), "share": numbers.share(piece.value, whole)}
         if piece.members:
-            separator = "、" if canvas.fmt.lang == "zh" else ", "
-            return f"{piece.label} ({separator.join(piece.members)}): {figures}"
-        return f"{piece.label}: {figures}"
+            members = canvas.t("chart.list_separator").join(piece.members)
+            return canvas.t("chart.other_title", members=members, **figures)
+        return canvas.t("chart.slice_title", **figures)
 
 
 CHART_KINDS.register(DonutKind())

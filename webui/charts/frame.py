@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from webui.charts.markup import Child, Markup, el
+from webui.charts.markup import AttrValue, Child, Markup, el
 from webui.charts.model import Chart, Number
 from webui.charts.numbers import Numbers
 from webui.charts.style import fill
@@ -113,13 +113,11 @@ def mark(link: str | None, title: str, *shapes: Child, kind: str = "bar") -> Mar
 
 
 def label(
-    x: float, y: float, text: str, width: float, anchor: str = "start", size: float = FONT, **extra: str
+    x: float, y: float, text: str, width: float, anchor: str = "start", css_class: str | None = None
 ) -> Markup:
-    """A text at ``(x, y)`` cut to ``width``; when cut, its full text is its tooltip."""
-    shown = fit(text, width, size)
-    attributes: dict[str, str | float | int | None] = {"x": float(x), "y": float(y), "text-anchor": anchor, **extra}
-    if size != FONT:
-        attributes["font-size"] = size
+    """A text at ``(x, y)`` cut to ``width`` (class ``css_class``); when cut, its full text is its tooltip."""
+    shown = fit(text, width, FONT)
+    attributes: dict[str, AttrValue] = {"x": float(x), "y": float(y), "text-anchor": anchor, "class": css_class}
     return el("text", attributes, el("title", {}, text) if shown != text else None, shown)
 
 
@@ -153,7 +151,7 @@ def value_title(canvas: Canvas, category: int, series: int | None = None, value:
     name = chart.categories[category].label
     if series is not None and len(chart.series) > 1:
         name = f"{name} · {chart.series[series].name}"
-    return f"{name}: {canvas.numbers.full(value)}"
+    return canvas.t("chart.value_title", name=name, value=canvas.numbers.full(value))
 
 
 def summary(canvas: Canvas) -> str:
@@ -176,7 +174,7 @@ def summary(canvas: Canvas) -> str:
             low=canvas.numbers.full(low[0]),
         )
     else:
-        separator = "、" if canvas.fmt.lang == "zh" else ", "
+        separator = canvas.t("chart.list_separator")
         text = canvas.t(
             "chart.summary_series", kind=kind, count=count, series=separator.join(s.name for s in chart.series)
         )

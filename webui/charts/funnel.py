@@ -57,7 +57,7 @@ class FunnelKind(ChartKind):
             rate = step[i] if i else MISSING
             figures = count if rate == MISSING else f"{count} · {canvas.t('chart.funnel.rate', rate=rate)}"
             room = WIDTH - text_width(figures, FONT) - 12
-            parts.append(label(0, top + FONT + 2, category.label, room, **{"class": "chart-category"}))
+            parts.append(label(0, top + FONT + 2, category.label, room, css_class="chart-category"))
             rate_title = (
                 el(
                     "title",

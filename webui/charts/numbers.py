@@ -43,7 +43,8 @@ class Scale:
     @property
     def decimals(self) -> int:
         """Digits after the point that the ticks need (0 for steps of 1 and more)."""
-        return max(0, -self.step.normalize().as_tuple().exponent)  # type: ignore[operator]
+        exponent = self.step.normalize().as_tuple().exponent
+        return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def nice_scale(values: list[Number], ticks: int = 5) -> Scale:
@@ -90,11 +91,10 @@ class Numbers:
             return MISSING
         if self.spec.style == "percent":
             return self.fmt.number(_rounded(value, decimals)) + "%"
-        if abs(value) < 1000:
-            value = _rounded(value, decimals)
+        number = _rounded(value, decimals) if abs(Decimal(value)) < 1000 else value
         if self.spec.style == "money":
-            return format_compact_currency(value, self.currency, locale=self.fmt.locale, fraction_digits=decimals)
-        return format_compact_decimal(value, locale=self.fmt.locale, fraction_digits=decimals)
+            return format_compact_currency(number, self.currency, locale=self.fmt.locale, fraction_digits=decimals)
+        return format_compact_decimal(number, locale=self.fmt.locale, fraction_digits=decimals)
 
     def tick(self, value: Decimal, scale: Scale) -> str:
         """An axis tick: compact, with the digits the scale's step needs."""

@@ -9,7 +9,7 @@ in ``currentColor``: they follow the page's text colour, light or dark.
 
 from __future__ import annotations
 
-from webui.charts.markup import Markup, el, join
+from webui.charts.markup import AttrValue, Markup, el, join
 
 #: Okabe–Ito colours, the darkest first (a single series is blue).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442")
@@ -65,7 +65,7 @@ def fill_defs(prefix: str, count: int) -> Markup:
 def marker(index: int, x: float, y: float, size: float = 4.0) -> Markup:
     """The point marker of line ``index`` at ``(x, y)``, in the line's colour."""
     shape = MARKERS[index % len(MARKERS)]
-    paint = {"fill": colour(index), "stroke": "#fff", "stroke-width": 1}
+    paint: dict[str, AttrValue] = {"fill": colour(index), "stroke": "#fff", "stroke-width": 1}
     if shape == "circle":
         return el("circle", {"cx": float(x), "cy": float(y), "r": size, **paint})
     if shape == "square":
