@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from tests.browser.conftest import TIMEOUT_MS, take_screenshot
+from tests.browser.conftest import SCRATCH, TIMEOUT_MS
 from tests.conftest import ROOT
 from tests.webui.chart_samples import formatter, samples
 from webui.charts import render_chart
@@ -84,6 +84,7 @@ def test_every_chart_fits_and_reads_at(browser, pages, lang, width):
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         bar = page.locator("#c-bar a.chart-mark").first
         assert bar.get_attribute("href") == "/objects/opportunity?sample=stage&i=0"
-        take_screenshot(page, f"charts-{width}-{lang}", full_page=True)
+        SCRATCH.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCRATCH / f"charts-{width}-{lang}.png"), full_page=True, animations="disabled")
     finally:
         context.close()

@@ -5,6 +5,7 @@ labels escaped. No database and no server: a chart is a pure function of its fig
 
 from __future__ import annotations
 
+import random
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 
@@ -404,6 +405,40 @@ def test_chinese_characters_count_about_twice_as_wide():
     assert fit("Sales team", 80, 12) == "Sales team"
     assert fit("华东区大客户销售团队", 80, 12) == "华东区大客户…"
     assert fit("华东区", 80, 12) == "华东区"
+
+
+def test_any_figures_draw_a_well_formed_figure():
+    """Seeded random charts of every kind: missing, zero, negative, tiny and huge values, one or
+    many categories and series, long Chinese labels — each draws, parses, and reads them all."""
+    rng = random.Random(15)
+    pick = [None, 0, 1, -1, 7, Decimal("0.004"), Decimal("-2500.5"), Decimal("987654321.25"), 42, 1000]
+    for index in range(150):
+        kind = [k for k in CHART_KINDS.names() if k != "kpi"][index % 6]
+        count = rng.choice([1, 2, 3, 7, 13, 40])
+        labels = [
+            rng.choice(["Q", "华东区大客户销售团队", "Needs analysis and scoping", f"{index}"]) for _ in range(count)
+        ]
+        series = [
+            Series(f"s{s}", [rng.choice(pick) for _ in range(count)], [f"/o/x?i={i}" for i in range(count)])
+            for s in range(1 if kind in ("funnel", "donut") else rng.choice([1, 2, 9]))
+        ]
+        chart = Chart(
+            kind,
+            f"c{index}",
+            [Category(label) for label in labels],
+            series,
+            rng.choice([ValueFormat.number(), ValueFormat.money(), ValueFormat.percent()]),
+        )
+        figure = draw(chart, rng.choice([EN, ZH]))
+        if not chart.is_empty:
+            texts = "".join(figure.find(".//table").itertext())
+            assert all(label in texts for label in labels)
+
+
+def test_a_kpi_of_any_figures_reads():
+    for value, previous in [(0, 0), (-5, 5), (Decimal("0.5"), Decimal("-0.25")), (10**12, 1), (3, None)]:
+        figure = draw(Chart("kpi", "k", kpi=Kpi(value, previous)), ZH)
+        assert figure.find(".//p[@class='kpi-value']").text
 
 
 # --- safety and templates ---------------------------------------------------------------------------

@@ -112,9 +112,7 @@ def mark(link: str | None, title: str, *shapes: Child, kind: str = "bar") -> Mar
     return el("g", {"class": f"chart-mark chart-{kind}"}, tooltip, *shapes)
 
 
-def label(
-    x: float, y: float, text: str, width: float, anchor: str = "start", css_class: str | None = None
-) -> Markup:
+def label(x: float, y: float, text: str, width: float, anchor: str = "start", css_class: str | None = None) -> Markup:
     """A text at ``(x, y)`` cut to ``width`` (class ``css_class``); when cut, its full text is its tooltip."""
     shown = fit(text, width, FONT)
     attributes: dict[str, AttrValue] = {"x": float(x), "y": float(y), "text-anchor": anchor, "class": css_class}

@@ -36,16 +36,22 @@ def colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
+def pattern(index: int) -> str:
+    """The strokes of series ``index``'s pattern ("" for plain): beyond the palette, colour and
+    pattern pair up anew, so that up to 49 series differ."""
+    return PATTERNS[(index + index // len(PALETTE)) % len(PATTERNS)]
+
+
 def fill(prefix: str, index: int) -> str:
     """The ``fill`` of series ``index``: its colour, or its pattern's url when it has one."""
-    return colour(index) if not PATTERNS[index % len(PATTERNS)] else f"url(#{prefix}-fill-{index})"
+    return colour(index) if not pattern(index) else f"url(#{prefix}-fill-{index})"
 
 
 def fill_defs(prefix: str, count: int) -> Markup:
     """The ``<pattern>``s of the first ``count`` series (to go into ``<defs>``)."""
     patterns = []
     for index in range(count):
-        strokes = PATTERNS[index % len(PATTERNS)]
+        strokes = pattern(index)
         if not strokes:
             continue
         patterns.append(
