@@ -281,6 +281,12 @@ def test_a_donut_leaves_out_negative_values_and_says_so():
     assert "".join(warning.itertext()) == "Negative values cannot be slices and are not drawn: C."
 
 
+def test_a_donut_without_a_positive_value_has_no_slice_but_its_table():
+    figure = draw(Chart("donut", "Net", [Category("A"), Category("B")], [Series("n", [0, -3])]), ZH)
+    assert figure.find("p[@class='chart-empty']").text == "暂无数据" and figure.find(f"{SVG}svg") is None
+    assert table_rows(figure)[1:3] == [["A", "0", "—"], ["B", "-3", "—"]]
+
+
 def test_a_single_slice_is_a_whole_ring():
     figure = draw(Chart("donut", "All", [Category("A")], [Series("n", [7])]))
     assert shape(marks(figure, "slice")[0]).get("d").count("M") == 2

@@ -13,7 +13,20 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from webui.charts.frame import FONT, LEGEND_ROW, SWATCH, WIDTH, Canvas, Column, label, mark, summary, svg
+from webui.charts.frame import (
+    FONT,
+    LEGEND_ROW,
+    SWATCH,
+    WIDTH,
+    Canvas,
+    Column,
+    data_table,
+    figure,
+    label,
+    mark,
+    summary,
+    svg,
+)
 from webui.charts.kinds import CHART_KINDS, ChartKind
 from webui.charts.markup import Markup, el
 from webui.charts.model import Chart, Number
@@ -98,6 +111,13 @@ class DonutKind(ChartKind):
         whole = sum((Decimal(v) for v in values if v is not None and v > 0), Decimal(0))
         shares = [canvas.numbers.share(v, whole) if v is not None and v > 0 else "—" for v in values]
         return [Column(canvas.t("chart.share"), shares)]
+
+    def render(self, canvas: Canvas) -> Markup:
+        """The figure; with no positive value there is no slice to draw: "No data" over the table."""
+        if slices(canvas):
+            return super().render(canvas)
+        nothing = el("p", {"class": "chart-empty"}, canvas.t("chart.no_data"))
+        return figure(canvas, nothing, data_table(canvas, self.columns(canvas)))
 
     def draw(self, canvas: Canvas) -> Markup:
         chart = canvas.chart
