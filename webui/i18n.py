@@ -919,6 +919,60 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "数据库需要先更新，本站才能使用。管理员请执行：",
     },
     "error.out_of_date.retry": {"en": "Try again in a few minutes.", "zh": "请几分钟后再试。"},
+    # --- charts (webui/charts) ---
+    "chart.no_data": {"en": "No data", "zh": "暂无数据"},
+    "chart.show_data": {"en": "Show the figures as a table", "zh": "以表格查看数据"},
+    "chart.category": {"en": "Category", "zh": "类别"},
+    "chart.total": {"en": "Total", "zh": "合计"},
+    "chart.other": {"en": "Other", "zh": "其他"},
+    "chart.share": {"en": "Share", "zh": "占比"},
+    "chart.list_separator": {"en": ", ", "zh": "、"},
+    "chart.value_title": {"en": "{name}: {value}", "zh": "{name}：{value}"},
+    "chart.slice_title": {"en": "{name}: {value} ({share})", "zh": "{name}：{value}（{share}）"},
+    "chart.other_title": {
+        "en": "{name} ({members}): {value} ({share})",
+        "zh": "{name}（{members}）：{value}（{share}）",
+    },
+    "chart.kind.bar": {"en": "Bar chart", "zh": "条形图"},
+    "chart.kind.stacked_bar": {"en": "Stacked bar chart", "zh": "堆叠条形图"},
+    "chart.kind.line": {"en": "Line chart", "zh": "折线图"},
+    "chart.kind.funnel": {"en": "Funnel", "zh": "漏斗图"},
+    "chart.kind.donut": {"en": "Donut chart", "zh": "环形图"},
+    "chart.kind.kpi": {"en": "Key figure", "zh": "关键指标"},
+    "chart.kind.table": {"en": "Table", "zh": "表格"},
+    "chart.summary": {
+        "en": "{kind} of {count} categories. Highest: {high_label}, {high}. Lowest: {low_label}, {low}.",
+        "en_one": "{kind} of {count} category: {high_label}, {high}.",
+        "zh": "{kind}，共 {count} 个类别。最高：{high_label}，{high}；最低：{low_label}，{low}。",
+    },
+    "chart.summary_series": {
+        "en": "{kind} of {series} over {count} categories.",
+        "en_one": "{kind} of {series} over {count} category.",
+        "zh": "{kind}：{series}，共 {count} 个类别。",
+    },
+    "chart.negative_not_drawn": {
+        "en": "Negative values cannot be slices and are not drawn: {labels}.",
+        "zh": "负值无法显示为扇区，未绘制：{labels}。",
+    },
+    "chart.funnel.step": {"en": "Conversion from the previous stage", "zh": "较上一阶段转化率"},
+    "chart.funnel.overall": {"en": "Conversion from the first stage", "zh": "较第一阶段转化率"},
+    "chart.funnel.rate": {"en": "{rate} of previous", "zh": "转化 {rate}"},
+    "chart.funnel.rate_title": {
+        "en": "{rate} of {previous} reached {stage}",
+        "zh": "{previous}中有 {rate} 进入{stage}",
+    },
+    "chart.kpi.up": {"en": "Up", "zh": "上升"},
+    "chart.kpi.down": {"en": "Down", "zh": "下降"},
+    "chart.kpi.same": {"en": "No change", "zh": "持平"},
+    "chart.kpi.previous_period": {"en": "previous period", "zh": "上期"},
+    "chart.kpi.change": {
+        "en": "{direction} {percent} ({change}) against {period}: {previous}",
+        "zh": "{direction} {percent}（{change}），{period}：{previous}",
+    },
+    "chart.kpi.change_plain": {
+        "en": "{direction} {change} against {period}: {previous}",
+        "zh": "{direction} {change}，{period}：{previous}",
+    },
 }
 
 

@@ -5,7 +5,8 @@ Modules, one concern each:
 - ``security``: secret key, cookie settings, CSRF protection, security headers;
 - ``auth``: log in (with the two-factor step), log out, the account page, the language switch;
   ``throttle``: failed logins per IP address; ``reconfirm``: re-confirmation of sensitive operations (S37);
-- ``context``: what every page needs (user, language, navigation);
+- ``context``: what every page needs (user, language, navigation); templates draw charts with
+  ``{{ chart(c) }}`` (``webui.charts``);
 - ``display``: values formatted for people (Babel), record pages;
 - ``listing``: list pages — parameters → query → page, filters as sentences;
 - ``forms``: widgets per field type and form input → engine values, uploads;
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from webui import charts
 from webui.ui import (
     auth,
     automation_admin,
@@ -48,6 +50,7 @@ def init_app(app: Flask) -> None:
     """Register the web UI on ``app`` (after the API, whose blueprint CSRF must exempt)."""
     security.init_app(app)
     context.init_app(app)
+    charts.init_app(app, context.formatter)
     for blueprint in (
         auth.create_blueprint(app),
         views.create_blueprint(app),
