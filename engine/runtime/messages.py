@@ -74,6 +74,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Choose the value of one of the records being merged ({ids}).",
         "zh": "请从正在合并的记录（{ids}）中选择一个值。",
     },
+    "merge_stage_skip": {
+        "en": "Taking the stage {stage} skips stages, and a skip needs a written reason, which a merge cannot "
+        "give: keep this record's stage, merge, then move it to {stage} with the reason.",
+        "zh": "采用阶段「{stage}」会跳过中间阶段，而跳过阶段需要填写理由，合并时无法填写：请保留此记录的阶段，"
+        "合并后再将其推进到「{stage}」并填写理由。",
+    },
     "merge_needs_approval": {
         "en": "The values chosen need an approval ({rules}); keep this record's values for them, or have them "
         "approved first.",
