@@ -128,6 +128,11 @@ def test_another_owners_record_is_named_by_its_owner_only_and_cannot_be_linked(c
     answer = text(tried)
     assert tried.status_code == 422 and f"There is no Account with id {hidden.id} that you may read" in answer
     assert "Acme Co., Ltd." not in answer and status(crm, source) == "new"
+    create(crm, "sam", "account", name="Their Corp", credit_code="91310000Y")
+    blocked = lead(crm, "Our Corp", credit_code="91310000Y")
+    page = text(client.get(PAGE.format(id=blocked.id)))
+    assert "A matching Account exists that you cannot open, and another may not be created" in page
+    assert choices(page) == [] and "Their Corp" not in page
 
 
 def test_the_api_answers_409_with_the_candidates_per_target_then_links_or_creates(crm, api):
