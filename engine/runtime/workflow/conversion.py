@@ -409,63 +409,61 @@ def _link_choices(
         link = {}
     for name, record_id in link.items():
         target = conversion.target(name)
-        key = f"link.{name}"
         if target is None:
             problems.setdefault("link", []).append(_unknown_target(conversion, name, names))
             continue
-        if name in skip:
-            problems.setdefault(key, []).append(
-                FieldError(
-                    "skipped_and_linked",
-                    f"{target.label.get()} cannot be both skipped and linked; choose one.",
-                    {"target": target.label.get(current_language())},
-                )
-            )
-            continue
-        if overrides.get(name):
-            problems.setdefault(key, []).append(
-                FieldError(
-                    "linked_with_values",
-                    f"{target.label.get()} is linked to an existing record, so its values cannot be given too; "
-                    "change that record itself, or create a new one.",
-                    {"target": target.label.get(current_language())},
-                )
-            )
-            continue
-        obj = session.object(target.object)
-        try:
-            record = session.get(obj.name, record_id)
-        except NotFound:
-            shown = str(record_id)[:40]
-            problems.setdefault(key, []).append(
-                FieldError(
-                    "link_not_found",
-                    f"There is no {obj.label.get()} with id {shown} that you may read; nothing was linked.",
-                    {"object": obj.label.get(current_language()), "id": shown},
-                )
-            )
-            continue
-        if record.get("archived_at") is not None:
-            problems.setdefault(key, []).append(
-                FieldError(
-                    "link_archived",
-                    f"{obj.label.get()} {record.id} is archived: restore it first, or choose another record.",
-                    {"object": obj.label.get(current_language()), "id": record.id},
-                )
-            )
-            continue
-        linked[name] = record
-    if allow_duplicate is True or allow_duplicate is False:
+        found = _linked_record(session, target, record_id, name in skip, bool(overrides.get(name)))
+        if isinstance(found, FieldError):
+            problems.setdefault(f"link.{name}", []).append(found)
+        else:
+            linked[name] = found
+    if isinstance(allow_duplicate, bool):
         allowed = set(names) if allow_duplicate else set()
     else:
-        chosen = [allow_duplicate] if isinstance(allow_duplicate, str) else list(allow_duplicate)
-        for name in chosen:
-            if conversion.target(name) is None:
-                problems.setdefault("allow_duplicate", []).append(_unknown_target(conversion, name, names))
-        allowed = set(chosen)
+        allowed = {allow_duplicate} if isinstance(allow_duplicate, str) else set(allow_duplicate)
+        for name in sorted(allowed - set(names)):
+            problems.setdefault("allow_duplicate", []).append(_unknown_target(conversion, name, names))
     if problems:
         raise ConversionRefused(problems, conversion.source)
     return linked, allowed
+
+
+def _linked_record(
+    session: Session, target: ConversionTarget, record_id: Any, skipped: bool, with_values: bool
+) -> Record | FieldError:
+    """The record ``link`` names for ``target``, or why it cannot be linked. A record outside the
+    caller's read scope is not found, exactly like one that does not exist."""
+    label = target.label.get(current_language())
+    if skipped:
+        return FieldError(
+            "skipped_and_linked",
+            f"{target.label.get()} cannot be both skipped and linked; choose one.",
+            {"target": label},
+        )
+    if with_values:
+        return FieldError(
+            "linked_with_values",
+            f"{target.label.get()} is linked to an existing record, so its values cannot be given too; "
+            "change that record itself, or create a new one.",
+            {"target": label},
+        )
+    obj = session.object(target.object)
+    try:
+        record = session.get(obj.name, record_id)
+    except NotFound:
+        shown = str(record_id)[:40]
+        return FieldError(
+            "link_not_found",
+            f"There is no {obj.label.get()} with id {shown} that you may read; nothing was linked.",
+            {"object": obj.label.get(current_language()), "id": shown},
+        )
+    if record.get("archived_at") is not None:
+        return FieldError(
+            "link_archived",
+            f"{obj.label.get()} {record.id} is archived: restore it first, or choose another record.",
+            {"object": obj.label.get(current_language()), "id": record.id},
+        )
+    return record
 
 
 def _unknown_target(conversion: Conversion, name: Any, names: list[str]) -> FieldError:
