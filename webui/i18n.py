@@ -397,6 +397,34 @@ TEXTS: dict[str, dict[str, str]] = {
     "convert.skipped": {"en": "no {target}", "zh": "未创建{target}"},
     "convert.done": {"en": "Converted: {details}.", "zh": "转化完成：{details}。"},
     "convert.separator": {"en": "; ", "zh": "；"},
+    "convert.duplicates_heading": {
+        "en": "This {object} may exist already",
+        "zh": "该{object}可能已存在",
+    },
+    "convert.duplicates_warn": {
+        "en": "Choose one: link to an existing {object}, or create a new one anyway.",
+        "zh": "请选择：关联已有的{object}，或仍然新建。",
+    },
+    "convert.duplicates_block": {
+        "en": "A matching {object} exists and another may not be created: link to it, or cancel.",
+        "zh": "已存在匹配的{object}，不允许再新建：请关联该记录，或取消。",
+    },
+    "convert.duplicates_hidden_only": {
+        "en": "A matching {object} exists that you cannot open, and another may not be created: "
+        "ask its owner, or cancel.",
+        "zh": "已存在您无权查看的匹配{object}，不允许再新建：请联系其负责人，或取消。",
+    },
+    "convert.link_to": {"en": "Link to {title}", "zh": "关联“{title}”"},
+    "convert.open": {"en": "open", "zh": "打开"},
+    "convert.candidate_details": {
+        "en": "Owner: {owner} · matched on {matched} · similarity {score}",
+        "zh": "负责人：{owner} · 匹配字段：{matched} · 相似度 {score}",
+    },
+    "convert.create_anyway": {"en": "Create a new {object} anyway", "zh": "仍然新建{object}"},
+    "convert.new_values": {
+        "en": "The values below are used only when a new {object} is created.",
+        "zh": "以下内容仅在新建{object}时使用。",
+    },
     "convert.conflict": {
         "en": "This record was changed meanwhile; check the values again.",
         "zh": "该记录已被他人修改，请重新核对。",

@@ -74,6 +74,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Choose the value of one of the records being merged ({ids}).",
         "zh": "请从正在合并的记录（{ids}）中选择一个值。",
     },
+    "merge_stage_skip": {
+        "en": "Taking the stage {stage} skips stages, and a skip needs a written reason, which a merge cannot "
+        "give: keep this record's stage, merge, then move it to {stage} with the reason.",
+        "zh": "采用阶段「{stage}」会跳过中间阶段，而跳过阶段需要填写理由，合并时无法填写：请保留此记录的阶段，"
+        "合并后再将其推进到「{stage}」并填写理由。",
+    },
     "merge_needs_approval": {
         "en": "The values chosen need an approval ({rules}); keep this record's values for them, or have them "
         "approved first.",
@@ -145,6 +151,28 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "not_optional": {"en": "This part is always created; it cannot be skipped.", "zh": "该部分必须创建，不能跳过。"},
     "unknown_target": {"en": "Not a part of this conversion.", "zh": "不是该转化的组成部分。"},
+    "skipped_and_linked": {
+        "en": "{target} cannot be both skipped and linked; choose one.",
+        "zh": "「{target}」不能既跳过又关联已有记录，请选择其一。",
+    },
+    "linked_with_values": {
+        "en": "{target} is linked to an existing record, so its values cannot be given too; "
+        "change that record itself, or create a new one.",
+        "zh": "「{target}」已关联已有记录，不能同时填写新记录的值；请直接修改该记录，或改为新建。",
+    },
+    "link_not_found": {
+        "en": "There is no {object} with id {id} that you may read; nothing was linked.",
+        "zh": "没有编号为 {id} 且您可查看的{object}；未关联任何记录。",
+    },
+    "link_archived": {
+        "en": "{object} {id} is archived: restore it first, or choose another record.",
+        "zh": "{object} {id} 已归档：请先恢复，或选择其他记录。",
+    },
+    "convert_duplicate": {
+        "en": "{target} probably exists already ({count} likely duplicates): link to one of them, "
+        "or create a new one anyway.",
+        "zh": "「{target}」可能已存在（{count} 条疑似重复）：请关联其中一条，或仍然新建。",
+    },
     # --- users and sign-in ---
     "weak_password": {"en": "The password is too weak.", "zh": "密码强度不够。"},
     "wrong_password": {"en": "The password is wrong.", "zh": "密码不正确。"},
@@ -519,6 +547,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "该记录可能已存在（{count} 条疑似重复）；请打开已有记录，或仍然保存。",
     },
     "duplicate": {"en": "{title} already has this {label}.", "zh": "「{title}」已有相同的{label}。"},
+    "conversion.possible_duplicate": {
+        "en": "Part of this conversion probably exists already ({targets}): for each, link to an existing "
+        "record or create a new one anyway.",
+        "zh": "本次转化的部分记录可能已存在（{targets}）：请逐项选择关联已有记录，或仍然新建。",
+    },
     "duplicate_hidden": {
         "en": "A matching record exists already, owned by {owner}.",
         "zh": "已存在匹配的记录，负责人为 {owner}。",

@@ -14,6 +14,7 @@ from engine import Trellis
 from engine.cli import main
 from engine.runtime.errors import ValidationFailed
 from engine.runtime.records.duplicates import DuplicateBlocked, PossibleDuplicate, reindex
+from engine.runtime.workflow.conversion import ConversionDuplicates
 from tests.conftest import fresh_database
 from tests.templates import apply_fresh
 
@@ -229,14 +230,15 @@ def test_an_import_fails_or_skips_the_likely_duplicates_and_reindex_rebuilds_the
     assert unknown.exit_code == 1 and "unknown object 'acount'" in unknown.output
 
 
-def test_a_conversion_is_refused_naming_a_likely_duplicate_of_its_target(crm, clean):
+def test_a_conversion_stops_naming_a_likely_duplicate_of_its_target(crm, clean):
+    # Linking it or creating anyway: tests/runtime/test_conversion_duplicates.py.
     with crm.session("rita") as s:
         s.create("account", {"name": "Acme Co., Ltd."})
         lead = s.create("lead", {"company": "ACME Inc."})
-    with pytest.raises(ValidationFailed) as caught, crm.session("rita") as s:
+    with pytest.raises(ConversionDuplicates) as caught, crm.session("rita") as s:
         s.convert("lead_to_account", lead.id, version=lead.version)
     (problem,) = caught.value.errors["account._record"]
-    assert problem.code == "possible_duplicate" and "probably exists already" in problem.message
+    assert problem.code == "convert_duplicate" and "probably exists already" in problem.message
 
 
 def test_merging_duplicates_is_no_duplicate_of_the_records_merged(crm, clean):

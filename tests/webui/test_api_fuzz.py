@@ -42,6 +42,8 @@ objects:
     fields:
       name: {type: text, required: true, max_length: 80}
       website: {type: text}
+    duplicates:
+      - {name: same_company, match: [{field: name, method: company_name}]}
   deal:
     label: {en: Deal, zh: 商机}
     plural_label: {en: Deals, zh: 商机}
@@ -66,6 +68,13 @@ objects:
       account: {type: lookup, object: account}
       notes: {type: textarea}
       attachment: {type: file}
+      converted_account: {type: lookup, object: account}
+conversions:
+  deal_to_account:
+    from: deal
+    targets:
+      account: {fields: {name: name}}
+    links: {account: converted_account}
 roles:
   boss:
     objects:
@@ -100,6 +109,7 @@ OPERATIONS = sorted(
     + [(method, "/api/v1/imports") for method in ("GET", "POST")]
     + [("GET", f"/api/v1/imports/{{job_id}}{tail}") for tail in ("", "/errors", "/errors.csv")]
     + [("POST", "/api/v1/imports/{job_id}/cancel")]
+    + [("POST", "/api/v1/deal/{id}/convert/deal_to_account")]
 )
 
 #: The ids of the records the ``app`` fixture makes (two of each object).
@@ -135,7 +145,8 @@ def app(crm, headers, tmp_path):
     # A few records, so that generated ids, lookups and filters meet real rows.
     for name in ("Acme", "Globex"):
         assert client.post("/api/v1/account", json={"name": name}, headers=headers).status_code == 201
-    for name, stage, amount in (("Big", "quote", "1200.50"), ("Small", "qualify", "3")):
+    # "Acme Inc." converted to an account meets the duplicate rule (Acme): link or allow_duplicate.
+    for name, stage, amount in (("Acme Inc.", "quote", "1200.50"), ("Small", "qualify", "3")):
         response = client.post(
             "/api/v1/deal",
             headers=headers,

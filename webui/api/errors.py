@@ -31,6 +31,7 @@ from engine.runtime.records.duplicates import PossibleDuplicate
 from engine.runtime.records.listparams import BadListParams
 from engine.runtime.security.permissions import AccountUnavailable, PermissionDenied, UnknownUser
 from engine.runtime.security.tokens import TokenRefused
+from engine.runtime.workflow.conversion import ConversionDuplicates
 from webui.i18n import translate
 
 #: HTTP status of each engine error (the most specific class wins).
@@ -44,6 +45,7 @@ STATUS: Mapping[type[TrellisError], int] = {
     UnknownObject: 404,
     Conflict: 409,
     PossibleDuplicate: 409,
+    ConversionDuplicates: 409,
     ValidationFailed: 422,
     ImportProblem: 422,
 }

@@ -345,6 +345,11 @@ _ERROR_SCHEMA: Schema = {
                     "items": _ref("DuplicateCandidate"),
                     "description": "possible_duplicate (409) and a block rule's 422: the likely duplicates.",
                 },
+                "duplicates": {
+                    "type": "object",
+                    "additionalProperties": _ref("ConversionDuplicates"),
+                    "description": "A conversion's possible_duplicate (409) or 422: per target, its likely duplicates.",
+                },
             },
         }
     },

@@ -17,11 +17,16 @@ engine's (``engine.runtime.workflow.conversion``, ``Session.convert``).
   Problems come back beside the fields (``role="alert"``); a record that cannot be
   converted (any more) goes back to its page with the reason; on success the record
   page shows what it became through its link fields.
+- A new target's likely duplicates (issue 14 §2: the engine's ``TargetPlan.candidates``, as
+  the user may know them) are listed with a radio group ``link.<target>``: each readable one
+  ("Link to …", value its id) and, where only ``warn`` rules matched, "Create a new … anyway"
+  (value ``new``). A record the user may not read is named by its owner only, without a choice.
+  Nothing is chosen in advance: converting without a choice comes back (409) asking for one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,6 +35,7 @@ from werkzeug.datastructures import MultiDict
 
 from engine.metadata.model import Conversion, ConversionTarget, FieldDef, ObjectDef
 from engine.runtime.errors import RECORD_ERRORS, Conflict, FieldError, ValidationFailed
+from engine.runtime.records.duplicates import Candidate
 from engine.runtime.records.query import format_title
 from engine.runtime.records.session import Session
 from engine.runtime.workflow import conversion as conversions
@@ -41,6 +47,8 @@ from webui.ui.views import VersionMissing, _require_login, readable, render_page
 
 #: Form names: the checkbox of an optional target, and the marker of a target whose inputs are shown.
 CREATE, SHOWN = "create.", "shown."
+#: The radio group of a target with likely duplicates: a record's id, or ``NEW`` (create anyway).
+LINK, NEW = "link.", "new"
 
 
 # --- the button ----------------------------------------------------------------------------------
@@ -71,6 +79,35 @@ def conversion_actions(view: display.RecordView) -> list[Action]:
 
 # --- the confirmation page ----------------------------------------------------------------------------
 @dataclass(frozen=True)
+class DuplicateChoice:
+    """A likely duplicate the user may link the target to: one radio button."""
+
+    value: str
+    title: str
+    url: str
+    details: str
+    checked: bool
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """A new target's likely duplicates: the records to link, the ones only named by their owner,
+    and whether "create anyway" is offered (and chosen)."""
+
+    choices: list[DuplicateChoice]
+    hidden: list[str]
+    create_allowed: bool
+    create_checked: bool
+
+    @property
+    def note(self) -> str:
+        """What the user may do, in their words (``convert.duplicates_*``)."""
+        if self.create_allowed:
+            return "convert.duplicates_warn"
+        return "convert.duplicates_block" if self.choices else "convert.duplicates_hidden_only"
+
+
+@dataclass(frozen=True)
 class TargetView:
     """One target on the confirmation page."""
 
@@ -82,6 +119,7 @@ class TargetView:
     fields: list[forms.FormField] = field(default_factory=list)
     matched: display.Cell | None = None
     errors: list[str] = field(default_factory=list)
+    duplicates: Duplicates | None = None
 
 
 @dataclass(frozen=True)
@@ -101,12 +139,19 @@ class ConvertView:
 
 @dataclass(frozen=True)
 class Choices:
-    """A POST read: targets to skip, values per target, the inputs to show again, input errors."""
+    """A POST read: targets to skip, values per target, the inputs to show again, input errors,
+    and per target with likely duplicates the record to link or the create-anyway choice."""
 
     skip: list[str]
     overrides: dict[str, dict[str, Any]]
     state: dict[str, forms.FormState]
     errors: dict[str, list[FieldError]]
+    link: dict[str, str] = field(default_factory=dict)
+    allow_duplicate: list[str] = field(default_factory=list)
+
+    def picked(self, target: str) -> str | None:
+        """The radio value chosen for ``target``: a record id, ``NEW`` or None."""
+        return NEW if target in self.allow_duplicate else self.link.get(target)
 
 
 def shown_fields(session: Session, target: ConversionTarget) -> list[FieldDef]:
@@ -130,6 +175,36 @@ def shown_fields(session: Session, target: ConversionTarget) -> list[FieldDef]:
     ]
 
 
+def duplicates_view(obj: ObjectDef, candidates: Sequence[Candidate], picked: str | None, fmt: Formatter) -> Duplicates:
+    """A target's likely duplicates as radio choices (each readable record once, best first)."""
+    choices: list[DuplicateChoice] = []
+    hidden: list[str] = []
+    seen: set[int] = set()
+    for c in candidates:
+        owner = c.owner or fmt.t("duplicates.no_owner")
+        if c.record_id is None:
+            text = fmt.t("duplicates.hidden", owner=owner)
+            if text not in hidden:
+                hidden.append(text)
+            continue
+        if c.record_id in seen:
+            continue
+        seen.add(c.record_id)
+        matched = ", ".join(obj.fields[m.field].label.get(fmt.lang) for m in c.matches)
+        details = fmt.t("convert.candidate_details", owner=owner, matched=matched, score=f"{round(c.score * 100)}%")
+        choices.append(
+            DuplicateChoice(
+                str(c.record_id),
+                c.title or str(c.record_id),
+                url_for("records.show", object_name=obj.name, record_id=c.record_id),
+                details,
+                picked == str(c.record_id),
+            )
+        )
+    allowed = conversions.create_allowed(candidates)
+    return Duplicates(choices, hidden, allowed, allowed and picked == NEW)
+
+
 def target_view(
     session: Session,
     declared: Conversion,
@@ -138,8 +213,10 @@ def target_view(
     chosen: bool,
     errors: Mapping[str, list[FieldError]],
     fmt: Formatter,
+    picked: str | None = None,
 ) -> TargetView:
-    """One target: the record it links to, or the inputs of the record it creates."""
+    """One target: the record it links to, or the inputs of the record it creates (with its
+    likely duplicates to choose from; ``picked``: the radio value chosen before)."""
     target, lang = plan.target, fmt.lang
     obj = session.object(target.object)
     prefix = f"{target.name}."
@@ -151,6 +228,8 @@ def target_view(
         "optional": target.optional,
         "chosen": chosen,
     }
+    if plan.matched is None and plan.candidates:
+        common["duplicates"] = duplicates_view(obj, plan.candidates, picked, fmt)
     if plan.matched is not None:
         cell = display.Cell(
             format_title(obj, plan.matched), url_for("records.show", object_name=obj.name, record_id=plan.matched.id)
@@ -215,6 +294,7 @@ def convert_view(
 ) -> ConvertView:
     """The view model of the confirmation page (``choices``: what a refused POST held)."""
     lang = fmt.lang
+    errors = _choice_errors(errors)
     targets = [
         target_view(
             session,
@@ -224,6 +304,7 @@ def convert_view(
             p.target.name not in (choices.skip if choices else ()),
             errors,
             fmt,
+            choices.picked(p.target.name) if choices else None,
         )
         for p in plan.targets
     ]
@@ -250,6 +331,15 @@ def convert_view(
     )
 
 
+def _choice_errors(errors: Mapping[str, list[FieldError]]) -> dict[str, list[FieldError]]:
+    """A refused link choice (``link.<target>``) is shown with its target (``<target>._record``)."""
+    out: dict[str, list[FieldError]] = {}
+    for name, problems in errors.items():
+        key = f"{name.removeprefix(LINK)}.{RECORD_ERRORS}" if name.startswith(LINK) else name
+        out.setdefault(key, []).extend(problems)
+    return out
+
+
 def _source_label(obj: ObjectDef, name: str, lang: str) -> str:
     """``lead.status`` (a problem of the converted record itself) → the field's label."""
     f = obj.fields.get(name.removeprefix(f"{obj.name}."))
@@ -257,11 +347,22 @@ def _source_label(obj: ObjectDef, name: str, lang: str) -> str:
 
 
 def read_choices(session: Session, declared: Conversion, form: MultiDict[str, str], fmt: Formatter) -> Choices:
-    """Skipped targets and the values of the targets whose inputs were shown."""
+    """Skipped targets, the values of the targets whose inputs were shown, and the duplicate
+    choices (a linked target's inputs are kept to show again, not sent as its values)."""
     skip = [t.name for t in declared.targets if t.optional and f"{CREATE}{t.name}" not in form]
     overrides: dict[str, dict[str, Any]] = {}
     state: dict[str, forms.FormState] = {}
     errors: dict[str, list[FieldError]] = {}
+    link: dict[str, str] = {}
+    allow: list[str] = []
+    for target in declared.targets:
+        picked = (form.get(f"{LINK}{target.name}") or "").strip()
+        if target.name in skip or not picked:
+            continue
+        if picked == NEW:
+            allow.append(target.name)
+        else:
+            link[target.name] = picked
     for target in declared.targets:
         if f"{SHOWN}{target.name}" not in form or target.name in skip:
             continue
@@ -272,10 +373,12 @@ def read_choices(session: Session, declared: Conversion, form: MultiDict[str, st
         obj = session.object(target.object)
         parsed = forms.parse_form(session, obj, own, MultiDict(), fmt)
         shown = {f.name for f in shown_fields(session, target) if forms.editable(session, obj, f)}
-        overrides[target.name] = {k: v for k, v in parsed.values.items() if k in shown}
         state[target.name] = parsed.state
+        if target.name in link:
+            continue
+        overrides[target.name] = {k: v for k, v in parsed.values.items() if k in shown}
         errors.update({f"{prefix}{name}": problems for name, problems in parsed.errors.items()})
-    return Choices(skip, overrides, state, errors)
+    return Choices(skip, overrides, state, errors, link, allow)
 
 
 def convert(object_name: str, record_id: int, conversion: str) -> Response | str | tuple[str, int]:
@@ -296,7 +399,11 @@ def convert(object_name: str, record_id: int, conversion: str) -> Response | str
                 skip=choices.skip,
                 overrides=choices.overrides,
                 version=required_version(session, obj.name, record_id, request.form.get("version")),
+                link=choices.link,
+                allow_duplicate=choices.allow_duplicate,
             )
+    except conversions.ConversionDuplicates as exc:  # nothing chosen for a likely duplicate: ask
+        return _page(object_name, record_id, conversion, choices, exc.errors, 409)
     except conversions.ConversionRefused as exc:
         if set(exc.errors) == {RECORD_ERRORS}:
             return _back(object_name, record_id, exc)

@@ -28,6 +28,7 @@ from engine.metadata.model import DuplicateRule, ObjectDef
 from engine.runtime.database import KEEPS_ROWS
 from engine.runtime.errors import FieldError, TrellisError, ValidationFailed
 from engine.runtime.messages import current_language, localized
+from engine.runtime.records import writes
 from engine.runtime.records.query import format_title
 from engine.runtime.records.stages import Feature, Write
 
@@ -187,6 +188,34 @@ def _check(write: Write, drafts: list[Draft]) -> None:
     checking = [d for d in drafts if not d.errors and _touches(obj, d)]
     if not checking:
         return
+    found = _candidates(session, obj, checking, warn)
+    for draft in checking:
+        candidates = found.get(draft.index, [])
+        if not candidates:
+            continue
+        blocking = [c for c in candidates if c.action == "block"]
+        if blocking:
+            draft.fail(DuplicateBlocked(_errors(obj, blocking), obj.name, blocking))
+        else:
+            draft.fail(PossibleDuplicate(obj.name, candidates, obj.label.get("en").lower()))
+
+
+def likely_duplicates(session: Session, object_name: str, values: Mapping[str, Any]) -> list[Candidate]:
+    """The candidates of every rule (``warn`` and ``block``) that creating ``values`` as this
+    session's principal would meet, best first, as that principal may know them; writes nothing.
+    The values are prepared as the write path prepares a create (``writes.prepared``: coerced,
+    defaults, formulas) and searched by the same rules as the check — also when other values are
+    still missing or invalid, so that a preview can show them early."""
+    obj = session.object(object_name)
+    if not obj.duplicates:
+        return []
+    draft = writes.prepared(session, obj, values)
+    return _candidates(session, obj, [draft], warn=True).get(draft.index, [])
+
+
+def _candidates(session: Session, obj: ObjectDef, drafts: list[Draft], warn: bool) -> dict[int, list[Candidate]]:
+    """Each draft's candidates (by its index), best first: the ``block`` rules', and the ``warn``
+    rules' too when ``warn``; rules on fields the principal may not read do not run."""
     hidden = session._unreadable(obj)
     found: dict[int, list[Candidate]] = {}
     for rule in obj.duplicates:
@@ -195,17 +224,9 @@ def _check(write: Write, drafts: list[Draft]) -> None:
         criteria = [(i, c) for i, c in enumerate(rule.match) if c.field not in hidden]
         if not criteria or (not rule.any and len(criteria) < len(rule.match)):
             continue
-        for index, candidates in _rule_candidates(session, obj, rule, criteria, checking, hidden).items():
+        for index, candidates in _rule_candidates(session, obj, rule, criteria, drafts, hidden).items():
             found.setdefault(index, []).extend(candidates)
-    for draft in checking:
-        candidates = sorted(found.get(draft.index, []), key=lambda c: -c.score)
-        if not candidates:
-            continue
-        blocking = [c for c in candidates if c.action == "block"]
-        if blocking:
-            draft.fail(DuplicateBlocked(_errors(obj, blocking), obj.name, blocking))
-        else:
-            draft.fail(PossibleDuplicate(obj.name, candidates, obj.label.get("en").lower()))
+    return {index: sorted(candidates, key=lambda c: -c.score) for index, candidates in found.items()}
 
 
 def _touches(obj: ObjectDef, draft: Draft) -> bool:

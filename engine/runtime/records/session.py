@@ -371,14 +371,27 @@ class Session:
         skip: Collection[str] = (),
         overrides: Mapping[str, Mapping[str, Any]] | None = None,
         version: int | None = None,
+        link: Mapping[str, Any] | None = None,
+        allow_duplicate: bool | Collection[str] = False,
     ) -> ConversionResult:
         """Convert a record as ``conversions.<conversion>`` declares (S12: lead → account, contact,
         opportunity): every target through ``create`` and the source through ``update``, all or
-        nothing. See ``engine.runtime.workflow.conversion``."""
+        nothing. ``link`` (target → id) links existing records instead of creating them;
+        ``allow_duplicate`` (True or target names) creates although a ``warn`` duplicate rule
+        matches. See ``engine.runtime.workflow.conversion``."""
         from engine.runtime.workflow.conversion import convert
 
         with self.unit.call():
-            return convert(self, conversion, record_id, skip=skip, overrides=overrides, version=version)
+            return convert(
+                self,
+                conversion,
+                record_id,
+                skip=skip,
+                overrides=overrides,
+                version=version,
+                link=link,
+                allow_duplicate=allow_duplicate,
+            )
 
     def merge(
         self,

@@ -142,6 +142,14 @@ def create(
     return [d.outcome for d in drafts]  # type: ignore[misc]
 
 
+def prepared(session: Session, obj: ObjectDef, values: Mapping[str, Any]) -> Draft:
+    """A create of ``values`` taken through the database-free steps only (coercion, defaults,
+    formulas, field checks and the stages up to ``validate``), writing nothing: the row as the
+    write path would check it (``draft.data``) and its problems so far. For previews, e.g. the
+    likely duplicates of a conversion's target (``engine.runtime.records.duplicates``)."""
+    return _prepare_create(Write(session, obj, "create", session.clock()), Draft(0, values, None))
+
+
 def _prepare_create(write: Write, draft: Draft) -> Draft:
     """The database-free steps of a create (``Session.create``'s docstring lists them), with the
     stages ``input``, ``prepare``, ``compute`` and ``validate`` between them."""

@@ -16,11 +16,23 @@ a contact and an opportunity in one go:
    match fields equal those values (the oldest, if several) is linked instead
    of creating one; records outside the caller's read scope are never found, so
    a conversion never links to — nor reveals — a record its user may not see:
-   it creates a new one instead. Otherwise the target is created through
+   it creates a new one instead. The caller may also ``link`` a target to a record
+   of its object they may read (one of its likely duplicates, typically: S12 "match
+   a company to an existing account"). Otherwise the target is created through
    ``Session.create`` as the caller: coercion, defaults, formulas, validation,
-   stage gates, the create grant, audit;
+   stage gates, duplicate rules, the create grant, audit;
 4. the source is updated through ``Session.update`` with the ``mark`` values and
    the ``links`` (its version guards against a concurrent conversion).
+
+Duplicate rules of a target object hold as in every channel: ``plan`` lists each
+new target's likely duplicates (``TargetPlan.candidates``, found by the write path's
+own check, ``duplicates.likely_duplicates``, and told as the caller may know them); a
+target that meets a ``warn`` rule is created only when the caller allows it
+(``allow_duplicate``: True or the target names), else the conversion stops with
+``ConversionDuplicates`` (every such target's candidates) — unless another problem
+stopped it too, then ``ConversionFailed`` carries them (``duplicates``). A ``block``
+rule leaves linking (or cancelling): the target's create is refused with the matched
+fields in error.
 
 Everything runs inside a savepoint of the caller's transaction: any failure
 rolls back every record written so far, so a lead is never half converted.
@@ -45,13 +57,14 @@ from engine.runtime.errors import (
     RECORD_ERRORS,
     Conflict,
     FieldError,
+    NotFound,
     QueryError,
     TrellisError,
     UnknownObject,
     ValidationFailed,
 )
-from engine.runtime.messages import current_language
-from engine.runtime.records.duplicates import PossibleDuplicate
+from engine.runtime.messages import current_language, localized
+from engine.runtime.records.duplicates import Candidate, DuplicateBlocked, PossibleDuplicate, likely_duplicates
 from engine.runtime.records.reader import language_of
 from engine.runtime.records.record import Record
 from engine.runtime.security.permissions import PermissionDenied, Principal
@@ -86,7 +99,50 @@ class ConversionRefused(ValidationFailed):
 
 class ConversionFailed(ValidationFailed):
     """A target or the source did not validate; ``errors`` are keyed ``<target>.<field>``.
-    Nothing was written."""
+    ``duplicates``: the likely duplicates of targets that met a duplicate rule (target →
+    candidates). Nothing was written."""
+
+    def __init__(
+        self,
+        errors: dict[str, list[FieldError]],
+        object_name: str = "",
+        duplicates: Mapping[str, tuple[Candidate, ...]] | None = None,
+    ) -> None:
+        super().__init__(errors, object_name)
+        self.duplicates = dict(duplicates or {})
+
+
+class ConversionDuplicates(TrellisError):
+    """Targets met ``warn`` duplicate rules and the caller chose neither to link them nor to
+    create them anyway; nothing was written. ``duplicates``: target → its likely duplicates,
+    best first, as the caller may know them; ``errors``: a ``possible_duplicate`` problem keyed
+    ``<target>._record`` per such target (as ``ConversionFailed`` keys them)."""
+
+    code = "possible_duplicate"
+
+    def __init__(
+        self,
+        conversion: Conversion,
+        duplicates: Mapping[str, tuple[Candidate, ...]],
+        errors: dict[str, list[FieldError]],
+    ) -> None:
+        self.object_name, self.duplicates, self.errors = conversion.source, dict(duplicates), errors
+        labels = [t.label for t in conversion.targets if t.name in duplicates]
+        english = ", ".join(label.get("en") for label in labels)
+        own = "、".join(label.get(current_language()) for label in labels)
+        super().__init__(
+            localized(
+                "conversion.possible_duplicate",
+                f"Part of this conversion probably exists already ({english}): for each, link to an existing "
+                "record or create a new one anyway",
+                {"targets": own},
+            )
+        )
+
+
+def create_allowed(candidates: Collection[Candidate]) -> bool:
+    """Whether a target with these likely duplicates may be created anyway: only ``warn`` rules matched."""
+    return all(c.action == "warn" for c in candidates)
 
 
 @dataclass(frozen=True)
@@ -124,6 +180,13 @@ class TargetPlan:
     references: Mapping[str, str] = field(default_factory=dict)
     #: The existing record that would be linked instead of creating one.
     matched: Record | None = None
+    #: A new record's likely duplicates, best first, as the caller may know them (none when ``matched``).
+    candidates: tuple[Candidate, ...] = ()
+
+    @property
+    def create_allowed(self) -> bool:
+        """Whether the new record may be created, its likely duplicates notwithstanding (no ``block`` rule)."""
+        return create_allowed(self.candidates)
 
 
 @dataclass(frozen=True)
@@ -222,7 +285,11 @@ def plan(
         values, references = _values(session, conversion, target, source, overrides.get(target.name, {}), ids)
         matched = _match(session, target, values)
         ids[target.name] = matched.id if matched is not None else PENDING
-        targets.append(TargetPlan(target, values, references, matched))
+        candidates: tuple[Candidate, ...] = ()
+        if matched is None:
+            known = {name: value for name, value in values.items() if value is not PENDING}
+            candidates = tuple(likely_duplicates(session, target.object, known))
+        targets.append(TargetPlan(target, values, references, matched, candidates))
     return ConversionPlan(conversion, source, tuple(targets))
 
 
@@ -234,14 +301,21 @@ def convert(
     skip: Collection[str] = (),
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     version: int | None = None,
+    link: Mapping[str, Any] | None = None,
+    allow_duplicate: bool | Collection[str] = False,
 ) -> ConversionResult:
-    """Convert the record (see the module docstring); returns what became of each target."""
+    """Convert the record (see the module docstring); returns what became of each target.
+
+    ``link`` maps targets to the id of an existing record of their object, readable by the
+    caller and not archived, to link instead of creating one; ``allow_duplicate`` (True, or
+    the target names) creates targets although a ``warn`` duplicate rule matches them."""
     conversion, source = _start(session, name, record_id)
     if version is not None and version != source.version:
         raise Conflict(conversion.source, source.id, version, source.version)
     skip, overrides = _choices(conversion, skip, overrides)
+    linked, allowed = _link_choices(session, conversion, link or {}, allow_duplicate, skip, overrides)
     with session.connection.begin_nested():
-        outcomes, ids = _convert_targets(session, conversion, source, skip, overrides)
+        outcomes, ids = _convert_targets(session, conversion, source, skip, overrides, linked, allowed)
         changes = {**conversion.mark, **{f: ids[t] for t, f in conversion.links.items() if ids.get(t) is not None}}
         session.converting = True  # only the conversion writes the mark and the links
         try:
@@ -317,18 +391,114 @@ def _choices(
     return set(skip), overrides
 
 
+def _link_choices(
+    session: Session,
+    conversion: Conversion,
+    link: Mapping[str, Any],
+    allow_duplicate: bool | Collection[str],
+    skip: set[str],
+    overrides: Mapping[str, Mapping[str, Any]],
+) -> tuple[dict[str, Record], set[str]]:
+    """Check ``link`` and ``allow_duplicate``: the records to link (target → record, each one the
+    caller may read, of the target's object, not archived) and the targets that may be duplicates."""
+    problems: dict[str, list[FieldError]] = {}
+    names = [t.name for t in conversion.targets]
+    linked: dict[str, Record] = {}
+    if not isinstance(link, Mapping):
+        problems["link"] = [FieldError("invalid", "link maps target names to the id of the record to link.")]
+        link = {}
+    for name, record_id in link.items():
+        target = conversion.target(name)
+        if target is None:
+            problems.setdefault("link", []).append(_unknown_target(conversion, name, names))
+            continue
+        found = _linked_record(session, target, record_id, name in skip, bool(overrides.get(name)))
+        if isinstance(found, FieldError):
+            problems.setdefault(f"link.{name}", []).append(found)
+        else:
+            linked[name] = found
+    if isinstance(allow_duplicate, bool):
+        allowed = set(names) if allow_duplicate else set()
+    else:
+        allowed = {allow_duplicate} if isinstance(allow_duplicate, str) else set(allow_duplicate)
+        for name in sorted(allowed - set(names)):
+            problems.setdefault("allow_duplicate", []).append(_unknown_target(conversion, name, names))
+    if problems:
+        raise ConversionRefused(problems, conversion.source)
+    return linked, allowed
+
+
+def _linked_record(
+    session: Session, target: ConversionTarget, record_id: Any, skipped: bool, with_values: bool
+) -> Record | FieldError:
+    """The record ``link`` names for ``target``, or why it cannot be linked. A record outside the
+    caller's read scope is not found, exactly like one that does not exist."""
+    label = target.label.get(current_language())
+    if skipped:
+        return FieldError(
+            "skipped_and_linked",
+            f"{target.label.get()} cannot be both skipped and linked; choose one.",
+            {"target": label},
+        )
+    if with_values:
+        return FieldError(
+            "linked_with_values",
+            f"{target.label.get()} is linked to an existing record, so its values cannot be given too; "
+            "change that record itself, or create a new one.",
+            {"target": label},
+        )
+    obj = session.object(target.object)
+    try:
+        record = session.get(obj.name, record_id)
+    except NotFound:
+        shown = str(record_id)[:40]
+        return FieldError(
+            "link_not_found",
+            f"There is no {obj.label.get()} with id {shown} that you may read; nothing was linked.",
+            {"object": obj.label.get(current_language()), "id": shown},
+        )
+    if record.get("archived_at") is not None:
+        return FieldError(
+            "link_archived",
+            f"{obj.label.get()} {record.id} is archived: restore it first, or choose another record.",
+            {"object": obj.label.get(current_language()), "id": record.id},
+        )
+    return record
+
+
+def _unknown_target(conversion: Conversion, name: Any, names: list[str]) -> FieldError:
+    return FieldError(
+        "unknown_target",
+        f"{str(name)[:40]!r} is not a target of {conversion.label.get()}; targets: {', '.join(names)}.",
+    )
+
+
 def _convert_targets(
-    session: Session, conversion: Conversion, source: Record, skip: set[str], overrides: Mapping[str, Mapping[str, Any]]
+    session: Session,
+    conversion: Conversion,
+    source: Record,
+    skip: set[str],
+    overrides: Mapping[str, Mapping[str, Any]],
+    linked: Mapping[str, Record],
+    allowed: set[str],
 ) -> tuple[list[ConvertedTarget], dict[str, Any]]:
-    """Create or link each target in order; raises ConversionFailed with every target's problems."""
+    """Create or link each target in order; raises ConversionFailed with every target's problems
+    (ConversionDuplicates when the only ones are targets meeting ``warn`` duplicate rules)."""
     outcomes: list[ConvertedTarget] = []
     ids: dict[str, Any] = {}
     failed: set[str] = set()
     errors: dict[str, list[FieldError]] = {}
+    duplicates: dict[str, tuple[Candidate, ...]] = {}
+    asking: set[str] = set()  # the targets stopped only by a warn rule: the caller must choose
     for target in conversion.targets:
         if target.name in skip:
             ids[target.name] = None
             outcomes.append(ConvertedTarget(target.name, target.object, SKIPPED))
+            continue
+        chosen = linked.get(target.name)
+        if chosen is not None:
+            ids[target.name] = chosen.id
+            outcomes.append(ConvertedTarget(target.name, target.object, LINKED, chosen))
             continue
         values, references = _values(session, conversion, target, source, overrides.get(target.name, {}), ids)
         matched = _match(session, target, values)
@@ -337,17 +507,28 @@ def _convert_targets(
             outcomes.append(ConvertedTarget(target.name, target.object, LINKED, matched))
             continue
         try:
-            record = session.create(target.object, values)
+            record = session.create(target.object, values, allow_duplicate=target.name in allowed)
         except ValidationFailed as exc:
             failed.add(target.name)
             ids[target.name] = None
             blamed = {k: v for k, v in exc.errors.items() if references.get(k) not in failed}
             errors.update(_prefixed(target.name, blamed))
+            if isinstance(exc, DuplicateBlocked):
+                duplicates[target.name] = tuple(exc.candidates)
             continue
-        except PossibleDuplicate as exc:  # a warn duplicate rule of the target: refused, saying so
+        except PossibleDuplicate as exc:  # a warn duplicate rule of the target: the caller chooses
             failed.add(target.name)
+            asking.add(target.name)
             ids[target.name] = None
-            error = FieldError(exc.code, str(exc), {"count": len(exc.candidates)})
+            duplicates[target.name] = tuple(exc.candidates)
+            label = target.label.get()
+            count = len(exc.candidates)
+            error = FieldError(
+                "convert_duplicate",
+                f"{label} probably exists already ({count} likely duplicate{'s' if count != 1 else ''}): "
+                "link to one of them, or create a new one anyway.",
+                {"target": target.label.get(current_language()), "count": count},
+            )
             errors.update(_prefixed(target.name, {RECORD_ERRORS: [error]}))
             continue
         if record.pending_approval is not None:  # a create waiting for approval cannot be linked now
@@ -371,8 +552,10 @@ def _convert_targets(
             continue
         ids[target.name] = record.id
         outcomes.append(ConvertedTarget(target.name, target.object, CREATED, record))
+    if errors and all(name.split(".", 1)[0] in asking for name in errors):
+        raise ConversionDuplicates(conversion, duplicates, errors)
     if errors:
-        raise ConversionFailed(errors, conversion.source)
+        raise ConversionFailed(errors, conversion.source, duplicates)
     return outcomes, ids
 
 

@@ -8,7 +8,10 @@ savepoint it
 2. gives the stored files of the merged records to the survivor (``moves.files``) and, when the
    survivor takes a unique value of a merged record, empties it there (``moves.give_up``);
 3. updates the survivor with the surviving values through ``Session.update`` — its gates (a
-   stage whose fields are missing refuses the merge with them), approval locks and validation;
+   stage whose fields are missing refuses the merge with them), approval locks and validation.
+   A merge is never held for approval (see docs/security.md, "Merges and approvals"): values an
+   approval rule guards refuse it (``merge_needs_approval``), and so does a stage that skips
+   stages (``merge_stage_skip``: a skip needs a written reason only a stage move carries);
 4. re-points every lookup and system row (``moves.lookups``, ``moves.system_rows``);
 5. archives the merged records, audits both sides (``merge`` on the survivor with each merged
    record's full values; ``merged`` on each merged record) and keeps the merge in ``sys_merges``.
@@ -28,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.metadata.fieldtypes import coerce_value
-from engine.metadata.model import FieldDef, ObjectDef
-from engine.runtime.errors import Conflict, TrellisError, ValidationFailed
+from engine.metadata.model import REASON_KEY, FieldDef, ObjectDef
+from engine.runtime.errors import Conflict, FieldError, TrellisError, ValidationFailed
+from engine.runtime.messages import current_language
 from engine.runtime.records import writes
 from engine.runtime.records.merging import moves, values
 from engine.runtime.records.record import Record
@@ -126,7 +130,10 @@ def merge(
         _archive(session, obj, merged, survivor.id, now)
         before = {name: plain(survivor.get(name)) for name in changes}
         version = _version(versions or {}, survivor.id)
-        updated = session.update(obj.name, survivor.id, changes, version=version) if changes else survivor
+        try:
+            updated = session.update(obj.name, survivor.id, changes, version=version) if changes else survivor
+        except ValidationFailed as exc:
+            raise _skip_refused(obj, exc, changes) from None
         if updated.pending_approval is not None:  # the values would wait for an approval: merge nothing
             raise _refused(
                 MERGE_KEY,
@@ -338,6 +345,29 @@ def _choices(
     if errors:
         raise ValidationFailed(dict(errors), obj.name)
     return out
+
+
+def _skip_refused(obj: ObjectDef, refused: ValidationFailed, changes: Mapping[str, Any]) -> ValidationFailed:
+    """The survivor's update as refused — except that a stage skip asking for a written reason,
+    which a merge has no place for, is said at the stage with what to do instead (merge keeping
+    this record's stage, then move it: the skip's reason, permission and approval rules apply)."""
+    problems = refused.errors.get(REASON_KEY, [])
+    if obj.pipeline is None or not any(p.code == "reason_required" for p in problems):
+        return refused
+    stage = next((s for s in obj.pipeline.all_stages() if s.key == changes.get(obj.pipeline.field)), None)
+    label = stage.label if stage is not None else None
+    errors = {name: list(found) for name, found in refused.errors.items() if name != REASON_KEY}
+    english = label.get() if label is not None else str(changes.get(obj.pipeline.field))
+    own = label.get(current_language()) if label is not None else english
+    errors.setdefault(obj.pipeline.field, []).append(
+        FieldError(
+            "merge_stage_skip",
+            f"Taking the stage {english} skips stages, and a skip needs a written reason, which a merge cannot "
+            f"give: keep this record's stage, merge, then move it to {english} with the reason.",
+            {"stage": own},
+        )
+    )
+    return ValidationFailed(errors, obj.name)
 
 
 def _refused(key: str, code: str, text: str, params: Mapping[str, object]) -> ValidationFailed:
