@@ -93,12 +93,6 @@ class Method:
             return 0.0
         return self.score(first, second)
 
-    def threshold(self, criterion: MatchCriterion) -> float:
-        """The similarity at which ``criterion`` matches: its own, the method's default, else 1."""
-        if criterion.threshold is not None:
-            return criterion.threshold
-        return self.default_threshold or 1.0
-
 
 def _equal(a: str, b: str) -> float:
     return 1.0 if a == b else 0.0
@@ -279,7 +273,8 @@ def rule_match(
     matched = []
     for criterion in criteria:
         score = similarity(criterion)
-        if score >= METHODS[criterion.method].threshold(criterion):
+        threshold = criterion.threshold
+        if score >= (threshold if threshold is not None else METHODS[criterion.method].default_threshold or 1.0):
             matched.append((criterion, score))
         elif not rule.any:
             return None
