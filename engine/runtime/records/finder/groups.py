@@ -148,11 +148,11 @@ def _seen(session: Session, obj: ObjectDef, ids: Iterable[int] | None = None) ->
         for pair in found.pairs:
             if not all(_present(owners, m, rule, principal, obj) for m in (pair.first, pair.second)):
                 continue
-            matched = {f: s for f, s in pair.matched.items() if f in usable}
-            if not matched:
+            scores = {f: s for f, s in pair.matched.items() if f in usable}
+            if not scores:
                 continue
-            score = max(matched.values()) if rule.any else pair.score
-            pairs.append(Pair(pair.first, pair.second, score, matched))
+            score = max(scores.values()) if rule.any else pair.score
+            pairs.append(Pair(pair.first, pair.second, score, scores))
         for part in components(pairs):
             if not any(principal.in_scope(obj.name, "read", owners[m][0]) for m in part.members):
                 continue
