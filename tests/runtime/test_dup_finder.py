@@ -223,3 +223,20 @@ def test_the_cli_finds_and_says_what_is_wrong(crm, ids, where):
 def _user(session, name):
     users = session.schema.system["sys_users"]
     return session.connection.execute(sa.select(users.c.id).where(users.c.username == name)).scalar_one()
+
+
+def test_a_group_that_held_through_a_dismissed_record_splits(crm, ids):
+    with crm.session() as s:
+        a = s.create("account", {"name": "Acme Widgets", "phone": "13900139000"}).id
+        b = s.create("account", {"name": "Globex", "phone": "+86 139 0013 9000"}, allow_duplicate=True).id
+        c = s.create("account", {"name": "Globex Ltd."}, allow_duplicate=True).id
+    finding.find(crm, "account")
+    chain = next(g for g in _groups(crm) if a in g.readable)
+    assert sorted(chain.readable) == [a, b, c]  # a–b by phone, b–c by name
+    with crm.session("bo") as s:
+        assert groups.dismiss(s, "account", chain.id, a, whole=False) == 2  # a–b and a–c: a is none of theirs
+    assert [sorted(g.readable) for g in _groups(crm) if b in g.readable] == [[b, c]]
+    with crm.session("bo") as s:
+        left = next(g for g in groups.page(s, "account").items if b in g.readable)
+        assert groups.dismiss(s, "account", left.id, c, whole=True) == 1
+    assert not any(b in g.readable for g in _groups(crm))
