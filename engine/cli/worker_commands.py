@@ -116,6 +116,7 @@ def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
         or delivery.dead
         or report.seal_error
         or report.import_batches
+        or report.finder_runs
     )
     if quiet and not busy:
         return
@@ -130,6 +131,8 @@ def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
     echo(f"  outbox: sent {delivery.sent}, retried {delivery.retried}, dead {delivery.dead}")
     if report.import_batches:
         echo(f"  imports: {report.import_batches} batch{'es' if report.import_batches != 1 else ''} run")
+    if report.finder_runs:
+        echo(f"  duplicate finder: {report.finder_runs} run{'s' if report.finder_runs != 1 else ''}")
     echo(f"  audit: sealed {report.sealed}" if report.seal_error is None else f"  ! audit: {report.seal_error}")
     if delivery.waiting:
         echo(f"  e-mails waiting: {delivery.waiting} (no SMTP configured: set TRELLIS_SMTP_URL)")

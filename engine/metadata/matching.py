@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from rapidfuzz import fuzz
 from engine.metadata.kinds import Kinds
 
 if TYPE_CHECKING:
-    from engine.metadata.model import FieldDef
+    from engine.metadata.model import DuplicateRule, FieldDef, MatchCriterion
 
 #: The longest blocking key stored; longer values are cut (they still compare in full).
 MAX_KEY = 120
@@ -85,7 +85,10 @@ class Method:
         """The similarity of two stored values, 0 to 1 (0 when either is empty)."""
         if a is None or b is None or a == "" or b == "":
             return 0.0
-        first, second = self.normalise(a), self.normalise(b)
+        return self.compare_forms(self.normalise(a), self.normalise(b))
+
+    def compare_forms(self, first: str, second: str) -> float:
+        """The similarity of two values already ``normalise``d, 0 to 1 (0 when either is empty)."""
         if not first or not second:
             return 0.0
         return self.score(first, second)
@@ -255,6 +258,30 @@ def _token_set(a: str, b: str) -> float:
         pairs_b = {second[i : i + 2] for i in range(len(second) - 1)}
         return 2 * len(pairs_a & pairs_b) / (len(pairs_a) + len(pairs_b))
     return fuzz.token_set_ratio(a, b) / 100
+
+
+def rule_match(
+    rule: DuplicateRule,
+    criteria: Iterable[MatchCriterion],
+    similarity: Callable[[MatchCriterion], float],
+) -> tuple[float, tuple[tuple[MatchCriterion, float], ...]] | None:
+    """Whether two records match by ``rule``, scored on ``criteria`` (the rule's, or those a reader
+    may use) with ``similarity(criterion)`` → 0..1: with ``any`` one criterion at its threshold is
+    enough and the score is the best; else every one must hold and the score is the lowest.
+    Returns the score and the criteria that matched with theirs, or None. The write path's check
+    and the finder (``engine.runtime.records.finder``) both judge a pair by it."""
+    matched = []
+    for criterion in criteria:
+        score = similarity(criterion)
+        threshold = criterion.threshold
+        if score >= (threshold if threshold is not None else METHODS[criterion.method].default_threshold or 1.0):
+            matched.append((criterion, score))
+        elif not rule.any:
+            return None
+    if not matched:
+        return None
+    scores = [score for _, score in matched]
+    return (max(scores) if rule.any else min(scores)), tuple(matched)
 
 
 METHODS: Kinds[Method] = Kinds("matching method")

@@ -59,6 +59,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "computed": {"en": "This field is computed; it cannot be set.", "zh": "该字段由系统计算，不能填写。"},
     "read_only": {"en": "You may not change this field.", "zh": "您无权修改该字段。"},
     # --- merging duplicates (engine/runtime/records/merging) ---
+    "finder.no_rules": {
+        "en": "{object} declares no duplicate rules; add `duplicates:` to it in the config first.",
+        "zh": "{object} 没有声明重复规则；请先在配置中为它添加 `duplicates:`。",
+    },
+    "finder.unknown_rule": {
+        "en": "{object} has no duplicate rule {rule}; use one of: {rules}.",
+        "zh": "{object} 没有名为 {rule} 的重复规则；可用的规则：{rules}。",
+    },
+    "finder.no_grant": {
+        "en": "You may not look for duplicate {object} records; ask for the merge permission.",
+        "zh": "您无权查找重复的{object}记录；请申请合并权限。",
+    },
+    "finder.failed": {
+        "en": "The search stopped on an error; see the server log.",
+        "zh": "查找因错误而中止；请查看服务器日志。",
+    },
     "merge_nothing": {
         "en": "Choose at least one other record to merge into this one.",
         "zh": "请至少选择一条要合并到此记录的其他记录。",

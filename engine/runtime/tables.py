@@ -166,6 +166,7 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
             *import_tables(metadata),
             *merge_tables(metadata),
             *duplicate_tables(metadata),
+            *finder_tables(metadata),
         )
     }
 
@@ -411,6 +412,85 @@ def duplicate_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Index("ix_sys_dup_keys_object_record", "object", "record_id"),
     )
     return (keys,)
+
+
+def finder_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """The duplicate finder (``engine.runtime.records.finder``): its runs (queued by the web, run by
+    ``trellis worker``, or run by ``trellis duplicates find``), the groups the latest run of an
+    object and rule found, their members and the matching pairs that join them, and the pairs
+    people said are not duplicates (never proposed again)."""
+    runs = sa.Table(
+        "sys_dup_runs",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("object", sa.String(100), nullable=False),
+        # The rule run (None: every rule of the object).
+        sa.Column("rule", sa.String(100), nullable=True),
+        # queued → running → done | failed.
+        sa.Column("status", sa.String(20), nullable=False),
+        # Started from the web: ``trellis worker`` runs it (the CLI runs its own at once).
+        sa.Column("queued", sa.Boolean(create_constraint=False), nullable=False),
+        sa.Column("user_id", id_type(), nullable=True),
+        sa.Column("username", sa.String(100), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("started_at", UTCDateTime(), nullable=True),
+        sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.Column("records", sa.BigInteger(), nullable=True),
+        sa.Column("pairs", sa.BigInteger(), nullable=True),
+        sa.Column("groups", sa.BigInteger(), nullable=True),
+        sa.Column("duplicates", sa.BigInteger(), nullable=True),
+        sa.Column("skipped_blocks", sa.BigInteger(), nullable=True),
+        sa.Column("seconds", sa.Float(), nullable=True),
+        sa.Column("message", sa.Text(), nullable=True),
+        # The worker running a queued run, until when (a worker that dies lets the lease run out).
+        sa.Column("lease_owner", sa.String(100), nullable=True),
+        sa.Column("lease_until", UTCDateTime(), nullable=True),
+        sa.Index("ix_sys_dup_runs_object_created", "object", "created_at"),
+        sa.Index("ix_sys_dup_runs_queued_status", "queued", "status"),
+    )
+    groups = sa.Table(
+        "sys_dup_groups",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("object", sa.String(100), nullable=False),
+        sa.Column("rule", sa.String(100), nullable=False),
+        sa.Column("run_id", id_type(), nullable=True),
+        # The weakest member's best score: how sure the whole group is.
+        sa.Column("score", sa.Float(), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("found_at", UTCDateTime(), nullable=False),
+        sa.Index("ix_sys_dup_groups_object_rule_score", "object", "rule", "score"),
+    )
+    members = sa.Table(
+        "sys_dup_members",
+        metadata,
+        sa.Column("group_id", id_type(), sa.ForeignKey("sys_dup_groups.id"), primary_key=True),
+        sa.Column("record_id", sa.BigInteger(), primary_key=True, autoincrement=False),
+        # The member's best score with another member.
+        sa.Column("score", sa.Float(), nullable=False),
+        sa.Index("ix_sys_dup_members_record", "record_id"),
+    )
+    pairs = sa.Table(
+        "sys_dup_pairs",
+        metadata,
+        sa.Column("group_id", id_type(), sa.ForeignKey("sys_dup_groups.id"), primary_key=True),
+        sa.Column("first_id", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("second_id", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("score", sa.Float(), nullable=False),
+        # The criteria that matched: {field: score}.
+        sa.Column("matched", json_type(), nullable=False),
+    )
+    dismissed = sa.Table(
+        "sys_dup_dismissed",
+        metadata,
+        sa.Column("object", sa.String(100), primary_key=True),
+        # The pair, the lower id first.
+        sa.Column("first_id", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("second_id", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("user_id", id_type(), nullable=True),
+        sa.Column("dismissed_at", UTCDateTime(), nullable=False),
+    )
+    return runs, groups, members, pairs, dismissed
 
 
 def import_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

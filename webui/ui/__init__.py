@@ -12,7 +12,9 @@ Modules, one concern each:
 - ``forms``: widgets per field type and form input → engine values, uploads;
 - ``views``: the record routes (thin: parse, call the engine, render).
 - ``conversion``: the Convert button and its confirmation page (S12).
-- ``merging``: the Merge action, the side-by-side merge page and "Undo merge" (issue 14).
+- ``merging``: the Merge action, the side-by-side merge page and "Undo merge" (issue 14);
+  ``duplicate_finder``: an object's likely duplicates found by the finder, "Find duplicates",
+  "Not a duplicate".
 - ``notifications``: the bell in the header and the notifications page;
   ``automation_admin``: rule runs and the outbox, for ``manage_config``.
 - ``pipeline``, ``board``, ``approvals``: the stage path and moves, the board, the approvals page.
@@ -35,6 +37,7 @@ from webui.ui import (
     automation_admin,
     context,
     conversion,
+    duplicate_finder,
     errors,
     imports,
     merging,
@@ -57,6 +60,7 @@ def init_app(app: Flask) -> None:
         timeline.create_blueprint(app),
         conversion.create_blueprint(app),
         merging.create_blueprint(app),
+        duplicate_finder.create_blueprint(app),
         pipeline.create_blueprint(app),
         notifications.create_blueprint(app),
         automation_admin.create_blueprint(app),

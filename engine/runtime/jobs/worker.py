@@ -41,6 +41,9 @@ finds the key taken and does nothing. When a schedule rule's ``when`` does not
 hold at the due time, the occurrence is recorded as ``skipped`` and does not
 fire later (a new value of the field re-arms it).
 
+**Duplicate finder runs** queued from the web (``engine.runtime.records.finder``) run in each pass
+and between passes, each to its end under a lease renewed as it goes.
+
 **Imports** run between passes, a slice of ``IMPORT_SLICE`` seconds at a time, and the worker
 looks for new ones every ``IMPORT_POLL`` seconds, so that a million-row import neither waits for
 the next pass nor holds up the rules and the outbox; ``run_once`` runs them to their end.
@@ -64,6 +67,7 @@ from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
 from engine.runtime.imports import queue as import_queue
 from engine.runtime.jobs.delivery import DeliveryReport, deliver
+from engine.runtime.records.finder import finding
 from engine.runtime.records.query import row_to_record
 from engine.runtime.security import audit
 from engine.runtime.security.crypto import Keys
@@ -125,6 +129,8 @@ class PassReport:
     import_batches: int = 0
     #: Uploaded import files removed (their jobs ended ``imports.queue.KEEP_FILES`` ago).
     import_files_removed: int = 0
+    #: Duplicate finder runs (queued from the web) run in the pass.
+    finder_runs: int = 0
 
 
 # --- entry points ---------------------------------------------------------------------------------------
@@ -135,6 +141,7 @@ def run_once(crm: Runtime, at: dt.datetime | None = None, imports: bool = True, 
     report = PassReport(at, sweep(crm, at), deliver(crm, at, **delivery))
     if imports:
         report.import_batches = import_queue.work(crm, seconds=None)
+    report.finder_runs = finding.work(crm, seconds=None)
     report.import_files_removed = import_queue.remove_old_files(crm, at)
     try:
         report.sealed = audit.seal(crm.engine, crm.schema).sealed
@@ -167,8 +174,9 @@ def run_forever(
                     on_pass(report)
         try:
             busy = import_queue.work(crm, seconds=min(IMPORT_SLICE, max(next_pass - time.monotonic(), 0.1)))
+            busy += finding.work(crm, seconds=0)
         except sa.exc.DBAPIError as exc:
-            log.error("worker: imports paused, retrying: %s", exc.orig)
+            log.error("worker: imports and duplicate finder runs paused, retrying: %s", exc.orig)
             busy = 0
         if not busy:
             stop.wait(min(IMPORT_POLL, max(next_pass - time.monotonic(), 0)))

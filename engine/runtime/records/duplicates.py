@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine.metadata.matching import METHODS
+from engine.metadata.matching import METHODS, rule_match
 from engine.metadata.model import DuplicateRule, ObjectDef
 from engine.runtime.database import KEEPS_ROWS
 from engine.runtime.errors import FieldError, TrellisError, ValidationFailed
@@ -297,19 +297,14 @@ def _scored(
     owners: Mapping[int, Any],
 ) -> Candidate | None:
     """The candidate if the rule's criteria match (``any``: one; else all), as the writer may see it."""
-    matches = []
-    for _, criterion in criteria:
-        method = METHODS[criterion.method]
-        score = method.compare(data.get(criterion.field), row.get(criterion.field))
-        threshold = criterion.threshold if criterion.threshold is not None else (method.default_threshold or 1.0)
-        if score >= threshold:
-            label = obj.fields[criterion.field].label.get(current_language())
-            matches.append(Match(criterion.field, label, score, row.get(criterion.field)))
-        elif not rule.any:
-            return None
-    if not matches:
+    found = rule_match(
+        rule, [c for _, c in criteria], lambda c: METHODS[c.method].compare(data.get(c.field), row.get(c.field))
+    )
+    if found is None:
         return None
-    score = max(m.score for m in matches) if rule.any else min(m.score for m in matches)
+    score, matched = found
+    language = current_language()
+    matches = [Match(c.field, obj.fields[c.field].label.get(language), s, row.get(c.field)) for c, s in matched]
     owner = owners.get(row["owner_id"])
     owner_name = (owner.display_name or owner.username) if owner is not None else None
     if session.principal.in_scope(obj.name, "read", row["owner_id"]):
