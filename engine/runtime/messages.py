@@ -523,6 +523,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "A matching record exists already, owned by {owner}.",
         "zh": "已存在匹配的记录，负责人为 {owner}。",
     },
+    "duplicate_row": {"en": "Row {row} of this batch already has this {label}.", "zh": "本批第 {row} 行已有相同的{label}。"},
 }
 
 #: The language the engine speaks to the person it works for now (None: English).

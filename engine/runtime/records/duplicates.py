@@ -4,7 +4,16 @@ The feature keeps ``sys_dup_keys`` (object, rule, key, record id) in step with e
 record (stage ``write``; a delete drops them at ``after``), so that finding a new row's
 candidates is one indexed ``IN (…)`` per rule and chunk, never a scan. At stage ``check`` each
 valid row's candidates are read (their ids from the keys, their values from the object table)
-and scored by the rule's criteria (``engine.metadata.matching.METHODS``). A match of a
+and scored by the rule's criteria (``engine.metadata.matching.METHODS``); each row is compared
+with the earlier rows of its chunk too (the same keys, in memory), so that a batch holding the
+same company twice warns or blocks on the second row (a ``Candidate`` with ``row``: the earlier
+row's index among the caller's rows). Rows of earlier chunks are records by then: their keys were
+written at stage ``write``.
+
+A key shared by more than ``COMMON_KEY`` records (a common word, a Chinese pair such as 软件)
+tells none of them apart: each key's records are read up to that many, and a criterion's too
+common keys are left out while it has rarer ones; the records sharing the most keys are scored
+first, at most ``MAX_CANDIDATES`` per row. A match of a
 ``block`` rule refuses the row (``DuplicateBlocked``, a ``ValidationFailed`` with field errors);
 of a ``warn`` rule, unless the call allows duplicates (``Session.create(…, allow_duplicate=True)``),
 it is a ``PossibleDuplicate`` the caller may override. Automation's own writes (nobody to ask)
@@ -17,15 +26,17 @@ only by its owner (``reveal: owner``) or not at all (``reveal: nothing``: it doe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import functools
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from engine.metadata.matching import METHODS
 from engine.metadata.model import DuplicateRule, ObjectDef
-from engine.runtime.database import KEEPS_ROWS
+from engine.runtime.database import KEEPS_ROWS, bulk_insert
 from engine.runtime.errors import FieldError, TrellisError, ValidationFailed
 from engine.runtime.messages import current_language, localized
 from engine.runtime.records.query import format_title
@@ -36,8 +47,16 @@ if TYPE_CHECKING:
     from engine.runtime.records.writes import Draft
 
 TABLE = "sys_dup_keys"
-#: The most candidates one rule reads for one chunk (the most similar are not guaranteed beyond it).
+#: The most candidates one rule scores for one row (those sharing the most keys with it first).
 MAX_CANDIDATES = 200
+#: A key shared by more records than this is too common to find candidates by, while the row's
+#: value has rarer keys (each key's records are read up to ``COMMON_KEY + 1``).
+COMMON_KEY = 200
+#: Keys looked up per statement (one ``UNION ALL`` of a limited read per key; SQLite takes at
+#: most 500 selects in one compound statement).
+_KEYS_PER_STATEMENT = 200
+#: Records read by id per statement (SQLite takes at most 32,766 parameters).
+_IDS_PER_STATEMENT = 10_000
 _KEEPS = {KEEPS_ROWS: True}
 
 
@@ -58,17 +77,19 @@ class Candidate:
 
     rule: str
     action: str
-    #: The record (None: outside the writer's read scope; only ``owner`` is told).
+    #: The record (None: outside the writer's read scope, only ``owner`` is told; or an earlier row).
     record_id: int | None
     title: str | None
     owner_id: int | None
     owner: str | None
     score: float
     matches: tuple[Match, ...] = ()
+    #: An earlier row of the same call (its index among the caller's rows, from 0), not yet a record.
+    row: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The candidate as the API returns it."""
-        return {
+        """The candidate as the API returns it (``row``: only for an earlier row of the same request)."""
+        out = {
             "rule": self.rule,
             "action": self.action,
             "id": self.record_id,
@@ -77,6 +98,7 @@ class Candidate:
             "score": round(self.score, 3),
             "matched": [{"field": m.field, "label": m.label, "score": round(m.score, 3)} for m in self.matches],
         }
+        return out if self.row is None else {**out, "row": self.row}
 
 
 class PossibleDuplicate(TrellisError):
@@ -152,9 +174,11 @@ def _drop_keys(write: Write, draft: Draft) -> None:
     )
 
 
-def reindex(session: Session, object_name: str, page: int = 1000) -> int:
+def reindex(session: Session, object_name: str, page: int = 5000) -> int:
     """Rebuild the keys of every record of ``object_name`` (``trellis duplicates reindex``): after a
-    rule is added or changed, for the records written before. Returns the records indexed."""
+    rule is added or changed, for the records written before. Returns the records indexed. The
+    records are read a page at a time by id; their keys go in with one ``COPY`` per page on
+    PostgreSQL (``database.bulk_insert``)."""
     obj = session.object(object_name)
     table, keys = session.schema.table(obj.name), session.schema.system[TABLE]
     connection = session.connection
@@ -170,16 +194,19 @@ def reindex(session: Session, object_name: str, page: int = 1000) -> int:
         batch = [dict(r) for r in rows]
         if not batch:
             return count
-        found = [k for row in batch for k in record_keys(obj, row)]
-        if found:
-            connection.execute(sa.insert(keys), found)
+        bulk_insert(connection, keys, [k for row in batch for k in record_keys(obj, row)])
         count += len(batch)
         last = batch[-1]["id"]
 
 
 # --- the check --------------------------------------------------------------------------------------------------
+#: A row's blocking keys per criterion (its index in the rule), as stored (``<criterion>:<key>``).
+RowKeys = dict[int, set[str]]
+
+
 def _check(write: Write, drafts: list[Draft]) -> None:
-    """Stage ``check``: each valid row's candidates, scored; block and warn rules act on them."""
+    """Stage ``check``: each valid row's candidates — stored records and earlier rows of the chunk —
+    scored; block and warn rules act on them."""
     session, obj = write.session, write.obj
     if not obj.duplicates:
         return
@@ -189,13 +216,17 @@ def _check(write: Write, drafts: list[Draft]) -> None:
         return
     hidden = session._unreadable(obj)
     found: dict[int, list[Candidate]] = {}
+    forms: dict[tuple[str, Any], str] = {}
     for rule in obj.duplicates:
         if rule.action == "warn" and not warn:
             continue
         criteria = [(i, c) for i, c in enumerate(rule.match) if c.field not in hidden]
         if not criteria or (not rule.any and len(criteria) < len(rule.match)):
             continue
-        for index, candidates in _rule_candidates(session, obj, rule, criteria, checking, hidden).items():
+        keys = {d.index: _row_keys(criteria, d.data) for d in checking}
+        for index, candidates in _rule_candidates(session, obj, rule, criteria, checking, hidden, keys, forms).items():
+            found.setdefault(index, []).extend(candidates)
+        for index, candidates in _batch_candidates(session, obj, rule, criteria, checking, hidden, keys, forms).items():
             found.setdefault(index, []).extend(candidates)
     for draft in checking:
         candidates = sorted(found.get(draft.index, []), key=lambda c: -c.score)
@@ -213,6 +244,85 @@ def _touches(obj: ObjectDef, draft: Draft) -> bool:
     return draft.current is None or bool(_watched(obj) & set(draft.check))
 
 
+def _row_keys(criteria: list[tuple[int, Any]], data: Mapping[str, Any]) -> RowKeys:
+    """A row's keys per criterion, as ``sys_dup_keys`` holds them."""
+    out: RowKeys = {}
+    for index, criterion in criteria:
+        found = {f"{index}:{key}" for key in METHODS[criterion.method].keys(data.get(criterion.field))}
+        if found:
+            out[index] = found
+    return out
+
+
+#: The records (or earlier rows) holding each key; None for a key too common to read them by.
+Holders = Mapping[str, Sequence[int] | None]
+
+
+def _chosen(keys: RowKeys, holders: Holders) -> list[int]:
+    """What one row is compared with (records, or earlier rows): per criterion, those holding its keys
+    that are not too common (``COMMON_KEY``; all its keys when none is rarer), those sharing the most
+    keys first, at most ``MAX_CANDIDATES``."""
+    shared: Counter[int] = Counter()
+    for criterion_keys in keys.values():
+        rare = [k for k in criterion_keys if len(holders.get(k, ()) or range(COMMON_KEY + 1)) <= COMMON_KEY]
+        for key in sorted(rare or criterion_keys):
+            shared.update(holders.get(key) or ())
+    return [holder for holder, _ in shared.most_common(MAX_CANDIDATES)]
+
+
+def _key_records(
+    session: Session, obj: ObjectDef, rule: DuplicateRule, wanted: Iterable[str], *, common: bool = False
+) -> dict[str, list[int] | None]:
+    """The records holding each key, each key one primary-key range read of at most
+    ``COMMON_KEY + 1`` entries, ``_KEYS_PER_STATEMENT`` keys per statement. A key holding more is
+    too common: None (only its count comes back), unless ``common``: then its first ``COMMON_KEY + 1``."""
+    table = session.schema.system[TABLE]
+    ordered = sorted(wanted)
+    found: dict[str, list[int] | None] = {}
+    for start in range(0, len(ordered), _KEYS_PER_STATEMENT):
+        part = ordered[start : start + _KEYS_PER_STATEMENT]
+        params = {"object": obj.name, "rule": rule.name, **{f"key{i}": key for i, key in enumerate(part)}}
+        statement = _keys_statement(table, len(part), common)
+        for key, record_id, count in session.connection.execute(statement, params):
+            if count > COMMON_KEY:
+                found[key] = None
+            else:
+                found.setdefault(key, []).append(record_id)  # type: ignore[union-attr]
+    return found
+
+
+@functools.lru_cache(maxsize=512)
+def _keys_statement(table: sa.Table, count: int, common: bool) -> sa.Executable:
+    """The read of ``count`` keys' records (``_key_records``), built once per shape: a ``UNION ALL``
+    of one limited primary-key range read per key, each with its count (a too common key's first
+    entry only, unless ``common``)."""
+    selects = []
+    for i in range(count):
+        read = (
+            sa.select(table.c.key, table.c.record_id)
+            .where(
+                table.c.object == sa.bindparam("object"),
+                table.c.rule == sa.bindparam("rule"),
+                table.c.key == sa.bindparam(f"key{i}"),
+            )
+            .limit(COMMON_KEY + 1)
+            .subquery()
+        )
+        if common:
+            selects.append(sa.select(read.c.key, read.c.record_id, sa.literal(0).label("n")))
+            continue
+        counted = sa.select(
+            read.c.key, read.c.record_id, sa.func.count().over().label("n"), sa.func.row_number().over().label("place")
+        ).subquery()
+        selects.append(
+            sa.select(counted.c.key, counted.c.record_id, counted.c.n).where(
+                sa.or_(counted.c.n <= COMMON_KEY, counted.c.place == 1)
+            )
+        )
+    statement = selects[0] if count == 1 else sa.union_all(*selects)
+    return statement.execution_options(**_KEEPS)
+
+
 def _rule_candidates(
     session: Session,
     obj: ObjectDef,
@@ -220,39 +330,39 @@ def _rule_candidates(
     criteria: list[tuple[int, Any]],
     drafts: list[Draft],
     hidden: frozenset[str],
+    keys: Mapping[int, RowKeys],
+    forms: dict[tuple[str, Any], str],
 ) -> dict[int, list[Candidate]]:
-    """One rule over the chunk: the keys looked up in one query, the candidates read in one more."""
-    wanted: dict[str, set[int]] = {}
-    for draft in drafts:
-        for index, criterion in criteria:
-            for key in METHODS[criterion.method].keys(draft.data.get(criterion.field)):
-                wanted.setdefault(f"{index}:{key}", set()).add(draft.index)
+    """One rule over the chunk's stored candidates: the keys' records looked up (``_key_records``),
+    the chosen ones read by id and scored."""
+    wanted = {key for row in keys.values() for found in row.values() for key in found}
     if not wanted:
         return {}
-    keys = session.schema.system[TABLE]
-    statement = (
-        sa.select(keys.c.key, keys.c.record_id)
-        .where(keys.c.object == obj.name, keys.c.rule == rule.name, keys.c.key.in_(sorted(wanted)))
-        .limit(MAX_CANDIDATES * max(len(drafts), 1))
-        .execution_options(**_KEEPS)
-    )
-    pairs: dict[int, set[int]] = {}
-    for key, record_id in session.connection.execute(statement):
-        for index in wanted[key]:
-            pairs.setdefault(index, set()).add(record_id)
+    holders = _key_records(session, obj, rule, wanted)
+    only_common = {
+        key
+        for row in keys.values()
+        for found in row.values()
+        if all(holders.get(k, ()) is None for k in found)
+        for key in found
+    }
+    if only_common:  # a value of nothing but common keys: those sharing most of them are scored
+        holders.update(_key_records(session, obj, rule, only_common, common=True))
+    pairs = {draft.index: _chosen(keys[draft.index], holders) for draft in drafts}
     ids = sorted({i for found in pairs.values() for i in found})
     if not ids:
         return {}
     table = session.schema.table(obj.name)
     fields = sorted({c.field for _, c in criteria} | set(obj.title_fields()) - hidden)
-    rows = {
-        row["id"]: row
-        for row in session.connection.execute(
+    rows: dict[int, Any] = {}
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        part = ids[start : start + _IDS_PER_STATEMENT]
+        statement = (
             sa.select(table.c.id, table.c.owner_id, *(table.c[f] for f in fields))
-            .where(table.c.id.in_(ids), table.c.archived_at.is_(None))
+            .where(table.c.id.in_(part), table.c.archived_at.is_(None))
             .execution_options(**_KEEPS)
-        ).mappings()
-    }
+        )
+        rows.update((row["id"], row) for row in session.connection.execute(statement).mappings())
     owners = session.unit.users(row["owner_id"] for row in rows.values())
     out: dict[int, list[Candidate]] = {}
     for draft in drafts:
@@ -260,10 +370,87 @@ def _rule_candidates(
             row = rows.get(record_id)
             if row is None or record_id == draft.record_id:
                 continue
-            candidate = _scored(session, obj, rule, criteria, draft.data, row, owners)
+            candidate = _scored(session, obj, rule, criteria, draft.data, row, owners, forms)
             if candidate is not None:
                 out.setdefault(draft.index, []).append(candidate)
     return out
+
+
+def _batch_candidates(
+    session: Session,
+    obj: ObjectDef,
+    rule: DuplicateRule,
+    criteria: list[tuple[int, Any]],
+    drafts: list[Draft],
+    hidden: frozenset[str],
+    keys: Mapping[int, RowKeys],
+    forms: dict[tuple[str, Any], str],
+) -> dict[int, list[Candidate]]:
+    """One rule over the chunk's own rows: each row compared with the earlier rows sharing its keys
+    (blocking in memory, as ``_rule_candidates`` does in the table); a match is a ``Candidate`` with
+    ``row``, shown as the writer wrote it."""
+    holders: dict[str, list[int]] = {}
+    earlier: dict[int, Draft] = {}
+    owners = session.unit.users(d.data.get("owner_id") for d in drafts)
+    out: dict[int, list[Candidate]] = {}
+    for draft in drafts:
+        row_keys = keys[draft.index]
+        for index in _chosen(row_keys, holders):
+            other = earlier[index]
+            if draft.record_id is not None and other.record_id == draft.record_id:
+                continue
+            scored = _matches(obj, rule, criteria, draft.data, other.data, forms)
+            if scored is not None:
+                score, matches = scored
+                owner_id = other.data.get("owner_id")
+                owner = owners.get(owner_id)
+                name = (owner.display_name or owner.username) if owner is not None else None
+                shown = {k: v for k, v in other.data.items() if k not in hidden}
+                title = format_title(obj, shown) if obj.title else None
+                candidate = Candidate(rule.name, rule.action, other.record_id, title, owner_id, name, score, matches)
+                out.setdefault(draft.index, []).append(replace(candidate, row=index))
+        earlier[draft.index] = draft
+        for found in row_keys.values():
+            for key in found:
+                holders.setdefault(key, []).append(draft.index)
+    return out
+
+
+def _similarity(method_name: str, a: Any, b: Any, forms: dict[tuple[str, Any], str]) -> float:
+    """``Method.compare`` with each value normalised once per check (a row meets many candidates)."""
+    if a is None or b is None or a == "" or b == "":
+        return 0.0
+    method = METHODS[method_name]
+    first, second = (forms.get((method_name, v)) for v in (a, b))
+    if first is None:
+        first = forms[(method_name, a)] = method.normalise(a)
+    if second is None:
+        second = forms[(method_name, b)] = method.normalise(b)
+    return method.score(first, second) if first and second else 0.0
+
+
+def _matches(
+    obj: ObjectDef,
+    rule: DuplicateRule,
+    criteria: list[tuple[int, Any]],
+    data: Mapping[str, Any],
+    row: Mapping[str, Any],
+    forms: dict[tuple[str, Any], str],
+) -> tuple[float, tuple[Match, ...]] | None:
+    """The score and the matching criteria when the rule matches (``any``: one; else all)."""
+    matches = []
+    for _, criterion in criteria:
+        method = METHODS[criterion.method]
+        score = _similarity(criterion.method, data.get(criterion.field), row.get(criterion.field), forms)
+        threshold = criterion.threshold if criterion.threshold is not None else (method.default_threshold or 1.0)
+        if score >= threshold:
+            label = obj.fields[criterion.field].label.get(current_language())
+            matches.append(Match(criterion.field, label, score, row.get(criterion.field)))
+        elif not rule.any:
+            return None
+    if not matches:
+        return None
+    return (max(m.score for m in matches) if rule.any else min(m.score for m in matches)), tuple(matches)
 
 
 def _scored(
@@ -274,26 +461,18 @@ def _scored(
     data: Mapping[str, Any],
     row: Mapping[str, Any] | sa.RowMapping,
     owners: Mapping[int, Any],
+    forms: dict[tuple[str, Any], str],
 ) -> Candidate | None:
     """The candidate if the rule's criteria match (``any``: one; else all), as the writer may see it."""
-    matches = []
-    for _, criterion in criteria:
-        method = METHODS[criterion.method]
-        score = method.compare(data.get(criterion.field), row.get(criterion.field))
-        threshold = criterion.threshold if criterion.threshold is not None else (method.default_threshold or 1.0)
-        if score >= threshold:
-            label = obj.fields[criterion.field].label.get(current_language())
-            matches.append(Match(criterion.field, label, score, row.get(criterion.field)))
-        elif not rule.any:
-            return None
-    if not matches:
+    scored = _matches(obj, rule, criteria, data, row, forms)
+    if scored is None:
         return None
-    score = max(m.score for m in matches) if rule.any else min(m.score for m in matches)
+    score, matches = scored
     owner = owners.get(row["owner_id"])
     owner_name = (owner.display_name or owner.username) if owner is not None else None
     if session.principal.in_scope(obj.name, "read", row["owner_id"]):
         title = format_title(obj, row) if obj.title else f"{obj.label.get()} {row['id']}"
-        return Candidate(rule.name, rule.action, row["id"], title, row["owner_id"], owner_name, score, tuple(matches))
+        return Candidate(rule.name, rule.action, row["id"], title, row["owner_id"], owner_name, score, matches)
     if rule.reveal == "nothing":
         return None
     return Candidate(rule.name, rule.action, None, None, row["owner_id"], owner_name, score)
@@ -303,6 +482,13 @@ def _errors(obj: ObjectDef, candidates: Iterable[Candidate]) -> dict[str, list[F
     """Field errors of a blocked row: each matched field (record-level for an unreadable candidate)."""
     errors: dict[str, list[FieldError]] = {}
     for candidate in candidates:
+        if candidate.row is not None:
+            for match in candidate.matches:
+                label = obj.fields[match.field].label
+                error = row_error(candidate.row, label.get("en"), label.get(current_language()))
+                if error not in errors.get(match.field, []):
+                    errors.setdefault(match.field, []).append(error)
+            continue
         if candidate.record_id is None:
             owner = candidate.owner or "?"
             text = f"A matching {obj.label.get()} exists already, owned by {owner}."
@@ -317,6 +503,29 @@ def _errors(obj: ObjectDef, candidates: Iterable[Candidate]) -> dict[str, list[F
             if error not in errors.get(match.field, []):
                 errors.setdefault(match.field, []).append(error)
     return errors
+
+
+def row_error(index: int, label_en: str, label: str) -> FieldError:
+    """The field error of a row blocked as a duplicate of an earlier row of its batch (``index``
+    among the caller's rows, from 0; the text counts from 1, as people do)."""
+    text = f"Row {index + 1} of this batch already has this {label_en}."
+    return FieldError("duplicate_row", text, {"row": index + 1, "index": index, "label": label, "label_en": label_en})
+
+
+def renumber(error: TrellisError, positions: Sequence[int]) -> None:
+    """Make a duplicate's earlier-row candidates name the rows as the caller counts them: the row at
+    index ``i`` of the write call is ``positions[i]`` of the caller's (a bulk request's item index)."""
+    candidates = getattr(error, "candidates", None)
+    if not candidates or all(c.row is None for c in candidates):
+        return
+    error.candidates = [c if c.row is None else replace(c, row=positions[c.row]) for c in candidates]  # type: ignore[attr-defined]
+    if isinstance(error, DuplicateBlocked):
+        for problems in error.errors.values():
+            for i, problem in enumerate(problems):
+                if problem.code == "duplicate_row":
+                    params = problem.params
+                    index = positions[int(str(params["index"]))]
+                    problems[i] = row_error(index, str(params["label_en"]), str(params["label"]))
 
 
 FEATURE = Feature("duplicates", {"check": _check, "write": _write_keys, "after": _drop_keys})
