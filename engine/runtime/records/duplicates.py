@@ -217,6 +217,7 @@ def _check(write: Write, drafts: list[Draft]) -> None:
     hidden = session._unreadable(obj)
     found: dict[int, list[Candidate]] = {}
     forms: dict[tuple[str, Any], str] = {}
+    runs: list[tuple[DuplicateRule, list[tuple[int, Any]], dict[int, RowKeys]]] = []
     for rule in obj.duplicates:
         if rule.action == "warn" and not warn:
             continue
@@ -224,10 +225,10 @@ def _check(write: Write, drafts: list[Draft]) -> None:
         if not criteria or (not rule.any and len(criteria) < len(rule.match)):
             continue
         keys = {d.index: _row_keys(criteria, d.data) for d in checking}
+        runs.append((rule, criteria, keys))
         for index, candidates in _rule_candidates(session, obj, rule, criteria, checking, hidden, keys, forms).items():
             found.setdefault(index, []).extend(candidates)
-        for index, candidates in _batch_candidates(session, obj, rule, criteria, checking, hidden, keys, forms).items():
-            found.setdefault(index, []).extend(candidates)
+    _compare_rows(session, obj, runs, checking, hidden, forms, found)
     for draft in checking:
         candidates = sorted(found.get(draft.index, []), key=lambda c: -c.score)
         if not candidates:
@@ -376,44 +377,43 @@ def _rule_candidates(
     return out
 
 
-def _batch_candidates(
+def _compare_rows(
     session: Session,
     obj: ObjectDef,
-    rule: DuplicateRule,
-    criteria: list[tuple[int, Any]],
+    runs: list[tuple[DuplicateRule, list[tuple[int, Any]], dict[int, RowKeys]]],
     drafts: list[Draft],
     hidden: frozenset[str],
-    keys: Mapping[int, RowKeys],
     forms: dict[tuple[str, Any], str],
-) -> dict[int, list[Candidate]]:
-    """One rule over the chunk's own rows: each row compared with the earlier rows sharing its keys
-    (blocking in memory, as ``_rule_candidates`` does in the table); a match is a ``Candidate`` with
-    ``row``, shown as the writer wrote it."""
-    holders: dict[str, list[int]] = {}
+    found: dict[int, list[Candidate]],
+) -> None:
+    """Each row against the earlier rows of the chunk that pass the check (a refused row duplicates
+    nothing written), by the same keys in memory (``_chosen``); a match joins ``found`` as a
+    ``Candidate`` with ``row``, shown as the writer wrote it."""
+    holders: dict[str, dict[str, list[int]]] = {rule.name: {} for rule, _, _ in runs}
     earlier: dict[int, Draft] = {}
     owners = session.unit.users(d.data.get("owner_id") for d in drafts)
-    out: dict[int, list[Candidate]] = {}
     for draft in drafts:
-        row_keys = keys[draft.index]
-        for index in _chosen(row_keys, holders):
-            other = earlier[index]
-            if draft.record_id is not None and other.record_id == draft.record_id:
-                continue
-            scored = _matches(obj, rule, criteria, draft.data, other.data, forms)
-            if scored is not None:
-                score, matches = scored
+        for rule, criteria, keys in runs:
+            for index in _chosen(keys[draft.index], holders[rule.name]):
+                other = earlier[index]
+                scored = _matches(obj, rule, criteria, draft.data, other.data, forms)
+                if scored is None or (draft.record_id is not None and other.record_id == draft.record_id):
+                    continue
                 owner_id = other.data.get("owner_id")
                 owner = owners.get(owner_id)
                 name = (owner.display_name or owner.username) if owner is not None else None
-                shown = {k: v for k, v in other.data.items() if k not in hidden}
-                title = format_title(obj, shown) if obj.title else None
-                candidate = Candidate(rule.name, rule.action, other.record_id, title, owner_id, name, score, matches)
-                out.setdefault(draft.index, []).append(replace(candidate, row=index))
+                title = (
+                    format_title(obj, {k: v for k, v in other.data.items() if k not in hidden}) if obj.title else None
+                )
+                candidate = Candidate(rule.name, rule.action, other.record_id, title, owner_id, name, *scored)
+                found.setdefault(draft.index, []).append(replace(candidate, row=index))
+        if found.get(draft.index):
+            continue
         earlier[draft.index] = draft
-        for found in row_keys.values():
-            for key in found:
-                holders.setdefault(key, []).append(draft.index)
-    return out
+        for rule, _, keys in runs:
+            for row_keys in keys[draft.index].values():
+                for key in row_keys:
+                    holders[rule.name].setdefault(key, []).append(draft.index)
 
 
 def _similarity(method_name: str, a: Any, b: Any, forms: dict[tuple[str, Any], str]) -> float:
