@@ -129,7 +129,7 @@ def bulk_insert(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
     if not rows:
         return
     raw = connection.connection.driver_connection
-    if connection.dialect.name != "postgresql" or not hasattr(raw, "cursor") or connection.dialect.driver != "psycopg":
+    if raw is None or connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg":
         connection.execute(sa.insert(table), rows)
         return
     names = list(rows[0])

@@ -95,7 +95,13 @@ def test_a_warn_rule_flags_the_later_row_of_a_batch_naming_the_earlier_one(crm, 
     ]
     with crm.session("rita") as s:
         results = s.create_many("account", rows, on_error="collect")
-    assert [type(r).__name__ for r in results] == ["Record", "Record", "PossibleDuplicate", "PossibleDuplicate", "Record"]
+    assert [type(r).__name__ for r in results] == [
+        "Record",
+        "Record",
+        "PossibleDuplicate",
+        "PossibleDuplicate",
+        "Record",
+    ]
     (first,) = results[2].candidates
     assert (first.row, first.record_id, first.title, first.owner, first.score) == (
         0,

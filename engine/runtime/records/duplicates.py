@@ -400,7 +400,7 @@ def _compare_rows(
                 if scored is None or (draft.record_id is not None and other.record_id == draft.record_id):
                     continue
                 owner_id = other.data.get("owner_id")
-                owner = owners.get(owner_id)
+                owner = owners.get(owner_id) if owner_id is not None else None
                 name = (owner.display_name or owner.username) if owner is not None else None
                 title = (
                     format_title(obj, {k: v for k, v in other.data.items() if k not in hidden}) if obj.title else None
@@ -434,7 +434,7 @@ def _matches(
     rule: DuplicateRule,
     criteria: list[tuple[int, Any]],
     data: Mapping[str, Any],
-    row: Mapping[str, Any],
+    row: Mapping[str, Any] | sa.RowMapping,
     forms: dict[tuple[str, Any], str],
 ) -> tuple[float, tuple[Match, ...]] | None:
     """The score and the matching criteria when the rule matches (``any``: one; else all)."""
