@@ -224,9 +224,16 @@ def _check(write: Write, drafts: list[Draft]) -> None:
         criteria = [(i, c) for i, c in enumerate(rule.match) if c.field not in hidden]
         if not criteria or (not rule.any and len(criteria) < len(rule.match)):
             continue
-        keys = {d.index: _row_keys(criteria, d.data) for d in checking}
-        runs.append((rule, criteria, keys))
-        for index, candidates in _rule_candidates(session, obj, rule, criteria, checking, hidden, keys, forms).items():
+        runs.append((rule, criteria, {d.index: _row_keys(criteria, d.data) for d in checking}))
+    wanted = {
+        (r.name, k) for r, _, keys in runs for row in keys.values() for found_keys in row.values() for k in found_keys
+    }
+    looked = _key_records(session, obj, wanted)  # every rule's keys in one go
+    for rule, criteria, keys in runs:
+        holders = {key: records for (name, key), records in looked.items() if name == rule.name}
+        for index, candidates in _rule_candidates(
+            session, obj, rule, criteria, checking, hidden, keys, holders, forms
+        ).items():
             found.setdefault(index, []).extend(candidates)
     _compare_rows(session, obj, runs, checking, hidden, forms, found)
     for draft in checking:
@@ -272,23 +279,25 @@ def _chosen(keys: RowKeys, holders: Holders) -> list[int]:
 
 
 def _key_records(
-    session: Session, obj: ObjectDef, rule: DuplicateRule, wanted: Iterable[str], *, common: bool = False
-) -> dict[str, list[int] | None]:
-    """The records holding each key, each key one primary-key range read of at most
+    session: Session, obj: ObjectDef, wanted: Iterable[tuple[str, str]], *, common: bool = False
+) -> dict[tuple[str, str], list[int] | None]:
+    """The records holding each ``(rule, key)``, each one primary-key range read of at most
     ``COMMON_KEY + 1`` entries, ``_KEYS_PER_STATEMENT`` keys per statement. A key holding more is
     too common: None (only its count comes back), unless ``common``: then its first ``COMMON_KEY + 1``."""
     table = session.schema.system[TABLE]
     ordered = sorted(wanted)
-    found: dict[str, list[int] | None] = {}
+    found: dict[tuple[str, str], list[int] | None] = {}
     for start in range(0, len(ordered), _KEYS_PER_STATEMENT):
         part = ordered[start : start + _KEYS_PER_STATEMENT]
-        params = {"object": obj.name, "rule": rule.name, **{f"key{i}": key for i, key in enumerate(part)}}
+        params: dict[str, str] = {"object": obj.name}
+        for i, (rule, key) in enumerate(part):
+            params[f"rule{i}"], params[f"key{i}"] = rule, key
         statement = _keys_statement(table, len(part), common)
-        for key, record_id, count in session.connection.execute(statement, params):
+        for rule, key, record_id, count in session.connection.execute(statement, params):
             if count > COMMON_KEY:
-                found[key] = None
+                found[(rule, key)] = None
             else:
-                found.setdefault(key, []).append(record_id)  # type: ignore[union-attr]
+                found.setdefault((rule, key), []).append(record_id)  # type: ignore[union-attr]
     return found
 
 
@@ -300,23 +309,27 @@ def _keys_statement(table: sa.Table, count: int, common: bool) -> sa.Executable:
     selects = []
     for i in range(count):
         read = (
-            sa.select(table.c.key, table.c.record_id)
+            sa.select(table.c.rule, table.c.key, table.c.record_id)
             .where(
                 table.c.object == sa.bindparam("object"),
-                table.c.rule == sa.bindparam("rule"),
+                table.c.rule == sa.bindparam(f"rule{i}"),
                 table.c.key == sa.bindparam(f"key{i}"),
             )
             .limit(COMMON_KEY + 1)
             .subquery()
         )
         if common:
-            selects.append(sa.select(read.c.key, read.c.record_id, sa.literal(0).label("n")))
+            selects.append(sa.select(read.c.rule, read.c.key, read.c.record_id, sa.literal(0).label("n")))
             continue
         counted = sa.select(
-            read.c.key, read.c.record_id, sa.func.count().over().label("n"), sa.func.row_number().over().label("place")
+            read.c.rule,
+            read.c.key,
+            read.c.record_id,
+            sa.func.count().over().label("n"),
+            sa.func.row_number().over().label("place"),
         ).subquery()
         selects.append(
-            sa.select(counted.c.key, counted.c.record_id, counted.c.n).where(
+            sa.select(counted.c.rule, counted.c.key, counted.c.record_id, counted.c.n).where(
                 sa.or_(counted.c.n <= COMMON_KEY, counted.c.place == 1)
             )
         )
@@ -332,14 +345,11 @@ def _rule_candidates(
     drafts: list[Draft],
     hidden: frozenset[str],
     keys: Mapping[int, RowKeys],
+    holders: dict[str, list[int] | None],
     forms: dict[tuple[str, Any], str],
 ) -> dict[int, list[Candidate]]:
-    """One rule over the chunk's stored candidates: the keys' records looked up (``_key_records``),
-    the chosen ones read by id and scored."""
-    wanted = {key for row in keys.values() for found in row.values() for key in found}
-    if not wanted:
-        return {}
-    holders = _key_records(session, obj, rule, wanted)
+    """One rule over the chunk's stored candidates: the records holding the keys (``_key_records``;
+    ``holders``), the chosen ones read by id and scored."""
     only_common = {
         key
         for row in keys.values()
@@ -348,7 +358,8 @@ def _rule_candidates(
         for key in found
     }
     if only_common:  # a value of nothing but common keys: those sharing most of them are scored
-        holders.update(_key_records(session, obj, rule, only_common, common=True))
+        common = _key_records(session, obj, [(rule.name, key) for key in only_common], common=True)
+        holders.update((key, records) for (_, key), records in common.items())
     pairs = {draft.index: _chosen(keys[draft.index], holders) for draft in drafts}
     ids = sorted({i for found in pairs.values() for i in found})
     if not ids:
