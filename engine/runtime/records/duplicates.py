@@ -272,10 +272,16 @@ def _chosen(keys: RowKeys, holders: Holders) -> list[int]:
     keys first, at most ``MAX_CANDIDATES``."""
     shared: Counter[int] = Counter()
     for criterion_keys in keys.values():
-        rare = [k for k in criterion_keys if len(holders.get(k, ()) or range(COMMON_KEY + 1)) <= COMMON_KEY]
+        rare = [k for k in criterion_keys if not _too_common(holders.get(k, ()))]
         for key in sorted(rare or criterion_keys):
             shared.update(holders.get(key) or ())
     return [holder for holder, _ in shared.most_common(MAX_CANDIDATES)]
+
+
+def _too_common(records: Sequence[int] | None) -> bool:
+    """A key whose records were not read (None), or more than ``COMMON_KEY`` of them (a key no
+    record holds is the rarest of all)."""
+    return records is None or len(records) > COMMON_KEY
 
 
 def _key_records(
