@@ -55,6 +55,9 @@ COMMON_KEY = 200
 #: Keys looked up per statement (one ``UNION ALL`` of a limited read per key; SQLite takes at
 #: most 500 selects in one compound statement).
 _KEYS_PER_STATEMENT = 200
+#: How many keys the statements of ``_key_records`` take (a chunk's last one is filled up with
+#: keys no record has), so that a few shapes are compiled and prepared, whatever the chunk.
+_STATEMENT_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, _KEYS_PER_STATEMENT)
 #: Records read by id per statement (SQLite takes at most 32,766 parameters).
 _IDS_PER_STATEMENT = 10_000
 _KEEPS = {KEEPS_ROWS: True}
@@ -290,28 +293,85 @@ def _key_records(
     """The records holding each ``(rule, key)``, each one primary-key range read of at most
     ``COMMON_KEY + 1`` entries, ``_KEYS_PER_STATEMENT`` keys per statement. A key holding more is
     too common: None (only its count comes back), unless ``common``: then its first ``COMMON_KEY + 1``."""
-    table = session.schema.system[TABLE]
+    table, connection = session.schema.system[TABLE], session.connection
     ordered = sorted(wanted)
     found: dict[tuple[str, str], list[int] | None] = {}
     for start in range(0, len(ordered), _KEYS_PER_STATEMENT):
         part = ordered[start : start + _KEYS_PER_STATEMENT]
-        params: dict[str, str] = {"object": obj.name}
-        for i, (rule, key) in enumerate(part):
-            params[f"rule{i}"], params[f"key{i}"] = rule, key
-        statement = _keys_statement(table, len(part), common)
-        for rule, key, record_id, count in session.connection.execute(statement, params):
-            if count > COMMON_KEY:
+        rows: Iterable[Any]
+        if connection.dialect.name == "postgresql":
+            rows = _keys_lateral(connection, table, obj.name, part, common)
+        else:  # SQLite, in the process, hands over a common key's entries faster than it counts them
+            size = next(size for size in _STATEMENT_SIZES if size >= len(part))
+            sql, order, values = _keys_sql(connection.dialect, table, size)
+            params: dict[str, Any] = {**values, "object": obj.name}
+            for i in range(size):  # the places beyond the keys ask for a key no record has ("")
+                params[f"rule{i}"], params[f"key{i}"] = part[i] if i < len(part) else ("", "")
+            args = tuple(params[name] for name in order) if order is not None else params
+            rows = connection.exec_driver_sql(sql, args, _KEEPS)
+        for rule, key, record_id, count in rows:
+            if count > COMMON_KEY and not common:
                 found[(rule, key)] = None
             else:
                 found.setdefault((rule, key), []).append(record_id)  # type: ignore[union-attr]
+    if not common:
+        for pair, records in found.items():
+            if records is not None and len(records) > COMMON_KEY:
+                found[pair] = None
     return found
 
 
-@functools.lru_cache(maxsize=512)
-def _keys_statement(table: sa.Table, count: int, common: bool) -> sa.Executable:
-    """The read of ``count`` keys' records (``_key_records``), built once per shape: a ``UNION ALL``
-    of one limited primary-key range read per key, each with its count (a too common key's first
-    entry only, unless ``common``)."""
+def _keys_lateral(
+    connection: sa.Connection, table: sa.Table, object_name: str, pairs: list[tuple[str, str]], common: bool
+) -> list[Any]:
+    """PostgreSQL: every key's first ``COMMON_KEY + 1`` records in one statement: the keys as arrays,
+    a ``LATERAL`` limited primary-key range read per key, counted by the server, a too common key's
+    first entry only (unless ``common``). Run through psycopg with ``prepare=False``: a prepared
+    statement's generic plan, made while the key table was still empty (a new CRM's first import),
+    would scan the whole table for each key for as long as the connection lives."""
+    statement = _LATERAL.format(table=connection.dialect.identifier_preparer.format_table(table))
+    params = {
+        "object": object_name,
+        "rules": [rule for rule, _ in pairs],
+        "keys": [key for _, key in pairs],
+        "limit": COMMON_KEY + 1,
+        "most": COMMON_KEY + 1 if common else COMMON_KEY,
+    }
+    raw = connection.connection.driver_connection
+    assert raw is not None, "the connection is open"
+    with raw.cursor() as cursor:  # in the connection's transaction; nothing collected needs writing first
+        cursor.execute(statement, params, prepare=False)
+        return list(cursor.fetchall())
+
+
+_LATERAL = """
+SELECT wanted.rule, wanted.key, found.record_id, found.n
+FROM unnest(CAST(%(rules)s AS VARCHAR[]), CAST(%(keys)s AS VARCHAR[])) AS wanted(rule, key)
+CROSS JOIN LATERAL (
+    SELECT held.record_id, count(*) OVER () AS n, row_number() OVER () AS place
+    FROM (
+        SELECT record_id FROM {table}
+        WHERE object = %(object)s AND rule = wanted.rule AND key = wanted.key
+        LIMIT %(limit)s
+    ) AS held
+) AS found
+WHERE found.n <= %(most)s OR found.place = 1
+"""
+
+
+@functools.lru_cache(maxsize=64)
+def _keys_sql(dialect: sa.Dialect, table: sa.Table, count: int) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    """SQLite: ``_keys_statement`` compiled once per shape: its SQL, the order of its parameters
+    (None when they go by name) and the values it holds itself (the limit). A check runs it as it
+    is, without building and hashing a statement of up to 200 reads again each time."""
+    compiled = _keys_statement(table, count).compile(dialect=dialect)
+    order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+    return compiled.string, order, dict(compiled.params)
+
+
+def _keys_statement(table: sa.Table, count: int) -> sa.Select[Any] | sa.CompoundSelect:
+    """The read of ``count`` keys' records (``_key_records`` on SQLite): a ``UNION ALL`` of one
+    limited primary-key range read per key (counted by the caller; ``n`` is 0)."""
     selects = []
     for i in range(count):
         read = (
@@ -324,23 +384,8 @@ def _keys_statement(table: sa.Table, count: int, common: bool) -> sa.Executable:
             .limit(COMMON_KEY + 1)
             .subquery()
         )
-        if common:
-            selects.append(sa.select(read.c.rule, read.c.key, read.c.record_id, sa.literal(0).label("n")))
-            continue
-        counted = sa.select(
-            read.c.rule,
-            read.c.key,
-            read.c.record_id,
-            sa.func.count().over().label("n"),
-            sa.func.row_number().over().label("place"),
-        ).subquery()
-        selects.append(
-            sa.select(counted.c.rule, counted.c.key, counted.c.record_id, counted.c.n).where(
-                sa.or_(counted.c.n <= COMMON_KEY, counted.c.place == 1)
-            )
-        )
-    statement = selects[0] if count == 1 else sa.union_all(*selects)
-    return statement.execution_options(**_KEEPS)
+        selects.append(sa.select(read.c.rule, read.c.key, read.c.record_id, sa.literal(0).label("n")))
+    return selects[0] if count == 1 else sa.union_all(*selects)
 
 
 def _rule_candidates(
