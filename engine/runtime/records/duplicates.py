@@ -2,7 +2,8 @@
 
 The feature keeps ``sys_dup_keys`` (object, rule, key, record id) in step with every written
 record (stage ``write``; a delete drops them at ``after``), so that finding a new row's
-candidates is one indexed ``IN (…)`` per rule and chunk, never a scan. At stage ``check`` each
+candidates is a limited primary-key range read per key (one statement per 200 keys of a
+chunk, every rule's together), never a scan. At stage ``check`` each
 valid row's candidates are read (their ids from the keys, their values from the object table)
 and scored by the rule's criteria (``engine.metadata.matching.METHODS``); each row is compared
 with the earlier rows of its chunk too (the same keys, in memory), so that a batch holding the
