@@ -53,11 +53,11 @@ MAX_CANDIDATES = 200
 #: A key shared by more records than this is too common to find candidates by, while the row's
 #: value has rarer keys (each key's records are read up to ``COMMON_KEY + 1``).
 COMMON_KEY = 200
-#: Keys looked up per statement (one ``UNION ALL`` of a limited read per key; SQLite takes at
-#: most 500 selects in one compound statement).
+#: Keys looked up per statement (PostgreSQL: the arrays of one ``LATERAL`` read; SQLite: one
+#: ``UNION ALL`` of a limited read per key, and it takes at most 500 selects in one statement).
 _KEYS_PER_STATEMENT = 200
-#: How many keys the statements of ``_key_records`` take (a chunk's last one is filled up with
-#: keys no record has), so that a few shapes are compiled and prepared, whatever the chunk.
+#: How many keys SQLite's statements of ``_key_records`` take (a chunk's last one is filled up
+#: with keys no record has), so that a few shapes are compiled, whatever the chunk.
 _STATEMENT_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, _KEYS_PER_STATEMENT)
 #: Records read by id per statement (SQLite takes at most 32,766 parameters).
 _IDS_PER_STATEMENT = 10_000
