@@ -524,10 +524,11 @@ def _scored(
     data: Mapping[str, Any],
     row: Mapping[str, Any] | sa.RowMapping,
     owners: Mapping[int, Any],
-    forms: dict[tuple[str, Any], str],
+    forms: dict[tuple[str, Any], str] | None = None,
 ) -> Candidate | None:
-    """The candidate if the rule's criteria match (``any``: one; else all), as the writer may see it."""
-    scored = _matches(obj, rule, criteria, data, row, forms)
+    """The candidate if the rule's criteria match (``any``: one; else all), as the writer may see it
+    (``forms``: the values normalised so far, kept across calls)."""
+    scored = _matches(obj, rule, criteria, data, row, forms if forms is not None else {})
     if scored is None:
         return None
     score, matches = scored
