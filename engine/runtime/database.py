@@ -120,3 +120,21 @@ def upsert(dialect: str, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def bulk_insert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many ``rows`` (dicts of the same columns) into ``table`` as fast as the database
+    takes them: PostgreSQL's ``COPY … FROM STDIN`` through psycopg, an ``executemany`` INSERT
+    elsewhere. In the connection's transaction, like any other statement."""
+    if not rows:
+        return
+    raw = connection.connection.driver_connection
+    if raw is None or connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg":
+        connection.execute(sa.insert(table), rows)
+        return
+    names = list(rows[0])
+    preparer = connection.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(name) for name in names)
+    with raw.cursor() as cursor, cursor.copy(f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in names])

@@ -466,6 +466,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "可能与 {records} 重复；可使用 --on-duplicate skip 跳过此类行",
     },
     "import.hidden_duplicate": {"en": "a record owned by {owner}", "zh": "{owner} 负责的一条记录"},
+    "import.duplicate_row": {"en": "row {row} of this file ({title})", "zh": "本文件第 {row} 行（{title}）"},
+    "import.same_as_row": {
+        "en": "{field}: the same as row {row} of this file ({title})",
+        "zh": "{field}：与本文件第 {row} 行（{title}）相同",
+    },
+    "import.same_as_record": {
+        "en": "{field}: the same as {title} (id {id})",
+        "zh": "{field}：与 {title}（编号 {id}）相同",
+    },
     "import.ambiguous_match": {
         "en": "{field}: {count} existing records have this value; cannot tell which to use",
         "zh": "{field}：有 {count} 条现有记录为该值，无法确定使用哪一条",
@@ -571,6 +580,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "duplicate_hidden": {
         "en": "A matching record exists already, owned by {owner}.",
         "zh": "已存在匹配的记录，负责人为 {owner}。",
+    },
+    "duplicate_row": {
+        "en": "Row {row} of this batch already has this {label}.",
+        "zh": "本批第 {row} 行已有相同的{label}。",
     },
 }
 

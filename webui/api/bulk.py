@@ -28,6 +28,7 @@ from flask import Blueprint, Response, jsonify, request
 from engine.metadata.model import ObjectDef
 from engine.runtime.errors import FieldError, TrellisError, ValidationFailed
 from engine.runtime.messages import current_language
+from engine.runtime.records.duplicates import renumber
 from engine.runtime.records.session import Session
 from engine.runtime.security.permissions import Principal
 from webui.api.auth import current_username
@@ -132,8 +133,10 @@ def _write_run(session: Session, object_name: str, run: list[Item], is_update: b
             outcomes = session.create_many(object_name, [item.values for item in run], on_error="collect")
     except TrellisError as exc:
         outcomes = [exc] * len(run)
+    positions = [item.index for item in run]
     for item, outcome in zip(run, outcomes, strict=True):
         if isinstance(outcome, TrellisError):
+            renumber(outcome, positions)  # a duplicate of an earlier record of the request names its index
             _refused(item, outcome)
         elif outcome.pending_approval is not None:
             item.result = _result(item, PENDING, approval=outcome.pending_approval.to_dict())

@@ -365,6 +365,12 @@ _META_SCHEMAS: dict[str, Schema] = {
             "rule": {"type": "string"},
             "action": {"type": "string", "enum": ["warn", "block"]},
             "id": {"type": ["integer", "null"]},
+            "row": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Bulk requests: the index of the earlier record of the same request it repeats "
+                "(then id is null for a new record).",
+            },
             "title": {"type": ["string", "null"]},
             "owner": {"type": ["string", "null"]},
             "score": {"type": "number", "minimum": 0, "maximum": 1},

@@ -12,6 +12,8 @@ is a row above it — starts the next batch, written once the earlier row's reco
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,7 +29,7 @@ from engine.runtime.imports.problems import label, say
 from engine.runtime.imports.reading import Source
 from engine.runtime.imports.resolve import find, key_of
 from engine.runtime.messages import localized
-from engine.runtime.records.duplicates import Candidate, PossibleDuplicate
+from engine.runtime.records.duplicates import Candidate, DuplicateBlocked, PossibleDuplicate
 from engine.runtime.records.session import Session
 from engine.runtime.records.writes import MAX_CHUNK
 
@@ -47,6 +49,30 @@ class Row:
     gives: set[Any] = field(default_factory=set)
 
 
+class RowsMade:
+    """The records a run wrote (of an object with duplicate rules) and the file rows they came from
+    (16 bytes a record), so that a later row found to duplicate one of them is told which row of the
+    file it repeats — also in a dry run, whose records are rolled back. New ids grow with each
+    insert, so a lookup is a bisection."""
+
+    def __init__(self) -> None:
+        self._ids: array[int] = array("q")
+        self._rows: array[int] = array("q")
+
+    def add(self, record_id: int, row: int) -> None:
+        """Remember that file row ``row`` made record ``record_id``."""
+        at = len(self._ids) if not self._ids or record_id > self._ids[-1] else bisect_left(self._ids, record_id)
+        self._ids.insert(at, record_id)
+        self._rows.insert(at, row)
+
+    def row_of(self, record_id: int | None) -> int | None:
+        """The file row that made ``record_id`` in this run, or None."""
+        if record_id is None:
+            return None
+        at = bisect_left(self._ids, record_id)
+        return self._rows[at] if at < len(self._ids) and self._ids[at] == record_id else None
+
+
 @dataclass
 class Plan:
     """What is fixed for a whole run: the object, the map, constants, options."""
@@ -60,6 +86,8 @@ class Plan:
     on_duplicate: str | None
     match: FieldDef | None
     source: Source
+    #: The records this run wrote so far, by file row (a duplicate names the row it repeats).
+    made: RowsMade = field(default_factory=RowsMade)
 
     @cached_property
     def own_lookups(self) -> list[tuple[FieldDef, FieldDef]]:
@@ -213,11 +241,13 @@ def _outcomes(plan: Plan, rows: list[Row], outcomes: list[Any], failures: list[F
         if isinstance(outcome, PossibleDuplicate) and plan.on_duplicate == "skip":
             skipped += 1
         elif isinstance(outcome, TrellisError):
-            failures.append(_failed(row, _messages(plan, outcome)))
+            failures.append(_failed(row, _messages(plan, outcome, rows)))
         elif outcome.pending_approval is not None:
             held += 1
         else:
             written += 1
+            if outcome.id is not None and plan.obj.duplicates:
+                plan.made.add(outcome.id, row.number)
     return written, held, skipped
 
 
@@ -252,10 +282,13 @@ def _resolve_lookups(session: Session, plan: Plan, rows: list[Row]) -> None:
             )
 
 
-def _messages(plan: Plan, error: TrellisError) -> list[str]:
-    """A refusal of the write path as sentences, each naming its column."""
+def _messages(plan: Plan, error: TrellisError, rows: list[Row]) -> list[str]:
+    """A refusal of the write path as sentences, each naming its column (``rows``: those written
+    with the refused one, as the write path numbered them)."""
     if isinstance(error, PossibleDuplicate):
-        return [say("import.possible_duplicate", records=_candidates(error.candidates))]
+        return [say("import.possible_duplicate", records=_candidates(plan, error.candidates, rows))]
+    if isinstance(error, DuplicateBlocked):
+        return _blocked(plan, error, rows)
     if not isinstance(error, ValidationFailed):
         return [str(error)]
     out = []
@@ -266,12 +299,42 @@ def _messages(plan: Plan, error: TrellisError) -> list[str]:
     return out
 
 
-def _candidates(candidates: list[Candidate]) -> str:
-    """The likely duplicates as the importing user may know them: title and id, or only the owner."""
-    return ", ".join(
-        f"{c.title} (id {c.record_id})" if c.record_id is not None else say("import.hidden_duplicate", owner=c.owner)
-        for c in candidates[:3]
-    )
+def _file_row(plan: Plan, candidate: Candidate, rows: list[Row]) -> int | None:
+    """The row of the file a likely duplicate came from: an earlier row of the batch, or a record
+    this run made; None for a record that was there before."""
+    if candidate.row is not None:
+        return rows[candidate.row].number
+    return plan.made.row_of(candidate.record_id)
+
+
+def _candidates(plan: Plan, candidates: list[Candidate], rows: list[Row]) -> str:
+    """The likely duplicates as the importing user may know them: the row of this file it repeats,
+    a record's title and id, or only the owner of a record they may not read."""
+    out = []
+    for c in candidates[:3]:
+        number = _file_row(plan, c, rows)
+        if number is not None:
+            out.append(say("import.duplicate_row", row=number, title=c.title))
+        elif c.record_id is not None:
+            out.append(f"{c.title} (id {c.record_id})")
+        else:
+            out.append(say("import.hidden_duplicate", owner=c.owner))
+    return ", ".join(out)
+
+
+def _blocked(plan: Plan, error: DuplicateBlocked, rows: list[Row]) -> list[str]:
+    """A row a ``block`` rule refused: per matched field, the row of this file or the record it
+    repeats; a record the user may not read by its owner only (the write path's words)."""
+    out = [problem.message for problem in error.errors.get(RECORD_ERRORS, [])]
+    for c in error.candidates:
+        number = _file_row(plan, c, rows)
+        for match in c.matches:
+            field = plan.label_of(match.field)
+            if number is not None:
+                out.append(say("import.same_as_row", field=field, row=number, title=c.title))
+            else:
+                out.append(say("import.same_as_record", field=field, title=c.title, id=c.record_id))
+    return list(dict.fromkeys(out))
 
 
 def _failed(row: Row, problems: list[str]) -> FailedRow:
