@@ -27,6 +27,7 @@ from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.duplicates import compile_duplicates
+from engine.metadata.reports import compile_reports
 from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
 from engine.metadata.expressions import (
     FUNCTIONS,
@@ -331,6 +332,7 @@ class Compiler:
             automation_depth=(self.tree.get("settings") or {}).get("automation_depth", 5),
             assignment=frozen_map(assignment),
             scoring=frozen_map(scoring),
+            reports=frozen_map(compile_reports(self, self.tree.get("reports") or {}, objects, set(roles))),
         )
 
     def compile_assignment_and_scoring(self, objects: dict[str, ObjectDef], roles: set[str]) -> tuple[dict, dict]:
