@@ -27,7 +27,6 @@ from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.duplicates import compile_duplicates
-from engine.metadata.reports import compile_reports
 from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
 from engine.metadata.expressions import (
     FUNCTIONS,
@@ -63,6 +62,7 @@ from engine.metadata.model import (
     frozen_map,
 )
 from engine.metadata.patterns import PatternError, check_pattern
+from engine.metadata.reports import compile_reports
 
 #: Object names Trellis keeps for itself (system tables, URLs).
 RESERVED_OBJECTS = frozenset({"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static", "approvals"})
