@@ -22,6 +22,7 @@ PostgreSQL ``search`` is served by the object's trigram index
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -463,14 +464,9 @@ class Query:
         coerced = self._value(field, name, value)
         if coerced is None:
             return column.is_(None) if op == "eq" else column.is_not(None)
-        return {
-            "eq": column == coerced,
-            "ne": column != coerced,
-            "lt": column < coerced,
-            "lte": column <= coerced,
-            "gt": column > coerced,
-            "gte": column >= coerced,
-        }[op]
+        if isinstance(coerced, bool) and op not in ("eq", "ne"):
+            raise QueryError(f"{op} does not compare yes/no values; use eq or ne on {name}")
+        return _COMPARE[op](column, coerced)  # built for this operator only (``<`` on a boolean would not build)
 
     def _period_condition(self, name: str, column: sa.Column, period: str) -> sa.ColumnElement[bool]:
         """``start <= column < end`` for the relative range ``period`` on the company's today."""
@@ -510,6 +506,17 @@ class Query:
         pattern = _escape_like(str(value).replace("\x00", ""))
         pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
         return column.ilike(pattern, escape="\\")
+
+
+#: The comparisons of ``Query.filter``, by operator.
+_COMPARE: Mapping[str, Any] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
 
 
 def _percent_of(value: Any) -> Decimal | None:

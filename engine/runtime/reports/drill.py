@@ -5,7 +5,9 @@ group; the same records are the list's with the report's parameters plus one per
 ``field=value`` (``field__isnull=true`` for no value), and for a date bucket ``field__gte``
 its first day and ``field__lt`` the next bucket's, read by the list in the company time zone
 as the bucket was. A rate's figure adds its condition (the records that count as true).
-When a level's bound meets a report filter on the same key, the narrower bound stays.
+When a level's bound meets a report filter on the same key, the narrower bound stays; two
+different values of one field (a rate ``stage: won`` in the group of ``new``) match nothing
+(``id__isnull=true``), as the figure counts nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 from engine.metadata.model import ReportGroup, ReportMeasure
 from engine.runtime.periods import bucket_range
 
+#: The list parameter no record matches (every record has an id).
+NOTHING = ("id__isnull", "true")
 #: Operators whose larger value is the narrower filter, and those whose smaller one is.
 _LOWER = ("gte", "gt")
 _UPPER = ("lte", "lt")
@@ -59,5 +63,8 @@ def merged(*parts: Mapping[str, str]) -> dict[str, str]:
                     value = max(out[key], value)
                 elif op in _UPPER:
                     value = min(out[key], value)
+                else:  # two different values of one field: no record has both
+                    out[NOTHING[0]] = NOTHING[1]
+                    continue
             out[key] = value
     return out

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 #: Most groups a report shows (Salesforce's report API stops at 2,000 rows too).
 MAX_GROUPS = 2000
+#: Measures whose figures add up across groups (a matrix's row and column totals).
+ADDITIVE = ("count", "sum", "weighted")
 
 
 def run_grouped(session: Session, report: Report, overrides: Overrides, language: str) -> ReportResult:
@@ -60,7 +62,9 @@ def run_grouped(session: Session, report: Report, overrides: Overrides, language
     rows.sort(key=lambda row: tuple(lab.order(k.raw) for lab, k in zip(labellers, row.keys, strict=True)))
     rows = _sorted(report, rows)
     limit = min(report.limit or MAX_GROUPS, MAX_GROUPS)
-    notes = ()
+    more = len(rows) > limit
+    subtotals = _subtotals(obj, report, rows, params, formatter) if len(keys) == 2 and not more else {}
+    notes: tuple[str, ...] = ()
     if left_out:
         labels = ", ".join(_measure_label(obj, m, language) for m in report.measures if m.key in left_out)
         notes = (message("report.left_out", language, measures=labels),)
@@ -75,7 +79,8 @@ def run_grouped(session: Session, report: Report, overrides: Overrides, language
         params=params,
         left_out=left_out,
         notes=notes,
-        more=len(rows) > limit,
+        more=more,
+        subtotals=subtotals,
         language=language,
     )
 
@@ -120,21 +125,52 @@ def _asked(obj: ObjectDef, measures: tuple[ReportMeasure, ...]) -> dict[str, Any
 def _figure(obj: ObjectDef, m: ReportMeasure, group: Group, params: dict[str, str], fmt: ValueFormatter) -> Figure:
     where = drill.merged(params, drill.measure_filter(m))
     if m.kind == "count":
-        return Figure(m.key, group.count, fmt.number(group.count), where)
+        return Figure(m.key, group.count, _text(obj, m, group.count, fmt), where)
     if m.kind == "rate":
         hits = group.shares[m.key]
         value = (Decimal(hits) / group.count).quantize(Decimal("0.0001")) if group.count else None
-        text = "" if value is None else fmt.number(value * 100, 1) + "%"
-        return Figure(m.key, value, text, where)
+        return Figure(m.key, value, _text(obj, m, value, fmt), where)
     field = report_field(obj, m.field or "")
     assert field is not None
     source = {"sum": group.sums, "avg": group.avgs, "min": group.mins, "max": group.maxs, "weighted": group.weighted}
     value = _exact(source[m.kind].get(field.name), field.value_kind.storage, decimal_scale(field), m.kind)
+    return Figure(m.key, value, _text(obj, m, value, fmt), where)
+
+
+def _text(obj: ObjectDef, m: ReportMeasure, value: Any, fmt: ValueFormatter) -> str:
+    """A figure's value as the reader reads it: a count as a number, a rate as a percentage,
+    the others as their field's values (money as money; an average of integers with 2 places)."""
     if value is None:
-        return Figure(m.key, None, "", where)
+        return ""
+    if m.kind == "count":
+        return fmt.number(value)
+    if m.kind == "rate":
+        return fmt.number(value * 100, 1) + "%"
+    field = report_field(obj, m.field or "")
+    assert field is not None
     if m.kind in ("avg", "weighted") and field.value_kind.storage == "integer":
-        return Figure(m.key, value, fmt.number(value, 2), where)
-    return Figure(m.key, value, fmt.text(value, field), where)
+        return fmt.number(value, 2)
+    return fmt.text(value, field)
+
+
+def _subtotals(
+    obj: ObjectDef, report: Report, rows: list[Row], params: dict[str, str], fmt: ValueFormatter
+) -> dict[tuple[int, Any], Row]:
+    """A two-level report's totals per value of each level, for the measures that add up
+    (count, sum, weighted: the groups split the records); the others stay empty."""
+    out: dict[tuple[int, Any], Row] = {}
+    for level, group in enumerate(report.group_by):
+        for raw in dict.fromkeys(row.keys[level].raw for row in rows):
+            members = [row for row in rows if row.keys[level].raw == raw]
+            base = drill.merged(params, drill.level_filter(group, raw))
+            figures = []
+            for m in (m for m in report.measures if members[0].figure(m.key) is not None):
+                values = [f.value for f in (row.figure(m.key) for row in members) if f and f.value is not None]
+                value = sum(values) if values and m.kind in ADDITIVE else None
+                where = drill.merged(base, drill.measure_filter(m))
+                figures.append(Figure(m.key, value, _text(obj, m, value, fmt), where))
+            out[(level, raw)] = Row((Key(raw, members[0].keys[level].label),), tuple(figures))
+    return out
 
 
 def _exact(value: Any, storage: str, scale: int, kind: str) -> Any:

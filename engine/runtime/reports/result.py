@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.metadata.model import Report
@@ -84,6 +84,9 @@ class ReportResult:
     left_out: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     more: bool = False
+    #: A two-level report's totals per value of a level: ``(level, raw key)`` → a row of one key
+    #: (figures of count, sum and weighted; the others without a value). Empty when cut by ``limit``.
+    subtotals: Mapping[tuple[int, Any], Row] = field(default_factory=dict)
     language: str = "en"
 
     @property
