@@ -306,7 +306,10 @@ def test_a_bad_override_is_a_clear_error(crm):
 # --- permissions ------------------------------------------------------------------------------------------
 def test_a_rep_counts_only_their_records_and_never_a_hidden_field(crm):
     result = run(crm, "rita", "by_source")
-    assert table(result, "count", "sum_amount") == [("Website", 2, Decimal("1500.50")), ("Trade fair", 1, Decimal("200.00"))]
+    assert table(result, "count", "sum_amount") == [
+        ("Website", 2, Decimal("1500.50")),
+        ("Trade fair", 1, Decimal("200.00")),
+    ]
     assert result.left_out == ("sum_margin",)
     assert "sum_margin" not in {c.key for c in result.measures}
     assert result.notes == ("Left out because you may not see the fields they read: Sum of Margin.",)
@@ -353,7 +356,13 @@ def test_owner_and_team_overrides_narrow_the_scope_never_widen_it(crm):
 # --- drill-down -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("user", "name"),
-    [("bo", "by_source"), ("rita", "by_source"), ("bo", "by_stage_month"), ("bo", "this_quarter"), ("mia", "by_account")],
+    [
+        ("bo", "by_source"),
+        ("rita", "by_source"),
+        ("bo", "by_stage_month"),
+        ("bo", "this_quarter"),
+        ("mia", "by_account"),
+    ],
 )
 def test_every_figure_links_to_a_list_of_exactly_its_records(crm, user, name):
     result = run(crm, user, name)

@@ -202,7 +202,7 @@ def show(name: str) -> tuple[str, int]:
         abort(404)
     except QueryError as exc:
         return render_page("error.html", None, status=400, message=str(exc)), 400
-    return render_page("report.html", None, page=page), 200
+    return render_page("report.html", None, view=page), 200
 
 
 def export(name: str, file_format: str) -> Response | tuple[str, int]:
