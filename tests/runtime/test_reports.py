@@ -31,10 +31,12 @@ import pytest
 from openpyxl import load_workbook
 
 from engine import Trellis
+from engine.metadata.reports import REPORT_KINDS
 from engine.runtime import reports
 from engine.runtime.messages import speaking
 from engine.runtime.records import listparams
 from engine.runtime.reports.export import export_report
+from engine.runtime.reports.kinds import RUNNERS
 from engine.runtime.security.permissions import PermissionDenied
 from tests.conftest import Clock, fresh_database
 from tests.templates import apply_fresh
@@ -195,6 +197,10 @@ def listed(crm: Trellis, user: str, params) -> int:
     """How many records the list shows for ``params`` (as the web list and the API read them)."""
     with crm.session(user) as s:
         return listparams.parse(dict(params)).apply(s.query("deal")).count()
+
+
+def test_every_report_kind_has_a_runner():
+    assert set(REPORT_KINDS.names()) <= set(RUNNERS.names())
 
 
 # --- each measure, picklist groups in their order, sort ---------------------------------------------------
