@@ -16,8 +16,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.runtime import periods
-
 DEFAULT_URL = "sqlite:///trellis.db"
 #: The execution option (``statement.execution_options(**{KEEPS_ROWS: True})``) of the write
 #: path's own statements that neither read nor depend on the rows a transaction's writes
@@ -75,7 +73,6 @@ def _configure_sqlite(engine: sa.Engine) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
-        periods.register_sqlite(dbapi_connection)  # date buckets of reports, in the company time zone
 
     @sa.event.listens_for(engine, "begin")
     def on_begin(connection):  # noqa: ANN001

@@ -7,24 +7,21 @@
   Weeks start on Monday (ISO 8601); ``last_7_days`` is today and the six days before.
 - ``bucket_sql(column, unit, …)``: the SQL expression of the first day of the bucket
   (``day``, ``week``, ``month``, ``quarter``, ``year``) a date or moment falls in, the moment
-  read in the company time zone — ``date_trunc`` over ``timezone(zone, column)`` on PostgreSQL,
-  the ``trellis_bucket`` function (``register_sqlite``, Python's ``zoneinfo``) on SQLite —
-  so both databases count a record at 2026-03-31T17:00Z in April in Asia/Shanghai.
+  read in the company time zone — ``date_trunc`` over ``timezone(zone, column)`` on PostgreSQL;
+  on SQLite its date functions over the moment shifted by the zone's offset at that moment
+  (``utc_offsets``: when the offset changes, from Python's ``zoneinfo``, as a tree of CASEs)
+  — so both databases count a record at 2026-03-31T17:00Z in April in Asia/Shanghai.
 - ``bucket_range(start, unit)``: the dates ``[start, end)`` of a bucket (its drill-down filter).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-
-#: SQLite's name of the bucket function.
-SQLITE_FUNCTION = "trellis_bucket"
 
 
 def _quarter_start(day: dt.date) -> dt.date:
@@ -84,11 +81,76 @@ def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
 
 
 def bucket_sql(column: sa.ColumnElement[Any], unit: str, value_type: str, dialect: str, zone: str) -> sa.ColumnElement:
-    """The first day of the bucket ``column`` falls in (a date), counted in ``zone``."""
+    """The first day of the bucket ``column`` falls in (a date; ISO text on SQLite), counted in ``zone``."""
     if dialect == "postgresql":
         local = sa.func.timezone(zone, column) if value_type == "datetime" else column
         return sa.cast(sa.func.date_trunc(unit, local), sa.Date)
-    return sa.func.trellis_bucket(column, unit, zone if value_type == "datetime" else "")
+    if value_type == "datetime":  # SQLite stores UTC moments as text: shift each by its zone's offset
+        local: sa.ColumnElement[Any] = sa.func.datetime(column, _sqlite_offset(column, *utc_offsets(zone)))
+    else:
+        local = column
+    return _SQLITE_BUCKETS[unit](local)
+
+
+def _sqlite_quarter(local: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    month = sa.func.strftime("%m", local)
+    first = sa.case((month <= "03", "01"), (month <= "06", "04"), (month <= "09", "07"), else_="10")
+    return sa.func.strftime("%Y", local) + "-" + first + "-01"
+
+
+#: SQLite: the first day of each bucket of a local date or moment (text), with its date functions.
+_SQLITE_BUCKETS = {
+    "day": lambda local: sa.func.date(local),
+    "week": lambda local: sa.func.date(local, "-6 days", "weekday 1"),  # the Monday on or before
+    "month": lambda local: sa.func.strftime("%Y-%m-01", local),
+    "quarter": _sqlite_quarter,
+    "year": lambda local: sa.func.strftime("%Y-01-01", local),
+}
+#: The years whose changes of UTC offset SQLite's buckets know (before and after: the nearest offset).
+OFFSET_YEARS = (1970, 2070)
+
+
+@lru_cache(maxsize=32)
+def utc_offsets(zone: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """When ``zone``'s UTC offset changes within ``OFFSET_YEARS``: the moments (UTC, as SQLite
+    stores them) and the offsets in minutes before, between and after them (one more)."""
+    tz = ZoneInfo(zone)
+    start = dt.datetime(OFFSET_YEARS[0], 1, 1, tzinfo=dt.UTC)
+    days = (dt.datetime(OFFSET_YEARS[1], 1, 1, tzinfo=dt.UTC) - start).days
+
+    def offset(minute: int) -> int:
+        moment = start + dt.timedelta(minutes=minute)
+        return int(moment.astimezone(tz).utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
+
+    offsets, moments = [offset(0)], []
+    for week in range(0, days, 7):  # a week at a time; the days of a week whose offset changed
+        if offset(min(week + 7, days) * 1440) == offsets[-1]:
+            continue
+        for day in range(week, min(week + 7, days)):
+            low, high = day * 1440, (day + 1) * 1440
+            if offset(high) == offsets[-1]:
+                continue
+            while high - low > 1:  # the first minute of the new offset
+                middle = (low + high) // 2
+                low, high = (middle, high) if offset(middle) == offsets[-1] else (low, middle)
+            moments.append((start + dt.timedelta(minutes=high)).strftime("%Y-%m-%d %H:%M:%S"))
+            offsets.append(offset(high))
+    return tuple(moments), tuple(offsets)
+
+
+def _sqlite_offset(column: sa.ColumnElement[Any], moments: tuple[str, ...], offsets: tuple[int, ...]) -> Any:
+    """The SQLite date modifier (``'+480 minutes'``) of the offset in force at ``column``: a
+    binary tree of CASEs over the moments the offset changes (a handful of comparisons a row)."""
+    if not moments:
+        return sa.literal(f"{offsets[0]:+d} minutes")
+    middle = len(moments) // 2
+    return sa.case(
+        (
+            sa.type_coerce(column, sa.String()) < moments[middle],
+            _sqlite_offset(column, moments[:middle], offsets[: middle + 1]),
+        ),
+        else_=_sqlite_offset(column, moments[middle + 1 :], offsets[middle + 1 :]),
+    )
 
 
 def as_date(value: Any) -> dt.date | None:
@@ -103,24 +165,3 @@ def as_date(value: Any) -> dt.date | None:
 @lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
-
-
-def _sqlite_bucket(value: str | None, unit: str, zone: str) -> str | None:
-    """``trellis_bucket`` for SQLite: ``value`` is a date (``zone`` empty) or a UTC moment as
-    SQLite stores it (``2026-03-31 17:00:00.000000``)."""
-    if value is None:
-        return None
-    try:
-        if zone:
-            moment = dt.datetime.fromisoformat(str(value)).replace(tzinfo=dt.UTC)
-            day = moment.astimezone(_zone(zone)).date()
-        else:
-            day = dt.date.fromisoformat(str(value)[:10])
-        return bucket_start(day, unit).isoformat()
-    except ValueError:
-        return None
-
-
-def register_sqlite(connection: sqlite3.Connection) -> None:
-    """Give a SQLite connection the ``trellis_bucket(value, unit, zone)`` function."""
-    connection.create_function(SQLITE_FUNCTION, 3, _sqlite_bucket, deterministic=True)

@@ -6,8 +6,8 @@ counts. A field hidden from the viewer is never grouped, filtered or summed: a g
 or period on one refuses the report (``ReportRefused``); a measure reading one is left out
 and named in ``ReportResult.left_out`` and its notes. Groups are labelled (``labels``),
 ordered (picklists as declared, names alphabetically), sorted by the report's ``sort`` and
-cut to its ``limit`` (at most ``MAX_GROUPS``); the total is a second GROUP BY without keys,
-over every matching record.
+cut to its ``limit`` (at most ``MAX_GROUPS``); the total covers every matching record: the
+groups added up (``_total_of``), or, for a report with an average, a second GROUP BY without keys.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def run_grouped(session: Session, report: Report, overrides: Overrides, language
     keys = [g.key for g in report.group_by]
     asked = _asked(obj, measures)
     groups = query.grouped(*keys, **asked) if keys else []
-    (total,) = query.grouped(**asked)
+    total = _total_of(groups) if keys and not asked["avgs"] else query.grouped(**asked)[0]
     formatter = ValueFormatter(session.config.settings, language)
     labellers = [Labeller(session, obj, g, language) for g in report.group_by]
     for index, labeller in enumerate(labellers):
@@ -127,7 +127,7 @@ def _figure(obj: ObjectDef, m: ReportMeasure, group: Group, params: dict[str, st
     if m.kind == "count":
         return Figure(m.key, group.count, _text(obj, m, group.count, fmt), where)
     if m.kind == "rate":
-        hits = group.shares[m.key]
+        hits = group.shares.get(m.key, 0)
         value = (Decimal(hits) / group.count).quantize(Decimal("0.0001")) if group.count else None
         return Figure(m.key, value, _text(obj, m, value, fmt), where)
     field = report_field(obj, m.field or "")
@@ -135,6 +135,31 @@ def _figure(obj: ObjectDef, m: ReportMeasure, group: Group, params: dict[str, st
     source = {"sum": group.sums, "avg": group.avgs, "min": group.mins, "max": group.maxs, "weighted": group.weighted}
     value = _exact(source[m.kind].get(field.name), field.value_kind.storage, decimal_scale(field), m.kind)
     return Figure(m.key, value, _text(obj, m, value, fmt), where)
+
+
+def _total_of(groups: list[Group]) -> Group:
+    """The total of every group, added up in Python: the groups split the matching records, so
+    counts, sums, shares and weighted sums add up and extremes are the groups' extremes (an
+    average does not: a report with one runs a second GROUP BY without keys instead)."""
+
+    def combine(values: list[Any], how: Any) -> Any:
+        present = [v for v in values if v is not None]
+        return how(present) if present else None
+
+    def each(part: str, how: Any) -> dict[str, Any]:
+        names = getattr(groups[0], part) if groups else {}
+        return {name: combine([getattr(g, part)[name] for g in groups], how) for name in names}
+
+    shares = {name: sum(g.shares[name] for g in groups) for name in (groups[0].shares if groups else {})}
+    return Group(
+        {},
+        sum(g.count for g in groups),
+        sums=each("sums", sum),
+        mins=each("mins", min),
+        maxs=each("maxs", max),
+        shares=shares,
+        weighted=each("weighted", sum),
+    )
 
 
 def _text(obj: ObjectDef, m: ReportMeasure, value: Any, fmt: ValueFormatter) -> str:
