@@ -82,13 +82,13 @@ def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
 
 def bucket_sql(column: sa.ColumnElement[Any], unit: str, value_type: str, dialect: str, zone: str) -> sa.ColumnElement:
     """The first day of the bucket ``column`` falls in (a date; ISO text on SQLite), counted in ``zone``."""
+    local: sa.ColumnElement[Any] = column
     if dialect == "postgresql":
-        local = sa.func.timezone(zone, column) if value_type == "datetime" else column
+        if value_type == "datetime":
+            local = sa.func.timezone(zone, column)
         return sa.cast(sa.func.date_trunc(unit, local), sa.Date)
     if value_type == "datetime":  # SQLite stores UTC moments as text: shift each by its zone's offset
-        local: sa.ColumnElement[Any] = sa.func.datetime(column, _sqlite_offset(column, *utc_offsets(zone)))
-    else:
-        local = column
+        local = sa.func.datetime(column, _sqlite_offset(column, *utc_offsets(zone)))
     return _SQLITE_BUCKETS[unit](local)
 
 

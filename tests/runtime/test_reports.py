@@ -246,6 +246,12 @@ def test_top_n_by_a_measure_keeps_the_total_of_everything(crm):
     assert result.more and result.total.figure("count").value == 6
 
 
+def test_no_matching_record_is_no_group_and_a_zero_total(crm):
+    result = run(crm, "bo", "by_stage_month", period="today")
+    assert result.rows == () and result.total.figure("count").value == 0
+    assert result.total.figure("sum_amount").value is None and result.total.figure("rate_stage").value is None
+
+
 def test_a_report_without_groups_is_its_total(crm):
     result = run(crm, "bo", "totals")
     assert result.rows == () and result.total.figure("sum_amount").value == Decimal("4800.50")

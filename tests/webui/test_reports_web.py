@@ -167,3 +167,8 @@ def test_the_openapi_document_describes_the_reports(api):
     document = api("bo", "/api/v1/openapi.json").get_json()
     validate(document)
     assert "/api/v1/reports/{name}" in document["paths"] and "Report" in document["components"]["schemas"]
+
+
+def test_a_list_says_its_relative_range_in_words(clients):
+    page = text(clients["bo"].get("/o/deal?created_at=this_quarter"))
+    assert "this quarter" in page and listed(clients["bo"], "/o/deal?created_at=this_quarter") == 4
