@@ -29,6 +29,7 @@ from engine.metadata.filters import PERIODS
 from engine.runtime import reports
 from engine.runtime.errors import QueryError
 from engine.runtime.exports.writers import WRITERS
+from engine.runtime.reports.access import may_open, reports_for
 from engine.runtime.reports.export import export_report
 from engine.runtime.reports.result import Figure, ReportResult, Row
 from webui.state import get_trellis
@@ -211,7 +212,9 @@ def export(name: str, file_format: str) -> Response | tuple[str, int]:
         abort(404)
     principal = get_trellis().principal(current_user.username)
     report = get_trellis().config.reports.get(name)
-    if report is not None and principal.grant(report.object).export:
+    if report is None or not may_open(principal, report):
+        abort(404)
+    if principal.grant(report.object).export:
         back = reconfirm.needed()
         if back is not None:
             return back
@@ -242,10 +245,8 @@ def reports_nav() -> dict[str, Any]:
     if "reports_nav" not in g:
         principal = context._principal()
         link = None
-        if principal is not None:
-            with ui_session() as session:
-                if reports.available(session):
-                    link = {"url": url_for("reports.index"), "active": request.blueprint == "reports"}
+        if principal is not None and reports_for(get_trellis().config, principal):  # no database read
+            link = {"url": url_for("reports.index"), "active": request.blueprint == "reports"}
         g.reports_nav = link
     return {"reports_nav": g.reports_nav}
 

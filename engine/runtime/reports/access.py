@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.metadata.model import Report
+from engine.metadata.model import Config, Report
 from engine.runtime.errors import TrellisError
 from engine.runtime.messages import current_language, message
 
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
+    from engine.runtime.security.permissions import Principal
 
 
 class ReportNotFound(TrellisError):
@@ -22,10 +23,9 @@ class ReportNotFound(TrellisError):
         super().__init__(message(self.code, current_language(), name=name))
 
 
-def may_open(session: Session, report: Report) -> bool:
-    """Whether the session's principal may open ``report``: it may read some records of the
-    report's object and, when the report names ``roles``, holds one of them (the system may)."""
-    principal = session.principal
+def may_open(principal: Principal, report: Report) -> bool:
+    """Whether ``principal`` may open ``report``: they may read some records of the report's
+    object and, when the report names ``roles``, hold one of them (the system may)."""
     if principal.is_system:
         return True
     if principal.grant(report.object).read == "none":
@@ -33,14 +33,19 @@ def may_open(session: Session, report: Report) -> bool:
     return not report.roles or any(role in principal.roles for role in report.roles)
 
 
+def reports_for(config: Config, principal: Principal) -> list[Report]:
+    """The reports of ``config`` that ``principal`` may open, in the config's order (no database)."""
+    return [r for r in config.reports.values() if may_open(principal, r)]
+
+
 def available(session: Session) -> list[Report]:
     """The reports the session may open, in the config's order."""
-    return [r for r in session.config.reports.values() if may_open(session, r)]
+    return reports_for(session.config, session.principal)
 
 
 def report_for(session: Session, name: str) -> Report:
     """The report ``name`` if the session may open it; else ``ReportNotFound``."""
     report = session.config.reports.get(name)
-    if report is None or not may_open(session, report):
+    if report is None or not may_open(session.principal, report):
         raise ReportNotFound(name)
     return report

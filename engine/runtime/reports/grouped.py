@@ -51,16 +51,7 @@ def run_grouped(session: Session, report: Report, overrides: Overrides, language
     total = _total_of(groups) if keys and not asked["avgs"] else query.grouped(**asked)[0]
     formatter = ValueFormatter(session.config.settings, language)
     labellers = [Labeller(session, obj, g, language) for g in report.group_by]
-    for index, labeller in enumerate(labellers):
-        labeller.read(g.values[keys[index]] for g in groups)
-    rows = []
-    for group in groups:
-        raws = [group.values[k] for k in keys]
-        level = drill.merged(params, *(drill.level_filter(g, r) for g, r in zip(report.group_by, raws, strict=True)))
-        figures = tuple(_figure(obj, m, group, level, formatter) for m in measures)
-        rows.append(Row(tuple(Key(r, lab.label(r)) for r, lab in zip(raws, labellers, strict=True)), figures))
-    rows.sort(key=lambda row: tuple(lab.order(k.raw) for lab, k in zip(labellers, row.keys, strict=True)))
-    rows = _sorted(report, rows)
+    rows = _sorted(report, _rows(obj, report, measures, groups, labellers, params, formatter))
     limit = min(report.limit or MAX_GROUPS, MAX_GROUPS)
     more = len(rows) > limit
     subtotals = _subtotals(obj, report, rows, params, formatter) if len(keys) == 2 and not more else {}
@@ -72,7 +63,7 @@ def run_grouped(session: Session, report: Report, overrides: Overrides, language
         report=report,
         title=report.label.get(language),
         description=report.description.get(language) if report.description else "",
-        levels=tuple(Column(g.key, _level_label(obj, g.field, g.bucket, language)) for g in report.group_by),
+        levels=tuple(Column(g.key, field_label(obj, g.field, language)) for g in report.group_by),
         measures=tuple(Column(m.key, _measure_label(obj, m, language), m.kind) for m in measures),
         rows=tuple(rows[:limit]),
         total=Row((), tuple(_figure(obj, m, total, params, formatter) for m in measures)),
@@ -83,6 +74,30 @@ def run_grouped(session: Session, report: Report, overrides: Overrides, language
         subtotals=subtotals,
         language=language,
     )
+
+
+def _rows(
+    obj: ObjectDef,
+    report: Report,
+    measures: tuple[ReportMeasure, ...],
+    groups: list[Group],
+    labellers: list[Labeller],
+    params: dict[str, str],
+    formatter: ValueFormatter,
+) -> list[Row]:
+    """One row per group: its keys labelled, its figures with their drill-down filters, in the
+    levels' order (picklists as declared, names alphabetically, no value last)."""
+    keys = [g.key for g in report.group_by]
+    for key, labeller in zip(keys, labellers, strict=True):
+        labeller.read(g.values[key] for g in groups)
+    rows = []
+    for group in groups:
+        raws = [group.values[k] for k in keys]
+        level = drill.merged(params, *(drill.level_filter(g, r) for g, r in zip(report.group_by, raws, strict=True)))
+        figures = tuple(_figure(obj, m, group, level, formatter) for m in measures)
+        rows.append(Row(tuple(Key(r, lab.label(r)) for r, lab in zip(raws, labellers, strict=True)), figures))
+    rows.sort(key=lambda row: tuple(lab.order(k.raw) for lab, k in zip(labellers, row.keys, strict=True)))
+    return rows
 
 
 # --- permissions -----------------------------------------------------------------------------------
@@ -221,10 +236,6 @@ def _sorted(report: Report, rows: list[Row]) -> list[Row]:
 
 
 # --- labels ----------------------------------------------------------------------------------------
-def _level_label(obj: ObjectDef, name: str, bucket: str | None, language: str) -> str:
-    return field_label(obj, name, language)
-
-
 def _measure_label(obj: ObjectDef, m: ReportMeasure, language: str) -> str:
     if m.label is not None:
         return m.label.get(language)
