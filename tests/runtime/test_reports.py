@@ -105,6 +105,7 @@ reports:
   by_owner: {object: deal, group_by: [owner_id]}
   by_account: {object: deal, group_by: [account]}
   by_converted: {object: deal, group_by: [converted]}
+  sources_backwards: {object: deal, group_by: [source], sort: -source}
   top_source: {object: deal, group_by: [source], measures: [count, {sum: amount}], sort: -sum_amount, limit: 1}
   this_quarter:
     object: deal
@@ -250,6 +251,11 @@ def test_no_matching_record_is_no_group_and_a_zero_total(crm):
     result = run(crm, "bo", "by_stage_month", period="today")
     assert result.rows == () and result.total.figure("count").value == 0
     assert result.total.figure("sum_amount").value is None and result.total.figure("rate_stage").value is None
+
+
+def test_a_level_sorted_backwards_keeps_no_value_last(crm):
+    labels = [row.keys[0].label for row in run(crm, "bo", "sources_backwards").rows]
+    assert labels == ["Referral", "Trade fair", "Website", "(empty)"]
 
 
 def test_a_report_without_groups_is_its_total(crm):

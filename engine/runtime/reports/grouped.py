@@ -227,8 +227,10 @@ def _sorted(report: Report, rows: list[Row]) -> list[Row]:
         return rows
     key, descending = report.sort
     levels = [g.key for g in report.group_by]
-    if key in levels:
-        return list(reversed(rows)) if descending else rows
+    if key in levels:  # the level's own order, maybe reversed; no value stays last
+        level = levels.index(key)
+        present = [r for r in rows if r.keys[level].raw is not None]
+        return (present[::-1] if descending else present) + [r for r in rows if r.keys[level].raw is None]
     present = [r for r in rows if r.figure(key) is not None and r.figure(key).value is not None]  # type: ignore[union-attr]
     empty = [r for r in rows if r not in present]
     present.sort(key=lambda r: r.figure(key).value, reverse=descending)  # type: ignore[union-attr]
