@@ -305,7 +305,10 @@ class Query:
         ]
         statement = sa.select(*columns).select_from(inner)
         if keys:
-            statement = statement.group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys))
+            # No ORDER BY: the planner, which cannot tell how few groups an expression (a date
+            # bucket) makes, would sort every row to give the groups in order rather than hash
+            # them; the few groups are put in order here instead (docs/benchmarks.md, "Reports").
+            statement = statement.group_by(*keys)
         bucketed = [":" in name for name in by]
         groups = []
         for row in self.session.connection.execute(statement):
@@ -332,7 +335,7 @@ class Query:
                     sums_weighted,
                 )
             )
-        return groups
+        return sorted(groups, key=lambda g: tuple((value is None, value) for value in g.key))
 
     def _group_key(self, name: str) -> sa.ColumnElement[Any]:
         """The expression a group key ``field`` or ``field:unit`` (a date bucket) groups by."""
