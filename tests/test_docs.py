@@ -50,6 +50,7 @@ SECTIONS = {
     "assignment_pool": "Assignment pools",
     "scoring": "Scoring",
     "duplicate_rule": "Duplicate rules",
+    "report": "Reports",
 }
 
 

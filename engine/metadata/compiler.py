@@ -62,9 +62,12 @@ from engine.metadata.model import (
     frozen_map,
 )
 from engine.metadata.patterns import PatternError, check_pattern
+from engine.metadata.reports import compile_reports
 
 #: Object names Trellis keeps for itself (system tables, URLs).
-RESERVED_OBJECTS = frozenset({"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static", "approvals"})
+RESERVED_OBJECTS = frozenset(
+    {"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static", "approvals", "reports"}
+)
 #: Field names that would clash with system columns, expression names or keywords.
 RESERVED_FIELDS = (
     frozenset(SYSTEM_COLUMNS)
@@ -331,6 +334,7 @@ class Compiler:
             automation_depth=(self.tree.get("settings") or {}).get("automation_depth", 5),
             assignment=frozen_map(assignment),
             scoring=frozen_map(scoring),
+            reports=frozen_map(compile_reports(self, self.tree.get("reports") or {}, objects, set(roles))),
         )
 
     def compile_assignment_and_scoring(self, objects: dict[str, ObjectDef], roles: set[str]) -> tuple[dict, dict]:

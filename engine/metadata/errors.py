@@ -77,6 +77,15 @@ T-E162    a matching method does not fit the field's type
 T-E163    a duplicate criterion's threshold is outside 0..1
 T-E164    a threshold on a matching method that compares equal forms only
 T-E165    a duplicate criterion on an encrypted field
+T-E170    a report names an unknown object
+T-E171    a report names an unknown field (group, measure, filter)
+T-E172    a report groups by a field that cannot be grouped, or by more than two levels
+T-E173    a date bucket (or ``period_field``) names a field that holds no dates
+T-E174    a report measure does not fit its field (or names no kind, or ``weighted`` without probabilities)
+T-E175    a report filter has an unknown operator or a value that does not fit its field
+T-E176    a report sorts by neither one of its groups nor one of its measures
+T-E177    a report's ``roles`` names an unknown role
+T-E178    an unknown report kind
 T-E100    a conversion names an unknown object
 T-E101    a conversion names an unknown field (or one Trellis computes)
 T-E102    a conversion's ``@target`` or ``links`` names an undeclared or later target

@@ -7,6 +7,7 @@ so that a compiled config can be shared between threads and requests.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -923,6 +924,58 @@ class Scoring:
 
 
 @dataclass(frozen=True)
+class ReportGroup:
+    """One level of a report's ``group_by``: a field, and for a date or datetime field the
+    ``bucket`` (day, week, month, quarter, year) its values are counted in."""
+
+    field: str
+    bucket: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The group's name in results and sorts: ``source``, ``created_at:month``."""
+        return f"{self.field}:{self.bucket}" if self.bucket else self.field
+
+
+@dataclass(frozen=True)
+class ReportMeasure:
+    """One figure of a report per group: ``kind`` (count, sum, avg, min, max, rate, weighted)
+    of ``field``; a ``rate`` counts the share of records that are true in ``field`` or match
+    ``where`` (list filters, ``field__op: value``)."""
+
+    kind: str
+    field: str | None = None
+    where: Mapping[str, str] = dataclasses.field(default_factory=frozen_map)
+    label: Label | None = None
+    #: The measure's name in results, sorts and the API (``count``, ``sum_amount``, ``rate_converted``).
+    key: str = "count"
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report declared in ``reports:`` (issue 15): records of ``object`` matching ``filter``,
+    grouped by up to two levels, with measures, sorted and cut to ``limit``; ``kind`` names the
+    report kind that computes it (``grouped``), ``chart`` how it is drawn, ``roles`` who may open
+    it (empty: whoever may read the object)."""
+
+    name: str
+    object: str
+    label: Label
+    group_by: tuple[ReportGroup, ...]
+    measures: tuple[ReportMeasure, ...]
+    kind: str = "grouped"
+    description: Label | None = None
+    filter: Mapping[str, str] = field(default_factory=frozen_map)
+    #: The group or measure key sorted by, and whether descending; None: by the groups.
+    sort: tuple[str, bool] | None = None
+    limit: int | None = None
+    chart: str = "table"
+    roles: tuple[str, ...] = ()
+    #: The date field a period override (``run(period=…)``) narrows.
+    period_field: str = "created_at"
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole, checked Trellis config: the result of ``load_config``."""
 
@@ -947,6 +1000,8 @@ class Config:
     assignment: Mapping[str, AssignmentRule] = field(default_factory=frozen_map)
     #: Scores kept by rules (``scoring:``, S10/S15), by name.
     scoring: Mapping[str, Scoring] = field(default_factory=frozen_map)
+    #: Reports (``reports:``, issue 15), by name, in declaration order.
+    reports: Mapping[str, Report] = field(default_factory=frozen_map)
 
     def object(self, name: str) -> ObjectDef:
         """The object called ``name``; raises KeyError with the known names."""

@@ -585,6 +585,34 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Row {row} of this batch already has this {label}.",
         "zh": "本批第 {row} 行已有相同的{label}。",
     },
+    # --- reports (engine.runtime.reports) ---
+    "report.count": {"en": "Count", "zh": "数量"},
+    "report.sum": {"en": "Sum of {field}", "zh": "{field}合计"},
+    "report.avg": {"en": "Average {field}", "zh": "平均{field}"},
+    "report.min": {"en": "Lowest {field}", "zh": "最低{field}"},
+    "report.max": {"en": "Highest {field}", "zh": "最高{field}"},
+    "report.rate": {"en": "{field} rate", "zh": "{field}比例"},
+    "report.rate_where": {"en": "Share", "zh": "占比"},
+    "report.weighted": {"en": "Weighted {field}", "zh": "加权{field}"},
+    "report.empty": {"en": "(empty)", "zh": "（空）"},
+    "report.total": {"en": "Total", "zh": "合计"},
+    "report.week": {"en": "Week of {date}", "zh": "{date} 当周"},
+    "report.quarter": {"en": "Q{quarter} {year}", "zh": "{year}年第{quarter}季度"},
+    "report.year": {"en": "{year}", "zh": "{year}年"},
+    "report.left_out": {
+        "en": "Left out because you may not see the fields they read: {measures}.",
+        "zh": "以下指标读取了您无权查看的字段，已略去：{measures}。",
+    },
+    "report_refused": {
+        "en": "This report reads {fields}, which you may not see; ask an administrator for a report without it.",
+        "zh": "该报表读取了您无权查看的字段（{fields}），请联系管理员提供不含该字段的报表。",
+    },
+    "report_not_found": {"en": "There is no report {name} that you may open.", "zh": "没有您可以打开的报表 {name}。"},
+    "report_bad_period": {
+        "en": "period is one of {periods}, not {value}.",
+        "zh": "期间应为以下之一：{periods}，而不是 {value}。",
+    },
+    "report_bad_team": {"en": "team is a team id, not {value}.", "zh": "团队应为团队编号，而不是 {value}。"},
 }
 
 #: The language the engine speaks to the person it works for now (None: English).

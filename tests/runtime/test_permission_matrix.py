@@ -46,9 +46,11 @@ import sqlalchemy as sa
 
 from engine import NotFound, PermissionDenied, QueryError, Trellis, ValidationFailed
 from engine.metadata import Config, load_config
-from engine.metadata.model import SYSTEM_COLUMNS, ObjectDef
+from engine.metadata.model import SYSTEM_COLUMNS, ObjectDef, ReportMeasure
+from engine.runtime import reports
 from engine.runtime.database import create_engine
 from engine.runtime.demo import data as demo
+from engine.runtime.records import listparams
 from engine.runtime.security import audit, crypto
 from engine.runtime.workflow import converted
 from tests.conftest import CONFIGS, fresh_database
@@ -809,6 +811,46 @@ S31_OVERRIDES = {
         ("admin", "sales_order"): "all/all/all:ceri",
     },
 }
+
+
+# --- reports (issue 15) ------------------------------------------------------------------
+
+
+def _report_reads(obj: ObjectDef, measure: ReportMeasure) -> set[str]:
+    """The fields a report measure reads (a weighted sum reads the stage too)."""
+    names = {measure.field, *(key.partition("__")[0] for key in measure.where)} - {None}
+    if measure.kind == "weighted" and obj.pipeline is not None:
+        names.add(obj.pipeline.field)
+    return names  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(("name", "subject"), SUBJECT_CASES)
+def test_reports_count_only_records_in_scope_and_never_a_hidden_field(worlds, name, subject):
+    """Every report of the sample: not found for whom may not open it (no read grant, not one
+    of its roles); else its records are the subject's (its list lies inside their read scope
+    and its count is that list's), a report grouping or filtering by a hidden field is refused,
+    and exactly the measures reading a hidden field are left out."""
+    world = case_world(worlds, name, subject)
+    crm, eff, user = world.crm_for(subject), world.effective(subject), world.user(subject)
+    with crm.session(subject.username) as s:
+        for report in crm.config.reports.values():
+            obj = crm.config.objects[report.object]
+            if eff.grants[obj.name].read == "none" or (report.roles and not set(report.roles) & set(user.roles)):
+                with pytest.raises(reports.ReportNotFound):
+                    reports.run(s, report.name)
+                continue
+            hidden = set(eff.hidden_in(obj))
+            core = {g.field for g in report.group_by} | {key.partition("__")[0] for key in report.filter}
+            if hidden & core:
+                with pytest.raises(reports.ReportRefused):
+                    reports.run(s, report.name)
+                continue
+            result = reports.run(s, report.name)
+            listed = ids(listparams.parse(dict(result.params)).apply(s.query(obj.name)).all())
+            assert set(listed) <= set(world.scope_ids(subject, obj.name, "read", archived=False)), report.name
+            assert result.total.figure("count").value == len(listed), report.name
+            left_out = {m.key for m in report.measures if _report_reads(obj, m) & hidden}
+            assert set(result.left_out) == left_out, report.name
 
 
 def s31_table(name: str) -> dict[tuple[str, str], str]:

@@ -29,6 +29,7 @@ from engine.runtime.imports.problems import ImportProblem
 from engine.runtime.messages import current_language
 from engine.runtime.records.duplicates import PossibleDuplicate
 from engine.runtime.records.listparams import BadListParams
+from engine.runtime.reports.access import ReportNotFound
 from engine.runtime.security.permissions import AccountUnavailable, PermissionDenied, UnknownUser
 from engine.runtime.security.tokens import TokenRefused
 from engine.runtime.workflow.conversion import ConversionDuplicates
@@ -42,6 +43,7 @@ STATUS: Mapping[type[TrellisError], int] = {
     UnknownUser: 401,
     PermissionDenied: 403,
     NotFound: 404,
+    ReportNotFound: 404,
     UnknownObject: 404,
     Conflict: 409,
     PossibleDuplicate: 409,

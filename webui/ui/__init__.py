@@ -19,6 +19,7 @@ Modules, one concern each:
   ``automation_admin``: rule runs and the outbox, for ``manage_config``.
 - ``pipeline``, ``board``, ``approvals``: the stage path and moves, the board, the approvals page.
 - ``imports`` (view models in ``import_views``): the import wizard and each object's import history.
+- ``reports``: the reports page, one report's table or matrix with drill-down links, its files.
 
 Like the rest of ``webui`` it holds no business rules: validation, scopes,
 hidden and read-only fields, versions and audit are the engine's. Templates
@@ -43,6 +44,7 @@ from webui.ui import (
     merging,
     notifications,
     pipeline,
+    reports,
     security,
     timeline,
     views,
@@ -65,6 +67,7 @@ def init_app(app: Flask) -> None:
         notifications.create_blueprint(app),
         automation_admin.create_blueprint(app),
         imports.create_blueprint(app),
+        reports.create_blueprint(app),
     ):
         errors.register(blueprint)
         app.register_blueprint(blueprint)

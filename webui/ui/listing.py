@@ -29,6 +29,7 @@ from flask import url_for
 from werkzeug.datastructures import MultiDict
 
 from engine.metadata.fieldtypes import FieldValueError, coerce_value, filter_field
+from engine.metadata.filters import PERIODS
 from engine.metadata.model import FieldDef, Label, ObjectDef, Settings, frozen_map
 from engine.runtime.records import listparams
 from engine.runtime.records.listparams import ListParams
@@ -228,7 +229,10 @@ def filter_references(session: Session, obj: ObjectDef, params: ListParams, refs
 
 
 def _filter_value(f: FieldDef | None, raw: str, fmt: Formatter, refs: References, settings: Settings) -> str:
-    """A filter value as shown in the sentence (picklist labels, formatted numbers and dates)."""
+    """A filter value as shown in the sentence (picklist labels, formatted numbers and dates, a
+    relative date range in words: "this quarter")."""
+    if raw in PERIODS:
+        return fmt.t(f"period.{raw}").lower()
     if f is None or f.is_computed or f.kind.document:
         return raw
     probe = filter_field(f)

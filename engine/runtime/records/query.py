@@ -22,16 +22,19 @@ PostgreSQL ``search`` is served by the object's trigram index
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.util import ClauseAdapter
 
 from engine.metadata.fieldtypes import REGISTRY, FieldType, FieldValueError, coerce_value, filter_field
+from engine.metadata.filters import OPERATORS, PERIOD_TYPES, PERIODS, SYSTEM_TYPES
 from engine.metadata.model import FieldDef, Label, ObjectDef
-from engine.runtime import fieldsql
+from engine.runtime import fieldsql, periods
 from engine.runtime.errors import QueryError
 from engine.runtime.records.record import Record
 from engine.runtime.security import crypto
@@ -40,8 +43,6 @@ from engine.runtime.tables import SEARCH_SEPARATOR, search_document, search_fiel
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
 
-#: Filter operators and what they mean.
-OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "startswith", "isnull")
 #: Largest page a caller may ask for.
 MAX_PER_PAGE = 500
 #: Longest search text (``q``), in characters: longer is a QueryError, not a huge LIKE pattern.
@@ -52,29 +53,9 @@ MAX_SORT_KEYS = 10
 COUNT_LIMIT = 10_000
 #: From this offset on, a page selects its ids first, then their rows (a deferred join).
 DEFERRED_JOIN_OFFSET = 10_000
-_SYSTEM_FILTERABLE = (
-    "id",
-    "created_at",
-    "updated_at",
-    "created_by",
-    "owner_id",
-    "version",
-    "archived_at",
-    "stage_entered_at",
-    "last_activity_at",
-)
+_SYSTEM_FILTERABLE = tuple(SYSTEM_TYPES)
 #: How filter values on system columns are coerced (as a field of this type).
-_SYSTEM_TYPES = {
-    "id": "integer",
-    "created_by": "user",
-    "owner_id": "user",
-    "version": "integer",
-    "created_at": "datetime",
-    "updated_at": "datetime",
-    "archived_at": "datetime",
-    "stage_entered_at": "datetime",
-    "last_activity_at": "datetime",
-}
+_SYSTEM_TYPES = SYSTEM_TYPES
 #: Most fields one ``grouped`` query groups by.
 MAX_GROUP_KEYS = 5
 #: Aggregates ``grouped`` computes, and the value types each applies to (``FieldType.aggregates``).
@@ -129,6 +110,10 @@ class Group:
     avgs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     mins: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     maxs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: How many records of the group match each share's condition (``shares``).
+    shares: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    #: Per number field, the sum of its values times the stage probability (``weighted``).
+    weighted: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -286,45 +271,112 @@ class Query:
         avgs: Sequence[str] = (),
         mins: Sequence[str] = (),
         maxs: Sequence[str] = (),
+        shares: Mapping[str, str | Mapping[str, Any]] | None = None,
+        weighted: Sequence[str] = (),
     ) -> list[Group]:
-        """The matching records grouped by the fields ``by`` (at most ``MAX_GROUP_KEYS``), one
-        ``Group`` per combination of their values, ordered by them (empty values last): how many
-        records, and the sums, averages, minimums and maximums of the named number fields (min and
-        max take dates too). One GROUP BY over ``statement()``: the caller's scope, filters and
-        archived rule apply; a hidden field is an unknown field, an encrypted one is refused,
-        as in filters."""
-        if not by:
-            raise QueryError("group by at least one field")
+        """The matching records grouped by ``by`` (at most ``MAX_GROUP_KEYS``), one ``Group`` per
+        combination of their values, ordered by them (empty values last): how many records, and
+        the sums, averages, minimums and maximums of the named number fields (min and max take
+        dates too). One GROUP BY over ``statement()``: the caller's scope, filters and archived
+        rule apply; a hidden field is an unknown field, an encrypted one is refused, as in filters.
+
+        A ``by`` of ``field:unit`` groups a date or datetime field by the first day of its
+        ``day``/``week``/``month``/``quarter``/``year`` in the company time zone
+        (``periods.bucket_sql``; the group's value is that date). ``shares`` counts, per group,
+        the records true in a boolean field (``{"won": "won"}``) or matching filters
+        (``{"converted": {"status": "converted"}}``); ``weighted`` sums number fields times the
+        probability of each record's stage (``Pipeline`` stages, in percent; none: 0)."""
         if len(by) > MAX_GROUP_KEYS:
             raise QueryError(f"group by at most {MAX_GROUP_KEYS} fields, not {len(by)}")
-        for name in by:
-            self._groupable(name)
         asked = {"sum": sums, "avg": avgs, "min": mins, "max": maxs}
         aggregates = [(kind, name, self._aggregated(kind, name)) for kind, names in asked.items() for name in names]
-        inner = self.statement().order_by(None).subquery("grouped")
-        keys = [inner.c[name] for name in by]
+        computed = [self._group_key(name).label(f"_g{index}") for index, name in enumerate(by)]
+        share_items = list((shares or {}).items())
+        computed += [self._share(spec).label(f"_s{index}") for index, (_, spec) in enumerate(share_items)]
+        computed += [self._weighted(name).label(f"_w{index}") for index, name in enumerate(weighted)]
+        inner = self.statement().order_by(None).add_columns(*computed).subquery("grouped")
+        keys = [inner.c[f"_g{index}"] for index in range(len(by))]
         columns = [
             *keys,
             sa.func.count().label("count"),
             *(getattr(sa.func, kind)(inner.c[name]) for kind, name, _ in aggregates),
+            *(sa.func.coalesce(sa.func.sum(inner.c[f"_s{index}"]), 0) for index in range(len(share_items))),
+            *(sa.func.sum(inner.c[f"_w{index}"]) for index in range(len(weighted))),
         ]
-        statement = sa.select(*columns).group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys))
+        statement = sa.select(*columns).select_from(inner)
+        if keys:
+            # No ORDER BY: the planner, which cannot tell how few groups an expression (a date
+            # bucket) makes, would sort every row to give the groups in order rather than hash
+            # them; the few groups are put in order here instead (docs/benchmarks.md, "Reports").
+            statement = statement.group_by(*keys)
+        bucketed = [":" in name for name in by]
         groups = []
         for row in self.session.connection.execute(statement):
+            values = [periods.as_date(v) if bucket else v for v, bucket in zip(row[: len(by)], bucketed, strict=True)]
+            rest = list(row[len(by) + 1 :])
             found: dict[str, dict[str, Any]] = {kind: {} for kind in asked}
-            for (kind, name, value_kind), value in zip(aggregates, row[len(by) + 1 :], strict=True):
+            for (kind, name, value_kind), value in zip(aggregates, rest[: len(aggregates)], strict=True):
                 found[kind][name] = fieldsql.SQL[value_kind].aggregate(kind, value)
+            rest = rest[len(aggregates) :]
+            counted = {name: int(value) for (name, _), value in zip(share_items, rest, strict=False)}
+            rest = rest[len(share_items) :]
+            sums_weighted = {name: _percent_of(value) for name, value in zip(weighted, rest, strict=True)}
+            if not by and row[0] == 0:
+                found = {kind: dict.fromkeys(names) for kind, names in asked.items()}
             groups.append(
                 Group(
-                    dict(zip(by, row[: len(by)], strict=True)),
+                    dict(zip(by, values, strict=True)),
                     row[len(by)],
                     found["sum"],
                     found["avg"],
                     found["min"],
                     found["max"],
+                    counted,
+                    sums_weighted,
                 )
             )
-        return groups
+        return sorted(groups, key=lambda g: tuple((value is None, value) for value in g.key))
+
+    def _group_key(self, name: str) -> sa.ColumnElement[Any]:
+        """The expression a group key ``field`` or ``field:unit`` (a date bucket) groups by."""
+        field_name, _, unit = name.partition(":")
+        column = self._groupable(field_name)
+        if not unit:
+            return column
+        value_type = self._value_type(field_name)
+        if value_type not in PERIOD_TYPES:
+            raise QueryError(f"{field_name} is a {value_type} field; only date and datetime fields group by {unit}")
+        if unit not in ("day", "week", "month", "quarter", "year"):
+            raise QueryError(f"unknown date bucket {unit!r}; use day, week, month, quarter or year")
+        zone = self.session.config.settings.timezone
+        return periods.bucket_sql(column, unit, value_type, self.session.connection.dialect.name, zone)
+
+    def _share(self, spec: str | Mapping[str, Any]) -> sa.ColumnElement[int]:
+        """1 for a record true in the boolean field ``spec`` (or matching the filters ``spec``), else 0."""
+        if isinstance(spec, str):
+            column = self._column(spec)
+            if self._value_type(spec) != "boolean":
+                raise QueryError(f"a share counts a boolean field; {spec} is a {self._value_type(spec)} field")
+            condition: sa.ColumnElement[bool] = column.is_(True)
+        else:
+            condition = sa.and_(*(self._condition(key, value) for key, value in spec.items()))
+        return sa.case((condition, 1), else_=0)
+
+    def _weighted(self, name: str) -> sa.ColumnElement[Any]:
+        """``name`` times the probability (percent) of the record's stage."""
+        self._aggregated("sum", name)
+        pipeline = self.obj.pipeline
+        if pipeline is None:
+            raise QueryError(f"{self.obj.name} has no pipeline: no stage probability to weight {name} by")
+        stage = self._column(pipeline.field)
+        chances = [(stage == s.key, Decimal(str(s.probability))) for s in pipeline.all_stages() if s.probability]
+        if not chances:
+            return sa.literal(Decimal(0))
+        return self.table.c[name] * sa.case(*chances, else_=Decimal(0))
+
+    def _value_type(self, name: str) -> str:
+        field = self.obj.fields.get(name)
+        return field.value_type if field is not None else _SYSTEM_TYPES[name]
 
     def page(self, number: int = 1, per_page: int = 50, count_limit: int | None = None) -> Page:
         """Page ``number`` (1-based) of ``per_page`` records (at most MAX_PER_PAGE).
@@ -402,6 +454,8 @@ class Query:
         field = self.obj.fields.get(name)
         if op == "isnull":
             return column.is_(None) if value in (True, "true", "1", 1) else column.is_not(None)
+        if op == "eq" and isinstance(value, str) and value in PERIODS and self._value_type(name) in PERIOD_TYPES:
+            return self._period_condition(name, column, value)
         if field is not None and field.kind.list_valued and op in ("eq", "ne", "in", "not_in"):
             return self._list_condition(field, column, op, value)
         if op in ("in", "not_in"):
@@ -413,14 +467,20 @@ class Query:
         coerced = self._value(field, name, value)
         if coerced is None:
             return column.is_(None) if op == "eq" else column.is_not(None)
-        return {
-            "eq": column == coerced,
-            "ne": column != coerced,
-            "lt": column < coerced,
-            "lte": column <= coerced,
-            "gt": column > coerced,
-            "gte": column >= coerced,
-        }[op]
+        if isinstance(coerced, bool) and op not in ("eq", "ne"):
+            raise QueryError(f"{op} does not compare yes/no values; use eq or ne on {name}")
+        return _COMPARE[op](column, coerced)  # built for this operator only (``<`` on a boolean would not build)
+
+    def _period_condition(self, name: str, column: sa.Column, period: str) -> sa.ColumnElement[bool]:
+        """``start <= column < end`` for the relative range ``period`` on the company's today."""
+        clock = self.session.clock()
+        start, end = periods.period_range(period, clock.today())
+        if self._value_type(name) == "datetime":
+            return sa.and_(
+                column >= periods.local_midnight(start, clock.timezone),
+                column < periods.local_midnight(end, clock.timezone),
+            )
+        return sa.and_(column >= start, column < end)
 
     def _list_condition(self, field: FieldDef, column: sa.Column, op: str, value: Any) -> sa.ColumnElement[bool]:
         """On tags and multipicklists, ``eq``/``in`` mean "holds the value / any of the values"."""
@@ -449,6 +509,24 @@ class Query:
         pattern = _escape_like(str(value).replace("\x00", ""))
         pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
         return column.ilike(pattern, escape="\\")
+
+
+#: The comparisons of ``Query.filter``, by operator.
+_COMPARE: Mapping[str, Any] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
+
+
+def _percent_of(value: Any) -> Decimal | None:
+    """A sum of values times percentages, as an exact decimal of the values (SQLite answers floats)."""
+    if value is None:
+        return None
+    return (value if isinstance(value, Decimal) else Decimal(str(value))) / 100
 
 
 def _escape_like(text: str) -> str:

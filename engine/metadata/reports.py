@@ -1,0 +1,367 @@
+"""Compiling ``reports:`` (issue 15) into ``Report`` values.
+
+A report counts the records of one object that match its ``filter`` (the list's filter
+language, with relative date ranges: ``engine.metadata.filters``), grouped by up to two
+levels (``group_by``: a field, or a date field by ``day``/``week``/``month``/``quarter``/
+``year``), with ``measures`` (``MEASURES``: count, sum, avg, min, max, rate, weighted),
+sorted and cut to ``limit``. Its ``kind`` (``REPORT_KINDS``, default ``grouped``) is the
+report kind that computes it at run time (``engine.runtime.reports``); a new kind (a funnel
+from the stage history, a forecast) is one more entry there and here.
+
+Checks, each with its code: T-E170 an unknown object, T-E171 an unknown field, T-E172 a
+field that cannot be grouped or more than two levels, T-E173 a date bucket on a field that
+holds no dates, T-E174 a measure that does not fit its field, T-E175 a filter that cannot be
+read, T-E176 a sort by neither a group nor a measure, T-E177 an unknown role, T-E178 an
+unknown report kind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from engine.metadata.errors import did_you_mean
+from engine.metadata.fieldtypes import FieldValueError, coerce_value, filter_field
+from engine.metadata.filters import OPERATORS, PERIOD_TYPES, PERIODS, SYSTEM_TYPES, split_key
+from engine.metadata.kinds import Kinds
+from engine.metadata.model import FieldDef, Label, ObjectDef, Report, ReportGroup, ReportMeasure, frozen_map
+
+if TYPE_CHECKING:
+    from engine.metadata.compiler import Compiler
+
+#: Date buckets a date or datetime field is grouped by (in the company time zone).
+BUCKETS = ("day", "week", "month", "quarter", "year")
+#: How a report may be drawn (the renderer reads ``Report.chart``).
+CHARTS = ("bar", "stacked_bar", "line", "funnel", "donut", "kpi", "table")
+#: Most levels of ``group_by``.
+MAX_LEVELS = 2
+#: Largest ``limit``.
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class MeasureKind:
+    """A measure kind: whether it names a field, which fields it ``fits``, and ``wants``
+    (the fields it fits, said for an error message)."""
+
+    name: str
+    needs_field: bool
+    fits: Callable[[FieldDef], bool]
+    wants: str
+
+
+def _aggregate(kind: str) -> MeasureKind:
+    wants = "number fields" if kind in ("sum", "avg") else "number and date fields"
+    return MeasureKind(kind, True, lambda f: kind in f.value_kind.aggregates, wants)
+
+
+#: The measure kinds, by name.
+MEASURES: Kinds[MeasureKind] = Kinds("measure")
+MEASURES.register(MeasureKind("count", False, lambda f: True, "any field"))
+for _kind in ("sum", "avg", "min", "max"):
+    MEASURES.register(_aggregate(_kind))
+MEASURES.register(MeasureKind("rate", True, lambda f: f.value_type == "boolean", "boolean fields"))
+MEASURES.register(MeasureKind("weighted", True, lambda f: "sum" in f.value_kind.aggregates, "number fields"))
+
+
+@dataclass(frozen=True)
+class ReportKind:
+    """A report kind: how its config is checked beyond what every report has."""
+
+    name: str
+    #: ``(compiler, path, report, object)`` → more issues of this kind (none for ``grouped``).
+    check: Callable[[Compiler, tuple, Report, ObjectDef], None]
+
+
+#: The report kinds, by name (``kind:``, default ``grouped``).
+REPORT_KINDS: Kinds[ReportKind] = Kinds("report")
+REPORT_KINDS.register(ReportKind("grouped", lambda compiler, path, report, obj: None))
+
+
+def report_field(obj: ObjectDef, name: str) -> FieldDef | None:
+    """The field ``name`` of ``obj``, a system column (``created_at``, ``owner_id``) as a field
+    of its type; None when there is neither."""
+    if name in obj.fields:
+        return obj.fields[name]
+    if name in SYSTEM_TYPES:
+        return FieldDef(name=name, type=SYSTEM_TYPES[name], label=Label.of(None, name))
+    return None
+
+
+def compile_reports(
+    compiler: Compiler, specs: Mapping[str, Any], objects: Mapping[str, ObjectDef], roles: set[str]
+) -> dict[str, Report]:
+    """Every entry of ``reports:`` that checks, by name, in declaration order."""
+    out: dict[str, Report] = {}
+    for name, spec in specs.items():
+        report = _Checker(compiler, ("reports", name), objects).report(name, spec, roles)
+        if report is not None:
+            out[name] = report
+    return out
+
+
+class _Checker:
+    """Checks one report, reporting every issue at once."""
+
+    def __init__(self, compiler: Compiler, path: tuple, objects: Mapping[str, ObjectDef]) -> None:
+        self.c, self.path, self.objects = compiler, path, objects
+        self.ok = True
+
+    def issue(self, code: str, where: tuple, message: str, hint: str | None) -> None:
+        self.ok = False
+        self.c.issue(code, (*self.path, *where), message, hint)
+
+    def report(self, name: str, spec: Mapping[str, Any], roles: set[str]) -> Report | None:
+        obj = self.objects.get(spec["object"])
+        if obj is None:
+            self.issue(
+                "T-E170",
+                ("object",),
+                f"unknown object `{spec['object']}`",
+                did_you_mean(spec["object"], self.objects) or "name an object declared under `objects`",
+            )
+            return None
+        kind = spec.get("kind", "grouped")
+        if kind not in REPORT_KINDS:
+            self.issue(
+                "T-E178",
+                ("kind",),
+                f"unknown report kind `{kind}`",
+                did_you_mean(kind, REPORT_KINDS.names()) or f"use one of: {', '.join(REPORT_KINDS.names())}",
+            )
+        groups = self.groups(obj, spec.get("group_by") or [])
+        measures = self.measures(obj, spec.get("measures") or ["count"])
+        filters = self.filters(obj, spec.get("filter") or {}, ("filter",))
+        for index, role in enumerate(spec.get("roles") or []):
+            if role not in roles:
+                self.issue(
+                    "T-E177",
+                    ("roles", index),
+                    f"unknown role `{role}`",
+                    did_you_mean(role, roles) or "name a role declared under `roles`",
+                )
+        report = Report(
+            name=name,
+            object=obj.name,
+            label=Label.of(spec.get("label"), name.replace("_", " ").capitalize()),
+            description=Label.of(spec["description"]) if spec.get("description") else None,
+            kind=kind,
+            group_by=groups,
+            measures=measures,
+            filter=frozen_map(filters),
+            sort=self.sort(spec.get("sort"), groups, measures),
+            limit=spec.get("limit"),
+            chart=spec.get("chart", "table"),
+            roles=tuple(spec.get("roles") or ()),
+            period_field=self.period_field(obj, spec, groups, filters),
+        )
+        if self.ok and kind in REPORT_KINDS:
+            REPORT_KINDS[kind].check(self.c, self.path, report, obj)
+        return report if self.ok else None
+
+    # --- group_by --------------------------------------------------------------------------------
+    def groups(self, obj: ObjectDef, specs: list) -> tuple[ReportGroup, ...]:
+        if len(specs) > MAX_LEVELS:
+            self.issue(
+                "T-E172",
+                ("group_by",),
+                f"a report groups by at most {MAX_LEVELS} levels, not {len(specs)}",
+                "keep two levels (rows and columns of a matrix); filter for the rest",
+            )
+        out = []
+        for index, spec in enumerate(specs[:MAX_LEVELS]):
+            group = ReportGroup(spec) if isinstance(spec, str) else ReportGroup(spec["field"], spec.get("by"))
+            where = ("group_by", index)
+            f = self.field(obj, group.field, where if isinstance(spec, str) else (*where, "field"))
+            if f is None:
+                continue
+            if not f.value_kind.orderable or f.encrypted:
+                what = "is stored encrypted" if f.encrypted else f"is a {f.type} field (it holds lists or documents)"
+                self.issue("T-E172", where, f"`{f.name}` {what}: a report cannot group by it", None)
+                continue
+            if group.bucket is not None and f.value_type not in PERIOD_TYPES:
+                self.issue(
+                    "T-E173",
+                    (*where, "by"),
+                    f"`{f.name}` is a {f.value_type} field: only date and datetime fields are grouped by `{group.bucket}`",
+                    f"remove `by`, or group by a date field ({', '.join(_dates(obj)) or 'created_at'})",
+                )
+                continue
+            out.append(group)
+        return tuple(out)
+
+    # --- measures --------------------------------------------------------------------------------
+    def measures(self, obj: ObjectDef, specs: list) -> tuple[ReportMeasure, ...]:
+        out: list[ReportMeasure] = []
+        for index, spec in enumerate(specs):
+            measure = self.measure(obj, spec, ("measures", index))
+            if measure is not None:
+                taken = {m.key for m in out}
+                key, number = measure.key, 2
+                while key in taken:
+                    key, number = f"{measure.key}_{number}", number + 1
+                out.append(replace(measure, key=key))
+        return tuple(out)
+
+    def measure(self, obj: ObjectDef, spec: Any, where: tuple) -> ReportMeasure | None:
+        if isinstance(spec, str):
+            spec = {spec: None}
+        kinds = [k for k in spec if k != "label"]
+        if len(kinds) != 1 or kinds[0] not in MEASURES:
+            self.issue(
+                "T-E174",
+                where,
+                f"a measure names one kind, not {', '.join(kinds) or 'none'}",
+                f"use one of: {', '.join(MEASURES.names())} (e.g. `{{sum: amount}}`)",
+            )
+            return None
+        kind = MEASURES[kinds[0]]
+        label = Label.of(spec["label"]) if spec.get("label") else None
+        value = spec[kind.name]
+        if not kind.needs_field:
+            return ReportMeasure(kind.name, label=label, key=kind.name)
+        if kind.name == "rate" and isinstance(value, Mapping):
+            where_filters = self.filters(obj, value, (*where, "rate"))
+            first = split_key(next(iter(value), "rate"))[0]
+            return ReportMeasure("rate", where=frozen_map(where_filters), label=label, key=f"rate_{first}")
+        if not isinstance(value, str):
+            self.issue("T-E174", (*where, kind.name), f"`{kind.name}` names a field", f"e.g. `{{{kind.name}: amount}}`")
+            return None
+        f = self.field(obj, value, (*where, kind.name))
+        if f is None:
+            return None
+        if not kind.fits(f) or f.encrypted:
+            fitting = [n for n, d in obj.fields.items() if kind.fits(d) and not d.encrypted]
+            self.issue(
+                "T-E174",
+                (*where, kind.name),
+                f"`{kind.name}` applies to {kind.wants}; `{f.name}` is a {f.value_type} field",
+                did_you_mean(f.name, fitting) or (f"e.g. `{fitting[0]}`" if fitting else None),
+            )
+            return None
+        if kind.name == "weighted" and not _probabilities(obj):
+            self.issue(
+                "T-E174",
+                (*where, kind.name),
+                f"`weighted` multiplies by the stage probability; {obj.name} has no pipeline stage with a probability",
+                "add `probability:` (0–100) to the stages of the object's pipeline",
+            )
+            return None
+        return ReportMeasure(kind.name, field=f.name, label=label, key=f"{kind.name}_{f.name}")
+
+    # --- filter, sort, period -----------------------------------------------------------------------
+    def filters(self, obj: ObjectDef, spec: Mapping[str, Any], where: tuple) -> dict[str, str]:
+        out = {}
+        for key, value in spec.items():
+            name, op = split_key(key)
+            f = self.field(obj, name, (*where, key))
+            if f is None:
+                continue
+            if op not in OPERATORS:
+                self.issue(
+                    "T-E175",
+                    (*where, key),
+                    f"unknown operator `{op}` in `{key}`",
+                    did_you_mean(op, OPERATORS) or f"use one of: {', '.join(OPERATORS)}",
+                )
+                continue
+            text = _text(value)
+            problem = self.value_problem(f, op, text)
+            if problem is not None:
+                self.issue("T-E175", (*where, key), f"`{key}: {text}`: {problem[0]}", problem[1])
+                continue
+            out[key] = text
+        return out
+
+    def value_problem(self, f: FieldDef, op: str, text: str) -> tuple[str, str] | None:
+        """Why ``text`` cannot be compared with ``f`` by ``op`` (message, hint), or None."""
+        if op == "isnull":
+            return (
+                None if text in ("true", "false") else ("isnull takes true or false", "e.g. `close_date__isnull: true`")
+            )
+        if text in PERIODS:
+            if f.value_type in PERIOD_TYPES and op == "eq":
+                return None
+            return (
+                f"a relative range compares a date or datetime field with `eq`; `{f.name}` is a {f.value_type} field",
+                f"e.g. `created_at: {text}`",
+            )
+        if op in ("contains", "startswith"):
+            return None
+        items = text.split(",") if op in ("in", "not_in") else [text]
+        for item in items:
+            try:
+                coerce_value(filter_field(f), item, self.c.settings)
+            except FieldValueError as exc:
+                hint = f"relative ranges: {', '.join(PERIODS)}" if f.value_type in PERIOD_TYPES else _values_hint(f)
+                return exc.args[0] if exc.args else str(exc), hint
+        return None
+
+    def sort(self, spec: str | None, groups: tuple[ReportGroup, ...], measures: tuple) -> tuple[str, bool] | None:
+        if not spec:
+            return None
+        key = spec.lstrip("-+")
+        known = [g.key for g in groups] + [m.key for m in measures]
+        if key not in known:
+            self.issue(
+                "T-E176",
+                ("sort",),
+                f"`{key}` is neither a group nor a measure of the report",
+                did_you_mean(key, known) or f"sort by one of: {', '.join(known)}",
+            )
+            return None
+        return key, spec.startswith("-")
+
+    def period_field(self, obj: ObjectDef, spec: Mapping, groups: tuple[ReportGroup, ...], filters: dict) -> str:
+        declared = spec.get("period_field")
+        if declared:
+            f = self.field(obj, declared, ("period_field",))
+            if f is not None and f.value_type not in PERIOD_TYPES:
+                self.issue(
+                    "T-E173",
+                    ("period_field",),
+                    f"`{f.name}` is a {f.value_type} field: a period narrows a date or datetime field",
+                    f"name a date field ({', '.join(_dates(obj)) or 'created_at'})",
+                )
+            return str(declared)
+        dated = [g.field for g in groups if g.bucket] + [split_key(k)[0] for k, v in filters.items() if v in PERIODS]
+        return dated[0] if dated else "created_at"
+
+    def field(self, obj: ObjectDef, name: str, where: tuple) -> FieldDef | None:
+        f = report_field(obj, name)
+        if f is None:
+            self.issue(
+                "T-E171",
+                where,
+                f"{obj.name} has no field `{name}`",
+                did_you_mean(name, [*obj.fields, *SYSTEM_TYPES]) or f"name a field of {obj.name}",
+            )
+        return f
+
+
+def _text(value: Any) -> str:
+    """A filter value as the list's query string writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_text(v) for v in value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def _dates(obj: ObjectDef) -> list[str]:
+    return [n for n, f in obj.fields.items() if f.value_type in PERIOD_TYPES]
+
+
+def _values_hint(f: FieldDef) -> str:
+    if f.picklist is not None:
+        return f"use one of: {', '.join(v.key for v in f.picklist.walk()[:8])}"
+    return f"give a value a {f.value_type} field holds"
+
+
+def _probabilities(obj: ObjectDef) -> bool:
+    """Whether the object's pipeline declares a probability on some stage."""
+    return obj.pipeline is not None and any(s.probability is not None for s in obj.pipeline.all_stages())

@@ -1,0 +1,82 @@
+"""The reports pages in a browser (configs/sample_saas.yaml and its demo data): at 1280 px in
+English and 375 px in Chinese, a manager opens the reports from the navigation, reads the
+pipeline by stage (a table) and the follow-ups by owner (a matrix) without the page scrolling
+sideways (a wide table scrolls inside its own box), and a count's link opens the list of
+exactly that many records.
+
+Screenshots (scratch folder): reports-<width>-<lang>-{table,matrix}.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from tests.browser.test_layout import no_page_scroll
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture skips (or, in CI, fails) with the reason
+    expect = None
+
+TEXTS = {
+    "en": {"reports": "Reports", "pipeline": "Pipeline by stage", "follow_ups": "Follow-ups by owner"},
+    "zh": {"reports": "报表", "pipeline": "销售漏斗（按阶段）", "follow_ups": "跟进记录（按负责人）"},
+}
+
+
+def open_as(new_page, login, switch_language, lang: str, width: int) -> Any:
+    phone = width < 600
+    page = new_page(viewport={"width": width, "height": 812 if phone else 900}, is_mobile=phone, has_touch=phone)
+    login(page, "mike")  # the sales manager: the team's records
+    if lang != "en":
+        switch_language(page, lang)
+    return page
+
+
+@pytest.mark.parametrize(("width", "lang"), [(1280, "en"), (375, "zh")])
+def test_a_manager_reads_reports_and_drills_down(
+    new_page, login, switch_language, screenshot, live_server, width, lang
+):
+    words = TEXTS[lang]
+    account = live_server.create("account", {"name": f"Report Follow-up {width} Ltd"}, user="alice")
+    for method in ("call", "visit"):  # two follow-ups of the last 30 days by alice, in mike's team
+        live_server.create(
+            "interaction",
+            {
+                "account": account,
+                "method": method,
+                "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
+                "content": "Talked about the renewal",
+                "next_step": "Send the quote",
+            },
+            user="alice",
+        )
+    page = open_as(new_page, login, switch_language, lang, width)
+    page.goto("/")
+    toggle = page.locator(".menu-toggle")
+    if toggle.is_visible():
+        toggle.click()
+    page.locator("header nav").get_by_role("link", name=words["reports"]).click()
+    expect(page.locator("h1")).to_have_text(words["reports"])
+    page.get_by_role("link", name=words["pipeline"]).click()
+    expect(page.locator("h1")).to_have_text(words["pipeline"])
+    table = page.locator("table.report")
+    expect(table).to_be_visible()
+    no_page_scroll(page, width)
+    screenshot(page, f"reports-{width}-{lang}-table")
+
+    page.goto("/reports/activities_by_owner")
+    expect(page.locator("table.report.matrix").first).to_be_visible()
+    no_page_scroll(page, width)
+    screenshot(page, f"reports-{width}-{lang}-matrix")
+
+    page.goto("/reports/pipeline_by_stage")
+    link = page.locator("table.report tbody td.num a").first
+    count = int(link.inner_text().replace(",", ""))
+    link.click()
+    page.wait_for_load_state()
+    assert "/o/opportunity?" in page.url
+    expect(page.locator("table.records tbody tr")).to_have_count(count)
