@@ -64,7 +64,9 @@ from engine.metadata.model import (
 from engine.metadata.patterns import PatternError, check_pattern
 
 #: Object names Trellis keeps for itself (system tables, URLs).
-RESERVED_OBJECTS = frozenset({"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static", "approvals"})
+RESERVED_OBJECTS = frozenset(
+    {"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static", "approvals", "search"}
+)
 #: Field names that would clash with system columns, expression names or keywords.
 RESERVED_FIELDS = (
     frozenset(SYSTEM_COLUMNS)

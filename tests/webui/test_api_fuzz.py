@@ -100,6 +100,7 @@ OPERATIONS = sorted(
     + [(method, "/api/v1/imports") for method in ("GET", "POST")]
     + [("GET", f"/api/v1/imports/{{job_id}}{tail}") for tail in ("", "/errors", "/errors.csv")]
     + [("POST", "/api/v1/imports/{job_id}/cancel")]
+    + [("GET", "/api/v1/search")]
 )
 
 #: The ids of the records the ``app`` fixture makes (two of each object).

@@ -7,6 +7,7 @@
 - ``POST /api/v1/<object>/<id>/convert/<conversion>`` (``conversions``, S12);
 - ``POST /api/v1/<object>/<id>/merge`` and ``…/unmerge`` (``merges``, issue 14);
 - ``GET /api/v1/notifications``, ``POST …/notifications[/<id>]/read`` (``notifications``);
+- ``GET /api/v1/search?q=``: every readable object searched at once (``search``);
 - bearer tokens (``engine.runtime.security.tokens``), JSON errors (``errors``), rate
   limits per token and per IP (``ratelimit``).
 
@@ -21,7 +22,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webui.api import approvals, bulk, conversions, errors, imports, merges, notifications, ratelimit, timeline
+from webui.api import (
+    approvals,
+    bulk,
+    conversions,
+    errors,
+    imports,
+    merges,
+    notifications,
+    ratelimit,
+    search,
+    timeline,
+)
 from webui.api.routes import create_blueprint
 
 
@@ -35,6 +47,7 @@ def init_app(app: Flask) -> None:
     bulk.register(blueprint)
     imports.register(blueprint)
     notifications.register(blueprint)
+    search.register(blueprint)
     errors.register(app, blueprint)
     ratelimit.init_app(app, blueprint)
     app.register_blueprint(blueprint)

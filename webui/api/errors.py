@@ -29,6 +29,7 @@ from engine.runtime.imports.problems import ImportProblem
 from engine.runtime.messages import current_language
 from engine.runtime.records.duplicates import PossibleDuplicate
 from engine.runtime.records.listparams import BadListParams
+from engine.runtime.records.search import BadSearch
 from engine.runtime.security.permissions import AccountUnavailable, PermissionDenied, UnknownUser
 from engine.runtime.security.tokens import TokenRefused
 from webui.i18n import translate
@@ -46,6 +47,7 @@ STATUS: Mapping[type[TrellisError], int] = {
     PossibleDuplicate: 409,
     ValidationFailed: 422,
     ImportProblem: 422,
+    BadSearch: 422,
 }
 
 #: Error codes of HTTP errors that do not come from the engine.

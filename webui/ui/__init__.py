@@ -16,6 +16,7 @@ Modules, one concern each:
   ``automation_admin``: rule runs and the outbox, for ``manage_config``.
 - ``pipeline``, ``board``, ``approvals``: the stage path and moves, the board, the approvals page.
 - ``imports`` (view models in ``import_views``): the import wizard and each object's import history.
+- ``search``: the top bar's global search, its suggestions (JSON) and the results page.
 
 Like the rest of ``webui`` it holds no business rules: validation, scopes,
 hidden and read-only fields, versions and audit are the engine's. Templates
@@ -38,6 +39,7 @@ from webui.ui import (
     merging,
     notifications,
     pipeline,
+    search,
     security,
     timeline,
     views,
@@ -58,6 +60,7 @@ def init_app(app: Flask) -> None:
         notifications.create_blueprint(app),
         automation_admin.create_blueprint(app),
         imports.create_blueprint(app),
+        search.create_blueprint(app),
     ):
         errors.register(blueprint)
         app.register_blueprint(blueprint)
