@@ -97,7 +97,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "home": {"en": "Home", "zh": "首页"},
     # --- global search (webui.ui.search) ---
     "search.label": {"en": "Search all records", "zh": "搜索全部记录"},
-    "search.placeholder": {"en": "Search  ( / )", "zh": "搜索（按 / 键）"},
+    "search.placeholder": {"en": "Search", "zh": "搜索"},
+    "search.shortcut": {"en": "Search all records (press /)", "zh": "搜索全部记录（按 / 键）"},
     "search.button": {"en": "Search", "zh": "搜索"},
     "search.title": {"en": "Search", "zh": "搜索"},
     "search.results_for": {"en": "Results for “{text}”", "zh": "“{text}”的搜索结果"},
