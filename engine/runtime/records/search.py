@@ -252,7 +252,7 @@ def _references(session: Session, obj: ObjectDef, records: list[Record]) -> Refe
         field = obj.fields.get(name)
         if field is None:
             continue
-        ids = [r.get(name) for r in records if r.get(name) is not None]
+        ids: list[int] = [r[name] for r in records if r.get(name) is not None]
         if field.target and ids:
             titles.update({(field.target, i): t for i, t in session.titles(field.target, ids).items()})
         elif field.kind.refers_to_user:
