@@ -43,6 +43,12 @@ objects:
         type: picklist
         values:
           - {key: gold, label: {en: Gold, zh: 金牌}}
+  contact:
+    title: "{contact_name}"
+    fields:
+      last_name: {type: text}
+      first_name: {type: text}
+      contact_name: {type: formula, expression: "full_name(first_name, last_name)", result: text}
   memo:
     title: "{subject}"
     fields:
@@ -52,6 +58,7 @@ roles:
     objects:
       account: {read: own, edit: own, create: true}
       deal: {read: all}
+      contact: {read: own, create: true}
     hidden: [account.margin_note]
 """
 
@@ -76,6 +83,8 @@ def crm(write_config, db_url, monkeypatch):
         )
         s.create("account", {"name": "Acme 华为 partner"})
         s.create("account", {"name": "华为"})
+        s.create("contact", {"last_name": "张", "first_name": "伟"})
+        s.create("contact", {"last_name": "Zhang", "first_name": "Wei"})
     with crm.session() as s:
         s.update("account", huawei.id, {"margin_note": "zebra margin"})
         s.create("deal", {"name": "华为 renewal", "tier": "gold"})
@@ -108,7 +117,7 @@ def test_a_few_per_object_with_the_total_and_whether_more_match(crm):
     accounts = results.groups[0]
     assert (accounts.obj.name, len(accounts.hits), accounts.total, accounts.more) == ("account", 2, 4, True)
     assert results.total == 6
-    assert [o.name for o in results.searched] == ["account", "deal", "memo"]
+    assert [o.name for o in results.searched] == ["account", "deal", "contact", "memo"]
     assert _found(crm, None, "华为", objects=["deal"]) == {"deal": ["华为 renewal · Gold"]}
 
 
@@ -126,6 +135,12 @@ def test_a_phone_number_is_found_however_it_is_typed(crm, typed):
     (hit,) = group.hits
     assert hit.title == "华为技术有限公司"
     assert [(f.name, value) for f, value in hit.matched] == [("phone", "+86 138 0013 8000")]
+
+
+def test_a_name_held_by_a_text_formula_is_found_whole(crm):
+    # the title is a formula joining two fields: 张伟 is in neither, but in the formula's stored value
+    assert _found(crm, "rita", "张伟") == {"contact": ["张伟"]}
+    assert _found(crm, "rita", "wei zhang") == {"contact": ["Wei Zhang"]}
 
 
 def test_e_mail_addresses_and_case(crm):
