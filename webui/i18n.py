@@ -95,6 +95,31 @@ TEXTS: dict[str, dict[str, str]] = {
     "nav.menu": {"en": "Menu", "zh": "菜单"},
     "nav.account": {"en": "Account", "zh": "账户"},
     "home": {"en": "Home", "zh": "首页"},
+    # --- global search (webui.ui.search) ---
+    "search.label": {"en": "Search all records", "zh": "搜索全部记录"},
+    "search.placeholder": {"en": "Search", "zh": "搜索"},
+    "search.shortcut": {"en": "Search all records (press /)", "zh": "搜索全部记录（按 / 键）"},
+    "search.button": {"en": "Search", "zh": "搜索"},
+    "search.title": {"en": "Search", "zh": "搜索"},
+    "search.results_for": {"en": "Results for “{text}”", "zh": "“{text}”的搜索结果"},
+    "search.hint": {
+        "en": "Type a name, number, phone number or e-mail address to search every object you may read.",
+        "zh": "输入名称、编号、电话或邮箱，即可搜索您有权查看的所有对象。",
+    },
+    "search.summary": {
+        "en": "{count} records match “{text}” in {objects} objects.",
+        "zh": "在 {objects} 个对象中找到 {count} 条匹配“{text}”的记录。",
+    },
+    "search.summary_one": {
+        "en": "{count} record matches “{text}”.",
+        "zh": "找到 {count} 条匹配“{text}”的记录。",
+    },
+    "search.none": {"en": "No records match “{text}”.", "zh": "没有匹配“{text}”的记录。"},
+    "search.show_all": {"en": "Show all {count} in the {object} list", "zh": "在{object}列表中查看全部 {count} 条"},
+    "search.show_all_one": {"en": "Show it in the {object} list", "zh": "在{object}列表中查看"},
+    "search.all_results": {"en": "All results for “{text}”", "zh": "查看“{text}”的全部结果"},
+    "search.group_count": {"en": "{count} found", "zh": "找到 {count} 条"},
+    "search.suggestions": {"en": "Suggestions", "zh": "搜索建议"},
     # --- lists ---
     "list.search": {"en": "Search", "zh": "搜索"},
     "list.filter": {"en": "Filter", "zh": "筛选"},

@@ -66,7 +66,7 @@ from engine.metadata.reports import compile_reports
 
 #: Object names Trellis keeps for itself (system tables, URLs).
 RESERVED_OBJECTS = frozenset(
-    {"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static", "approvals", "reports"}
+    {"sys", "meta", "api", "user", "users", "team", "teams", "admin", "static", "approvals", "reports", "search"}
 )
 #: Field names that would clash with system columns, expression names or keywords.
 RESERVED_FIELDS = (

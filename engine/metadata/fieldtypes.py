@@ -147,6 +147,9 @@ class FieldType:
     text_match: bool = False
     #: ``Query.search`` looks in it (unless encrypted).
     searchable: bool = False
+    #: Other forms in which a search text may appear in a stored value (a phone number typed
+    #: ``138 0013 8000`` is stored ``+8613800138000``); None: only the text as typed.
+    search_forms: Callable[[str, Settings], tuple[str, ...]] | None = None
     #: The value is the id of a record of the lookup's ``target``.
     refers_to_record: bool = False
     #: The value is the id of a user.
@@ -221,6 +224,32 @@ def check_characters(text: str, multiline: bool = False) -> None:
         raise FieldValueError(
             "control_character", f"Control character U+{ord(found.group()):04X} is not allowed{where}."
         )
+
+
+#: A search text that may be (part of) a phone number: digits with the separators people type.
+_PHONE_TEXT = re.compile(r"\+?[0-9(][0-9 ()./-]*")
+#: Fewer digits than this are not searched for as a phone number.
+MIN_PHONE_SEARCH_DIGITS = 3
+
+
+def _phone_search_forms(text: str, settings: Settings) -> tuple[str, ...]:
+    """How ``text`` (``138 0013 8000``, ``+86 138-0013-8000``, ``(010) 6552 1234``) may appear in
+    an E.164 number: its digits (with the ``+`` it starts with), and the national number when
+    ``text`` reads as a whole number (a trunk prefix ``0`` is not stored). Other text: none."""
+    text = text.strip()
+    if not _PHONE_TEXT.fullmatch(text):
+        return ()
+    digits = re.sub(r"[^0-9]", "", text)
+    if len(digits) < MIN_PHONE_SEARCH_DIGITS:
+        return ()
+    forms = [("+" if text.startswith("+") else "") + digits]
+    try:
+        number = phonenumbers.parse(text, settings.phone_region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is not None and phonenumbers.is_possible_number(number):
+        forms.append(str(number.national_number))
+    return tuple(dict.fromkeys(f for f in forms if f != text))
 
 
 def _check_text(value: Any, field: FieldDef) -> list[FieldValueError]:
@@ -697,6 +726,7 @@ REGISTRY: dict[str, FieldType] = {
             format=_fmt_phone,
             string_length=32,
             phone_number=True,
+            search_forms=_phone_search_forms,
         ),
         _type("url", "string", "url", _url, schemas.url, **_TEXT, string_length=2048, max_chars=2048),
         _type(

@@ -267,6 +267,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "负责人请只用 owner 或 owner_id 其中之一筛选。",
     },
     "search_too_long": {"en": "The search text is at most {max} characters.", "zh": "搜索内容最多 {max} 个字符。"},
+    "search_too_short": {
+        "en": "Type at least {min} characters to search (one Chinese character is enough).",
+        "zh": "请至少输入 {min} 个字符再搜索（一个汉字即可）。",
+    },
+    "search_unknown_object": {
+        "en": "There is no object {name} to search; use one of {objects}.",
+        "zh": "没有可搜索的对象 {name}，请使用以下之一：{objects}。",
+    },
+    "search_per_object": {
+        "en": "per_object is a whole number from 1 to {max}.",
+        "zh": "per_object 必须是 1 到 {max} 之间的整数。",
+    },
     "bad_filter": {
         "en": "The filter {parameter} cannot be applied.",
         "zh": "筛选条件 {parameter} 无法使用：字段不存在或不可见、运算符未知，或值不合适。",

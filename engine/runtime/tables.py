@@ -98,8 +98,10 @@ def index_name(table_name: str, suffix: str) -> str:
 
 
 def search_fields(obj: ObjectDef) -> list[FieldDef]:
-    """The fields ``Query.search`` looks in, in config order."""
-    return [f for f in obj.fields.values() if f.kind.searchable and not f.encrypted]
+    """The fields ``Query.search`` looks in, in config order: those whose values are searchable
+    text (a formula by its result: a contact's ``contact_name`` ``张伟`` is found as typed),
+    never an encrypted one."""
+    return [f for f in obj.fields.values() if f.value_kind.searchable and not f.encrypted]
 
 
 #: Separates the fields in ``search_document``: a control character (US, 0x1f) that search text

@@ -281,7 +281,7 @@ def test_filter_list_by_search_and_picklist(page, login, live_server):
     yak = alice_account(live_server, "Filteryak Retail Stores", industry="retail")
     login(page, "alice")
     page.goto("/o/account")
-    search = page.locator("input[name=q]")
+    search = page.locator("main input[name=q]")  # the list's search, not the top bar's
     search.fill("Filterzebra")
     with page.expect_navigation():
         search.press("Enter")

@@ -8,9 +8,12 @@ Debian's Chromium, configs/sample_saas.yaml):
 - the board uses the full width, its columns scroll inside it (never the page), it switches
   between the new-business and the renewal pipeline; cards move with the compact "Move to…"
   menu and with ← / → on a focused card;
-- a renewal's record page shows the renewal pipeline ("Renewal due … Renewed, Churned").
+- a renewal's record page shows the renewal pipeline ("Renewal due … Renewed, Churned");
+- the top bar's global search: "/" focuses it, suggestions appear as one types (a listbox,
+  grouped by object), ↓ chooses one and Enter opens the record; at 375 px the box keeps a row
+  of its own and its suggestions fit the screen.
 
-Screenshots (scratch folder): layout-<width>-<lang>-{list,board,record}.
+Screenshots (scratch folder): layout-<width>-<lang>-{list,board,record}, search-<width>-suggestions.
 """
 
 from __future__ import annotations
@@ -128,7 +131,7 @@ def test_desktop_header_lists_board_and_renewal(new_page, login, switch_language
     expect(menu.locator("input[name=name]")).to_be_hidden()
     page.locator("#q").fill(f"Desk Renewal {lang}")
     with page.expect_navigation():
-        page.locator("form[role=search] button[type=submit]").click()
+        page.locator("main form[role=search] button[type=submit]").click()
     expect(page.locator(".pager")).to_contain_text(words["one"])
     screenshot(page, f"layout-1280-{lang}-list")
     no_page_scroll(page, 1280)
@@ -218,3 +221,33 @@ def test_phone_menu_folded_filters_and_board(new_page, login, switch_language, s
     top = page.locator("#board").bounding_box()["y"]
     assert top < 812, "the board should start on the first screen"
     expect(page.locator(f"#card-{deal} .card-menu summary")).to_have_text(words["move"])
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_global_search_by_keyboard(new_page, login, screenshot, live_server, width):
+    account = live_server.create("account", {"name": f"Zephyr Optics {width}"}, user="alice")
+    page = open_as(new_page, login, None, "en", width)
+    page.goto("/o/opportunity")
+    box = page.get_by_role("combobox", name="Search all records")
+    expect(box).to_be_visible()
+    page.keyboard.press("/")
+    expect(box).to_be_focused()
+    box.press_sequentially(f"Zephyr Optics {width}", delay=20)
+    listbox = page.get_by_role("listbox")
+    expect(box).to_have_attribute("aria-expanded", "true")
+    expect(listbox.get_by_role("group", name=re.compile("^Accounts"))).to_be_visible()
+    option = listbox.get_by_role("option", name=f"Zephyr Optics {width}", exact=True)
+    expect(option).to_be_visible()
+    page.keyboard.press("ArrowDown")
+    expect(option).to_have_attribute("aria-selected", "true")
+    expect(box).to_have_attribute("aria-activedescendant", option.get_attribute("id"))
+    assert listbox.bounding_box()["x"] + listbox.bounding_box()["width"] <= width + 1
+    screenshot(page, f"search-{width}-suggestions")
+    no_page_scroll(page, width)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith(f"/o/account/{account}")
+    box.fill("Zephyr Optics")
+    with page.expect_navigation():
+        box.press("Enter")  # no option chosen: the results page
+    expect(page.locator("h1")).to_have_text("Results for “Zephyr Optics”")

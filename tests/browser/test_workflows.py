@@ -56,7 +56,7 @@ def test_save_reopen_and_delete_a_view(page, login, screenshot, live_server):
     retail = live_server.create("account", {"name": "Viewtest Retail Stores", "industry": "retail"})
     login(page, "alice")
     page.goto("/o/account")
-    page.get_by_label("Search").fill("Viewtest")
+    page.get_by_label("Search", exact=True).fill("Viewtest")
     page.locator("#filter-industry").select_option("finance")
     submit(page, page.get_by_role("button", name="Filter"))
     filtered_url = page.url
@@ -73,7 +73,7 @@ def test_save_reopen_and_delete_a_view(page, login, screenshot, live_server):
     assert retail in record_ids(page, "account")
     page.locator("details.saved-views-menu summary").click()
     submit(page, page.locator(".saved-views").get_by_role("link", name="Finance prospects"))
-    expect(page.get_by_label("Search")).to_have_value("Viewtest")
+    expect(page.get_by_label("Search", exact=True)).to_have_value("Viewtest")
     expect(page.locator("#filter-industry")).to_have_value("finance")
     assert record_ids(page, "account") == {finance}
     expect(page.locator(".saved-views a[aria-current]")).to_have_text("Finance prospects")

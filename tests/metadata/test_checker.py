@@ -270,15 +270,16 @@ def test_E020_name_too_long(config_file):
     assert_issue(only_issue(path), "T-E020", f"{path}:5:7", f"objects.lead.fields.{name}", "use a shorter name")
 
 
-def test_E021_reserved_object_name(config_file):
-    path = config_file("""
+@pytest.mark.parametrize("name", ["user", "search"])  # search: /search and /api/v1/search are the global search
+def test_E021_reserved_object_name(config_file, name):
+    path = config_file(f"""
         trellis: 1
         objects:
-          user:
+          {name}:
             fields:
-              name: {type: text}
+              name: {{type: text}}
         """)
-    assert_issue(only_issue(path), "T-E021", f"{path}:3:3", "objects.user", "choose another name")
+    assert_issue(only_issue(path), "T-E021", f"{path}:3:3", f"objects.{name}", "choose another name")
 
 
 def test_E021_field_named_like_a_system_column(config_file):

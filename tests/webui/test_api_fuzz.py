@@ -113,6 +113,7 @@ OPERATIONS = sorted(
     + [("POST", "/api/v1/imports/{job_id}/cancel")]
     + [("POST", "/api/v1/deal/{id}/convert/deal_to_account")]
     + [("GET", "/api/v1/reports"), ("GET", "/api/v1/reports/{name}")]
+    + [("GET", "/api/v1/search")]
 )
 
 #: The ids of the records the ``app`` fixture makes (two of each object).

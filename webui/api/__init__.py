@@ -8,6 +8,7 @@
 - ``POST /api/v1/<object>/<id>/merge`` and ``…/unmerge`` (``merges``, issue 14);
 - ``GET /api/v1/notifications``, ``POST …/notifications[/<id>]/read`` (``notifications``);
 - ``GET /api/v1/reports`` and ``GET /api/v1/reports/<name>``: reports' figures (``reports``, issue 15);
+- ``GET /api/v1/search?q=``: every readable object searched at once (``search``);
 - bearer tokens (``engine.runtime.security.tokens``), JSON errors (``errors``), rate
   limits per token and per IP (``ratelimit``).
 
@@ -32,6 +33,7 @@ from webui.api import (
     notifications,
     ratelimit,
     reports,
+    search,
     timeline,
 )
 from webui.api.routes import create_blueprint
@@ -48,6 +50,7 @@ def init_app(app: Flask) -> None:
     imports.register(blueprint)
     notifications.register(blueprint)
     reports.register(blueprint)
+    search.register(blueprint)
     errors.register(app, blueprint)
     ratelimit.init_app(app, blueprint)
     app.register_blueprint(blueprint)

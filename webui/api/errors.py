@@ -29,6 +29,7 @@ from engine.runtime.imports.problems import ImportProblem
 from engine.runtime.messages import current_language
 from engine.runtime.records.duplicates import PossibleDuplicate
 from engine.runtime.records.listparams import BadListParams
+from engine.runtime.records.search import BadSearch
 from engine.runtime.reports.access import ReportNotFound
 from engine.runtime.security.permissions import AccountUnavailable, PermissionDenied, UnknownUser
 from engine.runtime.security.tokens import TokenRefused
@@ -50,6 +51,7 @@ STATUS: Mapping[type[TrellisError], int] = {
     ConversionDuplicates: 409,
     ValidationFailed: 422,
     ImportProblem: 422,
+    BadSearch: 422,
 }
 
 #: Error codes of HTTP errors that do not come from the engine.

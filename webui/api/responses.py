@@ -17,7 +17,10 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
     ),
     "413": ("TooLarge", "The body is too large."),
     "415": ("UnsupportedMediaType", "The body is not JSON."),
-    "422": ("ValidationFailed", "The record is not valid; `fields` says why, field by field."),
+    "422": (
+        "ValidationFailed",
+        "The record is not valid, or a search cannot run (`bad_search`); `fields` says why, field by field.",
+    ),
     "428": ("PreconditionRequired", "A PATCH or a conversion without `version` or If-Match."),
     "429": ("TooManyRequests", "Rate limited; retry after Retry-After seconds."),
     "500": ("Internal", "An unexpected error (logged on the server)."),

@@ -20,6 +20,7 @@ Modules, one concern each:
 - ``pipeline``, ``board``, ``approvals``: the stage path and moves, the board, the approvals page.
 - ``imports`` (view models in ``import_views``): the import wizard and each object's import history.
 - ``reports``: the reports page, one report's table or matrix with drill-down links, its files.
+- ``search``: the top bar's global search, its suggestions (JSON) and the results page.
 
 Like the rest of ``webui`` it holds no business rules: validation, scopes,
 hidden and read-only fields, versions and audit are the engine's. Templates
@@ -45,6 +46,7 @@ from webui.ui import (
     notifications,
     pipeline,
     reports,
+    search,
     security,
     timeline,
     views,
@@ -68,6 +70,7 @@ def init_app(app: Flask) -> None:
         automation_admin.create_blueprint(app),
         imports.create_blueprint(app),
         reports.create_blueprint(app),
+        search.create_blueprint(app),
     ):
         errors.register(blueprint)
         app.register_blueprint(blueprint)

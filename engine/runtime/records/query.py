@@ -33,7 +33,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 
 from engine.metadata.fieldtypes import REGISTRY, FieldType, FieldValueError, coerce_value, filter_field
 from engine.metadata.filters import OPERATORS, PERIOD_TYPES, PERIODS, SYSTEM_TYPES
-from engine.metadata.model import FieldDef, Label, ObjectDef
+from engine.metadata.model import FieldDef, Label, ObjectDef, Settings
 from engine.runtime import fieldsql, periods
 from engine.runtime.errors import QueryError
 from engine.runtime.records.record import Record
@@ -42,6 +42,7 @@ from engine.runtime.tables import SEARCH_SEPARATOR, search_document, search_fiel
 
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
+    from engine.runtime.security.permissions import Principal
 
 #: Largest page a caller may ask for.
 MAX_PER_PAGE = 500
@@ -161,38 +162,55 @@ class Query:
     def search(self, text: str) -> Query:
         """Keep records where any text-like field the caller may see contains ``text`` (case-insensitive).
 
+        A field whose type writes values in another form than people type them
+        (``FieldType.search_forms``: a phone number typed ``138 0013 8000`` is
+        stored ``+8613800138000``) also matches those forms of ``text``.
+
         On SQLite: ``field LIKE '%text%'`` OR-ed over those fields (no index can
         serve it; like ILIKE there, it ignores the case of ASCII letters only). On PostgreSQL:
         ``search_document LIKE lower('%text%')`` — every searchable field,
         lower-cased, in one string — which the object's trigram index serves and
         which means the same as ILIKE on each field (PostgreSQL's ILIKE compares
         lower-cased text too). When some searchable field is hidden from the
-        caller, or ``text`` holds the document's separator, the OR-ed fields
-        decide among the document's matches.
+        caller, a form applies to some fields only, or ``text`` holds the
+        document's separator, the OR-ed fields decide among the document's matches.
         """
         text = (text or "").replace("\x00", "").strip()
         if not text:
             return self
         if len(text) > MAX_SEARCH_LENGTH:
             raise QueryError(f"the search text is at most {MAX_SEARCH_LENGTH} characters, not {len(text)}")
-        principal = self.session.principal
-        searchable = [f.name for f in search_fields(self.obj)]
-        columns = [self.table.c[name] for name in searchable if principal.can_see(self.obj.name, name)]
-        if not columns:
+        matches = search_matches(self.session.principal, self.obj, text, self.session.config.settings)
+        if not matches:
             return self
-        pattern = f"%{_escape_like(text)}%"
+        columns = {name: self.table.c[name] for names in matches.values() for name in names}
         if self.session.connection.dialect.name != "postgresql":
             # SQLite's LIKE ignores the case of ASCII letters, as its lower() does (both know no
             # other letters): the same matches as lower(field) LIKE lower(pattern), at half the cost.
             return replace(
-                self, conditions=(*self.conditions, sa.or_(*(c.like(pattern, escape="\\") for c in columns)))
+                self,
+                conditions=(
+                    *self.conditions,
+                    sa.or_(
+                        *(
+                            columns[name].like(f"%{_escape_like(form)}%", escape="\\")
+                            for form, names in matches.items()
+                            for name in names
+                        )
+                    ),
+                ),
             )
-        document: sa.ColumnElement[bool] = search_document(self.table, searchable).like(
-            sa.func.lower(pattern), escape="\\"
-        )
-        if len(columns) < len(searchable) or SEARCH_SEPARATOR in text:
-            document = sa.and_(document, sa.or_(*(c.ilike(pattern, escape="\\") for c in columns)))
-        return replace(self, conditions=(*self.conditions, document))
+        searchable = [f.name for f in search_fields(self.obj)]
+        alternatives = []
+        for form, names in matches.items():
+            pattern = f"%{_escape_like(form)}%"
+            document: sa.ColumnElement[bool] = search_document(self.table, searchable).like(
+                sa.func.lower(pattern), escape="\\"
+            )
+            if len(names) < len(searchable) or SEARCH_SEPARATOR in form:
+                document = sa.and_(document, sa.or_(*(columns[n].ilike(pattern, escape="\\") for n in names)))
+            alternatives.append(document)
+        return replace(self, conditions=(*self.conditions, sa.or_(*alternatives)))
 
     def order_by(self, *fields: str) -> Query:
         """Sort by fields (at most ``MAX_SORT_KEYS``); ``-name`` sorts descending; empty values come
@@ -527,6 +545,19 @@ def _percent_of(value: Any) -> Decimal | None:
     if value is None:
         return None
     return (value if isinstance(value, Decimal) else Decimal(str(value))) / 100
+def search_matches(principal: Principal, obj: ObjectDef, text: str, settings: Settings) -> dict[str, list[str]]:
+    """What ``Query.search`` looks for: each form of ``text`` (the text itself first) → the
+    fields, visible to ``principal``, that are searched for it (``tables.search_fields``:
+    never an encrypted field, never a hidden one)."""
+    visible = [f for f in search_fields(obj) if principal.can_see(obj.name, f.name)]
+    matches: dict[str, list[str]] = {text: [f.name for f in visible]} if visible else {}
+    for f in visible:
+        forms = f.value_kind.search_forms
+        for form in forms(text, settings) if forms is not None else ():
+            names = matches.setdefault(form, [])
+            if f.name not in names:
+                names.append(f.name)
+    return matches
 
 
 def _escape_like(text: str) -> str:

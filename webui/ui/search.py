@@ -1,0 +1,151 @@
+"""Global search in the web UI: the top bar's box, its suggestions and the results page.
+
+HTTP and view models only; what is found, in which records and fields, is
+``engine.runtime.records.search`` (the one read path, as the logged-in user).
+
+- ``results`` (``/search?q=&objects=``): the matches grouped by object, each group with its
+  count and "Show all N in <object>" linking to the object's list searched for the same
+  text (``/o/<object>?q=``: the same search, so the same N); works without JavaScript;
+- ``suggest`` (``/search/suggest?q=``): the same, fewer per object, as JSON for the top
+  bar's dropdown (``static/search.js``); the texts come ready in the page's language;
+- the box itself is ``_search_box.html`` in ``base.html`` (every page).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Flask, Response, jsonify, request, url_for
+
+from engine.runtime.records.search import BadSearch, ObjectHits, SearchResults, search_everything
+from webui.ui.context import formatter, language, plural, t, ui_session
+from webui.ui.views import _require_login, render_page
+
+#: Records per object on the results page and in the top bar's suggestions.
+PAGE_PER_OBJECT = 10
+SUGGEST_PER_OBJECT = 3
+
+
+@dataclass(frozen=True)
+class HitView:
+    """One record found: its title, link and the other fields that matched ("Phone: …")."""
+
+    title: str
+    url: str
+    matched: str
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """One object's matches: its label, how many match, and the link to all of them in its list."""
+
+    object: str
+    label: str
+    count: str
+    total: int
+    hits: tuple[HitView, ...]
+    list_url: str
+    more: bool
+    all_label: str
+
+
+def _group_view(group: ObjectHits, text: str) -> GroupView:
+    """``group`` for the page; its list link searches the object's list for ``text``."""
+    lang = language()
+    label = group.obj.plural_label.get(lang)
+    hits = tuple(
+        HitView(
+            hit.title,
+            url_for("records.show", object_name=group.obj.name, record_id=hit.id),
+            "; ".join(f"{f.label.get(lang)}: {value}" for f, value in hit.matched),
+        )
+        for hit in group.hits
+    )
+    return GroupView(
+        group.obj.name,
+        label,
+        formatter().number(group.total),
+        group.total,
+        hits,
+        url_for("records.list_records", object_name=group.obj.name) + "?" + urlencode({"q": text}),
+        group.more,
+        plural("search.show_all", group.total, object=label),
+    )
+
+
+def _objects() -> list[str]:
+    """``objects=account,contact`` (or repeated) as a list of names."""
+    return [name.strip() for raw in request.args.getlist("objects") for name in raw.split(",") if name.strip()]
+
+
+def _search(per_object: int) -> SearchResults:
+    with ui_session() as session:
+        return search_everything(session, request.args.get("q"), _objects(), per_object, language())
+
+
+def results() -> tuple[str, int]:
+    """The results page: every readable object's best matches, grouped, with counts (no ``q``: the form)."""
+    text = (request.args.get("q") or "").strip()
+    if not text:
+        return render_page("search.html", None, q="", groups=(), error=None, summary=t("search.hint")), 200
+    try:
+        found = _search(PAGE_PER_OBJECT)
+    except BadSearch as exc:
+        error = "; ".join(e.message for problems in exc.errors.values() for e in problems)
+        return render_page("search.html", None, q=text[:200], groups=(), error=error, summary=""), 422
+    groups = tuple(_group_view(g, found.text) for g in found.groups)
+    summary = (
+        plural("search.summary", found.total, text=found.text, objects=len(groups))
+        if groups
+        else t("search.none", text=found.text)
+    )
+    return render_page("search.html", None, q=found.text, groups=groups, error=None, summary=summary), 200
+
+
+def suggest() -> Response | tuple[Response, int]:
+    """The top bar's suggestions as JSON: ``{q, groups: [{object, label, count, hits: [{title, url,
+    matched}], list_url, all_label}], all_url, all_label, status}``; a bad ``q`` is 422 with ``error``."""
+    try:
+        found = _search(SUGGEST_PER_OBJECT)
+    except BadSearch as exc:
+        error = "; ".join(e.message for problems in exc.errors.values() for e in problems)
+        return jsonify({"error": error}), 422
+    groups = [_group_view(g, found.text) for g in found.groups]
+    body: dict[str, Any] = {
+        "q": found.text,
+        "groups": [
+            {
+                "object": g.object,
+                "label": g.label,
+                "count": g.count,
+                "hits": [h.__dict__ for h in g.hits],
+                "list_url": g.list_url,
+                "more": g.more,
+                "all_label": g.all_label,
+            }
+            for g in groups
+        ],
+        "all_url": url_for("search.results", q=found.text),
+        "all_label": t("search.all_results", text=found.text),
+        "status": plural("search.summary", found.total, text=found.text, objects=len(groups))
+        if groups
+        else t("search.none", text=found.text),
+    }
+    return jsonify(body)
+
+
+ROUTES = (
+    ("/search", results, ["GET"]),
+    ("/search/suggest", suggest, ["GET"]),
+)
+
+
+def create_blueprint(app: Flask) -> Blueprint:
+    """The search routes (login required)."""
+    blueprint = Blueprint("search", __name__)
+    blueprint.before_request(_require_login)
+    for rule, view, methods in ROUTES:
+        blueprint.add_url_rule(rule, view.__name__, view, methods=methods)
+    return blueprint
