@@ -545,6 +545,8 @@ def _percent_of(value: Any) -> Decimal | None:
     if value is None:
         return None
     return (value if isinstance(value, Decimal) else Decimal(str(value))) / 100
+
+
 def search_matches(principal: Principal, obj: ObjectDef, text: str, settings: Settings) -> dict[str, list[str]]:
     """What ``Query.search`` looks for: each form of ``text`` (the text itself first) → the
     fields, visible to ``principal``, that are searched for it (``tables.search_fields``:
