@@ -647,6 +647,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Only the first {count} groups are shown; the total counts every record.",
         "zh": "仅显示前 {count} 组；合计包含全部记录。",
     },
+    "reports.chart_by": {"en": "{measure} by {level}", "zh": "按{level}统计的{measure}"},
+    "reports.chart_by_two": {
+        "en": "{measure} by {level} and {other}",
+        "zh": "按{level}和{other}统计的{measure}",
+    },
     "period.today": {"en": "Today", "zh": "今天"},
     "period.yesterday": {"en": "Yesterday", "zh": "昨天"},
     "period.this_week": {"en": "This week", "zh": "本周"},
