@@ -113,6 +113,7 @@ def test_money_measures_share_an_axis_in_the_company_currency(bo):
 def test_a_two_level_report_is_a_stacked_bar_linked_as_its_matrix(bo):
     page = text(bo.get("/reports/chart_stacked"))
     assert 'class="chart chart-stacked-bar"' in page
+    assert "Stacked bar chart of New, Quote, Won, Lost" in page  # the stages in their pipeline order
     found = dict((label, href) for href, label in marks(page))
     assert set(found) >= {"Website · Won: 2", "Website · Quote: 1", "Trade fair · New: 1"}
     matrix = page.split('<table class="report matrix">', 1)[1]

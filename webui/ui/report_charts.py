@@ -181,7 +181,7 @@ class _Builder:
             rows: Sequence[Row | None] = [result.subtotals.get((0, raw)) for raw, _ in firsts]
             values = [self.value(main, row) for row in rows]
             return categories, [Series(main.column.label, values, [self.link(main, row) for row in rows])]
-        seconds = list(dict.fromkeys((r.keys[1].raw, r.keys[1].label) for r in result.rows))
+        seconds = [(key.raw, key.label) for key in result.columns]
         found = {(r.keys[0].raw, r.keys[1].raw): r for r in result.rows}
         series = []
         for other, name in seconds:

@@ -125,7 +125,7 @@ def _matrices(result: ReportResult) -> list[Matrix]:
     if len(result.levels) != 2:
         return []
     firsts = list(dict.fromkeys((r.keys[0].raw, r.keys[0].label) for r in result.rows))
-    seconds = list(dict.fromkeys((r.keys[1].raw, r.keys[1].label) for r in result.rows))
+    seconds = [(key.raw, key.label) for key in result.columns]
     found = {(r.keys[0].raw, r.keys[1].raw): r for r in result.rows}
     matrices = []
     for measure in result.measures:
