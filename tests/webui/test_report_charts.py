@@ -32,6 +32,10 @@ CHART_REPORTS = """
   chart_rate: {object: deal, group_by: [source], measures: [{rate: converted}], chart: donut}
   chart_kpi: {object: deal, filter: {created_at: this_quarter}, measures: [count], chart: kpi}
   chart_table: {object: deal, group_by: [source], chart: table}
+  chart_line: {object: deal, group_by: [{field: created_at, by: month}], chart: line}
+  chart_funnel: {object: deal, group_by: [stage, source], chart: funnel}
+  chart_dates: {object: deal, group_by: [source], measures: [{min: close_date}], chart: bar}
+  chart_total: {object: deal, measures: [{sum: amount}], chart: bar}
 """
 
 
@@ -131,7 +135,7 @@ def test_a_kpi_against_the_previous_quarter(bo):
     page = text(bo.get("/reports/chart_kpi"))
     kpi = page.split('<div class="report-chart">', 1)[1].split("</figure>", 1)[0]
     assert '<p class="kpi-value"><a href="' in kpi and ">4</a>" in kpi
-    assert "Last quarter" in kpi and "+2" in kpi and "+100.0%" in kpi
+    assert "against last quarter: 2" in kpi and "+2" in kpi and "+100.0%" in kpi
     mine = text(client_for(bo.application, "rita").get("/reports/chart_kpi?owner=me"))
     assert ">2</a>" in mine.split('class="kpi-value"', 1)[1].split("</p>", 1)[0]  # A1 and A3; A2 last quarter
 
@@ -143,3 +147,16 @@ def test_chinese_labels_and_no_chart_for_a_table(app):
     labels = [label for _, label in marks(page)]
     assert labels[0].startswith("官网") and "按来源统计的数量" in page
     assert "report-chart" not in text(client.get("/reports/chart_table"))
+
+
+def test_a_line_over_months_a_funnel_of_subtotals_a_total_and_no_chart_of_dates(bo):
+    line = text(bo.get("/reports/chart_line"))
+    assert [label for _, label in marks(line)] == ["Jan 2026: 1", "Mar 2026: 1", "Apr 2026: 4"]
+    assert [href for href, _ in marks(line)] == table_links(line)
+    funnel = text(bo.get("/reports/chart_funnel"))  # two levels: the stages' totals (the matrix's row totals)
+    assert [label for _, label in marks(funnel)] == ["New: 2", "Quote: 1", "Won: 2", "Lost: 1"]
+    totals = [html.unescape(h) for h in re.findall(r'<td class="num total"><a href="([^"]*)">', funnel)]
+    assert [href for href, _ in marks(funnel)] == totals[:4]
+    assert "Total: CN¥4,800.50" in [label for _, label in marks(text(bo.get("/reports/chart_total")))]
+    dates = text(bo.get("/reports/chart_dates"))
+    assert "report-chart" not in dates and ">2026-04-10</a>" in dates  # a date is no bar; the table shows it

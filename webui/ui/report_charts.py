@@ -157,7 +157,7 @@ class _Builder:
         if previous is not None:
             before = self.value(main, previous.total)
             period = previous.params.get(previous.report.period_field, "")
-            label = t(f"period.{period}") if period else ""
+            label = t(f"reports.kpi_previous.{period}") if period else ""
         return Kpi(self.value(main, total), before, self.link(main, total), previous_label=label)
 
     def groups(self, main: _Drawn, measures: list[_Drawn]) -> tuple[list[Category], list[Series]]:
