@@ -34,6 +34,7 @@ CHART_REPORTS = """
   chart_table: {object: deal, group_by: [source], chart: table}
   chart_line: {object: deal, group_by: [{field: created_at, by: month}], chart: line}
   chart_funnel: {object: deal, group_by: [stage, source], chart: funnel}
+  chart_rate_funnel: {object: deal, group_by: [stage, source], measures: [{rate: converted}], chart: funnel}
   chart_dates: {object: deal, group_by: [source], measures: [{min: close_date}], chart: bar}
   chart_total: {object: deal, measures: [{sum: amount}], chart: bar}
 """
@@ -157,6 +158,8 @@ def test_a_line_over_months_a_funnel_of_subtotals_a_total_and_no_chart_of_dates(
     assert [label for _, label in marks(funnel)] == ["New: 2", "Quote: 1", "Won: 2", "Lost: 1"]
     totals = [html.unescape(h) for h in re.findall(r'<td class="num total"><a href="([^"]*)">', funnel)]
     assert [href for href, _ in marks(funnel)] == totals[:4]
+    rates = text(bo.get("/reports/chart_rate_funnel"))  # a rate has no stage totals: bars per source
+    assert 'class="chart chart-bar"' in rates and "Won · Website: 100.0%" in [label for _, label in marks(rates)]
     assert "Total: CN¥4,800.50" in [label for _, label in marks(text(bo.get("/reports/chart_total")))]
     dates = text(bo.get("/reports/chart_dates"))
     assert "report-chart" not in dates and ">2026-04-10</a>" in dates  # a date is no bar; the table shows it

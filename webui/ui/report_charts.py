@@ -18,7 +18,8 @@ its number in the report's table (``drill_url``).
 
 Rates are drawn in percent points and money in the company currency. A chart of an average, a
 rate, a minimum or a maximum does not add up (``Chart.additive`` is False: no totals, no
-shares), so a ``donut`` of one is drawn as a ``bar``.
+shares), so a ``donut`` or ``funnel`` of one is drawn as a ``bar`` — as is a two-level one whose
+first level has no totals (a report cut by ``limit``).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ if TYPE_CHECKING:
 #: Kinds that draw more than the main figure: more measures (one level) or the second level.
 MULTI_SERIES = ("bar", "line")
 MATRIX_SERIES = ("bar", "stacked_bar", "line")
-#: Kinds that show shares of a whole: they need figures that add up.
-SHARES = ("donut",)
+#: Kinds that draw parts of a whole (a stage's share of the first, a slice): they need figures
+#: that add up and, over two levels, the first level's totals.
+WHOLES = ("donut", "funnel")
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,8 @@ class _Builder:
         if not self.drawn:
             return None
         main = self.drawn[0]
-        if kind in SHARES and not main.unit.additive:
+        two_levels = len(self.result.levels) == 2
+        if kind in WHOLES and (not main.unit.additive or (two_levels and not self.result.subtotals)):
             kind = "bar"
         common: dict[str, Any] = {
             "kind": kind,
@@ -140,7 +143,7 @@ class _Builder:
         if kind == "kpi":
             return Chart(kpi=self.kpi(main, previous), **common)
         measures = [main]
-        if len(self.result.levels) == 2:
+        if two_levels:
             categories, series = self.matrix(main, kind)
         else:
             if kind in MULTI_SERIES:
