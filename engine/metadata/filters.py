@@ -28,6 +28,14 @@ PERIODS = (
     "last_30_days",
     "last_90_days",
 )
+#: The period before a relative range of the same length (a KPI's comparison), where there is one.
+PREVIOUS_PERIODS = {
+    "today": "yesterday",
+    "this_week": "last_week",
+    "this_month": "last_month",
+    "this_quarter": "last_quarter",
+    "this_year": "last_year",
+}
 #: The system columns a filter, a group or a measure may name, as a field of this type.
 SYSTEM_TYPES = {
     "id": "integer",

@@ -1,10 +1,12 @@
 """The reports pages in a browser (configs/sample_saas.yaml and its demo data): at 1280 px in
 English and 375 px in Chinese, a manager opens the reports from the navigation, reads the
-pipeline by stage (a table) and the follow-ups by owner (a matrix) without the page scrolling
-sideways (a wide table scrolls inside its own box), and a count's link opens the list of
-exactly that many records.
+pipeline by stage (a funnel above its table) and the follow-ups by owner (a stacked bar above
+its matrix) without the page scrolling sideways (a wide table scrolls inside its own box, the
+chart fits the width), and a count's link, as the funnel's stage, opens the list of exactly
+that many records.
 
-Screenshots (scratch folder): reports-<width>-<lang>-{table,matrix}.
+Screenshots (scratch folder): reports-<width>-<lang>-{table,matrix}; report-chart-<width>-<lang>
+(the pipeline's funnel and table: docs/user-guide.md shows them).
 """
 
 from __future__ import annotations
@@ -36,6 +38,17 @@ def open_as(new_page, login, switch_language, lang: str, width: int) -> Any:
     return page
 
 
+def chart_fits(page: Any, selector: str, width: int) -> None:
+    """The report's chart (``selector``) is drawn above the table and fits the viewport."""
+    chart = page.locator(f".report-chart {selector}")
+    expect(chart).to_be_visible()
+    expect(chart.locator("svg.chart-svg")).to_be_visible()
+    box = chart.locator("svg.chart-svg").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 1, box
+    table = page.locator("table.report").first.bounding_box()
+    assert table is not None and box["y"] + box["height"] <= table["y"], (box, table)
+
+
 @pytest.mark.parametrize(("width", "lang"), [(1280, "en"), (375, "zh")])
 def test_a_manager_reads_reports_and_drills_down(
     new_page, login, switch_language, screenshot, live_server, width, lang
@@ -65,18 +78,23 @@ def test_a_manager_reads_reports_and_drills_down(
     expect(page.locator("h1")).to_have_text(words["pipeline"])
     table = page.locator("table.report")
     expect(table).to_be_visible()
+    chart_fits(page, "figure.chart-funnel", width)
     no_page_scroll(page, width)
     screenshot(page, f"reports-{width}-{lang}-table")
+    screenshot(page, f"report-chart-{width}-{lang}")
 
     page.goto("/reports/activities_by_owner")
     expect(page.locator("table.report.matrix").first).to_be_visible()
+    chart_fits(page, "figure.chart-stacked-bar", width)
     no_page_scroll(page, width)
     screenshot(page, f"reports-{width}-{lang}-matrix")
 
     page.goto("/reports/pipeline_by_stage")
     link = page.locator("table.report tbody td.num a").first
+    stage = page.locator(".report-chart a.chart-mark").first
+    assert stage.get_attribute("href") == link.get_attribute("href")  # the funnel drills down as the table
     count = int(link.inner_text().replace(",", ""))
-    link.click()
+    stage.click()
     page.wait_for_load_state()
     assert "/o/opportunity?" in page.url
     expect(page.locator("table.records tbody tr")).to_have_count(count)

@@ -8,8 +8,8 @@ drill-down filters are ``engine.runtime.reports``'.
   (two levels: the first down, the second across; one matrix per measure), with the total;
   every figure is a link to the record list filtered exactly as it was computed. The form
   above it overrides the period and the owner (``?period=this_month&owner=me``); notes say
-  which measures were left out (hidden fields). The ``chart`` block of ``report.html`` is
-  where a chart of the figures goes;
+  which measures were left out (hidden fields). Above the table, the ``chart`` block draws the
+  report's ``chart:`` (``report_charts``), its bars and slices linked as the table's numbers;
 - ``/reports/<name>/export.csv`` and ``.xlsx``: the figures as a file (labels, not keys),
   with the overrides of the page; the export grant and a recent re-confirmation as for lists.
 
@@ -32,9 +32,11 @@ from engine.runtime.exports.writers import WRITERS
 from engine.runtime.reports.access import may_open, reports_for
 from engine.runtime.reports.export import export_report
 from engine.runtime.reports.result import Figure, ReportResult, Row
+from webui.charts import Chart
 from webui.state import get_trellis
 from webui.ui import context, reconfirm
 from webui.ui.context import language, t, ui_session
+from webui.ui.report_charts import drill_url, previous_run, report_chart
 from webui.ui.views import _require_login, render_page
 
 #: A report file is spooled in memory up to this size, then on disk.
@@ -100,6 +102,8 @@ class ReportPage:
     owner: str
     csv_url: str
     xlsx_url: str
+    #: The report's chart (None for ``chart: table`` or without a figure to draw).
+    chart: Chart | None = None
 
 
 def _link(result: ReportResult, figure: Figure | None) -> Cell:
@@ -108,7 +112,7 @@ def _link(result: ReportResult, figure: Figure | None) -> Cell:
         return Cell("")
     if figure.value is None:
         return Cell("—")
-    return Cell(figure.text, url_for("records.list_records", object_name=result.report.object, **figure.filter))
+    return Cell(figure.text, drill_url(result.report.object, figure.filter))
 
 
 def _table(result: ReportResult) -> list[TableRow]:
@@ -121,7 +125,7 @@ def _matrices(result: ReportResult) -> list[Matrix]:
     if len(result.levels) != 2:
         return []
     firsts = list(dict.fromkeys((r.keys[0].raw, r.keys[0].label) for r in result.rows))
-    seconds = list(dict.fromkeys((r.keys[1].raw, r.keys[1].label) for r in result.rows))
+    seconds = [(key.raw, key.label) for key in result.columns]
     found = {(r.keys[0].raw, r.keys[1].raw): r for r in result.rows}
     matrices = []
     for measure in result.measures:
@@ -187,7 +191,11 @@ def show(name: str) -> tuple[str, int]:
     try:
         with ui_session() as session:
             report = reports.report_for(session, name)
-            result = reports.run(session, report.name, overrides(), language())
+            asked = overrides()
+            result = reports.run(session, report.name, asked, language())
+            previous = previous_run(session, result, asked) if report.chart == "kpi" else None
+            currency = session.config.settings.currency
+            chart = report_chart(result, session.object(report.object), currency, previous)
             page = ReportPage(
                 result,
                 _table(result),
@@ -198,6 +206,7 @@ def show(name: str) -> tuple[str, int]:
                 args.get("owner", ""),
                 url_for("reports.export", name=name, file_format="csv", **args),
                 url_for("reports.export", name=name, file_format="xlsx", **args),
+                chart,
             )
     except reports.ReportNotFound:
         abort(404)

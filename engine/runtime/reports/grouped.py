@@ -73,7 +73,14 @@ def run_grouped(session: Session, report: Report, overrides: Overrides, language
         more=more,
         subtotals=subtotals,
         language=language,
+        columns=_level_values(rows[:limit], labellers[1], 1) if len(keys) == 2 else (),
     )
+
+
+def _level_values(rows: list[Row], labeller: Labeller, level: int) -> tuple[Key, ...]:
+    """The values of level ``level`` among ``rows``, in the level's order."""
+    found = {row.keys[level].raw: row.keys[level] for row in rows}
+    return tuple(sorted(found.values(), key=lambda key: labeller.order(key.raw)))
 
 
 def _rows(

@@ -88,6 +88,9 @@ class ReportResult:
     #: (figures of count, sum and weighted; the others without a value). Empty when cut by ``limit``.
     subtotals: Mapping[tuple[int, Any], Row] = field(default_factory=dict)
     language: str = "en"
+    #: A two-level report's values of the second level (a matrix's columns, a chart's series) in
+    #: that level's order: picklists as declared, dates in time, names alphabetically, none last.
+    columns: tuple[Key, ...] = ()
 
     @property
     def name(self) -> str:
