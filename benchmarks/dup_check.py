@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import random
 import statistics
 import sys
@@ -48,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from results import append_rows  # benchmarks/results.py
+from results import append_rows, machine  # benchmarks/results.py
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -323,10 +322,6 @@ def measure(crm: Trellis, rows: int, creates: int, rounds: int) -> dict[str, Any
         "cpu": statistics.median(cpu["checked"]) - statistics.median(cpu["baseline"]),
         "found": f"{found}/{tried}",
     }
-
-
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
 
 
 HEADER = f"""{SECTION}

@@ -24,17 +24,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import random
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
-from results import append_rows  # benchmarks/results.py
+from results import append_rows, databases, machine  # benchmarks/results.py
 from scratch import scratch_database  # benchmarks/scratch.py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -367,17 +365,6 @@ def bench(url: str, rows: int, rounds: int) -> str:
         f"{caught / max(len(planted), 1):.1%} | {beyond:,} | {'yes' if median <= 60 else 'no'} | "
         f"{dt.date.today().isoformat()} | {machine()}, load {os.getloadavg()[0]:.1f} |"
     )
-
-
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
-
-
-def databases(choice: str, postgresql: str) -> Iterator[str | None]:
-    if choice in ("sqlite", "both"):
-        yield None
-    if choice in ("postgresql", "both"):
-        yield postgresql
 
 
 HEADER = (

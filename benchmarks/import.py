@@ -34,7 +34,6 @@ import csv
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -42,13 +41,12 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
-from results import append_rows  # benchmarks/results.py
+from results import append_rows, databases, machine  # benchmarks/results.py
 from scratch import scratch_database  # benchmarks/scratch.py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -322,17 +320,6 @@ def line(dialect: str, kind: str, rows: int, runs: dict[str, list[dict[str, floa
         f"{f'{dry / real:.2f}×' if real and dry else '—'} | {rss or '—'} | {cpu or '—'} | {gap} | "
         f"{dt.date.today().isoformat()} | {machine()}, load {os.getloadavg()[0]:.1f} |"
     )
-
-
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
-
-
-def databases(choice: str, postgresql: str) -> Iterator[str | None]:
-    if choice in ("sqlite", "both"):
-        yield None
-    if choice in ("postgresql", "both"):
-        yield postgresql
 
 
 def main() -> None:

@@ -1,8 +1,25 @@
-"""Appending a benchmark's rows to its table in docs/benchmarks.md (shared by the scripts)."""
+"""What the benchmark scripts share: appending their rows to docs/benchmarks.md, the machine
+they ran on, and the databases a ``--db sqlite|postgresql|both`` choice names."""
 
 from __future__ import annotations
 
+import os
+import platform
+from collections.abc import Iterator
 from pathlib import Path
+
+
+def machine() -> str:
+    """The machine a benchmark ran on, as its table's last column says it."""
+    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
+
+
+def databases(choice: str, postgresql: str) -> Iterator[str | None]:
+    """The databases of ``--db``: None for a scratch SQLite file, else the PostgreSQL URL."""
+    if choice in ("sqlite", "both"):
+        yield None
+    if choice in ("postgresql", "both"):
+        yield postgresql
 
 
 def append_rows(path: Path, section: str, header: str, lines: list[str]) -> None:

@@ -31,7 +31,6 @@ import argparse
 import datetime as dt
 import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
+from results import machine  # benchmarks/results.py
 from scratch import scratch_database  # benchmarks/scratch.py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -293,10 +293,6 @@ def main() -> None:
     )
     print(line)
     record(Path(args.output), line)
-
-
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
 
 
 HEADER = (
