@@ -11,6 +11,7 @@ import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -973,6 +974,10 @@ class Report:
     roles: tuple[str, ...] = ()
     #: The date field a period override (``run(period=…)``) narrows.
     period_field: str = "created_at"
+    #: A ``completeness`` report's fields that make a record complete (S41), and its target
+    #: share of complete records (0..1; None: no target, S6).
+    fields: tuple[str, ...] = ()
+    target: Decimal | None = None
 
 
 @dataclass(frozen=True)

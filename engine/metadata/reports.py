@@ -12,7 +12,8 @@ Checks, each with its code: T-E170 an unknown object, T-E171 an unknown field, T
 field that cannot be grouped or more than two levels, T-E173 a date bucket on a field that
 holds no dates, T-E174 a measure that does not fit its field, T-E175 a filter that cannot be
 read, T-E176 a sort by neither a group nor a measure, T-E177 an unknown role, T-E178 an
-unknown report kind.
+unknown report kind, T-E183 a ``completeness`` report without ``fields`` or with a ``target``
+that is not a share.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata.errors import did_you_mean
@@ -78,6 +80,20 @@ class ReportKind:
 #: The report kinds, by name (``kind:``, default ``grouped``).
 REPORT_KINDS: Kinds[ReportKind] = Kinds("report")
 REPORT_KINDS.register(ReportKind("grouped", lambda compiler, path, report, obj: None))
+REPORT_KINDS.register(
+    ReportKind("completeness", lambda compiler, path, report, obj: _check_completeness(compiler, path, report))
+)
+
+
+def _check_completeness(compiler: Compiler, path: tuple, report: Report) -> None:
+    """A ``completeness`` report names the fields that make a record complete (S41)."""
+    if not report.fields:
+        compiler.issue(
+            "T-E183",
+            (*path, "fields"),
+            "a completeness report names the fields that make a record complete",
+            "e.g. `fields: [industry, phone]`",
+        )
 
 
 def report_field(obj: ObjectDef, name: str) -> FieldDef | None:
@@ -131,7 +147,10 @@ class _Checker:
                 f"unknown report kind `{kind}`",
                 did_you_mean(kind, REPORT_KINDS.names()) or f"use one of: {', '.join(REPORT_KINDS.names())}",
             )
-        groups = self.groups(obj, spec.get("group_by") or [])
+        group_by = spec.get("group_by") or (["owner_id"] if kind == "completeness" else [])
+        group_by = [group_by] if isinstance(group_by, str) else group_by
+        groups = self.groups(obj, ["owner_id" if g == "owner" else g for g in group_by])
+        fields = tuple(n for index, n in enumerate(spec.get("fields") or []) if self.field(obj, n, ("fields", index)))
         measures = self.measures(obj, spec.get("measures") or ["count"])
         filters = self.filters(obj, spec.get("filter") or {}, ("filter",))
         for index, role in enumerate(spec.get("roles") or []):
@@ -156,6 +175,8 @@ class _Checker:
             chart=spec.get("chart", "table"),
             roles=tuple(spec.get("roles") or ()),
             period_field=self.period_field(obj, spec, groups, filters),
+            fields=fields,
+            target=self.target(spec.get("target")),
         )
         if self.ok and kind in REPORT_KINDS:
             REPORT_KINDS[kind].check(self.c, self.path, report, obj)
@@ -328,6 +349,20 @@ class _Checker:
             return str(declared)
         dated = [g.field for g in groups if g.bucket] + [split_key(k)[0] for k, v in filters.items() if v in PERIODS]
         return dated[0] if dated else "created_at"
+
+    def target(self, spec: Any) -> Decimal | None:
+        """The ``target`` share (``85%`` or 85) as a fraction 0..1; None without one."""
+        if spec is None:
+            return None
+        text = str(spec).strip().removesuffix("%").strip()
+        try:
+            share = Decimal(text)
+        except ArithmeticError:
+            share = Decimal(-1)
+        if not share.is_finite() or not 0 <= share <= 100 or isinstance(spec, bool):
+            self.issue("T-E183", ("target",), f"`target: {spec}` is not a share of records", "e.g. `target: 85%`")
+            return None
+        return share / 100
 
     def field(self, obj: ObjectDef, name: str, where: tuple) -> FieldDef | None:
         f = report_field(obj, name)

@@ -615,6 +615,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Left out because you may not see the fields they read: {measures}.",
         "zh": "以下指标读取了您无权查看的字段，已略去：{measures}。",
     },
+    "report.complete": {"en": "Complete", "zh": "完整率"},
+    "report.filled": {"en": "{field} filled", "zh": "{field}填写率"},
+    "report.records": {"en": "Records", "zh": "记录数"},
+    "report.incomplete": {"en": "Incomplete", "zh": "不完整"},
+    "report.target": {"en": "Target {target}", "zh": "目标 {target}"},
+    "report.target_met": {"en": "Met", "zh": "已达成"},
+    "report.target_missed": {"en": "Not met", "zh": "未达成"},
+    "report.fields_left_out": {
+        "en": "Left out because you may not see them: {fields}.",
+        "zh": "以下字段您无权查看，已略去：{fields}。",
+    },
     "report_refused": {
         "en": "This report reads {fields}, which you may not see; ask an administrator for a report without it.",
         "zh": "该报表读取了您无权查看的字段（{fields}），请联系管理员提供不含该字段的报表。",

@@ -19,6 +19,8 @@ The parameters (docs/api.md, "Listing"):
   just the caller without a team; never the people below a manager in other teams) or a user
   id. It narrows the caller's scope, never widens it, and does not combine with an
   ``owner_id`` filter;
+- ``any_empty``: ``industry,phone`` keeps the records where at least one of these fields is
+  empty (a completeness report's incomplete records, S41);
 - every other parameter filters: ``field=value`` or ``field__op=value``.
 
 An empty value is no parameter (a filter form sends all its controls; ``field__isnull=true``
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from engine.runtime.security.permissions import Principal
 
 #: Parameters with a meaning of their own; every other one is a filter.
-RESERVED = ("q", "sort", "page", "per_page", "owner")
+RESERVED = ("q", "sort", "page", "per_page", "owner", "any_empty")
 #: ``per_page`` when neither the request nor the caller says.
 DEFAULT_PER_PAGE = 50
 #: The highest page number read (nine digits).
@@ -75,6 +77,8 @@ class ListParams:
     owner: str = ""
     search: str = ""
     sort: tuple[str, ...] = ()
+    #: Fields of which at least one is empty in every record listed (``any_empty``).
+    any_empty: tuple[str, ...] = ()
     page: int = 1
     #: None: the caller's default.
     per_page: int | None = None
@@ -90,6 +94,7 @@ class ListParams:
         """This list's query string as a dict, with ``changes`` (None drops a parameter);
         what ``parse`` reads back into the same params."""
         args: dict[str, Any] = {"q": self.search, "sort": self.sort_text, "owner": self.owner, **self.filters}
+        args["any_empty"] = ",".join(self.any_empty)
         if self.page > 1:
             args["page"] = self.page
         if self.per_page is not None:
@@ -114,6 +119,9 @@ class ListParams:
         problems = {name: list(errors) for name, errors in self.problems.items()}
         for key, value in self.filters.items():
             query = _step(problems, key, "bad_filter", query, _filtered(key, value))
+        if self.any_empty:
+            empty = {f"{name}__isnull": "true" for name in self.any_empty}
+            query = _step(problems, "any_empty", "bad_filter", query, lambda q: q.any_of(**empty))
         owner = self.owner_filter(query.session.principal)
         if owner:
             query = _step(problems, "owner", "bad_owner", query, lambda q: q.filter(**owner))
@@ -190,6 +198,7 @@ def parse(args: Mapping[str, str]) -> ListParams:
         owner=owner,
         search=search,
         sort=tuple(part.strip() for part in values.get("sort", "").split(",") if part.strip()),
+        any_empty=tuple(dict.fromkeys(part.strip() for part in values.get("any_empty", "").split(",") if part.strip())),
         page=page or 1,
         per_page=per_page,
         problems=frozen_map({name: tuple(errors) for name, errors in problems.items()}),

@@ -7,7 +7,7 @@ or period on one refuses the report (``ReportRefused``); a measure reading one i
 and named in ``ReportResult.left_out`` and its notes. Groups are labelled (``labels``),
 ordered (picklists as declared, names alphabetically), sorted by the report's ``sort`` and
 cut to its ``limit`` (at most ``MAX_GROUPS``); the total covers every matching record: the
-groups added up (``_total_of``), or, for a report with an average, a second GROUP BY without keys.
+groups added up (``total_of``), or, for a report with an average, a second GROUP BY without keys.
 """
 
 from __future__ import annotations
@@ -41,14 +41,14 @@ def run_grouped(session: Session, report: Report, overrides: Overrides, language
     """Run a ``grouped`` report as the session's principal (see the module)."""
     obj = session.object(report.object)
     params = overrides.params(session, report)
-    _refuse_hidden(session, obj, report, params)
+    refuse_hidden(session, obj, report, params)
     measures = tuple(m for m in report.measures if _visible(session, obj, m))
     left_out = tuple(m.key for m in report.measures if m not in measures)
     query = listparams.parse(params).apply(session.query(obj.name))
     keys = [g.key for g in report.group_by]
     asked = _asked(obj, measures)
     groups = query.grouped(*keys, **asked) if keys else []
-    total = _total_of(groups) if keys and not asked["avgs"] else query.grouped(**asked)[0]
+    total = total_of(groups) if keys and not asked["avgs"] else query.grouped(**asked)[0]
     formatter = ValueFormatter(session.config.settings, language)
     labellers = [Labeller(session, obj, g, language) for g in report.group_by]
     rows = _sorted(report, _rows(obj, report, measures, groups, labellers, params, formatter))
@@ -108,7 +108,7 @@ def _rows(
 
 
 # --- permissions -----------------------------------------------------------------------------------
-def _refuse_hidden(session: Session, obj: ObjectDef, report: Report, params: dict[str, str]) -> None:
+def refuse_hidden(session: Session, obj: ObjectDef, report: Report, params: dict[str, str]) -> None:
     """``ReportRefused`` naming the hidden fields the report groups or filters by."""
     principal = session.principal
     names = [g.field for g in report.group_by] + [split_key(k)[0] for k in params if k not in listparams.RESERVED]
@@ -159,7 +159,7 @@ def _figure(obj: ObjectDef, m: ReportMeasure, group: Group, params: dict[str, st
     return Figure(m.key, value, _text(obj, m, value, fmt), where)
 
 
-def _total_of(groups: list[Group]) -> Group:
+def total_of(groups: list[Group]) -> Group:
     """The total of every group, added up in Python: the groups split the matching records, so
     counts, sums, shares and weighted sums add up and extremes are the groups' extremes (an
     average does not: a report with one runs a second GROUP BY without keys instead)."""

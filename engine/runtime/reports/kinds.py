@@ -90,3 +90,7 @@ def run(session: Session, name: str, overrides: Overrides | None = None, languag
 from engine.runtime.reports import grouped  # noqa: E402  (registers the ``grouped`` runner)
 
 RUNNERS.register(ReportRunner("grouped", grouped.run_grouped))
+
+from engine.runtime.reports import completeness  # noqa: E402  (the ``completeness`` runner)
+
+RUNNERS.register(ReportRunner("completeness", completeness.run_completeness))
