@@ -256,6 +256,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "filter.lt": {"en": "{field} is less than {value}", "zh": "{field}小于{value}"},
     "filter.contains": {"en": "{field} contains {value}", "zh": "{field}包含{value}"},
     "filter.other": {"en": "{field} {op} {value}", "zh": "{field} {op} {value}"},
+    "filter.any_empty": {"en": "{fields} is empty", "zh": "{fields}为空"},
+    "filter.or": {"en": " or ", "zh": "或"},
     "filter.search": {"en": "text contains \u201c{value}\u201d", "zh": "文本包含\u201c{value}\u201d"},
     "filter.and": {"en": " and ", "zh": "且"},
     "yes": {"en": "Yes", "zh": "是"},

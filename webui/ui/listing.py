@@ -180,6 +180,9 @@ def filter_sentence(obj: ObjectDef, params: ListParams, fmt: Formatter, refs: Re
             parts.append(fmt.t(template, field=label, value=value))
         else:
             parts.append(fmt.t("filter.other", field=label, op=op, value=value))
+    if params.any_empty:
+        labels = [obj.fields[n].label.get(fmt.lang) if n in obj.fields else n for n in params.any_empty]
+        parts.append(fmt.t("filter.any_empty", fields=fmt.t("filter.or").join(labels)))
     if params.owner in listparams.OWNER_SHORTCUTS:
         parts.append(fmt.t(f"filter.owner.{params.owner}"))
     elif params.owner:
