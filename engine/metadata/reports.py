@@ -147,6 +147,20 @@ class _Checker:
                 f"unknown report kind `{kind}`",
                 did_you_mean(kind, REPORT_KINDS.names()) or f"use one of: {', '.join(REPORT_KINDS.names())}",
             )
+        for key in (k for k in ("measures", "sort", "limit") if kind == "completeness" and k in spec):
+            self.issue(
+                "T-E183",
+                (key,),
+                f"a completeness report computes its own figures: `{key}` does not apply",
+                f"remove `{key}`",
+            )
+        if kind != "completeness" and ("fields" in spec or "target" in spec):
+            self.issue(
+                "T-E183",
+                ("fields" if "fields" in spec else "target",),
+                f"`fields` and `target` belong to a completeness report, not a {kind} one",
+                "add `kind: completeness`, or remove them",
+            )
         group_by = spec.get("group_by") or (["owner_id"] if kind == "completeness" else [])
         group_by = [group_by] if isinstance(group_by, str) else group_by
         groups = self.groups(obj, ["owner_id" if g == "owner" else g for g in group_by])

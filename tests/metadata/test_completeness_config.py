@@ -30,6 +30,8 @@ BAD = [
     ("{object: deal, kind: completeness}", "reports.r.fields", "a completeness report names the fields that make a record complete", "e.g. `fields: [industry, phone]`"),
     ("{object: deal, kind: completeness, fields: [amount], target: lots}", "reports.r.target", "`target: lots` is not a share of records", "e.g. `target: 85%`"),
     ("{object: deal, kind: completeness, fields: [amount], target: 120%}", "reports.r.target", "`target: 120%` is not a share of records", "e.g. `target: 85%`"),
+    ("{object: deal, kind: completeness, fields: [amount], sort: -count}", "reports.r.sort", "a completeness report computes its own figures: `sort` does not apply", "remove `sort`"),
+    ("{object: deal, fields: [amount]}", "reports.r.fields", "`fields` and `target` belong to a completeness report, not a grouped one", "add `kind: completeness`, or remove them"),
     ("{object: deal, kind: completeness, fields: [amont]}", "reports.r.fields[0]", "deal has no field `amont`", "did you mean `amount`?"),
 ]  # fmt: skip
 
