@@ -62,7 +62,7 @@ def run_completeness(session: Session, report: Report, overrides: Overrides, lan
         keyed = tuple(Key(r, lab.label(r)) for r, lab in zip(raws, labellers, strict=True))
         rows.append(Row(keyed, _figures(shown, group, level, formatter, language)))
     rows.sort(key=lambda row: tuple(lab.order(k.raw) for lab, k in zip(labellers, row.keys, strict=True)))
-    notes = ()
+    notes: tuple[str, ...] = ()
     if hidden:
         labels = ", ".join(field_label(obj, n, language) for n in hidden)
         notes = (message("report.fields_left_out", language, fields=labels),)
