@@ -17,6 +17,8 @@ incomplete count's drill-down (``any_empty``) lists exactly that many records.
 
 from __future__ import annotations
 
+import csv
+import io
 from decimal import Decimal
 
 import pytest
@@ -25,6 +27,7 @@ from engine import Trellis
 from engine.runtime import reports
 from engine.runtime.messages import speaking
 from engine.runtime.records import listparams
+from engine.runtime.reports.export import export_report
 from engine.runtime.reports.result import ReportRefused
 from tests.conftest import Clock, fresh_database
 from tests.runtime.test_reports import NOW
@@ -213,3 +216,14 @@ def test_the_list_filter_any_empty_names_a_bad_field_clearly(crm):
     with crm.session("rita") as s, pytest.raises(listparams.BadListParams) as bad:
         listparams.parse({"any_empty": "phone,tier"}).apply(s.query("account"))
     assert list(bad.value.errors) == ["any_empty"]
+
+
+def test_the_csv_file_holds_rates_counts_and_the_verdict_in_words(crm):
+    result = run(crm, "bo", language="zh")
+    out = io.BytesIO()
+    with crm.session("bo") as s:
+        assert export_report(s, result, out, "csv") == 3
+    rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
+    assert rows[0] == ["负责人", "完整率", "行业填写率", "电话填写率", "等级填写率", "记录数", "不完整", "目标 60%"]
+    assert rows[2] == ["Rita Chen", "33.33", "66.67", "66.67", "66.67", "3", "2", "未达成"]
+    assert rows[-1] == ["合计", "50.00", "83.33", "83.33", "66.67", "6", "3", "未达成"]

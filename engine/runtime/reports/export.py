@@ -75,11 +75,14 @@ def _measures(result: ReportResult) -> list[Any]:
 
 def _measure_type(obj: ObjectDef, kind: str, field_name: str | None) -> FieldDef:
     """The field a measure's column is typed as: counts are integers, rates percentages, the
-    others take their field's type (an average of integers a decimal)."""
-    if kind == "count":
+    others take their field's type (an average of integers a decimal); a completeness target is
+    its verdict in words."""
+    if kind in ("count", "incomplete"):
         return FieldDef("m", "integer", Label.of("m"))
     if kind == "rate":
         return FieldDef("m", "percent", Label.of("m"))
+    if kind == "target":
+        return FieldDef("m", "text", Label.of("m"))
     field = report_field(obj, field_name or "")
     assert field is not None
     if field.value_type == "integer" and kind in ("avg", "weighted"):
@@ -94,5 +97,7 @@ def _cells(result: ReportResult, row: Row) -> dict[str, Any]:
         value = figure.value if figure is not None else None
         if head.kind == "rate" and value is not None:
             value = (value * 100).quantize(Decimal("0.01"))
+        elif head.kind == "target" and figure is not None:
+            value = figure.text or None
         cells[f"m{index}"] = value
     return cells
