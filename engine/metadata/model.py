@@ -978,6 +978,8 @@ class Report:
     #: share of complete records (0..1; None: no target, S6).
     fields: tuple[str, ...] = ()
     target: Decimal | None = None
+    #: A ``completeness`` report grouped by the owner's team (``group_by: team``).
+    per_team: bool = False
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,8 @@ class _Checker:
             )
         group_by = spec.get("group_by") or (["owner_id"] if kind == "completeness" else [])
         group_by = [group_by] if isinstance(group_by, str) else group_by
+        per_team = kind == "completeness" and group_by == ["team"] and "team" not in obj.fields
+        group_by = ["owner_id"] if per_team else group_by
         groups = self.groups(obj, ["owner_id" if g == "owner" else g for g in group_by])
         fields = tuple(n for index, n in enumerate(spec.get("fields") or []) if self.field(obj, n, ("fields", index)))
         measures = self.measures(obj, spec.get("measures") or ["count"])
@@ -191,6 +193,7 @@ class _Checker:
             period_field=self.period_field(obj, spec, groups, filters),
             fields=fields,
             target=self.target(spec.get("target")),
+            per_team=per_team,
         )
         if self.ok and kind in REPORT_KINDS:
             REPORT_KINDS[kind].check(self.c, self.path, report, obj)

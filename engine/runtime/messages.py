@@ -615,6 +615,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Left out because you may not see the fields they read: {measures}.",
         "zh": "以下指标读取了您无权查看的字段，已略去：{measures}。",
     },
+    "report.team": {"en": "Team", "zh": "团队"},
+    "report.no_team": {"en": "(no team)", "zh": "（无团队）"},
     "report.complete": {"en": "Complete", "zh": "完整率"},
     "report.filled": {"en": "{field} filled", "zh": "{field}填写率"},
     "report.records": {"en": "Records", "zh": "记录数"},

@@ -26,6 +26,12 @@ def test_group_by_one_field_alone_and_a_target_as_a_number(write_config):
     assert (report.group_by, report.target) == ((ReportGroup("source"),), Decimal("0.875"))
 
 
+def test_group_by_team_groups_the_owners_by_their_team(write_config):
+    text = BASE + "  filled: {object: deal, kind: completeness, fields: [amount], group_by: team}\n"
+    report = load_config(write_config(text)).reports["filled"]
+    assert (report.group_by, report.per_team) == ((ReportGroup("owner_id"),), True)
+
+
 BAD = [
     ("{object: deal, kind: completeness}", "reports.r.fields", "a completeness report names the fields that make a record complete", "e.g. `fields: [industry, phone]`"),
     ("{object: deal, kind: completeness, fields: [amount], target: lots}", "reports.r.target", "`target: lots` is not a share of records", "e.g. `target: 85%`"),

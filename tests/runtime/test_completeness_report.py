@@ -68,6 +68,7 @@ reports:
     target: 60%
     chart: bar
   by_industry: {kind: completeness, object: account, fields: [phone], group_by: industry}
+  by_team: {kind: completeness, object: account, fields: [industry, phone, tier], group_by: team}
 """
 USERS = {"mia": (["manager"], "Mia Wang", None), "rita": (["rep"], "Rita Chen", "mia")}
 USERS |= {"sam": (["rep"], "Sam Li", None), "bo": (["boss"], "Bo Zhang", None), "cy": (["clerk"], "Cy Xu", None)}
@@ -84,9 +85,13 @@ ACCOUNTS = [
 def seed(crm: Trellis, password: str | None = None) -> None:
     """The users and the accounts of the table above."""
     with crm.directory() as d:
+        d.add_team("east", label="East")
         for username, (roles, name, manager) in USERS.items():
             extra = {"password": password} if password else {}
-            d.add(username, roles=roles, display_name=name, **({"manager": manager} if manager else {}), **extra)
+            team = {"team": "east"} if username in ("mia", "rita") else {}
+            d.add(
+                username, roles=roles, display_name=name, **({"manager": manager} if manager else {}), **extra, **team
+            )
     with crm.session() as s:
         for name, owner, industry, phone, tier in ACCOUNTS:
             values = {"name": name, "industry": industry, "phone": phone, "tier": tier}
@@ -204,6 +209,18 @@ def test_grouped_by_a_field_without_a_target(crm):
     ]
     assert "target" not in [m.key for m in result.measures]
     assert listed(crm, "bo", result.rows[0].figure("incomplete").filter) == 1
+
+
+def test_grouped_by_the_owners_team(crm):
+    result = run(crm, "bo", "by_team", language="zh")
+    assert [c.label for c in result.levels] == ["团队"]
+    assert [(row.keys[0].label, *figures(row, "count", "complete", "incomplete")) for row in result.rows] == [
+        ("East", 4, Decimal("0.5"), 2),
+        ("（无团队）", 2, Decimal("0.5"), 1),
+    ]
+    for row in result.rows:
+        assert listed(crm, "bo", row.figure("incomplete").filter) == row.figure("incomplete").value
+        assert listed(crm, "bo", row.figure("count").filter) == row.figure("count").value
 
 
 def test_a_report_of_fields_all_hidden_is_refused(crm):

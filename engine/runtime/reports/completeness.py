@@ -1,5 +1,6 @@
 """The ``completeness`` report kind (S41, S6): how many of the viewer's records have the report's
-``fields`` filled, per group (the owner by default) and in total.
+``fields`` filled, per group (the owner by default; a field; or the owner's team: the owners'
+groups added up, drilled down by ``owner_id__in`` of its owners) and in total.
 
 One GROUP BY over the list's records (``Query.grouped`` with conditional counts: per field the
 records where it is filled, and those where every field is), so the figures follow the viewer's
@@ -15,6 +16,8 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
 
 from engine.metadata.model import Label, ObjectDef, Report, ReportMeasure
 from engine.runtime.messages import message
@@ -52,16 +55,13 @@ def run_completeness(session: Session, report: Report, overrides: Overrides, lan
     groups = query.grouped(*keys, shares=shares) if keys else []
     total = total_of(groups) if keys else query.grouped(shares=shares)[0]
     formatter = ValueFormatter(session.config.settings, language)
-    labellers = [Labeller(session, obj, g, language) for g in report.group_by]
-    for key, labeller in zip(keys, labellers, strict=True):
-        labeller.read(g.values[key] for g in groups)
-    rows = []
-    for group in groups:
-        raws = [group.values[k] for k in keys]
-        level = drill.merged(params, *(drill.level_filter(g, r) for g, r in zip(report.group_by, raws, strict=True)))
-        keyed = tuple(Key(r, lab.label(r)) for r, lab in zip(raws, labellers, strict=True))
-        rows.append(Row(keyed, _figures(shown, group, level, formatter, language)))
-    rows.sort(key=lambda row: tuple(lab.order(k.raw) for lab, k in zip(labellers, row.keys, strict=True)))
+    if report.per_team:
+        rows = [
+            Row(k, _figures(shown, g, level, formatter, language))
+            for k, g, level in _teams(session, groups, params, language)
+        ]
+    else:
+        rows = _rows(session, obj, shown, groups, params, formatter, language)
     notes: tuple[str, ...] = ()
     if hidden:
         labels = ", ".join(field_label(obj, n, language) for n in hidden)
@@ -70,7 +70,9 @@ def run_completeness(session: Session, report: Report, overrides: Overrides, lan
         report=shown,
         title=report.label.get(language),
         description=report.description.get(language) if report.description else "",
-        levels=tuple(Column(g.key, field_label(obj, g.field, language)) for g in report.group_by),
+        levels=(Column("team", message("report.team", language)),)
+        if report.per_team
+        else tuple(Column(g.key, field_label(obj, g.field, language)) for g in report.group_by),
         measures=tuple(Column(m.key, m.label.get(language) if m.label else m.key, m.kind) for m in shown.measures),
         rows=tuple(rows),
         total=Row((), _figures(shown, total, params, formatter, language)),
@@ -79,6 +81,62 @@ def run_completeness(session: Session, report: Report, overrides: Overrides, lan
         notes=notes,
         language=language,
     )
+
+
+def _rows(
+    session: Session,
+    obj: ObjectDef,
+    report: Report,
+    groups: list[Group],
+    params: dict[str, str],
+    formatter: ValueFormatter,
+    language: str,
+) -> list[Row]:
+    """One row per group of the report's levels, labelled and in the levels' order."""
+    keys = [g.key for g in report.group_by]
+    labellers = [Labeller(session, obj, g, language) for g in report.group_by]
+    for key, labeller in zip(keys, labellers, strict=True):
+        labeller.read(g.values[key] for g in groups)
+    rows = []
+    for group in groups:
+        raws = [group.values[k] for k in keys]
+        level = drill.merged(params, *(drill.level_filter(g, r) for g, r in zip(report.group_by, raws, strict=True)))
+        keyed = tuple(Key(r, lab.label(r)) for r, lab in zip(raws, labellers, strict=True))
+        rows.append(Row(keyed, _figures(report, group, level, formatter, language)))
+    rows.sort(key=lambda row: tuple(lab.order(k.raw) for lab, k in zip(labellers, row.keys, strict=True)))
+    return rows
+
+
+def _teams(
+    session: Session, groups: list[Group], params: dict[str, str], language: str
+) -> list[tuple[tuple[Key, ...], Group, dict[str, str]]]:
+    """The owners' groups added up per team of the owner (teams by name, owners without a team
+    last): each team's key, its group and the list filter of its records (its owners)."""
+    users, teams = session.schema.system["sys_users"], session.schema.system["sys_teams"]
+    owners = sorted({g.values["owner_id"] for g in groups if g.values["owner_id"] is not None})
+    statement = (
+        sa.select(users.c.id, users.c.team_id, sa.func.coalesce(teams.c.label, teams.c.name).label("team"))
+        .select_from(users.outerjoin(teams, users.c.team_id == teams.c.id))
+        .where(users.c.id.in_(owners))
+    )
+    team_of = {row.id: (row.team_id, row.team) for row in session.connection.execute(statement)} if owners else {}
+    members: dict[object, list[Group]] = {}
+    names: dict[object, str] = {}
+    out = []
+    for group in groups:
+        if group.values["owner_id"] is None:  # records without an owner: a row of their own
+            where = drill.merged(params, {"owner_id__isnull": "true"})
+            out.append(((Key(None, message("report.empty", language)),), group, where))
+            continue
+        team_id, name = team_of.get(group.values["owner_id"], (None, None))
+        members.setdefault(team_id, []).append(group)
+        names[team_id] = name or message("report.no_team", language)
+    teams_out = []
+    for team_id in sorted(members, key=lambda t: (t is None, names[t].casefold())):
+        ids = ",".join(str(i) for i in sorted(g.values["owner_id"] for g in members[team_id]))
+        where = drill.merged(params, {"owner_id__in": ids})
+        teams_out.append(((Key(team_id, names[team_id]),), total_of(members[team_id]), where))
+    return teams_out + out
 
 
 def _filled(fields: list[str]) -> dict[str, str]:
