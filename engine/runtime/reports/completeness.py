@@ -122,7 +122,7 @@ def _teams(
     team_of = {row.id: (row.team_id, row.team) for row in session.connection.execute(statement)} if owners else {}
     members: dict[object, list[Group]] = {}
     names: dict[object, str] = {}
-    out = []
+    out: list[tuple[tuple[Key, ...], Group, dict[str, str]]] = []
     for group in groups:
         if group.values["owner_id"] is None:  # records without an owner: a row of their own
             where = drill.merged(params, {"owner_id__isnull": "true"})
@@ -131,7 +131,7 @@ def _teams(
         team_id, name = team_of.get(group.values["owner_id"], (None, None))
         members.setdefault(team_id, []).append(group)
         names[team_id] = name or message("report.no_team", language)
-    teams_out = []
+    teams_out: list[tuple[tuple[Key, ...], Group, dict[str, str]]] = []
     for team_id in sorted(members, key=lambda t: (t is None, names[t].casefold())):
         ids = ",".join(str(i) for i in sorted(g.values["owner_id"] for g in members[team_id]))
         where = drill.merged(params, {"owner_id__in": ids})
@@ -191,7 +191,7 @@ def _figures(
     def percent(value: Decimal | None) -> str:
         return "" if value is None else fmt.number(value * 100, 1) + "%"
 
-    out = []
+    out: list[Figure] = []
     for m in report.measures:
         if m.kind == "rate":
             value = rate(group.shares.get(m.key, 0))
