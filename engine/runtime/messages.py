@@ -473,6 +473,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{field}: a record with this value exists already (id {id}); use --on-duplicate skip or update",
         "zh": "{field}：已有该值的记录（编号 {id}）；可使用 --on-duplicate skip 或 update",
     },
+    "import.duplicate.queued": {
+        "en": "{field}: a record with this value exists already (id {id}); to skip or update such rows, choose so "
+        "for rows that match a record (on_duplicate: skip or update)",
+        "zh": "{field}：已有该值的记录（编号 {id}）；如需跳过或更新此类行，请在“当某行与已有记录匹配时”中选择（on_duplicate：skip 或 update）",
+    },
+    "import.possible_duplicate.queued": {
+        "en": "probably a duplicate of {records}; to leave such rows out, choose to skip rows that match a record "
+        "(on_duplicate: skip)",
+        "zh": "可能与 {records} 重复；如需跳过此类行，请在“当某行与已有记录匹配时”中选择跳过（on_duplicate：skip）",
+    },
     "import.possible_duplicate": {
         "en": "probably a duplicate of {records}; use --on-duplicate skip to skip such rows",
         "zh": "可能与 {records} 重复；可使用 --on-duplicate skip 跳过此类行",

@@ -185,3 +185,14 @@ def test_a_queued_job_is_cancelled_and_the_worker_leaves_it(api, crm):
     assert imports.work(crm, seconds=None) == 0 and names(crm) == []
     again = api("alice", "POST", job["links"]["cancel"], headers={"Accept-Language": "zh"})
     assert again.status_code == 422 and again.get_json()["error"]["code"] == "job_ended"
+
+
+def test_a_row_matching_a_record_names_the_choice_an_api_user_has_not_a_cli_flag(api, crm):
+    upload(api)
+    imports.work(crm, seconds=None)
+    again = upload(api, on_duplicate="error", match="code").get_json()
+    imports.work(crm, seconds=None)
+    failed = api("alice", "GET", f"{again['links']['errors']}?offset=0&limit=10")
+    [acme, globex] = [row["error"] for row in failed.get_json()["data"] if row["cells"][0]]
+    assert acme.startswith("Code: a record with this value exists already (id ") and "(on_duplicate: skip or" in acme
+    assert "--on-duplicate" not in acme + globex

@@ -86,6 +86,8 @@ class Plan:
     on_duplicate: str | None
     match: FieldDef | None
     source: Source
+    #: A job of the web or the API (their users choose ``on_duplicate`` in a form or a field, not a flag).
+    queued: bool = False
     #: The records this run wrote so far, by file row (a duplicate names the row it repeats).
     made: RowsMade = field(default_factory=RowsMade)
 
@@ -229,7 +231,9 @@ def _sort_out(
         elif plan.on_duplicate == "update":
             updates.append((row, ids[0]))
         else:
-            failures.append(_failed(row, [say("import.duplicate", field=plan.label_of(match.name), id=ids[0])]))
+            failures.append(
+                _failed(row, [say(_hint("import.duplicate", plan), field=plan.label_of(match.name), id=ids[0])])
+            )
     return creates, updates, skipped, failures
 
 
@@ -286,7 +290,7 @@ def _messages(plan: Plan, error: TrellisError, rows: list[Row]) -> list[str]:
     """A refusal of the write path as sentences, each naming its column (``rows``: those written
     with the refused one, as the write path numbered them)."""
     if isinstance(error, PossibleDuplicate):
-        return [say("import.possible_duplicate", records=_candidates(plan, error.candidates, rows))]
+        return [say(_hint("import.possible_duplicate", plan), records=_candidates(plan, error.candidates, rows))]
     if isinstance(error, DuplicateBlocked):
         return _blocked(plan, error, rows)
     if not isinstance(error, ValidationFailed):
@@ -339,3 +343,9 @@ def _blocked(plan: Plan, error: DuplicateBlocked, rows: list[Row]) -> list[str]:
 
 def _failed(row: Row, problems: list[str]) -> FailedRow:
     return FailedRow(row.number, [_plain(c) for c in row.cells], "; ".join(problems))
+
+
+def _hint(key: str, plan: Plan) -> str:
+    """The message ``key`` as the run's user can act on it: the CLI's names its ``--on-duplicate``
+    flag, a queued job's (the wizard and the API) its "when a row matches a record" choice."""
+    return f"{key}.queued" if plan.queued else key

@@ -187,7 +187,9 @@ def _check_allowed(principal: Principal, obj: ObjectDef, options: ImportOptions)
         raise ImportProblem("import.bad_batch", highest=MAX_CHUNK)
 
 
-def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions, name: str | None = None) -> Plan:
+def _plan(
+    session: Session, obj: ObjectDef, path: Path, options: ImportOptions, name: str | None = None, queued: bool = False
+) -> Plan:
     """Open the file and check the map, constants and duplicate options against it."""
     source = open_source(path, options.sheet, name)
     try:
@@ -216,7 +218,7 @@ def _plan(session: Session, obj: ObjectDef, path: Path, options: ImportOptions, 
     except BaseException:
         source.close()
         raise
-    return Plan(obj, columns, constants, context, options.batch, options.on_duplicate, match, source)
+    return Plan(obj, columns, constants, context, options.batch, options.on_duplicate, match, source, queued)
 
 
 def _match_field(obj: ObjectDef, columns: ColumnMap, options: ImportOptions, problems: list[str]) -> FieldDef | None:
@@ -369,7 +371,7 @@ def _real_run(
     """Commit batch after batch; True when the file was read to its end."""
     obj = crm.config.objects[job.object]
     with crm.session(job.user_id, channel=CHANNEL) as session:
-        plan = _plan(session, obj, path, options, job.file_name)
+        plan = _plan(session, obj, path, options, job.file_name, job.queued)
     done, counts, written = job.rows_done, _counts(job), 0
     try:
         for rows_to, rows in batches(plan, done):
@@ -412,7 +414,7 @@ def _dry_run(crm: Runtime, job: Job, path: Path, options: ImportOptions, report:
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:  # failed rows, flat in memory
         try:
             with crm.session(job.user_id, channel=CHANNEL) as session:
-                plan = _plan(session, obj, path, options, job.file_name)
+                plan = _plan(session, obj, path, options, job.file_name, job.queued)
                 try:
                     for rows_to, rows in batches(plan, 0):
                         batch, failed = write(session, plan, rows)
