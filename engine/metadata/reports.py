@@ -12,7 +12,8 @@ Checks, each with its code: T-E170 an unknown object, T-E171 an unknown field, T
 field that cannot be grouped or more than two levels, T-E173 a date bucket on a field that
 holds no dates, T-E174 a measure that does not fit its field, T-E175 a filter that cannot be
 read, T-E176 a sort by neither a group nor a measure, T-E177 an unknown role, T-E178 an
-unknown report kind.
+unknown report kind, T-E179 a ``funnel`` on an object without a pipeline or with
+``group_by``/``measures`` of its own (its figures are fixed: ``FUNNEL_MEASURES``).
 """
 
 from __future__ import annotations
@@ -71,13 +72,48 @@ class ReportKind:
     """A report kind: how its config is checked beyond what every report has."""
 
     name: str
-    #: ``(compiler, path, report, object)`` → more issues of this kind (none for ``grouped``).
-    check: Callable[[Compiler, tuple, Report, ObjectDef], None]
+    #: ``(compiler, path, spec, object)`` → more issues of this kind (none for ``grouped``).
+    check: Callable[[Compiler, tuple, Mapping[str, Any], ObjectDef], None]
+    #: The figures the kind computes itself (empty: the report's ``measures``).
+    measures: tuple[ReportMeasure, ...] = ()
 
 
 #: The report kinds, by name (``kind:``, default ``grouped``).
 REPORT_KINDS: Kinds[ReportKind] = Kinds("report")
-REPORT_KINDS.register(ReportKind("grouped", lambda compiler, path, report, obj: None))
+REPORT_KINDS.register(ReportKind("grouped", lambda compiler, path, spec, obj: None))
+
+#: A funnel's figures per stage: records that entered it, the share of the previous stage's
+#: entries, the median days spent in it, how many were lost from it and their lost reasons.
+FUNNEL_MEASURES = (
+    ReportMeasure("count", key="entered"),
+    ReportMeasure("rate", key="conversion"),
+    ReportMeasure("median_days", key="median_days"),
+    ReportMeasure("count", key="lost"),
+    ReportMeasure("lost_reasons", key="lost_reasons"),
+)
+
+
+def _check_funnel(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef) -> None:
+    """T-E179: a funnel reads the stage history of an object with a pipeline and computes its
+    own figures per stage."""
+    if obj.pipeline is None:
+        compiler.issue(
+            "T-E179",
+            (*path, "kind"),
+            f"a funnel counts moves between pipeline stages; {obj.name} has no pipeline",
+            "name an object that declares `pipeline:`, or use `kind: grouped`",
+        )
+    for key in ("group_by", "measures"):
+        if spec.get(key):
+            compiler.issue(
+                "T-E179",
+                (*path, key),
+                f"a funnel computes its own figures per stage (entered, conversion, median days, lost); it takes no `{key}`",
+                f"remove `{key}`; narrow the records with `filter`",
+            )
+
+
+REPORT_KINDS.register(ReportKind("funnel", _check_funnel, FUNNEL_MEASURES))
 
 
 def report_field(obj: ObjectDef, name: str) -> FieldDef | None:
@@ -131,8 +167,9 @@ class _Checker:
                 f"unknown report kind `{kind}`",
                 did_you_mean(kind, REPORT_KINDS.names()) or f"use one of: {', '.join(REPORT_KINDS.names())}",
             )
-        groups = self.groups(obj, spec.get("group_by") or [])
-        measures = self.measures(obj, spec.get("measures") or ["count"])
+        fixed = REPORT_KINDS[kind].measures if kind in REPORT_KINDS else ()
+        groups = self.groups(obj, spec.get("group_by") or []) if not fixed else ()
+        measures = fixed or self.measures(obj, spec.get("measures") or ["count"])
         filters = self.filters(obj, spec.get("filter") or {}, ("filter",))
         for index, role in enumerate(spec.get("roles") or []):
             if role not in roles:
@@ -157,8 +194,10 @@ class _Checker:
             roles=tuple(spec.get("roles") or ()),
             period_field=self.period_field(obj, spec, groups, filters),
         )
-        if self.ok and kind in REPORT_KINDS:
-            REPORT_KINDS[kind].check(self.c, self.path, report, obj)
+        if kind in REPORT_KINDS:
+            issues = len(self.c.issues)
+            REPORT_KINDS[kind].check(self.c, self.path, spec, obj)
+            self.ok = self.ok and len(self.c.issues) == issues
         return report if self.ok else None
 
     # --- group_by --------------------------------------------------------------------------------

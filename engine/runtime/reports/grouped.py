@@ -41,7 +41,7 @@ def run_grouped(session: Session, report: Report, overrides: Overrides, language
     """Run a ``grouped`` report as the session's principal (see the module)."""
     obj = session.object(report.object)
     params = overrides.params(session, report)
-    _refuse_hidden(session, obj, report, params)
+    refuse_hidden(session, obj, report, params)
     measures = tuple(m for m in report.measures if _visible(session, obj, m))
     left_out = tuple(m.key for m in report.measures if m not in measures)
     query = listparams.parse(params).apply(session.query(obj.name))
@@ -108,7 +108,7 @@ def _rows(
 
 
 # --- permissions -----------------------------------------------------------------------------------
-def _refuse_hidden(session: Session, obj: ObjectDef, report: Report, params: dict[str, str]) -> None:
+def refuse_hidden(session: Session, obj: ObjectDef, report: Report, params: dict[str, str]) -> None:
     """``ReportRefused`` naming the hidden fields the report groups or filters by."""
     principal = session.principal
     names = [g.field for g in report.group_by] + [split_key(k)[0] for k in params if k not in listparams.RESERVED]

@@ -87,6 +87,7 @@ def run(session: Session, name: str, overrides: Overrides | None = None, languag
     return RUNNERS[report.kind].run(session, report, overrides or Overrides(), language)
 
 
-from engine.runtime.reports import grouped  # noqa: E402  (registers the ``grouped`` runner)
+from engine.runtime.reports import funnel, grouped  # noqa: E402  (the runners of the kinds)
 
 RUNNERS.register(ReportRunner("grouped", grouped.run_grouped))
+RUNNERS.register(ReportRunner("funnel", funnel.run_funnel))
