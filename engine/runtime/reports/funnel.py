@@ -209,9 +209,7 @@ def _reasons(
     return {row[0]: labeller.label(row[1]) for row in rows}
 
 
-def _notes(
-    session: Session, obj: ObjectDef, pipeline: Pipeline, shown: str | None, language: str
-) -> tuple[str, ...]:
+def _notes(session: Session, obj: ObjectDef, pipeline: Pipeline, shown: str | None, language: str) -> tuple[str, ...]:
     notes = [message("report.funnel.no_drill", language)]
     declared = _declared_reason(obj, pipeline)
     if declared is not None and shown is None:
