@@ -22,7 +22,9 @@ lost from qualify. March alone (``last_month``): R3 entered new, stayed 13 days.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import re
 from decimal import Decimal
 
@@ -31,6 +33,7 @@ import pytest
 from engine import Trellis
 from engine.runtime import reports
 from engine.runtime.messages import speaking
+from engine.runtime.reports.export import export_report
 from engine.runtime.security.tokens import create_token
 from tests.conftest import Clock, fresh_database
 from tests.templates import apply_fresh
@@ -53,6 +56,7 @@ objects:
           - {key: timing, label: {en: Timing, zh: 时机}}
     pipeline:
       field: stage
+      label: {en: Stage, zh: 阶段}
       stages:
         - {key: new, label: {en: New, zh: 新建}}
         - {key: qualify, label: {en: Qualified, zh: 已确认}}
@@ -68,7 +72,7 @@ roles:
   manager:
     objects: {deal: {read: subtree, edit: subtree}}
   boss:
-    objects: {deal: {read: all}}
+    objects: {deal: {read: all, export: true}}
 reports:
   funnel:
     object: deal
@@ -188,7 +192,7 @@ def test_labels_in_chinese(crm):
     assert [row.keys[0].label for row in result.rows] == ["新建", "已确认", "报价", "赢单"]
     assert [c.label for c in result.measures][:2] == ["进入数", "较上一阶段转化率"]
     assert result.rows[1].figures[1].text == "75.0%" and result.rows[0].figures[4].text == "时机 1"
-    assert result.levels[0].label and result.notes[0].startswith("数量来自")
+    assert result.levels[0].label == "阶段" and result.notes[0].startswith("数量来自")
 
 
 # --- the page and the API ----------------------------------------------------------------------------
@@ -215,3 +219,13 @@ def test_the_api_gives_the_figures_with_null_filters(app, crm):
     assert qualify["figures"]["median_days"]["value"] == "4.0"
     assert qualify["figures"]["lost_reasons"]["value"] == "Price 1"
     assert body["total"]["entered"]["value"] == 3
+
+
+def test_the_csv_file_holds_labels_and_figures(crm):
+    result = run(crm, "bo", "zh")
+    out = io.BytesIO()
+    with crm.session("bo") as s:
+        assert export_report(s, result, out, "csv") == 4
+    rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
+    assert rows[0] == ["阶段", "进入数", "较上一阶段转化率", "阶段停留天数（中位数）", "在此阶段流失", "流失原因"]
+    assert rows[2] == ["已确认", "3", "75.00", "4.0", "1", "价格 1"]
