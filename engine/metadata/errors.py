@@ -86,7 +86,7 @@ T-E175    a report filter has an unknown operator or a value that does not fit i
 T-E176    a report sorts by neither one of its groups nor one of its measures
 T-E177    a report's ``roles`` names an unknown role
 T-E178    an unknown report kind
-T-E179    a funnel on an object without a pipeline, or with its own ``group_by``/``measures``
+T-E179    a funnel or cycle time without a pipeline, with keys its kind does not take, or an unknown ``from_stage``
 T-E100    a conversion names an unknown object
 T-E101    a conversion names an unknown field (or one Trellis computes)
 T-E102    a conversion's ``@target`` or ``links`` names an undeclared or later target

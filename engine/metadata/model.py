@@ -973,6 +973,8 @@ class Report:
     roles: tuple[str, ...] = ()
     #: The date field a period override (``run(period=…)``) narrows.
     period_field: str = "created_at"
+    #: A ``cycle_time`` report's starting stage (None: from creation).
+    from_stage: str | None = None
 
 
 @dataclass(frozen=True)

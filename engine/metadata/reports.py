@@ -12,8 +12,9 @@ Checks, each with its code: T-E170 an unknown object, T-E171 an unknown field, T
 field that cannot be grouped or more than two levels, T-E173 a date bucket on a field that
 holds no dates, T-E174 a measure that does not fit its field, T-E175 a filter that cannot be
 read, T-E176 a sort by neither a group nor a measure, T-E177 an unknown role, T-E178 an
-unknown report kind, T-E179 a ``funnel`` on an object without a pipeline or with
-``group_by``/``measures`` of its own (its figures are fixed: ``FUNNEL_MEASURES``).
+unknown report kind, T-E179 a ``funnel`` or ``cycle_time`` on an object without a
+pipeline, with keys its kind does not take (their figures are fixed: ``FUNNEL_MEASURES``,
+``CYCLE_MEASURES``; a cycle time groups by one level) or a ``from_stage`` that is no stage.
 """
 
 from __future__ import annotations
@@ -76,11 +77,12 @@ class ReportKind:
     check: Callable[[Compiler, tuple, Mapping[str, Any], ObjectDef], None]
     #: The figures the kind computes itself (empty: the report's ``measures``).
     measures: tuple[ReportMeasure, ...] = ()
+    #: Most levels of ``group_by`` it takes.
+    levels: int = MAX_LEVELS
 
 
 #: The report kinds, by name (``kind:``, default ``grouped``).
 REPORT_KINDS: Kinds[ReportKind] = Kinds("report")
-REPORT_KINDS.register(ReportKind("grouped", lambda compiler, path, spec, obj: None))
 
 #: A funnel's figures per stage: records that entered it, the share of the previous stage's
 #: entries, the median days spent in it, how many were lost from it and their lost reasons.
@@ -93,17 +95,19 @@ FUNNEL_MEASURES = (
 )
 
 
+#: A cycle time's figures per group: records closed in the period, median and average days.
+CYCLE_MEASURES = (
+    ReportMeasure("count", key="closed"),
+    ReportMeasure("median_days", key="median_days"),
+    ReportMeasure("avg_days", key="avg_days"),
+)
+
+
 def _check_funnel(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef) -> None:
     """T-E179: a funnel reads the stage history of an object with a pipeline and computes its
     own figures per stage."""
-    if obj.pipeline is None:
-        compiler.issue(
-            "T-E179",
-            (*path, "kind"),
-            f"a funnel counts moves between pipeline stages; {obj.name} has no pipeline",
-            "name an object that declares `pipeline:`, or use `kind: grouped`",
-        )
-    for key in ("group_by", "measures"):
+    _needs_pipeline(compiler, path, obj, "a funnel counts moves between pipeline stages")
+    for key in ("group_by", "measures", "from_stage"):
         if spec.get(key):
             compiler.issue(
                 "T-E179",
@@ -113,7 +117,54 @@ def _check_funnel(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj:
             )
 
 
-REPORT_KINDS.register(ReportKind("funnel", _check_funnel, FUNNEL_MEASURES))
+def _check_cycle_time(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef) -> None:
+    """T-E179: a cycle time measures days to a closed stage of an object with a pipeline, from
+    creation or from ``from_stage``, grouped by at most one level."""
+    _needs_pipeline(compiler, path, obj, "a cycle time measures the days until a won or lost stage")
+    if spec.get("measures"):
+        compiler.issue(
+            "T-E179",
+            (*path, "measures"),
+            "a cycle time computes its own figures (closed, median days, average days); it takes no `measures`",
+            "remove `measures`",
+        )
+    if len(spec.get("group_by") or []) > 1:
+        compiler.issue(
+            "T-E179", (*path, "group_by"), "a cycle time groups by one level", "keep one field, e.g. `[owner_id]`"
+        )
+    start = spec.get("from_stage")
+    if start is not None and obj.pipeline is not None:
+        stages = [s.key for s in obj.pipeline.all_stages() if not s.is_closed]
+        if start not in stages:
+            compiler.issue(
+                "T-E179",
+                (*path, "from_stage"),
+                f"`{start}` is not an open stage of {obj.name}'s pipeline",
+                did_you_mean(start, stages) or f"use one of: {', '.join(stages)}",
+            )
+
+
+def _needs_pipeline(compiler: Compiler, path: tuple, obj: ObjectDef, what: str) -> None:
+    if obj.pipeline is None:
+        compiler.issue(
+            "T-E179",
+            (*path, "kind"),
+            f"{what}; {obj.name} has no pipeline",
+            "name an object that declares `pipeline:`, or use `kind: grouped`",
+        )
+
+
+def _check_grouped(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef) -> None:
+    """T-E179: ``from_stage`` belongs to a cycle time."""
+    if spec.get("from_stage"):
+        compiler.issue(
+            "T-E179", (*path, "from_stage"), "`from_stage` is a key of `kind: cycle_time`", "remove `from_stage`"
+        )
+
+
+REPORT_KINDS.register(ReportKind("grouped", _check_grouped))
+REPORT_KINDS.register(ReportKind("funnel", _check_funnel, FUNNEL_MEASURES, levels=0))
+REPORT_KINDS.register(ReportKind("cycle_time", _check_cycle_time, CYCLE_MEASURES, levels=1))
 
 
 def report_field(obj: ObjectDef, name: str) -> FieldDef | None:
@@ -168,7 +219,9 @@ class _Checker:
                 did_you_mean(kind, REPORT_KINDS.names()) or f"use one of: {', '.join(REPORT_KINDS.names())}",
             )
         fixed = REPORT_KINDS[kind].measures if kind in REPORT_KINDS else ()
-        groups = self.groups(obj, spec.get("group_by") or []) if not fixed else ()
+        levels = REPORT_KINDS[kind].levels if kind in REPORT_KINDS else MAX_LEVELS
+        specs = spec.get("group_by") or []
+        groups = self.groups(obj, specs if levels == MAX_LEVELS else specs[:levels]) if levels else ()
         measures = fixed or self.measures(obj, spec.get("measures") or ["count"])
         filters = self.filters(obj, spec.get("filter") or {}, ("filter",))
         for index, role in enumerate(spec.get("roles") or []):
@@ -193,6 +246,7 @@ class _Checker:
             chart=spec.get("chart", "table"),
             roles=tuple(spec.get("roles") or ()),
             period_field=self.period_field(obj, spec, groups, filters),
+            from_stage=spec.get("from_stage"),
         )
         if kind in REPORT_KINDS:
             issues = len(self.c.issues)

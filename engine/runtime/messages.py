@@ -612,6 +612,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "report.funnel.median_days": {"en": "Median days in stage", "zh": "阶段停留天数（中位数）"},
     "report.funnel.lost": {"en": "Lost from this stage", "zh": "在此阶段流失"},
     "report.funnel.lost_reasons": {"en": "Lost reasons", "zh": "流失原因"},
+    "report.cycle.closed": {"en": "Closed", "zh": "已关闭"},
+    "report.cycle.median_days": {"en": "Median days", "zh": "天数中位数"},
+    "report.cycle.avg_days": {"en": "Average days", "zh": "平均天数"},
     "report.funnel.no_drill": {
         "en": "Counts come from the stage history of the period; no record list filters by it, so they are not links.",
         "zh": "数量来自该期间的阶段历史记录；记录列表无法按此筛选，因此数量不可点击。",

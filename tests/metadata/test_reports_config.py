@@ -133,6 +133,11 @@ MESSAGES = [
     ("{object: note, kind: funnel}", "a funnel counts moves between pipeline stages; note has no pipeline"),
     ("{object: deal, kind: funnel, group_by: [source]}", "a funnel computes its own figures per stage (entered, conversion, median days, lost); it takes no `group_by`"),
     ("{object: deal, kind: funnel, measures: [count]}", "a funnel computes its own figures per stage (entered, conversion, median days, lost); it takes no `measures`"),
+    ("{object: note, kind: cycle_time}", "a cycle time measures the days until a won or lost stage; note has no pipeline"),
+    ("{object: deal, kind: cycle_time, measures: [count]}", "a cycle time computes its own figures (closed, median days, average days); it takes no `measures`"),
+    ("{object: deal, kind: cycle_time, group_by: [source, won]}", "a cycle time groups by one level"),
+    ("{object: deal, kind: cycle_time, from_stage: won}", "`won` is not an open stage of deal's pipeline"),
+    ("{object: deal, from_stage: new}", "`from_stage` is a key of `kind: cycle_time`"),
 ]  # fmt: skip
 
 
@@ -149,6 +154,20 @@ def test_a_funnel_computes_its_own_figures(write_config):
     )["f"]
     assert [m.key for m in report.measures] == ["entered", "conversion", "median_days", "lost", "lost_reasons"]
     assert (report.kind, report.group_by, report.period_field) == ("funnel", (), "stage_entered_at")
+
+
+def test_a_cycle_time_keeps_one_level_and_its_start(write_config):
+    spec = "  c: {object: deal, kind: cycle_time, from_stage: new, group_by: [owner_id]}\n"
+    report = compile_report(write_config, spec)["c"]
+    assert [m.key for m in report.measures] == ["closed", "median_days", "avg_days"]
+    assert (report.from_stage, report.group_by) == ("new", (ReportGroup("owner_id"),))
+
+
+def test_an_unknown_start_stage_gets_a_suggestion(write_config):
+    with pytest.raises(ConfigError) as error:
+        compile_report(write_config, "  c: {object: deal, kind: cycle_time, from_stage: nwe}\n")
+    (issue,) = error.value.issues
+    assert (issue.code, issue.path, issue.hint) == ("T-E179", "reports.c.from_stage", "did you mean `new`?")
 
 
 def test_weighted_needs_stage_probabilities(write_config):

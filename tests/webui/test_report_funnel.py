@@ -18,6 +18,10 @@ the ended stays begun in April (R1 2, R2 4, S1 1) 2.0, in qualify (R1 4, R2 4) 4
 1 of 4 won (25.0 %), 2 lost. For Rita (and Mia, whose subtree is Rita and herself): new 2,
 qualify 3 (150.0 %: R3 entered new in March), quote 1, won 1; new's median (2, 4) 3.0; one
 lost from qualify. March alone (``last_month``): R3 entered new, stayed 13 days.
+
+Cycle time (closed in April): R1 won 7 days after creation (5 after entering qualify), R2
+lost after 8 (4), S1 lost after 1 (never qualified). By owner for Bo: Rita 2 closed, median
+and average 7.5; Sam 1, 1.0; total 3, median 7.0, average 5.3. From qualify: 2, 4.5, 4.5.
 """
 
 from __future__ import annotations
@@ -80,6 +84,14 @@ reports:
     label: {en: Deal funnel, zh: 商机漏斗}
     filter: {stage_entered_at: this_month}
     chart: funnel
+  cycle:
+    object: deal
+    kind: cycle_time
+    label: {en: Sales cycle, zh: 销售周期}
+    filter: {stage_entered_at: this_month}
+    group_by: [owner_id]
+    chart: bar
+  cycle_from_qualify: {object: deal, kind: cycle_time, from_stage: qualify, filter: {stage_entered_at: this_month}}
 """
 
 USERS = {
@@ -89,6 +101,7 @@ USERS = {
     "bo": (["boss"], None),
     "hu": (["hushed"], None),
 }
+NAMES = {"rita": "Rita Chen", "sam": "Sam Li"}
 
 
 def _at(month: int, day: int) -> dt.datetime:
@@ -117,7 +130,8 @@ def crm(tmp_path_factory):
     apply_fresh(crm)
     with crm.directory() as d:
         for username, (roles, manager) in USERS.items():
-            d.add(username, roles=roles, password=PASSWORD, **({"manager": manager} if manager else {}))
+            extra = {"manager": manager} if manager else {}
+            d.add(username, roles=roles, password=PASSWORD, display_name=NAMES.get(username, username), **extra)
     for name, owner, moves in MOVES:
         (month, day, stage), *later = moves
         clock.at(_at(month, day))
@@ -134,9 +148,9 @@ def crm(tmp_path_factory):
     next(urls, None)
 
 
-def run(crm: Trellis, user: str, language: str = "en", **overrides) -> reports.ReportResult:
+def run(crm: Trellis, user: str, language: str = "en", name: str = "funnel", **overrides) -> reports.ReportResult:
     with crm.session(user) as s, speaking(language):
-        return reports.run(s, "funnel", reports.Overrides(**overrides), language)
+        return reports.run(s, name, reports.Overrides(**overrides), language)
 
 
 def figures(result: reports.ReportResult) -> list[tuple]:
@@ -229,3 +243,37 @@ def test_the_csv_file_holds_labels_and_figures(crm):
     rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
     assert rows[0] == ["阶段", "进入数", "较上一阶段转化率", "阶段停留天数（中位数）", "在此阶段流失", "流失原因"]
     assert rows[2] == ["已确认", "3", "75.00", "4.0", "1", "价格 1"]
+
+
+# --- cycle time ----------------------------------------------------------------------------------------
+def cycle(result: reports.ReportResult) -> list[tuple]:
+    return [(*(k.label for k in row.keys), *(f.value for f in row.figures)) for row in (*result.rows, result.total)]
+
+
+def test_cycle_time_by_owner_for_the_boss_and_a_rep(crm):
+    assert cycle(run(crm, "bo", name="cycle")) == [
+        ("Rita Chen", 2, Decimal("7.5"), Decimal("7.5")),
+        ("Sam Li", 1, Decimal("1.0"), Decimal("1.0")),
+        (3, Decimal("7.0"), Decimal("5.3")),
+    ]
+    assert cycle(run(crm, "rita", name="cycle")) == [
+        ("Rita Chen", 2, Decimal("7.5"), Decimal("7.5")),
+        (2, Decimal("7.5"), Decimal("7.5")),
+    ]
+    assert cycle(run(crm, "bo", name="cycle", period="last_month")) == [(0, None, None)]
+
+
+def test_cycle_time_from_a_stage_in_chinese(crm):
+    result = run(crm, "bo", "zh", name="cycle_from_qualify")
+    assert cycle(result) == [(2, Decimal("4.5"), Decimal("4.5"))]
+    assert [c.label for c in result.measures] == ["已关闭", "天数中位数", "平均天数"]
+    assert run(crm, "bo", "zh", name="cycle").title == "销售周期"
+
+
+def test_the_api_gives_cycle_times(app, crm):
+    token = create_token(crm, "bo", "t")[0]
+    response = app.test_client().get("/api/v1/reports/cycle", headers={"Authorization": f"Bearer {token}"})
+    body = response.get_json()["data"]
+    assert body["rows"][0]["keys"][0]["label"] == "Rita Chen"
+    assert body["rows"][0]["figures"]["median_days"] == {"value": "7.5", "text": "7.5", "filter": None}
+    assert body["total"]["avg_days"]["value"] == "5.3"

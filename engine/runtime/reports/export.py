@@ -74,7 +74,7 @@ def _measures(result: ReportResult) -> list[Any]:
 
 
 #: The column types of figures a report kind computes without a field (a funnel's).
-COMPUTED_TYPES = {"median_days": "decimal", "lost_reasons": "text"}
+COMPUTED_TYPES = {"median_days": "decimal", "avg_days": "decimal", "lost_reasons": "text"}
 
 
 def _measure_type(obj: ObjectDef, kind: str, field_name: str | None) -> FieldDef:

@@ -87,7 +87,8 @@ def run(session: Session, name: str, overrides: Overrides | None = None, languag
     return RUNNERS[report.kind].run(session, report, overrides or Overrides(), language)
 
 
-from engine.runtime.reports import funnel, grouped  # noqa: E402  (the runners of the kinds)
+from engine.runtime.reports import cycle_time, funnel, grouped  # noqa: E402  (the runners of the kinds)
 
 RUNNERS.register(ReportRunner("grouped", grouped.run_grouped))
 RUNNERS.register(ReportRunner("funnel", funnel.run_funnel))
+RUNNERS.register(ReportRunner("cycle_time", cycle_time.run_cycle_time))
