@@ -1,7 +1,8 @@
 """The reports pages in a browser (configs/sample_saas.yaml and its demo data): at 1280 px in
 English and 375 px in Chinese, a manager opens the reports from the navigation, reads the
 pipeline by stage (bars above its table) and the follow-ups by owner (a stacked bar above
-its matrix) without the page scrolling sideways (a wide table scrolls inside its own box, the
+its matrix), the deal funnel from the stage history (its figures are no links), without the
+page scrolling sideways (a wide table scrolls inside its own box, the
 chart fits the width), and a count's link, as the stage's bar, opens the list of exactly
 that many records.
 
@@ -88,6 +89,13 @@ def test_a_manager_reads_reports_and_drills_down(
     chart_fits(page, "figure.chart-stacked-bar", width)
     no_page_scroll(page, width)
     screenshot(page, f"reports-{width}-{lang}-matrix")
+
+    page.goto("/reports/deal_funnel")  # a funnel from the stage history: figures as text, no links
+    expect(page.locator("table.report").first).to_be_visible()
+    chart_fits(page, "figure.chart-funnel", width)
+    no_page_scroll(page, width)
+    expect(page.locator("table.report tbody td.num a")).to_have_count(0)
+    screenshot(page, f"reports-{width}-{lang}-funnel")
 
     page.goto("/reports/pipeline_by_stage")
     link = page.locator("table.report tbody td.num a").first
