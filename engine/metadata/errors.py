@@ -86,6 +86,7 @@ T-E175    a report filter has an unknown operator or a value that does not fit i
 T-E176    a report sorts by neither one of its groups nor one of its measures
 T-E177    a report's ``roles`` names an unknown role
 T-E178    an unknown report kind
+T-E179    a funnel or cycle time without a pipeline, with keys its kind does not take, or an unknown ``from_stage``
 T-E183    a ``completeness`` report without ``fields``, or a ``target`` that is not a share (``85%``, 0–100)
 T-E100    a conversion names an unknown object
 T-E101    a conversion names an unknown field (or one Trellis computes)

@@ -980,6 +980,8 @@ class Report:
     target: Decimal | None = None
     #: A ``completeness`` report grouped by the owner's team (``group_by: team``).
     per_team: bool = False
+    #: A ``cycle_time`` report's starting stage (None: from creation).
+    from_stage: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,10 @@ Checks, each with its code: T-E170 an unknown object, T-E171 an unknown field, T
 field that cannot be grouped or more than two levels, T-E173 a date bucket on a field that
 holds no dates, T-E174 a measure that does not fit its field, T-E175 a filter that cannot be
 read, T-E176 a sort by neither a group nor a measure, T-E177 an unknown role, T-E178 an
-unknown report kind, T-E183 a ``completeness`` report without ``fields`` or with a ``target``
-that is not a share.
+unknown report kind, T-E179 a ``funnel`` or ``cycle_time`` on an object without a
+pipeline, with keys its kind does not take (their figures are fixed: ``FUNNEL_MEASURES``,
+``CYCLE_MEASURES``; a cycle time groups by one level) or a ``from_stage`` that is no stage,
+T-E183 a ``completeness`` report without ``fields`` or with a ``target`` that is not a share.
 """
 
 from __future__ import annotations
@@ -73,27 +75,119 @@ class ReportKind:
     """A report kind: how its config is checked beyond what every report has."""
 
     name: str
-    #: ``(compiler, path, report, object)`` → more issues of this kind (none for ``grouped``).
-    check: Callable[[Compiler, tuple, Report, ObjectDef], None]
+    #: ``(compiler, path, spec, object)`` → more issues of this kind (none for ``grouped``).
+    check: Callable[[Compiler, tuple, Mapping[str, Any], ObjectDef], None]
+    #: The figures the kind computes itself (empty: the report's ``measures``).
+    measures: tuple[ReportMeasure, ...] = ()
+    #: Most levels of ``group_by`` it takes.
+    levels: int = MAX_LEVELS
 
 
 #: The report kinds, by name (``kind:``, default ``grouped``).
 REPORT_KINDS: Kinds[ReportKind] = Kinds("report")
-REPORT_KINDS.register(ReportKind("grouped", lambda compiler, path, report, obj: None))
-REPORT_KINDS.register(
-    ReportKind("completeness", lambda compiler, path, report, obj: _check_completeness(compiler, path, report))
+
+#: A funnel's figures per stage: records that entered it, the share of the previous stage's
+#: entries, the median days spent in it, how many were lost from it and their lost reasons.
+FUNNEL_MEASURES = (
+    ReportMeasure("count", key="entered"),
+    ReportMeasure("rate", key="conversion"),
+    ReportMeasure("median_days", key="median_days"),
+    ReportMeasure("count", key="lost"),
+    ReportMeasure("lost_reasons", key="lost_reasons"),
 )
 
 
-def _check_completeness(compiler: Compiler, path: tuple, report: Report) -> None:
-    """A ``completeness`` report names the fields that make a record complete (S41)."""
-    if not report.fields:
+#: A cycle time's figures per group: records closed in the period, median and average days.
+CYCLE_MEASURES = (
+    ReportMeasure("count", key="closed"),
+    ReportMeasure("median_days", key="median_days"),
+    ReportMeasure("avg_days", key="avg_days"),
+)
+
+
+def _check_funnel(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef) -> None:
+    """T-E179: a funnel reads the stage history of an object with a pipeline and computes its
+    own figures per stage."""
+    _needs_pipeline(compiler, path, obj, "a funnel counts moves between pipeline stages")
+    for key in ("group_by", "measures", "from_stage"):
+        if spec.get(key):
+            compiler.issue(
+                "T-E179",
+                (*path, key),
+                f"a funnel computes its own figures per stage (entered, conversion, median days, lost); it takes no `{key}`",
+                f"remove `{key}`; narrow the records with `filter`",
+            )
+
+
+def _check_cycle_time(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef) -> None:
+    """T-E179: a cycle time measures days to a closed stage of an object with a pipeline, from
+    creation or from ``from_stage``, grouped by at most one level."""
+    _needs_pipeline(compiler, path, obj, "a cycle time measures the days until a won or lost stage")
+    if spec.get("measures"):
+        compiler.issue(
+            "T-E179",
+            (*path, "measures"),
+            "a cycle time computes its own figures (closed, median days, average days); it takes no `measures`",
+            "remove `measures`",
+        )
+    group_by = spec.get("group_by") or []
+    if not isinstance(group_by, str) and len(group_by) > 1:
+        compiler.issue(
+            "T-E179", (*path, "group_by"), "a cycle time groups by one level", "keep one field, e.g. `[owner_id]`"
+        )
+    start = spec.get("from_stage")
+    if start is not None and obj.pipeline is not None:
+        stages = [s.key for s in obj.pipeline.all_stages() if not s.is_closed]
+        if start not in stages:
+            compiler.issue(
+                "T-E179",
+                (*path, "from_stage"),
+                f"`{start}` is not an open stage of {obj.name}'s pipeline",
+                did_you_mean(start, stages) or f"use one of: {', '.join(stages)}",
+            )
+
+
+def _needs_pipeline(compiler: Compiler, path: tuple, obj: ObjectDef, what: str) -> None:
+    if obj.pipeline is None:
+        compiler.issue(
+            "T-E179",
+            (*path, "kind"),
+            f"{what}; {obj.name} has no pipeline",
+            "name an object that declares `pipeline:`, or use `kind: grouped`",
+        )
+
+
+def _check_grouped(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef) -> None:
+    """T-E179: ``from_stage`` belongs to a cycle time."""
+    if spec.get("from_stage"):
+        compiler.issue(
+            "T-E179", (*path, "from_stage"), "`from_stage` is a key of `kind: cycle_time`", "remove `from_stage`"
+        )
+
+
+def _check_completeness(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef) -> None:
+    """T-E183: a ``completeness`` report names the fields that make a record complete (S41) and
+    computes its own figures."""
+    if not spec.get("fields"):
         compiler.issue(
             "T-E183",
             (*path, "fields"),
             "a completeness report names the fields that make a record complete",
             "e.g. `fields: [industry, phone]`",
         )
+    for key in (k for k in ("measures", "sort", "limit") if k in spec):
+        compiler.issue(
+            "T-E183",
+            (*path, key),
+            f"a completeness report computes its own figures: `{key}` does not apply",
+            f"remove `{key}`",
+        )
+
+
+REPORT_KINDS.register(ReportKind("grouped", _check_grouped))
+REPORT_KINDS.register(ReportKind("funnel", _check_funnel, FUNNEL_MEASURES, levels=0))
+REPORT_KINDS.register(ReportKind("cycle_time", _check_cycle_time, CYCLE_MEASURES, levels=1))
+REPORT_KINDS.register(ReportKind("completeness", _check_completeness))
 
 
 def report_field(obj: ObjectDef, name: str) -> FieldDef | None:
@@ -147,13 +241,6 @@ class _Checker:
                 f"unknown report kind `{kind}`",
                 did_you_mean(kind, REPORT_KINDS.names()) or f"use one of: {', '.join(REPORT_KINDS.names())}",
             )
-        for key in (k for k in ("measures", "sort", "limit") if kind == "completeness" and k in spec):
-            self.issue(
-                "T-E183",
-                (key,),
-                f"a completeness report computes its own figures: `{key}` does not apply",
-                f"remove `{key}`",
-            )
         if kind != "completeness" and ("fields" in spec or "target" in spec):
             self.issue(
                 "T-E183",
@@ -161,13 +248,15 @@ class _Checker:
                 f"`fields` and `target` belong to a completeness report, not a {kind} one",
                 "add `kind: completeness`, or remove them",
             )
-        group_by = spec.get("group_by") or (["owner_id"] if kind == "completeness" else [])
-        group_by = [group_by] if isinstance(group_by, str) else group_by
-        per_team = kind == "completeness" and group_by == ["team"] and "team" not in obj.fields
-        group_by = ["owner_id"] if per_team else group_by
-        groups = self.groups(obj, ["owner_id" if g == "owner" else g for g in group_by])
+        fixed = REPORT_KINDS[kind].measures if kind in REPORT_KINDS else ()
+        levels = REPORT_KINDS[kind].levels if kind in REPORT_KINDS else MAX_LEVELS
+        specs = spec.get("group_by") or (["owner_id"] if kind == "completeness" else [])
+        specs = [specs] if isinstance(specs, str) else specs
+        per_team = kind == "completeness" and specs == ["team"] and "team" not in obj.fields
+        specs = ["owner_id"] if per_team else ["owner_id" if g == "owner" else g for g in specs]
+        groups = self.groups(obj, specs if levels == MAX_LEVELS else specs[:levels]) if levels else ()
         fields = tuple(n for index, n in enumerate(spec.get("fields") or []) if self.field(obj, n, ("fields", index)))
-        measures = self.measures(obj, spec.get("measures") or ["count"])
+        measures = fixed or self.measures(obj, spec.get("measures") or ["count"])
         filters = self.filters(obj, spec.get("filter") or {}, ("filter",))
         for index, role in enumerate(spec.get("roles") or []):
             if role not in roles:
@@ -194,9 +283,12 @@ class _Checker:
             fields=fields,
             target=self.target(spec.get("target")),
             per_team=per_team,
+            from_stage=spec.get("from_stage"),
         )
-        if self.ok and kind in REPORT_KINDS:
-            REPORT_KINDS[kind].check(self.c, self.path, report, obj)
+        if kind in REPORT_KINDS:
+            issues = len(self.c.issues)
+            REPORT_KINDS[kind].check(self.c, self.path, spec, obj)
+            self.ok = self.ok and len(self.c.issues) == issues
         return report if self.ok else None
 
     # --- group_by --------------------------------------------------------------------------------

@@ -264,6 +264,8 @@ def pipeline_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("seconds_in_previous", sa.BigInteger(), nullable=True),
         sa.Column("skipped", sa.Integer(), nullable=False, server_default="0"),
         sa.Index("ix_sys_stage_history_object_record", "object", "record_id"),
+        # A funnel finds the moves of a period (engine.runtime.reports.funnel).
+        sa.Index("ix_sys_stage_history_object_at", "object", "at"),
     )
     approvals = sa.Table(
         "sys_approvals",

@@ -1,12 +1,13 @@
 """The reports pages in a browser (configs/sample_saas.yaml and its demo data): at 1280 px in
 English and 375 px in Chinese, a manager opens the reports from the navigation, reads the
-pipeline by stage (a funnel above its table) and the follow-ups by owner (a stacked bar above
-its matrix) without the page scrolling sideways (a wide table scrolls inside its own box, the
-chart fits the width), and a count's link, as the funnel's stage, opens the list of exactly
+pipeline by stage (bars above its table) and the follow-ups by owner (a stacked bar above
+its matrix), the deal funnel from the stage history (its figures are no links), without the
+page scrolling sideways (a wide table scrolls inside its own box, the
+chart fits the width), and a count's link, as the stage's bar, opens the list of exactly
 that many records.
 
 Screenshots (scratch folder): reports-<width>-<lang>-{table,matrix}; report-chart-<width>-<lang>
-(the pipeline's funnel and table: docs/user-guide.md shows them).
+(the pipeline's bars and table: docs/user-guide.md shows them).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ except ImportError:  # the `browser` fixture skips (or, in CI, fails) with the r
 
 TEXTS = {
     "en": {"reports": "Reports", "pipeline": "Pipeline by stage", "follow_ups": "Follow-ups by owner"},
-    "zh": {"reports": "报表", "pipeline": "销售漏斗（按阶段）", "follow_ups": "跟进记录（按负责人）"},
+    "zh": {"reports": "报表", "pipeline": "销售管道（按阶段）", "follow_ups": "跟进记录（按负责人）"},
 }
 
 
@@ -78,7 +79,7 @@ def test_a_manager_reads_reports_and_drills_down(
     expect(page.locator("h1")).to_have_text(words["pipeline"])
     table = page.locator("table.report")
     expect(table).to_be_visible()
-    chart_fits(page, "figure.chart-funnel", width)
+    chart_fits(page, "figure.chart-bar", width)
     no_page_scroll(page, width)
     screenshot(page, f"reports-{width}-{lang}-table")
     screenshot(page, f"report-chart-{width}-{lang}")
@@ -89,10 +90,17 @@ def test_a_manager_reads_reports_and_drills_down(
     no_page_scroll(page, width)
     screenshot(page, f"reports-{width}-{lang}-matrix")
 
+    page.goto("/reports/deal_funnel")  # a funnel from the stage history: figures as text, no links
+    expect(page.locator("table.report").first).to_be_visible()
+    chart_fits(page, "figure.chart-funnel", width)
+    no_page_scroll(page, width)
+    expect(page.locator("table.report tbody td.num a")).to_have_count(0)
+    screenshot(page, f"reports-{width}-{lang}-funnel")
+
     page.goto("/reports/pipeline_by_stage")
     link = page.locator("table.report tbody td.num a").first
     stage = page.locator(".report-chart a.chart-mark").first
-    assert stage.get_attribute("href") == link.get_attribute("href")  # the funnel drills down as the table
+    assert stage.get_attribute("href") == link.get_attribute("href")  # the bar drills down as the table
     count = int(link.inner_text().replace(",", ""))
     stage.click()
     page.wait_for_load_state()

@@ -1,5 +1,5 @@
 """Reports in the config (issue 15 §1): what a report compiles into, and every error code
-T-E170…T-E178 with its path, message and hint. Pure Python: no database."""
+T-E170…T-E179 with its path, message and hint. Pure Python: no database."""
 
 from __future__ import annotations
 
@@ -99,7 +99,8 @@ BAD = {
     "T-E175": ("{object: deal, filter: {amount__gte: lots}}", "reports.r.filter.amount__gte", "currency"),
     "T-E176": ("{object: deal, group_by: [source], sort: -xyz}", "reports.r.sort", "sort by one of: source, count"),
     "T-E177": ("{object: deal, roles: [boss]}", "reports.r.roles[0]", "name a role declared under `roles`"),
-    "T-E178": ("{object: deal, kind: funnel}", "reports.r.kind", "use one of: grouped"),
+    "T-E178": ("{object: deal, kind: funnell}", "reports.r.kind", "did you mean `funnel`?"),
+    "T-E179": ("{object: note, kind: funnel}", "reports.r.kind", "name an object that declares `pipeline:`"),
 }
 
 
@@ -129,6 +130,14 @@ MESSAGES = [
     ("{object: deal, filter: {closes__within: 3}}", "unknown operator `within` in `closes__within`"),
     ("{object: deal, filter: {source: east}}", "`source: east`: 'east' is not one of the allowed values: fair, web."),
     ("{object: deal, period_field: name}", "`name` is a text field: a period narrows a date or datetime field"),
+    ("{object: note, kind: funnel}", "a funnel counts moves between pipeline stages; note has no pipeline"),
+    ("{object: deal, kind: funnel, group_by: [source]}", "a funnel computes its own figures per stage (entered, conversion, median days, lost); it takes no `group_by`"),
+    ("{object: deal, kind: funnel, measures: [count]}", "a funnel computes its own figures per stage (entered, conversion, median days, lost); it takes no `measures`"),
+    ("{object: note, kind: cycle_time}", "a cycle time measures the days until a won or lost stage; note has no pipeline"),
+    ("{object: deal, kind: cycle_time, measures: [count]}", "a cycle time computes its own figures (closed, median days, average days); it takes no `measures`"),
+    ("{object: deal, kind: cycle_time, group_by: [source, won]}", "a cycle time groups by one level"),
+    ("{object: deal, kind: cycle_time, from_stage: won}", "`won` is not an open stage of deal's pipeline"),
+    ("{object: deal, from_stage: new}", "`from_stage` is a key of `kind: cycle_time`"),
 ]  # fmt: skip
 
 
@@ -137,6 +146,28 @@ def test_messages_say_what_is_wrong(write_config, spec, message):
     with pytest.raises(ConfigError) as error:
         compile_report(write_config, f"  r: {spec}\n")
     assert [i.message for i in error.value.issues] == [message]
+
+
+def test_a_funnel_computes_its_own_figures(write_config):
+    report = compile_report(
+        write_config, "  f: {object: deal, kind: funnel, filter: {stage_entered_at: this_month}}\n"
+    )["f"]
+    assert [m.key for m in report.measures] == ["entered", "conversion", "median_days", "lost", "lost_reasons"]
+    assert (report.kind, report.group_by, report.period_field) == ("funnel", (), "stage_entered_at")
+
+
+def test_a_cycle_time_keeps_one_level_and_its_start(write_config):
+    spec = "  c: {object: deal, kind: cycle_time, from_stage: new, group_by: [owner_id]}\n"
+    report = compile_report(write_config, spec)["c"]
+    assert [m.key for m in report.measures] == ["closed", "median_days", "avg_days"]
+    assert (report.from_stage, report.group_by) == ("new", (ReportGroup("owner_id"),))
+
+
+def test_an_unknown_start_stage_gets_a_suggestion(write_config):
+    with pytest.raises(ConfigError) as error:
+        compile_report(write_config, "  c: {object: deal, kind: cycle_time, from_stage: nwe}\n")
+    (issue,) = error.value.issues
+    assert (issue.code, issue.path, issue.hint) == ("T-E179", "reports.c.from_stage", "did you mean `new`?")
 
 
 def test_weighted_needs_stage_probabilities(write_config):

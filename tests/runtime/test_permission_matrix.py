@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from engine import NotFound, PermissionDenied, QueryError, Trellis, ValidationFailed
 from engine.metadata import Config, load_config
 from engine.metadata.model import SYSTEM_COLUMNS, ObjectDef, ReportMeasure
-from engine.runtime import reports
+from engine.runtime import periods, reports
 from engine.runtime.database import create_engine
 from engine.runtime.demo import data as demo
 from engine.runtime.records import listparams
@@ -824,11 +824,35 @@ def _report_reads(obj: ObjectDef, measure: ReportMeasure) -> set[str]:
     return names  # type: ignore[return-value]
 
 
+def _moved_in_period(session: Any, obj: ObjectDef, report: Any) -> set[int]:
+    """The records a funnel (or a cycle time) may count for anyone: those entering a stage of
+    the object's pipeline or a lost one (a closed one) in the report's period, read from the
+    stage history directly."""
+    assert obj.pipeline is not None
+    history = session.schema.system["sys_stage_history"]
+    every = obj.pipeline.all_stages()
+    if report.kind == "cycle_time":
+        stages = [st.key for st in every if st.is_closed]
+    else:
+        stages = [st.key for st in obj.pipeline.main_line] + [st.key for st in every if st.outcome == "lost"]
+    statement = sa.select(history.c.record_id).where(history.c.object == obj.name, history.c.to_stage.in_(stages))
+    period = report.filter.get(report.period_field)
+    if period is not None:
+        clock = session.clock()
+        start, end = periods.period_range(period, clock.today())
+        statement = statement.where(
+            history.c.at >= periods.local_midnight(start, clock.timezone),
+            history.c.at < periods.local_midnight(end, clock.timezone),
+        )
+    return {row.record_id for row in session.connection.execute(statement)}
+
+
 @pytest.mark.parametrize(("name", "subject"), SUBJECT_CASES)
 def test_reports_count_only_records_in_scope_and_never_a_hidden_field(worlds, name, subject):
     """Every report of the sample: not found for whom may not open it (no read grant, not one
     of its roles); else its records are the subject's (its list lies inside their read scope
-    and its count is that list's), a report grouping or filtering by a hidden field is refused,
+    and its count is that list's; a funnel or cycle time counts exactly the records in scope that
+    moved (closed) in its period), a report grouping or filtering by a hidden field is refused,
     and exactly the measures reading a hidden field are left out."""
     world = case_world(worlds, name, subject)
     crm, eff, user = world.crm_for(subject), world.effective(subject), world.user(subject)
@@ -841,11 +865,19 @@ def test_reports_count_only_records_in_scope_and_never_a_hidden_field(worlds, na
                 continue
             hidden = set(eff.hidden_in(obj))
             core = {g.field for g in report.group_by} | {key.partition("__")[0] for key in report.filter}
+            if report.kind in ("funnel", "cycle_time") and obj.pipeline is not None:
+                core.add(obj.pipeline.field)
             if hidden & core or (report.fields and set(report.fields) <= hidden):
                 with pytest.raises(reports.ReportRefused):
                     reports.run(s, report.name)
                 continue
             result = reports.run(s, report.name)
+            if report.kind in ("funnel", "cycle_time"):
+                moved = _moved_in_period(s, obj, report)
+                inside = moved & set(world.scope_ids(subject, obj.name, "read", archived=False))
+                figure = result.total.figures[0]  # entered (a funnel), closed (a cycle time)
+                assert figure.value == len(inside), report.name
+                continue
             listed = ids(listparams.parse(dict(result.params)).apply(s.query(obj.name)).all())
             assert set(listed) <= set(world.scope_ids(subject, obj.name, "read", archived=False)), report.name
             assert result.total.figure("count").value == len(listed), report.name

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -81,9 +82,14 @@ def _row(row: Row) -> dict[str, Any]:
     return {
         "keys": [{"value": json_value(k.raw), "label": k.label} for k in row.keys],
         "figures": {
-            f.measure: {"value": json_value(f.value), "text": f.text, "filter": dict(f.filter)} for f in row.figures
+            f.measure: {"value": json_value(f.value), "text": f.text, "filter": _filter(f.filter)} for f in row.figures
         },
     }
+
+
+def _filter(params: Mapping[str, str] | None) -> dict[str, str] | None:
+    """A figure's list filter; None (null) when no list can show its records."""
+    return None if params is None else dict(params)
 
 
 def register(blueprint: Blueprint) -> None:
@@ -105,9 +111,10 @@ def schemas() -> dict[str, Any]:
             },
             "text": {"type": "string", "description": "Formatted in the caller's language."},
             "filter": {
-                "type": "object",
+                "type": ["object", "null"],
                 "additionalProperties": {"type": "string"},
-                "description": "The list parameters of the records the figure counts (GET /api/v1/<object>).",
+                "description": "The list parameters of the records the figure counts (GET /api/v1/<object>); "
+                "null when no list filter can select them (a funnel's moves in a period).",
             },
         },
     }

@@ -113,7 +113,7 @@ class _Builder:
     def link(self, drawn: _Drawn, row: Row | None) -> str | None:
         """The drill-down of ``drawn`` in ``row`` (None without a figure)."""
         figure: Figure | None = row.figure(drawn.column.key) if row is not None else None
-        if figure is None or figure.value is None:
+        if figure is None or figure.value is None or figure.filter is None:
             return None
         return drill_url(self.result.report.object, figure.filter)
 

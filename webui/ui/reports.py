@@ -112,6 +112,8 @@ def _link(result: ReportResult, figure: Figure | None) -> Cell:
         return Cell("")
     if figure.value is None:
         return Cell("—")
+    if figure.filter is None:
+        return Cell(figure.text)
     return Cell(figure.text, drill_url(result.report.object, figure.filter))
 
 

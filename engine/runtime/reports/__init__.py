@@ -4,8 +4,10 @@
   on the object and, when the report names ``roles``, one of them; any other is ``ReportNotFound``);
 - ``result``: what a run returns (``ReportResult``: groups with labels and raw keys, figures
   formatted and raw, totals, the list filter of every cell, the measures left out);
-- ``kinds``: one runner per report kind (``RUNNERS``; ``grouped`` in ``grouped``), the runtime
-  half of ``engine.metadata.reports.REPORT_KINDS``;
+- ``kinds``: one runner per report kind (``RUNNERS``; ``grouped`` in ``grouped``, ``funnel`` in
+  ``funnel``: figures per stage from the stage history, ``cycle_time`` in ``cycle_time``: days
+  to won or lost), the runtime half of
+  ``engine.metadata.reports.REPORT_KINDS``;
 - ``labels``: group keys as people read them (picklist labels in their order, users' names,
   lookup titles read as the viewer, yes/no, date buckets);
 - ``drill``: the list filter that reproduces a figure (the drill-down);

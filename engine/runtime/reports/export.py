@@ -73,6 +73,10 @@ def _measures(result: ReportResult) -> list[Any]:
     return [m for m in result.report.measures if m.key in shown]
 
 
+#: The column types of figures a report kind computes without a field (a funnel's).
+COMPUTED_TYPES = {"median_days": "decimal", "avg_days": "decimal", "lost_reasons": "text"}
+
+
 def _measure_type(obj: ObjectDef, kind: str, field_name: str | None) -> FieldDef:
     """The field a measure's column is typed as: counts are integers, rates percentages, the
     others take their field's type (an average of integers a decimal); a completeness target is
@@ -83,6 +87,8 @@ def _measure_type(obj: ObjectDef, kind: str, field_name: str | None) -> FieldDef
         return FieldDef("m", "percent", Label.of("m"))
     if kind == "target":
         return FieldDef("m", "text", Label.of("m"))
+    if kind in COMPUTED_TYPES:
+        return FieldDef("m", COMPUTED_TYPES[kind], Label.of("m"))
     field = report_field(obj, field_name or "")
     assert field is not None
     if field.value_type == "integer" and kind in ("avg", "weighted"):

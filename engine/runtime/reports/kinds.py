@@ -87,10 +87,9 @@ def run(session: Session, name: str, overrides: Overrides | None = None, languag
     return RUNNERS[report.kind].run(session, report, overrides or Overrides(), language)
 
 
-from engine.runtime.reports import grouped  # noqa: E402  (registers the ``grouped`` runner)
+from engine.runtime.reports import completeness, cycle_time, funnel, grouped  # noqa: E402  (the runners of the kinds)
 
 RUNNERS.register(ReportRunner("grouped", grouped.run_grouped))
-
-from engine.runtime.reports import completeness  # noqa: E402  (the ``completeness`` runner)
-
+RUNNERS.register(ReportRunner("funnel", funnel.run_funnel))
+RUNNERS.register(ReportRunner("cycle_time", cycle_time.run_cycle_time))
 RUNNERS.register(ReportRunner("completeness", completeness.run_completeness))

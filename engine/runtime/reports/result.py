@@ -34,12 +34,13 @@ class Key:
 class Figure:
     """One measure's value in one group: ``value`` raw (int, exact Decimal, a date; None for
     no value; a rate as a fraction 0..1), ``text`` formatted for the reader, and ``filter``,
-    the list filter (query-string parameters) of the records it was computed from."""
+    the list filter (query-string parameters) of the records it was computed from — None when
+    no list filter can say which records those are (a funnel's moves in a period): no link."""
 
     measure: str
     value: Any
     text: str
-    filter: Mapping[str, str]
+    filter: Mapping[str, str] | None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,245 @@
+"""The ``funnel`` report kind: how records moved through the pipeline, from the stage history.
+
+For each stage of the main line of the object's own pipeline (in order; lost stages are
+drop-off, not steps; another pipeline's stages, chosen by ``by``, are not steps either):
+``entered`` the records that entered it in the period, ``conversion`` that count as a share of
+the previous stage's, ``median_days`` the median days a stay begun in the period lasted (stays
+not yet ended do not count), ``lost`` the records that moved from it to a lost stage in the
+period and ``lost_reasons`` their lost reasons (the picklist a lost stage requires) as
+"label count" pairs. The total row: records that entered any stage, the share of those that
+entered the first stage which reached the last one, and every record lost.
+
+The period is the relative range the report's filter (or the page's Period override) puts on
+its ``period_field``; for a funnel it narrows *when the moves happened* (``sys_stage_history.at``
+in the company time zone), whatever that field is. The rest of the filter narrows the records.
+Records are the viewer's: the history is joined with the ids of ``Query.statement()`` (scope,
+filters, archived rule), and lost reasons are read through the same statement. A funnel whose
+stage field is hidden from the viewer is refused; a hidden lost-reason field leaves the
+reasons out, with a note. Figures carry no drill-down filter: no list filter says "entered
+stage X in the period", so their numbers are not links (``Figure.filter`` None).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import Counter, defaultdict
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine.metadata.filters import PERIODS, split_key
+from engine.metadata.model import ObjectDef, Pipeline, Report, ReportGroup, Stage
+from engine.runtime import periods
+from engine.runtime.messages import current_language, message
+from engine.runtime.records import listparams
+from engine.runtime.records.present import ValueFormatter
+from engine.runtime.reports.grouped import refuse_hidden
+from engine.runtime.reports.labels import Labeller, field_label
+from engine.runtime.reports.result import Column, Figure, Key, ReportRefused, ReportResult, Row
+
+if TYPE_CHECKING:
+    from engine.runtime.records.query import Query
+    from engine.runtime.records.session import Session
+    from engine.runtime.reports.kinds import Overrides
+
+#: Seconds in a day (stays are measured in days, to one decimal).
+DAY = 86400
+
+
+def run_funnel(session: Session, report: Report, overrides: Overrides, language: str) -> ReportResult:
+    """Run a ``funnel`` report as the session's principal (see the module)."""
+    obj = session.object(report.object)
+    pipeline = obj.pipeline
+    assert pipeline is not None  # T-E179
+    params = overrides.params(session, report)
+    period = _period(params, report.period_field)
+    refuse_hidden(session, obj, report, params)
+    if not session.principal.can_see(obj.name, pipeline.field):
+        raise ReportRefused([field_label(obj, pipeline.field, current_language())])
+    records = {k: v for k, v in params.items() if split_key(k)[0] != report.period_field}
+    query = listparams.parse(records).apply(session.query(obj.name))
+    moves = _moves(session, query, period)
+    stages = list(pipeline.main_line)
+    lost_keys = {s.key for s in pipeline.all_stages() if s.outcome == "lost"}
+    flow = _Flow(moves, {s.key for s in stages}, lost_keys)
+    reason_field = _reason_field(session, obj, pipeline)
+    reasons = _reasons(session, query, obj, reason_field, flow.lost_ids(), language) if reason_field else {}
+    formatter = ValueFormatter(session.config.settings, language)
+    shown = reason_field is not None
+    rows, previous = [], None
+    for stage in stages:
+        entered = len(flow.entered[stage.key])
+        figures = [
+            _count("entered", entered, formatter),
+            _rate("conversion", entered, previous, formatter),
+            _days(flow.stays[stage.key], formatter),
+            _count("lost", len(flow.lost[stage.key]), formatter),
+        ]
+        if shown:
+            figures.append(_reasons_figure(flow.lost[stage.key], reasons))
+        rows.append(Row((Key(stage.key, stage.label.get(language)),), tuple(figures)))
+        previous = entered
+    first, last = (len(flow.entered[stages[0].key]), len(flow.entered[stages[-1].key])) if stages else (0, 0)
+    totals = [
+        _count("entered", len(flow.records), formatter),
+        _rate("conversion", last, first, formatter),
+        _days([], formatter),
+        _count("lost", len(flow.lost_ids()), formatter),
+    ]
+    if shown:
+        totals.append(_reasons_figure(flow.lost_ids(), reasons))
+    notes = _notes(session, obj, pipeline, reason_field, language)
+    return ReportResult(
+        report=report,
+        title=report.label.get(language),
+        description=report.description.get(language) if report.description else "",
+        levels=(Column(pipeline.field, field_label(obj, pipeline.field, language)),),
+        measures=tuple(
+            Column(m.key, message(f"report.funnel.{m.key}", language), m.kind)
+            for m in report.measures
+            if m.key != "lost_reasons" or shown
+        ),
+        rows=tuple(rows),
+        total=Row((), tuple(totals)),
+        params=params,
+        notes=notes,
+        language=language,
+    )
+
+
+def _period(params: dict[str, str], period_field: str) -> str | None:
+    """The relative range the parameters put on ``period_field``, if any."""
+    value = params.get(period_field)
+    return value if value in PERIODS else None
+
+
+# --- the history ------------------------------------------------------------------------------------
+def _moves(session: Session, query: Query, period: str | None) -> list[tuple[Any, bool]]:
+    """The stage-history rows of the viewer's records that moved in the period (all their rows:
+    a stay begun in the period may end after it), oldest first per record, each with whether
+    it happened in the period."""
+    history = session.schema.system["sys_stage_history"]
+    ids = query.statement().order_by(None).with_only_columns(query.table.c.id)
+    statement = sa.select(history.c.record_id, history.c.from_stage, history.c.to_stage, history.c.at).where(
+        history.c.object == query.obj.name, history.c.record_id.in_(ids)
+    )
+    if period is not None:
+        start, end = _bounds(session, period)
+        moved = sa.select(history.c.record_id).where(
+            history.c.object == query.obj.name, history.c.at >= start, history.c.at < end
+        )
+        statement = statement.where(history.c.record_id.in_(moved))
+    statement = statement.order_by(history.c.record_id, history.c.at, history.c.id)
+    rows = list(session.connection.execute(statement))
+    if period is None:
+        return [(row, True) for row in rows]
+    start, end = _bounds(session, period)
+    return [(row, start <= _aware(row.at) < end) for row in rows]
+
+
+def _bounds(session: Session, period: str) -> tuple[dt.datetime, dt.datetime]:
+    clock = session.clock()
+    start, end = periods.period_range(period, clock.today())
+    return periods.local_midnight(start, clock.timezone), periods.local_midnight(end, clock.timezone)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class _Flow:
+    """Who entered which stage in the period, how long their stays lasted, who was lost from where."""
+
+    def __init__(self, moves: list[tuple[Any, bool]], steps: set[str], lost: set[str]) -> None:
+        self.entered: dict[str, set[int]] = defaultdict(set)
+        self.stays: dict[str, list[float]] = defaultdict(list)
+        self.lost: dict[str, set[int]] = defaultdict(set)
+        self.records: set[int] = set()
+        marked = moves
+        for index, (move, inside) in enumerate(marked):
+            if not inside:
+                continue
+            following = marked[index + 1][0] if index + 1 < len(marked) else None
+            if following is not None and following.record_id != move.record_id:
+                following = None
+            if move.to_stage in steps or move.to_stage in lost:
+                self.records.add(move.record_id)
+            if move.to_stage in steps:
+                self.entered[move.to_stage].add(move.record_id)
+                if following is not None:
+                    seconds = (_aware(following.at) - _aware(move.at)).total_seconds()
+                    self.stays[move.to_stage].append(max(seconds, 0) / DAY)
+            elif move.to_stage in lost and move.from_stage is not None:
+                self.lost[move.from_stage].add(move.record_id)
+
+    def lost_ids(self) -> set[int]:
+        """Every record lost in the period."""
+        return set().union(*self.lost.values()) if self.lost else set()
+
+
+# --- lost reasons -----------------------------------------------------------------------------------
+def _reason_field(session: Session, obj: ObjectDef, pipeline: Pipeline) -> str | None:
+    """The lost-reason field: the first picklist a lost stage requires, if the viewer sees it."""
+    field = _declared_reason(obj, pipeline)
+    return field if field is not None and session.principal.can_see(obj.name, field) else None
+
+
+def _declared_reason(obj: ObjectDef, pipeline: Pipeline) -> str | None:
+    lost: list[Stage] = [s for s in pipeline.all_stages() if s.outcome == "lost"]
+    for stage in lost:
+        for name in stage.requires:
+            if name in obj.fields and obj.fields[name].picklist is not None:
+                return name
+    return None
+
+
+def _reasons(
+    session: Session, query: Query, obj: ObjectDef, field: str, ids: set[int], language: str
+) -> dict[int, str]:
+    """The lost reason of each record in ``ids``, labelled, read through the viewer's query."""
+    if not ids:
+        return {}
+    table = query.table
+    statement = query.statement().order_by(None).with_only_columns(table.c.id, table.c[field])
+    rows = list(session.connection.execute(statement.where(table.c.id.in_(sorted(ids)))))
+    labeller = Labeller(session, obj, ReportGroup(field), language)
+    labeller.read(row[1] for row in rows)
+    return {row[0]: labeller.label(row[1]) for row in rows}
+
+
+def _notes(session: Session, obj: ObjectDef, pipeline: Pipeline, shown: str | None, language: str) -> tuple[str, ...]:
+    notes = [message("report.funnel.no_drill", language)]
+    declared = _declared_reason(obj, pipeline)
+    if declared is not None and shown is None:
+        notes.append(message("report.left_out", language, measures=message("report.funnel.lost_reasons", language)))
+    return tuple(notes)
+
+
+# --- figures ------------------------------------------------------------------------------------------
+def _count(key: str, value: int, fmt: ValueFormatter) -> Figure:
+    return Figure(key, value, fmt.number(value), None)
+
+
+def _rate(key: str, part: int, whole: int | None, fmt: ValueFormatter) -> Figure:
+    if not whole:
+        return Figure(key, None, "", None)
+    value = (Decimal(part) / whole).quantize(Decimal("0.0001"))
+    return Figure(key, value, fmt.number(value * 100, 1) + "%", None)
+
+
+def _days(stays: list[float], fmt: ValueFormatter) -> Figure:
+    if not stays:
+        return Figure("median_days", None, "", None)
+    value = Decimal(str(statistics.median(stays))).quantize(Decimal("0.1"))
+    return Figure("median_days", value, fmt.number(value, 1), None)
+
+
+def _reasons_figure(lost: set[int], reasons: dict[int, str]) -> Figure:
+    """``Price 2 · Timing 1``, most frequent first (no value without a record lost)."""
+    if not lost:
+        return Figure("lost_reasons", None, "", None)
+    counts = Counter(reasons.get(record_id, "") for record_id in lost)
+    text = " · ".join(f"{label} {count}" for label, count in sorted(counts.items(), key=lambda i: (-i[1], i[0])))
+    return Figure("lost_reasons", text, text, None)
