@@ -222,12 +222,14 @@ def new_page(browser, live_server) -> Iterator[Any]:
 def set_language(page: Any, lang: str) -> None:
     """Switch the UI language with the language form every page has (in the account menu once
     logged in; behind the header's menu button on a narrow screen)."""
+    page.wait_for_load_state()  # a link clicked just before may still be loading its page
     toggle = page.locator(".menu-toggle")
     if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
         toggle.click()
     account = page.locator("details.user-menu")
     if account.count() and account.get_attribute("open") is None:
         account.locator("summary").click()
+        page.locator("details.user-menu select[name=lang]").wait_for(state="visible")
     form = page.locator("form:has(select[name=lang])").first
     form.locator("select[name=lang]").select_option(lang)
     with page.expect_navigation():

@@ -40,7 +40,8 @@ def test_merge_side_by_side_and_undo(page, login, live_server, switch_language, 
     assert live_server.get("account", survivor)["industry"] == "manufacturing"
     assert live_server.get("account", other)["archived_at"] is not None
     page.goto(f"/o/account/{other}")
-    page.get_by_role("link", name="上海云帆软件科技有限公司").click()  # "Merged into" links to the survivor
+    with page.expect_navigation():
+        page.get_by_role("link", name="上海云帆软件科技有限公司").click()  # "Merged into" links to the survivor
     switch_language(page, "zh")
     page.get_by_role("button", name="撤销合并").click()
     page.wait_for_url(f"**/o/account/{survivor}")
