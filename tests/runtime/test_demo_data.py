@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 from engine import Trellis
 from engine.runtime.demo import data as demo
 from engine.runtime.workflow import converted
+from engine.runtime.workflow.pipeline import stage_history
 from tests.conftest import CONFIGS
 from tests.templates import apply_fresh
 
@@ -78,6 +79,19 @@ def test_the_demo_data_tells_one_consistent_story(open_demo, sample):
         assert deal["contact"] is None or contacts[deal["contact"]]["account"] == deal["account"]
         assert deal["created_at"] > account["created_at"]
     assert {pipeline.for_values(d).stage(d["stage"]).outcome for d in deals.values()} >= {"open", "lost"}
+    moved = 0
+    with crm.engine.connect() as connection:
+        history = crm.schema.system["sys_stage_history"]
+        for deal in deals.values():  # each deal walked to its stage, one stage at a time, in the past
+            moves = stage_history(connection, history, "opportunity", deal.id)
+            line = pipeline.for_values(deal)
+            assert moves[0]["from_stage"] is None and moves[0]["to_stage"] == line.stages[0].key, deal["name"]
+            assert moves[-1]["to_stage"] == deal["stage"], deal["name"]
+            assert [m["at"] for m in moves] == sorted(m["at"] for m in moves)
+            assert moves[0]["at"] == deal["created_at"] and moves[-1]["at"] <= NOW
+            assert not any(m["skipped"] for m in moves), deal["name"]
+            moved += len(moves) > 1
+    assert moved >= len(deals) / 2
     for kind in ("interaction", "task"):
         for item in everything(crm, kind):
             if item["opportunity"] is not None:

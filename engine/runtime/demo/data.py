@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.metadata.model import NO_GRANT, Config, FieldDef, ObjectDef, ObjectGrant
+from engine.runtime.demo import journey
 from engine.runtime.demo.people import person_name, person_parts
 from engine.runtime.demo.story import Story, creation_moment, place_in_time, refine
 from engine.runtime.errors import ValidationFailed
@@ -339,11 +340,18 @@ def create_sample_record(
         if values["owner_id"] is None and "owner_id" not in fixed:  # a fixed "no owner" stays: no assignment
             del values["owner_id"]
         for _attempt in range(4):
+            trip = journey.plan(obj, values, rng) if story is not None and moment is not None else None
             try:
                 session.backdate = moment
-                record_id = session.create(obj.name, values, allow_duplicate=True).id  # no one to warn
+                if trip is not None:
+                    record_id, trip = journey.create_at_start(session, obj, trip)
+                else:
+                    record_id = session.create(obj.name, values, allow_duplicate=True).id  # no one to warn
                 if story is not None and moment is not None:
                     story.born[(obj.name, record_id)] = moment
+                    if trip is not None and record_id is not None:
+                        end = journey.closing_moment(values, story.now, rng)
+                        journey.walk(session, obj, record_id, trip, moment, end, rng)
                 return record_id
             except ValidationFailed as exc:
                 droppable = [
