@@ -625,9 +625,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "report.cycle.closed": {"en": "Closed", "zh": "已关闭"},
     "report.cycle.median_days": {"en": "Median days", "zh": "天数中位数"},
     "report.cycle.avg_days": {"en": "Average days", "zh": "平均天数"},
-    "report.funnel.no_drill": {
-        "en": "Counts come from the stage history of the period; no record list filters by it, so they are not links.",
-        "zh": "数量来自该期间的阶段历史记录；记录列表无法按此筛选，因此数量不可点击。",
+    "report.cycle.no_drill": {
+        "en": "Counted from the first entry into a stage: no record list filters by that, so the figures are not links.",
+        "zh": "从首次进入某阶段起计算；记录列表无法按此筛选，因此数字不可点击。",
     },
     "report.total": {"en": "Total", "zh": "合计"},
     "report.week": {"en": "Week of {date}", "zh": "{date} 当周"},
@@ -660,6 +660,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "期间应为以下之一：{periods}，而不是 {value}。",
     },
     "report_bad_team": {"en": "team is a team id, not {value}.", "zh": "团队应为团队编号，而不是 {value}。"},
+    "moved.no_pipeline": {
+        "en": "{object} has no pipeline: moved_to, moved_from and moved_during do not apply.",
+        "zh": "{object}没有销售管道，不能按阶段变动（moved_to、moved_from、moved_during）筛选。",
+    },
+    "moved.hidden": {
+        "en": "You may not see the stage, so records cannot be listed by how they moved between stages.",
+        "zh": "您无权查看阶段，因此不能按阶段变动筛选记录。",
+    },
+    "moved.bad_period": {
+        "en": "moved_during is one of {periods}, not {value}.",
+        "zh": "阶段变动期间（moved_during）应为以下之一：{periods}，而不是 {value}。",
+    },
+    "moved.bad_stage": {
+        "en": "There is no stage {value}; the stages are {stages}.",
+        "zh": "没有阶段 {value}；阶段有：{stages}。",
+    },
 }
 
 #: The language the engine speaks to the person it works for now (None: English).

@@ -37,6 +37,7 @@ import pytest
 from engine import Trellis
 from engine.runtime import reports
 from engine.runtime.messages import speaking
+from engine.runtime.records import listparams
 from engine.runtime.reports.export import export_report
 from engine.runtime.security.tokens import create_token
 from tests.conftest import Clock, fresh_database
@@ -153,6 +154,12 @@ def run(crm: Trellis, user: str, language: str = "en", name: str = "funnel", **o
         return reports.run(s, name, reports.Overrides(**overrides), language)
 
 
+def listed(crm: Trellis, user: str, where: dict[str, str]) -> set[str]:
+    """The names of the deals the drill-down list ``where`` shows ``user``."""
+    with crm.session(user) as s:
+        return {r["name"] for r in listparams.parse(where).apply(s.query("deal")).all()}
+
+
 def figures(result: reports.ReportResult) -> list[tuple]:
     """(stage, entered, conversion, median days, lost, lost reasons) per stage."""
     return [
@@ -171,7 +178,13 @@ def test_the_boss_sees_every_deal_that_moved_in_the_period(crm):
     ]
     assert [f.value for f in result.total.figures] == [5, Decimal("0.2500"), None, 2, "Price 1 · Timing 1"]
     assert [c.key for c in result.measures] == ["entered", "conversion", "median_days", "lost", "lost_reasons"]
-    assert all(f.filter is None for row in result.rows for f in row.figures)  # no list says "entered in April"
+    for row in (*result.rows, result.total):  # every count links to exactly the records it counts
+        entered, conversion, days, lost, _ = row.figures
+        assert conversion.filter is None and days.filter is None
+        assert len(listed(crm, "bo", entered.filter)) == entered.value
+        assert len(listed(crm, "bo", lost.filter)) == lost.value
+    assert listed(crm, "bo", result.rows[1].figures[0].filter) == {"R1", "R2", "R3"}
+    assert listed(crm, "bo", result.rows[0].figures[3].filter) == {"S1"}
 
 
 def test_a_rep_and_her_manager_count_only_what_they_may_read(crm):
@@ -184,6 +197,8 @@ def test_a_rep_and_her_manager_count_only_what_they_may_read(crm):
     ]
     assert [f.value for f in rita.total.figures] == [3, Decimal("0.5000"), None, 1, "Price 1"]
     assert figures(run(crm, "mia")) == figures(rita)
+    assert listed(crm, "rita", rita.rows[1].figures[0].filter) == {"R1", "R2", "R3"}
+    assert listed(crm, "rita", rita.total.figures[3].filter) == {"R2"}
     sam = run(crm, "sam")
     assert [row.figures[0].value for row in sam.rows] == [2, 0, 0, 0]
 
@@ -191,6 +206,7 @@ def test_a_rep_and_her_manager_count_only_what_they_may_read(crm):
 def test_the_period_override_and_all_time(crm):
     march = run(crm, "bo", period="last_month")
     assert figures(march)[0] == ("New", 1, None, Decimal("13.0"), 0, None)
+    assert listed(crm, "bo", march.rows[0].figures[0].filter) == {"R3"}
     assert march.total.figures[0].value == 1
 
 
@@ -206,7 +222,7 @@ def test_labels_in_chinese(crm):
     assert [row.keys[0].label for row in result.rows] == ["新建", "已确认", "报价", "赢单"]
     assert [c.label for c in result.measures][:2] == ["进入数", "较上一阶段转化率"]
     assert result.rows[1].figures[1].text == "75.0%" and result.rows[0].figures[4].text == "时机 1"
-    assert result.levels[0].label == "阶段" and result.notes[0].startswith("数量来自")
+    assert result.levels[0].label == "阶段" and result.notes == ()
 
 
 # --- the page and the API ----------------------------------------------------------------------------
@@ -219,16 +235,25 @@ def test_the_page_shows_the_figures_as_text_and_the_funnel_chart(app):
     page = text(client_for(app, "bo").get("/reports/funnel"))
     assert "Deal funnel" in page and "Median days in stage" in page and "Price 1 · Timing 1" in page
     assert "75.0%" in page and "<svg" in page
-    assert not re.search(r'<a href="/o/deal[^"]*">4</a>', page)  # counts are not links (no list says it)
+    link = re.search(r'<a href="(/o/deal[^"]*)">4</a>', page)  # the four deals that entered "New"
+    assert link and "moved_to=new" in link.group(1)
+    listing = text(client_for(app, "bo").get(link.group(1).replace("&amp;", "&")))
+    assert "Moved to New this month" in listing and all(n in listing for n in ("R1", "R2", "S1", "S2"))
+    assert "R3" not in listing
 
 
-def test_the_api_gives_the_figures_with_null_filters(app, crm):
+def test_the_api_gives_the_figures_with_their_filters(app, crm):
     token = create_token(crm, "rita", "t")[0]
     response = app.test_client().get("/api/v1/reports/funnel", headers={"Authorization": f"Bearer {token}"})
     body = response.get_json()["data"]
     qualify = body["rows"][1]
     assert qualify["keys"] == [{"value": "qualify", "label": "Qualified"}]
-    assert qualify["figures"]["entered"] == {"value": 3, "text": "3", "filter": None}
+    assert qualify["figures"]["entered"] == {
+        "value": 3,
+        "text": "3",
+        "filter": {"moved_to": "qualify", "moved_during": "this_month"},
+    }
+    assert qualify["figures"]["conversion"]["filter"] is None
     assert qualify["figures"]["conversion"]["value"] == "1.5000"
     assert qualify["figures"]["median_days"]["value"] == "4.0"
     assert qualify["figures"]["lost_reasons"]["value"] == "Price 1"
@@ -261,11 +286,15 @@ def test_cycle_time_by_owner_for_the_boss_and_a_rep(crm):
         (2, Decimal("7.5"), Decimal("7.5")),
     ]
     assert cycle(run(crm, "bo", name="cycle", period="last_month")) == [(0, None, None)]
+    rows = run(crm, "bo", name="cycle")
+    assert listed(crm, "bo", rows.rows[0].figures[0].filter) == {"R1", "R2"}
+    assert listed(crm, "bo", rows.total.figures[0].filter) == {"R1", "R2", "S1"}
 
 
 def test_cycle_time_from_a_stage_in_chinese(crm):
     result = run(crm, "bo", "zh", name="cycle_from_qualify")
     assert cycle(result) == [(2, Decimal("4.5"), Decimal("4.5"))]
+    assert result.total.figures[0].filter is None and result.notes[0].startswith("从首次进入")
     assert [c.label for c in result.measures] == ["已关闭", "天数中位数", "平均天数"]
     assert run(crm, "bo", "zh", name="cycle").title == "销售周期"
 
@@ -275,5 +304,21 @@ def test_the_api_gives_cycle_times(app, crm):
     response = app.test_client().get("/api/v1/reports/cycle", headers={"Authorization": f"Bearer {token}"})
     body = response.get_json()["data"]
     assert body["rows"][0]["keys"][0]["label"] == "Rita Chen"
-    assert body["rows"][0]["figures"]["median_days"] == {"value": "7.5", "text": "7.5", "filter": None}
+    assert body["rows"][0]["figures"]["median_days"]["filter"]["moved_during"] == "this_month"
     assert body["total"]["avg_days"]["value"] == "5.3"
+
+
+def test_a_list_by_a_move_names_what_it_cannot_read(app, crm):
+    token = create_token(crm, "bo", "t2")[0]
+    api = app.test_client()
+
+    def get(query: str) -> dict:
+        response = api.get(f"/api/v1/deal?{query}", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 400, response.get_data(as_text=True)
+        return response.get_json()["error"]
+
+    wrong = get("moved_to=quotation&moved_during=this_month")
+    assert "There is no stage quotation; the stages are new, qualify, quote, won, lost" in wrong["message"]
+    assert "oved_during is one of today, yesterday" in get("moved_to=new&moved_during=someday")["message"]
+    listed_page = api.get("/api/v1/deal?moved_from=qualify&moved_to=lost", headers={"Authorization": f"Bearer {token}"})
+    assert [r["name"] for r in listed_page.get_json()["data"]] == ["R2"]

@@ -33,6 +33,7 @@ from engine.metadata.filters import PERIODS
 from engine.metadata.model import FieldDef, Label, ObjectDef, Settings, frozen_map
 from engine.runtime.records import listparams
 from engine.runtime.records.listparams import ListParams
+from engine.runtime.records.moves import Moved
 from engine.runtime.records.query import Page, Query
 from engine.runtime.records.reader import user_names
 from engine.runtime.records.session import Session
@@ -183,6 +184,8 @@ def filter_sentence(obj: ObjectDef, params: ListParams, fmt: Formatter, refs: Re
     if params.any_empty:
         labels = [obj.fields[n].label.get(fmt.lang) if n in obj.fields else n for n in params.any_empty]
         parts.append(fmt.t("filter.any_empty", fields=fmt.t("filter.or").join(labels)))
+    if params.moved is not None:
+        parts.append(moved_words(obj, params.moved, fmt))
     if params.owner in listparams.OWNER_SHORTCUTS:
         parts.append(fmt.t(f"filter.owner.{params.owner}"))
     elif params.owner:
@@ -191,6 +194,21 @@ def filter_sentence(obj: ObjectDef, params: ListParams, fmt: Formatter, refs: Re
         parts.append(fmt.t("filter.search", value=params.search))
     sentence = fmt.t("filter.and").join(parts)
     return sentence[:1].upper() + sentence[1:]
+
+
+def moved_words(obj: ObjectDef, moved: Moved, fmt: Formatter) -> str:
+    """A stage move in words: "moved from Quote to Lost this quarter" (stage labels, the period's name)."""
+    names = {s.key: s.label.get(fmt.lang) for s in obj.pipeline.all_stages()} if obj.pipeline else {}
+
+    def labels(keys: tuple[str, ...]) -> str:
+        return fmt.t("filter.or").join(names.get(k, k) for k in keys)
+
+    words = fmt.t("filter.moved_to", stages=labels(moved.to)) if moved.to else fmt.t("filter.moved")
+    if moved.from_:
+        words += fmt.t("filter.moved_from", stages=labels(moved.from_))
+    if moved.during:
+        words += fmt.t("filter.moved_during", period=fmt.t(f"period.{moved.during}").lower())
+    return words
 
 
 def owner_name(params: ListParams, refs: References) -> str:

@@ -21,6 +21,8 @@ The parameters (docs/api.md, "Listing"):
   ``owner_id`` filter;
 - ``any_empty``: ``industry,phone`` keeps the records where at least one of these fields is
   empty (a completeness report's incomplete records, S41);
+- ``moved_to``, ``moved_from``, ``moved_during``: the records that made one stage move
+  (``engine.runtime.records.moves``: a funnel's figures);
 - every other parameter filters: ``field=value`` or ``field__op=value``.
 
 An empty value is no parameter (a filter form sends all its controls; ``field__isnull=true``
@@ -38,13 +40,14 @@ from typing import TYPE_CHECKING, Any
 
 from engine.metadata.model import frozen_map
 from engine.runtime.errors import FieldError, QueryError
+from engine.runtime.records import moves
 from engine.runtime.records.query import MAX_PER_PAGE, MAX_SEARCH_LENGTH, Page, Query
 
 if TYPE_CHECKING:
     from engine.runtime.security.permissions import Principal
 
 #: Parameters with a meaning of their own; every other one is a filter.
-RESERVED = ("q", "sort", "page", "per_page", "owner", "any_empty")
+RESERVED = ("q", "sort", "page", "per_page", "owner", "any_empty", *moves.PARAMETERS)
 #: ``per_page`` when neither the request nor the caller says.
 DEFAULT_PER_PAGE = 50
 #: The highest page number read (nine digits).
@@ -79,6 +82,8 @@ class ListParams:
     sort: tuple[str, ...] = ()
     #: Fields of which at least one is empty in every record listed (``any_empty``).
     any_empty: tuple[str, ...] = ()
+    #: A stage move every record listed made (``moved_to``, ``moved_from``, ``moved_during``).
+    moved: moves.Moved | None = None
     page: int = 1
     #: None: the caller's default.
     per_page: int | None = None
@@ -95,6 +100,8 @@ class ListParams:
         what ``parse`` reads back into the same params."""
         args: dict[str, Any] = {"q": self.search, "sort": self.sort_text, "owner": self.owner, **self.filters}
         args["any_empty"] = ",".join(self.any_empty)
+        if self.moved is not None:
+            args.update(self.moved.args())
         if self.page > 1:
             args["page"] = self.page
         if self.per_page is not None:
@@ -122,6 +129,9 @@ class ListParams:
         if self.any_empty:
             empty = {f"{name}__isnull": "true" for name in self.any_empty}
             query = _step(problems, "any_empty", "bad_filter", query, lambda q: q.any_of(**empty))
+        moved = self.moved
+        if moved is not None:
+            query = _step(problems, "moved_to", "bad_filter", query, lambda q: q.moved(moved))
         owner = self.owner_filter(query.session.principal)
         if owner:
             query = _step(problems, "owner", "bad_owner", query, lambda q: q.filter(**owner))
@@ -199,6 +209,7 @@ def parse(args: Mapping[str, str]) -> ListParams:
         search=search,
         sort=tuple(part.strip() for part in values.get("sort", "").split(",") if part.strip()),
         any_empty=tuple(dict.fromkeys(part.strip() for part in values.get("any_empty", "").split(",") if part.strip())),
+        moved=moves.Moved.of(values),
         page=page or 1,
         per_page=per_page,
         problems=frozen_map({name: tuple(errors) for name, errors in problems.items()}),

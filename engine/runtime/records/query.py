@@ -36,6 +36,7 @@ from engine.metadata.filters import OPERATORS, PERIOD_TYPES, PERIODS, SYSTEM_TYP
 from engine.metadata.model import FieldDef, Label, ObjectDef, Settings
 from engine.runtime import fieldsql, periods
 from engine.runtime.errors import QueryError
+from engine.runtime.records import moves
 from engine.runtime.records.record import Record
 from engine.runtime.security import crypto
 from engine.runtime.tables import SEARCH_SEPARATOR, search_document, search_fields
@@ -158,6 +159,10 @@ class Query:
             return self
         clauses = [self._condition(key, value) for key, value in conditions.items()]
         return replace(self, conditions=(*self.conditions, sa.or_(*clauses)))
+
+    def moved(self, move: moves.Moved) -> Query:
+        """Keep records that made ``move`` through their pipeline (``engine.runtime.records.moves``)."""
+        return replace(self, conditions=(*self.conditions, moves.condition(self, move)))
 
     def search(self, text: str) -> Query:
         """Keep records where any text-like field the caller may see contains ``text`` (case-insensitive).

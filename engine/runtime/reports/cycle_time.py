@@ -9,8 +9,10 @@ group of the optional one level (labelled and ordered as a ``grouped`` report's)
 ``closed`` records, ``median_days`` and ``avg_days`` (to one decimal). Records are the
 viewer's: the history is joined with the ids of ``Query.statement()``, group values and
 creation moments are read through the same statement; a group or filter on a hidden field
-refuses the report. Figures carry no list filter (no list says "closed in April"), so they
-are not links.
+refuses the report. Figures link to the records they were computed from (the list of the
+records that moved to a closed stage in the period, ``engine.runtime.records.moves``, in the
+figure's group); from a ``from_stage`` no list filter can leave out the records that never
+entered it, so those figures carry no link (a note says so).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from engine.runtime import periods
 from engine.runtime.messages import current_language, message
 from engine.runtime.records import listparams
 from engine.runtime.records.present import ValueFormatter
+from engine.runtime.reports import drill
 from engine.runtime.reports.grouped import refuse_hidden
 from engine.runtime.reports.labels import Labeller, field_label
 from engine.runtime.reports.result import Column, Figure, Key, ReportRefused, ReportResult, Row
@@ -64,13 +67,19 @@ def run_cycle_time(session: Session, report: Report, overrides: Overrides, langu
         days.setdefault(values.get(record_id), []).append(max(seconds, 0) / DAY)
     formatter = ValueFormatter(session.config.settings, language)
     rows: list[Row] = []
+    closes = None
+    if report.from_stage is None:
+        closes = {**records, "moved_to": ",".join(sorted(closed))}
+        if period:
+            closes["moved_during"] = period
     if group is not None:
         labeller = Labeller(session, obj, group, language)
         labeller.read(days)
         for raw in sorted(days, key=labeller.order):
-            rows.append(Row((Key(raw, labeller.label(raw)),), _figures(days[raw], formatter)))
+            where = drill.merged(closes, drill.level_filter(group, raw)) if closes is not None else None
+            rows.append(Row((Key(raw, labeller.label(raw)),), _figures(days[raw], formatter, where)))
     everything = [d for stays in days.values() for d in stays]
-    notes = (message("report.funnel.no_drill", language),)
+    notes = (message("report.cycle.no_drill", language),) if closes is None else ()
     return ReportResult(
         report=report,
         title=report.label.get(language),
@@ -78,7 +87,7 @@ def run_cycle_time(session: Session, report: Report, overrides: Overrides, langu
         levels=tuple(Column(g.key, field_label(obj, g.field, language)) for g in report.group_by),
         measures=tuple(Column(m.key, message(f"report.cycle.{m.key}", language), m.kind) for m in report.measures),
         rows=tuple(rows),
-        total=Row((), _figures(everything, formatter)),
+        total=Row((), _figures(everything, formatter, closes)),
         params=params,
         notes=notes,
         language=language,
@@ -145,14 +154,15 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _figures(days: list[float], fmt: ValueFormatter) -> tuple[Figure, ...]:
-    count = Figure("closed", len(days), fmt.number(len(days)), None)
+def _figures(days: list[float], fmt: ValueFormatter, where: dict[str, str] | None) -> tuple[Figure, ...]:
+    """Closed, median and average days of one group; each links to its records (``where``)."""
+    count = Figure("closed", len(days), fmt.number(len(days)), where)
     if not days:
         return count, Figure("median_days", None, "", None), Figure("avg_days", None, "", None)
     median = Decimal(str(statistics.median(days))).quantize(Decimal("0.1"))
     average = Decimal(str(statistics.fmean(days))).quantize(Decimal("0.1"))
     return (
         count,
-        Figure("median_days", median, fmt.number(median, 1), None),
-        Figure("avg_days", average, fmt.number(average, 1), None),
+        Figure("median_days", median, fmt.number(median, 1), where),
+        Figure("avg_days", average, fmt.number(average, 1), where),
     )

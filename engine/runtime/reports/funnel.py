@@ -15,8 +15,9 @@ in the company time zone), whatever that field is. The rest of the filter narrow
 Records are the viewer's: the history is joined with the ids of ``Query.statement()`` (scope,
 filters, archived rule), and lost reasons are read through the same statement. A funnel whose
 stage field is hidden from the viewer is refused; a hidden lost-reason field leaves the
-reasons out, with a note. Figures carry no drill-down filter: no list filter says "entered
-stage X in the period", so their numbers are not links (``Figure.filter`` None).
+reasons out, with a note. Each count links to its records: the list filtered by the same
+move (``moved_to``, ``moved_from``, ``moved_during``: ``engine.runtime.records.moves``) and the
+report's other filters; shares and days are not counts of records and carry no link.
 """
 
 from __future__ import annotations
@@ -69,24 +70,39 @@ def run_funnel(session: Session, report: Report, overrides: Overrides, language:
     formatter = ValueFormatter(session.config.settings, language)
     shown = reason_field is not None
     rows, previous = [], None
+    during = {"moved_during": period} if period else {}
+    lost_to = ",".join(sorted(lost_keys))
     for stage in stages:
         entered = len(flow.entered[stage.key])
         figures = [
-            _count("entered", entered, formatter),
+            _count("entered", entered, formatter, {**records, "moved_to": stage.key, **during}),
             _rate("conversion", entered, previous, formatter),
             _days(flow.stays[stage.key], formatter),
-            _count("lost", len(flow.lost[stage.key]), formatter),
+            _count(
+                "lost",
+                len(flow.lost[stage.key]),
+                formatter,
+                {**records, "moved_from": stage.key, "moved_to": lost_to, **during},
+            ),
         ]
         if shown:
             figures.append(_reasons_figure(flow.lost[stage.key], reasons))
         rows.append(Row((Key(stage.key, stage.label.get(language)),), tuple(figures)))
         previous = entered
     first, last = (len(flow.entered[stages[0].key]), len(flow.entered[stages[-1].key])) if stages else (0, 0)
+    every_stage = ",".join(s.key for s in pipeline.all_stages())
     totals = [
-        _count("entered", len(flow.records), formatter),
+        _count(
+            "entered", len(flow.records), formatter, {**records, "moved_to": _steps_and(stages, lost_keys), **during}
+        ),
         _rate("conversion", last, first, formatter),
         _days([], formatter),
-        _count("lost", len(flow.lost_ids()), formatter),
+        _count(
+            "lost",
+            len(flow.lost_ids()),
+            formatter,
+            {**records, "moved_from": every_stage, "moved_to": lost_to, **during},
+        ),
     ]
     if shown:
         totals.append(_reasons_figure(flow.lost_ids(), reasons))
@@ -210,7 +226,7 @@ def _reasons(
 
 
 def _notes(session: Session, obj: ObjectDef, pipeline: Pipeline, shown: str | None, language: str) -> tuple[str, ...]:
-    notes = [message("report.funnel.no_drill", language)]
+    notes = []
     declared = _declared_reason(obj, pipeline)
     if declared is not None and shown is None:
         notes.append(message("report.left_out", language, measures=message("report.funnel.lost_reasons", language)))
@@ -218,8 +234,13 @@ def _notes(session: Session, obj: ObjectDef, pipeline: Pipeline, shown: str | No
 
 
 # --- figures ------------------------------------------------------------------------------------------
-def _count(key: str, value: int, fmt: ValueFormatter) -> Figure:
-    return Figure(key, value, fmt.number(value), None)
+def _count(key: str, value: int, fmt: ValueFormatter, where: dict[str, str]) -> Figure:
+    return Figure(key, value, fmt.number(value), where)
+
+
+def _steps_and(stages: list[Stage], lost: set[str]) -> str:
+    """The stages whose entry a funnel counts: its steps and the lost stages."""
+    return ",".join([*(s.key for s in stages), *sorted(lost)])
 
 
 def _rate(key: str, part: int, whole: int | None, fmt: ValueFormatter) -> Figure:
