@@ -84,12 +84,9 @@ class Schedule:
         return True
 
     def _at(self, day: dt.date, zone: dt.tzinfo) -> dt.datetime:
-        wall = dt.datetime(day.year, day.month, day.day, self.hour, self.minute, tzinfo=zone)
-        moment = wall.astimezone(dt.UTC)
-        if moment.astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
-            # a wall time the DST change skips: the same instant read after the change
-            moment = wall.replace(fold=1).astimezone(dt.UTC)
-        return moment
+        # fold 0: a wall time a DST change repeats is its first occurrence; one it skips is read
+        # with the offset before the change, which lands after the gap (02:30 → 03:30)
+        return dt.datetime(day.year, day.month, day.day, self.hour, self.minute, tzinfo=zone).astimezone(dt.UTC)
 
 
 def parse_schedule(spec: Mapping[str, Any] | str) -> Schedule:
