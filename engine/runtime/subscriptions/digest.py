@@ -23,11 +23,18 @@ class Mail:
 
 
 def compose(
-    section: Section, schedule: str, company: str, language: str, link: str | None, unsubscribe: str | None
+    section: Section,
+    schedule: str,
+    company: str,
+    language: str,
+    link: str | None,
+    unsubscribe: str | None,
+    label: str | None = None,
 ) -> Mail:
     """The e-mail of ``section`` (``link``: the page's absolute URL; ``unsubscribe``: the
-    unsubscribe page's, None without a base URL: the reader is pointed at their subscriptions)."""
-    subject = message("subscription.subject", language, title=section.title, schedule=schedule)
+    unsubscribe page's, None without a base URL: the reader is pointed at their subscriptions;
+    ``label``: the rule's, for the subject, else the section's title)."""
+    subject = message("subscription.subject", language, title=label or section.title, schedule=schedule)
     footer = message("subscription.why", language, title=section.title, schedule=schedule, company=company)
     text = [section.title, ""]
     parts = [f'<h1 style="font-size:20px">{_e(section.title)}</h1>']

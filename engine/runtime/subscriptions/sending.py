@@ -185,7 +185,9 @@ def _deliver(session: Session, row: Any, due: dt.datetime, at: dt.datetime) -> t
     link = f"{base}{section.path}" if base else None
     leave = f"{base}/subscriptions/unsubscribe/{row.token}" if base else None
     company = session.config.settings.company
-    mail = digest.compose(section, schedule_text(row.schedule, language), company, language, link, leave)
+    rule = session.config.subscriptions.get(row.rule) if row.rule else None
+    label = rule.label.get(language) if rule is not None and rule.label is not None else None
+    mail = digest.compose(section, schedule_text(row.schedule, language), company, language, link, leave, label)
     payload: dict[str, Any] = {"subject": mail.subject, "body": mail.text, "html": mail.html}
     if leave:
         payload["headers"] = {"List-Unsubscribe": f"<{leave}>"}
