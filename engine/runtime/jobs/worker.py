@@ -41,6 +41,9 @@ finds the key taken and does nothing. When a schedule rule's ``when`` does not
 hold at the due time, the occurrence is recorded as ``skipped`` and does not
 fire later (a new value of the field re-arms it).
 
+**E-mail subscriptions** due at ``at`` (``engine.runtime.subscriptions.sending``) are rendered
+for their recipients and put in the outbox before ``deliver``, so the same pass sends them.
+
 **Duplicate finder runs** queued from the web (``engine.runtime.records.finder``) run in each pass
 and between passes, each to its end under a lease renewed as it goes.
 
