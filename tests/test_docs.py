@@ -51,6 +51,7 @@ SECTIONS = {
     "scoring": "Scoring",
     "duplicate_rule": "Duplicate rules",
     "report": "Reports",
+    "subscription": "Subscriptions",
 }
 
 

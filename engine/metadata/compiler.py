@@ -63,6 +63,7 @@ from engine.metadata.model import (
 )
 from engine.metadata.patterns import PatternError, check_pattern
 from engine.metadata.reports import compile_reports
+from engine.metadata.subscriptions import compile_subscriptions, with_targets
 
 #: Object names Trellis keeps for itself (system tables, URLs).
 RESERVED_OBJECTS = frozenset(
@@ -170,7 +171,7 @@ def compile_config(raw: RawConfig) -> Config:
 @cache
 def _validator(generation: int) -> jsonschema.Draft202012Validator:
     """The validator of the schema with the automation kinds registered in this ``kinds.generation``."""
-    return jsonschema.Draft202012Validator(automation.with_kinds(json_schema()))
+    return jsonschema.Draft202012Validator(with_targets(automation.with_kinds(json_schema())))
 
 
 #: The schema's pattern of a duration setting (``session_lifetime``…), read by ``automation.parse_duration``.
@@ -311,6 +312,7 @@ class Compiler:
         templates = automation.compile_templates(self, self.tree.get("templates") or {}, languages)
         assignment, scoring = self.compile_assignment_and_scoring(objects, set(roles))
         canonical = canonical_json(self.tree)
+        reports = compile_reports(self, self.tree.get("reports") or {}, objects, set(roles))
         return Config(
             settings=self.settings,
             picklists=frozen_map(picklists),
@@ -334,7 +336,10 @@ class Compiler:
             automation_depth=(self.tree.get("settings") or {}).get("automation_depth", 5),
             assignment=frozen_map(assignment),
             scoring=frozen_map(scoring),
-            reports=frozen_map(compile_reports(self, self.tree.get("reports") or {}, objects, set(roles))),
+            reports=frozen_map(reports),
+            subscriptions=frozen_map(
+                compile_subscriptions(self, self.tree.get("subscriptions") or {}, {"reports": reports}, set(roles))
+            ),
         )
 
     def compile_assignment_and_scoring(self, objects: dict[str, ObjectDef], roles: set[str]) -> tuple[dict, dict]:

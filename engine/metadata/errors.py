@@ -88,6 +88,10 @@ T-E177    a report's ``roles`` names an unknown role
 T-E178    an unknown report kind
 T-E179    a funnel or cycle time without a pipeline, with keys its kind does not take, or an unknown ``from_stage``
 T-E183    a ``completeness`` report without ``fields``, or a ``target`` that is not a share (``85%``, 0–100)
+T-E200    a subscription names no target, more than one, or an unknown one (``report: NAME``)
+T-E201    a subscription's ``schedule`` cannot be read (``weekly: monday 08:00``, ``daily: "08:00"``, ``monthly: 1 08:00``)
+T-E202    a subscription's ``roles`` names an unknown role
+T-E203    a subscription's ``filters`` has a period that is no relative range, or an owner other than ``me``/``team``
 T-E100    a conversion names an unknown object
 T-E101    a conversion names an unknown field (or one Trellis computes)
 T-E102    a conversion's ``@target`` or ``links`` names an undeclared or later target

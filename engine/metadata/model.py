@@ -28,6 +28,7 @@ from engine.metadata.fieldparts import (
     NumberPart,
     TextPart,
 )
+from engine.metadata.schedules import Schedule
 
 if TYPE_CHECKING:
     from engine.metadata.fieldtypes import FieldType
@@ -985,6 +986,31 @@ class Report:
 
 
 @dataclass(frozen=True)
+class SubscriptionFilters:
+    """What a subscription narrows its report to (``engine.runtime.reports.Overrides``):
+    ``period`` a relative range, ``owner`` ``me`` or ``team``, ``team`` a team's name."""
+
+    period: str | None = None
+    owner: str | None = None
+    team: str | None = None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A rule of ``subscriptions:`` (issue 15 §4, S45): every active user holding one of
+    ``roles`` gets ``target`` (a report now; ``target_kind`` names the kind of target,
+    ``engine.metadata.subscriptions.TARGETS``) by e-mail on ``schedule``, rendered for them."""
+
+    name: str
+    target_kind: str
+    target: str
+    schedule: Schedule
+    roles: tuple[str, ...]
+    label: Label | None = None
+    filters: SubscriptionFilters = field(default_factory=SubscriptionFilters)
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole, checked Trellis config: the result of ``load_config``."""
 
@@ -1011,6 +1037,8 @@ class Config:
     scoring: Mapping[str, Scoring] = field(default_factory=frozen_map)
     #: Reports (``reports:``, issue 15), by name, in declaration order.
     reports: Mapping[str, Report] = field(default_factory=frozen_map)
+    #: E-mail subscriptions by rule (``subscriptions:``, issue 15 §4), by name.
+    subscriptions: Mapping[str, Subscription] = field(default_factory=frozen_map)
 
     def object(self, name: str) -> ObjectDef:
         """The object called ``name``; raises KeyError with the known names."""

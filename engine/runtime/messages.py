@@ -676,6 +676,94 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "There is no stage {value}; the stages are {stages}.",
         "zh": "没有阶段 {value}；阶段有：{stages}。",
     },
+    # --- relative periods (a report's period; the web UI's period choices) ---
+    "period.today": {"en": "Today", "zh": "今天"},
+    "period.yesterday": {"en": "Yesterday", "zh": "昨天"},
+    "period.this_week": {"en": "This week", "zh": "本周"},
+    "period.last_week": {"en": "Last week", "zh": "上周"},
+    "period.this_month": {"en": "This month", "zh": "本月"},
+    "period.last_month": {"en": "Last month", "zh": "上月"},
+    "period.this_quarter": {"en": "This quarter", "zh": "本季度"},
+    "period.last_quarter": {"en": "Last quarter", "zh": "上季度"},
+    "period.this_year": {"en": "This year", "zh": "今年"},
+    "period.last_year": {"en": "Last year", "zh": "去年"},
+    "period.last_7_days": {"en": "Last 7 days", "zh": "最近 7 天"},
+    "period.last_30_days": {"en": "Last 30 days", "zh": "最近 30 天"},
+    "period.last_90_days": {"en": "Last 90 days", "zh": "最近 90 天"},
+    # --- e-mail subscriptions (engine.runtime.subscriptions) ---
+    "weekday.monday": {"en": "Monday", "zh": "周一"},
+    "weekday.tuesday": {"en": "Tuesday", "zh": "周二"},
+    "weekday.wednesday": {"en": "Wednesday", "zh": "周三"},
+    "weekday.thursday": {"en": "Thursday", "zh": "周四"},
+    "weekday.friday": {"en": "Friday", "zh": "周五"},
+    "weekday.saturday": {"en": "Saturday", "zh": "周六"},
+    "weekday.sunday": {"en": "Sunday", "zh": "周日"},
+    "schedule.daily": {"en": "Every day at {time}", "zh": "每天 {time}"},
+    "schedule.weekly": {"en": "Every {weekday} at {time}", "zh": "每{weekday} {time}"},
+    "schedule.monthly": {"en": "On day {day} of every month at {time}", "zh": "每月 {day} 日 {time}"},
+    "subscription.subject": {"en": "{title} · {schedule}", "zh": "{title} · {schedule}"},
+    "subscription.period": {"en": "Period: {period}", "zh": "期间：{period}"},
+    "subscription.total": {"en": "Total", "zh": "合计"},
+    "subscription.open": {"en": "Open the report in Trellis", "zh": "在 Trellis 中打开报表"},
+    "subscription.why": {
+        "en": "You receive this e-mail from {company} because you are subscribed to {title} ({schedule}).",
+        "zh": "您收到这封来自 {company} 的邮件，是因为您订阅了“{title}”（{schedule}）。",
+    },
+    "subscription.unsubscribe": {"en": "Unsubscribe", "zh": "退订"},
+    "subscription.unsubscribe_page": {
+        "en": "To unsubscribe, open My subscriptions in Trellis.",
+        "zh": "如需退订，请在 Trellis 中打开“我的订阅”。",
+    },
+    "subscription.owner_me": {"en": "My records", "zh": "我的记录"},
+    "subscription.owner_team": {"en": "My team's records", "zh": "我团队的记录"},
+    "subscription.team": {"en": "Team {team}", "zh": "团队 {team}"},
+    "subscription.reason.not_allowed": {
+        "en": "Not sent: you may no longer open it.",
+        "zh": "未发送：您已无权打开该报表。",
+    },
+    "subscription.reason.refused": {
+        "en": "Not sent: it reads a field you may not see.",
+        "zh": "未发送：该报表读取了您无权查看的字段。",
+    },
+    "subscription.reason.no_email": {
+        "en": "Not sent: your account has no e-mail address.",
+        "zh": "未发送：您的账户没有电子邮件地址。",
+    },
+    "subscription.reason.inactive": {"en": "Not sent: the account is disabled.", "zh": "未发送：账户已停用。"},
+    "subscription.reason.missed": {
+        "en": "Not sent: the worker was not running at that time.",
+        "zh": "未发送：当时后台任务没有运行。",
+    },
+    "subscription.reason.no_team": {"en": "Not sent: its team no longer exists.", "zh": "未发送：其团队已不存在。"},
+    "subscription.reason.failed": {
+        "en": "Not sent: it could not be prepared; an administrator can see why in the worker's log.",
+        "zh": "未发送：无法生成，管理员可在后台任务日志中查看原因。",
+    },
+    "subscription_not_found": {
+        "en": "There is no report of that name that you may open.",
+        "zh": "没有您可以打开的同名报表。",
+    },
+    "subscription_bad_frequency": {
+        "en": "Choose how often: every day, every week or every month.",
+        "zh": "请选择频率：每天、每周或每月。",
+    },
+    "subscription_bad_weekday": {"en": "Choose a day of the week.", "zh": "请选择星期几。"},
+    "subscription_bad_day": {
+        "en": "The day of the month is a number from 1 to 31, not {value}.",
+        "zh": "每月的日期应为 1 到 31 之间的数字，而不是 {value}。",
+    },
+    "subscription_bad_time": {
+        "en": "The time is hours and minutes on a 24-hour clock (08:00), not {value}.",
+        "zh": "时间应为 24 小时制的时和分（如 08:00），而不是 {value}。",
+    },
+    "subscription_exists": {
+        "en": "You are already subscribed to this report on that schedule.",
+        "zh": "您已按该时间订阅了这份报表。",
+    },
+    "subscription_too_many": {
+        "en": "You have {most} subscriptions, the most one may keep; unsubscribe from one first.",
+        "zh": "您已有 {most} 个订阅，已达上限，请先退订一个。",
+    },
 }
 
 #: The language the engine speaks to the person it works for now (None: English).

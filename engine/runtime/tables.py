@@ -169,6 +169,7 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
             *merge_tables(metadata),
             *duplicate_tables(metadata),
             *finder_tables(metadata),
+            *subscription_tables(metadata),
         )
     }
 
@@ -550,6 +551,40 @@ def import_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Index("ix_sys_import_errors_job_row", "job_id", "row"),
     )
     return jobs, errors
+
+
+def subscription_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """E-mail subscriptions (``engine.runtime.subscriptions``, issue 15 §4): a user's own, and one
+    row per recipient of each ``subscriptions:`` rule (``rule``). The worker claims a due row by
+    moving ``next_run_at`` on with a conditional UPDATE, so that each due time sends at most once."""
+    subscriptions = sa.Table(
+        "sys_subscriptions",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("user_id", id_type(), sa.ForeignKey("sys_users.id"), nullable=False, index=True),
+        # The config's rule this row is a recipient of; None for a subscription the user made.
+        sa.Column("rule", sa.String(100), nullable=True),
+        # What is sent: a target kind (``report``) and its name.
+        sa.Column("target_kind", sa.String(40), nullable=False),
+        sa.Column("target", sa.String(100), nullable=False),
+        # ``engine.metadata.schedules``' stored form: ``weekly: monday 08:00``.
+        sa.Column("schedule", sa.String(100), nullable=False),
+        # The report's overrides: ``{"period": …, "owner": …, "team": …}``.
+        sa.Column("filters", json_type(), nullable=False),
+        sa.Column("next_run_at", UTCDateTime(), nullable=False, index=True),
+        sa.Column("last_run_at", UTCDateTime(), nullable=True),
+        sa.Column("last_sent_at", UTCDateTime(), nullable=True),
+        # sent, skipped or failed, and why (a reason code of ``engine.runtime.subscriptions``).
+        sa.Column("last_status", sa.String(20), nullable=True),
+        sa.Column("last_reason", sa.String(40), nullable=True),
+        # The secret of the unsubscribe link in each e-mail (works without logging in).
+        sa.Column("token", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        # A rule's recipient who unsubscribed (the rule does not subscribe them again).
+        sa.Column("unsubscribed_at", UTCDateTime(), nullable=True),
+        sa.UniqueConstraint("rule", "user_id"),
+    )
+    return (subscriptions,)
 
 
 def merge_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

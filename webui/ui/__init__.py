@@ -21,6 +21,8 @@ Modules, one concern each:
 - ``imports`` (view models in ``import_views``): the import wizard and each object's import history.
 - ``reports``: the reports page, one report's table or matrix with drill-down links, its files.
 - ``search``: the top bar's global search, its suggestions (JSON) and the results page.
+- ``subscriptions``: a report's "Subscribe by e-mail" form, the user's subscriptions, the e-mails'
+  unsubscribe link.
 
 Like the rest of ``webui`` it holds no business rules: validation, scopes,
 hidden and read-only fields, versions and audit are the engine's. Templates
@@ -48,6 +50,7 @@ from webui.ui import (
     reports,
     search,
     security,
+    subscriptions,
     timeline,
     views,
 )
@@ -71,6 +74,7 @@ def init_app(app: Flask) -> None:
         imports.create_blueprint(app),
         reports.create_blueprint(app),
         search.create_blueprint(app),
+        subscriptions.create_blueprint(app),
     ):
         errors.register(blueprint)
         app.register_blueprint(blueprint)

@@ -37,6 +37,7 @@ from webui.state import get_trellis
 from webui.ui import context, reconfirm
 from webui.ui.context import language, t, ui_session
 from webui.ui.report_charts import drill_url, previous_run, report_chart
+from webui.ui.subscriptions import ScheduleForm, schedule_form
 from webui.ui.views import _require_login, render_page
 
 #: A report file is spooled in memory up to this size, then on disk.
@@ -104,6 +105,8 @@ class ReportPage:
     xlsx_url: str
     #: The report's chart (None for ``chart: table`` or without a figure to draw).
     chart: Chart | None = None
+    #: The "Subscribe by e-mail" form's choices (``webui.ui.subscriptions``).
+    subscribe: ScheduleForm | None = None
 
 
 def _link(result: ReportResult, figure: Figure | None) -> Cell:
@@ -209,6 +212,7 @@ def show(name: str) -> tuple[str, int]:
                 url_for("reports.export", name=name, file_format="csv", **args),
                 url_for("reports.export", name=name, file_format="xlsx", **args),
                 chart,
+                schedule_form(),
             )
     except reports.ReportNotFound:
         abort(404)

@@ -266,7 +266,11 @@ class Transports:
                 message["Cc"] = ", ".join(str(address) for address in payload["cc"])
             message["Date"] = formatdate(localtime=False)
             message["Message-ID"] = f"<{row['idempotency_key']}@trellis>"
+            for name, value in (payload.get("headers") or {}).items():  # List-Unsubscribe of a subscription
+                message[str(name)] = " ".join(str(value).split())
             message.set_content(str(payload.get("body", "")))
+            if payload.get("html"):  # a subscription's figures: the text part first, the HTML as its alternative
+                message.add_alternative(str(payload["html"]), subtype="html")
         except (ValueError, TypeError) as exc:
             return Outcome("dead", f"cannot write the e-mail: {exc}")
         try:

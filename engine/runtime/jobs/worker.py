@@ -41,6 +41,9 @@ finds the key taken and does nothing. When a schedule rule's ``when`` does not
 hold at the due time, the occurrence is recorded as ``skipped`` and does not
 fire later (a new value of the field re-arms it).
 
+**E-mail subscriptions** due at ``at`` (``engine.runtime.subscriptions.sending``) are rendered
+for their recipients and put in the outbox before ``deliver``, so the same pass sends them.
+
 **Duplicate finder runs** queued from the web (``engine.runtime.records.finder``) run in each pass
 and between passes, each to its end under a lease renewed as it goes.
 
@@ -71,6 +74,7 @@ from engine.runtime.records.finder import finding
 from engine.runtime.records.query import row_to_record
 from engine.runtime.security import audit
 from engine.runtime.security.crypto import Keys
+from engine.runtime.subscriptions.sending import SubscriptionReport, send_due
 from engine.runtime.workflow import automation
 from engine.runtime.workflow.rulecontext import names
 from engine.runtime.workflow.triggers import TRIGGERS, TimedTrigger
@@ -131,14 +135,19 @@ class PassReport:
     import_files_removed: int = 0
     #: Duplicate finder runs (queued from the web) run in the pass.
     finder_runs: int = 0
+    #: E-mail subscriptions sent and skipped in the pass (``engine.runtime.subscriptions``).
+    subscriptions: SubscriptionReport = field(default_factory=SubscriptionReport)
 
 
 # --- entry points ---------------------------------------------------------------------------------------
 def run_once(crm: Runtime, at: dt.datetime | None = None, imports: bool = True, **delivery: Any) -> PassReport:
-    """One pass at ``at`` (default: the crm's clock): ``sweep``, ``deliver``, the queued imports
+    """One pass at ``at`` (default: the crm's clock): ``sweep``, the due e-mail subscriptions
+    (``engine.runtime.subscriptions.sending``), ``deliver``, the queued imports
     to their end (unless ``imports`` is false), then ``seal`` the audit trail."""
     at = at or crm.clock_now().now_utc
-    report = PassReport(at, sweep(crm, at), deliver(crm, at, **delivery))
+    swept = sweep(crm, at)
+    subscribed = send_due(crm, at)  # before delivery: this pass sends their e-mails
+    report = PassReport(at, swept, deliver(crm, at, **delivery), subscriptions=subscribed)
     if imports:
         report.import_batches = import_queue.work(crm, seconds=None)
     report.finder_runs = finding.work(crm, seconds=None)
