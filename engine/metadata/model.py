@@ -983,6 +983,8 @@ class Report:
     per_team: bool = False
     #: A ``cycle_time`` report's starting stage (None: from creation).
     from_stage: str | None = None
+    #: Whether a rise of the key figure is good news (``better: higher``) or bad (``lower``).
+    higher_is_better: bool = True
 
 
 @dataclass(frozen=True)

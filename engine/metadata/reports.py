@@ -284,6 +284,7 @@ class _Checker:
             target=self.target(spec.get("target")),
             per_team=per_team,
             from_stage=spec.get("from_stage"),
+            higher_is_better=spec.get("better", "higher") == "higher",
         )
         if kind in REPORT_KINDS:
             issues = len(self.c.issues)

@@ -178,6 +178,13 @@ def test_weighted_needs_stage_probabilities(write_config):
     assert issue.code == "T-E174" and "add `probability:`" in (issue.hint or "")
 
 
+def test_better_is_higher_or_lower(write_config):
+    with pytest.raises(ConfigError) as error:
+        compile_report(write_config, "  r: {object: deal, chart: kpi, better: fewer}\n")
+    (issue,) = error.value.issues
+    assert issue.code == "T-E011" and "better" in issue.path and "'higher', 'lower'" in issue.message
+
+
 def test_the_schema_refuses_an_unknown_chart_and_key(write_config):
     with pytest.raises(ConfigError) as error:
         compile_report(write_config, "  r: {object: deal, chart: pie, colour: red}\n")

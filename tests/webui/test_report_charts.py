@@ -31,6 +31,7 @@ CHART_REPORTS = """
   chart_stacked: {object: deal, group_by: [source, stage], measures: [count], chart: stacked_bar}
   chart_rate: {object: deal, group_by: [source], measures: [{rate: converted}], chart: donut}
   chart_kpi: {object: deal, filter: {created_at: this_quarter}, measures: [count], chart: kpi}
+  chart_kpi_lower: {object: deal, filter: {created_at: this_quarter}, measures: [count], chart: kpi, better: lower}
   chart_table: {object: deal, group_by: [source], chart: table}
   chart_line: {object: deal, group_by: [{field: created_at, by: month}], chart: line}
   chart_funnel: {object: deal, group_by: [stage, source], chart: funnel}
@@ -137,6 +138,9 @@ def test_a_kpi_against_the_previous_quarter(bo):
     kpi = page.split('<div class="report-chart">', 1)[1].split("</figure>", 1)[0]
     assert '<p class="kpi-value"><a href="' in kpi and ">4</a>" in kpi
     assert "against last quarter: 2" in kpi and "+2" in kpi and "+100.0%" in kpi
+    assert "kpi-change kpi-good" in kpi
+    fewer_is_better = text(bo.get("/reports/chart_kpi_lower")).split('<div class="report-chart">', 1)[1]
+    assert "kpi-change kpi-bad" in fewer_is_better and "+100.0%" in fewer_is_better  # the same rise, bad news
     mine = text(client_for(bo.application, "rita").get("/reports/chart_kpi?owner=me"))
     assert ">2</a>" in mine.split('class="kpi-value"', 1)[1].split("</p>", 1)[0]  # A1 and A3; A2 last quarter
 

@@ -161,7 +161,13 @@ class _Builder:
             before = self.value(main, previous.total)
             period = previous.params.get(previous.report.period_field, "")
             label = t(f"reports.kpi_previous.{period}") if period else ""
-        return Kpi(self.value(main, total), before, self.link(main, total), previous_label=label)
+        return Kpi(
+            self.value(main, total),
+            before,
+            self.link(main, total),
+            higher_is_better=self.result.report.higher_is_better,
+            previous_label=label,
+        )
 
     def groups(self, main: _Drawn, measures: list[_Drawn]) -> tuple[list[Category], list[Series]]:
         """One level (or none: the total): a category per group, a series per measure drawn."""
