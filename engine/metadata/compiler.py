@@ -334,7 +334,7 @@ class Compiler:
             automation_depth=(self.tree.get("settings") or {}).get("automation_depth", 5),
             assignment=frozen_map(assignment),
             scoring=frozen_map(scoring),
-            reports=frozen_map(compile_reports(self, self.tree.get("reports") or {}, objects, set(roles))),
+            reports=frozen_map(compile_reports(self, self.tree.get("reports") or {}, objects, set(roles), conversions)),
         )
 
     def compile_assignment_and_scoring(self, objects: dict[str, ObjectDef], roles: set[str]) -> tuple[dict, dict]:
@@ -746,8 +746,17 @@ class Compiler:
                         )
                     ),
                     next=tuple(stage_spec.get("next") or ()),
+                    forecast=stage_spec.get("forecast"),
                 )
             )
+            if stage_spec.get("forecast") and stage_spec.get("outcome", "open") != "open":
+                self.issue(
+                    "T-E185",
+                    (*spath, "forecast"),
+                    f"stage `{key}` closes the record ({stage_spec['outcome']}): a forecast counts it as "
+                    f"{stage_spec['outcome']}, not as `{stage_spec['forecast']}`",
+                    "remove `forecast` from won and lost stages",
+                )
         if not stages:
             self.issue("T-E012", (*path, "stages"), "a pipeline needs at least one stage", "add `stages: [...]`")
         for index, stage in enumerate(stages):
