@@ -161,11 +161,13 @@ def check_conversion(
     if name is not None:
         conversion = conversions.get(name)
         if conversion is None or conversion.source != obj.name:
-            what = f"unknown conversion `{name}`" if conversion is None else f"`{name}` converts {conversion.source}"
+            what = f"unknown conversion `{name}`"
+            if conversion is not None:
+                what = f"`{name}` converts {conversion.source}, not {obj.name}"
             compiler.issue(
                 "T-E187",
                 (*path, "conversion"),
-                f"{what}, not {obj.name}",
+                what,
                 did_you_mean(name, [c.name for c in found]) or _conversions_hint(found, obj),
             )
             conversion = None
