@@ -134,6 +134,7 @@ reports:
     amount: amount
     filter: {close_date: this_quarter}
     quota: {per: month, users: {rita: 1000, ray: 2000, sam: 3000}, teams: {east: 12000}}
+    chart: bar
   forecast_by_month:
     kind: forecast
     object: deal
@@ -155,6 +156,7 @@ reports:
     filter: {created_at: this_quarter}
     group_by: source
     amount: deal.amount
+    chart: bar
 """
 #: username: (roles, display name, manager, team).
 USERS = {
