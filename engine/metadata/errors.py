@@ -88,10 +88,10 @@ T-E177    a report's ``roles`` names an unknown role
 T-E178    an unknown report kind
 T-E179    a funnel or cycle time without a pipeline, with keys its kind does not take, or an unknown ``from_stage``
 T-E183    a ``completeness`` report without ``fields``, or a ``target`` that is not a share (``85%``, 0–100)
-T-E184    a ``forecast`` report of an object without a pipeline, without a date ``close_date`` or a number ``amount``, or with keys it does not take
+T-E184    a ``forecast`` report of an object without a pipeline, without a date ``close_date`` or a number ``amount``, or with keys it does not take; its keys on another kind
 T-E185    a stage's ``forecast`` category on a won or lost stage
 T-E186    a ``forecast`` report's ``quota`` that cannot be read (amounts, ``per``, its object's fields), or a quota on a report not grouped by owner
-T-E187    a ``conversion`` report whose object no conversion converts, an unknown ``conversion``, an ``amount`` that is no number field of a linked target, or keys it does not take
+T-E187    a ``conversion`` report whose object no conversion converts, an unknown ``conversion``, an ``amount`` that is no number field of a linked target, or keys it does not take; ``conversion`` on another kind
 T-E100    a conversion names an unknown object
 T-E101    a conversion names an unknown field (or one Trellis computes)
 T-E102    a conversion's ``@target`` or ``links`` names an undeclared or later target

@@ -40,9 +40,15 @@ FIGURE_CATEGORIES = {
 #: How long a quota's ``per`` lasts, in months.
 QUOTA_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 #: Keys a forecast does not take (its figures and its period are its own).
-FORECAST_REFUSES = ("measures", "sort", "limit", "from_stage", "period_field", "conversion")
+FORECAST_REFUSES = ("measures", "sort", "limit", "from_stage", "period_field")
 #: Keys a conversion report does not take.
-CONVERSION_REFUSES = ("measures", "sort", "limit", "from_stage", "close_date", "quota")
+CONVERSION_REFUSES = ("measures", "sort", "limit", "from_stage", "period_field")
+
+
+def foreign_keys(kind: str, spec: Mapping[str, Any]) -> list[str]:
+    """The keys of ``spec`` that belong to the sales kinds when it is of another ``kind``."""
+    mine = {"forecast": ("close_date", "amount", "quota"), "conversion": ("amount", "conversion")}.get(kind, ())
+    return [k for k in ("close_date", "amount", "quota", "conversion") if k in spec and k not in mine]
 
 
 def forecast_measures(amount: str, quota: bool) -> tuple[ReportMeasure, ...]:

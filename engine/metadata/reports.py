@@ -15,7 +15,9 @@ read, T-E176 a sort by neither a group nor a measure, T-E177 an unknown role, T-
 unknown report kind, T-E179 a ``funnel`` or ``cycle_time`` on an object without a
 pipeline, with keys its kind does not take (their figures are fixed: ``FUNNEL_MEASURES``,
 ``CYCLE_MEASURES``; a cycle time groups by one level) or a ``from_stage`` that is no stage,
-T-E183 a ``completeness`` report without ``fields`` or with a ``target`` that is not a share.
+T-E183 a ``completeness`` report without ``fields`` or with a ``target`` that is not a share;
+``forecast`` and ``conversion`` (``report_sales``) check their own keys (T-E184…T-E187), and
+their keys on another kind are refused here.
 """
 
 from __future__ import annotations
@@ -280,6 +282,12 @@ class _Checker:
                 f"`fields` and `target` belong to a completeness report, not a {kind} one",
                 "add `kind: completeness`, or remove them",
             )
+        for key in report_sales.foreign_keys(kind, spec):
+            code = "T-E187" if key == "conversion" else "T-E184"
+            owner = "a conversion report" if key == "conversion" else "a forecast or a conversion report"
+            if key in ("close_date", "quota"):
+                owner = "a forecast"
+            self.issue(code, (key,), f"`{key}` belongs to {owner}, not a {kind} one", f"set `kind:`, or remove `{key}`")
         fixed = REPORT_KINDS[kind].measures if kind in REPORT_KINDS else ()
         levels = REPORT_KINDS[kind].levels if kind in REPORT_KINDS else MAX_LEVELS
         owned = kind in ("completeness", "forecast", "conversion")

@@ -654,7 +654,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "report.forecast.quota": {"en": "Quota", "zh": "业绩指标"},
     "report.forecast.attainment": {"en": "Attainment", "zh": "指标达成率"},
     "report.forecast.open_count": {"en": "Open deals", "zh": "进行中商机数"},
-    "report.forecast.owner": {"en": "Owner", "zh": "负责人"},
     "report.forecast.subtotal": {"en": "{team} subtotal", "zh": "{team} 小计"},
     "report.forecast.no_quota_period": {
         "en": "Quotas are not shown: they are given per {per}, and the period is not a whole number of them.",

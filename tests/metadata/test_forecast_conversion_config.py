@@ -105,7 +105,10 @@ BAD = [
     ("{object: lead, kind: conversion, conversion: lead_to_dael}", "T-E187", "reports.r.conversion", "unknown conversion `lead_to_dael`", "did you mean `lead_to_deal`?"),
     ("{object: lead, kind: conversion, amount: deal.amont}", "T-E187", "reports.r.amount", "deal has no number field `amont` to sum", "did you mean `amount`?"),
     ("{object: lead, kind: conversion, amount: contact.amount}", "T-E187", "reports.r.amount", "`contact` is not a target `lead_to_deal` links back to the record it converts", "write `target.field` with a target of: account, deal"),
-    ("{object: lead, kind: conversion, close_date: created_at}", "T-E187", "reports.r.close_date", "a conversion report computes its own figures: it takes no `close_date`", "remove `close_date`"),
+    ("{object: deal, group_by: source, close_date: closes}", "T-E184", "reports.r.close_date", "`close_date` belongs to a forecast, not a grouped one", "set `kind:`, or remove `close_date`"),
+    ("{object: lead, kind: completeness, fields: [name], conversion: lead_to_deal}", "T-E187", "reports.r.conversion", "`conversion` belongs to a conversion report, not a completeness one", "set `kind:`, or remove `conversion`"),
+    ("{object: lead, kind: conversion, close_date: created_at}", "T-E184", "reports.r.close_date", "`close_date` belongs to a forecast, not a conversion one", "set `kind:`, or remove `close_date`"),
+    ("{object: lead, kind: conversion, measures: [count]}", "T-E187", "reports.r.measures", "a conversion report computes its own figures: it takes no `measures`", "remove `measures`"),
 ]  # fmt: skip
 
 

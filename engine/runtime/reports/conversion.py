@@ -76,8 +76,8 @@ def run_conversion(session: Session, report: Report, overrides: Overrides, langu
         where = drill.merged(params, drill.level_filter(level, raw))
         figures = _figures(measures, group, sums.get(raw), where, shares, amount, formatter)
         rows.append(Row((Key(raw, labeller.label(raw)),), figures))
-    totals = [s for s in sums.values()]
-    total_sums = tuple(sum((s[i] for s in totals), Decimal(0)) for i in range(2)) if totals else None
+    zero = Decimal(0)
+    total_sums = (sum((s[0] for s in sums.values()), zero), sum((s[1] for s in sums.values()), zero))
     notes = [message("report.conversion.no_drill", language)] if amount is not None else []
     left_out = [t for t in targets if t not in shown]
     if left_out:
