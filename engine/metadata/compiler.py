@@ -312,7 +312,7 @@ class Compiler:
         templates = automation.compile_templates(self, self.tree.get("templates") or {}, languages)
         assignment, scoring = self.compile_assignment_and_scoring(objects, set(roles))
         canonical = canonical_json(self.tree)
-        reports = compile_reports(self, self.tree.get("reports") or {}, objects, set(roles))
+        reports = compile_reports(self, self.tree.get("reports") or {}, objects, set(roles), conversions)
         return Config(
             settings=self.settings,
             picklists=frozen_map(picklists),
@@ -751,8 +751,17 @@ class Compiler:
                         )
                     ),
                     next=tuple(stage_spec.get("next") or ()),
+                    forecast=stage_spec.get("forecast"),
                 )
             )
+            if stage_spec.get("forecast") and stage_spec.get("outcome", "open") != "open":
+                self.issue(
+                    "T-E185",
+                    (*spath, "forecast"),
+                    f"stage `{key}` closes the record ({stage_spec['outcome']}): a forecast counts it as "
+                    f"{stage_spec['outcome']}, not as `{stage_spec['forecast']}`",
+                    "remove `forecast` from won and lost stages",
+                )
         if not stages:
             self.issue("T-E012", (*path, "stages"), "a pipeline needs at least one stage", "add `stages: [...]`")
         for index, stage in enumerate(stages):

@@ -92,6 +92,10 @@ T-E200    a subscription names no target, more than one, or an unknown one (``re
 T-E201    a subscription's ``schedule`` cannot be read (``weekly: monday 08:00``, ``daily: "08:00"``, ``monthly: 1 08:00``)
 T-E202    a subscription's ``roles`` names an unknown role
 T-E203    a subscription's ``filters`` has a period that is no relative range, or an owner other than ``me``/``team``
+T-E184    a ``forecast`` report of an object without a pipeline, without a date ``close_date`` or a number ``amount``, or with keys it does not take; its keys on another kind
+T-E185    a stage's ``forecast`` category on a won or lost stage
+T-E186    a ``forecast`` report's ``quota`` that cannot be read (amounts, ``per``, its object's fields), or a quota on a report not grouped by owner
+T-E187    a ``conversion`` report whose object no conversion converts, an unknown ``conversion``, an ``amount`` that is no number field of a linked target, or keys it does not take; ``conversion`` on another kind
 T-E100    a conversion names an unknown object
 T-E101    a conversion names an unknown field (or one Trellis computes)
 T-E102    a conversion's ``@target`` or ``links`` names an undeclared or later target

@@ -325,11 +325,26 @@ class Stage:
     requires_when: tuple[ConditionalRequirement, ...] = ()
     #: Stages a record may move forward to from here; empty: the next stage of the main line.
     next: tuple[str, ...] = ()
+    #: The forecast category declared for an open stage (``forecast:``); None: derived.
+    forecast: str | None = None
 
     @property
     def is_closed(self) -> bool:
         """Whether the stage closes the record (won or lost)."""
         return self.outcome in ("won", "lost")
+
+    @property
+    def forecast_category(self) -> str:
+        """Where a forecast counts a record in this stage: ``won`` or ``lost`` for a closed
+        stage; for an open one its declared ``forecast`` (``commit``, ``best_case``,
+        ``pipeline``, ``omitted``), else by its probability: 70 % or more ``commit``, 50 % or
+        more ``best_case``, otherwise (or without one) ``pipeline``."""
+        if self.is_closed:
+            return self.outcome
+        if self.forecast is not None:
+            return self.forecast
+        chance = self.probability or 0
+        return "commit" if chance >= 70 else "best_case" if chance >= 50 else "pipeline"
 
 
 @dataclass(frozen=True)
@@ -954,6 +969,22 @@ class ReportMeasure:
 
 
 @dataclass(frozen=True)
+class ReportQuota:
+    """A ``forecast`` report's quotas: amounts ``per`` month, quarter or year for named
+    ``users`` and ``teams`` (as ``trellis user add``/``team add`` name them); or read from the
+    records of ``object``: ``user`` the user field, ``amount`` the amount, ``date`` the date
+    field of the period a record's quota is for."""
+
+    per: str = "month"
+    users: Mapping[str, Decimal] = field(default_factory=frozen_map)
+    teams: Mapping[str, Decimal] = field(default_factory=frozen_map)
+    object: str | None = None
+    user: str | None = None
+    amount: str | None = None
+    date: str | None = None
+
+
+@dataclass(frozen=True)
 class Report:
     """A report declared in ``reports:`` (issue 15): records of ``object`` matching ``filter``,
     grouped by up to two levels, with measures, sorted and cut to ``limit``; ``kind`` names the
@@ -983,6 +1014,13 @@ class Report:
     per_team: bool = False
     #: A ``cycle_time`` report's starting stage (None: from creation).
     from_stage: str | None = None
+    #: A ``forecast`` report's amount field; a ``conversion`` report's ``target.field`` (the
+    #: amount of the records a conversion created, e.g. ``opportunity.amount``).
+    amount: str | None = None
+    #: A ``forecast`` report's quotas (None: none).
+    quota: ReportQuota | None = None
+    #: A ``conversion`` report's conversion (``conversions:``).
+    conversion: str | None = None
     #: Whether a rise of the key figure is good news (``better: higher``) or bad (``lower``).
     higher_is_better: bool = True
 

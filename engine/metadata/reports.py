@@ -15,7 +15,9 @@ read, T-E176 a sort by neither a group nor a measure, T-E177 an unknown role, T-
 unknown report kind, T-E179 a ``funnel`` or ``cycle_time`` on an object without a
 pipeline, with keys its kind does not take (their figures are fixed: ``FUNNEL_MEASURES``,
 ``CYCLE_MEASURES``; a cycle time groups by one level) or a ``from_stage`` that is no stage,
-T-E183 a ``completeness`` report without ``fields`` or with a ``target`` that is not a share.
+T-E183 a ``completeness`` report without ``fields`` or with a ``target`` that is not a share;
+``forecast`` and ``conversion`` (``report_sales``) check their own keys (T-E184…T-E187), and
+their keys on another kind are refused here.
 """
 
 from __future__ import annotations
@@ -26,11 +28,21 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from engine.metadata import report_sales
 from engine.metadata.errors import did_you_mean
 from engine.metadata.fieldtypes import FieldValueError, coerce_value, filter_field
 from engine.metadata.filters import OPERATORS, PERIOD_TYPES, PERIODS, SYSTEM_TYPES, split_key
 from engine.metadata.kinds import Kinds
-from engine.metadata.model import FieldDef, Label, ObjectDef, Report, ReportGroup, ReportMeasure, frozen_map
+from engine.metadata.model import (
+    Conversion,
+    FieldDef,
+    Label,
+    ObjectDef,
+    Report,
+    ReportGroup,
+    ReportMeasure,
+    frozen_map,
+)
 
 if TYPE_CHECKING:
     from engine.metadata.compiler import Compiler
@@ -81,6 +93,9 @@ class ReportKind:
     measures: tuple[ReportMeasure, ...] = ()
     #: Most levels of ``group_by`` it takes.
     levels: int = MAX_LEVELS
+    #: ``(compiler, path, spec, object, objects, conversions)`` → the ``Report`` fields only this
+    #: kind has (its checks included); None: none.
+    extend: Callable[..., dict[str, Any]] | None = None
 
 
 #: The report kinds, by name (``kind:``, default ``grouped``).
@@ -190,6 +205,18 @@ REPORT_KINDS.register(ReportKind("cycle_time", _check_cycle_time, CYCLE_MEASURES
 REPORT_KINDS.register(ReportKind("completeness", _check_completeness))
 
 
+def _no_check(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef) -> None:
+    """Kinds whose checks are all in ``extend``."""
+
+
+def _forecast(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef, objects: Any, _: Any) -> dict:
+    return report_sales.check_forecast(compiler, path, spec, obj, objects)
+
+
+REPORT_KINDS.register(ReportKind("forecast", _no_check, levels=1, extend=_forecast))
+REPORT_KINDS.register(ReportKind("conversion", _no_check, levels=1, extend=report_sales.check_conversion))
+
+
 def report_field(obj: ObjectDef, name: str) -> FieldDef | None:
     """The field ``name`` of ``obj``, a system column (``created_at``, ``owner_id``) as a field
     of its type; None when there is neither."""
@@ -201,12 +228,17 @@ def report_field(obj: ObjectDef, name: str) -> FieldDef | None:
 
 
 def compile_reports(
-    compiler: Compiler, specs: Mapping[str, Any], objects: Mapping[str, ObjectDef], roles: set[str]
+    compiler: Compiler,
+    specs: Mapping[str, Any],
+    objects: Mapping[str, ObjectDef],
+    roles: set[str],
+    conversions: Mapping[str, Conversion] | None = None,
 ) -> dict[str, Report]:
     """Every entry of ``reports:`` that checks, by name, in declaration order."""
     out: dict[str, Report] = {}
     for name, spec in specs.items():
-        report = _Checker(compiler, ("reports", name), objects).report(name, spec, roles)
+        checker = _Checker(compiler, ("reports", name), objects, conversions or {})
+        report = checker.report(name, spec, roles)
         if report is not None:
             out[name] = report
     return out
@@ -215,8 +247,10 @@ def compile_reports(
 class _Checker:
     """Checks one report, reporting every issue at once."""
 
-    def __init__(self, compiler: Compiler, path: tuple, objects: Mapping[str, ObjectDef]) -> None:
-        self.c, self.path, self.objects = compiler, path, objects
+    def __init__(
+        self, compiler: Compiler, path: tuple, objects: Mapping[str, ObjectDef], conversions: Mapping[str, Conversion]
+    ) -> None:
+        self.c, self.path, self.objects, self.conversions = compiler, path, objects, conversions
         self.ok = True
 
     def issue(self, code: str, where: tuple, message: str, hint: str | None) -> None:
@@ -248,9 +282,16 @@ class _Checker:
                 f"`fields` and `target` belong to a completeness report, not a {kind} one",
                 "add `kind: completeness`, or remove them",
             )
+        for key in report_sales.foreign_keys(kind, spec):
+            code = "T-E187" if key == "conversion" else "T-E184"
+            owner = "a conversion report" if key == "conversion" else "a forecast or a conversion report"
+            if key in ("close_date", "quota"):
+                owner = "a forecast"
+            self.issue(code, (key,), f"`{key}` belongs to {owner}, not a {kind} one", f"set `kind:`, or remove `{key}`")
         fixed = REPORT_KINDS[kind].measures if kind in REPORT_KINDS else ()
         levels = REPORT_KINDS[kind].levels if kind in REPORT_KINDS else MAX_LEVELS
-        specs = spec.get("group_by") or (["owner_id"] if kind == "completeness" else [])
+        owned = kind in ("completeness", "forecast", "conversion")
+        specs = spec.get("group_by") or (["owner_id"] if owned else [])
         specs = [specs] if isinstance(specs, str) else specs
         per_team = kind == "completeness" and specs == ["team"] and "team" not in obj.fields
         specs = ["owner_id"] if per_team else ["owner_id" if g == "owner" else g for g in specs]
@@ -289,6 +330,9 @@ class _Checker:
         if kind in REPORT_KINDS:
             issues = len(self.c.issues)
             REPORT_KINDS[kind].check(self.c, self.path, spec, obj)
+            extend = REPORT_KINDS[kind].extend
+            if extend is not None:
+                report = replace(report, **extend(self.c, self.path, spec, obj, self.objects, self.conversions))
             self.ok = self.ok and len(self.c.issues) == issues
         return report if self.ok else None
 

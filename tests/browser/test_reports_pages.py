@@ -1,12 +1,13 @@
 """The reports pages in a browser (configs/sample_saas.yaml and its demo data): at 1280 px in
 English and 375 px in Chinese, a manager opens the reports from the navigation, reads the
 pipeline by stage (bars above its table) and the follow-ups by owner (a stacked bar above
-its matrix), the deal funnel from the stage history (its figures are no links), without the
+its matrix), the deal funnel from the stage history (its figures are no links), the
+quarter's forecast (his team's reps and its subtotal row), without the
 page scrolling sideways (a wide table scrolls inside its own box, the
 chart fits the width), and a count's link, as the stage's bar, opens the list of exactly
 that many records.
 
-Screenshots (scratch folder): reports-<width>-<lang>-{table,matrix}; report-chart-<width>-<lang>
+Screenshots (scratch folder): reports-<width>-<lang>-{table,matrix,funnel,forecast}; report-chart-<width>-<lang>
 (the pipeline's bars and table: docs/user-guide.md shows them).
 """
 
@@ -96,6 +97,14 @@ def test_a_manager_reads_reports_and_drills_down(
     no_page_scroll(page, width)
     expect(page.locator("table.report tbody td.num a")).to_have_count(0)
     screenshot(page, f"reports-{width}-{lang}-funnel")
+
+    page.goto("/reports/quarter_forecast?period=this_year")  # owners in the team, its subtotal row
+    expect(page.locator("table.report").first).to_be_visible()
+    if page.locator("table.report tbody td.num").count():  # the demo's deals close near today
+        expect(page.locator("table.report tr.subtotal")).to_have_count(1)  # mike's team only
+        chart_fits(page, "figure.chart-bar", width)
+    no_page_scroll(page, width)
+    screenshot(page, f"reports-{width}-{lang}-forecast")
 
     page.goto("/reports/pipeline_by_stage")
     link = page.locator("table.report tbody td.num a").first

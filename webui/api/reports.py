@@ -69,6 +69,7 @@ def result_json(result: ReportResult) -> dict[str, Any]:
         "chart": result.report.chart,
         "levels": [{"key": c.key, "label": c.label} for c in result.levels],
         "measures": [{"key": c.key, "label": c.label, "kind": c.kind} for c in result.measures],
+        "nested": result.nested,
         "rows": [_row(row) for row in result.rows],
         "total": _row(result.total)["figures"],
         "more": result.more,
@@ -80,6 +81,7 @@ def result_json(result: ReportResult) -> dict[str, Any]:
 
 def _row(row: Row) -> dict[str, Any]:
     return {
+        "subtotal": row.subtotal,
         "keys": [{"value": json_value(k.raw), "label": k.label} for k in row.keys],
         "figures": {
             f.measure: {"value": json_value(f.value), "text": f.text, "filter": _filter(f.filter)} for f in row.figures
@@ -148,12 +150,20 @@ def schemas() -> dict[str, Any]:
                 "chart": {"type": "string"},
                 "levels": {"type": "array", "items": column},
                 "measures": {"type": "array", "items": column},
+                "nested": {
+                    "type": "boolean",
+                    "description": "Rows nest the second level in the first, each closed by a subtotal row.",
+                },
                 "rows": {
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "required": ["keys", "figures"],
+                        "required": ["subtotal", "keys", "figures"],
                         "properties": {
+                            "subtotal": {
+                                "type": "boolean",
+                                "description": "A subtotal of the rows before it with its first key (a team).",
+                            },
                             "keys": {
                                 "type": "array",
                                 "items": {

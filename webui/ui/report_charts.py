@@ -11,6 +11,8 @@ its number in the report's table (``drill_url``).
 - **Two levels** (a matrix): a category per value of the first level; ``bar``, ``stacked_bar``
   and ``line`` draw a series per value of the second level (the matrix's cells), ``funnel``
   and ``donut`` the first level's subtotals (the matrix's row totals).
+- **Nested levels** (a forecast's owners in their teams): a category per row of the second
+  level, as one level; subtotal rows are not drawn.
 - **No level**: one category, the total.
 - **kpi**: the main figure's total, against the previous period (``previous_run``) when the
   report's period is a relative range that has one (this month → last month); else no change.
@@ -122,6 +124,8 @@ class _Builder:
         levels = self.result.levels
         if not levels:
             return main.column.label
+        if len(levels) == 1 or self.result.nested:
+            return t("reports.chart_by", measure=main.column.label, level=levels[-1].label)
         if len(levels) == 1:
             return t("reports.chart_by", measure=main.column.label, level=levels[0].label)
         return t("reports.chart_by_two", measure=main.column.label, level=levels[0].label, other=levels[1].label)
@@ -131,14 +135,14 @@ class _Builder:
         if not self.drawn:
             return None
         main = self.drawn[0]
-        two_levels = len(self.result.levels) == 2
+        two_levels = len(self.result.levels) == 2 and not self.result.nested
         if kind in WHOLES and (not main.unit.additive or (two_levels and not self.result.subtotals)):
             kind = "bar"
         common: dict[str, Any] = {
             "kind": kind,
             "title": self.title(main),
             "value_format": main.unit.value_format,
-            "category_heading": self.result.levels[0].label if self.result.levels else "",
+            "category_heading": self.result.levels[-1 if self.result.nested else 0].label if self.result.levels else "",
         }
         if kind == "kpi":
             return Chart(kpi=self.kpi(main, previous), **common)
@@ -171,8 +175,9 @@ class _Builder:
 
     def groups(self, main: _Drawn, measures: list[_Drawn]) -> tuple[list[Category], list[Series]]:
         """One level (or none: the total): a category per group, a series per measure drawn."""
-        rows = list(self.result.rows) if self.result.levels else [self.result.total]
-        labels = [row.keys[0].label for row in rows] if self.result.levels else [t("reports.total")]
+        rows = [r for r in self.result.rows if not r.subtotal] if self.result.levels else [self.result.total]
+        last = -1 if self.result.nested else 0
+        labels = [row.keys[last].label for row in rows] if self.result.levels else [t("reports.total")]
         categories = [Category(label, self.link(main, row)) for label, row in zip(labels, rows, strict=True)]
         series = [
             Series(d.column.label, [self.value(d, row) for row in rows], [self.link(d, row) for row in rows])

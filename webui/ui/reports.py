@@ -77,6 +77,8 @@ class TableRow:
 
     labels: list[str]
     cells: list[Cell]
+    #: A subtotal row (a forecast's team), drawn as one.
+    subtotal: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,13 +123,16 @@ def _link(result: ReportResult, figure: Figure | None) -> Cell:
 
 
 def _table(result: ReportResult) -> list[TableRow]:
-    return [TableRow([k.label for k in row.keys], [_link(result, f) for f in row.figures]) for row in result.rows]
+    return [
+        TableRow([k.label for k in row.keys], [_link(result, f) for f in row.figures], row.subtotal)
+        for row in result.rows
+    ]
 
 
 def _matrices(result: ReportResult) -> list[Matrix]:
     """One matrix per measure of a two-level report, with the totals of each row and column
     (``ReportResult.subtotals``: measures that add up; the others read —)."""
-    if len(result.levels) != 2:
+    if len(result.levels) != 2 or result.nested:
         return []
     firsts = list(dict.fromkeys((r.keys[0].raw, r.keys[0].label) for r in result.rows))
     seconds = [(key.raw, key.label) for key in result.columns]

@@ -360,6 +360,11 @@ class Query:
             )
         return sorted(groups, key=lambda g: tuple((value is None, value) for value in g.key))
 
+    def group_expression(self, name: str) -> sa.ColumnElement[Any]:
+        """The SQL expression ``grouped`` groups ``name`` (a field or ``field:unit``) by, for a
+        report that joins ``statement()`` with another object's query (a conversion's targets)."""
+        return self._group_key(name)
+
     def _group_key(self, name: str) -> sa.ColumnElement[Any]:
         """The expression a group key ``field`` or ``field:unit`` (a date bucket) groups by."""
         field_name, _, unit = name.partition(":")

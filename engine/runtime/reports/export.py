@@ -6,6 +6,7 @@ grant on the report's object and is written to the access log (S34)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -32,7 +33,7 @@ def export_report(session: Session, result: ReportResult, out: BinaryIO, file_fo
         raise UnknownFormat(file_format)
     obj = session.object(result.report.object)
     check_grant(session, obj.name)
-    columns = _columns(obj, result)
+    columns = _columns(obj, result, session.config.objects)
     sheet = replace(obj, plural_label=Label.of(result.title))
     writer = WRITERS[file_format](out, sheet, columns, result.language)
     writer.header(False)
@@ -56,14 +57,14 @@ def export_report(session: Session, result: ReportResult, out: BinaryIO, file_fo
     return len(rows)
 
 
-def _columns(obj: ObjectDef, result: ReportResult) -> list[Column]:
+def _columns(obj: ObjectDef, result: ReportResult, objects: Mapping[str, ObjectDef]) -> list[Column]:
     levels = [Column(FieldDef(f"l{i}", "text", Label.of(c.label))) for i, c in enumerate(result.levels)]
     if not levels:
         levels = [Column(FieldDef("l0", "text", Label.of(message("report.total", result.language))))]
     measures = []
     for index, (m, head) in enumerate(zip(_measures(result), result.measures, strict=True)):
         measures.append(
-            Column(replace(_measure_type(obj, m.kind, m.field), name=f"m{index}", label=Label.of(head.label)))
+            Column(replace(_measure_type(obj, m.kind, m.field, objects), name=f"m{index}", label=Label.of(head.label)))
         )
     return levels + measures
 
@@ -77,10 +78,11 @@ def _measures(result: ReportResult) -> list[Any]:
 COMPUTED_TYPES = {"median_days": "decimal", "avg_days": "decimal", "lost_reasons": "text"}
 
 
-def _measure_type(obj: ObjectDef, kind: str, field_name: str | None) -> FieldDef:
+def _measure_type(obj: ObjectDef, kind: str, field_name: str | None, objects: Mapping[str, ObjectDef]) -> FieldDef:
     """The field a measure's column is typed as: counts are integers, rates percentages, the
-    others take their field's type (an average of integers a decimal); a completeness target is
-    its verdict in words."""
+    others take their field's type (an average of integers a decimal; ``object.field``, a
+    conversion's amount of its targets, that object's field); a completeness target is its
+    verdict in words."""
     if kind in ("count", "incomplete"):
         return FieldDef("m", "integer", Label.of("m"))
     if kind == "rate":
@@ -89,7 +91,8 @@ def _measure_type(obj: ObjectDef, kind: str, field_name: str | None) -> FieldDef
         return FieldDef("m", "text", Label.of("m"))
     if kind in COMPUTED_TYPES:
         return FieldDef("m", COMPUTED_TYPES[kind], Label.of("m"))
-    field = report_field(obj, field_name or "")
+    other, _, name = (field_name or "").rpartition(".")
+    field = report_field(objects[other], name) if other else report_field(obj, name)
     assert field is not None
     if field.value_type == "integer" and kind in ("avg", "weighted"):
         return FieldDef("m", "decimal", Label.of("m"))

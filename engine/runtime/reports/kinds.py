@@ -87,9 +87,18 @@ def run(session: Session, name: str, overrides: Overrides | None = None, languag
     return RUNNERS[report.kind].run(session, report, overrides or Overrides(), language)
 
 
-from engine.runtime.reports import completeness, cycle_time, funnel, grouped  # noqa: E402  (the runners of the kinds)
+from engine.runtime.reports import (  # noqa: E402  (the runners of the kinds)
+    completeness,
+    conversion,
+    cycle_time,
+    forecast,
+    funnel,
+    grouped,
+)
 
 RUNNERS.register(ReportRunner("grouped", grouped.run_grouped))
 RUNNERS.register(ReportRunner("funnel", funnel.run_funnel))
 RUNNERS.register(ReportRunner("cycle_time", cycle_time.run_cycle_time))
 RUNNERS.register(ReportRunner("completeness", completeness.run_completeness))
+RUNNERS.register(ReportRunner("forecast", forecast.run_forecast))
+RUNNERS.register(ReportRunner("conversion", conversion.run_conversion))

@@ -49,6 +49,8 @@ class Row:
 
     keys: tuple[Key, ...]
     figures: tuple[Figure, ...]
+    #: A subtotal of the rows before it that share its first key (a forecast's team).
+    subtotal: bool = False
 
     def figure(self, measure: str) -> Figure | None:
         """The figure of the measure ``measure`` (its key), or None."""
@@ -92,6 +94,9 @@ class ReportResult:
     #: A two-level report's values of the second level (a matrix's columns, a chart's series) in
     #: that level's order: picklists as declared, dates in time, names alphabetically, none last.
     columns: tuple[Key, ...] = ()
+    #: The rows nest the second level in the first, each first-level value closed by a
+    #: ``subtotal`` row (a forecast's owners in their teams): a table, never a matrix.
+    nested: bool = False
 
     @property
     def name(self) -> str:
