@@ -180,7 +180,9 @@ def funnel_sql(crm: Trellis, bounds: tuple[dt.datetime, dt.datetime]) -> int:
 def cycle_sql(crm: Trellis, bounds: tuple[dt.datetime, dt.datetime]) -> int:
     """Deals closed in the quarter per owner, and their average days from creation."""
     postgres = crm.engine.dialect.name == "postgresql"
-    days = "extract(epoch FROM c.at - d.created_at) / 86400" if postgres else "julianday(c.at) - julianday(d.created_at)"
+    days = (
+        "extract(epoch FROM c.at - d.created_at) / 86400" if postgres else "julianday(c.at) - julianday(d.created_at)"
+    )
     sql = (
         f"SELECT d.owner_id, count(*), avg({days}) FROM obj_deal d JOIN ("
         "SELECT record_id, max(at) AS at FROM sys_stage_history WHERE object = 'deal' "
