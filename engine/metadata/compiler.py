@@ -26,6 +26,7 @@ from engine.metadata import automation, fieldtypes, kinds
 from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
 from engine.metadata.conversions import compile_conversions
+from engine.metadata.dashboards import compile_dashboards
 from engine.metadata.duplicates import compile_duplicates
 from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
 from engine.metadata.expressions import (
@@ -310,6 +311,8 @@ class Compiler:
         languages = tuple(settings_spec.get("languages") or [str(settings_spec.get("locale", "en_US")).split("_")[0]])
         templates = automation.compile_templates(self, self.tree.get("templates") or {}, languages)
         assignment, scoring = self.compile_assignment_and_scoring(objects, set(roles))
+        reports_spec = self.tree.get("reports") or {}
+        reports = compile_reports(self, reports_spec, objects, set(roles))
         canonical = canonical_json(self.tree)
         return Config(
             settings=self.settings,
@@ -334,7 +337,12 @@ class Compiler:
             automation_depth=(self.tree.get("settings") or {}).get("automation_depth", 5),
             assignment=frozen_map(assignment),
             scoring=frozen_map(scoring),
-            reports=frozen_map(compile_reports(self, self.tree.get("reports") or {}, objects, set(roles))),
+            reports=frozen_map(reports),
+            dashboards=frozen_map(
+                compile_dashboards(
+                    self, self.tree.get("dashboards") or {}, reports, objects, set(roles), set(reports_spec)
+                )
+            ),
         )
 
     def compile_assignment_and_scoring(self, objects: dict[str, ObjectDef], roles: set[str]) -> tuple[dict, dict]:

@@ -88,6 +88,14 @@ T-E177    a report's ``roles`` names an unknown role
 T-E178    an unknown report kind
 T-E179    a funnel or cycle time without a pipeline, with keys its kind does not take, or an unknown ``from_stage``
 T-E183    a ``completeness`` report without ``fields``, or a ``target`` that is not a share (``85%``, 0–100)
+T-E190    a dashboard widget names an unknown report
+T-E191    a dashboard's ``roles`` names an unknown role
+T-E192    an unknown dashboard widget kind, or a widget naming none or two of ``report``, ``kpi``, ``widget``
+T-E193    two dashboards say ``default: true``
+T-E194    a role is in the ``roles`` of two dashboards (two home dashboards)
+T-E195    a widget ``width`` that is neither 1–12 nor small, medium, large
+T-E196    a dashboard filter that is not ``period``, ``team`` or ``owner``, or a default it cannot take
+T-E197    a widget key its kind does not take, or an ``object`` that does not fit the widget
 T-E100    a conversion names an unknown object
 T-E101    a conversion names an unknown field (or one Trellis computes)
 T-E102    a conversion's ``@target`` or ``links`` names an undeclared or later target
