@@ -660,6 +660,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "期间应为以下之一：{periods}，而不是 {value}。",
     },
     "report_bad_team": {"en": "team is a team id, not {value}.", "zh": "团队应为团队编号，而不是 {value}。"},
+    # --- dashboards (engine.runtime.dashboards) ---
+    "dashboard_not_found": {
+        "en": "There is no dashboard {name} that you may open.",
+        "zh": "没有您可以打开的仪表板 {name}。",
+    },
+    "dashboard.widget.my_tasks": {"en": "My open tasks", "zh": "我的待办任务"},
+    "dashboard.widget.approvals": {"en": "Approvals waiting for me", "zh": "待我审批"},
+    "dashboard.widget.my_pipeline": {"en": "My pipeline by stage", "zh": "我的销售管道（按阶段）"},
+    "dashboard.widget.recent_records": {"en": "Recently changed", "zh": "最近更新的记录"},
+    "dashboard.widget.notifications": {"en": "Notifications", "zh": "通知"},
 }
 
 #: The language the engine speaks to the person it works for now (None: English).
