@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
+
 from engine.metadata.model import Dashboard
 from engine.runtime import reports
 from engine.runtime.dashboards.access import dashboard_for
@@ -64,3 +66,10 @@ def run_dashboard(
         overrides=overrides,
         widgets=tuple(w for w in found if w is not None),
     )
+
+
+def team_choices(session: Session) -> list[tuple[int, str]]:
+    """The teams a team filter offers: ``(id, label)`` by name (the label, else the name)."""
+    teams = session.schema.system["sys_teams"]
+    rows = session.connection.execute(sa.select(teams.c.id, teams.c.name, teams.c.label).order_by(teams.c.name))
+    return [(row.id, row.label or row.name) for row in rows]
