@@ -51,6 +51,8 @@ SECTIONS = {
     "scoring": "Scoring",
     "duplicate_rule": "Duplicate rules",
     "report": "Reports",
+    "dashboard": "Dashboards",
+    "dashboard_widget": "Dashboard widgets",
 }
 
 
