@@ -114,9 +114,7 @@ def _report_view(
     more = url_for("reports.show", name=w.report, **{k: v for k, v in filters.items() if v}) if configured else None
     more_label = fmt.t("dashboards.open_report") if configured else ""
     if result.report is None:
-        return WidgetView(
-            w.kind, result.title, w.width, "report", refused=result.refused, more_url=more, more_label=more_label
-        )
+        return WidgetView(w.kind, result.title, w.width, "report", refused=result.refused)  # its page refuses too
     report = result.report
     kind = result.chart
     drawn = replace(report, report=replace(report.report, chart=kind)) if kind != report.report.chart else report
