@@ -52,6 +52,8 @@ SECTIONS = {
     "duplicate_rule": "Duplicate rules",
     "report": "Reports",
     "subscription": "Subscriptions",
+    "dashboard": "Dashboards",
+    "dashboard_widget": "Dashboard widgets",
 }
 
 

@@ -26,6 +26,7 @@ from engine.metadata import automation, fieldtypes, kinds
 from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
 from engine.metadata.conversions import compile_conversions
+from engine.metadata.dashboards import compile_dashboards
 from engine.metadata.duplicates import compile_duplicates
 from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
 from engine.metadata.expressions import (
@@ -311,8 +312,9 @@ class Compiler:
         languages = tuple(settings_spec.get("languages") or [str(settings_spec.get("locale", "en_US")).split("_")[0]])
         templates = automation.compile_templates(self, self.tree.get("templates") or {}, languages)
         assignment, scoring = self.compile_assignment_and_scoring(objects, set(roles))
+        reports_spec = self.tree.get("reports") or {}
+        reports = compile_reports(self, reports_spec, objects, set(roles), conversions)
         canonical = canonical_json(self.tree)
-        reports = compile_reports(self, self.tree.get("reports") or {}, objects, set(roles), conversions)
         return Config(
             settings=self.settings,
             picklists=frozen_map(picklists),
@@ -339,6 +341,11 @@ class Compiler:
             reports=frozen_map(reports),
             subscriptions=frozen_map(
                 compile_subscriptions(self, self.tree.get("subscriptions") or {}, {"reports": reports}, set(roles))
+            ),
+            dashboards=frozen_map(
+                compile_dashboards(
+                    self, self.tree.get("dashboards") or {}, reports, objects, set(roles), set(reports_spec)
+                )
             ),
         )
 

@@ -96,6 +96,14 @@ T-E184    a ``forecast`` report of an object without a pipeline, without a date 
 T-E185    a stage's ``forecast`` category on a won or lost stage
 T-E186    a ``forecast`` report's ``quota`` that cannot be read (amounts, ``per``, its object's fields), or a quota on a report not grouped by owner
 T-E187    a ``conversion`` report whose object no conversion converts, an unknown ``conversion``, an ``amount`` that is no number field of a linked target, or keys it does not take; ``conversion`` on another kind
+T-E190    a dashboard widget names an unknown report
+T-E191    a dashboard's ``roles`` names an unknown role
+T-E192    an unknown dashboard widget kind, or a widget naming none or two of ``report``, ``kpi``, ``widget``
+T-E193    two dashboards say ``default: true``
+T-E194    a role is in the ``roles`` of two dashboards (two home dashboards)
+T-E195    a widget ``width`` that is neither 1–12 nor small, medium, large
+T-E196    a dashboard filter that is not ``period``, ``team`` or ``owner``, or a default it cannot take
+T-E197    a widget key its kind does not take, or an ``object`` that does not fit the widget
 T-E100    a conversion names an unknown object
 T-E101    a conversion names an unknown field (or one Trellis computes)
 T-E102    a conversion's ``@target`` or ``links`` names an undeclared or later target

@@ -1051,6 +1051,48 @@ class Subscription:
 
 
 @dataclass(frozen=True)
+class DashboardWidget:
+    """One block of a dashboard's grid (``dashboards.<name>.widgets[i]``): ``kind`` names its
+    widget kind (``report``, ``kpi`` or a built-in: ``my_tasks``, ``approvals``,
+    ``my_pipeline``, ``recent_records``, ``notifications``); ``report`` the report a ``report``
+    or ``kpi`` widget shows, ``chart`` how (None: the report's own ``chart:``); ``width`` the
+    columns it spans in a grid of 12; ``object`` and ``limit`` what a built-in reads."""
+
+    kind: str
+    width: int
+    report: str | None = None
+    chart: str | None = None
+    title: Label | None = None
+    object: str | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class DashboardFilters:
+    """The filters a dashboard offers (``period``, ``team``, ``owner``: ``offered``) and their
+    defaults (None: as each report says)."""
+
+    offered: tuple[str, ...] = ()
+    period: str | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """A dashboard declared in ``dashboards:`` (issue 15 §4): a grid of widgets, the home page
+    of the users holding one of ``roles`` (``default``: of everyone else), with the filters it
+    offers applied to every report widget."""
+
+    name: str
+    label: Label
+    widgets: tuple[DashboardWidget, ...]
+    roles: tuple[str, ...] = ()
+    default: bool = False
+    filters: DashboardFilters = field(default_factory=DashboardFilters)
+    description: Label | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole, checked Trellis config: the result of ``load_config``."""
 
@@ -1079,6 +1121,8 @@ class Config:
     reports: Mapping[str, Report] = field(default_factory=frozen_map)
     #: E-mail subscriptions by rule (``subscriptions:``, issue 15 §4), by name.
     subscriptions: Mapping[str, Subscription] = field(default_factory=frozen_map)
+    #: Dashboards (``dashboards:``, issue 15 §4), by name, in declaration order.
+    dashboards: Mapping[str, Dashboard] = field(default_factory=frozen_map)
 
     def object(self, name: str) -> ObjectDef:
         """The object called ``name``; raises KeyError with the known names."""

@@ -796,6 +796,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "You have {most} subscriptions, the most one may keep; unsubscribe from one first.",
         "zh": "您已有 {most} 个订阅，已达上限，请先退订一个。",
     },
+    # --- dashboards (engine.runtime.dashboards) ---
+    "dashboard_not_found": {
+        "en": "There is no dashboard {name} that you may open.",
+        "zh": "没有您可以打开的仪表板 {name}。",
+    },
+    "dashboard.widget.my_tasks": {"en": "My open tasks", "zh": "我的待办任务"},
+    "dashboard.widget.approvals": {"en": "Approvals waiting for me", "zh": "待我审批"},
+    "dashboard.widget.my_pipeline": {"en": "My pipeline by stage", "zh": "我的销售管道（按阶段）"},
+    "dashboard.widget.recent_records": {"en": "Recently changed", "zh": "最近更新的记录"},
+    "dashboard.widget.notifications": {"en": "Notifications", "zh": "通知"},
 }
 
 #: The language the engine speaks to the person it works for now (None: English).

@@ -109,7 +109,7 @@ def test_login_page_and_wrong_password(page, screenshot, switch_language):
 def test_list_and_record_page(page, login, screenshot, live_server):
     login(page, "alice")
     page.goto("/")
-    page.wait_for_url(re.compile(r"/o/[a-z_]+"))
+    page.wait_for_url(re.compile(r"/dashboards/my_work$"))  # a rep's home dashboard (configs/sample_saas.yaml)
     page.goto("/o/account")
     ids = record_links(page, "account")
     assert ids, "alice's account list shows no account"

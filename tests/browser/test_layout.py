@@ -143,7 +143,7 @@ def test_desktop_header_lists_board_and_renewal(new_page, login, switch_language
     screenshot(page, f"layout-1280-{lang}-record")
 
     page.locator(".brand").click()
-    page.wait_for_url(re.compile(r"/o/[a-z_]+$"))
+    page.wait_for_url(re.compile(r"/dashboards/my_work$"))  # the home page: a rep's home dashboard
 
     page.goto("/o/opportunity/board")
     switch = page.locator("nav.pipeline-switch")

@@ -8,6 +8,7 @@
 - ``POST /api/v1/<object>/<id>/merge`` and ``…/unmerge`` (``merges``, issue 14);
 - ``GET /api/v1/notifications``, ``POST …/notifications[/<id>]/read`` (``notifications``);
 - ``GET /api/v1/reports`` and ``GET /api/v1/reports/<name>``: reports' figures (``reports``, issue 15);
+- ``GET /api/v1/dashboards`` and ``GET /api/v1/dashboards/<name>``: dashboards' widgets (``dashboards``);
 - ``GET /api/v1/search?q=``: every readable object searched at once (``search``);
 - bearer tokens (``engine.runtime.security.tokens``), JSON errors (``errors``), rate
   limits per token and per IP (``ratelimit``).
@@ -27,6 +28,7 @@ from webui.api import (
     approvals,
     bulk,
     conversions,
+    dashboards,
     errors,
     imports,
     merges,
@@ -50,6 +52,7 @@ def init_app(app: Flask) -> None:
     imports.register(blueprint)
     notifications.register(blueprint)
     reports.register(blueprint)
+    dashboards.register(blueprint)
     search.register(blueprint)
     errors.register(app, blueprint)
     ratelimit.init_app(app, blueprint)

@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from engine.runtime.dashboards.access import DashboardNotFound
 from engine.runtime.errors import (
     Conflict,
     NotFound,
@@ -45,6 +46,7 @@ STATUS: Mapping[type[TrellisError], int] = {
     PermissionDenied: 403,
     NotFound: 404,
     ReportNotFound: 404,
+    DashboardNotFound: 404,
     UnknownObject: 404,
     Conflict: 409,
     PossibleDuplicate: 409,

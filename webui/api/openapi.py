@@ -20,7 +20,18 @@ from engine.metadata.model import Config, FieldDef, ObjectDef
 from engine.runtime.records.listparams import DEFAULT_PER_PAGE, RESERVED
 from engine.runtime.records.query import COUNT_LIMIT, MAX_PER_PAGE, OPERATORS
 from engine.runtime.security.permissions import Principal
-from webui.api import approvals, bulk, conversions, imports, merges, notifications, reports, search, timeline
+from webui.api import (
+    approvals,
+    bulk,
+    conversions,
+    dashboards,
+    imports,
+    merges,
+    notifications,
+    reports,
+    search,
+    timeline,
+)
 from webui.api.meta import readable_objects, visible_fields, writable
 from webui.api.responses import ERROR_RESPONSES
 
@@ -506,6 +517,8 @@ def build_document(config: Config, principal: Principal, server_url: str = "/") 
     paths.update(imports.paths())
     schemas.update(reports.schemas())
     paths.update(reports.paths())
+    schemas.update(dashboards.schemas())
+    paths.update(dashboards.paths())
     schemas.update(search.schemas())
     paths.update(search.paths())
     company = config.settings.company

@@ -19,7 +19,8 @@ Modules, one concern each:
   ``automation_admin``: rule runs and the outbox, for ``manage_config``.
 - ``pipeline``, ``board``, ``approvals``: the stage path and moves, the board, the approvals page.
 - ``imports`` (view models in ``import_views``): the import wizard and each object's import history.
-- ``reports``: the reports page, one report's table or matrix with drill-down links, its files.
+- ``reports``: the reports page, one report's table or matrix with drill-down links, its files;
+  ``dashboards``: the dashboards page, one dashboard's grid of widgets with its filters.
 - ``search``: the top bar's global search, its suggestions (JSON) and the results page.
 - ``subscriptions``: a report's "Subscribe by e-mail" form, the user's subscriptions, the e-mails'
   unsubscribe link.
@@ -41,6 +42,7 @@ from webui.ui import (
     automation_admin,
     context,
     conversion,
+    dashboards,
     duplicate_finder,
     errors,
     imports,
@@ -73,6 +75,7 @@ def init_app(app: Flask) -> None:
         automation_admin.create_blueprint(app),
         imports.create_blueprint(app),
         reports.create_blueprint(app),
+        dashboards.create_blueprint(app),
         search.create_blueprint(app),
         subscriptions.create_blueprint(app),
     ):

@@ -36,6 +36,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.datastructures import MultiDict
 
 from engine.metadata.model import ObjectDef
+from engine.runtime import dashboards
 from engine.runtime.errors import Conflict, FieldError, QueryError, TrellisError, ValidationFailed
 from engine.runtime.exports.export import export_file
 from engine.runtime.exports.writers import WRITERS
@@ -79,9 +80,13 @@ def readable(session: Session, object_name: str) -> ObjectDef:
 
 # --- lists --------------------------------------------------------------------------------
 def home() -> Response | str:
-    """The first object the user may read."""
+    """The user's home dashboard (the first whose roles hold one of theirs, else the default
+    one); without one, the first object the user may read."""
     with ui_session() as session:
+        dashboard = dashboards.home_for(session.config, session.principal)
         objects = readable_objects(session.config, session.principal)
+    if dashboard is not None:
+        return redirect(url_for("dashboards.show", name=dashboard.name))
     if not objects:
         return render_page("error.html", None, status=403, message=t("error.no_objects")), 403
     return redirect(url_for("records.list_records", object_name=objects[0].name))

@@ -57,7 +57,10 @@ class Overrides:
             params["owner"] = self.owner
         if self.team is not None:
             members = _team_members(session, self.team)
-            params["owner_id__in"] = ",".join(str(i) for i in members) if members else "0"
+            if members:
+                params["owner_id__in"] = ",".join(str(i) for i in members)
+            else:  # a team without members (or none of that id) owns no record
+                params["id__isnull"] = "true"
         return params
 
 
