@@ -65,8 +65,12 @@ def test_the_demo_data_tells_one_consistent_story(open_demo, sample):
     )
     assert len(deals) >= 8 and len(accounts) >= 8
     pipeline = config.objects["opportunity"].pipeline
+    from_leads = {lead["converted_opportunity"] for lead in leads.values()}  # named by the conversion
     for deal in deals.values():
         account = accounts[deal["account"]]
+        if deal.id in from_leads:
+            assert deal["stage"] == pipeline.for_values(deal).stages[0].key, deal["name"]
+            continue
         assert deal["name"].startswith(f"{account['name']} – "), deal["name"]
         assert deal["name"].endswith((f" {deal['quantity']} 席", f" {deal['quantity']} 件")), deal["name"]
         discount = deal.get("discount") or Decimal(0)
@@ -110,8 +114,18 @@ def test_the_demo_data_tells_one_consistent_story(open_demo, sample):
         assert resolved or (ticket["resolution"], ticket["resolved_at"], ticket["satisfaction"]) == (None,) * 3
         if ticket["first_response_at"] is not None:
             assert ticket["first_response_at"] >= ticket["created_at"]
-    for lead in leads.values():  # what conversion sets is never made up
-        assert converted.converted_by(config, "lead", lead) is None, lead["name"]
+    converted_leads = 0
+    for lead in leads.values():  # what a conversion sets is never made up: only conversions set it
+        conversion = converted.converted_by(config, "lead", lead)
+        if conversion is None:
+            continue
+        converted_leads += 1
+        for target, field in conversion.links.items():
+            kind = next(t.object for t in conversion.targets if t.name == target)
+            if lead[field] is not None and kind == "opportunity":
+                assert deals[lead[field]]["created_at"] > lead["created_at"], lead["name"]
+                assert deals[lead[field]]["account"] == lead["converted_account"], lead["name"]
+    assert converted_leads >= 1
     people = [a for a in accounts.values() if a["customer_type"] in ("individual", "member")]
     for person in people:
         assert (person["employees"], person["annual_revenue"]) == (None, None), person["name"]

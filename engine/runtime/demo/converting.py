@@ -11,9 +11,10 @@ rule, a duplicate) is left undone.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from engine.runtime.errors import TrellisError
+from engine.runtime.errors import TrellisError, ValidationFailed
 from engine.runtime.workflow import conversion as converting
 
 if TYPE_CHECKING:
@@ -21,11 +22,14 @@ if TYPE_CHECKING:
 
 #: The share of the convertible sample records that are converted.
 SHARE = 0.5
+#: ``(object, field)`` → a sample value: what a person types into the conversion form for a
+#: field the conversion does not fill (a contact's decision role).
+Filler = Callable[[str, str], Any]
 
 
-def convert_some(story: Story, made: dict[str, dict[int, int | None]]) -> dict[str, int]:
+def convert_some(story: Story, made: dict[str, dict[int, int | None]], fill: Filler) -> dict[str, int]:
     """Convert about ``SHARE`` of the convertible records of ``made`` (object → ids created
-    now); returns how many each conversion converted."""
+    now), giving what the form asks with ``fill``; returns how many each conversion converted."""
     session, rng = story.session, story.rng
     counts: dict[str, int] = {}
     for name, conversion in session.config.conversions.items():
@@ -44,11 +48,33 @@ def convert_some(story: Story, made: dict[str, dict[int, int | None]]) -> dict[s
             moment = min(born + dt.timedelta(days=rng.randint(1, 21), hours=rng.randint(0, 8)), latest)
             session.backdate = max(moment, born)
             try:
-                with session.connection.begin_nested():
-                    converting.convert(session, name, record_id, allow_duplicate=True)
-                counts[name] = counts.get(name, 0) + 1
-            except TrellisError:
-                continue
+                if _convert(session, name, record_id, fill):
+                    counts[name] = counts.get(name, 0) + 1
             finally:
                 session.backdate = None
     return counts
+
+
+def _convert(session: Any, name: str, record_id: int, fill: Filler) -> bool:
+    """Convert one record, filling the fields the write path asks for (``target.field``
+    errors) as a person would in the form; False when it stays unconverted."""
+    conversion = session.config.conversions[name]
+    targets = {t.name: t.object for t in conversion.targets}
+    given: dict[str, dict[str, Any]] = {}
+    for _attempt in range(3):
+        try:
+            with session.connection.begin_nested():
+                converting.convert(session, name, record_id, overrides=given, allow_duplicate=True)
+            return True
+        except ValidationFailed as exc:
+            missing = [key.split(".", 1) for key in exc.errors if "." in key and key.split(".", 1)[0] in targets]
+            if not missing:
+                return False
+            for target, field in missing:
+                value = fill(targets[target], field)
+                if value is None:
+                    return False
+                given.setdefault(target, {})[field] = value
+        except TrellisError:
+            return False
+    return False

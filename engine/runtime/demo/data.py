@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.metadata.model import NO_GRANT, Config, FieldDef, ObjectDef, ObjectGrant
-from engine.runtime.demo import journey
+from engine.runtime.demo import converting, journey
 from engine.runtime.demo.people import person_name, person_parts
 from engine.runtime.demo.story import Story, creation_moment, place_in_time, refine
 from engine.runtime.errors import ValidationFailed
@@ -231,6 +231,7 @@ def load_demo_data(crm: Runtime, per_object: int = 20, seed: int = 7) -> dict[st
     rng = random.Random(seed)
     counts: dict[str, int] = {}
     created: dict[str, dict[int, int | None]] = {}
+    fresh: dict[str, dict[int, int | None]] = {}  # created by this call: some are converted
     owners = demo_owners(crm)
     with crm.session(user=None) as session:
         story = Story(session, rng, session.clock().now_utc)
@@ -244,9 +245,22 @@ def load_demo_data(crm: Runtime, per_object: int = 20, seed: int = 7) -> dict[st
                 record_id = create_sample_record(session, obj, index, rng, created, {"owner_id": owner}, story)
                 if record_id is not None:
                     created[obj.name][record_id] = owner
+                    fresh.setdefault(obj.name, {})[record_id] = owner
                     made += 1
             counts[obj.name] = made
+        converting.convert_some(story, fresh, lambda name, field: _form_value(session, name, field, rng, created))
     return counts
+
+
+def _form_value(
+    session: Session, object_name: str, field_name: str, rng: random.Random, created: dict[str, dict[int, int | None]]
+) -> Any:
+    """A value a person would type for ``field_name`` of a new ``object_name`` record."""
+    obj = session.config.objects.get(object_name)
+    field = obj.fields.get(field_name) if obj is not None else None
+    if obj is None or field is None:
+        return None
+    return sample_value(obj, field, rng.randint(0, 999), rng, {}, created, session, True)
 
 
 def demo_owners(crm: Runtime) -> dict[str, list[int]]:
