@@ -314,6 +314,9 @@ class Compiler:
         assignment, scoring = self.compile_assignment_and_scoring(objects, set(roles))
         reports_spec = self.tree.get("reports") or {}
         reports = compile_reports(self, reports_spec, objects, set(roles), conversions)
+        dashboards = compile_dashboards(
+            self, self.tree.get("dashboards") or {}, reports, objects, set(roles), set(reports_spec)
+        )
         canonical = canonical_json(self.tree)
         return Config(
             settings=self.settings,
@@ -340,13 +343,14 @@ class Compiler:
             scoring=frozen_map(scoring),
             reports=frozen_map(reports),
             subscriptions=frozen_map(
-                compile_subscriptions(self, self.tree.get("subscriptions") or {}, {"reports": reports}, set(roles))
-            ),
-            dashboards=frozen_map(
-                compile_dashboards(
-                    self, self.tree.get("dashboards") or {}, reports, objects, set(roles), set(reports_spec)
+                compile_subscriptions(
+                    self,
+                    self.tree.get("subscriptions") or {},
+                    {"reports": reports, "dashboards": dashboards},
+                    set(roles),
                 )
             ),
+            dashboards=frozen_map(dashboards),
         )
 
     def compile_assignment_and_scoring(self, objects: dict[str, ObjectDef], roles: set[str]) -> tuple[dict, dict]:

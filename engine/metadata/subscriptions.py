@@ -53,6 +53,7 @@ class TargetKind:
 #: The kinds of subscription target, by the key that names one.
 TARGETS: Kinds[TargetKind] = Kinds("subscription target")
 TARGETS.register(TargetKind("report", "reports"))
+TARGETS.register(TargetKind("dashboard", "dashboards"))
 
 
 def with_targets(schema: dict) -> dict:

@@ -130,7 +130,27 @@ def test_a_rule_compiles_into_the_model(write_config):
             "unknown report `by_ownr`",
             "did you mean `by_owner`?",
         ),
-        ("{schedule: {daily: '08:00'}, roles: [rep]}", "T-E200", "subscriptions.s", "name it with `report`", "report:"),
+        (
+            "{schedule: {daily: '08:00'}, roles: [rep]}",
+            "T-E200",
+            "subscriptions.s",
+            "name it with `report` or `dashboard`",
+            "report:",
+        ),
+        (
+            "{report: by_owner, dashboard: home, schedule: {daily: '08:00'}, roles: [rep]}",
+            "T-E200",
+            "subscriptions.s",
+            "not 2 of them",
+            "report:",
+        ),
+        (
+            "{dashboard: hom, schedule: {daily: '08:00'}, roles: [rep]}",
+            "T-E200",
+            "subscriptions.s.dashboard",
+            "unknown dashboard `hom`",
+            "name one declared under `dashboards`",
+        ),
         (
             "{report: by_owner, schedule: {weekly: 'someday 08:00'}, roles: [rep]}",
             "T-E201",

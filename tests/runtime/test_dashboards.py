@@ -26,10 +26,13 @@ from engine import Trellis
 from engine.runtime import dashboards
 from engine.runtime.dashboards.access import dashboards_for
 from engine.runtime.errors import QueryError
+from engine.runtime.jobs import worker
+from engine.runtime.jobs.delivery import SmtpSettings
 from engine.runtime.messages import speaking
 from engine.runtime.records import listparams
 from engine.runtime.reports import ReportResult
 from tests.conftest import Clock, fresh_database
+from tests.receivers import smtp_server
 from tests.runtime import test_reports
 from tests.runtime.test_reports import NOW, seed
 from tests.templates import apply_fresh
@@ -79,13 +82,21 @@ dashboards:
       - {widget: my_pipeline}
       - {widget: my_tasks}
 """
-#: The reports test's config with a task object, its grants and the dashboards.
+SUBSCRIPTIONS = """
+subscriptions:
+  rep_digest: {dashboard: rep_home, schedule: {weekly: "monday 08:00"}, roles: [rep]}
+  manager_digest: {dashboard: manager_home, schedule: {weekly: "monday 08:00"}, roles: [manager]}
+"""
+#: Monday 27 April 2026, 08:00 in Shanghai (the first Monday after NOW).
+MONDAY_8 = dt.datetime(2026, 4, 27, 0, 0, tzinfo=dt.UTC)
+#: The reports test's config with a task object, its grants, the dashboards and their digests.
 CONFIG = (
     test_reports.CONFIG.replace("\nroles:\n", TODO + "roles:\n", 1)
     .replace("  account:\n    label: {en: Account, zh: 客户}\n", "  account:\n    label: {en: Account, zh: 客户}\n    timeline: true\n", 1)
     .replace("account: {read: all}}\n    hidden", "account: {read: all}, todo: {read: own}}\n    hidden", 1)
     .replace("subtree, export: true}, account: {read: all}}", "subtree, export: true}, account: {read: all}, todo: {read: own}}", 1)
     + DASHBOARDS
+    + SUBSCRIPTIONS
 )  # fmt: skip
 
 
@@ -111,6 +122,7 @@ def crm(tmp_path_factory):
     apply_fresh(crm)
     seed(crm, clock)
     seed_tasks(crm)
+    crm.test_clock = clock  # type: ignore[attr-defined]
     yield crm
     crm.close()
     next(urls, None)
@@ -225,3 +237,28 @@ def test_every_figure_drills_down_to_exactly_its_records(crm):
                 figure = row.figure("count")
                 assert figure is not None and figure.filter is not None
                 assert listed(crm, user, w.report.report.object, figure.filter) == figure.value, (user, w.title, row)
+
+
+def test_a_dashboard_by_e_mail_holds_each_widget_as_its_reader_sees_it(crm, monkeypatch):
+    monkeypatch.setenv("TRELLIS_BASE_URL", "http://crm.example.test/")
+    with crm.directory() as d:
+        d.edit("rita", email="rita@example.com")
+        d.edit("mia", email="mia@example.com", locale="zh_CN")
+    clock = crm.test_clock
+    with smtp_server() as (url, box):
+        smtp = SmtpSettings.parse(url, "trellis@example.com")
+        try:
+            clock.at(NOW)
+            worker.run_once(crm, NOW, smtp=smtp)  # the rules' rows; nothing is due before Monday
+            clock.at(MONDAY_8)
+            worker.run_once(crm, MONDAY_8, smtp=smtp)
+        finally:
+            clock.at(NOW)
+    mails = {m["To"]: m for m in box.messages}
+    rita = mails["rita@example.com"].get_body(("plain",)).get_content()
+    assert "My work" in rita and "My deals" in rita and "Call Acme" in rita and "2026-04-20" in rita
+    assert "For managers" not in rita  # a report she may not open: left out
+    mia = mails["mia@example.com"].get_body(("plain",)).get_content()
+    assert "销售概览" in mia and "官网" in mia and "Call Acme" not in mia
+    html = mails["mia@example.com"].get_body(("html",)).get_content()
+    assert "<table" in html and "<svg" not in html and "/dashboards/manager_home" in html

@@ -174,3 +174,18 @@ def test_the_openapi_document_describes_the_dashboards(api):
     document = api("mia", "/api/v1/openapi.json").get_json()
     validate(document)
     assert "/api/v1/dashboards/{name}" in document["paths"] and "Dashboard" in document["components"]["schemas"]
+
+
+def test_a_user_subscribes_to_a_dashboard_from_its_page(app, clients):
+    rita = clients["rita"]
+    page = text(rita.get("/dashboards/rep_home"))
+    assert "Subscribe by e-mail" in page and 'action="/dashboards/rep_home/subscribe"' in page
+    form = {"frequency": "daily", "weekday": "monday", "day": "1", "time": "07:45", "owner": "me"}
+    done = post(rita, "/dashboards/rep_home/subscribe", form, form_url="/dashboards/rep_home")
+    assert done.status_code == 302 and done.headers["Location"] == "/subscriptions"
+    mine = text(rita.get("/subscriptions"))
+    assert "My work" in mine and "Every day at 07:45" in mine and 'href="/dashboards/rep_home?owner=me"' in mine
+    refused = post(rita, "/dashboards/manager_home/subscribe", form, form_url="/dashboards/rep_home")
+    assert refused.status_code == 404  # a dashboard of other roles: as if it did not exist
+    bad = post(rita, "/dashboards/rep_home/subscribe", {**form, "time": "7"}, form_url="/dashboards/rep_home")
+    assert bad.status_code == 400 and "24-hour clock" in text(bad)

@@ -39,6 +39,7 @@ from webui.ui import context
 from webui.ui.context import formatter, language, t, ui_session
 from webui.ui.report_charts import drill_url, report_chart
 from webui.ui.reports import Cell, TableRow, _link, _table
+from webui.ui.subscriptions import ScheduleForm, schedule_form
 from webui.ui.views import _require_login, render_page
 
 
@@ -90,6 +91,8 @@ class DashboardPage:
     periods: list[tuple[str, str]]
     teams: list[tuple[int, str]]
     widgets: list[WidgetView]
+    #: The "Subscribe by e-mail" form's choices.
+    subscribe: ScheduleForm | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,7 @@ def show(name: str) -> tuple[str, int]:
                 [(p, t(f"period.{p}")) for p in PERIODS],
                 team_choices(session) if "team" in offered else [],
                 [VIEWS[w.kind].build(session, w, dict(result.filters), fmt) for w in result.widgets],
+                schedule_form(),
             )
     except dashboards.DashboardNotFound:
         abort(404)

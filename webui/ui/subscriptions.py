@@ -6,6 +6,7 @@ HTTP and view models only: storing, scheduling and sending are ``engine.runtime.
   report's page — how often (daily, weekly, monthly), the weekday or day of the month, the time
   (company time zone) — with the page's period and owner; then the user's subscriptions. A bad
   value is the report's form again with the message (400); a report they may not open is 404;
+  ``subscribe_dashboard`` (POST ``/dashboards/<name>/subscribe``) the same on a dashboard's page;
 - ``mine`` (``/subscriptions``): the user's subscriptions — their own and the config's rules they
   receive — what, when, narrowed how, the next time, the last sent and why the last was not
   sent; each with Unsubscribe (POST ``/subscriptions/<id>/unsubscribe``);
@@ -63,15 +64,28 @@ def schedule_form() -> ScheduleForm:
     )
 
 
+#: The page of each kind of target (its endpoint, taking ``name``).
+PAGES = {"report": "reports.show", "dashboard": "dashboards.show"}
+
+
 def subscribe(name: str) -> Response | tuple[str, int]:
     """Subscribe the user to the report ``name`` from its page's form."""
+    return _subscribe("report", name)
+
+
+def subscribe_dashboard(name: str) -> Response | tuple[str, int]:
+    """Subscribe the user to the dashboard ``name`` from its page's form."""
+    return _subscribe("dashboard", name)
+
+
+def _subscribe(kind: str, name: str) -> Response | tuple[str, int]:
     form = request.form
     frequency = form.get("frequency", "")
     day = form.get("weekday", "") if frequency == "weekly" else form.get("day", "")
     try:
         with ui_session() as session:
             schedule = store.form_schedule(frequency, day, form.get("time", ""))
-            store.subscribe(session, "report", name, schedule, form.get("period", ""), form.get("owner", ""))
+            store.subscribe(session, kind, name, schedule, form.get("period", ""), form.get("owner", ""))
     except store.SubscriptionNotFound:
         abort(404)
     except store.BadSubscription as exc:
@@ -90,7 +104,7 @@ def mine() -> str:
         SubscriptionView(
             s.id,
             title_of(config, s.target_kind, s.target, lang),
-            url_for("reports.show", name=s.target, **query_of(s.filters)),
+            url_for(PAGES.get(s.target_kind, "reports.show"), name=s.target, **query_of(s.filters)),
             schedule_text(s.schedule, lang),
             filters_text(s.filters, lang),
             fmt.moment(s.next_run_at),
@@ -130,6 +144,7 @@ def leave(token: str) -> Response | str:
 
 ROUTES = (
     ("/reports/<name>/subscribe", subscribe, ["POST"]),
+    ("/dashboards/<name>/subscribe", subscribe_dashboard, ["POST"]),
     ("/subscriptions", mine, ["GET"]),
     ("/subscriptions/<int:subscription_id>/unsubscribe", unsubscribe, ["POST"]),
 )

@@ -17,7 +17,7 @@ inbox, the notifications inbox) as the session's principal.
 
 from __future__ import annotations
 
-from engine.runtime.dashboards.access import DashboardNotFound, available, dashboard_for, home_for
+from engine.runtime.dashboards.access import DashboardNotFound, available, dashboard_for, home_for, may_open
 from engine.runtime.dashboards.run import DashboardResult, filters_for, run_dashboard
 from engine.runtime.dashboards.widgets import Item, WidgetResult
 
@@ -30,5 +30,6 @@ __all__ = [
     "dashboard_for",
     "filters_for",
     "home_for",
+    "may_open",
     "run_dashboard",
 ]

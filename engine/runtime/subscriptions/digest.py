@@ -46,9 +46,10 @@ def compose(
         text += [note, ""]
         parts.append(f"<p><em>{_e(note)}</em></p>")
     for table in section.tables:
-        text += [*_text_table(table), ""]
+        caption = [table.caption, ""] if table.caption and table.caption != section.title else []
+        text += [*caption, *_text_table(table), ""]
         parts.append(_html_table(table))
-    open_text = message("subscription.open", language)
+    open_text = message(section.open_text, language)
     if link:
         text += [f"{open_text}: {link}", ""]
         parts.append(f'<p><a href="{_e(link)}">{_e(open_text)}</a></p>')

@@ -5,7 +5,7 @@ A target renders as a ``Section``: a title, the period it covers, notes, one or 
 figures already formatted for the reader (an e-mail holds tables, not SVG) and the path of its
 page in the web UI. ``report`` runs the report through ``engine.runtime.reports.run`` as the
 session's principal, so the figures are exactly those its recipient would see on the page.
-A ``dashboard`` target is one more ``Target`` registered here.
+``dashboard`` (``dashboard_target``) runs a dashboard as the recipient, a table per widget.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class Section:
     tables: tuple[Table, ...]
     #: The page in the web UI, from its root: ``/reports/by_source?period=this_month``.
     path: str
+    #: The message key of the link to that page ("Open the report in Trellis").
+    open_text: str = "subscription.open"
 
 
 @dataclass(frozen=True)
@@ -102,10 +104,12 @@ def _render_report(session: Session, name: str, overrides: reports.Overrides, la
     if overrides.team is not None:
         query["team"] = str(overrides.team)
     path = f"/reports/{urllib.parse.quote(name)}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
-    return Section(result.title, _period(session, result, language), result.notes, (_table(result, language),), path)
+    return Section(
+        result.title, _period(session, result, language), result.notes, (report_table(result, language),), path
+    )
 
 
-def _table(result: ReportResult, language: str) -> Table:
+def report_table(result: ReportResult, language: str) -> Table:
     """The report's groups (every level a column) and figures, then its total."""
     headings = (*(c.label for c in result.levels), *(c.label for c in result.measures))
     rows = tuple((*(k.label for k in row.keys), *(_text(row, m.key) for m in result.measures)) for row in result.rows)
@@ -136,6 +140,8 @@ def _period(session: Session, result: ReportResult, language: str) -> str | None
 
 
 RENDERERS.register(Target("report", _report_title, _report_may_open, _render_report))
+
+from engine.runtime.subscriptions import dashboard_target  # noqa: E402, F401 - registers ``dashboard``
 
 
 def title_of(config: Config, kind: str, name: str, language: str) -> str:
