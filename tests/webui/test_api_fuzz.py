@@ -29,6 +29,7 @@ from schemathesis.checks import not_a_server_error
 
 from engine import Trellis
 from engine.runtime.security.tokens import create_token
+from tests.conftest import fresh_database
 from tests.templates import apply_fresh
 from webui import create_app
 
@@ -86,6 +87,11 @@ roles:
     hidden: [deal.notes]
 reports:
   by_stage: {object: deal, group_by: [stage, {field: met_at, by: week}], measures: [count, {sum: amount}]}
+dashboards:
+  home:
+    default: true
+    filters: {period: true, owner: true, team: true}
+    widgets: [{report: by_stage}, {kpi: by_stage}, {widget: my_pipeline, object: deal}, {widget: notifications}]
 """
 
 OBJECTS = ("account", "deal")
@@ -114,7 +120,10 @@ OPERATIONS = sorted(
     + [("POST", "/api/v1/deal/{id}/convert/deal_to_account")]
     + [("GET", "/api/v1/reports"), ("GET", "/api/v1/reports/{name}")]
     + [("GET", "/api/v1/search")]
+    + [("GET", "/api/v1/dashboards"), ("GET", "/api/v1/dashboards/{name}")]
 )
+#: What a generated ``{name}`` is aimed at too (a generated one rarely names something), by path.
+NAMES = {"/api/v1/reports/{name}": "by_stage", "/api/v1/dashboards/{name}": "home"}
 
 #: The ids of the records the ``app`` fixture makes (two of each object).
 SEEDED_IDS = (1, 2)
@@ -124,26 +133,21 @@ FUZZ_SETTINGS = settings(
 )
 
 
-@pytest.fixture
-def crm(db_url, write_config):
-    crm = Trellis.open(write_config(CONFIG), db_url)
+def _open(config_path, url: str) -> Trellis:
+    crm = Trellis.open(config_path, url)
     apply_fresh(crm)
     with crm.directory() as d:
         d.add_team("east")
         d.add("root", roles=["boss"], team="east")
         d.add("rita", roles=["rep"], team="east")
-    yield crm
-    crm.close()
+    return crm
 
 
-@pytest.fixture
-def headers(crm) -> dict[str, str]:
+def _token(crm: Trellis) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_token(crm, 'root', 'fuzz')[0]}"}
 
 
-@pytest.fixture
-def app(crm, headers, tmp_path):
-    uploads = str(tmp_path / "uploads")  # import files posted by the fuzzer land here
+def _seeded_app(crm: Trellis, headers: dict[str, str], uploads: str):
     app = create_app(crm, test_config={"TESTING": True, "RATELIMIT_ENABLED": False, "TRELLIS_UPLOAD_DIR": uploads})
     client = app.test_client()
     # A few records, so that generated ids, lookups and filters meet real rows.
@@ -170,6 +174,37 @@ def app(crm, headers, tmp_path):
     return app
 
 
+@pytest.fixture
+def crm(db_url, write_config):
+    crm = _open(write_config(CONFIG), db_url)
+    yield crm
+    crm.close()
+
+
+@pytest.fixture
+def headers(crm) -> dict[str, str]:
+    return _token(crm)
+
+
+@pytest.fixture
+def app(crm, headers, tmp_path):
+    return _seeded_app(crm, headers, str(tmp_path / "uploads"))  # import files posted by the fuzzer land there
+
+
+@pytest.fixture(scope="module")
+def reading(tmp_path_factory):
+    """One seeded app for the operations that only read (GET): what they are sent changes
+    nothing, so they share it instead of a fresh database each."""
+    folder = tmp_path_factory.mktemp("fuzz_reading")
+    (folder / "config.yaml").write_text(CONFIG, encoding="utf-8")
+    urls = fresh_database(folder)
+    crm = _open(folder / "config.yaml", next(urls))
+    headers = _token(crm)
+    yield _seeded_app(crm, headers, str(folder / "uploads")), headers
+    crm.close()
+    next(urls, None)
+
+
 #: Schemathesis also draws examples from the constants of the app's source code, found by
 #: walking every module the app imports (about a second of CPU), and keeps them per schema
 #: and app. Every test here serves the same code: the first harvest is handed to the others.
@@ -178,6 +213,15 @@ _HARVEST: dict[str, tuple] = {}
 
 @pytest.fixture
 def schema(app, headers):
+    yield from _schema(app, headers)
+
+
+@pytest.fixture(scope="module")
+def reading_schema(reading):
+    yield from _schema(*reading)
+
+
+def _schema(app, headers):
     response = app.test_client().get("/api/v1/openapi.json", headers=headers)
     assert response.status_code == 200, response.get_json()
     # Loaded from the dict (from_wsgi would leave out the document's own operation), sent to the app.
@@ -210,6 +254,7 @@ NO_INPUT = {
     ("GET", "/api/v1/openapi.json"),
     ("POST", "/api/v1/notifications/read"),
     ("GET", "/api/v1/reports"),
+    ("GET", "/api/v1/dashboards"),
 }
 #: Schema-violating bulk bodies of deals take ~20 s to generate and add nothing the account's do not
 #: (the body's shape is judged before any record): left out for the CI's time.
@@ -223,11 +268,15 @@ CASES = [
 
 
 @pytest.mark.parametrize(("method", "path", "mode"), CASES, ids=[f"{m} {p} {g.value}" for m, p, g in CASES])
-def test_no_generated_request_gets_a_5xx(schema, headers, method, path, mode):
+def test_no_generated_request_gets_a_5xx(request, method, path, mode):
+    if method == "GET":  # reads share one app; a write gets a fresh database
+        schema, headers = request.getfixturevalue("reading_schema"), request.getfixturevalue("reading")[1]
+    else:
+        schema, headers = request.getfixturevalue("schema"), request.getfixturevalue("headers")
     operation = schema[path][method]
     cases = operation.as_strategy(generation_mode=mode)
-    if "{name}" in path:  # a generated name rarely names the report: aim at it too
-        cases = st.one_of(cases, operation.as_strategy(generation_mode=mode, path_parameters={"name": "by_stage"}))
+    if path in NAMES:  # a generated name rarely names the report or dashboard: aim at it too
+        cases = st.one_of(cases, operation.as_strategy(generation_mode=mode, path_parameters={"name": NAMES[path]}))
     if "{id}" in path:
         # Generated ids rarely hit a row: also aim at the seeded records, with If-Match: * so
         # that a PATCH reaches validation instead of stopping at 428.
