@@ -38,7 +38,7 @@ from webui.state import get_trellis
 from webui.ui import context
 from webui.ui.context import formatter, language, t, ui_session
 from webui.ui.report_charts import drill_url, report_chart
-from webui.ui.reports import Cell, TableRow, _link, _table
+from webui.ui.reports import Cell, TableRow, figure_cell, table_rows
 from webui.ui.subscriptions import ScheduleForm, schedule_form
 from webui.ui.views import _require_login, render_page
 
@@ -135,8 +135,8 @@ def _report_view(
         chart=chart,
         levels=[c.label for c in report.levels],
         measures=[c.label for c in report.measures],
-        table=_table(report) if chart is None else [],
-        total=[_link(report, f) for f in report.total.figures] if chart is None else [],
+        table=table_rows(report) if chart is None else [],
+        total=[figure_cell(report, f) for f in report.total.figures] if chart is None else [],
         notes=list(report.notes),
         more_url=more,
         more_label=more_label,

@@ -111,7 +111,7 @@ class ReportPage:
     subscribe: ScheduleForm | None = None
 
 
-def _link(result: ReportResult, figure: Figure | None) -> Cell:
+def figure_cell(result: ReportResult, figure: Figure | None) -> Cell:
     """A figure linked to the list of the records it was computed from (— without a value)."""
     if figure is None:
         return Cell("")
@@ -122,9 +122,10 @@ def _link(result: ReportResult, figure: Figure | None) -> Cell:
     return Cell(figure.text, drill_url(result.report.object, figure.filter))
 
 
-def _table(result: ReportResult) -> list[TableRow]:
+def table_rows(result: ReportResult) -> list[TableRow]:
+    """The report's groups as table rows: their labels and each figure linked to its records."""
     return [
-        TableRow([k.label for k in row.keys], [_link(result, f) for f in row.figures], row.subtotal)
+        TableRow([k.label for k in row.keys], [figure_cell(result, f) for f in row.figures], row.subtotal)
         for row in result.rows
     ]
 
@@ -148,7 +149,7 @@ def _matrices(result: ReportResult) -> list[Matrix]:
             for raw, label in firsts
         ]
         column_totals = [_cell(result, result.subtotals.get((1, other)), measure.key) for other, _ in seconds]
-        total = _link(result, result.total.figure(measure.key))
+        total = figure_cell(result, result.total.figure(measure.key))
         matrices.append(Matrix(measure.label, [label for _, label in seconds], rows, column_totals, total))
     return matrices
 
@@ -157,7 +158,7 @@ def _cell(result: ReportResult, row: Row | None, measure: str) -> Cell:
     """The figure of ``measure`` in ``row`` (empty without the row; — without a value)."""
     if row is None:
         return Cell("")
-    return _link(result, row.figure(measure))
+    return figure_cell(result, row.figure(measure))
 
 
 def overrides() -> reports.Overrides:
@@ -208,8 +209,8 @@ def show(name: str) -> tuple[str, int]:
             chart = report_chart(result, session.object(report.object), currency, previous)
             page = ReportPage(
                 result,
-                _table(result),
-                [_link(result, f) for f in result.total.figures],
+                table_rows(result),
+                [figure_cell(result, f) for f in result.total.figures],
                 _matrices(result),
                 [(p, t(f"period.{p}")) for p in PERIODS],
                 args.get("period", ""),
