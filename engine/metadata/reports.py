@@ -96,6 +96,9 @@ class ReportKind:
     #: ``(compiler, path, spec, object, objects, conversions)`` → the ``Report`` fields only this
     #: kind has (its checks included); None: none.
     extend: Callable[..., dict[str, Any]] | None = None
+    #: The measure keys its chart draws (empty: every measure in the unit of the first); a
+    #: forecast's six sums in one chart would hide each other.
+    charted: tuple[str, ...] = ()
 
 
 #: The report kinds, by name (``kind:``, default ``grouped``).
@@ -213,7 +216,7 @@ def _forecast(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: Obj
     return report_sales.check_forecast(compiler, path, spec, obj, objects)
 
 
-REPORT_KINDS.register(ReportKind("forecast", _no_check, levels=1, extend=_forecast))
+REPORT_KINDS.register(ReportKind("forecast", _no_check, levels=1, extend=_forecast, charted=("commit", "won", "quota")))
 REPORT_KINDS.register(ReportKind("conversion", _no_check, levels=1, extend=report_sales.check_conversion))
 
 

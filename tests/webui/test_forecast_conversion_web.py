@@ -63,7 +63,9 @@ def test_the_forecast_page_shows_owners_in_teams_with_subtotals_and_links(app):
     links = counts(page, "deal")
     assert [n for _, n in links] == [0, 1, 2, 3, 1, 1, 4]  # open deals: the owners, subtotals, total
     assert [listed(client, href) for href, _ in links] == [n for _, n in links]
-    assert "<svg" in page
+    drawing = page.split('<div class="report-chart">', 1)[1].split("</svg>", 1)[0]
+    assert "Commit" in drawing and "Won" in drawing and "Quota" in drawing
+    assert "Best case" not in drawing and "Weighted" not in drawing  # three series, not six on top of each other
 
 
 def test_a_rep_sees_only_their_forecast_in_chinese(app):

@@ -36,7 +36,7 @@ from flask import url_for
 from engine.metadata.fieldtypes import decimal_scale
 from engine.metadata.filters import PREVIOUS_PERIODS
 from engine.metadata.model import ObjectDef, ReportMeasure
-from engine.metadata.reports import report_field
+from engine.metadata.reports import REPORT_KINDS, report_field
 from engine.runtime import reports
 from engine.runtime.reports.grouped import ADDITIVE
 from engine.runtime.reports.result import Column, Figure, ReportResult, Row
@@ -103,7 +103,13 @@ class _Builder:
     def __init__(self, result: ReportResult, obj: ObjectDef, currency: str) -> None:
         self.result = result
         measures = {m.key: m for m in result.report.measures}
-        self.drawn = [_Drawn(c, u) for c in result.measures if (u := unit(obj, measures[c.key], currency)) is not None]
+        kind = REPORT_KINDS.get(result.report.kind)
+        charted = kind.charted if kind is not None else ()
+        self.drawn = [
+            _Drawn(c, u)
+            for c in result.measures
+            if (not charted or c.key in charted) and (u := unit(obj, measures[c.key], currency)) is not None
+        ]
 
     def value(self, drawn: _Drawn, row: Row | None) -> Any:
         """The drawn value of ``drawn`` in ``row`` (None without one)."""
@@ -126,8 +132,6 @@ class _Builder:
             return main.column.label
         if len(levels) == 1 or self.result.nested:
             return t("reports.chart_by", measure=main.column.label, level=levels[-1].label)
-        if len(levels) == 1:
-            return t("reports.chart_by", measure=main.column.label, level=levels[0].label)
         return t("reports.chart_by_two", measure=main.column.label, level=levels[0].label, other=levels[1].label)
 
     def chart(self, kind: str, previous: ReportResult | None) -> Chart | None:
