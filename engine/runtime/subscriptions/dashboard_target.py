@@ -77,7 +77,10 @@ def _kpi_table(widget: WidgetResult, language: str) -> Table:
     measure = widget.report.measures[0] if widget.report.measures else None
     now = widget.report.total.figure(measure.key) if measure else None
     before = widget.previous.total.figure(measure.key) if widget.previous is not None and measure else None
-    headings = (message("subscription.dashboard.figure", language), message("subscription.dashboard.now", language))
+    headings: tuple[str, ...] = (
+        message("subscription.dashboard.figure", language),
+        message("subscription.dashboard.now", language),
+    )
     row: tuple[str, ...] = (measure.label if measure else "", now.text if now and now.value is not None else "—")
     if widget.previous is not None:
         headings += (message("subscription.dashboard.before", language),)

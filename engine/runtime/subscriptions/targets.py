@@ -5,7 +5,8 @@ A target renders as a ``Section``: a title, the period it covers, notes, one or 
 figures already formatted for the reader (an e-mail holds tables, not SVG) and the path of its
 page in the web UI. ``report`` runs the report through ``engine.runtime.reports.run`` as the
 session's principal, so the figures are exactly those its recipient would see on the page.
-``dashboard`` (``dashboard_target``) runs a dashboard as the recipient, a table per widget.
+``dashboard`` (registered by ``dashboard_target``, which the package imports) runs a dashboard
+as the recipient, a table per widget.
 """
 
 from __future__ import annotations
@@ -140,8 +141,6 @@ def _period(session: Session, result: ReportResult, language: str) -> str | None
 
 
 RENDERERS.register(Target("report", _report_title, _report_may_open, _render_report))
-
-from engine.runtime.subscriptions import dashboard_target  # noqa: E402, F401 - registers ``dashboard``
 
 
 def title_of(config: Config, kind: str, name: str, language: str) -> str:
