@@ -41,7 +41,7 @@ def test_drag_a_card_into_a_gated_stage_and_fill_in_what_it_needs(page, login, s
     deal = alice_deal(live_server, "Drag Harbour Logistics", "needs_confirmed", unit_price="120000")
     login(page, "alice")
     page.goto("/o/opportunity")
-    page.get_by_role("link", name="Board").click()
+    page.get_by_role("link", name="Board", exact=True).click()
     page.wait_for_url(re.compile(r"/o/opportunity/board"))
     card = page.locator(f"#card-{deal}")
     expect(page.locator(f"#column-needs_confirmed #card-{deal}")).to_be_visible()

@@ -51,7 +51,7 @@ def test_the_manager_lands_on_the_home_dashboard(new_page, login, screenshot, wi
     assert "period=this_year" in page.url
     more = page.locator(".widget-report .widget-more a").first
     assert "period=this_year" in (more.get_attribute("href") or "")
-    bar = page.locator(".widget-my_pipeline a.chart-mark").first
+    bar = page.locator(".widget-report a.chart-mark").first  # the funnel's first stage
     count = int((bar.get_attribute("aria-label") or "").rsplit(": ", 1)[1].replace(",", ""))
     bar.click()
     page.wait_for_load_state()

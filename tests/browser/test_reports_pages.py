@@ -91,12 +91,17 @@ def test_a_manager_reads_reports_and_drills_down(
     no_page_scroll(page, width)
     screenshot(page, f"reports-{width}-{lang}-matrix")
 
-    page.goto("/reports/deal_funnel")  # a funnel from the stage history: figures as text, no links
+    page.goto("/reports/deal_funnel")  # a funnel from the stage history: each count opens its deals
     expect(page.locator("table.report").first).to_be_visible()
     chart_fits(page, "figure.chart-funnel", width)
     no_page_scroll(page, width)
-    expect(page.locator("table.report tbody td.num a")).to_have_count(0)
     screenshot(page, f"reports-{width}-{lang}-funnel")
+    entered = page.locator("table.report tbody tr").first.locator("td.num a").first
+    count = int(entered.inner_text().replace(",", ""))
+    entered.click()
+    page.wait_for_load_state()
+    assert "moved_to=" in page.url
+    expect(page.locator("table.records tbody tr")).to_have_count(count)
 
     page.goto("/reports/quarter_forecast?period=this_year")  # owners in the team, its subtotal row
     expect(page.locator("table.report").first).to_be_visible()
