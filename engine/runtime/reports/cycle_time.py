@@ -57,14 +57,11 @@ def run_cycle_time(session: Session, report: Report, overrides: Overrides, langu
     records = {k: v for k, v in params.items() if split_key(k)[0] != report.period_field}
     query = listparams.parse(records).apply(session.query(obj.name))
     closed = {s.key for s in pipeline.all_stages() if s.is_closed}
-    ends = _closes(session, query, closed, period)
-    starts = _starts(session, query, report.from_stage, ends)
     group = report.group_by[0] if report.group_by else None
-    values = _values(session, query, group.key if group else None, set(starts))
     days: dict[Any, list[float]] = {}
-    for record_id, start in starts.items():
-        seconds = (_aware(ends[record_id]) - _aware(start)).total_seconds()
-        days.setdefault(values.get(record_id), []).append(max(seconds, 0) / DAY)
+    for value, start, end in _cycles(session, query, closed, period, report.from_stage, group.key if group else None):
+        seconds = (_aware(end) - _aware(start)).total_seconds()
+        days.setdefault(value, []).append(max(seconds, 0) / DAY)
     formatter = ValueFormatter(session.config.settings, language)
     rows: list[Row] = []
     closes = None
@@ -94,60 +91,41 @@ def run_cycle_time(session: Session, report: Report, overrides: Overrides, langu
     )
 
 
-def _ids(query: Query) -> sa.Select:
-    return query.statement().order_by(None).with_only_columns(query.table.c.id)
-
-
-def _closes(session: Session, query: Query, closed: set[str], period: str | None) -> dict[int, dt.datetime]:
-    """Each of the viewer's records closed in the period, with the moment of its last close there."""
-    history = session.schema.system["sys_stage_history"]
-    at = sa.func.max(history.c.at)
-    statement = sa.select(history.c.record_id, at.label("at")).where(
-        history.c.object == query.obj.name, history.c.to_stage.in_(sorted(closed)), history.c.record_id.in_(_ids(query))
+def _cycles(
+    session: Session, query: Query, closed: set[str], period: str | None, from_stage: str | None, group: str | None
+) -> list[Any]:
+    """One row per viewer's record closed in the period: its group value, when its cycle began
+    (its creation, or its first entry into ``from_stage`` before the close; a record that never
+    entered it is left out) and its last close in the period — one statement, joined in the
+    database with the viewer's query."""
+    history, table = session.schema.system["sys_stage_history"], query.table
+    closes = sa.select(history.c.record_id, sa.func.max(history.c.at).label("at")).where(
+        history.c.object == query.obj.name, history.c.to_stage.in_(sorted(closed))
     )
     if period is not None:
         clock = session.clock()
-        start, end = periods.period_range(period, clock.today())
-        statement = statement.where(
-            history.c.at >= periods.local_midnight(start, clock.timezone),
-            history.c.at < periods.local_midnight(end, clock.timezone),
+        first, last = periods.period_range(period, clock.today())
+        closes = closes.where(
+            history.c.at >= periods.local_midnight(first, clock.timezone),
+            history.c.at < periods.local_midnight(last, clock.timezone),
         )
-    return {row.record_id: row.at for row in session.connection.execute(statement.group_by(history.c.record_id))}
-
-
-def _starts(
-    session: Session, query: Query, from_stage: str | None, ends: dict[int, dt.datetime]
-) -> dict[int, dt.datetime]:
-    """When each closed record's cycle began: its creation, or its first entry into ``from_stage``
-    before its close (records that never entered it are left out)."""
-    if not ends:
-        return {}
-    ids = sorted(ends)
+    ends = closes.group_by(history.c.record_id).subquery("ends")
+    value = table.c[group] if group is not None else sa.null()
+    statement = query.statement().order_by(None).join(ends, ends.c.record_id == table.c.id)
     if from_stage is None:
-        table = query.table
-        statement = query.statement().order_by(None).with_only_columns(table.c.id, table.c.created_at)
-        rows = session.connection.execute(statement.where(table.c.id.in_(ids)))
-        return {row[0]: row[1] for row in rows}
-    history = session.schema.system["sys_stage_history"]
-    statement = (
-        sa.select(history.c.record_id, history.c.at)
-        .where(history.c.object == query.obj.name, history.c.to_stage == from_stage, history.c.record_id.in_(ids))
-        .order_by(history.c.record_id, history.c.at)
-    )
-    starts: dict[int, dt.datetime] = {}
-    for row in session.connection.execute(statement):
-        if row.record_id not in starts and _aware(row.at) <= _aware(ends[row.record_id]):
-            starts[row.record_id] = row.at
-    return starts
-
-
-def _values(session: Session, query: Query, key: str | None, ids: set[int]) -> dict[int, Any]:
-    """Each record's value of the group field, read through the viewer's query."""
-    if key is None or not ids:
-        return {}
-    table = query.table
-    statement = query.statement().order_by(None).with_only_columns(table.c.id, table.c[key])
-    return {row[0]: row[1] for row in session.connection.execute(statement.where(table.c.id.in_(sorted(ids))))}
+        statement = statement.with_only_columns(value, table.c.created_at, ends.c.at)
+    else:
+        entered = (
+            sa.select(history.c.record_id, sa.func.min(history.c.at).label("at"))
+            .join(ends, ends.c.record_id == history.c.record_id)
+            .where(history.c.object == query.obj.name, history.c.to_stage == from_stage, history.c.at <= ends.c.at)
+            .group_by(history.c.record_id)
+            .subquery("starts")
+        )
+        statement = statement.join(entered, entered.c.record_id == table.c.id).with_only_columns(
+            value, entered.c.at, ends.c.at
+        )
+    return list(session.connection.execute(statement))
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

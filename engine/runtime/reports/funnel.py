@@ -132,27 +132,27 @@ def _period(params: dict[str, str], period_field: str) -> str | None:
 
 
 # --- the history ------------------------------------------------------------------------------------
-def _moves(session: Session, query: Query, period: str | None) -> list[tuple[Any, bool]]:
-    """The stage-history rows of the viewer's records that moved in the period (all their rows:
-    a stay begun in the period may end after it), oldest first per record, each with whether
-    it happened in the period."""
+def _moves(session: Session, query: Query, period: str | None) -> list[Any]:
+    """The stage-history rows of the viewer's records that moved in the period, each with when
+    the record next moved (``next_at``: a stay begun in the period may end after it; None while
+    it lasts). The database pairs each move with the next (``LEAD`` over the record's history),
+    so only the period's moves come back."""
     history = session.schema.system["sys_stage_history"]
     ids = query.statement().order_by(None).with_only_columns(query.table.c.id)
-    statement = sa.select(history.c.record_id, history.c.from_stage, history.c.to_stage, history.c.at).where(
-        history.c.object == query.obj.name, history.c.record_id.in_(ids)
+    following = sa.func.lead(history.c.at, type_=history.c.at.type).over(
+        partition_by=history.c.record_id, order_by=(history.c.at, history.c.id)
     )
-    if period is not None:
-        start, end = _bounds(session, period)
-        moved = sa.select(history.c.record_id).where(
-            history.c.object == query.obj.name, history.c.at >= start, history.c.at < end
-        )
-        statement = statement.where(history.c.record_id.in_(moved))
-    statement = statement.order_by(history.c.record_id, history.c.at, history.c.id)
-    rows = list(session.connection.execute(statement))
+    paired = sa.select(
+        history.c.record_id, history.c.from_stage, history.c.to_stage, history.c.at, following.label("next_at")
+    ).where(history.c.object == query.obj.name, history.c.record_id.in_(ids))
     if period is None:
-        return [(row, True) for row in rows]
+        return list(session.connection.execute(paired))
     start, end = _bounds(session, period)
-    return [(row, start <= _aware(row.at) < end) for row in rows]
+    moved = sa.select(history.c.record_id).where(
+        history.c.object == query.obj.name, history.c.at >= start, history.c.at < end
+    )
+    every = paired.where(history.c.record_id.in_(moved)).subquery()
+    return list(session.connection.execute(sa.select(every).where(every.c.at >= start, every.c.at < end)))
 
 
 def _bounds(session: Session, period: str) -> tuple[dt.datetime, dt.datetime]:
@@ -168,24 +168,18 @@ def _aware(value: dt.datetime) -> dt.datetime:
 class _Flow:
     """Who entered which stage in the period, how long their stays lasted, who was lost from where."""
 
-    def __init__(self, moves: list[tuple[Any, bool]], steps: set[str], lost: set[str]) -> None:
+    def __init__(self, moves: list[Any], steps: set[str], lost: set[str]) -> None:
         self.entered: dict[str, set[int]] = defaultdict(set)
         self.stays: dict[str, list[float]] = defaultdict(list)
         self.lost: dict[str, set[int]] = defaultdict(set)
         self.records: set[int] = set()
-        marked = moves
-        for index, (move, inside) in enumerate(marked):
-            if not inside:
-                continue
-            following = marked[index + 1][0] if index + 1 < len(marked) else None
-            if following is not None and following.record_id != move.record_id:
-                following = None
+        for move in moves:
             if move.to_stage in steps or move.to_stage in lost:
                 self.records.add(move.record_id)
             if move.to_stage in steps:
                 self.entered[move.to_stage].add(move.record_id)
-                if following is not None:
-                    seconds = (_aware(following.at) - _aware(move.at)).total_seconds()
+                if move.next_at is not None:
+                    seconds = (_aware(move.next_at) - _aware(move.at)).total_seconds()
                     self.stays[move.to_stage].append(max(seconds, 0) / DAY)
             elif move.to_stage in lost and move.from_stage is not None:
                 self.lost[move.from_stage].add(move.record_id)
