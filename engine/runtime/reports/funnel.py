@@ -132,37 +132,47 @@ def _period(params: dict[str, str], period_field: str) -> str | None:
 
 
 # --- the history ------------------------------------------------------------------------------------
+#: The columns of a move as ``_moves`` returns it.
+RECORD, FROM, TO, SECONDS = range(4)
+
+
 def _moves(session: Session, query: Query, period: str | None) -> list[Any]:
-    """The stage-history rows of the viewer's records that moved in the period, each with when
-    the record next moved (``next_at``: a stay begun in the period may end after it; None while
-    it lasts). The database pairs each move with the next (``LEAD`` over the record's history),
-    so only the period's moves come back."""
+    """The stage-history moves of the viewer's records in the period: ``(record_id, from_stage,
+    to_stage, seconds)``, where ``seconds`` is how long the record stayed in ``to_stage`` (until
+    its next move, which may come after the period; None while it lasts). The database pairs each
+    move with the next (``LEAD`` over the record's history) and measures the stay, so only the
+    period's moves come back, as plain tuples."""
     history = session.schema.system["sys_stage_history"]
     ids = query.statement().order_by(None).with_only_columns(query.table.c.id)
-    following = sa.func.lead(history.c.at, type_=history.c.at.type).over(
-        partition_by=history.c.record_id, order_by=(history.c.at, history.c.id)
-    )
+    following = sa.func.lead(history.c.at).over(partition_by=history.c.record_id, order_by=(history.c.at, history.c.id))
     paired = sa.select(
         history.c.record_id, history.c.from_stage, history.c.to_stage, history.c.at, following.label("next_at")
     ).where(history.c.object == query.obj.name, history.c.record_id.in_(ids))
-    if period is None:
-        return list(session.connection.execute(paired))
-    start, end = _bounds(session, period)
-    moved = sa.select(history.c.record_id).where(
-        history.c.object == query.obj.name, history.c.at >= start, history.c.at < end
-    )
-    every = paired.where(history.c.record_id.in_(moved)).subquery()
-    return list(session.connection.execute(sa.select(every).where(every.c.at >= start, every.c.at < end)))
+    if period is not None:
+        start, end = _bounds(session, period)
+        moved = sa.select(history.c.record_id).where(
+            history.c.object == query.obj.name, history.c.at >= start, history.c.at < end
+        )
+        paired = paired.where(history.c.record_id.in_(moved))
+    every = paired.subquery()
+    seconds = _seconds_between(session.connection.dialect.name, every.c.at, every.c.next_at)
+    statement = sa.select(every.c.record_id, every.c.from_stage, every.c.to_stage, seconds)
+    if period is not None:
+        statement = statement.where(every.c.at >= start, every.c.at < end)
+    return session.connection.execute(statement).all()
+
+
+def _seconds_between(dialect: str, start: Any, end: Any) -> sa.ColumnElement[Any]:
+    """``end - start`` in seconds, computed by the database (None when ``end`` is)."""
+    if dialect == "postgresql":
+        return sa.func.extract("epoch", end - start)
+    return (sa.func.julianday(end) - sa.func.julianday(start)) * DAY
 
 
 def _bounds(session: Session, period: str) -> tuple[dt.datetime, dt.datetime]:
     clock = session.clock()
     start, end = periods.period_range(period, clock.today())
     return periods.local_midnight(start, clock.timezone), periods.local_midnight(end, clock.timezone)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 class _Flow:
@@ -174,15 +184,16 @@ class _Flow:
         self.lost: dict[str, set[int]] = defaultdict(set)
         self.records: set[int] = set()
         for move in moves:
-            if move.to_stage in steps or move.to_stage in lost:
-                self.records.add(move.record_id)
-            if move.to_stage in steps:
-                self.entered[move.to_stage].add(move.record_id)
-                if move.next_at is not None:
-                    seconds = (_aware(move.next_at) - _aware(move.at)).total_seconds()
-                    self.stays[move.to_stage].append(max(seconds, 0) / DAY)
-            elif move.to_stage in lost and move.from_stage is not None:
-                self.lost[move.from_stage].add(move.record_id)
+            record, to = move[RECORD], move[TO]
+            if to in steps:
+                self.records.add(record)
+                self.entered[to].add(record)
+                if move[SECONDS] is not None:
+                    self.stays[to].append(max(float(move[SECONDS]), 0) / DAY)
+            elif to in lost:
+                self.records.add(record)
+                if move[FROM] is not None:
+                    self.lost[move[FROM]].add(record)
 
     def lost_ids(self) -> set[int]:
         """Every record lost in the period."""
