@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -136,7 +137,7 @@ def _period(params: dict[str, str], period_field: str) -> str | None:
 RECORD, FROM, TO, SECONDS = range(4)
 
 
-def _moves(session: Session, query: Query, period: str | None) -> list[Any]:
+def _moves(session: Session, query: Query, period: str | None) -> Sequence[Any]:
     """The stage-history moves of the viewer's records in the period: ``(record_id, from_stage,
     to_stage, seconds)``, where ``seconds`` is how long the record stayed in ``to_stage`` (until
     its next move, which may come after the period; None while it lasts). The database pairs each
@@ -178,7 +179,7 @@ def _bounds(session: Session, period: str) -> tuple[dt.datetime, dt.datetime]:
 class _Flow:
     """Who entered which stage in the period, how long their stays lasted, who was lost from where."""
 
-    def __init__(self, moves: list[Any], steps: set[str], lost: set[str]) -> None:
+    def __init__(self, moves: Sequence[Any], steps: set[str], lost: set[str]) -> None:
         self.entered: dict[str, set[int]] = defaultdict(set)
         self.stays: dict[str, list[float]] = defaultdict(list)
         self.lost: dict[str, set[int]] = defaultdict(set)
