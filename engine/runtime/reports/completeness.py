@@ -17,14 +17,12 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 from engine.metadata.model import Label, ObjectDef, Report, ReportMeasure
 from engine.runtime.messages import message
 from engine.runtime.records import listparams
 from engine.runtime.records.present import ValueFormatter
 from engine.runtime.records.query import Group
-from engine.runtime.reports import drill
+from engine.runtime.reports import drill, teams
 from engine.runtime.reports.grouped import refuse_hidden, total_of
 from engine.runtime.reports.labels import Labeller, field_label
 from engine.runtime.reports.result import Column, Figure, Key, ReportRefused, ReportResult, Row
@@ -112,16 +110,10 @@ def _teams(
 ) -> list[tuple[tuple[Key, ...], Group, dict[str, str]]]:
     """The owners' groups added up per team of the owner (teams by name, owners without a team
     last): each team's key, its group and the list filter of its records (its owners)."""
-    users, teams = session.schema.system["sys_users"], session.schema.system["sys_teams"]
-    owners = sorted({g.values["owner_id"] for g in groups if g.values["owner_id"] is not None})
-    statement = (
-        sa.select(users.c.id, users.c.team_id, sa.func.coalesce(teams.c.label, teams.c.name).label("team"))
-        .select_from(users.outerjoin(teams, users.c.team_id == teams.c.id))
-        .where(users.c.id.in_(owners))
-    )
-    team_of = {row.id: (row.team_id, row.team) for row in session.connection.execute(statement)} if owners else {}
-    members: dict[object, list[Group]] = {}
-    names: dict[object, str] = {}
+    found = teams.owners(session, (g.values["owner_id"] for g in groups if g.values["owner_id"] is not None))
+    team_of = {user_id: (owner.team_id, owner.team_label) for user_id, owner in found.items()}
+    members: dict[int | None, list[Group]] = {}
+    names: dict[int | None, str] = {}
     out: list[tuple[tuple[Key, ...], Group, dict[str, str]]] = []
     for group in groups:
         if group.values["owner_id"] is None:  # records without an owner: a row of their own
