@@ -37,7 +37,7 @@ from tests.runtime import test_reports
 from tests.runtime.test_reports import NOW, seed
 from tests.templates import apply_fresh
 
-TODO = """
+TASKS = """
   call:
     title: "{topic}"
     activity: {at: at, kind: method, summary: topic}
@@ -91,7 +91,7 @@ subscriptions:
 MONDAY_8 = dt.datetime(2026, 4, 27, 0, 0, tzinfo=dt.UTC)
 #: The reports test's config with a task object, its grants, the dashboards and their digests.
 CONFIG = (
-    test_reports.CONFIG.replace("\nroles:\n", TODO + "roles:\n", 1)
+    test_reports.CONFIG.replace("\nroles:\n", TASKS + "roles:\n", 1)
     .replace("  account:\n    label: {en: Account, zh: 客户}\n", "  account:\n    label: {en: Account, zh: 客户}\n    timeline: true\n", 1)
     .replace("account: {read: all}}\n    hidden", "account: {read: all}, todo: {read: own}}\n    hidden", 1)
     .replace("subtree, export: true}, account: {read: all}}", "subtree, export: true}, account: {read: all}, todo: {read: own}}", 1)
