@@ -27,6 +27,7 @@ from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.dashboards import compile_dashboards
+from engine.metadata.forms import compile_forms
 from engine.metadata.duplicates import compile_duplicates
 from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
 from engine.metadata.expressions import (
@@ -351,6 +352,7 @@ class Compiler:
                 )
             ),
             dashboards=frozen_map(dashboards),
+            forms=frozen_map(compile_forms(self, self.tree.get("forms") or {}, objects)),
         )
 
     def compile_assignment_and_scoring(self, objects: dict[str, ObjectDef], roles: set[str]) -> tuple[dict, dict]:

@@ -92,6 +92,16 @@ T-E200    a subscription names no target, more than one, or an unknown one (``re
 T-E201    a subscription's ``schedule`` cannot be read (``weekly: monday 08:00``, ``daily: "08:00"``, ``monthly: 1 08:00``)
 T-E202    a subscription's ``roles`` names an unknown role
 T-E203    a subscription's ``filters`` has a period that is no relative range, or an owner other than ``me``/``team``
+T-E210    a web form names an unknown object
+T-E211    a web form names an unknown field, or one Trellis computes
+T-E212    a web form shows a field a public form cannot show (lookup, user, file…), shows one twice, or requires one it does not show
+T-E213    a web form's fixed or campaign value does not fit its field
+T-E214    a field the object requires is neither shown, fixed nor defaulted by the web form
+T-E215    a web form captures into a field that is not text, or writes its campaign into a field that is no lookup, text or picklist
+T-E216    a web form's origin is not ``scheme://host[:port]``, or its redirect is not an http(s) address
+T-E217    ``on_duplicate: link`` without a ``link_field`` lookup to the same object, or a ``link_field`` without it
+T-E218    a web form's rate limit cannot be read (``5 per minute;30 per hour``)
+T-E219    a web form's honeypot is named like one of its inputs
 T-E184    a ``forecast`` report of an object without a pipeline, without a date ``close_date`` or a number ``amount``, or with keys it does not take; its keys on another kind
 T-E185    a stage's ``forecast`` category on a won or lost stage
 T-E186    a ``forecast`` report's ``quota`` that cannot be read (amounts, ``per``, its object's fields), or a quota on a report not grouped by owner

@@ -1093,6 +1093,53 @@ class Dashboard:
 
 
 @dataclass(frozen=True)
+class WebFormSpam:
+    """A web form's abuse defences (``forms.<name>.spam``): the least time a person takes to
+    fill it in, the hidden decoy input, the optional self-hosted ``challenge``, the largest
+    submission and the rate limits (``limits``' notation) per IP address and for the form."""
+
+    min_seconds: int = 3
+    honeypot: str = "website_url"
+    challenge: str = "none"
+    max_bytes: int = 16384
+    rate_limit: str = "5 per minute;30 per hour"
+    form_rate_limit: str = "120 per minute"
+
+
+@dataclass(frozen=True)
+class WebForm:
+    """A public web form (``forms:``, issue 16 §1, S14) served at ``/f/<name>``: the visitor
+    fills in ``fields`` of ``object``; ``values`` are fixed, ``capture`` maps what the visit
+    tells (``utm_source``, ``referrer``…) to fields, ``campaign_field`` takes ``campaign_value``;
+    written as ``user`` (None: the system) on channel ``web_form:<name>``. A submission matching
+    a duplicate rule ``on_duplicate``: ``update``s the record, ``link``s a new one to it through
+    ``link_field``, or ``create``s one anyway."""
+
+    name: str
+    object: str
+    label: Label
+    fields: tuple[str, ...]
+    required: tuple[str, ...] = ()
+    values: Mapping[str, Any] = field(default_factory=frozen_map)
+    capture: Mapping[str, str] = field(default_factory=frozen_map)
+    campaign_field: str | None = None
+    campaign_value: Any = None
+    user: str | None = None
+    intro: Label | None = None
+    thank_you: Label | None = None
+    redirect: str | None = None
+    origins: tuple[str, ...] = ()
+    on_duplicate: str = "update"
+    link_field: str | None = None
+    spam: WebFormSpam = field(default_factory=WebFormSpam)
+
+    @property
+    def channel(self) -> str:
+        """The write path's channel of its submissions (the audit names it)."""
+        return f"web_form:{self.name}"
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole, checked Trellis config: the result of ``load_config``."""
 
@@ -1123,6 +1170,8 @@ class Config:
     subscriptions: Mapping[str, Subscription] = field(default_factory=frozen_map)
     #: Dashboards (``dashboards:``, issue 15 §4), by name, in declaration order.
     dashboards: Mapping[str, Dashboard] = field(default_factory=frozen_map)
+    #: Public web forms (``forms:``, issue 16 §1), by name.
+    forms: Mapping[str, WebForm] = field(default_factory=frozen_map)
 
     def object(self, name: str) -> ObjectDef:
         """The object called ``name``; raises KeyError with the known names."""

@@ -1,0 +1,301 @@
+"""Compiling ``forms:`` (issue 16 §1, S14): public web forms that write records (web-to-lead).
+
+```yaml
+forms:
+  contact_us:
+    object: lead
+    label: {en: Contact us, zh: 联系我们}
+    fields: [name, company, email, phone, description]
+    required: [email]
+    values: {source: website_signup, intent_level: medium}
+    capture: {utm_source: utm_source, utm_campaign: utm_campaign, referrer: referrer}
+    campaign: {field: campaign, value: "2026 Spring webinar"}
+    origins: [https://www.example.com]
+    on_duplicate: update
+```
+
+Checks, each with its code: T-E210 an unknown object; T-E211 an unknown field, or one Trellis
+computes; T-E212 a shown field a public form cannot show (a lookup, a user, a file…), shown
+twice, or required without being shown; T-E213 a fixed or campaign value that does not fit its
+field; T-E214 a field the object requires that the form neither shows, fixes nor defaults (no
+submission could be saved); T-E215 a capture or campaign field of a type it cannot hold;
+T-E216 an origin that is not ``scheme://host[:port]`` or a redirect that is not an http(s)
+address; T-E217 ``on_duplicate: link`` without a ``link_field`` lookup to the same object (or a
+``link_field`` without it); T-E218 a rate limit that cannot be read; T-E219 a honeypot named
+like an input of the form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from engine.metadata.errors import did_you_mean
+from engine.metadata.fieldtypes import FieldValueError, coerce_value
+from engine.metadata.model import Label, ObjectDef, WebForm, WebFormSpam, frozen_map
+
+if TYPE_CHECKING:
+    from engine.metadata.compiler import Compiler
+
+#: What a form can capture of the visit, each into a text field (``capture:``).
+CAPTURES = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "landing_page")
+#: The widgets a public form shows (``FieldType.widget``); lookups, users, files, JSON and
+#: computed fields need a logged-in user or are Trellis's to fill.
+PUBLIC_WIDGETS = frozenset(
+    {"text", "textarea", "email", "tel", "url", "number", "money", "percent", "date", "datetime", "checkbox"}
+    | {"select", "multiselect", "tags"}
+)
+#: Inputs every form page has besides its fields (a honeypot may not take these names).
+FORM_INPUTS = frozenset({"_token", "_answer", "lang"})
+#: One part of a rate limit in the ``limits`` library's notation: ``5 per minute``, ``100/hour``.
+RATE = re.compile(r"^\s*[1-9][0-9]*\s*(?:/|per)\s*(?:[1-9][0-9]*\s+)?(?:second|minute|hour|day|month|year)s?\s*$")
+
+
+def parse_rate(text: str) -> bool:
+    """Whether ``text`` is a rate limit ``limits`` reads (parts joined by ``;``)."""
+    parts = [p for p in re.split(r"[;,]", text) if p.strip()]
+    return bool(parts) and all(RATE.match(p) for p in parts)
+
+
+def compile_forms(compiler: Compiler, specs: Mapping[str, Any], objects: Mapping[str, ObjectDef]) -> dict[str, WebForm]:
+    """Every entry of ``forms:`` that checks, by name."""
+    out: dict[str, WebForm] = {}
+    for name, spec in specs.items():
+        found = _Checker(compiler, ("forms", name)).form(name, spec, objects)
+        if found is not None:
+            out[name] = found
+    return out
+
+
+class _Checker:
+    """Checks one form, reporting every issue at once."""
+
+    def __init__(self, compiler: Compiler, path: tuple) -> None:
+        self.c, self.path, self.ok = compiler, path, True
+
+    def issue(self, code: str, where: tuple, message: str, hint: str | None) -> None:
+        self.ok = False
+        self.c.issue(code, (*self.path, *where), message, hint)
+
+    def form(self, name: str, spec: Mapping[str, Any], objects: Mapping[str, ObjectDef]) -> WebForm | None:
+        obj = objects.get(spec["object"])
+        if obj is None:
+            self.issue(
+                "T-E210",
+                ("object",),
+                f"unknown object `{spec['object']}`",
+                did_you_mean(spec["object"], objects) or "name an object declared under `objects`",
+            )
+            return None
+        fields = tuple(spec.get("fields") or ())
+        self.shown(obj, fields)
+        required = tuple(spec.get("required") or ())
+        for index, field_name in enumerate(required):
+            if self.known(obj, field_name, ("required", index)) and field_name not in fields:
+                self.issue(
+                    "T-E212",
+                    ("required", index),
+                    f"`{field_name}` is required but the form does not show it",
+                    "add it to `fields`",
+                )
+        values = dict(spec.get("values") or {})
+        for field_name, value in values.items():
+            self.fits(obj, field_name, value, ("values", field_name))
+        capture = dict(spec.get("capture") or {})
+        for what, field_name in capture.items():
+            self.captures(obj, field_name, ("capture", what))
+        campaign = spec.get("campaign")
+        if campaign is not None:
+            self.campaign(obj, campaign)
+        self.complete(obj, fields, values, capture, campaign)
+        self.addresses(spec)
+        self.duplicates(obj, spec)
+        spam = self.spam(spec.get("spam") or {}, fields)
+        if not self.ok:
+            return None
+        return WebForm(
+            name=name,
+            object=obj.name,
+            label=Label.of(spec.get("label"), obj.label.get()),
+            fields=fields,
+            required=required,
+            values=frozen_map(values),
+            capture=frozen_map(capture),
+            campaign_field=campaign["field"] if campaign else None,
+            campaign_value=campaign["value"] if campaign else None,
+            user=spec.get("user"),
+            intro=Label.of(spec["intro"]) if spec.get("intro") else None,
+            thank_you=Label.of(spec["thank_you"]) if spec.get("thank_you") else None,
+            redirect=spec.get("redirect"),
+            origins=tuple(o.rstrip("/") for o in spec.get("origins") or ()),
+            on_duplicate=spec.get("on_duplicate", "update"),
+            link_field=spec.get("link_field"),
+            spam=spam,
+        )
+
+    def known(self, obj: ObjectDef, field_name: str, where: tuple) -> bool:
+        """T-E211: a field of the object that a writer gives (not a formula, not an autonumber)."""
+        f = obj.fields.get(field_name)
+        if f is None:
+            self.issue(
+                "T-E211",
+                where,
+                f"`{obj.name}` has no field `{field_name}`",
+                did_you_mean(field_name, obj.fields) or f"name a field of `{obj.name}`",
+            )
+            return False
+        if f.is_computed:
+            self.issue("T-E211", where, f"`{field_name}` is computed by Trellis", "a form cannot give it; leave it out")
+            return False
+        return True
+
+    def shown(self, obj: ObjectDef, fields: tuple[str, ...]) -> None:
+        """T-E212: each shown field once, of a type a public form can show."""
+        seen: set[str] = set()
+        for index, field_name in enumerate(fields):
+            if not self.known(obj, field_name, ("fields", index)):
+                continue
+            if field_name in seen:
+                self.issue("T-E212", ("fields", index), f"`{field_name}` is shown twice", "list each field once")
+            seen.add(field_name)
+            f = obj.fields[field_name]
+            if f.kind.widget not in PUBLIC_WIDGETS:
+                self.issue(
+                    "T-E212",
+                    ("fields", index),
+                    f"a public form cannot show `{field_name}`, a {f.type} field",
+                    "show text, number, date, yes/no and picklist fields; fix other values with `values`",
+                )
+
+    def fits(self, obj: ObjectDef, field_name: str, value: Any, where: tuple) -> None:
+        """T-E213: a fixed value the field accepts."""
+        if not self.known(obj, field_name, where):
+            return
+        try:
+            coerce_value(obj.fields[field_name], value, self.c.settings)
+        except (FieldValueError, ValueError, TypeError) as exc:
+            self.issue("T-E213", where, f"{value!r} does not fit `{field_name}`: {exc}", _fit_hint(obj, field_name))
+
+    def captures(self, obj: ObjectDef, field_name: str, where: tuple) -> None:
+        """T-E215: what the visit tells is text."""
+        if self.known(obj, field_name, where) and not obj.fields[field_name].kind.textual:
+            self.issue(
+                "T-E215",
+                where,
+                f"`{field_name}` is a {obj.fields[field_name].type} field; a captured value is text",
+                "capture into a text, textarea or url field",
+            )
+
+    def campaign(self, obj: ObjectDef, spec: Mapping[str, Any]) -> None:
+        """T-E215/T-E213: a lookup (the value is a record's title), a text or a picklist field."""
+        where, field_name = ("campaign", "field"), spec["field"]
+        if not self.known(obj, field_name, where):
+            return
+        f = obj.fields[field_name]
+        if f.kind.refers_to_record:
+            if not isinstance(spec["value"], str):
+                self.issue("T-E213", ("campaign", "value"), "a lookup's campaign is the title of a record", None)
+            return
+        if not (f.kind.textual or f.kind.from_picklist):
+            self.issue(
+                "T-E215",
+                where,
+                f"`{field_name}` is a {f.type} field; a campaign is written into a lookup, text or picklist field",
+                "name a lookup to the campaign object, or a text or picklist field",
+            )
+            return
+        self.fits(obj, field_name, spec["value"], ("campaign", "value"))
+
+    def complete(
+        self, obj: ObjectDef, fields: tuple[str, ...], values: dict, capture: dict, campaign: Mapping | None
+    ) -> None:
+        """T-E214: every field the object requires is shown, fixed or defaulted."""
+        given = set(fields) | set(values) | ({campaign["field"]} if campaign else set())
+        for f in obj.fields.values():
+            if f.required and not f.is_computed and f.name not in given and f.default is None:
+                if f.default_expression is None and (obj.pipeline is None or f.name != obj.pipeline.field):
+                    self.issue(
+                        "T-E214",
+                        ("fields",),
+                        f"`{obj.name}` requires `{f.name}`, which the form neither shows nor fixes",
+                        f"add `{f.name}` to `fields`, or give it under `values`",
+                    )
+
+    def addresses(self, spec: Mapping[str, Any]) -> None:
+        """T-E216: origins are ``scheme://host[:port]``; a redirect is an http(s) address."""
+        for index, origin in enumerate(spec.get("origins") or ()):
+            parts = urlsplit(origin.rstrip("/"))
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+                self.issue(
+                    "T-E216",
+                    ("origins", index),
+                    f"`{origin}` is not an origin",
+                    "write the scheme and host (and port) only, e.g. https://www.example.com",
+                )
+        redirect = spec.get("redirect")
+        if redirect is not None:
+            parts = urlsplit(redirect)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                self.issue(
+                    "T-E216",
+                    ("redirect",),
+                    f"`{redirect}` is not an http(s) address",
+                    "e.g. https://www.example.com/thanks",
+                )
+
+    def duplicates(self, obj: ObjectDef, spec: Mapping[str, Any]) -> None:
+        """T-E217: ``link`` names a lookup to the same object, and only ``link`` does."""
+        action, link = spec.get("on_duplicate", "update"), spec.get("link_field")
+        if action == "link" and link is None:
+            self.issue(
+                "T-E217",
+                ("on_duplicate",),
+                "`on_duplicate: link` needs a `link_field`",
+                f"name a lookup of `{obj.name}` to `{obj.name}`",
+            )
+        elif link is not None and action != "link":
+            self.issue("T-E217", ("link_field",), "`link_field` is only read with `on_duplicate: link`", None)
+        elif link is not None and self.known(obj, link, ("link_field",)) and not obj.fields[link].points_to(obj.name):
+            self.issue(
+                "T-E217",
+                ("link_field",),
+                f"`{link}` is not a lookup to `{obj.name}`",
+                f"name a lookup of `{obj.name}` to `{obj.name}`",
+            )
+
+    def spam(self, spec: Mapping[str, Any], fields: tuple[str, ...]) -> WebFormSpam:
+        """T-E218 rate limits, T-E219 the honeypot's name."""
+        defaults = WebFormSpam()
+        for key in ("rate_limit", "form_rate_limit"):
+            if key in spec and not parse_rate(spec[key]):
+                self.issue(
+                    "T-E218",
+                    ("spam", key),
+                    f"`{spec[key]}` is not a rate limit",
+                    "write `5 per minute`, or several joined by `;`: `5 per minute;30 per hour`",
+                )
+        honeypot = spec.get("honeypot", defaults.honeypot)
+        if honeypot in fields or honeypot in FORM_INPUTS:
+            self.issue(
+                "T-E219",
+                ("spam", "honeypot"),
+                f"the honeypot `{honeypot}` is named like an input of the form",
+                "choose a name no field has, e.g. website_url",
+            )
+        return WebFormSpam(
+            min_seconds=spec.get("min_seconds", defaults.min_seconds),
+            honeypot=honeypot,
+            challenge=spec.get("challenge", defaults.challenge),
+            max_bytes=spec.get("max_bytes", defaults.max_bytes),
+            rate_limit=spec.get("rate_limit", defaults.rate_limit),
+            form_rate_limit=spec.get("form_rate_limit", defaults.form_rate_limit),
+        )
+
+
+def _fit_hint(obj: ObjectDef, field_name: str) -> str | None:
+    picklist = obj.fields[field_name].picklist
+    if picklist is None:
+        return None
+    return "use one of: " + ", ".join(v.key for v in picklist.walk())
