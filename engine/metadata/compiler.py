@@ -27,7 +27,6 @@ from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.dashboards import compile_dashboards
-from engine.metadata.forms import compile_forms
 from engine.metadata.duplicates import compile_duplicates
 from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
 from engine.metadata.expressions import (
@@ -40,6 +39,7 @@ from engine.metadata.expressions import (
     parse_expression,
 )
 from engine.metadata.fieldparts import ChoicePart, FieldPart, FormulaPart, LookupPart
+from engine.metadata.forms import compile_forms
 from engine.metadata.loader import LDict, RawConfig, locate
 from engine.metadata.model import (
     NO_GRANT,

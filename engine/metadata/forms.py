@@ -214,14 +214,15 @@ class _Checker:
         """T-E214: every field the object requires is shown, fixed or defaulted."""
         given = set(fields) | set(values) | ({campaign["field"]} if campaign else set())
         for f in obj.fields.values():
-            if f.required and not f.is_computed and f.name not in given and f.default is None:
-                if f.default_expression is None and (obj.pipeline is None or f.name != obj.pipeline.field):
-                    self.issue(
-                        "T-E214",
-                        ("fields",),
-                        f"`{obj.name}` requires `{f.name}`, which the form neither shows nor fixes",
-                        f"add `{f.name}` to `fields`, or give it under `values`",
-                    )
+            defaulted = f.default is not None or f.default_expression is not None
+            staged = obj.pipeline is not None and f.name == obj.pipeline.field
+            if f.required and not f.is_computed and f.name not in given and not defaulted and not staged:
+                self.issue(
+                    "T-E214",
+                    ("fields",),
+                    f"`{obj.name}` requires `{f.name}`, which the form neither shows nor fixes",
+                    f"add `{f.name}` to `fields`, or give it under `values`",
+                )
 
     def addresses(self, spec: Mapping[str, Any]) -> None:
         """T-E216: origins are ``scheme://host[:port]``; a redirect is an http(s) address."""
