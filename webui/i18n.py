@@ -32,6 +32,68 @@ LANGUAGE_NAMES = {"en": "English", "zh": "中文"}
 DEFAULT_LOCALES = {"en": "en_US", "zh": "zh_Hans_CN"}
 
 TEXTS: dict[str, dict[str, str]] = {
+    # --- public web forms (webui.ui.webforms) ---
+    "webform.send": {"en": "Send", "zh": "提交"},
+    "webform.thanks": {"en": "Thank you! We have received your message.", "zh": "感谢您的提交，我们已收到。"},
+    "webform.problems": {"en": "Please correct the marked entries.", "zh": "请修改标出的内容。"},
+    "webform.refused": {
+        "en": "We could not accept this submission. If you are a person, please send the form again.",
+        "zh": "无法接受此次提交。如果您不是机器人，请重新提交表单。",
+    },
+    "webform.expired": {
+        "en": "This form was open too long or could not be read; please send it again.",
+        "zh": "表单已打开太久或无法读取，请重新提交。",
+    },
+    "webform.throttled": {
+        "en": "Too many submissions from your network: wait {minutes} min and try again.",
+        "zh": "您所在网络的提交次数过多，请 {minutes} 分钟后再试。",
+    },
+    "webform.too_large": {
+        "en": "The submission is too large; please shorten it.",
+        "zh": "提交内容过大，请精简后再试。",
+    },
+    "webform.challenge": {"en": "What is {a} + {b}?", "zh": "{a} 加 {b} 等于几？"},
+    "webform.challenge_wrong": {"en": "That is not the right answer.", "zh": "答案不正确。"},
+    "webform.honeypot": {"en": "Leave this empty", "zh": "此项请留空"},
+    "webform.required_note": {"en": "* required", "zh": "* 为必填项"},
+    "webform.captured.utm_source": {"en": "UTM source", "zh": "来源渠道（UTM）"},
+    "webform.captured.utm_medium": {"en": "UTM medium", "zh": "媒介（UTM）"},
+    "webform.captured.utm_campaign": {"en": "UTM campaign", "zh": "推广活动（UTM）"},
+    "webform.captured.utm_term": {"en": "UTM term", "zh": "关键词（UTM）"},
+    "webform.captured.utm_content": {"en": "UTM content", "zh": "内容（UTM）"},
+    "webform.captured.referrer": {"en": "Referrer", "zh": "来源页面"},
+    "webform.captured.landing_page": {"en": "Landing page", "zh": "落地页"},
+    # --- web form spam review (webui.ui.form_review) ---
+    "rejections.title": {"en": "Rejected form submissions", "zh": "被拒绝的表单提交"},
+    "rejections.intro": {
+        "en": "Web form submissions refused as spam, with why. Accept one anyway to write it as the form would have.",
+        "zh": "被判定为垃圾信息的网页表单提交及原因。可选择“仍然接受”，按表单的方式写入。",
+    },
+    "rejections.rejected": {"en": "Rejected", "zh": "已拒绝"},
+    "rejections.accepted": {"en": "Accepted anyway", "zh": "已接受"},
+    "rejections.at": {"en": "Received", "zh": "接收时间"},
+    "rejections.form": {"en": "Form", "zh": "表单"},
+    "rejections.reason": {"en": "Reason", "zh": "原因"},
+    "rejections.ip": {"en": "IP address", "zh": "IP 地址"},
+    "rejections.values": {"en": "Submitted", "zh": "提交内容"},
+    "rejections.actions": {"en": "Actions", "zh": "操作"},
+    "rejections.accept": {"en": "Accept anyway", "zh": "仍然接受"},
+    "rejections.record": {"en": "Open the record", "zh": "打开记录"},
+    "rejections.none": {"en": "No submissions here.", "zh": "暂无提交。"},
+    "rejections.pages": {"en": "Pages of submissions", "zh": "提交分页"},
+    "rejections.refused": {
+        "en": "Not accepted: the record is not valid ({problems}).",
+        "zh": "未能接受：记录无效（{problems}）。",
+    },
+    "rejections.accepted_created": {"en": "Accepted: the record was created.", "zh": "已接受：记录已创建。"},
+    "rejections.accepted_updated": {
+        "en": "Accepted: the visitor's existing record was updated.",
+        "zh": "已接受：已更新访客已有的记录。",
+    },
+    "rejections.accepted_linked": {
+        "en": "Accepted: a new record was linked to the visitor's existing one.",
+        "zh": "已接受：新记录已关联到访客已有的记录。",
+    },
     # --- login ---
     "login.title": {"en": "Log in", "zh": "登录"},
     "login.button": {"en": "Log in", "zh": "登录"},

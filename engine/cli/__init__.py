@@ -16,6 +16,7 @@ from engine.cli import (  # noqa: F401  (each module registers its commands on `
     config_commands,
     duplicate_commands,
     export_commands,
+    form_commands,
     import_commands,
     serve_commands,
     token_commands,

@@ -814,6 +814,37 @@ MESSAGES: dict[str, dict[str, str]] = {
     "dashboard.widget.my_pipeline": {"en": "My pipeline by stage", "zh": "我的销售管道（按阶段）"},
     "dashboard.widget.recent_records": {"en": "Recently changed", "zh": "最近更新的记录"},
     "dashboard.widget.notifications": {"en": "Notifications", "zh": "通知"},
+    # --- web forms (engine.runtime.webforms): why a submission was kept as spam ---
+    "webform.reason.honeypot": {
+        "en": "The hidden decoy input was filled in (a robot).",
+        "zh": "隐藏的诱饵输入框被填写（机器人）。",
+    },
+    "webform.reason.too_fast": {
+        "en": "Sent faster than a person fills in the form.",
+        "zh": "提交速度快于正常填写速度。",
+    },
+    "webform.reason.bad_token": {
+        "en": "The form's signed token was missing, forged or too old.",
+        "zh": "表单签名令牌缺失、伪造或已过期。",
+    },
+    "webform.reason.challenge": {"en": "The check question was answered wrongly.", "zh": "验证问题回答错误。"},
+    "webform.reason.rate_limited": {
+        "en": "Too many submissions from this address or of this form.",
+        "zh": "该地址或该表单的提交次数过多。",
+    },
+    "webform.reason.too_large": {"en": "The submission was too large.", "zh": "提交的内容过大。"},
+    "webform.reason.origin": {
+        "en": "Sent from a site the form may not be embedded in.",
+        "zh": "来自不允许嵌入该表单的网站。",
+    },
+    "webform.already_accepted": {
+        "en": "This submission was accepted already.",
+        "zh": "该提交已被接受。",
+    },
+    "forbidden.manage_config": {
+        "en": "This needs the manage_config permission.",
+        "zh": "此操作需要 manage_config 权限。",
+    },
 }
 
 #: The language the engine speaks to the person it works for now (None: English).

@@ -170,6 +170,7 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
             *duplicate_tables(metadata),
             *finder_tables(metadata),
             *subscription_tables(metadata),
+            *webform_tables(metadata),
         )
     }
 
@@ -585,6 +586,31 @@ def subscription_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.UniqueConstraint("rule", "user_id"),
     )
     return (subscriptions,)
+
+
+def webform_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """Web form submissions refused as spam (``engine.runtime.webforms``, issue 16 §1): kept with
+    why, when, from where and what was sent, for an admin to review and accept anyway."""
+    rejections = sa.Table(
+        "sys_form_rejections",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("form", sa.String(100), nullable=False),
+        # A reason code of ``engine.runtime.webforms.REASONS`` (honeypot, too_fast…).
+        sa.Column("reason", sa.String(40), nullable=False),
+        sa.Column("ip", sa.String(64), nullable=True),
+        # The visitor's inputs (the form's fields only) and what the visit told (UTM, referrer).
+        sa.Column("submitted", json_type(), nullable=False),
+        sa.Column("captured", json_type(), nullable=False),
+        sa.Column("received_at", UTCDateTime(), nullable=False),
+        # rejected, or accepted (written after all, by an admin: ``record_id``).
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("record_id", sa.BigInteger(), nullable=True),
+        sa.Column("decided_by", id_type(), sa.ForeignKey("sys_users.id"), nullable=True),
+        sa.Column("decided_at", UTCDateTime(), nullable=True),
+        sa.Index("ix_sys_form_rejections_status_received", "status", "received_at"),
+    )
+    return (rejections,)
 
 
 def merge_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

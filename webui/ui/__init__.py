@@ -22,6 +22,8 @@ Modules, one concern each:
 - ``reports``: the reports page, one report's table or matrix with drill-down links, its files;
   ``dashboards``: the dashboards page, one dashboard's grid of widgets with its filters.
 - ``search``: the top bar's global search, its suggestions (JSON) and the results page.
+- ``webforms``: the public web forms ``/f/<form>`` (no login; ``webform_guard`` tells spam);
+  ``form_review``: the rejected submissions for admins, "Accept anyway".
 - ``subscriptions``: a report's "Subscribe by e-mail" form, the user's subscriptions, the e-mails'
   unsubscribe link.
 
@@ -45,6 +47,7 @@ from webui.ui import (
     dashboards,
     duplicate_finder,
     errors,
+    form_review,
     imports,
     merging,
     notifications,
@@ -55,6 +58,7 @@ from webui.ui import (
     subscriptions,
     timeline,
     views,
+    webforms,
 )
 
 
@@ -78,6 +82,8 @@ def init_app(app: Flask) -> None:
         dashboards.create_blueprint(app),
         search.create_blueprint(app),
         subscriptions.create_blueprint(app),
+        webforms.create_blueprint(app),
+        form_review.create_blueprint(app),
     ):
         errors.register(blueprint)
         app.register_blueprint(blueprint)

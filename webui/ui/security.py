@@ -75,7 +75,10 @@ def init_app(app: Flask) -> None:
 
 
 def add_security_headers(response: Response) -> Response:
-    """Add the headers of ``SECURITY_HEADERS`` that the response does not set itself."""
+    """Add the headers of ``SECURITY_HEADERS`` that the response does not set itself. A response
+    whose own CSP lets some sites frame it (a public web form) gets no ``X-Frame-Options``."""
+    framed = "frame-ancestors 'none'" not in response.headers.get("Content-Security-Policy", "frame-ancestors 'none'")
     for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+        if not (framed and name == "X-Frame-Options"):
+            response.headers.setdefault(name, value)
     return response
