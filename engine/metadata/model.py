@@ -1111,7 +1111,7 @@ class WebForm:
     """A public web form (``forms:``, issue 16 §1, S14) served at ``/f/<name>``: the visitor
     fills in ``fields`` of ``object``; ``values`` are fixed, ``capture`` maps what the visit
     tells (``utm_source``, ``referrer``…) to fields, ``campaign_field`` takes ``campaign_value``;
-    written as ``user`` (None: the system) on channel ``web_form:<name>``. A submission matching
+    written as ``user`` (None: the system, named ``web_form:<name>`` in the audit) on channel ``web_form``. A submission matching
     a duplicate rule ``on_duplicate``: ``update``s the record, ``link``s a new one to it through
     ``link_field``, or ``create``s one anyway."""
 
@@ -1134,8 +1134,8 @@ class WebForm:
     spam: WebFormSpam = field(default_factory=WebFormSpam)
 
     @property
-    def channel(self) -> str:
-        """The write path's channel of its submissions (the audit names it)."""
+    def acting_name(self) -> str:
+        """Who the audit says wrote a submission written by the system: ``web_form:<name>``."""
         return f"web_form:{self.name}"
 
 

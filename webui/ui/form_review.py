@@ -91,7 +91,7 @@ def show() -> str:
         None,
         items=items,
         status=status,
-        page=page,
+        page_no=page,
         newer_url=url_for("form_review.show", status=status, page=page - 1) if page > 1 else None,
         older_url=url_for("form_review.show", status=status, page=page + 1) if more else None,
     )

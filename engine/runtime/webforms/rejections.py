@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from engine.runtime.errors import NotFound, TrellisError
 from engine.runtime.messages import localized
 from engine.runtime.security.permissions import PermissionDenied
-from engine.runtime.webforms.submit import Accepted, Submission, write
+from engine.runtime.webforms.submit import CHANNEL, Accepted, Submission, as_form, write
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
@@ -138,8 +138,8 @@ def accept(crm: Runtime, admin: str | int, rejection_id: int) -> Accepted:
         raise NotFound("form", found.form)
     if found.status != "rejected":
         raise AlreadyDecided(localized("webform.already_accepted", "This submission was accepted already."))
-    with crm.session(user=form.user, channel=form.channel) as session:
-        done = write(session, form, Submission(found.submitted, found.captured, found.ip))
+    with crm.session(user=form.user, channel=CHANNEL) as session:
+        done = write(as_form(session, form), form, Submission(found.submitted, found.captured, found.ip))
         claimed = session.connection.execute(
             table.update()
             .where(table.c.id == rejection_id, table.c.status == "rejected")

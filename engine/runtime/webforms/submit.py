@@ -1,7 +1,8 @@
 """A visitor's submission of a web form through the one write path.
 
-``submit(crm, form, submission)`` opens one transaction as the form's ``user`` (the system
-when it names none) on channel ``web_form:<form>``, so that the audit names the form, the
+``submit(crm, form, submission)`` opens one transaction as the form's ``user`` (else the system
+acting as ``web_form:<form>``, as automation rules act as ``automation:<rule>``) on channel
+``web_form`` (``CHANNEL``), so that the audit names the form, the
 assignment rules and automations of a new record run at once (stage ``after``), and a refusal
 (``ValidationFailed``, field by field, in the current language) writes nothing.
 
@@ -30,12 +31,16 @@ from engine.runtime.messages import localized
 from engine.runtime.records.duplicates import Candidate, DuplicateBlocked, PossibleDuplicate
 from engine.runtime.records.query import format_title
 from engine.runtime.records.record import Record
+from engine.runtime.security.permissions import Principal
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
     from engine.runtime.records.session import Session
 
 log = logging.getLogger("trellis.webforms")
+
+#: The write path's channel of web form submissions (the audit's ``channel``).
+CHANNEL = "web_form"
 
 #: Longest input kept of one field (a longer one is cut: the field's own limit refuses it first).
 MAX_INPUT = 10_000
@@ -64,8 +69,16 @@ class Accepted:
 
 def submit(crm: Runtime, form: WebForm, submission: Submission) -> Accepted:
     """Write ``submission`` of ``form`` (see the module docstring); raises ``ValidationFailed``."""
-    with crm.session(user=form.user, channel=form.channel) as session:
-        return write(session, form, submission)
+    with crm.session(user=form.user, channel=CHANNEL) as session:
+        return write(as_form(session, form), form, submission)
+
+
+def as_form(session: Session, form: WebForm) -> Session:
+    """The session a submission is written in: the form's user's, or the system's acting under
+    the form's name (what the audit trail shows)."""
+    if form.user is not None:
+        return session
+    return session.acting(Principal(user_id=None, username=form.acting_name[:100]), CHANNEL)
 
 
 def write(session: Session, form: WebForm, submission: Submission) -> Accepted:
