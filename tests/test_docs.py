@@ -54,6 +54,8 @@ SECTIONS = {
     "subscription": "Subscriptions",
     "dashboard": "Dashboards",
     "dashboard_widget": "Dashboard widgets",
+    "webform": "Web forms",
+    "webform_spam": "Web form spam defences",
 }
 
 
