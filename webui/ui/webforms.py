@@ -91,7 +91,9 @@ def _captured() -> dict[str, str]:
     """What the visit tells: UTM parameters, the referrer, the landing page (each cut to 500)."""
     out = {key: request.args[key] for key in CAPTURES if key.startswith("utm_") and request.args.get(key)}
     own = request.host_url.rstrip("/")
-    referrer = request.args.get("ref") or request.referrer or ""
+    # Framed by the embed script, the Referer is the embedding page: the visitor's is ``ref``.
+    embedded = request.args.get("embed") == "1"
+    referrer = request.args.get("ref") or ("" if embedded else request.referrer or "")
     if referrer and not referrer.startswith(own):
         out["referrer"] = referrer
     out["landing_page"] = request.args.get("page") or request.base_url
