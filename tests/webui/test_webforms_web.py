@@ -32,6 +32,12 @@ forms:
     fields: [name, company, email]
     values: {{source: website_signup, intent_level: low}}
     spam: {{rate_limit: "2 per minute", min_seconds: 0}}
+  quiz:
+    object: lead
+    fields: [name, company, email]
+    values: {{source: website_signup, intent_level: low}}
+    redirect: https://www.cloudsail.example/thanks
+    spam: {{challenge: arithmetic}}
 """
 SITE = "https://www.cloudsail.example"
 
@@ -186,3 +192,17 @@ def test_the_rate_limit_per_address_answers_429_and_records_it(app, crm):
         statuses.append(client.post("/f/tiny", data=data).status_code)
     assert statuses == [200, 200, 429]
     assert rejected(crm)[-1] == ("rate_limited", "rejected")
+
+
+def test_the_arithmetic_challenge_refuses_a_wrong_sum_and_a_right_one_redirects(app, crm):
+    client = app.test_client()
+    page = text(client.get("/f/quiz?lang=en"))
+    a, b = map(int, re.search(r"What is (\d) \+ (\d)\?", page).groups())
+    values = {"name": "Quiz Taker", "company": "Q", "email": "quiz@example.com", "_token": aged(page)}
+    wrong = client.post("/f/quiz", data={**values, "_answer": str(a + b + 1), "lang": "en"})
+    assert wrong.status_code == 422 and "That is not the right answer." in text(wrong)
+    assert rejected(crm)[-1] == ("challenge", "rejected") and not leads(crm, email="quiz@example.com")
+    right = client.post("/f/quiz", data={**values, "_answer": f" {a + b} "})
+    assert right.status_code == 303 and right.headers["Location"] == "https://www.cloudsail.example/thanks"
+    assert "form-action 'self' https://www.cloudsail.example" in right.headers["Content-Security-Policy"]
+    assert len(leads(crm, email="quiz@example.com")) == 1

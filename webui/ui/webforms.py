@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,6 +50,9 @@ from webui.ui import webform_guard
 from webui.ui.context import t
 from webui.ui.forms import error_text
 from webui.ui.widgets import INPUT_TYPES, FormField, picklist_options
+
+#: The largest body a form POST is read at all (``spam.max_bytes`` is at most this).
+MAX_BODY = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,17 @@ def _form(name: str) -> WebForm:
 
 def _language() -> None:
     """The visitor's language: ``?lang=``, else ``Accept-Language``, else the company's."""
-    chosen = request.args.get("lang") or request.form.get("lang") or request.accept_languages.best_match(LANGUAGES)
+    posted = request.form.get("lang") if request.method == "POST" and _small_enough() else None
+    chosen = request.args.get("lang") or posted or request.accept_languages.best_match(LANGUAGES)
     g.lang = choose_language(None, chosen, get_trellis().config.settings)
     g.pop("formatter", None)
     set_language(g.lang)
+
+
+def _small_enough() -> bool:
+    """Whether this POST's body is small enough to read at all (the largest ``max_bytes``); its
+    form's own limit is checked by ``webform_guard.judge``."""
+    return (request.content_length or 0) <= MAX_BODY
 
 
 def _captured() -> dict[str, str]:
@@ -216,8 +226,10 @@ def send(form_name: str) -> Response:
     ip = webform_guard.client_address()
     wait = webform_guard.over_the_limit(form)
     if wait is not None:
-        rejections.reject(crm, form.name, "rate_limited", _kept_inputs(obj, form), {}, ip)
-        response = _respond(form, _page(form, notice=t("webform.throttled", minutes=max(1, math.ceil(wait / 60)))), 429)
+        kept = _kept_inputs(obj, form)
+        rejections.reject(crm, form.name, "rate_limited", kept, {}, ip)
+        notice = t("webform.throttled", minutes=max(1, math.ceil(wait / 60)))
+        response = _respond(form, _page(form, kept, notice=notice), 429)
         response.headers["Retry-After"] = str(wait)
         return response
     reason, ticket = webform_guard.judge(form)
@@ -227,19 +239,17 @@ def send(form_name: str) -> Response:
         rejections.reject(crm, form.name, reason, inputs, captured, ip)
         return _refused(form, reason, inputs, captured)
     try:
-        done = submit(crm, form, Submission(inputs, captured, ip))
+        submit(crm, form, Submission(inputs, captured, ip))
     except ValidationFailed as exc:
         return _invalid(form, obj, inputs, captured, exc)
     if form.redirect:
         return _frame_headers(form, redirect(form.redirect, 303))
     thanks = form.thank_you.get(g.lang) if form.thank_you else t("webform.thanks")
-    page = _page(form, captured=captured)
-    response = _respond(form, FormPage(**{**page.__dict__, "thanks": thanks, "fields": []}))
-    response.headers["X-Trellis-Record"] = f"{done.object}/{done.record_id}"
-    return response
+    return _respond(form, replace(_page(form, captured=captured), thanks=thanks, fields=[]))
 
 
 def _kept_inputs(obj: ObjectDef, form: WebForm) -> dict[str, Any]:
+    """The inputs, unless the body is too large to read."""
     return {} if (request.content_length or 0) > form.spam.max_bytes else _inputs(obj, form)
 
 
