@@ -397,12 +397,40 @@ def sample_value(
         return None
     if any(c.source == obj.name and field.name in c.links.values() for c in session.config.conversions.values()):
         return None  # what a record was converted into is set by converting it (S12), not made up
+    if any(f.object == obj.name and field.name in f.capture.values() for f in session.config.forms.values()):
+        return _visit(obj, field, index, session)  # a web form's attribution: only on some records
     if not field.required and not fill_all and rng.random() < 0.1:
         return None
     generator = _BY_TYPE.get(field.type)
     if generator is None:
         return None
     return generator(obj, field, index, rng, values, created, session)
+
+
+#: Where the sample web visitors came from: (utm_source, utm_medium, utm_campaign, referrer).
+VISITS = (
+    ("baidu", "cpc", "2026_spring_search", "https://www.baidu.com/"),
+    ("wechat", "social", "2026_spring_webinar", "https://mp.weixin.qq.com/"),
+    ("newsletter", "email", "2026_03_newsletter", None),
+    ("google", "cpc", "2026_spring_search", "https://www.google.com/"),
+)
+
+
+def _visit(obj: ObjectDef, field: FieldDef, index: int, session: Session) -> str | None:
+    """What a web form captured into ``field`` for every third sample record (the others came
+    another way); no random draw, so the rest of the sample data stays as it was."""
+    if index % 3:
+        return None
+    captures = {
+        target: what
+        for form in session.config.forms.values()
+        if form.object == obj.name
+        for what, target in form.capture.items()
+    }
+    visit = dict(
+        zip(("utm_source", "utm_medium", "utm_campaign", "referrer"), VISITS[index // 3 % len(VISITS)], strict=True)
+    )
+    return visit.get(captures.get(field.name, ""))
 
 
 def _text(obj, field, index, rng, values, created, session) -> str | None:
