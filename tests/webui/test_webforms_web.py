@@ -24,6 +24,15 @@ SAAS = Path(__file__).resolve().parents[2] / "configs" / "sample_saas.yaml"
 CONFIG = f"""
 trellis: 1
 extends: {SAAS}
+objects:
+  promo:
+    title: "{{name}}"
+    fields:
+      name: {{type: text, required: true}}
+  lead:
+    fields:
+      promo: {{type: lookup, object: promo, label: Promotion}}
+      same_as: {{type: lookup, object: lead, label: Same person as}}
 forms:
   contact_us:
     spam: {{rate_limit: "100 per minute"}}
@@ -32,6 +41,14 @@ forms:
     fields: [name, company, email]
     values: {{source: website_signup, intent_level: low}}
     spam: {{rate_limit: "2 per minute", min_seconds: 0}}
+  webinar:
+    object: lead
+    fields: [name, company, email]
+    values: {{source: webinar, intent_level: high}}
+    campaign: {{field: promo, value: 2026 Spring webinar}}
+    on_duplicate: link
+    link_field: same_as
+    spam: {{min_seconds: 0}}
   quiz:
     object: lead
     fields: [name, company, email]
@@ -206,3 +223,19 @@ def test_the_arithmetic_challenge_refuses_a_wrong_sum_and_a_right_one_redirects(
     assert right.status_code == 303 and right.headers["Location"] == "https://www.cloudsail.example/thanks"
     assert "form-action 'self' https://www.cloudsail.example" in right.headers["Content-Security-Policy"]
     assert len(leads(crm, email="quiz@example.com")) == 1
+
+
+def test_a_campaign_lookup_is_found_by_title_and_a_returning_visitor_is_linked(app, crm):
+    with crm.session() as session:
+        webinar = session.create("promo", {"name": "2026 Spring webinar"}).id
+        session.create("promo", {"name": "2026 Spring webinar (recording)"})
+    client = app.test_client()
+    visitor = {"name": "Gao Yan", "company": "Gao Co", "email": "gao.yan@example.com"}
+    for _ in range(2):
+        assert (
+            client.post("/f/webinar", data={**visitor, "_token": aged(text(client.get("/f/webinar")))}).status_code
+            == 200
+        )
+    first, second = sorted(leads(crm, email="gao.yan@example.com"), key=lambda r: r.id)
+    assert first["promo"] == second["promo"] == webinar and first["source"] == "webinar"
+    assert (first["same_as"], second["same_as"]) == (None, first.id)
