@@ -42,9 +42,10 @@ if TYPE_CHECKING:
 #: What a form can capture of the visit, each into a text field (``capture:``).
 CAPTURES = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "landing_page")
 #: The widgets a public form shows (``FieldType.widget``); lookups, users, files, JSON and
-#: computed fields need a logged-in user or are Trellis's to fill.
+#: computed fields need a logged-in user or are Trellis's to fill, and a date-time would need
+#: the visitor's time zone.
 PUBLIC_WIDGETS = frozenset(
-    {"text", "textarea", "email", "tel", "url", "number", "money", "percent", "date", "datetime", "checkbox"}
+    {"text", "textarea", "email", "tel", "url", "number", "money", "percent", "date", "checkbox"}
     | {"select", "multiselect", "tags"}
 )
 #: Inputs every form page has besides its fields (a honeypot may not take these names).
