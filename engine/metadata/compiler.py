@@ -63,6 +63,7 @@ from engine.metadata.model import (
     frozen_map,
 )
 from engine.metadata.patterns import PatternError, check_pattern
+from engine.metadata.campaigns import check_campaign_object, compile_segments
 from engine.metadata.reports import compile_reports
 from engine.metadata.subscriptions import compile_subscriptions, with_targets
 
@@ -351,7 +352,13 @@ class Compiler:
                 )
             ),
             dashboards=frozen_map(dashboards),
+            segments=frozen_map(self.compile_campaigns(objects)),
         )
+
+    def compile_campaigns(self, objects: dict[str, ObjectDef]) -> dict:
+        """``segments:`` and the ``campaign`` object (engine/metadata/campaigns.py)."""
+        check_campaign_object(self, objects)
+        return compile_segments(self, self.tree.get("segments") or {}, objects)
 
     def compile_assignment_and_scoring(self, objects: dict[str, ObjectDef], roles: set[str]) -> tuple[dict, dict]:
         """``assignment:`` (engine/metadata/assignment.py) and ``scoring:`` (engine/metadata/scoring.py)."""

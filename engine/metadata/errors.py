@@ -92,6 +92,12 @@ T-E200    a subscription names no target, more than one, or an unknown one (``re
 T-E201    a subscription's ``schedule`` cannot be read (``weekly: monday 08:00``, ``daily: "08:00"``, ``monthly: 1 08:00``)
 T-E202    a subscription's ``roles`` names an unknown role
 T-E203    a subscription's ``filters`` has a period that is no relative range, or an owner other than ``me``/``team``
+T-E230    a segment names an unknown object
+T-E231    a segment's ``filter`` names an unknown field
+T-E232    a segment's ``filter`` has an unknown operator or a value its field cannot take
+T-E233    a segment's object has no e-mail field, or its ``email`` is not an e-mail field
+T-E234    an ``event`` trigger names an unknown event kind
+T-E235    the ``campaign`` object lacks a field campaigns need (or it has the wrong type or status values)
 T-E184    a ``forecast`` report of an object without a pipeline, without a date ``close_date`` or a number ``amount``, or with keys it does not take; its keys on another kind
 T-E185    a stage's ``forecast`` category on a won or lost stage
 T-E186    a ``forecast`` report's ``quota`` that cannot be read (amounts, ``per``, its object's fields), or a quota on a report not grouped by owner
