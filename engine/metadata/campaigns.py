@@ -55,7 +55,6 @@ CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "sent", "cancelled")
 
 #: The kinds of engagement event (``sys_engagement_events.kind``; ``on: {event: KIND}``).
 EVENT_KINDS = (
-    "email_sent",
     "email_opened",
     "email_clicked",
     "email_unsubscribed",
