@@ -25,6 +25,7 @@ import jsonschema
 from engine.metadata import automation, fieldtypes, kinds
 from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
+from engine.metadata.campaigns import check_campaign_object, compile_segments
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.dashboards import compile_dashboards
 from engine.metadata.duplicates import compile_duplicates
@@ -63,7 +64,6 @@ from engine.metadata.model import (
     frozen_map,
 )
 from engine.metadata.patterns import PatternError, check_pattern
-from engine.metadata.campaigns import check_campaign_object, compile_segments
 from engine.metadata.reports import compile_reports
 from engine.metadata.subscriptions import compile_subscriptions, with_targets
 

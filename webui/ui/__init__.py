@@ -24,6 +24,8 @@ Modules, one concern each:
 - ``search``: the top bar's global search, its suggestions (JSON) and the results page.
 - ``subscriptions``: a report's "Subscribe by e-mail" form, the user's subscriptions, the e-mails'
   unsubscribe link.
+- ``campaigns``: a campaign's Start button and results, a record's engagement events, and the
+  tracking links of campaign e-mails (``/t/o``, ``/t/c``, ``/t/u``: no login).
 
 Like the rest of ``webui`` it holds no business rules: validation, scopes,
 hidden and read-only fields, versions and audit are the engine's. Templates
@@ -40,6 +42,7 @@ from webui import charts
 from webui.ui import (
     auth,
     automation_admin,
+    campaigns,
     context,
     conversion,
     dashboards,
@@ -78,6 +81,7 @@ def init_app(app: Flask) -> None:
         dashboards.create_blueprint(app),
         search.create_blueprint(app),
         subscriptions.create_blueprint(app),
+        *campaigns.create_blueprints(app),
     ):
         errors.register(blueprint)
         app.register_blueprint(blueprint)

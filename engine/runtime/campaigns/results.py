@@ -105,7 +105,10 @@ def campaign_results(session: Session, campaign_id: Any) -> CampaignResults:
     return CampaignResults(
         campaign=campaign,
         recipients=sum(by_status.values()),
-        queued=by_status.get("queued", 0) + by_status.get("sending", 0) + delivery.get("pending", 0) + delivery.get("retry", 0),
+        queued=by_status.get("queued", 0)
+        + by_status.get("sending", 0)
+        + delivery.get("pending", 0)
+        + delivery.get("retry", 0),
         suppressed=by_status.get("suppressed", 0) + delivery.get("suppressed", 0),
         failed=by_status.get("failed", 0),
         sent=sent,
@@ -155,6 +158,10 @@ def _won(session: Session, sources: Any, link: str, object_name: str | None) -> 
     if not ids:
         return 0, None
     deals = session.query(obj.name).filter(id__in=ids, **{f"{obj.pipeline.field}__in": stages}).all()
-    money = "amount" if "amount" in obj.fields and obj.fields["amount"].value_type in ("currency", "decimal", "integer") else None
+    money = (
+        "amount"
+        if "amount" in obj.fields and obj.fields["amount"].value_type in ("currency", "decimal", "integer")
+        else None
+    )
     total = sum((Decimal(str(d.get(money) or 0)) for d in deals), Decimal(0)) if money else None
     return len(deals), total

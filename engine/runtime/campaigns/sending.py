@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from engine.metadata import templating
 from engine.metadata.campaigns import CAMPAIGN_OBJECT
 from engine.runtime.campaigns import tracking
+from engine.runtime.campaigns.suppression import suppressed
 from engine.runtime.jobs.notify import enqueue
 from engine.runtime.messages import message
 from engine.runtime.records.reader import Reader, language_of, template_context
@@ -72,10 +73,11 @@ def send_campaigns(crm: Runtime, at: dt.datetime, batch: int = BATCH) -> Campaig
             base = base_url()
             key = tracking.tracking_key(crm.keys)
             if base is None:
-                raise tracking.TrackingKeyMissing("set TRELLIS_BASE_URL for the worker: campaign e-mails link back to Trellis")
-            for row in rows:
-                campaigns.add(row["campaign_id"])
-                _send_one(session, table, row, base, key, at, report)
+                raise tracking.TrackingKeyMissing(
+                    "set TRELLIS_BASE_URL for the worker: campaign e-mails link back to Trellis"
+                )
+            campaigns.update(row["campaign_id"] for row in rows)
+            _send_batch(session, table, rows, base, key, at, report)
         if len(rows) < batch:
             break
     if campaigns:
@@ -102,32 +104,63 @@ def _claim(session: Session, table: sa.Table, at: dt.datetime, batch: int) -> li
     return sorted(rows, key=lambda r: (r["due_at"], r["id"]))
 
 
-def _send_one(
-    session: Session, table: sa.Table, row: dict[str, Any], base: str, key: bytes, at: dt.datetime, report: CampaignReport
+def _send_batch(
+    session: Session,
+    table: sa.Table,
+    rows: list[dict[str, Any]],
+    base: str,
+    key: bytes,
+    at: dt.datetime,
+    report: CampaignReport,
 ) -> None:
-    values: dict[str, Any] = {}
-    try:
-        with session.connection.begin_nested():
-            mail, links = compose(session, row, base, key)
-            outbox_key = enqueue(session, "email", f"campaign:{row['campaign_id']}", row["email"], mail)
-        values = {"status": "sent", "sent_at": at, "outbox_key": outbox_key, "links": list(links)}
-        report.sent += 1
-    except Exception as exc:  # noqa: BLE001 - one recipient that cannot be rendered must not stop the others
-        log.warning("campaign %s: the e-mail to recipient %s failed to render: %s", row["campaign_id"], row["id"], exc)
-        values = {"status": "failed", "error": str(exc)[:2000]}
-        report.failed += 1
-    session.connection.execute(sa.update(table).where(table.c.id == row["id"]).values(**values))
+    """Render and enqueue each claimed row's e-mail; record every row's outcome in one statement."""
+    blocked = suppressed(session, [row["email"] for row in rows])  # unsubscribed since the start
+    campaigns: dict[int, Any] = {}
+    outcomes: list[dict[str, Any]] = []
+    for row in rows:
+        outcome = {"row_id": row["id"], "status": "suppressed", "sent_at": None, "outbox_key": None}
+        outcome.update(links=None, error=None)
+        if row["email"].lower() not in blocked:
+            try:
+                mail, links = compose(session, row, base, key, campaigns)
+            except Exception as exc:  # noqa: BLE001 - one recipient that cannot be rendered must not stop the others
+                log.warning("campaign %s: recipient %s failed to render: %s", row["campaign_id"], row["id"], exc)
+                outcome.update(status="failed", error=str(exc)[:2000])
+                report.failed += 1
+            else:
+                sent = enqueue(session, "email", f"campaign:{row['campaign_id']}", row["email"], mail, suppressed=False)
+                outcome.update(status="sent", sent_at=at, outbox_key=sent, links=list(links))
+                report.sent += 1
+        outcomes.append(outcome)
+    statement = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("row_id"))
+        .values(
+            status=sa.bindparam("status"),
+            sent_at=sa.bindparam("sent_at"),
+            outbox_key=sa.bindparam("outbox_key"),
+            links=sa.bindparam("links", type_=table.c.links.type),
+            error=sa.bindparam("error"),
+        )
+    )
+    session.connection.execute(statement.execution_options(synchronize_session=False), outcomes)
 
 
-def compose(session: Session, row: dict[str, Any], base: str, key: bytes) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """The outbox payload of one recipient's e-mail and the links it tracks."""
-    campaigns = session.schema.table(CAMPAIGN_OBJECT)
-    campaign = session.connection.execute(sa.select(campaigns).where(campaigns.c.id == row["campaign_id"])).mappings().one()
+def compose(
+    session: Session, row: dict[str, Any], base: str, key: bytes, campaigns: dict[int, Any] | None = None
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The outbox payload of one recipient's e-mail and the links it tracks (``campaigns``: the
+    campaign rows read so far, by id)."""
+    campaigns = {} if campaigns is None else campaigns
+    campaign = campaigns.get(row["campaign_id"])
+    if campaign is None:
+        table = session.schema.table(CAMPAIGN_OBJECT)
+        campaign = campaigns[row["campaign_id"]] = (
+            session.connection.execute(sa.select(table).where(table.c.id == row["campaign_id"])).mappings().one()
+        )
     template = session.config.templates[campaign["template"]]
     obj = session.config.objects[row["object"]]
-    records = session.schema.table(obj.name)
-    record = session.connection.execute(sa.select(records).where(records.c.id == row["record_id"])).mappings().first()
-    language = _language(session, record)
+    language = _language(session, obj.name, row["record_id"])
     subject_source, body_source = template.text(language)
     extra = {"company": session.config.settings.company, "campaign": campaign.get("name")}
     context = template_context(session, obj, {"id": row["record_id"]}, Reader.outside(language), extra)
@@ -147,9 +180,12 @@ def compose(session: Session, row: dict[str, Any], base: str, key: bytes) -> tup
     return payload, tracked.links
 
 
-def _language(session: Session, record: Any) -> str:
-    """The record's ``language`` when it has one the config offers, else the company's."""
-    chosen = record.get("language") if record is not None else None
+def _language(session: Session, object_name: str, record_id: int) -> str:
+    """The record's ``language`` field when it has one the config offers, else the company's."""
+    chosen = None
+    if "language" in session.config.objects[object_name].fields:
+        table = session.schema.table(object_name)
+        chosen = session.connection.execute(sa.select(table.c.language).where(table.c.id == record_id)).scalar()
     return language_of(session.config, str(chosen) if chosen else None)
 
 

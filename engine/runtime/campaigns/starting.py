@@ -86,7 +86,9 @@ def start_campaign(session: Session, campaign_id: Any) -> Started:
         )
     rate = parse_rate(campaign.get("rate"))
     if rate is None:
-        raise _refuse("rate", "campaign_bad_rate", "Write the send rate as a number per second, minute, hour or day: 600/hour.")
+        raise _refuse(
+            "rate", "campaign_bad_rate", "Write the send rate as a number per second, minute, hour or day: 600/hour."
+        )
     if base_url() is None:
         raise _refuse(
             "_record",
@@ -103,7 +105,9 @@ def start_campaign(session: Session, campaign_id: Any) -> Started:
         )
     people = _recipients(session, segment.object, segment.filter, segment.email)
     if not people:
-        raise _refuse("segment", "campaign_empty_segment", "The segment has no record with an e-mail address that you may read.")
+        raise _refuse(
+            "segment", "campaign_empty_segment", "The segment has no record with an e-mail address that you may read."
+        )
     blocked = suppressed(session, [address for _, address in people])
     now = session.clock().now_utc
     start_at = campaign.get("start_at")

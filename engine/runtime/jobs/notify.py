@@ -292,14 +292,18 @@ def enqueue(
     target: str,
     payload: Mapping[str, Any],
     secret_env: str | None = None,
+    suppressed: bool | None = None,
 ) -> str:
     """Write one outside effect to the outbox (delivered by the worker); returns its idempotency key.
     An e-mail to an address that must not be e-mailed (``suppression.email_suppressed``: it
-    unsubscribed, or its record says ``do_not_email``) is kept as ``suppressed`` and never sent."""
+    unsubscribed, or its record says ``do_not_email``) is kept as ``suppressed`` and never sent;
+    ``suppressed`` is that answer when the caller asked already (for many addresses at once)."""
     key = uuid.uuid4().hex
     now = session.clock().now_utc
     status, error = "pending", None
-    if kind == "email" and email_suppressed(session, target):
+    if suppressed is None:
+        suppressed = kind == "email" and email_suppressed(session, target)
+    if suppressed:
         status, error = "suppressed", SUPPRESSED
     session.unit.add(
         "sys_outbox",

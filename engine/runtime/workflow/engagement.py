@@ -117,7 +117,9 @@ def _campaign_name(session: Session, campaign_id: int | None) -> str | None:
     return session.connection.execute(sa.select(name).where(table.c.id == campaign_id)).scalar()
 
 
-def events_of(session: Session, object_name: str, record_id: int, limit: int = TIMELINE_EVENTS) -> list[EngagementEvent]:
+def events_of(
+    session: Session, object_name: str, record_id: int, limit: int = TIMELINE_EVENTS
+) -> list[EngagementEvent]:
     """The record's latest events, newest first, with their campaigns' names, for its timeline.
     The caller has read the record (its page); a campaign's name is shown only when the
     caller may read that campaign."""
@@ -137,3 +139,88 @@ def events_of(session: Session, object_name: str, record_id: int, limit: int = T
         EngagementEvent(r.id, r.kind, r.at, r.campaign_id, names.get(r.campaign_id or 0), dict(r.data or {}))
         for r in rows
     ]
+
+
+# --- events reported from outside (POST /api/v1/events) -----------------------------------------
+#: The kinds the company's website (or another system) may report; the others are Trellis's own.
+REPORTED_KINDS = ("page_visited", "form_submitted", "custom")
+#: Keys and length of a reported event's ``data``.
+MAX_DATA_KEYS = 50
+MAX_DATA_TEXT = 500
+
+
+def report_event(session: Session, payload: Mapping[str, Any]) -> tuple[str, int, int]:
+    """Record an event reported by an outside system as the caller (an API token's user):
+    ``{"event": "page_visited", "object": "lead", "id": 12 | "email": "…", "data": {…}}``. The
+    person is found through ``Query`` as the caller (by id, or the most recently changed record
+    whose e-mail field holds the address), so a caller records events only for records it may
+    read. Returns (object, record id, event id); every problem at once as ``ValidationFailed``
+    keyed by the payload's keys."""
+    from engine.metadata.campaigns import email_fields
+    from engine.runtime.errors import FieldError, ValidationFailed
+
+    problems: dict[str, list[FieldError]] = {}
+
+    def refuse(key: str, code: str, text: str, **params: Any) -> None:
+        problems.setdefault(key, []).append(FieldError(code, text, params))
+
+    kind = payload.get("event")
+    if kind not in REPORTED_KINDS:
+        known = ", ".join(REPORTED_KINDS)
+        refuse("event", "event_unknown_kind", f"Unknown event {kind!r}; one of: {known}.", kind=kind, known=known)
+    objects = [o for o in session.config.objects.values() if email_fields(o)]
+    obj = session.config.objects.get(str(payload.get("object") or ""))
+    if obj is None or obj not in objects:
+        known = ", ".join(o.name for o in objects)
+        refuse("object", "event_bad_object", f"Events are recorded for: {known}.", known=known)
+    data = payload.get("data", {})
+    if not _plain_data(data):
+        refuse("data", "event_bad_data", "data is an object of at most 50 keys with short values.")
+    record_id = payload.get("id")
+    email = payload.get("email")
+    if record_id is None and not email:
+        refuse("id", "event_no_record", "Name the person by id or e-mail.")
+    if problems or obj is None:
+        raise ValidationFailed(problems, "event")
+    if record_id is not None:
+        found = _by_id(session, obj.name, record_id)
+        key = "id"
+    else:
+        found = _by_email(session, obj.name, email_fields(obj), str(email))
+        key = "email"
+    if found is None:
+        label = obj.label.get()
+        refuse(key, "event_record_not_found", f"There is no {label} with this {key}.", object=label, key=key)
+        raise ValidationFailed(problems, "event")
+    event_id = record_event(session, str(kind), obj.name, found, dict(data or {}))
+    return obj.name, found, event_id
+
+
+def _plain_data(data: Any) -> bool:
+    if not isinstance(data, dict) or len(data) > MAX_DATA_KEYS:
+        return False
+    return all(
+        isinstance(k, str)
+        and len(k) <= 100
+        and (v is None or isinstance(v, bool | int | float) or (isinstance(v, str) and len(v) <= MAX_DATA_TEXT))
+        for k, v in data.items()
+    )
+
+
+def _by_id(session: Session, object_name: str, record_id: Any) -> int | None:
+    if isinstance(record_id, bool) or not isinstance(record_id, int | str) or not str(record_id).isdigit():
+        return None
+    found = session.query(object_name).filter(id=int(record_id)).first()
+    return found["id"] if found is not None else None
+
+
+def _by_email(session: Session, object_name: str, fields: list[str], email: str) -> int | None:
+    address = email.strip()
+    if not address or len(address) > 254:
+        return None
+    visible = [f for f in fields if session.principal.can_see(object_name, f)]
+    if not visible:
+        return None
+    conditions = {f"{name}__eq": address for name in visible}
+    found = session.query(object_name).any_of(**conditions).order_by("-updated_at").first()
+    return found["id"] if found is not None else None
