@@ -161,8 +161,8 @@ def report_event(session: Session, payload: Mapping[str, Any]) -> tuple[str, int
 
     problems: dict[str, list[FieldError]] = {}
 
-    def refuse(key: str, code: str, text: str, **params: Any) -> None:
-        problems.setdefault(key, []).append(FieldError(code, text, params))
+    def refuse(name: str, code: str, text: str, **params: Any) -> None:
+        problems.setdefault(name, []).append(FieldError(code, text, params))
 
     kind = payload.get("event")
     if kind not in REPORTED_KINDS:
