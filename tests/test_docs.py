@@ -54,6 +54,7 @@ SECTIONS = {
     "subscription": "Subscriptions",
     "dashboard": "Dashboards",
     "dashboard_widget": "Dashboard widgets",
+    "segment": "Segments",
 }
 
 

@@ -98,7 +98,8 @@ def run(crm, mail, moment: dt.datetime) -> worker.PassReport:
 def campaign(crm, user: str, segment: str, rate: str, **values) -> int:
     with crm.session(user) as s:
         return s.create(
-            "campaign", {"name": f"{segment} {rate}", "segment": segment, "template": "product_news", "rate": rate, **values}
+            "campaign",
+            {"name": f"{segment} {rate}", "segment": segment, "template": "product_news", "rate": rate, **values},
         )["id"]
 
 
@@ -165,7 +166,13 @@ def test_clicks_score_the_lead_and_forged_tokens_404(crm, mail, app):
     with crm.session("mia") as s:
         lead = s.create(
             "lead",
-            {"name": "王芳", "company": "星辰科技", "source": "website_signup", "intent_level": "high", "email": "wang@example.com"},
+            {
+                "name": "王芳",
+                "company": "星辰科技",
+                "source": "website_signup",
+                "intent_level": "high",
+                "email": "wang@example.com",
+            },
         )
     cid = campaign(crm, "mia", "open_leads", "600/hour")
     mia = client_for(app, "mia")
@@ -239,11 +246,16 @@ def test_events_api_needs_its_scope(crm, app):
     bad = web.post("/api/v1/events", json={"event": "clicked", "object": "deal"}, headers=website)
     assert bad.status_code == 422 and set(bad.json["error"]["fields"]) == {"event", "object", "id"}
     missing = web.post("/api/v1/events", json={**body, "email": "nobody@example.com"}, headers=website)
-    assert missing.status_code == 422 and missing.json["error"]["fields"]["email"][0]["code"] == "event_record_not_found"
+    assert (
+        missing.status_code == 422 and missing.json["error"]["fields"]["email"][0]["code"] == "event_record_not_found"
+    )
     assert web.get("/api/v1/lead", headers=website).status_code == 403  # an events token reads nothing
     assert web.post("/api/v1/events", json=body, headers=api(app, "mia")).status_code == 403
     refused = web.post(f"/api/v1/campaign/{campaign(crm, 'mia', 'no_such', '1/hour')}/start", headers=api(app, "mia"))
-    assert refused.status_code == 422 and refused.json["error"]["fields"]["segment"][0]["code"] == "campaign_unknown_segment"
+    assert (
+        refused.status_code == 422
+        and refused.json["error"]["fields"]["segment"][0]["code"] == "campaign_unknown_segment"
+    )
     document = web.get("/api/v1/openapi.json", headers=api(app, "mia")).json
     assert "/api/v1/events" in document["paths"] and "/api/v1/campaign/{id}/start" in document["paths"]
 

@@ -48,8 +48,8 @@ class Started:
     last_at: dt.datetime
 
 
-def _refuse(field: str, code: str, text: str, **params: Any) -> ValidationFailed:
-    return ValidationFailed({field: [FieldError(code, text, params)]}, CAMPAIGN_OBJECT)
+def _refuse(key: str, code: str, text: str, **params: Any) -> ValidationFailed:
+    return ValidationFailed({key: [FieldError(code, text, params)]}, CAMPAIGN_OBJECT)
 
 
 def start_campaign(session: Session, campaign_id: Any) -> Started:

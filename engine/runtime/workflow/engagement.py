@@ -70,7 +70,7 @@ def record_event(
     obj = session.config.objects.get(object_name)
     row = fresh_row(session, obj, record_id) if obj is not None else {}
     if obj is None or not row:
-        raise NotFound(f"no {object_name} {record_id}")
+        raise NotFound(object_name, record_id)
     events = session.schema.system["sys_engagement_events"]
     stored = dict(data or {})
     event_id = session.connection.execute(

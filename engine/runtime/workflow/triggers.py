@@ -549,9 +549,9 @@ for _kind in (
     StageChange(specs.TRIGGERS["stage_entered"], entering=True),
     StageChange(specs.TRIGGERS["stage_left"], entering=False),
     Approval(specs.TRIGGERS["approval"]),
-    OnEngagement(specs.TRIGGERS["event"]),
     Schedule(specs.TRIGGERS["schedule"]),
     Cron(specs.TRIGGERS["cron"]),
+    OnEngagement(specs.TRIGGERS["event"]),
 ):
     register(_kind)
 
