@@ -919,6 +919,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "automation_admin.status.retry": {"en": "Waiting to retry", "zh": "等待重试"},
     "automation_admin.status.dead": {"en": "Dead", "zh": "已放弃"},
     "automation_admin.status.sent": {"en": "Sent", "zh": "已发送"},
+    "automation_admin.status.suppressed": {"en": "Suppressed (do not e-mail)", "zh": "已拦截（拒收邮件）"},
     "automation_admin.kind.email": {"en": "E-mail", "zh": "邮件"},
     "automation_admin.kind.webhook": {"en": "Webhook", "zh": "Webhook"},
     "automation_admin.retry": {"en": "Retry", "zh": "重试"},
