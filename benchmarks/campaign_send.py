@@ -83,12 +83,19 @@ def run(url: str, contacts: int, smtp: SmtpSettings) -> tuple[float, float, floa
     with crm.session("mia") as s:
         account = s.create("account", {"name": "Acme"})["id"]
         rows = (
-            {"last_name": "Li", "first_name": f"N{i}", "account": account, "email": f"p{i}@example.com", "decision_role": "user"}
+            {
+                "last_name": "Li",
+                "first_name": f"N{i}",
+                "account": account,
+                "email": f"p{i}@example.com",
+                "decision_role": "user",
+            }
             for i in range(contacts)
         )
         s.create_many("contact", rows)
         campaign = s.create(
-            "campaign", {"name": "Bench", "segment": "contacts_with_email", "template": "product_news", "rate": "1000/second"}
+            "campaign",
+            {"name": "Bench", "segment": "contacts_with_email", "template": "product_news", "rate": "1000/second"},
         )["id"]
         start_campaign(s, campaign)
     enqueue = delivery = 0.0

@@ -813,6 +813,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Only a draft campaign can be started; this one is {status}.",
         "zh": "只有草稿状态的营销活动可以启动，此活动当前为 {status}。",
     },
+    "campaign_started_before": {
+        "en": "This campaign was started before; each campaign is sent once. Create a new campaign to send again.",
+        "zh": "此活动已启动过，每个活动只发送一次。如需再次发送，请新建活动。",
+    },
     "campaign_unknown_segment": {
         "en": "There is no segment {name}; the config's segments are: {known}.",
         "zh": "没有名为 {name} 的目标人群；配置中的目标人群有：{known}。",

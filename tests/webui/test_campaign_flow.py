@@ -157,6 +157,12 @@ def test_campaign_reaches_each_contact_once_at_its_rate(crm, mail, app, monkeypa
         due = c.execute(sa.select(table.c.due_at).where(table.c.campaign_id == cid).order_by(table.c.due_at)).scalars()
         due = list(due)
     assert due[-1] - due[0] == dt.timedelta(seconds=9.99)
+    with crm.session("mia") as s:  # back to draft by hand: it is still sent only once
+        s.update("campaign", cid, {"status": "draft"})
+    again = app.test_client().post(f"/api/v1/campaign/{cid}/start", headers=api(app, "mia"))
+    assert again.status_code == 422 and again.json["error"]["fields"]["status"][0]["code"] == "campaign_started_before"
+    with crm.session("mia") as s:
+        s.update("campaign", cid, {"status": "sent"})
     results = app.test_client().get(f"/api/v1/campaign/{cid}/results", headers=api(app, "mia")).json
     assert results["status"] == "sent"
     assert results["figures"]["sent"] == 1000 and results["figures"]["delivered"] == 1000

@@ -32,7 +32,7 @@ def _campaigns_declared() -> None:
         raise NotFound(CAMPAIGN_OBJECT, None)
 
 
-def start(record_id: int) -> Response:
+def start(record_id: str) -> Response:
     """Start the campaign; 200 with the recipients queued and the times they go out."""
     _campaigns_declared()
     with get_trellis().session(user=current_username(), channel="api") as session:
@@ -49,7 +49,7 @@ def start(record_id: int) -> Response:
     )
 
 
-def results(record_id: int) -> Response:
+def results(record_id: str) -> Response:
     """The campaign's figures as the caller may see them."""
     _campaigns_declared()
     with get_trellis().session(user=current_username(), channel="api") as session:
@@ -70,8 +70,8 @@ def events() -> tuple[Response, int]:
 
 def register(blueprint: Blueprint) -> None:
     """Add the campaign and event routes to the API blueprint."""
-    blueprint.add_url_rule(f"/{CAMPAIGN_OBJECT}/<int:record_id>/start", "campaign_start", start, methods=["POST"])
-    blueprint.add_url_rule(f"/{CAMPAIGN_OBJECT}/<int:record_id>/results", "campaign_results", results, methods=["GET"])
+    blueprint.add_url_rule(f"/{CAMPAIGN_OBJECT}/<record_id>/start", "campaign_start", start, methods=["POST"])
+    blueprint.add_url_rule(f"/{CAMPAIGN_OBJECT}/<record_id>/results", "campaign_results", results, methods=["GET"])
     blueprint.add_url_rule("/events", "events", events, methods=["POST"])
 
 

@@ -77,27 +77,27 @@ def campaign_results(session: Session, campaign_id: Any) -> CampaignResults:
     outbox = session.schema.system["sys_outbox"]
     events = session.schema.system["sys_engagement_events"]
     connection = session.connection
-    by_status: dict[str, int] = dict(
+    by_status: dict[str, int] = _counts(
         connection.execute(
             sa.select(recipients.c.status, sa.func.count())
             .where(recipients.c.campaign_id == cid)
             .group_by(recipients.c.status)
-        ).tuples()
+        )
     )
-    delivery: dict[str, int] = dict(
+    delivery: dict[str, int] = _counts(
         connection.execute(
             sa.select(outbox.c.status, sa.func.count())
             .select_from(recipients.join(outbox, outbox.c.idempotency_key == recipients.c.outbox_key))
             .where(recipients.c.campaign_id == cid)
             .group_by(outbox.c.status)
-        ).tuples()
+        )
     )
-    people: dict[str, int] = dict(
+    people: dict[str, int] = _counts(
         connection.execute(
             sa.select(events.c.kind, sa.func.count(sa.distinct(events.c.recipient_id)))
             .where(events.c.campaign_id == cid)
             .group_by(events.c.kind)
-        ).tuples()
+        )
     )
     bounced_events = people.get("email_bounced", 0)
     sent = delivery.get("sent", 0)
@@ -121,6 +121,11 @@ def campaign_results(session: Session, campaign_id: Any) -> CampaignResults:
         deals_won=won,
         won_amount=amount,
     )
+
+
+def _counts(result: sa.Result[Any]) -> dict[str, int]:
+    """A two-column result (key, count) as a mapping."""
+    return {str(key): int(count) for key, count in result}
 
 
 def _conversions(session: Session, campaign_id: int) -> tuple[int, int, Decimal | None]:

@@ -65,6 +65,13 @@ def start_campaign(session: Session, campaign_id: Any) -> Started:
             f"Only a draft campaign can be started; this one is {campaign.get('status')}.",
             status=campaign.get("status"),
         )
+    table = session.schema.system["sys_campaign_recipients"]
+    if session.connection.execute(sa.select(table.c.id).where(table.c.campaign_id == campaign["id"]).limit(1)).first():
+        raise _refuse(
+            "status",
+            "campaign_started_before",
+            "This campaign was started before; each campaign is sent once. Create a new campaign to send again.",
+        )
     segment = session.config.segments.get(str(campaign.get("segment") or ""))
     if segment is None:
         known = ", ".join(session.config.segments) or "—"
@@ -130,7 +137,6 @@ def start_campaign(session: Session, campaign_id: Any) -> Started:
             }
         )
         place += 0 if stopped else 1
-    table = session.schema.system["sys_campaign_recipients"]
     for begin in range(0, len(rows), CHUNK):
         session.connection.execute(sa.insert(table), rows[begin : begin + CHUNK])
     status = "scheduled" if start > now else "sending"
