@@ -14,7 +14,8 @@
 3. **enqueue** — into the outbox (``notify.enqueue``, which refuses suppressed addresses),
    and the row marked ``sent`` with the outbox key, in the same transaction.
 
-A worker that dies mid-batch leaves nothing: the transaction rolls back and the rows are
+A campaign whose status was set to ``cancelled`` sends nothing more: its rows still due become
+``cancelled``. A worker that dies mid-batch leaves nothing: the transaction rolls back and the rows are
 ``queued`` again, so each recipient reaches the outbox exactly once; the outbox then delivers
 with its retries and dead letters. A campaign whose rows are all done is marked ``sent``
 (through the write path, channel ``campaign``).
@@ -120,7 +121,9 @@ def _send_batch(
     for row in rows:
         outcome = {"row_id": row["id"], "status": "suppressed", "sent_at": None, "outbox_key": None}
         outcome.update(links=None, error=None)
-        if row["email"].lower() not in blocked:
+        if _campaign(session, row["campaign_id"], campaigns).get("status") == "cancelled":
+            outcome.update(status="cancelled")
+        elif row["email"].lower() not in blocked:
             try:
                 mail, links = compose(session, row, base, key, campaigns)
             except Exception as exc:  # noqa: BLE001 - one recipient that cannot be rendered must not stop the others
@@ -151,13 +154,7 @@ def compose(
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The outbox payload of one recipient's e-mail and the links it tracks (``campaigns``: the
     campaign rows read so far, by id)."""
-    campaigns = {} if campaigns is None else campaigns
-    campaign = campaigns.get(row["campaign_id"])
-    if campaign is None:
-        table = session.schema.table(CAMPAIGN_OBJECT)
-        campaign = campaigns[row["campaign_id"]] = (
-            session.connection.execute(sa.select(table).where(table.c.id == row["campaign_id"])).mappings().one()
-        )
+    campaign = _campaign(session, row["campaign_id"], {} if campaigns is None else campaigns)
     template = session.config.templates[campaign["template"]]
     obj = session.config.objects[row["object"]]
     language = _language(session, obj.name, row["record_id"])
@@ -178,6 +175,16 @@ def compose(
         "headers": {"List-Unsubscribe": f"<{leave}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
     }
     return payload, tracked.links
+
+
+def _campaign(session: Session, campaign_id: int, campaigns: dict[int, Any]) -> Any:
+    """The campaign's row, read once per batch."""
+    if campaign_id not in campaigns:
+        table = session.schema.table(CAMPAIGN_OBJECT)
+        campaigns[campaign_id] = (
+            session.connection.execute(sa.select(table).where(table.c.id == campaign_id)).mappings().one()
+        )
+    return campaigns[campaign_id]
 
 
 def _language(session: Session, object_name: str, record_id: int) -> str:
