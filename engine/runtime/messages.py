@@ -805,6 +805,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "您已有 {most} 个订阅，已达上限，请先退订一个。",
     },
     # --- campaigns (engine.runtime.campaigns) ---
+    "unknown_scope": {
+        "en": "There is no scope {scope}; the scopes are: {known}.",
+        "zh": "没有名为 {scope} 的权限范围；可选：{known}。",
+    },
     "campaign.footer": {
         "en": "You receive this e-mail from {company}. To receive no more:",
         "zh": "您收到此邮件是因为您与{company}有联系。如不想再收到，请点击：",

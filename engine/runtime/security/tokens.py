@@ -132,7 +132,13 @@ def create_token(
     limited = tuple(dict.fromkeys(scopes)) if scopes else None
     for scope in limited or ():
         if scope not in SCOPES:
-            errors.add("scopes", "unknown_scope", f"There is no scope {scope!r}; the scopes are: {', '.join(SCOPES)}.")
+            known = ", ".join(SCOPES)
+            errors.add(
+                "scopes",
+                "unknown_scope",
+                f"There is no scope {scope!r}; the scopes are: {known}.",
+                {"scope": scope, "known": known},
+            )
     if errors:
         raise ValidationFailed(dict(errors), "token")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
