@@ -736,6 +736,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "campaigns.started": {
         "en": "Campaign started: {count} e-mails queued, sent from {first} to {last}; {suppressed} addresses do not receive e-mail.",
+        "en_one": "Campaign started: {count} e-mail queued, sent at {first}; {suppressed} addresses do not receive e-mail.",
         "zh": "活动已启动：{count} 封邮件已排队，发送时间 {first} 至 {last}；{suppressed} 个地址拒收邮件。",
     },
     "campaigns.results": {"en": "Results", "zh": "活动效果"},
