@@ -14,7 +14,8 @@
 3. **enqueue** — into the outbox (``notify.enqueue``, which refuses suppressed addresses),
    and the row marked ``sent`` with the outbox key, in the same transaction.
 
-A campaign whose status was set to ``cancelled`` sends nothing more: its rows still due become
+A worker without ``TRELLIS_BASE_URL`` or a secret key claims nothing (the e-mails could not
+carry their links) and logs why; the recipients wait. A campaign whose status was set to ``cancelled`` sends nothing more: its rows still due become
 ``cancelled``. A worker that dies mid-batch leaves nothing: the transaction rolls back and the rows are
 ``queued`` again, so each recipient reaches the outbox exactly once; the outbox then delivers
 with its retries and dead letters. A campaign whose rows are all done is marked ``sent``
@@ -65,18 +66,23 @@ def send_campaigns(crm: Runtime, at: dt.datetime, batch: int = BATCH) -> Campaig
     table = crm.schema.system["sys_campaign_recipients"]
     if CAMPAIGN_OBJECT not in crm.config.objects:
         return report
+    base = base_url()
+    try:
+        key = tracking.tracking_key(crm.keys)
+    except tracking.TrackingKeyMissing as exc:
+        key, missing = None, str(exc)
+    else:
+        missing = "set TRELLIS_BASE_URL for the worker: campaign e-mails link back to Trellis"
     campaigns: set[int] = set()
     while True:
         with crm.session(None, channel="campaign") as session:
+            if base is None or key is None:  # nothing is claimed: the recipients wait for a worker set up
+                if _any_due(session, table, at):
+                    log.error("campaign e-mails wait: %s", missing)
+                return report
             rows = _claim(session, table, at, batch)
             if not rows:
                 break
-            base = base_url()
-            key = tracking.tracking_key(crm.keys)
-            if base is None:
-                raise tracking.TrackingKeyMissing(
-                    "set TRELLIS_BASE_URL for the worker: campaign e-mails link back to Trellis"
-                )
             campaigns.update(row["campaign_id"] for row in rows)
             _send_batch(session, table, rows, base, key, at, report)
         if len(rows) < batch:
@@ -84,6 +90,11 @@ def send_campaigns(crm: Runtime, at: dt.datetime, batch: int = BATCH) -> Campaig
     if campaigns:
         _finish(crm, table, campaigns, report)
     return report
+
+
+def _any_due(session: Session, table: sa.Table, at: dt.datetime) -> bool:
+    due = sa.select(table.c.id).where(table.c.status == "queued", table.c.due_at <= at).limit(1)
+    return session.connection.execute(due).first() is not None
 
 
 def _claim(session: Session, table: sa.Table, at: dt.datetime, batch: int) -> list[dict[str, Any]]:
