@@ -56,6 +56,7 @@ SECTIONS = {
     "dashboard_widget": "Dashboard widgets",
     "webform": "Web forms",
     "webform_spam": "Web form spam defences",
+    "segment": "Segments",
 }
 
 

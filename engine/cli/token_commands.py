@@ -58,15 +58,24 @@ def token() -> None:
 @config_first(("username", "USERNAME", str))
 @click.option("--name", help="What the token is for, e.g. the integration's name.")
 @click.option("--expires", help="Date (YYYY-MM-DD, 00:00 UTC) or ISO date-time when the token stops working.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="Limit the token to a scope (repeatable): events (POST /api/v1/events only, e.g. for the website).",
+)
 @DB_OPTION
 @user_errors
-def create(config: str, username: str, name: str | None, expires: str | None, db_url: str | None) -> None:
+def create(
+    config: str, username: str, name: str | None, expires: str | None, scopes: tuple[str, ...], db_url: str | None
+) -> None:
     """Create an API token acting as USERNAME and print its secret (shown only this once)."""
     expires_at = _expiry(expires)
     with _crm(config, db_url) as crm:
-        secret, info = tokens.create_token(crm, username, name=name, expires_at=expires_at)
+        secret, info = tokens.create_token(crm, username, name=name, expires_at=expires_at, scopes=scopes or None)
     until = f", expires {_when(info.expires_at)} UTC" if info.expires_at else ""
-    secho(f"Created token {info.id} for {info.username}{until}.", fg="green")
+    limited = f", limited to {', '.join(info.scopes)}" if info.scopes else ""
+    secho(f"Created token {info.id} for {info.username}{until}{limited}.", fg="green")
     echo("Its secret is shown only now; store it safely (e.g. in your integration's secret store):")
     echo(secret)
     echo("Use it as the header:  Authorization: Bearer <secret>")

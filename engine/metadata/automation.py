@@ -194,7 +194,7 @@ class RuleCompiler:
                 "T-E012", (), "a rule needs `object:` (only `cron` rules may go without one)", "add e.g. `object: lead`"
             )
             return None
-        names = self.names(with_old=kind.sees_old)
+        names = self.names(with_old=kind.sees_old) | kind.names
         when = self.expression(self.spec["when"], ("when",), names) if self.spec.get("when") else None
         actions = [self.action(a, ("do", i), names) for i, a in enumerate(self.spec.get("do") or [])]
         if not actions:

@@ -47,6 +47,8 @@ class TriggerSpec:
     needs_object: bool = True
     sees_old: bool = False
     schema: Mapping[str, Any] | None = None
+    #: Names its expressions may read besides the record's fields (``event`` for ``on: {event: …}``).
+    names: frozenset[str] = frozenset()
 
     @placeholder
     def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
@@ -202,6 +204,31 @@ class Cron(TriggerSpec):
 
 
 #: Every trigger kind of the config language, by name.
+class OnEvent(TriggerSpec):
+    """``{event: email_clicked}``: an engagement event of the record (issue 16 §3: an open, a
+    click, an unsubscribe, a bounce, a form submission, a visit the website reported). Its
+    expressions read the event as ``event['campaign']``, ``event['url']``, ``event['count']``
+    (how many events of this kind the record has had, this one included). T-E234: an unknown kind."""
+
+    name = "event"
+    schema = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
+    names = frozenset({"event"})
+
+    def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
+        from engine.metadata.campaigns import EVENT_KINDS
+        from engine.metadata.errors import did_you_mean
+
+        if value not in EVENT_KINDS:
+            rc.issue(
+                "T-E234",
+                where,
+                f"unknown event kind {value!r}",
+                did_you_mean(value, EVENT_KINDS) or f"one of: {', '.join(EVENT_KINDS)}",
+            )
+            return None
+        return Trigger(kind="event", event=str(value))
+
+
 TRIGGERS: Kinds[TriggerSpec] = Kinds("trigger")
 for _spec in (
     OnWrite("created"),
@@ -213,6 +240,7 @@ for _spec in (
     Approval(),
     Schedule(),
     Cron(),
+    OnEvent(),
 ):
     TRIGGERS.register(_spec)
 

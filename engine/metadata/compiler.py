@@ -25,6 +25,7 @@ import jsonschema
 from engine.metadata import automation, fieldtypes, kinds
 from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
+from engine.metadata.campaigns import check_campaign_object, compile_segments
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.dashboards import compile_dashboards
 from engine.metadata.duplicates import compile_duplicates
@@ -353,7 +354,13 @@ class Compiler:
             ),
             dashboards=frozen_map(dashboards),
             forms=frozen_map(compile_forms(self, self.tree.get("forms") or {}, objects)),
+            segments=frozen_map(self.compile_campaigns(objects)),
         )
+
+    def compile_campaigns(self, objects: dict[str, ObjectDef]) -> dict:
+        """``segments:`` and the ``campaign`` object (engine/metadata/campaigns.py)."""
+        check_campaign_object(self, objects)
+        return compile_segments(self, self.tree.get("segments") or {}, objects)
 
     def compile_assignment_and_scoring(self, objects: dict[str, ObjectDef], roles: set[str]) -> tuple[dict, dict]:
         """``assignment:`` (engine/metadata/assignment.py) and ``scoring:`` (engine/metadata/scoring.py)."""

@@ -102,6 +102,12 @@ T-E216    a web form's origin is not ``scheme://host[:port]``, or its redirect i
 T-E217    ``on_duplicate: link`` without a ``link_field`` lookup to the same object, or a ``link_field`` without it
 T-E218    a web form's rate limit cannot be read (``5 per minute;30 per hour``)
 T-E219    a web form's honeypot is named like one of its inputs
+T-E230    a segment names an unknown object
+T-E231    a segment's ``filter`` names an unknown field
+T-E232    a segment's ``filter`` has an unknown operator or a value its field cannot take
+T-E233    a segment's object has no e-mail field, or its ``email`` is not an e-mail field
+T-E234    an ``event`` trigger names an unknown event kind
+T-E235    the ``campaign`` object lacks a field campaigns need (or it has the wrong type or status values)
 T-E184    a ``forecast`` report of an object without a pipeline, without a date ``close_date`` or a number ``amount``, or with keys it does not take; its keys on another kind
 T-E185    a stage's ``forecast`` category on a won or lost stage
 T-E186    a ``forecast`` report's ``quota`` that cannot be read (amounts, ``per``, its object's fields), or a quota on a report not grouped by owner

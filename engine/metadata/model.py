@@ -745,6 +745,8 @@ class Trigger:
     yearly: bool = False
     window_seconds: int | None = None
     cron: str | None = None
+    #: ``event``: the engagement event kind (``engine.metadata.campaigns.EVENT_KINDS``).
+    event: str | None = None
 
 
 @dataclass(frozen=True)
@@ -1051,6 +1053,19 @@ class Subscription:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """A saved filter of ``segments:`` (issue 16 §3, S30): the records of ``object`` matching
+    ``filter`` (list parameters, as a report's), read as the campaign's sender; ``email`` is the
+    field holding each record's address."""
+
+    name: str
+    object: str
+    filter: Mapping[str, str]
+    email: str
+    label: Label | None = None
+
+
+@dataclass(frozen=True)
 class DashboardWidget:
     """One block of a dashboard's grid (``dashboards.<name>.widgets[i]``): ``kind`` names its
     widget kind (``report``, ``kpi`` or a built-in: ``my_tasks``, ``approvals``,
@@ -1172,6 +1187,8 @@ class Config:
     dashboards: Mapping[str, Dashboard] = field(default_factory=frozen_map)
     #: Public web forms (``forms:``, issue 16 §1), by name.
     forms: Mapping[str, WebForm] = field(default_factory=frozen_map)
+    #: Campaign segments (``segments:``, issue 16 §3), by name.
+    segments: Mapping[str, Segment] = field(default_factory=frozen_map)
 
     def object(self, name: str) -> ObjectDef:
         """The object called ``name``; raises KeyError with the known names."""

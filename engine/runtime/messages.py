@@ -804,6 +804,67 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "You have {most} subscriptions, the most one may keep; unsubscribe from one first.",
         "zh": "您已有 {most} 个订阅，已达上限，请先退订一个。",
     },
+    # --- campaigns (engine.runtime.campaigns) ---
+    "unknown_scope": {
+        "en": "There is no scope {scope}; the scopes are: {known}.",
+        "zh": "没有名为 {scope} 的权限范围；可选：{known}。",
+    },
+    "campaign.footer": {
+        "en": "You receive this e-mail from {company}. To receive no more:",
+        "zh": "您收到此邮件是因为您与{company}有联系。如不想再收到，请点击：",
+    },
+    "campaign_not_draft": {
+        "en": "Only a draft campaign can be started; this one is {status}.",
+        "zh": "只有草稿状态的营销活动可以启动，此活动当前为 {status}。",
+    },
+    "campaign_started_before": {
+        "en": "This campaign was started before; each campaign is sent once. Create a new campaign to send again.",
+        "zh": "此活动已启动过，每个活动只发送一次。如需再次发送，请新建活动。",
+    },
+    "campaign_unknown_segment": {
+        "en": "There is no segment {name}; the config's segments are: {known}.",
+        "zh": "没有名为 {name} 的目标人群；配置中的目标人群有：{known}。",
+    },
+    "campaign_unknown_template": {
+        "en": "There is no template {name}; the config's templates are: {known}.",
+        "zh": "没有名为 {name} 的邮件模板；配置中的模板有：{known}。",
+    },
+    "campaign_bad_rate": {
+        "en": "Write the send rate as a number per second, minute, hour or day: 600/hour.",
+        "zh": "发送速率请写成“数量/单位”（second、minute、hour 或 day），例如 600/hour。",
+    },
+    "campaign_no_base_url": {
+        "en": "Campaign e-mails link back to Trellis: set TRELLIS_BASE_URL (https://crm.example.com) for the web server and the worker.",
+        "zh": "营销邮件中的链接指向 Trellis：请为网页服务和 worker 设置 TRELLIS_BASE_URL（如 https://crm.example.com）。",
+    },
+    "campaign_email_hidden": {
+        "en": "The segment's e-mail field {field} is hidden from you.",
+        "zh": "目标人群的邮箱字段 {field} 对您不可见。",
+    },
+    "campaign_empty_segment": {
+        "en": "The segment has no record with an e-mail address that you may read.",
+        "zh": "目标人群中没有您可查看且有邮箱地址的记录。",
+    },
+    "event_unknown_kind": {
+        "en": "Unknown event {kind}; one of: {known}.",
+        "zh": "未知的事件类型 {kind}；可选：{known}。",
+    },
+    "event_no_record": {
+        "en": "Name the person by id or e-mail.",
+        "zh": "请通过 id 或邮箱指明对应的人员。",
+    },
+    "event_record_not_found": {
+        "en": "There is no {object} with this {key}.",
+        "zh": "没有该 {key} 对应的{object}。",
+    },
+    "event_bad_object": {
+        "en": "Events are recorded for: {known}.",
+        "zh": "可记录事件的对象：{known}。",
+    },
+    "event_bad_data": {
+        "en": "data is an object of at most 50 keys with short values.",
+        "zh": "data 必须是最多 50 个键、值较短的对象。",
+    },
     # --- dashboards (engine.runtime.dashboards) ---
     "dashboard_not_found": {
         "en": "There is no dashboard {name} that you may open.",

@@ -171,6 +171,7 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
             *finder_tables(metadata),
             *subscription_tables(metadata),
             *webform_tables(metadata),
+            *campaign_tables(metadata),
         )
     }
 
@@ -228,6 +229,8 @@ def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("expires_at", UTCDateTime(), nullable=True),
         sa.Column("revoked_at", UTCDateTime(), nullable=True),
         sa.Column("last_used_at", UTCDateTime(), nullable=True),
+        # What the token may do (a JSON list, ``tokens.SCOPES``); None: everything its user may.
+        sa.Column("scopes", json_type(), nullable=True),
     )
     return teams, users, tokens
 
@@ -611,6 +614,58 @@ def webform_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Index("ix_sys_form_rejections_status_received", "status", "received_at"),
     )
     return (rejections,)
+
+
+def campaign_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """Campaigns (``engine.runtime.campaigns``, issue 16 §3): one row per recipient of a started
+    campaign (unique per campaign and record, so nobody is queued twice), claimed by the worker
+    when its ``due_at`` comes (``queued`` → ``sent``: written to the outbox in the same
+    transaction); the engagement events of records (``engine.runtime.workflow.engagement``);
+    the addresses no e-mail may go to (``engine.runtime.campaigns.suppression``)."""
+    recipients = sa.Table(
+        "sys_campaign_recipients",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("campaign_id", sa.BigInteger(), nullable=False),
+        sa.Column("object", sa.String(100), nullable=False),
+        sa.Column("record_id", sa.BigInteger(), nullable=False),
+        sa.Column("email", sa.String(254), nullable=False),
+        # queued, sent (in the outbox), suppressed (do not e-mail), failed (did not render)
+        sa.Column("status", sa.String(20), nullable=False),
+        # When the send rate lets this one go (the start time + its place / the rate).
+        sa.Column("due_at", UTCDateTime(), nullable=False),
+        sa.Column("sent_at", UTCDateTime(), nullable=True),
+        sa.Column("outbox_key", sa.String(64), nullable=True),
+        # The links of the e-mail as rendered, in order: a click token names one by its place.
+        sa.Column("links", json_type(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.UniqueConstraint("campaign_id", "object", "record_id"),
+        sa.Index("ix_sys_campaign_recipients_status_due", "status", "due_at"),
+    )
+    events = sa.Table(
+        "sys_engagement_events",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("object", sa.String(100), nullable=False),
+        sa.Column("record_id", sa.BigInteger(), nullable=False),
+        sa.Column("campaign_id", sa.BigInteger(), nullable=True),
+        sa.Column("recipient_id", sa.BigInteger(), nullable=True),
+        sa.Column("data", json_type(), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Index("ix_sys_engagement_events_record", "object", "record_id", "kind"),
+        sa.Index("ix_sys_engagement_events_campaign", "campaign_id", "kind"),
+    )
+    suppressions = sa.Table(
+        "sys_suppressions",
+        metadata,
+        # lower-cased address
+        sa.Column("address", sa.String(254), primary_key=True),
+        # unsubscribed, bounced, or another reason a channel gives
+        sa.Column("reason", sa.String(40), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+    )
+    return recipients, events, suppressions
 
 
 def merge_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

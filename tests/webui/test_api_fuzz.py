@@ -121,6 +121,7 @@ OPERATIONS = sorted(
     + [("GET", "/api/v1/reports"), ("GET", "/api/v1/reports/{name}")]
     + [("GET", "/api/v1/search")]
     + [("GET", "/api/v1/dashboards"), ("GET", "/api/v1/dashboards/{name}")]
+    + [("POST", "/api/v1/events")]
 )
 #: What a generated ``{name}`` is aimed at too (a generated one rarely names something), by path.
 NAMES = {"/api/v1/reports/{name}": "by_stage", "/api/v1/dashboards/{name}": "home"}

@@ -10,6 +10,7 @@
 - ``GET /api/v1/reports`` and ``GET /api/v1/reports/<name>``: reports' figures (``reports``, issue 15);
 - ``GET /api/v1/dashboards`` and ``GET /api/v1/dashboards/<name>``: dashboards' widgets (``dashboards``);
 - ``GET /api/v1/search?q=``: every readable object searched at once (``search``);
+- ``POST /api/v1/campaign/<id>/start``, ``GET …/results``, ``POST /api/v1/events`` (``campaigns``, issue 16 §3);
 - bearer tokens (``engine.runtime.security.tokens``), JSON errors (``errors``), rate
   limits per token and per IP (``ratelimit``).
 
@@ -27,6 +28,7 @@ from flask import Flask
 from webui.api import (
     approvals,
     bulk,
+    campaigns,
     conversions,
     dashboards,
     errors,
@@ -54,6 +56,7 @@ def init_app(app: Flask) -> None:
     reports.register(blueprint)
     dashboards.register(blueprint)
     search.register(blueprint)
+    campaigns.register(blueprint)
     errors.register(app, blueprint)
     ratelimit.init_app(app, blueprint)
     app.register_blueprint(blueprint)

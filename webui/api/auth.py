@@ -12,11 +12,14 @@ from __future__ import annotations
 from flask import g, request
 
 from engine.runtime.messages import set_language
-from engine.runtime.security.tokens import resolve_token
+from engine.runtime.security.tokens import SCOPES, resolve_token_scopes
 from engine.runtime.security.users import user_locale
 from webui.api.errors import ApiError
 from webui.i18n import LANGUAGES
 from webui.state import get_trellis
+
+#: Endpoints that need a token holding a scope (``engine.runtime.security.tokens.SCOPES``), by endpoint.
+SCOPED_ENDPOINTS = {"api.events": "events"}
 
 
 def bearer_token() -> str | None:
@@ -38,8 +41,24 @@ def authenticate() -> None:
             "This API needs a token: send the header "
             "`Authorization: Bearer <token>` (create a token with `trellis token create`).",
         )
-    g.api_username = resolve_token(get_trellis(), token, ip=request.remote_addr)
+    g.api_username, g.api_scopes = resolve_token_scopes(get_trellis(), token, ip=request.remote_addr)
     set_language(api_language(g.api_username))
+    needed = SCOPED_ENDPOINTS.get(request.endpoint or "")
+    if g.api_scopes is not None and needed not in g.api_scopes:
+        raise ApiError(
+            403,
+            "token_scope",
+            f"This token is limited to {', '.join(g.api_scopes)}: it may call only "
+            + "; ".join(SCOPES[s] for s in g.api_scopes if s in SCOPES)
+            + ". Use a token without scopes for the rest of the API.",
+        )
+    if needed is not None and (g.api_scopes is None or needed not in g.api_scopes):
+        raise ApiError(
+            403,
+            "token_scope",
+            f"This endpoint needs a token with the scope {needed}: "
+            f"create one with `trellis token create CONFIG USER --scope {needed}`.",
+        )
 
 
 def api_language(username: str) -> str:

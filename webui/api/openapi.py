@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.metadata.campaigns import CAMPAIGN_OBJECT
 from engine.metadata.model import Config, FieldDef, ObjectDef
 from engine.runtime.records.listparams import DEFAULT_PER_PAGE, RESERVED
 from engine.runtime.records.query import COUNT_LIMIT, MAX_PER_PAGE, OPERATORS
@@ -23,6 +24,7 @@ from engine.runtime.security.permissions import Principal
 from webui.api import (
     approvals,
     bulk,
+    campaigns,
     conversions,
     dashboards,
     imports,
@@ -521,6 +523,8 @@ def build_document(config: Config, principal: Principal, server_url: str = "/") 
     paths.update(dashboards.paths())
     schemas.update(search.schemas())
     paths.update(search.paths())
+    schemas.update(campaigns.schemas())
+    paths.update(campaigns.paths(any(obj.name == CAMPAIGN_OBJECT for obj in objects)))
     company = config.settings.company
     return {
         "openapi": OPENAPI_VERSION,

@@ -26,6 +26,8 @@ Modules, one concern each:
   ``form_review``: the rejected submissions for admins, "Accept anyway".
 - ``subscriptions``: a report's "Subscribe by e-mail" form, the user's subscriptions, the e-mails'
   unsubscribe link.
+- ``campaigns``: a campaign's Start button and results, a record's engagement events, and the
+  tracking links of campaign e-mails (``/t/o``, ``/t/c``, ``/t/u``: no login).
 
 Like the rest of ``webui`` it holds no business rules: validation, scopes,
 hidden and read-only fields, versions and audit are the engine's. Templates
@@ -42,6 +44,7 @@ from webui import charts
 from webui.ui import (
     auth,
     automation_admin,
+    campaigns,
     context,
     conversion,
     dashboards,
@@ -84,6 +87,7 @@ def init_app(app: Flask) -> None:
         subscriptions.create_blueprint(app),
         webforms.create_blueprint(app),
         form_review.create_blueprint(app),
+        *campaigns.create_blueprints(app),
     ):
         errors.register(blueprint)
         app.register_blueprint(blueprint)

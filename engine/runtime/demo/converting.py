@@ -29,10 +29,12 @@ Filler = Callable[[str, str], Any]
 
 def convert_some(story: Story, made: dict[str, dict[int, int | None]], fill: Filler) -> dict[str, int]:
     """Convert about ``SHARE`` of the convertible records of ``made`` (object → ids created
-    now), giving what the form asks with ``fill``; returns how many each conversion converted."""
+    now), at least one when any is convertible, giving what the form asks with ``fill``; returns
+    how many each conversion converted."""
     session, rng = story.session, story.rng
     counts: dict[str, int] = {}
     for name, conversion in session.config.conversions.items():
+        skipped: list[int] = []
         for record_id in sorted(made.get(conversion.source, {})):
             source = session.get(conversion.source, record_id)
             if source is None or not converting.available(session.config, session.principal, source, session.clock()):
@@ -42,17 +44,26 @@ def convert_some(story: Story, made: dict[str, dict[int, int | None]], fill: Fil
             ):
                 continue
             if rng.random() >= SHARE:
+                skipped.append(record_id)
                 continue
-            born = story.born.get((conversion.source, record_id), story.now - dt.timedelta(days=30))
-            latest = story.now - dt.timedelta(hours=2)
-            moment = min(born + dt.timedelta(days=rng.randint(1, 21), hours=rng.randint(0, 8)), latest)
-            session.backdate = max(moment, born)
-            try:
-                if _convert(session, name, record_id, fill):
-                    counts[name] = counts.get(name, 0) + 1
-            finally:
-                session.backdate = None
+            if _convert_in_story(story, conversion.source, name, record_id, fill):
+                counts[name] = counts.get(name, 0) + 1
+        if not counts.get(name) and skipped and _convert_in_story(story, conversion.source, name, skipped[0], fill):
+            counts[name] = 1  # the story has one
     return counts
+
+
+def _convert_in_story(story: Story, source: str, name: str, record_id: int, fill: Filler) -> bool:
+    """Convert one record at a moment of the story: some days after it was created."""
+    session, rng = story.session, story.rng
+    born = story.born.get((source, record_id), story.now - dt.timedelta(days=30))
+    latest = story.now - dt.timedelta(hours=2)
+    moment = min(born + dt.timedelta(days=rng.randint(1, 21), hours=rng.randint(0, 8)), latest)
+    session.backdate = max(moment, born)
+    try:
+        return _convert(session, name, record_id, fill)
+    finally:
+        session.backdate = None
 
 
 def _convert(session: Any, name: str, record_id: int, fill: Filler) -> bool:

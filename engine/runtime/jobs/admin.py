@@ -8,7 +8,7 @@ holds every permission).
 - ``recent_runs``: ``sys_automation_runs`` latest first, by rule and status
   (``running``, ``done``, ``failed`` with its error, ``skipped``);
 - ``outbox``: ``sys_outbox`` latest first, by status (``pending``, ``sending``,
-  ``retry``, ``dead``, ``sent``) and kind, with attempts, the last error and the
+  ``retry``, ``dead``, ``sent``, ``suppressed``: to an address that must not be e-mailed) and kind, with attempts, the last error and the
   next attempt — e-mails waiting because no SMTP server is configured are
   ``pending`` with that error; ``outbox_counts``: how many wait per status;
 - ``retry_message``: puts a ``dead`` message, or one waiting to be ``retry``'d,
@@ -45,7 +45,7 @@ log = logging.getLogger("trellis.admin")
 #: The permission these functions need.
 PERMISSION = "manage_config"
 RUN_STATUSES = ("running", "done", "failed", "skipped")
-OUTBOX_STATUSES = ("pending", "sending", "retry", "dead", "sent")
+OUTBOX_STATUSES = ("pending", "sending", "retry", "dead", "sent", "suppressed")
 OUTBOX_KINDS = ("email", "webhook")
 #: Statuses a message may be sent again from.
 RETRYABLE = ("dead", "retry")

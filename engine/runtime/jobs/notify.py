@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.metadata import templating
 from engine.metadata.model import SYSTEM_COLUMNS, Action, Automation, ObjectDef
+from engine.runtime.campaigns.suppression import email_suppressed
 from engine.runtime.records import reader
 from engine.runtime.records.query import format_title
 from engine.runtime.records.reader import Reader, language_of, template_context
@@ -41,6 +42,10 @@ from engine.runtime.security.permissions import Principal
 
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
+
+
+#: Why an e-mail in the outbox is ``suppressed``.
+SUPPRESSED = "not sent: the address does not receive e-mail (unsubscribed, or do not e-mail)"
 
 
 def render(source: str, context: Mapping[str, Any], autoescape: bool = True) -> str:
@@ -287,10 +292,19 @@ def enqueue(
     target: str,
     payload: Mapping[str, Any],
     secret_env: str | None = None,
+    suppressed: bool | None = None,
 ) -> str:
-    """Write one outside effect to the outbox (delivered by the worker); returns its idempotency key."""
+    """Write one outside effect to the outbox (delivered by the worker); returns its idempotency key.
+    An e-mail to an address that must not be e-mailed (``suppression.email_suppressed``: it
+    unsubscribed, or its record says ``do_not_email``) is kept as ``suppressed`` and never sent;
+    ``suppressed`` is that answer when the caller asked already (for many addresses at once)."""
     key = uuid.uuid4().hex
     now = session.clock().now_utc
+    status, error = "pending", None
+    if suppressed is None:
+        suppressed = kind == "email" and email_suppressed(session, target)
+    if suppressed:
+        status, error = "suppressed", SUPPRESSED
     session.unit.add(
         "sys_outbox",
         {
@@ -300,10 +314,10 @@ def enqueue(
             "payload": json.dumps(payload, default=_json, ensure_ascii=False),
             "secret_env": secret_env,
             "idempotency_key": key,
-            "status": "pending",
+            "status": status,
             "attempts": 0,
             "next_attempt_at": now,
-            "last_error": None,
+            "last_error": error,
             "created_at": now,
             "sent_at": None,
             "claimed_by": None,

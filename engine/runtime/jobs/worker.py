@@ -41,6 +41,9 @@ finds the key taken and does nothing. When a schedule rule's ``when`` does not
 hold at the due time, the occurrence is recorded as ``skipped`` and does not
 fire later (a new value of the field re-arms it).
 
+**Campaigns** (``engine.runtime.campaigns.sending``): the recipients whose time has come (the
+campaign's rate spaces them) get their e-mails written to the outbox before ``deliver`` too.
+
 **E-mail subscriptions** due at ``at`` (``engine.runtime.subscriptions.sending``) are rendered
 for their recipients and put in the outbox before ``deliver``, so the same pass sends them.
 
@@ -66,6 +69,7 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
+from engine.runtime.campaigns.sending import CampaignReport, send_campaigns
 from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
 from engine.runtime.imports import queue as import_queue
@@ -137,6 +141,8 @@ class PassReport:
     finder_runs: int = 0
     #: E-mail subscriptions sent and skipped in the pass (``engine.runtime.subscriptions``).
     subscriptions: SubscriptionReport = field(default_factory=SubscriptionReport)
+    #: Campaign e-mails written to the outbox in the pass (``engine.runtime.campaigns.sending``).
+    campaigns: CampaignReport = field(default_factory=CampaignReport)
 
 
 # --- entry points ---------------------------------------------------------------------------------------
@@ -147,7 +153,8 @@ def run_once(crm: Runtime, at: dt.datetime | None = None, imports: bool = True, 
     at = at or crm.clock_now().now_utc
     swept = sweep(crm, at)
     subscribed = send_due(crm, at)  # before delivery: this pass sends their e-mails
-    report = PassReport(at, swept, deliver(crm, at, **delivery), subscriptions=subscribed)
+    campaigns = send_campaigns(crm, at)  # the recipients whose time has come, likewise
+    report = PassReport(at, swept, deliver(crm, at, **delivery), subscriptions=subscribed, campaigns=campaigns)
     if imports:
         report.import_batches = import_queue.work(crm, seconds=None)
     report.finder_runs = finding.work(crm, seconds=None)

@@ -23,6 +23,11 @@ message a person can act on:
 integration does not turn every read into a write.
 
 Creating and revoking tokens is written to the audit trail (``sys_token``).
+
+A token may be limited to ``scopes`` (``SCOPES``): such a token may call only the endpoints of
+its scopes — the website's token for ``POST /api/v1/events`` (scope ``events``) reads and
+writes no record. A token without scopes acts as its user on the whole API except the scoped
+endpoints: ``events`` needs a token holding that scope.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +57,8 @@ from engine.runtime.security.permissions import (
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
 
+#: The scopes a token may be limited to, and what each allows.
+SCOPES = {"events": "report engagement events (POST /api/v1/events) and nothing else"}
 #: Every secret starts with this, so that scanners and people recognise a Trellis token.
 TOKEN_PREFIX = "trl_"
 #: Random bytes in a secret.
@@ -78,6 +86,8 @@ class TokenInfo:
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     last_used_at: dt.datetime | None
+    #: The scopes the token is limited to (``SCOPES``); None: everything its user may do.
+    scopes: tuple[str, ...] | None = None
 
     def status(self, now: dt.datetime) -> str:
         """``revoked``, ``expired`` or ``active`` at ``now``."""
@@ -100,13 +110,15 @@ def create_token(
     expires_at: dt.datetime | dt.date | None = None,
     *,
     channel: str = "cli",
+    scopes: Sequence[str] | None = None,
 ) -> tuple[str, TokenInfo]:
     """Create a token for ``username``; returns the secret (show it once) and the token.
 
     ``expires_at`` may be a date (the token stops working at 00:00 UTC that day, as
     an account's ``expires_at``), a naive date-time (UTC) or an aware one; it must
-    lie in the future. Raises UnknownUser, AccountUnavailable for a
-    disabled or expired account, and ValidationFailed for a bad name or expiry.
+    lie in the future. ``scopes`` limits the token (``SCOPES``). Raises UnknownUser,
+    AccountUnavailable for a disabled or expired account, and ValidationFailed for a bad name,
+    expiry or scope.
     """
     tokens, users = _tables(crm)
     now = crm.clock_now().now_utc
@@ -117,6 +129,16 @@ def create_token(
         errors.add("name", "too_long", f"A token name has at most {MAX_NAME_LENGTH} characters.")
     if expires is not None and expires <= now:
         errors.add("expires_at", "in_past", f"The expiry {expires:%Y-%m-%d %H:%M} UTC has passed; give a later one.")
+    limited = tuple(dict.fromkeys(scopes)) if scopes else None
+    for scope in limited or ():
+        if scope not in SCOPES:
+            known = ", ".join(SCOPES)
+            errors.add(
+                "scopes",
+                "unknown_scope",
+                f"There is no scope {scope!r}; the scopes are: {known}.",
+                {"scope": scope, "known": known},
+            )
     if errors:
         raise ValidationFailed(dict(errors), "token")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
@@ -133,6 +155,7 @@ def create_token(
             "expires_at": expires,
             "revoked_at": None,
             "last_used_at": None,
+            "scopes": list(limited) if limited else None,
         }
         token_id = connection.execute(sa.insert(tokens).values(row).returning(tokens.c.id)).scalar_one()
         audit.log_change(
@@ -147,10 +170,11 @@ def create_token(
                 "user": [None, username],
                 "name": [None, name],
                 "expires_at": [None, expires.isoformat() if expires else None],
+                "scopes": [None, list(limited) if limited else None],
             },
             now,
         )
-    return secret, TokenInfo(token_id, username, name, now, expires, None, None)
+    return secret, TokenInfo(token_id, username, name, now, expires, None, None, limited)
 
 
 def revoke_token(crm: Runtime, token_id: int, *, channel: str = "cli") -> TokenInfo:
@@ -195,6 +219,11 @@ def resolve_token(crm: Runtime, secret: str, ip: str | None = None) -> str:
     ``ip`` (the client's address), when given, is checked against the account's
     networks like a login.
     """
+    return resolve_token_scopes(crm, secret, ip)[0]
+
+
+def resolve_token_scopes(crm: Runtime, secret: str, ip: str | None = None) -> tuple[str, tuple[str, ...] | None]:
+    """``resolve_token``, and the scopes the token is limited to (None: not limited)."""
     if not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         raise TokenRefused(
             f"this is not a Trellis API token (they start with {TOKEN_PREFIX}); create one with `trellis token create`"
@@ -220,7 +249,8 @@ def resolve_token(crm: Runtime, secret: str, ip: str | None = None) -> str:
             _check_network(crm, principal, ip)
         if row["last_used_at"] is None or now - row["last_used_at"] >= LAST_USED_RESOLUTION:
             connection.execute(sa.update(tokens).where(tokens.c.id == row["id"]).values(last_used_at=now))
-    return principal.username
+    scopes = row.get("scopes")
+    return principal.username, (tuple(scopes) if scopes else None)
 
 
 # --- helpers ----------------------------------------------------------------------
@@ -264,6 +294,7 @@ def _to_info(row: Any) -> TokenInfo:
         row["expires_at"],
         row["revoked_at"],
         row["last_used_at"],
+        tuple(row["scopes"]) if row.get("scopes") else None,
     )
 
 

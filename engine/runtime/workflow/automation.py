@@ -90,7 +90,7 @@ def after_write(
 def after_decision(session: Session, object_name: str, record_id: int, status: str) -> None:
     """Run the rules listening for an approval decision on a record (approved / rejected)."""
     event = Event("approval", decision=status)
-    rules = [r for r in session.config.automations_for(object_name, *listening("approval")) if _matches(r, event)]
+    rules = [r for r in session.config.automations_for(object_name, *listening("approval")) if matches(r, event)]
     if not rules:
         return
     obj = session.config.objects[object_name]
@@ -108,12 +108,13 @@ def after_event(
     values = event.after if event.after is not None else event.before
     old = event.before if event.action == "update" else None
     for rule in rules:
-        if _matches(rule, event):
+        if matches(rule, event):
             ran |= run_rule(session, rule, obj, values, old, trigger=event.label)
     return ran
 
 
-def _matches(rule: Automation, event: Event) -> bool:
+def matches(rule: Automation, event: Event) -> bool:
+    """Whether ``event`` fires ``rule`` (its trigger kind's ``match``)."""
     kind = TRIGGERS[rule.trigger.kind]
     return isinstance(kind, EventTrigger) and kind.match(rule.trigger, event) is True
 
@@ -127,11 +128,13 @@ def run_rule(
     old: Mapping[str, Any] | None,
     trigger: str,
     run_key: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> bool:
     """Check ``rule.when`` and run its actions in a savepoint; record the run. True when it ran.
 
     ``run_key`` (scheduled triggers) makes the run happen at most once: a second
-    attempt with the same key finds the key taken and does nothing.
+    attempt with the same key finds the key taken and does nothing. ``extra``: names ``when``
+    reads besides the record (``event`` of an engagement event).
     """
     depth = session.depth + 1
     record_id = values.get("id") if values else None
@@ -145,7 +148,7 @@ def run_rule(
         return False
     if rule.when is not None and values is not None:
         try:
-            holds = rule.when.evaluate(names(obj, values, old), session.clock())
+            holds = rule.when.evaluate({**names(obj, values, old), **(extra or {})}, session.clock())
         except ExpressionEvalError:
             holds = False
         if not holds:

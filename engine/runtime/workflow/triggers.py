@@ -58,10 +58,15 @@ class Event:
     move: StageMove | None = None
     decision: str | None = None
     known: bool = True
+    #: ``engagement``: the event's kind (``email_clicked``) and what a rule reads as ``event``.
+    kind: str | None = None
+    data: Mapping[str, Any] | None = None
 
     @property
     def label(self) -> str:
-        """The trigger as a rule's run records it (``update``, ``approval approved``)."""
+        """The trigger as a rule's run records it (``update``, ``approval approved``, ``event email_clicked``)."""
+        if self.action == "engagement":
+            return f"event {self.kind}"
         return f"approval {self.decision}" if self.action == "approval" else self.action
 
     @property
@@ -358,6 +363,23 @@ class Approval(EventTrigger):
         )
 
 
+class OnEngagement(EventTrigger):
+    """``event``: an engagement event of the record (``engine.runtime.workflow.engagement``)."""
+
+    listens = frozenset({"engagement"})
+
+    def describe(self, trigger: Trigger) -> str:
+        return f"on an engagement event {trigger.event}"
+
+    def match(self, trigger: Trigger, event: Event) -> bool | None:
+        return event.action == "engagement" and event.kind == trigger.event
+
+    def explain(self, trigger: Trigger, event: Event, verdict: bool | None) -> str:
+        if event.action != "engagement":
+            return f"only when the record has an engagement event {trigger.event}"
+        return f"the record had {event.kind}" if verdict else f"the event is {event.kind}, not {trigger.event}"
+
+
 # --- time kinds ------------------------------------------------------------------------------------------
 class Schedule(TimedTrigger):
     """``schedule``: once per record and occurrence of its ``from`` date (``yearly``: each anniversary).
@@ -529,6 +551,7 @@ for _kind in (
     Approval(specs.TRIGGERS["approval"]),
     Schedule(specs.TRIGGERS["schedule"]),
     Cron(specs.TRIGGERS["cron"]),
+    OnEngagement(specs.TRIGGERS["event"]),
 ):
     register(_kind)
 

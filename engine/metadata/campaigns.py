@@ -1,0 +1,201 @@
+"""Campaigns in the config (issue 16 §3, S30): ``segments:``, the ``campaign`` object, event kinds.
+
+```yaml
+segments:
+  east_contacts:
+    label: {en: East China contacts, zh: 华东联系人}
+    object: contact
+    filter: {region: east_china, email__isnull: false}
+```
+
+A segment is a saved filter over one object in the list's filter language (the same keys
+as a report's ``filter``: ``field__op: value``, relative date ranges). A campaign names a
+segment; it is read when the campaign starts, through ``Query`` as the campaign's sender,
+so a rep's campaign reaches only the records the rep may read. ``email`` names the field
+holding the address (default: the object's first e-mail field).
+
+The campaigns themselves are records of the object ``campaign`` (``CAMPAIGN_OBJECT``),
+which needs the fields of ``CAMPAIGN_FIELDS`` (``configs/templates/crm_base.yaml`` has it).
+
+Engagement events (``EVENT_KINDS``) are what the tracking records and what an automation
+rule ``on: {event: email_clicked}`` listens to.
+
+Codes: T-E230 a segment's unknown object; T-E231 a segment's filter naming an unknown field;
+T-E232 a segment's filter with an unknown operator or a value the field cannot take; T-E233 a
+segment whose object has no e-mail field, or an ``email`` that is not one; T-E234 an ``event``
+trigger naming an unknown event kind; T-E235 a ``campaign`` object lacking a field campaigns
+need, or with one of the wrong type.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from engine.metadata.errors import did_you_mean
+from engine.metadata.filters import OPERATORS, SYSTEM_TYPES, split_key
+from engine.metadata.model import FieldDef, Label, ObjectDef, Segment, frozen_map
+
+if TYPE_CHECKING:
+    from engine.metadata.compiler import Compiler
+
+#: The object whose records are campaigns.
+CAMPAIGN_OBJECT = "campaign"
+#: The fields a campaign needs, and the field type each must have.
+CAMPAIGN_FIELDS = {
+    "segment": "text",
+    "template": "text",
+    "rate": "text",
+    "status": "picklist",
+    "start_at": "datetime",
+}
+#: The statuses of a campaign, in order (the values of its ``status`` picklist).
+CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "sent", "cancelled")
+
+#: The kinds of engagement event (``sys_engagement_events.kind``; ``on: {event: KIND}``).
+EVENT_KINDS = (
+    "email_opened",
+    "email_clicked",
+    "email_unsubscribed",
+    "email_bounced",
+    "email_received",
+    "form_submitted",
+    "page_visited",
+    "custom",
+)
+
+_RATE = re.compile(r"^\s*(\d{1,7})\s*/\s*(second|minute|hour|day)\s*$")
+_UNIT = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(text: Any) -> float | None:
+    """Messages per second in a rate such as ``600/hour`` (``N/second|minute|hour|day``, N ≥ 1);
+    None when it does not parse."""
+    match = _RATE.match(str(text)) if isinstance(text, str) else None
+    if not match or int(match.group(1)) < 1:
+        return None
+    return int(match.group(1)) / _UNIT[match.group(2)]
+
+
+def email_fields(obj: ObjectDef) -> list[str]:
+    """The object's single-address e-mail fields, in config order."""
+    return [f.name for f in obj.fields.values() if f.kind.mail_address and not f.kind.list_valued]
+
+
+def compile_segments(compiler: Compiler, specs: Mapping[str, Any], objects: Mapping[str, ObjectDef]) -> dict:
+    """Every entry of ``segments:`` that checks, by name (each problem reported with its code)."""
+    from engine.metadata.reports import _Checker as FilterChecker
+
+    out: dict[str, Segment] = {}
+    for name, spec in specs.items():
+        path = ("segments", name)
+        obj = objects.get(spec["object"])
+        if obj is None:
+            compiler.issue(
+                "T-E230",
+                (*path, "object"),
+                f"unknown object `{spec['object']}`",
+                did_you_mean(spec["object"], objects) or "name an object declared under `objects`",
+            )
+            continue
+        ok = True
+        values = FilterChecker(compiler, path, objects, {})
+        filters: dict[str, str] = {}
+        for key, value in (spec.get("filter") or {}).items():
+            where = (*path, "filter", key)
+            field, op = split_key(key)
+            if field not in obj.fields and field not in SYSTEM_TYPES:
+                compiler.issue(
+                    "T-E231",
+                    where,
+                    f"{obj.name} has no field `{field}`",
+                    did_you_mean(field, [*obj.fields, *SYSTEM_TYPES]) or f"name a field of {obj.name}",
+                )
+                ok = False
+                continue
+            if op not in OPERATORS:
+                compiler.issue(
+                    "T-E232",
+                    where,
+                    f"unknown operator `{op}` in `{key}`",
+                    did_you_mean(op, OPERATORS) or f"use one of: {', '.join(OPERATORS)}",
+                )
+                ok = False
+                continue
+            text = _text(value)
+            f = obj.fields.get(field) or FieldDef(name=field, type=SYSTEM_TYPES[field], label=Label.of(None, field))
+            problem = values.value_problem(f, op, text)
+            if problem is not None:
+                compiler.issue("T-E232", where, f"`{key}: {text}`: {problem[0]}", problem[1])
+                ok = False
+                continue
+            filters[key] = text
+        email = _email_field(compiler, path, spec, obj)
+        if ok and email is not None:
+            out[name] = Segment(
+                name=name,
+                object=obj.name,
+                filter=frozen_map(filters),
+                email=email,
+                label=Label.of(spec.get("label"), name.replace("_", " ").capitalize()),
+            )
+    return out
+
+
+def _email_field(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef) -> str | None:
+    known = email_fields(obj)
+    declared = spec.get("email")
+    if declared is None and known:
+        return known[0]
+    if declared in known:
+        return str(declared)
+    if declared is None:
+        compiler.issue(
+            "T-E233",
+            (*path, "object"),
+            f"{obj.name} has no e-mail field to send a campaign to",
+            "segment an object with an `email` field (contact, lead)",
+        )
+    else:
+        compiler.issue(
+            "T-E233",
+            (*path, "email"),
+            f"`{declared}` is not an e-mail field of {obj.name}",
+            did_you_mean(declared, known) or f"name one of: {', '.join(known) or '(none)'}",
+        )
+    return None
+
+
+def check_campaign_object(compiler: Compiler, objects: Mapping[str, ObjectDef]) -> None:
+    """T-E235: the ``campaign`` object, when declared, has the fields campaigns need."""
+    obj = objects.get(CAMPAIGN_OBJECT)
+    if obj is None:
+        return
+    for name, wanted in CAMPAIGN_FIELDS.items():
+        f = obj.fields.get(name)
+        if f is None or f.type != wanted:
+            compiler.issue(
+                "T-E235",
+                ("objects", CAMPAIGN_OBJECT, "fields", *((name,) if f is not None else ())),
+                f"a campaign needs a {wanted} field `{name}`" + (f", not a {f.type} field" if f else ""),
+                f"declare `{name}: {{type: {wanted}}}` (see configs/templates/crm_base.yaml)",
+            )
+    status = obj.fields.get("status")
+    picklist = status.picklist if status is not None and status.type == "picklist" else None
+    if picklist is not None and not set(CAMPAIGN_STATUSES) <= picklist.keys():
+        missing = sorted(set(CAMPAIGN_STATUSES) - picklist.keys())
+        compiler.issue(
+            "T-E235",
+            ("objects", CAMPAIGN_OBJECT, "fields", "status"),
+            f"a campaign's status needs the values {', '.join(CAMPAIGN_STATUSES)}; {', '.join(missing)} missing",
+            "add the missing values to the picklist",
+        )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(_text(v) for v in value)
+    return "" if value is None else str(value)
