@@ -16,7 +16,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE = """
 trellis: 1
 objects:
-  campaign:
+  promotion:
     title: "{name}"
     fields:
       name: {type: text, required: true}
@@ -28,7 +28,7 @@ objects:
       visits: {type: integer}
       number: {type: autonumber, format: "L-{0000}"}
       referrer: {type: text, max_length: 500}
-      campaign: {type: lookup, object: campaign}
+      campaign: {type: lookup, object: promotion}
       owner_user: {type: user}
       same_as: {type: lookup, object: lead}
 forms:
