@@ -155,6 +155,19 @@ def test_a_submission_from_another_site_becomes_an_assigned_lead_and_a_returning
     [lead] = leads(crm, name="Li Na")
     assert lead["phone"] == "+8613800138000" and lead["company"] == "Nova Tech Ltd"
     assert lead["utm_source"] == "newsletter"  # the first visit's attribution is kept
+    # Each submission is an engagement event of the lead, for scoring and automation rules.
+    events = crm.schema.system["sys_engagement_events"]
+    with crm.engine.connect() as connection:
+        seen = connection.execute(
+            sa.select(events.c.kind, events.c.data)
+            .where(events.c.object == "lead", events.c.record_id == lead.id)
+            .order_by(events.c.id)
+        ).all()
+    assert [(kind, data["how"]) for kind, data in seen] == [("form_submitted", "created"), ("form_submitted", "updated")]
+    assert seen[0][1]["utm_source"] == "newsletter" and seen[0][1]["form"] == "contact_us"
+    # …shown on the lead's page with the form's title and where the visitor came from.
+    page = text(client_for(app, "ada").get(f"/o/lead/{lead.id}"))
+    assert page.count("提交表单") == 2 and "newsletter" in page.split('id="engagement-h"')[1]
 
 
 def test_a_refused_submission_shows_the_visitors_values_and_field_errors_in_their_language(app, crm):

@@ -89,10 +89,20 @@ def engagement_panel(view: display.RecordView) -> list[EventEntry]:
             fmt.moment(e.at),
             e.at.isoformat(),
             e.campaign_name or "",
-            str(e.data.get("url") or e.data.get("name") or ""),
+            _detail(e.data, fmt.lang),
         )
         for e in events
     ]
+
+
+def _detail(data: dict[str, Any], lang: str) -> str:
+    """What an event adds to its kind: a click's link, a reported event's name, a web form's
+    title and where its visitor came from (``utm_source``)."""
+    if data.get("form"):
+        form = get_trellis().config.forms.get(data["form"])
+        title = form.label.get(lang) if form is not None else str(data["form"])
+        return " · ".join(str(part) for part in (title, data.get("utm_source")) if part)
+    return str(data.get("url") or data.get("name") or "")
 
 
 def start(record_id: int) -> Response:

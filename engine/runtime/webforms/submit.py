@@ -32,6 +32,7 @@ from engine.runtime.records.duplicates import Candidate, DuplicateBlocked, Possi
 from engine.runtime.records.query import format_title
 from engine.runtime.records.record import Record
 from engine.runtime.security.permissions import Principal
+from engine.runtime.workflow.engagement import record_event
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
@@ -132,6 +133,8 @@ def accepted(session: Session, form: WebForm, record: Record, how: str, submissi
     """The one place a submission succeeds, in its transaction: what follows a written
     submission joins here (the engagement event ``form_submitted`` on the record's timeline)."""
     log.info("web form %s %s %s #%s", form.name, how, form.object, record.id)
+    data = {"form": form.name, "how": how, **{k: v for k, v in submission.captured.items() if v}}
+    record_event(session, "form_submitted", form.object, record.id, data)
     return Accepted(form.name, form.object, record.id, how)
 
 
