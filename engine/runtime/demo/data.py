@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from engine.metadata.campaigns import CAMPAIGN_OBJECT
 from engine.metadata.model import NO_GRANT, Config, FieldDef, ObjectDef, ObjectGrant
 from engine.runtime.demo import converting, journey
 from engine.runtime.demo.people import person_name, person_parts
@@ -433,8 +434,35 @@ def _visit(obj: ObjectDef, field: FieldDef, index: int, session: Session) -> str
     return visit.get(captures.get(field.name, ""))
 
 
+#: Names of the sample campaigns (S30); the samples' web forms credit their leads to the first.
+CAMPAIGN_NAMES = (
+    "2026 Spring webinar",
+    "2026 春季新品发布",
+    "March newsletter",
+    "双十一会员回馈",
+    "Customer success stories",
+)
+
+
+def _campaign_text(field: FieldDef, index: int, session: Session) -> str | None:
+    """A sample campaign's name, segment and template: names the config knows, so that a
+    sample campaign can be started as it is."""
+    config = session.config
+    if field.name == "name":
+        repeat = index // len(CAMPAIGN_NAMES)
+        return CAMPAIGN_NAMES[index % len(CAMPAIGN_NAMES)] + (f" ({repeat + 1})" if repeat else "")
+    if field.name == "segment" and config.segments:
+        return sorted(config.segments)[index % len(config.segments)]
+    if field.name == "template" and config.templates:
+        mailings = sorted(name for name in config.templates if "news" in name) or sorted(config.templates)
+        return mailings[index % len(mailings)]
+    return None
+
+
 def _text(obj, field, index, rng, values, created, session) -> str | None:
     name = field.name
+    if obj.name == CAMPAIGN_OBJECT and name in ("name", "segment", "template"):
+        return _campaign_text(field, index, session)
     if name in ("first_name", "given_name"):
         return person_parts(rng, index)[1]
     if name in ("last_name", "surname", "family_name"):
