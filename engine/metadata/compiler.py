@@ -40,6 +40,7 @@ from engine.metadata.expressions import (
 )
 from engine.metadata.fieldparts import ChoicePart, FieldPart, FormulaPart, LookupPart
 from engine.metadata.loader import LDict, RawConfig, locate
+from engine.metadata.mail import compile_mail
 from engine.metadata.model import (
     NO_GRANT,
     SYSTEM_COLUMNS,
@@ -351,6 +352,7 @@ class Compiler:
                 )
             ),
             dashboards=frozen_map(dashboards),
+            mail=compile_mail(self, self.tree.get("mail"), objects),
         )
 
     def compile_assignment_and_scoring(self, objects: dict[str, ObjectDef], roles: set[str]) -> tuple[dict, dict]:
