@@ -28,6 +28,98 @@ import pytest
 from tests.receivers import free_port
 
 DOVECOT = "/usr/sbin/dovecot"
+
+#: The config of the mail tests (``PORT`` and ``CA_FILE`` replaced by the server's): a contact at
+#: an account, leads, deals, and follow-ups logging each message in or out.
+MAIL_CONFIG = """
+trellis: 1
+settings: {languages: [zh, en], timezone: Asia/Shanghai}
+picklists:
+  source: {values: [web, email]}
+objects:
+  account:
+    title: "{name}"
+    timeline: true
+    fields:
+      name: {type: text, required: true}
+  contact:
+    title: "{name}"
+    timeline: true
+    fields:
+      name: {type: text, required: true}
+      account: {type: lookup, object: account, required: true}
+      email: {type: email}
+      email_bounced: {type: boolean, default: false}
+  lead:
+    title: "{name}"
+    timeline: true
+    fields:
+      name: {type: text, required: true}
+      company: {type: text, required: true}
+      email: {type: email}
+      email_bounced: {type: boolean, default: false}
+      source: {type: picklist, picklist: source, required: true}
+  opportunity:
+    title: "{name}"
+    timeline: true
+    fields:
+      name: {type: text, required: true}
+      account: {type: lookup, object: account, required: true}
+      contact: {type: lookup, object: contact}
+  interaction:
+    title: "{subject}"
+    activity: {at: at, kind: method, summary: subject}
+    fields:
+      account: {type: lookup, object: account}
+      contact: {type: lookup, object: contact}
+      lead: {type: lookup, object: lead}
+      opportunity: {type: lookup, object: opportunity}
+      method: {type: picklist, required: true, values: [call, email]}
+      at: {type: datetime, required: true, default: "=now()"}
+      subject: {type: text, max_length: 255}
+      content: {type: textarea, required: true}
+      direction: {type: picklist, values: [inbound, outbound]}
+      message_id: {type: text, max_length: 255}
+      address: {type: email}
+      attachment: {type: file}
+templates:
+  quote_follow_up:
+    subject: "Your quote: {{ record.name }}"
+    body: "Dear customer, about {{ record.name }} for {{ record.account }}: the quote is attached."
+roles:
+  rep:
+    objects:
+      account: {read: all}
+      contact: {read: all}
+      opportunity: {read: all, edit: own, create: true}
+      interaction: {read: all, edit: own, create: true}
+  viewer:
+    objects:
+      account: {read: all}
+      contact: {read: all}
+      opportunity: {read: all}
+      interaction: {read: all}
+mail:
+  reply_to: sales@acme.test
+  log:
+    object: interaction
+    subject: subject
+    body: content
+    direction: direction
+    message_id: message_id
+    sender: address
+    attachments: [attachment]
+    set: {method: email}
+  senders:
+    - {object: contact, email: email, bounced: email_bounced}
+    - {object: lead, email: email, bounced: email_bounced}
+  mailboxes:
+    sales:
+      address: sales@acme.test
+      imap: {host: 127.0.0.1, port: PORT, ca_file: CA_FILE, username_env: T_SALES_USER, password_env: T_SALES_PASSWORD}
+      unknown_sender: {create: lead, name: name, email: email, domain: company, set: {source: email}}
+"""
+
 PASSWORD = "imap-test-secret"
 
 

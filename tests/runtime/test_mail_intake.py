@@ -23,71 +23,9 @@ from click.testing import CliRunner
 from engine import Trellis
 from engine.cli import main
 from engine.runtime.workflow.timeline import timeline
+from tests.imap_server import MAIL_CONFIG as CONFIG
 from tests.imap_server import PASSWORD, dovecot
 from tests.templates import apply_fresh
-
-CONFIG = """
-trellis: 1
-settings: {languages: [zh, en], timezone: Asia/Shanghai}
-picklists:
-  source: {values: [web, email]}
-objects:
-  account:
-    title: "{name}"
-    timeline: true
-    fields:
-      name: {type: text, required: true}
-  contact:
-    title: "{name}"
-    timeline: true
-    fields:
-      name: {type: text, required: true}
-      account: {type: lookup, object: account, required: true}
-      email: {type: email}
-      email_bounced: {type: boolean, default: false}
-  lead:
-    title: "{name}"
-    timeline: true
-    fields:
-      name: {type: text, required: true}
-      company: {type: text, required: true}
-      email: {type: email}
-      email_bounced: {type: boolean, default: false}
-      source: {type: picklist, picklist: source, required: true}
-  interaction:
-    title: "{subject}"
-    activity: {at: at, kind: method, summary: subject}
-    fields:
-      account: {type: lookup, object: account}
-      contact: {type: lookup, object: contact}
-      lead: {type: lookup, object: lead}
-      method: {type: picklist, required: true, values: [call, email]}
-      at: {type: datetime, required: true, default: "=now()"}
-      subject: {type: text, max_length: 255}
-      content: {type: textarea, required: true}
-      direction: {type: picklist, values: [inbound, outbound]}
-      message_id: {type: text, max_length: 255}
-      address: {type: email}
-      attachment: {type: file}
-mail:
-  log:
-    object: interaction
-    subject: subject
-    body: content
-    direction: direction
-    message_id: message_id
-    sender: address
-    attachments: [attachment]
-    set: {method: email}
-  senders:
-    - {object: contact, email: email, bounced: email_bounced}
-    - {object: lead, email: email, bounced: email_bounced}
-  mailboxes:
-    sales:
-      address: sales@acme.test
-      imap: {host: 127.0.0.1, port: PORT, ca_file: CA_FILE, username_env: T_SALES_USER, password_env: T_SALES_PASSWORD}
-      unknown_sender: {create: lead, name: name, email: email, domain: company, set: {source: email}}
-"""
 
 #: A delivery status notification (RFC 3464) as Postfix sends one.
 BOUNCE = """From: MAILER-DAEMON@mx.acme.example (Mail Delivery System)

@@ -29,6 +29,7 @@ from webui.api import (
     bulk,
     conversions,
     dashboards,
+    emails,
     errors,
     imports,
     merges,
@@ -45,6 +46,7 @@ def init_app(app: Flask) -> None:
     """Register the API on ``app``: blueprint, error handlers, rate limits."""
     blueprint = create_blueprint()
     timeline.register(blueprint)
+    emails.register(blueprint)
     approvals.register(blueprint)
     conversions.register(blueprint)
     merges.register(blueprint)

@@ -4,8 +4,9 @@ Who may: a user who may **edit** the record (its object's edit grant, inside the
 and create the log object's records — writing to a customer is working on the record.
 ``draft`` is what the form starts with: the To address (the record's own e-mail field, else
 that of the first record it links that has one: a deal's contact) and, with a template of
-``templates:``, its subject and body rendered for an outside reader (what no role hides, values
-formatted as people read them, in the company's language). ``send_email`` checks the input
+``templates:``, its subject and body rendered as the writer reads the record (what their role
+hides shows as ``—``; values formatted as people read them, in the company's language), for
+them to read and change before sending. ``send_email`` checks the input
 (field by field), puts the message in the outbox (``sys_outbox``: SMTP, retries, dead letters,
 delivered by the worker after the commit) with a ``Reply-To`` of ``mail.reply_to`` and logs it on
 the record's timeline as an outbound message with its Message-ID, so that the reply, read by
@@ -112,7 +113,7 @@ def draft(session: Session, object_name: str, record_id: Any, template: str | No
 
 
 def render_template(session: Session, obj: ObjectDef, record: Record, name: str) -> tuple[str, str]:
-    """A template's subject and body for the record, as an outside reader reads it."""
+    """A template's subject and body for the record, as the session's user reads it."""
     found = session.config.templates.get(name)
     if found is None:
         raise ValidationFailed(
@@ -122,7 +123,7 @@ def render_template(session: Session, obj: ObjectDef, record: Record, name: str)
     language = language_of(session.config, None)
     subject, body = found.text(language)
     context = template_context(
-        session, obj, dict(record), Reader.outside(language), {"company": session.config.settings.company}
+        session, obj, dict(record), Reader((session.principal,), language), {"company": session.config.settings.company}
     )
     try:
         return (
