@@ -54,6 +54,12 @@ SECTIONS = {
     "subscription": "Subscriptions",
     "dashboard": "Dashboards",
     "dashboard_widget": "Dashboard widgets",
+    "mail": "Mail",
+    "mail_log": "Mail log",
+    "mail_sender": "Mail senders",
+    "mailbox": "Mailboxes",
+    "mail_imap": "Mailbox servers",
+    "mail_create": "Unknown senders",
 }
 
 

@@ -171,7 +171,7 @@ def _quoted(folder: str) -> str:
 
 
 def _new_uids(connection: imaplib.IMAP4, mailbox: Mailbox, last: int) -> list[int]:
-    status, data = connection.uid("SEARCH", None, f"UID {last + 1}:*")
+    status, data = connection.uid("SEARCH", f"UID {last + 1}:*")
     if status != "OK":
         raise MailboxUnavailable(mailbox.name, f"the server refused to list the messages: {data!r}")
     found = (data[0] or b"").split() if data else []

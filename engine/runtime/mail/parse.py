@@ -165,7 +165,9 @@ def header_text(value: str) -> str:
 def _failed_recipients(part: email.message.Message) -> list[str]:
     """``Final-Recipient`` of each per-recipient block whose ``Action`` is ``failed``."""
     payload = part.get_payload()
-    blocks = payload if isinstance(payload, list) else []
+    blocks: list[email.message.Message] = (
+        [b for b in payload if isinstance(b, email.message.Message)] if isinstance(payload, list) else []
+    )
     if not blocks:  # some servers send the status as text: read it as header blocks
         data = part.get_payload(decode=True)
         text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(payload)
