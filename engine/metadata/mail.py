@@ -239,7 +239,7 @@ class _Checker:
             if address in seen:
                 self.issue("T-E225", (*path, "address"), f"`{address}` is also mailbox `{seen[address]}`'s address")
             seen.setdefault(address, name)
-            imap = self.imap(spec["imap"], (*path, "imap"))
+            imap = self.imap(spec["imap"], (*path, "imap")) if spec.get("imap") else None
             unknown = spec.get("unknown_sender", "ignore")
             create = None if unknown == "ignore" else self.create(unknown, (*path, "unknown_sender"))
             out[name] = Mailbox(name, address, imap, create)

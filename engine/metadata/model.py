@@ -1147,12 +1147,12 @@ class ImapServer:
 
 @dataclass(frozen=True)
 class Mailbox:
-    """One mailbox of ``mail.mailboxes``: its address, its server, what an unknown sender's
-    message becomes (None: ignored)."""
+    """One mailbox of ``mail.mailboxes``: its address, its IMAP server (None: it receives through
+    ``trellis mail serve`` only), what an unknown sender's message becomes (None: ignored)."""
 
     name: str
     address: str
-    imap: ImapServer
+    imap: ImapServer | None
     unknown_sender: MailCreate | None = None
 
 

@@ -155,7 +155,8 @@ def run_once(
     ``sweep``, the due e-mail subscriptions (``engine.runtime.subscriptions.sending``), ``deliver``,
     the queued imports to their end (unless ``imports`` is false), then ``seal`` the audit trail."""
     at = at or crm.clock_now().now_utc
-    fetched = fetch_mail(crm) if mail and crm.config.mail is not None and crm.config.mail.mailboxes else []
+    reads = mail and crm.config.mail is not None and any(b.imap for b in crm.config.mail.mailboxes.values())
+    fetched = fetch_mail(crm) if reads else []
     swept = sweep(crm, at)
     subscribed = send_due(crm, at)  # before delivery: this pass sends their e-mails
     report = PassReport(at, swept, deliver(crm, at, **delivery), subscriptions=subscribed, mail=fetched)

@@ -64,7 +64,7 @@ def fetch(
     settings = crm.config.mail
     if settings is None:
         raise MailNotConfigured()
-    names = mailboxes or tuple(settings.mailboxes)
+    names = mailboxes or tuple(name for name, box in settings.mailboxes.items() if box.imap is not None)
     for name in names:
         if name not in settings.mailboxes:
             raise MailNotConfigured(name, tuple(settings.mailboxes))
@@ -88,6 +88,8 @@ def fetch_mailbox(
     batch: int = BATCH,
 ) -> None:
     """Take in the new messages of one mailbox (see the module)."""
+    if mailbox.imap is None:
+        raise MailboxUnavailable(mailbox.name, "it has no `imap:` server: it receives through `trellis mail serve`")
     connection = connect(mailbox, environ)
     try:
         uidvalidity = _select(connection, mailbox)
@@ -114,6 +116,7 @@ def tls_context(server: ImapServer) -> ssl.SSLContext:
 def connect(mailbox: Mailbox, environ: Mapping[str, str]) -> imaplib.IMAP4:
     """A logged-in connection to the mailbox's server; MailboxUnavailable saying why not."""
     server = mailbox.imap
+    assert server is not None, "fetch_mailbox reads mailboxes with a server only"
     user, password = environ.get(server.username_env, ""), environ.get(server.password_env, "")
     for variable, value, what in (
         (server.username_env, user, "user name"),
@@ -156,9 +159,10 @@ def _text(exc: Exception) -> str:
 
 def _select(connection: imaplib.IMAP4, mailbox: Mailbox) -> int:
     """Open the folder read-only; its UIDVALIDITY."""
-    status, data = connection.select(_quoted(mailbox.imap.folder), readonly=True)
+    folder = mailbox.imap.folder if mailbox.imap else "INBOX"
+    status, data = connection.select(_quoted(folder), readonly=True)
     if status != "OK":
-        raise MailboxUnavailable(mailbox.name, f"no folder {mailbox.imap.folder!r}: {_text(Exception(*data))}")
+        raise MailboxUnavailable(mailbox.name, f"no folder {folder!r}: {_text(Exception(*data))}")
     _, values = connection.response("UIDVALIDITY")
     try:
         return int(values[0])
