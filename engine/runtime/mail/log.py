@@ -238,8 +238,9 @@ def thread_of(session: Session, ids: Iterable[str]) -> Target | None:
 
 
 def seen_message(session: Session, message_id: str | None) -> bool:
-    """Whether an inbound message with this Message-ID was taken already (from another mailbox, or
-    before the folder's UIDVALIDITY changed)."""
+    """Whether a message with this Message-ID was taken already (from another mailbox, before the
+    folder's UIDVALIDITY changed, or a retry to ``mail serve``) — or is one Trellis sent (a copy
+    of it in a mailbox is no customer's message)."""
     if not message_id:
         return False
     table = _table(session)
@@ -247,8 +248,7 @@ def seen_message(session: Session, message_id: str | None) -> bool:
         session.connection.execute(
             sa.select(table.c.id).where(
                 table.c.message_id == message_id[:255],
-                table.c.direction == "inbound",
-                table.c.outcome.in_(("logged", "created", "bounce", "automatic")),
+                table.c.outcome.in_(("logged", "created", "bounce", "automatic", "sent")),
             )
         ).first()
         is not None
