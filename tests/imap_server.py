@@ -86,6 +86,11 @@ templates:
   quote_follow_up:
     subject: "Your quote: {{ record.name }}"
     body: "Dear customer, about {{ record.name }} for {{ record.account }}: the quote is attached."
+  new_lead: {subject: "New lead {{ record.name }}", body: "From {{ record.email }}."}
+automations:
+  - {name: new_lead_notice, object: lead, on: created, do: [{notify: {to: [owner], template: new_lead, channels: [in_app]}}]}
+assignment:
+  new_leads: {object: lead, on: created, when: "owner_id is None", strategy: round_robin, pool: {role: rep}}
 roles:
   rep:
     objects:
@@ -93,6 +98,7 @@ roles:
       contact: {read: all}
       opportunity: {read: all, edit: own, create: true}
       interaction: {read: all, edit: own, create: true}
+      lead: {read: own, edit: own}
   viewer:
     objects:
       account: {read: all}

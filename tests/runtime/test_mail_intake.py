@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
+from engine.runtime.jobs import inbox
 from engine.runtime.workflow.timeline import timeline
 from tests.imap_server import MAIL_CONFIG as CONFIG
 from tests.imap_server import PASSWORD, dovecot
@@ -78,6 +79,8 @@ def crm(imap, write_config, db_url, tmp_path, monkeypatch):
     crm = Trellis.open(path, db_url)
     apply_fresh(crm)
     imap.empty("sales@acme.test")  # each test starts with an empty INBOX
+    with crm.directory() as d:
+        d.add("rita", roles=["rep"], email="rita@acme.test")
     with crm.session() as s:
         account = s.create("account", {"name": "Acme"})
         s.create("contact", {"name": "张伟", "account": account.id, "email": "zhang@acme.example"})
@@ -171,6 +174,14 @@ def test_an_unknown_sender_becomes_a_lead_and_the_message_is_logged_on_it(crm, i
     )
     [logged] = interactions(crm)
     assert logged["lead"] == lead.id and logged["content"] == "How much?"
+    # Through the write path: assignment gave the lead to a rep, and automation told her (S13).
+    with crm.session("rita") as s:
+        assert s.get("lead", lead.id)["owner_id"] == s.user
+        assert [n.title for n in inbox.page(s, unread=True).items] == ["New lead Wang Fang"]
+    audit = crm.schema.system["sys_audit"]
+    with crm.engine.connect() as c:
+        rows = c.execute(sa.select(audit.c.channel, audit.c.action).where(audit.c.object == "lead")).all()
+    assert ("mail:sales", "create") in rows
 
 
 def test_a_gbk_message_reads_correctly(crm, imap):
