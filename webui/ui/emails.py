@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, Response, flash, g, redirect, request, url_f
 from engine.runtime.errors import FieldError, ValidationFailed
 from engine.runtime.mail import outbound
 from engine.runtime.records.query import format_title
+from webui.state import get_trellis
 from webui.ui import display
 from webui.ui.context import t, ui_session
 from webui.ui.views import _require_login, readable, render_page
@@ -42,11 +43,11 @@ class EmailForm:
 
 def email_action(view: display.RecordView) -> str | None:
     """The record page's "E-mail" link, for those who may write e-mails from the record."""
-    if g.get("principal") is None or not view.can_edit:
+    principal = g.get("principal")
+    if principal is None or not view.can_edit:
         return None
-    with ui_session() as session:
-        if not outbound.may_email(session, view.obj, view.record):
-            return None
+    if not outbound.allowed(get_trellis().config, principal, view.obj, view.record):
+        return None
     return url_for("emails.email_page", object_name=view.obj.name, record_id=view.record.id)
 
 
