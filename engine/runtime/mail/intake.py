@@ -20,6 +20,7 @@ with the reason, and not tried again.
 
 from __future__ import annotations
 
+import email.errors
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,7 +68,14 @@ def _take_in(
 ) -> Outcome:
     if uid is not None and _taken(session, mailbox.name, uidvalidity, uid):
         return Outcome("seen")
-    parsed = parse(raw)
+    try:
+        parsed = parse(raw)
+    except (ValueError, LookupError, email.errors.MessageError) as exc:  # a message no reader could read
+        log.remember(
+            session, mailbox=mailbox.name, direction="inbound", outcome="refused", message_id=None,
+            uidvalidity=uidvalidity, uid=uid,
+        )  # fmt: skip
+        return Outcome("refused", error=f"cannot read the message: {exc}"[:500])
     duplicate = log.seen_message(session, parsed.message_id)
     row = log.remember(
         session,
