@@ -21,6 +21,7 @@ OUTCOMES = {
     "automatic": ("automatic reply", "automatic replies"),
     "duplicate": ("duplicate", "duplicates"),
     "unrouted": ("from an unknown sender, left", "from unknown senders, left"),
+    "unlinked": ("reply to a record the log cannot link, left", "replies to records the log cannot link, left"),
     "refused": ("refused", "refused"),
 }
 

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Outcome:
     """What one message became: ``logged``, ``created`` (a new record, logged on it when the log
-    object can link it), ``bounce``, ``automatic``, ``duplicate``, ``unrouted``, ``refused``, or
+    object can link it), ``bounce``, ``automatic``, ``duplicate``, ``unrouted``, ``unlinked`` (a
+    reply on the thread of a record the log cannot link, e.g. a ticket), ``refused``, or
     ``seen`` (taken before); the record it went to and the error of a refusal."""
 
     outcome: str
@@ -116,7 +117,15 @@ def route(session: Session, mailbox: Mailbox, parsed: Parsed, folder: Path | Non
         return Outcome("bounce", marked[0] if marked else None)
     if parsed.automatic or parsed.is_report:
         return Outcome("automatic")
-    target = log.thread_of(session, parsed.references) or find_sender(session, parsed.sender)
+    thread = log.thread_of(session, parsed.references)
+    if thread is not None and not log.can_link(session, thread.object):
+        # A reply on the thread of a record the log cannot link (a ticket): on the sender's
+        # record if there is one, else left — never a second ticket for the same thread.
+        sender = find_sender(session, parsed.sender)
+        if sender is None:
+            return Outcome("unlinked", thread)
+        thread = sender
+    target = thread or find_sender(session, parsed.sender)
     created = False
     if target is None and mailbox.unknown_sender is not None:
         target, created = create_from(session, mailbox.unknown_sender, parsed), True
