@@ -155,7 +155,7 @@ class ImapServer:
     @contextmanager
     def login(self, user: str) -> Iterator[imaplib.IMAP4_SSL]:
         context = ssl.create_default_context(cafile=self.ca_file)
-        connection = imaplib.IMAP4_SSL(self.host, self.port, ssl_context=context, timeout=10)
+        connection = imaplib.IMAP4_SSL(self.host, self.port, ssl_context=context, timeout=30)
         connection.login(user, PASSWORD)
         try:
             yield connection
