@@ -57,6 +57,12 @@ SECTIONS = {
     "webform": "Web forms",
     "webform_spam": "Web form spam defences",
     "segment": "Segments",
+    "mail": "Mail",
+    "mail_log": "Mail log",
+    "mail_sender": "Mail senders",
+    "mailbox": "Mailboxes",
+    "mail_imap": "Mailbox servers",
+    "mail_create": "Unknown senders",
 }
 
 

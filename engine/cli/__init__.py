@@ -18,6 +18,7 @@ from engine.cli import (  # noqa: F401  (each module registers its commands on `
     export_commands,
     form_commands,
     import_commands,
+    mail_commands,
     serve_commands,
     token_commands,
     user_commands,

@@ -22,6 +22,7 @@ import click
 
 from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, parse_time, user_errors
 from engine.cli.group import main
+from engine.cli.mail_commands import summary
 from engine.runtime.jobs.delivery import MAX_ATTEMPTS, SmtpSettings, requeue_dead
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
         or report.seal_error
         or report.import_batches
         or report.finder_runs
+        or any(m.taken or m.error for m in report.mail)
     )
     if quiet and not busy:
         return
@@ -127,6 +129,12 @@ def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
         echo(
             f"  rule {name}: fired {counts.fired}, skipped {counts.skipped}, failed {counts.failed}"
             + (f"; stopped: {counts.error}" if counts.error else "")
+        )
+    for fetched in report.mail:
+        echo(
+            f"  ! mail {fetched.mailbox}: {fetched.error}"
+            if fetched.error
+            else f"  mail {fetched.mailbox}: {summary(fetched.outcomes)}"
         )
     echo(f"  outbox: sent {delivery.sent}, retried {delivery.retried}, dead {delivery.dead}")
     if report.import_batches:

@@ -42,6 +42,7 @@ from engine.metadata.expressions import (
 from engine.metadata.fieldparts import ChoicePart, FieldPart, FormulaPart, LookupPart
 from engine.metadata.forms import compile_forms
 from engine.metadata.loader import LDict, RawConfig, locate
+from engine.metadata.mail import compile_mail
 from engine.metadata.model import (
     NO_GRANT,
     SYSTEM_COLUMNS,
@@ -355,6 +356,7 @@ class Compiler:
             dashboards=frozen_map(dashboards),
             forms=frozen_map(compile_forms(self, self.tree.get("forms") or {}, objects)),
             segments=frozen_map(self.compile_campaigns(objects)),
+            mail=compile_mail(self, self.tree.get("mail"), objects),
         )
 
     def compile_campaigns(self, objects: dict[str, ObjectDef]) -> dict:

@@ -108,6 +108,13 @@ T-E232    a segment's ``filter`` has an unknown operator or a value its field ca
 T-E233    a segment's object has no e-mail field, or its ``email`` is not an e-mail field
 T-E234    an ``event`` trigger names an unknown event kind
 T-E235    the ``campaign`` object lacks a field campaigns need (or it has the wrong type or status values)
+T-E220    ``mail:`` names an unknown object or field
+T-E221    a ``mail:`` field of the wrong type (or a ``direction`` picklist without ``inbound``/``outbound``)
+T-E222    ``mail.log`` is no timeline activity, or has no lookup to a ``senders`` object
+T-E223    a ``mail:`` ``set`` value its field does not take
+T-E224    ``unknown_sender`` creates a record whose required fields nothing fills
+T-E225    two mailboxes with the same address
+T-E226    a mailbox's ``ca_file`` with ``tls_verify: false``
 T-E184    a ``forecast`` report of an object without a pipeline, without a date ``close_date`` or a number ``amount``, or with keys it does not take; its keys on another kind
 T-E185    a stage's ``forecast`` category on a won or lost stage
 T-E186    a ``forecast`` report's ``quota`` that cannot be read (amounts, ``per``, its object's fields), or a quota on a report not grouped by owner

@@ -1154,6 +1154,80 @@ class WebForm:
         return f"web_form:{self.name}"
 
 
+class MailLog:
+    """How a message in or out is logged (``mail.log``, S27): a record of ``object`` (an
+    ``activity:`` object) with these fields filled; None where the config names none."""
+
+    object: str
+    body: str
+    subject: str | None = None
+    direction: str | None = None
+    message_id: str | None = None
+    sender: str | None = None
+    attachments: tuple[str, ...] = ()
+    values: Mapping[str, Any] = field(default_factory=frozen_map)
+
+
+@dataclass(frozen=True)
+class MailSender:
+    """An object whose records send mail (``mail.senders``): its e-mail field, and the boolean
+    field a bounce sets."""
+
+    object: str
+    email: str
+    bounced: str | None = None
+
+
+@dataclass(frozen=True)
+class MailCreate:
+    """The record a message from an unknown sender becomes (``unknown_sender``)."""
+
+    object: str
+    name: str | None = None
+    email: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    values: Mapping[str, Any] = field(default_factory=frozen_map)
+    domain: str | None = None
+
+
+@dataclass(frozen=True)
+class ImapServer:
+    """Where a mailbox is read: TLS always (``tls`` or ``starttls``), the credentials in the
+    environment variables named (read at fetch time, never stored in the config)."""
+
+    host: str
+    username_env: str
+    password_env: str
+    port: int = 993
+    security: str = "tls"
+    tls_verify: bool = True
+    ca_file: str | None = None
+    folder: str = "INBOX"
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """One mailbox of ``mail.mailboxes``: its address, its IMAP server (None: it receives through
+    ``trellis mail serve`` only), what an unknown sender's message becomes (None: ignored)."""
+
+    name: str
+    address: str
+    imap: ImapServer | None
+    unknown_sender: MailCreate | None = None
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """The ``mail:`` section (issue 16 §2)."""
+
+    log: MailLog
+    senders: tuple[MailSender, ...] = ()
+    mailboxes: Mapping[str, Mailbox] = field(default_factory=frozen_map)
+    reply_to: str | None = None
+    max_attachment_size: int = 20 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Config:
     """A whole, checked Trellis config: the result of ``load_config``."""
@@ -1189,6 +1263,8 @@ class Config:
     forms: Mapping[str, WebForm] = field(default_factory=frozen_map)
     #: Campaign segments (``segments:``, issue 16 §3), by name.
     segments: Mapping[str, Segment] = field(default_factory=frozen_map)
+    #: Mail intake and e-mail from a record (``mail:``, issue 16 §2); None without the section.
+    mail: MailSettings | None = None
 
     def object(self, name: str) -> ObjectDef:
         """The object called ``name``; raises KeyError with the known names."""

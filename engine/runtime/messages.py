@@ -48,6 +48,21 @@ MESSAGES: dict[str, dict[str, str]] = {
     "too_small": {"en": "Must be at least {min}.", "zh": "不能小于 {min}。"},
     "too_large": {"en": "Must be at most {max}.", "zh": "不能大于 {max}。"},
     "too_long": {"en": "At most {max} characters.", "zh": "最多 {max} 个字符。"},
+    # mail (engine.runtime.mail)
+    "mail_not_configured": {
+        "en": "This config has no `mail:` section: add one (see docs/config-reference.md#mail).",
+        "zh": "此配置没有 `mail:` 部分，请先添加（见 docs/config-reference.md#mail）。",
+    },
+    "mail_unknown_mailbox": {
+        "en": "No mailbox `{mailbox}` under `mail.mailboxes`; known: {known}.",
+        "zh": "`mail.mailboxes` 中没有邮箱 `{mailbox}`；已有：{known}。",
+    },
+    "mail_not_allowed": {
+        "en": "You may not write e-mails from this {object}.",
+        "zh": "您无权从此{object}发送邮件。",
+    },
+    "unknown_template": {"en": "There is no template {name!r}.", "zh": "没有名为 {name} 的邮件模板。"},
+    "template_failed": {"en": "The template could not be rendered.", "zh": "邮件模板无法生成。"},
     "pattern": {"en": "Does not have the required form.", "zh": "格式不符合要求。"},
     "unique": {"en": "Another record already has this value.", "zh": "已有其他记录使用该值。"},
     "not_found": {"en": "The record it points to does not exist.", "zh": "所引用的记录不存在。"},

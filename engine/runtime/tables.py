@@ -172,6 +172,7 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
             *subscription_tables(metadata),
             *webform_tables(metadata),
             *campaign_tables(metadata),
+            *mail_tables(metadata),
         )
     }
 
@@ -666,6 +667,34 @@ def campaign_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("at", UTCDateTime(), nullable=False),
     )
     return recipients, events, suppressions
+
+
+def mail_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """Mail in and out (``engine.runtime.mail``, issue 16 §2): one row per message read from a
+    mailbox (its folder's UIDVALIDITY and UID, unique: written in the transaction of the records
+    it made, so a message is taken exactly once) or sent from a record (``mailbox`` None), with
+    its Message-ID and the record its thread is about, which a reply's In-Reply-To finds."""
+    messages = sa.Table(
+        "sys_mail_messages",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("mailbox", sa.String(40), nullable=True),
+        sa.Column("uidvalidity", sa.BigInteger(), nullable=True),
+        sa.Column("uid", sa.BigInteger(), nullable=True),
+        sa.Column("message_id", sa.String(255), nullable=True, index=True),
+        # inbound or outbound
+        sa.Column("direction", sa.String(10), nullable=False),
+        # logged, created, automatic, bounce, unrouted
+        sa.Column("outcome", sa.String(20), nullable=False),
+        # The record the thread is about (a contact, lead, deal, ticket) and the logged record.
+        sa.Column("object", sa.String(100), nullable=True),
+        sa.Column("record_id", sa.BigInteger(), nullable=True),
+        sa.Column("log_id", sa.BigInteger(), nullable=True),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.UniqueConstraint("mailbox", "uidvalidity", "uid"),
+        sa.Index("ix_sys_mail_messages_record", "object", "record_id"),
+    )
+    return (messages,)
 
 
 def merge_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

@@ -163,7 +163,10 @@ def test_a_submission_from_another_site_becomes_an_assigned_lead_and_a_returning
             .where(events.c.object == "lead", events.c.record_id == lead.id)
             .order_by(events.c.id)
         ).all()
-    assert [(kind, data["how"]) for kind, data in seen] == [("form_submitted", "created"), ("form_submitted", "updated")]
+    assert [(kind, data["how"]) for kind, data in seen] == [
+        ("form_submitted", "created"),
+        ("form_submitted", "updated"),
+    ]
     assert seen[0][1]["utm_source"] == "newsletter" and seen[0][1]["form"] == "contact_us"
     # …shown on the lead's page with the form's title and where the visitor came from.
     page = text(client_for(app, "ada").get(f"/o/lead/{lead.id}"))

@@ -31,6 +31,7 @@ from webui.api import (
     campaigns,
     conversions,
     dashboards,
+    emails,
     errors,
     imports,
     merges,
@@ -47,6 +48,7 @@ def init_app(app: Flask) -> None:
     """Register the API on ``app``: blueprint, error handlers, rate limits."""
     blueprint = create_blueprint()
     timeline.register(blueprint)
+    emails.register(blueprint)
     approvals.register(blueprint)
     conversions.register(blueprint)
     merges.register(blueprint)

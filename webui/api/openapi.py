@@ -27,6 +27,7 @@ from webui.api import (
     campaigns,
     conversions,
     dashboards,
+    emails,
     imports,
     merges,
     notifications,
@@ -505,6 +506,8 @@ def build_document(config: Config, principal: Principal, server_url: str = "/") 
         paths.update(object_paths(obj, principal))
     schemas.update(timeline.schemas())
     paths.update(timeline.paths(config, principal, objects))
+    schemas.update(emails.schemas())
+    paths.update(emails.paths(config, principal, objects))
     schemas.update(approvals.schemas())
     paths.update(approvals.paths())
     schemas.update(conversions.schemas())

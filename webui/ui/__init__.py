@@ -12,6 +12,7 @@ Modules, one concern each:
 - ``forms``: widgets per field type and form input → engine values, uploads;
 - ``views``: the record routes (thin: parse, call the engine, render).
 - ``conversion``: the Convert button and its confirmation page (S12).
+- ``emails``: the E-mail action of record pages and its form (issue 16 §2);
 - ``merging``: the Merge action, the side-by-side merge page and "Undo merge" (issue 14);
   ``duplicate_finder``: an object's likely duplicates found by the finder, "Find duplicates",
   "Not a duplicate".
@@ -49,6 +50,7 @@ from webui.ui import (
     conversion,
     dashboards,
     duplicate_finder,
+    emails,
     errors,
     form_review,
     imports,
@@ -76,6 +78,7 @@ def init_app(app: Flask) -> None:
         timeline.create_blueprint(app),
         conversion.create_blueprint(app),
         merging.create_blueprint(app),
+        emails.create_blueprint(app),
         duplicate_finder.create_blueprint(app),
         pipeline.create_blueprint(app),
         notifications.create_blueprint(app),

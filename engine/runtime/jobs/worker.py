@@ -43,6 +43,8 @@ fire later (a new value of the field re-arms it).
 
 **Campaigns** (``engine.runtime.campaigns.sending``): the recipients whose time has come (the
 campaign's rate spaces them) get their e-mails written to the outbox before ``deliver`` too.
+**Mail intake**: each pass first reads the new messages of the config's mailboxes (``mail:``,
+``engine.runtime.mail``), so that the records and notices they make go out in the same pass.
 
 **E-mail subscriptions** due at ``at`` (``engine.runtime.subscriptions.sending``) are rendered
 for their recipients and put in the outbox before ``deliver``, so the same pass sends them.
@@ -74,6 +76,8 @@ from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
 from engine.runtime.imports import queue as import_queue
 from engine.runtime.jobs.delivery import DeliveryReport, deliver
+from engine.runtime.mail.imap import FetchReport
+from engine.runtime.mail.imap import fetch as fetch_mail
 from engine.runtime.records.finder import finding
 from engine.runtime.records.query import row_to_record
 from engine.runtime.security import audit
@@ -143,18 +147,27 @@ class PassReport:
     subscriptions: SubscriptionReport = field(default_factory=SubscriptionReport)
     #: Campaign e-mails written to the outbox in the pass (``engine.runtime.campaigns.sending``).
     campaigns: CampaignReport = field(default_factory=CampaignReport)
+    #: What each mailbox of ``mail:`` took in (``engine.runtime.mail.imap``).
+    mail: list[FetchReport] = field(default_factory=list)
 
 
 # --- entry points ---------------------------------------------------------------------------------------
-def run_once(crm: Runtime, at: dt.datetime | None = None, imports: bool = True, **delivery: Any) -> PassReport:
-    """One pass at ``at`` (default: the crm's clock): ``sweep``, the due e-mail subscriptions
-    (``engine.runtime.subscriptions.sending``), ``deliver``, the queued imports
-    to their end (unless ``imports`` is false), then ``seal`` the audit trail."""
+def run_once(
+    crm: Runtime, at: dt.datetime | None = None, imports: bool = True, mail: bool = True, **delivery: Any
+) -> PassReport:
+    """One pass at ``at`` (default: the crm's clock): the new messages of the config's mailboxes
+    (unless ``mail`` is false; a mailbox that cannot be read is reported, the pass goes on),
+    ``sweep``, the due e-mail subscriptions (``engine.runtime.subscriptions.sending``), ``deliver``,
+    the queued imports to their end (unless ``imports`` is false), then ``seal`` the audit trail."""
     at = at or crm.clock_now().now_utc
+    reads = mail and crm.config.mail is not None and any(b.imap for b in crm.config.mail.mailboxes.values())
+    fetched = fetch_mail(crm) if reads else []
     swept = sweep(crm, at)
     subscribed = send_due(crm, at)  # before delivery: this pass sends their e-mails
     campaigns = send_campaigns(crm, at)  # the recipients whose time has come, likewise
-    report = PassReport(at, swept, deliver(crm, at, **delivery), subscriptions=subscribed, campaigns=campaigns)
+    report = PassReport(
+        at, swept, deliver(crm, at, **delivery), subscriptions=subscribed, campaigns=campaigns, mail=fetched
+    )
     if imports:
         report.import_batches = import_queue.work(crm, seconds=None)
     report.finder_runs = finding.work(crm, seconds=None)

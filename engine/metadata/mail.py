@@ -1,0 +1,292 @@
+"""Compiling ``mail:`` (issue 16 §2, S27): how a message in or out is logged, where a sender is
+looked up, and the mailboxes ``trellis mail fetch`` reads.
+
+```yaml
+mail:
+  log:                       # each message becomes one record of an activity object
+    object: interaction
+    subject: subject
+    body: content
+    direction: direction     # picklist with `inbound` and `outbound`
+    message_id: message_id
+    attachments: [attachment]
+    set: {method: email}
+  senders:
+    - {object: contact, email: email, bounced: email_bounced}
+    - {object: lead, email: email, bounced: email_bounced}
+  mailboxes:
+    sales:
+      address: sales@example.com
+      imap: {host: imap.example.com, username_env: SALES_MAIL_USER, password_env: SALES_MAIL_PASSWORD}
+      unknown_sender: {create: lead, name: name, email: email, set: {source: email}}
+```
+
+Checks, each with its code: T-E220 an unknown object or field; T-E221 a field of the wrong type
+(or a ``direction`` picklist without ``inbound``/``outbound``); T-E222 a log object that is no
+``activity:`` or cannot link a sender's records (no lookup to them); T-E223 a ``set`` value the
+field does not take; T-E224 a created record whose required fields nothing fills; T-E225 two
+mailboxes with one address; T-E226 ``ca_file`` with ``tls_verify: false``. The credentials'
+environment variables are read at fetch time only: a config compiles without them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from engine.metadata import fieldtypes
+from engine.metadata.errors import did_you_mean
+from engine.metadata.model import (
+    FieldDef,
+    ImapServer,
+    Mailbox,
+    MailCreate,
+    MailLog,
+    MailSender,
+    MailSettings,
+    ObjectDef,
+    frozen_map,
+)
+
+if TYPE_CHECKING:
+    from engine.metadata.compiler import Compiler
+
+#: The values a ``direction`` picklist must offer.
+DIRECTIONS = ("inbound", "outbound")
+
+
+def _text(f: FieldDef) -> bool:
+    return f.kind.text_match and f.picklist is None and not f.is_computed
+
+
+def _email(f: FieldDef) -> bool:
+    return f.kind.mail_address
+
+
+def _file(f: FieldDef) -> bool:
+    return f.kind.stores_file
+
+
+def _flag(f: FieldDef) -> bool:
+    return f.kind.storage == "boolean"
+
+
+def _choice(f: FieldDef) -> bool:
+    return f.picklist is not None and not f.kind.list_valued
+
+
+#: What each field key takes: (which fields, what to say).
+Wants = tuple[Callable[[FieldDef], bool], str]
+TEXT: Wants = (_text, "a text or textarea field")
+EMAIL: Wants = (_email, "an email field")
+FILE: Wants = (_file, "a file field")
+FLAG: Wants = (_flag, "a boolean field")
+CHOICE: Wants = (_choice, "a picklist field")
+
+
+def compile_mail(
+    compiler: Compiler, spec: Mapping[str, Any] | None, objects: Mapping[str, ObjectDef]
+) -> MailSettings | None:
+    """The ``mail:`` section, or None without one (or when it does not check)."""
+    if not spec:
+        return None
+    return _Checker(compiler, objects).settings(spec)
+
+
+class _Checker:
+    """Checks the section, reporting every issue at once."""
+
+    def __init__(self, compiler: Compiler, objects: Mapping[str, ObjectDef]) -> None:
+        self.c, self.objects, self.ok = compiler, objects, True
+
+    def issue(self, code: str, path: tuple, message: str, hint: str | None = None) -> None:
+        self.ok = False
+        self.c.issue(code, ("mail", *path), message, hint)
+
+    # --- the section ------------------------------------------------------------------------------
+    def settings(self, spec: Mapping[str, Any]) -> MailSettings | None:
+        log = self.log(spec["log"])
+        senders = tuple(
+            found
+            for index, item in enumerate(spec.get("senders") or [])
+            if (found := self.sender(item, ("senders", index))) is not None
+        )
+        if log is not None:
+            self.links(log, senders)
+        mailboxes = self.mailboxes(spec.get("mailboxes") or {})
+        if not self.ok or log is None:
+            return None
+        return MailSettings(
+            log=log,
+            senders=senders,
+            mailboxes=frozen_map(mailboxes),
+            reply_to=spec.get("reply_to"),
+            max_attachment_size=spec.get("max_attachment_size", MailSettings.max_attachment_size),
+        )
+
+    def object(self, name: str, path: tuple) -> ObjectDef | None:
+        obj = self.objects.get(name)
+        if obj is None:
+            self.issue("T-E220", path, f"unknown object `{name}`", did_you_mean(name, self.objects))
+        return obj
+
+    def field(self, obj: ObjectDef, name: str | None, path: tuple, wants: Wants) -> str | None:
+        """T-E220 an unknown field, T-E221 one of the wrong type."""
+        if name is None:
+            return None
+        f = obj.fields.get(name)
+        if f is None:
+            self.issue("T-E220", path, f"`{obj.name}` has no field `{name}`", did_you_mean(name, obj.fields))
+            return None
+        if not wants[0](f):
+            self.issue("T-E221", path, f"`{obj.name}.{name}` is a {f.type} field; this takes {wants[1]}")
+            return None
+        return name
+
+    def values(self, obj: ObjectDef, spec: Mapping[str, Any], path: tuple) -> dict[str, Any]:
+        """T-E220 / T-E223: ``set`` values, each coerced by its field's type."""
+        out: dict[str, Any] = {}
+        for name, value in spec.items():
+            f = obj.fields.get(name)
+            if f is None:
+                self.issue(
+                    "T-E220", (*path, name), f"`{obj.name}` has no field `{name}`", did_you_mean(name, obj.fields)
+                )
+                continue
+            try:
+                if f.is_computed:
+                    raise fieldtypes.FieldValueError("computed", "a computed field is never given")
+                out[name] = fieldtypes.coerce_value(f, value, self.c.settings)
+            except fieldtypes.FieldValueError as exc:
+                self.issue("T-E223", (*path, name), f"`{obj.name}.{name}` cannot take {value!r}: {exc}")
+        return out
+
+    # --- log ------------------------------------------------------------------------------------
+    def log(self, spec: Mapping[str, Any]) -> MailLog | None:
+        obj = self.object(spec["object"], ("log", "object"))
+        if obj is None:
+            return None
+        if obj.activity is None:
+            self.issue(
+                "T-E222",
+                ("log", "object"),
+                f"`{obj.name}` is not a timeline activity: logged messages would show on no timeline",
+                f"add `activity: {{at: …}}` to `{obj.name}`, or log to an object that has one",
+            )
+        fields = {
+            key: self.field(obj, spec.get(key), ("log", key), wants)
+            for key, wants in (("subject", TEXT), ("body", TEXT), ("message_id", TEXT), ("sender", EMAIL))
+        }
+        direction = self.field(obj, spec.get("direction"), ("log", "direction"), CHOICE)
+        if direction is not None:
+            picklist = obj.fields[direction].picklist
+            offered = picklist.keys() if picklist is not None else frozenset()
+            missing = [d for d in DIRECTIONS if d not in offered]
+            if missing:
+                self.issue(
+                    "T-E221",
+                    ("log", "direction"),
+                    f"`{obj.name}.{direction}` has no value {', '.join(f'`{m}`' for m in missing)}",
+                    "give its picklist the values `inbound` and `outbound`",
+                )
+        attachments = tuple(
+            name
+            for index, item in enumerate(spec.get("attachments") or [])
+            if (name := self.field(obj, item, ("log", "attachments", index), FILE)) is not None
+        )
+        values = self.values(obj, spec.get("set") or {}, ("log", "set"))
+        if fields["body"] is None:
+            return None
+        return MailLog(
+            object=obj.name,
+            body=fields["body"],
+            subject=fields["subject"],
+            direction=direction,
+            message_id=fields["message_id"],
+            sender=fields["sender"],
+            attachments=attachments,
+            values=frozen_map(values),
+        )
+
+    # --- senders --------------------------------------------------------------------------------
+    def sender(self, spec: Mapping[str, Any], path: tuple) -> MailSender | None:
+        obj = self.object(spec["object"], (*path, "object"))
+        if obj is None:
+            return None
+        email = self.field(obj, spec["email"], (*path, "email"), EMAIL)
+        bounced = self.field(obj, spec.get("bounced"), (*path, "bounced"), FLAG)
+        return MailSender(obj.name, email, bounced) if email is not None else None
+
+    def links(self, log: MailLog, senders: tuple[MailSender, ...]) -> None:
+        """T-E222: the log object has a lookup to each sender object (the message's record)."""
+        obj = self.objects[log.object]
+        for index, sender in enumerate(senders):
+            if not any(f.points_to(sender.object) for f in obj.fields.values()):
+                self.issue(
+                    "T-E222",
+                    ("senders", index, "object"),
+                    f"`{log.object}` has no lookup to `{sender.object}`: its messages could not be linked",
+                    f"add a lookup field to `{sender.object}` on `{log.object}`",
+                )
+
+    # --- mailboxes ------------------------------------------------------------------------------
+    def mailboxes(self, specs: Mapping[str, Any]) -> dict[str, Mailbox]:
+        out: dict[str, Mailbox] = {}
+        seen: dict[str, str] = {}
+        for name, spec in specs.items():
+            path = ("mailboxes", name)
+            address = str(spec["address"]).strip().lower()
+            if address in seen:
+                self.issue("T-E225", (*path, "address"), f"`{address}` is also mailbox `{seen[address]}`'s address")
+            seen.setdefault(address, name)
+            imap = self.imap(spec["imap"], (*path, "imap")) if spec.get("imap") else None
+            unknown = spec.get("unknown_sender", "ignore")
+            create = None if unknown == "ignore" else self.create(unknown, (*path, "unknown_sender"))
+            out[name] = Mailbox(name, address, imap, create)
+        return out
+
+    def imap(self, spec: Mapping[str, Any], path: tuple) -> ImapServer:
+        security = spec.get("security", "tls")
+        verify = spec.get("tls_verify", True)
+        if spec.get("ca_file") and not verify:
+            self.issue(
+                "T-E226",
+                (*path, "ca_file"),
+                "`ca_file` is read only to verify the certificate, and `tls_verify: false` verifies nothing",
+                "keep `ca_file` and remove `tls_verify: false` (a self-signed server is verified with its CA file)",
+            )
+        return ImapServer(
+            host=spec["host"],
+            username_env=spec["username_env"],
+            password_env=spec["password_env"],
+            port=spec.get("port", 993 if security == "tls" else 143),
+            security=security,
+            tls_verify=verify,
+            ca_file=spec.get("ca_file"),
+            folder=spec.get("folder", "INBOX"),
+        )
+
+    def create(self, spec: Mapping[str, Any], path: tuple) -> MailCreate | None:
+        obj = self.object(spec["create"], (*path, "create"))
+        if obj is None:
+            return None
+        name = self.field(obj, spec.get("name"), (*path, "name"), TEXT)
+        email = self.field(obj, spec.get("email"), (*path, "email"), EMAIL)
+        domain = self.field(obj, spec.get("domain"), (*path, "domain"), TEXT)
+        subject = self.field(obj, spec.get("subject"), (*path, "subject"), TEXT)
+        body = self.field(obj, spec.get("body"), (*path, "body"), TEXT)
+        values = self.values(obj, spec.get("set") or {}, (*path, "set"))
+        filled = {name, email, domain, subject, body, *values}
+        unfilled = [
+            f.name
+            for f in obj.fields.values()
+            if f.required and f.name not in filled and f.default is None and f.default_expression is None
+        ]
+        if unfilled:
+            self.issue(
+                "T-E224",
+                (*path, "create"),
+                f"nothing fills the required field(s) {', '.join(f'`{n}`' for n in unfilled)} of `{obj.name}`",
+                "map them (`name`, `email`, `domain`, `subject`, `body`) or give them a value under `set`",
+            )
+        return MailCreate(obj.name, name, email, subject, body, frozen_map(values), domain)
