@@ -1154,6 +1154,7 @@ class WebForm:
         return f"web_form:{self.name}"
 
 
+@dataclass(frozen=True)
 class MailLog:
     """How a message in or out is logged (``mail.log``, S27): a record of ``object`` (an
     ``activity:`` object) with these fields filled; None where the config names none."""
