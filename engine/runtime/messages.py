@@ -63,6 +63,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "unknown_template": {"en": "There is no template {name!r}.", "zh": "没有名为 {name} 的邮件模板。"},
     "template_failed": {"en": "The template could not be rendered.", "zh": "邮件模板无法生成。"},
+    "address_suppressed": {
+        "en": "{address} does not receive e-mail (unsubscribed, or marked do not e-mail).",
+        "zh": "{address} 不接收邮件（已退订或标记为拒收邮件）。",
+    },
     "pattern": {"en": "Does not have the required form.", "zh": "格式不符合要求。"},
     "unique": {"en": "Another record already has this value.", "zh": "已有其他记录使用该值。"},
     "not_found": {"en": "The record it points to does not exist.", "zh": "所引用的记录不存在。"},

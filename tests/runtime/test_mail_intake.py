@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
+from engine.runtime.campaigns.suppression import email_suppressed
 from engine.runtime.jobs import inbox
 from engine.runtime.workflow.timeline import timeline
 from tests.imap_server import MAIL_CONFIG as CONFIG
@@ -105,6 +106,13 @@ def message(sender, subject, body, **headers):
     return msg
 
 
+def events_of_kind(crm, kind):
+    events = crm.schema.system["sys_engagement_events"]
+    with crm.engine.connect() as c:
+        rows = c.execute(sa.select(events).where(events.c.kind == kind).order_by(events.c.id)).all()
+    return [(r.object, r.record_id, r.data.get("subject")) for r in rows]
+
+
 def interactions(crm):
     with crm.session() as s:
         return s.query("interaction").order_by("id").all()
@@ -142,6 +150,8 @@ def test_a_message_is_logged_once_on_its_senders_timeline_with_its_attachment(cr
     with crm.engine.connect() as c:
         row = c.execute(sa.select(files).where(files.c.key == attachment["key"])).one()
     assert (row.object, row.field, row.record_id) == ("interaction", "attachment", logged.id)
+    # The message is an engagement event of the contact, for scoring and automation rules.
+    assert events_of_kind(crm, "email_received") == [("contact", zhang.id, "Quote request")]
 
 
 def test_a_reply_threads_onto_the_record_of_its_thread(crm, imap):
@@ -208,8 +218,11 @@ def test_a_bounce_marks_the_contact_and_an_auto_reply_is_left(crm, imap):
     result = fetch(crm)
     assert "1 bounce" in result.output and "1 automatic reply" in result.output, result.output
     with crm.session() as s:
-        assert s.query("contact").first()["email_bounced"] is True
+        zhang = s.query("contact").first()
+        assert zhang["email_bounced"] is True
+        assert email_suppressed(s, zhang["email"])  # no e-mail of any kind goes there again
     assert interactions(crm) == []
+    assert [(o, i) for o, i, _ in events_of_kind(crm, "email_bounced")] == [("contact", zhang.id)]
 
 
 def test_a_missing_credential_is_a_clear_error(crm, monkeypatch):

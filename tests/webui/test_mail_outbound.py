@@ -8,10 +8,12 @@ One dovecot for the module; SQLite, and PostgreSQL when TRELLIS_TEST_DATABASE_UR
 
 from __future__ import annotations
 
+import re
 from email.mime.text import MIMEText
 
 import pytest
 
+from engine.runtime.campaigns.suppression import suppress
 from engine.runtime.jobs import worker
 from engine.runtime.jobs.delivery import SmtpSettings
 from engine.runtime.mail.imap import fetch
@@ -104,6 +106,14 @@ def test_the_form_says_what_is_wrong_per_field(login, crm, deal):
     assert response.status_code == 422
     page = text(response)
     assert 'id="err-to"' in page and 'id="err-subject"' in page and 'id="err-body"' not in page
+    # An address that unsubscribed is refused now, on its field, instead of queued and kept back.
+    with crm.session() as s:
+        suppress(s, "gone@acme.example", "unsubscribed")
+    response = post(
+        client, f"/o/opportunity/{deal.id}/email", {"to": "gone@acme.example", "subject": "Hi", "body": "x"}
+    )
+    assert response.status_code == 422
+    assert re.search(r'id="err-to"[^>]*>[^<]*(unsubscribed|退订)', text(response))
     assert logged(crm, deal) == []
 
 

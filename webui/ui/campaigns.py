@@ -96,13 +96,13 @@ def engagement_panel(view: display.RecordView) -> list[EventEntry]:
 
 
 def _detail(data: dict[str, Any], lang: str) -> str:
-    """What an event adds to its kind: a click's link, a reported event's name, a web form's
-    title and where its visitor came from (``utm_source``)."""
+    """What an event adds to its kind: a click's link, a reported event's name, a received
+    e-mail's subject, a bounced address, a web form's title and where its visitor came from."""
     if data.get("form"):
         form = get_trellis().config.forms.get(data["form"])
         title = form.label.get(lang) if form is not None else str(data["form"])
         return " · ".join(str(part) for part in (title, data.get("utm_source")) if part)
-    return str(data.get("url") or data.get("name") or "")
+    return str(data.get("url") or data.get("name") or data.get("subject") or data.get("address") or "")
 
 
 def start(record_id: int) -> Response:

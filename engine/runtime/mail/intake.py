@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from engine.metadata.model import Mailbox, MailCreate
+from engine.runtime.campaigns.suppression import suppress
 from engine.runtime.errors import TrellisError
 from engine.runtime.mail import log
 from engine.runtime.mail.log import Target
 from engine.runtime.mail.parse import Parsed, parse
+from engine.runtime.workflow.engagement import record_event
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
@@ -144,6 +146,8 @@ def route(session: Session, mailbox: Mailbox, parsed: Parsed, folder: Path | Non
             parsed.attachments,
             folder,
         ).log_id
+    data = {"subject": (parsed.subject or "")[:200], "from": parsed.sender}
+    record_event(session, "email_received", target.object, target.id, data)  # for scoring and rules
     return Outcome("created" if created else "logged", target, logged)
 
 
@@ -183,7 +187,8 @@ def create_from(session: Session, create: MailCreate, parsed: Parsed) -> Target:
 
 def record_bounce(session: Session, addresses: tuple[str, ...]) -> list[Target]:
     """Set the ``bounced`` field of every sender record holding one of ``addresses``, through the
-    write path; the records marked. Engagement events (email_bounced) are to hook here."""
+    write path, with an engagement event ``email_bounced`` each; the addresses receive no more
+    e-mail (``campaigns.suppression``, reason ``bounced``). The records marked."""
     marked: list[Target] = []
     for sender in log.mail_settings(session).senders:
         if sender.bounced is None:
@@ -196,5 +201,8 @@ def record_bounce(session: Session, addresses: tuple[str, ...]) -> list[Target]:
             for record in found:
                 if not record.get(sender.bounced):
                     session.update(sender.object, record.id, {sender.bounced: True})
+                record_event(session, "email_bounced", sender.object, record.id, {"address": address})
                 marked.append(Target(sender.object, record.id))
+    for address in addresses:
+        suppress(session, address, "bounced")
     return marked

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.metadata import fieldtypes, templating
 from engine.metadata.model import Config, FieldDef, Label, ObjectDef
+from engine.runtime.campaigns.suppression import email_suppressed
 from engine.runtime.errors import FieldError, ValidationFailed
 from engine.runtime.jobs import notify
 from engine.runtime.mail import log
@@ -153,7 +154,7 @@ def send_email(
 ) -> Sent:
     """Check, enqueue and log one e-mail from a record (see the module). With ``template`` and
     no subject or body, the template's fill them. The one place an e-mail from a record is
-    enqueued: a suppression check (do-not-email) belongs here."""
+    enqueued; an address that receives no e-mail (``campaigns.suppression``) is refused on ``to``."""
     obj, record = _record(session, object_name, record_id)
     if template and not (subject.strip() and body.strip()):
         rendered = render_template(session, obj, record, template)
@@ -193,6 +194,9 @@ def _check(session: Session, obj: ObjectDef, to: str, subject: str, body: str) -
         errors["to"] = [FieldError(exc.code, str(exc), exc.params)]
     if not address and "to" not in errors:
         errors["to"] = [FieldError("required", "This is required.")]
+    elif address and email_suppressed(session, address):  # said now, not left queued as "suppressed"
+        text = f"{address} does not receive e-mail (unsubscribed, or marked do not e-mail)."
+        errors["to"] = [FieldError("address_suppressed", text, {"address": address})]
     if not subject.strip():
         errors["subject"] = [FieldError("required", "This is required.")]
     elif len(subject) > MAX_SUBJECT:
