@@ -73,8 +73,7 @@ def fresh_database(folder: Path) -> Iterator[str]:
     separator = "&" if "?" in base else "?"
     yield f"{base}{separator}options={quote(f'-csearch_path={schema} -csynchronous_commit=off')}"
     with admin.begin() as conn:
-        if not templates.recycle(conn, schema):  # kept for the next test of its config when unchanged
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        templates.release(conn, schema)  # kept for the next test of its config when its DDL is unchanged
 
 
 _admin_engines: dict[str, sa.Engine] = {}
@@ -85,6 +84,7 @@ def _admin_engine(base: str) -> sa.Engine:
     open instead of a new one twice per test)."""
     if base not in _admin_engines:
         _admin_engines[base] = sa.create_engine(base, connect_args={"options": "-csynchronous_commit=off"})
+        templates.watch_ddl(_admin_engines[base])
     return _admin_engines[base]
 
 

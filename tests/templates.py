@@ -13,11 +13,15 @@ process and then repeats its result:
 
 Recycling (PostgreSQL): creating some two hundred tables, indexes and constraints and dropping
 them again after the test cost the server about a second per test, most of the PostgreSQL
-run. When a test ends, ``recycle`` checks that its schema still has exactly the shape the
-config's apply gives (tables, columns, defaults, constraints, indexes, triggers, functions:
-a test that migrated or changed it is dropped as before), empties every table, puts back the
-rows and sequence values of a pristine copy made once per config (the *golden* schema), and
-keeps it for the next test of that config.
+run. When a test ends, ``recycle`` keeps its schema for the next test of its config unless
+the test changed its DDL: an event trigger of the test database (``watch_ddl``, installed
+once; tests/test_templates.py proves it) notes the name of every schema a DDL command
+creates, alters or drops something in, so finding out is one indexed look-up instead of
+reading the schema's whole catalogue back. A schema some test's DDL touched after
+``apply_fresh`` is dropped as before; the others have every table emptied, the rows and
+sequence values of a pristine copy made once per config (the *golden* schema) put back,
+and wait in a pool for the next test of that config. Without the trigger (a user who may
+not create one) every schema is dropped.
 
 Either way, the version row then gets what this apply would have recorded (the config's
 source path, the time, ``applied_by``), so the database is the one ``crm.apply()`` leaves
@@ -56,9 +60,9 @@ class _Template:
     plan: migrate.Plan
     path: Path | None = None
     statements: tuple[tuple[str, Any], ...] = ()
-    #: PostgreSQL: the pristine schema, its shape, the tables holding rows and the sequences.
+    #: PostgreSQL: the pristine schema, its tables, those holding rows and the sequences.
     golden: str | None = None
-    shape: str = ""
+    tables: tuple[str, ...] = ()
     filled: tuple[str, ...] = ()
     sequences: tuple[tuple[str, int, bool], ...] = ()
 
@@ -86,7 +90,10 @@ def apply_fresh(crm: Trellis, applied_by: str | None = None) -> migrate.Plan:
                 plan, statements = _apply_postgresql(crm, applied_by)
                 if statements is not None:
                     _templates[key] = _golden(crm, _Template(plan, statements=statements))
-                    _owner[_current_schema(crm.engine)] = key
+                    schema = _current_schema(crm.engine)
+                    with crm.engine.begin() as conn:  # the apply's own DDL is no change by the test
+                        _forget(conn, schema)
+                    _owner[schema] = key
                 return plan
             template = _templates[key] = _make_sqlite(crm)
         recycled = _pool.get(key, []).pop() if _pool.get(key) else None
@@ -100,6 +107,7 @@ def apply_fresh(crm: Trellis, applied_by: str | None = None) -> migrate.Plan:
             else:
                 for statement, parameters in template.statements:
                     conn.exec_driver_sql(statement, parameters)
+            _forget(conn, schema)  # what the trigger noted of this DDL: from here on, it is the test's
         _owner[schema] = key
     _record(crm, applied_by)
     return template.plan
@@ -111,8 +119,8 @@ def _current_schema(engine: sa.Engine) -> str:
 
 
 def _golden(crm: Trellis, template: _Template) -> _Template:
-    """Replay the template into a schema of its own that no test touches, and note its shape,
-    the tables holding rows and the sequences' values: what ``recycle`` restores."""
+    """Replay the template into a schema of its own that no test touches, and note its tables,
+    those holding rows and the sequences' values: what ``release`` restores."""
     golden = f"g_{crm.config.content_hash[:12]}_{uuid.uuid4().hex[:6]}"
     with crm.engine.begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{golden}"; SET LOCAL search_path TO "{golden}"')
@@ -123,9 +131,8 @@ def _golden(crm: Trellis, template: _Template) -> _Template:
             t for t in tables if conn.exec_driver_sql(f'SELECT EXISTS (SELECT FROM "{golden}"."{t}")').scalar()
         )
         sequences = _sequences(conn, golden)
-        shape = _shape(conn, golden)
     _leftovers.append((crm.engine.url, golden))
-    return replace(template, golden=golden, shape=shape, filled=filled, sequences=sequences)
+    return replace(template, golden=golden, tables=tuple(tables), filled=filled, sequences=sequences)
 
 
 def _tables(conn: sa.Connection, schema: str) -> list[str]:
@@ -147,48 +154,107 @@ def _sequences(conn: sa.Connection, schema: str) -> tuple[tuple[str, int, bool],
     return tuple((name, int(last if last is not None else start), last is not None) for name, last, start in rows)
 
 
-#: What a schema is made of, with its name taken out: columns with types, defaults and NOT NULL,
-#: constraints, indexes, triggers and functions.
-_SHAPE_QUERIES = (
-    "SELECT c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-    "pg_get_expr(d.adbin, d.adrelid), a.attidentity FROM pg_class c "
-    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
-    "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
-    "WHERE n.nspname = %(schema)s ORDER BY 1, 3",
-    "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-    "WHERE connamespace = %(schema)s::regnamespace ORDER BY 1, 2",
-    "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %(schema)s ORDER BY 1",
-    "SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-    "WHERE c.relnamespace = %(schema)s::regnamespace AND NOT t.tgisinternal ORDER BY 1",
-    "SELECT proname, md5(prosrc) FROM pg_proc WHERE pronamespace = %(schema)s::regnamespace ORDER BY 1",
-)
+#: The test database's DDL watch: an event trigger noting each schema named ``t_…`` (a test's,
+#: tests/conftest.py) that a DDL command created, altered or dropped something in (columns,
+#: defaults, constraints, indexes, triggers, functions, comments, sequences…). It stays in the
+#: database for every later run (its name carries a version: a changed definition gets new
+#: names); the function is its owner's (SECURITY DEFINER), so DDL of any user is noted.
+WATCH = "trellis_test_ddl"
+_WATCH_TABLE = f"{WATCH}.touched_v1"
+_WATCH_TRIGGERS = ("trellis_test_ddl_end_v1", "trellis_test_ddl_drop_v1")
+_WATCH_SQL = f"""
+CREATE SCHEMA IF NOT EXISTS {WATCH};
+CREATE UNLOGGED TABLE IF NOT EXISTS {_WATCH_TABLE} (schema_name text NOT NULL);
+CREATE INDEX IF NOT EXISTS touched_v1_schema ON {_WATCH_TABLE} (schema_name);
+CREATE OR REPLACE FUNCTION {WATCH}.note_v1() RETURNS event_trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog AS $body$
+BEGIN
+  IF tg_event = 'sql_drop' THEN
+    INSERT INTO {_WATCH_TABLE} SELECT DISTINCT o.schema_name FROM pg_event_trigger_dropped_objects() o
+    WHERE starts_with(o.schema_name, 't_')
+      AND NOT EXISTS (SELECT FROM {_WATCH_TABLE} w WHERE w.schema_name = o.schema_name);
+  ELSE
+    INSERT INTO {_WATCH_TABLE} SELECT DISTINCT c.schema_name FROM pg_event_trigger_ddl_commands() c
+    WHERE starts_with(c.schema_name, 't_')
+      AND NOT EXISTS (SELECT FROM {_WATCH_TABLE} w WHERE w.schema_name = c.schema_name);
+  END IF;
+EXCEPTION WHEN undefined_table THEN
+  NULL;  -- the table dropped by hand: no DDL of the database fails for it (release fails instead)
+END
+$body$;
+"""
+#: Whether the test database's DDL watch is in place (None: not asked yet; one database per process).
+_watching: bool | None = None
 
 
-def _shape(conn: sa.Connection, schema: str) -> str:
-    conn.exec_driver_sql("SET LOCAL search_path TO pg_catalog")  # names print schema-qualified, alike everywhere
-    text = "\n".join(
-        "\t".join(map(str, row)) for query in _SHAPE_QUERIES for row in conn.exec_driver_sql(query, {"schema": schema})
-    )
-    return text.replace(schema, "<schema>")
+def watch_ddl(engine: sa.Engine) -> bool:
+    """Install the DDL watch in the test database unless there already (once per process; an
+    advisory lock keeps two test runs from installing it at once). False when it cannot be
+    installed: only superusers create event triggers; ``release`` then drops every schema."""
+    global _watching
+    if _watching is None:
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('trellis tests: DDL watch'))")
+                present = set(
+                    conn.exec_driver_sql(
+                        "SELECT evtname FROM pg_event_trigger WHERE evtname = ANY(%(names)s) AND evtenabled = 'A'",
+                        {"names": list(_WATCH_TRIGGERS)},
+                    ).scalars()
+                )
+                if present != set(_WATCH_TRIGGERS):
+                    conn.exec_driver_sql(_WATCH_SQL)
+                    for name, event in zip(_WATCH_TRIGGERS, ("ddl_command_end", "sql_drop"), strict=True):
+                        conn.exec_driver_sql(f'DROP EVENT TRIGGER IF EXISTS "{name}"')
+                        conn.exec_driver_sql(
+                            f'CREATE EVENT TRIGGER "{name}" ON {event} EXECUTE FUNCTION {WATCH}.note_v1()'
+                        )
+                        # also while session_replication_role = replica (release sets it, as may a test)
+                        conn.exec_driver_sql(f'ALTER EVENT TRIGGER "{name}" ENABLE ALWAYS')
+                # what interrupted runs noted of schemas gone since
+                conn.exec_driver_sql(
+                    f"DELETE FROM {_WATCH_TABLE} w WHERE NOT EXISTS "
+                    "(SELECT FROM pg_namespace n WHERE n.nspname = w.schema_name)"
+                )
+            _watching = True
+        except sa.exc.DBAPIError:
+            _watching = False
+    return _watching
 
 
-def recycle(conn: sa.Connection, schema: str) -> bool:
-    """Keep a test's schema for the next test of its config when the test left its shape as the
-    apply made it: every table emptied, the golden schema's rows and sequence values put back,
-    then renamed into the pool. False (drop it) otherwise. ``conn``: a connection of a user
-    allowed to change every test schema, inside a transaction."""
+def _forget(conn: sa.Connection, schema: str) -> bool:
+    """Forget what the DDL watch noted of ``schema``; whether it had noted anything."""
+    if not _watching:
+        return True
+    touched = conn.exec_driver_sql(
+        f"DELETE FROM {_WATCH_TABLE} WHERE schema_name = %(schema)s RETURNING 1", {"schema": schema}
+    ).first()
+    return touched is not None
+
+
+def release(conn: sa.Connection, schema: str) -> None:
+    """At a test's end: recycle its schema (``_recycle``) or drop it. ``conn``: a connection of a
+    user allowed to change every test schema, inside a transaction."""
+    if not _recycle(conn, schema):
+        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        _forget(conn, schema)  # the drop was noted too
+
+
+def _recycle(conn: sa.Connection, schema: str) -> bool:
+    """Keep a test's schema for the next test of its config when no DDL touched it since
+    ``apply_fresh``: every table emptied, the golden schema's rows and sequence values put back,
+    then renamed into the pool. False (drop it) otherwise."""
     with _lock:
         key = _owner.pop(schema, None)
         template = _templates.get(key) if key else None
         if key is None or template is None or template.golden is None or len(_pool.get(key, [])) >= POOL_SIZE:
             return False
-    if _shape(conn, schema) != template.shape:
+    if not _watching or _forget(conn, schema):
         return False
     # DELETE, not TRUNCATE: a test's tables hold a handful of rows, and TRUNCATE makes new files
     # for every table (half a second for a sample config). Foreign keys are not checked meanwhile.
     conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
-    script = [f'DELETE FROM "{schema}"."{table}"' for table in _tables(conn, schema)]
+    script = [f'DELETE FROM "{schema}"."{table}"' for table in template.tables]
     script += [f'INSERT INTO "{schema}"."{t}" SELECT * FROM "{template.golden}"."{t}"' for t in template.filled]
     conn.exec_driver_sql(";\n".join(script))
     if template.sequences:

@@ -131,3 +131,66 @@ def test_a_database_that_is_not_empty_gets_a_real_apply(db_url, write_config, mo
         grown.close()
     finally:
         crm.close()
+
+
+#: A config of this test alone: no other test has a schema of it in the pool.
+WATCHED = "trellis: 1\nobjects:\n  watched_lead:\n    fields:\n      name: {type: text}\n      city: {type: text}\n"
+
+#: DDL a test may run in its schema after ``apply_fresh`` (directly, or by applying a changed
+#: config); the SQLite run runs what SQLite has.
+#: (The trigger's two events: ``ddl_command_end`` for what is created or altered, ``sql_drop``.)
+DDL = {
+    "add a column": "ALTER TABLE obj_watched_lead ADD COLUMN extra integer",
+    "drop a table": "DROP TABLE obj_watched_lead",
+    "add a function": "CREATE FUNCTION extra_function() RETURNS integer LANGUAGE sql AS 'SELECT 1'",
+}
+NOT_IN_SQLITE = {"add a function"}
+
+
+@pytest.mark.parametrize("ddl", list(DDL))
+def test_a_tests_ddl_is_not_seen_by_the_next_test_of_its_config(ddl, tmp_path, write_config, monkeypatch):
+    """On PostgreSQL a schema is recycled for the next test of its config (the same tables,
+    emptied) unless a DDL command touched it; on SQLite each test copies the template."""
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", crypto.generate_key())
+    path = write_config(WATCHED)
+    runs = iter(range(10))
+
+    @contextmanager
+    def a_test():
+        folder = tmp_path / str(next(runs))
+        folder.mkdir()
+        with _contextualised(fresh_database(folder)) as url:
+            crm = Trellis.open(path, url)
+            try:
+                apply_fresh(crm)
+                yield crm
+            finally:
+                crm.close()
+
+    def table_id(crm: Trellis) -> object:
+        with crm.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                return None
+            return conn.exec_driver_sql("SELECT 'obj_watched_lead'::regclass::oid").scalar()
+
+    with a_test() as crm:
+        expected = snapshot(crm)
+        with crm.session() as session:
+            session.create("watched_lead", {"name": "Ada"})
+        first = table_id(crm)
+    with a_test() as crm:  # recycled (on PostgreSQL: the same table), without the first test's rows
+        assert table_id(crm) == first and snapshot(crm) == expected
+        with crm.engine.begin() as conn:
+            conn.exec_driver_sql(DDL["add a column"])
+            conn.rollback()  # undone: nothing changed
+        second = table_id(crm)
+    with a_test() as crm:
+        assert table_id(crm) == second and snapshot(crm) == expected
+        if crm.engine.dialect.name == "sqlite" and ddl in NOT_IN_SQLITE:
+            pytest.skip(f"SQLite cannot {ddl}")
+        with crm.engine.begin() as conn:
+            conn.exec_driver_sql(DDL[ddl])
+        changed = table_id(crm) if ddl != "drop a table" else None
+    with a_test() as crm:  # not the changed schema: a new one
+        assert table_id(crm) != changed or changed is None
+        assert snapshot(crm) == expected

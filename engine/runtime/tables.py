@@ -9,12 +9,16 @@ and what the record service and query layer read and write.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import FunctionType
 from typing import Any
 
 import sqlalchemy as sa
 
+from engine.metadata import kinds
 from engine.metadata.automation_triggers import TRIGGERS
 from engine.metadata.model import Config, FieldDef, ObjectDef
 from engine.runtime.fieldsql import UTCDateTime, column_type, id_type, json_type
@@ -829,8 +833,38 @@ def never_reuse_ids(metadata: sa.MetaData) -> None:
             table.dialect_kwargs["sqlite_autoincrement"] = True
 
 
+#: Schemas built lately (``build_schema``), by what they are built from, with the config holding it.
+_built: OrderedDict[tuple[object, ...], tuple[Config, Schema]] = OrderedDict()
+_built_lock = threading.Lock()
+#: Schemas kept at most (the least recently used goes first).
+BUILT_SIZE = 32
+
+
 def build_schema(config: Config) -> Schema:
-    """Compile ``config`` into SQLAlchemy tables (objects first, then system tables)."""
+    """Compile ``config`` into SQLAlchemy tables (objects first, then system tables).
+
+    Nothing changes the tables once built, and building them (some hundred system tables)
+    costs tens of milliseconds, so the schema of a config is built once and shared by every
+    ``Trellis`` opened on it and its migrations: by the objects and automations it is
+    built from (a config loaded again from the same text shares them), the registries'
+    ``kinds.generation`` and the functions of this module that build it (a test standing
+    in an older version's ``audit_tables`` gets a schema of its own)."""
+    builders = tuple(v for v in globals().values() if isinstance(v, FunctionType))
+    key = (id(config.objects), id(config.automations), kinds.generation(), builders)
+    with _built_lock:
+        hit = _built.get(key)
+        if hit is not None and hit[0].objects is config.objects and hit[0].automations is config.automations:
+            _built.move_to_end(key)
+            return hit[1]
+    schema = _build_schema(config)
+    with _built_lock:
+        _built[key] = (config, schema)
+        while len(_built) > BUILT_SIZE:
+            _built.popitem(last=False)
+    return schema
+
+
+def _build_schema(config: Config) -> Schema:
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     objects = {name: object_table(obj, metadata) for name, obj in config.objects.items()}
     schedule_indexes(config, objects)

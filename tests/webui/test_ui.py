@@ -372,7 +372,7 @@ def test_a_dependent_picklist_on_the_same_tree_accepts_children_of_the_parent(lo
     assert response.status_code == 422 and 'id="err-sub_industry"' in text(response)
 
 
-def test_a_config_can_override_the_template_of_one_object(login, client, leads, tmp_path):
+def test_a_config_can_override_the_template_of_one_object(login, client, crm, leads, tmp_path):
     folder = tmp_path / "templates" / "account"
     folder.mkdir(parents=True)
     (folder / "record.html").write_text(
@@ -382,6 +382,14 @@ def test_a_config_can_override_the_template_of_one_object(login, client, leads, 
     login("alice")
     assert "<p>Custom page of Acme Corp</p>" in text(client.get(f"/o/account/{leads['acct'].id}"))
     assert "Custom page" not in text(client.get(f"/o/lead/{leads['Acme deal'].id}"))
+    # the apps of a process share their compiled templates (webui.COMPILED_TEMPLATES): the next
+    # app serves the file as it is now, not the code compiled from it before
+    (folder / "record.html").write_text(
+        '{% extends "record.html" %}{% block record_fields %}<p>New page of {{ view.title }}</p>{% endblock %}',
+        encoding="utf-8",
+    )
+    again = client_for(make_app(crm), "alice")
+    assert "<p>New page of Acme Corp</p>" in text(again.get(f"/o/account/{leads['acct'].id}"))
 
 
 def test_a_reps_create_button_shows_and_a_viewers_does_not(login, client):
