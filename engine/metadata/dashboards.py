@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import SectionChecker, did_you_mean
 from engine.metadata.filters import PERIODS
 from engine.metadata.kinds import Kinds
 from engine.metadata.model import Dashboard, DashboardFilters, DashboardWidget, Label, ObjectDef, Report
@@ -120,8 +120,10 @@ def _check_homes(compiler: Compiler, specs: Mapping[str, Any]) -> None:
             homes.setdefault(role, name)
 
 
-class _Checker:
+class _Checker(SectionChecker):
     """Checks one dashboard, reporting every issue at once."""
+
+    c: Compiler
 
     def __init__(
         self,
@@ -131,12 +133,8 @@ class _Checker:
         objects: Mapping[str, ObjectDef],
         declared: set[str],
     ) -> None:
-        self.c, self.path, self.reports, self.objects, self.declared = compiler, path, reports, objects, declared
-        self.ok = True
-
-    def issue(self, code: str, where: tuple, message: str, hint: str | None) -> None:
-        self.ok = False
-        self.c.issue(code, (*self.path, *where), message, hint)
+        super().__init__(compiler, path)
+        self.reports, self.objects, self.declared = reports, objects, declared
 
     def dashboard(self, name: str, spec: Mapping[str, Any], roles: set[str]) -> Dashboard | None:
         for index, role in enumerate(spec.get("roles") or []):

@@ -146,6 +146,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -209,3 +210,24 @@ def did_you_mean(word: object, candidates: Iterable[object]) -> str | None:
 
     matches = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
     return f"did you mean `{matches[0]}`?" if matches else None
+
+
+class IssueSink(Protocol):
+    """What collects a config's issues (the compiler)."""
+
+    def issue(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None: ...
+
+
+class SectionChecker:
+    """The base of a section's checker (one report, form, dashboard…): ``issue`` reports a
+    problem at a place inside ``path`` through the compiler ``c``, and ``ok`` says whether what
+    was checked so far had none, so that a check reports every issue at once and builds its part
+    of the model only when ``ok``."""
+
+    def __init__(self, compiler: IssueSink, path: tuple = ()) -> None:
+        self.c, self.path, self.ok = compiler, path, True
+
+    def issue(self, code: str, where: tuple, message: str, hint: str | None = None) -> None:
+        """Report ``message`` (code ``code``, an optional ``hint``) at ``path + where``."""
+        self.ok = False
+        self.c.issue(code, (*self.path, *where), message, hint)

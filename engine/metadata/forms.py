@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import SectionChecker, did_you_mean
 from engine.metadata.fieldtypes import FieldValueError, coerce_value
 from engine.metadata.model import Label, ObjectDef, WebForm, WebFormSpam, frozen_map
 
@@ -70,15 +70,10 @@ def compile_forms(compiler: Compiler, specs: Mapping[str, Any], objects: Mapping
     return out
 
 
-class _Checker:
+class _Checker(SectionChecker):
     """Checks one form, reporting every issue at once."""
 
-    def __init__(self, compiler: Compiler, path: tuple) -> None:
-        self.c, self.path, self.ok = compiler, path, True
-
-    def issue(self, code: str, where: tuple, message: str, hint: str | None) -> None:
-        self.ok = False
-        self.c.issue(code, (*self.path, *where), message, hint)
+    c: Compiler
 
     def form(self, name: str, spec: Mapping[str, Any], objects: Mapping[str, ObjectDef]) -> WebForm | None:
         obj = objects.get(spec["object"])

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata import fieldtypes
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import SectionChecker, did_you_mean
 from engine.metadata.model import (
     FieldDef,
     ImapServer,
@@ -93,15 +93,14 @@ def compile_mail(
     return _Checker(compiler, objects).settings(spec)
 
 
-class _Checker:
+class _Checker(SectionChecker):
     """Checks the section, reporting every issue at once."""
 
-    def __init__(self, compiler: Compiler, objects: Mapping[str, ObjectDef]) -> None:
-        self.c, self.objects, self.ok = compiler, objects, True
+    c: Compiler
 
-    def issue(self, code: str, path: tuple, message: str, hint: str | None = None) -> None:
-        self.ok = False
-        self.c.issue(code, ("mail", *path), message, hint)
+    def __init__(self, compiler: Compiler, objects: Mapping[str, ObjectDef]) -> None:
+        super().__init__(compiler, ("mail",))
+        self.objects = objects
 
     # --- the section ------------------------------------------------------------------------------
     def settings(self, spec: Mapping[str, Any]) -> MailSettings | None:

@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata import report_sales
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import SectionChecker, did_you_mean
 from engine.metadata.fieldtypes import FieldValueError, coerce_value, filter_field
 from engine.metadata.filters import OPERATORS, PERIOD_TYPES, PERIODS, SYSTEM_TYPES, split_key
 from engine.metadata.kinds import Kinds
@@ -247,18 +247,16 @@ def compile_reports(
     return out
 
 
-class _Checker:
+class _Checker(SectionChecker):
     """Checks one report, reporting every issue at once."""
+
+    c: Compiler
 
     def __init__(
         self, compiler: Compiler, path: tuple, objects: Mapping[str, ObjectDef], conversions: Mapping[str, Conversion]
     ) -> None:
-        self.c, self.path, self.objects, self.conversions = compiler, path, objects, conversions
-        self.ok = True
-
-    def issue(self, code: str, where: tuple, message: str, hint: str | None) -> None:
-        self.ok = False
-        self.c.issue(code, (*self.path, *where), message, hint)
+        super().__init__(compiler, path)
+        self.objects, self.conversions = objects, conversions
 
     def report(self, name: str, spec: Mapping[str, Any], roles: set[str]) -> Report | None:
         obj = self.objects.get(spec["object"])

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import SectionChecker, did_you_mean
 from engine.metadata.filters import PERIODS
 from engine.metadata.kinds import Kinds
 from engine.metadata.model import Label, Subscription, SubscriptionFilters
@@ -79,15 +79,10 @@ def compile_subscriptions(
     return out
 
 
-class _Checker:
+class _Checker(SectionChecker):
     """Checks one subscription, reporting every issue at once."""
 
-    def __init__(self, compiler: Compiler, path: tuple) -> None:
-        self.c, self.path, self.ok = compiler, path, True
-
-    def issue(self, code: str, where: tuple, message: str, hint: str | None) -> None:
-        self.ok = False
-        self.c.issue(code, (*self.path, *where), message, hint)
+    c: Compiler
 
     def subscription(
         self, name: str, spec: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]], roles: set[str]
