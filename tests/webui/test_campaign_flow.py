@@ -35,6 +35,11 @@ segments:
   one_contact:
     object: contact
     filter: {{first_name: N7}}
+objects:
+  campaign:
+    fields:
+      segment:
+        values: [{{key: one_contact, label: {{en: One contact, zh: 单个联系人}}}}]
 """
 BASE = "http://crm.example.test"
 START = dt.datetime(2026, 5, 4, 1, 0, tzinfo=dt.UTC)  # Monday 09:00 in Shanghai
@@ -260,11 +265,9 @@ def test_events_api_needs_its_scope(crm, app):
     )
     assert web.get("/api/v1/lead", headers=website).status_code == 403  # an events token reads nothing
     assert web.post("/api/v1/events", json=body, headers=api(app, "mia")).status_code == 403
-    refused = web.post(f"/api/v1/campaign/{campaign(crm, 'mia', 'no_such', '1/hour')}/start", headers=api(app, "mia"))
-    assert (
-        refused.status_code == 422
-        and refused.json["error"]["fields"]["segment"][0]["code"] == "campaign_unknown_segment"
-    )
+    typo = {"name": "Typo", "segment": "no_such", "template": "product_news", "rate": "1/hour"}
+    refused = web.post("/api/v1/campaign", json=typo, headers=api(app, "mia"))  # a segment is chosen, not typed
+    assert refused.status_code == 422 and list(refused.json["error"]["fields"]) == ["segment"], refused.json
     document = web.get("/api/v1/openapi.json", headers=api(app, "mia")).json
     assert "/api/v1/events" in document["paths"] and "/api/v1/campaign/{id}/start" in document["paths"]
 
