@@ -227,7 +227,7 @@ def _value_paths(values: list, path: tuple) -> list[tuple[str, tuple]]:
     """(key, path) of each picklist value, children included, as written."""
     out: list[tuple[str, tuple]] = []
     for i, value in enumerate(values):
-        spec = {"key": value} if isinstance(value, str) else value
+        spec: Mapping[str, Any] = {"key": value} if isinstance(value, str) else value
         out.append((str(spec["key"]), (*path, i)))
         out.extend(_value_paths(spec.get("children") or [], (*path, i, "children")))
     return out
