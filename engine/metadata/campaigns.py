@@ -187,7 +187,7 @@ def check_campaign_object(
             compiler.issue(
                 "T-E235",
                 ("objects", CAMPAIGN_OBJECT, "fields", *((name,) if f is not None else ())),
-                f"a campaign needs a {' or '.join(wanted)} field `{name}`" + (f", not a {f.type} field" if f else ""),
+                f"a campaign needs a {' or '.join(wanted)} field `{name}`" + (f", not {_a(f.type)} field" if f else ""),
                 f"declare `{name}: {{type: {wanted[0]}}}` (see configs/templates/crm_base.yaml)",
             )
     status = obj.fields.get("status")
@@ -211,7 +211,7 @@ def _check_choices(compiler: Compiler, f: FieldDef | None, kind: str, known: Col
     spec = compiler.tree["objects"][CAMPAIGN_OBJECT]["fields"][f.name]
     shared = spec.get("picklist") if isinstance(spec.get("picklist"), str) else None
     where = ("picklists", shared) if shared else ("objects", CAMPAIGN_OBJECT, "fields", f.name)
-    tree = compiler.tree["picklists"][shared] if shared else spec
+    tree = (compiler.tree.get("picklists") or {}).get(shared) or {} if shared else spec
     section = "segments" if kind == "segment" else "templates"
     for key, path in _value_paths(tree.get("values") or [], (*where, "values")):
         if key not in known:
@@ -231,6 +231,10 @@ def _value_paths(values: list, path: tuple) -> list[tuple[str, tuple]]:
         out.append((str(spec["key"]), (*path, i)))
         out.extend(_value_paths(spec.get("children") or [], (*path, i, "children")))
     return out
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 def _text(value: Any) -> str:

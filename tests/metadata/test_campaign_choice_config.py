@@ -75,3 +75,17 @@ def test_a_value_naming_no_segment_or_template_is_refused(write_config, segment,
     (issue,) = caught.value.issues
     assert (issue.code, issue.path, issue.message, issue.hint) == ("T-E235", path, message, hint)
     assert f"key: {segment if 'peple' in segment else mailing}," in text.splitlines()[issue.location.line - 1]
+
+
+def test_a_text_template_is_still_accepted_but_no_other_type(write_config):
+    valid = CONFIG.format(segment="east_people", mailing="product_news")
+    template = "template: {type: picklist, picklist: mailings}"
+    load_config(write_config(valid.replace(template, "template: {type: text}")))  # a config written before
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(valid.replace(template, "template: {type: integer}")))
+    (issue,) = caught.value.issues
+    assert (issue.code, issue.path, issue.message) == (
+        "T-E235",
+        "objects.campaign.fields.template",
+        "a campaign needs a picklist or text field `template`, not an integer field",
+    )
