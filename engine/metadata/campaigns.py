@@ -24,13 +24,19 @@ Codes: T-E230 a segment's unknown object; T-E231 a segment's filter naming an un
 T-E232 a segment's filter with an unknown operator or a value the field cannot take; T-E233 a
 segment whose object has no e-mail field, or an ``email`` that is not one; T-E234 an ``event``
 trigger naming an unknown event kind; T-E235 a ``campaign`` object lacking a field campaigns
-need, or with one of the wrong type.
+need, or with one of the wrong type, or whose ``segment`` / ``template`` picklist offers a value
+naming no segment / template.
+
+A campaign's ``segment`` and ``template`` are picklists whose value keys are names of
+``segments:`` and ``templates:`` (a marketing user picks "Contacts with an e-mail" in their
+language; the compiler refuses a value that names nothing), or — for configs written before —
+text fields holding such a name, checked only when the campaign starts.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata.errors import did_you_mean
@@ -42,13 +48,13 @@ if TYPE_CHECKING:
 
 #: The object whose records are campaigns.
 CAMPAIGN_OBJECT = "campaign"
-#: The fields a campaign needs, and the field type each must have.
-CAMPAIGN_FIELDS = {
-    "segment": "text",
-    "template": "text",
-    "rate": "text",
-    "status": "picklist",
-    "start_at": "datetime",
+#: The fields a campaign needs, and the field types each may have (the first is the one to declare).
+CAMPAIGN_FIELDS: dict[str, tuple[str, ...]] = {
+    "segment": ("picklist", "text"),
+    "template": ("picklist", "text"),
+    "rate": ("text",),
+    "status": ("picklist",),
+    "start_at": ("datetime",),
 }
 #: The statuses of a campaign, in order (the values of its ``status`` picklist).
 CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "sent", "cancelled")
@@ -167,19 +173,22 @@ def _email_field(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: 
     return None
 
 
-def check_campaign_object(compiler: Compiler, objects: Mapping[str, ObjectDef]) -> None:
-    """T-E235: the ``campaign`` object, when declared, has the fields campaigns need."""
+def check_campaign_object(
+    compiler: Compiler, objects: Mapping[str, ObjectDef], names: Mapping[str, Collection[str]]
+) -> None:
+    """T-E235: the ``campaign`` object, when declared, has the fields campaigns need, and its
+    ``segment`` / ``template`` picklists offer only names of ``names["segment"]`` / ``names["template"]``."""
     obj = objects.get(CAMPAIGN_OBJECT)
     if obj is None:
         return
     for name, wanted in CAMPAIGN_FIELDS.items():
         f = obj.fields.get(name)
-        if f is None or f.type != wanted:
+        if f is None or f.type not in wanted:
             compiler.issue(
                 "T-E235",
                 ("objects", CAMPAIGN_OBJECT, "fields", *((name,) if f is not None else ())),
-                f"a campaign needs a {wanted} field `{name}`" + (f", not a {f.type} field" if f else ""),
-                f"declare `{name}: {{type: {wanted}}}` (see configs/templates/crm_base.yaml)",
+                f"a campaign needs a {' or '.join(wanted)} field `{name}`" + (f", not {_a(f.type)} field" if f else ""),
+                f"declare `{name}: {{type: {wanted[0]}}}` (see configs/templates/crm_base.yaml)",
             )
     status = obj.fields.get("status")
     picklist = status.picklist if status is not None and status.type == "picklist" else None
@@ -191,6 +200,41 @@ def check_campaign_object(compiler: Compiler, objects: Mapping[str, ObjectDef]) 
             f"a campaign's status needs the values {', '.join(CAMPAIGN_STATUSES)}; {', '.join(missing)} missing",
             "add the missing values to the picklist",
         )
+    for name, known in names.items():
+        _check_choices(compiler, obj.fields.get(name), name, known)
+
+
+def _check_choices(compiler: Compiler, f: FieldDef | None, kind: str, known: Collection[str]) -> None:
+    """Each value of the ``segment`` (``template``) picklist names a segment (template)."""
+    if f is None or f.type != "picklist" or f.picklist is None:
+        return
+    spec = compiler.tree["objects"][CAMPAIGN_OBJECT]["fields"][f.name]
+    shared = spec.get("picklist") if isinstance(spec.get("picklist"), str) else None
+    where = ("picklists", shared) if shared else ("objects", CAMPAIGN_OBJECT, "fields", f.name)
+    tree = (compiler.tree.get("picklists") or {}).get(shared) or {} if shared else spec
+    section = "segments" if kind == "segment" else "templates"
+    for key, path in _value_paths(tree.get("values") or [], (*where, "values")):
+        if key not in known:
+            compiler.issue(
+                "T-E235",
+                path,
+                f"the campaign's {kind} `{key}` names no {kind} of `{section}:`",
+                did_you_mean(key, known) or f"name one of: {', '.join(sorted(known)) or '(none)'}",
+            )
+
+
+def _value_paths(values: list, path: tuple) -> list[tuple[str, tuple]]:
+    """(key, path) of each picklist value, children included, as written."""
+    out: list[tuple[str, tuple]] = []
+    for i, value in enumerate(values):
+        spec: Mapping[str, Any] = {"key": value} if isinstance(value, str) else value
+        out.append((str(spec["key"]), (*path, i)))
+        out.extend(_value_paths(spec.get("children") or [], (*path, i, "children")))
+    return out
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 def _text(value: Any) -> str:

@@ -361,7 +361,8 @@ class Compiler:
 
     def compile_campaigns(self, objects: dict[str, ObjectDef]) -> dict:
         """``segments:`` and the ``campaign`` object (engine/metadata/campaigns.py)."""
-        check_campaign_object(self, objects)
+        names = {"segment": list(self.tree.get("segments") or {}), "template": list(self.tree.get("templates") or {})}
+        check_campaign_object(self, objects, names)
         return compile_segments(self, self.tree.get("segments") or {}, objects)
 
     def compile_assignment_and_scoring(self, objects: dict[str, ObjectDef], roles: set[str]) -> tuple[dict, dict]:

@@ -107,7 +107,7 @@ T-E231    a segment's ``filter`` names an unknown field
 T-E232    a segment's ``filter`` has an unknown operator or a value its field cannot take
 T-E233    a segment's object has no e-mail field, or its ``email`` is not an e-mail field
 T-E234    an ``event`` trigger names an unknown event kind
-T-E235    the ``campaign`` object lacks a field campaigns need (or it has the wrong type or status values)
+T-E235    the ``campaign`` object lacks a field campaigns need (or it has the wrong type or status values, or a ``segment`` / ``template`` picklist value naming no segment / template)
 T-E220    ``mail:`` names an unknown object or field
 T-E221    a ``mail:`` field of the wrong type (or a ``direction`` picklist without ``inbound``/``outbound``)
 T-E222    ``mail.log`` is no timeline activity, or has no lookup to a ``senders`` object

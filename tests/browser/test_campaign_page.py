@@ -27,6 +27,8 @@ def test_a_rep_starts_a_campaign_and_reads_its_results(page, new_page, login, li
         ]
     login(page, "alice")
     page.goto(f"/o/campaign/{campaign}")
+    shown = page.locator("main").inner_text()
+    assert "Open leads" in shown and "Product news" in shown and "open_leads" not in shown  # names, not keys
     page.once("dialog", lambda dialog: dialog.accept())
     with page.expect_navigation():
         page.get_by_role("button", name="Start campaign").click()

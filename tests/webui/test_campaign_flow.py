@@ -35,6 +35,11 @@ segments:
   one_contact:
     object: contact
     filter: {{first_name: N7}}
+objects:
+  campaign:
+    fields:
+      segment:
+        values: [{{key: one_contact, label: {{en: One contact, zh: 单个联系人}}}}]
 """
 BASE = "http://crm.example.test"
 START = dt.datetime(2026, 5, 4, 1, 0, tzinfo=dt.UTC)  # Monday 09:00 in Shanghai
@@ -260,13 +265,24 @@ def test_events_api_needs_its_scope(crm, app):
     )
     assert web.get("/api/v1/lead", headers=website).status_code == 403  # an events token reads nothing
     assert web.post("/api/v1/events", json=body, headers=api(app, "mia")).status_code == 403
-    refused = web.post(f"/api/v1/campaign/{campaign(crm, 'mia', 'no_such', '1/hour')}/start", headers=api(app, "mia"))
-    assert (
-        refused.status_code == 422
-        and refused.json["error"]["fields"]["segment"][0]["code"] == "campaign_unknown_segment"
-    )
     document = web.get("/api/v1/openapi.json", headers=api(app, "mia")).json
     assert "/api/v1/events" in document["paths"] and "/api/v1/campaign/{id}/start" in document["paths"]
+
+
+def test_segment_and_template_are_chosen_by_their_names(app):
+    """The new-campaign form offers the segments and templates by name, in the reader's language;
+    a name that is none of them is refused on its field when saved."""
+    page = text(client_for(app, "mia").get("/o/campaign/new", headers={"Accept-Language": "zh-CN"}))
+    segments = re.search(r'<select[^>]*name="segment".*?</select>', page, re.S)
+    assert segments and re.findall(r'<option value="(\w+)">([^<]+)</option>', segments.group(0)) == [
+        ("contacts_with_email", "有邮箱的联系人"),
+        ("open_leads", "未转化线索"),
+        ("one_contact", "单个联系人"),
+    ]
+    assert '<option value="product_news">新品发布</option>' in page
+    typo = {"name": "Typo", "segment": "open_lead", "template": "product_news", "rate": "1/hour"}
+    refused = app.test_client().post("/api/v1/campaign", json=typo, headers=api(app, "mia"))
+    assert refused.status_code == 422 and list(refused.json["error"]["fields"]) == ["segment"], refused.json
 
 
 def message_to(box, address: str) -> email.message.EmailMessage:

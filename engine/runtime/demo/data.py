@@ -402,6 +402,8 @@ def sample_value(
         return _visit(obj, field, index, session)  # a web form's attribution: only on some records
     if not field.required and not fill_all and rng.random() < 0.1:
         return None
+    if obj.name == CAMPAIGN_OBJECT and field.name in ("name", "segment", "template"):
+        return _campaign_choice(field, index, session)  # before the type's generator: no random draw
     generator = _BY_TYPE.get(field.type)
     if generator is None:
         return None
@@ -444,13 +446,18 @@ CAMPAIGN_NAMES = (
 )
 
 
-def _campaign_text(field: FieldDef, index: int, session: Session) -> str | None:
-    """A sample campaign's name, segment and template: names the config knows, so that a
-    sample campaign can be started as it is."""
+def _campaign_choice(field: FieldDef, index: int, session: Session) -> str | None:
+    """A sample campaign's name, segment and template: names the config knows (the keys of a
+    ``segment`` / ``template`` picklist, or for a text field the config's own names), so that a
+    sample campaign can be started as it is. No random draw, so the rest of the sample data
+    stays as it was."""
     config = session.config
     if field.name == "name":
         repeat = index // len(CAMPAIGN_NAMES)
         return CAMPAIGN_NAMES[index % len(CAMPAIGN_NAMES)] + (f" ({repeat + 1})" if repeat else "")
+    if field.picklist is not None:
+        options = sorted(v.key for v in field.picklist.walk() if not v.inactive)
+        return options[index % len(options)] if options else None
     if field.name == "segment" and config.segments:
         return sorted(config.segments)[index % len(config.segments)]
     if field.name == "template" and config.templates:
@@ -461,8 +468,6 @@ def _campaign_text(field: FieldDef, index: int, session: Session) -> str | None:
 
 def _text(obj, field, index, rng, values, created, session) -> str | None:
     name = field.name
-    if obj.name == CAMPAIGN_OBJECT and name in ("name", "segment", "template"):
-        return _campaign_text(field, index, session)
     if name in ("first_name", "given_name"):
         return person_parts(rng, index)[1]
     if name in ("last_name", "surname", "family_name"):
