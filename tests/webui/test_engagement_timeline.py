@@ -137,7 +137,7 @@ def test_the_record_page_interleaves_events_with_activities_newest_first(login, 
     clicked = panel[panel.index("Clicked a link") : panel.index("Second call")]
     assert "Spring release" in clicked and LINK in clicked and "2026-03-02 12:00" in clicked  # local time
     assert "Re: the quote" in panel and 'class="entry entry-event' in panel
-    assert 'href="/o/contact/%d?timeline_type=event#timeline">Engagement</a>' % crm.zhang in panel
+    assert f'href="/o/contact/{crm.zhang}?timeline_type=event#timeline">Engagement</a>' in panel
     assert 'id="engagement-h"' not in page  # no second display of the same events
     only = text(rita.get(f"/o/contact/{crm.zhang}?timeline_type=event"))
     only = timeline_panel(only)
@@ -165,7 +165,9 @@ def test_the_api_pages_across_activities_and_events(app, crm, tokens):
     events = timeline_json(client, tokens, "rita", crm.zhang, "?type=event").json
     assert [e["kind"] for e in events["data"]] == ["email_received", "email_clicked", "email_opened"]
     bad = timeline_json(client, tokens, "rita", crm.zhang, "?type=visits")
-    assert bad.status_code == 400 and "type must be one or more of activity, task, event" in bad.json["error"]["message"]
+    assert (
+        bad.status_code == 400 and "type must be one or more of activity, task, event" in bad.json["error"]["message"]
+    )
 
 
 def test_a_rep_who_cannot_read_the_contact_gets_nothing(login, app, crm, tokens):
