@@ -11,8 +11,9 @@ record's object listening ``on: {event: <kind>}``; their ``when`` reads the even
 ``event['url']``, ``event['count']`` (how many events of this kind the record has had, this one
 included) and the other keys of ``data``. The rules act through the write path as usual
 (``automation:<rule>`` in the audit trail). The events are entries of the record's timeline
-(``timeline.timeline`` reads them with ``event_times`` and ``events_by_id``); a record without
-a timeline shows its latest ones (``events_of``).
+(``timeline.timeline`` reads them with ``event_times`` and ``events_by_id``), except a received
+e-mail the mail log also logged as an activity (``LOGGED_AS`` in its data: shown once, as that
+activity); a record without a timeline shows its latest ones (``events_of``).
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ from engine.runtime.workflow.triggers import Event, listening
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
 
-#: Events shown per record on its timeline.
+#: Events shown per record in the panel of a record without a timeline.
 TIMELINE_EVENTS = 50
+#: The ``data`` key of an event that is also a record of the mail log (a received e-mail logged
+#: as an activity): its id. The timeline shows that activity, not the event a second time.
+LOGGED_AS = "log_id"
 
 
 class UnknownEventKind(ValueError):
@@ -135,12 +139,17 @@ def events_of(
 
 
 def event_times(session: Session, object_name: str, record_id: int) -> list[tuple[int, dt.datetime]]:
-    """(id, when) of every event of the record: the sort keys of its timeline."""
+    """(id, when) of the record's events for its timeline (the sort keys), except those also
+    logged as an activity (``LOGGED_AS``)."""
     events = session.schema.system["sys_engagement_events"]
-    statement = sa.select(events.c.id, events.c.at).where(
+    statement = sa.select(events.c.id, events.c.at, events.c.kind, events.c.data).where(
         events.c.object == object_name, events.c.record_id == record_id
     )
-    return [(row.id, row.at) for row in session.connection.execute(statement)]
+    return [
+        (row.id, row.at)
+        for row in session.connection.execute(statement)
+        if row.kind != "email_received" or (row.data or {}).get(LOGGED_AS) is None
+    ]
 
 
 def events_by_id(session: Session, object_name: str, record_id: int, ids: list[int]) -> dict[int, EngagementEvent]:
