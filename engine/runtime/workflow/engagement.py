@@ -140,16 +140,16 @@ def events_of(
 
 def event_times(session: Session, object_name: str, record_id: int) -> list[tuple[int, dt.datetime]]:
     """(id, when) of the record's events for its timeline (the sort keys), except those also
-    logged as an activity (``LOGGED_AS``)."""
+    logged as an activity (``LOGGED_AS``; only received e-mails' data is read for that)."""
     events = session.schema.system["sys_engagement_events"]
-    statement = sa.select(events.c.id, events.c.at, events.c.kind, events.c.data).where(
-        events.c.object == object_name, events.c.record_id == record_id
-    )
-    return [
+    own = (events.c.object == object_name, events.c.record_id == record_id)
+    received = events.c.kind == "email_received"
+    times = [
         (row.id, row.at)
-        for row in session.connection.execute(statement)
-        if row.kind != "email_received" or (row.data or {}).get(LOGGED_AS) is None
+        for row in session.connection.execute(sa.select(events.c.id, events.c.at).where(*own, ~received))
     ]
+    mails = session.connection.execute(sa.select(events.c.id, events.c.at, events.c.data).where(*own, received))
+    return times + [(row.id, row.at) for row in mails if (row.data or {}).get(LOGGED_AS) is None]
 
 
 def events_by_id(session: Session, object_name: str, record_id: int, ids: list[int]) -> dict[int, EngagementEvent]:
