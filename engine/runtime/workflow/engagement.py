@@ -138,18 +138,23 @@ def events_of(
     return _events(session, rows)
 
 
-def event_times(session: Session, object_name: str, record_id: int) -> list[tuple[int, dt.datetime]]:
-    """(id, when) of the record's events for its timeline (the sort keys), except those also
-    logged as an activity (``LOGGED_AS``; only received e-mails' data is read for that)."""
+def event_times(
+    session: Session, object_name: str, record_id: int, newest: int
+) -> tuple[int, list[tuple[int, dt.datetime]]]:
+    """How many events the record's timeline shows, and (id, when) of the ``newest`` of them (its
+    sort keys: a page of the timeline needs no older ones) — all but a received e-mail also
+    logged as an activity (``LOGGED_AS``)."""
     events = session.schema.system["sys_engagement_events"]
-    own = (events.c.object == object_name, events.c.record_id == record_id)
-    received = events.c.kind == "email_received"
-    times = [
-        (row.id, row.at)
-        for row in session.connection.execute(sa.select(events.c.id, events.c.at).where(*own, ~received))
-    ]
-    mails = session.connection.execute(sa.select(events.c.id, events.c.at, events.c.data).where(*own, received))
-    return times + [(row.id, row.at) for row in mails if (row.data or {}).get(LOGGED_AS) is None]
+    shown = sa.and_(
+        events.c.object == object_name,
+        events.c.record_id == record_id,
+        sa.or_(events.c.kind != "email_received", events.c.data[LOGGED_AS].as_string().is_(None)),
+    )
+    total = session.connection.execute(sa.select(sa.func.count()).select_from(events).where(shown)).scalar_one()
+    rows = session.connection.execute(
+        sa.select(events.c.id, events.c.at).where(shown).order_by(events.c.at.desc(), events.c.id.desc()).limit(newest)
+    )
+    return int(total), [(row.id, row.at) for row in rows]
 
 
 def events_by_id(session: Session, object_name: str, record_id: int, ids: list[int]) -> dict[int, EngagementEvent]:

@@ -258,8 +258,11 @@ def timeline(
         columns = [table.c.id, table.c.created_at, table.c[when] if when else table.c.created_at]
         for row in session.connection.execute(attached.statement().with_only_columns(*columns)):
             keys.append((_moment(row[2], zone) or row[1], row[1], source.name, row[0]))
-    if types is None or "event" in types:
-        for event_id, at in engagement.event_times(session, object_name, record.id):
+    total = len(keys)
+    if types is None or "event" in types:  # only the newest events a page this deep can show
+        count, times = engagement.event_times(session, object_name, record.id, page * per_page)
+        total += count
+        for event_id, at in times:
             moment = _moment(at, zone) or at
             keys.append((moment, moment, _EVENTS, event_id))
     keys.sort(reverse=True)
@@ -278,7 +281,7 @@ def timeline(
                 entries.append(TimelineEntry(None, "event", None, _moment(event.at, zone), event.kind, event=event))
         elif (name, entry_id) in records:
             entries.append(_entry(session.config.objects[name], queries[name][1], records[(name, entry_id)]))
-    return TimelinePage(entries, len(keys), page, per_page)
+    return TimelinePage(entries, total, page, per_page)
 
 
 def _valid_id(value: Any) -> bool:
