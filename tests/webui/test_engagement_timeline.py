@@ -138,6 +138,7 @@ def test_the_record_page_interleaves_events_with_activities_newest_first(login, 
     assert "Spring release" in clicked and LINK in clicked and "2026-03-02 12:00" in clicked  # local time
     assert "Re: the quote" in panel and 'class="entry entry-event' in panel
     assert f'href="/o/contact/{crm.zhang}?timeline_type=event#timeline">Engagement</a>' in panel
+    assert ">Activities</a>" in panel and ">Tasks</a>" not in panel  # no task object attaches to a contact
     assert 'id="engagement-h"' not in page  # no second display of the same events
     only = text(rita.get(f"/o/contact/{crm.zhang}?timeline_type=event"))
     only = timeline_panel(only)

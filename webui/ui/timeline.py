@@ -123,17 +123,19 @@ def timeline_panel(context: Any, obj: ObjectDef, record: Record) -> TimelinePane
         if not found.entries and page > 1:
             found = timeline.timeline(session, obj.name, record.id, 1, PER_PAGE, types)
         entries = entry_views(session, found.entries, fmt)
+        attached = timeline.attached_objects(session.config, obj.name)
         quick = [
             quick_form(session, obj, record, source, kind, fmt, retry)
-            for source, kind, _ in timeline.attached_objects(session.config, obj.name)
+            for source, kind, _ in attached
             if session.principal.grant(source.name).create
         ]
     last = record.get(timeline.COLUMN)
     base = url_for("records.show", object_name=obj.name, record_id=record.id)
+    present = {kind for _, kind, _ in attached} | {"event"}  # no "Tasks" where no task attaches
     filters = [
         TypeFilter(fmt.t(f"timeline.filter.{key or 'all'}"), _page_url(base, 1, key), key == chosen)
         for key in (None, *timeline.ENTRY_TYPES)
-        if found.total or chosen  # nothing to filter on an empty timeline
+        if (found.total or chosen) and (key is None or key in present)  # nothing to filter on an empty timeline
     ]
     return TimelinePanel(
         entries,
