@@ -124,6 +124,11 @@ def pair(crm, clock):
             )
         )
         conn.execute(
+            sa.insert(system["sys_engagement_events"]).values(
+                kind="email_clicked", object="account", record_id=b.id, data={"url": "https://x.example"}, at=START
+            )
+        )
+        conn.execute(
             sa.insert(system["sys_automation_runs"]).values(
                 rule="follow_up",
                 object="account",
@@ -179,7 +184,7 @@ def test_merge_repoints_every_relation_and_unmerge_puts_it_back(crm, pair, clock
     assert survivor["last_activity_at"] == before_b["last_activity_at"]
     assert stored(crm, "contact", 1)["account"] == stored(crm, "call", 1)["account"] == a
     assert stored(crm, "contact", 1)["version"] == contact_version + 1
-    for table in ("sys_notifications", "sys_approvals", "sys_stage_history", "sys_files"):
+    for table in ("sys_notifications", "sys_approvals", "sys_stage_history", "sys_files", "sys_engagement_events"):
         assert set(rows(crm, table)) == {a}, table
     assert rows(crm, "sys_automation_runs", "run_key") == [f"follow_up|{a}|2026-03-02"]
     merged = stored(crm, "account", b)
@@ -204,7 +209,7 @@ def test_merge_repoints_every_relation_and_unmerge_puts_it_back(crm, pair, clock
         assert after_b[name] == before_b[name], name
     assert after_b["archived_at"] is None
     assert stored(crm, "contact", 1)["account"] == stored(crm, "call", 1)["account"] == b
-    assert rows(crm, "sys_notifications") == rows(crm, "sys_approvals") == [b]
+    assert rows(crm, "sys_notifications") == rows(crm, "sys_approvals") == rows(crm, "sys_engagement_events") == [b]
     assert rows(crm, "sys_automation_runs", "run_key") == [f"follow_up|{b}|2026-03-02"]
     assert b in rows(crm, "sys_stage_history") and rows(crm, "sys_files") == [b]
     with crm.session("rita") as s, pytest.raises(ValidationFailed) as error:

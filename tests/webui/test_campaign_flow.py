@@ -213,7 +213,7 @@ def test_clicks_score_the_lead_and_forged_tokens_404(crm, mail, app):
     figures = web.get(f"/api/v1/campaign/{cid}/results", headers=api(app, "mia")).json["figures"]
     assert (figures["opened"], figures["clicked"], figures["leads"]) == (1, 1, 0)
     page = text(mia.get(f"/o/lead/{lead['id']}"))
-    assert page.count("https://www.example.com/new-release") >= 3  # the engagement panel
+    assert page.count("https://www.example.com/new-release") >= 3  # the clicks, on the timeline
 
 
 def test_unsubscribed_contact_gets_nothing_more(crm, mail, app):

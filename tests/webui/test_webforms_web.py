@@ -168,9 +168,9 @@ def test_a_submission_from_another_site_becomes_an_assigned_lead_and_a_returning
         ("form_submitted", "updated"),
     ]
     assert seen[0][1]["utm_source"] == "newsletter" and seen[0][1]["form"] == "contact_us"
-    # …shown on the lead's page with the form's title and where the visitor came from.
+    # …shown on the lead's timeline with the form's title and where the visitor came from.
     page = text(client_for(app, "ada").get(f"/o/lead/{lead.id}"))
-    assert page.count("提交表单") == 2 and "newsletter" in page.split('id="engagement-h"')[1]
+    assert page.count("提交表单") == 2 and "newsletter" in page.split('id="timeline"')[1]
 
 
 def test_a_refused_submission_shows_the_visitors_values_and_field_errors_in_their_language(app, crm):

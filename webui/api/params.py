@@ -47,6 +47,19 @@ def allow_duplicate(args: MultiDict[str, str]) -> bool:
     raise _bad_query("allow_duplicate", f"allow_duplicate must be true or false, not {raw[:40]!r}.")
 
 
+def choices(args: MultiDict[str, str], name: str, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The query parameter ``name`` as comma-separated values of ``allowed`` (e.g.
+    ``?type=activity,event``); None when absent or empty; 400 ``bad_query`` naming the
+    parameter otherwise."""
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    values = tuple(v.strip() for v in raw.split(","))
+    if not set(values) <= set(allowed):
+        raise _bad_query(name, f"{name} must be one or more of {', '.join(allowed)}, not {raw[:40]!r}.")
+    return values
+
+
 def _bad_query(name: str, message: str) -> ApiError:
     return ApiError(400, "bad_query", message, {name: [{"code": "invalid", "message": message}]})
 

@@ -1,4 +1,6 @@
-"""``GET /api/v1/<object>/<id>/timeline``: the activities and tasks attached to a record (S25).
+"""``GET /api/v1/<object>/<id>/timeline``: the activities and tasks attached to a record and its
+engagement events, interleaved newest first (S25, issue 16 §3); ``?type=activity,task,event``
+keeps some of them.
 
 Creating, changing and deleting activities and tasks needs nothing new: they are
 records of ordinary objects (``/api/v1/interaction``, ``/api/v1/task``). This
@@ -17,7 +19,7 @@ from engine.runtime.security.permissions import Principal
 from engine.runtime.workflow import timeline
 from webui.api.auth import current_username
 from webui.api.errors import ApiError
-from webui.api.params import whole_number
+from webui.api.params import choices, whole_number
 from webui.api.responses import error_responses
 from webui.api.serialize import json_value, record_json
 from webui.state import get_trellis
@@ -27,16 +29,21 @@ MAX_PER_PAGE = 100
 
 
 def entry_json(entry: timeline.TimelineEntry) -> dict[str, Any]:
-    """One timeline entry as JSON: what it is, when, and the record itself."""
-    return {
+    """One timeline entry as JSON: what it is (``type``), when, and the record or the event."""
+    out = {
         "object": entry.object,
         "type": entry.type,
         "at": json_value(entry.at),
         "kind": json_value(entry.kind),
         "summary": json_value(entry.summary),
         "done": entry.done,
-        "record": record_json(entry.record),
+        "record": record_json(entry.record) if entry.record is not None else None,
     }
+    if entry.event is not None:
+        event = entry.event
+        campaign = {"id": event.campaign_id, "name": event.campaign_name} if event.campaign_id is not None else None
+        out["event"] = {"id": event.id, "campaign": campaign, "data": {k: json_value(v) for k, v in event.data.items()}}
+    return out
 
 
 def get_timeline(object_name: str, record_id: str) -> Response:
@@ -45,11 +52,12 @@ def get_timeline(object_name: str, record_id: str) -> Response:
         whole_number(request.args, "page", 1, 10_000),
         whole_number(request.args, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE),
     )
+    types = choices(request.args, "type", timeline.ENTRY_TYPES)
     with get_trellis().session(user=current_username(), channel="api") as session:
         obj = session.object(object_name)
         if not obj.timeline:
             raise ApiError(404, "not_found", f"{object_name} has no timeline (it needs `timeline: true`).")
-        found = timeline.timeline(session, object_name, record_id, page, per_page)
+        found = timeline.timeline(session, object_name, record_id, page, per_page, types)
     return jsonify(
         {
             "data": [entry_json(e) for e in found.entries],
@@ -71,13 +79,35 @@ def schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["object", "type", "at", "record"],
             "properties": {
-                "object": {"type": "string", "description": "The activity or task object, e.g. interaction."},
-                "type": {"type": "string", "enum": ["activity", "task"]},
+                "object": {
+                    "type": ["string", "null"],
+                    "description": "The activity or task object, e.g. interaction (null for an event).",
+                },
+                "type": {"type": "string", "enum": list(timeline.ENTRY_TYPES)},
                 "at": {"type": ["string", "null"], "description": "When it happened, or when the task is due."},
-                "kind": {"description": "The activity's kind (its `activity.kind` field), e.g. call."},
+                "kind": {
+                    "description": "The activity's kind (its `activity.kind` field), e.g. call; an event's kind, "
+                    "e.g. email_clicked."
+                },
                 "summary": {"description": "The activity's summary or the task's subject."},
-                "done": {"type": ["boolean", "null"], "description": "Whether a task is closed (null for activities)."},
-                "record": {"type": "object", "description": "The record, as GET /api/v1/<object>/<id> returns it."},
+                "done": {"type": ["boolean", "null"], "description": "Whether a task is closed (null otherwise)."},
+                "record": {
+                    "type": ["object", "null"],
+                    "description": "The record, as GET /api/v1/<object>/<id> returns it (null for an event).",
+                },
+                "event": {
+                    "type": "object",
+                    "description": "An engagement event (type event only): its id, campaign and data.",
+                    "required": ["id", "campaign", "data"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "campaign": {
+                            "type": ["object", "null"],
+                            "description": "id, and name when the caller may read the campaign (else null).",
+                        },
+                        "data": {"type": "object", "description": "e.g. url (a click), subject, form, utm_source."},
+                    },
+                },
             },
         },
         "Timeline": {
@@ -101,9 +131,15 @@ def paths(config: Config, principal: Principal, objects: list[ObjectDef]) -> dic
             "get": {
                 "operationId": f"timeline_{obj.name}",
                 "tags": [obj.name],
-                "summary": f"Activities and tasks of a {obj.label.get()}, newest first",
+                "summary": f"Activities, tasks and engagement events of a {obj.label.get()}, newest first",
                 "parameters": [
                     {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}},
+                    {
+                        "name": "type",
+                        "in": "query",
+                        "description": "Only these types, comma-separated: " + ", ".join(timeline.ENTRY_TYPES),
+                        "schema": {"type": "string"},
+                    },
                     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
                     {
                         "name": "per_page",

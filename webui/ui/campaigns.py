@@ -4,8 +4,10 @@ a record's engagement events, and the tracking links of campaign e-mails.
 - ``campaign_panel(view)`` (templates, ``_campaign_panel.html``): on a campaign's page, Start
   (a draft the user may edit) and the results (``engine.runtime.campaigns.results``, read as
   the user);
-- ``engagement_panel(view)`` (``_engagement.html``): on a record that has engagement events, the
-  latest with their campaigns, in the user's language and time zone;
+- ``engagement_panel(view)`` (``_engagement.html``): on a record of an object without a timeline
+  that has engagement events, the latest with their campaigns, in the user's language and time
+  zone (with a timeline they are its entries: ``webui.ui.timeline``, no second display);
+  ``event_detail`` is what an event adds to its kind, on both;
 - ``start`` (POST ``/o/campaign/<id>/start``): ``start_campaign`` as the user; a refusal is shown
   on the page, per field;
 - ``/t/o/<token>`` (open pixel), ``/t/c/<token>`` (a link: redirect to that link of that
@@ -77,8 +79,9 @@ def _figure(fmt: Formatter, name: str, value: Any) -> str:
 
 
 def engagement_panel(view: display.RecordView) -> list[EventEntry]:
-    """The record's latest engagement events (none: the panel is not shown)."""
-    if g.get("principal") is None:
+    """The record's latest engagement events (none: the panel is not shown; nor on an object
+    with a timeline, where they are timeline entries)."""
+    if g.get("principal") is None or view.obj.timeline:
         return []
     fmt = formatter()
     with ui_session() as session:
@@ -89,13 +92,13 @@ def engagement_panel(view: display.RecordView) -> list[EventEntry]:
             fmt.moment(e.at),
             e.at.isoformat(),
             e.campaign_name or "",
-            _detail(e.data, fmt.lang),
+            event_detail(e.data, fmt.lang),
         )
         for e in events
     ]
 
 
-def _detail(data: dict[str, Any], lang: str) -> str:
+def event_detail(data: dict[str, Any], lang: str) -> str:
     """What an event adds to its kind: a click's link, a reported event's name, a received
     e-mail's subject, a bounced address, a web form's title and where its visitor came from."""
     if data.get("form"):

@@ -5,7 +5,10 @@ and the write path are the engine's (``engine.runtime.workflow.timeline``, ``Ses
 
 - ``timeline_panel`` (a template global) builds the panel that ``_timeline.html``
   shows on the record page of a ``timeline: true`` object: the entries newest
-  first (kind, who, when, summary), paged with ``?timeline_page=``, and one quick
+  first (kind, who, when, summary), paged with ``?timeline_page=``, the record's
+  engagement events among them (kind, when, campaign, what it adds: a click's link, a
+  form's title, a received e-mail's subject), a filter by type (``?timeline_type=``:
+  activities, tasks, engagement), and one quick
   entry form per activity and task object the user may create. A quick form shows
   that object's required fields and its ``activity``/``task`` fields; its lookup to
   this record is prefilled (hidden), and so are its lookups to records this record
@@ -36,9 +39,11 @@ from engine.runtime.records.query import format_title
 from engine.runtime.records.record import Record
 from engine.runtime.records.session import Session
 from engine.runtime.workflow import timeline
+from engine.runtime.workflow.engagement import EngagementEvent
 from webui.i18n import Formatter
 from webui.state import get_trellis
 from webui.ui import context, display, forms
+from webui.ui.campaigns import event_detail
 from webui.ui.context import formatter, local_path, t, ui_session
 from webui.ui.views import _require_login, conflict_text, readable, render_page, required_version
 
@@ -60,6 +65,16 @@ class EntryView:
     status: str = ""
     done: bool = False
     overdue: bool = False
+    campaign: str = ""
+
+
+@dataclass(frozen=True)
+class TypeFilter:
+    """One choice of the timeline's filter by type (All, Activities, Tasks, Engagement)."""
+
+    label: str
+    url: str
+    active: bool
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,7 @@ class TimelinePanel:
     older_url: str | None = None
     total: int = 0
     notes: list[str] = field(default_factory=list)
+    filters: list[TypeFilter] = field(default_factory=list)
 
 
 # --- the panel ---------------------------------------------------------------------------------------------
@@ -99,27 +115,38 @@ def timeline_panel(context: Any, obj: ObjectDef, record: Record) -> TimelinePane
     retry = context.get("timeline_retry")
     fmt = formatter()
     page = _page_number(request.args.get("timeline_page"))
+    chosen = request.args.get("timeline_type")
+    chosen = chosen if chosen in timeline.ENTRY_TYPES else None
+    types = (chosen,) if chosen else None
     with ui_session() as session:
-        found = timeline.timeline(session, obj.name, record.id, page, PER_PAGE)
+        found = timeline.timeline(session, obj.name, record.id, page, PER_PAGE, types)
         if not found.entries and page > 1:
-            found = timeline.timeline(session, obj.name, record.id, 1, PER_PAGE)
+            found = timeline.timeline(session, obj.name, record.id, 1, PER_PAGE, types)
         entries = entry_views(session, found.entries, fmt)
+        attached = timeline.attached_objects(session.config, obj.name)
         quick = [
             quick_form(session, obj, record, source, kind, fmt, retry)
-            for source, kind, _ in timeline.attached_objects(session.config, obj.name)
+            for source, kind, _ in attached
             if session.principal.grant(source.name).create
         ]
     last = record.get(timeline.COLUMN)
     base = url_for("records.show", object_name=obj.name, record_id=record.id)
+    present = {kind for _, kind, _ in attached} | {"event"}  # no "Tasks" where no task attaches
+    filters = [
+        TypeFilter(fmt.t(f"timeline.filter.{key or 'all'}"), _page_url(base, 1, key), key == chosen)
+        for key in (None, *timeline.ENTRY_TYPES)
+        if (found.total or chosen) and (key is None or key in present)  # nothing to filter on an empty timeline
+    ]
     return TimelinePanel(
         entries,
         quick,
         fmt.moment(last) if last else None,
         found.page,
         found.pages,
-        _page_url(base, found.page - 1) if found.page > 1 else None,
-        _page_url(base, found.page + 1) if found.page < found.pages else None,
+        _page_url(base, found.page - 1, chosen) if found.page > 1 else None,
+        _page_url(base, found.page + 1, chosen) if found.page < found.pages else None,
         found.total,
+        filters=filters,
     )
 
 
@@ -127,16 +154,21 @@ def _page_number(raw: str | None) -> int:
     return int(raw) if raw and raw.isdigit() and 0 < len(raw) < 6 and int(raw) > 0 else 1
 
 
-def _page_url(base: str, page: int) -> str:
-    return f"{base}?timeline_page={page}#timeline" if page > 1 else f"{base}#timeline"
+def _page_url(base: str, page: int, chosen: str | None = None) -> str:
+    args = [f"timeline_type={chosen}"] if chosen else []
+    args += [f"timeline_page={page}"] if page > 1 else []
+    return f"{base}?{'&'.join(args)}#timeline" if args else f"{base}#timeline"
 
 
 def entry_views(session: Session, entries: list[timeline.TimelineEntry], fmt: Formatter) -> list[EntryView]:
     """The entries formatted for people: kind label, who, when, summary, task status."""
-    users = display.user_names(session, [e.record.get("owner_id") for e in entries])
+    users = display.user_names(session, [e.record.get("owner_id") for e in entries if e.record is not None])
     today = session.clock().today()
     out = []
     for entry in entries:
+        if entry.event is not None:
+            out.append(event_view(entry.event, fmt))
+            continue
         source = session.config.objects[entry.object]
         spec = source.activity if entry.type == "activity" else source.task
         kind = source.label.get(fmt.lang)
@@ -173,6 +205,20 @@ def entry_views(session: Session, entries: list[timeline.TimelineEntry], fmt: Fo
             )
         )
     return out
+
+
+def event_view(event: EngagementEvent, fmt: Formatter) -> EntryView:
+    """An engagement event as a timeline line: its kind, when, its campaign and what it adds."""
+    return EntryView(
+        "event",
+        fmt.t(f"campaigns.event.{event.kind}"),
+        fmt.moment(event.at),
+        event.at.isoformat(),
+        "",
+        event_detail(event.data, fmt.lang),
+        "",
+        campaign=event.campaign_name or "",
+    )
 
 
 def _when(value: Any, fmt: Formatter) -> str:

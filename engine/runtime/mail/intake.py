@@ -33,7 +33,7 @@ from engine.runtime.errors import TrellisError
 from engine.runtime.mail import log
 from engine.runtime.mail.log import Target
 from engine.runtime.mail.parse import Parsed, parse
-from engine.runtime.workflow.engagement import record_event
+from engine.runtime.workflow.engagement import LOGGED_AS, record_event
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
@@ -146,7 +146,9 @@ def route(session: Session, mailbox: Mailbox, parsed: Parsed, folder: Path | Non
             parsed.attachments,
             folder,
         ).log_id
-    data = {"subject": (parsed.subject or "")[:200], "from": parsed.sender}
+    data: dict[str, object] = {"subject": (parsed.subject or "")[:200], "from": parsed.sender}
+    if logged is not None:  # the timeline shows the message once: as the logged activity
+        data[LOGGED_AS] = logged
     record_event(session, "email_received", target.object, target.id, data)  # for scoring and rules
     return Outcome("created" if created else "logged", target, logged)
 

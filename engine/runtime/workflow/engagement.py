@@ -10,14 +10,16 @@ record's object listening ``on: {event: <kind>}``; their ``when`` reads the even
 ``event['kind']``, ``event['campaign']`` (the campaign's id), ``event['campaign_name']``,
 ``event['url']``, ``event['count']`` (how many events of this kind the record has had, this one
 included) and the other keys of ``data``. The rules act through the write path as usual
-(``automation:<rule>`` in the audit trail). The events are shown on the record's timeline
-(``events_of``).
+(``automation:<rule>`` in the audit trail). The events are entries of the record's timeline
+(``timeline.timeline`` reads them with ``event_times`` and ``events_by_id``), except a received
+e-mail the mail log also logged as an activity (``LOGGED_AS`` in its data: shown once, as that
+activity); a record without a timeline shows its latest ones (``events_of``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +34,11 @@ from engine.runtime.workflow.triggers import Event, listening
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
 
-#: Events shown per record on its timeline.
+#: Events shown per record in the panel of a record without a timeline.
 TIMELINE_EVENTS = 50
+#: The ``data`` key of an event that is also a record of the mail log (a received e-mail logged
+#: as an activity): its id. The timeline shows that activity, not the event a second time.
+LOGGED_AS = "log_id"
 
 
 class UnknownEventKind(ValueError):
@@ -120,9 +125,9 @@ def _campaign_name(session: Session, campaign_id: int | None) -> str | None:
 def events_of(
     session: Session, object_name: str, record_id: int, limit: int = TIMELINE_EVENTS
 ) -> list[EngagementEvent]:
-    """The record's latest events, newest first, with their campaigns' names, for its timeline.
-    The caller has read the record (its page); a campaign's name is shown only when the
-    caller may read that campaign."""
+    """The record's latest events, newest first, with their campaigns' names (the panel of a
+    record without a timeline). The caller has read the record (its page); a campaign's name is
+    shown only when the caller may read that campaign."""
     events = session.schema.system["sys_engagement_events"]
     rows = session.connection.execute(
         sa.select(events)
@@ -130,6 +135,42 @@ def events_of(
         .order_by(events.c.at.desc(), events.c.id.desc())
         .limit(limit)
     ).all()
+    return _events(session, rows)
+
+
+def event_times(
+    session: Session, object_name: str, record_id: int, newest: int
+) -> tuple[int, list[tuple[int, dt.datetime]]]:
+    """How many events the record's timeline shows, and (id, when) of the ``newest`` of them (its
+    sort keys: a page of the timeline needs no older ones) — all but a received e-mail also
+    logged as an activity (``LOGGED_AS``)."""
+    events = session.schema.system["sys_engagement_events"]
+    shown = sa.and_(
+        events.c.object == object_name,
+        events.c.record_id == record_id,
+        sa.or_(events.c.kind != "email_received", events.c.data[LOGGED_AS].as_string().is_(None)),
+    )
+    total = session.connection.execute(sa.select(sa.func.count()).select_from(events).where(shown)).scalar_one()
+    rows = session.connection.execute(
+        sa.select(events.c.id, events.c.at).where(shown).order_by(events.c.at.desc(), events.c.id.desc()).limit(newest)
+    )
+    return int(total), [(row.id, row.at) for row in rows]
+
+
+def events_by_id(session: Session, object_name: str, record_id: int, ids: list[int]) -> dict[int, EngagementEvent]:
+    """The events ``ids`` of the record (a page of its timeline), by id, with their campaigns'
+    names as ``events_of`` gives them."""
+    if not ids:
+        return {}
+    events = session.schema.system["sys_engagement_events"]
+    rows = session.connection.execute(
+        sa.select(events).where(events.c.object == object_name, events.c.record_id == record_id, events.c.id.in_(ids))
+    ).all()
+    return {e.id: e for e in _events(session, rows)}
+
+
+def _events(session: Session, rows: Sequence[sa.Row[Any]]) -> list[EngagementEvent]:
+    """Stored rows as events; a campaign's name only when the caller may read that campaign."""
     names: dict[int, str] = {}
     ids = sorted({r.campaign_id for r in rows if r.campaign_id is not None})
     if ids and CAMPAIGN_OBJECT in session.config.objects:

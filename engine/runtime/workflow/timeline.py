@@ -13,8 +13,10 @@ path and read by the one read path like any record. This module adds:
   which is atomic under concurrent writers; an update or delete locks the target
   rows (PostgreSQL: ``FOR NO KEY UPDATE``; SQLite writers are serialised) and recomputes
   the maximum in a later statement, so that it sees every committed activity.
-- ``timeline``: activities and tasks attached to one record, newest first, paged,
-  through ``Session.query`` (the caller's scope; hidden fields removed).
+- ``timeline``: activities and tasks attached to one record and its engagement events
+  (``workflow.engagement``), interleaved newest first, paged, through ``Session.query`` (the
+  caller's scope; hidden fields removed; the events are part of the record: seen by whoever
+  may read it).
 - ``my_tasks`` and ``complete_task``: the current user's open tasks by due date,
   and "mark done" (an ordinary update of the status field).
 - ``backfill``: recompute ``last_activity_at`` of a whole object (used by
@@ -24,7 +26,7 @@ path and read by the one read path like any record. This module adds:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,8 @@ from engine.metadata.model import ActivityDef, Config, ObjectDef
 from engine.runtime.errors import NotFound, QueryError
 from engine.runtime.records.record import Record
 from engine.runtime.records.stages import Feature
+from engine.runtime.workflow import engagement
+from engine.runtime.workflow.engagement import EngagementEvent
 
 if TYPE_CHECKING:
     from engine.runtime.records.query import Query
@@ -166,23 +170,31 @@ def _moment(value: Any, zone: dt.tzinfo) -> dt.datetime | None:
 
 
 # --- reading the timeline --------------------------------------------------------------------------
+#: The kinds of timeline entries (``TimelineEntry.type``), the values of ``timeline(types=…)``.
+ENTRY_TYPES = ("activity", "task", "event")
+#: The source name of engagement events in the timeline's sort keys (no object is called so).
+_EVENTS = "sys_engagement_events"
+
+
 @dataclass(frozen=True)
 class TimelineEntry:
-    """One activity or task on a record's timeline.
+    """One activity, task or engagement event on a record's timeline.
 
-    ``type`` is ``activity`` or ``task``; ``at`` is when the activity happened or
-    the task is due (else when it was created); ``kind`` the raw value of the
-    activity's kind field; ``summary`` the value of its summary (or the task's
-    subject) field; ``done`` whether a task is closed (None for activities). Values
-    the caller may not see are None."""
+    ``type`` is ``activity``, ``task`` or ``event``; ``at`` is when the activity happened,
+    the task is due (else when it was created) or the event happened; ``kind`` the raw value
+    of the activity's kind field (an event's kind, e.g. ``email_clicked``); ``summary`` the
+    value of its summary (or the task's subject) field; ``done`` whether a task is closed
+    (None for activities and events). Values the caller may not see are None. ``record`` is
+    the activity or task (None for an event), ``event`` the engagement event (else None)."""
 
-    object: str
+    object: str | None
     type: str
-    record: Record
+    record: Record | None
     at: dt.datetime | dt.date | None
     kind: Any = None
     summary: Any = None
     done: bool | None = None
+    event: EngagementEvent | None = None
 
 
 @dataclass(frozen=True)
@@ -211,14 +223,24 @@ def attached_objects(config: Config, target: str) -> list[tuple[ObjectDef, str, 
     return out
 
 
-def timeline(session: Session, object_name: str, record_id: Any, page: int = 1, per_page: int = 20) -> TimelinePage:
-    """Activities and tasks attached to one record, newest first; NotFound when the record is
-    outside the caller's read scope; only entries the caller may read, without hidden fields."""
+def timeline(
+    session: Session,
+    object_name: str,
+    record_id: Any,
+    page: int = 1,
+    per_page: int = 20,
+    types: Collection[str] | None = None,
+) -> TimelinePage:
+    """Activities, tasks and engagement events of one record, newest first (only the ``types``
+    of ``ENTRY_TYPES`` named, when given); NotFound when the record is outside the caller's read
+    scope; only activities and tasks the caller may read, without hidden fields."""
     obj = session.object(object_name)
     if not obj.timeline:
         raise QueryError(f"{object_name} has no timeline")
     if page < 1 or not 1 <= per_page <= 100:
         raise QueryError("page starts at 1 and per_page is between 1 and 100")
+    if types is not None and not set(types) <= set(ENTRY_TYPES):
+        raise QueryError(f"timeline entries are of the types {', '.join(ENTRY_TYPES)}")
     query = session.query(object_name).include_archived()
     record = query.filter(id=record_id).first() if _valid_id(record_id) else None
     if record is None:
@@ -227,7 +249,7 @@ def timeline(session: Session, object_name: str, record_id: Any, page: int = 1, 
     queries: dict[str, tuple[Query, str]] = {}
     zone = session.clock().timezone
     for source, kind, lookups in attached_objects(session.config, object_name):
-        attached = _attached_query(session, source, lookups, record.id)
+        attached = _attached_query(session, source, lookups, record.id) if types is None or kind in types else None
         if attached is None:
             continue
         queries[source.name] = (attached, kind)
@@ -236,19 +258,30 @@ def timeline(session: Session, object_name: str, record_id: Any, page: int = 1, 
         columns = [table.c.id, table.c.created_at, table.c[when] if when else table.c.created_at]
         for row in session.connection.execute(attached.statement().with_only_columns(*columns)):
             keys.append((_moment(row[2], zone) or row[1], row[1], source.name, row[0]))
+    total = len(keys)
+    if types is None or "event" in types:  # only the newest events a page this deep can show
+        count, times = engagement.event_times(session, object_name, record.id, page * per_page)
+        total += count
+        for event_id, at in times:
+            moment = _moment(at, zone) or at
+            keys.append((moment, moment, _EVENTS, event_id))
     keys.sort(reverse=True)
     chosen = keys[(page - 1) * per_page : page * per_page]
     records: dict[tuple[str, int], Record] = {}
-    for name in {k[2] for k in chosen}:
+    for name in {k[2] for k in chosen} - {_EVENTS}:
         attached, _ = queries[name]
         wanted = [k[3] for k in chosen if k[2] == name]
         records.update({(name, r.id): r for r in attached.filter(id__in=wanted).all()})
-    entries = [
-        _entry(session.config.objects[k[2]], queries[k[2]][1], records[(k[2], k[3])])
-        for k in chosen
-        if (k[2], k[3]) in records
-    ]
-    return TimelinePage(entries, len(keys), page, per_page)
+    events = engagement.events_by_id(session, object_name, record.id, [k[3] for k in chosen if k[2] == _EVENTS])
+    entries = []
+    for _at, _created, name, entry_id in chosen:
+        if name == _EVENTS:
+            if entry_id in events:
+                event = events[entry_id]
+                entries.append(TimelineEntry(None, "event", None, _moment(event.at, zone), event.kind, event=event))
+        elif (name, entry_id) in records:
+            entries.append(_entry(session.config.objects[name], queries[name][1], records[(name, entry_id)]))
+    return TimelinePage(entries, total, page, per_page)
 
 
 def _valid_id(value: Any) -> bool:

@@ -27,7 +27,14 @@ if TYPE_CHECKING:
 
 Move = list[Any]
 #: System tables whose ``(object, record_id)`` rows follow a merged record.
-FOLLOWING = ("sys_approvals", "sys_notifications", "sys_files", "sys_stage_history", "sys_mail_messages")
+FOLLOWING = (
+    "sys_approvals",
+    "sys_notifications",
+    "sys_files",
+    "sys_stage_history",
+    "sys_mail_messages",
+    "sys_engagement_events",
+)
 RUNS = "sys_automation_runs"
 
 
@@ -38,8 +45,9 @@ def files(session: Session, obj: ObjectDef, survivor: int, merged: Sequence[int]
 
 
 def system_rows(session: Session, obj: ObjectDef, survivor: int, merged: Sequence[int]) -> list[Move]:
-    """Approvals, notifications, stage history and mail threads (a reply to a merged contact's
-    e-mail is filed on the survivor) of the merged records become the survivor's; so do
+    """Approvals, notifications, stage history, mail threads (a reply to a merged contact's
+    e-mail is filed on the survivor) and engagement events (opens, clicks, form submissions: the
+    survivor's timeline and event rules count them) of the merged records become the survivor's; so do
     their automation runs, with the run key re-keyed, so that a time rule that ran for a merged
     record does not fire again for the survivor (a run the survivor has already had stays put)."""
     moves = [m for table in FOLLOWING if table != "sys_files" for m in _follow(session, table, obj, survivor, merged)]
