@@ -55,6 +55,6 @@ def snippet(config: str, form_name: str, base_url: str, language: str) -> None:
         known = ", ".join(loaded.forms) or "none"
         raise click.ClickException(f"unknown form {form_name!r}; the config's forms: {known}")
     try:
-        click.echo(make(form, base_url, language), nl=False)
+        echo(make(form, base_url, language), nl=False)
     except BadBaseUrl as exc:
         raise click.ClickException(str(exc)) from None

@@ -20,7 +20,9 @@ from engine.metadata.campaigns import email_fields
 from engine.runtime.database import upsert
 
 if TYPE_CHECKING:
+    from engine.metadata.model import Config
     from engine.runtime.records.session import Session
+    from engine.runtime.tables import Schema
 
 #: The boolean field that marks a record's addresses as not to be e-mailed.
 DO_NOT_EMAIL = "do_not_email"
@@ -35,24 +37,29 @@ def email_suppressed(session: Session, address: str) -> bool:
 
 def suppressed(session: Session, addresses: Iterable[str]) -> set[str]:
     """The addresses of ``addresses`` (lower-cased) that no e-mail may go to."""
+    return suppressed_among(session.config, session.schema, session.connection, addresses)
+
+
+def suppressed_among(config: Config, schema: Schema, connection: sa.Connection, addresses: Iterable[str]) -> set[str]:
+    """``suppressed`` outside a session: the outbox's delivery asks it once per batch it claims."""
     wanted = sorted({a.strip().lower() for a in addresses if a and a.strip()})
     found: set[str] = set()
-    table = session.schema.system["sys_suppressions"]
+    table = schema.system["sys_suppressions"]
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
         parts: list[sa.Select] = [sa.select(table.c.address.label("address")).where(table.c.address.in_(chunk))]
-        for obj in session.config.objects.values():
+        for obj in config.objects.values():
             flag = obj.fields.get(DO_NOT_EMAIL)
             if flag is None or flag.type != "boolean":
                 continue
-            records = session.schema.table(obj.name)
+            records = schema.table(obj.name)
             for name in email_fields(obj):
                 column = sa.func.lower(records.c[name])
                 parts.append(
                     sa.select(column.label("address")).where(column.in_(chunk), records.c[DO_NOT_EMAIL].is_(True))
                 )
         statement = sa.union(*parts) if len(parts) > 1 else parts[0]
-        found.update(row.address for row in session.connection.execute(statement))
+        found.update(row.address for row in connection.execute(statement))
     return found
 
 

@@ -49,7 +49,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from engine.runtime.campaigns.suppression import suppressed_among
 from engine.runtime.errors import TrellisError
+from engine.runtime.jobs.notify import SUPPRESSED
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
@@ -148,7 +150,8 @@ def webhook_url(target: str, environ: Mapping[str, str] = os.environ) -> tuple[s
 @dataclass(frozen=True)
 class Outcome:
     """What one attempt came to: ``sent``, ``retry`` (optionally not before ``retry_after``
-    seconds) or ``dead`` (a permanent refusal), with the error."""
+    seconds), ``dead`` (a permanent refusal) or ``suppressed`` (not sent: the address receives
+    no e-mail), with the error."""
 
     status: str
     error: str | None = None
@@ -162,6 +165,8 @@ class DeliveryReport:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    #: E-mails not sent because their address receives none (``campaigns.suppression``).
+    suppressed: int = 0
     #: E-mails left pending because no SMTP server is configured.
     waiting: int = 0
     errors: list[str] = field(default_factory=list)
@@ -171,6 +176,9 @@ class DeliveryReport:
             return
         if status == "sent":
             self.sent += 1
+            return
+        if status == "suppressed":
+            self.suppressed += 1
             return
         if status == "dead":
             self.dead += 1
@@ -361,8 +369,11 @@ def deliver(
             if settings is None:
                 report.waiting = _mark_waiting_emails(crm, connection, at)
             while rows := claim(crm, at, batch, uuid.uuid4().hex, transports.kinds, lease, connection):
+                blocked = _suppressed(crm, connection, rows)
                 for row in rows:
-                    if row["attempts"] > max_attempts:  # its worker stopped while sending, every time
+                    if row["kind"] == "email" and row["target"].strip().lower() in blocked:
+                        outcome = Outcome("suppressed", SUPPRESSED)
+                    elif row["attempts"] > max_attempts:  # its worker stopped while sending, every time
                         outcome = Outcome("dead", row["last_error"] or "the worker stopped while sending it")
                     else:
                         outcome = transports.send(row)
@@ -370,6 +381,17 @@ def deliver(
     finally:
         transports.close()
     return report
+
+
+def _suppressed(crm: Runtime, connection: sa.Connection, rows: list[dict[str, Any]]) -> set[str]:
+    """The addresses of the claimed e-mails that no e-mail may go to (unsubscribed, bounced, or
+    held by a record marked ``do_not_email``), asked once per batch, just before sending: an
+    address that unsubscribed after its e-mail was queued gets nothing either."""
+    addresses = [row["target"] for row in rows if row["kind"] == "email"]
+    if not addresses:
+        return set()
+    with connection.begin():
+        return suppressed_among(crm.config, crm.schema, connection, addresses)
 
 
 def claim(

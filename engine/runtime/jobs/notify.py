@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 from engine.metadata import templating
 from engine.metadata.model import SYSTEM_COLUMNS, Action, Automation, ObjectDef
-from engine.runtime.campaigns.suppression import email_suppressed
 from engine.runtime.records import reader
 from engine.runtime.records.query import format_title
 from engine.runtime.records.reader import Reader, language_of, template_context
@@ -292,17 +291,16 @@ def enqueue(
     target: str,
     payload: Mapping[str, Any],
     secret_env: str | None = None,
-    suppressed: bool | None = None,
+    suppressed: bool = False,
 ) -> str:
     """Write one outside effect to the outbox (delivered by the worker); returns its idempotency key.
-    An e-mail to an address that must not be e-mailed (``suppression.email_suppressed``: it
-    unsubscribed, or its record says ``do_not_email``) is kept as ``suppressed`` and never sent;
-    ``suppressed`` is that answer when the caller asked already (for many addresses at once)."""
+    An e-mail to an address that must not be e-mailed (``campaigns.suppression``: it
+    unsubscribed or bounced, or its record says ``do_not_email``) is never sent: the delivery
+    asks once per batch it claims and keeps it as ``suppressed``; a caller that asked already
+    (for many addresses at once) passes the answer as ``suppressed``."""
     key = uuid.uuid4().hex
     now = session.clock().now_utc
     status, error = "pending", None
-    if suppressed is None:
-        suppressed = kind == "email" and email_suppressed(session, target)
     if suppressed:
         status, error = "suppressed", SUPPRESSED
     session.unit.add(
