@@ -98,8 +98,9 @@ def print_overlay(config: str, compiled: Config) -> None:
     try:
         alone = load_config(template)
     except ConfigError as exc:
-        echo(f"Template {template} does not compile alone ({len(exc.issues)} errors), so what this overlay")
-        echo("changes cannot be told apart from it; `trellis validate` it to see why.")
+        count = len(exc.issues)
+        echo(f"Template {name} does not compile alone ({count} error{'s' if count != 1 else ''}), so what this")
+        echo(f"overlay changes cannot be told apart from it; `trellis validate {template}` says why.")
         return
     language = "en"
     echo(f"From template {name}: {summary(alone, language)}.")

@@ -78,11 +78,11 @@ def _object(old: ObjectDef | None, new: ObjectDef | None, name: str) -> Iterator
 def _values(old: Picklist, new: Picklist, group: str, field: str = "") -> Iterator[Change]:
     before = {v.key: v for v in old.walk()}
     after = {v.key: v for v in new.walk()}
-    for key in after.keys() - before.keys():
+    for key in (k for k in after if k not in before):
         yield Change("value_added", group, (field, key), new, new)
-    for key in before.keys() - after.keys():
+    for key in (k for k in before if k not in after):
         yield Change("value_removed", group, (field, key), old, old)
-    for key in before.keys() & after.keys():
+    for key in (k for k in after if k in before):
         if not before[key].inactive and after[key].inactive:
             yield Change("value_retired", group, (field, key), old, new)
         if before[key].label != after[key].label:
@@ -113,9 +113,9 @@ def _pipelines(old: Pipeline | None, new: Pipeline | None, name: str) -> Iterato
 
 
 def _picklists(old: Config, new: Config) -> Iterator[Change]:
-    for name in new.picklists.keys() - old.picklists.keys():
+    for name in (n for n in new.picklists if n not in old.picklists):
         yield Change("picklist_added", PICKLISTS, (name,))
-    for name in old.picklists.keys() - new.picklists.keys():
+    for name in (n for n in old.picklists if n not in new.picklists):
         yield Change("picklist_removed", PICKLISTS, (name,))
     for name in (n for n in new.picklists if n in old.picklists):
         for change in _values(old.picklists[name], new.picklists[name], PICKLISTS, name):

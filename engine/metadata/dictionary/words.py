@@ -197,7 +197,7 @@ WORDS: dict[str, dict[str, str]] = {
     "action.add_tags": {"en": "add the tags {tags} to {field}", "zh": "在{field}中添加标签 {tags}"},
     "action.remove_tags": {"en": "remove the tags {tags} from {field}", "zh": "从{field}中移除标签 {tags}"},
     "action.add": {"en": "add {amount} to {field}", "zh": "{field}加 {amount}"},
-    "action.update": {"en": "on its {field}, set {assignments}", "zh": "将其{field}的{assignments}"},
+    "action.update": {"en": "on its {field}, set {assignments}", "zh": "更新其{field}：{assignments}"},
     "action.create": {"en": "create {a_object}", "zh": "新建{object}"},
     "action.notify": {
         "en": "notify {recipients} with template {template} ({channels})",
