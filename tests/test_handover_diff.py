@@ -270,8 +270,8 @@ def test_trellis_diff_reports_a_broken_config(write_config):
     assert result.exit_code == 1 and "1 error in the config." in result.output
 
 
-def test_plan_on_an_overlay_says_what_comes_from_the_template_and_what_it_changes(tmp_path):
-    result = run("plan", CONFIGS / "sample_saas.yaml", "--db", f"sqlite:///{tmp_path / 'plan.db'}")
+def test_plan_on_an_overlay_says_what_comes_from_the_template_and_what_it_changes(db_url):
+    result = run("plan", CONFIGS / "sample_saas.yaml", "--db", db_url)
     assert result.exit_code == 0, result.output
     assert "From template crm_base.yaml: 8 objects, " in result.output
     assert "This overlay (" in result.output
@@ -280,11 +280,11 @@ def test_plan_on_an_overlay_says_what_comes_from_the_template_and_what_it_change
     assert "    - Field “Rating” removed." in result.output
 
 
-def test_plan_says_when_the_template_does_not_compile_alone(write_config, tmp_path):
+def test_plan_says_when_the_template_does_not_compile_alone(write_config, db_url):
     write_config(
         "trellis: 1\nobjects:\n  deal:\n    fields:\n      account: {type: lookup, object: account}\n", "base.yaml"
     )
     overlay = write_config("trellis: 1\nextends: base.yaml\nobjects:\n  account:\n    fields: {name: {type: text}}\n")
-    result = run("plan", overlay, "--db", f"sqlite:///{tmp_path / 'plan.db'}")
+    result = run("plan", overlay, "--db", db_url)
     assert result.exit_code == 0, result.output
     assert "Template base.yaml does not compile alone (1 error), so what this" in result.output

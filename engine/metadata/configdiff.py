@@ -181,9 +181,11 @@ Words = Callable[[Speakers, Change], str]
 
 
 def _field(says: Speakers, c: Change, name: str | None = None) -> str:
+    """A field named as the config that has it says it (a removed one as it was)."""
     old, new = says
     field = name or c.names[0]
-    say = new if field in new.config.objects.get(c.group, _EMPTY).fields else old
+    obj = new.config.objects.get(c.group)
+    say = new if obj is not None and field in obj.fields else old
     return say.quoted(say.field(c.group, field))
 
 
@@ -324,8 +326,9 @@ CHANGE_WORDS: dict[str, Words] = {
 
 def _rule_words(kind: str) -> Words:
     """The words of a rule added, changed (said as it is now) or removed (as it was)."""
-    new = not kind.endswith("_removed")
-    return lambda s, c: s[new](f"diff.{kind}", rule=_rule_label(s[new], c.after if new else c.before))
+    if kind.endswith("_removed"):
+        return lambda s, c: s[0](f"diff.{kind}", rule=_rule_label(s[0], c.before))
+    return lambda s, c: s[1](f"diff.{kind}", rule=_rule_label(s[1], c.after))
 
 
 for _what in ("approval", "automation", "report", "assignment"):
@@ -344,13 +347,6 @@ def _scope(say: Speaker, level: str) -> str:
 
 def _grant_words(say: Speaker, flag: str) -> str:
     return say(f"grant.{flag}")
-
-
-class _Empty:
-    fields: dict = {}
-
-
-_EMPTY = _Empty()
 
 
 @dataclass(frozen=True)

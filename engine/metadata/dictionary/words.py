@@ -450,7 +450,8 @@ class Speaker:
     def stage(self, object_name: str | None, key: str) -> str:
         """A stage's name as people read it (any pipeline of the object)."""
         obj = self.config.objects.get(object_name or "")
-        stage = obj.pipeline and next((s for s in obj.pipeline.all_stages() if s.key == key), None) if obj else None
+        pipeline = obj.pipeline if obj is not None else None
+        stage = next((s for s in pipeline.all_stages() if s.key == key), None) if pipeline is not None else None
         return self.label(stage.label, key) if stage else key
 
     def value(self, field: FieldDef | None, key: Any) -> str:
