@@ -145,3 +145,87 @@ def test_every_registered_kind_has_its_words():
 def test_a_broken_config_is_reported_not_documented(write_config):
     result = run("docs", write_config("trellis: 1\nobjects: {deal: {fields: {x: {type: nope}}}}\n"))
     assert result.exit_code == 1 and "T-E" in result.output and "1 error in the config." in result.output
+
+
+RULES = """
+trellis: 1
+settings: {languages: [zh, en]}
+objects:
+  account:
+    label: {en: Account, zh: 客户}
+    fields:
+      name: {type: text, label: {en: Name, zh: 名称}}
+      score: {type: integer, label: {en: Score, zh: 评分}}
+      tags: {type: tags, label: {en: Tags, zh: 标签}}
+      tier: {type: picklist, label: {en: Tier, zh: 等级}, values: [{key: vip, label: {en: VIP, zh: 贵宾}}, basic]}
+      renewal: {type: date, label: {en: Renewal, zh: 续约日}}
+  contact:
+    label: {en: Contact, zh: 联系人}
+    fields:
+      account: {type: lookup, object: account, label: {en: Account, zh: 客户}}
+roles:
+  boss: {label: {en: Director, zh: 总监}, objects: {"*": {read: all}}}
+approvals:
+  - {name: tier, label: {en: Tier change, zh: 等级变更}, object: account, on: {change: [tier]}, approver: {manager: 2}}
+templates:
+  hello: {subject: "Hi", body: "Hi"}
+automations:
+  - name: vip
+    label: {en: VIP, zh: 贵宾}
+    object: account
+    on: {changed: tier}
+    to: vip
+    do: [{set: {score: 100}}, {remove_tags: {field: tags, tags: [cold]}}]
+  - name: decided
+    label: {en: Decided, zh: 审批}
+    object: account
+    on: {approval: approved}
+    do: [{notify: {to: [{role: boss}], template: hello, channels: [email]}}]
+  - name: weekly
+    label: {en: Weekly, zh: 每周}
+    on: {cron: "0 9 * * 1"}
+    do: [{notify: {to: [{user: alice}], template: hello}}]
+  - name: renewal
+    label: {en: Renewal, zh: 续约}
+    object: account
+    on: {schedule: {before: 30d, from: renewal, yearly: true}}
+    do: [{archive: true}]
+  - name: touch
+    label: {en: Touch, zh: 触达}
+    object: contact
+    on: created
+    do: [{update: {record: account, set: {score: "=target['score'] + 1"}}}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("language", "sentences"),
+    [
+        (
+            "en",
+            (
+                "When the Tier of an account changes to VIP, set Score to 100, remove the tags `cold` from Tags.",
+                "When an approval of an account is approved, notify every Director with template `hello` (by e-mail).",
+                "On the schedule `0 9 * * 1`, notify the user alice with template `hello` (in the app).",
+                "30 days before the Renewal of an account, every year, archive it.",
+                "When a contact is created, on its Account, set Score to `=target['score'] + 1`.",
+                "Tier change: changing the Tier of an account needs approval by the requester's manager 2 levels up.",
+            ),
+        ),
+        (
+            "zh",
+            (
+                "客户的等级变为贵宾时，设置评分为100、从标签中移除标签 `cold`。",
+                "客户的审批通过时，用模板`hello`通知所有总监（邮件）。",
+                "按计划 `0 9 * * 1`，用模板`hello`通知用户 alice（站内）。",
+                "每年客户的续约日之前30天，将其归档。",
+                "新建联系人时，更新其客户：评分为`=target['score'] + 1`。",
+                "等级变更：修改客户的等级需经申请人的第 2 级上级审批。",
+            ),
+        ),
+    ],
+)
+def test_each_kind_of_trigger_and_action_reads_as_a_sentence(language, sentences):
+    text = RENDERERS["md"](build_dictionary(load_config_text(RULES), language))
+    for sentence in sentences:
+        assert f"- {sentence}" in text
