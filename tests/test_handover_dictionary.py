@@ -15,6 +15,8 @@ from engine.metadata.dictionary.words import LANGUAGES, WORDS
 from engine.metadata.fieldtypes import REGISTRY
 from tests.conftest import CONFIGS
 
+pytestmark = pytest.mark.no_database
+
 
 def run(*args: object):
     result = CliRunner().invoke(main, [str(a) for a in args])

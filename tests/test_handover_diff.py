@@ -10,6 +10,8 @@ from engine.metadata import load_config_text
 from engine.metadata.configdiff import CHANGE_WORDS, diff_configs, say_changes
 from tests.conftest import CONFIGS
 
+pytestmark = pytest.mark.no_database
+
 OLD = """
 trellis: 1
 settings: {languages: [en, zh]}
@@ -270,6 +272,7 @@ def test_trellis_diff_reports_a_broken_config(write_config):
     assert result.exit_code == 1 and "1 error in the config." in result.output
 
 
+@pytest.mark.uses_database
 def test_plan_on_an_overlay_says_what_comes_from_the_template_and_what_it_changes(db_url):
     result = run("plan", CONFIGS / "sample_saas.yaml", "--db", db_url)
     assert result.exit_code == 0, result.output
@@ -280,6 +283,7 @@ def test_plan_on_an_overlay_says_what_comes_from_the_template_and_what_it_change
     assert "    - Field “Rating” removed." in result.output
 
 
+@pytest.mark.uses_database
 def test_plan_says_when_the_template_does_not_compile_alone(write_config, db_url):
     write_config(
         "trellis: 1\nobjects:\n  deal:\n    fields:\n      account: {type: lookup, object: account}\n", "base.yaml"

@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
+import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
 from engine.metadata.compiler import language_schema
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.no_database
 
 SCHEMA_PATH = ROOT / "engine" / "metadata" / "schema.json"
 
