@@ -1,0 +1,348 @@
+"""Why a user can (or cannot) read, edit or delete one record (``trellis explain access``, issue 17 §2).
+
+The verdicts come from the rules the read and write paths use, not from a second copy of
+them: the user's ``Principal`` (``permissions.principal_of``, the function ``load_principal``
+builds every session's principal with) says which scope level each action has and whether
+the record's owner is inside it (``Principal.owners`` / ``in_scope``: the Python twin of the
+SQL ``Principal.scope`` that ``Query`` adds); whether the account may act is
+``permissions.unavailable``; the fields a pending approval locks are what the write path's
+``approvals.check_locks`` refuses; a converted record is ``converted.converted_by``. This
+module only adds the *why*: the roles giving each level and the chain that puts the owner
+inside or outside it (the owner's team, the managers between the user and the owner).
+
+``explain_access`` explains one user, ``who_can`` every active user who may read the record.
+Sentences are the catalogue's (``engine.runtime.messages``, ``explain.*``) in the language
+asked for; names are people's display names and labels, never keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine.metadata.model import ObjectDef
+from engine.runtime.errors import RECORD_ERRORS, NotFound
+from engine.runtime.messages import message
+from engine.runtime.records.query import format_title
+from engine.runtime.records.validation import Errors
+from engine.runtime.records.writes import record_id_of
+from engine.runtime.security.permissions import (
+    SYSTEM,
+    PermissionDenied,
+    Principal,
+    UserGraph,
+    principal_of,
+    unavailable,
+    user_row,
+)
+from engine.runtime.workflow.approvals import check_locks
+from engine.runtime.workflow.converted import converted_by
+
+if TYPE_CHECKING:
+    from engine.runtime.records.session import Session
+
+#: The actions explained, in the order they are told.
+ACTIONS = ("read", "edit", "delete")
+#: The permission that lets a person ask why someone else can see a record.
+PERMISSION = "manage_config"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One sentence of an explanation: a catalogue code and its parameters (already in words)."""
+
+    code: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def text(self, language: str) -> str:
+        """The sentence in ``language``."""
+        return message(self.code, language, **self.params)
+
+
+@dataclass(frozen=True)
+class Right:
+    """One action on the record: whether the user's scope covers it, at which level, from
+    which roles, and why."""
+
+    action: str
+    allowed: bool
+    level: str
+    roles: tuple[str, ...]
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class AccessExplanation:
+    """Everything that decides what one user may do with one record."""
+
+    object: str
+    record_id: int
+    title: str
+    user_id: int
+    username: str
+    user_name: str
+    active: bool
+    roles: tuple[str, ...]
+    head: Reason
+    rights: Mapping[str, Right]
+    hidden: tuple[str, ...]
+    read_only: tuple[str, ...]
+    notes: tuple[Reason, ...]
+    locked_fields: tuple[str, ...] = ()
+    delete_locked: bool = False
+    converted: bool = False
+
+    def can(self, action: str) -> bool:
+        """Whether the user may ``action`` the record now: an active account whose scope covers it
+        (a converted or locked record may still refuse a particular change: see ``notes``)."""
+        return self.active and self.rights[action].allowed
+
+    def sentences(self, language: str) -> list[str]:
+        """The explanation in plain sentences."""
+        rights = [r.reason.text(language) for r in self.rights.values()]
+        return [self.head.text(language), *rights, *(n.text(language) for n in self.notes)]
+
+    def to_dict(self, language: str) -> dict[str, Any]:
+        """A JSON-ready view (``--json``)."""
+        return {
+            "object": self.object,
+            "record_id": self.record_id,
+            "title": self.title,
+            "user": self.username,
+            "active": self.active,
+            "roles": list(self.roles),
+            "can": {a: self.can(a) for a in ACTIONS},
+            "rights": {
+                a: {"in_scope": r.allowed, "scope": r.level, "roles": list(r.roles), "why": r.reason.text(language)}
+                for a, r in self.rights.items()
+            },
+            "hidden_fields": list(self.hidden),
+            "read_only_fields": list(self.read_only),
+            "locked_fields": list(self.locked_fields),
+            "delete_locked": self.delete_locked,
+            "converted": self.converted,
+            "sentences": self.sentences(language),
+        }
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One user who may read the record (``who_can``), with what else they may do and why."""
+
+    user_id: int
+    username: str
+    name: str
+    can_edit: bool
+    can_delete: bool
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class _World:
+    """What every explanation of one record reads once: the record and the users around it."""
+
+    obj: ObjectDef
+    record: Mapping[str, Any]
+    title: str
+    graph: UserGraph
+    names: Mapping[int, str]
+    teams: Mapping[int, str]
+    language: str
+
+
+# --- entry points ---------------------------------------------------------------------------------------
+def require(session: Session) -> None:
+    """Refuse callers who may not ask why others can see records (``manage_config``)."""
+    if not session.principal.has(PERMISSION):
+        raise PermissionDenied(f"explaining access needs the {PERMISSION} permission")
+
+
+def explain_access(
+    session: Session, object_name: str, record_id: Any, user: str | int, language: str = "en"
+) -> AccessExplanation:
+    """Why ``user`` may or may not read, edit and delete the record. Raises UnknownObject,
+    NotFound (also outside the caller's read scope), UnknownUser and PermissionDenied."""
+    world = _world(session, object_name, record_id, language)
+    users = session.schema.system["sys_users"]
+    row = user_row(session.connection, users, user)
+    return _explain(session, world, row)
+
+
+def who_can(session: Session, object_name: str, record_id: Any, language: str = "en") -> tuple[str, list[Reader], int]:
+    """The record's title, every active user who may read it (with edit, delete and the reason)
+    by name, and how many accounts were left out as disabled or expired."""
+    world = _world(session, object_name, record_id, language)
+    users = session.schema.system["sys_users"]
+    now = session.clock().now_utc
+    readers, inactive = [], 0
+    for row in session.connection.execute(sa.select(users).order_by(users.c.id)).mappings():
+        if unavailable(row, now) is not None:
+            inactive += 1
+            continue
+        principal = principal_of(session.config, row, world.graph)
+        owner = world.record.get("owner_id")
+        if not principal.in_scope(world.obj.name, "read", owner):
+            continue
+        right = _right(session, world, principal, "read")
+        readers.append(
+            Reader(
+                row["id"],
+                row["username"],
+                world.names.get(row["id"], row["username"]),
+                principal.in_scope(world.obj.name, "edit", owner),
+                principal.in_scope(world.obj.name, "delete", owner),
+                right.reason,
+            )
+        )
+    readers.sort(key=lambda r: (r.name.lower(), r.user_id))
+    return world.title, readers, inactive
+
+
+# --- the parts --------------------------------------------------------------------------------------------
+def _world(session: Session, object_name: str, record_id: Any, language: str) -> _World:
+    require(session)
+    obj = session.object(object_name)
+    wanted = record_id_of(obj.name, record_id)
+    if session.query(obj.name).include_archived().filter(id=wanted).count() == 0:
+        raise NotFound(obj.name, record_id)  # outside the caller's own read scope too
+    system = session.acting(SYSTEM, session.channel)
+    found = system.query(obj.name).include_archived().filter(id=wanted).first()
+    if found is None:
+        raise NotFound(obj.name, record_id)
+    record = dict(found)
+    users = session.schema.system["sys_users"]
+    teams_table = session.schema.system["sys_teams"]
+    names = {
+        row.id: row.display_name or row.username
+        for row in session.connection.execute(sa.select(users.c.id, users.c.username, users.c.display_name))
+    }
+    teams = {
+        row.id: row.label or row.name
+        for row in session.connection.execute(sa.select(teams_table.c.id, teams_table.c.name, teams_table.c.label))
+    }
+    graph = UserGraph.read(session.connection, users)
+    return _World(obj, record, format_title(obj, record), graph, names, teams, language)
+
+
+def _explain(session: Session, world: _World, row: Mapping[str, Any]) -> AccessExplanation:
+    config, obj, language = session.config, world.obj, world.language
+    principal = principal_of(config, row, world.graph)
+    name = world.names.get(row["id"], row["username"])
+    notes: list[Reason] = []
+    problem = unavailable(row, session.clock().now_utc)
+    if problem is not None:
+        notes.append(Reason("explain.inactive", {"user": name}))
+    rights = {action: _right(session, world, principal, action) for action in ACTIONS}
+    labels = [f.name for f in obj.fields.values()]
+    hidden = tuple(n for n in labels if not principal.can_see(obj.name, n))
+    read_only = tuple(n for n in labels if not principal.can_change(obj.name, n) and n not in hidden)
+    if hidden:
+        notes.append(Reason("explain.hidden", {"user": name, "fields": _fields(obj, hidden, language)}))
+    if read_only:
+        notes.append(Reason("explain.read_only", {"user": name, "fields": _fields(obj, read_only, language)}))
+    locked, delete_locked = _locks(session, obj, world.record["id"])
+    if locked:
+        notes.append(Reason("explain.locked", {"fields": _fields(obj, locked, language)}))
+    if delete_locked:
+        notes.append(Reason("explain.delete_locked", {}))
+    conversion = converted_by(config, obj.name, world.record)
+    if conversion is not None:
+        notes.append(Reason("explain.converted", {"conversion": conversion.label.get(language)}))
+    if world.record.get("archived_at") is not None:
+        notes.append(Reason("explain.archived", {}))
+    explanation = AccessExplanation(
+        obj.name,
+        world.record["id"],
+        world.title,
+        row["id"],
+        row["username"],
+        name,
+        problem is None,
+        principal.roles,
+        Reason(
+            "explain.roles" if principal.roles else "explain.no_roles",
+            {"user": name, "roles": ", ".join(config.roles[r].label.get(language) for r in principal.roles)},
+        ),
+        rights,
+        hidden,
+        read_only,
+        tuple(notes),
+        locked,
+        delete_locked,
+        conversion is not None,
+    )
+    return explanation
+
+
+def _right(session: Session, world: _World, principal: Principal, action: str) -> Right:
+    """One action: the verdict is ``Principal.in_scope`` (the rule of the read and write paths);
+    the reason names the roles and the chain that make it so."""
+    obj, language = world.obj, world.language
+    level = getattr(principal.grant(obj.name), action)
+    roles = tuple(r for r in principal.roles if getattr(session.config.roles[r].grant(obj.name), action) == level)
+    owner = world.record.get("owner_id")
+    allowed = principal.in_scope(obj.name, action, owner)
+    user = world.names.get(principal.user_id or 0, principal.username)
+    params: dict[str, Any] = {
+        "user": user,
+        "verb": message(f"explain.verb.{action}", language),
+        "object": obj.label.get(language),
+        "level": message(f"explain.level.{level}", language),
+        "roles": ", ".join(session.config.roles[r].label.get(language) for r in roles),
+        "owner": world.names.get(owner, str(owner)) if owner is not None else "",
+    }
+    if level == "none":
+        code = "explain.none"
+    elif level == "all":
+        code = "explain.all"
+    elif owner is None:
+        code = "explain.no_owner"
+    elif owner == principal.user_id:
+        code = "explain.owner_self"
+    elif level == "own":
+        code = "explain.own_no"
+    elif level == "team":
+        code = _team(world, principal, owner, allowed, params)
+    else:
+        code = _subtree(world, principal, owner, allowed, params)
+    return Right(action, allowed, level, roles, Reason(f"{code}.{'yes' if allowed else 'no'}", params))
+
+
+def _team(world: _World, principal: Principal, owner: int, allowed: bool, params: dict[str, Any]) -> str:
+    params["team"] = world.teams.get(principal.team_id or 0, "")
+    owner_team = next((t for t, members in world.graph.teams.items() if owner in members), None)
+    params["owner_team"] = world.teams.get(owner_team or 0, "")
+    if allowed:
+        return "explain.team"
+    if principal.team_id is None:
+        return "explain.team_none"
+    return "explain.team" if owner_team is not None else "explain.team_owner_none"
+
+
+def _subtree(world: _World, principal: Principal, owner: int, allowed: bool, params: dict[str, Any]) -> str:
+    names = world.names
+    if allowed:
+        chain = world.graph.chain(owner, principal.user_id or 0) or [principal.user_id or 0, owner]
+        params["chain"] = " → ".join(names.get(i, str(i)) for i in chain)
+        return "explain.subtree"
+    above = [owner]
+    while (manager := world.graph.managers.get(above[-1])) is not None and manager not in above:
+        above.append(manager)
+    params["chain"] = " → ".join(names.get(i, str(i)) for i in reversed(above))
+    return "explain.subtree"
+
+
+def _locks(session: Session, obj: ObjectDef, record_id: int) -> tuple[tuple[str, ...], bool]:
+    """The fields pending approvals lock, and whether a delete waits: what ``check_locks``
+    refuses in the write path, asked for every field and for a delete."""
+    errors = Errors()
+    check_locks(session, obj, record_id, set(obj.fields), "delete", errors)
+    fields = tuple(n for n in obj.fields if n in errors)
+    return fields, RECORD_ERRORS in errors
+
+
+def _fields(obj: ObjectDef, names: tuple[str, ...], language: str) -> str:
+    return ", ".join(obj.fields[n].label.get(language) for n in names)
