@@ -1075,7 +1075,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "{object}没有阶段 {stage!r}；可用阶段：{known}。",
     },
     "explain_stage.system": {"en": "the system", "zh": "系统"},
-    "explain_stage.no_pipeline": {"en": "{object} has no pipeline.", "zh": "{object}没有销售流程。"},
+    "explain_stage.no_pipeline": {"en": "{object} has no pipeline.", "zh": "{object}没有阶段流程。"},
 }
 
 #: The language the engine speaks to the person it works for now (None: English).

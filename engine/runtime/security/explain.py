@@ -33,10 +33,10 @@ from engine.runtime.security.permissions import (
     SYSTEM,
     PermissionDenied,
     Principal,
+    UnknownUser,
     UserGraph,
     principal_of,
     unavailable,
-    user_row,
 )
 from engine.runtime.workflow.approvals import check_locks
 from engine.runtime.workflow.converted import converted_by
@@ -142,15 +142,39 @@ class Reader:
 
 @dataclass(frozen=True)
 class _World:
-    """What every explanation of one record reads once: the record and the users around it."""
+    """What explanations read once per session: the users, their teams and managers."""
+
+    graph: UserGraph
+    rows: Mapping[int, Mapping[str, Any]]
+    names: Mapping[int, str]
+    teams: Mapping[int, str]
+    language: str
+
+    @classmethod
+    def read(cls, session: Session, language: str) -> _World:
+        """Every user (one query), the teams (one) and the user graph (one)."""
+        users = session.schema.system["sys_users"]
+        teams = session.schema.system["sys_teams"]
+        rows = {row["id"]: row for row in session.connection.execute(sa.select(users).order_by(users.c.id)).mappings()}
+        return cls(
+            UserGraph.read(session.connection, users),
+            rows,
+            {i: row["display_name"] or row["username"] for i, row in rows.items()},
+            {
+                row.id: row.label or row.name
+                for row in session.connection.execute(sa.select(teams.c.id, teams.c.name, teams.c.label))
+            },
+            language,
+        )
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The record explained, as stored."""
 
     obj: ObjectDef
     record: Mapping[str, Any]
     title: str
-    graph: UserGraph
-    names: Mapping[int, str]
-    teams: Mapping[int, str]
-    language: str
 
 
 # --- entry points ---------------------------------------------------------------------------------------
@@ -163,109 +187,121 @@ def require(session: Session) -> None:
 def explain_access(
     session: Session, object_name: str, record_id: Any, user: str | int, language: str = "en"
 ) -> AccessExplanation:
-    """Why ``user`` may or may not read, edit and delete the record. Raises UnknownObject,
-    NotFound (also outside the caller's read scope), UnknownUser and PermissionDenied."""
-    world = _world(session, object_name, record_id, language)
-    users = session.schema.system["sys_users"]
-    row = user_row(session.connection, users, user)
-    return _explain(session, world, row)
+    """Why ``user`` may or may not read, edit and delete the record (``Explainer.access``)."""
+    return Explainer(session, language).access(object_name, record_id, user)
 
 
 def who_can(session: Session, object_name: str, record_id: Any, language: str = "en") -> tuple[str, list[Reader], int]:
-    """The record's title, every active user who may read it (with edit, delete and the reason)
-    by name, and how many accounts were left out as disabled or expired."""
-    world = _world(session, object_name, record_id, language)
-    users = session.schema.system["sys_users"]
-    now = session.clock().now_utc
-    readers, inactive = [], 0
-    for row in session.connection.execute(sa.select(users).order_by(users.c.id)).mappings():
-        if unavailable(row, now) is not None:
-            inactive += 1
-            continue
-        principal = principal_of(session.config, row, world.graph)
-        owner = world.record.get("owner_id")
-        if not principal.in_scope(world.obj.name, "read", owner):
-            continue
-        right = _right(session, world, principal, "read")
-        readers.append(
-            Reader(
-                row["id"],
-                row["username"],
-                world.names.get(row["id"], row["username"]),
-                principal.in_scope(world.obj.name, "edit", owner),
-                principal.in_scope(world.obj.name, "delete", owner),
-                right.reason,
+    """Every active user who may read the record, with why (``Explainer.who``)."""
+    return Explainer(session, language).who(object_name, record_id)
+
+
+class Explainer:
+    """Explains records to one caller (``manage_config``, or the system) in one session. The users
+    are read once, so that many explanations (``--who``, a whole permission matrix) cost a query
+    or two each."""
+
+    def __init__(self, session: Session, language: str = "en") -> None:
+        require(session)
+        self.session = session
+        self.language = language
+        self._world: _World | None = None
+
+    @property
+    def world(self) -> _World:
+        """The users, read on first use."""
+        if self._world is None:
+            self._world = _World.read(self.session, self.language)
+        return self._world
+
+    def access(self, object_name: str, record_id: Any, user: str | int) -> AccessExplanation:
+        """Why ``user`` (a username or id) may or may not read, edit and delete the record. Raises
+        UnknownObject, NotFound (also outside the caller's own read scope) and UnknownUser."""
+        target = self._target(object_name, record_id)
+        by_id = isinstance(user, int) and not isinstance(user, bool)
+        row = next((r for r in self.world.rows.values() if r["id" if by_id else "username"] == user), None)
+        if row is None:
+            raise UnknownUser(f"there is no user {user!r}")
+        return _explain(self.session, self.world, target, row)
+
+    def who(self, object_name: str, record_id: Any) -> tuple[str, list[Reader], int]:
+        """The record's title, every active user who may read it (with edit, delete and the
+        reason) by name, and how many accounts were left out as disabled or expired."""
+        target, world, session = self._target(object_name, record_id), self.world, self.session
+        now = session.clock().now_utc
+        owner = target.record.get("owner_id")
+        readers, inactive = [], 0
+        for row in world.rows.values():
+            if unavailable(row, now) is not None:
+                inactive += 1
+                continue
+            principal = principal_of(session.config, row, world.graph)
+            if not principal.in_scope(target.obj.name, "read", owner):
+                continue
+            readers.append(
+                Reader(
+                    row["id"],
+                    row["username"],
+                    world.names[row["id"]],
+                    principal.in_scope(target.obj.name, "edit", owner),
+                    principal.in_scope(target.obj.name, "delete", owner),
+                    _right(session, world, target, principal, "read").reason,
+                )
             )
-        )
-    readers.sort(key=lambda r: (r.name.lower(), r.user_id))
-    return world.title, readers, inactive
+        readers.sort(key=lambda r: (r.name.lower(), r.user_id))
+        return target.title, readers, inactive
+
+    def _target(self, object_name: str, record_id: Any) -> _Target:
+        session = self.session
+        obj = session.object(object_name)
+        wanted = record_id_of(obj.name, record_id)
+        if not session.principal.is_system and not session.query(obj.name).include_archived().filter(id=wanted).count():
+            raise NotFound(obj.name, record_id)  # outside the caller's own read scope
+        found = session.acting(SYSTEM, session.channel).query(obj.name).include_archived().filter(id=wanted).first()
+        if found is None:
+            raise NotFound(obj.name, record_id)
+        record = dict(found)
+        return _Target(obj, record, format_title(obj, record))
 
 
 # --- the parts --------------------------------------------------------------------------------------------
-def _world(session: Session, object_name: str, record_id: Any, language: str) -> _World:
-    require(session)
-    obj = session.object(object_name)
-    wanted = record_id_of(obj.name, record_id)
-    if session.query(obj.name).include_archived().filter(id=wanted).count() == 0:
-        raise NotFound(obj.name, record_id)  # outside the caller's own read scope too
-    system = session.acting(SYSTEM, session.channel)
-    found = system.query(obj.name).include_archived().filter(id=wanted).first()
-    if found is None:
-        raise NotFound(obj.name, record_id)
-    record = dict(found)
-    users = session.schema.system["sys_users"]
-    teams_table = session.schema.system["sys_teams"]
-    names = {
-        row.id: row.display_name or row.username
-        for row in session.connection.execute(sa.select(users.c.id, users.c.username, users.c.display_name))
-    }
-    teams = {
-        row.id: row.label or row.name
-        for row in session.connection.execute(sa.select(teams_table.c.id, teams_table.c.name, teams_table.c.label))
-    }
-    graph = UserGraph.read(session.connection, users)
-    return _World(obj, record, format_title(obj, record), graph, names, teams, language)
-
-
-def _explain(session: Session, world: _World, row: Mapping[str, Any]) -> AccessExplanation:
-    config, obj, language = session.config, world.obj, world.language
+def _explain(session: Session, world: _World, target: _Target, row: Mapping[str, Any]) -> AccessExplanation:
+    config, obj, language = session.config, target.obj, world.language
     principal = principal_of(config, row, world.graph)
     name = world.names.get(row["id"], row["username"])
     notes: list[Reason] = []
     problem = unavailable(row, session.clock().now_utc)
     if problem is not None:
         notes.append(Reason("explain.inactive", {"user": name}))
-    rights = {action: _right(session, world, principal, action) for action in ACTIONS}
-    labels = [f.name for f in obj.fields.values()]
-    hidden = tuple(n for n in labels if not principal.can_see(obj.name, n))
-    read_only = tuple(n for n in labels if not principal.can_change(obj.name, n) and n not in hidden)
+    rights = {action: _right(session, world, target, principal, action) for action in ACTIONS}
+    names = [f.name for f in obj.fields.values()]
+    hidden = tuple(n for n in names if not principal.can_see(obj.name, n))
+    read_only = tuple(n for n in names if not principal.can_change(obj.name, n) and n not in hidden)
     if hidden:
         notes.append(Reason("explain.hidden", {"user": name, "fields": _fields(obj, hidden, language)}))
     if read_only:
         notes.append(Reason("explain.read_only", {"user": name, "fields": _fields(obj, read_only, language)}))
-    locked, delete_locked = _locks(session, obj, world.record["id"])
+    locked, delete_locked = _locks(session, obj, target.record["id"])
     if locked:
         notes.append(Reason("explain.locked", {"fields": _fields(obj, locked, language)}))
     if delete_locked:
         notes.append(Reason("explain.delete_locked", {}))
-    conversion = converted_by(config, obj.name, world.record)
+    conversion = converted_by(config, obj.name, target.record)
     if conversion is not None:
         notes.append(Reason("explain.converted", {"conversion": conversion.label.get(language)}))
-    if world.record.get("archived_at") is not None:
+    if target.record.get("archived_at") is not None:
         notes.append(Reason("explain.archived", {}))
-    explanation = AccessExplanation(
+    role_names = ", ".join(config.roles[r].label.get(language) for r in principal.roles)
+    return AccessExplanation(
         obj.name,
-        world.record["id"],
-        world.title,
+        target.record["id"],
+        target.title,
         row["id"],
         row["username"],
         name,
         problem is None,
         principal.roles,
-        Reason(
-            "explain.roles" if principal.roles else "explain.no_roles",
-            {"user": name, "roles": ", ".join(config.roles[r].label.get(language) for r in principal.roles)},
-        ),
+        Reason("explain.roles" if principal.roles else "explain.no_roles", {"user": name, "roles": role_names}),
         rights,
         hidden,
         read_only,
@@ -274,20 +310,18 @@ def _explain(session: Session, world: _World, row: Mapping[str, Any]) -> AccessE
         delete_locked,
         conversion is not None,
     )
-    return explanation
 
 
-def _right(session: Session, world: _World, principal: Principal, action: str) -> Right:
+def _right(session: Session, world: _World, target: _Target, principal: Principal, action: str) -> Right:
     """One action: the verdict is ``Principal.in_scope`` (the rule of the read and write paths);
     the reason names the roles and the chain that make it so."""
-    obj, language = world.obj, world.language
+    obj, language = target.obj, world.language
     level = getattr(principal.grant(obj.name), action)
     roles = tuple(r for r in principal.roles if getattr(session.config.roles[r].grant(obj.name), action) == level)
-    owner = world.record.get("owner_id")
+    owner = target.record.get("owner_id")
     allowed = principal.in_scope(obj.name, action, owner)
-    user = world.names.get(principal.user_id or 0, principal.username)
     params: dict[str, Any] = {
-        "user": user,
+        "user": world.names.get(principal.user_id or 0, principal.username),
         "verb": message(f"explain.verb.{action}", language),
         "object": obj.label.get(language),
         "level": message(f"explain.level.{level}", language),
@@ -312,26 +346,26 @@ def _right(session: Session, world: _World, principal: Principal, action: str) -
 
 
 def _team(world: _World, principal: Principal, owner: int, allowed: bool, params: dict[str, Any]) -> str:
+    """The team scope: the owner's team beside the user's."""
     params["team"] = world.teams.get(principal.team_id or 0, "")
-    owner_team = next((t for t, members in world.graph.teams.items() if owner in members), None)
+    owner_team = world.rows[owner]["team_id"] if owner in world.rows else None
     params["owner_team"] = world.teams.get(owner_team or 0, "")
-    if allowed:
+    if allowed or owner_team is not None and principal.team_id is not None:
         return "explain.team"
-    if principal.team_id is None:
-        return "explain.team_none"
-    return "explain.team" if owner_team is not None else "explain.team_owner_none"
+    return "explain.team_none" if principal.team_id is None else "explain.team_owner_none"
 
 
 def _subtree(world: _World, principal: Principal, owner: int, allowed: bool, params: dict[str, Any]) -> str:
+    """The subtree scope: the managers from the user down to the owner, or the owner's managers."""
     names = world.names
     if allowed:
         chain = world.graph.chain(owner, principal.user_id or 0) or [principal.user_id or 0, owner]
-        params["chain"] = " → ".join(names.get(i, str(i)) for i in chain)
-        return "explain.subtree"
-    above = [owner]
-    while (manager := world.graph.managers.get(above[-1])) is not None and manager not in above:
-        above.append(manager)
-    params["chain"] = " → ".join(names.get(i, str(i)) for i in reversed(above))
+    else:
+        chain = [owner]
+        while (manager := world.graph.managers.get(chain[-1])) is not None and manager not in chain:
+            chain.append(manager)
+        chain.reverse()
+    params["chain"] = " → ".join(names.get(i, str(i)) for i in chain)
     return "explain.subtree"
 
 
