@@ -1076,6 +1076,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "explain_stage.system": {"en": "the system", "zh": "系统"},
     "explain_stage.no_pipeline": {"en": "{object} has no pipeline.", "zh": "{object}没有阶段流程。"},
+    "explain.needs_read": {
+        "en": "{user} cannot read it, so they can neither edit nor delete it, whatever those scopes say.",
+        "zh": "{user} 无法查看该记录，因此也不能编辑或删除，无论相应范围如何。",
+    },
 }
 
 #: The language the engine speaks to the person it works for now (None: English).

@@ -38,7 +38,7 @@ from engine.runtime.security.permissions import (
     principal_of,
     unavailable,
 )
-from engine.runtime.workflow.approvals import check_locks
+from engine.runtime.workflow.approvals import check_locks, pending_locks
 from engine.runtime.workflow.converted import converted_by
 
 if TYPE_CHECKING:
@@ -96,9 +96,11 @@ class AccessExplanation:
     converted: bool = False
 
     def can(self, action: str) -> bool:
-        """Whether the user may ``action`` the record now: an active account whose scope covers it
-        (a converted or locked record may still refuse a particular change: see ``notes``)."""
-        return self.active and self.rights[action].allowed
+        """Whether the user may ``action`` the record now: an active account whose scope of
+        ``action`` covers it, and of read too (nobody changes what they cannot see) — the write
+        path's rule. A converted or locked record may still refuse a change: see ``notes``."""
+        covered = self.rights[action].allowed and self.rights["read"].allowed
+        return self.active and covered
 
     def sentences(self, language: str) -> list[str]:
         """The explanation in plain sentences."""
@@ -175,6 +177,8 @@ class _Target:
     obj: ObjectDef
     record: Mapping[str, Any]
     title: str
+    #: The pending approval requests on the record (``approvals.pending_locks``).
+    pending: tuple[Any, ...] = ()
 
 
 # --- entry points ---------------------------------------------------------------------------------------
@@ -206,6 +210,8 @@ class Explainer:
         self.session = session
         self.language = language
         self._world: _World | None = None
+        self._targets: dict[tuple[str, int], _Target] = {}
+        self._principals: dict[int, Principal] = {}
 
     @property
     def world(self) -> _World:
@@ -222,7 +228,7 @@ class Explainer:
         row = next((r for r in self.world.rows.values() if r["id" if by_id else "username"] == user), None)
         if row is None:
             raise UnknownUser(f"there is no user {user!r}")
-        return _explain(self.session, self.world, target, row)
+        return _explain(self.session, self.world, target, row, self._principal(row))
 
     def who(self, object_name: str, record_id: Any) -> tuple[str, list[Reader], int]:
         """The record's title, every active user who may read it (with edit, delete and the
@@ -235,7 +241,7 @@ class Explainer:
             if unavailable(row, now) is not None:
                 inactive += 1
                 continue
-            principal = principal_of(session.config, row, world.graph)
+            principal = self._principal(row)
             if not principal.in_scope(target.obj.name, "read", owner):
                 continue
             readers.append(
@@ -251,29 +257,54 @@ class Explainer:
         readers.sort(key=lambda r: (r.name.lower(), r.user_id))
         return target.title, readers, inactive
 
-    def _target(self, object_name: str, record_id: Any) -> _Target:
+    def load(self, object_name: str, record_ids: list[Any]) -> None:
+        """Read the records ``record_ids`` (those the caller may read) and their pending approvals
+        in two queries, for the explanations that follow."""
         session = self.session
         obj = session.object(object_name)
-        wanted = record_id_of(obj.name, record_id)
-        if not session.principal.is_system and not session.query(obj.name).include_archived().filter(id=wanted).count():
-            raise NotFound(obj.name, record_id)  # outside the caller's own read scope
-        found = session.acting(SYSTEM, session.channel).query(obj.name).include_archived().filter(id=wanted).first()
-        if found is None:
-            raise NotFound(obj.name, record_id)
-        record = dict(found)
-        return _Target(obj, record, format_title(obj, record))
+        ids = sorted({record_id_of(obj.name, i) for i in record_ids})
+        if not ids:
+            return
+        readable = set(ids)
+        if not session.principal.is_system:
+            readable = {r.id for r in session.query(obj.name).include_archived().filter(id__in=ids).all()}
+        system = session.acting(SYSTEM, session.channel)
+        found = [dict(r) for r in system.query(obj.name).include_archived().filter(id__in=ids).page(1, len(ids)).items]
+        pending = pending_locks(session, obj.name, [r["id"] for r in found])
+        for record in found:
+            if record["id"] in readable:
+                key = (obj.name, record["id"])
+                self._targets[key] = _Target(obj, record, format_title(obj, record), tuple(pending[record["id"]]))
+
+    def _target(self, object_name: str, record_id: Any) -> _Target:
+        obj = self.session.object(object_name)
+        key = (obj.name, record_id_of(obj.name, record_id))
+        if key not in self._targets:
+            self.load(obj.name, [key[1]])
+        if key not in self._targets:
+            raise NotFound(obj.name, record_id)  # no such record, or outside the caller's own read scope
+        return self._targets[key]
+
+    def _principal(self, row: Mapping[str, Any]) -> Principal:
+        """The principal of a user row, built once (``permissions.principal_of``)."""
+        if row["id"] not in self._principals:
+            self._principals[row["id"]] = principal_of(self.session.config, row, self.world.graph)
+        return self._principals[row["id"]]
 
 
 # --- the parts --------------------------------------------------------------------------------------------
-def _explain(session: Session, world: _World, target: _Target, row: Mapping[str, Any]) -> AccessExplanation:
+def _explain(
+    session: Session, world: _World, target: _Target, row: Mapping[str, Any], principal: Principal
+) -> AccessExplanation:
     config, obj, language = session.config, target.obj, world.language
-    principal = principal_of(config, row, world.graph)
     name = world.names.get(row["id"], row["username"])
     notes: list[Reason] = []
     problem = unavailable(row, session.clock().now_utc)
     if problem is not None:
         notes.append(Reason("explain.inactive", {"user": name}))
     rights = {action: _right(session, world, target, principal, action) for action in ACTIONS}
+    if not rights["read"].allowed and (rights["edit"].allowed or rights["delete"].allowed):
+        notes.append(Reason("explain.needs_read", {"user": name}))
     names = [f.name for f in obj.fields.values()]
     hidden = tuple(n for n in names if not principal.can_see(obj.name, n))
     read_only = tuple(n for n in names if not principal.can_change(obj.name, n) and n not in hidden)
@@ -281,7 +312,7 @@ def _explain(session: Session, world: _World, target: _Target, row: Mapping[str,
         notes.append(Reason("explain.hidden", {"user": name, "fields": _fields(obj, hidden, language)}))
     if read_only:
         notes.append(Reason("explain.read_only", {"user": name, "fields": _fields(obj, read_only, language)}))
-    locked, delete_locked = _locks(session, obj, target.record["id"])
+    locked, delete_locked = _locks(session, target)
     if locked:
         notes.append(Reason("explain.locked", {"fields": _fields(obj, locked, language)}))
     if delete_locked:
@@ -369,11 +400,11 @@ def _subtree(world: _World, principal: Principal, owner: int, allowed: bool, par
     return "explain.subtree"
 
 
-def _locks(session: Session, obj: ObjectDef, record_id: int) -> tuple[tuple[str, ...], bool]:
+def _locks(session: Session, target: _Target) -> tuple[tuple[str, ...], bool]:
     """The fields pending approvals lock, and whether a delete waits: what ``check_locks``
     refuses in the write path, asked for every field and for a delete."""
-    errors = Errors()
-    check_locks(session, obj, record_id, set(obj.fields), "delete", errors)
+    errors, obj = Errors(), target.obj
+    check_locks(session, obj, target.record["id"], set(obj.fields), "delete", errors, list(target.pending))
     fields = tuple(n for n in obj.fields if n in errors)
     return fields, RECORD_ERRORS in errors
 
