@@ -80,7 +80,9 @@ class StageExplanation:
     conditions: tuple[str, ...]
     problems: tuple[Problem, ...]
     denied: str | None
+    #: The approval rules the move would start (names), and their labels.
     approvals: tuple[str, ...]
+    approval_labels: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -110,7 +112,7 @@ class StageExplanation:
             lines.append(say("denied", reason=self.denied))
         lines += [say("problem", field=p.label, message=p.message) for p in self.problems]
         if self.approvals:
-            lines.append(say("approval", rules=", ".join(self.approvals)))
+            lines.append(say("approval", rules=", ".join(self.approval_labels)))
         lines.append(say("ok" if self.ok else "blocked", acting=self.acting))
         return lines
 
@@ -169,6 +171,8 @@ def explain_stage(
         current = next((s for s in pipeline.all_stages() if s.key == current_key), None)
         gate, conditions = _gate(session, obj, chosen, stage, after, language)
         problems, denied, approvals = _dry_move(session, obj, wanted, pipeline.field, stage, reason, language)
+        rules = [session.config.approval_rule(name) for name in approvals]
+        labels = tuple(r.label.get(language) if r else n for r, n in zip(rules, approvals, strict=True))
         return StageExplanation(
             obj.name,
             wanted,
@@ -184,6 +188,7 @@ def explain_stage(
             problems,
             denied,
             approvals,
+            labels,
         )
 
 
@@ -252,10 +257,7 @@ def _dry_move(
     except PermissionDenied as exc:
         return (), str(exc), ()
     pending = record.pending_approval
-    if pending is None:
-        return (), None, ()
-    rules = [session.config.approval_rule(name) for name in pending.rules]
-    return (), None, tuple(r.label.get(language) if r else name for r, name in zip(rules, pending.rules, strict=True))
+    return (), None, tuple(pending.rules) if pending is not None else ()
 
 
 def _acting(session: Session, language: str) -> str:
