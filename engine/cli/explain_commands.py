@@ -20,12 +20,17 @@ from __future__ import annotations
 import json
 import os
 
+from typing import TYPE_CHECKING
+
 import click
 
 from engine.cli.common import DB_OPTION, config_first, echo, reader_language, secho, user_errors
 from engine.cli.group import main
 from engine.runtime.messages import LANGUAGES, message
 from engine.trellis import Trellis
+
+if TYPE_CHECKING:
+    from engine.runtime.records.session import Session
 
 LANG_OPTION = click.option("--lang", type=click.Choice(LANGUAGES), help="The language of the explanation.")
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of sentences.")
@@ -78,7 +83,7 @@ def access(arguments: tuple[str, ...], db_url: str | None, who: bool, lang: str 
         echo(f"- {sentence}")
 
 
-def _print_who(session, object_name: str, record_id: str, language: str, as_json: bool) -> None:  # noqa: ANN001
+def _print_who(session: Session, object_name: str, record_id: str, language: str, as_json: bool) -> None:
     from engine.runtime.security import explain as runtime
 
     title, readers, inactive = runtime.who_can(session, object_name, record_id, language)

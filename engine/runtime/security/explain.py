@@ -35,6 +35,7 @@ from engine.runtime.security.permissions import (
     Principal,
     UnknownUser,
     UserGraph,
+    UserRow,
     principal_of,
     unavailable,
 )
@@ -147,7 +148,7 @@ class _World:
     """What explanations read once per session: the users, their teams and managers."""
 
     graph: UserGraph
-    rows: Mapping[int, Mapping[str, Any]]
+    rows: Mapping[int, UserRow]
     names: Mapping[int, str]
     teams: Mapping[int, str]
     language: str
@@ -285,7 +286,7 @@ class Explainer:
             raise NotFound(obj.name, record_id)  # no such record, or outside the caller's own read scope
         return self._targets[key]
 
-    def _principal(self, row: Mapping[str, Any]) -> Principal:
+    def _principal(self, row: UserRow) -> Principal:
         """The principal of a user row, built once (``permissions.principal_of``)."""
         if row["id"] not in self._principals:
             self._principals[row["id"]] = principal_of(self.session.config, row, self.world.graph)
@@ -293,9 +294,7 @@ class Explainer:
 
 
 # --- the parts --------------------------------------------------------------------------------------------
-def _explain(
-    session: Session, world: _World, target: _Target, row: Mapping[str, Any], principal: Principal
-) -> AccessExplanation:
+def _explain(session: Session, world: _World, target: _Target, row: UserRow, principal: Principal) -> AccessExplanation:
     config, obj, language = session.config, target.obj, world.language
     name = world.names.get(row["id"], row["username"])
     notes: list[Reason] = []

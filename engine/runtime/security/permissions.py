@@ -131,6 +131,9 @@ class Principal:
 
 SYSTEM = Principal(user_id=None, username="system")
 
+#: A ``sys_users`` row, as read.
+UserRow = Mapping[str, Any] | sa.RowMapping
+
 
 def load_principal(
     connection: sa.Connection, config: Config, user: str | int, now: dt.datetime, users: sa.Table
@@ -143,7 +146,7 @@ def load_principal(
     return principal_of(config, row, UserGraph.read(connection, users))
 
 
-def unavailable(row: Mapping[str, Any], now: dt.datetime) -> AccountUnavailable | None:
+def unavailable(row: UserRow, now: dt.datetime) -> AccountUnavailable | None:
     """Why the user of a ``sys_users`` row may not act at ``now`` (disabled, expired), or None."""
     if not row["active"]:
         return AccountUnavailable(f"the account {row['username']!r} is disabled")
@@ -152,7 +155,7 @@ def unavailable(row: Mapping[str, Any], now: dt.datetime) -> AccountUnavailable 
     return None
 
 
-def user_row(connection: sa.Connection, users: sa.Table, user: str | int) -> Mapping[str, Any]:
+def user_row(connection: sa.Connection, users: sa.Table, user: str | int) -> sa.RowMapping:
     """The ``sys_users`` row of ``user`` (username or id), whatever its state; raises UnknownUser."""
     column = users.c.id if isinstance(user, int) and not isinstance(user, bool) else users.c.username
     row = connection.execute(sa.select(users).where(column == user)).mappings().first()
@@ -213,7 +216,7 @@ class UserGraph:
         return path[::-1]
 
 
-def principal_of(config: Config, row: Mapping[str, Any], graph: UserGraph) -> Principal:
+def principal_of(config: Config, row: UserRow, graph: UserGraph) -> Principal:
     """The Principal of a ``sys_users`` row (its state not judged): the most permissive combination
     of its roles, its team and its subtree."""
     roles = [config.roles[name] for name in row["roles"] or [] if name in config.roles]
