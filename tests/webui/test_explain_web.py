@@ -88,7 +88,10 @@ def test_admins_see_who_can_see_a_record_and_why(crm, app):
 
     status, page = _page(adam, f"{url}?user={ids['mike']}")
     assert status == 200
-    assert "Can read: its owner Alice reports to Mike: Mike → Sara → Alice (Sales manager, scope: own and reports')" in page
+    assert (
+        "Can read: its owner Alice reports to Mike: Mike → Sara → Alice (Sales manager, scope: own and reports')"
+        in page
+    )
     assert "Can delete: its owner Alice is in Mike's team east" in page
     who = dict(re.findall(r'<tr data-user="(\w+)"><td><a [^>]*>[^<]*</a></td><td>(\w+)</td>', page))
     assert who == {"adam": "yes", "zoe": "yes", "mike": "yes", "sara": "yes", "alice": "yes"}  # not carl
