@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 #: The actions explained, in the order they are told.
 ACTIONS = ("read", "edit", "delete")
+#: Most records ``Explainer.load`` reads in one query.
+LOAD_CHUNK = 1000
 #: The permission that lets a person ask why someone else can see a record.
 PERMISSION = "manage_config"
 
@@ -105,8 +107,10 @@ class AccessExplanation:
 
     def sentences(self, language: str) -> list[str]:
         """The explanation in plain sentences."""
+        first = [n.text(language) for n in self.notes if n.code == "explain.inactive"]  # "were it active:"
         rights = [r.reason.text(language) for r in self.rights.values()]
-        return [self.head.text(language), *rights, *(n.text(language) for n in self.notes)]
+        rest = [n.text(language) for n in self.notes if n.code != "explain.inactive"]
+        return [self.head.text(language), *first, *rights, *rest]
 
     def to_dict(self, language: str) -> dict[str, Any]:
         """A JSON-ready view (``--json``)."""
@@ -266,11 +270,16 @@ class Explainer:
         ids = sorted({record_id_of(obj.name, i) for i in record_ids})
         if not ids:
             return
+        for start in range(0, len(ids), LOAD_CHUNK):
+            self._load(obj, ids[start : start + LOAD_CHUNK])
+
+    def _load(self, obj: ObjectDef, ids: list[int]) -> None:
+        session = self.session
         readable = set(ids)
         if not session.principal.is_system:
             readable = {r.id for r in session.query(obj.name).include_archived().filter(id__in=ids).all()}
         system = session.acting(SYSTEM, session.channel)
-        found = [dict(r) for r in system.query(obj.name).include_archived().filter(id__in=ids).page(1, len(ids)).items]
+        found = [dict(r) for r in system.query(obj.name).include_archived().filter(id__in=ids).all()]
         pending = pending_locks(session, obj.name, [r["id"] for r in found])
         for record in found:
             if record["id"] in readable:
