@@ -18,6 +18,7 @@ from engine import PermissionDenied, ValidationFailed
 from engine.cli import main
 from engine.runtime.demo import data as demo
 from engine.runtime.messages import speaking
+from engine.runtime.security.explain import explain_access
 from engine.runtime.workflow.explain_stage import explain_stage
 from tests.conftest import CONFIGS
 
@@ -101,6 +102,10 @@ def test_explain_stage_says_what_the_real_move_does(sample):
     assert [p.code for p in locked.problems] == ["approval_pending"]
     assert "现在移动会被拒绝" in locked.sentences("zh")[-1]
     assert _told(locked) == _real_move(crm, "bob", deal, "needs_confirmed", language="zh")
+    with crm.session() as s:  # explain access tells the lock too
+        access = explain_access(s, "opportunity", deal, "bob", "en")
+    assert "stage" in access.locked_fields and access.can("edit")
+    assert "A pending approval locks Sales stage: nobody can change them until it is decided." in access.sentences("en")
 
     # Another deal: Bob's one step on is explained as accepted, and it is.
     other = _deal(saas)
