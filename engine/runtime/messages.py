@@ -932,9 +932,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "explain.level.none": {"en": "none", "zh": "无"},
     "explain.level.own": {"en": "own records", "zh": "本人记录"},
     "explain.level.team": {"en": "team", "zh": "本团队"},
-    "explain.level.subtree": {"en": "own and reports'", "zh": "本人及下属"},
+    "explain.level.subtree": {"en": "own and reports' records", "zh": "本人及下属"},
     "explain.level.all": {"en": "all", "zh": "全部"},
-    "explain.roles": {"en": "{user} holds the roles {roles}.", "zh": "{user} 拥有角色：{roles}。"},
+    "explain.roles": {"en": "{user}'s roles: {roles}.", "zh": "{user} 的角色：{roles}。"},
     "explain.no_roles": {
         "en": "{user} holds no role of this config, so they may do nothing.",
         "zh": "{user} 没有本配置中的任何角色，因此无任何权限。",

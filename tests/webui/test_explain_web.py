@@ -89,7 +89,7 @@ def test_admins_see_who_can_see_a_record_and_why(crm, app):
     status, page = _page(adam, f"{url}?user={ids['mike']}")
     assert status == 200
     assert (
-        "Can read: its owner Alice reports to Mike: Mike → Sara → Alice (Sales manager, scope: own and reports')"
+        "Can read: its owner Alice reports to Mike: Mike → Sara → Alice (Sales manager, scope: own and reports' records)"
         in page
     )
     assert "Can delete: its owner Alice is in Mike's team east" in page
