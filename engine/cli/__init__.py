@@ -15,6 +15,7 @@ from engine.cli import (  # noqa: F401  (each module registers its commands on `
     automation_commands,
     config_commands,
     duplicate_commands,
+    explain_commands,
     export_commands,
     form_commands,
     handover_commands,

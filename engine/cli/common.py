@@ -8,7 +8,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import sqlalchemy as sa
@@ -16,6 +16,9 @@ import sqlalchemy as sa
 from engine.metadata import ConfigError
 from engine.runtime import migrate
 from engine.runtime.errors import TrellisError, ValidationFailed
+
+if TYPE_CHECKING:
+    from engine.runtime.context import Runtime
 
 CONFIG_ARG = click.argument("config", envvar="TRELLIS_CONFIG", type=click.Path(dir_okay=False))
 DB_OPTION = click.option(
@@ -85,6 +88,19 @@ def config_first(*names: tuple[str, str, Callable[[str], Any]]) -> Callable[[Cal
         return click.argument("arguments", nargs=-1, required=True, metavar=f"[CONFIG] {metavars}")(wrapper)
 
     return decorate
+
+
+def reader_language(crm: Runtime, username: str | None) -> str:
+    """The language a command speaks when no ``--lang`` is given: the user's locale when it is a
+    language Trellis speaks, else the company's first language (``settings.languages``)."""
+    from engine.runtime.messages import LANGUAGES
+    from engine.runtime.security.users import user_locale
+
+    for candidate in (user_locale(crm, username) if username else None, *crm.config.settings.languages):
+        base = (candidate or "").replace("-", "_").split("_")[0].lower()
+        if base in LANGUAGES:
+            return base
+    return "en"
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:

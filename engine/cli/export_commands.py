@@ -25,13 +25,12 @@ from typing import BinaryIO, cast
 
 import click
 
-from engine.cli.common import DB_OPTION, config_first, echo, user_errors
+from engine.cli.common import DB_OPTION, config_first, echo, reader_language, user_errors
 from engine.cli.group import main
 from engine.runtime.exports.export import export_file
 from engine.runtime.exports.writers import WRITERS
 from engine.runtime.messages import LANGUAGES
 from engine.runtime.records import listparams
-from engine.runtime.security.users import user_locale
 from engine.trellis import Trellis
 
 
@@ -71,7 +70,7 @@ def export(
         raise click.BadParameter(f"there is no folder {str(folder)!r} to write {target!r} in", param_hint="--output")
     crm = Trellis.open(config, db_url)
     try:
-        language = lang or _language(crm, username)
+        language = lang or reader_language(crm, username)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".trellis-export-", delete=False) as part:
             try:
                 with crm.session(user=username, channel="cli") as session:
@@ -108,15 +107,6 @@ def _filter_args(filters: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"{name} is given twice; use {name.split('__')[0]}__in=a,b", param_hint="--filter")
         args[name] = value
     return args
-
-
-def _language(crm: Trellis, username: str | None) -> str:
-    """The user's locale when it is a language Trellis speaks, else the company's first language."""
-    for candidate in (user_locale(crm, username) if username else None, *crm.config.settings.languages):
-        base = (candidate or "").replace("-", "_").split("_")[0].lower()
-        if base in LANGUAGES:
-            return base
-    return "en"
 
 
 def _deliver(path: str, target: str) -> None:

@@ -925,6 +925,161 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "This needs the manage_config permission.",
         "zh": "此操作需要 manage_config 权限。",
     },
+    # --- explaining access and stage moves (engine.runtime.security.explain, workflow.explain_stage) ---
+    "explain.verb.read": {"en": "read", "zh": "查看"},
+    "explain.verb.edit": {"en": "edit", "zh": "编辑"},
+    "explain.verb.delete": {"en": "delete", "zh": "删除"},
+    "explain.level.none": {"en": "none", "zh": "无"},
+    "explain.level.own": {"en": "own records", "zh": "本人记录"},
+    "explain.level.team": {"en": "team", "zh": "本团队"},
+    "explain.level.subtree": {"en": "own and reports' records", "zh": "本人及下属"},
+    "explain.level.all": {"en": "all", "zh": "全部"},
+    "explain.roles": {"en": "{user}'s roles: {roles}.", "zh": "{user} 的角色：{roles}。"},
+    "explain.no_roles": {
+        "en": "{user} holds no role of this config, so they may do nothing.",
+        "zh": "{user} 没有本配置中的任何角色，因此无任何权限。",
+    },
+    "explain.none.no": {
+        "en": "Cannot {verb}: no role of {user} lets them {verb} {object} records.",
+        "zh": "不能{verb}：{user} 的角色都不允许{verb}{object}记录。",
+    },
+    "explain.all.yes": {
+        "en": "Can {verb}: {roles} may {verb} every {object} record (scope: {level}).",
+        "zh": "可以{verb}：{roles} 可{verb}所有{object}记录（范围：{level}）。",
+    },
+    "explain.no_owner.no": {
+        "en": "Cannot {verb}: the record has no owner, and only the scope “all” covers such records; "
+        "{roles} gives {user} “{level}”.",
+        "zh": "不能{verb}：该记录没有负责人，只有“全部”范围能覆盖；{roles} 给 {user} 的范围是“{level}”。",
+    },
+    "explain.owner_self.yes": {
+        "en": "Can {verb}: {user} owns it ({roles}, scope: {level}).",
+        "zh": "可以{verb}：{user} 是负责人（{roles}，范围：{level}）。",
+    },
+    "explain.own_no.no": {
+        "en": "Cannot {verb}: {owner} owns it, not {user}, and {roles} covers only their own records (scope: {level}).",
+        "zh": "不能{verb}：负责人是 {owner} 而不是 {user}，{roles} 只覆盖本人的记录（范围：{level}）。",
+    },
+    "explain.team.yes": {
+        "en": "Can {verb}: its owner {owner} is in {user}'s team {team} ({roles}, scope: {level}).",
+        "zh": "可以{verb}：负责人 {owner} 与 {user} 同属团队 {team}（{roles}，范围：{level}）。",
+    },
+    "explain.team.no": {
+        "en": "Cannot {verb}: its owner {owner} is in the team {owner_team}, {user} in {team} "
+        "({roles}, scope: {level}).",
+        "zh": "不能{verb}：负责人 {owner} 属于团队 {owner_team}，而 {user} 属于 {team}（{roles}，范围：{level}）。",
+    },
+    "explain.team_none.no": {
+        "en": "Cannot {verb}: {user} is in no team, so the team scope covers only their own records; "
+        "{owner} owns it ({roles}).",
+        "zh": "不能{verb}：{user} 不属于任何团队，团队范围只覆盖本人的记录；负责人是 {owner}（{roles}）。",
+    },
+    "explain.team_owner_none.no": {
+        "en": "Cannot {verb}: its owner {owner} is in no team, so not in {user}'s team {team} "
+        "({roles}, scope: {level}).",
+        "zh": "不能{verb}：负责人 {owner} 不属于任何团队，因此不在 {user} 的团队 {team} 中（{roles}，范围：{level}）。",
+    },
+    "explain.subtree.yes": {
+        "en": "Can {verb}: its owner {owner} reports to {user}: {chain} ({roles}, scope: {level}).",
+        "zh": "可以{verb}：负责人 {owner} 是 {user} 的下属：{chain}（{roles}，范围：{level}）。",
+    },
+    "explain.subtree.no": {
+        "en": "Cannot {verb}: its owner {owner} is not below {user} in the manager hierarchy "
+        "(from the top: {chain}) ({roles}, scope: {level}).",
+        "zh": "不能{verb}：负责人 {owner} 不在 {user} 的下属之中（上级链：{chain}）（{roles}，范围：{level}）。",
+    },
+    "explain.inactive": {
+        "en": "{user}'s account is disabled or expired: they cannot sign in, so they can do nothing now. "
+        "Were it active:",
+        "zh": "{user} 的账号已停用或已过期，无法登录，目前没有任何权限。若账号有效：",
+    },
+    "explain.hidden": {
+        "en": "Hidden from {user} (never shown, never searched): {fields}.",
+        "zh": "对 {user} 隐藏的字段（不显示、不可搜索）：{fields}。",
+    },
+    "explain.read_only": {"en": "Read-only for {user}: {fields}.", "zh": "{user} 只读的字段：{fields}。"},
+    "explain.locked": {
+        "en": "A pending approval locks {fields}: nobody can change them until it is decided.",
+        "zh": "待审批的请求锁定了 {fields}：审批结束前任何人都不能修改。",
+    },
+    "explain.delete_locked": {
+        "en": "Deleting it already waits for approval.",
+        "zh": "删除该记录的请求已在等待审批。",
+    },
+    "explain.converted": {
+        "en": "It was converted ({conversion}): people can no longer change it.",
+        "zh": "该记录已转换（{conversion}），任何人都不能再修改。",
+    },
+    "explain.archived": {
+        "en": "It is archived: lists hide it, its page still opens.",
+        "zh": "该记录已归档：列表中不显示，但仍可打开详情页。",
+    },
+    "explain_stage.from_none": {
+        "en": "The record is in no stage; it would enter {stage}.",
+        "zh": "该记录不在任何阶段，将进入“{stage}”。",
+    },
+    "explain_stage.same": {"en": "The record is in {stage} already.", "zh": "该记录已处于“{stage}”阶段。"},
+    "explain_stage.next": {
+        "en": "From {current} to {stage}: the next stage.",
+        "zh": "从“{current}”到“{stage}”：下一阶段。",
+    },
+    "explain_stage.back": {"en": "From {current} back to {stage}.", "zh": "从“{current}”退回到“{stage}”。"},
+    "explain_stage.skip": {
+        "en": "From {current} to {stage}: a skip past stages (the pipeline's skip rule applies: permission, reason, approval).",
+        "zh": "从“{current}”到“{stage}”：跳过中间阶段（适用流程的跳阶段规则：权限、理由、审批）。",
+    },
+    "explain_stage.lost": {
+        "en": "From {current} to the lost stage {stage}.",
+        "zh": "从“{current}”进入输单阶段“{stage}”。",
+    },
+    "explain_stage.reopen": {
+        "en": "From the closed stage {current} to {stage}: a reopening (the pipeline's reopen rule applies).",
+        "zh": "从已关闭的“{current}”到“{stage}”：重新打开（适用流程的重开规则）。",
+    },
+    "explain_stage.other": {"en": "From {current} to {stage}.", "zh": "从“{current}”到“{stage}”。"},
+    "explain_stage.gate": {"en": "{stage} needs: {fields}.", "zh": "“{stage}”需要：{fields}。"},
+    "explain_stage.no_gate": {"en": "{stage} needs no field.", "zh": "“{stage}”不要求填写字段。"},
+    "explain_stage.when": {"en": "because {condition}", "zh": "因为 {condition}"},
+    "explain_stage.missing": {"en": "missing", "zh": "未填"},
+    "explain_stage.filled": {"en": "filled", "zh": "已填"},
+    "explain_stage.condition_off": {
+        "en": "Not needed now (the condition does not hold): {condition}.",
+        "zh": "当前不需要（条件不成立）：{condition}。",
+    },
+    "explain_stage.denied": {"en": "Refused: {reason}.", "zh": "被拒绝：{reason}。"},
+    "explain_stage.problem": {"en": "{field}: {message}", "zh": "{field}：{message}"},
+    "explain_stage.approval": {
+        "en": "The move would wait for approval: {rules}.",
+        "zh": "该移动需要审批：{rules}。",
+    },
+    "explain_stage.record": {"en": "The record", "zh": "记录"},
+    "explain_stage.reason": {"en": "Reason", "zh": "理由"},
+    "explain_stage.ok": {
+        "en": "As {acting}, the move would go through now.",
+        "zh": "以 {acting} 的身份，现在可以移动。",
+    },
+    "explain_stage.blocked": {
+        "en": "As {acting}, the move would be refused now.",
+        "zh": "以 {acting} 的身份，现在移动会被拒绝。",
+    },
+    "explain.who": {
+        "en": "{count} active users may read {object} {id} “{title}”:",
+        "zh": "共 {count} 位有效用户可以查看{object} {id}“{title}”：",
+    },
+    "explain.who_inactive": {
+        "en": "{count} disabled or expired accounts are left out.",
+        "zh": "另有 {count} 个已停用或已过期的账号未列出。",
+    },
+    "explain_stage.no_stage": {
+        "en": "{object} has no stage {stage!r}; its stages: {known}.",
+        "zh": "{object}没有阶段 {stage!r}；可用阶段：{known}。",
+    },
+    "explain_stage.system": {"en": "the system", "zh": "系统"},
+    "explain_stage.no_pipeline": {"en": "{object} has no pipeline.", "zh": "{object}没有阶段流程。"},
+    "explain.needs_read": {
+        "en": "{user} cannot read it, so they can neither edit nor delete it, whatever those scopes say.",
+        "zh": "{user} 无法查看该记录，因此也不能编辑或删除，无论相应范围如何。",
+    },
 }
 
 #: The language the engine speaks to the person it works for now (None: English).

@@ -17,7 +17,8 @@ Modules, one concern each:
   ``duplicate_finder``: an object's likely duplicates found by the finder, "Find duplicates",
   "Not a duplicate".
 - ``notifications``: the bell in the header and the notifications page;
-  ``automation_admin``: rule runs and the outbox, for ``manage_config``.
+  ``automation_admin``: rule runs and the outbox, for ``manage_config``; ``explain_admin``: who can
+  see a record and why, what a stage move needs ("Why can … see this?").
 - ``pipeline``, ``board``, ``approvals``: the stage path and moves, the board, the approvals page.
 - ``imports`` (view models in ``import_views``): the import wizard and each object's import history.
 - ``reports``: the reports page, one report's table or matrix with drill-down links, its files;
@@ -52,6 +53,7 @@ from webui.ui import (
     duplicate_finder,
     emails,
     errors,
+    explain_admin,
     form_review,
     imports,
     merging,
@@ -83,6 +85,7 @@ def init_app(app: Flask) -> None:
         pipeline.create_blueprint(app),
         notifications.create_blueprint(app),
         automation_admin.create_blueprint(app),
+        explain_admin.create_blueprint(app),
         imports.create_blueprint(app),
         reports.create_blueprint(app),
         dashboards.create_blueprint(app),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -130,27 +131,102 @@ class Principal:
 
 SYSTEM = Principal(user_id=None, username="system")
 
+#: A ``sys_users`` row, as read.
+UserRow = Mapping[str, Any] | sa.RowMapping
+
 
 def load_principal(
     connection: sa.Connection, config: Config, user: str | int, now: dt.datetime, users: sa.Table
 ) -> Principal:
     """Resolve ``user`` (username or id) into a Principal; refuses unknown, disabled and expired users."""
+    row = user_row(connection, users, user)
+    problem = unavailable(row, now)
+    if problem is not None:
+        raise problem
+    return principal_of(config, row, UserGraph.read(connection, users))
+
+
+def unavailable(row: UserRow, now: dt.datetime) -> AccountUnavailable | None:
+    """Why the user of a ``sys_users`` row may not act at ``now`` (disabled, expired), or None."""
+    if not row["active"]:
+        return AccountUnavailable(f"the account {row['username']!r} is disabled")
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        return AccountUnavailable(f"the account {row['username']!r} expired on {row['expires_at']:%Y-%m-%d %H:%M} UTC")
+    return None
+
+
+def user_row(connection: sa.Connection, users: sa.Table, user: str | int) -> sa.RowMapping:
+    """The ``sys_users`` row of ``user`` (username or id), whatever its state; raises UnknownUser."""
     column = users.c.id if isinstance(user, int) and not isinstance(user, bool) else users.c.username
     row = connection.execute(sa.select(users).where(column == user)).mappings().first()
     if row is None:
         raise UnknownUser(f"there is no user {user!r}")
-    if not row["active"]:
-        raise AccountUnavailable(f"the account {row['username']!r} is disabled")
-    if row["expires_at"] is not None and row["expires_at"] <= now:
-        raise AccountUnavailable(f"the account {row['username']!r} expired on {row['expires_at']:%Y-%m-%d %H:%M} UTC")
+    return row
+
+
+@dataclass(frozen=True)
+class UserGraph:
+    """Who is in which team and who reports to whom: what team and subtree scopes read.
+    Read in one query; ``principal_of`` takes it so that many principals share one read."""
+
+    teams: Mapping[int, frozenset[int]]
+    reports: Mapping[int, tuple[int, ...]]
+    managers: Mapping[int, int]
+
+    @classmethod
+    def read(cls, connection: sa.Connection, users: sa.Table) -> UserGraph:
+        """Every user's team and manager, in one query."""
+        teams: dict[int, set[int]] = {}
+        reports: dict[int, list[int]] = {}
+        managers: dict[int, int] = {}
+        for uid, team, manager in connection.execute(sa.select(users.c.id, users.c.team_id, users.c.manager_id)):
+            if team is not None:
+                teams.setdefault(team, set()).add(uid)
+            if manager is not None:
+                reports.setdefault(manager, []).append(uid)
+                managers[uid] = manager
+        return cls(
+            {t: frozenset(ids) for t, ids in teams.items()}, {m: tuple(ids) for m, ids in reports.items()}, managers
+        )
+
+    def team_members(self, team_id: int | None) -> frozenset[int]:
+        """The users of ``team_id`` (none without a team)."""
+        return frozenset() if team_id is None else self.teams.get(team_id, frozenset())
+
+    def subtree(self, user_id: int) -> frozenset[int]:
+        """The user and everyone below them in the manager hierarchy (cycles are harmless)."""
+        found, pending = {user_id}, [user_id]
+        while pending:
+            for child in self.reports.get(pending.pop(), ()):
+                if child not in found:
+                    found.add(child)
+                    pending.append(child)
+        return frozenset(found)
+
+    def chain(self, user_id: int, top: int) -> list[int] | None:
+        """The managers from ``top`` down to ``user_id`` (both included), or None when ``top``
+        is not above ``user_id`` (nor them)."""
+        path, seen = [user_id], {user_id}
+        while path[-1] != top:
+            manager = self.managers.get(path[-1])
+            if manager is None or manager in seen:
+                return None
+            path.append(manager)
+            seen.add(manager)
+        return path[::-1]
+
+
+def principal_of(config: Config, row: UserRow, graph: UserGraph) -> Principal:
+    """The Principal of a ``sys_users`` row (its state not judged): the most permissive combination
+    of its roles, its team and its subtree."""
     roles = [config.roles[name] for name in row["roles"] or [] if name in config.roles]
     return Principal(
         user_id=row["id"],
         username=row["username"],
         roles=tuple(r.name for r in roles),
         team_id=row["team_id"],
-        team_member_ids=_team_members(connection, users, row["team_id"]),
-        subtree_ids=_subtree(connection, users, row["id"]),
+        team_member_ids=graph.team_members(row["team_id"]),
+        subtree_ids=graph.subtree(row["id"]),
         grants=_merged_grants(config, roles),
         permissions=frozenset().union(*(r.permissions for r in roles)),
         hidden=_restricted(config, roles, lambda r: r.hidden),
@@ -182,25 +258,3 @@ def _restricted(config: Config, roles: list[Role], fields_of) -> frozenset[tuple
         per_role = [{f for f in fields_of(r) if f[0] == object_name} for r in readers]
         restricted |= set.intersection(*per_role)
     return frozenset(restricted)
-
-
-def _team_members(connection: sa.Connection, users: sa.Table, team_id: int | None) -> frozenset[int]:
-    if team_id is None:
-        return frozenset()
-    rows = connection.execute(sa.select(users.c.id).where(users.c.team_id == team_id))
-    return frozenset(r[0] for r in rows)
-
-
-def _subtree(connection: sa.Connection, users: sa.Table, user_id: int) -> frozenset[int]:
-    """The user and everyone below them in the manager hierarchy (cycles are harmless)."""
-    reports: dict[int, list[int]] = {}
-    for uid, manager in connection.execute(sa.select(users.c.id, users.c.manager_id)):
-        if manager is not None:
-            reports.setdefault(manager, []).append(uid)
-    found, pending = {user_id}, [user_id]
-    while pending:
-        for child in reports.get(pending.pop(), []):
-            if child not in found:
-                found.add(child)
-                pending.append(child)
-    return frozenset(found)
