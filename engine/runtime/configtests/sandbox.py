@@ -1,0 +1,118 @@
+"""The throw-away database of a run: the config applied once, then a fresh copy per case.
+
+SQLite (the default): the config is applied to a file in a temporary folder, and each case
+gets a copy of that file (a file copy is far cheaper than applying again). PostgreSQL
+(``--db URL``): a new schema in that database, applied once; between cases every table is
+emptied and given back the rows ``apply`` wrote; the schema is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import quote
+
+import sqlalchemy as sa
+
+from engine.metadata import Config
+from engine.runtime.context import Runtime
+from engine.runtime.database import create_engine
+
+
+class Sandbox:
+    """``with Sandbox(config, db_url) as box: crm = box.open(clock) … box.close(crm)``."""
+
+    def __init__(self, config: Config, db_url: str | None = None) -> None:
+        if db_url and not db_url.startswith("postgresql"):
+            raise ValueError("--db takes a PostgreSQL URL; without it each run uses a throw-away SQLite file")
+        self.config = config
+        self.db_url = db_url
+        self.folder = Path(tempfile.mkdtemp(prefix="trellis-test-"))
+        self._template = self.folder / "applied.db"
+        self._schema_name = f"trellis_test_{uuid.uuid4().hex[:10]}"
+        self._engine: sa.Engine | None = None
+        self._rows: list[tuple[sa.Table, list[dict]]] = []
+        self._cases = 0
+
+    def __enter__(self) -> Sandbox:
+        try:
+            self._prepare()
+        except BaseException:
+            self._drop()
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self._drop()
+
+    # --- once per run --------------------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        if self.db_url is None:
+            crm = Runtime(self.config, create_engine(f"sqlite:///{self._template}"))
+            crm.apply(applied_by="trellis test")
+            crm.close()
+            return
+        admin = sa.create_engine(self.db_url)
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'CREATE SCHEMA "{self._schema_name}"')
+        admin.dispose()
+        separator = "&" if "?" in self.db_url else "?"
+        url = f"{self.db_url}{separator}options={quote(f'-csearch_path={self._schema_name}')}"
+        self._engine = create_engine(url)
+        crm = Runtime(self.config, self._engine)
+        crm.apply(applied_by="trellis test")
+        with self._engine.connect() as connection:
+            for table in crm.schema.metadata.sorted_tables:
+                rows = [dict(r) for r in connection.execute(sa.select(table)).mappings()]
+                self._rows.append((table, rows))
+
+    def _drop(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+            admin = sa.create_engine(str(self.db_url))
+            with admin.begin() as connection:
+                connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{self._schema_name}" CASCADE')
+            admin.dispose()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # --- once per case -------------------------------------------------------------------------------------
+    def open(self, clock: Callable[[], dt.datetime]) -> Runtime:
+        """A runtime on a database just as ``apply`` left it, with ``clock``."""
+        self._cases += 1
+        if self._engine is None:
+            copy = self.folder / f"case{self._cases}.db"
+            shutil.copyfile(self._template, copy)
+            crm = Runtime(self.config, create_engine(f"sqlite:///{copy}"), clock)
+        else:
+            self._reset()
+            crm = Runtime(self.config, self._engine, clock)
+        crm.check_database()
+        return crm
+
+    def close(self, crm: Runtime) -> None:
+        """Done with a case's runtime (its SQLite copy is removed)."""
+        if self._engine is None:
+            crm.close()
+            url = crm.engine.url.database
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{url}{suffix}").unlink(missing_ok=True)
+
+    def _reset(self) -> None:
+        assert self._engine is not None
+        with self._engine.begin() as connection:
+            for table, _ in reversed(self._rows):
+                connection.execute(sa.delete(table))
+            for table, rows in self._rows:
+                if rows:
+                    connection.execute(sa.insert(table), rows)
+
+    @property
+    def work_folder(self) -> Path:
+        """A folder for the files a case writes (import files)."""
+        return self.folder
