@@ -228,7 +228,6 @@ def told_by_step(run: CaseRun, rule: str | None = None) -> dict[str, set[str]]:
     in_app = {run.username(n["user_id"]) for n in run.since_mark("sys_notifications") if rule in (None, n["rule"])}
     mails: set[str] = set()
     for row in run.since_mark("sys_outbox"):
-
         if row["kind"] == "email" and rule in (None, row["rule"]):
             mails.add(emails.get(str(row["target"]).lower(), str(row["target"])))
     return {"in_app": in_app, "email": mails}

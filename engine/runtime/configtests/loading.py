@@ -14,7 +14,7 @@ T-T005    a step names no step kind, or more than one
 T-T006    a name the config lacks (object, field, report, conversion, role, stage)
 T-T007    an alias used before a record is given that name (``as:``), or given twice
 T-T008    a user name that the case's ``given.users`` lacks
-T-T009    two cases of one run share a name
+T-T009    two cases of one file share a name
 T-T010    no test file found
 ========  =============================================================
 """
@@ -68,8 +68,8 @@ def load_suite(config: Config, files: Iterable[str | Path], where: str) -> Suite
         raise TestFileError([_issue("T-T010", f"no test file found in {where}", Location(where, 1, 1), hint=_FIND)])
     issues: list[ConfigIssue] = []
     cases: list[Case] = []
-    seen: dict[str, Location | None] = {}
     for path in paths:
+        seen: dict[str, Location | None] = {}
         for case in _load_file(config, path, issues):
             if case.name in seen:
                 issues.append(
@@ -174,13 +174,10 @@ def _schema_issue(tree: Any, path: str, error: jsonschema.ValidationError) -> li
     hint = None
     if error.validator == "enum" and isinstance(error.validator_value, list):
         hint = "allowed: " + ", ".join(map(str, error.validator_value))
-    if (
-        error.validator == "pattern"
-        and "moment" in str(error.schema_path)
-        or (error.validator == "pattern" and "\\d{4}" in str(schema.get("pattern")))
-    ):
-        hint = "write a date and time of the company time zone: 2026-03-02 09:00"
     message = error.message if len(error.message) < 200 else error.message[:197] + "…"
+    if error.validator == "pattern" and "{4}" in str(schema.get("pattern")):  # a moment (given.at, worker.at)
+        message = f"{error.instance!r} is not a date and time"
+        hint = "write a date and time of the company time zone: 2026-03-02 09:00"
     return [_issue("T-T004", message, locate(tree, where) or Location(path, 1, 1), format_path(where), hint)]
 
 

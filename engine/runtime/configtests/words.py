@@ -19,7 +19,6 @@ WORDS: dict[str, dict[str, str]] = {
     "expected": {"en": "expected: {text}", "zh": "期望：{text}"},
     "actual": {"en": "got:      {text}", "zh": "实际：{text}"},
     "as_user": {"en": " as {user}", "zh": "（以 {user} 身份）"},
-    "as_system": {"en": "", "zh": ""},
     # steps
     "step.create": {"en": "create {object}{alias}{by}", "zh": "新建{object}{alias}{by}"},
     "step.update": {"en": "update {record}{by}", "zh": "修改 {record}{by}"},
