@@ -226,8 +226,9 @@ def test_db_runs_on_postgresql_in_a_schema_of_its_own_dropped_afterwards(project
     assert "2 passed, 0 failed" in result.output
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        left = connection.exec_driver_sql(
-            "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'trellis_test_%'"
+        left = connection.execute(
+            sa.text("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE :prefix"),
+            {"prefix": "trellis_test_%"},
         ).scalar()
     engine.dispose()
     assert left == 0
