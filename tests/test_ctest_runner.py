@@ -236,3 +236,33 @@ def test_db_runs_on_postgresql_in_a_schema_of_its_own_dropped_afterwards(project
 
 def test_every_sentence_of_the_runner_is_in_english_and_chinese():
     assert all(set(texts) == {"en", "zh"} and all(texts.values()) for texts in WORDS.values())
+
+
+def test_the_schema_the_registries_and_the_reference_agree():
+    """Every step kind and expectation of the test-file schema is run by a registered object and
+    documented as an entry of docs/config-reference.md#testing-a-config, and every T-T code too."""
+    import json
+    import re
+
+    from engine.runtime.configtests import loading
+    from engine.runtime.configtests.expectations import EXPECTATIONS
+    from engine.runtime.configtests.steps import STEPS
+    from tests.conftest import ROOT
+
+    schema = json.loads(loading.SCHEMA_PATH.read_text(encoding="utf-8"))["$defs"]
+    steps = set(schema["step"]["properties"]) - {"expect"}
+    expectations = set(schema["expect"]["properties"])
+    assert steps == set(STEPS) == set(loading.STEP_KINDS)
+    assert expectations == set(EXPECTATIONS) | {"error", "record"}
+    reference = (ROOT / "docs" / "config-reference.md").read_text(encoding="utf-8")
+    section = reference[reference.index("## Testing a config") : reference.index("## Error codes")]
+    entries = set(re.findall(r"^- `([a-z_]+)`", section, flags=re.MULTILINE))
+    entries |= {
+        name for pair in re.findall(r"^- `([a-z_]+)` / `([a-z_]+)`", section, flags=re.MULTILINE) for name in pair
+    }
+    entries |= {
+        name for pair in re.findall(r"^- `([a-z_]+)`, `([a-z_]+)`", section, flags=re.MULTILINE) for name in pair
+    }
+    assert steps | expectations <= entries, sorted((steps | expectations) - entries)
+    codes = re.findall(r"^(T-T\d{3})\s", loading.__doc__ or "", flags=re.MULTILINE)
+    assert codes and set(codes) == set(re.findall(r"^\| `(T-T\d{3})` \|", section, flags=re.MULTILINE))

@@ -6,7 +6,7 @@ saying what was expected and what is, in the reader's words."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
@@ -49,7 +49,7 @@ def _record(run: CaseRun, ref: Ref | None) -> tuple[Ref, Record]:
     return ref, record
 
 
-def _listed(names: Sequence[Any], language: str) -> str:
+def _listed(names: Iterable[Any], language: str) -> str:
     return ", ".join(sorted(map(str, names))) or say("nobody", language)
 
 
@@ -209,7 +209,7 @@ class Notified(Expectation):
 
     def check(self, run: CaseRun, outcome: Outcome, ref: Ref | None, expected: Any) -> None:
         wanted = {"in_app": expected} if isinstance(expected, list) else dict(expected)
-        rule = wanted.pop("rule", None)
+        rule = str(wanted.pop("rule")) if "rule" in wanted else None
         told = told_by_step(run, rule)
         for channel, names in wanted.items():
             if sorted(set(names)) != sorted(told[channel]):

@@ -133,21 +133,15 @@ class Approve(StepKind):
                 say("no_pending", run.language, record=p["record"]),
             )
         with run.crm.session(p.get("by"), channel="python") as session:
-            decided = approvals.decide(session, request_id, self.decision, p.get("comment") or self.comment(run))
+            decided = approvals.decide(session, request_id, self.decision, p.get("comment"))
         if ref.id is None and decided.record_id:  # an approved create names its new record
             ref.id = decided.record_id
         return Outcome(ref=ref, approval=decided.status)
-
-    def comment(self, run: CaseRun) -> str | None:
-        return None
 
 
 class Reject(Approve):
     name = "reject"
     decision = "reject"
-
-    def comment(self, run: CaseRun) -> str | None:
-        return "trellis test"
 
 
 class Convert(StepKind):
