@@ -89,6 +89,29 @@ def test_a_passing_suite_is_found_next_to_the_config_and_exits_0(project):
     assert "2 passed, 0 failed" in result.output
 
 
+def test_a_case_of_its_own_time_starts_there_and_the_others_share_the_files_start(project):
+    timed = project / "timed.yaml"
+    timed.write_text(
+        "given:\n"
+        "  at: 2026-03-02 09:00\n"
+        "  users: [{username: ann, role: rep}]\n"
+        "  records: [{object: deal, as: d, owner: ann, values: {name: Big}}]\n"
+        "cases:\n"
+        "  - name: the file's time\n"
+        "    when: [{update: {record: d, by: ann, values: {amount: 1}}, expect: {values: {created_at: 2026-03-02 09:00}}}]\n"
+        "  - name: its own time\n"
+        "    given: {at: 2026-05-04 10:30, users: [{username: bo, role: boss}]}\n"
+        "    when: [{update: {record: d, by: ann, values: {amount: 2}}, expect: {values: {created_at: 2026-05-04 10:30, updated_at: 2026-05-04 10:30}, readable_by: [bo]}}]\n"
+        "  - name: the file's time again, its own users\n"
+        "    given: {users: [{username: bo, role: boss}]}\n"
+        "    when: [{update: {record: d, by: ann, values: {amount: 3}}, expect: {values: {amount: 3, created_by: null, owner_id: ann}, readable_by: [bo]}}]\n",
+        encoding="utf-8",
+    )
+    result = trellis_test(project / "crm.yaml", timed)
+    assert result.exit_code == 0, result.output
+    assert "3 passed, 0 failed" in result.output
+
+
 def test_a_failing_expectation_names_the_step_what_was_expected_and_what_happened(project):
     failing = project / "failing.yaml"
     failing.write_text(

@@ -371,7 +371,8 @@ class HiddenFrom(Expectation):
     hidden = True
 
     def check(self, run: CaseRun, outcome: Outcome, ref: Ref | None, expected: Any) -> None:
-        object_name = ref.object if ref else ""
+        ref, _ = _record(run, ref)
+        object_name = ref.object
         for user, fields in expected.items():
             principal = run.crm.principal(user)
             for name in fields:

@@ -15,8 +15,9 @@ DEFAULT_AT = "2026-06-01 09:00"
 
 
 def set_up(run: CaseRun, given: Given) -> None:
-    """Bring a fresh database to what ``given`` describes."""
-    run.clock.now = run.moment(given.at or DEFAULT_AT)
+    """Bring the database to what ``given`` describes (the clock moves to its ``at`` when it has one)."""
+    if given.at:
+        run.clock.now = run.moment(given.at)
     _users(run, given)
     for record in given.records:
         values = values_for(run, record.object, record.values)
@@ -54,7 +55,7 @@ def values_for(run: CaseRun, object_name: str, values: Mapping[str, Any]) -> dic
         f = obj.fields.get(name)
         if isinstance(value, str) and value.startswith("@") and value[1:] in run.aliases:
             value = run.aliases[value[1:]].id
-        elif isinstance(value, str) and (name == "owner_id" or (f is not None and f.kind.refers_to_user)):
+        elif isinstance(value, str) and (name in ("owner_id", "created_by") or (f is not None and f.kind.refers_to_user)):
             value = run.users.get(value, value)
         elif isinstance(value, dt.datetime) and value.tzinfo is None:
             value = value.replace(tzinfo=run.zone)

@@ -33,7 +33,7 @@ import jsonschema
 from engine.metadata import Config
 from engine.metadata.errors import ConfigIssue, Location, did_you_mean, format_path
 from engine.metadata.loader import LDict, LList, locate, read_document
-from engine.metadata.model import REASON_KEY
+from engine.metadata.model import REASON_KEY, SYSTEM_COLUMNS
 from engine.runtime.configtests.model import Case, Given, RecordSpec, Step, Suite, UserSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "metadata" / "test_schema.json"
@@ -195,9 +195,9 @@ class _Checker:
         out = []
         for index, raw in enumerate(self.tree.get("cases", LList())):
             where = ("cases", index)
-            given = shared.then(self._given(raw.get("given"), (*where, "given")))
+            own = self._given(raw.get("given"), (*where, "given"))
             steps = tuple(self._step(step, (*where, "when", n), n + 1) for n, step in enumerate(raw["when"]))
-            case = Case(str(raw["name"]), self.path, self._at(where), given, steps, self.language)
+            case = Case(str(raw["name"]), self.path, self._at(where), shared, own, steps, self.language)
             self._check_case(case, where)
             out.append(case)
         return out
@@ -379,7 +379,7 @@ class _Checker:
 
     def _field(self, object_name: str, name: str, where: tuple, key: bool = False) -> None:
         obj = self.config.objects[object_name]
-        if name not in obj.fields and name not in ("owner_id", "id", REASON_KEY):
+        if name not in obj.fields and name not in (*SYSTEM_COLUMNS, REASON_KEY):
             self._add(
                 "T-T006", f"{object_name} has no field {name!r}", where, did_you_mean(name, list(obj.fields)), key
             )

@@ -63,9 +63,22 @@ class Case:
     name: str
     file: str
     location: Location | None
-    given: Given
+    #: The file's ``given`` (shared by its cases) and the case's own.
+    shared: Given
+    own: Given
     steps: tuple[Step, ...]
     language: str = "en"
+
+    @property
+    def given(self) -> Given:
+        """Everything the case starts from: the file's ``given``, then its own."""
+        return self.shared.then(self.own)
+
+    @property
+    def shares_start(self) -> bool:
+        """Whether the case starts where its file's ``given`` leaves off (at the same time), so
+        that the file's users and records can be set up once for all such cases."""
+        return self.own.at is None or self.own.at == self.shared.at
 
     @property
     def id(self) -> str:

@@ -9,14 +9,14 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from engine.metadata import Config
-from engine.runtime.configtests.case import CaseFailed, CaseRun, MovableClock, Outcome
+from engine.runtime.configtests.case import CaseFailed, CaseRun, MovableClock, Outcome, Ref
 from engine.runtime.configtests.expectations import EXPECTATIONS, describe_error, error_matches
 from engine.runtime.configtests.given import DEFAULT_AT, set_up
-from engine.runtime.configtests.model import Case, Step, Suite
+from engine.runtime.configtests.model import Case, Given, Step, Suite
 from engine.runtime.configtests.sandbox import Sandbox
 from engine.runtime.configtests.steps import STEPS
 from engine.runtime.configtests.words import say
@@ -45,12 +45,20 @@ def run_suite(
     schema of the PostgreSQL database ``db_url``); ``report`` hears of each result as it comes."""
     results = []
     with _throwaway_key(), Sandbox(config, db_url) as box:
+        bases: dict[str, _Base | None] = {}
         for case in suite.cases:
             start = time.perf_counter()
+            if case.shares_start and case.file not in bases:
+                bases[case.file] = _shared_start(config, box, case)
+            base = bases.get(case.file) if case.shares_start else None
             clock = MovableClock(_start_moment(config, case))
-            crm = box.open(clock)
+            crm = box.open(clock, base.name if base else None)
             try:
-                result = _run_case(CaseRun(crm, clock, case.language, box.work_folder), case, start)
+                run = CaseRun(crm, clock, case.language, box.work_folder)
+                if base:
+                    run.users = dict(base.users)
+                    run.aliases = {alias: replace(ref) for alias, ref in base.aliases.items()}
+                result = _run_case(run, case, start, case.own if base else case.given)
             finally:
                 box.close(crm)
             results.append(result)
@@ -59,15 +67,39 @@ def run_suite(
     return results
 
 
+@dataclass(frozen=True)
+class _Base:
+    """A test file's shared ``given`` set up once: the kept database, its users and aliases."""
+
+    name: str
+    users: dict[str, int]
+    aliases: dict[str, Ref]
+
+
+def _shared_start(config: Config, box: Sandbox, case: Case) -> _Base | None:
+    """The file's ``given`` of ``case`` set up once and kept; None when it fails (each case then
+    sets it up itself and reports the failure)."""
+    clock = MovableClock(_start_moment(config, case))
+    crm = box.open(clock)
+    run = CaseRun(crm, clock, case.language, box.work_folder)
+    try:
+        with speaking(case.language):
+            set_up(run, case.shared)
+    except TrellisError:
+        box.close(crm)
+        return None
+    return _Base(box.keep(crm), run.users, run.aliases)
+
+
 def _start_moment(config: Config, case: Case) -> dt.datetime:
     local = dt.datetime.fromisoformat((case.given.at or DEFAULT_AT).replace(" ", "T"))
     return local.replace(tzinfo=local.tzinfo or ZoneInfo(config.settings.timezone)).astimezone(dt.UTC)
 
 
-def _run_case(run: CaseRun, case: Case, start: float) -> CaseResult:
+def _run_case(run: CaseRun, case: Case, start: float, given: Given) -> CaseResult:
     with speaking(case.language):
         try:
-            set_up(run, case.given)
+            set_up(run, given)
         except TrellisError as error:
             where = say("given", case.language, where=case.location)
             return CaseResult(
@@ -81,10 +113,18 @@ def _run_case(run: CaseRun, case: Case, start: float) -> CaseResult:
         for step in case.steps:
             try:
                 _run_step(run, step)
-            except CaseFailed as failed:
+            except Exception as failed:  # noqa: BLE001 - an engine failure fails the case, not the run
                 text = STEPS[step.kind].describe(step, case.language)
                 where = say("step", case.language, number=step.number, text=text, where=step.location)
-                return CaseResult(case, False, time.perf_counter() - start, where, failed.expected, failed.actual)
+                expected, actual = (
+                    (failed.expected, failed.actual)
+                    if isinstance(failed, CaseFailed)
+                    else (
+                        say("success", case.language),
+                        say("crashed", case.language, error=f"{type(failed).__name__}: {failed}"),
+                    )
+                )
+                return CaseResult(case, False, time.perf_counter() - start, where, expected, actual)
     return CaseResult(case, True, time.perf_counter() - start)
 
 

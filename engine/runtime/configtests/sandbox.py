@@ -1,4 +1,5 @@
-"""The throw-away database of a run: the config applied once, then a fresh copy per case.
+"""The throw-away database of a run: the config applied once, then a fresh copy per case
+(or of a database ``keep`` kept: a test file's shared users and records, set up once).
 
 SQLite (the default): the config is applied to a file in a temporary folder, and each case
 gets a copy of that file (a file copy is far cheaper than applying again). PostgreSQL
@@ -38,6 +39,9 @@ class Sandbox:
         self._schema_name = f"trellis_test_{uuid.uuid4().hex[:10]}"
         self._engine: sa.Engine | None = None
         self._rows: list[tuple[sa.Table, list[dict]]] = []
+        #: What ``keep`` kept: SQLite files, PostgreSQL snapshots (table → rows), by name.
+        self._bases: dict[str, Path] = {}
+        self._snapshots: dict[str, list[tuple[sa.Table, list[dict]]]] = {}
         self._cases = 0
 
     def __enter__(self) -> Sandbox:
@@ -67,10 +71,7 @@ class Sandbox:
         self._engine = create_engine(url)
         crm = Runtime(self.config, self._engine)
         crm.apply(applied_by="trellis test")
-        with self._engine.connect() as connection:
-            for table in crm.schema.metadata.sorted_tables:
-                rows = [dict(r) for r in connection.execute(sa.select(table)).mappings()]
-                self._rows.append((table, rows))
+        self._rows = self._snapshot(crm)
 
     def _drop(self) -> None:
         if self._engine is not None:
@@ -83,18 +84,30 @@ class Sandbox:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # --- once per case -------------------------------------------------------------------------------------
-    def open(self, clock: Callable[[], dt.datetime]) -> Runtime:
-        """A runtime on a database just as ``apply`` left it, with ``clock``."""
+    def open(self, clock: Callable[[], dt.datetime], base: str | None = None) -> Runtime:
+        """A runtime with ``clock`` on a database just as ``apply`` left it, or as it was when
+        ``keep`` returned ``base``."""
         self._cases += 1
         if self._engine is None:
             copy = self.folder / f"case{self._cases}.db"
-            shutil.copyfile(self._template, copy)
+            shutil.copyfile(self._bases[base] if base else self._template, copy)
             crm = Runtime(self.config, _throwaway_sqlite(copy), clock)
         else:
-            self._reset()
+            self._reset(self._snapshots[base] if base else self._rows)
             crm = Runtime(self.config, self._engine, clock)
         crm.check_database()
         return crm
+
+    def keep(self, crm: Runtime) -> str:
+        """Keep the database of ``crm`` as it is now, for ``open(…, base=…)``; returns the base's
+        name. ``crm`` is closed."""
+        name = f"base{len(self._bases) + len(self._snapshots) + 1}"
+        if self._engine is None:
+            crm.close()
+            self._bases[name] = Path(str(crm.engine.url.database))
+        else:
+            self._snapshots[name] = self._snapshot(crm)
+        return name
 
     def close(self, crm: Runtime) -> None:
         """Done with a case's runtime (its SQLite copy is removed)."""
@@ -104,12 +117,19 @@ class Sandbox:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{url}{suffix}").unlink(missing_ok=True)
 
-    def _reset(self) -> None:
+    def _snapshot(self, crm: Runtime) -> list[tuple[sa.Table, list[dict]]]:
+        with crm.engine.connect() as connection:
+            return [
+                (table, [dict(r) for r in connection.execute(sa.select(table)).mappings()])
+                for table in crm.schema.metadata.sorted_tables
+            ]
+
+    def _reset(self, snapshot: list[tuple[sa.Table, list[dict]]]) -> None:
         assert self._engine is not None
         with self._engine.begin() as connection:
-            for table, _ in reversed(self._rows):
+            for table, _ in reversed(snapshot):
                 connection.execute(sa.delete(table))
-            for table, rows in self._rows:
+            for table, rows in snapshot:
                 if rows:
                     connection.execute(sa.insert(table), rows)
 

@@ -35,6 +35,7 @@ WORDS: dict[str, dict[str, str]] = {
     "error": {"en": "error {code} on {field}: {message}", "zh": "字段 {field} 错误 {code}：{message}"},
     "error_record": {"en": "error {code}: {message}", "zh": "错误 {code}：{message}"},
     "no_pending": {"en": "no pending approval request on {record}", "zh": "{record} 没有待审批的申请"},
+    "crashed": {"en": "the engine failed: {error}", "zh": "引擎出错：{error}"},
     "nothing": {"en": "nothing", "zh": "无"},
     "nobody": {"en": "nobody", "zh": "无人"},
     "deleted": {"en": "the record does not exist", "zh": "记录不存在"},
