@@ -55,7 +55,9 @@ def values_for(run: CaseRun, object_name: str, values: Mapping[str, Any]) -> dic
         f = obj.fields.get(name)
         if isinstance(value, str) and value.startswith("@") and value[1:] in run.aliases:
             value = run.aliases[value[1:]].id
-        elif isinstance(value, str) and (name in ("owner_id", "created_by") or (f is not None and f.kind.refers_to_user)):
+        elif isinstance(value, str) and (
+            name in ("owner_id", "created_by") or (f is not None and f.kind.refers_to_user)
+        ):
             value = run.users.get(value, value)
         elif isinstance(value, dt.datetime) and value.tzinfo is None:
             value = value.replace(tzinfo=run.zone)
