@@ -26,6 +26,10 @@ from engine.runtime.context import Runtime
 from engine.runtime.database import create_engine
 
 
+#: The start of the name of a run's PostgreSQL schema.
+SCHEMA_PREFIX = "trellis_ctest_"
+
+
 class Sandbox:
     """``with Sandbox(config, db_url) as box: crm = box.open(clock) … box.close(crm)``."""
 
@@ -36,7 +40,7 @@ class Sandbox:
         self.db_url = db_url
         self.folder = Path(tempfile.mkdtemp(prefix="trellis-test-"))
         self._template = self.folder / "applied.db"
-        self._schema_name = f"trellis_test_{uuid.uuid4().hex[:10]}"
+        self._schema_name = f"{SCHEMA_PREFIX}{uuid.uuid4().hex[:10]}"
         self._engine: sa.Engine | None = None
         self._rows: list[tuple[sa.Table, list[dict]]] = []
         #: What ``keep`` kept: SQLite files, PostgreSQL snapshots (table → rows), by name.
