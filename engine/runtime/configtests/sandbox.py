@@ -25,7 +25,6 @@ from engine.metadata import Config
 from engine.runtime.context import Runtime
 from engine.runtime.database import create_engine
 
-
 #: The start of the name of a run's PostgreSQL schema.
 SCHEMA_PREFIX = "trellis_ctest_"
 
