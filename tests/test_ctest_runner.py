@@ -152,6 +152,20 @@ def test_an_unexpected_refusal_is_told_in_the_users_words(project):
     result = trellis_test(project / "crm.yaml", refused)
     assert result.exit_code == 1
     assert "    expected: success\n    got:      error required on name: Name is required." in result.output
+    given = project / "given.yaml"
+    given.write_text(
+        "given: {users: [{username: ann, role: rep}], records: [{object: deal, owner: ann, values: {amount: 1}}]}\n"
+        "cases: [{name: bad start, when: [{clock: {at: 2026-03-02 10:00}}]}]\n",
+        encoding="utf-8",
+    )
+    result = trellis_test(project / "crm.yaml", given)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[:4] == [
+        "FAIL bad start",
+        f"    given (the records and users the case starts from) at {given}:1:56",
+        "    expected: success",
+        "    got:      error required on name: Name is required.",
+    ]
 
 
 BAD_FILES = [

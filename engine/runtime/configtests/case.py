@@ -24,6 +24,14 @@ class CaseFailed(Exception):
         self.expected, self.actual = expected, actual
 
 
+class GivenRefused(Exception):
+    """A record of ``given`` was refused by the write path: ``error`` says why, ``location`` where it is written."""
+
+    def __init__(self, error: TrellisError, location: Any) -> None:
+        super().__init__(str(error))
+        self.error, self.location = error, location
+
+
 class MovableClock:
     """The case's clock: a fixed moment that ``given.at``, ``clock`` and ``worker`` steps move."""
 
@@ -81,10 +89,6 @@ class CaseRun:
         if local.tzinfo is None:
             local = local.replace(tzinfo=self.zone)
         return local.astimezone(dt.UTC)
-
-    def user(self, name: str | None) -> str | None:
-        """The user name a step acts as (None: the system)."""
-        return name
 
     def username(self, user_id: int | None) -> str:
         """The name of user ``user_id`` as the test file calls them."""

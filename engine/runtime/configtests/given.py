@@ -7,8 +7,9 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from engine.runtime.configtests.case import CaseRun, Ref
+from engine.runtime.configtests.case import CaseRun, GivenRefused, Ref
 from engine.runtime.configtests.model import Given
+from engine.runtime.errors import TrellisError
 
 #: The moment a case starts at when neither its file nor the case says ``at:``.
 DEFAULT_AT = "2026-06-01 09:00"
@@ -23,8 +24,11 @@ def set_up(run: CaseRun, given: Given) -> None:
         values = values_for(run, record.object, record.values)
         if record.owner is not None:
             values["owner_id"] = run.users[record.owner]
-        with run.crm.session(None, channel="python") as session, session.duplicates_allowed():
-            created = session.create(record.object, values)
+        try:
+            with run.crm.session(None, channel="python") as session, session.duplicates_allowed():
+                created = session.create(record.object, values)
+        except TrellisError as error:
+            raise GivenRefused(error, record.location) from None
         if record.alias:
             run.aliases[record.alias] = Ref(record.object, created.id if created.get("id") else None)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from engine.metadata import Config
-from engine.runtime.configtests.case import CaseFailed, CaseRun, MovableClock, Outcome, Ref
+from engine.runtime.configtests.case import CaseFailed, CaseRun, GivenRefused, MovableClock, Outcome, Ref
 from engine.runtime.configtests.expectations import EXPECTATIONS, describe_error, error_matches
 from engine.runtime.configtests.given import DEFAULT_AT, set_up
 from engine.runtime.configtests.model import Case, Given, Step, Suite
@@ -85,7 +85,7 @@ def _shared_start(config: Config, box: Sandbox, case: Case) -> _Base | None:
     try:
         with speaking(case.language):
             set_up(run, case.shared)
-    except TrellisError:
+    except Exception:  # noqa: BLE001 - each case sets it up again and reports the failure
         box.close(crm)
         return None
     return _Base(box.keep(crm), run.users, run.aliases)
@@ -100,15 +100,17 @@ def _run_case(run: CaseRun, case: Case, start: float, given: Given) -> CaseResul
     with speaking(case.language):
         try:
             set_up(run, given)
-        except TrellisError as error:
-            where = say("given", case.language, where=case.location)
+        except Exception as error:  # noqa: BLE001 - a refusal (or an engine failure) fails the case, not the run
+            where = say(
+                "given", case.language, where=error.location if isinstance(error, GivenRefused) else case.location
+            )
             return CaseResult(
                 case,
                 False,
                 time.perf_counter() - start,
                 where,
                 say("success", case.language),
-                describe_error(error, case.language),
+                _failure(error, case.language),
             )
         for step in case.steps:
             try:
@@ -119,13 +121,19 @@ def _run_case(run: CaseRun, case: Case, start: float, given: Given) -> CaseResul
                 expected, actual = (
                     (failed.expected, failed.actual)
                     if isinstance(failed, CaseFailed)
-                    else (
-                        say("success", case.language),
-                        say("crashed", case.language, error=f"{type(failed).__name__}: {failed}"),
-                    )
+                    else (say("success", case.language), _failure(failed, case.language))
                 )
                 return CaseResult(case, False, time.perf_counter() - start, where, expected, actual)
     return CaseResult(case, True, time.perf_counter() - start)
+
+
+def _failure(error: Exception, language: str) -> str:
+    """A refusal in the user's words; any other failure named as the engine's."""
+    if isinstance(error, GivenRefused):
+        error = error.error
+    if isinstance(error, TrellisError):
+        return describe_error(error, language)
+    return say("crashed", language, error=f"{type(error).__name__}: {error}")
 
 
 def _run_step(run: CaseRun, step: Step) -> None:
