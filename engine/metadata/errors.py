@@ -163,13 +163,17 @@ class Location:
 
 @dataclass(frozen=True)
 class ConfigIssue:
-    """One problem in a config: code, where, what, and how to fix it."""
+    """One problem in a config: code, where, what, and how to fix it.
+
+    ``severity`` is ``error`` (the config is refused) or ``warning`` (a ``T-W`` code: the config
+    works, but something in it is probably a mistake; ``trellis validate --strict`` refuses it)."""
 
     code: str
     message: str
     location: Location | None = None
     path: str = ""
     hint: str | None = None
+    severity: str = "error"
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
@@ -182,15 +186,20 @@ class ConfigError(Exception):
     """A config has one or more problems; ``issues`` lists them all."""
 
     def __init__(self, issues: list[ConfigIssue]) -> None:
-        self.issues = sorted(
-            issues,
-            key=lambda i: (i.location.file, i.location.line, i.location.column) if i.location else ("", 0, 0),
-        )
+        ordered = sorted(issues, key=issue_order)
+        #: The errors; ``warnings`` holds the warnings found alongside them.
+        self.issues = [issue for issue in ordered if issue.severity == "error"]
+        self.warnings = [issue for issue in ordered if issue.severity != "error"]
         count = len(self.issues)
         super().__init__(
             f"{count} error{'s' if count != 1 else ''} in the config:\n"
             + "\n".join(str(issue) for issue in self.issues)
         )
+
+
+def issue_order(issue: ConfigIssue) -> tuple[str, int, int]:
+    """Issues sort by file, line and column (those without a place first)."""
+    return (issue.location.file, issue.location.line, issue.location.column) if issue.location else ("", 0, 0)
 
 
 def format_path(path: tuple) -> str:
