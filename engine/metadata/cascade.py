@@ -3,9 +3,9 @@
 When the JSON Schema finds problems the compiler still runs (``Compiler.tolerant``), so
 that one bad type does not hide an unknown field in a formula elsewhere. What it then
 says about a refused part is a second report of the same problem: an issue inside the
-*unit* of a schema issue (a field, a stage list, a rule, a report, a role…), or an
-"unknown …" naming a unit the compiler had to skip (a field whose type is unknown is
-then missing from its object, and a report on it would say "unknown field").
+*unit* of a schema issue (a field, a stage list, a rule, a report, a role…), or one naming
+a refused field or a part the compiler had to skip (a field whose type is unknown is then
+missing from its object, and a report on it would say "lead has no field `score`").
 """
 
 from __future__ import annotations
@@ -40,17 +40,17 @@ def _under(parts: tuple[str, ...], prefix: tuple[str, ...]) -> bool:
 def without_cascades(
     found: Iterable[ConfigIssue], reported: list[ConfigIssue], skipped: Iterable[str] = ()
 ) -> list[ConfigIssue]:
-    """The issues of ``found`` that are not about a unit of an issue in ``reported`` nor an
-    "unknown" naming a unit that was refused (or ``skipped`` by the compiler)."""
+    """The issues of ``found`` that are neither inside a unit of an issue in ``reported`` nor
+    name (in backticks) a field the schema refused or a part the compiler ``skipped``."""
     units = {unit(issue.path) for issue in reported if issue.path}
-    names = {u[-1] for u in units if u and not u[-1].startswith("[")} | set(skipped)
+    names = {u[3] for u in units if len(u) == 4 and u[2] == "fields"} | set(skipped)
     places = {(issue.location, issue.code) for issue in reported}
     kept = []
     for issue in found:
         parts = split_path(issue.path)
         if (issue.location, issue.code) in places or any(_under(parts, u) for u in units if u):
             continue
-        if issue.message.startswith("unknown") and any(f"`{name}`" in issue.message for name in names):
+        if any(f"`{name}`" in issue.message for name in names):
             continue
         kept.append(issue)
     return kept

@@ -26,6 +26,7 @@ from engine.metadata import automation, fieldtypes, kinds
 from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
 from engine.metadata.campaigns import check_campaign_object, compile_segments
+from engine.metadata.consistency import check_consistency
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.dashboards import compile_dashboards
 from engine.metadata.duplicates import compile_duplicates
@@ -393,6 +394,7 @@ class Compiler:
         forms = g({}, compile_forms, self, self.tree.get("forms") or {}, objects)
         segments = g({}, self.compile_campaigns, objects)
         mail = g(None, compile_mail, self, self.tree.get("mail"), objects)
+        g(None, check_consistency, self, self.tree, objects, roles, approvals, picklists)
         canonical = canonical_json(self.tree)
         return Config(
             settings=self.settings,

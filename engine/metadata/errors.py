@@ -226,6 +226,8 @@ class IssueSink(Protocol):
 
     def issue(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None: ...
 
+    def warn(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None: ...
+
 
 class SectionChecker:
     """The base of a section's checker (one report, form, dashboard…): ``issue`` reports a
