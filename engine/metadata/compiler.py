@@ -394,7 +394,7 @@ class Compiler:
         forms = g({}, compile_forms, self, self.tree.get("forms") or {}, objects)
         segments = g({}, self.compile_campaigns, objects)
         mail = g(None, compile_mail, self, self.tree.get("mail"), objects)
-        g(None, check_consistency, self, self.tree, objects, roles, approvals, picklists)
+        g(None, check_consistency, self, self.tree, objects, roles, approvals, picklists, automations, templates)
         canonical = canonical_json(self.tree)
         return Config(
             settings=self.settings,

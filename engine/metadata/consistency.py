@@ -9,6 +9,8 @@ but the whole config makes impossible, or declares for nothing.
   skipping not allowed);
 - T-E246: a stage requires a field that every role able to edit the object has hidden or
   read-only (nobody can fill it, so nobody can move the record there through the UI or API);
+- T-E241: a template reads a field (``{{ record.amuont }}``) the object of a rule that
+  sends it with ``notify`` does not have;
 - T-W001: a shared picklist no field uses;
 - T-W002: a role that grants nothing (no object, no permission) and no role inherits from.
 """
@@ -19,7 +21,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.metadata.errors import IssueSink
-from engine.metadata.model import ACCESS_LEVELS, NO_GRANT, ApprovalRule, ObjectDef, Pipeline, Picklist, Role
+from engine.metadata import templating
+from engine.metadata.errors import did_you_mean
+from engine.metadata.model import (
+    ACCESS_LEVELS,
+    NO_GRANT,
+    SYSTEM_COLUMNS,
+    ApprovalRule,
+    Automation,
+    MessageTemplate,
+    ObjectDef,
+    Picklist,
+    Pipeline,
+    Role,
+)
 
 #: The grant a requester uses to submit each kind of approval.
 _WRITE = {"delete": "delete", "change": "edit", "stage_skip": "edit"}
@@ -32,8 +47,11 @@ def check_consistency(
     roles: Mapping[str, Role],
     approvals: tuple[ApprovalRule, ...],
     picklists: Mapping[str, Picklist],
+    automations: tuple[Automation, ...] = (),
+    templates: Mapping[str, MessageTemplate] | None = None,
 ) -> None:
     """Every check of this module (the compiler runs it when the parts compiled)."""
+    check_template_fields(sink, automations, templates or {}, objects)
     approval_paths = _approval_paths(tree, approvals)
     for rule in approvals:
         check_approval(sink, rule, objects, roles, approval_paths.get(rule.name, ("approvals",)))
@@ -216,3 +234,48 @@ def warn_unused(
             "give it `objects:` or `permissions:`, or remove it",
             key=True,
         )
+
+
+def check_template_fields(
+    sink: IssueSink,
+    automations: tuple[Automation, ...],
+    templates: Mapping[str, MessageTemplate],
+    objects: Mapping[str, ObjectDef],
+) -> None:
+    """T-E241: the ``record.X`` a template reads are fields of each object a rule sends it for."""
+    reported: set[tuple] = set()
+    for rule in automations:
+        obj = objects.get(rule.object or "")
+        if obj is None:
+            continue
+        known = {*obj.fields, *SYSTEM_COLUMNS, "raw"}
+        for action in rule.actions:
+            template = templates.get(action.template or "") if action.kind == "notify" else None
+            if template is None:
+                continue
+            texts = [(("templates", template.name), template.subject, template.body)]
+            texts += [
+                (("templates", template.name, "languages", lang), subject, body)
+                for lang, (subject, body) in template.languages.items()
+            ]
+            for where, subject, body in texts:
+                for key, source in (("subject", subject), ("body", body)):
+                    for name in sorted(_record_keys(source) - known):
+                        if (where, key, obj.name, name) in reported:
+                            continue
+                        reported.add((where, key, obj.name, name))
+                        sink.issue(
+                            "T-E241",
+                            (*where, key),
+                            f"`record.{name}`: {obj.name} has no field `{name}` (rule `{rule.name}` sends this "
+                            f"template for {obj.name} records)",
+                            did_you_mean(name, obj.fields) or f"name a field of {obj.name}",
+                        )
+
+
+def _record_keys(source: str) -> set[str]:
+    """The keys ``source`` reads of ``record`` (none when it does not parse or reads it whole)."""
+    try:
+        return set(templating.keys_read(source, "record") or ())
+    except Exception:  # noqa: BLE001 - a template that does not parse is T-E128 already
+        return set()
