@@ -325,7 +325,9 @@ class Compiler:
         self.settings = g(Settings(), self.compile_settings, self.tree.get("settings") or {})
         picklists = {}
         for name, spec in (self.tree.get("picklists") or {}).items():
-            picklist = g(None, self.compile_picklist, name, spec.get("values") or [], spec.get("label"), ("picklists", name))
+            picklist = g(
+                None, self.compile_picklist, name, spec.get("values") or [], spec.get("label"), ("picklists", name)
+            )
             if picklist is not None:
                 picklists[name] = picklist
             else:

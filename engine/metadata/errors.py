@@ -139,6 +139,20 @@ T-E112    an ``activity``/``task`` key names a field of the wrong type
 T-E113    an ``on`` lookup does not point at a ``timeline: true`` object
 T-E114    a task's ``done`` values do not fit its status field
 T-E115    one object declares both ``activity`` and ``task``
+T-E240    a webhook without ``secret_env`` and without ``unsigned: true`` (or with both)
+T-E241    a template reads a field the object of a rule that sends it lacks (``{{ record.amuont }}``)
+T-E242    a template uses an unknown filter
+T-E243    a template uses ``include``, ``import``, ``from`` or ``extends``
+T-E244    an approval's approver role can never decide it (no ``approve``, cannot read the records)
+T-E245    a pipeline stage no record can reach from the first stage
+T-E246    a stage requires a field every role that edits the object has hidden or read-only
+========  =============================================================
+
+Warnings (``ConfigIssue.severity == "warning"``; ``trellis validate --strict`` makes them errors):
+
+========  =============================================================
+T-W001    a shared picklist no field uses
+T-W002    a role that grants nothing (no object, no permission) and no role inherits from
 ========  =============================================================
 """
 
