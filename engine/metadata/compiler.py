@@ -26,11 +26,11 @@ from engine.metadata import automation, fieldtypes, kinds
 from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
 from engine.metadata.campaigns import check_campaign_object, compile_segments
+from engine.metadata.cascade import without_cascades
 from engine.metadata.consistency import check_consistency
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.dashboards import compile_dashboards
 from engine.metadata.duplicates import compile_duplicates
-from engine.metadata.cascade import without_cascades
 from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
 from engine.metadata.expressions import (
     FUNCTIONS,

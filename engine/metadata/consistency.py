@@ -20,9 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.metadata.errors import IssueSink
 from engine.metadata import templating
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import IssueSink, did_you_mean
 from engine.metadata.model import (
     ACCESS_LEVELS,
     NO_GRANT,

@@ -13,8 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
-from engine.metadata import ConfigError, ConfigIssue, load_config
-from engine.metadata import templating
+from engine.metadata import ConfigError, ConfigIssue, load_config, templating
 
 
 def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
