@@ -146,6 +146,8 @@ T-E243    a template uses ``include``, ``import``, ``from`` or ``extends``
 T-E244    an approval's approver role can never decide it (no ``approve``, cannot read the records)
 T-E245    a pipeline stage no record can reach from the first stage
 T-E246    a stage requires a field every role that edits the object has hidden or read-only
+T-E247    a number with more than 4,300 digits
+T-E248    a template reads an attribute starting with ``_`` (``''.__class__``)
 ========  =============================================================
 
 Warnings (``ConfigIssue.severity == "warning"``; ``trellis validate --strict`` makes them errors):

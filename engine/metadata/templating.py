@@ -232,7 +232,8 @@ _LOADING_TAGS: tuple[tuple[type[nodes.Node], str], ...] = (
 def static_problems(source: str) -> list[tuple[str, str, str]]:
     """What is wrong in ``source`` whatever the record, as ``(code, message, hint)``: a tag that
     loads another template (``include``, ``import``, ``from``, ``extends``: T-E243 — the sandbox
-    has no loader, so nothing could be read anyway) or an unknown filter (T-E242). Raises
+    has no loader, so nothing could be read anyway), an unknown filter (T-E242) or an attribute
+    starting with ``_`` (``''.__class__``: T-E248, the sandbox refuses it on every rendering). Raises
     ``jinja2.TemplateSyntaxError`` when ``source`` does not parse."""
     from engine.metadata.errors import did_you_mean
 
@@ -248,6 +249,16 @@ def static_problems(source: str) -> list[tuple[str, str, str]]:
                 )
             )
             break
+    internals = [node.attr for node in tree.find_all(nodes.Getattr) if node.attr.startswith("_")]  # type: ignore[attr-defined]
+    if internals:
+        names = ", ".join(f"`.{name}`" for name in dict.fromkeys(reversed(internals)))  # as written
+        problems.append(
+            (
+                "T-E248",
+                f"{names}: names starting with _ are internals the sandbox refuses",
+                "read fields of the record, e.g. {{ record.name }}",
+            )
+        )
     filters = environment().filters
     for node in tree.find_all(nodes.Filter):
         assert isinstance(node, nodes.Filter)  # what find_all was asked for

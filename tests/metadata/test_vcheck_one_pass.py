@@ -376,3 +376,33 @@ def test_sample_configs_validate_strict_without_warnings():
     for name in ("sample_saas.yaml", "sample_retail.yaml"):
         result = validate("--strict", str(root / "configs" / name))
         assert result.exit_code == 0 and "warning" not in result.output, result.output
+
+
+# --- T-E247, T-E248, T-E040: bounds a hostile file meets -------------------------------
+
+
+def test_E247_a_number_too_long_to_read(tmp_path):
+    path = write(
+        tmp_path,
+        "trellis: 1\nobjects:\n  lead:\n    fields:\n      name: {type: text, max_length: " + "9" * 5000 + "}\n",
+    )
+    issue = only(path)
+    assert (issue.code, str(issue.location), issue.message) == (
+        "T-E247",
+        f"{path}:5:38",
+        "a number with more than 4,300 digits",
+    )
+
+
+def test_E248_a_template_reading_internals(tmp_path):
+    issue = only(write(tmp_path, TEMPLATE % "{{ ''.__class__.__mro__ }}"))
+    assert (issue.code, issue.path) == ("T-E248", "templates.hello.body")
+    assert issue.message == "`.__class__`, `.__mro__`: names starting with _ are internals the sandbox refuses"
+
+
+def test_E040_an_expression_nested_past_the_limit(tmp_path):
+    chain = " + ".join(["amount"] * 20_000)
+    text = "trellis: 1\nobjects:\n  lead:\n    fields:\n      amount: {type: decimal}\n"
+    issue = only(write(tmp_path, text + f'      total: {{type: formula, expression: "{chain}"}}\n'))
+    assert (issue.code, issue.path) == ("T-E040", "objects.lead.fields.total.expression")
+    assert "nested more than 100 levels deep" in issue.message
