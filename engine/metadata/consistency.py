@@ -252,7 +252,9 @@ def check_template_fields(
             template = templates.get(action.template or "") if action.kind == "notify" else None
             if template is None:
                 continue
-            texts = [(("templates", template.name), template.subject, template.body)]
+            texts: list[tuple[tuple[str, ...], str, str]] = [
+                (("templates", template.name), template.subject, template.body)
+            ]
             texts += [
                 (("templates", template.name, "languages", lang), subject, body)
                 for lang, (subject, body) in template.languages.items()

@@ -249,7 +249,7 @@ def static_problems(source: str) -> list[tuple[str, str, str]]:
                 )
             )
             break
-    internals = [node.attr for node in tree.find_all(nodes.Getattr) if node.attr.startswith("_")]  # type: ignore[attr-defined]
+    internals = [node.attr for node in tree.find_all(nodes.Getattr) if node.attr.startswith("_")]
     if internals:
         names = ", ".join(f"`.{name}`" for name in dict.fromkeys(reversed(internals)))  # as written
         problems.append(
