@@ -406,3 +406,9 @@ def test_E040_an_expression_nested_past_the_limit(tmp_path):
     issue = only(write(tmp_path, text + f'      total: {{type: formula, expression: "{chain}"}}\n'))
     assert (issue.code, issue.path) == ("T-E040", "objects.lead.fields.total.expression")
     assert "nested more than 100 levels deep" in issue.message
+
+
+def test_warnings_of_a_cached_config_name_the_file_read(tmp_path):
+    first, second = write(tmp_path, WARNED, "a.yaml"), write(tmp_path, WARNED, "b.yaml")
+    assert load_config(first).warnings[0].location.file == str(first)
+    assert load_config(second).warnings[0].location.file == str(second)
