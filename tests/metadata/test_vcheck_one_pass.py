@@ -412,3 +412,36 @@ def test_warnings_of_a_cached_config_name_the_file_read(tmp_path):
     first, second = write(tmp_path, WARNED, "a.yaml"), write(tmp_path, WARNED, "b.yaml")
     assert load_config(first).warnings[0].location.file == str(first)
     assert load_config(second).warnings[0].location.file == str(second)
+
+
+def test_E245_in_a_pipeline_chosen_by_a_field(tmp_path):
+    issue = only(
+        write(
+            tmp_path,
+            """
+            trellis: 1
+            objects:
+              deal:
+                fields:
+                  line: {type: picklist, values: [hw, sw]}
+                pipeline:
+                  by: line
+                  reopen: never
+                  skip: {allowed: false}
+                  stages: [new, won]
+                  pipelines:
+                    hardware:
+                      when: [hw]
+                      stages:
+                        - {key: new, next: [shipped]}
+                        - {key: built}
+                        - {key: shipped, outcome: won}
+            """,
+        )
+    )
+    assert (issue.code, issue.path, issue.location.line) == (
+        "T-E245",
+        "objects.deal.pipeline.pipelines.hardware.stages[1]",
+        16,
+    )
+    assert issue.hint == "add `built` to the `next` of a stage before it, or allow `skip`"
