@@ -43,6 +43,54 @@ def _no_disk_waits(dbapi_connection, connection_record) -> None:  # noqa: ANN001
         dbapi_connection.execute("PRAGMA synchronous=OFF")
 
 
+#: Set while a test marked ``no_database`` runs: such a test opening a database fails.
+_database_forbidden: list[str] = []
+
+
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def _refuse_in_no_database_tests(dbapi_connection, connection_record) -> None:  # noqa: ANN001
+    if _database_forbidden:
+        raise AssertionError(f"{_database_forbidden[0]} is marked no_database but opened a database connection")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "no_database: the test checks the config language, the docs or the code and opens no database; "
+        "the PostgreSQL runs leave it to the SQLite run, since no database can change its result",
+    )
+    config.addinivalue_line("markers", "uses_database: in a ``no_database`` module, a test that does open one")
+
+
+def _database_free(item: pytest.Item) -> bool:
+    return item.get_closest_marker("no_database") is not None and item.get_closest_marker("uses_database") is None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL (TRELLIS_TEST_DATABASE_URL set), deselect the ``no_database`` tests: they
+    ran in the SQLite run and would only repeat the same work."""
+    if not os.environ.get("TRELLIS_TEST_DATABASE_URL"):
+        return
+    skipped = [item for item in items if _database_free(item)]
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = [item for item in items if not _database_free(item)]
+
+
+@pytest.fixture(autouse=True)
+def _no_database_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A ``no_database`` test that connects to a database fails (in the SQLite run), so the
+    marker cannot hide a database test from PostgreSQL."""
+    if not _database_free(request.node):
+        yield
+        return
+    _database_forbidden.append(request.node.nodeid)
+    try:
+        yield
+    finally:
+        _database_forbidden.clear()
+
+
 class Clock:
     """A clock the test moves: ``clock.now += …`` or ``clock.at(moment)``; pass it as
     ``Trellis.open(…, clock=clock)``."""

@@ -11,10 +11,14 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from engine.metadata import errors as config_errors
 from engine.metadata.expressions import FUNCTIONS
 from engine.metadata.loader import read_document
 from engine.metadata.model import SYSTEM_COLUMNS
+
+pytestmark = pytest.mark.no_database
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "engine" / "metadata" / "schema.json"
@@ -413,6 +417,7 @@ def test_every_grant_is_used_in_code_or_documented_as_planned():
         assert used != planned, f"grant `{key}`: used in code {used}, documented as planned {planned}"
 
 
+@pytest.mark.uses_database
 def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys):
     """The README's shell line (the key) and Python block, run as a reader would, in a fresh folder."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

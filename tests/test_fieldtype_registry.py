@@ -25,6 +25,8 @@ from engine.runtime.exports import cells
 from engine.runtime.records import present
 from webui.ui import display, widgets
 
+pytestmark = pytest.mark.no_database
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Config keys of the parts, by the attribute they fill (``object:`` fills a lookup's ``target``).
 CONFIG_KEY = {"target": "object"}

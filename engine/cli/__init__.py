@@ -17,6 +17,7 @@ from engine.cli import (  # noqa: F401  (each module registers its commands on `
     duplicate_commands,
     export_commands,
     form_commands,
+    handover_commands,
     import_commands,
     mail_commands,
     serve_commands,

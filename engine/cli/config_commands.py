@@ -1,4 +1,5 @@
-"""Commands about the config and the schema: validate, plan, apply, history, rollback, demo."""
+"""Commands about the config and the schema: validate, plan (with what an overlay changes of its
+template), apply, history, rollback, demo."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from engine.cli.common import (
     user_errors,
 )
 from engine.cli.group import main
+from engine.cli.handover_commands import print_overlay
 from engine.metadata import ConfigError, load_config
 from engine.runtime import migrate
 from engine.runtime.database import create_engine, database_url, missing_database
@@ -53,6 +55,7 @@ def plan(config: str, db_url: str | None, allow_data_loss: bool) -> None:
     result = migrate.plan(create_engine(db_url), compiled, allow_data_loss=allow_data_loss)
     echo(f"Plan for {database_url(db_url)}:")
     echo(str(result))
+    print_overlay(config, compiled)
     if result.refusals:
         sys.exit(1)
 

@@ -186,10 +186,16 @@ def compile_config(raw: RawConfig) -> Config:
     return replace(config, warnings=tuple(issues)) if issues else config
 
 
+def language_schema() -> dict:
+    """The JSON Schema of the config language as the validator sees it: schema.json with the
+    automation kinds and subscription targets registered now (``trellis schema`` prints it)."""
+    return with_targets(automation.with_kinds(json_schema()))
+
+
 @cache
 def _validator(generation: int) -> jsonschema.Draft202012Validator:
     """The validator of the schema with the automation kinds registered in this ``kinds.generation``."""
-    return jsonschema.Draft202012Validator(with_targets(automation.with_kinds(json_schema())))
+    return jsonschema.Draft202012Validator(language_schema())
 
 
 #: The schema's pattern of a duration setting (``session_lifetime``…), read by ``automation.parse_duration``.

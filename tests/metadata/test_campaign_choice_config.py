@@ -9,6 +9,8 @@ import pytest
 from engine.metadata import load_config
 from engine.metadata.errors import ConfigError
 
+pytestmark = pytest.mark.no_database
+
 CONFIG = """
 trellis: 1
 picklists:

@@ -10,6 +10,8 @@ from engine.metadata import load_config
 from engine.metadata.campaigns import parse_rate
 from engine.metadata.errors import ConfigError
 
+pytestmark = pytest.mark.no_database
+
 BASE = """
 trellis: 1
 objects:

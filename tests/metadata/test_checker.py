@@ -27,6 +27,8 @@ from engine.metadata.expressions import (
     parse_expression,
 )
 
+pytestmark = pytest.mark.no_database
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -12,6 +12,8 @@ from engine.metadata.errors import ConfigError
 from engine.metadata.model import ReportGroup
 from tests.metadata.test_reports_config import BASE
 
+pytestmark = pytest.mark.no_database
+
 
 def test_a_completeness_report_compiles_with_owner_by_default(write_config):
     text = BASE + "  filled: {object: deal, kind: completeness, fields: [amount, closes], target: 85%}\n"

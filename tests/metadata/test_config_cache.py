@@ -8,6 +8,8 @@ import pytest
 
 from engine.metadata import ConfigError, load_config, load_config_text
 
+pytestmark = pytest.mark.no_database
+
 CONFIG = """
 trellis: 1
 objects:

@@ -13,6 +13,8 @@ import pytest
 
 from engine.metadata import ConfigError, ConfigIssue, load_config
 
+pytestmark = pytest.mark.no_database
+
 ROOT = Path(__file__).resolve().parents[2]
 
 OBJECTS = """\

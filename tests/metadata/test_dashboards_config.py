@@ -10,6 +10,8 @@ from engine.metadata.errors import ConfigError
 from engine.metadata.model import DashboardFilters, DashboardWidget, Label
 from tests.conftest import CONFIGS
 
+pytestmark = pytest.mark.no_database
+
 BASE = """
 trellis: 1
 objects:

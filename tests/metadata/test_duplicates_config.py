@@ -11,6 +11,8 @@ from engine.metadata.errors import ConfigError
 from engine.metadata.matching import METHODS
 from engine.metadata.model import DuplicateRule, MatchCriterion
 
+pytestmark = pytest.mark.no_database
+
 #: (method, a, b, matches at the method's default threshold)
 PAIRS = [
     ("exact", "91310000MA1K", "91310000MA1K", True),

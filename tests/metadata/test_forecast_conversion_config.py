@@ -12,6 +12,8 @@ from engine.metadata import load_config
 from engine.metadata.errors import ConfigError
 from engine.metadata.model import ReportGroup, ReportQuota
 
+pytestmark = pytest.mark.no_database
+
 BASE = """
 trellis: 1
 objects:

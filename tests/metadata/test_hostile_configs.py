@@ -19,6 +19,8 @@ from engine.metadata import ConfigError, load_config
 from engine.metadata.loader import MAX_FILE_BYTES
 from tests.metadata.test_checker import assert_issue, issues_of, only_issue
 
+pytestmark = pytest.mark.no_database
+
 #: Nine aliases of nine aliases…: 9**9 (387 million) values once expanded, in 300 bytes.
 BILLION_LAUGHS = "trellis: 1\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)

@@ -9,6 +9,8 @@ from engine.metadata import load_config
 from engine.metadata.errors import ConfigError
 from engine.metadata.model import Label, ReportGroup, ReportMeasure
 
+pytestmark = pytest.mark.no_database
+
 BASE = """
 trellis: 1
 objects:

@@ -12,6 +12,8 @@ import pytest
 from engine.metadata import load_config
 from engine.metadata.model import Label
 
+pytestmark = pytest.mark.no_database
+
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SAMPLES = ["sample_saas.yaml", "sample_retail.yaml"]
 SCENARIO_ID = re.compile(r"[(（]\s*S\d+|\bS\d{1,2}\b")

@@ -15,6 +15,8 @@ from engine.metadata.errors import ConfigError
 from engine.metadata.model import SubscriptionFilters
 from engine.metadata.schedules import Schedule, ScheduleError, parse_schedule
 
+pytestmark = pytest.mark.no_database
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # no DST
 UTC = dt.UTC
 

@@ -15,6 +15,8 @@ from engine.metadata import ConfigError, load_config
 from engine.metadata.model import SYSTEM_COLUMNS
 from tests.conftest import CONFIGS
 
+pytestmark = pytest.mark.no_database
+
 BASE = """
 trellis: 1
 objects:

@@ -16,6 +16,8 @@ from click.testing import CliRunner
 
 from engine.cli import main
 
+pytestmark = pytest.mark.no_database
+
 HOSTILE = Path(__file__).parent / "hostile"
 #: Seconds after which a file counts as hanging the validator.
 HANG_GUARD = 5

@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from engine.cli import main
 from engine.metadata import ConfigError, ConfigIssue, load_config, templating
 
+pytestmark = pytest.mark.no_database
+
 
 def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
     path = tmp_path / name

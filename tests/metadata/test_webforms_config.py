@@ -12,6 +12,8 @@ from engine.metadata.errors import ConfigError
 from engine.metadata.forms import parse_rate
 from engine.metadata.model import WebFormSpam
 
+pytestmark = pytest.mark.no_database
+
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE = """
 trellis: 1

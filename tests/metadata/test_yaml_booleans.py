@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.metadata import load_config
+
+pytestmark = pytest.mark.no_database
 
 CONFIG = """
 trellis: 1

@@ -15,6 +15,8 @@ from engine.runtime.records.listparams import BadListParams, ListParams, parse
 from engine.runtime.records.query import MAX_PER_PAGE
 from engine.runtime.security.permissions import Principal
 
+pytestmark = pytest.mark.no_database
+
 
 def test_every_parameter_is_read():
     params = parse(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from argon2 import PasswordHasher, Type
 
 from tests.conftest import PRODUCTION_HASHER
+
+pytestmark = pytest.mark.no_database
 
 
 def test_production_hashes_with_argon2id_at_default_parameters():
