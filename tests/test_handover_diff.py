@@ -126,6 +126,7 @@ roles:
   manager:
     label: {en: Manager, zh: 经理}
     objects: {deal: {read: all, edit: all}}
+    permissions: [approve]
 approvals:
   - name: big_deal
     label: {en: Big deal, zh: 大单审批}

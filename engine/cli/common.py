@@ -7,13 +7,13 @@ import functools
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 import sqlalchemy as sa
 
-from engine.metadata import ConfigError
+from engine.metadata import ConfigError, ConfigIssue
 from engine.runtime import migrate
 from engine.runtime.errors import TrellisError, ValidationFailed
 
@@ -115,6 +115,7 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 echo(str(issue), err=True)
             count = len(exc.issues)
             secho(f"{count} error{'s' if count != 1 else ''} in the config.", fg="red", err=True)
+            show_warnings(exc.warnings, err=True)
         except migrate.MigrationRefused as exc:
             secho("Refused: this change would lose or break data.", fg="red", err=True)
             for refusal in exc.refusals:
@@ -133,6 +134,20 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         sys.exit(1)
 
     return wrapper
+
+
+def show_warnings(warnings: Sequence[ConfigIssue], err: bool = False) -> None:
+    """Print a config's warnings (T-W…) in yellow, apart from its errors, and how many."""
+    if not warnings:
+        return
+    for issue in warnings:
+        secho(f"warning: {visible(issue)}", fg="yellow", err=err)
+    count = len(warnings)
+    secho(
+        f"{count} warning{'s' if count != 1 else ''} (`trellis validate --strict` treats them as errors).",
+        fg="yellow",
+        err=err,
+    )
 
 
 class TimeOptionError(TrellisError):

@@ -4,6 +4,7 @@ template), apply, history, rollback, demo."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import click
 import sqlalchemy as sa
@@ -15,11 +16,12 @@ from engine.cli.common import (
     config_first,
     echo,
     secho,
+    show_warnings,
     user_errors,
 )
 from engine.cli.group import main
 from engine.cli.handover_commands import print_overlay
-from engine.metadata import load_config
+from engine.metadata import ConfigError, load_config
 from engine.runtime import migrate
 from engine.runtime.database import create_engine, database_url, missing_database
 from engine.runtime.errors import TrellisError
@@ -27,15 +29,19 @@ from engine.runtime.errors import TrellisError
 
 @main.command()
 @CONFIG_ARG
+@click.option("--strict", is_flag=True, help="Treat warnings (T-W codes) as errors: exit 1 when there are any.")
 @user_errors
-def validate(config: str) -> None:
-    """Check CONFIG and report every error with file:line:column, code and hint."""
+def validate(config: str, strict: bool) -> None:
+    """Check CONFIG and report every error and warning with file:line:column, code and hint."""
     compiled = load_config(config)
+    if strict and compiled.warnings:
+        raise ConfigError([replace(issue, severity="error") for issue in compiled.warnings])
     fields = sum(len(o.fields) for o in compiled.objects.values())
     secho(
         f"{config} is valid: {len(compiled.objects)} objects, {fields} fields, {len(compiled.picklists)} picklists.",
         fg="green",
     )
+    show_warnings(compiled.warnings)
 
 
 @main.command()

@@ -83,7 +83,21 @@ def _cached(key: tuple, source_path: str) -> Config | None:
     templates, config = entry
     if any(read_source(template) != template_text for template, template_text in templates):
         return None
-    return config if config.source_path == source_path else dataclasses.replace(config, source_path=source_path)
+    if config.source_path == source_path:
+        return config
+    return dataclasses.replace(
+        config, source_path=source_path, warnings=_moved(config.warnings, config.source_path, source_path)
+    )
+
+
+def _moved(warnings: tuple[ConfigIssue, ...], old: str, new: str) -> tuple[ConfigIssue, ...]:
+    """``warnings`` of the config compiled from ``old``, located in ``new`` (the same text)."""
+    return tuple(
+        dataclasses.replace(w, location=dataclasses.replace(w.location, file=new))
+        if w.location is not None and w.location.file == old
+        else w
+        for w in warnings
+    )
 
 
 def _keep(raw: RawConfig, config: Config) -> None:

@@ -60,8 +60,10 @@ def with_kinds(schema: dict) -> dict:
 
 def compile_templates(compiler: Compiler, specs: dict, languages: tuple[str, ...]) -> dict[str, MessageTemplate]:
     """``templates:``: name → subject and body, and per-language variants of them (Jinja,
-    checked for syntax, T-E128; for limits any rendering exceeds, T-E129; a variant's language
-    must be one of ``settings.languages``, T-E128)."""
+    checked for syntax, T-E128; for limits any rendering exceeds, T-E129; for unknown filters,
+    T-E242, and tags that load other templates, T-E243; a variant's language must be one of
+    ``settings.languages``, T-E128). Fields a template reads are checked where a rule uses it
+    (``consistency.check_template_fields``, T-E241)."""
     import jinja2
 
     from engine.metadata import templating
@@ -73,6 +75,11 @@ def compile_templates(compiler: Compiler, specs: dict, languages: tuple[str, ...
         for where, texts in ((path, spec), *(((*path, "languages", lang), v) for lang, v in variants.items())):
             for key in ("subject", "body"):
                 try:
+                    static = templating.static_problems(texts.get(key) or "")
+                    for code, message, hint in static:
+                        compiler.issue(code, (*where, key), message, hint)
+                    if static:
+                        continue
                     problem = templating.limit_problem(texts.get(key) or "")
                 except jinja2.TemplateSyntaxError as exc:
                     compiler.issue(

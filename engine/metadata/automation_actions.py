@@ -213,8 +213,9 @@ class Notify(ActionSpec):
 
 
 class Webhook(ActionSpec):
-    """``{webhook: {url: URL | url_env: VAR, secret_env: VAR, fields: [..]}}``: exactly one of
-    ``url`` and ``url_env``."""
+    """``{webhook: {url: URL | url_env: VAR, secret_env: VAR | unsigned: true, fields: [..]}}``:
+    exactly one of ``url`` and ``url_env``; signed with ``secret_env``, unsigned only when the
+    config says ``unsigned: true`` (T-E240)."""
 
     name = "webhook"
     needs_record = False
@@ -240,6 +241,24 @@ class Webhook(ActionSpec):
                     "letters, digits and _, e.g. ERP_HOOK_URL",
                 )
                 return None
+        unsigned = value.get("unsigned") is True
+        if secret_env is None and not unsigned:
+            rc.issue(
+                "T-E240",
+                where,
+                "a webhook without `secret_env` would be sent unsigned: the receiver cannot tell it from a forgery",
+                "add `secret_env: ERP_HOOK_SECRET` (the worker signs with it), or `unsigned: true` if the receiver "
+                "really checks nothing",
+            )
+            return None
+        if secret_env is not None and unsigned:
+            rc.issue(
+                "T-E240",
+                (*where, "unsigned"),
+                "`unsigned: true` and a `secret_env`: the webhook cannot be both",
+                "remove `unsigned`, or remove `secret_env`",
+            )
+            return None
         fields = self.payload_fields(rc, value.get("fields"), (*where, "fields"))
         return Action("webhook", url=url, url_env=url_env, secret_env=secret_env, fields=fields)
 

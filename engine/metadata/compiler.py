@@ -13,7 +13,7 @@ import ipaddress
 import json
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import cache
 from importlib import resources
@@ -26,6 +26,8 @@ from engine.metadata import automation, fieldtypes, kinds
 from engine.metadata import timeline as timeline_keys
 from engine.metadata.approvals import compile_approvals
 from engine.metadata.campaigns import check_campaign_object, compile_segments
+from engine.metadata.cascade import without_cascades
+from engine.metadata.consistency import check_consistency
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.dashboards import compile_dashboards
 from engine.metadata.duplicates import compile_duplicates
@@ -150,7 +152,14 @@ def json_schema() -> dict:
 
 
 def compile_config(raw: RawConfig) -> Config:
-    """Check ``raw`` and return the model; raises ConfigError listing every problem."""
+    """Check ``raw`` and return the model; raises ConfigError listing every problem.
+
+    Schema and semantic checks run in one pass: when the schema finds problems the
+    compiler still runs, tolerantly (``Compiler.tolerant``), and what it reports about a
+    part the schema already reported (or as a consequence of it) is dropped
+    (``cascade.without_cascades``), so that a config with N independent errors reports N.
+    Warnings (``ConfigIssue.severity``) do not stop the config: they ride on ``Config.warnings``.
+    """
     issues = list(raw.issues)
     if raw.tree is None:
         raise ConfigError(issues)
@@ -163,13 +172,18 @@ def compile_config(raw: RawConfig) -> Config:
         raise ConfigError(issues)
     reported = {issue.location for issue in raw.issues}  # e.g. a refused YAML tag: no second error on its value
     issues += [issue for issue in schema_issues(raw.tree) if issue.location not in reported]
-    if issues:
+    compiler = Compiler(raw, tolerant=bool(issues))
+    config: Config | None = None
+    try:
+        config = compiler.compile()
+    except Exception:
+        if not compiler.tolerant:
+            raise
+        # A part of the tree the schema refused broke the compiler: that part is already reported.
+    issues += without_cascades(compiler.issues, issues, compiler.skipped) if compiler.tolerant else compiler.issues
+    if config is None or any(issue.severity == "error" for issue in issues):
         raise ConfigError(issues)
-    compiler = Compiler(raw)
-    config = compiler.compile()
-    if compiler.issues:
-        raise ConfigError(compiler.issues)
-    return config
+    return replace(config, warnings=tuple(issues)) if issues else config
 
 
 def language_schema() -> dict:
@@ -281,23 +295,49 @@ class Compiler:
     The section compilers (approvals, automation, conversions, …) are handed it to report
     issues, parse expressions and read the settings."""
 
-    def __init__(self, raw: RawConfig) -> None:
+    def __init__(self, raw: RawConfig, tolerant: bool = False) -> None:
         self.raw = raw
         self.tree: LDict = raw.tree
         self.issues: list[ConfigIssue] = []
         self.settings = Settings()
+        #: The schema found problems: a part that breaks the compiler is skipped (``guarded``).
+        self.tolerant = tolerant
+        #: Names of parts skipped that way (an object, a field, a role): no "unknown" about them.
+        self.skipped: set[str] = set()
+
+    def guarded(self, default: Any, compile_part: Callable[..., Any], *args: Any) -> Any:
+        """``compile_part(*args)``; when ``tolerant``, ``default`` if it raises — a part of the tree
+        the schema refused (a string where a mapping belongs…), already reported."""
+        if not self.tolerant:
+            return compile_part(*args)
+        try:
+            return compile_part(*args)
+        except Exception:  # noqa: BLE001 - only under schema errors, which name the cause
+            return default
 
     # --- reporting ---------------------------------------------------------
     def issue(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
         self.issues.append(ConfigIssue(code, message, locate(self.tree, path, key=key), format_path(path), hint))
 
+    def warn(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
+        """Report a warning: shown by ``trellis validate``, an error only with ``--strict``."""
+        self.issues.append(
+            ConfigIssue(code, message, locate(self.tree, path, key=key), format_path(path), hint, severity="warning")
+        )
+
     # --- top level ---------------------------------------------------------
     def compile(self) -> Config:
-        self.settings = self.compile_settings(self.tree.get("settings") or {})
-        picklists = {
-            name: self.compile_picklist(name, spec.get("values") or [], spec.get("label"), ("picklists", name))
-            for name, spec in (self.tree.get("picklists") or {}).items()
-        }
+        g = self.guarded
+        self.settings = g(Settings(), self.compile_settings, self.tree.get("settings") or {})
+        picklists = {}
+        for name, spec in (self.tree.get("picklists") or {}).items():
+            picklist = g(
+                None, self.compile_picklist, name, spec.get("values") or [], spec.get("label"), ("picklists", name)
+            )
+            if picklist is not None:
+                picklists[name] = picklist
+            else:
+                self.skipped.add(name)
         objects_spec = self.tree.get("objects") or {}
         objects = {}
         for name, spec in objects_spec.items():
@@ -311,21 +351,58 @@ class Compiler:
                     key=True,
                 )
             self.check_length(name, path)
-            objects[name] = self.compile_object(name, spec, picklists, objects_spec)
-        objects = timeline_keys.link_timelines(self, objects, objects_spec)
-        objects = compile_duplicates(self, objects, objects_spec)
-        roles = self.compile_roles(self.tree.get("roles") or {}, objects)
-        approvals = compile_approvals(self, self.tree.get("approvals") or [], objects, set(roles), objects_spec)
-        conversions = compile_conversions(self, self.tree.get("conversions") or {}, objects)
+            obj = g(None, self.compile_object, name, spec, picklists, objects_spec)
+            if obj is not None:
+                objects[name] = obj
+            else:
+                self.skipped.add(name)
+        objects = g(objects, timeline_keys.link_timelines, self, objects, objects_spec)
+        objects = g(objects, compile_duplicates, self, objects, objects_spec)
+        roles = g({}, self.compile_roles, self.tree.get("roles") or {}, objects)
+        approvals = g((), compile_approvals, self, self.tree.get("approvals") or [], objects, set(roles), objects_spec)
+        conversions = g({}, compile_conversions, self, self.tree.get("conversions") or {}, objects)
         settings_spec = self.tree.get("settings") or {}
-        languages = tuple(settings_spec.get("languages") or [str(settings_spec.get("locale", "en_US")).split("_")[0]])
-        templates = automation.compile_templates(self, self.tree.get("templates") or {}, languages)
-        assignment, scoring = self.compile_assignment_and_scoring(objects, set(roles))
-        reports_spec = self.tree.get("reports") or {}
-        reports = compile_reports(self, reports_spec, objects, set(roles), conversions)
-        dashboards = compile_dashboards(
-            self, self.tree.get("dashboards") or {}, reports, objects, set(roles), set(reports_spec)
+        languages = g(
+            ("en",),
+            lambda: tuple(settings_spec.get("languages") or [str(settings_spec.get("locale", "en_US")).split("_")[0]]),
         )
+        templates = g({}, automation.compile_templates, self, self.tree.get("templates") or {}, languages)
+        assignment, scoring = g(({}, {}), self.compile_assignment_and_scoring, objects, set(roles))
+        reports_spec = self.tree.get("reports") or {}
+        reports = g({}, compile_reports, self, reports_spec, objects, set(roles), conversions)
+        dashboards = g(
+            {},
+            compile_dashboards,
+            self,
+            self.tree.get("dashboards") or {},
+            reports,
+            objects,
+            set(roles),
+            set(reports_spec),
+        )
+        automations = g(
+            (),
+            automation.compile_automations,
+            self,
+            self.tree.get("automations") or [],
+            objects,
+            templates,
+            set(assignment),
+            set(conversions),
+            set(roles),
+        )
+        subscriptions = g(
+            {},
+            compile_subscriptions,
+            self,
+            self.tree.get("subscriptions") or {},
+            {"reports": reports, "dashboards": dashboards},
+            set(roles),
+        )
+        forms = g({}, compile_forms, self, self.tree.get("forms") or {}, objects)
+        segments = g({}, self.compile_campaigns, objects)
+        mail = g(None, compile_mail, self, self.tree.get("mail"), objects)
+        g(None, check_consistency, self, self.tree, objects, roles, approvals, picklists, automations, templates)
         canonical = canonical_json(self.tree)
         return Config(
             settings=self.settings,
@@ -337,32 +414,17 @@ class Compiler:
             content_hash=hashlib.sha256(canonical.encode()).hexdigest(),
             approvals=approvals,
             conversions=frozen_map(conversions),
-            automations=automation.compile_automations(
-                self,
-                self.tree.get("automations") or [],
-                objects,
-                templates,
-                set(assignment),
-                set(conversions),
-                set(roles),
-            ),
+            automations=automations,
             templates=frozen_map(templates),
             automation_depth=(self.tree.get("settings") or {}).get("automation_depth", 5),
             assignment=frozen_map(assignment),
             scoring=frozen_map(scoring),
             reports=frozen_map(reports),
-            subscriptions=frozen_map(
-                compile_subscriptions(
-                    self,
-                    self.tree.get("subscriptions") or {},
-                    {"reports": reports, "dashboards": dashboards},
-                    set(roles),
-                )
-            ),
+            subscriptions=frozen_map(subscriptions),
             dashboards=frozen_map(dashboards),
-            forms=frozen_map(compile_forms(self, self.tree.get("forms") or {}, objects)),
-            segments=frozen_map(self.compile_campaigns(objects)),
-            mail=compile_mail(self, self.tree.get("mail"), objects),
+            forms=frozen_map(forms),
+            segments=frozen_map(segments),
+            mail=mail,
         )
 
     def compile_campaigns(self, objects: dict[str, ObjectDef]) -> dict:
@@ -495,8 +557,8 @@ class Compiler:
                     key=True,
                 )
             self.check_length(fname, fpath)
-            if fname == stage_field:
-                continue
+            if fname == stage_field or not isinstance(fspec, dict):
+                continue  # a field that is no mapping: the schema says so
             if "type" not in fspec:
                 self.issue(
                     "T-E012",
@@ -505,7 +567,11 @@ class Compiler:
                     f"add `type:` — one of {', '.join(fieldtypes.REGISTRY)}",
                 )
                 continue
-            fields[fname] = self.compile_field(fname, fspec, fpath, picklists, objects_spec, known_fields)
+            field = self.guarded(None, self.compile_field, fname, fspec, fpath, picklists, objects_spec, known_fields)
+            if field is not None:
+                fields[fname] = field
+            else:
+                self.skipped.add(fname)
         pipeline = None
         if pipeline_spec is not None:
             pipeline, stage_def = self.compile_pipeline(
@@ -1139,7 +1205,9 @@ class _RoleCompiler:
 
     def compile(self) -> dict[str, Role]:
         for name in self.specs:
-            self.resolve(name, ())
+            if self.compiler.guarded(None, self.resolve, name, ()) is None:
+                self.resolved.setdefault(name, None)
+                self.compiler.skipped.add(name)
         return {name: role for name, role in self.resolved.items() if role is not None}
 
     def resolve(self, name: str, trail: tuple[str, ...]) -> Role | None:

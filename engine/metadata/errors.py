@@ -139,6 +139,22 @@ T-E112    an ``activity``/``task`` key names a field of the wrong type
 T-E113    an ``on`` lookup does not point at a ``timeline: true`` object
 T-E114    a task's ``done`` values do not fit its status field
 T-E115    one object declares both ``activity`` and ``task``
+T-E240    a webhook without ``secret_env`` and without ``unsigned: true`` (or with both)
+T-E241    a template reads a field the object of a rule that sends it lacks (``{{ record.amuont }}``)
+T-E242    a template uses an unknown filter
+T-E243    a template uses ``include``, ``import``, ``from`` or ``extends``
+T-E244    an approval's approver role can never decide it (no ``approve``, cannot read the records)
+T-E245    a pipeline stage no record can reach from the first stage
+T-E246    a stage requires a field every role that edits the object has hidden or read-only
+T-E247    a number with more than 4,300 digits
+T-E248    a template reads an attribute starting with ``_`` (``''.__class__``)
+========  =============================================================
+
+Warnings (``ConfigIssue.severity == "warning"``; ``trellis validate --strict`` makes them errors):
+
+========  =============================================================
+T-W001    a shared picklist no field uses
+T-W002    a role that grants nothing (no object, no permission) and no role inherits from
 ========  =============================================================
 """
 
@@ -163,13 +179,17 @@ class Location:
 
 @dataclass(frozen=True)
 class ConfigIssue:
-    """One problem in a config: code, where, what, and how to fix it."""
+    """One problem in a config: code, where, what, and how to fix it.
+
+    ``severity`` is ``error`` (the config is refused) or ``warning`` (a ``T-W`` code: the config
+    works, but something in it is probably a mistake; ``trellis validate --strict`` refuses it)."""
 
     code: str
     message: str
     location: Location | None = None
     path: str = ""
     hint: str | None = None
+    severity: str = "error"
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
@@ -182,15 +202,20 @@ class ConfigError(Exception):
     """A config has one or more problems; ``issues`` lists them all."""
 
     def __init__(self, issues: list[ConfigIssue]) -> None:
-        self.issues = sorted(
-            issues,
-            key=lambda i: (i.location.file, i.location.line, i.location.column) if i.location else ("", 0, 0),
-        )
+        ordered = sorted(issues, key=issue_order)
+        #: The errors; ``warnings`` holds the warnings found alongside them.
+        self.issues = [issue for issue in ordered if issue.severity == "error"]
+        self.warnings = [issue for issue in ordered if issue.severity != "error"]
         count = len(self.issues)
         super().__init__(
             f"{count} error{'s' if count != 1 else ''} in the config:\n"
             + "\n".join(str(issue) for issue in self.issues)
         )
+
+
+def issue_order(issue: ConfigIssue) -> tuple[str, int, int]:
+    """Issues sort by file, line and column (those without a place first)."""
+    return (issue.location.file, issue.location.line, issue.location.column) if issue.location else ("", 0, 0)
 
 
 def format_path(path: tuple) -> str:
@@ -216,6 +241,8 @@ class IssueSink(Protocol):
     """What collects a config's issues (the compiler)."""
 
     def issue(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None: ...
+
+    def warn(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None: ...
 
 
 class SectionChecker:

@@ -254,6 +254,23 @@ def _is_constant(node: ast.AST) -> bool:
     return not any(isinstance(n, (ast.Name, ast.Call, ast.comprehension)) for n in ast.walk(node))
 
 
+#: Levels an expression's syntax tree may have (``a + b + …`` is one level per operator):
+#: evaluating recurses once per level, so a deeper tree could exhaust Python's stack.
+MAX_DEPTH = 100
+
+
+def _depth(tree: ast.AST) -> int:
+    """How many levels ``tree`` has (counted without recursion)."""
+    deepest, todo = 0, [(tree, 1)]
+    while todo:
+        node, level = todo.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            break
+        todo.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
 def parse_expression(source: str) -> Expression:
     """Parse ``source`` once; raises ExpressionSyntaxError for text that is not an expression."""
     text = source.strip()
@@ -261,6 +278,10 @@ def parse_expression(source: str) -> Expression:
         tree = simpleeval.SimpleEval.parse(text)
     except SyntaxError as exc:
         raise ExpressionSyntaxError(exc.msg or "invalid syntax", max((exc.offset or 1) - 1, 0)) from None
+    except (RecursionError, MemoryError):  # `1 + 1 + …` twenty thousand times: Python's parser gives up
+        raise ExpressionSyntaxError(f"the expression is nested more than {MAX_DEPTH} levels deep", 0) from None
+    if _depth(tree) > MAX_DEPTH:
+        raise ExpressionSyntaxError(f"the expression is nested more than {MAX_DEPTH} levels deep", 0)
     names: set[str] = set()
     calls: set[str] = set()
     for node in ast.walk(tree):

@@ -152,13 +152,23 @@ def _check_size(root: yaml.Node, file: str) -> None:
             raise _Abort(_too_deep(node, path, file))
         if not done:
             stack.append((node, path, True))
-            # reversed: children are measured in document order, so an anchor is met where it is written
+            # reversed: children are measured in document order, so an anchor is met where it is written;
+            # scalars (most nodes) are counted where their parent is, without a trip through the stack
             stack.extend(
-                (child, (*path, step), False) for step, child in reversed(children) if id(child) not in measured
+                (child, (*path, step), False)
+                for step, child in reversed(children)
+                if not isinstance(child, yaml.ScalarNode) and id(child) not in measured
             )
             continue
-        size = 1 + sum(measured[id(child)][0] for _, child in children if id(child) in measured)
-        height = 1 + max((measured[id(child)][1] for _, child in children if id(child) in measured), default=0)
+        size, height = 1, 1
+        for _, child in children:
+            if isinstance(child, yaml.ScalarNode):
+                size += 1
+                height = max(height, 2)
+            elif id(child) in measured:
+                child_size, child_height = measured[id(child)]
+                size += child_size
+                height = max(height, 1 + child_height)
         if size > MAX_NODES:
             raise _Abort(
                 ConfigIssue(
@@ -209,7 +219,7 @@ def _convert(node: yaml.Node, budget: _Budget, path: tuple = ()) -> Any:
         return items
     if not isinstance(node, yaml.ScalarNode) or node.tag not in SCALAR_TAGS:
         return _bad_tag(node, budget, path)
-    return _scalar(node)
+    return _scalar(node, budget.file)
 
 
 def _convert_mapping(node: yaml.MappingNode, budget: _Budget, path: tuple) -> LDict:
@@ -217,7 +227,7 @@ def _convert_mapping(node: yaml.MappingNode, budget: _Budget, path: tuple) -> LD
     does not write itself, earlier merged mappings winning over later ones."""
     file, issues = budget.file, budget.issues
     out = LDict(loc=_loc(file, node.start_mark))
-    explicit = {_scalar(k) for k, _ in node.value if isinstance(k, yaml.ScalarNode) and k.tag in SCALAR_TAGS}
+    explicit = {_scalar(k, file) for k, _ in node.value if isinstance(k, yaml.ScalarNode) and k.tag in SCALAR_TAGS}
     written: set = set()
     for key_node, value_node in node.value:
         if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _MERGE_TAG:
@@ -230,7 +240,7 @@ def _convert_mapping(node: yaml.MappingNode, budget: _Budget, path: tuple) -> LD
                 )
             )
             continue
-        key = _scalar(key_node)
+        key = _scalar(key_node, file)
         if key in written:
             issues.append(
                 ConfigIssue(
@@ -288,8 +298,22 @@ def _bad_tag(node: yaml.Node, budget: _Budget, path: tuple) -> None:
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
-    return _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
+#: Digits a number may have (Python's limit on reading an integer from text).
+MAX_DIGITS = 4300
+
+
+def _scalar(node: yaml.ScalarNode, file: str = "") -> Any:
+    try:
+        return _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
+    except ValueError:  # an integer of more than MAX_DIGITS digits (`max_length: 999…9`)
+        raise _Abort(
+            ConfigIssue(
+                "T-E247",
+                f"a number with more than {MAX_DIGITS:,} digits",
+                _loc(file, node.start_mark),
+                hint="write a number of a sensible size (or quote it to make it text)",
+            )
+        ) from None
 
 
 def _file_problem(path: str) -> tuple[str, str, str] | None:

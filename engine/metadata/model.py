@@ -31,6 +31,7 @@ from engine.metadata.fieldparts import (
 from engine.metadata.schedules import Schedule
 
 if TYPE_CHECKING:
+    from engine.metadata.errors import ConfigIssue
     from engine.metadata.fieldtypes import FieldType
 
 #: The part of fields whose kind has no attributes of its own.
@@ -1266,6 +1267,8 @@ class Config:
     segments: Mapping[str, Segment] = field(default_factory=frozen_map)
     #: Mail intake and e-mail from a record (``mail:``, issue 16 §2); None without the section.
     mail: MailSettings | None = None
+    #: Warnings found when the config was checked (``ConfigIssue`` with severity ``warning``, T-W…).
+    warnings: tuple[ConfigIssue, ...] = ()
 
     def object(self, name: str) -> ObjectDef:
         """The object called ``name``; raises KeyError with the known names."""

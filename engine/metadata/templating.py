@@ -13,7 +13,9 @@ Jinja's sandbox (no attribute access to internals, no unsafe calls):
   are at most ``MAX_WIDTH``;
 - no ``macro``/``call`` blocks (recursion) and no ``namespace``, ``lipsum``,
   ``cycler`` or ``joiner`` globals;
-- the rendered text stops at ``MAX_OUTPUT`` characters.
+- the rendered text stops at ``MAX_OUTPUT`` characters;
+- no loader: ``include``, ``import``, ``from`` and ``extends`` read nothing (and the
+  checker refuses them, ``static_problems``).
 
 Exceeding a limit raises ``TemplateLimitError``. ``limit_problem`` finds what
 can be found before any record exists (T-E129 when the config is checked).
@@ -216,6 +218,59 @@ def keys_read(source: str, name: str) -> frozenset[str] | None:
     if any(n.name == name and id(n) not in bases for n in tree.find_all(nodes.Name)):
         return None
     return frozenset(keys)
+
+
+#: Tags that would read another template: the sandbox has no loader, and the checker refuses them (T-E243).
+_LOADING_TAGS: tuple[tuple[type[nodes.Node], str], ...] = (
+    (nodes.Include, "include"),
+    (nodes.Import, "import"),
+    (nodes.FromImport, "from"),
+    (nodes.Extends, "extends"),
+)
+
+
+def static_problems(source: str) -> list[tuple[str, str, str]]:
+    """What is wrong in ``source`` whatever the record, as ``(code, message, hint)``: a tag that
+    loads another template (``include``, ``import``, ``from``, ``extends``: T-E243 — the sandbox
+    has no loader, so nothing could be read anyway), an unknown filter (T-E242) or an attribute
+    starting with ``_`` (``''.__class__``: T-E248, the sandbox refuses it on every rendering). Raises
+    ``jinja2.TemplateSyntaxError`` when ``source`` does not parse."""
+    from engine.metadata.errors import did_you_mean
+
+    tree = environment().parse(source)
+    problems = []
+    for kind, tag in _LOADING_TAGS:
+        for _ in tree.find_all(kind):
+            problems.append(
+                (
+                    "T-E243",
+                    f"`{{% {tag} %}}` is not allowed: a notification template cannot read other templates or files",
+                    "write the text into this template (a config's templates are self-contained)",
+                )
+            )
+            break
+    internals = [node.attr for node in tree.find_all(nodes.Getattr) if node.attr.startswith("_")]
+    if internals:
+        names = ", ".join(f"`.{name}`" for name in dict.fromkeys(reversed(internals)))  # as written
+        problems.append(
+            (
+                "T-E248",
+                f"{names}: names starting with _ are internals the sandbox refuses",
+                "read fields of the record, e.g. {{ record.name }}",
+            )
+        )
+    filters = environment().filters
+    for node in tree.find_all(nodes.Filter):
+        assert isinstance(node, nodes.Filter)  # what find_all was asked for
+        if node.name not in filters:
+            problems.append(
+                (
+                    "T-E242",
+                    f"unknown filter `{node.name}`",
+                    did_you_mean(node.name, filters) or "see the Jinja built-in filters, e.g. upper, default, round",
+                )
+            )
+    return problems
 
 
 def limit_problem(source: str) -> str | None:

@@ -435,7 +435,7 @@ def test_E032_webhook_fields_name_fields_of_the_rules_object(config_file):
           - name: to_erp
             object: deal
             on: created
-            do: [{webhook: {url: "https://erp.example.com/hook", fields: [name, amout]}}]
+            do: [{webhook: {url: "https://erp.example.com/hook", fields: [name, amout], unsigned: true}}]
         """)
     assert_issue(
         only_issue(path), "T-E032", f"{path}:11:73", "automations[0].do[0].webhook.fields[1]", "did you mean `amount`?"
@@ -452,7 +452,7 @@ def test_E124_webhook_fields_need_the_rules_object(config_file):
         automations:
           - name: digest
             on: {cron: "0 9 * * 1"}
-            do: [{webhook: {url: "https://erp.example.com/hook", fields: [name]}}]
+            do: [{webhook: {url: "https://erp.example.com/hook", fields: [name], unsigned: true}}]
         """)
     assert_issue(
         only_issue(path), "T-E124", f"{path}:9:66", "automations[0].do[0].webhook.fields", "in a rule with an `object`"

@@ -20,7 +20,7 @@ objects:
 approvals:
   - {name: big, object: shipment, on: delete, approver: {role: admin}}
 roles:
-  admin: {objects: {"*": {read: all}}}
+  admin: {objects: {"*": {read: all}}, permissions: [approve]}
 """
 
 

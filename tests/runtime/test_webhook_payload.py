@@ -49,11 +49,11 @@ automations:
   - name: named_hook
     object: deal
     on: created
-    do: [{webhook: {url: "https://erp.example.com/named", fields: [name, amount, margin, iban]}}]
+    do: [{webhook: {url: "https://erp.example.com/named", fields: [name, amount, margin, iban], unsigned: true}}]
   - name: gone_hook
     object: deal
     on: deleted
-    do: [{webhook: {url_env: ERP_GONE_URL}}]
+    do: [{webhook: {url_env: ERP_GONE_URL, unsigned: true}}]
 roles:
   rep:
     objects:

@@ -40,7 +40,7 @@ automations:
   - name: ping_erp
     object: lead
     on: created
-    do: [{webhook: {url: "http://hook:s3cret@127.0.0.1:9/hooks/crm"}}]
+    do: [{webhook: {url: "http://hook:s3cret@127.0.0.1:9/hooks/crm", unsigned: true}}]
   - name: broken_note
     object: lead
     on: {changed: [name]}

@@ -412,7 +412,7 @@ automations:
     on: created
     do:
       - {notify: {to: [owner, manager], template: new_contact, channels: [in_app, email]}}
-      - {webhook: {url: "https://erp.example.com/hooks/contact"}}
+      - {webhook: {url: "https://erp.example.com/hooks/contact", unsigned: true}}
 roles:
   rep:
     objects:
