@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from engine.cli import (  # noqa: F401  (each module registers its commands on ``main``)
     audit_commands,
-    backup_commands,
     automation_commands,
+    backup_commands,
     config_commands,
     duplicate_commands,
     explain_commands,

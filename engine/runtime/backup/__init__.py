@@ -14,8 +14,8 @@ Encrypted fields stay encrypted: the key (``TRELLIS_SECRET_KEY``) is never writt
 
 from __future__ import annotations
 
-from engine.runtime.backup.manifest import BackupRefused, Manifest
 from engine.runtime.backup.making import make_backup
+from engine.runtime.backup.manifest import BackupRefused, Manifest
 from engine.runtime.backup.restoring import RestoreReport, restore_backup
 
 __all__ = ["BackupRefused", "Manifest", "RestoreReport", "make_backup", "restore_backup"]
