@@ -22,6 +22,7 @@ from engine.cli import (  # noqa: F401  (each module registers its commands on `
     handover_commands,
     import_commands,
     mail_commands,
+    retention_commands,
     serve_commands,
     test_commands,
     token_commands,

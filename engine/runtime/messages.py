@@ -370,6 +370,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "已从 {folder} 恢复并校验：校验和正确，{tables} 张表共 {rows} 行与备份一致，"
         "{files} 个存储文件已复制到 {files_to}，审计链完整（{audit} 条），配置版本 {version}。",
     },
+    # --- retention (engine.runtime.retention, `trellis retention`) ---
+    "retention.no_policy": {
+        "en": "No retention is configured: set settings.retention_years or objects.<object>.retention.",
+        "zh": "未配置保留期限：请设置 settings.retention_years 或 objects.<对象>.retention。",
+    },
+    "retention.would_archive": {
+        "en": "{object}: {count} would be archived (kept {years} years after {field}: before {before}).",
+        "zh": "{object}：将归档 {count} 条（自 {field} 起保留 {years} 年：早于 {before}）。",
+    },
+    "retention.would_purge": {
+        "en": "{object}: {count} would be purged with their timeline entries and files "
+        "(kept {years} years after {field}: before {before}).",
+        "zh": "{object}：将彻底删除 {count} 条及其时间线记录和文件（自 {field} 起保留 {years} 年：早于 {before}）。",
+    },
+    "retention.dry_run": {
+        "en": "Dry run: nothing was changed.",
+        "zh": "试运行：未做任何更改。",
+    },
+    "retention.needs_yes": {
+        "en": "Nothing was changed: check the report above, then run again with --yes to archive and purge "
+        "(or --dry-run for the report only).",
+        "zh": "未做任何更改：请核对上面的报告，然后加 --yes 再次运行以归档和删除（或用 --dry-run 仅查看报告）。",
+    },
+    "retention.nothing": {
+        "en": "No record is past its retention.",
+        "zh": "没有超过保留期限的记录。",
+    },
+    "retention.done_archive": {
+        "en": "{object}: {count} archived.",
+        "zh": "{object}：已归档 {count} 条。",
+    },
+    "retention.done_purge": {
+        "en": "{object}: {count} purged, with {timeline} timeline entries; each left a `purge` audit entry.",
+        "zh": "{object}：已彻底删除 {count} 条及 {timeline} 条时间线记录；每条都留有一条 `purge` 审计记录。",
+    },
+    "retention.kept": {
+        "en": "{object}: {count} past retention kept, because other records still refer to them.",
+        "zh": "{object}：{count} 条已超过保留期限但仍被其他记录引用，已保留。",
+    },
     # --- list parameters (engine.runtime.records.listparams: the web list, board, API list, export) ---
     "nul_character": {
         "en": "Query parameters cannot contain the NUL character (%00).",
