@@ -17,7 +17,9 @@ from click.testing import CliRunner
 from engine import Trellis
 from engine.cli import main
 from engine.runtime import retention
+from engine.runtime.jobs import worker
 from engine.runtime.records import files
+from engine.runtime.security import audit
 from tests.conftest import Clock
 from tests.templates import apply_fresh
 
@@ -149,3 +151,21 @@ def test_backup_retention_purges_and_archives_exactly_what_the_policy_says(sampl
     assert retention.work(crm, NOW) == []  # settings.retention_automatic is not set: the worker leaves it
     again = run("retention", "run", config, "--db", db_url, "--yes")
     assert "Lead: 0 purged" in again.output and "Lead: 1 past retention kept" in again.output
+
+
+def test_backup_retention_runs_in_the_worker_only_when_automatic(write_config, db_url):
+    text = CONFIG.replace("settings: {retention_years: 3}", "settings: {retention_years: 3, retention_automatic: true}")
+    clock = Clock(OLD)
+    crm = Trellis.open(write_config(text), db_url, clock=clock)
+    try:
+        apply_fresh(crm)
+        with crm.session() as s:
+            s.create("lead", {"name": "Old"})
+        clock.at(NOW)
+        report = worker.run_once(crm, NOW, imports=False, mail=False)
+        assert [(o.object, o.action, o.done) for o in report.retention] == [("lead", "purge", 1)]
+        assert report.seal_error is None and report.sealed >= 2  # the purge entry is sealed in the same pass
+        with crm.engine.connect() as connection:
+            assert audit.verify(connection, crm.schema).ok
+    finally:
+        crm.close()

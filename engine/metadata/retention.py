@@ -33,10 +33,9 @@ def compile_retention(
     out = dict(objects)
     for name, obj in objects.items():
         spec = (specs.get(name) or {}).get("retention")
-        if spec is False or (spec is None and default is None):
-            continue
-        if spec is None:
+        if spec is None and default is not None:
             out[name] = replace(obj, retention=Retention(years=default))
+        if spec is None or spec is False:
             continue
         path = ("objects", name, "retention")
         years = spec.get("years", default)
