@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
+from engine.runtime.backup import dumps
 from engine.runtime.records import files
 from engine.runtime.security import crypto
 from tests.conftest import fresh_database
@@ -142,3 +145,36 @@ def test_backup_refuses_a_folder_that_is_not_empty(write_config, tmp_path):
     result = run("backup", write_config(CONFIG), "--to", tmp_path / "full", "--db", f"sqlite:///{tmp_path / 'a.db'}")
     assert result.exit_code == 1
     assert "exists and is not empty" in result.output
+
+
+@pytest.mark.no_database
+def test_backup_names_a_missing_postgresql_client(monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(dumps.BackupRefused) as caught:
+        dumps.dump_for(sa.create_engine("postgresql+psycopg://u:secret@h/db")).restore(Path("x"), None, None)  # type: ignore[arg-type]
+    assert str(caught.value).startswith("pg_restore was not found: install the PostgreSQL client programs")
+
+
+@pytest.mark.no_database
+def test_backup_retargets_statements_but_never_rows():
+    script = (
+        "CREATE SCHEMA t_a;\n"
+        "CREATE TABLE t_a.obj_x (id bigint);\n"
+        "COPY t_a.obj_x (id, name) FROM stdin;\n"
+        "1\tt_a.obj_x stays\n"
+        "\\.\n"
+        "SELECT pg_catalog.setval('t_a.obj_x_id_seq', 1, true);\n"
+        "CREATE INDEX ix ON t_a.obj_x USING gin (name public.gin_trgm_ops);\n"
+    )
+    assert dumps.retarget(script, "t_a", "t_b") == (
+        'CREATE TABLE "t_b".obj_x (id bigint);\n'
+        'COPY "t_b".obj_x (id, name) FROM stdin;\n'
+        "1\tt_a.obj_x stays\n"
+        "\\.\n"
+        "SELECT pg_catalog.setval('\"t_b\".obj_x_id_seq', 1, true);\n"
+        'CREATE INDEX ix ON "t_b".obj_x USING gin (name public.gin_trgm_ops);\n'
+    )
+    assert dumps.libpq(sa.engine.make_url("postgresql+psycopg://u:secret@h:5433/db?options=-csearch_path%3Ds")) == (
+        "postgresql://u@h:5433/db?options=-csearch_path%3Ds",
+        {"PGPASSWORD": "secret"},
+    )

@@ -82,6 +82,7 @@ def sample(write_config, db_url, tmp_path, monkeypatch):
         gone = s.create("lead", {"name": "Old, quiet", "photo": photo}).id
         s.create("call", {"at": OLD, "lead": gone})
         pointed = s.create("lead", {"name": "Old, but a deal points at it"}).id
+        s.create("call", {"at": OLD, "lead": pointed})  # stays with its lead
         old_deal = s.create("deal", {"name": "Old deal", "lead": pointed}).id
         s.create("note", {"text": "kept for ever"})
     clock.at(RECENT)
@@ -125,13 +126,14 @@ def test_backup_retention_purges_and_archives_exactly_what_the_policy_says(sampl
     assert "Lead: 1 purged, with 1 timeline entries" in done.output
     assert "Lead: 1 past retention kept, because other records still refer to them." in done.output
     assert "Deal: 1 archived." in done.output
+    assert "Call: 1 archived." in done.output  # the default, settings.retention_years
 
     with crm.session() as s:
         left = {r["id"] for r in s.query("lead").page(1, 100)}
         deals = {r["id"]: r["archived_at"] for r in s.query("deal").include_archived().page(1, 100)}
-        calls = [r["lead"] for r in s.query("call").page(1, 100)]
+        calls = [r["lead"] for r in s.query("call").include_archived().page(1, 100)]
     assert left == {leads["pointed"], leads["active"], leads["fresh"]}
-    assert calls == [leads["active"]]
+    assert sorted(calls) == [leads["pointed"], leads["active"]]
     assert deals[old_deal] is not None and deals[new_deal] is None
     assert len(rows(crm, "obj_note")) == 1
     assert rows(crm, "sys_files") == [] and not (uploads / KEY).exists()
@@ -146,6 +148,8 @@ def test_backup_retention_purges_and_archives_exactly_what_the_policy_says(sampl
     assert [(p.object, p.record_id) for p in purges] == [("call", 1), ("lead", leads["gone"])]
     assert '"years":2' in purges[1].changes and "Old, quiet" not in purges[1].changes
     assert earlier == 1  # the record's history stays: the chain hashes it
+    shown = run("audit", "show", config, "lead", leads["gone"], "--db", db_url)
+    assert shown.exit_code == 0 and "retention  purge" in shown.output, shown.output
     verify = run("audit", "verify", config, "--db", db_url)
     assert verify.exit_code == 0, verify.output
     assert retention.work(crm, NOW) == []  # settings.retention_automatic is not set: the worker leaves it

@@ -188,16 +188,19 @@ class Purge:
         self.timeline = 0
 
     def records(self, obj: ObjectDef, ids: list[int]) -> list[int]:
-        """Purge the records ``ids`` of ``obj`` but those other records point at; the ids purged."""
+        """Purge the records ``ids`` of ``obj`` but those other records point at (timeline entries
+        aside: they go with them); the ids purged."""
+        timeline = list(self._timeline_lookups(obj))
+        ids = [i for i in ids if i not in self._referenced(obj, ids, skip=timeline)]
         if not ids:
             return []
-        for entry, field in self._timeline_lookups(obj):
+        for entry, field in timeline:
             table = self.session.schema.table(entry.name)
             children = list(
                 self.session.connection.execute(sa.select(table.c.id).where(table.c[field].in_(ids))).scalars()
             )
             self.timeline += len(self.records(entry, children))
-        ids = [i for i in ids if i not in self._referenced(obj, ids)]
+        ids = [i for i in ids if i not in self._referenced(obj, ids)]  # an entry kept keeps its record
         if ids:
             self._delete(obj, ids)
         return ids
@@ -210,12 +213,13 @@ class Purge:
                 if other.fields[name].points_to(obj.name):
                     yield other, name
 
-    def _referenced(self, obj: ObjectDef, ids: list[int]) -> set[int]:
-        """The records of ``ids`` another record's lookup still points at."""
+    def _referenced(self, obj: ObjectDef, ids: list[int], skip: Iterable[tuple[ObjectDef, str]] = ()) -> set[int]:
+        """The records of ``ids`` another record's lookup (but those of ``skip``) still points at."""
         pointed: set[int] = set()
+        skipped = {(other.name, name) for other, name in skip}
         for other in self.session.config.objects.values():
             for field in other.lookups:
-                if not field.points_to(obj.name):
+                if not field.points_to(obj.name) or (other.name, field.name) in skipped:
                     continue
                 table = self.session.schema.table(other.name)
                 column = table.c[field.name]
@@ -253,7 +257,13 @@ class Purge:
         for record_id in ids:
             session.unit.forget(obj.name, record_id, gone=True)
             session.unit.log_change(
-                session.principal, session.channel, "purge", obj.name, record_id, {"retention": self.reason}, now
+                session.principal,
+                session.channel,
+                "purge",
+                obj.name,
+                record_id,
+                {"retention": [self.reason, "purged"]},
+                now,
             )
 
 

@@ -124,7 +124,9 @@ def libpq(url: sa.URL) -> tuple[str, dict[str, str]]:
     """A SQLAlchemy ``postgresql+psycopg://`` URL as libpq reads it, and the password apart (for
     ``PGPASSWORD``, so that it never shows in a process list)."""
     env = {"PGPASSWORD": url.password} if url.password else {}
-    plain = url.set(drivername="postgresql", password=None)
+    plain = sa.engine.URL.create(
+        "postgresql", username=url.username, host=url.host, port=url.port, database=url.database, query=url.query
+    )
     return plain.render_as_string(hide_password=False), env
 
 
@@ -155,7 +157,7 @@ def _sqlite_path(engine: sa.Engine) -> str:
 
 def _tool(name: str) -> str:
     """The path of a PostgreSQL client program, or ``BackupRefused`` saying how to get it."""
-    found = shutil.which(name) or (f"/usr/bin/{name}" if os.path.exists(f"/usr/bin/{name}") else None)
+    found = shutil.which(name)
     if found is None:
         raise BackupRefused("no_tool", tool=name)
     return found
