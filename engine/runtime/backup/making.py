@@ -50,7 +50,8 @@ def make_backup(config: Config, engine: sa.Engine, to: Path, upload_dir: Path) -
     dump = dump_for(engine)
     schema = build_schema(config)
     audit.seal(engine, schema)
-    to.mkdir(parents=True, exist_ok=True)
+    to.mkdir(mode=0o700, parents=True, exist_ok=True)  # the whole database: its owner only
+    to.chmod(0o700)
     try:
         with dump.take(engine, to / dump.filename) as connection:
             tables = {name: _count(connection, name) for name in dump.tables(connection)}
