@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from engine.metadata import load_config_text
+from engine.metadata.configdiff import diff_configs, say_changes
 from engine.metadata.errors import ConfigError
 from engine.metadata.model import Retention
 
@@ -70,3 +71,13 @@ def test_backup_retention_error_codes():
     ]
     [(code, path, _, _)] = issues(config("{}", "{years: 2, action: delete}"))
     assert code.startswith("T-E") and path.startswith("objects.lead.retention")
+
+
+def test_backup_retention_change_is_said_in_trellis_diff():
+    old = load_config_text(config("{retention_years: 10}", "false"))
+    new = load_config_text(config("{retention_years: 10}", "{years: 2, action: purge, from: closed_on}"))
+    [group] = say_changes(old, new, diff_configs(old, new), "en")
+    assert group.lines == (
+        "Records of “Lead” are now purged 2 years after `closed_on`, with their timeline entries and files "
+        "(before: kept for ever).",
+    )
