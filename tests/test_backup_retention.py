@@ -164,10 +164,15 @@ def test_backup_retention_runs_in_the_worker_only_when_automatic(write_config, d
     try:
         apply_fresh(crm)
         with crm.session() as s:
+            pointed = s.create("lead", {"name": "Old, pointed at"}).id
+            s.create("deal", {"name": "Deal", "lead": pointed})
             s.create("lead", {"name": "Old"})
+            s.create("lead", {"name": "Old too"})
         clock.at(NOW)
+        first = retention.run(crm, NOW, batch=1)  # a batch goes past the records kept
+        assert [(o.action, o.done, o.kept) for o in first if o.object == "lead"] == [("purge", 1, 1)]
         report = worker.run_once(crm, NOW, imports=False, mail=False)
-        assert [(o.object, o.action, o.done) for o in report.retention] == [("lead", "purge", 1)]
+        assert [(o.object, o.action, o.done, o.kept) for o in report.retention] == [("lead", "purge", 1, 1)]
         assert report.seal_error is None and report.sealed >= 2  # the purge entry is sealed in the same pass
         with crm.engine.connect() as connection:
             assert audit.verify(connection, crm.schema).ok

@@ -148,26 +148,36 @@ def run(
         policy, before = obj.retention, cutoff(now, obj.retention.years)
         keys: list[str] = []
         with crm.session(channel=CHANNEL) as session:
-            table = session.schema.table(obj.name)
-            ids = list(
-                session.connection.execute(
-                    sa.select(table.c.id).where(_past(session, obj, policy, before)).order_by(table.c.id).limit(batch)
-                ).scalars()
-            )
             if policy.action == "archive":
+                ids = _due_ids(session, obj, before, batch)
                 for record_id in ids:
                     session.archive(obj.name, record_id)
                 outcome = Outcome(obj.name, "archive", len(ids))
             else:
                 reason = {"years": policy.years, "from": policy.from_field, "before": before.date().isoformat()}
-                purge = Purge(session, reason)
-                purged = purge.records(obj, ids)
+                purge, purged, kept, after = Purge(session, reason), 0, 0, 0
+                while purged < batch:  # past the records kept (pointed at), which stay due
+                    ids = _due_ids(session, obj, before, batch - purged, after)
+                    if not ids:
+                        break
+                    done = len(purge.records(obj, ids))
+                    purged, kept, after = purged + done, kept + len(ids) - done, ids[-1]
                 keys = purge.keys
-                outcome = Outcome(obj.name, "purge", len(purged), purge.timeline, len(ids) - len(purged))
+                outcome = Outcome(obj.name, "purge", purged, purge.timeline, kept)
         _remove_files(upload_dir, keys)
         if outcome.done or outcome.kept:
             outcomes.append(outcome)
     return outcomes
+
+
+def _due_ids(session: Session, obj: ObjectDef, before: dt.datetime, limit: int, after: int = 0) -> list[int]:
+    """Up to ``limit`` ids of ``obj``'s records past its retention at ``before``, above ``after``, in order."""
+    assert obj.retention is not None
+    table = session.schema.table(obj.name)
+    condition = sa.and_(_past(session, obj, obj.retention, before), table.c.id > after)
+    return list(
+        session.connection.execute(sa.select(table.c.id).where(condition).order_by(table.c.id).limit(limit)).scalars()
+    )
 
 
 def work(crm: Runtime, at: dt.datetime, upload_dir: Path | None = None) -> list[Outcome]:
