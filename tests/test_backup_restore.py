@@ -174,6 +174,12 @@ def test_backup_retargets_statements_but_never_rows():
         "SELECT pg_catalog.setval('\"t_b\".obj_x_id_seq', 1, true);\n"
         'CREATE INDEX ix ON "t_b".obj_x USING gin (name public.gin_trgm_ops);\n'
     )
+    public = "CREATE INDEX ix ON public.obj_x USING gin (name public.gin_trgm_ops);\n"
+    assert dumps.retarget(public, "public", "staging", {"obj_x"}) == (
+        'CREATE INDEX ix ON "staging".obj_x USING gin (name public.gin_trgm_ops);\n'
+    )
+    listing = ";\n; Archive created at …\n215; 1259 16390 TABLE public obj_x postgres\n7741; 1259 260009 SEQUENCE public obj_x_id_seq postgres\n"
+    assert dumps.dumped_names(listing, "public") == {"obj_x", "obj_x_id_seq"}
     assert dumps.libpq(sa.engine.make_url("postgresql+psycopg://u:secret@h:5433/db?options=-csearch_path%3Ds")) == (
         "postgresql://u@h:5433/db?options=-csearch_path%3Ds",
         {"PGPASSWORD": "secret"},

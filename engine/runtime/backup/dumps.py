@@ -110,7 +110,8 @@ class PostgresDump(Dump):
         with engine.connect() as connection:
             target = current_schema(connection)
         if schema and schema != target:
-            script = retarget(script, schema, target)
+            listing = _run([_tool("pg_restore"), "--list", str(path)], {})
+            script = retarget(script, schema, target, dumped_names(listing, schema))
         url, env = libpq(engine.url)
         _run([_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", url], env, script)
 
@@ -130,11 +131,31 @@ def libpq(url: sa.URL) -> tuple[str, dict[str, str]]:
     return plain.render_as_string(hide_password=False), env
 
 
-def retarget(script: str, source: str, target: str) -> str:
-    """``pg_restore``'s SQL for schema ``source`` made to restore into ``target``: the schema's
-    name replaced in statements (not in COPY data), its ``CREATE SCHEMA`` left out (``target``
-    exists)."""
-    name = re.compile(rf'(?<![\w"]){re.escape(source)}\.|"{re.escape(source)}"\.')
+def dumped_names(listing: str, schema: str) -> set[str]:
+    """The names of the objects (tables, sequences, indexes…) of ``schema`` in a dump's table of
+    contents (``pg_restore --list``): a line reads ``id; oid oid TYPE… SCHEMA NAME OWNER``."""
+    names = set()
+    for line in listing.splitlines():
+        words = line.split()
+        if line.startswith(";") or schema not in words[3:]:
+            continue
+        at = words.index(schema, 3)
+        if at + 1 < len(words):
+            names.add(words[at + 1])
+    return names
+
+
+def retarget(script: str, source: str, target: str, names: set[str] | None = None) -> str:
+    """``pg_restore``'s SQL for schema ``source`` made to restore into ``target``: ``source.name``
+    becomes ``target.name`` in statements, never in COPY data; only for the dump's own ``names``
+    when given (so that an extension's ``public.gin_trgm_ops`` stays when the source is
+    ``public``). Its ``CREATE SCHEMA`` is left out: ``target`` exists."""
+    pattern = re.compile(rf'(?<![\w"])(?:{re.escape(source)}|"{re.escape(source)}")\.(\w+)')
+
+    def qualify(match: re.Match[str]) -> str:
+        found = match.group(1)
+        return f'"{target}".{found}' if names is None or found in names else match.group(0)
+
     lines, copying = [], False
     for line in script.splitlines(keepends=True):
         if copying:
@@ -143,7 +164,7 @@ def retarget(script: str, source: str, target: str) -> str:
             continue
         else:
             copying = line.startswith("COPY ") and line.rstrip().endswith("FROM stdin;")
-            line = name.sub(f'"{target}".', line)
+            line = pattern.sub(qualify, line)
         lines.append(line)
     return "".join(lines)
 
