@@ -13,6 +13,7 @@ from __future__ import annotations
 from engine.cli import (  # noqa: F401  (each module registers its commands on ``main``)
     audit_commands,
     automation_commands,
+    backup_commands,
     config_commands,
     duplicate_commands,
     explain_commands,
@@ -21,6 +22,7 @@ from engine.cli import (  # noqa: F401  (each module registers its commands on `
     handover_commands,
     import_commands,
     mail_commands,
+    retention_commands,
     serve_commands,
     test_commands,
     token_commands,

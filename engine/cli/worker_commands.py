@@ -118,6 +118,7 @@ def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
         or report.seal_error
         or report.import_batches
         or report.finder_runs
+        or report.retention
         or any(m.taken or m.error for m in report.mail)
     )
     if quiet and not busy:
@@ -141,6 +142,8 @@ def _print_pass(report: PassReport, zone: ZoneInfo, quiet: bool) -> None:
         echo(f"  imports: {report.import_batches} batch{'es' if report.import_batches != 1 else ''} run")
     if report.finder_runs:
         echo(f"  duplicate finder: {report.finder_runs} run{'s' if report.finder_runs != 1 else ''}")
+    for outcome in report.retention:
+        echo(f"  retention {outcome.object}: {outcome.action} {outcome.done}, kept {outcome.kept} (still referred to)")
     echo(f"  audit: sealed {report.sealed}" if report.seal_error is None else f"  ! audit: {report.seal_error}")
     if delivery.waiting:
         echo(f"  e-mails waiting: {delivery.waiting} (no SMTP configured: set TRELLIS_SMTP_URL)")

@@ -69,6 +69,7 @@ from engine.metadata.model import (
 )
 from engine.metadata.patterns import PatternError, check_pattern
 from engine.metadata.reports import compile_reports
+from engine.metadata.retention import compile_retention
 from engine.metadata.subscriptions import compile_subscriptions, with_targets
 
 #: Object names Trellis keeps for itself (system tables, URLs).
@@ -358,6 +359,7 @@ class Compiler:
                 self.skipped.add(name)
         objects = g(objects, timeline_keys.link_timelines, self, objects, objects_spec)
         objects = g(objects, compile_duplicates, self, objects, objects_spec)
+        objects = g(objects, compile_retention, self, objects, objects_spec, self.tree.get("settings") or {})
         roles = g({}, self.compile_roles, self.tree.get("roles") or {}, objects)
         approvals = g((), compile_approvals, self, self.tree.get("approvals") or [], objects, set(roles), objects_spec)
         conversions = g({}, compile_conversions, self, self.tree.get("conversions") or {}, objects)
@@ -471,6 +473,7 @@ class Compiler:
             languages=languages,
             date_format=spec.get("date_format", "YYYY-MM-DD"),
             retention_years=spec.get("retention_years"),
+            retention_automatic=bool(spec.get("retention_automatic", False)),
             merge_undo_days=spec.get("merge_undo_days", 30),
             phone_region=spec.get("phone_region"),
             security=self.compile_security(spec.get("security") or {}),

@@ -15,7 +15,16 @@ from typing import Any
 
 from engine.metadata.dictionary.sentences import field_type, picklist_name
 from engine.metadata.dictionary.words import Speaker, plain
-from engine.metadata.model import ACCESS_LEVELS, Config, Label, ObjectDef, ObjectGrant, Picklist, Pipeline
+from engine.metadata.model import (
+    ACCESS_LEVELS,
+    Config,
+    Label,
+    ObjectDef,
+    ObjectGrant,
+    Picklist,
+    Pipeline,
+    Retention,
+)
 
 #: The group of changes that concern no one object (shared picklists, roles as a whole).
 PICKLISTS, ROLES, GENERAL = "#picklists", "#roles", "#general"
@@ -73,6 +82,8 @@ def _object(old: ObjectDef | None, new: ObjectDef | None, name: str) -> Iterator
         if was is not None and now is not None and was.name == f"{name}.{field}" and not stage_field:
             yield from _values(was, now, name, field)
     yield from _pipelines(old.pipeline, new.pipeline, name)
+    if old.retention != new.retention:
+        yield Change("retention", name, (name,), old.retention, new.retention)
 
 
 def _values(old: Picklist, new: Picklist, group: str, field: str = "") -> Iterator[Change]:
@@ -231,6 +242,13 @@ def _labels(say: Speaker, before: Label, after: Label) -> dict[str, str]:
     return {"before": mark + say.quoted(before.get(language)), "after": mark + say.quoted(after.get(language))}
 
 
+def _retention(say: Speaker, policy: Retention | None) -> str:
+    """A retention policy in words: kept for ever, or archived / purged N years after a moment."""
+    if policy is None:
+        return say("diff.retention_none")
+    return say(f"diff.retention_{policy.action}", years=policy.years, moment=say.code(policy.from_field))
+
+
 def _percent(say: Speaker, value: float | None) -> str:
     return "—" if value is None else say("percent", value=f"{value:g}")
 
@@ -311,6 +329,12 @@ CHANGE_WORDS: dict[str, Words] = {
         "diff.role_read_only", role=_role(s, c.names[0]), field=_field(s, c, c.names[1])
     ),
     "role_may_edit": lambda s, c: s[1]("diff.role_may_edit", role=_role(s, c.names[0]), field=_field(s, c, c.names[1])),
+    "retention": lambda s, c: s[1](
+        "diff.retention",
+        object=s[1].quoted(s[1].object(c.group)),
+        before=_retention(s[0], c.before),
+        after=_retention(s[1], c.after),
+    ),
     "permission_given": lambda s, c: s[1](
         "diff.permission_given",
         role=_role(s, c.names[0]),

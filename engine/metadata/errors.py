@@ -115,6 +115,9 @@ T-E223    a ``mail:`` ``set`` value its field does not take
 T-E224    ``unknown_sender`` creates a record whose required fields nothing fills
 T-E225    two mailboxes with the same address
 T-E226    a mailbox's ``ca_file`` with ``tls_verify: false``
+T-E270    ``retention`` with no ``years`` while ``settings.retention_years`` is not set
+T-E271    ``retention.from`` names neither a field of the object nor a system date column
+T-E272    ``retention.from`` names a field that is no date or datetime
 T-E184    a ``forecast`` report of an object without a pipeline, without a date ``close_date`` or a number ``amount``, or with keys it does not take; its keys on another kind
 T-E185    a stage's ``forecast`` category on a won or lost stage
 T-E186    a ``forecast`` report's ``quota`` that cannot be read (amounts, ``per``, its object's fields), or a quota on a report not grouped by owner

@@ -114,6 +114,8 @@ class Settings:
     languages: tuple[str, ...] = ("en",)
     date_format: str = "YYYY-MM-DD"
     retention_years: int | None = None
+    #: The worker applies retention (archive and purge) unattended (``engine.runtime.retention``).
+    retention_automatic: bool = False
     phone_region: str | None = None
     #: Days a merge can be undone (``engine.runtime.records.merge``).
     merge_undo_days: int = 30
@@ -571,6 +573,8 @@ class ObjectDef:
     task: TaskDef | None = None
     #: Duplicate rules (``duplicates:``, issue 14): what makes two records likely the same.
     duplicates: tuple[DuplicateRule, ...] = ()
+    #: How long its records are kept (``retention:`` or ``settings.retention_years``); None: for ever.
+    retention: Retention | None = None
 
     @property
     def table_name(self) -> str:
@@ -906,6 +910,17 @@ class MatchCriterion:
     field: str
     method: str
     threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long an object's records are kept (``objects.<o>.retention``, else
+    ``settings.retention_years``): past ``years`` after their ``from`` moment (a system date
+    column or a date field; ``updated_at`` when unset) they are archived or purged."""
+
+    years: int
+    action: str = "archive"
+    from_field: str = "updated_at"
 
 
 @dataclass(frozen=True)

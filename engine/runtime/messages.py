@@ -266,6 +266,149 @@ MESSAGES: dict[str, dict[str, str]] = {
         "有记录在 Trellis 之外被封存（或链头被回退）。封存已停止；请运行 "
         "`trellis audit verify`，并从备份恢复审计表。",
     },
+    # --- backup and restore (engine.runtime.backup, `trellis backup` / `trellis restore`) ---
+    "backup.folder_not_empty": {
+        "en": "{folder} exists and is not empty: give a new or empty folder to --to (a backup never overwrites one).",
+        "zh": "{folder} 已存在且不为空：请为 --to 指定一个新的或空的文件夹（备份从不覆盖已有内容）。",
+    },
+    "backup.not_a_trellis_database": {
+        "en": "this database has no Trellis tables: run `trellis apply CONFIG` first, or check --db.",
+        "zh": "该数据库中没有 Trellis 的表：请先运行 `trellis apply CONFIG`，或检查 --db。",
+    },
+    "backup.sqlite_memory": {
+        "en": "an in-memory SQLite database cannot be backed up or restored: use a file (sqlite:///path).",
+        "zh": "内存中的 SQLite 数据库无法备份或恢复：请使用文件（sqlite:///路径）。",
+    },
+    "backup.no_tool": {
+        "en": "{tool} was not found: install the PostgreSQL client programs (Debian: apt-get install "
+        "postgresql-client) of the server's major version or newer, and put them on PATH.",
+        "zh": "找不到 {tool}：请安装与服务器主版本相同或更新的 PostgreSQL 客户端程序"
+        "（Debian：apt-get install postgresql-client），并加入 PATH。",
+    },
+    "backup.tool_failed": {
+        "en": "{tool} failed: {detail}",
+        "zh": "{tool} 运行失败：{detail}",
+    },
+    "backup.unsupported": {
+        "en": "backups of {kind} databases are not supported (SQLite and PostgreSQL are).",
+        "zh": "不支持备份 {kind} 数据库（支持 SQLite 和 PostgreSQL）。",
+    },
+    "backup.no_manifest": {
+        "en": "{folder} holds no manifest.json: it is not a Trellis backup (or not all of one).",
+        "zh": "{folder} 中没有 manifest.json：它不是 Trellis 备份（或备份不完整）。",
+    },
+    "backup.bad_manifest": {
+        "en": "the manifest.json of {folder} cannot be read: the backup is damaged.",
+        "zh": "无法读取 {folder} 中的 manifest.json：备份已损坏。",
+    },
+    "backup.bad_format": {
+        "en": "{folder} is a backup of format {found}; this Trellis restores format {expected}.",
+        "zh": "{folder} 是格式 {found} 的备份；当前 Trellis 只能恢复格式 {expected}。",
+    },
+    "backup.file_missing": {
+        "en": "the backup is incomplete: {name} is listed in its manifest but missing. Nothing was restored.",
+        "zh": "备份不完整：清单中列出的 {name} 不存在。未恢复任何内容。",
+    },
+    "backup.checksum": {
+        "en": "the backup was changed or damaged: the checksum of {name} is not the one in its manifest. "
+        "Nothing was restored; use another copy of the backup.",
+        "zh": "备份已被修改或损坏：{name} 的校验和与清单不符。未恢复任何内容；请使用该备份的另一份副本。",
+    },
+    "backup.file_unknown": {
+        "en": "the backup holds {name}, which its manifest does not list: it was added afterwards. Nothing was restored.",
+        "zh": "备份中有清单未列出的文件 {name}：它是事后加入的。未恢复任何内容。",
+    },
+    "backup.wrong_kind": {
+        "en": "this is a backup of a {made} database; it restores only into {made}, not into {target}.",
+        "zh": "这是 {made} 数据库的备份，只能恢复到 {made}，不能恢复到 {target}。",
+    },
+    "backup.target_not_empty": {
+        "en": "the target database is not empty ({count} tables, e.g. {example}): restore only into an "
+        "empty database (a new file, database or schema); nothing was changed.",
+        "zh": "目标数据库不为空（{count} 张表，例如 {example}）：只能恢复到空数据库"
+        "（新的文件、数据库或 schema）；未做任何更改。",
+    },
+    "backup.file_differs": {
+        "en": "{folder} already holds a different file {name}: restore the files into an empty folder (--files).",
+        "zh": "{folder} 中已有不同的文件 {name}：请把文件恢复到空文件夹（--files）。",
+    },
+    "backup.table_missing": {
+        "en": "check failed: table {table} of the backup is missing after the restore.",
+        "zh": "校验失败：恢复后缺少备份中的表 {table}。",
+    },
+    "backup.rows_differ": {
+        "en": "check failed: table {table} has {found} rows after the restore, the backup counted {expected}.",
+        "zh": "校验失败：恢复后表 {table} 有 {found} 行，备份时为 {expected} 行。",
+    },
+    "backup.audit_broken": {
+        "en": "check failed: the restored audit trail does not verify: {reason}",
+        "zh": "校验失败：恢复后的审计链未通过验证：{reason}",
+    },
+    "backup.config_differs": {
+        "en": "check failed: the restored database's config version is {found}, the backup's is {expected}.",
+        "zh": "校验失败：恢复后数据库的配置版本为 {found}，备份中为 {expected}。",
+    },
+    "backup.done": {
+        "en": "Backup written to {folder}: {kind} database, {tables} tables, {rows} rows, {files} stored "
+        "files, audit head {head} ({sealed} sealed rows), config version {version}.",
+        "zh": "备份已写入 {folder}：{kind} 数据库，{tables} 张表，{rows} 行，{files} 个存储文件，"
+        "审计链头 {head}（已封存 {sealed} 条），配置版本 {version}。",
+    },
+    "backup.key_note": {
+        "en": "Encrypted fields stay encrypted in it; the key (TRELLIS_SECRET_KEY) is not in the backup: "
+        "keep it apart, e.g. in your secret store, or the backup's encrypted values cannot be read.",
+        "zh": "其中加密字段仍是密文；密钥（TRELLIS_SECRET_KEY）不在备份中："
+        "请另行保管（例如放在密钥管理系统中），否则无法读取备份中的加密值。",
+    },
+    "backup.files_missing": {
+        "en": "{count} stored files named in sys_files were not in the upload folder {folder} and are not in the backup.",
+        "zh": "sys_files 中记录的 {count} 个存储文件不在上传文件夹 {folder} 中，未包含在备份里。",
+    },
+    "restore.done": {
+        "en": "Restored from {folder} and verified: checksums, {tables} tables with {rows} rows as counted, "
+        "{files} stored files into {files_to}, audit trail intact ({audit} rows), config version {version}.",
+        "zh": "已从 {folder} 恢复并校验：校验和正确，{tables} 张表共 {rows} 行与备份一致，"
+        "{files} 个存储文件已复制到 {files_to}，审计链完整（{audit} 条），配置版本 {version}。",
+    },
+    # --- retention (engine.runtime.retention, `trellis retention`) ---
+    "retention.no_policy": {
+        "en": "No retention is configured: set settings.retention_years or objects.<object>.retention.",
+        "zh": "未配置保留期限：请设置 settings.retention_years 或 objects.<对象>.retention。",
+    },
+    "retention.would_archive": {
+        "en": "{object}: {count} would be archived (kept {years} years after {field}: before {before}).",
+        "zh": "{object}：将归档 {count} 条（自 {field} 起保留 {years} 年：早于 {before}）。",
+    },
+    "retention.would_purge": {
+        "en": "{object}: {count} would be purged with their timeline entries and files "
+        "(kept {years} years after {field}: before {before}).",
+        "zh": "{object}：将彻底删除 {count} 条及其时间线记录和文件（自 {field} 起保留 {years} 年：早于 {before}）。",
+    },
+    "retention.dry_run": {
+        "en": "Dry run: nothing was changed.",
+        "zh": "试运行：未做任何更改。",
+    },
+    "retention.needs_yes": {
+        "en": "Nothing was changed: check the report above, then run again with --yes to archive and purge "
+        "(or --dry-run for the report only).",
+        "zh": "未做任何更改：请核对上面的报告，然后加 --yes 再次运行以归档和删除（或用 --dry-run 仅查看报告）。",
+    },
+    "retention.nothing": {
+        "en": "No record is past its retention.",
+        "zh": "没有超过保留期限的记录。",
+    },
+    "retention.done_archive": {
+        "en": "{object}: {count} archived.",
+        "zh": "{object}：已归档 {count} 条。",
+    },
+    "retention.done_purge": {
+        "en": "{object}: {count} purged, with {timeline} timeline entries; each left a `purge` audit entry.",
+        "zh": "{object}：已彻底删除 {count} 条及 {timeline} 条时间线记录；每条都留有一条 `purge` 审计记录。",
+    },
+    "retention.kept": {
+        "en": "{object}: {count} past retention kept, because other records still refer to them.",
+        "zh": "{object}：{count} 条已超过保留期限但仍被其他记录引用，已保留。",
+    },
     # --- list parameters (engine.runtime.records.listparams: the web list, board, API list, export) ---
     "nul_character": {
         "en": "Query parameters cannot contain the NUL character (%00).",

@@ -342,6 +342,19 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "Probability of stage {stage} changed from {before} to {after}",
         "zh": "阶段{stage}的赢率由{before}改为{after}",
     },
+    "diff.retention": {
+        "en": "Records of {object} are now {after} (before: {before})",
+        "zh": "{object}的记录现在{after}（原为：{before}）",
+    },
+    "diff.retention_none": {"en": "kept for ever", "zh": "永久保留"},
+    "diff.retention_archive": {
+        "en": "archived {years} years after {moment}",
+        "zh": "在{moment}之后 {years} 年归档",
+    },
+    "diff.retention_purge": {
+        "en": "purged {years} years after {moment}, with their timeline entries and files",
+        "zh": "在{moment}之后 {years} 年连同时间线记录和文件彻底删除",
+    },
     "diff.role_added": {"en": "New role {role}", "zh": "新增角色{role}"},
     "diff.role_removed": {"en": "Role {role} removed", "zh": "删除角色{role}"},
     "diff.role_widened": {

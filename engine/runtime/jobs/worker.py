@@ -71,6 +71,7 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
+from engine.runtime import retention
 from engine.runtime.campaigns.sending import CampaignReport, send_campaigns
 from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
@@ -149,6 +150,8 @@ class PassReport:
     campaigns: CampaignReport = field(default_factory=CampaignReport)
     #: What each mailbox of ``mail:`` took in (``engine.runtime.mail.imap``).
     mail: list[FetchReport] = field(default_factory=list)
+    #: Records archived or purged past retention (``settings.retention_automatic``; ``engine.runtime.retention``).
+    retention: list[retention.Outcome] = field(default_factory=list)
 
 
 # --- entry points ---------------------------------------------------------------------------------------
@@ -172,6 +175,7 @@ def run_once(
         report.import_batches = import_queue.work(crm, seconds=None)
     report.finder_runs = finding.work(crm, seconds=None)
     report.import_files_removed = import_queue.remove_old_files(crm, at)
+    report.retention = retention.work(crm, at, retention.upload_folder())  # before sealing: its audit entries too
     try:
         report.sealed = audit.seal(crm.engine, crm.schema).sealed
     except audit.AuditChainBroken as exc:  # tampering: the writes go on; verify names the break

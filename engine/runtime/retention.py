@@ -1,0 +1,286 @@
+"""Retention (S1, S40; issue 18 §4): records kept past their object's retention are archived or
+purged, after a dry-run report.
+
+A record is past retention when its ``from`` moment (``Retention.from_field``: ``updated_at`` by
+default — a record's last change; ``last_activity_at``, ``created_at``, ``stage_entered_at`` or a
+date field; a record whose ``from`` is empty counts from ``updated_at``) lies more than ``years``
+before now (a date field: before that date in the company time zone).
+
+- ``report``: per object, how many records would go and a few examples; writes nothing.
+- ``run``: archives (``Session.archive``: hidden, kept, audited) or purges them. A purge deletes
+  the record, its timeline entries (activity and task records pointing at it, purged likewise),
+  its stored files and its ``sys_*`` rows (files, stage history, approvals, notifications,
+  engagement events, duplicate keys, automation runs, mail threads). A record other records'
+  lookups still point at is kept and counted (``kept``): nothing is deleted behind a lookup.
+  Each purged record leaves one audit entry ``purge`` saying which policy removed it, with no
+  values. Its earlier audit rows stay: the audit chain hashes them (``audit.verify``), so changing
+  or deleting them would break it, and they are the evidence of what was done to the record.
+
+Who runs it: ``trellis retention run CONFIG --yes`` (``--dry-run``: the report only), or the
+worker on every pass when ``settings.retention_automatic`` is true (``work``, a bounded batch
+per object per pass).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine.metadata.model import ObjectDef, Retention
+
+if TYPE_CHECKING:
+    from engine.runtime.context import Runtime
+    from engine.runtime.records.session import Session
+
+#: The channel of retention's writes in the audit trail.
+CHANNEL = "retention"
+#: Records one object loses per run (the worker's pass; the CLI loops until none are left).
+BATCH = 500
+#: System tables whose ``(object, record_id)`` rows go with a purged record.
+RECORD_ROWS = (
+    "sys_files",
+    "sys_stage_history",
+    "sys_notifications",
+    "sys_engagement_events",
+    "sys_dup_keys",
+    "sys_automation_runs",
+    "sys_mail_messages",
+    "sys_campaign_recipients",
+    "sys_approvals",
+)
+
+
+@dataclass(frozen=True)
+class Due:
+    """What retention would do to one object: how many records, and a few of them (id, title, moment)."""
+
+    object: str
+    policy: Retention
+    cutoff: dt.datetime
+    count: int
+    examples: tuple[tuple[int, str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``run`` did to one object: records archived or purged, timeline entries purged with
+    them, and records kept because other records point at them."""
+
+    object: str
+    action: str
+    done: int
+    timeline: int = 0
+    kept: int = 0
+
+
+def upload_folder() -> Path:
+    """Where stored files are kept (``TRELLIS_UPLOAD_DIR``, else ``./uploads``), as the web UI reads it."""
+    return Path(os.environ.get("TRELLIS_UPLOAD_DIR") or "uploads").resolve()
+
+
+def cutoff(now: dt.datetime, years: int) -> dt.datetime:
+    """``now`` moved back ``years`` years (29 February to the 28th)."""
+    try:
+        return now.replace(year=now.year - years)
+    except ValueError:
+        return now.replace(year=now.year - years, day=28)
+
+
+def policies(crm: Runtime) -> list[ObjectDef]:
+    """The objects whose records are not kept for ever."""
+    return [obj for obj in crm.config.objects.values() if obj.retention is not None]
+
+
+def _past(session: Session, obj: ObjectDef, policy: Retention, before: dt.datetime) -> sa.ColumnElement[bool]:
+    """The records of ``obj`` past ``policy`` at ``before`` (the moment ``years`` ago)."""
+    table = session.schema.table(obj.name)
+    column = table.c[policy.from_field]
+    field = obj.fields.get(policy.from_field)
+    bound: Any = before
+    if field is not None and field.kind.storage == "date":
+        bound = before.astimezone(session.clock().timezone).date()
+    condition = column < bound
+    if policy.from_field != "updated_at":
+        condition = sa.or_(condition, sa.and_(column.is_(None), table.c.updated_at < before))
+    if policy.action == "archive":
+        condition = sa.and_(condition, table.c.archived_at.is_(None))
+    return condition
+
+
+def report(crm: Runtime, now: dt.datetime | None = None, examples: int = 5) -> list[Due]:
+    """Per object with a retention, the records past it now: count and ``examples``. Writes nothing."""
+    now = now or crm.clock_now().now_utc
+    found = []
+    with crm.session(channel=CHANNEL) as session:
+        for obj in policies(crm):
+            assert obj.retention is not None
+            before = cutoff(now, obj.retention.years)
+            table = session.schema.table(obj.name)
+            condition = _past(session, obj, obj.retention, before)
+            count = session.connection.execute(sa.select(sa.func.count()).where(condition)).scalar() or 0
+            rows = session.connection.execute(
+                sa.select(table.c.id, table.c[obj.retention.from_field])
+                .where(condition)
+                .order_by(table.c.id)
+                .limit(examples)
+            ).all()
+            titles = session.titles(obj.name, [r[0] for r in rows]) if rows else {}
+            shown = tuple((r[0], titles.get(r[0], f"#{r[0]}"), r[1]) for r in rows)
+            found.append(Due(obj.name, obj.retention, before, count, shown))
+    return found
+
+
+def run(
+    crm: Runtime, now: dt.datetime | None = None, upload_dir: Path | None = None, batch: int = BATCH
+) -> list[Outcome]:
+    """Archive or purge up to ``batch`` records per object past retention now, each object in one
+    transaction; the stored files of purged records are removed from ``upload_dir`` after it commits."""
+    now = now or crm.clock_now().now_utc
+    outcomes = []
+    for obj in policies(crm):
+        assert obj.retention is not None
+        policy, before = obj.retention, cutoff(now, obj.retention.years)
+        keys: list[str] = []
+        with crm.session(channel=CHANNEL) as session:
+            if policy.action == "archive":
+                ids = _due_ids(session, obj, before, batch)
+                for record_id in ids:
+                    session.archive(obj.name, record_id)
+                outcome = Outcome(obj.name, "archive", len(ids))
+            else:
+                reason = {"years": policy.years, "from": policy.from_field, "before": before.date().isoformat()}
+                purge, purged, kept, after = Purge(session, reason), 0, 0, 0
+                while purged < batch:  # past the records kept (pointed at), which stay due
+                    ids = _due_ids(session, obj, before, batch - purged, after)
+                    if not ids:
+                        break
+                    done = len(purge.records(obj, ids))
+                    purged, kept, after = purged + done, kept + len(ids) - done, ids[-1]
+                keys = purge.keys
+                outcome = Outcome(obj.name, "purge", purged, purge.timeline, kept)
+        _remove_files(upload_dir, keys)
+        if outcome.done or outcome.kept:
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _due_ids(session: Session, obj: ObjectDef, before: dt.datetime, limit: int, after: int = 0) -> list[int]:
+    """Up to ``limit`` ids of ``obj``'s records past its retention at ``before``, above ``after``, in order."""
+    assert obj.retention is not None
+    table = session.schema.table(obj.name)
+    condition = sa.and_(_past(session, obj, obj.retention, before), table.c.id > after)
+    return list(
+        session.connection.execute(sa.select(table.c.id).where(condition).order_by(table.c.id).limit(limit)).scalars()
+    )
+
+
+def work(crm: Runtime, at: dt.datetime, upload_dir: Path | None = None) -> list[Outcome]:
+    """The worker's pass: ``run`` when ``settings.retention_automatic`` is true; else nothing."""
+    if not crm.config.settings.retention_automatic or not policies(crm):
+        return []
+    return run(crm, at, upload_dir)
+
+
+class Purge:
+    """Deleting records past retention with their timeline entries, files and ``sys_*`` rows,
+    each leaving one ``purge`` audit entry (``reason``: the policy) — in the caller's session."""
+
+    def __init__(self, session: Session, reason: dict[str, Any]) -> None:
+        self.session = session
+        self.reason = reason
+        self.keys: list[str] = []
+        self.timeline = 0
+
+    def records(self, obj: ObjectDef, ids: list[int]) -> list[int]:
+        """Purge the records ``ids`` of ``obj`` but those other records point at (timeline entries
+        aside: they go with them); the ids purged."""
+        timeline = list(self._timeline_lookups(obj))
+        ids = [i for i in ids if i not in self._referenced(obj, ids, skip=timeline)]
+        if not ids:
+            return []
+        for entry, field in timeline:
+            table = self.session.schema.table(entry.name)
+            children = list(
+                self.session.connection.execute(sa.select(table.c.id).where(table.c[field].in_(ids))).scalars()
+            )
+            self.timeline += len(self.records(entry, children))
+        ids = [i for i in ids if i not in self._referenced(obj, ids)]  # an entry kept keeps its record
+        if ids:
+            self._delete(obj, ids)
+        return ids
+
+    def _timeline_lookups(self, obj: ObjectDef) -> Iterable[tuple[ObjectDef, str]]:
+        """(object, lookup) of the timeline entries (activities, tasks) attached to ``obj``'s records."""
+        for other in self.session.config.objects.values():
+            entry = other.activity or other.task
+            for name in entry.on if entry is not None else ():
+                if other.fields[name].points_to(obj.name):
+                    yield other, name
+
+    def _referenced(self, obj: ObjectDef, ids: list[int], skip: Iterable[tuple[ObjectDef, str]] = ()) -> set[int]:
+        """The records of ``ids`` another record's lookup (but those of ``skip``) still points at."""
+        pointed: set[int] = set()
+        skipped = {(other.name, name) for other, name in skip}
+        for other in self.session.config.objects.values():
+            for field in other.lookups:
+                if not field.points_to(obj.name) or (other.name, field.name) in skipped:
+                    continue
+                table = self.session.schema.table(other.name)
+                column = table.c[field.name]
+                query = sa.select(column).where(column.in_(ids))
+                if other.name == obj.name:
+                    query = query.where(table.c.id.not_in(ids))
+                pointed.update(self.session.connection.execute(query.distinct()).scalars())
+        return pointed
+
+    def _delete(self, obj: ObjectDef, ids: list[int]) -> None:
+        session, system = self.session, self.session.schema.system
+        connection = session.connection
+        files = system["sys_files"]
+        self.keys += connection.execute(
+            sa.select(files.c.key).where(files.c.object == obj.name, files.c.record_id.in_(ids))
+        ).scalars()
+        approvals = system["sys_approvals"]
+        mine = sa.select(approvals.c.id).where(approvals.c.object == obj.name, approvals.c.record_id.in_(ids))
+        connection.execute(
+            sa.delete(system["sys_approval_steps"]).where(system["sys_approval_steps"].c.approval_id.in_(mine))
+        )
+        groups, members = system["sys_dup_groups"], system["sys_dup_members"]
+        connection.execute(
+            sa.delete(members).where(
+                members.c.record_id.in_(ids),
+                members.c.group_id.in_(sa.select(groups.c.id).where(groups.c.object == obj.name)),
+            )
+        )
+        for name in RECORD_ROWS:
+            table = system[name]
+            connection.execute(sa.delete(table).where(table.c.object == obj.name, table.c.record_id.in_(ids)))
+        table = session.schema.table(obj.name)
+        connection.execute(sa.delete(table).where(table.c.id.in_(ids)))
+        now = session.clock().now_utc
+        for record_id in ids:
+            session.unit.forget(obj.name, record_id, gone=True)
+            session.unit.log_change(
+                session.principal,
+                session.channel,
+                "purge",
+                obj.name,
+                record_id,
+                {"retention": [self.reason, "purged"]},
+                now,
+            )
+
+
+def _remove_files(folder: Path | None, keys: list[str]) -> None:
+    """Remove the purged records' stored files (keys never name a path: ``webui.ui.uploads.FILE_KEY``)."""
+    if folder is None:
+        return
+    for key in keys:
+        if "/" not in key and "\\" not in key:
+            (folder / key).unlink(missing_ok=True)
