@@ -1,0 +1,267 @@
+"""Read replicas (issue 18 §2): which database a read-only unit of work reads from.
+
+With ``TRELLIS_READ_DATABASE_URL`` naming a PostgreSQL streaming replica of the primary, the
+runtime's one routing point, ``Router.engine_for`` (asked by ``Runtime.read_session``), sends
+lists, reports, dashboards, exports and the duplicate finder to the replica, except:
+
+- reads inside a write transaction: they are ``Runtime.session``'s, always on the primary;
+- a user's reads right after their own write (read-your-writes): after a transaction of theirs
+  that wrote commits, the primary's WAL position (``pg_current_wal_insert_lsn()``, past the commit
+  record) is remembered for the user; their reads go to the primary until the replica has replayed
+  past it (``pg_last_wal_replay_lsn()``). The mark is kept in this process (see ``Marks``);
+- when the replica is more than ``TRELLIS_REPLICA_MAX_LAG`` seconds behind (default 5), or cannot
+  be reached: every read goes to the primary until it catches up.
+
+The lag is measured on the replica — 0 when it has replayed all it received, else
+``now() - pg_last_xact_replay_timestamp()`` — at most once a second per process (``Replica``).
+``status(runtime)`` says it for ``/healthz`` and ``/readyz``. Without the setting nothing changes:
+``read_session`` is ``session``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.runtime.database import create_engine, database_url
+from engine.runtime.errors import TrellisError
+from engine.runtime.messages import localized
+
+#: The replica's URL (``postgresql://…``); unset: no replica.
+READ_URL = "TRELLIS_READ_DATABASE_URL"
+#: Seconds of lag past which reads go to the primary.
+MAX_LAG = "TRELLIS_REPLICA_MAX_LAG"
+DEFAULT_MAX_LAG = 5.0
+#: How long one measurement of the lag is used (seconds), per process.
+LAG_CACHE_SECONDS = 1.0
+#: SQLSTATE of a write refused in a read-only transaction (``read_only_sql_transaction``).
+READ_ONLY_SQLSTATE = "25006"
+
+
+class ReplicaSetupError(TrellisError):
+    """``TRELLIS_READ_DATABASE_URL`` or ``TRELLIS_REPLICA_MAX_LAG`` cannot be used."""
+
+    code = "replica_setup"
+
+    def __init__(self, code: str, english: str, **params: object) -> None:
+        self.code = code
+        super().__init__(localized(code, english, params))
+
+
+class ReadOnlyWrite(TrellisError):
+    """A read-only unit of work (``Runtime.read_session``) tried to write: a mistake in the code
+    that opened it, which should have opened ``Runtime.session``."""
+
+    code = "read_only_write"
+
+    def __init__(self, detail: str) -> None:
+        english = (
+            "A read-only session tried to write; reads go to the replica there. "
+            f"Open Runtime.session for a unit of work that writes. ({detail})"
+        )
+        super().__init__(localized(self.code, english, {"detail": detail}))
+
+
+def lsn_number(text: str | None) -> int | None:
+    """A PostgreSQL WAL position (``16/B374D848``) as a number that compares; None stays None."""
+    if not text:
+        return None
+    high, low = str(text).split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One measurement of the replica: ``lag`` in seconds (None: unknown, see ``error``) and the
+    WAL position it has replayed up to (``replayed``, a ``lsn_number``)."""
+
+    at: float
+    lag: float | None
+    replayed: int | None
+    error: str | None = None
+
+
+class Replica:
+    """The replica's engine and its lag, measured at most every ``cache_seconds``."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        max_lag: float = DEFAULT_MAX_LAG,
+        cache_seconds: float = LAG_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.max_lag = max_lag
+        self.cache_seconds = cache_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: Reading | None = None
+
+    def reading(self) -> Reading:
+        """The latest measurement, taken now when the one held is older than ``cache_seconds``."""
+        with self._lock:
+            now = self._clock()
+            if self._last is None or now - self._last.at >= self.cache_seconds:
+                self._last = self._measure(now)
+            return self._last
+
+    def usable(self, reading: Reading) -> bool:
+        """Whether reads may go to the replica at ``reading``: reached, and at most ``max_lag`` behind."""
+        return reading.lag is not None and reading.lag <= self.max_lag
+
+    def _measure(self, now: float) -> Reading:
+        try:
+            with self.engine.connect() as connection:
+                row = connection.execute(
+                    sa.text(
+                        "SELECT pg_is_in_recovery() AS standby, pg_last_wal_receive_lsn()::text AS received, "
+                        "pg_last_wal_replay_lsn()::text AS replayed, "
+                        "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float AS behind"
+                    )
+                ).one()
+                if not row.standby:  # the primary itself, or a promoted replica: nothing to wait for
+                    current = connection.execute(sa.text("SELECT pg_current_wal_insert_lsn()::text")).scalar()
+                    return Reading(now, 0.0, lsn_number(current))
+        except sa.exc.SQLAlchemyError as error:
+            return Reading(now, None, None, str(getattr(error, "orig", None) or error).strip().splitlines()[0])
+        replayed = lsn_number(row.replayed)
+        caught_up = row.received is None or lsn_number(row.received) == replayed
+        lag = 0.0 if caught_up or row.behind is None else max(0.0, float(row.behind))
+        return Reading(now, lag, replayed)
+
+
+class Marks:
+    """Read-your-writes: per user (username and id), the primary's WAL position after their last
+    write, kept in this process. A user whose requests reach several processes is held to the
+    primary only by the process that served the write: with several web processes, route each
+    user to one (sticky sessions), or accept that another process may show a page up to the lag
+    old (at most ``TRELLIS_REPLICA_MAX_LAG`` seconds)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._marks: dict[Hashable, int] = {}
+
+    def note(self, keys: tuple[Hashable, ...], position: int) -> None:
+        """Remember that ``keys``' user wrote up to ``position``."""
+        with self._lock:
+            for key in keys:
+                if key is not None:
+                    self._marks[key] = max(position, self._marks.get(key, 0))
+
+    def waiting(self, key: Hashable, replayed: int | None) -> bool:
+        """Whether ``key``'s last write is past ``replayed`` (forgotten once it is not)."""
+        with self._lock:
+            mark = self._marks.get(key)
+            if mark is None:
+                return False
+            if replayed is not None and replayed >= mark:
+                del self._marks[key]
+                return False
+            return True
+
+
+class Router:
+    """The one routing point: which engine a read-only unit of work uses (``engine_for``), and
+    what a committed write means for its user's next reads (``written``, ``remember``)."""
+
+    def __init__(self, primary: sa.Engine, replica: Replica | None = None) -> None:
+        self.primary = primary
+        self.replica = replica
+        self.marks = Marks()
+
+    def engine_for(self, user: Hashable) -> tuple[sa.Engine, str]:
+        """The engine for a read as ``user`` and why: ``replica``, or the primary for ``no_replica``,
+        ``own_write`` (read-your-writes), ``lag`` (too far behind) or ``unreachable``."""
+        if self.replica is None:
+            return self.primary, "no_replica"
+        reading = self.replica.reading()
+        if reading.lag is None:
+            return self.primary, "unreachable"
+        if not self.replica.usable(reading):
+            return self.primary, "lag"
+        if user is not None and self.marks.waiting(user, reading.replayed):
+            return self.primary, "own_write"
+        return self.replica.engine, "replica"
+
+    def written(self, connection: sa.Connection) -> bool:
+        """Inside a transaction on the primary, before it commits: whether it wrote (a transaction
+        id was assigned). False without a replica, at no cost."""
+        if self.replica is None or connection.dialect.name != "postgresql":
+            return False
+        return connection.execute(sa.text("SELECT txid_current_if_assigned() IS NOT NULL")).scalar() is True
+
+    def remember(self, connection: sa.Connection, keys: tuple[Hashable, ...]) -> None:
+        """After a transaction that wrote committed on ``connection``: hold ``keys``' user to the
+        primary until the replica has replayed past where the primary's WAL is now."""
+        position = lsn_number(connection.execute(sa.text("SELECT pg_current_wal_insert_lsn()::text")).scalar())
+        if position is not None:
+            self.marks.note(keys, position)
+
+
+def router(primary: sa.Engine, read_url: str | None = None, max_lag: str | None = None) -> Router:
+    """The router for ``primary``: with a replica when ``read_url`` (else ``TRELLIS_READ_DATABASE_URL``)
+    names one, its lag bounded by ``max_lag`` (else ``TRELLIS_REPLICA_MAX_LAG``, default 5 seconds).
+    Raises ``ReplicaSetupError`` for a setting that cannot be used; connects to nothing yet."""
+    read_url = read_url or os.environ.get(READ_URL) or None
+    if read_url is None:
+        return Router(primary)
+    url = database_url(read_url)
+    if not url.startswith("postgresql") or primary.dialect.name != "postgresql":
+        raise ReplicaSetupError(
+            "replica_not_postgresql",
+            f"{READ_URL} must name a PostgreSQL streaming replica of a PostgreSQL primary "
+            f"(TRELLIS_DATABASE_URL); it is {sa.engine.make_url(url).drivername} and the primary is "
+            f"{primary.dialect.name}.",
+            variable=READ_URL,
+            replica=sa.engine.make_url(url).drivername,
+            primary=primary.dialect.name,
+        )
+    return Router(primary, Replica(create_engine(url), _max_lag(max_lag)))
+
+
+def _max_lag(text: str | None) -> float:
+    text = text if text is not None else os.environ.get(MAX_LAG)
+    if text is None or not text.strip():
+        return DEFAULT_MAX_LAG
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        raise ReplicaSetupError(
+            "replica_bad_max_lag",
+            f"{MAX_LAG} must be a number of seconds greater than 0, such as 5; it is {text!r}.",
+            variable=MAX_LAG,
+            value=repr(text),
+        )
+    return value
+
+
+def status(runtime: Any) -> dict[str, Any]:
+    """What ``/healthz`` and ``/readyz`` say of the replica (``runtime`` a ``Runtime``):
+    ``configured`` (a replica is set), ``used`` (reads go to it now), ``lag_seconds`` (None when
+    unknown), ``max_lag_seconds`` and ``error`` (why it cannot be reached). Measures at most once
+    a second (cached); never raises."""
+    replica = runtime.reads.replica
+    if replica is None:
+        return {"configured": False, "used": False, "lag_seconds": None, "max_lag_seconds": None, "error": None}
+    reading = replica.reading()
+    return {
+        "configured": True,
+        "used": replica.usable(reading),
+        "lag_seconds": None if reading.lag is None else round(reading.lag, 3),
+        "max_lag_seconds": replica.max_lag,
+        "error": reading.error,
+    }
+
+
+def is_read_only_refusal(error: sa.exc.DBAPIError) -> bool:
+    """Whether ``error`` is PostgreSQL refusing a write in a read-only transaction."""
+    return getattr(error.orig, "sqlstate", None) == READ_ONLY_SQLSTATE
