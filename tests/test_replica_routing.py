@@ -39,7 +39,7 @@ roles:
     objects: {"*": {read: all, edit: own, create: true, export: true}}
 """
 #: Server settings for a throwaway cluster: nothing waits for the disk.
-FAST = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c listen_addresses=127.0.0.1"
+FAST = "-c fsync=off -c full_page_writes=off -c listen_addresses=127.0.0.1"
 
 
 def _as_postgres(*command: str) -> list[str]:
@@ -128,14 +128,20 @@ def _replica(crm: Trellis) -> replica.Replica:
 def _wait_until_replayed(crm: Trellis) -> None:
     """Until the replica has replayed all the primary wrote (the schema, the users)."""
     with crm.engine.connect() as connection:
-        target = replica.lsn_number(connection.execute(sa.text("SELECT pg_current_wal_insert_lsn()::text")).scalar())
+        target = replica.lsn_number(connection.execute(sa.text("SELECT pg_current_wal_flush_lsn()::text")).scalar())
     with _replica(crm).engine.connect() as connection:
         for _ in range(200):
             replayed = connection.execute(sa.text("SELECT pg_last_wal_replay_lsn()::text")).scalar()
             if (replica.lsn_number(replayed) or 0) >= (target or 0):
                 return
             time.sleep(0.02)
-    raise AssertionError("the replica did not catch up")
+    with crm.engine.connect() as connection:
+        now = connection.execute(
+            sa.text(
+                "SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_lsn()::text, pg_current_wal_flush_lsn()::text"
+            )
+        ).one()
+    raise AssertionError(f"the replica did not catch up: {replayed} vs {now}")
 
 
 def _replay(crm: Trellis, paused: bool) -> None:
@@ -161,6 +167,12 @@ def test_replica_serves_lists_and_a_writer_reads_their_own_write(crm):
             session.create("deal", {"name": "Written while replay is paused"})
         assert "Written while replay is paused" not in _names(crm, "bob")  # bob reads the replica
         assert "Written while replay is paused" in _names(crm, "alice")  # alice: read-your-writes
+        other = Trellis(crm.config, crm.engine, read_url=str(_replica(crm).engine.url))  # another process
+        try:
+            assert "Written while replay is paused" in _names(other, "alice")  # the mark is on the primary
+            assert "Written while replay is paused" not in _names(other, "bob")
+        finally:
+            other.reads.replica.engine.dispose()  # type: ignore[union-attr]
     finally:
         _replay(crm, paused=False)
     _wait_until_replayed(crm)

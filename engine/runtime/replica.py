@@ -6,9 +6,9 @@ lists, reports, dashboards, exports and the duplicate finder to the replica, exc
 
 - reads inside a write transaction: they are ``Runtime.session``'s, always on the primary;
 - a user's reads right after their own write (read-your-writes): after a transaction of theirs
-  that wrote commits, the primary's WAL position (``pg_current_wal_insert_lsn()``, past the commit
-  record) is remembered for the user; their reads go to the primary until the replica has replayed
-  past it (``pg_last_wal_replay_lsn()``). The mark is kept in this process (see ``Marks``);
+  that wrote commits, the primary's WAL position (past the commit record: ``WRITTEN_UP_TO``) is remembered for the user; their reads go to the primary until the replica has replayed
+  past it (``pg_last_wal_replay_lsn()``). The mark is kept on the primary, for every process
+  (``Marks``);
 - when the replica is more than ``TRELLIS_REPLICA_MAX_LAG`` seconds behind (default 5), or cannot
   be reached: every read goes to the primary until it catches up.
 
@@ -20,6 +20,7 @@ The lag is measured on the replica — 0 when it has replayed all it received, e
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -32,6 +33,8 @@ import sqlalchemy as sa
 from engine.runtime.database import create_engine, database_url
 from engine.runtime.errors import TrellisError
 from engine.runtime.messages import localized
+
+log = logging.getLogger("trellis.replica")
 
 #: The replica's URL (``postgresql://…``); unset: no replica.
 READ_URL = "TRELLIS_READ_DATABASE_URL"
@@ -137,34 +140,93 @@ class Replica:
         return Reading(now, lag, replayed)
 
 
+#: The table on the primary holding each user's mark (UNLOGGED: no WAL, not replicated, emptied by
+#: a crash — a mark matters for seconds). Not ``sys_``: schema changes (``engine.runtime.migrate``)
+#: leave it alone; it is made at first use.
+MARKS_TABLE = "trellis_read_marks"
+#: Right after a commit, a WAL position at or past its commit record that the primary has flushed or
+#: soon will (only flushed WAL is streamed): the flush position, which a synchronous commit waited
+#: for; with ``synchronous_commit = off`` the insert position (the commit is flushed within
+#: ``wal_writer_delay``).
+WRITTEN_UP_TO = (
+    "CASE WHEN current_setting('synchronous_commit') = 'off' "
+    "THEN pg_current_wal_insert_lsn() ELSE pg_current_wal_flush_lsn() END"
+)
+
+
 class Marks:
     """Read-your-writes: per user (username and id), the primary's WAL position after their last
-    write, kept in this process. A user whose requests reach several processes is held to the
-    primary only by the process that served the write: with several web processes, route each
-    user to one (sticky sessions), or accept that another process may show a page up to the lag
-    old (at most ``TRELLIS_REPLICA_MAX_LAG`` seconds)."""
+    write. Kept in a table on the primary (``MARKS_TABLE``), so that every process sees a mark
+    another wrote (a web process, an API process), and in this process's memory, which answers
+    at once while a mark is not replayed yet. When the table cannot be made (the database role
+    may not create tables) the marks are kept in this process only, with a warning in the log."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._marks: dict[Hashable, int] = {}
+        self._marks: dict[str, int] = {}
+        self._table: bool | None = None  # made (True), cannot be (False), not tried (None)
 
-    def note(self, keys: tuple[Hashable, ...], position: int) -> None:
-        """Remember that ``keys``' user wrote up to ``position``."""
-        with self._lock:
-            for key in keys:
-                if key is not None:
-                    self._marks[key] = max(position, self._marks.get(key, 0))
+    def note(self, connection: sa.Connection, keys: tuple[Hashable, ...]) -> None:
+        """After a transaction that wrote committed on ``connection`` (the primary): remember that
+        ``keys``' user wrote up to where the primary's WAL is now."""
+        names = [str(key) for key in keys if key is not None]
+        if self._shared(connection.engine):
+            rows = connection.execute(
+                sa.text(
+                    f"INSERT INTO {MARKS_TABLE} (user_key, lsn) "
+                    f"SELECT key, {WRITTEN_UP_TO} FROM unnest(CAST(:keys AS text[])) AS key "
+                    f"ON CONFLICT (user_key) DO UPDATE SET lsn = GREATEST({MARKS_TABLE}.lsn, EXCLUDED.lsn) "
+                    "RETURNING lsn::text"
+                ),
+                {"keys": names},
+            ).all()
+            position = lsn_number(rows[0][0]) if rows else None
+        else:
+            position = lsn_number(connection.execute(sa.text(f"SELECT ({WRITTEN_UP_TO})::text")).scalar())
+        connection.commit()  # the statement began a transaction of its own (no WAL: an unlogged table)
+        if position is not None:
+            with self._lock:
+                for name in names:
+                    self._marks[name] = max(position, self._marks.get(name, 0))
 
-    def waiting(self, key: Hashable, replayed: int | None) -> bool:
-        """Whether ``key``'s last write is past ``replayed`` (forgotten once it is not)."""
+    def waiting(self, primary: sa.Engine, key: Hashable, replayed: int | None) -> bool:
+        """Whether the last write of ``key``'s user is past ``replayed`` (a replica's position)."""
+        name = str(key)
         with self._lock:
-            mark = self._marks.get(key)
-            if mark is None:
-                return False
-            if replayed is not None and replayed >= mark:
-                del self._marks[key]
-                return False
+            mark = self._marks.get(name)
+        if mark is not None and (replayed is None or replayed < mark):
             return True
+        if not self._shared(primary):
+            return False
+        with primary.connect() as connection:
+            stored = connection.execute(
+                sa.text(f"SELECT lsn::text FROM {MARKS_TABLE} WHERE user_key = :key"), {"key": name}
+            ).scalar()
+        position = lsn_number(stored)
+        return position is not None and (replayed is None or replayed < position)
+
+    def _shared(self, primary: sa.Engine) -> bool:
+        """Whether the marks table is there (made now when it was not)."""
+        if self._table is None:
+            try:
+                with primary.begin() as connection:
+                    connection.execute(
+                        sa.text(
+                            f"CREATE UNLOGGED TABLE IF NOT EXISTS {MARKS_TABLE} "
+                            "(user_key text PRIMARY KEY, lsn pg_lsn NOT NULL)"
+                        )
+                    )
+                self._table = True
+            except sa.exc.IntegrityError:  # another process made it at the same moment
+                self._table = True
+            except sa.exc.DBAPIError as error:
+                log.warning(
+                    "Read-your-writes marks are kept per process: the table %s cannot be made on the primary (%s)",
+                    MARKS_TABLE,
+                    str(error.orig).strip().splitlines()[0],
+                )
+                self._table = False
+        return self._table
 
 
 class Router:
@@ -186,7 +248,7 @@ class Router:
             return self.primary, "unreachable"
         if not self.replica.usable(reading):
             return self.primary, "lag"
-        if user is not None and self.marks.waiting(user, reading.replayed):
+        if user is not None and self.marks.waiting(self.primary, user, reading.replayed):
             return self.primary, "own_write"
         return self.replica.engine, "replica"
 
@@ -200,9 +262,7 @@ class Router:
     def remember(self, connection: sa.Connection, keys: tuple[Hashable, ...]) -> None:
         """After a transaction that wrote committed on ``connection``: hold ``keys``' user to the
         primary until the replica has replayed past where the primary's WAL is now."""
-        position = lsn_number(connection.execute(sa.text("SELECT pg_current_wal_insert_lsn()::text")).scalar())
-        if position is not None:
-            self.marks.note(keys, position)
+        self.marks.note(connection, keys)
 
 
 def router(primary: sa.Engine, read_url: str | None = None, max_lag: str | None = None) -> Router:
