@@ -25,6 +25,8 @@ from engine import Trellis
 from engine.runtime import replica
 from engine.runtime.messages import speaking
 from engine.runtime.replica import ReadOnlyWrite, ReplicaSetupError
+from engine.runtime.security.tokens import create_token
+from webui import create_app
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 CONFIG = """
@@ -222,6 +224,33 @@ def test_replica_read_session_refuses_writes_and_logs_access_on_the_primary(crm)
     assert logged == 1
     with pytest.raises(ReadOnlyWrite, match="read-only session tried to write"), crm.read_session("bob") as session:
         session.create("deal", {"name": "Never written"})
+
+
+def test_replica_api_list_after_a_write_through_the_api(crm):
+    """What an API client sees: its own new record in the list at once; another user's list is
+    the replica's, and shows it once the replica replays it."""
+    client = create_app(crm, test_config={"TESTING": True, "SECRET_KEY": "test secret"}).test_client()
+    headers = {
+        user: {"Authorization": f"Bearer {create_token(crm, user, 'replica test')[0]}"} for user in ("alice", "bob")
+    }
+    _wait_until_replayed(crm)
+    _replay(crm, paused=True)
+    try:
+        created = client.post("/api/v1/deal", json={"name": "Posted while replay is paused"}, headers=headers["alice"])
+        assert created.status_code == 201, created.json
+
+        def listed(user: str) -> set[str]:
+            response = client.get("/api/v1/deal?per_page=500", headers=headers[user])
+            assert response.status_code == 200, response.json
+            return {record["name"] for record in response.json["data"]}
+
+        assert "Posted while replay is paused" in listed("alice")
+        assert "Posted while replay is paused" not in listed("bob")
+    finally:
+        _replay(crm, paused=False)
+    _wait_until_replayed(crm)
+    _replica(crm)._last = None
+    assert "Posted while replay is paused" in listed("bob")
 
 
 @pytest.mark.no_database
