@@ -107,10 +107,8 @@ class Runtime:
             with connection.begin():
                 session = Session(self, connection, self._principal(connection, user), channel)
                 yield session
-                wrote = self.reads.written(connection)
-            if (
-                wrote and not session.principal.is_system
-            ):  # read-your-writes: this user's next reads wait for the replica to replay this
+                wrote = not session.principal.is_system and self.reads.written(connection)
+            if wrote:  # read-your-writes: this user's next reads wait for the replica to replay it
                 self.reads.remember(connection, (session.principal.username, session.principal.user_id))
 
     @contextmanager
@@ -155,5 +153,7 @@ class Runtime:
         return load_principal(connection, self.config, user, self.clock_now().now_utc, self.schema.system["sys_users"])
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections (the read replica's too)."""
         self.engine.dispose()
+        if self.reads.replica is not None:
+            self.reads.replica.engine.dispose()
