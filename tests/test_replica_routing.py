@@ -199,6 +199,10 @@ def test_replica_too_far_behind_sends_reads_to_the_primary(crm):
             time.sleep(0.05)
         status = replica.status(crm)
         assert status["configured"] is True and status["used"] is False and status["lag_seconds"] > 0.2
+        assert (
+            replica.sentence(crm)
+            == f"reads on the primary: the replica is {status['lag_seconds']:g} s behind (more than 0.2 s)"
+        )
         assert "Written while the replica lags" in _names(crm, "bob")  # the primary answers
         with crm.read_session("bob") as session:
             assert session.connection.engine is crm.engine
@@ -208,6 +212,21 @@ def test_replica_too_far_behind_sends_reads_to_the_primary(crm):
     _wait_until_replayed(crm)
     _replica(crm)._last = None
     assert replica.status(crm)["used"] is True
+    assert replica.sentence(crm).startswith("reads on the replica, ")
+
+
+def test_replica_that_cannot_be_reached_sends_reads_to_the_primary(crm):
+    gone = Trellis(crm.config, crm.engine, read_url=f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/postgres")
+    try:
+        assert "Opened by nobody yet" not in _names(gone, "bob")  # answered, by the primary
+        with gone.read_session("bob") as session:
+            assert session.connection.engine is crm.engine
+        status = replica.status(gone)
+        assert status["configured"] is True and status["used"] is False and status["lag_seconds"] is None
+        assert status["error"] == "the replica cannot be reached (OperationalError)"  # no host, no URL
+        assert replica.sentence(gone) == "reads on the primary: the replica cannot be reached (OperationalError)"
+    finally:
+        gone.reads.replica.engine.dispose()  # type: ignore[union-attr]
 
 
 def test_replica_read_session_refuses_writes_and_logs_access_on_the_primary(crm):

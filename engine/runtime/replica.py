@@ -43,6 +43,9 @@ MAX_LAG = "TRELLIS_REPLICA_MAX_LAG"
 DEFAULT_MAX_LAG = 5.0
 #: How long one measurement of the lag is used (seconds), per process.
 LAG_CACHE_SECONDS = 1.0
+#: Seconds to wait for a connection to the replica (unless its URL sets ``connect_timeout``):
+#: past them, reads go to the primary.
+CONNECT_TIMEOUT = 2
 #: SQLSTATE of a write refused in a read-only transaction (``read_only_sql_transaction``).
 READ_ONLY_SQLSTATE = "25006"
 
@@ -133,7 +136,10 @@ class Replica:
                     current = connection.execute(sa.text("SELECT pg_current_wal_insert_lsn()::text")).scalar()
                     return Reading(now, 0.0, lsn_number(current))
         except sa.exc.SQLAlchemyError as error:
-            return Reading(now, None, None, str(getattr(error, "orig", None) or error).strip().splitlines()[0])
+            cause = getattr(error, "orig", None) or error
+            if self._last is None or self._last.error is None:  # logged when it stops answering, not every second
+                log.warning("The read replica cannot be reached; reads go to the primary: %s", str(cause).strip())
+            return Reading(now, None, None, f"the replica cannot be reached ({type(cause).__name__})")
         replayed = lsn_number(row.replayed)
         caught_up = row.received is None or lsn_number(row.received) == replayed
         lag = 0.0 if caught_up or row.behind is None else max(0.0, float(row.behind))
@@ -283,7 +289,10 @@ def router(primary: sa.Engine, read_url: str | None = None, max_lag: str | None 
             replica=sa.engine.make_url(url).drivername,
             primary=primary.dialect.name,
         )
-    return Router(primary, Replica(create_engine(url), _max_lag(max_lag)))
+    parsed = sa.engine.make_url(url)
+    if "connect_timeout" not in parsed.query:  # a replica that is down is given up on quickly
+        parsed = parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)})
+    return Router(primary, Replica(create_engine(parsed.render_as_string(hide_password=False)), _max_lag(max_lag)))
 
 
 def _max_lag(text: str | None) -> float:
@@ -320,6 +329,20 @@ def status(runtime: Any) -> dict[str, Any]:
         "max_lag_seconds": replica.max_lag,
         "error": reading.error,
     }
+
+
+def sentence(runtime: Any) -> str | None:
+    """``status`` in words for ``/readyz`` (None without a replica), e.g. ``reads on the replica,
+    0.004 s behind`` or ``reads on the primary: the replica is 7.2 s behind (more than 5 s)``. A
+    replica that lags or is down does not make a process unready: its reads go to the primary."""
+    state = status(runtime)
+    if not state["configured"]:
+        return None
+    if state["error"]:
+        return f"reads on the primary: {state['error']}"
+    if not state["used"]:
+        return f"reads on the primary: the replica is {state['lag_seconds']:g} s behind (more than {state['max_lag_seconds']:g} s)"
+    return f"reads on the replica, {state['lag_seconds']:g} s behind"
 
 
 def is_read_only_refusal(error: sa.exc.DBAPIError) -> bool:
