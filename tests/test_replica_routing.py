@@ -229,6 +229,16 @@ def test_replica_that_cannot_be_reached_sends_reads_to_the_primary(crm):
         gone.reads.replica.engine.dispose()  # type: ignore[union-attr]
 
 
+def test_replica_of_another_primary_is_not_read(crm):
+    stranger = Trellis(crm.config, crm.engine, read_url=os.environ["TRELLIS_TEST_DATABASE_URL"])
+    try:  # the shared test server: another cluster, whose data is not the primary's
+        with stranger.read_session("bob") as session:
+            assert session.connection.engine is crm.engine
+        assert replica.sentence(stranger) == "reads on the primary: the read database is not a replica of the primary"
+    finally:
+        stranger.reads.replica.engine.dispose()  # type: ignore[union-attr]
+
+
 def test_replica_read_session_refuses_writes_and_logs_access_on_the_primary(crm):
     with crm.session("alice") as session:
         deal = session.create("deal", {"name": "Opened by bob"})

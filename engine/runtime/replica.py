@@ -102,6 +102,7 @@ class Replica:
         max_lag: float = DEFAULT_MAX_LAG,
         cache_seconds: float = LAG_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        primary: sa.Engine | None = None,
     ) -> None:
         self.engine = engine
         self.max_lag = max_lag
@@ -109,6 +110,9 @@ class Replica:
         self._clock = clock
         self._lock = threading.Lock()
         self._last: Reading | None = None
+        #: The primary, to check once that ``engine`` is a copy of it (the same system identifier).
+        self._primary = primary
+        self._copy_checked = primary is None
 
     def reading(self) -> Reading:
         """The latest measurement, taken now when the one held is older than ``cache_seconds``."""
@@ -124,6 +128,10 @@ class Replica:
 
     def _measure(self, now: float) -> Reading:
         try:
+            if not self._copy_checked:
+                if _system_id(self.engine) != _system_id(self._primary):  # type: ignore[arg-type]
+                    return Reading(now, None, None, "the read database is not a replica of the primary")
+                self._copy_checked = True
             with self.engine.connect() as connection:
                 row = connection.execute(
                     sa.text(
@@ -132,7 +140,7 @@ class Replica:
                         "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float AS behind"
                     )
                 ).one()
-                if not row.standby:  # the primary itself, or a promoted replica: nothing to wait for
+                if not row.standby:  # the primary itself (one server for both): nothing to wait for
                     current = connection.execute(sa.text("SELECT pg_current_wal_insert_lsn()::text")).scalar()
                     return Reading(now, 0.0, lsn_number(current))
         except sa.exc.SQLAlchemyError as error:
@@ -158,6 +166,12 @@ WRITTEN_UP_TO = (
     "CASE WHEN current_setting('synchronous_commit') = 'off' "
     "THEN pg_current_wal_insert_lsn() ELSE pg_current_wal_flush_lsn() END"
 )
+
+
+def _system_id(engine: sa.Engine) -> int:
+    """The database cluster's system identifier: a primary's physical replicas share it."""
+    with engine.connect() as connection:
+        return int(connection.execute(sa.text("SELECT system_identifier FROM pg_control_system()")).scalar_one())
 
 
 class Marks:
@@ -292,7 +306,8 @@ def router(primary: sa.Engine, read_url: str | None = None, max_lag: str | None 
     parsed = sa.engine.make_url(url)
     if "connect_timeout" not in parsed.query:  # a replica that is down is given up on quickly
         parsed = parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)})
-    return Router(primary, Replica(create_engine(parsed.render_as_string(hide_password=False)), _max_lag(max_lag)))
+    engine = create_engine(parsed.render_as_string(hide_password=False))
+    return Router(primary, Replica(engine, _max_lag(max_lag), primary=primary))
 
 
 def _max_lag(text: str | None) -> float:
