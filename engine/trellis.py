@@ -29,8 +29,10 @@ class Trellis(Runtime):
         config_path: str | os.PathLike[str],
         db_url: str | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        read_url: str | None = None,
     ) -> Trellis:
         """Load and check the config (raises ConfigError listing every error) and connect.
+        ``read_url``: a read replica (else ``TRELLIS_READ_DATABASE_URL``; ``engine.runtime.replica``).
 
         The database is checked at the first session (see the class docstring)."""
-        return cls(load_config(config_path), create_engine(db_url), clock)
+        return cls(load_config(config_path), create_engine(db_url), clock, read_url)

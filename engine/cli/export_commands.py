@@ -73,7 +73,7 @@ def export(
         language = lang or reader_language(crm, username)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".trellis-export-", delete=False) as part:
             try:
-                with crm.session(user=username, channel="cli") as session:
+                with crm.read_session(user=username, channel="cli") as session:
                     query = params.apply(session.query(object_name))
                     count = export_file(
                         session,

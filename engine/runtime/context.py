@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from engine.metadata import Config
 from engine.metadata.expressions import Clock
-from engine.runtime import features, migrate
+from engine.runtime import features, migrate, replica
 from engine.runtime.database import read_only
 from engine.runtime.records.session import Session, utc_now
 from engine.runtime.records.stages import WriteStages
@@ -43,9 +43,18 @@ class Runtime:
     database.
     """
 
-    def __init__(self, config: Config, engine: sa.Engine, clock: Callable[[], dt.datetime] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        engine: sa.Engine,
+        clock: Callable[[], dt.datetime] | None = None,
+        read_url: str | None = None,
+    ) -> None:
         self.config = config
         self.engine = engine
+        #: Which engine a read-only unit of work reads from (``read_session``): the replica of
+        #: ``read_url`` (else ``TRELLIS_READ_DATABASE_URL``) when set and close enough, else ``engine``.
+        self.reads: replica.Router = replica.router(engine, read_url)
         self.schema: Schema = build_schema(config)
         self._clock = clock or utc_now
         self._zone = ZoneInfo(config.settings.timezone)
@@ -94,8 +103,36 @@ class Runtime:
         automation, cli, python) is recorded in the audit trail. Raises ``DatabaseOutOfDate``
         when the database was not brought to this config (``check_database``)."""
         self.check_database()
-        with self.engine.connect() as connection, connection.begin():
-            yield Session(self, connection, self._principal(connection, user), channel)
+        with self.engine.connect() as connection:
+            with connection.begin():
+                session = Session(self, connection, self._principal(connection, user), channel)
+                yield session
+                wrote = not session.principal.is_system and self.reads.written(connection)
+            if wrote:  # read-your-writes: this user's next reads wait for the replica to replay it
+                self.reads.remember(connection, (session.principal.username, session.principal.user_id))
+
+    @contextmanager
+    def read_session(self, user: str | int | None = None, channel: str = "python") -> Iterator[Session]:
+        """A read-only unit of work as ``user`` — lists, reports, dashboards, exports, the
+        duplicate finder: on the read replica when one is set (``TRELLIS_READ_DATABASE_URL``), not
+        too far behind and ``user`` has no write of theirs it has not replayed yet, else on the
+        primary (``engine.runtime.replica.Router.engine_for`` decides). Either way the transaction
+        is READ ONLY: a write through it raises ``ReadOnlyWrite``; the access log it writes goes
+        to the primary (``Session.primary_writes``). Without a replica it is ``session``."""
+        if self.reads.replica is None:
+            with self.session(user, channel) as session:
+                yield session
+            return
+        self.check_database()
+        engine, _reason = self.reads.engine_for(user)
+        with engine.connect() as connection, connection.begin():
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            try:
+                yield Session(self, connection, self._principal(connection, user), channel, read_only=True)
+            except sa.exc.DBAPIError as error:
+                if replica.is_read_only_refusal(error):
+                    raise replica.ReadOnlyWrite(str(error.orig).strip().splitlines()[0]) from error
+                raise
 
     @contextmanager
     def directory(self, user: str | int | None = None, channel: str = "cli") -> Iterator[Directory]:
@@ -116,5 +153,7 @@ class Runtime:
         return load_principal(connection, self.config, user, self.clock_now().now_utc, self.schema.system["sys_users"])
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections (the read replica's too)."""
         self.engine.dispose()
+        if self.reads.replica is not None:
+            self.reads.replica.engine.dispose()

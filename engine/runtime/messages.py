@@ -999,6 +999,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Campaign e-mails link back to Trellis: set TRELLIS_BASE_URL (https://crm.example.com) for the web server and the worker.",
         "zh": "营销邮件中的链接指向 Trellis：请为网页服务和 worker 设置 TRELLIS_BASE_URL（如 https://crm.example.com）。",
     },
+    "replica_not_postgresql": {
+        "en": "{variable} must name a PostgreSQL streaming replica of a PostgreSQL primary (TRELLIS_DATABASE_URL); it is {replica} and the primary is {primary}.",
+        "zh": "{variable} 必须指向 PostgreSQL 主库（TRELLIS_DATABASE_URL）的 PostgreSQL 流复制只读副本；现在它是 {replica}，主库是 {primary}。",
+    },
+    "replica_bad_max_lag": {
+        "en": "{variable} must be a number of seconds greater than 0, such as 5; it is {value}.",
+        "zh": "{variable} 必须是大于 0 的秒数，例如 5；现在是 {value}。",
+    },
+    "read_only_write": {
+        "en": "A read-only session tried to write; reads go to the replica there. Open Runtime.session for a unit of work that writes. ({detail})",
+        "zh": "只读会话试图写入数据（只读会话可能读取只读副本）。需要写入时请使用 Runtime.session。（{detail}）",
+    },
     "campaign_email_hidden": {
         "en": "The segment's e-mail field {field} is hidden from you.",
         "zh": "目标人群的邮箱字段 {field} 对您不可见。",

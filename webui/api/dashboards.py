@@ -29,7 +29,7 @@ from webui.state import get_trellis
 def list_dashboards() -> Response:
     """The dashboards the caller may open."""
     language = current_language()
-    with get_trellis().session(user=current_username(), channel="api") as session:
+    with get_trellis().read_session(user=current_username(), channel="api") as session:
         found = dashboards.available(session)
         home = dashboards.home_for(session.config, session.principal)
     return jsonify(
@@ -53,7 +53,7 @@ def show_dashboard(name: str) -> Response:
     """One dashboard's widgets for the caller."""
     language = current_language()
     asked = {key: request.args.get(key) for key in ("period", "team", "owner")}
-    with get_trellis().session(user=current_username(), channel="api") as session:
+    with get_trellis().read_session(user=current_username(), channel="api") as session:
         result = dashboards.run_dashboard(session, name, asked, language)
     return jsonify(
         {

@@ -31,7 +31,7 @@ from webui.state import get_trellis
 def list_reports() -> Response:
     """The reports the caller may open."""
     language = current_language()
-    with get_trellis().session(user=current_username(), channel="api") as session:
+    with get_trellis().read_session(user=current_username(), channel="api") as session:
         found = reports.available(session)
     return jsonify(
         {
@@ -55,7 +55,7 @@ def show_report(name: str) -> Response:
     overrides = reports.Overrides.parse(
         request.args.get("period", ""), request.args.get("owner", ""), request.args.get("team", "")
     )
-    with get_trellis().session(user=current_username(), channel="api") as session:
+    with get_trellis().read_session(user=current_username(), channel="api") as session:
         result = reports.run(session, name, overrides, current_language())
     return jsonify({"data": result_json(result)})
 

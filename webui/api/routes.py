@@ -34,6 +34,14 @@ def api_session() -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def api_read_session() -> Iterator[Session]:
+    """An engine session as the caller that only reads (lists, reports, dashboards), on the
+    ``api`` channel; the engine may serve it from the read replica (``Runtime.read_session``)."""
+    with get_trellis().read_session(user=current_username(), channel="api") as session:
+        yield session
+
+
 def _record_response(record: Record, status: int = 200) -> Response:
     response = jsonify(record_json(record))
     response.status_code = status
@@ -46,7 +54,7 @@ def list_records(object_name: str) -> Response:
     one list-parameter spec (``engine.runtime.records.listparams``; in id order without ``sort``); a bad
     parameter is 400 ``bad_query`` naming it in ``fields``."""
     params = listparams.parse(request.args)
-    with api_session() as session:
+    with api_read_session() as session:
         page = params.read_page(session.query(object_name))
     return jsonify({"data": [record_json(record) for record in page.items], "meta": page_meta(page)})
 

@@ -202,7 +202,7 @@ def show_board(object_name: str) -> Any:
     key = args.pop("pipeline", "").strip()
     params = listing.list_params(args)
     fmt = formatter()
-    with ui_session() as session:
+    with ui_session(read=True) as session:
         obj = readable(session, object_name)
         if obj.pipeline is None or not session.principal.can_see(obj.name, obj.pipeline.field):
             abort(404)

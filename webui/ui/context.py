@@ -46,9 +46,13 @@ def plural(key: str, count: int, **values: object) -> str:
 
 
 @contextmanager
-def ui_session() -> Iterator[Session]:
-    """One engine session (one transaction) as the logged-in user, on the ``web`` channel."""
-    with get_trellis().session(user=current_user.username, channel="web") as engine_session:
+def ui_session(read: bool = False) -> Iterator[Session]:
+    """One engine session (one transaction) as the logged-in user, on the ``web`` channel;
+    ``read``: a page that only reads (a list, a report, a dashboard, an export, the duplicate
+    finder), which the engine may serve from the read replica (``Runtime.read_session``)."""
+    crm = get_trellis()
+    opened = crm.read_session if read else crm.session
+    with opened(user=current_user.username, channel="web") as engine_session:
         g.principal = engine_session.principal
         yield engine_session
 

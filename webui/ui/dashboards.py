@@ -255,7 +255,7 @@ def show(name: str) -> tuple[str, int]:
     """One dashboard for the user (404 when they may not open it; 400 for a bad filter)."""
     fmt = formatter()
     try:
-        with ui_session() as session:
+        with ui_session(read=True) as session:
             result = dashboards.run_dashboard(session, name, asked(), fmt.lang)
             offered = result.dashboard.filters.offered
             page = DashboardPage(

@@ -95,7 +95,7 @@ def show(object_name: str) -> str:
     rule = request.args.get("rule") or None
     order = request.args.get("sort") if request.args.get("sort") in groups.ORDERS else "-score"
     number = page_number(request.args.get("page"))
-    with ui_session() as session:
+    with ui_session(read=True) as session:
         obj = _object(session, object_name)
         if rule is not None and rule not in {r.name for r in obj.duplicates}:
             rule = None

@@ -200,7 +200,7 @@ def show(name: str) -> tuple[str, int]:
     reading a hidden field is the page with the message, status 400."""
     args = {k: v for k, v in (("period", request.args.get("period")), ("owner", request.args.get("owner"))) if v}
     try:
-        with ui_session() as session:
+        with ui_session(read=True) as session:
             report = reports.report_for(session, name)
             asked = overrides()
             result = reports.run(session, report.name, asked, language())
@@ -241,7 +241,7 @@ def export(name: str, file_format: str) -> Response | tuple[str, int]:
             return back
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (send_file closes it)
     try:
-        with ui_session() as session:
+        with ui_session(read=True) as session:
             result = reports.run(session, name, overrides(), language())
             export_report(session, result, out, file_format)
     except reports.ReportNotFound:

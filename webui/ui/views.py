@@ -102,7 +102,7 @@ def _list_page(
     object_name: str, params: listing.ListParams, save_form: listing.SaveViewForm | None = None
 ) -> tuple[str, int]:
     fmt = formatter()
-    with ui_session() as session:
+    with ui_session(read=True) as session:
         obj = readable(session, object_name)
         page, error = None, None
         try:
@@ -170,7 +170,7 @@ def export_list(object_name: str, file_format: str) -> Response | tuple[str, int
         return back
     out = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES)  # noqa: SIM115 (send_file closes it)
     try:
-        with ui_session() as session:
+        with ui_session(read=True) as session:
             obj = readable(session, object_name)
             query = listing.build_query(session, obj, params)
             export_file(session, obj.name, out, query=query, file_format=file_format, language=language(), keys=keys)

@@ -40,14 +40,15 @@ def export_pages(
     for page in (query or session.query(object_name)).pages(page_size):
         count += len(page)
         yield page
-    audit.log_access(
-        session.connection,
-        session.schema,
-        session.principal,
-        session.channel,
-        "export",
-        object_name,
-        None,
-        session.clock().now_utc,
-        {"records": count, **(detail or {})},
-    )
+    with session.primary_writes() as connection:
+        audit.log_access(
+            connection,
+            session.schema,
+            session.principal,
+            session.channel,
+            "export",
+            object_name,
+            None,
+            session.clock().now_utc,
+            {"records": count, **(detail or {})},
+        )

@@ -59,6 +59,7 @@ class Session:
         approved_rules: frozenset[str] = frozenset(),
         depth: int = 0,
         unit: Unit | None = None,
+        read_only: bool = False,
     ) -> None:
         self.crm = crm
         self.connection = connection
@@ -80,6 +81,8 @@ class Session:
         #: through (``engine.runtime.records.duplicates``).
         self.allow_duplicates = False
         self._hidden: dict[str, frozenset[str]] = {}
+        #: True in a read-only unit of work (``Runtime.read_session``), perhaps on the read replica.
+        self.read_only = read_only
 
     def acting(
         self, principal: Principal, channel: str, depth: int | None = None, approved_rules: frozenset[str] = frozenset()
@@ -93,7 +96,19 @@ class Session:
             approved_rules,
             self.depth if depth is None else depth,
             self.unit,
+            self.read_only,
         )
+
+    @contextlib.contextmanager
+    def primary_writes(self) -> Iterator[sa.Connection]:
+        """A connection for the rows a read still writes (the access log): this transaction's own,
+        or in a read-only session (which may read from the replica) a short transaction of its
+        own on the primary, committed when the block ends."""
+        if not self.read_only:
+            yield self.connection
+            return
+        with self.crm.engine.begin() as connection:
+            yield connection
 
     # --- helpers -----------------------------------------------------------
     @property
@@ -138,16 +153,17 @@ class Session:
         if record is None:
             raise NotFound(object_name, record_id)
         if obj.audit_reads and not self.principal.is_system:
-            audit.log_access(
-                self.connection,
-                self.schema,
-                self.principal,
-                self.channel,
-                "read",
-                object_name,
-                record.id,
-                self.clock().now_utc,
-            )
+            with self.primary_writes() as connection:
+                audit.log_access(
+                    connection,
+                    self.schema,
+                    self.principal,
+                    self.channel,
+                    "read",
+                    object_name,
+                    record.id,
+                    self.clock().now_utc,
+                )
         return record
 
     def titles(self, object_name: str, ids: list[int]) -> dict[int, str]:

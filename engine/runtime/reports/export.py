@@ -43,17 +43,18 @@ def export_report(session: Session, result: ReportResult, out: BinaryIO, file_fo
     total["l0"] = message("report.total", result.language)
     writer.rows([*rows, total], Cells(sheet, formatter))
     writer.close()
-    audit.log_access(
-        session.connection,
-        session.schema,
-        session.principal,
-        session.channel,
-        "export",
-        obj.name,
-        None,
-        session.clock().now_utc,
-        {"report": result.name, "groups": len(rows), "format": file_format},
-    )
+    with session.primary_writes() as connection:
+        audit.log_access(
+            connection,
+            session.schema,
+            session.principal,
+            session.channel,
+            "export",
+            obj.name,
+            None,
+            session.clock().now_utc,
+            {"report": result.name, "groups": len(rows), "format": file_format},
+        )
     return len(rows)
 
 
