@@ -24,6 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from engine.runtime.backup.manifest import BackupRefused
+from engine.runtime.replica import MARKS_TABLE
 
 
 class Dump:
@@ -44,8 +45,9 @@ class Dump:
         raise NotImplementedError
 
     def tables(self, connection: sa.Connection) -> list[str]:
-        """The tables of the database (of its schema, on PostgreSQL), sorted."""
-        return sorted(sa.inspect(connection).get_table_names())
+        """The tables of the database (of its schema, on PostgreSQL), sorted; without the read
+        replica's marks, positions in this server's WAL that mean nothing anywhere else."""
+        return sorted(name for name in sa.inspect(connection).get_table_names() if name != MARKS_TABLE)
 
 
 class SqliteDump(Dump):
@@ -99,7 +101,8 @@ class PostgresDump(Dump):
                 schema = current_schema(connection)
                 url, env = libpq(engine.url)
                 _run(
-                    [pg_dump, "--format=custom", f"--schema={schema}", "--no-owner", "--no-privileges"]
+                    [pg_dump, "--format=custom", f"--schema={schema}", f"--exclude-table={schema}.{MARKS_TABLE}"]
+                    + ["--no-owner", "--no-privileges"]
                     + [f"--snapshot={snapshot}", f"--file={path}", url],
                     env,
                 )
