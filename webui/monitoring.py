@@ -1,0 +1,184 @@
+"""What an operator watches: ``/healthz``, ``/readyz``, ``/metrics``, the request id and the request log.
+
+- ``/healthz`` (liveness): 200 ``{"status": "ok"}`` when the process answers; no database.
+- ``/readyz`` (readiness): every check of ``engine.runtime.health.CHECKS``; 200 when all pass,
+  503 otherwise, with each check's outcome (``{"status": "ready"|"not_ready", "checks": {…}}``).
+- ``/metrics``: Prometheus's text format (``engine.runtime.metrics.scrape``), only to clients
+  whose address is in ``TRELLIS_METRICS_ALLOW`` (comma-separated addresses or networks, default
+  ``127.0.0.1,::1``) or that send ``Authorization: Bearer`` ``TRELLIS_METRICS_TOKEN``; 403 else.
+
+Every request gets a request id: the client's ``X-Request-ID`` when it is sane (1–128 of
+``A-Za-z0-9._-``), else a new one. It is sent back in ``X-Request-ID``, is in every API
+error (``error.request_id``) and on the error pages, and is in the log line of the request —
+one JSON object per line on the ``trellis.requests`` logger when ``TRELLIS_LOG_FORMAT=json``
+(id, method, route, status, duration in ms, user id).
+
+Requests are counted by route (the URL rule, e.g. ``/api/v1/<object>``, never the raw path),
+method and status. None of these answers holds a secret or record data; none needs a login.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+
+from flask import Blueprint, Flask, Response, g, has_app_context, jsonify, request
+from flask_login import current_user
+
+from engine.runtime import health, metrics
+from webui.state import get_trellis
+
+#: The paths that answer before the database check of ``webui.readiness`` (they say it themselves).
+PATHS = ("/healthz", "/readyz", "/metrics")
+#: A client's request id is kept when it matches this; else a new one is made.
+SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+#: Who may read ``/metrics`` when ``TRELLIS_METRICS_ALLOW`` is not set.
+DEFAULT_ALLOW = "127.0.0.1,::1"
+
+requests_log = logging.getLogger("trellis.requests")
+bp = Blueprint("monitoring", __name__)
+
+
+def init_app(app: Flask) -> None:
+    """Add the three routes and the hooks that time, count and log every request."""
+    app.register_blueprint(bp)
+    app.before_request(_start)
+    app.after_request(_finish)
+    if os.environ.get("TRELLIS_LOG_FORMAT", "").strip().lower() == "json":
+        _json_logging()
+
+
+def request_id() -> str | None:
+    """The current request's id (None outside a request or before it was given one)."""
+    return g.get("request_id") if has_app_context() else None
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Liveness: the process answers."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Readiness: every registered check passes (200) or not (503), with each outcome."""
+    checks = health.readiness(get_trellis())
+    ready = all(check.ok for check in checks)
+    body = {"status": "ready" if ready else "not_ready", "checks": {c.name: c.as_json() for c in checks}}
+    return jsonify(body), 200 if ready else 503
+
+
+@bp.get("/metrics")
+def metrics_page() -> Response:
+    """The metrics, for allowed addresses or the bearer token only."""
+    if not _may_scrape():
+        response = jsonify({"error": "metrics are only for TRELLIS_METRICS_ALLOW or TRELLIS_METRICS_TOKEN"})
+        response.status_code = 403
+        return response
+    return Response(metrics.scrape(get_trellis()), mimetype=None, content_type=metrics.CONTENT_TYPE)
+
+
+def _may_scrape() -> bool:
+    token = os.environ.get("TRELLIS_METRICS_TOKEN", "")
+    given = request.headers.get("Authorization", "")
+    if token and given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip(), token):
+        return True
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    for item in (os.environ.get("TRELLIS_METRICS_ALLOW") or DEFAULT_ALLOW).split(","):
+        try:
+            if item.strip() and address in ipaddress.ip_network(item.strip(), strict=False):
+                return True
+        except ValueError:
+            continue  # a mistyped entry allows no one
+    return False
+
+
+def _start() -> None:
+    given = request.headers.get("X-Request-ID", "")
+    g.request_id = given if SANE_ID.match(given) else uuid.uuid4().hex
+    g.request_started = time.perf_counter()
+
+
+def _finish(response: Response) -> Response:
+    rid = g.get("request_id")
+    if rid is None:  # a hook before ours answered
+        _start()
+        rid = g.request_id
+    response.headers["X-Request-ID"] = rid
+    seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
+    route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    metrics.REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+    metrics.REQUEST_SECONDS.labels(route, request.method).observe(seconds)
+    if requests_log.isEnabledFor(logging.INFO):
+        user = getattr(current_user, "id", None) if current_user and current_user.is_authenticated else None
+        requests_log.info(
+            "%s %s %s %s",
+            request.method,
+            route,
+            response.status_code,
+            rid,
+            extra={
+                "trellis": {
+                    "request_id": rid,
+                    "method": request.method,
+                    "route": route,
+                    "status": response.status_code,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "user_id": user,
+                }
+            },
+        )
+    return response
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the request's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "trellis", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        elif request_id_now := _current_request_id():
+            entry["request_id"] = request_id_now
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+JsonFormatter.converter = time.gmtime
+
+
+def _current_request_id() -> str | None:
+    try:
+        return request_id()
+    except RuntimeError:
+        return None
+
+
+def _json_logging() -> None:
+    """``TRELLIS_LOG_FORMAT=json``: every ``trellis`` log line (requests included) as JSON on stderr."""
+    for name in ("trellis", "webui"):  # the engine's loggers, and the app's (``app.logger``)
+        logger = logging.getLogger(name)
+        if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+            continue
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
