@@ -5,8 +5,10 @@ answering a ``Check`` (passed or not, and a short sentence for the operator — 
 secret, a URL or record data). The built-in ones:
 
 - ``database``: the database answers ``SELECT 1``;
-- ``config_version``: the database is at the config this process serves (the
-  ``DatabaseOutOfDate`` check of ``engine.runtime.migrate``, made afresh each time);
+- ``config_version``: the database is at the config this process serves (``Runtime.check_database``:
+  until it passed, every request answers 503; once it passed, the process serves on, so that
+  ``trellis apply`` of a new config does not take every old process out of the load balancer
+  before the new ones start — see "Upgrading" in docs/operations.md);
 - ``worker``: a ``trellis worker`` finished a pass within ``TRELLIS_READY_WORKER_MAX_AGE``
   seconds (default 300; ``0`` leaves the check out). Each worker process writes its last pass
   time to ``sys_worker_heartbeats`` under ``hostname:pid`` (``beat``).
@@ -91,7 +93,7 @@ def _database(crm: Runtime) -> Check:
 
 def _config_version(crm: Runtime) -> Check:
     try:
-        migrate.check_current(crm.engine, crm.config, crm.schema)
+        crm.check_database()  # once it passed, this process serves (as the web app does): no query
     except migrate.DatabaseOutOfDate as stale:
         return Check("config_version", False, stale.text("en"))
     except sa.exc.DBAPIError:
