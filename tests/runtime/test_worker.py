@@ -766,9 +766,9 @@ def test_four_worker_processes_share_sweeps_delivery_imports_and_subscriptions_o
     with crm.session("rita") as s:  # a week old and still new: lead_overdue is due for each
         for n in range(30):
             s.create("lead", {"name": f"stale-{n}"})
-    jobs_queued = [queue_import(crm, tmp_path, f"imp{i}", 150, batch=25) for i in range(4)]
+    jobs_queued = [queue_import(crm, tmp_path, f"imp{i}", 100, batch=25) for i in range(4)]
     with webhook_receiver(SECRET, delay=0.002) as (url, receiver):
-        queue_webhooks(crm, url, 600)
+        queue_webhooks(crm, url, 400)
         command = worker_command(config, db_url, "--once", "--batch", "25", "--at", NEXT_MONDAY.isoformat())
         processes = [
             subprocess.Popen(
@@ -779,17 +779,17 @@ def test_four_worker_processes_share_sweeps_delivery_imports_and_subscriptions_o
         outputs = [p.communicate(timeout=300) for p in processes]
     assert [p.returncode for p in processes] == [0, 0, 0, 0], outputs
     webhooks = [m for m in rows(crm, "sys_outbox") if m["kind"] == "webhook"]
-    assert len(webhooks) == 600 and {m["status"] for m in webhooks} == {"sent"}
+    assert len(webhooks) == 400 and {m["status"] for m in webhooks} == {"sent"}
     assert receiver.bad_signatures == []
-    assert len(receiver.processed) == 600 and max(receiver.seen.values()) == 1  # no duplicates, nothing lost
+    assert len(receiver.processed) == 400 and max(receiver.seen.values()) == 1  # no duplicates, nothing lost
     sent = [int(out.split("outbox: sent ")[1].split(",")[0]) for out, _ in outputs]
-    assert sum(sent) == 600, outputs
+    assert sum(sent) == 400 and sum(1 for n in sent if n) >= 2, outputs  # shared, none sent twice
     overdue = rows(crm, "sys_automation_runs", rule="lead_overdue")
     assert len(overdue) == 30 and len({r["record_id"] for r in overdue}) == 30  # each lead's occurrence once
     assert len(rows(crm, "sys_notifications", rule="lead_overdue")) == 30
     assert [m["target"] for m in rows(crm, "sys_outbox", rule="subscription:monday_leads")] == ["boss@example.com"]
     imported = [n for n in lead_names(crm) if n.startswith("imp")]
-    assert len(imported) == len(set(imported)) == 600  # every row of the four files, once
+    assert len(imported) == len(set(imported)) == 400  # every row of the four files, once
     assert {imports.status(crm, job).status for job in jobs_queued} == {"done"}
     beats = crm.schema.system["sys_worker_heartbeats"]
     with crm.engine.connect() as c:  # each process reported its pass (/readyz)
@@ -804,7 +804,7 @@ def test_a_worker_killed_mid_import_leaves_a_lease_that_runs_out_and_another_fin
     crm, db_url, write_config, tmp_path
 ):
     config = write_config(CONFIG.replace("HOOK_URL", "https://unused.example.com"), "workers.yaml")
-    job = queue_import(crm, tmp_path, "big", 1500, batch=20)
+    job = queue_import(crm, tmp_path, "big", 800, batch=20)
     command = worker_command(config, db_url, "--once")
     doomed = subprocess.Popen(
         command, env=worker_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -818,7 +818,7 @@ def test_a_worker_killed_mid_import_leaves_a_lease_that_runs_out_and_another_fin
         doomed.send_signal(signal.SIGKILL)
         doomed.wait()
     held = imports.status(crm, job)
-    assert held.status == "running" and held.lease_owner and held.rows_done < 1500
+    assert held.status == "running" and held.lease_owner and held.rows_done < 800
     assert held.lease_until > dt.datetime.now(dt.UTC)  # another worker leaves it alone until then…
     table = crm.schema.system["sys_import_jobs"]
     with crm.engine.begin() as c:  # …two minutes (imports.queue.LEASE), here run out at once
@@ -826,6 +826,6 @@ def test_a_worker_killed_mid_import_leaves_a_lease_that_runs_out_and_another_fin
     taken_over = subprocess.run(command, env=worker_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert taken_over.returncode == 0, taken_over.stderr
     done = imports.status(crm, job)
-    assert (done.status, done.rows_done, done.created) == ("done", 1500, 1500)
+    assert (done.status, done.rows_done, done.created) == ("done", 800, 800)
     names = lead_names(crm)
-    assert len(names) == len(set(names)) == 1500  # the rows of the killed worker's batches are not imported twice
+    assert len(names) == len(set(names)) == 800  # the rows of the killed worker's batches are not imported twice
