@@ -11,7 +11,7 @@ Every request gets a request id: the client's ``X-Request-ID`` when it is sane (
 ``A-Za-z0-9._-``), else a new one. It is sent back in ``X-Request-ID``, is in every API
 error (``error.request_id``) and on the error pages, and is in the log line of the request —
 one JSON object per line on the ``trellis.requests`` logger when ``TRELLIS_LOG_FORMAT=json``
-(id, method, route, status, duration in ms, user id).
+(id, method, route, status, duration in ms, the user's id and name).
 
 Requests are counted by route (the URL rule, e.g. ``/api/v1/<object>``, never the raw path),
 method and status. None of these answers holds a secret or record data; none needs a login.
@@ -30,7 +30,6 @@ import time
 import uuid
 
 from flask import Blueprint, Flask, Response, g, has_app_context, jsonify, request
-from flask_login import current_user
 
 from engine.runtime import health, metrics
 from webui.state import get_trellis
@@ -120,7 +119,8 @@ def _finish(response: Response) -> Response:
     metrics.REQUESTS.labels(route, request.method, str(response.status_code)).inc()
     metrics.REQUEST_SECONDS.labels(route, request.method).observe(seconds)
     if requests_log.isEnabledFor(logging.INFO):
-        user = getattr(current_user, "id", None) if current_user and current_user.is_authenticated else None
+        web_user = g.get("_login_user")  # Flask-Login's user, when this request loaded it (never loaded here)
+        signed_in = web_user is not None and web_user.is_authenticated
         requests_log.info(
             "%s %s %s %s",
             request.method,
@@ -134,7 +134,8 @@ def _finish(response: Response) -> Response:
                     "route": route,
                     "status": response.status_code,
                     "duration_ms": round(seconds * 1000, 2),
-                    "user_id": user,
+                    "user_id": int(web_user.get_id()) if signed_in else None,
+                    "user": web_user.username if signed_in else g.get("api_username"),
                 }
             },
         )

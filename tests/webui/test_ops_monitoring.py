@@ -15,7 +15,7 @@ from engine.runtime.context import Runtime
 from engine.runtime.database import create_engine
 from engine.runtime.jobs import worker
 from engine.runtime.security.tokens import create_token
-from tests.webui.conftest import make_app, text
+from tests.webui.conftest import client_for, make_app, text
 from webui.monitoring import JsonFormatter
 
 CONFIG = """
@@ -98,7 +98,7 @@ def test_metrics_count_routes_stages_logins_and_read_the_outbox(app, client, crm
     assert with_token.status_code == 200
 
 
-def test_the_request_id_is_in_the_header_api_errors_error_pages_and_the_log(client, crm, caplog):
+def test_the_request_id_is_in_the_header_api_errors_error_pages_and_the_log(app, client, crm, caplog):
     caplog.set_level(logging.INFO, logger="trellis.requests")
 
     given = client.get("/api/v1/lead", headers={"X-Request-ID": "lb-1234.abc"})
@@ -121,3 +121,9 @@ def test_the_request_id_is_in_the_header_api_errors_error_pages_and_the_log(clie
         None,
     )
     assert first["duration_ms"] >= 0 and first["level"] == "info"
+
+    caplog.clear()
+    signed_in = client_for(app, "alice")
+    assert signed_in.get("/").status_code in (200, 302)
+    [line] = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "trellis.requests"][-1:]
+    assert line["user"] == "alice" and line["user_id"] == crm.principal("alice").user_id
