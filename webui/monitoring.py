@@ -97,8 +97,10 @@ def _may_scrape() -> bool:
         try:
             if item.strip() and address in ipaddress.ip_network(item.strip(), strict=False):
                 return True
-        except ValueError:
-            continue  # a mistyped entry allows no one
+        except ValueError:  # a mistyped entry allows no one
+            logging.getLogger("trellis.metrics").warning(
+                "TRELLIS_METRICS_ALLOW: %r is not an address or network (e.g. 10.0.0.0/8); ignored", item.strip()
+            )
     return False
 
 

@@ -89,7 +89,7 @@ def test_metrics_count_routes_stages_logins_and_read_the_outbox(app, client, crm
 
     elsewhere = {"REMOTE_ADDR": "10.1.2.3"}
     assert client.get("/metrics", environ_base=elsewhere).status_code == 403
-    monkeypatch.setenv("TRELLIS_METRICS_ALLOW", "10.1.0.0/16")
+    monkeypatch.setenv("TRELLIS_METRICS_ALLOW", "10.1.0.0/33, 10.1.0.0/16")  # a mistyped entry is skipped
     assert client.get("/metrics", environ_base=elsewhere).status_code == 200
     monkeypatch.setenv("TRELLIS_METRICS_ALLOW", "192.0.2.1")
     monkeypatch.setenv("TRELLIS_METRICS_TOKEN", "s3cret")
