@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import logging
 import os
 import re
-import sys
 import time
 import uuid
 
 from flask import Blueprint, Flask, Response, g, has_app_context, jsonify, request
 
-from engine.runtime import health, metrics
+from engine.runtime import health, logs, metrics
 from webui.state import get_trellis
 
 #: The paths that answer before the database check of ``webui.readiness`` (they say it themselves).
@@ -50,13 +48,21 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.before_request(_start)
     app.after_request(_finish)
-    if os.environ.get("TRELLIS_LOG_FORMAT", "").strip().lower() == "json":
-        _json_logging()
+    logs.configure_from_environment()
 
 
 def request_id() -> str | None:
     """The current request's id (None outside a request or before it was given one)."""
     return g.get("request_id") if has_app_context() else None
+
+
+def _request_fields() -> dict[str, object]:
+    """The request id on every log line written while a request runs (``logs.CONTEXT``)."""
+    rid = request_id()
+    return {"request_id": rid} if rid else {}
+
+
+logs.CONTEXT.append(_request_fields)
 
 
 @bp.get("/healthz")
@@ -142,46 +148,3 @@ def _finish(response: Response) -> Response:
             },
         )
     return response
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and the request's fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, "trellis", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
-        elif request_id_now := _current_request_id():
-            entry["request_id"] = request_id_now
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
-
-
-JsonFormatter.converter = time.gmtime
-
-
-def _current_request_id() -> str | None:
-    try:
-        return request_id()
-    except RuntimeError:
-        return None
-
-
-def _json_logging() -> None:
-    """``TRELLIS_LOG_FORMAT=json``: every ``trellis`` log line (requests included) as JSON on stderr."""
-    for name in ("trellis", "webui"):  # the engine's loggers, and the app's (``app.logger``)
-        logger = logging.getLogger(name)
-        if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
-            continue
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False

@@ -10,13 +10,13 @@ import pytest
 
 from engine import Trellis
 from engine.metadata import load_config_text
-from engine.runtime import health
+from engine.runtime import health, logs
 from engine.runtime.context import Runtime
 from engine.runtime.database import create_engine
 from engine.runtime.jobs import worker
+from engine.runtime.logs import JsonFormatter
 from engine.runtime.security.tokens import create_token
 from tests.webui.conftest import client_for, make_app, text
-from webui.monitoring import JsonFormatter
 
 CONFIG = """
 trellis: 1
@@ -127,3 +127,24 @@ def test_the_request_id_is_in_the_header_api_errors_error_pages_and_the_log(app,
     assert signed_in.get("/").status_code in (200, 302)
     [line] = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "trellis.requests"][-1:]
     assert line["user"] == "alice" and line["user_id"] == crm.principal("alice").user_id
+
+
+def test_json_logs_are_one_object_per_line_for_the_worker_too(monkeypatch, capsys):
+    monkeypatch.setenv("TRELLIS_LOG_FORMAT", "json")
+    saved = {name: logging.getLogger(name) for name in logs.LOGGERS}
+    before = {name: (lg.handlers[:], lg.level, lg.propagate) for name, lg in saved.items()}
+    try:
+        logs.configure_from_environment()
+        logs.configure_from_environment()  # once per process, however often it is called
+        assert len(saved["trellis"].handlers) == len(before["trellis"][0]) + 1
+        logging.getLogger("trellis.worker").error("worker pass failed, retrying in %ss: %s", 60, "server closed")
+        line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    finally:
+        for name, lg in saved.items():
+            lg.handlers[:], lg.level, lg.propagate = before[name]
+    assert line.pop("time").endswith("Z")
+    assert line == {
+        "level": "error",
+        "logger": "trellis.worker",
+        "message": "worker pass failed, retrying in 60s: server closed",
+    }
