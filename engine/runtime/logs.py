@@ -8,11 +8,11 @@ those of every provider in ``CONTEXT`` (the web adds the current request's id).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable, Mapping
 
 #: Fields added to every line while they apply (``webui.monitoring`` adds the request id).
@@ -24,11 +24,9 @@ LOGGERS = ("trellis", "webui")
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, then the line's own fields."""
 
-    converter = time.gmtime
-
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
