@@ -120,7 +120,7 @@ def _worker(crm: Runtime) -> Check | None:
     last = last_pass(crm)
     if last is None:
         return Check("worker", False, "no worker has finished a pass (start `trellis worker`)")
-    age = (crm.clock_now().now_utc - last).total_seconds()
+    age = (wall_clock() - last).total_seconds()
     if age > max_age:
         return Check("worker", False, f"the last worker pass was {int(age)} s ago (more than {max_age} s)")
     return Check("worker", True, f"the last worker pass was {max(int(age), 0)} s ago")
@@ -137,10 +137,16 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:200]
 
 
+def wall_clock() -> dt.datetime:
+    """The real time (UTC): heartbeats are about when a process lived, not the time a worker runs
+    for (``trellis worker --at``) or a test's clock."""
+    return dt.datetime.now(dt.UTC)
+
+
 def beat(crm: Runtime, at: dt.datetime | None = None) -> None:
-    """Record that this worker process finished a pass at ``at`` (default now), and forget the
-    heartbeats of processes silent for a week."""
-    at = at or crm.clock_now().now_utc
+    """Record that this worker process finished a pass at ``at`` (default now, ``wall_clock``), and
+    forget the heartbeats of processes silent for a week."""
+    at = at or wall_clock()
     table = crm.schema.system["sys_worker_heartbeats"]
     with crm.engine.begin() as connection:
         statement = upsert(connection.dialect.name, table).values(worker=worker_name(), last_pass_at=at)

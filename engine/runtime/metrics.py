@@ -20,6 +20,7 @@ adds them up (``prometheus_client.multiprocess``). Empty the directory when the 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -122,7 +123,7 @@ class DatabaseGauges(Collector):
             yield GaugeMetricFamily(
                 "trellis_worker_last_pass_age_seconds",
                 "Seconds since a worker last finished a pass",
-                value=(now - last).total_seconds(),
+                value=max((dt.datetime.now(dt.UTC) - last).total_seconds(), 0.0),  # wall time, as heartbeats
             )
 
 

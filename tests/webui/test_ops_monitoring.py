@@ -3,6 +3,7 @@ headers, API errors and error pages, and the JSON request log line."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 
@@ -47,7 +48,11 @@ def test_liveness_and_readiness_say_which_check_failed(client, crm):
     assert body["checks"]["database"]["ok"] and body["checks"]["config_version"]["ok"]
     assert body["checks"]["worker"] == {"ok": False, "detail": "no worker has finished a pass (start `trellis worker`)"}
 
-    worker.run_once(crm, imports=False, mail=False)
+    health.beat(crm, health.wall_clock() - dt.timedelta(seconds=400))  # a worker that stopped
+    stale = client.get("/readyz").get_json()["checks"]["worker"]
+    assert stale["ok"] is False and stale["detail"].startswith("the last worker pass was 40")
+
+    worker.run_once(crm, imports=False, mail=False)  # its next pass, under the same hostname:pid
     after = client.get("/readyz")
     assert after.status_code == 200, after.get_json()
     assert after.get_json()["status"] == "ready"
