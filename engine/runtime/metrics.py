@@ -21,6 +21,7 @@ adds them up (``prometheus_client.multiprocess``). Empty the directory when the 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -60,6 +61,9 @@ AUTOMATION_RUNS = Counter("trellis_automation_runs", "Automation rule runs, by r
 LOGIN_FAILURES = Counter("trellis_login_failures", "Refused login attempts, by outcome", ["outcome"])
 
 _STAGES: dict[str, Histogram] = {}
+#: The outbox statuses of a message still to be sent.
+WAITING = ("pending", "retry", "sending")
+log = logging.getLogger("trellis.metrics")
 
 
 def observe_stage(stage: str, seconds: float) -> None:
@@ -82,22 +86,32 @@ class DatabaseGauges(Collector):
         outbox = crm.schema.system["sys_outbox"]
         jobs = crm.schema.system["sys_import_jobs"]
         beats = crm.schema.system["sys_worker_heartbeats"]
-        with read_only(crm.engine) as connection:
-            counts = connection.execute(
-                sa.select(outbox.c.status, sa.func.count()).where(outbox.c.status != "sent").group_by(outbox.c.status)
-            ).all()
-            oldest = connection.execute(
-                sa.select(outbox.c.created_at)
-                .where(outbox.c.status.in_(("pending", "retry", "sending")))
-                .order_by(outbox.c.created_at)
-                .limit(1)
-            ).scalar()
-            running = connection.execute(
-                sa.select(jobs.c.id, jobs.c.object, jobs.c.rows_done, jobs.c.fraction).where(jobs.c.status == "running")
-            ).all()
-            last = connection.execute(
-                sa.select(beats.c.last_pass_at).order_by(beats.c.last_pass_at.desc()).limit(1)
-            ).scalar()
+        try:
+            with read_only(crm.engine) as connection:
+                counts = connection.execute(
+                    sa.select(outbox.c.status, sa.func.count())
+                    .where(outbox.c.status.in_(WAITING + ("dead",)))
+                    .group_by(outbox.c.status)
+                ).all()
+                oldest = connection.execute(
+                    sa.select(outbox.c.created_at)
+                    .where(outbox.c.status.in_(WAITING))
+                    .order_by(outbox.c.created_at)
+                    .limit(1)
+                ).scalar()
+                running = connection.execute(
+                    sa.select(jobs.c.id, jobs.c.object, jobs.c.rows_done, jobs.c.fraction).where(
+                        jobs.c.status == "running"
+                    )
+                ).all()
+                last = connection.execute(
+                    sa.select(beats.c.last_pass_at).order_by(beats.c.last_pass_at.desc()).limit(1)
+                ).scalar()
+        except sa.exc.SQLAlchemyError as exc:  # the database is away or not set up: say so, count on
+            log.warning("metrics: the database gauges could not be read: %s", type(exc).__name__)
+            yield GaugeMetricFamily("trellis_database_gauges_up", "Whether the database gauges could be read", value=0)
+            return
+        yield GaugeMetricFamily("trellis_database_gauges_up", "Whether the database gauges could be read", value=1)
         depth = GaugeMetricFamily(
             "trellis_outbox_messages", "Outbox messages not sent yet, by status", labels=["status"]
         )

@@ -73,6 +73,8 @@ def test_readiness_of_a_database_behind_its_config_or_away(tmp_path, db_url, mon
     assert answer.status_code == 503
     assert answer.get_json()["checks"]["config_version"]["ok"] is False
     assert "trellis apply" in answer.get_json()["checks"]["config_version"]["detail"]
+    scraped = client.get("/metrics")  # no tables to read the gauges from: said, not a 500
+    assert scraped.status_code == 200 and "trellis_database_gauges_up 0.0" in text(scraped)
 
 
 def test_metrics_count_routes_stages_logins_and_read_the_outbox(app, client, crm, monkeypatch):
@@ -90,7 +92,7 @@ def test_metrics_count_routes_stages_logins_and_read_the_outbox(app, client, crm
     assert 'trellis_http_requests_total{method="POST",route="/api/v1/<object_name>",status="201"}' in scraped
     assert 'trellis_write_stage_seconds_count{stage="audit"}' in scraped
     assert 'trellis_login_failures_total{outcome="failed"}' in scraped
-    assert "trellis_outbox_oldest_age_seconds 0.0" in scraped
+    assert "trellis_outbox_oldest_age_seconds 0.0" in scraped and "trellis_database_gauges_up 1.0" in scraped
 
     elsewhere = {"REMOTE_ADDR": "10.1.2.3"}
     assert client.get("/metrics", environ_base=elsewhere).status_code == 403
