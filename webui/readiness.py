@@ -31,6 +31,8 @@ def init_app(app: Flask) -> None:
         app.extensions["trellis"].check_database()
     except DatabaseOutOfDate as stale:
         app.logger.warning("Answering 503 until the database is brought to the config: %s", stale)
+    except Exception as away:  # noqa: BLE001 - the database is down: start anyway, /healthz answers, /readyz says why
+        app.logger.warning("The database cannot be reached now (%s); checking it again on each request", away)
     app.before_request(_refuse_while_out_of_date)
 
 

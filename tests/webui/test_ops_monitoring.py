@@ -65,6 +65,9 @@ def test_readiness_of_a_database_behind_its_config_or_away(tmp_path, db_url, mon
     checks = {c.name: c for c in health.readiness(away)}
     assert set(checks) == {"database", "config_version"}
     assert not checks["database"].ok and checks["database"].detail.startswith("the database cannot be reached")
+    down = make_app(Trellis(config, away.engine)).test_client()  # the app starts while the database is down
+    assert down.get("/healthz").status_code == 200
+    assert down.get("/readyz").get_json()["checks"]["database"]["ok"] is False
 
     empty = Runtime(config, create_engine(db_url))  # never applied: /readyz 503, /healthz 200
     client = make_app(Trellis(config, empty.engine)).test_client()
