@@ -54,9 +54,10 @@ def create_app(
     crm = config_path_or_crm if isinstance(config_path_or_crm, Trellis) else Trellis.open(config_path_or_crm, db_url)
     app.extensions["trellis"] = crm
 
-    from webui import api, readiness, ui
+    from webui import api, monitoring, readiness, ui
 
-    readiness.init_app(app)  # first: no other hook may read a stale database
+    monitoring.init_app(app)  # first: the request id and the timing wrap every other hook
+    readiness.init_app(app)  # no other hook may read a stale database
     api.init_app(app)
     ui.init_app(app)  # after the API: CSRF protection exempts the API's blueprint
     return app

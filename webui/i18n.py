@@ -1327,6 +1327,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "error.429": {"en": "Too many requests: wait a little and try again.", "zh": "请求过多，请稍后再试。"},
     "error.500": {"en": "Something went wrong on our side; it has been logged.", "zh": "服务器出错，已记录。"},
     "error.back": {"en": "Back to the start page", "zh": "返回首页"},
+    "error.request_id": {
+        "en": "Request id (give it to your administrator): {id}",
+        "zh": "请求编号（请提供给管理员）：{id}",
+    },
     "error.no_objects": {
         "en": "Your roles give you access to no object; ask an administrator.",
         "zh": "您的角色无权访问任何对象，请联系管理员。",

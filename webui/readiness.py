@@ -21,6 +21,7 @@ from flask import Flask, Response, current_app, request, session
 from engine.runtime.migrate import DatabaseOutOfDate
 from webui.api.errors import API_PREFIX, error_response
 from webui.i18n import LANGUAGES, translate
+from webui.monitoring import PATHS as MONITORING_PATHS
 from webui.state import get_trellis
 
 
@@ -30,12 +31,14 @@ def init_app(app: Flask) -> None:
         app.extensions["trellis"].check_database()
     except DatabaseOutOfDate as stale:
         app.logger.warning("Answering 503 until the database is brought to the config: %s", stale)
+    except Exception as away:  # noqa: BLE001 - the database is down: start anyway, /healthz answers, /readyz says why
+        app.logger.warning("The database cannot be reached now (%s); checking it again on each request", away)
     app.before_request(_refuse_while_out_of_date)
 
 
 def _refuse_while_out_of_date() -> Response | tuple[str, int] | None:
     crm = get_trellis()
-    if crm.database_current or request.path.startswith("/static/"):
+    if crm.database_current or request.path.startswith("/static/") or request.path in MONITORING_PATHS:
         return None
     try:
         crm.check_database()

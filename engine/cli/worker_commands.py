@@ -67,10 +67,12 @@ def worker(
 ) -> None:
     """Fire CONFIG's scheduled and cron automation rules, send queued e-mails and webhooks, seal the audit trail."""
     from engine.metadata import load_config
+    from engine.runtime import logs
     from engine.runtime.database import create_engine, database_url
     from engine.runtime.jobs import worker as runtime
     from engine.trellis import Trellis
 
+    logs.configure_from_environment()  # TRELLIS_LOG_FORMAT=json
     compiled = load_config(config)
     zone = ZoneInfo(compiled.settings.timezone)
     at = parse_time("--at", at_text, zone) if at_text else None

@@ -61,7 +61,18 @@ def create_engine(url: str | None = None) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=pgbouncer_connect_args())
+
+
+def pgbouncer_connect_args() -> dict[str, Any]:
+    """``TRELLIS_DB_PGBOUNCER=1`` (PgBouncer in transaction pooling mode between Trellis and
+    PostgreSQL): psycopg prepares no statement on the server (``prepare_threshold=None``), since
+    the next transaction may run on another server connection that never saw it. Trellis holds
+    no other session state across transactions (its advisory locks and ``SET``s are the
+    transaction's own: ``pg_advisory_xact_lock``, ``SET LOCAL``)."""
+    if os.environ.get("TRELLIS_DB_PGBOUNCER", "").strip().lower() in ("1", "true", "yes", "on"):
+        return {"prepare_threshold": None}
+    return {}
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:

@@ -379,7 +379,13 @@ def automation_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("read_at", UTCDateTime(), nullable=True),
         sa.Index("ix_sys_notifications_user_read", "user_id", "read_at"),
     )
-    return runs, sweeps, outbox, notifications
+    heartbeats = sa.Table(  # engine.runtime.health: each worker process's last pass (hostname:pid)
+        "sys_worker_heartbeats",
+        metadata,
+        sa.Column("worker", sa.String(200), primary_key=True),
+        sa.Column("last_pass_at", UTCDateTime(), nullable=False),
+    )
+    return runs, sweeps, outbox, notifications, heartbeats
 
 
 def assignment_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,9 +21,11 @@ import pytest
 import sqlalchemy as sa
 
 from engine import Trellis
+from engine.runtime import imports
 from engine.runtime.jobs import delivery, notify, worker
 from engine.runtime.jobs.delivery import SmtpSettings, backoff
 from engine.runtime.security import audit
+from engine.runtime.subscriptions import store
 from engine.runtime.workflow import timed, triggers
 from tests.conftest import Clock
 from tests.receivers import smtp_server, webhook_receiver
@@ -700,38 +704,128 @@ def test_a_crashed_workers_messages_come_back_after_the_lease(crm, clock):
     assert len(receiver.processed) == 2
 
 
-# --- two worker processes -----------------------------------------------------------------------------
+# --- several worker processes (issue 18 §3) -------------------------------------------------------------
+#: What the worker processes' config adds to CONFIG: a report e-mailed to the managers every Monday.
+SUBSCRIBED = """
+reports:
+  leads_by_status: {object: lead, group_by: [status], measures: [count]}
+subscriptions:
+  monday_leads:
+    report: leads_by_status
+    schedule: {weekly: "monday 08:00"}
+    roles: [manager]
+"""
+#: The Monday after MONDAY_9, a minute past the subscription's time: when the workers run.
+NEXT_MONDAY = local(2026, 6, 8, 8, 1).astimezone(dt.UTC)
+
+
+def worker_command(config: Path, db_url: str, *options: str) -> list[str]:
+    """``trellis worker CONFIG --db URL OPTIONS`` in a process of its own."""
+    return [
+        sys.executable,
+        "-c",
+        "from engine.cli import main; main()",
+        "worker",
+        str(config),
+        "--db",
+        db_url,
+        *options,
+    ]
+
+
+def worker_env() -> dict[str, str]:
+    env = {**os.environ, "TRELLIS_TEST_HOOK_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
+    env.pop("TRELLIS_SMTP_URL", None)
+    return env
+
+
+def queue_import(crm, tmp_path: Path, name: str, count: int, batch: int) -> int:
+    """A queued import of ``count`` leads (``name-0``…), as the web wizard queues it; its job id."""
+    path = tmp_path / f"{name}.csv"
+    path.write_text("name\n" + "".join(f"{name}-{n}\n" for n in range(count)), encoding="utf-8")
+    return imports.start(crm, "lead", path, imports.ImportOptions(batch=batch), queue=True).id
+
+
+def lead_names(crm) -> list[str]:
+    table = crm.schema.table("lead")
+    with crm.engine.connect() as c:
+        return list(c.execute(sa.select(table.c.name)).scalars())
+
+
 @pytest.mark.skipif(
     not os.environ.get("TRELLIS_TEST_DATABASE_URL"),
     reason="SQLite has one writer at a time; concurrent workers are a PostgreSQL deployment",
 )
-def test_two_worker_processes_deliver_1000_messages_once(crm, db_url, write_config, tmp_path):
-    config = write_config(CONFIG.replace("HOOK_URL", "https://unused.example.com"), "workers.yaml")
+def test_four_worker_processes_share_sweeps_delivery_imports_and_subscriptions_once(
+    crm, clock, db_url, write_config, tmp_path
+):
+    config = write_config(CONFIG.replace("HOOK_URL", "https://unused.example.com") + SUBSCRIBED, "workers.yaml")
+    subscribed = Trellis.open(config, db_url, clock=clock)
+    store.sync_rules(subscribed, clock.now)  # the managers' rows, due next Monday 08:00
+    subscribed.close()
+    with crm.session("rita") as s:  # a week old and still new: lead_overdue is due for each
+        for n in range(30):
+            s.create("lead", {"name": f"stale-{n}"})
+    jobs_queued = [queue_import(crm, tmp_path, f"imp{i}", 100, batch=25) for i in range(4)]
     with webhook_receiver(SECRET, delay=0.002) as (url, receiver):
-        queue_webhooks(crm, url, 1000)
-        env = {**os.environ, "TRELLIS_TEST_HOOK_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
-        env.pop("TRELLIS_SMTP_URL", None)
-        command = [
-            sys.executable,
-            "-c",
-            "from engine.cli import main; main()",
-            "worker",
-            str(config),
-            "--db",
-            db_url,
-            "--once",
-            "--batch",
-            "25",
-        ]
+        queue_webhooks(crm, url, 400)
+        command = worker_command(config, db_url, "--once", "--batch", "25", "--at", NEXT_MONDAY.isoformat())
         processes = [
-            subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)
+            subprocess.Popen(
+                command, env=worker_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(4)
         ]
         outputs = [p.communicate(timeout=300) for p in processes]
-    assert [p.returncode for p in processes] == [0, 0], outputs
-    outbox = rows(crm, "sys_outbox")
-    assert len(outbox) == 1000 and {m["status"] for m in outbox} == {"sent"}
+    assert [p.returncode for p in processes] == [0, 0, 0, 0], outputs
+    webhooks = [m for m in rows(crm, "sys_outbox") if m["kind"] == "webhook"]
+    assert len(webhooks) == 400 and {m["status"] for m in webhooks} == {"sent"}
     assert receiver.bad_signatures == []
-    assert len(receiver.processed) == 1000 and max(receiver.seen.values()) == 1  # no duplicates, nothing lost
+    assert len(receiver.processed) == 400 and max(receiver.seen.values()) == 1  # no duplicates, nothing lost
     sent = [int(out.split("outbox: sent ")[1].split(",")[0]) for out, _ in outputs]
-    assert sum(sent) == 1000, outputs
+    assert sum(sent) == 400 and sum(1 for n in sent if n) >= 2, outputs  # shared, none sent twice
+    overdue = rows(crm, "sys_automation_runs", rule="lead_overdue")
+    assert len(overdue) == 30 and len({r["record_id"] for r in overdue}) == 30  # each lead's occurrence once
+    assert len(rows(crm, "sys_notifications", rule="lead_overdue")) == 30
+    assert [m["target"] for m in rows(crm, "sys_outbox", rule="subscription:monday_leads")] == ["boss@example.com"]
+    imported = [n for n in lead_names(crm) if n.startswith("imp")]
+    assert len(imported) == len(set(imported)) == 400  # every row of the four files, once
+    assert {imports.status(crm, job).status for job in jobs_queued} == {"done"}
+    beats = crm.schema.system["sys_worker_heartbeats"]
+    with crm.engine.connect() as c:  # each process reported its pass (/readyz)
+        assert c.execute(sa.select(sa.func.count()).select_from(beats)).scalar() == 4
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TRELLIS_TEST_DATABASE_URL"),
+    reason="SQLite has one writer at a time; concurrent workers are a PostgreSQL deployment",
+)
+def test_a_worker_killed_mid_import_leaves_a_lease_that_runs_out_and_another_finishes_the_job(
+    crm, db_url, write_config, tmp_path
+):
+    config = write_config(CONFIG.replace("HOOK_URL", "https://unused.example.com"), "workers.yaml")
+    job = queue_import(crm, tmp_path, "big", 800, batch=20)
+    command = worker_command(config, db_url, "--once")
+    doomed = subprocess.Popen(
+        command, env=worker_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while (imports.status(crm, job).rows_done or 0) < 40:  # two batches committed
+            assert doomed.poll() is None and time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.02)
+    finally:
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+    held = imports.status(crm, job)
+    assert held.status == "running" and held.lease_owner and held.rows_done < 800
+    assert held.lease_until > dt.datetime.now(dt.UTC)  # another worker leaves it alone until then…
+    table = crm.schema.system["sys_import_jobs"]
+    with crm.engine.begin() as c:  # …two minutes (imports.queue.LEASE), here run out at once
+        c.execute(sa.update(table).values(lease_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    taken_over = subprocess.run(command, env=worker_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert taken_over.returncode == 0, taken_over.stderr
+    done = imports.status(crm, job)
+    assert (done.status, done.rows_done, done.created) == ("done", 800, 800)
+    names = lead_names(crm)
+    assert len(names) == len(set(names)) == 800  # the rows of the killed worker's batches are not imported twice

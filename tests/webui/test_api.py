@@ -124,7 +124,7 @@ def leads(api):
 def error(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.get_json()
     body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "fields"}
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "fields", "request_id"}
     assert body["error"]["code"] == code, body
     assert body["error"]["message"]
     return body["error"]

@@ -65,7 +65,7 @@ def new_lead(api, user="alice", **values):
 def error(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.get_json()
     body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "fields"}
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "fields", "request_id"}
     assert body["error"]["code"] == code, body
     return body["error"]
 

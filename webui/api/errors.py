@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -102,9 +102,12 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Response:
-    """The JSON error body with ``status`` (and ``extra`` members, e.g. a duplicate's ``candidates``);
-    a 401 also carries ``WWW-Authenticate``."""
-    response = jsonify({"error": {"code": code, "message": message, "fields": dict(fields or {}), **(extra or {})}})
+    """The JSON error body with ``status`` (and ``extra`` members, e.g. a duplicate's ``candidates``,
+    and the request's ``request_id``); a 401 also carries ``WWW-Authenticate``."""
+    body = {"code": code, "message": message, "fields": dict(fields or {}), **(extra or {})}
+    if g.get("request_id"):  # webui.monitoring: the id of this request, also in X-Request-ID
+        body["request_id"] = g.request_id
+    response = jsonify({"error": body})
     response.status_code = status
     if status == 401 and "WWW-Authenticate" not in (headers or {}):
         response.headers["WWW-Authenticate"] = REALM

@@ -349,6 +349,10 @@ _ERROR_SCHEMA: Schema = {
             "properties": {
                 "code": {"type": "string", "description": "Stable, e.g. validation_failed, conflict, not_found."},
                 "message": {"type": "string", "description": "For people."},
+                "request_id": {
+                    "type": "string",
+                    "description": "This request's id, also in the X-Request-ID header and the server's log.",
+                },
                 "fields": {
                     "type": "object",
                     "additionalProperties": {"type": "array", "items": _ref("FieldError")},

@@ -71,7 +71,7 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
-from engine.runtime import retention
+from engine.runtime import health, retention
 from engine.runtime.campaigns.sending import CampaignReport, send_campaigns
 from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
@@ -181,6 +181,7 @@ def run_once(
     except audit.AuditChainBroken as exc:  # tampering: the writes go on; verify names the break
         log.error("worker: audit trail not sealed: %s", exc)
         report.seal_error = str(exc)
+    health.beat(crm)  # /readyz: a worker finished a pass
     return report
 
 

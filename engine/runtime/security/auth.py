@@ -59,6 +59,7 @@ import pyotp
 import sqlalchemy as sa
 
 from engine.metadata.model import Role
+from engine.runtime import metrics
 from engine.runtime.errors import TrellisError, ValidationFailed
 from engine.runtime.messages import localized
 from engine.runtime.records.validation import Errors
@@ -136,6 +137,8 @@ def authenticate(
         login = _Login(_Account(crm, connection, username, ip, user_agent), password, totp_code, recovery_code)
         result, detail = login.decide()
         login.account.save(result.outcome, detail)
+    if result.outcome not in ("ok", "totp_required"):
+        metrics.LOGIN_FAILURES.labels(result.outcome).inc()
     return result
 
 

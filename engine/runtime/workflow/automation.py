@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
+from engine.runtime import metrics
 from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
 from engine.runtime.records.stages import Feature
@@ -145,6 +146,7 @@ def run_rule(
         )
         log.error("automation %s on %s %s %s", rule.name, rule.object, record_id, message)
         _record_run(session, rule, record_id, trigger, "failed", message, None, depth)
+        metrics.AUTOMATION_RUNS.labels(rule.name, "failed").inc()
         return False
     if rule.when is not None and values is not None:
         try:
@@ -166,6 +168,7 @@ def run_rule(
     except Exception as exc:  # noqa: BLE001 - a rule's failure is recorded, not raised (unless blocking)
         message = str(exc) or type(exc).__name__
         _finish_run(session, run_id, "failed", message)
+        metrics.AUTOMATION_RUNS.labels(rule.name, "failed").inc()
         log.warning("automation %s failed on %s %s: %s", rule.name, rule.object, record_id, message)
         if rule.blocking:
             if isinstance(exc, TrellisError):
@@ -173,6 +176,7 @@ def run_rule(
             raise AutomationFailed(f"the rule {rule.name} failed: {message}") from exc
         return False
     _finish_run(session, run_id, "done", None)
+    metrics.AUTOMATION_RUNS.labels(rule.name, "done").inc()
     return True
 
 

@@ -1,0 +1,159 @@
+"""Prometheus metrics (``prometheus_client``): what the processes count, and what the database holds.
+
+Counted where it happens, in the process that does it:
+
+- ``trellis_http_requests_total`` / ``trellis_http_request_seconds`` by route (the URL rule,
+  not the path), method and status — observed by the web layer (``webui.monitoring``);
+- ``trellis_write_stage_seconds`` by stage of the one write path (``records.stages``);
+- ``trellis_automation_runs_total`` by rule and outcome (``workflow.automation``);
+- ``trellis_login_failures_total`` by outcome (``security.auth``).
+
+Read from the database at scrape time (``DatabaseGauges``, a custom collector), so that every
+process answers the same: ``trellis_outbox_messages`` by status, ``trellis_outbox_oldest_age_seconds``,
+``trellis_import_rows_done`` / ``trellis_import_fraction`` of the running imports,
+``trellis_worker_last_pass_age_seconds``.
+
+Several processes (gunicorn): set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory writable
+by all of them before they start; each writes its counts there and a scrape of any process
+adds them up (``prometheus_client.multiprocess``). Empty the directory when the service starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from engine.runtime.database import read_only
+
+if TYPE_CHECKING:
+    from engine.runtime.context import Runtime
+
+disable_created_metrics()  # no ``…_created`` series beside each counter: noise for a dashboard
+
+#: The content type of a scrape's answer.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+REQUESTS = Counter(
+    "trellis_http_requests",
+    "HTTP requests answered, by route (URL rule), method and status",
+    ["route", "method", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "trellis_http_request_seconds",
+    "Time to answer an HTTP request, by route (URL rule) and method",
+    ["route", "method"],
+)
+WRITE_STAGE_SECONDS = Histogram(
+    "trellis_write_stage_seconds",
+    "Time spent in a stage of the write path per row (or per chunk for chunk stages)",
+    ["stage"],
+    buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
+)
+AUTOMATION_RUNS = Counter("trellis_automation_runs", "Automation rule runs, by rule and outcome", ["rule", "outcome"])
+LOGIN_FAILURES = Counter("trellis_login_failures", "Refused login attempts, by outcome", ["outcome"])
+
+_STAGES: dict[str, Histogram] = {}
+#: The outbox statuses of a message still to be sent.
+WAITING = ("pending", "retry", "sending")
+log = logging.getLogger("trellis.metrics")
+
+
+def observe_stage(stage: str, seconds: float) -> None:
+    """Count ``seconds`` spent in the write path's ``stage``."""
+    child = _STAGES.get(stage)
+    if child is None:
+        child = _STAGES[stage] = WRITE_STAGE_SECONDS.labels(stage)
+    child.observe(seconds)
+
+
+class DatabaseGauges(Collector):
+    """The gauges read from the database when scraped: outbox, running imports, worker."""
+
+    def __init__(self, crm: Runtime) -> None:
+        self.crm = crm
+
+    def collect(self) -> Iterator[Metric]:
+        crm = self.crm
+        now = crm.clock_now().now_utc
+        outbox = crm.schema.system["sys_outbox"]
+        jobs = crm.schema.system["sys_import_jobs"]
+        beats = crm.schema.system["sys_worker_heartbeats"]
+        try:
+            with read_only(crm.engine) as connection:
+                counts = connection.execute(
+                    sa.select(outbox.c.status, sa.func.count())
+                    .where(outbox.c.status.in_(WAITING + ("dead",)))
+                    .group_by(outbox.c.status)
+                ).all()
+                oldest = connection.execute(
+                    sa.select(outbox.c.created_at)
+                    .where(outbox.c.status.in_(WAITING))
+                    .order_by(outbox.c.created_at)
+                    .limit(1)
+                ).scalar()
+                running = connection.execute(
+                    sa.select(jobs.c.id, jobs.c.object, jobs.c.rows_done, jobs.c.fraction).where(
+                        jobs.c.status == "running"
+                    )
+                ).all()
+                last = connection.execute(
+                    sa.select(beats.c.last_pass_at).order_by(beats.c.last_pass_at.desc()).limit(1)
+                ).scalar()
+        except sa.exc.SQLAlchemyError as exc:  # the database is away or not set up: say so, count on
+            log.warning("metrics: the database gauges could not be read: %s", type(exc).__name__)
+            yield GaugeMetricFamily("trellis_database_gauges_up", "Whether the database gauges could be read", value=0)
+            return
+        yield GaugeMetricFamily("trellis_database_gauges_up", "Whether the database gauges could be read", value=1)
+        depth = GaugeMetricFamily(
+            "trellis_outbox_messages", "Outbox messages not sent yet, by status", labels=["status"]
+        )
+        for status, count in counts:
+            depth.add_metric([status], count)
+        yield depth
+        yield GaugeMetricFamily(
+            "trellis_outbox_oldest_age_seconds",
+            "Age of the oldest outbox message waiting to be sent (0: none waits)",
+            value=(now - oldest).total_seconds() if oldest is not None else 0.0,
+        )
+        done = GaugeMetricFamily("trellis_import_rows_done", "Rows read by a running import", labels=["job", "object"])
+        fraction = GaugeMetricFamily(
+            "trellis_import_fraction", "How far through its file a running import is (0…1)", labels=["job", "object"]
+        )
+        for job_id, obj, rows, share in running:
+            done.add_metric([str(job_id), obj], rows)
+            if share is not None:
+                fraction.add_metric([str(job_id), obj], share)
+        yield done
+        yield fraction
+        if last is not None:
+            yield GaugeMetricFamily(
+                "trellis_worker_last_pass_age_seconds",
+                "Seconds since a worker last finished a pass",
+                value=max((dt.datetime.now(dt.UTC) - last).total_seconds(), 0.0),  # wall time, as heartbeats
+            )
+
+
+def scrape(crm: Runtime) -> bytes:
+    """The metrics in Prometheus's text format: this process's counts (every process's with
+    ``PROMETHEUS_MULTIPROC_DIR``), then the gauges read from the database."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        counted = CollectorRegistry()
+        multiprocess.MultiProcessCollector(counted)
+        text = generate_latest(counted)
+    else:
+        from prometheus_client import REGISTRY
+
+        text = generate_latest(REGISTRY)
+    read = CollectorRegistry(auto_describe=False)
+    read.register(DatabaseGauges(crm))
+    return text + generate_latest(read)
