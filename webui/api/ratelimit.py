@@ -10,13 +10,15 @@ Settings (app config, or the environment of the same name):
 - ``TRELLIS_API_RATE_LIMIT`` — per token, default ``600 per minute``
   (Flask-Limiter's notation: ``100/minute``, ``10 per second;1000 per hour``…);
 - ``TRELLIS_API_IP_RATE_LIMIT`` — per IP, default the same as per token;
-- ``TRELLIS_RATELIMIT_STORAGE`` — where counts are kept, default ``memory://``
-  (one process); ``redis://host:6379`` shares them between processes (needs
-  the ``redis`` package);
+- ``TRELLIS_RATELIMIT_STORAGE`` — where counts are kept, default
+  ``TRELLIS_REDIS_URL`` when that is set, else ``memory://`` (one process: with
+  several processes each would count alone and allow N× the limit);
+  ``redis://host:6379/0`` shares them between processes. With Redis, a Redis
+  that stops answering makes the API's limits count in memory until it is back;
 - ``RATELIMIT_ENABLED = False`` turns limiting off (Flask-Limiter's own setting).
 
-Behind a reverse proxy, wrap the app in ``werkzeug.middleware.proxy_fix.ProxyFix``
-so that the client's address, not the proxy's, is counted.
+Behind a reverse proxy, set ``TRELLIS_TRUSTED_PROXIES`` (``webui.proxies``) so
+that the client's address, not the proxy's, is counted.
 """
 
 from __future__ import annotations
@@ -70,11 +72,13 @@ def init_app(app: Flask, blueprint: Blueprint) -> Limiter:
     """Create the app's limiter and put both limits on the API blueprint."""
     app.config.setdefault("TRELLIS_API_RATE_LIMIT", DEFAULT_LIMIT)
     app.config.setdefault("TRELLIS_API_IP_RATE_LIMIT", None)
-    app.config.setdefault("TRELLIS_RATELIMIT_STORAGE", DEFAULT_STORAGE)
+    app.config.setdefault("TRELLIS_RATELIMIT_STORAGE", app.config.get("TRELLIS_REDIS_URL") or DEFAULT_STORAGE)
+    storage = app.config["TRELLIS_RATELIMIT_STORAGE"]
     limiter = Limiter(
         _ip_key,
         app=app,
-        storage_uri=app.config["TRELLIS_RATELIMIT_STORAGE"],
+        storage_uri=storage,
+        in_memory_fallback_enabled=not storage.startswith("memory:"),
         headers_enabled=False,
         key_prefix="trellis-api",
     )

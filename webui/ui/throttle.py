@@ -4,7 +4,8 @@ The engine locks one *account* after ``lockout_attempts`` failures; this stops
 one *address* from trying many accounts (or unknown names) in a row. Only
 failed attempts count, so an office behind one NAT address logging in at nine
 is not slowed down. The counters live in the REST API's Flask-Limiter storage
-(``TRELLIS_RATELIMIT_STORAGE``: ``memory://`` per process, ``redis://…`` shared),
+(``TRELLIS_RATELIMIT_STORAGE``, else ``TRELLIS_REDIS_URL``: Redis shared by every
+process; else ``memory://``, per process),
 keyed ``trellis-login/<ip>``.
 
 Settings (app config, or the environment of the same name):

@@ -9,7 +9,8 @@
 - The fill time: the token's time to the POST's, at least ``spam.min_seconds``.
 - The honeypot: a hidden decoy input (``spam.honeypot``) people never see nor fill in.
 - The rate limits: per client address and per form, counted in the REST API's Flask-Limiter
-  storage (``TRELLIS_RATELIMIT_STORAGE``: ``memory://`` per process, ``redis://…`` shared), under
+  storage (``TRELLIS_RATELIMIT_STORAGE``, else ``TRELLIS_REDIS_URL``: Redis shared by every
+  process; else ``memory://``, per process), under
   ``trellis-form/<form>/<ip>`` and ``trellis-form/<form>``; off with ``RATELIMIT_ENABLED = False``.
 - The size limit: a POST whose body is larger than ``spam.max_bytes``.
 - The origin: a POST whose ``Origin`` header is neither this site nor one of ``origins``.

@@ -73,6 +73,7 @@ from engine.runtime.migrate.versions import (
     _record_version,
     check_current,
     history,
+    latest_version_id,
     load_version,
 )
 from engine.runtime.tables import build_schema
@@ -89,6 +90,7 @@ __all__ = [
     "apply",
     "check_current",
     "history",
+    "latest_version_id",
     "load_version",
     "plan",
     "rollback",

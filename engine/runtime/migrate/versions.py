@@ -71,6 +71,16 @@ def check_current(engine: sa.Engine, config: Config, schema: Schema) -> None:
         )
 
 
+def latest_version_id(engine: sa.Engine) -> int | None:
+    """The id of the latest applied version (None: none, or no versions table): one small query,
+    which a long-running process repeats to notice that another one applied a new config."""
+    with engine.connect() as conn:
+        try:
+            return conn.execute(sa.select(sa.func.max(_versions_table().c.id))).scalar()
+        except sa.exc.DBAPIError:
+            return None
+
+
 def _record_version(
     conn: sa.Connection,
     config: Config,
