@@ -122,9 +122,9 @@ def serve(
     from engine.cli import gunicorn_app
     from engine.trellis import Trellis
 
+    gunicorn_app.check_web_settings()  # a bad proxy/Redis setting stops here, not in every worker
     crm = Trellis.open(config, db_url)
     crm.check_database()  # a stale database stops here, with what to run, not at the first request
-    gunicorn_app.check_web_settings()  # a bad proxy/Redis setting stops here, not in every worker
     settings = ServerSettings(connection_limit, channel_timeout, cleanup_interval, backlog)
     if workers > 1 and not gunicorn_app.available():
         secho(f"Warning: {gunicorn_app.UNAVAILABLE} Serving with waitress in one process.", fg="yellow", err=True)
