@@ -138,7 +138,7 @@ def serve(
     secho(f"  Web UI:   http://{_netloc(host, port)}/  ({workers} gunicorn workers × {threads} threads)", fg="green")
     echo(f"  REST API: http://{_netloc(host, port)}/api/v1")
     echo(f"  Connections: at most {connection_limit} per worker, idle ones closed after {channel_timeout} s.")
-    echo(f"  Stop with Ctrl+C or SIGTERM (requests in progress get {graceful_timeout} s).")
+    echo(f"  Stop with SIGTERM (requests in progress get {graceful_timeout} s) or Ctrl+C (at once).")
     gunicorn_app.run(config, db_url, gunicorn_app.options(host, port, workers, threads, settings, graceful_timeout))
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import gunicorn_app, main, serve_commands
-from tests.webui.conftest import make_app
+from tests.webui.conftest import log_in, make_app
 from webui import readiness
 
 CONFIG = """
@@ -85,3 +85,14 @@ def test_workers_fall_back_to_one_waitress_process_without_fork(crm, monkeypatch
         and "Serving with waitress in one process" in result.output
     )
     assert served == [8123]
+
+
+def test_a_redis_that_stops_answering_costs_limits_never_a_500(crm, caplog):
+    """Redis down (nothing listens on port 9): the API's limits count in memory meanwhile; a failed
+    login and a login page are answered as usual, and the log says why nothing was counted."""
+    app = make_app(crm, TRELLIS_RATELIMIT_STORAGE="redis://127.0.0.1:9/0", TRELLIS_API_IP_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    assert log_in(client, "nobody", "wrong").status_code == 401
+    assert "Rate-limit storage unreachable, not counted" in caplog.text
+    assert [client.get("/api/v1/lead").status_code for _ in range(3)] == [401, 401, 429]
+    assert log_in(client, "nobody", "wrong").status_code == 401  # counted in memory now, as the API's

@@ -31,6 +31,7 @@ from limits.strategies import RateLimiter
 from werkzeug.wrappers import Response
 
 from webui.api.errors import LIMITER_KEY
+from webui.api.ratelimit import counted
 from webui.ui.context import t
 
 DEFAULT_LOGIN_LIMIT = "10 per minute;50 per hour"
@@ -61,11 +62,14 @@ def seconds_blocked() -> int | None:
     strategy = _strategy()
     if strategy is None:
         return None
-    waits = [
-        strategy.get_window_stats(item, NAMESPACE, _address()).reset_time - time.time()
-        for item in _items()
-        if not strategy.test(item, NAMESPACE, _address())
-    ]
+    waits = counted(
+        lambda: [
+            strategy.get_window_stats(item, NAMESPACE, _address()).reset_time - time.time()
+            for item in _items()
+            if not strategy.test(item, NAMESPACE, _address())
+        ],
+        [],
+    )
     return max(1, math.ceil(max(waits))) if waits else None
 
 
@@ -73,8 +77,7 @@ def count_failure() -> None:
     """Count one failed login (wrong name, password or code; locked) of this address."""
     strategy = _strategy()
     if strategy is not None:
-        for item in _items():
-            strategy.hit(item, NAMESPACE, _address())
+        counted(lambda: [strategy.hit(item, NAMESPACE, _address()) for item in _items()], [])
 
 
 def refused(seconds: int) -> Response:

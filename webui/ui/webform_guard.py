@@ -34,6 +34,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from engine.metadata.model import WebForm
 from webui.api.errors import LIMITER_KEY
+from webui.api.ratelimit import counted
 
 SALT = "trellis-web-form"
 #: How long a shown form may be sent (seconds): a day.
@@ -120,14 +121,19 @@ def over_the_limit(form: WebForm) -> int | None:
     if limiter is None or not limiter.enabled:
         return None
     strategy = limiter.limiter
-    waits = []
-    for items, keys in (
-        (limits.parse_many(form.spam.rate_limit), (form.name, client_address())),
-        (limits.parse_many(form.spam.form_rate_limit), (form.name,)),
-    ):
-        for item in items:
-            if not strategy.hit(item, NAMESPACE, *keys):
-                waits.append(strategy.get_window_stats(item, NAMESPACE, *keys).reset_time - time.time())
+
+    def count() -> list[float]:
+        waits = []
+        for items, keys in (
+            (limits.parse_many(form.spam.rate_limit), (form.name, client_address())),
+            (limits.parse_many(form.spam.form_rate_limit), (form.name,)),
+        ):
+            for item in items:
+                if not strategy.hit(item, NAMESPACE, *keys):
+                    waits.append(strategy.get_window_stats(item, NAMESPACE, *keys).reset_time - time.time())
+        return waits
+
+    waits = counted(count, [])
     return max(1, math.ceil(max(waits))) if waits else None
 
 
