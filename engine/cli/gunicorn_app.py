@@ -122,7 +122,7 @@ def _server(factory: Callable[[], Any], settings: dict[str, Any]) -> Any:
     """The gunicorn application (its class is made here: gunicorn is imported only when used)."""
     from gunicorn.app.base import BaseApplication
 
-    class Server(BaseApplication):  # type: ignore[misc]
+    class Server(BaseApplication):
         """gunicorn with settings from ``trellis serve`` and ``GUNICORN_CMD_ARGS``."""
 
         def __init__(self, factory: Callable[[], Any], settings: dict[str, Any]) -> None:
