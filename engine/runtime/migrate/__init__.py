@@ -160,6 +160,9 @@ def _run(
         transaction = conn.begin()
         try:
             if execute and conn.dialect.name == "postgresql":
+                # TRELLIS_DB_STATEMENT_TIMEOUT bounds requests; an index build on a large table
+                # (or the wait for another apply) may take longer: none for this transaction.
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPLY_LOCK})
             planner = _Planner(conn, config, schema, allow_data_loss)
             result = planner.run()
