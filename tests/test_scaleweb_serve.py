@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 import pytest
 
 from engine import Trellis
+from tests.templates import apply_fresh
 from tests.test_cli_serve import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +112,7 @@ def server(write_config, db_url, tmp_path):
     """``trellis serve --workers 2`` on an applied database with user ann; yields (port, access log)."""
     config = write_config(CONFIG)
     crm = Trellis.open(config, db_url)
-    crm.apply()
+    apply_fresh(crm)
     with crm.directory() as directory:
         directory.add("ann", roles=["rep"], password=PASSWORD)
     crm.close()

@@ -9,23 +9,18 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import gunicorn_app, main, serve_commands
+from tests.templates import apply_fresh
+from tests.test_scaleweb_serve import CONFIG
 from tests.webui.conftest import log_in, make_app
 from webui import readiness
 
-CONFIG = """
-trellis: 1
-objects:
-  lead:
-    fields:
-      name: {type: text}
-"""
-WITH_PHONE = CONFIG + "      phone: {type: phone}\n"
+WITH_PHONE = CONFIG.replace("      name: {type: text}\n", "      name: {type: text}\n      phone: {type: phone}\n")
 
 
 @pytest.fixture
 def crm(write_config, db_url):
     crm = Trellis.open(write_config(CONFIG), db_url)
-    crm.apply()
+    apply_fresh(crm)
     yield crm
     crm.close()
 
