@@ -30,6 +30,8 @@ ENVIRONMENT_SETTINGS = (
     "TRELLIS_API_IP_RATE_LIMIT",
     "TRELLIS_LOGIN_RATE_LIMIT",
     "TRELLIS_RATELIMIT_STORAGE",
+    "TRELLIS_REDIS_URL",
+    "TRELLIS_TRUSTED_PROXIES",
     "TRELLIS_SECURE_COOKIES",
     "TRELLIS_UPLOAD_DIR",
     "TRELLIS_MAX_IMPORT_UPLOAD",
@@ -54,9 +56,10 @@ def create_app(
     crm = config_path_or_crm if isinstance(config_path_or_crm, Trellis) else Trellis.open(config_path_or_crm, db_url)
     app.extensions["trellis"] = crm
 
-    from webui import api, monitoring, readiness, ui
+    from webui import api, monitoring, proxies, readiness, ui
 
     monitoring.init_app(app)  # first: the request id and the timing wrap every other hook
+    proxies.init_app(app)  # X-Forwarded-* of trusted proxies only
     readiness.init_app(app)  # no other hook may read a stale database
     api.init_app(app)
     ui.init_app(app)  # after the API: CSRF protection exempts the API's blueprint

@@ -6,8 +6,11 @@ checked again (so that the app serves as soon as ``trellis apply`` ran, with no
 restart) and answered with 503: the API's JSON error
 (``{"error": {"code": "database_out_of_date", "message": …, "fields": {}}}``)
 under ``/api/``, a plain page in both languages elsewhere. Once it passed,
-requests cost nothing more. The page is rendered without the page frame,
-which reads the logged-in user from the database.
+requests cost a look at the latest applied config version every
+``VERSION_RECHECK_SECONDS`` (one small query): when another process (a rolling
+upgrade's ``trellis apply``) changed the schema, this process answers 503 too
+instead of serving a schema that is gone. The page is rendered without the page
+frame, which reads the logged-in user from the database.
 
 Registered before every other piece, so that no hook reads the database first.
 """
@@ -24,9 +27,13 @@ from webui.i18n import LANGUAGES, translate
 from webui.monitoring import PATHS as MONITORING_PATHS
 from webui.state import get_trellis
 
+#: Seconds between looks at the latest applied config version once the database was current.
+VERSION_RECHECK_SECONDS = 5.0
+
 
 def init_app(app: Flask) -> None:
     """Check the database now (logging a stale one) and before requests until it passes."""
+    app.extensions["trellis"].recheck_every(VERSION_RECHECK_SECONDS)
     try:
         app.extensions["trellis"].check_database()
     except DatabaseOutOfDate as stale:
@@ -38,7 +45,7 @@ def init_app(app: Flask) -> None:
 
 def _refuse_while_out_of_date() -> Response | tuple[str, int] | None:
     crm = get_trellis()
-    if crm.database_current or request.path.startswith("/static/") or request.path in MONITORING_PATHS:
+    if request.path.startswith("/static/") or request.path in MONITORING_PATHS:
         return None
     try:
         crm.check_database()

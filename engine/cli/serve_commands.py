@@ -8,10 +8,15 @@ defaults below (``SERVER_DEFAULTS``) allow many more connections (with poll()
 instead of select(), which cannot watch more than 1024 sockets) and drop idle
 ones sooner; each is a command option and an environment variable. A reverse
 proxy in front (docs/operations.md) is still the real defence against floods.
+
+``--workers N`` (N > 1) runs N processes under gunicorn (``engine.cli.gunicorn_app``), each
+building its own app with ``webui.create_app``; waitress stays the one-process server.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -81,6 +86,23 @@ SERVER_DEFAULTS = ServerSettings()
     type=click.IntRange(1, 65535),
     help="Connections queued by the OS before they are accepted. Env: TRELLIS_BACKLOG.",
 )
+@click.option(
+    "--workers",
+    envvar="TRELLIS_WEB_WORKERS",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes; more than 1 runs gunicorn (needs TRELLIS_REDIS_URL for shared limits). Env: TRELLIS_WEB_WORKERS.",
+)
+@click.option(
+    "--graceful-timeout",
+    envvar="TRELLIS_GRACEFUL_TIMEOUT",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="With --workers > 1: seconds a stopping worker (SIGTERM) has to finish its requests. "
+    "Env: TRELLIS_GRACEFUL_TIMEOUT.",
+)
 @user_errors
 def serve(
     config: str,
@@ -92,15 +114,36 @@ def serve(
     channel_timeout: int,
     cleanup_interval: int,
     backlog: int,
+    workers: int,
+    graceful_timeout: int,
 ) -> None:
-    """Serve CONFIG's web UI and REST API (/api/v1) with waitress. For several processes, run
-    `gunicorn 'webui:create_app("CONFIG")'` behind a proxy (see docs/operations.md)."""
+    """Serve CONFIG's web UI and REST API (/api/v1): one process with waitress, or --workers N
+    processes with gunicorn (see docs/operations.md, "Serving")."""
+    from engine.cli import gunicorn_app
     from engine.trellis import Trellis
 
+    gunicorn_app.check_web_settings()  # a bad proxy/Redis setting stops here, not in every worker
     crm = Trellis.open(config, db_url)
     crm.check_database()  # a stale database stops here, with what to run, not at the first request
+    settings = ServerSettings(connection_limit, channel_timeout, cleanup_interval, backlog)
+    if workers > 1 and not gunicorn_app.available():
+        secho(f"Warning: {gunicorn_app.UNAVAILABLE} Serving with waitress in one process.", fg="yellow", err=True)
+        workers = 1
     echo(f"Trellis serving {config} on {database_url(db_url)}")
-    run_server(crm, host, port, threads, ServerSettings(connection_limit, channel_timeout, cleanup_interval, backlog))
+    if workers == 1:
+        run_server(crm, host, port, threads, settings)
+        return
+    crm.close()  # the workers open their own connections after the fork
+    gunicorn_app.share_web_secret(crm.keys.text)
+    secho(f"  Web UI:   http://{_netloc(host, port)}/  ({workers} gunicorn workers × {threads} threads)", fg="green")
+    echo(f"  REST API: http://{_netloc(host, port)}/api/v1")
+    echo(f"  Connections: at most {connection_limit} per worker, idle ones closed after {channel_timeout} s.")
+    echo(f"  Stop with SIGTERM (requests in progress get {graceful_timeout} s) or Ctrl+C (at once).")
+    gunicorn_app.run(config, db_url, gunicorn_app.options(host, port, workers, threads, settings, graceful_timeout))
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def run_server(crm: Trellis, host: str, port: int, threads: int, settings: ServerSettings = SERVER_DEFAULTS) -> None:
@@ -113,7 +156,14 @@ def run_server(crm: Trellis, host: str, port: int, threads: int, settings: Serve
     secho(f"  Web UI:   http://{host}:{port}/", fg="green")
     echo(f"  REST API: http://{host}:{port}/api/v1  (OpenAPI: /api/v1/openapi.json; tokens: trellis token create)")
     echo(f"  Connections: at most {settings.connection_limit}, idle ones closed after {settings.channel_timeout} s.")
-    echo("  Stop with Ctrl+C.")
+    echo("  Stop with Ctrl+C or SIGTERM.")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
     waitress_serve(
         app, host=host, port=port, threads=threads, ident="trellis", asyncore_use_poll=True, **asdict(settings)
     )
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM: leave waitress's loop as Ctrl+C does (it closes its sockets), exit status 0."""
+    raise SystemExit(0)

@@ -12,6 +12,7 @@ first argument: the ``Session`` when it works inside the caller's transaction, t
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo
@@ -59,6 +60,10 @@ class Runtime:
         self._clock = clock or utc_now
         self._zone = ZoneInfo(config.settings.timezone)
         self._current = False  # the database was found to be at this config (check_database)
+        #: Seconds between looks at the latest applied version once current (None: never look again).
+        self._recheck_every: float | None = None
+        self._recheck_at = 0.0
+        self._version_seen: int | None = None
         #: The encryption key, read from the environment once, now (``crypto.Keys``).
         self.keys = crypto.Keys.load()
         if any(f.encrypted for o in config.objects.values() for f in o.fields.values()):
@@ -79,6 +84,7 @@ class Runtime:
         """Bring the database to this config; raises MigrationRefused with reasons."""
         result = migrate.apply(self.engine, self.config, allow_data_loss=allow_data_loss, applied_by=applied_by)
         self._current = True
+        self._version_seen = migrate.latest_version_id(self.engine) if self._recheck_every is not None else None
         return result
 
     def check_database(self) -> None:
@@ -86,10 +92,29 @@ class Runtime:
 
         Checked once: after it passed, later calls cost nothing. A config differing from the
         applied one only where the database is not concerned (labels, views, layouts, roles…)
-        passes; see ``engine.runtime.migrate.fingerprint``."""
-        if not self._current:
-            migrate.check_current(self.engine, self.config, self.schema)
-            self._current = True
+        passes; see ``engine.runtime.migrate.fingerprint``. With ``recheck_every``, a database
+        found current is looked at again (one small query) at most that often: when another process
+        applied a new version, the check runs again and fails if the schema moved on."""
+        if self._current:
+            if self._recheck_every is None or time.monotonic() < self._recheck_at:
+                return
+            self._recheck_at = time.monotonic() + self._recheck_every
+            if migrate.latest_version_id(self.engine) == self._version_seen:
+                return
+            self._current = False
+        seen = migrate.latest_version_id(self.engine) if self._recheck_every is not None else None
+        migrate.check_current(self.engine, self.config, self.schema)
+        self._current, self._version_seen = True, seen
+        if self._recheck_every is not None:
+            self._recheck_at = time.monotonic() + self._recheck_every
+
+    def recheck_every(self, seconds: float) -> None:
+        """Look again at the applied config version at most every ``seconds`` (see
+        ``check_database``): a long-running process that several share a database with (the web
+        server's workers) stops serving a schema that another process's ``apply`` replaced."""
+        self._recheck_every = seconds
+        self._recheck_at = 0.0
+        self._version_seen = migrate.latest_version_id(self.engine) if self._current else None
 
     @property
     def database_current(self) -> bool:

@@ -16,6 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.runtime.errors import TrellisError
+
 DEFAULT_URL = "sqlite:///trellis.db"
 #: The execution option (``statement.execution_options(**{KEEPS_ROWS: True})``) of the write
 #: path's own statements that neither read nor depend on the rows a transaction's writes
@@ -58,10 +60,66 @@ def create_engine(url: str | None = None) -> sa.Engine:
     """An engine for ``url`` (see ``database_url``) with Trellis's connection set-up."""
     url = database_url(url)
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, **pool_options(url))
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, connect_args=pgbouncer_connect_args())
+    options = pool_options(url)
+    options["connect_args"] = {**options.get("connect_args", {}), **pgbouncer_connect_args()}
+    return sa.create_engine(url, pool_pre_ping=True, **options)
+
+
+class DatabaseSettingError(TrellisError):
+    """A ``TRELLIS_DB_*`` environment variable whose value is not what it takes."""
+
+    code = "bad_database_setting"
+
+
+#: The connection-pool settings read from the environment: variable, SQLAlchemy's
+#: ``create_engine`` argument, smallest value allowed, what the value means.
+POOL_SETTINGS = (
+    ("TRELLIS_DB_POOL_SIZE", "pool_size", 1, "connections kept open per process"),
+    ("TRELLIS_DB_MAX_OVERFLOW", "max_overflow", 0, "connections opened beyond the pool at busy times"),
+    ("TRELLIS_DB_POOL_TIMEOUT", "pool_timeout", 1, "seconds to wait for a free connection"),
+    ("TRELLIS_DB_POOL_RECYCLE", "pool_recycle", 1, "seconds after which a connection is replaced"),
+)
+#: Milliseconds a PostgreSQL statement may run before the server cancels it (unset: no limit).
+STATEMENT_TIMEOUT = "TRELLIS_DB_STATEMENT_TIMEOUT"
+
+
+def _whole_number(name: str, smallest: int, meaning: str) -> int | None:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = smallest - 1
+    if value < smallest:
+        raise DatabaseSettingError(
+            f"{name}={text!r} is not valid: give a whole number of {meaning}, at least {smallest} (e.g. {name}=10)."
+        )
+    return value
+
+
+def pool_options(url: str) -> dict[str, Any]:
+    """The ``create_engine`` arguments the environment sets for ``url``: the pool's size, overflow,
+    timeout and recycle time (``POOL_SETTINGS``), and on PostgreSQL the statement timeout
+    (``STATEMENT_TIMEOUT``, sent as a connection option). Unset variables leave SQLAlchemy's
+    defaults. Raises ``DatabaseSettingError`` naming a bad value."""
+    options: dict[str, Any] = {}
+    for name, argument, smallest, meaning in POOL_SETTINGS:
+        value = _whole_number(name, smallest, meaning)
+        if value is not None:
+            options[argument] = value
+    timeout = _whole_number(STATEMENT_TIMEOUT, 1, "milliseconds a statement may run")
+    parsed = sa.engine.make_url(url)
+    if timeout is not None and parsed.get_backend_name() == "postgresql":
+        given = parsed.query.get("options", "")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        options["connect_args"] = {"options": f"{given} -c statement_timeout={timeout}".strip()}
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        return {}  # one connection held by SingletonThreadPool: pool sizes do not apply
+    return options
 
 
 def pgbouncer_connect_args() -> dict[str, Any]:

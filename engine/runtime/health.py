@@ -5,16 +5,19 @@ answering a ``Check`` (passed or not, and a short sentence for the operator — 
 secret, a URL or record data). The built-in ones:
 
 - ``database``: the database answers ``SELECT 1``;
-- ``config_version``: the database is at the config this process serves (``Runtime.check_database``:
-  until it passed, every request answers 503; once it passed, the process serves on, so that
-  ``trellis apply`` of a new config does not take every old process out of the load balancer
-  before the new ones start — see "Upgrading" in docs/operations.md);
+- ``config_version``: the database is at the config this process serves (``Runtime.check_database``;
+  the web app looks again every few seconds, so a process whose config another process's
+  ``trellis apply`` replaced turns unready with its 503s until it is restarted — see "Upgrading"
+  in docs/operations.md);
 - ``worker``: a ``trellis worker`` finished a pass within ``TRELLIS_READY_WORKER_MAX_AGE``
   seconds (default 300; ``0`` leaves the check out). Each worker process writes its last pass
   time to ``sys_worker_heartbeats`` under ``hostname:pid`` (``beat``).
 
-Another part joins with ``register(name, check)`` — the read replica's lag
-(``engine.runtime.replica``) is meant to register here (``register("replica", …)``).
+- ``replica``: with a read replica (``engine.runtime.replica``), where reads go and how far the
+  replica is behind; it always passes, since a replica that lags or is down sends the reads to
+  the primary instead of stopping the process.
+
+Another part joins with ``register(name, check)``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from engine.runtime import migrate
+from engine.runtime import migrate, replica
 from engine.runtime.database import read_only, upsert
 
 if TYPE_CHECKING:
@@ -93,7 +96,7 @@ def _database(crm: Runtime) -> Check:
 
 def _config_version(crm: Runtime) -> Check:
     try:
-        crm.check_database()  # once it passed, this process serves (as the web app does): no query
+        crm.check_database()  # as the web app's requests do (a query at most every few seconds)
     except migrate.DatabaseOutOfDate:  # its sentence names the config's path: not for anonymous callers
         return Check(
             "config_version", False, "the database is not at the config served: run `trellis plan`, `trellis apply`"
@@ -126,9 +129,15 @@ def _worker(crm: Runtime) -> Check | None:
     return Check("worker", True, f"the last worker pass was {max(int(age), 0)} s ago")
 
 
+def _replica(crm: Runtime) -> Check | None:
+    words = replica.sentence(crm)
+    return None if words is None else Check("replica", True, words)
+
+
 register("database", _database)
 register("config_version", _config_version)
 register("worker", _worker)
+register("replica", _replica)
 
 
 # --- the worker's heartbeat ---------------------------------------------------------------------------

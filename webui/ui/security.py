@@ -2,7 +2,11 @@
 
 - ``SECRET_KEY``: ``TRELLIS_WEB_SECRET``, else derived (HMAC) from
   ``TRELLIS_SECRET_KEY``, else random per process — sessions then end when the
-  process restarts, and a warning says so.
+  process restarts, and a warning says so. (``trellis serve --workers N`` sets
+  one random ``TRELLIS_WEB_SECRET`` for all its workers instead:
+  ``engine.cli.gunicorn_app.share_web_secret``.) Sessions are signed cookies,
+  valid in every process with the same secret; nothing of them is kept in a
+  process.
 - Cookies are HttpOnly and SameSite=Lax; Secure unless the app runs in debug or
   testing mode; ``TRELLIS_SECURE_COOKIES`` (1/0, true/false) overrides that.
 - Every POST form carries a ``csrf_token`` (Flask-WTF's CSRFProtect). The REST

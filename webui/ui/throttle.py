@@ -4,7 +4,8 @@ The engine locks one *account* after ``lockout_attempts`` failures; this stops
 one *address* from trying many accounts (or unknown names) in a row. Only
 failed attempts count, so an office behind one NAT address logging in at nine
 is not slowed down. The counters live in the REST API's Flask-Limiter storage
-(``TRELLIS_RATELIMIT_STORAGE``: ``memory://`` per process, ``redis://…`` shared),
+(``TRELLIS_RATELIMIT_STORAGE``, else ``TRELLIS_REDIS_URL``: Redis shared by every
+process; else ``memory://``, per process),
 keyed ``trellis-login/<ip>``.
 
 Settings (app config, or the environment of the same name):
@@ -30,6 +31,7 @@ from limits.strategies import RateLimiter
 from werkzeug.wrappers import Response
 
 from webui.api.errors import LIMITER_KEY
+from webui.api.ratelimit import counted
 from webui.ui.context import t
 
 DEFAULT_LOGIN_LIMIT = "10 per minute;50 per hour"
@@ -60,11 +62,14 @@ def seconds_blocked() -> int | None:
     strategy = _strategy()
     if strategy is None:
         return None
-    waits = [
-        strategy.get_window_stats(item, NAMESPACE, _address()).reset_time - time.time()
-        for item in _items()
-        if not strategy.test(item, NAMESPACE, _address())
-    ]
+    waits = counted(
+        lambda: [
+            strategy.get_window_stats(item, NAMESPACE, _address()).reset_time - time.time()
+            for item in _items()
+            if not strategy.test(item, NAMESPACE, _address())
+        ],
+        [],
+    )
     return max(1, math.ceil(max(waits))) if waits else None
 
 
@@ -72,8 +77,7 @@ def count_failure() -> None:
     """Count one failed login (wrong name, password or code; locked) of this address."""
     strategy = _strategy()
     if strategy is not None:
-        for item in _items():
-            strategy.hit(item, NAMESPACE, _address())
+        counted(lambda: [strategy.hit(item, NAMESPACE, _address()) for item in _items()], [])
 
 
 def refused(seconds: int) -> Response:

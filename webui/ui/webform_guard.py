@@ -9,7 +9,8 @@
 - The fill time: the token's time to the POST's, at least ``spam.min_seconds``.
 - The honeypot: a hidden decoy input (``spam.honeypot``) people never see nor fill in.
 - The rate limits: per client address and per form, counted in the REST API's Flask-Limiter
-  storage (``TRELLIS_RATELIMIT_STORAGE``: ``memory://`` per process, ``redis://…`` shared), under
+  storage (``TRELLIS_RATELIMIT_STORAGE``, else ``TRELLIS_REDIS_URL``: Redis shared by every
+  process; else ``memory://``, per process), under
   ``trellis-form/<form>/<ip>`` and ``trellis-form/<form>``; off with ``RATELIMIT_ENABLED = False``.
 - The size limit: a POST whose body is larger than ``spam.max_bytes``.
 - The origin: a POST whose ``Origin`` header is neither this site nor one of ``origins``.
@@ -33,6 +34,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from engine.metadata.model import WebForm
 from webui.api.errors import LIMITER_KEY
+from webui.api.ratelimit import counted
 
 SALT = "trellis-web-form"
 #: How long a shown form may be sent (seconds): a day.
@@ -119,14 +121,19 @@ def over_the_limit(form: WebForm) -> int | None:
     if limiter is None or not limiter.enabled:
         return None
     strategy = limiter.limiter
-    waits = []
-    for items, keys in (
-        (limits.parse_many(form.spam.rate_limit), (form.name, client_address())),
-        (limits.parse_many(form.spam.form_rate_limit), (form.name,)),
-    ):
-        for item in items:
-            if not strategy.hit(item, NAMESPACE, *keys):
-                waits.append(strategy.get_window_stats(item, NAMESPACE, *keys).reset_time - time.time())
+
+    def count() -> list[float]:
+        waits = []
+        for items, keys in (
+            (limits.parse_many(form.spam.rate_limit), (form.name, client_address())),
+            (limits.parse_many(form.spam.form_rate_limit), (form.name,)),
+        ):
+            for item in items:
+                if not strategy.hit(item, NAMESPACE, *keys):
+                    waits.append(strategy.get_window_stats(item, NAMESPACE, *keys).reset_time - time.time())
+        return waits
+
+    waits = counted(count, [])
     return max(1, math.ceil(max(waits))) if waits else None
 
 

@@ -73,6 +73,7 @@ from engine.runtime.migrate.versions import (
     _record_version,
     check_current,
     history,
+    latest_version_id,
     load_version,
 )
 from engine.runtime.tables import build_schema
@@ -89,6 +90,7 @@ __all__ = [
     "apply",
     "check_current",
     "history",
+    "latest_version_id",
     "load_version",
     "plan",
     "rollback",
@@ -158,6 +160,9 @@ def _run(
         transaction = conn.begin()
         try:
             if execute and conn.dialect.name == "postgresql":
+                # TRELLIS_DB_STATEMENT_TIMEOUT bounds requests; an index build on a large table
+                # (or the wait for another apply) may take longer: none for this transaction.
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPLY_LOCK})
             planner = _Planner(conn, config, schema, allow_data_loss)
             result = planner.run()

@@ -16,6 +16,7 @@ import functools
 import sqlalchemy as sa
 
 from engine.metadata import Config, ConfigError, load_config_text
+from engine.runtime.database import read_only
 from engine.runtime.migrate.fingerprint import schema_fingerprint
 from engine.runtime.migrate.model import DatabaseOutOfDate, Plan, UnknownVersion, VersionInfo
 from engine.runtime.tables import NAMING_CONVENTION, Schema, system_tables
@@ -69,6 +70,16 @@ def check_current(engine: sa.Engine, config: Config, schema: Schema) -> None:
         raise DatabaseOutOfDate(
             config.source_path, row.id, row.applied_at, same_config=row.content_hash == config.content_hash
         )
+
+
+def latest_version_id(engine: sa.Engine) -> int | None:
+    """The id of the latest applied version (None: none, or no versions table): one small query,
+    which a long-running process repeats to notice that another one applied a new config."""
+    with read_only(engine) as conn:  # on SQLite: no wait for the write lock
+        try:
+            return conn.execute(sa.select(sa.func.max(_versions_table().c.id))).scalar()
+        except sa.exc.DBAPIError:
+            return None
 
 
 def _record_version(
