@@ -5,12 +5,13 @@
 
 Fills ROWS opportunities (benchmarks/list_page.py's config and filler), then, ROUNDS times and
 interleaved, starts `trellis serve --workers 1` (waitress) and `trellis serve --workers 2`
-(gunicorn) as real processes on a free port and lets CLIENTS keep-alive HTTP clients (threads of
-this process) read `GET /api/v1/opportunity?per_page=50&page=N` (N cycling over the first 40
-pages) as the manager for SECONDS seconds. Reports requests per second, the median of the rounds,
-and the ratio of two processes to one. The rate limits are lifted for the run; nothing else
-differs between the two servers. The clients share the machine's cores with the servers, as a
-load balancer on the same host would.
+(gunicorn) as real processes on a free port and lets CLIENTS concurrent keep-alive HTTP clients
+read `GET /api/v1/opportunity?per_page=50` as the manager for SECONDS seconds. The load comes from
+ApacheBench (`ab`, Debian's apache2-utils: C, a few percent of one core), so that the servers, not
+the load generator, use the machine's two cores; without `ab`, threads of this process do it (and
+take a core of their own: the ratio then says little). Reports requests per second, the median of
+the rounds, and the ratio of two processes to one. The rate limits are lifted for the run; nothing
+else differs between the two servers. Run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import argparse
 import datetime as dt
 import http.client
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -75,7 +78,27 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 def throughput(port: int, token: str, clients: int, seconds: float) -> float:
-    """Requests per second that CLIENTS keep-alive clients complete in SECONDS (after a warm-up)."""
+    """Requests per second that CLIENTS keep-alive clients complete in SECONDS (after a warm-up):
+    ApacheBench when installed, else threads of this process."""
+    ab = shutil.which("ab")
+    if ab is None:
+        return python_throughput(port, token, clients, seconds)
+    url = f"http://127.0.0.1:{port}/api/v1/opportunity?per_page=50"
+    auth = ["-H", f"Authorization: Bearer {token}"]
+    subprocess.run([ab, "-q", "-k", "-c", str(clients), "-n", str(clients * 5), *auth, url], capture_output=True)
+    done = subprocess.run(
+        [ab, "-q", "-k", "-c", str(clients), "-t", str(int(seconds)), "-n", "10000000", *auth, url],
+        capture_output=True,
+        text=True,
+    )
+    failed = re.search(r"Non-2xx responses:\s+(\d+)", done.stdout)
+    if done.returncode != 0 or failed:
+        raise SystemExit(f"ab failed: {done.stdout[-500:]} {done.stderr[-500:]}")
+    return float(re.search(r"Requests per second:\s+([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
+
+
+def python_throughput(port: int, token: str, clients: int, seconds: float) -> float:
+    """``throughput`` by threads of this process (when ``ab`` is not installed)."""
     counts = [0] * clients
     failures: list[str] = []
     stop = threading.Event()
@@ -174,9 +197,10 @@ def main() -> None:
         print(line)
     header = (
         f"{SECTION}\n\n"
-        "Requests per second of `GET /api/v1/opportunity?per_page=50` (the manager, pages 1–40 in turn) "
+        "Requests per second of `GET /api/v1/opportunity?per_page=50` (the manager's first page of 50) "
         "through real HTTP from keep-alive clients on the same machine, for `trellis serve` in one process "
-        "(waitress) and `--workers 2` (gunicorn); the median of interleaved rounds. Goal (issue 18): two "
+        "(waitress) and `--workers 2` (gunicorn); the median of interleaved rounds; the load from ApacheBench "
+        "(`ab -k`). Goal (issue 18): two "
         "processes ≥ 1.6× one on this 2-core machine.\n\n"
         "| database | rows | clients | 1 process (req/s) | 2 processes (req/s) | ratio | date | machine |\n"
         "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
