@@ -1,6 +1,6 @@
 """The web list page against the Django admin changelist, on the same rows (issue 18 §6).
 
-    python benchmarks/django_admin_compare.py [--rows 100000] [--requests 20] [--rounds 3] [--output docs/benchmarks.md]
+    python benchmarks/django_admin_compare.py [--rows 100000] [--requests 20] [--rounds 3] [--db URL] [--output docs/benchmarks.md]
 
 Needs Django (``pip install -e .[bench]``); engine/ and webui/ never import it.
 
@@ -10,7 +10,7 @@ to a temporary folder: an ``Opportunity`` model with the columns and indexes of 
 six columns Trellis's list shows, ``list_filter`` on stage, ``search_fields`` on Trellis's
 searchable fields, ``list_per_page`` 25, and a rep who sees only their own rows through
 ``get_queryset``, as Trellis's ``own`` scope). The same ROWS opportunities go into a SQLite
-file for each, then each case is timed interleaved — Trellis, Django, Trellis, Django … — in
+file for each (with ``--db`` a PostgreSQL URL: a scratch schema each, vacuumed after the fill), then each case is timed interleaved — Trellis, Django, Trellis, Django … — in
 ROUNDS rounds of REQUESTS requests through each framework's own in-process test client, both
 logged in, after a warm-up: a rep's list (page 1), the manager's list (page 1), a stage filter
 and a search (both as the manager). Reports the median over the rounds of the mean
@@ -30,9 +30,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
-from list_page import CONFIG, PASSWORD, REPS, fill, log_in  # benchmarks/list_page.py
+from list_page import CONFIG, PASSWORD, REPS, fill, log_in, vacuum  # benchmarks/list_page.py
 from results import append_rows, machine  # benchmarks/results.py
+from scratch import scratch_database  # benchmarks/scratch.py
 
 from engine import Trellis
 
@@ -129,7 +131,24 @@ HEADER = (
 )
 
 
-def django_setup(folder: Path, db_path: Path) -> None:
+def django_database(url: str | None, folder: Path) -> dict[str, Any]:
+    """Django's ``DATABASES["default"]``: ``folder``/django.db, or the PostgreSQL ``url`` (a
+    scratch schema's, its ``search_path`` in ``options``)."""
+    if url is None:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(folder / "django.db")}
+    parsed = sa.engine.make_url(url)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": parsed.database,
+        "USER": parsed.username or "",
+        "PASSWORD": parsed.password or "",
+        "HOST": parsed.host or "",
+        "PORT": str(parsed.port or ""),
+        "OPTIONS": {"options": parsed.query["options"]},
+    }
+
+
+def django_setup(folder: Path, database: dict[str, Any]) -> None:
     """Write the ``crm`` app and the URLs to ``folder`` and configure Django around them."""
     package = folder / "djbench" / "crm"
     package.mkdir(parents=True)
@@ -146,7 +165,7 @@ def django_setup(folder: Path, db_path: Path) -> None:
         ALLOWED_HOSTS=["testserver"],
         ROOT_URLCONF="urls",
         USE_TZ=True,
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(db_path)}},
+        DATABASES={"default": database},
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         INSTALLED_APPS=[
             "django.contrib.admin",
@@ -193,6 +212,7 @@ def django_fill(rows: int) -> dict[str, object]:
     from django.contrib.contenttypes.models import ContentType
     from django.core.management import call_command
 
+    call_command("migrate", verbosity=0)  # auth's tables first: the crm table refers to auth_user
     call_command("migrate", run_syncdb=True, verbosity=0)
     view = Permission.objects.get_or_create(
         codename="view_opportunity",
@@ -281,24 +301,38 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--db", default=None, help="a PostgreSQL URL (default: SQLite files); each gets a scratch schema"
+    )
     parser.add_argument("--note", default="", help="what this run measures (e.g. the Trellis commit)")
     parser.add_argument("--output", default="docs/benchmarks.md")
     args = parser.parse_args()
     os.environ.setdefault("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
     from webui import create_app  # after the secret key is set
 
-    with tempfile.TemporaryDirectory() as name:
+    with (
+        tempfile.TemporaryDirectory() as name,
+        scratch_database(args.db, Path(name)) as trellis_url,
+        scratch_database(args.db, Path(name)) as django_url,
+    ):
         folder = Path(name)
+        postgresql = trellis_url.startswith("postgresql")
         config_path = folder / "bench.yaml"
         config_path.write_text(CONFIG, encoding="utf-8")
-        crm = Trellis.open(config_path, f"sqlite:///{folder / 'trellis.db'}")
+        crm = Trellis.open(config_path, trellis_url if postgresql else f"sqlite:///{folder / 'trellis.db'}")
         crm.apply()
         with crm.directory() as d:
             owner_ids = [d.add(user, roles=["rep"], password=PASSWORD).id for user in REPS]
             d.add("boss", roles=["manager"], password=PASSWORD)
         fill(crm, args.rows, owner_ids)
-        django_setup(folder, folder / "django.db")
+        django_setup(folder, django_database(django_url if postgresql else None, folder))
         users = django_fill(args.rows)
+        if postgresql:  # what autovacuum does soon after a bulk insert, for both
+            vacuum(crm.engine)
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE crm_opportunity")
         print(f"filled {args.rows:,} rows in each")
         app = create_app(
             crm,
@@ -311,8 +345,13 @@ def main() -> None:
         )
         results = compare(app, users, args.requests, args.rounds)
         crm.close()
+        if postgresql:
+            from django.db import connections
+
+            connections.close_all()  # before the scratch schema is dropped
+    dialect = "postgresql" if postgresql else "sqlite"
     lines = [
-        f"| sqlite | {args.rows:,} | {case} | {t:,.1f} | {d:,.1f} | {d / t:.1f}× | {args.note} | "
+        f"| {dialect} | {args.rows:,} | {case} | {t:,.1f} | {d:,.1f} | {d / t:.1f}× | {args.note} | "
         f"{dt.date.today().isoformat()} | {machine()} |"
         for case, t, d in results
     ]
