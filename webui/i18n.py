@@ -13,12 +13,13 @@ moments are shown in the company time zone.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, get_currency_precision
 
 from engine.metadata.model import Settings
 from engine.runtime.messages import MESSAGES
@@ -1429,6 +1430,64 @@ def choose_language(user_locale: str | None, chosen: str | None, settings: Setti
     return "en"
 
 
+#: A number with more digits than any group pattern spans, to learn a locale's format from.
+_SAMPLE = Decimal("1234567.89")
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How a locale writes a number, learnt from Babel's own text for ``_SAMPLE`` and its
+    negative: the text around the digits, and the locale's group and decimal symbols."""
+
+    positive: tuple[str, str]
+    negative: tuple[str, str]
+    symbols: dict[int, str]
+    digits: int
+
+    def text(self, value: int | Decimal) -> str:
+        """``value`` (at most ``digits`` decimals, not zero) as Babel writes it."""
+        before, after = self.positive if value > 0 else self.negative
+        digits = f"{abs(value):,}" if isinstance(value, int) else f"{abs(value):,.{self.digits}f}"
+        return before + digits.translate(self.symbols) + after
+
+
+def _symbols(locale: Locale) -> dict[int, str]:
+    """Python's ``,`` and ``.`` as ``locale`` writes them (for ``str.translate``)."""
+    symbols = locale.number_symbols["latn"]
+    return {ord(","): symbols["group"], ord("."): symbols["decimal"]}
+
+
+def _around(babel_text: str, digits: str) -> tuple[str, str] | None:
+    """The text before and after ``digits`` in ``babel_text``, or None when Babel wrote other
+    digits (another grouping, such as India's ``12,34,567``)."""
+    if babel_text.count(digits) != 1:
+        return None
+    before, _, after = babel_text.partition(digits)
+    return None if any(c.isdigit() for c in before + after) else (before, after)
+
+
+@functools.cache
+def _money_shape(locale: str, currency: str) -> _Shape | None:
+    """The shape of amounts in ``currency`` in ``locale`` (None: leave them to Babel)."""
+    parsed = Locale.parse(locale)
+    digits, symbols = get_currency_precision(currency), _symbols(parsed)
+    core = f"{_SAMPLE:,.{digits}f}".translate(symbols)
+    positive = _around(format_currency(_SAMPLE, currency, locale=parsed), core)
+    negative = _around(format_currency(-_SAMPLE, currency, locale=parsed), core)
+    return _Shape(positive, negative, symbols, digits) if positive and negative else None
+
+
+@functools.cache
+def _integer_shape(locale: str) -> _Shape | None:
+    """The shape of whole numbers in ``locale`` (None: leave them to Babel)."""
+    parsed = Locale.parse(locale)
+    sample, symbols = int(_SAMPLE), _symbols(parsed)
+    core = f"{sample:,}".translate(symbols)
+    positive = _around(format_decimal(sample, locale=parsed), core)
+    negative = _around(format_decimal(-sample, locale=parsed), core)
+    return _Shape(positive, negative, symbols, 0) if positive and negative else None
+
+
 @dataclass(frozen=True)
 class Formatter:
     """Formats values for one language with Babel, in the company's currency and time zone."""
@@ -1463,11 +1522,22 @@ class Formatter:
 
     def number(self, value: int | Decimal, scale: int | None = None) -> str:
         """A number with the locale's separators; ``scale`` fixes the digits after the point."""
+        if scale is None and type(value) is int and value and -(10**18) < value < 10**18:
+            # Babel's text, without Babel's per-call work: a list shows a page of these.
+            shape = _integer_shape(str(self.locale))
+            if shape is not None:
+                return shape.text(value)
         pattern = None if scale is None else "#,##0" + ("." + "0" * scale if scale else "")
         return format_decimal(value, format=pattern, locale=self.locale, decimal_quantization=scale is not None)
 
     def money(self, value: Decimal) -> str:
         """An amount in the company currency."""
+        shape = _money_shape(str(self.locale), self.currency)
+        if shape is not None and isinstance(value, Decimal) and value.is_finite() and value:
+            exponent = value.as_tuple().exponent
+            if isinstance(exponent, int) and exponent >= -shape.digits:
+                # No rounding to do: Babel's text, without Babel's per-call work (a list shows a page of these).
+                return shape.text(value)
         return format_currency(value, self.currency, locale=self.locale)
 
     def date(self, value: dt.date) -> str:

@@ -20,7 +20,7 @@ offers no link to the last page, whose number is not known.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -370,6 +370,20 @@ def columns_for(obj: ObjectDef, fields: list[FieldDef], params: ListParams, lang
     return columns
 
 
+#: A record id that stands in for each row's in the one row URL a list builds (``row_urls``).
+_ID_STANDIN = 987_654_321_987
+
+
+def row_urls(obj: ObjectDef) -> Callable[[int], str]:
+    """The record page URL of each row of ``obj``'s list: ``url_for`` once, then the id put in
+    per row (building 25 URLs through the URL map is a noticeable share of the page)."""
+    built = url_for("records.show", object_name=obj.name, record_id=_ID_STANDIN)
+    before, found, after = built.partition(str(_ID_STANDIN))
+    if not found or found in after:
+        return lambda record_id: url_for("records.show", object_name=obj.name, record_id=record_id)
+    return lambda record_id: f"{before}{record_id}{after}"
+
+
 def list_view(
     session: Session,
     obj: ObjectDef,
@@ -388,10 +402,11 @@ def list_view(
         session, obj, records, [*visible_fields(obj, principal), *(f for f in fields if f.name in SYSTEM_COLUMN_TYPES)]
     )
     columns = columns_for(obj, fields, params, fmt.lang)
+    row_url = row_urls(obj)
     rows = [
         Row(
             r.id,
-            url_for("records.show", object_name=obj.name, record_id=r.id),
+            row_url(r.id),
             [(column, cell(r, f, obj, fmt, refs)) for column, f in zip(columns, fields, strict=True)],
         )
         for r in records
