@@ -81,7 +81,10 @@ class Runtime:
         return migrate.plan(self.engine, self.config, allow_data_loss=allow_data_loss)
 
     def apply(
-        self, allow_data_loss: bool = False, applied_by: str | None = None, progress: Callable[[str], None] | None = None
+        self,
+        allow_data_loss: bool = False,
+        applied_by: str | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> migrate.Plan:
         """Bring the database to this config; raises MigrationRefused with reasons. Search indexes
         built after the commit are told to ``progress``; one not built is in the plan's ``warnings``."""

@@ -46,9 +46,9 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from engine.runtime.messages import current_language, message
 from engine.runtime.migrate.execute import ALTER, UNCONSTRAIN
 from engine.runtime.migrate.model import Step
-from engine.runtime.messages import current_language, message
 from engine.runtime.tables import (
     SEARCH_INDEX_PATTERN,
     search_document,
@@ -105,7 +105,10 @@ def _plan_search_indexes(planner: _Planner) -> None:
                 planner.add(ALTER, table.name, step, sql=partial(_execute, ddl), order=10, search=True)
                 continue
             planner.add(
-                ALTER, table.name, Step(step.kind, step.table, None, f"{text}, after the commit, concurrently"), search=True
+                ALTER,
+                table.name,
+                Step(step.kind, step.table, None, f"{text}, after the commit, concurrently"),
+                search=True,
             )
             concurrent = ddl.replace("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1)
             planner.builds.append(SearchBuild(obj.label.get(current_language()), wanted, concurrent))
