@@ -40,6 +40,18 @@ from engine.runtime.migrate import planner as planner_module
 POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SECTION = "## Adding a searchable field to a large table (`benchmarks/apply_search_index.py`)"
 MODES = ("empty", "concurrently", "in the transaction")
+HEADER = (
+    f"{SECTION}\n\n"
+    "Seconds of `trellis apply` adding a searchable text field (so rebuilding the trigram search "
+    "index) to a table of ROWS opportunities against the same apply on an empty table, with the "
+    "index built after the commit, concurrently (as `apply` does) or inside the transaction (as "
+    "it did before), and the longest INSERT of a writer in another connection meanwhile (one "
+    "every 10 ms); medians of interleaved rounds. Goal (issue 18): ≤ 2× the empty table without "
+    "locking writers.\n\n"
+    "| database | rows | search index built | apply (s) | until the commit (s) | empty table (s) | ratio | "
+    "longest INSERT (ms) | longest INSERT, empty table (ms) | date | machine |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+)
 
 
 def config_with(extras: int) -> str:
@@ -156,19 +168,7 @@ def main() -> None:
     lines = run(args.postgresql, args)
     for line in lines:
         print(line)
-    header = (
-        f"{SECTION}\n\n"
-        "Seconds of `trellis apply` adding a searchable text field (so rebuilding the trigram search "
-        "index) to a table of ROWS opportunities against the same apply on an empty table, with the "
-        "index built after the commit, concurrently (as `apply` does) or inside the transaction (as "
-        "it did before), and the longest INSERT of a writer in another connection meanwhile (one "
-        "every 10 ms); medians of interleaved rounds. Goal (issue 18): ≤ 2× the empty table without "
-        "locking writers.\n\n"
-        "| database | rows | search index built | apply (s) | until the commit (s) | empty table (s) | ratio | "
-        "longest INSERT (ms) | longest INSERT, empty table (ms) | date | machine |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
-    )
-    append_rows(Path(args.output), SECTION, header, lines)
+    append_rows(Path(args.output), SECTION, HEADER, lines)
 
 
 if __name__ == "__main__":
