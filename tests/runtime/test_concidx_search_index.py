@@ -106,7 +106,7 @@ def test_concidx_a_writer_is_not_blocked_while_the_index_builds(applied, db_url)
     finally:
         old.rollback()
         old.close()
-        worker.join(10)
+        worker.join(60)
     assert list(search_indexes(crm.engine).values()) == [True]
     crm.close()
 
