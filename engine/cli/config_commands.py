@@ -68,7 +68,9 @@ def plan(config: str, db_url: str | None, allow_data_loss: bool) -> None:
 def apply(config: str, db_url: str | None, allow_data_loss: bool) -> None:
     """Change the database to match CONFIG, all or nothing, and record the version."""
     compiled = load_config(config)
-    result = migrate.apply(create_engine(db_url), compiled, allow_data_loss=allow_data_loss, applied_by="cli")
+    result = migrate.apply(
+        create_engine(db_url), compiled, allow_data_loss=allow_data_loss, applied_by="cli", progress=echo
+    )
     echo(str(result))
     secho("Applied." if not result.empty else "Nothing to change.", fg="green")
 

@@ -80,9 +80,17 @@ class Runtime:
         """What ``apply`` would change in the database, and what it would refuse."""
         return migrate.plan(self.engine, self.config, allow_data_loss=allow_data_loss)
 
-    def apply(self, allow_data_loss: bool = False, applied_by: str | None = None) -> migrate.Plan:
-        """Bring the database to this config; raises MigrationRefused with reasons."""
-        result = migrate.apply(self.engine, self.config, allow_data_loss=allow_data_loss, applied_by=applied_by)
+    def apply(
+        self,
+        allow_data_loss: bool = False,
+        applied_by: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> migrate.Plan:
+        """Bring the database to this config; raises MigrationRefused with reasons. Search indexes
+        built after the commit are told to ``progress``; one not built is in the plan's ``warnings``."""
+        result = migrate.apply(
+            self.engine, self.config, allow_data_loss=allow_data_loss, applied_by=applied_by, progress=progress
+        )
         self._current = True
         self._version_seen = migrate.latest_version_id(self.engine) if self._recheck_every is not None else None
         return result

@@ -746,6 +746,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "数据库处于 {day} 由较早版本的 Trellis 应用的配置版本 {version}：请运行 "
         "`trellis apply {config}` 将其更新。",
     },
+    # search indexes built after an apply's commit (engine.runtime.migrate.search)
+    "search_index.building": {
+        "en": "Building the search index of {object} concurrently…",
+        "zh": "正在并发构建{object}的搜索索引……",
+    },
+    "search_index.failed": {
+        "en": "The search index of {object} was not built ({reason}). The config is applied and "
+        "search works, by reading the table (slower); run `trellis apply` again to build it.",
+        "zh": "{object}的搜索索引未能构建（{reason}）。配置已应用，搜索仍可用（逐行读取表，较慢）；"
+        "请再次运行 `trellis apply` 构建索引。",
+    },
     "conflict": {
         "en": "The record was changed meanwhile; reload it and apply your change again.",
         "zh": "该记录已被他人修改，请刷新后重新操作。",

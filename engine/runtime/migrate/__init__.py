@@ -26,6 +26,9 @@ transaction:
    whole apply (DDL included, on SQLite and PostgreSQL alike), leaving the
    database exactly as it was. ``plan`` always rolls back. On PostgreSQL an
    advisory lock keeps two applies from interleaving.
+6. **After the commit** (PostgreSQL): the search indexes of existing tables are
+   built with ``CREATE INDEX CONCURRENTLY``, not locking writers out; a build
+   that fails is a warning (``Plan.warnings``), healed by the next apply.
 
 Only ``obj_*`` and ``sys_*`` tables are looked at; ``sys_*`` tables are only
 ever created or extended here, never dropped or narrowed, since other parts of
@@ -50,6 +53,7 @@ in one transaction (step 5).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import sqlalchemy as sa
@@ -68,6 +72,7 @@ from engine.runtime.migrate.model import (
     VersionInfo,
 )
 from engine.runtime.migrate.planner import _Planner
+from engine.runtime.migrate.search import build_concurrently
 from engine.runtime.migrate.versions import (
     _losses_since,
     _record_version,
@@ -108,13 +113,21 @@ def plan(engine: sa.Engine, config: Config, allow_data_loss: bool = False) -> Pl
     return _run(engine, config, allow_data_loss, execute=False)
 
 
-def apply(engine: sa.Engine, config: Config, allow_data_loss: bool = False, applied_by: str | None = None) -> Plan:
-    """Bring the database to ``config`` in one transaction and record the version.
+def apply(
+    engine: sa.Engine,
+    config: Config,
+    allow_data_loss: bool = False,
+    applied_by: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Plan:
+    """Bring the database to ``config`` in one transaction and record the version; then, on
+    PostgreSQL, build the search indexes of existing tables concurrently (``search``), telling
+    ``progress`` about each. A build that fails is in the plan's ``warnings``, not raised.
 
     Raises ``MigrationRefused`` (nothing changed) when a check refuses, and
     ``MigrationFailed`` (nothing changed) when the database rejects a step.
     """
-    return _run(engine, config, allow_data_loss, execute=True, applied_by=applied_by)
+    return _run(engine, config, allow_data_loss, execute=True, applied_by=applied_by, progress=progress)
 
 
 def rollback(engine: sa.Engine, version_id: int, allow_data_loss: bool = False, applied_by: str | None = None) -> Plan:
@@ -149,8 +162,10 @@ def _run(
     execute: bool,
     applied_by: str | None = None,
     note: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Plan:
     """Plan (and when ``execute``, apply) ``config`` in one transaction; see the module docstring.
+    After the commit, the search indexes left to build concurrently are built.
 
     ``_record_version`` is looked up in this module, where the tests replace it
     to make an apply fail after all its steps.
@@ -179,4 +194,6 @@ def _run(
             if transaction.is_active:
                 transaction.rollback()
             raise
+    if execute and planner.builds:
+        result = replace(result, warnings=build_concurrently(engine, planner.builds, APPLY_LOCK, progress))
     return result

@@ -56,6 +56,8 @@ class Plan:
     #: A rollback's data that does not come back: fields and objects re-created empty, and the
     #: values later versions dropped or rewrote (``migrate.rollback``).
     not_restored: tuple[str, ...] = ()
+    #: What went wrong after an apply committed: search indexes not built (``migrate.search``).
+    warnings: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -72,6 +74,7 @@ class Plan:
             ("Search indexes", self.search_indexes),
             ("Refused", self.refusals),
             ("Not restored (dropped data cannot come back)", self.not_restored),
+            ("Warnings", self.warnings),
         ):
             if items:
                 lines.append(f"{title}:")

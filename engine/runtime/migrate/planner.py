@@ -36,7 +36,7 @@ from engine.runtime.migrate.execute import (
 from engine.runtime.migrate.model import Plan, Refusal, Step
 from engine.runtime.migrate.picklists import _check_picklists
 from engine.runtime.migrate.renames import _rename_columns, _rename_tables
-from engine.runtime.migrate.search import _plan_search_indexes
+from engine.runtime.migrate.search import SearchBuild, _plan_search_indexes
 from engine.runtime.migrate.versions import _latest_version
 from engine.runtime.tables import Schema
 
@@ -55,6 +55,9 @@ class _Planner:
     fills: dict[tuple[str, str], int] = field(default_factory=dict)
     latest_hash: str | None = None
     old_config: Config | None = None
+    #: Tables this apply creates; search indexes to build after the commit (``search``).
+    created: set[str] = field(default_factory=set)
+    builds: list[SearchBuild] = field(default_factory=list)
 
     @property
     def dialect(self) -> sa.Dialect:
@@ -67,6 +70,7 @@ class _Planner:
         _rename_columns(self)
         operations = _compare(self.conn, self.schema.metadata)
         new_tables = [op.table_name for op in operations if isinstance(op, alembic_ops.CreateTableOp)]
+        self.created = set(new_tables)
         self.create_tables(new_tables)
         self.drop_tables(
             [

@@ -10,8 +10,21 @@ every plan), so these indexes are kept out of its comparison
 (``compare._include_object``) and out of the ``MetaData``. They are kept here by
 name instead: the name holds a hash of the indexed columns and their types
 (``tables.search_index_name``), so an index whose name is not the expected one
-is stale and is dropped (before columns change), and a missing one is created
-(after they have). Their steps are listed apart, as ``Plan.search_indexes``.
+is stale and is dropped (before columns change, in the apply's transaction: a
+quick catalogue change), and a missing one is created. Their steps are listed
+apart, as ``Plan.search_indexes``.
+
+A missing index on a table the apply creates is built in the transaction (the
+table is empty). On an existing table it is built **after the commit**, with
+``CREATE INDEX CONCURRENTLY`` on an autocommit connection (``build_concurrently``),
+so that writers are not locked out while the GIN index reads a large table;
+search reads the table until it is ready (the schema fingerprint covers which
+fields are searched, not the live index, so the web keeps serving). Such a build
+waits for the transactions older than it; one that fails leaves an INVALID
+index (``pg_index.indisvalid``), which is dropped at once when possible, and
+which the next ``plan`` and ``apply`` see as stale: they drop and rebuild it.
+A failed build does not fail the apply (the schema change is committed): it is
+logged and returned as a warning naming the fix, ``trellis apply`` again.
 
 ``pg_trgm`` is created when missing (``CREATE EXTENSION``, in ``public`` when
 that schema exists so that it outlives any one Trellis schema, else in the
@@ -26,11 +39,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from engine.runtime.messages import current_language, message
 from engine.runtime.migrate.execute import ALTER, UNCONSTRAIN
 from engine.runtime.migrate.model import Step
 from engine.runtime.tables import (
@@ -49,6 +65,15 @@ log = logging.getLogger(__name__)
 EXTENSION = "pg_trgm"
 
 
+@dataclass(frozen=True)
+class SearchBuild:
+    """A search index to build after the apply's commit: ``CREATE INDEX CONCURRENTLY`` ``ddl``."""
+
+    label: str
+    index: str
+    ddl: str
+
+
 def _plan_search_indexes(planner: _Planner) -> None:
     """Plan creating the missing search indexes and dropping stale ones (PostgreSQL only)."""
     conn = planner.conn
@@ -57,35 +82,91 @@ def _plan_search_indexes(planner: _Planner) -> None:
     schema = _trigram_schema(conn) or _create_extension(planner)
     if schema is None:
         return
-    live = _live_search_indexes(conn)
+    live, invalid = _live_search_indexes(conn)
+    quote = conn.dialect.identifier_preparer.quote
     for obj in planner.config.objects.values():
         table = planner.schema.table(obj.name)
         names = [f.name for f in search_fields(obj)]
         wanted = search_index_name(table, names, conn.dialect) if names else None
-        for stale in sorted(live.get(table.name, set()) - {wanted}):
-            drop = f"DROP INDEX {conn.dialect.identifier_preparer.quote(stale)}"
+        for stale in sorted(live.get(table.name, set()) - {wanted}) + sorted(invalid.get(table.name, set())):
+            what = "invalid search index" if stale in invalid.get(table.name, set()) else "search index"
             planner.add(
                 UNCONSTRAIN,
                 table.name,
-                Step("drop_search_index", table.name, None, f"drop search index {stale} of {table.name}"),
-                sql=partial(_execute, drop),
+                Step("drop_search_index", table.name, None, f"drop {what} {stale} of {table.name}"),
+                sql=partial(_execute, f"DROP INDEX {quote(stale)}"),
                 search=True,
             )
         if wanted and wanted not in live.get(table.name, set()):
             ddl = _create_index_sql(conn.dialect, table, names, wanted, schema)
+            text = f"add search index {wanted} on {table.name} ({', '.join(names)})"
+            step = Step("add_search_index", table.name, None, text)
+            if table.name in planner.created:  # empty: built in the transaction, at no cost
+                planner.add(ALTER, table.name, step, sql=partial(_execute, ddl), order=10, search=True)
+                continue
             planner.add(
                 ALTER,
                 table.name,
-                Step(
-                    "add_search_index",
-                    table.name,
-                    None,
-                    f"add search index {wanted} on {table.name} ({', '.join(names)})",
-                ),
-                sql=partial(_execute, ddl),
-                order=10,
+                Step(step.kind, step.table, None, f"{text}, after the commit, concurrently"),
                 search=True,
             )
+            concurrent = ddl.replace("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1)
+            planner.builds.append(SearchBuild(obj.label.get(current_language()), wanted, concurrent))
+
+
+def build_concurrently(
+    engine: sa.Engine, builds: list[SearchBuild], lock: int, progress: Callable[[str], None] | None = None
+) -> tuple[str, ...]:
+    """Build ``builds`` with ``CREATE INDEX CONCURRENTLY`` on an autocommit connection, after the
+    apply committed; returns a warning per build that failed (logged too), none raised.
+
+    The apply's advisory lock (``lock``) is held for the session meanwhile, so that a second apply
+    waits instead of dropping an index being built as an invalid one.
+    """
+    language = current_language()
+    warnings: list[str] = []
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("SET statement_timeout = 0")
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": lock})
+            try:
+                for build in builds:
+                    if progress is not None:
+                        progress(message("search_index.building", language, object=build.label))
+                    try:
+                        conn.exec_driver_sql(build.ddl)
+                    except sa.exc.DBAPIError as exc:
+                        warnings.append(_failed(build, exc, language))
+                        _drop_invalid(conn, build.index)
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": lock})
+                conn.exec_driver_sql("RESET statement_timeout")
+    except sa.exc.DBAPIError as exc:  # the connection itself failed: every build not done is reported
+        done = len(warnings)
+        warnings += [_failed(build, exc, language) for build in builds[done:]]
+    return tuple(warnings)
+
+
+def _failed(build: SearchBuild, exc: Exception, language: str) -> str:
+    """The warning (logged, and returned) for a concurrent build that failed."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    log.warning(
+        "The search index %s of %s was not built: %s. The config is applied and search works, by "
+        "reading the table; run `trellis apply` again to build it.",
+        build.index,
+        build.label,
+        reason,
+    )
+    return message("search_index.failed", language, object=build.label, reason=reason)
+
+
+def _drop_invalid(conn: sa.Connection, index: str) -> None:
+    """Drop what a failed concurrent build left (best effort: the next apply drops it otherwise)."""
+    try:
+        conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {conn.dialect.identifier_preparer.quote(index)}")
+    except sa.exc.DBAPIError:
+        log.warning("The invalid search index %s is left in place; the next `trellis apply` drops it.", index)
 
 
 def _execute(sql: str, conn: sa.Connection) -> None:
@@ -142,14 +223,23 @@ def _create_extension(planner: _Planner) -> str | None:
     return None
 
 
-def _live_search_indexes(conn: sa.Connection) -> dict[str, set[str]]:
-    """The search indexes (by name) on each Trellis table of the current schema."""
-    rows = conn.execute(sa.text("SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema()"))
-    live: dict[str, set[str]] = {}
-    for table, name in rows:
+def _live_search_indexes(conn: sa.Connection) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """The valid and the INVALID search indexes (by name) on each Trellis table of the current schema.
+
+    An invalid one is what a failed (or a still running) ``CREATE INDEX CONCURRENTLY`` leaves."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT t.relname, i.relname, x.indisvalid FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+            "WHERE t.relnamespace = current_schema()::regnamespace"
+        )
+    )
+    valid: dict[str, set[str]] = {}
+    invalid: dict[str, set[str]] = {}
+    for table, name, ok in rows:
         if table.startswith("obj_") and re.match(SEARCH_INDEX_PATTERN, name):
-            live.setdefault(table, set()).add(name)
-    return live
+            (valid if ok else invalid).setdefault(table, set()).add(name)
+    return valid, invalid
 
 
 def _create_index_sql(dialect: sa.Dialect, table: sa.Table, names: list[str], index: str, schema: str) -> str:
