@@ -26,13 +26,12 @@ import statistics
 import sys
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
-from list_page import CONFIG, PASSWORD, REPS, fill, log_in, vacuum  # benchmarks/list_page.py
+from list_page import CONFIG, PASSWORD, REPS, fill, log_in, row_values, vacuum  # benchmarks/list_page.py
 from results import append_rows, machine  # benchmarks/results.py
 from scratch import scratch_database  # benchmarks/scratch.py
 
@@ -226,35 +225,10 @@ def django_fill(rows: int) -> dict[str, object]:
         users[name] = user
     users["boss"] = User.objects.create_superuser("boss", password=PASSWORD)
     owners = [users[name] for name in REPS]
-    # The values of list_page.fill, row for row.
-    from list_page import COMPANIES, SOURCES, STAGES
-
-    base = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     batch = []
-    for i in range(rows):
-        at = base + dt.timedelta(seconds=37 * i)
-        company = COMPANIES[i % len(COMPANIES)]
+    for i in range(rows):  # the rows of list_page.fill, value for value
         owner = owners[i % len(owners)]
-        batch.append(
-            Opportunity(
-                created_at=at,
-                updated_at=at,
-                version=1,
-                owner=owner,
-                created_by=owner.id,
-                archived_at=None,
-                name=f"Deal {i:06d} {company}",
-                company=f"{company} Ltd",
-                stage=STAGES[(i * 7) % len(STAGES)],
-                amount=Decimal(1000 + (i * 7919) % 500_000) / 10,
-                close_date=(at + dt.timedelta(days=60)).date(),
-                probability=(i * 13) % 101,
-                source=SOURCES[i % len(SOURCES)],
-                email=f"buyer{i}@example.com",
-                hot=i % 5 == 0,
-                description=f"Opportunity number {i} for {company}.",
-            )
-        )
+        batch.append(Opportunity(**row_values(i), owner=owner, created_by=owner.id))
         if len(batch) == 10_000:
             Opportunity.objects.bulk_create(batch)
             batch = []

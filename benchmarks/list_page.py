@@ -70,37 +70,39 @@ API_PER_PAGE = 50
 CHUNK = 10_000
 
 
+def row_values(i: int) -> dict:
+    """The values of the i-th opportunity (owner aside): the same rows for every benchmark that
+    fills this table (benchmarks/django_admin_compare.py fills Django's copy with them)."""
+    at = dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=37 * i)
+    company = COMPANIES[i % len(COMPANIES)]
+    return dict(
+        created_at=at,
+        updated_at=at,
+        version=1,
+        archived_at=None,
+        name=f"Deal {i:06d} {company}",
+        company=f"{company} Ltd",
+        stage=STAGES[(i * 7) % len(STAGES)],
+        amount=Decimal(1000 + (i * 7919) % 500_000) / 10,
+        close_date=(at + dt.timedelta(days=60)).date(),
+        probability=(i * 13) % 101,
+        source=SOURCES[i % len(SOURCES)],
+        email=f"buyer{i}@example.com",
+        hot=i % 5 == 0,
+        description=f"Opportunity number {i} for {company}.",
+    )
+
+
 def fill(crm: Trellis, rows: int, owner_ids: list[int]) -> float:
     """Insert ROWS opportunities with one executemany per CHUNK rows; returns seconds."""
     table = crm.schema.table("opportunity")
-    base = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     start = time.perf_counter()
     with crm.engine.begin() as conn:
         for first in range(0, rows, CHUNK):
             batch = []
             for i in range(first, min(rows, first + CHUNK)):
-                at = base + dt.timedelta(seconds=37 * i)
-                company = COMPANIES[i % len(COMPANIES)]
-                batch.append(
-                    dict(
-                        created_at=at,
-                        updated_at=at,
-                        version=1,
-                        owner_id=owner_ids[i % len(owner_ids)],
-                        created_by=owner_ids[i % len(owner_ids)],
-                        archived_at=None,
-                        name=f"Deal {i:06d} {company}",
-                        company=f"{company} Ltd",
-                        stage=STAGES[(i * 7) % len(STAGES)],
-                        amount=Decimal(1000 + (i * 7919) % 500_000) / 10,
-                        close_date=(at + dt.timedelta(days=60)).date(),
-                        probability=(i * 13) % 101,
-                        source=SOURCES[i % len(SOURCES)],
-                        email=f"buyer{i}@example.com",
-                        hot=i % 5 == 0,
-                        description=f"Opportunity number {i} for {company}.",
-                    )
-                )
+                owner = owner_ids[i % len(owner_ids)]
+                batch.append({**row_values(i), "owner_id": owner, "created_by": owner})
             conn.execute(sa.insert(table), batch)
     return time.perf_counter() - start
 
