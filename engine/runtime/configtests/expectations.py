@@ -327,16 +327,33 @@ def _readable(run: CaseRun, ref: Ref, user: str) -> bool:
     return True
 
 
-class ReadableBy(Expectation):
-    key = "readable_by"
-    wanted = True
+class AccessBy(Expectation):
+    """Whether each user may read (``ReadableBy``) or edit (``EditableBy``) the record: ``wanted``
+    True for ``…_by``, False for ``not_…_by``; ``words`` the sentences of yes and no."""
+
+    wanted: ClassVar[bool] = True
+    words: ClassVar[tuple[str, str]] = ("", "")
+
+    def may(self, run: CaseRun, ref: Ref, record: Record, user: str) -> bool:
+        """Whether ``user`` may do it to ``record``."""
+        raise NotImplementedError
 
     def check(self, run: CaseRun, outcome: Outcome, ref: Ref | None, expected: Any) -> None:
-        ref, _ = _record(run, ref)
+        ref, record = _record(run, ref)
         for user in expected:
-            if _readable(run, ref, user) != self.wanted:
-                yes, no = ("expect.readable", "expect.not_readable")[:: 1 if self.wanted else -1]
+            if self.may(run, ref, record, user) != self.wanted:
+                yes, no = self.words[:: 1 if self.wanted else -1]
                 raise CaseFailed(say(yes, run.language, user=user), say(no, run.language, user=user))
+
+
+class ReadableBy(AccessBy):
+    """The user reads the record through the read path."""
+
+    key = "readable_by"
+    words = ("expect.readable", "expect.not_readable")
+
+    def may(self, run: CaseRun, ref: Ref, record: Record, user: str) -> bool:
+        return _readable(run, ref, user)
 
 
 class NotReadableBy(ReadableBy):
@@ -344,21 +361,16 @@ class NotReadableBy(ReadableBy):
     wanted = False
 
 
-class EditableBy(Expectation):
-    """Whether the user may edit the record: it is in their read scope and in their edit scope."""
+class EditableBy(AccessBy):
+    """The record is in the user's read scope and in their edit scope."""
 
     key = "editable_by"
-    wanted = True
+    words = ("expect.editable", "expect.not_editable")
 
-    def check(self, run: CaseRun, outcome: Outcome, ref: Ref | None, expected: Any) -> None:
-        ref, record = _record(run, ref)
-        for user in expected:
-            may = _readable(run, ref, user) and run.crm.principal(user).in_scope(
-                ref.object, "edit", record.get("owner_id")
-            )
-            if may != self.wanted:
-                yes, no = ("expect.editable", "expect.not_editable")[:: 1 if self.wanted else -1]
-                raise CaseFailed(say(yes, run.language, user=user), say(no, run.language, user=user))
+    def may(self, run: CaseRun, ref: Ref, record: Record, user: str) -> bool:
+        return _readable(run, ref, user) and run.crm.principal(user).in_scope(
+            ref.object, "edit", record.get("owner_id")
+        )
 
 
 class NotEditableBy(EditableBy):
