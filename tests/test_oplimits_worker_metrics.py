@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from engine import Trellis
-from tests.test_cli_worker import CONFIG, CREATED
 from tests.templates import apply_fresh
+from tests.test_cli_worker import CONFIG, CREATED
 from tests.webui.conftest import make_app, text
 
 ROOT = Path(__file__).resolve().parent.parent
