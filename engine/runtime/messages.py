@@ -1180,6 +1180,26 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "It is archived: lists hide it, its page still opens.",
         "zh": "该记录已归档：列表中不显示，但仍可打开详情页。",
     },
+    # --- PermissionDenied of the write path and the pipeline (also in `trellis explain stage`) ---
+    "pipeline.skip_denied": {
+        "en": "moving from {source} to {target} skips {count} stage(s), which needs the {permission} permission",
+        "zh": "从“{source}”移到“{target}”会跳过 {count} 个阶段，需要 {permission} 权限",
+    },
+    "pipeline.reopen_denied_won": {
+        "en": "reopening a won {object} needs the reopen permission",
+        "zh": "重新打开已赢单的{object}需要 reopen（重新打开）权限",
+    },
+    "pipeline.reopen_denied_lost": {
+        "en": "reopening a lost {object} needs the reopen permission",
+        "zh": "重新打开已输单的{object}需要 reopen（重新打开）权限",
+    },
+    "explain.denied": {
+        "en": "explaining access needs the {permission} permission",
+        "zh": "查看访问权限说明需要 {permission} 权限",
+    },
+    "write.create_denied": {"en": "you may not create {objects} records", "zh": "您无权创建{objects}记录"},
+    "write.edit_denied": {"en": "you may not change {object} {id}", "zh": "您无权修改{object} {id}"},
+    "write.delete_denied": {"en": "you may not delete {object} {id}", "zh": "您无权删除{object} {id}"},
     "explain_stage.from_none": {
         "en": "The record is in no stage; it would enter {stage}.",
         "zh": "该记录不在任何阶段，将进入“{stage}”。",
