@@ -364,6 +364,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{count} stored files named in sys_files were not in the upload folder {folder} and are not in the backup.",
         "zh": "sys_files 中记录的 {count} 个存储文件不在上传文件夹 {folder} 中，未包含在备份里。",
     },
+    "backup.import_uploads": {
+        "en": "{count} unfinished import jobs: their files are in it (imports/); a restore puts them back and the jobs resume.",
+        "zh": "{count} 个未完成的导入任务：其文件已包含在备份中（imports/）；恢复后会放回原处，任务将继续执行。",
+    },
+    "backup.import_uploads_missing": {
+        "en": "{count} unfinished import jobs had no file left to back up; they cannot resume after a restore.",
+        "zh": "{count} 个未完成的导入任务已找不到文件，未能备份；恢复后这些任务无法继续。",
+    },
+    "restore.import_uploads": {
+        "en": "{count} unfinished import jobs have their files back in {folder}; trellis worker carries them on.",
+        "zh": "{count} 个未完成的导入任务的文件已放回 {folder}；trellis worker 会继续执行它们。",
+    },
     "restore.done": {
         "en": "Restored from {folder} and verified: checksums, {tables} tables with {rows} rows as counted, "
         "{files} stored files into {files_to}, audit trail intact ({audit} rows), config version {version}.",
