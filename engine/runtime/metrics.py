@@ -124,9 +124,9 @@ def count_pass(report: PassReport) -> None:
             SUBSCRIPTIONS.labels(outcome).inc(count)
     for reason, count in subscriptions.skipped.items():
         SUBSCRIPTIONS.labels(f"skipped_{reason}").inc(count)
-    for outcome in report.retention:
-        if outcome.done:
-            RETENTION.labels(outcome.object, outcome.action).inc(outcome.done)
+    for kept in report.retention:
+        if kept.done:
+            RETENTION.labels(kept.object, kept.action).inc(kept.done)
 
 
 def count_between_passes(import_batches: int, finder_runs: int) -> None:
