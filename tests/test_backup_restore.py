@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
+from engine.runtime import imports
 from engine.runtime.backup import dumps
 from engine.runtime.records import files
 from engine.runtime.security import crypto
@@ -37,7 +38,7 @@ objects:
       budget: {type: currency}
 roles:
   rep:
-    objects: {contact: {read: all, edit: all, create: true}}
+    objects: {contact: {read: all, edit: all, create: true, import: true}}
 """
 KEY = "x" * 24
 
@@ -124,6 +125,55 @@ def test_backup_restores_into_a_fresh_database_and_verifies(sample, tmp_path, se
         assert "target database is not empty" in again.output and "nothing was changed" in again.output
     finally:
         shutil.rmtree(restored_files, ignore_errors=True)
+        next(target, None)
+
+
+def test_backup_keeps_an_unfinished_import_and_the_restored_one_resumes(
+    write_config, db_url, tmp_path, monkeypatch, secret_key
+):
+    """A queued web import, one batch in, is backed up with its uploaded file (in the manifest,
+    with its checksum); restored elsewhere, with the old upload folder gone, the worker finishes it."""
+    config = write_config(CONFIG)
+    uploads = tmp_path / "uploads"
+    (uploads / "imports").mkdir(parents=True)
+    monkeypatch.setenv("TRELLIS_UPLOAD_DIR", str(uploads))
+    crm = Trellis.open(config, db_url)
+    apply_fresh(crm)
+    with crm.directory() as d:
+        d.add("rita", roles=["rep"])
+    upload = uploads / "imports" / "Xq3-upload.csv"
+    upload.write_text("name\nAda\nGrace\nLinus\n", encoding="utf-8")
+    job = imports.start(crm, "contact", upload, imports.ImportOptions(batch=1), user="rita", queue=True)
+    assert imports.run(crm, job.id, max_batches=1).rows_done == 1  # then the worker stopped
+    crm.close()
+
+    folder = tmp_path / "backup"
+    made = run("backup", config, "--to", folder, "--db", db_url)
+    assert made.exit_code == 0, made.output
+    assert "1 unfinished import jobs: their files are in it (imports/)" in made.output
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["extra"]["import_uploads"] == {str(job.id): "Xq3-upload.csv"}
+    assert "imports/Xq3-upload.csv" in manifest["files"]  # with its checksum
+    shutil.rmtree(uploads)  # the old machine is gone
+
+    restored_files = tmp_path / "restored-uploads"
+    (tmp_path / "restored").mkdir()
+    target = fresh_database(tmp_path / "restored")
+    url = next(target)
+    try:
+        result = run("restore", folder, "--db", url, "--files", restored_files)
+        assert result.exit_code == 0, result.output
+        assert f"1 unfinished import jobs have their files back in {restored_files / 'imports'}" in result.output
+        crm = Trellis.open(config, url)
+        try:
+            assert imports.work(crm, seconds=None) == 2  # the worker runs the two batches left
+            assert imports.status(crm, job.id).status == "done"
+            with crm.session() as s:
+                names = [r["name"] for r in s.query("contact").order_by("id").page(1, 10)]
+            assert names == ["Ada", "Grace", "Linus"]  # each row once
+        finally:
+            crm.close()
+    finally:
         next(target, None)
 
 

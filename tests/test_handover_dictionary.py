@@ -233,3 +233,37 @@ def test_each_kind_of_trigger_and_action_reads_as_a_sentence(language, sentences
     text = RENDERERS["md"](build_dictionary(load_config_text(RULES), language))
     for sentence in sentences:
         assert f"- {sentence}" in text
+
+
+RETENTION = """
+trellis: 1
+settings: {languages: [zh, en], retention_years: 10}
+objects:
+  lead:
+    label: {en: Lead, zh: 线索}
+    retention: {years: 2, action: purge, from: closed_on}
+    fields:
+      name: {type: text}
+      closed_on: {type: date, label: {en: Closed on, zh: 关闭日期}}
+  account:
+    fields:
+      name: {type: text}
+  note:
+    retention: false
+    fields:
+      text: {type: text}
+roles:
+  rep:
+    objects: {"*": {read: all}}
+"""
+
+
+def test_each_objects_retention_is_said_in_words(write_config):
+    path = write_config(RETENTION)
+    en = run("docs", path, "--lang", "en").output
+    assert "Retention: records are purged 2 years after “Closed on”, with their timeline entries and files." in en
+    assert "Retention: records are archived 10 years after last change." in en  # settings.retention_years
+    assert "Retention: records are kept for ever." in en  # retention: false
+    zh = run("docs", path, "--lang", "zh").output
+    assert "保留期限：记录在“关闭日期”之后 2 年连同时间线记录和文件彻底删除。" in zh
+    assert "保留期限：记录在更新时间之后 10 年归档。" in zh and "保留期限：记录永久保留。" in zh

@@ -24,8 +24,11 @@ import sqlalchemy as sa
 from engine import Trellis
 from engine.runtime import replica
 from engine.runtime.messages import speaking
+from engine.runtime.records.finder import finding
 from engine.runtime.replica import ReadOnlyWrite, ReplicaSetupError
+from engine.runtime.security.permissions import AccountUnavailable
 from engine.runtime.security.tokens import create_token
+from engine.runtime.subscriptions import sending
 from webui import create_app
 
 BIN = Path("/usr/lib/postgresql/15/bin")
@@ -36,9 +39,25 @@ objects:
     audit: {reads: true}
     fields:
       name: {type: text, required: true}
+  company:
+    fields:
+      name: {type: text, required: true}
+    duplicates:
+      - name: same_name
+        match: [{field: name, method: exact}]
+reports:
+  companies:
+    object: company
+    group_by: [name]
+    measures: [count]
+subscriptions:
+  daily_companies:
+    report: companies
+    schedule: {daily: "08:00"}
+    roles: [rep]
 roles:
   rep:
-    objects: {"*": {read: all, edit: own, create: true, export: true}}
+    objects: {"*": {read: all, edit: own, create: true, export: true, merge: true}}
 """
 #: Server settings for a throwaway cluster: nothing waits for the disk.
 FAST = "-c fsync=off -c full_page_writes=off -c listen_addresses=127.0.0.1"
@@ -280,6 +299,71 @@ def test_replica_api_list_after_a_write_through_the_api(crm):
     _wait_until_replayed(crm)
     _replica(crm)._last = None
     assert "Posted while replay is paused" in listed("bob")
+
+
+def test_replica_refuses_a_user_disabled_on_the_primary_at_once(crm):
+    """Who a user is comes from the primary: disabled there, refused at once, though the replica
+    still holds their row as active and lists still read the replica."""
+    with crm.directory() as directory:
+        directory.add("carol", roles=["rep"])
+    _wait_until_replayed(crm)
+    _replica(crm).max_lag = 600.0
+    _replay(crm, paused=True)
+    try:
+        with crm.directory() as directory:
+            directory.disable("carol")
+        with crm.read_session("bob") as session:
+            assert session.connection.engine is _replica(crm).engine
+            active = session.connection.execute(sa.text("SELECT active FROM sys_users WHERE username = 'carol'"))
+            assert active.scalar() is True  # the replica has not replayed the disabling
+        with pytest.raises(AccountUnavailable), crm.read_session("carol"):
+            pass
+    finally:
+        _replica(crm).max_lag = 60.0
+        _replay(crm, paused=False)
+    _wait_until_replayed(crm)
+
+
+def test_replica_serves_the_duplicate_finder_and_the_subscriptions(crm):
+    """The finder's scan and a subscription's report read the replica: what the primary holds and
+    the replica has not replayed is in neither; the groups and the outbox are on the primary."""
+    with crm.directory() as directory:
+        directory.add("dora", roles=["rep"], email="dora@example.com")
+    with crm.session("alice") as session:
+        for name in ("Acme", "Acme"):
+            session.create("company", {"name": name}, allow_duplicate=True)
+    now = crm.clock_now().now_utc
+    sending.send_due(crm, now)  # the rule's rows, due at the next 08:00
+    with crm.engine.connect() as connection:
+        due = connection.execute(
+            sa.text(
+                "SELECT s.next_run_at FROM sys_subscriptions s JOIN sys_users u ON u.id = s.user_id "
+                "WHERE u.username = 'dora'"
+            )
+        ).scalar_one()
+    _wait_until_replayed(crm)
+    _replica(crm).max_lag = 600.0
+    _replay(crm, paused=True)
+    try:
+        with crm.session("alice") as session:
+            for name in ("Globex", "Globex"):
+                session.create("company", {"name": name}, allow_duplicate=True)
+        found = finding.find(crm, "company")
+        assert (found.records, found.groups) == (2, 1)  # the replica's Acme pair; Globex not replayed
+        report = sending.send_due(crm, due)
+        assert report.sent == 1, report
+        with crm.engine.connect() as connection:  # the e-mail is in the primary's outbox
+            body = connection.execute(
+                sa.text("SELECT payload FROM sys_outbox WHERE target = 'dora@example.com'")
+            ).scalar_one()
+        text = str(body)
+        assert "Acme" in text and "Globex" not in text
+    finally:
+        _replica(crm).max_lag = 60.0
+        _replay(crm, paused=False)
+    _wait_until_replayed(crm)
+    _replica(crm)._last = None
+    assert finding.find(crm, "company").groups == 2  # replayed: both pairs
 
 
 @pytest.mark.no_database

@@ -67,6 +67,10 @@ def backup(config: str, to: Path, db_url: str | None, files_dir: Path | None) ->
         ),
         fg="green",
     )
+    if m.extra.get("import_uploads"):
+        echo(message("backup.import_uploads", language, count=len(m.extra["import_uploads"])))
+    if m.extra.get("import_uploads_missing"):
+        echo(message("backup.import_uploads_missing", language, count=m.extra["import_uploads_missing"]))
     if m.extra.get("stored_files_missing"):
         echo(message("backup.files_missing", language, count=m.extra["stored_files_missing"], folder=upload_dir))
     echo(message("backup.key_note", language))
@@ -99,3 +103,5 @@ def restore(folder: Path, db_url: str | None, files_dir: Path | None) -> None:
         ),
         fg="green",
     )
+    if report.imports:
+        echo(message("restore.import_uploads", current_language(), count=report.imports, folder=files_to / "imports"))

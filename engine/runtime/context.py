@@ -151,21 +151,38 @@ class Runtime:
         too far behind and ``user`` has no write of theirs it has not replayed yet, else on the
         primary (``engine.runtime.replica.Router.engine_for`` decides). Either way the transaction
         is READ ONLY: a write through it raises ``ReadOnlyWrite``; the access log it writes goes
-        to the primary (``Session.primary_writes``). Without a replica it is ``session``."""
+        to the primary (``Session.primary_writes``). Who ``user`` is — their row, active flag,
+        expiry and roles — is read from the primary (``principal``), so that a user disabled a
+        moment ago is refused at once, however far behind the replica is. Without a replica it
+        is ``session``."""
         if self.reads.replica is None:
             with self.session(user, channel) as session:
                 yield session
             return
         self.check_database()
-        engine, _reason = self.reads.engine_for(user)
-        with engine.connect() as connection, connection.begin():
-            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        principal = self.principal(user)  # the primary: never a disabled user's stale row
+        with self.read_connection(user) as connection:
             try:
-                yield Session(self, connection, self._principal(connection, user), channel, read_only=True)
+                yield Session(self, connection, principal, channel, read_only=True)
             except sa.exc.DBAPIError as error:
                 if replica.is_read_only_refusal(error):
                     raise replica.ReadOnlyWrite(str(error.orig).strip().splitlines()[0]) from error
                 raise
+
+    @contextmanager
+    def read_connection(self, user: str | int | None = None) -> Iterator[sa.Connection]:
+        """A connection in a READ ONLY transaction for reads outside a unit of work (the duplicate
+        finder's scan), on the engine ``replica.Router.engine_for`` chooses for ``user``'s reads (the
+        replica, or the primary after ``user``'s own write, past the lag, without a replica).
+        Without a replica it is ``database.read_only`` on the primary (SQLite: beside writers)."""
+        if self.reads.replica is None:
+            with read_only(self.engine) as connection:
+                yield connection
+            return
+        engine, _reason = self.reads.engine_for(user)
+        with engine.connect() as connection, connection.begin():
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield connection
 
     @contextmanager
     def directory(self, user: str | int | None = None, channel: str = "cli") -> Iterator[Directory]:

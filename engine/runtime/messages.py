@@ -364,6 +364,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{count} stored files named in sys_files were not in the upload folder {folder} and are not in the backup.",
         "zh": "sys_files 中记录的 {count} 个存储文件不在上传文件夹 {folder} 中，未包含在备份里。",
     },
+    "backup.import_uploads": {
+        "en": "{count} unfinished import jobs: their files are in it (imports/); a restore puts them back and the jobs resume.",
+        "zh": "{count} 个未完成的导入任务：其文件已包含在备份中（imports/）；恢复后会放回原处，任务将继续执行。",
+    },
+    "backup.import_uploads_missing": {
+        "en": "{count} unfinished import jobs had no file left to back up; they cannot resume after a restore.",
+        "zh": "{count} 个未完成的导入任务已找不到文件，未能备份；恢复后这些任务无法继续。",
+    },
+    "restore.import_uploads": {
+        "en": "{count} unfinished import jobs have their files back in {folder}; trellis worker carries them on.",
+        "zh": "{count} 个未完成的导入任务的文件已放回 {folder}；trellis worker 会继续执行它们。",
+    },
     "restore.done": {
         "en": "Restored from {folder} and verified: checksums, {tables} tables with {rows} rows as counted, "
         "{files} stored files into {files_to}, audit trail intact ({audit} rows), config version {version}.",
@@ -1180,6 +1192,36 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "It is archived: lists hide it, its page still opens.",
         "zh": "该记录已归档：列表中不显示，但仍可打开详情页。",
     },
+    # --- PermissionDenied of the write path and the pipeline (also in `trellis explain stage`) ---
+    "pipeline.skip_denied": {
+        "en": "moving from {source} to {target} skips {count} stage(s), which needs the {permission} permission",
+        "zh": "从“{source}”移到“{target}”会跳过 {count} 个阶段，需要 {permission} 权限",
+    },
+    "pipeline.reopen_denied_won": {
+        "en": "reopening a won {object} needs the reopen permission",
+        "zh": "重新打开已赢单的{object}需要 reopen（重新打开）权限",
+    },
+    "pipeline.reopen_denied_lost": {
+        "en": "reopening a lost {object} needs the reopen permission",
+        "zh": "重新打开已输单的{object}需要 reopen（重新打开）权限",
+    },
+    "explain.denied": {
+        "en": "explaining access needs the {permission} permission",
+        "zh": "查看访问权限说明需要 {permission} 权限",
+    },
+    # --- an automation dry run's actions as people read them (engine.runtime.workflow.drywords) ---
+    "dryrun.record": {"en": "{object} “{title}”", "zh": "{object}“{title}”"},
+    "dryrun.set": {"en": "set {changes}", "zh": "设置 {changes}"},
+    "dryrun.add_tags": {"en": "add tags {tags}: {change}", "zh": "添加标签 {tags}：{change}"},
+    "dryrun.remove_tags": {"en": "remove tags {tags}: {change}", "zh": "移除标签 {tags}：{change}"},
+    "dryrun.add": {"en": "add {amount} to {field}: {change}", "zh": "{field}增加 {amount}：{change}"},
+    "dryrun.update_empty": {"en": "update nothing: {field} is empty", "zh": "不更新：{field}为空"},
+    "dryrun.update_gone": {"en": "update nothing: {record} does not exist", "zh": "不更新：{record}不存在"},
+    "dryrun.update": {"en": "update {record} ({field}): {changes}", "zh": "更新{record}（{field}）：{changes}"},
+    "dryrun.create": {"en": "create {object}: {values}", "zh": "新建{object}：{values}"},
+    "write.create_denied": {"en": "you may not create {objects} records", "zh": "您无权创建{objects}记录"},
+    "write.edit_denied": {"en": "you may not change {object} {id}", "zh": "您无权修改{object} {id}"},
+    "write.delete_denied": {"en": "you may not delete {object} {id}", "zh": "您无权删除{object} {id}"},
     "explain_stage.from_none": {
         "en": "The record is in no stage; it would enter {stage}.",
         "zh": "该记录不在任何阶段，将进入“{stage}”。",

@@ -6,16 +6,21 @@ Counted where it happens, in the process that does it:
   not the path), method and status — observed by the web layer (``webui.monitoring``);
 - ``trellis_write_stage_seconds`` by stage of the one write path (``records.stages``);
 - ``trellis_automation_runs_total`` by rule and outcome (``workflow.automation``);
-- ``trellis_login_failures_total`` by outcome (``security.auth``).
+- ``trellis_login_failures_total`` by outcome (``security.auth``);
+- what ``trellis worker`` did (``count_pass``, after each pass): ``trellis_worker_passes_total``,
+  ``trellis_worker_rule_runs_total`` by rule and outcome of the sweep, ``trellis_outbox_deliveries_total``
+  by outcome, ``trellis_import_batches_total``, ``trellis_duplicate_finder_runs_total``,
+  ``trellis_subscriptions_total`` by outcome, ``trellis_retention_records_total`` by object and action.
 
 Read from the database at scrape time (``DatabaseGauges``, a custom collector), so that every
 process answers the same: ``trellis_outbox_messages`` by status, ``trellis_outbox_oldest_age_seconds``,
 ``trellis_import_rows_done`` / ``trellis_import_fraction`` of the running imports,
 ``trellis_worker_last_pass_age_seconds``.
 
-Several processes (gunicorn): set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory writable
+Several processes (gunicorn, ``trellis worker``): set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory writable
 by all of them before they start; each writes its counts there and a scrape of any process
-adds them up (``prometheus_client.multiprocess``). Empty the directory when the service starts.
+adds them up (``prometheus_client.multiprocess``) — so the web's ``/metrics`` shows the counts of
+the workers sharing the directory. Empty the directory when the service starts.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from engine.runtime.database import read_only
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
+    from engine.runtime.jobs.worker import PassReport
 
 disable_created_metrics()  # no ``…_created`` series beside each counter: noise for a dashboard
 
@@ -59,6 +65,27 @@ WRITE_STAGE_SECONDS = Histogram(
 )
 AUTOMATION_RUNS = Counter("trellis_automation_runs", "Automation rule runs, by rule and outcome", ["rule", "outcome"])
 LOGIN_FAILURES = Counter("trellis_login_failures", "Refused login attempts, by outcome", ["outcome"])
+WORKER_PASSES = Counter("trellis_worker_passes", "Passes finished by trellis worker")
+RULE_RUNS = Counter(
+    "trellis_worker_rule_runs",
+    "Scheduled and cron rule runs of the worker's sweeps, by rule and outcome",
+    ["rule", "outcome"],
+)
+DELIVERIES = Counter(
+    "trellis_outbox_deliveries",
+    "Outbox messages handled by the worker, by outcome (sent, retried, dead, suppressed)",
+    ["outcome"],
+)
+IMPORT_BATCHES = Counter("trellis_import_batches", "Batches of queued imports run by the worker")
+FINDER_RUNS = Counter("trellis_duplicate_finder_runs", "Queued duplicate finder runs run by the worker")
+SUBSCRIPTIONS = Counter(
+    "trellis_subscriptions", "Due e-mail subscriptions, by outcome (sent, failed, skipped_<reason>)", ["outcome"]
+)
+RETENTION = Counter(
+    "trellis_retention_records",
+    "Records archived or purged by the worker past retention, by object and action",
+    ["object", "action"],
+)
 
 _STAGES: dict[str, Histogram] = {}
 #: The outbox statuses of a message still to be sent.
@@ -72,6 +99,42 @@ def observe_stage(stage: str, seconds: float) -> None:
     if child is None:
         child = _STAGES[stage] = WRITE_STAGE_SECONDS.labels(stage)
     child.observe(seconds)
+
+
+def count_pass(report: PassReport) -> None:
+    """Count what one worker pass did (``jobs.worker.run_once``)."""
+    WORKER_PASSES.inc()
+    for rule, done in report.sweep.rules.items():
+        for outcome, count in (("fired", done.fired), ("skipped", done.skipped), ("failed", done.failed)):
+            if count:
+                RULE_RUNS.labels(rule, outcome).inc(count)
+    delivery = report.delivery
+    for outcome, count in (
+        ("sent", delivery.sent),
+        ("retried", delivery.retried),
+        ("dead", delivery.dead),
+        ("suppressed", delivery.suppressed),
+    ):
+        if count:
+            DELIVERIES.labels(outcome).inc(count)
+    count_between_passes(report.import_batches, report.finder_runs)
+    subscriptions = report.subscriptions
+    for outcome, count in (("sent", subscriptions.sent), ("failed", subscriptions.failed)):
+        if count:
+            SUBSCRIPTIONS.labels(outcome).inc(count)
+    for reason, count in subscriptions.skipped.items():
+        SUBSCRIPTIONS.labels(f"skipped_{reason}").inc(count)
+    for kept in report.retention:
+        if kept.done:
+            RETENTION.labels(kept.object, kept.action).inc(kept.done)
+
+
+def count_between_passes(import_batches: int, finder_runs: int) -> None:
+    """Count the imports' batches and finder runs a worker ran (in a pass or between two)."""
+    if import_batches:
+        IMPORT_BATCHES.inc(import_batches)
+    if finder_runs:
+        FINDER_RUNS.inc(finder_runs)
 
 
 class DatabaseGauges(Collector):

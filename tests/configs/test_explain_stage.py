@@ -142,6 +142,9 @@ def test_trellis_explain_as_an_operator_runs_it(sample):
     stage = run("stage", CONFIG, "opportunity", str(deal), "solution_demo", "--as", "bob", "--lang", "en")
     assert stage.exit_code == 0, stage.output
     assert "a skip past stages" in stage.output and "skip_stage" in stage.output
+    zh = run("stage", CONFIG, "opportunity", str(deal), "solution_demo", "--as", "bob", "--lang", "zh")
+    assert "会跳过 1 个阶段，需要 skip_stage 权限" in zh.output, zh.output  # PermissionDenied in zh too
+    assert "which needs" not in zh.output
 
     for args, problem in (
         (("access", CONFIG, "nobody", "opportunity", str(deal)), "there is no user 'nobody'"),

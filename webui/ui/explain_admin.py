@@ -80,7 +80,7 @@ def show(object_name: str, record_id: int) -> str:
             moving = explain_stage(get_trellis(), obj.name, record_id, stage, chosen, args.get("reason") or None, lang)
         except NotFound:
             unmovable = t("explain_admin.stage_unreadable", user=found.user_name if found else "")
-    automation = _automation(obj.name, record_id)
+    automation = _automation(obj.name, record_id, lang)
     return render_page(
         "explain.html",
         obj,
@@ -156,10 +156,11 @@ def _readers(readers: list[Reader], lang: str) -> list[ReaderView]:
     ]
 
 
-def _automation(object_name: str, record_id: int) -> RecordSimulation | None:
-    """What the automation rules would do for the record (None when it cannot be told)."""
+def _automation(object_name: str, record_id: int, lang: str) -> RecordSimulation | None:
+    """What the automation rules would do for the record, with values as people read them in
+    ``lang`` (None when it cannot be told)."""
     try:
-        return simulate_record(get_trellis(), object_name, record_id)
+        return simulate_record(get_trellis(), object_name, record_id, language=lang)
     except TrellisError:
         return None
 

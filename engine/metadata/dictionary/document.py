@@ -103,7 +103,10 @@ def _object_sections(say: Speaker, obj: ObjectDef) -> list[Section]:
     languages = say.config.settings.languages
     labels = " · ".join(f"{lang}: {obj.label.get(lang)}" for lang in languages)
     plural = " · ".join(f"{lang}: {obj.plural_label.get(lang)}" for lang in languages)
-    paragraphs: list[Text] = [say("doc.object_labels", labels=labels, plural=plural)]
+    paragraphs: list[Text] = [
+        say("doc.object_labels", labels=labels, plural=plural),
+        sentences.retention_sentence(say, obj),
+    ]
     if obj.description:
         paragraphs.insert(0, obj.description)
     out = [Section(title, paragraphs=tuple(paragraphs))]

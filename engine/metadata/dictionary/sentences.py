@@ -21,6 +21,7 @@ from engine.metadata.model import (
     AssignmentRule,
     Automation,
     FieldDef,
+    ObjectDef,
     Picklist,
     Recipient,
     ReportGroup,
@@ -270,3 +271,16 @@ def group_words(say: Speaker, obj: str, group: ReportGroup) -> str:
         if group.bucket
         else name
     )
+
+
+def retention_sentence(say: Speaker, obj: ObjectDef) -> str:
+    """How long ``obj``'s records are kept, in words: for ever, or archived / purged N years after
+    a moment named as people read it (a field's label, ``last change`` for ``updated_at``)."""
+    policy = obj.retention
+    if policy is None:
+        kept = say("diff.retention_none")
+    else:
+        named = say.field(obj.name, policy.from_field)
+        moment = say.quoted(named) if policy.from_field in obj.fields else named
+        kept = say(f"diff.retention_{policy.action}", years=policy.years, moment=moment)
+    return say("doc.retention", policy=kept)

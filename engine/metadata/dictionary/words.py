@@ -54,6 +54,7 @@ WORDS: dict[str, dict[str, str]] = {
     "doc.rules": {"en": "Validation rules of {object}", "zh": "{object}的校验规则"},
     "doc.object_labels": {"en": "Name: {labels}; several: {plural}.", "zh": "名称：{labels}；复数：{plural}。"},
     "doc.none": {"en": "None.", "zh": "无。"},
+    "doc.retention": {"en": "Retention: records are {policy}.", "zh": "保留期限：记录{policy}。"},
     "doc.gates_cumulative": {
         "en": "A record enters a stage only when the fields it requires, and those of the stages before it, are filled.",
         "zh": "只有填写了该阶段及之前各阶段要求的字段，记录才能进入该阶段。",

@@ -2,9 +2,13 @@
 
 The audit trail is sealed first, so that the head the manifest keeps covers every change.
 Then, in one moment of the database (``Dump.take``): the dump, the rows per table, the audit
-head, the applied config versions and the stored files' keys; the files themselves are copied
-from the upload folder afterwards (a file is written before the record that refers to it, and
-never changed). The current config's text goes beside them as ``config.yaml``.
+head, the applied config versions, the stored files' keys and the files of the import jobs not
+finished (``pending``, ``running``: uploads the web and the API queued, files ``trellis import``
+was reading); the files themselves are copied afterwards (a file is written before the record or
+job that refers to it, and never changed): stored files into ``files/``, the imports' into
+``imports/`` (their job ids in the manifest's ``extra.import_uploads``, their checksums with every
+other file's), so that ``restore`` puts them back and the jobs resume. The current config's text
+goes beside them as ``config.yaml``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from engine.runtime.tables import build_schema
 
 #: Folder of the stored files inside a backup.
 FILES = "files"
+#: Folder of the files of unfinished import jobs inside a backup (and under the upload folder).
+IMPORTS = "imports"
 VERSIONS = "config_versions.json"
 CONFIG = "config.yaml"
 
@@ -58,10 +64,12 @@ def make_backup(config: Config, engine: sa.Engine, to: Path, upload_dir: Path) -
             head = _head(connection)
             versions = _versions(connection)
             keys = _file_keys(connection)
+            uploads = _import_files(connection)
             source_schema = _schema_name(connection)
         (to / VERSIONS).write_text(json.dumps(versions, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (to / CONFIG).write_text(config.source_text, encoding="utf-8")
         copied = _copy_files(upload_dir, to / FILES, keys)
+        imports = _copy_import_files(uploads, to / IMPORTS)
         latest = versions[-1] if versions else {}
         manifest = Manifest(
             trellis=_version(),
@@ -76,7 +84,12 @@ def make_backup(config: Config, engine: sa.Engine, to: Path, upload_dir: Path) -
                 "content_hash": latest.get("content_hash"),
                 "current_content_hash": config.content_hash,
             },
-            extra={"stored_files": copied, "stored_files_missing": len(keys) - copied},
+            extra={
+                "stored_files": copied,
+                "stored_files_missing": len(keys) - copied,
+                "import_uploads": imports,
+                "import_uploads_missing": len(uploads) - len(imports),
+            },
         )
         manifest.write(to)
     except BaseException:
@@ -107,6 +120,30 @@ def _versions(connection: sa.Connection) -> list[dict[str, Any]]:
 
 def _file_keys(connection: sa.Connection) -> list[str]:
     return list(connection.exec_driver_sql("SELECT key FROM sys_files ORDER BY key").scalars())
+
+
+def _import_files(connection: sa.Connection) -> dict[int, str]:
+    """Job id → file path of every import job not finished that has its file still."""
+    rows = connection.exec_driver_sql(
+        "SELECT id, file_path FROM sys_import_jobs WHERE status IN ('pending', 'running') AND file_path <> '' "
+        "ORDER BY id"
+    )
+    return {int(job_id): str(path) for job_id, path in rows}
+
+
+def _copy_import_files(paths: dict[int, str], target: Path) -> dict[str, str]:
+    """Copy the files of unfinished imports (each once: a dry run and its real run share one)
+    into ``target``; job id (as text, a JSON key) → the file's name there, for those found."""
+    target.mkdir()
+    copied: dict[str, str] = {}
+    for job_id, text in paths.items():
+        path = Path(text)
+        if not path.is_file():
+            continue
+        if not (target / path.name).exists():
+            shutil.copy2(path, target / path.name)
+        copied[str(job_id)] = path.name
+    return copied
 
 
 def _schema_name(connection: sa.Connection) -> str | None:

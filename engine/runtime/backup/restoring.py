@@ -4,21 +4,24 @@ In order: the manifest's checksums (a changed, missing or added file refuses the
 before anything is written), the target (same database kind, empty), the database, the
 stored files, then the checks — rows per table as the manifest counted them, the audit chain
 intact and ending at the manifest's head (``audit.verify`` with that head as its reference),
-the latest config version the manifest's. The first failing check is raised.
+the latest config version the manifest's. The first failing check is raised. Last, the files of
+the import jobs that were not finished go into ``imports/`` of the upload folder and their jobs
+are pointed at them there, so that ``trellis worker`` (or ``trellis import --resume``) carries
+them on from their last committed batch.
 """
 
 from __future__ import annotations
 
 import filecmp
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from engine.metadata import load_config_text
 from engine.runtime.backup.dumps import DUMPS
-from engine.runtime.backup.making import CONFIG, FILES
+from engine.runtime.backup.making import CONFIG, FILES, IMPORTS
 from engine.runtime.backup.manifest import BackupRefused, Manifest, check_checksums
 from engine.runtime.security import audit
 from engine.runtime.tables import build_schema
@@ -34,6 +37,8 @@ class RestoreReport:
     files: int
     audit_rows: int
     config_version: int | None
+    #: Import jobs not finished whose files were put back (``imports/`` of the upload folder).
+    imports: int = 0
 
 
 def restore_backup(folder: Path, engine: sa.Engine, files_to: Path) -> RestoreReport:
@@ -50,7 +55,31 @@ def restore_backup(folder: Path, engine: sa.Engine, files_to: Path) -> RestoreRe
         raise BackupRefused("target_not_empty", count=len(present), example=present[0])
     dump.restore(folder / dump.filename, engine, manifest.schema)
     copied = _copy_files(folder / FILES, files_to)
-    return _verify(folder, engine, manifest, copied)
+    report = _verify(folder, engine, manifest, copied)
+    jobs = _restore_import_files(
+        folder / IMPORTS, files_to / IMPORTS, manifest.extra.get("import_uploads") or {}, engine
+    )
+    return replace(report, imports=jobs)
+
+
+def _restore_import_files(source: Path, target: Path, files: dict[str, str], engine: sa.Engine) -> int:
+    """Put the files of unfinished imports into ``target`` and point their jobs at them; how many jobs."""
+    if not files:
+        return 0
+    target.mkdir(parents=True, exist_ok=True)
+    for name in sorted(set(files.values())):
+        there = target / name
+        if there.exists() and not filecmp.cmp(source / name, there, shallow=False):
+            raise BackupRefused("file_differs", name=name, folder=target)
+        if not there.exists():
+            shutil.copy2(source / name, there)
+    with engine.begin() as connection:
+        for job_id, name in sorted(files.items()):
+            connection.execute(
+                sa.text("UPDATE sys_import_jobs SET file_path = :path WHERE id = :id"),
+                {"path": str((target / name).resolve()), "id": int(job_id)},
+            )
+    return len(files)
 
 
 def _copy_files(source: Path, target: Path) -> int:

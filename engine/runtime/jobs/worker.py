@@ -71,7 +71,7 @@ import sqlalchemy as sa
 
 from engine.metadata.expressions import ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
-from engine.runtime import health, retention
+from engine.runtime import health, metrics, retention
 from engine.runtime.campaigns.sending import CampaignReport, send_campaigns
 from engine.runtime.database import upsert
 from engine.runtime.errors import TrellisError
@@ -182,6 +182,7 @@ def run_once(
         log.error("worker: audit trail not sealed: %s", exc)
         report.seal_error = str(exc)
     health.beat(crm)  # /readyz: a worker finished a pass
+    metrics.count_pass(report)  # /metrics, with PROMETHEUS_MULTIPROC_DIR shared with the web
     return report
 
 
@@ -207,8 +208,10 @@ def run_forever(
                 if on_pass is not None:
                     on_pass(report)
         try:
-            busy = import_queue.work(crm, seconds=min(IMPORT_SLICE, max(next_pass - time.monotonic(), 0.1)))
-            busy += finding.work(crm, seconds=0)
+            batches = import_queue.work(crm, seconds=min(IMPORT_SLICE, max(next_pass - time.monotonic(), 0.1)))
+            found = finding.work(crm, seconds=0)
+            metrics.count_between_passes(batches, found)
+            busy = batches + found
         except sa.exc.DBAPIError as exc:
             log.error("worker: imports and duplicate finder runs paused, retrying: %s", exc.orig)
             busy = 0

@@ -51,6 +51,7 @@ from engine.runtime.errors import (
     TrellisError,
     ValidationFailed,
 )
+from engine.runtime.messages import current_language, localized
 from engine.runtime.records.query import encrypted_fields, row_to_record
 from engine.runtime.records.record import Record
 from engine.runtime.records.stages import Write
@@ -126,7 +127,13 @@ def create(
     """Create a chunk of ``(index, values, reason)`` rows; see the module docstring."""
     grant = session.principal.grant(obj.name)
     if not grant.create:
-        raise PermissionDenied(f"you may not create {obj.plural_label.get()} records")
+        raise PermissionDenied(
+            localized(
+                "write.create_denied",
+                f"you may not create {obj.plural_label.get()} records",
+                {"objects": obj.plural_label.get(current_language())},
+            )
+        )
     write = Write(session, obj, "create", session.clock())
     session.unit.users(values.get("owner_id") for _, values, _ in rows)  # every owner given, in one query
     drafts = [_prepare_create(write, Draft(i, values, reason)) for i, values, reason in rows]
@@ -481,7 +488,9 @@ def read_current(session: Session, obj: ObjectDef, record_ids: list[Any], action
             out.append(NotFound(obj.name, record_id))
         elif not principal.in_scope(obj.name, action, record["owner_id"]):
             verb = {"edit": "change", "delete": "delete"}[action]
-            out.append(PermissionDenied(f"you may not {verb} {obj.label.get()} {record['id']}"))
+            english = f"you may not {verb} {obj.label.get()} {record['id']}"
+            params = {"object": obj.label.get(current_language()), "id": record["id"]}
+            out.append(PermissionDenied(localized(f"write.{action}_denied", english, params)))
         else:
             out.append(record)
     return out

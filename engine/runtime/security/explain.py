@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from engine.metadata.model import ObjectDef
 from engine.runtime.errors import RECORD_ERRORS, NotFound
-from engine.runtime.messages import message
+from engine.runtime.messages import localized, message
 from engine.runtime.records.query import format_title
 from engine.runtime.records.validation import Errors
 from engine.runtime.records.writes import record_id_of
@@ -190,7 +190,13 @@ class _Target:
 def require(session: Session) -> None:
     """Refuse callers who may not ask why others can see records (``manage_config``)."""
     if not session.principal.has(PERMISSION):
-        raise PermissionDenied(f"explaining access needs the {PERMISSION} permission")
+        raise PermissionDenied(
+            localized(
+                "explain.denied",
+                f"explaining access needs the {PERMISSION} permission",
+                {"permission": PERMISSION},
+            )
+        )
 
 
 def explain_access(

@@ -1,14 +1,16 @@
 """Sending the subscriptions that are due, each rendered for its recipient (``trellis worker``).
 
 ``send_due(crm, at)`` first brings the rules' recipients up to date (``store.sync_rules``), then
-takes each row whose ``next_run_at`` is at or before ``at``, one transaction per row, opened as
-the recipient (their principal: their scope and hidden fields; their language):
+takes each row whose ``next_run_at`` is at or before ``at``, as the recipient (their principal,
+read from the primary: their scope and hidden fields; their language):
 
-1. **claim** — ``UPDATE … SET next_run_at = <the schedule's next time after at> WHERE id = ? AND
-   next_run_at = <the due time>``: of two workers only one changes the row (the other waits
-   for its lock on PostgreSQL, then finds the time moved), so a due time sends at most once;
-2. **render** — the target as the recipient sees it (``targets``), in a savepoint;
-3. **enqueue** — the e-mail (``digest``) into the outbox in the same transaction, delivered by
+1. **render** — the target as the recipient sees it (``targets``), in a read-only unit of work
+   (``Runtime.read_session``: on the read replica when one is set and not too far behind);
+2. **claim** — then, in one transaction on the primary, ``UPDATE … SET next_run_at = <the
+   schedule's next time after at> WHERE id = ? AND next_run_at = <the due time>``: of two
+   workers only one changes the row (the other waits for its lock on PostgreSQL, then finds the
+   time moved), so a due time sends at most once — the other's rendering is thrown away;
+3. **enqueue** — the e-mail (``digest``) into the outbox in that same transaction, delivered by
    ``delivery`` with its retries and dead letters, like every other e-mail.
 
 A due time more than ``LOOKBACK`` back (the worker was stopped) is not sent late: it is
@@ -82,13 +84,13 @@ def send_due(crm: Runtime, at: dt.datetime) -> SubscriptionReport:
     while True:
         with crm.engine.connect() as connection:
             due = connection.execute(
-                sa.select(table.c.id, table.c.user_id, table.c.next_run_at)
+                sa.select(table)
                 .where(table.c.next_run_at <= at, table.c.unsubscribed_at.is_(None), table.c.id > after)
                 .order_by(table.c.id)
                 .limit(BATCH)
             ).all()
         for row in due:
-            _send_one(crm, row.id, row.user_id, row.next_run_at, at, report)
+            _send_one(crm, row, at, report)
         if len(due) < BATCH:
             return report
         after = due[-1].id
@@ -100,14 +102,17 @@ def _any_rows(crm: Runtime) -> bool:
         return connection.execute(sa.select(table.c.id).limit(1)).first() is not None
 
 
-def _send_one(
-    crm: Runtime, row_id: int, user_id: int, due: dt.datetime, at: dt.datetime, report: SubscriptionReport
-) -> None:
+def _send_one(crm: Runtime, row: Any, at: dt.datetime, report: SubscriptionReport) -> None:
+    """Render ``row``'s e-mail as its user where reads go, then claim the due time, enqueue the
+    e-mail and record the outcome in one transaction on the primary."""
+    row_id, user_id, due = row.id, row.user_id, row.next_run_at
     try:
+        with crm.read_session(user_id, channel="subscription") as reading:
+            status, reason, mail = _render(reading, row, due, at)
         with crm.session(user_id, channel="subscription") as session:
-            row = _claim(session.connection, crm, row_id, due, at)
-            if row is not None:
-                status, reason = _deliver(session, row, due, at)
+            if _claim(session.connection, crm, row_id, due, at) is not None:
+                if mail is not None:
+                    enqueue(session, "email", f"subscription:{row.rule or row.id}"[:100], *mail)
                 _record(session.connection, crm, row_id, at, status, reason, report)
     except (AccountUnavailable, UnknownUser):  # disabled or expired since: nothing is rendered for them
         with crm.engine.connect() as connection, connection.begin():
@@ -153,21 +158,25 @@ def _record(
     connection.execute(sa.update(table).where(table.c.id == row_id).values(**values))
 
 
-def _deliver(session: Session, row: Any, due: dt.datetime, at: dt.datetime) -> tuple[str, str | None]:
-    """Render the row's target for its user and put the e-mail in the outbox; (status, reason)."""
+#: An e-mail to put in the outbox: its address and payload.
+Mail = tuple[str, dict[str, Any]]
+
+
+def _render(session: Session, row: Any, due: dt.datetime, at: dt.datetime) -> tuple[str, str | None, Mail | None]:
+    """Render the row's target for its user; (status, reason, the e-mail to send or None)."""
     if at - due > LOOKBACK:
         log.info("subscription %s: the time %s was missed (the worker did not run); not sent late", row.id, due)
-        return "skipped", "missed"
+        return "skipped", "missed", None
     person = session.unit.user(row.user_id)
     language = language_of(session.config, person.locale if person is not None else None)
     if person is None or not person.email:
         log.info("subscription %s: not sent, user %s has no e-mail address", row.id, row.user_id)
-        return "skipped", "no_email"
+        return "skipped", "no_email", None
     filters = dict(row.filters or {})
     team = _team_id(session, filters.get("team"))
     if filters.get("team") and team is None:
         log.info("subscription %s: not sent, its team %r does not exist", row.id, filters["team"])
-        return "skipped", "no_team"
+        return "skipped", "no_team", None
     overrides = Overrides(filters.get("period"), filters.get("owner"), team)
     target = RENDERERS.get(row.target_kind)
     try:
@@ -177,10 +186,10 @@ def _deliver(session: Session, row: Any, due: dt.datetime, at: dt.datetime) -> t
             section = target.render(session, row.target, overrides, language)
     except Unavailable as exc:
         log.info("subscription %s: not sent to %s: %s", row.id, person.username, exc.reason)
-        return "skipped", exc.reason
+        return "skipped", exc.reason, None
     except Exception:  # noqa: BLE001 - one broken subscription must not stop the others
         log.exception("subscription %s: %s %s failed to render", row.id, row.target_kind, row.target)
-        return "failed", "failed"
+        return "failed", "failed", None
     base = base_url()
     link = f"{base}{section.path}" if base else None
     leave = f"{base}/subscriptions/unsubscribe/{row.token}" if base else None
@@ -191,8 +200,7 @@ def _deliver(session: Session, row: Any, due: dt.datetime, at: dt.datetime) -> t
     payload: dict[str, Any] = {"subject": mail.subject, "body": mail.text, "html": mail.html}
     if leave:
         payload["headers"] = {"List-Unsubscribe": f"<{leave}>"}
-    enqueue(session, "email", f"subscription:{row.rule or row.id}"[:100], person.email, payload)
-    return "sent", None
+    return "sent", None, (person.email, payload)
 
 
 def _team_id(session: Session, name: Any) -> int | None:

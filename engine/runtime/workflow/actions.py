@@ -22,6 +22,7 @@ from engine.metadata.kinds import Kinds, placeholder
 from engine.metadata.kinds import missing_parts as missing_parts_of
 from engine.metadata.model import Action, Automation, ObjectDef
 from engine.runtime.records.validation import expression_names
+from engine.runtime.workflow.drywords import RAW, RawWords
 from engine.runtime.workflow.rulecontext import evaluate, fresh_row, linked_values, names, plain, show
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ class DryRun:
     current: dict[str, Any]
     context: Mapping[str, Any]
     clock: Clock
+    #: How the preview words values: keys and JSON (``RAW``), or as people read them (``drywords``).
+    words: RawWords = RAW
 
     def value(self, raw: Any, context: Mapping[str, Any] | None = None) -> Any:
         """A configured value as it would be written (an expression evaluated)."""
@@ -145,9 +148,10 @@ class SetFields(ActionKind):
         changes = []
         for name, raw in action.values.items():
             value = dry.value(raw)
-            changes.append(f"{name}: {show(dry.current.get(name))} → {show(value)}")
+            changes.append(_change(dry, dry.obj, name, dry.current.get(name), value))
             dry.current[name] = value
-        return "set " + ", ".join(changes)
+        shown = ", ".join(changes)
+        return dry.words.say("dryrun.set", f"set {shown}", changes=shown)
 
 
 class ChangeTags(ActionKind):
@@ -177,7 +181,10 @@ class ChangeTags(ActionKind):
         after = self.changed(before, action.tags)
         dry.current[field] = after
         verb = "add" if self.adding else "remove"
-        return f"{verb} tags {', '.join(action.tags)}: {field} {show(before)} → {show(after)}"
+        words = dry.words
+        change = f"{words.field(dry.obj, field)} {words.value(dry.obj, field, before)} → {words.value(dry.obj, field, after)}"
+        tags = ", ".join(action.tags)
+        return words.say(f"dryrun.{verb}_tags", f"{verb} tags {tags}: {change}", tags=tags, change=change)
 
 
 class AddAmount(ActionKind):
@@ -195,7 +202,12 @@ class AddAmount(ActionKind):
         before = dry.current.get(field) or 0
         after = before + (Decimal(str(action.amount)) if isinstance(before, Decimal) else action.amount)
         dry.current[field] = after
-        return f"add {action.amount} to {field}: {show(before)} → {show(after)}"
+        words = dry.words
+        change = f"{words.value(dry.obj, field, before)} → {words.value(dry.obj, field, after)}"
+        name = words.field(dry.obj, field)
+        return words.say(
+            "dryrun.add", f"add {action.amount} to {name}: {change}", amount=action.amount, field=name, change=change
+        )
 
 
 class UpdateLinked(ActionKind):
@@ -220,17 +232,23 @@ class UpdateLinked(ActionKind):
             session.update(target.name, target_id, changed)
 
     def preview(self, dry: DryRun, action: Action) -> str:
+        words = dry.words
+        link = words.field(dry.obj, action.field or "")
         target_id = dry.values.get(action.field or "")
         if target_id is None:
-            return f"update nothing: {action.field} is empty"
+            return words.say("dryrun.update_empty", f"update nothing: {link} is empty", field=link)
         target = dry.session.config.objects[action.object or ""]
         row = fresh_row(dry.session, target, target_id)
         if not row:
-            return f"update nothing: {target.name} #{target_id} does not exist"
+            gone = f"{words.object(target)} #{target_id}"
+            return words.say("dryrun.update_gone", f"update nothing: {gone} does not exist", record=gone)
         seen = {**dry.context, "target": expression_names(target, row)}
         data = {name: dry.value(raw, seen) for name, raw in action.values.items()}
-        shown = ", ".join(f"{k}: {show(row.get(k))} → {show(v)}" for k, v in data.items())
-        return f"update {target.name} #{target_id} ({action.field}): {shown}"
+        shown = ", ".join(_change(dry, target, k, row.get(k), v) for k, v in data.items())
+        record = words.record(target, target_id)
+        return words.say(
+            "dryrun.update", f"update {record} ({link}): {shown}", record=record, field=link, changes=shown
+        )
 
 
 class CreateRecord(ActionKind):
@@ -244,11 +262,15 @@ class CreateRecord(ActionKind):
     def preview(self, dry: DryRun, action: Action) -> str:
         target = dry.session.config.objects[action.object or ""]
         data = linked_values(target, dry.obj, dry.values, {name: dry.value(raw) for name, raw in action.values.items()})
-        owner = _users(dry.session, {data["owner_id"]}).get(data["owner_id"]) if data.get("owner_id") else None
-        shown = ", ".join(
-            f"{k}: {show(v)}{f' ({owner[0]})' if k == 'owner_id' and owner else ''}" for k, v in data.items()
-        )
-        return f"create {target.name} {{{shown}}}"
+        words = dry.words
+        if words is RAW:
+            owner = _users(dry.session, {data["owner_id"]}).get(data["owner_id"]) if data.get("owner_id") else None
+            shown = ", ".join(
+                f"{k}: {show(v)}{f' ({owner[0]})' if k == 'owner_id' and owner else ''}" for k, v in data.items()
+            )
+            return f"create {target.name} {{{shown}}}"
+        shown = ", ".join(f"{words.field(target, k)}: {words.value(target, k, v)}" for k, v in data.items())
+        return words.say("dryrun.create", "", object=words.object(target), values=shown)
 
 
 class NotifyPeople(ActionKind):
@@ -357,6 +379,12 @@ for _kind in (
     ArchiveRecord(specs.ACTIONS["archive"]),
 ):
     register(_kind)
+
+
+def _change(dry: DryRun, obj: ObjectDef | None, name: str, before: Any, after: Any) -> str:
+    """``field: before → after`` in the dry run's words."""
+    words = dry.words
+    return f"{words.field(obj, name)}: {words.value(obj, name, before)} → {words.value(obj, name, after)}"
 
 
 def _users(session: Session, ids: set[int]) -> dict[int, tuple[str, str | None]]:

@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from engine.metadata.expressions import Clock, ExpressionEvalError
 from engine.metadata.model import REASON_KEY, ObjectDef, Pipeline, Stage
 from engine.runtime.errors import GateBlocked as GateBlocked  # raised by the write path for a refused move
+from engine.runtime.messages import current_language, localized
 from engine.runtime.records.stages import Feature
 from engine.runtime.records.validation import Errors, expression_names, is_empty
 from engine.runtime.security.permissions import PermissionDenied, Principal
@@ -223,9 +224,19 @@ def _check_transition(
         )
         return skipped
     if not principal.has(pipeline.skip.permission):
+        language = current_language()
         raise PermissionDenied(
-            f"moving from {current.label.get()} to {new.label.get()} skips {skipped} stage"
-            f"{'s' if skipped != 1 else ''}, which needs the {pipeline.skip.permission} permission"
+            localized(
+                "pipeline.skip_denied",
+                f"moving from {current.label.get()} to {new.label.get()} skips {skipped} stage"
+                f"{'s' if skipped != 1 else ''}, which needs the {pipeline.skip.permission} permission",
+                {
+                    "source": current.label.get(language),
+                    "target": new.label.get(language),
+                    "count": skipped,
+                    "permission": pipeline.skip.permission,
+                },
+            )
         )
     if pipeline.skip.reason_required and reason is None and not principal.is_system:
         errors.add(
@@ -247,7 +258,13 @@ def _check_reopen(
             f"This {obj.label.get()} is {closed} ({current.label.get()}); it cannot change stage any more.",
         )
     elif pipeline.reopen == "permission" and not principal.has("reopen"):
-        raise PermissionDenied(f"reopening a {closed} {obj.label.get()} needs the reopen permission")
+        raise PermissionDenied(
+            localized(
+                f"pipeline.reopen_denied_{closed}",
+                f"reopening a {closed} {obj.label.get()} needs the reopen permission",
+                {"object": obj.label.get(current_language())},
+            )
+        )
 
 
 def record_move(

@@ -44,6 +44,7 @@ from engine.runtime.records.session import Session
 from engine.runtime.records.writes import record_id_of
 from engine.runtime.security.permissions import SYSTEM
 from engine.runtime.workflow.actions import ACTIONS, DryRun
+from engine.runtime.workflow.drywords import RAW, PeopleWords, RawWords
 from engine.runtime.workflow.rulecontext import names
 from engine.runtime.workflow.triggers import CRON_TIMES, TRIGGERS, Hit, TimedTrigger, WindowPreview, duration
 
@@ -126,9 +127,16 @@ class RecordSimulation:
 
 # --- one record ------------------------------------------------------------------------------------------
 def simulate_record(
-    crm: Runtime, object_name: str, record_id: Any, event: str = "updated", at: dt.datetime | None = None
+    crm: Runtime,
+    object_name: str,
+    record_id: Any,
+    event: str = "updated",
+    at: dt.datetime | None = None,
+    language: str | None = None,
 ) -> RecordSimulation:
-    """The rules of ``object_name`` for the record ``record_id`` on ``event`` at ``at`` (default now).
+    """The rules of ``object_name`` for the record ``record_id`` on ``event`` at ``at`` (default now);
+    with ``language``, the actions' words are as people read them in it (``drywords.PeopleWords``:
+    labels, titles, names, local dates), else the config's keys and raw values.
 
     Raises UnknownObject, NotFound and SimulationError with messages for people."""
     if event not in EVENTS:
@@ -140,8 +148,9 @@ def simulate_record(
         if record is None:
             raise NotFound(obj.name, record_id)
         values = dict(record)
+        words = PeopleWords(session, language) if language is not None else RAW
         rules = tuple(
-            _preview(session, rule, obj, values, event, clock)
+            _preview(session, rule, obj, values, event, clock, words)
             for rule in session.config.automations
             if rule.object == obj.name
         )
@@ -160,7 +169,13 @@ def dry_session(crm: Runtime) -> Iterator[Session]:
 
 
 def _preview(
-    session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
+    session: Session,
+    rule: Automation,
+    obj: ObjectDef,
+    values: dict[str, Any],
+    event: str,
+    clock: Clock,
+    words: RawWords = RAW,
 ) -> RulePreview:
     triggered, reason = TRIGGERS[rule.trigger.kind].preview(session, rule, obj, values, event, clock)
     old = values if event == "updated" else None
@@ -170,7 +185,7 @@ def _preview(
             holds = bool(rule.when.evaluate(names(obj, values, old), clock))
         except ExpressionEvalError as exc:
             holds, error = False, str(exc)  # a rule whose condition fails does not fire
-    actions = _actions(session, rule, obj, values, old, clock)
+    actions = _actions(session, rule, obj, values, old, clock, words)
     return RulePreview(rule, describe_trigger(rule), triggered, reason, holds, error, actions)
 
 
@@ -186,9 +201,10 @@ def _actions(
     values: dict[str, Any],
     old: dict[str, Any] | None,
     clock: Clock,
+    words: RawWords = RAW,
 ) -> tuple[ActionPreview, ...]:
     """What each action would do, told by its kind; ``current`` follows the earlier actions."""
-    dry = DryRun(session, rule, obj, values, dict(values), names(obj, values, old), clock)
+    dry = DryRun(session, rule, obj, values, dict(values), names(obj, values, old), clock, words)
     out = []
     for action in rule.actions:
         try:

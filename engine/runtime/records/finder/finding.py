@@ -107,14 +107,18 @@ def _run(
     rules: list[DuplicateRule],
     max_block: int,
     keep: Callable[[], None] | None = None,
+    reader: str | None = None,
 ) -> Found:
-    """Scan and store each rule's groups; the run is finished as done, or failed on an error."""
+    """Scan and store each rule's groups; the run is finished as done, or failed on an error. The
+    scan reads where ``Runtime.read_connection`` says for ``reader`` (who queued the run: on the
+    primary until the replica has their last write, the queueing included)."""
     found = Found(run_id, obj.name, [r.name for r in rules])
     began = time.perf_counter()
     try:
         for rule in rules:
-            with read_only(crm.engine) as connection:  # SQLite: beside the lease's writes
+            with read_only(crm.engine) as connection:  # the primary: a pair dismissed a moment ago stays so
                 dismissed = store.dismissed_pairs(connection, crm.schema, obj.name)
+            with crm.read_connection(reader) as connection:  # the replica when one is set; SQLite: beside the lease
                 result = scan(connection, crm.schema, obj, rule, dismissed, max_block, keep)
             with crm.engine.begin() as connection:
                 now = crm.clock_now().now_utc
@@ -214,7 +218,7 @@ def _run_queued(crm: Runtime, run: runs.Run, owner: str) -> None:
             runs.finish(connection, crm.schema, run.id, runs.FAILED, crm.clock_now().now_utc, message=str(refused))
         return
     try:
-        _run(crm, run.id, obj, rules, MAX_BLOCK, keep)
+        _run(crm, run.id, obj, rules, MAX_BLOCK, keep, reader=run.username)
     except sa.exc.DBAPIError:
         raise  # the database is away: the worker tries again later
     except Exception:  # noqa: BLE001 - recorded as failed by _run; the worker goes on
