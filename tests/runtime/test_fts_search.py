@@ -107,7 +107,7 @@ def found(crm: Trellis, user: str | None, text: str) -> set[str]:
         names = {r["name"] for r in query.all()}
         assert query.page(1, 2).total == len(names)
         if sqlite(crm):
-            assert bool(query.indexed) == (len(text) >= fulltext.MIN_CHARS), text
+            assert bool(query.indexed) == (len(text) >= fulltext.MIN_CHARS and fulltext.supported()), text
             assert {r["name"] for r in dataclasses.replace(query, indexed=()).all()} == names, text
     return names
 
@@ -204,3 +204,20 @@ def test_fts_plan_shows_the_index_and_apply_builds_rebuilds_and_drops_it(crm, wr
     with crm4.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE name LIKE 'fts%'").all() == []
     crm4.close()
+
+
+def test_fts_without_fts5_apply_logs_why_and_search_reads_the_table(write_config, db_url, monkeypatch, caplog):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the FTS5 index is SQLite's")
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
+    monkeypatch.setattr(fulltext, "supported", lambda: False)  # as on SQLite older than 3.34
+    crm = Trellis.open(write_config(CONFIG), db_url)
+    try:
+        with caplog.at_level(logging.WARNING, logger="engine.runtime.migrate.fulltext"):
+            assert crm.apply().search_indexes == ()
+        assert "no FTS5 with the trigram tokenizer" in caplog.text
+        with crm.session() as s:
+            s.create_many("account", ROWS)
+        assert found(crm, None, "globex lt") == {"Globex Ltd"}
+    finally:
+        crm.close()
