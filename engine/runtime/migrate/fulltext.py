@@ -57,10 +57,10 @@ def _plan_fulltext(planner: _Planner) -> None:
     triggers = {name for (name,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     wanted: dict[str, tuple[str, list[str]]] = {}
     for obj in planner.config.objects.values():
-        table = planner.schema.table(obj.name)
+        columns = planner.schema.table(obj.name)
         names = fulltext.indexed_names([f.name for f in search_fields(obj)])
         if names:
-            wanted[fulltext.index_name(table, names)] = (table.name, names)
+            wanted[fulltext.index_name(columns, names)] = (columns.name, names)
     for stale in sorted(set(live) - set(wanted)):
         text = f"drop search index {stale} of {live[stale]}"
         step = Step("drop_search_index", live[stale], None, text)
