@@ -221,3 +221,15 @@ def test_fts_without_fts5_apply_logs_why_and_search_reads_the_table(write_config
         assert found(crm, None, "globex lt") == {"Globex Ltd"}
     finally:
         crm.close()
+
+
+def test_fts_a_search_matching_many_pages_without_the_index_and_counts_with_it(crm, monkeypatch):
+    from engine.runtime.records import query as query_module
+
+    with crm.session() as s:
+        sparse = s.query("account").search("globex").order_by("-created_at").page(1, 2)
+    monkeypatch.setattr(query_module, "DENSE_MATCHES", 1)  # as when thousands of records match
+    with crm.session() as s:
+        dense = s.query("account").search("globex").order_by("-created_at").page(1, 2)
+    assert [r["id"] for r in dense.items] == [r["id"] for r in sparse.items] and len(dense.items) == 2
+    assert (dense.total, dense.total_exact, dense.more) == (sparse.total, True, True) == (4, True, True)

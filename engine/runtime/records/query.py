@@ -14,9 +14,11 @@ maximum of number fields.
 Large tables (docs/benchmarks.md): a page counts its total only up to
 ``COUNT_LIMIT`` records (``Page.total_exact``); a deep page selects the ids of
 its rows first and then the rows (a "deferred join"), so that skipping the
-earlier rows reads the list index ``ix_obj_<name>_recent`` only; and on
-PostgreSQL ``search`` is served by the object's trigram index
-(``tables.search_document``).
+earlier rows reads the list index ``ix_obj_<name>_recent`` only; and
+``search`` is served by the object's trigram index on PostgreSQL
+(``tables.search_document``) and its FTS5 trigram table on SQLite
+(``engine.runtime.fulltext``; ``page`` counts through it, and pages through it
+unless more than ``DENSE_MATCHES`` records match).
 """
 
 from __future__ import annotations
