@@ -23,6 +23,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from engine.runtime import fulltext
 from engine.runtime.backup.manifest import BackupRefused
 from engine.runtime.replica import MARKS_TABLE
 
@@ -72,6 +73,11 @@ class SqliteDump(Dump):
                 yield connection
         finally:
             copy.dispose()
+
+    def tables(self, connection: sa.Connection) -> list[str]:
+        """The tables, without the search indexes and their FTS5 shadow tables: derived data that
+        the copy holds as it is (``engine.runtime.fulltext``), not counted row by row."""
+        return [name for name in super().tables(connection) if not fulltext.is_index_table(name)]
 
     def restore(self, path: Path, engine: sa.Engine, schema: str | None) -> None:
         engine.dispose()

@@ -44,7 +44,8 @@ The package, one job per module: ``model`` holds the public types, ``compare``
 asks Alembic for the differences (step 2), ``planner`` turns them into checked,
 ordered actions (steps 1 to 4, with ``renames``, ``columns`` and ``picklists``,
 and ``counting`` for the row counts, and ``search`` for the PostgreSQL search
-indexes, which Alembic does not compare, and ``autoincrement`` for SQLite tables
+indexes, which Alembic does not compare, ``fulltext`` for SQLite's (FTS5 tables kept by
+triggers, made in the transaction), and ``autoincrement`` for SQLite tables
 made before ids were never reused), ``execute`` runs the actions,
 ``versions`` keeps ``sys_config_versions`` and ``fingerprint`` hashes the part of
 a config that decides the schema. ``_run`` below ties them together

@@ -33,6 +33,7 @@ from engine.runtime.migrate.execute import (
     SqlRun,
     _Action,
 )
+from engine.runtime.migrate.fulltext import _plan_fulltext
 from engine.runtime.migrate.model import Plan, Refusal, Step
 from engine.runtime.migrate.picklists import _check_picklists
 from engine.runtime.migrate.renames import _rename_columns, _rename_tables
@@ -86,6 +87,7 @@ class _Planner:
         _check_encryption(self, set(new_tables))
         _plan_autoincrement(self, set(new_tables))
         _plan_search_indexes(self)
+        _plan_fulltext(self)
         return self.plan()
 
     def plan(self) -> Plan:

@@ -14,9 +14,11 @@ maximum of number fields.
 Large tables (docs/benchmarks.md): a page counts its total only up to
 ``COUNT_LIMIT`` records (``Page.total_exact``); a deep page selects the ids of
 its rows first and then the rows (a "deferred join"), so that skipping the
-earlier rows reads the list index ``ix_obj_<name>_recent`` only; and on
-PostgreSQL ``search`` is served by the object's trigram index
-(``tables.search_document``).
+earlier rows reads the list index ``ix_obj_<name>_recent`` only; and
+``search`` is served by the object's trigram index on PostgreSQL
+(``tables.search_document``) and its FTS5 trigram table on SQLite
+(``engine.runtime.fulltext``; ``page`` counts through it, and pages through it
+unless more than ``DENSE_MATCHES`` records match).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 from engine.metadata.fieldtypes import REGISTRY, FieldType, FieldValueError, coerce_value, filter_field
 from engine.metadata.filters import OPERATORS, PERIOD_TYPES, PERIODS, SYSTEM_TYPES
 from engine.metadata.model import FieldDef, Label, ObjectDef, Settings
-from engine.runtime import fieldsql, periods
+from engine.runtime import fieldsql, fulltext, periods
 from engine.runtime.errors import QueryError
 from engine.runtime.records import moves
 from engine.runtime.records.record import Record
@@ -55,6 +57,8 @@ MAX_SORT_KEYS = 10
 COUNT_LIMIT = 10_000
 #: From this offset on, a page selects its ids first, then their rows (a deferred join).
 DEFERRED_JOIN_OFFSET = 10_000
+#: A search matching more records than this pages without SQLite's search index (``page``).
+DENSE_MATCHES = 2_000
 _SYSTEM_FILTERABLE = tuple(SYSTEM_TYPES)
 #: How filter values on system columns are coerced (as a field of this type).
 _SYSTEM_TYPES = SYSTEM_TYPES
@@ -147,6 +151,9 @@ class Query:
     conditions: tuple[sa.ColumnElement[bool], ...] = ()
     ordering: tuple[sa.ColumnElement[Any], ...] = ()
     archived: bool = False
+    #: The records SQLite's search index finds for ``search`` (``engine.runtime.fulltext``):
+    #: conditions that only narrow the rows ``conditions`` decide among; ``page`` may leave them out.
+    indexed: tuple[sa.ColumnElement[bool], ...] = ()
 
     def filter(self, **conditions: Any) -> Query:
         """Keep records matching every ``field__op=value`` (op defaults to ``eq``)."""
@@ -171,8 +178,10 @@ class Query:
         (``FieldType.search_forms``: a phone number typed ``138 0013 8000`` is
         stored ``+8613800138000``) also matches those forms of ``text``.
 
-        On SQLite: ``field LIKE '%text%'`` OR-ed over those fields (no index can
-        serve it; like ILIKE there, it ignores the case of ASCII letters only). On PostgreSQL:
+        On SQLite: ``field LIKE '%text%'`` OR-ed over those fields (like ILIKE there, it
+        ignores the case of ASCII letters only), among the records the object's FTS5 trigram
+        index finds when every form of the text has three characters or more
+        (``engine.runtime.fulltext``; else the table is read). On PostgreSQL:
         ``search_document LIKE lower('%text%')`` — every searchable field,
         lower-cased, in one string — which the object's trigram index serves and
         which means the same as ILIKE on each field (PostgreSQL's ILIKE compares
@@ -192,19 +201,17 @@ class Query:
         if self.session.connection.dialect.name != "postgresql":
             # SQLite's LIKE ignores the case of ASCII letters, as its lower() does (both know no
             # other letters): the same matches as lower(field) LIKE lower(pattern), at half the cost.
-            return replace(
-                self,
-                conditions=(
-                    *self.conditions,
-                    sa.or_(
-                        *(
-                            columns[name].like(f"%{_escape_like(form)}%", escape="\\")
-                            for form, names in matches.items()
-                            for name in names
-                        )
-                    ),
-                ),
+            like = sa.or_(
+                *(
+                    columns[name].like(f"%{_escape_like(form)}%", escape="\\")
+                    for form, names in matches.items()
+                    for name in names
+                )
             )
+            searchable = [f.name for f in search_fields(self.obj)]
+            found = fulltext.candidates(self.session.connection, self.table, searchable, matches)
+            indexed = self.indexed if found is None else (*self.indexed, found)
+            return replace(self, conditions=(*self.conditions, like), indexed=indexed)
         searchable = [f.name for f in search_fields(self.obj)]
         alternatives = []
         for form, names in matches.items():
@@ -245,8 +252,8 @@ class Query:
             statement = statement.where(scope)
         if not self.archived:
             statement = statement.where(self.table.c.archived_at.is_(None))
-        if self.conditions:
-            statement = statement.where(*self.conditions)
+        if self.conditions or self.indexed:
+            statement = statement.where(*self.indexed, *self.conditions)
         return statement.order_by(*self.ordering, self.table.c.id.asc())
 
     def visible_columns(self) -> list[sa.Column]:
@@ -419,15 +426,27 @@ class Query:
             raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}")
         limit = COUNT_LIMIT if count_limit is None else count_limit
         offset = (number - 1) * per_page
-        rows = self.session.connection.execute(self._page_statement(per_page + 1, offset)).mappings().all()
+        counted, paged = self._indexed_count(limit)
+        rows = self.session.connection.execute(paged._page_statement(per_page + 1, offset)).mappings().all()
         items = [row_to_record(self.obj, row, self.session.crm.keys) for row in rows[:per_page]]
         more = len(rows) > per_page
         if not more and (items or offset == 0):  # the last page: the total is known
             total, exact = offset + len(items), True
         else:
-            counted = self.count(limit)
+            counted = self.count(limit) if counted is None else counted
             total, exact = min(counted, limit), counted <= limit
         return Page(items=items, total=total, page=number, per_page=per_page, total_exact=exact, more=more)
+
+    def _indexed_count(self, limit: int) -> tuple[int | None, Query]:
+        """For a search the index serves: the count (through the index, up to ``limit``) and the
+        query to page with — through the index when few records match (it reads just those),
+        without it when more than ``DENSE_MATCHES`` do: then the list index, read in the page's
+        order, meets the page's records after a few rows, sooner than the index lists them all.
+        Otherwise (None, self)."""
+        if not self.indexed:
+            return None, self
+        counted = self.count(limit)
+        return counted, replace(self, indexed=()) if counted > DENSE_MATCHES else self
 
     def _page_statement(self, limit: int, offset: int) -> sa.Select:
         """``limit`` rows from ``offset``; from DEFERRED_JOIN_OFFSET on, the ids are chosen first
