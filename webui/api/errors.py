@@ -160,9 +160,9 @@ def _http_error(error: HTTPException) -> Response:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
     message = error.description or error.name
     if status == 404:
-        message = f"There is no API route {request.path}; see GET /api/v1/openapi.json."
+        message = said("api.no_route", path=request.path)
     elif status == 405:
-        message = f"{request.method} is not allowed on {request.path}; allowed: {headers.get('Allow', 'none')}."
+        message = said("api.method", method=request.method, path=request.path, allowed=headers.get("Allow", "none"))
     return error_response(status, code, message, None, headers)
 
 
@@ -172,18 +172,13 @@ def _rate_limited(error: RateLimitExceeded) -> Response:
     current = limiter.current_limit if limiter is not None else None
     if current is not None:
         retry = max(1, int(current.reset_at - time.time()))
-    message = f"Too many requests (limit: {error.description}); retry in {retry} second{'s' if retry != 1 else ''}."
+    message = said("api.rate_limited", limit=error.description, count=retry)
     return error_response(429, "rate_limited", message, None, {"Retry-After": str(retry)})
 
 
 def _unexpected(error: Exception) -> Response:
     current_app.logger.exception("Unexpected error in %s %s", request.method, request.path)
-    return error_response(
-        500,
-        "internal",
-        "An unexpected error occurred; it has been logged. "
-        "Try again later, or tell your administrator the time it happened.",
-    )
+    return error_response(500, "internal", said("api.internal"))
 
 
 def _routing_error(error: HTTPException) -> Response | HTTPException:
@@ -191,6 +186,11 @@ def _routing_error(error: HTTPException) -> Response | HTTPException:
     if request.path.startswith(API_PREFIX):
         return _http_error(error)
     return error
+
+
+def said(key: str, **values: object) -> str:
+    """The HTTP layer's text ``key`` (``webui.i18n.TEXTS``) in the language of the request."""
+    return translate(key, current_language(), **values)
 
 
 def _sentence(text: str) -> str:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.metadata.expressions import Clock
-from engine.metadata.model import REASON_KEY, Config, ObjectDef
+from engine.metadata.model import REASON_KEY, Config, Label, ObjectDef
 from engine.runtime.errors import NotFound, TrellisError, UnknownObject, ValidationFailed
 from engine.runtime.records import writes
 from engine.runtime.records.query import Query, lookup_titles
@@ -485,7 +485,8 @@ class Session:
             raise found
         return found
 
-    def _references_to(self, object_name: str, record_id: int) -> list[tuple[str, int]]:
+    def _references_to(self, object_name: str, record_id: int) -> list[tuple[Label, Label, int]]:
+        """The (object label, field label, count) of every field whose records point at the record."""
         found = []
         for other in self.config.objects.values():
             for field in other.fields.values():
@@ -498,7 +499,7 @@ class Session:
                         sa.select(sa.func.count()).select_from(table).where(condition)
                     ).scalar_one()
                     if count:
-                        found.append((f"{other.label.get()}.{field.label.get()}", count))
+                        found.append((other.label, field.label, count))
         return found
 
     def next_sequence(self, name: str, start: int = 1) -> int:

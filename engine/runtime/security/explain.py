@@ -238,7 +238,7 @@ class Explainer:
         by_id = isinstance(user, int) and not isinstance(user, bool)
         row = next((r for r in self.world.rows.values() if r["id" if by_id else "username"] == user), None)
         if row is None:
-            raise UnknownUser(f"there is no user {user!r}")
+            raise UnknownUser.named(user)
         return _explain(self.session, self.world, target, row, self._principal(row))
 
     def who(self, object_name: str, record_id: Any) -> tuple[str, list[Reader], int]:
