@@ -13,9 +13,8 @@ from flask import g, request
 
 from engine.runtime.messages import set_language
 from engine.runtime.security.tokens import SCOPES, resolve_token_scopes
-from engine.runtime.security.users import user_locale
 from webui.api.errors import ApiError, said
-from webui.i18n import LANGUAGES
+from webui.api.language import api_language, asked_language
 from webui.state import get_trellis
 
 #: Endpoints that need a token holding a scope (``engine.runtime.security.tokens.SCOPES``), by endpoint.
@@ -45,35 +44,6 @@ def authenticate() -> None:
         raise ApiError(403, "token_scope", said("api.token_limited", scopes=", ".join(g.api_scopes), calls=calls))
     if needed is not None and (g.api_scopes is None or needed not in g.api_scopes):
         raise ApiError(403, "token_scope", said("api.token_needs_scope", scope=needed))
-
-
-def api_language(username: str) -> str:
-    """The language of the API's messages: the best of ``Accept-Language`` among the config's
-    languages, else the user's locale, else English."""
-    asked = asked_language()
-    if asked is not None:
-        return asked
-    languages = _languages()
-    locale = user_locale(get_trellis(), username)
-    base = (locale or "").replace("-", "_").split("_")[0].lower()
-    return base if base in languages else "en"
-
-
-def asked_language() -> str | None:
-    """The best of ``Accept-Language`` among the config's languages (``zh-CN`` asks for ``zh``);
-    None without the header, English when it names none of them. A refused token already speaks it."""
-    if not request.accept_languages:
-        return None
-    languages = _languages()
-    best = request.accept_languages.best_match(languages)
-    if best is None:
-        asked = (value.replace("-", "_").split("_")[0].lower() for value, _ in request.accept_languages)
-        best = next((lang for lang in asked if lang in languages), None)
-    return best or "en"
-
-
-def _languages() -> list[str]:
-    return [lang for lang in get_trellis().config.settings.languages if lang in LANGUAGES] or ["en"]
 
 
 def current_username() -> str:

@@ -27,7 +27,7 @@ from engine.runtime.errors import (
     ValidationFailed,
 )
 from engine.runtime.imports.problems import ImportProblem
-from engine.runtime.messages import current_language
+from engine.runtime.messages import current_language, set_language
 from engine.runtime.records.duplicates import PossibleDuplicate
 from engine.runtime.records.listparams import BadListParams
 from engine.runtime.records.search import BadSearch
@@ -35,6 +35,7 @@ from engine.runtime.reports.access import ReportNotFound
 from engine.runtime.security.permissions import AccountUnavailable, PermissionDenied, UnknownUser
 from engine.runtime.security.tokens import TokenRefused
 from engine.runtime.workflow.conversion import ConversionDuplicates
+from webui.api.language import asked_language
 from webui.i18n import translate
 
 #: HTTP status of each engine error (the most specific class wins).
@@ -136,12 +137,20 @@ def error_json(error: TrellisError) -> dict[str, Any]:
         }
     if isinstance(error, ValidationFailed):
         count = sum(len(problems) for problems in error.errors.values())
-        message = translate("error.not_saved", current_language(), object=error.object_name or "record", count=count)
+        language = current_language()
+        message = translate("error.not_saved", language, object=_called(error.object_name, language), count=count)
     body = {"code": error.code, "message": _sentence(message), "fields": fields}
     candidates = getattr(error, "candidates", None)
     if candidates is not None:  # a duplicate rule matched (engine.runtime.records.duplicates)
         body["candidates"] = [c.as_dict() for c in candidates]
     return body
+
+
+def _called(object_name: str, language: str) -> str:
+    """What people call ``object_name`` (its label in ``language``), else the name itself."""
+    trellis = current_app.extensions.get("trellis")
+    obj = trellis.config.objects.get(object_name) if trellis is not None and object_name else None
+    return obj.label.get(language) if obj is not None else object_name or "record"
 
 
 def _engine_error(error: TrellisError) -> Response:
@@ -184,6 +193,7 @@ def _unexpected(error: Exception) -> Response:
 def _routing_error(error: HTTPException) -> Response | HTTPException:
     """Unknown URLs and methods under the API prefix (no blueprint matched) get JSON too."""
     if request.path.startswith(API_PREFIX):
+        set_language(asked_language())
         return _http_error(error)
     return error
 
@@ -198,7 +208,9 @@ def _sentence(text: str) -> str:
     if not text:
         return text
     text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?", "。", "！", "？")) else text + "."
+    if text.endswith((".", "!", "?", "。", "！", "？")):
+        return text
+    return text + ("。" if "\u3400" <= text[-1] <= "\u9fff" or text[-1] in "）」" else ".")
 
 
 def register(app: Flask, blueprint: Blueprint) -> None:

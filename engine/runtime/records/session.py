@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from engine.metadata.expressions import Clock
 from engine.metadata.model import REASON_KEY, Config, Label, ObjectDef
 from engine.runtime.errors import NotFound, TrellisError, UnknownObject, ValidationFailed
+from engine.runtime.messages import current_language
 from engine.runtime.records import writes
 from engine.runtime.records.query import Query, lookup_titles
 from engine.runtime.records.record import Record
@@ -151,7 +152,7 @@ class Session:
             self.query(object_name).include_archived().filter(id=writes.record_id_of(object_name, record_id)).first()
         )
         if record is None:
-            raise NotFound(object_name, record_id)
+            raise NotFound(object_name, record_id, obj.label.get(current_language()))
         if obj.audit_reads and not self.principal.is_system:
             with self.primary_writes() as connection:
                 audit.log_access(

@@ -488,7 +488,7 @@ def read_current(session: Session, obj: ObjectDef, record_ids: list[Any], action
     for record_id, i in zip(record_ids, ids, strict=True):
         record = found.get(i) if i is not None else None
         if record is None:
-            out.append(NotFound(obj.name, record_id))
+            out.append(NotFound(obj.name, record_id, obj.label.get(current_language())))
         elif not principal.in_scope(obj.name, action, record["owner_id"]):
             verb = {"edit": "change", "delete": "delete"}[action]
             english = f"you may not {verb} {obj.label.get()} {record['id']}"

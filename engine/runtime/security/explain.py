@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from engine.metadata.model import ObjectDef
 from engine.runtime.errors import RECORD_ERRORS, NotFound
-from engine.runtime.messages import localized, message
+from engine.runtime.messages import current_language, localized, message
 from engine.runtime.records.query import format_title
 from engine.runtime.records.validation import Errors
 from engine.runtime.records.writes import record_id_of
@@ -298,7 +298,8 @@ class Explainer:
         if key not in self._targets:
             self.load(obj.name, [key[1]])
         if key not in self._targets:
-            raise NotFound(obj.name, record_id)  # no such record, or outside the caller's own read scope
+            # no such record, or outside the caller's own read scope
+            raise NotFound(obj.name, record_id, obj.label.get(current_language()))
         return self._targets[key]
 
     def _principal(self, row: UserRow) -> Principal:

@@ -248,7 +248,7 @@ def timeline(
     query = session.query(object_name).include_archived()
     record = query.filter(id=record_id).first() if _valid_id(record_id) else None
     if record is None:
-        raise NotFound(object_name, record_id)
+        raise NotFound(object_name, record_id, obj.label.get(current_language()))
     keys: list[tuple[dt.datetime, dt.datetime, str, int]] = []
     queries: dict[str, tuple[Query, str]] = {}
     zone = session.clock().timezone
