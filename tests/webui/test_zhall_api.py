@@ -88,7 +88,10 @@ def test_api_refusals_speak_chinese_and_keep_their_codes(api):
         "仍有记录引用此记录：线索.所属客户（1 条）；请先修改或删除它们。",
     )
     _, english = api("boss", "DELETE", "/api/v1/account/1")
-    assert english["fields"]["_record"][0]["message"] == "Still referred to by 1 Lead.Account; change or delete those first."
+    assert (
+        english["fields"]["_record"][0]["message"]
+        == "Still referred to by 1 Lead.Account; change or delete those first."
+    )
 
     status, error = api("vic", "POST", "/api/v1/lead", headers=ZH, json={"name": "X"})
     assert (status, error["code"], error["message"]) == (403, "forbidden", "您无权创建线索记录。")
