@@ -13,6 +13,7 @@ the count), so the list only shrinks.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -84,13 +85,19 @@ def _is_init(item: ast.stmt) -> bool:
     return isinstance(item, ast.FunctionDef) and item.name == "__init__"
 
 
+@functools.cache
+def _trees(root: Path) -> dict[str, ast.Module]:
+    """Every module of ``FOLDERS`` under ``root``, parsed, by its path."""
+    return {
+        str(path.relative_to(root)): ast.parse(path.read_text(encoding="utf-8"))
+        for folder in FOLDERS
+        for path in sorted((root / folder).rglob("*.py"))
+    }
+
+
 def english_only_raises() -> dict[str, list[str]]:
     """File → ``file:line: Error(text…)`` of every raise of a message written in English only."""
-    trees = {
-        str(path.relative_to(ROOT)): ast.parse(path.read_text(encoding="utf-8"))
-        for folder in FOLDERS
-        for path in sorted((ROOT / folder).rglob("*.py"))
-    }
+    trees = _trees(ROOT)
     errors = _people_errors(trees) | set(MESSAGE_AT)
     found: dict[str, list[str]] = {}
     for where, tree in trees.items():
@@ -119,7 +126,7 @@ def test_no_refusal_is_written_in_english_only():
     )
 
 
-def test_the_walk_sees_english_only_raises_and_passes_localised_ones(tmp_path):
+def test_the_walk_sees_english_only_raises_and_passes_localised_ones():
     tree = ast.parse(
         "class TrellisError(Exception): pass\n"
         "class Refused(TrellisError): pass\n"
@@ -136,9 +143,7 @@ def test_the_walk_sees_english_only_raises_and_passes_localised_ones(tmp_path):
 
 
 def _engine_tree() -> ast.Module:
-    body: list[ast.stmt] = []
-    for path in sorted((ROOT / "engine/runtime").rglob("*.py")):
-        body.extend(ast.parse(path.read_text(encoding="utf-8")).body)
+    body = [stmt for where, tree in _trees(ROOT).items() if where.startswith("engine/") for stmt in tree.body]
     return ast.Module(body=body, type_ignores=[])
 
 
