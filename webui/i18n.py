@@ -1065,6 +1065,87 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": 'Unknown key "{name}"; a bulk request takes records and atomic.',
         "zh": "未知的键“{name}”；批量请求只接受 records 和 atomic。",
     },
+    # --- the HTTP layer's own refusals (webui/api: errors, auth, params, approvals, notifications…) ---
+    "api.no_route": {
+        "en": "There is no API route {path}; see GET /api/v1/openapi.json.",
+        "zh": "没有 API 路径 {path}；请查看 GET /api/v1/openapi.json。",
+    },
+    "api.method": {
+        "en": "{method} is not allowed on {path}; allowed: {allowed}.",
+        "zh": "{path} 不接受 {method}；可用的方法：{allowed}。",
+    },
+    "api.rate_limited": {
+        "en": "Too many requests (limit: {limit}); retry in {count} seconds.",
+        "en_one": "Too many requests (limit: {limit}); retry in {count} second.",
+        "zh": "请求过多（限制：{limit}）；请在 {count} 秒后重试。",
+    },
+    "api.internal": {
+        "en": "An unexpected error occurred; it has been logged. "
+        "Try again later, or tell your administrator the time it happened.",
+        "zh": "发生了意外错误，已记录到日志。请稍后重试，或把发生的时间告诉管理员。",
+    },
+    "api.no_token": {
+        "en": "This API needs a token: send the header "
+        "`Authorization: Bearer <token>` (create a token with `trellis token create`).",
+        "zh": "此 API 需要令牌：请发送请求头 `Authorization: Bearer <token>`（用 `trellis token create` 创建令牌）。",
+    },
+    "api.token_limited": {
+        "en": "This token is limited to {scopes}: it may call only {calls}. Use a token without scopes for the rest of the API.",
+        "zh": "此令牌仅限于 {scopes}：只能调用 {calls}。其余 API 请使用不限范围的令牌。",
+    },
+    "api.token_needs_scope": {
+        "en": "This endpoint needs a token with the scope {scope}: "
+        "create one with `trellis token create CONFIG USER --scope {scope}`.",
+        "zh": "此接口需要带有范围 {scope} 的令牌：请用 `trellis token create CONFIG USER --scope {scope}` 创建。",
+    },
+    "api.not_json": {
+        "en": "Send the body as JSON with the header Content-Type: application/json (got {given}).",
+        "zh": "请以 JSON 发送请求体，并带上请求头 Content-Type: application/json（收到的是 {given}）。",
+    },
+    "api.body_too_large": {"en": "The body is larger than {size} KiB.", "zh": "请求体超过 {size} KiB。"},
+    "api.malformed_json": {"en": "The body is not valid JSON: {problem}.", "zh": "请求体不是有效的 JSON：{problem}。"},
+    "api.body_not_object": {
+        "en": "The body must be a JSON object of field values, not a JSON {kind}.",
+        "zh": "请求体必须是由字段值组成的 JSON 对象，而不是 JSON {kind}。",
+    },
+    "api.versions_differ": {
+        "en": "The body says version {body} but If-Match says {header}; send one of them.",
+        "zh": "请求体中的版本是 {body}，而 If-Match 是 {header}；请只发送其中一个。",
+    },
+    "api.version_required": {
+        "en": 'Say which version of the record you are changing: put "version" (from your last GET) '
+        'in the body or send If-Match: "<version>"; If-Match: * overwrites whatever is stored.',
+        "zh": '请说明您修改的是记录的哪个版本：在请求体中放入 "version"（来自上次 GET），或发送 If-Match: "<version>"；'
+        "If-Match: * 会覆盖已保存的内容。",
+    },
+    "api.version_required.field": {
+        "en": "The record's current version is required.",
+        "zh": "需要提供记录的当前版本。",
+    },
+    "api.bad_if_match": {
+        "en": 'If-Match must be one version in quotes, e.g. If-Match: "3" (the ETag of your last GET), or *; got {got}.',
+        "zh": 'If-Match 必须是一个带引号的版本号，例如 If-Match: "3"（上次 GET 的 ETag），或 *；收到的是 {got}。',
+    },
+    "api.approvals.box": {"en": "box must be one of {boxes}.", "zh": "box 只能是以下之一：{boxes}。"},
+    "api.approvals.box.field": {"en": "one of {boxes}", "zh": "以下之一：{boxes}"},
+    "api.approvals.comment": {"en": "comment must be text.", "zh": "comment 必须是文本。"},
+    "api.approvals.comment.field": {"en": "text", "zh": "文本"},
+    "api.notifications.unread": {"en": "unread must be 1 or 0.", "zh": "unread 只能是 1 或 0。"},
+    "api.notifications.not_found": {
+        "en": "notification {id} not found",
+        "zh": "没有找到通知 {id}。",
+    },
+    "api.timeline.none": {
+        "en": "{object} has no timeline (it needs `timeline: true`).",
+        "zh": "{object}没有时间线（需要 `timeline: true`）。",
+    },
+    "api.emails.unknown_key": {
+        "en": "Unknown key {key!r}; an e-mail takes {keys}.",
+        "zh": "未知的键 {key!r}；邮件可用的键：{keys}。",
+    },
+    "api.emails.unknown_key.field": {"en": "Not a key of an e-mail.", "zh": "不是邮件的键。"},
+    "api.emails.text": {"en": "{key} is text.", "zh": "{key} 必须是文本。"},
+    "api.emails.text.field": {"en": "Expected text.", "zh": "应为文本。"},
     "api.bulk.atomic": {"en": "atomic is true or false.", "zh": "atomic 只能是 true 或 false。"},
     "api.bulk.records": {
         "en": "Send the records as a list of 1 to {max} JSON objects under records.",

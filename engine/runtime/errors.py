@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
-from engine.runtime.messages import localized
+from engine.runtime.messages import MESSAGES, current_language, localized
 
 if TYPE_CHECKING:
     from engine.metadata.model import Stage
@@ -21,6 +21,13 @@ class TrellisError(Exception):
     code = "error"
     #: Which row of a ``create_many`` / ``update_many`` this refuses (its place in the input).
     index: int | None = None
+
+    @classmethod
+    def said(cls, code: str, english: str, /, **params: object) -> Self:
+        """This error saying ``english`` in the current language: as it is in English, else the
+        text of ``code`` in ``engine.runtime.messages.MESSAGES`` with ``params`` (names and labels
+        as people read them). For the errors whose only argument is their message."""
+        return cls(localized(code, english, params))
 
 
 @dataclass(frozen=True)
@@ -90,13 +97,25 @@ class Conflict(TrellisError):
 
 
 class NotFound(TrellisError):
-    """No such record (or, later, none the caller may see)."""
+    """No such record (or, later, none the caller may see).
+
+    ``label`` names the thing as people read it (an object's label); without one, a thing the
+    engine keeps itself (``approval``, ``user``…) is named by ``thing.<name>`` in ``MESSAGES``."""
 
     code = "not_found"
 
-    def __init__(self, object_name: str, record_id: object) -> None:
+    def __init__(self, object_name: str, record_id: object, label: str | None = None) -> None:
         self.object_name, self.record_id = object_name, record_id
-        super().__init__(f"{object_name} {record_id} not found")
+        thing = label or _thing(object_name)
+        super().__init__(
+            localized("record_not_found", f"{object_name} {record_id} not found", {"thing": thing, "id": record_id})
+        )
+
+
+def _thing(name: str) -> str:
+    """What ``name`` is called in the current language (``thing.<name>``), else ``name``."""
+    texts = MESSAGES.get(f"thing.{name.replace(' ', '_')}", {})
+    return texts.get(current_language()) or name
 
 
 class UnknownObject(TrellisError):
@@ -106,7 +125,12 @@ class UnknownObject(TrellisError):
 
     def __init__(self, name: str, known: list[str]) -> None:
         self.name = name
-        super().__init__(f"unknown object {name!r}; known objects: {', '.join(sorted(known))}")
+        listing = ", ".join(sorted(known))
+        super().__init__(
+            localized(
+                "object.unknown", f"unknown object {name!r}; known objects: {listing}", {"name": name, "known": listing}
+            )
+        )
 
 
 class QueryError(TrellisError):

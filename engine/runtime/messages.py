@@ -132,9 +132,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "default_failed": {"en": "The default value could not be computed.", "zh": "无法计算默认值。"},
     "in_past": {"en": "This moment lies in the past.", "zh": "该时间已过去。"},
     "in_use": {
-        "en": "Other records still refer to this one; change or delete those first.",
-        "zh": "仍有其他记录引用此记录，请先修改或删除它们。",
+        "en": "Still referred to by {references}; change or delete those first.",
+        "zh": "仍有记录引用此记录：{references}；请先修改或删除它们。",
     },
+    "in_use.item": {"en": "{count} {field}", "zh": "{field}（{count} 条）"},
+    "in_use.separator": {"en": ", ", "zh": "、"},
     "cycle": {"en": "This would make a circle.", "zh": "这会形成循环引用。"},
     "reassign_not_allowed": {"en": "You may not give this record to that user.", "zh": "您无权将此记录转给该用户。"},
     "unknown_user": {"en": "There is no such user.", "zh": "没有这个用户。"},
@@ -1219,6 +1221,28 @@ MESSAGES: dict[str, dict[str, str]] = {
     "dryrun.update_gone": {"en": "update nothing: {record} does not exist", "zh": "不更新：{record}不存在"},
     "dryrun.update": {"en": "update {record} ({field}): {changes}", "zh": "更新{record}（{field}）：{changes}"},
     "dryrun.create": {"en": "create {object}: {values}", "zh": "新建{object}：{values}"},
+    "dryrun.nobody": {"en": "nobody", "zh": "无人"},
+    "dryrun.in_app": {"en": "in-app: {people}", "zh": "站内通知：{people}"},
+    "dryrun.email": {"en": "e-mail: {people}", "zh": "邮件：{people}"},
+    "dryrun.notify": {
+        "en": "notify “{subject}” ({template}) — {parts}",
+        "zh": "发送通知“{subject}”（{template}）— {parts}",
+    },
+    "dryrun.webhook": {"en": "webhook POST {url}", "zh": "调用 Webhook：POST {url}"},
+    "dryrun.webhook_signed": {
+        "en": "webhook POST {url}, signed with ${secret}",
+        "zh": "调用 Webhook：POST {url}，用 ${secret} 签名",
+    },
+    "dryrun.assign": {"en": "assign with the rule {rule}", "zh": "按分配规则“{rule}”分配"},
+    "dryrun.assign_by": {
+        "en": "assign with the rule {rule} ({strategy})",
+        "zh": "按分配规则“{rule}”分配（{strategy}）",
+    },
+    "dryrun.strategy.round_robin": {"en": "round robin", "zh": "轮流分配"},
+    "dryrun.strategy.least_loaded": {"en": "least loaded", "zh": "负载最少者优先"},
+    "dryrun.convert": {"en": "convert with {conversion}", "zh": "按“{conversion}”转化"},
+    "dryrun.archive": {"en": "archive the record", "zh": "归档该记录"},
+    "dryrun.archive_again": {"en": "archive the record (archived already)", "zh": "归档该记录（已归档）"},
     "write.create_denied": {"en": "you may not create {objects} records", "zh": "您无权创建{objects}记录"},
     "write.edit_denied": {"en": "you may not change {object} {id}", "zh": "您无权修改{object} {id}"},
     "write.delete_denied": {"en": "you may not delete {object} {id}", "zh": "您无权删除{object} {id}"},
@@ -1287,6 +1311,162 @@ MESSAGES: dict[str, dict[str, str]] = {
     "explain.needs_read": {
         "en": "{user} cannot read it, so they can neither edit nor delete it, whatever those scopes say.",
         "zh": "{user} 无法查看该记录，因此也不能编辑或删除，无论相应范围如何。",
+    },
+    # --- the query builder's refusals (engine/runtime/records/query.py) ---
+    "query.search_length": {
+        "en": "the search text is at most {most} characters, not {given}",
+        "zh": "搜索文本最多 {most} 个字符，现在是 {given} 个。",
+    },
+    "query.sort_keys": {
+        "en": "sort by at most {most} fields, not {given}",
+        "zh": "最多按 {most} 个字段排序，现在是 {given} 个。",
+    },
+    "query.group_keys": {
+        "en": "group by at most {most} fields, not {given}",
+        "zh": "最多按 {most} 个字段分组，现在是 {given} 个。",
+    },
+    "query.bucket_type": {
+        "en": "{field} is a {type} field; only date and datetime fields group by {unit}",
+        "zh": "「{field}」是 {type} 字段；只有日期和日期时间字段可以按 {unit} 分组。",
+    },
+    "query.bucket": {
+        "en": "unknown date bucket {unit!r}; use day, week, month, quarter or year",
+        "zh": "未知的日期分组 {unit}；请使用 day、week、month、quarter 或 year。",
+    },
+    "query.share_type": {
+        "en": "a share counts a boolean field; {field} is a {type} field",
+        "zh": "占比只能统计是/否字段；「{field}」是 {type} 字段。",
+    },
+    "query.no_pipeline": {
+        "en": "{object} has no pipeline: no stage probability to weight {field} by",
+        "zh": "{object}没有阶段流程：没有可用于加权「{field}」的阶段概率。",
+    },
+    "query.page": {"en": "page numbers start at 1", "zh": "页码从 1 开始。"},
+    "query.per_page": {"en": "per_page must be between 1 and {most}", "zh": "per_page 必须在 1 到 {most} 之间。"},
+    "query.encrypted": {
+        "en": "{field} is stored encrypted; it cannot be filtered or sorted on",
+        "zh": "「{field}」加密存储，不能用于筛选或排序。",
+    },
+    "query.no_field": {"en": "{object} has no field {name!r}", "zh": "{object}没有字段 {name}。"},
+    "query.not_orderable": {
+        "en": "{field} holds lists or documents; a query cannot group by it",
+        "zh": "「{field}」存放的是列表或文档，不能用于分组。",
+    },
+    "query.aggregate": {
+        "en": "{kind} applies to {types} fields; {field} is a {type} field",
+        "zh": "{kind} 只适用于 {types} 字段；「{field}」是 {type} 字段。",
+    },
+    "query.operator": {
+        "en": "unknown operator {op!r} in {key!r}; use one of {known}",
+        "zh": "{key} 中的运算符 {op} 未知；请使用以下之一：{known}。",
+    },
+    "query.boolean_op": {
+        "en": "{op} does not compare yes/no values; use eq or ne on {field}",
+        "zh": "{op} 不能比较是/否值；请对「{field}」使用 eq 或 ne。",
+    },
+    "query.value": {"en": "filter on {field}: {problem}", "zh": "筛选「{field}」：{problem}"},
+    "query.text_op": {
+        "en": "{op} applies to text fields; {field} is a {type} field",
+        "zh": "{op} 只适用于文本字段；「{field}」是 {type} 字段。",
+    },
+    # --- refusals: a thing not found, a user unknown, a permission missing (TrellisError.said) ---
+    "record_not_found": {"en": "{thing} {id} not found", "zh": "没有找到{thing} {id}。"},
+    "thing.approval": {"en": "approval", "zh": "审批申请"},
+    "thing.user": {"en": "user", "zh": "用户"},
+    "thing.token": {"en": "token", "zh": "API 令牌"},
+    "thing.form": {"en": "form", "zh": "表单"},
+    "thing.saved_view": {"en": "saved view", "zh": "已保存的视图"},
+    "thing.outbox_message": {"en": "outbox message", "zh": "待发邮件"},
+    "thing.sys_form_rejections": {"en": "form rejection", "zh": "表单拒收记录"},
+    "object.unknown": {
+        "en": "unknown object {name!r}; known objects: {known}",
+        "zh": "没有对象 {name}；已有的对象：{known}。",
+    },
+    "user.no_such": {"en": "there is no user {user!r}", "zh": "没有用户 {user}。"},
+    "user.no_such_create": {
+        "en": "there is no user {user!r}; create it with `trellis user add`",
+        "zh": "没有用户 {user}；请先用 `trellis user add` 创建。",
+    },
+    "users.needs_permission": {
+        "en": "managing users needs the manage_users permission",
+        "zh": "管理用户需要 manage_users 权限。",
+    },
+    "account.unavailable": {"en": "the account {user!r} is {state}", "zh": "账户 {user} {state}。"},
+    "account.state.disabled": {"en": "disabled", "zh": "已停用"},
+    "account.state.expired": {"en": "expired", "zh": "已过期"},
+    "totp.already_on": {
+        "en": "two-factor login is already on for {user!r}; turn it off before enrolling again",
+        "zh": "{user} 已启用两步验证；请先关闭再重新登记。",
+    },
+    "totp.nothing_to_confirm": {
+        "en": "{user!r} has no two-factor enrolment to confirm; start one first",
+        "zh": "{user} 没有待确认的两步验证登记；请先开始登记。",
+    },
+    "token.not_a_token": {
+        "en": "this is not a Trellis API token (they start with {prefix}); create one with `trellis token create`",
+        "zh": "这不是 Trellis API 令牌（令牌以 {prefix} 开头）；请用 `trellis token create` 创建。",
+    },
+    "token.unknown": {
+        "en": "unknown API token; check that it was copied whole, or create a new one",
+        "zh": "未知的 API 令牌；请检查是否完整复制，或创建新令牌。",
+    },
+    "token.revoked": {"en": "this API token was revoked on {when} UTC", "zh": "此 API 令牌已于 {when}（UTC）撤销。"},
+    "token.expired": {
+        "en": "this API token expired on {when} UTC; create a new one",
+        "zh": "此 API 令牌已于 {when}（UTC）过期；请创建新令牌。",
+    },
+    "token.account_locked": {
+        "en": "the account {user!r} is locked until {until} UTC after failed logins; its API tokens work again then",
+        "zh": "账户 {user} 因登录失败被锁定至 {until}（UTC）；届时其 API 令牌会恢复可用。",
+    },
+    "token.network": {
+        "en": "API access from {ip} is not allowed for the account {user!r}",
+        "zh": "账户 {user} 不允许从 {ip} 访问 API。",
+    },
+    "approval.needs_permission": {
+        "en": "deciding approvals needs the approve permission",
+        "zh": "审批需要 approve 权限。",
+    },
+    "approval.not_your_step": {
+        "en": "step {step} of request {id} is for {approver}",
+        "zh": "申请 {id} 的第 {step} 步应由 {approver} 审批。",
+    },
+    "approval.only_requester": {
+        "en": "only the requester may withdraw a request",
+        "zh": "只有申请人可以撤回申请。",
+    },
+    "merge.no_grant": {
+        "en": "You may not merge {object} records; ask for the merge permission.",
+        "zh": "您无权合并{object}记录；请申请合并权限。",
+    },
+    "export.denied": {"en": "you may not export {objects}", "zh": "您无权导出{objects}。"},
+    "convert.denied": {
+        "en": "you may not change {object} {id}, so you may not convert it",
+        "zh": "您无权修改{object} {id}，因此不能转化它。",
+    },
+    "views.needs_user": {
+        "en": "saved views belong to a user",
+        "zh": "保存的视图属于某个用户；系统身份不能保存视图。",
+    },
+    "jobs.needs_permission": {"en": "this needs the {permission} permission", "zh": "此操作需要 {permission} 权限。"},
+    "jobs.not_retryable": {
+        "en": "outbox message {id} is {status}: only dead messages and those waiting for a retry can be sent again",
+        "zh": "待发邮件 {id} 的状态为 {status}：只有发送失败或等待重试的邮件才能重新发送。",
+    },
+    "timeline.none": {"en": "{object} has no timeline", "zh": "{object}没有时间线。"},
+    "timeline.paging": {
+        "en": "page starts at 1 and per_page is between 1 and 100",
+        "zh": "page 从 1 开始，per_page 在 1 到 100 之间。",
+    },
+    "timeline.types": {
+        "en": "timeline entries are of the types {types}",
+        "zh": "时间线条目的类型只能是：{types}。",
+    },
+    "timeline.not_task": {"en": "{object} is not a task object", "zh": "{object}不是任务对象。"},
+    "assignment.no_rule": {"en": "there is no assignment rule {rule!r}", "zh": "没有分配规则 {rule}。"},
+    "assignment.other_object": {
+        "en": "the assignment rule {rule} assigns {assigns} records, not {object}",
+        "zh": "分配规则 {rule} 分配的是{assigns}记录，不是{object}记录。",
     },
 }
 

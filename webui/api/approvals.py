@@ -19,7 +19,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from engine.runtime.workflow import approvals
 from webui.api.auth import current_username
-from webui.api.errors import ApiError
+from webui.api.errors import ApiError, said
 from webui.api.params import json_body
 from webui.api.responses import error_responses
 from webui.state import get_trellis
@@ -34,8 +34,8 @@ def list_approvals() -> Response:
         raise ApiError(
             400,
             "bad_request",
-            f"box must be one of {', '.join(BOXES)}.",
-            {"box": [{"code": "invalid", "message": f"one of {', '.join(BOXES)}"}]},
+            said("api.approvals.box", boxes=", ".join(BOXES)),
+            {"box": [{"code": "invalid", "message": said("api.approvals.box.field", boxes=", ".join(BOXES))}]},
         )
     with _session() as session:
         found = approvals.inbox(session) if box == "inbox" else approvals.requested_by_me(session)
@@ -54,9 +54,8 @@ def decide_approval(approval_id: str, decision: str) -> Response:
     body = json_body() if request.get_data(cache=True) else {}
     comment = body.get("comment")
     if comment is not None and not isinstance(comment, str):
-        raise ApiError(
-            400, "bad_request", "comment must be text.", {"comment": [{"code": "invalid", "message": "text"}]}
-        )
+        problem = {"code": "invalid", "message": said("api.approvals.comment.field")}
+        raise ApiError(400, "bad_request", said("api.approvals.comment"), {"comment": [problem]})
     with _session() as session:
         if decision == "cancel":
             found = approvals.cancel(session, approval_id)

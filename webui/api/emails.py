@@ -17,7 +17,7 @@ from engine.metadata.model import Config, ObjectDef
 from engine.runtime.mail import outbound
 from engine.runtime.security.permissions import Principal
 from webui.api.auth import current_username
-from webui.api.errors import ApiError
+from webui.api.errors import ApiError, said
 from webui.api.params import json_body
 from webui.api.responses import error_responses
 from webui.state import get_trellis
@@ -33,14 +33,13 @@ def send(object_name: str, record_id: str) -> Response:
         raise ApiError(
             400,
             "bad_request",
-            f"Unknown key {unknown[0]!r}; an e-mail takes {', '.join(BODY_KEYS)}.",
-            {unknown[0]: [{"code": "unknown", "message": "Not a key of an e-mail."}]},
+            said("api.emails.unknown_key", key=unknown[0], keys=", ".join(BODY_KEYS)),
+            {unknown[0]: [{"code": "unknown", "message": said("api.emails.unknown_key.field")}]},
         )
     for key in BODY_KEYS:
         if body.get(key) is not None and not isinstance(body[key], str):
-            raise ApiError(
-                400, "bad_request", f"{key} is text.", {key: [{"code": "invalid", "message": "Expected text."}]}
-            )
+            problem = {"code": "invalid", "message": said("api.emails.text.field")}
+            raise ApiError(400, "bad_request", said("api.emails.text", key=key), {key: [problem]})
     template = body.get("template") or None
     with get_trellis().session(user=current_username(), channel="api") as session:
         to = body.get("to")

@@ -27,7 +27,7 @@ from engine.runtime.errors import (
     ValidationFailed,
 )
 from engine.runtime.imports.problems import ImportProblem
-from engine.runtime.messages import current_language
+from engine.runtime.messages import current_language, set_language
 from engine.runtime.records.duplicates import PossibleDuplicate
 from engine.runtime.records.listparams import BadListParams
 from engine.runtime.records.search import BadSearch
@@ -35,6 +35,7 @@ from engine.runtime.reports.access import ReportNotFound
 from engine.runtime.security.permissions import AccountUnavailable, PermissionDenied, UnknownUser
 from engine.runtime.security.tokens import TokenRefused
 from engine.runtime.workflow.conversion import ConversionDuplicates
+from webui.api.language import asked_language
 from webui.i18n import translate
 
 #: HTTP status of each engine error (the most specific class wins).
@@ -136,12 +137,20 @@ def error_json(error: TrellisError) -> dict[str, Any]:
         }
     if isinstance(error, ValidationFailed):
         count = sum(len(problems) for problems in error.errors.values())
-        message = translate("error.not_saved", current_language(), object=error.object_name or "record", count=count)
+        language = current_language()
+        message = translate("error.not_saved", language, object=_called(error.object_name, language), count=count)
     body = {"code": error.code, "message": _sentence(message), "fields": fields}
     candidates = getattr(error, "candidates", None)
     if candidates is not None:  # a duplicate rule matched (engine.runtime.records.duplicates)
         body["candidates"] = [c.as_dict() for c in candidates]
     return body
+
+
+def _called(object_name: str, language: str) -> str:
+    """What people call ``object_name`` (its label in ``language``), else the name itself."""
+    trellis = current_app.extensions.get("trellis")
+    obj = trellis.config.objects.get(object_name) if trellis is not None and object_name else None
+    return obj.label.get(language) if obj is not None else object_name or "record"
 
 
 def _engine_error(error: TrellisError) -> Response:
@@ -160,9 +169,9 @@ def _http_error(error: HTTPException) -> Response:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
     message = error.description or error.name
     if status == 404:
-        message = f"There is no API route {request.path}; see GET /api/v1/openapi.json."
+        message = said("api.no_route", path=request.path)
     elif status == 405:
-        message = f"{request.method} is not allowed on {request.path}; allowed: {headers.get('Allow', 'none')}."
+        message = said("api.method", method=request.method, path=request.path, allowed=headers.get("Allow", "none"))
     return error_response(status, code, message, None, headers)
 
 
@@ -172,25 +181,26 @@ def _rate_limited(error: RateLimitExceeded) -> Response:
     current = limiter.current_limit if limiter is not None else None
     if current is not None:
         retry = max(1, int(current.reset_at - time.time()))
-    message = f"Too many requests (limit: {error.description}); retry in {retry} second{'s' if retry != 1 else ''}."
+    message = said("api.rate_limited", limit=error.description, count=retry)
     return error_response(429, "rate_limited", message, None, {"Retry-After": str(retry)})
 
 
 def _unexpected(error: Exception) -> Response:
     current_app.logger.exception("Unexpected error in %s %s", request.method, request.path)
-    return error_response(
-        500,
-        "internal",
-        "An unexpected error occurred; it has been logged. "
-        "Try again later, or tell your administrator the time it happened.",
-    )
+    return error_response(500, "internal", said("api.internal"))
 
 
 def _routing_error(error: HTTPException) -> Response | HTTPException:
     """Unknown URLs and methods under the API prefix (no blueprint matched) get JSON too."""
     if request.path.startswith(API_PREFIX):
+        set_language(asked_language())
         return _http_error(error)
     return error
+
+
+def said(key: str, **values: object) -> str:
+    """The HTTP layer's text ``key`` (``webui.i18n.TEXTS``) in the language of the request."""
+    return translate(key, current_language(), **values)
 
 
 def _sentence(text: str) -> str:
@@ -198,7 +208,9 @@ def _sentence(text: str) -> str:
     if not text:
         return text
     text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?", "。", "！", "？")) else text + "."
+    if text.endswith((".", "!", "?", "。", "！", "？")):
+        return text
+    return text + ("。" if "\u3400" <= text[-1] <= "\u9fff" or text[-1] in "）」" else ".")
 
 
 def register(app: Flask, blueprint: Blueprint) -> None:

@@ -21,7 +21,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from engine.runtime.jobs import inbox
 from engine.runtime.jobs.inbox import Notification
 from webui.api.auth import current_username
-from webui.api.errors import ApiError
+from webui.api.errors import ApiError, said
 from webui.api.params import whole_number
 from webui.api.responses import error_responses
 from webui.api.serialize import json_value
@@ -54,8 +54,8 @@ def list_notifications() -> Response:
         raise ApiError(
             400,
             "bad_query",
-            "unread must be 1 or 0.",
-            {"unread": [{"code": "invalid", "message": "unread must be 1 or 0."}]},
+            said("api.notifications.unread"),
+            {"unread": [{"code": "invalid", "message": said("api.notifications.unread")}]},
         )
     page = whole_number(request.args, "page", 1, inbox.MAX_PAGE)
     per_page = whole_number(request.args, "per_page", DEFAULT_PER_PAGE, inbox.MAX_PER_PAGE)
@@ -74,10 +74,10 @@ def list_notifications() -> Response:
 def read_notification(notification_id: str) -> Response:
     """Mark one notification read (already read stays as it is)."""
     if not notification_id.isdigit() or len(notification_id) > 18:
-        raise ApiError(404, "not_found", f"notification {notification_id} not found")
+        raise ApiError(404, "not_found", said("api.notifications.not_found", id=notification_id))
     with _session() as session:
         if inbox.get(session, int(notification_id)) is None:
-            raise ApiError(404, "not_found", f"notification {notification_id} not found")
+            raise ApiError(404, "not_found", said("api.notifications.not_found", id=notification_id))
         inbox.mark_read(session, int(notification_id))
         item = inbox.get(session, int(notification_id))
         readable = inbox.readable(session, [item])

@@ -15,7 +15,7 @@ from typing import Any
 from flask import request
 from werkzeug.datastructures import MultiDict
 
-from webui.api.errors import ApiError
+from webui.api.errors import ApiError, said
 from webui.api.serialize import parse_json
 
 #: Largest request body the API reads (1 MiB).
@@ -69,12 +69,8 @@ def json_body(max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
     400 when it is malformed or not an object."""
     if not request.is_json:
         given = request.mimetype or "no Content-Type"
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"Send the body as JSON with the header Content-Type: application/json (got {given}).",
-        )
-    too_large = ApiError(413, "too_large", f"The body is larger than {max_bytes // 1024} KiB.")
+        raise ApiError(415, "unsupported_media_type", said("api.not_json", given=given))
+    too_large = ApiError(413, "too_large", said("api.body_too_large", size=max_bytes // 1024))
     if request.content_length is not None and request.content_length > max_bytes:
         raise too_large
     data = request.get_data(cache=False)
@@ -83,11 +79,9 @@ def json_body(max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
     try:
         body = parse_json(data)
     except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from None
+        raise ApiError(400, "malformed_json", said("api.malformed_json", problem=exc)) from None
     if not isinstance(body, dict):
-        raise ApiError(
-            400, "bad_request", f"The body must be a JSON object of field values, not a JSON {_json_kind(body)}."
-        )
+        raise ApiError(400, "bad_request", said("api.body_not_object", kind=_json_kind(body)))
     return body
 
 
@@ -116,9 +110,7 @@ def expected_version(body: dict[str, Any] | None, required: bool) -> int | None:
     from_body = _body_version(body.pop("version")) if body is not None and "version" in body else None
     from_header = _header_version(request.headers.get("If-Match"))
     if from_body is not None and from_header not in (None, "*") and from_body != from_header:
-        raise ApiError(
-            400, "bad_request", f"The body says version {from_body} but If-Match says {from_header}; send one of them."
-        )
+        raise ApiError(400, "bad_request", said("api.versions_differ", body=from_body, header=from_header))
     if from_body is not None:
         return from_body
     if from_header == "*":
@@ -129,9 +121,8 @@ def expected_version(body: dict[str, Any] | None, required: bool) -> int | None:
         raise ApiError(
             428,
             "precondition_required",
-            'Say which version of the record you are changing: put "version" (from your last GET) '
-            'in the body or send If-Match: "<version>"; If-Match: * overwrites whatever is stored.',
-            {"version": [{"code": "required", "message": "The record's current version is required."}]},
+            said("api.version_required"),
+            {"version": [{"code": "required", "message": said("api.version_required.field")}]},
         )
     return ANY_VERSION
 
@@ -162,10 +153,5 @@ def _header_version(raw: str | None) -> int | str | None:
         return "*"
     match = _ETAG.match(raw)
     if match is None or int(match.group(1)) < 1:
-        raise ApiError(
-            400,
-            "bad_request",
-            f'If-Match must be one version in quotes, e.g. If-Match: "3" '
-            f"(the ETag of your last GET), or *; got {raw[:40]!r}.",
-        )
+        raise ApiError(400, "bad_request", said("api.bad_if_match", got=repr(raw[:40])))
     return int(match.group(1))

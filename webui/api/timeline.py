@@ -15,10 +15,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from engine.metadata.model import Config, ObjectDef
+from engine.runtime.messages import current_language
 from engine.runtime.security.permissions import Principal
 from engine.runtime.workflow import timeline
 from webui.api.auth import current_username
-from webui.api.errors import ApiError
+from webui.api.errors import ApiError, said
 from webui.api.params import choices, whole_number
 from webui.api.responses import error_responses
 from webui.api.serialize import json_value, record_json
@@ -56,7 +57,7 @@ def get_timeline(object_name: str, record_id: str) -> Response:
     with get_trellis().session(user=current_username(), channel="api") as session:
         obj = session.object(object_name)
         if not obj.timeline:
-            raise ApiError(404, "not_found", f"{object_name} has no timeline (it needs `timeline: true`).")
+            raise ApiError(404, "not_found", said("api.timeline.none", object=obj.label.get(current_language())))
         found = timeline.timeline(session, object_name, record_id, page, per_page, types)
     return jsonify(
         {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from engine.runtime.messages import current_language
 from engine.runtime.records.query import Query
 from engine.runtime.records.record import Record
 from engine.runtime.security import audit
@@ -21,7 +22,11 @@ def check_grant(session: Session, object_name: str) -> None:
     """Raise ``PermissionDenied`` unless the caller holds the ``export`` grant on the object."""
     obj = session.object(object_name)
     if not session.principal.grant(obj.name).export:
-        raise PermissionDenied(f"you may not export {obj.plural_label.get()}")
+        raise PermissionDenied.said(
+            "export.denied",
+            f"you may not export {obj.plural_label.get()}",
+            objects=obj.plural_label.get(current_language()),
+        )
 
 
 def export_pages(

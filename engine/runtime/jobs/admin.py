@@ -114,7 +114,9 @@ class Message:
 def require(session: Session) -> None:
     """Refuse callers without ``manage_config``."""
     if not session.principal.has(PERMISSION):
-        raise PermissionDenied(f"this needs the {PERMISSION} permission")
+        raise PermissionDenied.said(
+            "jobs.needs_permission", f"this needs the {PERMISSION} permission", permission=PERMISSION
+        )
 
 
 def recent_runs(
@@ -188,9 +190,12 @@ def retry_message(session: Session, message_id: int) -> Message:
     if row is None:
         raise NotFound("outbox message", message_id)
     if not changed:
-        raise NotRetryable(
+        raise NotRetryable.said(
+            "jobs.not_retryable",
             f"outbox message {message_id} is {row['status']}: only dead messages and those "
-            "waiting for a retry can be sent again"
+            "waiting for a retry can be sent again",
+            id=message_id,
+            status=row["status"],
         )
     log.info(
         "outbox message %s (%s to %s) requeued by %s",

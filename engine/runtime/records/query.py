@@ -38,6 +38,7 @@ from engine.metadata.filters import OPERATORS, PERIOD_TYPES, PERIODS, SYSTEM_TYP
 from engine.metadata.model import FieldDef, Label, ObjectDef, Settings
 from engine.runtime import fieldsql, fulltext, periods
 from engine.runtime.errors import QueryError
+from engine.runtime.messages import current_language
 from engine.runtime.records import moves
 from engine.runtime.records.record import Record
 from engine.runtime.security import crypto
@@ -193,7 +194,12 @@ class Query:
         if not text:
             return self
         if len(text) > MAX_SEARCH_LENGTH:
-            raise QueryError(f"the search text is at most {MAX_SEARCH_LENGTH} characters, not {len(text)}")
+            raise _refused(
+                "search_length",
+                f"the search text is at most {MAX_SEARCH_LENGTH} characters, not {len(text)}",
+                most=MAX_SEARCH_LENGTH,
+                given=len(text),
+            )
         matches = search_matches(self.session.principal, self.obj, text, self.session.config.settings)
         if not matches:
             return self
@@ -228,7 +234,12 @@ class Query:
         """Sort by fields (at most ``MAX_SORT_KEYS``); ``-name`` sorts descending; empty values come
         last. The id breaks ties."""
         if len(fields) > MAX_SORT_KEYS:
-            raise QueryError(f"sort by at most {MAX_SORT_KEYS} fields, not {len(fields)}")
+            raise _refused(
+                "sort_keys",
+                f"sort by at most {MAX_SORT_KEYS} fields, not {len(fields)}",
+                most=MAX_SORT_KEYS,
+                given=len(fields),
+            )
         ordering = []
         for spec in fields:
             name = spec.lstrip("-+")
@@ -317,7 +328,12 @@ class Query:
         (``{"converted": {"status": "converted"}}``); ``weighted`` sums number fields times the
         probability of each record's stage (``Pipeline`` stages, in percent; none: 0)."""
         if len(by) > MAX_GROUP_KEYS:
-            raise QueryError(f"group by at most {MAX_GROUP_KEYS} fields, not {len(by)}")
+            raise _refused(
+                "group_keys",
+                f"group by at most {MAX_GROUP_KEYS} fields, not {len(by)}",
+                most=MAX_GROUP_KEYS,
+                given=len(by),
+            )
         asked = {"sum": sums, "avg": avgs, "min": mins, "max": maxs}
         aggregates = [(kind, name, self._aggregated(kind, name)) for kind, names in asked.items() for name in names]
         computed = [self._group_key(name).label(f"_g{index}") for index, name in enumerate(by)]
@@ -380,9 +396,15 @@ class Query:
             return column
         value_type = self._value_type(field_name)
         if value_type not in PERIOD_TYPES:
-            raise QueryError(f"{field_name} is a {value_type} field; only date and datetime fields group by {unit}")
+            raise _refused(
+                "bucket_type",
+                f"{field_name} is a {value_type} field; only date and datetime fields group by {unit}",
+                field=self._called(field_name),
+                type=value_type,
+                unit=unit,
+            )
         if unit not in ("day", "week", "month", "quarter", "year"):
-            raise QueryError(f"unknown date bucket {unit!r}; use day, week, month, quarter or year")
+            raise _refused("bucket", f"unknown date bucket {unit!r}; use day, week, month, quarter or year", unit=unit)
         zone = self.session.config.settings.timezone
         return periods.bucket_sql(column, unit, value_type, self.session.connection.dialect.name, zone)
 
@@ -391,7 +413,12 @@ class Query:
         if isinstance(spec, str):
             column = self._column(spec)
             if self._value_type(spec) != "boolean":
-                raise QueryError(f"a share counts a boolean field; {spec} is a {self._value_type(spec)} field")
+                raise _refused(
+                    "share_type",
+                    f"a share counts a boolean field; {spec} is a {self._value_type(spec)} field",
+                    field=self._called(spec),
+                    type=self._value_type(spec),
+                )
             condition: sa.ColumnElement[bool] = column.is_(True)
         else:
             condition = sa.and_(*(self._condition(key, value) for key, value in spec.items()))
@@ -402,7 +429,12 @@ class Query:
         self._aggregated("sum", name)
         pipeline = self.obj.pipeline
         if pipeline is None:
-            raise QueryError(f"{self.obj.name} has no pipeline: no stage probability to weight {name} by")
+            raise _refused(
+                "no_pipeline",
+                f"{self.obj.name} has no pipeline: no stage probability to weight {name} by",
+                object=self.obj.label.get(current_language()),
+                field=self._called(name),
+            )
         stage = self._column(pipeline.field)
         chances = [(stage == s.key, Decimal(str(s.probability))) for s in pipeline.all_stages() if s.probability]
         if not chances:
@@ -421,9 +453,9 @@ class Query:
         No count is made when this page shows where the records end (it is then exact).
         """
         if number < 1:
-            raise QueryError("page numbers start at 1")
+            raise _refused("page", "page numbers start at 1")
         if not 1 <= per_page <= MAX_PER_PAGE:
-            raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}")
+            raise _refused("per_page", f"per_page must be between 1 and {MAX_PER_PAGE}", most=MAX_PER_PAGE)
         limit = COUNT_LIMIT if count_limit is None else count_limit
         offset = (number - 1) * per_page
         counted, paged = self._indexed_count(limit)
@@ -464,21 +496,39 @@ class Query:
         )
 
     # --- building conditions -----------------------------------------------------
+    def _called(self, name: str) -> str:
+        """What people call the field ``name`` (its label in the current language), else ``name``."""
+        field = self.obj.fields.get(name)
+        return field.label.get(current_language()) if field is not None else name
+
     def _column(self, name: str) -> sa.Column:
         field = self.obj.fields.get(name)
         if field is not None and self.session.principal.can_see(self.obj.name, name):
             if field.encrypted:
-                raise QueryError(f"{name} is stored encrypted; it cannot be filtered or sorted on")
+                raise _refused(
+                    "encrypted",
+                    f"{name} is stored encrypted; it cannot be filtered or sorted on",
+                    field=self._called(name),
+                )
             return self.table.c[name]
         if field is None and name in _SYSTEM_FILTERABLE and name in self.table.c:
             return self.table.c[name]
-        raise QueryError(f"{self.obj.name} has no field {name!r}")
+        raise _refused(
+            "no_field",
+            f"{self.obj.name} has no field {name!r}",
+            object=self.obj.label.get(current_language()),
+            name=name,
+        )
 
     def _groupable(self, name: str) -> sa.Column:
         column = self._column(name)
         field = self.obj.fields.get(name)
         if field is not None and not field.value_kind.orderable:
-            raise QueryError(f"{name} holds lists or documents; a query cannot group by it")
+            raise _refused(
+                "not_orderable",
+                f"{name} holds lists or documents; a query cannot group by it",
+                field=self._called(name),
+            )
         return column
 
     def _aggregated(self, kind: str, name: str) -> FieldType:
@@ -487,8 +537,14 @@ class Query:
         field = self.obj.fields.get(name)
         value_kind = field.value_kind if field is not None else REGISTRY[_SYSTEM_TYPES[name]]
         if kind not in value_kind.aggregates:
-            raise QueryError(
-                f"{kind} applies to {', '.join(AGGREGATES[kind])} fields; {name} is a {value_kind.name} field"
+            types = ", ".join(AGGREGATES[kind])
+            raise _refused(
+                "aggregate",
+                f"{kind} applies to {types} fields; {name} is a {value_kind.name} field",
+                kind=kind,
+                types=types,
+                field=self._called(name),
+                type=value_kind.name,
             )
         return value_kind
 
@@ -496,7 +552,13 @@ class Query:
         name, _, op = key.partition("__")
         op = op or "eq"
         if op not in OPERATORS:
-            raise QueryError(f"unknown operator {op!r} in {key!r}; use one of {', '.join(OPERATORS)}")
+            raise _refused(
+                "operator",
+                f"unknown operator {op!r} in {key!r}; use one of {', '.join(OPERATORS)}",
+                op=op,
+                key=key,
+                known=", ".join(OPERATORS),
+            )
         column = self._column(name)
         field = self.obj.fields.get(name)
         if op == "isnull":
@@ -515,7 +577,12 @@ class Query:
         if coerced is None:
             return column.is_(None) if op == "eq" else column.is_not(None)
         if isinstance(coerced, bool) and op not in ("eq", "ne"):
-            raise QueryError(f"{op} does not compare yes/no values; use eq or ne on {name}")
+            raise _refused(
+                "boolean_op",
+                f"{op} does not compare yes/no values; use eq or ne on {name}",
+                op=op,
+                field=self._called(name),
+            )
         return _COMPARE[op](column, coerced)  # built for this operator only (``<`` on a boolean would not build)
 
     def _period_condition(self, name: str, column: sa.Column, period: str) -> sa.ColumnElement[bool]:
@@ -544,7 +611,9 @@ class Query:
         try:
             return coerce_value(filter_field(field), value, self.session.config.settings)
         except FieldValueError as exc:
-            raise QueryError(f"filter on {name}: {exc.message}") from None
+            raise _refused(
+                "value", f"filter on {name}: {exc.message}", field=self._called(name), problem=exc.message
+            ) from None
 
     def _text_match(self, field: FieldDef | None, column: sa.Column, op: str, value: Any) -> sa.ColumnElement[bool]:
         if field is not None and field.kind.list_valued:
@@ -552,7 +621,13 @@ class Query:
             return fieldsql.for_field(field).holds(self.session.connection.dialect.name, column, item)
         if field is None or not field.value_kind.text_match:
             kind = field.value_type if field else "system"
-            raise QueryError(f"{op} applies to text fields; {column.name} is a {kind} field")
+            raise _refused(
+                "text_op",
+                f"{op} applies to text fields; {column.name} is a {kind} field",
+                op=op,
+                field=self._called(column.name),
+                type=kind,
+            )
         pattern = _escape_like(str(value).replace("\x00", ""))
         pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
         return column.ilike(pattern, escape="\\")
@@ -631,3 +706,8 @@ def lookup_titles(session: Session, obj: ObjectDef, table: sa.Table, ids: list[i
         ).mappings()
         readable.update({row["id"]: format_title(obj, row) for row in rows})
     return readable
+
+
+def _refused(code: str, english: str, /, **params: object) -> QueryError:
+    """A QueryError saying ``english``, or ``query.<code>`` of the catalogue in the current language."""
+    return QueryError.said(f"query.{code}", english, **params)

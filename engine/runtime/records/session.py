@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.metadata.expressions import Clock
-from engine.metadata.model import REASON_KEY, Config, ObjectDef
+from engine.metadata.model import REASON_KEY, Config, Label, ObjectDef
 from engine.runtime.errors import NotFound, TrellisError, UnknownObject, ValidationFailed
+from engine.runtime.messages import current_language
 from engine.runtime.records import writes
 from engine.runtime.records.query import Query, lookup_titles
 from engine.runtime.records.record import Record
@@ -151,7 +152,7 @@ class Session:
             self.query(object_name).include_archived().filter(id=writes.record_id_of(object_name, record_id)).first()
         )
         if record is None:
-            raise NotFound(object_name, record_id)
+            raise NotFound(object_name, record_id, obj.label.get(current_language()))
         if obj.audit_reads and not self.principal.is_system:
             with self.primary_writes() as connection:
                 audit.log_access(
@@ -485,7 +486,8 @@ class Session:
             raise found
         return found
 
-    def _references_to(self, object_name: str, record_id: int) -> list[tuple[str, int]]:
+    def _references_to(self, object_name: str, record_id: int) -> list[tuple[Label, Label, int]]:
+        """The (object label, field label, count) of every field whose records point at the record."""
         found = []
         for other in self.config.objects.values():
             for field in other.fields.values():
@@ -498,7 +500,7 @@ class Session:
                         sa.select(sa.func.count()).select_from(table).where(condition)
                     ).scalar_one()
                     if count:
-                        found.append((f"{other.label.get()}.{field.label.get()}", count))
+                        found.append((other.label, field.label, count))
         return found
 
     def next_sequence(self, name: str, start: int = 1) -> int:

@@ -41,7 +41,7 @@ class SavedView:
 
 def _user(session: Session) -> int:
     if session.principal.user_id is None:
-        raise PermissionDenied("saved views belong to a user")
+        raise PermissionDenied.said("views.needs_user", "saved views belong to a user")
     return session.principal.user_id
 
 

@@ -51,7 +51,7 @@ from engine.runtime.errors import (
     TrellisError,
     ValidationFailed,
 )
-from engine.runtime.messages import current_language, localized
+from engine.runtime.messages import current_language, localized, message
 from engine.runtime.records.query import encrypted_fields, row_to_record
 from engine.runtime.records.record import Record
 from engine.runtime.records.stages import Write
@@ -410,11 +410,14 @@ def delete(session: Session, obj: ObjectDef, record_id: Any, version: int | None
         raise Conflict(obj.name, current.id, version, current["version"])
     references = session._references_to(obj.name, current.id)
     if references:
-        listing = ", ".join(f"{count} {name}" for name, count in references)
-        raise ValidationFailed(
-            {RECORD_ERRORS: [FieldError("in_use", f"Still referred to by {listing}; change or delete those first.")]},
-            obj.name,
+        listing = ", ".join(f"{count} {other.get()}.{field.get()}" for other, field, count in references)
+        language = current_language()
+        shown = message("in_use.separator", language).join(
+            message("in_use.item", language, field=f"{other.get(language)}.{field.get(language)}", count=count)
+            for other, field, count in references
         )
+        english = f"Still referred to by {listing}; change or delete those first."
+        raise ValidationFailed({RECORD_ERRORS: [FieldError("in_use", english, {"references": shown})]}, obj.name)
     write = Write(session, obj, "delete", session.clock())
     stages = _stages(write)
     draft = Draft(0, {}, None, current=current)
@@ -485,7 +488,7 @@ def read_current(session: Session, obj: ObjectDef, record_ids: list[Any], action
     for record_id, i in zip(record_ids, ids, strict=True):
         record = found.get(i) if i is not None else None
         if record is None:
-            out.append(NotFound(obj.name, record_id))
+            out.append(NotFound(obj.name, record_id, obj.label.get(current_language())))
         elif not principal.in_scope(obj.name, action, record["owner_id"]):
             verb = {"edit": "change", "delete": "delete"}[action]
             english = f"you may not {verb} {obj.label.get()} {record['id']}"

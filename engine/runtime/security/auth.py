@@ -61,7 +61,7 @@ import sqlalchemy as sa
 from engine.metadata.model import Role
 from engine.runtime import metrics
 from engine.runtime.errors import TrellisError, ValidationFailed
-from engine.runtime.messages import localized
+from engine.runtime.messages import current_language, localized, message
 from engine.runtime.records.validation import Errors
 from engine.runtime.security import audit, sessions
 from engine.runtime.security.passwords import hash_password, needs_rehash, password_problems, verify_password
@@ -169,7 +169,7 @@ class _Account:
     def user(self) -> sa.RowMapping:
         """The user's row, asked for once the user is known to exist (``_Login.known``, ``_account``)."""
         if self.row is None:
-            raise UnknownUser(f"there is no user {self.username!r}")
+            raise UnknownUser.named(self.username)
         return self.row
 
     @property
@@ -392,7 +392,7 @@ def totp_state(crm: Runtime, username: str) -> str:
     with crm.engine.connect() as connection:
         row = connection.execute(sa.select(users.c.totp_secret).where(users.c.username == username)).first()
     if row is None:
-        raise UnknownUser(f"there is no user {username!r}")
+        raise UnknownUser.named(username)
     return "on" if totp_active(row.totp_secret) else "pending" if row.totp_secret else "off"
 
 
@@ -404,7 +404,11 @@ def enroll_totp(crm: Runtime, username: str, *, channel: str = "web") -> TotpEnr
     codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
     with _account(crm, username) as account:
         if totp_active(account.user["totp_secret"]):
-            raise TotpError(f"two-factor login is already on for {username!r}; turn it off before enrolling again")
+            raise TotpError.said(
+                "totp.already_on",
+                f"two-factor login is already on for {username!r}; turn it off before enrolling again",
+                user=username,
+            )
         pending = crm.keys.encrypt({"secret": secret, "codes": [_code_hash(c) for c in codes]})
         account.updates["totp_secret"] = PENDING + pending
         account.save("totp_enroll", "enrolment started")
@@ -418,7 +422,11 @@ def confirm_totp(crm: Runtime, username: str, code: str, *, channel: str = "web"
     with _account(crm, username) as account:
         stored = account.user["totp_secret"]
         if stored is None or not stored.startswith(PENDING):
-            raise TotpError(f"{username!r} has no two-factor enrolment to confirm; start one first")
+            raise TotpError.said(
+                "totp.nothing_to_confirm",
+                f"{username!r} has no two-factor enrolment to confirm; start one first",
+                user=username,
+            )
         pending = crm.keys.decrypt(stored[len(PENDING) :])
         step = _totp_step(pending["secret"], code, account.now, None)
         if step is None:
@@ -487,7 +495,10 @@ def change_password(crm: Runtime, username: str, old: str, new: str, *, channel:
     with _account(crm, username) as account:
         state, minutes = account.unavailable(), account.minutes_locked()
         if state:
-            raise AccountUnavailable(f"the account {username!r} is {state}")
+            said = message(f"account.state.{state}", current_language())
+            raise AccountUnavailable.said(
+                "account.unavailable", f"the account {username!r} is {state}", user=username, state=said
+            )
         if minutes:
             errors.add("old_password", "locked", _locked_message(minutes))
         elif not verify_password(account.user["password_hash"], old):
@@ -525,7 +536,7 @@ def _account(crm: Runtime, username: str) -> Iterator[_Account]:
     with crm.engine.connect() as connection, connection.begin():
         account = _Account(crm, connection, username)
         if account.row is None:
-            raise UnknownUser(f"there is no user {username!r}")
+            raise UnknownUser.named(username)
         yield account
 
 

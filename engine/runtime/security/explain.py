@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from engine.metadata.model import ObjectDef
 from engine.runtime.errors import RECORD_ERRORS, NotFound
-from engine.runtime.messages import localized, message
+from engine.runtime.messages import current_language, localized, message
 from engine.runtime.records.query import format_title
 from engine.runtime.records.validation import Errors
 from engine.runtime.records.writes import record_id_of
@@ -238,7 +238,7 @@ class Explainer:
         by_id = isinstance(user, int) and not isinstance(user, bool)
         row = next((r for r in self.world.rows.values() if r["id" if by_id else "username"] == user), None)
         if row is None:
-            raise UnknownUser(f"there is no user {user!r}")
+            raise UnknownUser.named(user)
         return _explain(self.session, self.world, target, row, self._principal(row))
 
     def who(self, object_name: str, record_id: Any) -> tuple[str, list[Reader], int]:
@@ -298,7 +298,8 @@ class Explainer:
         if key not in self._targets:
             self.load(obj.name, [key[1]])
         if key not in self._targets:
-            raise NotFound(obj.name, record_id)  # no such record, or outside the caller's own read scope
+            # no such record, or outside the caller's own read scope
+            raise NotFound(obj.name, record_id, obj.label.get(current_language()))
         return self._targets[key]
 
     def _principal(self, row: UserRow) -> Principal:

@@ -39,6 +39,11 @@ class UnknownUser(TrellisError):
 
     code = "unknown_user"
 
+    @classmethod
+    def named(cls, user: object) -> UnknownUser:
+        """``there is no user 'name'``, in the current language."""
+        return cls.said("user.no_such", f"there is no user {user!r}", user=user)
+
 
 class AccountUnavailable(TrellisError):
     """The user exists but may not act now (disabled or expired)."""
@@ -160,7 +165,7 @@ def user_row(connection: sa.Connection, users: sa.Table, user: str | int) -> sa.
     column = users.c.id if isinstance(user, int) and not isinstance(user, bool) else users.c.username
     row = connection.execute(sa.select(users).where(column == user)).mappings().first()
     if row is None:
-        raise UnknownUser(f"there is no user {user!r}")
+        raise UnknownUser.named(user)
     return row
 
 

@@ -84,7 +84,7 @@ def end_sessions(
         .returning(users.c.id, users.c[COLUMN])
     ).first()
     if row is None:
-        raise UnknownUser(f"there is no user {username!r}")
+        raise UnknownUser.named(username)
     audit.log_login(connection, crm.schema, username, row.id, "sessions_ended", now, detail=reason, **log)
     if reason != "logout":
         audit.log_change(

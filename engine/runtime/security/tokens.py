@@ -145,7 +145,11 @@ def create_token(
     with crm.engine.connect() as connection, connection.begin():
         user_id = connection.execute(sa.select(users.c.id).where(users.c.username == username)).scalar()
         if user_id is None:
-            raise UnknownUser(f"there is no user {username!r}; create it with `trellis user add`")
+            raise UnknownUser.said(
+                "user.no_such_create",
+                f"there is no user {username!r}; create it with `trellis user add`",
+                user=username,
+            )
         load_principal(connection, crm.config, user_id, now, users)  # refuses disabled and expired accounts
         row = {
             "user_id": user_id,
@@ -208,7 +212,7 @@ def list_tokens(crm: Runtime, username: str | None = None) -> list[TokenInfo]:
     with crm.engine.connect() as connection:
         if username is not None:
             if connection.execute(sa.select(users.c.id).where(users.c.username == username)).first() is None:
-                raise UnknownUser(f"there is no user {username!r}")
+                raise UnknownUser.named(username)
             return _infos(connection, crm, users.c.username == username)
         return _infos(connection, crm, sa.true())
 
@@ -225,25 +229,37 @@ def resolve_token(crm: Runtime, secret: str, ip: str | None = None) -> str:
 def resolve_token_scopes(crm: Runtime, secret: str, ip: str | None = None) -> tuple[str, tuple[str, ...] | None]:
     """``resolve_token``, and the scopes the token is limited to (None: not limited)."""
     if not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
-        raise TokenRefused(
-            f"this is not a Trellis API token (they start with {TOKEN_PREFIX}); create one with `trellis token create`"
+        raise TokenRefused.said(
+            "token.not_a_token",
+            f"this is not a Trellis API token (they start with {TOKEN_PREFIX}); create one with `trellis token create`",
+            prefix=TOKEN_PREFIX,
         )
     tokens, users = _tables(crm)
     now = crm.clock_now().now_utc
     with crm.engine.connect() as connection, connection.begin():
         row = connection.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash(secret))).mappings().first()
         if row is None:
-            raise TokenRefused("unknown API token; check that it was copied whole, or create a new one")
+            raise TokenRefused.said(
+                "token.unknown", "unknown API token; check that it was copied whole, or create a new one"
+            )
         if row["revoked_at"] is not None:
-            raise TokenRefused(f"this API token was revoked on {row['revoked_at']:%Y-%m-%d %H:%M} UTC")
+            when = f"{row['revoked_at']:%Y-%m-%d %H:%M}"
+            raise TokenRefused.said("token.revoked", f"this API token was revoked on {when} UTC", when=when)
         if row["expires_at"] is not None and row["expires_at"] <= now:
-            raise TokenRefused(f"this API token expired on {row['expires_at']:%Y-%m-%d %H:%M} UTC; create a new one")
+            when = f"{row['expires_at']:%Y-%m-%d %H:%M}"
+            raise TokenRefused.said(
+                "token.expired", f"this API token expired on {when} UTC; create a new one", when=when
+            )
         principal = load_principal(connection, crm.config, row["user_id"], now, users)
         locked = connection.execute(sa.select(users.c.locked_until).where(users.c.id == row["user_id"])).scalar()
         if locked is not None and locked > now:
-            raise AccountUnavailable(
-                f"the account {principal.username!r} is locked until {locked:%Y-%m-%d %H:%M} UTC "
-                "after failed logins; its API tokens work again then"
+            until = f"{locked:%Y-%m-%d %H:%M}"
+            raise AccountUnavailable.said(
+                "token.account_locked",
+                f"the account {principal.username!r} is locked until {until} UTC "
+                "after failed logins; its API tokens work again then",
+                user=principal.username,
+                until=until,
             )
         if ip is not None:
             _check_network(crm, principal, ip)
@@ -266,7 +282,12 @@ def _check_network(crm: Runtime, principal: Principal, ip: str) -> None:
     if (global_networks and not ip_allowed(ip, global_networks)) or (
         role_limited and not ip_allowed(ip, [n for r in roles for n in r.ip_allowlist])
     ):
-        raise PermissionDenied(f"API access from {ip} is not allowed for the account {principal.username!r}")
+        raise PermissionDenied.said(
+            "token.network",
+            f"API access from {ip} is not allowed for the account {principal.username!r}",
+            ip=ip,
+            user=principal.username,
+        )
 
 
 def _moment(value: dt.datetime | dt.date | None) -> dt.datetime | None:

@@ -398,7 +398,7 @@ class Directory:
 
     def _require_manage(self) -> None:
         if not self.actor.has("manage_users"):
-            raise PermissionDenied("managing users needs the manage_users permission")
+            raise PermissionDenied.said("users.needs_permission", "managing users needs the manage_users permission")
 
     def _find(self, username: str) -> Any:
         return (

@@ -300,13 +300,18 @@ class NotifyPeople(ActionKind):
         )
         subject = notify.render(template.text(language)[0], context, autoescape=False).strip()
         people = _users(session, users)
+        words = dry.words
+        nobody = words.say("dryrun.nobody", "nobody")
         parts = []
         if "in_app" in action.channels:
-            parts.append("in-app: " + (", ".join(name for name, _ in people.values()) or "nobody"))
+            names = ", ".join(words.user(user_id, name) for user_id, (name, _) in people.items()) or nobody
+            parts.append(words.say("dryrun.in_app", f"in-app: {names}", people=names))
         if "email" in action.channels:
-            emails = sorted(set(addresses) | {email for _, email in people.values() if email})
-            parts.append("e-mail: " + (", ".join(emails) or "nobody"))
-        return f"notify “{subject}” ({action.template}) — {'; '.join(parts)}"
+            emails = ", ".join(sorted(set(addresses) | {email for _, email in people.values() if email})) or nobody
+            parts.append(words.say("dryrun.email", f"e-mail: {emails}", people=emails))
+        shown = "; ".join(parts)
+        english = f"notify “{subject}” ({action.template}) — {shown}"
+        return words.say("dryrun.notify", english, subject=subject, template=action.template, parts=shown)
 
 
 class CallWebhook(ActionKind):
@@ -324,8 +329,11 @@ class CallWebhook(ActionKind):
     def preview(self, dry: DryRun, action: Action) -> str:
         from engine.runtime.jobs.delivery import masked_url
 
-        signed = f", signed with ${action.secret_env}" if action.secret_env else ""
-        return f"webhook POST {masked_url(action.webhook_target)}{signed}"
+        url = masked_url(action.webhook_target)
+        if action.secret_env:
+            english = f"webhook POST {url}, signed with ${action.secret_env}"
+            return dry.words.say("dryrun.webhook_signed", english, url=url, secret=action.secret_env)
+        return dry.words.say("dryrun.webhook", f"webhook POST {url}", url=url)
 
 
 class Assign(ActionKind):
@@ -339,8 +347,12 @@ class Assign(ActionKind):
 
     def preview(self, dry: DryRun, action: Action) -> str:
         found = dry.session.config.assignment.get(action.rule or "")
-        strategy = f" ({found.strategy})" if found is not None else ""
-        return f"assign with the rule {action.rule}{strategy}"
+        words = dry.words
+        if found is None:
+            return words.say("dryrun.assign", f"assign with the rule {action.rule}", rule=action.rule)
+        strategy = words.say(f"dryrun.strategy.{found.strategy}", found.strategy)
+        english = f"assign with the rule {action.rule} ({found.strategy})"
+        return words.say("dryrun.assign_by", english, rule=words.label(found.label, action.rule), strategy=strategy)
 
 
 class Convert(ActionKind):
@@ -350,7 +362,9 @@ class Convert(ActionKind):
         firing.session.convert(action.rule or "", firing.record()[1])
 
     def preview(self, dry: DryRun, action: Action) -> str:
-        return f"convert with {action.rule}"
+        found = dry.session.config.conversions.get(action.rule or "")
+        conversion = dry.words.label(found.label, action.rule) if found is not None else action.rule
+        return dry.words.say("dryrun.convert", f"convert with {action.rule}", conversion=conversion)
 
 
 class ArchiveRecord(ActionKind):
@@ -361,8 +375,9 @@ class ArchiveRecord(ActionKind):
         firing.session.archive(obj.name, record_id)
 
     def preview(self, dry: DryRun, action: Action) -> str:
-        archived = dry.values.get("archived_at") is not None
-        return "archive the record (archived already)" if archived else "archive the record"
+        if dry.values.get("archived_at") is not None:
+            return dry.words.say("dryrun.archive_again", "archive the record (archived already)")
+        return dry.words.say("dryrun.archive", "archive the record")
 
 
 for _kind in (

@@ -339,10 +339,16 @@ def decide(session: Session, approval_id: Any, decision: str, comment: str | Non
     principal = session.principal
     if not principal.is_system:
         if not principal.has("approve"):
-            raise PermissionDenied("deciding approvals needs the approve permission")
+            raise PermissionDenied.said("approval.needs_permission", "deciding approvals needs the approve permission")
         _require_record_scope(session, current)
         if not _is_approver(principal, step):
-            raise PermissionDenied(f"step {step.index + 1} of request {current.id} is for {step.approver_name}")
+            raise PermissionDenied.said(
+                "approval.not_your_step",
+                f"step {step.index + 1} of request {current.id} is for {step.approver_name}",
+                step=step.index + 1,
+                id=current.id,
+                approver=step.approver_name,
+            )
         conflict = duty_conflict(session, current)
         if conflict is not None:
             raise PermissionDenied(conflict)
@@ -389,7 +395,7 @@ def cancel(session: Session, approval_id: Any) -> ApprovalRequest:
             "approval",
         )
     if not session.principal.is_system and current.requested_by != session.user:
-        raise PermissionDenied("only the requester may withdraw a request")
+        raise PermissionDenied.said("approval.only_requester", "only the requester may withdraw a request")
     _finish(session, current, CANCELLED, session.clock().now_utc, None, None)
     return get(session, current.id)
 
@@ -398,7 +404,7 @@ def _apply(session: Session, request_: ApprovalRequest) -> str | None:
     """Apply the approved change as the requester; the reason it failed, or None."""
     try:
         if request_.requested_by is None:  # the requester's account is gone
-            raise UnknownUser(f"there is no user {request_.requested_by_name!r}")
+            raise UnknownUser.named(request_.requested_by_name)
         requester = load_principal(
             session.connection,
             session.config,

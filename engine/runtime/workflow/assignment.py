@@ -59,6 +59,7 @@ from engine.metadata.model import (
 )
 from engine.runtime.database import upsert
 from engine.runtime.errors import NotFound, TrellisError
+from engine.runtime.messages import current_language
 from engine.runtime.records.query import row_to_record
 from engine.runtime.records.stages import Feature
 from engine.runtime.security.permissions import Principal
@@ -133,13 +134,20 @@ def assign(session: Session, rule_name: str, object_name: str, record_id: int) -
     user id written, or None when nobody could take it (the reason is recorded)."""
     rule = session.config.assignment.get(rule_name)
     if rule is None:
-        raise AssignmentError(f"there is no assignment rule {rule_name!r}")
-    if rule.object != object_name:
-        raise AssignmentError(f"the assignment rule {rule_name} assigns {rule.object} records, not {object_name}")
+        raise AssignmentError.said("assignment.no_rule", f"there is no assignment rule {rule_name!r}", rule=rule_name)
     obj = session.object(object_name)
+    if rule.object != object_name:
+        language = current_language()
+        raise AssignmentError.said(
+            "assignment.other_object",
+            f"the assignment rule {rule_name} assigns {rule.object} records, not {object_name}",
+            rule=rule.label.get(language),
+            assigns=session.object(rule.object).label.get(language),
+            object=obj.label.get(language),
+        )
     record = _stored(session, obj, record_id)
     if not record:
-        raise NotFound(object_name, record_id)
+        raise NotFound(object_name, record_id, obj.label.get(current_language()))
     return choose_and_write(session, rule, obj, record, "assign")
 
 

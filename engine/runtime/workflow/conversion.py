@@ -345,7 +345,12 @@ def _start(session: Session, name: str, record_id: Any) -> tuple[Conversion, Rec
     obj = session.object(conversion.source)
     source = session.get(obj.name, record_id)
     if not session.principal.in_scope(obj.name, "edit", source.get("owner_id")):
-        raise PermissionDenied(f"you may not change {obj.label.get()} {source.id}, so you may not convert it")
+        raise PermissionDenied.said(
+            "convert.denied",
+            f"you may not change {obj.label.get()} {source.id}, so you may not convert it",
+            object=obj.label.get(current_language()),
+            id=source.id,
+        )
     problem = refusal(conversion, source, session.clock(), session.user, obj.fields)
     if problem is not None:
         raise ConversionRefused({RECORD_ERRORS: [problem]}, obj.name)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata.fieldtypes import coerce_value
-from engine.metadata.model import ObjectDef
+from engine.metadata.model import Label, ObjectDef
 from engine.runtime.messages import MESSAGES, message
 from engine.runtime.records.present import References, ValueFormatter, date_text, moment_text
 from engine.runtime.security.users import user_names
@@ -48,6 +48,14 @@ class RawWords:
     def value(self, obj: ObjectDef | None, name: str, value: Any) -> str:
         """The value ``value`` of field ``name`` of ``obj``."""
         return show(value)
+
+    def user(self, user_id: int, username: str) -> str:
+        """A user: the user name."""
+        return username
+
+    def label(self, label: Label, name: str | None) -> str:
+        """A configured thing (an assignment rule, a conversion): its name."""
+        return name or ""
 
     def say(self, code: str, english: str, **params: Any) -> str:
         """A sentence: ``english`` for the author, the catalogue's ``code`` for people."""
@@ -102,6 +110,12 @@ class PeopleWords(RawWords):
             return ValueFormatter(settings, self.language, refs).text(coerce_value(f, value, settings), f) or EMPTY
         except (TypeError, ValueError, AttributeError, LookupError):  # a value the write path would refuse
             return show(value)
+
+    def user(self, user_id: int, username: str) -> str:
+        return user_names(self.session, [user_id]).get(user_id, username)
+
+    def label(self, label: Label, name: str | None) -> str:
+        return label.get(self.language)
 
     def say(self, code: str, english: str, **params: Any) -> str:
         return message(code, self.language, **params)

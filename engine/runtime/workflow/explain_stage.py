@@ -147,8 +147,8 @@ def explain_stage(
 ) -> StageExplanation:
     """What moving the record to ``stage`` as ``user`` (None: the system) needs now. Raises
     UnknownObject, NotFound (also outside the user's read scope), NoSuchStage, UnknownUser
-    and AccountUnavailable."""
-    with _dry(crm, user) as session:
+    and AccountUnavailable, in ``language``."""
+    with speaking(language), _dry(crm, user) as session:
         obj = session.object(object_name)
         pipeline = obj.pipeline
         if pipeline is None:
@@ -161,7 +161,7 @@ def explain_stage(
         wanted = record_id_of(obj.name, record_id)
         found = session.query(obj.name).include_archived().filter(id=wanted).first()
         if found is None:
-            raise NotFound(obj.name, record_id)
+            raise NotFound(obj.name, record_id, obj.label.get(language))
         stored = session.acting(SYSTEM, session.channel).get(obj.name, wanted)
         values = dict(stored)
         after = {**values, pipeline.field: stage}

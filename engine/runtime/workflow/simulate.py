@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from engine.metadata.expressions import Clock, ExpressionEvalError
 from engine.metadata.model import Automation, ObjectDef
 from engine.runtime.errors import NotFound, TrellisError
+from engine.runtime.messages import current_language
 from engine.runtime.records.query import format_title
 from engine.runtime.records.session import Session
 from engine.runtime.records.writes import record_id_of
@@ -146,7 +147,7 @@ def simulate_record(
         obj = session.object(object_name)
         record = session.query(obj.name).include_archived().filter(id=record_id_of(obj.name, record_id)).first()
         if record is None:
-            raise NotFound(obj.name, record_id)
+            raise NotFound(obj.name, record_id, obj.label.get(current_language()))
         values = dict(record)
         words = PeopleWords(session, language) if language is not None else RAW
         rules = tuple(

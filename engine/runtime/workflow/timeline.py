@@ -34,6 +34,7 @@ import sqlalchemy as sa
 
 from engine.metadata.model import ActivityDef, Config, ObjectDef
 from engine.runtime.errors import NotFound, QueryError
+from engine.runtime.messages import current_language
 from engine.runtime.records.record import Record
 from engine.runtime.records.stages import Feature
 from engine.runtime.workflow import engagement
@@ -236,15 +237,18 @@ def timeline(
     scope; only activities and tasks the caller may read, without hidden fields."""
     obj = session.object(object_name)
     if not obj.timeline:
-        raise QueryError(f"{object_name} has no timeline")
+        raise QueryError.said(
+            "timeline.none", f"{object_name} has no timeline", object=obj.label.get(current_language())
+        )
     if page < 1 or not 1 <= per_page <= 100:
-        raise QueryError("page starts at 1 and per_page is between 1 and 100")
+        raise QueryError.said("timeline.paging", "page starts at 1 and per_page is between 1 and 100")
     if types is not None and not set(types) <= set(ENTRY_TYPES):
-        raise QueryError(f"timeline entries are of the types {', '.join(ENTRY_TYPES)}")
+        types_ = ", ".join(ENTRY_TYPES)
+        raise QueryError.said("timeline.types", f"timeline entries are of the types {types_}", types=types_)
     query = session.query(object_name).include_archived()
     record = query.filter(id=record_id).first() if _valid_id(record_id) else None
     if record is None:
-        raise NotFound(object_name, record_id)
+        raise NotFound(object_name, record_id, obj.label.get(current_language()))
     keys: list[tuple[dt.datetime, dt.datetime, str, int]] = []
     queries: dict[str, tuple[Query, str]] = {}
     zone = session.clock().timezone
@@ -418,7 +422,9 @@ def complete_task(session: Session, object_name: str, record_id: Any, version: i
     """Mark a task done: set its status to the first ``done`` value (or true), through the write path."""
     obj = session.object(object_name)
     if obj.task is None:
-        raise QueryError(f"{object_name} is not a task object")
+        raise QueryError.said(
+            "timeline.not_task", f"{object_name} is not a task object", object=obj.label.get(current_language())
+        )
     value: Any = obj.task.done[0] if obj.task.done else True
     return session.update(object_name, record_id, {obj.task.status: value}, version=version)
 

@@ -250,7 +250,11 @@ def merged_into(session: Session, object_name: str, record: Record) -> int | Non
 # --- checks -------------------------------------------------------------------------------------------
 def _check_grant(session: Session, obj: ObjectDef) -> None:
     if not session.principal.grant(obj.name).merge_:
-        raise PermissionDenied(f"You may not merge {obj.label.get()} records; ask for the merge permission.")
+        raise PermissionDenied.said(
+            "merge.no_grant",
+            f"You may not merge {obj.label.get()} records; ask for the merge permission.",
+            object=obj.label.get(current_language()),
+        )
 
 
 def _records(
