@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import g, request
 
 from engine.runtime.messages import set_language
-from engine.runtime.security.tokens import SCOPES, resolve_token_scopes
+from engine.runtime.security.tokens import SCOPES, resolve_token_principal
 from engine.runtime.security.users import user_locale
 from webui.api.errors import ApiError
 from webui.i18n import LANGUAGES
@@ -32,7 +32,8 @@ def bearer_token() -> str | None:
 
 
 def authenticate() -> None:
-    """``before_request`` of the API: resolve the token into ``g.api_username`` or refuse."""
+    """``before_request`` of the API: resolve the token into ``g.api_username`` (and who that is,
+    ``g.api_principal``, which the request's read session reuses) or refuse."""
     token = bearer_token()
     if token is None:
         raise ApiError(
@@ -41,7 +42,8 @@ def authenticate() -> None:
             "This API needs a token: send the header "
             "`Authorization: Bearer <token>` (create a token with `trellis token create`).",
         )
-    g.api_username, g.api_scopes = resolve_token_scopes(get_trellis(), token, ip=request.remote_addr)
+    resolved = resolve_token_principal(get_trellis(), token, ip=request.remote_addr)
+    g.api_principal, g.api_username, g.api_scopes = resolved.principal, resolved.principal.username, resolved.scopes
     set_language(api_language(g.api_username))
     needed = SCOPED_ENDPOINTS.get(request.endpoint or "")
     if g.api_scopes is not None and needed not in g.api_scopes:

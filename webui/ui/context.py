@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from flask import Flask, g, request, session
 from flask_login import current_user
 
+from engine.runtime.jobs import inbox
 from engine.runtime.messages import set_language
 from engine.runtime.records.session import Session
 from engine.runtime.security.permissions import Principal
@@ -49,12 +50,21 @@ def plural(key: str, count: int, **values: object) -> str:
 def ui_session(read: bool = False) -> Iterator[Session]:
     """One engine session (one transaction) as the logged-in user, on the ``web`` channel;
     ``read``: a page that only reads (a list, a report, a dashboard, an export, the duplicate
-    finder), which the engine may serve from the read replica (``Runtime.read_session``)."""
+    finder), which the engine may serve from the read replica (``Runtime.read_session``) — as the
+    principal the login check read (``g.principal``), and counting the bell's unread
+    notifications in the same unit of work. A session that writes reads the user again, in its
+    own transaction."""
     crm = get_trellis()
-    opened = crm.read_session if read else crm.session
-    with opened(user=current_user.username, channel="web") as engine_session:
+    if not read:
+        with crm.session(user=current_user.username, channel="web") as engine_session:
+            g.principal = engine_session.principal
+            yield engine_session
+        return
+    with crm.read_session(user=current_user.username, channel="web", principal=g.get("principal")) as engine_session:
         g.principal = engine_session.principal
         yield engine_session
+        if "unread" not in g:  # the header's bell, in the same unit of work (webui.ui.notifications)
+            g.unread = inbox.unread_count(engine_session)
 
 
 @dataclass(frozen=True)
