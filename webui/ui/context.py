@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, g, request, session
+from flask import Flask, current_app, g, has_request_context, request, session, url_for
 from flask_login import current_user
 
 from engine.runtime.jobs import inbox
@@ -79,13 +79,11 @@ class NavItem:
 
 def navigation(principal: Principal, lang: str, active: str | None) -> list[NavItem]:
     """The objects the user may read, labelled in ``lang``."""
-    from flask import url_for
-
     return [
         NavItem(
             obj.name,
             obj.plural_label.get(lang),
-            url_for("records.list_records", object_name=obj.name),
+            page_url("records.list_records", object_name=obj.name),
             obj.name == active,
         )
         for obj in readable_objects(get_trellis().config, principal)
@@ -100,12 +98,41 @@ def _principal() -> Principal | None:
     return g.principal
 
 
+#: Most URLs ``page_url`` keeps per app (the pages' fixed links: static files, navigation, actions).
+URL_CACHE_SIZE = 4096
+
+
+def page_url(endpoint: str, **values: Any) -> str:
+    """``url_for`` as templates call it, remembered per app, endpoint, values and script root: a
+    page builds the same few dozen links (style sheets, scripts, navigation, menus) on every
+    request, each a walk of the URL map otherwise. Not remembered: blueprint-relative endpoints,
+    options (``_external``, ``_anchor``…), values that cannot be a key, outside a request."""
+    if not has_request_context() or endpoint.startswith(".") or any(name.startswith("_") for name in values):
+        return url_for(endpoint, **values)
+    key = (request.script_root, endpoint, tuple(sorted(values.items())))
+    try:
+        cache: dict[Any, str] = current_app.extensions["trellis_urls"]
+        found = cache.get(key)
+    except TypeError:  # a value that cannot be hashed (a list)
+        return url_for(endpoint, **values)
+    if found is None:
+        found = url_for(endpoint, **values)
+        if len(cache) < URL_CACHE_SIZE:
+            cache[key] = found
+    return found
+
+
 def _page_context() -> dict[str, Any]:
     principal = _principal()
     active = (request.view_args or {}).get("object_name")
     settings = get_trellis().config.settings
+    lang = language()
+
+    def bound_t(key: str, **values: object) -> str:  # the language looked up once per page
+        return translate(key, lang, **values)
+
     return {
-        "t": t,
+        "t": bound_t,
         "plural": plural,
         "lang": language(),
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
@@ -116,9 +143,11 @@ def _page_context() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    """Give every template ``t``, ``plural``, ``lang``, ``nav``, ``company`` and ``user``; the
-    engine speaks the page's language to the user (its field errors, refusals), the API's its own."""
+    """Give every template ``t``, ``plural``, ``lang``, ``nav``, ``company`` and ``user``, and
+    ``url_for`` as ``page_url``; the engine speaks the page's language to the user (its field errors, refusals), the API's its own."""
     app.context_processor(_page_context)
+    app.extensions["trellis_urls"] = {}
+    app.jinja_env.globals["url_for"] = page_url
     app.before_request(_speak)
     app.teardown_request(_stop_speaking)
 
