@@ -98,7 +98,10 @@ def _principal() -> Principal | None:
     return g.principal
 
 
-#: Most URLs ``page_url`` keeps per app (the pages' fixed links: static files, navigation, actions).
+#: ``url_for``'s options: a URL built with one is not remembered (``_external`` depends on the host).
+URL_OPTIONS = frozenset({"_anchor", "_method", "_scheme", "_external"})
+#: Most URLs ``page_url`` keeps per app (the pages' fixed links: static files, navigation, actions,
+#: a list's sort and export links); past it, it forgets them all and starts again.
 URL_CACHE_SIZE = 4096
 
 
@@ -106,8 +109,8 @@ def page_url(endpoint: str, **values: Any) -> str:
     """``url_for`` as templates call it, remembered per app, endpoint, values and script root: a
     page builds the same few dozen links (style sheets, scripts, navigation, menus) on every
     request, each a walk of the URL map otherwise. Not remembered: blueprint-relative endpoints,
-    options (``_external``, ``_anchor``…), values that cannot be a key, outside a request."""
-    if not has_request_context() or endpoint.startswith(".") or any(name.startswith("_") for name in values):
+    ``URL_OPTIONS`` (``_external``…), values that cannot be a key, outside a request."""
+    if not has_request_context() or endpoint.startswith(".") or URL_OPTIONS & values.keys():
         return url_for(endpoint, **values)
     key = (request.script_root, endpoint, tuple(sorted(values.items())))
     try:
@@ -117,8 +120,9 @@ def page_url(endpoint: str, **values: Any) -> str:
         return url_for(endpoint, **values)
     if found is None:
         found = url_for(endpoint, **values)
-        if len(cache) < URL_CACHE_SIZE:
-            cache[key] = found
+        if len(cache) >= URL_CACHE_SIZE:  # many lists' filter links: start again
+            cache.clear()
+        cache[key] = found
     return found
 
 
