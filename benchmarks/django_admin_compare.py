@@ -1,6 +1,7 @@
 """The web list page against the Django admin changelist, on the same rows (issue 18 §6).
 
-    python benchmarks/django_admin_compare.py [--rows 100000] [--requests 20] [--rounds 3] [--db URL] [--output docs/benchmarks.md]
+    python benchmarks/django_admin_compare.py [--rows 100000] [--requests 20] [--rounds 3] [--db URL]
+        [--plain-stage] [--django-stage-index] [--output docs/benchmarks.md]
 
 Needs Django (``pip install -e .[bench]``); engine/ and webui/ never import it.
 
@@ -15,6 +16,11 @@ ROUNDS rounds of REQUESTS requests through each framework's own in-process test 
 logged in, after a warm-up: a rep's list (page 1), the manager's list (page 1), a stage filter
 and a search (both as the manager). Reports the median over the rounds of the mean
 milliseconds per request, and Django / Trellis.
+
+Trellis's opportunity has its stage as a pipeline (``PIPELINE_CONFIG``), for which the engine
+makes an index ordered like the list (stage, newest first); Django's model has no index on the
+stage, as Django makes none by default — ``--django-stage-index`` gives it the same one,
+``--plain-stage`` runs Trellis on list_page.py's config (the stage a plain picklist, no index).
 """
 
 from __future__ import annotations
