@@ -1,6 +1,7 @@
 """The web list page against the Django admin changelist, on the same rows (issue 18 §6).
 
-    python benchmarks/django_admin_compare.py [--rows 100000] [--requests 20] [--rounds 3] [--db URL] [--output docs/benchmarks.md]
+    python benchmarks/django_admin_compare.py [--rows 100000] [--requests 20] [--rounds 3] [--db URL]
+        [--plain-stage] [--django-stage-index] [--output docs/benchmarks.md]
 
 Needs Django (``pip install -e .[bench]``); engine/ and webui/ never import it.
 
@@ -15,6 +16,11 @@ ROUNDS rounds of REQUESTS requests through each framework's own in-process test 
 logged in, after a warm-up: a rep's list (page 1), the manager's list (page 1), a stage filter
 and a search (both as the manager). Reports the median over the rounds of the mean
 milliseconds per request, and Django / Trellis.
+
+Trellis's opportunity has its stage as a pipeline (``PIPELINE_CONFIG``), for which the engine
+makes an index ordered like the list (stage, newest first); Django's model has no index on the
+stage, as Django makes none by default — ``--django-stage-index`` gives it the same one,
+``--plain-stage`` runs Trellis on list_page.py's config (the stage a plain picklist, no index).
 """
 
 from __future__ import annotations
@@ -31,11 +37,30 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
-from list_page import CONFIG, PASSWORD, REPS, fill, log_in, row_values, vacuum  # benchmarks/list_page.py
+from list_page import CONFIG, PASSWORD, REPS, STAGES, fill, log_in, row_values, vacuum  # benchmarks/list_page.py
 from results import append_rows, machine  # benchmarks/results.py
 from scratch import scratch_database  # benchmarks/scratch.py
 
 from engine import Trellis
+
+#: ``list_page.CONFIG`` with the opportunity's stage as a pipeline, as a CRM has it: the same
+#: values in the same column, and the engine indexes it like the list (``ix_obj_opportunity_stage_recent``,
+#: ``engine.runtime.tables.listed_choice``). ``--plain-stage`` keeps the plain picklist of list_page.py.
+PIPELINE_CONFIG = CONFIG.replace(
+    "      stage: {type: picklist, values: [prospect, qualify, proposal, negotiation, won, lost]}\n",
+    "      stage: {type: picklist}\n",
+).replace(
+    "roles:\n",
+    "    pipeline:\n      stages:\n"
+    + "".join(f"        - {{key: {s}}}\n" for s in STAGES[:4])
+    + "        - {key: won, outcome: won}\n        - {key: lost, outcome: lost}\n"
+    + "roles:\n",
+    1,
+)
+#: The index ``--django-stage-index`` gives Django's model: the one Trellis makes for a pipeline's stage.
+DJANGO_STAGE_INDEX = (
+    '            models.Index(fields=["stage", "-created_at", "id", "archived_at"], name="ix_opp_stage_recent"),\n'
+)
 
 #: The Django app, written to the temporary folder (Django finds an app by importing it).
 APP_FILES = {
@@ -147,11 +172,15 @@ def django_database(url: str | None, folder: Path) -> dict[str, Any]:
     }
 
 
-def django_setup(folder: Path, database: dict[str, Any]) -> None:
-    """Write the ``crm`` app and the URLs to ``folder`` and configure Django around them."""
+def django_setup(folder: Path, database: dict[str, Any], stage_index: bool = False) -> None:
+    """Write the ``crm`` app and the URLs to ``folder`` and configure Django around them
+    (``stage_index``: the model gets ``DJANGO_STAGE_INDEX`` too)."""
     package = folder / "djbench" / "crm"
     package.mkdir(parents=True)
     for name, text in APP_FILES.items():
+        if name == "models.py" and stage_index:
+            marker = '            models.Index(fields=["owner"'
+            text = text.replace(marker, DJANGO_STAGE_INDEX + marker, 1)
         (package / name).write_text(text.lstrip(), encoding="utf-8")
     (folder / "djbench" / "urls.py").write_text(URLS.lstrip(), encoding="utf-8")
     sys.path.insert(0, str(folder / "djbench"))
@@ -279,6 +308,12 @@ def main() -> None:
         "--db", default=None, help="a PostgreSQL URL (default: SQLite files); each gets a scratch schema"
     )
     parser.add_argument("--note", default="", help="what this run measures (e.g. the Trellis commit)")
+    parser.add_argument(
+        "--plain-stage", action="store_true", help="the stage a plain picklist (list_page.CONFIG), not a pipeline"
+    )
+    parser.add_argument(
+        "--django-stage-index", action="store_true", help="give Django's model the index Trellis makes on the stage"
+    )
     parser.add_argument("--output", default="docs/benchmarks.md")
     args = parser.parse_args()
     os.environ.setdefault("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
@@ -292,14 +327,14 @@ def main() -> None:
         folder = Path(name)
         postgresql = trellis_url.startswith("postgresql")
         config_path = folder / "bench.yaml"
-        config_path.write_text(CONFIG, encoding="utf-8")
+        config_path.write_text(CONFIG if args.plain_stage else PIPELINE_CONFIG, encoding="utf-8")
         crm = Trellis.open(config_path, trellis_url if postgresql else f"sqlite:///{folder / 'trellis.db'}")
         crm.apply()
         with crm.directory() as d:
             owner_ids = [d.add(user, roles=["rep"], password=PASSWORD).id for user in REPS]
             d.add("boss", roles=["manager"], password=PASSWORD)
         fill(crm, args.rows, owner_ids)
-        django_setup(folder, django_database(django_url if postgresql else None, folder))
+        django_setup(folder, django_database(django_url if postgresql else None, folder), args.django_stage_index)
         users = django_fill(args.rows)
         if postgresql:  # what autovacuum does soon after a bulk insert, for both
             vacuum(crm.engine)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from engine.metadata import Config
 from engine.metadata.expressions import Clock
 from engine.runtime import features, migrate, replica
-from engine.runtime.database import read_only
+from engine.runtime.database import QUERY_ONLY_REFUSAL, deferred_reads, read_only, sqlite_reads
 from engine.runtime.records.session import Session, utc_now
 from engine.runtime.records.stages import WriteStages
 from engine.runtime.security import crypto
@@ -130,37 +130,56 @@ class Runtime:
         return self._current
 
     @contextmanager
-    def session(self, user: str | int | None = None, channel: str = "python") -> Iterator[Session]:
+    def session(
+        self, user: str | int | None = None, channel: str = "python", principal: Principal | None = None
+    ) -> Iterator[Session]:
         """One transaction as ``user`` (a username or id; None = the system context):
         commit on success, roll back on any exception. ``channel`` (web, api, import,
         automation, cli, python) is recorded in the audit trail. Raises ``DatabaseOutOfDate``
-        when the database was not brought to this config (``check_database``)."""
+        when the database was not brought to this config (``check_database``). ``principal``:
+        ``user`` resolved already (``read_session`` passes on the one it was given)."""
         self.check_database()
         with self.engine.connect() as connection:
             with connection.begin():
-                session = Session(self, connection, self._principal(connection, user), channel)
+                session = Session(self, connection, principal or self._principal(connection, user), channel)
                 yield session
                 wrote = not session.principal.is_system and self.reads.written(connection)
             if wrote:  # read-your-writes: this user's next reads wait for the replica to replay it
                 self.reads.remember(connection, (session.principal.username, session.principal.user_id))
 
     @contextmanager
-    def read_session(self, user: str | int | None = None, channel: str = "python") -> Iterator[Session]:
+    def read_session(
+        self, user: str | int | None = None, channel: str = "python", principal: Principal | None = None
+    ) -> Iterator[Session]:
         """A read-only unit of work as ``user`` — lists, reports, dashboards, exports, the
         duplicate finder: on the read replica when one is set (``TRELLIS_READ_DATABASE_URL``), not
         too far behind and ``user`` has no write of theirs it has not replayed yet, else on the
-        primary (``engine.runtime.replica.Router.engine_for`` decides). Either way the transaction
-        is READ ONLY: a write through it raises ``ReadOnlyWrite``; the access log it writes goes
-        to the primary (``Session.primary_writes``). Who ``user`` is — their row, active flag,
-        expiry and roles — is read from the primary (``principal``), so that a user disabled a
-        moment ago is refused at once, however far behind the replica is. Without a replica it
-        is ``session``."""
-        if self.reads.replica is None:
-            with self.session(user, channel) as session:
+        primary (``engine.runtime.replica.Router.engine_for`` decides). The transaction is READ
+        ONLY on the replica and on SQLite (``sqlite_reads``: a deferred ``BEGIN``, so that several
+        processes read side by side); a write through it raises ``ReadOnlyWrite``; the access log
+        it writes goes to the primary in a short transaction of its own (``Session.primary_writes``).
+        On PostgreSQL without a replica (and an in-memory SQLite) it is ``session``. ``principal``:
+        ``user`` resolved already in this request (the web's login check, on the primary), not read
+        again. Who ``user`` is — their row, active flag, expiry and roles — is always read from the
+        primary, so that a user disabled a moment ago is refused at once, however far behind the
+        replica is."""
+        if self.reads.replica is None and not deferred_reads(self.engine):
+            with self.session(user, channel, principal) as session:
                 yield session
             return
         self.check_database()
-        principal = self.principal(user)  # the primary: never a disabled user's stale row
+        if self.reads.replica is None:
+            with sqlite_reads(self.engine) as connection:
+                try:
+                    yield Session(
+                        self, connection, principal or self._principal(connection, user), channel, read_only=True
+                    )
+                except sa.exc.OperationalError as error:
+                    if QUERY_ONLY_REFUSAL in str(error.orig):
+                        raise replica.ReadOnlyWrite(str(error.orig)) from error
+                    raise
+            return
+        principal = principal or self.principal(user)  # the primary: never a disabled user's stale row
         with self.read_connection(user) as connection:
             try:
                 yield Session(self, connection, principal, channel, read_only=True)

@@ -56,6 +56,36 @@ def read_only(engine: sa.Engine) -> Iterator[sa.Connection]:
         yield connection.execution_options(**{READ_ONLY: True})
 
 
+def deferred_reads(engine: sa.Engine) -> bool:
+    """Whether read-only units of work on ``engine`` take ``sqlite_reads``: a SQLite file (an
+    in-memory database is one connection, shared by every transaction of its thread)."""
+    return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+
+
+#: The SQLite error of a write refused by ``PRAGMA query_only`` (``sqlite_reads``).
+QUERY_ONLY_REFUSAL = "attempt to write a readonly database"
+
+
+@contextmanager
+def sqlite_reads(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A read-only transaction on a SQLite file: a deferred ``BEGIN`` (``READ_ONLY``), which takes
+    no write lock, so that several processes read side by side under WAL while one writes; it
+    reads one snapshot throughout. ``PRAGMA query_only`` refuses a write through it (an
+    ``OperationalError``, ``QUERY_ONLY_REFUSAL``) instead of letting it try to take the write lock
+    half-way, which under WAL fails at once (``SQLITE_BUSY_SNAPSHOT``) when another connection
+    wrote since the snapshot. Rows a read still writes (the access log) go in a short
+    ``BEGIN IMMEDIATE`` transaction of their own (``Session.primary_writes``)."""
+    with read_only(engine) as connection:
+        raw = connection.connection.driver_connection
+        assert raw is not None, "the connection is open, so it has its sqlite3 connection"
+        raw.execute("PRAGMA query_only = 1")
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            raw.execute("PRAGMA query_only = 0")
+
+
 def create_engine(url: str | None = None) -> sa.Engine:
     """An engine for ``url`` (see ``database_url``) with Trellis's connection set-up."""
     url = database_url(url)

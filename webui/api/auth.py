@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import g, request
 
 from engine.runtime.messages import set_language
-from engine.runtime.security.tokens import SCOPES, resolve_token_scopes
+from engine.runtime.security.tokens import SCOPES, resolve_token_principal
 from webui.api.errors import ApiError, said
 from webui.api.language import api_language, asked_language
 from webui.state import get_trellis
@@ -31,12 +31,14 @@ def bearer_token() -> str | None:
 
 
 def authenticate() -> None:
-    """``before_request`` of the API: resolve the token into ``g.api_username`` or refuse."""
+    """``before_request`` of the API: resolve the token into ``g.api_username`` (and who that is,
+    ``g.api_principal``, which the request's read session reuses) or refuse."""
     set_language(asked_language())
     token = bearer_token()
     if token is None:
         raise ApiError(401, "unauthorized", said("api.no_token"))
-    g.api_username, g.api_scopes = resolve_token_scopes(get_trellis(), token, ip=request.remote_addr)
+    resolved = resolve_token_principal(get_trellis(), token, ip=request.remote_addr)
+    g.api_principal, g.api_username, g.api_scopes = resolved.principal, resolved.principal.username, resolved.scopes
     set_language(api_language(g.api_username))
     needed = SCOPED_ENDPOINTS.get(request.endpoint or "")
     if g.api_scopes is not None and needed not in g.api_scopes:

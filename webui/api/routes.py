@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from engine.runtime.records import listparams
 from engine.runtime.records.query import Page
@@ -37,8 +37,10 @@ def api_session() -> Iterator[Session]:
 @contextmanager
 def api_read_session() -> Iterator[Session]:
     """An engine session as the caller that only reads (lists, reports, dashboards), on the
-    ``api`` channel; the engine may serve it from the read replica (``Runtime.read_session``)."""
-    with get_trellis().read_session(user=current_username(), channel="api") as session:
+    ``api`` channel, as the principal the token check read; the engine may serve it from the read
+    replica (``Runtime.read_session``)."""
+    principal = g.get("api_principal")
+    with get_trellis().read_session(user=current_username(), channel="api", principal=principal) as session:
         yield session
 
 

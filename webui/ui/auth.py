@@ -80,7 +80,9 @@ class WebUser(UserMixin):
 
 def load_user(user_id: str) -> WebUser | None:
     """The user with ``user_id`` if they may act now (active, not expired) and this session was
-    not ended on the server (its generation is still the user's: ``engine.runtime.security.sessions``), else None."""
+    not ended on the server (its generation is still the user's: ``engine.runtime.security.sessions``), else None.
+    Read on every request, with what the user may do (``g.principal``, their roles and team as
+    they are now), which the request's engine sessions use instead of reading the user again."""
     if not user_id.isdigit() or len(user_id) > 18:
         return None
     crm = get_trellis()
@@ -88,8 +90,9 @@ def load_user(user_id: str) -> WebUser | None:
     if found is None or not found.active or session.get(GENERATION_KEY) != found.session_generation:
         return None
     now = crm.clock_now().now_utc
-    if not found.may_act(now) or not _session_fresh(now.timestamp()):
+    if not found.may_act(now) or found.principal is None or not _session_fresh(now.timestamp()):
         return None
+    g.principal = found.principal  # read with the row: the request's unit of work reuses it
     return WebUser(found.id, found.username, found.locale)
 
 

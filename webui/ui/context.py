@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, g, request, session
+from flask import Flask, current_app, g, has_request_context, request, session, url_for
 from flask_login import current_user
 
+from engine.runtime.jobs import inbox
 from engine.runtime.messages import set_language
 from engine.runtime.records.session import Session
 from engine.runtime.security.permissions import Principal
@@ -49,12 +50,21 @@ def plural(key: str, count: int, **values: object) -> str:
 def ui_session(read: bool = False) -> Iterator[Session]:
     """One engine session (one transaction) as the logged-in user, on the ``web`` channel;
     ``read``: a page that only reads (a list, a report, a dashboard, an export, the duplicate
-    finder), which the engine may serve from the read replica (``Runtime.read_session``)."""
+    finder), which the engine may serve from the read replica (``Runtime.read_session``) — as the
+    principal the login check read (``g.principal``), and counting the bell's unread
+    notifications in the same unit of work. A session that writes reads the user again, in its
+    own transaction."""
     crm = get_trellis()
-    opened = crm.read_session if read else crm.session
-    with opened(user=current_user.username, channel="web") as engine_session:
+    if not read:
+        with crm.session(user=current_user.username, channel="web") as engine_session:
+            g.principal = engine_session.principal
+            yield engine_session
+        return
+    with crm.read_session(user=current_user.username, channel="web", principal=g.get("principal")) as engine_session:
         g.principal = engine_session.principal
         yield engine_session
+        if "unread" not in g:  # the header's bell, in the same unit of work (webui.ui.notifications)
+            g.unread = inbox.unread_count(engine_session)
 
 
 @dataclass(frozen=True)
@@ -69,13 +79,11 @@ class NavItem:
 
 def navigation(principal: Principal, lang: str, active: str | None) -> list[NavItem]:
     """The objects the user may read, labelled in ``lang``."""
-    from flask import url_for
-
     return [
         NavItem(
             obj.name,
             obj.plural_label.get(lang),
-            url_for("records.list_records", object_name=obj.name),
+            page_url("records.list_records", object_name=obj.name),
             obj.name == active,
         )
         for obj in readable_objects(get_trellis().config, principal)
@@ -90,12 +98,45 @@ def _principal() -> Principal | None:
     return g.principal
 
 
+#: ``url_for``'s options: a URL built with one is not remembered (``_external`` depends on the host).
+URL_OPTIONS = frozenset({"_anchor", "_method", "_scheme", "_external"})
+#: Most URLs ``page_url`` keeps per app (the pages' fixed links: static files, navigation, actions,
+#: a list's sort and export links); past it, it forgets them all and starts again.
+URL_CACHE_SIZE = 4096
+
+
+def page_url(endpoint: str, **values: Any) -> str:
+    """``url_for`` as templates call it, remembered per app, endpoint, values and script root: a
+    page builds the same few dozen links (style sheets, scripts, navigation, menus) on every
+    request, each a walk of the URL map otherwise. Not remembered: blueprint-relative endpoints,
+    ``URL_OPTIONS`` (``_external``…), values that cannot be a key, outside a request."""
+    if not has_request_context() or endpoint.startswith(".") or URL_OPTIONS & values.keys():
+        return url_for(endpoint, **values)
+    key = (request.script_root, endpoint, tuple(sorted(values.items())))
+    try:
+        cache: dict[Any, str] = current_app.extensions["trellis_urls"]
+        found = cache.get(key)
+    except TypeError:  # a value that cannot be hashed (a list)
+        return url_for(endpoint, **values)
+    if found is None:
+        found = url_for(endpoint, **values)
+        if len(cache) >= URL_CACHE_SIZE:  # many lists' filter links: start again
+            cache.clear()
+        cache[key] = found
+    return found
+
+
 def _page_context() -> dict[str, Any]:
     principal = _principal()
     active = (request.view_args or {}).get("object_name")
     settings = get_trellis().config.settings
+    lang = language()
+
+    def bound_t(key: str, **values: object) -> str:  # the language looked up once per page
+        return translate(key, lang, **values)
+
     return {
-        "t": t,
+        "t": bound_t,
         "plural": plural,
         "lang": language(),
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
@@ -106,9 +147,11 @@ def _page_context() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    """Give every template ``t``, ``plural``, ``lang``, ``nav``, ``company`` and ``user``; the
-    engine speaks the page's language to the user (its field errors, refusals), the API's its own."""
+    """Give every template ``t``, ``plural``, ``lang``, ``nav``, ``company`` and ``user``, and
+    ``url_for`` as ``page_url``; the engine speaks the page's language to the user (its field errors, refusals), the API's its own."""
     app.context_processor(_page_context)
+    app.extensions["trellis_urls"] = {}
+    app.jinja_env.globals["url_for"] = page_url
     app.before_request(_speak)
     app.teardown_request(_stop_speaking)
 

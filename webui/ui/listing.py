@@ -40,6 +40,7 @@ from engine.runtime.records.session import Session
 from engine.runtime.security.permissions import Principal
 from webui.api.meta import visible_fields
 from webui.i18n import LANGUAGES, TEXTS, Formatter
+from webui.ui.context import page_url
 from webui.ui.display import (
     Cell,
     References,
@@ -355,7 +356,7 @@ class ListView:
 
 
 def _list_url(obj: ObjectDef, **args: Any) -> str:
-    return url_for("records.list_records", object_name=obj.name, **args)
+    return page_url("records.list_records", object_name=obj.name, **args)
 
 
 def columns_for(obj: ObjectDef, fields: list[FieldDef], params: ListParams, lang: str) -> list[Column]:
@@ -436,12 +437,12 @@ def list_view(
         can_import=grant.import_,
         previous_url=previous_url,
         next_url=next_url,
-        export_url=url_for("records.export_csv", object_name=obj.name, **params.args(page=None)),
+        export_url=page_url("records.export_csv", object_name=obj.name, **params.args(page=None)),
         export_links=export_links(obj, params, fmt),
         clear_url=_list_url(obj),
         saved_views=saved_views or [],
         save_form=save_form or SaveViewForm(query_string(params)),
-        save_url=url_for("records.save_view", object_name=obj.name),
+        save_url=page_url("records.save_view", object_name=obj.name),
         last_url=last_url,
         count_text=count_text,
         page_text=page_text,
@@ -465,7 +466,7 @@ def export_links(obj: ObjectDef, params: ListParams, fmt: Formatter) -> list[tup
     keys under the labels (``_keys=1``), which ``trellis import`` reads back unchanged."""
     args = params.args(page=None)
     return [
-        (fmt.t("list.export_xlsx"), url_for("records.export_xlsx", object_name=obj.name, **args)),
-        (fmt.t("list.export_csv_keys"), url_for("records.export_csv", object_name=obj.name, _keys=1, **args)),
-        (fmt.t("list.export_xlsx_keys"), url_for("records.export_xlsx", object_name=obj.name, _keys=1, **args)),
+        (fmt.t("list.export_xlsx"), page_url("records.export_xlsx", object_name=obj.name, **args)),
+        (fmt.t("list.export_csv_keys"), page_url("records.export_csv", object_name=obj.name, _keys=1, **args)),
+        (fmt.t("list.export_xlsx_keys"), page_url("records.export_xlsx", object_name=obj.name, _keys=1, **args)),
     ]

@@ -24,6 +24,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 
+from engine.runtime.database import read_only
 from engine.runtime.jobs import inbox
 from engine.runtime.records.session import Session
 from engine.runtime.security.permissions import Principal
@@ -49,9 +50,13 @@ class Bell:
 
 
 def unread(principal: Principal) -> int:
-    """The user's unread notifications: one COUNT, on a connection of its own (no principal reload)."""
+    """The user's unread notifications: counted by the page's read session already
+    (``context.ui_session``), else one COUNT on a read-only connection of its own (no principal
+    reload)."""
+    if "unread" in g:
+        return g.unread
     crm = get_trellis()
-    with crm.engine.connect() as connection:
+    with read_only(crm.engine) as connection:
         return inbox.unread_count(Session(crm, connection, principal, "web"))
 
 

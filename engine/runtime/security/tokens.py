@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from engine.runtime.database import read_only
 from engine.runtime.errors import NotFound, TrellisError, ValidationFailed
 from engine.runtime.records.validation import Errors
 from engine.runtime.security import audit
@@ -228,6 +229,23 @@ def resolve_token(crm: Runtime, secret: str, ip: str | None = None) -> str:
 
 def resolve_token_scopes(crm: Runtime, secret: str, ip: str | None = None) -> tuple[str, tuple[str, ...] | None]:
     """``resolve_token``, and the scopes the token is limited to (None: not limited)."""
+    resolved = resolve_token_principal(crm, secret, ip)
+    return resolved.principal.username, resolved.scopes
+
+
+@dataclass(frozen=True)
+class ResolvedToken:
+    """Who a token's request acts as (``principal``, read with the token) and the scopes the
+    token is limited to (None: not limited)."""
+
+    principal: Principal
+    scopes: tuple[str, ...] | None
+
+
+def resolve_token_principal(crm: Runtime, secret: str, ip: str | None = None) -> ResolvedToken:
+    """``resolve_token_scopes`` with the principal, so that the request's unit of work does not
+    read the user again. The checks read in a read-only transaction (no write lock on SQLite);
+    ``last_used_at``, when it is due, is written after in a short transaction of its own."""
     if not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         raise TokenRefused.said(
             "token.not_a_token",
@@ -236,7 +254,7 @@ def resolve_token_scopes(crm: Runtime, secret: str, ip: str | None = None) -> tu
         )
     tokens, users = _tables(crm)
     now = crm.clock_now().now_utc
-    with crm.engine.connect() as connection, connection.begin():
+    with read_only(crm.engine) as connection:
         row = connection.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash(secret))).mappings().first()
         if row is None:
             raise TokenRefused.said(
@@ -252,21 +270,22 @@ def resolve_token_scopes(crm: Runtime, secret: str, ip: str | None = None) -> tu
             )
         principal = load_principal(connection, crm.config, row["user_id"], now, users)
         locked = connection.execute(sa.select(users.c.locked_until).where(users.c.id == row["user_id"])).scalar()
-        if locked is not None and locked > now:
-            until = f"{locked:%Y-%m-%d %H:%M}"
-            raise AccountUnavailable.said(
-                "token.account_locked",
-                f"the account {principal.username!r} is locked until {until} UTC "
-                "after failed logins; its API tokens work again then",
-                user=principal.username,
-                until=until,
-            )
-        if ip is not None:
-            _check_network(crm, principal, ip)
-        if row["last_used_at"] is None or now - row["last_used_at"] >= LAST_USED_RESOLUTION:
+    if locked is not None and locked > now:
+        until = f"{locked:%Y-%m-%d %H:%M}"
+        raise AccountUnavailable.said(
+            "token.account_locked",
+            f"the account {principal.username!r} is locked until {until} UTC "
+            "after failed logins; its API tokens work again then",
+            user=principal.username,
+            until=until,
+        )
+    if ip is not None:
+        _check_network(crm, principal, ip)
+    if row["last_used_at"] is None or now - row["last_used_at"] >= LAST_USED_RESOLUTION:
+        with crm.engine.begin() as connection:
             connection.execute(sa.update(tokens).where(tokens.c.id == row["id"]).values(last_used_at=now))
     scopes = row.get("scopes")
-    return principal.username, (tuple(scopes) if scopes else None)
+    return ResolvedToken(principal, tuple(scopes) if scopes else None)
 
 
 # --- helpers ----------------------------------------------------------------------

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from engine.runtime.database import read_only
 from engine.runtime.errors import NotFound, ValidationFailed
 from engine.runtime.records.validation import Errors
 from engine.runtime.security import audit, sessions
 from engine.runtime.security.auth import totp_active
 from engine.runtime.security.passwords import hash_password, password_problems
-from engine.runtime.security.permissions import SYSTEM, PermissionDenied, Principal
+from engine.runtime.security.permissions import SYSTEM, PermissionDenied, Principal, UserGraph, principal_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -103,6 +104,8 @@ class LoginUser:
     active: bool
     expires_at: dt.datetime | None
     session_generation: int
+    #: What the user may do, read with the row when they may act (else None).
+    principal: Principal | None = field(default=None, compare=False)
 
     def may_act(self, now: dt.datetime) -> bool:
         """Active and not expired at ``now``."""
@@ -177,28 +180,26 @@ def find_active(session: Session, text: str, among: Iterable[int] | None = None)
 
 def login_user(crm: Runtime, user_id: int) -> LoginUser | None:
     """The user a web session belongs to (any state; the caller judges ``may_act`` and the
-    session generation), or None for an unknown id."""
+    session generation), or None for an unknown id. One read-only transaction (no write lock on
+    SQLite) reads the user's row and, when they may act now, the team graph: the ``principal``
+    the request acts as, so that its unit of work does not read the user again."""
     users = crm.schema.system["sys_users"]
-    with crm.engine.connect() as connection:
-        row = connection.execute(
-            sa.select(
-                users.c.id,
-                users.c.username,
-                users.c.locale,
-                users.c.active,
-                users.c.expires_at,
-                users.c[sessions.COLUMN],
-            ).where(users.c.id == user_id)
-        ).first()
-    if row is None:
-        return None
-    return LoginUser(row.id, row.username, row.locale, bool(row.active), row.expires_at, row[-1] or 0)
+    with read_only(crm.engine) as connection:
+        row = connection.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
+        if row is None:
+            return None
+        found = LoginUser(
+            row["id"], row["username"], row["locale"], bool(row["active"]), row["expires_at"], row[sessions.COLUMN] or 0
+        )
+        if found.may_act(crm.clock_now().now_utc):
+            found = replace(found, principal=principal_of(crm.config, row, UserGraph.read(connection, users)))
+    return found
 
 
 def user_locale(crm: Runtime, username: str) -> str | None:
     """The locale of the user called ``username`` (None: not set, or no such user)."""
     users = crm.schema.system["sys_users"]
-    with crm.engine.connect() as connection:
+    with read_only(crm.engine) as connection:
         return connection.execute(sa.select(users.c.locale).where(users.c.username == username)).scalar()
 
 

@@ -1,0 +1,103 @@
+"""One web request, one read of its user (issue 18 §6): a list page reads the logged-in user
+once (with what they may do) and counts the bell in its own read session; a change of team
+still shows on the next request. On SQLite its reads take no write lock: a list is served
+while another process holds the write lock, a write through a read session is refused, and
+the access log of a read is still written."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import sqlalchemy as sa
+
+from engine.runtime.replica import ReadOnlyWrite
+from tests.webui.conftest import client_for, text
+
+CONFIG = """
+trellis: 1
+settings: {languages: [en]}
+objects:
+  lead:
+    title: "{name}"
+    audit: {reads: true}
+    fields:
+      name: {type: text, required: true}
+roles:
+  rep:
+    objects:
+      lead: {read: team, edit: own, create: true}
+"""
+USERS = {"ann": {"roles": ["rep"], "team": "east"}, "bob": {"roles": ["rep"], "team": "east"}}
+
+
+@pytest.fixture
+def crm(open_crm):
+    crm = open_crm(CONFIG, USERS, teams=["east", "west"])
+    with crm.session("bob") as session:
+        session.create("lead", {"name": "Bob's lead"})
+    return crm
+
+
+def statements(crm, work) -> list[str]:
+    """The SQL the engine runs during ``work()``, BEGINs included."""
+    seen: list[str] = []
+
+    def before(conn, cursor, statement, *args):  # noqa: ANN001
+        seen.append(statement)
+
+    sa.event.listen(crm.engine, "before_cursor_execute", before)
+    try:
+        work()
+    finally:
+        sa.event.remove(crm.engine, "before_cursor_execute", before)
+    return seen
+
+
+def test_a_list_page_reads_its_user_once_and_a_team_change_shows_on_the_next_request(app, crm):
+    ann = client_for(app, "ann")
+    pages: list = []
+    sql = statements(crm, lambda: pages.append(ann.get("/o/lead")))
+    assert pages[0].status_code == 200 and "Bob&#39;s lead" in text(pages[0])
+    assert 'class="bell"' in text(pages[0])
+    users = [s for s in sql if s.lstrip().startswith("SELECT") and "FROM sys_users \nWHERE sys_users.id = " in s]
+    assert len(users) == 1, users  # the login check's, reused by the list and the bell
+    if crm.engine.dialect.name == "sqlite":
+        assert "BEGIN IMMEDIATE" not in sql  # the page only reads: no write lock
+
+    with crm.directory() as directory:
+        directory.edit("bob", team="west")
+    moved = ann.get("/o/lead")
+    assert moved.status_code == 200 and "Bob&#39;s lead" not in text(moved)
+
+
+def test_sqlite_reads_beside_a_writer_refuse_writes_and_still_log_access(app, crm):
+    if crm.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's locks: PostgreSQL's readers never wait for writers")
+    writer = sqlite3.connect(crm.engine.url.database, timeout=0.1, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with crm.read_session("ann") as session:
+            assert [r["name"] for r in session.query("lead").all()] == ["Bob's lead"]
+    finally:
+        writer.rollback()
+        writer.close()
+
+    ann = client_for(app, "ann")
+    writer = sqlite3.connect(crm.engine.url.database, timeout=0.1, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        assert ann.get("/o/lead").status_code == 200  # served while the lock is held
+    finally:
+        writer.rollback()
+        writer.close()
+
+    with pytest.raises(ReadOnlyWrite), crm.read_session("ann") as session:
+        session.create("lead", {"name": "not here"})
+    with crm.read_session("ann") as session:
+        lead = session.query("lead").first()
+        session.get("lead", lead.id)  # audit: reads → the access log, in its own short write
+    access = crm.schema.system["sys_access_log"]
+    with crm.engine.connect() as connection:
+        logged = connection.execute(sa.select(sa.func.count()).select_from(access)).scalar()
+    assert logged >= 1
