@@ -10,7 +10,7 @@ call; a kind that lacks a part is refused.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +38,12 @@ class Firing:
     obj: ObjectDef | None
     values: Mapping[str, Any]
     old: Mapping[str, Any] | None
+    #: What the rule sees besides the record (``event`` of an engagement event, ``purge`` of a delete).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def names(self) -> dict[str, Any]:
         """What the rule's expressions see."""
-        return names(self.obj, self.values, self.old)
+        return {**names(self.obj, self.values, self.old), **self.extra}
 
     def evaluate(self, values: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
         """Configured values (literals or expressions over ``context``) as the write path takes them."""
@@ -297,6 +299,8 @@ class CallWebhook(ActionKind):
 
         session, rule = firing.session, firing.rule
         payload = notify.webhook_payload(session, rule, firing.obj, firing.values, action)  # named, else public
+        if "purge" in firing.extra:  # a delete says whether retention purged the record (its policy) or not (null)
+            payload["purge"] = firing.extra["purge"]
         notify.enqueue(session, "webhook", rule.name, action.webhook_target, payload, secret_env=action.secret_env)
 
     def preview(self, dry: DryRun, action: Action) -> str:
