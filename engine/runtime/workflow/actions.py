@@ -20,7 +20,7 @@ from engine.metadata import automation_actions as specs
 from engine.metadata.expressions import Clock
 from engine.metadata.kinds import Kinds, placeholder
 from engine.metadata.kinds import missing_parts as missing_parts_of
-from engine.metadata.model import Action, Automation, ObjectDef
+from engine.metadata.model import SYSTEM_COLUMNS, Action, Automation, ObjectDef
 from engine.runtime.records.validation import expression_names
 from engine.runtime.workflow.rulecontext import evaluate, fresh_row, linked_values, names, plain, show
 
@@ -301,6 +301,9 @@ class CallWebhook(ActionKind):
         payload = notify.webhook_payload(session, rule, firing.obj, firing.values, action)  # named, else public
         if "purge" in firing.extra:  # a delete says whether retention purged the record (its policy) or not (null)
             payload["purge"] = firing.extra["purge"]
+            if payload["purge"] is not None:  # what a purge forgets leaves by no webhook: the system columns only
+                payload["record"] = {k: v for k, v in payload["record"].items() if k in SYSTEM_COLUMNS}
+                payload["title"] = None
         notify.enqueue(session, "webhook", rule.name, action.webhook_target, payload, secret_env=action.secret_env)
 
     def preview(self, dry: DryRun, action: Action) -> str:
