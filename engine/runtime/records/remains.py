@@ -3,7 +3,10 @@
 The write path's delete (``engine.runtime.records.writes.delete``, ``Session.delete`` and
 ``Session.purge``) runs the chunk stage ``gone`` once the chunk's rows are deleted; this
 feature then removes, set-wise (one statement per kind of row for the chunk), the rows that
-only mean something while the record exists. Each kind is one ``Remains`` in ``REMAINS``:
+only mean something while the record exists. Each kind is one ``Remains`` in ``REMAINS`` (a
+kind an object's records cannot have — files without a file field, duplicate keys and groups
+without a duplicate rule, stage history without a pipeline — is not looked for; the statements
+are built once per table):
 
 =================================  ======================  ============================
 rows                               ordinary delete         purge (retention)
@@ -42,6 +45,7 @@ back keeps it); a rolled-back transaction removes none.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +54,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from engine.metadata.model import ObjectDef
 from engine.runtime.records.stages import Feature
 
 if TYPE_CHECKING:
@@ -59,65 +64,81 @@ if TYPE_CHECKING:
     from engine.runtime.records.writes import Draft
 
 #: ``clear(session, object, ids)``: remove the rows the deleted records ``ids`` of ``object`` left.
-Clear = Callable[["Session", str, list[int]], None]
+Clear = Callable[["Session", ObjectDef, list[int]], None]
 
 
 @dataclass(frozen=True)
 class Remains:
     """One kind of row a deleted record leaves: ``clear`` removes them; ``on_delete`` False: history
-    an ordinary delete keeps and only a purge removes."""
+    an ordinary delete keeps and only a purge removes; ``applies``: whether an object's records
+    can have such rows at all (none without file fields, duplicate rules, a pipeline)."""
 
     name: str
     clear: Clear
     on_delete: bool = True
+    applies: Callable[[ObjectDef], bool] = lambda obj: True
+
+
+@functools.lru_cache(maxsize=128)
+def _delete_rows(table: sa.Table, status: str | None) -> sa.Delete:
+    """DELETE the rows of ``table`` naming records ``:ids`` of ``:object`` (in ``status``), built
+    once per table so that its compiled form is cached."""
+    condition = sa.and_(
+        table.c.object == sa.bindparam("object"), table.c.record_id.in_(sa.bindparam("ids", expanding=True))
+    )
+    if status is not None:
+        condition = sa.and_(condition, table.c.status == status)
+    return sa.delete(table).where(condition)
 
 
 def _record_rows(table: str, *, status: str | None = None) -> Clear:
     """The rows of ``table`` naming the records by ``(object, record_id)`` (only those in ``status``)."""
 
-    def clear(session: Session, object_name: str, ids: list[int]) -> None:
-        rows = session.schema.system[table]
-        condition = sa.and_(rows.c.object == object_name, rows.c.record_id.in_(ids))
-        if status is not None:
-            condition = sa.and_(condition, rows.c.status == status)
-        session.connection.execute(sa.delete(rows).where(condition))
+    def clear(session: Session, obj: ObjectDef, ids: list[int]) -> None:
+        statement = _delete_rows(session.schema.system[table], status)
+        session.connection.execute(statement, {"object": obj.name, "ids": ids})
 
     return clear
 
 
-def _files(session: Session, object_name: str, ids: list[int]) -> None:
+@functools.lru_cache(maxsize=16)
+def _file_keys(table: sa.Table) -> sa.Select[tuple[str]]:
+    condition = sa.and_(
+        table.c.object == sa.bindparam("object"), table.c.record_id.in_(sa.bindparam("ids", expanding=True))
+    )
+    return sa.select(table.c.key).where(condition)
+
+
+def _files(session: Session, obj: ObjectDef, ids: list[int]) -> None:
     """The records' ``sys_files`` rows; their keys wait in the unit until the commit."""
     rows = session.schema.system["sys_files"]
-    condition = sa.and_(rows.c.object == object_name, rows.c.record_id.in_(ids))
-    keys = list(session.connection.execute(sa.select(rows.c.key).where(condition)).scalars())
+    found = {"object": obj.name, "ids": ids}
+    keys = list(session.connection.execute(_file_keys(rows), found).scalars())
     if keys:
-        session.connection.execute(sa.delete(rows).where(condition))
+        session.connection.execute(_delete_rows(rows, None), found)
         session.unit.files_gone.extend(keys)
 
 
-def _approvals(session: Session, object_name: str, ids: list[int]) -> None:
+def _approvals(session: Session, obj: ObjectDef, ids: list[int]) -> None:
     """The records' approval requests and their steps."""
     system = session.schema.system
     approvals, steps = system["sys_approvals"], system["sys_approval_steps"]
-    condition = sa.and_(approvals.c.object == object_name, approvals.c.record_id.in_(ids))
+    condition = sa.and_(approvals.c.object == obj.name, approvals.c.record_id.in_(ids))
     session.connection.execute(
         sa.delete(steps).where(steps.c.approval_id.in_(sa.select(approvals.c.id).where(condition)))
     )
     session.connection.execute(sa.delete(approvals).where(condition))
 
 
-def _duplicate_groups(session: Session, object_name: str, ids: list[int]) -> None:
+def _duplicate_groups(session: Session, obj: ObjectDef, ids: list[int]) -> None:
     """The records as members (and in pairs) of the object's duplicate groups, groups left with
     fewer than two members, and pairs people dismissed."""
     system = session.schema.system
     groups, members, pairs = system["sys_dup_groups"], system["sys_dup_members"], system["sys_dup_pairs"]
     connection = session.connection
-    mine = sa.select(groups.c.id).where(groups.c.object == object_name)
-    touched = list(
-        connection.execute(
-            sa.select(members.c.group_id).where(members.c.record_id.in_(ids), members.c.group_id.in_(mine)).distinct()
-        ).scalars()
-    )
+    found = {"object": obj.name, "ids": ids}
+    touched = list(connection.execute(_groups_of(groups, members), found).scalars())
+    connection.execute(_delete_dismissed(system["sys_dup_dismissed"]), found)
     if touched:
         connection.execute(
             sa.delete(pairs).where(
@@ -139,20 +160,30 @@ def _duplicate_groups(session: Session, object_name: str, ids: list[int]) -> Non
         for group, count in counts.items():
             if group not in lone:
                 connection.execute(sa.update(groups).where(groups.c.id == group).values(size=count))
-    dismissed = system["sys_dup_dismissed"]
-    connection.execute(
-        sa.delete(dismissed).where(
-            dismissed.c.object == object_name, sa.or_(dismissed.c.first_id.in_(ids), dismissed.c.second_id.in_(ids))
-        )
-    )
+
+
+@functools.lru_cache(maxsize=16)
+def _groups_of(groups: sa.Table, members: sa.Table) -> sa.Select[tuple[int]]:
+    """The groups of ``:object`` with a member among ``:ids``."""
+    mine = sa.select(groups.c.id).where(groups.c.object == sa.bindparam("object"))
+    ids: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+    return sa.select(members.c.group_id).where(members.c.record_id.in_(ids), members.c.group_id.in_(mine)).distinct()
+
+
+@functools.lru_cache(maxsize=16)
+def _delete_dismissed(dismissed: sa.Table) -> sa.Delete:
+    """DELETE the dismissed pairs of ``:object`` with a record among ``:ids``."""
+    ids: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+    pair = sa.or_(dismissed.c.first_id.in_(ids), dismissed.c.second_id.in_(ids))
+    return sa.delete(dismissed).where(dismissed.c.object == sa.bindparam("object"), pair)
 
 
 #: Every kind of row a deleted record leaves, in the order they go.
 REMAINS: tuple[Remains, ...] = (
-    Remains("files", _files),
-    Remains("duplicate keys", _record_rows("sys_dup_keys")),
-    Remains("duplicate groups", _duplicate_groups),
-    Remains("stage history", _record_rows("sys_stage_history")),
+    Remains("files", _files, applies=lambda obj: bool(obj.files)),
+    Remains("duplicate keys", _record_rows("sys_dup_keys"), applies=lambda obj: bool(obj.duplicates)),
+    Remains("duplicate groups", _duplicate_groups, applies=lambda obj: bool(obj.duplicates)),
+    Remains("stage history", _record_rows("sys_stage_history"), applies=lambda obj: obj.pipeline is not None),
     Remains("notifications", _record_rows("sys_notifications")),
     Remains("engagement events", _record_rows("sys_engagement_events")),
     Remains("queued campaign e-mails", _record_rows("sys_campaign_recipients", status="queued")),
@@ -163,13 +194,13 @@ REMAINS: tuple[Remains, ...] = (
 )
 
 
-def clear(session: Session, object_name: str, ids: list[int], purge: bool) -> None:
-    """Remove what the deleted records ``ids`` of ``object_name`` leave behind (``purge``: the
-    history an ordinary delete keeps too)."""
+def clear(session: Session, obj: ObjectDef, ids: list[int], purge: bool) -> None:
+    """Remove what the deleted records ``ids`` of ``obj`` leave behind (``purge``: the history an
+    ordinary delete keeps too)."""
     if ids:
         for remains in REMAINS:
-            if remains.on_delete or purge:
-                remains.clear(session, object_name, ids)
+            if (remains.on_delete or purge) and remains.applies(obj):
+                remains.clear(session, obj, ids)
 
 
 def folder(crm: Runtime) -> Path:
@@ -199,7 +230,7 @@ def remove_files(crm: Runtime, keys: list[str], where: Path | None = None) -> li
 def _gone(write: Write, drafts: list[Draft]) -> None:
     """Stage ``gone``: the chunk's deleted records' remains."""
     ids = [d.current.id for d in drafts if d.current is not None]
-    clear(write.session, write.obj.name, ids, purge=write.purge is not None)
+    clear(write.session, write.obj, ids, purge=write.purge is not None)
 
 
 #: What a deleted record leaves behind goes with it.

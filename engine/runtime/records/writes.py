@@ -2,7 +2,8 @@
 
 ``Session.create`` is a chunk of one; ``Session.create_many`` cuts its rows into
 chunks of ``CHUNK`` and runs each through the same steps, as do ``update`` and
-``update_many`` (``delete`` takes one record). The core's own steps, with the stages where the
+``update_many`` (``delete`` takes one record; ``purge``, retention's delete, a chunk of them:
+their rows go with one DELETE, then stage ``gone`` takes what they leave behind). The core's own steps, with the stages where the
 features registered on the runtime join (``Runtime.stages``; ``engine.runtime.features``):
 
 1. **prepare** each row in memory: (update: stage ``read`` for the chunk's stored records) owner
