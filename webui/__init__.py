@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -63,6 +64,7 @@ def create_app(
     readiness.init_app(app)  # no other hook may read a stale database
     api.init_app(app)
     ui.init_app(app)  # after the API: CSRF protection exempts the API's blueprint
+    crm.files_dir = Path(app.config["TRELLIS_UPLOAD_DIR"]).resolve()  # a deleted record's files go from there
     return app
 
 

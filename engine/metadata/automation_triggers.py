@@ -61,13 +61,17 @@ class TriggerSpec:
 
 
 class OnWrite(TriggerSpec):
-    """``created``, ``updated``, ``deleted``: every write of that sort."""
+    """``created``, ``updated``, ``deleted``: every write of that sort. A ``deleted`` rule's
+    expressions read ``purge``: None for an ordinary delete, the retention policy (``years``,
+    ``from``, ``before``) when retention purged the record."""
 
     bare = True
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.sees_old = name == "updated"
+        if name == "deleted":  # a retention purge or an ordinary delete (None)
+            self.names = frozenset({"purge"})
 
     def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
         return Trigger(kind=self.name)

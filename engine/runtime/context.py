@@ -15,6 +15,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from engine.metadata import Config
 from engine.metadata.expressions import Clock
 from engine.runtime import features, migrate, replica
 from engine.runtime.database import QUERY_ONLY_REFUSAL, deferred_reads, read_only, sqlite_reads
+from engine.runtime.records import remains
 from engine.runtime.records.session import Session, utc_now
 from engine.runtime.records.stages import WriteStages
 from engine.runtime.security import crypto
@@ -71,6 +73,9 @@ class Runtime:
         #: The features of the write path at its stages (``engine.runtime.features``); a channel or
         #: a feature of its own joins with ``stages.register``.
         self.stages: WriteStages = features.write_stages()
+        #: The folder of stored files (the web app sets its ``TRELLIS_UPLOAD_DIR``); None: the
+        #: environment's ``TRELLIS_UPLOAD_DIR``, else ``./uploads`` (``records.remains.folder``).
+        self.files_dir: Path | None = None
 
     def clock_now(self) -> Clock:
         """The current moment (UTC) and the company time zone."""
@@ -144,6 +149,8 @@ class Runtime:
                 session = Session(self, connection, principal or self._principal(connection, user), channel)
                 yield session
                 wrote = not session.principal.is_system and self.reads.written(connection)
+            if session.unit.files_gone:  # committed: the deleted records' stored files go now
+                remains.remove_files(self, session.unit.files_gone)
             if wrote:  # read-your-writes: this user's next reads wait for the replica to replay it
                 self.reads.remember(connection, (session.principal.username, session.principal.user_id))
 

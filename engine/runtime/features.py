@@ -9,7 +9,7 @@ which comes before automation (rules see the owner assignment chose).
 
 from __future__ import annotations
 
-from engine.runtime.records import duplicates, files
+from engine.runtime.records import duplicates, files, remains
 from engine.runtime.records.stages import Feature, WriteStages
 from engine.runtime.security import audit
 from engine.runtime.workflow import approvals, assignment, automation, converted, pipeline, scoring, timeline
@@ -23,6 +23,7 @@ FEATURES: tuple[Feature, ...] = (
     approvals.FEATURE,
     files.FEATURE,
     duplicates.FEATURE,
+    remains.FEATURE,
     audit.FEATURE,
     assignment.FEATURE,
     automation.FEATURE,

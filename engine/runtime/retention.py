@@ -7,13 +7,16 @@ date field; a record whose ``from`` is empty counts from ``updated_at``) lies mo
 before now (a date field: before that date in the company time zone).
 
 - ``report``: per object, how many records would go and a few examples; writes nothing.
-- ``run``: archives (``Session.archive``: hidden, kept, audited) or purges them. A purge deletes
-  the record, its timeline entries (activity and task records pointing at it, purged likewise),
-  its stored files and its ``sys_*`` rows (files, stage history, approvals, notifications,
-  engagement events, duplicate keys, automation runs, mail threads). A record other records'
-  lookups still point at is kept and counted (``kept``): nothing is deleted behind a lookup.
-  Each purged record leaves one audit entry ``purge`` saying which policy removed it, with no
-  values. Its earlier audit rows stay: the audit chain hashes them (``audit.verify``), so changing
+- ``run``: archives (``Session.archive``: hidden, kept, audited) or purges them. A purge is the
+  write path's delete in purge mode (``Session.purge``): the record and its timeline entries
+  (activity and task records pointing at it, purged likewise) go through the delete's stages —
+  ``deleted`` automation rules and their webhooks fire and see ``purge`` (the policy); no
+  approval holds it — and stage ``gone`` removes its stored files (after the commit) and its
+  ``sys_*`` rows, the history an ordinary delete keeps included (approvals, automation runs,
+  mail threads, campaign recipients; ``engine.runtime.records.remains``). A record other
+  records' lookups still point at is kept and counted (``kept``): nothing is deleted behind a
+  lookup. Each purged record leaves one audit entry ``purge`` saying which policy removed it,
+  with no values. Its earlier audit rows stay: the audit chain hashes them (``audit.verify``), so changing
   or deleting them would break it, and they are the evidence of what was done to the record.
 
 Who runs it: ``trellis retention run CONFIG --yes`` (``--dry-run``: the report only), or the
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.metadata.model import ObjectDef, Retention
+from engine.runtime.records import remains, writes
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
@@ -42,18 +46,6 @@ if TYPE_CHECKING:
 CHANNEL = "retention"
 #: Records one object loses per run (the worker's pass; the CLI loops until none are left).
 BATCH = 500
-#: System tables whose ``(object, record_id)`` rows go with a purged record.
-RECORD_ROWS = (
-    "sys_files",
-    "sys_stage_history",
-    "sys_notifications",
-    "sys_engagement_events",
-    "sys_dup_keys",
-    "sys_automation_runs",
-    "sys_mail_messages",
-    "sys_campaign_recipients",
-    "sys_approvals",
-)
 
 
 @dataclass(frozen=True)
@@ -140,7 +132,8 @@ def run(
     crm: Runtime, now: dt.datetime | None = None, upload_dir: Path | None = None, batch: int = BATCH
 ) -> list[Outcome]:
     """Archive or purge up to ``batch`` records per object past retention now, each object in one
-    transaction; the stored files of purged records are removed from ``upload_dir`` after it commits."""
+    transaction; the stored files of purged records are removed after it commits, from the
+    runtime's folder (``remains.folder``) and from ``upload_dir`` when given."""
     now = now or crm.clock_now().now_utc
     outcomes = []
     for obj in policies(crm):
@@ -164,7 +157,8 @@ def run(
                     purged, kept, after = purged + done, kept + len(ids) - done, ids[-1]
                 keys = purge.keys
                 outcome = Outcome(obj.name, "purge", purged, purge.timeline, kept)
-        _remove_files(upload_dir, keys)
+        if keys and upload_dir is not None:  # the session removed them from the runtime's folder
+            remains.remove_files(crm, keys, upload_dir)
         if outcome.done or outcome.kept:
             outcomes.append(outcome)
     return outcomes
@@ -188,8 +182,10 @@ def work(crm: Runtime, at: dt.datetime, upload_dir: Path | None = None) -> list[
 
 
 class Purge:
-    """Deleting records past retention with their timeline entries, files and ``sys_*`` rows,
-    each leaving one ``purge`` audit entry (``reason``: the policy) — in the caller's session."""
+    """Deleting records past retention with their timeline entries through the write path's
+    delete in purge mode (``Session.purge``: its stages run, ``deleted`` rules see ``purge``,
+    what the records leave behind goes, one ``purge`` audit entry each naming ``reason``, the
+    policy) — in the caller's session. ``keys``: the stored files to remove after the commit."""
 
     def __init__(self, session: Session, reason: dict[str, Any]) -> None:
         self.session = session
@@ -201,7 +197,8 @@ class Purge:
         """Purge the records ``ids`` of ``obj`` but those other records point at (timeline entries
         aside: they go with them); the ids purged."""
         timeline = list(self._timeline_lookups(obj))
-        ids = [i for i in ids if i not in self._referenced(obj, ids, skip=timeline)]
+        skip = {(other.name, name) for other, name in timeline}
+        ids = [i for i in ids if i not in writes.referenced(self.session, obj, ids, skip)]
         if not ids:
             return []
         for entry, field in timeline:
@@ -210,10 +207,11 @@ class Purge:
                 self.session.connection.execute(sa.select(table.c.id).where(table.c[field].in_(ids))).scalars()
             )
             self.timeline += len(self.records(entry, children))
-        ids = [i for i in ids if i not in self._referenced(obj, ids)]  # an entry kept keeps its record
-        if ids:
-            self._delete(obj, ids)
-        return ids
+        gone = self.session.unit.files_gone
+        before = len(gone)
+        purged = self.session.purge(obj.name, ids, self.reason)  # an entry kept keeps its record
+        self.keys += gone[before:]
+        return purged
 
     def _timeline_lookups(self, obj: ObjectDef) -> Iterable[tuple[ObjectDef, str]]:
         """(object, lookup) of the timeline entries (activities, tasks) attached to ``obj``'s records."""
@@ -222,65 +220,3 @@ class Purge:
             for name in entry.on if entry is not None else ():
                 if other.fields[name].points_to(obj.name):
                     yield other, name
-
-    def _referenced(self, obj: ObjectDef, ids: list[int], skip: Iterable[tuple[ObjectDef, str]] = ()) -> set[int]:
-        """The records of ``ids`` another record's lookup (but those of ``skip``) still points at."""
-        pointed: set[int] = set()
-        skipped = {(other.name, name) for other, name in skip}
-        for other in self.session.config.objects.values():
-            for field in other.lookups:
-                if not field.points_to(obj.name) or (other.name, field.name) in skipped:
-                    continue
-                table = self.session.schema.table(other.name)
-                column = table.c[field.name]
-                query = sa.select(column).where(column.in_(ids))
-                if other.name == obj.name:
-                    query = query.where(table.c.id.not_in(ids))
-                pointed.update(self.session.connection.execute(query.distinct()).scalars())
-        return pointed
-
-    def _delete(self, obj: ObjectDef, ids: list[int]) -> None:
-        session, system = self.session, self.session.schema.system
-        connection = session.connection
-        files = system["sys_files"]
-        self.keys += connection.execute(
-            sa.select(files.c.key).where(files.c.object == obj.name, files.c.record_id.in_(ids))
-        ).scalars()
-        approvals = system["sys_approvals"]
-        mine = sa.select(approvals.c.id).where(approvals.c.object == obj.name, approvals.c.record_id.in_(ids))
-        connection.execute(
-            sa.delete(system["sys_approval_steps"]).where(system["sys_approval_steps"].c.approval_id.in_(mine))
-        )
-        groups, members = system["sys_dup_groups"], system["sys_dup_members"]
-        connection.execute(
-            sa.delete(members).where(
-                members.c.record_id.in_(ids),
-                members.c.group_id.in_(sa.select(groups.c.id).where(groups.c.object == obj.name)),
-            )
-        )
-        for name in RECORD_ROWS:
-            table = system[name]
-            connection.execute(sa.delete(table).where(table.c.object == obj.name, table.c.record_id.in_(ids)))
-        table = session.schema.table(obj.name)
-        connection.execute(sa.delete(table).where(table.c.id.in_(ids)))
-        now = session.clock().now_utc
-        for record_id in ids:
-            session.unit.forget(obj.name, record_id, gone=True)
-            session.unit.log_change(
-                session.principal,
-                session.channel,
-                "purge",
-                obj.name,
-                record_id,
-                {"retention": [self.reason, "purged"]},
-                now,
-            )
-
-
-def _remove_files(folder: Path | None, keys: list[str]) -> None:
-    """Remove the purged records' stored files (keys never name a path: ``webui.ui.uploads.FILE_KEY``)."""
-    if folder is None:
-        return
-    for key in keys:
-        if "/" not in key and "\\" not in key:
-            (folder / key).unlink(missing_ok=True)

@@ -1,7 +1,7 @@
 """Duplicate rules in the write path (issue 14 §1–2): the blocking keys and the check.
 
 The feature keeps ``sys_dup_keys`` (object, rule, key, record id) in step with every written
-record (stage ``write``; a delete drops them at ``after``), so that finding a new row's
+record (stage ``write``; a delete's go at ``gone``, ``engine.runtime.records.remains``), so that finding a new row's
 candidates is a limited primary-key range read per key (one statement per 200 keys of a
 chunk, every rule's together), never a scan. At stage ``check`` each
 valid row's candidates are read (their ids from the keys, their values from the object table)
@@ -167,16 +167,6 @@ def _write_keys(write: Write, draft: Draft) -> None:
     rows = record_keys(obj, draft.record)
     if rows:
         connection.execute(sa.insert(table).execution_options(**_KEEPS), rows)
-
-
-def _drop_keys(write: Write, draft: Draft) -> None:
-    """Stage ``after`` of a delete: the record's keys go with it."""
-    if write.action != "delete" or not write.obj.duplicates or draft.current is None:
-        return
-    table = write.session.schema.system[TABLE]
-    write.session.connection.execute(
-        sa.delete(table).where(table.c.object == write.obj.name, table.c.record_id == draft.current.id)
-    )
 
 
 def reindex(session: Session, object_name: str, page: int = 5000) -> int:
@@ -613,4 +603,4 @@ def renumber(error: TrellisError, positions: Sequence[int]) -> None:
                     problems[i] = row_error(index, str(params["label_en"]), str(params["label"]))
 
 
-FEATURE = Feature("duplicates", {"check": _check, "write": _write_keys, "after": _drop_keys})
+FEATURE = Feature("duplicates", {"check": _check, "write": _write_keys})

@@ -356,6 +356,19 @@ class Session:
         with self.unit.call():
             return writes.delete(self, obj, record_id, version)
 
+    def purge(self, object_name: str, record_ids: Iterable[int], reason: Mapping[str, Any]) -> list[int]:
+        """Delete records by retention (``engine.runtime.retention``): the write path's delete in
+        purge mode, in chunks of ``writes.CHUNK`` — its stages run (``deleted`` rules and their
+        webhooks see ``purge``: ``reason``), what the records leave behind goes (stage ``gone``),
+        each leaves one value-free ``purge`` audit entry naming ``reason``; no approval holds or
+        locks it. A record other records point at is kept. Returns the ids purged."""
+        obj = self.object(object_name)
+        purged: list[int] = []
+        for chunk in _chunks(record_ids, writes.CHUNK):
+            with self.unit.call():
+                purged += writes.purge(self, obj, chunk, reason)
+        return purged
+
     def archive(self, object_name: str, record_id: Any, archived: bool = True) -> Record:
         """Archive a record (or bring it back with ``archived=False``): hidden from lists and
         queries by default, kept with its history (S40). Needs edit scope over it."""

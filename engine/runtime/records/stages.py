@@ -53,6 +53,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("approve", ROW, "a valid row: the approval rules that hold it (draft.rules)"),
     Stage("hold", ROW, "a held row becomes a pending request (draft.pending); nothing of it is written"),
     Stage("write", ROW, "create, update: the row is written (draft.record, draft.written)"),
+    Stage("gone", CHUNK, "delete: the chunk's rows are deleted; what they leave behind goes with them"),
     Stage("audit", ROW, "the audit entry of the written row"),
     Stage("after", ROW, "what follows a written row (draft.record may be replaced by the row as stored)"),
 )
@@ -86,6 +87,10 @@ class Write:
     clock: Clock
     #: What a feature keeps for the chunk (for example what a ``read`` hook found), by the feature's name.
     notes: dict[str, Any] = field(default_factory=dict)
+    #: A delete in purge mode (``Session.purge``): the retention policy it deletes under (years,
+    #: from, before); None for every other write. Approvals neither lock nor hold a purge, its
+    #: audit entry holds no values, and automation sees it (``purge`` in ``when`` and webhooks).
+    purge: Mapping[str, Any] | None = None
 
 
 class WriteStages:

@@ -89,6 +89,9 @@ class Unit:
         self._principals: dict[int, Principal] = {}
         self._teams: dict[str, int | None] = {}
         self._targets: set[tuple[Any, str, int]] = set()
+        #: Keys of stored files whose records were deleted: removed once the transaction commits
+        #: (``engine.runtime.records.remains``); a rollback forgets them.
+        self.files_gone: list[str] = []
         watch(connection).add(self)
 
     @property
@@ -212,6 +215,7 @@ class Unit:
     def _rolled_back(self) -> None:
         self._written += len(self._rows)
         self._rows.clear()
+        self.files_gone.clear()
         self._savepoints.clear()
 
     # --- records written ------------------------------------------------------------------------------

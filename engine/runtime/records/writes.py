@@ -2,7 +2,8 @@
 
 ``Session.create`` is a chunk of one; ``Session.create_many`` cuts its rows into
 chunks of ``CHUNK`` and runs each through the same steps, as do ``update`` and
-``update_many`` (``delete`` takes one record). The core's own steps, with the stages where the
+``update_many`` (``delete`` takes one record; ``purge``, retention's delete, a chunk of them:
+their rows go with one DELETE, then stage ``gone`` takes what they leave behind). The core's own steps, with the stages where the
 features registered on the runtime join (``Runtime.stages``; ``engine.runtime.features``):
 
 1. **prepare** each row in memory: (update: stage ``read`` for the chunk's stored records) owner
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -404,7 +405,8 @@ def _write_update(write: Write, draft: Draft, stop: bool) -> Outcome:
 def delete(session: Session, obj: ObjectDef, record_id: Any, version: int | None) -> ApprovalRequest | None:
     """Delete one record (``Session.delete``): refused while lookups of other records point at it;
     then the stages ``read``, ``validate``, ``approve`` — a held delete returns its pending request
-    (stage ``hold``) — and, once the row is gone, ``audit`` and ``after``."""
+    (stage ``hold``) — and, once the row is gone, ``gone`` (what it leaves behind), ``audit`` and
+    ``after``."""
     current = session._current(obj, record_id, "delete")
     if version is not None and version != current["version"]:
         raise Conflict(obj.name, current.id, version, current["version"])
@@ -428,12 +430,66 @@ def delete(session: Session, obj: ObjectDef, record_id: Any, version: int | None
     if _approval_rules(write, draft):
         stages.run("hold", write, draft)
         return draft.pending
-    table = session.schema.table(obj.name)
-    session.connection.execute(sa.delete(table).where(table.c.id == current.id))
-    session.unit.forget(obj.name, current.id, gone=True)
-    stages.run("audit", write, draft)
-    stages.run("after", write, draft)
+    _remove(write, [draft])
     return None
+
+
+def purge(session: Session, obj: ObjectDef, record_ids: Sequence[int], reason: Mapping[str, Any]) -> list[int]:
+    """Delete a chunk of records in purge mode (``Session.purge``): the stages of ``delete`` with
+    ``Write.purge`` set to ``reason`` (the retention policy), set-wise where the stages allow —
+    one read, one reference check per lookup, one DELETE and one ``gone`` for the chunk. A record
+    another record's lookup points at, or that a ``validate`` hook refuses, is kept (not an
+    error); no approval holds a purge. Returns the ids deleted, in order."""
+    write = Write(session, obj, "delete", session.clock(), purge=reason)
+    stages = _stages(write)
+    found = read_current(session, obj, list(record_ids), "delete")
+    drafts = [Draft(i, {}, None, current=f) for i, f in enumerate(found) if isinstance(f, Record)]
+    pointed = referenced(session, obj, [d.current.id for d in drafts if d.current is not None])
+    drafts = [d for d in drafts if d.record_id not in pointed]
+    stages.run_chunk("read", write, drafts)
+    for draft in drafts:
+        stages.run("validate", write, draft)
+    drafts = [d for d in drafts if not d.errors]
+    if drafts:
+        _remove(write, drafts)
+    return [d.record_id for d in drafts if d.record_id is not None]
+
+
+def referenced(
+    session: Session, obj: ObjectDef, ids: Sequence[int], skip: Collection[tuple[str, str]] = ()
+) -> set[int]:
+    """The records of ``ids`` another record's lookup points at (records of ``ids`` pointing at
+    each other aside: they go together; lookups ``(object, field)`` in ``skip`` left out): one
+    query per lookup."""
+    pointed: set[int] = set()
+    if not ids:
+        return pointed
+    for other in session.config.objects.values():
+        for f in other.lookups:
+            if not f.points_to(obj.name) or (other.name, f.name) in skip:
+                continue
+            table = session.schema.table(other.name)
+            column = table.c[f.name]
+            query = sa.select(column).where(column.in_(ids))
+            if other.name == obj.name:
+                query = query.where(table.c.id.not_in(ids))
+            pointed.update(session.connection.execute(query.distinct()).scalars())
+    return pointed
+
+
+def _remove(write: Write, drafts: list[Draft]) -> None:
+    """Delete the drafts' rows with one statement, then the stages ``gone`` (for the chunk),
+    ``audit`` and ``after`` (for each row)."""
+    session, obj, stages = write.session, write.obj, _stages(write)
+    ids = [d.current.id for d in drafts if d.current is not None]
+    table = session.schema.table(obj.name)
+    session.connection.execute(sa.delete(table).where(table.c.id.in_(ids) if len(ids) > 1 else table.c.id == ids[0]))
+    for record_id in ids:
+        session.unit.forget(obj.name, record_id, gone=True)
+    stages.run_chunk("gone", write, drafts)
+    for draft in drafts:
+        stages.run("audit", write, draft)
+        stages.run("after", write, draft)
 
 
 def stored_row(session: Session, obj: ObjectDef, record_id: int) -> dict[str, Any]:

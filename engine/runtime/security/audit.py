@@ -637,8 +637,16 @@ def _sealed_rows(connection: sa.Connection, audit: sa.Table) -> Iterator[sa.RowM
 # --- the write path's hook (engine.runtime.records.stages) ---------------------------------------
 def _log_write(write: Write, draft: Draft) -> None:
     """Stage ``audit``: the entry of a written or deleted record — the fields (and owner) that
-    changed, encrypted ones masked — appended with the write call's other entries."""
+    changed, encrypted ones masked — appended with the write call's other entries; a purge's
+    is ``purge`` with the policy and no values (``Write.purge``)."""
     session, obj = write.session, write.obj
+    if write.purge is not None:  # a purge forgets the values: the entry names the policy only
+        assert draft.current is not None
+        policy = {"retention": [dict(write.purge), "purged"]}
+        session.unit.log_change(
+            session.principal, session.channel, "purge", obj.name, draft.current.id, policy, session.clock().now_utc
+        )
+        return
     after = draft.record if write.action != "delete" else None
     record = after if after is not None else draft.current
     assert record is not None

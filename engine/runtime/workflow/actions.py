@@ -10,7 +10,7 @@ call; a kind that lacks a part is refused.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from engine.metadata import automation_actions as specs
 from engine.metadata.expressions import Clock
 from engine.metadata.kinds import Kinds, placeholder
 from engine.metadata.kinds import missing_parts as missing_parts_of
-from engine.metadata.model import Action, Automation, ObjectDef
+from engine.metadata.model import SYSTEM_COLUMNS, Action, Automation, ObjectDef
 from engine.runtime.records.validation import expression_names
 from engine.runtime.workflow.drywords import RAW, RawWords
 from engine.runtime.workflow.rulecontext import evaluate, fresh_row, linked_values, names, plain, show
@@ -39,10 +39,12 @@ class Firing:
     obj: ObjectDef | None
     values: Mapping[str, Any]
     old: Mapping[str, Any] | None
+    #: What the rule sees besides the record (``event`` of an engagement event, ``purge`` of a delete).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def names(self) -> dict[str, Any]:
         """What the rule's expressions see."""
-        return names(self.obj, self.values, self.old)
+        return {**names(self.obj, self.values, self.old), **self.extra}
 
     def evaluate(self, values: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
         """Configured values (literals or expressions over ``context``) as the write path takes them."""
@@ -324,6 +326,11 @@ class CallWebhook(ActionKind):
 
         session, rule = firing.session, firing.rule
         payload = notify.webhook_payload(session, rule, firing.obj, firing.values, action)  # named, else public
+        if "purge" in firing.extra:  # a delete says whether retention purged the record (its policy) or not (null)
+            payload["purge"] = firing.extra["purge"]
+            if payload["purge"] is not None:  # what a purge forgets leaves by no webhook: the system columns only
+                payload["record"] = {k: v for k, v in payload["record"].items() if k in SYSTEM_COLUMNS}
+                payload["title"] = None
         notify.enqueue(session, "webhook", rule.name, action.webhook_target, payload, secret_env=action.secret_env)
 
     def preview(self, dry: DryRun, action: Action) -> str:

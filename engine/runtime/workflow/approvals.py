@@ -797,8 +797,9 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 # --- the write path's hooks (engine.runtime.records.stages) ---------------------------------------
 def _read_locks(write: Write, drafts: list[Draft]) -> None:
-    """Stage ``read``: the pending requests on the chunk's records, in one query."""
-    if not write.session.approved_rules:
+    """Stage ``read``: the pending requests on the chunk's records, in one query (none for a
+    purge: retention is the company's policy, no pending request locks it)."""
+    if not write.session.approved_rules and write.purge is None:
         ids = [d.current.id for d in drafts if d.current is not None]
         write.notes["approvals"] = pending_locks(write.session, write.obj.name, ids)
 
@@ -820,7 +821,7 @@ def _check(write: Write, draft: Draft) -> None:
                 "approval_required",
                 "Skipping stages needs approval: create the record at its first stage, then move it.",
             )
-    elif not session.approved_rules:
+    elif not session.approved_rules and write.purge is None:
         locks = write.notes.get("approvals", {}).get(draft.current.id)
         check_locks(session, obj, draft.current.id, set(draft.check), write.action, draft.errors, locks)
 

@@ -79,13 +79,14 @@ def after_write(
     before: Mapping[str, Any] | None,
     after: Mapping[str, Any] | None,
     move: StageMove | None = None,
+    purge: Mapping[str, Any] | None = None,
 ) -> bool:
-    """Run the rules a stored write (``create``, ``update``, ``delete``) triggers; True when any of
-    them ran actions."""
+    """Run the rules a stored write (``create``, ``update``, ``delete``; ``purge``: a delete by
+    retention, its policy) triggers; True when any of them ran actions."""
     rules = session.config.automations_for(obj.name, *listening(action))
     if not rules or not _RUNNING.get():
         return False
-    return after_event(session, obj, rules, Event(action, before, after, move))
+    return after_event(session, obj, rules, Event(action, before, after, move, purge=purge))
 
 
 def after_decision(session: Session, object_name: str, record_id: int, status: str) -> None:
@@ -110,7 +111,7 @@ def after_event(
     old = event.before if event.action == "update" else None
     for rule in rules:
         if matches(rule, event):
-            ran |= run_rule(session, rule, obj, values, old, trigger=event.label)
+            ran |= run_rule(session, rule, obj, values, old, trigger=event.label, extra=event.names or None)
     return ran
 
 
@@ -135,7 +136,8 @@ def run_rule(
 
     ``run_key`` (scheduled triggers) makes the run happen at most once: a second
     attempt with the same key finds the key taken and does nothing. ``extra``: names ``when``
-    reads besides the record (``event`` of an engagement event).
+    and the actions read besides the record (``event`` of an engagement event, ``purge`` of a
+    delete).
     """
     depth = session.depth + 1
     record_id = values.get("id") if values else None
@@ -162,7 +164,7 @@ def run_rule(
     try:
         kinds = [ACTIONS[action.kind] for action in rule.actions]
         with session.unit.savepoint(database=not all(kind.collecting for kind in kinds)):
-            firing = Firing(acting, rule, obj, values or {}, old)
+            firing = Firing(acting, rule, obj, values or {}, old, extra or {})
             for kind, action in zip(kinds, rule.actions, strict=True):
                 kind.run(firing, action)
     except Exception as exc:  # noqa: BLE001 - a rule's failure is recorded, not raised (unless blocking)
@@ -231,9 +233,11 @@ def _finish_run(session: Session, run: Run, status: str, error: str | None) -> N
 
 # --- the write path's hook (engine.runtime.records.stages) ---------------------------------------
 def _after(write: Write, draft: Draft) -> None:
-    """Stage ``after``: the rules the write triggers; the row is read again when they acted."""
+    """Stage ``after``: the rules the write triggers (a purge's ``deleted`` rules see ``purge``);
+    the row is read again when they acted."""
     session, obj = write.session, write.obj
-    if after_write(session, obj, write.action, draft.current, draft.record, draft.move) and draft.record is not None:
+    ran = after_write(session, obj, write.action, draft.current, draft.record, draft.move, write.purge)
+    if ran and draft.record is not None:
         draft.record = stored_row(session, obj, draft.record["id"])
 
 

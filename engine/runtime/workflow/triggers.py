@@ -61,6 +61,14 @@ class Event:
     #: ``engagement``: the event's kind (``email_clicked``) and what a rule reads as ``event``.
     kind: str | None = None
     data: Mapping[str, Any] | None = None
+    #: A delete by retention (``Session.purge``): the policy (years, from, before); None otherwise.
+    purge: Mapping[str, Any] | None = None
+
+    @property
+    def names(self) -> dict[str, Any]:
+        """What a rule's expressions read besides the record: a delete's ``purge`` (None for an
+        ordinary delete; the policy for a retention purge)."""
+        return {"purge": dict(self.purge) if self.purge is not None else None} if self.action == "delete" else {}
 
     @property
     def label(self) -> str:
