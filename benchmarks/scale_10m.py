@@ -360,15 +360,16 @@ def funnel_sql(crm: Trellis, user: str) -> Callable[[], object]:
         ).scalars()
         owners = ",".join(str(i) for i in team)
     sql = sa.text(f"""
-        WITH moves AS (
-            SELECT * FROM (
-                SELECT h.record_id, h.from_stage, h.to_stage, h.at,
-                       lead(h.at) OVER (PARTITION BY h.record_id ORDER BY h.at, h.id) AS next_at
-                FROM sys_stage_history h JOIN obj_opportunity o ON o.id = h.record_id
-                WHERE h.object = 'opportunity' AND o.owner_id IN ({owners}) AND o.archived_at IS NULL
-                  AND h.record_id IN (SELECT record_id FROM sys_stage_history
-                                      WHERE object = 'opportunity' AND at >= :start AND at < :end)
-            ) every WHERE at >= :start AND at < :end
+        WITH period AS (
+            SELECT h.id, h.record_id, h.from_stage, h.to_stage, h.at
+            FROM sys_stage_history h JOIN obj_opportunity o ON o.id = h.record_id
+            WHERE h.object = 'opportunity' AND h.at >= :start AND h.at < :end
+              AND o.owner_id IN ({owners}) AND o.archived_at IS NULL
+        ), moves AS (
+            SELECT p.*, (SELECT min(n.at) FROM sys_stage_history n
+                         WHERE n.object = 'opportunity' AND n.record_id = p.record_id
+                           AND (n.at, n.id) > (p.at, p.id)) AS next_at
+            FROM period p
         )
         SELECT 'entered', to_stage, NULL, count(DISTINCT record_id),
                percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM next_at - at)) / 86400
