@@ -502,6 +502,7 @@ def main() -> None:
         crm.close()
     finally:
         if not args.keep:
+            key_file.unlink(missing_ok=True)  # the key of the encrypted fields lives as long as the schema
             with admin.begin() as conn:
                 run_sql(conn, f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
