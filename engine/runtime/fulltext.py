@@ -31,12 +31,14 @@ with no case at all (Chinese, kana, Hangul, digits, punctuation, spaces) by Pyth
 database — which knows every case pair SQLite's older table has (Unicode keeps case folding
 stable), checked against this SQLite's own folding of every code point by
 ``tests/runtime/test_ftsdecide_rule.py``. Then the MATCH alone decides (``Query.search``
-leaves its LIKE out while the index is used), and a count reads the index and the rows' ids
-instead of every matching row's text. Any other text (``Straße``, ``café``, ``sales``,
-``Kim``) still has the LIKE decide among the index's candidates, so ``É`` in the index never
-finds ``é`` for LIKE. Both stop at a NUL character in a value on SQLite 3.40, and the write
-path refuses NUL in text. ``like_folds_ascii_only`` checks once that this SQLite's LIKE
-is the built-in one (an ICU build folds more): else the LIKE always decides.
+leaves its LIKE out while the index is used): no matching row's text is read to decide (a
+count still reads each match's row, or the owner's list index, for the archived mark and the
+scope). Any other text (``Straße``, ``café``, ``sales``, ``Kim``) still has the LIKE decide
+among the index's candidates, so ``É`` in the index never finds ``é`` for LIKE. Both read
+U+FFFE and U+FFFF as U+FFFD. A NUL character in a value ends it for LIKE (and for FTS5 in
+SQLite 3.40; newer trigram tokenizers skip it, and could find more): the write path refuses
+NUL in text, so only raw SQL could store one. ``like_folds_ascii_only`` checks once that this SQLite's LIKE is the built-in one (an
+ICU build folds more): else the LIKE always decides.
 
 ``engine.runtime.migrate.fulltext`` creates, rebuilds and drops these tables with the config;
 Alembic's comparison looks only at ``obj_*`` and ``sys_*`` tables, so it never sees them or
