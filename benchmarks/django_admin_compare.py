@@ -21,11 +21,15 @@ Trellis's opportunity has its stage as a pipeline (``PIPELINE_CONFIG``), for whi
 makes an index ordered like the list (stage, newest first); Django's model has no index on the
 stage, as Django makes none by default — ``--django-stage-index`` gives it the same one,
 ``--plain-stage`` runs Trellis on list_page.py's config (the stage a plain picklist, no index).
+``--like-decides-too`` also times the search case, in the same rounds, with SQLite's search
+index only narrowing the rows and the LIKE deciding every text (``fulltext.decides`` off: the
+code before the index decided alone), interleaved Trellis, Trellis with the LIKE, Django.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import statistics
@@ -42,6 +46,7 @@ from results import append_rows, machine  # benchmarks/results.py
 from scratch import scratch_database  # benchmarks/scratch.py
 
 from engine import Trellis
+from engine.runtime import fulltext
 
 #: ``list_page.CONFIG`` with the opportunity's stage as a pipeline, as a CRM has it: the same
 #: values in the same column, and the engine indexes it like the list (``ix_obj_opportunity_stage_recent``,
@@ -274,8 +279,21 @@ def round_ms(client: Any, url: str, requests: int) -> float:
     return (time.perf_counter() - start) * 1000 / requests
 
 
-def compare(app, users, requests: int, rounds: int) -> list[tuple[str, float, float]]:
-    """[(case, Trellis ms, Django ms)], interleaved."""
+@contextlib.contextmanager
+def like_decides() -> Any:
+    """SQLite's search index only narrows the rows; the LIKE decides every search text."""
+    decides = fulltext.decides
+    fulltext.decides = lambda matches: False
+    try:
+        yield
+    finally:
+        fulltext.decides = decides
+
+
+def compare(
+    app, users, requests: int, rounds: int, like_too: bool = False
+) -> list[tuple[str, float, float, float | None]]:
+    """[(case, Trellis ms, Django ms, Trellis ms with the LIKE deciding or None)], interleaved."""
     from django.test import Client
 
     trellis_clients, django_clients = {}, {}
@@ -291,11 +309,19 @@ def compare(app, users, requests: int, rounds: int) -> list[tuple[str, float, fl
         d_page = dc.get(django_url).content.decode()
         assert t_page.count('href="/o/opportunity/') >= 25, case  # a full page each
         assert d_page.count('class="field-company"') == 25, case
-        timings: dict[str, list[float]] = {"trellis": [], "django": []}
+        timings: dict[str, list[float]] = {"trellis": [], "like": [], "django": []}
+        with_like = like_too and "q=" in trellis_url
+        if with_like:
+            with like_decides():
+                tc.get(trellis_url)  # its warm-up
         for _ in range(rounds):
             timings["trellis"].append(round_ms(tc, trellis_url, requests))
+            if with_like:
+                with like_decides():
+                    timings["like"].append(round_ms(tc, trellis_url, requests))
             timings["django"].append(round_ms(dc, django_url, requests))
-        results.append((case, statistics.median(timings["trellis"]), statistics.median(timings["django"])))
+        like = statistics.median(timings["like"]) if with_like else None
+        results.append((case, statistics.median(timings["trellis"]), statistics.median(timings["django"]), like))
     return results
 
 
@@ -315,6 +341,11 @@ def main() -> None:
         "--django-stage-index", action="store_true", help="give Django's model the index Trellis makes on the stage"
     )
     parser.add_argument("--output", default="docs/benchmarks.md")
+    parser.add_argument(
+        "--like-decides-too",
+        action="store_true",
+        help="also time the search with the LIKE deciding every text (SQLite's index only narrowing)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("TRELLIS_SECRET_KEY", Fernet.generate_key().decode())
     from webui import create_app  # after the secret key is set
@@ -352,18 +383,23 @@ def main() -> None:
                 "TRELLIS_UPLOAD_DIR": str(folder / "uploads"),
             },
         )
-        results = compare(app, users, args.requests, args.rounds)
+        results = compare(app, users, args.requests, args.rounds, args.like_decides_too)
         crm.close()
         if postgresql:
             from django.db import connections
 
             connections.close_all()  # before the scratch schema is dropped
     dialect = "postgresql" if postgresql else "sqlite"
-    lines = [
-        f"| {dialect} | {args.rows:,} | {case} | {t:,.1f} | {d:,.1f} | {d / t:.1f}× | {args.note} | "
-        f"{dt.date.today().isoformat()} | {machine()} |"
-        for case, t, d in results
-    ]
+    lines = []
+    for case, t, d, like in results:
+        runs = [(t, args.note)]
+        if like is not None:
+            runs.append((like, "the LIKE deciding (fulltext.decides off), same rounds"))
+        lines += [
+            f"| {dialect} | {args.rows:,} | {case} | {ms:,.1f} | {d:,.1f} | {d / ms:.1f}× | {note} | "
+            f"{dt.date.today().isoformat()} | {machine()} |"
+            for ms, note in runs
+        ]
     print("| database | rows | case | Trellis ms | Django ms | ratio | note | date | machine |")
     for line in lines:
         print(line)

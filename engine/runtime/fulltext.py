@@ -10,14 +10,35 @@ without reading the table. It is an *external content* table over ``obj_<object>
 triggers on the object's table (``trigger_names``) keep it in step with every write —
 the write path, bulk writes, imports, merges, restores, raw SQL — with no Python involved.
 
-The index only narrows the rows: ``candidates`` is ``id IN (SELECT rowid FROM fts WHERE fts
-MATCH '{"name" "company"}: "text"')`` — one column filter per form of the text
-(``FieldType.search_forms``) listing only the fields the caller may see — and the LIKE
-conditions still decide among those rows. So the matches are exactly LIKE's (FTS5 folds the
-case of every letter, LIKE only of ASCII ones: ``É`` finds ``é`` in the index, not in LIKE), and
-a hidden field never matches. A text shorter than three characters (one or two Chinese
-characters), a SQLite without FTS5 or ``trigram`` (``supported``), or an index not built
-(``exists``) leave the LIKE conditions alone, reading the table as before.
+``candidates`` is ``id IN (SELECT rowid FROM fts WHERE fts MATCH '{"name" "company"}:
+"text"')`` — one column filter per form of the text (``FieldType.search_forms``) listing only
+the fields the caller may see, so a hidden field never matches. A text shorter than three
+characters (one or two Chinese characters), a SQLite without FTS5 or ``trigram``
+(``supported``), or an index not built (``exists``) leave the LIKE conditions alone, reading
+the table as before.
+
+When the index decides alone (``decides``). The trigram phrase ``"text"`` matches a field
+exactly when the field, folded character by character, holds the folded text as a substring
+(consecutive trigrams at consecutive positions) — LIKE's ``%text%`` with another folding.
+FTS5's (``case_sensitive 0``, no ``remove_diacritics``) maps each character to one: ASCII
+``A``–``Z`` to ``a``–``z``, other letters by Unicode's simple case folding (``É`` → ``é``,
+``ẞ`` → ``ß``, the Kelvin sign ``K`` (U+212A) → ``k``, the long s ``ſ`` (U+017F) → ``s``);
+SQLite's LIKE folds ASCII letters only and compares every other character as it is. So both
+match the same records when every character of the text is one that nothing else folds to
+or from, except its ASCII case partner: an ASCII character other than the letters ``k`` and
+``s`` (in either case: the only two ASCII letters a non-ASCII one folds to), or a character
+with no case at all (Chinese, kana, Hangul, digits, punctuation, spaces) by Python's Unicode
+database — which knows every case pair SQLite's older table has (Unicode keeps case folding
+stable), checked against this SQLite's own folding of every code point by
+``tests/runtime/test_ftsdecide_rule.py``. Then the MATCH alone decides (``Query.search``
+leaves its LIKE out while the index is used): no matching row's text is read to decide (a
+count still reads each match's row, or the owner's list index, for the archived mark and the
+scope). Any other text (``Straße``, ``café``, ``sales``, ``Kim``) still has the LIKE decide
+among the index's candidates, so ``É`` in the index never finds ``é`` for LIKE. Both read
+U+FFFE and U+FFFF as U+FFFD. A NUL character in a value ends it for LIKE (and for FTS5 in
+SQLite 3.40; newer trigram tokenizers skip it, and could find more): the write path refuses
+NUL in text, so only raw SQL could store one. ``like_folds_ascii_only`` checks once that this SQLite's LIKE is the built-in one (an
+ICU build folds more): else the LIKE always decides.
 
 ``engine.runtime.migrate.fulltext`` creates, rebuilds and drops these tables with the config;
 Alembic's comparison looks only at ``obj_*`` and ``sys_*`` tables, so it never sees them or
@@ -140,6 +161,34 @@ def exists(connection: sa.Connection, index: str) -> bool:
     return found is not None
 
 
+@functools.cache
+def like_folds_ascii_only() -> bool:
+    """Whether this process's SQLite LIKE is the built-in one: ASCII letters folded, nothing else
+    (an ICU build folds ``É`` too; asked once). ``decides`` relies on it."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        row = probe.execute("SELECT 'a' LIKE 'A', 'é' LIKE 'É', char(8490) LIKE 'k', char(383) LIKE 's'").fetchone()
+    finally:
+        probe.close()
+    return tuple(row) == (1, 0, 0, 0)
+
+
+@functools.cache
+def _agrees(character: str) -> bool:
+    """Whether FTS5's trigram folding and SQLite's LIKE find the same characters for this one
+    (see the module docstring): ASCII but ``k``/``s``, or a character with no case."""
+    if character < "\x80":
+        return character not in "kKsS"
+    return character.lower() == character == character.upper() == character.casefold()
+
+
+def decides(matches: Mapping[str, Sequence[str]]) -> bool:
+    """Whether the index's MATCH for ``matches`` finds exactly the records LIKE finds, so that it
+    may decide alone: every form is made of characters both fold alike (``_agrees``) and this
+    SQLite's LIKE is the built-in one."""
+    return all(_agrees(c) for form in matches for c in form) and like_folds_ascii_only()
+
+
 def match_expression(matches: Mapping[str, Sequence[str]]) -> str | None:
     """The FTS5 query for ``matches`` (each form of a search text → the fields it is looked for
     in): ``{"a" "b"}: "form" OR {"c"}: "other"``; None when a form is shorter than ``MIN_CHARS``
@@ -155,8 +204,8 @@ def candidates(
     connection: sa.Connection, table: sa.Table, searchable: Sequence[str], matches: Mapping[str, Sequence[str]]
 ) -> sa.ColumnElement[bool] | None:
     """``id IN (SELECT rowid FROM <index> WHERE <index> MATCH …)``: the records the index finds
-    for ``matches`` (a superset of LIKE's, which still decides), or None when the index cannot
-    serve them (see the module docstring). ``searchable``: every searchable field of the object."""
+    for ``matches`` (a superset of LIKE's; the same when ``decides``), or None when the index
+    cannot serve them (see the module docstring). ``searchable``: every searchable field of the object."""
     names = indexed_names(searchable)
     expression = match_expression(matches)
     if not names or expression is None or connection.dialect.name != "sqlite" or not supported():

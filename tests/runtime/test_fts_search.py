@@ -1,8 +1,10 @@
 """Search through SQLite's FTS5 trigram index (``engine.runtime.fulltext``, issue 18 §6).
 
-The index only narrows the rows: a search finds exactly what the LIKE conditions alone find
-— English in any ASCII case, Chinese, phone numbers however typed, LIKE's special characters,
-never a hidden or encrypted field, and a two-character Chinese text by LIKE alone. The same
+A search finds exactly what the LIKE conditions alone find — English in any ASCII case,
+Chinese, phone numbers however typed, LIKE's special characters, never a hidden or encrypted
+field, and a two-character Chinese text by LIKE alone — whether the index only narrows the rows
+or decides alone (``fulltext.decides``: not for a text with ``k``/``s``, whose lookalikes the
+Kelvin sign and the long s FTS5 folds and LIKE does not, nor for one with non-ASCII letters). The same
 expectations run on PostgreSQL (its trigram index). On SQLite the index is also proved to
 follow every write channel (FTS5's ``integrity-check`` compares it with the table), and
 ``trellis plan``/``apply`` to create, rebuild and drop it with the config.
@@ -10,7 +12,6 @@ follow every write channel (FTS5's ``integrity-check`` compares it with the tabl
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import pytest
@@ -48,6 +49,8 @@ ROWS = [
     {"name": "小米科技", "note": "华为的对手", "margin_note": "globex secret", "id_number": "110101199003077777"},
     {"name": "Straße GmbH", "phone": "010 6552 1234", "note": 'says "hi" at 100% _under_ score'},
     {"name": "ACME Widgets", "note": "acme and GLOBEX merge talks"},
+    {"name": "\u212aelvin Instruments", "note": "ma\u017fter plan"},  # the Kelvin sign, the long s
+    {"name": "Kelvin Labs", "note": "ＡＣＭＥ fullwidth"},
 ]
 #: search text → the names found as the system (all fields) and as the rep (margin_note hidden).
 EXPECTED = {
@@ -67,6 +70,38 @@ EXPECTED = {
     "0% _": ({"Straße GmbH"}, {"Straße GmbH"}),
     "secret": ({"小米科技"}, set()),  # margin_note is hidden from the rep
     "1101011990": (set(), set()),  # id_number is encrypted: never searched
+    "gLoBeX": (
+        {"华为技术有限公司", "Globex Ltd", "小米科技", "ACME Widgets"},
+        {"华为技术有限公司", "Globex Ltd", "ACME Widgets"},
+    ),
+    "elvin": ({"\u212aelvin Instruments", "Kelvin Labs"}, {"\u212aelvin Instruments", "Kelvin Labs"}),
+    "ACME": ({"ACME Widgets"}, {"ACME Widgets"}),  # not the fullwidth ＡＣＭＥ
+    "技术有": ({"华为技术有限公司"}, {"华为技术有限公司"}),
+}
+#: SQLite's LIKE folds ASCII letters only (PostgreSQL's ILIKE folds every letter): what the
+#: index folds and LIKE does not must not be found on SQLite — the LIKE decides these.
+SQLITE_EXPECTED = {
+    "KELVIN": {"Kelvin Labs"},  # FTS5 folds the Kelvin sign to k
+    "master": set(),  # and the long s to s
+    "ma\u017fter": {"\u212aelvin Instruments"},
+    "ａｃｍｅ": set(),  # and Ａ to ａ
+    "é c": set(),  # and É to é
+}
+#: The texts whose index MATCH decides alone (``fulltext.decides``); the others keep the LIKE.
+DECIDED = {
+    "globex",
+    "GLOBEX LT",
+    "华为技",
+    "138 0013 8000",
+    "6552 1234",
+    '"hi"',
+    "100% _under_",
+    "0% _",
+    "1101011990",
+    "gLoBeX",
+    "elvin",
+    "ACME",
+    "技术有",
 }
 
 
@@ -108,7 +143,10 @@ def found(crm: Trellis, user: str | None, text: str) -> set[str]:
         assert query.page(1, 2).total == len(names)
         if sqlite(crm):
             assert bool(query.indexed) == (len(text) >= fulltext.MIN_CHARS and fulltext.supported()), text
-            assert {r["name"] for r in dataclasses.replace(query, indexed=()).all()} == names, text
+            if query.indexed and (text in EXPECTED or text in SQLITE_EXPECTED):
+                assert bool(query.matched) == (text in DECIDED), text
+                assert (" LIKE " in str(query.statement())) == (text not in DECIDED), text
+            assert {r["name"] for r in query.without_index().all()} == names, text
     return names
 
 
@@ -116,8 +154,9 @@ def test_fts_search_finds_exactly_what_like_finds(crm):
     for text, (everyone, rep) in EXPECTED.items():
         assert found(crm, None, text) == everyone, text
         assert found(crm, "rita", text) == rep, text
-    if sqlite(crm):  # the index folds É to é, SQLite's LIKE (ASCII letters only) does not: LIKE decides
-        assert found(crm, None, "é c") == set()
+    if sqlite(crm):
+        for text, names in SQLITE_EXPECTED.items():
+            assert found(crm, None, text) == names == found(crm, "rita", text), text
     assert_index_matches_table(crm)
 
 
@@ -158,7 +197,7 @@ def test_fts_plan_shows_the_index_and_apply_builds_rebuilds_and_drops_it(crm, wr
     assert planned.exit_code == 0, planned.output
     assert (
         f"add search index {before} on obj_account (name, phone, note, margin_note; FTS5 trigram), "
-        "filled from its 5 records in the transaction"
+        "filled from its 7 records in the transaction"
     ) in planned.output
     assert CliRunner().invoke(main, ["apply", str(config), "--db", db_url]).exit_code == 0
     assert found(crm, None, "globex lt") == {"Globex Ltd"}

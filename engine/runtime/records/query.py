@@ -18,7 +18,8 @@ earlier rows reads the list index ``ix_obj_<name>_recent`` only; and
 ``search`` is served by the object's trigram index on PostgreSQL
 (``tables.search_document``) and its FTS5 trigram table on SQLite
 (``engine.runtime.fulltext``; ``page`` counts through it, and pages through it
-unless more than ``DENSE_MATCHES`` records match).
+unless more than ``DENSE_MATCHES`` records match; when its MATCH provably finds what the LIKE
+finds, ``fulltext.decides``, the LIKE is left out while the index is used).
 """
 
 from __future__ import annotations
@@ -155,6 +156,9 @@ class Query:
     #: The records SQLite's search index finds for ``search`` (``engine.runtime.fulltext``):
     #: conditions that only narrow the rows ``conditions`` decide among; ``page`` may leave them out.
     indexed: tuple[sa.ColumnElement[bool], ...] = ()
+    #: The LIKE conditions of a search that ``indexed`` decides exactly (``fulltext.decides``):
+    #: left out while the index is used, put back without it (``without_index``).
+    matched: tuple[sa.ColumnElement[bool], ...] = ()
 
     def filter(self, **conditions: Any) -> Query:
         """Keep records matching every ``field__op=value`` (op defaults to ``eq``)."""
@@ -182,7 +186,9 @@ class Query:
         On SQLite: ``field LIKE '%text%'`` OR-ed over those fields (like ILIKE there, it
         ignores the case of ASCII letters only), among the records the object's FTS5 trigram
         index finds when every form of the text has three characters or more
-        (``engine.runtime.fulltext``; else the table is read). On PostgreSQL:
+        (``engine.runtime.fulltext``; else the table is read) — or the index alone, when its
+        folding provably agrees with LIKE's on every character of the forms
+        (``fulltext.decides``: ASCII but ``k`` and ``s``, or characters without case). On PostgreSQL:
         ``search_document LIKE lower('%text%')`` — every searchable field,
         lower-cased, in one string — which the object's trigram index serves and
         which means the same as ILIKE on each field (PostgreSQL's ILIKE compares
@@ -216,8 +222,11 @@ class Query:
             )
             searchable = [f.name for f in search_fields(self.obj)]
             found = fulltext.candidates(self.session.connection, self.table, searchable, matches)
-            indexed = self.indexed if found is None else (*self.indexed, found)
-            return replace(self, conditions=(*self.conditions, like), indexed=indexed)
+            if found is None:
+                return replace(self, conditions=(*self.conditions, like))
+            if fulltext.decides(matches):  # the MATCH finds exactly what the LIKE finds
+                return replace(self, indexed=(*self.indexed, found), matched=(*self.matched, like))
+            return replace(self, conditions=(*self.conditions, like), indexed=(*self.indexed, found))
         searchable = [f.name for f in search_fields(self.obj)]
         alternatives = []
         for form, names in matches.items():
@@ -266,6 +275,12 @@ class Query:
         if self.conditions or self.indexed:
             statement = statement.where(*self.indexed, *self.conditions)
         return statement.order_by(*self.ordering, self.table.c.id.asc())
+
+    def without_index(self) -> Query:
+        """The same query without SQLite's search index: its LIKE conditions decide on every row."""
+        if not self.indexed:
+            return self
+        return replace(self, conditions=(*self.conditions, *self.matched), indexed=(), matched=())
 
     def visible_columns(self) -> list[sa.Column]:
         """The system columns and the fields the caller may see."""
@@ -472,13 +487,14 @@ class Query:
     def _indexed_count(self, limit: int) -> tuple[int | None, Query]:
         """For a search the index serves: the count (through the index, up to ``limit``) and the
         query to page with — through the index when few records match (it reads just those),
-        without it when more than ``DENSE_MATCHES`` do: then the list index, read in the page's
-        order, meets the page's records after a few rows, sooner than the index lists them all.
+        without it (``without_index``: the LIKE decides) when more than ``DENSE_MATCHES`` do: then
+        the list index, read in the page's order, meets the page's records after a few rows,
+        sooner than the index lists them all.
         Otherwise (None, self)."""
         if not self.indexed:
             return None, self
         counted = self.count(limit)
-        return counted, replace(self, indexed=()) if counted > DENSE_MATCHES else self
+        return counted, self.without_index() if counted > DENSE_MATCHES else self
 
     def _page_statement(self, limit: int, offset: int) -> sa.Select:
         """``limit`` rows from ``offset``; from DEFERRED_JOIN_OFFSET on, the ids are chosen first
