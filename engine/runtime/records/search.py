@@ -4,12 +4,19 @@
 caller's record scope applies, hidden fields are neither searched nor shown, encrypted
 fields are never searched and archived records are left out, exactly as in the object's
 list with ``?q=`` — and returns, per object with matches, the best ``per_object`` records
-and how many match in all. Each object costs one SELECT: the matches, ranked, with
-``count(*) OVER ()`` for the total, limited to ``per_object`` rows.
+and how many match, counted up to ``SEARCH_CAP``. Each object costs one SELECT that never
+reads every match: the first ``SEARCH_CAP + 1`` matches in the list's default order (newest
+first, the order the object's ``recent`` list index keeps, so a common text stops after a
+few thousand index entries), ranked among themselves, with ``count(*) OVER ()`` for the count,
+limited to ``per_object`` rows. When more than ``SEARCH_CAP`` records match, the count is
+``SEARCH_CAP`` with ``ObjectHits.capped`` (people read "1,000+").
 
 Ranking (``_rank``): a title field equal to the text, then a title field starting with it,
 then any searched field equal to it (an e-mail address or phone number typed in full),
-then the rest; among equals the most recently changed first. Titles and matched values
+then the rest; among equals the most recently changed first. When at most ``SEARCH_CAP``
+records match, every match is ranked; when more match, only the ``SEARCH_CAP`` most recently
+created are (an older record whose title equals the text is then not found first — search its
+object's list, or type more of the text). Titles and matched values
 are formatted for people in the caller's language (picklist labels, local dates, lookup
 titles the caller may see, users' names, phone numbers in international form).
 """
@@ -42,6 +49,9 @@ MAX_PER_OBJECT = 20
 #: Shortest search text: two characters, or one Chinese, Japanese or Korean character
 #: (a family name such as 张 is a meaningful search).
 MIN_SEARCH_LENGTH = 2
+#: Matches counted, and ranked, per object at most: past it the count says "1,000+" and the
+#: ranking applies to the most recently created ``SEARCH_CAP`` matches only.
+SEARCH_CAP = 1000
 #: Most matched fields (beyond the title) shown per record.
 MAX_MATCHED = 2
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
@@ -70,16 +80,18 @@ class Hit:
 
 @dataclass(frozen=True)
 class ObjectHits:
-    """The best matches in one object and how many records match in all."""
+    """The best matches in one object and how many records match, up to ``SEARCH_CAP``."""
 
     obj: ObjectDef
     hits: tuple[Hit, ...]
     total: int
+    #: More than ``total`` records match (``total`` is then ``SEARCH_CAP``): "1,000+".
+    capped: bool = False
 
     @property
     def more(self) -> bool:
         """Whether more records match than ``hits`` shows."""
-        return self.total > len(self.hits)
+        return self.capped or self.total > len(self.hits)
 
 
 @dataclass(frozen=True)
@@ -93,8 +105,13 @@ class SearchResults:
 
     @property
     def total(self) -> int:
-        """How many records match in all objects."""
+        """How many records match in all objects (a lower bound when ``capped``)."""
         return sum(group.total for group in self.groups)
+
+    @property
+    def capped(self) -> bool:
+        """Whether some object has more matches than its count says."""
+        return any(group.capped for group in self.groups)
 
 
 def search_text(text: str | None) -> str:
@@ -144,7 +161,7 @@ def search_everything(
     language: str = "en",
 ) -> SearchResults:
     """The best ``per_object`` matches of ``text`` in each object the caller may read (or in
-    ``objects``), with the number of matches per object; one SELECT per object."""
+    ``objects``), with the number of matches per object (up to ``SEARCH_CAP``); one SELECT per object."""
     text = search_text(text)
     if not 1 <= per_object <= MAX_PER_OBJECT:
         raise BadSearch(
@@ -168,28 +185,44 @@ def search_everything(
         rows, total = _ranked(session.query(obj.name).search(text), text, matches, per_object)
         if total:
             records = [row_to_record(obj, row, session.crm.keys) for row in rows]
-            groups.append(ObjectHits(obj, _hits(session, obj, records, matches, language), total))
+            hits = _hits(session, obj, records, matches, language)
+            groups.append(ObjectHits(obj, hits, min(total, SEARCH_CAP), capped=total > SEARCH_CAP))
     return SearchResults(text, tuple(groups), tuple(searched))
 
 
 def _ranked(query: Query, text: str, matches: Mapping[str, list[str]], limit: int) -> tuple[list[dict[str, Any]], int]:
-    """The best ``limit`` rows of ``query`` (already searching ``text``) and how many rows match."""
+    """The best ``limit`` rows of ``query`` (already searching ``text``) and how many rows match,
+    up to ``SEARCH_CAP + 1``: the candidates are the first ``SEARCH_CAP + 1`` matches newest
+    first (``_n`` numbers them; the last one only tells that the cap is passed and is never shown)."""
     table = query.table
-    rank = _rank(query.obj, table, text, matches).label("_rank")
-    total = sa.func.count().over().label("_total")
-    statement = (
+    newest = (table.c.created_at.desc(), table.c.id.asc())  # the ``recent`` list index's order
+    candidates = (
         query.statement()
-        .add_columns(total)
         .order_by(None)
-        .order_by(rank, table.c.updated_at.desc(), table.c.id.desc())
+        .add_columns(sa.func.row_number().over(order_by=newest).label("_n"))
+        .order_by(*newest)
+        .limit(SEARCH_CAP + 1)
+        .subquery("candidates")
+    )
+    statement = (
+        sa.select(*candidates.c, sa.func.count().over().label("_total"))
+        .order_by(
+            sa.case((candidates.c._n > SEARCH_CAP, 1), else_=0),
+            _rank(query.obj, candidates, text, matches),
+            candidates.c.updated_at.desc(),
+            candidates.c.id.desc(),
+        )
         .limit(limit)
     )
     rows = [dict(row) for row in query.session.connection.execute(statement).mappings()]
     count = rows[0]["_total"] if rows else 0
-    return [{k: v for k, v in row.items() if k != "_total"} for row in rows], int(count)
+    shown = [row for row in rows if row["_n"] <= SEARCH_CAP]
+    return [{k: v for k, v in row.items() if k not in ("_n", "_total")} for row in shown], int(count)
 
 
-def _rank(obj: ObjectDef, table: sa.Table, text: str, matches: Mapping[str, list[str]]) -> sa.ColumnElement[int]:
+def _rank(
+    obj: ObjectDef, table: sa.Table | sa.Subquery, text: str, matches: Mapping[str, list[str]]
+) -> sa.ColumnElement[int]:
     """0: a title field equals ``text``; 1: one starts with it; 2: a searched field equals a form
     of it; 3: the rest (case-insensitive, as the search)."""
     searched = matches.get(text, [])
