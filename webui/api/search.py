@@ -114,7 +114,7 @@ def schemas() -> dict[str, Any]:
                     "type": "boolean",
                     "description": (
                         f"More than `total` ({SEARCH_CAP}) records match; `records` are then the best "
-                        f"among the {SEARCH_CAP} most recently created matches."
+                        f"among the first {SEARCH_CAP} matches the database read (in no particular order)."
                     ),
                 },
                 "more": {"type": "boolean", "description": "Whether more records match than `records` holds."},
@@ -181,7 +181,7 @@ def paths() -> dict[str, Any]:
                     "read; a phone number matches however it is typed (`138 0013 8000`). Per object the best "
                     "matches (a title equal to or starting with the text first, then the most recently changed) "
                     f"and how many match, counted up to {SEARCH_CAP} (past it `count_capped` is true and only "
-                    f"the {SEARCH_CAP} most recently created matches are ranked)."
+                    f"the first {SEARCH_CAP} matches the database reads are ranked)."
                 ),
                 "parameters": [
                     {

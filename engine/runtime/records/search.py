@@ -5,19 +5,18 @@ caller's record scope applies, hidden fields are neither searched nor shown, enc
 fields are never searched and archived records are left out, exactly as in the object's
 list with ``?q=`` — and returns, per object with matches, the best ``per_object`` records
 and how many match, counted up to ``SEARCH_CAP``. Each object costs one SELECT that never
-reads every match: the first ``SEARCH_CAP + 1`` matches in the list's default order (newest
-first, the order the object's ``recent`` list index keeps, so a common text stops after a
-few thousand index entries), ranked among themselves, with ``count(*) OVER ()`` for the count,
+reads every match: the first ``SEARCH_CAP + 1`` matches the database reads (in no order, so
+that it stops there), ranked among themselves, with ``count(*) OVER ()`` for the count,
 limited to ``per_object`` rows. When more than ``SEARCH_CAP`` records match, the count is
 ``SEARCH_CAP`` with ``ObjectHits.capped`` (people read "1,000+").
 
 Ranking (``_rank``): a title field equal to the text, then a title field starting with it,
 then any searched field equal to it (an e-mail address or phone number typed in full),
 then the rest; among equals the most recently changed first. When at most ``SEARCH_CAP``
-records match, every match is ranked; when more match, only the ``SEARCH_CAP`` most recently
-created are (an older record whose title equals the text is then not found first — search its
-object's list, or type more of the text). Titles and matched values
-are formatted for people in the caller's language (picklist labels, local dates, lookup
+records match, every match is ranked; when more match, only the first ``SEARCH_CAP`` the
+database reads are — an arbitrary thousand, not the newest — so a record whose title equals
+the text may then not be shown first: the object's list (newest first) or a longer text finds
+it. Titles and matched values are formatted for people in the caller's language (picklist labels, local dates, lookup
 titles the caller may see, users' names, phone numbers in international form).
 """
 
@@ -50,7 +49,7 @@ MAX_PER_OBJECT = 20
 #: (a family name such as 张 is a meaningful search).
 MIN_SEARCH_LENGTH = 2
 #: Matches counted, and ranked, per object at most: past it the count says "1,000+" and the
-#: ranking applies to the most recently created ``SEARCH_CAP`` matches only.
+#: ranking applies to the first ``SEARCH_CAP`` matches the database reads only.
 SEARCH_CAP = 1000
 #: Most matched fields (beyond the title) shown per record.
 MAX_MATCHED = 2
@@ -192,27 +191,44 @@ def search_everything(
 
 def _ranked(query: Query, text: str, matches: Mapping[str, list[str]], limit: int) -> tuple[list[dict[str, Any]], int]:
     """The best ``limit`` rows of ``query`` (already searching ``text``) and how many rows match,
-    up to ``SEARCH_CAP + 1``: the candidates are the first ``SEARCH_CAP + 1`` matches newest
-    first (``_n`` numbers them; the last one only tells that the cap is passed and is never shown)."""
+    up to ``SEARCH_CAP + 1``. The candidates are the first ``SEARCH_CAP + 1`` matches the database
+    reads, in no order (so it stops reading there, whichever way it finds them: PostgreSQL's
+    trigram index or a scan of the table), narrow (the id and the columns the ranking reads;
+    ``_n`` numbers them, and the last one only tells that the cap is passed: it is never shown);
+    the best ``limit`` of them are then joined to their rows. When at most ``SEARCH_CAP`` match,
+    every match is a candidate: the same results as ranking them all."""
     table = query.table
-    newest = (table.c.created_at.desc(), table.c.id.asc())  # the ``recent`` list index's order
+    ranked = dict.fromkeys(name for names in matches.values() for name in names)
     candidates = (
         query.statement()
-        .order_by(None)
-        .add_columns(sa.func.row_number().over(order_by=newest).label("_n"))
-        .order_by(*newest)
+        .with_only_columns(
+            table.c.id,
+            table.c.updated_at,
+            *(table.c[name] for name in ranked),
+            sa.func.row_number().over().label("_n"),
+        )
+        .order_by(None)  # any order: an order would make the database read (or walk) past the cap
         .limit(SEARCH_CAP + 1)
         .subquery("candidates")
     )
-    statement = (
-        sa.select(*candidates.c, sa.func.count().over().label("_total"))
-        .order_by(
-            sa.case((candidates.c._n > SEARCH_CAP, 1), else_=0),
-            _rank(query.obj, candidates, text, matches),
-            candidates.c.updated_at.desc(),
-            candidates.c.id.desc(),
+    over = sa.case((candidates.c._n > SEARCH_CAP, 1), else_=0)
+    best = (
+        sa.select(
+            candidates.c.id,
+            candidates.c.updated_at,
+            candidates.c._n,
+            over.label("_over"),
+            _rank(query.obj, candidates, text, matches).label("_rank"),
+            sa.func.count().over().label("_total"),
         )
+        .order_by(over, sa.literal_column("_rank"), candidates.c.updated_at.desc(), candidates.c.id.desc())
         .limit(limit)
+        .subquery("best")
+    )
+    statement = (
+        sa.select(*query.visible_columns(), best.c._n, best.c._total)
+        .join_from(table, best, table.c.id == best.c.id)
+        .order_by(best.c._over, best.c._rank, best.c.updated_at.desc(), best.c.id.desc())
     )
     rows = [dict(row) for row in query.session.connection.execute(statement).mappings()]
     count = rows[0]["_total"] if rows else 0
