@@ -177,6 +177,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "{count} record matches “{text}”.",
         "zh": "找到 {count} 条匹配“{text}”的记录。",
     },
+    "search.summary_more": {
+        "en": "More than {count} records match “{text}” in {objects} objects.",
+        "zh": "在 {objects} 个对象中找到超过 {count} 条匹配“{text}”的记录。",
+    },
+    "search.count_more": {"en": "{count}+", "zh": "{count}+"},
+    "search.show_all_more": {"en": "Show all matches in the {object} list", "zh": "在{object}列表中查看全部匹配记录"},
     "search.none": {"en": "No records match “{text}”.", "zh": "没有匹配“{text}”的记录。"},
     "search.show_all": {"en": "Show all {count} in the {object} list", "zh": "在{object}列表中查看全部 {count} 条"},
     "search.show_all_one": {"en": "Show it in the {object} list", "zh": "在{object}列表中查看"},

@@ -140,7 +140,13 @@ def test_the_api_returns_the_same_results_as_json(client, crm):
     ]
     first = body["data"][0]["records"][0]
     assert set(first) == {"id", "title", "matched", "record"} and "secret_note" not in first["record"]
-    assert body["meta"] == {"q": "acme", "total": 13, "per_object": 2, "searched": ["account", "lead"]}
+    assert body["meta"] == {
+        "q": "acme",
+        "total": 13,
+        "count_capped": False,
+        "per_object": 2,
+        "searched": ["account", "lead"],
+    }
     phone = api(client, crm, "alice", "q=%2B86 138-0013-8000&objects=account").get_json()
     assert phone["data"][0]["records"][0]["matched"] == [
         {"field": "phone", "label": "Phone", "value": "+86 138 0013 8000"}

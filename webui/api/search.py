@@ -2,7 +2,8 @@
 
 The same search as the web UI's top bar (``engine.runtime.records.search``): every object
 the caller may read (or those ``objects`` names), the best matches of each with the number
-of matches, ranked the same way; the caller's scope and hidden fields apply, encrypted
+of matches (up to ``SEARCH_CAP``; past it ``total`` is the cap and ``count_capped`` is true),
+ranked the same way; the caller's scope and hidden fields apply, encrypted
 fields are never searched. A ``q`` that is too short or too long, an unknown or unreadable
 object in ``objects`` and a bad ``per_object`` are 422 ``bad_search`` naming the parameter.
 Titles and matched values are formatted for people in the request's language
@@ -22,6 +23,7 @@ from engine.runtime.records.search import (
     MAX_PER_OBJECT,
     MIN_SEARCH_LENGTH,
     PER_OBJECT,
+    SEARCH_CAP,
     BadSearch,
     ObjectHits,
     search_everything,
@@ -52,6 +54,7 @@ def group_json(group: ObjectHits, language: str) -> dict[str, Any]:
         "object": group.obj.name,
         "label": group.obj.plural_label.get(language),
         "total": group.total,
+        "count_capped": group.capped,
         "more": group.more,
         "records": [
             {
@@ -78,6 +81,7 @@ def search() -> Response:
             "meta": {
                 "q": found.text,
                 "total": found.total,
+                "count_capped": found.capped,
                 "per_object": per_object,
                 "searched": [obj.name for obj in found.searched],
             },
@@ -96,11 +100,23 @@ def schemas() -> dict[str, Any]:
     return {
         "SearchGroup": {
             "type": "object",
-            "required": ["object", "label", "total", "more", "records"],
+            "required": ["object", "label", "total", "count_capped", "more", "records"],
             "properties": {
                 "object": {"type": "string"},
                 "label": {"type": "string", "description": "The object's plural label in the request's language."},
-                "total": {"type": "integer", "minimum": 1, "description": "How many records of it match."},
+                "total": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": SEARCH_CAP,
+                    "description": f"How many records of it match, counted up to {SEARCH_CAP}.",
+                },
+                "count_capped": {
+                    "type": "boolean",
+                    "description": (
+                        f"More than `total` ({SEARCH_CAP}) records match; `records` are then the best "
+                        f"among the first {SEARCH_CAP} matches the database read (in no particular order)."
+                    ),
+                },
                 "more": {"type": "boolean", "description": "Whether more records match than `records` holds."},
                 "records": {
                     "type": "array",
@@ -137,7 +153,12 @@ def schemas() -> dict[str, Any]:
                     "type": "object",
                     "properties": {
                         "q": {"type": "string", "description": "The text searched (trimmed)."},
-                        "total": {"type": "integer", "minimum": 0},
+                        "total": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "The groups' totals added up (a lower bound when `count_capped`).",
+                        },
+                        "count_capped": {"type": "boolean", "description": "Some group's `count_capped` is true."},
                         "per_object": {"type": "integer"},
                         "searched": {"type": "array", "items": {"type": "string"}},
                     },
@@ -159,7 +180,8 @@ def paths() -> dict[str, Any]:
                     "The text fields you may see (text, e-mail, phone, URL, autonumber) of every object you may "
                     "read; a phone number matches however it is typed (`138 0013 8000`). Per object the best "
                     "matches (a title equal to or starting with the text first, then the most recently changed) "
-                    "and how many match."
+                    f"and how many match, counted up to {SEARCH_CAP} (past it `count_capped` is true and only "
+                    f"the first {SEARCH_CAP} matches the database reads are ranked)."
                 ),
                 "parameters": [
                     {

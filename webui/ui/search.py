@@ -5,7 +5,9 @@ HTTP and view models only; what is found, in which records and fields, is
 
 - ``results`` (``/search?q=&objects=``): the matches grouped by object, each group with its
   count and "Show all N in <object>" linking to the object's list searched for the same
-  text (``/o/<object>?q=``: the same search, so the same N); works without JavaScript;
+  text (``/o/<object>?q=``: the same search, so the same N); past the search's cap
+  (``SEARCH_CAP``) the count reads "1,000+" and the summary "More than …"; works without
+  JavaScript;
 - ``suggest`` (``/search/suggest?q=``): the same, fewer per object, as JSON for the top
   bar's dropdown (``static/search.js``); the texts come ready in the page's language;
 - the box itself is ``_search_box.html`` in ``base.html`` (every page).
@@ -39,12 +41,14 @@ class HitView:
 
 @dataclass(frozen=True)
 class GroupView:
-    """One object's matches: its label, how many match, and the link to all of them in its list."""
+    """One object's matches: its label, how many match ("1,000+" when ``capped``), and the link
+    to all of them in its list."""
 
     object: str
     label: str
     count: str
     total: int
+    capped: bool
     hits: tuple[HitView, ...]
     list_url: str
     more: bool
@@ -63,16 +67,29 @@ def _group_view(group: ObjectHits, text: str) -> GroupView:
         )
         for hit in group.hits
     )
+    count = formatter().number(group.total)
     return GroupView(
         group.obj.name,
         label,
-        formatter().number(group.total),
+        t("search.count_more", count=count) if group.capped else count,
         group.total,
+        group.capped,
         hits,
         url_for("records.list_records", object_name=group.obj.name) + "?" + urlencode({"q": text}),
         group.more,
-        plural("search.show_all", group.total, object=label),
+        t("search.show_all_more", object=label)
+        if group.capped
+        else plural("search.show_all", group.total, object=label),
     )
+
+
+def _summary(found: SearchResults, groups: int) -> str:
+    """The sentence above the results: how many records match (a lower bound past the cap)."""
+    if not groups:
+        return t("search.none", text=found.text)
+    if found.capped:
+        return t("search.summary_more", count=formatter().number(found.total), text=found.text, objects=groups)
+    return plural("search.summary", found.total, text=found.text, objects=groups)
 
 
 def _objects() -> list[str]:
@@ -96,17 +113,14 @@ def results() -> tuple[str, int]:
         error = "; ".join(e.message for problems in exc.errors.values() for e in problems)
         return render_page("search.html", None, q=text[:200], groups=(), error=error, summary=""), 422
     groups = tuple(_group_view(g, found.text) for g in found.groups)
-    summary = (
-        plural("search.summary", found.total, text=found.text, objects=len(groups))
-        if groups
-        else t("search.none", text=found.text)
-    )
+    summary = _summary(found, len(groups))
     return render_page("search.html", None, q=found.text, groups=groups, error=None, summary=summary), 200
 
 
 def suggest() -> Response | tuple[Response, int]:
-    """The top bar's suggestions as JSON: ``{q, groups: [{object, label, count, hits: [{title, url,
-    matched}], list_url, all_label}], all_url, all_label, status}``; a bad ``q`` is 422 with ``error``."""
+    """The top bar's suggestions as JSON: ``{q, groups: [{object, label, count, count_capped, hits:
+    [{title, url, matched}], list_url, more, all_label}], all_url, all_label, status, count_capped}``
+    (``count`` is text, "1,000+" when ``count_capped``); a bad ``q`` is 422 with ``error``."""
     try:
         found = _search(SUGGEST_PER_OBJECT)
     except BadSearch as exc:
@@ -120,6 +134,7 @@ def suggest() -> Response | tuple[Response, int]:
                 "object": g.object,
                 "label": g.label,
                 "count": g.count,
+                "count_capped": g.capped,
                 "hits": [h.__dict__ for h in g.hits],
                 "list_url": g.list_url,
                 "more": g.more,
@@ -129,9 +144,8 @@ def suggest() -> Response | tuple[Response, int]:
         ],
         "all_url": url_for("search.results", q=found.text),
         "all_label": t("search.all_results", text=found.text),
-        "status": plural("search.summary", found.total, text=found.text, objects=len(groups))
-        if groups
-        else t("search.none", text=found.text),
+        "status": _summary(found, len(groups)),
+        "count_capped": found.capped,
     }
     return jsonify(body)
 

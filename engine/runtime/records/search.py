@@ -4,13 +4,19 @@
 caller's record scope applies, hidden fields are neither searched nor shown, encrypted
 fields are never searched and archived records are left out, exactly as in the object's
 list with ``?q=`` — and returns, per object with matches, the best ``per_object`` records
-and how many match in all. Each object costs one SELECT: the matches, ranked, with
-``count(*) OVER ()`` for the total, limited to ``per_object`` rows.
+and how many match, counted up to ``SEARCH_CAP``. Each object costs one SELECT that never
+reads every match: the first ``SEARCH_CAP + 1`` matches the database reads (in no order, so
+that it stops there), ranked among themselves, with ``count(*) OVER ()`` for the count,
+limited to ``per_object`` rows. When more than ``SEARCH_CAP`` records match, the count is
+``SEARCH_CAP`` with ``ObjectHits.capped`` (people read "1,000+").
 
 Ranking (``_rank``): a title field equal to the text, then a title field starting with it,
 then any searched field equal to it (an e-mail address or phone number typed in full),
-then the rest; among equals the most recently changed first. Titles and matched values
-are formatted for people in the caller's language (picklist labels, local dates, lookup
+then the rest; among equals the most recently changed first. When at most ``SEARCH_CAP``
+records match, every match is ranked; when more match, only the first ``SEARCH_CAP`` the
+database reads are — an arbitrary thousand, not the newest — so a record whose title equals
+the text may then not be shown first: the object's list (newest first) or a longer text finds
+it. Titles and matched values are formatted for people in the caller's language (picklist labels, local dates, lookup
 titles the caller may see, users' names, phone numbers in international form).
 """
 
@@ -42,6 +48,9 @@ MAX_PER_OBJECT = 20
 #: Shortest search text: two characters, or one Chinese, Japanese or Korean character
 #: (a family name such as 张 is a meaningful search).
 MIN_SEARCH_LENGTH = 2
+#: Matches counted, and ranked, per object at most: past it the count says "1,000+" and the
+#: ranking applies to the first ``SEARCH_CAP`` matches the database reads only.
+SEARCH_CAP = 1000
 #: Most matched fields (beyond the title) shown per record.
 MAX_MATCHED = 2
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
@@ -70,16 +79,18 @@ class Hit:
 
 @dataclass(frozen=True)
 class ObjectHits:
-    """The best matches in one object and how many records match in all."""
+    """The best matches in one object and how many records match, up to ``SEARCH_CAP``."""
 
     obj: ObjectDef
     hits: tuple[Hit, ...]
     total: int
+    #: More than ``total`` records match (``total`` is then ``SEARCH_CAP``): "1,000+".
+    capped: bool = False
 
     @property
     def more(self) -> bool:
         """Whether more records match than ``hits`` shows."""
-        return self.total > len(self.hits)
+        return self.capped or self.total > len(self.hits)
 
 
 @dataclass(frozen=True)
@@ -93,8 +104,13 @@ class SearchResults:
 
     @property
     def total(self) -> int:
-        """How many records match in all objects."""
+        """How many records match in all objects (a lower bound when ``capped``)."""
         return sum(group.total for group in self.groups)
+
+    @property
+    def capped(self) -> bool:
+        """Whether some object has more matches than its count says."""
+        return any(group.capped for group in self.groups)
 
 
 def search_text(text: str | None) -> str:
@@ -144,7 +160,7 @@ def search_everything(
     language: str = "en",
 ) -> SearchResults:
     """The best ``per_object`` matches of ``text`` in each object the caller may read (or in
-    ``objects``), with the number of matches per object; one SELECT per object."""
+    ``objects``), with the number of matches per object (up to ``SEARCH_CAP``); one SELECT per object."""
     text = search_text(text)
     if not 1 <= per_object <= MAX_PER_OBJECT:
         raise BadSearch(
@@ -168,28 +184,61 @@ def search_everything(
         rows, total = _ranked(session.query(obj.name).search(text), text, matches, per_object)
         if total:
             records = [row_to_record(obj, row, session.crm.keys) for row in rows]
-            groups.append(ObjectHits(obj, _hits(session, obj, records, matches, language), total))
+            hits = _hits(session, obj, records, matches, language)
+            groups.append(ObjectHits(obj, hits, min(total, SEARCH_CAP), capped=total > SEARCH_CAP))
     return SearchResults(text, tuple(groups), tuple(searched))
 
 
 def _ranked(query: Query, text: str, matches: Mapping[str, list[str]], limit: int) -> tuple[list[dict[str, Any]], int]:
-    """The best ``limit`` rows of ``query`` (already searching ``text``) and how many rows match."""
+    """The best ``limit`` rows of ``query`` (already searching ``text``) and how many rows match,
+    up to ``SEARCH_CAP + 1``. The candidates are the first ``SEARCH_CAP + 1`` matches the database
+    reads, in no order (so it stops reading there, whichever way it finds them: PostgreSQL's
+    trigram index or a scan of the table), narrow (the id and the columns the ranking reads;
+    ``_n`` numbers them, and the last one only tells that the cap is passed: it is never shown);
+    the best ``limit`` of them are then joined to their rows. When at most ``SEARCH_CAP`` match,
+    every match is a candidate: the same results as ranking them all."""
     table = query.table
-    rank = _rank(query.obj, table, text, matches).label("_rank")
-    total = sa.func.count().over().label("_total")
-    statement = (
+    ranked = dict.fromkeys(name for names in matches.values() for name in names)
+    candidates = (
         query.statement()
-        .add_columns(total)
-        .order_by(None)
-        .order_by(rank, table.c.updated_at.desc(), table.c.id.desc())
+        .with_only_columns(
+            table.c.id,
+            table.c.updated_at,
+            *(table.c[name] for name in ranked),
+            sa.func.row_number().over().label("_n"),
+        )
+        .order_by(None)  # any order: an order would make the database read (or walk) past the cap
+        .limit(SEARCH_CAP + 1)
+        .subquery("candidates")
+    )
+    over = sa.case((candidates.c._n > SEARCH_CAP, 1), else_=0)
+    best = (
+        sa.select(
+            candidates.c.id,
+            candidates.c.updated_at,
+            candidates.c._n,
+            over.label("_over"),
+            _rank(query.obj, candidates, text, matches).label("_rank"),
+            sa.func.count().over().label("_total"),
+        )
+        .order_by(over, sa.literal_column("_rank"), candidates.c.updated_at.desc(), candidates.c.id.desc())
         .limit(limit)
+        .subquery("best")
+    )
+    statement = (
+        sa.select(*query.visible_columns(), best.c._n, best.c._total)
+        .join_from(table, best, table.c.id == best.c.id)
+        .order_by(best.c._over, best.c._rank, best.c.updated_at.desc(), best.c.id.desc())
     )
     rows = [dict(row) for row in query.session.connection.execute(statement).mappings()]
     count = rows[0]["_total"] if rows else 0
-    return [{k: v for k, v in row.items() if k != "_total"} for row in rows], int(count)
+    shown = [row for row in rows if row["_n"] <= SEARCH_CAP]
+    return [{k: v for k, v in row.items() if k not in ("_n", "_total")} for row in shown], int(count)
 
 
-def _rank(obj: ObjectDef, table: sa.Table, text: str, matches: Mapping[str, list[str]]) -> sa.ColumnElement[int]:
+def _rank(
+    obj: ObjectDef, table: sa.Table | sa.Subquery, text: str, matches: Mapping[str, list[str]]
+) -> sa.ColumnElement[int]:
     """0: a title field equals ``text``; 1: one starts with it; 2: a searched field equals a form
     of it; 3: the rest (case-insensitive, as the search)."""
     searched = matches.get(text, [])
