@@ -101,3 +101,32 @@ def test_sqlite_reads_beside_a_writer_refuse_writes_and_still_log_access(app, cr
     with crm.engine.connect() as connection:
         logged = connection.execute(sa.select(sa.func.count()).select_from(access)).scalar()
     assert logged >= 1
+
+
+def test_sqlite_reads_of_one_process_take_turns_but_never_wait_for_ever(crm, monkeypatch):
+    if crm.engine.dialect.name != "sqlite":
+        pytest.skip("the turns are SQLite's (engine.runtime.database.sqlite_reads)")
+    import threading
+
+    from engine.runtime import database
+
+    monkeypatch.setattr(database, "READ_TURN_WAIT", 0.2)
+    inside, leave = threading.Event(), threading.Event()
+
+    def long_read() -> None:
+        with crm.read_session("ann") as session:
+            session.query("lead").all()
+            inside.set()
+            leave.wait(5)
+
+    reader = threading.Thread(target=long_read)
+    reader.start()
+    try:
+        assert inside.wait(5)
+        with crm.read_session("bob") as session:  # waits its turn, then goes ahead: no deadlock
+            with crm.read_session("bob") as nested:  # a nested read of the same thread too
+                assert [r["name"] for r in nested.query("lead").all()] == ["Bob's lead"]
+            assert session.query("lead").count() == 1
+    finally:
+        leave.set()
+        reader.join()
