@@ -11,7 +11,6 @@ Neither needs TRELLIS_SECRET_KEY: encrypted values are copied as they are stored
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -22,6 +21,7 @@ from engine.metadata import load_config
 from engine.runtime import backup as backups
 from engine.runtime.database import create_engine
 from engine.runtime.messages import current_language, message
+from engine.runtime.records.files import upload_folder
 
 FILES_OPTION = click.option(
     "--files",
@@ -33,7 +33,7 @@ FILES_OPTION = click.option(
 
 
 def _upload_dir(given: Path | None) -> Path:
-    return (given or Path(os.environ.get("TRELLIS_UPLOAD_DIR") or "uploads")).resolve()
+    return given.resolve() if given else upload_folder()
 
 
 @main.command()

@@ -17,6 +17,7 @@ from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, secho, user_errors
 from engine.cli.group import main
 from engine.runtime import retention as policy
 from engine.runtime.messages import current_language, message
+from engine.runtime.records.files import upload_folder
 from engine.trellis import Trellis
 
 
@@ -84,7 +85,7 @@ def run_command(config: str, db_url: str | None, dry_run: bool, yes: bool, files
         if dry_run or not yes:
             _refuse_or_report(crm, dry_run)
         else:
-            _apply(crm, files_dir.resolve() if files_dir else policy.upload_folder())
+            _apply(crm, files_dir.resolve() if files_dir else upload_folder())
     finally:
         crm.close()
 

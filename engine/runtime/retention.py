@@ -27,7 +27,6 @@ per object per pass).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,11 +68,6 @@ class Outcome:
     done: int
     timeline: int = 0
     kept: int = 0
-
-
-def upload_folder() -> Path:
-    """Where stored files are kept (``TRELLIS_UPLOAD_DIR``, else ``./uploads``), as the web UI reads it."""
-    return Path(os.environ.get("TRELLIS_UPLOAD_DIR") or "uploads").resolve()
 
 
 def cutoff(now: dt.datetime, years: int) -> dt.datetime:

@@ -79,6 +79,7 @@ from engine.runtime.imports import queue as import_queue
 from engine.runtime.jobs.delivery import DeliveryReport, deliver
 from engine.runtime.mail.imap import FetchReport
 from engine.runtime.mail.imap import fetch as fetch_mail
+from engine.runtime.records import files
 from engine.runtime.records.finder import finding
 from engine.runtime.records.query import row_to_record
 from engine.runtime.security import audit
@@ -175,7 +176,7 @@ def run_once(
         report.import_batches = import_queue.work(crm, seconds=None)
     report.finder_runs = finding.work(crm, seconds=None)
     report.import_files_removed = import_queue.remove_old_files(crm, at)
-    report.retention = retention.work(crm, at, retention.upload_folder())  # before sealing: its audit entries too
+    report.retention = retention.work(crm, at, files.upload_folder())  # before sealing: its audit entries too
     try:
         report.sealed = audit.seal(crm.engine, crm.schema).sealed
     except audit.AuditChainBroken as exc:  # tampering: the writes go on; verify names the break

@@ -8,7 +8,6 @@ record a reply belongs to.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ class Logged:
 
 def upload_dir() -> Path:
     """Where stored files are kept (``TRELLIS_UPLOAD_DIR``, as the web UI reads it; ``uploads``)."""
-    folder = Path(os.environ.get("TRELLIS_UPLOAD_DIR") or "uploads").resolve()
+    folder = files.upload_folder()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -20,7 +20,9 @@ uploaded for, who uploaded it and — from the first save on — the record.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -37,6 +39,12 @@ if TYPE_CHECKING:
 
 #: The field error of a file value that belongs to another record, field or user.
 NOT_YOURS = "file_not_yours"
+
+
+def upload_folder() -> Path:
+    """Where stored files are kept outside the web app: ``TRELLIS_UPLOAD_DIR``, else ``./uploads``
+    (the web app reads the same variable into ``TRELLIS_UPLOAD_DIR`` of its config)."""
+    return Path(os.environ.get("TRELLIS_UPLOAD_DIR") or "uploads").resolve()
 
 
 def _table(session: Session) -> sa.Table:

@@ -46,7 +46,6 @@ back keeps it); a rolled-back transaction removes none.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +54,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from engine.metadata.model import ObjectDef
+from engine.runtime.records.files import upload_folder
 from engine.runtime.records.stages import Feature
 
 if TYPE_CHECKING:
@@ -205,8 +205,8 @@ def clear(session: Session, obj: ObjectDef, ids: list[int], purge: bool) -> None
 
 def folder(crm: Runtime) -> Path:
     """Where stored files are kept: ``Runtime.files_dir`` (the web app's ``TRELLIS_UPLOAD_DIR``),
-    else ``TRELLIS_UPLOAD_DIR``, else ``./uploads``."""
-    return crm.files_dir or Path(os.environ.get("TRELLIS_UPLOAD_DIR") or "uploads").resolve()
+    else ``files.upload_folder``."""
+    return crm.files_dir or upload_folder()
 
 
 def remove_files(crm: Runtime, keys: list[str], where: Path | None = None) -> list[str]:
