@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 
 #: The PostgreSQL extension providing the trigram operator class.
 EXTENSION = "pg_trgm"
+DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
+DEADLOCK_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -134,11 +136,9 @@ def build_concurrently(
                 for build in builds:
                     if progress is not None:
                         progress(message("search_index.building", language, object=build.label))
-                    try:
-                        conn.exec_driver_sql(build.ddl)
-                    except sa.exc.DBAPIError as exc:
-                        warnings.append(_failed(build, exc, language))
-                        _drop_invalid(conn, build.index)
+                    failure = _build_one(conn, build)
+                    if failure is not None:
+                        warnings.append(_failed(build, failure, language))
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": lock})
                 conn.exec_driver_sql("RESET statement_timeout")
@@ -146,6 +146,25 @@ def build_concurrently(
         done = len(warnings)
         warnings += [_failed(build, exc, language) for build in builds[done:]]
     return tuple(warnings)
+
+
+def _build_one(conn: sa.Connection, build: SearchBuild) -> sa.exc.DBAPIError | None:
+    """Run one concurrent build; None when it was built, else its last error (what it left dropped).
+
+    Two concurrent builds in one database wait for each other's snapshot and PostgreSQL may end one
+    of them as a deadlock (another schema's apply, say); that one is tried again, up to
+    ``DEADLOCK_TRIES`` times, since nothing was wrong with it.
+    """
+    for attempt in range(1, DEADLOCK_TRIES + 1):
+        try:
+            conn.exec_driver_sql(build.ddl)
+            return None
+        except sa.exc.DBAPIError as exc:
+            _drop_invalid(conn, build.index)
+            if getattr(exc.orig, "sqlstate", None) != DEADLOCK or attempt == DEADLOCK_TRIES:
+                return exc
+            log.info("The search index %s met a deadlock; building it again (try %d).", build.index, attempt + 1)
+    return None  # pragma: no cover - the loop returns
 
 
 def _failed(build: SearchBuild, exc: Exception, language: str) -> str:
