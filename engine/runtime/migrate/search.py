@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -65,6 +66,8 @@ log = logging.getLogger(__name__)
 EXTENSION = "pg_trgm"
 DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
 DEADLOCK_TRIES = 3
+#: Seconds between two tries of the apply's advisory lock (``locked_transaction``).
+LOCK_POLL = 0.2
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def build_concurrently(
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
             conn.exec_driver_sql("SET statement_timeout = 0")
-            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": lock})
+            _session_lock(conn, lock)
             try:
                 for build in builds:
                     if progress is not None:
@@ -146,6 +149,30 @@ def build_concurrently(
         done = len(warnings)
         warnings += [_failed(build, exc, language) for build in builds[done:]]
     return tuple(warnings)
+
+
+def locked_transaction(conn: sa.Connection, transaction: sa.RootTransaction, key: int) -> sa.RootTransaction:
+    """``transaction`` holding the apply's advisory lock ``key`` (``pg_try_advisory_xact_lock``),
+    or a new one on ``conn``: while another apply holds the lock, each try's transaction is ended
+    and the next one begun ``LOCK_POLL`` seconds later.
+
+    Not ``pg_advisory_xact_lock``, which waits inside a transaction that holds a snapshot: a
+    concurrent build of the apply holding the lock waits for every transaction with an older
+    snapshot to end, and PostgreSQL ends the build as a deadlock. A try's transaction ends at once."""
+    try_lock = sa.text("SELECT pg_try_advisory_xact_lock(:key)")
+    while not conn.execute(try_lock, {"key": key}).scalar():
+        transaction.rollback()
+        time.sleep(LOCK_POLL)
+        transaction = conn.begin()
+    return transaction
+
+
+def _session_lock(conn: sa.Connection, key: int) -> None:
+    """Take the advisory lock ``key`` for the session of the autocommit ``conn``, trying again
+    every ``LOCK_POLL`` seconds (each try its own transaction: see ``locked_transaction``)."""
+    try_lock = sa.text("SELECT pg_try_advisory_lock(:key)")
+    while not conn.execute(try_lock, {"key": key}).scalar():
+        time.sleep(LOCK_POLL)
 
 
 def _build_one(conn: sa.Connection, build: SearchBuild) -> sa.exc.DBAPIError | None:
