@@ -2,8 +2,9 @@
 
 The write path's delete (``engine.runtime.records.writes.delete``, ``Session.delete`` and
 ``Session.purge``) runs the chunk stage ``gone`` once the chunk's rows are deleted; this
-feature then removes, set-wise (one statement per kind of row for the chunk), the rows that
-only mean something while the record exists. Each kind is one ``Remains`` in ``REMAINS`` (a
+feature then removes, set-wise (a statement or a few per kind of row for the chunk, each
+finding the rows through an index of ``engine.runtime.tables``), the rows that only mean
+something while the record exists. Each kind is one ``Remains`` in ``REMAINS`` (a
 kind an object's records cannot have — files without a file field, duplicate keys and groups
 without a duplicate rule, stage history without a pipeline — is not looked for; the statements
 are built once per table):
