@@ -4,13 +4,13 @@
 ``deleted``; a delete by a retention purge with ``purge``) at a moment, and tells for
 every rule of the record's object: its trigger in words, whether the trigger applies
 (``yes``, ``no``, or ``if`` — a ``changed`` or stage rule fires only if the update
-changes that field), whether ``when`` holds (a ``deleted`` rule's ``when`` and actions
-read ``purge``: None, or the object's retention policy at that moment, as
-``Session.purge`` gives it) and what each action would do — the values ``set`` would write, the record
-``create`` would make, who ``notify`` would reach and the subject they would
-read, the webhook's URL. Scheduled rules say whether the record is due at that
-moment (and not run yet for this occurrence); cron rules whether their latest
-time has run.
+changes that field; a timed rule never fires for a deleted record), whether ``when``
+holds (a ``deleted`` rule's ``when`` and actions read ``purge``: None, or the object's
+retention policy at that moment, as ``Session.purge`` gives it) and what each action
+would do — the values ``set`` would write, the record ``create`` would make, who
+``notify`` would reach and the subject they would read, the webhook's URL. Scheduled
+rules say whether the record is due at that moment (and not run yet for this
+occurrence); cron rules whether their latest time has run.
 
 ``simulate_window`` lists, for every ``schedule`` rule, the records it would
 fire for between two moments, each with its due time, whether ``when`` holds
