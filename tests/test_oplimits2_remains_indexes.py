@@ -5,6 +5,8 @@ applied before they existed gets them on its next apply."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -25,6 +27,39 @@ ADDED = {
     "sys_automation_runs": ("ix_sys_automation_runs_object_record", ["object", "record_id"]),
     "sys_dup_dismissed": ("ix_sys_dup_dismissed_object_second", ["object", "second_id"]),
 }
+
+
+#: Rows of other records in each table.
+OTHERS = 2000
+
+
+def others(count: int) -> dict[str, list[dict[str, object]]]:
+    """``count`` rows per table, naming records of ``lead`` other than 1 and 2."""
+    at = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    ids = range(3, 3 + count)
+    return {
+        "sys_notifications": [
+            {"user_id": 1, "title": "t", "body": "b", "object": "lead", "record_id": i, "created_at": at} for i in ids
+        ],
+        "sys_campaign_recipients": [
+            {
+                "campaign_id": 1,
+                "object": "lead",
+                "record_id": i,
+                "email": f"{i}@example.com",
+                "status": "queued",
+                "due_at": at,
+            }
+            for i in ids
+        ],
+        "sys_automation_runs": [
+            {"rule": "r", "object": "lead", "record_id": i, "trigger": "update", "status": "done", "depth": 1, "at": at}
+            for i in ids
+        ],
+        "sys_dup_dismissed": [
+            {"object": "lead", "first_id": 1000 + i, "second_id": i, "dismissed_at": at} for i in ids
+        ],
+    }
 
 
 def run(*args: object):
@@ -63,9 +98,15 @@ def test_oplimits2_record_rows_are_indexed_and_an_older_database_gets_the_indexe
         for table, (name, columns) in ADDED.items():
             assert indexes(engine, table)[name] == columns, table
 
-        # What the stage ``gone`` runs reads each table through its index.
+        # What the stage ``gone`` runs reads each table through its index, beside many rows of other
+        # records (every campaign e-mail queued: the status index would read them all).
         system = sa.MetaData()
         tables = {name: sa.Table(name, system, autoload_with=engine) for name in ADDED}
+        with engine.begin() as connection:
+            for name, rows in others(OTHERS).items():
+                connection.execute(sa.insert(tables[name]), rows)
+            for name in ADDED:  # the statistics a database in use has
+                connection.exec_driver_sql(f"ANALYZE {name}")
         ids = {"object": "lead", "ids": [1, 2]}
         statements = {
             "sys_notifications": _delete_rows(tables["sys_notifications"], None),
