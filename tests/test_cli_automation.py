@@ -23,6 +23,7 @@ settings: {timezone: Asia/Shanghai, company: Acme}
 objects:
   lead:
     title: "{name}"
+    retention: {years: 2, action: purge}
     fields:
       name: {type: text, required: true}
       status: {type: picklist, values: [new, contacted, qualified], default: new}
@@ -69,6 +70,18 @@ automations:
     on: {schedule: {after: 24h, from: created_at}}
     when: "status == 'new'"
     do: [{notify: {to: [owner], template: hello}}]
+  - name: farewell
+    object: lead
+    on: deleted
+    when: "purge"
+    do:
+      - {create: {object: task, fields: {subject: "='Purged ' + name + ', untouched since ' + purge['before']"}}}
+      - {webhook: {url: "https://erp.example.com/hooks/purged", secret_env: ERP_SECRET}}
+  - name: goodbye
+    object: lead
+    on: deleted
+    when: "not purge"
+    do: [{webhook: {url: "https://erp.example.com/hooks/deleted", secret_env: ERP_SECRET}}]
   - name: weekly_digest
     on: {cron: "0 9 * * 1"}
     do: [{notify: {to: [{role: rep}], template: hello}}]
@@ -263,7 +276,7 @@ def test_errors_are_clear(setup):
         "2026-06-02",
     )
     assert both.exit_code == 2
-    event = run("automation", "simulate", path, "--db", url, "--object", "lead", "--record", 1, "--event", "deleted")
+    event = run("automation", "simulate", path, "--db", url, "--object", "lead", "--record", 1, "--event", "removed")
     assert event.exit_code == 2
     bad_time = run("automation", "simulate", path, "--db", url, "--object", "lead", "--record", 1, "--at", "soon")
     assert bad_time.exit_code == 1 and "--at 'soon' is not an ISO date-time" in bad_time.output
@@ -273,3 +286,48 @@ def test_errors_are_clear(setup):
     assert too_long.exit_code == 1 and "longer than 366 days" in too_long.output
     config = run("automation", "simulate", "nope.yaml", "--db", url, "--object", "lead", "--record", 1)
     assert config.exit_code == 1 and "Traceback" not in config.output
+
+
+def test_oplimits2_simulate_a_delete_and_a_retention_purge(setup):
+    path, url, crm, leads = setup
+    before = snapshot(crm)
+    simulate_ = ("automation", "simulate", path, "--db", url, "--object", "lead", "--record", leads["web"])
+    deleted = run(*simulate_, "--event", "deleted", "--at", "2026-06-02T10:00")
+    assert deleted.exit_code == 0, deleted.output
+    out = deleted.output
+    assert "Dry run: lead 1 “Acme” just deleted, at 2026-06-02 10:00 CST." in out and "`purge` reads" not in out
+    assert "goodbye — FIRES" in out and "trigger: on delete: yes (the record is deleted)" in out
+    assert "farewell — does not fire" in out and "when:    purge → does not hold" in out
+    assert "untouched — does not fire" in out and "a deleted record is not swept" in out
+    assert "on_qualified — does not fire" in out and "a deleted record has no change" in out
+    assert "welcome — does not fire" in out and "the event is deleted, not created" in out
+
+    purged = run(*simulate_, "--purge", "--at", "2026-06-02T10:00")
+    assert purged.exit_code == 0, purged.output
+    out = purged.output
+    assert (
+        "Dry run: lead 1 “Acme” just purged by retention (2 years after updated_at, before 2024-06-02), "
+        "at 2026-06-02 10:00 CST. Nothing is written." in out
+    )
+    assert '`purge` reads {"years": 2, "from": "updated_at", "before": "2024-06-02"}.' in out
+    assert "hooks/lead, signed with $ERP_SECRET\n" in out  # a `created` rule would not see the purge
+    assert "farewell — FIRES" in out and "on delete: yes (retention purges the record)" in out
+    assert "when:    purge → holds" in out
+    assert 'create task {subject: "Purged Acme, untouched since 2024-06-02"' in out
+    assert (
+        "webhook POST https://erp.example.com/hooks/purged, signed with $ERP_SECRET (a purge: the record's system columns only"
+        in out
+    )
+    assert "goodbye — does not fire" in out and "when:    not purge → does not hold" in out
+    assert snapshot(crm) == before
+
+    # The same with --event deleted; a purge is never a create, and only of an object retention purges.
+    assert run(*simulate_, "--purge", "--event", "deleted").exit_code == 0
+    created = run(*simulate_, "--purge", "--event", "created")
+    assert created.exit_code == 2 and "--purge simulates one record deleted by retention" in created.output
+    window = run("automation", "simulate", path, "--db", url, "--purge", "--from", "2026-06-01", "--to", "2026-06-02")
+    assert window.exit_code == 2
+    contact = run("automation", "simulate", path, "--db", url, "--object", "contact", "--record", 1, "--purge")
+    assert contact.exit_code == 1
+    assert "contact has no retention policy that purges (retention: {years: N, action: purge})" in contact.output
+    assert "--purge" in run("automation", "simulate", "--help").output

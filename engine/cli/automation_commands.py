@@ -1,8 +1,10 @@
 """``trellis automation simulate``: which automation rules would fire, changing nothing.
 
-- ``--object lead --record 17 [--event created|updated] [--at TIME]``: every rule
-  of the object for that record — its trigger, whether it applies, whether
+- ``--object lead --record 17 [--event created|updated|deleted] [--purge] [--at TIME]``:
+  every rule of the object for that record — its trigger, whether it applies, whether
   ``when`` holds, and what each action would do (``engine.runtime.workflow.simulate.simulate_record``);
+  ``--purge``: the delete is a retention purge under the object's policy at ``--at``, which
+  ``deleted`` rules read as ``purge``;
 - ``--from TIME --to TIME [--object lead]``: the records each ``schedule`` rule
   would fire for in that window, and the times of ``cron`` rules
   (``simulate_window``).
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from engine.runtime.workflow.simulate import RecordSimulation, RulePreview, WindowPreview
 
 #: The events a record can be simulated for (``engine.runtime.workflow.simulate.EVENTS``).
-EVENTS = ("created", "updated")
+EVENTS = ("created", "updated", "deleted")
 #: How the outcome of a rule is shown.
 VERDICTS = {True: "FIRES", False: "does not fire", None: "fires only if the update makes that change"}
 
@@ -53,9 +55,13 @@ def automation() -> None:
 @click.option(
     "--event",
     type=click.Choice(EVENTS),
-    default="updated",
-    show_default=True,
-    help="Simulate the record as just created or just updated.",
+    help="Simulate the record as just created, updated or deleted.  [default: updated; deleted with --purge]",
+)
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Simulate a retention purge: the record deleted under its object's retention policy at --at, "
+    "which `deleted` rules read as `purge`.",
 )
 @click.option("--at", "at_text", metavar="TIME", help="As if it were this time (default: now), e.g. 2026-06-01T09:00.")
 @click.option("--from", "from_text", metavar="TIME", help="With --to: the records scheduled rules would fire for.")
@@ -66,7 +72,8 @@ def simulate(
     db_url: str | None,
     object_name: str | None,
     record_id: str | None,
-    event: str,
+    event: str | None,
+    purge: bool,
     at_text: str | None,
     from_text: str | None,
     to_text: str | None,
@@ -83,6 +90,9 @@ def simulate(
         raise click.UsageError("give --object and --record (one record), or --from and --to (a window)")
     if record_id is not None and object_name is None:
         raise click.UsageError("--record needs --object, e.g. --object lead --record 17")
+    if purge and (window or event not in (None, "deleted")):
+        raise click.UsageError("--purge simulates one record deleted by retention: give --object and --record")
+    event = event or ("deleted" if purge else "updated")
 
     from engine.metadata import load_config
     from engine.runtime.database import create_engine
@@ -100,7 +110,7 @@ def simulate(
         else:
             assert object_name is not None and record_id is not None, "one record: checked above"
             at = parse_time("--at", at_text, zone) if at_text else None
-            _print_record(runtime.simulate_record(crm, object_name, record_id, event, at), zone)
+            _print_record(runtime.simulate_record(crm, object_name, record_id, event, at, purge=purge), zone)
     finally:
         crm.close()
 
@@ -110,10 +120,20 @@ def _local(moment: dt.datetime, zone: ZoneInfo) -> str:
 
 
 def _print_record(result: RecordSimulation, zone: ZoneInfo) -> None:
+    happened = f"just {result.event}"
+    if result.purge is not None:
+        policy = result.purge
+        happened = (
+            f"just purged by retention ({policy['years']} years after {policy['from']}, before {policy['before']})"
+        )
     echo(
-        f"Dry run: {result.object} {result.record_id} “{result.title}” just {result.event}, "
+        f"Dry run: {result.object} {result.record_id} “{result.title}” {happened}, "
         f"at {_local(result.at, zone)}. Nothing is written."
     )
+    if result.purge is not None:
+        from engine.runtime.workflow.rulecontext import show
+
+        echo(f"`purge` reads {show(result.purge)}.")
     if not result.rules:
         echo(f"No automation rule is declared for {result.object}.")
         return

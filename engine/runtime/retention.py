@@ -78,6 +78,12 @@ def cutoff(now: dt.datetime, years: int) -> dt.datetime:
         return now.replace(year=now.year - years, day=28)
 
 
+def purge_reason(policy: Retention, now: dt.datetime) -> dict[str, Any]:
+    """What a purge under ``policy`` at ``now`` tells the ``deleted`` rules and webhooks as
+    ``purge`` (``Session.purge``'s reason): the years, the ``from`` moment and the cutoff date."""
+    return {"years": policy.years, "from": policy.from_field, "before": cutoff(now, policy.years).date().isoformat()}
+
+
 def policies(crm: Runtime) -> list[ObjectDef]:
     """The objects whose records are not kept for ever."""
     return [obj for obj in crm.config.objects.values() if obj.retention is not None]
@@ -141,7 +147,7 @@ def run(
                     session.archive(obj.name, record_id)
                 outcome = Outcome(obj.name, "archive", len(ids))
             else:
-                reason = {"years": policy.years, "from": policy.from_field, "before": before.date().isoformat()}
+                reason = purge_reason(policy, now)
                 purge, purged, kept, after = Purge(session, reason), 0, 0, 0
                 while purged < batch:  # past the records kept (pointed at), which stay due
                     ids = _due_ids(session, obj, before, batch - purged, after)

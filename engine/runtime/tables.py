@@ -349,6 +349,8 @@ def automation_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("depth", sa.Integer(), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False, index=True),
         sa.Index("ix_sys_automation_runs_rule_record", "rule", "record_id"),
+        # A purge's stage ``gone`` and a merge find a record's runs (records.remains, merging.moves).
+        sa.Index("ix_sys_automation_runs_object_record", "object", "record_id"),
     )
     sweeps = sa.Table(  # engine.runtime.jobs.checkpoints: how far the last sweep of a schedule rule got
         "sys_automation_sweeps",
@@ -393,6 +395,8 @@ def automation_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("read_at", UTCDateTime(), nullable=True),
         sa.Index("ix_sys_notifications_user_read", "user_id", "read_at"),
+        # A delete's stage ``gone`` and a merge find a record's notifications (records.remains, merging.moves).
+        sa.Index("ix_sys_notifications_object_record", "object", "record_id"),
     )
     heartbeats = sa.Table(  # engine.runtime.health: each worker process's last pass (hostname:pid)
         "sys_worker_heartbeats",
@@ -524,6 +528,8 @@ def finder_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("second_id", sa.BigInteger(), primary_key=True, autoincrement=False),
         sa.Column("user_id", id_type(), nullable=True),
         sa.Column("dismissed_at", UTCDateTime(), nullable=False),
+        # A delete's stage ``gone`` finds a record's pairs by either id: the key serves the first.
+        sa.Index("ix_sys_dup_dismissed_object_second", "object", "second_id"),
     )
     return runs, groups, members, pairs, dismissed
 
@@ -667,6 +673,9 @@ def campaign_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         sa.Column("error", sa.Text(), nullable=True),
         sa.UniqueConstraint("campaign_id", "object", "record_id"),
         sa.Index("ix_sys_campaign_recipients_status_due", "status", "due_at"),
+        # A delete's stage ``gone`` finds a record's (queued) rows (records.remains): the unique key
+        # starts with the campaign, and SQLite would rather read every queued row by the index above.
+        sa.Index("ix_sys_campaign_recipients_object_record", "object", "record_id", "status"),
     )
     events = sa.Table(
         "sys_engagement_events",

@@ -43,6 +43,22 @@ automations:
     do:
       - {set: {priority: high, follow_up: "2026-07-01", reviewer: "=owner_id"}}
       - {update: {record: account, set: {rating: 5}}}
+  - name: hot
+    label: {en: Hot deal, zh: 热门商机}
+    object: deal
+    on: {changed: [priority]}
+    to: high
+    do: [{set: {reviewer: "=owner_id"}}]
+  - name: remind
+    label: {en: Remind, zh: 提醒}
+    object: deal
+    on: {schedule: {before: 2d, from: follow_up, window: 7d}}
+    do: [{set: {priority: high}}]
+  - name: gone
+    label: {en: Gone, zh: 已删除}
+    object: deal
+    on: deleted
+    do: [{update: {record: account, set: {rating: 0}}}]
 roles:
   admin:
     objects: {"*": {read: all, edit: all, create: true}}
@@ -80,6 +96,31 @@ def test_oplimits_explain_dry_run_shows_labels_titles_names_and_local_dates(crm,
     assert "更新客户“Globex 环球”（客户）：评级: — → 5" in zh
 
     raw = simulate_record(crm, "deal", deal)  # trellis automation simulate: the config's own words
-    [rule] = raw.rules
+    rule = raw.rules[0]
     assert rule.actions[0].text.startswith('set priority: "low" → "high", follow_up: (empty) → "2026-07-01"')
     assert rule.actions[1].text == f"update account #{account} (account): rating: (empty) → 5"
+
+
+def test_oplimits2_explain_page_words_each_trigger_in_the_admins_language(crm, app):
+    with crm.session("adam") as s:
+        deal = s.create("deal", {"name": "Renewal"}).id
+
+    en = _page(client_for(app, "adam"), f"/admin/explain/deal/{deal}")
+    assert "<strong>Escalate</strong>: fires — when a record is updated" in en
+    assert "<strong>Hot deal</strong>: fires only if the update makes that change — when Priority changes to High" in en
+    assert "<strong>Remind</strong>: does not fire — 2 days before Follow-up (only within 7 days)" in en
+    assert "<strong>Gone</strong>: does not fire — when a record is deleted" in en
+
+    zh = _page(client_for(app, "zoe"), f"/admin/explain/deal/{deal}")
+    assert " — 记录更新时" in zh and " — 优先级变更为高时" in zh
+    assert " — 跟进日期之前2天（仅在7天内）" in zh and " — 记录删除时" in zh
+    assert "changes to" not in zh and "before follow_up" not in zh and "on delete" not in zh
+
+    # trellis automation simulate keeps the config's own words
+    raw = {r.rule.name: r.trigger for r in simulate_record(crm, "deal", deal).rules}
+    assert raw == {
+        "escalate": "on update",
+        "hot": 'when priority changes to "high"',
+        "remind": "2d before follow_up (window 7d)",
+        "gone": "on delete",
+    }

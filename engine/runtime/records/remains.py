@@ -2,8 +2,9 @@
 
 The write path's delete (``engine.runtime.records.writes.delete``, ``Session.delete`` and
 ``Session.purge``) runs the chunk stage ``gone`` once the chunk's rows are deleted; this
-feature then removes, set-wise (one statement per kind of row for the chunk), the rows that
-only mean something while the record exists. Each kind is one ``Remains`` in ``REMAINS`` (a
+feature then removes, set-wise (a statement or a few per kind of row for the chunk, each
+finding the rows through an index of ``engine.runtime.tables``), the rows that only mean
+something while the record exists. Each kind is one ``Remains`` in ``REMAINS`` (a
 kind an object's records cannot have — files without a file field, duplicate keys and groups
 without a duplicate rule, stage history without a pipeline — is not looked for; the statements
 are built once per table):
@@ -138,7 +139,8 @@ def _duplicate_groups(session: Session, obj: ObjectDef, ids: list[int]) -> None:
     connection = session.connection
     found = {"object": obj.name, "ids": ids}
     touched = list(connection.execute(_groups_of(groups, members), found).scalars())
-    connection.execute(_delete_dismissed(system["sys_dup_dismissed"]), found)
+    for side in PAIR_SIDES:
+        connection.execute(_delete_dismissed(system["sys_dup_dismissed"], side), found)
     if touched:
         connection.execute(
             sa.delete(pairs).where(
@@ -170,12 +172,16 @@ def _groups_of(groups: sa.Table, members: sa.Table) -> sa.Select[tuple[int]]:
     return sa.select(members.c.group_id).where(members.c.record_id.in_(ids), members.c.group_id.in_(mine)).distinct()
 
 
+#: The two ids of a dismissed pair: each has an index starting with ``object`` (the key, and its own).
+PAIR_SIDES = ("first_id", "second_id")
+
+
 @functools.lru_cache(maxsize=16)
-def _delete_dismissed(dismissed: sa.Table) -> sa.Delete:
-    """DELETE the dismissed pairs of ``:object`` with a record among ``:ids``."""
+def _delete_dismissed(dismissed: sa.Table, side: str) -> sa.Delete:
+    """DELETE the dismissed pairs of ``:object`` whose ``side`` (``PAIR_SIDES``) is among ``:ids``:
+    one statement per side, since neither database reads an OR of the two through both indexes."""
     ids: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
-    pair = sa.or_(dismissed.c.first_id.in_(ids), dismissed.c.second_id.in_(ids))
-    return sa.delete(dismissed).where(dismissed.c.object == sa.bindparam("object"), pair)
+    return sa.delete(dismissed).where(dismissed.c.object == sa.bindparam("object"), dismissed.c[side].in_(ids))
 
 
 #: Every kind of row a deleted record leaves, in the order they go.

@@ -339,8 +339,12 @@ class CallWebhook(ActionKind):
         url = masked_url(action.webhook_target)
         if action.secret_env:
             english = f"webhook POST {url}, signed with ${action.secret_env}"
-            return dry.words.say("dryrun.webhook_signed", english, url=url, secret=action.secret_env)
-        return dry.words.say("dryrun.webhook", f"webhook POST {url}", url=url)
+            text = dry.words.say("dryrun.webhook_signed", english, url=url, secret=action.secret_env)
+        else:
+            text = dry.words.say("dryrun.webhook", f"webhook POST {url}", url=url)
+        if dry.context.get("purge") is not None:  # as ``run`` sends it: a purge's payload holds no values
+            text += dry.words.say("dryrun.webhook_purge", " (a purge: the record's system columns only, no title)")
+        return text
 
 
 class Assign(ActionKind):

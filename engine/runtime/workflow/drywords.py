@@ -1,11 +1,12 @@
-"""How a dry run of automation words what it would do (``actions.ActionKind.preview``).
+"""How a dry run of automation words what it would do (``actions.ActionKind.preview``) and
+what triggers a rule (``triggers.TriggerKind.describe``).
 
 Two readers, one registry of words: ``RAW`` for the config's author (``trellis automation
-simulate``: field keys, values as JSON, moments in UTC ISO, English) and ``PeopleWords`` for the
-explain page (``webui/ui/explain_admin.py``): field and object labels, picklist labels, lookup
-titles, user names, dates in ``settings.date_format`` and moments in the company time zone
-(``records.present.ValueFormatter``), the sentences in the reader's language
-(``engine.runtime.messages``, codes ``dryrun.*``).
+simulate``: field keys, values as JSON, moments in UTC ISO, durations as ``1d``, English) and
+``PeopleWords`` for the explain page (``webui/ui/explain_admin.py``): field, object and stage
+labels, picklist labels, lookup titles, user names, dates in ``settings.date_format`` and moments
+in the company time zone (``records.present.ValueFormatter``), the sentences in the reader's
+language (``engine.runtime.messages``, codes ``dryrun.*``, ``trigger.*`` and ``duration.*``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ if TYPE_CHECKING:
 USER_COLUMNS = ("owner_id", "created_by")
 #: What an empty value reads as for people.
 EMPTY = "—"
+#: The units a duration is written in, largest first: (letter, seconds).
+UNITS = (("d", 86400), ("h", 3600), ("m", 60))
+
+
+def unit_of(seconds: int) -> tuple[int, str]:
+    """``seconds`` as a count of the largest unit that divides it: ``86400`` → ``(1, "d")``."""
+    for unit, size in UNITS:
+        if seconds and seconds % size == 0:
+            return seconds // size, unit
+    return seconds, "s"
 
 
 class RawWords:
@@ -56,6 +67,19 @@ class RawWords:
     def label(self, label: Label, name: str | None) -> str:
         """A configured thing (an assignment rule, a conversion): its name."""
         return name or ""
+
+    def stage(self, obj: ObjectDef | None, key: str) -> str:
+        """A stage of ``obj``'s pipeline: its key."""
+        return key
+
+    def duration(self, seconds: int) -> str:
+        """A span of time: ``1d``, ``24h``… (the largest unit that divides it)."""
+        count, unit = unit_of(seconds)
+        return f"{count}{unit}"
+
+    def either(self, items: list[str]) -> str:
+        """Alternatives: ``a or b``."""
+        return " or ".join(items)
 
     def say(self, code: str, english: str, **params: Any) -> str:
         """A sentence: ``english`` for the author, the catalogue's ``code`` for people."""
@@ -116,6 +140,18 @@ class PeopleWords(RawWords):
 
     def label(self, label: Label, name: str | None) -> str:
         return label.get(self.language)
+
+    def stage(self, obj: ObjectDef | None, key: str) -> str:
+        pipeline = obj.pipeline if obj is not None else None
+        found = next((s for s in pipeline.all_stages() if s.key == key), None) if pipeline else None
+        return found.label.get(self.language) if found is not None else key
+
+    def duration(self, seconds: int) -> str:
+        count, unit = unit_of(seconds)
+        return message(f"duration.{unit}{'.one' if count == 1 else ''}", self.language, count=count)
+
+    def either(self, items: list[str]) -> str:
+        return message("words.or", self.language).join(items)
 
     def say(self, code: str, english: str, **params: Any) -> str:
         return message(code, self.language, **params)

@@ -1,14 +1,16 @@
 """Dry runs of automation rules (``trellis automation simulate``): what would fire, changing nothing.
 
-``simulate_record`` takes one record and an event (``created`` or ``updated``)
-at a moment, and tells for every rule of the record's object: its trigger in
-words, whether the trigger applies (``yes``, ``no``, or ``if`` — a ``changed`` or
-stage rule fires only if the update changes that field), whether ``when`` holds
-and what each action would do — the values ``set`` would write, the record
-``create`` would make, who ``notify`` would reach and the subject they would
-read, the webhook's URL. Scheduled rules say whether the record is due at that
-moment (and not run yet for this occurrence); cron rules whether their latest
-time has run.
+``simulate_record`` takes one record and an event (``created``, ``updated`` or
+``deleted``; a delete by a retention purge with ``purge``) at a moment, and tells for
+every rule of the record's object: its trigger in words, whether the trigger applies
+(``yes``, ``no``, or ``if`` — a ``changed`` or stage rule fires only if the update
+changes that field; a timed rule never fires for a deleted record), whether ``when``
+holds (a ``deleted`` rule's ``when`` and actions read ``purge``: None, or the object's
+retention policy at that moment, as ``Session.purge`` gives it) and what each action
+would do — the values ``set`` would write, the record ``create`` would make, who
+``notify`` would reach and the subject they would read, the webhook's URL. Scheduled
+rules say whether the record is due at that moment (and not run yet for this
+occurrence); cron rules whether their latest time has run.
 
 ``simulate_window`` lists, for every ``schedule`` rule, the records it would
 fire for between two moments, each with its due time, whether ``when`` holds
@@ -43,11 +45,20 @@ from engine.runtime.messages import current_language
 from engine.runtime.records.query import format_title
 from engine.runtime.records.session import Session
 from engine.runtime.records.writes import record_id_of
+from engine.runtime.retention import purge_reason
 from engine.runtime.security.permissions import SYSTEM
 from engine.runtime.workflow.actions import ACTIONS, DryRun
 from engine.runtime.workflow.drywords import RAW, PeopleWords, RawWords
 from engine.runtime.workflow.rulecontext import names
-from engine.runtime.workflow.triggers import CRON_TIMES, TRIGGERS, Hit, TimedTrigger, WindowPreview, duration
+from engine.runtime.workflow.triggers import (
+    CRON_TIMES,
+    TRIGGERS,
+    Event,
+    Hit,
+    TimedTrigger,
+    WindowPreview,
+    duration,
+)
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
@@ -70,7 +81,7 @@ __all__ = [
     "simulate_window",
 ]
 
-EVENTS = ("created", "updated")
+EVENTS = ("created", "updated", "deleted")
 #: Most records listed per rule by ``simulate_window``.
 WINDOW_LIMIT = 200
 #: The longest window ``simulate_window`` takes.
@@ -124,6 +135,8 @@ class RecordSimulation:
     event: str
     at: dt.datetime
     rules: tuple[RulePreview, ...]
+    #: A simulated retention purge: the policy the ``deleted`` rules read as ``purge``; else None.
+    purge: dict[str, Any] | None = None
 
 
 # --- one record ------------------------------------------------------------------------------------------
@@ -134,28 +147,50 @@ def simulate_record(
     event: str = "updated",
     at: dt.datetime | None = None,
     language: str | None = None,
+    purge: bool = False,
 ) -> RecordSimulation:
     """The rules of ``object_name`` for the record ``record_id`` on ``event`` at ``at`` (default now);
-    with ``language``, the actions' words are as people read them in it (``drywords.PeopleWords``:
-    labels, titles, names, local dates), else the config's keys and raw values.
+    ``purge``: the ``deleted`` event of a retention purge under the object's policy at ``at``.
+    With ``language``, the triggers and actions are worded as people read them in it
+    (``drywords.PeopleWords``: labels, titles, names, local dates), else the config's keys and raw values.
 
     Raises UnknownObject, NotFound and SimulationError with messages for people."""
     if event not in EVENTS:
         raise SimulationError(f"unknown event {event!r}: use {' or '.join(EVENTS)}")
+    if purge and event != "deleted":
+        raise SimulationError.said(
+            "simulate.purge_event", f"a purge is a delete: simulate it as deleted, not {event}", event=event
+        )
     clock = Clock((at or crm.clock_now().now_utc).astimezone(dt.UTC), crm.clock_now().timezone)
     with dry_session(crm) as session:
         obj = session.object(object_name)
+        reason = _purge(obj, clock) if purge else None
         record = session.query(obj.name).include_archived().filter(id=record_id_of(obj.name, record_id)).first()
         if record is None:
             raise NotFound(obj.name, record_id, obj.label.get(current_language()))
         values = dict(record)
         words = PeopleWords(session, language) if language is not None else RAW
+        happened = Event.dry(event, obj, values, reason)
         rules = tuple(
-            _preview(session, rule, obj, values, event, clock, words)
+            _preview(session, rule, obj, values, happened, clock, words)
             for rule in session.config.automations
             if rule.object == obj.name
         )
-        return RecordSimulation(obj.name, record.id, format_title(obj, values), event, clock.now_utc, rules)
+        return RecordSimulation(obj.name, record.id, format_title(obj, values), event, clock.now_utc, rules, reason)
+
+
+def _purge(obj: ObjectDef, clock: Clock) -> dict[str, Any]:
+    """What a retention purge of ``obj``'s records at ``clock`` gives ``deleted`` rules as ``purge``."""
+    policy = obj.retention
+    if policy is None or policy.action != "purge":
+        label = obj.label.get(current_language())
+        raise SimulationError.said(
+            "simulate.no_purge",
+            f"{obj.name} has no retention policy that purges (retention: {{years: N, action: purge}}), "
+            "so retention never purges its records",
+            object=label,
+        )
+    return purge_reason(policy, clock.now_utc)
 
 
 @contextmanager
@@ -174,25 +209,32 @@ def _preview(
     rule: Automation,
     obj: ObjectDef,
     values: dict[str, Any],
-    event: str,
+    event: Event,
     clock: Clock,
     words: RawWords = RAW,
 ) -> RulePreview:
-    triggered, reason = TRIGGERS[rule.trigger.kind].preview(session, rule, obj, values, event, clock)
-    old = values if event == "updated" else None
+    kind = TRIGGERS[rule.trigger.kind]
+    if event.action == "delete" and kind.timed:
+        triggered, reason = "no", "a deleted record is not swept"
+    else:
+        triggered, reason = kind.preview(session, rule, obj, values, event, clock)
+    old = values if event.action == "update" else None
+    extra = event.names if event.action in kind.listens else {}  # a delete's ``purge``, for the rules it runs
+    context = {**names(obj, values, old), **extra}
     holds, error = None, None
     if rule.when is not None:
         try:
-            holds = bool(rule.when.evaluate(names(obj, values, old), clock))
+            holds = bool(rule.when.evaluate(context, clock))
         except ExpressionEvalError as exc:
             holds, error = False, str(exc)  # a rule whose condition fails does not fire
-    actions = _actions(session, rule, obj, values, old, clock, words)
-    return RulePreview(rule, describe_trigger(rule), triggered, reason, holds, error, actions)
+    actions = _actions(session, rule, obj, values, context, clock, words)
+    return RulePreview(rule, describe_trigger(rule, obj, words), triggered, reason, holds, error, actions)
 
 
-def describe_trigger(rule: Automation) -> str:
-    """The rule's trigger in words, e.g. ``24h after created_at``."""
-    return TRIGGERS[rule.trigger.kind].describe(rule.trigger)
+def describe_trigger(rule: Automation, obj: ObjectDef | None = None, words: RawWords = RAW) -> str:
+    """The rule's trigger in ``words``, e.g. ``24h after created_at`` (``RAW``) or ``创建时间之后1天``
+    (``PeopleWords`` in zh)."""
+    return TRIGGERS[rule.trigger.kind].describe(rule.trigger, obj, words)
 
 
 def _actions(
@@ -200,12 +242,13 @@ def _actions(
     rule: Automation,
     obj: ObjectDef,
     values: dict[str, Any],
-    old: dict[str, Any] | None,
+    context: dict[str, Any],
     clock: Clock,
     words: RawWords = RAW,
 ) -> tuple[ActionPreview, ...]:
-    """What each action would do, told by its kind; ``current`` follows the earlier actions."""
-    dry = DryRun(session, rule, obj, values, dict(values), names(obj, values, old), clock, words)
+    """What each action would do, told by its kind; ``current`` follows the earlier actions,
+    ``context`` is what expressions read."""
+    dry = DryRun(session, rule, obj, values, dict(values), context, clock, words)
     out = []
     for action in rule.actions:
         try:

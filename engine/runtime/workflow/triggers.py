@@ -12,8 +12,9 @@ and says when a rule of it fires, the same way for the real run and for the dry 
   at a moment and ``window`` lists what would fire between two moments — all three
   from the same definition of what is due (``engine.runtime.workflow.timed``).
 
-Every kind can ``describe`` a trigger in words. ``register`` adds a kind — both halves —
-in one call; a kind that lacks a part is refused.
+Every kind can ``describe`` a trigger in words (``drywords``: the config's keys for
+``trellis automation simulate``, labels in the reader's language for the explain page).
+``register`` adds a kind — both halves — in one call; a kind that lacks a part is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from engine.runtime.jobs import checkpoints
 from engine.runtime.records.query import format_title, row_to_record
 from engine.runtime.workflow import timed
 from engine.runtime.workflow.actions import missing_parts
+from engine.runtime.workflow.drywords import RAW, RawWords
 from engine.runtime.workflow.pipeline import StageMove
 from engine.runtime.workflow.rulecontext import names, show
 
@@ -83,13 +85,18 @@ class Event:
         return {"create": "created", "update": "updated", "delete": "deleted"}.get(self.action, self.label)
 
     @classmethod
-    def dry(cls, event: str, obj: ObjectDef, values: Mapping[str, Any]) -> Event:
+    def dry(
+        cls, event: str, obj: ObjectDef, values: Mapping[str, Any], purge: Mapping[str, Any] | None = None
+    ) -> Event:
         """A dry run's event for a stored record: ``created`` (as if it were new, entering its
-        stage) or ``updated`` (by a change that is not known)."""
+        stage), ``updated`` (by a change that is not known) or ``deleted`` (``purge``: by
+        retention under that policy, as ``Session.purge`` gives it; None: an ordinary delete)."""
         if event == "created":
             stage = values.get(obj.pipeline.field) if obj.pipeline else None
             move = StageMove(from_stage=None, to_stage=stage, reason=None) if stage is not None else None
             return cls("create", None, values, move)
+        if event == "deleted":
+            return cls("delete", values, None, None, purge=purge)
         return cls("update", values, values, None, known=False)
 
 
@@ -165,16 +172,16 @@ class TriggerKind:
         return self.spec.name
 
     @placeholder
-    def describe(self, trigger: Trigger) -> str:
-        """The trigger in words, e.g. ``24h after created_at``."""
+    def describe(self, trigger: Trigger, obj: ObjectDef | None = None, words: RawWords = RAW) -> str:
+        """The trigger of a rule of ``obj`` in ``words``, e.g. ``24h after created_at`` (``RAW``)."""
         raise NotImplementedError
 
     @placeholder
     def preview(
-        self, session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
+        self, session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: Event, clock: Clock
     ) -> tuple[str, str]:
-        """For a dry run of ``event`` (created/updated) on a stored record at ``clock``: whether the
-        rule is triggered (``yes``, ``no`` or ``if`` the change does it) and why."""
+        """For a dry run of ``event`` (``Event.dry``: created, updated, deleted) on a stored record
+        at ``clock``: whether the rule is triggered (``yes``, ``no`` or ``if`` the change does it) and why."""
         raise NotImplementedError
 
 
@@ -194,11 +201,10 @@ class EventTrigger(TriggerKind):
         raise NotImplementedError
 
     def preview(
-        self, session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
+        self, session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: Event, clock: Clock
     ) -> tuple[str, str]:
-        happened = Event.dry(event, obj, values)
-        verdict = self.match(rule.trigger, happened)
-        return ("if" if verdict is None else "yes" if verdict else "no"), self.explain(rule.trigger, happened, verdict)
+        verdict = self.match(rule.trigger, event)
+        return ("if" if verdict is None else "yes" if verdict else "no"), self.explain(rule.trigger, event, verdict)
 
 
 class TimedTrigger(TriggerKind):
@@ -265,8 +271,8 @@ class OnWrite(EventTrigger):
         self.action = action
         self.listens = frozenset({action})
 
-    def describe(self, trigger: Trigger) -> str:
-        return f"on {self.action}"  # on create, on update, on delete
+    def describe(self, trigger: Trigger, obj: ObjectDef | None = None, words: RawWords = RAW) -> str:
+        return words.say(f"trigger.on_{self.action}", f"on {self.action}")  # on create, on update, on delete
 
     def match(self, trigger: Trigger, event: Event) -> bool | None:
         return event.action == self.action
@@ -279,7 +285,9 @@ class OnDelete(OnWrite):
     """``deleted``: a dry run, of a stored record, never deletes it."""
 
     def explain(self, trigger: Trigger, event: Event, verdict: bool | None) -> str:
-        return "the record is deleted" if verdict else "only when a record is deleted"
+        if not verdict:
+            return "only when a record is deleted"
+        return "retention purges the record" if event.purge is not None else "the record is deleted"
 
 
 class Changed(EventTrigger):
@@ -287,9 +295,12 @@ class Changed(EventTrigger):
 
     listens = frozenset({"update"})
 
-    def describe(self, trigger: Trigger) -> str:
-        to = f" to {show(trigger.to)}" if trigger.has_to else ""
-        return f"when {' or '.join(trigger.fields)} changes{to}"
+    def describe(self, trigger: Trigger, obj: ObjectDef | None = None, words: RawWords = RAW) -> str:
+        fields = words.either([words.field(obj, name) for name in trigger.fields])
+        if not trigger.has_to:
+            return words.say("trigger.changed", f"when {fields} changes", fields=fields)
+        to = words.value(obj, trigger.fields[0], trigger.to) if trigger.fields else show(trigger.to)
+        return words.say("trigger.changed_to", f"when {fields} changes to {to}", fields=fields, to=to)
 
     def match(self, trigger: Trigger, event: Event) -> bool | None:
         before, after = event.before, event.after
@@ -306,6 +317,8 @@ class Changed(EventTrigger):
         fields = " or ".join(trigger.fields)
         if event.action == "create":
             return "a new record has no change"
+        if event.action == "delete":
+            return "a deleted record has no change"
         if verdict is None:
             return f"only if the update changes {fields}"
         return f"the update changes {fields}" if verdict else f"the update does not change {fields}"
@@ -320,9 +333,11 @@ class StageChange(EventTrigger):
         super().__init__(spec)
         self.entering = entering
 
-    def describe(self, trigger: Trigger) -> str:
-        stages = " or ".join(trigger.stages) or "any stage"
-        return f"when the record {'enters' if self.entering else 'leaves'} {stages}"
+    def describe(self, trigger: Trigger, obj: ObjectDef | None = None, words: RawWords = RAW) -> str:
+        stages = words.either([words.stage(obj, key) for key in trigger.stages])
+        stages = stages or words.say("trigger.any_stage", "any stage")
+        verb = "enters" if self.entering else "leaves"
+        return words.say(f"trigger.{verb}", f"when the record {verb} {stages}", stages=stages)
 
     def match(self, trigger: Trigger, event: Event) -> bool | None:
         move = event.move
@@ -335,6 +350,8 @@ class StageChange(EventTrigger):
         if verdict is None:
             return "only if the update moves the stage"
         move = event.move
+        if event.action == "delete":
+            return "a deleted record does not move"
         if event.action == "create":
             if not self.entering:
                 return "a new record leaves no stage"
@@ -351,8 +368,9 @@ class Approval(EventTrigger):
 
     listens = frozenset({"approval"})
 
-    def describe(self, trigger: Trigger) -> str:
-        return f"on an approval decision ({trigger.decision})"
+    def describe(self, trigger: Trigger, obj: ObjectDef | None = None, words: RawWords = RAW) -> str:
+        decision = words.say(f"trigger.decision.{trigger.decision}", str(trigger.decision))
+        return words.say("trigger.approval", f"on an approval decision ({decision})", decision=decision)
 
     def match(self, trigger: Trigger, event: Event) -> bool | None:
         return (
@@ -376,8 +394,9 @@ class OnEngagement(EventTrigger):
 
     listens = frozenset({"engagement"})
 
-    def describe(self, trigger: Trigger) -> str:
-        return f"on an engagement event {trigger.event}"
+    def describe(self, trigger: Trigger, obj: ObjectDef | None = None, words: RawWords = RAW) -> str:
+        event = words.say(f"trigger.engagement.{trigger.event}", str(trigger.event))
+        return words.say("trigger.event", f"on an engagement event {event}", event=event)
 
     def match(self, trigger: Trigger, event: Event) -> bool | None:
         return event.action == "engagement" and event.kind == trigger.event
@@ -395,17 +414,18 @@ class Schedule(TimedTrigger):
     The worker's sweep of a rule without ``window`` is narrowed by a checkpoint to what is
     new since the last sweep, with a full sweep once a day (``engine.runtime.jobs.checkpoints``)."""
 
-    def describe(self, trigger: Trigger) -> str:
-        offset = trigger.offset_seconds
-        text = (
-            f"{duration(abs(offset))} {'after' if offset >= 0 else 'before'} {trigger.from_field}"
-            if offset
-            else (f"at {trigger.from_field}")
-        )
+    def describe(self, trigger: Trigger, obj: ObjectDef | None = None, words: RawWords = RAW) -> str:
+        offset, field = trigger.offset_seconds, words.field(obj, trigger.from_field or "")
+        if offset:
+            span, side = words.duration(abs(offset)), "after" if offset >= 0 else "before"
+            text = words.say(f"trigger.schedule_{side}", f"{span} {side} {field}", duration=span, field=field)
+        else:
+            text = words.say("trigger.schedule_at", f"at {field}", field=field)
         if trigger.yearly:
-            text += ", every year"
+            text += words.say("trigger.yearly", ", every year")
         if trigger.window_seconds is not None:
-            text += f" (window {duration(trigger.window_seconds)})"
+            span = words.duration(trigger.window_seconds)
+            text += words.say("trigger.window", f" (window {span})", duration=span)
         return text
 
     def range(self, crm: Runtime, rule: Automation, high: dt.datetime, **more: Any) -> timed.DueRange:
@@ -442,7 +462,7 @@ class Schedule(TimedTrigger):
         return [table.c.id.in_(ids if len(ids) <= checkpoints.CANDIDATE_LIST else candidates)]
 
     def preview(
-        self, session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
+        self, session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: Event, clock: Clock
     ) -> tuple[str, str]:
         trigger = rule.trigger
         if values.get("archived_at") is not None:
@@ -515,8 +535,8 @@ class Cron(TimedTrigger):
     """``cron``: at the latest time of the expression, unless more than a day back; without an
     object once, with one once per record (not archived) meeting ``when``."""
 
-    def describe(self, trigger: Trigger) -> str:
-        return f"cron {trigger.cron!r}"
+    def describe(self, trigger: Trigger, obj: ObjectDef | None = None, words: RawWords = RAW) -> str:
+        return words.say("trigger.cron", f"cron {trigger.cron!r}", cron=trigger.cron)
 
     def sweep(self, sweeper: Sweeper, rule: Automation, at: dt.datetime) -> None:
         time = timed.CronTime(rule, at, sweeper.crm.clock_now().timezone)
@@ -531,7 +551,7 @@ class Cron(TimedTrigger):
         sweeper.close(rule, time.key)  # this cron time is done
 
     def preview(
-        self, session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: str, clock: Clock
+        self, session: Session, rule: Automation, obj: ObjectDef, values: dict[str, Any], event: Event, clock: Clock
     ) -> tuple[str, str]:
         if values.get("archived_at") is not None:
             return "no", "the record is archived"
@@ -587,10 +607,7 @@ def runs(session: Session, keys: list[str]) -> dict[str, str]:
 
 def duration(seconds: int) -> str:
     """``86400`` → ``1d``; the largest unit that divides it."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return RAW.duration(seconds)
 
 
 def when_text(moment: dt.datetime, clock: Clock) -> str:
