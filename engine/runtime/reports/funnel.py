@@ -148,7 +148,8 @@ def _moves(session: Session, query: Query, period: str | None) -> Sequence[Any]:
     alone, and those of records outside the viewer's query (``record_id IN`` its ids: scope,
     filters, archived rule) are dropped. A move's next move is the record's next one within the
     period (``LEAD``) or, after its last one there, the record's first move after the period (an
-    ``(object, record_id, at)`` index lookup): no other move can come in between."""
+    ``(object, record_id, at)`` index lookup, skipped when no move lies after the period): no other
+    move can come in between."""
     history = session.schema.system["sys_stage_history"]
     ids = query.statement().order_by(None).with_only_columns(query.table.c.id)
     following: sa.ColumnElement[Any] = sa.func.lead(history.c.at).over(
@@ -156,17 +157,16 @@ def _moves(session: Session, query: Query, period: str | None) -> Sequence[Any]:
     )
     where = [*_in_period(session, history, query.obj.name, period), history.c.record_id.in_(ids)]
     if period is not None:
-        later = history.alias("later")
+        end, later = _bounds(session, period)[1], history.alias("later")
         first_after = (
             sa.select(sa.func.min(later.c.at))
-            .where(
-                later.c.object == query.obj.name,
-                later.c.record_id == history.c.record_id,
-                later.c.at >= _bounds(session, period)[1],
-            )
+            .where(later.c.object == query.obj.name, later.c.record_id == history.c.record_id, later.c.at >= end)
             .scalar_subquery()
         )
-        following = sa.func.coalesce(following, first_after)
+        # Looked up only when some move of the object lies after the period (evaluated once): never
+        # for a period that ends in the future, such as this quarter.
+        any_after = sa.exists().where(later.c.object == query.obj.name, later.c.at >= end)
+        following = sa.func.coalesce(following, sa.case((any_after, first_after)))
     moves = sa.select(
         history.c.record_id, history.c.from_stage, history.c.to_stage, history.c.at, following.label("next_at")
     ).where(*where)
