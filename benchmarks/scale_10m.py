@@ -2,6 +2,7 @@
 
     python benchmarks/scale_10m.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
         [--rows 10000000] [--requests 30] [--rounds 3] [--keep] [--reuse SCHEMA] [--output docs/benchmarks.md]
+        [--only funnel [--before FOLDER] [--hand-built-indexes]]
 
 Setup, in a scratch schema of its own (``scale_<hex>``, dropped at the end unless ``--keep``;
 ``--reuse SCHEMA`` measures a kept one again without filling it, and keeps it):
@@ -30,6 +31,9 @@ page 1 and page 3 as the busiest rep and as a median rep, ``Query`` as the busie
 team's manager for terms of different selectivity; and the manager's ``deal_funnel`` report
 (``engine.runtime.reports.run``) against a hand-written SQL of the same figures, interleaved,
 medians of ``--rounds`` rounds. Goals: list page and search p95 ≤ 100 ms, funnel ≤ 1.5× its SQL.
+
+``--only funnel`` measures the funnel alone (its own section of docs/benchmarks.md); ``--before
+FOLDER`` adds the report as an earlier Trellis exported to FOLDER runs it, and the SQL as first written.
 """
 
 from __future__ import annotations
