@@ -2,9 +2,10 @@
 
     python benchmarks/scale_10m.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
         [--rows 10000000] [--requests 30] [--rounds 3] [--keep] [--reuse SCHEMA] [--output docs/benchmarks.md]
+        [--only funnel [--before FOLDER] [--hand-built-indexes]]
 
 Setup, in a scratch schema of its own (``scale_<hex>``, dropped at the end unless ``--keep``;
-``--reuse SCHEMA`` measures a kept one again without filling it):
+``--reuse SCHEMA`` measures a kept one again without filling it, and keeps it):
 
 - ``trellis apply`` of configs/sample_saas.yaml, then through the engine (``Directory``) 30 sales
   teams, each a ``sales_manager`` and 9 ``sales_rep``s reporting to them, and an ``executive``:
@@ -30,6 +31,9 @@ page 1 and page 3 as the busiest rep and as a median rep, ``Query`` as the busie
 team's manager for terms of different selectivity; and the manager's ``deal_funnel`` report
 (``engine.runtime.reports.run``) against a hand-written SQL of the same figures, interleaved,
 medians of ``--rounds`` rounds. Goals: list page and search p95 ≤ 100 ms, funnel ≤ 1.5× its SQL.
+
+``--only funnel`` measures the funnel alone (its own section of docs/benchmarks.md); ``--before
+FOLDER`` adds the report as an earlier Trellis exported to FOLDER runs it, and the SQL as first written.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ import argparse
 import datetime as dt
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -84,6 +90,7 @@ TERMS = {
 BUDGET = 20.0
 MIN_REQUESTS = 5
 SECTION = "## 10,000,000 deals (`benchmarks/scale_10m.py`)"
+FUNNEL_SECTION = "## The manager's funnel at 10,000,000 deals (`benchmarks/scale_10m.py --only funnel`)"
 
 
 def run_sql(conn: sa.Connection, statement: str) -> sa.CursorResult:
@@ -340,9 +347,13 @@ def funnel_report(crm: Trellis, user: str) -> Callable[[], object]:
     return run
 
 
-def funnel_sql(crm: Trellis, user: str) -> Callable[[], object]:
+def funnel_sql(crm: Trellis, user: str, correlated: bool = False) -> Callable[[], object]:
     """The funnel's figures for ``user``'s team, this quarter, in SQL written by hand: entered and the
-    median stay per stage, lost per stage and lost reason, the records of the period."""
+    median stay per stage, lost per stage and lost reason, the records of the period.
+
+    A stay ends at the record's next move: the next within the period (``LEAD``) or else its first
+    move after the period, looked up only when some move lies after it (``correlated``: ``min(at)``
+    over the record's later moves, for each move, as this SQL was first written)."""
     pipeline = crm.config.objects["opportunity"].pipeline
     assert pipeline is not None
     main = [s.key for s in pipeline.main_line]
@@ -359,6 +370,17 @@ def funnel_sql(crm: Trellis, user: str) -> Callable[[], object]:
             f"SELECT u.id FROM sys_users u JOIN sys_users me ON me.team_id = u.team_id WHERE me.username = '{user}'",
         ).scalars()
         owners = ",".join(str(i) for i in team)
+    if correlated:
+        following = """(SELECT min(n.at) FROM sys_stage_history n
+                         WHERE n.object = 'opportunity' AND n.record_id = p.record_id
+                           AND (n.at, n.id) > (p.at, p.id))"""
+    else:
+        following = """coalesce(lead(p.at) OVER (PARTITION BY p.record_id ORDER BY p.at, p.id),
+                                CASE WHEN EXISTS (SELECT FROM sys_stage_history a
+                                                  WHERE a.object = 'opportunity' AND a.at >= :end)
+                                     THEN (SELECT min(n.at) FROM sys_stage_history n
+                                           WHERE n.object = 'opportunity' AND n.record_id = p.record_id
+                                             AND n.at >= :end) END)"""
     sql = sa.text(f"""
         WITH period AS (
             SELECT h.id, h.record_id, h.from_stage, h.to_stage, h.at
@@ -366,9 +388,7 @@ def funnel_sql(crm: Trellis, user: str) -> Callable[[], object]:
             WHERE h.object = 'opportunity' AND h.at >= :start AND h.at < :end
               AND o.owner_id IN ({owners}) AND o.archived_at IS NULL
         ), moves AS (
-            SELECT p.*, (SELECT min(n.at) FROM sys_stage_history n
-                         WHERE n.object = 'opportunity' AND n.record_id = p.record_id
-                           AND (n.at, n.id) > (p.at, p.id)) AS next_at
+            SELECT p.*, {following} AS next_at
             FROM period p
         )
         SELECT 'entered', to_stage, NULL, count(DISTINCT record_id),
@@ -390,16 +410,45 @@ def funnel_sql(crm: Trellis, user: str) -> Callable[[], object]:
     return run
 
 
-def interleaved(kinds: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Seconds per kind: the median of ``rounds`` rounds, the kinds run in turn within each round."""
-    for work in kinds.values():
-        work()
+def funnel_elsewhere(code: Path, url: str, user: str) -> Callable[[], object]:
+    """The report as the Trellis in the folder ``code`` (an export of an earlier commit) runs it: one
+    run in a process of its own, timed there (the process's start and the config's loading left out)."""
+    script = (
+        "import sys, time; from pathlib import Path; from engine import Trellis; from engine.runtime import reports\n"
+        f"crm = Trellis.open(Path({str(CONFIG)!r}), {url!r})\n"
+        f"with crm.session({user!r}, channel='web') as s: s.query('opportunity')\n"
+        "start = time.perf_counter()\n"
+        f"with crm.session({user!r}, channel='web') as s: reports.run(s, 'deal_funnel')\n"
+        "print(time.perf_counter() - start)\n"
+    )
+
+    def run() -> float:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=code,
+            env={**os.environ, "PYTHONPATH": str(code)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return float(done.stdout.strip().splitlines()[-1])
+
+    return run
+
+
+def interleaved(kinds: dict[str, Callable[[], object]], rounds: int, warm: bool = True) -> dict[str, float]:
+    """Seconds per kind: the median of ``rounds`` rounds, the kinds run in turn within each round (a
+    kind returning a float timed itself: that is its time)."""
+    if warm:
+        for work in kinds.values():
+            work()
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
-    for _ in range(rounds):
+    for number in range(rounds):
         for kind, work in kinds.items():
             start = time.perf_counter()
-            work()
-            times[kind].append(time.perf_counter() - start)
+            result = work()
+            times[kind].append(result if isinstance(result, float) else time.perf_counter() - start)
+            print(f"round {number + 1} {kind}: {times[kind][-1]:.3f} s", flush=True)
     return {kind: statistics.median(values) for kind, values in times.items()}
 
 
@@ -459,6 +508,22 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the schema (to measure it again with --reuse)")
     parser.add_argument("--reuse", default=None, help="measure this kept schema again, without filling it")
     parser.add_argument("--output", default="docs/benchmarks.md")
+    parser.add_argument("--only", choices=("funnel",), default=None, help="measure the funnel alone")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="with --only funnel: also time the report as the Trellis in this folder (an export of an"
+        " earlier commit, `git archive`) runs it, and the funnel's SQL as first written",
+    )
+    parser.add_argument(
+        "--hand-built-indexes",
+        action="store_true",
+        help="with --reuse: serve a schema applied by an earlier Trellis whose sys_stage_history indexes"
+        " were built by hand as this one declares them (checked by name and columns), without the schema"
+        " fingerprint check: an apply would record a fingerprint that the earlier Trellis, still serving"
+        " the schema elsewhere, refuses",
+    )
     args = parser.parse_args()
     key_file = Path(tempfile.gettempdir()) / "trellis-scale-10m.key"
     if not key_file.exists():
@@ -475,6 +540,12 @@ def main() -> None:
     print(f"schema {schema}", flush=True)
     try:
         crm = Trellis.open(CONFIG, url)
+        if args.hand_built_indexes:
+            accept_hand_built_indexes(crm)
+        if args.only == "funnel":
+            funnel_only(crm, url, args)
+            crm.close()
+            return
         timings: dict[str, float] = {}
         if not args.reuse:
             start = time.perf_counter()
@@ -501,12 +572,57 @@ def main() -> None:
             rows, funnel = measure(crm, app, args.requests, args.rounds)
         crm.close()
     finally:
-        if not args.keep:
+        if not args.keep and not args.reuse:  # a reused schema is never dropped
             key_file.unlink(missing_ok=True)  # the key of the encrypted fields lives as long as the schema
             with admin.begin() as conn:
                 run_sql(conn, f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
     report(Path(args.output), args, seen, timings, shares, rows, funnel)
+
+
+def accept_hand_built_indexes(crm: Trellis) -> None:
+    """Serve a schema applied by an earlier Trellis once ``sys_stage_history`` holds every index this
+    one declares (see ``--hand-built-indexes``); nothing else of the schema differs."""
+    declared = {ix.name: [c.name for c in ix.columns] for ix in crm.schema.system["sys_stage_history"].indexes}
+    live = {ix["name"]: ix["column_names"] for ix in sa.inspect(crm.engine).get_indexes("sys_stage_history")}
+    missing = {name: columns for name, columns in declared.items() if live.get(name) != columns}
+    if missing:
+        raise SystemExit(f"sys_stage_history lacks {missing}: build them first (CREATE INDEX CONCURRENTLY)")
+    crm._current = True  # the check this option skips (Trellis.check_database)
+
+
+def funnel_only(crm: Trellis, url: str, args: argparse.Namespace) -> None:
+    """The manager's funnel against its hand-written SQL (and the earlier code's, with ``--before``),
+    interleaved, medians of ``--rounds``; appended to ``FUNNEL_SECTION``."""
+    manager = "mgr01"
+    with crm.session(manager, channel="web") as s:
+        entered = reports.run(s, "deal_funnel").total.figures[0].value
+    seen = counts(crm)
+    kinds: dict[str, Callable[[], object]] = {"sql": funnel_sql(crm, manager), "report": funnel_report(crm, manager)}
+    if args.before is not None:
+        kinds["sql as first written"] = funnel_sql(crm, manager, correlated=True)
+        kinds["report before"] = funnel_elsewhere(args.before, url, manager)
+    medians = interleaved(kinds, args.rounds, warm=True)
+    day = dt.date.today().isoformat()
+    before = (
+        f"{medians['sql as first written']:.2f} | {medians['report before']:.2f}"
+        if args.before is not None
+        else "— | —"
+    )
+    line = (
+        f"| {day} | {seen['deals']:,} | {seen['team01']:,} | {entered:,} | {medians['sql']:.2f} | {medians['report']:.2f}"
+        f" | {medians['report'] / medians['sql']:.2f}× | {before} | {machine()} |"
+    )
+    print(line)
+    header = (
+        f"{FUNNEL_SECTION}\n\n"
+        "`deal_funnel` (this quarter) as the busiest team's manager, through `reports.run`, against the SQL of its\n"
+        "figures written by hand, interleaved, medians of the rounds after a warm-up, seconds.\n\n"
+        "| date | deals | the team's deals | deals in the funnel | sql | report | report / sql |"
+        " sql as first written | report before | machine |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    )
+    append_rows(Path(args.output), FUNNEL_SECTION, header, [line])
 
 
 def _users(crm: Trellis) -> list:

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from engine.metadata.filters import PERIODS, split_key
 from engine.metadata.model import ObjectDef, Pipeline, Report, ReportGroup, Stage
@@ -140,33 +141,54 @@ RECORD, FROM, TO, SECONDS = range(4)
 def _moves(session: Session, query: Query, period: str | None) -> Sequence[Any]:
     """The stage-history moves of the viewer's records in the period: ``(record_id, from_stage,
     to_stage, seconds)``, where ``seconds`` is how long the record stayed in ``to_stage`` (until
-    its next move, which may come after the period; None while it lasts). The database pairs each
-    move with the next (``LEAD`` over the record's history) and measures the stay, so only the
-    period's moves come back, as plain tuples."""
+    its next move, which may come after the period; None while it lasts).
+
+    One statement, from the period's moves rather than the records' whole histories: the
+    ``(object, at, …)`` index holds every column read, so the period's moves come from the index
+    alone, and those of records outside the viewer's query (``record_id IN`` its ids: scope,
+    filters, archived rule) are dropped. A move's next move is the record's next one within the
+    period (``LEAD``) or, after its last one there, the record's first move after the period (an
+    ``(object, record_id, at)`` index lookup, skipped when no move lies after the period): no other
+    move can come in between."""
     history = session.schema.system["sys_stage_history"]
     ids = query.statement().order_by(None).with_only_columns(query.table.c.id)
-    following = sa.func.lead(history.c.at).over(partition_by=history.c.record_id, order_by=(history.c.at, history.c.id))
-    paired = sa.select(
-        history.c.record_id, history.c.from_stage, history.c.to_stage, history.c.at, following.label("next_at")
-    ).where(history.c.object == query.obj.name, history.c.record_id.in_(ids))
+    following: sa.ColumnElement[Any] = sa.func.lead(history.c.at).over(
+        partition_by=history.c.record_id, order_by=(history.c.at, history.c.id)
+    )
+    where = [*_in_period(session, history, query.obj.name, period), history.c.record_id.in_(ids)]
     if period is not None:
-        start, end = _bounds(session, period)
-        moved = sa.select(history.c.record_id).where(
-            history.c.object == query.obj.name, history.c.at >= start, history.c.at < end
+        end, later = _bounds(session, period)[1], history.alias("later")
+        first_after = (
+            sa.select(sa.func.min(later.c.at))
+            .where(later.c.object == query.obj.name, later.c.record_id == history.c.record_id, later.c.at >= end)
+            .scalar_subquery()
         )
-        paired = paired.where(history.c.record_id.in_(moved))
-    every = paired.subquery()
+        # Looked up only when some move of the object lies after the period (evaluated once): never
+        # for a period that ends in the future, such as this quarter.
+        any_after = sa.exists().where(later.c.object == query.obj.name, later.c.at >= end)
+        following = sa.func.coalesce(following, sa.case((any_after, first_after)))
+    moves = sa.select(
+        history.c.record_id, history.c.from_stage, history.c.to_stage, history.c.at, following.label("next_at")
+    ).where(*where)
+    every = moves.subquery()
     seconds = _seconds_between(session.connection.dialect.name, every.c.at, every.c.next_at)
     statement = sa.select(every.c.record_id, every.c.from_stage, every.c.to_stage, seconds)
-    if period is not None:
-        statement = statement.where(every.c.at >= start, every.c.at < end)
     return session.connection.execute(statement).all()
+
+
+def _in_period(session: Session, history: sa.Table, name: str, period: str | None) -> list[sa.ColumnElement[bool]]:
+    """The conditions on ``sys_stage_history`` of the moves of object ``name`` in the period."""
+    where = [history.c.object == name]
+    if period is not None:
+        start, end = _bounds(session, period)
+        where += [history.c.at >= start, history.c.at < end]
+    return where
 
 
 def _seconds_between(dialect: str, start: Any, end: Any) -> sa.ColumnElement[Any]:
     """``end - start`` in seconds, computed by the database (None when ``end`` is)."""
-    if dialect == "postgresql":
-        return sa.func.extract("epoch", end - start)
+    if dialect == "postgresql":  # a float, as on SQLite (``numeric`` would cost a Decimal a row to read)
+        return sa.cast(sa.func.extract("epoch", end - start), sa.Float)
     return (sa.func.julianday(end) - sa.func.julianday(start)) * DAY
 
 
@@ -225,10 +247,21 @@ def _reasons(
         return {}
     table = query.table
     statement = query.statement().order_by(None).with_only_columns(table.c.id, table.c[field])
-    rows = list(session.connection.execute(statement.where(table.c.id.in_(sorted(ids)))))
+    rows = session.connection.execute(statement.where(_among(table.c.id, ids, session.connection.dialect.name)))
+    by_id = {row[0]: row[1] for row in rows}
     labeller = Labeller(session, obj, ReportGroup(field), language)
-    labeller.read(row[1] for row in rows)
-    return {row[0]: labeller.label(row[1]) for row in rows}
+    raws = set(by_id.values())
+    labeller.read(raws)
+    labels = {raw: labeller.label(raw) for raw in raws}
+    return {record_id: labels[raw] for record_id, raw in by_id.items()}
+
+
+def _among(column: sa.ColumnElement[Any], ids: set[int], dialect: str) -> sa.ColumnElement[bool]:
+    """``column IN ids``: on PostgreSQL ``= ANY`` of one array parameter (tens of thousands of ids
+    would otherwise be as many parameters to compile and send)."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam("funnel_lost_ids", sorted(ids), type_=postgresql.ARRAY(sa.BigInteger())))
+    return column.in_(sorted(ids))
 
 
 def _notes(session: Session, obj: ObjectDef, pipeline: Pipeline, shown: str | None, language: str) -> tuple[str, ...]:
