@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import functools
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -193,7 +194,7 @@ def login_user(crm: Runtime, user_id: int, shared: SharedRead | None = None) -> 
 
 def _login_user(crm: Runtime, user_id: int, connection: sa.Connection, seen: dict[int, Any]) -> LoginUser | None:
     users = crm.schema.system["sys_users"]
-    found_row = connection.execute(sa.select(users).where(users.c.id == user_id)).first()
+    found_row = connection.execute(_user_by_id(users), {"user_id": user_id}).first()
     if found_row is None:
         return None
     seen[found_row.id] = found_row
@@ -204,6 +205,12 @@ def _login_user(crm: Runtime, user_id: int, connection: sa.Connection, seen: dic
     if found.may_act(crm.clock_now().now_utc):
         found = replace(found, principal=principal_of(crm.config, row, UserGraph.read(connection, users)))
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def _user_by_id(users: sa.Table) -> sa.Select:
+    """A user's row by id, built once per table (every web request's login check reads it)."""
+    return sa.select(users).where(users.c.id == sa.bindparam("user_id"))
 
 
 def user_locale(crm: Runtime, username: str) -> str | None:
