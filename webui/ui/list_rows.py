@@ -45,12 +45,20 @@ class ColumnCells:
 
 @dataclass(frozen=True)
 class Row:
-    """One record of the list: its page, its cells, and the cells as the table's HTML."""
+    """One record of the list: its page and its cells as the table's HTML (``html``), or one by
+    one under their headers (``cells``, made when a template asks)."""
 
     id: int
     url: str
-    cells: list[tuple[Any, Cell]]
-    html: Markup = Markup("")
+    html: Markup
+    headers: Sequence[Any] = ()
+    texts: Sequence[str] = ()
+    links: Sequence[str | None] = ()
+
+    @property
+    def cells(self) -> list[tuple[Any, Cell]]:
+        """``(header, Cell)`` per column."""
+        return [(h, Cell(t, u)) for h, t, u in zip(self.headers, self.texts, self.links, strict=True)]
 
 
 def column_cells(obj: ObjectDef, fields: Sequence[FieldDef], lang: str) -> tuple[ColumnCells, ...]:
@@ -124,24 +132,27 @@ def rows(
     cell links to the record (``#id`` when it is empty), a lookup to the record it names when the
     user may read it (``refs`` holds its title), a file to its download."""
     out = []
+    first, rest = (columns[0], columns[1:]) if columns else (None, ())
     for record in records:
         url = row_url(record.id)
-        cells = []
-        html = []
-        for index, column in enumerate(columns):
+        texts, links, html = [], [], []
+        if first is None:
+            html.append(f'<td><a href="{escape(url)}">#{record.id}</a></td>')
+        else:
+            text = first.text(record, fmt, refs)
+            texts.append(text)
+            links.append(_link(obj, record, first.field, refs, record_url) if first.links else None)
+            html.append(f'{first.opening}<a href="{escape(url)}">{escape(text or f"#{record.id}")}</a></td>')
+        for column in rest:
             text = column.text(record, fmt, refs)
             link = _link(obj, record, column.field, refs, record_url) if column.links else None
-            cells.append((headers[index], Cell(text, link)))
-            if index == 0:
-                inner = f'<a href="{escape(url)}">{escape(text or f"#{record.id}")}</a>'
-            elif link:
-                inner = f'<a href="{escape(link)}">{escape(text)}</a>'
+            texts.append(text)
+            links.append(link)
+            if link:
+                html.append(f'{column.opening}<a href="{escape(link)}">{escape(text)}</a></td>')
             else:
-                inner = escape(text)
-            html.append(f"{column.opening}{inner}</td>")
-        if not columns:
-            html.append(f'<td><a href="{escape(url)}">#{record.id}</a></td>')
-        out.append(Row(record.id, url, cells, Markup("".join(html))))
+                html.append(f"{column.opening}{escape(text)}</td>")
+        out.append(Row(record.id, url, Markup("".join(html)), headers, texts, links))
     return out
 
 
