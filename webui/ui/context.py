@@ -82,8 +82,9 @@ def ui_session(read: bool = False) -> Iterator[Session]:
     ``read``: a page that only reads (a list, a report, a dashboard, an export, the duplicate
     finder), which the engine may serve from the read replica (``Runtime.read_session``) — as the
     principal the login check read (``g.principal``), in the login check's transaction when the
-    view is ``reads_only``, and counting the bell's unread notifications in the same unit of work. A session that writes reads the user again, in its
-    own transaction."""
+    view is ``reads_only``, and counting the bell's unread notifications in the same unit of
+    work. A session that writes reads the user again, in its own transaction (the login check's
+    read, if still open, ends first)."""
     crm = get_trellis()
     if not read:
         end_request_read()
