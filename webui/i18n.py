@@ -1595,6 +1595,11 @@ class Formatter:
             locale = Locale.parse(DEFAULT_LOCALES.get(lang, "en_US"))
         return cls(lang, locale, settings.currency, ZoneInfo(settings.timezone), settings)
 
+    @functools.cached_property
+    def locale_name(self) -> str:
+        """The locale's identifier (``zh_Hans_CN``): Babel builds it anew each time it is asked."""
+        return str(self.locale)
+
     def t(self, key: str, **values: object) -> str:
         """UI text in this formatter's language."""
         return translate(key, self.lang, **values)
@@ -1611,7 +1616,7 @@ class Formatter:
         """A number with the locale's separators; ``scale`` fixes the digits after the point."""
         if scale is None and type(value) is int and value and -(10**18) < value < 10**18:
             # Babel's text, without Babel's per-call work: a list shows a page of these.
-            shape = _integer_shape(str(self.locale))
+            shape = _integer_shape(self.locale_name)
             if shape is not None:
                 return shape.text(value)
         pattern = None if scale is None else "#,##0" + ("." + "0" * scale if scale else "")
@@ -1619,7 +1624,7 @@ class Formatter:
 
     def money(self, value: Decimal) -> str:
         """An amount in the company currency."""
-        shape = _money_shape(str(self.locale), self.currency)
+        shape = _money_shape(self.locale_name, self.currency)
         if shape is not None and isinstance(value, Decimal) and value.is_finite() and value:
             exponent = value.as_tuple().exponent
             if isinstance(exponent, int) and exponent >= -shape.digits:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -156,7 +157,11 @@ class Runtime:
 
     @contextmanager
     def read_session(
-        self, user: str | int | None = None, channel: str = "python", principal: Principal | None = None
+        self,
+        user: str | int | None = None,
+        channel: str = "python",
+        principal: Principal | None = None,
+        shared: SharedRead | None = None,
     ) -> Iterator[Session]:
         """A read-only unit of work as ``user`` — lists, reports, dashboards, exports, the
         duplicate finder: on the read replica when one is set (``TRELLIS_READ_DATABASE_URL``), not
@@ -169,7 +174,16 @@ class Runtime:
         ``user`` resolved already in this request (the web's login check, on the primary), not read
         again. Who ``user`` is — their row, active flag, expiry and roles — is always read from the
         primary, so that a user disabled a moment ago is refused at once, however far behind the
-        replica is."""
+        replica is. ``shared``: the request's read on the primary that read ``principal``
+        (``shared_read``), which this unit of work continues and ends, when it has one open and
+        there is no replica — one transaction for the request instead of two."""
+        if shared is not None and shared.connection is not None and self.reads.replica is None:
+            self.check_database()
+            with shared.ending() as connection:  # the request's read so far (its login check): go on in it
+                session = self._read_unit(connection, principal or self._principal(connection, user), channel)
+                session.unit.seen_users(shared.users)
+                yield session
+            return
         if self.reads.replica is None and not deferred_reads(self.engine):
             with self.session(user, channel, principal) as session:
                 yield session
@@ -178,9 +192,7 @@ class Runtime:
         if self.reads.replica is None:
             with sqlite_reads(self.engine) as connection:
                 try:
-                    yield Session(
-                        self, connection, principal or self._principal(connection, user), channel, read_only=True
-                    )
+                    yield self._read_unit(connection, principal or self._principal(connection, user), channel)
                 except sa.exc.OperationalError as error:
                     if QUERY_ONLY_REFUSAL in str(error.orig):
                         raise replica.ReadOnlyWrite(str(error.orig)) from error
@@ -194,6 +206,21 @@ class Runtime:
                 if replica.is_read_only_refusal(error):
                     raise replica.ReadOnlyWrite(str(error.orig).strip().splitlines()[0]) from error
                 raise
+
+    def _read_unit(self, connection: sa.Connection, principal: Principal, channel: str) -> Session:
+        """A read-only unit of work on ``connection``: READ ONLY on SQLite (``sqlite_reads``), else
+        the primary's plain transaction, as ``session`` opens it."""
+        return Session(self, connection, principal, channel, read_only=connection.dialect.name == "sqlite")
+
+    def shared_read(self) -> SharedRead | None:
+        """A read on the primary that one web request's reads share (``SharedRead``), or None where
+        the request's page reads elsewhere (a read replica) or a connection cannot wait open
+        beside another (an in-memory SQLite: one connection per thread)."""
+        if self.reads.replica is not None:
+            return None
+        if self.engine.dialect.name == "sqlite" and not deferred_reads(self.engine):
+            return None
+        return SharedRead(self)
 
     @contextmanager
     def read_connection(self, user: str | int | None = None) -> Iterator[sa.Connection]:
@@ -233,3 +260,66 @@ class Runtime:
         self.engine.dispose()
         if self.reads.replica is not None:
             self.reads.replica.engine.dispose()
+
+
+class SharedRead:
+    """One read transaction on the primary that a web request's reads share: the login check's
+    (the user's row and team graph: ``users.login_user``) and then the page's read session
+    (``Runtime.read_session(shared=…)``), which goes on in it and ends it — one ``BEGIN`` …
+    ``COMMIT`` and one connection per request instead of two, and the user's row read once for
+    the page's names too (``users``). On SQLite it is ``sqlite_reads`` (a deferred ``BEGIN``
+    under ``PRAGMA query_only``); on PostgreSQL the plain transaction ``Runtime.session`` opens.
+    Opened by the first read (``connection``); ``close`` ends it when no read session took it.
+    """
+
+    def __init__(self, crm: Runtime) -> None:
+        self._crm = crm
+        self._stack: ExitStack | None = None
+        #: The open connection, None before the first read and after the end.
+        self.connection: sa.Connection | None = None
+        #: ``sys_users`` rows read in it, by id (the login check's), for the page's unit of work.
+        self.users: dict[int, Any] = {}
+
+    def open(self) -> sa.Connection:
+        """The transaction's connection, begun at the first call."""
+        if self.connection is None:
+            stack = ExitStack()
+            engine = self._crm.engine
+            try:
+                if deferred_reads(engine):
+                    connection = stack.enter_context(sqlite_reads(engine))
+                else:
+                    connection = stack.enter_context(engine.connect())
+                    stack.enter_context(connection.begin())
+            except BaseException:
+                stack.close()
+                raise
+            self._stack, self.connection = stack, connection
+        return self.connection
+
+    @contextmanager
+    def ending(self) -> Iterator[sa.Connection]:
+        """The open connection for the last reads of the transaction, which ends with them:
+        committed when they succeed, rolled back when they raise (a write refused on SQLite's
+        read-only transaction is ``ReadOnlyWrite``, as in ``read_session``)."""
+        connection = self.open()
+        try:
+            yield connection
+        except BaseException as error:
+            self._end(error)
+            if isinstance(error, sa.exc.OperationalError) and QUERY_ONLY_REFUSAL in str(error.orig):
+                raise replica.ReadOnlyWrite(str(error.orig)) from error
+            raise
+        self._end(None)
+
+    def close(self) -> None:
+        """End the transaction (nothing was written in it) if it is still open."""
+        self._end(None)
+
+    def _end(self, error: BaseException | None) -> None:
+        stack, self._stack, self.connection = self._stack, None, None
+        if stack is not None:
+            if error is None:
+                stack.close()
+            else:
+                stack.__exit__(type(error), error, error.__traceback__)

@@ -51,7 +51,7 @@ from engine.runtime.security.auth import (
 from webui.i18n import LANGUAGES
 from webui.state import get_trellis
 from webui.ui import reconfirm, throttle, userpicker
-from webui.ui.context import local_path, t
+from webui.ui.context import end_request_read, local_path, request_read, t
 
 #: How long the two-factor step may take after the password was right.
 PENDING_SECONDS = 300
@@ -82,15 +82,18 @@ def load_user(user_id: str) -> WebUser | None:
     """The user with ``user_id`` if they may act now (active, not expired) and this session was
     not ended on the server (its generation is still the user's: ``engine.runtime.security.sessions``), else None.
     Read on every request, with what the user may do (``g.principal``, their roles and team as
-    they are now), which the request's engine sessions use instead of reading the user again."""
+    they are now), which the request's engine sessions use instead of reading the user again — in
+    the transaction a ``reads_only`` view's read session goes on in (``context.request_read``)."""
     if not user_id.isdigit() or len(user_id) > 18:
         return None
     crm = get_trellis()
-    found = users.login_user(crm, int(user_id))
+    found = users.login_user(crm, int(user_id), shared=request_read())
     if found is None or not found.active or session.get(GENERATION_KEY) != found.session_generation:
+        end_request_read()
         return None
     now = crm.clock_now().now_utc
     if not found.may_act(now) or found.principal is None or not _session_fresh(now.timestamp()):
+        end_request_read()
         return None
     g.principal = found.principal  # read with the row: the request's unit of work reuses it
     return WebUser(found.id, found.username, found.locale)

@@ -3,7 +3,7 @@ formatter, and the navigation built from the config."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from flask import Flask, current_app, g, has_request_context, request, session, url_for
 from flask_login import current_user
 
+from engine.runtime.context import SharedRead
 from engine.runtime.jobs import inbox
 from engine.runtime.messages import set_language
 from engine.runtime.records.session import Session
@@ -46,21 +47,55 @@ def plural(key: str, count: int, **values: object) -> str:
     return formatter().plural(key, count, **values)
 
 
+#: The attribute ``reads_only`` sets on a view function.
+READS_ONLY = "trellis_reads_only"
+
+
+def reads_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view whose engine work is one read session (``ui_session(read=True)``) that the
+    login check's read may open: the request's reads are then one transaction (``request_read``)."""
+    setattr(view, READS_ONLY, True)
+    return view
+
+
+def request_read() -> SharedRead | None:
+    """The read the login check makes (``users.login_user``) when this request's view is marked
+    ``reads_only``: left open for the view's read session to go on in and end
+    (``Runtime.shared_read``; None for any other view, or where reads cannot be shared)."""
+    if "shared_read" not in g:
+        view = current_app.view_functions.get(request.endpoint or "")
+        g.shared_read = get_trellis().shared_read() if getattr(view, READS_ONLY, False) else None
+    return g.shared_read
+
+
+def end_request_read() -> None:
+    """End the request's shared read if no read session took it (a write session, a refused login,
+    the request's end)."""
+    shared = g.pop("shared_read", None)
+    if shared is not None:
+        shared.close()
+
+
 @contextmanager
 def ui_session(read: bool = False) -> Iterator[Session]:
     """One engine session (one transaction) as the logged-in user, on the ``web`` channel;
     ``read``: a page that only reads (a list, a report, a dashboard, an export, the duplicate
     finder), which the engine may serve from the read replica (``Runtime.read_session``) — as the
-    principal the login check read (``g.principal``), and counting the bell's unread
-    notifications in the same unit of work. A session that writes reads the user again, in its
-    own transaction."""
+    principal the login check read (``g.principal``), in the login check's transaction when the
+    view is ``reads_only``, and counting the bell's unread notifications in the same unit of
+    work. A session that writes reads the user again, in its own transaction (the login check's
+    read, if still open, ends first)."""
     crm = get_trellis()
     if not read:
+        end_request_read()
         with crm.session(user=current_user.username, channel="web") as engine_session:
             g.principal = engine_session.principal
             yield engine_session
         return
-    with crm.read_session(user=current_user.username, channel="web", principal=g.get("principal")) as engine_session:
+    shared = g.pop("shared_read", None)  # the login check's read, when it is still open: go on in it
+    with crm.read_session(
+        user=current_user.username, channel="web", principal=g.get("principal"), shared=shared
+    ) as engine_session:
         g.principal = engine_session.principal
         yield engine_session
         if "unread" not in g:  # the header's bell, in the same unit of work (webui.ui.notifications)
@@ -163,6 +198,7 @@ def _speak() -> None:
 
 def _stop_speaking(error: BaseException | None = None) -> None:
     set_language(None)
+    end_request_read()
 
 
 def local_path(target: str | None) -> str | None:

@@ -96,6 +96,11 @@ FORMATTERS: dict[str, Format] = {
 }
 
 
+def formatter_of(f: FieldDef, formatters: Mapping[str, Format] = FORMATTERS) -> Format:
+    """The entry of ``formatters`` that writes values of ``f`` (by its value type; text otherwise)."""
+    return formatters.get(f.value_type, _plain)
+
+
 def format_value(
     value: Any, f: FieldDef, fmt: Formatter, refs: References, formatters: Mapping[str, Format] = FORMATTERS
 ) -> str:

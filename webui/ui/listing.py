@@ -40,14 +40,10 @@ from engine.runtime.records.session import Session
 from engine.runtime.security.permissions import Principal
 from webui.api.meta import visible_fields
 from webui.i18n import LANGUAGES, TEXTS, Formatter
+from webui.ui import list_rows
 from webui.ui.context import page_url
-from webui.ui.display import (
-    Cell,
-    References,
-    cell,
-    collect_references,
-    format_value,
-)
+from webui.ui.display import References, collect_references, format_value
+from webui.ui.list_rows import Row
 
 #: Filter operators whose value is a comma-separated list.
 _LIST_OPERATORS = ("in", "not_in")
@@ -114,7 +110,8 @@ def list_fields(obj: ObjectDef, principal: Principal) -> list[FieldDef]:
                 columns.append(system_column(name))
         return columns
     titles = [f for name in obj.title_fields() for f in fields if f.name == name]
-    rest = [f for f in fields if f not in titles]
+    named = {f.name for f in titles}  # by name: comparing whole fields compares their every part
+    rest = [f for f in fields if f.name not in named]
     return (titles + rest)[:LIST_COLUMNS]
 
 
@@ -267,15 +264,6 @@ def _filter_value(f: FieldDef | None, raw: str, fmt: Formatter, refs: References
 
 # --- the page ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Row:
-    """One record of the list."""
-
-    id: int
-    url: str
-    cells: list[tuple[Column, Cell]]
-
-
-@dataclass(frozen=True)
 class SavedViewLink:
     """One of the user's saved views: a link to the list with its filters, and its delete form."""
 
@@ -375,14 +363,28 @@ def columns_for(obj: ObjectDef, fields: list[FieldDef], params: ListParams, lang
 _ID_STANDIN = 987_654_321_987
 
 
-def row_urls(obj: ObjectDef) -> Callable[[int], str]:
-    """The record page URL of each row of ``obj``'s list: ``url_for`` once, then the id put in
-    per row (building 25 URLs through the URL map is a noticeable share of the page)."""
-    built = url_for("records.show", object_name=obj.name, record_id=_ID_STANDIN)
+def row_urls(object_name: str) -> Callable[[int], str]:
+    """The record page URL of each row of a list of ``object_name``: ``url_for`` once, then the id
+    put in per row (building 25 URLs through the URL map is a noticeable share of the page)."""
+    built = url_for("records.show", object_name=object_name, record_id=_ID_STANDIN)
     before, found, after = built.partition(str(_ID_STANDIN))
     if not found or found in after:
-        return lambda record_id: url_for("records.show", object_name=obj.name, record_id=record_id)
+        return lambda record_id: url_for("records.show", object_name=object_name, record_id=record_id)
     return lambda record_id: f"{before}{record_id}{after}"
+
+
+def record_urls() -> Callable[[str, int], str]:
+    """The record page URL of a record of any object (``row_urls`` per object, made when first asked):
+    a list's lookup cells."""
+    made: dict[str, Callable[[int], str]] = {}
+
+    def url(object_name: str, record_id: int) -> str:
+        found = made.get(object_name)
+        if found is None:
+            found = made[object_name] = row_urls(object_name)
+        return found(record_id)
+
+    return url
 
 
 def list_view(
@@ -403,15 +405,8 @@ def list_view(
         session, obj, records, [*visible_fields(obj, principal), *(f for f in fields if f.name in SYSTEM_COLUMN_TYPES)]
     )
     columns = columns_for(obj, fields, params, fmt.lang)
-    row_url = row_urls(obj)
-    rows = [
-        Row(
-            r.id,
-            row_url(r.id),
-            [(column, cell(r, f, obj, fmt, refs)) for column, f in zip(columns, fields, strict=True)],
-        )
-        for r in records
-    ]
+    cells = list_rows.column_cells(obj, fields, fmt.lang)
+    rows = list_rows.rows(obj, records, columns, cells, row_urls(obj.name), record_urls(), fmt, refs)
     grant = principal.grant(obj.name)
     previous_url = next_url = last_url = None
     if page and page.page > 1:

@@ -50,7 +50,7 @@ from engine.runtime.workflow import converted
 from webui.api.meta import readable_objects
 from webui.state import get_trellis
 from webui.ui import approvals, display, forms, listing, reconfirm, uploads
-from webui.ui.context import formatter, language, t, ui_session
+from webui.ui.context import formatter, language, reads_only, t, ui_session
 from webui.ui.duplicates import duplicates_view
 
 LOOKUP_LIMIT = 20
@@ -92,6 +92,7 @@ def home() -> Response | str:
     return redirect(url_for("records.list_records", object_name=objects[0].name))
 
 
+@reads_only
 def list_records(object_name: str) -> tuple[str, int]:
     """A page of records with search, filters, sorting and paging; a bad filter, sort or search
     (``QueryError``) is the page with the message, status 400."""

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -138,6 +140,30 @@ def row_to_record(obj: ObjectDef, row: Mapping[str, Any] | sa.RowMapping, keys: 
     return Record(obj.name, values)
 
 
+#: SELECTs of queries without conditions, built once per table and shape (``Query._shape``): a
+#: statement built anew costs SQLAlchemy its construction and its cache key (a walk of the whole
+#: statement) on every execution, several times the SQL of a list's small reads; one built
+#: before is found by its memoized key at once. Per table, so that they go with its ``Schema``
+#: (a config version); each table keeps at most ``BUILT_PER_TABLE`` (then starts again).
+_BUILT: weakref.WeakKeyDictionary[sa.Table, dict[Any, sa.Select]] = weakref.WeakKeyDictionary()
+BUILT_PER_TABLE = 2048
+_BUILT_LOCK = threading.Lock()
+
+
+def _built(table: sa.Table, key: Any, build: Callable[[], sa.Select]) -> sa.Select:
+    """The SELECT of ``table`` that ``key`` names, built by ``build`` the first time."""
+    statements = _BUILT.get(table)
+    found = statements.get(key) if statements is not None else None
+    if found is None:
+        found = build()
+        with _BUILT_LOCK:
+            statements = _BUILT.setdefault(table, {})
+            if len(statements) >= BUILT_PER_TABLE:
+                statements.clear()
+            statements[key] = found
+    return found
+
+
 def encrypted_fields(obj: ObjectDef) -> list[str]:
     """Names of the object's fields stored encrypted."""
     return list(obj.encrypted)
@@ -159,6 +185,9 @@ class Query:
     #: The LIKE conditions of a search that ``indexed`` decides exactly (``fulltext.decides``):
     #: left out while the index is used, put back without it (``without_index``).
     matched: tuple[sa.ColumnElement[bool], ...] = ()
+    #: The ``order_by`` specs ``ordering`` was made from (``-created_at``…): with them a query
+    #: without conditions is one of few shapes, whose SELECTs are built once (``_built``).
+    sort: tuple[str, ...] = ()
 
     def filter(self, **conditions: Any) -> Query:
         """Keep records matching every ``field__op=value`` (op defaults to ``eq``)."""
@@ -257,7 +286,7 @@ class Query:
             # Empty values sort last in both directions, on every database. A column that
             # cannot be empty needs no NULLS LAST, and without it an index can serve the order.
             ordering.append(ordered.nulls_last() if column.nullable else ordered)
-        return replace(self, ordering=tuple(ordering))
+        return replace(self, ordering=tuple(ordering), sort=tuple(fields))
 
     def include_archived(self) -> Query:
         """Also return archived records (hidden by default)."""
@@ -266,6 +295,21 @@ class Query:
     # --- execution -------------------------------------------------------------
     def statement(self) -> sa.Select:
         """The SELECT this query runs (without paging)."""
+        shape = self._shape()
+        if shape is not None:
+            return _built(self.table, shape, lambda: self._statement())
+        return self._statement()
+
+    def _shape(self) -> tuple[Any, ...] | None:
+        """What the SELECT of a query without conditions depends on — its visible columns, the
+        reader's owners, archived, the sort — or None for a query with conditions (a filter, a
+        search): a list's plain page is one of few shapes, built once (``_built``)."""
+        if self.conditions or self.indexed:
+            return None
+        owners = self.session.principal.owners(self.session.principal.grant(self.obj.name).read)
+        return (tuple(c.name for c in self.visible_columns()), owners, self.archived, self.sort)
+
+    def _statement(self) -> sa.Select:
         statement = sa.select(*self.visible_columns())
         scope = self.session.principal.scope(self.obj.name, "read", self.table.c.owner_id)
         if scope is not None:
@@ -314,11 +358,18 @@ class Query:
 
     def count(self, limit: int | None = None) -> int:
         """How many records match; with ``limit``, counting stops after ``limit + 1`` records."""
+        shape = self._shape()
+        if shape is None:
+            query = self._count_statement(limit)
+        else:
+            query = _built(self.table, ("count", limit, shape), lambda: self._count_statement(limit))
+        return self.session.connection.execute(query).scalar_one()
+
+    def _count_statement(self, limit: int | None) -> sa.Select:
         inner = self.statement().order_by(None).with_only_columns(self.table.c.id)
         if limit is not None:
             inner = inner.limit(limit + 1)
-        query = sa.select(sa.func.count()).select_from(inner.subquery())
-        return self.session.connection.execute(query).scalar_one()
+        return sa.select(sa.func.count()).select_from(inner.subquery())
 
     def grouped(
         self,
@@ -499,9 +550,14 @@ class Query:
     def _page_statement(self, limit: int, offset: int) -> sa.Select:
         """``limit`` rows from ``offset``; from DEFERRED_JOIN_OFFSET on, the ids are chosen first
         (on the list index alone when it serves the order), then only their rows are read."""
-        statement = self.statement()
         if offset < DEFERRED_JOIN_OFFSET:
-            return statement.limit(limit).offset(offset)
+            shape = self._shape()
+            if shape is not None:
+                return _built(
+                    self.table, ("page", limit, offset, shape), lambda: self.statement().limit(limit).offset(offset)
+                )
+            return self.statement().limit(limit).offset(offset)
+        statement = self.statement()
         ids = statement.with_only_columns(self.table.c.id).limit(limit).offset(offset).subquery("page_ids")
         rows = self.table.alias("paged")
         adapt = ClauseAdapter(rows).traverse

@@ -37,6 +37,10 @@ class Record(Mapping[str, Any]):
         except KeyError:
             raise KeyError(f"{self.object} has no field {key!r}") from None
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, else ``default`` (a dict's ``get``: lists read every cell this way)."""
+        return self._values.get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 

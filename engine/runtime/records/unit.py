@@ -261,6 +261,11 @@ class Unit:
             self._missing_users.update(i for i in missing if i not in self._users)
         return {i: self._users[i] for i in wanted if i in self._users}
 
+    def seen_users(self, rows: Mapping[int, Any]) -> None:
+        """``sys_users`` rows read earlier in this transaction (a web request's login check:
+        ``context.SharedRead``), which ``users`` then does not read again."""
+        self._users.update(rows)
+
     def user(self, user_id: int | None) -> Any | None:
         """The ``sys_users`` row of ``user_id``, or None."""
         return self.users([user_id]).get(user_id)  # type: ignore[arg-type]

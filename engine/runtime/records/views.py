@@ -9,6 +9,7 @@ the one read path, so a saved view never shows more than its user may see).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -82,13 +83,19 @@ def list_views(session: Session, object_name: str) -> list[SavedView]:
     """The session's user's saved views of ``object_name``, by name."""
     if session.principal.user_id is None:
         return []
-    table = session.schema.system[TABLE]
-    rows = session.connection.execute(
+    statement = _list_statement(session.schema.system[TABLE])
+    rows = session.connection.execute(statement, {"user_id": session.principal.user_id, "object": object_name})
+    return [SavedView(r.id, r.object, r.name, r.query, r.created_at) for r in rows]
+
+
+@functools.lru_cache(maxsize=64)
+def _list_statement(table: sa.Table) -> sa.Select:
+    """A user's views of an object, built once per table (a list page reads them every time)."""
+    return (
         sa.select(table.c.id, table.c.object, table.c.name, table.c.query, table.c.created_at)
-        .where(table.c.user_id == session.principal.user_id, table.c.object == object_name)
+        .where(table.c.user_id == sa.bindparam("user_id"), table.c.object == sa.bindparam("object"))
         .order_by(table.c.name, table.c.id)
     )
-    return [SavedView(r.id, r.object, r.name, r.query, r.created_at) for r in rows]
 
 
 def delete_view(session: Session, object_name: str, view_id: int) -> None:

@@ -19,6 +19,7 @@ Records without an owner are in scope for ``all`` only.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,6 +170,12 @@ def user_row(connection: sa.Connection, users: sa.Table, user: str | int) -> sa.
     return row
 
 
+@functools.lru_cache(maxsize=64)
+def _graph_statement(users: sa.Table) -> sa.Select:
+    """Every user's team and manager, built once per table (every web request's login check reads it)."""
+    return sa.select(users.c.id, users.c.team_id, users.c.manager_id)
+
+
 @dataclass(frozen=True)
 class UserGraph:
     """Who is in which team and who reports to whom: what team and subtree scopes read.
@@ -184,7 +191,7 @@ class UserGraph:
         teams: dict[int, set[int]] = {}
         reports: dict[int, list[int]] = {}
         managers: dict[int, int] = {}
-        for uid, team, manager in connection.execute(sa.select(users.c.id, users.c.team_id, users.c.manager_id)):
+        for uid, team, manager in connection.execute(_graph_statement(users)):
             if team is not None:
                 teams.setdefault(team, set()).add(uid)
             if manager is not None:

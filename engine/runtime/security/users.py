@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import functools
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -33,7 +34,7 @@ from engine.runtime.security.permissions import SYSTEM, PermissionDenied, Princi
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from engine.runtime.context import Runtime
+    from engine.runtime.context import Runtime, SharedRead
     from engine.runtime.records.session import Session
 
 #: User attributes an admin may set (besides the password).
@@ -178,22 +179,38 @@ def find_active(session: Session, text: str, among: Iterable[int] | None = None)
     return Person(row.id, row.username, row.name) if row is not None else None
 
 
-def login_user(crm: Runtime, user_id: int) -> LoginUser | None:
+def login_user(crm: Runtime, user_id: int, shared: SharedRead | None = None) -> LoginUser | None:
     """The user a web session belongs to (any state; the caller judges ``may_act`` and the
     session generation), or None for an unknown id. One read-only transaction (no write lock on
     SQLite) reads the user's row and, when they may act now, the team graph: the ``principal``
-    the request acts as, so that its unit of work does not read the user again."""
-    users = crm.schema.system["sys_users"]
+    the request acts as, so that its unit of work does not read the user again. ``shared``: the
+    request's read (``Runtime.shared_read``) to read them in, left open for the page, which then
+    knows the user's row too (``SharedRead.users``)."""
+    if shared is not None:
+        return _login_user(crm, user_id, shared.open(), shared.users)
     with read_only(crm.engine) as connection:
-        row = connection.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
-        if row is None:
-            return None
-        found = LoginUser(
-            row["id"], row["username"], row["locale"], bool(row["active"]), row["expires_at"], row[sessions.COLUMN] or 0
-        )
-        if found.may_act(crm.clock_now().now_utc):
-            found = replace(found, principal=principal_of(crm.config, row, UserGraph.read(connection, users)))
+        return _login_user(crm, user_id, connection, {})
+
+
+def _login_user(crm: Runtime, user_id: int, connection: sa.Connection, seen: dict[int, Any]) -> LoginUser | None:
+    users = crm.schema.system["sys_users"]
+    found_row = connection.execute(_user_by_id(users), {"user_id": user_id}).first()
+    if found_row is None:
+        return None
+    seen[found_row.id] = found_row
+    row = found_row._mapping
+    found = LoginUser(
+        row["id"], row["username"], row["locale"], bool(row["active"]), row["expires_at"], row[sessions.COLUMN] or 0
+    )
+    if found.may_act(crm.clock_now().now_utc):
+        found = replace(found, principal=principal_of(crm.config, row, UserGraph.read(connection, users)))
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def _user_by_id(users: sa.Table) -> sa.Select:
+    """A user's row by id, built once per table (every web request's login check reads it)."""
+    return sa.select(users).where(users.c.id == sa.bindparam("user_id"))
 
 
 def user_locale(crm: Runtime, username: str) -> str | None:
