@@ -73,7 +73,7 @@ from engine.runtime.migrate.model import (
     VersionInfo,
 )
 from engine.runtime.migrate.planner import _Planner
-from engine.runtime.migrate.search import build_concurrently
+from engine.runtime.migrate.search import build_concurrently, locked_transaction
 from engine.runtime.migrate.versions import (
     _losses_since,
     _record_version,
@@ -176,10 +176,10 @@ def _run(
         transaction = conn.begin()
         try:
             if execute and conn.dialect.name == "postgresql":
+                transaction = locked_transaction(conn, transaction, APPLY_LOCK)
                 # TRELLIS_DB_STATEMENT_TIMEOUT bounds requests; an index build on a large table
-                # (or the wait for another apply) may take longer: none for this transaction.
+                # may take longer: none for this transaction.
                 conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPLY_LOCK})
             planner = _Planner(conn, config, schema, allow_data_loss)
             result = planner.run()
             if execute:
