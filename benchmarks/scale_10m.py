@@ -2,7 +2,7 @@
 
     python benchmarks/scale_10m.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
         [--rows 10000000] [--requests 30] [--rounds 3] [--keep] [--reuse SCHEMA] [--output docs/benchmarks.md]
-        [--only funnel [--before FOLDER] [--hand-built-indexes]]
+        [--only list,query,search,global,funnel] [--counted] [--before FOLDER] [--hand-built-indexes]
 
 Setup, in a scratch schema of its own (``scale_<hex>``, dropped at the end unless ``--keep``;
 ``--reuse SCHEMA`` measures a kept one again without filling it, and keeps it):
@@ -32,7 +32,12 @@ team's manager for terms of different selectivity; and the manager's ``deal_funn
 (``engine.runtime.reports.run``) against a hand-written SQL of the same figures, interleaved,
 medians of ``--rounds`` rounds. Goals: list page and search p95 ≤ 100 ms, funnel ≤ 1.5× its SQL.
 
-``--only funnel`` measures the funnel alone (its own section of docs/benchmarks.md); ``--before
+``--only`` measures some kinds only (``search``: the list's searches, ``global``: ``/search?q=``
+as the busiest rep and the busiest team's manager). ``--counted`` measures each list search
+twice, interleaved within each of ``--rounds`` rounds: as the list page does it (no count past
+the page) and with the page's capped count it made before (``Query.page`` counting up to
+``COUNT_LIMIT``); rows ``counted`` and ``page only``, p50 and p95 the medians over the rounds.
+``--only funnel`` alone measures the funnel in its own section of docs/benchmarks.md; ``--before
 FOLDER`` adds the report as an earlier Trellis exported to FOLDER runs it, and the SQL as first written.
 """
 
@@ -474,28 +479,76 @@ def search_share(crm: Trellis, term: str, total: int) -> str:
         return f"{100 * s.query('opportunity').search(term).count() / max(total, 1):.2g} %"
 
 
-def measure(crm: Trellis, app, requests: int, rounds: int) -> tuple[list[tuple[str, str, float, float, int]], dict]:
-    """(what, who, p50 ms, p95 ms, requests) rows, and the funnel's medians."""
+KINDS = ("list", "query", "search", "global", "funnel")
+
+
+def measure(
+    crm: Trellis, app, requests: int, rounds: int, only: tuple[str, ...] = KINDS, counted: bool = False
+) -> tuple[list[tuple[str, str, float, float, int]], dict]:
+    """(what, who, p50 ms, p95 ms, requests) rows, and the funnel's medians (empty without it)."""
     rows: list[tuple[str, str, float, float, int]] = []
     rep, median, manager = "rep001", median_rep(), "mgr01"
     clients = {user: logged_in(app, user) for user in (rep, median, manager)}
+    searchers = ((rep, "busiest rep"), (manager, "busiest team's manager"))
 
     def add(what: str, who: str, work: Callable[[], object]) -> None:
         rows.append((what, who, *timed_ms(work, requests)))
         print(rows[-1], flush=True)
 
-    for user, who in ((rep, "busiest rep"), (median, "median rep")):
+    if "list" in only:
+        for user, who in ((rep, "busiest rep"), (median, "median rep")):
+            for number in (1, 3):
+                add(f"web list page {number}", who, web_get(clients[user], f"/o/opportunity?page={number}"))
+    if "query" in only:
         for number in (1, 3):
-            add(f"web list page {number}", who, web_get(clients[user], f"/o/opportunity?page={number}"))
-    for number in (1, 3):
-        add(f"Query page {number}", "busiest rep", query_page(crm, rep, number))
-    for term in TERMS:
-        for user, who in ((rep, "busiest rep"), (manager, "busiest team's manager")):
-            add(f"web list search `{term}`", who, web_get(clients[user], "/o/opportunity?q=" + term))
-    for term in ("beacon", "lumhuxzutek"):
-        add(f"global search `{term}`", "busiest team's manager", web_get(clients[manager], "/search?q=" + term))
-    funnel = interleaved({"sql": funnel_sql(crm, manager), "report": funnel_report(crm, manager)}, rounds)
+            add(f"Query page {number}", "busiest rep", query_page(crm, rep, number))
+    if "search" in only:
+        for term in TERMS:
+            for user, who in searchers:
+                get = web_get(clients[user], "/o/opportunity?q=" + term)
+                if counted:
+                    rows.extend(counted_or_not(f"web list search `{term}`", who, get, requests, rounds))
+                else:
+                    add(f"web list search `{term}`", who, get)
+    if "global" in only:
+        for term in TERMS:
+            for user, who in searchers:
+                add(f"global search `{term}`", who, web_get(clients[user], "/search?q=" + term))
+    funnel = {}
+    if "funnel" in only:
+        funnel = interleaved({"sql": funnel_sql(crm, manager), "report": funnel_report(crm, manager)}, rounds)
     return rows, funnel
+
+
+def counted_or_not(
+    what: str, who: str, get: Callable[[], object], requests: int, rounds: int
+) -> list[tuple[str, str, float, float, int]]:
+    """The list search ``get`` as the list page reads it (no count past the page) and with the
+    capped count it made before, interleaved: ``rounds`` rounds of ``requests`` requests each
+    way; p50 and p95 are the medians over the rounds."""
+    from webui.ui import listing
+
+    real = listing.read_page
+
+    def counting(session, obj, params):
+        query = listing.build_query(session, obj, params)
+        return query.page(params.page, params.per_page or listing.PER_PAGE)
+
+    found: dict[str, list[tuple[float, float, int]]] = {"counted": [], "page only": []}
+    try:
+        for _ in range(rounds):
+            for variant, reader in (("counted", counting), ("page only", real)):
+                listing.read_page = reader
+                found[variant].append(timed_ms(get, requests))
+    finally:
+        listing.read_page = real
+    rows = []
+    for variant, runs in found.items():
+        p50 = statistics.median(run[0] for run in runs)
+        p95 = statistics.median(run[1] for run in runs)
+        rows.append((f"{what}, {variant}", who, p50, p95, sum(run[2] for run in runs)))
+        print(rows[-1], flush=True)
+    return rows
 
 
 # --- the run ------------------------------------------------------------------------------------------
@@ -508,7 +561,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the schema (to measure it again with --reuse)")
     parser.add_argument("--reuse", default=None, help="measure this kept schema again, without filling it")
     parser.add_argument("--output", default="docs/benchmarks.md")
-    parser.add_argument("--only", choices=("funnel",), default=None, help="measure the funnel alone")
+    parser.add_argument("--only", default=",".join(KINDS), help=f"what to measure, of {', '.join(KINDS)}")
+    parser.add_argument("--counted", action="store_true", help="each list search with and without its count")
     parser.add_argument(
         "--before",
         type=Path,
@@ -525,6 +579,7 @@ def main() -> None:
         " the schema elsewhere, refuses",
     )
     args = parser.parse_args()
+    only = tuple(kind.strip() for kind in args.only.split(",") if kind.strip())
     key_file = Path(tempfile.gettempdir()) / "trellis-scale-10m.key"
     if not key_file.exists():
         key_file.write_text(Fernet.generate_key().decode(), encoding="utf-8")
@@ -542,7 +597,7 @@ def main() -> None:
         crm = Trellis.open(CONFIG, url)
         if args.hand_built_indexes:
             accept_hand_built_indexes(crm)
-        if args.only == "funnel":
+        if only == ("funnel",):
             funnel_only(crm, url, args)
             crm.close()
             return
@@ -567,9 +622,10 @@ def main() -> None:
                     "TRELLIS_UPLOAD_DIR": str(Path(folder) / "uploads"),
                 },
             )
-            shares = {term: search_share(crm, term, seen["deals"]) for term in TERMS}
+            measured = only == KINDS  # the shares count every match: skipped when measuring some kinds
+            shares = {term: search_share(crm, term, seen["deals"]) for term in TERMS} if measured else {}
             print(shares, flush=True)
-            rows, funnel = measure(crm, app, args.requests, args.rounds)
+            rows, funnel = measure(crm, app, args.requests, args.rounds, only, args.counted)
         crm.close()
     finally:
         if not args.keep and not args.reuse:  # a reused schema is never dropped
@@ -640,11 +696,12 @@ def report(
         f"| {day} | {what} | {who} | {n} | {p50:,.0f} | {p95:,.0f} | {'yes' if p95 <= 100 else '**no**'} |"
         for what, who, p50, p95, n in rows
     ]
-    ratio = funnel["report"] / funnel["sql"]
-    lines.append(
-        f"| {day} | funnel `deal_funnel` (median of {args.rounds}, vs hand-written SQL {funnel['sql'] * 1000:,.0f} ms:"
-        f" {ratio:.2f}×) | busiest team's manager | {args.rounds} | {funnel['report'] * 1000:,.0f} | | {'yes' if ratio <= 1.5 else '**no**'} |"
-    )
+    if funnel:
+        ratio = funnel["report"] / funnel["sql"]
+        lines.append(
+            f"| {day} | funnel `deal_funnel` (median of {args.rounds}, vs hand-written SQL {funnel['sql'] * 1000:,.0f} ms:"
+            f" {ratio:.2f}×) | busiest team's manager | {args.rounds} | {funnel['report'] * 1000:,.0f} | | {'yes' if ratio <= 1.5 else '**no**'} |"
+        )
     for line in lines:
         print(line)
     print(f"fill {fill_total:.0f} s; {seen}; search shares {shares}; {machine()}")

@@ -771,6 +771,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "{object}的搜索索引未能构建（{reason}）。配置已应用，搜索仍可用（逐行读取表，较慢）；"
         "请再次运行 `trellis apply` 构建索引。",
     },
+    "search_index.failed_kept": {
+        "en": "The search index of {object} was not built ({reason}). The config is applied and "
+        "search works with the index it had; run `trellis apply` again to build it.",
+        "zh": "{object}的搜索索引未能构建（{reason}）。配置已应用，搜索仍使用原有索引；"
+        "请再次运行 `trellis apply` 构建索引。",
+    },
     "conflict": {
         "en": "The record was changed meanwhile; reload it and apply your change again.",
         "zh": "该记录已被他人修改，请刷新后重新操作。",

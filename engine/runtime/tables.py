@@ -132,8 +132,8 @@ def search_document(table: sa.Table, names: Sequence[str]) -> sa.ColumnElement[s
     """``lower(coalesce(a, '') || chr(31) || coalesce(b, '') …)``: a record's searchable text as one string.
 
     On PostgreSQL each object has a trigram index (``pg_trgm``, GIN) on exactly
-    this expression over ``search_fields``, created by the migrations
-    (``engine.runtime.migrate.search``), and ``Query.search`` matches ``LIKE``
+    this expression over ``search_fields``, beside ``owner_id`` (``btree_gin``), created by the
+    migrations (``engine.runtime.migrate.search``), and ``Query.search`` matches ``LIKE``
     patterns against it. The literals are written into the SQL, not bound,
     so that the query's expression is the index's even in a prepared statement.
     """
@@ -144,10 +144,16 @@ def search_document(table: sa.Table, names: Sequence[str]) -> sa.ColumnElement[s
     return sa.func.lower(document, type_=sa.Text())
 
 
-def search_index_name(table: sa.Table, names: Sequence[str], dialect: sa.Dialect) -> str:
+def search_index_name(table: sa.Table, names: Sequence[str], dialect: sa.Dialect, leading: Sequence[str] = ()) -> str:
     """The search index's name: the table and a hash of the indexed columns and their SQL types,
-    so that any change to the expression (a field added, renamed, retyped) is a new name."""
+    so that any change to the expression (a field added, renamed, retyped) is a new name.
+    ``leading`` are plain columns indexed beside the text (``owner_id``, with ``btree_gin``:
+    ``engine.runtime.migrate.search``); without them the name is what it always was."""
     signature = ",".join(f"{name}:{table.c[name].type.compile(dialect=dialect)}" for name in names)
+    if leading:
+        signature = (
+            ",".join(f"{name}:{table.c[name].type.compile(dialect=dialect)}" for name in leading) + ";" + signature
+        )
     return index_name(table.name, "search_" + hashlib.sha256(signature.encode()).hexdigest()[:8])
 
 

@@ -62,7 +62,7 @@ def applied(db_url, write_config):
 def test_concidx_plan_says_after_the_commit_and_apply_builds_a_valid_index(applied, db_url):
     planned = CliRunner().invoke(main, ["plan", str(applied), "--db", db_url])
     assert planned.exit_code == 0, planned.output
-    assert "(name, note), after the commit, concurrently" in planned.output
+    assert "(owner_id, name, note), after the commit, concurrently" in planned.output
     applying = CliRunner().invoke(main, ["apply", str(applied), "--db", db_url])
     assert applying.exit_code == 0, applying.output
     assert "Building the search index of Opportunity concurrently…" in applying.output
@@ -114,7 +114,7 @@ def test_concidx_a_writer_is_not_blocked_while_the_index_builds(applied, db_url)
 def test_concidx_a_failed_build_warns_and_the_next_apply_builds_it(applied, db_url, monkeypatch, caplog):
     real = search_module._create_index_sql
 
-    def failing(dialect, table, names, index, schema):  # divides by zero on the row there
+    def failing(dialect, table, names, index, schema, **_):  # divides by zero on the row there
         return f"CREATE INDEX {index} ON {table.name} USING gin ((CAST(1 / (id - id) AS text)) {schema}.gin_trgm_ops)"
 
     monkeypatch.setattr(search_module, "_create_index_sql", failing)
@@ -146,7 +146,7 @@ def test_concidx_an_invalid_index_is_planned_away_and_rebuilt(applied, db_url):
         planned = CliRunner().invoke(main, ["plan", str(applied), "--db", db_url])
         assert planned.exit_code == 0, planned.output
         assert f"drop invalid search index {name} of obj_opportunity" in planned.output
-        assert f"add search index {name} on obj_opportunity (name, note), after the commit" in planned.output
+        assert f"add search index {name} on obj_opportunity (owner_id, name, note), after the commit" in planned.output
         crm.apply()
         assert search_indexes(crm.engine) == {name: True}
         assert crm.plan().empty

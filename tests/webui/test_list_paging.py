@@ -119,6 +119,35 @@ def test_large_counts_have_thousands_separators(crm):
     assert listing.pager_texts(exact, fmt) == ("12,345 records", "Page 2 of 494")
 
 
+# --- a search is not counted past its page (issue 18 §6) ----------------------------------------------------
+def shown(page: str) -> list[str]:
+    """The lead names in the list's rows, in order."""
+    return re.findall(r">(Lead \d)<", page)
+
+
+def test_bigsearch_the_list_search_says_more_without_counting(crm, login, client, accounts, monkeypatch):
+    """Counting every match costs seconds at 10,000,000 records: while more matches follow, the
+    pager says "2+ records · Page 1" (as past the count limit) and links the next page only;
+    the pages hold the search's rows in the list's order, and the last one knows the total."""
+    monkeypatch.setattr(listing, "PER_PAGE", 2)
+    login("mia")
+    pages = [text(client.get(f"/o/lead?q=LEAD&page={number}")) for number in (1, 2, 3)]
+    first, middle, last = (pager(page).replace("</span>", " <") for page in pages)
+    assert "2+ records · Page 1 <" in first and 'rel="next"' in first and 'class="last"' not in first
+    assert "4+ records · Page 2 <" in middle and 'rel="prev"' in middle and 'rel="next"' in middle
+    assert "5 records · Page 3 of 3" in last and 'rel="next"' not in last
+    with crm.session("mia") as s:
+        everything = [r["name"] for r in s.query("lead").search("LEAD").order_by("-created_at").all()]
+    assert [name for page in pages for name in shown(page)] == everything and len(everything) == 5
+    assert "1 record · Page 1 of 1" in pager(text(client.get("/o/lead?q=lead 3")))  # one page: exact
+
+
+def test_bigsearch_the_uncounted_search_in_chinese(login, client, accounts, monkeypatch):
+    monkeypatch.setattr(listing, "PER_PAGE", 2)
+    login("zhou")
+    assert "超过 2 条记录 · 第 1 页" in pager(text(client.get("/o/lead?q=lead")))
+
+
 # --- the REST list ------------------------------------------------------------------------------------
 def test_the_api_meta_says_when_the_total_is_not_exact(crm, client, accounts, monkeypatch):
     secret, _ = create_token(crm, "mia", "test")

@@ -15,7 +15,8 @@ one that cannot be used is a message above the list (status 400), never ignored.
 
 On a large table the page counts its records only up to
 ``engine.runtime.records.query.COUNT_LIMIT``: the pager then says "10,000+ records" and
-offers no link to the last page, whose number is not known.
+offers no link to the last page, whose number is not known. A search (``q``) is not counted
+at all while more matches follow the page: "25+ records", "Page 1", a link to the next page.
 """
 
 from __future__ import annotations
@@ -70,8 +71,12 @@ def build_query(session: Session, obj: ObjectDef, params: ListParams) -> Query:
 
 
 def read_page(session: Session, obj: ObjectDef, params: ListParams) -> Page:
-    """The page of the list ``params`` ask for (``PER_PAGE`` records unless ``per_page`` says)."""
-    return build_query(session, obj, params).page(params.page, params.per_page or PER_PAGE)
+    """The page of the list ``params`` ask for (``PER_PAGE`` records unless ``per_page`` says).
+
+    A search is not counted past its page: the pager says "25+ records" while more follow
+    (``Query.page(counting=False)``; every match counted costs seconds on a large table)."""
+    query = build_query(session, obj, params)
+    return query.page(params.page, params.per_page or PER_PAGE, counting=not params.search)
 
 
 # --- columns, filters and the sentence --------------------------------------------------------

@@ -26,13 +26,26 @@ which the next ``plan`` and ``apply`` see as stale: they drop and rebuild it.
 A failed build does not fail the apply (the schema change is committed): it is
 logged and returned as a warning naming the fix, ``trellis apply`` again.
 
-``pg_trgm`` is created when missing (``CREATE EXTENSION``, in ``public`` when
-that schema exists so that it outlives any one Trellis schema, else in the
-current schema). When it cannot be — the role may not create extensions, or the
-server lacks ``contrib`` — a warning is logged, no search index is planned, and
-search works as before, by reading the table. SQLite has no such index:
-``LIKE '%text%'`` reads the table there (about 100 ms per 100,000 rows, see
-docs/benchmarks.md).
+The index holds the record's owner beside its text — ``USING gin (owner_id,
+(<search_document>) gin_trgm_ops)``, ``owner_id`` through the ``btree_gin``
+extension — so that a rep's search (``owner_id = …``) and a team's (``owner_id
+IN (…)``) find their matches in one index scan, where a trigram index alone and
+the owner's list index had to be combined (a ``BitmapAnd`` that read every match
+of the text in the whole table and every record of the owners: seconds at
+10,000,000 records, docs/benchmarks.md). A GIN index serves any subset of its
+columns, so a user who reads every record is served by its text alone. An
+index of the same fields without the owner (what Trellis built before) is
+replaced by the one with it: dropped only once the new one is built
+(``SearchBuild.replaces``), so search keeps an index meanwhile.
+
+``pg_trgm`` and ``btree_gin`` are created when missing (``CREATE EXTENSION``, in
+``public`` when that schema exists so that they outlive any one Trellis schema,
+else in the current schema). When ``pg_trgm`` cannot be — the role may not
+create extensions, or the server lacks ``contrib`` — a warning is logged, no
+search index is planned, and search works as before, by reading the table. When
+``btree_gin`` cannot be, a warning is logged and the index is the trigram index
+alone (as before; search is right, slower for one owner or a team on a large
+table). SQLite has no such index: FTS5 serves it there (``migrate/fulltext.py``).
 """
 
 from __future__ import annotations
@@ -64,6 +77,10 @@ log = logging.getLogger(__name__)
 
 #: The PostgreSQL extension providing the trigram operator class.
 EXTENSION = "pg_trgm"
+#: The PostgreSQL extension that lets a GIN index hold plain columns (``OWNER_COLUMNS``) too.
+OWNER_EXTENSION = "btree_gin"
+#: The columns the search index holds beside the text when ``OWNER_EXTENSION`` is there.
+OWNER_COLUMNS = ("owner_id",)
 DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
 DEADLOCK_TRIES = 3
 #: Seconds between two tries of the apply's advisory lock (``locked_transaction``).
@@ -77,6 +94,8 @@ class SearchBuild:
     label: str
     index: str
     ddl: str
+    #: An index of the same fields without the owner, dropped once this one is built.
+    replaces: str | None = None
 
 
 def _plan_search_indexes(planner: _Planner) -> None:
@@ -84,17 +103,36 @@ def _plan_search_indexes(planner: _Planner) -> None:
     conn = planner.conn
     if conn.dialect.name != "postgresql":
         return
-    schema = _trigram_schema(conn) or _create_extension(planner)
+    schema = _extension_schema(conn, EXTENSION) or _create_extension(planner, EXTENSION, _NO_TRIGRAMS)
     if schema is None:
         return
+    with_owner = _extension_schema(conn, OWNER_EXTENSION) or _create_extension(planner, OWNER_EXTENSION, _NO_OWNER)
+    leading = OWNER_COLUMNS if with_owner else ()
     live, invalid = _live_search_indexes(conn)
     quote = conn.dialect.identifier_preparer.quote
     for obj in planner.config.objects.values():
         table = planner.schema.table(obj.name)
         names = [f.name for f in search_fields(obj)]
-        wanted = search_index_name(table, names, conn.dialect) if names else None
+        wanted = search_index_name(table, names, conn.dialect, leading) if names else None
+        building = bool(wanted) and wanted not in live.get(table.name, set()) and table.name not in planner.created
+        # The same fields' index without the owner serves search until the new one is built.
+        kept = search_index_name(table, names, conn.dialect) if names and leading and building else None
+        kept = kept if kept in live.get(table.name, set()) else None
         for stale in sorted(live.get(table.name, set()) - {wanted}) + sorted(invalid.get(table.name, set())):
             what = "invalid search index" if stale in invalid.get(table.name, set()) else "search index"
+            if stale == kept:
+                planner.add(
+                    UNCONSTRAIN,
+                    table.name,
+                    Step(
+                        "drop_search_index",
+                        table.name,
+                        None,
+                        f"drop {what} {stale} of {table.name}, once {wanted} is built",
+                    ),
+                    search=True,
+                )
+                continue
             planner.add(
                 UNCONSTRAIN,
                 table.name,
@@ -103,10 +141,10 @@ def _plan_search_indexes(planner: _Planner) -> None:
                 search=True,
             )
         if wanted and wanted not in live.get(table.name, set()):
-            ddl = _create_index_sql(conn.dialect, table, names, wanted, schema)
-            text = f"add search index {wanted} on {table.name} ({', '.join(names)})"
+            ddl = _create_index_sql(conn.dialect, table, names, wanted, schema, leading=leading)
+            text = f"add search index {wanted} on {table.name} ({', '.join([*leading, *names])})"
             step = Step("add_search_index", table.name, None, text)
-            if table.name in planner.created:  # empty: built in the transaction, at no cost
+            if not building:  # a table this apply creates is empty: built in the transaction, at no cost
                 planner.add(ALTER, table.name, step, sql=partial(_execute, ddl), order=10, search=True)
                 continue
             planner.add(
@@ -116,7 +154,7 @@ def _plan_search_indexes(planner: _Planner) -> None:
                 search=True,
             )
             concurrent = ddl.replace("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1)
-            planner.builds.append(SearchBuild(obj.label.get(current_language()), wanted, concurrent))
+            planner.builds.append(SearchBuild(obj.label.get(current_language()), wanted, concurrent, kept))
 
 
 def build_concurrently(
@@ -142,6 +180,8 @@ def build_concurrently(
                     failure = _build_one(conn, build)
                     if failure is not None:
                         warnings.append(_failed(build, failure, language))
+                    elif build.replaces is not None:
+                        _drop_concurrently(conn, build.replaces, "The replaced search index")
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": lock})
                 conn.exec_driver_sql("RESET statement_timeout")
@@ -187,7 +227,7 @@ def _build_one(conn: sa.Connection, build: SearchBuild) -> sa.exc.DBAPIError | N
             conn.exec_driver_sql(build.ddl)
             return None
         except sa.exc.DBAPIError as exc:
-            _drop_invalid(conn, build.index)
+            _drop_concurrently(conn, build.index, "The invalid search index")
             if getattr(exc.orig, "sqlstate", None) != DEADLOCK or attempt == DEADLOCK_TRIES:
                 return exc
             log.info("The search index %s met a deadlock; building it again (try %d).", build.index, attempt + 1)
@@ -197,22 +237,26 @@ def _build_one(conn: sa.Connection, build: SearchBuild) -> sa.exc.DBAPIError | N
 def _failed(build: SearchBuild, exc: Exception, language: str) -> str:
     """The warning (logged, and returned) for a concurrent build that failed."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    meanwhile = "with the index it had" if build.replaces else "by reading the table"
     log.warning(
-        "The search index %s of %s was not built: %s. The config is applied and search works, by "
-        "reading the table; run `trellis apply` again to build it.",
+        "The search index %s of %s was not built: %s. The config is applied and search works, %s; "
+        "run `trellis apply` again to build it.",
         build.index,
         build.label,
         reason,
+        meanwhile,
     )
-    return message("search_index.failed", language, object=build.label, reason=reason)
+    code = "search_index.failed_kept" if build.replaces else "search_index.failed"
+    return message(code, language, object=build.label, reason=reason)
 
 
-def _drop_invalid(conn: sa.Connection, index: str) -> None:
-    """Drop what a failed concurrent build left (best effort: the next apply drops it otherwise)."""
+def _drop_concurrently(conn: sa.Connection, index: str, what: str) -> None:
+    """Drop ``index`` without locking writers out — what a failed build left, or the index a new one
+    replaces (best effort: the next apply drops it otherwise)."""
     try:
         conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {conn.dialect.identifier_preparer.quote(index)}")
     except sa.exc.DBAPIError:
-        log.warning("The invalid search index %s is left in place; the next `trellis apply` drops it.", index)
+        log.warning("%s %s is left in place; the next `trellis apply` drops it.", what, index)
 
 
 def _execute(sql: str, conn: sa.Connection) -> None:
@@ -220,22 +264,39 @@ def _execute(sql: str, conn: sa.Connection) -> None:
     conn.exec_driver_sql(sql)
 
 
-def _trigram_schema(conn: sa.Connection) -> str | None:
-    """The schema ``pg_trgm`` is installed in, or None."""
+def _extension_schema(conn: sa.Connection, extension: str) -> str | None:
+    """The schema ``extension`` is installed in, or None."""
     return conn.execute(
         sa.text(
             "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = :name"
         ),
-        {"name": EXTENSION},
+        {"name": extension},
     ).scalar()
 
 
-def _create_extension(planner: _Planner) -> str | None:
-    """Create ``pg_trgm`` now (a plan rolls it back with the rest); None, logged, when it cannot be."""
+#: What is logged when ``pg_trgm`` cannot be created (its name, the reason, its name).
+_NO_TRIGRAMS = (
+    "Search indexes are not created: the PostgreSQL extension %s is not installed and cannot be "
+    "created (%s). Search still works, by reading whole tables, which is slow on large ones. "
+    "Have a database superuser run `CREATE EXTENSION %s;` in this database, then run "
+    "`trellis apply` again."
+)
+#: What is logged when ``btree_gin`` cannot be created (its name, the reason, its name).
+_NO_OWNER = (
+    "Search indexes are built without the owner: the PostgreSQL extension %s is not installed and "
+    "cannot be created (%s). Search works; a rep's or a team's search on a large table is slower "
+    "(two indexes combined instead of one). Have a database superuser run `CREATE EXTENSION %s;` "
+    "in this database, then run `trellis apply` again."
+)
+
+
+def _create_extension(planner: _Planner, extension: str, missing: str) -> str | None:
+    """Create ``extension`` now (a plan rolls it back with the rest); None, logged (``missing``),
+    when it cannot be."""
     conn = planner.conn
     has_public = conn.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")).scalar()
-    statements = [f"CREATE EXTENSION IF NOT EXISTS {EXTENSION} SCHEMA public"] if has_public else []
-    statements.append(f"CREATE EXTENSION IF NOT EXISTS {EXTENSION}")
+    statements = [f"CREATE EXTENSION IF NOT EXISTS {extension} SCHEMA public"] if has_public else []
+    statements.append(f"CREATE EXTENSION IF NOT EXISTS {extension}")
     reason = ""
     for statement in statements:
         try:
@@ -243,7 +304,7 @@ def _create_extension(planner: _Planner) -> str | None:
                 conn.exec_driver_sql(statement)
         except sa.exc.DBAPIError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        schema = _trigram_schema(conn)  # also when another apply created it meanwhile
+        schema = _extension_schema(conn, extension)  # also when another apply created it meanwhile
         if schema is not None:
             planner.add(
                 0,
@@ -252,20 +313,12 @@ def _create_extension(planner: _Planner) -> str | None:
                     "create_extension",
                     "",
                     None,
-                    f"create extension {EXTENSION} in schema {schema} (for the search indexes)",
+                    f"create extension {extension} in schema {schema} (for the search indexes)",
                 ),
                 search=True,
             )
             return schema
-    log.warning(
-        "Search indexes are not created: the PostgreSQL extension %s is not installed and cannot be "
-        "created (%s). Search still works, by reading whole tables, which is slow on large ones. "
-        "Have a database superuser run `CREATE EXTENSION %s;` in this database, then run "
-        "`trellis apply` again.",
-        EXTENSION,
-        reason,
-        EXTENSION,
-    )
+    log.warning(missing, extension, reason, extension)
     return None
 
 
@@ -288,8 +341,15 @@ def _live_search_indexes(conn: sa.Connection) -> tuple[dict[str, set[str]], dict
     return valid, invalid
 
 
-def _create_index_sql(dialect: sa.Dialect, table: sa.Table, names: list[str], index: str, schema: str) -> str:
-    """``CREATE INDEX … USING gin (<search_document> <schema>.gin_trgm_ops)``."""
+def _create_index_sql(
+    dialect: sa.Dialect, table: sa.Table, names: list[str], index: str, schema: str, leading: tuple[str, ...] = ()
+) -> str:
+    """``CREATE INDEX … USING gin (<leading columns>, (<search_document>) <schema>.gin_trgm_ops)``;
+    the leading columns (``owner_id``) take ``btree_gin``'s default operator class."""
     quote = dialect.identifier_preparer.quote
     expression = search_document(table, names).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-    return f"CREATE INDEX {quote(index)} ON {quote(table.name)} USING gin (({expression}) {quote(schema)}.gin_trgm_ops)"
+    columns = "".join(f"{quote(name)}, " for name in leading)
+    return (
+        f"CREATE INDEX {quote(index)} ON {quote(table.name)} "
+        f"USING gin ({columns}({expression}) {quote(schema)}.gin_trgm_ops)"
+    )

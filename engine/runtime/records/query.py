@@ -15,8 +15,9 @@ Large tables (docs/benchmarks.md): a page counts its total only up to
 ``COUNT_LIMIT`` records (``Page.total_exact``); a deep page selects the ids of
 its rows first and then the rows (a "deferred join"), so that skipping the
 earlier rows reads the list index ``ix_obj_<name>_recent`` only; and
-``search`` is served by the object's trigram index on PostgreSQL
-(``tables.search_document``) and its FTS5 trigram table on SQLite
+``search`` is served by the object's search index on PostgreSQL (a GIN index over
+``owner_id`` and ``tables.search_document``: the caller's scope and the text in one index
+scan) and its FTS5 trigram table on SQLite
 (``engine.runtime.fulltext``; ``page`` counts through it, and pages through it
 unless more than ``DENSE_MATCHES`` records match; when its MATCH provably finds what the LIKE
 finds, ``fulltext.decides``, the LIKE is left out while the index is used).
@@ -511,12 +512,18 @@ class Query:
         field = self.obj.fields.get(name)
         return field.value_type if field is not None else _SYSTEM_TYPES[name]
 
-    def page(self, number: int = 1, per_page: int = 50, count_limit: int | None = None) -> Page:
+    def page(
+        self, number: int = 1, per_page: int = 50, count_limit: int | None = None, *, counting: bool = True
+    ) -> Page:
         """Page ``number`` (1-based) of ``per_page`` records (at most MAX_PER_PAGE).
 
         The total is counted up to ``count_limit`` (default ``COUNT_LIMIT``)
         records; past it, ``Page.total_exact`` is False and ``total`` is the limit.
         No count is made when this page shows where the records end (it is then exact).
+        With ``counting=False`` none is made either when more records follow this page:
+        ``total`` is then the records up to this page's end and not exact (the web list's
+        search: counting the matches costs seconds on a large table, docs/benchmarks.md);
+        a page past the end still counts, to say where the records end.
         """
         if number < 1:
             raise _refused("page", "page numbers start at 1")
@@ -524,14 +531,18 @@ class Query:
             raise _refused("per_page", f"per_page must be between 1 and {MAX_PER_PAGE}", most=MAX_PER_PAGE)
         limit = COUNT_LIMIT if count_limit is None else count_limit
         offset = (number - 1) * per_page
-        counted, paged = self._indexed_count(limit)
+        # SQLite's search index counts its matches to choose how to page (up to DENSE_MATCHES
+        # when nothing else needs the count).
+        counted, paged = self._indexed_count(limit if counting else DENSE_MATCHES)
         rows = self.session.connection.execute(paged._page_statement(per_page + 1, offset)).mappings().all()
         items = [row_to_record(self.obj, row, self.session.crm.keys) for row in rows[:per_page]]
         more = len(rows) > per_page
         if not more and (items or offset == 0):  # the last page: the total is known
             total, exact = offset + len(items), True
+        elif more and not counting:  # "more than this": no count
+            total, exact = offset + per_page, False
         else:
-            counted = self.count(limit) if counted is None else counted
+            counted = self.count(limit) if counted is None or not counting else counted
             total, exact = min(counted, limit), counted <= limit
         return Page(items=items, total=total, page=number, per_page=per_page, total_exact=exact, more=more)
 
