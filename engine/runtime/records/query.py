@@ -165,6 +165,20 @@ def _built(table: sa.Table, key: Any, build: Callable[[], sa.Select]) -> sa.Sele
     return found
 
 
+#: Per table and count (``Query.count``'s key): whether its last count went past its limit.
+_PAST_LIMIT: weakref.WeakKeyDictionary[sa.Table, dict[Any, bool]] = weakref.WeakKeyDictionary()
+
+
+def _past_limit(table: sa.Table) -> dict[Any, bool]:
+    found = _PAST_LIMIT.get(table)
+    if found is None:
+        with _BUILT_LOCK:
+            found = _PAST_LIMIT.setdefault(table, {})
+    if len(found) >= BUILT_PER_TABLE:
+        found.clear()
+    return found
+
+
 def encrypted_fields(obj: ObjectDef) -> list[str]:
     """Names of the object's fields stored encrypted."""
     return list(obj.encrypted)
@@ -358,19 +372,40 @@ class Query:
         return None if row is None else row_to_record(self.obj, row, self.session.crm.keys)
 
     def count(self, limit: int | None = None) -> int:
-        """How many records match; with ``limit``, counting stops after ``limit + 1`` records."""
+        """How many records match; with ``limit``, counting stops after ``limit + 1`` records.
+
+        A query without conditions whose last count went past ``limit`` (``_PAST_LIMIT``: a
+        list's plain page, counted on every request) first looks for its ``limit + 1``-th record
+        and counts only when there is none (``_capped_count_statement``): the same number, from
+        an index walk without the count's per-row work. Either statement gives the right count;
+        what was seen before only chooses the cheaper one."""
         shape = self._shape()
         if shape is None:
-            query = self._count_statement(limit)
+            return self.session.connection.execute(self._count_statement(limit)).scalar_one()
+        key = ("count", limit, shape)
+        if limit is not None and _past_limit(self.table).get(key):
+            query = _built(self.table, ("capped count", limit, shape), lambda: self._capped_count_statement(limit))
         else:
-            query = _built(self.table, ("count", limit, shape), lambda: self._count_statement(limit))
-        return self.session.connection.execute(query).scalar_one()
+            query = _built(self.table, key, lambda: self._count_statement(limit))
+        counted: int = self.session.connection.execute(query).scalar_one()
+        if limit is not None:
+            _past_limit(self.table)[key] = counted > limit
+        return counted
 
     def _count_statement(self, limit: int | None) -> sa.Select:
-        inner = self.statement().order_by(None).with_only_columns(self.table.c.id)
+        inner: sa.Select[Any] = self.statement().order_by(None).with_only_columns(sa.literal_column("1"))
         if limit is not None:
             inner = inner.limit(limit + 1)
         return sa.select(sa.func.count()).select_from(inner.subquery())
+
+    def _capped_count_statement(self, limit: int) -> sa.Select:
+        """``limit + 1`` when a record follows the first ``limit`` (one index walk that skips them,
+        ``OFFSET``), else the exact count: ``COALESCE`` evaluates the count only when the first
+        finds nothing, on SQLite and PostgreSQL alike."""
+        plain = self.statement().order_by(None)
+        beyond = plain.with_only_columns(sa.literal(limit + 1)).limit(1).offset(limit).scalar_subquery()
+        every = plain.with_only_columns(sa.func.count()).scalar_subquery()
+        return sa.select(sa.func.coalesce(beyond, every))
 
     def grouped(
         self,
