@@ -203,22 +203,31 @@ class Query:
     #: The ``order_by`` specs ``ordering`` was made from (``-created_at``…): with them a query
     #: without conditions is one of few shapes, whose SELECTs are built once (``_built``).
     sort: tuple[str, ...] = ()
+    #: The ``filter`` arguments ``conditions`` were made from, one per condition, in order — None
+    #: once a condition came another way (``any_of``, ``moved``, ``search``) or a value cannot be
+    #: a key: with the shape they name a count for ``_PAST_LIMIT`` (a hint, never a result).
+    filtered: tuple[tuple[str, Any], ...] | None = ()
 
     def filter(self, **conditions: Any) -> Query:
         """Keep records matching every ``field__op=value`` (op defaults to ``eq``)."""
         clauses = tuple(self._condition(key, value) for key, value in conditions.items())
-        return replace(self, conditions=self.conditions + clauses)
+        filtered = None if self.filtered is None else self.filtered + tuple(conditions.items())
+        try:
+            hash(filtered)
+        except TypeError:  # a list of values
+            filtered = None
+        return replace(self, conditions=self.conditions + clauses, filtered=filtered)
 
     def any_of(self, **conditions: Any) -> Query:
         """Keep records matching at least one ``field__op=value`` (same operators as ``filter``)."""
         if not conditions:
             return self
         clauses = [self._condition(key, value) for key, value in conditions.items()]
-        return replace(self, conditions=(*self.conditions, sa.or_(*clauses)))
+        return replace(self, conditions=(*self.conditions, sa.or_(*clauses)), filtered=None)
 
     def moved(self, move: moves.Moved) -> Query:
         """Keep records that made ``move`` through their pipeline (``engine.runtime.records.moves``)."""
-        return replace(self, conditions=(*self.conditions, moves.condition(self, move)))
+        return replace(self, conditions=(*self.conditions, moves.condition(self, move)), filtered=None)
 
     def search(self, text: str) -> Query:
         """Keep records where any text-like field the caller may see contains ``text`` (case-insensitive).
@@ -267,10 +276,10 @@ class Query:
             searchable = [f.name for f in search_fields(self.obj)]
             found = fulltext.candidates(self.session.connection, self.table, searchable, matches)
             if found is None:
-                return replace(self, conditions=(*self.conditions, like))
+                return replace(self, conditions=(*self.conditions, like), filtered=None)
             if fulltext.decides(matches):  # the MATCH finds exactly what the LIKE finds
-                return replace(self, indexed=(*self.indexed, found), matched=(*self.matched, like))
-            return replace(self, conditions=(*self.conditions, like), indexed=(*self.indexed, found))
+                return replace(self, indexed=(*self.indexed, found), matched=(*self.matched, like), filtered=None)
+            return replace(self, conditions=(*self.conditions, like), indexed=(*self.indexed, found), filtered=None)
         searchable = [f.name for f in search_fields(self.obj)]
         alternatives = []
         for form, names in matches.items():
@@ -281,7 +290,7 @@ class Query:
             if len(names) < len(searchable) or SEARCH_SEPARATOR in form:
                 document = sa.and_(document, sa.or_(*(columns[n].ilike(pattern, escape="\\") for n in names)))
             alternatives.append(document)
-        return replace(self, conditions=(*self.conditions, sa.or_(*alternatives)))
+        return replace(self, conditions=(*self.conditions, sa.or_(*alternatives)), filtered=None)
 
     def order_by(self, *fields: str) -> Query:
         """Sort by fields (at most ``MAX_SORT_KEYS``); ``-name`` sorts descending; empty values come
@@ -321,6 +330,9 @@ class Query:
         search): a list's plain page is one of few shapes, built once (``_built``)."""
         if self.conditions or self.indexed:
             return None
+        return self._scope_shape()
+
+    def _scope_shape(self) -> tuple[Any, ...]:
         owners = self.session.principal.owners(self.session.principal.grant(self.obj.name).read)
         return (tuple(c.name for c in self.visible_columns()), owners, self.archived, self.sort)
 
@@ -378,15 +390,21 @@ class Query:
         list's plain page, counted on every request) first looks for its ``limit + 1``-th record
         and counts only when there is none (``_capped_count_statement``): the same number, from
         an index walk without the count's per-row work. Either statement gives the right count;
-        what was seen before only chooses the cheaper one."""
+        what was seen before only chooses the cheaper one. A filtered query (``filter`` alone: a
+        list's stage filter) is named by its filters too; its statements are built anew."""
         shape = self._shape()
         if shape is None:
-            return self.session.connection.execute(self._count_statement(limit)).scalar_one()
-        key = ("count", limit, shape)
-        if limit is not None and _past_limit(self.table).get(key):
-            query = _built(self.table, ("capped count", limit, shape), lambda: self._capped_count_statement(limit))
+            if limit is None or self.indexed or self.filtered is None or len(self.filtered) != len(self.conditions):
+                return self.session.connection.execute(self._count_statement(limit)).scalar_one()
+            key: tuple[Any, ...] = ("count", limit, self._scope_shape(), self.filtered)
+            capped = _past_limit(self.table).get(key)
+            query = self._capped_count_statement(limit) if capped else self._count_statement(limit)
         else:
-            query = _built(self.table, key, lambda: self._count_statement(limit))
+            key = ("count", limit, shape)
+            if limit is not None and _past_limit(self.table).get(key):
+                query = _built(self.table, ("capped count", limit, shape), lambda: self._capped_count_statement(limit))
+            else:
+                query = _built(self.table, key, lambda: self._count_statement(limit))
         counted: int = self.session.connection.execute(query).scalar_one()
         if limit is not None:
             _past_limit(self.table)[key] = counted > limit
