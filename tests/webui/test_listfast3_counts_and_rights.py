@@ -150,3 +150,21 @@ def test_listfast3_filter_options_and_cells_keep_their_escaping_in_both_language
     page = text(li.get("/o/deal"))
     assert '<option value="open">研发 &amp; &lt;进行&gt;</option><option value="won">赢单</option>' in page
     assert '<td data-label="阶段">研发 &amp; &lt;进行&gt;</td>' in page
+
+
+def test_listfast3_a_session_cookie_is_read_with_the_apps_secret_as_it_is_now(open_crm):
+    crm = open_crm(CONFIG, USERS)
+    first = make_app(crm, SECRET_KEY="first secret")
+    ann = client_for(first, "ann")
+    assert ann.get("/o/deal").status_code == 200
+    cookie = ann.get_cookie("session")
+    assert cookie is not None
+    other = make_app(crm, SECRET_KEY="first secret").test_client()  # another process, the same secret
+    other.set_cookie("session", cookie.value)
+    assert other.get("/o/deal").status_code == 200
+    first.secret_key = "second secret"  # rotated: the old cookie no longer opens a session…
+    assert ann.get("/o/deal").status_code == 302
+    first.config["SECRET_KEY_FALLBACKS"] = ["first secret"]  # …unless the old secret is a fallback
+    again = first.test_client()
+    again.set_cookie("session", cookie.value)
+    assert again.get("/o/deal").status_code == 200
