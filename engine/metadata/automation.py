@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from engine.metadata import fieldtypes
 from engine.metadata.automation_actions import ACTIONS
 from engine.metadata.automation_triggers import TRIGGERS, bare_names, mapped_names, parse_duration
+from engine.metadata.errors import Text
 from engine.metadata.model import (
     SYSTEM_COLUMNS,
     Action,
@@ -167,7 +168,7 @@ class RuleCompiler:
         )
         self.obj: ObjectDef | None = None
 
-    def issue(self, code: str, where: tuple, message: str, hint: str | None = None) -> None:
+    def issue(self, code: str, where: tuple, message: Text, hint: Text | None = None) -> None:
         """Report a problem at ``where`` inside the rule."""
         self.c.issue(code, (*self.path, *where), message, hint)
 

@@ -31,7 +31,7 @@ from engine.metadata.consistency import check_consistency
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.dashboards import compile_dashboards
 from engine.metadata.duplicates import compile_duplicates
-from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
+from engine.metadata.errors import ConfigError, ConfigIssue, Text, declared_languages, did_you_mean, format_path
 from engine.metadata.expressions import (
     FUNCTIONS,
     MAX_POWER_DIGITS,
@@ -162,11 +162,12 @@ def compile_config(raw: RawConfig) -> Config:
     Warnings (``ConfigIssue.severity``) do not stop the config: they ride on ``Config.warnings``.
     """
     issues = list(raw.issues)
+    languages = declared_languages(raw.tree)
     if raw.tree is None:
         raise ConfigError(issues)
     if not isinstance(raw.tree, dict):
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E011", "a config must be a mapping of keys (trellis, settings, objects…)", locate(raw.tree, ())
             )
         )
@@ -183,7 +184,7 @@ def compile_config(raw: RawConfig) -> Config:
         # A part of the tree the schema refused broke the compiler: that part is already reported.
     issues += without_cascades(compiler.issues, issues, compiler.skipped) if compiler.tolerant else compiler.issues
     if config is None or any(issue.severity == "error" for issue in issues):
-        raise ConfigError(issues)
+        raise ConfigError(issues, languages)
     return replace(config, warnings=tuple(issues)) if issues else config
 
 
@@ -223,7 +224,7 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
         known = list(schema.get("properties", {}))
         extra = [k for k in error.instance if k not in known] if isinstance(error.instance, Mapping) else []
         return [
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E010",
                 f"unknown key `{key}`",
                 locate(tree, (*path, key), key=True),
@@ -235,7 +236,7 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E012",
                 f"missing required key `{missing}`",
                 locate(tree, path),
@@ -245,7 +246,7 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
         ]
     if "propertyNames" in error.schema_path:
         return [
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E020",
                 f"`{error.instance}` is not a valid name",
                 locate(tree, (*path, error.instance), key=True),
@@ -255,7 +256,7 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
         ]
     if error.validator == "pattern" and schema.get("pattern") == _IDENTIFIER.pattern:
         return [
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E020",
                 f"{error.instance!r} is not a valid name",
                 locate(tree, path),
@@ -265,7 +266,7 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
         ]
     if error.validator == "pattern" and schema.get("pattern") == DURATION_PATTERN:
         return [
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E011",
                 f"{error.instance!r} is not a duration",
                 locate(tree, path),
@@ -278,7 +279,7 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
         hint = did_you_mean(error.instance, error.validator_value) or "allowed: " + ", ".join(
             map(str, error.validator_value)
         )
-    return [ConfigIssue("T-E011", _short(error.message), locate(tree, path), format_path(path), hint)]
+    return [ConfigIssue.of("T-E011", _short(error.message), locate(tree, path), format_path(path), hint)]
 
 
 def _short(message: str) -> str:
@@ -317,13 +318,13 @@ class Compiler:
             return default
 
     # --- reporting ---------------------------------------------------------
-    def issue(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
-        self.issues.append(ConfigIssue(code, message, locate(self.tree, path, key=key), format_path(path), hint))
+    def issue(self, code: str, path: tuple, message: Text, hint: Text | None = None, key: bool = False) -> None:
+        self.issues.append(ConfigIssue.of(code, message, locate(self.tree, path, key=key), format_path(path), hint))
 
-    def warn(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
+    def warn(self, code: str, path: tuple, message: Text, hint: Text | None = None, key: bool = False) -> None:
         """Report a warning: shown by ``trellis validate``, an error only with ``--strict``."""
         self.issues.append(
-            ConfigIssue(code, message, locate(self.tree, path, key=key), format_path(path), hint, severity="warning")
+            ConfigIssue.of(code, message, locate(self.tree, path, key=key), format_path(path), hint, severity="warning")
         )
 
     # --- top level ---------------------------------------------------------

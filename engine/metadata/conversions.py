@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata import fieldtypes
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import Text, did_you_mean
 from engine.metadata.expressions import (
     FUNCTIONS,
     Expression,
@@ -92,7 +92,7 @@ class _ConversionCompiler:
         self.path = ("conversions", name)
         self.source: ObjectDef | None = None
 
-    def issue(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
+    def issue(self, code: str, path: tuple, message: Text, hint: Text | None = None, key: bool = False) -> None:
         self.compiler.issue(code, (*self.path, *path), message, hint, key)
 
     def compile(self) -> Conversion | None:

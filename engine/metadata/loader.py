@@ -171,7 +171,7 @@ def _check_size(root: yaml.Node, file: str) -> None:
                 height = max(height, 1 + child_height)
         if size > MAX_NODES:
             raise _Abort(
-                ConfigIssue(
+                ConfigIssue.of(
                     "T-E009",
                     f"the file holds more than {MAX_NODES:,} values once its YAML aliases (*name) are expanded",
                     _loc(file, node.start_mark),
@@ -185,7 +185,7 @@ def _check_size(root: yaml.Node, file: str) -> None:
 
 
 def _too_deep(node: yaml.Node, path: tuple, file: str) -> ConfigIssue:
-    return ConfigIssue(
+    return ConfigIssue.of(
         "T-E008",
         f"mappings and lists are nested more than {MAX_DEPTH} levels deep",
         _loc(file, node.start_mark),
@@ -235,7 +235,7 @@ def _convert_mapping(node: yaml.MappingNode, budget: _Budget, path: tuple) -> LD
             continue
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in SCALAR_TAGS:
             issues.append(
-                ConfigIssue(
+                ConfigIssue.of(
                     "T-E011", "a mapping key must be a plain name", _loc(file, key_node.start_mark), format_path(path)
                 )
             )
@@ -243,7 +243,7 @@ def _convert_mapping(node: yaml.MappingNode, budget: _Budget, path: tuple) -> LD
         key = _scalar(key_node, file)
         if key in written:
             issues.append(
-                ConfigIssue(
+                ConfigIssue.of(
                     "T-E004",
                     f"key `{key}` appears twice in this mapping (first at line {out.key_locs[key].line})",
                     _loc(file, key_node.start_mark),
@@ -263,7 +263,7 @@ def _merge_key(out: LDict, value_node: yaml.Node, explicit: set, budget: _Budget
     for source in sources:
         if not isinstance(source, yaml.MappingNode):
             budget.issues.append(
-                ConfigIssue(
+                ConfigIssue.of(
                     "T-E011",
                     "`<<` merges mappings only",
                     _loc(budget.file, source.start_mark),
@@ -283,7 +283,7 @@ def _merge_key(out: LDict, value_node: yaml.Node, explicit: set, budget: _Budget
 def _bad_tag(node: yaml.Node, budget: _Budget, path: tuple) -> None:
     shown = node.tag.replace(_YAML, "!!") if node.tag else "?"
     budget.issues.append(
-        ConfigIssue(
+        ConfigIssue.of(
             "T-E007",
             f"the YAML tag `{shown}` is not allowed in a config",
             _loc(budget.file, node.start_mark),
@@ -307,7 +307,7 @@ def _scalar(node: yaml.ScalarNode, file: str = "") -> Any:
         return _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
     except ValueError:  # an integer of more than MAX_DIGITS digits (`max_length: 999…9`)
         raise _Abort(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E247",
                 f"a number with more than {MAX_DIGITS:,} digits",
                 _loc(file, node.start_mark),
@@ -338,7 +338,7 @@ def _file_problem(path: str) -> tuple[str, str, str] | None:
 def _read_text(path: str, issues: list[ConfigIssue]) -> str | None:
     problem = _file_problem(path)
     if problem:
-        issues.append(ConfigIssue(problem[0], problem[1], Location(path, 1, 1), hint=problem[2]))
+        issues.append(ConfigIssue.of(problem[0], problem[1], Location(path, 1, 1), hint=problem[2]))
         return None
     try:
         with open(path, "rb") as handle:
@@ -346,7 +346,7 @@ def _read_text(path: str, issues: list[ConfigIssue]) -> str | None:
         text = data.decode("utf-8")
     except FileNotFoundError:
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E002",
                 f"file not found: {path}",
                 Location(path, 1, 1),
@@ -355,11 +355,11 @@ def _read_text(path: str, issues: list[ConfigIssue]) -> str | None:
         )
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        issues.append(ConfigIssue("T-E001", f"cannot read the file: {exc}", Location(path, 1, 1)))
+        issues.append(ConfigIssue.of("T-E001", f"cannot read the file: {exc}", Location(path, 1, 1)))
         return None
     if len(data) > MAX_FILE_BYTES:
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E005",
                 f"{path} is larger than {MAX_FILE_BYTES:,} bytes",
                 Location(path, 1, 1),
@@ -385,7 +385,7 @@ def read_document(path: str, issues: list[ConfigIssue]) -> tuple[Any, str] | Non
         mark = exc.problem_mark or exc.context_mark
         where = _loc(path, mark) if mark else Location(path, 1, 1)
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E001",
                 f"YAML syntax error: {exc.problem or exc.context}",
                 where,
@@ -394,7 +394,7 @@ def read_document(path: str, issues: list[ConfigIssue]) -> tuple[Any, str] | Non
         )
         return None
     except yaml.YAMLError as exc:
-        issues.append(ConfigIssue("T-E001", f"YAML syntax error: {exc}", Location(path, 1, 1)))
+        issues.append(ConfigIssue.of("T-E001", f"YAML syntax error: {exc}", Location(path, 1, 1)))
         return None
     if node is None:
         return LDict(loc=Location(path, 1, 1)), text
@@ -447,7 +447,7 @@ def _load_layers(
     if base_abs in stack or base_abs == abspath:
         chain = " → ".join(os.path.basename(p) for p in [*stack, abspath, base_abs])
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E003",
                 f"`extends` forms a cycle: {chain}",
                 where,
@@ -458,7 +458,7 @@ def _load_layers(
         return tree, text
     if not os.path.exists(base_abs):
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E002",
                 f"template not found: {target} (looked at {base_shown})",
                 where,
@@ -469,11 +469,11 @@ def _load_layers(
         return tree, text
     problem = _file_problem(base_abs)
     if problem:
-        issues.append(ConfigIssue(problem[0], problem[1].replace(base_abs, target), where, "extends", problem[2]))
+        issues.append(ConfigIssue.of(problem[0], problem[1].replace(base_abs, target), where, "extends", problem[2]))
         return tree, text
     if len(stack) + 1 >= MAX_EXTENDS_DEPTH:
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E014",
                 f"`extends` goes more than {MAX_EXTENDS_DEPTH} templates deep",
                 where,
@@ -485,7 +485,7 @@ def _load_layers(
     base, _ = _load_layers(base_abs, base_shown, [*stack, abspath], issues, files, sources)
     if base is not None and not isinstance(base, LDict):
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E013",
                 f"`{target}` is not a Trellis config: it holds {_kind(base)}, not a mapping of keys",
                 where,
@@ -590,7 +590,7 @@ def _unapplied_removals(node: Any, path: tuple, issues: list[ConfigIssue]) -> No
 
 
 def _unknown_removal(key: Any, path: tuple, loc: Location | None, known: list) -> ConfigIssue:
-    return ConfigIssue(
+    return ConfigIssue.of(
         "T-E061",
         f"cannot remove `{key}`: the template does not declare it",
         loc,

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import Words, did_you_mean
 from engine.metadata.model import ObjectDef, Retention
 
 if TYPE_CHECKING:
@@ -43,8 +43,14 @@ def compile_retention(
             c.issue(
                 "T-E270",
                 path,
-                f"the retention of {name} says no `years`, and settings.retention_years is not set",
-                "add `years: N` here, or `retention_years: N` under settings:",
+                Words(
+                    f"the retention of {name} says no `years`, and settings.retention_years is not set",
+                    f"{name} 的保留期限没有写 `years`，settings.retention_years 也未设置",
+                ),
+                Words(
+                    "add `years: N` here, or `retention_years: N` under settings:",
+                    "在此处加上 `years: N`，或在 settings: 下加上 `retention_years: N`",
+                ),
             )
             continue
         moment = spec.get("from", "updated_at")
@@ -62,16 +68,26 @@ def _moment_ok(c: Compiler, obj: ObjectDef, moment: str, path: tuple) -> bool:
         c.issue(
             "T-E271",
             path,
-            f"`{moment}` is neither a field of {obj.name} nor a system date column",
-            did_you_mean(moment, known) or f"use one of: {', '.join(known)}",
+            Words(
+                f"`{moment}` is neither a field of {obj.name} nor a system date column",
+                f"`{moment}` 既不是 {obj.name} 的字段，也不是系统日期列",
+            ),
+            did_you_mean(moment, known)
+            or Words(f"use one of: {', '.join(known)}", f"请使用其中之一：{', '.join(known)}"),
         )
         return False
     if not field.kind.temporal or field.kind.list_valued:
         c.issue(
             "T-E272",
             path,
-            f"retention counts from a moment; `{moment}` is a {field.type} field",
-            f"name a date or datetime field, or one of: {', '.join(SYSTEM_MOMENTS)}",
+            Words(
+                f"retention counts from a moment; `{moment}` is a {field.type} field",
+                f"保留期限从某个时刻起算；`{moment}` 是 {field.type} 类型的字段",
+            ),
+            Words(
+                f"name a date or datetime field, or one of: {', '.join(SYSTEM_MOMENTS)}",
+                f"请指定日期或日期时间字段，或其中之一：{', '.join(SYSTEM_MOMENTS)}",
+            ),
         )
         return False
     return True

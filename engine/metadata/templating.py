@@ -34,6 +34,7 @@ import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from engine.metadata.errors import Text
 from engine.metadata.expressions import MAX_POWER_DIGITS, power_digits
 
 #: Characters one rendered subject or body may have.
@@ -229,7 +230,7 @@ _LOADING_TAGS: tuple[tuple[type[nodes.Node], str], ...] = (
 )
 
 
-def static_problems(source: str) -> list[tuple[str, str, str]]:
+def static_problems(source: str) -> list[tuple[str, Text, Text]]:
     """What is wrong in ``source`` whatever the record, as ``(code, message, hint)``: a tag that
     loads another template (``include``, ``import``, ``from``, ``extends``: T-E243 — the sandbox
     has no loader, so nothing could be read anyway), an unknown filter (T-E242) or an attribute
@@ -238,7 +239,7 @@ def static_problems(source: str) -> list[tuple[str, str, str]]:
     from engine.metadata.errors import did_you_mean
 
     tree = environment().parse(source)
-    problems = []
+    problems: list[tuple[str, Text, Text]] = []
     for kind, tag in _LOADING_TAGS:
         for _ in tree.find_all(kind):
             problems.append(

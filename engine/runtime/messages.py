@@ -35,6 +35,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "column.archived_at": {"en": "Archived", "zh": "归档时间"},
     "column.stage_entered_at": {"en": "In stage since", "zh": "进入阶段时间"},
     "column.last_activity_at": {"en": "Last activity", "zh": "最近跟进时间"},
+    # --- the CLI's words around a config's errors (engine.cli.common) ---
+    "cli.config_errors.one": {"en": "{count} error in the config.", "zh": "配置中有 {count} 处错误。"},
+    "cli.config_errors.other": {"en": "{count} errors in the config.", "zh": "配置中有 {count} 处错误。"},
+    "cli.config_warnings.one": {
+        "en": "{count} warning (`trellis validate --strict` treats them as errors).",
+        "zh": "{count} 条警告（`trellis validate --strict` 把警告视为错误）。",
+    },
+    "cli.config_warnings.other": {
+        "en": "{count} warnings (`trellis validate --strict` treats them as errors).",
+        "zh": "{count} 条警告（`trellis validate --strict` 把警告视为错误）。",
+    },
+    "cli.warning": {"en": "warning", "zh": "警告"},
+    "cli.config_valid": {
+        "en": "{config} is valid: {objects} objects, {fields} fields, {picklists} picklists.",
+        "zh": "{config} 有效：{objects} 个对象，{fields} 个字段，{picklists} 个选项列表。",
+    },
     # --- field errors (FieldError.code) ---
     "required": {"en": "This is required.", "zh": "此项为必填项。"},
     "invalid": {"en": "This value is not valid here.", "zh": "该值无效。"},

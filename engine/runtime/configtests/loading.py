@@ -31,7 +31,7 @@ from typing import Any
 import jsonschema
 
 from engine.metadata import Config
-from engine.metadata.errors import ConfigIssue, Location, did_you_mean, format_path
+from engine.metadata.errors import ConfigIssue, Location, Text, did_you_mean, format_path
 from engine.metadata.loader import LDict, LList, locate, read_document
 from engine.metadata.model import REASON_KEY, SYSTEM_COLUMNS
 from engine.runtime.configtests.model import Case, Given, RecordSpec, Step, Suite, UserSpec
@@ -95,8 +95,10 @@ def _twice(first: Location | None) -> str:
     return f"the first is at {first}; give each case its own name" if first else "give each case its own name"
 
 
-def _issue(code: str, message: str, location: Location | None, path: str = "", hint: str | None = None) -> ConfigIssue:
-    return ConfigIssue(code, message, location, path, hint)
+def _issue(
+    code: str, message: Text, location: Location | None, path: str = "", hint: Text | None = None
+) -> ConfigIssue:
+    return ConfigIssue.of(code, message, location, path, hint)
 
 
 # --- one file ---------------------------------------------------------------------------------------------
@@ -205,7 +207,7 @@ class _Checker:
     def _at(self, where: tuple, key: bool = False) -> Location:
         return locate(self.tree, where, key=key) or Location(self.path, 1, 1)
 
-    def _add(self, code: str, message: str, where: tuple, hint: str | None = None, key: bool = False) -> None:
+    def _add(self, code: str, message: Text, where: tuple, hint: Text | None = None, key: bool = False) -> None:
         self.issues.append(_issue(code, message, self._at(where, key), format_path(where), hint))
 
     # --- reading -------------------------------------------------------------------------------------------
