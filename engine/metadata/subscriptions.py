@@ -118,7 +118,8 @@ class _Checker(SectionChecker):
         )
 
     def target(self, spec: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]]) -> tuple[str, str] | None:
-        """T-E200: exactly one target key, naming something its section declares."""
+        """T-E200: exactly one target key, naming something its section declares (one that
+        failed its own checks is reported there, not called unknown here)."""
         named = [kind for kind in TARGETS if kind.name in spec]
         if len(named) != 1:
             keys = " or ".join(f"`{k}`" for k in TARGETS.names())
@@ -137,6 +138,9 @@ class _Checker(SectionChecker):
         kind = named[0]
         value = spec[kind.name]
         known = sections.get(kind.section) or {}
+        declared = self.c.tree.get(kind.section) or {}
+        if value not in known and value in declared:
+            return None  # declared, but refused by its own checks (reported there)
         if value not in known:
             self.issue(
                 "T-E200",
