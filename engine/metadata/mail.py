@@ -196,7 +196,7 @@ class _Checker(SectionChecker):
                 ),
                 Words(
                     f"add `activity: {{at: …}}` to `{obj.name}`, or log to an object that has one",
-                    f"为 `{obj.name}` 加上 `activity: {{at: …}}`，或记录到已有活动设置的对象",
+                    f"为 `{obj.name}` 加上 `activity: {{at: …}}`，或改为记录到已设置活动的对象",
                 ),
             )
         fields = {

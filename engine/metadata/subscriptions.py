@@ -147,7 +147,10 @@ class _Checker(SectionChecker):
                 (kind.name,),
                 Words(f"unknown {kind.name} `{value}`", f"未知的{kind.zh or kind.name} `{value}`"),
                 did_you_mean(value, known)
-                or Words(f"name one declared under `{kind.section}`", f"请指定在 `{kind.section}` 下声明的一个"),
+                or Words(
+                    f"name one declared under `{kind.section}`",
+                    f"请指定在 `{kind.section}` 下声明的{kind.zh or kind.name}",
+                ),
             )
             return None
         return kind.name, value
