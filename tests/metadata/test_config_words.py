@@ -88,15 +88,6 @@ NOT_YET: set[str] = {
     "templating.py",
     "duplicates.py",
     "loading.py",
-    # reports, dashboards, forms, timeline, mail, campaigns, subscriptions
-    "reports.py",
-    "report_sales.py",
-    "dashboards.py",
-    "forms.py",
-    "timeline.py",
-    "mail.py",
-    "campaigns.py",
-    "subscriptions.py",
     # automation, assignment, conversions, approvals, consistency, scoring
     "automation.py",
     "automation_actions.py",
