@@ -98,9 +98,6 @@ NOT_YET: set[str] = {
     "campaigns.py",
     "subscriptions.py",
     # automation, assignment, conversions, approvals, consistency, scoring
-    "automation.py",
-    "automation_actions.py",
-    "automation_triggers.py",
     "assignment.py",
     "conversions.py",
     "approvals.py",
