@@ -98,7 +98,6 @@ NOT_YET: set[str] = {
     "campaigns.py",
     "subscriptions.py",
     # automation, assignment, conversions, approvals, consistency, scoring
-    "consistency.py",
 }
 
 
