@@ -511,7 +511,7 @@ def _misfit(source: FieldDef | str, target: FieldDef | str, source_object: str) 
             shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
             return Words(
                 f"has values the picklist of `{target.name}` lacks: {shown}",
-                f"有 `{target.name}` 的选项列表中没有的值：{shown}",
+                f"含有 `{target.name}` 的选项列表中没有的值：{shown}",
             )
     return None
 
