@@ -94,7 +94,7 @@ class _Checker(SectionChecker):
         try:
             schedule = parse_schedule(spec.get("schedule") or {})
         except ScheduleError as exc:
-            self.issue("T-E201", ("schedule",), exc.message, exc.hint)
+            self.issue("T-E201", ("schedule",), exc.words, exc.hint_words)
         for index, role in enumerate(spec.get("roles") or []):
             if role not in roles:
                 self.issue(

@@ -89,14 +89,6 @@ NOT_YET: set[str] = {
     "duplicates.py",
     "loading.py",
     # automation, assignment, conversions, approvals, consistency, scoring
-    "automation.py",
-    "automation_actions.py",
-    "automation_triggers.py",
-    "assignment.py",
-    "conversions.py",
-    "approvals.py",
-    "consistency.py",
-    "scoring.py",
 }
 
 
