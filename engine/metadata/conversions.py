@@ -358,7 +358,7 @@ class _ConversionCompiler:
                 path,
                 Words(
                     f"{value!r} does not fit the {target_field.type} field `{field_name}`: {exc.message}",
-                    f"{value!r} 不适合 {target_field.type} 类型的字段 `{field_name}`：{exc.message}",
+                    f"{value!r} 不适合 {target_field.type} 类型的字段 `{field_name}`：{exc.words().zh}",
                 ),
                 Words(
                     "give a value of the field's type, or an expression starting with '='",
@@ -437,7 +437,7 @@ class _ConversionCompiler:
                     path,
                     Words(
                         f"{value!r} does not fit the {field.type} field `{name}`: {exc.message}",
-                        f"{value!r} 不适合 {field.type} 类型的字段 `{name}`：{exc.message}",
+                        f"{value!r} 不适合 {field.type} 类型的字段 `{name}`：{exc.words().zh}",
                     ),
                     did_you_mean(value, field.picklist.keys()) if field.picklist else None,
                 )
