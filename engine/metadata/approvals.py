@@ -23,6 +23,9 @@ TRIGGERS = ("stage_skip", "delete")
 #: The writes a ``change`` rule may guard (``applies_to``).
 WRITES = ("create", "update")
 
+#: The label of an approval step the config does not name.
+APPROVAL = {"en": "Approval", "zh": "审批"}
+
 
 def compile_approvals(
     compiler: Compiler, specs: list, objects: dict[str, ObjectDef], role_names: set[str], objects_spec: dict
@@ -70,8 +73,14 @@ def compile_approvals(
                     name=name,
                     object=object_name,
                     trigger="stage_skip",
-                    label=Label.of(None, f"Skipping {obj.pipeline.label.get('en').lower()} stages"),
-                    steps=(ApprovalStep(approver=approver, label=Label.of(None, "Approval")),),
+                    label=Label.of(
+                        None,
+                        {
+                            "en": f"Skipping {obj.pipeline.label.get('en').lower()} stages",
+                            "zh": f"跳过{obj.pipeline.label.get('zh')}阶段",
+                        },
+                    ),
+                    steps=(ApprovalStep(approver=approver, label=Label.of(None, APPROVAL)),),
                 )
             )
     return tuple(rules)
@@ -178,12 +187,13 @@ def _steps(compiler: Compiler, spec: dict, path: tuple, role_names: set[str]) ->
         return None
     if "approver" in spec:
         approver = _approver(compiler, spec["approver"], (*path, "approver"), role_names)
-        return (ApprovalStep(approver, Label.of(None, "Approval")),) if approver else None
+        return (ApprovalStep(approver, Label.of(None, APPROVAL)),) if approver else None
     steps = []
     for index, step in enumerate(spec.get("steps") or []):
         approver = _approver(compiler, step.get("approver"), (*path, "steps", index, "approver"), role_names)
         if approver is not None:
-            steps.append(ApprovalStep(approver, Label.of(step.get("label"), f"Step {index + 1}")))
+            default = {"en": f"Step {index + 1}", "zh": f"第 {index + 1} 步"}
+            steps.append(ApprovalStep(approver, Label.of(step.get("label"), default)))
     return tuple(steps) or None
 
 

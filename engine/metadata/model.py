@@ -66,10 +66,11 @@ class Label:
     texts: Mapping[str, str]
 
     @classmethod
-    def of(cls, value: str | Mapping[str, str] | None, fallback: str = "") -> Label:
-        """Build a label from a config value: a plain string or ``{en: …, zh: …}``."""
+    def of(cls, value: str | Mapping[str, str] | None, fallback: str | Mapping[str, str] = "") -> Label:
+        """Build a label from a config value: a plain string or ``{en: …, zh: …}``; ``fallback``
+        (a text, or one per language) when the config gives none."""
         if value is None:
-            return cls(frozen_map({"": fallback}))
+            return cls(frozen_map({"": fallback} if isinstance(fallback, str) else fallback))
         if isinstance(value, str):
             return cls(frozen_map({"": value}))
         return cls(frozen_map(value))
