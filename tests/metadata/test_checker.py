@@ -2119,10 +2119,10 @@ def test_syntax_error_reports_the_offset():
 
 @pytest.mark.parametrize("source", ["9 ** 9 ** 9", "2 ** 5000000", "(10 ** 4000) ** 4000", "x ** 10000000"])
 def test_huge_powers_are_refused_quickly(source):
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(ExpressionEvalError):
         evaluate(source, x=10)
-    assert time.perf_counter() - started < 1
+    assert time.process_time() - started < 1
 
 
 def test_huge_text_is_refused():
