@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import simpleeval
 
+from engine.metadata.errors import Words
 from engine.metadata.names import full_name, split_name
 
 #: Names an expression may use besides fields and functions.
@@ -42,7 +43,13 @@ class ExpressionEvalError(ValueError):
 
 
 class ExpressionLimitError(ExpressionEvalError):
-    """Evaluating would exceed a limit: a number too large, text or a list too long."""
+    """Evaluating would exceed a limit: a number too large, text or a list too long.
+
+    The message is English; ``zh`` says the same in Chinese (the config checker shows it, T-E044)."""
+
+    def __init__(self, message: str, zh: str = "") -> None:
+        super().__init__(message)
+        self.zh = zh or message
 
 
 #: Longest text or list an expression may build (simpleeval's limit, for ``"ab" * n``).
@@ -70,8 +77,9 @@ def power_digits(base: Any, exponent: Any) -> float:
 def _power(base: Any, exponent: Any) -> Any:
     """``base ** exponent``, refused before computing when the result would be huge."""
     if power_digits(base, exponent) > MAX_POWER_DIGITS:
+        power = f"{_short(base)} ** {_short(exponent)}"
         raise ExpressionLimitError(
-            f"{_short(base)} ** {_short(exponent)} would have more than {MAX_POWER_DIGITS} digits"
+            f"{power} would have more than {MAX_POWER_DIGITS} digits", f"{power} 的结果会超过 {MAX_POWER_DIGITS} 位"
         )
     return base**exponent
 
@@ -221,16 +229,19 @@ def _evaluate(source: str, tree: ast.AST, values: Mapping[str, Any], clock: Cloc
     except simpleeval.NameNotDefined as exc:
         raise ExpressionEvalError(f"unknown name in {source!r}: {exc}") from exc
     except simpleeval.IterableTooLong as exc:
-        raise ExpressionLimitError(f"text or a list would be longer than {MAX_STRING_LENGTH:,} items") from exc
+        raise ExpressionLimitError(
+            f"text or a list would be longer than {MAX_STRING_LENGTH:,} items",
+            f"文本或列表会超过 {MAX_STRING_LENGTH:,} 项",
+        ) from exc
     except simpleeval.NumberTooHigh as exc:
-        raise ExpressionLimitError(f"a number would be too large ({exc})") from exc
+        raise ExpressionLimitError(f"a number would be too large ({exc})", f"数字会过大（{exc}）") from exc
     except ExpressionLimitError:
         raise
     except (TypeError, ValueError, ArithmeticError, KeyError, IndexError, simpleeval.InvalidExpression) as exc:
         raise ExpressionEvalError(f"cannot evaluate {source!r}: {exc}") from exc
 
 
-def constant_limit_error(expr: Expression) -> str | None:
+def constant_limit_error(expr: Expression) -> Words | None:
     """Why a part of ``expr`` that uses no field (``9**9**9``) exceeds a limit, or None.
 
     Such a part has the same value on every write, so the config checker refuses it
@@ -242,7 +253,7 @@ def constant_limit_error(expr: Expression) -> str | None:
             try:
                 _evaluate(expr.source, ast.Expr(value=node), {}, _EPOCH)
             except ExpressionLimitError as exc:
-                return str(exc)
+                return Words(str(exc), exc.zh)
             except ExpressionEvalError:
                 pass  # wrong types and the like: the runtime reports them on the field
             continue
