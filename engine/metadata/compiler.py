@@ -380,7 +380,7 @@ def schema_words(error: jsonschema.ValidationError) -> Words:
         many = "is valid under each of" in error.message
         zh = f"{instance} 同时符合多种写法，无法确定是哪一种" if many else f"{instance} 不符合此处允许的任何一种写法"
     elif kind == "not":
-        zh = f"{instance} 不能是此处不允许的值"
+        zh = f"{instance} 不应符合 {value!r}"
     elif kind is None and error.message.startswith("False schema"):
         zh = f"此处不允许 {instance}"
     elif kind == "additionalProperties":
