@@ -1409,7 +1409,7 @@ class Compiler:
                 path,
                 Words(
                     f"expression does not parse: {exc} (at character {exc.offset + 1} of {source!r})",
-                    f"表达式无法解析：{exc}（在 {source!r} 的第 {exc.offset + 1} 个字符处）",
+                    f"表达式无法解析：{exc.zh}（在 {source!r} 的第 {exc.offset + 1} 个字符处）",
                 ),
                 Words(
                     "write a Python-like expression, e.g. unit_price * quantity",

@@ -31,11 +31,15 @@ CONSTANTS: frozenset[str] = frozenset({"None", "True", "False"})
 
 
 class ExpressionSyntaxError(ValueError):
-    """The text is not a valid expression; ``offset`` is the column within it (0-based)."""
+    """The text is not a valid expression; ``offset`` is the column within it (0-based).
 
-    def __init__(self, message: str, offset: int = 0) -> None:
+    The message is English; ``zh`` says the same in Chinese (Python's own parser messages, such
+    as "invalid syntax", stay as Python writes them)."""
+
+    def __init__(self, message: str, offset: int = 0, zh: str = "") -> None:
         super().__init__(message)
         self.offset = offset
+        self.zh = zh or message
 
 
 class ExpressionEvalError(ValueError):
@@ -282,17 +286,41 @@ def _depth(tree: ast.AST) -> int:
     return deepest
 
 
+#: Python's commonest syntax messages (by how they start) in Chinese; others are shown as Python writes them.
+_PYTHON_ZH = (
+    ("invalid syntax", "语法错误"),
+    ("unterminated string literal", "字符串缺少结尾的引号"),
+    ("unmatched ", "括号不配对"),
+    ("unexpected EOF", "表达式不完整"),
+    ("invalid decimal literal", "无效的数字"),
+)
+
+
+def _python_zh(message: str) -> str:
+    """Python's syntax ``message`` in Chinese, keeping what it names (``'(' was never closed``)."""
+    if message.endswith(" was never closed"):
+        return f"{message.removesuffix(' was never closed')} 没有闭合"
+    return next((f"{zh}（{message}）" for start, zh in _PYTHON_ZH if message.startswith(start)), message)
+
+
+def _too_deep() -> ExpressionSyntaxError:
+    return ExpressionSyntaxError(
+        f"the expression is nested more than {MAX_DEPTH} levels deep", 0, f"表达式的嵌套超过了 {MAX_DEPTH} 层"
+    )
+
+
 def parse_expression(source: str) -> Expression:
     """Parse ``source`` once; raises ExpressionSyntaxError for text that is not an expression."""
     text = source.strip()
     try:
         tree = simpleeval.SimpleEval.parse(text)
     except SyntaxError as exc:
-        raise ExpressionSyntaxError(exc.msg or "invalid syntax", max((exc.offset or 1) - 1, 0)) from None
+        message = exc.msg or "invalid syntax"
+        raise ExpressionSyntaxError(message, max((exc.offset or 1) - 1, 0), _python_zh(message)) from None
     except (RecursionError, MemoryError):  # `1 + 1 + …` twenty thousand times: Python's parser gives up
-        raise ExpressionSyntaxError(f"the expression is nested more than {MAX_DEPTH} levels deep", 0) from None
+        raise _too_deep() from None
     if _depth(tree) > MAX_DEPTH:
-        raise ExpressionSyntaxError(f"the expression is nested more than {MAX_DEPTH} levels deep", 0)
+        raise _too_deep()
     names: set[str] = set()
     calls: set[str] = set()
     for node in ast.walk(tree):
@@ -302,14 +330,21 @@ def parse_expression(source: str) -> Expression:
             node.value = Decimal(repr(node.value))  # type: ignore[assignment]
         if isinstance(node, _FORBIDDEN_NODES):
             kind = "attribute access (a.b)" if isinstance(node, ast.Attribute) else type(node).__name__
-            raise ExpressionSyntaxError(f"{kind} is not allowed in expressions", node.col_offset)
+            kind_zh = "属性访问（a.b）" if isinstance(node, ast.Attribute) else type(node).__name__
+            raise ExpressionSyntaxError(
+                f"{kind} is not allowed in expressions", node.col_offset, f"表达式中不允许使用{kind_zh}"
+            )
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):
-                raise ExpressionSyntaxError("only documented functions can be called", node.col_offset)
+                raise ExpressionSyntaxError(
+                    "only documented functions can be called", node.col_offset, "只能调用文档中列出的函数"
+                )
             calls.add(node.func.id)
         elif isinstance(node, ast.Name) and node.id.startswith("__"):
             raise ExpressionSyntaxError(
-                f"names starting with __ are not allowed in expressions: {node.id}", node.col_offset
+                f"names starting with __ are not allowed in expressions: {node.id}",
+                node.col_offset,
+                f"表达式中不允许使用以 __ 开头的名称：{node.id}",
             )
         elif isinstance(node, ast.Name) and node.id not in CONSTANTS:
             names.add(node.id)

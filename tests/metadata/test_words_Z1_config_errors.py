@@ -39,6 +39,8 @@ SEMANTICS = """\
           origin: {type: picklist, picklist: sources}
           kind: {type: picklist}
           margin: {type: formula, expression: "amout * 2"}
+          total: {type: formula, expression: "(amount + 1"}
+          huge: {type: formula, expression: "amount + 9 ** 9999"}
         pipeline:
           stages: [new, won, new]
         duplicates:
@@ -111,6 +113,17 @@ CASES = {
             (
                 "T-E041 objects.deal.fields.margin.expression: unknown field `amout` in expression 'amout * 2'",
                 "T-E041 objects.deal.fields.margin.expression: 表达式 'amout * 2' 中有未知的字段 `amout`",
+            ),
+            (
+                "T-E040 objects.deal.fields.total.expression: expression does not parse: '(' was never closed "
+                "(at character 1 of '(amount + 1')",
+                "T-E040 objects.deal.fields.total.expression: 表达式无法解析：'(' 没有闭合（在 '(amount + 1' 的第 1 个字符处）",
+            ),
+            (
+                "T-E044 objects.deal.fields.huge.expression: expression 'amount + 9 ** 9999' exceeds a limit: "
+                "9 ** 9999 would have more than 100 digits",
+                "T-E044 objects.deal.fields.huge.expression: 表达式 'amount + 9 ** 9999' 超出了限制："
+                "9 ** 9999 的结果会超过 100 位",
             ),
             (
                 "T-E060 objects.deal.pipeline.stages[2]: stage `new` is declared twice (also stages[0])",
