@@ -332,16 +332,35 @@ _TYPES_ZH = {
     "null": "空值",
 }
 
-#: "is too short" / "is too long" of each size validator, in Chinese.
-_TOO_FEW = {"minLength": "太短", "minItems": "的项数太少", "minProperties": "的键数量不够"}
-_TOO_MANY = {"maxLength": "太长", "maxItems": "的项数太多", "maxProperties": "的键太多"}
+#: The Chinese of each JSON Schema validator's message: ``{instance}`` is the value refused (as
+#: jsonschema shows it), ``{value}`` what the schema asks (the allowed values, the minimum…).
+_SCHEMA_ZH = {
+    "enum": "{instance} 不是允许的值 {value!r} 之一",
+    "const": "此处应为 {value!r}",
+    "minimum": "{instance} 小于最小值 {value!r}",
+    "maximum": "{instance} 大于最大值 {value!r}",
+    "exclusiveMinimum": "{instance} 小于或等于最小值 {value!r}",
+    "exclusiveMaximum": "{instance} 大于或等于最大值 {value!r}",
+    "multipleOf": "{instance} 不是 {value!r} 的倍数",
+    "minLength": "{instance} 太短",
+    "maxLength": "{instance} 太长",
+    "minItems": "{instance} 的项数太少",
+    "maxItems": "{instance} 的项数太多",
+    "minProperties": "{instance} 的键数量不够",
+    "maxProperties": "{instance} 的键太多",
+    "uniqueItems": "{instance} 含有重复的元素",
+    "pattern": "{instance} 不符合格式 {value!r}",
+    "oneOf": "{instance} 不符合此处允许的任何一种写法",
+    "anyOf": "{instance} 不符合此处允许的任何一种写法",
+    "not": "{instance} 不应符合 {value!r}",
+}
 
 
 def schema_words(error: jsonschema.ValidationError) -> Words:
     """What JSON Schema says of ``error``: its own message (English) and the same in Chinese,
     written per validator kind with the same values (the instance, the allowed values…)."""
-    instance, value, kind = repr(error.instance), error.validator_value, error.validator
-    zh: str | None = None
+    instance, value, kind, english = repr(error.instance), error.validator_value, error.validator, error.message
+    zh = _SCHEMA_ZH.get(str(kind), "").format(instance=instance, value=value)
     if kind == "type":
         types = value if isinstance(value, list) else [value]
         names = "、".join(_TYPES_ZH.get(str(t), str(t)) for t in types)
@@ -351,41 +370,18 @@ def schema_words(error: jsonschema.ValidationError) -> Words:
             if len(types) == 1
             else f"{instance} 不是 {shown} 中的任何类型（{names}）"
         )
-    elif kind == "enum":
-        zh = f"{instance} 不是允许的值 {value!r} 之一"
-    elif kind == "const":
-        zh = f"此处应为 {value!r}"
+    elif kind in ("minLength", "minItems", "minProperties") and value == 1:  # "should be non-empty"
+        zh = f"{instance} 不能为空"
+    elif kind in ("maxLength", "maxItems", "maxProperties") and value == 0:  # "is expected to be empty"
+        zh = f"{instance} 应为空"
+    elif kind in ("oneOf", "anyOf") and "is valid under each of" in english:
+        zh = f"{instance} 同时符合多种写法，无法确定是哪一种"
     elif kind == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        missing = english.split("'")[1] if "'" in english else english
         zh = f"缺少必需的键 {missing!r}"
-    elif kind == "minimum":
-        zh = f"{instance} 小于最小值 {value!r}"
-    elif kind == "maximum":
-        zh = f"{instance} 大于最大值 {value!r}"
-    elif kind == "exclusiveMinimum":
-        zh = f"{instance} 小于或等于最小值 {value!r}"
-    elif kind == "exclusiveMaximum":
-        zh = f"{instance} 大于或等于最大值 {value!r}"
-    elif kind == "multipleOf":
-        zh = f"{instance} 不是 {value!r} 的倍数"
-    elif kind in _TOO_FEW:
-        zh = f"{instance} 不能为空" if value == 1 else f"{instance} {_TOO_FEW[kind]}"
-    elif kind in _TOO_MANY:
-        zh = f"{instance} 应为空" if value == 0 else f"{instance} {_TOO_MANY[kind]}"
-    elif kind == "uniqueItems":
-        zh = f"{instance} 含有重复的元素"
-    elif kind == "pattern":
-        zh = f"{instance} 不符合格式 {value!r}"
-    elif kind in ("oneOf", "anyOf"):
-        many = "is valid under each of" in error.message
-        zh = f"{instance} 同时符合多种写法，无法确定是哪一种" if many else f"{instance} 不符合此处允许的任何一种写法"
-    elif kind == "not":
-        zh = f"{instance} 不应符合 {value!r}"
-    elif kind is None and error.message.startswith("False schema"):
+    elif kind is None and english.startswith("False schema"):
         zh = f"此处不允许 {instance}"
-    elif kind == "additionalProperties":
-        zh = f"有未知的键：{error.message}"
-    return Words(error.message, zh or f"不符合配置的格式：{error.message}")
+    return Words(english, zh or f"不符合配置的格式：{english}")
 
 
 def shortened(message: Words, ellipsis: str = "...") -> Words:

@@ -77,7 +77,7 @@ LOADER = """\
     """
 
 TEMPLATES = """\
-    trellis: 1
+    trellis: 2
     objects:
       deal:
         fields:
@@ -211,6 +211,7 @@ CASES = {
     "templates": (
         TEMPLATES,
         [
+            ("T-E011 trellis: 1 was expected", "T-E011 trellis: 此处应为 1"),
             ("T-E242 templates.t.subject: unknown filter `uper`", "T-E242 templates.t.subject: 未知的过滤器 `uper`"),
             (
                 "T-E243 templates.t.body: `{% include %}` is not allowed: a notification template cannot read "
