@@ -19,9 +19,6 @@ from engine.metadata.model import DuplicateRule, MatchCriterion, ObjectDef
 if TYPE_CHECKING:
     from engine.metadata.compiler import Compiler
 
-#: ``Method.fits_words`` (what a matching method compares) in Chinese, for T-E162.
-_FITS_ZH = {"text fields": "文本字段", "fields holding one value": "只有单个值的字段"}
-
 
 def compile_duplicates(c: Compiler, objects: dict[str, ObjectDef], specs: Mapping[str, Any]) -> dict[str, ObjectDef]:
     """The objects with the duplicate rules their specs declare (each problem reported on ``c``)."""
@@ -87,9 +84,8 @@ def _criterion(c: Compiler, obj: ObjectDef, spec: dict, path: tuple) -> MatchCri
             "T-E162",
             (*path, "method"),
             Words(
-                f"method `{method.name}` compares {method.fits_words}; `{field.name}` is a {field.type} field",
-                f"方法 `{method.name}` 比较的是{_FITS_ZH.get(method.fits_words, method.fits_words)}；"
-                f"`{field.name}` 是 {field.type} 字段",
+                f"method `{method.name}` compares {method.fits_words.en}; `{field.name}` is a {field.type} field",
+                f"方法 `{method.name}` 比较的是{method.fits_words.zh}；`{field.name}` 是 {field.type} 字段",
             ),
             Words(f"use one of: {', '.join(fitting)}", f"请使用其中之一：{', '.join(fitting)}")
             if fitting
