@@ -933,7 +933,7 @@ class Compiler:
                 dpath,
                 Words(
                     f"default {default!r} does not fit a {field.type} field: {exc.message}",
-                    f"默认值 {default!r} 不适合 {field.type} 字段：{exc.message}",
+                    f"默认值 {default!r} 不适合 {field.type} 字段：{exc.words().zh}",
                 ),
                 Words(
                     "give a value of the field's type, or an expression starting with '='",

@@ -41,6 +41,7 @@ SEMANTICS = """\
           margin: {type: formula, expression: "amout * 2"}
           total: {type: formula, expression: "(amount + 1"}
           huge: {type: formula, expression: "amount + 9 ** 9999"}
+          closes: {type: date, default: soon}
         pipeline:
           stages: [new, won, new]
         duplicates:
@@ -124,6 +125,12 @@ CASES = {
                 "9 ** 9999 would have more than 100 digits",
                 "T-E044 objects.deal.fields.huge.expression: 表达式 'amount + 9 ** 9999' 超出了限制："
                 "9 ** 9999 的结果会超过 100 位",
+            ),
+            (
+                "T-E050 objects.deal.fields.closes.default: default 'soon' does not fit a date field: "
+                "'soon' is not a date (use YYYY-MM-DD).",
+                "T-E050 objects.deal.fields.closes.default: 默认值 'soon' 不适合 date 字段："
+                "'soon' 不是日期（请用 YYYY-MM-DD）。",
             ),
             (
                 "T-E060 objects.deal.pipeline.stages[2]: stage `new` is declared twice (also stages[0])",
