@@ -87,6 +87,7 @@ TEMPLATES = """\
       - {name: tell, on: created, object: deal, do: [{notify: {template: t, to: [owner]}}]}
     templates:
       t: {subject: "{{ record.name | uper }}", body: "{% include 'x' %}"}
+      u: {subject: "x", body: "{{ 2 ** 99999 }}"}
     """
 
 #: (config, [(English issue, its Chinese), …], [(English hint, its Chinese), …]) — each line exact,
@@ -224,6 +225,10 @@ CASES = {
                 "T-E243 templates.t.body: `{% include %}` is not allowed: a notification template cannot read "
                 "other templates or files",
                 "T-E243 templates.t.body: 不允许使用 `{% include %}`：通知模板不能读取其他模板或文件",
+            ),
+            (
+                "T-E129 templates.u.body: the template exceeds a limit: a power with more than 100 digits",
+                "T-E129 templates.u.body: 模板超出限制：幂运算的结果超过了 100 位",
             ),
         ],
         [("did you mean `upper`?", "是否想写 `upper`？")],
