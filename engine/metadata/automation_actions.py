@@ -220,6 +220,20 @@ class Notify(ActionSpec):
                     f"请在 `templates:` 下声明它；已有：{', '.join(sorted(rc.templates)) or '无'}",
                 ),
             )
+        not_lists = [key for key in ("to", "channels") if key in value and not isinstance(value[key], list)]
+        for key, example in (("to", "[owner]"), ("channels", "[in_app, email]")):
+            if key in not_lists:
+                rc.issue(
+                    "T-E124",
+                    (*where, key),
+                    Words(
+                        f"`notify.{key}` is a list, not {value[key]!r}",
+                        f"`notify.{key}` 应是列表，而不是 {value[key]!r}",
+                    ),
+                    Words(f"write it in brackets, e.g. `{key}: {example}`", f"请写在方括号中，例如 `{key}: {example}`"),
+                )
+        if not_lists:
+            return None
         recipients = []
         for i, entry in enumerate(value["to"]):
             recipient = self.recipient(rc, entry, (*where, "to", i))

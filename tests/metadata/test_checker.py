@@ -459,6 +459,36 @@ def test_E124_webhook_fields_need_the_rules_object(config_file):
     )
 
 
+def test_E124_notify_recipients_and_channels_are_lists(config_file):
+    path = config_file("""
+        trellis: 1
+        objects:
+          lead:
+            fields:
+              name: {type: text}
+        templates:
+          hello: {subject: "Hi", body: "Hello"}
+        automations:
+          - name: tell
+            on: created
+            object: lead
+            do: [{notify: {to: owner, template: hello, channels: email}}]
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    to, channels = info.value.issues  # one error each, not one per character of "owner"
+    assert (to.code, to.path, to.message) == (
+        "T-E124",
+        "automations[0].do[0].notify.to",
+        "`notify.to` is a list, not 'owner'",
+    )
+    assert to.hint == "write it in brackets, e.g. `to: [owner]`"
+    assert (channels.path, channels.hint) == (
+        "automations[0].do[0].notify.channels",
+        "write it in brackets, e.g. `channels: [in_app, email]`",
+    )
+
+
 def test_E010_webhook_keys_are_checked_by_the_schema(config_file):
     path = config_file("""
         trellis: 1
