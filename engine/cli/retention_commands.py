@@ -8,6 +8,7 @@
 An object whose policy needs approval (``retention.approval``, ``settings.retention_approval``)
 is held: ``run --yes`` files a retention request for it, or says it waits for one, and carries
 out an approved one; ``report`` lists the requests open and each object's last decided one.
+Both speak ``TRELLIS_LANG``, else the config's first language.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from pathlib import Path
 
 import click
 
-from engine.cli.common import CONFIG_ARG, DB_OPTION, echo, secho, user_errors
+from engine.cli.common import CONFIG_ARG, DB_OPTION, config_language, echo, secho, user_errors
 from engine.cli.group import main
 from engine.metadata.model import Approver
 from engine.runtime import retention as policy
 from engine.runtime import retention_requests as requests
-from engine.runtime.messages import current_language, message
+from engine.runtime.messages import current_language, message, speaking
 from engine.runtime.records.files import upload_folder
 from engine.trellis import Trellis
 
@@ -110,7 +111,8 @@ def report_command(config: str, db_url: str | None) -> None:
     """List, per object, the records past retention now (counts and examples); changes nothing."""
     crm = Trellis.open(config, db_url)
     try:
-        _print_report(crm)
+        with speaking(config_language(crm.config.settings.languages)):
+            _print_report(crm)
     finally:
         crm.close()
 
@@ -132,10 +134,11 @@ def run_command(config: str, db_url: str | None, dry_run: bool, yes: bool, files
     """Archive or purge the records past retention, as the config says; --dry-run first."""
     crm = Trellis.open(config, db_url)
     try:
-        if dry_run or not yes:
-            _refuse_or_report(crm, dry_run)
-        else:
-            _apply(crm, files_dir.resolve() if files_dir else upload_folder())
+        with speaking(config_language(crm.config.settings.languages)):
+            if dry_run or not yes:
+                _refuse_or_report(crm, dry_run)
+            else:
+                _apply(crm, files_dir.resolve() if files_dir else upload_folder())
     finally:
         crm.close()
 
@@ -160,7 +163,7 @@ def _apply(crm: Trellis, folder: Path) -> None:
     while True:
         outcomes = policy.run(crm, upload_dir=folder)
         for outcome in outcomes:
-            if outcome.action in ("requested", "waiting"):
+            if outcome.action in ("requested", "waiting", "rejected"):
                 held[outcome.object] = outcome
                 continue
             counts = totals.setdefault((outcome.object, outcome.action), [0, 0, 0])
@@ -188,10 +191,12 @@ def _print_held(crm: Trellis, held: Iterable[policy.Outcome], language: str) -> 
         for outcome in held:
             label = crm.config.objects[outcome.object].plural_label.get(language)
             params = {"object": label, "id": outcome.request, "approver": outcome.approver}
-            if outcome.action in ("requested", "waiting"):
+            done = requests.get(session, outcome.request)
+            if outcome.action == "rejected":
+                params.update(user=done.decided_by_name, comment=done.comment)
+            if outcome.action in ("requested", "waiting", "rejected"):
                 secho(message(f"retention.{outcome.action}", language, count=outcome.done, **params), fg="yellow")
                 continue
-            done = requests.get(session, outcome.request)
             secho(
                 message(
                     "retention.request_done",

@@ -472,6 +472,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{object}: waiting for approval by {approver} (request #{id}, {count} records); nothing was changed.",
         "zh": "{object}：等待 {approver} 审批（申请 #{id}，{count} 条）；未做任何更改。",
     },
+    "retention.rejected": {
+        "en": "{object}: request #{id} was rejected by {user} ({comment}); no new request until the records due "
+        "change. Nothing was changed.",
+        "zh": "{object}：申请 #{id} 已被 {user} 拒绝（{comment}）；到期记录变化前不会再次提交。未做任何更改。",
+    },
     "retention.request_done": {
         "en": "{object}: request #{id} carried out: {done} {action}, {kept} kept (still referred to), "
         "{changed} left because they changed or are no longer due.",

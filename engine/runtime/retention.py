@@ -77,7 +77,8 @@ class Outcome:
     timeline: int = 0
     kept: int = 0
     #: The retention request (an object whose policy needs approval): ``action`` ``requested``
-    #: (filed now, ``done`` records held), ``waiting`` (pending, ``done`` held), or the archive
+    #: (filed now, ``done`` records held), ``waiting`` (pending, ``done`` held), ``rejected`` (the
+    #: last request, rejected, stands: the due records are the same), or the archive
     #: or purge of the approved request — ``finished`` when none of its records is left.
     request: int | None = None
     approver: str = ""
@@ -204,9 +205,13 @@ def _held(
     condition = _past(session, obj, policy, before)
     current = requests.open_request(session, obj.name)
     if current is None:
-        filed = requests.file(session, obj, policy, before, condition)
+        filed, standing = requests.file(session, obj, policy, before, condition)
         if filed is not None:
             return Outcome(obj.name, "requested", filed.count, request=filed.id, approver=_who(session, filed)), []
+        if standing is not None and standing.status == requests.REJECTED:
+            return Outcome(
+                obj.name, "rejected", standing.count, request=standing.id, approver=_who(session, standing)
+            ), []
         return None, []
     if current.status == requests.PENDING:
         return Outcome(obj.name, "waiting", current.count, request=current.id, approver=_who(session, current)), []
@@ -222,8 +227,7 @@ def _held(
     )
     finished = outcome.done < batch
     if finished:
-        settled, _ = requests.due_fingerprint(session, obj, condition)
-        requests.finish(session, current, outcome.done, outcome.kept, settled)
+        requests.finish(session, current, obj, condition, outcome.done)
     else:
         requests.progress(session, current, outcome.done)
     return replace(outcome, request=current.id, approver=_who(session, current), finished=finished), keys
@@ -245,10 +249,10 @@ def _due_ids(session: Session, obj: ObjectDef, before: dt.datetime, limit: int, 
 
 def work(crm: Runtime, at: dt.datetime, upload_dir: Path | None = None) -> list[Outcome]:
     """The worker's pass: ``run`` when ``settings.retention_automatic`` is true; else nothing
-    (a request still waiting for approval is left out of what the pass reports)."""
+    (a request still waiting, or one rejected, is left out of what the pass reports)."""
     if not crm.config.settings.retention_automatic or not policies(crm):
         return []
-    return [o for o in run(crm, at, upload_dir) if o.action != "waiting"]  # said once, when filed
+    return [o for o in run(crm, at, upload_dir) if o.action not in ("waiting", "rejected")]  # said once
 
 
 class Purge:

@@ -145,20 +145,25 @@ def open_request(session: Session, object_name: str) -> RetentionRequest | None:
 
 def file(
     session: Session, obj: ObjectDef, policy: Retention, before: dt.datetime, condition: sa.ColumnElement[bool]
-) -> RetentionRequest | None:
-    """File a request holding ``obj``'s records due now (``condition``) and tell its approvers;
-    None when none is due, when a request of the object is open, or when the last one closed
-    with this very set of due records (rejected, or done with these left)."""
+) -> tuple[RetentionRequest | None, RetentionRequest | None]:
+    """File a request holding ``obj``'s records due now (``condition``) and tell its approvers:
+    (the request, None). Nothing is filed when none is due, when a request of the object is open,
+    or when the last one closed with this very set of due records — rejected, or carried out
+    with exactly these kept (pointed at): then (None, that request)."""
     assert policy.approver is not None
     print_, count = due_fingerprint(session, obj, condition)
     if not count or open_request(session, obj.name) is not None:
-        return None
+        return None, None
     requests = _requests(session)
-    last = session.connection.execute(
-        sa.select(requests.c.settled).where(requests.c.object == obj.name).order_by(requests.c.id.desc()).limit(1)
-    ).scalar()
-    if last == print_:
-        return None
+    last = (
+        session.connection.execute(
+            sa.select(requests).where(requests.c.object == obj.name).order_by(requests.c.id.desc()).limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    if last is not None and last["settled"] == print_:
+        return None, _request(last)
     role, user_id, name = _approver(session, policy.approver)
     now = session.clock().now_utc
     values = {
@@ -182,7 +187,7 @@ def file(
                 sa.insert(requests).values(**values).returning(requests.c.id)
             ).scalar_one()
     except sa.exc.IntegrityError:  # another process filed one at the same moment
-        return None
+        return None, None
     items, table = session.schema.system["sys_retention_items"], session.schema.table(obj.name)
     held = session.connection.execute(
         sa.insert(items).from_select(
@@ -195,7 +200,7 @@ def file(
     session.connection.execute(sa.update(requests).where(requests.c.id == request_id).values(count=held))
     _log(session, obj.name, "retention.request", request_id, {"records": held, "action": policy.action})
     _notify(session, obj, policy, request_id, held, role, user_id)
-    return get(session, request_id)
+    return get(session, request_id), None
 
 
 def _approver(session: Session, approver: Approver) -> tuple[str | None, int | None, str]:
@@ -302,10 +307,10 @@ def approved_due(
     current: RetentionRequest,
     obj: ObjectDef,
     condition: sa.ColumnElement[bool],
-    limit: int,
-    after: int,
+    limit: int | None,
+    after: int = 0,
 ) -> list[int]:
-    """Up to ``limit`` ids above ``after`` of ``current``'s records that are still due
+    """Up to ``limit`` (None: all) ids above ``after`` of ``current``'s records that are still due
     (``condition``) and unchanged since the request (same version), in order."""
     items, table = session.schema.system["sys_retention_items"], session.schema.table(obj.name)
     statement = (
@@ -326,11 +331,16 @@ def progress(session: Session, current: RetentionRequest, done: int) -> None:
     )
 
 
-def finish(session: Session, current: RetentionRequest, done: int, kept: int, settled: str) -> RetentionRequest:
+def finish(
+    session: Session, current: RetentionRequest, obj: ObjectDef, condition: sa.ColumnElement[bool], done: int
+) -> RetentionRequest:
     """Close an approved request once no record of it is left to carry out: ``done`` more
-    carried out now, ``kept`` still due but pointed at, the rest left because they changed or
-    are no longer due; ``settled``: the fingerprint of the object's due records left."""
+    carried out now; those still due and unchanged are kept (other records point at them), the
+    rest left because they changed or are no longer due. Until the object's due records are
+    other than those kept, no new request is filed (``settled``)."""
     requests, now = _requests(session), session.clock().now_utc
+    still = approved_due(session, current, obj, condition, None)
+    kept, settled = len(still), fingerprint(still)
     total = current.done + done
     changed = max(current.count - total - kept, 0)
     session.connection.execute(
