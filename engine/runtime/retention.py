@@ -156,6 +156,7 @@ def run(
     for obj in policies(crm):
         assert obj.retention is not None
         policy, before = obj.retention, cutoff(now, obj.retention.years)
+        outcome: Outcome | None
         with crm.session(channel=CHANNEL) as session:
             if policy.approver is None:
                 outcome, keys = _carry_out(

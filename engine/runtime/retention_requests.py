@@ -366,13 +366,34 @@ def get(session: Session, request_id: Any) -> RetentionRequest:
 
 def waiting(session: Session, limit: int = 100) -> list[RetentionRequest]:
     """The pending requests the session's principal decides, oldest first."""
-    if not session.principal.has("approve"):
+    return [r for r in _of_approver(session, limit, pending=True) if may_decide(session, r)]
+
+
+def for_approver(session: Session, limit: int = 100) -> list[RetentionRequest]:
+    """The requests the session's principal is the approver of (pending or decided), newest
+    first, of objects they may read."""
+    principal = session.principal
+    return [
+        r
+        for r in _of_approver(session, limit)
+        if r.object in session.config.objects and principal.grant(r.object).read != "none"
+    ]
+
+
+def _of_approver(session: Session, limit: int, pending: bool = False) -> list[RetentionRequest]:
+    principal = session.principal
+    if not principal.has("approve"):
         return []
     requests = _requests(session)
-    rows = session.connection.execute(
-        sa.select(requests).where(requests.c.status == PENDING).order_by(requests.c.id).limit(limit)
-    ).mappings()
-    return [found for found in map(_request, rows) if may_decide(session, found)]
+    mine = sa.or_(
+        requests.c.approver_user_id == principal.user_id, requests.c.approver_role.in_(sorted(principal.roles))
+    )
+    statement = sa.select(requests).where(mine)
+    if pending:
+        statement = statement.where(requests.c.status == PENDING).order_by(requests.c.id)
+    else:
+        statement = statement.order_by(requests.c.id.desc())
+    return [_request(row) for row in session.connection.execute(statement.limit(limit)).mappings()]
 
 
 def waiting_count(session: Session, limit: int = 100) -> int:
