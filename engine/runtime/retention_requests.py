@@ -50,6 +50,8 @@ OPEN = (PENDING, APPROVED)
 EXAMPLES = 5
 #: The records of a request an approver's examples are looked for among.
 EXAMPLE_POOL = 200
+#: The ``rule`` of the notifications telling approvers of a request (no automation rule has a colon).
+NOTIFY_RULE = "trellis:retention"
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,8 @@ def fingerprint(ids: Iterable[int]) -> str:
 def due_fingerprint(session: Session, obj: ObjectDef, condition: sa.ColumnElement[bool]) -> tuple[str, int]:
     """The fingerprint and number of ``obj``'s records matching ``condition`` (read as a stream)."""
     table = session.schema.table(obj.name)
-    result = session.connection.execution_options(yield_per=10_000).execute(
-        sa.select(table.c.id).where(condition).order_by(table.c.id)
+    result = session.connection.execute(
+        sa.select(table.c.id).where(condition).order_by(table.c.id).execution_options(yield_per=10_000)
     )
     count = 0
 
@@ -189,14 +191,17 @@ def file(
     except sa.exc.IntegrityError:  # another process filed one at the same moment
         return None, None
     items, table = session.schema.system["sys_retention_items"], session.schema.table(obj.name)
-    held = session.connection.execute(
+    session.connection.execute(
         sa.insert(items).from_select(
             ["request_id", "record_id", "version"],
             sa.select(sa.literal(request_id, type_=items.c.request_id.type), table.c.id, table.c.version).where(
                 condition
             ),
         )
-    ).rowcount
+    )
+    held = session.connection.execute(
+        sa.select(sa.func.count()).select_from(items).where(items.c.request_id == request_id)
+    ).scalar_one()
     session.connection.execute(sa.update(requests).where(requests.c.id == request_id).values(count=held))
     _log(session, obj.name, "retention.request", request_id, {"records": held, "action": policy.action})
     _notify(session, obj, policy, request_id, held, role, user_id)
@@ -230,7 +235,7 @@ def _notify(
                 "body": message("retention.notify_body", language, **params),
                 "object": obj.name,
                 "record_id": None,
-                "rule": "retention",
+                "rule": NOTIFY_RULE,
                 "created_at": now,
                 "read_at": None,
             },

@@ -88,6 +88,9 @@ def test_retapprove_the_approver_reviews_and_the_worker_purges_what_was_approved
     home = text(cora.get("/approvals"))
     assert re.search(r'<span class="badge bell-count" aria-hidden="true">1</span>', home)
     assert re.search(r'>Approvals <span class="badge"[^>]*><span class="vh">: </span>1</span>', home)
+    bell = text(cora.get("/notifications"))
+    assert "Retention: 2 Leads wait for your approval to be purged (request #1)" in bell
+    assert 'href="/approvals#retention-h"' in bell
     section = retention_section(home)
     assert "Purge 2 Leads past their retention" in section
     assert "Policy: kept 2 years after Ended on, so those before" in section
