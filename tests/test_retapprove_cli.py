@@ -183,3 +183,17 @@ def test_retapprove_the_report_speaks_chinese(sample, monkeypatch):
     assert report.exit_code == 0, report.output
     assert "线索：将彻底删除 4 条" in report.output and "须经 Compliance 批准后才会执行" in report.output
     assert "保留策略申请：" in report.output and "条待彻底删除，自" in report.output
+
+
+def test_retapprove_a_request_is_withdrawn_once_the_policy_needs_no_approval(sample, write_config):
+    crm, config, db_url, ids = sample
+    assert "(request #1)" in run("retention", "run", config, "--db", db_url, "--yes").output
+    plain = write_config(CONFIG.replace(", approval: {role: compliance}", ""), "plain.yaml")
+    done = run("retention", "run", plain, "--db", db_url, "--yes")
+    assert done.exit_code == 0, done.output
+    assert "Leads: 3 purged" in done.output and "Leads: 1 past retention kept" in done.output
+    assert lead_ids(crm) == {ids["Pointed at"], ids["Ended lately"]}
+    report = run("retention", "report", plain, "--db", db_url)
+    assert "#1 Leads: 4 to purge, withdrawn on" in report.output
+    assert "the policy no longer needs approval" in report.output
+    assert [(w.object, w.record_id) for w in audit_rows(crm, "retention.withdrawn")] == [("lead", None)]

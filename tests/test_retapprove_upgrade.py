@@ -1,7 +1,7 @@
 """A database made before retention requests existed (issue 18 §4) gets their tables on its next
 ``trellis apply``: ``plan`` shows them, ``apply`` creates them, and a retention run on an object
-whose policy needs approval then files its request. Runs on SQLite, and on PostgreSQL when
-TRELLIS_TEST_DATABASE_URL is set."""
+whose policy needs approval then files its request, and archives the record once approved.
+Runs on SQLite, and on PostgreSQL when TRELLIS_TEST_DATABASE_URL is set."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
+from engine.runtime import retention_requests
 
 CONFIG = """
 trellis: 1
@@ -16,7 +17,7 @@ roles:
   compliance: {permissions: [approve], objects: {lead: {read: all}}}
 objects:
   lead:
-    retention: {years: 1, action: purge, from: ended_on, approval: {role: compliance}}
+    retention: {years: 1, action: archive, from: ended_on, approval: {role: compliance}}
     fields:
       name: {type: text}
       ended_on: {type: date}
@@ -36,7 +37,9 @@ def test_retapprove_an_older_database_gets_the_request_tables_on_apply(write_con
     crm = Trellis.open(path, db_url)
     try:
         with crm.session() as s:
-            s.create("lead", {"name": "Ended long ago", "ended_on": "2001-01-01"})
+            old = s.create("lead", {"name": "Ended long ago", "ended_on": "2001-01-01"}).id
+        with crm.directory() as directory:
+            directory.add("cora", roles=["compliance"])
         with crm.engine.begin() as connection:  # as a database applied before this version
             for table in TABLES:
                 connection.exec_driver_sql(f"DROP TABLE {table}")
@@ -50,3 +53,14 @@ def test_retapprove_an_older_database_gets_the_request_tables_on_apply(write_con
     filed = run("retention", "run", path, "--db", db_url, "--yes")
     assert filed.exit_code == 0, filed.output
     assert "Lead: 1 held for approval by Compliance (request #1); nothing was changed." in filed.output
+    crm = Trellis.open(path, db_url)
+    try:
+        with crm.session(user="cora") as s:
+            retention_requests.decide(s, 1, "approve")
+        archived = run("retention", "run", path, "--db", db_url, "--yes")
+        assert "Lead: 1 archived." in archived.output, archived.output
+        assert "Lead: request #1 carried out: 1 archived, 0 kept" in archived.output
+        with crm.session() as s:
+            assert s.query("lead").include_archived().filter(id=old).first()["archived_at"] is not None
+    finally:
+        crm.close()

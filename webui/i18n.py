@@ -908,6 +908,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "retention_review.status.approved": {"en": "Approved", "zh": "已批准"},
     "retention_review.status.rejected": {"en": "Rejected", "zh": "已驳回"},
     "retention_review.status.done": {"en": "Carried out", "zh": "已执行"},
+    "retention_review.status.withdrawn": {
+        "en": "Withdrawn (the policy no longer needs approval)",
+        "zh": "已撤销（该策略不再需要审批）",
+    },
     "retention_review.outcome_approved": {
         "en": "Approved by {user}; the next retention run carries it out.",
         "zh": "{user} 已批准；下次保留策略运行时执行。",

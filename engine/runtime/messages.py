@@ -505,6 +505,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "  #{id} {object}: approved by {user}, carried out on {at}: {done} done, {kept} kept, {changed} left.",
         "zh": "  #{id} {object}：{user} 已批准，于 {at} 执行：完成 {done} 条，保留 {kept} 条，未处理 {changed} 条。",
     },
+    "retention.request_withdrawn": {
+        "en": "  #{id} {object}: {count} to {action}, withdrawn on {at}: the policy no longer needs approval.",
+        "zh": "  #{id} {object}：{count} 条待{action}，已于 {at} 撤销：该策略不再需要审批。",
+    },
     "retention.action.archive": {"en": "archive", "zh": "归档"},
     "retention.action.purge": {"en": "purge", "zh": "彻底删除"},
     "retention.action_done.archive": {"en": "archived", "zh": "已归档"},

@@ -159,6 +159,7 @@ def run(
         outcome: Outcome | None
         with crm.session(channel=CHANNEL) as session:
             if policy.approver is None:
+                requests.withdraw(session, obj.name)  # one filed while the policy needed approval
                 outcome, keys = _carry_out(
                     session, obj, policy, now, batch, functools.partial(_due_ids, session, obj, before)
                 )
@@ -203,8 +204,10 @@ def _held(
     """An object whose retention needs approval: file a request for its due records, say that
     one waits, or carry out the approved one (its records still due and unchanged)."""
     before = cutoff(now, policy.years)
-    condition = _past(session, obj, policy, before)
     current = requests.open_request(session, obj.name)
+    if current is not None:  # what was asked for and approved: to archive, or to purge
+        policy = replace(policy, action=current.action)
+    condition = _past(session, obj, policy, before)
     if current is None:
         filed, standing = requests.file(session, obj, policy, before, condition)
         if filed is not None:

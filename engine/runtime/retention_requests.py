@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import Approver, ObjectDef, Retention
 from engine.runtime.errors import RECORD_ERRORS, FieldError, NotFound, ValidationFailed
-from engine.runtime.messages import message
+from engine.runtime.messages import current_language, message
 from engine.runtime.records.query import format_title
 from engine.runtime.records.reader import language_of
 from engine.runtime.security.permissions import PermissionDenied
@@ -44,12 +44,12 @@ from engine.runtime.security.permissions import PermissionDenied
 if TYPE_CHECKING:
     from engine.runtime.records.session import Session
 
-PENDING, APPROVED, REJECTED, DONE = "pending", "approved", "rejected", "done"
+PENDING, APPROVED, REJECTED, DONE, WITHDRAWN = "pending", "approved", "rejected", "done", "withdrawn"
 OPEN = (PENDING, APPROVED)
 #: How many of a request's records the approver is shown (those they may read).
 EXAMPLES = 5
-#: The records of a request an approver's examples are looked for among.
-EXAMPLE_POOL = 200
+#: The records of a request an approver's examples are looked for among: pages of ids, read as the viewer.
+EXAMPLE_POOL, EXAMPLE_PAGES = 200, 10
 #: The ``rule`` of the notifications telling approvers of a request (no automation rule has a colon).
 NOTIFY_RULE = "trellis:retention"
 
@@ -258,7 +258,7 @@ def decide(session: Session, request_id: Any, decision: str, comment: str | None
             "retention.not_approver",
             f"retention request {current.id} is for {current.approver_name} to decide",
             id=current.id,
-            approver=current.approver_name,
+            approver=approver_text(session, current, current_language()),
         )
     comment = (comment or "").strip() or None
     if decision == "reject" and comment is None:
@@ -294,7 +294,9 @@ def may_decide(session: Session, current: RetentionRequest) -> bool:
         return False
     if current.approver_user_id is not None:
         return current.approver_user_id == principal.user_id
-    return current.approver_role is not None and current.approver_role in principal.roles
+    if current.approver_role is not None:
+        return current.approver_role in principal.roles
+    return principal.username == current.approver_name  # a named user whose account came later
 
 
 def _fingerprint_of(session: Session, request_id: int) -> str:
@@ -304,6 +306,22 @@ def _fingerprint_of(session: Session, request_id: int) -> str:
             sa.select(items.c.record_id).where(items.c.request_id == request_id).order_by(items.c.record_id)
         ).scalars()
     )
+
+
+def withdraw(session: Session, object_name: str) -> RetentionRequest | None:
+    """Close the open request of an object whose policy no longer needs approval (the config
+    changed): nothing of it is carried out; the run goes on under the new policy. Audited."""
+    current = open_request(session, object_name)
+    if current is None:
+        return None
+    requests = _requests(session)
+    session.connection.execute(
+        sa.update(requests)
+        .where(requests.c.id == current.id)
+        .values(status=WITHDRAWN, open_object=None, done_at=session.clock().now_utc)
+    )
+    _log(session, object_name, "retention.withdrawn", current.id, {"records": current.count})
+    return get(session, current.id)
 
 
 # --- carrying it out ---------------------------------------------------------------------------
@@ -391,7 +409,13 @@ def _of_approver(session: Session, limit: int, pending: bool = False) -> list[Re
         return []
     requests = _requests(session)
     mine = sa.or_(
-        requests.c.approver_user_id == principal.user_id, requests.c.approver_role.in_(sorted(principal.roles))
+        requests.c.approver_user_id == principal.user_id,
+        requests.c.approver_role.in_(sorted(principal.roles)),
+        sa.and_(
+            requests.c.approver_user_id.is_(None),
+            requests.c.approver_role.is_(None),
+            requests.c.approver_name == principal.username,
+        ),
     )
     statement = sa.select(requests).where(mine)
     if pending:
@@ -430,19 +454,25 @@ def examples(session: Session, current: RetentionRequest, limit: int = EXAMPLES)
     obj = session.config.objects.get(current.object)
     if obj is None or session.principal.grant(obj.name).read == "none":
         return []
-    items = session.schema.system["sys_retention_items"]
-    ids = list(
-        session.connection.execute(
-            sa.select(items.c.record_id)
-            .where(items.c.request_id == current.id)
-            .order_by(items.c.record_id)
-            .limit(EXAMPLE_POOL)
-        ).scalars()
-    )
-    if not ids:
-        return []
-    records = session.query(obj.name).include_archived().filter(id__in=ids).order_by("id").all()
-    return [Example(record.id, format_title(obj, record)) for record in records[:limit]]
+    items, after = session.schema.system["sys_retention_items"], 0
+    found: list[Example] = []
+    for _ in range(EXAMPLE_PAGES):  # the first records the viewer may read, a page of ids at a time
+        ids = list(
+            session.connection.execute(
+                sa.select(items.c.record_id)
+                .where(items.c.request_id == current.id, items.c.record_id > after)
+                .order_by(items.c.record_id)
+                .limit(EXAMPLE_POOL)
+            ).scalars()
+        )
+        if not ids:
+            break
+        records = session.query(obj.name).include_archived().filter(id__in=ids).order_by("id").all()
+        found += [Example(record.id, format_title(obj, record)) for record in records[: limit - len(found)]]
+        if len(found) >= limit:
+            break
+        after = ids[-1]
+    return found
 
 
 def _fetch(session: Session, request_id: Any, lock: bool = False) -> RetentionRequest:
