@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from engine.metadata import load_config_text
+from engine.metadata.configdiff import diff_configs, say_changes
 from engine.metadata.errors import ConfigError
 from engine.metadata.model import Approver
 
@@ -101,3 +102,15 @@ def test_retapprove_T_E277_approval_while_records_are_kept_for_ever():
     )
     assert hint.startswith("set `retention_years: N` under settings")
     assert "没有任何对象的记录会过期" in zh
+
+
+def test_retapprove_trellis_diff_says_who_approves_in_both_languages():
+    before = load_config_text(config("{}", "{years: 2, action: purge}"))
+    after = load_config_text(config("{}", "{years: 2, action: purge, approval: {role: compliance}}"))
+    [en] = say_changes(before, after, diff_configs(before, after), "en")
+    assert en.lines == (
+        "Records of “Lead” are now purged 2 years after `updated_at`, with their timeline entries and files, "
+        "once Compliance approves (before: purged 2 years after `updated_at`, with their timeline entries and files).",
+    )
+    [zh] = say_changes(before, after, diff_configs(before, after), "zh")
+    assert "（须经Compliance批准）（原为：" in zh.lines[0]
