@@ -889,10 +889,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "归档 {count} 条已超过保留期限的{objects}",
     },
     "retention_review.policy": {
-        "en": "Policy: kept {years} years after {moment}, so those before {before}. A purge removes their timeline "
-        "entries and files too; each record leaves an audit entry.",
-        "zh": "策略：自“{moment}”起保留 {years} 年，即早于 {before} 的记录。彻底删除时其时间线记录和文件一并删除；"
-        "每条记录都留有审计记录。",
+        "en": "Policy: kept {years} years after {moment}, so those before {before}.",
+        "zh": "策略：自“{moment}”起保留 {years} 年，即早于 {before} 的记录。",
+    },
+    "retention_review.purge_note": {
+        "en": "A purge cannot be undone: their timeline entries and files go too; each record leaves an audit entry.",
+        "zh": "彻底删除无法撤销：其时间线记录和文件一并删除；每条记录都留有审计记录。",
     },
     "retention_review.requested": {
         "en": "Held by the retention run of {when}, for {approver}",

@@ -209,8 +209,8 @@ def file(
 
 
 def _approver(session: Session, approver: Approver) -> tuple[str | None, int | None, str]:
-    """(role, user id, name) of the approver (a named user is found by user name; one who does
-    not exist or is disabled still names the request, and only an administrator can act on it)."""
+    """(role, user id, name) of the approver: a named user is found by user name; one without an
+    active account yet still names the request, and decides it once their account exists."""
     if approver.kind == "role":
         return approver.name, None, f"role {approver.name}"
     row = session.unit.user_named(approver.name or "")

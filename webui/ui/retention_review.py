@@ -102,7 +102,8 @@ def _view(session: Session, current: RetentionRequest, fmt: Formatter, error: tu
             years=current.years,
             moment=moment_label,
             before=fmt.date(current.before.astimezone(fmt.zone).date()),
-        ),
+        )
+        + (" " + fmt.t("retention_review.purge_note") if current.action == "purge" else ""),
         requested=fmt.t(
             "retention_review.requested",
             when=fmt.moment(current.requested_at),
