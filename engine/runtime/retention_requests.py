@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import Approver, ObjectDef, Retention
 from engine.runtime.errors import RECORD_ERRORS, FieldError, NotFound, ValidationFailed
-from engine.runtime.messages import current_language, message
+from engine.runtime.messages import current_language, localized, message
 from engine.runtime.records.query import format_title
 from engine.runtime.records.reader import language_of
 from engine.runtime.security.permissions import PermissionDenied
@@ -262,9 +262,8 @@ def decide(session: Session, request_id: Any, decision: str, comment: str | None
         )
     comment = (comment or "").strip() or None
     if decision == "reject" and comment is None:
-        raise ValidationFailed(
-            {"comment": [FieldError("retention.say_why", "Say why you reject the request.")]}, "retention"
-        )
+        said = localized("retention.say_why", "Say why you reject the request.")
+        raise ValidationFailed({"comment": [FieldError("required", said, translated=True)]}, "retention")
     requests, now = _requests(session), session.clock().now_utc
     status = APPROVED if decision == "approve" else REJECTED
     values: dict[str, Any] = {
@@ -285,10 +284,15 @@ def decide(session: Session, request_id: Any, decision: str, comment: str | None
 
 
 def may_decide(session: Session, current: RetentionRequest) -> bool:
-    """Whether the session's principal decides ``current``: the ``approve`` permission, read on
-    the object, and the approver (the role's holder or the named user)."""
+    """Whether the session's principal decides ``current`` now: it is pending, and theirs."""
+    return current.status == PENDING and is_approver(session, current)
+
+
+def is_approver(session: Session, current: RetentionRequest) -> bool:
+    """Whether ``current`` is the session's principal's to decide: the ``approve`` permission,
+    read on the object, and the approver (the role's holder or the named user)."""
     principal = session.principal
-    if current.status != PENDING or not principal.has("approve"):
+    if not principal.has("approve"):
         return False
     if current.object not in session.config.objects or principal.grant(current.object).read == "none":
         return False
@@ -395,12 +399,7 @@ def waiting(session: Session, limit: int = 100) -> list[RetentionRequest]:
 def for_approver(session: Session, limit: int = 100) -> list[RetentionRequest]:
     """The requests the session's principal is the approver of (pending or decided), newest
     first, of objects they may read."""
-    principal = session.principal
-    return [
-        r
-        for r in _of_approver(session, limit)
-        if r.object in session.config.objects and principal.grant(r.object).read != "none"
-    ]
+    return [r for r in _of_approver(session, limit) if is_approver(session, r)]
 
 
 def _of_approver(session: Session, limit: int, pending: bool = False) -> list[RetentionRequest]:

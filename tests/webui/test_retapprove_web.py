@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.runtime.jobs import worker
+from engine.runtime.security.tokens import create_token
 from tests.webui.conftest import START, client_for, make_app, post, text
 
 CONFIG = """
@@ -136,3 +137,38 @@ def test_retapprove_the_request_reads_in_chinese(app, crm):
     with crm.engine.connect() as connection:
         title = connection.execute(sa.text("SELECT title FROM sys_notifications WHERE user_id = 2")).scalar()
     assert title == "保留策略：2 条线索等待您批准彻底删除（申请 #1）"
+
+
+def test_retapprove_the_api_lists_and_decides_as_the_approver(app, crm):
+    worker.run_once(crm, START, imports=False, mail=False)
+    client = app.test_client()
+    bearer = {name: {"Authorization": f"Bearer {create_token(crm, name, 'api')[0]}"} for name in ("zhao", "eve")}
+    listed = client.get("/api/v1/retention-requests", headers=bearer["zhao"])
+    assert listed.status_code == 200
+    [found] = listed.get_json()["data"]
+    assert (found["id"], found["action"], found["count"], found["status"], found["can_decide"]) == (
+        1,
+        "purge",
+        2,
+        "pending",
+        True,
+    )
+    assert found["policy"]["years"] == 2 and found["policy"]["from"] == "ended_on"
+    assert [e["title"] for e in found["examples"]] == ["East, ended long ago"]  # not the west record
+    assert client.get("/api/v1/retention-requests", headers=bearer["eve"]).get_json() == {"data": []}
+    assert client.get("/api/v1/retention-requests/1", headers=bearer["eve"]).status_code == 404
+    assert client.post("/api/v1/retention-requests/1/approve", headers=bearer["eve"]).status_code == 404
+    missing = client.post("/api/v1/retention-requests/1/reject", headers=bearer["zhao"], json={})
+    assert missing.status_code == 422 and missing.get_json()["error"]["fields"]["comment"][0] == {
+        "code": "required",
+        "message": "请说明拒绝的理由。",  # zhao's locale
+    }
+    rejected = client.post(
+        "/api/v1/retention-requests/1/reject", headers=bearer["zhao"], json={"comment": "Audit pending"}
+    )
+    assert rejected.status_code == 200
+    assert (rejected.get_json()["status"], rejected.get_json()["decided_by"]) == ("rejected", "zhao")
+    again = client.post("/api/v1/retention-requests/1/approve", headers=bearer["zhao"])
+    assert again.status_code == 422
+    assert worker.run_once(crm, START, imports=False, mail=False).retention == []  # the rejection stands
+    assert len(names(crm)) == 3
