@@ -159,24 +159,25 @@ def _apply(crm: Trellis, folder: Path) -> None:
     and which objects wait for approval."""
     language = current_language()
     totals: dict[tuple[str, str], list[int]] = {}
-    held: dict[str, policy.Outcome] = {}
+    held: list[policy.Outcome] = []  # requests filed, waiting, rejected or carried out, in order
     while True:
         outcomes = policy.run(crm, upload_dir=folder)
         for outcome in outcomes:
             if outcome.action in ("requested", "waiting", "rejected"):
-                held[outcome.object] = outcome
+                if not any(h.object == outcome.object and h.request == outcome.request for h in held):
+                    held.append(outcome)  # once per request: a later batch finds it waiting
                 continue
             counts = totals.setdefault((outcome.object, outcome.action), [0, 0, 0])
             counts[0] += outcome.done
             counts[1] += outcome.timeline
             counts[2] = outcome.kept
             if outcome.finished:
-                held[outcome.object] = outcome
+                held.append(outcome)
         if not any(o.action in ("archive", "purge") and o.done >= policy.BATCH for o in outcomes):
             break
     if not totals and not held:
         echo(message("retention.nothing", language))
-    _print_held(crm, held.values(), language)
+    _print_held(crm, held, language)
     for (name, action), (done, timeline, kept) in totals.items():
         label = crm.config.objects[name].plural_label.get(language)
         secho(message(f"retention.done_{action}", language, object=label, count=done, timeline=timeline), fg="green")
