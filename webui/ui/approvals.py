@@ -363,7 +363,8 @@ class ApprovalsLink:
 
 def approvals_nav() -> dict[str, Any]:
     """``approvals_nav`` for base.html: the link, with the number of requests waiting for the
-    user, when the config has approvals and the user may approve or has made requests."""
+    user (retention requests included), when the config has approvals or a retention policy
+    with an approver, and the user may approve or has made requests."""
     config = get_trellis().config
     held = any(o.retention is not None and o.retention.approver is not None for o in config.objects.values())
     if not current_user.is_authenticated or not (config.approvals or held):
