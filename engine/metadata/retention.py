@@ -78,10 +78,10 @@ def _approver(spec: Any) -> Approver | None:
         return Approver("manager")
     if isinstance(spec, Mapping) and len(spec) == 1:
         ((kind, value),) = spec.items()
-        if kind == "manager":
-            return Approver("manager", levels=int(value))
-        if kind in ("role", "user"):
-            return Approver(kind, name=str(value))
+        if kind == "manager":  # refused by check_retention_approvals (T-E274)
+            return Approver("manager", levels=value if isinstance(value, int) else 1)
+        if kind in ("role", "user") and isinstance(value, str):
+            return Approver(kind, name=value)
     return None
 
 
