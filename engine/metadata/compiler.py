@@ -77,7 +77,7 @@ from engine.metadata.model import (
 )
 from engine.metadata.patterns import PatternError, check_pattern
 from engine.metadata.reports import compile_reports
-from engine.metadata.retention import compile_retention
+from engine.metadata.retention import check_retention_approvals, compile_retention
 from engine.metadata.subscriptions import compile_subscriptions, with_targets
 
 #: Object names Trellis keeps for itself (system tables, URLs).
@@ -468,6 +468,7 @@ class Compiler:
         objects = g(objects, compile_duplicates, self, objects, objects_spec)
         objects = g(objects, compile_retention, self, objects, objects_spec, self.tree.get("settings") or {})
         roles = g({}, self.compile_roles, self.tree.get("roles") or {}, objects)
+        g(None, check_retention_approvals, self, objects, roles, objects_spec, self.tree.get("settings") or {})
         approvals = g((), compile_approvals, self, self.tree.get("approvals") or [], objects, set(roles), objects_spec)
         conversions = g({}, compile_conversions, self, self.tree.get("conversions") or {}, objects)
         settings_spec = self.tree.get("settings") or {}

@@ -118,6 +118,11 @@ T-E226    a mailbox's ``ca_file`` with ``tls_verify: false``
 T-E270    ``retention`` with no ``years`` while ``settings.retention_years`` is not set
 T-E271    ``retention.from`` names neither a field of the object nor a system date column
 T-E272    ``retention.from`` names a field that is no date or datetime
+T-E273    a retention approval (``retention.approval``, ``settings.retention_approval``) names an unknown role
+T-E274    a retention approval names ``manager``: retention is run by the system, with no requester
+T-E275    a retention approval's role lacks the ``approve`` permission
+T-E276    a retention approval's role cannot read the object's records
+T-E277    ``settings.retention_approval`` while no object's records ever expire
 T-E184    a ``forecast`` report of an object without a pipeline, without a date ``close_date`` or a number ``amount``, or with keys it does not take; its keys on another kind
 T-E185    a stage's ``forecast`` category on a won or lost stage
 T-E186    a ``forecast`` report's ``quota`` that cannot be read (amounts, ``per``, its object's fields), or a quota on a report not grouped by owner
