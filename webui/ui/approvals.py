@@ -36,7 +36,7 @@ from flask_login import current_user
 from engine.metadata.fieldtypes import FieldValueError, coerce_value
 from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime import retention_requests
-from engine.runtime.errors import ValidationFailed
+from engine.runtime.errors import NotFound, ValidationFailed
 from engine.runtime.records.query import format_title
 from engine.runtime.records.record import Record
 from engine.runtime.records.session import Session
@@ -387,8 +387,33 @@ def approvals_nav() -> dict[str, Any]:
     return {"approvals_nav": g.approvals_nav}
 
 
+def decide_retention(request_id: int) -> Response | tuple[str, int]:
+    """Approve or reject a retention request; a rejection without a reason comes back with the error."""
+    decision = request.form.get("decision", "")
+    comment = request.form.get("comment", "")
+    if decision not in ("approve", "reject"):
+        abort(400)
+    try:
+        with ui_session() as session:
+            decided = retention_requests.decide(session, request_id, decision, comment)
+    except ValidationFailed as exc:
+        message = " ".join(e.message for problems in exc.errors.values() for e in problems)
+        if "comment" in exc.errors:
+            return inbox(retention_errors={request_id: (comment, message)}, status=422)
+        flash(message, "error")
+        return redirect(url_for("pipeline.inbox"))
+    except NotFound:
+        abort(404)
+    except PermissionDenied as exc:
+        flash(t("approvals.denied", message=str(exc)), "error")
+        return redirect(url_for("pipeline.inbox"))
+    flash(t(f"retention_review.{decided.status}_{decided.action}", count=decided.count), "info")
+    return redirect(url_for("pipeline.inbox"))
+
+
 ROUTES = (
     ("/approvals", "inbox", show_inbox, ["GET"]),
     ("/approvals/<int:approval_id>/decide", "decide", decide, ["POST"]),
     ("/approvals/<int:approval_id>/withdraw", "withdraw", withdraw, ["POST"]),
+    ("/approvals/retention/<int:request_id>/decide", "retention_decide", decide_retention, ["POST"]),
 )

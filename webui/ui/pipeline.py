@@ -58,7 +58,7 @@ from webui.api.serialize import has_surrogate, record_json
 from webui.i18n import Formatter
 from webui.state import get_trellis
 from webui.ui import approvals as approval_pages
-from webui.ui import board, context, display, forms, retention_review
+from webui.ui import board, context, display, forms
 from webui.ui.board import COLOR, percent, stage_classes
 from webui.ui.context import formatter, local_path, t, ui_session
 from webui.ui.views import (
@@ -659,7 +659,6 @@ ROUTES = (
     ("/o/<object_name>/board", "board", board.show_board, ["GET"]),
     ("/stages.css", "stage_colors", stage_colors, ["GET"]),
     *approval_pages.ROUTES,
-    *retention_review.ROUTES,
 )
 
 

@@ -7,9 +7,10 @@ are ``engine.runtime.retention_requests``.
 - ``views``: the requests the user decides — pending ones with the report (how many records,
   to archive or to purge, the policy, a few of the records as the user may read them: the one
   read path, so what they may not read never reaches them) and the Approve / Reject form (a
-  reason required to reject), then the ones already decided with the outcome;
-- ``decide`` (POST ``/approvals/retention/<id>/decide``): one decision, then back to the
-  approvals page with what happens next.
+  reason required to reject), then the ones already decided with the outcome.
+
+The decision itself (POST ``/approvals/retention/<id>/decide``) is ``approvals.decide_retention``,
+beside the page it returns to.
 """
 
 from __future__ import annotations
@@ -17,15 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from flask import Response, abort, flash, redirect, request, url_for
+from flask import url_for
 
 from engine.runtime import retention_requests
-from engine.runtime.errors import NotFound, ValidationFailed
 from engine.runtime.records.session import Session
 from engine.runtime.retention_requests import RetentionRequest
-from engine.runtime.security.permissions import PermissionDenied
 from webui.i18n import Formatter
-from webui.ui.context import t, ui_session
 from webui.ui.listing import system_column
 
 #: Most retention requests the approvals page shows (waiting, and decided).
@@ -118,32 +116,3 @@ def _view(session: Session, current: RetentionRequest, fmt: Formatter, error: tu
         comment=typed,
         comment_error=problem,
     )
-
-
-def decide(request_id: int) -> Response | tuple[str, int]:
-    """Approve or reject a retention request; a rejection without a reason comes back with the error."""
-    from webui.ui.approvals import inbox
-
-    decision = request.form.get("decision", "")
-    comment = request.form.get("comment", "")
-    if decision not in ("approve", "reject"):
-        abort(400)
-    try:
-        with ui_session() as session:
-            decided = retention_requests.decide(session, request_id, decision, comment)
-    except ValidationFailed as exc:
-        message = " ".join(e.message for problems in exc.errors.values() for e in problems)
-        if "comment" in exc.errors:
-            return inbox(retention_errors={request_id: (comment, message)}, status=422)
-        flash(message, "error")
-        return redirect(url_for("pipeline.inbox"))
-    except NotFound:
-        abort(404)
-    except PermissionDenied as exc:
-        flash(t("approvals.denied", message=str(exc)), "error")
-        return redirect(url_for("pipeline.inbox"))
-    flash(t(f"retention_review.{decided.status}_{decided.action}", count=decided.count), "info")
-    return redirect(url_for("pipeline.inbox"))
-
-
-ROUTES = (("/approvals/retention/<int:request_id>/decide", "retention_decide", decide, ["POST"]),)
