@@ -1182,7 +1182,7 @@ class Compiler:
                 seen.setdefault(stage.key, -1)
         picklist = Picklist(
             name=f"{object_path[1]}.{field_name}",
-            label=Label.of(spec.get("label"), "Stage"),
+            label=Label.of(spec.get("label"), {"en": "Stage", "zh": "阶段"}),
             values=tuple(PicklistValue(s.key, s.label, color=s.color) for s in all_stages.values()),
         )
         field_spec = field_spec or {}
@@ -1213,7 +1213,7 @@ class Compiler:
         stage_field = FieldDef(
             name=field_name,
             type="picklist",
-            label=Label.of(field_spec.get("label") or spec.get("label"), "Stage"),
+            label=Label.of(field_spec.get("label") or spec.get("label"), {"en": "Stage", "zh": "阶段"}),
             required=True,
             indexed=True,
             default=field_spec.get("default", stages[0].key if stages else None),
@@ -1237,7 +1237,7 @@ class Compiler:
         )
         pipeline = Pipeline(
             field=field_name,
-            label=Label.of(spec.get("label"), "Pipeline"),
+            label=Label.of(spec.get("label"), {"en": "Pipeline", "zh": "流程"}),
             stages=tuple(stages),
             back=spec.get("back", True),
             reopen=spec.get("reopen", "anyone"),
@@ -1305,7 +1305,9 @@ class Compiler:
             yield ValidationRule(
                 name=name,
                 assertion=assertion,
-                message=Label.of(spec.get("message"), f"The rule {name} is not met."),
+                message=Label.of(
+                    spec.get("message"), {"en": f"The rule {name} is not met.", "zh": f"不满足规则 {name}。"}
+                ),
                 when=when,
                 field=spec.get("field"),
             )
@@ -1382,7 +1384,7 @@ class Compiler:
                 names.append(fname)
             sections.append(
                 Section(
-                    label=Label.of(spec.get("label"), f"Section {index + 1}"),
+                    label=Label.of(spec.get("label"), {"en": f"Section {index + 1}", "zh": f"第 {index + 1} 部分"}),
                     fields=tuple(names),
                     columns=spec.get("columns", 1) if spec.get("columns") in (1, 2) else 1,
                 )
