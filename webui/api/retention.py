@@ -22,7 +22,7 @@ from engine.runtime.retention_requests import RetentionRequest
 from webui.api.auth import current_username
 from webui.api.errors import ApiError, said
 from webui.api.params import json_body
-from webui.api.responses import error_responses
+from webui.api.responses import IDENTIFIER, decision_paths, error_responses
 from webui.state import get_trellis
 
 #: Most requests one answer lists.
@@ -139,7 +139,7 @@ def paths() -> dict[str, Any]:
     """The retention request routes for the OpenAPI document."""
     errors = error_responses
     one = {"application/json": {"schema": {"$ref": "#/components/schemas/RetentionRequest"}}}
-    identifier = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    identifier = IDENTIFIER
     listed = {"type": "array", "items": {"$ref": "#/components/schemas/RetentionRequest"}}
     out: dict[str, Any] = {
         "/api/v1/retention-requests": {
@@ -169,28 +169,15 @@ def paths() -> dict[str, Any]:
             }
         },
     }
-    for decision, summary in (
-        ("approve", "Approve: the next retention run carries it out"),
-        ("reject", "Reject (a comment is required)"),
-    ):
-        out[f"/api/v1/retention-requests/{{id}}/{decision}"] = {
-            "post": {
-                "operationId": f"{decision}_retention_request",
-                "tags": ["approvals"],
-                "summary": summary,
-                "parameters": [identifier],
-                "requestBody": {
-                    "required": False,
-                    "content": {
-                        "application/json": {
-                            "schema": {"type": "object", "properties": {"comment": {"type": "string"}}}
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {"description": "The request as it now stands.", "content": one},
-                    **errors("400", "401", "403", "404", "422", "429", "500"),
-                },
-            }
-        }
+    out.update(
+        decision_paths(
+            "/api/v1/retention-requests",
+            "retention_request",
+            (
+                ("approve", "Approve: the next retention run carries it out"),
+                ("reject", "Reject (a comment is required)"),
+            ),
+            one,
+        )
+    )
     return out
