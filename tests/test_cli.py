@@ -42,10 +42,13 @@ def run(*args: str):
 
 
 @pytest.mark.parametrize("config", ["sample_saas.yaml", "sample_retail.yaml", "templates/crm_base.yaml"])
-def test_validate_accepts_the_sample_configs(config):
+def test_validate_accepts_the_sample_configs(config, monkeypatch):
+    monkeypatch.delenv("TRELLIS_LANG", raising=False)
     result = run("validate", CONFIGS / config)
     assert result.exit_code == 0
-    assert "is valid" in result.output
+    assert "有效：" in result.output  # the samples' first language is zh (settings.languages: [zh, en])
+    monkeypatch.setenv("TRELLIS_LANG", "en")
+    assert "is valid" in run("validate", CONFIGS / config).output
 
 
 def test_validate_prints_every_error_with_location_code_and_hint(write_config):

@@ -878,6 +878,71 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "This unsubscribe link is not valid any more: the subscription has ended already.",
         "zh": "该退订链接已失效：订阅已经结束。",
     },
+    # --- retention requests on the approvals page (webui.ui.retention_review) ---
+    "retention_review.title": {"en": "Retention", "zh": "数据保留"},
+    "retention_review.heading_purge": {
+        "en": "Purge {count} {objects} past their retention",
+        "zh": "彻底删除 {count} 条已超过保留期限的{objects}",
+    },
+    "retention_review.heading_archive": {
+        "en": "Archive {count} {objects} past their retention",
+        "zh": "归档 {count} 条已超过保留期限的{objects}",
+    },
+    "retention_review.policy": {
+        "en": "Policy: kept {years} years after {moment}, so those before {before}.",
+        "zh": "策略：自“{moment}”起保留 {years} 年，即早于 {before} 的记录。",
+    },
+    "retention_review.purge_note": {
+        "en": "A purge cannot be undone: their timeline entries and files go too; each record leaves an audit entry.",
+        "zh": "彻底删除无法撤销：其时间线记录和文件一并删除；每条记录都留有审计记录。",
+    },
+    "retention_review.requested": {
+        "en": "Held by the retention run of {when}, for {approver}",
+        "zh": "由 {when} 的保留策略运行提交，待 {approver} 审批",
+    },
+    "retention_review.examples": {"en": "Among them (those you may read):", "zh": "其中包括（您有权查看的）："},
+    "retention_review.no_examples": {
+        "en": "None of these records is one you may read.",
+        "zh": "这些记录中没有您有权查看的。",
+    },
+    "retention_review.comment": {"en": "Reason (required to reject)", "zh": "理由（驳回时必填）"},
+    "retention_review.status.pending": {"en": "Waiting for approval", "zh": "等待审批"},
+    "retention_review.status.approved": {"en": "Approved", "zh": "已批准"},
+    "retention_review.status.rejected": {"en": "Rejected", "zh": "已驳回"},
+    "retention_review.status.done": {"en": "Carried out", "zh": "已执行"},
+    "retention_review.status.withdrawn": {
+        "en": "Withdrawn (the policy no longer needs approval)",
+        "zh": "已撤销（该策略不再需要审批）",
+    },
+    "retention_review.outcome_approved": {
+        "en": "Approved by {user}; the next retention run carries it out.",
+        "zh": "{user} 已批准；下次保留策略运行时执行。",
+    },
+    "retention_review.outcome_rejected": {
+        "en": "Rejected by {user}: {comment}. No new request until the records due change.",
+        "zh": "{user} 已驳回：{comment}。到期记录变化前不会再次提交。",
+    },
+    "retention_review.outcome_done": {
+        "en": "Approved by {user} and carried out: {done} done, {kept} kept (other records refer to them), "
+        "{changed} left (changed since, or no longer due).",
+        "zh": "{user} 已批准并执行：完成 {done} 条，{kept} 条因仍被引用而保留，{changed} 条未处理（此后已更改或不再到期）。",
+    },
+    "retention_review.approved_purge": {
+        "en": "Approved: the next retention run purges those of the {count} records still due and unchanged.",
+        "zh": "已批准：下次保留策略运行时将彻底删除这 {count} 条中仍到期且未更改的记录。",
+    },
+    "retention_review.approved_archive": {
+        "en": "Approved: the next retention run archives those of the {count} records still due and unchanged.",
+        "zh": "已批准：下次保留策略运行时将归档这 {count} 条中仍到期且未更改的记录。",
+    },
+    "retention_review.rejected_purge": {
+        "en": "Rejected: nothing is purged, and no new request comes until the records due change.",
+        "zh": "已驳回：不删除任何记录，到期记录变化前不会再次提交。",
+    },
+    "retention_review.rejected_archive": {
+        "en": "Rejected: nothing is archived, and no new request comes until the records due change.",
+        "zh": "已驳回：不归档任何记录，到期记录变化前不会再次提交。",
+    },
     "approvals.badge": {"en": "{count} waiting for you", "zh": "{count} 条待您审批"},
     "approvals.title": {"en": "Approvals", "zh": "审批"},
     "approvals.waiting": {"en": "Waiting for you", "zh": "待我审批"},

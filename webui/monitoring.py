@@ -19,10 +19,7 @@ method and status. None of these answers holds a secret or record data; none nee
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
-import os
 import re
 import time
 import uuid
@@ -36,8 +33,6 @@ from webui.state import get_trellis
 PATHS = ("/healthz", "/readyz", "/metrics")
 #: A client's request id is kept when it matches this; else a new one is made.
 SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-#: Who may read ``/metrics`` when ``TRELLIS_METRICS_ALLOW`` is not set.
-DEFAULT_ALLOW = "127.0.0.1,::1"
 
 requests_log = logging.getLogger("trellis.requests")
 bp = Blueprint("monitoring", __name__)
@@ -83,31 +78,11 @@ def readyz() -> tuple[Response, int]:
 @bp.get("/metrics")
 def metrics_page() -> Response:
     """The metrics, for allowed addresses or the bearer token only."""
-    if not _may_scrape():
-        response = jsonify({"error": "metrics are only for TRELLIS_METRICS_ALLOW or TRELLIS_METRICS_TOKEN"})
+    if not metrics.may_scrape(request.remote_addr, request.headers.get("Authorization", "")):
+        response = jsonify(metrics.REFUSED)
         response.status_code = 403
         return response
     return Response(metrics.scrape(get_trellis()), mimetype=None, content_type=metrics.CONTENT_TYPE)
-
-
-def _may_scrape() -> bool:
-    token = os.environ.get("TRELLIS_METRICS_TOKEN", "")
-    given = request.headers.get("Authorization", "")
-    if token and given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip(), token):
-        return True
-    try:
-        address = ipaddress.ip_address(request.remote_addr or "")
-    except ValueError:
-        return False
-    for item in (os.environ.get("TRELLIS_METRICS_ALLOW") or DEFAULT_ALLOW).split(","):
-        try:
-            if item.strip() and address in ipaddress.ip_network(item.strip(), strict=False):
-                return True
-        except ValueError:  # a mistyped entry allows no one
-            logging.getLogger("trellis.metrics").warning(
-                "TRELLIS_METRICS_ALLOW: %r is not an address or network (e.g. 10.0.0.0/8); ignored", item.strip()
-            )
-    return False
 
 
 def _start() -> None:

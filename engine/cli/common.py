@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from engine.metadata import ConfigError, ConfigIssue
 from engine.runtime import migrate
 from engine.runtime.errors import TrellisError, ValidationFailed
+from engine.runtime.messages import LANGUAGES, message
 
 if TYPE_CHECKING:
     from engine.runtime.context import Runtime
@@ -111,11 +112,12 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except ConfigError as exc:
+            language = config_language(exc.languages)
             for issue in exc.issues:
-                echo(str(issue), err=True)
+                echo(issue.shown(language), err=True)
             count = len(exc.issues)
-            secho(f"{count} error{'s' if count != 1 else ''} in the config.", fg="red", err=True)
-            show_warnings(exc.warnings, err=True)
+            secho(message(counted("cli.config_errors", count), language, count=count), fg="red", err=True)
+            show_warnings(exc.warnings, language, err=True)
         except migrate.MigrationRefused as exc:
             secho("Refused: this change would lose or break data.", fg="red", err=True)
             for refusal in exc.refusals:
@@ -136,18 +138,30 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def show_warnings(warnings: Sequence[ConfigIssue], err: bool = False) -> None:
-    """Print a config's warnings (T-W…) in yellow, apart from its errors, and how many."""
+def show_warnings(warnings: Sequence[ConfigIssue], language: str = "en", err: bool = False) -> None:
+    """Print a config's warnings (T-W…) in yellow, apart from its errors, and how many, in ``language``."""
     if not warnings:
         return
+    label = message("cli.warning", language)
     for issue in warnings:
-        secho(f"warning: {visible(issue)}", fg="yellow", err=err)
+        secho(f"{label}: {visible(issue.shown(language))}", fg="yellow", err=err)
     count = len(warnings)
-    secho(
-        f"{count} warning{'s' if count != 1 else ''} (`trellis validate --strict` treats them as errors).",
-        fg="yellow",
-        err=err,
-    )
+    secho(message(counted("cli.config_warnings", count), language, count=count), fg="yellow", err=err)
+
+
+def config_language(languages: Sequence[str]) -> str:
+    """The language a config's errors and warnings are shown in: ``TRELLIS_LANG`` when it names a
+    language Trellis speaks, else the config's first such language (``settings.languages``), else English."""
+    for candidate in (os.environ.get("TRELLIS_LANG"), *languages):
+        base = (candidate or "").replace("-", "_").split("_")[0].lower()
+        if base in LANGUAGES:
+            return base
+    return "en"
+
+
+def counted(code: str, count: int) -> str:
+    """``code.one`` for one thing, ``code.other`` for any other number (English plurals)."""
+    return f"{code}.{'one' if count == 1 else 'other'}"
 
 
 class TimeOptionError(TrellisError):

@@ -14,6 +14,7 @@ from engine.cli.common import (
     DB_OPTION,
     LOSS_OPTION,
     config_first,
+    config_language,
     echo,
     secho,
     show_warnings,
@@ -25,6 +26,7 @@ from engine.metadata import ConfigError, load_config
 from engine.runtime import migrate
 from engine.runtime.database import create_engine, database_url, missing_database
 from engine.runtime.errors import TrellisError
+from engine.runtime.messages import message
 
 
 @main.command()
@@ -34,14 +36,14 @@ from engine.runtime.errors import TrellisError
 def validate(config: str, strict: bool) -> None:
     """Check CONFIG and report every error and warning with file:line:column, code and hint."""
     compiled = load_config(config)
+    languages = compiled.settings.languages
     if strict and compiled.warnings:
-        raise ConfigError([replace(issue, severity="error") for issue in compiled.warnings])
+        raise ConfigError([replace(issue, severity="error") for issue in compiled.warnings], tuple(languages))
     fields = sum(len(o.fields) for o in compiled.objects.values())
-    secho(
-        f"{config} is valid: {len(compiled.objects)} objects, {fields} fields, {len(compiled.picklists)} picklists.",
-        fg="green",
-    )
-    show_warnings(compiled.warnings)
+    language = config_language(languages)
+    counts = {"objects": len(compiled.objects), "fields": fields, "picklists": len(compiled.picklists)}
+    secho(message("cli.config_valid", language, config=config, **counts), fg="green")
+    show_warnings(compiled.warnings, language)
 
 
 @main.command()

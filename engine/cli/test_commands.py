@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from engine.cli.common import CONFIG_ARG, echo, secho, user_errors
+from engine.cli.common import CONFIG_ARG, config_language, counted, echo, secho, user_errors
 from engine.cli.group import main
 
 
@@ -43,10 +43,11 @@ def test(config: str, files: tuple[str, ...], db_url: str | None, junit_path: st
     try:
         suite = loading.load_suite(compiled, paths, where)
     except loading.TestFileError as bad:
+        shown = config_language(compiled.settings.languages)  # TRELLIS_LANG, else the config's first language
         for issue in bad.issues:
-            echo(str(issue), err=True)
+            echo(issue.shown(shown), err=True)
         count = len(bad.issues)
-        secho(f"{count} error{'s' if count != 1 else ''} in the test files.", fg="red", err=True)
+        secho(say(counted("file_errors", count), shown, count=count), fg="red", err=True)
         sys.exit(2)
     selected = suite.selected(keyword)
     language = suite.cases[0].language

@@ -54,6 +54,13 @@ if TYPE_CHECKING:
     help="Attempts before a message becomes a dead letter.",
 )
 @click.option("--requeue-dead", "requeue", is_flag=True, help="First give every dead letter a fresh set of attempts.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    envvar="TRELLIS_WORKER_METRICS_PORT",
+    help="Answer Prometheus at http://HOST:PORT/metrics (TRELLIS_METRICS_ALLOW / TRELLIS_METRICS_TOKEN).",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="The address --metrics-port listens on.")
 @user_errors
 def worker(
     config: str,
@@ -64,6 +71,8 @@ def worker(
     batch: int,
     max_attempts: int,
     requeue: bool,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Fire CONFIG's scheduled and cron automation rules, send queued e-mails and webhooks, seal the audit trail."""
     from engine.metadata import load_config
@@ -78,8 +87,11 @@ def worker(
     at = parse_time("--at", at_text, zone) if at_text else None
     smtp = SmtpSettings.from_environment()
     crm = Trellis(compiled, create_engine(db_url), clock=_clock(at, once))
+    stop_metrics: Callable[[], None] | None = None
     try:
         crm.check_database()
+        if metrics_port is not None and not once:
+            stop_metrics = _serve_metrics(crm, metrics_host, metrics_port)
         if requeue:
             count = requeue_dead(crm, crm.clock_now().now_utc)
             echo(f"Requeued {count} dead letter{'s' if count != 1 else ''}.")
@@ -98,7 +110,22 @@ def worker(
         except KeyboardInterrupt:
             echo("Stopped.")
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         crm.close()
+
+
+def _serve_metrics(crm: Any, host: str, port: int) -> Callable[[], None]:
+    """Serve ``/metrics`` for this worker, or stop the command with a clear message (exit 1)."""
+    from engine.runtime import metrics
+
+    try:
+        stop = metrics.serve(crm, host, port)
+    except OSError as exc:
+        message = f"--metrics-port {port}: cannot listen on {host}:{port} ({exc.strerror or exc})."
+        raise click.ClickException(message) from None
+    echo(f"Metrics at http://{host}:{port}/metrics")
+    return stop
 
 
 def _clock(at: dt.datetime | None, fixed: bool) -> Callable[[], dt.datetime] | None:

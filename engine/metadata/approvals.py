@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import Words, did_you_mean
 from engine.metadata.model import ApprovalRule, ApprovalStep, Approver, Label, ObjectDef
 
 if TYPE_CHECKING:
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 TRIGGERS = ("stage_skip", "delete")
 #: The writes a ``change`` rule may guard (``applies_to``).
 WRITES = ("create", "update")
+
+#: The label of an approval step the config does not name.
+APPROVAL = {"en": "Approval", "zh": "审批"}
 
 
 def compile_approvals(
@@ -37,8 +40,11 @@ def compile_approvals(
             compiler.issue(
                 "T-E060",
                 path,
-                f"approval `{name}` is declared twice (also approvals[{seen[name]}])",
-                "rename one of them",
+                Words(
+                    f"approval `{name}` is declared twice (also approvals[{seen[name]}])",
+                    f"审批 `{name}` 声明了两次（另见 approvals[{seen[name]}]）",
+                ),
+                Words("rename one of them", "请将其中一个改名"),
             )
         seen[name] = index
         rule = _compile_rule(compiler, spec, path, objects, role_names)
@@ -51,7 +57,14 @@ def compile_approvals(
         path = ("objects", object_name, "pipeline", "skip", "approval")
         name = f"{object_name}_stage_skip"
         if name in seen:
-            compiler.issue("T-E060", path, f"approval `{name}` is declared under `approvals` too", "keep one of them")
+            compiler.issue(
+                "T-E060",
+                path,
+                Words(
+                    f"approval `{name}` is declared under `approvals` too", f"审批 `{name}` 在 `approvals` 下也声明了"
+                ),
+                Words("keep one of them", "请只保留其中一个"),
+            )
             continue
         approver = _approver(compiler, skip_spec["approval"], path, role_names)
         if approver is not None:
@@ -60,8 +73,14 @@ def compile_approvals(
                     name=name,
                     object=object_name,
                     trigger="stage_skip",
-                    label=Label.of(None, f"Skipping {obj.pipeline.label.get('en').lower()} stages"),
-                    steps=(ApprovalStep(approver=approver, label=Label.of(None, "Approval")),),
+                    label=Label.of(
+                        None,
+                        {
+                            "en": f"Skipping {obj.pipeline.label.get('en').lower()} stages",
+                            "zh": f"跳过{obj.pipeline.label.get('zh')}阶段",
+                        },
+                    ),
+                    steps=(ApprovalStep(approver=approver, label=Label.of(None, APPROVAL)),),
                 )
             )
     return tuple(rules)
@@ -75,8 +94,9 @@ def _compile_rule(
         compiler.issue(
             "T-E030",
             (*path, "object"),
-            f"unknown object `{object_name}`",
-            did_you_mean(object_name, objects) or "name an object declared under `objects`",
+            Words(f"unknown object `{object_name}`", f"未知对象 `{object_name}`"),
+            did_you_mean(object_name, objects)
+            or Words("name an object declared under `objects`", "请指定在 `objects` 下声明的对象"),
         )
         return None
     obj = objects[object_name]
@@ -91,8 +111,8 @@ def _compile_rule(
                 compiler.issue(
                     "T-E032",
                     (*path, "on", "change", f_index),
-                    f"unknown field `{name}` of {object_name}",
-                    did_you_mean(name, obj.fields) or "list fields of the object",
+                    Words(f"unknown field `{name}` of {object_name}", f"{object_name} 没有字段 `{name}`"),
+                    did_you_mean(name, obj.fields) or Words("list fields of the object", "请列出该对象的字段"),
                 )
     else:
         trigger = str(trigger_spec)  # the schema requires `on`: one of its names here
@@ -100,8 +120,14 @@ def _compile_rule(
             compiler.issue(
                 "T-E090",
                 (*path, "on"),
-                f"`stage_skip` needs a pipeline, and {object_name} has none",
-                "add a `pipeline:` to the object or use `on: {change: [fields]}`",
+                Words(
+                    f"`stage_skip` needs a pipeline, and {object_name} has none",
+                    f"`stage_skip` 需要销售管道，而 {object_name} 没有",
+                ),
+                Words(
+                    "add a `pipeline:` to the object or use `on: {change: [fields]}`",
+                    "请给该对象加上 `pipeline:`，或改用 `on: {change: [fields]}`",
+                ),
             )
     applies_to = _applies_to(compiler, spec, path, trigger)
     names = set(obj.fields)
@@ -132,8 +158,11 @@ def _applies_to(compiler: Compiler, spec: dict, path: tuple, trigger: str | None
         compiler.issue(
             "T-E094",
             (*path, "applies_to"),
-            f"`applies_to` is for `on: {{change: [fields]}}` rules, and this rule is on `{trigger}`",
-            "remove `applies_to`, or guard field changes",
+            Words(
+                f"`applies_to` is for `on: {{change: [fields]}}` rules, and this rule is on `{trigger}`",
+                f"`applies_to` 只用于 `on: {{change: [fields]}}` 规则，而此规则是 `{trigger}`",
+            ),
+            Words("remove `applies_to`, or guard field changes", "请删除 `applies_to`，或改为审批字段变更"),
         )
         return WRITES
     chosen = (given,) if isinstance(given, str) else tuple(given)
@@ -145,19 +174,26 @@ def _steps(compiler: Compiler, spec: dict, path: tuple, role_names: set[str]) ->
         compiler.issue(
             "T-E091",
             path,
-            "an approval names its approver either with `approver:` (one step) "
-            "or with `steps:` (several), not both and not neither",
-            "e.g. `approver: manager` or `steps: [{approver: manager}, {approver: {role: executive}}]`",
+            Words(
+                "an approval names its approver either with `approver:` (one step) "
+                "or with `steps:` (several), not both and not neither",
+                "审批须用 `approver:`（一步）或 `steps:`（多步）二者之一指定审批人，不能都写，也不能都不写",
+            ),
+            Words(
+                "e.g. `approver: manager` or `steps: [{approver: manager}, {approver: {role: executive}}]`",
+                "例如 `approver: manager` 或 `steps: [{approver: manager}, {approver: {role: executive}}]`",
+            ),
         )
         return None
     if "approver" in spec:
         approver = _approver(compiler, spec["approver"], (*path, "approver"), role_names)
-        return (ApprovalStep(approver, Label.of(None, "Approval")),) if approver else None
+        return (ApprovalStep(approver, Label.of(None, APPROVAL)),) if approver else None
     steps = []
     for index, step in enumerate(spec.get("steps") or []):
         approver = _approver(compiler, step.get("approver"), (*path, "steps", index, "approver"), role_names)
         if approver is not None:
-            steps.append(ApprovalStep(approver, Label.of(step.get("label"), f"Step {index + 1}")))
+            default = {"en": f"Step {index + 1}", "zh": f"第 {index + 1} 步"}
+            steps.append(ApprovalStep(approver, Label.of(step.get("label"), default)))
     return tuple(steps) or None
 
 
@@ -173,8 +209,9 @@ def _approver(compiler: Compiler, spec, path: tuple, role_names: set[str]) -> Ap
                 compiler.issue(
                     "T-E092",
                     (*path, "role"),
-                    f"unknown role `{value}`",
-                    did_you_mean(value, role_names) or "name a role declared under `roles`",
+                    Words(f"unknown role `{value}`", f"未知角色 `{value}`"),
+                    did_you_mean(value, role_names)
+                    or Words("name a role declared under `roles`", "请指定在 `roles` 下声明的角色"),
                 )
                 return None
             return Approver("role", name=value)
@@ -183,7 +220,10 @@ def _approver(compiler: Compiler, spec, path: tuple, role_names: set[str]) -> Ap
     compiler.issue(
         "T-E091",
         path,
-        "an approver is `manager`, `{manager: N}`, `{role: NAME}` or `{user: USERNAME}`",
-        "e.g. `approver: {role: sales_manager}`",
+        Words(
+            "an approver is `manager`, `{manager: N}`, `{role: NAME}` or `{user: USERNAME}`",
+            "审批人可写 `manager`、`{manager: N}`、`{role: NAME}` 或 `{user: USERNAME}`",
+        ),
+        Words("e.g. `approver: {role: sales_manager}`", "例如 `approver: {role: sales_manager}`"),
     )
     return None

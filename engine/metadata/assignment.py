@@ -28,7 +28,7 @@ import ast
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import Text, Words, did_you_mean
 from engine.metadata.model import (
     SYSTEM_COLUMNS,
     AssignmentPool,
@@ -63,8 +63,14 @@ def compile_assignment(
                 compiler.issue(
                     "T-E135",
                     ("assignment", name, "on"),
-                    f"`{other}` already assigns new {rule.object} records to `{rule.field}` automatically",
-                    "keep `on: created` on one of them; run the other with an `assign` automation action",
+                    Words(
+                        f"`{other}` already assigns new {rule.object} records to `{rule.field}` automatically",
+                        f"`{other}` 已经自动把新的 {rule.object} 记录分配到 `{rule.field}`",
+                    ),
+                    Words(
+                        "keep `on: created` on one of them; run the other with an `assign` automation action",
+                        "只在其中一个上保留 `on: created`；另一个用自动化动作 `assign` 运行",
+                    ),
                 )
     return rules
 
@@ -78,19 +84,27 @@ def _compile_rule(
         c.issue(
             "T-E130",
             (*path, "object"),
-            f"unknown object `{spec['object']}`",
-            did_you_mean(spec["object"], objects) or "name an object declared under `objects`",
+            Words(f"unknown object `{spec['object']}`", f"未知对象 `{spec['object']}`"),
+            did_you_mean(spec["object"], objects)
+            or Words("name an object declared under `objects`", "请指定在 `objects` 下声明的对象"),
         )
         return None
     field = spec.get("field", "owner_id")
     if field != "owner_id" and (field not in obj.fields or not obj.fields[field].kind.refers_to_user):
-        kind = f"a {obj.fields[field].type} field" if field in obj.fields else "not a field of the object"
+        kind = (
+            Words(f"a {obj.fields[field].type} field", f"是 {obj.fields[field].type} 类型的字段")
+            if field in obj.fields
+            else Words("not a field of the object", "不是该对象的字段")
+        )
         c.issue(
             "T-E131",
             (*path, "field"),
-            f"`{field}` is {kind}: an assignment writes a user",
+            Words(
+                f"`{field}` is {kind.en}: an assignment writes a user",
+                f"`{field}` {kind.zh}：分配写入的是用户",
+            ),
             did_you_mean(field, [f for f, d in obj.fields.items() if d.kind.refers_to_user])
-            or "use owner_id (the default) or a field of type user",
+            or Words("use owner_id (the default) or a field of type user", "请使用 owner_id（默认）或 user 类型的字段"),
         )
         return None
     names = set(obj.fields)
@@ -106,8 +120,11 @@ def _compile_rule(
         c.issue(
             "T-E133",
             path,
-            f"the assignment `{name}` names nobody to assign to",
-            "add `pool: {role: sales_rep}` (or a team, or users) and/or territory `rules`",
+            Words(f"the assignment `{name}` names nobody to assign to", f"分配 `{name}` 没有指定可分配给谁"),
+            Words(
+                "add `pool: {role: sales_rep}` (or a team, or users) and/or territory `rules`",
+                "请加上 `pool: {role: sales_rep}`（或团队、用户），和/或区域 `rules`",
+            ),
         )
     capacity = spec.get("capacity") or {}
     open_when = open_filter = None
@@ -119,9 +136,12 @@ def _compile_rule(
         c.issue(
             "T-E141",
             (*path, "skip_when"),
-            f"`skip_when: {spec['skip_when']}` only concerns new records, "
-            f"but the assignment `{name}` does not run on create",
-            "add `on: created`, or remove `skip_when`",
+            Words(
+                f"`skip_when: {spec['skip_when']}` only concerns new records, "
+                f"but the assignment `{name}` does not run on create",
+                f"`skip_when: {spec['skip_when']}` 只针对新记录，但分配 `{name}` 不在创建时运行",
+            ),
+            Words("add `on: created`, or remove `skip_when`", "请加上 `on: created`，或删除 `skip_when`"),
         )
     urgent = spec.get("urgent_tag") or {}
     if urgent:
@@ -155,20 +175,35 @@ def _pool(
         c.issue(
             "T-E132",
             path,
-            "a pool names users, or a role and/or a team — not both",
-            "e.g. `{role: sales_rep}`, `{team: east_it}`, `{role: sales_rep, team: east}` or `{users: [alice, bob]}`",
+            Words(
+                "a pool names users, or a role and/or a team — not both",
+                "分配池要么指定用户，要么指定角色和/或团队，不能两者都写",
+            ),
+            Words(
+                "e.g. `{role: sales_rep}`, `{team: east_it}`, `{role: sales_rep, team: east}` or `{users: [alice, bob]}`",
+                "例如 `{role: sales_rep}`、`{team: east_it}`、`{role: sales_rep, team: east}` 或 `{users: [alice, bob]}`",
+            ),
         )
         return None
     if not spec.get("users") and "role" not in spec and "team" not in spec:
-        c.issue("T-E132", path, "a pool names a role, a team or users", "e.g. `{role: sales_rep}`")
+        c.issue(
+            "T-E132",
+            path,
+            Words("a pool names a role, a team or users", "分配池需指定角色、团队或用户"),
+            Words("e.g. `{role: sales_rep}`", "例如 `{role: sales_rep}`"),
+        )
         return None
     role = spec.get("role")
     if role is not None and role not in roles:
         c.issue(
             "T-E132",
             (*path, "role"),
-            f"unknown role `{role}`",
-            did_you_mean(role, roles) or f"known roles: {', '.join(sorted(roles)) or 'none declared'}",
+            Words(f"unknown role `{role}`", f"未知角色 `{role}`"),
+            did_you_mean(role, roles)
+            or Words(
+                f"known roles: {', '.join(sorted(roles)) or 'none declared'}",
+                f"已声明的角色：{', '.join(sorted(roles)) or '无'}",
+            ),
         )
         return None
     team = spec.get("team")
@@ -190,14 +225,25 @@ TEAM_NAME_TYPES = frozenset({"text", "picklist"})
 def _team_path(c: Compiler, source: str, path: tuple, obj: ObjectDef, objects: dict[str, ObjectDef]) -> tuple[str, ...]:
     """``FIELD`` or ``LOOKUP.FIELD`` naming a text/picklist field that holds a team name; () after T-E140."""
     parts = tuple(source.split("."))
-    hint = "e.g. `team: {from: campus.team}` (a lookup, then a text or picklist field of its object) or `{from: team}`"
+    hint = Words(
+        "e.g. `team: {from: campus.team}` (a lookup, then a text or picklist field of its object) or `{from: team}`",
+        "例如 `team: {from: campus.team}`（先是查找字段，再是其对象的文本或选项列表字段），或 `{from: team}`",
+    )
     if len(parts) > 2:
-        c.issue("T-E140", path, f"`{source}` goes through more than one lookup", hint)
+        c.issue(
+            "T-E140",
+            path,
+            Words(f"`{source}` goes through more than one lookup", f"`{source}` 经过了不止一个查找字段"),
+            hint,
+        )
         return ()
     first = obj.fields.get(parts[0])
     if first is None:
         c.issue(
-            "T-E140", path, f"`{parts[0]}` is not a field of {obj.name}", did_you_mean(parts[0], obj.fields) or hint
+            "T-E140",
+            path,
+            Words(f"`{parts[0]}` is not a field of {obj.name}", f"`{parts[0]}` 不是 {obj.name} 的字段"),
+            did_you_mean(parts[0], obj.fields) or hint,
         )
         return ()
     holder, name = obj, parts[0]
@@ -206,18 +252,38 @@ def _team_path(c: Compiler, source: str, path: tuple, obj: ObjectDef, objects: d
             c.issue(
                 "T-E140",
                 path,
-                f"`{parts[0]}` is of type {first.type}, not a lookup: `{source}` cannot follow it",
+                Words(
+                    f"`{parts[0]}` is of type {first.type}, not a lookup: `{source}` cannot follow it",
+                    f"`{parts[0]}` 是 {first.type} 类型，不是查找字段：`{source}` 无法经由它",
+                ),
                 did_you_mean(parts[0], [f for f, d in obj.fields.items() if d.target is not None]) or hint,
             )
             return ()
         holder, name = objects[first.target], parts[1]
     field = holder.fields.get(name)
     if field is None:
-        c.issue("T-E140", path, f"`{name}` is not a field of {holder.name}", did_you_mean(name, holder.fields) or hint)
+        c.issue(
+            "T-E140",
+            path,
+            Words(f"`{name}` is not a field of {holder.name}", f"`{name}` 不是 {holder.name} 的字段"),
+            did_you_mean(name, holder.fields) or hint,
+        )
         return ()
     if field.value_type not in TEAM_NAME_TYPES or field.encrypted:
-        kind = "encrypted" if field.encrypted else f"of type {field.value_type}"
-        c.issue("T-E140", path, f"`{holder.name}.{name}` is {kind}: a team is named by a text or picklist field", hint)
+        kind = (
+            Words("encrypted", "是加密字段")
+            if field.encrypted
+            else Words(f"of type {field.value_type}", f"是 {field.value_type} 类型的字段")
+        )
+        c.issue(
+            "T-E140",
+            path,
+            Words(
+                f"`{holder.name}.{name}` is {kind.en}: a team is named by a text or picklist field",
+                f"`{holder.name}.{name}` {kind.zh}：团队名须来自文本或选项列表字段",
+            ),
+            hint,
+        )
         return ()
     return parts
 
@@ -228,23 +294,34 @@ def _check_urgent(c: Compiler, obj: ObjectDef, spec: dict, path: tuple) -> None:
         c.issue(
             "T-E134",
             (*path, "field"),
-            f"`{spec['field']}` is not a tags or multipicklist field of {obj.name}",
+            Words(
+                f"`{spec['field']}` is not a tags or multipicklist field of {obj.name}",
+                f"`{spec['field']}` 不是 {obj.name} 的标签或多选选项列表字段",
+            ),
             did_you_mean(spec["field"], [f for f, d in obj.fields.items() if d.kind.list_valued])
-            or "name a tags or multipicklist field",
+            or Words("name a tags or multipicklist field", "请指定标签或多选选项列表字段"),
         )
         return
     if field.picklist is not None and field.picklist.find(spec["tag"]) is None:
         c.issue(
             "T-E134",
             (*path, "tag"),
-            f"`{spec['tag']}` is not a value of {obj.name}.{field.name}",
-            did_you_mean(spec["tag"], field.picklist.keys()) or "name one of the field's values",
+            Words(
+                f"`{spec['tag']}` is not a value of {obj.name}.{field.name}",
+                f"`{spec['tag']}` 不是 {obj.name}.{field.name} 的值",
+            ),
+            did_you_mean(spec["tag"], field.picklist.keys())
+            or Words("name one of the field's values", "请指定该字段的某个值"),
         )
 
 
 # --- open_when → a condition the database evaluates ----------------------------------------
 class _NotCountable(ValueError):
-    pass
+    """What the database cannot evaluate: ``reason`` (the expression part, in backticks)."""
+
+    def __init__(self, reason: Text) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
 
 
 def _countable(c: Compiler, expression: Any, obj: ObjectDef, path: tuple) -> Condition | None:
@@ -255,9 +332,17 @@ def _countable(c: Compiler, expression: Any, obj: ObjectDef, path: tuple) -> Con
         c.issue(
             "T-E139",
             path,
-            f"open records are counted in the database, which cannot evaluate {exc}",
-            "compare fields with constants: `status not in ('won', 'lost')`, `closed == False`, "
-            "`amount > 0 and stage != 'lost'`",
+            Words(
+                "open records are counted in the database, which cannot evaluate ",
+                "未结记录在数据库中计数，而数据库无法计算 ",
+            )
+            + exc.reason,
+            Words(
+                "compare fields with constants: `status not in ('won', 'lost')`, `closed == False`, "
+                "`amount > 0 and stage != 'lost'`",
+                "请用字段与常量比较：`status not in ('won', 'lost')`、`closed == False`、"
+                "`amount > 0 and stage != 'lost'`",
+            ),
         )
         return None
 
@@ -311,8 +396,12 @@ def _field(node: ast.AST, obj: ObjectDef, text: str | None = None) -> str:
     if definition is None and name not in SYSTEM_COLUMNS:
         raise _NotCountable(text or f"`{name}`")  # T-E041 reports unknown names
     if definition is not None and (not definition.value_kind.orderable or definition.encrypted):
+        shown = text or f"`{name}`"
         raise _NotCountable(
-            f"{text or f'`{name}`'} ({name} is {'encrypted' if definition.encrypted else definition.type})"
+            Words(
+                f"{shown} ({name} is {'encrypted' if definition.encrypted else definition.type})",
+                f"{shown}（{name} {'是加密字段' if definition.encrypted else f'是 {definition.type} 类型'}）",
+            )
         )
     return name
 

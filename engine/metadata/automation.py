@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from engine.metadata import fieldtypes
 from engine.metadata.automation_actions import ACTIONS
 from engine.metadata.automation_triggers import TRIGGERS, bare_names, mapped_names, parse_duration
+from engine.metadata.errors import Text, Words, did_you_mean
 from engine.metadata.model import (
     SYSTEM_COLUMNS,
     Action,
@@ -85,25 +86,37 @@ def compile_templates(compiler: Compiler, specs: dict, languages: tuple[str, ...
                     compiler.issue(
                         "T-E128",
                         (*where, key),
-                        f"the template does not parse: {exc.message} (line {exc.lineno})",
-                        "write Jinja, e.g. {{ record.name }}",
+                        Words(
+                            f"the template does not parse: {exc.message} (line {exc.lineno})",
+                            f"模板无法解析：{exc.message}（第 {exc.lineno} 行）",
+                        ),
+                        Words("write Jinja, e.g. {{ record.name }}", "请使用 Jinja 语法，例如 {{ record.name }}"),
                     )
                     continue
                 if problem:
                     compiler.issue(
                         "T-E129",
                         (*where, key),
-                        f"the template exceeds a limit: {problem}",
-                        f"loops may run {templating.MAX_RANGE:,} times, "
-                        f"text may have {templating.MAX_OUTPUT:,} characters",
+                        Words("the template exceeds a limit: ", "模板超出限制：") + problem,
+                        Words(
+                            f"loops may run {templating.MAX_RANGE:,} times, "
+                            f"text may have {templating.MAX_OUTPUT:,} characters",
+                            f"循环最多运行 {templating.MAX_RANGE:,} 次，文本最多 {templating.MAX_OUTPUT:,} 个字符",
+                        ),
                     )
         for lang in variants:
             if lang not in languages:
                 compiler.issue(
                     "T-E128",
                     (*path, "languages", lang),
-                    f"`{lang}` is not one of the languages in settings.languages",
-                    f"write one of: {', '.join(sorted(languages))}",
+                    Words(
+                        f"`{lang}` is not one of the languages in settings.languages",
+                        f"`{lang}` 不在 settings.languages 所列的语言中",
+                    ),
+                    Words(
+                        f"write one of: {', '.join(sorted(languages))}",
+                        f"请写其中之一：{', '.join(sorted(languages))}",
+                    ),
                 )
         out[name] = MessageTemplate(
             name=name,
@@ -133,8 +146,11 @@ def compile_automations(
             compiler.issue(
                 "T-E060",
                 path,
-                f"automation `{name}` is declared twice (also automations[{seen[name]}])",
-                "rename one of them",
+                Words(
+                    f"automation `{name}` is declared twice (also automations[{seen[name]}])",
+                    f"自动化 `{name}` 声明了两次（另见 automations[{seen[name]}]）",
+                ),
+                Words("rename one of them", "请将其中一个改名"),
             )
         seen[name] = index
         rule = RuleCompiler(compiler, spec, path, objects, templates, assignment_rules, conversions, roles).compile()
@@ -167,7 +183,7 @@ class RuleCompiler:
         )
         self.obj: ObjectDef | None = None
 
-    def issue(self, code: str, where: tuple, message: str, hint: str | None = None) -> None:
+    def issue(self, code: str, where: tuple, message: Text, hint: Text | None = None) -> None:
         """Report a problem at ``where`` inside the rule."""
         self.c.issue(code, (*self.path, *where), message, hint)
 
@@ -179,8 +195,6 @@ class RuleCompiler:
 
     def compile(self) -> Automation | None:
         """The rule, or None when its object or trigger is wrong (reported)."""
-        from engine.metadata.errors import did_you_mean
-
         object_name = self.spec.get("object")
         if object_name is not None:
             self.obj = self.objects.get(object_name)
@@ -188,8 +202,9 @@ class RuleCompiler:
                 self.issue(
                     "T-E030",
                     ("object",),
-                    f"unknown object `{object_name}`",
-                    did_you_mean(object_name, self.objects) or "name an object declared under `objects`",
+                    Words(f"unknown object `{object_name}`", f"未知对象 `{object_name}`"),
+                    did_you_mean(object_name, self.objects)
+                    or Words("name an object declared under `objects`", "请指定在 `objects` 下声明的对象"),
                 )
                 return None
         trigger = self.trigger(self.spec.get("on"))
@@ -198,7 +213,13 @@ class RuleCompiler:
         kind = TRIGGERS[trigger.kind]
         if self.obj is None and kind.needs_object:
             self.issue(
-                "T-E012", (), "a rule needs `object:` (only `cron` rules may go without one)", "add e.g. `object: lead`"
+                "T-E012",
+                (),
+                Words(
+                    "a rule needs `object:` (only `cron` rules may go without one)",
+                    "规则需要 `object:`（只有 `cron` 规则可以不写）",
+                ),
+                Words("add e.g. `object: lead`", "请加上，例如 `object: lead`"),
             )
             return None
         names = self.names(with_old=kind.sees_old) | kind.names
@@ -206,7 +227,10 @@ class RuleCompiler:
         actions = [self.action(a, ("do", i), names) for i, a in enumerate(self.spec.get("do") or [])]
         if not actions:
             self.issue(
-                "T-E012", ("do",), "a rule needs at least one action under `do:`", "e.g. `do: [{archive: true}]`"
+                "T-E012",
+                ("do",),
+                Words("a rule needs at least one action under `do:`", "规则在 `do:` 下至少需要一个动作"),
+                Words("e.g. `do: [{archive: true}]`", "例如 `do: [{archive: true}]`"),
             )
         return Automation(
             name=self.spec["name"],
@@ -227,8 +251,11 @@ class RuleCompiler:
             self.issue(
                 "T-E120",
                 ("on",),
-                f"unknown trigger {spec!r}",
-                f"one of {', '.join(bare)} or a mapping with one of {', '.join(mapped)}",
+                Words(f"unknown trigger {spec!r}", f"未知触发条件 {spec!r}"),
+                Words(
+                    f"one of {', '.join(bare)} or a mapping with one of {', '.join(mapped)}",
+                    f"请写 {', '.join(bare)} 之一，或以 {', '.join(mapped)} 之一为键的映射",
+                ),
             )
             return None
         ((kind, value),) = spec.items()
@@ -260,8 +287,11 @@ class RuleCompiler:
             self.issue(
                 "T-E124",
                 where,
-                f"unknown action {spec!r}",
-                f"one of {', '.join(ACTIONS.names())}, e.g. `{{archive: true}}`",
+                Words(f"unknown action {spec!r}", f"未知动作 {spec!r}"),
+                Words(
+                    f"one of {', '.join(ACTIONS.names())}, e.g. `{{archive: true}}`",
+                    f"请写 {', '.join(ACTIONS.names())} 之一，例如 `{{archive: true}}`",
+                ),
             )
             return None
         ((name, value),) = spec.items()
@@ -271,8 +301,11 @@ class RuleCompiler:
             self.issue(
                 "T-E124",
                 where,
-                f"`{name}` needs a record; a cron rule without `object:` may only notify, "
-                "call a webhook or create records",
+                Words(
+                    f"`{name}` needs a record; a cron rule without `object:` may only notify, "
+                    "call a webhook or create records",
+                    f"`{name}` 需要一条记录；没有 `object:` 的 cron 规则只能发送通知、调用 webhook 或创建记录",
+                ),
             )
             return None
         return kind.compile(self, value, where, names)
@@ -285,16 +318,14 @@ class RuleCompiler:
     def values(
         self, target: ObjectDef, spec: dict, where: tuple, names: set[str], updated: ObjectDef | None = None
     ) -> dict[str, Any]:
-        from engine.metadata.errors import did_you_mean
-
         out: dict[str, Any] = {}
         for name, raw in spec.items():
             if name not in target.fields and name != "owner_id":
                 self.issue(
                     "T-E032",
                     (*where, name),
-                    f"unknown field `{name}` of {target.name}",
-                    did_you_mean(name, target.fields) or "name a field of the object",
+                    Words(f"unknown field `{name}` of {target.name}", f"{target.name} 没有字段 `{name}`"),
+                    did_you_mean(name, target.fields) or Words("name a field of the object", "请指定该对象的字段"),
                 )
                 continue
             if isinstance(raw, str) and raw.startswith("="):
@@ -326,14 +357,23 @@ class RuleCompiler:
                     self.issue(
                         "T-E041",
                         where,
-                        f"unknown field `{node.slice.value!s}` in {mapping}[…]",
-                        f"{mapping}['field'] names a field of {obj.name}",
+                        Words(
+                            f"unknown field `{node.slice.value!s}` in {mapping}[…]",
+                            f"{mapping}[…] 中的字段 `{node.slice.value!s}` 未知",
+                        ),
+                        Words(
+                            f"{mapping}['field'] names a field of {obj.name}",
+                            f"{mapping}['field'] 应指定 {obj.name} 的字段",
+                        ),
                     )
         return expression
 
     def check_fields(self, fields: list, where: tuple) -> None:
-        from engine.metadata.errors import did_you_mean
-
         for i, name in enumerate(fields):
             if self.obj is not None and name not in self.obj.fields and name != "owner_id":
-                self.issue("T-E032", (*where, i), f"unknown field `{name}`", did_you_mean(name, self.obj.fields))
+                self.issue(
+                    "T-E032",
+                    (*where, i),
+                    Words(f"unknown field `{name}`", f"未知字段 `{name}`"),
+                    did_you_mean(name, self.obj.fields),
+                )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from engine.metadata.errors import Words, did_you_mean
 from engine.metadata.kinds import Kinds, placeholder
 from engine.metadata.model import SYSTEM_COLUMNS, Action, Recipient, frozen_map
 
@@ -48,7 +49,12 @@ class Set(ActionSpec):
 
     def compile(self, rc: RuleCompiler, value: Any, where: tuple, names: set[str]) -> Action | None:
         if not isinstance(value, dict) or not value:
-            rc.issue("T-E124", where, "`set` maps fields to values", "e.g. `{set: {status: contacted}}`")
+            rc.issue(
+                "T-E124",
+                where,
+                Words("`set` maps fields to values", "`set` 把字段映射到值"),
+                Words("e.g. `{set: {status: contacted}}`", "例如 `{set: {status: contacted}}`"),
+            )
             return None
         return Action("set", values=frozen_map(rc.values(rc.record_object(), value, where, names)))
 
@@ -64,12 +70,22 @@ class Tags(ActionSpec):
             rc.issue(
                 "T-E124",
                 where,
-                f"`{self.name}` needs `field` and `tags`",
-                "e.g. `{add_tags: {field: tags, tags: [churn_risk]}}`",
+                Words(f"`{self.name}` needs `field` and `tags`", f"`{self.name}` 需要 `field` 和 `tags`"),
+                Words(
+                    "e.g. `{add_tags: {field: tags, tags: [churn_risk]}}`",
+                    "例如 `{add_tags: {field: tags, tags: [churn_risk]}}`",
+                ),
             )
             return None
         if rc.field_kind(value["field"]) not in ("tags", "multipicklist"):
-            rc.issue("T-E125", (*where, "field"), f"`{value['field']}` is not a tags or multipicklist field")
+            rc.issue(
+                "T-E125",
+                (*where, "field"),
+                Words(
+                    f"`{value['field']}` is not a tags or multipicklist field",
+                    f"`{value['field']}` 不是标签或多选选项列表字段",
+                ),
+            )
             return None
         return Action(self.name, field=value["field"], tags=tuple(str(t) for t in value["tags"]))
 
@@ -81,14 +97,19 @@ class Add(ActionSpec):
 
     def compile(self, rc: RuleCompiler, value: Any, where: tuple, names: set[str]) -> Action | None:
         if not isinstance(value, dict) or len(value) != 1:
-            rc.issue("T-E124", where, "`add` names one number field and an amount", "e.g. `{add: {score: 10}}`")
+            rc.issue(
+                "T-E124",
+                where,
+                Words("`add` names one number field and an amount", "`add` 需指定一个数字字段和一个数量"),
+                Words("e.g. `{add: {score: 10}}`", "例如 `{add: {score: 10}}`"),
+            )
             return None
         ((name, amount),) = value.items()
         if rc.field_kind(name) not in ("integer", "decimal", "currency", "percent"):
-            rc.issue("T-E125", (*where, name), f"`{name}` is not a number field")
+            rc.issue("T-E125", (*where, name), Words(f"`{name}` is not a number field", f"`{name}` 不是数字字段"))
             return None
         if not isinstance(amount, int | float) or isinstance(amount, bool):
-            rc.issue("T-E124", (*where, name), f"{amount!r} is not a number")
+            rc.issue("T-E124", (*where, name), Words(f"{amount!r} is not a number", f"{amount!r} 不是数字"))
             return None
         return Action("add", field=name, amount=amount)
 
@@ -100,14 +121,25 @@ class Update(ActionSpec):
     name = "update"
 
     def compile(self, rc: RuleCompiler, value: Any, where: tuple, names: set[str]) -> Action | None:
-        example = 'e.g. `{update: {record: account, set: {last_purchase_at: "=ordered_at"}}}`'
+        example = Words(
+            'e.g. `{update: {record: account, set: {last_purchase_at: "=ordered_at"}}}`',
+            '例如 `{update: {record: account, set: {last_purchase_at: "=ordered_at"}}}`',
+        )
         if (
             not isinstance(value, dict)
             or not isinstance(value.get("record"), str)
             or not isinstance(value.get("set"), dict)
             or not value["set"]
         ):
-            rc.issue("T-E124", where, "`update` needs `record` (a lookup field) and `set`", example)
+            rc.issue(
+                "T-E124",
+                where,
+                Words(
+                    "`update` needs `record` (a lookup field) and `set`",
+                    "`update` 需要 `record`（一个查找字段）和 `set`",
+                ),
+                example,
+            )
             return None
         obj = rc.record_object()
         field = obj.fields.get(value["record"])
@@ -115,8 +147,11 @@ class Update(ActionSpec):
             rc.issue(
                 "T-E125",
                 (*where, "record"),
-                f"`{value['record']}` is not a lookup field of {obj.name}",
-                "name the lookup that points at the record to change",
+                Words(
+                    f"`{value['record']}` is not a lookup field of {obj.name}",
+                    f"`{value['record']}` 不是 {obj.name} 的查找字段",
+                ),
+                Words("name the lookup that points at the record to change", "请指定指向要修改记录的查找字段"),
             )
             return None
         target = rc.objects[field.target]
@@ -135,13 +170,20 @@ class Create(ActionSpec):
             rc.issue(
                 "T-E124",
                 where,
-                "`create` needs `object` and `fields`",
-                "e.g. `{create: {object: task, fields: {subject: Call back}}}`",
+                Words("`create` needs `object` and `fields`", "`create` 需要 `object` 和 `fields`"),
+                Words(
+                    "e.g. `{create: {object: task, fields: {subject: Call back}}}`",
+                    "例如 `{create: {object: task, fields: {subject: Call back}}}`",
+                ),
             )
             return None
         target = rc.objects.get(value["object"])
         if target is None:
-            rc.issue("T-E030", (*where, "object"), f"unknown object `{value['object']}`")
+            rc.issue(
+                "T-E030",
+                (*where, "object"),
+                Words(f"unknown object `{value['object']}`", f"未知对象 `{value['object']}`"),
+            )
             return None
         return Action(
             "create",
@@ -161,17 +203,37 @@ class Notify(ActionSpec):
             rc.issue(
                 "T-E124",
                 where,
-                "`notify` needs `to` and `template`",
-                "e.g. `{notify: {to: [owner], template: lead_overdue}}`",
+                Words("`notify` needs `to` and `template`", "`notify` 需要 `to` 和 `template`"),
+                Words(
+                    "e.g. `{notify: {to: [owner], template: lead_overdue}}`",
+                    "例如 `{notify: {to: [owner], template: lead_overdue}}`",
+                ),
             )
             return None
         if value["template"] not in rc.templates:
             rc.issue(
                 "T-E123",
                 (*where, "template"),
-                f"unknown template `{value['template']}`",
-                f"declare it under `templates:`; known: {', '.join(sorted(rc.templates)) or 'none'}",
+                Words(f"unknown template `{value['template']}`", f"未知模板 `{value['template']}`"),
+                Words(
+                    f"declare it under `templates:`; known: {', '.join(sorted(rc.templates)) or 'none'}",
+                    f"请在 `templates:` 下声明它；已有：{', '.join(sorted(rc.templates)) or '无'}",
+                ),
             )
+        not_lists = [key for key in ("to", "channels") if key in value and not isinstance(value[key], list)]
+        for key, example in (("to", "[owner]"), ("channels", "[in_app, email]")):
+            if key in not_lists:
+                rc.issue(
+                    "T-E124",
+                    (*where, key),
+                    Words(
+                        f"`notify.{key}` is a list, not {value[key]!r}",
+                        f"`notify.{key}` 应是列表，而不是 {value[key]!r}",
+                    ),
+                    Words(f"write it in brackets, e.g. `{key}: {example}`", f"请写在方括号中，例如 `{key}: {example}`"),
+                )
+        if not_lists:
+            return None
         recipients = []
         for i, entry in enumerate(value["to"]):
             recipient = self.recipient(rc, entry, (*where, "to", i))
@@ -181,7 +243,10 @@ class Notify(ActionSpec):
         for channel in channels:
             if channel not in CHANNELS:
                 rc.issue(
-                    "T-E124", (*where, "channels"), f"unknown channel `{channel}`", f"one of {', '.join(CHANNELS)}"
+                    "T-E124",
+                    (*where, "channels"),
+                    Words(f"unknown channel `{channel}`", f"未知渠道 `{channel}`"),
+                    Words(f"one of {', '.join(CHANNELS)}", f"请写其中之一：{', '.join(CHANNELS)}"),
                 )
         return Action("notify", recipients=tuple(recipients), template=value["template"], channels=channels)
 
@@ -190,24 +255,42 @@ class Notify(ActionSpec):
         """One entry of ``to``: owner, manager, ``{role}``, ``{user}`` or ``{field}``."""
         if entry in ("owner", "manager"):
             if rc.obj is None:
-                rc.issue("T-E124", where, f"`{entry}` needs a record; name a role or a user in a cron rule")
+                rc.issue(
+                    "T-E124",
+                    where,
+                    Words(
+                        f"`{entry}` needs a record; name a role or a user in a cron rule",
+                        f"`{entry}` 需要一条记录；在 cron 规则中请指定角色或用户",
+                    ),
+                )
                 return None
             return Recipient(entry)
         if isinstance(entry, dict) and len(entry) == 1:
             ((kind, name),) = entry.items()
             if kind == "role" and name not in rc.roles:
-                rc.issue("T-E092", (*where, "role"), f"unknown role `{name}`")
+                rc.issue(
+                    "T-E092",
+                    (*where, "role"),
+                    Words(f"unknown role `{name}`", f"未知角色 `{name}`"),
+                )
                 return None
             if kind == "field" and rc.field_kind(name) not in ("email", "user"):
-                rc.issue("T-E125", (*where, "field"), f"`{name}` is not an email or user field")
+                rc.issue(
+                    "T-E125",
+                    (*where, "field"),
+                    Words(f"`{name}` is not an email or user field", f"`{name}` 不是电子邮件或用户字段"),
+                )
                 return None
             if kind in ("role", "user", "field"):
                 return Recipient(kind, str(name))
         rc.issue(
             "T-E124",
             where,
-            f"unknown recipient {entry!r}",
-            "owner, manager, {role: NAME}, {user: USERNAME} or {field: EMAIL_FIELD}",
+            Words(f"unknown recipient {entry!r}", f"未知收件人 {entry!r}"),
+            Words(
+                "owner, manager, {role: NAME}, {user: USERNAME} or {field: EMAIL_FIELD}",
+                "可写 owner、manager、{role: NAME}、{user: USERNAME} 或 {field: EMAIL_FIELD}",
+            ),
         )
         return None
 
@@ -221,24 +304,36 @@ class Webhook(ActionSpec):
     needs_record = False
 
     def compile(self, rc: RuleCompiler, value: Any, where: tuple, names: set[str]) -> Action | None:
-        example = (
+        example = Words(
             "e.g. `{webhook: {url: https://erp.example.com/hooks/crm, secret_env: ERP_HOOK_SECRET}}`, or "
-            "`url_env: ERP_HOOK_URL` to read the URL from the worker's environment"
+            "`url_env: ERP_HOOK_URL` to read the URL from the worker's environment",
+            "例如 `{webhook: {url: https://erp.example.com/hooks/crm, secret_env: ERP_HOOK_SECRET}}`，"
+            "或用 `url_env: ERP_HOOK_URL` 从 worker 的环境变量读取 URL",
         )
         if not isinstance(value, dict) or ("url" in value) == ("url_env" in value):
-            rc.issue("T-E124", where, "`webhook` needs an http(s) `url` or a `url_env`, not both", example)
+            rc.issue(
+                "T-E124",
+                where,
+                Words(
+                    "`webhook` needs an http(s) `url` or a `url_env`, not both",
+                    "`webhook` 需要一个 http(s) 的 `url` 或一个 `url_env`，不能两者都写",
+                ),
+                example,
+            )
             return None
         url, url_env, secret_env = value.get("url"), value.get("url_env"), value.get("secret_env")
         if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
-            rc.issue("T-E124", (*where, "url"), f"{url!r} is not an http(s) URL", example)
+            rc.issue(
+                "T-E124", (*where, "url"), Words(f"{url!r} is not an http(s) URL", f"{url!r} 不是 http(s) URL"), example
+            )
             return None
         for key, name in (("url_env", url_env), ("secret_env", secret_env)):
             if name is not None and not (isinstance(name, str) and _ENV_NAME.match(name)):
                 rc.issue(
                     "T-E124",
                     (*where, key),
-                    f"{name!r} is not the name of an environment variable",
-                    "letters, digits and _, e.g. ERP_HOOK_URL",
+                    Words(f"{name!r} is not the name of an environment variable", f"{name!r} 不是环境变量名"),
+                    Words("letters, digits and _, e.g. ERP_HOOK_URL", "由字母、数字和 _ 组成，例如 ERP_HOOK_URL"),
                 )
                 return None
         unsigned = value.get("unsigned") is True
@@ -246,17 +341,27 @@ class Webhook(ActionSpec):
             rc.issue(
                 "T-E240",
                 where,
-                "a webhook without `secret_env` would be sent unsigned: the receiver cannot tell it from a forgery",
-                "add `secret_env: ERP_HOOK_SECRET` (the worker signs with it), or `unsigned: true` if the receiver "
-                "really checks nothing",
+                Words(
+                    "a webhook without `secret_env` would be sent unsigned: the receiver cannot tell it from a forgery",
+                    "没有 `secret_env` 的 webhook 将不带签名发送：接收方无法把它与伪造的请求区分开",
+                ),
+                Words(
+                    "add `secret_env: ERP_HOOK_SECRET` (the worker signs with it), or `unsigned: true` if the receiver "
+                    "really checks nothing",
+                    "请加上 `secret_env: ERP_HOOK_SECRET`（worker 用它签名）；若接收方确实不做任何校验，"
+                    "可写 `unsigned: true`",
+                ),
             )
             return None
         if secret_env is not None and unsigned:
             rc.issue(
                 "T-E240",
                 (*where, "unsigned"),
-                "`unsigned: true` and a `secret_env`: the webhook cannot be both",
-                "remove `unsigned`, or remove `secret_env`",
+                Words(
+                    "`unsigned: true` and a `secret_env`: the webhook cannot be both",
+                    "同时写了 `unsigned: true` 和 `secret_env`：webhook 不能既不签名又签名",
+                ),
+                Words("remove `unsigned`, or remove `secret_env`", "请删除 `unsigned`，或删除 `secret_env`"),
             )
             return None
         fields = self.payload_fields(rc, value.get("fields"), (*where, "fields"))
@@ -266,8 +371,6 @@ class Webhook(ActionSpec):
     def payload_fields(rc: RuleCompiler, names: Any, where: tuple) -> tuple[str, ...]:
         """A webhook's ``fields``: names of fields of the rule's object (T-E032 unknown; T-E124
         without an object, or not a list of names)."""
-        from engine.metadata.errors import did_you_mean
-
         if names is None:
             return ()
         obj = rc.obj
@@ -275,8 +378,11 @@ class Webhook(ActionSpec):
             rc.issue(
                 "T-E124",
                 where,
-                "`fields` lists fields of the rule's object",
-                "e.g. `fields: [name, stage, amount]`, in a rule with an `object`",
+                Words("`fields` lists fields of the rule's object", "`fields` 应列出规则所属对象的字段"),
+                Words(
+                    "e.g. `fields: [name, stage, amount]`, in a rule with an `object`",
+                    "例如 `fields: [name, stage, amount]`，且规则须有 `object`",
+                ),
             )
             return ()
         for i, name in enumerate(names):
@@ -284,8 +390,9 @@ class Webhook(ActionSpec):
                 rc.issue(
                     "T-E032",
                     (*where, i),
-                    f"unknown field `{name}` of {obj.name}",
-                    did_you_mean(name, obj.fields) or "name a field of the rule's object",
+                    Words(f"unknown field `{name}` of {obj.name}", f"{obj.name} 没有字段 `{name}`"),
+                    did_you_mean(name, obj.fields)
+                    or Words("name a field of the rule's object", "请指定规则所属对象的字段"),
                 )
         return tuple(dict.fromkeys(n for n in names if n in obj.fields or n in SYSTEM_COLUMNS))
 
@@ -293,7 +400,7 @@ class Webhook(ActionSpec):
 class RuleReference(ActionSpec):
     """``{assign: RULE}`` (an assignment rule) / ``{convert: CONVERSION}``."""
 
-    def __init__(self, name: str, what: str, known: str) -> None:
+    def __init__(self, name: str, what: Words, known: str) -> None:
         self.name, self.what, self.known = name, what, known
 
     def compile(self, rc: RuleCompiler, value: Any, where: tuple, names: set[str]) -> Action | None:
@@ -302,8 +409,11 @@ class RuleReference(ActionSpec):
             rc.issue(
                 "T-E127",
                 where,
-                f"unknown {self.what} `{value}`",
-                f"known: {', '.join(sorted(known)) or 'none declared'}",
+                Words(f"unknown {self.what.en} `{value}`", f"未知{self.what.zh} `{value}`"),
+                Words(
+                    f"known: {', '.join(sorted(known)) or 'none declared'}",
+                    f"已声明：{', '.join(sorted(known)) or '无'}",
+                ),
             )
             return None
         return Action(self.name, rule=value)
@@ -316,7 +426,7 @@ class Archive(ActionSpec):
 
     def compile(self, rc: RuleCompiler, value: Any, where: tuple, names: set[str]) -> Action | None:
         if value is not True:
-            rc.issue("T-E124", where, "write `{archive: true}`")
+            rc.issue("T-E124", where, Words("write `{archive: true}`", "请写 `{archive: true}`"))
             return None
         return Action("archive")
 
@@ -332,8 +442,8 @@ for _spec in (
     Create(),
     Notify(),
     Webhook(),
-    RuleReference("assign", "assignment rule", "assignment_rules"),
-    RuleReference("convert", "conversion", "conversions"),
+    RuleReference("assign", Words("assignment rule", "分配规则"), "assignment_rules"),
+    RuleReference("convert", Words("conversion", "转换"), "conversions"),
     Archive(),
 ):
     ACTIONS.register(_spec)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from engine.metadata.errors import Words, did_you_mean
 from engine.metadata.kinds import Kinds, placeholder
 from engine.metadata.model import Trigger
 
@@ -101,14 +102,22 @@ class StageChange(TriggerSpec):
         pipeline = rc.obj.pipeline if rc.obj else None
         if pipeline is None:
             rc.issue(
-                "T-E120", where, f"`{self.name}` needs an object with a pipeline", "add a `pipeline:` or use `changed`"
+                "T-E120",
+                where,
+                Words(f"`{self.name}` needs an object with a pipeline", f"`{self.name}` 需要一个有销售管道的对象"),
+                Words("add a `pipeline:` or use `changed`", "请加上 `pipeline:`，或改用 `changed`"),
             )
             return None
         stages = [] if value in (None, "any") else (value if isinstance(value, list) else [value])
         known = {s.key for s in pipeline.all_stages()}
         for i, stage in enumerate(stages):
             if stage not in known:
-                rc.issue("T-E032", (*where, i), f"unknown stage `{stage}`", "name a stage of the pipeline")
+                rc.issue(
+                    "T-E032",
+                    (*where, i),
+                    Words(f"unknown stage `{stage}`", f"未知阶段 `{stage}`"),
+                    Words("name a stage of the pipeline", "请指定销售管道中的阶段"),
+                )
         return Trigger(kind=self.name, stages=tuple(stages))
 
 
@@ -119,7 +128,14 @@ class Approval(TriggerSpec):
 
     def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
         if value not in ("approved", "rejected", "decided"):
-            rc.issue("T-E120", where, f"`approval` is approved, rejected or decided, not {value!r}")
+            rc.issue(
+                "T-E120",
+                where,
+                Words(
+                    f"`approval` is approved, rejected or decided, not {value!r}",
+                    f"`approval` 只能是 approved、rejected 或 decided，不能是 {value!r}",
+                ),
+            )
             return None
         return Trigger(kind="approval", decision=value)
 
@@ -135,8 +151,14 @@ class Schedule(TriggerSpec):
             rc.issue(
                 "T-E120",
                 where,
-                "a schedule needs `from:` (a date field) and either `after:` or `before:`",
-                "e.g. `{schedule: {after: 24h, from: created_at}}`",
+                Words(
+                    "a schedule needs `from:` (a date field) and either `after:` or `before:`",
+                    "计划需要 `from:`（一个日期字段），以及 `after:` 或 `before:` 二者之一",
+                ),
+                Words(
+                    "e.g. `{schedule: {after: 24h, from: created_at}}`",
+                    "例如 `{schedule: {after: 24h, from: created_at}}`",
+                ),
             )
             return None
         key = "after" if "after" in spec else "before"
@@ -145,26 +167,38 @@ class Schedule(TriggerSpec):
             rc.issue(
                 "T-E122",
                 (*where, key),
-                f"{spec[key]!r} is not a duration",
-                "a number and m, h, d or w: 30m, 24h, 5d, 2w",
+                Words(f"{spec[key]!r} is not a duration", f"{spec[key]!r} 不是时长"),
+                Words("a number and m, h, d or w: 30m, 24h, 5d, 2w", "数字加 m、h、d 或 w：30m、24h、5d、2w"),
             )
             return None
         window = None
         if "window" in spec:
             window = parse_duration(spec["window"])
             if window is None:
-                rc.issue("T-E122", (*where, "window"), f"{spec['window']!r} is not a duration", "e.g. 7d")
+                rc.issue(
+                    "T-E122",
+                    (*where, "window"),
+                    Words(f"{spec['window']!r} is not a duration", f"{spec['window']!r} 不是时长"),
+                    Words("e.g. 7d", "例如 7d"),
+                )
         source = spec["from"]
         kind = rc.field_kind(source)
         if kind is None:
-            rc.issue("T-E032", (*where, "from"), f"unknown field `{source}`", "name a date or datetime field")
+            rc.issue(
+                "T-E032",
+                (*where, "from"),
+                Words(f"unknown field `{source}`", f"未知字段 `{source}`"),
+                Words("name a date or datetime field", "请指定日期或日期时间字段"),
+            )
             return None
         if kind not in ("date", "datetime"):
             rc.issue(
                 "T-E121",
                 (*where, "from"),
-                f"`{source}` is {kind}, not a date or datetime",
-                "schedules count from a date or datetime field",
+                Words(
+                    f"`{source}` is {kind}, not a date or datetime", f"`{source}` 是 {kind} 类型，不是日期或日期时间"
+                ),
+                Words("schedules count from a date or datetime field", "计划从日期或日期时间字段起算"),
             )
             return None
         return Trigger(
@@ -200,8 +234,11 @@ class Cron(TriggerSpec):
             rc.issue(
                 "T-E126",
                 where,
-                f"{value!r} is not a cron expression",
-                'five fields: minute hour day month weekday, e.g. "0 9 * * 1" (Mondays 09:00)',
+                Words(f"{value!r} is not a cron expression", f"{value!r} 不是 cron 表达式"),
+                Words(
+                    'five fields: minute hour day month weekday, e.g. "0 9 * * 1" (Mondays 09:00)',
+                    '五个字段：分 时 日 月 星期，例如 "0 9 * * 1"（每周一 09:00）',
+                ),
             )
             return None
         return Trigger(kind="cron", cron=value)
@@ -220,14 +257,14 @@ class OnEvent(TriggerSpec):
 
     def compile(self, rc: RuleCompiler, value: Any, where: tuple) -> Trigger | None:
         from engine.metadata.campaigns import EVENT_KINDS
-        from engine.metadata.errors import did_you_mean
 
         if value not in EVENT_KINDS:
             rc.issue(
                 "T-E234",
                 where,
-                f"unknown event kind {value!r}",
-                did_you_mean(value, EVENT_KINDS) or f"one of: {', '.join(EVENT_KINDS)}",
+                Words(f"unknown event kind {value!r}", f"未知事件类型 {value!r}"),
+                did_you_mean(value, EVENT_KINDS)
+                or Words(f"one of: {', '.join(EVENT_KINDS)}", f"请写其中之一：{', '.join(EVENT_KINDS)}"),
             )
             return None
         return Trigger(kind="event", event=str(value))

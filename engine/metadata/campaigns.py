@@ -39,7 +39,7 @@ import re
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import Words, did_you_mean
 from engine.metadata.filters import OPERATORS, SYSTEM_TYPES, split_key
 from engine.metadata.model import FieldDef, Label, ObjectDef, Segment, frozen_map
 
@@ -92,6 +92,7 @@ def email_fields(obj: ObjectDef) -> list[str]:
 def compile_segments(compiler: Compiler, specs: Mapping[str, Any], objects: Mapping[str, ObjectDef]) -> dict:
     """Every entry of ``segments:`` that checks, by name (each problem reported with its code)."""
     from engine.metadata.reports import _Checker as FilterChecker
+    from engine.metadata.reports import value_message
 
     out: dict[str, Segment] = {}
     for name, spec in specs.items():
@@ -101,8 +102,9 @@ def compile_segments(compiler: Compiler, specs: Mapping[str, Any], objects: Mapp
             compiler.issue(
                 "T-E230",
                 (*path, "object"),
-                f"unknown object `{spec['object']}`",
-                did_you_mean(spec["object"], objects) or "name an object declared under `objects`",
+                Words(f"unknown object `{spec['object']}`", f"未知对象 `{spec['object']}`"),
+                did_you_mean(spec["object"], objects)
+                or Words("name an object declared under `objects`", "请指定在 `objects` 下声明的对象"),
             )
             continue
         ok = True
@@ -115,8 +117,9 @@ def compile_segments(compiler: Compiler, specs: Mapping[str, Any], objects: Mapp
                 compiler.issue(
                     "T-E231",
                     where,
-                    f"{obj.name} has no field `{field}`",
-                    did_you_mean(field, [*obj.fields, *SYSTEM_TYPES]) or f"name a field of {obj.name}",
+                    Words(f"{obj.name} has no field `{field}`", f"{obj.name} 没有字段 `{field}`"),
+                    did_you_mean(field, [*obj.fields, *SYSTEM_TYPES])
+                    or Words(f"name a field of {obj.name}", f"请指定 {obj.name} 的字段"),
                 )
                 ok = False
                 continue
@@ -124,8 +127,8 @@ def compile_segments(compiler: Compiler, specs: Mapping[str, Any], objects: Mapp
                 compiler.issue(
                     "T-E232",
                     where,
-                    f"unknown operator `{op}` in `{key}`",
-                    did_you_mean(op, OPERATORS) or f"use one of: {', '.join(OPERATORS)}",
+                    Words(f"unknown operator `{op}` in `{key}`", f"`{key}` 中的运算符 `{op}` 未知"),
+                    did_you_mean(op, OPERATORS) or _one_of(OPERATORS),
                 )
                 ok = False
                 continue
@@ -133,7 +136,7 @@ def compile_segments(compiler: Compiler, specs: Mapping[str, Any], objects: Mapp
             f = obj.fields.get(field) or FieldDef(name=field, type=SYSTEM_TYPES[field], label=Label.of(None, field))
             problem = values.value_problem(f, op, text)
             if problem is not None:
-                compiler.issue("T-E232", where, f"`{key}: {text}`: {problem[0]}", problem[1])
+                compiler.issue("T-E232", where, value_message(key, text, problem[0]), problem[1])
                 ok = False
                 continue
             filters[key] = text
@@ -160,15 +163,21 @@ def _email_field(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: 
         compiler.issue(
             "T-E233",
             (*path, "object"),
-            f"{obj.name} has no e-mail field to send a campaign to",
-            "segment an object with an `email` field (contact, lead)",
+            Words(
+                f"{obj.name} has no e-mail field to send a campaign to",
+                f"{obj.name} 没有可用于发送营销活动的电子邮件字段",
+            ),
+            Words(
+                "segment an object with an `email` field (contact, lead)",
+                "请对带 `email` 字段的对象（contact、lead）建客群",
+            ),
         )
     else:
         compiler.issue(
             "T-E233",
             (*path, "email"),
-            f"`{declared}` is not an e-mail field of {obj.name}",
-            did_you_mean(declared, known) or f"name one of: {', '.join(known) or '(none)'}",
+            Words(f"`{declared}` is not an e-mail field of {obj.name}", f"`{declared}` 不是 {obj.name} 的电子邮件字段"),
+            did_you_mean(declared, known) or _name_one_of(known),
         )
     return None
 
@@ -187,8 +196,16 @@ def check_campaign_object(
             compiler.issue(
                 "T-E235",
                 ("objects", CAMPAIGN_OBJECT, "fields", *((name,) if f is not None else ())),
-                f"a campaign needs a {' or '.join(wanted)} field `{name}`" + (f", not {_a(f.type)} field" if f else ""),
-                f"declare `{name}: {{type: {wanted[0]}}}` (see configs/templates/crm_base.yaml)",
+                Words(
+                    f"a campaign needs a {' or '.join(wanted)} field `{name}`"
+                    + (f", not {_a(f.type)} field" if f else ""),
+                    f"营销活动需要 {' 或 '.join(wanted)} 类型的字段 `{name}`"
+                    + (f"，而不是 {f.type} 字段" if f else ""),
+                ),
+                Words(
+                    f"declare `{name}: {{type: {wanted[0]}}}` (see configs/templates/crm_base.yaml)",
+                    f"请声明 `{name}: {{type: {wanted[0]}}}`（见 configs/templates/crm_base.yaml）",
+                ),
             )
     status = obj.fields.get("status")
     picklist = status.picklist if status is not None and status.type == "picklist" else None
@@ -197,8 +214,11 @@ def check_campaign_object(
         compiler.issue(
             "T-E235",
             ("objects", CAMPAIGN_OBJECT, "fields", "status"),
-            f"a campaign's status needs the values {', '.join(CAMPAIGN_STATUSES)}; {', '.join(missing)} missing",
-            "add the missing values to the picklist",
+            Words(
+                f"a campaign's status needs the values {', '.join(CAMPAIGN_STATUSES)}; {', '.join(missing)} missing",
+                f"营销活动的 status 需要这些值：{', '.join(CAMPAIGN_STATUSES)}；缺少 {', '.join(missing)}",
+            ),
+            Words("add the missing values to the picklist", "请把缺少的值加到选项列表中"),
         )
     for name, known in names.items():
         _check_choices(compiler, obj.fields.get(name), name, known)
@@ -213,13 +233,17 @@ def _check_choices(compiler: Compiler, f: FieldDef | None, kind: str, known: Col
     where = ("picklists", shared) if shared else ("objects", CAMPAIGN_OBJECT, "fields", f.name)
     tree = (compiler.tree.get("picklists") or {}).get(shared) or {} if shared else spec
     section = "segments" if kind == "segment" else "templates"
+    kind_zh = "客群" if kind == "segment" else "模板"
     for key, path in _value_paths(tree.get("values") or [], (*where, "values")):
         if key not in known:
             compiler.issue(
                 "T-E235",
                 path,
-                f"the campaign's {kind} `{key}` names no {kind} of `{section}:`",
-                did_you_mean(key, known) or f"name one of: {', '.join(sorted(known)) or '(none)'}",
+                Words(
+                    f"the campaign's {kind} `{key}` names no {kind} of `{section}:`",
+                    f"营销活动的{kind_zh} `{key}` 不是 `{section}:` 中的任何{kind_zh}",
+                ),
+                did_you_mean(key, known) or _name_one_of(sorted(known)),
             )
 
 
@@ -231,6 +255,15 @@ def _value_paths(values: list, path: tuple) -> list[tuple[str, tuple]]:
         out.append((str(spec["key"]), (*path, i)))
         out.extend(_value_paths(spec.get("children") or [], (*path, i, "children")))
     return out
+
+
+def _one_of(names: Collection[str]) -> Words:
+    return Words(f"use one of: {', '.join(names)}", f"请使用其中之一：{', '.join(names)}")
+
+
+def _name_one_of(names: Collection[str]) -> Words:
+    listed = ", ".join(names)
+    return Words(f"name one of: {listed or '(none)'}", f"请指定其中之一：{listed or '（无）'}")
 
 
 def _a(word: str) -> str:

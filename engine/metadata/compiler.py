@@ -31,7 +31,15 @@ from engine.metadata.consistency import check_consistency
 from engine.metadata.conversions import compile_conversions
 from engine.metadata.dashboards import compile_dashboards
 from engine.metadata.duplicates import compile_duplicates
-from engine.metadata.errors import ConfigError, ConfigIssue, did_you_mean, format_path
+from engine.metadata.errors import (
+    ConfigError,
+    ConfigIssue,
+    Text,
+    Words,
+    declared_languages,
+    did_you_mean,
+    format_path,
+)
 from engine.metadata.expressions import (
     FUNCTIONS,
     MAX_POWER_DIGITS,
@@ -69,7 +77,7 @@ from engine.metadata.model import (
 )
 from engine.metadata.patterns import PatternError, check_pattern
 from engine.metadata.reports import compile_reports
-from engine.metadata.retention import compile_retention
+from engine.metadata.retention import check_retention_approvals, compile_retention
 from engine.metadata.subscriptions import compile_subscriptions, with_targets
 
 #: Object names Trellis keeps for itself (system tables, URLs).
@@ -111,15 +119,30 @@ TYPE_PROPERTIES: dict[str, frozenset[str]] = {
     )
 }
 
-#: What a field must give when its type ``needs`` one of some keys (T-E035): the message and a hint.
-NEEDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("object",): ("a lookup field needs `object:` (the object it points to)", "add e.g. `object: account`"),
-    ("expression",): ("a formula field needs `expression:`", "add e.g. `expression: unit_price * quantity`"),
+#: What a field must give when its type ``needs`` one of some keys (T-E035): the message (``{type}``
+#: is the field's type) and a hint.
+NEEDS: dict[tuple[str, ...], tuple[Words, Words]] = {
+    ("object",): (
+        Words("a lookup field needs `object:` (the object it points to)", "查找字段需要 `object:`（它指向的对象）"),
+        Words("add e.g. `object: account`", "请添加，例如 `object: account`"),
+    ),
+    ("expression",): (
+        Words("a formula field needs `expression:`", "公式字段需要 `expression:`"),
+        Words("add e.g. `expression: unit_price * quantity`", "请添加，例如 `expression: unit_price * quantity`"),
+    ),
     ("picklist", "values"): (
-        "a {type} field needs `picklist:` (a shared picklist) or `values:`",
-        "add e.g. `values: [price, competitor, other]`",
+        Words(
+            "a {type} field needs `picklist:` (a shared picklist) or `values:`",
+            "{type} 字段需要 `picklist:`（共享的选项列表）或 `values:`",
+        ),
+        Words("add e.g. `values: [price, competitor, other]`", "请添加，例如 `values: [price, competitor, other]`"),
     ),
 }
+
+
+def _filled(words: Words, **values: Any) -> Words:
+    """``words`` with its ``{name}`` placeholders filled in, in every language."""
+    return Words(words.en.format(**values), words.zh.format(**values))
 
 
 def _part(kind: fieldtypes.FieldType, spec: dict, **given: Any) -> FieldPart:
@@ -162,12 +185,18 @@ def compile_config(raw: RawConfig) -> Config:
     Warnings (``ConfigIssue.severity``) do not stop the config: they ride on ``Config.warnings``.
     """
     issues = list(raw.issues)
+    languages = declared_languages(raw.tree)
     if raw.tree is None:
         raise ConfigError(issues)
     if not isinstance(raw.tree, dict):
         issues.append(
-            ConfigIssue(
-                "T-E011", "a config must be a mapping of keys (trellis, settings, objects…)", locate(raw.tree, ())
+            ConfigIssue.of(
+                "T-E011",
+                Words(
+                    "a config must be a mapping of keys (trellis, settings, objects…)",
+                    "配置必须是由键组成的映射（trellis、settings、objects…）",
+                ),
+                locate(raw.tree, ()),
             )
         )
         raise ConfigError(issues)
@@ -183,7 +212,7 @@ def compile_config(raw: RawConfig) -> Config:
         # A part of the tree the schema refused broke the compiler: that part is already reported.
     issues += without_cascades(compiler.issues, issues, compiler.skipped) if compiler.tolerant else compiler.issues
     if config is None or any(issue.severity == "error" for issue in issues):
-        raise ConfigError(issues)
+        raise ConfigError(issues, languages)
     return replace(config, warnings=tuple(issues)) if issues else config
 
 
@@ -223,66 +252,141 @@ def _schema_issue(tree: Any, error: jsonschema.ValidationError) -> list[ConfigIs
         known = list(schema.get("properties", {}))
         extra = [k for k in error.instance if k not in known] if isinstance(error.instance, Mapping) else []
         return [
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E010",
-                f"unknown key `{key}`",
+                Words(f"unknown key `{key}`", f"未知的键 `{key}`"),
                 locate(tree, (*path, key), key=True),
                 format_path((*path, key)),
-                did_you_mean(key, known) or f"allowed here: {', '.join(known)}",
+                did_you_mean(key, known)
+                or Words(f"allowed here: {', '.join(known)}", f"此处允许的键：{', '.join(known)}"),
             )
             for key in extra
         ]
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E012",
-                f"missing required key `{missing}`",
+                Words(f"missing required key `{missing}`", f"缺少必需的键 `{missing}`"),
                 locate(tree, path),
                 format_path(path),
-                f"add `{missing}:` here",
+                Words(f"add `{missing}:` here", f"请在此处添加 `{missing}:`"),
             )
         ]
     if "propertyNames" in error.schema_path:
         return [
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E020",
-                f"`{error.instance}` is not a valid name",
+                Words(f"`{error.instance}` is not a valid name", f"`{error.instance}` 不是有效的名称"),
                 locate(tree, (*path, error.instance), key=True),
                 format_path((*path, error.instance)),
-                "use lower_snake_case: a letter, then letters, digits or _",
+                SNAKE_CASE,
             )
         ]
     if error.validator == "pattern" and schema.get("pattern") == _IDENTIFIER.pattern:
         return [
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E020",
-                f"{error.instance!r} is not a valid name",
+                Words(f"{error.instance!r} is not a valid name", f"{error.instance!r} 不是有效的名称"),
                 locate(tree, path),
                 format_path(path),
-                "use lower_snake_case: a letter, then letters, digits or _",
+                SNAKE_CASE,
             )
         ]
     if error.validator == "pattern" and schema.get("pattern") == DURATION_PATTERN:
         return [
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E011",
-                f"{error.instance!r} is not a duration",
+                Words(f"{error.instance!r} is not a duration", f"{error.instance!r} 不是有效的时长"),
                 locate(tree, path),
                 format_path(path),
-                "write a whole number above 0 and a unit (m, h, d or w), e.g. 30m, 12h, 1d",
+                Words(
+                    "write a whole number above 0 and a unit (m, h, d or w), e.g. 30m, 12h, 1d",
+                    "请写一个大于 0 的整数和单位（m、h、d 或 w），例如 30m、12h、1d",
+                ),
             )
         ]
-    hint = None
+    hint: Words | None = None
     if error.validator == "enum" and isinstance(error.validator_value, list):
-        hint = did_you_mean(error.instance, error.validator_value) or "allowed: " + ", ".join(
-            map(str, error.validator_value)
+        allowed = ", ".join(map(str, error.validator_value))
+        hint = did_you_mean(error.instance, error.validator_value) or Words(
+            f"allowed: {allowed}", f"允许的值：{allowed}"
         )
-    return [ConfigIssue("T-E011", _short(error.message), locate(tree, path), format_path(path), hint)]
+    return [ConfigIssue.of("T-E011", shortened(schema_words(error)), locate(tree, path), format_path(path), hint)]
 
 
-def _short(message: str) -> str:
-    return message if len(message) < 200 else message[:197] + "..."
+#: The hint of a name that is not lower_snake_case (T-E020).
+SNAKE_CASE = Words(
+    "use lower_snake_case: a letter, then letters, digits or _",
+    "请使用 lower_snake_case：以字母开头，其后是字母、数字或 _",
+)
+
+#: JSON Schema's type names, with the words a Chinese admin knows them by.
+_TYPES_ZH = {
+    "string": "文本",
+    "integer": "整数",
+    "number": "数字",
+    "boolean": "true 或 false",
+    "object": "键值映射",
+    "array": "列表",
+    "null": "空值",
+}
+
+#: The Chinese of each JSON Schema validator's message: ``{instance}`` is the value refused (as
+#: jsonschema shows it), ``{value}`` what the schema asks (the allowed values, the minimum…).
+_SCHEMA_ZH = {
+    "enum": "{instance} 不是允许的值 {value!r} 之一",
+    "const": "此处应为 {value!r}",
+    "minimum": "{instance} 小于最小值 {value!r}",
+    "maximum": "{instance} 大于最大值 {value!r}",
+    "exclusiveMinimum": "{instance} 小于或等于最小值 {value!r}",
+    "exclusiveMaximum": "{instance} 大于或等于最大值 {value!r}",
+    "multipleOf": "{instance} 不是 {value!r} 的倍数",
+    "minLength": "{instance} 太短",
+    "maxLength": "{instance} 太长",
+    "minItems": "{instance} 的项数太少",
+    "maxItems": "{instance} 的项数太多",
+    "minProperties": "{instance} 的键数量不够",
+    "maxProperties": "{instance} 的键太多",
+    "uniqueItems": "{instance} 含有重复的元素",
+    "pattern": "{instance} 不符合格式 {value!r}",
+    "oneOf": "{instance} 不符合此处允许的任何一种写法",
+    "anyOf": "{instance} 不符合此处允许的任何一种写法",
+    "not": "{instance} 不应符合 {value!r}",
+}
+
+
+def schema_words(error: jsonschema.ValidationError) -> Words:
+    """What JSON Schema says of ``error``: its own message (English) and the same in Chinese,
+    written per validator kind with the same values (the instance, the allowed values…)."""
+    instance, value, kind, english = repr(error.instance), error.validator_value, error.validator, error.message
+    zh = _SCHEMA_ZH.get(str(kind), "").format(instance=instance, value=value)
+    if kind == "type":
+        types = value if isinstance(value, list) else [value]
+        names = "、".join(_TYPES_ZH.get(str(t), str(t)) for t in types)
+        shown = ", ".join(repr(t) for t in types)
+        zh = (
+            f"{instance} 不是 {shown} 类型（{names}）"
+            if len(types) == 1
+            else f"{instance} 不是 {shown} 中的任何类型（{names}）"
+        )
+    elif kind in ("minLength", "minItems", "minProperties") and value == 1:  # "should be non-empty"
+        zh = f"{instance} 不能为空"
+    elif kind in ("maxLength", "maxItems", "maxProperties") and value == 0:  # "is expected to be empty"
+        zh = f"{instance} 应为空"
+    elif kind in ("oneOf", "anyOf") and "is valid under each of" in english:
+        zh = f"{instance} 同时符合多种写法，无法确定是哪一种"
+    elif kind == "required":
+        missing = english.split("'")[1] if "'" in english else english
+        zh = f"缺少必需的键 {missing!r}"
+    elif kind is None and english.startswith("False schema"):
+        zh = f"此处不允许 {instance}"
+    return Words(english, zh or f"不符合配置的格式：{english}")
+
+
+def shortened(message: Words, ellipsis: str = "...") -> Words:
+    """``message`` cut to under 200 characters in each language (a value in it may be long)."""
+    return Words(*(text if len(text) < 200 else text[:197] + ellipsis for text in (message.en, message.zh)))
 
 
 def canonical_json(tree: Any) -> str:
@@ -317,13 +421,13 @@ class Compiler:
             return default
 
     # --- reporting ---------------------------------------------------------
-    def issue(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
-        self.issues.append(ConfigIssue(code, message, locate(self.tree, path, key=key), format_path(path), hint))
+    def issue(self, code: str, path: tuple, message: Text, hint: Text | None = None, key: bool = False) -> None:
+        self.issues.append(ConfigIssue.of(code, message, locate(self.tree, path, key=key), format_path(path), hint))
 
-    def warn(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
+    def warn(self, code: str, path: tuple, message: Text, hint: Text | None = None, key: bool = False) -> None:
         """Report a warning: shown by ``trellis validate``, an error only with ``--strict``."""
         self.issues.append(
-            ConfigIssue(code, message, locate(self.tree, path, key=key), format_path(path), hint, severity="warning")
+            ConfigIssue.of(code, message, locate(self.tree, path, key=key), format_path(path), hint, severity="warning")
         )
 
     # --- top level ---------------------------------------------------------
@@ -347,8 +451,11 @@ class Compiler:
                 self.issue(
                     "T-E021",
                     path,
-                    f"`{name}` is reserved by Trellis and cannot name an object",
-                    "choose another name",
+                    Words(
+                        f"`{name}` is reserved by Trellis and cannot name an object",
+                        f"`{name}` 是 Trellis 的保留名称，不能用作对象名",
+                    ),
+                    Words("choose another name", "请换一个名称"),
                     key=True,
                 )
             self.check_length(name, path)
@@ -361,6 +468,7 @@ class Compiler:
         objects = g(objects, compile_duplicates, self, objects, objects_spec)
         objects = g(objects, compile_retention, self, objects, objects_spec, self.tree.get("settings") or {})
         roles = g({}, self.compile_roles, self.tree.get("roles") or {}, objects)
+        g(None, check_retention_approvals, self, objects, roles, objects_spec, self.tree.get("settings") or {})
         approvals = g((), compile_approvals, self, self.tree.get("approvals") or [], objects, set(roles), objects_spec)
         conversions = g({}, compile_conversions, self, self.tree.get("conversions") or {}, objects)
         settings_spec = self.tree.get("settings") or {}
@@ -448,7 +556,13 @@ class Compiler:
     def check_length(self, name: str, path: tuple) -> None:
         if len(name) > MAX_IDENTIFIER:
             self.issue(
-                "T-E020", path, f"`{name}` is longer than {MAX_IDENTIFIER} characters", "use a shorter name", key=True
+                "T-E020",
+                path,
+                Words(
+                    f"`{name}` is longer than {MAX_IDENTIFIER} characters", f"`{name}` 超过了 {MAX_IDENTIFIER} 个字符"
+                ),
+                Words("use a shorter name", "请使用更短的名称"),
+                key=True,
             )
 
     def compile_settings(self, spec: dict) -> Settings:
@@ -459,8 +573,11 @@ class Compiler:
             self.issue(
                 "T-E071",
                 ("settings", "timezone"),
-                f"unknown time zone `{timezone}`",
-                "use an IANA name such as Asia/Shanghai, Europe/Berlin or UTC",
+                Words(f"unknown time zone `{timezone}`", f"未知的时区 `{timezone}`"),
+                Words(
+                    "use an IANA name such as Asia/Shanghai, Europe/Berlin or UTC",
+                    "请使用 IANA 时区名，例如 Asia/Shanghai、Europe/Berlin 或 UTC",
+                ),
             )
             timezone = "UTC"
         languages = tuple(spec.get("languages") or [spec.get("locale", "en_US").split("_")[0]])
@@ -504,8 +621,11 @@ class Compiler:
                 self.issue(
                     "T-E082",
                     (*path, index),
-                    f"`{network}` is not an IP network",
-                    "write an address or a CIDR block, e.g. 10.0.0.0/8 or 203.0.113.7",
+                    Words(f"`{network}` is not an IP network", f"`{network}` 不是 IP 网络"),
+                    Words(
+                        "write an address or a CIDR block, e.g. 10.0.0.0/8 or 203.0.113.7",
+                        "请写一个地址或 CIDR 网段，例如 10.0.0.0/8 或 203.0.113.7",
+                    ),
                 )
 
     def compile_roles(self, specs: dict, objects: dict[str, ObjectDef]) -> dict[str, Role]:
@@ -525,8 +645,11 @@ class Compiler:
             self.issue(
                 "T-E060",
                 path,
-                f"picklist value `{key}` is declared twice (also at {format_path(seen[key])})",
-                "keep one of them",
+                Words(
+                    f"picklist value `{key}` is declared twice (also at {format_path(seen[key])})",
+                    f"选项列表的值 `{key}` 声明了两次（另一处在 {format_path(seen[key])}）",
+                ),
+                KEEP_ONE,
             )
         seen[key] = path
         children = tuple(
@@ -555,8 +678,14 @@ class Compiler:
                 self.issue(
                     "T-E021",
                     fpath,
-                    f"`{fname}` is reserved by Trellis and cannot name a field",
-                    "system columns, function names and keywords are reserved; choose another name",
+                    Words(
+                        f"`{fname}` is reserved by Trellis and cannot name a field",
+                        f"`{fname}` 是 Trellis 的保留名称，不能用作字段名",
+                    ),
+                    Words(
+                        "system columns, function names and keywords are reserved; choose another name",
+                        "系统列名、函数名和关键字都是保留名称；请换一个名称",
+                    ),
                     key=True,
                 )
             self.check_length(fname, fpath)
@@ -566,8 +695,11 @@ class Compiler:
                 self.issue(
                     "T-E012",
                     fpath,
-                    "missing required key `type`",
-                    f"add `type:` — one of {', '.join(fieldtypes.REGISTRY)}",
+                    Words("missing required key `type`", "缺少必需的键 `type`"),
+                    Words(
+                        f"add `type:` — one of {', '.join(fieldtypes.REGISTRY)}",
+                        f"请添加 `type:`，取值之一：{', '.join(fieldtypes.REGISTRY)}",
+                    ),
                 )
                 continue
             field = self.guarded(None, self.compile_field, fname, fspec, fpath, picklists, objects_spec, known_fields)
@@ -625,8 +757,14 @@ class Compiler:
                 self.issue(
                     "T-E034",
                     (*path, prop),
-                    f"`{prop}` does not apply to {_article(ftype)} {ftype} field",
-                    f"`{prop}` applies to: {', '.join(sorted(types))}",
+                    Words(
+                        f"`{prop}` does not apply to {_article(ftype)} {ftype} field",
+                        f"`{prop}` 不适用于 {ftype} 字段",
+                    ),
+                    Words(
+                        f"`{prop}` applies to: {', '.join(sorted(types))}",
+                        f"`{prop}` 适用于：{', '.join(sorted(types))}",
+                    ),
                     key=True,
                 )
         kind = fieldtypes.REGISTRY[ftype]
@@ -634,13 +772,14 @@ class Compiler:
         target = spec.get("object")
         if kind.needs and not any(key in spec for key in kind.needs):
             message, hint = NEEDS[kind.needs]
-            self.issue("T-E035", path, message.format(type=ftype), hint)
+            self.issue("T-E035", path, _filled(message, type=ftype), hint)
         if target is not None and kind.part is LookupPart and target not in objects_spec:
             self.issue(
                 "T-E030",
                 (*path, "object"),
-                f"unknown object `{target}`",
-                did_you_mean(target, objects_spec) or f"known objects: {', '.join(objects_spec)}",
+                Words(f"unknown object `{target}`", f"未知的对象 `{target}`"),
+                did_you_mean(target, objects_spec)
+                or Words(f"known objects: {', '.join(objects_spec)}", f"已有的对象：{', '.join(objects_spec)}"),
             )
         expression = None
         if kind.part is FormulaPart and "expression" in spec:
@@ -650,18 +789,30 @@ class Compiler:
                 check_pattern(spec["pattern"])
             except re.error as exc:
                 self.issue(
-                    "T-E070", (*path, "pattern"), f"invalid regular expression: {exc}", "check brackets and escapes"
+                    "T-E070",
+                    (*path, "pattern"),
+                    Words(f"invalid regular expression: {exc}", f"无效的正则表达式：{exc}"),
+                    Words("check brackets and escapes", "请检查括号和转义字符"),
                 )
             except PatternError as exc:
                 self.issue(
                     "T-E074",
                     (*path, "pattern"),
-                    f"pattern uses a feature the linear-time regex engine lacks: {exc}",
+                    Words(
+                        f"pattern uses a feature the linear-time regex engine lacks: {exc}",
+                        f"该模式用到了线性时间正则引擎不支持的功能：{exc}",
+                    ),
                     exc.hint,
                 )
         if spec.get("min") is not None and spec.get("max") is not None and spec["min"] > spec["max"]:
             self.issue(
-                "T-E072", (*path, "min"), f"min ({spec['min']}) is greater than max ({spec['max']})", "swap them"
+                "T-E072",
+                (*path, "min"),
+                Words(
+                    f"min ({spec['min']}) is greater than max ({spec['max']})",
+                    f"min（{spec['min']}）大于 max（{spec['max']}）",
+                ),
+                Words("swap them", "请交换两者"),
             )
         field = FieldDef(
             name=name,
@@ -683,8 +834,11 @@ class Compiler:
                     self.issue(
                         "T-E083",
                         (*path, prop),
-                        f"an encrypted field cannot be `{prop}`",
-                        "encrypted values differ each time they are stored, so the database cannot compare them",
+                        Words(f"an encrypted field cannot be `{prop}`", f"加密字段不能设为 `{prop}`"),
+                        Words(
+                            "encrypted values differ each time they are stored, so the database cannot compare them",
+                            "加密后的值每次存储都不同，数据库无法比较它们",
+                        ),
                     )
         self.check_migrate_values(field, spec, path)
         return self.with_default(field, spec, path, known_fields)
@@ -696,22 +850,41 @@ class Compiler:
             self.issue(
                 "T-E084",
                 (*path, "merge", "keep"),
-                f"`keep: sum` adds numbers up, and {field.name} is a {field.type} field",
-                "use `keep: newest`, `oldest` or `longest`, or leave `merge:` out to keep the survivor's value",
+                Words(
+                    f"`keep: sum` adds numbers up, and {field.name} is a {field.type} field",
+                    f"`keep: sum` 会把数字相加，而 {field.name} 是 {field.type} 字段",
+                ),
+                Words(
+                    "use `keep: newest`, `oldest` or `longest`, or leave `merge:` out to keep the survivor's value",
+                    "请使用 `keep: newest`、`oldest` 或 `longest`，或去掉 `merge:` 以保留合并后保留记录的值",
+                ),
             )
         if keep == "longest" and not field.value_kind.text_match:
             self.issue(
                 "T-E085",
                 (*path, "merge", "keep"),
-                f"`keep: longest` compares texts, and {field.name} is a {field.type} field",
-                "use `keep: newest` or `oldest`"
-                + (" or `sum`" if field.value_kind.storage in ("integer", "decimal") else ""),
+                Words(
+                    f"`keep: longest` compares texts, and {field.name} is a {field.type} field",
+                    f"`keep: longest` 比较的是文本，而 {field.name} 是 {field.type} 字段",
+                ),
+                Words("use `keep: newest` or `oldest`", "请使用 `keep: newest` 或 `oldest`")
+                + (
+                    Words(" or `sum`", " 或 `sum`")
+                    if field.value_kind.storage in ("integer", "decimal")
+                    else Words("", "")
+                ),
             )
 
     def field_picklist(self, name: str, spec: dict, path: tuple, picklists: dict[str, Picklist]) -> Picklist | None:
         if "picklist" in spec and "values" in spec:
             self.issue(
-                "T-E034", (*path, "values"), "give either `picklist:` or `values:`, not both", "keep one", key=True
+                "T-E034",
+                (*path, "values"),
+                Words(
+                    "give either `picklist:` or `values:`, not both", "`picklist:` 和 `values:` 只能写一个，不能同时写"
+                ),
+                Words("keep one", "请保留其中一个"),
+                key=True,
             )
         if "values" in spec:
             return self.compile_picklist(f"{path[1]}.{name}", spec["values"], None, path)
@@ -721,8 +894,12 @@ class Compiler:
                 self.issue(
                     "T-E031",
                     (*path, "picklist"),
-                    f"unknown picklist `{spec['picklist']}`",
-                    did_you_mean(spec["picklist"], picklists) or f"known picklists: {', '.join(picklists) or 'none'}",
+                    Words(f"unknown picklist `{spec['picklist']}`", f"未知的选项列表 `{spec['picklist']}`"),
+                    did_you_mean(spec["picklist"], picklists)
+                    or Words(
+                        f"known picklists: {', '.join(picklists) or 'none'}",
+                        f"已有的选项列表：{', '.join(picklists) or '无'}",
+                    ),
                 )
             return found
         return None
@@ -736,8 +913,8 @@ class Compiler:
                 self.issue(
                     "T-E073",
                     (*path, "migrate_values", old),
-                    f"`{new}` is not a value of this field's picklist",
-                    did_you_mean(new, keys) or "map old values to values that exist",
+                    Words(f"`{new}` is not a value of this field's picklist", f"`{new}` 不是该字段选项列表中的值"),
+                    did_you_mean(new, keys) or Words("map old values to values that exist", "请把旧值映射到已存在的值"),
                 )
 
     def with_default(self, field: FieldDef, spec: dict, path: tuple, known_fields: set[str]) -> FieldDef:
@@ -755,8 +932,14 @@ class Compiler:
             self.issue(
                 "T-E050",
                 dpath,
-                f"default {default!r} does not fit a {field.type} field: {exc.message}",
-                "give a value of the field's type, or an expression starting with '='",
+                Words(
+                    f"default {default!r} does not fit a {field.type} field: {exc.message}",
+                    f"默认值 {default!r} 不适合 {field.type} 字段：{exc.words().zh}",
+                ),
+                Words(
+                    "give a value of the field's type, or an expression starting with '='",
+                    "请给出该字段类型的值，或以 '=' 开头的表达式",
+                ),
             )
             return field
         return replace(field, default=value)
@@ -769,18 +952,27 @@ class Compiler:
             parent = fields.get(field.depends_on)
             if parent is None:
                 self.issue(
-                    "T-E032", dpath, f"unknown field `{field.depends_on}`", did_you_mean(field.depends_on, fields)
+                    "T-E032",
+                    dpath,
+                    Words(f"unknown field `{field.depends_on}`", f"未知的字段 `{field.depends_on}`"),
+                    did_you_mean(field.depends_on, fields),
                 )
             elif parent.picklist is None or parent.kind.list_valued:  # a picklist
                 self.issue(
                     "T-E033",
                     dpath,
-                    f"`{field.depends_on}` is a {parent.type} field; a dependent picklist needs a picklist parent",
-                    "point depends_on at a picklist field",
+                    Words(
+                        f"`{field.depends_on}` is a {parent.type} field; a dependent picklist needs a picklist parent",
+                        f"`{field.depends_on}` 是 {parent.type} 字段；依赖的选项列表需要一个选项列表字段作为上级",
+                    ),
+                    Words("point depends_on at a picklist field", "请让 depends_on 指向一个选项列表字段"),
                 )
             elif parent.name == field.name:
                 self.issue(
-                    "T-E033", dpath, "a field cannot depend on itself", "point depends_on at another picklist field"
+                    "T-E033",
+                    dpath,
+                    Words("a field cannot depend on itself", "字段不能依赖自身"),
+                    Words("point depends_on at another picklist field", "请让 depends_on 指向另一个选项列表字段"),
                 )
             elif field.picklist is not None and field.picklist.name != parent.picklist.name:
                 self.check_parents(field, parent, path)
@@ -802,9 +994,15 @@ class Compiler:
                         self.issue(
                             "T-E033",
                             (*vpath, "parents", p),
-                            f"`{key}` is not a value of `{parent.name}`, the field `{field.name}` depends on",
+                            Words(
+                                f"`{key}` is not a value of `{parent.name}`, the field `{field.name}` depends on",
+                                f"`{key}` 不是 `{parent.name}`（字段 `{field.name}` 所依赖的字段）的值",
+                            ),
                             did_you_mean(key, parent_keys)
-                            or f"values of {parent.name}: {', '.join(sorted(parent_keys))}",
+                            or Words(
+                                f"values of {parent.name}: {', '.join(sorted(parent_keys))}",
+                                f"{parent.name} 的值：{', '.join(sorted(parent_keys))}",
+                            ),
                         )
                 visit(value.children, vpath)
 
@@ -824,7 +1022,13 @@ class Compiler:
             key = stage_spec["key"]
             if key in seen:
                 self.issue(
-                    "T-E060", spath, f"stage `{key}` is declared twice (also stages[{seen[key]}])", "keep one of them"
+                    "T-E060",
+                    spath,
+                    Words(
+                        f"stage `{key}` is declared twice (also stages[{seen[key]}])",
+                        f"阶段 `{key}` 声明了两次（另一处是 stages[{seen[key]}]）",
+                    ),
+                    KEEP_ONE,
                 )
             seen[key] = index
             for r, required in enumerate(stage_spec.get("requires") or []):
@@ -832,8 +1036,8 @@ class Compiler:
                     self.issue(
                         "T-E032",
                         (*spath, "requires", r),
-                        f"unknown field `{required}`",
-                        did_you_mean(required, known_fields) or "list fields of this object",
+                        Words(f"unknown field `{required}`", f"未知的字段 `{required}`"),
+                        did_you_mean(required, known_fields) or LIST_FIELDS,
                     )
             stages.append(
                 Stage(
@@ -856,20 +1060,30 @@ class Compiler:
                 self.issue(
                     "T-E185",
                     (*spath, "forecast"),
-                    f"stage `{key}` closes the record ({stage_spec['outcome']}): a forecast counts it as "
-                    f"{stage_spec['outcome']}, not as `{stage_spec['forecast']}`",
-                    "remove `forecast` from won and lost stages",
+                    Words(
+                        f"stage `{key}` closes the record ({stage_spec['outcome']}): a forecast counts it as "
+                        f"{stage_spec['outcome']}, not as `{stage_spec['forecast']}`",
+                        f"阶段 `{key}` 会关闭记录（{stage_spec['outcome']}）：预测把它计为 "
+                        f"{stage_spec['outcome']}，而不是 `{stage_spec['forecast']}`",
+                    ),
+                    Words("remove `forecast` from won and lost stages", "请从赢单和输单阶段中删除 `forecast`"),
                 )
         if not stages:
-            self.issue("T-E012", (*path, "stages"), "a pipeline needs at least one stage", "add `stages: [...]`")
+            self.issue(
+                "T-E012",
+                (*path, "stages"),
+                Words("a pipeline needs at least one stage", "销售管道至少需要一个阶段"),
+                Words("add `stages: [...]`", "请添加 `stages: [...]`"),
+            )
         for index, stage in enumerate(stages):
             for n, target in enumerate(stage.next):
                 if target not in seen:
                     self.issue(
                         "T-E032",
                         (*path, "stages", index, "next", n),
-                        f"unknown stage `{target}`",
-                        did_you_mean(target, seen) or "list stage keys of this pipeline",
+                        Words(f"unknown stage `{target}`", f"未知的阶段 `{target}`"),
+                        did_you_mean(target, seen)
+                        or Words("list stage keys of this pipeline", "请列出此销售管道中阶段的键"),
                     )
         return stages, seen
 
@@ -883,8 +1097,11 @@ class Compiler:
                 self.issue(
                     "T-E012",
                     (*path, "pipelines"),
-                    "`pipelines` needs `by:` (the field that chooses one)",
-                    "add e.g. `by: product_line`",
+                    Words(
+                        "`pipelines` needs `by:` (the field that chooses one)",
+                        "`pipelines` 需要 `by:`（用来选择销售管道的字段）",
+                    ),
+                    Words("add e.g. `by: product_line`", "请添加，例如 `by: product_line`"),
                 )
             return ()
         by_field = fields.get(by)
@@ -892,16 +1109,23 @@ class Compiler:
             self.issue(
                 "T-E032",
                 (*path, "by"),
-                f"unknown field `{by}`",
-                did_you_mean(by, known_fields) or "name a picklist field of this object",
+                Words(f"unknown field `{by}`", f"未知的字段 `{by}`"),
+                did_you_mean(by, known_fields)
+                or Words("name a picklist field of this object", "请指定此对象的一个选项列表字段"),
             )
             return ()
         if by_field.picklist is None or by_field.kind.list_valued:  # a picklist
             self.issue(
                 "T-E034",
                 (*path, "by"),
-                f"`by` must name a picklist field, and `{by}` is {by_field.type}",
-                "choose pipelines by a picklist such as a product line",
+                Words(
+                    f"`by` must name a picklist field, and `{by}` is {by_field.type}",
+                    f"`by` 必须指定选项列表字段，而 `{by}` 是 {by_field.type}",
+                ),
+                Words(
+                    "choose pipelines by a picklist such as a product line",
+                    "请用选项列表（例如产品线）来选择销售管道",
+                ),
             )
             return ()
         claimed: dict[str, str] = {}
@@ -913,15 +1137,19 @@ class Compiler:
                     self.issue(
                         "T-E093",
                         (*vpath, "when", w_index),
-                        f"`{value}` is not a value of `{by}`",
-                        did_you_mean(value, [v.key for v in by_field.picklist.walk()]) or "list values of the picklist",
+                        Words(f"`{value}` is not a value of `{by}`", f"`{value}` 不是 `{by}` 的值"),
+                        did_you_mean(value, [v.key for v in by_field.picklist.walk()])
+                        or Words("list values of the picklist", "请列出该选项列表中的值"),
                     )
                 elif value in claimed:
                     self.issue(
                         "T-E093",
                         (*vpath, "when", w_index),
-                        f"`{value}` already chooses the pipeline `{claimed[value]}`",
-                        "keep it in one pipeline",
+                        Words(
+                            f"`{value}` already chooses the pipeline `{claimed[value]}`",
+                            f"`{value}` 已经选择了销售管道 `{claimed[value]}`",
+                        ),
+                        Words("keep it in one pipeline", "请只在一个销售管道中保留它"),
                     )
                 claimed.setdefault(value, key)
             stages, _ = self.compile_stages(vspec.get("stages"), vpath, known_fields)
@@ -954,7 +1182,7 @@ class Compiler:
                 seen.setdefault(stage.key, -1)
         picklist = Picklist(
             name=f"{object_path[1]}.{field_name}",
-            label=Label.of(spec.get("label"), "Stage"),
+            label=Label.of(spec.get("label"), {"en": "Stage", "zh": "阶段"}),
             values=tuple(PicklistValue(s.key, s.label, color=s.color) for s in all_stages.values()),
         )
         field_spec = field_spec or {}
@@ -963,20 +1191,29 @@ class Compiler:
             self.issue(
                 "T-E034",
                 (*fpath, "type"),
-                f"the pipeline field `{field_name}` must be a picklist",
-                "remove `type:` or set it to picklist; its values are the stages",
+                Words(
+                    f"the pipeline field `{field_name}` must be a picklist",
+                    f"销售管道字段 `{field_name}` 必须是选项列表",
+                ),
+                Words(
+                    "remove `type:` or set it to picklist; its values are the stages",
+                    "请删除 `type:` 或将其设为 picklist；它的值就是各阶段",
+                ),
             )
         if "values" in field_spec or "picklist" in field_spec:
             self.issue(
                 "T-E034",
                 fpath,
-                f"the values of `{field_name}` are the pipeline's stages",
-                "remove `values:`/`picklist:` from the field",
+                Words(
+                    f"the values of `{field_name}` are the pipeline's stages",
+                    f"`{field_name}` 的值就是销售管道的各阶段",
+                ),
+                Words("remove `values:`/`picklist:` from the field", "请从该字段中删除 `values:`/`picklist:`"),
             )
         stage_field = FieldDef(
             name=field_name,
             type="picklist",
-            label=Label.of(field_spec.get("label") or spec.get("label"), "Stage"),
+            label=Label.of(field_spec.get("label") or spec.get("label"), {"en": "Stage", "zh": "阶段"}),
             required=True,
             indexed=True,
             default=field_spec.get("default", stages[0].key if stages else None),
@@ -986,7 +1223,10 @@ class Compiler:
             self.issue(
                 "T-E050",
                 (*fpath, "default"),
-                f"default stage `{stage_field.default}` is not a stage",
+                Words(
+                    f"default stage `{stage_field.default}` is not a stage",
+                    f"默认阶段 `{stage_field.default}` 不是一个阶段",
+                ),
                 did_you_mean(stage_field.default, seen),
             )
         skip_spec = spec.get("skip") or {}
@@ -997,7 +1237,7 @@ class Compiler:
         )
         pipeline = Pipeline(
             field=field_name,
-            label=Label.of(spec.get("label"), "Pipeline"),
+            label=Label.of(spec.get("label"), {"en": "Pipeline", "zh": "流程"}),
             stages=tuple(stages),
             back=spec.get("back", True),
             reopen=spec.get("reopen", "anyone"),
@@ -1016,8 +1256,8 @@ class Compiler:
                     self.issue(
                         "T-E032",
                         (*rpath, "fields", f_index),
-                        f"unknown field `{name}`",
-                        did_you_mean(name, known_fields) or "list fields of this object",
+                        Words(f"unknown field `{name}`", f"未知的字段 `{name}`"),
+                        did_you_mean(name, known_fields) or LIST_FIELDS,
                     )
             when = self.expression(spec.get("when"), (*rpath, "when"), known_fields)
             if when is not None:
@@ -1032,22 +1272,30 @@ class Compiler:
             name = spec["name"]
             if name in seen:
                 self.issue(
-                    "T-E060", rpath, f"rule `{name}` is declared twice (also rules[{seen[name]}])", "rename one of them"
+                    "T-E060",
+                    rpath,
+                    Words(
+                        f"rule `{name}` is declared twice (also rules[{seen[name]}])",
+                        f"规则 `{name}` 声明了两次（另一处是 rules[{seen[name]}]）",
+                    ),
+                    Words("rename one of them", "请重命名其中一个"),
                 )
             seen[name] = index
             if "assert" not in spec:
                 self.issue(
                     "T-E012",
                     rpath,
-                    "a rule needs `assert:` (the condition that must hold)",
-                    "add e.g. `assert: amount > 0`",
+                    Words(
+                        "a rule needs `assert:` (the condition that must hold)", "规则需要 `assert:`（必须成立的条件）"
+                    ),
+                    Words("add e.g. `assert: amount > 0`", "请添加，例如 `assert: amount > 0`"),
                 )
                 continue
             if spec.get("field") and spec["field"] not in known_fields:
                 self.issue(
                     "T-E032",
                     (*rpath, "field"),
-                    f"unknown field `{spec['field']}`",
+                    Words(f"unknown field `{spec['field']}`", f"未知的字段 `{spec['field']}`"),
                     did_you_mean(spec["field"], known_fields),
                 )
             assertion = self.expression(spec["assert"], (*rpath, "assert"), known_fields)
@@ -1057,7 +1305,9 @@ class Compiler:
             yield ValidationRule(
                 name=name,
                 assertion=assertion,
-                message=Label.of(spec.get("message"), f"The rule {name} is not met."),
+                message=Label.of(
+                    spec.get("message"), {"en": f"The rule {name} is not met.", "zh": f"不满足规则 {name}。"}
+                ),
                 when=when,
                 field=spec.get("field"),
             )
@@ -1069,12 +1319,23 @@ class Compiler:
             names = [f for _, f, _, _ in string.Formatter().parse(title) if f is not None]
         except ValueError as exc:
             self.issue(
-                "T-E011", path, f"invalid title template: {exc}", 'write field names in braces, e.g. "{name} ({city})"'
+                "T-E011",
+                path,
+                Words(f"invalid title template: {exc}", f"无效的标题模板：{exc}"),
+                Words(
+                    'write field names in braces, e.g. "{name} ({city})"',
+                    '请把字段名写在花括号中，例如 "{name} ({city})"',
+                ),
             )
             return
         for name in names:
             if name not in known_fields and name not in SYSTEM_COLUMNS:
-                self.issue("T-E032", path, f"the title names unknown field `{name}`", did_you_mean(name, known_fields))
+                self.issue(
+                    "T-E032",
+                    path,
+                    Words(f"the title names unknown field `{name}`", f"标题中用到了未知的字段 `{name}`"),
+                    did_you_mean(name, known_fields),
+                )
 
     def check_list_columns(self, columns: list, path: tuple, known_fields: set[str]) -> tuple[str, ...]:
         """The list page's columns: each a field of the object or a system column (T-E032)."""
@@ -1083,9 +1344,9 @@ class Compiler:
                 self.issue(
                     "T-E032",
                     (*path, index),
-                    f"the list names unknown field `{name}`",
+                    Words(f"the list names unknown field `{name}`", f"列表中用到了未知的字段 `{name}`"),
                     did_you_mean(name, sorted(known_fields | set(SYSTEM_COLUMNS)))
-                    or "list fields of this object or system columns",
+                    or Words("list fields of this object or system columns", "请列出此对象的字段或系统列"),
                 )
         return tuple(columns)
 
@@ -1104,23 +1365,26 @@ class Compiler:
                     self.issue(
                         "T-E032",
                         fpath,
-                        f"the layout names unknown field `{fname}`",
-                        did_you_mean(fname, sorted(known_fields)) or "list fields of this object",
+                        Words(f"the layout names unknown field `{fname}`", f"布局中用到了未知的字段 `{fname}`"),
+                        did_you_mean(fname, sorted(known_fields)) or LIST_FIELDS,
                     )
                     continue
                 if fname in seen:
                     self.issue(
                         "T-E060",
                         fpath,
-                        f"field `{fname}` is placed twice in the layout (also at {format_path(seen[fname])})",
-                        "keep it in one section",
+                        Words(
+                            f"field `{fname}` is placed twice in the layout (also at {format_path(seen[fname])})",
+                            f"字段 `{fname}` 在布局中放了两次（另一处在 {format_path(seen[fname])}）",
+                        ),
+                        Words("keep it in one section", "请只在一个部分中保留它"),
                     )
                     continue
                 seen[fname] = fpath
                 names.append(fname)
             sections.append(
                 Section(
-                    label=Label.of(spec.get("label"), f"Section {index + 1}"),
+                    label=Label.of(spec.get("label"), {"en": f"Section {index + 1}", "zh": f"第 {index + 1} 部分"}),
                     fields=tuple(names),
                     columns=spec.get("columns", 1) if spec.get("columns") in (1, 2) else 1,
                 )
@@ -1129,7 +1393,12 @@ class Compiler:
 
     def expression(self, source: Any, path: tuple, names: set[str] | frozenset[str]) -> Expression | None:
         if not isinstance(source, str):
-            self.issue("T-E040", path, "an expression must be text", "quote it")
+            self.issue(
+                "T-E040",
+                path,
+                Words("an expression must be text", "表达式必须是文本"),
+                Words("quote it", "请给它加上引号"),
+            )
             return None
         try:
             expr = parse_expression(source)
@@ -1137,8 +1406,14 @@ class Compiler:
             self.issue(
                 "T-E040",
                 path,
-                f"expression does not parse: {exc} (at character {exc.offset + 1} of {source!r})",
-                "write a Python-like expression, e.g. unit_price * quantity",
+                Words(
+                    f"expression does not parse: {exc} (at character {exc.offset + 1} of {source!r})",
+                    f"表达式无法解析：{exc.zh}（在 {source!r} 的第 {exc.offset + 1} 个字符处）",
+                ),
+                Words(
+                    "write a Python-like expression, e.g. unit_price * quantity",
+                    "请写类似 Python 的表达式，例如 unit_price * quantity",
+                ),
             )
             return None
         allowed = set(names) | set(SYSTEM_COLUMNS)
@@ -1146,23 +1421,34 @@ class Compiler:
             self.issue(
                 "T-E041",
                 path,
-                f"unknown field `{name}` in expression {source!r}",
-                did_you_mean(name, allowed) or "expressions may name this object's fields and system columns",
+                Words(f"unknown field `{name}` in expression {source!r}", f"表达式 {source!r} 中有未知的字段 `{name}`"),
+                did_you_mean(name, allowed)
+                or Words(
+                    "expressions may name this object's fields and system columns",
+                    "表达式中只能使用此对象的字段和系统列",
+                ),
             )
         for call in sorted(expr.calls - FUNCTIONS):
             self.issue(
                 "T-E042",
                 path,
-                f"unknown function `{call}()` in expression {source!r}",
-                did_you_mean(call, FUNCTIONS) or f"available: {', '.join(sorted(FUNCTIONS))}",
+                Words(
+                    f"unknown function `{call}()` in expression {source!r}",
+                    f"表达式 {source!r} 中有未知的函数 `{call}()`",
+                ),
+                did_you_mean(call, FUNCTIONS)
+                or Words(f"available: {', '.join(sorted(FUNCTIONS))}", f"可用的函数：{', '.join(sorted(FUNCTIONS))}"),
             )
         limit = constant_limit_error(expr)
         if limit:
             self.issue(
                 "T-E044",
                 path,
-                f"expression {source!r} exceeds a limit: {limit}",
-                f"powers may have at most {MAX_POWER_DIGITS} digits, text and lists {MAX_STRING_LENGTH:,} items",
+                Words(f"expression {source!r} exceeds a limit: {limit}", f"表达式 {source!r} 超出了限制：{limit.zh}"),
+                Words(
+                    f"powers may have at most {MAX_POWER_DIGITS} digits, text and lists {MAX_STRING_LENGTH:,} items",
+                    f"幂运算的结果最多 {MAX_POWER_DIGITS} 位，文本和列表最多 {MAX_STRING_LENGTH:,} 项",
+                ),
             )
         return expr
 
@@ -1180,8 +1466,11 @@ class Compiler:
                 self.issue(
                     "T-E043",
                     (*path, "fields", name, "expression"),
-                    f"formulas depend on each other in a cycle: {cycle}",
-                    "break the cycle: a formula cannot (indirectly) use itself",
+                    Words(f"formulas depend on each other in a cycle: {cycle}", f"公式之间循环依赖：{cycle}"),
+                    Words(
+                        "break the cycle: a formula cannot (indirectly) use itself",
+                        "请打破循环：公式不能（直接或间接地）引用自身",
+                    ),
                 )
                 return
             state[name] = "visiting"
@@ -1193,6 +1482,11 @@ class Compiler:
         for name in formulas:
             visit(name, [])
         return tuple(order)
+
+
+#: Hints several checks give.
+KEEP_ONE = Words("keep one of them", "请保留其中一个")
+LIST_FIELDS = Words("list fields of this object", "请列出此对象的字段")
 
 
 def _article(word: str) -> str:
@@ -1221,8 +1515,8 @@ class _RoleCompiler:
             self.compiler.issue(
                 "T-E081",
                 ("roles", name, "inherits"),
-                f"roles inherit from each other in a cycle: {cycle}",
-                "a role cannot (indirectly) inherit from itself",
+                Words(f"roles inherit from each other in a cycle: {cycle}", f"角色之间循环继承：{cycle}"),
+                Words("a role cannot (indirectly) inherit from itself", "角色不能（直接或间接地）继承自身"),
             )
             return None
         spec = self.specs[name]
@@ -1260,8 +1554,9 @@ class _RoleCompiler:
                 self.compiler.issue(
                     "T-E080",
                     ppath,
-                    f"unknown role `{parent}`",
-                    did_you_mean(parent, others) or f"known roles: {', '.join(others)}",
+                    Words(f"unknown role `{parent}`", f"未知的角色 `{parent}`"),
+                    did_you_mean(parent, others)
+                    or Words(f"known roles: {', '.join(others)}", f"已有的角色：{', '.join(others)}"),
                 )
                 continue
             resolved = self.resolve(parent, trail)
@@ -1275,8 +1570,9 @@ class _RoleCompiler:
                 self.compiler.issue(
                     "T-E030",
                     (*path, "objects", object_name),
-                    f"unknown object `{object_name}`",
-                    did_you_mean(object_name, self.objects) or f"known objects: {', '.join(self.objects)}",
+                    Words(f"unknown object `{object_name}`", f"未知的对象 `{object_name}`"),
+                    did_you_mean(object_name, self.objects)
+                    or Words(f"known objects: {', '.join(self.objects)}", f"已有的对象：{', '.join(self.objects)}"),
                     key=True,
                 )
         grants = {}
@@ -1297,14 +1593,16 @@ class _RoleCompiler:
                 self.compiler.issue(
                     "T-E030",
                     (*path, key, index),
-                    f"unknown object `{object_name}` in `{dotted}`",
+                    Words(
+                        f"unknown object `{object_name}` in `{dotted}`", f"`{dotted}` 中有未知的对象 `{object_name}`"
+                    ),
                     did_you_mean(object_name, self.objects),
                 )
             elif field_name not in obj.fields:
                 self.compiler.issue(
                     "T-E032",
                     (*path, key, index),
-                    f"unknown field `{field_name}` in `{dotted}`",
+                    Words(f"unknown field `{field_name}` in `{dotted}`", f"`{dotted}` 中有未知的字段 `{field_name}`"),
                     did_you_mean(field_name, obj.fields),
                 )
             else:

@@ -243,10 +243,15 @@ def _labels(say: Speaker, before: Label, after: Label) -> dict[str, str]:
 
 
 def _retention(say: Speaker, policy: Retention | None) -> str:
-    """A retention policy in words: kept for ever, or archived / purged N years after a moment."""
+    """A retention policy in words: kept for ever, or archived / purged N years after a moment
+    (once its approver approves)."""
     if policy is None:
         return say("diff.retention_none")
-    return say(f"diff.retention_{policy.action}", years=policy.years, moment=say.code(policy.from_field))
+    kept = say(f"diff.retention_{policy.action}", years=policy.years, moment=say.code(policy.from_field))
+    if policy.approver is None:
+        return kept
+    approver = say.role(policy.approver.name) if policy.approver.kind == "role" else policy.approver.name
+    return say("diff.retention_approved", policy=kept, approver=approver)
 
 
 def _percent(say: Speaker, value: float | None) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.metadata import templating
-from engine.metadata.errors import IssueSink, did_you_mean
+from engine.metadata.errors import IssueSink, Words, did_you_mean
 from engine.metadata.model import (
     ACCESS_LEVELS,
     NO_GRANT,
@@ -86,7 +86,7 @@ def check_approval(
         if getattr(role.grant(rule.object), write) != "none"
     }
     widest = max(requesters.values(), key=ACCESS_LEVELS.index, default="none")
-    label = obj.label.get("en")
+    label, label_zh = obj.label.get("en"), _amid_chinese(obj.label.get("zh"))
     for index, step in enumerate(rule.steps):
         role = roles.get(step.approver.name or "") if step.approver.kind == "role" else None
         if role is None:
@@ -94,19 +94,31 @@ def check_approval(
         where = (*path, "approver") if len(rule.steps) == 1 and path[0] == "approvals" else path
         where = (*path, "steps", index, "approver") if len(rule.steps) > 1 else where
         read = role.grant(rule.object).read
-        hint = f"give `{role.name}` `read: {widest}` (or wider) on {rule.object}, or choose an approver who has it"
+        hint = Words(
+            f"give `{role.name}` `read: {widest}` (or wider) on {rule.object}, or choose an approver who has it",
+            f"请给 `{role.name}` 在 {rule.object} 上 `read: {widest}`（或更宽）的权限，或选择有此权限的审批人",
+        )
         if "approve" not in role.permissions:
             sink.issue(
                 "T-E244",
                 where,
-                f"approver role `{role.name}` lacks the `approve` permission: nobody can decide the request",
-                f"add `approve` to the permissions of `{role.name}`, or choose another approver",
+                Words(
+                    f"approver role `{role.name}` lacks the `approve` permission: nobody can decide the request",
+                    f"审批人角色 `{role.name}` 没有 `approve` 权限：没有人能处理该审批请求",
+                ),
+                Words(
+                    f"add `approve` to the permissions of `{role.name}`, or choose another approver",
+                    f"请在 `{role.name}` 的权限中加上 `approve`，或选择其他审批人",
+                ),
             )
         elif read == "none":
             sink.issue(
                 "T-E244",
                 where,
-                f"approver role `{role.name}` cannot read any {label} record, so it can never decide a request",
+                Words(
+                    f"approver role `{role.name}` cannot read any {label} record, so it can never decide a request",
+                    f"审批人角色 `{role.name}` 无法读取任何{label_zh}记录，因此永远无法处理审批请求",
+                ),
                 hint,
             )
         elif ACCESS_LEVELS.index(read) < ACCESS_LEVELS.index(widest):
@@ -114,18 +126,37 @@ def check_approval(
             sink.issue(
                 "T-E244",
                 where,
-                f"approver role `{role.name}` reads `{read}` {label} records, and {wider} may submit requests "
-                f"about records it cannot read: they would wait for ever",
+                Words(
+                    f"approver role `{role.name}` reads `{read}` {label} records, and {wider} may submit requests "
+                    f"about records it cannot read: they would wait for ever",
+                    f"审批人角色 `{role.name}` 只能读取 `{read}` 范围的{label_zh}记录，而 {wider} 可能就它读不到的"
+                    f"记录提交审批请求：这些请求将永远等待",
+                ),
                 hint,
             )
         elif read == "own" and not rule.self_approval:
             sink.issue(
                 "T-E244",
                 where,
-                f"approver role `{role.name}` reads only its own {label} records, and may not approve its own "
-                "requests: a request by someone else is about a record it cannot read",
-                f"give `{role.name}` `read: team` or wider on {rule.object}, or choose another approver",
+                Words(
+                    f"approver role `{role.name}` reads only its own {label} records, and may not approve its own "
+                    "requests: a request by someone else is about a record it cannot read",
+                    f"审批人角色 `{role.name}` 只能读取自己的{label_zh}记录，又不能审批自己的请求："
+                    "别人提交的请求涉及它读不到的记录",
+                ),
+                Words(
+                    f"give `{role.name}` `read: team` or wider on {rule.object}, or choose another approver",
+                    f"请给 `{role.name}` 在 {rule.object} 上 `read: team` 或更宽的权限，或选择其他审批人",
+                ),
             )
+
+
+def _amid_chinese(word: str) -> str:
+    """``word`` to stand between Chinese words: spaced where it begins or ends in Latin letters
+    (``任何 Opportunity 记录``), as it is when it is Chinese (``任何商机记录``)."""
+    if not word:
+        return word
+    return f"{' ' if word[0].isascii() else ''}{word}{' ' if word[-1].isascii() else ''}"
 
 
 def reachable_stages(pipeline: Pipeline, start: str) -> set[str]:
@@ -173,9 +204,16 @@ def check_reachable(sink: IssueSink, object_name: str, pipeline: Pipeline) -> No
             sink.issue(
                 "T-E245",
                 (*path, "stages", index),
-                f"stage `{stage.key}` cannot be reached from `{variant.stages[0].key}`: no stage's `next` leads "
-                "there and skipping stages is not allowed",
-                f"add `{stage.key}` to the `next` of a stage before it, or allow `skip`",
+                Words(
+                    f"stage `{stage.key}` cannot be reached from `{variant.stages[0].key}`: no stage's `next` leads "
+                    "there and skipping stages is not allowed",
+                    f"从 `{variant.stages[0].key}` 无法到达阶段 `{stage.key}`：没有哪个阶段的 `next` 通向它，"
+                    "且不允许跳过阶段",
+                ),
+                Words(
+                    f"add `{stage.key}` to the `next` of a stage before it, or allow `skip`",
+                    f"请把 `{stage.key}` 加到它之前某个阶段的 `next` 中，或允许 `skip`",
+                ),
             )
 
 
@@ -194,9 +232,16 @@ def check_gates(sink: IssueSink, obj: ObjectDef, roles: Mapping[str, Role]) -> N
                 sink.issue(
                     "T-E246",
                     ("objects", obj.name, "pipeline", "stages", index, "requires", r),
-                    f"stage `{stage.key}` requires `{name}`, which every role that edits {obj.name} has hidden "
-                    f"or read-only ({', '.join(role.name for role in editors)}): no record can reach the stage",
-                    f"let one of those roles edit `{obj.name}.{name}`, or do not require it here",
+                    Words(
+                        f"stage `{stage.key}` requires `{name}`, which every role that edits {obj.name} has hidden "
+                        f"or read-only ({', '.join(role.name for role in editors)}): no record can reach the stage",
+                        f"阶段 `{stage.key}` 要求填写 `{name}`，但每个能编辑 {obj.name} 的角色"
+                        f"（{', '.join(role.name for role in editors)}）都看不到或只能查看它：没有记录能进入该阶段",
+                    ),
+                    Words(
+                        f"let one of those roles edit `{obj.name}.{name}`, or do not require it here",
+                        f"请让其中一个角色可以编辑 `{obj.name}.{name}`，或不在此阶段要求它",
+                    ),
                 )
 
 
@@ -214,8 +259,11 @@ def warn_unused(
             sink.warn(
                 "T-W001",
                 ("picklists", name),
-                f"picklist `{name}` is not used by any field",
-                f"use it with `picklist: {name}` on a field, or remove it",
+                Words(f"picklist `{name}` is not used by any field", f"选项列表 `{name}` 没有被任何字段使用"),
+                Words(
+                    f"use it with `picklist: {name}` on a field, or remove it",
+                    f"请在某个字段上用 `picklist: {name}` 使用它，或删除它",
+                ),
                 key=True,
             )
     role_specs = tree.get("roles") or {}
@@ -229,8 +277,14 @@ def warn_unused(
         sink.warn(
             "T-W002",
             ("roles", name),
-            f"role `{name}` grants nothing: no object and no permission, so a user holding it can do nothing",
-            "give it `objects:` or `permissions:`, or remove it",
+            Words(
+                f"role `{name}` grants nothing: no object and no permission, so a user holding it can do nothing",
+                f"角色 `{name}` 没有授予任何权限：没有对象，也没有权限项，拥有它的用户什么也做不了",
+            ),
+            Words(
+                "give it `objects:` or `permissions:`, or remove it",
+                "请给它加上 `objects:` 或 `permissions:`，或删除它",
+            ),
             key=True,
         )
 
@@ -268,9 +322,14 @@ def check_template_fields(
                         sink.issue(
                             "T-E241",
                             (*where, key),
-                            f"`record.{name}`: {obj.name} has no field `{name}` (rule `{rule.name}` sends this "
-                            f"template for {obj.name} records)",
-                            did_you_mean(name, obj.fields) or f"name a field of {obj.name}",
+                            Words(
+                                f"`record.{name}`: {obj.name} has no field `{name}` (rule `{rule.name}` sends this "
+                                f"template for {obj.name} records)",
+                                f"`record.{name}`：{obj.name} 没有字段 `{name}`（规则 `{rule.name}` 为 {obj.name} "
+                                "记录发送此模板）",
+                            ),
+                            did_you_mean(name, obj.fields)
+                            or Words(f"name a field of {obj.name}", f"请指定 {obj.name} 的字段"),
                         )
 
 

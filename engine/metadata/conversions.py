@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata import fieldtypes
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import Text, Words, did_you_mean
 from engine.metadata.expressions import (
     FUNCTIONS,
     Expression,
@@ -92,7 +92,7 @@ class _ConversionCompiler:
         self.path = ("conversions", name)
         self.source: ObjectDef | None = None
 
-    def issue(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
+    def issue(self, code: str, path: tuple, message: Text, hint: Text | None = None, key: bool = False) -> None:
         self.compiler.issue(code, (*self.path, *path), message, hint, key)
 
     def compile(self) -> Conversion | None:
@@ -128,8 +128,9 @@ class _ConversionCompiler:
             self.issue(
                 "T-E100",
                 path,
-                f"unknown object `{name}`",
-                did_you_mean(name, self.objects) or f"known objects: {', '.join(self.objects)}",
+                Words(f"unknown object `{name}`", f"未知对象 `{name}`"),
+                did_you_mean(name, self.objects)
+                or Words(f"known objects: {', '.join(self.objects)}", f"已声明的对象：{', '.join(self.objects)}"),
             )
         return obj
 
@@ -144,9 +145,12 @@ class _ConversionCompiler:
         self.issue(
             "T-E101",
             path,
-            f"`{self.source.name}` has no field `{name}`",
+            Words(f"`{self.source.name}` has no field `{name}`", f"`{self.source.name}` 没有字段 `{name}`"),
             did_you_mean(name, [*self.source.fields, *SYSTEM_COLUMNS])
-            or f"name a field of {self.source.name}, or write an expression starting with '='",
+            or Words(
+                f"name a field of {self.source.name}, or write an expression starting with '='",
+                f"请指定 {self.source.name} 的字段，或写以 '=' 开头的表达式",
+            ),
             key=key,
         )
         return None
@@ -159,16 +163,26 @@ class _ConversionCompiler:
             self.issue(
                 "T-E105",
                 path,
-                f"expression does not parse: {exc} (at character {exc.offset + 1} of {source!r})",
-                "write a Python-like expression over the source's fields, e.g. status == 'qualified'",
+                Words(
+                    f"expression does not parse: {exc} (at character {exc.offset + 1} of {source!r})",
+                    f"表达式无法解析：{exc}（在 {source!r} 的第 {exc.offset + 1} 个字符处）",
+                ),
+                Words(
+                    "write a Python-like expression over the source's fields, e.g. status == 'qualified'",
+                    "请用源记录的字段写类似 Python 的表达式，例如 status == 'qualified'",
+                ),
             )
             return None
         for call in sorted(expr.calls - FUNCTIONS):
             self.issue(
                 "T-E105",
                 path,
-                f"unknown function `{call}()` in expression {source!r}",
-                did_you_mean(call, FUNCTIONS) or f"available: {', '.join(sorted(FUNCTIONS))}",
+                Words(
+                    f"unknown function `{call}()` in expression {source!r}",
+                    f"表达式 {source!r} 中的函数 `{call}()` 未知",
+                ),
+                did_you_mean(call, FUNCTIONS)
+                or Words(f"available: {', '.join(sorted(FUNCTIONS))}", f"可用的函数：{', '.join(sorted(FUNCTIONS))}"),
             )
         if self.source is not None:
             allowed = {*self.source.fields, *SYSTEM_COLUMNS, *EXPRESSION_NAMES}
@@ -176,8 +190,15 @@ class _ConversionCompiler:
                 self.issue(
                     "T-E101",
                     path,
-                    f"unknown field `{name}` in expression {source!r}",
-                    did_you_mean(name, allowed) or f"expressions may name the fields of {self.source.name}",
+                    Words(
+                        f"unknown field `{name}` in expression {source!r}",
+                        f"表达式 {source!r} 中的字段 `{name}` 未知",
+                    ),
+                    did_you_mean(name, allowed)
+                    or Words(
+                        f"expressions may name the fields of {self.source.name}",
+                        f"表达式可以使用 {self.source.name} 的字段",
+                    ),
                 )
         return expr
 
@@ -188,8 +209,14 @@ class _ConversionCompiler:
             self.issue(
                 "T-E021",
                 path,
-                f"a target cannot be named `{name}` like the source object",
-                "its errors are reported under that name; choose another name",
+                Words(
+                    f"a target cannot be named `{name}` like the source object",
+                    f"目标不能和源对象一样命名为 `{name}`",
+                ),
+                Words(
+                    "its errors are reported under that name; choose another name",
+                    "它的错误会报告在这个名字下；请另取一个名字",
+                ),
                 key=True,
             )
         obj = self.object(spec.get("object", name), (*path, "object") if "object" in spec else path)
@@ -237,8 +264,9 @@ class _ConversionCompiler:
             self.issue(
                 "T-E101",
                 path,
-                f"`{obj.name}` has no field `{name}`",
-                did_you_mean(name, [*obj.fields, OWNER]) or f"map fields of {obj.name} (or owner_id)",
+                Words(f"`{obj.name}` has no field `{name}`", f"`{obj.name}` 没有字段 `{name}`"),
+                did_you_mean(name, [*obj.fields, OWNER])
+                or Words(f"map fields of {obj.name} (or owner_id)", f"请映射 {obj.name} 的字段（或 owner_id）"),
                 key=True,
             )
             return None
@@ -246,8 +274,11 @@ class _ConversionCompiler:
             self.issue(
                 "T-E101",
                 path,
-                f"`{obj.name}.{name}` is a {field.type} field: Trellis computes it",
-                "remove it from the mapping",
+                Words(
+                    f"`{obj.name}.{name}` is a {field.type} field: Trellis computes it",
+                    f"`{obj.name}.{name}` 是 {field.type} 类型的字段：由 Trellis 计算",
+                ),
+                Words("remove it from the mapping", "请把它从映射中删除"),
                 key=True,
             )
             return None
@@ -265,22 +296,38 @@ class _ConversionCompiler:
         referred = next((t for t in earlier if t.name == name), None)
         declared = list(self.spec.get("targets") or {})
         if referred is None:
-            where = "is declared after this one" if name in declared else "is not declared"
+            where = (
+                Words("is declared after this one", "在当前目标之后才声明")
+                if name in declared
+                else Words("is not declared", "未声明")
+            )
+            before = ", ".join(t.name for t in earlier)
             self.issue(
                 "T-E102",
                 path,
-                f"`@{name}`: the target `{name}` {where}",
-                f"refer to a target declared before this one: {', '.join(t.name for t in earlier) or 'none'}"
+                Words(f"`@{name}`: the target `{name}` {where.en}", f"`@{name}`：目标 `{name}` {where.zh}"),
+                Words(
+                    f"refer to a target declared before this one: {before or 'none'}",
+                    f"请引用在当前目标之前声明的目标：{before or '无'}",
+                )
                 if name in declared
-                else did_you_mean(name, declared) or f"targets: {', '.join(declared)}",
+                else did_you_mean(name, declared)
+                or Words(f"targets: {', '.join(declared)}", f"已声明的目标：{', '.join(declared)}"),
             )
             return None
         if target_field is not None and not _is_lookup_to(target_field, referred.object):
             self.issue(
                 "T-E103",
                 path,
-                f"`{obj.name}.{field_name}` is not a lookup to {referred.object}, so it cannot hold the id of `{name}`",
-                f"give `@{name}` to a field with `type: lookup, object: {referred.object}`",
+                Words(
+                    f"`{obj.name}.{field_name}` is not a lookup to {referred.object}, "
+                    f"so it cannot hold the id of `{name}`",
+                    f"`{obj.name}.{field_name}` 不是指向 {referred.object} 的查找字段，无法保存 `{name}` 的编号",
+                ),
+                Words(
+                    f"give `@{name}` to a field with `type: lookup, object: {referred.object}`",
+                    f"请把 `@{name}` 赋给 `type: lookup, object: {referred.object}` 的字段",
+                ),
             )
             return None
         return FieldMapping(field_name, "target", source=name)
@@ -293,7 +340,13 @@ class _ConversionCompiler:
         if isinstance(target_field, str):  # target_field() gives one system column: owner_id
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 self.issue(
-                    "T-E104", path, f"{value!r} is not a user id", "map owner_id from a source field, e.g. owner_id"
+                    "T-E104",
+                    path,
+                    Words(f"{value!r} is not a user id", f"{value!r} 不是用户编号"),
+                    Words(
+                        "map owner_id from a source field, e.g. owner_id",
+                        "请从源记录的字段映射 owner_id，例如 owner_id",
+                    ),
                 )
                 return None
             return FieldMapping(field_name, "constant", value=value)
@@ -303,8 +356,14 @@ class _ConversionCompiler:
             self.issue(
                 "T-E104",
                 path,
-                f"{value!r} does not fit the {target_field.type} field `{field_name}`: {exc.message}",
-                "give a value of the field's type, or an expression starting with '='",
+                Words(
+                    f"{value!r} does not fit the {target_field.type} field `{field_name}`: {exc.message}",
+                    f"{value!r} 不适合 {target_field.type} 类型的字段 `{field_name}`：{exc.words().zh}",
+                ),
+                Words(
+                    "give a value of the field's type, or an expression starting with '='",
+                    "请给出该字段类型的值，或以 '=' 开头的表达式",
+                ),
             )
             return None
         return FieldMapping(field_name, "constant", value=coerced)
@@ -317,8 +376,11 @@ class _ConversionCompiler:
             self.issue(
                 "T-E104",
                 path,
-                f"`{source_name}` {problem}",
-                "map a field of a compatible type, or convert the value with an expression starting with '='",
+                Words(f"`{source_name}` ", f"`{source_name}` ") + problem,
+                Words(
+                    "map a field of a compatible type, or convert the value with an expression starting with '='",
+                    "请映射类型兼容的字段，或用以 '=' 开头的表达式转换该值",
+                ),
             )
 
     def match_field(self, obj: ObjectDef, name: Any, path: tuple) -> None:
@@ -327,16 +389,27 @@ class _ConversionCompiler:
             self.issue(
                 "T-E101",
                 path,
-                f"`{obj.name}` has no field `{name}` to match on",
-                did_you_mean(name, obj.fields) or f"match on fields of {obj.name}",
+                Words(f"`{obj.name}` has no field `{name}` to match on", f"`{obj.name}` 没有可用于匹配的字段 `{name}`"),
+                did_you_mean(name, obj.fields)
+                or Words(f"match on fields of {obj.name}", f"请按 {obj.name} 的字段匹配"),
             )
         elif field.encrypted or not field.value_kind.orderable or field.value_kind.multiline:  # nothing to compare
-            why = "encrypted" if field.encrypted else f"a {field.value_type} field"
+            why = (
+                Words("encrypted", "是加密字段")
+                if field.encrypted
+                else Words(f"a {field.value_type} field", f"是 {field.value_type} 类型的字段")
+            )
             self.issue(
                 "T-E104",
                 path,
-                f"`{obj.name}.{name}` is {why}; its values cannot be compared to find a match",
-                "match on a text, number, date, picklist or lookup field",
+                Words(
+                    f"`{obj.name}.{name}` is {why.en}; its values cannot be compared to find a match",
+                    f"`{obj.name}.{name}` {why.zh}；无法比较它的值来查找匹配",
+                ),
+                Words(
+                    "match on a text, number, date, picklist or lookup field",
+                    "请按文本、数字、日期、选项列表或查找字段匹配",
+                ),
             )
 
     # --- the source's mark and links ----------------------------------------------------------
@@ -351,8 +424,8 @@ class _ConversionCompiler:
                 self.issue(
                     "T-E101",
                     path,
-                    f"`{name}` cannot be set: Trellis maintains it",
-                    "mark a field of the source",
+                    Words(f"`{name}` cannot be set: Trellis maintains it", f"`{name}` 不能设置：它由 Trellis 维护"),
+                    Words("mark a field of the source", "请标记源记录的字段"),
                     key=True,
                 )
                 continue
@@ -362,7 +435,10 @@ class _ConversionCompiler:
                 self.issue(
                     "T-E104",
                     path,
-                    f"{value!r} does not fit the {field.type} field `{name}`: {exc.message}",
+                    Words(
+                        f"{value!r} does not fit the {field.type} field `{name}`: {exc.message}",
+                        f"{value!r} 不适合 {field.type} 类型的字段 `{name}`：{exc.words().zh}",
+                    ),
                     did_you_mean(value, field.picklist.keys()) if field.picklist else None,
                 )
         return out
@@ -377,8 +453,9 @@ class _ConversionCompiler:
                 self.issue(
                     "T-E102",
                     path,
-                    f"`{target_name}` is not a target of this conversion",
-                    did_you_mean(target_name, declared) or f"targets: {', '.join(declared)}",
+                    Words(f"`{target_name}` is not a target of this conversion", f"`{target_name}` 不是此转换的目标"),
+                    did_you_mean(target_name, declared)
+                    or Words(f"targets: {', '.join(declared)}", f"已声明的目标：{', '.join(declared)}"),
                     key=True,
                 )
                 continue
@@ -391,8 +468,14 @@ class _ConversionCompiler:
                 self.issue(
                     "T-E103",
                     path,
-                    f"`{source.name}.{field_name}` is not a lookup to {target.object}",
-                    f"add a field `{field_name}: {{type: lookup, object: {target.object}}}` to {source.name}",
+                    Words(
+                        f"`{source.name}.{field_name}` is not a lookup to {target.object}",
+                        f"`{source.name}.{field_name}` 不是指向 {target.object} 的查找字段",
+                    ),
+                    Words(
+                        f"add a field `{field_name}: {{type: lookup, object: {target.object}}}` to {source.name}",
+                        f"请在 {source.name} 中加上字段 `{field_name}: {{type: lookup, object: {target.object}}}`",
+                    ),
                 )
                 continue
             out[target_name] = field_name
@@ -403,7 +486,7 @@ def _is_lookup_to(field: FieldDef | str, object_name: str) -> bool:
     return isinstance(field, FieldDef) and field.points_to(object_name)
 
 
-def _misfit(source: FieldDef | str, target: FieldDef | str, source_object: str) -> str | None:
+def _misfit(source: FieldDef | str, target: FieldDef | str, source_object: str) -> Words | None:
     """Why values of ``source`` cannot go into ``target``, or None when they can."""
     # A system column is given by its name: as a target only owner_id, as a lookup source only id.
     source_type = SYSTEM_TYPES[source] if isinstance(source, str) else source.value_type
@@ -411,16 +494,24 @@ def _misfit(source: FieldDef | str, target: FieldDef | str, source_object: str) 
     source_kind, target_kind = fieldtypes.REGISTRY[source_type], fieldtypes.REGISTRY[target_type]
     source_family, target_family = source_kind.family, target_kind.family
     if source_family != target_family and source_family not in WIDENING.get(target_family, ()):
-        return f"is {_a(source_type)} {source_type} field; it cannot fill {_a(target_type)} {target_type} field"
+        return Words(
+            f"is {_a(source_type)} {source_type} field; it cannot fill {_a(target_type)} {target_type} field",
+            f"是 {source_type} 类型的字段；它不能填入 {target_type} 类型的字段",
+        )
     if target_kind.refers_to_record and isinstance(target, FieldDef):
         source_target = source_object if isinstance(source, str) else source.target
         if source_target != target.target:
-            return f"points to {source_target}, the target field to {target.target}"
+            return Words(
+                f"points to {source_target}, the target field to {target.target}",
+                f"指向 {source_target}，而目标字段指向 {target.target}",
+            )
     if isinstance(target, FieldDef) and isinstance(source, FieldDef) and target.picklist and source.picklist:
         missing = sorted(source.picklist.keys() - target.picklist.keys())
         if missing:
-            return f"has values the picklist of `{target.name}` lacks: {', '.join(missing[:5])}" + (
-                " …" if len(missing) > 5 else ""
+            shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+            return Words(
+                f"has values the picklist of `{target.name}` lacks: {shown}",
+                f"含有 `{target.name}` 的选项列表中没有的值：{shown}",
             )
     return None
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.metadata.errors import SectionChecker, did_you_mean
+from engine.metadata.errors import SectionChecker, Words, did_you_mean
 from engine.metadata.filters import PERIODS
 from engine.metadata.kinds import Kinds
 from engine.metadata.model import Dashboard, DashboardFilters, DashboardWidget, Label, ObjectDef, Report
@@ -104,8 +104,14 @@ def _check_homes(compiler: Compiler, specs: Mapping[str, Any]) -> None:
                 compiler.issue(
                     "T-E193",
                     ("dashboards", name, "default"),
-                    f"`{default}` is the default dashboard already; there is one default",
-                    f"remove `default: true` from `{name}` or from `{default}`",
+                    Words(
+                        f"`{default}` is the default dashboard already; there is one default",
+                        f"`{default}` 已是默认仪表板；默认仪表板只能有一个",
+                    ),
+                    Words(
+                        f"remove `default: true` from `{name}` or from `{default}`",
+                        f"从 `{name}` 或 `{default}` 中删除 `default: true`",
+                    ),
                 )
             else:
                 default = name
@@ -114,8 +120,14 @@ def _check_homes(compiler: Compiler, specs: Mapping[str, Any]) -> None:
                 compiler.issue(
                     "T-E194",
                     ("dashboards", name, "roles", index),
-                    f"`{role}` is the home of dashboard `{homes[role]}` already; a role lands on one home dashboard",
-                    f"remove `{role}` from the `roles` of `{name}` or of `{homes[role]}`",
+                    Words(
+                        f"`{role}` is the home of dashboard `{homes[role]}` already; a role lands on one home dashboard",
+                        f"`{role}` 已以仪表板 `{homes[role]}` 为首页；一个角色只能有一个首页仪表板",
+                    ),
+                    Words(
+                        f"remove `{role}` from the `roles` of `{name}` or of `{homes[role]}`",
+                        f"从 `{name}` 或 `{homes[role]}` 的 `roles` 中删除 `{role}`",
+                    ),
                 )
             homes.setdefault(role, name)
 
@@ -142,8 +154,9 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E191",
                     ("roles", index),
-                    f"unknown role `{role}`",
-                    did_you_mean(role, roles) or "name a role declared under `roles`",
+                    Words(f"unknown role `{role}`", f"未知角色 `{role}`"),
+                    did_you_mean(role, roles)
+                    or Words("name a role declared under `roles`", "请指定在 `roles` 下声明的角色"),
                 )
         compiled = [self.widget(w, ("widgets", index)) for index, w in enumerate(spec.get("widgets") or [])]
         widgets = tuple(w for w in compiled if w is not None)
@@ -171,8 +184,8 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E196",
                     where,
-                    f"a dashboard offers no filter `{key}`",
-                    did_you_mean(key, FILTERS) or f"use {', '.join(FILTERS)}",
+                    Words(f"a dashboard offers no filter `{key}`", f"仪表板没有筛选条件 `{key}`"),
+                    did_you_mean(key, FILTERS) or Words(f"use {', '.join(FILTERS)}", f"请使用 {', '.join(FILTERS)}"),
                 )
                 continue
             if value is False or value is None:
@@ -182,12 +195,23 @@ class _Checker(SectionChecker):
                 continue
             allowed = PERIODS if key == "period" else OWNER_DEFAULTS if key == "owner" else ()
             if str(value) not in allowed:
-                wants = f"one of: {', '.join(allowed)}" if allowed else "`true` (a team is chosen on the page)"
+                wants = (
+                    Words(f"one of: {', '.join(allowed)}", f"其中之一：{', '.join(allowed)}")
+                    if allowed
+                    else Words("`true` (a team is chosen on the page)", "`true`（团队在页面上选择）")
+                )
                 self.issue(
                     "T-E196",
                     where,
-                    f"`{key}: {value}` is no default of the {key} filter",
-                    did_you_mean(str(value), allowed) or f"write `true` to offer it without a default, or {wants}",
+                    Words(
+                        f"`{key}: {value}` is no default of the {key} filter",
+                        f"`{key}: {value}` 不是 {key} 筛选条件的默认值",
+                    ),
+                    did_you_mean(str(value), allowed)
+                    or Words(
+                        "write `true` to offer it without a default, or ", "写 `true` 提供该筛选条件但不设默认值，或写"
+                    )
+                    + wants,
                 )
                 continue
             defaults[key] = str(value)
@@ -200,8 +224,16 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E192",
                 where,
-                f"a widget names one of `report`, `kpi` or `widget`, not {' and '.join(f'`{k}`' for k in named) or 'none'}",
-                "e.g. `{report: pipeline_by_stage}`, `{kpi: won_this_month}` or `{widget: my_tasks}`",
+                Words(
+                    f"a widget names one of `report`, `kpi` or `widget`, not {' and '.join(f'`{k}`' for k in named) or 'none'}",
+                    f"部件只能指定 `report`、`kpi` 或 `widget` 之一，而此处是 {' 和 '.join(f'`{k}`' for k in named)}"
+                    if named
+                    else "部件需指定 `report`、`kpi` 或 `widget` 之一，此处一个也没有",
+                ),
+                Words(
+                    "e.g. `{report: pipeline_by_stage}`, `{kpi: won_this_month}` or `{widget: my_tasks}`",
+                    "例如 `{report: pipeline_by_stage}`、`{kpi: won_this_month}` 或 `{widget: my_tasks}`",
+                ),
             )
             return None
         key = named[0]
@@ -212,9 +244,12 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E192",
                 (*where, "widget"),
-                f"unknown widget kind `{kind_name}`",
+                Words(f"unknown widget kind `{kind_name}`", f"未知的部件类型 `{kind_name}`"),
                 did_you_mean(kind_name, builtins)
-                or f"use one of: {', '.join(builtins)}; a report is `report: NAME`, a key figure `kpi: NAME`",
+                or Words(
+                    f"use one of: {', '.join(builtins)}; a report is `report: NAME`, a key figure `kpi: NAME`",
+                    f"请使用其中之一：{', '.join(builtins)}；报表写 `report: NAME`，关键指标写 `kpi: NAME`",
+                ),
             )
             return None
         ok = self.options(kind, spec, where)
@@ -240,7 +275,12 @@ class _Checker(SectionChecker):
         for key in spec:
             if key not in taken:
                 takes = ", ".join(f"`{k}`" for k in (*COMMON_KEYS, *kind.options))
-                self.issue("T-E197", (*where, key), f"a {kind.name} widget takes no `{key}`", f"it takes {takes}")
+                self.issue(
+                    "T-E197",
+                    (*where, key),
+                    Words(f"a {kind.name} widget takes no `{key}`", f"{kind.name} 部件不接受 `{key}`"),
+                    Words(f"it takes {takes}", f"它接受 {takes}"),
+                )
                 ok = False
         return ok
 
@@ -251,8 +291,9 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E190",
                 where,
-                f"unknown report `{name}`",
-                did_you_mean(name, self.declared) or "name a report declared under `reports`",
+                Words(f"unknown report `{name}`", f"未知报表 `{name}`"),
+                did_you_mean(name, self.declared)
+                or Words("name a report declared under `reports`", "请指定在 `reports` 下声明的报表"),
             )
         return None
 
@@ -266,9 +307,15 @@ class _Checker(SectionChecker):
         self.issue(
             "T-E195",
             (*where, "width"),
-            f"`width: {spec}` is neither a number of columns from 1 to {GRID} nor small, medium or large",
+            Words(
+                f"`width: {spec}` is neither a number of columns from 1 to {GRID} nor small, medium or large",
+                f"`width: {spec}` 既不是 1 到 {GRID} 的列数，也不是 small、medium 或 large",
+            ),
             did_you_mean(str(spec), WIDTHS)
-            or f"e.g. `width: 4` or `width: medium` (small {WIDTHS['small']}, medium {WIDTHS['medium']}, large {GRID})",
+            or Words(
+                f"e.g. `width: 4` or `width: medium` (small {WIDTHS['small']}, medium {WIDTHS['medium']}, large {GRID})",
+                f"例如 `width: 4` 或 `width: medium`（small {WIDTHS['small']}，medium {WIDTHS['medium']}，large {GRID}）",
+            ),
         )
         return None
 
@@ -283,8 +330,11 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E197",
                     where,
-                    f"a {kind.name} widget counts records by pipeline stage; no object declares `pipeline:`",
-                    "add a pipeline to an object, or remove the widget",
+                    Words(
+                        f"a {kind.name} widget counts records by pipeline stage; no object declares `pipeline:`",
+                        f"{kind.name} 部件按销售管道阶段统计记录；没有对象声明 `pipeline:`",
+                    ),
+                    Words("add a pipeline to an object, or remove the widget", "为某个对象加上销售管道，或删除该部件"),
                 )
                 return None
             return with_pipeline[0]
@@ -292,16 +342,24 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E197",
                 (*where, "object"),
-                f"unknown object `{name}`",
-                did_you_mean(name, self.objects) or "name an object declared under `objects`",
+                Words(f"unknown object `{name}`", f"未知对象 `{name}`"),
+                did_you_mean(name, self.objects)
+                or Words("name an object declared under `objects`", "请指定在 `objects` 下声明的对象"),
             )
             return None
         if kind.needs_pipeline and self.objects[name].pipeline is None:
             self.issue(
                 "T-E197",
                 (*where, "object"),
-                f"a {kind.name} widget counts records by pipeline stage; {name} has no pipeline",
-                did_you_mean(name, with_pipeline) or f"use one of: {', '.join(with_pipeline) or 'none'}",
+                Words(
+                    f"a {kind.name} widget counts records by pipeline stage; {name} has no pipeline",
+                    f"{kind.name} 部件按销售管道阶段统计记录；{name} 没有销售管道",
+                ),
+                did_you_mean(name, with_pipeline)
+                or Words(
+                    f"use one of: {', '.join(with_pipeline) or 'none'}",
+                    f"请使用其中之一：{', '.join(with_pipeline) or '（无）'}",
+                ),
             )
             return None
         return str(name)

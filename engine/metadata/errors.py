@@ -118,6 +118,11 @@ T-E226    a mailbox's ``ca_file`` with ``tls_verify: false``
 T-E270    ``retention`` with no ``years`` while ``settings.retention_years`` is not set
 T-E271    ``retention.from`` names neither a field of the object nor a system date column
 T-E272    ``retention.from`` names a field that is no date or datetime
+T-E273    a retention approval (``retention.approval``, ``settings.retention_approval``) names an unknown role
+T-E274    a retention approval names ``manager``: retention is run by the system, with no requester
+T-E275    a retention approval's role lacks the ``approve`` permission
+T-E276    a retention approval's role cannot read the object's records
+T-E277    ``settings.retention_approval`` while no object's records ever expire
 T-E184    a ``forecast`` report of an object without a pipeline, without a date ``close_date`` or a number ``amount``, or with keys it does not take; its keys on another kind
 T-E185    a stage's ``forecast`` category on a won or lost stage
 T-E186    a ``forecast`` report's ``quota`` that cannot be read (amounts, ``per``, its object's fields), or a quota on a report not grouped by owner
@@ -180,10 +185,56 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+#: The languages config errors are written in (the engine's, engine.runtime.messages.LANGUAGES).
+LANGUAGES = ("en", "zh")
+
+
+@dataclass(frozen=True)
+class Words:
+    """A config message or hint in every language Trellis speaks: ``Words(en, zh)``.
+
+    The compiler's checks report each problem with one (``issue("T-E031", path, Words(f"…",
+    f"…"))``); ``str()`` is the English text, so logs and tests that read ``message`` see English,
+    and ``ConfigIssue.shown(language)`` writes the issue in the admin's language."""
+
+    en: str
+    zh: str
+
+    def __str__(self) -> str:
+        return self.en
+
+    def __add__(self, other: object) -> Words:
+        if isinstance(other, Words):
+            return Words(self.en + other.en, self.zh + other.zh)
+        if isinstance(other, str):
+            return Words(self.en + other, self.zh + other)
+        return NotImplemented
+
+    def in_language(self, language: str) -> str:
+        """The text in ``language`` (English for a language it is not written in)."""
+        return self.zh if language == "zh" else self.en
+
+
+#: A message as a check gives it: ``Words`` in every language, or (not yet translated) English.
+Text = str | Words
+
+
+def english(text: Text | None) -> str | None:
+    """The English of ``text`` (what ``ConfigIssue.message`` and ``hint`` hold)."""
+    return None if text is None else str(text)
+
+
+def chinese(text: Text | None) -> str | None:
+    """The Chinese of ``text``, or None where it has none (shown in English then)."""
+    return text.zh if isinstance(text, Words) else None
+
+
 @dataclass(frozen=True)
 class ConfigIssue:
     """One problem in a config: code, where, what, and how to fix it.
 
+    ``message`` and ``hint`` are English; ``message_zh`` and ``hint_zh`` the same in Chinese
+    (``ConfigIssue.of`` fills both from ``Words``), shown by ``shown(language)``.
     ``severity`` is ``error`` (the config is refused) or ``warning`` (a ``T-W`` code: the config
     works, but something in it is probably a mistake; ``trellis validate --strict`` refuses it)."""
 
@@ -193,27 +244,63 @@ class ConfigIssue:
     path: str = ""
     hint: str | None = None
     severity: str = "error"
+    message_zh: str | None = None
+    hint_zh: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        code: str,
+        message: Text,
+        location: Location | None = None,
+        path: str = "",
+        hint: Text | None = None,
+        severity: str = "error",
+    ) -> ConfigIssue:
+        """The issue ``code`` with ``message`` and ``hint`` given as ``Words`` (or English only)."""
+        return cls(code, str(message), location, path, english(hint), severity, chinese(message), chinese(hint))
 
     def __str__(self) -> str:
+        return self.shown("en")
+
+    def shown(self, language: str) -> str:
+        """The issue as the CLI prints it, in ``language`` (English where it has no translation)."""
+        zh = language == "zh"
+        message = (self.message_zh if zh else None) or self.message
+        hint = (self.hint_zh if zh else None) or self.hint
         where = f"{self.location}: " if self.location else ""
         path = f" {self.path}:" if self.path else ""
-        hint = f"\n    hint: {self.hint}" if self.hint else ""
-        return f"{where}{self.code}{path} {self.message}{hint}"
+        label = "提示" if zh else "hint"
+        hint_line = f"\n    {label}: {hint}" if hint else ""
+        return f"{where}{self.code}{path} {message}{hint_line}"
 
 
 class ConfigError(Exception):
-    """A config has one or more problems; ``issues`` lists them all."""
+    """A config has one or more problems; ``issues`` lists them all.
 
-    def __init__(self, issues: list[ConfigIssue]) -> None:
+    ``languages`` are the config's ``settings.languages`` as far as they could be read (the
+    first is the language its errors are shown in, unless ``TRELLIS_LANG`` says another)."""
+
+    def __init__(self, issues: list[ConfigIssue], languages: tuple[str, ...] = ()) -> None:
         ordered = sorted(issues, key=issue_order)
         #: The errors; ``warnings`` holds the warnings found alongside them.
         self.issues = [issue for issue in ordered if issue.severity == "error"]
         self.warnings = [issue for issue in ordered if issue.severity != "error"]
+        self.languages = languages
         count = len(self.issues)
         super().__init__(
             f"{count} error{'s' if count != 1 else ''} in the config:\n"
             + "\n".join(str(issue) for issue in self.issues)
         )
+
+
+def declared_languages(tree: object) -> tuple[str, ...]:
+    """``settings.languages`` of a config's parsed tree, as far as it can be read (else ``()``)."""
+    settings = tree.get("settings") if isinstance(tree, dict) else None
+    languages = settings.get("languages") if isinstance(settings, dict) else None
+    if not isinstance(languages, list):
+        return ()
+    return tuple(str(language) for language in languages if isinstance(language, str))
 
 
 def issue_order(issue: ConfigIssue) -> tuple[str, int, int]:
@@ -232,20 +319,20 @@ def format_path(path: tuple) -> str:
     return out
 
 
-def did_you_mean(word: object, candidates: Iterable[object]) -> str | None:
+def did_you_mean(word: object, candidates: Iterable[object]) -> Words | None:
     """A hint naming the closest candidate, if one is close enough."""
     import difflib
 
     matches = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
-    return f"did you mean `{matches[0]}`?" if matches else None
+    return Words(f"did you mean `{matches[0]}`?", f"是否想写 `{matches[0]}`？") if matches else None
 
 
 class IssueSink(Protocol):
     """What collects a config's issues (the compiler)."""
 
-    def issue(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None: ...
+    def issue(self, code: str, path: tuple, message: Text, hint: Text | None = None, key: bool = False) -> None: ...
 
-    def warn(self, code: str, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None: ...
+    def warn(self, code: str, path: tuple, message: Text, hint: Text | None = None, key: bool = False) -> None: ...
 
 
 class SectionChecker:
@@ -257,7 +344,7 @@ class SectionChecker:
     def __init__(self, compiler: IssueSink, path: tuple = ()) -> None:
         self.c, self.path, self.ok = compiler, path, True
 
-    def issue(self, code: str, where: tuple, message: str, hint: str | None = None) -> None:
+    def issue(self, code: str, where: tuple, message: Text, hint: Text | None = None) -> None:
         """Report ``message`` (code ``code``, an optional ``hint``) at ``path + where``."""
         self.ok = False
         self.c.issue(code, (*self.path, *where), message, hint)

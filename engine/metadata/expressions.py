@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import simpleeval
 
+from engine.metadata.errors import Words
 from engine.metadata.names import full_name, split_name
 
 #: Names an expression may use besides fields and functions.
@@ -30,11 +31,15 @@ CONSTANTS: frozenset[str] = frozenset({"None", "True", "False"})
 
 
 class ExpressionSyntaxError(ValueError):
-    """The text is not a valid expression; ``offset`` is the column within it (0-based)."""
+    """The text is not a valid expression; ``offset`` is the column within it (0-based).
 
-    def __init__(self, message: str, offset: int = 0) -> None:
+    The message is English; ``zh`` says the same in Chinese (Python's own parser messages, such
+    as "invalid syntax", stay as Python writes them)."""
+
+    def __init__(self, message: str, offset: int = 0, zh: str = "") -> None:
         super().__init__(message)
         self.offset = offset
+        self.zh = zh or message
 
 
 class ExpressionEvalError(ValueError):
@@ -42,7 +47,13 @@ class ExpressionEvalError(ValueError):
 
 
 class ExpressionLimitError(ExpressionEvalError):
-    """Evaluating would exceed a limit: a number too large, text or a list too long."""
+    """Evaluating would exceed a limit: a number too large, text or a list too long.
+
+    The message is English; ``zh`` says the same in Chinese (the config checker shows it, T-E044)."""
+
+    def __init__(self, message: str, zh: str = "") -> None:
+        super().__init__(message)
+        self.zh = zh or message
 
 
 #: Longest text or list an expression may build (simpleeval's limit, for ``"ab" * n``).
@@ -70,8 +81,9 @@ def power_digits(base: Any, exponent: Any) -> float:
 def _power(base: Any, exponent: Any) -> Any:
     """``base ** exponent``, refused before computing when the result would be huge."""
     if power_digits(base, exponent) > MAX_POWER_DIGITS:
+        power = f"{_short(base)} ** {_short(exponent)}"
         raise ExpressionLimitError(
-            f"{_short(base)} ** {_short(exponent)} would have more than {MAX_POWER_DIGITS} digits"
+            f"{power} would have more than {MAX_POWER_DIGITS} digits", f"{power} 的结果会超过 {MAX_POWER_DIGITS} 位"
         )
     return base**exponent
 
@@ -221,16 +233,19 @@ def _evaluate(source: str, tree: ast.AST, values: Mapping[str, Any], clock: Cloc
     except simpleeval.NameNotDefined as exc:
         raise ExpressionEvalError(f"unknown name in {source!r}: {exc}") from exc
     except simpleeval.IterableTooLong as exc:
-        raise ExpressionLimitError(f"text or a list would be longer than {MAX_STRING_LENGTH:,} items") from exc
+        raise ExpressionLimitError(
+            f"text or a list would be longer than {MAX_STRING_LENGTH:,} items",
+            f"文本或列表会超过 {MAX_STRING_LENGTH:,} 项",
+        ) from exc
     except simpleeval.NumberTooHigh as exc:
-        raise ExpressionLimitError(f"a number would be too large ({exc})") from exc
+        raise ExpressionLimitError(f"a number would be too large ({exc})", f"数字会过大（{exc}）") from exc
     except ExpressionLimitError:
         raise
     except (TypeError, ValueError, ArithmeticError, KeyError, IndexError, simpleeval.InvalidExpression) as exc:
         raise ExpressionEvalError(f"cannot evaluate {source!r}: {exc}") from exc
 
 
-def constant_limit_error(expr: Expression) -> str | None:
+def constant_limit_error(expr: Expression) -> Words | None:
     """Why a part of ``expr`` that uses no field (``9**9**9``) exceeds a limit, or None.
 
     Such a part has the same value on every write, so the config checker refuses it
@@ -242,7 +257,7 @@ def constant_limit_error(expr: Expression) -> str | None:
             try:
                 _evaluate(expr.source, ast.Expr(value=node), {}, _EPOCH)
             except ExpressionLimitError as exc:
-                return str(exc)
+                return Words(str(exc), exc.zh)
             except ExpressionEvalError:
                 pass  # wrong types and the like: the runtime reports them on the field
             continue
@@ -271,17 +286,41 @@ def _depth(tree: ast.AST) -> int:
     return deepest
 
 
+#: Python's commonest syntax messages (by how they start) in Chinese; others are shown as Python writes them.
+_PYTHON_ZH = (
+    ("invalid syntax", "语法错误"),
+    ("unterminated string literal", "字符串缺少结尾的引号"),
+    ("unmatched ", "括号不配对"),
+    ("unexpected EOF", "表达式不完整"),
+    ("invalid decimal literal", "无效的数字"),
+)
+
+
+def _python_zh(message: str) -> str:
+    """Python's syntax ``message`` in Chinese, keeping what it names (``'(' was never closed``)."""
+    if message.endswith(" was never closed"):
+        return f"{message.removesuffix(' was never closed')} 没有闭合"
+    return next((f"{zh}（{message}）" for start, zh in _PYTHON_ZH if message.startswith(start)), message)
+
+
+def _too_deep() -> ExpressionSyntaxError:
+    return ExpressionSyntaxError(
+        f"the expression is nested more than {MAX_DEPTH} levels deep", 0, f"表达式的嵌套超过了 {MAX_DEPTH} 层"
+    )
+
+
 def parse_expression(source: str) -> Expression:
     """Parse ``source`` once; raises ExpressionSyntaxError for text that is not an expression."""
     text = source.strip()
     try:
         tree = simpleeval.SimpleEval.parse(text)
     except SyntaxError as exc:
-        raise ExpressionSyntaxError(exc.msg or "invalid syntax", max((exc.offset or 1) - 1, 0)) from None
+        message = exc.msg or "invalid syntax"
+        raise ExpressionSyntaxError(message, max((exc.offset or 1) - 1, 0), _python_zh(message)) from None
     except (RecursionError, MemoryError):  # `1 + 1 + …` twenty thousand times: Python's parser gives up
-        raise ExpressionSyntaxError(f"the expression is nested more than {MAX_DEPTH} levels deep", 0) from None
+        raise _too_deep() from None
     if _depth(tree) > MAX_DEPTH:
-        raise ExpressionSyntaxError(f"the expression is nested more than {MAX_DEPTH} levels deep", 0)
+        raise _too_deep()
     names: set[str] = set()
     calls: set[str] = set()
     for node in ast.walk(tree):
@@ -291,14 +330,21 @@ def parse_expression(source: str) -> Expression:
             node.value = Decimal(repr(node.value))  # type: ignore[assignment]
         if isinstance(node, _FORBIDDEN_NODES):
             kind = "attribute access (a.b)" if isinstance(node, ast.Attribute) else type(node).__name__
-            raise ExpressionSyntaxError(f"{kind} is not allowed in expressions", node.col_offset)
+            kind_zh = "属性访问（a.b）" if isinstance(node, ast.Attribute) else type(node).__name__
+            raise ExpressionSyntaxError(
+                f"{kind} is not allowed in expressions", node.col_offset, f"表达式中不允许使用{kind_zh}"
+            )
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):
-                raise ExpressionSyntaxError("only documented functions can be called", node.col_offset)
+                raise ExpressionSyntaxError(
+                    "only documented functions can be called", node.col_offset, "只能调用文档中列出的函数"
+                )
             calls.add(node.func.id)
         elif isinstance(node, ast.Name) and node.id.startswith("__"):
             raise ExpressionSyntaxError(
-                f"names starting with __ are not allowed in expressions: {node.id}", node.col_offset
+                f"names starting with __ are not allowed in expressions: {node.id}",
+                node.col_offset,
+                f"表达式中不允许使用以 __ 开头的名称：{node.id}",
             )
         elif isinstance(node, ast.Name) and node.id not in CONSTANTS:
             names.add(node.id)

@@ -32,6 +32,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from engine.metadata import fieldschemas as schemas
+from engine.metadata.errors import Words
 from engine.metadata.fieldparts import (
     AutonumberPart,
     ChoicePart,
@@ -61,16 +62,30 @@ MAX_INPUT_INT_BITS = 4096
 class FieldValueError(ValueError):
     """A value a field cannot accept; ``code`` is stable, ``message`` is for people (English),
     ``params`` fill the code's text in other languages, ``label`` is a configured message
-    (in every language the config gives)."""
+    (in every language the config gives), ``zh`` the same specific message in Chinese (what a
+    config error shows: ``words()``)."""
 
     def __init__(
-        self, code: str, message: str, params: Mapping[str, object] | None = None, label: Label | None = None
+        self,
+        code: str,
+        message: str,
+        params: Mapping[str, object] | None = None,
+        label: Label | None = None,
+        zh: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.params = dict(params or {})
         self.label = label
+        self.zh = zh
+
+    def words(self) -> Words:
+        """The message in English and Chinese, as a config error embeds it (a configured
+        ``pattern_message`` in its Chinese, else as the config wrote it)."""
+        if self.label is not None:
+            return Words(self.message, self.label.get("zh"))
+        return Words(self.message, self.zh or self.message)
 
 
 Coercer = Callable[[Any, "FieldDef", "Settings"], Any]
@@ -177,8 +192,15 @@ class FieldType:
 
 def _reject_container(value: Any, what: str) -> None:
     if isinstance(value, (list, tuple, dict, set, bytes)):
-        raise FieldValueError("invalid", f"Expected {what}, got a {type(value).__name__}.")
+        kind = type(value).__name__
+        raise FieldValueError(
+            "invalid", f"Expected {what}, got a {kind}.", zh=f"应为{_WHAT_ZH.get(what, what)}，而不是 {kind}。"
+        )
     _reject_huge_int(value)
+
+
+#: ``_reject_container``'s ``what`` in Chinese.
+_WHAT_ZH = {"text": "文本", "a number": "数字", "a whole number": "整数"}
 
 
 def _shown(value: Any) -> str:
@@ -190,7 +212,7 @@ def _shown(value: Any) -> str:
 
 def _reject_huge_int(value: Any) -> None:
     if isinstance(value, int) and value.bit_length() > MAX_INPUT_INT_BITS:
-        raise FieldValueError("too_large", "The number is too large.")
+        raise FieldValueError("too_large", "The number is too large.", zh="数字太大。")
 
 
 #: C0 control characters and DEL, refused in text (a single line refuses tab and line breaks too).
@@ -204,7 +226,7 @@ def _text(value: Any, field: FieldDef, settings: Settings) -> str | None:
         return None
     _reject_container(value, "text")
     if isinstance(value, bool):
-        raise FieldValueError("invalid", "Expected text, got true/false.")
+        raise FieldValueError("invalid", "Expected text, got true/false.", zh="应为文本，而不是 true/false。")
     text = str(value).strip()
     check_characters(text, field.kind.multiline)
     return text or None
@@ -217,12 +239,17 @@ def check_characters(text: str, multiline: bool = False) -> None:
             "invalid_character",
             "The text holds a lone UTF-16 surrogate (U+D800 to U+DFFF), "
             "which is not a character; send the text as valid UTF-8.",
+            zh="文本含有孤立的 UTF-16 代理项（U+D800 至 U+DFFF），它不是字符；请以有效的 UTF-8 发送文本。",
         )
     found = _CONTROL[multiline].search(text)
     if found:
         where = "" if multiline else " (this field holds a single line: no tabs or line breaks)"
+        where_zh = "" if multiline else "（该字段只有一行：不能含制表符或换行）"
+        code = f"U+{ord(found.group()):04X}"
         raise FieldValueError(
-            "control_character", f"Control character U+{ord(found.group()):04X} is not allowed{where}."
+            "control_character",
+            f"Control character {code} is not allowed{where}.",
+            zh=f"不允许控制字符 {code}{where_zh}。",
         )
 
 
@@ -256,10 +283,19 @@ def _check_text(value: Any, field: FieldDef) -> list[FieldValueError]:
     errors = []
     limit = field.max_length or field.kind.max_chars
     if limit and len(value) > limit:
-        errors.append(FieldValueError("too_long", f"At most {limit} characters ({len(value)} given).", {"max": limit}))
+        errors.append(
+            FieldValueError(
+                "too_long",
+                f"At most {limit} characters ({len(value)} given).",
+                {"max": limit},
+                zh=f"最多 {limit} 个字符（实际 {len(value)} 个）。",
+            )
+        )
     if field.pattern and not full_match(field.pattern, value):
         message = field.pattern_message.get() if field.pattern_message else f"Must match the pattern {field.pattern}."
-        errors.append(FieldValueError("pattern", message, label=field.pattern_message))
+        errors.append(
+            FieldValueError("pattern", message, label=field.pattern_message, zh=f"必须符合模式 {field.pattern}。")
+        )
     return errors
 
 
@@ -272,18 +308,19 @@ def _integer(value: Any, field: FieldDef, settings: Settings) -> int | None:
         return None
     _reject_container(value, "a whole number")
     if isinstance(value, bool):
-        raise FieldValueError("invalid", "Expected a whole number, got true/false.")
+        raise FieldValueError("invalid", "Expected a whole number, got true/false.", zh="应为整数，而不是 true/false。")
+    not_whole = f"{_shown(value)} is not a whole number.", f"{_shown(value)} 不是整数。"
     try:
         number = Decimal(str(value).strip().replace(",", "").replace("_", ""))
     except InvalidOperation:
-        raise FieldValueError("invalid", f"{_shown(value)} is not a whole number.") from None
+        raise FieldValueError("invalid", not_whole[0], zh=not_whole[1]) from None
     if not number.is_finite() or number != number.to_integral_value():
-        raise FieldValueError("invalid", f"{_shown(value)} is not a whole number.")
+        raise FieldValueError("invalid", not_whole[0], zh=not_whole[1])
     if number.adjusted() >= len(str(MAX_INTEGER)):
-        raise FieldValueError("too_large", "The number is too large to store.")
+        raise FieldValueError("too_large", "The number is too large to store.", zh="数字太大，无法保存。")
     result = int(number)
     if abs(result) > MAX_INTEGER:
-        raise FieldValueError("too_large", "The number is too large to store.")
+        raise FieldValueError("too_large", "The number is too large to store.", zh="数字太大，无法保存。")
     return result
 
 
@@ -292,18 +329,23 @@ def _decimal(value: Any, field: FieldDef, settings: Settings) -> Decimal | None:
         return None
     _reject_container(value, "a number")
     if isinstance(value, bool):
-        raise FieldValueError("invalid", "Expected a number, got true/false.")
+        raise FieldValueError("invalid", "Expected a number, got true/false.", zh="应为数字，而不是 true/false。")
     text = str(value).strip().replace(",", "").replace("_", "")
     text = text.removesuffix(field.value_kind.suffix).strip() if field.value_kind.suffix else text
     try:
         number = Decimal(text)
     except InvalidOperation:
-        raise FieldValueError("invalid", f"{_shown(value)} is not a number.") from None
+        raise FieldValueError(
+            "invalid", f"{_shown(value)} is not a number.", zh=f"{_shown(value)} 不是数字。"
+        ) from None
     if not number.is_finite():
-        raise FieldValueError("invalid", "The number must be finite.")
+        raise FieldValueError("invalid", "The number must be finite.", zh="数字必须是有限值。")
     scale = decimal_scale(field)
     if number and number.adjusted() >= DECIMAL_PRECISION - scale:
-        raise FieldValueError("too_large", f"At most {DECIMAL_PRECISION - scale} digits before the decimal point.")
+        digits = DECIMAL_PRECISION - scale
+        raise FieldValueError(
+            "too_large", f"At most {digits} digits before the decimal point.", zh=f"小数点前最多 {digits} 位。"
+        )
     return number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
 
 
@@ -318,10 +360,22 @@ def _check_range(value: Any, field: FieldDef) -> list[FieldValueError]:
     errors = []
     if field.min is not None and value < Decimal(str(field.min)):
         errors.append(
-            FieldValueError("too_small", f"Must be at least {_plain(field.min)}.", {"min": _plain(field.min)})
+            FieldValueError(
+                "too_small",
+                f"Must be at least {_plain(field.min)}.",
+                {"min": _plain(field.min)},
+                zh=f"不能小于 {_plain(field.min)}。",
+            )
         )
     if field.max is not None and value > Decimal(str(field.max)):
-        errors.append(FieldValueError("too_large", f"Must be at most {_plain(field.max)}.", {"max": _plain(field.max)}))
+        errors.append(
+            FieldValueError(
+                "too_large",
+                f"Must be at most {_plain(field.max)}.",
+                {"max": _plain(field.max)},
+                zh=f"不能大于 {_plain(field.max)}。",
+            )
+        )
     return errors
 
 
@@ -346,7 +400,11 @@ def _boolean(value: Any, field: FieldDef, settings: Settings) -> bool | None:
             return True
         if text in _FALSE:
             return False
-    raise FieldValueError("invalid", f"{_shown(value)} is not yes/no (use true or false).")
+    raise FieldValueError(
+        "invalid",
+        f"{_shown(value)} is not yes/no (use true or false).",
+        zh=f"{_shown(value)} 不是是/否（请用 true 或 false）。",
+    )
 
 
 _DATE_FORMATS = {
@@ -361,7 +419,7 @@ def _date(value: Any, field: FieldDef, settings: Settings) -> dt.date | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, dt.datetime):
-        raise FieldValueError("invalid", "Expected a date without a time.")
+        raise FieldValueError("invalid", "Expected a date without a time.", zh="应为不带时间的日期。")
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
@@ -371,7 +429,11 @@ def _date(value: Any, field: FieldDef, settings: Settings) -> dt.date | None:
                 return dt.datetime.strptime(text, fmt).date()
             except ValueError:
                 continue
-    raise FieldValueError("invalid", f"{_shown(value)} is not a date (use {settings.date_format}).")
+    raise FieldValueError(
+        "invalid",
+        f"{_shown(value)} is not a date (use {settings.date_format}).",
+        zh=f"{_shown(value)} 不是日期（请用 {settings.date_format}）。",
+    )
 
 
 def _datetime(value: Any, field: FieldDef, settings: Settings) -> dt.datetime | None:
@@ -389,14 +451,20 @@ def _datetime(value: Any, field: FieldDef, settings: Settings) -> dt.datetime | 
             moment = None
     if moment is None:
         raise FieldValueError(
-            "invalid", f"{_shown(value)} is not a date and time (use ISO 8601, e.g. 2026-05-01T09:30)."
+            "invalid",
+            f"{_shown(value)} is not a date and time (use ISO 8601, e.g. 2026-05-01T09:30).",
+            zh=f"{_shown(value)} 不是日期时间（请用 ISO 8601，例如 2026-05-01T09:30）。",
         )
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(settings.timezone))
     try:
         return moment.astimezone(dt.UTC)
     except OverflowError:
-        raise FieldValueError("invalid", f"{moment.isoformat()} is out of the supported range of dates.") from None
+        raise FieldValueError(
+            "invalid",
+            f"{moment.isoformat()} is out of the supported range of dates.",
+            zh=f"{moment.isoformat()} 超出了支持的日期范围。",
+        ) from None
 
 
 def _email(value: Any, field: FieldDef, settings: Settings) -> str | None:
@@ -406,7 +474,9 @@ def _email(value: Any, field: FieldDef, settings: Settings) -> str | None:
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise FieldValueError("invalid_email", f"Not a valid e-mail address: {exc}") from None
+        raise FieldValueError(
+            "invalid_email", f"Not a valid e-mail address: {exc}", zh=f"不是有效的电子邮件地址：{exc}"
+        ) from None
     return f"{result.local_part}@{result.domain.lower()}"
 
 
@@ -421,13 +491,19 @@ def _phone(value: Any, field: FieldDef, settings: Settings) -> str | None:
     # parse() sets country_code on every number it returns; the check narrows it for what follows.
     if number is None or number.country_code is None or not phonenumbers.is_possible_number(number):
         hint = "" if settings.phone_region else " with its country code (e.g. +86 138 0013 8000)"
-        raise FieldValueError("invalid_phone", f"{text[:40]!r} is not a phone number; write it{hint or ' in full'}.")
+        hint_zh = "带国家代码的" if not settings.phone_region else "完整的"
+        raise FieldValueError(
+            "invalid_phone",
+            f"{text[:40]!r} is not a phone number; write it{hint or ' in full'}.",
+            zh=f"{text[:40]!r} 不是电话号码；请写{hint_zh}号码" + ("（例如 +86 138 0013 8000）。" if hint else "。"),
+        )
     if not phonenumbers.is_valid_number(number):  # possible by length, but no such number in its region
         region = phonenumbers.region_code_for_country_code(number.country_code)
         raise FieldValueError(
             "invalid_phone",
             f"{text[:40]!r} is not a valid phone number in {region} "
             f"(+{number.country_code}); check the digits and the area code.",
+            zh=f"{text[:40]!r} 不是 {region}（+{number.country_code}）的有效电话号码，请检查号码和区号。",
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -443,7 +519,11 @@ def _url(value: Any, field: FieldDef, settings: Settings) -> str | None:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or "." not in parts.netloc or " " in text:
-        raise FieldValueError("invalid_url", f"{text[:60]!r} is not a web address (http or https).")
+        raise FieldValueError(
+            "invalid_url",
+            f"{text[:60]!r} is not a web address (http or https).",
+            zh=f"{text[:60]!r} 不是网址（http 或 https）。",
+        )
     return text
 
 
@@ -458,8 +538,11 @@ def _picklist_key(value: Any, field: FieldDef, settings: Settings) -> str | None
     for option in field.picklist.walk():
         if option.key.casefold() == folded or any(t.casefold() == folded for t in option.label.texts.values()):
             return option.key
+    allowed = ", ".join(sorted(keys))
     raise FieldValueError(
-        "not_in_picklist", f"{text[:40]!r} is not one of the allowed values: {', '.join(sorted(keys))}."
+        "not_in_picklist",
+        f"{text[:40]!r} is not one of the allowed values: {allowed}.",
+        zh=f"{text[:40]!r} 不是允许的值之一：{allowed}。",
     )
 
 
@@ -470,7 +553,7 @@ def _list_input(value: Any) -> list[Any] | None:
         return [part for part in re.split(r"[,;，；]", value) if part.strip()]
     if isinstance(value, (list, tuple, set, frozenset)):
         return list(value)
-    raise FieldValueError("invalid", "Expected a list of values.")
+    raise FieldValueError("invalid", "Expected a list of values.", zh="应为值的列表。")
 
 
 def _multipicklist(value: Any, field: FieldDef, settings: Settings) -> list[str] | None:
@@ -501,10 +584,22 @@ def _tags(value: Any, field: FieldDef, settings: Settings) -> list[str] | None:
 def _check_tags(value: Any, field: FieldDef) -> list[FieldValueError]:
     errors = []
     if len(value) > MAX_TAGS:
-        errors.append(FieldValueError("too_long", f"At most {MAX_TAGS} tags ({len(value)} given)."))
+        errors.append(
+            FieldValueError(
+                "too_long",
+                f"At most {MAX_TAGS} tags ({len(value)} given).",
+                zh=f"最多 {MAX_TAGS} 个标签（实际 {len(value)} 个）。",
+            )
+        )
     long = [t for t in value if len(t) > MAX_TAG_LENGTH]
     if long:
-        errors.append(FieldValueError("too_long", f"Tags are at most {MAX_TAG_LENGTH} characters: {long[0][:60]!r}."))
+        errors.append(
+            FieldValueError(
+                "too_long",
+                f"Tags are at most {MAX_TAG_LENGTH} characters: {long[0][:60]!r}.",
+                zh=f"标签最多 {MAX_TAG_LENGTH} 个字符：{long[0][:60]!r}。",
+            )
+        )
     return errors
 
 
@@ -513,12 +608,14 @@ def _reference(value: Any, field: FieldDef, settings: Settings) -> int | None:
         value = value["id"]
     number = _integer(value, field, settings)
     if number is not None and number <= 0:
-        raise FieldValueError("invalid", "A record id is a positive whole number.")
+        raise FieldValueError("invalid", "A record id is a positive whole number.", zh="记录 id 是正整数。")
     return number
 
 
 def _computed(value: Any, field: FieldDef, settings: Settings) -> Any:
-    raise FieldValueError("computed", "This field is computed by Trellis and cannot be set.")
+    raise FieldValueError(
+        "computed", "This field is computed by Trellis and cannot be set.", zh="该字段由 Trellis 计算，不能填写。"
+    )
 
 
 #: Control characters, never part of a file's key, name or content type (they end up in HTTP headers).
@@ -535,7 +632,8 @@ def _file(value: Any, field: FieldDef, settings: Settings) -> dict | None:
         allowed = {"key", "name", "size", "content_type"}
         extra = set(value) - allowed
         if extra:
-            raise FieldValueError("invalid", f"Unknown file attributes: {', '.join(sorted(map(str, extra)))}.")
+            extras = ", ".join(sorted(map(str, extra)))
+            raise FieldValueError("invalid", f"Unknown file attributes: {extras}.", zh=f"未知的文件属性：{extras}。")
         size = value.get("size")
         texts_ok = all(isinstance(value.get(k, ""), str) for k in ("name", "content_type"))
         size_ok = size is None or (isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= MAX_INTEGER)
@@ -548,9 +646,14 @@ def _file(value: Any, field: FieldDef, settings: Settings) -> dict | None:
                 "invalid",
                 "A file's key, name and content_type are text without control "
                 "characters (NUL, CR, LF…) or lone surrogates, and its size a whole number of bytes.",
+                zh="文件的 key、name 和 content_type 是不含控制字符（NUL、CR、LF…）和孤立代理项的文本，size 是字节数（整数）。",
             )
         return dict(value)
-    raise FieldValueError("invalid", "Expected a stored file reference (a key, or {key, name}).")
+    raise FieldValueError(
+        "invalid",
+        "Expected a stored file reference (a key, or {key, name}).",
+        zh="应为已存储文件的引用（一个 key，或 {key, name}）。",
+    )
 
 
 def _has_nul(value: Any) -> bool:
@@ -569,10 +672,12 @@ def _json(value: Any, field: FieldDef, settings: Settings) -> Any:
         json.dumps(value, allow_nan=False)
         has_nul = _has_nul(value)
     except (TypeError, ValueError, RecursionError) as exc:
-        raise FieldValueError("invalid", f"Not a JSON value: {exc}.") from None
+        raise FieldValueError("invalid", f"Not a JSON value: {exc}.", zh=f"不是 JSON 值：{exc}。") from None
     if has_nul:
         raise FieldValueError(
-            "invalid", "JSON text cannot contain the NUL character (\\u0000) or a lone surrogate (\\ud800)."
+            "invalid",
+            "JSON text cannot contain the NUL character (\\u0000) or a lone surrogate (\\ud800).",
+            zh="JSON 文本不能含 NUL 字符（\\u0000）或孤立代理项（\\ud800）。",
         )
     return value
 
@@ -581,7 +686,13 @@ def _check_json(value: Any, field: FieldDef) -> list[FieldValueError]:
     size = len(json.dumps(value))
     limit = field.max_length or 1_000_000
     if size > limit:
-        return [FieldValueError("too_long", f"At most {limit} characters of JSON ({size} given).")]
+        return [
+            FieldValueError(
+                "too_long",
+                f"At most {limit} characters of JSON ({size} given).",
+                zh=f"JSON 最多 {limit} 个字符（实际 {size} 个）。",
+            )
+        ]
     return []
 
 

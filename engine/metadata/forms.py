@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from engine.metadata.errors import SectionChecker, did_you_mean
+from engine.metadata.errors import SectionChecker, Words, did_you_mean
 from engine.metadata.fieldtypes import FieldValueError, coerce_value
 from engine.metadata.model import Label, ObjectDef, WebForm, WebFormSpam, frozen_map
 
@@ -81,8 +81,9 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E210",
                 ("object",),
-                f"unknown object `{spec['object']}`",
-                did_you_mean(spec["object"], objects) or "name an object declared under `objects`",
+                Words(f"unknown object `{spec['object']}`", f"未知对象 `{spec['object']}`"),
+                did_you_mean(spec["object"], objects)
+                or Words("name an object declared under `objects`", "请指定在 `objects` 下声明的对象"),
             )
             return None
         fields = tuple(spec.get("fields") or ())
@@ -93,8 +94,11 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E212",
                     ("required", index),
-                    f"`{field_name}` is required but the form does not show it",
-                    "add it to `fields`",
+                    Words(
+                        f"`{field_name}` is required but the form does not show it",
+                        f"`{field_name}` 为必填，但表单没有显示它",
+                    ),
+                    Words("add it to `fields`", "把它加到 `fields` 中"),
                 )
         values = dict(spec.get("values") or {})
         for field_name, value in values.items():
@@ -138,12 +142,18 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E211",
                 where,
-                f"`{obj.name}` has no field `{field_name}`",
-                did_you_mean(field_name, obj.fields) or f"name a field of `{obj.name}`",
+                Words(f"`{obj.name}` has no field `{field_name}`", f"`{obj.name}` 没有字段 `{field_name}`"),
+                did_you_mean(field_name, obj.fields)
+                or Words(f"name a field of `{obj.name}`", f"请指定 `{obj.name}` 的字段"),
             )
             return False
         if f.is_computed:
-            self.issue("T-E211", where, f"`{field_name}` is computed by Trellis", "a form cannot give it; leave it out")
+            self.issue(
+                "T-E211",
+                where,
+                Words(f"`{field_name}` is computed by Trellis", f"`{field_name}` 由 Trellis 计算"),
+                Words("a form cannot give it; leave it out", "表单不能填写它，请去掉"),
+            )
             return False
         return True
 
@@ -154,15 +164,26 @@ class _Checker(SectionChecker):
             if not self.known(obj, field_name, ("fields", index)):
                 continue
             if field_name in seen:
-                self.issue("T-E212", ("fields", index), f"`{field_name}` is shown twice", "list each field once")
+                self.issue(
+                    "T-E212",
+                    ("fields", index),
+                    Words(f"`{field_name}` is shown twice", f"`{field_name}` 显示了两次"),
+                    Words("list each field once", "每个字段只列一次"),
+                )
             seen.add(field_name)
             f = obj.fields[field_name]
             if f.kind.widget not in PUBLIC_WIDGETS:
                 self.issue(
                     "T-E212",
                     ("fields", index),
-                    f"a public form cannot show `{field_name}`, a {f.type} field",
-                    "show text, number, date, yes/no and picklist fields; fix other values with `values`",
+                    Words(
+                        f"a public form cannot show `{field_name}`, a {f.type} field",
+                        f"公开表单不能显示 {f.type} 字段 `{field_name}`",
+                    ),
+                    Words(
+                        "show text, number, date, yes/no and picklist fields; fix other values with `values`",
+                        "请显示文本、数字、日期、是/否和选项列表字段；其他值用 `values` 固定",
+                    ),
                 )
 
     def fits(self, obj: ObjectDef, field_name: str, value: Any, where: tuple) -> None:
@@ -172,7 +193,13 @@ class _Checker(SectionChecker):
         try:
             coerce_value(obj.fields[field_name], value, self.c.settings)
         except (FieldValueError, ValueError, TypeError) as exc:
-            self.issue("T-E213", where, f"{value!r} does not fit `{field_name}`: {exc}", _fit_hint(obj, field_name))
+            why = exc.words() if isinstance(exc, FieldValueError) else Words(str(exc), str(exc))
+            self.issue(
+                "T-E213",
+                where,
+                Words(f"{value!r} does not fit `{field_name}`: ", f"{value!r} 不适合 `{field_name}`：") + why,
+                _fit_hint(obj, field_name),
+            )
 
     def captures(self, obj: ObjectDef, field_name: str, where: tuple) -> None:
         """T-E215: what the visit tells is text."""
@@ -180,8 +207,11 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E215",
                 where,
-                f"`{field_name}` is a {obj.fields[field_name].type} field; a captured value is text",
-                "capture into a text, textarea or url field",
+                Words(
+                    f"`{field_name}` is a {obj.fields[field_name].type} field; a captured value is text",
+                    f"`{field_name}` 是 {obj.fields[field_name].type} 字段；采集到的值是文本",
+                ),
+                Words("capture into a text, textarea or url field", "请采集到 text、textarea 或 url 字段"),
             )
 
     def campaign(self, obj: ObjectDef, spec: Mapping[str, Any]) -> None:
@@ -192,14 +222,25 @@ class _Checker(SectionChecker):
         f = obj.fields[field_name]
         if f.kind.refers_to_record:
             if not isinstance(spec["value"], str):
-                self.issue("T-E213", ("campaign", "value"), "a lookup's campaign is the title of a record", None)
+                self.issue(
+                    "T-E213",
+                    ("campaign", "value"),
+                    Words("a lookup's campaign is the title of a record", "查找字段的营销活动值是一条记录的标题"),
+                    None,
+                )
             return
         if not (f.kind.textual or f.kind.from_picklist):
             self.issue(
                 "T-E215",
                 where,
-                f"`{field_name}` is a {f.type} field; a campaign is written into a lookup, text or picklist field",
-                "name a lookup to the campaign object, or a text or picklist field",
+                Words(
+                    f"`{field_name}` is a {f.type} field; a campaign is written into a lookup, text or picklist field",
+                    f"`{field_name}` 是 {f.type} 字段；营销活动只能写入查找字段、文本字段或选项列表字段",
+                ),
+                Words(
+                    "name a lookup to the campaign object, or a text or picklist field",
+                    "请指定指向营销活动对象的查找字段，或文本、选项列表字段",
+                ),
             )
             return
         self.fits(obj, field_name, spec["value"], ("campaign", "value"))
@@ -216,8 +257,14 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E214",
                     ("fields",),
-                    f"`{obj.name}` requires `{f.name}`, which the form neither shows nor fixes",
-                    f"add `{f.name}` to `fields`, or give it under `values`",
+                    Words(
+                        f"`{obj.name}` requires `{f.name}`, which the form neither shows nor fixes",
+                        f"`{obj.name}` 要求填写 `{f.name}`，但表单既没有显示它，也没有固定它的值",
+                    ),
+                    Words(
+                        f"add `{f.name}` to `fields`, or give it under `values`",
+                        f"把 `{f.name}` 加到 `fields`，或在 `values` 下给出它的值",
+                    ),
                 )
 
     def addresses(self, spec: Mapping[str, Any]) -> None:
@@ -228,8 +275,11 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E216",
                     ("origins", index),
-                    f"`{origin}` is not an origin",
-                    "write the scheme and host (and port) only, e.g. https://www.example.com",
+                    Words(f"`{origin}` is not an origin", f"`{origin}` 不是来源地址（origin）"),
+                    Words(
+                        "write the scheme and host (and port) only, e.g. https://www.example.com",
+                        "只写协议和主机（及端口），例如 https://www.example.com",
+                    ),
                 )
         redirect = spec.get("redirect")
         if redirect is not None:
@@ -238,8 +288,8 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E216",
                     ("redirect",),
-                    f"`{redirect}` is not an http(s) address",
-                    "e.g. https://www.example.com/thanks",
+                    Words(f"`{redirect}` is not an http(s) address", f"`{redirect}` 不是 http(s) 地址"),
+                    Words("e.g. https://www.example.com/thanks", "例如 https://www.example.com/thanks"),
                 )
 
     def duplicates(self, obj: ObjectDef, spec: Mapping[str, Any]) -> None:
@@ -249,17 +299,25 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E217",
                 ("on_duplicate",),
-                "`on_duplicate: link` needs a `link_field`",
-                f"name a lookup of `{obj.name}` to `{obj.name}`",
+                Words("`on_duplicate: link` needs a `link_field`", "`on_duplicate: link` 需要 `link_field`"),
+                _link_hint(obj),
             )
         elif link is not None and action != "link":
-            self.issue("T-E217", ("link_field",), "`link_field` is only read with `on_duplicate: link`", None)
+            self.issue(
+                "T-E217",
+                ("link_field",),
+                Words(
+                    "`link_field` is only read with `on_duplicate: link`",
+                    "只有 `on_duplicate: link` 时才读取 `link_field`",
+                ),
+                None,
+            )
         elif link is not None and self.known(obj, link, ("link_field",)) and not obj.fields[link].points_to(obj.name):
             self.issue(
                 "T-E217",
                 ("link_field",),
-                f"`{link}` is not a lookup to `{obj.name}`",
-                f"name a lookup of `{obj.name}` to `{obj.name}`",
+                Words(f"`{link}` is not a lookup to `{obj.name}`", f"`{link}` 不是指向 `{obj.name}` 的查找字段"),
+                _link_hint(obj),
             )
 
     def spam(self, spec: Mapping[str, Any], fields: tuple[str, ...]) -> WebFormSpam:
@@ -270,16 +328,22 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E218",
                     ("spam", key),
-                    f"`{spec[key]}` is not a rate limit",
-                    "write `5 per minute`, or several joined by `;`: `5 per minute;30 per hour`",
+                    Words(f"`{spec[key]}` is not a rate limit", f"`{spec[key]}` 不是频率限制"),
+                    Words(
+                        "write `5 per minute`, or several joined by `;`: `5 per minute;30 per hour`",
+                        "请写 `5 per minute`，或用 `;` 连接多个：`5 per minute;30 per hour`",
+                    ),
                 )
         honeypot = spec.get("honeypot", defaults.honeypot)
         if honeypot in fields or honeypot in FORM_INPUTS:
             self.issue(
                 "T-E219",
                 ("spam", "honeypot"),
-                f"the honeypot `{honeypot}` is named like an input of the form",
-                "choose a name no field has, e.g. website_url",
+                Words(
+                    f"the honeypot `{honeypot}` is named like an input of the form",
+                    f"蜜罐字段 `{honeypot}` 与表单的某个输入项同名",
+                ),
+                Words("choose a name no field has, e.g. website_url", "请选一个没有字段使用的名字，例如 website_url"),
             )
         return WebFormSpam(
             min_seconds=spec.get("min_seconds", defaults.min_seconds),
@@ -291,8 +355,15 @@ class _Checker(SectionChecker):
         )
 
 
-def _fit_hint(obj: ObjectDef, field_name: str) -> str | None:
+def _fit_hint(obj: ObjectDef, field_name: str) -> Words | None:
     picklist = obj.fields[field_name].picklist
     if picklist is None:
         return None
-    return "use one of: " + ", ".join(v.key for v in picklist.walk())
+    keys = ", ".join(v.key for v in picklist.walk())
+    return Words("use one of: " + keys, "请使用其中之一：" + keys)
+
+
+def _link_hint(obj: ObjectDef) -> Words:
+    return Words(
+        f"name a lookup of `{obj.name}` to `{obj.name}`", f"请指定 `{obj.name}` 上指向 `{obj.name}` 的查找字段"
+    )

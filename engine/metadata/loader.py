@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from engine.metadata.errors import ConfigIssue, Location, did_you_mean, format_path
+from engine.metadata.errors import ConfigIssue, Location, Words, did_you_mean, format_path
 
 #: Largest config or template file read (bytes); the samples are about 20 KB.
 MAX_FILE_BYTES = 1024 * 1024
@@ -171,12 +171,18 @@ def _check_size(root: yaml.Node, file: str) -> None:
                 height = max(height, 1 + child_height)
         if size > MAX_NODES:
             raise _Abort(
-                ConfigIssue(
+                ConfigIssue.of(
                     "T-E009",
-                    f"the file holds more than {MAX_NODES:,} values once its YAML aliases (*name) are expanded",
+                    Words(
+                        f"the file holds more than {MAX_NODES:,} values once its YAML aliases (*name) are expanded",
+                        f"展开 YAML 别名（*name）后，文件中的值超过 {MAX_NODES:,} 个",
+                    ),
                     _loc(file, node.start_mark),
                     format_path(path),
-                    "an alias that repeats another alias multiplies; write the values out or split the config",
+                    Words(
+                        "an alias that repeats another alias multiplies; write the values out or split the config",
+                        "别名中重复引用别名会成倍增长；请把值直接写出来，或拆分配置",
+                    ),
                 )
             )
         if len(path) + height - 1 > MAX_DEPTH:  # an anchor used deeper than where it was written
@@ -185,12 +191,18 @@ def _check_size(root: yaml.Node, file: str) -> None:
 
 
 def _too_deep(node: yaml.Node, path: tuple, file: str) -> ConfigIssue:
-    return ConfigIssue(
+    return ConfigIssue.of(
         "T-E008",
-        f"mappings and lists are nested more than {MAX_DEPTH} levels deep",
+        Words(
+            f"mappings and lists are nested more than {MAX_DEPTH} levels deep",
+            f"映射和列表的嵌套超过了 {MAX_DEPTH} 层",
+        ),
         _loc(file, node.start_mark),
         format_path(path[:3]) + ("…" if len(path) > 3 else ""),
-        "a config is a few levels deep; check for a runaway bracket or an anchor that contains itself",
+        Words(
+            "a config is a few levels deep; check for a runaway bracket or an anchor that contains itself",
+            "配置通常只有几层；请检查是否有未闭合的括号，或包含自身的锚点",
+        ),
     )
 
 
@@ -235,20 +247,26 @@ def _convert_mapping(node: yaml.MappingNode, budget: _Budget, path: tuple) -> LD
             continue
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in SCALAR_TAGS:
             issues.append(
-                ConfigIssue(
-                    "T-E011", "a mapping key must be a plain name", _loc(file, key_node.start_mark), format_path(path)
+                ConfigIssue.of(
+                    "T-E011",
+                    Words("a mapping key must be a plain name", "映射的键必须是普通名称"),
+                    _loc(file, key_node.start_mark),
+                    format_path(path),
                 )
             )
             continue
         key = _scalar(key_node, file)
         if key in written:
             issues.append(
-                ConfigIssue(
+                ConfigIssue.of(
                     "T-E004",
-                    f"key `{key}` appears twice in this mapping (first at line {out.key_locs[key].line})",
+                    Words(
+                        f"key `{key}` appears twice in this mapping (first at line {out.key_locs[key].line})",
+                        f"键 `{key}` 在此映射中出现了两次（第一次在第 {out.key_locs[key].line} 行）",
+                    ),
                     _loc(file, key_node.start_mark),
                     format_path((*path, key)),
-                    "remove or rename one of them",
+                    Words("remove or rename one of them", "请删除或重命名其中一个"),
                 )
             )
         written.add(key)
@@ -263,12 +281,15 @@ def _merge_key(out: LDict, value_node: yaml.Node, explicit: set, budget: _Budget
     for source in sources:
         if not isinstance(source, yaml.MappingNode):
             budget.issues.append(
-                ConfigIssue(
+                ConfigIssue.of(
                     "T-E011",
-                    "`<<` merges mappings only",
+                    Words("`<<` merges mappings only", "`<<` 只能合并映射"),
                     _loc(budget.file, source.start_mark),
                     format_path((*path, "<<")),
-                    "write `<<: *anchor` where the anchor names a mapping",
+                    Words(
+                        "write `<<: *anchor` where the anchor names a mapping",
+                        "请写成 `<<: *anchor`，且该锚点指向一个映射",
+                    ),
                 )
             )
             continue
@@ -283,12 +304,15 @@ def _merge_key(out: LDict, value_node: yaml.Node, explicit: set, budget: _Budget
 def _bad_tag(node: yaml.Node, budget: _Budget, path: tuple) -> None:
     shown = node.tag.replace(_YAML, "!!") if node.tag else "?"
     budget.issues.append(
-        ConfigIssue(
+        ConfigIssue.of(
             "T-E007",
-            f"the YAML tag `{shown}` is not allowed in a config",
+            Words(f"the YAML tag `{shown}` is not allowed in a config", f"配置中不允许使用 YAML 标签 `{shown}`"),
             _loc(budget.file, node.start_mark),
             format_path(path),
-            "write plain values: text, numbers, true/false, dates, lists and mappings, without `!!` tags",
+            Words(
+                "write plain values: text, numbers, true/false, dates, lists and mappings, without `!!` tags",
+                "请写普通的值：文本、数字、true/false、日期、列表和映射，不要使用 `!!` 标签",
+            ),
         )
     )
     return None
@@ -307,30 +331,57 @@ def _scalar(node: yaml.ScalarNode, file: str = "") -> Any:
         return _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
     except ValueError:  # an integer of more than MAX_DIGITS digits (`max_length: 999…9`)
         raise _Abort(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E247",
-                f"a number with more than {MAX_DIGITS:,} digits",
+                Words(f"a number with more than {MAX_DIGITS:,} digits", f"数字超过了 {MAX_DIGITS:,} 位"),
                 _loc(file, node.start_mark),
-                hint="write a number of a sensible size (or quote it to make it text)",
+                hint=Words(
+                    "write a number of a sensible size (or quote it to make it text)",
+                    "请写一个大小合理的数字（或加上引号，让它成为文本）",
+                ),
             )
         ) from None
 
 
-def _file_problem(path: str) -> tuple[str, str, str] | None:
-    """Why ``path`` cannot be read as a config (code, message, hint), checked before opening it."""
+#: The hint of a file too large (T-E005).
+_SPLIT = Words(
+    "split it with `extends`, or check that the path names the config",
+    "请用 `extends` 拆分它，或检查该路径指向的是否是配置文件",
+)
+
+
+def _file_problem(path: str, shown: str | None = None) -> tuple[str, Words, Words] | None:
+    """Why ``path`` cannot be read as a config (code, message, hint), checked before opening it;
+    the messages name it ``shown`` (the path as the config wrote it), else ``path``."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
         return None  # reported as T-E002 by the caller
     except OSError as exc:
-        return "T-E001", f"cannot read the file: {exc}", "check the path and its permissions"
+        reason = str(exc).replace(path, shown) if shown else str(exc)
+        return (
+            "T-E001",
+            Words(f"cannot read the file: {reason}", f"无法读取文件：{reason}"),
+            Words("check the path and its permissions", "请检查路径及其权限"),
+        )
+    name = shown or path
     if not stat.S_ISREG(info.st_mode):
-        return "T-E006", f"{path} is not a regular file", "name a YAML or JSON file (not a device, a folder or a pipe)"
+        return (
+            "T-E006",
+            Words(f"{name} is not a regular file", f"{name} 不是普通文件"),
+            Words(
+                "name a YAML or JSON file (not a device, a folder or a pipe)",
+                "请指定一个 YAML 或 JSON 文件（不能是设备、文件夹或管道）",
+            ),
+        )
     if info.st_size > MAX_FILE_BYTES:
         return (
             "T-E005",
-            f"{path} is {info.st_size:,} bytes; a config file may have at most {MAX_FILE_BYTES:,}",
-            "split it with `extends`, or check that the path names the config",
+            Words(
+                f"{name} is {info.st_size:,} bytes; a config file may have at most {MAX_FILE_BYTES:,}",
+                f"{name} 有 {info.st_size:,} 字节；配置文件最多只能有 {MAX_FILE_BYTES:,} 字节",
+            ),
+            _SPLIT,
         )
     return None
 
@@ -338,7 +389,7 @@ def _file_problem(path: str) -> tuple[str, str, str] | None:
 def _read_text(path: str, issues: list[ConfigIssue]) -> str | None:
     problem = _file_problem(path)
     if problem:
-        issues.append(ConfigIssue(problem[0], problem[1], Location(path, 1, 1), hint=problem[2]))
+        issues.append(ConfigIssue.of(problem[0], problem[1], Location(path, 1, 1), hint=problem[2]))
         return None
     try:
         with open(path, "rb") as handle:
@@ -346,24 +397,31 @@ def _read_text(path: str, issues: list[ConfigIssue]) -> str | None:
         text = data.decode("utf-8")
     except FileNotFoundError:
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E002",
-                f"file not found: {path}",
+                Words(f"file not found: {path}", f"找不到文件：{path}"),
                 Location(path, 1, 1),
-                hint="check the path (relative paths start at the current directory)",
+                hint=Words(
+                    "check the path (relative paths start at the current directory)",
+                    "请检查路径（相对路径从当前目录算起）",
+                ),
             )
         )
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        issues.append(ConfigIssue("T-E001", f"cannot read the file: {exc}", Location(path, 1, 1)))
+        issues.append(
+            ConfigIssue.of(
+                "T-E001", Words(f"cannot read the file: {exc}", f"无法读取文件：{exc}"), Location(path, 1, 1)
+            )
+        )
         return None
     if len(data) > MAX_FILE_BYTES:
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E005",
-                f"{path} is larger than {MAX_FILE_BYTES:,} bytes",
+                Words(f"{path} is larger than {MAX_FILE_BYTES:,} bytes", f"{path} 超过了 {MAX_FILE_BYTES:,} 字节"),
                 Location(path, 1, 1),
-                hint="split it with `extends`, or check that the path names the config",
+                hint=_SPLIT,
             )
         )
         return None
@@ -385,16 +443,20 @@ def read_document(path: str, issues: list[ConfigIssue]) -> tuple[Any, str] | Non
         mark = exc.problem_mark or exc.context_mark
         where = _loc(path, mark) if mark else Location(path, 1, 1)
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E001",
-                f"YAML syntax error: {exc.problem or exc.context}",
+                Words(
+                    f"YAML syntax error: {exc.problem or exc.context}", f"YAML 语法错误：{exc.problem or exc.context}"
+                ),
                 where,
-                hint="check indentation and quoting around this place",
+                hint=Words("check indentation and quoting around this place", "请检查此处附近的缩进和引号"),
             )
         )
         return None
     except yaml.YAMLError as exc:
-        issues.append(ConfigIssue("T-E001", f"YAML syntax error: {exc}", Location(path, 1, 1)))
+        issues.append(
+            ConfigIssue.of("T-E001", Words(f"YAML syntax error: {exc}", f"YAML 语法错误：{exc}"), Location(path, 1, 1))
+        )
         return None
     if node is None:
         return LDict(loc=Location(path, 1, 1)), text
@@ -447,50 +509,68 @@ def _load_layers(
     if base_abs in stack or base_abs == abspath:
         chain = " → ".join(os.path.basename(p) for p in [*stack, abspath, base_abs])
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E003",
-                f"`extends` forms a cycle: {chain}",
+                Words(f"`extends` forms a cycle: {chain}", f"`extends` 形成了循环：{chain}"),
                 where,
                 "extends",
-                "a template must not extend the config that uses it",
+                Words("a template must not extend the config that uses it", "模板不能 extends 使用它的配置"),
             )
         )
         return tree, text
     if not os.path.exists(base_abs):
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E002",
-                f"template not found: {target} (looked at {base_shown})",
+                Words(
+                    f"template not found: {target} (looked at {base_shown})",
+                    f"找不到模板：{target}（查找位置：{base_shown}）",
+                ),
                 where,
                 "extends",
-                "paths in `extends` are relative to the file that names them",
+                Words(
+                    "paths in `extends` are relative to the file that names them",
+                    "`extends` 中的路径相对于写它的那个文件",
+                ),
             )
         )
         return tree, text
-    problem = _file_problem(base_abs)
+    problem = _file_problem(base_abs, target)
     if problem:
-        issues.append(ConfigIssue(problem[0], problem[1].replace(base_abs, target), where, "extends", problem[2]))
+        issues.append(ConfigIssue.of(problem[0], problem[1], where, "extends", problem[2]))
         return tree, text
     if len(stack) + 1 >= MAX_EXTENDS_DEPTH:
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E014",
-                f"`extends` goes more than {MAX_EXTENDS_DEPTH} templates deep",
+                Words(
+                    f"`extends` goes more than {MAX_EXTENDS_DEPTH} templates deep",
+                    f"`extends` 的模板层级超过了 {MAX_EXTENDS_DEPTH} 层",
+                ),
                 where,
                 "extends",
-                "let a config extend a template that extends at most a few others",
+                Words(
+                    "let a config extend a template that extends at most a few others",
+                    "请让配置所 extends 的模板最多再 extends 少数几个模板",
+                ),
             )
         )
         return tree, text
     base, _ = _load_layers(base_abs, base_shown, [*stack, abspath], issues, files, sources)
     if base is not None and not isinstance(base, LDict):
         issues.append(
-            ConfigIssue(
+            ConfigIssue.of(
                 "T-E013",
-                f"`{target}` is not a Trellis config: it holds {_kind(base)}, not a mapping of keys",
+                Words(
+                    f"`{target}` is not a Trellis config: it holds {_kind(base).en}, not a mapping of keys",
+                    f"`{target}` 不是 Trellis 配置：它包含的是{_kind(base).zh}，而不是由键组成的映射",
+                ),
                 where,
                 "extends",
-                "`extends` names a YAML or JSON template such as templates/crm_base.yaml",
+                Words(
+                    "`extends` names a YAML or JSON template such as templates/crm_base.yaml",
+                    "`extends` 应指定 YAML 或 JSON 模板，例如 templates/crm_base.yaml",
+                ),
             )
         )
     if not isinstance(base, LDict):
@@ -500,10 +580,12 @@ def _load_layers(
     return merge(base, overlay, (), issues), text
 
 
-def _kind(value: Any) -> str:
+def _kind(value: Any) -> Words:
     if isinstance(value, list):
-        return "a list"
-    return "text" if isinstance(value, str) else f"a single {type(value).__name__} value"
+        return Words("a list", "一个列表")
+    if isinstance(value, str):
+        return Words("text", "文本")
+    return Words(f"a single {type(value).__name__} value", f"单个 {type(value).__name__} 值")
 
 
 def _is_removal(value: Any) -> bool:
@@ -590,12 +672,12 @@ def _unapplied_removals(node: Any, path: tuple, issues: list[ConfigIssue]) -> No
 
 
 def _unknown_removal(key: Any, path: tuple, loc: Location | None, known: list) -> ConfigIssue:
-    return ConfigIssue(
+    return ConfigIssue.of(
         "T-E061",
-        f"cannot remove `{key}`: the template does not declare it",
+        Words(f"cannot remove `{key}`: the template does not declare it", f"无法删除 `{key}`：模板中没有声明它"),
         loc,
         format_path(path),
-        did_you_mean(key, known) or "only what a template declares can be removed",
+        did_you_mean(key, known) or Words("only what a template declares can be removed", "只能删除模板中声明过的内容"),
     )
 
 

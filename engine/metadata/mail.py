@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata import fieldtypes
-from engine.metadata.errors import SectionChecker, did_you_mean
+from engine.metadata.errors import SectionChecker, Words, did_you_mean
 from engine.metadata.model import (
     FieldDef,
     ImapServer,
@@ -76,12 +76,12 @@ def _choice(f: FieldDef) -> bool:
 
 
 #: What each field key takes: (which fields, what to say).
-Wants = tuple[Callable[[FieldDef], bool], str]
-TEXT: Wants = (_text, "a text or textarea field")
-EMAIL: Wants = (_email, "an email field")
-FILE: Wants = (_file, "a file field")
-FLAG: Wants = (_flag, "a boolean field")
-CHOICE: Wants = (_choice, "a picklist field")
+Wants = tuple[Callable[[FieldDef], bool], Words]
+TEXT: Wants = (_text, Words("a text or textarea field", "文本或多行文本字段"))
+EMAIL: Wants = (_email, Words("an email field", "电子邮件字段"))
+FILE: Wants = (_file, Words("a file field", "文件字段"))
+FLAG: Wants = (_flag, Words("a boolean field", "布尔字段"))
+CHOICE: Wants = (_choice, Words("a picklist field", "选项列表字段"))
 
 
 def compile_mail(
@@ -126,7 +126,13 @@ class _Checker(SectionChecker):
     def object(self, name: str, path: tuple) -> ObjectDef | None:
         obj = self.objects.get(name)
         if obj is None:
-            self.issue("T-E220", path, f"unknown object `{name}`", did_you_mean(name, self.objects))
+            self.issue(
+                "T-E220",
+                path,
+                Words(f"unknown object `{name}`", f"未知对象 `{name}`"),
+                did_you_mean(name, self.objects)
+                or Words("name an object declared under `objects`", "请指定在 `objects` 下声明的对象"),
+            )
         return obj
 
     def field(self, obj: ObjectDef, name: str | None, path: tuple, wants: Wants) -> str | None:
@@ -135,10 +141,20 @@ class _Checker(SectionChecker):
             return None
         f = obj.fields.get(name)
         if f is None:
-            self.issue("T-E220", path, f"`{obj.name}` has no field `{name}`", did_you_mean(name, obj.fields))
+            self.issue("T-E220", path, _no_field(obj, name), did_you_mean(name, obj.fields))
             return None
         if not wants[0](f):
-            self.issue("T-E221", path, f"`{obj.name}.{name}` is a {f.type} field; this takes {wants[1]}")
+            fitting = [n for n, d in obj.fields.items() if wants[0](d)]
+            self.issue(
+                "T-E221",
+                path,
+                Words(
+                    f"`{obj.name}.{name}` is a {f.type} field; this takes {wants[1].en}",
+                    f"`{obj.name}.{name}` 是 {f.type} 字段；此处需要{wants[1].zh}",
+                ),
+                did_you_mean(name, fitting)
+                or (Words(f"e.g. `{fitting[0]}`", f"例如 `{fitting[0]}`") if fitting else None),
+            )
             return None
         return name
 
@@ -148,16 +164,21 @@ class _Checker(SectionChecker):
         for name, value in spec.items():
             f = obj.fields.get(name)
             if f is None:
-                self.issue(
-                    "T-E220", (*path, name), f"`{obj.name}` has no field `{name}`", did_you_mean(name, obj.fields)
-                )
+                self.issue("T-E220", (*path, name), _no_field(obj, name), did_you_mean(name, obj.fields))
                 continue
             try:
                 if f.is_computed:
-                    raise fieldtypes.FieldValueError("computed", "a computed field is never given")
+                    raise fieldtypes.FieldValueError(
+                        "computed", "a computed field is never given", zh="计算字段从不由外部给出"
+                    )
                 out[name] = fieldtypes.coerce_value(f, value, self.c.settings)
             except fieldtypes.FieldValueError as exc:
-                self.issue("T-E223", (*path, name), f"`{obj.name}.{name}` cannot take {value!r}: {exc}")
+                self.issue(
+                    "T-E223",
+                    (*path, name),
+                    Words(f"`{obj.name}.{name}` cannot take {value!r}: ", f"`{obj.name}.{name}` 不能取值 {value!r}：")
+                    + exc.words(),
+                )
         return out
 
     # --- log ------------------------------------------------------------------------------------
@@ -169,8 +190,14 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E222",
                 ("log", "object"),
-                f"`{obj.name}` is not a timeline activity: logged messages would show on no timeline",
-                f"add `activity: {{at: …}}` to `{obj.name}`, or log to an object that has one",
+                Words(
+                    f"`{obj.name}` is not a timeline activity: logged messages would show on no timeline",
+                    f"`{obj.name}` 不是时间线活动：记录下来的邮件不会出现在任何时间线上",
+                ),
+                Words(
+                    f"add `activity: {{at: …}}` to `{obj.name}`, or log to an object that has one",
+                    f"为 `{obj.name}` 加上 `activity: {{at: …}}`，或改为记录到已设置活动的对象",
+                ),
             )
         fields = {
             key: self.field(obj, spec.get(key), ("log", key), wants)
@@ -185,8 +212,14 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E221",
                     ("log", "direction"),
-                    f"`{obj.name}.{direction}` has no value {', '.join(f'`{m}`' for m in missing)}",
-                    "give its picklist the values `inbound` and `outbound`",
+                    Words(
+                        f"`{obj.name}.{direction}` has no value {', '.join(f'`{m}`' for m in missing)}",
+                        f"`{obj.name}.{direction}` 没有值 {'、'.join(f'`{m}`' for m in missing)}",
+                    ),
+                    Words(
+                        "give its picklist the values `inbound` and `outbound`",
+                        "请为它的选项列表加上值 `inbound` 和 `outbound`",
+                    ),
                 )
         attachments = tuple(
             name
@@ -224,8 +257,14 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E222",
                     ("senders", index, "object"),
-                    f"`{log.object}` has no lookup to `{sender.object}`: its messages could not be linked",
-                    f"add a lookup field to `{sender.object}` on `{log.object}`",
+                    Words(
+                        f"`{log.object}` has no lookup to `{sender.object}`: its messages could not be linked",
+                        f"`{log.object}` 没有指向 `{sender.object}` 的查找字段：其邮件无法关联",
+                    ),
+                    Words(
+                        f"add a lookup field to `{sender.object}` on `{log.object}`",
+                        f"在 `{log.object}` 上加一个指向 `{sender.object}` 的查找字段",
+                    ),
                 )
 
     # --- mailboxes ------------------------------------------------------------------------------
@@ -236,7 +275,18 @@ class _Checker(SectionChecker):
             path = ("mailboxes", name)
             address = str(spec["address"]).strip().lower()
             if address in seen:
-                self.issue("T-E225", (*path, "address"), f"`{address}` is also mailbox `{seen[address]}`'s address")
+                self.issue(
+                    "T-E225",
+                    (*path, "address"),
+                    Words(
+                        f"`{address}` is also mailbox `{seen[address]}`'s address",
+                        f"`{address}` 也是邮箱 `{seen[address]}` 的地址",
+                    ),
+                    Words(
+                        "give each mailbox its own address, or remove one of them",
+                        "请为每个邮箱使用不同的地址，或删除其中一个",
+                    ),
+                )
             seen.setdefault(address, name)
             imap = self.imap(spec["imap"], (*path, "imap")) if spec.get("imap") else None
             unknown = spec.get("unknown_sender", "ignore")
@@ -251,8 +301,14 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E226",
                 (*path, "ca_file"),
-                "`ca_file` is read only to verify the certificate, and `tls_verify: false` verifies nothing",
-                "keep `ca_file` and remove `tls_verify: false` (a self-signed server is verified with its CA file)",
+                Words(
+                    "`ca_file` is read only to verify the certificate, and `tls_verify: false` verifies nothing",
+                    "`ca_file` 只用于验证证书，而 `tls_verify: false` 什么都不验证",
+                ),
+                Words(
+                    "keep `ca_file` and remove `tls_verify: false` (a self-signed server is verified with its CA file)",
+                    "保留 `ca_file` 并删除 `tls_verify: false`（自签名的服务器用它的 CA 文件验证）",
+                ),
             )
         return ImapServer(
             host=spec["host"],
@@ -285,7 +341,17 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E224",
                 (*path, "create"),
-                f"nothing fills the required field(s) {', '.join(f'`{n}`' for n in unfilled)} of `{obj.name}`",
-                "map them (`name`, `email`, `domain`, `subject`, `body`) or give them a value under `set`",
+                Words(
+                    f"nothing fills the required field(s) {', '.join(f'`{n}`' for n in unfilled)} of `{obj.name}`",
+                    f"没有任何设置会填写 `{obj.name}` 的必填字段 {'、'.join(f'`{n}`' for n in unfilled)}",
+                ),
+                Words(
+                    "map them (`name`, `email`, `domain`, `subject`, `body`) or give them a value under `set`",
+                    "请映射它们（`name`、`email`、`domain`、`subject`、`body`），或在 `set` 下给出值",
+                ),
             )
         return MailCreate(obj.name, name, email, subject, body, frozen_map(values), domain)
+
+
+def _no_field(obj: ObjectDef, name: str) -> Words:
+    return Words(f"`{obj.name}` has no field `{name}`", f"`{obj.name}` 没有字段 `{name}`")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
 
+from engine.metadata.errors import Words
 from engine.metadata.kinds import Kinds
 
 if TYPE_CHECKING:
@@ -71,8 +72,8 @@ class Method:
     score: Callable[[str, str], float]
     #: The threshold when a criterion gives none; None: the method matches equal forms only and takes no threshold.
     default_threshold: float | None = None
-    #: The field types it fits, in words (the hint of T-E162).
-    fits_words: str = "text fields"
+    #: The field types it fits, in words, in every language (T-E162's message: ``.en``, ``.zh``).
+    fits_words: Words = Words("text fields", "文本字段")
 
     def keys(self, value: Any) -> set[str]:
         """The blocking keys of a stored value (empty for an empty value)."""
@@ -294,7 +295,7 @@ for _method in (
         lambda v: str(v),
         _whole,
         _equal,
-        fits_words="fields holding one value",
+        fits_words=Words("fields holding one value", "只保存一个值的字段"),
     ),
     Method(
         "normalized",
@@ -305,7 +306,14 @@ for _method in (
         _equal,
     ),
     Method(
-        "phone", "the same E.164 number", lambda f: f.kind.phone_number, _phone, _whole, _equal, None, "phone fields"
+        "phone",
+        "the same E.164 number",
+        lambda f: f.kind.phone_number,
+        _phone,
+        _whole,
+        _equal,
+        None,
+        Words("phone fields", "电话字段"),
     ),
     Method(
         "email",
@@ -315,7 +323,7 @@ for _method in (
         _whole,
         _equal,
         None,
-        "email fields",
+        Words("email fields", "电子邮件字段"),
     ),
     Method(
         "person_name",

@@ -66,10 +66,11 @@ class Label:
     texts: Mapping[str, str]
 
     @classmethod
-    def of(cls, value: str | Mapping[str, str] | None, fallback: str = "") -> Label:
-        """Build a label from a config value: a plain string or ``{en: …, zh: …}``."""
+    def of(cls, value: str | Mapping[str, str] | None, fallback: str | Mapping[str, str] = "") -> Label:
+        """Build a label from a config value: a plain string or ``{en: …, zh: …}``; ``fallback``
+        (a text, or one per language) when the config gives none."""
         if value is None:
-            return cls(frozen_map({"": fallback}))
+            return cls(frozen_map({"": fallback} if isinstance(fallback, str) else fallback))
         if isinstance(value, str):
             return cls(frozen_map({"": value}))
         return cls(frozen_map(value))
@@ -916,11 +917,15 @@ class MatchCriterion:
 class Retention:
     """How long an object's records are kept (``objects.<o>.retention``, else
     ``settings.retention_years``): past ``years`` after their ``from`` moment (a system date
-    column or a date field; ``updated_at`` when unset) they are archived or purged."""
+    column or a date field; ``updated_at`` when unset) they are archived or purged — once
+    ``approver`` approved them, when the policy names one."""
 
     years: int
     action: str = "archive"
     from_field: str = "updated_at"
+    #: Who approves each run's records before they go (``retention.approval``, else
+    #: ``settings.retention_approval``: ``{role: NAME}`` or ``{user: USERNAME}``); None: no approval.
+    approver: Approver | None = None
 
 
 @dataclass(frozen=True)

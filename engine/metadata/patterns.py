@@ -14,29 +14,60 @@ from functools import lru_cache
 
 import re2
 
+from engine.metadata.errors import Words
+
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # RE2 would print its own copy of every compile error to stderr
 
 #: Features RE2 refuses, recognised in its message, with a hint for the config author.
 _UNSUPPORTED_HINTS = (
-    ("invalid perl operator: (?<", "lookbehind `(?<=…)`/`(?<!…)` is not supported; match the text itself instead"),
+    (
+        "invalid perl operator: (?<",
+        Words(
+            "lookbehind `(?<=…)`/`(?<!…)` is not supported; match the text itself instead",
+            "不支持后行断言 `(?<=…)`/`(?<!…)`；请直接匹配文本本身",
+        ),
+    ),
     (
         "invalid perl operator: (?=",
-        "lookahead `(?=…)` is not supported; write the alternatives out or use several fields",
+        Words(
+            "lookahead `(?=…)` is not supported; write the alternatives out or use several fields",
+            "不支持先行断言 `(?=…)`；请把各种可能写出来，或使用多个字段",
+        ),
     ),
-    ("invalid perl operator: (?!", "negative lookahead `(?!…)` is not supported; describe what is allowed instead"),
-    ("invalid escape sequence: \\Z", "use `$` (patterns match the whole value anyway) instead of `\\Z`"),
+    (
+        "invalid perl operator: (?!",
+        Words(
+            "negative lookahead `(?!…)` is not supported; describe what is allowed instead",
+            "不支持否定先行断言 `(?!…)`；请改为描述允许的内容",
+        ),
+    ),
+    (
+        "invalid escape sequence: \\Z",
+        Words(
+            "use `$` (patterns match the whole value anyway) instead of `\\Z`",
+            "请用 `$`（模式本来就匹配整个值）代替 `\\Z`",
+        ),
+    ),
     (
         "invalid escape sequence: \\",
-        "backreferences (`\\1`) are not supported; patterns run on RE2, a linear-time engine",
+        Words(
+            "backreferences (`\\1`) are not supported; patterns run on RE2, a linear-time engine",
+            "不支持反向引用（`\\1`）；模式由线性时间引擎 RE2 执行",
+        ),
     ),
+)
+#: The hint of any other pattern RE2 refuses.
+_RE2_HINT = Words(
+    "patterns run on RE2, a linear-time engine: no backreferences or lookaround",
+    "模式由线性时间引擎 RE2 执行：不支持反向引用和断言（lookaround）",
 )
 
 
 class PatternError(ValueError):
     """A pattern that cannot be used; ``hint`` tells the config author what to do."""
 
-    def __init__(self, message: str, hint: str) -> None:
+    def __init__(self, message: str, hint: Words) -> None:
         super().__init__(message)
         self.hint = hint
 
@@ -48,10 +79,7 @@ def compile_pattern(pattern: str) -> re2._Regexp:
         return re2.compile(pattern, _OPTIONS)
     except re2.error as exc:
         detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        hint = next(
-            (h for marker, h in _UNSUPPORTED_HINTS if detail.startswith(marker)),
-            "patterns run on RE2, a linear-time engine: no backreferences or lookaround",
-        )
+        hint = next((h for marker, h in _UNSUPPORTED_HINTS if detail.startswith(marker)), _RE2_HINT)
         raise PatternError(detail, hint) from None
 
 

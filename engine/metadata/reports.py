@@ -23,13 +23,13 @@ their keys on another kind are refused here.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from engine.metadata import report_sales
-from engine.metadata.errors import SectionChecker, did_you_mean
+from engine.metadata.errors import SectionChecker, Text, Words, did_you_mean
 from engine.metadata.fieldtypes import FieldValueError, coerce_value, filter_field
 from engine.metadata.filters import OPERATORS, PERIOD_TYPES, PERIODS, SYSTEM_TYPES, split_key
 from engine.metadata.kinds import Kinds
@@ -65,21 +65,26 @@ class MeasureKind:
     name: str
     needs_field: bool
     fits: Callable[[FieldDef], bool]
-    wants: str
+    wants: Words
+
+
+#: What the measure kinds apply to, said in an error message.
+_NUMBERS = Words("number fields", "数字字段")
+_NUMBERS_AND_DATES = Words("number and date fields", "数字和日期字段")
 
 
 def _aggregate(kind: str) -> MeasureKind:
-    wants = "number fields" if kind in ("sum", "avg") else "number and date fields"
+    wants = _NUMBERS if kind in ("sum", "avg") else _NUMBERS_AND_DATES
     return MeasureKind(kind, True, lambda f: kind in f.value_kind.aggregates, wants)
 
 
 #: The measure kinds, by name.
 MEASURES: Kinds[MeasureKind] = Kinds("measure")
-MEASURES.register(MeasureKind("count", False, lambda f: True, "any field"))
+MEASURES.register(MeasureKind("count", False, lambda f: True, Words("any field", "任意字段")))
 for _kind in ("sum", "avg", "min", "max"):
     MEASURES.register(_aggregate(_kind))
-MEASURES.register(MeasureKind("rate", True, lambda f: f.value_type == "boolean", "boolean fields"))
-MEASURES.register(MeasureKind("weighted", True, lambda f: "sum" in f.value_kind.aggregates, "number fields"))
+MEASURES.register(MeasureKind("rate", True, lambda f: f.value_type == "boolean", Words("boolean fields", "布尔字段")))
+MEASURES.register(MeasureKind("weighted", True, lambda f: "sum" in f.value_kind.aggregates, _NUMBERS))
 
 
 @dataclass(frozen=True)
@@ -126,32 +131,53 @@ CYCLE_MEASURES = (
 def _check_funnel(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef) -> None:
     """T-E179: a funnel reads the stage history of an object with a pipeline and computes its
     own figures per stage."""
-    _needs_pipeline(compiler, path, obj, "a funnel counts moves between pipeline stages")
+    _needs_pipeline(
+        compiler,
+        path,
+        obj,
+        Words("a funnel counts moves between pipeline stages", "漏斗报表统计记录在销售管道各阶段之间的推进"),
+    )
     for key in ("group_by", "measures", "from_stage"):
         if spec.get(key):
             compiler.issue(
                 "T-E179",
                 (*path, key),
-                f"a funnel computes its own figures per stage (entered, conversion, median days, lost); it takes no `{key}`",
-                f"remove `{key}`; narrow the records with `filter`",
+                Words(
+                    f"a funnel computes its own figures per stage (entered, conversion, median days, lost); it takes no `{key}`",
+                    f"漏斗报表按阶段自行计算数据（进入数、转化率、停留天数中位数、流失数），不接受 `{key}`",
+                ),
+                Words(f"remove `{key}`; narrow the records with `filter`", f"删除 `{key}`；用 `filter` 筛选记录"),
             )
 
 
 def _check_cycle_time(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj: ObjectDef) -> None:
     """T-E179: a cycle time measures days to a closed stage of an object with a pipeline, from
     creation or from ``from_stage``, grouped by at most one level."""
-    _needs_pipeline(compiler, path, obj, "a cycle time measures the days until a won or lost stage")
+    _needs_pipeline(
+        compiler,
+        path,
+        obj,
+        Words(
+            "a cycle time measures the days until a won or lost stage", "周期时长报表计算到达赢单或输单阶段所用的天数"
+        ),
+    )
     if spec.get("measures"):
         compiler.issue(
             "T-E179",
             (*path, "measures"),
-            "a cycle time computes its own figures (closed, median days, average days); it takes no `measures`",
-            "remove `measures`",
+            Words(
+                "a cycle time computes its own figures (closed, median days, average days); it takes no `measures`",
+                "周期时长报表自行计算数据（关闭数、天数中位数、平均天数），不接受 `measures`",
+            ),
+            Words("remove `measures`", "删除 `measures`"),
         )
     group_by = spec.get("group_by") or []
     if not isinstance(group_by, str) and len(group_by) > 1:
         compiler.issue(
-            "T-E179", (*path, "group_by"), "a cycle time groups by one level", "keep one field, e.g. `[owner_id]`"
+            "T-E179",
+            (*path, "group_by"),
+            Words("a cycle time groups by one level", "周期时长报表只能按一级分组"),
+            Words("keep one field, e.g. `[owner_id]`", "只保留一个字段，例如 `[owner_id]`"),
         )
     start = spec.get("from_stage")
     if start is not None and obj.pipeline is not None:
@@ -160,18 +186,24 @@ def _check_cycle_time(compiler: Compiler, path: tuple, spec: Mapping[str, Any], 
             compiler.issue(
                 "T-E179",
                 (*path, "from_stage"),
-                f"`{start}` is not an open stage of {obj.name}'s pipeline",
-                did_you_mean(start, stages) or f"use one of: {', '.join(stages)}",
+                Words(
+                    f"`{start}` is not an open stage of {obj.name}'s pipeline",
+                    f"`{start}` 不是 {obj.name} 销售管道中未关闭的阶段",
+                ),
+                did_you_mean(start, stages) or _one_of(stages),
             )
 
 
-def _needs_pipeline(compiler: Compiler, path: tuple, obj: ObjectDef, what: str) -> None:
+def _needs_pipeline(compiler: Compiler, path: tuple, obj: ObjectDef, what: Words) -> None:
     if obj.pipeline is None:
         compiler.issue(
             "T-E179",
             (*path, "kind"),
-            f"{what}; {obj.name} has no pipeline",
-            "name an object that declares `pipeline:`, or use `kind: grouped`",
+            what + Words(f"; {obj.name} has no pipeline", f"；{obj.name} 没有销售管道"),
+            Words(
+                "name an object that declares `pipeline:`, or use `kind: grouped`",
+                "请指定声明了 `pipeline:` 的对象，或改用 `kind: grouped`",
+            ),
         )
 
 
@@ -179,7 +211,10 @@ def _check_grouped(compiler: Compiler, path: tuple, spec: Mapping[str, Any], obj
     """T-E179: ``from_stage`` belongs to a cycle time."""
     if spec.get("from_stage"):
         compiler.issue(
-            "T-E179", (*path, "from_stage"), "`from_stage` is a key of `kind: cycle_time`", "remove `from_stage`"
+            "T-E179",
+            (*path, "from_stage"),
+            Words("`from_stage` is a key of `kind: cycle_time`", "`from_stage` 是 `kind: cycle_time` 的键"),
+            Words("remove `from_stage`", "删除 `from_stage`"),
         )
 
 
@@ -190,15 +225,21 @@ def _check_completeness(compiler: Compiler, path: tuple, spec: Mapping[str, Any]
         compiler.issue(
             "T-E183",
             (*path, "fields"),
-            "a completeness report names the fields that make a record complete",
-            "e.g. `fields: [industry, phone]`",
+            Words(
+                "a completeness report names the fields that make a record complete",
+                "完整度报表需列出构成一条完整记录的字段",
+            ),
+            Words("e.g. `fields: [industry, phone]`", "例如 `fields: [industry, phone]`"),
         )
     for key in (k for k in ("measures", "sort", "limit") if k in spec):
         compiler.issue(
             "T-E183",
             (*path, key),
-            f"a completeness report computes its own figures: `{key}` does not apply",
-            f"remove `{key}`",
+            Words(
+                f"a completeness report computes its own figures: `{key}` does not apply",
+                f"完整度报表自行计算数据：`{key}` 不适用",
+            ),
+            Words(f"remove `{key}`", f"删除 `{key}`"),
         )
 
 
@@ -264,8 +305,9 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E170",
                 ("object",),
-                f"unknown object `{spec['object']}`",
-                did_you_mean(spec["object"], self.objects) or "name an object declared under `objects`",
+                Words(f"unknown object `{spec['object']}`", f"未知对象 `{spec['object']}`"),
+                did_you_mean(spec["object"], self.objects)
+                or Words("name an object declared under `objects`", "请指定在 `objects` 下声明的对象"),
             )
             return None
         kind = spec.get("kind", "grouped")
@@ -273,22 +315,36 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E178",
                 ("kind",),
-                f"unknown report kind `{kind}`",
-                did_you_mean(kind, REPORT_KINDS.names()) or f"use one of: {', '.join(REPORT_KINDS.names())}",
+                Words(f"unknown report kind `{kind}`", f"未知的报表类型 `{kind}`"),
+                did_you_mean(kind, REPORT_KINDS.names()) or _one_of(REPORT_KINDS.names()),
             )
         if kind != "completeness" and ("fields" in spec or "target" in spec):
             self.issue(
                 "T-E183",
                 ("fields" if "fields" in spec else "target",),
-                f"`fields` and `target` belong to a completeness report, not a {kind} one",
-                "add `kind: completeness`, or remove them",
+                Words(
+                    f"`fields` and `target` belong to a completeness report, not a {kind} one",
+                    f"`fields` 和 `target` 属于完整度报表，不属于 {kind} 报表",
+                ),
+                Words("add `kind: completeness`, or remove them", "加上 `kind: completeness`，或删除它们"),
             )
         for key in report_sales.foreign_keys(kind, spec):
             code = "T-E187" if key == "conversion" else "T-E184"
-            owner = "a conversion report" if key == "conversion" else "a forecast or a conversion report"
+            owner = (
+                Words("a conversion report", "转换报表")
+                if key == "conversion"
+                else Words("a forecast or a conversion report", "预测报表或转换报表")
+            )
             if key in ("close_date", "quota"):
-                owner = "a forecast"
-            self.issue(code, (key,), f"`{key}` belongs to {owner}, not a {kind} one", f"set `kind:`, or remove `{key}`")
+                owner = Words("a forecast", "预测报表")
+            self.issue(
+                code,
+                (key,),
+                Words(
+                    f"`{key}` belongs to {owner.en}, not a {kind} one", f"`{key}` 属于{owner.zh}，不属于 {kind} 报表"
+                ),
+                Words(f"set `kind:`, or remove `{key}`", f"设置 `kind:`，或删除 `{key}`"),
+            )
         fixed = REPORT_KINDS[kind].measures if kind in REPORT_KINDS else ()
         levels = REPORT_KINDS[kind].levels if kind in REPORT_KINDS else MAX_LEVELS
         owned = kind in ("completeness", "forecast", "conversion")
@@ -305,8 +361,9 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E177",
                     ("roles", index),
-                    f"unknown role `{role}`",
-                    did_you_mean(role, roles) or "name a role declared under `roles`",
+                    Words(f"unknown role `{role}`", f"未知角色 `{role}`"),
+                    did_you_mean(role, roles)
+                    or Words("name a role declared under `roles`", "请指定在 `roles` 下声明的角色"),
                 )
         report = Report(
             name=name,
@@ -343,8 +400,14 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E172",
                 ("group_by",),
-                f"a report groups by at most {MAX_LEVELS} levels, not {len(specs)}",
-                "keep two levels (rows and columns of a matrix); filter for the rest",
+                Words(
+                    f"a report groups by at most {MAX_LEVELS} levels, not {len(specs)}",
+                    f"报表最多按 {MAX_LEVELS} 级分组，不能按 {len(specs)} 级",
+                ),
+                Words(
+                    "keep two levels (rows and columns of a matrix); filter for the rest",
+                    "保留两级（矩阵的行与列），其余用筛选条件",
+                ),
             )
         out = []
         for index, spec in enumerate(specs[:MAX_LEVELS]):
@@ -354,15 +417,34 @@ class _Checker(SectionChecker):
             if f is None:
                 continue
             if not f.value_kind.orderable or f.encrypted:
-                what = "is stored encrypted" if f.encrypted else f"is a {f.type} field (it holds lists or documents)"
-                self.issue("T-E172", where, f"`{f.name}` {what}: a report cannot group by it", None)
+                what = (
+                    Words("is stored encrypted", "加密存储")
+                    if f.encrypted
+                    else Words(
+                        f"is a {f.type} field (it holds lists or documents)", f"是 {f.type} 字段（保存列表或文档）"
+                    )
+                )
+                self.issue(
+                    "T-E172",
+                    where,
+                    Words(
+                        f"`{f.name}` {what.en}: a report cannot group by it", f"`{f.name}` {what.zh}，报表不能按它分组"
+                    ),
+                    None,
+                )
                 continue
             if group.bucket is not None and f.value_type not in PERIOD_TYPES:
                 self.issue(
                     "T-E173",
                     (*where, "by"),
-                    f"`{f.name}` is a {f.value_type} field: only date and datetime fields are grouped by `{group.bucket}`",
-                    f"remove `by`, or group by a date field ({', '.join(_dates(obj)) or 'created_at'})",
+                    Words(
+                        f"`{f.name}` is a {f.value_type} field: only date and datetime fields are grouped by `{group.bucket}`",
+                        f"`{f.name}` 是 {f.value_type} 字段：只有日期和日期时间字段才能按 `{group.bucket}` 分组",
+                    ),
+                    Words(
+                        f"remove `by`, or group by a date field ({', '.join(_dates(obj)) or 'created_at'})",
+                        f"删除 `by`，或按日期字段分组（{', '.join(_dates(obj)) or 'created_at'}）",
+                    ),
                 )
                 continue
             out.append(group)
@@ -389,8 +471,16 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E174",
                 where,
-                f"a measure names one kind, not {', '.join(kinds) or 'none'}",
-                f"use one of: {', '.join(MEASURES.names())} (e.g. `{{sum: amount}}`)",
+                Words(
+                    f"a measure names one kind, not {', '.join(kinds) or 'none'}",
+                    f"一个度量只指定一种类型，而此处是 {', '.join(kinds)}"
+                    if kinds
+                    else "一个度量需指定一种类型，此处一种也没有",
+                ),
+                Words(
+                    f"use one of: {', '.join(MEASURES.names())} (e.g. `{{sum: amount}}`)",
+                    f"请使用其中之一：{', '.join(MEASURES.names())}（例如 `{{sum: amount}}`）",
+                ),
             )
             return None
         kind = MEASURES[kinds[0]]
@@ -403,7 +493,12 @@ class _Checker(SectionChecker):
             first = split_key(next(iter(value), "rate"))[0]
             return ReportMeasure("rate", where=frozen_map(where_filters), label=label, key=f"rate_{first}")
         if not isinstance(value, str):
-            self.issue("T-E174", (*where, kind.name), f"`{kind.name}` names a field", f"e.g. `{{{kind.name}: amount}}`")
+            self.issue(
+                "T-E174",
+                (*where, kind.name),
+                Words(f"`{kind.name}` names a field", f"`{kind.name}` 需指定一个字段"),
+                Words(f"e.g. `{{{kind.name}: amount}}`", f"例如 `{{{kind.name}: amount}}`"),
+            )
             return None
         f = self.field(obj, value, (*where, kind.name))
         if f is None:
@@ -413,16 +508,26 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E174",
                 (*where, kind.name),
-                f"`{kind.name}` applies to {kind.wants}; `{f.name}` is a {f.value_type} field",
-                did_you_mean(f.name, fitting) or (f"e.g. `{fitting[0]}`" if fitting else None),
+                Words(
+                    f"`{kind.name}` applies to {kind.wants.en}; `{f.name}` is a {f.value_type} field",
+                    f"`{kind.name}` 适用于{kind.wants.zh}；`{f.name}` 是 {f.value_type} 字段",
+                ),
+                did_you_mean(f.name, fitting)
+                or (Words(f"e.g. `{fitting[0]}`", f"例如 `{fitting[0]}`") if fitting else None),
             )
             return None
         if kind.name == "weighted" and not _probabilities(obj):
             self.issue(
                 "T-E174",
                 (*where, kind.name),
-                f"`weighted` multiplies by the stage probability; {obj.name} has no pipeline stage with a probability",
-                "add `probability:` (0–100) to the stages of the object's pipeline",
+                Words(
+                    f"`weighted` multiplies by the stage probability; {obj.name} has no pipeline stage with a probability",
+                    f"`weighted` 按阶段的赢单概率加权；{obj.name} 的销售管道没有设置了概率的阶段",
+                ),
+                Words(
+                    "add `probability:` (0–100) to the stages of the object's pipeline",
+                    "为该对象销售管道的阶段加上 `probability:`（0–100）",
+                ),
             )
             return None
         return ReportMeasure(kind.name, field=f.name, label=label, key=f"{kind.name}_{f.name}")
@@ -439,30 +544,36 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E175",
                     (*where, key),
-                    f"unknown operator `{op}` in `{key}`",
-                    did_you_mean(op, OPERATORS) or f"use one of: {', '.join(OPERATORS)}",
+                    Words(f"unknown operator `{op}` in `{key}`", f"`{key}` 中的运算符 `{op}` 未知"),
+                    did_you_mean(op, OPERATORS) or _one_of(OPERATORS),
                 )
                 continue
             text = _text(value)
             problem = self.value_problem(f, op, text)
             if problem is not None:
-                self.issue("T-E175", (*where, key), f"`{key}: {text}`: {problem[0]}", problem[1])
+                self.issue("T-E175", (*where, key), value_message(key, text, problem[0]), problem[1])
                 continue
             out[key] = text
         return out
 
-    def value_problem(self, f: FieldDef, op: str, text: str) -> tuple[str, str] | None:
+    def value_problem(self, f: FieldDef, op: str, text: str) -> tuple[Words, Text] | None:
         """Why ``text`` cannot be compared with ``f`` by ``op`` (message, hint), or None."""
         if op == "isnull":
+            if text in ("true", "false"):
+                return None
             return (
-                None if text in ("true", "false") else ("isnull takes true or false", "e.g. `close_date__isnull: true`")
+                Words("isnull takes true or false", "isnull 只接受 true 或 false"),
+                Words("e.g. `close_date__isnull: true`", "例如 `close_date__isnull: true`"),
             )
         if text in PERIODS:
             if f.value_type in PERIOD_TYPES and op == "eq":
                 return None
             return (
-                f"a relative range compares a date or datetime field with `eq`; `{f.name}` is a {f.value_type} field",
-                f"e.g. `created_at: {text}`",
+                Words(
+                    f"a relative range compares a date or datetime field with `eq`; `{f.name}` is a {f.value_type} field",
+                    f"相对时间范围只能用 `eq` 比较日期或日期时间字段；`{f.name}` 是 {f.value_type} 字段",
+                ),
+                Words(f"e.g. `created_at: {text}`", f"例如 `created_at: {text}`"),
             )
         if op in ("contains", "startswith"):
             return None
@@ -471,8 +582,13 @@ class _Checker(SectionChecker):
             try:
                 coerce_value(filter_field(f), item, self.c.settings)
             except FieldValueError as exc:
-                hint = f"relative ranges: {', '.join(PERIODS)}" if f.value_type in PERIOD_TYPES else _values_hint(f)
-                return exc.args[0] if exc.args else str(exc), hint
+                periods = ", ".join(PERIODS)
+                hint = (
+                    Words(f"relative ranges: {periods}", f"相对时间范围：{periods}")
+                    if f.value_type in PERIOD_TYPES
+                    else _values_hint(f)
+                )
+                return exc.words(), hint
         return None
 
     def sort(self, spec: str | None, groups: tuple[ReportGroup, ...], measures: tuple) -> tuple[str, bool] | None:
@@ -484,8 +600,12 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E176",
                 ("sort",),
-                f"`{key}` is neither a group nor a measure of the report",
-                did_you_mean(key, known) or f"sort by one of: {', '.join(known)}",
+                Words(
+                    f"`{key}` is neither a group nor a measure of the report",
+                    f"`{key}` 既不是该报表的分组，也不是它的度量",
+                ),
+                did_you_mean(key, known)
+                or Words(f"sort by one of: {', '.join(known)}", f"请按其中之一排序：{', '.join(known)}"),
             )
             return None
         return key, spec.startswith("-")
@@ -498,8 +618,14 @@ class _Checker(SectionChecker):
                 self.issue(
                     "T-E173",
                     ("period_field",),
-                    f"`{f.name}` is a {f.value_type} field: a period narrows a date or datetime field",
-                    f"name a date field ({', '.join(_dates(obj)) or 'created_at'})",
+                    Words(
+                        f"`{f.name}` is a {f.value_type} field: a period narrows a date or datetime field",
+                        f"`{f.name}` 是 {f.value_type} 字段：时间段只能筛选日期或日期时间字段",
+                    ),
+                    Words(
+                        f"name a date field ({', '.join(_dates(obj)) or 'created_at'})",
+                        f"请指定日期字段（{', '.join(_dates(obj)) or 'created_at'}）",
+                    ),
                 )
             return str(declared)
         dated = [g.field for g in groups if g.bucket] + [split_key(k)[0] for k, v in filters.items() if v in PERIODS]
@@ -515,7 +641,12 @@ class _Checker(SectionChecker):
         except ArithmeticError:
             share = Decimal(-1)
         if not share.is_finite() or not 0 <= share <= 100 or isinstance(spec, bool):
-            self.issue("T-E183", ("target",), f"`target: {spec}` is not a share of records", "e.g. `target: 85%`")
+            self.issue(
+                "T-E183",
+                ("target",),
+                Words(f"`target: {spec}` is not a share of records", f"`target: {spec}` 不是记录的占比"),
+                Words("e.g. `target: 85%`", "例如 `target: 85%`"),
+            )
             return None
         return share / 100
 
@@ -525,10 +656,22 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E171",
                 where,
-                f"{obj.name} has no field `{name}`",
-                did_you_mean(name, [*obj.fields, *SYSTEM_TYPES]) or f"name a field of {obj.name}",
+                Words(f"{obj.name} has no field `{name}`", f"{obj.name} 没有字段 `{name}`"),
+                did_you_mean(name, [*obj.fields, *SYSTEM_TYPES])
+                or Words(f"name a field of {obj.name}", f"请指定 {obj.name} 的字段"),
             )
         return f
+
+
+def value_message(key: str, text: str, problem: Words) -> Words:
+    """``\\`key: text\\`: problem``, the message of a filter value its field cannot take."""
+    return Words(f"`{key}: {text}`: ", f"`{key}: {text}`：") + problem
+
+
+def _one_of(names: Iterable[str]) -> Words:
+    """The hint listing what may be written instead."""
+    listed = ", ".join(names)
+    return Words(f"use one of: {listed}", f"请使用其中之一：{listed}")
 
 
 def _text(value: Any) -> str:
@@ -546,10 +689,10 @@ def _dates(obj: ObjectDef) -> list[str]:
     return [n for n, f in obj.fields.items() if f.value_type in PERIOD_TYPES]
 
 
-def _values_hint(f: FieldDef) -> str:
+def _values_hint(f: FieldDef) -> Words:
     if f.picklist is not None:
-        return f"use one of: {', '.join(v.key for v in f.picklist.walk()[:8])}"
-    return f"give a value a {f.value_type} field holds"
+        return _one_of(v.key for v in f.picklist.walk()[:8])
+    return Words(f"give a value a {f.value_type} field holds", f"请给出 {f.value_type} 字段能保存的值")
 
 
 def _probabilities(obj: ObjectDef) -> bool:

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.metadata.errors import Words
+
 #: How often a schedule runs, in the order a form offers them.
 FREQUENCIES = ("daily", "weekly", "monthly")
 #: Weekday names (Monday first, as ``datetime.weekday``).
@@ -36,11 +38,14 @@ _TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 
 
 class ScheduleError(ValueError):
-    """A schedule that cannot be read: ``message`` says what is wrong, ``hint`` how to write it."""
+    """A schedule that cannot be read: ``message`` says what is wrong, ``hint`` how to write it
+    (English); ``words`` and ``hint_words`` are the same in every language (``Words``: the
+    config check T-E201 shows them in the admin's language)."""
 
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.message, self.hint = message, hint
+    def __init__(self, message: Words, hint: Words) -> None:
+        super().__init__(str(message))
+        self.message, self.hint = str(message), str(hint)
+        self.words, self.hint_words = message, hint
 
 
 @dataclass(frozen=True)
@@ -94,20 +99,32 @@ def parse_schedule(spec: Mapping[str, Any] | str) -> Schedule:
     if isinstance(spec, str):
         frequency, _, value = spec.partition(":")
         if not value:
-            raise ScheduleError(f"`{spec}` is not a schedule", "write e.g. `weekly: monday 08:00`")
+            raise ScheduleError(
+                Words(f"`{spec}` is not a schedule", f"`{spec}` 不是计划"),
+                Words("write e.g. `weekly: monday 08:00`", "请写，例如 `weekly: monday 08:00`"),
+            )
         spec = {frequency.strip(): value.strip()}
     if not isinstance(spec, Mapping) or len(spec) != 1:
         raise ScheduleError(
-            "a schedule is one of `daily`, `weekly` or `monthly` with its time",
-            'write e.g. `{weekly: "monday 08:00"}`',
+            Words(
+                "a schedule is one of `daily`, `weekly` or `monthly` with its time",
+                "计划是 `daily`、`weekly` 或 `monthly` 之一，并带上时间",
+            ),
+            Words('write e.g. `{weekly: "monday 08:00"}`', '请写，例如 `{weekly: "monday 08:00"}`'),
         )
     ((frequency, value),) = spec.items()
     if frequency not in FREQUENCIES:
-        raise ScheduleError(f"`{frequency}` is not a frequency", f"use one of: {', '.join(FREQUENCIES)}")
+        raise ScheduleError(
+            Words(f"`{frequency}` is not a frequency", f"`{frequency}` 不是频率"),
+            Words(f"use one of: {', '.join(FREQUENCIES)}", f"请使用其中之一：{', '.join(FREQUENCIES)}"),
+        )
     words = str(value).split()
     example = f"`{frequency}: {EXAMPLES[frequency]}`"
     if len(words) != (1 if frequency == "daily" else 2):
-        raise ScheduleError(f"`{frequency}: {value}` does not say when", f"write e.g. {example}")
+        raise ScheduleError(
+            Words(f"`{frequency}: {value}` does not say when", f"`{frequency}: {value}` 没有说明何时运行"),
+            Words(f"write e.g. {example}", f"请写，例如 {example}"),
+        )
     hour, minute = _time(words[-1], frequency, example)
     if frequency == "daily":
         return Schedule("daily", hour, minute)
@@ -119,7 +136,13 @@ def parse_schedule(spec: Mapping[str, Any] | str) -> Schedule:
 def _time(text: str, frequency: str, example: str) -> tuple[int, int]:
     match = _TIME.match(text)
     if not match:
-        raise ScheduleError(f"`{text}` is not a time of day", f"write hours and minutes, 24-hour clock: {example}")
+        raise ScheduleError(
+            Words(f"`{text}` is not a time of day", f"`{text}` 不是一天中的时间"),
+            Words(
+                f"write hours and minutes, 24-hour clock: {example}",
+                f"请按 24 小时制写时和分：{example}",
+            ),
+        )
     return int(match.group(1)), int(match.group(2))
 
 
@@ -127,14 +150,23 @@ def _weekday(text: str, example: str) -> int:
     word = text.lower()
     found = [i for i, name in enumerate(WEEKDAYS) if len(word) >= 3 and name.startswith(word)]
     if len(found) != 1:
-        raise ScheduleError(f"`{text}` is not a day of the week", f"use one of: {', '.join(WEEKDAYS)} ({example})")
+        raise ScheduleError(
+            Words(f"`{text}` is not a day of the week", f"`{text}` 不是星期几"),
+            Words(
+                f"use one of: {', '.join(WEEKDAYS)} ({example})",
+                f"请使用其中之一：{', '.join(WEEKDAYS)}（{example}）",
+            ),
+        )
     return found[0]
 
 
 def _day_of_month(text: str, example: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 31:
         raise ScheduleError(
-            f"`{text}` is not a day of the month",
-            f"use 1 to 31 (29–31: the month's last day in shorter months): {example}",
+            Words(f"`{text}` is not a day of the month", f"`{text}` 不是每月的日期"),
+            Words(
+                f"use 1 to 31 (29–31: the month's last day in shorter months): {example}",
+                f"请使用 1 到 31（29–31：在较短的月份中为当月最后一天）：{example}",
+            ),
         )
     return int(text)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import Words, did_you_mean
 from engine.metadata.model import ObjectDef, ScoreRule, Scoring
 
 if TYPE_CHECKING:
@@ -36,8 +36,11 @@ def compile_scoring(compiler: Compiler, specs: dict, objects: dict[str, ObjectDe
             compiler.issue(
                 "T-E138",
                 ("scoring", name, "field"),
-                f"`{other}` already computes {scoring.object}.{scoring.field}",
-                "put the rules of both into one scoring",
+                Words(
+                    f"`{other}` already computes {scoring.object}.{scoring.field}",
+                    f"`{other}` 已经在计算 {scoring.object}.{scoring.field}",
+                ),
+                Words("put the rules of both into one scoring", "请把两者的规则合并到一个评分中"),
             )
             continue
         out[name] = scoring
@@ -51,19 +54,30 @@ def _compile(c: Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) 
         c.issue(
             "T-E130",
             (*path, "object"),
-            f"unknown object `{spec['object']}`",
-            did_you_mean(spec["object"], objects) or "name an object declared under `objects`",
+            Words(f"unknown object `{spec['object']}`", f"未知对象 `{spec['object']}`"),
+            did_you_mean(spec["object"], objects)
+            or Words("name an object declared under `objects`", "请指定在 `objects` 下声明的对象"),
         )
         return None
     field = obj.fields.get(spec["field"])
     if field is None or field.kind.storage != "integer":
-        kind = f"a {field.type} field" if field is not None else "not a field of the object"
+        kind = (
+            Words(f"a {field.type} field", f"是 {field.type} 类型的字段")
+            if field is not None
+            else Words("not a field of the object", "不是该对象的字段")
+        )
         c.issue(
             "T-E136",
             (*path, "field"),
-            f"`{spec['field']}` is {kind}: a score is an integer field",
+            Words(
+                f"`{spec['field']}` is {kind.en}: a score is an integer field",
+                f"`{spec['field']}` {kind.zh}：评分须是整数字段",
+            ),
             did_you_mean(spec["field"], [f for f, d in obj.fields.items() if d.kind.storage == "integer"])
-            or "add e.g. `score: {type: integer, default: 0}` to the object",
+            or Words(
+                "add e.g. `score: {type: integer, default: 0}` to the object",
+                "请给该对象加上字段，例如 `score: {type: integer, default: 0}`",
+            ),
         )
         return None
     rules = []
@@ -76,8 +90,14 @@ def _compile(c: Compiler, name: str, spec: dict, objects: dict[str, ObjectDef]) 
             c.issue(
                 "T-E137",
                 where,
-                f"the rule reads `{field.name}`, the score it computes",
-                "score from other fields; to add points on events use an `add` automation action",
+                Words(
+                    f"the rule reads `{field.name}`, the score it computes",
+                    f"该规则读取了它自己计算的评分 `{field.name}`",
+                ),
+                Words(
+                    "score from other fields; to add points on events use an `add` automation action",
+                    "请根据其他字段评分；要在事件发生时加分，请用自动化动作 `add`",
+                ),
             )
             continue
         rules.append(ScoreRule(when=when, points=entry["points"], name=entry.get("name")))

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.metadata.errors import SectionChecker, did_you_mean
+from engine.metadata.errors import SectionChecker, Words, did_you_mean
 from engine.metadata.filters import PERIODS
 from engine.metadata.kinds import Kinds
 from engine.metadata.model import Label, Subscription, SubscriptionFilters
@@ -44,16 +44,18 @@ OWNERS = ("me", "team")
 @dataclass(frozen=True)
 class TargetKind:
     """A kind of thing a subscription sends: its key in the config (``report``) and the
-    config section whose names it takes (``reports``)."""
+    config section whose names it takes (``reports``); ``zh`` is what a Chinese error message
+    calls it (its key when empty)."""
 
     name: str
     section: str
+    zh: str = ""
 
 
 #: The kinds of subscription target, by the key that names one.
 TARGETS: Kinds[TargetKind] = Kinds("subscription target")
-TARGETS.register(TargetKind("report", "reports"))
-TARGETS.register(TargetKind("dashboard", "dashboards"))
+TARGETS.register(TargetKind("report", "reports", "报表"))
+TARGETS.register(TargetKind("dashboard", "dashboards", "仪表板"))
 
 
 def with_targets(schema: dict) -> dict:
@@ -92,14 +94,15 @@ class _Checker(SectionChecker):
         try:
             schedule = parse_schedule(spec.get("schedule") or {})
         except ScheduleError as exc:
-            self.issue("T-E201", ("schedule",), exc.message, exc.hint)
+            self.issue("T-E201", ("schedule",), exc.words, exc.hint_words)
         for index, role in enumerate(spec.get("roles") or []):
             if role not in roles:
                 self.issue(
                     "T-E202",
                     ("roles", index),
-                    f"unknown role `{role}`",
-                    did_you_mean(role, roles) or "name a role declared under `roles`",
+                    Words(f"unknown role `{role}`", f"未知角色 `{role}`"),
+                    did_you_mean(role, roles)
+                    or Words("name a role declared under `roles`", "请指定在 `roles` 下声明的角色"),
                 )
         filters = self.filters(spec.get("filters") or {})
         if not self.ok or target is None or schedule is None:
@@ -115,27 +118,39 @@ class _Checker(SectionChecker):
         )
 
     def target(self, spec: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]]) -> tuple[str, str] | None:
-        """T-E200: exactly one target key, naming something its section declares."""
+        """T-E200: exactly one target key, naming something its section declares (one that
+        failed its own checks is reported there, not called unknown here)."""
         named = [kind for kind in TARGETS if kind.name in spec]
         if len(named) != 1:
             keys = " or ".join(f"`{k}`" for k in TARGETS.names())
+            keys_zh = " 或 ".join(f"`{k}`" for k in TARGETS.names())
             self.issue(
                 "T-E200",
                 (),
-                f"a subscription sends one thing: name it with {keys}"
-                + (f", not {len(named)} of them" if named else ""),
-                "e.g. `report: deals_by_stage`",
+                Words(
+                    f"a subscription sends one thing: name it with {keys}"
+                    + (f", not {len(named)} of them" if named else ""),
+                    f"一个订阅只发送一样东西：请用 {keys_zh} 之一指定" + (f"，而不是 {len(named)} 个" if named else ""),
+                ),
+                Words("e.g. `report: deals_by_stage`", "例如 `report: deals_by_stage`"),
             )
             return None
         kind = named[0]
         value = spec[kind.name]
         known = sections.get(kind.section) or {}
+        declared = self.c.tree.get(kind.section) or {}
+        if value not in known and value in declared:
+            return None  # declared, but refused by its own checks (reported there)
         if value not in known:
             self.issue(
                 "T-E200",
                 (kind.name,),
-                f"unknown {kind.name} `{value}`",
-                did_you_mean(value, known) or f"name one declared under `{kind.section}`",
+                Words(f"unknown {kind.name} `{value}`", f"未知的{kind.zh or kind.name} `{value}`"),
+                did_you_mean(value, known)
+                or Words(
+                    f"name one declared under `{kind.section}`",
+                    f"请指定在 `{kind.section}` 下声明的{kind.zh or kind.name}",
+                ),
             )
             return None
         return kind.name, value
@@ -147,14 +162,18 @@ class _Checker(SectionChecker):
             self.issue(
                 "T-E203",
                 ("filters", "period"),
-                f"`{period}` is not a relative period",
-                did_you_mean(period, PERIODS) or f"use one of: {', '.join(PERIODS)}",
+                Words(f"`{period}` is not a relative period", f"`{period}` 不是相对时间段"),
+                did_you_mean(period, PERIODS)
+                or Words(f"use one of: {', '.join(PERIODS)}", f"请使用其中之一：{', '.join(PERIODS)}"),
             )
         if owner is not None and owner not in OWNERS:
             self.issue(
                 "T-E203",
                 ("filters", "owner"),
-                f"`{owner}` is not an owner a subscription narrows to",
-                "use `me` (the recipient's records) or `team` (their team's)",
+                Words(f"`{owner}` is not an owner a subscription narrows to", f"`{owner}` 不是订阅可筛选的负责人"),
+                Words(
+                    "use `me` (the recipient's records) or `team` (their team's)",
+                    "请用 `me`（收件人的记录）或 `team`（其团队的记录）",
+                ),
             )
         return SubscriptionFilters(period, owner, spec.get("team"))

@@ -34,6 +34,7 @@ import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from engine.metadata.errors import Text, Words
 from engine.metadata.expressions import MAX_POWER_DIGITS, power_digits
 
 #: Characters one rendered subject or body may have.
@@ -49,7 +50,12 @@ _work: ContextVar[list[int] | None] = ContextVar("template_work", default=None)
 
 
 class TemplateLimitError(RuntimeError):
-    """Rendering a template would exceed a limit; the message says which."""
+    """Rendering a template would exceed a limit; the message says which (in English; ``zh``
+    says the same in Chinese, shown by the config checker, T-E129)."""
+
+    def __init__(self, message: str, zh: str = "") -> None:
+        super().__init__(message)
+        self.zh = zh or message
 
 
 def _charge(items: int) -> None:
@@ -57,13 +63,19 @@ def _charge(items: int) -> None:
     if budget is not None:
         budget[0] += items
         if budget[0] > MAX_WORK:
-            raise TemplateLimitError(f"the template makes more than {MAX_WORK:,} loop items and repetitions")
+            raise TemplateLimitError(
+                f"the template makes more than {MAX_WORK:,} loop items and repetitions",
+                f"模板的循环项和重复次数合计超过了 {MAX_WORK:,}",
+            )
 
 
 def _range(*args: int) -> range:
     items = range(*args)
     if len(items) > MAX_RANGE:
-        raise TemplateLimitError(f"range() may give at most {MAX_RANGE:,} items ({len(items):,} asked)")
+        raise TemplateLimitError(
+            f"range() may give at most {MAX_RANGE:,} items ({len(items):,} asked)",
+            f"range() 最多只能产生 {MAX_RANGE:,} 项（请求了 {len(items):,} 项）",
+        )
     _charge(len(items))
     return items
 
@@ -75,7 +87,10 @@ def _sized(value: Any) -> int | None:
 def _check_width(*numbers: Any) -> None:
     for number in numbers:
         if isinstance(number, int) and abs(number) > MAX_WIDTH:
-            raise TemplateLimitError(f"a width of {number:,} is over the limit of {MAX_WIDTH:,}")
+            raise TemplateLimitError(
+                f"a width of {number:,} is over the limit of {MAX_WIDTH:,}",
+                f"宽度 {number:,} 超过了上限 {MAX_WIDTH:,}",
+            )
 
 
 _PERCENT_SPEC = re.compile(r"%[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
@@ -84,7 +99,7 @@ _PERCENT_SPEC = re.compile(r"%[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
 def _check_percent_format(text: str) -> None:
     for width, precision in _PERCENT_SPEC.findall(text):
         if "*" in (width, precision):
-            raise TemplateLimitError("a `*` width in a format is not allowed")
+            raise TemplateLimitError("a `*` width in a format is not allowed", "格式中不允许使用 `*` 宽度")
         _check_width(*(int(n) for n in (width, precision) if n))
 
 
@@ -95,7 +110,9 @@ def _check_brace_format(text: str) -> None:
         return  # str.format reports it
     for _, _, spec, _ in parts:
         if spec and "{" in spec:
-            raise TemplateLimitError("a nested `{}` width in a format is not allowed")
+            raise TemplateLimitError(
+                "a nested `{}` width in a format is not allowed", "格式中不允许使用嵌套的 `{}` 宽度"
+            )
         _check_width(*(int(n) for n in re.findall(r"\d+", spec or "")))
 
 
@@ -156,12 +173,17 @@ class BoundedSandbox(SandboxedEnvironment):
 
 def _check_size(size: int) -> None:
     if size > MAX_OUTPUT:
-        raise TemplateLimitError(f"text or a list of {size:,} items is over the limit of {MAX_OUTPUT:,}")
+        raise TemplateLimitError(
+            f"text or a list of {size:,} items is over the limit of {MAX_OUTPUT:,}",
+            f"{size:,} 项的文本或列表超过了上限 {MAX_OUTPUT:,}",
+        )
 
 
 def _check_power(base: Any, exponent: Any) -> None:
     if power_digits(base, exponent) > MAX_POWER_DIGITS:
-        raise TemplateLimitError(f"a power with more than {MAX_POWER_DIGITS} digits")
+        raise TemplateLimitError(
+            f"a power with more than {MAX_POWER_DIGITS} digits", f"幂运算的结果超过了 {MAX_POWER_DIGITS} 位"
+        )
 
 
 @functools.lru_cache(maxsize=2)
@@ -185,7 +207,10 @@ def render(source: str, context: Mapping[str, Any], autoescape: bool = True) -> 
         for chunk in chunks:
             size += len(chunk)
             if size > MAX_OUTPUT:
-                raise TemplateLimitError(f"the rendered text is longer than {MAX_OUTPUT:,} characters")
+                raise TemplateLimitError(
+                    f"the rendered text is longer than {MAX_OUTPUT:,} characters",
+                    f"渲染出的文本超过了 {MAX_OUTPUT:,} 个字符",
+                )
             out.append(chunk)
         return "".join(out)
     finally:
@@ -229,7 +254,7 @@ _LOADING_TAGS: tuple[tuple[type[nodes.Node], str], ...] = (
 )
 
 
-def static_problems(source: str) -> list[tuple[str, str, str]]:
+def static_problems(source: str) -> list[tuple[str, Text, Text]]:
     """What is wrong in ``source`` whatever the record, as ``(code, message, hint)``: a tag that
     loads another template (``include``, ``import``, ``from``, ``extends``: T-E243 — the sandbox
     has no loader, so nothing could be read anyway), an unknown filter (T-E242) or an attribute
@@ -238,14 +263,20 @@ def static_problems(source: str) -> list[tuple[str, str, str]]:
     from engine.metadata.errors import did_you_mean
 
     tree = environment().parse(source)
-    problems = []
+    problems: list[tuple[str, Text, Text]] = []
     for kind, tag in _LOADING_TAGS:
         for _ in tree.find_all(kind):
             problems.append(
                 (
                     "T-E243",
-                    f"`{{% {tag} %}}` is not allowed: a notification template cannot read other templates or files",
-                    "write the text into this template (a config's templates are self-contained)",
+                    Words(
+                        f"`{{% {tag} %}}` is not allowed: a notification template cannot read other templates or files",
+                        f"不允许使用 `{{% {tag} %}}`：通知模板不能读取其他模板或文件",
+                    ),
+                    Words(
+                        "write the text into this template (a config's templates are self-contained)",
+                        "请把文本直接写进此模板（配置中的模板是自成一体的）",
+                    ),
                 )
             )
             break
@@ -255,8 +286,14 @@ def static_problems(source: str) -> list[tuple[str, str, str]]:
         problems.append(
             (
                 "T-E248",
-                f"{names}: names starting with _ are internals the sandbox refuses",
-                "read fields of the record, e.g. {{ record.name }}",
+                Words(
+                    f"{names}: names starting with _ are internals the sandbox refuses",
+                    f"{names}：以 _ 开头的名称属于内部属性，沙箱会拒绝访问",
+                ),
+                Words(
+                    "read fields of the record, e.g. {{ record.name }}",
+                    "请读取记录的字段，例如 {{ record.name }}",
+                ),
             )
         )
     filters = environment().filters
@@ -266,22 +303,29 @@ def static_problems(source: str) -> list[tuple[str, str, str]]:
             problems.append(
                 (
                     "T-E242",
-                    f"unknown filter `{node.name}`",
-                    did_you_mean(node.name, filters) or "see the Jinja built-in filters, e.g. upper, default, round",
+                    Words(f"unknown filter `{node.name}`", f"未知的过滤器 `{node.name}`"),
+                    did_you_mean(node.name, filters)
+                    or Words(
+                        "see the Jinja built-in filters, e.g. upper, default, round",
+                        "请参阅 Jinja 的内置过滤器，例如 upper、default、round",
+                    ),
                 )
             )
     return problems
 
 
-def limit_problem(source: str) -> str | None:
-    """What makes ``source`` exceed a limit whatever the record (a macro, ``range(10**7)``), or None."""
+def limit_problem(source: str) -> Words | None:
+    """What makes ``source`` exceed a limit whatever the record (a macro, ``range(10**7)``), or None;
+    ``str()`` of it is the English."""
     tree = environment().parse(source)
     if any(True for _ in tree.find_all((nodes.Macro, nodes.CallBlock))):
-        return "macros and call blocks are not allowed in notification templates"
+        return Words(
+            "macros and call blocks are not allowed in notification templates", "通知模板中不允许使用宏和 call 块"
+        )
     try:
         render(source, {"record": {}, "object": "", "rule": "", "company": ""}, autoescape=False)
     except TemplateLimitError as exc:
-        return str(exc)
+        return Words(str(exc), exc.zh)
     except Exception:  # noqa: BLE001 - other errors depend on the record; the run records them
         return None
     return None

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from engine.metadata.errors import did_you_mean
+from engine.metadata.errors import Words, did_you_mean
 from engine.metadata.fieldtypes import FieldType
 from engine.metadata.model import ActivityDef, FieldDef, ObjectDef, TaskDef
 
@@ -56,18 +56,19 @@ def _datetime(kind: FieldType) -> bool:
 
 
 #: What each key accepts: (which field types, what to say in the message).
-Accepts = tuple[Callable[[FieldType], bool], str]
+Accepts = tuple[Callable[[FieldType], bool], Words]
+_TEXT_LINE = Words("a text or textarea field", "文本或多行文本字段")
 ACTIVITY_KEYS: Mapping[str, Accepts] = {
-    "at": (_moment, "a datetime or date field"),
-    "kind": (_one_choice, "a picklist field"),
-    "summary": (_text_line, "a text or textarea field"),
+    "at": (_moment, Words("a datetime or date field", "日期时间或日期字段")),
+    "kind": (_one_choice, Words("a picklist field", "选项列表字段")),
+    "summary": (_text_line, _TEXT_LINE),
 }
 TASK_KEYS: Mapping[str, Accepts] = {
-    "due": (_moment, "a date or datetime field"),
-    "assignee": (_user, "owner_id or a user field"),
-    "status": (_choice_or_flag, "a picklist or boolean field"),
-    "remind": (_datetime, "a datetime field"),
-    "subject": (_text_line, "a text or textarea field"),
+    "due": (_moment, Words("a date or datetime field", "日期或日期时间字段")),
+    "assignee": (_user, Words("owner_id or a user field", " owner_id 或用户字段")),
+    "status": (_choice_or_flag, Words("a picklist or boolean field", "选项列表或布尔字段")),
+    "remind": (_datetime, Words("a datetime field", "日期时间字段")),
+    "subject": (_text_line, _TEXT_LINE),
 }
 
 
@@ -129,16 +130,19 @@ def _check_key(
         compiler.issue(
             "T-E111",
             (*path, key),
-            f"unknown field `{name}`",
-            did_you_mean(name, fields) or f"name {wanted} of this object",
+            Words(f"unknown field `{name}`", f"未知字段 `{name}`"),
+            did_you_mean(name, fields) or _name_hint(wanted),
         )
         return False
     if not accepts(field.value_kind):
         compiler.issue(
             "T-E112",
             (*path, key),
-            f"`{name}` is {_a(field.value_type)} {field.value_type} field; `{key}` needs {wanted}",
-            f"name {wanted} of this object",
+            Words(
+                f"`{name}` is {_a(field.value_type)} {field.value_type} field; `{key}` needs {wanted.en}",
+                f"`{name}` 是 {field.value_type} 字段；`{key}` 需要{wanted.zh}",
+            ),
+            _name_hint(wanted),
         )
         return False
     return True
@@ -152,15 +156,18 @@ def _check_on(compiler: Compiler, spec: Mapping[str, Any], fields: Mapping[str, 
             compiler.issue(
                 "T-E111",
                 (*path, "on", index),
-                f"unknown field `{name}`",
-                did_you_mean(name, lookups) or "name lookup fields of this object",
+                Words(f"unknown field `{name}`", f"未知字段 `{name}`"),
+                did_you_mean(name, lookups) or _LOOKUPS_HINT,
             )
         elif field.target is None:
             compiler.issue(
                 "T-E112",
                 (*path, "on", index),
-                f"`{name}` is {_a(field.type)} {field.type} field; `on` lists lookup fields",
-                "name lookup fields of this object",
+                Words(
+                    f"`{name}` is {_a(field.type)} {field.type} field; `on` lists lookup fields",
+                    f"`{name}` 是 {field.type} 字段；`on` 只列查找字段",
+                ),
+                _LOOKUPS_HINT,
             )
 
 
@@ -170,15 +177,23 @@ def _check_done(compiler: Compiler, status: FieldDef, done: tuple[str, ...], pat
             compiler.issue(
                 "T-E114",
                 (*path, "done"),
-                f"`{status.name}` is a boolean field: a task is done when it is true",
-                "remove `done:`",
+                Words(
+                    f"`{status.name}` is a boolean field: a task is done when it is true",
+                    f"`{status.name}` 是布尔字段：值为 true 时任务即完成",
+                ),
+                Words("remove `done:`", "删除 `done:`"),
                 key=True,
             )
             return False
         return True
     if not done:
         compiler.issue(
-            "T-E114", path, f"say which values of `{status.name}` close a task", "add e.g. `done: [done, cancelled]`"
+            "T-E114",
+            path,
+            Words(
+                f"say which values of `{status.name}` close a task", f"请说明 `{status.name}` 的哪些值表示任务已关闭"
+            ),
+            Words("add e.g. `done: [done, cancelled]`", "例如加上 `done: [done, cancelled]`"),
         )
         return False
     keys = status.picklist.keys() if status.picklist else frozenset()
@@ -187,8 +202,9 @@ def _check_done(compiler: Compiler, status: FieldDef, done: tuple[str, ...], pat
             compiler.issue(
                 "T-E114",
                 (*path, "done", index),
-                f"`{value}` is not a value of `{status.name}`",
-                did_you_mean(value, keys) or f"values: {', '.join(sorted(keys))}",
+                Words(f"`{value}` is not a value of `{status.name}`", f"`{value}` 不是 `{status.name}` 的值"),
+                did_you_mean(value, keys)
+                or Words(f"values: {', '.join(sorted(keys))}", f"可用的值：{', '.join(sorted(keys))}"),
             )
             return False
     return True
@@ -212,8 +228,11 @@ def link_timelines(compiler: Compiler, objects: dict[str, ObjectDef], specs: Map
             compiler.issue(
                 "T-E115",
                 (*path, "task"),
-                f"`{name}` is already an activity; an object is an activity or a task, not both",
-                "keep `activity:` or `task:`",
+                Words(
+                    f"`{name}` is already an activity; an object is an activity or a task, not both",
+                    f"`{name}` 已是活动；一个对象只能是活动或任务，不能两者都是",
+                ),
+                Words("keep `activity:` or `task:`", "只保留 `activity:` 或 `task:` 之一"),
                 key=True,
             )
         if obj.activity is not None:
@@ -228,8 +247,14 @@ def link_timelines(compiler: Compiler, objects: dict[str, ObjectDef], specs: Map
         compiler.issue(
             "T-E110",
             ("objects", name, "timeline"),
-            f"`{name}` has `timeline: true` but no activity object points at it",
-            "give an object with `activity:` a lookup to it (e.g. interaction.account), or remove `timeline:`",
+            Words(
+                f"`{name}` has `timeline: true` but no activity object points at it",
+                f"`{name}` 设置了 `timeline: true`，但没有活动对象指向它",
+            ),
+            Words(
+                "give an object with `activity:` a lookup to it (e.g. interaction.account), or remove `timeline:`",
+                "为带 `activity:` 的对象加上指向它的查找字段（例如 interaction.account），或删除 `timeline:`",
+            ),
         )
     return linked
 
@@ -244,8 +269,14 @@ def _resolve_on(
             compiler.issue(
                 "T-E113",
                 path,
-                f"`{obj.name}` has no lookup to an object with `timeline: true`",
-                "add a lookup to such an object, or `timeline: true` to the object a lookup points at",
+                Words(
+                    f"`{obj.name}` has no lookup to an object with `timeline: true`",
+                    f"`{obj.name}` 没有指向 `timeline: true` 对象的查找字段",
+                ),
+                Words(
+                    "add a lookup to such an object, or `timeline: true` to the object a lookup points at",
+                    "加上指向这类对象的查找字段，或为某个查找字段所指的对象加上 `timeline: true`",
+                ),
                 key=True,
             )
         return on
@@ -258,12 +289,23 @@ def _resolve_on(
             compiler.issue(
                 "T-E113",
                 (*path, "on", index),
-                f"`{name}` points at `{field.target}`, which has no `timeline: true`",
-                f"add `timeline: true` to `{field.target}`",
+                Words(
+                    f"`{name}` points at `{field.target}`, which has no `timeline: true`",
+                    f"`{name}` 指向 `{field.target}`，而它没有 `timeline: true`",
+                ),
+                Words(f"add `timeline: true` to `{field.target}`", f"为 `{field.target}` 加上 `timeline: true`"),
             )
             continue
         found.append(name)
     return tuple(found)
+
+
+#: The hint of an ``on`` entry that is no lookup.
+_LOOKUPS_HINT = Words("name lookup fields of this object", "请指定该对象的查找字段")
+
+
+def _name_hint(wanted: Words) -> Words:
+    return Words(f"name {wanted.en} of this object", f"请指定该对象的{wanted.zh}")
 
 
 def _a(word: str) -> str:

@@ -35,6 +35,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "column.archived_at": {"en": "Archived", "zh": "归档时间"},
     "column.stage_entered_at": {"en": "In stage since", "zh": "进入阶段时间"},
     "column.last_activity_at": {"en": "Last activity", "zh": "最近跟进时间"},
+    # --- the CLI's words around a config's errors (engine.cli.common) ---
+    "cli.config_errors.one": {"en": "{count} error in the config.", "zh": "配置中有 {count} 处错误。"},
+    "cli.config_errors.other": {"en": "{count} errors in the config.", "zh": "配置中有 {count} 处错误。"},
+    "cli.config_warnings.one": {
+        "en": "{count} warning (`trellis validate --strict` treats them as errors).",
+        "zh": "{count} 条警告（`trellis validate --strict` 把警告视为错误）。",
+    },
+    "cli.config_warnings.other": {
+        "en": "{count} warnings (`trellis validate --strict` treats them as errors).",
+        "zh": "{count} 条警告（`trellis validate --strict` 把警告视为错误）。",
+    },
+    "cli.warning": {"en": "warning", "zh": "警告"},
+    "cli.config_valid": {
+        "en": "{config} is valid: {objects} objects, {fields} fields, {picklists} picklists.",
+        "zh": "{config} 有效：{objects} 个对象，{fields} 个字段，{picklists} 个选项列表。",
+    },
     # --- field errors (FieldError.code) ---
     "required": {"en": "This is required.", "zh": "此项为必填项。"},
     "invalid": {"en": "This value is not valid here.", "zh": "该值无效。"},
@@ -423,6 +439,80 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{object}: {count} past retention kept, because other records still refer to them.",
         "zh": "{object}：{count} 条已超过保留期限但仍被其他记录引用，已保留。",
     },
+    # --- retention requests (engine.runtime.retention_requests: approval before a run) ---
+    "retention.notify_archive": {
+        "en": "Retention: {count} {object} wait for your approval to be archived (request #{id})",
+        "zh": "保留策略：{count} 条{object}等待您批准归档（申请 #{id}）",
+    },
+    "retention.notify_purge": {
+        "en": "Retention: {count} {object} wait for your approval to be purged (request #{id})",
+        "zh": "保留策略：{count} 条{object}等待您批准彻底删除（申请 #{id}）",
+    },
+    "retention.notify_body": {
+        "en": "They are past their retention of {years} years. Open Approvals to see the report and approve or reject.",
+        "zh": "它们已超过 {years} 年的保留期限。请打开“审批”查看报告并批准或拒绝。",
+    },
+    "retention.not_approver": {
+        "en": "retention request {id} is for {approver} to decide",
+        "zh": "保留策略申请 {id} 应由 {approver} 审批",
+    },
+    "retention.say_why": {
+        "en": "Say why you reject the request.",
+        "zh": "请说明拒绝的理由。",
+    },
+    "retention.needs_approval": {
+        "en": "    (held for approval by {approver} before anything is done)",
+        "zh": "    （须经 {approver} 批准后才会执行）",
+    },
+    "retention.requested": {
+        "en": "{object}: {count} held for approval by {approver} (request #{id}); nothing was changed.",
+        "zh": "{object}：{count} 条已提交 {approver} 审批（申请 #{id}）；未做任何更改。",
+    },
+    "retention.waiting": {
+        "en": "{object}: waiting for approval by {approver} (request #{id}, {count} records); nothing was changed.",
+        "zh": "{object}：等待 {approver} 审批（申请 #{id}，{count} 条）；未做任何更改。",
+    },
+    "retention.rejected": {
+        "en": "{object}: request #{id} was rejected by {user} ({comment}); no new request until the records due "
+        "change. Nothing was changed.",
+        "zh": "{object}：申请 #{id} 已被 {user} 拒绝（{comment}）；到期记录变化前不会再次提交。未做任何更改。",
+    },
+    "retention.request_done": {
+        "en": "{object}: request #{id} carried out: {done} {action}, {kept} kept (still referred to), "
+        "{changed} left because they changed or are no longer due.",
+        "zh": "{object}：申请 #{id} 已执行：{action} {done} 条，{kept} 条仍被引用而保留，"
+        "{changed} 条因已更改或不再到期而未处理。",
+    },
+    "retention.requests": {
+        "en": "Retention requests:",
+        "zh": "保留策略申请：",
+    },
+    "retention.request_pending": {
+        "en": "  #{id} {object}: {count} to {action}, waiting for approval by {approver} since {at}.",
+        "zh": "  #{id} {object}：{count} 条待{action}，自 {at} 起等待 {approver} 审批。",
+    },
+    "retention.request_approved": {
+        "en": "  #{id} {object}: {count} to {action}, approved by {user} on {at}; the next run carries it out "
+        "({done} done so far).",
+        "zh": "  #{id} {object}：{count} 条待{action}，{user} 已于 {at} 批准；下次运行时执行（已完成 {done} 条）。",
+    },
+    "retention.request_rejected": {
+        "en": "  #{id} {object}: {count} to {action}, rejected by {user} on {at}: {comment} "
+        "(no new request until the records due change).",
+        "zh": "  #{id} {object}：{count} 条待{action}，{user} 已于 {at} 拒绝：{comment}（到期记录变化前不会再次提交）。",
+    },
+    "retention.request_finished": {
+        "en": "  #{id} {object}: approved by {user}, carried out on {at}: {done} done, {kept} kept, {changed} left.",
+        "zh": "  #{id} {object}：{user} 已批准，于 {at} 执行：完成 {done} 条，保留 {kept} 条，未处理 {changed} 条。",
+    },
+    "retention.request_withdrawn": {
+        "en": "  #{id} {object}: {count} to {action}, withdrawn on {at}: the policy no longer needs approval.",
+        "zh": "  #{id} {object}：{count} 条待{action}，已于 {at} 撤销：该策略不再需要审批。",
+    },
+    "retention.action.archive": {"en": "archive", "zh": "归档"},
+    "retention.action.purge": {"en": "purge", "zh": "彻底删除"},
+    "retention.action_done.archive": {"en": "archived", "zh": "已归档"},
+    "retention.action_done.purge": {"en": "purged", "zh": "已彻底删除"},
     # --- list parameters (engine.runtime.records.listparams: the web list, board, API list, export) ---
     "nul_character": {
         "en": "Query parameters cannot contain the NUL character (%00).",

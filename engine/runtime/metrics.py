@@ -21,15 +21,25 @@ Several processes (gunicorn, ``trellis worker``): set ``PROMETHEUS_MULTIPROC_DIR
 by all of them before they start; each writes its counts there and a scrape of any process
 adds them up (``prometheus_client.multiprocess``) — so the web's ``/metrics`` shows the counts of
 the workers sharing the directory. Empty the directory when the service starts.
+
+A worker on a machine without a web process answers scrapes itself: ``trellis worker
+--metrics-port`` serves ``serve(crm, host, port)`` — ``/metrics`` as the web gives it, to the same
+clients (``may_scrape``: ``TRELLIS_METRICS_ALLOW``, ``TRELLIS_METRICS_TOKEN``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import ipaddress
+import json
 import logging
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
@@ -220,3 +230,68 @@ def scrape(crm: Runtime) -> bytes:
     read = CollectorRegistry(auto_describe=False)
     read.register(DatabaseGauges(crm))
     return text + generate_latest(read)
+
+
+#: Who may read the metrics when ``TRELLIS_METRICS_ALLOW`` is not set.
+DEFAULT_ALLOW = "127.0.0.1,::1"
+
+
+def may_scrape(address: str | None, authorization: str) -> bool:
+    """Whether a client at ``address`` sending the ``Authorization`` header ``authorization`` may
+    read the metrics: the bearer token ``TRELLIS_METRICS_TOKEN`` when it is set, or an address in
+    ``TRELLIS_METRICS_ALLOW`` (comma-separated addresses or networks; default the loopback)."""
+    token = os.environ.get("TRELLIS_METRICS_TOKEN", "")
+    if token and authorization.startswith("Bearer ") and hmac.compare_digest(authorization[7:].strip(), token):
+        return True
+    try:
+        client = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    for item in (os.environ.get("TRELLIS_METRICS_ALLOW") or DEFAULT_ALLOW).split(","):
+        try:
+            if item.strip() and client in ipaddress.ip_network(item.strip(), strict=False):
+                return True
+        except ValueError:  # a mistyped entry allows no one
+            log.warning(
+                "TRELLIS_METRICS_ALLOW: %r is not an address or network (e.g. 10.0.0.0/8); ignored", item.strip()
+            )
+    return False
+
+
+#: What a refused scrape is told (the web's ``/metrics`` answers the same).
+REFUSED = {"error": "metrics are only for TRELLIS_METRICS_ALLOW or TRELLIS_METRICS_TOKEN"}
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.debug("metrics: " + format, *args)
+
+
+def serve(crm: Runtime, host: str, port: int) -> Callable[[], None]:
+    """Answer ``GET /metrics`` on ``host:port`` in a thread of this process (``trellis worker
+    --metrics-port``); returns what stops it. Raises ``OSError`` when the port cannot be taken."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/metrics" or environ.get("REQUEST_METHOD") not in {"GET", "HEAD"}:
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"Not found: this port answers GET /metrics only.\n"]
+        if not may_scrape(environ.get("REMOTE_ADDR"), environ.get("HTTP_AUTHORIZATION", "")):
+            start_response("403 Forbidden", [("Content-Type", "application/json")])
+            return [json.dumps(REFUSED).encode()]
+        body = scrape(crm)
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
+        return [body]
+
+    server = make_server(host, port, app, server_class=_Server, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="trellis-metrics", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop

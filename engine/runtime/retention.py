@@ -19,6 +19,11 @@ before now (a date field: before that date in the company time zone).
   with no values. Its earlier audit rows stay: the audit chain hashes them (``audit.verify``), so changing
   or deleting them would break it, and they are the evidence of what was done to the record.
 
+Approval (``Retention.approver``: ``retention.approval`` or ``settings.retention_approval``): a
+run archives or purges nothing of such an object by itself; it files a retention request holding
+the records due, and once an approver approves it the following runs carry out exactly those
+still due and unchanged (``engine.runtime.retention_requests``). ``report`` is the same either way.
+
 Who runs it: ``trellis retention run CONFIG --yes`` (``--dry-run``: the report only), or the
 worker on every pass when ``settings.retention_automatic`` is true (``work``, a bounded batch
 per object per pass).
@@ -27,14 +32,17 @@ per object per pass).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from engine.metadata.model import ObjectDef, Retention
+from engine.runtime import retention_requests as requests
+from engine.runtime.messages import current_language
 from engine.runtime.records import remains, writes
 
 if TYPE_CHECKING:
@@ -61,13 +69,20 @@ class Due:
 @dataclass(frozen=True)
 class Outcome:
     """What ``run`` did to one object: records archived or purged, timeline entries purged with
-    them, and records kept because other records point at them."""
+    them, and records kept because other records point at them; or the request it filed or waits for."""
 
     object: str
     action: str
     done: int
     timeline: int = 0
     kept: int = 0
+    #: The retention request (an object whose policy needs approval): ``action`` ``requested``
+    #: (filed now, ``done`` records held), ``waiting`` (pending, ``done`` held), ``rejected`` (the
+    #: last request, rejected, stands: the due records are the same), or the archive
+    #: or purge of the approved request — ``finished`` when none of its records is left.
+    request: int | None = None
+    approver: str = ""
+    finished: bool = False
 
 
 def cutoff(now: dt.datetime, years: int) -> dt.datetime:
@@ -133,35 +148,97 @@ def run(
 ) -> list[Outcome]:
     """Archive or purge up to ``batch`` records per object past retention now, each object in one
     transaction; the stored files of purged records are removed after it commits, from the
-    runtime's folder (``remains.folder``) and from ``upload_dir`` when given."""
+    runtime's folder (``remains.folder``) and from ``upload_dir`` when given. An object whose
+    policy needs approval (``Retention.approver``) goes through its request instead
+    (``engine.runtime.retention_requests``): filed, waiting, or carried out once approved."""
     now = now or crm.clock_now().now_utc
     outcomes = []
     for obj in policies(crm):
         assert obj.retention is not None
         policy, before = obj.retention, cutoff(now, obj.retention.years)
-        keys: list[str] = []
+        outcome: Outcome | None
         with crm.session(channel=CHANNEL) as session:
-            if policy.action == "archive":
-                ids = _due_ids(session, obj, before, batch)
-                for record_id in ids:
-                    session.archive(obj.name, record_id)
-                outcome = Outcome(obj.name, "archive", len(ids))
+            if policy.approver is None:
+                requests.withdraw(session, obj.name)  # one filed while the policy needed approval
+                outcome, keys = _carry_out(
+                    session, obj, policy, now, batch, functools.partial(_due_ids, session, obj, before)
+                )
             else:
-                reason = purge_reason(policy, now)
-                purge, purged, kept, after = Purge(session, reason), 0, 0, 0
-                while purged < batch:  # past the records kept (pointed at), which stay due
-                    ids = _due_ids(session, obj, before, batch - purged, after)
-                    if not ids:
-                        break
-                    done = len(purge.records(obj, ids))
-                    purged, kept, after = purged + done, kept + len(ids) - done, ids[-1]
-                keys = purge.keys
-                outcome = Outcome(obj.name, "purge", purged, purge.timeline, kept)
+                outcome, keys = _held(session, obj, policy, now, batch)
         if keys and upload_dir is not None:  # the session removed them from the runtime's folder
             remains.remove_files(crm, keys, upload_dir)
-        if outcome.done or outcome.kept:
+        if outcome is not None and (outcome.done or outcome.kept or outcome.request is not None):
             outcomes.append(outcome)
     return outcomes
+
+
+def _carry_out(
+    session: Session,
+    obj: ObjectDef,
+    policy: Retention,
+    now: dt.datetime,
+    batch: int,
+    due: Callable[[int, int], list[int]],
+    reason: dict[str, Any] | None = None,
+) -> tuple[Outcome, list[str]]:
+    """Archive or purge up to ``batch`` of the records ``due(limit, after)`` gives; the outcome
+    and the stored files to remove after the commit."""
+    if policy.action == "archive":
+        ids = due(batch, 0)
+        for record_id in ids:
+            session.archive(obj.name, record_id)
+        return Outcome(obj.name, "archive", len(ids)), []
+    purge, purged, kept, after = Purge(session, reason or purge_reason(policy, now)), 0, 0, 0
+    while purged < batch:  # past the records kept (pointed at), which stay due
+        ids = due(batch - purged, after)
+        if not ids:
+            break
+        done = len(purge.records(obj, ids))
+        purged, kept, after = purged + done, kept + len(ids) - done, ids[-1]
+    return Outcome(obj.name, "purge", purged, purge.timeline, kept), purge.keys
+
+
+def _held(
+    session: Session, obj: ObjectDef, policy: Retention, now: dt.datetime, batch: int
+) -> tuple[Outcome | None, list[str]]:
+    """An object whose retention needs approval: file a request for its due records, say that
+    one waits, or carry out the approved one (its records still due and unchanged)."""
+    before = cutoff(now, policy.years)
+    current = requests.open_request(session, obj.name)
+    if current is not None:  # what was asked for and approved: to archive, or to purge
+        policy = replace(policy, action=current.action)
+    condition = _past(session, obj, policy, before)
+    if current is None:
+        filed, standing = requests.file(session, obj, policy, before, condition)
+        if filed is not None:
+            return Outcome(obj.name, "requested", filed.count, request=filed.id, approver=_who(session, filed)), []
+        if standing is not None and standing.status == requests.REJECTED:
+            return Outcome(
+                obj.name, "rejected", standing.count, request=standing.id, approver=_who(session, standing)
+            ), []
+        return None, []
+    if current.status == requests.PENDING:
+        return Outcome(obj.name, "waiting", current.count, request=current.id, approver=_who(session, current)), []
+    reason = {**purge_reason(policy, now), "request": current.id}
+    outcome, keys = _carry_out(
+        session,
+        obj,
+        policy,
+        now,
+        batch,
+        lambda n, a: requests.approved_due(session, current, obj, condition, n, a),
+        reason,
+    )
+    finished = outcome.done < batch
+    if finished:
+        requests.finish(session, current, obj, condition, outcome.done)
+    else:
+        requests.progress(session, current, outcome.done)
+    return replace(outcome, request=current.id, approver=_who(session, current), finished=finished), keys
+
+
+def _who(session: Session, current: requests.RetentionRequest) -> str:
+    return requests.approver_text(session, current, current_language())
 
 
 def _due_ids(session: Session, obj: ObjectDef, before: dt.datetime, limit: int, after: int = 0) -> list[int]:
@@ -175,10 +252,11 @@ def _due_ids(session: Session, obj: ObjectDef, before: dt.datetime, limit: int, 
 
 
 def work(crm: Runtime, at: dt.datetime, upload_dir: Path | None = None) -> list[Outcome]:
-    """The worker's pass: ``run`` when ``settings.retention_automatic`` is true; else nothing."""
+    """The worker's pass: ``run`` when ``settings.retention_automatic`` is true; else nothing
+    (a request still waiting, or one rejected, is left out of what the pass reports)."""
     if not crm.config.settings.retention_automatic or not policies(crm):
         return []
-    return run(crm, at, upload_dir)
+    return [o for o in run(crm, at, upload_dir) if o.action not in ("waiting", "rejected")]  # said once
 
 
 class Purge:

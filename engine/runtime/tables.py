@@ -198,8 +198,54 @@ def system_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
             *webform_tables(metadata),
             *campaign_tables(metadata),
             *mail_tables(metadata),
+            *retention_tables(metadata),
         )
     }
+
+
+def retention_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+    """Retention requests (``engine.runtime.retention_requests``): the records a run holds for
+    approval — the policy, the approver, the decision, what was done — and the records each
+    holds, with the version they had (a record changed since is left alone). ``open_object``
+    is the object while the request is open (pending or approved), NULL once closed: unique,
+    so two workers cannot file two open requests for one object."""
+    requests = sa.Table(
+        "sys_retention_requests",
+        metadata,
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("object", sa.String(100), nullable=False),
+        sa.Column("open_object", sa.String(100), nullable=True, unique=True),
+        sa.Column("action", sa.String(20), nullable=False),
+        sa.Column("years", sa.Integer(), nullable=False),
+        sa.Column("from_field", sa.String(100), nullable=False),
+        sa.Column("before", UTCDateTime(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("settled", sa.String(64), nullable=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("approver_role", sa.String(100), nullable=True),
+        sa.Column("approver_user_id", id_type(), nullable=True),
+        sa.Column("approver_name", sa.String(200), nullable=False),
+        sa.Column("requested_at", UTCDateTime(), nullable=False),
+        sa.Column("decided_by", id_type(), nullable=True),
+        sa.Column("decided_by_name", sa.String(100), nullable=True),
+        sa.Column("decided_at", UTCDateTime(), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("done_at", UTCDateTime(), nullable=True),
+        sa.Column("done", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("kept", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("changed", sa.Integer(), nullable=False, server_default="0"),
+        sa.Index("ix_sys_retention_requests_object", "object", "id"),
+        sa.Index("ix_sys_retention_requests_status", "status"),
+    )
+    items = sa.Table(
+        "sys_retention_items",
+        metadata,
+        sa.Column("request_id", id_type(), sa.ForeignKey("sys_retention_requests.id"), primary_key=True),
+        sa.Column("record_id", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+    )
+    return requests, items
 
 
 def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:

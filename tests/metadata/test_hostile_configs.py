@@ -78,9 +78,9 @@ def test_E008_deep_nesting(config_file):
 
 def test_E009_alias_bomb_stops_at_the_value_cap(config_file):
     path = config_file(BILLION_LAUGHS)
-    started = time.perf_counter()
+    started = time.process_time()
     issue = only_issue(path)
-    assert time.perf_counter() - started < 1  # counted before expanding: no 387 million values built
+    assert time.process_time() - started < 1  # counted before expanding: no 387 million values built
     assert_issue(issue, "T-E009", f"{path}:7:4", "f", "an alias that repeats another alias multiplies")
     assert "more than 100,000 values" in issue.message
 
@@ -164,9 +164,9 @@ def test_E044_an_expression_bomb_is_refused_when_the_config_loads(config_file):
               long: {type: textarea, default: "='x' * 10**9"}
               fine: {type: formula, expression: "amount * (1 + 0.05) ** 30"}
         """)
-    started = time.perf_counter()
+    started = time.process_time()
     big, huge, long = issues_of(path)
-    assert time.perf_counter() - started < 2
+    assert time.process_time() - started < 2
     assert_issue(big, "T-E044", f"{path}:6:37", "objects.lead.fields.big.default", "at most 100 digits")
     assert "9 ** 387420489 would have more than 100 digits" in big.message
     assert_issue(huge, "T-E044", f"{path}:7:41", "objects.lead.fields.huge.expression")

@@ -69,19 +69,19 @@ def refused(crm: Trellis, values: dict, object_name: str = "item") -> dict[str, 
 
 
 def test_a_catastrophic_pattern_answers_in_linear_time(crm):
-    started = time.perf_counter()
+    started = time.process_time()
     assert refused(crm, {"code": "a" * 50 + "!"}) == {"code": ["pattern"]}
-    assert time.perf_counter() - started < 0.5  # Python's backtracking `re` takes minutes here
+    assert time.process_time() - started < 0.5  # Python's backtracking `re` takes minutes here
     with crm.session() as session:
         assert session.create("item", {"code": "a" * 50, "letters": "Grüße"})["letters"] == "Grüße"
     assert refused(crm, {"letters": "abc1"}) == {"letters": ["pattern"]}
 
 
 def test_an_expression_bomb_is_a_quick_field_error_not_minutes_of_cpu(crm):
-    started = time.perf_counter()
+    started = time.process_time()
     assert refused(crm, {"base": 9}, "bomb") == {"grown": ["default_failed"], "power": ["expression_limit"]}
     assert refused(crm, {"n": 3_999_999}, "checked") == {"n": ["expression_limit"]}
-    assert time.perf_counter() - started < 1  # 9 ** 3999999 * 9 ** 3999999 alone took 10 s before
+    assert time.process_time() - started < 1  # 9 ** 3999999 * 9 ** 3999999 alone took 10 s before
     with pytest.raises(ValidationFailed) as info, crm.session() as session:
         session.create("bomb", {"base": 9})
     assert "more than 100 digits" in info.value.errors["power"][0].message
@@ -115,11 +115,11 @@ def test_control_characters_and_lone_surrogates_are_field_errors(crm):
 
 
 def test_a_template_that_would_render_megabytes_fails_its_run_quickly(crm):
-    started = time.perf_counter()
+    started = time.process_time()
     with crm.session() as session:  # 999 x 999 copies of a 200-character name: 200 MB before the cap
         record = session.create("ticket", {"name": "x" * 200, "count": 999})
         small = session.create("ticket", {"name": "ok", "count": 2})
-    assert time.perf_counter() - started < 2
+    assert time.process_time() - started < 2
     runs = crm.schema.system["sys_automation_runs"]
     with crm.engine.connect() as conn:
         found = {row.record_id: (row.status, row.error) for row in conn.execute(sa.select(runs))}

@@ -109,6 +109,8 @@ OPERATIONS = sorted(
     + [("GET", "/api/v1/meta/objects"), ("GET", "/api/v1/openapi.json")]
     + [("GET", "/api/v1/approvals"), ("GET", "/api/v1/approvals/{id}")]
     + [("POST", f"/api/v1/approvals/{{id}}/{decision}") for decision in ("approve", "reject", "cancel")]
+    + [("GET", "/api/v1/retention-requests"), ("GET", "/api/v1/retention-requests/{id}")]
+    + [("POST", f"/api/v1/retention-requests/{{id}}/{decision}") for decision in ("approve", "reject")]
     + [
         ("GET", "/api/v1/notifications"),
         ("POST", "/api/v1/notifications/read"),
@@ -256,6 +258,7 @@ NO_INPUT = {
     ("POST", "/api/v1/notifications/read"),
     ("GET", "/api/v1/reports"),
     ("GET", "/api/v1/dashboards"),
+    ("GET", "/api/v1/retention-requests"),
 }
 #: Schema-violating bulk bodies of deals take ~20 s to generate and add nothing the account's do not
 #: (the body's shape is judged before any record): left out for the CI's time.

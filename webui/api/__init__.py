@@ -10,6 +10,7 @@
 - ``GET /api/v1/reports`` and ``GET /api/v1/reports/<name>``: reports' figures (``reports``, issue 15);
 - ``GET /api/v1/dashboards`` and ``GET /api/v1/dashboards/<name>``: dashboards' widgets (``dashboards``);
 - ``GET /api/v1/search?q=``: every readable object searched at once (``search``);
+- ``GET /api/v1/retention-requests``, ``POST …/<id>/approve|reject``: retention held for approval (``retention``);
 - ``POST /api/v1/campaign/<id>/start``, ``GET …/results``, ``POST /api/v1/events`` (``campaigns``, issue 16 §3);
 - bearer tokens (``engine.runtime.security.tokens``), JSON errors (``errors``), rate
   limits per token and per IP (``ratelimit``).
@@ -38,6 +39,7 @@ from webui.api import (
     notifications,
     ratelimit,
     reports,
+    retention,
     search,
     timeline,
 )
@@ -59,6 +61,7 @@ def init_app(app: Flask) -> None:
     dashboards.register(blueprint)
     search.register(blueprint)
     campaigns.register(blueprint)
+    retention.register(blueprint)
     errors.register(app, blueprint)
     ratelimit.init_app(app, blueprint)
     app.register_blueprint(blueprint)

@@ -21,7 +21,7 @@ from engine.runtime.workflow import approvals
 from webui.api.auth import current_username
 from webui.api.errors import ApiError, said
 from webui.api.params import json_body
-from webui.api.responses import error_responses
+from webui.api.responses import IDENTIFIER, decision_paths, error_responses
 from webui.state import get_trellis
 
 BOXES = ("inbox", "mine")
@@ -130,7 +130,7 @@ def paths() -> dict[str, Any]:
     """The approval routes for the OpenAPI document."""
     errors = error_responses
     one = {"application/json": {"schema": {"$ref": "#/components/schemas/Approval"}}}
-    identifier = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    identifier = IDENTIFIER
     out: dict[str, Any] = {
         "/api/v1/approvals": {
             "get": {
@@ -169,29 +169,16 @@ def paths() -> dict[str, Any]:
             }
         },
     }
-    for decision, summary in (
-        ("approve", "Approve the current step"),
-        ("reject", "Reject (a comment is required)"),
-        ("cancel", "Withdraw one's own request"),
-    ):
-        out[f"/api/v1/approvals/{{id}}/{decision}"] = {
-            "post": {
-                "operationId": f"{decision}_approval",
-                "tags": ["approvals"],
-                "summary": summary,
-                "parameters": [identifier],
-                "requestBody": {
-                    "required": False,
-                    "content": {
-                        "application/json": {
-                            "schema": {"type": "object", "properties": {"comment": {"type": "string"}}}
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {"description": "The request as it now stands.", "content": one},
-                    **errors("400", "401", "403", "404", "422", "429", "500"),
-                },
-            }
-        }
+    out.update(
+        decision_paths(
+            "/api/v1/approvals",
+            "approval",
+            (
+                ("approve", "Approve the current step"),
+                ("reject", "Reject (a comment is required)"),
+                ("cancel", "Withdraw one's own request"),
+            ),
+            one,
+        )
+    )
     return out

@@ -32,6 +32,7 @@ from webui.api import (
     merges,
     notifications,
     reports,
+    retention,
     search,
     timeline,
 )
@@ -514,6 +515,8 @@ def build_document(config: Config, principal: Principal, server_url: str = "/") 
     paths.update(emails.paths(config, principal, objects))
     schemas.update(approvals.schemas())
     paths.update(approvals.paths())
+    schemas.update(retention.schemas())
+    paths.update(retention.paths())
     schemas.update(conversions.schemas())
     paths.update(conversions.paths(config, principal))
     schemas.update(merges.schemas())

@@ -30,3 +30,36 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
 def error_responses(*statuses: str) -> dict[str, Any]:
     """``responses`` entries that refer to the shared error responses of ``statuses``."""
     return {status: {"$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"} for status in statuses}
+
+
+#: The ``id`` path parameter of a route about one thing (a request, a record).
+IDENTIFIER = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+
+
+def decision_paths(base: str, operation: str, decisions: tuple[tuple[str, str], ...], one: dict) -> dict[str, Any]:
+    """The OpenAPI entries of ``POST {base}/{id}/<decision>`` for each ``(decision, summary)``: an
+    optional JSON ``comment``, answered with the request as it now stands (``one``). The operation
+    ids are ``<decision>_<operation>``."""
+    return {
+        f"{base}/{{id}}/{decision}": {
+            "post": {
+                "operationId": f"{decision}_{operation}",
+                "tags": ["approvals"],
+                "summary": summary,
+                "parameters": [IDENTIFIER],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"comment": {"type": "string"}}}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "The request as it now stands.", "content": one},
+                    **error_responses("400", "401", "403", "404", "422", "429", "500"),
+                },
+            }
+        }
+        for decision, summary in decisions
+    }

@@ -6,14 +6,16 @@ change through the write path and the locks are ``engine.runtime.workflow.approv
 
 - ``inbox`` (``/approvals``): the requests waiting for the user (for users with the
   ``approve`` permission) with Approve / Reject forms — one comment box, required to
-  reject — and the user's own requests with their status, the approvers' comments
-  and a Withdraw button while pending;
+  reject —, the retention requests the user decides (``retention_review``), and the
+  user's own requests with their status, the approvers' comments and a Withdraw button
+  while pending;
 - ``decide`` / ``withdraw`` (POST): one decision, then back to ``next`` (a local
   path: the record page when decided from its banner) or the inbox;
 - ``approval_banner`` (a template global): the pending requests on one record,
   with the decide form when the viewer decides the current step;
 - ``approvals_nav`` (template context): the navigation link with the number of
-  requests waiting for the user, for users with ``approve`` or with requests;
+  requests waiting for the user (retention requests included), for users with
+  ``approve`` or with requests;
 - ``pending_text`` / ``saved_message``: "Sent for approval to X; nothing changed yet",
   for the edit form, delete and stage moves.
 
@@ -33,7 +35,8 @@ from flask_login import current_user
 
 from engine.metadata.fieldtypes import FieldValueError, coerce_value
 from engine.metadata.model import FieldDef, ObjectDef
-from engine.runtime.errors import ValidationFailed
+from engine.runtime import retention_requests
+from engine.runtime.errors import NotFound, ValidationFailed
 from engine.runtime.records.query import format_title
 from engine.runtime.records.record import Record
 from engine.runtime.records.session import Session
@@ -42,7 +45,7 @@ from engine.runtime.workflow import approvals
 from engine.runtime.workflow.approvals import ApprovalRequest, Step
 from webui.i18n import Formatter
 from webui.state import get_trellis
-from webui.ui import context
+from webui.ui import context, retention_review
 from webui.ui.context import formatter, local_path, t, ui_session
 from webui.ui.display import collect_references, format_value, user_names
 from webui.ui.listing import system_column
@@ -279,14 +282,22 @@ def approval_banner(obj: ObjectDef, record: Record) -> list[RequestView]:
 
 
 # --- the inbox page -----------------------------------------------------------------------------------
-def inbox(errors: Mapping[int, tuple[str, str]] | None = None, status: int = 200) -> tuple[str, int]:
-    """Requests waiting for the user, and the user's own requests."""
+def inbox(
+    errors: Mapping[int, tuple[str, str]] | None = None,
+    status: int = 200,
+    retention_errors: Mapping[int, tuple[str, str]] | None = None,
+) -> tuple[str, int]:
+    """Requests waiting for the user, the retention requests they decide, and the user's own requests."""
     fmt = formatter()
     with ui_session() as session:
         approver = session.principal.has("approve")
         waiting = request_views(session, approvals.inbox(session, PAGE_LIMIT), fmt, errors) if approver else []
+        retention = retention_review.views(session, fmt, retention_errors)
         mine = request_views(session, approvals.requested_by_me(session, PAGE_LIMIT), fmt)
-    return render_template("approvals.html", obj=None, approver=approver, waiting=waiting, mine=mine), status
+    page = render_template(
+        "approvals.html", obj=None, approver=approver, waiting=waiting, retention=retention, mine=mine
+    )
+    return page, status
 
 
 def show_inbox() -> tuple[str, int]:
@@ -352,15 +363,19 @@ class ApprovalsLink:
 
 def approvals_nav() -> dict[str, Any]:
     """``approvals_nav`` for base.html: the link, with the number of requests waiting for the
-    user, when the config has approvals and the user may approve or has made requests."""
-    if not current_user.is_authenticated or not get_trellis().config.approvals:
+    user (retention requests included), when the config has approvals or a retention policy
+    with an approver, and the user may approve or has made requests."""
+    config = get_trellis().config
+    held = any(o.retention is not None and o.retention.approver is not None for o in config.objects.values())
+    if not current_user.is_authenticated or not (config.approvals or held):
         return {"approvals_nav": None}
     if "approvals_nav" not in g:
         principal = context._principal()
         link = None
         if principal is not None:
             with ui_session() as session:
-                count = approvals.waiting_count(session, PAGE_LIMIT)
+                count = approvals.waiting_count(session, PAGE_LIMIT) if config.approvals else 0
+                count += retention_requests.waiting_count(session, PAGE_LIMIT) if held else 0
                 if count or principal.has("approve") or approvals.requested_by_me(session, 1):
                     link = ApprovalsLink(
                         url_for("pipeline.inbox"),
@@ -372,8 +387,33 @@ def approvals_nav() -> dict[str, Any]:
     return {"approvals_nav": g.approvals_nav}
 
 
+def decide_retention(request_id: int) -> Response | tuple[str, int]:
+    """Approve or reject a retention request; a rejection without a reason comes back with the error."""
+    decision = request.form.get("decision", "")
+    comment = request.form.get("comment", "")
+    if decision not in ("approve", "reject"):
+        abort(400)
+    try:
+        with ui_session() as session:
+            decided = retention_requests.decide(session, request_id, decision, comment)
+    except ValidationFailed as exc:
+        message = " ".join(e.message for problems in exc.errors.values() for e in problems)
+        if "comment" in exc.errors:
+            return inbox(retention_errors={request_id: (comment, message)}, status=422)
+        flash(message, "error")
+        return redirect(url_for("pipeline.inbox"))
+    except NotFound:
+        abort(404)
+    except PermissionDenied as exc:
+        flash(t("approvals.denied", message=str(exc)), "error")
+        return redirect(url_for("pipeline.inbox"))
+    flash(t(f"retention_review.{decided.status}_{decided.action}", count=decided.count), "info")
+    return redirect(url_for("pipeline.inbox"))
+
+
 ROUTES = (
     ("/approvals", "inbox", show_inbox, ["GET"]),
     ("/approvals/<int:approval_id>/decide", "decide", decide, ["POST"]),
     ("/approvals/<int:approval_id>/withdraw", "withdraw", withdraw, ["POST"]),
+    ("/approvals/retention/<int:request_id>/decide", "retention_decide", decide_retention, ["POST"]),
 )

@@ -24,8 +24,10 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 
+from engine.runtime import retention_requests
 from engine.runtime.database import read_only
 from engine.runtime.jobs import inbox
+from engine.runtime.jobs.inbox import Notification
 from engine.runtime.records.session import Session
 from engine.runtime.security.permissions import Principal
 from webui.state import get_trellis
@@ -112,9 +114,7 @@ def show() -> str:
             n.body,
             fmt.moment(n.created_at),
             n.created_at.isoformat(),
-            url_for("records.show", object_name=n.object, record_id=n.record_id)
-            if (n.object, n.record_id) in links
-            else None,
+            _link(n, links),
             n.read_at is None,
             url_for("notifications.read_one", notification_id=n.id),
         )
@@ -179,3 +179,13 @@ def create_blueprint(app: Flask) -> Blueprint:
     for rule, view, methods in ROUTES:
         blueprint.add_url_rule(rule, view.__name__, view, methods=methods)
     return blueprint
+
+
+def _link(n: Notification, links: set[tuple[str, int]]) -> str | None:
+    """Where a notification leads: its record when the user may open it; a retention request's
+    (``retention_requests.NOTIFY_RULE``) to the approvals page."""
+    if n.rule == retention_requests.NOTIFY_RULE:
+        return url_for("pipeline.inbox", _anchor="retention-h")
+    if (n.object, n.record_id) in links:
+        return url_for("records.show", object_name=n.object, record_id=n.record_id)
+    return None

@@ -275,7 +275,8 @@ def group_words(say: Speaker, obj: str, group: ReportGroup) -> str:
 
 def retention_sentence(say: Speaker, obj: ObjectDef) -> str:
     """How long ``obj``'s records are kept, in words: for ever, or archived / purged N years after
-    a moment named as people read it (a field's label, ``last change`` for ``updated_at``)."""
+    a moment named as people read it (a field's label, ``last change`` for ``updated_at``), once
+    its approver approves when the policy names one."""
     policy = obj.retention
     if policy is None:
         kept = say("diff.retention_none")
@@ -283,4 +284,7 @@ def retention_sentence(say: Speaker, obj: ObjectDef) -> str:
         named = say.field(obj.name, policy.from_field)
         moment = say.quoted(named) if policy.from_field in obj.fields else named
         kept = say(f"diff.retention_{policy.action}", years=policy.years, moment=moment)
+        if policy.approver is not None:
+            approver = say.role(policy.approver.name) if policy.approver.kind == "role" else policy.approver.name
+            kept = say("diff.retention_approved", policy=kept, approver=approver)
     return say("doc.retention", policy=kept)

@@ -348,6 +348,7 @@ WORDS: dict[str, dict[str, str]] = {
         "zh": "{object}的记录现在{after}（原为：{before}）",
     },
     "diff.retention_none": {"en": "kept for ever", "zh": "永久保留"},
+    "diff.retention_approved": {"en": "{policy}, once {approver} approves", "zh": "{policy}（须经{approver}批准）"},
     "diff.retention_archive": {
         "en": "archived {years} years after {moment}",
         "zh": "在{moment}之后 {years} 年归档",

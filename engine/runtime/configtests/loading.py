@@ -31,7 +31,8 @@ from typing import Any
 import jsonschema
 
 from engine.metadata import Config
-from engine.metadata.errors import ConfigIssue, Location, did_you_mean, format_path
+from engine.metadata.compiler import schema_words, shortened
+from engine.metadata.errors import ConfigIssue, Location, Text, Words, did_you_mean, format_path
 from engine.metadata.loader import LDict, LList, locate, read_document
 from engine.metadata.model import REASON_KEY, SYSTEM_COLUMNS
 from engine.runtime.configtests.model import Case, Given, RecordSpec, Step, Suite, UserSpec
@@ -65,7 +66,16 @@ def load_suite(config: Config, files: Iterable[str | Path], where: str) -> Suite
     ``where`` says where the files were looked for (for T-T010)."""
     paths = [str(f) for f in files]
     if not paths:
-        raise TestFileError([_issue("T-T010", f"no test file found in {where}", Location(where, 1, 1), hint=_FIND)])
+        raise TestFileError(
+            [
+                _issue(
+                    "T-T010",
+                    Words(f"no test file found in {where}", f"在 {where} 中没有找到测试文件"),
+                    Location(where, 1, 1),
+                    hint=_FIND,
+                )
+            ]
+        )
     issues: list[ConfigIssue] = []
     cases: list[Case] = []
     for path in paths:
@@ -75,7 +85,7 @@ def load_suite(config: Config, files: Iterable[str | Path], where: str) -> Suite
                 issues.append(
                     _issue(
                         "T-T009",
-                        f"a case named {case.name!r} comes twice",
+                        Words(f"a case named {case.name!r} comes twice", f"名为 {case.name!r} 的用例出现了两次"),
                         case.location,
                         "cases",
                         _twice(seen[case.name]),
@@ -88,15 +98,26 @@ def load_suite(config: Config, files: Iterable[str | Path], where: str) -> Suite
     return Suite(tuple(paths), tuple(cases))
 
 
-_FIND = "put test files in <config folder>/tests/<config name>/*.yaml, or name them after the config"
+_FIND = Words(
+    "put test files in <config folder>/tests/<config name>/*.yaml, or name them after the config",
+    "请把测试文件放在 <配置所在文件夹>/tests/<配置名>/*.yaml，或在命令行中把它们写在配置文件之后",
+)
 
 
-def _twice(first: Location | None) -> str:
-    return f"the first is at {first}; give each case its own name" if first else "give each case its own name"
+def _twice(first: Location | None) -> Words:
+    own = Words("give each case its own name", "请给每个用例起不同的名字")
+    return Words(f"the first is at {first}; ", f"第一个在 {first}；") + own if first else own
 
 
-def _issue(code: str, message: str, location: Location | None, path: str = "", hint: str | None = None) -> ConfigIssue:
-    return ConfigIssue(code, message, location, path, hint)
+def _both(message: str, zh: str | None) -> Text:
+    """A message read back from an issue: ``Words`` when it has its Chinese, else the English."""
+    return Words(message, zh) if zh else message
+
+
+def _issue(
+    code: str, message: Text, location: Location | None, path: str = "", hint: Text | None = None
+) -> ConfigIssue:
+    return ConfigIssue.of(code, message, location, path, hint)
 
 
 # --- one file ---------------------------------------------------------------------------------------------
@@ -104,7 +125,16 @@ def _load_file(config: Config, path: str, issues: list[ConfigIssue]) -> list[Cas
     read: list[ConfigIssue] = []
     document = read_document(path, read)
     if document is None or read:
-        issues.extend(_issue("T-T001", i.message, i.location, i.path, i.hint) for i in read)
+        issues.extend(
+            _issue(
+                "T-T001",
+                _both(i.message, i.message_zh),
+                i.location,
+                i.path,
+                _both(i.hint, i.hint_zh) if i.hint is not None else None,
+            )
+            for i in read
+        )
         return []
     tree = document[0]
     problems = schema_issues(tree, path)
@@ -152,10 +182,11 @@ def _schema_issue(tree: Any, path: str, error: jsonschema.ValidationError) -> li
         return [
             _issue(
                 "T-T002",
-                f"unknown key `{key}`",
+                Words(f"unknown key `{key}`", f"未知的键 `{key}`"),
                 locate(tree, (*where, key), key=True) or Location(path, 1, 1),
                 format_path((*where, key)),
-                did_you_mean(key, known) or (f"allowed here: {', '.join(known)}" if known else None),
+                did_you_mean(key, known)
+                or (Words(f"allowed here: {', '.join(known)}", f"此处允许的键：{', '.join(known)}") if known else None),
             )
             for key in error.instance
             if key not in known
@@ -165,19 +196,23 @@ def _schema_issue(tree: Any, path: str, error: jsonschema.ValidationError) -> li
         return [
             _issue(
                 "T-T003",
-                f"missing required key `{missing}`",
+                Words(f"missing required key `{missing}`", f"缺少必需的键 `{missing}`"),
                 locate(tree, where) or Location(path, 1, 1),
                 format_path(where),
-                f"add `{missing}:` here",
+                Words(f"add `{missing}:` here", f"请在此处添加 `{missing}:`"),
             )
         ]
-    hint = None
+    hint: Words | None = None
     if error.validator == "enum" and isinstance(error.validator_value, list):
-        hint = "allowed: " + ", ".join(map(str, error.validator_value))
-    message = error.message if len(error.message) < 200 else error.message[:197] + "…"
+        allowed = ", ".join(map(str, error.validator_value))
+        hint = Words(f"allowed: {allowed}", f"允许的值：{allowed}")
+    message = shortened(schema_words(error), "…")
     if error.validator == "pattern" and "{4}" in str(schema.get("pattern")):  # a moment (given.at, worker.at)
-        message = f"{error.instance!r} is not a date and time"
-        hint = "write a date and time of the company time zone: 2026-03-02 09:00"
+        message = Words(f"{error.instance!r} is not a date and time", f"{error.instance!r} 不是日期时间")
+        hint = Words(
+            "write a date and time of the company time zone: 2026-03-02 09:00",
+            "请写公司时区的日期和时间：2026-03-02 09:00",
+        )
     return [_issue("T-T004", message, locate(tree, where) or Location(path, 1, 1), format_path(where), hint)]
 
 
@@ -205,7 +240,7 @@ class _Checker:
     def _at(self, where: tuple, key: bool = False) -> Location:
         return locate(self.tree, where, key=key) or Location(self.path, 1, 1)
 
-    def _add(self, code: str, message: str, where: tuple, hint: str | None = None, key: bool = False) -> None:
+    def _add(self, code: str, message: Text, where: tuple, hint: Text | None = None, key: bool = False) -> None:
         self.issues.append(_issue(code, message, self._at(where, key), format_path(where), hint))
 
     # --- reading -------------------------------------------------------------------------------------------
@@ -234,21 +269,32 @@ class _Checker:
                 if role not in self.config.roles:
                     self._add(
                         "T-T006",
-                        f"unknown role {role!r}",
+                        Words(f"unknown role {role!r}", f"未知的角色 {role!r}"),
                         (*where, "users", i),
                         did_you_mean(role, list(self.config.roles)),
                     )
             if not user.roles:
-                self._add("T-T003", "a user needs `role` or `roles`", (*where, "users", i), "add `role: sales_rep`")
+                self._add(
+                    "T-T003",
+                    Words("a user needs `role` or `roles`", "用户需要 `role` 或 `roles`"),
+                    (*where, "users", i),
+                    Words("add `role: sales_rep`", "请添加 `role: sales_rep`"),
+                )
         at = raw.get("at")
         return Given(str(at) if at is not None else None, users, records)
 
     def _step(self, raw: LDict, where: tuple, number: int) -> Step:
         kinds = [k for k in raw if k in STEP_KINDS]
         if len(kinds) != 1:
-            said = ", ".join(kinds) if kinds else "none"
+            said = Words(", ".join(kinds), ", ".join(kinds)) if kinds else Words("none", "无")
             self._add(
-                "T-T005", f"a step names one step kind; this one names {said}", where, "one of " + ", ".join(STEP_KINDS)
+                "T-T005",
+                Words(
+                    f"a step names one step kind; this one names {said.en}",
+                    f"每个步骤只能写一种步骤类型；这个步骤写的是：{said.zh}",
+                ),
+                where,
+                Words("one of " + ", ".join(STEP_KINDS), "取值之一：" + ", ".join(STEP_KINDS)),
             )
             return Step(number, kinds[0] if kinds else "", {}, {}, self._at(where))
         kind = kinds[0]
@@ -304,15 +350,26 @@ class _Checker:
         name = p.get("conversion") or (known[0].name if len(known) == 1 else None)
         conversion = self.config.conversions.get(name) if name else None
         if conversion is None:
-            said = f"unknown conversion {name!r}" if name else f"say which conversion of {source} to run"
+            said = (
+                Words(f"unknown conversion {name!r}", f"未知的转换 {name!r}")
+                if name
+                else Words(f"say which conversion of {source} to run", f"请说明要运行 {source} 的哪个转换")
+            )
+            names = ", ".join(c.name for c in known)
             self._add(
-                "T-T006", said, (*at, "conversion") if name else at, "one of: " + ", ".join(c.name for c in known)
+                "T-T006", said, (*at, "conversion") if name else at, Words(f"one of: {names}", f"取值之一：{names}")
             )
             return
         targets = {t.name: t.object for t in conversion.targets}
         for target, alias in (p.get("as") or {}).items():
             if target not in targets:
-                self._add("T-T006", f"conversion {name} has no target {target!r}", (*at, "as", target), None, key=True)
+                self._add(
+                    "T-T006",
+                    Words(f"conversion {name} has no target {target!r}", f"转换 {name} 没有目标 {target!r}"),
+                    (*at, "as", target),
+                    None,
+                    key=True,
+                )
             else:
                 self._alias_named(alias, targets[target], aliases, (*at, "as", target))
 
@@ -355,7 +412,7 @@ class _Checker:
             if report["name"] not in self.config.reports:
                 self._add(
                     "T-T006",
-                    f"unknown report {report['name']!r}",
+                    Words(f"unknown report {report['name']!r}", f"未知的报表 {report['name']!r}"),
                     (*where, "report", "name"),
                     did_you_mean(report["name"], list(self.config.reports)),
                 )
@@ -364,7 +421,7 @@ class _Checker:
                 known = [a.name for a in self.config.automations]
                 self._add(
                     "T-T006",
-                    f"unknown automation rule {name!r}",
+                    Words(f"unknown automation rule {name!r}", f"未知的自动化规则 {name!r}"),
                     (*where, "fired", name),
                     did_you_mean(name, known),
                     key=True,
@@ -374,14 +431,23 @@ class _Checker:
     def _object(self, name: str, where: tuple) -> bool:
         if name in self.config.objects:
             return True
-        self._add("T-T006", f"unknown object {name!r}", where, did_you_mean(name, list(self.config.objects)))
+        self._add(
+            "T-T006",
+            Words(f"unknown object {name!r}", f"未知的对象 {name!r}"),
+            where,
+            did_you_mean(name, list(self.config.objects)),
+        )
         return False
 
     def _field(self, object_name: str, name: str, where: tuple, key: bool = False) -> None:
         obj = self.config.objects[object_name]
         if name not in obj.fields and name not in (*SYSTEM_COLUMNS, REASON_KEY):
             self._add(
-                "T-T006", f"{object_name} has no field {name!r}", where, did_you_mean(name, list(obj.fields)), key
+                "T-T006",
+                Words(f"{object_name} has no field {name!r}", f"{object_name} 没有字段 {name!r}"),
+                where,
+                did_you_mean(name, list(obj.fields)),
+                key,
             )
 
     def _values(self, object_name: str, values: Mapping[str, Any], where: tuple, aliases: dict[str, str]) -> None:
@@ -395,24 +461,25 @@ class _Checker:
     def _stage(self, object_name: str, stage: str, where: tuple) -> None:
         obj = self.config.objects[object_name]
         if obj.pipeline is None:
-            self._add("T-T006", f"{object_name} has no pipeline", where)
+            self._add("T-T006", Words(f"{object_name} has no pipeline", f"{object_name} 没有销售管道"), where)
             return
         keys = list(_stage_keys(obj))
         if stage not in keys:
             self._add(
                 "T-T006",
-                f"{object_name} has no stage {stage!r}",
+                Words(f"{object_name} has no stage {stage!r}", f"{object_name} 没有阶段 {stage!r}"),
                 where,
-                did_you_mean(stage, keys) or "stages: " + ", ".join(keys),
+                did_you_mean(stage, keys) or Words("stages: " + ", ".join(keys), "阶段：" + ", ".join(keys)),
             )
 
     def _user(self, name: str | None, users: set[str], where: tuple, key: bool = False) -> None:
         if name is not None and name not in users:
             self._add(
                 "T-T008",
-                f"user {name!r} is not in this case's given.users",
+                Words(f"user {name!r} is not in this case's given.users", f"用户 {name!r} 不在此用例的 given.users 中"),
                 where,
-                did_you_mean(name, sorted(users)) or "add them under given: users:",
+                did_you_mean(name, sorted(users))
+                or Words("add them under given: users:", "请在 given: users: 下添加该用户"),
                 key,
             )
 
@@ -420,17 +487,25 @@ class _Checker:
         if alias is None:
             return
         if alias in aliases:
-            self._add("T-T007", f"the alias {alias!r} names a record already", where, "give each record its own alias")
+            self._add(
+                "T-T007",
+                Words(f"the alias {alias!r} names a record already", f"别名 {alias!r} 已经指代了一条记录"),
+                where,
+                Words("give each record its own alias", "请给每条记录起不同的别名"),
+            )
         aliases[alias] = object_name or ""
 
     def _alias_used(self, alias: str, aliases: dict[str, str], where: tuple) -> str | None:
         if alias not in aliases:
             self._add(
                 "T-T007",
-                f"no record is called {alias!r} yet",
+                Words(f"no record is called {alias!r} yet", f"目前还没有名为 {alias!r} 的记录"),
                 where,
                 did_you_mean(alias, list(aliases))
-                or "name a record first with `as:` in given.records or a create step",
+                or Words(
+                    "name a record first with `as:` in given.records or a create step",
+                    "请先在 given.records 或 create 步骤中用 `as:` 给记录命名",
+                ),
             )
             return None
         return aliases[alias] or None

@@ -10,6 +10,8 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "{passed} passed, {failed} failed ({seconds:.1f} s)",
         "zh": "{passed} 个通过，{failed} 个失败（{seconds:.1f} 秒）",
     },
+    "file_errors.one": {"en": "{count} error in the test files.", "zh": "测试文件中有 {count} 处错误。"},
+    "file_errors.other": {"en": "{count} errors in the test files.", "zh": "测试文件中有 {count} 处错误。"},
     "none_selected": {"en": "No case matches -k {keyword!r}.", "zh": "没有用例匹配 -k {keyword!r}。"},
     "step": {"en": "step {number} ({text}) at {where}", "zh": "第 {number} 步（{text}），位于 {where}"},
     "given": {

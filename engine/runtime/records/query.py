@@ -20,7 +20,9 @@ earlier rows reads the list index ``ix_obj_<name>_recent`` only; and
 scan) and its FTS5 trigram table on SQLite
 (``engine.runtime.fulltext``; ``page`` counts through it, and pages through it
 unless more than ``DENSE_MATCHES`` records match; when its MATCH provably finds what the LIKE
-finds, ``fulltext.decides``, the LIKE is left out while the index is used).
+finds, ``fulltext.decides``, the LIKE is left out while the index is used). A PostgreSQL search's
+page in the list's default order is read from the list index in order when the text is common
+enough to fill it soon (``engine.runtime.records.walk``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from engine.metadata.model import FieldDef, Label, ObjectDef, Settings
 from engine.runtime import fieldsql, fulltext, periods
 from engine.runtime.errors import QueryError
 from engine.runtime.messages import current_language
-from engine.runtime.records import moves
+from engine.runtime.records import moves, walk
 from engine.runtime.records.record import Record
 from engine.runtime.security import crypto
 from engine.runtime.tables import SEARCH_SEPARATOR, search_document, search_fields
@@ -207,6 +209,8 @@ class Query:
     #: once a condition came another way (``any_of``, ``moved``, ``search``) or a value cannot be
     #: a key: with the shape they name a count for ``_PAST_LIMIT`` (a hint, never a result).
     filtered: tuple[tuple[str, Any], ...] | None = ()
+    #: A PostgreSQL search narrows it: ``page`` may walk the list index (``engine.runtime.records.walk``).
+    searching: bool = False
 
     def filter(self, **conditions: Any) -> Query:
         """Keep records matching every ``field__op=value`` (op defaults to ``eq``)."""
@@ -290,7 +294,7 @@ class Query:
             if len(names) < len(searchable) or SEARCH_SEPARATOR in form:
                 document = sa.and_(document, sa.or_(*(columns[n].ilike(pattern, escape="\\") for n in names)))
             alternatives.append(document)
-        return replace(self, conditions=(*self.conditions, sa.or_(*alternatives)), filtered=None)
+        return replace(self, conditions=(*self.conditions, sa.or_(*alternatives)), filtered=None, searching=True)
 
     def order_by(self, *fields: str) -> Query:
         """Sort by fields (at most ``MAX_SORT_KEYS``); ``-name`` sorts descending; empty values come
@@ -587,7 +591,13 @@ class Query:
         # SQLite's search index counts its matches to choose how to page (up to DENSE_MATCHES
         # when nothing else needs the count).
         counted, paged = self._indexed_count(limit if counting else DENSE_MATCHES)
-        rows = self.session.connection.execute(paged._page_statement(per_page + 1, offset)).mappings().all()
+        # A PostgreSQL search newest first: its records read in order when the text is common.
+        walked = walk.page_rows(self, per_page + 1, offset) if self.searching else None
+        rows = (
+            walked
+            if walked is not None
+            else self.session.connection.execute(paged._page_statement(per_page + 1, offset)).mappings().all()
+        )
         items = [row_to_record(self.obj, row, self.session.crm.keys) for row in rows[:per_page]]
         more = len(rows) > per_page
         if not more and (items or offset == 0):  # the last page: the total is known

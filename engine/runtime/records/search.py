@@ -8,7 +8,9 @@ and how many match, counted up to ``SEARCH_CAP``. Each object costs one SELECT t
 reads every match: the first ``SEARCH_CAP + 1`` matches the database reads (in no order, so
 that it stops there), ranked among themselves, with ``count(*) OVER ()`` for the count,
 limited to ``per_object`` rows. When more than ``SEARCH_CAP`` records match, the count is
-``SEARCH_CAP`` with ``ObjectHits.capped`` (people read "1,000+").
+``SEARCH_CAP`` with ``ObjectHits.capped`` (people read "1,000+"). On PostgreSQL a team's matches
+of a text that is neither rare nor common are read owner by owner, so that the database stops
+after the owners that hold the first ``SEARCH_CAP + 1`` (``walk.ranked_source``).
 
 Ranking (``_rank``): a title field equal to the text, then a title field starting with it,
 then any searched field equal to it (an e-mail address or phone number typed in full),
@@ -32,6 +34,7 @@ import sqlalchemy as sa
 
 from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.errors import FieldError
+from engine.runtime.records import walk
 from engine.runtime.records.listparams import BadListParams
 from engine.runtime.records.present import References, ValueFormatter, moment_text
 from engine.runtime.records.query import MAX_SEARCH_LENGTH, Query, row_to_record, search_matches
@@ -199,17 +202,26 @@ def _ranked(query: Query, text: str, matches: Mapping[str, list[str]], limit: in
     every match is a candidate: the same results as ranking them all."""
     table = query.table
     ranked = dict.fromkeys(name for names in matches.values() for name in names)
+    columns = [table.c.id, table.c.updated_at, *(table.c[name] for name in ranked)]
+    # Any order: an order would make the database read (or walk) past the cap. A team's matches
+    # are read owner by owner when the text is not rare (``walk.ranked_source``).
+    statement = walk.ranked_source(query, columns, SEARCH_CAP + 1)
+    if statement is None:
+        statement = query.statement().with_only_columns(*columns).order_by(None)
+    return _best(query, text, matches, limit, statement.subquery("matched"))
+
+
+def _best(
+    query: Query,
+    text: str,
+    matches: Mapping[str, list[str]],
+    limit: int,
+    matched: sa.Subquery,
+) -> tuple[list[dict[str, Any]], int]:
+    """``_ranked`` over ``matched``: the first ``SEARCH_CAP + 1`` of its rows, ranked."""
+    table = query.table
     candidates = (
-        query.statement()
-        .with_only_columns(
-            table.c.id,
-            table.c.updated_at,
-            *(table.c[name] for name in ranked),
-            sa.func.row_number().over().label("_n"),
-        )
-        .order_by(None)  # any order: an order would make the database read (or walk) past the cap
-        .limit(SEARCH_CAP + 1)
-        .subquery("candidates")
+        sa.select(*matched.c, sa.func.row_number().over().label("_n")).limit(SEARCH_CAP + 1).subquery("candidates")
     )
     over = sa.case((candidates.c._n > SEARCH_CAP, 1), else_=0)
     best = (

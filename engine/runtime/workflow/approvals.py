@@ -245,6 +245,7 @@ def request(
     approvals, steps_table = _tables(session)
     errors = Errors()
     steps: list[dict[str, Any]] = []
+    language = session.config.settings.languages[0]  # the step's label is stored as the company reads it
     for rule in rules:
         for step in rule.steps:
             resolved = _resolve(session, step.approver, errors)
@@ -252,7 +253,7 @@ def request(
                 user_id, role, name = resolved
                 steps.append(
                     {
-                        "label": f"{rule.label.get()}: {step.label.get()}",
+                        "label": f"{rule.label.get(language)}: {step.label.get(language)}",
                         "approver_user_id": user_id,
                         "approver_role": role,
                         "approver_name": name,

@@ -1,0 +1,195 @@
+"""A search's page read in the list's order, when the text is common enough (PostgreSQL).
+
+A list search (``Query.search``) newest first can be read two ways. The search index (GIN,
+``engine.runtime.migrate.search``) lists every match of the caller's owners, which are then
+sorted for the page: its cost is the text's trigram lists, read again for each owner of a
+team (``owner_id = ANY(…)`` is one index scan per owner), however few rows the page shows.
+Or the caller's records are read newest first from the list index (``owner_recent`` per
+owner, merged; ``recent`` for a reader of every record), each checked against the text, until
+the page is full: cheap for a common text, hopeless for a rare one. PostgreSQL's choice
+between them rests on trigram selectivity estimates that are often wrong by 100×: a
+manager's search for a text that 1 % of the records hold read the index ten times or walked
+the whole table's list index (0.4–6 s at 10,000,000 deals, docs/benchmarks.md).
+
+``page_rows`` chooses by looking: it reads the first ``PROBE_ROWS`` records of the caller's
+scope in the list's order and keeps those matching. When they fill the page, that is the
+page. Otherwise the share that matched tells how many records the page needs; when that is
+at most ``MOST_ROWS``, a second, larger window is read (``WINDOW_SPARE`` times the estimate);
+when not — a rare text — or when that window still falls short, it answers None and the
+query's own statement (the search index) reads the page. The result is always the query's:
+the first ``n`` records in the list's order that pass every condition are, when ``n`` of them
+lie among the first ``w`` records of the scope in that order, exactly the first ``n`` that
+pass among those ``w`` (the order is total: the id breaks ties).
+
+It applies to the list's default order (``created_at`` descending, then id), which
+``ix_<table>_recent`` and, per owner, ``ix_<table>_owner_recent`` serve, to a scope of at most
+``MOST_OWNERS`` owners (one index read each, merged by PostgreSQL's ``Merge Append``), and to
+pages ending within ``MOST_NEEDED`` records. SQLite reads a search through FTS5 instead
+(``engine.runtime.fulltext``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.sql.util import ClauseAdapter
+
+if TYPE_CHECKING:
+    from engine.runtime.records.query import Query
+
+#: The scopes' parts of the window statements, per table (its ``Schema``: a config version) and
+#: shape (``_walked``): built once, so that SQLAlchemy neither builds nor collects their columns
+#: again (a team's ten reads of every column cost more to build than to run).
+_WALKED: weakref.WeakKeyDictionary[sa.Table, dict[tuple[int, bool], sa.Subquery]] = weakref.WeakKeyDictionary()
+
+#: Records of the scope the first window reads.
+PROBE_ROWS = 1_000
+#: Global search reads a team's matches owner by owner when at least ``RARE_FOUND`` and fewer than
+#: ``COMMON_FOUND`` of ``PROBE_ROWS`` records of the scope match (``ranked_source``).
+RARE_FOUND = 3
+COMMON_FOUND = 100
+#: Most records of the scope a window reads: past it, the search index reads the page.
+MOST_ROWS = 10_000
+#: The second window reads this many times the records the first one's share says the page needs.
+WINDOW_SPARE = 1.5
+#: The last record a walked page may end at (``offset + per_page + 1``).
+MOST_NEEDED = 500
+#: Most owners a scope may have for its records to be read owner by owner, merged.
+MOST_OWNERS = 40
+#: The list order the list indexes serve (``Query.order_by`` specs).
+WALKED_SORT = ("-created_at",)
+
+
+def page_rows(query: Query, limit: int, offset: int) -> list[sa.RowMapping] | None:
+    """The ``limit`` rows from ``offset`` of ``query`` (a search, in the list's default order) read
+    by walking the scope's records in order, or None when the query's own statement should read
+    them (not a walkable query, or a text too rare for the walk)."""
+    needed = offset + limit
+    scope = _scope(query)
+    if scope is None or needed > MOST_NEEDED:
+        return None
+    owners = scope.owners
+    window = PROBE_ROWS
+    connection = query.session.connection
+    while True:
+        statement = _window_statement(query, owners, window, needed)
+        rows = connection.execute(statement, _parameters(owners, window)).mappings().all()
+        if len(rows) >= needed:
+            return list(rows[offset:])
+        if not rows or window >= MOST_ROWS:
+            return None
+        estimate = window * needed / len(rows)
+        if estimate > MOST_ROWS:
+            return None
+        window = min(MOST_ROWS, max(2 * window, int(WINDOW_SPARE * estimate)))
+
+
+def ranked_source(query: Query, columns: Sequence[sa.Column], cap: int) -> sa.Select | None:
+    """For global search (``search._ranked``): a SELECT of ``columns`` of the records matching
+    ``query`` (a PostgreSQL search of a scope of several owners, in any order) that PostgreSQL
+    stops reading at ``cap`` sooner than the query's own statement — or None, when it would not.
+
+    The query's own statement finds a team's matches in one bitmap of the search index with
+    ``owner_id = ANY(…)``: one index scan per owner, every one of them read before the first row.
+    This one reads each owner's matches in turn (``UNION ALL``, one index scan each): a text of
+    1 % of the records finds ``cap`` in the first owner or two. ``PROBE_ROWS`` records of the
+    scope (any of them) tell the text's share: when fewer than ``RARE_FOUND`` match (a rare text, whose
+    matches are all read anyway), the query's statement reads them (PostgreSQL then lists the
+    text's few matches from the search index in one scan and checks the owners on the rows);
+    when ``COMMON_FOUND`` or more do (a common text), too: PostgreSQL estimates such a text well
+    and meets ``cap`` matches after a short read of the table."""
+    scope = _scope(query, ordered=False)
+    owners = scope.owners if scope is not None else None
+    if owners is None or len(owners) == 1:  # every record, or one owner: one index scan already
+        return None
+    table = query.table
+    # Any PROBE_ROWS records of the scope, in whatever order is cheapest (no order: one statement
+    # PostgreSQL plans at once, where the merged newest records cost a plan per owner).
+    sample = sa.select(sa.and_(*query.conditions).label("matches")).where(table.c.owner_id.in_(owners))
+    if not query.archived:
+        sample = sample.where(table.c.archived_at.is_(None))
+    sampled = sample.limit(PROBE_ROWS).subquery("sampled")
+    probe = sa.select(sa.func.count()).select_from(sampled).where(sampled.c.matches)
+    found = query.session.connection.execute(probe).scalar_one()
+    if not RARE_FOUND <= found < COMMON_FOUND:
+        return None
+    legs = []
+    for owner in owners:
+        leg = sa.select(*columns).where(table.c.owner_id == owner, *query.conditions)
+        legs.append(leg if query.archived else leg.where(table.c.archived_at.is_(None)))
+    by_owner = sa.union_all(*legs).subquery("by_owner")
+    return sa.select(*(by_owner.c[c.name] for c in columns))
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The records a walk reads: those of ``owners`` (sorted), or every record (None)."""
+
+    owners: tuple[int, ...] | None
+
+
+def _scope(query: Query, ordered: bool = True) -> _Scope | None:
+    """The scope of ``query`` to walk, or None when the walk does not apply (``ordered``: the
+    query must be in the list's default order)."""
+    if not query.searching or (ordered and query.sort != WALKED_SORT) or query.indexed:
+        return None
+    principal = query.session.principal
+    owners = principal.owners(principal.grant(query.obj.name).read)
+    if owners is None:
+        return _Scope(None)
+    if not owners or len(owners) > MOST_OWNERS:
+        return None
+    return _Scope(tuple(sorted(owners)))
+
+
+def _window_statement(
+    query: Query, owners: tuple[int, ...] | None, window: int, needed: int, columns: Sequence[sa.Column] = ()
+) -> sa.Select:
+    """The first ``needed`` rows passing ``query``'s conditions among the first ``window`` records
+    of its scope in the list's order (each owner's read from ``owner_recent``, merged). The
+    scope's part is built once per table and shape (``_walked``); its owners and ``window`` are
+    bound (``_parameters``)."""
+    table = query.table
+    shape = (len(owners) if owners is not None else 0, query.archived)
+    built = _WALKED.setdefault(table, {})
+    walked = built.get(shape)
+    if walked is None:
+        walked = built.setdefault(shape, _walked(query, owners))
+    adapt = ClauseAdapter(walked).traverse
+    return (
+        sa.select(*(walked.c[c.name] for c in columns or query.visible_columns()))
+        .where(*(adapt(c) for c in query.conditions))
+        .order_by(walked.c.created_at.desc(), walked.c.id.asc())
+        .limit(needed)
+    )
+
+
+def _parameters(owners: tuple[int, ...] | None, window: int) -> dict[str, int]:
+    """The values of ``_walked``'s parameters."""
+    return {"walk_window": window, **{f"walk_owner_{i}": owner for i, owner in enumerate(owners or ())}}
+
+
+def _walked(query: Query, owners: tuple[int, ...] | None) -> sa.Subquery:
+    """The first ``walk_window`` records of a scope of ``len(owners)`` owners (or of every
+    record), every column, newest first: one read of ``owner_recent`` per owner, merged."""
+    table = query.table
+    window = sa.bindparam("walk_window", type_=sa.Integer())
+
+    def newest(index: int | None) -> sa.Select:
+        statement = sa.select(table)
+        if index is not None:
+            statement = statement.where(table.c.owner_id == sa.bindparam(f"walk_owner_{index}", type_=sa.BigInteger()))
+        if not query.archived:
+            statement = statement.where(table.c.archived_at.is_(None))
+        return statement.order_by(table.c.created_at.desc(), table.c.id.asc()).limit(window)
+
+    if owners is None:
+        return newest(None).subquery("walked")
+    if len(owners) == 1:
+        return newest(0).subquery("walked")
+    merged = sa.union_all(*(newest(index) for index in range(len(owners)))).subquery("owners")
+    return sa.select(merged).order_by(merged.c.created_at.desc(), merged.c.id.asc()).limit(window).subquery("walked")
