@@ -1566,6 +1566,8 @@ def translate(key: str, lang: str, **values: object) -> str:
     texts = TEXTS.get(key)
     if texts is None:
         return key
+    if not values:  # most of a page's texts: nothing to fill in, no count
+        return texts.get(lang) or texts["en"]
     one = any(name in values and str(values[name]) == "1" for name in COUNTS)
     text = (texts.get(f"{lang}_one") if one else None) or texts.get(lang) or texts["en"]
     return text.format(**values) if values else text

@@ -145,11 +145,16 @@ def page_url(endpoint: str, **values: Any) -> str:
     page builds the same few dozen links (style sheets, scripts, navigation, menus) on every
     request, each a walk of the URL map otherwise. Not remembered: blueprint-relative endpoints,
     ``URL_OPTIONS`` (``_external``…), values that cannot be a key, outside a request."""
-    if not has_request_context() or endpoint.startswith(".") or URL_OPTIONS & values.keys():
+    if not has_request_context():
         return url_for(endpoint, **values)
-    key = (request.script_root, endpoint, tuple(sorted(values.items())))
+    return _remembered_url(request.script_root, current_app.extensions["trellis_urls"], endpoint, values)
+
+
+def _remembered_url(script_root: str, cache: dict[Any, str], endpoint: str, values: dict[str, Any]) -> str:
+    if endpoint.startswith(".") or URL_OPTIONS & values.keys():
+        return url_for(endpoint, **values)
+    key = (script_root, endpoint, tuple(sorted(values.items())) if len(values) > 1 else tuple(values.items()))
     try:
-        cache: dict[Any, str] = current_app.extensions["trellis_urls"]
         found = cache.get(key)
     except TypeError:  # a value that cannot be hashed (a list)
         return url_for(endpoint, **values)
@@ -159,6 +164,17 @@ def page_url(endpoint: str, **values: Any) -> str:
             cache.clear()
         cache[key] = found
     return found
+
+
+def _request_url_for() -> Callable[..., str]:
+    """``page_url`` for one page's template: the request's script root and the app's remembered
+    URLs looked up once, not through Flask's proxies on each of the page's few dozen links."""
+    script_root, cache = request.script_root, current_app.extensions["trellis_urls"]
+
+    def url_for_page(endpoint: str, **values: Any) -> str:
+        return _remembered_url(script_root, cache, endpoint, values)
+
+    return url_for_page
 
 
 def _page_context() -> dict[str, Any]:
@@ -173,11 +189,12 @@ def _page_context() -> dict[str, Any]:
     return {
         "t": bound_t,
         "plural": plural,
-        "lang": language(),
+        "lang": lang,
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         "company": settings.company,
-        "nav": navigation(principal, language(), active) if principal else [],
-        "user": current_user,
+        "nav": navigation(principal, lang, active) if principal else [],
+        "user": current_user._get_current_object(),  # the user, not the proxy each use resolves again
+        "url_for": _request_url_for(),
     }
 
 

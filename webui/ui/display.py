@@ -43,7 +43,9 @@ def collect_references(
     titles: dict[tuple[str, int], str] = {}
     user_ids: set[int] = {r.get("owner_id") for r in records if r.get("owner_id")}
     for f in fields:
-        values = [r.get(f.name) for r in records if r.get(f.name) is not None]
+        if not f.target and not f.kind.refers_to_user:  # nothing to look up: skip reading its values
+            continue
+        values = [value for value in (r.get(f.name) for r in records) if value is not None]
         if f.target and values:
             titles.update({(f.target, i): text for i, text in session.titles(f.target, values).items()})
         elif f.kind.refers_to_user:

@@ -32,6 +32,15 @@ CACHE = "trellis_list_columns"
 CACHE_SIZE = 256
 
 
+def _escaped(text: str) -> str:
+    """``markupsafe.escape``'s text for a cell: the same entities, without making a ``Markup`` of
+    a text that has none of the characters it replaces (most cells: names, numbers, dates,
+    labels, links; five ``in`` tests cost a twentieth of an ``escape``)."""
+    if "&" in text or "<" in text or ">" in text or "'" in text or '"' in text:
+        return str(escape(text))
+    return text
+
+
 @dataclass(frozen=True)
 class ColumnCells:
     """How one list column shows a record: the cell's opening tag (``data-label``, escaped once),
@@ -137,21 +146,21 @@ def rows(
         url = row_url(record.id)
         texts, links, html = [], [], []
         if first is None:
-            html.append(f'<td><a href="{escape(url)}">#{record.id}</a></td>')
+            html.append(f'<td><a href="{_escaped(url)}">#{record.id}</a></td>')
         else:
             text = first.text(record, fmt, refs)
             texts.append(text)
             links.append(_link(obj, record, first.field, refs, record_url) if first.links else None)
-            html.append(f'{first.opening}<a href="{escape(url)}">{escape(text or f"#{record.id}")}</a></td>')
+            html.append(f'{first.opening}<a href="{_escaped(url)}">{_escaped(text or f"#{record.id}")}</a></td>')
         for column in rest:
             text = column.text(record, fmt, refs)
             link = _link(obj, record, column.field, refs, record_url) if column.links else None
             texts.append(text)
             links.append(link)
             if link:
-                html.append(f'{column.opening}<a href="{escape(link)}">{escape(text)}</a></td>')
+                html.append(f'{column.opening}<a href="{_escaped(link)}">{_escaped(text)}</a></td>')
             else:
-                html.append(f"{column.opening}{escape(text)}</td>")
+                html.append(f"{column.opening}{_escaped(text)}</td>")
         out.append(Row(record.id, url, Markup("".join(html)), headers, texts, links))
     return out
 

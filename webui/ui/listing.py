@@ -21,12 +21,14 @@ at all while more matches follow the page: "25+ records", "Page 1", a link to th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from flask import url_for
+from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
 from engine.metadata.fieldtypes import FieldValueError, coerce_value, filter_field
@@ -141,6 +143,24 @@ class FilterWidget:
     value: str = ""
     low: str = ""
     high: str = ""
+
+    @property
+    def options_html(self) -> Markup:
+        """The ``<option>``s of ``options``, ``value``'s selected, as ``_filters.html`` wrote them
+        one by one (``options_html``: the same escaping, written once per options and value)."""
+        return options_html(tuple(self.options), self.value)
+
+
+@functools.lru_cache(maxsize=1024)
+def options_html(options: tuple[tuple[str, str], ...], value: str) -> Markup:
+    """``<option value="key"[ selected]>label</option>`` per option, escaped (a pure function of
+    its arguments: a select's options change only with the config and the language)."""
+    return Markup(
+        "".join(
+            f'<option value="{escape(key)}"{" selected" if key == value else ""}>{escape(label)}</option>'
+            for key, label in options
+        )
+    )
 
 
 def filter_widgets(obj: ObjectDef, principal: Principal, params: ListParams, lang: str) -> list[FilterWidget]:

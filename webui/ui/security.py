@@ -9,6 +9,7 @@
   process.
 - Cookies are HttpOnly and SameSite=Lax; Secure unless the app runs in debug or
   testing mode; ``TRELLIS_SECURE_COOKIES`` (1/0, true/false) overrides that.
+- The serializer of the session cookie is made once per app and secret (``SessionCookies``).
 - Every POST form carries a ``csrf_token`` (Flask-WTF's CSRFProtect). The REST
   API is exempt: it authenticates with bearer tokens, never with cookies.
 - Every response carries a Content-Security-Policy without inline scripts,
@@ -21,9 +22,12 @@ import hashlib
 import hmac
 import os
 import secrets
+from typing import Any
 
 from flask import Flask, Response
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
+from itsdangerous import URLSafeTimedSerializer
 
 #: Sent with every response (UI and API).
 SECURITY_HEADERS = {
@@ -76,6 +80,25 @@ def init_app(app: Flask) -> None:
     if api is not None:
         csrf.exempt(api)
     app.after_request(add_security_headers)
+    app.session_interface = SessionCookies()
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookies, with the serializer that reads and writes them made once
+    per app and secret (Flask makes one on every request — and itsdangerous tries its JSON on
+    ``{}`` for each — to read the cookie and again to write it): the same cookies, the same
+    checks of signature and age."""
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        fallbacks = app.config.get("SECRET_KEY_FALLBACKS")
+        key = (app.secret_key, tuple(fallbacks) if fallbacks else ())
+        made: dict[Any, URLSafeTimedSerializer | None] = app.extensions.setdefault("trellis_session_serializer", {})
+        found = made.get(key)
+        if found is None:
+            found = super().get_signing_serializer(app)
+            made.clear()  # one secret at a time
+            made[key] = found
+        return found
 
 
 def add_security_headers(response: Response) -> Response:

@@ -167,6 +167,20 @@ def _built(table: sa.Table, key: Any, build: Callable[[], sa.Select]) -> sa.Sele
     return found
 
 
+#: Per table and count (``Query.count``'s key): whether its last count went past its limit.
+_PAST_LIMIT: weakref.WeakKeyDictionary[sa.Table, dict[Any, bool]] = weakref.WeakKeyDictionary()
+
+
+def _past_limit(table: sa.Table) -> dict[Any, bool]:
+    found = _PAST_LIMIT.get(table)
+    if found is None:
+        with _BUILT_LOCK:
+            found = _PAST_LIMIT.setdefault(table, {})
+    if len(found) >= BUILT_PER_TABLE:
+        found.clear()
+    return found
+
+
 def encrypted_fields(obj: ObjectDef) -> list[str]:
     """Names of the object's fields stored encrypted."""
     return list(obj.encrypted)
@@ -191,24 +205,33 @@ class Query:
     #: The ``order_by`` specs ``ordering`` was made from (``-created_at``…): with them a query
     #: without conditions is one of few shapes, whose SELECTs are built once (``_built``).
     sort: tuple[str, ...] = ()
+    #: The ``filter`` arguments ``conditions`` were made from, one per condition, in order — None
+    #: once a condition came another way (``any_of``, ``moved``, ``search``) or a value cannot be
+    #: a key: with the shape they name a count for ``_PAST_LIMIT`` (a hint, never a result).
+    filtered: tuple[tuple[str, Any], ...] | None = ()
     #: A PostgreSQL search narrows it: ``page`` may walk the list index (``engine.runtime.records.walk``).
     searching: bool = False
 
     def filter(self, **conditions: Any) -> Query:
         """Keep records matching every ``field__op=value`` (op defaults to ``eq``)."""
         clauses = tuple(self._condition(key, value) for key, value in conditions.items())
-        return replace(self, conditions=self.conditions + clauses)
+        filtered = None if self.filtered is None else self.filtered + tuple(conditions.items())
+        try:
+            hash(filtered)
+        except TypeError:  # a list of values
+            filtered = None
+        return replace(self, conditions=self.conditions + clauses, filtered=filtered)
 
     def any_of(self, **conditions: Any) -> Query:
         """Keep records matching at least one ``field__op=value`` (same operators as ``filter``)."""
         if not conditions:
             return self
         clauses = [self._condition(key, value) for key, value in conditions.items()]
-        return replace(self, conditions=(*self.conditions, sa.or_(*clauses)))
+        return replace(self, conditions=(*self.conditions, sa.or_(*clauses)), filtered=None)
 
     def moved(self, move: moves.Moved) -> Query:
         """Keep records that made ``move`` through their pipeline (``engine.runtime.records.moves``)."""
-        return replace(self, conditions=(*self.conditions, moves.condition(self, move)))
+        return replace(self, conditions=(*self.conditions, moves.condition(self, move)), filtered=None)
 
     def search(self, text: str) -> Query:
         """Keep records where any text-like field the caller may see contains ``text`` (case-insensitive).
@@ -257,10 +280,10 @@ class Query:
             searchable = [f.name for f in search_fields(self.obj)]
             found = fulltext.candidates(self.session.connection, self.table, searchable, matches)
             if found is None:
-                return replace(self, conditions=(*self.conditions, like))
+                return replace(self, conditions=(*self.conditions, like), filtered=None)
             if fulltext.decides(matches):  # the MATCH finds exactly what the LIKE finds
-                return replace(self, indexed=(*self.indexed, found), matched=(*self.matched, like))
-            return replace(self, conditions=(*self.conditions, like), indexed=(*self.indexed, found))
+                return replace(self, indexed=(*self.indexed, found), matched=(*self.matched, like), filtered=None)
+            return replace(self, conditions=(*self.conditions, like), indexed=(*self.indexed, found), filtered=None)
         searchable = [f.name for f in search_fields(self.obj)]
         alternatives = []
         for form, names in matches.items():
@@ -271,7 +294,7 @@ class Query:
             if len(names) < len(searchable) or SEARCH_SEPARATOR in form:
                 document = sa.and_(document, sa.or_(*(columns[n].ilike(pattern, escape="\\") for n in names)))
             alternatives.append(document)
-        return replace(self, conditions=(*self.conditions, sa.or_(*alternatives)), searching=True)
+        return replace(self, conditions=(*self.conditions, sa.or_(*alternatives)), filtered=None, searching=True)
 
     def order_by(self, *fields: str) -> Query:
         """Sort by fields (at most ``MAX_SORT_KEYS``); ``-name`` sorts descending; empty values come
@@ -311,6 +334,9 @@ class Query:
         search): a list's plain page is one of few shapes, built once (``_built``)."""
         if self.conditions or self.indexed:
             return None
+        return self._scope_shape()
+
+    def _scope_shape(self) -> tuple[Any, ...]:
         owners = self.session.principal.owners(self.session.principal.grant(self.obj.name).read)
         return (tuple(c.name for c in self.visible_columns()), owners, self.archived, self.sort)
 
@@ -362,19 +388,46 @@ class Query:
         return None if row is None else row_to_record(self.obj, row, self.session.crm.keys)
 
     def count(self, limit: int | None = None) -> int:
-        """How many records match; with ``limit``, counting stops after ``limit + 1`` records."""
+        """How many records match; with ``limit``, counting stops after ``limit + 1`` records.
+
+        A query without conditions whose last count went past ``limit`` (``_PAST_LIMIT``: a
+        list's plain page, counted on every request) first looks for its ``limit + 1``-th record
+        and counts only when there is none (``_capped_count_statement``): the same number, from
+        an index walk without the count's per-row work. Either statement gives the right count;
+        what was seen before only chooses the cheaper one. A filtered query (``filter`` alone: a
+        list's stage filter) is named by its filters too; its statements are built anew."""
         shape = self._shape()
         if shape is None:
-            query = self._count_statement(limit)
+            if limit is None or self.indexed or self.filtered is None or len(self.filtered) != len(self.conditions):
+                return self.session.connection.execute(self._count_statement(limit)).scalar_one()
+            key: tuple[Any, ...] = ("count", limit, self._scope_shape(), self.filtered)
+            capped = _past_limit(self.table).get(key)
+            query = self._capped_count_statement(limit) if capped else self._count_statement(limit)
         else:
-            query = _built(self.table, ("count", limit, shape), lambda: self._count_statement(limit))
-        return self.session.connection.execute(query).scalar_one()
+            key = ("count", limit, shape)
+            if limit is not None and _past_limit(self.table).get(key):
+                query = _built(self.table, ("capped count", limit, shape), lambda: self._capped_count_statement(limit))
+            else:
+                query = _built(self.table, key, lambda: self._count_statement(limit))
+        counted: int = self.session.connection.execute(query).scalar_one()
+        if limit is not None:
+            _past_limit(self.table)[key] = counted > limit
+        return counted
 
     def _count_statement(self, limit: int | None) -> sa.Select:
-        inner = self.statement().order_by(None).with_only_columns(self.table.c.id)
+        inner: sa.Select[Any] = self.statement().order_by(None).with_only_columns(sa.literal_column("1"))
         if limit is not None:
             inner = inner.limit(limit + 1)
         return sa.select(sa.func.count()).select_from(inner.subquery())
+
+    def _capped_count_statement(self, limit: int) -> sa.Select:
+        """``limit + 1`` when a record follows the first ``limit`` (one index walk that skips them,
+        ``OFFSET``), else the exact count: ``COALESCE`` evaluates the count only when the first
+        finds nothing, on SQLite and PostgreSQL alike."""
+        plain = self.statement().order_by(None)
+        beyond = plain.with_only_columns(sa.literal(limit + 1)).limit(1).offset(limit).scalar_subquery()
+        every = plain.with_only_columns(sa.func.count()).scalar_subquery()
+        return sa.select(sa.func.coalesce(beyond, every))
 
     def grouped(
         self,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,20 +232,65 @@ class UserGraph:
 def principal_of(config: Config, row: UserRow, graph: UserGraph) -> Principal:
     """The Principal of a ``sys_users`` row (its state not judged): the most permissive combination
     of its roles, its team and its subtree."""
-    roles = [config.roles[name] for name in row["roles"] or [] if name in config.roles]
+    roles = _role_rights(config, tuple(row["roles"] or ()))
     return Principal(
         user_id=row["id"],
         username=row["username"],
-        roles=tuple(r.name for r in roles),
+        roles=roles.names,
         team_id=row["team_id"],
         team_member_ids=graph.team_members(row["team_id"]),
         subtree_ids=graph.subtree(row["id"]),
-        grants=_merged_grants(config, roles),
-        permissions=frozenset().union(*(r.permissions for r in roles)),
-        hidden=_restricted(config, roles, lambda r: r.hidden),
-        read_only=_restricted(config, roles, lambda r: r.hidden | r.read_only),
-        lookup_titles=any(r.lookup_titles for r in roles),
+        grants=roles.grants,
+        permissions=roles.permissions,
+        hidden=roles.hidden,
+        read_only=roles.read_only,
+        lookup_titles=roles.lookup_titles,
     )
+
+
+@dataclass(frozen=True)
+class RoleRights:
+    """What a combination of roles may do under one config: the part of a Principal that depends
+    on the config and the role names alone (``_role_rights``)."""
+
+    names: tuple[str, ...]
+    grants: Mapping[str, ObjectGrant]
+    permissions: frozenset[str]
+    hidden: frozenset[tuple[str, str]]
+    read_only: frozenset[tuple[str, str]]
+    lookup_titles: bool
+
+
+#: Per config (by identity, while it lives): the ``RoleRights`` of each combination of role names
+#: met. The config is immutable, so they never go stale; a user's roles are read with their row on
+#: every request and only pick the entry.
+_RIGHTS: dict[int, tuple[weakref.ref[Config], dict[tuple[str, ...], RoleRights]]] = {}
+#: Most combinations kept per config (then it starts again): users have few distinct ones.
+RIGHTS_PER_CONFIG = 256
+
+
+def _role_rights(config: Config, names: tuple[str, ...]) -> RoleRights:
+    entry = _RIGHTS.get(id(config))
+    if entry is None or entry[0]() is not config:
+        key = id(config)
+        entry = (weakref.ref(config, lambda _: _RIGHTS.pop(key, None)), {})
+        _RIGHTS[key] = entry
+    known = entry[1]
+    found = known.get(names)
+    if found is None:
+        roles = [config.roles[name] for name in names if name in config.roles]
+        found = RoleRights(
+            names=tuple(r.name for r in roles),
+            grants=_merged_grants(config, roles),
+            permissions=frozenset().union(*(r.permissions for r in roles)),
+            hidden=_restricted(config, roles, lambda r: r.hidden),
+            read_only=_restricted(config, roles, lambda r: r.hidden | r.read_only),
+            lookup_titles=any(r.lookup_titles for r in roles),
+        )
+        if len(known) >= RIGHTS_PER_CONFIG:
+            known.clear()
+        known[names] = found
+    return found
 
 
 def _merged_grants(config: Config, roles: list[Role]) -> dict[str, ObjectGrant]:
