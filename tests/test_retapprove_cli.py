@@ -197,3 +197,20 @@ def test_retapprove_a_request_is_withdrawn_once_the_policy_needs_no_approval(sam
     assert "#1 Leads: 4 to purge, withdrawn on" in report.output
     assert "the policy no longer needs approval" in report.output
     assert [(w.object, w.record_id) for w in audit_rows(crm, "retention.withdrawn")] == [("lead", None)]
+
+
+def test_retapprove_a_request_is_withdrawn_once_the_object_keeps_its_records(sample, write_config):
+    crm, config, db_url, ids = sample
+    assert "(request #1)" in run("retention", "run", config, "--db", db_url, "--yes").output
+    kept = write_config(
+        CONFIG.replace(
+            "retention: {years: 2, action: purge, from: ended_on, approval: {role: compliance}}", "retention: false"
+        ),
+        "kept.yaml",
+    )
+    done = run("retention", "run", kept, "--db", db_url, "--yes")
+    assert done.exit_code == 0, done.output
+    assert len(lead_ids(crm)) == 5  # nothing purged, nothing left waiting on the approvers
+    with crm.session() as s:
+        assert retention_requests.get(s, 1).status == "withdrawn"
+    assert [(w.object, w.record_id) for w in audit_rows(crm, "retention.withdrawn")] == [("lead", None)]

@@ -153,6 +153,8 @@ def run(
     (``engine.runtime.retention_requests``): filed, waiting, or carried out once approved."""
     now = now or crm.clock_now().now_utc
     outcomes = []
+    with crm.session(channel=CHANNEL) as session:  # an object no longer purged leaves no request open
+        requests.withdraw_unheld(session, {obj.name for obj in policies(crm)})
     for obj in policies(crm):
         assert obj.retention is not None
         policy, before = obj.retention, cutoff(now, obj.retention.years)

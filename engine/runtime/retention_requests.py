@@ -328,6 +328,17 @@ def withdraw(session: Session, object_name: str) -> RetentionRequest | None:
     return get(session, current.id)
 
 
+def withdraw_unheld(session: Session, kept: set[str]) -> list[RetentionRequest]:
+    """Withdraw the open requests of objects outside ``kept`` (the objects that still have a
+    retention policy): an object the config removed, or whose records it now keeps for ever
+    (``retention: false``), leaves nothing waiting on the approvers. Audited like ``withdraw``."""
+    requests = _requests(session)
+    names = session.connection.execute(
+        sa.select(requests.c.open_object).where(requests.c.open_object.is_not(None))
+    ).scalars()
+    return [found for name in sorted(set(names) - kept) if (found := withdraw(session, name)) is not None]
+
+
 # --- carrying it out ---------------------------------------------------------------------------
 def approved_due(
     session: Session,
