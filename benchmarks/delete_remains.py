@@ -25,7 +25,6 @@ import datetime as dt
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import append_rows, databases, machine  # benchmarks/results.py  # noqa: E402
-from scratch import scratch_database  # benchmarks/scratch.py  # noqa: E402
+from scratch import compare_checkouts  # benchmarks/scratch.py  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[1]
 CONFIG = """
@@ -142,26 +141,6 @@ def one(url: str, rows: int) -> dict[str, float]:
     return {"delete_ms": statistics.median(single) * 1000, "purge_s": seconds}
 
 
-def run_in(code: Path, url: str, rows: int) -> dict[str, float]:
-    """``one`` in a fresh process on the code of ``code``."""
-    env = {**os.environ, "PYTHONPATH": str(code)}
-    command = [sys.executable, __file__, "--child", url, "--rows", str(rows)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"the run on {code} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def compare(url: str | None, baseline: Path, rows: int, rounds: int) -> dict[str, list[dict[str, float]]]:
-    """ROUNDS rounds, each the baseline then this code, each on a fresh database."""
-    runs: dict[str, list[dict[str, float]]] = {"baseline": [], "this": []}
-    for _ in range(rounds):
-        for name, code in (("baseline", baseline), ("this", HERE)):
-            with tempfile.TemporaryDirectory() as folder, scratch_database(url, Path(folder)) as scratch:
-                runs[name].append(run_in(code, scratch, rows))
-    return runs
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path)
@@ -179,7 +158,8 @@ def main() -> None:
         parser.error("--baseline DIR: the code to compare with")
     lines = []
     for url in databases(args.db, args.postgresql):
-        runs = compare(url, args.baseline.resolve(), args.rows, args.rounds)
+        options = ["--rows", str(args.rows)]
+        runs = compare_checkouts(__file__, url, args.baseline.resolve(), HERE, options, args.rounds)
         single = [statistics.median(r["delete_ms"] for r in runs[k]) for k in ("baseline", "this")]
         purge = [statistics.median(r["purge_s"] for r in runs[k]) for k in ("baseline", "this")]
         database = "PostgreSQL" if url else "SQLite"

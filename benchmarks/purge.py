@@ -23,7 +23,6 @@ import datetime as dt
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import append_rows, databases, machine  # benchmarks/results.py  # noqa: E402
-from scratch import scratch_database  # benchmarks/scratch.py  # noqa: E402
+from scratch import compare_checkouts  # benchmarks/scratch.py  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[1]
 CONFIG = """
@@ -123,26 +122,6 @@ def one(url: str, records: int) -> dict[str, float]:
     return {"seconds": seconds, "statements": statements[0], "delete_ms": statistics.median(single) * 1000}
 
 
-def run_in(code: Path, url: str, records: int) -> dict[str, float]:
-    """``one`` in a fresh process on the code of ``code``."""
-    env = {**os.environ, "PYTHONPATH": str(code)}
-    command = [sys.executable, __file__, "--child", url, "--records", str(records)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"the run on {code} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def compare(url: str | None, baseline: Path, records: int, rounds: int) -> dict[str, list[dict[str, float]]]:
-    """ROUNDS rounds, each the baseline then this code, each on a fresh database."""
-    runs: dict[str, list[dict[str, float]]] = {"baseline": [], "this": []}
-    for _ in range(rounds):
-        for name, code in (("baseline", baseline), ("this", HERE)):
-            with tempfile.TemporaryDirectory() as folder, scratch_database(url, Path(folder)) as scratch:
-                runs[name].append(run_in(code, scratch, records))
-    return runs
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path)
@@ -160,7 +139,8 @@ def main() -> None:
         parser.error("--baseline DIR: the code to compare with")
     lines = []
     for url in databases(args.db, args.postgresql):
-        runs = compare(url, args.baseline.resolve(), args.records, args.rounds)
+        options = ["--records", str(args.records)]
+        runs = compare_checkouts(__file__, url, args.baseline.resolve(), HERE, options, args.rounds)
         before = statistics.median(r["seconds"] for r in runs["baseline"])
         after = statistics.median(r["seconds"] for r in runs["this"])
         sent = [int(statistics.median(r["statements"] for r in runs[k])) for k in ("baseline", "this")]

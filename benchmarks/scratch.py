@@ -5,9 +5,13 @@ afterwards, so that a run never meets the tables of an earlier one. ``BENCH_SCHE
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,3 +34,28 @@ def scratch_database(url: str | None, folder: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def run_in(script: str, code: Path, url: str, options: Sequence[str]) -> dict[str, float]:
+    """``script --child URL OPTIONS`` in a fresh process importing Trellis from ``code``: the JSON
+    object its last line prints."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    done = subprocess.run(
+        [sys.executable, script, "--child", url, *options], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the run on {code} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare_checkouts(
+    script: str, url: str | None, baseline: Path, this: Path, options: Sequence[str], rounds: int
+) -> dict[str, list[dict[str, float]]]:
+    """``rounds`` rounds, each ``run_in`` the baseline checkout then ``this`` one, each on a fresh
+    database (``scratch_database``): the runs by ``baseline`` and ``this``."""
+    runs: dict[str, list[dict[str, float]]] = {"baseline": [], "this": []}
+    for _ in range(rounds):
+        for name, code in (("baseline", baseline), ("this", this)):
+            with tempfile.TemporaryDirectory() as folder, scratch_database(url, Path(folder)) as scratch:
+                runs[name].append(run_in(script, code, scratch, options))
+    return runs

@@ -94,14 +94,9 @@ def config_first(*names: tuple[str, str, Callable[[str], Any]]) -> Callable[[Cal
 def reader_language(crm: Runtime, username: str | None) -> str:
     """The language a command speaks when no ``--lang`` is given: the user's locale when it is a
     language Trellis speaks, else the company's first language (``settings.languages``)."""
-    from engine.runtime.messages import LANGUAGES
     from engine.runtime.security.users import user_locale
 
-    for candidate in (user_locale(crm, username) if username else None, *crm.config.settings.languages):
-        base = (candidate or "").replace("-", "_").split("_")[0].lower()
-        if base in LANGUAGES:
-            return base
-    return "en"
+    return first_spoken((user_locale(crm, username) if username else None, *crm.config.settings.languages))
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -152,7 +147,13 @@ def show_warnings(warnings: Sequence[ConfigIssue], language: str = "en", err: bo
 def config_language(languages: Sequence[str]) -> str:
     """The language a config's errors and warnings are shown in: ``TRELLIS_LANG`` when it names a
     language Trellis speaks, else the config's first such language (``settings.languages``), else English."""
-    for candidate in (os.environ.get("TRELLIS_LANG"), *languages):
+    return first_spoken((os.environ.get("TRELLIS_LANG"), *languages))
+
+
+def first_spoken(candidates: Sequence[str | None]) -> str:
+    """The first of ``candidates`` (languages or locales such as ``zh_CN.UTF-8``) that names a
+    language Trellis speaks, as its base language; English when none does."""
+    for candidate in candidates:
         base = (candidate or "").replace("-", "_").split("_")[0].lower()
         if base in LANGUAGES:
             return base

@@ -17,7 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.runtime.errors import TrellisError
+from engine.metadata.fieldtypes import MAX_INTEGER
+from engine.runtime.errors import NotFound, TrellisError
 
 DEFAULT_URL = "sqlite:///trellis.db"
 #: The execution option (``statement.execution_options(**{KEEPS_ROWS: True})``) of the write
@@ -259,3 +260,22 @@ def bulk_insert(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
     with raw.cursor() as cursor, cursor.copy(f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[name] for name in names])
+
+
+def row_by_id(connection: sa.Connection, table: sa.Table, raw_id: Any, what: str, lock: bool = False) -> sa.RowMapping:
+    """The row of ``table`` whose id is ``raw_id`` as a user gave it (text or number), locked
+    ``FOR UPDATE`` on PostgreSQL when ``lock``; ``NotFound(what, raw_id)`` for an id that is no
+    whole number in the column's range, or that no row has."""
+    try:
+        number = int(raw_id)
+    except (TypeError, ValueError, OverflowError):
+        raise NotFound(what, raw_id) from None
+    if not 0 < number <= MAX_INTEGER:
+        raise NotFound(what, raw_id)
+    statement = sa.select(table).where(table.c.id == number)
+    if lock and connection.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    row = connection.execute(statement).mappings().first()
+    if row is None:
+        raise NotFound(what, raw_id)
+    return row

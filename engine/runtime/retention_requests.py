@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import Approver, ObjectDef, Retention
-from engine.runtime.errors import RECORD_ERRORS, FieldError, NotFound, ValidationFailed
+from engine.runtime.database import row_by_id
+from engine.runtime.errors import RECORD_ERRORS, FieldError, ValidationFailed
 from engine.runtime.messages import current_language, localized, message
 from engine.runtime.records.query import format_title
 from engine.runtime.records.reader import language_of
@@ -486,20 +486,7 @@ def examples(session: Session, current: RetentionRequest, limit: int = EXAMPLES)
 
 
 def _fetch(session: Session, request_id: Any, lock: bool = False) -> RetentionRequest:
-    requests = _requests(session)
-    try:
-        number = int(request_id)
-    except (TypeError, ValueError, OverflowError):
-        raise NotFound("retention request", request_id) from None
-    if not 0 < number <= MAX_INTEGER:
-        raise NotFound("retention request", request_id)
-    statement = sa.select(requests).where(requests.c.id == number)
-    if lock and session.connection.dialect.name == "postgresql":
-        statement = statement.with_for_update()
-    row = session.connection.execute(statement).mappings().first()
-    if row is None:
-        raise NotFound("retention request", request_id)
-    return _request(row)
+    return _request(row_by_id(session.connection, _requests(session), request_id, "retention request", lock))
 
 
 def _request(row: sa.RowMapping) -> RetentionRequest:

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.metadata.expressions import ExpressionEvalError
-from engine.metadata.fieldtypes import MAX_INTEGER
 from engine.metadata.model import ApprovalRule, ObjectDef
+from engine.runtime.database import row_by_id
 from engine.runtime.errors import RECORD_ERRORS, Conflict, FieldError, NotFound, ValidationFailed
 from engine.runtime.jobs.inbox import readable_records
 from engine.runtime.records import reader
@@ -541,19 +541,7 @@ def _fetch(session: Session, approval_id: Any, lock: bool = False, check_scope: 
     """One request with every pending value (for deciding and applying), scope checked unless
     ``check_scope`` is false (the request as it stands right after the caller decided it)."""
     approvals, _ = _tables(session)
-    try:
-        number = int(approval_id)
-    except (TypeError, ValueError, OverflowError):
-        raise NotFound("approval", approval_id) from None
-    if not 0 < number <= MAX_INTEGER:
-        raise NotFound("approval", approval_id)
-    statement = sa.select(approvals).where(approvals.c.id == number)
-    if lock and session.connection.dialect.name == "postgresql":
-        statement = statement.with_for_update()
-    row = session.connection.execute(statement).mappings().first()
-    if row is None:
-        raise NotFound("approval", approval_id)
-    found = _load(session, [row])[0]
+    found = _load(session, [row_by_id(session.connection, approvals, approval_id, "approval", lock)])[0]
     if check_scope and not session.principal.is_system and found.requested_by != session.user:
         _require_record_scope(session, found)
     return found
