@@ -185,10 +185,6 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-#: The languages config errors are written in (the engine's, engine.runtime.messages.LANGUAGES).
-LANGUAGES = ("en", "zh")
-
-
 @dataclass(frozen=True)
 class Words:
     """A config message or hint in every language Trellis speaks: ``Words(en, zh)``.
