@@ -206,10 +206,6 @@ class Words:
             return Words(self.en + other, self.zh + other)
         return NotImplemented
 
-    def in_language(self, language: str) -> str:
-        """The text in ``language`` (English for a language it is not written in)."""
-        return self.zh if language == "zh" else self.en
-
 
 #: A message as a check gives it: ``Words`` in every language, or (not yet translated) English.
 Text = str | Words
