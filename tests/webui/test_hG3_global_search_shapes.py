@@ -135,4 +135,5 @@ def test_hG3_the_search_reads_in_the_login_checks_transaction(app):
     assert page.status_code == 200 and "Globex Rob" in html.unescape(text(page))
     assert suggested.status_code == 200
     assert len(checkouts) == 2  # one connection per request: the login check's read is the search's
-    assert engine.pool.checkedout() == 0
+    assert rob.get("/search?q=a").status_code == 422 and rob.get("/search").status_code == 200
+    assert engine.pool.checkedout() == 0  # a refused text, or none, leaves no read open either
