@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine import Trellis  # noqa: E402
-from engine.runtime.records import search  # noqa: E402
+from engine.runtime.records import ranking, search  # noqa: E402
 from engine.runtime.records.query import Query  # noqa: E402
 
 SECTION = "### After: the capped global search (`benchmarks/global_search_cap.py`)"
@@ -51,12 +51,13 @@ USERS = {"rep001": "busiest rep", "mgr01": "busiest team's manager", "ceo": "exe
 
 def _uncapped(query: Query, text: str, matches: Mapping[str, list[str]], limit: int) -> tuple[list[dict], int]:
     """The global search's ranking before the cap: every match counted and ranked."""
+    query = query.search(text)
     table = query.table
     statement = (
         query.statement()
         .add_columns(sa.func.count().over().label("_total"))
         .order_by(None)
-        .order_by(search._rank(query.obj, table, text, matches), table.c.updated_at.desc(), table.c.id.desc())
+        .order_by(ranking.rank(query.obj, table, matches, bound=False), table.c.updated_at.desc(), table.c.id.desc())
         .limit(limit)
     )
     rows = [dict(row) for row in query.session.connection.execute(statement).mappings()]

@@ -200,19 +200,36 @@ def match_expression(matches: Mapping[str, Sequence[str]]) -> str | None:
     )
 
 
+def serving_index(
+    connection: sa.Connection, table: sa.Table, searchable: Sequence[str], matches: Mapping[str, Sequence[str]]
+) -> str | None:
+    """The name of the index that finds ``matches`` in ``table``, or None when none can (see the
+    module docstring: another database, no FTS5, a form too short, the index not built; one
+    catalogue lookup). ``searchable``: every searchable field of the object."""
+    names = indexed_names(searchable)
+    if not names or match_expression(matches) is None or connection.dialect.name != "sqlite" or not supported():
+        return None
+    index = index_name(table, names)
+    return index if exists(connection, index) else None
+
+
+def candidates_in(table: sa.Table, index: str, expression: str | sa.BindParameter[str]) -> sa.ColumnElement[bool]:
+    """``id IN (SELECT rowid FROM <index> WHERE <index> MATCH expression)``; ``expression`` is
+    ``match_expression``'s text, or a bound parameter that takes it (a statement built once for
+    every text of one shape: ``engine.runtime.records.ranking``)."""
+    fts = sa.table(index, sa.column("rowid"), sa.column(index))
+    found = sa.select(fts.c.rowid).where(fts.c[index].match(expression))
+    return table.c.id.in_(found)
+
+
 def candidates(
     connection: sa.Connection, table: sa.Table, searchable: Sequence[str], matches: Mapping[str, Sequence[str]]
 ) -> sa.ColumnElement[bool] | None:
     """``id IN (SELECT rowid FROM <index> WHERE <index> MATCH …)``: the records the index finds
     for ``matches`` (a superset of LIKE's; the same when ``decides``), or None when the index
-    cannot serve them (see the module docstring). ``searchable``: every searchable field of the object."""
-    names = indexed_names(searchable)
+    cannot serve them (``serving_index``). ``searchable``: every searchable field of the object."""
+    index = serving_index(connection, table, searchable, matches)
     expression = match_expression(matches)
-    if not names or expression is None or connection.dialect.name != "sqlite" or not supported():
+    if index is None or expression is None:
         return None
-    index = index_name(table, names)
-    if not exists(connection, index):
-        return None
-    fts = sa.table(index, sa.column("rowid"), sa.column(index))
-    found = sa.select(fts.c.rowid).where(fts.c[index].match(expression))
-    return table.c.id.in_(found)
+    return candidates_in(table, index, expression)

@@ -15,8 +15,8 @@ import re
 
 import pytest
 
+from engine.runtime.records import ranking, walk
 from engine.runtime.records import search as search_module
-from engine.runtime.records import walk
 from engine.runtime.security.tokens import create_token
 from tests.webui.conftest import client_for, make_app, text
 
@@ -168,14 +168,14 @@ def test_bigsearch2_a_manager_never_sees_another_teams_or_archived_records(crm, 
 def test_bigsearch2_global_search_counts_and_ranks_the_teams_matches(crm, walked, monkeypatch):
     monkeypatch.setattr(search_module, "SEARCH_CAP", 6)
     sources: list[bool] = []
-    real = walk.ranked_source
+    real = ranking.by_owner
 
-    def spy(query, columns, cap):
-        statement = real(query, columns, cap)
+    def spy(*args):
+        statement = real(*args)
         sources.append(statement is not None)
         return statement
 
-    monkeypatch.setattr(walk, "ranked_source", spy)
+    monkeypatch.setattr(ranking, "by_owner", spy)
     app = make_app(crm)
     secret, _ = create_token(crm, "ann", "test")
     headers = {"Authorization": f"Bearer {secret}"}
@@ -197,7 +197,7 @@ def test_bigsearch2_global_search_counts_and_ranks_the_teams_matches(crm, walked
     (group,) = rare["data"]
     assert rare["meta"]["count_capped"] is False
     assert sorted(hit["id"] for hit in group["records"]) == sorted(expected(crm, "ann", "zyxo"))
-    monkeypatch.setattr(walk, "ranked_source", lambda query, columns, cap: None)
+    monkeypatch.setattr(ranking, "by_owner", lambda *args: None)
     assert found("zyxo") == rare  # the search index's read: the same answer
     unfound = found("globex")
     assert unfound["meta"]["count_capped"] is True and unfound["data"][0]["total"] == 6

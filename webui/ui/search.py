@@ -1,7 +1,8 @@
 """Global search in the web UI: the top bar's box, its suggestions and the results page.
 
 HTTP and view models only; what is found, in which records and fields, is
-``engine.runtime.records.search`` (the one read path, as the logged-in user).
+``engine.runtime.records.search`` (the one read path, as the logged-in user, in the login
+check's read session: the read replica when ``TRELLIS_READ_DATABASE_URL`` is set, as a list's).
 
 - ``results`` (``/search?q=&objects=``): the matches grouped by object, each group with its
   count and "Show all N in <object>" linking to the object's list searched for the same
@@ -22,7 +23,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, jsonify, request, url_for
 
 from engine.runtime.records.search import BadSearch, ObjectHits, SearchResults, search_everything
-from webui.ui.context import formatter, language, plural, t, ui_session
+from webui.ui.context import formatter, language, plural, reads_only, t, ui_session
 from webui.ui.views import _require_login, render_page
 
 #: Records per object on the results page and in the top bar's suggestions.
@@ -98,10 +99,13 @@ def _objects() -> list[str]:
 
 
 def _search(per_object: int) -> SearchResults:
-    with ui_session() as session:
+    """The search as the logged-in user, in a read session: the login check's read (the read
+    replica when there is one), the views being ``reads_only``."""
+    with ui_session(read=True) as session:
         return search_everything(session, request.args.get("q"), _objects(), per_object, language())
 
 
+@reads_only
 def results() -> tuple[str, int]:
     """The results page: every readable object's best matches, grouped, with counts (no ``q``: the form)."""
     text = (request.args.get("q") or "").strip()
@@ -117,6 +121,7 @@ def results() -> tuple[str, int]:
     return render_page("search.html", None, q=found.text, groups=groups, error=None, summary=summary), 200
 
 
+@reads_only
 def suggest() -> Response | tuple[Response, int]:
     """The top bar's suggestions as JSON: ``{q, groups: [{object, label, count, count_capped, hits:
     [{title, url, matched}], list_url, more, all_label}], all_url, all_label, status, count_capped}``

@@ -266,35 +266,17 @@ class Query:
         matches = search_matches(self.session.principal, self.obj, text, self.session.config.settings)
         if not matches:
             return self
-        columns = {name: self.table.c[name] for names in matches.values() for name in names}
-        if self.session.connection.dialect.name != "postgresql":
-            # SQLite's LIKE ignores the case of ASCII letters, as its lower() does (both know no
-            # other letters): the same matches as lower(field) LIKE lower(pattern), at half the cost.
-            like = sa.or_(
-                *(
-                    columns[name].like(f"%{_escape_like(form)}%", escape="\\")
-                    for form, names in matches.items()
-                    for name in names
-                )
-            )
-            searchable = [f.name for f in search_fields(self.obj)]
-            found = fulltext.candidates(self.session.connection, self.table, searchable, matches)
-            if found is None:
-                return replace(self, conditions=(*self.conditions, like), filtered=None)
-            if fulltext.decides(matches):  # the MATCH finds exactly what the LIKE finds
-                return replace(self, indexed=(*self.indexed, found), matched=(*self.matched, like), filtered=None)
-            return replace(self, conditions=(*self.conditions, like), indexed=(*self.indexed, found), filtered=None)
-        searchable = [f.name for f in search_fields(self.obj)]
-        alternatives = []
-        for form, names in matches.items():
-            pattern = f"%{_escape_like(form)}%"
-            document: sa.ColumnElement[bool] = search_document(self.table, searchable).like(
-                sa.func.lower(pattern), escape="\\"
-            )
-            if len(names) < len(searchable) or SEARCH_SEPARATOR in form:
-                document = sa.and_(document, sa.or_(*(columns[n].ilike(pattern, escape="\\") for n in names)))
-            alternatives.append(document)
-        return replace(self, conditions=(*self.conditions, sa.or_(*alternatives)), filtered=None, searching=True)
+        connection = self.session.connection
+        index = fulltext.serving_index(connection, self.table, [f.name for f in search_fields(self.obj)], matches)
+        found = text_condition(self.table, self.obj, connection.dialect.name, matches, index)
+        return replace(
+            self,
+            conditions=(*self.conditions, *found.conditions),
+            indexed=(*self.indexed, *found.indexed),
+            matched=(*self.matched, *found.matched),
+            filtered=None,
+            searching=self.searching or connection.dialect.name == "postgresql",
+        )
 
     def order_by(self, *fields: str) -> Query:
         """Sort by fields (at most ``MAX_SORT_KEYS``); ``-name`` sorts descending; empty values come
@@ -337,8 +319,13 @@ class Query:
         return self._scope_shape()
 
     def _scope_shape(self) -> tuple[Any, ...]:
-        owners = self.session.principal.owners(self.session.principal.grant(self.obj.name).read)
-        return (tuple(c.name for c in self.visible_columns()), owners, self.archived, self.sort)
+        return (tuple(c.name for c in self.visible_columns()), self.scope_owners(), self.archived, self.sort)
+
+    def scope_owners(self) -> frozenset[int] | None:
+        """The owners of the records the caller may read (their read scope): None for every
+        record, an empty set for none."""
+        principal = self.session.principal
+        return principal.owners(principal.grant(self.obj.name).read)
 
     def _statement(self) -> sa.Select:
         statement = sa.select(*self.visible_columns())
@@ -795,6 +782,81 @@ def _percent_of(value: Any) -> Decimal | None:
     if value is None:
         return None
     return (value if isinstance(value, Decimal) else Decimal(str(value))) / 100
+
+
+@dataclass(frozen=True)
+class TextMatch:
+    """A search's conditions (``text_condition``), as ``Query`` holds them: ``conditions`` decide
+    on the rows; ``indexed`` narrows them through SQLite's search index; ``matched`` are the LIKEs
+    that ``indexed`` decides exactly (``fulltext.decides``), left out while the index is used."""
+
+    conditions: tuple[sa.ColumnElement[bool], ...] = ()
+    indexed: tuple[sa.ColumnElement[bool], ...] = ()
+    matched: tuple[sa.ColumnElement[bool], ...] = ()
+
+
+def text_condition(
+    table: sa.Table,
+    obj: ObjectDef,
+    dialect: str,
+    matches: Mapping[str, Sequence[str]],
+    index: str | None = None,
+    bound: bool = False,
+) -> TextMatch:
+    """The conditions of ``Query.search`` for ``matches`` (``search_matches``) on ``dialect``,
+    through SQLite's search index ``index`` when there is one (``fulltext.serving_index``).
+
+    With ``bound``, each form's pattern is the bound parameter ``search_form_<n>`` and the
+    index's MATCH text ``search_match`` (their values: ``text_parameters``): one statement then
+    serves every text of the same ``text_shape`` (global search: ``engine.runtime.records.ranking``)."""
+    forms = list(matches.items())
+    patterns: list[Any] = [
+        sa.bindparam(f"search_form_{n}", type_=sa.String()) if bound else f"%{_escape_like(form)}%"
+        for n, (form, _) in enumerate(forms)
+    ]
+    columns = {name: table.c[name] for _, names in forms for name in names}
+    if dialect != "postgresql":
+        # SQLite's LIKE ignores the case of ASCII letters, as its lower() does (both know no
+        # other letters): the same matches as lower(field) LIKE lower(pattern), at half the cost.
+        like = sa.or_(
+            *(
+                columns[name].like(pattern, escape="\\")
+                for pattern, (_, names) in zip(patterns, forms, strict=True)
+                for name in names
+            )
+        )
+        if index is None:
+            return TextMatch(conditions=(like,))
+        expression: str | sa.BindParameter[str] = (
+            sa.bindparam("search_match", type_=sa.String()) if bound else fulltext.match_expression(matches) or ""
+        )
+        found = fulltext.candidates_in(table, index, expression)
+        if fulltext.decides(matches):  # the MATCH finds exactly what the LIKE finds
+            return TextMatch(indexed=(found,), matched=(like,))
+        return TextMatch(conditions=(like,), indexed=(found,))
+    searchable = [f.name for f in search_fields(obj)]
+    alternatives = []
+    for pattern, (form, names) in zip(patterns, forms, strict=True):
+        document: sa.ColumnElement[bool] = search_document(table, searchable).like(sa.func.lower(pattern), escape="\\")
+        if len(names) < len(searchable) or SEARCH_SEPARATOR in form:
+            document = sa.and_(document, sa.or_(*(columns[n].ilike(pattern, escape="\\") for n in names)))
+        alternatives.append(document)
+    return TextMatch(conditions=(sa.or_(*alternatives),))
+
+
+def text_shape(matches: Mapping[str, Sequence[str]]) -> tuple[tuple[tuple[str, ...], bool], ...]:
+    """What ``text_condition``'s statement depends on besides the table, the dialect and the
+    index: per form of the text, the fields searched for it and whether it holds the search
+    document's separator (its values are ``text_parameters``)."""
+    return tuple((tuple(names), SEARCH_SEPARATOR in form) for form, names in matches.items())
+
+
+def text_parameters(matches: Mapping[str, Sequence[str]], index: str | None = None) -> dict[str, str]:
+    """The values of ``text_condition(..., bound=True)``'s parameters for ``matches``."""
+    values = {f"search_form_{n}": f"%{_escape_like(form)}%" for n, form in enumerate(matches)}
+    if index is not None:
+        values["search_match"] = fulltext.match_expression(matches) or ""
+    return values
 
 
 def search_matches(principal: Principal, obj: ObjectDef, text: str, settings: Settings) -> dict[str, list[str]]:

@@ -1,6 +1,7 @@
 """Global search: one text, every object the caller may read, a few best matches of each.
 
-``search_everything(session, text)`` asks each readable object's ``Query.search`` — so the
+``search_everything(session, text)`` searches each readable object as its ``Query.search`` does
+(the same conditions: ``query.text_condition``) — so the
 caller's record scope applies, hidden fields are neither searched nor shown, encrypted
 fields are never searched and archived records are left out, exactly as in the object's
 list with ``?q=`` — and returns, per object with matches, the best ``per_object`` records
@@ -10,9 +11,12 @@ that it stops there), ranked among themselves, with ``count(*) OVER ()`` for the
 limited to ``per_object`` rows. When more than ``SEARCH_CAP`` records match, the count is
 ``SEARCH_CAP`` with ``ObjectHits.capped`` (people read "1,000+"). On PostgreSQL a team's matches
 of a text that is neither rare nor common are read owner by owner, so that the database stops
-after the owners that hold the first ``SEARCH_CAP + 1`` (``walk.ranked_source``).
+after the owners that hold the first ``SEARCH_CAP + 1`` (``ranking.by_owner``). Each object's
+statement is built once per shape (its visible columns, the scope's shape, the text's) with the
+text and the owners bound (``engine.runtime.records.ranking``); an object whose scope admits no
+record is not read.
 
-Ranking (``_rank``): a title field equal to the text, then a title field starting with it,
+Ranking (``ranking.rank``): a title field equal to the text, then a title field starting with it,
 then any searched field equal to it (an e-mail address or phone number typed in full),
 then the rest; among equals the most recently changed first. When at most ``SEARCH_CAP``
 records match, every match is ranked; when more match, only the first ``SEARCH_CAP`` the
@@ -30,11 +34,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.errors import FieldError
-from engine.runtime.records import walk
+from engine.runtime.records import ranking
 from engine.runtime.records.listparams import BadListParams
 from engine.runtime.records.present import References, ValueFormatter, moment_text
 from engine.runtime.records.query import MAX_SEARCH_LENGTH, Query, row_to_record, search_matches
@@ -184,7 +186,7 @@ def search_everything(
         if not matches:  # nothing the caller may search in: the object is not searched at all
             continue
         searched.append(obj)
-        rows, total = _ranked(session.query(obj.name).search(text), text, matches, per_object)
+        rows, total = _ranked(session.query(obj.name), text, matches, per_object)
         if total:
             records = [row_to_record(obj, row, session.crm.keys) for row in rows]
             hits = _hits(session, obj, records, matches, language)
@@ -193,77 +195,10 @@ def search_everything(
 
 
 def _ranked(query: Query, text: str, matches: Mapping[str, list[str]], limit: int) -> tuple[list[dict[str, Any]], int]:
-    """The best ``limit`` rows of ``query`` (already searching ``text``) and how many rows match,
-    up to ``SEARCH_CAP + 1``. The candidates are the first ``SEARCH_CAP + 1`` matches the database
-    reads, in no order (so it stops reading there, whichever way it finds them: PostgreSQL's
-    trigram index or a scan of the table), narrow (the id and the columns the ranking reads;
-    ``_n`` numbers them, and the last one only tells that the cap is passed: it is never shown);
-    the best ``limit`` of them are then joined to their rows. When at most ``SEARCH_CAP`` match,
-    every match is a candidate: the same results as ranking them all."""
-    table = query.table
-    ranked = dict.fromkeys(name for names in matches.values() for name in names)
-    columns = [table.c.id, table.c.updated_at, *(table.c[name] for name in ranked)]
-    # Any order: an order would make the database read (or walk) past the cap. A team's matches
-    # are read owner by owner when the text is not rare (``walk.ranked_source``).
-    statement = walk.ranked_source(query, columns, SEARCH_CAP + 1)
-    if statement is None:
-        statement = query.statement().with_only_columns(*columns).order_by(None)
-    return _best(query, text, matches, limit, statement.subquery("matched"))
-
-
-def _best(
-    query: Query,
-    text: str,
-    matches: Mapping[str, list[str]],
-    limit: int,
-    matched: sa.Subquery,
-) -> tuple[list[dict[str, Any]], int]:
-    """``_ranked`` over ``matched``: the first ``SEARCH_CAP + 1`` of its rows, ranked."""
-    table = query.table
-    candidates = (
-        sa.select(*matched.c, sa.func.row_number().over().label("_n")).limit(SEARCH_CAP + 1).subquery("candidates")
-    )
-    over = sa.case((candidates.c._n > SEARCH_CAP, 1), else_=0)
-    best = (
-        sa.select(
-            candidates.c.id,
-            candidates.c.updated_at,
-            candidates.c._n,
-            over.label("_over"),
-            _rank(query.obj, candidates, text, matches).label("_rank"),
-            sa.func.count().over().label("_total"),
-        )
-        .order_by(over, sa.literal_column("_rank"), candidates.c.updated_at.desc(), candidates.c.id.desc())
-        .limit(limit)
-        .subquery("best")
-    )
-    statement = (
-        sa.select(*query.visible_columns(), best.c._n, best.c._total)
-        .join_from(table, best, table.c.id == best.c.id)
-        .order_by(best.c._over, best.c._rank, best.c.updated_at.desc(), best.c.id.desc())
-    )
-    rows = [dict(row) for row in query.session.connection.execute(statement).mappings()]
-    count = rows[0]["_total"] if rows else 0
-    shown = [row for row in rows if row["_n"] <= SEARCH_CAP]
-    return [{k: v for k, v in row.items() if k not in ("_n", "_total")} for row in shown], int(count)
-
-
-def _rank(
-    obj: ObjectDef, table: sa.Table | sa.Subquery, text: str, matches: Mapping[str, list[str]]
-) -> sa.ColumnElement[int]:
-    """0: a title field equals ``text``; 1: one starts with it; 2: a searched field equals a form
-    of it; 3: the rest (case-insensitive, as the search)."""
-    searched = matches.get(text, [])
-    titles = [table.c[n] for n in obj.title_fields() if n in searched]
-    lowered = text.lower()
-    prefix = lowered.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    whens: list[tuple[sa.ColumnElement[bool], int]] = []
-    if titles:
-        whens.append((sa.or_(*(sa.func.lower(c) == lowered for c in titles)), 0))
-        whens.append((sa.or_(*(sa.func.lower(c).like(prefix, escape="\\") for c in titles)), 1))
-    exact = [sa.func.lower(table.c[n]) == form.lower() for form, names in matches.items() for n in names]
-    whens.append((sa.or_(*exact), 2))
-    return sa.case(*whens, else_=3)
+    """The best ``limit`` records of ``query`` (the caller's plain query of one object) holding
+    ``text`` (``matches``: its forms and the fields searched for each) and how many do, up to
+    ``SEARCH_CAP + 1``: one statement built once per shape (``ranking.ranked``)."""
+    return ranking.ranked(query, matches, limit, SEARCH_CAP)
 
 
 def _hits(

@@ -49,7 +49,7 @@ _WALKED: weakref.WeakKeyDictionary[sa.Table, dict[tuple[int, bool], sa.Subquery]
 #: Records of the scope the first window reads.
 PROBE_ROWS = 1_000
 #: Global search reads a team's matches owner by owner when at least ``RARE_FOUND`` and fewer than
-#: ``COMMON_FOUND`` of ``PROBE_ROWS`` records of the scope match (``ranked_source``).
+#: ``COMMON_FOUND`` of ``PROBE_ROWS`` records of the scope match (``ranking.by_owner``).
 RARE_FOUND = 3
 COMMON_FOUND = 100
 #: Most records of the scope a window reads: past it, the search index reads the page.
@@ -88,43 +88,6 @@ def page_rows(query: Query, limit: int, offset: int) -> list[sa.RowMapping] | No
         window = min(MOST_ROWS, max(2 * window, int(WINDOW_SPARE * estimate)))
 
 
-def ranked_source(query: Query, columns: Sequence[sa.Column], cap: int) -> sa.Select | None:
-    """For global search (``search._ranked``): a SELECT of ``columns`` of the records matching
-    ``query`` (a PostgreSQL search of a scope of several owners, in any order) that PostgreSQL
-    stops reading at ``cap`` sooner than the query's own statement — or None, when it would not.
-
-    The query's own statement finds a team's matches in one bitmap of the search index with
-    ``owner_id = ANY(…)``: one index scan per owner, every one of them read before the first row.
-    This one reads each owner's matches in turn (``UNION ALL``, one index scan each): a text of
-    1 % of the records finds ``cap`` in the first owner or two. ``PROBE_ROWS`` records of the
-    scope (any of them) tell the text's share: when fewer than ``RARE_FOUND`` match (a rare text, whose
-    matches are all read anyway), the query's statement reads them (PostgreSQL then lists the
-    text's few matches from the search index in one scan and checks the owners on the rows);
-    when ``COMMON_FOUND`` or more do (a common text), too: PostgreSQL estimates such a text well
-    and meets ``cap`` matches after a short read of the table."""
-    scope = _scope(query, ordered=False)
-    owners = scope.owners if scope is not None else None
-    if owners is None or len(owners) == 1:  # every record, or one owner: one index scan already
-        return None
-    table = query.table
-    # Any PROBE_ROWS records of the scope, in whatever order is cheapest (no order: one statement
-    # PostgreSQL plans at once, where the merged newest records cost a plan per owner).
-    sample = sa.select(sa.and_(*query.conditions).label("matches")).where(table.c.owner_id.in_(owners))
-    if not query.archived:
-        sample = sample.where(table.c.archived_at.is_(None))
-    sampled = sample.limit(PROBE_ROWS).subquery("sampled")
-    probe = sa.select(sa.func.count()).select_from(sampled).where(sampled.c.matches)
-    found = query.session.connection.execute(probe).scalar_one()
-    if not RARE_FOUND <= found < COMMON_FOUND:
-        return None
-    legs = []
-    for owner in owners:
-        leg = sa.select(*columns).where(table.c.owner_id == owner, *query.conditions)
-        legs.append(leg if query.archived else leg.where(table.c.archived_at.is_(None)))
-    by_owner = sa.union_all(*legs).subquery("by_owner")
-    return sa.select(*(by_owner.c[c.name] for c in columns))
-
-
 @dataclass(frozen=True)
 class _Scope:
     """The records a walk reads: those of ``owners`` (sorted), or every record (None)."""
@@ -132,13 +95,12 @@ class _Scope:
     owners: tuple[int, ...] | None
 
 
-def _scope(query: Query, ordered: bool = True) -> _Scope | None:
-    """The scope of ``query`` to walk, or None when the walk does not apply (``ordered``: the
-    query must be in the list's default order)."""
-    if not query.searching or (ordered and query.sort != WALKED_SORT) or query.indexed:
+def _scope(query: Query) -> _Scope | None:
+    """The scope of ``query`` to walk, or None when the walk does not apply (not a search in the
+    list's default order)."""
+    if not query.searching or query.sort != WALKED_SORT or query.indexed:
         return None
-    principal = query.session.principal
-    owners = principal.owners(principal.grant(query.obj.name).read)
+    owners = query.scope_owners()
     if owners is None:
         return _Scope(None)
     if not owners or len(owners) > MOST_OWNERS:
