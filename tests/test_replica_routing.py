@@ -275,8 +275,8 @@ def test_replica_read_session_refuses_writes_and_logs_access_on_the_primary(crm)
 
 
 def test_replica_api_list_after_a_write_through_the_api(crm):
-    """What an API client sees: its own new record in the list at once; another user's list is
-    the replica's, and shows it once the replica replays it."""
+    """What an API client sees: its own new record in the list and the global search at once;
+    another user's list and search are the replica's, and show it once the replica replays it."""
     client = create_app(crm, test_config={"TESTING": True, "SECRET_KEY": "test secret"}).test_client()
     headers = {
         user: {"Authorization": f"Bearer {create_token(crm, user, 'replica test')[0]}"} for user in ("alice", "bob")
@@ -292,13 +292,21 @@ def test_replica_api_list_after_a_write_through_the_api(crm):
             assert response.status_code == 200, response.json
             return {record["name"] for record in response.json["data"]}
 
+        def searched(user: str) -> set[str]:
+            response = client.get("/api/v1/search?q=replay%20is%20paused&objects=deal", headers=headers[user])
+            assert response.status_code == 200, response.json
+            return {hit["record"]["name"] for group in response.json["data"] for hit in group["records"]}
+
         assert "Posted while replay is paused" in listed("alice")
         assert "Posted while replay is paused" not in listed("bob")
+        assert "Posted while replay is paused" in searched("alice")
+        assert "Posted while replay is paused" not in searched("bob")
     finally:
         _replay(crm, paused=False)
     _wait_until_replayed(crm)
     _replica(crm)._last = None
     assert "Posted while replay is paused" in listed("bob")
+    assert "Posted while replay is paused" in searched("bob")
 
 
 def test_replica_refuses_a_user_disabled_on_the_primary_at_once(crm):

@@ -7,7 +7,8 @@ ranked the same way; the caller's scope and hidden fields apply, encrypted
 fields are never searched. A ``q`` that is too short or too long, an unknown or unreadable
 object in ``objects`` and a bad ``per_object`` are 422 ``bad_search`` naming the parameter.
 Titles and matched values are formatted for people in the request's language
-(``Accept-Language``).
+(``Accept-Language``). It reads in a read session (``api_read_session``): on the read replica
+when one is set and the caller has no write of theirs it has not replayed yet.
 """
 
 from __future__ import annotations
@@ -28,10 +29,9 @@ from engine.runtime.records.search import (
     ObjectHits,
     search_everything,
 )
-from webui.api.auth import current_username
 from webui.api.responses import error_responses
+from webui.api.routes import api_read_session
 from webui.api.serialize import record_json
-from webui.state import get_trellis
 
 
 def _per_object() -> int:
@@ -73,7 +73,7 @@ def search() -> Response:
     objects = [n.strip() for raw in request.args.getlist("objects") for n in raw.split(",") if n.strip()]
     per_object = _per_object()
     language = current_language()
-    with get_trellis().session(user=current_username(), channel="api") as session:
+    with api_read_session() as session:
         found = search_everything(session, request.args.get("q"), objects, per_object, language)
     return jsonify(
         {
