@@ -373,7 +373,7 @@ def approvals_nav() -> dict[str, Any]:
         principal = context._principal()
         link = None
         if principal is not None:
-            with ui_session() as session:
+            with ui_session(read=True) as session:  # as the login check's principal; replica-aware
                 count = approvals.waiting_count(session, PAGE_LIMIT) if config.approvals else 0
                 count += retention_requests.waiting_count(session, PAGE_LIMIT) if held else 0
                 if count or principal.has("approve") or approvals.requested_by_me(session, 1):
