@@ -20,8 +20,8 @@ from alembic.operations import ops as alembic_ops
 from engine.metadata.model import FieldDef
 from engine.runtime.migrate.compare import _compatible, _kind, _resolve, _sql_type
 from engine.runtime.migrate.counting import _count, _empty, _filled, _plural, _table
-from engine.runtime.migrate.execute import ADD, ALTER, BACKFILL, RETYPE, REWRITE, UNCONSTRAIN, _Action
-from engine.runtime.migrate.fixlog import _filled_rows, _log_filled, _log_fixes
+from engine.runtime.migrate.execute import ADD, AHEAD, ALTER, BACKFILL, RETYPE, REWRITE, UNCONSTRAIN, _Action
+from engine.runtime.migrate.fixlog import FillAudit, _filled_rows, _log_filled, _log_fixes
 from engine.runtime.migrate.model import Step
 from engine.runtime.security import audit
 from engine.runtime.workflow import timeline
@@ -74,13 +74,13 @@ def _add_filled(planner: _Planner, table: str, column: sa.Column, step: Step) ->
     )
     planner.actions.append(drop_default)
     planner.fills[(table, name)] = rows
-    schema = planner.schema
-
-    def audit_rows(conn: sa.Connection) -> None:
-        _log_filled(conn, schema, table, name, None, default)
-
     text = f"set {table}.{name} to {default!r} where empty ({_plural(rows, 'record')})"
-    planner.add(BACKFILL, table, Step("fill_default", table, name, text), sql=audit_rows, fix=True)
+    if not table.startswith("obj_"):  # audit rows are the records' (fixlog)
+        planner.add(AHEAD, table, Step("fill_default", table, name, text), fix=True)
+    else:  # the filled records' audit rows: written before the table is locked, then caught up
+        fill = FillAudit(planner.schema, table, name, default)
+        planner.add(AHEAD, table, Step("fill_default", table, name, text), sql=fill.ahead, fix=True)
+        planner.actions.append(_Action(BACKFILL, table, (), sql=fill.catch_up, fix=True))
     # Already NOT NULL: the step is listed as on the usual path, nothing is left to run.
     planner.add(ALTER, table, Step("alter_column", table, name, f"make {table}.{name} required (NOT NULL)"), order=2)
     return True

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -68,23 +69,81 @@ def _log_filled(
     the fix: the same rows as ``_log_fixes`` would write for them."""
     if not table.startswith("obj_"):
         return
-    row = audit.entry(
-        SYSTEM,
-        CHANNEL,
-        "update",
-        table[4:],
-        0,
-        {field: [None, _mask(new)] if masked else [None, new]},
-        dt.datetime.now(dt.UTC),
-    )
+    row = _filled_entry(table, field, new, masked)
+    matching = None if where is None else (lambda records: where(records.c[field]))
+    conn.execute(sa.insert(schema.system["sys_audit"]).from_select(*_audit_select(schema, table, field, row, matching)))
+
+
+@dataclass
+class FillAudit:
+    """The audit rows of the records a new column's constant value fills (PostgreSQL, ``columns.
+    _add_filled``), written in two parts so that writers do not wait for them: ``ahead``, before
+    the apply locks the table (the ``AHEAD`` phase), writes a row for every record there is;
+    ``catch_up``, once ``ALTER TABLE`` holds the lock, adds the records written meanwhile and
+    removes those deleted meanwhile (two anti-joins over this fill's rows, a second or so at
+    a million records where the rows themselves took half a minute). The rows are those
+    ``_log_filled`` writes, in id order but for the records caught up, which come last."""
+
+    schema: Schema
+    table: str
+    column: str
+    new: Any
+    row: dict[str, Any] = field(default_factory=dict)
+    #: The highest ``sys_audit.id`` before ``ahead`` (its rows and the catch-up's come after).
+    before: int = 0
+
+    def ahead(self, conn: sa.Connection) -> None:
+        """Audit every record of the table now, without locking it (a plain read)."""
+        target = self.schema.system["sys_audit"]
+        self.before = conn.execute(sa.select(sa.func.coalesce(sa.func.max(target.c.id), 0))).scalar_one()
+        self.row = _filled_entry(self.table, self.column, self.new, masked=False)
+        conn.execute(sa.insert(target).from_select(*_audit_select(self.schema, self.table, self.column, self.row)))
+
+    def catch_up(self, conn: sa.Connection) -> None:
+        """Under the table's lock: audit the records ``ahead`` did not see, drop the rows of those gone."""
+        target = self.schema.system["sys_audit"]
+        source = sa.table(self.table, sa.column("id"))
+        ours = sa.and_(
+            target.c.id > self.before,
+            *(target.c[name] == sa.literal(self.row[name], target.c[name].type) for name in _SAME),
+        )
+
+        def unseen(records: sa.TableClause) -> Any:
+            return ~sa.select(target.c.id).where(ours, target.c.record_id == records.c.id).exists()
+
+        conn.execute(
+            sa.insert(target).from_select(*_audit_select(self.schema, self.table, self.column, self.row, unseen))
+        )
+        gone = sa.select(source.c.id).where(source.c.id == target.c.record_id)
+        conn.execute(sa.delete(target).where(ours, ~gone.exists()))
+
+
+#: The columns every row of one fill shares (``FillAudit.catch_up`` finds them by).
+_SAME = ("at", "channel", "object", "changes")
+
+
+def _filled_entry(table: str, field: str, new: Any, masked: bool) -> dict[str, Any]:
+    changes = {field: [None, _mask(new)] if masked else [None, new]}
+    return audit.entry(SYSTEM, CHANNEL, "update", table[4:], 0, changes, dt.datetime.now(dt.UTC))
+
+
+def _audit_select(
+    schema: Schema,
+    table: str,
+    field: str,
+    row: dict[str, Any],
+    where: Callable[[sa.TableClause], Any] | None = None,
+) -> tuple[list[str], sa.Select[Any]]:
+    """The columns and the ``SELECT`` of an ``INSERT … SELECT`` of ``row`` for each record of
+    ``table`` matching ``where(<the table>)`` (every one when None), in id order."""
     target, source = schema.system["sys_audit"], sa.table(table, sa.column("id"), sa.column(field))
     names = [name for name in row if name != "record_id"]
     select = sa.select(
         *(sa.literal(row[name], target.c[name].type).label(name) for name in names), source.c.id.label("record_id")
     )
     if where is not None:
-        select = select.where(where(source.c[field]))
-    conn.execute(sa.insert(target).from_select([*names, "record_id"], select.order_by(source.c.id)))
+        select = select.where(where(source))
+    return [*names, "record_id"], select.order_by(source.c.id)
 
 
 def _mask(value: Any) -> Any:
