@@ -80,9 +80,15 @@ class FillAudit:
     _add_filled``), written in two parts so that writers do not wait for them: ``ahead``, before
     the apply locks the table (the ``AHEAD`` phase), writes a row for every record there is;
     ``catch_up``, once ``ALTER TABLE`` holds the lock, adds the records written meanwhile and
-    removes those deleted meanwhile (two anti-joins over this fill's rows, a second or so at
-    a million records where the rows themselves took half a minute). The rows are those
-    ``_log_filled`` writes, in id order but for the records caught up, which come last."""
+    removes those deleted meanwhile. The rows are those ``_log_filled`` writes, in id order but
+    for the records caught up, which come last.
+
+    The catch-up reads only what changed since ``ahead``: a record it may not have seen was
+    written by a transaction not finished when ``ahead`` began, so its ``xmin`` is not older than
+    that snapshot's ``xmin`` (``age(xmin)`` says so in one pass over the table, no join); those
+    without a row of this fill get one. Deleted records are counted — every record now, against
+    those ``ahead`` audited plus those caught up — and only when some are missing are this fill's
+    rows joined with the table to remove theirs."""
 
     schema: Schema
     table: str
@@ -91,33 +97,43 @@ class FillAudit:
     row: dict[str, Any] = field(default_factory=dict)
     #: The highest ``sys_audit.id`` before ``ahead`` (its rows and the catch-up's come after).
     before: int = 0
+    #: The ``xmin`` of a snapshot taken before ``ahead``'s, and how many records ``ahead`` audited.
+    horizon: int = 0
+    seen: int = 0
 
     def ahead(self, conn: sa.Connection) -> None:
         """Audit every record of the table now, without locking it (a plain read)."""
         target = self.schema.system["sys_audit"]
         self.before = conn.execute(sa.select(sa.func.coalesce(sa.func.max(target.c.id), 0))).scalar_one()
+        self.horizon = int(conn.exec_driver_sql("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").scalar_one())
         self.row = _filled_entry(self.table, self.column, self.new, masked=False)
-        conn.execute(sa.insert(target).from_select(*_audit_select(self.schema, self.table, self.column, self.row)))
+        insert = sa.insert(target).from_select(*_audit_select(self.schema, self.table, self.column, self.row))
+        self.seen = conn.execute(insert, execution_options=_ROWCOUNT).rowcount
 
     def catch_up(self, conn: sa.Connection) -> None:
         """Under the table's lock: audit the records ``ahead`` did not see, drop the rows of those gone."""
         target = self.schema.system["sys_audit"]
-        source = sa.table(self.table, sa.column("id"))
         ours = sa.and_(
             target.c.id > self.before,
             *(target.c[name] == sa.literal(self.row[name], target.c[name].type) for name in _SAME),
         )
+        # xids since the horizon, counted back from this transaction's (what age() counts from)
+        recent: Any = sa.literal_column("pg_current_xact_id()::text::bigint") - self.horizon
 
         def unseen(records: sa.TableClause) -> Any:
-            return ~sa.select(target.c.id).where(ours, target.c.record_id == records.c.id).exists()
+            written = sa.func.age(sa.literal_column(f"{records.name}.xmin")) <= recent
+            return sa.and_(written, ~sa.select(target.c.id).where(ours, target.c.record_id == records.c.id).exists())
 
-        conn.execute(
-            sa.insert(target).from_select(*_audit_select(self.schema, self.table, self.column, self.row, unseen))
-        )
-        gone = sa.select(source.c.id).where(source.c.id == target.c.record_id)
-        conn.execute(sa.delete(target).where(ours, ~gone.exists()))
+        insert = sa.insert(target).from_select(*_audit_select(self.schema, self.table, self.column, self.row, unseen))
+        added = conn.execute(insert, execution_options=_ROWCOUNT).rowcount
+        source = sa.table(self.table, sa.column("id"))
+        if conn.execute(sa.select(sa.func.count()).select_from(source)).scalar_one() < self.seen + added:
+            gone = sa.select(source.c.id).where(source.c.id == target.c.record_id)
+            conn.execute(sa.delete(target).where(ours, ~gone.exists()))
 
 
+#: What makes an ``INSERT … SELECT`` tell how many rows it wrote.
+_ROWCOUNT = {"preserve_rowcount": True}
 #: The columns every row of one fill shares (``FillAudit.catch_up`` finds them by).
 _SAME = ("at", "channel", "object", "changes")
 
