@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from engine.runtime.security import audit
 from engine.runtime.security.permissions import SYSTEM
@@ -85,8 +86,9 @@ class FillAudit:
 
     The catch-up reads only what changed since ``ahead``: a record it may not have seen was
     written by a transaction not finished when ``ahead`` began, so its ``xmin`` is not older than
-    that snapshot's ``xmin`` (``age(xmin)`` says so in one pass over the table, no join); those
-    without a row of this fill get one. Deleted records are counted — every record now, against
+    that snapshot's ``xmin`` (``age(xmin)`` says so in one pass over the table, which counts the
+    records too); those without a row of this fill (looked up by the index on object and record)
+    get one. Deleted records are counted — every record now, against
     those ``ahead`` audited plus those caught up — and only when some are missing are this fill's
     rows joined with the table to remove theirs."""
 
@@ -117,17 +119,29 @@ class FillAudit:
             target.c.id > self.before,
             *(target.c[name] == sa.literal(self.row[name], target.c[name].type) for name in _SAME),
         )
-        # xids since the horizon, counted back from this transaction's (what age() counts from)
-        recent: Any = sa.literal_column("pg_current_xact_id()::text::bigint") - self.horizon
-
-        def unseen(records: sa.TableClause) -> Any:
-            written = sa.func.age(sa.literal_column(f"{records.name}.xmin")) <= recent
-            return sa.and_(written, ~sa.select(target.c.id).where(ours, target.c.record_id == records.c.id).exists())
-
-        insert = sa.insert(target).from_select(*_audit_select(self.schema, self.table, self.column, self.row, unseen))
-        added = conn.execute(insert, execution_options=_ROWCOUNT).rowcount
+        # One pass over the table: how many records it has, and those written since the horizon
+        # (xids counted back from this transaction's, as age() counts).
         source = sa.table(self.table, sa.column("id"))
-        if conn.execute(sa.select(sa.func.count()).select_from(source)).scalar_one() < self.seen + added:
+        recent = sa.func.age(sa.literal_column(f"{self.table}.xmin")) <= (
+            sa.literal_column("pg_current_xact_id()::text::bigint") - self.horizon
+        )
+        count, written = conn.execute(
+            sa.select(sa.func.count(), sa.func.array_agg(source.c.id).filter(recent)).select_from(source)
+        ).one()
+        added = 0
+        if written:  # which of them have no row of this fill (the index on object and record)
+            ids = sa.bindparam("written", written, type_=postgresql.ARRAY(sa.BigInteger()))
+            same = [target.c[name] == sa.literal(self.row[name], target.c[name].type) for name in _SAME]
+            audited = set(conn.scalars(sa.select(target.c.record_id).where(*same, target.c.record_id == sa.any_(ids))))
+            missing = sorted(set(written) - audited)
+            if missing:
+                columns, select = _audit_select(
+                    self.schema, self.table, self.column, self.row, lambda records: records.c.id.in_(missing)
+                )
+                added = conn.execute(
+                    sa.insert(target).from_select(columns, select), execution_options=_ROWCOUNT
+                ).rowcount
+        if count < self.seen + added:
             gone = sa.select(source.c.id).where(source.c.id == target.c.record_id)
             conn.execute(sa.delete(target).where(ours, ~gone.exists()))
 
