@@ -850,7 +850,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "数据库处于 {day} 由较早版本的 Trellis 应用的配置版本 {version}：请运行 "
         "`trellis apply {config}` 将其更新。",
     },
-    # search indexes built after an apply's commit (engine.runtime.migrate.search)
+    # search indexes built after an apply's commit (engine.runtime.migrate.concurrent)
     "search_index.building": {
         "en": "Building the search index of {object} concurrently…",
         "zh": "正在并发构建{object}的搜索索引……",
@@ -865,6 +865,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The search index of {object} was not built ({reason}). The config is applied and "
         "search works with the index it had; run `trellis apply` again to build it.",
         "zh": "{object}的搜索索引未能构建（{reason}）。配置已应用，搜索仍使用原有索引；"
+        "请再次运行 `trellis apply` 构建索引。",
+    },
+    # plain indexes of existing tables built after an apply's commit (engine.runtime.migrate.concurrent)
+    "index.building": {
+        "en": "Building the index {index} of {object} concurrently…",
+        "zh": "正在并发构建{object}的索引 {index}……",
+    },
+    "index.failed": {
+        "en": "The index {index} of {object} was not built ({reason}). The config is applied and "
+        "works, more slowly where it would read this index; run `trellis apply` again to build it.",
+        "zh": "{object}的索引 {index} 未能构建（{reason}）。配置已应用并可正常使用（需要该索引的查询较慢）；"
         "请再次运行 `trellis apply` 构建索引。",
     },
     "conflict": {

@@ -26,9 +26,10 @@ transaction:
    whole apply (DDL included, on SQLite and PostgreSQL alike), leaving the
    database exactly as it was. ``plan`` always rolls back. On PostgreSQL an
    advisory lock keeps two applies from interleaving.
-6. **After the commit** (PostgreSQL): the search indexes of existing tables are
-   built with ``CREATE INDEX CONCURRENTLY``, not locking writers out; a build
-   that fails is a warning (``Plan.warnings``), healed by the next apply.
+6. **After the commit** (PostgreSQL): the indexes new on existing tables (search
+   indexes and plain ones) are built with ``CREATE INDEX CONCURRENTLY``, not locking
+   writers out (``concurrent``); a build that fails is a warning (``Plan.warnings``),
+   healed by the next apply.
 
 Only ``obj_*`` and ``sys_*`` tables are looked at; ``sys_*`` tables are only
 ever created or extended here, never dropped or narrowed, since other parts of
@@ -61,6 +62,7 @@ import sqlalchemy as sa
 
 from engine.metadata import Config
 from engine.runtime.database import foreign_keys_deferred
+from engine.runtime.migrate.concurrent import build_concurrently, locked_transaction
 from engine.runtime.migrate.execute import _check_foreign_keys, _execute
 from engine.runtime.migrate.model import (
     DatabaseOutOfDate,
@@ -73,7 +75,6 @@ from engine.runtime.migrate.model import (
     VersionInfo,
 )
 from engine.runtime.migrate.planner import _Planner
-from engine.runtime.migrate.search import build_concurrently, locked_transaction
 from engine.runtime.migrate.versions import (
     _losses_since,
     _record_version,
@@ -122,7 +123,7 @@ def apply(
     progress: Callable[[str], None] | None = None,
 ) -> Plan:
     """Bring the database to ``config`` in one transaction and record the version; then, on
-    PostgreSQL, build the search indexes of existing tables concurrently (``search``), telling
+    PostgreSQL, build the new indexes of existing tables concurrently (``concurrent``), telling
     ``progress`` about each. A build that fails is in the plan's ``warnings``, not raised.
 
     Raises ``MigrationRefused`` (nothing changed) when a check refuses, and

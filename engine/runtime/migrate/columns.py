@@ -2,6 +2,9 @@
 
 Added columns start nullable and become NOT NULL only once every row holds a
 value (a static default is backfilled, or the change is refused with a count).
+On PostgreSQL a required column whose static default fills the existing rows is
+added with that default and NOT NULL at once (``_add_filled``): a catalogue
+change, where the backfill rewrote every row while writers waited.
 Dropped columns and incompatible type changes that would lose values are
 refused unless ``allow_data_loss``; a shorter string column is refused while
 longer values exist.
@@ -17,8 +20,8 @@ from alembic.operations import ops as alembic_ops
 from engine.metadata.model import FieldDef
 from engine.runtime.migrate.compare import _compatible, _kind, _resolve, _sql_type
 from engine.runtime.migrate.counting import _count, _empty, _filled, _plural, _table
-from engine.runtime.migrate.execute import ADD, ALTER, BACKFILL, RETYPE, REWRITE, UNCONSTRAIN
-from engine.runtime.migrate.fixlog import _filled_rows, _log_fixes
+from engine.runtime.migrate.execute import ADD, AHEAD, ALTER, BACKFILL, RETYPE, REWRITE, UNCONSTRAIN, _Action
+from engine.runtime.migrate.fixlog import FillAudit, _filled_rows, _log_filled, _log_fixes
 from engine.runtime.migrate.model import Step
 from engine.runtime.security import audit
 from engine.runtime.workflow import timeline
@@ -35,6 +38,8 @@ def _add_column(planner: _Planner, table: str, column: sa.Column) -> None:
     plain = sa.Column(name, column.type, nullable=True, comment=column.comment)
     note = planner.notes.get((table, name))
     text = f"add column {table}.{name} ({sql_type})" + (f"; {note}" if note else "")
+    if not column.nullable and _add_filled(planner, table, column, Step("add_column", table, name, text)):
+        return
     planner.add(ADD, table, Step("add_column", table, name, text), batch=lambda b: b.add_column(plain))
     if name == timeline.COLUMN and table.startswith("obj_"):
         _fill_last_activity(planner, table)
@@ -42,6 +47,51 @@ def _add_column(planner: _Planner, table: str, column: sa.Column) -> None:
         _number_legacy_audit_rows(planner)
     if not column.nullable:
         _require(planner, table, column, _count(planner.conn, table), "would be empty")
+
+
+def _add_filled(planner: _Planner, table: str, column: sa.Column, step: Step) -> bool:
+    """PostgreSQL, a required ``column`` whose static default fills the rows ``table`` has: plan
+    ``ADD COLUMN … DEFAULT <value> NOT NULL`` then ``DROP DEFAULT``. Since PostgreSQL 11 that is a
+    catalogue change — no row is rewritten or read while the table is locked — and the write path
+    stays the only source of defaults. The steps, and the audit rows of the filled records, are
+    those of the usual add-fill-require path; False (nothing planned) where that path applies."""
+    name, fdef = column.name, planner.field(table, column.name)
+    if planner.dialect.name != "postgresql" or fdef is None or fdef.encrypted or fdef.default_expression is not None:
+        return False
+    default = fdef.default
+    literal = _literal(planner.dialect, column, default) if default is not None else None
+    rows = _count(planner.conn, table) if literal is not None else 0
+    if literal is None or not rows:
+        return False
+    filled = sa.Column(name, column.type, nullable=False, server_default=sa.text(literal), comment=column.comment)
+    planner.add(ADD, table, step, batch=lambda b: b.add_column(filled))
+    drop_default = _Action(
+        ADD,
+        table,
+        (),
+        batch=lambda b: b.alter_column(name, server_default=None, existing_type=column.type, existing_nullable=False),
+        order=1,
+    )
+    planner.actions.append(drop_default)
+    planner.fills[(table, name)] = rows
+    text = f"set {table}.{name} to {default!r} where empty ({_plural(rows, 'record')})"
+    if not table.startswith("obj_"):  # audit rows are the records' (fixlog)
+        planner.add(AHEAD, table, Step("fill_default", table, name, text), fix=True)
+    else:  # the filled records' audit rows: written before the table is locked, then caught up
+        fill = FillAudit(planner.schema, table, name, default)
+        planner.add(AHEAD, table, Step("fill_default", table, name, text), sql=fill.ahead, fix=True)
+        planner.actions.append(_Action(BACKFILL, table, (), sql=fill.catch_up, fix=True))
+    # Already NOT NULL: the step is listed as on the usual path, nothing is left to run.
+    planner.add(ALTER, table, Step("alter_column", table, name, f"make {table}.{name} required (NOT NULL)"), order=2)
+    return True
+
+
+def _literal(dialect: sa.Dialect, column: sa.Column, value: Any) -> str | None:
+    """``value`` as an SQL literal of ``column``'s type, or None when the type cannot render one."""
+    try:
+        return str(sa.literal(value, column.type).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    except (sa.exc.SQLAlchemyError, NotImplementedError, TypeError, ValueError):
+        return None
 
 
 def _fill_last_activity(planner: _Planner, table: str) -> None:
@@ -105,9 +155,8 @@ def _backfill(planner: _Planner, table: str, column: sa.Column, default: Any, em
     fdef = planner.field(table, name)
 
     def run(conn: sa.Connection) -> None:
-        rows = _filled_rows(conn, table, name, lambda c: _empty(c, kind))
+        _log_filled(conn, schema, table, name, lambda c: _empty(c, kind), default, bool(fdef and fdef.encrypted))
         conn.execute(sa.update(target).where(_empty(target.c[name], kind)).values({name: default}))
-        _log_fixes(conn, schema, table, name, ((i, None, default) for i, _ in rows), bool(fdef and fdef.encrypted))
 
     text = f"set {table}.{name} to {default!r} where empty ({_plural(empty, 'record')})"
     planner.add(BACKFILL, table, Step("fill_default", table, name, text), sql=run, fix=True)

@@ -3,7 +3,9 @@
 A data fix (a picklist value mapped with ``migrate_values`` or cleared, a
 default filled into a newly required field, values emptied for a type or
 encryption change) writes one ``sys_audit`` row per record it changes, in the
-apply's transaction: action ``update`` on channel ``apply``, by the system,
+apply's transaction — ``_log_fixes`` ``BATCH`` rows per INSERT, ``_log_filled`` all the
+rows given one value with one ``INSERT … SELECT`` (a million records in seconds, where one
+INSERT per record took minutes): action ``update`` on channel ``apply``, by the system,
 with the field's old and new value — so the record's history (``trellis audit
 show``, the record page) says what the apply did to it, and the hash chain
 covers it. Values of fields encrypted before or after the change are masked as
@@ -15,10 +17,13 @@ the runtime keeps it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from engine.runtime.security import audit
 from engine.runtime.security.permissions import SYSTEM
@@ -26,6 +31,8 @@ from engine.runtime.tables import Schema
 
 #: The audit channel of the changes an apply makes.
 CHANNEL = "apply"
+#: Audit rows written per INSERT (one executemany) by ``_log_fixes``.
+BATCH = 1000
 
 
 def _log_fixes(
@@ -36,13 +43,137 @@ def _log_fixes(
     changes: Iterable[tuple[int, Any, Any]],
     masked: bool = False,
 ) -> None:
-    """One audit row per ``(record_id, old, new)`` of ``table.field`` (records of objects only)."""
+    """One audit row per ``(record_id, old, new)`` of ``table.field`` (records of objects only),
+    ``BATCH`` rows per INSERT."""
     if not table.startswith("obj_"):
         return
     now = dt.datetime.now(dt.UTC)
-    for record_id, old, new in changes:
-        pair = [_mask(old), _mask(new)] if masked else [old, new]
-        audit.log_change(conn, schema, SYSTEM, CHANNEL, "update", table[4:], record_id, {field: pair}, now)
+    entries = (
+        ("update", table[4:], record_id, {field: [_mask(old), _mask(new)] if masked else [old, new]})
+        for record_id, old, new in changes
+    )
+    while batch := list(itertools.islice(entries, BATCH)):
+        audit.log_changes(conn, schema, SYSTEM, CHANNEL, batch, now)
+
+
+def _log_filled(
+    conn: sa.Connection,
+    schema: Schema,
+    table: str,
+    field: str,
+    where: Callable[[sa.ColumnClause[Any]], Any] | None,
+    new: Any,
+    masked: bool = False,
+) -> None:
+    """The audit rows of a fix that gives ``table.field`` the one value ``new`` where ``where(column)``
+    (every row when None), old value empty, written with one ``INSERT … SELECT`` in id order before
+    the fix: the same rows as ``_log_fixes`` would write for them."""
+    if not table.startswith("obj_"):
+        return
+    row = _filled_entry(table, field, new, masked)
+    matching = None if where is None else (lambda records: where(records.c[field]))
+    conn.execute(sa.insert(schema.system["sys_audit"]).from_select(*_audit_select(schema, table, field, row, matching)))
+
+
+@dataclass
+class FillAudit:
+    """The audit rows of the records a new column's constant value fills (PostgreSQL, ``columns.
+    _add_filled``), written in two parts so that writers do not wait for them: ``ahead``, before
+    the apply locks the table (the ``AHEAD`` phase), writes a row for every record there is;
+    ``catch_up``, once ``ALTER TABLE`` holds the lock, adds the records written meanwhile and
+    removes those deleted meanwhile. The rows are those ``_log_filled`` writes, in id order but
+    for the records caught up, which come last.
+
+    The catch-up reads only what changed since ``ahead``: a record it may not have seen was
+    written by a transaction not finished when ``ahead`` began, so its ``xmin`` is not older than
+    that snapshot's ``xmin`` (``age(xmin)`` says so in one pass over the table, which counts the
+    records too); those without a row of this fill (looked up by the index on object and record)
+    get one. Deleted records are counted — every record now, against
+    those ``ahead`` audited plus those caught up — and only when some are missing are this fill's
+    rows joined with the table to remove theirs."""
+
+    schema: Schema
+    table: str
+    column: str
+    new: Any
+    row: dict[str, Any] = field(default_factory=dict)
+    #: The highest ``sys_audit.id`` before ``ahead`` (its rows and the catch-up's come after).
+    before: int = 0
+    #: The ``xmin`` of a snapshot taken before ``ahead``'s, and how many records ``ahead`` audited.
+    horizon: int = 0
+    seen: int = 0
+
+    def ahead(self, conn: sa.Connection) -> None:
+        """Audit every record of the table now, without locking it (a plain read)."""
+        target = self.schema.system["sys_audit"]
+        self.before = conn.execute(sa.select(sa.func.coalesce(sa.func.max(target.c.id), 0))).scalar_one()
+        self.horizon = int(conn.exec_driver_sql("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").scalar_one())
+        self.row = _filled_entry(self.table, self.column, self.new, masked=False)
+        insert = sa.insert(target).from_select(*_audit_select(self.schema, self.table, self.column, self.row))
+        self.seen = conn.execute(insert, execution_options=_ROWCOUNT).rowcount
+
+    def catch_up(self, conn: sa.Connection) -> None:
+        """Under the table's lock: audit the records ``ahead`` did not see, drop the rows of those gone."""
+        target = self.schema.system["sys_audit"]
+        ours = sa.and_(
+            target.c.id > self.before,
+            *(target.c[name] == sa.literal(self.row[name], target.c[name].type) for name in _SAME),
+        )
+        # One pass over the table: how many records it has, and those written since the horizon
+        # (xids counted back from this transaction's, as age() counts).
+        source = sa.table(self.table, sa.column("id"))
+        recent = sa.func.age(sa.literal_column(f"{self.table}.xmin")) <= (
+            sa.literal_column("pg_current_xact_id()::text::bigint") - self.horizon
+        )
+        count, written = conn.execute(
+            sa.select(sa.func.count(), sa.func.array_agg(source.c.id).filter(recent)).select_from(source)
+        ).one()
+        added = 0
+        if written:  # which of them have no row of this fill (the index on object and record)
+            ids = sa.bindparam("written", written, type_=postgresql.ARRAY(sa.BigInteger()))
+            same = [target.c[name] == sa.literal(self.row[name], target.c[name].type) for name in _SAME]
+            audited = set(conn.scalars(sa.select(target.c.record_id).where(*same, target.c.record_id == sa.any_(ids))))
+            missing = sorted(set(written) - audited)
+            if missing:
+                columns, select = _audit_select(
+                    self.schema, self.table, self.column, self.row, lambda records: records.c.id.in_(missing)
+                )
+                added = conn.execute(
+                    sa.insert(target).from_select(columns, select), execution_options=_ROWCOUNT
+                ).rowcount
+        if count < self.seen + added:
+            gone = sa.select(source.c.id).where(source.c.id == target.c.record_id)
+            conn.execute(sa.delete(target).where(ours, ~gone.exists()))
+
+
+#: What makes an ``INSERT … SELECT`` tell how many rows it wrote.
+_ROWCOUNT = {"preserve_rowcount": True}
+#: The columns every row of one fill shares (``FillAudit.catch_up`` finds them by).
+_SAME = ("at", "channel", "object", "changes")
+
+
+def _filled_entry(table: str, field: str, new: Any, masked: bool) -> dict[str, Any]:
+    changes = {field: [None, _mask(new)] if masked else [None, new]}
+    return audit.entry(SYSTEM, CHANNEL, "update", table[4:], 0, changes, dt.datetime.now(dt.UTC))
+
+
+def _audit_select(
+    schema: Schema,
+    table: str,
+    field: str,
+    row: dict[str, Any],
+    where: Callable[[sa.TableClause], Any] | None = None,
+) -> tuple[list[str], sa.Select[Any]]:
+    """The columns and the ``SELECT`` of an ``INSERT … SELECT`` of ``row`` for each record of
+    ``table`` matching ``where(<the table>)`` (every one when None), in id order."""
+    target, source = schema.system["sys_audit"], sa.table(table, sa.column("id"), sa.column(field))
+    names = [name for name in row if name != "record_id"]
+    select = sa.select(
+        *(sa.literal(row[name], target.c[name].type).label(name) for name in names), source.c.id.label("record_id")
+    )
+    if where is not None:
+        select = select.where(where(source))
+    return [*names, "record_id"], select.order_by(source.c.id)
 
 
 def _mask(value: Any) -> Any:

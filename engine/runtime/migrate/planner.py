@@ -22,6 +22,7 @@ from engine.metadata.model import FieldDef, ObjectDef
 from engine.runtime.migrate.autoincrement import _plan_autoincrement
 from engine.runtime.migrate.columns import _add_column, _alter_column, _drop_column
 from engine.runtime.migrate.compare import _compare, _cycles_allowed, _kind
+from engine.runtime.migrate.concurrent import IndexBuild, plan_invalid_indexes, plan_plain_index
 from engine.runtime.migrate.counting import _count, _filled, _plural, _table
 from engine.runtime.migrate.encryption import _check_encryption
 from engine.runtime.migrate.execute import (
@@ -37,7 +38,7 @@ from engine.runtime.migrate.fulltext import _plan_fulltext
 from engine.runtime.migrate.model import Plan, Refusal, Step
 from engine.runtime.migrate.picklists import _check_picklists
 from engine.runtime.migrate.renames import _rename_columns, _rename_tables
-from engine.runtime.migrate.search import SearchBuild, _plan_search_indexes
+from engine.runtime.migrate.search import _plan_search_indexes
 from engine.runtime.migrate.versions import _latest_version
 from engine.runtime.tables import Schema
 
@@ -56,9 +57,9 @@ class _Planner:
     fills: dict[tuple[str, str], int] = field(default_factory=dict)
     latest_hash: str | None = None
     old_config: Config | None = None
-    #: Tables this apply creates; search indexes to build after the commit (``search``).
+    #: Tables this apply creates; indexes to build after the commit (``concurrent``, ``search``).
     created: set[str] = field(default_factory=set)
-    builds: list[SearchBuild] = field(default_factory=list)
+    builds: list[IndexBuild] = field(default_factory=list)
 
     @property
     def dialect(self) -> sa.Dialect:
@@ -86,6 +87,7 @@ class _Planner:
         _check_picklists(self, set(new_tables))
         _check_encryption(self, set(new_tables))
         _plan_autoincrement(self, set(new_tables))
+        plan_invalid_indexes(self)
         _plan_search_indexes(self)
         _plan_fulltext(self)
         return self.plan()
@@ -215,6 +217,10 @@ class _Planner:
         columns = [c if isinstance(c, str) else getattr(c, "name", str(c)) for c in op.columns]
         if unique and table.startswith("obj_") and len(columns) == 1 and not self.distinct(table, columns[0]):
             return
+        if isinstance(op, alembic_ops.CreateIndexOp):
+            _, text, order = _describe(table, op)
+            if plan_plain_index(self, table, op, text, order):  # PostgreSQL: after the commit, concurrently
+                return
         self.generic(table, op)
 
     def distinct(self, table: str, name: str) -> bool:

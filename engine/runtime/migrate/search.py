@@ -16,15 +16,12 @@ apart, as ``Plan.search_indexes``.
 
 A missing index on a table the apply creates is built in the transaction (the
 table is empty). On an existing table it is built **after the commit**, with
-``CREATE INDEX CONCURRENTLY`` on an autocommit connection (``build_concurrently``),
-so that writers are not locked out while the GIN index reads a large table;
-search reads the table until it is ready (the schema fingerprint covers which
-fields are searched, not the live index, so the web keeps serving). Such a build
-waits for the transactions older than it; one that fails leaves an INVALID
-index (``pg_index.indisvalid``), which is dropped at once when possible, and
-which the next ``plan`` and ``apply`` see as stale: they drop and rebuild it.
-A failed build does not fail the apply (the schema change is committed): it is
-logged and returned as a warning naming the fix, ``trellis apply`` again.
+``CREATE INDEX CONCURRENTLY`` (``concurrent.build_concurrently``, which also says
+what a failed build leaves), so that writers are not locked out while the GIN
+index reads a large table; search reads the table until it is ready (the schema
+fingerprint covers which fields are searched, not the live index, so the web
+keeps serving). An INVALID search index (``pg_index.indisvalid``: a failed
+build's) is seen here as stale: dropped and rebuilt.
 
 The index holds the record's owner beside its text — ``USING gin (owner_id,
 (<search_document>) gin_trgm_ops)``, ``owner_id`` through the ``btree_gin``
@@ -52,15 +49,13 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from engine.runtime.messages import current_language, message
+from engine.runtime.messages import current_language
+from engine.runtime.migrate.concurrent import IndexBuild
 from engine.runtime.migrate.execute import ALTER, UNCONSTRAIN
 from engine.runtime.migrate.model import Step
 from engine.runtime.tables import (
@@ -81,21 +76,6 @@ EXTENSION = "pg_trgm"
 OWNER_EXTENSION = "btree_gin"
 #: The columns the search index holds beside the text when ``OWNER_EXTENSION`` is there.
 OWNER_COLUMNS = ("owner_id",)
-DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
-DEADLOCK_TRIES = 3
-#: Seconds between two tries of the apply's advisory lock (``locked_transaction``).
-LOCK_POLL = 0.2
-
-
-@dataclass(frozen=True)
-class SearchBuild:
-    """A search index to build after the apply's commit: ``CREATE INDEX CONCURRENTLY`` ``ddl``."""
-
-    label: str
-    index: str
-    ddl: str
-    #: An index of the same fields without the owner, dropped once this one is built.
-    replaces: str | None = None
 
 
 def _plan_search_indexes(planner: _Planner) -> None:
@@ -154,109 +134,7 @@ def _plan_search_indexes(planner: _Planner) -> None:
                 search=True,
             )
             concurrent = ddl.replace("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1)
-            planner.builds.append(SearchBuild(obj.label.get(current_language()), wanted, concurrent, kept))
-
-
-def build_concurrently(
-    engine: sa.Engine, builds: list[SearchBuild], lock: int, progress: Callable[[str], None] | None = None
-) -> tuple[str, ...]:
-    """Build ``builds`` with ``CREATE INDEX CONCURRENTLY`` on an autocommit connection, after the
-    apply committed; returns a warning per build that failed (logged too), none raised.
-
-    The apply's advisory lock (``lock``) is held for the session meanwhile, so that a second apply
-    waits instead of dropping an index being built as an invalid one.
-    """
-    language = current_language()
-    warnings: list[str] = []
-    try:
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql("SET statement_timeout = 0")
-            _session_lock(conn, lock)
-            try:
-                for build in builds:
-                    if progress is not None:
-                        progress(message("search_index.building", language, object=build.label))
-                    failure = _build_one(conn, build)
-                    if failure is not None:
-                        warnings.append(_failed(build, failure, language))
-                    elif build.replaces is not None:
-                        _drop_concurrently(conn, build.replaces, "The replaced search index")
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": lock})
-                conn.exec_driver_sql("RESET statement_timeout")
-    except sa.exc.DBAPIError as exc:  # the connection itself failed: every build not done is reported
-        done = len(warnings)
-        warnings += [_failed(build, exc, language) for build in builds[done:]]
-    return tuple(warnings)
-
-
-def locked_transaction(conn: sa.Connection, transaction: sa.RootTransaction, key: int) -> sa.RootTransaction:
-    """``transaction`` holding the apply's advisory lock ``key`` (``pg_try_advisory_xact_lock``),
-    or a new one on ``conn``: while another apply holds the lock, each try's transaction is ended
-    and the next one begun ``LOCK_POLL`` seconds later.
-
-    Not ``pg_advisory_xact_lock``, which waits inside a transaction that holds a snapshot: a
-    concurrent build of the apply holding the lock waits for every transaction with an older
-    snapshot to end, and PostgreSQL ends the build as a deadlock. A try's transaction ends at once."""
-    try_lock = sa.text("SELECT pg_try_advisory_xact_lock(:key)")
-    while not conn.execute(try_lock, {"key": key}).scalar():
-        transaction.rollback()
-        time.sleep(LOCK_POLL)
-        transaction = conn.begin()
-    return transaction
-
-
-def _session_lock(conn: sa.Connection, key: int) -> None:
-    """Take the advisory lock ``key`` for the session of the autocommit ``conn``, trying again
-    every ``LOCK_POLL`` seconds (each try its own transaction: see ``locked_transaction``)."""
-    try_lock = sa.text("SELECT pg_try_advisory_lock(:key)")
-    while not conn.execute(try_lock, {"key": key}).scalar():
-        time.sleep(LOCK_POLL)
-
-
-def _build_one(conn: sa.Connection, build: SearchBuild) -> sa.exc.DBAPIError | None:
-    """Run one concurrent build; None when it was built, else its last error (what it left dropped).
-
-    Two concurrent builds in one database wait for each other's snapshot and PostgreSQL may end one
-    of them as a deadlock (another schema's apply, say); that one is tried again, up to
-    ``DEADLOCK_TRIES`` times, since nothing was wrong with it.
-    """
-    for attempt in range(1, DEADLOCK_TRIES + 1):
-        try:
-            conn.exec_driver_sql(build.ddl)
-            return None
-        except sa.exc.DBAPIError as exc:
-            _drop_concurrently(conn, build.index, "The invalid search index")
-            if getattr(exc.orig, "sqlstate", None) != DEADLOCK or attempt == DEADLOCK_TRIES:
-                return exc
-            log.info("The search index %s met a deadlock; building it again (try %d).", build.index, attempt + 1)
-    return None  # pragma: no cover - the loop returns
-
-
-def _failed(build: SearchBuild, exc: Exception, language: str) -> str:
-    """The warning (logged, and returned) for a concurrent build that failed."""
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    meanwhile = "with the index it had" if build.replaces else "by reading the table"
-    log.warning(
-        "The search index %s of %s was not built: %s. The config is applied and search works, %s; "
-        "run `trellis apply` again to build it.",
-        build.index,
-        build.label,
-        reason,
-        meanwhile,
-    )
-    code = "search_index.failed_kept" if build.replaces else "search_index.failed"
-    return message(code, language, object=build.label, reason=reason)
-
-
-def _drop_concurrently(conn: sa.Connection, index: str, what: str) -> None:
-    """Drop ``index`` without locking writers out — what a failed build left, or the index a new one
-    replaces (best effort: the next apply drops it otherwise)."""
-    try:
-        conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {conn.dialect.identifier_preparer.quote(index)}")
-    except sa.exc.DBAPIError:
-        log.warning("%s %s is left in place; the next `trellis apply` drops it.", what, index)
+            planner.builds.append(IndexBuild(obj.label.get(current_language()), wanted, concurrent, kept))
 
 
 def _execute(sql: str, conn: sa.Connection) -> None:

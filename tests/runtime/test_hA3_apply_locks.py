@@ -1,0 +1,170 @@
+"""An apply adding fields to an existing PostgreSQL table does not lock its writers out for the
+table's size (issue 18 §6): an ``indexed: true`` field's index is built after the commit,
+concurrently, and a required field with a default is added as a catalogue change (no row
+rewritten), the filled records' audit rows written before the table is locked and caught up
+under the lock — records written or deleted meanwhile included.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from engine import Trellis
+from engine.runtime.migrate.fixlog import FillAudit
+from engine.runtime.security import audit
+from tests.templates import apply_fresh
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("TRELLIS_TEST_DATABASE_URL"),
+    reason="concurrent index builds and catalogue-only columns are PostgreSQL's",
+)
+
+BEFORE = """
+trellis: 1
+settings: {timezone: Asia/Shanghai, currency: CNY}
+objects:
+  opportunity:
+    label: {en: Opportunity, zh: 商机}
+    title: "{name}"
+    fields:
+      name: {type: text, required: true}
+      amount: {type: currency}
+"""
+INDEXED = BEFORE + "      code: {type: integer, indexed: true}\n"
+REQUIRED = BEFORE + "      tier: {type: picklist, values: [gold, silver], required: true, default: silver}\n"
+WRITE = "SET LOCAL lock_timeout = '1s'"
+
+
+@pytest.fixture
+def crm(db_url, write_config):
+    """A database at BEFORE holding three opportunities."""
+    crm = Trellis.open(write_config(BEFORE), db_url)
+    apply_fresh(crm)
+    with crm.session() as s:
+        for name in ("Globex pilot", "Initech renewal", "Acme upsell"):
+            s.create("opportunity", {"name": name})
+    yield crm
+    crm.close()
+
+
+def wait_for(conn: sa.Connection, sql: str, what: str) -> None:
+    deadline = time.monotonic() + 30  # another apply on the server may hold the apply lock a while
+    while not conn.exec_driver_sql(sql).first():
+        assert time.monotonic() < deadline, what
+        conn.rollback()  # pg_stat_activity is read once per transaction
+        time.sleep(0.05)
+    conn.rollback()
+
+
+def test_hA3_an_indexed_field_is_indexed_after_the_commit_while_writers_write(crm, db_url, write_config):
+    new = Trellis.open(write_config(INDEXED, "after.yaml"), db_url)
+    text = "add index ix_obj_opportunity_code on obj_opportunity (code), after the commit, concurrently"
+    assert text in str(new.plan())  # what `trellis plan` prints
+    old = crm.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+    old.exec_driver_sql("SELECT 1")  # an older transaction: the concurrent build waits for it
+    said: list[str] = []
+    worker = threading.Thread(target=lambda: new.apply(progress=said.append))
+    try:
+        worker.start()
+        with crm.engine.connect() as conn:
+            wait_for(
+                conn,
+                "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY ix_obj_opportunity_code %%' "
+                "AND wait_event_type = 'Lock'",
+                "no concurrent index build waited for the older transaction",
+            )
+            with conn.begin():  # the field is committed; a writer gets its locks at once
+                conn.exec_driver_sql(WRITE)
+                conn.exec_driver_sql("UPDATE obj_opportunity SET code = 7 WHERE name = 'Acme upsell'")
+        assert said == ["Building the index ix_obj_opportunity_code of Opportunity concurrently…"]
+        new.check_database()
+    finally:
+        old.rollback()
+        old.close()
+        worker.join(30)
+    try:
+        with new.engine.connect() as conn:
+            valid = conn.exec_driver_sql(
+                "SELECT x.indisvalid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                "WHERE i.relname = 'ix_obj_opportunity_code'"
+            ).scalar()
+        assert valid is True
+        with new.session() as s:
+            assert [r["name"] for r in s.query("opportunity").filter(code=7).all()] == ["Acme upsell"]
+        assert new.plan().empty
+    finally:
+        new.close()
+
+
+def test_hA3_a_required_field_with_a_default_leaves_writers_alone_and_audits_every_record(
+    crm, db_url, write_config, monkeypatch
+):
+    with crm.engine.connect() as conn:
+        ids = dict(conn.exec_driver_sql("SELECT name, id FROM obj_opportunity").all())
+        relfile = conn.exec_driver_sql("SELECT pg_relation_filenode('obj_opportunity')").scalar()
+    ahead, go_on = threading.Event(), threading.Event()
+    real = FillAudit.ahead
+
+    def slow_ahead(self, conn):  # stands for the minutes a million audit rows take
+        real(self, conn)
+        ahead.set()
+        assert go_on.wait(10)
+
+    monkeypatch.setattr(FillAudit, "ahead", slow_ahead)
+    new = Trellis.open(write_config(REQUIRED, "after.yaml"), db_url)
+    failures: list[BaseException] = []
+
+    def applying() -> None:
+        try:
+            new.apply()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            failures.append(exc)
+
+    worker = threading.Thread(target=applying)
+    worker.start()
+    try:
+        assert ahead.wait(10), "the apply never wrote its audit rows"
+        with crm.engine.connect() as conn, conn.begin():  # the apply's audit rows are written: no lock held
+            conn.exec_driver_sql(WRITE)
+            conn.exec_driver_sql("UPDATE obj_opportunity SET amount = 5 WHERE name = 'Globex pilot'")
+            conn.exec_driver_sql(f"DELETE FROM obj_opportunity WHERE id = {ids['Initech renewal']}")
+            added = conn.exec_driver_sql(
+                "INSERT INTO obj_opportunity (created_at, updated_at, version, name) "
+                "VALUES (now(), now(), 1, 'Written meanwhile') RETURNING id"
+            ).scalar()
+    finally:
+        go_on.set()
+        worker.join(30)
+    assert not failures, failures
+    try:
+        with new.session() as s:
+            tiers = {r["name"]: (r["tier"], r["amount"]) for r in s.query("opportunity").all()}
+        assert tiers == {
+            "Globex pilot": ("silver", 5),
+            "Acme upsell": ("silver", None),
+            "Written meanwhile": ("silver", None),
+        }
+        with new.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT record_id, changes, username, action FROM sys_audit WHERE channel = 'apply' ORDER BY record_id"
+            ).all()
+            assert conn.exec_driver_sql("SELECT pg_relation_filenode('obj_opportunity')").scalar() == relfile
+            default = conn.exec_driver_sql(
+                "SELECT column_default FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = 'obj_opportunity' AND column_name = 'tier'"
+            ).scalar()
+        assert default is None  # the write path stays the only source of defaults
+        changes = '{"tier":[null,"silver"]}'
+        assert rows == [
+            (i, changes, "system", "update") for i in sorted([ids["Globex pilot"], ids["Acme upsell"], added])
+        ]
+        audit.seal(new.engine, new.schema)
+        with new.engine.connect() as conn:
+            assert audit.verify(conn, new.schema).ok
+    finally:
+        new.close()
