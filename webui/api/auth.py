@@ -9,9 +9,13 @@ expired) 401 with ``error="invalid_token"``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import g, request
 
 from engine.runtime.messages import set_language
+from engine.runtime.records.session import Session
 from engine.runtime.security.tokens import SCOPES, resolve_token_principal
 from webui.api.errors import ApiError, said
 from webui.api.language import api_language, asked_language
@@ -51,3 +55,20 @@ def authenticate() -> None:
 def current_username() -> str:
     """The user the current API request acts as."""
     return g.api_username
+
+
+@contextmanager
+def api_session() -> Iterator[Session]:
+    """An engine session as the caller, on the ``api`` channel."""
+    with get_trellis().session(user=current_username(), channel="api") as session:
+        yield session
+
+
+@contextmanager
+def api_read_session() -> Iterator[Session]:
+    """An engine session as the caller that only reads (lists, reports, dashboards), on the
+    ``api`` channel, as the principal the token check read; the engine may serve it from the read
+    replica (``Runtime.read_session``)."""
+    principal = g.get("api_principal")
+    with get_trellis().read_session(user=current_username(), channel="api", principal=principal) as session:
+        yield session

@@ -8,40 +8,19 @@ audit are the engine's; nothing here decides them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from engine.runtime.records import listparams
 from engine.runtime.records.query import Page
 from engine.runtime.records.record import Record
-from engine.runtime.records.session import Session
 from webui.api import meta, openapi
-from webui.api.auth import authenticate, current_username
+from webui.api.auth import api_read_session, api_session, authenticate
 from webui.api.params import allow_duplicate, expected_version, json_body
 from webui.api.serialize import record_json
-from webui.state import get_trellis
 
 PREFIX = "/api/v1"
-
-
-@contextmanager
-def api_session() -> Iterator[Session]:
-    """An engine session as the caller, on the ``api`` channel."""
-    with get_trellis().session(user=current_username(), channel="api") as session:
-        yield session
-
-
-@contextmanager
-def api_read_session() -> Iterator[Session]:
-    """An engine session as the caller that only reads (lists, reports, dashboards), on the
-    ``api`` channel, as the principal the token check read; the engine may serve it from the read
-    replica (``Runtime.read_session``)."""
-    principal = g.get("api_principal")
-    with get_trellis().read_session(user=current_username(), channel="api", principal=principal) as session:
-        yield session
 
 
 def _record_response(record: Record, status: int = 200) -> Response:

@@ -29,8 +29,8 @@ from engine.runtime.records.search import (
     ObjectHits,
     search_everything,
 )
+from webui.api.auth import api_read_session
 from webui.api.responses import error_responses
-from webui.api.routes import api_read_session
 from webui.api.serialize import record_json
 
 
