@@ -13,8 +13,11 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 from engine import Trellis
+from engine.cli import main
+from engine.runtime.migrate import concurrent
 from engine.runtime.migrate.fixlog import FillAudit
 from engine.runtime.security import audit
 from tests.templates import apply_fresh
@@ -166,5 +169,52 @@ def test_hA3_a_required_field_with_a_default_leaves_writers_alone_and_audits_eve
         audit.seal(new.engine, new.schema)
         with new.engine.connect() as conn:
             assert audit.verify(conn, new.schema).ok
+    finally:
+        new.close()
+
+
+def index_valid(engine: sa.Engine, name: str) -> bool | None:
+    """Whether the index ``name`` is valid; None when there is none."""
+    with engine.connect() as conn:
+        return conn.exec_driver_sql(
+            f"SELECT x.indisvalid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE i.relname = '{name}'"
+        ).scalar()
+
+
+def test_hA3_a_failed_index_build_is_said_in_words_and_the_next_apply_builds_it(crm, db_url, write_config, monkeypatch):
+    after = write_config(INDEXED, "after.yaml")
+    real = concurrent.IndexBuild
+
+    def failing(label, index, ddl, **more):  # the build divides by zero on a row, as a bad expression would
+        return real(label, index, f"CREATE INDEX CONCURRENTLY {index} ON obj_opportunity ((1 / (id - id)))", **more)
+
+    monkeypatch.setattr(concurrent, "IndexBuild", failing)
+    applying = CliRunner().invoke(main, ["apply", str(after), "--db", db_url])
+    assert applying.exit_code == 0, applying.output  # the config is applied; the index is not
+    assert (
+        "The index ix_obj_opportunity_code of Opportunity was not built (division by zero). The config is "
+        "applied and works, more slowly where it would read this index; run `trellis apply` again to build it."
+    ) in " ".join(applying.output.split())
+    assert index_valid(crm.engine, "ix_obj_opportunity_code") is None  # what the failed build left is dropped
+    monkeypatch.setattr(concurrent, "IndexBuild", real)
+
+    planned = CliRunner().invoke(main, ["plan", str(after), "--db", db_url])
+    assert (
+        "add index ix_obj_opportunity_code on obj_opportunity (code), after the commit, concurrently" in planned.output
+    )
+    assert CliRunner().invoke(main, ["apply", str(after), "--db", db_url]).exit_code == 0
+    assert index_valid(crm.engine, "ix_obj_opportunity_code") is True
+
+    with crm.engine.begin() as conn:  # as an interrupted CREATE INDEX CONCURRENTLY leaves it
+        conn.exec_driver_sql(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ix_obj_opportunity_code'::regclass"
+        )
+    planned = CliRunner().invoke(main, ["plan", str(after), "--db", db_url])
+    assert "drop invalid index ix_obj_opportunity_code of obj_opportunity" in planned.output
+    assert CliRunner().invoke(main, ["apply", str(after), "--db", db_url]).exit_code == 0
+    assert index_valid(crm.engine, "ix_obj_opportunity_code") is True
+    new = Trellis.open(after, db_url)
+    try:
+        assert new.plan().empty
     finally:
         new.close()
