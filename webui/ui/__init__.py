@@ -9,6 +9,7 @@ Modules, one concern each:
   ``{{ chart(c) }}`` (``webui.charts``);
 - ``display``: values formatted for people (Babel), record pages;
 - ``listing``: list pages — parameters → query → page, filters as sentences;
+  ``frames``: a list page's frame drawn once per user, language and parameters, filled per request;
 - ``forms``: widgets per field type and form input → engine values, uploads;
 - ``views``: the record routes (thin: parse, call the engine, render).
 - ``conversion``: the Convert button and its confirmation page (S12).

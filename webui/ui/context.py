@@ -195,11 +195,17 @@ def _page_context() -> dict[str, Any]:
         "nav": navigation(principal, lang, active) if principal else [],
         "user": current_user._get_current_object(),  # the user, not the proxy each use resolves again
         "url_for": _request_url_for(),
+        "next_path": next_path(),
     }
 
 
+def next_path() -> str:
+    """Where the language switch comes back to: this page with its query string (a GET), else its path."""
+    return request.full_path.rstrip("?") if request.method == "GET" else request.path
+
+
 def init_app(app: Flask) -> None:
-    """Give every template ``t``, ``plural``, ``lang``, ``nav``, ``company`` and ``user``, and
+    """Give every template ``t``, ``plural``, ``lang``, ``nav``, ``company``, ``user`` and ``next_path``, and
     ``url_for`` as ``page_url``; the engine speaks the page's language to the user (its field errors, refusals), the API's its own."""
     app.context_processor(_page_context)
     app.extensions["trellis_urls"] = {}

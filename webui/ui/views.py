@@ -49,7 +49,7 @@ from engine.runtime.records.session import Session
 from engine.runtime.workflow import converted
 from webui.api.meta import readable_objects
 from webui.state import get_trellis
-from webui.ui import approvals, display, forms, listing, reconfirm, uploads
+from webui.ui import approvals, display, forms, frames, listing, reconfirm, uploads
 from webui.ui.context import formatter, language, reads_only, t, ui_session
 from webui.ui.duplicates import duplicates_view
 
@@ -66,8 +66,12 @@ def _require_login() -> Any:
 
 def render_page(page: str, obj: ObjectDef | None, **context: Any) -> str:
     """Render ``<object>/<page>`` if the config ships one, else ``<page>``."""
-    names = [f"{obj.name}/{page}", page] if obj is not None else [page]
-    return render_template(names, obj=obj, **context)
+    return render_template(page_names(page, obj), obj=obj, **context)
+
+
+def page_names(page: str, obj: ObjectDef | None) -> list[str]:
+    """The templates ``page`` is looked up as, most specific first."""
+    return [f"{obj.name}/{page}", page] if obj is not None else [page]
 
 
 def readable(session: Session, object_name: str) -> ObjectDef:
@@ -112,7 +116,7 @@ def _list_page(
             error = t("list.bad_filter", message=str(exc))
         links = listing.saved_view_links(obj, saved_views.list_views(session, obj.name), params)
         view = listing.list_view(session, obj, params, page, error, fmt, links, save_form)
-    return render_page("list.html", obj, view=view), 400 if error else 200
+    return frames.render_list(obj, view, page_names("list.html", obj)), 400 if error else 200
 
 
 def save_view(object_name: str) -> Response | tuple[str, int]:
@@ -463,6 +467,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     if source:
         own = Path(source).resolve().parent / "templates"
         app.jinja_loader = ChoiceLoader([FileSystemLoader(str(own)), app.jinja_loader])
+    frames.init_app(app)
     blueprint = Blueprint("records", __name__)
     blueprint.before_request(_require_login)
     for rule, view, methods in ROUTES:
