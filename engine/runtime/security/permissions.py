@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,10 +189,15 @@ class UserGraph:
     @classmethod
     def read(cls, connection: sa.Connection, users: sa.Table) -> UserGraph:
         """Every user's team and manager, in one query."""
+        return cls.of(connection.execute(_graph_statement(users)))
+
+    @classmethod
+    def of(cls, rows: Iterable[Any]) -> UserGraph:
+        """The graph of ``rows``: each a user's id, team and manager."""
         teams: dict[int, set[int]] = {}
         reports: dict[int, list[int]] = {}
         managers: dict[int, int] = {}
-        for uid, team, manager in connection.execute(_graph_statement(users)):
+        for uid, team, manager in rows:
             if team is not None:
                 teams.setdefault(team, set()).add(uid)
             if manager is not None:

@@ -194,7 +194,8 @@ def login_user(crm: Runtime, user_id: int, shared: SharedRead | None = None) -> 
 
 def _login_user(crm: Runtime, user_id: int, connection: sa.Connection, seen: dict[int, Any]) -> LoginUser | None:
     users = crm.schema.system["sys_users"]
-    found_row = connection.execute(_user_by_id(users), {"user_id": user_id}).first()
+    rows = connection.execute(_user_and_graph(users), {"user_id": user_id}).all()
+    found_row = next((r for r in rows if r.id == user_id), None)
     if found_row is None:
         return None
     seen[found_row.id] = found_row
@@ -203,14 +204,20 @@ def _login_user(crm: Runtime, user_id: int, connection: sa.Connection, seen: dic
         row["id"], row["username"], row["locale"], bool(row["active"]), row["expires_at"], row[sessions.COLUMN] or 0
     )
     if found.may_act(crm.clock_now().now_utc):
-        found = replace(found, principal=principal_of(crm.config, row, UserGraph.read(connection, users)))
+        graph = UserGraph.of((r.id, r.team_id, r.manager_id) for r in rows)
+        found = replace(found, principal=principal_of(crm.config, row, graph))
     return found
 
 
 @functools.lru_cache(maxsize=64)
-def _user_by_id(users: sa.Table) -> sa.Select:
-    """A user's row by id, built once per table (every web request's login check reads it)."""
-    return sa.select(users).where(users.c.id == sa.bindparam("user_id"))
+def _user_and_graph(users: sa.Table) -> sa.Select:
+    """Every user's id, team and manager — the team graph — and the whole row of the user
+    ``user_id`` (the other users' other columns are NULL): what every web request's login check
+    reads, in one round trip instead of two; built once per table."""
+    mine = users.c.id == sa.bindparam("user_id")
+    graph = (users.c.id, users.c.team_id, users.c.manager_id)
+    rest = [sa.case((mine, column), else_=sa.null()).label(column.name) for column in users.c if column not in graph]
+    return sa.select(*graph, *rest)
 
 
 def user_locale(crm: Runtime, username: str) -> str | None:
