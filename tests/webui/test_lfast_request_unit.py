@@ -1,5 +1,6 @@
 """One web request, one read of its user (issue 18 §6): a list page reads the logged-in user
-once (with what they may do) and counts the bell in its own read session; a change of team
+once (with what they may do and the bell's unread count), and its first page's rows with their
+count in one statement; a change of team
 still shows on the next request. On SQLite its reads take no write lock: a list is served
 while another process holds the write lock, a write through a read session is refused, and
 the access log of a read is still written."""
@@ -66,11 +67,37 @@ def test_a_list_page_reads_its_user_once_and_a_team_change_shows_on_the_next_req
     assert len(users) == 1, users
     if crm.engine.dialect.name == "sqlite":
         assert "BEGIN IMMEDIATE" not in sql  # the page only reads: no write lock
+    # The first page's rows carry their count (one statement), and the bell is counted with the
+    # login check: no statement of their own.
+    assert len([s for s in sql if "FROM obj_lead" in s]) == 1, sql
+    assert not [s for s in sql if s.lstrip().startswith("SELECT count(*)") and "sys_notifications" in s], sql
+    assert "Notifications: none unread" in text(pages[0]) and "bell-count" not in text(pages[0])
 
     with crm.directory() as directory:
         directory.edit("bob", team="west")
     moved = ann.get("/o/lead")
     assert moved.status_code == 200 and "Bob&#39;s lead" not in text(moved)
+
+
+def test_the_bell_counted_with_the_login_check_is_the_users_own_unread_count(app, crm):
+    notifications = crm.schema.system["sys_notifications"]
+    with crm.directory() as directory:
+        ids = {name: directory.get(name).id for name in ("ann", "bob")}
+    now = crm.clock_now().now_utc
+    with crm.engine.begin() as connection:
+        connection.execute(
+            sa.insert(notifications),
+            [
+                {"user_id": ids["ann"], "title": "one", "body": "", "created_at": now, "read_at": None},
+                {"user_id": ids["ann"], "title": "two", "body": "", "created_at": now, "read_at": None},
+                {"user_id": ids["ann"], "title": "read", "body": "", "created_at": now, "read_at": now},
+                {"user_id": ids["bob"], "title": "bob's", "body": "", "created_at": now, "read_at": None},
+            ],
+        )
+    page = client_for(app, "ann").get("/o/lead")
+    assert page.status_code == 200 and "Notifications: 2 unread" in text(page)
+    assert '<span class="badge bell-count" aria-hidden="true">2</span>' in text(page)
+    assert "Notifications: 1 unread" in text(client_for(app, "bob").get("/o/lead"))
 
 
 def test_sqlite_reads_beside_a_writer_refuse_writes_and_still_log_access(app, crm):

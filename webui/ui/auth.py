@@ -96,6 +96,8 @@ def load_user(user_id: str) -> WebUser | None:
         end_request_read()
         return None
     g.principal = found.principal  # read with the row: the request's unit of work reuses it
+    if found.unread is not None:  # the header's bell, counted with the row (a page that only reads)
+        g.unread = found.unread
     return WebUser(found.id, found.username, found.locale)
 
 

@@ -57,14 +57,15 @@ class InboxPage:
 
 def unread_count(session: Session) -> int:
     """How many unread notifications the caller has."""
-    statement = _unread_count(session.schema.system["sys_notifications"])
+    statement = unread_count_statement(session.schema.system["sys_notifications"])
     return session.connection.execute(statement, {"user_id": session.user}).scalar_one()
 
 
 @functools.lru_cache(maxsize=64)
-def _unread_count(table: sa.Table) -> sa.Select:
-    """The count of a user's unread notifications, built once per table (the header's bell asks on
-    every page: a statement built anew costs SQLAlchemy several times its SQL)."""
+def unread_count_statement(table: sa.Table) -> sa.Select:
+    """The count of the unread notifications of the user bound as ``user_id``, built once per
+    table (the header's bell asks on every page: a statement built anew costs SQLAlchemy several
+    times its SQL; the web's login check counts them with the user's row, ``users.login_user``)."""
     return (
         sa.select(sa.func.count())
         .select_from(table)

@@ -134,9 +134,18 @@ class Group:
         return tuple(self.values.values())
 
 
-def row_to_record(obj: ObjectDef, row: Mapping[str, Any] | sa.RowMapping, keys: crypto.Keys) -> Record:
-    """Turn a result row into a Record, decrypting encrypted fields with ``keys`` (``Trellis.keys``)."""
+#: The label of the count a first page's statement carries as its last column (``Query.page``).
+COUNTED = "_counted"
+
+
+def row_to_record(
+    obj: ObjectDef, row: Mapping[str, Any] | sa.RowMapping, keys: crypto.Keys, *, counted: bool = False
+) -> Record:
+    """Turn a result row into a Record, decrypting encrypted fields with ``keys`` (``Trellis.keys``);
+    ``counted``: the row carries the page's count (``COUNTED``), which is not a value."""
     values = dict(row)
+    if counted:
+        del values[COUNTED]
     for name in obj.encrypted:
         if name in values:
             values[name] = keys.decrypt(values[name])
@@ -383,23 +392,29 @@ class Query:
         an index walk without the count's per-row work. Either statement gives the right count;
         what was seen before only chooses the cheaper one. A filtered query (``filter`` alone: a
         list's stage filter) is named by its filters too; its statements are built anew."""
+        key, query = self._counting(limit)
+        counted: int = self.session.connection.execute(query).scalar_one()
+        self._counted(key, limit, counted)
+        return counted
+
+    def _counting(self, limit: int | None) -> tuple[tuple[Any, ...] | None, sa.Select]:
+        """The statement ``count(limit)`` runs and the key its result is remembered by (None: not
+        remembered)."""
         shape = self._shape()
         if shape is None:
             if limit is None or self.indexed or self.filtered is None or len(self.filtered) != len(self.conditions):
-                return self.session.connection.execute(self._count_statement(limit)).scalar_one()
+                return None, self._count_statement(limit)
             key: tuple[Any, ...] = ("count", limit, self._scope_shape(), self.filtered)
             capped = _past_limit(self.table).get(key)
-            query = self._capped_count_statement(limit) if capped else self._count_statement(limit)
-        else:
-            key = ("count", limit, shape)
-            if limit is not None and _past_limit(self.table).get(key):
-                query = _built(self.table, ("capped count", limit, shape), lambda: self._capped_count_statement(limit))
-            else:
-                query = _built(self.table, key, lambda: self._count_statement(limit))
-        counted: int = self.session.connection.execute(query).scalar_one()
-        if limit is not None:
+            return key, self._capped_count_statement(limit) if capped else self._count_statement(limit)
+        key = ("count", limit, shape)
+        if limit is not None and _past_limit(self.table).get(key):
+            return key, _built(self.table, ("capped count", limit, shape), lambda: self._capped_count_statement(limit))
+        return key, _built(self.table, key, lambda: self._count_statement(limit))
+
+    def _counted(self, key: tuple[Any, ...] | None, limit: int | None, counted: int) -> None:
+        if key is not None and limit is not None:
             _past_limit(self.table)[key] = counted > limit
-        return counted
 
     def _count_statement(self, limit: int | None) -> sa.Select:
         inner: sa.Select[Any] = self.statement().order_by(None).with_only_columns(sa.literal_column("1"))
@@ -412,8 +427,8 @@ class Query:
         ``OFFSET``), else the exact count: ``COALESCE`` evaluates the count only when the first
         finds nothing, on SQLite and PostgreSQL alike."""
         plain = self.statement().order_by(None)
-        beyond = plain.with_only_columns(sa.literal(limit + 1)).limit(1).offset(limit).scalar_subquery()
-        every = plain.with_only_columns(sa.func.count()).scalar_subquery()
+        beyond = plain.with_only_columns(sa.literal(limit + 1)).limit(1).offset(limit).scalar_subquery().correlate(None)
+        every = plain.with_only_columns(sa.func.count()).scalar_subquery().correlate(None)
         return sa.select(sa.func.coalesce(beyond, every))
 
     def grouped(
@@ -580,12 +595,21 @@ class Query:
         counted, paged = self._indexed_count(limit if counting else DENSE_MATCHES)
         # A PostgreSQL search newest first: its records read in order when the text is common.
         walked = walk.page_rows(self, per_page + 1, offset) if self.searching else None
-        rows = (
-            walked
-            if walked is not None
-            else self.session.connection.execute(paged._page_statement(per_page + 1, offset)).mappings().all()
-        )
-        items = [row_to_record(self.obj, row, self.session.crm.keys) for row in rows[:per_page]]
+        if walked is None and counting and counted is None and offset == 0:
+            # The first page: its rows and their count in one statement (one round trip).
+            key, count_statement = self._counting(limit)
+            statement = self._first_page_statement(per_page + 1, count_statement)
+            rows: Sequence[sa.RowMapping] = self.session.connection.execute(statement).mappings().all()
+            counted = rows[0][COUNTED] if rows else 0
+            self._counted(key, limit, counted)
+            items = [row_to_record(self.obj, row, self.session.crm.keys, counted=True) for row in rows[:per_page]]
+        else:
+            rows = (
+                walked
+                if walked is not None
+                else self.session.connection.execute(paged._page_statement(per_page + 1, offset)).mappings().all()
+            )
+            items = [row_to_record(self.obj, row, self.session.crm.keys) for row in rows[:per_page]]
         more = len(rows) > per_page
         if not more and (items or offset == 0):  # the last page: the total is known
             total, exact = offset + len(items), True
@@ -607,6 +631,20 @@ class Query:
             return None, self
         counted = self.count(limit)
         return counted, self.without_index() if counted > DENSE_MATCHES else self
+
+    def _first_page_statement(self, limit: int, count_statement: sa.Select) -> sa.Select:
+        """The first ``limit`` rows with, as their last column (``COUNTED``), what
+        ``count_statement`` counts: an uncorrelated subquery, which SQLite and PostgreSQL
+        evaluate once (PostgreSQL's InitPlan), and not at all when no row matches."""
+        counted = count_statement.scalar_subquery().correlate(None).label(COUNTED)
+        shape = self._shape()
+        if shape is not None:
+            return _built(
+                self.table,
+                ("first page", limit, shape, count_statement),
+                lambda: self.statement().add_columns(counted).limit(limit),
+            )
+        return self.statement().add_columns(counted).limit(limit)
 
     def _page_statement(self, limit: int, offset: int) -> sa.Select:
         """``limit`` rows from ``offset``; from DEFERRED_JOIN_OFFSET on, the ids are chosen first

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from engine.runtime.database import read_only
 from engine.runtime.errors import NotFound, ValidationFailed
+from engine.runtime.jobs import inbox
 from engine.runtime.records.validation import Errors
 from engine.runtime.security import audit, sessions
 from engine.runtime.security.auth import totp_active
@@ -107,6 +108,9 @@ class LoginUser:
     session_generation: int
     #: What the user may do, read with the row when they may act (else None).
     principal: Principal | None = field(default=None, compare=False)
+    #: How many unread notifications the user has (the header's bell), read with the row in the
+    #: request's shared read (``login_user(shared=…)``); None when not read.
+    unread: int | None = field(default=None, compare=False)
 
     def may_act(self, now: dt.datetime) -> bool:
         """Active and not expired at ``now``."""
@@ -185,23 +189,34 @@ def login_user(crm: Runtime, user_id: int, shared: SharedRead | None = None) -> 
     SQLite) reads the user's row and, when they may act now, the team graph: the ``principal``
     the request acts as, so that its unit of work does not read the user again. ``shared``: the
     request's read (``Runtime.shared_read``) to read them in, left open for the page, which then
-    knows the user's row too (``SharedRead.users``)."""
+    knows the user's row too (``SharedRead.users``), and the user's unread notifications are
+    counted in the same statement (``LoginUser.unread``: the page only reads, so the count holds
+    for its header)."""
     if shared is not None:
-        return _login_user(crm, user_id, shared.open(), shared.users)
+        return _login_user(crm, user_id, shared.open(), shared.users, unread=True)
     with read_only(crm.engine) as connection:
-        return _login_user(crm, user_id, connection, {})
+        return _login_user(crm, user_id, connection, {}, unread=False)
 
 
-def _login_user(crm: Runtime, user_id: int, connection: sa.Connection, seen: dict[int, Any]) -> LoginUser | None:
+def _login_user(
+    crm: Runtime, user_id: int, connection: sa.Connection, seen: dict[int, Any], *, unread: bool
+) -> LoginUser | None:
     users = crm.schema.system["sys_users"]
-    rows = connection.execute(_user_and_graph(users), {"user_id": user_id}).all()
+    notifications = crm.schema.system["sys_notifications"] if unread else None
+    rows = connection.execute(_user_and_graph(users, notifications), {"user_id": user_id}).all()
     found_row = next((r for r in rows if r.id == user_id), None)
     if found_row is None:
         return None
     seen[found_row.id] = found_row
     row = found_row._mapping
     found = LoginUser(
-        row["id"], row["username"], row["locale"], bool(row["active"]), row["expires_at"], row[sessions.COLUMN] or 0
+        row["id"],
+        row["username"],
+        row["locale"],
+        bool(row["active"]),
+        row["expires_at"],
+        row[sessions.COLUMN] or 0,
+        unread=row[UNREAD] if unread else None,
     )
     if found.may_act(crm.clock_now().now_utc):
         graph = UserGraph.of((r.id, r.team_id, r.manager_id) for r in rows)
@@ -209,14 +224,21 @@ def _login_user(crm: Runtime, user_id: int, connection: sa.Connection, seen: dic
     return found
 
 
+#: The label of the unread notifications' count in the login check's statement.
+UNREAD = "_unread"
+
+
 @functools.lru_cache(maxsize=64)
-def _user_and_graph(users: sa.Table) -> sa.Select:
+def _user_and_graph(users: sa.Table, notifications: sa.Table | None) -> sa.Select:
     """Every user's id, team and manager — the team graph — and the whole row of the user
     ``user_id`` (the other users' other columns are NULL): what every web request's login check
-    reads, in one round trip instead of two; built once per table."""
+    reads, in one round trip instead of two; with ``notifications``, also that user's unread
+    notifications (``UNREAD``: an uncorrelated subquery, counted once). Built once per table."""
     mine = users.c.id == sa.bindparam("user_id")
     graph = (users.c.id, users.c.team_id, users.c.manager_id)
     rest = [sa.case((mine, column), else_=sa.null()).label(column.name) for column in users.c if column not in graph]
+    if notifications is not None:
+        rest.append(inbox.unread_count_statement(notifications).scalar_subquery().label(UNREAD))
     return sa.select(*graph, *rest)
 
 
