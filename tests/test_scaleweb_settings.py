@@ -46,6 +46,11 @@ def test_pool_settings_and_the_statement_timeout_come_from_the_environment(monke
         ("TRELLIS_DB_POOL_SIZE", "0", "at least 1"),
         ("TRELLIS_DB_MAX_OVERFLOW", "-1", "TRELLIS_DB_MAX_OVERFLOW='-1' is not valid"),
         ("TRELLIS_DB_STATEMENT_TIMEOUT", "30s", "whole number of milliseconds a statement may run"),
+        (
+            "TRELLIS_DB_PING_IDLE",
+            "-1",
+            "TRELLIS_DB_PING_IDLE='-1' is not valid: give a whole number of seconds a pooled connection may rest",
+        ),
     ],
 )
 def test_a_bad_database_setting_is_a_sentence(monkeypatch, write_config, tmp_path, name, value, says):

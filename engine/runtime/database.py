@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -118,7 +119,43 @@ def create_engine(url: str | None = None) -> sa.Engine:
         return engine
     options = pool_options(url)
     options["connect_args"] = {**options.get("connect_args", {}), **pgbouncer_connect_args()}
-    return sa.create_engine(url, pool_pre_ping=True, **options)
+    engine = sa.create_engine(url, **options)
+    ping_when_idle(engine, ping_idle())
+    return engine
+
+
+def ping_idle() -> int:
+    """``TRELLIS_DB_PING_IDLE`` (``PING_IDLE``), else ``PING_IDLE_DEFAULT``; raises
+    ``DatabaseSettingError`` naming a bad value."""
+    idle = _whole_number(PING_IDLE, 0, "seconds a pooled connection may rest and be taken unchecked")
+    return PING_IDLE_DEFAULT if idle is None else idle
+
+
+_RESTING_SINCE = "trellis_resting_since"
+
+
+def ping_when_idle(engine: sa.Engine, seconds: float) -> None:
+    """Check a pooled connection (one empty round trip, the dialect's ``do_ping``) when it is
+    taken after resting more than ``seconds`` in the pool, and replace it if the server no
+    longer answers (``DisconnectionError``: the pool opens a new one). SQLAlchemy's
+    ``pool_pre_ping`` checks at every checkout: a round trip on every request of a busy server,
+    whose connections rest a few milliseconds, for the case of a server restarted or a
+    connection cut while they rested. A connection taken sooner than ``seconds`` and found dead
+    fails its statement; SQLAlchemy then replaces every connection of the pool opened before."""
+
+    @sa.event.listens_for(engine, "checkin")
+    def resting(dbapi_connection: Any, record: Any) -> None:
+        record.info[_RESTING_SINCE] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def taken(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.pop(_RESTING_SINCE, None)
+        if since is None or time.monotonic() - since <= seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise sa.exc.DisconnectionError(str(error)) from error
 
 
 class DatabaseSettingError(TrellisError):
@@ -137,6 +174,11 @@ POOL_SETTINGS = (
 )
 #: Milliseconds a PostgreSQL statement may run before the server cancels it (unset: no limit).
 STATEMENT_TIMEOUT = "TRELLIS_DB_STATEMENT_TIMEOUT"
+#: Seconds a PostgreSQL connection may rest in the pool and still be taken without a check
+#: (``ping_when_idle``; 0: checked every time it is taken).
+PING_IDLE = "TRELLIS_DB_PING_IDLE"
+#: ``PING_IDLE`` when it is not set.
+PING_IDLE_DEFAULT = 1
 
 
 def _whole_number(name: str, smallest: int, meaning: str) -> int | None:
@@ -158,13 +200,15 @@ def pool_options(url: str) -> dict[str, Any]:
     """The ``create_engine`` arguments the environment sets for ``url``: the pool's size, overflow,
     timeout and recycle time (``POOL_SETTINGS``), and on PostgreSQL the statement timeout
     (``STATEMENT_TIMEOUT``, sent as a connection option). Unset variables leave SQLAlchemy's
-    defaults. Raises ``DatabaseSettingError`` naming a bad value."""
+    defaults. Raises ``DatabaseSettingError`` naming a bad value (``PING_IDLE``'s too, which
+    ``create_engine`` applies)."""
     options: dict[str, Any] = {}
     for name, argument, smallest, meaning in POOL_SETTINGS:
         value = _whole_number(name, smallest, meaning)
         if value is not None:
             options[argument] = value
     timeout = _whole_number(STATEMENT_TIMEOUT, 1, "milliseconds a statement may run")
+    ping_idle()  # refused here too, with the other settings, before any connection
     parsed = sa.engine.make_url(url)
     if timeout is not None and parsed.get_backend_name() == "postgresql":
         given = parsed.query.get("options", "")
