@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from engine.metadata import Config
 from engine.metadata.expressions import Clock
-from engine.runtime import features, migrate, replica
+from engine.runtime import autocommit_reads, features, migrate, replica
 from engine.runtime.database import QUERY_ONLY_REFUSAL, deferred_reads, read_only, sqlite_reads
 from engine.runtime.records import remains
 from engine.runtime.records.session import Session, utc_now
@@ -176,7 +176,7 @@ class Runtime:
         primary, so that a user disabled a moment ago is refused at once, however far behind the
         replica is. ``shared``: the request's read on the primary that read ``principal``
         (``shared_read``), which this unit of work continues and ends, when it has one open and
-        there is no replica — one transaction for the request instead of two."""
+        there is no replica — one connection for the request instead of two."""
         if shared is not None and shared.connection is not None and self.reads.replica is None:
             self.check_database()
             with shared.ending() as connection:  # the request's read so far (its login check): go on in it
@@ -208,9 +208,10 @@ class Runtime:
                 raise
 
     def _read_unit(self, connection: sa.Connection, principal: Principal, channel: str) -> Session:
-        """A read-only unit of work on ``connection``: READ ONLY on SQLite (``sqlite_reads``), else
-        the primary's plain transaction, as ``session`` opens it."""
-        return Session(self, connection, principal, channel, read_only=connection.dialect.name == "sqlite")
+        """A read-only unit of work on ``connection``: SQLite's READ ONLY transaction
+        (``sqlite_reads``) or PostgreSQL's reads in autocommit (``autocommit_reads``), both
+        refusing writes; the access log goes in a transaction of its own (``primary_writes``)."""
+        return Session(self, connection, principal, channel, read_only=True)
 
     def shared_read(self) -> SharedRead | None:
         """A read on the primary that one web request's reads share (``SharedRead``), or None where
@@ -265,10 +266,11 @@ class Runtime:
 class SharedRead:
     """One read transaction on the primary that a web request's reads share: the login check's
     (the user's row and team graph: ``users.login_user``) and then the page's read session
-    (``Runtime.read_session(shared=…)``), which goes on in it and ends it — one ``BEGIN`` …
-    ``COMMIT`` and one connection per request instead of two, and the user's row read once for
-    the page's names too (``users``). On SQLite it is ``sqlite_reads`` (a deferred ``BEGIN``
-    under ``PRAGMA query_only``); on PostgreSQL the plain transaction ``Runtime.session`` opens.
+    (``Runtime.read_session(shared=…)``), which goes on in it and ends it — one connection per
+    request instead of two, and the user's row read once for the page's names too (``users``).
+    On SQLite it is ``sqlite_reads`` (a deferred ``BEGIN`` under ``PRAGMA query_only``); on
+    PostgreSQL ``autocommit_reads`` (no ``BEGIN`` … ``COMMIT`` at all: in READ COMMITTED each
+    statement reads its own snapshot either way), both refusing writes.
     Opened by the first read (``connection``); ``close`` ends it when no read session took it.
     """
 
@@ -288,6 +290,8 @@ class SharedRead:
             try:
                 if deferred_reads(engine):
                     connection = stack.enter_context(sqlite_reads(engine))
+                elif engine.dialect.name == "postgresql":
+                    connection = stack.enter_context(autocommit_reads.reading(engine))
                 else:
                     connection = stack.enter_context(engine.connect())
                     stack.enter_context(connection.begin())

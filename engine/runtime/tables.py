@@ -286,6 +286,9 @@ def identity_tables(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
         # Web sessions carry the generation they started in; raising it ends them all
         # (engine/runtime/security/sessions.py). NULL, in databases from before it, counts as 0.
         sa.Column("session_generation", sa.Integer(), nullable=True),
+        # Raised with every change of the user's saved list views, so that a process may keep
+        # them while it stands (engine/runtime/records/views.py). NULL counts as 0.
+        sa.Column("views_version", sa.Integer(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.runtime.replica import ReadOnlyWrite
+from engine.runtime.security import users
 from tests.webui.conftest import client_for, text
 
 CONFIG = """
@@ -130,6 +131,50 @@ def test_sqlite_reads_beside_a_writer_refuse_writes_and_still_log_access(app, cr
     with crm.engine.connect() as connection:
         logged = connection.execute(sa.select(sa.func.count()).select_from(access)).scalar()
     assert logged >= 1
+
+
+def test_a_pages_shared_read_refuses_writes_logs_access_and_leaves_nothing_half_written(crm):
+    """The read a ``reads_only`` page shares with its login check: SQLite's READ ONLY transaction,
+    PostgreSQL's statements in autocommit (no BEGIN or COMMIT) — each refuses a write."""
+    with crm.directory() as directory:
+        ann = directory.get("ann").id
+    before = _leads(crm)
+    for write in (
+        lambda session: session.create("lead", {"name": "not here"}),
+        lambda session: session.connection.execute(sa.text("UPDATE obj_lead SET name = 'changed'")),
+        lambda session: session.connection.exec_driver_sql("DELETE FROM obj_lead"),
+    ):
+        shared = crm.shared_read()
+        found = users.login_user(crm, ann, shared=shared)
+        assert found is not None and found.unread == 0
+        with pytest.raises(ReadOnlyWrite), crm.read_session("ann", principal=found.principal, shared=shared) as s:
+            write(s)
+        assert shared.connection is None  # ended with the error
+    assert _leads(crm) == before
+
+    shared = crm.shared_read()
+    found = users.login_user(crm, ann, shared=shared)
+    autocommit = _read_and_open(crm, found.principal, shared)
+    if crm.engine.dialect.name == "postgresql":
+        assert autocommit  # no BEGIN, no COMMIT
+        with crm.engine.connect() as connection:  # back in the pool, a plain connection again
+            assert connection.connection.driver_connection.autocommit is False
+    access = crm.schema.system["sys_access_log"]
+    with crm.engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(access)).scalar() == 1
+
+
+def _read_and_open(crm, principal, shared) -> bool:  # noqa: ANN001
+    """Whether the read ran in autocommit."""
+    with crm.read_session("ann", principal=principal, shared=shared) as session:
+        lead = session.query("lead").first()
+        session.get("lead", lead.id)  # audit: reads → the access log, in its own short write
+        return bool(getattr(session.connection.connection.driver_connection, "autocommit", False))
+
+
+def _leads(crm) -> list[tuple]:  # noqa: ANN001
+    with crm.engine.connect() as connection:
+        return connection.execute(sa.text("SELECT id, name FROM obj_lead ORDER BY id")).all()
 
 
 def test_sqlite_reads_of_one_process_take_turns_but_never_wait_for_ever(crm, monkeypatch):

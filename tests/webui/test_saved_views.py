@@ -7,6 +7,7 @@ import html
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from engine.runtime.errors import NotFound, ValidationFailed
 from engine.runtime.records import views
@@ -111,6 +112,39 @@ def test_save_list_apply_and_delete_a_view(app):
     assert response.status_code == 302 and response.headers["Location"] == "/o/lead"
     page = text(alice.get("/o/lead"))
     assert "The view was deleted." in page and view_links(page) == {}
+
+
+def test_a_list_page_keeps_the_users_views_until_they_change_wherever_they_change(app, crm):
+    alice = client_for(app, "alice")
+    assert save(alice, "/o/lead?stage=quote", "Quotes").status_code == 302
+    alice.get("/o/lead")  # the flash's page
+
+    def asked(path: str) -> tuple[str, list[str]]:
+        seen: list[str] = []
+
+        def before(conn, cursor, statement, *args):  # noqa: ANN001
+            seen.append(statement)
+
+        sa.event.listen(crm.engine, "before_cursor_execute", before)
+        try:
+            page = text(alice.get(path))
+        finally:
+            sa.event.remove(crm.engine, "before_cursor_execute", before)
+        return page, [s for s in seen if "sys_saved_views" in s]
+
+    asked("/o/lead")
+    page, statements = asked("/o/lead")
+    assert view_links(page) == {"Quotes": "/o/lead?stage=quote"} and statements == []  # kept
+    # Changed elsewhere (another process, the API, a script through the engine): seen at once.
+    with crm.session(user="alice") as s:
+        views.save_view(s, "lead", "New ones", "stage=new")
+    page, statements = asked("/o/lead")
+    assert view_links(page) == {"New ones": "/o/lead?stage=new", "Quotes": "/o/lead?stage=quote"}
+    assert len(statements) == 1
+    with crm.session(user="alice") as s:
+        views.delete_view(s, "lead", next(v.id for v in views.list_views(s, "lead") if v.name == "Quotes"))
+    assert view_links(asked("/o/lead")[0]) == {"New ones": "/o/lead?stage=new"}
+    assert view_links(text(client_for(app, "bob").get("/o/lead"))) == {}  # another user's: never kept for bob
 
 
 def test_another_user_does_not_see_or_delete_the_view(app, crm):

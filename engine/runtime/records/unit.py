@@ -266,6 +266,10 @@ class Unit:
         ``context.SharedRead``), which ``users`` then does not read again."""
         self._users.update(rows)
 
+    def seen_user(self, user_id: int) -> Any | None:
+        """The ``sys_users`` row of ``user_id`` if this unit read it already, else None (no read)."""
+        return self._users.get(user_id)
+
     def user(self, user_id: int | None) -> Any | None:
         """The ``sys_users`` row of ``user_id``, or None."""
         return self.users([user_id]).get(user_id)  # type: ignore[arg-type]
@@ -324,6 +328,12 @@ def watch(connection: sa.Connection) -> weakref.WeakSet[Unit]:
     if units is None:
         units = _units[connection] = weakref.WeakSet()
     return units
+
+
+def flush_units(connection: sa.Connection) -> None:
+    """Write the rows the units working on ``connection`` still hold, as a commit does (a
+    connection in autocommit has no commit to do it: ``engine.runtime.autocommit_reads``)."""
+    _commit(connection)
 
 
 def _before_execute(

@@ -1,7 +1,9 @@
 """Saved list views per user: a name for a list's filters (its query string).
 
 A view belongs to the session's user and is seen only by them; the system
-principal has no views. Names are trimmed and 1–100 characters, unique per user
+principal has no views. Every change of a user's views raises their ``views_version``
+(``sys_users``), so that a page that only reads, which has the user's row from its login check
+already, takes their views from what this process read before at that version — no statement. Names are trimmed and 1–100 characters, unique per user
 and object; a bad name or query is a ``ValidationFailed`` on that field. The
 query string is stored as given (the list page reads it again like any URL, on
 the one read path, so a saved view never shows more than its user may see).
@@ -10,6 +12,8 @@ the one read path, so a saved view never shows more than its user may see).
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -76,16 +80,56 @@ def save_view(session: Session, object_name: str, name: str, query: str) -> Save
             .values(user_id=user_id, object=object_name, name=name, query=query, created_at=now)
             .returning(table.c.id)
         ).scalar_one()
+    _changed(session, user_id)
     return SavedView(view_id, object_name, name, query, now)
 
 
 def list_views(session: Session, object_name: str) -> list[SavedView]:
-    """The session's user's saved views of ``object_name``, by name."""
-    if session.principal.user_id is None:
+    """The session's user's saved views of ``object_name``, by name. In a read-only unit that
+    read the user's row already (a web page's login check), those this process read at the
+    row's ``views_version`` in this database, if it did (``KEPT_VIEWS`` at most per engine)."""
+    user_id = session.principal.user_id
+    if user_id is None:
         return []
-    statement = _list_statement(session.schema.system[TABLE])
-    rows = session.connection.execute(statement, {"user_id": session.principal.user_id, "object": object_name})
-    return [SavedView(r.id, r.object, r.name, r.query, r.created_at) for r in rows]
+    table = session.schema.system[TABLE]
+    row = session.unit.seen_user(user_id) if session.read_only else None
+    key = None if row is None else (table, user_id, object_name, row._mapping.get(VERSION) or 0)
+    kept = _kept(session.connection.engine)
+    if key is not None and key in kept:
+        return list(kept[key])
+    rows = session.connection.execute(_list_statement(table), {"user_id": user_id, "object": object_name})
+    views = tuple(SavedView(r.id, r.object, r.name, r.query, r.created_at) for r in rows)
+    if key is not None:
+        if len(kept) >= KEPT_VIEWS:
+            kept.clear()
+        kept[key] = views
+    return list(views)
+
+
+#: The ``sys_users`` column every change of a user's views raises.
+VERSION = "views_version"
+#: Users' views of an object kept per engine (a database), at most, by ``sys_saved_views`` table
+#: (a config version), user, object and ``VERSION``.
+KEPT_VIEWS = 4096
+_Kept = dict[tuple[sa.Table, int, str, int], tuple[SavedView, ...]]
+_KEPT: weakref.WeakKeyDictionary[sa.Engine, _Kept] = weakref.WeakKeyDictionary()
+_KEPT_LOCK = threading.Lock()
+
+
+def _kept(engine: sa.Engine) -> _Kept:
+    found = _KEPT.get(engine)
+    if found is None:
+        with _KEPT_LOCK:
+            found = _KEPT.setdefault(engine, {})
+    return found
+
+
+def _changed(session: Session, user_id: int) -> None:
+    """Raise the user's ``views_version``, in the transaction that changed their views."""
+    users = session.schema.system["sys_users"]
+    session.connection.execute(
+        sa.update(users).where(users.c.id == user_id).values({VERSION: sa.func.coalesce(users.c[VERSION], 0) + 1})
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -107,3 +151,4 @@ def delete_view(session: Session, object_name: str, view_id: int) -> None:
     )
     if result.rowcount == 0:
         raise NotFound("saved view", view_id)
+    _changed(session, user_id)
