@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -48,10 +50,18 @@ def _pings(engine: sa.Engine, work) -> int:  # noqa: ANN001
     return made
 
 
-def test_a_connection_taken_again_at_once_is_not_checked_and_a_rested_one_is(db_url, monkeypatch):
-    monkeypatch.setenv("TRELLIS_DB_PING_IDLE", "1")
+@contextmanager
+def _engine(db_url: str, monkeypatch, idle: str) -> Iterator[sa.Engine]:  # noqa: ANN001
+    monkeypatch.setenv("TRELLIS_DB_PING_IDLE", idle)
     engine = create_engine(db_url)
     try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_taken_again_at_once_is_not_checked_and_a_rested_one_is(db_url, monkeypatch):
+    with _engine(db_url, monkeypatch, "1") as engine:
         first = _pid(engine)
         assert _pings(engine, lambda: [_pid(engine) for _ in range(5)]) == 0  # busy: no round trip
         time.sleep(1.2)
@@ -59,32 +69,21 @@ def test_a_connection_taken_again_at_once_is_not_checked_and_a_rested_one_is(db_
 
         _cut(engine, first)
         time.sleep(1.2)
-        replaced = _pid(engine)  # rested and cut: replaced, the caller sees nothing
-        assert replaced != first
-    finally:
-        engine.dispose()
+        assert _pid(engine) != first  # rested and cut: replaced, the caller sees nothing
 
 
-def test_with_no_rest_allowed_every_connection_is_checked_and_a_cut_one_replaced(db_url, monkeypatch):
-    monkeypatch.setenv("TRELLIS_DB_PING_IDLE", "0")
-    engine = create_engine(db_url)
-    try:
+def test_with_no_rest_allowed_a_connection_cut_is_replaced_at_once(db_url, monkeypatch):
+    with _engine(db_url, monkeypatch, "0") as engine:
         first = _pid(engine)
         _cut(engine, first)
         assert _pid(engine) != first  # taken right after the cut: checked, replaced
-    finally:
-        engine.dispose()
 
 
 def test_a_connection_cut_and_taken_within_its_rest_fails_once_then_the_pool_is_renewed(db_url, monkeypatch):
-    monkeypatch.setenv("TRELLIS_DB_PING_IDLE", "60")
-    engine = create_engine(db_url)
-    try:
+    with _engine(db_url, monkeypatch, "60") as engine:
         first = _pid(engine)
         _cut(engine, first)
         with pytest.raises(sa.exc.OperationalError) as failed:
             _pid(engine)
         assert failed.value.connection_invalidated
         assert _pid(engine) != first  # SQLAlchemy replaced the pool's connections
-    finally:
-        engine.dispose()
