@@ -1,7 +1,9 @@
-"""A pooled PostgreSQL connection is checked only after it rested (issue 18 §6): one taken
-again within ``TRELLIS_DB_PING_IDLE`` seconds goes straight to its statement — no round trip
-of its own on a busy server — and one that rested longer is checked and, when the server cut
-it meanwhile, replaced without the caller seeing it."""
+"""PostgreSQL connections as the engine sets them up (issue 18 §6). A pooled connection is checked
+only after it rested: one taken again within ``TRELLIS_DB_PING_IDLE`` seconds goes straight to its
+statement — no round trip of its own on a busy server — and one that rested longer is checked and,
+when the server cut it meanwhile, replaced without the caller seeing it. Statements psycopg
+prepares are planned for each execution's values (``plan_cache_mode``), except behind PgBouncer,
+where nothing is prepared."""
 
 from __future__ import annotations
 
@@ -87,3 +89,15 @@ def test_a_connection_cut_and_taken_within_its_rest_fails_once_then_the_pool_is_
             _pid(engine)
         assert failed.value.connection_invalidated
         assert _pid(engine) != first  # SQLAlchemy replaced the pool's connections
+
+
+def test_prepared_statements_are_planned_for_their_values_and_the_urls_options_are_kept(db_url, monkeypatch):
+    monkeypatch.delenv("TRELLIS_DB_PGBOUNCER", raising=False)
+    with _engine(db_url, monkeypatch, "1") as engine, engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+        # the test URL's own options: its schema, synchronous_commit off
+        assert connection.exec_driver_sql("SELECT current_schema()").scalar() != "public"
+        assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    monkeypatch.setenv("TRELLIS_DB_PGBOUNCER", "1")  # nothing prepared: no server option for PgBouncer
+    with _engine(db_url, monkeypatch, "1") as engine, engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
