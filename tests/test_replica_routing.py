@@ -213,7 +213,7 @@ def test_replica_too_far_behind_sends_reads_to_the_primary(crm):
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:  # the replica receives the write but does not replay it
             _replica(crm)._last = None
-            if (_replica(crm).reading().lag or 0) > 0.2:
+            if (_replica(crm).reading().lag or 0) > 0.25:  # past 0.2 once rounded to the ms too
                 break
             time.sleep(0.05)
         status = replica.status(crm)
