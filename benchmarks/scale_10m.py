@@ -40,8 +40,9 @@ the page) and with the page's capped count it made before (``Query.page`` counti
 ``--only funnel`` alone measures the funnel in its own section of docs/benchmarks.md; ``--before
 FOLDER`` adds the report as an earlier Trellis exported to FOLDER runs it, and the SQL as first written.
 ``--only apply`` alone measures ``trellis apply`` adding a searchable text field to the deals against
-the same apply on a schema with one deal, while a user saves deals (``apply_only``); it leaves the
-probe fields in the schema, so measure it last and drop the schema after.
+the same apply on a schema with one deal, while a user saves deals (``apply_only``; ``--apply-field
+required``: a required picklist with a default instead, which fills and audits every deal); it
+leaves the probe fields in the schema, so measure it last and drop the schema after.
 """
 
 from __future__ import annotations
@@ -576,6 +577,12 @@ def main() -> None:
         " earlier commit, `git archive`) runs it, and the funnel's SQL as first written",
     )
     parser.add_argument(
+        "--apply-field",
+        choices=("searchable", "required"),
+        default="searchable",
+        help="with --only apply: the field added, a searchable text field or a required picklist with a default",
+    )
+    parser.add_argument(
         "--hand-built-indexes",
         action="store_true",
         help="with --reuse: serve a schema applied by an earlier Trellis whose sys_stage_history indexes"
@@ -653,15 +660,17 @@ def main() -> None:
 APPLY_SECTION = "## Apply on 10,000,000 deals (`benchmarks/scale_10m.py --only apply`)"
 
 
-def config_with_probes(count: int) -> str:
+def config_with_probes(count: int, required: bool = False) -> str:
     """configs/sample_saas.yaml with ``count`` more searchable text fields on the deal
     (``apply_probe_1`` …), each in the form's last section: each one more rebuilds the deals'
-    search index."""
+    search index; with ``required``, required picklists with a default instead, which fill every
+    deal (and write an audit row for each)."""
     text = CONFIG.read_text(encoding="utf-8")
     template = (CONFIG.parent / "templates" / "crm_base.yaml").resolve()
     text = text.replace("extends: templates/crm_base.yaml", f"extends: {template}", 1)  # read from elsewhere
     names = [f"apply_probe_{n}" for n in range(1, count + 1)]
-    fields = "".join(f"      {name}: {{type: text, label: {{en: Probe {name[-1]}, zh: 探针}}}}\n" for name in names)
+    kind = "type: picklist, values: [yes_, no_], default: no_, required: true" if required else "type: text"
+    fields = "".join(f"      {name}: {{{kind}, label: {{en: Probe {name[-1]}, zh: 探针}}}}\n" for name in names)
     anchor = "      name:\n        label: {en: Deal name, zh: 商机名称}\n"
     section = "          fields: [needs_analysis, quote_file]\n"
     assert anchor in text and section in text, "configs/sample_saas.yaml changed: update config_with_probes"
@@ -739,10 +748,14 @@ def apply_only(crm: Trellis, url: str, admin: sa.Engine, args: argparse.Namespac
                     conn.execute(sa.text("SELECT id FROM obj_opportunity ORDER BY id DESC LIMIT 1000")).scalars()
                 )
                 deals = f"{conn.execute(sa.text('SELECT count(*) FROM obj_opportunity')).scalar_one():,}"
-            times: dict[str, list[tuple[float, float, float]]] = {deals: [], "one deal": []}
+            if args.apply_field == "required":
+                deals, single = f"{deals}, a required field with a default", "one deal, a required field with a default"
+            else:
+                single = "one deal"
+            times: dict[str, list[tuple[float, float, float]]] = {deals: [], single: []}
             for round_ in range(1, args.rounds + 1):
-                config.write_text(config_with_probes(round_), encoding="utf-8")
-                for what, where, saved in (("one deal", empty_url, [one]), (deals, url, ids)):
+                config.write_text(config_with_probes(round_, args.apply_field == "required"), encoding="utf-8")
+                for what, where, saved in ((single, empty_url, [one]), (deals, url, ids)):
                     target = Trellis.open(config, where)
                     committed: list[float] = []
                     with Saver(target, saved) as saver:
@@ -761,7 +774,7 @@ def apply_only(crm: Trellis, url: str, admin: sa.Engine, args: argparse.Namespac
             run_sql(conn, f'DROP SCHEMA "{empty_schema}" CASCADE')
     day = dt.date.today().isoformat()
     medians = {what: [statistics.median(t[i] for t in runs) for i in range(3)] for what, runs in times.items()}
-    base = medians["one deal"][0]
+    base = medians[single][0]
     lines = [
         f"| {day} | {what} | {commit:.2f} | {commit / base:.1f}× | {whole:.1f} | {longest * 1000:,.0f} | "
         f"{'yes' if commit <= 2 * base else '**no**'} | {machine()} |"
