@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from engine import Trellis
 from engine.cli import main
-from engine.runtime.migrate import concurrent
+from engine.runtime.migrate import concurrent, fixlog
 from engine.runtime.migrate.fixlog import FillAudit
 from engine.runtime.security import audit
 from tests.templates import apply_fresh
@@ -119,6 +119,7 @@ def test_hA3_a_required_field_with_a_default_leaves_writers_alone_and_audits_eve
         assert go_on.wait(10)
 
     monkeypatch.setattr(FillAudit, "ahead", slow_ahead)
+    monkeypatch.setattr(fixlog, "ANALYZE_AFTER", 1)  # the audit analysed ahead, as after many rows
     new = Trellis.open(write_config(REQUIRED, "after.yaml"), db_url)
     failures: list[BaseException] = []
 
