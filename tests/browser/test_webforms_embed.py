@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -73,8 +74,15 @@ def lead_by_email(live_server: Any, email: str) -> Any:
         return session.query("lead").filter(email=email).first()
 
 
+def settled(page: Any) -> None:
+    """Wait until the form told the page its height and the page sized the frame to it: the
+    form's place on the page no longer moves under a click."""
+    expect(page.locator("iframe")).to_have_attribute("style", re.compile(r"height: \d+px"))
+
+
 def test_a_form_embedded_in_another_site_makes_an_assigned_lead_and_spam_is_listed(page, site, live_server, new_page):
     page.goto(f"{site}/contact.html?utm_source=browser_test&utm_campaign=s14")
+    settled(page)
     frame = page.frame_locator("iframe")
     frame.get_by_role("textbox", name="Contact name", exact=True).fill("Zhou Min")
     frame.get_by_role("textbox", name="Company", exact=True).fill("Blue Harbor Ltd")
@@ -87,6 +95,7 @@ def test_a_form_embedded_in_another_site_makes_an_assigned_lead_and_spam_is_list
     assert lead["owner_id"] is not None and lead["referrer"] is None  # opened directly: no referrer
     # A robot fills in every input it finds, the hidden decoy too.
     page.goto(f"{site}/contact.html")
+    settled(page)
     frame = page.frame_locator("iframe")
     frame.get_by_role("textbox", name="Contact name", exact=True).fill("Spam Bot")
     frame.get_by_role("textbox", name="Company", exact=True).fill("Bots Inc")
