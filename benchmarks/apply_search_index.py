@@ -22,7 +22,6 @@ import datetime as dt
 import os
 import statistics
 import tempfile
-import threading
 import time
 from contextlib import ExitStack
 from decimal import Decimal
@@ -31,6 +30,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from list_page import CONFIG, REPS, fill, vacuum  # benchmarks/list_page.py
+from meanwhile import Meanwhile  # benchmarks/meanwhile.py
 from results import append_rows, machine  # benchmarks/results.py
 from scratch import scratch_database  # benchmarks/scratch.py
 
@@ -60,33 +60,16 @@ def config_with(extras: int) -> str:
     return CONFIG.replace("      description: {type: textarea}\n", "      description: {type: textarea}\n" + fields)
 
 
-class Writer:
+def writer(crm: Trellis, owner: int) -> Meanwhile:
     """Inserts a row every 10 ms on its own connection; ``longest`` is the slowest INSERT (s)."""
+    table = crm.schema.table("opportunity")
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    row = dict(created_at=at, updated_at=at, version=1, owner_id=owner, created_by=owner)
 
-    def __init__(self, crm: Trellis, owner: int) -> None:
-        self.table, self.owner, self.engine = crm.schema.table("opportunity"), owner, crm.engine
-        self.longest, self.stop = 0.0, threading.Event()
-        self.thread = threading.Thread(target=self.run)
+    def insert(conn: sa.Connection, n: int) -> None:
+        conn.execute(sa.insert(table), {**row, "name": "written meanwhile", "amount": Decimal(1)})
 
-    def run(self) -> None:
-        at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-        row = dict(created_at=at, updated_at=at, version=1, owner_id=self.owner, created_by=self.owner)
-        with self.engine.connect() as conn:
-            while not self.stop.is_set():
-                start = time.perf_counter()
-                with conn.begin():
-                    conn.execute(sa.insert(self.table), {**row, "name": "written meanwhile", "amount": Decimal(1)})
-                self.longest = max(self.longest, time.perf_counter() - start)
-                time.sleep(0.01)
-
-    def __enter__(self) -> Writer:
-        self.thread.start()
-        time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
+    return Meanwhile(crm.engine, insert)
 
 
 def timed_apply(crm: Trellis, owner: int, in_transaction: bool) -> tuple[float, float, float]:
@@ -101,7 +84,7 @@ def timed_apply(crm: Trellis, owner: int, in_transaction: bool) -> tuple[float, 
     if in_transaction:
         planner_module._plan_search_indexes = as_before
     try:
-        with Writer(crm, owner) as writer:
+        with writer(crm, owner) as writes:
             start = time.perf_counter()
             result = crm.apply(progress=lambda _: committed.append(time.perf_counter()))
             whole = time.perf_counter() - start
@@ -109,7 +92,7 @@ def timed_apply(crm: Trellis, owner: int, in_transaction: bool) -> tuple[float, 
         planner_module._plan_search_indexes = original
     assert [s.kind for s in result.search_indexes] == ["drop_search_index", "add_search_index"], result
     assert not result.warnings, result.warnings
-    return whole, (committed[0] - start) if committed else whole, writer.longest
+    return whole, (committed[0] - start) if committed else whole, writes.longest
 
 
 def run(url: str, args: argparse.Namespace) -> list[str]:

@@ -49,13 +49,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import itertools
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -63,6 +61,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
+from meanwhile import Meanwhile  # benchmarks/meanwhile.py
 from results import append_rows, machine  # benchmarks/results.py
 
 from engine import Trellis
@@ -680,39 +679,15 @@ def config_with_probes(count: int, required: bool = False) -> str:
     )
 
 
-class Saver:
+def saver(crm: Trellis, ids: list[int]) -> Meanwhile:
     """Saves a deal every 10 ms on a connection of its own (an UPDATE of one of ``ids``, its own
     transaction), while an apply runs; ``longest`` is the slowest save (s)."""
+    table = crm.schema.table("opportunity")
 
-    def __init__(self, crm: Trellis, ids: list[int]) -> None:
-        self.engine, self.ids, self.longest = crm.engine, ids, 0.0
-        self.table = crm.schema.table("opportunity")
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run)
+    def save(conn: sa.Connection, n: int) -> None:
+        conn.execute(sa.update(table).where(table.c.id == ids[n % len(ids)]).values(version=table.c.version + 1))
 
-    def run(self) -> None:
-        with self.engine.connect() as conn:
-            for n in itertools.count():
-                if self.stop.is_set():
-                    return
-                start = time.perf_counter()
-                with conn.begin():
-                    conn.execute(
-                        sa.update(self.table)
-                        .where(self.table.c.id == self.ids[n % len(self.ids)])
-                        .values(version=self.table.c.version + 1)
-                    )
-                self.longest = max(self.longest, time.perf_counter() - start)
-                time.sleep(0.01)
-
-    def __enter__(self) -> Saver:
-        self.thread.start()
-        time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
+    return Meanwhile(crm.engine, save)
 
 
 def _stamp(times: list[float]) -> Callable[[str], None]:
@@ -758,15 +733,15 @@ def apply_only(crm: Trellis, url: str, admin: sa.Engine, args: argparse.Namespac
                 for what, where, saved in ((single, empty_url, [one]), (deals, url, ids)):
                     target = Trellis.open(config, where)
                     committed: list[float] = []
-                    with Saver(target, saved) as saver:
+                    with saver(target, saved) as saves:
                         start = time.perf_counter()
                         target.apply(progress=_stamp(committed))
                         whole = time.perf_counter() - start
                     target.close()
-                    times[what].append(((committed[0] - start) if committed else whole, whole, saver.longest))
+                    times[what].append(((committed[0] - start) if committed else whole, whole, saves.longest))
                     print(
                         f"round {round_}, {what}: commit {times[what][-1][0]:.2f} s, apply {whole:.2f} s, "
-                        f"longest save {saver.longest * 1000:.0f} ms",
+                        f"longest save {saves.longest * 1000:.0f} ms",
                         flush=True,
                     )
     finally:
