@@ -1,12 +1,14 @@
 """Saved list views per user: a name for a list's filters (its query string).
 
 A view belongs to the session's user and is seen only by them; the system
-principal has no views. Every change of a user's views raises their ``views_version``
-(``sys_users``), so that a page that only reads, which has the user's row from its login check
-already, takes their views from what this process read before at that version — no statement. Names are trimmed and 1–100 characters, unique per user
+principal has no views. Names are trimmed and 1–100 characters, unique per user
 and object; a bad name or query is a ``ValidationFailed`` on that field. The
 query string is stored as given (the list page reads it again like any URL, on
 the one read path, so a saved view never shows more than its user may see).
+
+Every change of a user's views raises their ``views_version`` (``sys_users``), so
+that a page that only reads, which has the user's row from its login check already,
+takes their views from what this process read at that version: no statement.
 """
 
 from __future__ import annotations
