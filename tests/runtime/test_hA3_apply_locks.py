@@ -1,8 +1,9 @@
 """An apply adding fields to an existing PostgreSQL table does not lock its writers out for the
 table's size (issue 18 §6): an ``indexed: true`` field's index is built after the commit,
 concurrently, and a required field with a default is added as a catalogue change (no row
-rewritten), the filled records' audit rows written before the table is locked and caught up
-under the lock — records written or deleted meanwhile included.
+rewritten), the filled records' audit rows written and settled before the table is locked and
+what came after caught up under it — records written or deleted meanwhile included, and those of a
+writer still in flight when the apply stopped waiting for it.
 """
 
 from __future__ import annotations
@@ -104,72 +105,130 @@ def test_hA3_an_indexed_field_is_indexed_after_the_commit_while_writers_write(cr
         new.close()
 
 
+class PausedApply:
+    """``new.apply()`` in a thread, paused once the filled records' audit rows are written ahead
+    (``at_ahead``) and once they are settled (``at_settle``), each until the test goes on."""
+
+    def __init__(self, new: Trellis, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.new, self.failures = new, []
+        self.at_ahead, self.at_settle = threading.Event(), threading.Event()
+        self.past_ahead, self.past_settle = threading.Event(), threading.Event()
+        for name, at, past in (("ahead", self.at_ahead, self.past_ahead), ("settle", self.at_settle, self.past_settle)):
+            monkeypatch.setattr(FillAudit, name, self.paused(getattr(FillAudit, name), at, past))
+        self.worker = threading.Thread(target=self.applying)
+
+    @staticmethod
+    def paused(real, at: threading.Event, past: threading.Event):
+        def run(fill, conn):  # stands for the minutes a million audit rows take
+            real(fill, conn)
+            at.set()
+            assert past.wait(30)
+
+        return run
+
+    def applying(self) -> None:
+        try:
+            self.new.apply()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            self.failures.append(exc)
+
+    def __enter__(self) -> PausedApply:
+        self.worker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.past_ahead.set()
+        self.past_settle.set()
+        self.worker.join(30)
+        assert not self.failures, self.failures
+
+
+def filled_rows(new: Trellis) -> list[tuple]:
+    """The apply's audit rows, after checking that the column was added without a rewrite."""
+    with new.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT record_id, changes, username, action FROM sys_audit WHERE channel = 'apply' ORDER BY record_id"
+        ).all()
+    audit.seal(new.engine, new.schema)
+    with new.engine.connect() as conn:
+        assert audit.verify(conn, new.schema).ok
+    return rows
+
+
+FILLED = '{"tier":[null,"silver"]}'
+
+
 def test_hA3_a_required_field_with_a_default_leaves_writers_alone_and_audits_every_record(
     crm, db_url, write_config, monkeypatch
 ):
     with crm.engine.connect() as conn:
         ids = dict(conn.exec_driver_sql("SELECT name, id FROM obj_opportunity").all())
         relfile = conn.exec_driver_sql("SELECT pg_relation_filenode('obj_opportunity')").scalar()
-    ahead, go_on = threading.Event(), threading.Event()
-    real = FillAudit.ahead
-
-    def slow_ahead(self, conn):  # stands for the minutes a million audit rows take
-        real(self, conn)
-        ahead.set()
-        assert go_on.wait(10)
-
-    monkeypatch.setattr(FillAudit, "ahead", slow_ahead)
     monkeypatch.setattr(fixlog, "ANALYZE_AFTER", 1)  # the audit analysed ahead, as after many rows
     new = Trellis.open(write_config(REQUIRED, "after.yaml"), db_url)
-    failures: list[BaseException] = []
-
-    def applying() -> None:
-        try:
-            new.apply()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
-            failures.append(exc)
-
-    worker = threading.Thread(target=applying)
-    worker.start()
     try:
-        assert ahead.wait(10), "the apply never wrote its audit rows"
-        with crm.engine.connect() as conn, conn.begin():  # the apply's audit rows are written: no lock held
-            conn.exec_driver_sql(WRITE)
-            conn.exec_driver_sql("UPDATE obj_opportunity SET amount = 5 WHERE name = 'Globex pilot'")
-            conn.exec_driver_sql(f"DELETE FROM obj_opportunity WHERE id = {ids['Initech renewal']}")
-            added = conn.exec_driver_sql(
-                "INSERT INTO obj_opportunity (created_at, updated_at, version, name) "
-                "VALUES (now(), now(), 1, 'Written meanwhile') RETURNING id"
-            ).scalar()
-    finally:
-        go_on.set()
-        worker.join(30)
-    assert not failures, failures
-    try:
+        with PausedApply(new, monkeypatch) as apply:
+            assert apply.at_ahead.wait(10), "the apply never wrote its audit rows"
+            with crm.engine.connect() as conn, conn.begin():  # the apply's audit rows are written: no lock held
+                conn.exec_driver_sql(WRITE)
+                conn.exec_driver_sql("UPDATE obj_opportunity SET amount = 5 WHERE name = 'Globex pilot'")
+                conn.exec_driver_sql(f"DELETE FROM obj_opportunity WHERE id = {ids['Initech renewal']}")
+                added = conn.exec_driver_sql(
+                    "INSERT INTO obj_opportunity (created_at, updated_at, version, name) "
+                    "VALUES (now(), now(), 1, 'Written meanwhile') RETURNING id"
+                ).scalar()
+            apply.past_ahead.set()
+            assert apply.at_settle.wait(10), "the apply never settled its audit rows"
+            with crm.session() as s:  # settled, still no lock held: writes through the write path
+                s.delete("opportunity", ids["Acme upsell"])
+                later = s.create("opportunity", {"name": "Written once settled"}).id
+            with crm.engine.connect() as conn, conn.begin():
+                conn.exec_driver_sql(WRITE)
+                conn.exec_driver_sql("UPDATE obj_opportunity SET amount = 6 WHERE name = 'Written meanwhile'")
         with new.session() as s:
             tiers = {r["name"]: (r["tier"], r["amount"]) for r in s.query("opportunity").all()}
         assert tiers == {
             "Globex pilot": ("silver", 5),
-            "Acme upsell": ("silver", None),
-            "Written meanwhile": ("silver", None),
+            "Written meanwhile": ("silver", 6),
+            "Written once settled": ("silver", None),
         }
         with new.engine.connect() as conn:
-            rows = conn.exec_driver_sql(
-                "SELECT record_id, changes, username, action FROM sys_audit WHERE channel = 'apply' ORDER BY record_id"
-            ).all()
             assert conn.exec_driver_sql("SELECT pg_relation_filenode('obj_opportunity')").scalar() == relfile
             default = conn.exec_driver_sql(
                 "SELECT column_default FROM information_schema.columns "
                 "WHERE table_schema = current_schema() AND table_name = 'obj_opportunity' AND column_name = 'tier'"
             ).scalar()
         assert default is None  # the write path stays the only source of defaults
-        changes = '{"tier":[null,"silver"]}'
-        assert rows == [
-            (i, changes, "system", "update") for i in sorted([ids["Globex pilot"], ids["Acme upsell"], added])
+        assert filled_rows(new) == [
+            (i, FILLED, "system", "update") for i in sorted([ids["Globex pilot"], added, later])
         ]
-        audit.seal(new.engine, new.schema)
+    finally:
+        new.close()
+
+
+def test_hA3_a_writer_in_flight_past_the_wait_is_caught_up_under_the_lock(crm, db_url, write_config, monkeypatch):
+    monkeypatch.setattr(fixlog, "SETTLE_WAIT", 0.3)
+    new = Trellis.open(write_config(REQUIRED, "after.yaml"), db_url)
+    try:
+        with PausedApply(new, monkeypatch) as apply, crm.engine.connect() as conn:
+            assert apply.at_ahead.wait(10), "the apply never wrote its audit rows"
+            with conn.begin():  # a writer's transaction open across the settling
+                conn.exec_driver_sql(WRITE)
+                added = conn.exec_driver_sql(
+                    "INSERT INTO obj_opportunity (created_at, updated_at, version, name) "
+                    "VALUES (now(), now(), 1, 'Written slowly') RETURNING id"
+                ).scalar()
+                conn.exec_driver_sql("DELETE FROM obj_opportunity WHERE name = 'Acme upsell'")
+                apply.past_ahead.set()
+                assert apply.at_settle.wait(10), "the apply waited for the open transaction"
+                apply.past_settle.set()
+        with new.session() as s:
+            names = sorted(r["name"] for r in s.query("opportunity").all())
+        assert names == ["Globex pilot", "Initech renewal", "Written slowly"]
         with new.engine.connect() as conn:
-            assert audit.verify(conn, new.schema).ok
+            kept = dict(conn.exec_driver_sql("SELECT name, id FROM obj_opportunity").all())
+        assert filled_rows(new) == [(i, FILLED, "system", "update") for i in sorted(kept.values())]
+        assert added in kept.values()
     finally:
         new.close()
 

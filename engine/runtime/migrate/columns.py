@@ -20,7 +20,7 @@ from alembic.operations import ops as alembic_ops
 from engine.metadata.model import FieldDef
 from engine.runtime.migrate.compare import _compatible, _kind, _resolve, _sql_type
 from engine.runtime.migrate.counting import _count, _empty, _filled, _plural, _table
-from engine.runtime.migrate.execute import ADD, AHEAD, ALTER, BACKFILL, RETYPE, REWRITE, UNCONSTRAIN, _Action
+from engine.runtime.migrate.execute import ADD, AHEAD, ALTER, BACKFILL, RETYPE, REWRITE, SETTLE, UNCONSTRAIN, _Action
 from engine.runtime.migrate.fixlog import FillAudit, _filled_rows, _log_filled, _log_fixes
 from engine.runtime.migrate.model import Step
 from engine.runtime.security import audit
@@ -80,6 +80,7 @@ def _add_filled(planner: _Planner, table: str, column: sa.Column, step: Step) ->
     else:  # the filled records' audit rows: written before the table is locked, then caught up
         fill = FillAudit(planner.schema, table, name, default)
         planner.add(AHEAD, table, Step("fill_default", table, name, text), sql=fill.ahead, fix=True)
+        planner.actions.append(_Action(SETTLE, table, (), sql=fill.settle, fix=True))
         planner.actions.append(_Action(BACKFILL, table, (), sql=fill.catch_up, fix=True))
     # Already NOT NULL: the step is listed as on the usual path, nothing is left to run.
     planner.add(ALTER, table, Step("alter_column", table, name, f"make {table}.{name} required (NOT NULL)"), order=2)

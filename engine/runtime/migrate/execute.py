@@ -23,9 +23,9 @@ from engine.runtime.migrate.model import MigrationFailed, Step
 BatchRun = Callable[[BatchOperations], None]
 SqlRun = Callable[[sa.Connection], None]
 
-# Phases, in execution order (0 = renames, run while planning). AHEAD: work done before any
-# table is locked (``fixlog.FillAudit.ahead``).
-RENAME, AHEAD, CREATE, ADD, UNCONSTRAIN, REWRITE, RETYPE, BACKFILL, ALTER, DROP_TABLES = range(10)
+# Phases, in execution order (0 = renames, run while planning). AHEAD and SETTLE: work done
+# before any table is locked (``fixlog.FillAudit.ahead`` and ``settle``).
+RENAME, AHEAD, SETTLE, CREATE, ADD, UNCONSTRAIN, REWRITE, RETYPE, BACKFILL, ALTER, DROP_TABLES = range(11)
 
 
 @dataclass(frozen=True)
