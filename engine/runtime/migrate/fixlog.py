@@ -175,8 +175,9 @@ class FillAudit:
             return 0
         target = self.schema.system["sys_audit"]
         ids = sa.bindparam("written", written, type_=postgresql.ARRAY(sa.BigInteger()))
-        same = [target.c[name] == sa.literal(self.row[name], target.c[name].type) for name in _SAME]
-        audited = set(conn.scalars(sa.select(target.c.record_id).where(*same, target.c.record_id == sa.any_(ids))))
+        audited = set(
+            conn.scalars(sa.select(target.c.record_id).where(*self._same(), target.c.record_id == sa.any_(ids)))
+        )
         missing = sorted(set(written) - audited)
         if not missing:
             return 0
@@ -188,12 +189,13 @@ class FillAudit:
     def _remove(self, conn: sa.Connection, which: Any) -> None:
         """Drop this fill's rows matching ``which`` whose record is gone."""
         target, source = self.schema.system["sys_audit"], sa.table(self.table, sa.column("id"))
-        ours = sa.and_(
-            target.c.id > self.before,
-            *(target.c[name] == sa.literal(self.row[name], target.c[name].type) for name in _SAME),
-        )
         gone = ~sa.select(source.c.id).where(source.c.id == target.c.record_id).exists()
-        conn.execute(sa.delete(target).where(ours, which, gone))
+        conn.execute(sa.delete(target).where(target.c.id > self.before, *self._same(), which, gone))
+
+    def _same(self) -> list[sa.ColumnElement[bool]]:
+        """What every audit row of this fill has in common (``_SAME``), as conditions."""
+        target = self.schema.system["sys_audit"]
+        return [target.c[name] == sa.literal(self.row[name], target.c[name].type) for name in _SAME]
 
 
 #: Audit rows written ahead from which ``sys_audit`` is analysed before the table is locked: the
